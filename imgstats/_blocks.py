@@ -1,0 +1,204 @@
+"""Per-chunk work: summarize one in-memory block, or refine selected bins of one block.
+
+These are the functions dask runs on every chunk (and threads on every slice of a numpy
+array). Their results merge with :meth:`Summary.merge` and :func:`merge_refinements`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from fractions import Fraction
+
+import numpy as np
+
+from . import _kernels
+from .summary import COLLECT_LIMIT, BandStats, Summary, _bins, key_bits_of
+
+
+def as_pixels(block: np.ndarray) -> np.ndarray:
+    """Return a C-contiguous ``(pixels, bands)`` view (or copy) of a 2-D or 3-D block."""
+    block = np.asarray(block)
+    if block.dtype.kind == "b":
+        block = block.view(np.uint8)
+    if block.ndim == 3:
+        out = block.reshape(-1, block.shape[-1])
+    else:
+        out = block.reshape(-1, 1)
+    return np.ascontiguousarray(out)
+
+
+def summarize_block(block, band_names, luma: bool, shape=()) -> Summary:
+    """Summarize one in-memory block of shape ``(y, x[, band])``.
+
+    Parameters
+    ----------
+    block : array_like
+    band_names : tuple of str
+    luma : bool
+        Also count Pillow's 8-bit luma of bands 0..2 (uint8 only).
+    shape : tuple of int
+        The shape of the whole image, recorded in the summary.
+    """
+    px = as_pixels(block)
+    dtype = np.dtype(block.dtype) if np.dtype(block.dtype).kind != "b" else np.dtype(np.uint8)
+    nb = px.shape[1]
+    bits = key_bits_of(dtype)
+    luma_stats = None
+    if bits <= 16:
+        offset = -int(np.iinfo(dtype).min)
+        hist = np.zeros((nb, _bins(bits)), np.int64)
+        if luma:
+            lhist = np.zeros(256, np.int64)
+            _kernels.hist_small_luma(px, offset, hist, lhist)
+            luma_stats = _small_stats(np.dtype(np.uint8), lhist)
+        elif px.size:
+            _kernels.hist_small(px, offset, hist)
+        bands = tuple(_small_stats(dtype, h) for h in hist)
+    elif dtype.kind in "ui":
+        bands = _scan_ints(px, dtype)
+    else:
+        bands = _scan_floats(px, dtype)
+    return Summary(bands, tuple(band_names), luma_stats, tuple(shape))
+
+
+def _small_stats(dtype: np.dtype, hist: np.ndarray) -> BandStats:
+    nz = np.flatnonzero(hist)
+    count = int(hist.sum())
+    if count == 0:
+        return BandStats.empty(dtype)
+    base = int(np.iinfo(dtype).min)
+    total = int(np.dot(hist[nz], nz)) + base * count
+    return BandStats(dtype.str, count, 0, hist, int(nz[0]), int(nz[-1]), Fraction(total))
+
+
+def _scan_ints(px: np.ndarray, dtype: np.dtype) -> tuple[BandStats, ...]:
+    nb = px.shape[1]
+    bits = dtype.itemsize * 8
+    raw = px.view(f"u{dtype.itemsize}")
+    flip = (1 << (bits - 1)) if dtype.kind == "i" else 0
+    hist = np.zeros((nb, 1 << 16), np.int64)
+    kmin = np.full(nb, np.iinfo(np.uint64).max, np.uint64)
+    kmax = np.zeros(nb, np.uint64)
+    ksum_hi = np.zeros(nb, np.int64)
+    ksum_lo = np.zeros(nb, np.int64)
+    _kernels.scan_int_keys(raw, flip, bits - 16, hist, kmin, kmax, ksum_hi, ksum_lo)
+    n = px.shape[0]
+    out = []
+    for c in range(nb):
+        if n == 0:
+            out.append(BandStats.empty(dtype))
+            continue
+        keysum = (int(ksum_hi[c]) << 32) + int(ksum_lo[c])
+        total = keysum - flip * n
+        out.append(BandStats(dtype.str, n, 0, hist[c], int(kmin[c]), int(kmax[c]), Fraction(total)))
+    return tuple(out)
+
+
+def _scan_floats(px: np.ndarray, dtype: np.dtype) -> tuple[BandStats, ...]:
+    nb = px.shape[1]
+    hist = np.zeros((nb, 1 << 16), np.int64)
+    key_type = np.dtype(f"u{dtype.itemsize}")
+    kmin = np.full(nb, np.iinfo(key_type).max, key_type)
+    kmax = np.zeros(nb, key_type)
+    special = np.zeros((nb, 3), np.int64)
+    if dtype.itemsize == 4:
+        esum = np.zeros((nb, 256), np.int64)
+        _kernels.scan_float32(px.view(np.uint32), hist, kmin, kmax, esum, special)
+        sums = [_exact_sum(esum[c], 1, 149) for c in range(nb)]
+    else:
+        esum_hi = np.zeros((nb, 2048), np.int64)
+        esum_lo = np.zeros((nb, 2048), np.int64)
+        _kernels.scan_float64(px.view(np.uint64), hist, kmin, kmax, esum_hi, esum_lo, special)
+        sums = [
+            _exact_sum(esum_hi[c], 1 << 26, 1074) + _exact_sum(esum_lo[c], 1, 1074)
+            for c in range(nb)
+        ]
+    out = []
+    for c in range(nb):
+        nan, posinf, neginf = (int(v) for v in special[c])
+        count = px.shape[0] - nan
+        if count == 0:
+            out.append(replace(BandStats.empty(dtype), nan=nan))
+            continue
+        out.append(
+            BandStats(dtype.str, count, nan, hist[c], int(kmin[c]), int(kmax[c]), sums[c],
+                      posinf, neginf)
+        )
+    return tuple(out)
+
+
+def _exact_sum(esum: np.ndarray, scale: int, denormal_shift: int) -> Fraction:
+    """Sum ``esum[e] * scale * 2**(e - 1 - denormal_shift)`` exactly (per-exponent partials)."""
+    total = 0
+    for e in np.flatnonzero(esum):
+        total += (int(esum[e]) * scale) << (int(e) - 1)
+    return Fraction(total, 1 << denormal_shift)
+
+
+def refine_block(block, bands_mask, nodes, dtype) -> dict:
+    """Look at the keys of one block that fall into ``nodes``.
+
+    Parameters
+    ----------
+    block : array_like
+        ``(y, x[, band])`` pixels.
+    bands_mask : numpy.ndarray of bool
+        The bands of the selection.
+    nodes : list of (shift, prefix, count)
+        Bins to refine; ``count`` is the number of keys in the bin over the whole image, which
+        decides between collecting keys (``count <= COLLECT_LIMIT``) and a 16-bit histogram.
+    dtype : numpy.dtype
+
+    Returns
+    -------
+    dict
+        ``(shift, prefix) -> ("hist", counts) | ("keys", keys)`` for this block.
+    """
+    dtype = np.dtype(dtype)
+    px = as_pixels(block)
+    raw = px.view(f"u{dtype.itemsize}")
+    kind = 2 if dtype.kind == "f" else (1 if dtype.kind == "i" else 0)
+    width = dtype.itemsize * 8
+    out = {}
+    by_shift: dict[int, list] = {}
+    for shift, prefix, count in nodes:
+        by_shift.setdefault(shift, []).append((prefix, count))
+    for shift, items in by_shift.items():
+        items.sort()
+        prefixes = np.array([p for p, _ in items], np.uint64)
+        collect = np.array([c <= COLLECT_LIMIT for _, c in items], np.bool_)
+        cap = min(px.size, max([c for _, c in items if c <= COLLECT_LIMIT], default=0))
+        buf = np.zeros((len(items), cap), np.uint64)
+        counts = np.zeros(len(items), np.int64)
+        hist = np.zeros((len(items), 1 << 16), np.int64)
+        _kernels.refine_keys(
+            raw, bands_mask, kind, width, prefixes, shift, hist, collect, counts, buf
+        )
+        for t, (prefix, _) in enumerate(items):
+            if collect[t]:
+                out[(shift, prefix)] = ("keys", buf[t, : counts[t]].copy())
+            else:
+                out[(shift, prefix)] = ("hist", hist[t])
+    return out
+
+
+def merge_refinements(a: dict, b: dict) -> dict:
+    """Merge two blocks' refinements: histograms add up, collected keys concatenate."""
+    out = dict(a)
+    for node, (kind, data) in b.items():
+        if node not in out:
+            out[node] = (kind, data)
+        elif kind == "hist":
+            out[node] = (kind, out[node][1] + data)
+        else:
+            out[node] = (kind, np.concatenate([out[node][1], data]))
+    return out
+
+
+def finish_refinements(found: dict) -> dict:
+    """Sort collected keys once all blocks are merged."""
+    return {
+        node: (kind, np.sort(data) if kind == "keys" else data)
+        for node, (kind, data) in found.items()
+    }
+

@@ -1,0 +1,14 @@
+"""Data shipped inside the imgstats package.
+
+``gallery/`` holds the default offline image gallery (real photographs from
+scikit-image's bundled public-domain / CC0 sample data, plus TIFFs derived from
+them); see ``gallery/LICENSES.md`` for the source and licence of each file.
+"""
+
+from importlib.resources import files
+from pathlib import Path
+
+
+def gallery_path() -> Path:
+    """Return the folder of the default gallery shipped with imgstats (works offline)."""
+    return Path(str(files("imgstats.data") / "gallery"))

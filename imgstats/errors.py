@@ -1,0 +1,39 @@
+"""Domain errors of imgstats.
+
+They know nothing of HTTP: the web layer maps each class to a status code in one table
+(:data:`imgstats.web.errors.STATUS_CODES`).
+"""
+
+from __future__ import annotations
+
+
+class ImgStatsError(Exception):
+    """Base class of every error imgstats raises on purpose."""
+
+
+class UnknownFunction(ImgStatsError, ValueError):
+    """The statistic's name is not ``min``, ``max``, ``mean``, ``median`` or ``pXXX``."""
+
+
+class InvalidOption(ImgStatsError, ValueError):
+    """An option such as ``band`` does not fit the image."""
+
+
+class ImageNotFound(ImgStatsError, FileNotFoundError):
+    """No image exists at the given path, URL or store name."""
+
+
+class UnreadableImage(ImgStatsError):
+    """The file exists but is not an image imgstats can decode (corrupt, truncated, not an image)."""
+
+
+class ImageTooLarge(ImgStatsError):
+    """The image declares more pixels than the configured limit (decompression-bomb guard)."""
+
+
+class StoreUnavailable(ImgStatsError):
+    """The image store did not answer, or answered with an error, within the timeout."""
+
+
+class NoValidSamples(ImgStatsError, ValueError):
+    """The selection holds no valid sample (empty, or NaN only): no statistic exists."""

@@ -1,0 +1,84 @@
+"""Names of the statistics: ``min``, ``max``, ``mean``, ``median`` and ``pXXX``.
+
+``pXXX`` is a percentile written in ASCII digits, from 0 to 100, with an optional fractional
+part: ``p0``, ``p2.5``, ``p99.9``, ``p100``. Anything else -- ``P10``, ``p.5``, ``p50.``,
+``p1e2``, ``p+10``, ``p1_0``, unicode digits, surrounding whitespace -- is refused with
+:class:`~imgstats.errors.UnknownFunction`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import UnknownFunction
+
+__all__ = ["Function", "parse_function", "FUNCTION_PATTERN", "NAMED_FUNCTIONS"]
+
+NAMED_FUNCTIONS = ("min", "max", "mean", "median")
+
+#: The grammar of a percentile name. ``[0-9]`` and not ``\d``: ``\d`` matches unicode digits.
+FUNCTION_PATTERN = r"p(?P<q>[0-9]+(?:\.[0-9]+)?)"
+_PERCENTILE = re.compile(FUNCTION_PATTERN)
+_MAX_LENGTH = 64
+
+
+@dataclass(frozen=True)
+class Function:
+    """A parsed statistic.
+
+    Attributes
+    ----------
+    name : str
+        The name as given (``"p99.9"``, ``"median"``).
+    kind : str
+        ``"min"``, ``"max"``, ``"mean"`` or ``"percentile"``.
+    q : float or None
+        The percentile in [0, 100] for ``kind == "percentile"`` (50.0 for ``median``).
+    """
+
+    name: str
+    kind: str
+    q: float | None = None
+
+
+def parse_function(name: str) -> Function:
+    """Parse a statistic's name.
+
+    Parameters
+    ----------
+    name : str
+        ``min``, ``max``, ``mean``, ``median`` or ``pXXX``.
+
+    Returns
+    -------
+    Function
+
+    Raises
+    ------
+    UnknownFunction
+        For any other name (case, whitespace and non-ASCII digits included).
+
+    Examples
+    --------
+    >>> parse_function("p99.5")
+    Function(name='p99.5', kind='percentile', q=99.5)
+    >>> parse_function("median").q
+    50.0
+    """
+    if not isinstance(name, str):
+        raise UnknownFunction(f"function name must be a string, not {type(name).__name__}")
+    if name in ("min", "max", "mean"):
+        return Function(name, name)
+    if name == "median":
+        return Function(name, "percentile", 50.0)
+    match = _PERCENTILE.fullmatch(name) if len(name) <= _MAX_LENGTH else None
+    if match is not None:
+        q = float(match["q"])
+        if 0.0 <= q <= 100.0:
+            return Function(name, "percentile", q)
+    shown = name if len(name) <= _MAX_LENGTH else name[:_MAX_LENGTH] + "..."
+    raise UnknownFunction(
+        f"unsupported function {shown!r}: use min, max, mean, median or pXXX "
+        "with XXX a number from 0 to 100 (p10, p99.9)"
+    )

@@ -1,0 +1,68 @@
+"""Where image bytes come from: local paths and fsspec URLs, with errors mapped to our own."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import Iterator
+from typing import IO
+
+import fsspec
+
+from ..errors import ImageNotFound, StoreUnavailable, UnreadableImage
+
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+def is_url(source) -> bool:
+    """Return True when ``source`` is an fsspec URL (``s3://``, ``https://``, ``file://``...)."""
+    return isinstance(source, str) and _URL.match(source) is not None
+
+
+def describe(source) -> str:
+    """Return a short printable name of a source for error messages."""
+    text = os.fspath(source) if isinstance(source, os.PathLike) else str(source)
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+@contextlib.contextmanager
+def open_source(source, storage_options: dict | None = None) -> Iterator[IO[bytes]]:
+    """Open a local path or fsspec URL for binary reading.
+
+    Raises
+    ------
+    ImageNotFound
+        Nothing exists there.
+    UnreadableImage
+        It is a folder, or cannot be read for a reason other than the network.
+    StoreUnavailable
+        The remote store did not answer or answered with an error.
+    """
+    try:
+        if is_url(source):
+            opened = fsspec.open(source, "rb", **(storage_options or {}))
+            fh = opened.open()
+        else:
+            fh = open(os.fspath(source), "rb")  # noqa: SIM115 -- closed below
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        raise ImageNotFound(f"no image at {describe(source)}") from exc
+    except IsADirectoryError as exc:
+        raise UnreadableImage(f"{describe(source)} is a folder, not an image") from exc
+    except PermissionError as exc:
+        raise UnreadableImage(f"no permission to read {describe(source)}") from exc
+    except ValueError as exc:  # e.g. an unknown protocol, or a path with a NUL byte
+        raise ImageNotFound(f"cannot resolve {describe(source)}: {exc}") from exc
+    except ImportError as exc:
+        raise StoreUnavailable(
+            f"the filesystem for {describe(source)} is not installed ({exc}); "
+            "install imgstats[s3] or imgstats[gcs]"
+        ) from exc
+    except OSError as exc:
+        raise StoreUnavailable(f"could not open {describe(source)}: {exc}") from exc
+    except Exception as exc:  # network clients raise their own types (aiohttp, botocore)
+        raise StoreUnavailable(f"could not open {describe(source)}: {exc}") from exc
+    try:
+        yield fh
+    finally:
+        fh.close()

@@ -1,0 +1,285 @@
+"""The reductions: summarize any image-like input in one pass, refine, and compute statistics.
+
+numpy arrays are cut into row slices counted on every core; dask arrays (and xarray's
+dask-backed DataArrays) are summarized chunk by chunk on whatever dask scheduler is active,
+with a tree of merges, so no chunk is ever held together with another beyond the merge tree.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import dask
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from ._blocks import finish_refinements, merge_refinements, refine_block, summarize_block
+from .errors import InvalidOption
+from .io import open_image
+from .summary import Summary
+
+__all__ = ["summarize", "refine", "compute", "as_image_array"]
+
+#: numpy arrays with fewer samples than this are counted on one thread.
+_PARALLEL_SAMPLES = 1 << 20
+_FAN_IN = 8
+_MAX_REFINE_PASSES = 4
+
+
+def as_image_array(data, **io_options):
+    """Normalize an input to ``(array, band_names)`` with dims ``(y, x[, band])``.
+
+    ``array`` is numpy or dask. Accepted inputs: numpy and dask arrays (a 3-D array's last axis
+    is its bands, as ``numpy.asarray`` of a PIL image), xarray DataArrays (a ``band`` dim is
+    moved last), PIL images, and paths or URLs, opened with :func:`imgstats.open_image`.
+    Arrays of other ranks are read as one band of all their values.
+    """
+    from PIL import Image
+
+    from .io._pillow import pillow_to_array
+
+    if isinstance(data, (str, os.PathLike)):
+        data = open_image(data, **io_options)
+    if isinstance(data, Image.Image):
+        arr, bands = pillow_to_array(data)
+        return arr, bands
+    if isinstance(data, xr.DataArray):
+        return _from_dataarray(data)
+    if isinstance(data, da.Array):
+        arr = data
+    elif isinstance(data, np.ndarray) or hasattr(data, "__array__"):
+        arr = np.asarray(data)
+    else:
+        raise InvalidOption(f"cannot compute statistics of a {type(data).__name__}")
+    if arr.dtype.kind == "c" or arr.dtype.kind not in "biuf":
+        raise InvalidOption(f"unsupported pixel type {arr.dtype}: use integers or floats")
+    return _ranked(arr)
+
+
+def _ranked(arr):
+    """Band names of a plain array: a 3-D array's last axis, else one band of every value."""
+    if arr.ndim == 3:
+        return arr, tuple(str(i) for i in range(arr.shape[-1]))
+    if arr.ndim != 2:
+        arr = arr.reshape(-1, 1)
+    return arr, ("0",)
+
+
+def _from_dataarray(arr: xr.DataArray):
+    band_dim = next((d for d in ("band", "c", "channel") if d in arr.dims), None)
+    if band_dim is not None and arr.ndim == 3:
+        arr = arr.transpose(*[d for d in arr.dims if d != band_dim], band_dim)
+        if band_dim in arr.coords:
+            names = tuple(str(v) for v in arr.coords[band_dim].values)
+        else:
+            names = tuple(str(i) for i in range(arr.shape[-1]))
+        return arr.data, names
+    if arr.ndim == 2 and "source" in arr.attrs:  # a greyscale image from open_image
+        return arr.data, ("L",)
+    return _ranked(arr.data)
+
+
+def _wants_luma(arr, band_names) -> bool:
+    return arr.ndim == 3 and arr.dtype == np.uint8 and arr.shape[-1] in (3, 4)
+
+
+def summarize(data, *, scheduler=None, progress: bool = False, **io_options) -> Summary:
+    """Summarize an image's samples exactly, in one pass.
+
+    Parameters
+    ----------
+    data : numpy.ndarray, dask.array.Array, xarray.DataArray, PIL.Image.Image, str or path
+        The image. Paths and URLs are opened with :func:`imgstats.open_image`.
+    scheduler : str or dask scheduler, optional
+        Passed to ``dask.compute`` for dask inputs; by default the active one (a
+        ``dask.distributed.Client`` if one is set up).
+    progress : bool
+        Show dask's progress bar on stderr for dask inputs on local schedulers.
+    **io_options
+        ``chunks``, ``pixel_limit``, ``storage_options`` for :func:`imgstats.open_image`.
+
+    Returns
+    -------
+    Summary
+        Answers min, max, mean and (for 8- and 16-bit types) every percentile on its own.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = summarize(np.array([[1, 2], [3, 40]], dtype=np.uint8))
+    >>> s.compute(["min", "median", "max"])
+    {'min': 1, 'median': 2.5, 'max': 40}
+    """
+    if isinstance(data, Summary):
+        return data
+    arr, band_names = as_image_array(data, **io_options)
+    luma = _wants_luma(arr, band_names)
+    shape = tuple(int(s) for s in arr.shape)
+    if isinstance(arr, da.Array):
+        if arr.ndim == 3 and arr.numblocks[-1] > 1:
+            arr = arr.rechunk({2: -1})
+        parts = [
+            dask.delayed(summarize_block, pure=True)(block, band_names, luma, shape)
+            for block in arr.to_delayed().ravel()
+        ]
+        return _dask_compute(_tree(parts, _merge_summaries), scheduler, progress)
+    return _threaded(arr, lambda part: summarize_block(part, band_names, luma, shape),
+                     _merge_summaries)
+
+
+def refine(summary: Summary, data, func, band=None, *, scheduler=None, **io_options) -> Summary:
+    """Return ``summary`` refined so that it answers ``func`` for ``band`` on its own.
+
+    Only 32- and 64-bit types ever need this: each pass reads the pixels once more and looks
+    only at the keys in the histogram bins that hold the wanted order statistics. A float32
+    image needs at most one pass, float64 at most three.
+
+    Parameters
+    ----------
+    summary : Summary
+        A summary of ``data`` (from :func:`summarize`).
+    data
+        The same image, as anything :func:`summarize` takes.
+    func : str or list of str
+    band : None, int or str
+
+    Returns
+    -------
+    Summary
+    """
+    nodes = summary.missing(func, band)
+    if not nodes:
+        return summary
+    sel = summary.selection(band)
+    mask = summary.bands_of(sel)
+    arr, _ = as_image_array(data, **io_options)
+    dtype = summary.dtype
+    for _ in range(_MAX_REFINE_PASSES):
+        if isinstance(arr, da.Array):
+            if arr.ndim == 3 and arr.numblocks[-1] > 1:
+                arr = arr.rechunk({2: -1})
+            parts = [
+                dask.delayed(refine_block, pure=True)(block, mask, nodes, dtype)
+                for block in arr.to_delayed().ravel()
+            ]
+            found = _dask_compute(_tree(parts, _merge_found), scheduler, False)
+        else:
+            found = _threaded(arr, lambda part: refine_block(part, mask, nodes, dtype),
+                              _merge_found)
+        summary = summary.with_refinements(sel, finish_refinements(found))
+        nodes = summary.missing(func, band)
+        if not nodes:
+            return summary
+    raise RuntimeError("radix selection did not converge; this is a bug")  # pragma: no cover
+
+
+def compute(data, func, band=None, *, scheduler=None, progress: bool = False, **io_options):
+    """Compute one or several exact statistics of an image.
+
+    Parameters
+    ----------
+    data : numpy.ndarray, dask.array.Array, xarray.DataArray, PIL.Image.Image, str, path or Summary
+        The image. Paths and fsspec URLs are opened with :func:`imgstats.open_image`.
+    func : str or list of str
+        ``min``, ``max``, ``mean``, ``median`` or ``pXXX`` (``p0`` ... ``p100``, ``p99.9``).
+    band : None, int or str
+        ``None`` for all samples of all bands, a band index or name (``"R"``), or ``"luma"``
+        (Pillow's "L" conversion, for 8-bit RGB images).
+    scheduler, progress, **io_options
+        As for :func:`summarize`.
+
+    Returns
+    -------
+    int, float or dict
+        A plain Python number, or ``{name: number}`` when ``func`` is a list. min and max keep
+        the image's type (int for integer images); percentiles equal ``numpy.percentile``
+        (linear method) on the valid samples; the mean is the exact mean rounded to float64.
+
+    Raises
+    ------
+    UnknownFunction
+        ``func`` is not a supported name.
+    InvalidOption
+        ``band`` is not a band of the image.
+    NoValidSamples
+        The selection is empty or all NaN.
+    ImageNotFound, UnreadableImage, ImageTooLarge, StoreUnavailable
+        From opening a path or URL.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> compute(np.arange(10, dtype=np.float32), ["p25", "mean"])
+    {'p25': 2.25, 'mean': 4.5}
+    """
+    from .functions import parse_function
+
+    for name in func if isinstance(func, (list, tuple)) else [func]:
+        parse_function(name)  # refuse a bad name before reading any pixel
+    if isinstance(data, (str, os.PathLike)):
+        data = open_image(data, **io_options)
+        io_options = {}
+    summary = summarize(data, scheduler=scheduler, progress=progress, **io_options)
+    summary.selection(band)
+    if summary.missing(func, band):
+        summary = refine(summary, data, func, band, scheduler=scheduler, **io_options)
+    return summary.compute(func, band)
+
+
+# -- plumbing ---------------------------------------------------------------------------------
+def _merge_summaries(parts):
+    out = parts[0]
+    for p in parts[1:]:
+        out = out.merge(p)
+    return out
+
+
+def _merge_found(parts):
+    out = parts[0]
+    for p in parts[1:]:
+        out = merge_refinements(out, p)
+    return out
+
+
+def _tree(parts, merge):
+    """Merge dask delayed results in a tree of fan-in :data:`_FAN_IN`."""
+    while len(parts) > 1:
+        parts = [
+            dask.delayed(merge, pure=True)(parts[i : i + _FAN_IN])
+            for i in range(0, len(parts), _FAN_IN)
+        ]
+    return parts[0]
+
+
+def _dask_compute(obj, scheduler, progress: bool):
+    if progress and scheduler != "distributed" and not _has_distributed_client():
+        from dask.diagnostics import ProgressBar
+
+        import sys
+
+        with ProgressBar(out=sys.stderr):
+            return dask.compute(obj, scheduler=scheduler)[0]
+    return dask.compute(obj, scheduler=scheduler)[0]
+
+
+def _has_distributed_client() -> bool:
+    try:
+        from distributed import default_client
+
+        default_client()
+    except (ImportError, ValueError):
+        return False
+    return True
+
+
+def _threaded(arr: np.ndarray, work, merge):
+    """Run ``work`` on row slices of ``arr`` on every core and merge the results."""
+    workers = os.cpu_count() or 1
+    if arr.size < _PARALLEL_SAMPLES or workers == 1 or arr.shape[0] < workers:
+        return work(arr)
+    bounds = np.linspace(0, arr.shape[0], workers + 1).astype(int)
+    parts = [arr[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    with ThreadPoolExecutor(workers, thread_name_prefix="imgstats") as pool:
+        return merge(list(pool.map(work, parts)))

@@ -1,0 +1,431 @@
+"""The mergeable, exact summary of an image's samples.
+
+Every sample is mapped to an unsigned *key* whose order is the order of the values (integers
+are offset by the type's minimum; floats have their sign bit flipped, or all bits when
+negative). A summary holds, per band, a histogram of the top 16 bits of the key together with
+the exact count, minimum, maximum and sum. Summaries of chunks add up: the merge is a sum of
+histograms, so any chunking, thread or dask worker gives the same answer.
+
+* For 8- and 16-bit integers the histogram covers the whole key: every statistic is read from
+  it, with no further look at the pixels.
+* For 32- and 64-bit types, percentiles need the exact order statistics inside one or two
+  histogram bins. A *refinement* pass counts the next 16 bits of the keys in those bins (or
+  collects them when at most :data:`COLLECT_LIMIT` fall there) -- radix selection, never a
+  sample. Refinements are stored in the summary, so later questions near them are free.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+
+import numpy as np
+
+from .errors import InvalidOption, NoValidSamples
+from .functions import Function, parse_function
+
+__all__ = ["BandStats", "Summary", "NeedsRefinement", "COLLECT_LIMIT", "key_bits_of"]
+
+#: A bin with at most this many samples is refined by collecting its keys, not by a histogram.
+COLLECT_LIMIT = 1 << 16
+
+_SMALL_INTS = {"u1", "i1", "u2", "i2"}
+
+
+def key_bits_of(dtype: np.dtype) -> int:
+    """Return the width in bits of the order-preserving key for ``dtype``.
+
+    Raises
+    ------
+    InvalidOption
+        For types without an order (complex, object, strings).
+    """
+    dtype = np.dtype(dtype)
+    if dtype.kind == "b":
+        return 8
+    if dtype.kind in "ui" and dtype.itemsize in (1, 2, 4, 8):
+        return dtype.itemsize * 8
+    if dtype.kind == "f" and dtype.itemsize in (4, 8):
+        return dtype.itemsize * 8
+    raise InvalidOption(f"unsupported pixel type {dtype}: use integers, float32 or float64")
+
+
+def _bins(key_bits: int) -> int:
+    return 1 << min(16, key_bits)
+
+
+def _top_shift(key_bits: int) -> int:
+    return max(0, key_bits - 16)
+
+
+def keys_to_values(keys, dtype: np.dtype) -> np.ndarray:
+    """Map order-preserving keys (uint64 array) back to values of ``dtype``."""
+    dtype = np.dtype(dtype)
+    keys = np.asarray(keys, dtype=np.uint64)
+    if dtype.kind == "b":
+        return keys.astype(bool)
+    if dtype.kind == "u":
+        return keys.astype(dtype)
+    if dtype.kind == "i":
+        bits = dtype.itemsize * 8
+        return (keys ^ np.uint64(1 << (bits - 1))).astype(f"u{dtype.itemsize}").view(dtype)
+    bits = dtype.itemsize * 8
+    sign = np.uint64(1 << (bits - 1))
+    mask = np.uint64((1 << bits) - 1)
+    raw = np.where(keys & sign, keys ^ sign, ~keys & mask)
+    return raw.astype(f"u{dtype.itemsize}").view(dtype)
+
+
+def _value(key: int, dtype: np.dtype):
+    """Return the numpy scalar of ``dtype`` whose key is ``key``."""
+    return keys_to_values(np.array([key], dtype=np.uint64), dtype)[0]
+
+
+def _lerp(a, b, t: float):
+    """numpy's ``_lerp`` on two order statistics, to the last bit (see numpy.percentile).
+
+    Integers are interpolated in float64 as numpy does, but with the difference taken exactly:
+    numpy's own difference wraps around for signed types (e.g. int8 -128 and 127).
+    """
+    with np.errstate(all="ignore"):
+        if a.dtype.kind in "uib":
+            diff = np.float64(int(b) - int(a))
+            a, b = np.float64(a), np.float64(b)
+        else:
+            diff = b - a
+        if t >= 0.5:
+            return b - diff * (1 - t)
+        return a + diff * t
+
+
+@dataclass(frozen=True)
+class BandStats:
+    """The exact, mergeable statistics of the samples of one band (or of several, merged).
+
+    Attributes
+    ----------
+    dtype : str
+        The samples' numpy type.
+    count : int
+        Valid samples (NaN excluded).
+    nan : int
+        NaN samples, which are ignored as numpy's nan-functions ignore them.
+    hist : numpy.ndarray
+        int64 counts of the top 16 bits of the keys (all bits for 8- and 16-bit types).
+    kmin, kmax : int
+        The smallest and largest key (``kmin > kmax`` when ``count == 0``).
+    total : fractions.Fraction
+        The exact sum of the finite samples.
+    posinf, neginf : int
+        Infinite samples; they take part in min, max and percentiles like numpy.
+    """
+
+    dtype: str
+    count: int
+    nan: int
+    hist: np.ndarray
+    kmin: int
+    kmax: int
+    total: Fraction
+    posinf: int = 0
+    neginf: int = 0
+
+    @property
+    def key_bits(self) -> int:
+        return key_bits_of(self.dtype)
+
+    @classmethod
+    def empty(cls, dtype) -> BandStats:
+        """Return the neutral element of :meth:`merge` for ``dtype``."""
+        dtype = np.dtype(dtype)
+        bits = key_bits_of(dtype)
+        return cls(dtype.str, 0, 0, np.zeros(_bins(bits), np.int64), 1 << bits, -1, Fraction(0))
+
+    def merge(self, other: BandStats) -> BandStats:
+        """Return the statistics of both sets of samples together."""
+        if np.dtype(self.dtype) != np.dtype(other.dtype):
+            raise InvalidOption(f"cannot merge {self.dtype} with {other.dtype} statistics")
+        return BandStats(
+            self.dtype,
+            self.count + other.count,
+            self.nan + other.nan,
+            self.hist + other.hist,
+            min(self.kmin, other.kmin),
+            max(self.kmax, other.kmax),
+            self.total + other.total,
+            self.posinf + other.posinf,
+            self.neginf + other.neginf,
+        )
+
+    def _check(self) -> None:
+        if self.count == 0:
+            raise NoValidSamples("no valid samples: the selection is empty or NaN only")
+
+    def min(self):
+        """The smallest valid sample, as a Python int or float."""
+        self._check()
+        return _value(self.kmin, self.dtype).item()
+
+    def max(self):
+        """The largest valid sample, as a Python int or float."""
+        self._check()
+        return _value(self.kmax, self.dtype).item()
+
+    def mean(self) -> float:
+        """The mean of the valid samples, correctly rounded to float64 from the exact sum."""
+        self._check()
+        if self.posinf and self.neginf:
+            return math.nan
+        if self.posinf:
+            return math.inf
+        if self.neginf:
+            return -math.inf
+        return float(self.total / self.count)
+
+    def ranks(self, q: float) -> tuple[int, int, float]:
+        """Return numpy's two ranks and interpolation weight for percentile ``q``.
+
+        This is numpy.percentile's ``linear`` method: ``virtual = (n - 1) * q / 100``.
+        """
+        self._check()
+        n = self.count
+        virtual = (n - 1) * np.true_divide(q, 100)
+        previous = math.floor(virtual)
+        if virtual >= n - 1:
+            return n - 1, n - 1, float(virtual - previous)
+        return previous, previous + 1, float(virtual - previous)
+
+
+class NeedsRefinement(Exception):
+    """Raised inside :class:`Summary` when an order statistic lies in an unrefined bin.
+
+    ``nodes`` lists ``(shift, prefix, count)``: the keys with ``key >> shift == prefix``.
+    """
+
+    def __init__(self, nodes):
+        super().__init__(f"{len(nodes)} histogram bins need a refinement pass")
+        self.nodes = sorted(set(nodes))
+
+
+@dataclass(frozen=True)
+class Summary:
+    """An image's exact summary: per-band statistics, an optional luma, and refinements.
+
+    Summaries are small (one 2**8 or 2**16-bin histogram per band), picklable, and merge with
+    ``+``. Read statistics with :meth:`compute`; it never touches pixels. Use
+    :func:`imgstats.summarize` to make one and :func:`imgstats.refine` when :meth:`missing`
+    says a 32- or 64-bit percentile needs another look at the pixels.
+
+    Attributes
+    ----------
+    bands : tuple of BandStats
+        One entry per band (a single one for greyscale or an array without bands).
+    band_names : tuple of str
+        Names of the bands (``("R", "G", "B")``, ``("L",)``, or ``("0", "1", ...)``).
+    luma : BandStats or None
+        Pillow's "L" luminance of bands R, G, B, when the image has them.
+    shape : tuple of int
+        The shape of the summarized array.
+    refined : dict
+        ``(selection, shift, prefix) -> ("hist", counts) | ("keys", sorted keys)``.
+    """
+
+    bands: tuple[BandStats, ...]
+    band_names: tuple[str, ...]
+    luma: BandStats | None = None
+    shape: tuple[int, ...] = ()
+    refined: dict = field(default_factory=dict, compare=False)
+
+    # -- building ----------------------------------------------------------------------------
+    def __add__(self, other: Summary) -> Summary:
+        return self.merge(other)
+
+    def merge(self, other: Summary) -> Summary:
+        """Merge the summaries of two sets of pixels with the same bands (e.g. two chunks)."""
+        if len(self.bands) != len(other.bands):
+            raise InvalidOption("cannot merge summaries with different numbers of bands")
+        luma = None
+        if self.luma is not None and other.luma is not None:
+            luma = self.luma.merge(other.luma)
+        return Summary(
+            tuple(a.merge(b) for a, b in zip(self.bands, other.bands, strict=True)),
+            self.band_names,
+            luma,
+            self.shape,
+        )
+
+    # -- selections --------------------------------------------------------------------------
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self.bands[0].dtype)
+
+    def selection(self, band=None) -> str:
+        """Normalize a ``band`` option to a selection key: ``"all"``, ``"luma"`` or ``"b<i>"``.
+
+        Parameters
+        ----------
+        band : None, int, str
+            ``None`` for every sample of every band, a band index (negative counts from the
+            end), a band name (``"R"``), or ``"luma"``.
+
+        Raises
+        ------
+        InvalidOption
+            For a band the image does not have.
+        """
+        if band is None or band == "all":
+            return "all"
+        if band == "luma":
+            if self.luma is None:
+                raise InvalidOption(
+                    "band='luma' needs an image with R, G and B bands; "
+                    f"this one has {list(self.band_names)}"
+                )
+            return "luma"
+        if isinstance(band, (int, np.integer)) and not isinstance(band, bool):
+            index = int(band)
+            if -len(self.bands) <= index < len(self.bands):
+                return f"b{index % len(self.bands)}"
+        elif isinstance(band, str) and band in self.band_names:
+            return f"b{self.band_names.index(band)}"
+        raise InvalidOption(
+            f"unknown band {band!r}: use an index below {len(self.bands)}, "
+            f"one of {list(self.band_names)}, 'luma' or None"
+        )
+
+    def stats(self, band=None) -> BandStats:
+        """Return the merged :class:`BandStats` of a selection (see :meth:`selection`)."""
+        sel = self.selection(band)
+        return self._stats(sel)
+
+    def _stats(self, sel: str) -> BandStats:
+        if sel == "all":
+            out = self.bands[0]
+            for b in self.bands[1:]:
+                out = out.merge(b)
+            return out
+        if sel == "luma":
+            return self.luma
+        return self.bands[int(sel[1:])]
+
+    def bands_of(self, sel: str) -> np.ndarray:
+        """Boolean mask of the bands a selection reads (``luma`` reads none directly)."""
+        mask = np.zeros(len(self.bands), bool)
+        if sel == "all":
+            mask[:] = True
+        elif sel.startswith("b"):
+            mask[int(sel[1:])] = True
+        return mask
+
+    # -- reading -----------------------------------------------------------------------------
+    def compute(self, func, band=None):
+        """Return one statistic, or a dict of several, without touching pixels.
+
+        Parameters
+        ----------
+        func : str or list of str
+            ``min``, ``max``, ``mean``, ``median`` or ``pXXX`` (see :mod:`imgstats.functions`).
+        band : None, int or str
+            The selection (see :meth:`selection`).
+
+        Returns
+        -------
+        int, float or dict
+
+        Raises
+        ------
+        UnknownFunction, InvalidOption, NoValidSamples
+        NeedsRefinement
+            When a 32- or 64-bit percentile needs a refinement pass; use
+            :func:`imgstats.refine` or :func:`imgstats.compute`, which do it for you.
+        """
+        if isinstance(func, (list, tuple)):
+            parsed = [parse_function(f) for f in func]
+            sel = self.selection(band)
+            return {f.name: self._value(f, sel) for f in parsed}
+        return self._value(parse_function(func), self.selection(band))
+
+    def missing(self, func, band=None) -> list[tuple[int, int, int]]:
+        """Return the histogram bins a refinement pass must look at before :meth:`compute`.
+
+        An empty list means every requested statistic is answered from the summary alone.
+        """
+        funcs = func if isinstance(func, (list, tuple)) else [func]
+        sel = self.selection(band)
+        nodes = []
+        for f in map(parse_function, funcs):
+            try:
+                self._value(f, sel)
+            except NeedsRefinement as exc:
+                nodes.extend(exc.nodes)
+        return sorted(set(nodes))
+
+    def _value(self, f: Function, sel: str):
+        stats = self._stats(sel)
+        if f.kind == "min":
+            return stats.min()
+        if f.kind == "max":
+            return stats.max()
+        if f.kind == "mean":
+            return stats.mean()
+        lo, hi, t = stats.ranks(f.q)
+        missing = []
+        values = []
+        for rank in (lo, hi) if hi != lo else (lo,):
+            try:
+                values.append(self._order_statistic(stats, sel, rank))
+            except NeedsRefinement as exc:
+                missing.extend(exc.nodes)
+        if missing:
+            raise NeedsRefinement(missing)
+        a = values[0]
+        b = values[-1]
+        return _lerp(a, b, t).item()
+
+    def _order_statistic(self, stats: BandStats, sel: str, rank: int):
+        """Return the value of rank ``rank`` (0-based, in sorted valid samples)."""
+        bits = stats.key_bits
+        shift = _top_shift(bits)
+        hist = stats.hist
+        prefix = 0
+        while True:
+            cum = np.cumsum(hist)
+            j = int(np.searchsorted(cum, rank, side="right"))
+            rank -= int(cum[j - 1]) if j else 0
+            prefix = (prefix << 16) | j if shift < _top_shift(bits) else j
+            if shift == 0:
+                return _value(prefix, stats.dtype)
+            node = self.refined.get((sel, shift, prefix))
+            if node is None:
+                raise NeedsRefinement([(shift, prefix, int(hist[j]))])
+            kind, data = node
+            if kind == "keys":
+                return _value(int(data[rank]), stats.dtype)
+            hist = data
+            shift -= 16
+
+    def with_refinements(self, sel: str, found: dict) -> Summary:
+        """Return a copy that also holds ``found``: ``(shift, prefix) -> node`` for ``sel``."""
+        refined = dict(self.refined)
+        for (shift, prefix), node in found.items():
+            refined[(sel, shift, prefix)] = node
+        return replace(self, refined=refined)
+
+    def histogram(self, band=None) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(values, counts)`` of the top-level histogram of a selection.
+
+        For 8- and 16-bit integers ``values`` are the pixel values themselves; for wider types
+        each bin is labelled with the smallest value it can hold. Empty bins are dropped.
+        """
+        stats = self.stats(band)
+        nz = np.flatnonzero(stats.hist)
+        keys = nz.astype(np.uint64) << np.uint64(_top_shift(stats.key_bits))
+        return keys_to_values(keys, stats.dtype), stats.hist[nz]
+
+    @property
+    def nbytes(self) -> int:
+        """Approximate memory held by the summary's arrays."""
+        arrays = [b.hist for b in self.bands] + ([self.luma.hist] if self.luma else [])
+        arrays += [data for _, data in self.refined.values()]
+        return int(sum(a.nbytes for a in arrays))
