@@ -1,0 +1,90 @@
+"""The ``imgstats`` command line: ``imgstats stats SOURCE FUNC...`` and ``imgstats serve``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import ImgStatsError
+
+
+def _band(value: str):
+    """``--band 0`` is an index, ``--band R`` or ``--band luma`` a name."""
+    return int(value) if value.lstrip("-").isdigit() else value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``imgstats`` command."""
+    parser = argparse.ArgumentParser(
+        prog="imgstats",
+        description="Exact image statistics: min, max, mean, median and any percentile pXXX.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    stats = sub.add_parser(
+        "stats",
+        help="print statistics of an image file or URL",
+        description="Print one 'func value' line per function (or JSON with --json).",
+    )
+    stats.add_argument("source", help="image path or fsspec URL (file://, https://, s3://, gs://)")
+    stats.add_argument("funcs", nargs="+", metavar="FUNC", help="min, max, mean, median or pXXX")
+    stats.add_argument("--json", action="store_true", help="print a JSON object instead")
+    stats.add_argument("--band", type=_band, default=None,
+                       help="band index or name (R, G, B...), or 'luma'; default: all samples")
+    stats.add_argument("--pixel-limit", type=int, default=None,
+                       help="refuse images declaring more pixels (default IMGSTATS_PIXEL_LIMIT or 2**30)")
+    stats.add_argument("--chunks", default=None,
+                       help="force dask chunking, e.g. 'auto' or '2048' (default: by size)")
+
+    serve = sub.add_parser(
+        "serve",
+        help="run the HTTP service under gunicorn",
+        description="Serve /health, /stats/<image>/<func>, /api/images and the gallery.",
+    )
+    serve.add_argument("--images", default=None,
+                       help="image store: a folder or fsspec URL (default: the bundled gallery)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8181)
+    serve.add_argument("--workers", type=int, default=None,
+                       help="gunicorn worker processes (default: IMGSTATS_WORKERS or 2)")
+    serve.add_argument("--dev", action="store_true", help="use Flask's development server")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        from .web._serve import serve
+
+        return serve(
+            images=args.images, host=args.host, port=args.port, workers=args.workers,
+            dev=args.dev,
+        ) or 0
+    return _stats(args)
+
+
+def _stats(args) -> int:
+    from .reduce import compute
+
+    options = {"pixel_limit": args.pixel_limit}
+    if args.chunks is not None:
+        options["chunks"] = int(args.chunks) if args.chunks.isdigit() else args.chunks
+    try:
+        values = compute(
+            args.source, list(args.funcs), args.band, progress=sys.stderr.isatty(), **options
+        )
+    except ImgStatsError as exc:
+        print(f"imgstats: error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(values))
+    else:
+        for name, value in values.items():
+            print(f"{name} {value}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
