@@ -1,0 +1,1 @@
+"""Shared pytest setup. Each test folder (core, web, browser, notebooks) has its own fixtures."""
