@@ -37,3 +37,7 @@ class StoreUnavailable(ImgStatsError):
 
 class NoValidSamples(ImgStatsError, ValueError):
     """The selection holds no valid sample (empty, or NaN only): no statistic exists."""
+
+
+class StoreTimeout(StoreUnavailable):
+    """The image store did not answer within the configured timeout."""

@@ -1,0 +1,127 @@
+"""The imgstats HTTP service: a Flask application factory.
+
+Settings come from :data:`DEFAULTS`, then ``IMGSTATS_<KEY>`` environment variables (parsed as
+JSON when they are JSON, e.g. ``IMGSTATS_CACHE_SIZE=64``, else kept as strings), then the
+``config`` mapping given to :func:`create_app`.
+
+Examples
+--------
+>>> from imgstats.web import create_app
+>>> app = create_app({"WARMUP": False})
+>>> app.test_client().get("/health").text
+'OK'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from flask import Flask
+
+from ..io import pixel_limit_default
+
+__all__ = ["create_app", "DEFAULTS"]
+
+#: Default settings; each can be set with an ``IMGSTATS_<KEY>`` environment variable.
+DEFAULTS = {
+    # A folder or an fsspec URL (s3://bucket/prefix, gs://bucket, https://host/prefix/);
+    # None serves the bundled gallery.
+    "IMAGES": None,
+    # Summaries kept in each process's LRU (about 8 KB for an 8-bit RGB image, 0.5 MB per
+    # band for 16-bit and wider types), and image headers kept.
+    "CACHE_SIZE": 128,
+    "INFO_CACHE_SIZE": 1024,
+    # Optional shared cache: redis://host:port/db, with a short socket timeout (s), a back-off
+    # after a failure (s) and an expiry of the entries (s, 0 for none).
+    "REDIS_URL": None,
+    "REDIS_TIMEOUT": 0.25,
+    "REDIS_BACKOFF": 5.0,
+    "REDIS_TTL": 7 * 24 * 3600,
+    # Optional dask.distributed scheduler (tcp://host:8786) for images of at least DASK_PIXELS
+    # pixels; DASK_TIMEOUT bounds one computation there (s).
+    "DASK_SCHEDULER": None,
+    "DASK_PIXELS": 50_000_000,
+    "DASK_TIMEOUT": 600.0,
+    # Decompression-bomb guard (pixels); default IMGSTATS_PIXEL_LIMIT or 2**30.
+    "PIXEL_LIMIT": None,
+    # Seconds for any one call to a remote store, and how long a remote image's version
+    # (ETag, generation, mtime) is reused before asking the store again. Local folders are
+    # always checked with os.stat.
+    "STORE_TIMEOUT": 10.0,
+    "VERSION_TTL": 2.0,
+    # Extra fsspec options for remote stores (credentials, endpoint_url...).
+    "STORAGE_OPTIONS": {},
+    # Cache-Control max-age of /stats responses (s); 0 means revalidate with the ETag.
+    "CACHE_MAX_AGE": 0,
+    # Compile the counting kernels when the app is made, not on the first request.
+    "WARMUP": True,
+}
+
+_NUMBERS = {"CACHE_SIZE": int, "INFO_CACHE_SIZE": int, "REDIS_TIMEOUT": float,
+            "REDIS_BACKOFF": float, "REDIS_TTL": int, "DASK_PIXELS": int,
+            "DASK_TIMEOUT": float, "STORE_TIMEOUT": float, "VERSION_TTL": float,
+            "CACHE_MAX_AGE": int}
+
+
+def create_app(config: Mapping | None = None) -> Flask:
+    """Create the imgstats web application.
+
+    Parameters
+    ----------
+    config : Mapping, optional
+        Settings overriding :data:`DEFAULTS` and the ``IMGSTATS_*`` environment (tests pass
+        ``{"IMAGES": tmp_path}``).
+
+    Returns
+    -------
+    flask.Flask
+        With blueprints ``api`` and ``gallery`` and the :class:`~imgstats.web.service.ImageService`
+        at ``app.extensions["imgstats"]``.
+
+    Raises
+    ------
+    imgstats.InvalidOption
+        For a setting of the wrong type.
+    """
+    from .api import bp as api_bp
+    from .errors import register_error_handlers
+    from .gallery import bp as gallery_bp
+    from .service import ImageService
+
+    app = Flask(__name__)
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_prefixed_env("IMGSTATS")
+    app.config.from_mapping(config or {})
+    _normalize(app.config)
+
+    service = ImageService(app.config)
+    app.extensions["imgstats"] = service
+    if app.config["WARMUP"]:
+        service.warm_up()
+    app.register_blueprint(api_bp)
+    app.register_blueprint(gallery_bp)
+    register_error_handlers(app)
+    return app
+
+
+def _normalize(config) -> None:
+    """Coerce settings read from the environment to their types."""
+    from ..errors import InvalidOption
+
+    if config["PIXEL_LIMIT"] in (None, ""):
+        config["PIXEL_LIMIT"] = pixel_limit_default()
+    try:
+        config["PIXEL_LIMIT"] = int(config["PIXEL_LIMIT"])
+        for key, kind in _NUMBERS.items():
+            config[key] = kind(config[key])
+    except (TypeError, ValueError) as exc:
+        raise InvalidOption(f"invalid imgstats setting: {exc}") from exc
+    if isinstance(config["WARMUP"], str):
+        config["WARMUP"] = config["WARMUP"].lower() not in ("0", "false", "no", "off")
+    for key in ("IMAGES", "REDIS_URL", "DASK_SCHEDULER"):
+        if config[key] in ("", None):
+            config[key] = None
+        else:
+            config[key] = str(config[key])
+    if not isinstance(config["STORAGE_OPTIONS"], Mapping):
+        raise InvalidOption("STORAGE_OPTIONS must be a JSON object")

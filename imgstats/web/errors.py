@@ -1,0 +1,102 @@
+"""HTTP statuses of the domain errors, in one table, and the app's error handlers.
+
+Every error reaches the client as JSON ``{"error": message, "type": class name}`` (or the
+gallery's HTML page for gallery views): never a stack trace. Unexpected exceptions are logged
+by Flask and answered with a bare JSON 500; they are bugs, each to be reproduced by a test.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from ..errors import (
+    ImageNotFound,
+    ImageTooLarge,
+    InvalidOption,
+    NoValidSamples,
+    StoreTimeout,
+    StoreUnavailable,
+    UnknownFunction,
+    UnreadableImage,
+)
+
+__all__ = ["STATUS_CODES", "status_of", "register_error_handlers", "error_response"]
+
+#: HTTP status of each domain error (the most specific class in an error's MRO wins).
+STATUS_CODES: dict[type[Exception], int] = {
+    ImageNotFound: 404,
+    UnknownFunction: 404,
+    InvalidOption: 400,
+    UnreadableImage: 422,
+    NoValidSamples: 422,
+    ImageTooLarge: 413,
+    StoreUnavailable: 502,
+    StoreTimeout: 504,
+}
+
+#: Paths that always answer JSON, even for a URL that matches no route.
+API_PREFIXES = ("/stats", "/api", "/health")
+
+
+def status_of(exc: BaseException) -> int:
+    """The status of a domain error from :data:`STATUS_CODES` (500 if it has none)."""
+    for cls in type(exc).__mro__:
+        if cls in STATUS_CODES:
+            return STATUS_CODES[cls]
+    return 500
+
+
+def error_response(message: str, status: int, kind: str, headers=None):
+    """A JSON error response ``{"error": message, "type": kind}``."""
+    response = jsonify(error=message, type=kind, status=status)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def _gallery_renderer():
+    """The gallery's HTML error page renderer, when this request belongs to the gallery."""
+    render = current_app.extensions.get("imgstats.render_error")
+    if render is None:
+        return None
+    if request.blueprint == "gallery":
+        return render
+    if request.blueprint is None and not request.path.startswith(API_PREFIXES):
+        return render
+    return None
+
+
+def _domain_error(exc: Exception):
+    status = status_of(exc)
+    render = _gallery_renderer()
+    if render is not None:
+        return render(exc, status)
+    service = current_app.extensions.get("imgstats")
+    message = service.redact(str(exc)) if service is not None else str(exc)
+    return error_response(message, status, type(exc).__name__)
+
+
+def _http_error(exc: HTTPException):
+    render = _gallery_renderer()
+    if render is not None:
+        return render(exc, exc.code)
+    headers = {k: v for k, v in exc.get_headers() if k == "Allow"}
+    return error_response(exc.description or exc.name, exc.code or 500, exc.name, headers)
+
+
+def _internal_error(exc: InternalServerError):
+    render = _gallery_renderer()
+    if render is not None:
+        return render(exc, 500)
+    return error_response("internal server error", 500, "InternalServerError")
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Register a handler per :data:`STATUS_CODES` entry, HTTP errors and the bare 500."""
+    for cls in STATUS_CODES:
+        app.register_error_handler(cls, _domain_error)
+    app.register_error_handler(InternalServerError, _internal_error)
+    app.register_error_handler(HTTPException, _http_error)

@@ -1,0 +1,348 @@
+"""The image service behind the web app: store + summary cache + the core, for one app.
+
+:class:`ImageService` is what views (the API and the gallery) use, at
+``current_app.extensions["imgstats"]``. It reads the store live, caches one summary per
+``(store, name, version)`` and answers every statistic of an image from it: after the first
+request for an image, a new function costs one version check and an LRU lookup.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+
+import numpy as np
+
+from ..errors import ImageNotFound, StoreUnavailable, UnreadableImage
+from ..functions import parse_function
+from ..io import EAGER_BYTES
+from ..io._pillow import check_pixels
+from ..io._tiff import is_tiff, tiff_layout
+from ..reduce import refine, summarize
+from ..summary import Summary
+from .cache import RedisLayer, SlotCache
+from .store import _is_timeout, open_store, store_error
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ImageService"]
+
+# The numpy type of each Pillow mode after imgstats' own conversions (see io._pillow).
+_MODE_DTYPES = {"I": "int32", "F": "float32", "I;16": "uint16", "I;16L": "uint16",
+                "I;16B": "uint16", "I;16N": "uint16"}
+
+
+class ImageService:
+    """Statistics of the images of one store, cached by image version.
+
+    Parameters
+    ----------
+    config : Mapping
+        The app's settings: ``IMAGES``, ``CACHE_SIZE``, ``INFO_CACHE_SIZE``, ``REDIS_URL``,
+        ``REDIS_TIMEOUT``, ``REDIS_BACKOFF``, ``REDIS_TTL``, ``DASK_SCHEDULER``,
+        ``DASK_PIXELS``, ``DASK_TIMEOUT``, ``PIXEL_LIMIT``, ``STORE_TIMEOUT``, ``VERSION_TTL``
+        and ``STORAGE_OPTIONS`` (see :data:`imgstats.web.DEFAULTS`).
+
+    Notes
+    -----
+    Every method raises the core's domain errors: :class:`~imgstats.ImageNotFound` for a name
+    that is not an image of the store, :class:`~imgstats.UnknownFunction`,
+    :class:`~imgstats.InvalidOption`, :class:`~imgstats.UnreadableImage`,
+    :class:`~imgstats.ImageTooLarge`, :class:`~imgstats.StoreUnavailable` (and its subclass
+    :class:`~imgstats.errors.StoreTimeout`).
+    """
+
+    def __init__(self, config: Mapping):
+        from ..data import gallery_path
+
+        self.config = dict(config)
+        images = config.get("IMAGES") or gallery_path()
+        self.store = open_store(
+            images, timeout=float(config["STORE_TIMEOUT"]),
+            version_ttl=float(config["VERSION_TTL"]),
+            storage_options=dict(config.get("STORAGE_OPTIONS") or {}),
+        )
+        self.pixel_limit = int(config["PIXEL_LIMIT"])
+        self.summaries = SlotCache(int(config["CACHE_SIZE"]))
+        self.infos = SlotCache(int(config["INFO_CACHE_SIZE"]))
+        self.redis = None
+        if config.get("REDIS_URL"):
+            self.redis = RedisLayer(
+                config["REDIS_URL"], timeout=float(config["REDIS_TIMEOUT"]),
+                backoff=float(config["REDIS_BACKOFF"]), ttl=int(config["REDIS_TTL"]),
+            )
+        self._dask_client = None
+        self._dask_lock = threading.Lock()
+
+    # -- the store ---------------------------------------------------------------------------
+    def list_images(self) -> list[str]:
+        """Sorted names of the image files in the store, read now."""
+        return self.store.list()
+
+    def version(self, name: str) -> str:
+        """The image's current version token (``mtime_ns-size``, ETag or generation)."""
+        return self.store.stat(name)[0]
+
+    def open(self, name: str):
+        """The raw file of ``name``, opened for binary reading (a context manager)."""
+        return self.store.open(name)
+
+    def redact(self, message: str) -> str:
+        """``message`` without the store's local location, for clients."""
+        return self.store.redact(message)
+
+    # -- header information ------------------------------------------------------------------
+    def info(self, name: str) -> dict:
+        """Header facts of an image, without decoding pixels; cached by version.
+
+        Returns
+        -------
+        dict
+            ``name``, ``version``, ``bytes``, ``width``, ``height``, ``bands`` (list of
+            names), ``dtype`` (numpy name) and ``format`` (``"JPEG"``, ``"PNG"``, ``"TIFF"``...).
+        """
+        version, size = self.store.stat(name)
+        key = (self.store.url, name, version)
+        facts = self.infos.get_or_fill(key, lambda: self._read_header(name))
+        return {"name": name, "version": version, "bytes": size, **facts}
+
+    def _read_header(self, name: str) -> dict:
+        try:
+            with self.store.open(name) as fh:
+                head = fh.read(4)
+                fh.seek(0)
+                if not head:
+                    raise UnreadableImage(f"{name} is empty")
+                if is_tiff(head):
+                    return _tiff_header(fh, name)
+                return _pillow_header(fh, name)
+        except (ImageNotFound, UnreadableImage, StoreUnavailable):
+            raise
+        except Exception as exc:  # fsspec clients raise their own network errors
+            if self.store.remote:
+                raise store_error(exc, "read") from exc
+            raise
+
+    # -- statistics --------------------------------------------------------------------------
+    def summary(self, name: str, funcs=None, band=None) -> Summary:
+        """The image's summary, refined so that it answers ``funcs`` for ``band`` on its own.
+
+        Parameters
+        ----------
+        name : str
+            An image name of the store (``IMG_1.jpg``).
+        funcs : str or list of str, optional
+            Statistics the summary must answer; 32- and 64-bit percentiles may need a
+            refinement pass, whose result is stored back in the cache.
+        band : None, int or str
+            The selection (``None`` for all samples, an index, a band name or ``"luma"``).
+
+        Returns
+        -------
+        Summary
+        """
+        return self.lookup(name, funcs, [band])[1]
+
+    def lookup(self, name: str, funcs=None, bands=(None,)) -> tuple[str, Summary]:
+        """Return ``(version, summary)``: a summary answering ``funcs`` for each of ``bands``.
+
+        Concurrent cold requests for one version compute its summary once (single-flight).
+        """
+        funcs = [funcs] if isinstance(funcs, str) else list(funcs or [])
+        for func in funcs:
+            parse_function(func)  # refuse a bad name before touching the store
+        version, _ = self.store.stat(name)
+        key = (self.store.url, name, version)
+        slot = self.summaries.slot(key)
+        summary = slot.value
+        if summary is not None and not _needs_refinement(summary, funcs, bands):
+            return version, summary
+        with slot.lock:
+            summary = slot.value
+            if summary is None:
+                summary = self.redis.get(key) if self.redis is not None else None
+                if summary is None:
+                    summary = self._summarize(name)
+                    self._share(key, summary)
+                slot.value = summary
+            for band in bands:
+                if funcs and summary.missing(funcs, band):
+                    summary = self._refine(summary, name, funcs, band)
+                    slot.value = summary
+                    self._share(key, summary)
+        return version, summary
+
+    def stats(self, name: str, funcs, band=None) -> dict:
+        """``{func: value}`` for an image (values as :meth:`Summary.compute` gives them)."""
+        funcs = [funcs] if isinstance(funcs, str) else list(funcs)
+        return self.summary(name, funcs, band).compute(funcs, band)
+
+    def _share(self, key, summary: Summary) -> None:
+        if self.redis is not None:
+            self.redis.set(key, summary)
+
+    def _options(self) -> dict:
+        options = {"pixel_limit": self.pixel_limit}
+        if self.store.remote:
+            options["storage_options"] = self.store.storage_options
+        return options
+
+    def _summarize(self, name: str) -> Summary:
+        source = self.store.source(name)
+        with _StoreErrors(self.store.remote):
+            client, lazy = self._cluster_for(name)
+            if client is None:
+                return summarize(source, **self._options())
+            if lazy:  # a big TIFF: workers read their own chunks from the store
+                return summarize(source, scheduler=client, **self._options())
+            future = client.submit(summarize, source, pure=False, **self._options())
+            return future.result(timeout=float(self.config["DASK_TIMEOUT"]))
+
+    def _refine(self, summary: Summary, name: str, funcs, band) -> Summary:
+        source = self.store.source(name)
+        with _StoreErrors(self.store.remote):
+            client, lazy = self._cluster_for(name)
+            if client is None:
+                return refine(summary, source, funcs, band, **self._options())
+            if lazy:
+                return refine(summary, source, funcs, band, scheduler=client, **self._options())
+            future = client.submit(refine, summary, source, funcs, band, pure=False,
+                                   **self._options())
+            return future.result(timeout=float(self.config["DASK_TIMEOUT"]))
+
+    # -- dask ------------------------------------------------------------------------------
+    def _cluster_for(self, name: str):
+        """``(client, lazy)``: the dask client for a large image (else None), and whether the
+        image is a TIFF big enough for the core to read it lazily chunk by chunk."""
+        if not self.config.get("DASK_SCHEDULER"):
+            return None, False
+        info = self.info(name)
+        check_pixels(info["width"], info["height"], self.pixel_limit, name)
+        if info["width"] * info["height"] < int(self.config["DASK_PIXELS"]):
+            return None, False
+        lazy = info["format"] == "TIFF" and info["bytes"] > EAGER_BYTES
+        return self.dask_client(), lazy
+
+    def dask_client(self):
+        """The ``distributed.Client`` of ``DASK_SCHEDULER``, connected on first use."""
+        with self._dask_lock:
+            if self._dask_client is None:
+                from distributed import Client
+
+                address = self.config["DASK_SCHEDULER"]
+                try:
+                    self._dask_client = Client(
+                        address, timeout=float(self.config["STORE_TIMEOUT"]),
+                        set_as_default=False,
+                    )
+                except OSError as exc:
+                    raise StoreUnavailable(f"the dask cluster at {address} is unreachable") from exc
+            return self._dask_client
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def warm_up(self) -> None:
+        """Run the counting kernels once on tiny arrays so no request pays their compile."""
+        rng = np.random.default_rng(0)
+        samples = [
+            rng.integers(0, 255, (4, 4, 3), dtype=np.uint8),
+            rng.integers(0, 255, (4, 4), dtype=np.uint8),
+            rng.integers(0, 60000, (4, 4), dtype=np.uint16),
+            rng.integers(-3000, 3000, (4, 4), dtype=np.int16),
+            rng.integers(-3000, 3000, (4, 4), dtype=np.int32),
+            rng.random((4, 4), dtype=np.float32),
+            rng.random((4, 4)),
+        ]
+        for arr in samples:
+            s = summarize(arr)
+            refine(s, arr, ["p10", "median"])
+
+    def cache_clear(self) -> None:
+        """Forget every cached summary and header (not Redis)."""
+        self.summaries.cache_clear()
+        self.infos.cache_clear()
+
+    def close(self) -> None:
+        """Close the Redis pool and the dask client."""
+        if self.redis is not None:
+            self.redis.close()
+        with self._dask_lock:
+            if self._dask_client is not None:
+                self._dask_client.close()
+                self._dask_client = None
+
+
+def _needs_refinement(summary: Summary, funcs, bands) -> bool:
+    return bool(funcs) and any(summary.missing(funcs, band) for band in bands)
+
+
+class _StoreErrors:
+    """Turn network failures met while reading pixels into StoreTimeout / StoreUnavailable.
+
+    The core reports a failed open as StoreUnavailable; a timeout deeper down may surface
+    as another error, so the cause chain decides.
+    """
+
+    def __init__(self, remote: bool):
+        self.remote = remote
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if exc is None or not self.remote:
+            return False
+        if isinstance(exc, StoreUnavailable) and not _is_timeout(exc):
+            return False
+        if isinstance(exc, (StoreUnavailable, UnreadableImage, OSError)) and _is_timeout(exc):
+            raise store_error(exc, "read") from exc
+        return False
+
+
+def _pillow_header(fh, name: str) -> dict:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        img = Image.open(fh)
+    except Image.DecompressionBombError as exc:
+        from ..errors import ImageTooLarge
+
+        raise ImageTooLarge(f"{name}: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise UnreadableImage(f"{name} is not an image imgstats can read") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise UnreadableImage(f"{name} is corrupt: {exc}") from exc
+    with img:
+        mode = img.mode
+        if mode == "P":
+            bands = ["R", "G", "B", "A"] if "transparency" in img.info else ["R", "G", "B"]
+        elif mode == "PA":
+            bands = ["R", "G", "B", "A"]
+        elif mode == "1":
+            bands = ["L"]
+        else:
+            bands = list(img.getbands())
+        return {"width": img.size[0], "height": img.size[1], "bands": bands,
+                "dtype": _MODE_DTYPES.get(mode, "uint8"), "format": img.format or ""}
+
+
+def _tiff_header(fh, name: str) -> dict:
+    import tifffile
+
+    try:
+        tif = tifffile.TiffFile(fh)
+    except (tifffile.TiffFileError, ValueError, KeyError, EOFError, OSError) as exc:
+        raise UnreadableImage(f"{name} is not a readable TIFF: {exc}") from exc
+    with tif:
+        _, shape, dtype, axes, _ = tiff_layout(tif, name)
+    others = [s for s, a in zip(shape, axes, strict=True) if a not in "YX"]
+    count = int(np.prod(others)) if others else 1
+    if not others:
+        bands = ["L"]
+    elif axes.endswith("S") and len(others) == 1 and count in (3, 4):
+        bands = ["R", "G", "B", "A"][:count]
+    else:
+        bands = [str(i) for i in range(count)]
+    return {"width": int(shape[axes.index("X")]), "height": int(shape[axes.index("Y")]),
+            "bands": bands, "dtype": dtype.name, "format": "TIFF"}
+

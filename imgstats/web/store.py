@@ -1,0 +1,326 @@
+"""Image stores: a local folder or an fsspec URL, read live, with names resolved safely.
+
+A store answers four questions about a *name* (a file name such as ``IMG_1.jpg``, never a
+path): which names exist (:meth:`list`), what version a name has now (:meth:`version`), where
+the core should read it from (:meth:`source`), and its raw bytes (:meth:`open`). Names are
+checked before anything touches the store: no separators, no ``..``, no URL pieces, no
+percent signs, an image extension, at most 255 characters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import stat
+import threading
+import time
+from pathlib import Path
+from urllib.parse import quote, unquote, urljoin, urlsplit
+
+import fsspec
+
+from ..errors import ImageNotFound, StoreTimeout, StoreUnavailable
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "LocalStore",
+    "FsspecStore",
+    "open_store",
+    "check_name",
+    "store_error",
+]
+
+#: Extensions (lower case) of the files a store lists and serves.
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"})
+_MAX_NAME = 255
+# Printable, no separators or URL syntax: '/', '\\', '?', '#', '%', ':' and control characters.
+_NAME = re.compile(r"[^/\\?#%:\x00-\x1f\x7f]+")
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+def check_name(name: str) -> str:
+    """Return ``name`` if it is a plain image file name, else raise :class:`ImageNotFound`.
+
+    Raises
+    ------
+    ImageNotFound
+        For separators, ``..``, hidden files, URL pieces, percent signs, control characters,
+        names over 255 characters, and files without an image extension.
+    """
+    shown = name if len(name) <= 64 else name[:64] + "..."
+    if (
+        not isinstance(name, str)
+        or len(name) > _MAX_NAME
+        or not _NAME.fullmatch(name)
+        or name.startswith(".")
+        or name != name.strip()
+        or os.path.splitext(name)[1].lower() not in IMAGE_EXTENSIONS
+    ):
+        raise ImageNotFound(f"no image named {shown!r} in the store")
+    return name
+
+
+def is_image_name(name: str) -> bool:
+    """Return True when ``name`` would pass :func:`check_name`."""
+    try:
+        check_name(name)
+    except ImageNotFound:
+        return False
+    return True
+
+
+def store_error(exc: BaseException, what: str) -> StoreUnavailable:
+    """Map a network or client error of a store to :class:`StoreTimeout` or StoreUnavailable."""
+    if _is_timeout(exc):
+        return StoreTimeout(f"the image store did not answer in time ({what})")
+    return StoreUnavailable(f"the image store is unavailable ({what}: {type(exc).__name__})")
+
+
+def _is_timeout(exc: BaseException | None) -> bool:
+    """True if ``exc`` or any exception it was raised from is a timeout."""
+    seen = 0
+    while exc is not None and seen < 10:
+        names = {cls.__name__ for cls in type(exc).__mro__}
+        if isinstance(exc, (TimeoutError, asyncio.TimeoutError)) or names & {
+            "FSTimeoutError", "ReadTimeoutError", "ConnectTimeoutError", "ServerTimeoutError",
+            "ReadTimeout", "ConnectTimeout",
+        }:
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
+class LocalStore:
+    """A folder on this machine. Versions are ``f"{mtime_ns}-{size}"`` from ``os.stat``.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The folder. It need not exist yet; a missing folder lists no images.
+    """
+
+    remote = False
+
+    def __init__(self, root):
+        self.root = Path(root).expanduser().resolve()
+        self.url = self.root.as_uri()
+        self.storage_options: dict = {}
+
+    def list(self) -> list[str]:
+        """Sorted names of the image files directly in the folder."""
+        try:
+            entries = list(os.scandir(self.root))
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot list the image folder: {exc.strerror}") from exc
+        return sorted(e.name for e in entries if is_image_name(e.name) and _is_file(e))
+
+    def path(self, name: str) -> Path:
+        """The path of ``name``, checked to lie directly inside the folder."""
+        path = self.root / check_name(name)
+        if path.parent != self.root:
+            raise ImageNotFound(f"no image named {name!r} in the store")
+        return path
+
+    def stat(self, name: str) -> tuple[str, int]:
+        """Return ``(version, size)`` of ``name``; raises :class:`ImageNotFound` if absent."""
+        try:
+            st = os.stat(self.path(name))
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise ImageNotFound(f"no image named {name!r} in the store") from exc
+        if not stat.S_ISREG(st.st_mode):
+            raise ImageNotFound(f"no image named {name!r} in the store")
+        return f"{st.st_mtime_ns}-{st.st_size}", st.st_size
+
+    def source(self, name: str) -> str:
+        """What the core reads: the file path (dask workers on this host read it too)."""
+        return os.fspath(self.path(name))
+
+    def open(self, name: str):
+        """Open ``name`` for binary reading."""
+        try:
+            return open(self.path(name), "rb")  # noqa: SIM115 -- the caller closes it
+        except (FileNotFoundError, IsADirectoryError) as exc:
+            raise ImageNotFound(f"no image named {name!r} in the store") from exc
+
+    def redact(self, text: str) -> str:
+        """Remove the folder's location from a message meant for clients."""
+        return text.replace(os.fspath(self.root) + os.sep, "").replace(os.fspath(self.root), "")
+
+
+def _is_file(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
+
+
+class FsspecStore:
+    """A remote prefix read through fsspec: ``s3://bucket/prefix``, ``gs://bucket``, ``https://``.
+
+    Versions come from ``fs.info``: the GCS ``generation``, else the ``ETag``, else
+    ``Last-Modified``/``mtime`` with the size. They are remembered for ``version_ttl`` seconds
+    so that a burst of requests costs one metadata call; a changed image is noticed after at
+    most that long. Every call is bounded by ``timeout`` seconds.
+
+    Parameters
+    ----------
+    url : str
+        The store's URL; a trailing slash is added.
+    timeout : float
+        Seconds for any one call to the store.
+    version_ttl : float
+        Seconds a version read from the store is reused (0 asks every time).
+    storage_options : dict, optional
+        Extra fsspec options (credentials, ``endpoint_url``...).
+    """
+
+    remote = True
+
+    def __init__(self, url: str, timeout: float = 10.0, version_ttl: float = 2.0,
+                 storage_options: dict | None = None):
+        self.protocol = urlsplit(url).scheme.lower()
+        self.url = url.rstrip("/") + "/"
+        self.timeout = float(timeout)
+        self.version_ttl = float(version_ttl)
+        self.storage_options = {**_timeout_options(self.protocol, self.timeout),
+                                **(storage_options or {})}
+        self._versions: dict[str, tuple[float, str, int]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def fs(self):
+        """The fsspec filesystem (fsspec caches instances, so this is cheap)."""
+        try:
+            return fsspec.filesystem(self.protocol, **self.storage_options)
+        except ImportError as exc:
+            raise StoreUnavailable(
+                f"no filesystem for {self.protocol}:// is installed: install imgstats[s3] "
+                "or imgstats[gcs]"
+            ) from exc
+
+    def address(self, name: str) -> str:
+        """The URL of ``name``."""
+        check_name(name)
+        if self.protocol in ("http", "https"):
+            return self.url + quote(name)
+        return self.url + name
+
+    def list(self) -> list[str]:
+        """Sorted names of the image files directly under the prefix."""
+        try:
+            if self.protocol in ("http", "https"):
+                names = self._list_http()
+            else:
+                fs = self.fs
+                fs.invalidate_cache(self.url)
+                names = [p.rstrip("/").rsplit("/", 1)[-1]
+                         for p in fs.ls(self.url, detail=False)]
+        except FileNotFoundError:
+            return []
+        except Exception as exc:  # network clients raise their own types
+            raise store_error(exc, "listing") from exc
+        return sorted({n for n in names if is_image_name(n)})
+
+    def _list_http(self) -> list[str]:
+        """Links of an HTML index page, or the keys of an S3/GCS XML bucket listing."""
+        text = self.fs.cat_file(self.url).decode("utf-8", "replace")
+        if "<ListBucketResult" in text:
+            prefix = unquote(urlsplit(self.url).path).lstrip("/")
+            prefix = prefix.split("/", 1)[1] if "/" in prefix.rstrip("/") else ""
+            keys = re.findall(r"<Key>([^<]+)</Key>", text)
+            return [k[len(prefix):] for k in keys if k.startswith(prefix)
+                    and "/" not in k[len(prefix):]]
+        names = []
+        for href in re.findall(r"""href\s*=\s*["']([^"']+)["']""", text, flags=re.I):
+            full = urljoin(self.url, href)
+            if full.startswith(self.url) and "?" not in full and "#" not in full:
+                rest = full[len(self.url):]
+                if rest and "/" not in rest:
+                    names.append(unquote(rest))
+        return names
+
+    def stat(self, name: str) -> tuple[str, int]:
+        """Return ``(version, size)`` of ``name``, reusing one younger than ``version_ttl``."""
+        address = self.address(name)
+        now = time.monotonic()
+        with self._lock:
+            hit = self._versions.get(name)
+        if hit is not None and hit[0] > now:
+            return hit[1], hit[2]
+        try:
+            fs = self.fs
+            fs.invalidate_cache(address)
+            info = fs.info(address)
+        except FileNotFoundError as exc:
+            raise ImageNotFound(f"no image named {name!r} in the store") from exc
+        except Exception as exc:
+            raise store_error(exc, "metadata") from exc
+        if info.get("type", "file") != "file":
+            raise ImageNotFound(f"no image named {name!r} in the store")
+        size = int(info.get("size") or 0)
+        version = _version_of(info, size)
+        if self.version_ttl > 0:
+            with self._lock:
+                if len(self._versions) > 4096:
+                    self._versions.clear()
+                self._versions[name] = (now + self.version_ttl, version, size)
+        return version, size
+
+    def source(self, name: str) -> str:
+        """What the core reads: the URL (dask workers read it themselves)."""
+        return self.address(name)
+
+    def open(self, name: str):
+        """Open ``name`` for binary reading."""
+        address = self.address(name)
+        try:
+            return self.fs.open(address, "rb")
+        except FileNotFoundError as exc:
+            raise ImageNotFound(f"no image named {name!r} in the store") from exc
+        except Exception as exc:
+            raise store_error(exc, "open") from exc
+
+    def redact(self, text: str) -> str:
+        """Messages may name the store's URL: it is public to clients anyway."""
+        return text
+
+
+def _version_of(info: dict, size: int) -> str:
+    for key in ("generation", "ETag", "etag", "VersionId"):
+        value = info.get(key)
+        if value:
+            return f"{key}:{str(value).strip(chr(34))}-{size}"
+    for key in ("LastModified", "Last-Modified", "mtime", "updated", "last_modified"):
+        value = info.get(key)
+        if value:
+            return f"mtime:{value}-{size}"
+    return f"size:{size}"
+
+
+def _timeout_options(protocol: str, timeout: float) -> dict:
+    """fsspec options bounding every call of each backend by ``timeout`` seconds."""
+    if protocol in ("http", "https"):
+        import aiohttp
+
+        return {"client_kwargs": {"timeout": aiohttp.ClientTimeout(total=timeout)}}
+    if protocol in ("s3", "s3a"):
+        return {"config_kwargs": {"connect_timeout": timeout, "read_timeout": timeout,
+                                  "retries": {"max_attempts": 1}}}
+    if protocol in ("gs", "gcs"):
+        return {"timeout": timeout}
+    return {}
+
+
+def open_store(images, *, timeout: float = 10.0, version_ttl: float = 2.0,
+               storage_options: dict | None = None):
+    """Return the store for a folder path or an fsspec URL (``file://`` is a folder)."""
+    text = os.fspath(images)
+    if _URL.match(text):
+        if text.startswith("file://"):
+            return LocalStore(urlsplit(text).path)
+        return FsspecStore(text, timeout, version_ttl, storage_options)
+    return LocalStore(text)
