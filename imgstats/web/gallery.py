@@ -1,0 +1,376 @@
+"""The gallery: server-rendered HTML pages over the same service as the JSON API.
+
+Routes (blueprint ``gallery``):
+
+* ``/`` -- what the service does, a link to the gallery, a health-check button;
+* ``/gallery`` -- thumbnails of every image in the store, paginated (``?page=2``);
+* ``/gallery/<image>`` -- the image, a button per function, a percentile form, a table of the
+  statistics and a histogram per band; the forms land here (``?func=min``, ``?p=99.5``) and are
+  redirected to the result view, or refused with the API's message and status;
+* ``/gallery/<image>/<func>`` -- the result view: the value, and a link to the API URL giving it;
+* ``/thumbs/<image>``, ``/previews/<image>`` -- small WebP renderings, cached by image version.
+
+Every statistic comes from the service's cached summary: the pages never read pixels for them.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal, InvalidOperation
+from urllib.parse import quote
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.routing import BuildError
+
+from ..errors import (
+    ImageNotFound,
+    ImgStatsError,
+    NoValidSamples,
+    UnknownFunction,
+)
+from ..functions import NAMED_FUNCTIONS, parse_function
+from . import _plots
+from ._thumbs import MEDIA_TYPE, RenderCache, render
+
+__all__ = ["bp", "render_error", "DEFAULTS", "TABLE_FUNCTIONS"]
+
+bp = Blueprint(
+    "gallery",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/assets/gallery",
+)
+
+#: Configuration keys of the gallery and their defaults (override with ``IMGSTATS_<KEY>``).
+DEFAULTS = {
+    "GALLERY_PAGE_SIZE": 48,
+    "GALLERY_THUMB_SIZE": 200,  # longer side, pixels
+    "GALLERY_PREVIEW_SIZE": 1024,  # images larger than this are shown reduced
+    "GALLERY_CACHE_BYTES": 64 << 20,  # thumbnails and previews held in memory, per process
+}
+
+#: The statistics in the table of an image page.
+TABLE_FUNCTIONS = ("min", "p1", "p5", "p25", "median", "mean", "p75", "p95", "p99", "max")
+#: The percentile marked on the histogram when none was asked for.
+DEFAULT_PERCENTILE = "p99"
+_EXTENSION = "imgstats.gallery"
+_WEB_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp"}
+_ORIGINAL_MAX_BYTES = 2 << 20  # small web images are shown as they are, larger ones reduced
+
+
+@bp.record_once
+def _setup(state) -> None:
+    """Build the gallery's rendering cache inside the app and register its error page."""
+    app = state.app
+    for key, value in DEFAULTS.items():
+        app.config.setdefault(key, value)
+    app.extensions[_EXTENSION] = RenderCache(int(app.config["GALLERY_CACHE_BYTES"]))
+    app.extensions["imgstats.render_error"] = render_error
+    app.jinja_env.filters.setdefault("stat", format_value)
+
+
+def _service():
+    return current_app.extensions["imgstats"]
+
+
+def cache() -> RenderCache:
+    """The app's cache of thumbnails and previews (``cache().cache_clear()`` in tests)."""
+    return current_app.extensions[_EXTENSION]
+
+
+def format_value(value) -> str:
+    """A statistic as shown on the pages: the shortest text that round-trips, like the JSON."""
+    if value is None:
+        return "—"
+    if isinstance(value, float) and not math.isfinite(value):
+        return {math.inf: "inf", -math.inf: "-inf"}.get(value, "nan")
+    return repr(value)
+
+
+# -- error pages ------------------------------------------------------------------------------
+def render_error(exc: Exception, status: int) -> Response:
+    """Render the gallery's HTML error page for ``exc`` with HTTP ``status``.
+
+    The service's error handlers call this (``app.extensions["imgstats.render_error"]``) for
+    requests to the gallery, so pages answer with the same status codes as the API.
+    """
+    if isinstance(exc, ImageNotFound):
+        title = "Unknown image"
+    elif isinstance(exc, UnknownFunction):
+        title = "Unsupported function"
+    elif isinstance(exc, HTTPException):
+        title = exc.name
+    else:
+        title = type(exc).__name__
+    message = exc.description if isinstance(exc, HTTPException) else str(exc)
+    image = (request.view_args or {}).get("image") if request else None
+    back = None
+    if image and not isinstance(exc, ImageNotFound):
+        back = url_for("gallery.image", image=image)
+    body = render_template(
+        "gallery/error.html", title=title, message=message, status=status, back=back
+    )
+    return Response(body, status=status, mimetype="text/html")
+
+
+def _status_of(exc: Exception) -> int:
+    """The API's status code for a domain error (the service's table, when it has one)."""
+    try:
+        from .errors import STATUS_CODES
+    except ImportError:  # the service's error table is not there: the API's documented codes
+        STATUS_CODES = {ImageNotFound: 404, UnknownFunction: 404}
+    for cls in type(exc).__mro__:
+        if cls in STATUS_CODES:
+            return STATUS_CODES[cls]
+    return 400
+
+
+# -- pages ------------------------------------------------------------------------------------
+@bp.get("/")
+def home():
+    """What the service does, a way into the gallery and a health check."""
+    return render_template("gallery/home.html", health_url=_health_url())
+
+
+@bp.get("/gallery")
+def gallery():
+    """Thumbnails of the images in the store, a page at a time."""
+    names = _service().list_images()
+    size = max(1, int(current_app.config["GALLERY_PAGE_SIZE"]))
+    pages = max(1, math.ceil(len(names) / size))
+    page = request.args.get("page", 1, type=int)
+    if not 1 <= page <= pages:
+        return render_error(NotFound(f"There is no page {page}: pages go from 1 to {pages}."), 404)
+    cards = [_card(name) for name in names[(page - 1) * size : page * size]]
+    return render_template(
+        "gallery/gallery.html",
+        cards=cards,
+        page=page,
+        pages=pages,
+        total=len(names),
+        first=(page - 1) * size + 1,
+    )
+
+
+@bp.get("/gallery/<image>")
+def image(image: str):
+    """An image with its statistics; the function buttons and percentile form submit here."""
+    func = request.args.get("func")
+    if func is not None:
+        parse_function(func)  # an unsupported name gets the API's 404 error page
+        return redirect(url_for("gallery.result", image=image, func=func), 303)
+    if "p" in request.args:
+        text = request.args["p"]
+        try:
+            func = _percentile_function(text)
+        except UnknownFunction as exc:
+            page = _image_page(image, DEFAULT_PERCENTILE, form_error=str(exc), entered=text)
+            return page, _status_of(exc)
+        return redirect(url_for("gallery.result", image=image, func=func), 303)
+    return _image_page(image, DEFAULT_PERCENTILE)
+
+
+@bp.get("/gallery/<image>/<func>")
+def result(image: str, func: str):
+    """The result view: one statistic of one image, with the API URL that gives it."""
+    parse_function(func)
+    return _image_page(image, func, result=func)
+
+
+# -- renderings -------------------------------------------------------------------------------
+@bp.get("/thumbs/<image>")
+def thumb(image: str):
+    """A thumbnail (WebP, longer side ``GALLERY_THUMB_SIZE``), rendered once per version."""
+    return _rendering(image, "thumb", int(current_app.config["GALLERY_THUMB_SIZE"]), 75)
+
+
+@bp.get("/previews/<image>")
+def preview(image: str):
+    """The image as a browser shows it: the file itself when small and web-ready, else reduced."""
+    service = _service()
+    info = service.info(image)
+    limit = int(current_app.config["GALLERY_PREVIEW_SIZE"])
+    mimetype = _WEB_FORMATS.get(str(info.get("format", "")).upper())
+    if (
+        mimetype
+        and max(info["width"], info["height"]) <= limit
+        and info.get("bytes", 0) <= _ORIGINAL_MAX_BYTES
+    ):
+        with service.open(image) as fh:
+            data = fh.read()
+        return _image_response(data, mimetype, info["version"])
+    return _rendering(image, "preview", limit, 85)
+
+
+def _rendering(image: str, kind: str, size: int, quality: int) -> Response:
+    service = _service()
+    version = service.version(image)
+
+    def make() -> bytes:
+        with service.open(image) as fh:
+            return render(fh, size, quality=quality)
+
+    data = cache().get_or_render((kind, size, image, version), make)
+    return _image_response(data, MEDIA_TYPE, version)
+
+
+def _image_response(data: bytes, mimetype: str, version: str) -> Response:
+    response = Response(data, mimetype=mimetype)
+    response.set_etag(f"{version}")
+    if request.args.get("v") == version:
+        # the URL names the version: it never changes, so browsers need not ask again
+        response.cache_control.public = True
+        response.cache_control.max_age = 365 * 24 * 3600
+        response.cache_control.immutable = True
+    else:
+        response.cache_control.no_cache = True
+    return response.make_conditional(request)
+
+
+# -- helpers ----------------------------------------------------------------------------------
+def _percentile_function(text: str) -> str:
+    """The ``pXXX`` name for a number typed in the percentile field, validated as in the API.
+
+    Browsers send what was typed (``99.50``, ``1e2``, ``.5``); a finite decimal is written back
+    in the API's grammar, which then decides, so a number the API refuses is refused here too.
+    """
+    text = text.strip()
+    if not text:
+        raise UnknownFunction("enter a percentile: a number from 0 to 100, such as 99.5")
+    written = text
+    if len(text) <= 64:
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            number = None
+        if number is not None and number.is_finite() and 0 <= number <= 100:
+            written = format(number.normalize(), "f")
+    return parse_function(f"p{written}").name
+
+
+def _card(name: str) -> dict:
+    """What the gallery shows of one image: its header, or what is wrong with it."""
+    try:
+        info = dict(_service().info(name))
+    except ImgStatsError as exc:  # one unreadable file must not take the whole page down
+        return {"name": name, "error": str(exc)}
+    size = int(current_app.config["GALLERY_THUMB_SIZE"])
+    info["thumb_width"], info["thumb_height"] = _fit(info["width"], info["height"], size)
+    info["description"] = _describe(info)
+    return info
+
+
+def _fit(width: int, height: int, size: int) -> tuple[int, int]:
+    """The size of a rendering whose longer side is at most ``size`` (as Pillow's thumbnail)."""
+    scale = min(1.0, size / max(width, height, 1))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _describe(info: dict) -> str:
+    """``512 × 512 · RGB · uint8``: pixel size, bands and sample type."""
+    bands = info.get("bands")
+    if isinstance(bands, (list, tuple)):
+        names = "".join(bands) if all(len(b) == 1 for b in bands) else ", ".join(bands)
+        band_text = names if len(bands) > 1 else ("greyscale" if names in ("L", "0") else names)
+    elif isinstance(bands, int):
+        band_text = "greyscale" if bands == 1 else f"{bands} bands"
+    else:
+        band_text = str(bands)
+    return f"{info['width']} × {info['height']} · {band_text} · {info['dtype']}"
+
+
+def _api_url(image: str, func: str) -> str:
+    """The JSON API URL that answers the same question."""
+    try:
+        return url_for("api.stats", image=image, func=func)
+    except BuildError:  # the endpoint's name is the service's; the path is the contract
+        return f"{request.script_root}/stats/{quote(image, safe='')}/{quote(func, safe='')}"
+
+
+def _health_url() -> str:
+    try:
+        return url_for("api.health")
+    except BuildError:
+        return f"{request.script_root}/health"
+
+
+def _image_page(
+    image: str, mark: str, *, result: str | None = None, form_error=None, entered=None
+) -> str:
+    """Render the page of one image: preview, statistics table and histograms.
+
+    ``mark`` is the percentile drawn on the histograms besides min, median and mean.
+    """
+    service = _service()
+    info = dict(service.info(image))
+    if parse_function(mark).kind != "percentile":
+        mark = DEFAULT_PERCENTILE
+    funcs = list(dict.fromkeys([*TABLE_FUNCTIONS, mark] + ([result] if result else [])))
+    summary = service.summary(image, funcs)
+    rows = [_row("All samples", summary, None, funcs)]
+    value = summary.compute(result) if result else None
+    selections = [None]
+    if len(summary.band_names) > 1:
+        selections = list(range(len(summary.band_names)))
+        for i in selections:
+            rows.append(_row(f"Band {summary.band_names[i]}", service.summary(image, funcs, i), i,
+                             funcs))
+    plots = []
+    for i in selections:
+        band_summary = service.summary(image, funcs, i)
+        values, counts = band_summary.histogram(i)
+        name = "all samples" if i is None else f"band {summary.band_names[i]}"
+        try:
+            stats = band_summary.compute(["min", "median", "mean", mark], band=i)
+        except NoValidSamples:
+            stats = {}
+        marks = [
+            _plots.Mark(f, stats[f], kind)
+            for f, kind in (("min", "min"), ("median", "median"), ("mean", "mean"),
+                            (mark, "percentile"))
+            if f in stats
+        ]
+        band_class = f"band-{summary.band_names[i]}" if i is not None else "band-all"
+        plots.append({
+            "title": f"Histogram of {name}",
+            "svg": _plots.histogram_svg(values, counts, marks, title=f"Histogram of {name}",
+                                        band_class=band_class),
+        })
+    limit = int(current_app.config["GALLERY_PREVIEW_SIZE"])
+    width, height = _fit(info["width"], info["height"], limit)
+    return render_template(
+        "gallery/image.html",
+        info=info,
+        description=_describe(info),
+        preview_width=width,
+        preview_height=height,
+        reduced=(width, height) != (info["width"], info["height"]),
+        table_funcs=funcs,
+        rows=rows,
+        plots=plots,
+        mark=mark,
+        result=result,
+        value=value,
+        api_url=_api_url(image, result) if result else None,
+        named_functions=NAMED_FUNCTIONS,
+        form_error=form_error,
+        entered=entered,
+    )
+
+
+def _row(label: str, summary, band, funcs) -> dict:
+    try:
+        values = summary.compute(funcs, band=band)
+    except NoValidSamples:
+        values = dict.fromkeys(funcs)
+    return {"label": label, "count": summary.stats(band).count, "values": values}
