@@ -40,6 +40,7 @@ from ..errors import (
 from ..functions import NAMED_FUNCTIONS, parse_function
 from . import _plots
 from ._thumbs import MEDIA_TYPE, RenderCache, render
+from .errors import status_of
 
 __all__ = ["bp", "render_error", "DEFAULTS", "TABLE_FUNCTIONS"]
 
@@ -113,6 +114,9 @@ def render_error(exc: Exception, status: int) -> Response:
     else:
         title = type(exc).__name__
     message = exc.description if isinstance(exc, HTTPException) else str(exc)
+    service = current_app.extensions.get("imgstats")
+    if service is not None:  # no local paths of the store in pages
+        message = service.redact(message)
     image = (request.view_args or {}).get("image") if request else None
     back = None
     if image and not isinstance(exc, ImageNotFound):
@@ -121,18 +125,6 @@ def render_error(exc: Exception, status: int) -> Response:
         "gallery/error.html", title=title, message=message, status=status, back=back
     )
     return Response(body, status=status, mimetype="text/html")
-
-
-def _status_of(exc: Exception) -> int:
-    """The API's status code for a domain error (the service's table, when it has one)."""
-    try:
-        from .errors import STATUS_CODES
-    except ImportError:  # the service's error table is not there: the API's documented codes
-        STATUS_CODES = {ImageNotFound: 404, UnknownFunction: 404}
-    for cls in type(exc).__mro__:
-        if cls in STATUS_CODES:
-            return STATUS_CODES[cls]
-    return 400
 
 
 # -- pages ------------------------------------------------------------------------------------
@@ -175,7 +167,7 @@ def image(image: str):
             func = _percentile_function(text)
         except UnknownFunction as exc:
             page = _image_page(image, DEFAULT_PERCENTILE, form_error=str(exc), entered=text)
-            return page, _status_of(exc)
+            return page, status_of(exc)
         return redirect(url_for("gallery.result", image=image, func=func), 303)
     return _image_page(image, DEFAULT_PERCENTILE)
 

@@ -1,0 +1,223 @@
+"""The gallery's pages through Flask's test client: content, forms, values, errors."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from imgstats import parse_function
+
+
+class _Elements(HTMLParser):
+    """Collect (tag, attrs, text) of every element, enough to ask what a page holds."""
+
+    def __init__(self):
+        super().__init__()
+        self.elements = []
+        self._open = []
+
+    def handle_starttag(self, tag, attrs):
+        element = [tag, dict(attrs), ""]
+        self.elements.append(element)
+        if tag not in ("img", "input", "link", "meta", "br"):
+            self._open.append(element)
+
+    def handle_endtag(self, tag):
+        while self._open:
+            if self._open.pop()[0] == tag:
+                break
+
+    def handle_data(self, data):
+        for element in self._open:
+            element[2] += data
+
+
+def elements(html: str, tag: str, **attrs) -> list:
+    parser = _Elements()
+    parser.feed(html)
+    return [
+        (a, text.strip()) for t, a, text in parser.elements
+        if t == tag and all(a.get(k.rstrip("_")) == v for k, v in attrs.items())
+    ]
+
+
+def shown_value(html: str) -> str:
+    (_, text), = elements(html, "strong", id="value")
+    return text
+
+
+def test_home_says_what_it_does_and_links_the_gallery_and_health(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    html = response.text
+    assert "exact image statistics" in html
+    links = {text: a["href"] for a, text in elements(html, "a")}
+    assert links["Open the gallery"] == "/gallery"
+    assert elements(html, "form", action="/health")
+    assert [text for _, text in elements(html, "button")] == ["Health check"]
+    assert elements(html, "output", role="status")
+
+
+def test_gallery_lists_images_with_size_and_type_a_page_at_a_time(client, images):
+    names = sorted(p.name for p in images.iterdir())
+    first = client.get("/gallery").text
+    second = client.get("/gallery?page=2").text
+    shown = [a["alt"] for a, _ in elements(first, "img") + elements(second, "img")]
+    assert shown == names
+    assert "512 × 512 · RGB · uint8" in first
+    assert "640 × 427 · greyscale · uint16" in first + second
+    assert elements(first, "a", rel="next") and not elements(second, "a", rel="next")
+    for attrs, _ in elements(first, "img"):
+        assert attrs["src"].startswith("/thumbs/") and "?v=" in attrs["src"]
+        assert int(attrs["width"]) <= 200 and int(attrs["height"]) <= 200
+
+
+@pytest.mark.parametrize("page", ["0", "3", "-1"])
+def test_gallery_page_out_of_range_is_a_404_page(client, page):
+    response = client.get(f"/gallery?page={page}")
+    assert response.status_code == 404
+    assert response.mimetype == "text/html"
+    assert "Back to the gallery" in response.text
+
+
+def test_unreadable_image_does_not_take_the_gallery_down(client, images):
+    (images / "broken.png").write_bytes(b"not a png at all")
+    response = client.get("/gallery?page=2")
+    assert response.status_code == 200
+    assert "broken.png" in response.text and "Cannot be read" in response.text
+    page = client.get("/gallery/broken.png")
+    assert page.status_code == 422 and page.mimetype == "text/html"
+
+
+def test_image_page_has_the_function_buttons_and_percentile_input(client):
+    html = client.get("/gallery/IMG_1.jpg").text
+    buttons = [text for _, text in elements(html, "button")]
+    assert buttons[:4] == ["min", "max", "mean", "median"]
+    (p, _), = elements(html, "input", name="p")
+    assert (p["type"], p["min"], p["max"], p["step"]) == ("number", "0", "100", "any")
+    (label, text), = elements(html, "label")
+    assert label["for"] == p["id"] and "Percentile" in text
+    (img, _), = elements(html, "img")
+    assert img["alt"].startswith("IMG_1.jpg")
+
+
+@pytest.mark.parametrize(("image", "bands"), [
+    ("IMG_1.jpg", 3), ("IMG_8.jpg", 1), ("IMG_11.png", 4), ("IMG_13_float32.tif", 1),
+])
+def test_image_page_has_a_table_and_a_histogram_per_band(client, image, bands):
+    html = client.get(f"/gallery/{image}").text
+    assert html.count('<svg class="hist"') == bands
+    rows = [text for _, text in elements(html, "th", scope="row")]
+    assert rows[:3] == ["count", "min", "p1"] and "max" in rows and "mean" in rows
+    for kind in ("min", "median", "mean", "percentile"):
+        assert html.count(f'class="mark mark-{kind}"') == bands
+
+
+@pytest.mark.parametrize("func", ["min", "max", "mean", "median"])
+def test_function_button_redirects_to_the_result_view(client, func):
+    response = client.get(f"/gallery/IMG_1.jpg?func={func}")
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/gallery/IMG_1.jpg/{func}"
+
+
+@pytest.mark.parametrize("image", ["IMG_1.jpg", "IMG_11.png", "IMG_12_uint16.tif",
+                                   "IMG_13_float32.tif"])
+@pytest.mark.parametrize("func", ["min", "max", "mean", "median", "p99.5", "p0", "p100"])
+def test_result_view_shows_the_api_value_and_links_to_it(client, image, func):
+    html = client.get(f"/gallery/{image}/{func}").text
+    api = client.get(f"/stats/{image}/{func}").get_json()
+    assert float(shown_value(html)) == api["value"]
+    assert shown_value(html) == repr(api["value"])
+    (link, _), = elements(html, "a", class_="api")
+    assert link["href"] == f"/stats/{image}/{func}"
+
+
+@pytest.mark.parametrize(("typed", "func"), [
+    ("99.5", "p99.5"), ("99.50", "p99.5"), ("1e2", "p100"), (".5", "p0.5"), ("0", "p0"),
+    ("100", "p100"), (" 7 ", "p7"), ("0.000", "p0"),
+])
+def test_percentile_form_redirects_to_the_api_spelling(client, typed, func):
+    response = client.get("/gallery/IMG_8.jpg", query_string={"p": typed})
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/gallery/IMG_8.jpg/{func}"
+    parse_function(func)
+
+
+@pytest.mark.parametrize("typed", ["101", "-1", "-0", "abc", "", "nan", "inf", "1e999",
+                                   "100.0001", "9" * 100, "½"])
+def test_percentile_form_refuses_what_the_api_refuses(client, typed):
+    response = client.get("/gallery/IMG_8.jpg", query_string={"p": typed})
+    api = client.get(f"/stats/IMG_8.jpg/p{typed}")
+    assert response.status_code == api.status_code == 404
+    html = response.text
+    (error, text), = elements(html, "p", id="p-error")
+    assert error["role"] == "alert" and text.startswith("Refused:")
+    (field, _), = elements(html, "input", name="p")
+    assert field["aria-invalid"] == "true" and "p-error" in field["aria-describedby"]
+    assert field.get("value", "") == typed
+
+
+@pytest.mark.parametrize(("url", "title"), [
+    ("/gallery/nope.jpg", "Unknown image"),
+    ("/gallery/nope.jpg/min", "Unknown image"),
+    ("/gallery/IMG_1.jpg/average", "Unsupported function"),
+    ("/gallery/IMG_1.jpg/p101", "Unsupported function"),
+    ("/gallery/IMG_1.jpg?func=MIN", "Unsupported function"),
+    ("/thumbs/nope.jpg", "Unknown image"),
+    ("/previews/nope.jpg", "Unknown image"),
+    ("/gallery/../etc/passwd", "Not Found"),
+])
+def test_error_pages_say_what_is_wrong_and_link_back(client, url, title):
+    response = client.get(url)
+    assert response.status_code == 404
+    assert response.mimetype == "text/html"
+    (_, heading), = elements(response.text, "h1")
+    assert heading == title
+    assert "/gallery" in [a["href"] for a, _ in elements(response.text, "a")]
+
+
+def test_error_pages_do_not_show_the_store_location(client, images):
+    response = client.get("/gallery/nope.jpg")
+    assert str(images) not in response.text
+
+
+def test_statistics_come_from_one_summary(client, monkeypatch):
+    import imgstats.web.service as service
+
+    calls = []
+    real = service.summarize
+
+    def counting(*args, **kwargs):
+        calls.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(service, "summarize", counting)
+    for url in ("/gallery/IMG_1.jpg", "/gallery/IMG_1.jpg/p99.5", "/gallery/IMG_1.jpg/mean",
+                "/stats/IMG_1.jpg/median"):
+        assert client.get(url).status_code == 200
+    assert len(calls) == 1
+
+
+def test_pages_load_nothing_from_other_hosts(client):
+    pages = [client.get(u).text for u in ("/", "/gallery", "/gallery/IMG_1.jpg",
+                                          "/gallery/IMG_1.jpg/min", "/gallery/nope.jpg")]
+    css = client.get("/assets/gallery/gallery.css")
+    js = client.get("/assets/gallery/gallery.js")
+    for text in pages + [css.text, js.text]:
+        for ref in re.findall(r'(?:src|href)="([^"]*)"|url\(([^)]*)\)|@import', text):
+            target = "".join(ref) if isinstance(ref, tuple) else ref
+            assert not re.match(r"^(https?:)?//", target), target
+    assert css.mimetype == "text/css" and "@font-face" not in css.text
+    assert ":focus-visible" in css.text
+    css.close()
+    js.close()
+
+
+def test_every_page_has_a_skip_link_and_one_h1(client):
+    for url in ("/", "/gallery", "/gallery/IMG_1.jpg", "/gallery/IMG_1.jpg/min"):
+        html = client.get(url).text
+        assert elements(html, "a", class_="skip")[0][0]["href"] == "#main"
+        assert len(elements(html, "h1")) == 1
+        assert elements(html, "main", id="main")

@@ -1,0 +1,84 @@
+"""Thumbnails and previews: small, never the full file, cached by image version."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+
+import pytest
+from PIL import Image
+
+from imgstats.data import gallery_path
+from imgstats.web._thumbs import RenderCache
+from imgstats.web.gallery import cache
+
+IMAGES = ("IMG_1.jpg", "IMG_8.jpg", "IMG_11.png", "IMG_12_uint16.tif", "IMG_13_float32.tif",
+          "IMG_7.jpg")  # as in conftest.py
+
+
+def _open(response) -> Image.Image:
+    img = Image.open(io.BytesIO(response.data))
+    img.load()
+    return img
+
+
+@pytest.mark.parametrize("name", IMAGES)
+def test_thumbnails_are_small_webp(client, name):
+    response = client.get(f"/thumbs/{name}")
+    assert response.status_code == 200 and response.mimetype == "image/webp"
+    assert len(response.data) <= 50_000
+    img = _open(response)
+    assert max(img.size) == 200
+
+
+def test_thumbnails_are_rendered_once_per_version(app, client, images):
+    with app.app_context():
+        renders = cache()
+    client.get("/thumbs/IMG_1.jpg")
+    client.get("/thumbs/IMG_1.jpg")
+    assert (renders.misses, renders.hits) == (1, 1)
+    shutil.copy(gallery_path() / "IMG_8.jpg", images / "IMG_1.jpg")  # a new version
+    stat = os.stat(images / "IMG_1.jpg")
+    os.utime(images / "IMG_1.jpg", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert _open(client.get("/thumbs/IMG_1.jpg")).size == (200, 200)
+    assert renders.misses == 2
+
+
+def test_versioned_urls_are_cached_by_browsers_and_revalidate(client):
+    html = client.get("/gallery").text
+    src = html.split('src="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    response = client.get(src)
+    assert response.cache_control.immutable and response.cache_control.max_age > 0
+    again = client.get(src, headers={"If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304
+    plain = client.get(src.split("?")[0])
+    assert plain.cache_control.no_cache
+
+
+def test_small_web_images_are_previewed_as_they_are(client, images):
+    response = client.get("/previews/IMG_1.jpg")
+    assert response.mimetype == "image/jpeg"
+    assert response.data == (images / "IMG_1.jpg").read_bytes()
+
+
+@pytest.mark.parametrize(("name", "size"), [
+    ("IMG_7.jpg", (1024, 1024)),  # 1411 x 1411: reduced
+    ("IMG_12_uint16.tif", (640, 427)),  # browsers cannot show TIFF: rendered at full size
+    ("IMG_13_float32.tif", (451, 300)),
+])
+def test_large_or_non_web_images_are_previewed_reduced(client, name, size):
+    response = client.get(f"/previews/{name}")
+    assert response.mimetype == "image/webp"
+    assert _open(response).size == size
+
+
+def test_render_cache_is_bounded_by_bytes():
+    renders = RenderCache(max_bytes=10)
+    for i in range(5):
+        assert renders.get_or_render(("k", i), lambda: b"abcd") == b"abcd"
+    assert len(renders) == 2 and renders.nbytes == 8
+    renders.get_or_render(("big",), lambda: b"x" * 11)  # larger than the whole cache
+    assert len(renders) == 2
+    renders.cache_clear()
+    assert len(renders) == 0 and renders.nbytes == 0
