@@ -34,6 +34,7 @@ __all__ = [
     "METHODS",
     "Timing",
     "synthetic_image",
+    "gallery_images",
     "shape_for",
     "numpy_stats",
     "dask_stats",
@@ -50,6 +51,9 @@ __all__ = [
     "summary_table",
     "exactness_table",
     "to_markdown",
+    "machine_name",
+    "write_benchmark_report",
+    "latency_table",
     "write_json",
     "free_port",
     "Server",
@@ -168,6 +172,30 @@ def _photo(shape) -> np.ndarray:
         grey = im.convert("F")
         resized = grey.resize((shape[1], shape[0]), Image.Resampling.BILINEAR)
     return np.asarray(resized, dtype=np.float32) / np.float32(255.0)
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+
+
+def gallery_images(folder=None) -> list[Path]:
+    """Return the image files of ``folder`` (default: the bundled gallery) in natural order.
+
+    Examples
+    --------
+    >>> [p.name for p in gallery_images()][:3]
+    ['IMG_1.jpg', 'IMG_2.jpg', 'IMG_3.jpg']
+    """
+    import re
+
+    from .data import gallery_path
+
+    folder = gallery_path() if folder is None else Path(folder)
+    files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+
+    def natural(p: Path):
+        return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)]
+
+    return sorted(files, key=natural)
 
 
 # -- the methods ------------------------------------------------------------------------------
@@ -696,9 +724,9 @@ def _cell(value) -> str:
     if isinstance(value, float):
         if value == 0:
             return "0"
-        if abs(value) >= 100 or abs(value) < 0.01:
+        if value != value or abs(value) < 1e-3 or abs(value) >= 1e6:
             return f"{value:.3g}"
-        return f"{value:.3f}".rstrip("0").rstrip(".")
+        return f"{value:.6g}"
     return str(value)
 
 
@@ -710,6 +738,76 @@ def to_markdown(rows: list[dict]) -> str:
     lines = ["| " + " | ".join(keys) + " |", "|" + "|".join("---" for _ in keys) + "|"]
     lines += ["| " + " | ".join(_cell(row[k]) for k in keys) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def machine_name(info: dict | None = None) -> str:
+    """One line naming the machine, e.g. ``"AMD EPYC, 2 cores, 22.6 GB free, Linux x86_64"``."""
+    info = machine_info() if info is None else info
+    return (f"{info['cpu']}, {info['cores']} cores, {info['memory_gb']} GB free, "
+            f"{info['system']}, Python {info['python']}, numpy {info['numpy']}, "
+            f"dask {info['dask']}")
+
+
+def write_benchmark_report(records: list[dict], output, machine: dict | None = None) -> dict:
+    """Write ``benchmark.json`` (the records), ``machine.json`` and ``benchmark.md``.
+
+    ``benchmark.md`` names the machine, states for each method whether it is exact, and has
+    the :func:`summary_table` at the largest size.
+
+    Parameters
+    ----------
+    records : list of dict
+        From :func:`run_benchmark`.
+    output : str or path
+        Folder, created when missing.
+    machine : dict, optional
+        From :func:`machine_info` (default: this machine).
+
+    Returns
+    -------
+    dict
+        ``{"json": path, "machine": path, "markdown": path}``.
+    """
+    output = Path(output)
+    machine = machine_info() if machine is None else machine
+    paths = {
+        "json": write_json(records, output / "benchmark.json"),
+        "machine": write_json(machine, output / "machine.json"),
+        "markdown": output / "benchmark.md",
+    }
+    exact = exactness_table(records)
+    verdict = "\n".join(
+        f"- **{row['method']}**: {'exact' if row['exact'] else 'not exact'} "
+        f"(largest error {_cell(row['max abs error'])} over {row['runs']} runs)"
+        for row in exact
+    )
+    sizes = sorted({r["megapixels"] for r in records})
+    paths["markdown"].write_text(
+        "# imgstats benchmark\n\n"
+        f"Machine: {machine_name(machine)}.\n\n"
+        f"Sizes {', '.join(_cell(float(s)) for s in sizes)} MP; "
+        f"dtypes {', '.join(dict.fromkeys(r['dtype'] for r in records))}; "
+        f"best of {records[0]['repeats'] if records else 0} runs; statistics "
+        f"{', '.join(records[0]['values']) if records else ''}.\n\n"
+        "## Exact?\n\n"
+        "Exact = min, max, median and every percentile bit-for-bit equal to numpy "
+        "(`numpy.percentile`, linear) on every run.\n\n"
+        f"{verdict}\n\n{to_markdown(exact)}\n"
+        f"## At {_cell(float(sizes[-1])) if sizes else '-'} MP\n\n"
+        f"{to_markdown(summary_table(records))}"
+    )
+    return paths
+
+
+def latency_table(records: list[dict]) -> list[dict]:
+    """Median, fastest and slowest cold and warm latency (ms) from :func:`measure_latency`."""
+    rows = []
+    for phase in ("cold", "warm"):
+        ms = [r["seconds"] * 1000 for r in records if r["phase"] == phase]
+        if ms:
+            rows.append({"phase": phase, "requests": len(ms), "median ms": statistics.median(ms),
+                         "min ms": min(ms), "max ms": max(ms)})
+    return rows
 
 
 def write_json(obj, path) -> Path:

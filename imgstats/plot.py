@@ -78,12 +78,18 @@ def histogram(data, band=None, funcs: Sequence[str] = _PERCENTILES, *, ax=None, 
     summary = summarize(data)
     values, counts = summary.histogram(band)
     fig, ax = _axes(ax, figsize=(6, 3))
-    x, y, width = _rebinned(values, counts)
+    # float histograms have 2**7 bins per octave: fewer, equal bins avoid a comb of aliasing
+    x, y, width = _rebinned(values, counts, 64 if values.dtype.kind == "f" else 256)
     if width is None:
         ax.bar(x, y, width=1.0 if values.dtype.kind in "ui" else 0.8 * np.min(np.diff(x),
                initial=1.0), color=colour, alpha=0.6, linewidth=0)
     else:
         ax.bar(x, y, width=width, align="edge", color=colour, alpha=0.6, linewidth=0)
+    tall = np.sort(y)[-3] if len(y) > 3 else 0
+    if tall and y.max() > 4 * tall:  # one spike (e.g. clipped black) would flatten the rest
+        ax.set_ylim(0, 1.3 * tall)
+        ax.annotate(f"peak {int(y.max())} cut", (x[np.argmax(y)], 1.25 * tall),
+                    fontsize="x-small", ha="left", va="top")
     stats = compute(summary if not summary.missing(list(funcs), band) else data,
                     list(funcs), band)
     styles = ["--", "-", ":", "-.", (0, (1, 1))]
@@ -116,7 +122,7 @@ def bands(data, funcs: Sequence[str] = _PERCENTILES, *, title=None):
     from .reduce import as_image_array, summarize
 
     arr, _ = as_image_array(data)
-    summary = summarize(arr)
+    summary = summarize(data)
     names = list(summary.band_names) + (["luma"] if summary.luma is not None else [])
     fig, axes = plt.subplots(1, 1 + len(names), figsize=(3.6 * (1 + len(names)), 3.2))
     picture = np.asarray(arr)
@@ -130,7 +136,7 @@ def bands(data, funcs: Sequence[str] = _PERCENTILES, *, title=None):
     colours = {"R": "tab:red", "G": "tab:green", "B": "tab:blue"}
     for ax, name in zip(axes[1:], names, strict=True):
         band = name if name in ("luma", *summary.band_names) else None
-        histogram(summary if arr.dtype.itemsize <= 2 else arr, band, funcs, ax=ax,
+        histogram(summary if arr.dtype.itemsize <= 2 else data, band, funcs, ax=ax,
                   colour=colours.get(name, "tab:gray"), title=f"band {name}")
     fig.tight_layout()
     return fig
@@ -153,6 +159,9 @@ def percentile_errors(rows: Sequence[dict], *, ax=None, title=None):
         pos = x + (i - (len(methods) - 1) / 2) * width
         ax.bar(pos, err, width=width, label=method, color=_COLOURS.get(method))
         ax.plot(pos[err == 0], err[err == 0], "o", color=_COLOURS.get(method), markersize=4)
+        for p in pos[np.isnan(err)]:  # e.g. dask.array.percentile on an image with NaN
+            ax.annotate("NaN", (p, 0), xytext=(0, 4), textcoords="offset points",
+                        ha="center", fontsize="x-small", color=_COLOURS.get(method))
     ax.set_xticks(x, [r["func"] for r in rows])
     ax.set_yscale("symlog", linthresh=1e-6)
     ax.set_ylabel("|value - numpy|")
