@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..errors import ImageNotFound, StoreUnavailable, UnreadableImage
+from ..errors import ImageNotFound, ImgStatsError, StoreTimeout, StoreUnavailable, UnreadableImage
 from ..functions import parse_function
 from ..io import EAGER_BYTES
 from ..io._pillow import check_pixels
@@ -290,11 +290,9 @@ class _StoreErrors:
         return self
 
     def __exit__(self, kind, exc, tb):
-        if exc is None or not self.remote:
+        if exc is None or not self.remote or isinstance(exc, StoreTimeout):
             return False
-        if isinstance(exc, StoreUnavailable) and not _is_timeout(exc):
-            return False
-        if isinstance(exc, (StoreUnavailable, UnreadableImage, OSError)) and _is_timeout(exc):
+        if isinstance(exc, (ImgStatsError, OSError)) and _is_timeout(exc):
             raise store_error(exc, "read") from exc
         return False
 

@@ -252,12 +252,12 @@ class FsspecStore:
         if hit is not None and hit[0] > now:
             return hit[1], hit[2]
         try:
-            fs = self.fs
-            fs.invalidate_cache(address)
-            info = fs.info(address)
+            info = self._info(address)
         except FileNotFoundError as exc:
             raise ImageNotFound(f"no image named {name!r} in the store") from exc
         except Exception as exc:
+            if _http_status(exc) in (403, 404, 410):
+                raise ImageNotFound(f"no image named {name!r} in the store") from exc
             raise store_error(exc, "metadata") from exc
         if info.get("type", "file") != "file":
             raise ImageNotFound(f"no image named {name!r} in the store")
@@ -269,6 +269,28 @@ class FsspecStore:
                     self._versions.clear()
                 self._versions[name] = (now + self.version_ttl, version, size)
         return version, size
+
+    def _info(self, address: str) -> dict:
+        fs = self.fs
+        if self.protocol not in ("http", "https"):
+            fs.invalidate_cache(address)
+            return fs.info(address)
+        # fsspec's HTTP info retries HEAD with GET and reports any failure, a timeout too, as
+        # FileNotFoundError; one HEAD keeps the time bound and tells the failures apart.
+        from fsspec.asyn import sync
+        from fsspec.implementations.http import _file_info
+
+        async def head():
+            session = await fs.set_session()
+            return await _file_info(fs.encode_url(address), session=session,
+                                    size_policy="head", **fs.kwargs)
+
+        try:
+            return {"type": "file", **sync(fs.loop, head, timeout=self.timeout + 1)}
+        except Exception as exc:
+            if _http_status(exc) in (405, 501):  # no HEAD here: let fsspec GET it
+                return fs.info(address)
+            raise
 
     def source(self, name: str) -> str:
         """What the core reads: the URL (dask workers read it themselves)."""
@@ -287,6 +309,18 @@ class FsspecStore:
     def redact(self, text: str) -> str:
         """Messages may name the store's URL: it is public to clients anyway."""
         return text
+
+
+def _http_status(exc: BaseException) -> int | None:
+    """The HTTP status of a client's error (aiohttp, botocore), if it carries one."""
+    status = getattr(exc, "status", None)
+    if isinstance(status, int):
+        return status
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return code if isinstance(code, int) else None
+    return None
 
 
 def _version_of(info: dict, size: int) -> str:
