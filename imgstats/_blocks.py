@@ -81,7 +81,9 @@ def _scan_ints(px: np.ndarray, dtype: np.dtype) -> tuple[BandStats, ...]:
     kmax = np.zeros(nb, np.uint64)
     ksum_hi = np.zeros(nb, np.int64)
     ksum_lo = np.zeros(nb, np.int64)
-    _kernels.scan_int_keys(raw, flip, bits - 16, hist, kmin, kmax, ksum_hi, ksum_lo)
+    # flip as uint64 always: a Python int 2**63 (int64) and 0 (uint64) would type differently,
+    # and numba then reuses the int64-flip overload for int64 images and overflows.
+    _kernels.scan_int_keys(raw, np.uint64(flip), bits - 16, hist, kmin, kmax, ksum_hi, ksum_lo)
     n = px.shape[0]
     out = []
     for c in range(nb):
