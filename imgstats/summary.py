@@ -131,6 +131,19 @@ class BandStats:
     posinf: int = 0
     neginf: int = 0
 
+    def __eq__(self, other):
+        # The generated __eq__ compares ``hist`` arrays with ``==``, whose truth value raises.
+        if not isinstance(other, BandStats):
+            return NotImplemented
+        return (
+            np.dtype(self.dtype) == np.dtype(other.dtype)
+            and (self.count, self.nan, self.kmin, self.kmax, self.total, self.posinf,
+                 self.neginf)
+            == (other.count, other.nan, other.kmin, other.kmax, other.total, other.posinf,
+                other.neginf)
+            and np.array_equal(self.hist, other.hist)
+        )
+
     @property
     def key_bits(self) -> int:
         return key_bits_of(self.dtype)
