@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
@@ -20,7 +22,11 @@ def open_pillow(fh, source, pixel_limit: int) -> Image.Image:
         Not an image Pillow knows.
     """
     try:
-        img = Image.open(fh)
+        with warnings.catch_warnings():
+            # pixel_limit decides just below; Pillow's warning (images over MAX_IMAGE_PIXELS but
+            # under twice that) would otherwise escape as an error under ``-W error``.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(fh)
     except Image.DecompressionBombError as exc:
         raise ImageTooLarge(f"{describe(source)}: {exc}") from exc
     except UnidentifiedImageError as exc:
