@@ -1,0 +1,113 @@
+"""Names of the statistics (issue 2): exactly min, max, mean, median and pXXX, 0 <= XXX <= 100."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import imgstats
+from imgstats import UnknownFunction, parse_function
+
+from .oracle import expected_percentile, same_number
+
+CORE = settings.get_profile("imgstats-core")
+ARRAY = np.arange(101, dtype=np.uint8)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "q"),
+    [
+        ("min", "min", None),
+        ("max", "max", None),
+        ("mean", "mean", None),
+        ("median", "percentile", 50.0),
+        ("p0", "percentile", 0.0),
+        ("p10", "percentile", 10.0),
+        ("p99", "percentile", 99.0),
+        ("p99.9", "percentile", 99.9),
+        ("p2.5", "percentile", 2.5),
+        ("p100", "percentile", 100.0),
+        ("p100.0", "percentile", 100.0),
+        ("p0.001", "percentile", 0.001),
+        ("p050", "percentile", 50.0),
+    ],
+)
+def test_supported_names_parse(name, kind, q):
+    f = parse_function(name)
+    assert (f.name, f.kind, f.q) == (name, kind, q)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "average", "p101", "p100.5", "p100.01", "p-1", "p", "P10", "MIN", "Max", "MEDIAN",
+        "p1e2", "p.5", "p50.", "p+10", "p1_0", "p²", "p٣", "p٣٣", "p１０", " p10", "p10 ",
+        "p 10", "\tmin", "min\n", "p10\n", "", "pp10", "p10p", "percentile", "q50", "p50%",
+        "p0x10", "p1,5", "pinf", "pnan", "p" + "9" * 80,
+    ],
+)
+def test_unsupported_names_raise_unknown_function(name):
+    with pytest.raises(UnknownFunction):
+        parse_function(name)
+    with pytest.raises(UnknownFunction):
+        imgstats.compute(ARRAY, name)
+    with pytest.raises(ValueError):  # UnknownFunction is a ValueError
+        imgstats.compute(ARRAY, ["min", name])
+
+
+@pytest.mark.parametrize("name", [None, 10, 10.0, b"min", ["min"], {"min"}, object()])
+def test_non_string_names_raise_unknown_function(name):
+    with pytest.raises(UnknownFunction):
+        parse_function(name)
+    with pytest.raises(UnknownFunction):
+        imgstats.compute(ARRAY, [name])
+
+
+def test_unknown_function_is_refused_before_reading_the_image(tmp_path):
+    # The path does not exist: a bad name must win over ImageNotFound (nothing is opened).
+    with pytest.raises(UnknownFunction):
+        imgstats.compute(tmp_path / "missing.png", "P10")
+
+
+@st.composite
+def percentile_names(draw):
+    whole = draw(st.integers(0, 100))
+    if whole == 100 or draw(st.booleans()):
+        frac = draw(st.text("0", max_size=3)) if whole == 100 else draw(st.text("0123456789",
+                                                                               min_size=1,
+                                                                               max_size=4))
+        return f"p{whole}.{frac}" if frac else f"p{whole}"
+    return f"p{whole}"
+
+
+@CORE
+@given(percentile_names())
+def test_any_valid_percentile_name_computes_numpy_percentile(name):
+    f = parse_function(name)
+    assert f.q == float(name[1:])
+    got = imgstats.compute(ARRAY, name)
+    assert same_number(got, expected_percentile(ARRAY, f.q))
+
+
+@CORE
+@given(st.text(min_size=0, max_size=8))
+def test_arbitrary_text_is_either_a_valid_name_or_unknown_function(text):
+    valid = text in ("min", "max", "mean", "median") or (
+        re.fullmatch(r"p[0-9]+(\.[0-9]+)?", text) is not None and float(text[1:]) <= 100
+    )
+    if valid:
+        assert parse_function(text).name == text
+    else:
+        with pytest.raises(UnknownFunction):
+            parse_function(text)
+
+
+def test_several_functions_return_a_dict_in_order():
+    got = imgstats.compute(ARRAY, ["p99.5", "min", "median", "max", "mean"])
+    assert list(got) == ["p99.5", "min", "median", "max", "mean"]
+    assert got == {"p99.5": 99.5, "min": 0, "median": 50.0, "max": 100, "mean": 50.0}
+    assert type(got["min"]) is int and type(got["median"]) is float
