@@ -7,10 +7,14 @@ non-8-bit samples to 0..255 by their own range, for display only. Statistics nev
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
+import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import tifffile
@@ -27,17 +31,22 @@ MEDIA_TYPE = "image/webp"
 
 
 class RenderCache:
-    """A thread-safe LRU of rendered images, bounded by total bytes.
+    """Rendered images by key: a thread-safe LRU bounded by bytes, over an optional folder.
 
-    Keys carry the image's version, so a changed file is rendered again and its old renderings
-    age out; nothing is keyed by pixel contents.
+    Keys carry the store, the image's name and version, so a changed file is rendered again and
+    its old renderings age out; nothing is keyed by pixel contents. The folder, when given, is
+    shared by every worker process of a server and outlives restarts, so an image is rendered
+    once, not once per process; it is pruned, oldest files first, past ``max_disk_bytes``.
     """
 
-    def __init__(self, max_bytes: int):
+    def __init__(self, max_bytes: int, folder=None, max_disk_bytes: int = 512 << 20):
         self.max_bytes = int(max_bytes)
+        self.folder = Path(folder) if folder else None
+        self.max_disk_bytes = int(max_disk_bytes)
         self._items: OrderedDict[tuple, bytes] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        self._writes = 0
         self.hits = self.misses = 0
 
     def get_or_render(self, key: tuple, make: Callable[[], bytes]) -> bytes:
@@ -48,9 +57,16 @@ class RenderCache:
                 self._items.move_to_end(key)
                 self.hits += 1
                 return data
-            self.misses += 1
-        # Render outside the lock: two threads may race on one key, and both results are equal.
-        data = make()
+        data = self._read(key)
+        if data is None:
+            with self._lock:
+                self.misses += 1
+            # Render outside the lock: two threads may race on one key; both results are equal.
+            data = make()
+            self._write(key, data)
+        else:
+            with self._lock:
+                self.hits += 1
         with self._lock:
             if key not in self._items and len(data) <= self.max_bytes:
                 self._items[key] = data
@@ -60,12 +76,63 @@ class RenderCache:
                     self._bytes -= len(old)
         return data
 
+    def _path(self, key: tuple) -> Path:
+        digest = hashlib.sha256(repr(key).encode()).hexdigest()
+        return self.folder / digest[:2] / f"{digest}.webp"
+
+    def _read(self, key: tuple) -> bytes | None:
+        if self.folder is None:
+            return None
+        try:
+            return self._path(key).read_bytes()
+        except OSError:
+            return None
+
+    def _write(self, key: tuple, data: bytes) -> None:
+        """Store ``data`` in the folder atomically (a reader never sees half a file)."""
+        if self.folder is None:
+            return
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
+                tmp.write(data)
+            os.replace(tmp.name, path)
+        except OSError:  # a full or read-only disk costs renderings, not requests
+            return
+        with self._lock:
+            self._writes += 1
+            prune = self._writes % 64 == 0
+        if prune:
+            self.prune()
+
+    def prune(self) -> None:
+        """Delete the oldest files of the folder until it holds at most ``max_disk_bytes``."""
+        if self.folder is None:
+            return
+        files = []
+        for path in self.folder.glob("*/*.webp"):
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            files.append((st.st_mtime, st.st_size, path))
+        total = sum(size for _, size, _ in files)
+        for _, size, path in sorted(files):
+            if total <= self.max_disk_bytes:
+                break
+            path.unlink(missing_ok=True)
+            total -= size
+
     def cache_clear(self) -> None:
-        """Forget every rendering."""
+        """Forget every rendering, in memory and in the folder."""
         with self._lock:
             self._items.clear()
             self._bytes = 0
             self.hits = self.misses = 0
+        if self.folder is not None:
+            for path in self.folder.glob("*/*.webp"):
+                path.unlink(missing_ok=True)
 
     def __len__(self) -> int:
         return len(self._items)

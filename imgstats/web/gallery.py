@@ -15,8 +15,11 @@ Every statistic comes from the service's cached summary: the pages never read pi
 
 from __future__ import annotations
 
+import getpass
 import math
+import tempfile
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from urllib.parse import quote
 
 from flask import (
@@ -58,6 +61,10 @@ DEFAULTS = {
     "GALLERY_THUMB_SIZE": 200,  # longer side, pixels
     "GALLERY_PREVIEW_SIZE": 1024,  # images larger than this are shown reduced
     "GALLERY_CACHE_BYTES": 64 << 20,  # thumbnails and previews held in memory, per process
+    # Renderings shared by the worker processes and kept across restarts ("" for none), and
+    # the size the folder is pruned to.
+    "GALLERY_CACHE_DIR": None,  # None: imgstats-gallery-<user> in the temporary folder
+    "GALLERY_DISK_CACHE_BYTES": 512 << 20,
 }
 
 #: The statistics in the table of an image page.
@@ -75,9 +82,22 @@ def _setup(state) -> None:
     app = state.app
     for key, value in DEFAULTS.items():
         app.config.setdefault(key, value)
-    app.extensions[_EXTENSION] = RenderCache(int(app.config["GALLERY_CACHE_BYTES"]))
+    folder = app.config["GALLERY_CACHE_DIR"]
+    if folder is None:
+        folder = Path(tempfile.gettempdir()) / f"imgstats-gallery-{_user()}"
+    app.extensions[_EXTENSION] = RenderCache(
+        int(app.config["GALLERY_CACHE_BYTES"]), folder or None,
+        int(app.config["GALLERY_DISK_CACHE_BYTES"]),
+    )
     app.extensions["imgstats.render_error"] = render_error
     app.jinja_env.filters.setdefault("stat", format_value)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no name for this uid (some containers)
+        return "default"
 
 
 def _service():
@@ -212,7 +232,9 @@ def _rendering(image: str, kind: str, size: int, quality: int) -> Response:
         with service.open(image) as fh:
             return render(fh, size, quality=quality)
 
-    data = cache().get_or_render((kind, size, image, version), make)
+    # the store's address keeps two stores with the same file names apart in a shared folder
+    store = getattr(getattr(service, "store", None), "url", "")
+    data = cache().get_or_render((store, kind, size, quality, image, version), make)
     return _image_response(data, MEDIA_TYPE, version)
 
 

@@ -27,7 +27,8 @@ def images(tmp_path):
 
 @pytest.fixture
 def app(images):
-    app = create_app({"IMAGES": str(images), "WARMUP": False, "GALLERY_PAGE_SIZE": 4})
+    app = create_app({"IMAGES": str(images), "WARMUP": False, "GALLERY_PAGE_SIZE": 4,
+                      "GALLERY_CACHE_DIR": str(images.parent / "renders")})
     yield app
     with app.app_context():
         cache().cache_clear()

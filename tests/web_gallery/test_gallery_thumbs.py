@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from imgstats.data import gallery_path
+from imgstats.web import create_app
 from imgstats.web._thumbs import RenderCache
 from imgstats.web.gallery import cache
 
@@ -43,6 +44,28 @@ def test_thumbnails_are_rendered_once_per_version(app, client, images):
     os.utime(images / "IMG_1.jpg", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     assert _open(client.get("/thumbs/IMG_1.jpg")).size == (200, 200)
     assert renders.misses == 2
+
+
+def test_worker_processes_share_renderings_through_the_folder(app, client, images):
+    other = create_app({"IMAGES": str(images), "WARMUP": False,
+                        "GALLERY_CACHE_DIR": app.config["GALLERY_CACHE_DIR"]})
+    first = client.get("/thumbs/IMG_8.jpg").data
+    second = other.test_client().get("/thumbs/IMG_8.jpg").data
+    with other.app_context():
+        assert (cache().misses, cache().hits) == (0, 1)
+    assert first == second
+    other.extensions["imgstats"].close()
+
+
+def test_render_folder_is_pruned_oldest_first(tmp_path):
+    renders = RenderCache(max_bytes=0, folder=tmp_path, max_disk_bytes=10)
+    for i in range(4):
+        renders.get_or_render(("k", i), lambda: b"abcd")
+    renders.prune()
+    kept = sorted(p.read_bytes() for p in tmp_path.glob("*/*.webp"))
+    assert kept == [b"abcd", b"abcd"]
+    renders.cache_clear()
+    assert not list(tmp_path.glob("*/*.webp"))
 
 
 def test_versioned_urls_are_cached_by_browsers_and_revalidate(client):
