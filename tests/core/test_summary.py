@@ -1,0 +1,166 @@
+"""The Summary: mergeable, picklable, answers 8/16-bit statistics alone; band options."""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import replace
+
+import dask.array as da
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import imgstats
+from imgstats import InvalidOption, Summary
+from imgstats.summary import NeedsRefinement
+
+from .oracle import ALL_DTYPES, check_all
+
+CORE = settings.get_profile("imgstats-core")
+FUNCS = ["min", "max", "mean", "median", "p1", "p99.9"]
+
+
+def _array(dtype, shape, seed=0):
+    rng = np.random.default_rng(seed)
+    dt = np.dtype(dtype)
+    if dt.kind == "f":
+        return rng.normal(0, 100, shape).astype(dt)
+    info = np.iinfo(dt)
+    return rng.integers(info.min, info.max, shape, dtype=dt, endpoint=True)
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "uint16", "int16"])
+@pytest.mark.parametrize("shape", [(50,), (13, 7), (9, 8, 3), (5, 6, 4)])
+def test_small_types_need_no_second_look_at_the_pixels(dtype, shape):
+    arr = _array(dtype, shape)
+    summary = imgstats.summarize(arr)
+    funcs = [*FUNCS, "p0", "p100", "p33.333"]
+    assert summary.missing(funcs) == []
+    check_all(summary.compute(funcs), arr, funcs)
+    assert summary.nbytes <= 4 * (1 << 16) * 8 + 256 * 8  # a histogram per band, no pixels
+
+
+@pytest.mark.parametrize("dtype", ["uint32", "int64", "float32", "float64"])
+def test_wide_types_say_what_they_miss(dtype):
+    arr = _array(dtype, (40, 30))
+    summary = imgstats.summarize(arr)
+    assert summary.missing(["min", "max", "mean"]) == []  # read from the summary
+    check_all(summary.compute(["min", "max", "mean"]), arr, ["min", "max", "mean"])
+    assert summary.missing("median")
+    with pytest.raises(NeedsRefinement):
+        summary.compute("median")
+    check_all(imgstats.refine(summary, arr, FUNCS).compute(FUNCS), arr, FUNCS)
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES)
+@CORE
+@given(data=st.data())
+def test_summaries_of_two_halves_merge_into_the_summary_of_the_whole(dtype, data):
+    rows = data.draw(st.integers(1, 20))
+    shape = data.draw(st.sampled_from([(rows, 7), (rows, 5, 3)]))
+    arr = _array(dtype, shape, seed=data.draw(st.integers(0, 2**32 - 1)))
+    split = data.draw(st.integers(0, rows))
+    whole = imgstats.summarize(arr)
+    top, bottom = imgstats.summarize(arr[:split]), imgstats.summarize(arr[split:])
+    merged = top + bottom
+    assert merged.bands == whole.bands  # histograms, counts, extremes, exact sums
+    assert merged.luma == whole.luma
+    assert merged.band_names == whole.band_names
+    assert replace(merged, shape=whole.shape) == whole
+    assert bottom.merge(top).bands == whole.bands  # the merge commutes
+    # and the merge of a dask array's chunk summaries is the same summary
+    chunked = imgstats.summarize(da.from_array(arr, chunks=(max(1, rows // 3),) + shape[1:]))
+    assert chunked == whole
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES)
+def test_summary_pickles(dtype):
+    arr = _array(dtype, (20, 10, 3))
+    summary = imgstats.summarize(arr)
+    again = pickle.loads(pickle.dumps(summary))
+    assert again == summary
+    assert again.missing(FUNCS) == summary.missing(FUNCS)
+    if not again.missing(FUNCS):
+        assert again.compute(FUNCS) == summary.compute(FUNCS)
+
+
+def test_different_summaries_compare_unequal():
+    a = imgstats.summarize(np.array([1, 2, 3], np.uint8))
+    assert a != imgstats.summarize(np.array([1, 2, 4], np.uint8))
+    assert a != imgstats.summarize(np.array([1, 2, 3], np.uint16))
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (np.zeros(4, np.uint8), np.zeros(4, np.uint16)),
+        (np.zeros(4, np.float32), np.zeros(4, np.float64)),
+        (np.zeros((2, 2, 3), np.uint8), np.zeros((2, 2), np.uint8)),
+    ],
+)
+def test_summaries_of_different_images_do_not_merge(first, second):
+    with pytest.raises(InvalidOption):
+        imgstats.summarize(first) + imgstats.summarize(second)
+
+
+def test_compute_accepts_a_summary():
+    arr = _array("uint16", (30, 20))
+    summary = imgstats.summarize(arr)
+    assert isinstance(summary, Summary)
+    check_all(imgstats.compute(summary, FUNCS), arr, FUNCS)
+
+
+def test_histogram_lists_the_values_of_small_types():
+    arr = np.array([[5, 5, 7], [200, 5, 7]], np.uint8)
+    values, counts = imgstats.summarize(arr).histogram()
+    assert values.tolist() == [5, 7, 200] and counts.tolist() == [3, 2, 1]
+
+
+# -- the band option ----------------------------------------------------------------------------
+RGB = np.random.default_rng(3).integers(0, 256, (11, 13, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize(("band", "index"), [(0, 0), (1, 1), (2, 2), (-1, 2), (-3, 0),
+                                               (np.int64(1), 1)])
+def test_band_index_selects_that_band(band, index):
+    funcs = ["min", "max", "mean", "median", "p90"]
+    check_all(imgstats.compute(RGB, funcs, band=band), RGB[..., index], funcs)
+
+
+@pytest.mark.parametrize(
+    "band", [3, -4, 99, "R", "luma_", "L", "", 1.0, True, False, b"0", [0], "all_bands"],
+)
+def test_invalid_band_raises_invalid_option(band):
+    # A plain array's bands are called "0", "1", "2" (no R, G, B): "R" is not one of them.
+    with pytest.raises(InvalidOption):
+        imgstats.compute(RGB, "min", band=band)
+    with pytest.raises(ValueError):  # InvalidOption is a ValueError
+        imgstats.summarize(RGB).compute("min", band=band)
+
+
+def test_band_names_of_a_plain_array_are_its_indices():
+    assert imgstats.compute(RGB, "max", band="2") == RGB[..., 2].max()
+
+
+@pytest.mark.parametrize(
+    "arr",
+    [
+        np.zeros((4, 5), np.uint8),
+        np.zeros((4, 5, 2), np.uint8),
+        np.zeros((4, 5, 3), np.uint16),
+        np.zeros((4, 5, 3), np.float32),
+        np.zeros((4, 5, 3), np.int8),
+    ],
+)
+def test_luma_needs_8_bit_rgb(arr):
+    with pytest.raises(InvalidOption):
+        imgstats.compute(arr, "median", band="luma")
+
+
+@pytest.mark.parametrize(
+    "data", [np.zeros((2, 2), np.complex64), np.array([["a", "b"]]), object(), {"a": 1}],
+)
+def test_unsupported_inputs_raise_invalid_option(data):
+    with pytest.raises(InvalidOption):
+        imgstats.compute(data, "min")
