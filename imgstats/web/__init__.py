@@ -28,9 +28,10 @@ DEFAULTS = {
     # None serves the bundled gallery.
     "IMAGES": None,
     # Summaries kept in each process's LRU (about 8 KB for an 8-bit RGB image, 0.5 MB per
-    # band for 16-bit and wider types), and image headers kept.
+    # band for 16-bit and wider types), image headers, and finished /stats answers (JSON).
     "CACHE_SIZE": 128,
     "INFO_CACHE_SIZE": 1024,
+    "ANSWER_CACHE_SIZE": 4096,
     # Optional shared cache: redis://host:port/db, with a short socket timeout (s), a back-off
     # after a failure (s) and an expiry of the entries (s, 0 for none).
     "REDIS_URL": None,
@@ -57,8 +58,8 @@ DEFAULTS = {
     "WARMUP": True,
 }
 
-_NUMBERS = {"CACHE_SIZE": int, "INFO_CACHE_SIZE": int, "REDIS_TIMEOUT": float,
-            "REDIS_BACKOFF": float, "REDIS_TTL": int, "DASK_PIXELS": int,
+_NUMBERS = {"CACHE_SIZE": int, "INFO_CACHE_SIZE": int, "ANSWER_CACHE_SIZE": int,
+            "REDIS_TIMEOUT": float, "REDIS_BACKOFF": float, "REDIS_TTL": int, "DASK_PIXELS": int,
             "DASK_TIMEOUT": float, "STORE_TIMEOUT": float, "VERSION_TTL": float,
             "CACHE_MAX_AGE": int}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -33,17 +34,29 @@ def health():
 
 @_route("/stats/<image>/<func>")
 def stats(image: str, func: str):
-    """One statistic of an image, with its per-band values, dtype and sample count."""
-    parse_function(func)
+    """One statistic of an image, with its per-band values, dtype and sample count.
+
+    Answers are cached as JSON bytes by ``(store, image, version, func, band)``, so a
+    repeated question costs a version check and a dict lookup.
+    """
     band = _band(request.args.get("band"))
     service = _service()
-    etag = _etag(service.store.url, service.version(image), func, band)
+    version = service.version(image)
+    etag = _etag(service.store.url, version, func, band)
     if etag in request.if_none_match:
         return _cached(Response(status=304), etag)
-    version, summary = service.lookup(image, [func], [band])
+    key = (service.store.url, image, version, func, band)
+    body = service.answers.get_or_fill(key, lambda: _answer(service, image, version, func, band))
+    return _cached(Response(body, mimetype="application/json"), etag)
+
+
+def _answer(service, image: str, version: str, func: str, band) -> bytes:
+    """The JSON body of ``/stats``, computed from the (cached) summary."""
+    parse_function(func)
+    summary = service.lookup(image, [func], [band], version=version)[1]
     names = summary.band_names if band is None and len(summary.band_names) > 1 else ()
     if names and any(summary.missing([func], i) for i in range(len(names))):
-        version, summary = service.lookup(image, [func], list(range(len(names))))
+        summary = service.lookup(image, [func], list(range(len(names))), version=version)[1]
     body = {
         "image": image,
         "func": func,
@@ -56,7 +69,8 @@ def stats(image: str, func: str):
     }
     if names:
         body["bands"] = {n: _number(summary.compute(func, i)) for i, n in enumerate(names)}
-    return _cached(jsonify(body), _etag(service.store.url, version, func, band))
+    # allow_nan=False: a NaN that slipped through is a bug (500), never invalid JSON
+    return (json.dumps(body, separators=(",", ":"), allow_nan=False) + "\n").encode()
 
 
 @_route("/api/images")

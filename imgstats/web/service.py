@@ -39,7 +39,8 @@ class ImageService:
     Parameters
     ----------
     config : Mapping
-        The app's settings: ``IMAGES``, ``CACHE_SIZE``, ``INFO_CACHE_SIZE``, ``REDIS_URL``,
+        The app's settings: ``IMAGES``, ``CACHE_SIZE``, ``INFO_CACHE_SIZE``,
+        ``ANSWER_CACHE_SIZE``, ``REDIS_URL``,
         ``REDIS_TIMEOUT``, ``REDIS_BACKOFF``, ``REDIS_TTL``, ``DASK_SCHEDULER``,
         ``DASK_PIXELS``, ``DASK_TIMEOUT``, ``PIXEL_LIMIT``, ``STORE_TIMEOUT``, ``VERSION_TTL``
         and ``STORAGE_OPTIONS`` (see :data:`imgstats.web.DEFAULTS`).
@@ -66,6 +67,8 @@ class ImageService:
         self.pixel_limit = int(config["PIXEL_LIMIT"])
         self.summaries = SlotCache(int(config["CACHE_SIZE"]))
         self.infos = SlotCache(int(config["INFO_CACHE_SIZE"]))
+        #: Finished API answers (JSON bytes) by (store, name, version, func, band).
+        self.answers = SlotCache(int(config["ANSWER_CACHE_SIZE"]))
         self.redis = None
         if config.get("REDIS_URL"):
             self.redis = RedisLayer(
@@ -144,15 +147,18 @@ class ImageService:
         """
         return self.lookup(name, funcs, [band])[1]
 
-    def lookup(self, name: str, funcs=None, bands=(None,)) -> tuple[str, Summary]:
+    def lookup(self, name: str, funcs=None, bands=(None,), version: str | None = None,
+               ) -> tuple[str, Summary]:
         """Return ``(version, summary)``: a summary answering ``funcs`` for each of ``bands``.
 
         Concurrent cold requests for one version compute its summary once (single-flight).
+        ``version``, when the caller has just read it, saves a second look at the store.
         """
         funcs = [funcs] if isinstance(funcs, str) else list(funcs or [])
         for func in funcs:
             parse_function(func)  # refuse a bad name before touching the store
-        version, _ = self.store.stat(name)
+        if version is None:
+            version, _ = self.store.stat(name)
         key = (self.store.url, name, version)
         slot = self.summaries.slot(key)
         summary = slot.value
@@ -261,6 +267,7 @@ class ImageService:
         """Forget every cached summary and header (not Redis)."""
         self.summaries.cache_clear()
         self.infos.cache_clear()
+        self.answers.cache_clear()
 
     def close(self) -> None:
         """Close the Redis pool and the dask client."""

@@ -308,7 +308,7 @@ def test_lru_is_bounded_and_clearable(images, counted):
     for name in ["IMG_1.jpg", "IMG_11.png", "IMG_14_int16.tif"]:
         client.get(f"/stats/{name}/max")
     assert service.summaries.cache_info().currsize == 2
-    client.get("/stats/IMG_1.jpg/max")  # evicted: computed again
+    client.get("/stats/IMG_1.jpg/min")  # its summary was evicted: computed again
     assert counted["summarize"] == 4
     service.cache_clear()
     assert service.summaries.cache_info().currsize == 0

@@ -163,9 +163,8 @@ def s3(tmp_path, monkeypatch):
     options = {"key": "testing", "secret": "testing",
                "client_kwargs": {"endpoint_url": f"http://127.0.0.1:{port}",
                                  "region_name": "us-east-1"}}
-    import s3fs
-
     import boto3
+    import s3fs
 
     s3_client = boto3.client("s3", aws_access_key_id="testing", aws_secret_access_key="testing",
                              region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{port}")

@@ -1,0 +1,281 @@
+"""Benchmark the HTTP service under gunicorn against a naive Flask baseline, on loopback.
+
+Run ``uv run python benchmarks/bench_service.py``. It builds a temporary store holding a
+12 MP JPEG (a gallery photo resized to 4000x3000) and a gallery photo, starts imgstats
+(``imgstats serve``, gunicorn) and the naive baseline (below, same gunicorn settings), and
+prints for each, measured in this one run:
+
+* cold ratio: first request for a 12 MP JPEG / Pillow's bare decode of the file
+  (``Image.open(f).load()``; also shown against decode-to-numpy ``np.asarray(Image.open(f))``);
+  target <= 1.3;
+* new-function ratio: median latency of ~100 requests, each for a function never asked
+  before on an image already seen, / median ``/health`` latency; target <= 2;
+* throughput ratio: wrk requests/s on one cached ``/stats`` URL / on ``/health``, same server;
+  target >= 0.8, with wrk's error count and the server's peak memory (all its processes).
+
+Traffic is loopback only and bounded (a few hundred requests, four short wrk runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from imgstats.data import gallery_path
+
+WRK = shutil.which("wrk") or "/usr/bin/wrk"
+WRK_SECONDS = 5
+WRK_CONNECTIONS = 16
+COLD_COPIES = 5
+NEW_FUNCS = 100
+WORKERS = 2
+
+
+# -- the naive baseline ------------------------------------------------------------------------
+def naive_app(folder: str):
+    """Decode + numpy on every request; a dict caches identical requests only."""
+    from flask import Flask, jsonify
+
+    app = Flask("naive")
+    cache: dict = {}
+
+    @app.get("/health")
+    def health():
+        return "OK", 200, {"Content-Type": "text/plain"}
+
+    @app.get("/stats/<image>/<func>")
+    def stats(image, func):
+        key = (image, func)
+        if key not in cache:
+            arr = np.asarray(Image.open(os.path.join(folder, image)))
+            if func in ("min", "max", "mean", "median"):
+                value = getattr(np, func)(arr)
+            elif func.startswith("p"):
+                value = np.percentile(arr, float(func[1:]))
+            else:
+                return jsonify(error="unknown function"), 404
+            cache[key] = {"image": image, "func": func, "value": value.item()}
+        return jsonify(cache[key])
+
+    return app
+
+
+def _serve_naive(folder: str, port: int) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    from imgstats.web._serve import gunicorn_options
+
+    class Naive(BaseApplication):
+        def load_config(self):
+            for key, value in gunicorn_options("127.0.0.1", port, WORKERS).items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            return naive_app(folder)
+
+    Naive().run()
+
+
+# -- plumbing ----------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def server(kind: str, folder: Path, log: Path):
+    """Start a server process (``imgstats`` or ``naive``); yield ``(port, pid)``."""
+    port = free_port()
+    if kind == "imgstats":
+        cmd = [sys.executable, "-m", "imgstats.cli", "serve", "--images", str(folder),
+               "--port", str(port), "--workers", str(WORKERS)]
+    else:
+        cmd = [sys.executable, __file__, "--naive-serve", str(folder), str(port)]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=out)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{kind} server did not start; see {log}")
+                with contextlib.suppress(OSError):
+                    if get(port, "/health")[0] == 200:
+                        break
+                time.sleep(0.1)
+            yield port, proc.pid
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+
+def get(port: int, path: str, conn: http.client.HTTPConnection | None = None):
+    """``(status, body)``; reuses ``conn`` (keep-alive) when given."""
+    own = conn is None
+    conn = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        if own:
+            conn.close()
+
+
+def timed_get(port, path, conn=None) -> float:
+    start = time.perf_counter()
+    status, _ = get(port, path, conn)
+    elapsed = time.perf_counter() - start
+    if status != 200:
+        raise RuntimeError(f"{path} answered {status}")
+    return elapsed
+
+
+def peak_memory_mb(pid: int) -> float:
+    """Sum of the peak resident memory (VmHWM) of a process and its children."""
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(c) for c in children]
+    total = 0
+    for p in pids:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+    return total / 1024
+
+
+def wrk(port: int, path: str) -> tuple[float, int]:
+    """``(requests per second, errors)`` from a short wrk run."""
+    out = subprocess.run(
+        [WRK, "-t2", f"-c{WRK_CONNECTIONS}", f"-d{WRK_SECONDS}s",
+         f"http://127.0.0.1:{port}{path}"],
+        capture_output=True, text=True, timeout=WRK_SECONDS + 30, check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s*([\d.]+)", out).group(1))
+    errors = 0
+    if m := re.search(r"Non-2xx or 3xx responses:\s*(\d+)", out):
+        errors += int(m.group(1))
+    if m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+                      out):
+        errors += sum(int(g) for g in m.groups())
+    return rps, errors
+
+
+def make_store(folder: Path) -> None:
+    photo = Image.open(gallery_path() / "IMG_1.jpg").convert("RGB")
+    big = photo.resize((4000, 3000), Image.Resampling.BICUBIC)
+    big.save(folder / "big.jpg", quality=90)
+    for i in range(COLD_COPIES):
+        shutil.copyfile(folder / "big.jpg", folder / f"big_{i}.jpg")
+    shutil.copyfile(gallery_path() / "IMG_1.jpg", folder / "IMG_1.jpg")
+
+
+def pillow_decode(path: Path) -> tuple[float, float]:
+    """Median seconds of Pillow's bare decode and of decode-to-numpy."""
+    load, asarray = [], []
+    for _ in range(7):
+        start = time.perf_counter()
+        Image.open(path).load()
+        load.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        np.asarray(Image.open(path))
+        asarray.append(time.perf_counter() - start)
+    return statistics.median(load), statistics.median(asarray)
+
+
+def measure(kind: str, folder: Path, decode: tuple[float, float]) -> dict:
+    with server(kind, folder, folder.parent / f"{kind}.log") as (port, pid):
+        # cold: first request for each copy of the 12 MP JPEG (each is a new image)
+        cold = statistics.median(
+            timed_get(port, f"/stats/big_{i}.jpg/mean") for i in range(COLD_COPIES))
+        timed_get(port, "/stats/big.jpg/mean")
+        timed_get(port, "/stats/big.jpg/mean")  # both workers have seen it (likely)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        new, health = [], []
+        for i in range(NEW_FUNCS):
+            health.append(timed_get(port, "/health", conn))
+            new.append(timed_get(port, f"/stats/big.jpg/p{i / 10 + 0.05:g}", conn))
+        conn.close()
+        timed_get(port, "/stats/IMG_1.jpg/median")
+        timed_get(port, "/stats/IMG_1.jpg/median")
+        health_rps, health_errors = wrk(port, "/health")
+        stats_rps, stats_errors = wrk(port, "/stats/IMG_1.jpg/median")
+        memory = peak_memory_mb(pid)
+    return {
+        "cold_s": cold,
+        "cold_ratio": cold / decode[0],
+        "cold_ratio_asarray": cold / decode[1],
+        "new_func_ms": 1000 * statistics.median(new),
+        "health_ms": 1000 * statistics.median(health),
+        "new_func_ratio": statistics.median(new) / statistics.median(health),
+        "health_rps": health_rps,
+        "stats_rps": stats_rps,
+        "rps_ratio": stats_rps / health_rps,
+        "wrk_errors": health_errors + stats_errors,
+        "peak_mb": memory,
+    }
+
+
+def main() -> int:
+    if not Path(WRK).exists():
+        print("wrk is not installed (Debian package wrk)", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory(prefix="imgstats-bench-") as tmp:
+        folder = Path(tmp) / "store"
+        folder.mkdir()
+        make_store(folder)
+        decode = pillow_decode(folder / "big.jpg")
+        print(f"12 MP JPEG: Pillow decode {decode[0] * 1000:.1f} ms, "
+              f"decode to numpy {decode[1] * 1000:.1f} ms; {os.cpu_count()} CPUs, "
+              f"{WORKERS} gunicorn workers (gthread)")
+        results = {kind: measure(kind, folder, decode) for kind in ("imgstats", "naive")}
+    rows = [
+        ("first request 12 MP JPEG (ms)", "cold_s", 1000, ".1f"),
+        ("  / Pillow decode (target <= 1.3)", "cold_ratio", 1, ".2f"),
+        ("  / decode to numpy", "cold_ratio_asarray", 1, ".2f"),
+        ("new function, seen image (ms, median)", "new_func_ms", 1, ".2f"),
+        ("/health (ms, median)", "health_ms", 1, ".2f"),
+        ("  new function / health (target <= 2)", "new_func_ratio", 1, ".2f"),
+        ("wrk /health (req/s)", "health_rps", 1, ".0f"),
+        ("wrk cached /stats (req/s)", "stats_rps", 1, ".0f"),
+        ("  stats / health (target >= 0.8)", "rps_ratio", 1, ".2f"),
+        ("wrk errors", "wrk_errors", 1, "d"),
+        ("server peak memory, all processes (MB)", "peak_mb", 1, ".0f"),
+    ]
+    print(f"{'':42} {'imgstats':>10} {'naive':>10}")
+    for label, key, scale, fmt in rows:
+        cells = [format(results[k][key] * scale if scale != 1 else results[k][key], fmt)
+                 for k in ("imgstats", "naive")]
+        print(f"{label:42} {cells[0]:>10} {cells[1]:>10}")
+    return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--naive-serve", nargs=2, metavar=("FOLDER", "PORT"),
+                        help="internal: run the naive baseline server")
+    args = parser.parse_args()
+    if args.naive_serve:
+        _serve_naive(args.naive_serve[0], int(args.naive_serve[1]))
+        sys.exit(0)
+    sys.exit(main())
