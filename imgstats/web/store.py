@@ -116,12 +116,16 @@ class LocalStore:
             return []
         except OSError as exc:
             raise StoreUnavailable(f"cannot list the image folder: {exc.strerror}") from exc
-        return sorted(e.name for e in entries if is_image_name(e.name) and _is_file(e))
+        return sorted(e.name for e in entries if is_image_name(e.name) and _is_file(e)
+                      and (not e.is_symlink() or _inside(self.root, e.path)))
 
     def path(self, name: str) -> Path:
         """The path of ``name``, checked to lie directly inside the folder."""
         path = self.root / check_name(name)
-        if path.parent != self.root:
+        # a symlink may not lead out of the folder
+        if path.parent != self.root or (
+            path.is_symlink() and Path(os.path.realpath(path)).parent != self.root
+        ):
             raise ImageNotFound(f"no image named {name!r} in the store")
         return path
 
@@ -149,6 +153,10 @@ class LocalStore:
     def redact(self, text: str) -> str:
         """Remove the folder's location from a message meant for clients."""
         return text.replace(os.fspath(self.root) + os.sep, "").replace(os.fspath(self.root), "")
+
+
+def _inside(root: Path, path: str) -> bool:
+    return Path(os.path.realpath(path)).parent == root
 
 
 def _is_file(entry: os.DirEntry) -> bool:

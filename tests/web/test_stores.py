@@ -37,6 +37,21 @@ def test_open_store_kinds(tmp_path):
     assert isinstance(store, FsspecStore) and store.url == "s3://bucket/prefix/"
 
 
+def test_symlinks_may_not_leave_the_store(tmp_path, images):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.copyfile(images / "IMG_11.png", outside / "secret.png")
+    (images / "link.png").symlink_to(outside / "secret.png")
+    (images / "alias.png").symlink_to(images / "IMG_11.png")
+    app = create_app({"IMAGES": str(images), "WARMUP": False})
+    client = app.test_client()
+    names = client.get("/api/images").get_json()["images"]
+    assert "link.png" not in names and "alias.png" in names
+    assert client.get("/stats/link.png/max").status_code == 404
+    assert client.get("/stats/alias.png/max").status_code == 200
+    app.extensions["imgstats"].close()
+
+
 def test_missing_folder_lists_nothing(tmp_path):
     app = create_app({"IMAGES": str(tmp_path / "nope"), "WARMUP": False})
     assert app.test_client().get("/api/images").get_json()["images"] == []
