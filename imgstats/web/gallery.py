@@ -195,8 +195,9 @@ def image(image: str):
 @bp.get("/gallery/<image>/<func>")
 def result(image: str, func: str):
     """The result view: one statistic of one image, with the API URL that gives it."""
-    parse_function(func)
-    return _image_page(image, func, result=func)
+    parsed = parse_function(func)
+    entered = parsed.name[1:] if parsed.name.startswith("p") else None  # "p99.5" -> "99.5"
+    return _image_page(image, func, result=func, entered=entered)
 
 
 # -- renderings -------------------------------------------------------------------------------

@@ -1,0 +1,214 @@
+"""Browser tests: a real ``imgstats serve`` process driven by Debian's headless Chromium.
+
+Every test gets a ``page`` that records JavaScript errors (the test fails if any page had one)
+and, when the test fails, saves a screenshot of each page it visited in its ``tmp_path``.
+With ``IMGSTATS_SCREENSHOT_DIR`` set, the tests also write the README's screenshots there.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from imgstats.data import gallery_path
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+VIEWPORT = {"width": 1280, "height": 800}
+_REPORTS = pytest.StashKey[dict]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    item.stash.setdefault(_REPORTS, {})[report.when] = report
+    return report
+
+
+# -- the server ---------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """``python -m imgstats.cli serve`` on a free port, for one folder of images."""
+
+    def __init__(self, images: Path, log: Path):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log
+        self._log = open(log, "wb")  # noqa: SIM115 -- closed in stop()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "imgstats.cli", "serve", "--images", str(images),
+             "--port", str(self.port), "--workers", "2"],
+            stdout=self._log, stderr=subprocess.STDOUT,
+            # a cache of thumbnails of its own, so "cold" is cold whatever ran before
+            env={**os.environ, "IMGSTATS_GALLERY_CACHE_DIR": str(log.parent / "renders")},
+        )
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(self.url + "/health", timeout=2) as response:
+                    if response.read() == b"OK":
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"no answer on /health after {timeout} s: {self.log_path.read_text()}")
+
+    def get_json(self, path: str):
+        import json
+
+        with urllib.request.urlopen(self.url + path, timeout=30) as response:
+            return json.load(response)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._log.close()
+
+
+def _serve(folder: Path, log: Path):
+    server = Server(folder, log)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """A server over a copy of the bundled gallery."""
+    root = tmp_path_factory.mktemp("server")
+    folder = root / "images"
+    shutil.copytree(gallery_path(), folder, ignore=shutil.ignore_patterns("*.md"))
+    yield from _serve(folder, root / "server.log")
+
+
+@pytest.fixture(scope="session")
+def big_server(tmp_path_factory):
+    """A server over 200 images (copies of the gallery's under distinct names)."""
+    root = tmp_path_factory.mktemp("big-server")
+    folder = root / "images"
+    folder.mkdir()
+    sources = sorted(p for p in gallery_path().iterdir() if p.name.startswith("IMG_"))
+    for i in range(200):
+        src = sources[i % len(sources)]
+        shutil.copy(src, folder / f"photo_{i:03d}{src.suffix}")
+    yield from _serve(folder, root / "server.log")
+
+
+# -- the browser --------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
+        )
+        yield browser
+        browser.close()
+
+
+class PageErrors:
+    """JavaScript errors and console errors of a page; expected ones can be allowed."""
+
+    def __init__(self):
+        self.errors: list[str] = []
+        self.allowed: list[str] = []
+
+    def allow(self, pattern: str) -> None:
+        self.allowed.append(pattern)
+
+    def unexpected(self) -> list[str]:
+        return [e for e in self.errors if not any(re.search(a, e) for a in self.allowed)]
+
+
+@pytest.fixture
+def context(browser):
+    context = browser.new_context(viewport=VIEWPORT)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(request, context, tmp_path):
+    """A fresh page; fails the test on any JavaScript error, screenshots every page on failure."""
+    page = context.new_page()
+    errors = PageErrors()
+    visited: list[str] = []
+    page.on("pageerror", lambda exc: errors.errors.append(f"{page.url}: {exc}"))
+    page.on("console", lambda msg: msg.type == "error"
+            and errors.errors.append(f"{page.url}: console: {msg.text}"))
+    page.on("framenavigated", lambda frame: frame == page.main_frame
+            and frame.url not in visited and visited.append(frame.url))
+    page.errors = errors
+    yield page
+    reports = request.node.stash.get(_REPORTS, {})
+    if any(r.failed for r in reports.values()):
+        _screenshot_pages(context, page, visited, tmp_path)
+    assert not errors.unexpected(), f"JavaScript errors: {errors.unexpected()}"
+
+
+def _screenshot_pages(context, page, visited: list[str], folder: Path) -> None:
+    """Save the page as it is, then each page the test visited, as PNGs in ``folder``."""
+    page.screenshot(path=folder / "00-at-failure.png", full_page=True)
+    for i, url in enumerate(visited, 1):
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", url.split("://", 1)[-1])[:80]
+        other = context.new_page()
+        try:
+            other.goto(url)
+            other.screenshot(path=folder / f"{i:02d}-{slug}.png", full_page=True)
+        finally:
+            other.close()
+    sys.stderr.write(f"\nscreenshots of the visited pages are in {folder}\n")
+
+
+@pytest.fixture
+def readme_screenshot():
+    """``readme_screenshot(page, name)``: a compact PNG for the README when asked for.
+
+    Written to ``$IMGSTATS_SCREENSHOT_DIR/<name>.png`` only when that variable is set
+    (``invoke screenshots``); reduced to 256 colours, which keeps a 1280 px page near 100 KB.
+    """
+    folder = os.environ.get("IMGSTATS_SCREENSHOT_DIR")
+
+    def take(page, name: str, full_page: bool = False) -> None:
+        if not folder:
+            return
+        from PIL import Image
+
+        png = page.screenshot(full_page=full_page)
+        with Image.open(io.BytesIO(png)) as img:
+            small = img.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT,
+                                                dither=Image.Dither.NONE)
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            small.save(Path(folder) / f"{name}.png", optimize=True)
+
+    return take
