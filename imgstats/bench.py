@@ -48,6 +48,7 @@ __all__ = [
     "largest_size",
     "machine_info",
     "run_benchmark",
+    "print_record",
     "summary_table",
     "exactness_table",
     "to_markdown",
@@ -638,6 +639,12 @@ def _measure(method, layout, data, arr, cp, funcs, reference, repeats, memory) -
     }
 
 
+def print_record(rec: dict) -> None:
+    """Print one benchmark record on one line (a ``progress`` callback for the notebooks)."""
+    print(f"{rec['label']:>20} {rec['dtype']:>8} {rec['megapixels']:>7g} MP "
+          f"{rec['seconds']:9.4f} s  error {rec['abs_error']:.3g}", flush=True)
+
+
 # -- tables -----------------------------------------------------------------------------------
 def _order(records) -> list[str]:
     labels = []
@@ -685,10 +692,10 @@ def summary_table(records: list[dict], megapixels: float | None = None) -> list[
                 "method": label,
                 "dtype": dtype,
                 "megapixels": megapixels,
-                "seconds": best["seconds"],
-                "time / numpy": best["seconds"] / ref if ref else None,
-                "peak MB": None if peak is None else peak / _MB,
-                "max abs error": max(r["abs_error"] for r in mine),
+                "seconds": _sig(best["seconds"], 3),
+                "time / numpy": _sig(best["seconds"] / ref, 2) if ref else None,
+                "peak MB": None if peak is None else _sig(peak / _MB, 2),
+                "max abs error": _sig(max(r["abs_error"] for r in mine), 3),
                 "exact": all(r["exact"] for r in mine),
             })
     return rows
@@ -710,10 +717,15 @@ def exactness_table(records: list[dict]) -> list[dict]:
             "method": label,
             "runs": len(mine),
             "exact": all(r["exact"] for r in mine),
-            "max abs error": max(r["abs_error"] for r in mine),
-            "max mean error": max((r["mean_error"] or 0.0) for r in mine),
+            "max abs error": _sig(max(r["abs_error"] for r in mine), 3),
+            "max mean error": _sig(max((r["mean_error"] or 0.0) for r in mine), 3),
         })
     return rows
+
+
+def _sig(value: float, digits: int) -> float:
+    """``value`` rounded to ``digits`` significant digits, for tables."""
+    return float(f"{value:.{digits}g}")
 
 
 def _cell(value) -> str:
