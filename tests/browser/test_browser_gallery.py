@@ -144,11 +144,13 @@ _WEIGHT = """() => {
 
 _SERVER_TIMES = """() => {
   const nav = performance.getEntriesByType('navigation')[0];
-  const thumbs = performance.getEntriesByType('resource')
-    .filter(r => r.initiatorType === 'img').map(r => r.responseEnd - r.requestStart)
-    .sort((a, b) => a - b);
+  const images = performance.getEntriesByType('resource')
+    .filter(r => r.initiatorType === 'img');
+  const thumbs = images.map(r => r.responseEnd - r.requestStart).sort((a, b) => a - b);
   return {"HTML response (ms)": Math.round(nav.responseEnd - nav.requestStart),
+          "HTML (bytes)": nav.encodedBodySize,
           "thumbnails": thumbs.length,
+          "thumbnails (bytes)": images.reduce((sum, r) => sum + r.encodedBodySize, 0),
           "thumbnail response, median (ms)": Math.round(thumbs[thumbs.length >> 1]),
           "thumbnail response, max (ms)": Math.round(thumbs[thumbs.length - 1])};
 }"""
