@@ -39,6 +39,7 @@ def stats(image: str, func: str):
     Answers are cached as JSON bytes by ``(store, image, version, func, band)``, so a
     repeated question costs a version check and a dict lookup.
     """
+    parse_function(func)  # before any cache: a flood of bad names must not evict answers
     band = _band(request.args.get("band"))
     service = _service()
     version = service.version(image)
@@ -52,7 +53,6 @@ def stats(image: str, func: str):
 
 def _answer(service, image: str, version: str, func: str, band) -> bytes:
     """The JSON body of ``/stats``, computed from the (cached) summary."""
-    parse_function(func)
     summary = service.lookup(image, [func], [band], version=version)[1]
     names = summary.band_names if band is None and len(summary.band_names) > 1 else ()
     if names and any(summary.missing([func], i) for i in range(len(names))):

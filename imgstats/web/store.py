@@ -223,10 +223,9 @@ class FsspecStore:
             if self.protocol in ("http", "https"):
                 names = self._list_http()
             else:
-                fs = self.fs
-                fs.invalidate_cache(self.url)
+                self.fs.invalidate_cache(self.url)
                 names = [p.rstrip("/").rsplit("/", 1)[-1]
-                         for p in fs.ls(self.url, detail=False)]
+                         for p in self._call("ls", self.url, detail=False)]
         except FileNotFoundError:
             return []
         except Exception as exc:  # network clients raise their own types
@@ -235,7 +234,7 @@ class FsspecStore:
 
     def _list_http(self) -> list[str]:
         """Links of an HTML index page, or the keys of an S3/GCS XML bucket listing."""
-        text = self.fs.cat_file(self.url).decode("utf-8", "replace")
+        text = self._call("cat_file", self.url).decode("utf-8", "replace")
         if "<ListBucketResult" in text:
             prefix = unquote(urlsplit(self.url).path).lstrip("/")
             prefix = prefix.split("/", 1)[1] if "/" in prefix.rstrip("/") else ""
@@ -282,7 +281,7 @@ class FsspecStore:
         fs = self.fs
         if self.protocol not in ("http", "https"):
             fs.invalidate_cache(address)
-            return fs.info(address)
+            return self._call("info", address)
         # fsspec's HTTP info retries HEAD with GET and reports any failure, a timeout too, as
         # FileNotFoundError; one HEAD keeps the time bound and tells the failures apart.
         from fsspec.asyn import sync
@@ -299,6 +298,17 @@ class FsspecStore:
             if _http_status(exc) in (405, 501):  # no HEAD here: let fsspec GET it
                 return fs.info(address)
             raise
+
+    def _call(self, method: str, *args, **kwargs):
+        """Call a filesystem method within ``timeout`` seconds overall, retries included
+        (s3fs and gcsfs retry failed calls with back-off on their own)."""
+        fs = self.fs
+        if getattr(fs, "async_impl", False) and hasattr(fs, "_" + method):
+            from fsspec.asyn import sync
+
+            return sync(fs.loop, getattr(fs, "_" + method), *args, timeout=self.timeout,
+                        **kwargs)
+        return getattr(fs, method)(*args, **kwargs)
 
     def source(self, name: str) -> str:
         """What the core reads: the URL (dask workers read it themselves)."""

@@ -152,6 +152,26 @@ def test_store_timeout_is_504_in_time(tmp_path):
         raise StoreTimeout("is a StoreUnavailable") from None
 
 
+def test_s3_store_timeout_is_504_in_time(tmp_path):
+    pytest.importorskip("s3fs")
+    _Hanging.release.clear()
+    with serve_folder(tmp_path, handler=_Hanging) as base:
+        options = {"key": "k", "secret": "s",
+                   "client_kwargs": {"endpoint_url": base, "region_name": "us-east-1"}}
+        app = create_app({"IMAGES": "s3://bucket/prefix", "STORAGE_OPTIONS": options,
+                          "STORE_TIMEOUT": 0.5, "WARMUP": False})
+        client = app.test_client()
+        try:
+            for path in ["/stats/IMG_1.jpg/mean", "/api/images"]:
+                start = time.perf_counter()
+                r = client.get(path)
+                assert r.status_code == 504, r.get_json()
+                assert time.perf_counter() - start < 3  # s3fs's own retries included
+        finally:
+            _Hanging.release.set()
+            app.extensions["imgstats"].close()
+
+
 def test_store_refusing_connections_is_502(tmp_path):
     base = f"http://127.0.0.1:{free_port()}/"
     app = create_app({"IMAGES": base, "STORE_TIMEOUT": 2, "WARMUP": False})
