@@ -1,0 +1,119 @@
+"""``imgstats stats SOURCE FUNC...``: lines or JSON on stdout; errors: status 2, one line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from imgstats.cli import main
+
+from .oracle import check_all, png_declaring
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    rng = np.random.default_rng(11)
+    rgb = rng.integers(0, 256, (21, 34, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(folder / "rgb.png")
+    f32 = rng.normal(size=(30, 20)).astype(np.float32)
+    tifffile.imwrite(folder / "f32.tif", f32, tile=(16, 16))
+    (folder / "bomb.png").write_bytes(png_declaring(40_000, 40_000))
+    (folder / "text.png").write_text("hello\n")
+    return folder, {"rgb.png": rgb, "f32.tif": f32}
+
+
+def _run(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "imgstats.cli", *map(str, args)],
+        capture_output=True, text=True, timeout=120,
+    )
+
+
+@pytest.mark.slow  # a fresh interpreter imports numpy, dask, xarray and numba: seconds
+def test_stats_prints_one_line_per_function(images):
+    folder, arrays = images
+    proc = _run("stats", folder / "rgb.png", "min", "p99", "max", "median", "mean")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert [line.split(" ")[0] for line in lines] == ["min", "p99", "max", "median", "mean"]
+    assert lines[0] == f"min {arrays['rgb.png'].min()}"
+    got = {name: float(value) for name, value in (line.split(" ") for line in lines)}
+    check_all({k: (int(v) if k in ("min", "max") else v) for k, v in got.items()},
+              arrays["rgb.png"], list(got))
+
+
+def test_stats_json(images, capsys):
+    folder, arrays = images
+    assert main(["stats", str(folder / "f32.tif"), "min", "p99.9", "mean", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    got = json.loads(out)
+    assert list(got) == ["min", "p99.9", "mean"]
+    check_all(got, arrays["f32.tif"], list(got))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["{folder}/rgb.png", "P99"], "P99"),
+        (["{folder}/rgb.png", "min", "p101"], "p101"),
+        (["{folder}/missing.png", "min"], "missing.png"),
+        (["{folder}/text.png", "min"], "text.png"),
+        (["{folder}/bomb.png", "max"], "bomb.png"),
+        (["{folder}/rgb.png", "min", "--band", "Q"], "Q"),
+        (["{folder}/rgb.png", "min", "--band", "7"], "7"),
+        (["{folder}/f32.tif", "min", "--band", "luma"], "luma"),
+        (["{folder}/rgb.png", "min", "--pixel-limit", "100"], "100"),
+    ],
+)
+def test_errors_exit_2_with_one_line_on_stderr(images, capsys, args, message):
+    folder, _ = images
+    argv = ["stats", *(a.format(folder=folder) for a in args)]
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("imgstats: error:") and message in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_errors_in_a_real_process(images):
+    folder, _ = images
+    proc = _run("stats", folder / "nope.png", "min")
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "nope.png" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("band", "select"),
+    [("0", 0), ("-1", 2), ("G", 1), ("luma", None)],
+)
+def test_band_option(images, capsys, band, select):
+    folder, arrays = images
+    assert main(["stats", str(folder / "rgb.png"), "max", "median", "--band", band, "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    rgb = arrays["rgb.png"]
+    want = rgb[..., select] if select is not None else np.asarray(
+        Image.fromarray(rgb).convert("L"))
+    check_all(got, want, ["max", "median"])
+
+
+def test_chunks_option_gives_the_same_numbers(images, capsys):
+    folder, arrays = images
+    assert main(["stats", str(folder / "f32.tif"), "p10", "p90", "--chunks", "8", "--json"]) == 0
+    check_all(json.loads(capsys.readouterr().out), arrays["f32.tif"], ["p10", "p90"])
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["stats"])
+    assert exc.value.code == 2

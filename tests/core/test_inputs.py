@@ -1,0 +1,123 @@
+"""Inputs: numpy, dask, xarray (numpy- and dask-backed), PIL images; the ``.imgstats`` accessor.
+
+Whatever the input, the answer is the same plain Python number as numpy's on the same values.
+"""
+
+from __future__ import annotations
+
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+import imgstats
+
+from .oracle import check_all
+
+CORE = settings.get_profile("imgstats-core")
+FUNCS = ["min", "max", "mean", "median", "p5", "p95"]
+RNG = np.random.default_rng(21)
+RGB = RNG.integers(0, 256, (19, 23, 3), dtype=np.uint8)
+F64 = RNG.normal(size=(3, 19, 23))
+
+
+@pytest.mark.parametrize("backing", ["numpy", "dask"])
+def test_dataarray_with_band_first_is_read_band_last(backing):
+    data = F64 if backing == "numpy" else da.from_array(F64, chunks=(2, 7, 9))
+    arr = xr.DataArray(data, dims=("band", "y", "x"), coords={"band": ["R", "G", "B"]})
+    check_all(arr.imgstats.compute(FUNCS), F64, FUNCS)
+    check_all(imgstats.compute(arr, FUNCS), F64, FUNCS)
+    for i, name in enumerate("RGB"):
+        check_all(arr.imgstats.compute(FUNCS, band=name), F64[i], FUNCS)
+        check_all(imgstats.compute(arr, FUNCS, band=i), F64[i], FUNCS)
+    with pytest.raises(imgstats.InvalidOption):
+        arr.imgstats.compute("min", band="X")
+
+
+@pytest.mark.parametrize("backing", ["numpy", "dask"])
+def test_accessor_on_greyscale_and_rgb(backing):
+    grey = RGB[..., 0]
+    for values, dims in ((grey, ("y", "x")), (RGB, ("y", "x", "band"))):
+        data = values if backing == "numpy" else da.from_array(values, chunks=5)
+        arr = xr.DataArray(data, dims=dims)
+        assert arr.imgstats.compute("p99") == np.percentile(values, 99)
+        check_all(arr.imgstats.compute(FUNCS), values, FUNCS)
+        summary = arr.imgstats.summarize()
+        assert isinstance(summary, imgstats.Summary)
+        check_all(summary.compute(FUNCS), values, FUNCS)
+    rgb = xr.DataArray(RGB, dims=("y", "x", "band"), coords={"band": ["R", "G", "B"]})
+    want = np.asarray(Image.fromarray(RGB).convert("L"))
+    check_all(rgb.imgstats.compute(FUNCS, band="luma"), want, FUNCS)
+    check_all(rgb.imgstats.compute(FUNCS, band="B"), RGB[..., 2], FUNCS)
+
+
+def test_open_image_result_has_the_accessor(tmp_path):
+    Image.fromarray(RGB).save(tmp_path / "rgb.png")
+    img = imgstats.open_image(tmp_path / "rgb.png")
+    assert img.attrs["mode"] == "RGB" and img.attrs["format"] == "PNG"
+    check_all(img.imgstats.compute(FUNCS, band="R"), RGB[..., 0], FUNCS)
+    lazy = imgstats.open_image(tmp_path / "rgb.png", chunks=(8, 8, 3))
+    assert isinstance(lazy.data, da.Array)
+    check_all(lazy.imgstats.compute(FUNCS), RGB, FUNCS)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "I", "F", "I;16", "LA", "CMYK", "P", "1"])
+def test_pil_images_of_every_mode(mode):
+    base = Image.fromarray(RGB)
+    img = base.convert(mode) if mode != "I;16" else Image.fromarray(
+        RGB[..., 0].astype(np.uint16) * 257)
+    if mode == "P":
+        want = np.asarray(img.convert("RGB"))
+    elif mode == "1":
+        want = np.asarray(img.convert("L"))
+    else:
+        want = np.asarray(img)
+    check_all(imgstats.compute(img, FUNCS), want, FUNCS)
+
+
+def test_lists_tuples_and_nested_arrays():
+    values = [[1, 5, 3], [9, 2, 7]]
+    assert imgstats.compute(np.array(values), ["min", "max", "median"]) == {
+        "min": 1, "max": 9, "median": 4.0,
+    }
+    assert imgstats.compute(xr.DataArray(np.array(values)), ("min",)) == {"min": 1}
+
+
+@pytest.mark.parametrize("shape", [(5,), (2, 3, 4, 5), (1, 1, 1, 1, 7)])
+def test_other_ranks_are_one_band_of_all_values(shape):
+    arr = RNG.integers(0, 1000, shape).astype(np.int32)
+    for data in (arr, da.from_array(arr, chunks=2)):
+        check_all(imgstats.compute(data, FUNCS), arr, FUNCS)
+
+
+# (worker processes are covered by the LocalCluster test in test_distributed.py)
+@pytest.mark.parametrize("scheduler", ["sync", "threads"])
+def test_any_local_dask_scheduler(scheduler):
+    arr = RNG.normal(size=(40, 30)).astype(np.float32)
+    data = da.from_array(arr, chunks=(13, 11))
+    check_all(imgstats.compute(data, FUNCS, scheduler=scheduler), arr, FUNCS)
+    with dask.config.set(scheduler=scheduler):
+        check_all(imgstats.compute(data, ["p50"]), arr, ["p50"])
+
+
+@CORE
+@given(
+    st.integers(1, 40), st.integers(1, 40), st.sampled_from([3, 4]),
+    st.integers(1, 16), st.integers(0, 2**32 - 1),
+)
+def test_luma_of_random_rgb_and_rgba_arrays(h, w, bands, chunk, seed):
+    arr = np.random.default_rng(seed).integers(0, 256, (h, w, bands), dtype=np.uint8)
+    want = np.asarray(Image.fromarray(arr, "RGB" if bands == 3 else "RGBA").convert("L"))
+    for data in (arr, da.from_array(arr, chunks=(chunk, chunk + 1, 2))):
+        check_all(imgstats.compute(data, FUNCS, band="luma"), want, FUNCS)
+
+
+def test_progress_bar_goes_to_stderr(capsys):
+    arr = da.from_array(RGB, chunks=5)
+    check_all(imgstats.compute(arr, FUNCS, progress=True), RGB, FUNCS)
+    out, _ = capsys.readouterr()
+    assert out == ""
