@@ -139,7 +139,7 @@ def render_error(exc: Exception, status: int) -> Response:
         message = service.redact(message)
     image = (request.view_args or {}).get("image") if request else None
     back = None
-    if image and not isinstance(exc, ImageNotFound):
+    if image and not isinstance(exc, ImageNotFound) and request.endpoint != "gallery.image":
         back = url_for("gallery.image", image=image)
     body = render_template(
         "gallery/error.html", title=title, message=message, status=status, back=back

@@ -3,6 +3,7 @@
 Every test gets a ``page`` that records JavaScript errors (the test fails if any page had one)
 and, when the test fails, saves a screenshot of each page it visited in its ``tmp_path``.
 With ``IMGSTATS_SCREENSHOT_DIR`` set, the tests also write the README's screenshots there.
+``IMGSTATS_TEST_CHROMIUM`` names another Chromium binary; without one the folder is skipped.
 """
 
 from __future__ import annotations
@@ -22,13 +23,26 @@ import pytest
 
 from imgstats.data import gallery_path
 
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path(os.environ.get("IMGSTATS_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]
 VIEWPORT = {"width": 1280, "height": 800}
 _REPORTS = pytest.StashKey[dict]()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip this folder, before any server starts, on a machine without the browser."""
+    if CHROMIUM.exists():
+        return
+    skip = pytest.mark.skip(
+        reason=f"{CHROMIUM} is missing: install Debian's chromium (apt install chromium)"
+    )
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(skip)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -124,8 +138,6 @@ def big_server(tmp_path_factory):
 # -- the browser --------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def browser():
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -221,3 +221,16 @@ def test_every_page_has_a_skip_link_and_one_h1(client):
         assert elements(html, "a", class_="skip")[0][0]["href"] == "#main"
         assert len(elements(html, "h1")) == 1
         assert elements(html, "main", id="main")
+
+
+def test_image_without_valid_samples_gets_an_error_page_not_a_loop(client, images):
+    import numpy as np
+    import tifffile
+
+    tifffile.imwrite(images / "nan.tif", np.full((8, 8), np.nan, np.float32))
+    response = client.get("/gallery/nan.tif")
+    assert response.status_code == 422
+    assert "no valid samples" in response.text
+    links = [a["href"] for a, _ in elements(response.text, "a")]
+    assert "/gallery/nan.tif" not in links and "/gallery" in links
+    assert client.get("/thumbs/nan.tif").status_code == 200
