@@ -295,8 +295,12 @@ def _describe(info: dict) -> str:
     """``512 × 512 · RGB · uint8``: pixel size, bands and sample type."""
     bands = info.get("bands")
     if isinstance(bands, (list, tuple)):
-        names = "".join(bands) if all(len(b) == 1 for b in bands) else ", ".join(bands)
-        band_text = names if len(bands) > 1 else ("greyscale" if names in ("L", "0") else names)
+        if len(bands) == 1:
+            band_text = "greyscale"
+        elif all(b in ("R", "G", "B", "A", "L") for b in bands):
+            band_text = "".join(bands)  # RGB, RGBA, LA
+        else:
+            band_text = f"{len(bands)} bands"
     elif isinstance(bands, int):
         band_text = "greyscale" if bands == 1 else f"{bands} bands"
     else:
@@ -328,39 +332,21 @@ def _image_page(
     """
     service = _service()
     info = dict(service.info(image))
-    if parse_function(mark).kind != "percentile":
-        mark = DEFAULT_PERCENTILE
+    if parse_function(mark).kind != "percentile" or mark == "median":
+        mark = DEFAULT_PERCENTILE  # min, max, mean and median have lines of their own
     funcs = list(dict.fromkeys([*TABLE_FUNCTIONS, mark] + ([result] if result else [])))
     summary = service.summary(image, funcs)
-    rows = [_row("All samples", summary, None, funcs)]
     value = summary.compute(result) if result else None
-    selections = [None]
-    if len(summary.band_names) > 1:
-        selections = list(range(len(summary.band_names)))
-        for i in selections:
-            rows.append(_row(f"Band {summary.band_names[i]}", service.summary(image, funcs, i), i,
-                             funcs))
-    plots = []
-    for i in selections:
-        band_summary = service.summary(image, funcs, i)
-        values, counts = band_summary.histogram(i)
-        name = "all samples" if i is None else f"band {summary.band_names[i]}"
-        try:
-            stats = band_summary.compute(["min", "median", "mean", mark], band=i)
-        except NoValidSamples:
-            stats = {}
-        marks = [
-            _plots.Mark(f, stats[f], kind)
-            for f, kind in (("min", "min"), ("median", "median"), ("mean", "mean"),
-                            (mark, "percentile"))
-            if f in stats
-        ]
-        band_class = f"band-{summary.band_names[i]}" if i is not None else "band-all"
-        plots.append({
-            "title": f"Histogram of {name}",
-            "svg": _plots.histogram_svg(values, counts, marks, title=f"Histogram of {name}",
-                                        band_class=band_class),
-        })
+    names = summary.band_names
+    bands = list(range(len(names))) if len(names) > 1 else []
+    # one summary object, refined where a band's percentiles need it (32/64-bit types)
+    refined = {band: service.summary(image, funcs, band) for band in bands}
+    rows = [_row("All samples", summary, None, funcs)]
+    rows += [_row(f"Band {names[b]}", refined[b], b, funcs) for b in bands]
+    if bands:
+        plots = [_plot(refined[b], b, f"band {names[b]}", f"band-{names[b]}", mark) for b in bands]
+    else:
+        plots = [_plot(summary, None, "all samples", "band-all", mark)]
     limit = int(current_app.config["GALLERY_PREVIEW_SIZE"])
     width, height = _fit(info["width"], info["height"], limit)
     return render_template(
@@ -381,6 +367,22 @@ def _image_page(
         form_error=form_error,
         entered=entered,
     )
+
+
+def _plot(summary, band, name: str, band_class: str, mark: str) -> dict:
+    """The histogram of one selection, with min, median, mean and ``mark`` drawn on it."""
+    values, counts = summary.histogram(band)
+    try:
+        stats = summary.compute(["min", "median", "mean", mark], band=band)
+    except NoValidSamples:
+        stats = {}
+    kinds = {"min": "min", "median": "median", "mean": "mean", mark: "percentile"}
+    marks = [_plots.Mark(f, stats[f], kind) for f, kind in kinds.items() if f in stats]
+    title = f"Histogram of {name}"
+    return {
+        "title": title,
+        "svg": _plots.histogram_svg(values, counts, marks, title=title, band_class=band_class),
+    }
 
 
 def _row(label: str, summary, band, funcs) -> dict:
