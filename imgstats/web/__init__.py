@@ -38,6 +38,9 @@ DEFAULTS = {
     "REDIS_TIMEOUT": 0.25,
     "REDIS_BACKOFF": 5.0,
     "REDIS_TTL": 7 * 24 * 3600,
+    # With Redis, a worker waits at most this long (s) for another worker that is already
+    # summarizing the same image version, then summarizes it itself.
+    "LOCK_TIMEOUT": 60.0,
     # Optional dask.distributed scheduler (tcp://host:8786) for images of at least DASK_PIXELS
     # pixels; DASK_TIMEOUT bounds one computation there (s).
     "DASK_SCHEDULER": None,
@@ -59,7 +62,8 @@ DEFAULTS = {
 }
 
 _NUMBERS = {"CACHE_SIZE": int, "INFO_CACHE_SIZE": int, "ANSWER_CACHE_SIZE": int,
-            "REDIS_TIMEOUT": float, "REDIS_BACKOFF": float, "REDIS_TTL": int, "DASK_PIXELS": int,
+            "REDIS_TIMEOUT": float, "REDIS_BACKOFF": float, "LOCK_TIMEOUT": float,
+            "REDIS_TTL": int, "DASK_PIXELS": int,
             "DASK_TIMEOUT": float, "STORE_TIMEOUT": float, "VERSION_TTL": float,
             "CACHE_MAX_AGE": int}
 

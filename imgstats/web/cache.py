@@ -6,7 +6,8 @@ small mutable box with a lock, made at once on a miss. The first request for a k
 slot while the others wait on its lock (single-flight), and a refined summary replaces the
 slot's content in place. Redis, when configured, is a second level shared by every worker
 process and surviving restarts; any Redis failure is logged once, Redis is skipped for a
-back-off period, and the service carries on from the LRU and the pixels.
+back-off period, and the service carries on from the LRU and the pixels. With Redis, a
+short-lived lock per key extends single-flight across worker processes.
 """
 
 from __future__ import annotations
@@ -17,12 +18,19 @@ import logging
 import pickle
 import threading
 import time
+import uuid
 import zlib
 from collections.abc import Callable, Hashable
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["Slot", "SlotCache", "RedisLayer"]
+
+# Delete the lock only if it still holds our token (it may have expired and been retaken).
+_UNLOCK = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
 
 
 class Slot:
@@ -162,6 +170,48 @@ class RedisLayer:
             self._client.set(self.key(key), blob, ex=self.ttl or None)
         except self._errors as exc:
             self._failed(exc)
+
+    def lock(self, key: tuple, ttl: float) -> str | None:
+        """Try to take the compute lock of ``key`` for ``ttl`` seconds, across processes.
+
+        Returns a token when taken, ``""`` when another process holds it, None when Redis is
+        unavailable (compute locally then).
+        """
+        if not self.available:
+            return None
+        token = uuid.uuid4().hex
+        try:
+            taken = self._client.set(self.key(key) + ":lock", token, nx=True,
+                                     px=max(1, int(ttl * 1000)))
+        except self._errors as exc:
+            self._failed(exc)
+            return None
+        return token if taken else ""
+
+    def unlock(self, key: tuple, token: str) -> None:
+        """Release a lock taken with :meth:`lock` (only if it is still ours)."""
+        if not token or not self.available:
+            return
+        try:
+            self._client.eval(_UNLOCK, 1, self.key(key) + ":lock", token)
+        except self._errors as exc:
+            self._failed(exc)
+
+    def wait(self, key: tuple, timeout: float, poll: float = 0.02):
+        """Wait for another process to store ``key``; None if its lock goes or time runs out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.available:
+            value = self.get(key)
+            if value is not None:
+                return value
+            try:
+                if not self._client.exists(self.key(key) + ":lock"):
+                    return self.get(key)
+            except self._errors as exc:
+                self._failed(exc)
+                return None
+            time.sleep(poll)
+        return None
 
     def _failed(self, exc: BaseException) -> None:
         if self.available:

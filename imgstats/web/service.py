@@ -41,7 +41,8 @@ class ImageService:
     config : Mapping
         The app's settings: ``IMAGES``, ``CACHE_SIZE``, ``INFO_CACHE_SIZE``,
         ``ANSWER_CACHE_SIZE``, ``REDIS_URL``,
-        ``REDIS_TIMEOUT``, ``REDIS_BACKOFF``, ``REDIS_TTL``, ``DASK_SCHEDULER``,
+        ``REDIS_TIMEOUT``, ``REDIS_BACKOFF``, ``REDIS_TTL``, ``LOCK_TIMEOUT``,
+        ``DASK_SCHEDULER``,
         ``DASK_PIXELS``, ``DASK_TIMEOUT``, ``PIXEL_LIMIT``, ``STORE_TIMEOUT``, ``VERSION_TTL``
         and ``STORAGE_OPTIONS`` (see :data:`imgstats.web.DEFAULTS`).
 
@@ -169,8 +170,7 @@ class ImageService:
             if summary is None:
                 summary = self.redis.get(key) if self.redis is not None else None
                 if summary is None:
-                    summary = self._summarize(name)
-                    self._share(key, summary)
+                    summary = self._summarize_once(key, name)
                 slot.value = summary
             for band in bands:
                 if funcs and summary.missing(funcs, band):
@@ -183,6 +183,23 @@ class ImageService:
         """``{func: value}`` for an image (values as :meth:`Summary.compute` gives them)."""
         funcs = [funcs] if isinstance(funcs, str) else list(funcs)
         return self.summary(name, funcs, band).compute(funcs, band)
+
+    def _summarize_once(self, key, name: str) -> Summary:
+        """Summarize, or wait for the worker process that holds the key's Redis lock."""
+        if self.redis is None:
+            return self._summarize(name)
+        token = self.redis.lock(key, ttl=float(self.config["LOCK_TIMEOUT"]))
+        if token == "":  # another process is computing it
+            summary = self.redis.wait(key, timeout=float(self.config["LOCK_TIMEOUT"]))
+            if summary is not None:
+                return summary
+        try:
+            summary = self._summarize(name)
+            self._share(key, summary)
+            return summary
+        finally:
+            if token:
+                self.redis.unlock(key, token)
 
     def _share(self, key, summary: Summary) -> None:
         if self.redis is not None:

@@ -91,6 +91,36 @@ def test_workers_share_summaries_through_redis(images, redis_url, monkeypatch):
 
 
 @pytest.mark.slow
+def test_single_flight_across_processes_through_redis(images, redis_url, monkeypatch):
+    url, _ = redis_url
+    apps = [create_app({"IMAGES": str(images), "REDIS_URL": url, "WARMUP": False})
+            for _ in range(3)]  # three "gunicorn workers"
+    calls = []
+    real = service_module.summarize
+
+    def slow(*args, **kwargs):
+        calls.append(1)
+        time.sleep(0.4)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(service_module, "summarize", slow)
+    values = []
+    threads = [threading.Thread(target=lambda a=a: values.append(
+        a.test_client().get("/stats/IMG_14_int16.tif/p5").get_json()["value"])) for a in apps]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        expected = imgstats.compute(str(images / "IMG_14_int16.tif"), "p5")
+        assert values == [expected] * 3
+        assert len(calls) == 1
+    finally:
+        for a in apps:
+            a.extensions["imgstats"].close()
+
+
+@pytest.mark.slow
 def test_redis_killed_mid_run(images, redis_url):
     url, proc = redis_url
     app = create_app({"IMAGES": str(images), "REDIS_URL": url, "REDIS_BACKOFF": 0.5,
