@@ -79,7 +79,8 @@ def images():
     names = _service().list_images()
     response = jsonify(images=names, count=len(names))
     response.headers["Cache-Control"] = "no-cache"
-    return response
+    response.add_etag()
+    return response.make_conditional(request)
 
 
 @_route("/api/openapi.json")
@@ -87,7 +88,8 @@ def openapi():
     """This API's OpenAPI document."""
     response = jsonify(openapi_document(__version__))
     response.headers["Cache-Control"] = "public, max-age=300"
-    return response
+    response.add_etag()
+    return response.make_conditional(request)
 
 
 def _band(value: str | None):

@@ -91,6 +91,10 @@ def test_etag_and_cache_control(client):
     assert again.status_code == 304
     other = client.get("/stats/IMG_1.jpg/max")
     assert other.headers["ETag"] != etag
+    listing = client.get("/api/images")
+    assert listing.headers["ETag"] and listing.headers["Cache-Control"] == "no-cache"
+    again = client.get("/api/images", headers={"If-None-Match": listing.headers["ETag"]})
+    assert again.status_code == 304
 
 
 BAD_FUNCS = ["average", "p101", "p-1", "p", "P10", "p²", "p٣", "p%2010", "p+10", "p1_0",
