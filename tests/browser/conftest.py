@@ -169,10 +169,8 @@ def context(browser):
     context.close()
 
 
-@pytest.fixture
-def page(request, context, tmp_path):
-    """A fresh page; fails the test on any JavaScript error, screenshots every page on failure."""
-    page = context.new_page()
+def _watch(page) -> list[str]:
+    """Record the page's JavaScript and console errors in ``page.errors``; return visited URLs."""
     errors = PageErrors()
     visited: list[str] = []
     page.on("pageerror", lambda exc: errors.errors.append(f"{page.url}: {exc}"))
@@ -181,11 +179,37 @@ def page(request, context, tmp_path):
     page.on("framenavigated", lambda frame: frame == page.main_frame
             and frame.url not in visited and visited.append(frame.url))
     page.errors = errors
+    return visited
+
+
+@pytest.fixture
+def page(request, context, tmp_path):
+    """A fresh page; fails the test on any JavaScript error, screenshots every page on failure."""
+    page = context.new_page()
+    visited = _watch(page)
     yield page
     reports = request.node.stash.get(_REPORTS, {})
     if any(r.failed for r in reports.values()):
         _screenshot_pages(context, page, visited, tmp_path)
-    assert not errors.unexpected(), f"JavaScript errors: {errors.unexpected()}"
+    assert not page.errors.unexpected(), f"JavaScript errors: {page.errors.unexpected()}"
+
+
+@pytest.fixture
+def fresh_page(browser):
+    """``fresh_page()``: a page in a new context (an empty browser cache), watched for errors."""
+    pages = []
+
+    def make(**options):
+        page = browser.new_context(viewport=VIEWPORT, **options).new_page()
+        _watch(page)
+        pages.append(page)
+        return page
+
+    yield make
+    for page in pages:
+        page.context.close()
+    errors = [e for page in pages for e in page.errors.unexpected()]
+    assert not errors, f"JavaScript errors: {errors}"
 
 
 def _screenshot_pages(context, page, visited: list[str], folder: Path) -> None:

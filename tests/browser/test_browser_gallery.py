@@ -171,19 +171,17 @@ def _load_all_images(page) -> None:
     )
 
 
-def test_page_weights(server, browser, tmp_path, record_property):
+def test_page_weights(server, fresh_page, tmp_path, record_property):
     """What each page weighs on a first visit (HTML + CSS + JS + images, bytes)."""
     weights = {}
     for name, path in [("home", "/"), ("gallery (14 images)", "/gallery"),
                        ("image IMG_1.jpg", "/gallery/IMG_1.jpg"),
                        ("result IMG_1.jpg/p99.5", "/gallery/IMG_1.jpg/p99.5"),
                        ("image IMG_7.jpg (1411 px)", "/gallery/IMG_7.jpg")]:
-        context = browser.new_context()  # an empty browser cache each time
-        page = context.new_page()
+        page = fresh_page()  # an empty browser cache each time
         page.goto(server.url + path)
         _load_all_images(page)
         weights[name] = page.evaluate(_WEIGHT)
-        context.close()
     (tmp_path / "page-weights.json").write_text(json.dumps(weights, indent=1))
     record_property("page_weights", weights)
     print(json.dumps(weights, indent=1))
@@ -192,7 +190,8 @@ def test_page_weights(server, browser, tmp_path, record_property):
         assert w["css"] < 12_000
 
 
-def test_gallery_with_200_images_cold_and_warm(big_server, browser, tmp_path, record_property):
+def test_gallery_with_200_images_cold_and_warm(big_server, fresh_page, tmp_path,
+                                               record_property):
     """Time to a loaded gallery (every thumbnail decoded): server caches cold, then warm.
 
     Each run starts with an empty browser cache, so "warm" is the server's thumbnail cache.
@@ -200,8 +199,7 @@ def test_gallery_with_200_images_cold_and_warm(big_server, browser, tmp_path, re
     assert len(big_server.get_json("/api/images")["images"]) == 200
     timings = {}
     for run in ("cold", "warm"):
-        context = browser.new_context(viewport={"width": 1280, "height": 800})
-        page = context.new_page()
+        page = fresh_page()
         start = time.perf_counter()
         page.goto(big_server.url + "/gallery", wait_until="domcontentloaded")
         html = time.perf_counter() - start
@@ -220,7 +218,6 @@ def test_gallery_with_200_images_cold_and_warm(big_server, browser, tmp_path, re
                         "first page, HTML parsed (s)": round(html, 3),
                         "first page, all thumbnails (s)": round(first, 3),
                         "all pages, all 200 thumbnails (s)": round(total, 3)}
-        context.close()
     (tmp_path / "gallery-timing.json").write_text(json.dumps(timings, indent=1))
     record_property("gallery_200", timings)
     print(json.dumps(timings, indent=1))
