@@ -20,6 +20,8 @@ def as_pixels(block: np.ndarray) -> np.ndarray:
     block = np.asarray(block)
     if block.dtype.kind == "b":
         block = block.view(np.uint8)
+    if not block.dtype.isnative:  # the kernels read native bit patterns (FITS-style '>f4')
+        block = block.astype(block.dtype.newbyteorder("="))
     if block.ndim == 3:
         out = block.reshape(-1, block.shape[-1])
     else:
@@ -40,7 +42,7 @@ def summarize_block(block, band_names, luma: bool, shape=()) -> Summary:
         The shape of the whole image, recorded in the summary.
     """
     px = as_pixels(block)
-    dtype = np.dtype(block.dtype) if np.dtype(block.dtype).kind != "b" else np.dtype(np.uint8)
+    dtype = px.dtype  # uint8 for bool, native byte order
     nb = px.shape[1]
     bits = key_bits_of(dtype)
     luma_stats = None
