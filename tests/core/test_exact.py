@@ -359,3 +359,21 @@ def test_int64_after_uint64_in_the_same_process():
     assert imgstats.compute(arr, ["min", "max", "median"]) == {
         "min": -(2**63), "max": 2**63 - 1, "median": 5.0,
     }
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES)
+@CORE
+@given(data=st.data())
+def test_big_endian_arrays_equal_numpy(dtype, data):
+    # FITS images (and np.frombuffer(..., ">f4")) are big-endian: the kernels read bit
+    # patterns, which gave silently wrong numbers (or a numba TypingError) before the fix.
+    arr = data.draw(arrays_of(dtype)).astype(np.dtype(dtype).newbyteorder(">"))
+    assert not arr.dtype.isnative or arr.dtype.itemsize == 1
+    chunks = data.draw(uneven_chunks(arr.shape))
+    funcs = ["min", "max", "mean", "median", "p10", "p99"]
+    if valid_samples(arr).size == 0:
+        return
+    check_all(imgstats.compute(arr, funcs), arr, funcs)
+    check_all(imgstats.compute(da.from_array(arr, chunks=chunks), funcs), arr, funcs)
+    native = arr.astype(np.dtype(dtype))
+    assert imgstats.summarize(arr).bands == imgstats.summarize(native).bands
