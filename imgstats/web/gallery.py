@@ -171,7 +171,21 @@ def gallery():
         pages=pages,
         total=len(names),
         first=(page - 1) * size + 1,
+        page_links=_page_links(page, pages),
     )
+
+
+def _page_links(page: int, pages: int, around: int = 2) -> list[int | None]:
+    """Page numbers to link: the first, the last and a few around ``page``; None for a gap."""
+    shown = sorted({1, pages, *range(max(1, page - around), min(pages, page + around) + 1)})
+    links: list[int | None] = []
+    for n in shown:
+        if links and n - links[-1] == 2:
+            links.append(n - 1)  # a gap of one page: show that page rather than "…"
+        elif links and n - links[-1] > 2:
+            links.append(None)
+        links.append(n)
+    return links
 
 
 @bp.get("/gallery/<image>")

@@ -234,3 +234,17 @@ def test_image_without_valid_samples_gets_an_error_page_not_a_loop(client, image
     links = [a["href"] for a, _ in elements(response.text, "a")]
     assert "/gallery/nan.tif" not in links and "/gallery" in links
     assert client.get("/thumbs/nan.tif").status_code == 200
+
+
+@pytest.mark.parametrize(("page", "pages", "links"), [
+    (1, 1, [1]),
+    (1, 5, [1, 2, 3, 4, 5]),
+    (1, 9, [1, 2, 3, None, 9]),
+    (50, 100, [1, None, 48, 49, 50, 51, 52, None, 100]),
+    (100, 100, [1, None, 98, 99, 100]),
+    (4, 7, [1, 2, 3, 4, 5, 6, 7]),
+])
+def test_pager_links_stay_few_with_many_pages(page, pages, links):
+    from imgstats.web.gallery import _page_links
+
+    assert _page_links(page, pages) == links
