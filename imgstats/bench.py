@@ -13,6 +13,7 @@ sum once, so the two may differ in the last bit on float images with neither bei
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import os
@@ -928,22 +929,27 @@ def start_server(
         cmd += ["--images", str(images)]
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - owned by the process
     start = time.perf_counter()
+    # A session of its own: a notebook kernel's interrupt (SIGINT to its process group, as
+    # papermill sends on shutdown) must not reach the server; stop() and atexit end it.
     proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                            env={**os.environ, **(env or {})})
+                            env={**os.environ, **(env or {})}, start_new_session=True)
     if log:
         out.close()
     url = f"http://127.0.0.1:{port}"
+    server = Server(url, proc, math.nan, Path(log) if log else None)
+    atexit.register(server.stop)
     while time.perf_counter() - start < timeout:
         if proc.poll() is not None:
             raise RuntimeError(f"imgstats serve exited with status {proc.returncode}")
         try:
-            if requests.get(f"{url}/health", timeout=2).status_code == 200:
-                return Server(url, proc, time.perf_counter() - start,
-                              Path(log) if log else None)
-        except requests.ConnectionError:
+            # a worker still booting (imports, numba) accepts the connection but answers late
+            if requests.get(f"{url}/health", timeout=5).status_code == 200:
+                server.startup_seconds = time.perf_counter() - start
+                return server
+        except requests.RequestException:
             pass
         time.sleep(0.05)
-    Server(url, proc, math.nan).stop()
+    server.stop()
     raise RuntimeError(f"imgstats serve was not healthy within {timeout} s")
 
 
