@@ -141,12 +141,14 @@ def test(c, all=False, marker="", args=""):
 @task
 def lint(c):
     """Check the code with ruff and that committed notebooks carry no outputs (nbstripout)."""
-    ok = c.run(_python("-m", "ruff", "check", "."), warn=True).ok
+    failed = []
+    if not c.run(_python("-m", "ruff", "check", str(ROOT)), warn=True).ok:
+        failed.append("ruff")
     books = sorted(str(p) for p in NOTEBOOKS.glob("*.ipynb"))
-    if books:
-        ok &= c.run(_python("-m", "nbstripout", "--verify", *books), warn=True).ok
-    if not ok:
-        raise Exit("lint failed (notebooks: run `uv run nbstripout notebooks/*.ipynb`)", code=1)
+    if books and not c.run(_python("-m", "nbstripout", "--verify", *books), warn=True).ok:
+        failed.append("notebooks with outputs (clean them: uv run nbstripout notebooks/*.ipynb)")
+    if failed:
+        raise Exit(f"lint failed: {'; '.join(failed)}", code=1)
 
 
 @task(help={"tag": "image tag"})
