@@ -11,6 +11,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from .. import __version__
 from ..functions import parse_function
 from .openapi import openapi_document
+from .service import needs_refinement
 
 __all__ = ["bp"]
 
@@ -55,7 +56,7 @@ def _answer(service, image: str, version: str, func: str, band) -> bytes:
     """The JSON body of ``/stats``, computed from the (cached) summary."""
     summary = service.lookup(image, [func], [band], version=version)[1]
     names = summary.band_names if band is None and len(summary.band_names) > 1 else ()
-    if names and any(summary.missing([func], i) for i in range(len(names))):
+    if names and needs_refinement(summary, [func], range(len(names))):
         summary = service.lookup(image, [func], list(range(len(names))), version=version)[1]
     body = {
         "image": image,

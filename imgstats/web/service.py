@@ -26,7 +26,7 @@ from .store import _is_timeout, open_store, store_error
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ImageService"]
+__all__ = ["ImageService", "needs_refinement"]
 
 # The numpy type of each Pillow mode after imgstats' own conversions (see io._pillow).
 _MODE_DTYPES = {"I": "int32", "F": "float32", "I;16": "uint16", "I;16L": "uint16",
@@ -163,7 +163,7 @@ class ImageService:
         key = (self.store.url, name, version)
         slot = self.summaries.slot(key)
         summary = slot.value
-        if summary is not None and not _needs_refinement(summary, funcs, bands):
+        if summary is not None and not needs_refinement(summary, funcs, bands):
             return version, summary
         with slot.lock:
             summary = slot.value
@@ -173,7 +173,7 @@ class ImageService:
                     summary = self._summarize_once(key, name)
                 slot.value = summary
             for band in bands:
-                if funcs and summary.missing(funcs, band):
+                if needs_refinement(summary, funcs, [band]):
                     summary = self._refine(summary, name, funcs, band)
                     slot.value = summary
                     self._share(key, summary)
@@ -296,8 +296,16 @@ class ImageService:
                 self._dask_client = None
 
 
-def _needs_refinement(summary: Summary, funcs, bands) -> bool:
-    return bool(funcs) and any(summary.missing(funcs, band) for band in bands)
+def needs_refinement(summary: Summary, funcs, bands) -> bool:
+    """True when a 32/64-bit percentile of ``funcs`` needs another pixel pass for a band.
+
+    8- and 16-bit summaries hold the whole histogram and answer everything on their own.
+    """
+    if not funcs or summary.dtype.itemsize <= 2:
+        for band in bands:
+            summary.selection(band)  # still refuse an unknown band
+        return False
+    return any(summary.missing(funcs, band) for band in bands)
 
 
 class _StoreErrors:
