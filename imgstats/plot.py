@@ -185,6 +185,7 @@ def time_vs_size(records: Sequence[dict], *, title=None):
     matplotlib.figure.Figure
     """
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 
     dtypes = list(dict.fromkeys(r["dtype"] for r in records))
     labels = list(dict.fromkeys(r["label"] for r in records))
@@ -203,6 +204,12 @@ def time_vs_size(records: Sequence[dict], *, title=None):
                         color=_COLOURS.get(label))
         ax.set_xscale("log")
         ax.set_yscale("log")
+        sizes = sorted({r["megapixels"] for r in records if r["dtype"] == dtype})
+        ax.set_xticks(sizes, [f"{m:g}" for m in sizes])
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("megapixels")
         ax.set_title(dtype)
         ax.grid(True, which="both", alpha=0.3)
@@ -235,6 +242,8 @@ def error_vs_method(records: Sequence[dict], *, ax=None, title=None):
         ax.plot(xs, ys, markers[j % len(markers)], label=dtype, alpha=0.8)
     ax.set_xticks(range(len(labels)), labels, rotation=15)
     ax.set_yscale("symlog", linthresh=1e-6)
+    top = max((r["abs_error"] for r in records if r["abs_error"] == r["abs_error"]), default=0)
+    ax.set_ylim(-5e-7, max(10 * top, 1e-3))  # errors are never negative: no mirror half
     ax.set_ylabel("max |statistic - numpy|")
     ax.set_title(title or "error of min, max, median, percentiles (0 = exact)")
     ax.legend(fontsize="small", title="dtype")
