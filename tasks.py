@@ -36,7 +36,8 @@ def _kernel(c) -> None:
                   "--display-name", "Python (imgstats)"), hide=True)
 
 
-def _run_notebooks(c, notebooks: dict[str, dict], output: Path, html: bool = True) -> None:
+def _run_notebooks(c, notebooks: dict[str, dict], output: Path, html: bool = True,
+                   log_output: bool = False) -> None:
     """Execute notebooks with papermill into ``output`` (+ HTML); raise Exit if any fails."""
     output.mkdir(parents=True, exist_ok=True)
     _kernel(c)
@@ -51,7 +52,8 @@ def _run_notebooks(c, notebooks: dict[str, dict], output: Path, html: bool = Tru
         start = time.perf_counter()
         result = c.run(
             _python("-m", "papermill", str(src), str(dst), "--kernel", KERNEL, "--cwd", str(ROOT),
-                    "--parameters_yaml", json.dumps(params), "--no-progress-bar"),
+                    "--parameters_yaml", json.dumps(params), "--no-progress-bar",
+                    *(["--log-output"] if log_output else [])),
             env=env, warn=True, pty=False,
         )
         seconds = time.perf_counter() - start
@@ -96,7 +98,8 @@ def bench(c, sizes="", repeats=0, output=""):
         if not c.run(_python(str(script)), warn=True, env={"MPLBACKEND": "Agg"}).ok:
             failed.append(script.name)
     try:
-        _run_notebooks(c, {name: {**p, **params} for name, p in FULL.items()}, out)
+        _run_notebooks(c, {name: {**p, **params} for name, p in FULL.items()}, out,
+                       log_output=True)  # long: show the progress lines as they come
     except Exit:
         failed.append("1.0-benchmark-statistics")
     if failed:
