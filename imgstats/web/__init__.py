@@ -94,6 +94,8 @@ def create_app(config: Mapping | None = None) -> Flask:
     from .service import ImageService
 
     app = Flask(__name__)
+    # "a%2F%2Fb" decodes to "a//b": answer 404, not a redirect to a path the client never sent
+    app.url_map.merge_slashes = False
     app.config.from_mapping(DEFAULTS)
     app.config.from_prefixed_env("IMGSTATS")
     app.config.from_mapping(config or {})

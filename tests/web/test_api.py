@@ -13,6 +13,8 @@ import time
 import numpy as np
 import pytest
 import tifffile
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from web_helpers import GALLERY
 
 import imgstats
@@ -112,7 +114,7 @@ def test_bad_function_is_404_json(client, func):
 BAD_NAMES = ["IMG_100.jpg", "..%2F..%2Fetc%2Fpasswd", "%2Fetc%2Fpasswd", "..", "IMG_1.jpg%3F",
              "IMG_1.jpg%3Fx=1", "IMG_1.jpg%23frag", "x%3F.jpg", "https:%2F%2Fexample.com%2Fa.jpg",
              "file:IMG_1.jpg", "notes.txt", ".hidden.jpg", "IMG_1.jpg%00", "%252e%252e",
-             "a" * 3000 + ".jpg", "%5C..%5CIMG_1.jpg"]
+             "a" * 3000 + ".jpg", "%5C..%5CIMG_1.jpg", "a%2F%2FIMG_1.jpg", "%2F%2FIMG_1.jpg"]
 
 
 @pytest.mark.parametrize("name", BAD_NAMES)
@@ -386,3 +388,22 @@ def test_openapi_describes_the_api(client):
     assert all(re.match(pattern, f) for f in FUNCS)
     # the 0..100 range is in the description, not the pattern
     assert not any(re.match(pattern, f) for f in BAD_FUNCS if f not in ("p%2010", "p101"))
+
+
+# -- properties ------------------------------------------------------------------------------
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.text(max_size=40), func=st.text(max_size=12))
+def test_any_path_is_answered_without_error(client, name, func):
+    """Whatever the client sends, the answer is 200 for a real image and function, else 404."""
+    from urllib.parse import quote
+
+    r = client.get(f"/stats/{quote(name, safe='')}/{quote(func, safe='')}")
+    try:
+        imgstats.parse_function(func)
+        valid_func = True
+    except imgstats.UnknownFunction:
+        valid_func = False
+    known = name in GALLERY and valid_func
+    assert r.status_code == (200 if known else 404), (name, func, r.status_code)
+    assert "error" in r.get_json() or known

@@ -20,6 +20,8 @@ RAW_BAD_PATHS = [
     "/stats/..%2F..%2Fetc%2Fpasswd/mean",
     "/stats/../../etc/passwd/mean",
     "/stats/%2Fetc%2Fpasswd/mean",
+    "/stats//IMG_1.jpg/mean",
+    "/stats/a%2F%2FIMG_1.jpg/mean",
     "/stats/IMG_1.jpg%3Fx=1/mean",
     "/stats/IMG_1.jpg%23x/mean",
     "/stats/http:%2F%2Fexample.com%2FIMG_1.jpg/mean",
