@@ -139,3 +139,31 @@ def test_large_images_run_on_a_dask_cluster(images, monkeypatch):
             assert str(images / "IMG_1.jpg") in submitted
         finally:
             app.extensions["imgstats"].close()
+
+
+def test_big_tiffs_are_read_chunk_by_chunk_by_the_cluster(images, monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    import numpy as np
+    import tifffile
+
+    import imgstats.io
+
+    rng = np.random.default_rng(3)
+    data = rng.normal(100, 30, (700, 900)).astype(np.float32)
+    tifffile.imwrite(images / "big.tif", data, tile=(256, 256))
+    # pretend the file is over the core's eager-read size, so dask reads it lazily
+    monkeypatch.setattr(imgstats.io, "EAGER_BYTES", 1000)
+    monkeypatch.setattr(service_module, "EAGER_BYTES", 1000)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None, scheduler_port=0) as cluster:
+        app = create_app({"IMAGES": str(images), "DASK_SCHEDULER": cluster.scheduler_address,
+                          "DASK_PIXELS": 100_000, "WARMUP": False})
+        client = app.extensions["imgstats"].dask_client()
+        try:
+            with distributed.get_task_stream(client) as tasks:
+                r = app.test_client().get("/stats/big.tif/p99.5")
+            assert r.status_code == 200
+            assert r.get_json()["value"] == np.percentile(data, 99.5).item()
+            assert len(tasks.data) > 4  # chunks (and refinements) ran as cluster tasks
+        finally:
+            app.extensions["imgstats"].close()
