@@ -220,7 +220,7 @@ class ImageService:
             if lazy:  # a big TIFF: workers read their own chunks from the store
                 return summarize(source, scheduler=client, **self._options())
             future = client.submit(summarize, source, pure=False, **self._options())
-            return future.result(timeout=float(self.config["DASK_TIMEOUT"]))
+            return self._result(future)
 
     def _refine(self, summary: Summary, name: str, funcs, band) -> Summary:
         source = self.store.source(name)
@@ -232,9 +232,17 @@ class ImageService:
                 return refine(summary, source, funcs, band, scheduler=client, **self._options())
             future = client.submit(refine, summary, source, funcs, band, pure=False,
                                    **self._options())
-            return future.result(timeout=float(self.config["DASK_TIMEOUT"]))
+            return self._result(future)
 
     # -- dask ------------------------------------------------------------------------------
+    def _result(self, future):
+        """A cluster task's result within ``DASK_TIMEOUT`` (StoreTimeout after that)."""
+        try:
+            return future.result(timeout=float(self.config["DASK_TIMEOUT"]))
+        except TimeoutError as exc:
+            future.cancel()
+            raise StoreTimeout("the dask cluster did not finish in time") from exc
+
     def _cluster_for(self, name: str):
         """``(client, lazy)``: the dask client for a large image (else None), and whether the
         image is a TIFF big enough for the core to read it lazily chunk by chunk."""
