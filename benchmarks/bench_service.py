@@ -84,7 +84,8 @@ def _serve_naive(folder: str, port: int) -> None:
     class Naive(BaseApplication):
         def load_config(self):
             for key, value in gunicorn_options("127.0.0.1", port, WORKERS).items():
-                self.cfg.set(key, value)
+                if key in self.cfg.settings:
+                    self.cfg.set(key, value)
 
         def load(self):
             return naive_app(folder)

@@ -21,6 +21,9 @@ def gunicorn_options(host: str, port: int, workers: int | None = None,
         "keepalive": 5,
         # Each worker builds its own app (caches, Redis pool, dask client) after the fork.
         "preload_app": False,
+        # gunicorn >= 25.1 opens a control socket at one fixed path per user: several
+        # servers (tests, benchmarks) would fight over it, and nothing here uses it.
+        "control_socket_disable": True,
     }
 
 
@@ -55,7 +58,8 @@ def serve(images=None, host: str = "127.0.0.1", port: int = 8181, workers: int |
     class Application(BaseApplication):
         def load_config(self):
             for key, value in gunicorn_options(host, port, workers, threads).items():
-                self.cfg.set(key, value)
+                if key in self.cfg.settings:  # older gunicorns lack some settings
+                    self.cfg.set(key, value)
 
         def load(self):
             return create_app(config)
