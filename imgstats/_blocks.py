@@ -54,7 +54,8 @@ def summarize_block(block, band_names, luma: bool, shape=()) -> Summary:
             _kernels.hist_small_luma(px, offset, hist, lhist)
             luma_stats = _small_stats(np.dtype(np.uint8), lhist)
         elif px.size:
-            _kernels.hist_small(px, offset, hist)
+            kernel = _kernels.hist8 if bits == 8 else _kernels.hist16
+            kernel(px.reshape(-1).view(f"u{dtype.itemsize}"), nb, offset, hist)
         bands = tuple(_small_stats(dtype, h) for h in hist)
     elif dtype.kind in "ui":
         bands = _scan_ints(px, dtype)
@@ -99,24 +100,20 @@ def _scan_ints(px: np.ndarray, dtype: np.dtype) -> tuple[BandStats, ...]:
 
 
 def _scan_floats(px: np.ndarray, dtype: np.dtype) -> tuple[BandStats, ...]:
+    if dtype.itemsize == 4:
+        return _scan_float32(px)
     nb = px.shape[1]
     hist = np.zeros((nb, 1 << 16), np.int64)
-    key_type = np.dtype(f"u{dtype.itemsize}")
-    kmin = np.full(nb, np.iinfo(key_type).max, key_type)
-    kmax = np.zeros(nb, key_type)
+    kmin = np.full(nb, np.iinfo(np.uint64).max, np.uint64)
+    kmax = np.zeros(nb, np.uint64)
     special = np.zeros((nb, 3), np.int64)
-    if dtype.itemsize == 4:
-        esum = np.zeros((nb, 256), np.int64)
-        _kernels.scan_float32(px.view(np.uint32), hist, kmin, kmax, esum, special)
-        sums = [_exact_sum(esum[c], 1, 149) for c in range(nb)]
-    else:
-        esum_hi = np.zeros((nb, 2048), np.int64)
-        esum_lo = np.zeros((nb, 2048), np.int64)
-        _kernels.scan_float64(px.view(np.uint64), hist, kmin, kmax, esum_hi, esum_lo, special)
-        sums = [
-            _exact_sum(esum_hi[c], 1 << 26, 1074) + _exact_sum(esum_lo[c], 1, 1074)
-            for c in range(nb)
-        ]
+    esum_hi = np.zeros((nb, 2048), np.int64)
+    esum_lo = np.zeros((nb, 2048), np.int64)
+    _kernels.scan_float64(px.view(np.uint64), hist, kmin, kmax, esum_hi, esum_lo, special)
+    sums = [
+        _exact_sum(esum_hi[c], 1 << 26, 1074) + _exact_sum(esum_lo[c], 1, 1074)
+        for c in range(nb)
+    ]
     out = []
     for c in range(nb):
         nan, posinf, neginf = (int(v) for v in special[c])
@@ -129,6 +126,53 @@ def _scan_floats(px: np.ndarray, dtype: np.dtype) -> tuple[BandStats, ...]:
                       posinf, neginf)
         )
     return tuple(out)
+
+
+def _scan_float32(px: np.ndarray) -> tuple[BandStats, ...]:
+    nb = px.shape[1]
+    dtype = np.dtype(np.float32)
+    hist = np.zeros((nb, 1 << 16), np.int64)
+    lows = np.zeros((nb, 1 << 16), np.int64)
+    kmin = np.full(nb, 0xFFFFFFFF, np.uint64)
+    kmax = np.zeros(nb, np.uint64)
+    nan = np.zeros(nb, np.int64)
+    _kernels.scan_float32(px.reshape(-1).view(np.uint32), nb, hist, lows, kmin, kmax, nan)
+    out = []
+    for c in range(nb):
+        count = px.shape[0] - int(nan[c])
+        if count == 0:
+            out.append(replace(BandStats.empty(dtype), nan=int(nan[c])))
+            continue
+        posinf, neginf = int(hist[c, _F32_POSINF_BIN]), int(hist[c, _F32_NEGINF_BIN])
+        out.append(BandStats(dtype.str, count, int(nan[c]), hist[c], int(kmin[c]), int(kmax[c]),
+                             float32_sum(hist[c], lows[c]), posinf, neginf))
+    return tuple(out)
+
+
+#: The top-16-bit key bins of +inf and -inf: no finite float32 shares them (NaN is not counted).
+_F32_POSINF_BIN, _F32_NEGINF_BIN = 0xFF80, 0x007F
+_F32_BINS = np.arange(1 << 16, dtype=np.int64)
+_F32_FINITE = (_F32_BINS != _F32_POSINF_BIN) & (_F32_BINS != _F32_NEGINF_BIN)
+
+
+def float32_sum(hist: np.ndarray, lows: np.ndarray) -> Fraction:
+    """The exact sum of the finite float32 samples counted by :func:`_kernels.scan_float32`.
+
+    Bin ``j`` of a key holds one sign, one biased exponent ``E`` and the top 7 significand bits;
+    ``lows[j]`` sums the other 16 bits of the keys. The significands (with the implicit bit)
+    therefore sum to ``n * base + low bits``, times ``2**(max(E, 1) - 150)``, exactly in int64
+    below 2**31 samples.
+    """
+    neg = _F32_BINS < 0x8000
+    bits16 = np.where(neg, 0xFFFF ^ _F32_BINS, _F32_BINS ^ 0x8000)  # top 16 bits of the float
+    exponent = (bits16 >> 7) & 0xFF
+    base = ((bits16 & 0x7F) << 16) | np.where(exponent > 0, 1 << 23, 0)
+    low = np.where(neg, hist * 0xFFFF - lows, lows)
+    sig = np.where(_F32_FINITE, hist * base + low, 0)
+    sig = np.where(neg, -sig, sig)
+    esum = np.zeros(256, np.int64)
+    np.add.at(esum, np.maximum(exponent, 1), sig)
+    return _exact_sum(esum, 1, 149)
 
 
 def _exact_sum(esum: np.ndarray, scale: int, denormal_shift: int) -> Fraction:
@@ -167,6 +211,7 @@ def refine_block(block, bands_mask, nodes, dtype) -> dict:
     by_shift: dict[int, list] = {}
     for shift, prefix, count in nodes:
         by_shift.setdefault(shift, []).append((prefix, count))
+    flat32 = dtype == np.float32 and list(by_shift) == [16]
     for shift, items in by_shift.items():
         items.sort()
         prefixes = np.array([p for p, _ in items], np.uint64)
@@ -175,9 +220,13 @@ def refine_block(block, bands_mask, nodes, dtype) -> dict:
         buf = np.zeros((len(items), cap), np.uint64)
         counts = np.zeros(len(items), np.int64)
         hist = np.zeros((len(items), 1 << 16), np.int64)
-        _kernels.refine_keys(
-            raw, bands_mask, kind, width, prefixes, shift, hist, collect, counts, buf
-        )
+        if flat32:
+            _kernels.refine_float32(raw.reshape(-1), raw.shape[1], bands_mask, prefixes, hist,
+                                    collect, counts, buf)
+        else:
+            _kernels.refine_keys(
+                raw, bands_mask, kind, width, prefixes, shift, hist, collect, counts, buf
+            )
         for t, (prefix, _) in enumerate(items):
             if collect[t]:
                 out[(shift, prefix)] = ("keys", buf[t, : counts[t]].copy())

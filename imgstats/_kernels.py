@@ -1,14 +1,22 @@
 """Counting kernels compiled with numba.
 
 ``numpy.bincount`` converts its input to int64 first and manages about 0.16 Gsamples/s on
-uint8; these loops count in place at about one sample per nanosecond and release the GIL, so
-chunks are counted on every core. Every kernel takes a 2-D ``(pixels, bands)`` view.
+uint8; these loops count in place, release the GIL (so :mod:`imgstats.reduce` runs them on every
+core) and spread repeated values over several sub-histograms: photographs repeat a value from one
+sample to the next, and a single histogram then waits on its own store to the same counter.
+The histogram kernels take the flat, band-interleaved samples of a C-contiguous
+``(pixels, bands)`` block; the others take the 2-D ``(pixels, bands)`` view.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+#: Samples counted into 32-bit sub-histograms before they are added to the int64 result.
+_FLUSH = 1 << 30
+#: float32 samples per packed block: a bin's count (< 2**23) and 16-bit low-key sum fit 64 bits.
+_PACK_BLOCK = 1 << 23
 
 # Pillow's RGB -> "L" conversion (libImaging/Convert.c): ITU-R 601-2 weights in 16.16 fixed point.
 LUMA_R, LUMA_G, LUMA_B = 19595, 38470, 7471
@@ -21,6 +29,94 @@ def hist_small(a, offset, out):
     for p in range(npix):
         for c in range(nb):
             out[c, np.int64(a[p, c]) + offset] += 1
+
+
+@njit(nogil=True, cache=True)
+def hist8(flat, nb, flip, out):
+    """Add the counts of the 8-bit keys ``flat ^ flip`` to ``out[band, key]``.
+
+    ``flat`` holds the unsigned bit patterns, band-interleaved (sample ``i`` belongs to band
+    ``i % nb``); ``flip`` is 0x80 for int8. Six (RGB) or eight (grey) sub-histograms of 32-bit
+    counters take consecutive samples: 3.4x faster than one int64 histogram on a photograph.
+    """
+    n = flat.shape[0]
+    f = np.uint64(flip)
+    start = 0
+    while start < n:
+        stop = min(n, start + (_FLUSH // (24 * nb)) * (24 * nb))  # whole pixels
+        sub = np.zeros((8, nb, 256), np.uint32)
+        # A view indexed from 0: LLVM then proves indexes are >= 0 and drops numba's
+        # negative-index checks (50% faster than indexing ``flat`` from ``start``).
+        blk = flat[start:stop]
+        m = blk.shape[0]
+        i = 0
+        if nb == 1:
+            while i + 8 <= m:
+                sub[0, 0, (np.uint64(blk[i]) ^ f)] += 1
+                sub[1, 0, (np.uint64(blk[i + 1]) ^ f)] += 1
+                sub[2, 0, (np.uint64(blk[i + 2]) ^ f)] += 1
+                sub[3, 0, (np.uint64(blk[i + 3]) ^ f)] += 1
+                sub[4, 0, (np.uint64(blk[i + 4]) ^ f)] += 1
+                sub[5, 0, (np.uint64(blk[i + 5]) ^ f)] += 1
+                sub[6, 0, (np.uint64(blk[i + 6]) ^ f)] += 1
+                sub[7, 0, (np.uint64(blk[i + 7]) ^ f)] += 1
+                i += 8
+        elif nb == 3:
+            while i + 6 <= m:
+                sub[0, 0, (np.uint64(blk[i]) ^ f)] += 1
+                sub[0, 1, (np.uint64(blk[i + 1]) ^ f)] += 1
+                sub[0, 2, (np.uint64(blk[i + 2]) ^ f)] += 1
+                sub[1, 0, (np.uint64(blk[i + 3]) ^ f)] += 1
+                sub[1, 1, (np.uint64(blk[i + 4]) ^ f)] += 1
+                sub[1, 2, (np.uint64(blk[i + 5]) ^ f)] += 1
+                i += 6
+        else:
+            while i + 4 * nb <= m:
+                for c in range(nb):
+                    sub[0, c, (np.uint64(blk[i + c]) ^ f)] += 1
+                    sub[1, c, (np.uint64(blk[i + nb + c]) ^ f)] += 1
+                    sub[2, c, (np.uint64(blk[i + 2 * nb + c]) ^ f)] += 1
+                    sub[3, c, (np.uint64(blk[i + 3 * nb + c]) ^ f)] += 1
+                i += 4 * nb
+        c = i % nb
+        while i < m:
+            sub[0, c, (np.uint64(blk[i]) ^ f)] += 1
+            i += 1
+            c += 1
+            if c == nb:
+                c = 0
+        for s in range(8):
+            for c in range(nb):
+                for v in range(256):
+                    out[c, v] += sub[s, c, v]
+        start = stop
+
+
+@njit(nogil=True, cache=True)
+def hist16(flat, nb, flip, out):
+    """Like :func:`hist8` for 16-bit samples (``flip`` 0x8000 for int16), one 32-bit histogram
+    per band: at 256 kB each, more would not stay in cache."""
+    n = flat.shape[0]
+    f = np.uint64(flip)
+    start = 0
+    while start < n:
+        stop = min(n, start + (_FLUSH // nb) * nb)
+        sub = np.zeros((nb, 65536), np.uint32)
+        blk = flat[start:stop]  # indexed from 0, as in hist8
+        if nb == 1:
+            for i in range(blk.shape[0]):
+                sub[0, (np.uint64(blk[i]) ^ f)] += 1
+        else:
+            c = 0
+            for i in range(blk.shape[0]):
+                sub[c, (np.uint64(blk[i]) ^ f)] += 1
+                c += 1
+                if c == nb:
+                    c = 0
+        for c in range(nb):
+            for v in range(65536):
+                out[c, v] += sub[c, v]
+        start = stop
 
 
 @njit(nogil=True, cache=True)
@@ -62,42 +158,72 @@ def scan_int_keys(raw, flip, shift, hist, kmin, kmax, ksum_hi, ksum_lo):
 
 
 @njit(nogil=True, cache=True)
-def scan_float32(bits, hist, kmin, kmax, esum, special):
-    """One pass over float32 samples given as their uint32 bit patterns.
+def scan_float32(bits, nb, hist, lows, kmin, kmax, nan):
+    """One pass over float32 samples given as their flat, band-interleaved uint32 bit patterns.
 
-    NaN is skipped and counted in ``special[c, 0]``; +inf and -inf are counted in
-    ``special[c, 1]`` and ``special[c, 2]`` (and take part in the order statistics). Finite
-    values are summed exactly: the signed 24-bit significands are added per binary exponent
-    into ``esum[c, exponent]`` (int64 holds 2**39 samples per chunk).
+    Counts the top 16 bits of each valid key into ``hist[band]`` and sums the low 16 bits into
+    ``lows[band]`` at the same bin: with the bin's sign, exponent and top 7 significand bits,
+    that is the bin's exact sum (see :func:`imgstats._blocks.float32_sum`). Both are kept packed
+    in one 64-bit word per bin while counting, so each sample costs one increment. NaN is
+    skipped and counted in ``nan[band]``; infinities land in bins of their own.
     """
-    npix, nb = bits.shape
-    for p in range(npix):
+    n = bits.shape[0]
+    top = np.uint64(0x80000000)
+    ones = np.uint64(0xFFFFFFFF)
+    block = (_PACK_BLOCK // nb) * nb
+    lo = np.zeros(nb, np.uint64)
+    hi = np.zeros(nb, np.uint64)
+    for c in range(nb):
+        lo[c] = kmin[c]
+        hi[c] = kmax[c]
+    start = 0
+    while start < n:
+        stop = min(n, start + block)
+        acc = np.zeros((nb, 65536), np.uint64)
+        blk = bits[start:stop]  # indexed from 0, as in hist8
+        if nb == 1:  # twice as fast as the general loop: no band counter, minimum in registers
+            one = acc[0]
+            nn = 0
+            lo0 = lo[0]
+            hi0 = hi[0]
+            for i in range(blk.shape[0]):
+                b = np.uint64(blk[i])
+                if (b & np.uint64(0x7FFFFFFF)) > np.uint64(0x7F800000):
+                    nn += 1
+                    continue
+                k = b ^ (ones if b >= top else top)
+                one[k >> np.uint64(16)] += (np.uint64(1) << np.uint64(40)) + (k & np.uint64(0xFFFF))
+                lo0 = min(lo0, k)
+                hi0 = max(hi0, k)
+            nan[0] += nn
+            lo[0] = lo0
+            hi[0] = hi0
+        else:
+            c = 0
+            for i in range(blk.shape[0]):
+                b = np.uint64(blk[i])
+                if (b & np.uint64(0x7FFFFFFF)) > np.uint64(0x7F800000):
+                    nan[c] += 1
+                else:
+                    k = b ^ (ones if b >= top else top)
+                    acc[c, k >> np.uint64(16)] += (np.uint64(1) << np.uint64(40)) + (
+                        k & np.uint64(0xFFFF)
+                    )
+                    lo[c] = min(lo[c], k)
+                    hi[c] = max(hi[c], k)
+                c += 1
+                if c == nb:
+                    c = 0
         for c in range(nb):
-            b = np.uint32(bits[p, c])
-            mag = b & np.uint32(0x7FFFFFFF)
-            if mag > np.uint32(0x7F800000):
-                special[c, 0] += 1
-                continue
-            neg = b >> np.uint32(31)
-            if neg:
-                k = ~b
-            else:
-                k = b | np.uint32(0x80000000)
-            hist[c, np.int64(k >> np.uint32(16))] += 1
-            if k < kmin[c]:
-                kmin[c] = k
-            if k > kmax[c]:
-                kmax[c] = k
-            if mag == np.uint32(0x7F800000):
-                special[c, 2 if neg else 1] += 1
-                continue
-            e = np.int64(mag >> np.uint32(23))
-            m = np.int64(mag & np.uint32(0x7FFFFF))
-            if e == 0:
-                e = 1
-            else:
-                m += 0x800000
-            esum[c, e] += -m if neg else m
+            for j in range(65536):
+                v = acc[c, j]
+                if v:
+                    hist[c, j] += np.int64(v >> np.uint64(40))
+                    lows[c, j] += np.int64(v & np.uint64(0xFFFFFFFFFF))
+        start = stop
+    for c in range(nb):
+        kmin[c] = lo[c]
+        kmax[c] = hi[c]
 
 
 @njit(nogil=True, cache=True)
@@ -142,6 +268,36 @@ def scan_float64(bits, hist, kmin, kmax, esum_hi, esum_lo, special):
             else:
                 esum_hi[c, e] += hi
                 esum_lo[c, e] += lo
+
+
+@njit(nogil=True, cache=True)
+def refine_float32(bits, nb, bands, prefixes, hist, collect, counts, buf):
+    """:func:`refine_keys` for flat, band-interleaved float32 bit patterns and 16-bit prefixes.
+
+    The common case -- the one refinement pass of float32 -- in 32-bit arithmetic with one
+    predictable branch per sample (2.3x faster than :func:`refine_keys`).
+    """
+    n = bits.shape[0]
+    nt = prefixes.shape[0]
+    lo = np.uint32(prefixes[0])
+    span = np.uint32(prefixes[nt - 1] - prefixes[0])
+    for i in range(n):
+        b = bits[i]
+        k = np.uint32(b ^ (np.uint32(np.int32(b) >> np.int32(31)) | np.uint32(0x80000000)))
+        # one unsigned comparison tests lo <= prefix <= hi
+        if np.uint32(np.uint32(k >> np.uint32(16)) - lo) <= span:
+            c = i % nb
+            if not bands[c] or (b & np.uint32(0x7FFFFFFF)) > np.uint32(0x7F800000):
+                continue
+            pre = np.uint64(k >> np.uint32(16))
+            for t in range(nt):
+                if pre == prefixes[t]:
+                    if collect[t]:
+                        buf[t, counts[t]] = k
+                        counts[t] += 1
+                    else:
+                        hist[t, np.int64(k & np.uint32(0xFFFF))] += 1
+                    break
 
 
 @njit(nogil=True, cache=True)

@@ -7,6 +7,7 @@ with a tree of merges, so no chunk is ever held together with another beyond the
 
 from __future__ import annotations
 
+import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -24,6 +25,8 @@ __all__ = ["summarize", "refine", "compute", "as_image_array"]
 
 #: numpy arrays with fewer samples than this are counted on one thread.
 _PARALLEL_SAMPLES = 1 << 20
+#: ... and are cut into slices of at most this many samples.
+_PART_SAMPLES = 1 << 27
 _FAN_IN = 8
 _MAX_REFINE_PASSES = 4
 
@@ -112,10 +115,15 @@ def summarize(data, *, scheduler=None, progress: bool = False, **io_options) -> 
     >>> s.compute(["min", "median", "max"])
     {'min': 1, 'median': 2.5, 'max': 40}
     """
+    return _summarize(data, None, scheduler, progress, io_options)
+
+
+def _summarize(data, luma, scheduler, progress, io_options) -> Summary:
+    """:func:`summarize`, counting the luma when ``luma`` (``None``: whenever there is one)."""
     if isinstance(data, Summary):
         return data
     arr, band_names = as_image_array(data, **io_options)
-    luma = _wants_luma(arr, band_names)
+    luma = _wants_luma(arr, band_names) and luma is not False
     shape = tuple(int(s) for s in arr.shape)
     if isinstance(arr, da.Array):
         if arr.ndim == 3 and arr.numblocks[-1] > 1:
@@ -221,7 +229,8 @@ def compute(data, func, band=None, *, scheduler=None, progress: bool = False, **
     if isinstance(data, (str, os.PathLike)):
         data = open_image(data, **io_options)
         io_options = {}
-    summary = summarize(data, scheduler=scheduler, progress=progress, **io_options)
+    # The luma costs a multiply-add per pixel: count it only when it is asked for.
+    summary = _summarize(data, band == "luma", scheduler, progress, io_options)
     summary.selection(band)
     if summary.missing(func, band):
         summary = refine(summary, data, func, band, scheduler=scheduler, **io_options)
@@ -274,12 +283,29 @@ def _has_distributed_client() -> bool:
     return True
 
 
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    """The threads that count numpy arrays, started once (the kernels release the GIL)."""
+    return ThreadPoolExecutor(_workers(), thread_name_prefix="imgstats")
+
+
+def _workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def _threaded(arr: np.ndarray, work, merge):
-    """Run ``work`` on row slices of ``arr`` on every core and merge the results."""
-    workers = os.cpu_count() or 1
-    if arr.size < _PARALLEL_SAMPLES or workers == 1 or arr.shape[0] < workers:
+    """Run ``work`` on row slices of ``arr`` on every core and merge the results.
+
+    Slices hold at most :data:`_PART_SAMPLES` samples, which also keeps every kernel's int64
+    sums far from overflowing.
+    """
+    rows = arr.shape[0] if arr.ndim else 1
+    nparts = -(-arr.size // _PART_SAMPLES)
+    if arr.size >= _PARALLEL_SAMPLES:
+        nparts = max(nparts, _workers())
+    nparts = min(nparts, rows)
+    if nparts <= 1:
         return work(arr)
-    bounds = np.linspace(0, arr.shape[0], workers + 1).astype(int)
+    bounds = np.linspace(0, rows, nparts + 1).astype(int)
     parts = [arr[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-    with ThreadPoolExecutor(workers, thread_name_prefix="imgstats") as pool:
-        return merge(list(pool.map(work, parts)))
+    return merge(list(_pool().map(work, parts)))
