@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 
 from .errors import ImgStatsError
@@ -11,7 +12,8 @@ from .errors import ImgStatsError
 
 def _band(value: str):
     """``--band 0`` is an index, ``--band R`` or ``--band luma`` a name."""
-    return int(value) if value.lstrip("-").isdigit() else value
+    # ASCII digits only: str.isdigit() accepts "²" (int() then fails) and "٣" (int() gives 3).
+    return int(value) if re.fullmatch(r"-?[0-9]+", value) else value
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -69,6 +69,8 @@ def test_stats_json(images, capsys):
         (["{folder}/bomb.png", "max"], "bomb.png"),
         (["{folder}/rgb.png", "min", "--band", "Q"], "Q"),
         (["{folder}/rgb.png", "min", "--band", "7"], "7"),
+        (["{folder}/rgb.png", "min", "--band", "²"], "²"),  # not an index, nor a band name
+        (["{folder}/rgb.png", "min", "--band", "٣"], "٣"),  # not band 3
         (["{folder}/f32.tif", "min", "--band", "luma"], "luma"),
         (["{folder}/rgb.png", "min", "--pixel-limit", "100"], "100"),
     ],
