@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 import tifffile
 import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, features
 
 import imgstats
@@ -409,3 +411,85 @@ def test_a_file_that_goes_missing_mid_read_is_not_a_crash(tmp_path):
     os.remove(path)
     with pytest.raises(imgstats.ImgStatsError):
         imgstats.compute(lazy, "min")
+
+
+# -- corrupt TIFF tags and mutated files --------------------------------------------------------
+def _tiff_with_tag(tag: str, value: int, *, tiled: bool) -> bytes:
+    """A small zlib TIFF written by tifffile with one tag's value overwritten in place."""
+    import io
+    import struct
+
+    buf = io.BytesIO()
+    layout = {"tile": (16, 16)} if tiled else {"rowsperstrip": 8}
+    tifffile.imwrite(buf, np.arange(40 * 48, dtype=np.uint16).reshape(40, 48),
+                     compression="zlib", **layout)
+    data = bytearray(buf.getvalue())
+    with tifffile.TiffFile(io.BytesIO(bytes(data))) as tif:
+        found = tif.pages[0].tags[tag]
+        offset, fmt = found.valueoffset, {3: "<H", 4: "<I"}[int(found.dtype)]
+    data[offset:offset + struct.calcsize(fmt)] = struct.pack(fmt, value)
+    return bytes(data)
+
+
+_ZERO_DIVISION = pytest.mark.xfail(
+    reason="reported: tifffile raises ZeroDivisionError on a zero dimension, which "
+    "io._tiff.tiff_layout does not map to UnreadableImage", raises=ZeroDivisionError,
+    strict=False,
+)
+
+
+@pytest.mark.parametrize("chunks", [None, "auto"])
+@pytest.mark.parametrize(
+    ("tag", "value", "tiled"),
+    [
+        ("TileWidth", 0xFFF0, True),
+        ("TileLength", 0xFFF0, True),
+        ("ImageWidth", 60_000, False),
+        ("Compression", 12345, False),
+        ("StripOffsets", 10**9, False),
+        ("StripByteCounts", 3, False),
+        pytest.param("ImageWidth", 0, False, marks=_ZERO_DIVISION),
+        pytest.param("ImageLength", 0, False, marks=_ZERO_DIVISION),
+        pytest.param("RowsPerStrip", 0, False, marks=_ZERO_DIVISION),
+        pytest.param("TileWidth", 0, True, marks=_ZERO_DIVISION),
+    ],
+)
+def test_corrupt_tiff_tags_raise_unreadable_image(tmp_path, tag, value, tiled, chunks):
+    path = tmp_path / "corrupt.tif"
+    path.write_bytes(_tiff_with_tag(tag, value, tiled=tiled))
+    with pytest.raises(UnreadableImage):
+        imgstats.compute(path, ["min", "median"], chunks=chunks)
+
+
+def _encoded(fmt: str) -> bytes:
+    import io
+
+    rgb = np.random.default_rng(41).integers(0, 256, (24, 30, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, fmt)
+    return buf.getvalue()
+
+
+PILLOW_ENCODED = {fmt: _encoded(fmt) for fmt in ("PNG", "JPEG", "GIF", "BMP", "WEBP")}
+
+
+@settings(settings.get_profile("imgstats-core"), max_examples=60)
+@given(
+    fmt=st.sampled_from(sorted(PILLOW_ENCODED)),
+    edits=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)),
+                   max_size=6),
+    keep=st.floats(0, 1),
+)
+def test_mutated_pillow_files_give_numbers_or_imgstats_errors(tmp_path_factory, fmt, edits,
+                                                              keep):
+    data = bytearray(PILLOW_ENCODED[fmt])
+    for where, byte in edits:
+        data[int(where * len(data))] = byte
+    data = data[: max(0, int(keep * len(data)))] if keep < 0.95 else data
+    path = tmp_path_factory.mktemp("fuzz") / f"mutated.{fmt.lower()}"
+    path.write_bytes(bytes(data))
+    try:
+        got = imgstats.compute(path, ["min", "max", "median"])
+    except imgstats.ImgStatsError:
+        return
+    assert 0 <= got["min"] <= got["median"] <= got["max"] <= 255
