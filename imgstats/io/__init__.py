@@ -14,7 +14,7 @@ import tifffile
 import xarray as xr
 from dask.base import tokenize
 
-from ..errors import ImageNotFound, UnreadableImage
+from ..errors import ImageNotFound, InvalidOption, UnreadableImage
 from ._pillow import check_pixels, open_pillow, pillow_to_array
 from ._sources import describe, is_url, open_source
 from ._tiff import TiffArray, dask_chunks, is_tiff, tiff_layout
@@ -31,7 +31,14 @@ CHUNK_BYTES = 32 << 20
 def pixel_limit_default() -> int:
     """The pixel limit from ``IMGSTATS_PIXEL_LIMIT``, else :data:`DEFAULT_PIXEL_LIMIT`."""
     value = os.environ.get("IMGSTATS_PIXEL_LIMIT")
-    return int(value) if value else DEFAULT_PIXEL_LIMIT
+    if not value:
+        return DEFAULT_PIXEL_LIMIT
+    try:
+        return int(value)
+    except ValueError:  # e.g. "1e9": our error (the CLI prints it), not a bare ValueError
+        raise InvalidOption(
+            f"IMGSTATS_PIXEL_LIMIT must be a whole number of pixels, not {value!r}"
+        ) from None
 
 
 def open_image(

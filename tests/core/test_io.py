@@ -493,3 +493,13 @@ def test_mutated_pillow_files_give_numbers_or_imgstats_errors(tmp_path_factory, 
     except imgstats.ImgStatsError:
         return
     assert 0 <= got["min"] <= got["median"] <= got["max"] <= 255
+
+
+@pytest.mark.parametrize("value", ["1e9", "abc", "10 000", "12.5"])
+def test_malformed_pixel_limit_variable_is_an_invalid_option(tmp_path, monkeypatch, value):
+    path = tmp_path / "img.png"
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(path)
+    monkeypatch.setenv("IMGSTATS_PIXEL_LIMIT", value)
+    with pytest.raises(imgstats.InvalidOption, match="IMGSTATS_PIXEL_LIMIT"):
+        imgstats.compute(path, "min")
+    assert imgstats.compute(path, "min", pixel_limit=100) == 0  # an explicit option wins
