@@ -151,8 +151,8 @@ class LocalStore:
         """What the core reads: the file path (dask workers on this host read it too)."""
         return self._checked(name)
 
-    def open(self, name: str):
-        """Open ``name`` for binary reading."""
+    def open(self, name: str, block_size: int | None = None):
+        """Open ``name`` for binary reading (``block_size`` is for remote stores)."""
         try:
             return open(self._checked(name), "rb")  # noqa: SIM115 -- the caller closes it
         except (FileNotFoundError, IsADirectoryError) as exc:
@@ -322,11 +322,12 @@ class FsspecStore:
         """What the core reads: the URL (dask workers read it themselves)."""
         return self.address(name)
 
-    def open(self, name: str):
-        """Open ``name`` for binary reading."""
+    def open(self, name: str, block_size: int | None = None):
+        """Open ``name`` for binary reading (``block_size``: bytes per remote read)."""
         address = self.address(name)
+        options = {} if block_size is None else {"block_size": block_size}
         try:
-            return self.fs.open(address, "rb")
+            return self.fs.open(address, "rb", **options)
         except FileNotFoundError as exc:
             raise ImageNotFound(f"no image named {name!r} in the store") from exc
         except Exception as exc:

@@ -82,6 +82,20 @@ def test_http_store_lists_and_computes(http_store):
     assert client.get("/stats/bomb.png/p95").status_code == 413
 
 
+def test_http_store_info_and_open(http_store):
+    app, folder = http_store
+    remote = app.extensions["imgstats"]
+    local = create_app({"IMAGES": str(folder), "WARMUP": False}).extensions["imgstats"]
+    for name in ["IMG_1.jpg", "IMG_11.png", "IMG_12_uint16.tif", "IMG_13_float32.tif"]:
+        a, b = remote.info(name), local.info(name)
+        assert {**a, "version": None} == {**b, "version": None}
+        with remote.open(name) as fh:
+            assert fh.read() == (folder / name).read_bytes()
+    with pytest.raises(imgstats.ImageNotFound):
+        remote.info("absent.jpg")
+    local.close()
+
+
 def test_http_store_is_live(http_store):
     app, folder = http_store
     client = app.test_client()
