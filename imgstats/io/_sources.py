@@ -26,6 +26,18 @@ def describe(source) -> str:
     return text if len(text) <= 200 else text[:200] + "..."
 
 
+def _store_failed(exc: BaseException) -> bool:
+    """Whether a FileNotFoundError only wraps a store failure (fsspec's HTTP filesystem wraps
+    every error, a 500 or a refused connection included, in FileNotFoundError)."""
+    cause = exc.__cause__
+    if cause is None or isinstance(cause, FileNotFoundError):
+        return False
+    status = getattr(cause, "status", None)
+    if isinstance(status, int):
+        return status >= 500 or status == 429
+    return isinstance(cause, (OSError, TimeoutError))
+
+
 @contextlib.contextmanager
 def open_source(source, storage_options: dict | None = None) -> Iterator[IO[bytes]]:
     """Open a local path or fsspec URL for binary reading.
@@ -46,6 +58,10 @@ def open_source(source, storage_options: dict | None = None) -> Iterator[IO[byte
         else:
             fh = open(os.fspath(source), "rb")  # noqa: SIM115 -- closed below
     except (FileNotFoundError, NotADirectoryError) as exc:
+        if _store_failed(exc):
+            raise StoreUnavailable(
+                f"could not open {describe(source)}: {exc.__cause__ or exc}"
+            ) from exc
         raise ImageNotFound(f"no image at {describe(source)}") from exc
     except IsADirectoryError as exc:
         raise UnreadableImage(f"{describe(source)} is a folder, not an image") from exc

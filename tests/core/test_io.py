@@ -6,7 +6,9 @@ bilevel as 0/255), and for statistics the oracle of ``oracle.py``.
 
 from __future__ import annotations
 
+import http.server
 import os
+import threading
 import tracemalloc
 
 import dask.array as da
@@ -503,3 +505,56 @@ def test_malformed_pixel_limit_variable_is_an_invalid_option(tmp_path, monkeypat
     with pytest.raises(imgstats.InvalidOption, match="IMGSTATS_PIXEL_LIMIT"):
         imgstats.compute(path, "min")
     assert imgstats.compute(path, "min", pixel_limit=100) == 0  # an explicit option wins
+
+
+class _StatusHandler(http.server.BaseHTTPRequestHandler):
+    """Answers ``/<status>.png`` with that HTTP status."""
+
+    def log_message(self, format, *args):  # noqa: A002
+        pass
+
+    def do_HEAD(self):  # noqa: N802 -- http.server's naming
+        self._answer(body=False)
+
+    def do_GET(self):  # noqa: N802
+        self._answer(body=True)
+
+    def _answer(self, body):
+        self.send_response(int(self.path.strip("/").split(".")[0]))
+        self.send_header("Content-Length", "5")
+        self.end_headers()
+        if body:
+            self.wfile.write(b"error")
+
+
+@pytest.fixture(scope="module")
+def status_server():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _StatusHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(404, ImageNotFound), (410, ImageNotFound), (500, imgstats.StoreUnavailable),
+     (502, imgstats.StoreUnavailable), (503, imgstats.StoreUnavailable),
+     (429, imgstats.StoreUnavailable)],
+)
+def test_http_errors_are_not_found_or_store_unavailable(status_server, status, error):
+    # fsspec wraps every HTTP failure in FileNotFoundError: a 500 is not a missing image.
+    with pytest.raises(error):
+        imgstats.compute(f"{status_server}/{status}.png", "min")
+
+
+def test_refused_connection_is_store_unavailable():
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(imgstats.StoreUnavailable):
+        imgstats.compute(f"http://127.0.0.1:{port}/image.png", "min")
