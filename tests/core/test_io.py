@@ -140,7 +140,7 @@ def test_luma_of_every_colour_channel_combination():
 
 # -- TIFF -----------------------------------------------------------------------------------------
 TIFF_DTYPES = ["uint8", "uint16", "int16", "int32", "uint32", "float32", "float64"]
-COMPRESSIONS = [None, "zlib", "lzw"] + (["zstd"] if imagecodecs.ZSTD.available else [])
+COMPRESSIONS = [None, "zlib", "deflate", "lzw"] + (["zstd"] if imagecodecs.ZSTD.available else [])
 
 
 def _tiff_data(dtype, shape, seed=0):
