@@ -11,7 +11,7 @@ prints for each, measured in this one run:
 * new-function ratio: median latency of ~100 requests, each for a function never asked
   before on an image already seen, / median ``/health`` latency; target <= 2;
 * throughput ratio: wrk requests/s on one cached ``/stats`` URL / on ``/health``, same server
-  (three alternating 3 s runs each, medians);
+  (after a warm-up, five alternating 2 s runs each, medians);
   target >= 0.8, with wrk's error count and the server's peak memory (all its processes).
 
 Traffic is loopback only and bounded (a few hundred requests, four short wrk runs).
@@ -40,8 +40,8 @@ from imgstats.data import gallery_path
 from imgstats.web._serve import keep_freed_memory
 
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
-WRK_SECONDS = 3
-WRK_ROUNDS = 3
+WRK_SECONDS = 2
+WRK_ROUNDS = 5
 WRK_CONNECTIONS = 16
 COLD_COPIES = 5
 NEW_FUNCS = 100
@@ -170,12 +170,12 @@ def peak_memory_mb(pid: int) -> float:
     return total / 1024
 
 
-def wrk(port: int, path: str) -> tuple[float, int]:
+def wrk(port: int, path: str, seconds: int = WRK_SECONDS) -> tuple[float, int]:
     """``(requests per second, errors)`` from a short wrk run."""
     out = subprocess.run(
-        [WRK, "-t2", f"-c{WRK_CONNECTIONS}", f"-d{WRK_SECONDS}s",
+        [WRK, "-t2", f"-c{WRK_CONNECTIONS}", f"-d{seconds}s",
          f"http://127.0.0.1:{port}{path}"],
-        capture_output=True, text=True, timeout=WRK_SECONDS + 30, check=True,
+        capture_output=True, text=True, timeout=seconds + 30, check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s*([\d.]+)", out).group(1))
     errors = 0
@@ -233,6 +233,8 @@ def measure(kind: str, folder: Path) -> dict:
         timed_get(port, "/stats/IMG_1.jpg/median")
         # alternate short runs so both URLs see the same machine load; medians
         runs = {"/health": [], "/stats/IMG_1.jpg/median": []}
+        for path in runs:  # warm-up: gunicorn's threads, connections, caches
+            wrk(port, path, seconds=1)
         for _ in range(WRK_ROUNDS):
             for path, out in runs.items():
                 out.append(wrk(port, path))
