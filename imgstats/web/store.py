@@ -20,7 +20,7 @@ from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import fsspec
 
-from ..errors import ImageNotFound, StoreTimeout, StoreUnavailable
+from ..errors import ImageNotFound, StoreTimeout, StoreUnavailable, UnreadableImage
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -157,6 +157,8 @@ class LocalStore:
             return open(self._checked(name), "rb")  # noqa: SIM115 -- the caller closes it
         except (FileNotFoundError, IsADirectoryError) as exc:
             raise ImageNotFound(f"no image named {name!r} in the store") from exc
+        except PermissionError as exc:
+            raise UnreadableImage(f"no permission to read {name!r}") from exc
 
     def redact(self, text: str) -> str:
         """Remove the folder's location from a message meant for clients."""
