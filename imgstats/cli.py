@@ -16,6 +16,32 @@ def _band(value: str):
     return int(value) if re.fullmatch(r"-?[0-9]+", value) else value
 
 
+def _chunks(value: str):
+    """``--chunks``: ``auto``, a size (``2048``), sizes of y, x (``512,512``), bytes (``64MiB``)."""
+    from dask.utils import parse_bytes
+
+    from .errors import InvalidOption
+
+    if re.fullmatch(r"[0-9]+(,[0-9]+)*", value):
+        sizes = [int(v) for v in value.split(",")]
+        if 0 not in sizes and len(sizes) <= 3:
+            # by axis (y, x[, band]): "512,512" fits greyscale and colour images alike
+            return sizes[0] if len(sizes) == 1 else dict(enumerate(sizes))
+    elif value == "auto":
+        return value
+    else:
+        try:
+            if parse_bytes(value) > 0:
+                return value
+        except ValueError:
+            pass
+    # A bad value reached dask as a traceback (ValueError, ZeroDivisionError).
+    raise InvalidOption(
+        f"invalid --chunks {value!r}: use 'auto', a positive size like 2048 or 512,512, "
+        "or bytes like 64MiB"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``imgstats`` command."""
     parser = argparse.ArgumentParser(
@@ -35,9 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--band", type=_band, default=None,
                        help="band index or name (R, G, B...), or 'luma'; default: all samples")
     stats.add_argument("--pixel-limit", type=int, default=None,
-                       help="refuse images declaring more pixels (default IMGSTATS_PIXEL_LIMIT or 2**30)")
+                       help="refuse images declaring more pixels "
+                       "(default IMGSTATS_PIXEL_LIMIT or 2**30)")
     stats.add_argument("--chunks", default=None,
-                       help="force dask chunking, e.g. 'auto' or '2048' (default: by size)")
+                       help="force dask chunking: 'auto', '2048', '512,512' (y,x) or '64MiB' "
+                       "(default: by size)")
 
     serve = sub.add_parser(
         "serve",
@@ -71,9 +99,9 @@ def _stats(args) -> int:
     from .reduce import compute
 
     options = {"pixel_limit": args.pixel_limit}
-    if args.chunks is not None:
-        options["chunks"] = int(args.chunks) if args.chunks.isdigit() else args.chunks
     try:
+        if args.chunks is not None:
+            options["chunks"] = _chunks(args.chunks)
         values = compute(
             args.source, list(args.funcs), args.band, progress=sys.stderr.isatty(), **options
         )

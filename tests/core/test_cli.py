@@ -119,3 +119,21 @@ def test_usage_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["stats"])
     assert exc.value.code == 2
+
+
+@pytest.mark.parametrize("chunks", ["auto", "8", "8,5", "9,7,1", "1KiB"])
+def test_chunks_option_forms(images, capsys, chunks):
+    folder, arrays = images
+    for name in ("rgb.png", "f32.tif"):
+        argv = ["stats", str(folder / name), "min", "p90", "--chunks", chunks, "--json"]
+        assert main(argv) == 0
+        check_all(json.loads(capsys.readouterr().out), arrays[name], ["min", "p90"])
+
+
+@pytest.mark.parametrize("chunks", ["foo", "0", "8,0", "1,2,3,4", "-5", "8;8"])
+def test_bad_chunks_exit_2(images, capsys, chunks):
+    # These reached dask and ended in a traceback (ValueError, ZeroDivisionError).
+    folder, _ = images
+    assert main(["stats", str(folder / "rgb.png"), "min", "--chunks", chunks]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "--chunks" in err
