@@ -52,11 +52,11 @@ def summarize_block(block, band_names, luma: bool, shape=()) -> Summary:
         if luma:
             lhist = np.zeros(256, np.int64)
             _kernels.hist_small_luma(px, offset, hist, lhist)
-            luma_stats = _small_stats(np.dtype(np.uint8), lhist)
+            luma_stats = small_int_stats(np.dtype(np.uint8), lhist)
         elif px.size:
             kernel = _kernels.hist8 if bits == 8 else _kernels.hist16
             kernel(px.reshape(-1).view(f"u{dtype.itemsize}"), nb, offset, hist)
-        bands = tuple(_small_stats(dtype, h) for h in hist)
+        bands = tuple(small_int_stats(dtype, h) for h in hist)
     elif dtype.kind in "ui":
         bands = _scan_ints(px, dtype)
     else:
@@ -64,7 +64,8 @@ def summarize_block(block, band_names, luma: bool, shape=()) -> Summary:
     return Summary(bands, tuple(band_names), luma_stats, tuple(shape))
 
 
-def _small_stats(dtype: np.dtype, hist: np.ndarray) -> BandStats:
+def small_int_stats(dtype: np.dtype, hist: np.ndarray) -> BandStats:
+    """The :class:`BandStats` of 8- or 16-bit integers from their full histogram."""
     nz = np.flatnonzero(hist)
     count = int(hist.sum())
     if count == 0:

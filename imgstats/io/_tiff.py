@@ -1,12 +1,17 @@
-"""TIFF and BigTIFF through tifffile, read lazily chunk by chunk through its zarr store."""
+"""TIFF and BigTIFF through tifffile, read lazily chunk by chunk through its zarr store.
+
+:class:`TiffStream` is the fast path of :func:`imgstats.compute` on a local file: it decodes the
+tiles or strips on every core and hands each one, cropped to the image, to a reduction, so the
+image is never held whole and no dask graph is built.
+"""
 
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import tifffile
-import zarr
 
 from ..errors import UnreadableImage
 from ._sources import describe, open_source
@@ -52,6 +57,8 @@ class TiffArray:
 
     def __getitem__(self, key):
         try:
+            import zarr  # only the dask path needs it
+
             with open_source(self.source, self.storage_options) as fh, tifffile.TiffFile(fh) as tif:
                 store = tif.series[0].aszarr()
                 return np.asarray(zarr.open(store, mode="r")[key])
@@ -83,3 +90,79 @@ def _yx(ndim, shape, chunk):
     if ndim >= 3 and chunk[-1] == shape[-1] and shape[-1] <= 8:
         return ndim - 3, ndim - 2
     return ndim - 2, ndim - 1
+
+
+class TiffStream:
+    """The tiles or strips of a local TIFF's first image, decoded on every core.
+
+    Only single-image series whose samples are interleaved (or single) are streamed; use
+    :meth:`open` to get ``None`` for anything else, which then goes through dask.
+
+    Attributes
+    ----------
+    path : str
+    shape : tuple of int
+        ``(y, x[, samples])``.
+    dtype : numpy.dtype
+    """
+
+    #: Compressed bytes read from the file per batch of segments: this bounds the memory held.
+    BUFFER_BYTES = 16 << 20
+
+    def __init__(self, path, shape, dtype):
+        self.path = os.fspath(path)
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+
+    @classmethod
+    def open(cls, path) -> TiffStream | None:
+        """Return a stream over the TIFF at ``path``, or ``None`` when it cannot be streamed."""
+        try:
+            with tifffile.TiffFile(os.fspath(path)) as tif:
+                series = tif.series[0]
+                page = series.keyframe
+                if (
+                    len(series.pages) != 1
+                    or series.axes not in ("YX", "YXS")
+                    or page.imagedepth != 1
+                    or (page.samplesperpixel > 1 and page.planarconfig != 1)
+                    or page.dtype is None
+                    or tuple(series.shape) != tuple(page.shape)
+                    or getattr(page, "subsampling", None) not in (None, (1, 1))
+                ):
+                    return None
+                return cls(path, series.shape, series.dtype)
+        except (OSError, ValueError, KeyError, IndexError, ZeroDivisionError, tifffile.TiffFileError):
+            return None  # open_image reports what is wrong
+
+    def map_reduce(self, work, merge, workers: int):
+        """Return ``merge([...])`` of ``work(block)`` over every tile or strip.
+
+        ``work`` runs in the decoding threads on ``(y, x[, samples])`` blocks cropped to the
+        image (missing segments read as zeros, as tifffile does); results are merged as they
+        arrive, so memory stays at a few segments and one batch of compressed bytes.
+        """
+        height, width = self.shape[:2]
+
+        def decoded(result):
+            data, index, shape = result
+            y, x = index[2], index[3]
+            rows, cols = min(shape[1], height - y), min(shape[2], width - x)
+            if data is None:
+                block = np.zeros((rows, cols, shape[3]), self.dtype)
+            else:
+                block = data.reshape(data.shape[-3:])[:rows, :cols]
+            if len(self.shape) == 2:
+                block = block[..., 0]
+            return work(block)
+
+        out = None
+        try:
+            with tifffile.TiffFile(self.path) as tif:
+                page = tif.series[0].pages[0]
+                for part in page.segments(func=decoded, maxworkers=workers,
+                                          buffersize=self.BUFFER_BYTES):
+                    out = part if out is None else merge([out, part])
+        except (ValueError, KeyError, tifffile.TiffFileError, RuntimeError) as exc:
+            raise UnreadableImage(f"{describe(self.path)} is corrupt: {exc}") from exc
+        return out
