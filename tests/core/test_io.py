@@ -558,3 +558,16 @@ def test_refused_connection_is_store_unavailable():
         port = sock.getsockname()[1]
     with pytest.raises(imgstats.StoreUnavailable):
         imgstats.compute(f"http://127.0.0.1:{port}/image.png", "min")
+
+
+def test_animated_images_give_their_first_frame(tmp_path):
+    rng = np.random.default_rng(42)
+    frames = [Image.fromarray(rng.integers(lo, lo + 50, (12, 14, 3), dtype=np.uint8))
+              for lo in (0, 200)]
+    path = tmp_path / "anim.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    with Image.open(path) as raw:
+        assert raw.n_frames == 2
+        first = np.asarray(raw.convert("RGB"))
+    assert first.max() < 100  # the second frame's values are all >= 200
+    check_all(imgstats.compute(path, FUNCS), first, FUNCS)
