@@ -107,7 +107,7 @@ class TiffStream:
     """
 
     #: Compressed bytes read from the file per batch of segments: this bounds the memory held.
-    BUFFER_BYTES = 16 << 20
+    BUFFER_BYTES = 4 << 20
 
     def __init__(self, path, shape, dtype):
         self.path = os.fspath(path)
