@@ -571,3 +571,16 @@ def test_animated_images_give_their_first_frame(tmp_path):
         first = np.asarray(raw.convert("RGB"))
     assert first.max() < 100  # the second frame's values are all >= 200
     check_all(imgstats.compute(path, FUNCS), first, FUNCS)
+
+
+@pytest.mark.parametrize("chunks", [None, "auto"])
+def test_multi_page_tiff_pages_are_bands(tmp_path, chunks):
+    # Every sample of every page counts; page i is band i.
+    arr = _tiff_data("uint16", (5, 20, 30), seed=7)
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, arr, compression="zlib")
+    img = imgstats.open_image(path, chunks=chunks)
+    assert img.dims == ("y", "x", "band") and img.shape == (20, 30, 5)
+    check_all(imgstats.compute(img, FUNCS), tifffile.imread(path), FUNCS)
+    for page in (0, 3, -1):
+        check_all(imgstats.compute(img, FUNCS, band=page), arr[page], FUNCS)
