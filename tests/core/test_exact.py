@@ -349,6 +349,11 @@ def test_large_numpy_array_counted_on_several_threads_is_exact():
     check_all(imgstats.compute(arr, funcs), arr, funcs)
     u16 = rng.integers(0, 65536, (1200, 1000), dtype=np.uint16)
     check_all(imgstats.compute(u16, funcs), u16, funcs)
+    rgb = rng.integers(0, 256, (700, 600, 3), dtype=np.uint8)
+    from PIL import Image
+
+    check_all(imgstats.compute(rgb, funcs, band="luma"),
+              np.asarray(Image.fromarray(rgb).convert("L")), funcs)
 
 
 def test_int64_after_uint64_in_the_same_process():
