@@ -282,6 +282,16 @@ def test_float32_bin_over_65536_keys_is_refined_by_sub_histogram():
     _check_refinement(arr, QS, chunks=(70_001, 30_000, 99_999), kinds=["hist"])
 
 
+@pytest.mark.parametrize(("n", "kind"), [(65_535, "keys"), (65_536, "keys"), (65_537, "hist")])
+def test_collect_limit_boundary(n, kind):
+    # At most 2**16 keys in the bin are collected; one more and the bin gets a sub-histogram.
+    rng = np.random.default_rng(n)
+    base = np.float32(-7.0).view(np.uint32) & np.uint32(0xFFFF0000)
+    arr = (base + rng.integers(0, 1 << 16, n).astype(np.uint32)).view(np.float32)
+    refined = _check_refinement(arr, QS, chunks=(n // 3, n - n // 3), kinds=[kind])
+    assert _refined_kinds(refined) == [kind]
+
+
 def test_float32_bin_with_few_keys_is_refined_by_collecting_them():
     rng = np.random.default_rng(2)
     arr = rng.normal(size=(300, 200)).astype(np.float32)
