@@ -290,7 +290,12 @@ class Summary:
         if band is None or band == "all":
             return "all"
         if band == "luma":
-            if self.luma is None:
+            # The luma is counted from the first three bands of any 8-bit 3/4-band image; it
+            # means something only when they are R, G, B (not Y Cb Cr, H S V, C M Y K...).
+            # Unnamed bands ("0", "1", ...) are taken as RGB, as numpy.asarray of RGB gives.
+            names = self.band_names
+            rgb = names[:3] == ("R", "G", "B") or all(n.isdecimal() for n in names)
+            if self.luma is None or not rgb:
                 raise InvalidOption(
                     "band='luma' needs an image with R, G and B bands; "
                     f"this one has {list(self.band_names)}"

@@ -121,3 +121,23 @@ def test_progress_bar_goes_to_stderr(capsys):
     check_all(imgstats.compute(arr, FUNCS, progress=True), RGB, FUNCS)
     out, _ = capsys.readouterr()
     assert out == ""
+
+
+@pytest.mark.parametrize("mode", ["YCbCr", "HSV", "LAB", "CMYK"])
+def test_luma_refused_for_colour_spaces_other_than_rgb(mode):
+    # Their first three 8-bit bands are not R, G, B: the RGB weights would give a wrong "luma"
+    # (YCbCr's came out 126.59 where Pillow's convert("L") says 125.67).
+    img = Image.fromarray(RGB).convert(mode)
+    with pytest.raises(imgstats.InvalidOption, match="R, G and B"):
+        imgstats.compute(img, "mean", band="luma")
+    check_all(imgstats.compute(img, FUNCS), np.asarray(img), FUNCS)  # the bands still answer
+
+
+@pytest.mark.parametrize(
+    "coords", [None, [1, 2, 3], ["R", "G", "B"]], ids=["unnamed", "numbered", "rgb"],
+)
+def test_luma_of_unnamed_or_rgb_bands(coords):
+    arr = xr.DataArray(RGB, dims=("y", "x", "band"),
+                       coords=None if coords is None else {"band": coords})
+    want = np.asarray(Image.fromarray(RGB).convert("L"))
+    check_all(arr.imgstats.compute(FUNCS, band="luma"), want, FUNCS)
