@@ -65,11 +65,18 @@ def test_open_image_result_has_the_accessor(tmp_path):
     check_all(lazy.imgstats.compute(FUNCS), RGB, FUNCS)
 
 
-@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "I", "F", "I;16", "LA", "CMYK", "P", "1"])
+@pytest.mark.parametrize(
+    "mode", ["L", "RGB", "RGBA", "I", "F", "I;16", "I;16B", "LA", "CMYK", "P", "1"],
+)
 def test_pil_images_of_every_mode(mode):
     base = Image.fromarray(RGB)
-    img = base.convert(mode) if mode != "I;16" else Image.fromarray(
-        RGB[..., 0].astype(np.uint16) * 257)
+    if mode == "I;16":
+        img = Image.fromarray(RGB[..., 0].astype(np.uint16) * 257)
+    elif mode == "I;16B":  # numpy sees '>u2': big-endian samples
+        img = Image.fromarray((RGB[..., 0].astype(np.uint16) * 257).astype(">u2"))
+    else:
+        img = base.convert(mode)
+    assert img.mode == mode
     if mode == "P":
         want = np.asarray(img.convert("RGB"))
     elif mode == "1":
