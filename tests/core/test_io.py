@@ -36,9 +36,9 @@ PILLOW_FILES = [
 
 @pytest.mark.parametrize("name", PILLOW_FILES)
 def test_pillow_formats_read_as_numpy_sees_them(rng_images, name):
-    if name.endswith(".webp") and not features.check("webp"):
-        pytest.skip("Pillow built without WebP")
     folder, expected = rng_images
+    if name not in expected:
+        pytest.skip("Pillow built without WebP")
     want = expected[name]
     img = imgstats.open_image(folder / name)
     assert isinstance(img, xr.DataArray)
@@ -108,6 +108,8 @@ def test_greyscale_band_name_is_the_same_for_a_path_and_a_pil_image(rng_images):
 @pytest.mark.parametrize("name", PILLOW_FILES)
 def test_pil_images_are_accepted(rng_images, name):
     folder, expected = rng_images
+    if name not in expected:
+        pytest.skip("Pillow built without WebP")
     with Image.open(folder / name) as raw:
         check_all(imgstats.compute(raw, FUNCS), expected[name], FUNCS)
 
@@ -116,7 +118,9 @@ def test_pil_images_are_accepted(rng_images, name):
 @pytest.mark.parametrize("name", ["rgb.png", "rgba.png", "rgb.jpg", "palette.gif",
                                   "transparent.gif", "rgb.webp"])
 def test_luma_equals_pillow_l_conversion(rng_images, name):
-    folder, _ = rng_images
+    folder, expected = rng_images
+    if name not in expected:
+        pytest.skip("Pillow built without WebP")
     with Image.open(folder / name) as raw:
         img = raw.convert("RGBA" if "transparency" in raw.info or raw.mode == "RGBA" else "RGB")
     want = np.asarray(img.convert("L"))
@@ -472,7 +476,10 @@ def _encoded(fmt: str) -> bytes:
     return buf.getvalue()
 
 
-PILLOW_ENCODED = {fmt: _encoded(fmt) for fmt in ("PNG", "JPEG", "GIF", "BMP", "WEBP")}
+PILLOW_ENCODED = {
+    fmt: _encoded(fmt)
+    for fmt in ("PNG", "JPEG", "GIF", "BMP") + (("WEBP",) if features.check("webp") else ())
+}
 
 
 @settings(settings.get_profile("imgstats-core"), max_examples=60)
