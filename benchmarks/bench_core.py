@@ -4,7 +4,8 @@ Run ``uv run python benchmarks/bench_core.py`` (about 5 minutes, of which writin
 TIFF the first time is most) or ``--quick`` (smaller inputs, about a minute). Inputs are written
 to ``benchmarks/data/`` (git-ignored) and reused. Every time is the best of N calls after a
 warm-up call that compiles or loads the numba kernels, the reference and imgstats called in
-turn, so that a noisy machine slows both sides alike. Prints markdown tables (see benchmarks/README.md).
+turn, so that a noisy machine slows both sides alike. Prints markdown tables (see
+benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -270,7 +271,8 @@ def bench_accuracy(h, w, rows):
             ours = imgstats.compute(lazy, func)
             theirs = np.asarray(da.percentile(flat, [q]).compute()).ravel()[0].item()
             rows.append((f"{name} {h}x{w}, {lazy.npartitions} chunks", func, f"{want!r}",
-                         f"{ours!r}", f"{ours - want:+.3g}", f"{theirs!r}", f"{theirs - want:+.3g}"))
+                         f"{ours!r}", f"{ours - want:+.3g}", f"{theirs!r}",
+                         f"{theirs - want:+.3g}"))
 
 
 def table(header, rows) -> str:
@@ -295,7 +297,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller inputs, fewer repeats")
     parser.add_argument("--data", type=Path, default=HERE / "data", help="where inputs are kept")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["memory", "jpeg", "tiff", "accuracy"])
+    parser.add_argument("--skip", nargs="*", default=[],
+                        choices=["memory", "jpeg", "tiff", "accuracy"])
     args = parser.parse_args(argv)
     args.data.mkdir(parents=True, exist_ok=True)
     h, w = (3000, 4000)

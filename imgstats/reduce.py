@@ -144,6 +144,7 @@ def _open_path(data, scheduler, io_options, luma: bool):
         scheduler is None
         and not is_url(data)
         and io_options.get("chunks") is None
+        and set(io_options) <= {"chunks", "pixel_limit", "storage_options"}
         and not _has_distributed_client()
     ):
         if _is_tiff_file(data):
@@ -166,8 +167,6 @@ def _pillow_summary(path, luma: bool, pixel_limit) -> Summary | None:
     The same pixels as ``numpy.asarray(Image.open(path))``, counted in Pillow's own memory:
     converting a 12 MP photograph to numpy costs a third of decoding it.
     """
-    from PIL import Image
-
     from .io import pixel_limit_default
     from .io._pillow import open_pillow
 
@@ -183,13 +182,16 @@ def _pillow_summary(path, luma: bool, pixel_limit) -> Summary | None:
         try:
             img.load()
             counts = np.asarray(img.histogram(), np.int64).reshape(-1, 256)
-            lhist = np.asarray(img.convert("L").histogram(), np.int64) if luma and img.mode != "L" else None
+            lhist = None
+            if luma and img.mode != "L":
+                lhist = np.asarray(img.convert("L").histogram(), np.int64)
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
             raise UnreadableImage(f"{describe(path)} cannot be decoded: {exc}") from exc
     u8 = np.dtype(np.uint8)
     bands = tuple(small_int_stats(u8, h) for h in counts)
     shape = (img.height, img.width) + ((len(bands),) if len(bands) > 1 else ())
-    return Summary(bands, tuple(img.getbands()), None if lhist is None else small_int_stats(u8, lhist), shape)
+    luma_stats = None if lhist is None else small_int_stats(u8, lhist)
+    return Summary(bands, tuple(img.getbands()), luma_stats, shape)
 
 
 def _is_tiff_file(path) -> bool:
@@ -260,8 +262,10 @@ def _refine(summary, data, func, band, scheduler, io_options, stream=None) -> Su
     dtype = summary.dtype
     for _ in range(_MAX_REFINE_PASSES):
         if stream is not None:
-            found = stream.map_reduce(lambda block: refine_block(block, mask, nodes, dtype),
-                                      _merge_found, _workers())
+            found = stream.map_reduce(
+                lambda block, nodes=nodes: refine_block(block, mask, nodes, dtype),
+                _merge_found, _workers(),
+            )
         elif isinstance(arr, da.Array):
             if arr.ndim == 3 and arr.numblocks[-1] > 1:
                 arr = arr.rechunk({2: -1})
@@ -271,8 +275,9 @@ def _refine(summary, data, func, band, scheduler, io_options, stream=None) -> Su
             ]
             found = _dask_compute(_tree(parts, _merge_found), scheduler, False)
         else:
-            found = _threaded(arr, lambda part: refine_block(part, mask, nodes, dtype),
-                              _merge_found)
+            found = _threaded(
+                arr, lambda part, nodes=nodes: refine_block(part, mask, nodes, dtype), _merge_found
+            )
         summary = summary.with_refinements(sel, finish_refinements(found))
         nodes = summary.missing(func, band)
         if not nodes:

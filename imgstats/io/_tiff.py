@@ -132,7 +132,9 @@ class TiffStream:
                 ):
                     return None
                 return cls(path, series.shape, series.dtype)
-        except (OSError, ValueError, KeyError, IndexError, ZeroDivisionError, tifffile.TiffFileError):
+        except (
+            OSError, ValueError, KeyError, IndexError, ZeroDivisionError, tifffile.TiffFileError
+        ):
             return None  # open_image reports what is wrong
 
     def map_reduce(self, work, merge, workers: int):
