@@ -591,3 +591,86 @@ def test_multi_page_tiff_pages_are_bands(tmp_path, chunks):
     check_all(imgstats.compute(img, FUNCS), tifffile.imread(path), FUNCS)
     for page in (0, 3, -1):
         check_all(imgstats.compute(img, FUNCS, band=page), arr[page], FUNCS)
+
+
+# -- local TIFFs streamed tile by tile (reduce._open_path -> io._tiff.TiffStream) -------------
+STREAM_CASES = {
+    "u8-striped-partial-strip": ("uint8", (45, 70), {"rowsperstrip": 7}),
+    "u16-tiled-edges": ("uint16", (45, 70), {"tile": (16, 32), "compression": "zlib"}),
+    "u16-big-endian": ("uint16", (33, 40), {"tile": (16, 16), "byteorder": ">"}),
+    "f32-big-endian": ("float32", (33, 40), {"rowsperstrip": 5, "byteorder": ">"}),
+    "i16-predictor": ("int16", (40, 50), {"compression": "zlib", "predictor": True}),
+    "f32-predictor-nan": ("float32", (40, 50), {"tile": (16, 16), "compression": "zlib",
+                                                "predictor": True}),
+    "f64-lzw": ("float64", (30, 41), {"compression": "lzw", "rowsperstrip": 4}),
+    "i32-zstd": ("int32", (30, 41), {"compression": "zstd", "tile": (16, 16)}),
+    "u32": ("uint32", (30, 41), {}),
+    "i8": ("int8", (30, 41), {"tile": (16, 16)}),
+    "rgb-contig": ("uint8", (35, 44, 3), {"photometric": "rgb", "tile": (16, 16),
+                                           "compression": "zlib", "predictor": True}),
+    "rgba-u16": ("uint16", (20, 30, 4), {"photometric": "rgb", "extrasamples": ["unassalpha"]}),
+    "bigtiff-f32": ("float32", (30, 30), {"bigtiff": True, "tile": (16, 16)}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(STREAM_CASES))
+def test_streamed_local_tiffs_match_tifffile(tmp_path, monkeypatch, case):
+    import imgstats.io
+    import imgstats.io._tiff
+
+    dtype, shape, kw = STREAM_CASES[case]
+    if kw.get("compression") == "zstd" and not imagecodecs.ZSTD.available:
+        pytest.skip("imagecodecs without zstd")
+    arr = _tiff_data(dtype, shape, seed=len(case))
+    path = tmp_path / f"{case}.tif"
+    tifffile.imwrite(path, arr, **kw)
+    want = tifffile.imread(path)
+    np.testing.assert_array_equal(want, arr)
+    monkeypatch.setattr(imgstats.io, "EAGER_BYTES", 0)  # every TIFF is "large": lazy
+    calls = []
+    original = imgstats.io._tiff.TiffStream.map_reduce
+
+    def spy(self, *args, **kwargs):
+        calls.append(self.path)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(imgstats.io._tiff.TiffStream, "map_reduce", spy)
+    funcs = [*FUNCS, "p0", "p100", "p37.5"]
+    check_all(imgstats.compute(path, funcs), want, funcs)
+    check_all(imgstats.summarize(path).compute(["min", "max", "mean"]), want,
+              ["min", "max", "mean"])
+    if want.ndim == 3:
+        for i in range(want.shape[-1]):
+            check_all(imgstats.compute(path, ["max", "median"], band=i), want[..., i],
+                      ["max", "median"])
+    if case == "rgb-contig":
+        rgb = np.asarray(Image.fromarray(want).convert("L"))
+        check_all(imgstats.compute(path, FUNCS, band="luma"), rgb, FUNCS)
+    assert calls, "the TIFF was not streamed"
+
+
+@pytest.mark.parametrize("name", sorted(n for n in BAD if n.endswith(".tif")))
+def test_bad_tiffs_streamed_raise_unreadable_image(tmp_path, monkeypatch, name):
+    import imgstats.io
+
+    monkeypatch.setattr(imgstats.io, "EAGER_BYTES", 0)
+    path = tmp_path / name
+    path.write_bytes(BAD[name])
+    with pytest.raises(UnreadableImage):
+        imgstats.compute(path, ["min", "median"])
+
+
+@pytest.mark.parametrize(
+    ("tag", "value", "tiled"),
+    [("TileWidth", 0xFFF0, True), ("StripOffsets", 10**9, False), ("StripByteCounts", 3, False),
+     ("Compression", 12345, False)],
+)
+def test_corrupt_tiff_tags_streamed_raise_unreadable_image(tmp_path, monkeypatch, tag, value,
+                                                            tiled):
+    import imgstats.io
+
+    monkeypatch.setattr(imgstats.io, "EAGER_BYTES", 0)
+    path = tmp_path / "corrupt.tif"
+    path.write_bytes(_tiff_with_tag(tag, value, tiled=tiled))
+    with pytest.raises(UnreadableImage):
+        imgstats.compute(path, ["min", "median"])
