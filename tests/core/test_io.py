@@ -674,3 +674,61 @@ def test_corrupt_tiff_tags_streamed_raise_unreadable_image(tmp_path, monkeypatch
     path.write_bytes(_tiff_with_tag(tag, value, tiled=tiled))
     with pytest.raises(UnreadableImage):
         imgstats.compute(path, ["min", "median"])
+
+
+def _fuzz_base(kind: str) -> bytes:
+    import io
+
+    rgb = np.random.default_rng(0).integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    if kind == "strip-f":
+        tifffile.imwrite(buf, rgb.astype(np.float32), compression="lzw", photometric="rgb",
+                         rowsperstrip=6)
+    else:
+        tifffile.imwrite(buf, rgb, photometric="rgb", rowsperstrip=6)
+    return buf.getvalue()
+
+
+# Found by mutating IFD bytes: (base file, [(offset, original byte, new byte)]).
+TIFF_FUZZ = {
+    "type-error-in-tifffile-open": ("strip-f", [(42, 206, 77), (77, 0, 90), (118, 23, 194),
+                                                (183, 0, 212), (361, 22, 142)]),
+    "index-error-in-segments": ("strip-raw", [(70, 14, 129), (73, 0, 187), (82, 17, 114),
+                                              (83, 1, 249), (112, 0, 239), (203, 104, 48)]),
+    "zero-division": ("strip-f", [(11, 1, 177), (31, 0, 33), (145, 0, 228), (181, 0, 236),
+                                  (331, 0, 158), (342, 8, 197)]),
+    "int-of-tuple": ("strip-raw", [(14, 1, 14), (99, 0, 132), (241, 0, 143), (374, 76, 182)]),
+}
+
+
+_RAW_TIFF_ERRORS = pytest.mark.xfail(
+    reason="reported: tifffile raises TypeError/IndexError/ZeroDivisionError/struct.error on "
+    "malformed IFDs; io._open_tiff, io._tiff.tiff_layout and TiffStream.open/map_reduce catch "
+    "only some exception types", strict=False,
+)
+
+
+@pytest.mark.parametrize(
+    ("case", "streamed"),
+    [
+        pytest.param(case, streamed, id=f"{case}-{'streamed' if streamed else 'eager'}",
+                     marks=() if (case, streamed) == ("index-error-in-segments", False)
+                     else _RAW_TIFF_ERRORS)
+        for case in sorted(TIFF_FUZZ) for streamed in (False, True)
+    ],
+)
+def test_fuzzed_tiff_headers_raise_unreadable_image(tmp_path, monkeypatch, case, streamed):
+    import imgstats.io
+
+    base, edits = TIFF_FUZZ[case]
+    data = bytearray(_fuzz_base(base))
+    if any(data[offset] != old for offset, old, _ in edits):
+        pytest.skip("this tifffile writes another layout; the mutation no longer applies")
+    for offset, _, new in edits:
+        data[offset] = new
+    path = tmp_path / f"{case}.tif"
+    path.write_bytes(bytes(data))
+    if streamed:
+        monkeypatch.setattr(imgstats.io, "EAGER_BYTES", 0)
+    with pytest.raises(UnreadableImage):
+        imgstats.compute(path, ["min", "median"])
