@@ -24,7 +24,7 @@ class ImageNotFound(ImgStatsError, FileNotFoundError):
 
 
 class UnreadableImage(ImgStatsError):
-    """The file exists but is not an image imgstats can decode (corrupt, truncated, not an image)."""
+    """The file exists but is not an image imgstats can decode (corrupt, truncated, not one)."""
 
 
 class ImageTooLarge(ImgStatsError):
