@@ -339,18 +339,10 @@ class _StoreErrors:
 
 
 def _pillow_header(fh, name: str) -> dict:
-    from PIL import Image, UnidentifiedImageError
+    from ..io._pillow import open_pillow
 
-    try:
-        img = Image.open(fh)
-    except Image.DecompressionBombError as exc:
-        from ..errors import ImageTooLarge
-
-        raise ImageTooLarge(f"{name}: {exc}") from exc
-    except UnidentifiedImageError as exc:
-        raise UnreadableImage(f"{name} is not an image imgstats can read") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise UnreadableImage(f"{name} is corrupt: {exc}") from exc
+    # the header only: the pixel limit is checked where pixels are read
+    img = open_pillow(fh, name, pixel_limit=None)
     with img:
         mode = img.mode
         if mode == "P":
