@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 
 import dask.array as da
@@ -17,7 +18,7 @@ from dask.base import tokenize
 from ..errors import ImageNotFound, InvalidOption, UnreadableImage
 from ._pillow import check_pixels, open_pillow, pillow_to_array
 from ._sources import describe, is_url, open_source
-from ._tiff import TiffArray, dask_chunks, is_tiff, tiff_layout
+from ._tiff import TiffArray, dask_chunks, is_tiff, tiff_errors, tiff_layout
 
 __all__ = ["open_image", "open_source", "is_url", "DEFAULT_PIXEL_LIMIT", "pixel_limit_default"]
 
@@ -99,20 +100,17 @@ def open_image(
 
 
 def _open_tiff(fh, source, chunks, pixel_limit, storage_options) -> xr.DataArray:
-    try:
+    with tiff_errors(source):
         tif = tifffile.TiffFile(fh)
-    except (tifffile.TiffFileError, ValueError, KeyError, EOFError, OSError) as exc:
-        raise UnreadableImage(f"{describe(source)} is not a readable TIFF: {exc}") from exc
     with tif:
         series, shape, dtype, axes, chunk = tiff_layout(tif, source)
+        # Before anything is allocated: a forged header may declare any size.
         check_pixels(shape[axes.index("X")], shape[axes.index("Y")], pixel_limit, source)
-        nbytes = int(np.prod(shape)) * dtype.itemsize
+        nbytes = math.prod(shape) * dtype.itemsize
         attrs = {"source": describe(source), "format": "TIFF", "axes": axes}
         if chunks is None and nbytes <= EAGER_BYTES:
-            try:
+            with tiff_errors(source, "is corrupt"):
                 data = series.asarray()
-            except (ValueError, KeyError, tifffile.TiffFileError, RuntimeError) as exc:
-                raise UnreadableImage(f"{describe(source)} is corrupt: {exc}") from exc
         else:
             lazy = TiffArray(source, storage_options, shape, dtype)
             if chunks is None or chunks == "auto":

@@ -7,13 +7,14 @@ image is never held whole and no dask graph is built.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 
 import numpy as np
 import tifffile
 
-from ..errors import UnreadableImage
+from ..errors import ImgStatsError, UnreadableImage
 from ._sources import describe, open_source
 
 TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
@@ -24,18 +25,45 @@ def is_tiff(head: bytes) -> bool:
     return head[:4] in TIFF_MAGIC
 
 
+class _WorkFailed(Exception):
+    """Carries an error of our own reduction through :func:`tiff_errors` unchanged."""
+
+    def __init__(self, error: BaseException):
+        super().__init__(error)
+        self.error = error
+
+
+@contextlib.contextmanager
+def tiff_errors(source, what: str = "is not a readable TIFF"):
+    """Turn any error tifffile raises on a malformed file into :class:`UnreadableImage`.
+
+    tifffile parses every IFD value it is handed, so a corrupt header surfaces as whatever
+    its arithmetic trips on (ZeroDivisionError, TypeError, IndexError, struct.error, a
+    MemoryError for a huge declared buffer...): no list of types is complete. Our own errors
+    (ImageTooLarge, StoreUnavailable, ImageNotFound...) pass through unchanged.
+    """
+    try:
+        yield
+    except (ImgStatsError, _WorkFailed):
+        raise
+    except Exception as exc:  # noqa: BLE001 - see above; MemoryError is an Exception too
+        name = type(exc).__name__
+        raise UnreadableImage(f"{describe(source)} {what}: {name}: {exc}") from exc
+
+
 def tiff_layout(tif: tifffile.TiffFile, source):
     """Return ``(series, shape, dtype, axes, chunk)`` of the first image series.
 
     ``chunk`` is the shape of one stored tile or strip.
     """
-    try:
+    with tiff_errors(source):
         series = tif.series[0]
         shape, dtype, axes = tuple(series.shape), np.dtype(series.dtype), series.axes
         page = series.keyframe
         chunk = tuple(page.chunks) if hasattr(page, "chunks") else shape
-    except (IndexError, ValueError, tifffile.TiffFileError, KeyError) as exc:
-        raise UnreadableImage(f"{describe(source)} is not a readable TIFF: {exc}") from exc
+        if 0 in shape or 0 in chunk:
+            raise UnreadableImage(f"{describe(source)} declares an empty image or tile "
+                                  f"(shape {shape}, tile {chunk})")
     if "Y" not in axes or "X" not in axes:
         raise UnreadableImage(f"{describe(source)} has no image axes (axes {axes!r})")
     return series, shape, dtype, axes, chunk
@@ -56,14 +84,12 @@ class TiffArray:
         self.ndim = len(self.shape)
 
     def __getitem__(self, key):
-        try:
-            import zarr  # only the dask path needs it
+        import zarr  # only the dask path needs it
 
-            with open_source(self.source, self.storage_options) as fh, tifffile.TiffFile(fh) as tif:
-                store = tif.series[0].aszarr()
-                return np.asarray(zarr.open(store, mode="r")[key])
-        except (ValueError, KeyError, tifffile.TiffFileError, RuntimeError) as exc:
-            raise UnreadableImage(f"{describe(self.source)} is corrupt: {exc}") from exc
+        with open_source(self.source, self.storage_options) as fh, \
+                tiff_errors(self.source, "is corrupt"), tifffile.TiffFile(fh) as tif:
+            store = tif.series[0].aszarr()
+            return np.asarray(zarr.open(store, mode="r")[key])
 
 
 def dask_chunks(shape, chunk, itemsize: int, target_bytes: int) -> tuple[int, ...]:
@@ -132,10 +158,8 @@ class TiffStream:
                 ):
                     return None
                 return cls(path, series.shape, series.dtype)
-        except (
-            OSError, ValueError, KeyError, IndexError, ZeroDivisionError, tifffile.TiffFileError
-        ):
-            return None  # open_image reports what is wrong
+        except Exception:  # noqa: BLE001 - any malformed file: open_image reports what is wrong
+            return None
 
     def map_reduce(self, work, merge, workers: int):
         """Return ``merge([...])`` of ``work(block)`` over every tile or strip.
@@ -156,15 +180,21 @@ class TiffStream:
                 block = data.reshape(data.shape[-3:])[:rows, :cols]
             if len(self.shape) == 2:
                 block = block[..., 0]
-            return work(block)
+            try:
+                return work(block)
+            except BaseException as exc:  # ours, not the file's: re-raised as is below
+                raise _WorkFailed(exc) from exc
 
         out = None
         try:
-            with tifffile.TiffFile(self.path) as tif:
+            with tiff_errors(self.path, "is corrupt"), tifffile.TiffFile(self.path) as tif:
                 page = tif.series[0].pages[0]
                 for part in page.segments(func=decoded, maxworkers=workers,
                                           buffersize=self.BUFFER_BYTES):
-                    out = part if out is None else merge([out, part])
-        except (ValueError, KeyError, tifffile.TiffFileError, RuntimeError) as exc:
-            raise UnreadableImage(f"{describe(self.path)} is corrupt: {exc}") from exc
+                    try:
+                        out = part if out is None else merge([out, part])
+                    except BaseException as exc:
+                        raise _WorkFailed(exc) from exc
+        except _WorkFailed as exc:
+            raise exc.error from None
         return out

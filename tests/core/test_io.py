@@ -437,13 +437,6 @@ def _tiff_with_tag(tag: str, value: int, *, tiled: bool) -> bytes:
     return bytes(data)
 
 
-_ZERO_DIVISION = pytest.mark.xfail(
-    reason="reported: tifffile raises ZeroDivisionError on a zero dimension, which "
-    "io._tiff.tiff_layout does not map to UnreadableImage", raises=ZeroDivisionError,
-    strict=False,
-)
-
-
 @pytest.mark.parametrize("chunks", [None, "auto"])
 @pytest.mark.parametrize(
     ("tag", "value", "tiled"),
@@ -454,10 +447,10 @@ _ZERO_DIVISION = pytest.mark.xfail(
         ("Compression", 12345, False),
         ("StripOffsets", 10**9, False),
         ("StripByteCounts", 3, False),
-        pytest.param("ImageWidth", 0, False, marks=_ZERO_DIVISION),
-        pytest.param("ImageLength", 0, False, marks=_ZERO_DIVISION),
-        pytest.param("RowsPerStrip", 0, False, marks=_ZERO_DIVISION),
-        pytest.param("TileWidth", 0, True, marks=_ZERO_DIVISION),
+        ("ImageWidth", 0, False),
+        ("ImageLength", 0, False),
+        ("RowsPerStrip", 0, False),
+        ("TileWidth", 0, True),
     ],
 )
 def test_corrupt_tiff_tags_raise_unreadable_image(tmp_path, tag, value, tiled, chunks):
@@ -701,19 +694,10 @@ TIFF_FUZZ = {
 }
 
 
-_RAW_TIFF_ERRORS = pytest.mark.xfail(
-    reason="reported: tifffile raises TypeError/IndexError/ZeroDivisionError/struct.error on "
-    "malformed IFDs; io._open_tiff, io._tiff.tiff_layout and TiffStream.open/map_reduce catch "
-    "only some exception types", strict=False,
-)
-
-
 @pytest.mark.parametrize(
     ("case", "streamed"),
     [
-        pytest.param(case, streamed, id=f"{case}-{'streamed' if streamed else 'eager'}",
-                     marks=() if (case, streamed) == ("index-error-in-segments", False)
-                     else _RAW_TIFF_ERRORS)
+        pytest.param(case, streamed, id=f"{case}-{'streamed' if streamed else 'eager'}")
         for case in sorted(TIFF_FUZZ) for streamed in (False, True)
     ],
 )
