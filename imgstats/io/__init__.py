@@ -108,6 +108,8 @@ def _open_tiff(fh, source, chunks, pixel_limit, storage_options) -> xr.DataArray
         check_pixels(shape[axes.index("X")], shape[axes.index("Y")], pixel_limit, source)
         nbytes = math.prod(shape) * dtype.itemsize
         attrs = {"source": describe(source), "format": "TIFF", "axes": axes}
+        with tiff_errors(source):
+            rgb = series.keyframe.photometric == tifffile.PHOTOMETRIC.RGB
         if chunks is None and nbytes <= EAGER_BYTES:
             with tiff_errors(source, "is corrupt"):
                 data = series.asarray()
@@ -120,12 +122,16 @@ def _open_tiff(fh, source, chunks, pixel_limit, storage_options) -> xr.DataArray
                 lazy, chunks=chunks, name=name, asarray=False, fancy=False,
                 meta=np.empty((0,) * len(shape), dtype),
             )
-    data, bands = _to_yx_band(data, axes)
+    data, bands = _to_yx_band(data, axes, rgb)
     return _data_array(data, bands, attrs)
 
 
-def _to_yx_band(data, axes: str):
-    """Move Y and X first and fold every other axis (samples, channels, pages) into ``band``."""
+def _to_yx_band(data, axes: str, rgb: bool = False):
+    """Move Y and X first and fold every other axis (samples, channels, pages) into ``band``.
+
+    The bands are named R, G, B[, A] when the only other axis holds the 3 or 4 samples of an
+    RGB image, interleaved (``YXS``) or planar (``SYX``, or ``CYX`` from tifffile metadata).
+    """
     order = [axes.index("Y"), axes.index("X")] + [
         i for i, a in enumerate(axes) if a not in "YX"
     ]
@@ -134,7 +140,8 @@ def _to_yx_band(data, axes: str):
     if data.ndim > 3:
         data = data.reshape(data.shape[0], data.shape[1], -1)
     bands = None
-    if data.ndim == 3 and axes.endswith("S") and data.shape[2] in (3, 4):
+    others = [a for a in axes if a not in "YX"]
+    if rgb and others in (["S"], ["C"]) and data.shape[2] in (3, 4):
         bands = ("R", "G", "B", "A")[: data.shape[2]]
     return data, bands
 

@@ -205,12 +205,7 @@ def test_rgb_tiff_bands(tmp_path, dtype, planar):
         check_all(imgstats.compute(path, FUNCS, band="luma"), want, FUNCS)
 
 
-@pytest.mark.parametrize("planar", [
-    False,
-    pytest.param(True, marks=pytest.mark.xfail(
-        reason="reported: planar RGB TIFFs (axes SYX) get bands '0', '1', '2': "
-        "io._to_yx_band looks for a trailing S in the original axes", strict=False)),
-], ids=["contig", "planar"])
+@pytest.mark.parametrize("planar", [False, True], ids=["contig", "planar"])
 def test_rgb_tiff_band_names(tmp_path, planar):
     arr = _tiff_data("uint8", (3, 8, 9) if planar else (8, 9, 3), seed=2)
     path = tmp_path / "rgb.tif"
@@ -219,6 +214,25 @@ def test_rgb_tiff_band_names(tmp_path, planar):
     assert img.coords["band"].values.tolist() == ["R", "G", "B"]
     yxs = np.moveaxis(arr, 0, -1) if planar else arr
     assert imgstats.compute(path, "max", band="G") == yxs[..., 1].max()
+
+
+@pytest.mark.parametrize(
+    ("shape", "options", "bands"),
+    [
+        ((4, 8, 9), {"photometric": "rgb", "planarconfig": "separate"}, ["R", "G", "B", "A"]),
+        ((3, 8, 9), {"photometric": "rgb", "planarconfig": "separate",
+                     "metadata": {"axes": "CYX"}}, ["R", "G", "B"]),
+        # three planar samples of a greyscale image are not colours
+        ((3, 8, 9), {"photometric": "minisblack", "planarconfig": "separate"}, ["0", "1", "2"]),
+    ],
+    ids=["planar-rgba", "cyx-rgb", "planar-minisblack"],
+)
+def test_planar_tiff_band_names_follow_photometric(tmp_path, shape, options, bands):
+    arr = _tiff_data("uint8", shape, seed=2)
+    path = tmp_path / "planar.tif"
+    tifffile.imwrite(path, arr, **options)
+    assert imgstats.open_image(path).coords["band"].values.tolist() == bands
+    assert imgstats.compute(path, "max", band=bands[-1]) == arr[-1].max()
 
 
 def test_large_tiffs_are_read_lazily_by_default(tmp_path, monkeypatch):
