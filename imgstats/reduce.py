@@ -24,7 +24,7 @@ from ._blocks import (
     small_int_stats,
     summarize_block,
 )
-from .errors import InvalidOption, UnreadableImage
+from .errors import InvalidOption, NoValidSamples, UnreadableImage
 from .io import open_image
 from .io._sources import describe, is_url, open_source
 from .io._tiff import TiffStream, is_tiff
@@ -207,6 +207,9 @@ def _summarize(data, luma, scheduler, progress, io_options, stream=None) -> Summ
     if isinstance(data, Summary):
         return data
     arr, band_names = as_image_array(data, **io_options)
+    if arr.ndim == 3 and arr.shape[-1] == 0:
+        # a summary needs one band at least (its dtype, its selections)
+        raise NoValidSamples(f"no valid samples: the image has no bands (shape {arr.shape})")
     luma = _wants_luma(arr, band_names) and luma is not False
     shape = tuple(int(s) for s in arr.shape)
     if stream is not None:

@@ -234,11 +234,12 @@ def test_empty_integer_array_raises_no_valid_samples(dtype):
         imgstats.compute(np.zeros((0, 4), dtype), "median")
 
 
-@pytest.mark.xfail(reason="reported: an array with zero bands raises a bare ValueError from "
-                   "reshape in _blocks.as_pixels, not NoValidSamples", raises=ValueError)
 def test_array_with_zero_bands_raises_no_valid_samples():
     with pytest.raises(NoValidSamples):
         imgstats.compute(np.zeros((2, 2, 0), np.uint8), "min")
+    for empty in (np.zeros((2, 2, 0), np.float32), da.zeros((4, 3, 0), chunks=2)):
+        with pytest.raises(NoValidSamples):
+            imgstats.summarize(empty)
 
 
 def test_nan_only_band_raises_but_other_bands_answer():
