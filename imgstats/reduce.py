@@ -89,7 +89,7 @@ def _from_dataarray(arr: xr.DataArray):
             names = tuple(str(i) for i in range(arr.shape[-1]))
         return arr.data, names
     if arr.ndim == 2 and "source" in arr.attrs:  # a greyscale image from open_image
-        return arr.data, ("L",)
+        return arr.data, (str(arr.attrs.get("band", "L")),)
     return _ranked(arr.data)
 
 

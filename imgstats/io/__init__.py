@@ -68,7 +68,10 @@ def open_image(
     Returns
     -------
     xarray.DataArray
-        ``attrs`` carry ``source``, ``format`` and, for Pillow images, ``mode``.
+        ``attrs`` carry ``source``, ``format`` and, for Pillow images, ``mode``. A greyscale
+        image (dims ``(y, x)``) carries its band's name in ``attrs["band"]``: Pillow's
+        (``img.getbands()``: ``"L"``, ``"I"``, ``"F"``), or ``"L"`` for a TIFF, so that
+        ``compute(path, func, band=name)`` accepts the same name as for the PIL image.
 
     Raises
     ------
@@ -148,6 +151,7 @@ def _to_yx_band(data, axes: str, rgb: bool = False):
 
 def _data_array(data, bands, attrs) -> xr.DataArray:
     if data.ndim == 2:
+        attrs = {**attrs, "band": bands[0] if bands else "L"}
         return xr.DataArray(data, dims=("y", "x"), attrs=attrs)
     if bands is None:
         bands = tuple(str(i) for i in range(data.shape[2]))

@@ -94,15 +94,21 @@ def test_16_bit_greyscale_png_keeps_16_bits(rng_images):
     assert imgstats.summarize(img).missing(FUNCS) == []
 
 
-@pytest.mark.xfail(reason="reported: a greyscale image opened from a path gets band name 'L' "
-                   "whatever its mode (reduce._from_dataarray), a PIL image its real one",
-                   raises=imgstats.InvalidOption, strict=False)
 def test_greyscale_band_name_is_the_same_for_a_path_and_a_pil_image(rng_images):
     folder, expected = rng_images
     with Image.open(folder / "grey16.png") as raw:
         (name,) = raw.getbands()
         assert imgstats.compute(raw, "max", band=name) == expected["grey16.png"].max()
     assert imgstats.compute(folder / "grey16.png", "max", band=name) == expected["grey16.png"].max()
+    assert imgstats.open_image(folder / "grey16.png").attrs["band"] == name
+
+
+def test_greyscale_tiff_band_is_named_l(tmp_path):
+    arr = _tiff_data("uint16", (6, 7), seed=4)
+    path = tmp_path / "grey.tif"
+    tifffile.imwrite(path, arr)
+    assert imgstats.open_image(path).attrs["band"] == "L"
+    assert imgstats.compute(path, "max", band="L") == arr.max()
 
 
 @pytest.mark.parametrize("name", PILLOW_FILES)
