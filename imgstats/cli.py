@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 
@@ -109,11 +110,17 @@ def _stats(args) -> int:
         print(f"imgstats: error: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps(values))
+        # NaN and infinities have no JSON spelling: null, as the web API answers
+        print(json.dumps({name: _json_number(v) for name, v in values.items()}, allow_nan=False))
     else:
         for name, value in values.items():
             print(f"{name} {value}")
     return 0
+
+
+def _json_number(value):
+    """``None`` for NaN and infinities, else the value."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -49,6 +49,17 @@ def test_stats_prints_one_line_per_function(images):
               arrays["rgb.png"], list(got))
 
 
+def test_stats_json_prints_null_for_non_finite_values(tmp_path, capsys):
+    arr = np.array([[1.0, np.inf], [-np.inf, 2.0]], np.float32)
+    tifffile.imwrite(tmp_path / "inf.tif", arr)
+    assert main(["stats", str(tmp_path / "inf.tif"), "min", "max", "mean", "median",
+                 "--json"]) == 0
+    out, _ = capsys.readouterr()
+    assert "Infinity" not in out and "NaN" not in out
+    got = json.loads(out, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+    assert got == {"min": None, "max": None, "mean": None, "median": 1.5}
+
+
 def test_stats_json(images, capsys):
     folder, arrays = images
     assert main(["stats", str(folder / "f32.tif"), "min", "p99.9", "mean", "--json"]) == 0
