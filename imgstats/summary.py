@@ -239,7 +239,7 @@ class Summary:
     luma : BandStats or None
         Pillow's "L" luminance of bands R, G, B, when the image has them.
     shape : tuple of int
-        The shape of the summarized array.
+        The shape of the summarized array; ``()`` when unknown (see :meth:`merge`).
     refined : dict
         ``(selection, shift, prefix) -> ("hist", counts) | ("keys", sorted keys)``.
     """
@@ -255,7 +255,13 @@ class Summary:
         return self.merge(other)
 
     def merge(self, other: Summary) -> Summary:
-        """Merge the summaries of two sets of pixels with the same bands (e.g. two chunks)."""
+        """Merge the summaries of two sets of pixels with the same bands (e.g. two chunks).
+
+        ``shape`` is the shape of the whole image, which :func:`imgstats.summarize` records
+        in the summary of every chunk: it is kept when both sides carry the same one, and is
+        ``()`` (unknown) otherwise, as two separately summarized arrays (two halves, two
+        images) do not say how they fit together. Band names are ``self``'s.
+        """
         if len(self.bands) != len(other.bands):
             raise InvalidOption("cannot merge summaries with different numbers of bands")
         luma = None
@@ -265,7 +271,7 @@ class Summary:
             tuple(a.merge(b) for a, b in zip(self.bands, other.bands, strict=True)),
             self.band_names,
             luma,
-            self.shape,
+            self.shape if self.shape == other.shape else (),
         )
 
     # -- selections --------------------------------------------------------------------------

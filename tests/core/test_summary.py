@@ -68,6 +68,9 @@ def test_summaries_of_two_halves_merge_into_the_summary_of_the_whole(dtype, data
     assert merged.luma == whole.luma
     assert merged.band_names == whole.band_names
     assert replace(merged, shape=whole.shape) == whole
+    # two separately summarized arrays do not say the whole's shape
+    assert merged.shape == (() if top.shape != bottom.shape else top.shape)
+    assert (whole + whole).shape == whole.shape
     assert bottom.merge(top).bands == whole.bands  # the merge commutes
     # and the merge of a dask array's chunk summaries is the same summary
     chunked = imgstats.summarize(da.from_array(arr, chunks=(max(1, rows // 3),) + shape[1:]))
