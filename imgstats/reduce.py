@@ -108,7 +108,8 @@ def summarize(data, *, scheduler=None, progress: bool = False, **io_options) -> 
         Passed to ``dask.compute`` for dask inputs; by default the active one (a
         ``dask.distributed.Client`` if one is set up).
     progress : bool
-        Show dask's progress bar on stderr for dask inputs on local schedulers.
+        Show a progress bar on stderr: dask's for dask inputs on local schedulers, tqdm's
+        for a large local TIFF streamed tile by tile.
     **io_options
         ``chunks``, ``pixel_limit``, ``storage_options`` for :func:`imgstats.open_image`.
 
@@ -215,7 +216,7 @@ def _summarize(data, luma, scheduler, progress, io_options, stream=None) -> Summ
     if stream is not None:
         return stream.map_reduce(
             lambda block: summarize_block(block, band_names, luma, shape), _merge_summaries,
-            _workers(),
+            _workers(), progress=progress,
         )
     if isinstance(arr, da.Array):
         if arr.ndim == 3 and arr.numblocks[-1] > 1:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import sys
 
 import numpy as np
 import tifffile
@@ -161,12 +162,13 @@ class TiffStream:
         except Exception:  # noqa: BLE001 - any malformed file: open_image reports what is wrong
             return None
 
-    def map_reduce(self, work, merge, workers: int):
+    def map_reduce(self, work, merge, workers: int, progress: bool = False):
         """Return ``merge([...])`` of ``work(block)`` over every tile or strip.
 
         ``work`` runs in the decoding threads on ``(y, x[, samples])`` blocks cropped to the
         image (missing segments read as zeros, as tifffile does); results are merged as they
         arrive, so memory stays at a few segments and one batch of compressed bytes.
+        ``progress`` shows a bar of the segments done on stderr.
         """
         height, width = self.shape[:2]
 
@@ -189,12 +191,23 @@ class TiffStream:
         try:
             with tiff_errors(self.path, "is corrupt"), tifffile.TiffFile(self.path) as tif:
                 page = tif.series[0].pages[0]
-                for part in page.segments(func=decoded, maxworkers=workers,
-                                          buffersize=self.BUFFER_BYTES):
-                    try:
-                        out = part if out is None else merge([out, part])
-                    except BaseException as exc:
-                        raise _WorkFailed(exc) from exc
+                segments = page.segments(func=decoded, maxworkers=workers,
+                                         buffersize=self.BUFFER_BYTES)
+                with _progress_bar(progress, len(page.dataoffsets), self.path) as bar:
+                    for part in segments:
+                        try:
+                            out = part if out is None else merge([out, part])
+                        except BaseException as exc:
+                            raise _WorkFailed(exc) from exc
+                        bar.update()
         except _WorkFailed as exc:
             raise exc.error from None
         return out
+
+
+def _progress_bar(show: bool, total: int, path):
+    """A tqdm bar of ``total`` segments on stderr, or one that draws nothing."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=os.path.basename(path), unit="segment", file=sys.stderr,
+                disable=not show)

@@ -60,6 +60,20 @@ def test_stats_json_prints_null_for_non_finite_values(tmp_path, capsys):
     assert got == {"min": None, "max": None, "mean": None, "median": 1.5}
 
 
+def test_stats_on_a_terminal_shows_progress_for_a_streamed_tiff(tmp_path, monkeypatch, capsys):
+    import imgstats.io
+
+    arr = np.arange(64 * 48, dtype=np.uint16).reshape(64, 48)
+    tifffile.imwrite(tmp_path / "big.tif", arr, tile=(16, 16))
+    monkeypatch.setattr(imgstats.io, "EAGER_BYTES", 0)  # "big": streamed tile by tile
+    for tty in (False, True):
+        monkeypatch.setattr(sys.stderr, "isatty", lambda tty=tty: tty)
+        assert main(["stats", str(tmp_path / "big.tif"), "max"]) == 0
+        out, err = capsys.readouterr()
+        assert out == f"max {arr.max()}\n"
+        assert ("100%" in err) is tty, err
+
+
 def test_stats_json(images, capsys):
     folder, arrays = images
     assert main(["stats", str(folder / "f32.tif"), "min", "p99.9", "mean", "--json"]) == 0

@@ -662,6 +662,34 @@ def test_streamed_local_tiffs_match_tifffile(tmp_path, monkeypatch, case):
     assert calls, "the TIFF was not streamed"
 
 
+@pytest.mark.parametrize("progress", [True, False])
+def test_streamed_tiffs_show_a_progress_bar_on_stderr_when_asked(tmp_path, monkeypatch, capsys,
+                                                                 progress):
+    import imgstats.io
+    import imgstats.io._tiff
+
+    arr = _tiff_data("uint16", (64, 48), seed=5)
+    path = tmp_path / "streamed.tif"
+    tifffile.imwrite(path, arr, tile=(16, 16))  # 12 tiles
+    monkeypatch.setattr(imgstats.io, "EAGER_BYTES", 0)  # every TIFF is "large": streamed
+    calls = []
+    original = imgstats.io._tiff.TiffStream.map_reduce
+
+    def spy(self, *args, **kwargs):
+        calls.append(kwargs.get("progress"))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(imgstats.io._tiff.TiffStream, "map_reduce", spy)
+    check_all(imgstats.compute(path, FUNCS, progress=progress), arr, FUNCS)
+    out, err = capsys.readouterr()
+    assert calls == [progress], "the TIFF was not streamed"
+    assert out == ""
+    if progress:
+        assert "streamed.tif" in err and "100%" in err and "12/12" in err
+    else:
+        assert err == ""
+
+
 @pytest.mark.parametrize("name", sorted(n for n in BAD if n.endswith(".tif")))
 def test_bad_tiffs_streamed_raise_unreadable_image(tmp_path, monkeypatch, name):
     import imgstats.io
