@@ -47,7 +47,7 @@ def tiff_errors(source, what: str = "is not a readable TIFF"):
         yield
     except (ImgStatsError, _WorkFailed):
         raise
-    except Exception as exc:  # noqa: BLE001 - see above; MemoryError is an Exception too
+    except Exception as exc:  # see above; MemoryError is an Exception too
         name = type(exc).__name__
         raise UnreadableImage(f"{describe(source)} {what}: {name}: {exc}") from exc
 
@@ -159,7 +159,7 @@ class TiffStream:
                 ):
                     return None
                 return cls(path, series.shape, series.dtype)
-        except Exception:  # noqa: BLE001 - any malformed file: open_image reports what is wrong
+        except Exception:  # any malformed file: open_image reports what is wrong
             return None
 
     def map_reduce(self, work, merge, workers: int, progress: bool = False):

@@ -662,6 +662,28 @@ def test_streamed_local_tiffs_match_tifffile(tmp_path, monkeypatch, case):
     assert calls, "the TIFF was not streamed"
 
 
+@pytest.mark.parametrize("error", [KeyError("ours"), imgstats.NoValidSamples("ours")])
+def test_streamed_reduction_errors_are_not_disguised_as_unreadable_images(tmp_path, error):
+    from imgstats.io._tiff import TiffStream
+
+    path = tmp_path / "fine.tif"
+    tifffile.imwrite(path, _tiff_data("uint8", (40, 30), seed=6), rowsperstrip=8)
+
+    def work(block):
+        raise error
+
+    with pytest.raises(type(error), match="ours"):
+        TiffStream.open(path).map_reduce(work, list, workers=2)
+
+
+@pytest.mark.parametrize("limit", [None, "auto"])
+def test_pixel_limit_of_a_tiff_is_image_too_large_not_unreadable(tmp_path, limit):
+    path = tmp_path / "big.tif"
+    tifffile.imwrite(path, np.zeros((40, 30), np.uint8))
+    with pytest.raises(ImageTooLarge):
+        imgstats.compute(path, "min", pixel_limit=100, chunks=limit)
+
+
 @pytest.mark.parametrize("progress", [True, False])
 def test_streamed_tiffs_show_a_progress_bar_on_stderr_when_asked(tmp_path, monkeypatch, capsys,
                                                                  progress):
