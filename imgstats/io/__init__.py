@@ -16,11 +16,14 @@ import xarray as xr
 from dask.base import tokenize
 
 from ..errors import ImageNotFound, InvalidOption, UnreadableImage
-from ._pillow import check_pixels, open_pillow, pillow_to_array
+from ._pillow import check_pixels, open_pillow, pillow_header, pillow_to_array
 from ._sources import describe, is_url, open_source
 from ._tiff import TiffArray, dask_chunks, is_tiff, tiff_errors, tiff_layout
 
-__all__ = ["open_image", "open_source", "is_url", "DEFAULT_PIXEL_LIMIT", "pixel_limit_default"]
+__all__ = [
+    "open_image", "read_header", "open_source", "is_url", "DEFAULT_PIXEL_LIMIT",
+    "pixel_limit_default",
+]
 
 #: Default decompression-bomb guard: images declaring more pixels (width x height) are refused.
 DEFAULT_PIXEL_LIMIT = 1 << 30
@@ -102,6 +105,40 @@ def open_image(
     return _data_array(data, bands, attrs)
 
 
+def read_header(fh, source) -> dict:
+    """Read an image's header from an open binary file, without decoding any pixel.
+
+    Returns
+    -------
+    dict
+        ``width``, ``height``, ``bands`` (the band names :func:`open_image` gives), ``dtype``
+        (numpy name) and ``format`` (``"JPEG"``, ``"PNG"``, ``"TIFF"``...).
+
+    Raises
+    ------
+    UnreadableImage
+        Empty, not an image, or a malformed header.
+    """
+    head = fh.read(4)
+    fh.seek(0)
+    if not head:
+        raise UnreadableImage(f"{describe(source)} is empty")
+    if not is_tiff(head):
+        with open_pillow(fh, source, pixel_limit=None) as img:
+            return pillow_header(img)
+    with tiff_errors(source):
+        tif = tifffile.TiffFile(fh)
+    with tif:
+        series, shape, dtype, axes, _ = tiff_layout(tif, source)
+        with tiff_errors(source):
+            rgb = series.keyframe.photometric == tifffile.PHOTOMETRIC.RGB
+    count = math.prod(s for s, a in zip(shape, axes, strict=True) if a not in "YX")
+    others = [a for a in axes if a not in "YX"]
+    return {"width": int(shape[axes.index("X")]), "height": int(shape[axes.index("Y")]),
+            "bands": list(_band_names(others, count, rgb) or ("L",)), "dtype": dtype.name,
+            "format": "TIFF"}
+
+
 def _open_tiff(fh, source, chunks, pixel_limit, storage_options) -> xr.DataArray:
     with tiff_errors(source):
         tif = tifffile.TiffFile(fh)
@@ -142,11 +179,17 @@ def _to_yx_band(data, axes: str, rgb: bool = False):
         data = data.transpose(order)
     if data.ndim > 3:
         data = data.reshape(data.shape[0], data.shape[1], -1)
-    bands = None
     others = [a for a in axes if a not in "YX"]
-    if rgb and others in (["S"], ["C"]) and data.shape[2] in (3, 4):
-        bands = ("R", "G", "B", "A")[: data.shape[2]]
-    return data, bands
+    return data, _band_names(others, data.shape[2] if data.ndim == 3 else 1, rgb)
+
+
+def _band_names(others: list[str], count: int, rgb: bool):
+    """R, G, B[, A] for the 3 or 4 samples of an RGB TIFF; ``None`` (numbered) otherwise."""
+    if rgb and others in (["S"], ["C"]) and count in (3, 4):
+        return ("R", "G", "B", "A")[:count]
+    if not others:
+        return None
+    return tuple(str(i) for i in range(count))
 
 
 def _data_array(data, bands, attrs) -> xr.DataArray:

@@ -47,6 +47,32 @@ def check_pixels(width: int, height: int, pixel_limit: int | None, source) -> No
         )
 
 
+#: numpy types of Pillow's non-8-bit modes (every other mode is uint8).
+MODE_DTYPES = {"I": "int32", "F": "float32", "I;16": "uint16", "I;16L": "uint16",
+               "I;16B": "uint16", "I;16N": "uint16"}
+
+
+def expanded_mode(img: Image.Image) -> str:
+    """The mode imgstats decodes ``img`` to: palettes expand to RGB(A), bilevel to L."""
+    if img.mode == "P":
+        return "RGBA" if "transparency" in img.info else "RGB"
+    if img.mode == "PA":
+        return "RGBA"
+    if img.mode == "1":
+        return "L"
+    return img.mode
+
+
+def pillow_header(img: Image.Image) -> dict:
+    """Size, band names, numpy type and format of an opened image, without decoding it."""
+    from PIL import ImageMode
+
+    mode = expanded_mode(img)
+    return {"width": img.size[0], "height": img.size[1],
+            "bands": list(ImageMode.getmode(mode).bands),
+            "dtype": MODE_DTYPES.get(mode, "uint8"), "format": img.format or ""}
+
+
 def pillow_to_array(img: Image.Image, source=None) -> tuple[np.ndarray, tuple[str, ...]]:
     """Decode a Pillow image to the array numpy sees, with its band names.
 
@@ -54,12 +80,9 @@ def pillow_to_array(img: Image.Image, source=None) -> tuple[np.ndarray, tuple[st
     become 0/255 greyscale; animated images give their first frame.
     """
     try:
-        if img.mode == "P":
-            img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-        elif img.mode == "PA":
-            img = img.convert("RGBA")
-        elif img.mode == "1":
-            img = img.convert("L")
+        mode = expanded_mode(img)
+        if mode != img.mode:
+            img = img.convert(mode)
         arr = np.asarray(img)
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise UnreadableImage(f"{describe(source or 'image')} cannot be decoded: {exc}") from exc

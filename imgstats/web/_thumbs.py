@@ -23,7 +23,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ..errors import ImageTooLarge, UnreadableImage
 from ..io import pixel_limit_default
-from ..io._tiff import is_tiff
+from ..io._tiff import is_tiff, tiff_errors
 
 __all__ = ["RenderCache", "render", "MEDIA_TYPE"]
 
@@ -188,30 +188,28 @@ def _pillow_reduced(fh, max_side: int, pixel_limit: int) -> Image.Image:
 
 def _tiff_reduced(fh, max_side: int, pixel_limit: int) -> np.ndarray:
     """Read every n-th row and column of a TIFF's first series (its smallest fitting level)."""
-    try:
-        with tifffile.TiffFile(fh) as tif:
-            series = tif.series[0]
-            axes = series.axes
-            if "Y" not in axes or "X" not in axes:
-                raise UnreadableImage(f"TIFF without image axes ({axes!r})")
-            yi, xi = axes.index("Y"), axes.index("X")
-            if series.shape[yi] * series.shape[xi] > pixel_limit:
-                raise ImageTooLarge(
-                    f"{series.shape[xi]}x{series.shape[yi]} pixels is over the limit"
-                )
-            level = 0
-            for i, lvl in enumerate(series.levels):
-                if min(lvl.shape[yi], lvl.shape[xi]) >= max_side:
-                    level = i
-            shape = series.levels[level].shape
-            step = max(1, max(shape[yi], shape[xi]) // (2 * max_side))
-            key = tuple(
-                slice(None, None, step) if i in (yi, xi) else (slice(None) if a == "S" else 0)
-                for i, a in enumerate(axes)
+    # any tifffile error on a malformed file is an UnreadableImage (io._tiff.tiff_errors)
+    with tiff_errors("the TIFF", "cannot be rendered"), tifffile.TiffFile(fh) as tif:
+        series = tif.series[0]
+        axes = series.axes
+        if "Y" not in axes or "X" not in axes:
+            raise UnreadableImage(f"TIFF without image axes ({axes!r})")
+        yi, xi = axes.index("Y"), axes.index("X")
+        if series.shape[yi] * series.shape[xi] > pixel_limit:
+            raise ImageTooLarge(
+                f"{series.shape[xi]}x{series.shape[yi]} pixels is over the limit"
             )
-            arr = np.asarray(zarr.open(series.aszarr(level=level), mode="r")[key])
-    except (tifffile.TiffFileError, ValueError, KeyError, IndexError, RuntimeError) as exc:
-        raise UnreadableImage(f"cannot render the TIFF: {exc}") from exc
+        level = 0
+        for i, lvl in enumerate(series.levels):
+            if min(lvl.shape[yi], lvl.shape[xi]) >= max_side:
+                level = i
+        shape = series.levels[level].shape
+        step = max(1, max(shape[yi], shape[xi]) // (2 * max_side))
+        key = tuple(
+            slice(None, None, step) if i in (yi, xi) else (slice(None) if a == "S" else 0)
+            for i, a in enumerate(axes)
+        )
+        arr = np.asarray(zarr.open(series.aszarr(level=level), mode="r")[key])
     kept = [a for a in axes if a in "YXS"]
     if kept.index("Y") > kept.index("X"):
         arr = np.swapaxes(arr, kept.index("Y"), kept.index("X"))

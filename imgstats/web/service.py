@@ -16,9 +16,8 @@ import numpy as np
 
 from ..errors import ImageNotFound, ImgStatsError, StoreTimeout, StoreUnavailable, UnreadableImage
 from ..functions import parse_function
-from ..io import EAGER_BYTES
+from ..io import EAGER_BYTES, read_header
 from ..io._pillow import check_pixels
-from ..io._tiff import is_tiff, tiff_layout
 from ..reduce import refine, summarize
 from ..summary import Summary
 from .cache import RedisLayer, SlotCache
@@ -27,10 +26,6 @@ from .store import _is_timeout, open_store, store_error
 logger = logging.getLogger(__name__)
 
 __all__ = ["ImageService", "needs_refinement"]
-
-# The numpy type of each Pillow mode after imgstats' own conversions (see io._pillow).
-_MODE_DTYPES = {"I": "int32", "F": "float32", "I;16": "uint16", "I;16L": "uint16",
-                "I;16B": "uint16", "I;16N": "uint16"}
 
 
 class ImageService:
@@ -115,13 +110,7 @@ class ImageService:
         try:
             # headers are small: read remote files in 64 KB blocks, not fsspec's 5 MB
             with self.store.open(name, block_size=1 << 16) as fh:
-                head = fh.read(4)
-                fh.seek(0)
-                if not head:
-                    raise UnreadableImage(f"{name} is empty")
-                if is_tiff(head):
-                    return _tiff_header(fh, name)
-                return _pillow_header(fh, name)
+                return read_header(fh, name)
         except (ImageNotFound, UnreadableImage, StoreUnavailable):
             raise
         except Exception as exc:  # fsspec clients raise their own network errors
@@ -336,44 +325,4 @@ class _StoreErrors:
         if isinstance(exc, (ImgStatsError, OSError)) and _is_timeout(exc):
             raise store_error(exc, "read") from exc
         return False
-
-
-def _pillow_header(fh, name: str) -> dict:
-    from ..io._pillow import open_pillow
-
-    # the header only: the pixel limit is checked where pixels are read
-    img = open_pillow(fh, name, pixel_limit=None)
-    with img:
-        mode = img.mode
-        if mode == "P":
-            bands = ["R", "G", "B", "A"] if "transparency" in img.info else ["R", "G", "B"]
-        elif mode == "PA":
-            bands = ["R", "G", "B", "A"]
-        elif mode == "1":
-            bands = ["L"]
-        else:
-            bands = list(img.getbands())
-        return {"width": img.size[0], "height": img.size[1], "bands": bands,
-                "dtype": _MODE_DTYPES.get(mode, "uint8"), "format": img.format or ""}
-
-
-def _tiff_header(fh, name: str) -> dict:
-    import tifffile
-
-    try:
-        tif = tifffile.TiffFile(fh)
-    except (tifffile.TiffFileError, ValueError, KeyError, EOFError, OSError) as exc:
-        raise UnreadableImage(f"{name} is not a readable TIFF: {exc}") from exc
-    with tif:
-        _, shape, dtype, axes, _ = tiff_layout(tif, name)
-    others = [s for s, a in zip(shape, axes, strict=True) if a not in "YX"]
-    count = int(np.prod(others)) if others else 1
-    if not others:
-        bands = ["L"]
-    elif axes.endswith("S") and len(others) == 1 and count in (3, 4):
-        bands = ["R", "G", "B", "A"][:count]
-    else:
-        bands = [str(i) for i in range(count)]
-    return {"width": int(shape[axes.index("X")]), "height": int(shape[axes.index("Y")]),
-            "bands": bands, "dtype": dtype.name, "format": "TIFF"}
 
