@@ -182,14 +182,8 @@ def _pillow_summary(path, luma: bool, pixel_limit) -> Summary | None:
             return None
         try:
             img.load()
-            lhist = None
-            if luma and img.mode != "L":
-                # Pillow releases the GIL in convert() and histogram(): count the luma on
-                # another core while this one counts the bands (20 -> 10 ms for 12 MP).
-                lfuture = _pool().submit(lambda: img.convert("L").histogram())
-            counts = np.asarray(img.histogram(), np.int64).reshape(-1, 256)
-            if luma and img.mode != "L":
-                lhist = np.asarray(lfuture.result(), np.int64)
+            counts, lhist = _pillow_histograms(img, luma and img.mode != "L")
+            counts = counts.reshape(-1, 256)
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
             raise UnreadableImage(f"{describe(path)} cannot be decoded: {exc}") from exc
     u8 = np.dtype(np.uint8)
@@ -197,6 +191,21 @@ def _pillow_summary(path, luma: bool, pixel_limit) -> Summary | None:
     shape = (img.height, img.width) + ((len(bands),) if len(bands) > 1 else ())
     luma_stats = None if lhist is None else small_int_stats(u8, lhist)
     return Summary(bands, tuple(img.getbands()), luma_stats, shape)
+
+
+def _pillow_histograms(img, luma: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Pillow's band histograms of a loaded image (and its "L" histogram when ``luma``).
+
+    Pillow releases the GIL in ``convert()`` and ``histogram()``, so the luma is counted on
+    the second core beside the bands (12 MP RGB: 20 -> 10 ms). Splitting the bands' count
+    into two cropped halves was measured too: the crops' copies and page faults cost more
+    than the second core saves (57 -> 60 ms per 12 MP JPEG in one run).
+    """
+    if not luma:
+        return np.asarray(img.histogram(), np.int64), None
+    future = _pool().submit(lambda: img.convert("L").histogram())
+    counts = img.histogram()
+    return np.asarray(counts, np.int64), np.asarray(future.result(), np.int64)
 
 
 def _is_tiff_file(path) -> bool:
