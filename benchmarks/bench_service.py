@@ -25,7 +25,6 @@ import http.client
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from imgstats.bench import free_port
 from imgstats.data import gallery_path
 from imgstats.web._serve import keep_freed_memory
 
@@ -97,12 +97,6 @@ def _serve_naive(folder: str, port: int) -> None:
 
 
 # -- plumbing ----------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def server(kind: str, folder: Path, log: Path):
     """Start a server process (``imgstats`` or ``naive``); yield ``(port, pid)``."""

@@ -12,7 +12,6 @@ import io
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from imgstats.bench import free_port
 from imgstats.data import gallery_path
 
 CHROMIUM = Path(os.environ.get("IMGSTATS_TEST_CHROMIUM", "/usr/bin/chromium"))
@@ -53,17 +53,11 @@ def pytest_runtest_makereport(item, call):
 
 
 # -- the server ---------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class Server:
     """``python -m imgstats.cli serve`` on a free port, for one folder of images."""
 
     def __init__(self, images: Path, log: Path):
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log
         self._log = open(log, "wb")  # noqa: SIM115 -- closed in stop()

@@ -15,18 +15,12 @@ import time
 import zlib
 from pathlib import Path
 
+from imgstats.bench import free_port
 from imgstats.data import gallery_path
 
 #: Gallery files copied into each test store: 8-bit RGB JPEG, PNG, and 16/32-bit TIFFs.
 GALLERY = ["IMG_1.jpg", "IMG_11.png", "IMG_12_uint16.tif", "IMG_13_float32.tif",
            "IMG_14_int16.tif"]
-
-
-def free_port() -> int:
-    """A TCP port free on loopback right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def http_get(base: str, path: str, headers=None, method: str = "GET", timeout: float = 30):
