@@ -1,7 +1,8 @@
 """Per-chunk work: summarize one in-memory block, or refine selected bins of one block.
 
-These are the functions dask runs on every chunk (and threads on every slice of a numpy
-array). Their results merge with :meth:`Summary.merge` and :func:`merge_refinements`.
+These are the functions :meth:`imgstats.io.ReadPlan.map_reduce` runs on every decoded block
+(a numpy slice, a TIFF tile, a dask chunk). Their results merge with :meth:`Summary.merge`
+and :func:`merge_refinements`.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from . import _kernels
-from .summary import COLLECT_LIMIT, BandStats, Summary, _bins, key_bits_of
+from .summary import BandStats, Summary, _bins, key_bits_of
 
 
 def as_pixels(block: np.ndarray) -> np.ndarray:
@@ -41,6 +41,8 @@ def summarize_block(block, band_names, luma: bool, shape=()) -> Summary:
     shape : tuple of int
         The shape of the whole image, recorded in the summary.
     """
+    from . import _kernels
+
     px = as_pixels(block)
     dtype = px.dtype  # uint8 for bool, native byte order
     nb = px.shape[1]
@@ -76,6 +78,8 @@ def small_int_stats(dtype: np.dtype, hist: np.ndarray) -> BandStats:
 
 
 def _scan_ints(px: np.ndarray, dtype: np.dtype) -> tuple[BandStats, ...]:
+    from . import _kernels
+
     nb = px.shape[1]
     bits = dtype.itemsize * 8
     raw = px.view(f"u{dtype.itemsize}")
@@ -101,6 +105,8 @@ def _scan_ints(px: np.ndarray, dtype: np.dtype) -> tuple[BandStats, ...]:
 
 
 def _scan_floats(px: np.ndarray, dtype: np.dtype) -> tuple[BandStats, ...]:
+    from . import _kernels
+
     if dtype.itemsize == 4:
         return _scan_float32(px)
     nb = px.shape[1]
@@ -130,6 +136,8 @@ def _scan_floats(px: np.ndarray, dtype: np.dtype) -> tuple[BandStats, ...]:
 
 
 def _scan_float32(px: np.ndarray) -> tuple[BandStats, ...]:
+    from . import _kernels
+
     nb = px.shape[1]
     dtype = np.dtype(np.float32)
     hist = np.zeros((nb, 1 << 16), np.int64)
@@ -184,55 +192,66 @@ def _exact_sum(esum: np.ndarray, scale: int, denormal_shift: int) -> Fraction:
     return Fraction(total, 1 << denormal_shift)
 
 
-def refine_block(block, bands_mask, nodes, dtype) -> dict:
-    """Look at the keys of one block that fall into ``nodes``.
+def refine_block(block, targets, dtype, limit: int) -> dict:
+    """Look at the keys of one block that fall into any of ``targets``, in one pass.
 
     Parameters
     ----------
     block : array_like
         ``(y, x[, band])`` pixels.
-    bands_mask : numpy.ndarray of bool
-        The bands of the selection.
-    nodes : list of (shift, prefix, count)
-        Bins to refine; ``count`` is the number of keys in the bin over the whole image, which
-        decides between collecting keys (``count <= COLLECT_LIMIT``) and a 16-bit histogram.
+    targets : list of (selection, shift, prefix, count)
+        Bins to refine (as :meth:`Summary.missing` gives them), of any selections (``"all"``,
+        ``"b<i>"``) and levels: the keys of the selection's bands with
+        ``key >> shift == prefix``, ``count`` of them over the whole image.
     dtype : numpy.dtype
+    limit : int
+        A bin of at most this many keys has them collected; a fuller one has the next 16
+        bits of its keys counted into a histogram.
 
     Returns
     -------
     dict
-        ``(shift, prefix) -> ("hist", counts) | ("keys", keys)`` for this block.
+        ``(selection, shift, prefix) -> ("hist", counts) | ("keys", keys)`` for this block.
     """
+    from . import _kernels
+
     dtype = np.dtype(dtype)
     px = as_pixels(block)
-    raw = px.view(f"u{dtype.itemsize}")
-    kind = 2 if dtype.kind == "f" else (1 if dtype.kind == "i" else 0)
+    npix, nb = px.shape
+    flat = px.reshape(-1).view(f"u{dtype.itemsize}")
     width = dtype.itemsize * 8
-    out = {}
-    by_shift: dict[int, list] = {}
-    for shift, prefix, count in nodes:
-        by_shift.setdefault(shift, []).append((prefix, count))
-    flat32 = dtype == np.float32 and list(by_shift) == [16]
-    for shift, items in by_shift.items():
-        items.sort()
-        prefixes = np.array([p for p, _ in items], np.uint64)
-        collect = np.array([c <= COLLECT_LIMIT for _, c in items], np.bool_)
-        cap = min(px.size, max([c for _, c in items if c <= COLLECT_LIMIT], default=0))
-        buf = np.zeros((len(items), cap), np.uint64)
-        counts = np.zeros(len(items), np.int64)
-        hist = np.zeros((len(items), 1 << 16), np.int64)
-        if flat32:
-            _kernels.refine_float32(raw.reshape(-1), raw.shape[1], bands_mask, prefixes, hist,
-                                    collect, counts, buf)
+    kind = 2 if dtype.kind == "f" else (1 if dtype.kind == "i" else 0)
+    nt = len(targets)
+    shifts = np.array([t[1] for t in targets], np.uint64)
+    prefixes = np.array([t[2] for t in targets], np.uint64)
+    bands = np.zeros((nt, nb), np.bool_)
+    for t, (sel, *_) in enumerate(targets):
+        if sel == "all":
+            bands[t] = True
         else:
-            _kernels.refine_keys(
-                raw, bands_mask, kind, width, prefixes, shift, hist, collect, counts, buf
-            )
-        for t, (prefix, _) in enumerate(items):
-            if collect[t]:
-                out[(shift, prefix)] = ("keys", buf[t, : counts[t]].copy())
-            else:
-                out[(shift, prefix)] = ("hist", hist[t])
+            bands[t, int(sel[1:])] = True
+    collect = np.array([t[3] <= limit for t in targets], np.bool_)
+    # the top-16-bit bins any target of each band lies in: one look-up rejects most samples
+    top = width - 16
+    table = np.zeros((nb, 1 << 16), np.bool_)
+    for t in range(nt):
+        table[bands[t], int(prefixes[t]) >> (top - int(shifts[t]))] = True
+    caps = np.array([min(npix * int(bands[t].sum()), targets[t][3]) if collect[t] else 0
+                     for t in range(nt)], np.int64)
+    offsets = np.concatenate([[0], np.cumsum(caps)]).astype(np.int64)
+    buf = np.empty(int(offsets[-1]), np.uint64)
+    counts = np.zeros(nt, np.int64)
+    slots = np.cumsum(~collect) - 1
+    hist = np.zeros((int((~collect).sum()), 1 << 16), np.int64)
+    if flat.size:
+        _kernels.refine_targets(flat, nb, kind, width, table, shifts, prefixes, bands, collect,
+                                slots, offsets, counts, buf, hist)
+    out = {}
+    for t, (sel, shift, prefix, _) in enumerate(targets):
+        if collect[t]:
+            out[(sel, shift, prefix)] = ("keys", buf[offsets[t] : offsets[t] + counts[t]])
+        else:
+            out[(sel, shift, prefix)] = ("hist", hist[slots[t]])
     return out
 
 

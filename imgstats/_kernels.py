@@ -271,74 +271,49 @@ def scan_float64(bits, hist, kmin, kmax, esum_hi, esum_lo, special):
 
 
 @njit(nogil=True, cache=True)
-def refine_float32(bits, nb, bands, prefixes, hist, collect, counts, buf):
-    """:func:`refine_keys` for flat, band-interleaved float32 bit patterns and 16-bit prefixes.
+def refine_targets(flat, nb, kind, width, table, shifts, prefixes, bands, collect, slots,
+                   offsets, counts, buf, hist):
+    """One refinement pass of the radix selection, for many bins of many selections at once.
 
-    The common case -- the one refinement pass of float32 -- in 32-bit arithmetic with one
-    predictable branch per sample (2.3x faster than :func:`refine_keys`).
+    ``flat`` holds the unsigned bit patterns of the samples, band-interleaved (sample ``i``
+    belongs to band ``i % nb``); ``kind`` is 0 for unsigned, 1 for signed integers, 2 for
+    floats, and ``width`` is 32 or 64. ``table[band, top]`` flags the top-16-bit key bins that
+    some target of the band lies in: one look-up rejects almost every sample. A key of band
+    ``c`` falls in target ``t`` when ``bands[t, c]`` and ``key >> shifts[t] == prefixes[t]``;
+    several targets may take the same key (the image's and its band's). There, when
+    ``collect[t]`` the key is stored at ``buf[offsets[t] + counts[t]]``; otherwise its next 16
+    bits are counted into ``hist[slots[t]]``. NaN never matches.
     """
-    n = bits.shape[0]
-    nt = prefixes.shape[0]
-    lo = np.uint32(prefixes[0])
-    span = np.uint32(prefixes[nt - 1] - prefixes[0])
-    for i in range(n):
-        b = bits[i]
-        k = np.uint32(b ^ (np.uint32(np.int32(b) >> np.int32(31)) | np.uint32(0x80000000)))
-        # one unsigned comparison tests lo <= prefix <= hi
-        if np.uint32(np.uint32(k >> np.uint32(16)) - lo) <= span:
-            c = i % nb
-            if not bands[c] or (b & np.uint32(0x7FFFFFFF)) > np.uint32(0x7F800000):
-                continue
-            pre = np.uint64(k >> np.uint32(16))
-            for t in range(nt):
-                if pre == prefixes[t]:
-                    if collect[t]:
-                        buf[t, counts[t]] = k
-                        counts[t] += 1
-                    else:
-                        hist[t, np.int64(k & np.uint32(0xFFFF))] += 1
-                    break
-
-
-@njit(nogil=True, cache=True)
-def refine_keys(raw, bands, kind, width, prefixes, shift, hist, collect, counts, buf):
-    """One refinement pass of the radix selection.
-
-    ``raw`` is the ``(pixels, bands)`` unsigned bit pattern of the samples, ``bands`` flags the
-    bands that take part, ``kind`` is 0 for unsigned, 1 for signed integers, 2 for floats, and
-    ``width`` is 32 or 64. For each key whose ``key >> shift`` equals ``prefixes[t]``: when
-    ``collect[t]`` the key is stored in ``buf[t, counts[t]]``; otherwise the next 16 bits below
-    ``shift`` are counted into ``hist[t]``. NaN never matches.
-    """
-    npix, nb = raw.shape
-    nt = prefixes.shape[0]
+    n = flat.shape[0]
+    nt = shifts.shape[0]
     mask = np.uint64(0xFFFFFFFF) if width == 32 else np.uint64(0xFFFFFFFFFFFFFFFF)
     sign = np.uint64(1) << np.uint64(width - 1)
     inf = np.uint64(0x7F800000) if width == 32 else np.uint64(0x7FF0000000000000)
-    sh = np.uint64(shift)
-    sub = np.uint64(shift - 16) if shift >= 16 else np.uint64(0)
-    for p in range(npix):
-        for c in range(nb):
-            if not bands[c]:
+    top = np.uint64(width - 16)
+    c = nb - 1
+    for i in range(n):
+        c += 1
+        if c == nb:
+            c = 0
+        b = np.uint64(flat[i])
+        if kind == 0:
+            k = b
+        elif kind == 1:
+            k = b ^ sign
+        else:
+            if (b & ~sign) > inf:
                 continue
-            b = np.uint64(raw[p, c])
-            if kind == 0:
-                k = b
-            elif kind == 1:
-                k = b ^ sign
+            if b & sign:
+                k = ~b & mask
             else:
-                if (b & ~sign) > inf:
-                    continue
-                if b & sign:
-                    k = ~b & mask
+                k = b | sign
+        if not table[c, np.int64(k >> top)]:
+            continue
+        for t in range(nt):
+            if bands[t, c] and (k >> shifts[t]) == prefixes[t]:
+                if collect[t]:
+                    buf[offsets[t] + counts[t]] = k
+                    counts[t] += 1
                 else:
-                    k = b | sign
-            pre = k >> sh
-            for t in range(nt):
-                if pre == prefixes[t]:
-                    if collect[t]:
-                        buf[t, counts[t]] = k
-                        counts[t] += 1
-                    else:
-                        hist[t, np.int64((k >> sub) & np.uint64(0xFFFF))] += 1
-                    break
+                    sub = shifts[t] - np.uint64(16)
+                    hist[slots[t], np.int64((k >> sub) & np.uint64(0xFFFF))] += 1

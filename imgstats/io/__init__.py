@@ -1,7 +1,8 @@
 """Image io: decoders (Pillow, tifffile), lazy chunked readers and sources (paths, fsspec URLs).
 
-:func:`open_image` is the entry point: it returns an :class:`xarray.DataArray` with dims
-``(y, x[, band])``, dask-backed for large TIFFs so they are never decoded whole.
+:func:`open_image` returns an :class:`xarray.DataArray` with dims ``(y, x[, band])``,
+dask-backed for large TIFFs so they are never decoded whole. :func:`open_plan` returns the
+:class:`ReadPlan` the statistics work from: how the pixels arrive, and the header facts.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from dask.base import tokenize
 
 from ..errors import ImageNotFound, InvalidOption, UnreadableImage
 from ._pillow import check_pixels, open_pillow, pillow_header, pillow_to_array
+from ._plan import ReadPlan, open_plan
 from ._sources import describe, is_url, open_source
 from ._tiff import TiffArray, dask_chunks, is_tiff, tiff_errors, tiff_layout
 
 __all__ = [
-    "open_image", "read_header", "open_source", "is_url", "DEFAULT_PIXEL_LIMIT",
-    "pixel_limit_default",
+    "open_image", "open_plan", "ReadPlan", "read_header", "open_source", "is_url",
+    "DEFAULT_PIXEL_LIMIT", "pixel_limit_default",
 ]
 
 #: Default decompression-bomb guard: images declaring more pixels (width x height) are refused.
