@@ -317,3 +317,35 @@ def refine_targets(flat, nb, kind, width, table, shifts, prefixes, bands, collec
                 else:
                     sub = shifts[t] - np.uint64(16)
                     hist[slots[t], np.int64((k >> sub) & np.uint64(0xFFFF))] += 1
+
+
+@njit(nogil=True, cache=True)
+def refine_targets32(bits, nb, lo, span, table, prefixes, bands, collect, slots, offsets,
+                     counts, buf, hist):
+    """:func:`refine_targets` for float32 bit patterns and targets at the 16-bit level only
+    (every refinement of float32): 32-bit arithmetic, and one unsigned comparison
+    ``top - lo <= span`` rejects the samples outside the targets' range of top bins before
+    any memory is read (3x faster than :func:`refine_targets` on a 12 MP p99)."""
+    n = bits.shape[0]
+    nt = prefixes.shape[0]
+    lo32 = np.uint32(lo)
+    span32 = np.uint32(span)
+    c = nb - 1
+    for i in range(n):
+        c += 1  # the band, without a division per sample
+        if c == nb:
+            c = 0
+        b = bits[i]
+        k = np.uint32(b ^ (np.uint32(np.int32(b) >> np.int32(31)) | np.uint32(0x80000000)))
+        pre = np.uint32(k >> np.uint32(16))
+        if np.uint32(pre - lo32) > span32:
+            continue
+        if not table[c, pre] or (b & np.uint32(0x7FFFFFFF)) > np.uint32(0x7F800000):
+            continue
+        for t in range(nt):
+            if bands[t, c] and pre == prefixes[t]:
+                if collect[t]:
+                    buf[offsets[t] + counts[t]] = k
+                    counts[t] += 1
+                else:
+                    hist[slots[t], np.int64(k & np.uint32(0xFFFF))] += 1

@@ -162,11 +162,10 @@ class ImageService:
                 if summary is None:
                     summary = self._summarize_once(key, name)
                 slot.value = summary
-            for band in bands:
-                if needs_refinement(summary, funcs, [band]):
-                    summary = self._refine(summary, name, funcs, band)
-                    slot.value = summary
-                    self._share(key, summary)
+            if needs_refinement(summary, funcs, bands):  # one pass refines every band
+                summary = self._refine(summary, name, funcs, list(bands))
+                slot.value = summary
+                self._share(key, summary)
         return version, summary
 
     def stats(self, name: str, funcs, band=None) -> dict:
@@ -303,7 +302,7 @@ def needs_refinement(summary: Summary, funcs, bands) -> bool:
         for band in bands:
             summary.selection(band)  # still refuse an unknown band
         return False
-    return any(summary.missing(funcs, band) for band in bands)
+    return bool(summary.missing(funcs, list(bands)))
 
 
 class _StoreErrors:
