@@ -29,7 +29,7 @@ def as_pixels(block: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(out)
 
 
-def summarize_block(block, band_names, luma: bool, shape=()) -> Summary:
+def summarize_block(block, band_names, luma: bool, shape=(), candidates=()) -> Summary:
     """Summarize one in-memory block of shape ``(y, x[, band])``.
 
     Parameters
@@ -40,6 +40,10 @@ def summarize_block(block, band_names, luma: bool, shape=()) -> Summary:
         Also count Pillow's 8-bit luma of bands 0..2 (uint8 only).
     shape : tuple of int
         The shape of the whole image, recorded in the summary.
+    candidates : sequence of (selection, bins)
+        float32 only: top-16-bit bins predicted to hold wanted order statistics of a
+        selection (``"all"``, ``"b<i>"``); they are refined in this same pass, and the
+        summary holds their refinements.
     """
     from . import _kernels
 
@@ -61,6 +65,9 @@ def summarize_block(block, band_names, luma: bool, shape=()) -> Summary:
         bands = tuple(small_int_stats(dtype, h) for h in hist)
     elif dtype.kind in "ui":
         bands = _scan_ints(px, dtype)
+    elif dtype.itemsize == 4 and candidates:
+        bands, refined = _scan_float32(px, candidates)
+        return Summary(bands, tuple(band_names), None, tuple(shape), refined)
     else:
         bands = _scan_floats(px, dtype)
     return Summary(bands, tuple(band_names), luma_stats, tuple(shape))
@@ -135,7 +142,12 @@ def _scan_floats(px: np.ndarray, dtype: np.dtype) -> tuple[BandStats, ...]:
     return tuple(out)
 
 
-def _scan_float32(px: np.ndarray) -> tuple[BandStats, ...]:
+#: Predicted bins may hold up to 1/this of a float32 block's samples (4 bytes each are kept).
+CANDIDATE_SHARE = 8
+
+
+def _scan_float32(px: np.ndarray, candidates=()):
+    """The float32 band statistics; with ``candidates``, also ``(bands, refinements)``."""
     from . import _kernels
 
     nb = px.shape[1]
@@ -145,7 +157,22 @@ def _scan_float32(px: np.ndarray) -> tuple[BandStats, ...]:
     kmin = np.full(nb, 0xFFFFFFFF, np.uint64)
     kmax = np.zeros(nb, np.uint64)
     nan = np.zeros(nb, np.int64)
-    _kernels.scan_float32(px.reshape(-1).view(np.uint32), nb, hist, lows, kmin, kmax, nan)
+    bits = px.reshape(-1).view(np.uint32)
+    if candidates:
+        # one slot per (band, bin): the image's refinement of a bin is the sum of its bands'
+        cand = np.full((nb, 1 << 16), -1, np.int16)
+        slots: dict = {}
+        for sel, bins in candidates:
+            for c in range(nb) if sel == "all" else [int(sel[1:])]:
+                for j in bins:
+                    if (c, j) not in slots:
+                        cand[c, j] = slots[(c, j)] = len(slots)
+        hits = np.empty(max(1 << 16, bits.size // CANDIDATE_SHARE), np.uint32)
+        nhits = np.zeros(1, np.int64)
+        _kernels.scan_float32_candidates(bits, nb, hist, lows, kmin, kmax, nan, cand, hits,
+                                         nhits)
+    else:
+        _kernels.scan_float32(bits, nb, hist, lows, kmin, kmax, nan)
     out = []
     for c in range(nb):
         count = px.shape[0] - int(nan[c])
@@ -155,7 +182,17 @@ def _scan_float32(px: np.ndarray) -> tuple[BandStats, ...]:
         posinf, neginf = int(hist[c, _F32_POSINF_BIN]), int(hist[c, _F32_NEGINF_BIN])
         out.append(BandStats(dtype.str, count, int(nan[c]), hist[c], int(kmin[c]), int(kmax[c]),
                              float32_sum(hist[c], lows[c]), posinf, neginf))
-    return tuple(out)
+    if not candidates:
+        return tuple(out)
+    if nhits[0] > hits.size:  # the predicted bins hold too many keys: a refinement pass will
+        return tuple(out), {}
+    sub = np.bincount(hits[: nhits[0]], minlength=len(slots) << 16).reshape(-1, 1 << 16)
+    refined = {}
+    for sel, bins in candidates:
+        for j in bins:
+            rows = [slots[(c, j)] for c in (range(nb) if sel == "all" else [int(sel[1:])])]
+            refined[(sel, 16, int(j))] = ("hist", sub[rows].sum(axis=0, dtype=np.int64))
+    return tuple(out), refined
 
 
 #: The top-16-bit key bins of +inf and -inf: no finite float32 shares them (NaN is not counted).
@@ -172,12 +209,14 @@ def float32_sum(hist: np.ndarray, lows: np.ndarray) -> Fraction:
     therefore sum to ``n * base + low bits``, times ``2**(max(E, 1) - 150)``, exactly in int64
     below 2**31 samples.
     """
-    neg = _F32_BINS < 0x8000
-    bits16 = np.where(neg, 0xFFFF ^ _F32_BINS, _F32_BINS ^ 0x8000)  # top 16 bits of the float
+    nz = np.flatnonzero((hist != 0) & _F32_FINITE)  # a few hundred bins of 65536, as a rule
+    bins, hist, lows = _F32_BINS[nz], hist[nz], lows[nz]
+    neg = bins < 0x8000
+    bits16 = np.where(neg, 0xFFFF ^ bins, bins ^ 0x8000)  # top 16 bits of the float
     exponent = (bits16 >> 7) & 0xFF
     base = ((bits16 & 0x7F) << 16) | np.where(exponent > 0, 1 << 23, 0)
     low = np.where(neg, hist * 0xFFFF - lows, lows)
-    sig = np.where(_F32_FINITE, hist * base + low, 0)
+    sig = hist * base + low
     sig = np.where(neg, -sig, sig)
     esum = np.zeros(256, np.int64)
     np.add.at(esum, np.maximum(exponent, 1), sig)

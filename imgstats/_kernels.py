@@ -349,3 +349,93 @@ def refine_targets32(bits, nb, lo, span, table, prefixes, bands, collect, slots,
                     counts[t] += 1
                 else:
                     hist[slots[t], np.int64(k & np.uint32(0xFFFF))] += 1
+
+
+@njit(nogil=True, cache=True)
+def scan_float32_candidates(bits, nb, hist, lows, kmin, kmax, nan, cand, hits, nhits):
+    """:func:`scan_float32` that also collects the keys of predicted bins in the same pass.
+
+    ``cand[band, top]`` is the slot of a top-16-bit bin predicted to hold a wanted order
+    statistic (``-1`` for the others). A key that falls there is appended to ``hits`` as
+    ``slot << 16 | low 16 bits`` (a store to consecutive memory: counting them into a
+    histogram here would cost a cache miss each); ``nhits[0]`` counts them all, also beyond
+    the end of ``hits``, which then means the prediction was too wide.
+    """
+    cap = hits.shape[0]
+    nh = nhits[0]
+    flag = np.uint64(1) << np.uint64(63)
+    n = bits.shape[0]
+    top = np.uint64(0x80000000)
+    ones = np.uint64(0xFFFFFFFF)
+    block = (_PACK_BLOCK // nb) * nb
+    lo = np.zeros(nb, np.uint64)
+    hi = np.zeros(nb, np.uint64)
+    for c in range(nb):
+        lo[c] = kmin[c]
+        hi[c] = kmax[c]
+    start = 0
+    while start < n:
+        stop = min(n, start + block)
+        acc = np.zeros((nb, 65536), np.uint64)
+        for c in range(nb):  # a candidate bin's count word has its top bit set (counts < 2**23)
+            for j in range(65536):
+                if cand[c, j] >= 0:
+                    acc[c, j] = flag
+        blk = bits[start:stop]  # indexed from 0, as in hist8
+        if nb == 1:  # as in scan_float32: no band counter, minimum in registers
+            one = acc[0]
+            cand0 = cand[0]
+            nn = 0
+            lo0 = lo[0]
+            hi0 = hi[0]
+            for i in range(blk.shape[0]):
+                b = np.uint64(blk[i])
+                if (b & np.uint64(0x7FFFFFFF)) > np.uint64(0x7F800000):
+                    nn += 1
+                    continue
+                k = b ^ (ones if b >= top else top)
+                j = k >> np.uint64(16)
+                v = one[j] + (np.uint64(1) << np.uint64(40)) + (k & np.uint64(0xFFFF))
+                one[j] = v
+                lo0 = min(lo0, k)
+                hi0 = max(hi0, k)
+                if v >= flag:  # no look-up of the table for the other bins' samples
+                    s = cand0[j]
+                    if nh < cap:
+                        hits[nh] = (np.uint32(s) << np.uint32(16)) | np.uint32(k & 0xFFFF)
+                    nh += 1
+            nan[0] += nn
+            lo[0] = lo0
+            hi[0] = hi0
+        else:
+            c = nb - 1
+            for i in range(blk.shape[0]):
+                c += 1
+                if c == nb:
+                    c = 0
+                b = np.uint64(blk[i])
+                if (b & np.uint64(0x7FFFFFFF)) > np.uint64(0x7F800000):
+                    nan[c] += 1
+                    continue
+                k = b ^ (ones if b >= top else top)
+                j = k >> np.uint64(16)
+                v = acc[c, j] + (np.uint64(1) << np.uint64(40)) + (k & np.uint64(0xFFFF))
+                acc[c, j] = v
+                lo[c] = min(lo[c], k)
+                hi[c] = max(hi[c], k)
+                if v >= flag:
+                    s = cand[c, j]
+                    if nh < cap:
+                        hits[nh] = (np.uint32(s) << np.uint32(16)) | np.uint32(k & 0xFFFF)
+                    nh += 1
+        for c in range(nb):
+            for j in range(65536):
+                v = acc[c, j] & ~flag
+                if v:
+                    hist[c, j] += np.int64(v >> np.uint64(40))
+                    lows[c, j] += np.int64(v & np.uint64(0xFFFFFFFFFF))
+        start = stop
+    for c in range(nb):
+        kmin[c] = lo[c]
+        kmax[c] = hi[c]
+    nhits[0] = nh

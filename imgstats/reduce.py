@@ -159,10 +159,83 @@ def _summarize_for(plan, func, bands, scheduler, progress: bool) -> Summary:
     """A summary of ``plan`` that answers ``func`` for ``bands``: at most two passes."""
     # The luma costs a multiply-add per pixel: count it only when it is asked for.
     luma = plan.has_luma and any(isinstance(b, str) and b == "luma" for b in bands)
-    summary = _summarize(plan, luma, scheduler, progress)
+    summary = _summarize(plan, luma, scheduler, progress, _candidates(plan, func, bands))
     for b in bands:
         summary.selection(b)  # refuse an unknown band before a refinement pass
     return _refine(summary, plan, func, bands, scheduler, progress)
+
+
+#: float32 arrays from this many samples have their wanted bins predicted from a sample.
+_PREDICT_SAMPLES = 1 << 18
+#: Samples looked at for the prediction, and the most bins refined in the summarizing pass.
+_SAMPLE, _MAX_CANDIDATES = 1 << 15, 64
+
+
+def _candidates(plan, func, bands) -> tuple:
+    """Predict the top-16-bit bins that hold the wanted percentiles of each selection.
+
+    Only for in-memory float32 arrays, where a strided sample costs next to nothing: the
+    summarizing pass then also refines these bins, and when the prediction holds (the exact
+    histogram says whether it did) no refinement pass follows. Each wanted rank gets the
+    bins between the sample's order statistics 3.5 standard deviations (of a binomial rank)
+    on either side of it.
+    """
+    from .functions import parse_function
+
+    arr = plan.pixels
+    if plan.kind != "array" or not isinstance(arr, np.ndarray) or plan.dtype != np.float32:
+        return ()
+    if arr.size < _PREDICT_SAMPLES or plan.transform is not None:
+        return ()
+    qs = [f.q for f in map(parse_function, func if isinstance(func, (list, tuple)) else [func])
+          if f.q is not None]
+    if not qs:
+        return ()
+    nb = plan.shape[2] if len(plan.shape) == 3 else 1
+    px = arr.reshape(-1, nb)
+    bits = np.ascontiguousarray(px[:: max(1, px.shape[0] // _SAMPLE)]).view(np.uint32)
+    if not bits.dtype.isnative:
+        return ()
+    keys = np.where(bits >> 31, ~bits, bits | np.uint32(0x80000000))
+    valid = (bits & np.uint32(0x7FFFFFFF)) <= np.uint32(0x7F800000)
+    out, total = [], 0
+    sels = []
+    for b in bands:
+        sel = "all" if b is None or nb == 1 else None
+        if sel is None and not (isinstance(b, str) and b == "luma"):
+            sel = _band_selection(plan, b)
+        if sel is not None and sel not in sels:
+            sels.append(sel)
+    for sel in sels:
+        k = keys[valid] if sel == "all" else keys[:, int(sel[1:])][valid[:, int(sel[1:])]]
+        k = np.sort(k)
+        m = k.size
+        if m < 2:
+            continue
+        bins = set()
+        for q in qs:
+            p = min(max(q / 100, 0.0), 1.0)
+            r = p * (m - 1)
+            half = 3.5 * np.sqrt(m * p * (1 - p)) + 2
+            lo = int(k[max(0, int(np.floor(r - half)))]) >> 16
+            hi = int(k[min(m - 1, int(np.ceil(r + half)))]) >> 16
+            if hi - lo < 16:  # a wider window: too spread to count, left to a refinement
+                bins.update(range(lo, hi + 1))
+        per_band = len(bins) * (nb if sel == "all" else 1)
+        if bins and total + per_band <= _MAX_CANDIDATES:
+            out.append((sel, tuple(sorted(bins))))
+            total += per_band
+    return tuple(out)
+
+
+def _band_selection(plan, band):
+    """``"b<i>"`` for a band index or name of ``plan``, else ``None`` (refused later)."""
+    n = len(plan.band_names)
+    if isinstance(band, (int, np.integer)) and not isinstance(band, bool) and -n <= band < n:
+        return f"b{int(band) % n}"
+    if isinstance(band, str) and band in plan.band_names:
+        return f"b{plan.band_names.index(band)}"
+    return None
 
 
 # -- the two passes ----------------------------------------------------------------------------
@@ -174,11 +247,13 @@ def _plan(data, scheduler, io_options):
     return open_plan(data, local=local, **io_options)
 
 
-def _summarize(plan, luma: bool, scheduler, progress: bool) -> Summary:
-    """The summarizing pass; ``luma``: also count the luma (8-bit RGB(A) only)."""
+def _summarize(plan, luma: bool, scheduler, progress: bool, candidates=()) -> Summary:
+    """The summarizing pass; ``luma``: also count the luma (8-bit RGB(A) only);
+    ``candidates``: bins to refine in the same pass (see :func:`_candidates`)."""
     if plan.kind == "pillow" and plan.transform is None:
         return _pillow_summary(plan, luma)
-    work = partial(summarize_block, band_names=plan.band_names, luma=luma, shape=plan.shape)
+    work = partial(summarize_block, band_names=plan.band_names, luma=luma, shape=plan.shape,
+                   candidates=candidates)
     return plan.map_reduce(work, _merge_summaries, scheduler=scheduler, progress=progress)
 
 

@@ -155,6 +155,17 @@ class BandStats:
             and np.array_equal(self.hist, other.hist)
         )
 
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
+    def cumulative(self) -> np.ndarray:
+        """The cumulative sum of :attr:`hist`, computed once (the ranks of every percentile)."""
+        cum = self.__dict__.get("_cumulative")
+        if cum is None:
+            cum = np.cumsum(self.hist)
+            object.__setattr__(self, "_cumulative", cum)
+        return cum
+
     @property
     def key_bits(self) -> int:
         return key_bits_of(self.dtype)
@@ -232,6 +243,17 @@ class NeedsRefinement(Exception):
         self.nodes = sorted(set(nodes))
 
 
+def _merge_refined(a: dict, b: dict) -> dict:
+    """The refinements both sides hold, merged: histograms add up, sorted keys interleave."""
+    out = {}
+    for node in a.keys() & b.keys():
+        (kind, x), (kind_b, y) = a[node], b[node]
+        if kind != kind_b:
+            continue  # one side counted, the other collected: neither covers both
+        out[node] = (kind, x + y if kind == "hist" else np.sort(np.concatenate([x, y])))
+    return out
+
+
 @dataclass(frozen=True)
 class Summary:
     """An image's exact summary: per-band statistics, an optional luma, and refinements.
@@ -272,7 +294,8 @@ class Summary:
         ``shape`` is the shape of the whole image, which :func:`imgstats.summarize` records
         in the summary of every chunk: it is kept when both sides carry the same one, and is
         ``()`` (unknown) otherwise, as two separately summarized arrays (two halves, two
-        images) do not say how they fit together. Band names are ``self``'s.
+        images) do not say how they fit together. Band names are ``self``'s. A refinement
+        is kept when both sides hold it (then it covers both sets of samples).
         """
         if len(self.bands) != len(other.bands):
             raise InvalidOption("cannot merge summaries with different numbers of bands")
@@ -284,6 +307,7 @@ class Summary:
             self.band_names,
             luma,
             self.shape if self.shape == other.shape else (),
+            _merge_refined(self.refined, other.refined),
         )
 
     # -- selections --------------------------------------------------------------------------
@@ -335,11 +359,17 @@ class Summary:
         sel = self.selection(band)
         return self._stats(sel)
 
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
     def _stats(self, sel: str) -> BandStats:
         if sel == "all":
-            out = self.bands[0]
-            for b in self.bands[1:]:
-                out = out.merge(b)
+            out = self.__dict__.get("_all")  # merged once: every percentile reads it
+            if out is None:
+                out = self.bands[0]
+                for b in self.bands[1:]:
+                    out = out.merge(b)
+                object.__setattr__(self, "_all", out)
             return out
         if sel == "luma":
             return self.luma
@@ -441,7 +471,7 @@ class Summary:
         hist = stats.hist
         prefix = 0
         while True:
-            cum = np.cumsum(hist)
+            cum = stats.cumulative() if hist is stats.hist else np.cumsum(hist)
             j = int(np.searchsorted(cum, rank, side="right"))
             rank -= int(cum[j - 1]) if j else 0
             prefix = (prefix << 16) | j if shift < _top_shift(bits) else j

@@ -157,3 +157,63 @@ def test_float64_bins_over_the_wide_limit_take_more_passes(passes, monkeypatch):
     arr = bits.view(np.float64)
     _check_each(imgstats.compute(arr, FUNCS, band=SELECTIONS), arr, FUNCS)
     assert len(passes) == 4
+
+
+# -- predicted bins refined in the summarizing pass (in-memory float32) -------------------------
+def test_a_large_float32_array_is_answered_in_one_pass(passes):
+    rng = np.random.default_rng(9)
+    arr = rng.normal(100, 20, (700, 500)).astype(np.float32)  # over reduce._PREDICT_SAMPLES
+    check_all(imgstats.compute(arr, ALL_FUNCS), arr, ALL_FUNCS)
+    assert len(passes) == 1
+
+
+def _tricky(kind, rng):
+    if kind == "nan-inf":
+        arr = rng.normal(0, 1, (80, 70)).astype(np.float32)
+        arr[::3, ::5] = np.nan
+        arr[1, :4] = [np.inf, -np.inf, np.inf, -0.0]
+        return arr
+    if kind == "ties":
+        return rng.integers(-3, 4, (90, 60)).astype(np.float32)
+    if kind == "one-bin":  # every key in one bin: the predicted bin holds all, over the cap
+        base = np.float32(1.5).view(np.uint32) & np.uint32(0xFFFF0000)
+        return (base + rng.integers(0, 1 << 16, (600, 500)).astype(np.uint32)).view(np.float32)
+    if kind == "misleading":  # the strided sample sees only zeros
+        arr = rng.uniform(1e5, 1e6, (64, 64)).astype(np.float32)
+        arr.reshape(-1)[::8] = 0
+        return arr
+    if kind == "rgb":
+        return _rgb("float32", shape=(50, 40, 3), seed=10)
+    return rng.lognormal(0, 3, (70, 90)).astype(np.float32)  # "spread": wide windows
+
+
+@pytest.mark.parametrize("kind", ["nan-inf", "ties", "one-bin", "misleading", "rgb", "spread"])
+def test_predictions_right_or_wrong_give_numpys_answer(passes, monkeypatch, kind):
+    import imgstats.reduce
+
+    monkeypatch.setattr(imgstats.reduce, "_PREDICT_SAMPLES", 1)  # predict on small arrays too
+    monkeypatch.setattr(imgstats.reduce, "_SAMPLE", 512)
+    arr = _tricky(kind, np.random.default_rng(11))
+    funcs = [*ALL_FUNCS, "p0", "p0.1", "p37.5", "p99.9", "p100"]
+    bands = SELECTIONS if arr.ndim == 3 else [None, 0]
+    out = imgstats.compute(arr, funcs, band=bands)
+    for band, got in out.items():
+        check_all(got, arr if band is None or arr.ndim == 2 else arr[..., band], funcs)
+    assert 1 <= len(passes) <= 2
+    if kind == "one-bin":
+        assert len(passes) == 2  # over the share of samples a prediction may hold
+
+
+def test_merged_summaries_keep_only_refinements_both_sides_hold():
+    rng = np.random.default_rng(12)
+    arr = rng.normal(size=(300, 200)).astype(np.float32)
+    top, bottom = arr[:150], arr[150:]
+    a = imgstats.refine(imgstats.summarize(top), top, ["median"])
+    b = imgstats.summarize(bottom)
+    assert a.refined and not (a + b).refined  # b's keys in that bin were never looked at
+    b = imgstats.refine(b, bottom, ["median"])
+    both = a + b
+    common = a.refined.keys() & b.refined.keys()
+    assert set(both.refined) == common
+    whole = imgstats.refine(both, arr, ["median", "p10"])
+    check_all(whole.compute(["median", "p10"]), arr, ["median", "p10"])
