@@ -36,9 +36,10 @@ RUN python -m venv /opt/buildenv \
     && /opt/venv/bin/imgstats --help >/dev/null
 
 # Smaller, same behaviour: the installers are not needed at run time, nor are the packages'
-# own test suites (pandas, numpy, numba, xarray: ~35 MB). The bytecode stays: the image's
-# site-packages is read-only for the service's user, so without it every gunicorn worker
-# would compile numpy, pandas and Flask from source at each start.
+# own test suites (pandas, numpy, numba, xarray: ~35 MB). The bytecode (55 MB) stays: the
+# image's site-packages is read-only for the service's user, so without it every process and
+# gunicorn worker would compile numpy, pandas and Flask from source at each start (importing
+# the service's modules took 10-12 s instead of 4 s when measured).
 RUN /opt/venv/bin/pip uninstall --yes --quiet pip setuptools \
     && find /opt/venv/lib/python3.11/site-packages -type d -name tests -prune \
        -exec rm -rf {} + \
