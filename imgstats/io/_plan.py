@@ -337,22 +337,48 @@ def _threaded(arr: np.ndarray, work, merge):
 
 
 def _dask_map_reduce(arr, work, merge, scheduler, progress: bool):
+    """``work`` on every chunk, in the task that reads it, then a tree of merges.
+
+    ``map_blocks`` lets dask fuse the chunk's read and its work into one task, so a worker
+    of a cluster reads its chunk and sends only the result (a separate task per ``work``
+    would let the scheduler move whole chunks between workers).
+    """
     import dask
+    from dask.base import tokenize
 
     if arr.ndim == 3 and arr.numblocks[-1] > 1:
         arr = arr.rechunk({2: -1})  # the work sees whole pixels
-    parts = [dask.delayed(work, pure=True)(block) for block in arr.to_delayed().ravel()]
-    while len(parts) > 1:
+    cells = arr.map_blocks(_in_a_cell, work, dtype=object, chunks=(1,) * arr.ndim,
+                           name="imgstats-" + tokenize(arr.name, work))
+    parts = list(cells.to_delayed(optimize_graph=True).ravel())
+    level = _merge_cells
+    while len(parts) > 1 or level is _merge_cells:
         parts = [
-            dask.delayed(merge, pure=True)(parts[i : i + FAN_IN])
+            dask.delayed(level, pure=True)(parts[i : i + FAN_IN], merge)
             for i in range(0, len(parts), FAN_IN)
         ]
+        level = _merge_results
     if progress and scheduler != "distributed" and not has_distributed_client():
         from dask.diagnostics import ProgressBar
 
         with ProgressBar(out=sys.stderr):
             return dask.compute(parts[0], scheduler=scheduler)[0]
     return dask.compute(parts[0], scheduler=scheduler)[0]
+
+
+def _in_a_cell(block, work):
+    """``work(block)`` in a one-element object array: a chunk of ``map_blocks``'s output."""
+    out = np.empty((1,) * block.ndim, object)
+    out.flat[0] = work(block)
+    return out
+
+
+def _merge_cells(cells, merge):
+    return merge([c.flat[0] for c in cells])
+
+
+def _merge_results(results, merge):
+    return merge(results)
 
 
 def has_distributed_client() -> bool:
