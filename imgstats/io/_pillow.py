@@ -110,10 +110,23 @@ def pillow_to_array(img: Image.Image, source=None) -> tuple[np.ndarray, tuple[st
 
 
 def pillow_preview(fh, source, max_side: int, pixel_limit: int | None, page: int = 0):
-    """Decode with Pillow at reduced size where the format allows (JPEG at 1/2, 1/4 or 1/8
-    scale); return ``(array, bands)`` of the image's values, as :func:`pillow_to_array`."""
+    """Decode with Pillow at reduced size; return ``(array, bands)`` of the image's values.
+
+    JPEGs decode at 1/2, 1/4 or 1/8 scale; any image still over ``4 * max_side`` is box-reduced
+    by Pillow before it becomes a numpy array, so a large PNG costs its decode, not copies.
+    """
     img = open_pillow(fh, source, pixel_limit, page)
     with decoding(source, "cannot be previewed"):
         if hasattr(img, "draft"):
             img.draft(None, (max_side, max_side))
+        mode = expanded_mode(img)
+        if mode != img.mode:
+            img = img.convert(mode)
+        factor = max(img.size) // (2 * max_side)
+        if max(img.size) > 4 * max_side and img.mode in _REDUCIBLE:
+            img = img.reduce(factor)
     return pillow_to_array(img, source)
+
+
+#: Modes whose images Pillow's ``reduce`` averages.
+_REDUCIBLE = ("L", "LA", "RGB", "RGBA", "I", "F", "CMYK")

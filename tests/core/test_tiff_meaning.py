@@ -288,3 +288,15 @@ def test_thumbnails_show_the_colours_of_a_palette_tiff(tmp_path):
     left, right = np.asarray(thumb)[10, 2], np.asarray(thumb)[10, -3]
     assert left[0] > 200 and left[2] < 60, left  # red, not the grey of index 0
     assert right[2] > 200 and right[0] < 60, right
+
+
+def test_pillow_previews_are_reduced_colours(tmp_path):
+    rgb = RNG.integers(0, 256, (300, 410, 3)).astype(np.uint8)
+    path = tmp_path / "palette.png"
+    Image.fromarray(rgb).quantize(16).save(path)
+    preview, bands = read_preview(path, 50)
+    assert list(bands) == ["R", "G", "B"] and preview.dtype == np.uint8
+    assert 50 <= max(preview.shape[:2]) <= 200
+    with Image.open(path) as pil:
+        want = np.asarray(pil.convert("RGB").reduce(410 // 100))
+    np.testing.assert_array_equal(preview, want)
