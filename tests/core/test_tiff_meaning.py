@@ -16,6 +16,8 @@ import struct
 import numpy as np
 import pytest
 import tifffile
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 import imgstats
@@ -300,3 +302,56 @@ def test_pillow_previews_are_reduced_colours(tmp_path):
     with Image.open(path) as pil:
         want = np.asarray(pil.convert("RGB").reduce(410 // 100))
     np.testing.assert_array_equal(preview, want)
+
+
+def _meaning_cases():
+    """(meaning, stored dtype, bits, samples) for every kind of transform."""
+    from types import SimpleNamespace
+
+    from imgstats.io._meaning import tiff_meaning
+
+    def page(photometric, bits, dtype, samples=1, extras=(), colormap=None):
+        return SimpleNamespace(photometric=photometric, bitspersample=bits, dtype=np.dtype(dtype),
+                               samplesperpixel=samples, extrasamples=extras, colormap=colormap,
+                               compression=1)
+
+    cmap = _colormap(256)
+    cases = [  # (photometric, bits, stored dtype, samples, extrasamples, colormap)
+        (3, 8, np.uint8, 1, (), cmap), (3, 8, np.uint8, 2, (2,), cmap),
+        (0, 1, np.bool_, 1, (), None),
+        (0, 4, np.uint8, 1, (), None), (0, 12, np.uint16, 1, (), None),
+        (0, 16, np.int16, 1, (), None), (0, 32, np.float32, 1, (), None),
+        (0, 8, np.uint8, 2, (2,), None), (2, 16, np.uint16, 3, (), None),
+    ]
+    return [(tiff_meaning(page(p, b, d, n, e, c)), d, b, n) for p, b, d, n, e, c in cases]
+
+
+MEANINGS = _meaning_cases()
+
+
+@settings(settings.get_profile("imgstats-core"))
+@given(case=st.integers(0, len(MEANINGS) - 1), rows=st.integers(1, 12),
+       cols=st.integers(1, 12), cut_y=st.integers(0, 12), cut_x=st.integers(0, 12),
+       seed=st.integers(0, 2**32 - 1))
+def test_a_meaning_does_not_depend_on_how_a_page_is_cut(case, rows, cols, cut_y, cut_x, seed):
+    # Every read path cuts pages differently (tiles, strips, dask chunks, strides): the values
+    # of any block must be the block of the values.
+    meaning, dtype, bits, samples = MEANINGS[case]
+    rng = np.random.default_rng(seed)
+    if np.dtype(dtype).kind == "f":
+        block = rng.normal(0, 10, (rows, cols, samples)).astype(dtype)
+    elif dtype == np.bool_:
+        block = rng.integers(0, 2, (rows, cols, samples)).astype(bool)
+    else:
+        info = np.iinfo(dtype)
+        top = info.max if bits == info.bits else (1 << bits) - 1
+        block = rng.integers(info.min, top, (rows, cols, samples), endpoint=True).astype(dtype)
+    whole = meaning.apply(block)
+    assert whole.dtype == meaning.dtype
+    assert whole.shape[:2] == (rows, cols)
+    assert (whole.shape[2] if whole.ndim == 3 else 1) == len(meaning.bands)
+    cy, cx = min(cut_y, rows), min(cut_x, cols)
+    for ys in (slice(0, cy), slice(cy, rows)):
+        for xs in (slice(0, cx), slice(cx, cols)):
+            np.testing.assert_array_equal(meaning.apply(block[ys, xs]), whole[ys, xs])
+    np.testing.assert_array_equal(meaning.apply(block[::2, ::3]), whole[::2, ::3])
