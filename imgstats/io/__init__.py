@@ -9,16 +9,18 @@ from __future__ import annotations
 import math
 import os
 
-import dask.array as da
 import numpy as np
 import tifffile
-import xarray as xr
-from dask.base import tokenize
 
+from .._lazy import lazy_module
 from ..errors import ImageNotFound, InvalidOption, UnreadableImage
 from ._pillow import check_pixels, open_pillow, pillow_header, pillow_to_array
 from ._sources import describe, is_url, open_source
 from ._tiff import TiffArray, dask_chunks, is_tiff, tiff_errors, tiff_layout
+
+# Imported on first use: xarray (with pandas) and dask cost seconds, a JPEG needs neither.
+da = lazy_module("dask.array")
+xr = lazy_module("xarray")
 
 __all__ = [
     "open_image", "read_header", "open_source", "is_url", "DEFAULT_PIXEL_LIMIT",
@@ -157,6 +159,8 @@ def _open_tiff(fh, source, chunks, pixel_limit, storage_options) -> xr.DataArray
             lazy = TiffArray(source, storage_options, shape, dtype)
             if chunks is None or chunks == "auto":
                 chunks = dask_chunks(shape, chunk, dtype.itemsize, CHUNK_BYTES)
+            from dask.base import tokenize
+
             name = "tiff-" + tokenize(describe(source), shape, dtype.str, chunks)
             data = da.from_array(
                 lazy, chunks=chunks, name=name, asarray=False, fancy=False,
