@@ -50,13 +50,11 @@ def as_image_array(data, **io_options):
     moved last), PIL images, and paths or URLs, opened with :func:`imgstats.open_image`.
     Arrays of other ranks are read as one band of all their values.
     """
-    from PIL import Image
-
-    from .io._pillow import pillow_to_array
-
     if isinstance(data, (str, os.PathLike)):
         data = open_image(data, **io_options)
-    if isinstance(data, Image.Image):
+    if is_instance(data, "PIL.Image", "Image"):
+        from .io._pillow import pillow_to_array
+
         arr, bands = pillow_to_array(data)
         return arr, bands
     if is_instance(data, "xarray", "DataArray"):

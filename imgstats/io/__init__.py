@@ -10,7 +10,6 @@ import math
 import os
 
 import numpy as np
-import tifffile
 
 from .._lazy import lazy_module
 from ..errors import ImageNotFound, InvalidOption, UnreadableImage
@@ -21,6 +20,7 @@ from ._tiff import TiffArray, dask_chunks, is_tiff, tiff_errors, tiff_layout
 # Imported on first use: xarray (with pandas) and dask cost seconds, a JPEG needs neither.
 da = lazy_module("dask.array")
 xr = lazy_module("xarray")
+tifffile = lazy_module("tifffile")  # 0.1-0.5 s: TIFFs only
 
 __all__ = [
     "open_image", "read_header", "open_source", "is_url", "DEFAULT_PIXEL_LIMIT",

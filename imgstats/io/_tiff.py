@@ -13,10 +13,12 @@ import os
 import sys
 
 import numpy as np
-import tifffile
 
+from .._lazy import lazy_module
 from ..errors import ImgStatsError, UnreadableImage
 from ._sources import describe, open_source
+
+tifffile = lazy_module("tifffile")  # its import costs more than a small JPEG's decode
 
 TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
