@@ -9,7 +9,6 @@ module has run, whoever imports it, then removes itself. Nothing else is importe
 
 from __future__ import annotations
 
-import importlib.abc
 import sys
 import threading
 import warnings
@@ -65,8 +64,12 @@ def register_when_xarray_is_imported() -> None:
         sys.meta_path.insert(0, _XarrayHook())
 
 
-class _XarrayHook(importlib.abc.MetaPathFinder):
-    """Finds nothing itself: hands xarray's spec on with a loader that registers afterwards."""
+class _XarrayHook:
+    """Finds nothing itself: hands xarray's spec on with a loader that registers afterwards.
+
+    A finder and a loader by their methods alone: subclassing importlib.abc would import
+    importlib.resources and tempfile with every ``import imgstats``.
+    """
 
     def find_spec(self, fullname, path, target=None):
         if fullname != "xarray":
@@ -85,7 +88,7 @@ class _XarrayHook(importlib.abc.MetaPathFinder):
         return spec
 
 
-class _RegisteringLoader(importlib.abc.Loader):
+class _RegisteringLoader:
     """Runs xarray's own loader, restores it on the module, then registers the accessor."""
 
     def __init__(self, loader, hook: _XarrayHook):
