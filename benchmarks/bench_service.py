@@ -12,7 +12,9 @@ prints for each, measured in this one run:
   before on an image already seen, / median ``/health`` latency; target <= 2;
 * throughput ratio: wrk requests/s on one cached ``/stats`` URL / on ``/health``, same server
   (after a warm-up, five alternating 2 s runs each, medians);
-  target >= 0.8, with wrk's error count and the server's peak memory (all its processes).
+  target >= 0.8, with wrk's error count and the server's peak memory (all its processes);
+* how fast a decompression bomb's header and a truncated JPEG are refused (413 and 422 from
+  imgstats; the naive app answers 500).
 
 Traffic is loopback only and bounded (a few hundred requests, four short wrk runs).
 
@@ -39,7 +41,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from benchmarks.harness import fresh_process
+from benchmarks.harness import fresh_process, png_declaring
 from benchmarks.servers import free_port, http_get, start_process, start_server
 from imgstats.data import gallery_path
 
@@ -49,6 +51,7 @@ WRK_ROUNDS = 5
 WRK_CONNECTIONS = 16
 COLD_COPIES = 5
 NEW_FUNCS = 100
+BAD_REPEATS = 5
 WORKERS = 2
 THREADS = 4
 #: Bytes of freed memory each process keeps for the next image (imgstats' default).
@@ -164,6 +167,11 @@ def make_store(folder: Path) -> None:
     for i in range(COLD_COPIES):
         shutil.copyfile(folder / "big.jpg", folder / f"big_{i}.jpg")
     shutil.copyfile(gallery_path() / "IMG_1.jpg", folder / "IMG_1.jpg")
+    # files that must be refused fast, without allocating what they declare (the web tests
+    # check the refusal and the memory; the time is measured here)
+    (folder / "bomb.png").write_bytes(png_declaring(40_000, 40_000, colour_type=2))
+    jpeg = (folder / "big.jpg").read_bytes()
+    (folder / "truncated.jpg").write_bytes(jpeg[: len(jpeg) // 3])
 
 
 def pillow_decode(path: Path, repeats: int = 7) -> tuple[float, float]:
@@ -212,6 +220,14 @@ def measure(kind: str, folder: Path) -> dict:
         stats_rps = statistics.median(r for r, _ in runs["/stats/IMG_1.jpg/median"])
         health_errors = sum(e for _, e in runs["/health"])
         stats_errors = sum(e for _, e in runs["/stats/IMG_1.jpg/median"])
+        bad = []
+        for _ in range(BAD_REPEATS):
+            for name, want in (("bomb.png", 413), ("truncated.jpg", 422)):
+                start = time.perf_counter()
+                status, _ = get(port, f"/stats/{name}/mean")
+                bad.append(time.perf_counter() - start)
+                if kind == "imgstats" and status != want:
+                    raise RuntimeError(f"{name} answered {status}, not {want}")
         memory = peak_memory_mb(pid)
     return {
         "cold_s": cold,
@@ -225,6 +241,7 @@ def measure(kind: str, folder: Path) -> dict:
         "stats_rps": stats_rps,
         "rps_ratio": stats_rps / health_rps,
         "wrk_errors": health_errors + stats_errors,
+        "bad_file_ms": 1000 * statistics.median(bad),
         "peak_mb": memory,
     }
 
@@ -266,6 +283,7 @@ def main() -> int:
         ("wrk cached /stats (req/s)", "stats_rps", 1, ".0f"),
         ("  stats / health (target >= 0.8)", "rps_ratio", 1, ".2f"),
         ("wrk errors", "wrk_errors", 1, "d"),
+        ("bomb PNG or truncated JPEG refused (ms, median)", "bad_file_ms", 1, ".1f"),
         ("server peak memory, all processes (MB)", "peak_mb", 1, ".0f"),
     ]
     print(f"{'':42} {'imgstats':>10} {'naive':>10}")
