@@ -12,8 +12,8 @@ dask, xarray, fsspec and zarr are imported by the functions that need them, not 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
+from .._lazy import lazy_module
 from ..errors import ImageNotFound, InvalidOption, UnreadableImage
 from ._guard import GuardedFile, check_pixels, decoding
 from ._meaning import Meaning, tiff_meaning
@@ -31,8 +31,10 @@ from ._tiff import (
     tiff_preview,
 )
 
-if TYPE_CHECKING:
-    import xarray as xr
+# Imported on first use: xarray (with pandas) and dask cost seconds, a JPEG needs neither.
+da = lazy_module("dask.array")
+xr = lazy_module("xarray")
+tifffile = lazy_module("tifffile")  # 0.1-0.5 s: TIFFs only
 
 __all__ = [
     "open_image", "read_header", "read_preview", "open_source", "is_url", "DEFAULT_PIXEL_LIMIT",

@@ -8,7 +8,10 @@ import re
 from collections.abc import Iterator
 from typing import IO
 
+from .._lazy import lazy_module
 from ..errors import ImageNotFound, StoreUnavailable, UnreadableImage
+
+fsspec = lazy_module("fsspec")  # only URLs need it
 
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
