@@ -34,9 +34,8 @@ class ImageService:
     Parameters
     ----------
     config : Mapping
-        The app's settings: ``IMAGES``, ``CACHE_SIZE``, ``INFO_CACHE_SIZE``,
-        ``ANSWER_CACHE_SIZE``, ``REDIS_URL``,
-        ``REDIS_TIMEOUT``, ``REDIS_BACKOFF``, ``REDIS_TTL``, ``LOCK_TIMEOUT``,
+        The app's settings: ``IMAGES``, ``CACHE_BYTES``, ``CACHE_KEY``, ``REDIS_URL``,
+        ``REDIS_TIMEOUT``, ``REDIS_BACKOFF``, ``REDIS_TTL``, ``LOCK_TIMEOUT``, ``LOCK_TTL``,
         ``DASK_SCHEDULER``,
         ``DASK_PIXELS``, ``DASK_TIMEOUT``, ``PIXEL_LIMIT``, ``STORE_TIMEOUT``, ``VERSION_TTL``
         and ``STORAGE_OPTIONS`` (see :data:`imgstats.web.DEFAULTS`).
