@@ -82,7 +82,15 @@ def _weigh(value, seen: set) -> int:
                                           for k, v in value.items())
     if isinstance(value, (list, tuple, set, frozenset)):
         return sys.getsizeof(value) + sum(_weigh(v, seen) for v in value)
-    return sys.getsizeof(value)
+    if id(value) in seen:
+        return 0
+    seen.add(id(value))
+    size = sys.getsizeof(value)  # another object (e.g. an answer): weigh its attributes
+    if hasattr(value, "__dict__"):
+        size += _weigh(vars(value), seen)
+    for name in getattr(type(value), "__slots__", ()):
+        size += _weigh(getattr(value, name, None), seen)
+    return size
 
 
 # -- the in-process caches ----------------------------------------------------------------------
@@ -331,6 +339,7 @@ class RedisLayer:
         self._sign_key = _derive(secret, b"values") if secret else None
         self._name_key = _derive(secret, b"names") if secret else None
         self._salt_lock = threading.Lock()
+        self._salt_value: bytes | None = None
         self._down_until = 0.0
         self.rejected = 0
         self._next_warning = 0.0
@@ -344,21 +353,28 @@ class RedisLayer:
     # -- keys -------------------------------------------------------------------------------
     def key(self, key: tuple) -> str:
         """The Redis key of a cache key (may ask Redis for the deployment's salt once)."""
-        name_key = self._name_key or self._salt()
+        name_key = self._name_key or self._salt()  # a CACHE_KEY, else the salt
         digest = hmac.new(name_key, repr(key).encode(), hashlib.sha256).hexdigest()
         return f"{self.prefix}summary:{digest}"
 
-    def _salt(self) -> bytes:
-        """The random salt naming this deployment's keys, shared by its workers via Redis."""
+    def _salt(self, refresh: bool = False) -> bytes:
+        """The key naming this deployment's keys, derived from a random salt in Redis.
+
+        The first worker stores the salt; the others read it. ``refresh`` (on each cold
+        computation) reads it again, which keeps it recent for an ``allkeys-lru`` Redis, puts
+        it back if it was evicted or flushed, and adopts another worker's if it changed.
+        """
         with self._salt_lock:
-            if self._name_key is None:
+            if self._name_key is None or refresh:
                 name = self.prefix + "salt"
-                self._client.set(name, os.urandom(32).hex(), nx=True)
-                salt = self._client.get(name)
-                if not salt:  # evicted between the two calls
-                    salt = os.urandom(32).hex().encode()
-                    self._client.set(name, salt)
-                self._name_key = _derive(salt, b"names")
+                mine = self._salt_value or os.urandom(32).hex().encode()
+                pipe = self._client.pipeline(transaction=False)
+                pipe.set(name, mine, nx=True)
+                pipe.get(name)
+                salt = pipe.execute()[1] or mine
+                if salt != self._salt_value:
+                    self._salt_value = salt
+                    self._name_key = _derive(salt, b"names")
             return self._name_key
 
     # -- values -----------------------------------------------------------------------------
@@ -454,6 +470,11 @@ class RedisLayer:
         a live holder, or without Redis, a process computes the value itself.
         """
         deadline = time.monotonic() + timeout
+        if self._sign_key is None and self.available:
+            try:
+                self._salt(refresh=True)
+            except self._errors as exc:
+                self._failed(exc)
         while True:
             token = self.lock(key)
             if token:

@@ -6,6 +6,7 @@ import gc
 import threading
 import time
 import tracemalloc
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -109,6 +110,20 @@ def test_a_view_is_weighed_with_the_array_it_keeps_alive():
     base = np.zeros((8, 1 << 16), np.int64)
     assert weigh(base[0]) >= base.nbytes
     assert weigh([base[0], base[1]]) < 2 * base.nbytes  # one buffer, counted once
+
+
+def test_other_objects_are_weighed_by_their_attributes():
+    class Answer:
+        def __init__(self):
+            self.values = {"all": {"median": 1.0}}
+            self.histogram = np.zeros(1 << 16, np.int64)
+
+    @dataclass(frozen=True, slots=True)
+    class Slotted:
+        hist: np.ndarray
+
+    assert weigh(Answer()) > (1 << 16) * 8
+    assert weigh(Slotted(np.zeros(1 << 16, np.int64))) > (1 << 16) * 8
 
 
 def test_single_flight():

@@ -14,6 +14,7 @@ import struct
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 import redis
 
@@ -202,3 +203,20 @@ def test_redis_keys_cannot_be_guessed_from_what_the_api_prints(images, redis_url
 def test_a_short_cache_key_is_refused(images, value):
     with pytest.raises(imgstats.InvalidOption):
         create_app({"IMAGES": str(images), "CACHE_KEY": value, "WARMUP": False})
+
+
+def test_an_evicted_salt_is_put_back_so_new_workers_agree(redis_url):
+    url, _ = redis_url
+    old = RedisLayer(url)
+    raw = redis.Redis.from_url(url)
+    try:
+        key = ("store", "image.png", "v1")
+        name = old.key(key)
+        raw.delete("imgstats:salt")  # evicted (allkeys-lru) or flushed
+        old.compute_once(key, lambda: imgstats.summarize(np.zeros(4, np.uint8)), 10)
+        new = RedisLayer(url)  # a worker started after the eviction
+        assert new.key(key) == name
+        assert new.get(key).compute("max") == 0
+        new.close()
+    finally:
+        old.close()
