@@ -60,12 +60,12 @@ def holder(redis_url):
 
 def test_a_held_lock_outlives_its_ttl_while_its_holder_works(redis_url):
     url, _ = redis_url
-    layer = RedisLayer(url, lock_ttl=0.5)
+    layer = RedisLayer(url, lock_ttl=1.0)
     try:
         token = layer.lock(KEY)
         assert token
         name = layer.key(KEY) + ":lock"
-        time.sleep(2.0)  # four TTLs: without renewal it would be gone
+        time.sleep(3.0)  # three TTLs: without renewal it would be gone
         assert redis.Redis.from_url(url).get(name) == token.encode()
         assert layer.lock(KEY) == ""  # still held
         layer.unlock(KEY, token)
@@ -76,13 +76,13 @@ def test_a_held_lock_outlives_its_ttl_while_its_holder_works(redis_url):
 
 def test_a_waiter_gets_the_value_its_live_holder_computed(redis_url):
     url, _ = redis_url
-    first, second = RedisLayer(url, lock_ttl=0.5), RedisLayer(url, lock_ttl=0.5)
+    first, second = RedisLayer(url, lock_ttl=1.0), RedisLayer(url, lock_ttl=1.0)
     events = []
     summary = _summary()
 
     def compute_slowly():
         events.append("first computes")
-        time.sleep(1.5)  # three TTLs: the heartbeat must keep the lock meanwhile
+        time.sleep(2.5)  # over two TTLs: the heartbeat must keep the lock meanwhile
         return summary
 
     try:
