@@ -156,13 +156,18 @@ class CacheBudget:
         Entries being filled or refined (their lock held) are skipped: dropping them would
         let a second request start the same computation.
         """
-        if self.nbytes <= self.maxbytes:
+        excess = self.nbytes - self.maxbytes
+        if excess <= 0:
             return
-        for node, (cache, slot, weight) in list(self.order.items()):
-            if self.nbytes <= self.maxbytes:
-                return
+        victims = []
+        for node, (cache, slot, weight) in self.order.items():  # oldest first, no copy
+            if excess <= 0:
+                break
             if slot is keep or slot.lock.locked():
                 continue
+            victims.append((node, cache, slot, weight))
+            excess -= weight
+        for node, cache, slot, weight in victims:
             del self.order[node]
             cache._slots.pop(slot.key, None)
             slot._owner = None
