@@ -23,10 +23,10 @@ KEY = ("store", "image.tif", "v1")
 LOCK_TIMEOUT = 60.0
 
 _HOLDER = """
-import sys, time
+import ast, sys, time
 from imgstats.web.cache import RedisLayer
 layer = RedisLayer(sys.argv[1], lock_ttl=float(sys.argv[2]))
-token = layer.lock(tuple(sys.argv[3:]))
+token = layer.lock(ast.literal_eval(sys.argv[3]))
 print("locked" if token else "busy", flush=True)
 time.sleep(600)  # "working" until killed; the heartbeat thread renews the lock meanwhile
 """
@@ -44,7 +44,7 @@ def holder(redis_url):
     started = []
 
     def start(key, lock_ttl: float):
-        proc = subprocess.Popen([sys.executable, "-c", _HOLDER, url, str(lock_ttl), *key],
+        proc = subprocess.Popen([sys.executable, "-c", _HOLDER, url, str(lock_ttl), repr(key)],
                                 stdout=subprocess.PIPE, text=True)
         started.append(proc)
         assert proc.stdout.readline().strip() == "locked"
@@ -127,7 +127,14 @@ def test_a_request_takes_over_from_a_worker_killed_while_holding_the_lock(
     real = service_module.summarize
     monkeypatch.setattr(service_module, "summarize",
                         lambda *a, **k: events.append("summarized") or real(*a, **k))
-    proc = holder((service.store.url, name, service.version(name)), 1.0)
+    # learn the image's cache key as the service builds it, from one request
+    keys = []
+    service.redis.compute_once = lambda key, compute, timeout: keys.append(key) or compute()
+    assert app.test_client().get(f"/stats/{name}/p5").status_code == 200
+    del service.redis.compute_once
+    service.cache_clear()
+    events.clear()
+    proc = holder(keys[0], 1.0)
     answers = []
     thread = threading.Thread(
         target=lambda: answers.append(app.test_client().get(f"/stats/{name}/p5")))

@@ -87,15 +87,29 @@ def app_with_redis(request, images, redis_url):
 
 
 def _redis_key(service, name: str) -> str:
-    return service.redis.key((service.store.url, name, service.version(name)))
+    """The Redis key of ``name``'s summary (as recorded by :func:`_good_entries`)."""
+    return service.redis.key(_cache_key(service, name))
+
+
+def _cache_key(service, name: str) -> tuple:
+    """The cache key the service used for ``name``'s summary, whatever its fields."""
+    (key,) = [k for k in service.redis.keys_seen if name in k]
+    return key
 
 
 def _good_entries(app, client):
     """The raw Redis values of NAME and OTHER, as the service writes them."""
     service = app.extensions["imgstats"]
+    layer = service.redis
+    layer.keys_seen = set()
+    real_set = layer.set
+    layer.set = lambda key, value: layer.keys_seen.add(key) or real_set(key, value)
+    try:
+        for name in (NAME, OTHER):
+            assert client.get(f"/stats/{name}/min").status_code == 200
+    finally:
+        del layer.set
     raw = redis.Redis.from_url(service.config["REDIS_URL"])
-    for name in (NAME, OTHER):
-        assert client.get(f"/stats/{name}/min").status_code == 200
     entries = raw.get(_redis_key(service, NAME)), raw.get(_redis_key(service, OTHER))
     assert all(entries)
     service.cache_clear()  # from now on the summaries come from Redis or the pixels
@@ -120,7 +134,7 @@ def test_a_hostile_value_in_redis_is_ignored_and_replaced(app_with_redis, images
     assert len(warnings) == 1  # logged once, however many times the request looked
     assert service.redis.rejected >= 1
     assert raw.get(key) != make(marker, good, other)  # replaced by a good entry
-    assert service.redis.get((service.store.url, NAME, service.version(NAME))) is not None
+    assert service.redis.get(_cache_key(service, NAME)) is not None
 
 
 def test_a_value_of_another_redis_type_is_ignored(app_with_redis, images):
@@ -165,7 +179,7 @@ def test_with_a_cache_key_unsigned_or_foreign_values_are_refused(images, redis_u
     service, client = app.extensions["imgstats"], app.test_client()
     try:
         raw, _ = _good_entries(app, client)
-        cache_key = (service.store.url, NAME, service.version(NAME))
+        cache_key = _cache_key(service, NAME)
         name = _redis_key(service, NAME)
         wrong = imgstats.summarize(imgstats.open_image(str(images / OTHER)))
         for forger in (RedisLayer(url), RedisLayer(url, secret="another secret of some length")):
@@ -187,10 +201,11 @@ def test_redis_keys_cannot_be_guessed_from_what_the_api_prints(images, redis_url
             create_app({"IMAGES": str(images), "REDIS_URL": url, "CACHE_KEY": SECRET,
                         "WARMUP": False})]
     try:
-        names = [_redis_key(a.extensions["imgstats"], NAME) for a in apps]
         body = apps[0].test_client().get(f"/stats/{NAME}/min").get_json()
         service = apps[0].extensions["imgstats"]
-        public = repr((service.store.url, NAME, body["version"])).encode()
+        key = (service.store.url, NAME, body["version"])  # all public
+        names = [a.extensions["imgstats"].redis.key(key) for a in apps]
+        public = repr(key).encode()
         assert hashlib.sha256(public).hexdigest() not in names[0]  # the old, public naming
         assert names[0] == names[1]  # workers of one deployment agree (salt in Redis)...
         assert names[2] != names[0]  # ...and a CACHE_KEY names them differently
