@@ -210,9 +210,7 @@ class ByteCache:
             weight = ENTRY_OVERHEAD + weigh(key)
             budget.order[(id(self), key)] = (self, slot, weight)
             budget.nbytes += weight
-            budget._evict(keep=slot)
-            if budget.nbytes > budget.maxbytes:  # a budget smaller than one empty entry
-                self._drop(slot)
+            budget._evict(keep=slot)  # an empty slot stays until filled, even over budget
             return slot
 
     def _reweigh(self, slot: Slot) -> None:

@@ -316,3 +316,24 @@ def test_redis_layer_roundtrip(redis_url):
     assert back.compute(["min", "p50", "max"]) == summary.compute(["min", "p50", "max"])
     assert layer.get(("s", "n", "other")) is None
     layer.close()
+
+
+def test_a_zero_budget_keeps_nothing_but_still_computes_once_per_flight():
+    cache = ByteCache(0)
+    calls = []
+    started = threading.Event()
+
+    def slow():
+        calls.append(1)
+        started.set()
+        time.sleep(0.3)
+        return b"v"
+
+    first = threading.Thread(target=cache.get_or_fill, args=("k", slow))
+    first.start()
+    started.wait(10)
+    assert cache.get_or_fill("k", slow) == b"v"  # waited for the fill in flight
+    first.join(10)
+    assert len(calls) == 1
+    assert cache.peek("k") is None and cache.cache_info().nbytes == 0
+    assert cache.get_or_fill("k", lambda: b"w") == b"w"  # nothing kept
