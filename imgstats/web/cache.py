@@ -65,8 +65,10 @@ def _weigh(value, seen: set) -> int:
     if value is None or isinstance(value, (bool, int, float)):
         return 0 if value is None else sys.getsizeof(value)
     if isinstance(value, Summary):
-        size = sys.getsizeof(value) + 400 * (len(value.bands) + len(value.refined) + 1)
-        return size + sum(_weigh(a, seen) for a in summary_arrays(value))
+        # its arrays (histograms, refinements), plus whatever else it holds now, such as
+        # results that compute() keeps for the next call
+        size = sum(_weigh(a, seen) for a in summary_arrays(value))
+        return size + _weigh_attributes(value, seen) + 200 * len(value.refined)
     if isinstance(value, np.ndarray):
         root = value
         while isinstance(root.base, np.ndarray):
@@ -82,10 +84,14 @@ def _weigh(value, seen: set) -> int:
                                           for k, v in value.items())
     if isinstance(value, (list, tuple, set, frozenset)):
         return sys.getsizeof(value) + sum(_weigh(v, seen) for v in value)
+    return _weigh_attributes(value, seen)  # another object (e.g. an answer)
+
+
+def _weigh_attributes(value, seen: set) -> int:
     if id(value) in seen:
         return 0
     seen.add(id(value))
-    size = sys.getsizeof(value)  # another object (e.g. an answer): weigh its attributes
+    size = sys.getsizeof(value)
     if hasattr(value, "__dict__"):
         size += _weigh(vars(value), seen)
     for name in getattr(type(value), "__slots__", ()):
@@ -99,6 +105,8 @@ class Slot:
 
     Setting ``value`` re-weighs the entry in its cache (and may evict others, or this one
     when it alone is heavier than the budget; the value stays readable from the slot).
+    Assign the same value again to re-weigh a value that grew (a summary keeps some of
+    what :meth:`Summary.compute` worked out).
     """
 
     __slots__ = ("lock", "key", "_value", "_owner")

@@ -106,6 +106,20 @@ def test_the_weight_of_a_summary_is_the_memory_it_holds(bands):
     assert 0.9 * held <= weigh(summary) <= 1.1 * held + 64 * 1024
 
 
+def test_what_a_summary_keeps_besides_its_fields_is_weighed_too():
+    summary = imgstats.summarize(np.arange(1000, dtype=np.uint16).reshape(10, 10, 10))
+    before = weigh(summary)
+    band = summary.bands[0]
+    object.__setattr__(band, "_cumulative", np.cumsum(band.hist))  # e.g. a memoized result
+    assert weigh(summary) - before >= band.hist.nbytes
+    cache = ByteCache(1 << 30)
+    slot = cache.slot("k")
+    with slot.lock:
+        slot.value = summary
+        slot.value = summary  # assigning again re-weighs what it holds now
+    assert cache.cache_info().nbytes >= weigh(summary)
+
+
 def test_a_view_is_weighed_with_the_array_it_keeps_alive():
     base = np.zeros((8, 1 << 16), np.int64)
     assert weigh(base[0]) >= base.nbytes
