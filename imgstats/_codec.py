@@ -56,7 +56,7 @@ def _flatten(summary: Summary, out: _Writer) -> dict:
         "luma": None if summary.luma is None else _flatten_band(summary.luma, out),
         "refined": [
             [sel, int(shift), int(prefix), kind,
-             out.array(data, "<u8" if kind == "keys" else "<i8")]
+             out.array(data, "<u8", sparse=False) if kind == "keys" else out.array(data, "<i8")]
             for (sel, shift, prefix), (kind, data) in sorted(summary.refined.items())
         ],
     }
@@ -96,9 +96,13 @@ def _build(header: dict, arrays: _Reader) -> Summary:
         if not (isinstance(node, list) and len(node) == 5):
             raise CorruptSummary("bad refinement")
         sel, shift, prefix, kind, ref = node
-        if kind not in ("hist", "keys") or not (_is_int(shift) and _is_int(prefix)):
+        if (kind not in ("hist", "keys") or not isinstance(sel, str)
+                or not (_is_int(shift) and _is_int(prefix))):
             raise CorruptSummary("bad refinement")
-        data = arrays.array(ref, "<u8" if kind == "keys" else "<i8")
+        if kind == "keys":  # their number is checked against the parent bin below
+            data = arrays.array(ref, "<u8")
+        else:
+            data = arrays.array(ref, "<i8", length=1 << 16)
         refined[(sel, shift, prefix)] = (kind, data)
     summary = Summary(stats, tuple(names), luma, tuple(shape), refined)
     _check_refinements(summary)
@@ -123,7 +127,7 @@ def _build_band(fields, arrays: _Reader) -> BandStats:
         total = Fraction(num, den)
     except (TypeError, ValueError, ZeroDivisionError):
         raise CorruptSummary("bad band sum") from None
-    hist = arrays.array(fields.get("hist"), "<i8")
+    hist = arrays.array(fields.get("hist"), "<i8", length=_bins(bits))
     count = ints["count"]
     if hist.shape != (_bins(bits),) or (hist < 0).any() or int(hist.sum()) != count:
         raise CorruptSummary("the histogram does not add up to the count")
@@ -255,10 +259,10 @@ class _Writer:
         self.parts: list[bytes] = []
         self.offset = 0
 
-    def array(self, arr, dtype: str) -> list:
+    def array(self, arr, dtype: str, sparse: bool = True) -> list:
         arr = np.ascontiguousarray(arr, dtype=dtype).reshape(-1)
-        nz = np.flatnonzero(arr)
-        if arr.size > 64 and nz.size * 12 < arr.size * 8:  # sparse is smaller
+        nz = np.flatnonzero(arr) if sparse else ()
+        if sparse and arr.size > 64 and nz.size * 12 < arr.size * 8:  # sparse is smaller
             ref = ["sparse", self.offset, int(arr.size), int(nz.size)]
             self._add(nz.astype("<u4").tobytes())
             self._add(arr[nz].tobytes())
@@ -280,11 +284,17 @@ class _Reader:
         self.offset = 0
         self.budget = max_nbytes
 
-    def array(self, ref, dtype: str) -> np.ndarray:
+    def array(self, ref, dtype: str, length: int | None = None) -> np.ndarray:
+        """The array ``ref`` points to; ``length``, when known, is checked before allocating
+        (only arrays of known length, histograms, may be sparse)."""
         dt = _ARRAY_DTYPES[dtype]
         if not (isinstance(ref, list) and ref and ref[0] in ("dense", "sparse")
                 and all(_is_int(v) and v >= 0 for v in ref[1:])):
             raise CorruptSummary("bad array reference")
+        if length is None and ref[0] == "sparse":
+            raise CorruptSummary("only histograms may be sparse")
+        if length is not None and len(ref) > 2 and ref[2] != length:
+            raise CorruptSummary("an array of the wrong length")
         if ref[0] == "dense" and len(ref) == 3:
             _, offset, size = ref
             self._spend(size * dt.itemsize)

@@ -7,6 +7,7 @@ selection.
 
 from __future__ import annotations
 
+import json
 import math
 import pickle
 import struct
@@ -140,6 +141,33 @@ def test_a_pickle_is_refused_without_running(tmp_path):
 def test_other_data_is_refused(data):
     with pytest.raises(CorruptSummary):
         loads(data)
+
+
+def _with_header(blob: bytes, change) -> bytes:
+    size = struct.unpack_from("<8sHI", blob)[2]
+    header = json.loads(blob[14:14 + size])
+    change(header)
+    raw = json.dumps(header).encode()
+    return MAGIC + struct.pack("<HI", FORMAT_VERSION, len(raw)) + raw + blob[14 + size:]
+
+
+@pytest.mark.parametrize("change", [
+    lambda h: h["refined"][0].__setitem__(0, ["all"]),  # an unhashable selection
+    lambda h: h["refined"][0].__setitem__(0, "b7"),  # a band the image does not have
+    lambda h: h["bands"][0].__setitem__("hist", ["sparse", 0, 1 << 40, 0]),  # 8 TB of zeros
+    lambda h: h["bands"][0].__setitem__("count", h["bands"][0]["count"] + 1),
+    lambda h: h["bands"][0].__setitem__("kmin", h["bands"][0]["kmax"] + 1),
+    lambda h: h["bands"][0].__setitem__("dtype", "O"),
+    lambda h: h["bands"][0].__setitem__("total", ["0x1", "0x0"]),
+    lambda h: h.__setitem__("band_names", ["a", "b"]),
+], ids=["unhashable", "no-such-band", "huge-sparse", "count", "kmin", "object", "zero-den",
+        "names"])
+def test_inconsistent_headers_are_refused(change):
+    arr = np.random.default_rng(2).normal(0, 1, (30, 20)).astype(np.float32)
+    blob = dumps(imgstats.refine(imgstats.summarize(arr), arr, ["median"]))
+    assert loads(_with_header(blob, lambda h: None)) is not None
+    with pytest.raises(CorruptSummary):
+        loads(_with_header(blob, change))
 
 
 def test_every_truncation_is_refused():
