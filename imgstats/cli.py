@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--json", action="store_true", help="print a JSON object instead")
     stats.add_argument("--band", type=_band, default=None,
                        help="band index or name (R, G, B...), or 'luma'; default: all samples")
+    stats.add_argument("--page", type=int, default=None,
+                       help="page of a multi-page TIFF or frame of an animated image "
+                       "(default 0, the first)")
     stats.add_argument("--pixel-limit", type=int, default=None,
                        help="refuse images declaring more pixels "
                        "(default IMGSTATS_PIXEL_LIMIT or 2**30)")
@@ -100,6 +103,8 @@ def _stats(args) -> int:
     from .reduce import compute
 
     options = {"pixel_limit": args.pixel_limit}
+    if args.page is not None:
+        options["page"] = args.page
     try:
         if args.chunks is not None:
             options["chunks"] = _chunks(args.chunks)

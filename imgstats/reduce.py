@@ -24,9 +24,9 @@ from ._blocks import (
     small_int_stats,
     summarize_block,
 )
-from .errors import InvalidOption, NoValidSamples, UnreadableImage
+from .errors import InvalidOption, NoValidSamples
 from .io import open_image
-from .io._sources import describe, is_url, open_source
+from .io._sources import is_url, open_source
 from .io._tiff import TiffStream, is_tiff
 from .summary import Summary
 
@@ -145,12 +145,12 @@ def _open_path(data, scheduler, io_options, luma: bool):
         scheduler is None
         and not is_url(data)
         and io_options.get("chunks") is None
-        and set(io_options) <= {"chunks", "pixel_limit", "storage_options"}
+        and set(io_options) <= {"chunks", "pixel_limit", "storage_options", "page"}
         and not _has_distributed_client()
     ):
         if _is_tiff_file(data):
-            stream = TiffStream.open(data)
-        else:
+            stream = TiffStream.open(data, page=io_options.get("page") or 0)
+        elif not io_options.get("page"):
             summary = _pillow_summary(data, luma, io_options.get("pixel_limit"))
             if summary is not None:
                 return summary, None, {}
@@ -168,7 +168,7 @@ def _pillow_summary(path, luma: bool, pixel_limit) -> Summary | None:
     The same pixels as ``numpy.asarray(Image.open(path))``, counted in Pillow's own memory:
     converting a 12 MP photograph to numpy costs a third of decoding it.
     """
-    from .io import pixel_limit_default
+    from .io import decoding, pixel_limit_default
     from .io._pillow import open_pillow
 
     if pixel_limit is None:
@@ -180,12 +180,10 @@ def _pillow_summary(path, luma: bool, pixel_limit) -> Summary | None:
         img = open_pillow(fh, path, pixel_limit)
         if img.mode not in ("L", "RGB", "RGBA"):
             return None
-        try:
+        with decoding(path):  # io's one error mapping, whatever Pillow raises while loading
             img.load()
             counts, lhist = _pillow_histograms(img, luma and img.mode != "L")
             counts = counts.reshape(-1, 256)
-        except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            raise UnreadableImage(f"{describe(path)} cannot be decoded: {exc}") from exc
     u8 = np.dtype(np.uint8)
     bands = tuple(small_int_stats(u8, h) for h in counts)
     shape = (img.height, img.width) + ((len(bands),) if len(bands) > 1 else ())

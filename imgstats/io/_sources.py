@@ -8,8 +8,6 @@ import re
 from collections.abc import Iterator
 from typing import IO
 
-import fsspec
-
 from ..errors import ImageNotFound, StoreUnavailable, UnreadableImage
 
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
@@ -53,6 +51,8 @@ def open_source(source, storage_options: dict | None = None) -> Iterator[IO[byte
     """
     try:
         if is_url(source):
+            import fsspec  # only URLs need it
+
             opened = fsspec.open(source, "rb", **(storage_options or {}))
             fh = opened.open()
         else:

@@ -358,7 +358,7 @@ def test_service_contract(service, images):
     assert info == {"name": "IMG_1.jpg", "version": service.version("IMG_1.jpg"),
                     "bytes": (images / "IMG_1.jpg").stat().st_size, "width": 512,
                     "height": 512, "bands": ["R", "G", "B"], "dtype": "uint8",
-                    "format": "JPEG"}
+                    "format": "JPEG", "photometric": "rgb", "pages": 1}
     tif = service.info("IMG_13_float32.tif")
     assert (tif["dtype"], tif["bands"], tif["format"]) == ("float32", ["L"], "TIFF")
     assert service.stats("IMG_14_int16.tif", ["min", "p10"]) == imgstats.compute(
