@@ -257,7 +257,123 @@ def test_s3_store(s3):
         app.extensions["imgstats"].close()
 
 
-def test_gcs_store():
-    pytest.skip("no GCS emulator (fake-gcs-server is a Go binary / Docker image) can be "
-                "installed from the package registries here; gs:// goes through the same "
-                "FsspecStore code as s3:// and https://, tested above")
+# -- HTTP stores that refuse ranges, fail or stall: every route answers 502/504 or the value --
+class _Odd(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder; ``mode`` picks how it misbehaves for image files (listings stay fine):
+    ``norange`` (``Accept-Ranges: none``), ``nolength`` (no Content-Length, body ends at
+    close), ``500`` (images answer 500), ``stall`` (GETs of images hang), ``stall-body``
+    (headers, then the body hangs)."""
+
+    mode = "norange"
+    release = threading.Event()
+
+    def log_message(self, *args):
+        pass
+
+    def _image(self) -> bool:
+        return self.path.rsplit(".", 1)[-1].lower() in ("jpg", "png", "tif")
+
+    def send_header(self, key, value):
+        if self._image() and self.mode == "nolength" and key == "Content-Length":
+            return
+        super().send_header(key, value)
+
+    def end_headers(self):
+        if self._image() and self.mode == "norange":
+            super().send_header("Accept-Ranges", "none")
+        super().end_headers()
+
+    def do_GET(self):
+        if self._image() and self.mode == "500":
+            self.send_error(500)
+        elif self._image() and self.mode == "stall":
+            self.release.wait(10)
+        elif self._image() and self.mode == "stall-body":
+            self.send_response(200)
+            self.send_header("Content-Length", "1000000")
+            self.end_headers()
+            self.wfile.write(b"\xff\xd8\xff")
+            self.wfile.flush()
+            self.release.wait(10)
+        else:
+            super().do_GET()
+
+    def do_HEAD(self):
+        if self._image() and self.mode == "500":
+            self.send_error(500)
+        else:
+            super().do_HEAD()
+
+
+@pytest.fixture
+def odd_store(tmp_path):
+    """``start(mode, **config) -> (client, folder)``: an app over a misbehaving HTTP store."""
+    import functools
+
+    folder = fill_store(tmp_path / "odd")
+    apps, servers = [], []
+
+    def start(mode: str, **config):
+        handler = functools.partial(type("Odd", (_Odd,), {"mode": mode}), directory=str(folder))
+        server = serve_folder(folder, handler=handler)
+        base = server.__enter__()
+        servers.append(server)
+        app = create_app({"IMAGES": base + "/", "WARMUP": False, "VERSION_TTL": 0,
+                          "STORE_TIMEOUT": 1.0, **config})
+        apps.append(app)
+        return app.test_client(), folder
+
+    _Odd.release.clear()
+    yield start
+    _Odd.release.set()
+    for app in apps:
+        app.extensions["imgstats"].close()
+    for server in servers:
+        server.__exit__(None, None, None)
+
+
+IMAGE_ROUTES = ["/stats/{}/mean", "/stats/{}/p99.5", "/thumbs/{}", "/previews/{}",
+                "/gallery/{}"]
+
+
+@pytest.mark.parametrize("mode", ["norange", "nolength"])
+def test_store_without_ranges_is_read_whole(odd_store, mode):
+    client, folder = odd_store(mode)
+    for name in ["IMG_1.jpg", "IMG_11.png", "IMG_12_uint16.tif", "IMG_13_float32.tif"]:
+        body = client.get(f"/stats/{name}/p95").get_json()
+        assert body["value"] == imgstats.compute(str(folder / name), "p95"), body
+        for route in IMAGE_ROUTES[2:]:
+            assert client.get(route.format(name)).status_code == 200, route
+    assert client.get("/stats/bomb.png/max").status_code == 413
+    assert client.get("/stats/text.jpg/max").status_code == 422
+
+
+def test_store_without_ranges_refuses_over_the_byte_limit(odd_store, monkeypatch):
+    monkeypatch.setenv("IMGSTATS_STREAM_BYTES", "1000")
+    client, folder = odd_store("norange")
+    assert (folder / "IMG_1.jpg").stat().st_size > 1000
+    for route in IMAGE_ROUTES:
+        r = client.get(route.format("IMG_1.jpg"))
+        assert r.status_code == 413, route
+    body = client.get("/stats/IMG_1.jpg/mean").get_json()
+    assert "range" in body["error"] and "IMGSTATS_STREAM_BYTES" in body["error"]
+
+
+@pytest.mark.parametrize(("mode", "status"), [("500", 502), ("stall", 504),
+                                              ("stall-body", 504)])
+def test_store_errors_on_every_route(odd_store, mode, status):
+    client, _ = odd_store(mode)
+    assert client.get("/api/images").status_code == 200  # the listing still answers
+    for name in ["IMG_1.jpg", "IMG_12_uint16.tif"]:
+        for route in IMAGE_ROUTES:
+            start = time.perf_counter()
+            r = client.get(route.format(name))
+            assert r.status_code == status, (route, r.status_code, r.data[:300])
+            assert time.perf_counter() - start < 8
+
+
+def test_gcs_store_is_tested_against_an_emulator():
+    """gs:// runs against a local GCS emulator in test_gcs.py."""
+    from pathlib import Path
+
+    assert (Path(__file__).parent / "test_gcs.py").exists()
