@@ -370,10 +370,3 @@ def test_store_errors_on_every_route(odd_store, mode, status):
             r = client.get(route.format(name))
             assert r.status_code == status, (route, r.status_code, r.data[:300])
             assert time.perf_counter() - start < 8
-
-
-def test_gcs_store_is_tested_against_an_emulator():
-    """gs:// runs against a local GCS emulator in test_gcs.py."""
-    from pathlib import Path
-
-    assert (Path(__file__).parent / "test_gcs.py").exists()

@@ -151,7 +151,7 @@ def test_a_torn_read_is_never_kept(images):
     new = (images / "new.tif")
     _tiff(new, 200)
     data, size = new.read_bytes(), os.stat(new).st_size
-    app = create_app({"IMAGES": str(images), "WARMUP": False})
+    app = create_app({"IMAGES": str(images), "WARMUP": False, "RACY_SECONDS": 2.0})
     client = app.test_client()
     try:
         time.sleep(TICK)
@@ -215,7 +215,7 @@ def test_in_place_write_under_load_never_sticks(tmp_path, gunicorn_server):
     tifffile.imwrite(tmp_path / "new.tif", np.full(shape, 200, dtype=np.uint8))
     data = (tmp_path / "new.tif").read_bytes()
     assert len(data) == os.stat(images / "big.tif").st_size > 24e6
-    base, _ = gunicorn_server(images, workers=2)
+    base, _ = gunicorn_server(images, workers=2, env={"IMGSTATS_RACY_SECONDS": "2"})
     time.sleep(2.1)  # let the first file settle: its answer is cached
     status, _, body = http_get(base, "/stats/big.tif/mean")
     assert status == 200 and b'"value":10' in body
