@@ -276,7 +276,8 @@ class FsspecStore:
 
     Notes
     -----
-    For ``gs://`` with ``STORAGE_EMULATOR_HOST`` set (a local emulator), the store sets
+    For ``gs://`` with ``STORAGE_EMULATOR_HOST`` or an ``endpoint_url`` option (an emulator
+    or a proxy rather than Google's servers), the store sets
     ``GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false`` unless it is set already: otherwise gcsfs
     spends a minute per bucket trying gRPC, which emulators do not serve. Against Google's
     own servers the variable is left alone.
@@ -295,7 +296,9 @@ class FsspecStore:
                                 **(storage_options or {})}
         self._versions: dict[str, tuple[float, str, int]] = {}
         self._lock = threading.Lock()
-        if self.protocol in ("gs", "gcs") and os.environ.get("STORAGE_EMULATOR_HOST"):
+        if self.protocol in ("gs", "gcs") and (os.environ.get("STORAGE_EMULATOR_HOST")
+                                               or self.storage_options.get("endpoint_url")):
+            # read when gcsfs is imported, i.e. on the first use of fs below
             os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 
     @property
