@@ -79,7 +79,8 @@ def read_whole_if_streaming(fh, source, limit: int | None = None):
             f"{describe(source)} is served without range requests and holds more than "
             f"{limit} bytes (IMGSTATS_STREAM_BYTES); serve it with ranges or raise the limit"
         )
-    return io.BytesIO(data)
+    # read-only like a file opened "rb": tifffile's zarr store refuses a writable BytesIO
+    return io.BufferedReader(io.BytesIO(data))
 
 
 @contextlib.contextmanager

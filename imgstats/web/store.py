@@ -259,7 +259,9 @@ class FsspecStore:
     most that long. :meth:`unchanged` asks again after the bytes were read, so that nothing
     read while the object changed is cached. An HTTP version known only by a
     ``Last-Modified`` within ``racy_seconds`` (plus its one-second resolution) of now is racy.
-    Every call is bounded by ``timeout`` seconds.
+    Every call is bounded by ``timeout`` seconds. Once an HTTP server serves an image without
+    ``Accept-Ranges: bytes`` and a size, its images are read whole (up to the byte limit of
+    :func:`imgstats.io.open_source`), here and by the core (:attr:`storage_options`).
 
     Parameters
     ----------
@@ -371,6 +373,8 @@ class FsspecStore:
             raise store_error(exc, "metadata") from exc
         if info.get("type", "file") != "file":
             raise ImageNotFound(f"no image named {name!r} in the store")
+        if info.get("partial") is False:
+            self._read_whole()
         size = int(info.get("size") or 0)
         version = _version_of(info, size)
         if self._is_racy(info):
@@ -391,6 +395,12 @@ class FsspecStore:
             return self.stat(name, fresh=True).token == version
         except (ImageNotFound, StoreUnavailable):
             return False
+
+    def _read_whole(self) -> None:
+        """From now on open this HTTP server's files as streams, read whole (fsspec's
+        ``block_size=0``): it has served a file without promising range requests."""
+        if "block_size" not in self.storage_options:
+            self.storage_options = {**self.storage_options, "block_size": 0}
 
     def _is_racy(self, info: dict) -> bool:
         """An HTTP server's file changed within ``racy_seconds`` (it may be being written);
@@ -459,7 +469,8 @@ class FsspecStore:
         :class:`StoreUnavailable` or :class:`StoreTimeout`.
         """
         address = self.address(name)
-        options = {} if block_size is None else {"block_size": block_size}
+        whole = self.storage_options.get("block_size") == 0
+        options = {} if block_size is None or whole else {"block_size": block_size}
         try:
             fh = read_whole_if_streaming(self.fs.open(address, "rb", **options), address)
         except FileNotFoundError as exc:
@@ -545,7 +556,9 @@ def _http_info(headers) -> dict:
     for key in ("ETag", "Last-Modified"):
         if headers.get(key):
             info[key] = headers[key]
-    info["partial"] = headers.get("Accept-Ranges", "").lower() != "none"
+    # Only an explicit "bytes" promises ranges: Python's http.server, for one, sends no
+    # Accept-Ranges and ignores Range, and fsspec then fails past its first block.
+    info["partial"] = headers.get("Accept-Ranges", "").lower() == "bytes" and bool(info["size"])
     return info
 
 

@@ -348,6 +348,27 @@ def test_store_without_ranges_is_read_whole(odd_store, mode):
     assert client.get("/stats/text.jpg/max").status_code == 422
 
 
+@pytest.mark.slow
+def test_large_file_from_a_server_that_ignores_ranges(tmp_path):
+    """Python's http.server sends no Accept-Ranges and answers a Range with the whole file:
+    fsspec then fails past its first 5 MB block, which gave 422 'corrupt' for a 24 MB TIFF."""
+    import numpy as np
+    import tifffile
+
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    tifffile.imwrite(folder / "big.tif", np.full((2048, 4096, 3), 10, dtype=np.uint8))
+    with serve_folder(folder) as base:
+        app = create_app({"IMAGES": base + "/", "WARMUP": False, "VERSION_TTL": 0})
+        client = app.test_client()
+        try:
+            assert client.get("/stats/big.tif/mean").get_json()["value"] == 10
+            for route in IMAGE_ROUTES[2:]:
+                assert client.get(route.format("big.tif")).status_code == 200, route
+        finally:
+            app.extensions["imgstats"].close()
+
+
 def test_store_without_ranges_refuses_over_the_byte_limit(odd_store, monkeypatch):
     monkeypatch.setenv("IMGSTATS_STREAM_BYTES", "1000")
     client, folder = odd_store("norange")
