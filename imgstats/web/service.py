@@ -21,7 +21,14 @@ from ..io._pillow import check_pixels
 from ..reduce import refine, summarize
 from ..summary import Summary
 from .cache import RedisLayer, SlotCache
-from .store import RACY_SECONDS, _is_timeout, cacheable, open_store, store_error
+from .store import (
+    RACY_SECONDS,
+    _is_timeout,
+    cacheable,
+    is_network_error,
+    open_store,
+    store_error,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -348,6 +355,9 @@ class _StoreErrors:
         if exc is None or not self.remote or isinstance(exc, StoreTimeout):
             return False
         if isinstance(exc, (ImgStatsError, OSError)) and _is_timeout(exc):
+            raise store_error(exc, "read") from exc
+        # a failed or cut-off read, which a decoder may have called a corrupt file
+        if not isinstance(exc, StoreUnavailable) and is_network_error(exc):
             raise store_error(exc, "read") from exc
         return False
 

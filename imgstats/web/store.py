@@ -47,6 +47,7 @@ __all__ = [
     "open_store",
     "check_name",
     "store_error",
+    "is_network_error",
 ]
 
 #: Extensions (lower case) of the files a store lists and serves.
@@ -123,6 +124,23 @@ def store_error(exc: BaseException, what: str) -> StoreUnavailable:
     if _is_timeout(exc):
         return StoreTimeout(f"the image store did not answer in time ({what})")
     return StoreUnavailable(f"the image store is unavailable ({what}: {type(exc).__name__})")
+
+
+# Network errors of the clients under fsspec: aiohttp (http, gcsfs), botocore (s3fs), gcsfs.
+_NETWORK = frozenset({"ClientError", "HttpError", "BotoCoreError", "ConnectionError",
+                      "FSTimeoutError", "ChecksumError"})
+
+
+def is_network_error(exc: BaseException | None) -> bool:
+    """True if ``exc`` or any exception it was raised from is a store client's network error
+    or timeout (a decoder may wrap one as a format error)."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if _is_timeout(exc) or {cls.__name__ for cls in type(exc).__mro__} & _NETWORK:
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
 
 
 def _is_timeout(exc: BaseException | None) -> bool:

@@ -6,6 +6,7 @@ import http.server
 import shutil
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from web_helpers import GALLERY, fill_store, free_port, serve_folder
@@ -281,9 +282,13 @@ class _Odd(http.server.SimpleHTTPRequestHandler):
     def end_headers(self):
         if self._image() and self.mode == "norange":
             super().send_header("Accept-Ranges", "none")
+        if self._image() and self.mode.startswith("ranges"):
+            super().send_header("Accept-Ranges", "bytes")
         super().end_headers()
 
     def do_GET(self):
+        if self._image() and self.mode.startswith("ranges") and "Range" in self.headers:
+            return self._range()
         if self._image() and self.mode == "500":
             self.send_error(500)
         elif self._image() and self.mode == "stall":
@@ -297,6 +302,26 @@ class _Odd(http.server.SimpleHTTPRequestHandler):
             self.release.wait(10)
         else:
             super().do_GET()
+
+    def _range(self):
+        """Serve ``bytes=a-b``; but for the first block (from 0), ``ranges-500`` fails and
+        ``ranges-reset`` drops the connection halfway through the body."""
+        data = Path(self.translate_path(self.path)).read_bytes()
+        first, _, last = self.headers["Range"].removeprefix("bytes=").partition("-")
+        start, end = int(first), min(int(last or len(data) - 1), len(data) - 1)
+        if start > 0 and self.mode == "ranges-500":
+            self.send_error(500)
+            return
+        body = data[start:end + 1]
+        self.send_response(206)
+        self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if start > 0 and self.mode == "ranges-reset":
+            self.wfile.write(body[: len(body) // 2])
+            self.close_connection = True
+            return
+        self.wfile.write(body)
 
     def do_HEAD(self):
         if self._image() and self.mode == "500":
@@ -367,6 +392,30 @@ def test_large_file_from_a_server_that_ignores_ranges(tmp_path):
                 assert client.get(route.format("big.tif")).status_code == 200, route
         finally:
             app.extensions["imgstats"].close()
+
+
+@pytest.fixture
+def big_tiff(tmp_path):
+    """A 24 MB uncompressed TIFF (all 10) in the folder the odd store serves."""
+    import numpy as np
+    import tifffile
+
+    folder = fill_store(tmp_path / "odd")
+    tifffile.imwrite(folder / "big.tif", np.full((2048, 4096, 3), 10, dtype=np.uint8))
+    return folder
+
+
+@pytest.mark.parametrize(("mode", "status"), [("ranges", 200), ("ranges-500", 502),
+                                              ("ranges-reset", 502)])
+def test_store_failing_in_the_middle_of_a_read(odd_store, big_tiff, mode, status):
+    """Range requests past the first block fail: the statistics and the renderings are 502,
+    not 422 'corrupt' or 500."""
+    client, _ = odd_store(mode)
+    r = client.get("/stats/big.tif/mean")
+    assert r.status_code == status, r.data[:300]
+    assert status != 200 or r.get_json()["value"] == 10
+    for route in IMAGE_ROUTES[2:]:
+        assert client.get(route.format("big.tif")).status_code in (200, status), route
 
 
 def test_store_without_ranges_refuses_over_the_byte_limit(odd_store, monkeypatch):
