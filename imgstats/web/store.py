@@ -1,8 +1,9 @@
 """Image stores: a local folder or an fsspec URL, read live, with names resolved safely.
 
-A store answers four questions about a *name* (a file name such as ``IMG_1.jpg``, never a
-path): which names exist (:meth:`list`), what version a name has now (:meth:`version`), where
-the core should read it from (:meth:`source`), and its raw bytes (:meth:`open`). Names are
+A store answers five questions about a *name* (a file name such as ``IMG_1.jpg``, never a
+path): which names exist (``list``), what version a name has now (``stat``), whether it still
+has a version after its bytes were read (``unchanged``), where the core should read it from
+(``source``), and its raw bytes (``open``). Names are
 checked before anything touches the store: no separators, no ``..``, no URL pieces, no
 percent signs, an image extension, at most 255 characters.
 
