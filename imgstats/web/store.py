@@ -454,11 +454,12 @@ class FsspecStore:
 
         fs = self.fs
 
+        options = {**fs.kwargs, "allow_redirects": True}  # the request options of fsspec's
+        options["headers"] = {**options.get("headers", {}), "Accept-Encoding": "identity"}
+
         async def ask():
             session = await fs.set_session()
-            headers = {**fs.kwargs.get("headers", {}), "Accept-Encoding": "identity"}
-            async with session.request(method, fs.encode_url(address), headers=headers,
-                                       allow_redirects=True) as response:
+            async with session.request(method, fs.encode_url(address), **options) as response:
                 response.raise_for_status()
                 return _http_info(response.headers)
 

@@ -262,8 +262,10 @@ def test_s3_store(s3):
 class _Odd(http.server.SimpleHTTPRequestHandler):
     """Serves a folder; ``mode`` picks how it misbehaves for image files (listings stay fine):
     ``norange`` (``Accept-Ranges: none``), ``nolength`` (no Content-Length, body ends at
-    close), ``500`` (images answer 500), ``stall`` (GETs of images hang), ``stall-body``
-    (headers, then the body hangs)."""
+    close), ``nohead`` (HEAD is 405: versions come from a GET's headers), ``500`` (images
+    answer 500), ``stall`` (GETs of images hang), ``stall-body`` (headers, then the body
+    hangs), ``ranges`` (real range requests), ``ranges-500`` and ``ranges-reset`` (ranges
+    past the first block fail or are cut off)."""
 
     mode = "norange"
     release = threading.Event()
@@ -326,6 +328,8 @@ class _Odd(http.server.SimpleHTTPRequestHandler):
     def do_HEAD(self):
         if self._image() and self.mode == "500":
             self.send_error(500)
+        elif self._image() and self.mode == "nohead":
+            self.send_error(405)
         else:
             super().do_HEAD()
 
@@ -361,7 +365,7 @@ IMAGE_ROUTES = ["/stats/{}/mean", "/stats/{}/p99.5", "/thumbs/{}", "/previews/{}
                 "/gallery/{}"]
 
 
-@pytest.mark.parametrize("mode", ["norange", "nolength"])
+@pytest.mark.parametrize("mode", ["norange", "nolength", "nohead"])
 def test_store_without_ranges_is_read_whole(odd_store, mode):
     client, folder = odd_store(mode)
     for name in ["IMG_1.jpg", "IMG_11.png", "IMG_12_uint16.tif", "IMG_13_float32.tif"]:
