@@ -251,3 +251,39 @@ def imgstats_value(body: bytes) -> float:
     import json
 
     return json.loads(body)["value"]
+
+
+def test_racy_and_torn_summaries_never_reach_redis(images, redis_url, monkeypatch):
+    """Redis outlives workers: a summary of a file that may be being written, or that changed
+    while it was read, must not be shared there."""
+    import redis
+
+    url, _ = redis_url
+    _tiff(images / "a.tif", 10)
+    app = create_app({"IMAGES": str(images), "WARMUP": False, "REDIS_URL": url,
+                      "RACY_SECONDS": 0.5})
+    service = app.extensions["imgstats"]
+    client = app.test_client()
+    shared = redis.Redis.from_url(url)
+    try:
+        assert client.get("/stats/a.tif/mean").get_json()["value"] == 10  # racy
+        assert shared.keys("imgstats:summary:*") == []
+        time.sleep(0.6)
+        summarize = service._summarize
+
+        def summarize_then_change(name):
+            summary = summarize(name)
+            time.sleep(TICK)
+            _cp_p(images)
+            return summary
+
+        monkeypatch.setattr(service, "_summarize", summarize_then_change)
+        assert client.get("/stats/a.tif/mean").get_json()["value"] == 10  # torn: kept nowhere
+        assert [k for k in shared.keys("imgstats:summary:*") if not k.endswith(b":lock")] == []
+        monkeypatch.setattr(service, "_summarize", summarize)
+        time.sleep(0.6)
+        assert client.get("/stats/a.tif/mean").get_json()["value"] == 200  # settled: shared
+        assert [k for k in shared.keys("imgstats:summary:*") if not k.endswith(b":lock")]
+    finally:
+        shared.close()
+        service.close()
