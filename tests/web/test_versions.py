@@ -122,21 +122,23 @@ def test_same_size_changes_with_the_old_mtime_are_answered_anew(images, change, 
 
 def test_a_racy_file_is_answered_but_never_cached(images, monkeypatch):
     _tiff(images / "a.tif", 10)
-    app = _settled_app(images, racy=0.5)
+    app = _settled_app(images, racy=1.0)
     service = app.extensions["imgstats"]
     calls = []
     summarize = service._summarize
     monkeypatch.setattr(service, "_summarize", lambda name: calls.append(name) or summarize(name))
     client = app.test_client()
     try:
+        os.utime(images / "a.tif")  # changed just now (ctime too), however slow the set-up
         first = client.get("/stats/a.tif/mean")
+        os.utime(images / "a.tif")
         second = client.get("/stats/a.tif/mean", headers={"If-None-Match": first.headers["ETag"]})
         assert first.get_json()["value"] == second.get_json()["value"] == 10
         assert second.status_code == 200  # a racy ETag never matches again
         assert not cacheable(first.get_json()["version"])
         assert first.get_json()["version"] != second.get_json()["version"]
         assert len(calls) == 2
-        time.sleep(0.6)  # the file settles
+        time.sleep(1.1)  # the file settles
         settled = [client.get("/stats/a.tif/mean").get_json() for _ in range(3)]
         assert len(calls) == 3 and all(cacheable(b["version"]) for b in settled)
         assert settled[0]["version"] == settled[2]["version"]
@@ -266,6 +268,7 @@ def test_racy_and_torn_summaries_never_reach_redis(images, redis_url, monkeypatc
     client = app.test_client()
     shared = redis.Redis.from_url(url)
     try:
+        os.utime(images / "a.tif")  # changed just now (ctime too), however slow the set-up
         assert client.get("/stats/a.tif/mean").get_json()["value"] == 10  # racy
         assert shared.keys("imgstats:summary:*") == []
         time.sleep(0.6)
