@@ -10,9 +10,10 @@ import sys
 from collections.abc import Iterator
 from typing import IO
 
-import fsspec
-
+from .._lazy import lazy_module
 from ..errors import ImageNotFound, ImageTooLarge, StoreUnavailable, UnreadableImage
+
+fsspec = lazy_module("fsspec")  # only URLs need it
 
 #: A URL: a scheme, then ``://`` (the one definition; the web stores use it too).
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
@@ -98,6 +99,8 @@ def open_source(source, storage_options: dict | None = None) -> Iterator[IO[byte
     """
     try:
         if is_url(source):
+            import fsspec  # only URLs need it
+
             opened = fsspec.open(source, "rb", **(storage_options or {}))
             fh = read_whole_if_streaming(opened.open(), source)
         else:
