@@ -1,11 +1,12 @@
 """Core benchmarks of imgstats against numpy, Pillow, tifffile and dask, side by side in one run.
 
-Run ``uv run python benchmarks/bench_core.py`` (full size: 12 MP arrays and JPEG, an 805 MB and
-a 3.2 GB TIFF, written the first time) or ``--quick`` (smaller inputs; ``--size``, ``--sides``
-and ``--skip`` choose further). In-memory figures are given on all cores and on one core.
-Inputs are written to ``benchmarks/data/`` (git-ignored) and reused. Every time is the best
-of N calls after a warm-up call that compiles or loads the numba kernels, the reference and
-imgstats called in turn, so that a noisy machine slows both sides alike. Prints markdown tables (see
+Run ``uv run python -m benchmarks.bench_core`` (full size: 12 MP arrays and JPEG, an 805 MB
+and a 3.2 GB TIFF, written the first time) or ``--quick`` (smaller inputs; ``--size``,
+``--sides`` and ``--skip`` choose further). In-memory figures are given on all cores and on one
+core. Inputs are written to ``benchmarks/data/`` (git-ignored) and reused. Every time is the
+best of N calls after a warm-up call that compiles or loads the numba kernels, the reference
+and imgstats called in turn, so that a noisy machine slows both sides alike. Prints markdown
+tables (see
 benchmarks/README.md).
 """
 
@@ -13,18 +14,22 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import inspect
-import json
 import os
 import pickle
-import platform
 import subprocess
 import sys
-import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks.harness import (
+    best_pair,
+    fresh_process,
+    machine_name,
+    ms,
+    table,
+    verdict,
+)
 
 FIVE = ["min", "max", "mean", "median", "p99"]
 HERE = Path(__file__).resolve().parent
@@ -103,28 +108,6 @@ def tiff_input(data: Path, side: int) -> Path:
     )
     tmp.rename(path)
     return path
-
-
-# -- timing ----------------------------------------------------------------------------------
-def best_pair(reference, ours, repeat: int) -> tuple[float, float]:
-    """Best wall times of two functions called in turn, so that both see the same noise."""
-    reference()
-    ours()
-    best = [float("inf"), float("inf")]
-    for _ in range(repeat):
-        for i, fn in enumerate((reference, ours)):
-            t0 = time.perf_counter()
-            fn()
-            best[i] = min(best[i], time.perf_counter() - t0)
-    return best[0], best[1]
-
-
-def ms(t: float) -> str:
-    return f"{t * 1e3:,.1f} ms" if t < 10 else f"{t:,.2f} s"
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
 
 
 @contextlib.contextmanager
@@ -324,35 +307,6 @@ def jpeg_ways(path) -> dict:
     return out
 
 
-def fresh_process(code: str) -> dict:
-    """Run ``code`` in a new interpreter and return the JSON it prints last."""
-    prelude = "import json, resource, sys\n" + textwrap.dedent(inspect.getsource(peak_rss)) + "\n"
-    out = subprocess.run(
-        [sys.executable, "-c", prelude + textwrap.dedent(code)],
-        check=True, capture_output=True, text=True,
-    ).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
-def peak_rss() -> int:
-    """This process's peak resident memory in bytes.
-
-    ``VmHWM`` of ``/proc/self/status`` where there is one: ``getrusage().ru_maxrss`` of a child
-    starts at its parent's resident size when it forked (Linux keeps the larger of the two
-    across ``exec``), so a benchmark parent holding a big image would inflate it.
-    """
-    import resource
-
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
 RSS = "peak_rss()"
 
 
@@ -404,9 +358,9 @@ def bench_tiff(data, side, repeat, rows, info):
         ))
     info.append(
         "Peak RSS is the high-water mark (`VmHWM`, else `ru_maxrss`) of a fresh interpreter; the "
-        "baseline is taken after its imports (imgstats imports numpy, numba, dask, xarray, "
-        "tifffile), before any pixel is read. The first `compute` of a process also loads the "
-        "numba kernels from their cache (LLVM), which is part of the increase."
+        "baseline is taken after its imports (`import imgstats` loads numpy only), before any "
+        "pixel is read. The first `compute` of a process also loads tifffile, zarr, the numba "
+        "kernels from their cache (LLVM) and whatever else the input needs: part of the increase."
     )
 
 
@@ -548,24 +502,6 @@ def bench_accuracy(h, w, rows):
                          f"{theirs - want:+.3g}"))
 
 
-def table(header, rows) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-def machine() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{model}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, {platform.system()}"
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller inputs, fewer repeats")
@@ -585,7 +521,6 @@ def main(argv=None) -> None:
     side = sides[0]
     repeat = 3 if args.quick else 7
     rows, info, acc = [], [], []
-    import dask
     import numba
 
     import imgstats
@@ -602,8 +537,7 @@ def main(argv=None) -> None:
         bench_distributed(args.data, side, 2 if args.quick else 3, rows, info)
     if "accuracy" not in args.skip:
         bench_accuracy(h, w, acc)
-    print(f"Machine: {machine()}; Python {platform.python_version()}, numpy {np.__version__}, "
-          f"numba {numba.__version__}, dask {dask.__version__}, imgstats {imgstats.__version__}"
+    print(f"Machine: {machine_name()}, numba {numba.__version__}, imgstats {imgstats.__version__}"
           f"{' (--quick)' if args.quick else ''}\n")
     print(table(["case", "reference", "imgstats", "ratio", "target", ""], rows))
     for line in info:

@@ -12,7 +12,12 @@ from fractions import Fraction
 
 import numpy as np
 
+from ._lazy import lazy_module
 from .summary import BandStats, Summary, _bins, key_bits_of
+
+# numba and its kernels load on the first count (0.65 s), not with imgstats: an 8-bit JPEG
+# is counted by Pillow and never needs them.
+_kernels = lazy_module("imgstats._kernels")
 
 
 def as_pixels(block: np.ndarray) -> np.ndarray:
@@ -45,8 +50,6 @@ def summarize_block(block, band_names, luma: bool, shape=(), candidates=()) -> S
         selection (``"all"``, ``"b<i>"``); they are refined in this same pass, and the
         summary holds their refinements.
     """
-    from . import _kernels
-
     px = as_pixels(block)
     dtype = px.dtype  # uint8 for bool, native byte order
     nb = px.shape[1]
@@ -85,8 +88,6 @@ def small_int_stats(dtype: np.dtype, hist: np.ndarray) -> BandStats:
 
 
 def _scan_ints(px: np.ndarray, dtype: np.dtype) -> tuple[BandStats, ...]:
-    from . import _kernels
-
     nb = px.shape[1]
     bits = dtype.itemsize * 8
     raw = px.view(f"u{dtype.itemsize}")
@@ -112,8 +113,6 @@ def _scan_ints(px: np.ndarray, dtype: np.dtype) -> tuple[BandStats, ...]:
 
 
 def _scan_floats(px: np.ndarray, dtype: np.dtype) -> tuple[BandStats, ...]:
-    from . import _kernels
-
     if dtype.itemsize == 4:
         return _scan_float32(px)
     nb = px.shape[1]
@@ -148,8 +147,6 @@ CANDIDATE_SHARE = 8
 
 def _scan_float32(px: np.ndarray, candidates=()):
     """The float32 band statistics; with ``candidates``, also ``(bands, refinements)``."""
-    from . import _kernels
-
     nb = px.shape[1]
     dtype = np.dtype(np.float32)
     hist = np.zeros((nb, 1 << 16), np.int64)
@@ -252,8 +249,6 @@ def refine_block(block, targets, dtype, limit: int) -> dict:
     dict
         ``(selection, shift, prefix) -> ("hist", counts) | ("keys", keys)`` for this block.
     """
-    from . import _kernels
-
     dtype = np.dtype(dtype)
     px = as_pixels(block)
     npix, nb = px.shape

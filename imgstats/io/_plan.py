@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidOption, NoValidSamples, UnreadableImage
+from .._lazy import is_instance
+from ..errors import InvalidOption, NoValidSamples
 
 __all__ = ["ReadPlan", "open_plan", "workers"]
 
@@ -90,7 +91,7 @@ class ReadPlan:
         elif self.kind == "stream":
             from . import open_image
 
-            arr = open_image(self.pixels.path, chunks="auto").data  # lazy: never decoded whole
+            arr = open_image(self.pixels.path, chunks="auto", page=self.pixels.page).data
         else:
             arr = self.pixels
             if self.transform is not None and not isinstance(arr, np.ndarray):
@@ -134,7 +135,7 @@ class ReadPlan:
 
 # -- building plans ----------------------------------------------------------------------------
 def open_plan(data, *, local: bool = True, chunks=None, pixel_limit: int | None = None,
-              storage_options: dict | None = None) -> ReadPlan:
+              storage_options: dict | None = None, page: int = 0) -> ReadPlan:
     """Open anything imgstats reads as a :class:`ReadPlan`.
 
     Parameters
@@ -148,7 +149,7 @@ def open_plan(data, *, local: bool = True, chunks=None, pixel_limit: int | None 
         Whether the pixels will be counted in this process: only then are local files
         streamed (TIFF) or counted in Pillow's memory; otherwise a path becomes a dask array
         that workers read themselves.
-    chunks, pixel_limit, storage_options
+    chunks, pixel_limit, storage_options, page
         As for :func:`imgstats.open_image`.
 
     Raises
@@ -163,7 +164,7 @@ def open_plan(data, *, local: bool = True, chunks=None, pixel_limit: int | None 
     if isinstance(data, ReadPlan):
         return data
     if isinstance(data, (str, os.PathLike)):
-        plan = _open_path(data, local, chunks, pixel_limit, storage_options)
+        plan = _open_path(data, local, chunks, pixel_limit, storage_options, page)
     else:
         plan = _plan_of_object(data)
     if len(plan.shape) == 3 and plan.shape[-1] == 0:
@@ -226,41 +227,34 @@ def _from_dataarray(arr):
 
 
 def _is_dask(obj) -> bool:
-    # dask is imported only when such an object can exist (importing it costs 0.3 s)
-    if "dask.array" not in sys.modules:
-        return False
-    import dask.array as da
-
-    return isinstance(obj, da.Array)
+    return is_instance(obj, "dask.array", "Array")
 
 
 def _is_dataarray(obj) -> bool:
-    if "xarray" not in sys.modules:
-        return False
-    import xarray as xr
-
-    return isinstance(obj, xr.DataArray)
+    return is_instance(obj, "xarray", "DataArray")
 
 
-def _open_path(source, local, chunks, pixel_limit, storage_options) -> ReadPlan:
+def _open_path(source, local, chunks, pixel_limit, storage_options, page) -> ReadPlan:
     """Open a path or URL: Pillow's memory or a TIFF stream when counted here, else an array."""
-    from . import open_image
+    from . import check_page, open_image
     from ._sources import is_url
 
+    page = check_page(page)
     fast = local and chunks is None and not is_url(source)
-    if fast and not _is_tiff_file(source):
+    if fast and not page and not _is_tiff_file(source):
         plan = _pillow_plan(source, pixel_limit)
         if plan is not None:
             return plan
     img = open_image(source, chunks=chunks, pixel_limit=pixel_limit,
-                     storage_options=storage_options)  # checks the pixel limit, names bands
+                     storage_options=storage_options, page=page)  # the pixel limit, the bands
     plan = _plan_of_object(img)
+    plan = replace(plan, pages=int(img.attrs.get("pages", 1)))
     if fast and not isinstance(plan.pixels, np.ndarray) and img.attrs.get("format") == "TIFF":
         from ._tiff import TiffStream
 
         # Decoding the tiles straight into the work on every core is faster than dask and
         # never holds more than a few tiles.
-        stream = TiffStream.open(source)
+        stream = TiffStream.open(source, page=page)
         if stream is not None and stream.shape == plan.shape:
             return plan.with_pixels("stream", stream)
     return plan
@@ -272,7 +266,7 @@ def _pillow_plan(path, pixel_limit) -> ReadPlan | None:
     The same pixels as ``numpy.asarray(Image.open(path))``, left in Pillow's memory:
     converting a 12 MP photograph to numpy costs a third of decoding it.
     """
-    from . import pixel_limit_default
+    from . import decoding, pixel_limit_default
     from ._pillow import open_pillow
     from ._sources import describe, open_source
 
@@ -285,10 +279,8 @@ def _pillow_plan(path, pixel_limit) -> ReadPlan | None:
         img = open_pillow(fh, path, pixel_limit)
         if img.mode not in ("L", "RGB", "RGBA"):
             return None
-        try:
+        with decoding(path):  # io's one error mapping, whatever Pillow raises while loading
             img.load()
-        except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            raise UnreadableImage(f"{describe(path)} cannot be decoded: {exc}") from exc
     bands = tuple(img.getbands())
     shape = (img.height, img.width) + ((len(bands),) if len(bands) > 1 else ())
     return ReadPlan("pillow", img, shape, np.dtype(np.uint8), bands, describe(path),
