@@ -170,3 +170,17 @@ def screenshots(c, args=""):
     env = {"IMGSTATS_SCREENSHOT_DIR": str(ROOT / "docs" / "screenshots")}
     c.run(_python("-m", "pytest", "-m", "browser", str(ROOT / "tests" / "browser"))
           + (f" {args}" if args else ""), env=env, pty=sys.stdout.isatty())
+
+
+@task
+def requirements(c):
+    """Regenerate requirements/*.txt, the container's pinned versions and hashes, from uv.lock."""
+    with c.cd(str(ROOT)):
+        c.run("uv export --quiet --format requirements-txt --extra web --no-dev --no-emit-project"
+              " -o requirements/web.txt")
+        c.run("uv pip compile --quiet --generate-hashes --universal --python-version 3.11"
+              " --custom-compile-command 'uv run invoke requirements'"
+              " requirements/build.in -o requirements/build.txt")
+    for name in ("web.txt", "build.txt"):  # pip would download from any address written here
+        if "://" in (ROOT / "requirements" / name).read_text():
+            raise Exit(f"requirements/{name} names a download address; it must hold hashes only")
