@@ -12,6 +12,7 @@ from .. import __version__
 from ..functions import parse_function
 from .openapi import openapi_document
 from .service import needs_refinement
+from .store import cacheable
 
 __all__ = ["bp"]
 
@@ -48,7 +49,9 @@ def stats(image: str, func: str):
     if etag in request.if_none_match:
         return _cached(Response(status=304), etag)
     key = (service.store.url, image, version, func, band)
-    body = service.answers.get_or_fill(key, lambda: _answer(service, image, version, func, band))
+    fill = lambda: _answer(service, image, version, func, band)  # noqa: E731
+    # a racy version (the file may be being written) is answered, never kept
+    body = service.answers.get_or_fill(key, fill) if cacheable(version) else fill()
     return _cached(Response(body, mimetype="application/json"), etag)
 
 

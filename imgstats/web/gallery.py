@@ -44,6 +44,7 @@ from ..functions import NAMED_FUNCTIONS, parse_function
 from . import _plots
 from ._thumbs import MEDIA_TYPE, RenderCache, render
 from .errors import status_of
+from .store import cacheable
 
 __all__ = ["bp", "render_error", "DEFAULTS", "TABLE_FUNCTIONS"]
 
@@ -249,7 +250,10 @@ def _rendering(image: str, kind: str, size: int, quality: int) -> Response:
 
     # the store's address keeps two stores with the same file names apart in a shared folder
     store = getattr(getattr(service, "store", None), "url", "")
-    data = cache().get_or_render((store, kind, size, quality, image, version), make)
+    if cacheable(version):
+        data = cache().get_or_render((store, kind, size, quality, image, version), make)
+    else:  # a racy version (the file may be being written) is rendered, never kept
+        data = make()
     return _image_response(data, MEDIA_TYPE, version)
 
 

@@ -14,14 +14,21 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..errors import ImageNotFound, ImgStatsError, StoreTimeout, StoreUnavailable, UnreadableImage
+from ..errors import ImgStatsError, StoreTimeout, StoreUnavailable
 from ..functions import parse_function
 from ..io import EAGER_BYTES, read_header
 from ..io._pillow import check_pixels
 from ..reduce import refine, summarize
 from ..summary import Summary
-from .cache import RedisLayer, SlotCache
-from .store import _is_timeout, open_store, store_error
+from .cache import ByteCache, CacheBudget, RedisLayer
+from .store import (
+    RACY_SECONDS,
+    _is_timeout,
+    cacheable,
+    is_network_error,
+    open_store,
+    store_error,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +41,8 @@ class ImageService:
     Parameters
     ----------
     config : Mapping
-        The app's settings: ``IMAGES``, ``CACHE_SIZE``, ``INFO_CACHE_SIZE``,
-        ``ANSWER_CACHE_SIZE``, ``REDIS_URL``,
-        ``REDIS_TIMEOUT``, ``REDIS_BACKOFF``, ``REDIS_TTL``, ``LOCK_TIMEOUT``,
+        The app's settings: ``IMAGES``, ``CACHE_BYTES``, ``CACHE_KEY``, ``REDIS_URL``,
+        ``REDIS_TIMEOUT``, ``REDIS_BACKOFF``, ``REDIS_TTL``, ``LOCK_TIMEOUT``, ``LOCK_TTL``,
         ``DASK_SCHEDULER``,
         ``DASK_PIXELS``, ``DASK_TIMEOUT``, ``PIXEL_LIMIT``, ``STORE_TIMEOUT``, ``VERSION_TTL``
         and ``STORAGE_OPTIONS`` (see :data:`imgstats.web.DEFAULTS`).
@@ -59,17 +65,22 @@ class ImageService:
             images, timeout=float(config["STORE_TIMEOUT"]),
             version_ttl=float(config["VERSION_TTL"]),
             storage_options=dict(config.get("STORAGE_OPTIONS") or {}),
+            racy_seconds=float(config.get("RACY_SECONDS", RACY_SECONDS)),
         )
         self.pixel_limit = int(config["PIXEL_LIMIT"])
-        self.summaries = SlotCache(int(config["CACHE_SIZE"]))
-        self.infos = SlotCache(int(config["INFO_CACHE_SIZE"]))
+        # Summaries, headers and finished answers share one byte budget and one LRU order.
+        self.cache_budget = CacheBudget(config["CACHE_BYTES"])
+        self.summaries = ByteCache(self.cache_budget)
+        self.infos = ByteCache(self.cache_budget)
         #: Finished API answers (JSON bytes) by (store, name, version, func, band).
-        self.answers = SlotCache(int(config["ANSWER_CACHE_SIZE"]))
+        self.answers = ByteCache(self.cache_budget)
         self.redis = None
         if config.get("REDIS_URL"):
             self.redis = RedisLayer(
-                config["REDIS_URL"], timeout=float(config["REDIS_TIMEOUT"]),
-                backoff=float(config["REDIS_BACKOFF"]), ttl=int(config["REDIS_TTL"]),
+                config["REDIS_URL"], timeout=config["REDIS_TIMEOUT"],
+                backoff=config["REDIS_BACKOFF"], ttl=config["REDIS_TTL"],
+                secret=config.get("CACHE_KEY"), max_nbytes=config["CACHE_BYTES"],
+                lock_ttl=config["LOCK_TTL"],
             )
         self._dask_client = None
         self._dask_lock = threading.Lock()
@@ -103,7 +114,10 @@ class ImageService:
         """
         version, size = self.store.stat(name)
         key = (self.store.url, name, version)
-        facts = self.infos.get_or_fill(key, lambda: self._read_header(name))
+        if cacheable(version):
+            facts = self.infos.get_or_fill(key, lambda: self._read_header(name))
+        else:  # the file may be being written: read it, keep nothing
+            facts = self._read_header(name)
         return {"name": name, "version": version, "bytes": size, **facts}
 
     def _read_header(self, name: str) -> dict:
@@ -111,7 +125,7 @@ class ImageService:
             # headers are small: read remote files in 64 KB blocks, not fsspec's 5 MB
             with self.store.open(name, block_size=1 << 16) as fh:
                 return read_header(fh, name)
-        except (ImageNotFound, UnreadableImage, StoreUnavailable):
+        except ImgStatsError:
             raise
         except Exception as exc:  # fsspec clients raise their own network errors
             if self.store.remote:
@@ -150,6 +164,12 @@ class ImageService:
             parse_function(func)  # refuse a bad name before touching the store
         if version is None:
             version, _ = self.store.stat(name)
+        if not cacheable(version):  # being written: compute, keep nothing, evict nothing
+            summary = self._summarize(name)
+            for band in bands:
+                if needs_refinement(summary, funcs, [band]):
+                    summary = self._refine(summary, name, funcs, band)
+            return version, summary
         key = (self.store.url, name, version)
         slot = self.summaries.slot(key)
         summary = slot.value
@@ -159,37 +179,49 @@ class ImageService:
             summary = slot.value
             if summary is None:
                 summary = self.redis.get(key) if self.redis is not None else None
+                settled = True  # a summary from Redis was settled when it was stored
                 if summary is None:
-                    summary = self._summarize_once(key, name)
-                slot.value = summary
+                    summary, settled = self._summarize_once(key, name)
+                slot.value = summary if settled else None
             for band in bands:
                 if needs_refinement(summary, funcs, [band]):
                     summary = self._refine(summary, name, funcs, band)
-                    slot.value = summary
-                    self._share(key, summary)
+                    if slot.value is not None and self._settled(key):
+                        slot.value = summary
+                        self._share(key, summary)
         return version, summary
+
+    def _settled(self, key) -> bool:
+        """Whether a value just computed for ``key`` (store, name, version) may be cached.
+
+        Not when the version is racy (changed moments before it was read: it may be being
+        written), nor when the store has another version now (it changed while it was read:
+        the bytes may be half old, half new). Asked after reading, never before.
+        """
+        return self.store.unchanged(key[1], key[2])
 
     def stats(self, name: str, funcs, band=None) -> dict:
         """``{func: value}`` for an image (values as :meth:`Summary.compute` gives them)."""
         funcs = [funcs] if isinstance(funcs, str) else list(funcs)
         return self.summary(name, funcs, band).compute(funcs, band)
 
-    def _summarize_once(self, key, name: str) -> Summary:
-        """Summarize, or wait for the worker process that holds the key's Redis lock."""
+    def _summarize_once(self, key, name: str) -> tuple[Summary, bool]:
+        """Summarize, or wait for the worker process that holds the key's Redis lock; return
+        the summary and whether it may be cached (see :meth:`_settled`)."""
         if self.redis is None:
-            return self._summarize(name)
-        token = self.redis.lock(key, ttl=float(self.config["LOCK_TIMEOUT"]))
-        if token == "":  # another process is computing it
-            summary = self.redis.wait(key, timeout=float(self.config["LOCK_TIMEOUT"]))
-            if summary is not None:
-                return summary
-        try:
             summary = self._summarize(name)
-            self._share(key, summary)
+            return summary, self._settled(key)
+        settled = True
+
+        def compute() -> Summary:
+            nonlocal settled
+            summary = self._summarize(name)
+            settled = self._settled(key)  # asked after the bytes were read
             return summary
-        finally:
-            if token:
-                self.redis.unlock(key, token)
+
+        summary = self.redis.compute_once(key, compute, timeout=self.config["LOCK_TIMEOUT"],
+                                          keep=lambda: settled)
+        return summary, settled
 
     def _share(self, key, summary: Summary) -> None:
         if self.redis is not None:
@@ -323,6 +355,9 @@ class _StoreErrors:
         if exc is None or not self.remote or isinstance(exc, StoreTimeout):
             return False
         if isinstance(exc, (ImgStatsError, OSError)) and _is_timeout(exc):
+            raise store_error(exc, "read") from exc
+        # a failed or cut-off read, which a decoder may have called a corrupt file
+        if not isinstance(exc, StoreUnavailable) and is_network_error(exc):
             raise store_error(exc, "read") from exc
         return False
 
