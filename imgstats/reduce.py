@@ -31,7 +31,10 @@ def as_image_array(data, **io_options):
     return plan.array(), plan.band_names
 
 
-def summarize(data, *, scheduler=None, progress: bool = False, **io_options) -> Summary:
+def summarize(
+    data, *, scheduler=None, progress: bool = False, window=None, mask=None, polygon=None,
+    **io_options,
+) -> Summary:
     """Summarize an image's samples exactly, in one pass.
 
     Parameters
@@ -45,6 +48,8 @@ def summarize(data, *, scheduler=None, progress: bool = False, **io_options) -> 
     progress : bool
         Show a progress bar on stderr: dask's for dask inputs on local schedulers, tqdm's
         for a large local TIFF streamed tile by tile.
+    window, mask, polygon : optional
+        Summarize only these pixels; see :func:`imgstats.regions.select`.
     **io_options
         ``chunks``, ``pixel_limit``, ``storage_options``, ``page`` for
         :func:`imgstats.open_image`.
@@ -53,7 +58,8 @@ def summarize(data, *, scheduler=None, progress: bool = False, **io_options) -> 
     -------
     Summary
         Answers min, max, mean and (for 8- and 16-bit types) every percentile on its own;
-        counts the luma of 8-bit RGB(A) images.
+        counts the luma of 8-bit RGB(A) images. A list of sources gives the merged summary
+        of all their samples (:func:`imgstats.summarize_many`).
 
     Examples
     --------
@@ -62,12 +68,18 @@ def summarize(data, *, scheduler=None, progress: bool = False, **io_options) -> 
     >>> s.compute(["min", "median", "max"])
     {'min': 1, 'median': 2.5, 'max': 40}
     """
+    if isinstance(data, (list, tuple)):  # a collection (issue 11)
+        from .collection import summarize_many
+
+        return summarize_many(data, scheduler=scheduler, window=window, mask=mask,
+                              polygon=polygon, **io_options)
+    data, io_options = _region(data, window, mask, polygon, io_options)
     plan = _plan(data, scheduler, io_options)
     return _summarize(plan, plan.has_luma, scheduler, progress)
 
 
 def refine(summary: Summary, data, func, band=None, *, scheduler=None, progress: bool = False,
-           **io_options) -> Summary:
+           window=None, mask=None, polygon=None, **io_options) -> Summary:
     """Return ``summary`` refined so that it answers ``func`` for every ``band`` on its own.
 
     Only 32- and 64-bit types ever need this. One pass over the pixels looks at the keys in
@@ -86,6 +98,8 @@ def refine(summary: Summary, data, func, band=None, *, scheduler=None, progress:
         The selections (see :meth:`Summary.selection`), refined together.
     scheduler, progress, **io_options
         As for :func:`summarize`.
+    window, mask, polygon : optional
+        The region ``summary`` was made of (see :func:`summarize`).
 
     Returns
     -------
@@ -93,10 +107,14 @@ def refine(summary: Summary, data, func, band=None, *, scheduler=None, progress:
     """
     if not summary.missing(func, band):
         return summary
+    data, io_options = _region(data, window, mask, polygon, io_options)
     return _refine(summary, _plan(data, scheduler, io_options), func, band, scheduler, progress)
 
 
-def compute(data, func, band=None, *, scheduler=None, progress: bool = False, **io_options):
+def compute(
+    data, func, band=None, *, scheduler=None, progress: bool = False, window=None, mask=None,
+    polygon=None, dim=None, **io_options,
+):
     """Compute one or several exact statistics of an image, for one or several selections.
 
     Parameters
@@ -113,6 +131,12 @@ def compute(data, func, band=None, *, scheduler=None, progress: bool = False, **
         refinement pass for 32- and 64-bit percentiles).
     scheduler, progress, **io_options
         As for :func:`summarize`.
+    window, mask, polygon : optional
+        Only these pixels count: a half-open window ``(x0, y0, x1, y1)``, a boolean ``(y, x)``
+        mask, a polygon of pixel centres; see :func:`imgstats.regions.select`.
+    dim : str or tuple of str, optional
+        Reduce a DataArray along these dims only: the result is a DataArray over the others
+        (see :func:`imgstats.dims.compute_along`).
 
     Returns
     -------
@@ -120,7 +144,9 @@ def compute(data, func, band=None, *, scheduler=None, progress: bool = False, **
         A plain Python number, or ``{name: number}`` when ``func`` is a list; when ``band``
         is a list, ``{band: that}`` for each of its items. min and max keep the image's type
         (int for integer images); percentiles equal ``numpy.percentile`` (linear method) on
-        the valid samples; the mean is the exact mean rounded to float64.
+        the valid samples; the mean is the exact mean rounded to float64. ``data`` may be
+        a list of images, whose samples then count as one set
+        (:func:`imgstats.collection.compute_many`).
 
     Raises
     ------
@@ -145,6 +171,16 @@ def compute(data, func, band=None, *, scheduler=None, progress: bool = False, **
 
     for name in func if isinstance(func, (list, tuple)) else [func]:
         parse_function(name)  # refuse a bad name before reading any pixel
+    if dim is not None:  # issue 11: along chosen dims, collections, regions
+        from .dims import compute_along
+
+        return compute_along(data, func, dim, band=band, scheduler=scheduler)
+    if isinstance(data, (list, tuple)):
+        from .collection import compute_many
+
+        return compute_many(data, func, band, scheduler=scheduler, window=window, mask=mask,
+                            polygon=polygon, **io_options)
+    data, io_options = _region(data, window, mask, polygon, io_options)
     bands = list(band) if isinstance(band, (list, tuple)) else [band]
     if isinstance(data, Summary):  # answered without pixels, or NeedsRefinement
         summary = data
@@ -240,6 +276,15 @@ def _band_selection(plan, band):
 
 
 # -- the two passes ----------------------------------------------------------------------------
+def _region(data, window, mask, polygon, io_options):
+    """The samples of ``data`` in a region (see :mod:`imgstats.regions`), else ``data``."""
+    if window is None and mask is None and polygon is None:
+        return data, io_options
+    from .regions import select
+
+    return select(data, window=window, mask=mask, polygon=polygon, **io_options), {}
+
+
 def _plan(data, scheduler, io_options):
     """The read plan of ``data``; files are streamed or read by Pillow only when counted here."""
     from .io._plan import has_distributed_client, open_plan
