@@ -183,12 +183,11 @@ class ImageService:
                 if summary is None:
                     summary, settled = self._summarize_once(key, name)
                 slot.value = summary if settled else None
-            for band in bands:
-                if needs_refinement(summary, funcs, [band]):
-                    summary = self._refine(summary, name, funcs, band)
-                    if slot.value is not None and self._settled(key):
-                        slot.value = summary
-                        self._share(key, summary)
+            if needs_refinement(summary, funcs, bands):  # one pass refines every band
+                summary = self._refine(summary, name, funcs, list(bands))
+                if slot.value is not None and self._settled(key):
+                    slot.value = summary
+                    self._share(key, summary)
         return version, summary
 
     def _settled(self, key) -> bool:
@@ -335,7 +334,7 @@ def needs_refinement(summary: Summary, funcs, bands) -> bool:
         for band in bands:
             summary.selection(band)  # still refuse an unknown band
         return False
-    return any(summary.missing(funcs, band) for band in bands)
+    return bool(summary.missing(funcs, list(bands)))
 
 
 class _StoreErrors:
