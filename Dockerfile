@@ -1,29 +1,62 @@
 # imgstats HTTP service: `imgstats serve` (gunicorn, gthread workers) on port 8181.
-#   docker build -t imgstats .    docker run -p 8181:8181 imgstats    (or: docker compose up)
+#   docker build -t imgstats .    docker run -p 127.0.0.1:8181:8181 imgstats    (or: docker compose up)
+#
+# Reproducible: the dependencies are the exact versions and sha256 hashes in requirements/web.txt,
+# exported from uv.lock (`uv run invoke requirements`, see CONTRIBUTING.md); the base image is
+# pinned by tag. To pin it by digest as well, append the digest to both FROM lines, e.g.
+#   FROM python:3.11.14-slim-bookworm@sha256:<digest> AS build
+# where <digest> is what `docker buildx imagetools inspect python:3.11.14-slim-bookworm` prints as
+# "Digest" (or `docker inspect --format '{{index .RepoDigests 0}}'` after a pull).
 
-# -- build: install imgstats and its dependencies into a virtualenv ----------------------------
-FROM python:3.11-slim-bookworm AS build
+# -- build: the dependencies and the imgstats wheel into a virtualenv ----------------------------
+FROM python:3.11.14-slim-bookworm AS build
 
 ENV PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN python -m venv /opt/venv
-ENV PATH=/opt/venv/bin:$PATH
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore
 
+# Hashes only, no sdists: nothing is compiled, so no compiler is ever needed.
+COPY requirements/web.txt requirements/build.txt /tmp/requirements/
+RUN python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --require-hashes --only-binary=:all: --no-deps \
+       -r /tmp/requirements/web.txt
+
+# The project itself: a wheel built with the pinned build backend in a throwaway virtualenv,
+# installed without dependencies (they are all above, pinned); pip check fails the build when
+# requirements/web.txt misses one of them.
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY imgstats ./imgstats
-# A regular (not editable) install: the runtime image needs no source tree.
-RUN pip install .
+RUN python -m venv /opt/buildenv \
+    && /opt/buildenv/bin/pip install --require-hashes --only-binary=:all: --no-deps \
+       -r /tmp/requirements/build.txt \
+    && /opt/buildenv/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /tmp/dist . \
+    && /opt/venv/bin/pip install --no-deps --no-index /tmp/dist/imgstats-*.whl \
+    && /opt/venv/bin/pip check \
+    && /opt/venv/bin/imgstats --help >/dev/null
 
-# -- runtime: the virtualenv only, run as an unprivileged user ---------------------------------
-FROM python:3.11-slim-bookworm
+# Smaller, same behaviour: the installers are not needed at run time, nor are the packages'
+# own test suites (pandas, numpy, numba, xarray: ~35 MB). The bytecode (55 MB) stays: the
+# image's site-packages is read-only for the service's user, so without it every process and
+# gunicorn worker would compile numpy, pandas and Flask from source at each start (importing
+# the service's modules took 10-12 s instead of 4 s when measured).
+RUN /opt/venv/bin/pip uninstall --yes --quiet pip setuptools \
+    && find /opt/venv/lib/python3.11/site-packages -type d -name tests -prune \
+       -exec rm -rf {} + \
+    && /opt/venv/bin/python -c \
+       "import imgstats.web, flask, gunicorn, redis, numba, xarray, dask.array, zarr"
+
+# -- runtime: the virtualenv only, run as an unprivileged user -----------------------------------
+FROM python:3.11.14-slim-bookworm
 
 LABEL org.opencontainers.image.title="imgstats" \
       org.opencontainers.image.description="Exact image statistics over HTTP" \
       org.opencontainers.image.licenses="MIT"
 
-RUN groupadd --system --gid 10001 imgstats \
-    && useradd --system --uid 10001 --gid imgstats --no-create-home \
+# A regular (not --system) account: uid 10001 lies outside the system range, and useradd
+# --system warns about that; 10001 keeps clear of the users of most hosts.
+RUN groupadd --gid 10001 imgstats \
+    && useradd --uid 10001 --gid imgstats --no-create-home \
        --home-dir /nonexistent --shell /usr/sbin/nologin imgstats
 
 COPY --from=build /opt/venv /opt/venv
@@ -35,7 +68,6 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     NUMBA_CACHE_DIR=/tmp/numba-cache \
-    MPLCONFIGDIR=/tmp/matplotlib \
     IMGSTATS_WORKERS=2
 
 USER 10001:10001

@@ -85,7 +85,7 @@ def notebooks(c, only=""):
     "output": "output folder (default: reports/)",
 })
 def bench(c, sizes="", repeats=0, output=""):
-    """Run the full-size benchmark notebook and the benchmarks/bench_*.py scripts."""
+    """Run the benchmarks/bench_*.py scripts and the full-size benchmark notebook."""
     params = {}
     if sizes:
         params["SIZES_MP"] = [float(s) if "." in s else int(s) for s in sizes.split(",")]
@@ -94,8 +94,9 @@ def bench(c, sizes="", repeats=0, output=""):
     out = Path(output).resolve() if output else REPORTS
     failed = []
     for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
-        print(f"==> {script.relative_to(ROOT)}", flush=True)
-        if not c.run(_python(str(script)), warn=True, env={"MPLBACKEND": "Agg"}).ok:
+        module = f"benchmarks.{script.stem}"  # the harness is imported as a package
+        print(f"==> python -m {module}", flush=True)
+        if not c.run(_python("-m", module), warn=True, env={"MPLBACKEND": "Agg"}).ok:
             failed.append(script.name)
     try:
         _run_notebooks(c, {name: {**p, **params} for name, p in FULL.items()}, out,
@@ -170,3 +171,17 @@ def screenshots(c, args=""):
     env = {"IMGSTATS_SCREENSHOT_DIR": str(ROOT / "docs" / "screenshots")}
     c.run(_python("-m", "pytest", "-m", "browser", str(ROOT / "tests" / "browser"))
           + (f" {args}" if args else ""), env=env, pty=sys.stdout.isatty())
+
+
+@task
+def requirements(c):
+    """Regenerate requirements/*.txt, the container's pinned versions and hashes, from uv.lock."""
+    with c.cd(str(ROOT)):
+        c.run("uv export --quiet --format requirements-txt --extra web --no-dev --no-emit-project"
+              " -o requirements/web.txt")
+        c.run("uv pip compile --quiet --generate-hashes --universal --python-version 3.11"
+              " --custom-compile-command 'uv run invoke requirements'"
+              " requirements/build.in -o requirements/build.txt")
+    for name in ("web.txt", "build.txt"):  # pip would download from any address written here
+        if "://" in (ROOT / "requirements" / name).read_text():
+            raise Exit(f"requirements/{name} names a download address; it must hold hashes only")
