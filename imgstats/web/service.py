@@ -41,7 +41,14 @@ from ..reduce import refine, summarize
 from ..summary import Summary
 from ._limits import Gate
 from .cache import ByteCache, CacheBudget, RedisLayer
-from .store import _is_timeout, open_store, store_error
+from .store import (
+    RACY_SECONDS,
+    _is_timeout,
+    cacheable,
+    is_network_error,
+    open_store,
+    store_error,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +87,7 @@ class ImageService:
             images, timeout=float(config["STORE_TIMEOUT"]),
             version_ttl=float(config["VERSION_TTL"]),
             storage_options=dict(config.get("STORAGE_OPTIONS") or {}),
+            racy_seconds=float(config.get("RACY_SECONDS", RACY_SECONDS)),
         )
         self.pixel_limit = int(config["PIXEL_LIMIT"])
         # Summaries, headers and finished answers share one byte budget and one LRU order.
@@ -153,10 +161,13 @@ class ImageService:
         """
         version, size = self.store.stat(name)
         key = (self.store.url, name, version)
-        facts = self.infos.peek(key)
+        facts = self.infos.peek(key) if cacheable(version) else None
         if facts is None:
             with self.slow.hold():
-                facts = self.infos.get_or_fill(key, lambda: self._read_header(name))
+                if cacheable(version):
+                    facts = self.infos.get_or_fill(key, lambda: self._read_header(name))
+                else:  # the file may be being written: read it, keep nothing
+                    facts = self._read_header(name)
         return {"name": name, "version": version, "bytes": size, **facts}
 
     def _read_header(self, name: str) -> dict:
@@ -215,43 +226,78 @@ class ImageService:
         version = self.version(name)
         key = (self.store.url, name, version, page,
                tuple(f.name for f in parsed), selections, each_band)
-        if not histograms:
+        keep = not histograms and cacheable(version)
+        if keep:
             cached = self.answers.peek(key)
             if cached is not None:
                 return cached
         with self.slow.hold():
-            if histograms:
-                return self._answer(name, version, page, parsed, selections, each_band, True)
-            return self.answers.get_or_fill(
-                key, lambda: self._answer(name, version, page, parsed, selections, each_band))
+            if not keep:  # the gallery's histograms, or a racy version: computed, not kept
+                return self._answer(name, version, page, parsed, selections, each_band,
+                                    histograms)[0]
+            slot = self.answers.slot(key)
+            with slot.lock:
+                if slot.value is None:
+                    answer, settled = self._answer(name, version, page, parsed, selections,
+                                                   each_band)
+                    if not settled:  # the file changed while it was read: keep nothing
+                        return answer
+                    slot.value = answer
+                return slot.value
 
     def _answer(self, name, version, page, funcs, selections, each_band, histograms=False):
-        """Compute an :class:`Answer` from the (cached, refined) summary."""
+        """``(answer, settled)``: an :class:`Answer` from the (cached, refined) summary, and
+        whether values computed now may be cached (see :meth:`_settled`)."""
         key = self._summary_key(name, version, page)
+        if not cacheable(version):  # being written: compute, keep nothing, evict nothing
+            summary = self._summarize(name, page)
+            summary, bands = self._refined(summary, name, funcs, selections, each_band, page)
+            return Answer.of(summary, name, version, page, funcs, selections, bands,
+                             histograms), False
         slot = self.summaries.slot(key)
         summary = slot.value
+        settled = True
         if summary is None:
             with slot.lock:
                 summary = slot.value
                 if summary is None:
                     summary = self.redis.get(key) if self.redis is not None else None
                     if summary is None:
-                        summary = self._summarize_once(key, name, page)
-                    slot.value = summary
-        bands = ()
-        if each_band and len(summary.band_names) > 1:
-            bands = tuple(range(len(summary.band_names)))
-        wanted = tuple(dict.fromkeys(selections + bands))
-        for sel in wanted:
-            summary.selection(sel)  # refuse an unknown band before any pixel pass
+                        summary, settled = self._summarize_once(key, name, page)
+                    slot.value = summary if settled else None
+        wanted = self._wanted(summary, selections, each_band)
         if needs_refinement(summary, funcs, wanted):
             with slot.lock:
-                summary = slot.value
+                summary = slot.value if slot.value is not None else summary
                 if needs_refinement(summary, funcs, wanted):
                     summary = self._refine(summary, name, funcs, wanted, page)
-                    slot.value = summary
-                    self._share(key, summary)
-        return Answer.of(summary, name, version, page, funcs, selections, bands, histograms)
+                    if settled and self._settled(key):
+                        slot.value = summary
+                        self._share(key, summary)
+                    else:
+                        settled = False
+        return Answer.of(summary, name, version, page, funcs, selections,
+                         self._bands(summary, each_band), histograms), settled
+
+    def _bands(self, summary: Summary, each_band: bool) -> tuple:
+        """Every band index of a multi-band image when asked for, else ()."""
+        if each_band and len(summary.band_names) > 1:
+            return tuple(range(len(summary.band_names)))
+        return ()
+
+    def _wanted(self, summary: Summary, selections, each_band: bool) -> tuple:
+        """The selections to answer (each band too, if asked), each checked against the image."""
+        wanted = tuple(dict.fromkeys(tuple(selections) + self._bands(summary, each_band)))
+        for sel in wanted:
+            summary.selection(sel)  # refuse an unknown band before any pixel pass
+        return wanted
+
+    def _refined(self, summary, name, funcs, selections, each_band, page):
+        """``(summary refined for every wanted selection, band indices)``, keeping nothing."""
+        wanted = self._wanted(summary, selections, each_band)
+        if needs_refinement(summary, funcs, wanted):
+            summary = self._refine(summary, name, funcs, wanted, page)
+        return summary, self._bands(summary, each_band)
 
     def _summary_key(self, name: str, version: str, page: int | None) -> tuple:
         """The key of an image version's summary (the page only when one is asked for)."""
@@ -259,12 +305,33 @@ class ImageService:
             return (self.store.url, name, version)
         return (self.store.url, name, version, page)
 
-    def _summarize_once(self, key, name: str, page: int | None = None) -> Summary:
-        """Summarize, or wait for the worker process that holds the key's Redis lock."""
+    def _settled(self, key) -> bool:
+        """Whether a value just computed for ``key`` (store, name, version[, page]) may be
+        cached.
+
+        Not when the version is racy (changed moments before it was read: it may be being
+        written), nor when the store has another version now (it changed while it was read:
+        the bytes may be half old, half new). Asked after reading, never before.
+        """
+        return self.store.unchanged(key[1], key[2])
+
+    def _summarize_once(self, key, name: str, page: int | None = None) -> tuple[Summary, bool]:
+        """Summarize, or wait for the worker process that holds the key's Redis lock; return
+        the summary and whether it may be cached (see :meth:`_settled`)."""
         if self.redis is None:
-            return self._summarize(name, page)
-        return self.redis.compute_once(key, lambda: self._summarize(name, page),
-                                       timeout=self.config["LOCK_TIMEOUT"])
+            summary = self._summarize(name, page)
+            return summary, self._settled(key)
+        settled = True
+
+        def compute() -> Summary:
+            nonlocal settled
+            summary = self._summarize(name, page)
+            settled = self._settled(key)  # asked after the bytes were read
+            return summary
+
+        summary = self.redis.compute_once(key, compute, timeout=self.config["LOCK_TIMEOUT"],
+                                          keep=lambda: settled)
+        return summary, settled
 
     def _share(self, key, summary: Summary) -> None:
         if self.redis is not None:
@@ -415,6 +482,9 @@ class _StoreErrors:
         if exc is None or not self.remote or isinstance(exc, StoreTimeout):
             return False
         if isinstance(exc, (ImgStatsError, OSError)) and _is_timeout(exc):
+            raise store_error(exc, "read") from exc
+        # a failed or cut-off read, which a decoder may have called a corrupt file
+        if not isinstance(exc, StoreUnavailable) and is_network_error(exc):
             raise store_error(exc, "read") from exc
         return False
 
