@@ -36,6 +36,7 @@ from .functions import Function, parse_function
 from .summary import BandStats, Summary
 
 if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and IDEs
+    from .collection import summarize_many
     from .io import open_image
     from .reduce import compute, refine, summarize
 
@@ -44,6 +45,7 @@ __version__ = "0.1.0"
 __all__ = [
     "compute",
     "summarize",
+    "summarize_many",
     "refine",
     "open_image",
     "parse_function",
@@ -65,6 +67,7 @@ _LAZY = {
     "compute": ".reduce",
     "summarize": ".reduce",
     "refine": ".reduce",
+    "summarize_many": ".collection",
     "open_image": ".io",
 }
 
