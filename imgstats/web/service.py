@@ -2,24 +2,44 @@
 
 :class:`ImageService` is what views (the API and the gallery) use, at
 ``current_app.extensions["imgstats"]``. It reads the store live, caches one summary per
-``(store, name, version)`` and answers every statistic of an image from it: after the first
-request for an image, a new function costs one version check and an LRU lookup.
+``(store, name, version[, page])`` and answers every statistic of an image from it.
+
+Its one entry for statistics is :meth:`ImageService.answer` ``(name, funcs, selections)``: it
+parses the functions once, owns the answer cache and its keys, and refines the summary for
+every selection in one place. Besides it: :meth:`~ImageService.info` (header facts),
+:meth:`~ImageService.list_images`, :meth:`~ImageService.render` (thumbnails) and
+:meth:`~ImageService.read` (a file's bytes).
+
+Slow work (store I/O, pixels) runs under :attr:`ImageService.slow`, a bounded set of slots
+with a bounded queue, and decodes under :attr:`ImageService.decodes`, a pixel budget; both
+refuse with :class:`~imgstats.errors.Busy` rather than tie up every request thread, so
+``/health`` and cached answers stay quick while a store hangs.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import re
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ImgStatsError, StoreTimeout, StoreUnavailable
-from ..functions import parse_function
+from ..errors import (
+    ImgStatsError,
+    InvalidOption,
+    NoValidSamples,
+    StoreTimeout,
+    StoreUnavailable,
+)
+from ..functions import Function, parse_function
 from ..io import EAGER_BYTES, read_header
 from ..io._pillow import check_pixels
 from ..reduce import refine, summarize
 from ..summary import Summary
+from ._limits import Gate
 from .cache import ByteCache, CacheBudget, RedisLayer
 from .store import (
     RACY_SECONDS,
@@ -32,7 +52,7 @@ from .store import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ImageService", "needs_refinement"]
+__all__ = ["ImageService", "Answer", "check_page", "needs_refinement"]
 
 
 class ImageService:
@@ -45,7 +65,8 @@ class ImageService:
         ``REDIS_TIMEOUT``, ``REDIS_BACKOFF``, ``REDIS_TTL``, ``LOCK_TIMEOUT``, ``LOCK_TTL``,
         ``DASK_SCHEDULER``,
         ``DASK_PIXELS``, ``DASK_TIMEOUT``, ``PIXEL_LIMIT``, ``STORE_TIMEOUT``, ``VERSION_TTL``
-        and ``STORAGE_OPTIONS`` (see :data:`imgstats.web.DEFAULTS`).
+        ``STORAGE_OPTIONS``, ``DECODE_PIXELS``, ``DECODE_WAIT``, ``SLOW_WORKERS`` and
+        ``SLOW_QUEUE`` (see :data:`imgstats.web.DEFAULTS`).
 
     Notes
     -----
@@ -53,7 +74,8 @@ class ImageService:
     that is not an image of the store, :class:`~imgstats.UnknownFunction`,
     :class:`~imgstats.InvalidOption`, :class:`~imgstats.UnreadableImage`,
     :class:`~imgstats.ImageTooLarge`, :class:`~imgstats.StoreUnavailable` (and its subclass
-    :class:`~imgstats.errors.StoreTimeout`).
+    :class:`~imgstats.errors.StoreTimeout`), and :class:`~imgstats.errors.Busy` when the slots
+    for slow work or the decode budget are full.
     """
 
     def __init__(self, config: Mapping):
@@ -72,7 +94,7 @@ class ImageService:
         self.cache_budget = CacheBudget(config["CACHE_BYTES"])
         self.summaries = ByteCache(self.cache_budget)
         self.infos = ByteCache(self.cache_budget)
-        #: Finished API answers (JSON bytes) by (store, name, version, func, band).
+        #: Finished answers (:class:`Answer`) by (store, name, version, page, funcs, selections).
         self.answers = ByteCache(self.cache_budget)
         self.redis = None
         if config.get("REDIS_URL"):
@@ -84,11 +106,21 @@ class ImageService:
             )
         self._dask_client = None
         self._dask_lock = threading.Lock()
+        wait = float(config.get("DECODE_WAIT", 20.0))
+        #: Slots for slow work (store I/O, pixels): a few run, a few wait, the rest get Busy.
+        self.slow = Gate(int(config.get("SLOW_WORKERS", 2)), wait=wait,
+                         max_waiting=int(config.get("SLOW_QUEUE", 8)), what="slow work slots")
+        #: Pixels (width x height) being decoded at once in this process.
+        self.decodes = Gate(int(config.get("DECODE_PIXELS") or 2 * self.pixel_limit), wait=wait,
+                            what="decode budget", retry_after=max(1, math.ceil(wait / 4)))
 
     # -- the store ---------------------------------------------------------------------------
     def list_images(self) -> list[str]:
         """Sorted names of the image files in the store, read now."""
-        return self.store.list()
+        if not self.store.remote:
+            return self.store.list()
+        with self.slow.hold():
+            return self.store.list()
 
     def version(self, name: str) -> str:
         """The image's current version token (``mtime_ns-size``, ETag or generation)."""
@@ -97,6 +129,21 @@ class ImageService:
     def open(self, name: str):
         """The raw file of ``name``, opened for binary reading (a context manager)."""
         return self.store.open(name)
+
+    def read(self, name: str) -> bytes:
+        """The raw bytes of ``name`` (a slow-work slot is held while reading)."""
+        with self.slow.hold(), self.store.open(name) as fh:
+            return fh.read()
+
+    def render(self, name: str, size: int, quality: int) -> bytes:
+        """A WebP rendering of ``name`` whose longer side is at most ``size`` pixels.
+
+        Held in a slow-work slot and in the decode budget; the gallery caches the result.
+        """
+        from ._thumbs import render
+
+        with self.slow.hold(), self._decoding(name), self.store.open(name) as fh:
+            return render(fh, size, quality=quality, pixel_limit=self.pixel_limit)
 
     def redact(self, message: str) -> str:
         """``message`` without the store's local location, for clients."""
@@ -114,10 +161,13 @@ class ImageService:
         """
         version, size = self.store.stat(name)
         key = (self.store.url, name, version)
-        if cacheable(version):
-            facts = self.infos.get_or_fill(key, lambda: self._read_header(name))
-        else:  # the file may be being written: read it, keep nothing
-            facts = self._read_header(name)
+        facts = self.infos.peek(key) if cacheable(version) else None
+        if facts is None:
+            with self.slow.hold():
+                if cacheable(version):
+                    facts = self.infos.get_or_fill(key, lambda: self._read_header(name))
+                else:  # the file may be being written: read it, keep nothing
+                    facts = self._read_header(name)
         return {"name": name, "version": version, "bytes": size, **facts}
 
     def _read_header(self, name: str) -> dict:
@@ -125,7 +175,7 @@ class ImageService:
             # headers are small: read remote files in 64 KB blocks, not fsspec's 5 MB
             with self.store.open(name, block_size=1 << 16) as fh:
                 return read_header(fh, name)
-        except ImgStatsError:
+        except ImgStatsError:  # ImageTooLarge from the header is the image's fault, not a 502
             raise
         except Exception as exc:  # fsspec clients raise their own network errors
             if self.store.remote:
@@ -133,65 +183,134 @@ class ImageService:
             raise
 
     # -- statistics --------------------------------------------------------------------------
-    def summary(self, name: str, funcs=None, band=None) -> Summary:
-        """The image's summary, refined so that it answers ``funcs`` for ``band`` on its own.
+    def answer(self, name: str, funcs, selections=(None,), *, each_band: bool = False,
+               histograms: bool = False, page: int | None = None) -> Answer:
+        """Answer ``funcs`` for each of ``selections`` of an image: the service's one entry.
 
         Parameters
         ----------
         name : str
             An image name of the store (``IMG_1.jpg``).
-        funcs : str or list of str, optional
-            Statistics the summary must answer; 32- and 64-bit percentiles may need a
-            refinement pass, whose result is stored back in the cache.
-        band : None, int or str
-            The selection (``None`` for all samples, an index, a band name or ``"luma"``).
+        funcs : str or list of str or Function
+            Statistics to answer, each parsed once here (``min``, ``p99.5``...).
+        selections : sequence
+            Band selections: ``None`` for all samples, an index, a band name or ``"luma"``.
+        each_band : bool
+            Also answer every band of a multi-band image (``Answer.bands`` lists them).
+        histograms : bool
+            Also give each selection's histogram (for the gallery; such answers are not kept
+            in the answer cache, whose entries stay small).
+        page : int, optional
+            The image's page (multi-page TIFFs), passed to io; part of every cache key.
 
         Returns
         -------
-        Summary
-        """
-        return self.lookup(name, funcs, [band])[1]
+        Answer
 
-    def lookup(self, name: str, funcs=None, bands=(None,), version: str | None = None,
-               ) -> tuple[str, Summary]:
-        """Return ``(version, summary)``: a summary answering ``funcs`` for each of ``bands``.
+        Raises
+        ------
+        UnknownFunction, InvalidOption, ImageNotFound, UnreadableImage, ImageTooLarge,
+        StoreUnavailable, StoreTimeout
+            The core's domain errors.
+        Busy
+            When the slots for slow work (store I/O, pixels) or the decode budget are full.
 
-        Concurrent cold requests for one version compute its summary once (single-flight).
-        ``version``, when the caller has just read it, saves a second look at the store.
+        Notes
+        -----
+        A cached answer costs one version check and one lookup, and never waits behind slow
+        work: only a miss takes a slot of the bounded pool for slow work.
         """
-        funcs = [funcs] if isinstance(funcs, str) else list(funcs or [])
-        for func in funcs:
-            parse_function(func)  # refuse a bad name before touching the store
-        if version is None:
-            version, _ = self.store.stat(name)
+        parsed = _parse_functions(funcs)  # refuse a bad name before touching the store
+        page = check_page(page)
+        selections = tuple(dict.fromkeys(selections))
+        version = self.version(name)
+        key = (self.store.url, name, version, page,
+               tuple(f.name for f in parsed), selections, each_band)
+        keep = not histograms and cacheable(version)
+        if keep:
+            cached = self.answers.peek(key)
+            if cached is not None:
+                return cached
+        with self.slow.hold():
+            if not keep:  # the gallery's histograms, or a racy version: computed, not kept
+                return self._answer(name, version, page, parsed, selections, each_band,
+                                    histograms)[0]
+            slot = self.answers.slot(key)
+            with slot.lock:
+                if slot.value is None:
+                    answer, settled = self._answer(name, version, page, parsed, selections,
+                                                   each_band)
+                    if not settled:  # the file changed while it was read: keep nothing
+                        return answer
+                    slot.value = answer
+                return slot.value
+
+    def _answer(self, name, version, page, funcs, selections, each_band, histograms=False):
+        """``(answer, settled)``: an :class:`Answer` from the (cached, refined) summary, and
+        whether values computed now may be cached (see :meth:`_settled`)."""
+        key = self._summary_key(name, version, page)
         if not cacheable(version):  # being written: compute, keep nothing, evict nothing
-            summary = self._summarize(name)
-            for band in bands:
-                if needs_refinement(summary, funcs, [band]):
-                    summary = self._refine(summary, name, funcs, band)
-            return version, summary
-        key = (self.store.url, name, version)
+            summary = self._summarize(name, page)
+            summary, bands = self._refined(summary, name, funcs, selections, each_band, page)
+            return Answer.of(summary, name, version, page, funcs, selections, bands,
+                             histograms), False
         slot = self.summaries.slot(key)
         summary = slot.value
-        if summary is not None and not needs_refinement(summary, funcs, bands):
-            return version, summary
-        with slot.lock:
-            summary = slot.value
-            if summary is None:
-                summary = self.redis.get(key) if self.redis is not None else None
-                settled = True  # a summary from Redis was settled when it was stored
+        settled = True
+        if summary is None:
+            with slot.lock:
+                summary = slot.value
                 if summary is None:
-                    summary, settled = self._summarize_once(key, name)
-                slot.value = summary if settled else None
-            if needs_refinement(summary, funcs, bands):  # one pass refines every band
-                summary = self._refine(summary, name, funcs, list(bands))
-                if slot.value is not None and self._settled(key):
-                    slot.value = summary
-                    self._share(key, summary)
-        return version, summary
+                    summary = self.redis.get(key) if self.redis is not None else None
+                    if summary is None:
+                        summary, settled = self._summarize_once(key, name, page)
+                    slot.value = summary if settled else None
+        wanted = self._wanted(summary, selections, each_band)
+        if needs_refinement(summary, funcs, wanted):
+            with slot.lock:
+                summary = slot.value if slot.value is not None else summary
+                if needs_refinement(summary, funcs, wanted):
+                    summary = self._refine(summary, name, funcs, wanted, page)
+                    if settled and self._settled(key):
+                        slot.value = summary
+                        self._share(key, summary)
+                    else:
+                        settled = False
+        answer = Answer.of(summary, name, version, page, funcs, selections,
+                           self._bands(summary, each_band), histograms)
+        if slot.value is summary:
+            slot.value = summary  # re-weigh: answering keeps cumulative counts on the summary
+        return answer, settled
+
+    def _bands(self, summary: Summary, each_band: bool) -> tuple:
+        """Every band index of a multi-band image when asked for, else ()."""
+        if each_band and len(summary.band_names) > 1:
+            return tuple(range(len(summary.band_names)))
+        return ()
+
+    def _wanted(self, summary: Summary, selections, each_band: bool) -> tuple:
+        """The selections to answer (each band too, if asked), each checked against the image."""
+        wanted = tuple(dict.fromkeys(tuple(selections) + self._bands(summary, each_band)))
+        for sel in wanted:
+            summary.selection(sel)  # refuse an unknown band before any pixel pass
+        return wanted
+
+    def _refined(self, summary, name, funcs, selections, each_band, page):
+        """``(summary refined for every wanted selection, band indices)``, keeping nothing."""
+        wanted = self._wanted(summary, selections, each_band)
+        if needs_refinement(summary, funcs, wanted):
+            summary = self._refine(summary, name, funcs, wanted, page)
+        return summary, self._bands(summary, each_band)
+
+    def _summary_key(self, name: str, version: str, page: int | None) -> tuple:
+        """The key of an image version's summary (the page only when one is asked for)."""
+        if page is None:
+            return (self.store.url, name, version)
+        return (self.store.url, name, version, page)
 
     def _settled(self, key) -> bool:
-        """Whether a value just computed for ``key`` (store, name, version) may be cached.
+        """Whether a value just computed for ``key`` (store, name, version[, page]) may be
+        cached.
 
         Not when the version is racy (changed moments before it was read: it may be being
         written), nor when the store has another version now (it changed while it was read:
@@ -199,22 +318,17 @@ class ImageService:
         """
         return self.store.unchanged(key[1], key[2])
 
-    def stats(self, name: str, funcs, band=None) -> dict:
-        """``{func: value}`` for an image (values as :meth:`Summary.compute` gives them)."""
-        funcs = [funcs] if isinstance(funcs, str) else list(funcs)
-        return self.summary(name, funcs, band).compute(funcs, band)
-
-    def _summarize_once(self, key, name: str) -> tuple[Summary, bool]:
+    def _summarize_once(self, key, name: str, page: int | None = None) -> tuple[Summary, bool]:
         """Summarize, or wait for the worker process that holds the key's Redis lock; return
         the summary and whether it may be cached (see :meth:`_settled`)."""
         if self.redis is None:
-            summary = self._summarize(name)
+            summary = self._summarize(name, page)
             return summary, self._settled(key)
         settled = True
 
         def compute() -> Summary:
             nonlocal settled
-            summary = self._summarize(name)
+            summary = self._summarize(name, page)
             settled = self._settled(key)  # asked after the bytes were read
             return summary
 
@@ -226,34 +340,46 @@ class ImageService:
         if self.redis is not None:
             self.redis.set(key, summary)
 
-    def _options(self) -> dict:
+    def _options(self, page: int | None = None) -> dict:
         options = {"pixel_limit": self.pixel_limit}
         if self.store.remote:
             options["storage_options"] = self.store.storage_options
+        if page is not None:
+            options["page"] = page
         return options
 
-    def _summarize(self, name: str) -> Summary:
+    def _summarize(self, name: str, page: int | None = None) -> Summary:
         source = self.store.source(name)
         with _StoreErrors(self.store.remote):
             client, lazy = self._cluster_for(name)
             if client is None:
-                return summarize(source, **self._options())
+                with self._decoding(name):
+                    return summarize(source, **self._options(page))
             if lazy:  # a big TIFF: workers read their own chunks from the store
-                return summarize(source, scheduler=client, **self._options())
-            future = client.submit(summarize, source, pure=False, **self._options())
+                return summarize(source, scheduler=client, **self._options(page))
+            future = client.submit(summarize, source, pure=False, **self._options(page))
             return self._result(future)
 
-    def _refine(self, summary: Summary, name: str, funcs, band) -> Summary:
+    def _refine(self, summary: Summary, name: str, funcs, selections,
+                page: int | None = None) -> Summary:
+        """Refine ``summary`` so that it answers ``funcs`` for every one of ``selections``."""
         source = self.store.source(name)
         with _StoreErrors(self.store.remote):
             client, lazy = self._cluster_for(name)
+            sels = list(selections)  # one pixel pass refines every selection
             if client is None:
-                return refine(summary, source, funcs, band, **self._options())
+                with self._decoding(name):
+                    return refine(summary, source, funcs, sels, **self._options(page))
             if lazy:
-                return refine(summary, source, funcs, band, scheduler=client, **self._options())
-            future = client.submit(refine, summary, source, funcs, band, pure=False,
-                                   **self._options())
-            return self._result(future)
+                return refine(summary, source, funcs, sels, scheduler=client,
+                              **self._options(page))
+            return self._result(client.submit(
+                refine, summary, source, funcs, sels, pure=False, **self._options(page)))
+
+    def _decoding(self, name: str):
+        """Hold the image's pixels (width x height from its header) in the decode budget."""
+        info = self.info(name)
+        return self.decodes.hold(int(info["width"]) * int(info["height"]))
 
     # -- dask ------------------------------------------------------------------------------
     def _result(self, future):
@@ -360,3 +486,97 @@ class _StoreErrors:
             raise store_error(exc, "read") from exc
         return False
 
+
+
+_PAGE = re.compile(r"[0-9]{1,6}")
+
+
+def check_page(page) -> int | None:
+    """``page`` as an int >= 0 (None stays None); a digit string is read as one.
+
+    Raises
+    ------
+    InvalidOption
+        For anything else (negative, fractional, signed, non-ASCII digits, over 6 digits).
+    """
+    if page is None or (isinstance(page, int) and not isinstance(page, bool) and page >= 0):
+        return page
+    if isinstance(page, str) and _PAGE.fullmatch(page):
+        return int(page)
+    shown = str(page)[:32]
+    raise InvalidOption(f"invalid page {shown!r}: use a whole number from 0 (the first page)")
+
+
+def _parse_functions(funcs) -> tuple[Function, ...]:
+    """Parse a request's function names once (a name, a Function or a list of them)."""
+    if isinstance(funcs, (str, Function)):
+        funcs = [funcs]
+    return tuple(dict.fromkeys(parse_function(f) for f in funcs))
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What :meth:`ImageService.answer` found: values per selection, and the image's facts.
+
+    Attributes
+    ----------
+    name, version : str
+        The image and the version the values were computed from.
+    page : int or None
+        The page asked for.
+    funcs : tuple of str
+        The function names, in the order asked.
+    dtype : str
+        The samples' numpy type.
+    shape : tuple of int
+        The image's shape, as the summary records it.
+    band_names : tuple of str
+    bands : tuple of int
+        The band indices answered besides ``selections`` (``each_band``), else ().
+    values : dict
+        ``{selection: {func: value}}``; a selection without valid samples maps to None.
+    counts : dict
+        ``{selection: valid sample count}``.
+    histograms : dict
+        ``{selection: (values, counts)}`` when asked for, else empty.
+    empty : dict
+        ``{selection: message}`` for the selections without valid samples.
+    """
+
+    name: str
+    version: str
+    page: int | None
+    funcs: tuple
+    dtype: str
+    shape: tuple
+    band_names: tuple
+    bands: tuple
+    values: dict
+    counts: dict
+    histograms: dict = field(default_factory=dict)
+    empty: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, summary: Summary, name, version, page, funcs, selections, bands,
+           histograms: bool = False) -> Answer:
+        """Read an answer off a summary that is refined for every selection."""
+        values, counts, hists, empty = {}, {}, {}, {}
+        for sel in dict.fromkeys(tuple(selections) + tuple(bands)):
+            try:
+                values[sel] = summary.compute(list(funcs), sel)
+            except NoValidSamples as exc:
+                values[sel] = None
+                empty[sel] = str(exc)
+            counts[sel] = int(summary.stats(sel).count)
+            if histograms:
+                hists[sel] = summary.histogram(sel)
+        return cls(name, version, page, tuple(f.name for f in funcs), summary.dtype.name,
+                   tuple(int(n) for n in summary.shape), tuple(summary.band_names),
+                   tuple(bands), values, counts, hists, empty)
+
+    def value(self, func: str, selection=None):
+        """One value; raises :class:`~imgstats.NoValidSamples` for an empty selection."""
+        values = self.values[selection]
+        if values is None:
+            raise NoValidSamples(self.empty.get(selection, "no valid samples"))
+        return values[func]
