@@ -158,12 +158,18 @@ class BandStats:
     def __getstate__(self):
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
 
-    def cumulative(self) -> np.ndarray:
-        """The cumulative sum of :attr:`hist`, computed once (the ranks of every percentile)."""
+    def cumulative(self, keep: bool = False) -> np.ndarray:
+        """The cumulative sum of :attr:`hist` (the ranks of every percentile).
+
+        Kept on the object only when ``keep``: a summary held in a byte-bounded cache would
+        otherwise grow by a second histogram per band (a 16-bit band's is 0.5 MB); only the
+        selection of all samples keeps it, one array per summary.
+        """
         cum = self.__dict__.get("_cumulative")
         if cum is None:
             cum = np.cumsum(self.hist)
-            object.__setattr__(self, "_cumulative", cum)
+            if keep:
+                object.__setattr__(self, "_cumulative", cum)
         return cum
 
     @property
@@ -471,7 +477,7 @@ class Summary:
         hist = stats.hist
         prefix = 0
         while True:
-            cum = stats.cumulative() if hist is stats.hist else np.cumsum(hist)
+            cum = stats.cumulative(keep=sel == "all") if hist is stats.hist else np.cumsum(hist)
             j = int(np.searchsorted(cum, rank, side="right"))
             rank -= int(cum[j - 1]) if j else 0
             prefix = (prefix << 16) | j if shift < _top_shift(bits) else j
