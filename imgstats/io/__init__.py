@@ -159,7 +159,10 @@ def _open_tiff(fh, source, chunks, pixel_limit, storage_options) -> xr.DataArray
                 chunks = dask_chunks(shape, chunk, dtype.itemsize, CHUNK_BYTES)
             name = "tiff-" + tokenize(describe(source), shape, dtype.str, chunks)
             data = da.from_array(
-                lazy, chunks=chunks, name=name, asarray=False, fancy=False,
+                # fancy=True (the default): dask fuses a later slice into this getter only
+                # then (its optimize_slices refuses getter_nofancy), so a window reads just
+                # the tiles it touches. Our slices are basic; zarr also takes lists.
+                lazy, chunks=chunks, name=name, asarray=False,
                 meta=np.empty((0,) * len(shape), dtype),
             )
     data, bands = _to_yx_band(data, axes, rgb)

@@ -9,9 +9,8 @@ import math
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from .. import __version__
-from ..functions import parse_function
 from .openapi import openapi_document
-from .service import needs_refinement
+from .service import check_page
 
 __all__ = ["bp"]
 
@@ -37,39 +36,39 @@ def health():
 def stats(image: str, func: str):
     """One statistic of an image, with its per-band values, dtype and sample count.
 
-    Answers are cached as JSON bytes by ``(store, image, version, func, band)``, so a
-    repeated question costs a version check and a dict lookup.
+    ``?band=`` picks a selection (default all samples, with every band's value too) and
+    ``?page=`` a page of a multi-page image. The service caches the answer by image version.
     """
-    parse_function(func)  # before any cache: a flood of bad names must not evict answers
     band = _band(request.args.get("band"))
-    service = _service()
-    version = service.version(image)
-    etag = _etag(service.store.url, version, func, band)
+    page = check_page(request.args.get("page"))
+    answer = _service().answer(image, func, [band], each_band=band is None, page=page)
+    etag = _etag(_service().store.url, answer, band)
     if etag in request.if_none_match:
         return _cached(Response(status=304), etag)
-    key = (service.store.url, image, version, func, band)
-    body = service.answers.get_or_fill(key, lambda: _answer(service, image, version, func, band))
-    return _cached(Response(body, mimetype="application/json"), etag)
+    return _cached(Response(_body(answer, band), mimetype="application/json"), etag)
 
 
-def _answer(service, image: str, version: str, func: str, band) -> bytes:
-    """The JSON body of ``/stats``, computed from the (cached) summary."""
-    summary = service.lookup(image, [func], [band], version=version)[1]
-    names = summary.band_names if band is None and len(summary.band_names) > 1 else ()
-    if names and needs_refinement(summary, [func], range(len(names))):
-        summary = service.lookup(image, [func], list(range(len(names))), version=version)[1]
+def _body(answer, band) -> bytes:
+    """The JSON body of ``/stats`` for an answer of one function."""
+    (func,) = answer.funcs
     body = {
-        "image": image,
+        "image": answer.name,
         "func": func,
-        "value": _number(summary.compute(func, band)),
+        "value": _number(answer.value(func, band)),
         "band": None if band is None else str(band),
-        "dtype": summary.dtype.name,
-        "shape": list(summary.shape),
-        "count": summary.stats(band).count,
-        "version": version,
+        "dtype": answer.dtype,
+        "shape": list(answer.shape),
+        "count": answer.counts[band],
+        "version": answer.version,
     }
-    if names:
-        body["bands"] = {n: _number(summary.compute(func, i)) for i, n in enumerate(names)}
+    if answer.page is not None:
+        body["page"] = answer.page
+    if answer.bands:
+        body["bands"] = {
+            answer.band_names[i]: _number(None if answer.values[i] is None
+                                          else answer.values[i][func])
+            for i in answer.bands
+        }
     # allow_nan=False: a NaN that slipped through is a bug (500), never invalid JSON
     return (json.dumps(body, separators=(",", ":"), allow_nan=False) + "\n").encode()
 
@@ -109,8 +108,9 @@ def _number(value):
     return value
 
 
-def _etag(store: str, version: str, func: str, band) -> str:
-    return hashlib.sha256(f"{store}\0{version}\0{func}\0{band}".encode()).hexdigest()[:32]
+def _etag(store: str, answer, band) -> str:
+    text = f"{store}\0{answer.name}\0{answer.version}\0{answer.funcs}\0{band}\0{answer.page}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _cached(response: Response, etag: str) -> Response:

@@ -23,6 +23,7 @@ def _errors(*codes: int) -> dict:
     text = {404: "image or function not found", 405: "method not allowed (GET only)",
             400: "invalid option (band)", 413: "image declares too many pixels",
             422: "unreadable image or no valid samples", 502: "the image store failed",
+            503: "the service is busy (Retry-After says when to retry)",
             504: "the image store did not answer in time"}
     out = {}
     for code in codes:
@@ -45,6 +46,9 @@ def openapi_document(version: str) -> dict:
     band = {"name": "band", "in": "query", "required": False,
             "description": "Band index or name (R, G, B...), or 'luma'; default all samples.",
             "schema": {"type": "string"}}
+    page = {"name": "page", "in": "query", "required": False,
+            "description": "The page of a multi-page image (TIFF), from 0; default the first.",
+            "schema": {"type": "integer", "minimum": 0, "maximum": 999999}}
     number = {"type": ["number", "null"],
               "description": "An int for min/max of integer images, else a float; null "
                              "for NaN or infinite results (not valid JSON numbers)."}
@@ -63,7 +67,7 @@ def openapi_document(version: str) -> dict:
                               **_errors(405)}}},
             "/stats/{image}/{func}": {"get": {
                 "summary": "One statistic of an image", "operationId": "stats",
-                "parameters": [image, func, band],
+                "parameters": [image, func, band, page],
                 "responses": {
                     "200": {"description": "The value. ETag and Cache-Control are set.",
                             "headers": {"ETag": {"schema": {"type": "string"}},
@@ -71,13 +75,13 @@ def openapi_document(version: str) -> dict:
                             "content": {"application/json": {"schema": {
                                 "$ref": "#/components/schemas/Stats"}}}},
                     "304": {"description": "Not modified (If-None-Match matched the ETag)."},
-                    **_errors(400, 404, 405, 413, 422, 502, 504)}}},
+                    **_errors(400, 404, 405, 413, 422, 502, 503, 504)}}},
             "/api/images": {"get": {
                 "summary": "Image names in the store", "operationId": "images",
                 "responses": {"200": {"description": "Sorted names, read live.",
                                       "content": {"application/json": {"schema": {
                                           "$ref": "#/components/schemas/ImageList"}}}},
-                              **_errors(405, 502, 504)}}},
+                              **_errors(405, 502, 503, 504)}}},
             "/api/openapi.json": {"get": {
                 "summary": "This document", "operationId": "openapi",
                 "responses": {"200": {"description": "OpenAPI 3.1",
@@ -92,6 +96,7 @@ def openapi_document(version: str) -> dict:
                 "dtype": {"type": "string"}, "shape": {"type": "array",
                                                        "items": {"type": "integer"}},
                 "count": {"type": "integer", "description": "Valid samples (NaN excluded)."},
+                "page": {"type": "integer", "description": "The page asked for, if any."},
                 "version": {"type": "string"}}},
             "ImageList": {"type": "object", "required": ["images"], "properties": {
                 "images": {"type": "array", "items": {"type": "string"}},

@@ -2,30 +2,52 @@
 
 :class:`ImageService` is what views (the API and the gallery) use, at
 ``current_app.extensions["imgstats"]``. It reads the store live, caches one summary per
-``(store, name, version)`` and answers every statistic of an image from it: after the first
-request for an image, a new function costs one version check and an LRU lookup.
+``(store, name, version[, page])`` and answers every statistic of an image from it.
+
+Its one entry for statistics is :meth:`ImageService.answer` ``(name, funcs, selections)``: it
+parses the functions once, owns the answer cache and its keys, and refines the summary for
+every selection in one place. Besides it: :meth:`~ImageService.info` (header facts),
+:meth:`~ImageService.list_images`, :meth:`~ImageService.render` (thumbnails) and
+:meth:`~ImageService.read` (a file's bytes).
+
+Slow work (store I/O, pixels) runs under :attr:`ImageService.slow`, a bounded set of slots
+with a bounded queue, and decodes under :attr:`ImageService.decodes`, a pixel budget; both
+refuse with :class:`~imgstats.errors.Busy` rather than tie up every request thread, so
+``/health`` and cached answers stay quick while a store hangs.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import re
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ImageNotFound, ImgStatsError, StoreTimeout, StoreUnavailable, UnreadableImage
-from ..functions import parse_function
+from ..errors import (
+    ImageNotFound,
+    ImgStatsError,
+    InvalidOption,
+    NoValidSamples,
+    StoreTimeout,
+    StoreUnavailable,
+    UnreadableImage,
+)
+from ..functions import Function, parse_function
 from ..io import EAGER_BYTES, read_header
 from ..io._pillow import check_pixels
 from ..reduce import refine, summarize
 from ..summary import Summary
+from ._limits import Gate
 from .cache import RedisLayer, SlotCache
 from .store import _is_timeout, open_store, store_error
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ImageService", "needs_refinement"]
+__all__ = ["ImageService", "Answer", "check_page", "needs_refinement"]
 
 
 class ImageService:
@@ -39,7 +61,8 @@ class ImageService:
         ``REDIS_TIMEOUT``, ``REDIS_BACKOFF``, ``REDIS_TTL``, ``LOCK_TIMEOUT``,
         ``DASK_SCHEDULER``,
         ``DASK_PIXELS``, ``DASK_TIMEOUT``, ``PIXEL_LIMIT``, ``STORE_TIMEOUT``, ``VERSION_TTL``
-        and ``STORAGE_OPTIONS`` (see :data:`imgstats.web.DEFAULTS`).
+        ``STORAGE_OPTIONS``, ``DECODE_PIXELS``, ``DECODE_WAIT``, ``SLOW_WORKERS`` and
+        ``SLOW_QUEUE`` (see :data:`imgstats.web.DEFAULTS`).
 
     Notes
     -----
@@ -47,7 +70,8 @@ class ImageService:
     that is not an image of the store, :class:`~imgstats.UnknownFunction`,
     :class:`~imgstats.InvalidOption`, :class:`~imgstats.UnreadableImage`,
     :class:`~imgstats.ImageTooLarge`, :class:`~imgstats.StoreUnavailable` (and its subclass
-    :class:`~imgstats.errors.StoreTimeout`).
+    :class:`~imgstats.errors.StoreTimeout`), and :class:`~imgstats.errors.Busy` when the slots
+    for slow work or the decode budget are full.
     """
 
     def __init__(self, config: Mapping):
@@ -63,7 +87,7 @@ class ImageService:
         self.pixel_limit = int(config["PIXEL_LIMIT"])
         self.summaries = SlotCache(int(config["CACHE_SIZE"]))
         self.infos = SlotCache(int(config["INFO_CACHE_SIZE"]))
-        #: Finished API answers (JSON bytes) by (store, name, version, func, band).
+        #: Finished answers (:class:`Answer`) by (store, name, version, page, funcs, selections).
         self.answers = SlotCache(int(config["ANSWER_CACHE_SIZE"]))
         self.redis = None
         if config.get("REDIS_URL"):
@@ -73,19 +97,40 @@ class ImageService:
             )
         self._dask_client = None
         self._dask_lock = threading.Lock()
+        wait = float(config.get("DECODE_WAIT", 20.0))
+        #: Slots for slow work (store I/O, pixels): a few run, a few wait, the rest get Busy.
+        self.slow = Gate(int(config.get("SLOW_WORKERS", 2)), wait=wait,
+                         max_waiting=int(config.get("SLOW_QUEUE", 8)), what="slow work slots")
+        #: Pixels (width x height) being decoded at once in this process.
+        self.decodes = Gate(int(config.get("DECODE_PIXELS") or 2 * self.pixel_limit), wait=wait,
+                            what="decode budget", retry_after=max(1, math.ceil(wait / 4)))
 
     # -- the store ---------------------------------------------------------------------------
     def list_images(self) -> list[str]:
         """Sorted names of the image files in the store, read now."""
-        return self.store.list()
+        if not self.store.remote:
+            return self.store.list()
+        with self.slow.hold():
+            return self.store.list()
 
     def version(self, name: str) -> str:
         """The image's current version token (``mtime_ns-size``, ETag or generation)."""
         return self.store.stat(name)[0]
 
-    def open(self, name: str):
-        """The raw file of ``name``, opened for binary reading (a context manager)."""
-        return self.store.open(name)
+    def read(self, name: str) -> bytes:
+        """The raw bytes of ``name`` (a slow-work slot is held while reading)."""
+        with self.slow.hold(), self.store.open(name) as fh:
+            return fh.read()
+
+    def render(self, name: str, size: int, quality: int) -> bytes:
+        """A WebP rendering of ``name`` whose longer side is at most ``size`` pixels.
+
+        Held in a slow-work slot and in the decode budget; the gallery caches the result.
+        """
+        from ._thumbs import render
+
+        with self.slow.hold(), self._decoding(name), self.store.open(name) as fh:
+            return render(fh, size, quality=quality)
 
     def redact(self, message: str) -> str:
         """``message`` without the store's local location, for clients."""
@@ -103,7 +148,10 @@ class ImageService:
         """
         version, size = self.store.stat(name)
         key = (self.store.url, name, version)
-        facts = self.infos.get_or_fill(key, lambda: self._read_header(name))
+        facts = self.infos.peek(key)
+        if facts is None:
+            with self.slow.hold():
+                facts = self.infos.get_or_fill(key, lambda: self._read_header(name))
         return {"name": name, "version": version, "bytes": size, **facts}
 
     def _read_header(self, name: str) -> dict:
@@ -119,72 +167,104 @@ class ImageService:
             raise
 
     # -- statistics --------------------------------------------------------------------------
-    def summary(self, name: str, funcs=None, band=None) -> Summary:
-        """The image's summary, refined so that it answers ``funcs`` for ``band`` on its own.
+    def answer(self, name: str, funcs, selections=(None,), *, each_band: bool = False,
+               histograms: bool = False, page: int | None = None) -> Answer:
+        """Answer ``funcs`` for each of ``selections`` of an image: the service's one entry.
 
         Parameters
         ----------
         name : str
             An image name of the store (``IMG_1.jpg``).
-        funcs : str or list of str, optional
-            Statistics the summary must answer; 32- and 64-bit percentiles may need a
-            refinement pass, whose result is stored back in the cache.
-        band : None, int or str
-            The selection (``None`` for all samples, an index, a band name or ``"luma"``).
+        funcs : str or list of str or Function
+            Statistics to answer, each parsed once here (``min``, ``p99.5``...).
+        selections : sequence
+            Band selections: ``None`` for all samples, an index, a band name or ``"luma"``.
+        each_band : bool
+            Also answer every band of a multi-band image (``Answer.bands`` lists them).
+        histograms : bool
+            Also give each selection's histogram (for the gallery; such answers are not kept
+            in the answer cache, whose entries stay small).
+        page : int, optional
+            The image's page (multi-page TIFFs), passed to io; part of every cache key.
 
         Returns
         -------
-        Summary
-        """
-        return self.lookup(name, funcs, [band])[1]
+        Answer
 
-    def lookup(self, name: str, funcs=None, bands=(None,), version: str | None = None,
-               ) -> tuple[str, Summary]:
-        """Return ``(version, summary)``: a summary answering ``funcs`` for each of ``bands``.
+        Raises
+        ------
+        UnknownFunction, InvalidOption, ImageNotFound, UnreadableImage, ImageTooLarge,
+        StoreUnavailable, StoreTimeout
+            The core's domain errors.
+        Busy
+            When the slots for slow work (store I/O, pixels) or the decode budget are full.
 
-        Concurrent cold requests for one version compute its summary once (single-flight).
-        ``version``, when the caller has just read it, saves a second look at the store.
+        Notes
+        -----
+        A cached answer costs one version check and one lookup, and never waits behind slow
+        work: only a miss takes a slot of the bounded pool for slow work.
         """
-        funcs = [funcs] if isinstance(funcs, str) else list(funcs or [])
-        for func in funcs:
-            parse_function(func)  # refuse a bad name before touching the store
-        if version is None:
-            version, _ = self.store.stat(name)
-        key = (self.store.url, name, version)
+        parsed = _parse_functions(funcs)  # refuse a bad name before touching the store
+        page = check_page(page)
+        selections = tuple(dict.fromkeys(selections))
+        version = self.version(name)
+        key = (self.store.url, name, version, page,
+               tuple(f.name for f in parsed), selections, each_band)
+        if not histograms:
+            cached = self.answers.peek(key)
+            if cached is not None:
+                return cached
+        with self.slow.hold():
+            if histograms:
+                return self._answer(name, version, page, parsed, selections, each_band, True)
+            return self.answers.get_or_fill(
+                key, lambda: self._answer(name, version, page, parsed, selections, each_band))
+
+    def _answer(self, name, version, page, funcs, selections, each_band, histograms=False):
+        """Compute an :class:`Answer` from the (cached, refined) summary."""
+        key = self._summary_key(name, version, page)
         slot = self.summaries.slot(key)
         summary = slot.value
-        if summary is not None and not needs_refinement(summary, funcs, bands):
-            return version, summary
-        with slot.lock:
-            summary = slot.value
-            if summary is None:
-                summary = self.redis.get(key) if self.redis is not None else None
+        if summary is None:
+            with slot.lock:
+                summary = slot.value
                 if summary is None:
-                    summary = self._summarize_once(key, name)
-                slot.value = summary
-            for band in bands:
-                if needs_refinement(summary, funcs, [band]):
-                    summary = self._refine(summary, name, funcs, band)
+                    summary = self.redis.get(key) if self.redis is not None else None
+                    if summary is None:
+                        summary = self._summarize_once(key, name, page)
+                    slot.value = summary
+        bands = ()
+        if each_band and len(summary.band_names) > 1:
+            bands = tuple(range(len(summary.band_names)))
+        wanted = tuple(dict.fromkeys(selections + bands))
+        for sel in wanted:
+            summary.selection(sel)  # refuse an unknown band before any pixel pass
+        if needs_refinement(summary, funcs, wanted):
+            with slot.lock:
+                summary = slot.value
+                if needs_refinement(summary, funcs, wanted):
+                    summary = self._refine(summary, name, funcs, wanted, page)
                     slot.value = summary
                     self._share(key, summary)
-        return version, summary
+        return Answer.of(summary, name, version, page, funcs, selections, bands, histograms)
 
-    def stats(self, name: str, funcs, band=None) -> dict:
-        """``{func: value}`` for an image (values as :meth:`Summary.compute` gives them)."""
-        funcs = [funcs] if isinstance(funcs, str) else list(funcs)
-        return self.summary(name, funcs, band).compute(funcs, band)
+    def _summary_key(self, name: str, version: str, page: int | None) -> tuple:
+        """The key of an image version's summary (the page only when one is asked for)."""
+        if page is None:
+            return (self.store.url, name, version)
+        return (self.store.url, name, version, page)
 
-    def _summarize_once(self, key, name: str) -> Summary:
+    def _summarize_once(self, key, name: str, page: int | None = None) -> Summary:
         """Summarize, or wait for the worker process that holds the key's Redis lock."""
         if self.redis is None:
-            return self._summarize(name)
+            return self._summarize(name, page)
         token = self.redis.lock(key, ttl=float(self.config["LOCK_TIMEOUT"]))
         if token == "":  # another process is computing it
             summary = self.redis.wait(key, timeout=float(self.config["LOCK_TIMEOUT"]))
             if summary is not None:
                 return summary
         try:
-            summary = self._summarize(name)
+            summary = self._summarize(name, page)
             self._share(key, summary)
             return summary
         finally:
@@ -195,34 +275,51 @@ class ImageService:
         if self.redis is not None:
             self.redis.set(key, summary)
 
-    def _options(self) -> dict:
+    def _options(self, page: int | None = None) -> dict:
         options = {"pixel_limit": self.pixel_limit}
         if self.store.remote:
             options["storage_options"] = self.store.storage_options
+        if page is not None:
+            options["page"] = page
         return options
 
-    def _summarize(self, name: str) -> Summary:
+    def _summarize(self, name: str, page: int | None = None) -> Summary:
         source = self.store.source(name)
         with _StoreErrors(self.store.remote):
             client, lazy = self._cluster_for(name)
             if client is None:
-                return summarize(source, **self._options())
+                with self._decoding(name):
+                    return summarize(source, **self._options(page))
             if lazy:  # a big TIFF: workers read their own chunks from the store
-                return summarize(source, scheduler=client, **self._options())
-            future = client.submit(summarize, source, pure=False, **self._options())
+                return summarize(source, scheduler=client, **self._options(page))
+            future = client.submit(summarize, source, pure=False, **self._options(page))
             return self._result(future)
 
-    def _refine(self, summary: Summary, name: str, funcs, band) -> Summary:
+    def _refine(self, summary: Summary, name: str, funcs, selections,
+                page: int | None = None) -> Summary:
+        """Refine ``summary`` so that it answers ``funcs`` for every one of ``selections``."""
         source = self.store.source(name)
         with _StoreErrors(self.store.remote):
             client, lazy = self._cluster_for(name)
-            if client is None:
-                return refine(summary, source, funcs, band, **self._options())
-            if lazy:
-                return refine(summary, source, funcs, band, scheduler=client, **self._options())
-            future = client.submit(refine, summary, source, funcs, band, pure=False,
-                                   **self._options())
-            return self._result(future)
+            for sel in selections:  # the core will take every selection in one pass
+                if not needs_refinement(summary, funcs, [sel]):
+                    continue
+                if client is None:
+                    with self._decoding(name):
+                        summary = refine(summary, source, funcs, sel, **self._options(page))
+                elif lazy:
+                    summary = refine(summary, source, funcs, sel, scheduler=client,
+                                     **self._options(page))
+                else:
+                    summary = self._result(client.submit(
+                        refine, summary, source, funcs, sel, pure=False,
+                        **self._options(page)))
+            return summary
+
+    def _decoding(self, name: str):
+        """Hold the image's pixels (width x height from its header) in the decode budget."""
+        info = self.info(name)
+        return self.decodes.hold(int(info["width"]) * int(info["height"]))
 
     # -- dask ------------------------------------------------------------------------------
     def _result(self, future):
@@ -326,3 +423,105 @@ class _StoreErrors:
             raise store_error(exc, "read") from exc
         return False
 
+
+
+_PAGE = re.compile(r"[0-9]{1,6}")
+
+
+def check_page(page) -> int | None:
+    """``page`` as an int >= 0 (None stays None); a digit string is read as one.
+
+    Raises
+    ------
+    InvalidOption
+        For anything else (negative, fractional, signed, non-ASCII digits, over 6 digits).
+    """
+    if page is None or (isinstance(page, int) and not isinstance(page, bool) and page >= 0):
+        return page
+    if isinstance(page, str) and _PAGE.fullmatch(page):
+        return int(page)
+    shown = str(page)[:32]
+    raise InvalidOption(f"invalid page {shown!r}: use a whole number from 0 (the first page)")
+
+
+def _parse_functions(funcs) -> tuple[Function, ...]:
+    """Parse a request's function names once (a name, a Function or a list of them)."""
+    if isinstance(funcs, (str, Function)):
+        funcs = [funcs]
+    return tuple(dict.fromkeys(parse_function(f) for f in funcs))
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What :meth:`ImageService.answer` found: values per selection, and the image's facts.
+
+    Attributes
+    ----------
+    name, version : str
+        The image and the version the values were computed from.
+    page : int or None
+        The page asked for.
+    funcs : tuple of str
+        The function names, in the order asked.
+    dtype : str
+        The samples' numpy type.
+    shape : tuple of int
+        The image's shape, as the summary records it.
+    band_names : tuple of str
+    bands : tuple of int
+        The band indices answered besides ``selections`` (``each_band``), else ().
+    values : dict
+        ``{selection: {func: value}}``; a selection without valid samples maps to None.
+    counts : dict
+        ``{selection: valid sample count}``.
+    histograms : dict
+        ``{selection: (values, counts)}`` when asked for, else empty.
+    empty : dict
+        ``{selection: message}`` for the selections without valid samples.
+    """
+
+    name: str
+    version: str
+    page: int | None
+    funcs: tuple
+    dtype: str
+    shape: tuple
+    band_names: tuple
+    bands: tuple
+    values: dict
+    counts: dict
+    histograms: dict = field(default_factory=dict)
+    empty: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, summary: Summary, name, version, page, funcs, selections, bands,
+           histograms: bool = False) -> Answer:
+        """Read an answer off a summary that is refined for every selection."""
+        values, counts, hists, empty = {}, {}, {}, {}
+        for sel in dict.fromkeys(tuple(selections) + tuple(bands)):
+            try:
+                values[sel] = summary.compute(list(funcs), sel)
+            except NoValidSamples as exc:
+                values[sel] = None
+                empty[sel] = str(exc)
+            counts[sel] = int(summary.stats(sel).count)
+            if histograms:
+                hists[sel] = summary.histogram(sel)
+        return cls(name, version, page, tuple(f.name for f in funcs), summary.dtype.name,
+                   tuple(int(n) for n in summary.shape), tuple(summary.band_names),
+                   tuple(bands), values, counts, hists, empty)
+
+    def value(self, func: str, selection=None):
+        """One value; raises :class:`~imgstats.NoValidSamples` for an empty selection."""
+        values = self.values[selection]
+        if values is None:
+            raise NoValidSamples(self.empty.get(selection, "no valid samples"))
+        return values[func]
+
+    @property
+    def nbytes(self) -> int:
+        """An estimate of the memory this answer holds (for byte-bounded caches)."""
+        size = 512 + 96 * sum(len(v or ()) + 1 for v in self.values.values())
+        for values, counts in self.histograms.values():
+            size += values.nbytes + counts.nbytes
+        return size
