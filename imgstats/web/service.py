@@ -47,6 +47,7 @@ from ..reduce import refine, summarize
 from ..regions import parse_window, polygon_rings
 from ..summary import Summary
 from ._limits import Gate
+from ._mixed import PromotedPart, promote, promoted_type, refine_mixed
 from .cache import RedisLayer, SlotCache
 from .store import _is_timeout, open_store, store_error
 
@@ -384,8 +385,10 @@ class ImageService:
         ImageNotFound
             No image matches.
         InvalidOption
-            More than ``COLLECTION_LIMIT`` images match, or they have different pixel types
-            (two of them are named).
+            More than ``COLLECTION_LIMIT`` images match, or their pixel types promote (as
+            numpy's :func:`numpy.result_type`) to a type that a 32/64-bit image of them does
+            not have: only 8/16-bit images are promoted, from their summaries (see
+            :mod:`imgstats.web._mixed`).
         UnreadableImage, ImageTooLarge, StoreUnavailable...
             The first matched image that fails, named in the message: one unreadable image
             fails the whole question, so an answer is always over exactly ``images``.
@@ -425,7 +428,8 @@ class ImageService:
                  each_band, histograms) -> Answer:
         """Merge (and refine) the matched images' summaries into an :class:`Answer`."""
         names = [name for name, _ in images]
-        self._check_types(names)  # mixed types are refused from the headers, before pixels
+        # a promotion that needs pixels decoded again is refused from the headers, first
+        promoted_type([_named(lambda n: self.info(n)["dtype"], n) for n in names], names)
         slot = self.summaries.slot(key)
         merged = slot.value
         parts = None
@@ -433,7 +437,8 @@ class ImageService:
             parts = self._parts(images, page, region)
             with slot.lock:
                 if slot.value is None:
-                    slot.value = merge_summaries(parts, names)
+                    slot.value = merge_summaries(
+                        [getattr(p, "summary", p) for p in parts], names)
                 merged = slot.value
         bands = ()
         if each_band and len(merged.band_names) > 1:
@@ -451,26 +456,16 @@ class ImageService:
         answer = Answer.of(merged, pattern, digest, page, funcs, selections, bands, histograms)
         return replace(answer, images=images)
 
-    def _check_types(self, names) -> None:
-        """Refuse images of different pixel types (from their cached headers)."""
-        first = None
-        for name in names:
-            dtype = _named(lambda n: self.info(n)["dtype"], name)
-            if first is None:
-                first = (name, dtype)
-            elif dtype != first[1]:
-                raise InvalidOption(
-                    f"images of different pixel types cannot be one collection: {first[0]} "
-                    f"is {first[1]}, {name} is {dtype} (narrow the pattern to one type)")
-
-    def _parts(self, images, page, region) -> list[Summary]:
-        """Each image's summary, from the cache or summarized now (errors name the image)."""
+    def _parts(self, images, page, region) -> list:
+        """Each image's summary, from the cache or summarized now (errors name the image);
+        with mixed pixel types, the narrower ones as :class:`~._mixed.PromotedPart`."""
         parts = []
         for name, version in images:
             key = self._summary_key(name, version, page, region)
             parts.append(_named(lambda n, k=key: self._summary_slot(k, n, page, region).value,
                                 name))
-        return parts
+        dtype = promoted_type([p.dtype for p in parts], [n for n, _ in images])
+        return promote(parts, dtype)
 
     def _refine_collection(self, merged, parts, names, funcs, selections, page, region):
         """Refine a collection's merged summary for every selection (pixels of the images
@@ -478,10 +473,15 @@ class ImageService:
         sources = [self.store.source(name) for name in names]
         options = self._options(page, region)
         wanted = [f.name for f in funcs]
+        mixed = any(isinstance(p, PromotedPart) for p in parts)
         widest = max(names, key=lambda n: self.info(n)["width"] * self.info(n)["height"])
         with _StoreErrors(self.store.remote), self._decoding(widest):
             for sel in selections:
-                if needs_refinement(merged, funcs, [sel]):
+                if not needs_refinement(merged, funcs, [sel]):
+                    continue
+                if mixed:
+                    merged = refine_mixed(merged, parts, sources, wanted, sel, options)
+                else:
                     merged = refine_many(merged, parts, sources, wanted, sel, max_workers=1,
                                          **options)
         return merged
