@@ -433,8 +433,13 @@ class ImageService:
         slot = self.summaries.slot(key)
         merged = slot.value
         parts = None
+
+        def get_parts():  # as merged (promoted), kept beside the merge for its refinements
+            return self.summaries.get_or_fill(key + ("parts",),
+                                              lambda: self._parts(images, page, region))
+
         if merged is None:
-            parts = self._parts(images, page, region)
+            parts = get_parts()
             with slot.lock:
                 if slot.value is None:
                     slot.value = merge_summaries(
@@ -447,7 +452,7 @@ class ImageService:
         for sel in wanted:
             merged.selection(sel)
         if needs_refinement(merged, funcs, wanted):
-            parts = parts or self._parts(images, page, region)
+            parts = parts or get_parts()
             with slot.lock:
                 merged = slot.value
                 merged = self._refine_collection(merged, parts, names, funcs, wanted, page,
