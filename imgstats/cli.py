@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--json", action="store_true", help="print a JSON object instead")
     stats.add_argument("--band", type=_band, default=None,
                        help="band index or name (R, G, B...), or 'luma'; default: all samples")
+    stats.add_argument("--page", type=int, default=None,
+                       help="page of a multi-page TIFF or frame of an animated image "
+                       "(default 0, the first)")
     stats.add_argument("--pixel-limit", type=int, default=None,
                        help="refuse images declaring more pixels "
                        "(default IMGSTATS_PIXEL_LIMIT or 2**30)")
@@ -94,8 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = build_parser().parse_args(argv)
     if args.command == "serve":
-        from .web._serve import serve
-
+        serve = _web_serve(args.dev)
+        if serve is None:
+            return 2
         return serve(
             images=args.images, host=args.host, port=args.port, workers=args.workers,
             dev=args.dev,
@@ -134,12 +138,33 @@ def _expand(sources: list[str]) -> list[str]:
         else:
             out.append(src)
     return out
+#: What ``imgstats serve`` needs beyond the library: the ``web`` extra (and Flask's own).
+_WEB_PACKAGES = {"flask", "werkzeug", "jinja2", "markupsafe", "itsdangerous", "gunicorn"}
+
+
+def _web_serve(dev: bool):
+    """The service's ``serve``, or ``None`` after a one-line message when the web extra is
+    missing (the library alone does not install Flask or gunicorn)."""
+    try:
+        from .web._serve import serve
+
+        if not dev:
+            import gunicorn  # noqa: F401 -- imported only by the forked server, too late to say
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] not in _WEB_PACKAGES:
+            raise
+        print(f"imgstats: error: 'imgstats serve' needs the web extra ({exc.name} is not "
+              "installed): pip install 'imgstats[web]'", file=sys.stderr)
+        return None
+    return serve
 
 
 def _stats(args) -> int:
     from .reduce import compute
 
     options = {"pixel_limit": args.pixel_limit}
+    if args.page is not None:
+        options["page"] = args.page
     try:
         sources, funcs = _split_sources(args.source, list(args.funcs))
         if not funcs:

@@ -2,27 +2,44 @@
 
 :func:`open_image` is the entry point: it returns an :class:`xarray.DataArray` with dims
 ``(y, x[, band])``, dask-backed for large TIFFs so they are never decoded whole.
+:func:`read_header` gives the header facts and :func:`read_preview` a reduced image for
+thumbnails, with the same meaning, the same bomb check and the same error mapping
+(:func:`imgstats.io._guard.decoding`).
+
+dask, xarray, fsspec and zarr are imported by the functions that need them, not here.
 """
 
 from __future__ import annotations
 
-import math
 import os
 
-import dask.array as da
-import numpy as np
-import tifffile
-import xarray as xr
-from dask.base import tokenize
-
+from .._lazy import lazy_module
 from ..errors import ImageNotFound, InvalidOption, UnreadableImage
-from ._pillow import check_pixels, open_pillow, pillow_header, pillow_to_array
+from ._guard import GuardedFile, check_pixels, decoding
+from ._meaning import Meaning, tiff_meaning
+from ._pillow import open_pillow, pillow_header, pillow_preview, pillow_to_array
 from ._sources import describe, is_url, open_source
-from ._tiff import TiffArray, dask_chunks, is_tiff, tiff_errors, tiff_layout
+from ._tiff import (
+    TiffArray,
+    TiffFacts,
+    TiffStream,
+    check_page,
+    dask_chunks,
+    is_tiff,
+    read_page,
+    tiff_facts,
+    tiff_preview,
+)
+
+# Imported on first use: xarray (with pandas) and dask cost seconds, a JPEG needs neither.
+da = lazy_module("dask.array")
+xr = lazy_module("xarray")
+tifffile = lazy_module("tifffile")  # 0.1-0.5 s: TIFFs only
 
 __all__ = [
-    "open_image", "read_header", "open_source", "is_url", "DEFAULT_PIXEL_LIMIT",
-    "pixel_limit_default",
+    "open_image", "read_header", "read_preview", "open_source", "is_url", "DEFAULT_PIXEL_LIMIT",
+    "pixel_limit_default", "decoding", "check_pixels", "check_page", "Meaning", "tiff_meaning",
+    "TiffFacts", "tiff_facts", "TiffStream",
 ]
 
 #: Default decompression-bomb guard: images declaring more pixels (width x height) are refused.
@@ -51,8 +68,13 @@ def open_image(
     chunks=None,
     pixel_limit: int | None = None,
     storage_options: dict | None = None,
+    page: int = 0,
 ) -> xr.DataArray:
     """Open an image as an :class:`xarray.DataArray` with dims ``(y, x[, band])``.
+
+    The values are what the file's tags say the image is (README, "What an image means"):
+    palettes become colours, bilevel images 0/255, MINISWHITE images are inverted so that
+    black is the minimum; other samples keep their stored values and type.
 
     Parameters
     ----------
@@ -67,18 +89,24 @@ def open_image(
         ``IMGSTATS_PIXEL_LIMIT`` or 2**30.
     storage_options : dict, optional
         Passed to fsspec for URLs (credentials, endpoint, timeouts).
+    page : int
+        The page of a multi-page TIFF, or the frame of an animated image: 0 (the first) by
+        default. Other pages are never read.
 
     Returns
     -------
     xarray.DataArray
-        ``attrs`` carry ``source``, ``format`` and, for Pillow images, ``mode``. A greyscale
-        image (dims ``(y, x)``) carries its band's name in ``attrs["band"]``: Pillow's
-        (``img.getbands()``: ``"L"``, ``"I"``, ``"F"``), or ``"L"`` for a TIFF, so that
-        ``compute(path, func, band=name)`` accepts the same name as for the PIL image.
+        ``attrs`` carry ``source``, ``format``, ``page`` and, for Pillow images, ``mode``;
+        TIFFs carry ``pages`` and ``photometric`` too. A greyscale image (dims ``(y, x)``)
+        carries its band's name in ``attrs["band"]``: Pillow's (``img.getbands()``: ``"L"``,
+        ``"I"``, ``"F"``), or ``"L"`` for a TIFF, so that ``compute(path, func, band=name)`` accepts
+        the same name as for the PIL image.
 
     Raises
     ------
     ImageNotFound, UnreadableImage, ImageTooLarge, StoreUnavailable
+    InvalidOption
+        ``page`` is not a whole number >= 0, or the image has no such page.
 
     Examples
     --------
@@ -87,119 +115,154 @@ def open_image(
     >>> img.dims, img.shape
     (('y', 'x', 'band'), (512, 512, 3))
     """
+    page = check_page(page)
     if pixel_limit is None:
         pixel_limit = pixel_limit_default()
     if not is_url(source) and not isinstance(source, (str, os.PathLike)):
         raise ImageNotFound(f"not a path or URL: {type(source).__name__}")
-    with open_source(source, storage_options) as fh:
-        head = fh.read(4)
-        fh.seek(0)
-        if len(head) == 0:
-            raise UnreadableImage(f"{describe(source)} is empty")
-        if is_tiff(head):
-            return _open_tiff(fh, source, chunks, pixel_limit, storage_options)
-        img = open_pillow(fh, source, pixel_limit)
+    with open_source(source, storage_options) as raw:
+        fh = GuardedFile(raw, source)
+        if _is_tiff(fh, source):
+            return _open_tiff(fh, source, chunks, pixel_limit, storage_options, page)
+        img = open_pillow(fh, source, pixel_limit, page)
         arr, bands = pillow_to_array(img, source)
-        attrs = {"source": describe(source), "format": img.format or "", "mode": img.mode}
-    data = da.from_array(arr, chunks=chunks) if chunks is not None else arr
-    return _data_array(data, bands, attrs)
+        attrs = {"source": describe(source), "format": img.format or "", "mode": img.mode,
+                 "page": page}
+    if chunks is not None:
+        import dask.array as da
+
+        arr = da.from_array(arr, chunks=chunks)
+    return _data_array(arr, bands, attrs)
 
 
-def read_header(fh, source) -> dict:
-    """Read an image's header from an open binary file, without decoding any pixel.
+def _is_tiff(fh, source) -> bool:
+    """Whether ``fh`` holds a TIFF; refuses an empty file."""
+    head = fh.read(4)
+    fh.seek(0)
+    if not head:
+        raise UnreadableImage(f"{describe(source)} is empty")
+    return is_tiff(head)
+
+
+def read_header(fh, source, *, page: int = 0) -> dict:
+    """Read an image's header facts from an open binary file, without decoding any pixel.
+
+    The service's info and :func:`open_image` agree on every fact: both come from the same
+    functions (:func:`~imgstats.io._tiff.tiff_facts`, :func:`~imgstats.io._pillow.pillow_header`).
 
     Returns
     -------
     dict
         ``width``, ``height``, ``bands`` (the band names :func:`open_image` gives), ``dtype``
-        (numpy name) and ``format`` (``"JPEG"``, ``"PNG"``, ``"TIFF"``...).
+        (numpy name of the values), ``format`` (``"JPEG"``, ``"PNG"``, ``"TIFF"``...),
+        ``photometric`` (the stored colour model, as TIFF names it: ``"minisblack"``,
+        ``"miniswhite"``, ``"rgb"``, ``"palette"``, ``"separated"``...) and ``pages`` (pages
+        of a TIFF, frames of an animated image).
 
     Raises
     ------
     UnreadableImage
         Empty, not an image, or a malformed header.
+    InvalidOption
+        No page ``page``.
     """
-    head = fh.read(4)
-    fh.seek(0)
-    if not head:
-        raise UnreadableImage(f"{describe(source)} is empty")
-    if not is_tiff(head):
-        with open_pillow(fh, source, pixel_limit=None) as img:
-            return pillow_header(img)
-    with tiff_errors(source):
-        tif = tifffile.TiffFile(fh)
-    with tif:
-        series, shape, dtype, axes, _ = tiff_layout(tif, source)
-        with tiff_errors(source):
-            rgb = series.keyframe.photometric == tifffile.PHOTOMETRIC.RGB
-    count = math.prod(s for s, a in zip(shape, axes, strict=True) if a not in "YX")
-    others = [a for a in axes if a not in "YX"]
-    return {"width": int(shape[axes.index("X")]), "height": int(shape[axes.index("Y")]),
-            "bands": list(_band_names(others, count, rgb) or ("L",)), "dtype": dtype.name,
-            "format": "TIFF"}
+    import tifffile
+
+    page = check_page(page)
+    fh = GuardedFile(fh, source)
+    if not _is_tiff(fh, source):
+        with open_pillow(fh, source, pixel_limit=None, page=page) as img:
+            return pillow_header(img, source)
+    with decoding(source, "is not a readable TIFF"), tifffile.TiffFile(fh) as tif:
+        return tiff_facts(tif, source, page)[1].header()
 
 
-def _open_tiff(fh, source, chunks, pixel_limit, storage_options) -> xr.DataArray:
-    with tiff_errors(source):
-        tif = tifffile.TiffFile(fh)
-    with tif:
-        series, shape, dtype, axes, chunk = tiff_layout(tif, source)
-        # Before anything is allocated: a forged header may declare any size.
-        check_pixels(shape[axes.index("X")], shape[axes.index("Y")], pixel_limit, source)
-        nbytes = math.prod(shape) * dtype.itemsize
-        attrs = {"source": describe(source), "format": "TIFF", "axes": axes}
-        with tiff_errors(source):
-            rgb = series.keyframe.photometric == tifffile.PHOTOMETRIC.RGB
+def read_preview(source, max_side: int, *, pixel_limit: int | None = None, page: int = 0,
+                 storage_options: dict | None = None):
+    """Decode an image at reduced size, for thumbnails and previews.
+
+    The values mean what :func:`open_image`'s do (palette colours, MINISWHITE inverted...);
+    only the size differs: JPEGs decode at 1/2, 1/4 or 1/8 scale, TIFFs are read from their
+    smallest fitting pyramid level, every n-th row and column. The longer side is between
+    ``max_side`` and about ``4 * max_side`` (or the image's own size when smaller): the caller
+    resamples to its final size.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or binary file
+        A path, an fsspec URL, or a file already opened for binary reading.
+    max_side : int
+    pixel_limit : int, optional
+        As for :func:`open_image`.
+    page : int
+        As for :func:`open_image`.
+    storage_options : dict, optional
+        For URLs.
+
+    Returns
+    -------
+    tuple
+        ``(array, bands)``: a numpy array ``(y, x[, band])`` and the band names.
+
+    Raises
+    ------
+    ImageNotFound, UnreadableImage, ImageTooLarge, StoreUnavailable, InvalidOption
+    """
+    page = check_page(page)
+    if pixel_limit is None:
+        pixel_limit = pixel_limit_default()
+    if hasattr(source, "read"):
+        return _preview(source, "the image", max_side, pixel_limit, page)
+    with open_source(source, storage_options) as fh:
+        return _preview(fh, source, max_side, pixel_limit, page)
+
+
+def _preview(raw, source, max_side, pixel_limit, page):
+    fh = GuardedFile(raw, source)
+    if _is_tiff(fh, source):
+        return tiff_preview(fh, source, max_side, pixel_limit, page)
+    return pillow_preview(fh, source, max_side, pixel_limit, page)
+
+
+def _open_tiff(fh, source, chunks, pixel_limit, storage_options, page) -> xr.DataArray:
+    import tifffile
+
+    with decoding(source, "is not a readable TIFF"), tifffile.TiffFile(fh) as tif:
+        # the bomb check runs in tiff_facts, before anything is allocated
+        tpage, facts = tiff_facts(tif, source, page, pixel_limit)
+        attrs = {"source": describe(source), "format": "TIFF", "axes": facts.axes,
+                 "page": facts.page, "pages": facts.pages,
+                 "photometric": facts.meaning.photometric}
+        nbytes = facts.dtype.itemsize
+        for size in facts.shape:
+            nbytes *= size
         if chunks is None and nbytes <= EAGER_BYTES:
-            with tiff_errors(source, "is corrupt"):
-                data = series.asarray()
-        else:
-            lazy = TiffArray(source, storage_options, shape, dtype)
-            if chunks is None or chunks == "auto":
-                chunks = dask_chunks(shape, chunk, dtype.itemsize, CHUNK_BYTES)
-            name = "tiff-" + tokenize(describe(source), shape, dtype.str, chunks)
-            data = da.from_array(
-                # fancy=True (the default): dask fuses a later slice into this getter only
-                # then (its optimize_slices refuses getter_nofancy), so a window reads just
-                # the tiles it touches. Our slices are basic; zarr also takes lists.
-                lazy, chunks=chunks, name=name, asarray=False,
-                meta=np.empty((0,) * len(shape), dtype),
-            )
-    data, bands = _to_yx_band(data, axes, rgb)
-    return _data_array(data, bands, attrs)
+            return _data_array(read_page(tpage, facts, source), facts.bands, attrs)
+    import dask.array as da
+    import numpy as np
+    from dask.base import tokenize
 
-
-def _to_yx_band(data, axes: str, rgb: bool = False):
-    """Move Y and X first and fold every other axis (samples, channels, pages) into ``band``.
-
-    The bands are named R, G, B[, A] when the only other axis holds the 3 or 4 samples of an
-    RGB image, interleaved (``YXS``) or planar (``SYX``, or ``CYX`` from tifffile metadata).
-    """
-    order = [axes.index("Y"), axes.index("X")] + [
-        i for i, a in enumerate(axes) if a not in "YX"
-    ]
-    if order != list(range(len(axes))):
-        data = data.transpose(order)
-    if data.ndim > 3:
-        data = data.reshape(data.shape[0], data.shape[1], -1)
-    others = [a for a in axes if a not in "YX"]
-    return data, _band_names(others, data.shape[2] if data.ndim == 3 else 1, rgb)
-
-
-def _band_names(others: list[str], count: int, rgb: bool):
-    """R, G, B[, A] for the 3 or 4 samples of an RGB TIFF; ``None`` (numbered) otherwise."""
-    if rgb and others in (["S"], ["C"]) and count in (3, 4):
-        return ("R", "G", "B", "A")[:count]
-    if not others:
-        return None
-    return tuple(str(i) for i in range(count))
+    lazy = TiffArray(source, storage_options, facts)
+    if chunks is None or chunks == "auto":
+        chunks = dask_chunks(facts.shape, facts.tile, facts.dtype.itemsize, CHUNK_BYTES)
+    name = "tiff-" + tokenize(describe(source), facts, chunks)
+    data = da.from_array(
+        # fancy=True (the default): dask fuses a later slice into this getter only then (its
+        # optimize_slices refuses getter_nofancy), so a window reads just the tiles it
+        # touches. Our slices are basic; zarr also takes lists.
+        lazy, chunks=chunks, name=name, asarray=False,
+        meta=np.empty((0,) * len(facts.shape), facts.dtype),
+    )
+    return _data_array(data, facts.bands, attrs)
 
 
 def _data_array(data, bands, attrs) -> xr.DataArray:
+    import xarray as xr
+
     if data.ndim == 2:
         attrs = {**attrs, "band": bands[0] if bands else "L"}
         return xr.DataArray(data, dims=("y", "x"), attrs=attrs)
-    if bands is None:
+    if bands is None or len(bands) != data.shape[2]:
         bands = tuple(str(i) for i in range(data.shape[2]))
     return xr.DataArray(
         data, dims=("y", "x", "band"), coords={"band": list(bands)}, attrs=attrs,

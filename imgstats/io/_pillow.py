@@ -7,49 +7,62 @@ import warnings
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..errors import ImageTooLarge, UnreadableImage
+from ..errors import InvalidOption, UnreadableImage
+from ._guard import check_pixels, decoding
 from ._sources import describe
 
+__all__ = ["open_pillow", "check_pixels", "expanded_mode", "pillow_header", "pillow_to_array",
+           "pillow_preview"]
 
-def open_pillow(fh, source, pixel_limit: int) -> Image.Image:
-    """Open an image lazily with Pillow and check its declared size before any decoding.
+
+def open_pillow(fh, source, pixel_limit: int | None, page: int = 0) -> Image.Image:
+    """Open an image lazily with Pillow, on frame ``page``, and check its declared size.
 
     Raises
     ------
     ImageTooLarge
         More than ``pixel_limit`` pixels are declared (or Pillow's own bomb guard fires).
     UnreadableImage
-        Not an image Pillow knows.
+        Not an image Pillow knows, or a malformed one.
+    InvalidOption
+        The image has no frame ``page``.
     """
     try:
         with warnings.catch_warnings():
             # pixel_limit decides just below; Pillow's warning (images over MAX_IMAGE_PIXELS but
             # under twice that) would otherwise escape as an error under ``-W error``.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(fh)
-    except Image.DecompressionBombError as exc:
-        raise ImageTooLarge(f"{describe(source)}: {exc}") from exc
-    except UnidentifiedImageError as exc:
-        raise UnreadableImage(f"{describe(source)} is not an image imgstats can read") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise UnreadableImage(f"{describe(source)} is corrupt: {exc}") from exc
+            with decoding(source, "is corrupt"):
+                img = Image.open(fh)
+    except UnreadableImage as exc:
+        if isinstance(exc.__cause__, UnidentifiedImageError):
+            raise UnreadableImage(
+                f"{describe(source)} is not an image imgstats can read"
+            ) from exc.__cause__
+        raise
     width, height = img.size
     check_pixels(width, height, pixel_limit, source)
+    if page:
+        with decoding(source, "is corrupt"):
+            frames = getattr(img, "n_frames", 1)
+            if page < frames:
+                img.seek(page)
+        if page >= frames:
+            raise InvalidOption(
+                f"page {page} does not exist: {describe(source)} has {frames} page(s)"
+            )
+        check_pixels(*img.size, pixel_limit, source)
     return img
-
-
-def check_pixels(width: int, height: int, pixel_limit: int | None, source) -> None:
-    """Refuse an image that declares more than ``pixel_limit`` pixels."""
-    if pixel_limit is not None and width * height > pixel_limit:
-        raise ImageTooLarge(
-            f"{describe(source)} declares {width}x{height} = {width * height:,} pixels, "
-            f"over the limit of {pixel_limit:,}"
-        )
 
 
 #: numpy types of Pillow's non-8-bit modes (every other mode is uint8).
 MODE_DTYPES = {"I": "int32", "F": "float32", "I;16": "uint16", "I;16L": "uint16",
                "I;16B": "uint16", "I;16N": "uint16"}
+#: Pillow modes by the TIFF photometric name :func:`pillow_header` reports.
+_PHOTOMETRIC = {"1": "minisblack", "L": "minisblack", "LA": "minisblack", "I": "minisblack",
+                "F": "minisblack", "P": "palette", "PA": "palette", "RGB": "rgb",
+                "RGBA": "rgb", "RGBX": "rgb", "CMYK": "separated", "YCbCr": "ycbcr",
+                "LAB": "cielab", "HSV": "hsv"}
 
 
 def expanded_mode(img: Image.Image) -> str:
@@ -63,30 +76,57 @@ def expanded_mode(img: Image.Image) -> str:
     return img.mode
 
 
-def pillow_header(img: Image.Image) -> dict:
-    """Size, band names, numpy type and format of an opened image, without decoding it."""
+def pillow_header(img: Image.Image, source=None) -> dict:
+    """Size, band names, numpy type, format, photometric meaning and number of pages of an
+    opened image, without decoding it."""
     from PIL import ImageMode
 
     mode = expanded_mode(img)
+    with decoding(source or "image", "is corrupt"):
+        pages = int(getattr(img, "n_frames", 1))
+    photometric = _PHOTOMETRIC.get(img.mode, "minisblack" if img.mode.startswith("I;16")
+                                   else img.mode.lower())
     return {"width": img.size[0], "height": img.size[1],
             "bands": list(ImageMode.getmode(mode).bands),
-            "dtype": MODE_DTYPES.get(mode, "uint8"), "format": img.format or ""}
+            "dtype": MODE_DTYPES.get(mode, "uint8"), "format": img.format or "",
+            "photometric": photometric, "pages": pages}
 
 
 def pillow_to_array(img: Image.Image, source=None) -> tuple[np.ndarray, tuple[str, ...]]:
     """Decode a Pillow image to the array numpy sees, with its band names.
 
     Palette images are expanded to RGB (RGBA when they have transparency); bilevel images
-    become 0/255 greyscale; animated images give their first frame.
+    become 0/255 greyscale; animated images give their current (by default first) frame.
     """
-    try:
+    with decoding(source or "image", "cannot be decoded"):
         mode = expanded_mode(img)
         if mode != img.mode:
             img = img.convert(mode)
         arr = np.asarray(img)
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise UnreadableImage(f"{describe(source or 'image')} cannot be decoded: {exc}") from exc
-    bands = tuple(img.getbands())
+        bands = tuple(img.getbands())
     if arr.ndim == 3 and len(bands) != arr.shape[-1]:
         bands = tuple(str(i) for i in range(arr.shape[-1]))
     return arr, bands
+
+
+def pillow_preview(fh, source, max_side: int, pixel_limit: int | None, page: int = 0):
+    """Decode with Pillow at reduced size; return ``(array, bands)`` of the image's values.
+
+    JPEGs decode at 1/2, 1/4 or 1/8 scale; any image still over ``4 * max_side`` is box-reduced
+    by Pillow before it becomes a numpy array, so a large PNG costs its decode, not copies.
+    """
+    img = open_pillow(fh, source, pixel_limit, page)
+    with decoding(source, "cannot be previewed"):
+        if hasattr(img, "draft"):
+            img.draft(None, (max_side, max_side))
+        mode = expanded_mode(img)
+        if mode != img.mode:
+            img = img.convert(mode)
+        factor = max(img.size) // (2 * max_side)
+        if max(img.size) > 4 * max_side and img.mode in _REDUCIBLE:
+            img = img.reduce(factor)
+    return pillow_to_array(img, source)
+
+
+#: Modes whose images Pillow's ``reduce`` averages.
+_REDUCIBLE = ("L", "LA", "RGB", "RGBA", "I", "F", "CMYK")

@@ -8,9 +8,10 @@ import re
 from collections.abc import Iterator
 from typing import IO
 
-import fsspec
-
+from .._lazy import lazy_module
 from ..errors import ImageNotFound, StoreUnavailable, UnreadableImage
+
+fsspec = lazy_module("fsspec")  # only URLs need it
 
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
@@ -53,6 +54,8 @@ def open_source(source, storage_options: dict | None = None) -> Iterator[IO[byte
     """
     try:
         if is_url(source):
+            import fsspec  # only URLs need it
+
             opened = fsspec.open(source, "rb", **(storage_options or {}))
             fh = opened.open()
         else:

@@ -1,24 +1,34 @@
-"""TIFF and BigTIFF through tifffile, read lazily chunk by chunk through its zarr store.
+"""TIFF and BigTIFF through tifffile: one page's facts, its lazy chunks, its streamed tiles.
 
-:class:`TiffStream` is the fast path of :func:`imgstats.compute` on a local file: it decodes the
-tiles or strips on every core and hands each one, cropped to the image, to a reduction, so the
-image is never held whole and no dask graph is built.
+Every path reads one page (the first unless ``page=`` says otherwise) and turns its stored
+samples into the image's values with the page's :class:`~imgstats.io._meaning.Meaning`:
+:func:`read_page` (eager), :class:`TiffArray` (lazy chunks through tifffile's zarr store),
+:class:`TiffStream` (tiles or strips decoded on every core, the fast path of
+:func:`imgstats.compute` on a local file) and :func:`tiff_preview` (strided, for thumbnails).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import sys
+from dataclasses import dataclass
 
 import numpy as np
-import tifffile
 
-from ..errors import ImgStatsError, UnreadableImage
+from .._lazy import lazy_module
+from ..errors import InvalidOption, UnreadableImage
+from ._guard import GuardedFile, WorkFailed, check_pixels, decoding
+from ._meaning import Meaning, tiff_meaning
 from ._sources import describe, open_source
 
+tifffile = lazy_module("tifffile")  # its import costs more than a small JPEG's decode
+
 TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+#: Kept for callers of the former name: the one error mapping is :func:`decoding`.
+tiff_errors = decoding
+_WorkFailed = WorkFailed
 
 
 def is_tiff(head: bytes) -> bool:
@@ -26,171 +36,251 @@ def is_tiff(head: bytes) -> bool:
     return head[:4] in TIFF_MAGIC
 
 
-class _WorkFailed(Exception):
-    """Carries an error of our own reduction through :func:`tiff_errors` unchanged."""
+def check_page(page) -> int:
+    """Validate a ``page`` option: a whole number >= 0 (``None`` means 0).
 
-    def __init__(self, error: BaseException):
-        super().__init__(error)
-        self.error = error
-
-
-@contextlib.contextmanager
-def tiff_errors(source, what: str = "is not a readable TIFF"):
-    """Turn any error tifffile raises on a malformed file into :class:`UnreadableImage`.
-
-    tifffile parses every IFD value it is handed, so a corrupt header surfaces as whatever
-    its arithmetic trips on (ZeroDivisionError, TypeError, IndexError, struct.error, a
-    MemoryError for a huge declared buffer...): no list of types is complete. Our own errors
-    (ImageTooLarge, StoreUnavailable, ImageNotFound...) pass through unchanged.
+    Raises
+    ------
+    InvalidOption
+        Not an int, or negative.
     """
-    try:
-        yield
-    except (ImgStatsError, _WorkFailed):
-        raise
-    except Exception as exc:  # see above; MemoryError is an Exception too
-        name = type(exc).__name__
-        raise UnreadableImage(f"{describe(source)} {what}: {name}: {exc}") from exc
+    if page is None:
+        return 0
+    if isinstance(page, bool) or not isinstance(page, (int, np.integer)) or page < 0:
+        raise InvalidOption(f"page must be a whole number >= 0, not {page!r}")
+    return int(page)
 
 
-def tiff_layout(tif: tifffile.TiffFile, source):
-    """Return ``(series, shape, dtype, axes, chunk)`` of the first image series.
+@dataclass(frozen=True)
+class TiffFacts:
+    """Header facts of one TIFF page, read from its tags (no pixel decoded).
 
-    ``chunk`` is the shape of one stored tile or strip.
+    Attributes
+    ----------
+    page : int
+        Index of the page in the file's main chain of IFDs (0 is the first).
+    pages : int
+        Number of pages in that chain.
+    axes : str
+        tifffile's axes of the stored page (``"YX"``, ``"YXS"``, ``"SYX"``...).
+    shape : tuple of int
+        Shape of the image's values: ``(y, x)`` or ``(y, x, band)``.
+    tile : tuple of int
+        ``(rows, columns)`` of one stored tile or strip.
+    meaning : Meaning
+        How stored samples become values (:func:`~imgstats.io._meaning.tiff_meaning`).
     """
-    with tiff_errors(source):
-        series = tif.series[0]
-        shape, dtype, axes = tuple(series.shape), np.dtype(series.dtype), series.axes
-        page = series.keyframe
-        chunk = tuple(page.chunks) if hasattr(page, "chunks") else shape
-        if 0 in shape or 0 in chunk:
+
+    page: int
+    pages: int
+    axes: str
+    shape: tuple[int, ...]
+    tile: tuple[int, int]
+    meaning: Meaning
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.meaning.dtype
+
+    @property
+    def bands(self) -> tuple[str, ...]:
+        return self.meaning.bands
+
+    def header(self) -> dict:
+        """The facts as :func:`imgstats.io.read_header` returns them."""
+        return {"width": self.shape[1], "height": self.shape[0], "bands": list(self.bands),
+                "dtype": self.dtype.name, "format": "TIFF",
+                "photometric": self.meaning.photometric, "pages": self.pages}
+
+
+def tiff_facts(tif, source, page: int = 0, pixel_limit: int | None = None):
+    """Return ``(tiff_page, facts)`` of page ``page`` of an open ``tifffile.TiffFile``.
+
+    The bomb check runs here, on the page's declared size, before anything is allocated.
+
+    Raises
+    ------
+    InvalidOption
+        The file has no page ``page``.
+    UnreadableImage
+        Malformed tags, or an empty page.
+    ImageTooLarge
+        The page declares more than ``pixel_limit`` pixels.
+    """
+    page = check_page(page)
+    with decoding(source, "is not a readable TIFF"):
+        count = len(tif.pages)
+        if count == 0:
+            raise UnreadableImage(f"{describe(source)} holds no image (no page)")
+        if page >= count:
+            raise InvalidOption(
+                f"page {page} does not exist: {describe(source)} has {count} page(s)"
+            )
+        tpage = tif.pages[page]
+        if not hasattr(tpage, "axes") or tpage.dtype is None:
+            raise UnreadableImage(f"{describe(source)}: page {page} has no decodable samples")
+        axes, stored = tpage.axes, tuple(int(s) for s in tpage.shape)
+        if "Y" not in axes or "X" not in axes:
+            raise UnreadableImage(f"{describe(source)} has no image axes (axes {axes!r})")
+        height, width = stored[axes.index("Y")], stored[axes.index("X")]
+        rows = tpage.tilelength if tpage.is_tiled else min(tpage.rowsperstrip, height)
+        cols = tpage.tilewidth if tpage.is_tiled else width
+        if 0 in stored or not rows or not cols:
             raise UnreadableImage(f"{describe(source)} declares an empty image or tile "
-                                  f"(shape {shape}, tile {chunk})")
-    if "Y" not in axes or "X" not in axes:
-        raise UnreadableImage(f"{describe(source)} has no image axes (axes {axes!r})")
-    return series, shape, dtype, axes, chunk
+                                  f"(shape {stored}, tile {(rows, cols)})")
+        check_pixels(width, height, pixel_limit, source)
+        meaning = tiff_meaning(tpage)
+        others = math.prod(s for s, a in zip(stored, axes, strict=True) if a not in "YX")
+        if int(tpage.imagedepth) > 1 or others != int(tpage.samplesperpixel):
+            # volumes (ImageDepth): every slice and sample is a numbered band, as stored
+            names = tuple(str(i) for i in range(others))
+            meaning = Meaning(meaning.photometric, meaning.bits, names,
+                              np.dtype(np.uint8) if tpage.dtype == np.bool_ else tpage.dtype)
+        nbands = len(meaning.bands)
+        shape = (height, width) + ((nbands,) if nbands > 1 else ())
+    return tpage, TiffFacts(page, count, axes, shape, (int(rows), int(cols)), meaning)
+
+
+def to_samples(block: np.ndarray, axes: str) -> np.ndarray:
+    """A block in a page's stored ``axes`` as ``(y, x, samples)``."""
+    order = [axes.index("Y"), axes.index("X")] + [i for i, a in enumerate(axes) if a not in "YX"]
+    if order != list(range(len(axes))):
+        block = block.transpose(order)
+    return block.reshape(block.shape[0], block.shape[1], -1)
+
+
+def read_page(tpage, facts: TiffFacts, source) -> np.ndarray:
+    """Decode a whole page and return its values ``(y, x[, band])``."""
+    with decoding(source, "is corrupt"):
+        return facts.meaning.apply(to_samples(tpage.asarray(), facts.axes))
 
 
 class TiffArray:
-    """An array-like over one TIFF series that reads only the requested region.
+    """An array-like over one TIFF page's values that reads only the requested region.
 
-    It holds the source's address, not an open file, so it pickles to dask.distributed
-    workers, which then read their chunks from the store themselves.
+    Indexed in the image's ``(y, x[, band])`` space; each read decodes the stored tiles under
+    the region and applies the page's meaning. It holds the source's address, not an open
+    file, so it pickles to dask.distributed workers, which then read their chunks from the
+    store themselves.
     """
 
-    def __init__(self, source, storage_options, shape, dtype):
+    def __init__(self, source, storage_options, facts: TiffFacts):
         self.source = source
         self.storage_options = storage_options
-        self.shape = tuple(shape)
-        self.dtype = np.dtype(dtype)
+        self.facts = facts
+        self.shape = facts.shape
+        self.dtype = facts.dtype
         self.ndim = len(self.shape)
 
     def __getitem__(self, key):
-        import zarr  # only the dask path needs it
+        import tifffile
+        import zarr  # only the lazy path needs it
 
+        key = key if isinstance(key, tuple) else (key,)
+        key = key + (slice(None),) * (self.ndim - len(key))
+        ky, kx = key[0], key[1]
+        stored = tuple(ky if a == "Y" else kx if a == "X" else slice(None)
+                       for a in self.facts.axes)
         with open_source(self.source, self.storage_options) as fh, \
-                tiff_errors(self.source, "is corrupt"), tifffile.TiffFile(fh) as tif:
-            store = tif.series[0].aszarr()
-            return np.asarray(zarr.open(store, mode="r")[key])
+                decoding(self.source, "is corrupt"), \
+                tifffile.TiffFile(GuardedFile(fh, self.source)) as tif:
+            store = tif.pages[self.facts.page].aszarr()
+            block = np.asarray(zarr.open(store, mode="r")[stored])
+            values = self.facts.meaning.apply(to_samples(block, self.facts.axes))
+        return values[..., key[2]] if self.ndim == 3 else values
 
 
-def dask_chunks(shape, chunk, itemsize: int, target_bytes: int) -> tuple[int, ...]:
-    """Multiples of the stored tile or strip shape holding about ``target_bytes`` each."""
-    chunk = tuple(min(c, s) for c, s in zip(chunk, shape, strict=False))
-    chunk = chunk + tuple(shape[len(chunk):])
-    if len(chunk) < 2:
-        return tuple(shape)
-    # The last axes hold y, x (and samples); grow the two spatial axes evenly.
-    per = itemsize * math.prod(chunk)
+def dask_chunks(shape, tile, itemsize: int, target_bytes: int) -> tuple[int, ...]:
+    """Chunks of a ``(y, x[, band])`` image: multiples of the stored ``(rows, columns)`` tile
+    holding about ``target_bytes`` each, with every band in one chunk."""
+    rows, cols = min(tile[0], shape[0]), min(tile[1], shape[1])
+    bands = shape[2] if len(shape) == 3 else 1
+    per = itemsize * rows * cols * bands
     factor = max(1, int(math.sqrt(target_bytes / max(per, 1))))
-    out = list(chunk)
-    yi, xi = _yx(len(shape), shape, chunk)
-    out[yi] = min(shape[yi], chunk[yi] * factor)
-    if chunk[xi] < shape[xi]:
-        out[xi] = min(shape[xi], chunk[xi] * factor)
-    else:
-        out[yi] = min(shape[yi], chunk[yi] * factor * factor)
-    return tuple(out)
-
-
-def _yx(ndim, shape, chunk):
-    # tifffile puts Y and X right before an optional trailing sample axis
-    if ndim >= 3 and chunk[-1] == shape[-1] and shape[-1] <= 8:
-        return ndim - 3, ndim - 2
-    return ndim - 2, ndim - 1
+    if cols < shape[1]:
+        out = [min(shape[0], rows * factor), min(shape[1], cols * factor)]
+    else:  # strips span the width: grow the rows only
+        out = [min(shape[0], rows * factor * factor), shape[1]]
+    return tuple(out + list(shape[2:]))
 
 
 class TiffStream:
-    """The tiles or strips of a local TIFF's first image, decoded on every core.
+    """The tiles or strips of one page of a local TIFF, decoded on every core, as values.
 
-    Only single-image series whose samples are interleaved (or single) are streamed; use
-    :meth:`open` to get ``None`` for anything else, which then goes through dask.
+    Only pages whose samples are interleaved (or single) are streamed; use :meth:`open` to get
+    ``None`` for anything else, which then goes through dask.
 
     Attributes
     ----------
     path : str
+    page : int
     shape : tuple of int
-        ``(y, x[, samples])``.
+        ``(y, x[, band])`` of the values (after the page's meaning).
     dtype : numpy.dtype
     """
 
     #: Compressed bytes read from the file per batch of segments: this bounds the memory held.
     BUFFER_BYTES = 4 << 20
 
-    def __init__(self, path, shape, dtype):
+    def __init__(self, path, facts: TiffFacts):
         self.path = os.fspath(path)
-        self.shape = tuple(shape)
-        self.dtype = np.dtype(dtype)
+        self.facts = facts
+        self.page = facts.page
+        self.shape = facts.shape
+        self.dtype = facts.dtype
 
     @classmethod
-    def open(cls, path) -> TiffStream | None:
-        """Return a stream over the TIFF at ``path``, or ``None`` when it cannot be streamed."""
+    def open(cls, path, page: int = 0) -> TiffStream | None:
+        """Return a stream over page ``page`` of the TIFF at ``path``, or ``None`` when it
+        cannot be streamed (open_image then reports what is wrong, or reads it through dask)."""
+        import tifffile
+
         try:
             with tifffile.TiffFile(os.fspath(path)) as tif:
-                series = tif.series[0]
-                page = series.keyframe
+                tpage, facts = tiff_facts(tif, path, page)
                 if (
-                    len(series.pages) != 1
-                    or series.axes not in ("YX", "YXS")
-                    or page.imagedepth != 1
-                    or (page.samplesperpixel > 1 and page.planarconfig != 1)
-                    or page.dtype is None
-                    or tuple(series.shape) != tuple(page.shape)
-                    or getattr(page, "subsampling", None) not in (None, (1, 1))
+                    tpage.imagedepth != 1
+                    or (tpage.samplesperpixel > 1 and tpage.planarconfig != 1)
+                    or getattr(tpage, "subsampling", None) not in (None, (1, 1))
                 ):
                     return None
-                return cls(path, series.shape, series.dtype)
-        except Exception:  # any malformed file: open_image reports what is wrong
+                return cls(path, facts)
+        except Exception:  # any malformed file or bad page: open_image says what is wrong
             return None
 
     def map_reduce(self, work, merge, workers: int, progress: bool = False):
         """Return ``merge([...])`` of ``work(block)`` over every tile or strip.
 
-        ``work`` runs in the decoding threads on ``(y, x[, samples])`` blocks cropped to the
-        image (missing segments read as zeros, as tifffile does); results are merged as they
-        arrive, so memory stays at a few segments and one batch of compressed bytes.
+        ``work`` runs in the decoding threads on ``(y, x[, band])`` blocks of values cropped to
+        the image (missing segments read as stored zeros, as tifffile does); results are merged
+        as they arrive, so memory stays at a few segments and one batch of compressed bytes.
         ``progress`` shows a bar of the segments done on stderr.
         """
+        import tifffile
+
         height, width = self.shape[:2]
+        meaning = self.facts.meaning
+        stored_dtype = np.dtype(np.uint8)  # the page's, set once the file is open
 
         def decoded(result):
             data, index, shape = result
             y, x = index[2], index[3]
             rows, cols = min(shape[1], height - y), min(shape[2], width - x)
             if data is None:
-                block = np.zeros((rows, cols, shape[3]), self.dtype)
+                samples = np.zeros((rows, cols, shape[3]), stored_dtype)
             else:
-                block = data.reshape(data.shape[-3:])[:rows, :cols]
-            if len(self.shape) == 2:
-                block = block[..., 0]
+                samples = data.reshape(data.shape[-3:])[:rows, :cols]
+            block = meaning.apply(samples)
             try:
                 return work(block)
             except BaseException as exc:  # ours, not the file's: re-raised as is below
-                raise _WorkFailed(exc) from exc
+                raise WorkFailed(exc) from exc
 
         out = None
         try:
-            with tiff_errors(self.path, "is corrupt"), tifffile.TiffFile(self.path) as tif:
-                page = tif.series[0].pages[0]
+            with decoding(self.path, "is corrupt"), tifffile.TiffFile(self.path) as tif:
+                page = tif.pages[self.page]
+                stored_dtype = page.dtype
                 segments = page.segments(func=decoded, maxworkers=workers,
                                          buffersize=self.BUFFER_BYTES)
                 with _progress_bar(progress, len(page.dataoffsets), self.path) as bar:
@@ -198,9 +288,9 @@ class TiffStream:
                         try:
                             out = part if out is None else merge([out, part])
                         except BaseException as exc:
-                            raise _WorkFailed(exc) from exc
+                            raise WorkFailed(exc) from exc
                         bar.update()
-        except _WorkFailed as exc:
+        except WorkFailed as exc:
             raise exc.error from None
         return out
 
@@ -211,3 +301,45 @@ def _progress_bar(show: bool, total: int, path):
 
     return tqdm(total=total, desc=os.path.basename(path), unit="segment", file=sys.stderr,
                 disable=not show)
+
+
+def tiff_preview(fh, source, max_side: int, pixel_limit: int | None, page: int = 0):
+    """Every n-th row and column of a TIFF page (from its smallest pyramid level that still has
+    ``max_side`` pixels), as values; returns ``(array, bands)``."""
+    import tifffile
+    import zarr
+
+    with decoding(source, "cannot be previewed"), tifffile.TiffFile(fh) as tif:
+        tpage, facts = tiff_facts(tif, source, page, pixel_limit)
+        level = tpage
+        for candidate in _levels(tif, tpage)[1:]:
+            if (candidate.axes == tpage.axes and _same_kind(candidate, tpage)
+                    and min(_yx(candidate)) >= max_side):
+                level = candidate
+        height, width = _yx(level)
+        step = max(1, max(height, width) // (2 * max_side))
+        key = tuple(slice(None, None, step) if a in "YX" else slice(None) for a in level.axes)
+        block = np.asarray(zarr.open(level.aszarr(), mode="r")[key])
+        values = facts.meaning.apply(to_samples(block, level.axes))
+    return values, facts.bands
+
+
+def _levels(tif, tpage) -> list:
+    """The first pages of the pyramid levels whose base is ``tpage`` (just ``[tpage]`` when
+    it is no pyramid's base)."""
+    try:
+        series = tif.series[0]
+        if series.keyframe.offset != tpage.offset or len(series.levels) < 2:
+            return [tpage]
+        return [tpage] + [level.keyframe for level in series.levels[1:]]
+    except Exception:  # a series tifffile cannot make sense of: the page itself is enough
+        return [tpage]
+
+
+def _yx(page) -> tuple[int, int]:
+    return int(page.shape[page.axes.index("Y")]), int(page.shape[page.axes.index("X")])
+
+
+def _same_kind(level, page) -> bool:
+    return (level.photometric, level.bitspersample, level.samplesperpixel) == \
+        (page.photometric, page.bitspersample, page.samplesperpixel)

@@ -1,8 +1,10 @@
 """Thumbnails and previews for the gallery: small WebP renderings, cached by image version.
 
-Rendering reads the stored file through the service (never the pixels of another image), scales
-it down while decoding where the format allows (JPEG draft mode, strided TIFF reads) and maps
-non-8-bit samples to 0..255 by their own range, for display only. Statistics never come from here.
+Rendering reads the stored file through the service (never the pixels of another image) and
+decodes it with :func:`imgstats.io.read_preview`, which scales it down while decoding where the
+format allows (JPEG draft mode, strided TIFF reads) with the same meaning as the statistics;
+here non-8-bit values are mapped to 0..255 by their own range, for display only. Statistics
+never come from here.
 """
 
 from __future__ import annotations
@@ -17,13 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import tifffile
-import zarr
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from ..errors import ImageTooLarge, UnreadableImage
-from ..io import pixel_limit_default
-from ..io._tiff import is_tiff, tiff_errors
+from ..io import read_preview
 
 __all__ = ["RenderCache", "render", "MEDIA_TYPE"]
 
@@ -142,8 +140,12 @@ class RenderCache:
         return self._bytes
 
 
-def render(fh, max_side: int, *, quality: int = 80, pixel_limit: int | None = None) -> bytes:
+def render(fh, max_side: int, *, quality: int = 80, pixel_limit: int | None = None,
+           page: int = 0) -> bytes:
     """Render the image in binary file ``fh`` as a WebP whose longer side is at most ``max_side``.
+
+    The pixels come from :func:`imgstats.io.read_preview`: the same meaning (palette colours,
+    MINISWHITE inverted...), bomb check and error mapping as the statistics.
 
     Raises
     ------
@@ -152,70 +154,27 @@ def render(fh, max_side: int, *, quality: int = 80, pixel_limit: int | None = No
     ImageTooLarge
         The image declares more than ``pixel_limit`` pixels.
     """
-    if pixel_limit is None:
-        pixel_limit = pixel_limit_default()
-    head = fh.read(4)
-    fh.seek(0)
-    if is_tiff(head):
-        img = _from_array(_tiff_reduced(fh, max_side, pixel_limit))
-    else:
-        img = _pillow_reduced(fh, max_side, pixel_limit)
+    arr, bands = read_preview(fh, max_side, pixel_limit=pixel_limit, page=page)
+    img = _displayed(arr, tuple(bands))
     img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
     out = io.BytesIO()
     img.save(out, "WEBP", quality=quality, method=4)
     return out.getvalue()
 
 
-def _pillow_reduced(fh, max_side: int, pixel_limit: int) -> Image.Image:
-    """Decode with Pillow, letting JPEG decode at 1/2, 1/4 or 1/8 scale when that is enough."""
-    try:
-        img = Image.open(fh)
-        if img.width * img.height > pixel_limit:
-            raise ImageTooLarge(f"{img.width}x{img.height} pixels is over the limit")
-        img.draft(None, (max_side, max_side))
-        if img.mode in ("RGB", "RGBA", "L", "LA"):
-            img.load()
-            return img
-        if img.mode in ("P", "PA", "1", "CMYK", "YCbCr", "LAB", "HSV"):
-            has_alpha = img.mode == "PA" or "transparency" in img.info
-            return img.convert("RGBA" if has_alpha else "RGB")
-        return _from_array(np.asarray(img))
-    except Image.DecompressionBombError as exc:
-        raise ImageTooLarge(str(exc)) from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise UnreadableImage(f"cannot render the image: {exc}") from exc
+#: Pillow's colour spaces by their band names: converted to RGB for display.
+_COLOUR_SPACES = {("C", "M", "Y", "K"): "CMYK", ("Y", "Cb", "Cr"): "YCbCr",
+                  ("L", "A", "B"): "LAB", ("H", "S", "V"): "HSV"}
 
 
-def _tiff_reduced(fh, max_side: int, pixel_limit: int) -> np.ndarray:
-    """Read every n-th row and column of a TIFF's first series (its smallest fitting level)."""
-    # any tifffile error on a malformed file is an UnreadableImage (io._tiff.tiff_errors)
-    with tiff_errors("the TIFF", "cannot be rendered"), tifffile.TiffFile(fh) as tif:
-        series = tif.series[0]
-        axes = series.axes
-        if "Y" not in axes or "X" not in axes:
-            raise UnreadableImage(f"TIFF without image axes ({axes!r})")
-        yi, xi = axes.index("Y"), axes.index("X")
-        if series.shape[yi] * series.shape[xi] > pixel_limit:
-            raise ImageTooLarge(
-                f"{series.shape[xi]}x{series.shape[yi]} pixels is over the limit"
-            )
-        level = 0
-        for i, lvl in enumerate(series.levels):
-            if min(lvl.shape[yi], lvl.shape[xi]) >= max_side:
-                level = i
-        shape = series.levels[level].shape
-        step = max(1, max(shape[yi], shape[xi]) // (2 * max_side))
-        key = tuple(
-            slice(None, None, step) if i in (yi, xi) else (slice(None) if a == "S" else 0)
-            for i, a in enumerate(axes)
-        )
-        arr = np.asarray(zarr.open(series.aszarr(level=level), mode="r")[key])
-    kept = [a for a in axes if a in "YXS"]
-    if kept.index("Y") > kept.index("X"):
-        arr = np.swapaxes(arr, kept.index("Y"), kept.index("X"))
-    if arr.ndim == 3 and kept[0] == "S":
-        arr = np.moveaxis(arr, 0, -1)
-    return arr
+def _displayed(arr: np.ndarray, bands: tuple[str, ...]) -> Image.Image:
+    """An 8-bit Pillow image showing values ``arr`` with band names ``bands``."""
+    mode = _COLOUR_SPACES.get(bands)
+    if mode is not None and arr.dtype == np.uint8:
+        return Image.fromarray(np.ascontiguousarray(arr), mode).convert("RGB")
+    if bands == ("L", "A") and arr.dtype == np.uint8:
+        return Image.fromarray(np.ascontiguousarray(arr), "LA")
+    return _from_array(arr)
 
 
 def _from_array(arr: np.ndarray) -> Image.Image:

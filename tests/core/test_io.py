@@ -594,16 +594,20 @@ def test_animated_images_give_their_first_frame(tmp_path):
 
 
 @pytest.mark.parametrize("chunks", [None, "auto"])
-def test_multi_page_tiff_pages_are_bands(tmp_path, chunks):
-    # Every sample of every page counts; page i is band i.
+def test_multi_page_tiff_gives_its_first_page_or_the_page_asked_for(tmp_path, chunks):
+    # Issue 9: a page is an image, not a band; other pages only through page= (they used to
+    # be counted as extra bands).
     arr = _tiff_data("uint16", (5, 20, 30), seed=7)
     path = tmp_path / "stack.tif"
     tifffile.imwrite(path, arr, compression="zlib")
     img = imgstats.open_image(path, chunks=chunks)
-    assert img.dims == ("y", "x", "band") and img.shape == (20, 30, 5)
-    check_all(imgstats.compute(img, FUNCS), tifffile.imread(path), FUNCS)
-    for page in (0, 3, -1):
-        check_all(imgstats.compute(img, FUNCS, band=page), arr[page], FUNCS)
+    assert img.dims == ("y", "x") and img.shape == (20, 30) and img.attrs["pages"] == 5
+    np.testing.assert_array_equal(img.values, arr[0])
+    check_all(imgstats.compute(path, FUNCS, chunks=chunks), arr[0], FUNCS)
+    for page in (1, 4):
+        check_all(imgstats.compute(path, FUNCS, chunks=chunks, page=page), arr[page], FUNCS)
+    with pytest.raises(imgstats.InvalidOption, match="page 5"):
+        imgstats.compute(path, "min", chunks=chunks, page=5)
 
 
 # -- local TIFFs streamed tile by tile (reduce._open_path -> io._tiff.TiffStream) -------------

@@ -1,0 +1,128 @@
+"""The one bomb check and the one error mapping of every decoder (Pillow, tifffile, imagecodecs).
+
+Every read path (eager, lazy chunks, streamed tiles, headers, previews) decodes inside
+:func:`decoding` and checks the declared size with :func:`check_pixels`, so a file gives the same
+domain error whichever path reads it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from ..errors import ImageTooLarge, ImgStatsError, StoreTimeout, StoreUnavailable, UnreadableImage
+from ._sources import describe
+
+
+class WorkFailed(Exception):
+    """Carries an error of the caller's own work (a reduction run on decoded blocks) through
+    :func:`decoding` unchanged: it is not the file's fault."""
+
+    def __init__(self, error: BaseException):
+        super().__init__(error)
+        self.error = error
+
+
+def check_pixels(width: int, height: int, pixel_limit: int | None, source) -> None:
+    """Refuse an image that declares more than ``pixel_limit`` pixels (the bomb check).
+
+    Raises
+    ------
+    ImageTooLarge
+        ``width * height > pixel_limit``; ``None`` means no limit.
+    """
+    if pixel_limit is not None and width * height > pixel_limit:
+        raise ImageTooLarge(
+            f"{describe(source)} declares {width}x{height} = {width * height:,} pixels, "
+            f"over the limit of {pixel_limit:,}"
+        )
+
+
+@contextlib.contextmanager
+def decoding(source, what: str = "cannot be decoded"):
+    """Map any exception a decoder raises to :class:`UnreadableImage` or :class:`ImageTooLarge`.
+
+    Decoders parse whatever a file holds, so a malformed file surfaces as whatever their
+    arithmetic trips on: tifffile's ZeroDivisionError, TypeError, IndexError or KeyError,
+    Pillow's NotImplementedError for a DDS pixel format it does not know, a codec's
+    RuntimeError... No list of types is complete, so every :class:`Exception` is mapped:
+
+    - imgstats' own errors (and :class:`WorkFailed`) pass through unchanged;
+    - Pillow's ``DecompressionBombError`` (raised while opening *or* loading) and
+      :class:`MemoryError` (a decoder asking for more memory than the process has, whatever
+      the header declared) become :class:`ImageTooLarge`;
+    - everything else becomes :class:`UnreadableImage`.
+
+    ``KeyboardInterrupt`` and ``SystemExit`` are not exceptions of the file and pass.
+    The original exception is kept as ``__cause__``.
+    """
+    try:
+        yield
+    except (ImgStatsError, WorkFailed):
+        raise
+    except MemoryError as exc:
+        raise ImageTooLarge(
+            f"{describe(source)} needs more memory to decode than is available: {exc}"
+        ) from exc
+    except Exception as exc:
+        if _is_bomb(exc):
+            raise ImageTooLarge(f"{describe(source)}: {exc}") from exc
+        name = type(exc).__name__
+        raise UnreadableImage(f"{describe(source)} {what}: {name}: {exc}") from exc
+
+
+def _is_bomb(exc: BaseException) -> bool:
+    from PIL import Image
+
+    return isinstance(exc, Image.DecompressionBombError)
+
+
+class GuardedFile:
+    """A binary file whose own read errors are store errors, not decoder errors.
+
+    A decoder reads through this wrapper; when the *file* fails (a remote store times out or
+    drops the connection mid-read), the error is :class:`StoreUnavailable` (or
+    :class:`StoreTimeout`), which :func:`decoding` passes through, instead of being taken for
+    a corrupt image.
+    """
+
+    def __init__(self, fh, source):
+        self._fh = fh
+        self._source = source
+
+    def _call(self, name, *args):
+        try:
+            return getattr(self._fh, name)(*args)
+        except (ImgStatsError, ValueError, EOFError):
+            raise  # ValueError: a decoder seeking to a negative offset, its bug not the store's
+        except TimeoutError as exc:  # fsspec's FSTimeoutError and asyncio's are TimeoutErrors
+            raise StoreTimeout(f"reading {describe(self._source)} timed out: {exc}") from exc
+        except Exception as exc:
+            raise StoreUnavailable(
+                f"reading {describe(self._source)} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def read(self, *args):
+        return self._call("read", *args)
+
+    def seek(self, *args):
+        return self._call("seek", *args)
+
+    def tell(self):
+        return self._call("tell")
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        """Leave the file open: its opener closes it."""
+
+    def __getattr__(self, name):
+        if name == "fileno":  # no memory maps or raw descriptors behind the guard
+            raise AttributeError(name)
+        attr = getattr(self._fh, name)
+        if name in ("readinto", "readline", "read1"):
+            return lambda *args: self._call(name, *args)
+        return attr
