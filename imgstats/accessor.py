@@ -33,11 +33,16 @@ class ImgStatsAccessor:
     def __init__(self, obj):
         self._obj = obj
 
-    def compute(self, func, band=None, **options):
-        """Compute statistics; see :func:`imgstats.compute`."""
+    def compute(self, func, band=None, *, dim=None, **options):
+        """Compute statistics; see :func:`imgstats.compute`.
+
+        With ``dim`` (a dim name or a tuple of them) the result is a DataArray over the
+        other dims, lazy for a dask-backed array (see :func:`imgstats.dims.compute_along`):
+        ``stack.imgstats.compute("p99", dim=("y", "x"))`` gives one value per time step.
+        """
         from .reduce import compute
 
-        return compute(self._obj, func, band, **options)
+        return compute(self._obj, func, band, dim=dim, **options)
 
     def summarize(self, **options):
         """Summarize once, then ask any statistic of it; see :func:`imgstats.summarize`."""

@@ -138,6 +138,8 @@ def _expand(sources: list[str]) -> list[str]:
         else:
             out.append(src)
     return out
+
+
 #: What ``imgstats serve`` needs beyond the library: the ``web`` extra (and Flask's own).
 _WEB_PACKAGES = {"flask", "werkzeug", "jinja2", "markupsafe", "itsdangerous", "gunicorn"}
 
