@@ -47,7 +47,7 @@ from ..regions import parse_window, polygon_rings
 from ..summary import Summary
 from ._limits import Gate
 from ._mixed import PromotedPart, promote, promoted_type, refine_mixed
-from .cache import RedisLayer, SlotCache
+from .cache import ByteCache, CacheBudget, RedisLayer
 from .store import _is_timeout, open_store, store_error
 
 logger = logging.getLogger(__name__)
@@ -61,9 +61,8 @@ class ImageService:
     Parameters
     ----------
     config : Mapping
-        The app's settings: ``IMAGES``, ``CACHE_SIZE``, ``INFO_CACHE_SIZE``,
-        ``ANSWER_CACHE_SIZE``, ``REDIS_URL``,
-        ``REDIS_TIMEOUT``, ``REDIS_BACKOFF``, ``REDIS_TTL``, ``LOCK_TIMEOUT``,
+        The app's settings: ``IMAGES``, ``CACHE_BYTES``, ``CACHE_KEY``, ``REDIS_URL``,
+        ``REDIS_TIMEOUT``, ``REDIS_BACKOFF``, ``REDIS_TTL``, ``LOCK_TIMEOUT``, ``LOCK_TTL``,
         ``DASK_SCHEDULER``,
         ``DASK_PIXELS``, ``DASK_TIMEOUT``, ``PIXEL_LIMIT``, ``STORE_TIMEOUT``, ``VERSION_TTL``
         ``STORAGE_OPTIONS``, ``DECODE_PIXELS``, ``DECODE_WAIT``, ``SLOW_WORKERS`` and
@@ -90,15 +89,19 @@ class ImageService:
             storage_options=dict(config.get("STORAGE_OPTIONS") or {}),
         )
         self.pixel_limit = int(config["PIXEL_LIMIT"])
-        self.summaries = SlotCache(int(config["CACHE_SIZE"]))
-        self.infos = SlotCache(int(config["INFO_CACHE_SIZE"]))
+        # Summaries, headers and finished answers share one byte budget and one LRU order.
+        self.cache_budget = CacheBudget(config["CACHE_BYTES"])
+        self.summaries = ByteCache(self.cache_budget)
+        self.infos = ByteCache(self.cache_budget)
         #: Finished answers (:class:`Answer`) by (store, name, version, page, funcs, selections).
-        self.answers = SlotCache(int(config["ANSWER_CACHE_SIZE"]))
+        self.answers = ByteCache(self.cache_budget)
         self.redis = None
         if config.get("REDIS_URL"):
             self.redis = RedisLayer(
-                config["REDIS_URL"], timeout=float(config["REDIS_TIMEOUT"]),
-                backoff=float(config["REDIS_BACKOFF"]), ttl=int(config["REDIS_TTL"]),
+                config["REDIS_URL"], timeout=config["REDIS_TIMEOUT"],
+                backoff=config["REDIS_BACKOFF"], ttl=config["REDIS_TTL"],
+                secret=config.get("CACHE_KEY"), max_nbytes=config["CACHE_BYTES"],
+                lock_ttl=config["LOCK_TTL"],
             )
         self._dask_client = None
         self._dask_lock = threading.Lock()
@@ -139,7 +142,7 @@ class ImageService:
         from ._thumbs import render
 
         with self.slow.hold(), self._decoding(name), self.store.open(name) as fh:
-            return render(fh, size, quality=quality)
+            return render(fh, size, quality=quality, pixel_limit=self.pixel_limit)
 
     def redact(self, message: str) -> str:
         """``message`` without the store's local location, for clients."""
@@ -291,18 +294,8 @@ class ImageService:
         """Summarize, or wait for the worker process that holds the key's Redis lock."""
         if self.redis is None:
             return self._summarize(name, page, region)
-        token = self.redis.lock(key, ttl=float(self.config["LOCK_TIMEOUT"]))
-        if token == "":  # another process is computing it
-            summary = self.redis.wait(key, timeout=float(self.config["LOCK_TIMEOUT"]))
-            if summary is not None:
-                return summary
-        try:
-            summary = self._summarize(name, page, region)
-            self._share(key, summary)
-            return summary
-        finally:
-            if token:
-                self.redis.unlock(key, token)
+        return self.redis.compute_once(key, lambda: self._summarize(name, page, region),
+                                       timeout=self.config["LOCK_TIMEOUT"])
 
     def _share(self, key, summary: Summary) -> None:
         if self.redis is not None:
@@ -805,11 +798,3 @@ class Answer:
         if values is None:
             raise NoValidSamples(self.empty.get(selection, "no valid samples"))
         return values[func]
-
-    @property
-    def nbytes(self) -> int:
-        """An estimate of the memory this answer holds (for byte-bounded caches)."""
-        size = 512 + 96 * sum(len(v or ()) + 1 for v in self.values.values())
-        for values, counts in self.histograms.values():
-            size += values.nbytes + counts.nbytes
-        return size
