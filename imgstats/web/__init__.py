@@ -59,6 +59,9 @@ DEFAULTS = {
     # always checked with os.stat.
     "STORE_TIMEOUT": 10.0,
     "VERSION_TTL": 2.0,
+    # A file changed less than this long (s) before it is read may be being written: its
+    # answers are computed but never cached (git's "racily clean" files). 0 trusts timestamps.
+    "RACY_SECONDS": 2.0,
     # Extra fsspec options for remote stores (credentials, endpoint_url...).
     "STORAGE_OPTIONS": {},
     # Cache-Control max-age of /stats responses (s); 0 means revalidate with the ETag.
@@ -91,7 +94,8 @@ _NUMBERS = {"CACHE_BYTES": int, "LOCK_TTL": float,
             "REDIS_TTL": int, "DASK_PIXELS": int,
             "DASK_TIMEOUT": float, "STORE_TIMEOUT": float, "VERSION_TTL": float,
             "CACHE_MAX_AGE": int, "DECODE_WAIT": float, "SLOW_WORKERS": int,
-            "SLOW_QUEUE": int, "MAX_CONTENT_LENGTH": int, "COLLECTION_LIMIT": int}
+            "SLOW_QUEUE": int, "MAX_CONTENT_LENGTH": int, "COLLECTION_LIMIT": int,
+            "RACY_SECONDS": float}
 
 
 def create_app(config: Mapping | None = None) -> Flask:

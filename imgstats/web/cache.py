@@ -472,13 +472,14 @@ class RedisLayer:
 
     # -- single-flight across processes ------------------------------------------------------
     def compute_once(self, key: tuple, compute: Callable[[], Summary], timeout: float,
-                     ) -> Summary:
+                     keep: Callable[[], bool] | None = None) -> Summary:
         """The value of ``key``: from Redis, or computed by this process, or by another.
 
         The process that takes the key's lock computes and stores the value; the others wait
         for it. A holder that dies stops renewing its lock, which then expires within
         ``lock_ttl``: one waiter takes the lock over. After ``timeout`` seconds of waiting for
-        a live holder, or without Redis, a process computes the value itself.
+        a live holder, or without Redis, a process computes the value itself. A value computed
+        here is stored in Redis only when ``keep()`` (asked after computing) is true.
         """
         deadline = time.monotonic() + timeout
         if self._sign_key is None and self.available:
@@ -493,7 +494,8 @@ class RedisLayer:
                     value = self.get(key)  # the previous holder may have just finished
                     if value is None:
                         value = compute()
-                        self.set(key, value)
+                        if keep is None or keep():
+                            self.set(key, value)
                     return value
                 finally:
                     self.unlock(key, token)
@@ -504,7 +506,8 @@ class RedisLayer:
                 if gone:
                     continue  # the holder finished without a value, or died: take over
             value = compute()  # no Redis, or waited long enough for a live holder
-            self.set(key, value)
+            if keep is None or keep():
+                self.set(key, value)
             return value
 
     def lock(self, key: tuple) -> str | None:
