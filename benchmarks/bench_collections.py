@@ -31,7 +31,7 @@ import time
 import numpy as np
 
 import imgstats
-from benchmarks.harness import start_server
+from benchmarks.servers import start_server
 from imgstats.data import gallery_path
 
 
