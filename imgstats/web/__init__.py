@@ -83,6 +83,10 @@ DEFAULTS = {
     # so /health and cached answers always find a free thread.
     "SLOW_WORKERS": 2,
     "SLOW_QUEUE": 8,
+    # Largest request body (bytes; POST /stats bodies: a polygon of 10,000 vertices takes
+    # about 400 KB of JSON); larger ones get 413. Most images a collection pattern may match.
+    "MAX_CONTENT_LENGTH": 1 << 20,
+    "COLLECTION_LIMIT": 1000,
 }
 
 _NUMBERS = {"CACHE_BYTES": int, "LOCK_TTL": float,
@@ -90,7 +94,8 @@ _NUMBERS = {"CACHE_BYTES": int, "LOCK_TTL": float,
             "REDIS_TTL": int, "DASK_PIXELS": int,
             "DASK_TIMEOUT": float, "STORE_TIMEOUT": float, "VERSION_TTL": float,
             "CACHE_MAX_AGE": int, "RACY_SECONDS": float, "DECODE_WAIT": float,
-            "SLOW_WORKERS": int, "SLOW_QUEUE": int}
+            "SLOW_WORKERS": int, "SLOW_QUEUE": int, "MAX_CONTENT_LENGTH": int,
+            "COLLECTION_LIMIT": int}
 
 
 def create_app(config: Mapping | None = None) -> Flask:

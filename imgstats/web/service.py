@@ -18,16 +18,21 @@ refuse with :class:`~imgstats.errors.Busy` rather than tie up every request thre
 
 from __future__ import annotations
 
+import fnmatch
+import hashlib
 import logging
 import math
 import re
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ..collection import merge_summaries
 from ..errors import (
+    Busy,
+    ImageNotFound,
     ImgStatsError,
     InvalidOption,
     NoValidSamples,
@@ -38,8 +43,10 @@ from ..functions import Function, parse_function
 from ..io import EAGER_BYTES, read_header
 from ..io._pillow import check_pixels
 from ..reduce import refine, summarize
+from ..regions import parse_window, polygon_rings
 from ..summary import Summary
 from ._limits import Gate
+from ._mixed import promote, promoted_type, refine_mixed
 from .cache import ByteCache, CacheBudget, RedisLayer
 from .store import (
     RACY_SECONDS,
@@ -52,7 +59,7 @@ from .store import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ImageService", "Answer", "check_page", "needs_refinement"]
+__all__ = ["ImageService", "Answer", "Region", "check_page", "is_pattern", "needs_refinement"]
 
 
 class ImageService:
@@ -184,7 +191,8 @@ class ImageService:
 
     # -- statistics --------------------------------------------------------------------------
     def answer(self, name: str, funcs, selections=(None,), *, each_band: bool = False,
-               histograms: bool = False, page: int | None = None) -> Answer:
+               histograms: bool = False, page: int | None = None, window=None,
+               polygon=None) -> Answer:
         """Answer ``funcs`` for each of ``selections`` of an image: the service's one entry.
 
         Parameters
@@ -202,6 +210,12 @@ class ImageService:
             in the answer cache, whose entries stay small).
         page : int, optional
             The image's page (multi-page TIFFs), passed to io; part of every cache key.
+        window : str or (x0, y0, x1, y1), optional
+            Only the pixels of this half-open window count (clipped to the image); see
+            :func:`imgstats.regions.parse_window`. Part of every cache key.
+        polygon : list of (x, y) or GeoJSON Polygon dict, optional
+            Only the pixels whose centre lies inside count (even-odd rule, holes subtracted);
+            see :mod:`imgstats.regions`. Part of every cache key (as a digest of its rings).
 
         Returns
         -------
@@ -222,10 +236,13 @@ class ImageService:
         """
         parsed = _parse_functions(funcs)  # refuse a bad name before touching the store
         page = check_page(page)
+        region = Region.of(window, polygon)
         selections = tuple(dict.fromkeys(selections))
         version = self.version(name)
         key = (self.store.url, name, version, page,
                tuple(f.name for f in parsed), selections, each_band)
+        if region:
+            key += (region.key,)
         keep = not histograms and cacheable(version)
         if keep:
             cached = self.answers.peek(key)
@@ -234,26 +251,30 @@ class ImageService:
         with self.slow.hold():
             if not keep:  # the gallery's histograms, or a racy version: computed, not kept
                 return self._answer(name, version, page, parsed, selections, each_band,
-                                    histograms)[0]
+                                    histograms, region)[0]
             slot = self.answers.slot(key)
             with slot.lock:
                 if slot.value is None:
                     answer, settled = self._answer(name, version, page, parsed, selections,
-                                                   each_band)
+                                                   each_band, region=region)
                     if not settled:  # the file changed while it was read: keep nothing
                         return answer
                     slot.value = answer
                 return slot.value
 
-    def _answer(self, name, version, page, funcs, selections, each_band, histograms=False):
+    def _answer(self, name, version, page, funcs, selections, each_band, histograms=False,
+                region=None):
         """``(answer, settled)``: an :class:`Answer` from the (cached, refined) summary, and
         whether values computed now may be cached (see :meth:`_settled`)."""
-        key = self._summary_key(name, version, page)
+        region = region or Region()
+        key = self._summary_key(name, version, page, region)
         if not cacheable(version):  # being written: compute, keep nothing, evict nothing
-            summary = self._summarize(name, page)
-            summary, bands = self._refined(summary, name, funcs, selections, each_band, page)
-            return Answer.of(summary, name, version, page, funcs, selections, bands,
-                             histograms), False
+            summary = self._summarize(name, page, region)
+            summary, bands = self._refined(summary, name, funcs, selections, each_band, page,
+                                           region)
+            answer = Answer.of(summary, name, version, page, funcs, selections, bands,
+                               histograms)
+            return region.answer(answer, summary), False
         slot = self.summaries.slot(key)
         summary = slot.value
         settled = True
@@ -263,14 +284,14 @@ class ImageService:
                 if summary is None:
                     summary = self.redis.get(key) if self.redis is not None else None
                     if summary is None:
-                        summary, settled = self._summarize_once(key, name, page)
+                        summary, settled = self._summarize_once(key, name, page, region)
                     slot.value = summary if settled else None
         wanted = self._wanted(summary, selections, each_band)
         if needs_refinement(summary, funcs, wanted):
             with slot.lock:
                 summary = slot.value if slot.value is not None else summary
                 if needs_refinement(summary, funcs, wanted):
-                    summary = self._refine(summary, name, funcs, wanted, page)
+                    summary = self._refine(summary, name, funcs, wanted, page, region)
                     if settled and self._settled(key):
                         slot.value = summary
                         self._share(key, summary)
@@ -280,7 +301,7 @@ class ImageService:
                            self._bands(summary, each_band), histograms)
         if slot.value is summary:
             slot.value = summary  # re-weigh: answering keeps cumulative counts on the summary
-        return answer, settled
+        return region.answer(answer, summary), settled
 
     def _bands(self, summary: Summary, each_band: bool) -> tuple:
         """Every band index of a multi-band image when asked for, else ()."""
@@ -295,15 +316,40 @@ class ImageService:
             summary.selection(sel)  # refuse an unknown band before any pixel pass
         return wanted
 
-    def _refined(self, summary, name, funcs, selections, each_band, page):
+    def _refined(self, summary, name, funcs, selections, each_band, page, region=None):
         """``(summary refined for every wanted selection, band indices)``, keeping nothing."""
         wanted = self._wanted(summary, selections, each_band)
         if needs_refinement(summary, funcs, wanted):
-            summary = self._refine(summary, name, funcs, wanted, page)
+            summary = self._refine(summary, name, funcs, wanted, page, region)
         return summary, self._bands(summary, each_band)
 
-    def _summary_key(self, name: str, version: str, page: int | None) -> tuple:
-        """The key of an image version's summary (the page only when one is asked for)."""
+    def _summary(self, key, name: str, page: int | None, region: Region):
+        """``(summary, slot)`` of ``key`` for a collection's part: filled (from Redis, or from
+        the pixels) if it was not cached; the slot is None when the summary may not be kept
+        (the version is racy, or the file changed while it was read)."""
+        if not cacheable(key[2]):  # being written: compute, keep nothing, evict nothing
+            return self._summarize(name, page, region), None
+        slot = self.summaries.slot(key)
+        summary = slot.value
+        if summary is None:
+            with slot.lock:
+                summary = slot.value
+                if summary is None:
+                    summary = self.redis.get(key) if self.redis is not None else None
+                    settled = True  # a summary from Redis was settled when it was stored
+                    if summary is None:
+                        summary, settled = self._summarize_once(key, name, page, region)
+                    if not settled:
+                        return summary, None
+                    slot.value = summary
+        return summary, slot
+
+    def _summary_key(self, name: str, version: str, page: int | None,
+                     region: Region | None = None) -> tuple:
+        """The key of an image version's summary (the page only when one is asked for; a
+        region's key after the page, so a whole image's keys stay what they were)."""
+        if region:
+            return (self.store.url, name, version, page, region.key)
         if page is None:
             return (self.store.url, name, version)
         return (self.store.url, name, version, page)
@@ -318,17 +364,18 @@ class ImageService:
         """
         return self.store.unchanged(key[1], key[2])
 
-    def _summarize_once(self, key, name: str, page: int | None = None) -> tuple[Summary, bool]:
+    def _summarize_once(self, key, name: str, page: int | None = None,
+                        region: Region | None = None) -> tuple[Summary, bool]:
         """Summarize, or wait for the worker process that holds the key's Redis lock; return
         the summary and whether it may be cached (see :meth:`_settled`)."""
         if self.redis is None:
-            summary = self._summarize(name, page)
+            summary = self._summarize(name, page, region)
             return summary, self._settled(key)
         settled = True
 
         def compute() -> Summary:
             nonlocal settled
-            summary = self._summarize(name, page)
+            summary = self._summarize(name, page, region)
             settled = self._settled(key)  # asked after the bytes were read
             return summary
 
@@ -340,41 +387,202 @@ class ImageService:
         if self.redis is not None:
             self.redis.set(key, summary)
 
-    def _options(self, page: int | None = None) -> dict:
+    def _options(self, page: int | None = None, region: Region | None = None) -> dict:
         options = {"pixel_limit": self.pixel_limit}
         if self.store.remote:
             options["storage_options"] = self.store.storage_options
         if page is not None:
             options["page"] = page
+        if region:
+            options.update(region.options())
         return options
 
-    def _summarize(self, name: str, page: int | None = None) -> Summary:
+    def _summarize(self, name: str, page: int | None = None,
+                   region: Region | None = None) -> Summary:
         source = self.store.source(name)
+        options = self._options(page, region)
         with _StoreErrors(self.store.remote):
             client, lazy = self._cluster_for(name)
             if client is None:
                 with self._decoding(name):
-                    return summarize(source, **self._options(page))
+                    return summarize(source, **options)
             if lazy:  # a big TIFF: workers read their own chunks from the store
-                return summarize(source, scheduler=client, **self._options(page))
-            future = client.submit(summarize, source, pure=False, **self._options(page))
+                return summarize(source, scheduler=client, **options)
+            future = client.submit(summarize, source, pure=False, **options)
             return self._result(future)
 
     def _refine(self, summary: Summary, name: str, funcs, selections,
-                page: int | None = None) -> Summary:
-        """Refine ``summary`` so that it answers ``funcs`` for every one of ``selections``."""
+                page: int | None = None, region: Region | None = None) -> Summary:
+        """Refine ``summary`` so that it answers ``funcs`` for every one of ``selections``
+        (one pass over the pixels refines them all)."""
+        wanted = [sel for sel in selections if needs_refinement(summary, funcs, [sel])]
+        if not wanted:
+            return summary
         source = self.store.source(name)
+        options = self._options(page, region)
         with _StoreErrors(self.store.remote):
             client, lazy = self._cluster_for(name)
-            sels = list(selections)  # one pixel pass refines every selection
             if client is None:
                 with self._decoding(name):
-                    return refine(summary, source, funcs, sels, **self._options(page))
+                    return refine(summary, source, funcs, wanted, **options)
             if lazy:
-                return refine(summary, source, funcs, sels, scheduler=client,
-                              **self._options(page))
+                return refine(summary, source, funcs, wanted, scheduler=client, **options)
             return self._result(client.submit(
-                refine, summary, source, funcs, sels, pure=False, **self._options(page)))
+                refine, summary, source, funcs, wanted, pure=False, **options))
+
+    # -- collections -------------------------------------------------------------------------
+    def match(self, pattern: str) -> list[str]:
+        """The store's image names matching ``pattern`` (:func:`fnmatch.fnmatchcase`), sorted."""
+        return [n for n in self.list_images() if fnmatch.fnmatchcase(n, pattern)]
+
+    def collection(self, pattern: str, funcs, selections=(None,), *, each_band: bool = False,
+                   histograms: bool = False, page: int | None = None, window=None) -> Answer:
+        """Answer ``funcs`` over the samples of every image whose name matches ``pattern``.
+
+        The samples of all the matched images are one set: the values equal numpy's on the
+        concatenation of every image's samples. Each image's summary is the one its own
+        ``/stats`` uses (cached by version, shared through Redis), so after every image was
+        seen once an 8- or 16-bit collection reads no pixels; a 32/64-bit percentile reads
+        again only the images holding samples in the bins it refines
+        (:func:`imgstats.web._mixed.refine_mixed`), once: the refined merge is cached.
+
+        Parameters
+        ----------
+        pattern : str
+            :func:`fnmatch.fnmatchcase` rules (``*``, ``?``, ``[seq]``) over the store's names.
+        funcs, selections, each_band, histograms, page
+            As for :meth:`answer`.
+        window : str or (x0, y0, x1, y1), optional
+            The same window of every image (clipped to each).
+
+        Returns
+        -------
+        Answer
+            ``name`` is the pattern, ``version`` a digest of every matched image's version,
+            ``images`` the matched ``(name, version)`` pairs.
+
+        Raises
+        ------
+        ImageNotFound
+            No image matches.
+        InvalidOption
+            More than ``COLLECTION_LIMIT`` images match, or their pixel types promote (as
+            numpy's :func:`numpy.result_type`) to a type that a 32/64-bit image of them does
+            not have: only 8/16-bit images are promoted, from their summaries (see
+            :mod:`imgstats.web._mixed`).
+        UnreadableImage, ImageTooLarge, StoreUnavailable...
+            The first matched image that fails, named in the message: one unreadable image
+            fails the whole question, so an answer is always over exactly ``images``.
+        Busy
+            As for :meth:`answer`.
+        """
+        parsed = _parse_functions(funcs)
+        page = check_page(page)
+        region = Region.of(window, None)
+        selections = tuple(dict.fromkeys(selections))
+        names = self.match(pattern)
+        if not names:
+            raise ImageNotFound(f"no image matches the pattern {pattern!r}")
+        limit = int(self.config.get("COLLECTION_LIMIT", 1000))
+        if len(names) > limit:
+            raise InvalidOption(f"the pattern {pattern!r} matches {len(names)} images, more "
+                                f"than the limit of {limit}: narrow it")
+        images = tuple((name, _named(self.version, name)) for name in names)
+        digest = hashlib.sha256(repr(images).encode()).hexdigest()[:32]
+        key = (self.store.url, "collection", images, page, region.key)
+        answer_key = key + (tuple(f.name for f in parsed), selections, each_band)
+        # a racy image (it may be being written) makes the whole answer racy: kept nowhere
+        keep = all(cacheable(v) for _, v in images)
+        if keep and not histograms:
+            cached = self.answers.peek(answer_key)
+            if cached is not None:
+                return cached
+
+        def work():
+            return self._collect(key, images, digest, pattern, page, region, parsed,
+                                 selections, each_band, histograms, keep)
+
+        with self.slow.hold():
+            if histograms or not keep:
+                return work()
+            return self.answers.get_or_fill(answer_key, work)
+
+    def _collect(self, key, images, digest, pattern, page, region, funcs, selections,
+                 each_band, histograms, keep=True) -> Answer:
+        """Merge (and refine) the matched images' summaries into an :class:`Answer`."""
+        names = [name for name, _ in images]
+        # a promotion that needs pixels decoded again is refused from the headers, first
+        promoted_type([_named(lambda n: self.info(n)["dtype"], n) for n in names], names)
+        if not keep:  # racy: merge (and refine) without keeping anything
+            parts = self._parts(images, page, region)
+            merged = merge_summaries([getattr(p, "summary", p) for p in parts], names)
+            bands = ()
+            if each_band and len(merged.band_names) > 1:
+                bands = tuple(range(len(merged.band_names)))
+            wanted = tuple(dict.fromkeys(selections + bands))
+            if needs_refinement(merged, funcs, wanted):
+                merged = self._refine_collection(merged, parts, names, funcs, wanted, page,
+                                                 region)
+            answer = Answer.of(merged, pattern, digest, page, funcs, selections, bands,
+                               histograms)
+            return replace(answer, images=images)
+        slot = self.summaries.slot(key)
+        merged = slot.value
+        parts = None
+
+        def get_parts():  # as merged (promoted), kept beside the merge for its refinements
+            return self.summaries.get_or_fill(key + ("parts",),
+                                              lambda: self._parts(images, page, region))
+
+        if merged is None:
+            parts = get_parts()
+            with slot.lock:
+                if slot.value is None:
+                    slot.value = merge_summaries(
+                        [getattr(p, "summary", p) for p in parts], names)
+                merged = slot.value
+        bands = ()
+        if each_band and len(merged.band_names) > 1:
+            bands = tuple(range(len(merged.band_names)))
+        wanted = tuple(dict.fromkeys(selections + bands))
+        for sel in wanted:
+            merged.selection(sel)
+        if needs_refinement(merged, funcs, wanted):
+            parts = parts or get_parts()
+            with slot.lock:
+                merged = slot.value
+                merged = self._refine_collection(merged, parts, names, funcs, wanted, page,
+                                                 region)
+                slot.value = merged
+        answer = Answer.of(merged, pattern, digest, page, funcs, selections, bands, histograms)
+        return replace(answer, images=images)
+
+    def _parts(self, images, page, region) -> list:
+        """Each image's summary, from the cache or summarized now (errors name the image);
+        with mixed pixel types, the narrower ones as :class:`~._mixed.PromotedPart`."""
+        parts = []
+        for name, version in images:
+            key = self._summary_key(name, version, page, region)
+            parts.append(_named(lambda n, k=key: self._summary(k, n, page, region)[0], name))
+        dtype = promoted_type([p.dtype for p in parts], [n for n, _ in images])
+        return promote(parts, dtype)
+
+    def _refine_collection(self, merged, parts, names, funcs, selections, page, region):
+        """Refine a collection's merged summary for every selection (pixels of the images
+        holding samples in the refined bins only, one image at a time)."""
+        sources = [self.store.source(name) for name in names]
+        options = self._options(page, region)
+        wanted = [f.name for f in funcs]
+        widest = max(names, key=lambda n: self.info(n)["width"] * self.info(n)["height"])
+        with _StoreErrors(self.store.remote), self._decoding(widest):
+            for sel in selections:
+                if not needs_refinement(merged, funcs, [sel]):
+                    continue
+                # refine_mixed, not the library's refine_many, for single-type collections
+                # too: it refines promoted parts from their values, and keys a single band's
+                # refinements as Summary.missing asks (refine_many keys them "b0" for band=0)
+                merged = refine_mixed(merged, parts, sources, wanted, sel, options)
+        return merged
 
     def _decoding(self, name: str):
         """Hold the image's pixels (width x height from its header) in the decode budget."""
@@ -488,6 +696,112 @@ class _StoreErrors:
 
 
 
+def is_pattern(name: str) -> bool:
+    """Whether an image name in a URL is a collection pattern (it holds ``*`` or ``?``)."""
+    return "*" in name or "?" in name
+
+
+def _named(fn, name: str):
+    """``fn(name)``, with ``name`` put in the message of a domain error that lacks it."""
+    try:
+        return fn(name)
+    except Busy:
+        raise
+    except ImgStatsError as exc:
+        if name in str(exc):
+            raise
+        try:
+            named = type(exc)(f"{name}: {exc}")
+        except TypeError:  # pragma: no cover -- an error class with another signature
+            raise exc from None
+        raise named from exc
+
+
+#: The longest ``window`` text accepted (four coordinates of up to 15 digits each).
+_MAX_WINDOW_TEXT = 64
+#: Polygon coordinates beyond this (pixels) are refused: no image is that large, and the
+#: rasterizer's arithmetic stays exact within it.
+_MAX_COORDINATE = 2.0**31
+
+
+@dataclass(frozen=True)
+class Region:
+    """The checked region of a question: a window, a polygon, both, or neither (falsy).
+
+    Attributes
+    ----------
+    window : tuple of int or None
+        ``(x0, y0, x1, y1)`` as given (checked, not yet clipped).
+    polygon : list or dict or None
+        The polygon as given (vertices or GeoJSON), checked.
+    key : tuple
+        What the caches key it by: the window, and a digest of the polygon's rings.
+    """
+
+    window: tuple | None = None
+    polygon: object = None
+    key: tuple = ()
+
+    @classmethod
+    def of(cls, window=None, polygon=None) -> Region:
+        """Check a window and a polygon (either may be None).
+
+        Raises
+        ------
+        InvalidOption
+            See :func:`imgstats.regions.parse_window` and
+            :func:`imgstats.regions.polygon_rings`; also coordinates beyond 2**31 pixels.
+        """
+        key = ()
+        if window is not None:
+            if isinstance(window, str) and len(window) > _MAX_WINDOW_TEXT:
+                raise InvalidOption(f"invalid window {window[:24]!r}...: use four whole "
+                                    "numbers x0,y0,x1,y1 (pixels)")
+            window = parse_window(window)
+            if max(abs(v) for v in window) > _MAX_COORDINATE:
+                raise InvalidOption(f"window {window}: coordinates beyond 2**31 pixels")
+            key += ("window", window)
+        if polygon is not None:
+            rings = polygon_rings(polygon)
+            if max(float(np.abs(r).max()) for r in rings) > _MAX_COORDINATE:
+                raise InvalidOption("polygon coordinates beyond 2**31 pixels")
+            digest = hashlib.sha256()
+            for ring in rings:
+                digest.update(np.ascontiguousarray(ring, dtype="<f8").tobytes() + b"|")
+            key += ("polygon", digest.hexdigest())
+        return cls(window, polygon, key)
+
+    def __bool__(self) -> bool:
+        return bool(self.key)
+
+    def options(self) -> dict:
+        """Keyword arguments of :func:`imgstats.summarize` and :func:`imgstats.refine`."""
+        out = {}
+        if self.window is not None:
+            out["window"] = self.window
+        if self.polygon is not None:
+            out["polygon"] = self.polygon
+        return out
+
+    def answer(self, answer: Answer, summary: Summary) -> Answer:
+        """``answer`` with what this region selected (itself when there is no region)."""
+        return replace(answer, region=self.describe(summary)) if self else answer
+
+    def describe(self, summary: Summary) -> dict:
+        """What the region selected: ``pixels`` and, for a window alone, the clipped window.
+
+        A window's summary has the cut's ``(height, width[, band])`` shape, and clipping only
+        moves ``x0``, ``y0`` up to 0 and ``x1``, ``y1`` down to the image's size, so the
+        clipped window follows from the shape alone.
+        """
+        shape = tuple(int(n) for n in summary.shape)
+        if self.polygon is None and self.window is not None and len(shape) >= 2:
+            x0, y0 = max(self.window[0], 0), max(self.window[1], 0)
+            return {"window": [x0, y0, x0 + shape[1], y0 + shape[0]],
+                    "pixels": shape[0] * shape[1]}
+        return {"pixels": shape[0] if shape else 0}
+
+
 _PAGE = re.compile(r"[0-9]{1,6}")
 
 
@@ -541,6 +855,12 @@ class Answer:
         ``{selection: (values, counts)}`` when asked for, else empty.
     empty : dict
         ``{selection: message}`` for the selections without valid samples.
+    region : dict
+        For a window or polygon: ``pixels`` selected and, for a window, the clipped
+        ``window``; else empty.
+    images : tuple of (str, str)
+        For a collection: the matched images' ``(name, version)``; ``name`` is then the
+        pattern and ``version`` a digest of theirs. Else ().
     """
 
     name: str
@@ -555,6 +875,8 @@ class Answer:
     counts: dict
     histograms: dict = field(default_factory=dict)
     empty: dict = field(default_factory=dict)
+    region: dict = field(default_factory=dict)
+    images: tuple = ()
 
     @classmethod
     def of(cls, summary: Summary, name, version, page, funcs, selections, bands,

@@ -437,8 +437,8 @@ def test_page_is_an_io_option_and_part_of_the_cache_key(client, monkeypatch):
 def test_openapi_describes_the_api(client):
     doc = client.get("/api/openapi.json").get_json()
     assert doc["openapi"].startswith("3.")
-    assert set(doc["paths"]) == {"/health", "/stats/{image}/{func}", "/api/images",
-                                 "/api/openapi.json"}
+    assert set(doc["paths"]) == {"/health", "/stats/{image}/{func}", "/stats/{image}",
+                                 "/api/images", "/api/openapi.json"}
     responses = doc["paths"]["/stats/{image}/{func}"]["get"]["responses"]
     assert {"200", "404", "413", "422", "502", "504"} <= set(responses)
     import re
@@ -465,6 +465,9 @@ def test_any_path_is_answered_without_error(client, name, func):
         valid_func = True
     except imgstats.UnknownFunction:
         valid_func = False
+    if valid_func and ("*" in name or "?" in name):  # a collection pattern (test_regions_api)
+        assert r.status_code in (200, 400, 404, 413, 422), (name, func, r.status_code)
+        return
     known = name in GALLERY and valid_func
     assert r.status_code == (200 if known else 404), (name, func, r.status_code)
     assert "error" in r.get_json() or known

@@ -126,8 +126,8 @@ def test_a_racy_file_is_answered_but_never_cached(images, monkeypatch):
     service = app.extensions["imgstats"]
     calls = []
     summarize = service._summarize
-    monkeypatch.setattr(service, "_summarize",
-                        lambda name, page=None: calls.append(name) or summarize(name, page))
+    monkeypatch.setattr(service, "_summarize",  # options: the page and region
+                        lambda name, *options: calls.append(name) or summarize(name, *options))
     client = app.test_client()
     try:
         os.utime(images / "a.tif")  # changed just now (ctime too), however slow the set-up
@@ -182,8 +182,8 @@ def test_a_change_while_reading_is_not_cached(images, monkeypatch):
     service = app.extensions["imgstats"]
     summarize = service._summarize
 
-    def summarize_then_change(name, page=None):
-        summary = summarize(name, page)
+    def summarize_then_change(name, *options):  # options: the page and region
+        summary = summarize(name, *options)
         time.sleep(TICK)
         _cp_p(images)  # lands after the bytes were read, before the result is stored
         return summary
@@ -275,8 +275,8 @@ def test_racy_and_torn_summaries_never_reach_redis(images, redis_url, monkeypatc
         time.sleep(0.6)
         summarize = service._summarize
 
-        def summarize_then_change(name, page=None):
-            summary = summarize(name, page)
+        def summarize_then_change(name, *options):
+            summary = summarize(name, *options)
             time.sleep(TICK)
             _cp_p(images)
             return summary
