@@ -11,6 +11,7 @@ Examples
 """
 
 from . import accessor as _accessor  # noqa: F401 -- registers DataArray.imgstats
+from .collection import summarize_many
 from .errors import (
     ImageNotFound,
     ImageTooLarge,
@@ -31,6 +32,7 @@ __version__ = "0.1.0"
 __all__ = [
     "compute",
     "summarize",
+    "summarize_many",
     "refine",
     "open_image",
     "parse_function",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import re
 import sys
 
@@ -53,11 +54,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     stats = sub.add_parser(
         "stats",
-        help="print statistics of an image file or URL",
-        description="Print one 'func value' line per function (or JSON with --json).",
+        help="print statistics of an image file or URL, or of several images as one set",
+        description="Print one 'func value' line per function (or JSON with --json). "
+        "Several sources, or a quoted glob pattern ('images/*.jpg'), count as one set of "
+        "samples.",
     )
     stats.add_argument("source", help="image path or fsspec URL (file://, https://, s3://, gs://)")
-    stats.add_argument("funcs", nargs="+", metavar="FUNC", help="min, max, mean, median or pXXX")
+    stats.add_argument("funcs", nargs="+", metavar="FUNC",
+                       help="more sources (paths, URLs, globs), then min, max, mean, median "
+                       "or pXXX")
+    stats.add_argument("--window", default=None, metavar="X0,Y0,X1,Y1",
+                       help="only the pixels x0 <= x < x1, y0 <= y < y1 (clipped to the image)")
     stats.add_argument("--json", action="store_true", help="print a JSON object instead")
     stats.add_argument("--band", type=_band, default=None,
                        help="band index or name (R, G, B...), or 'luma'; default: all samples")
@@ -99,6 +106,39 @@ def main(argv: list[str] | None = None) -> int:
     return _stats(args)
 
 
+def _split_sources(first: str, items: list[str]) -> tuple[list[str], list[str]]:
+    """Sources (the first item, then any that look like paths, URLs or globs), then funcs.
+
+    An item is a source while it exists, holds a glob character, a ``/`` or ``://``, or ends
+    in a file extension (``.jpg``; not ``p99.9``): ``P99`` then reads as a bad function name.
+    """
+    sources = [first]
+    rest = list(items)
+    while rest and (
+        os.path.exists(rest[0]) or re.search(r"[*?\[/]|\.[A-Za-z][A-Za-z0-9]*$", rest[0])
+    ):
+        sources.append(rest.pop(0))
+    return sources, rest
+
+
+def _expand(sources: list[str]) -> list[str]:
+    """Expand local glob patterns (sorted); URLs and plain paths are kept as they are."""
+    import glob
+
+    from .errors import ImageNotFound
+
+    out = []
+    for src in sources:
+        if "://" not in src and re.search(r"[*?\[]", src) and not os.path.exists(src):
+            found = sorted(glob.glob(src))
+            if not found:
+                raise ImageNotFound(f"no file matches {src!r}")
+            out.extend(found)
+        else:
+            out.append(src)
+    return out
+
+
 def _stats(args) -> int:
     from .reduce import compute
 
@@ -106,10 +146,22 @@ def _stats(args) -> int:
     if args.page is not None:
         options["page"] = args.page
     try:
+        sources, funcs = _split_sources(args.source, list(args.funcs))
+        if not funcs:
+            from .errors import InvalidOption
+
+            raise InvalidOption("give at least one function after the sources: min, max, "
+                                "mean, median or pXXX")
         if args.chunks is not None:
             options["chunks"] = _chunks(args.chunks)
+        if args.window is not None:
+            from .regions import parse_window
+
+            options["window"] = parse_window(args.window)
+        sources = _expand(sources)
         values = compute(
-            args.source, list(args.funcs), args.band, progress=sys.stderr.isatty(), **options
+            sources[0] if len(sources) == 1 else sources, funcs, args.band,
+            progress=sys.stderr.isatty() and len(sources) == 1, **options
         )
     except ImgStatsError as exc:
         print(f"imgstats: error: {exc}", file=sys.stderr)

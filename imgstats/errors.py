@@ -41,3 +41,14 @@ class NoValidSamples(ImgStatsError, ValueError):
 
 class StoreTimeout(StoreUnavailable):
     """The image store did not answer within the configured timeout."""
+
+
+class Busy(ImgStatsError):
+    """The service has no room for this work now (slots or decode budget full): retry later.
+
+    ``retry_after`` is the number of seconds after which a retry may succeed.
+    """
+
+    def __init__(self, message: str = "the service is busy: retry later", retry_after: int = 1):
+        super().__init__(message)
+        self.retry_after = int(retry_after)

@@ -1,7 +1,9 @@
 """Names of the statistics: ``min``, ``max``, ``mean``, ``median`` and ``pXXX``.
 
 ``pXXX`` is a percentile written in ASCII digits, from 0 to 100, with an optional fractional
-part: ``p0``, ``p2.5``, ``p99.9``, ``p100``. Anything else -- ``P10``, ``p.5``, ``p50.``,
+part: ``p0``, ``p2.5``, ``p99.9``, ``p100``. The number is compared with 0 and 100 as an exact
+decimal, never through float rounding: ``p100.000`` is p100, while ``p100.0000000000000001``
+(which ``float()`` rounds to 100.0) is refused. Anything else -- ``P10``, ``p.5``, ``p50.``,
 ``p1e2``, ``p+10``, ``p1_0``, unicode digits, surrounding whitespace -- is refused with
 :class:`~imgstats.errors.UnknownFunction`.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 from .errors import UnknownFunction
 
@@ -21,6 +24,7 @@ NAMED_FUNCTIONS = ("min", "max", "mean", "median")
 FUNCTION_PATTERN = r"p(?P<q>[0-9]+(?:\.[0-9]+)?)"
 _PERCENTILE = re.compile(FUNCTION_PATTERN)
 _MAX_LENGTH = 64
+_HUNDRED = Decimal(100)
 
 
 @dataclass(frozen=True)
@@ -47,8 +51,9 @@ def parse_function(name: str) -> Function:
 
     Parameters
     ----------
-    name : str
-        ``min``, ``max``, ``mean``, ``median`` or ``pXXX``.
+    name : str or Function
+        ``min``, ``max``, ``mean``, ``median`` or ``pXXX``; an already parsed
+        :class:`Function` is returned as it is, so callers may parse once and pass it on.
 
     Returns
     -------
@@ -66,6 +71,8 @@ def parse_function(name: str) -> Function:
     >>> parse_function("median").q
     50.0
     """
+    if isinstance(name, Function):
+        return name
     if not isinstance(name, str):
         raise UnknownFunction(f"function name must be a string, not {type(name).__name__}")
     if name in ("min", "max", "mean"):
@@ -74,9 +81,10 @@ def parse_function(name: str) -> Function:
         return Function(name, "percentile", 50.0)
     match = _PERCENTILE.fullmatch(name) if len(name) <= _MAX_LENGTH else None
     if match is not None:
-        q = float(match["q"])
-        if 0.0 <= q <= 100.0:
-            return Function(name, "percentile", q)
+        # the regex allows digits and one dot only, so Decimal reads it exactly; the bound is
+        # checked on that exact value, and only an accepted q is rounded to a float
+        if Decimal(match["q"]) <= _HUNDRED:
+            return Function(name, "percentile", float(match["q"]))
     shown = name if len(name) <= _MAX_LENGTH else name[:_MAX_LENGTH] + "..."
     raise UnknownFunction(
         f"unsupported function {shown!r}: use min, max, mean, median or pXXX "

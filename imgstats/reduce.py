@@ -97,7 +97,10 @@ def _wants_luma(arr, band_names) -> bool:
     return arr.ndim == 3 and arr.dtype == np.uint8 and arr.shape[-1] in (3, 4)
 
 
-def summarize(data, *, scheduler=None, progress: bool = False, **io_options) -> Summary:
+def summarize(
+    data, *, scheduler=None, progress: bool = False, window=None, mask=None, polygon=None,
+    **io_options,
+) -> Summary:
     """Summarize an image's samples exactly, in one pass.
 
     Parameters
@@ -110,6 +113,8 @@ def summarize(data, *, scheduler=None, progress: bool = False, **io_options) -> 
     progress : bool
         Show a progress bar on stderr: dask's for dask inputs on local schedulers, tqdm's
         for a large local TIFF streamed tile by tile.
+    window, mask, polygon : optional
+        Summarize only these pixels; see :func:`imgstats.regions.select`.
     **io_options
         ``chunks``, ``pixel_limit``, ``storage_options`` for :func:`imgstats.open_image`.
 
@@ -117,6 +122,8 @@ def summarize(data, *, scheduler=None, progress: bool = False, **io_options) -> 
     -------
     Summary
         Answers min, max, mean and (for 8- and 16-bit types) every percentile on its own.
+        A list of sources gives the merged summary of all their samples
+        (:func:`imgstats.summarize_many`).
 
     Examples
     --------
@@ -125,6 +132,12 @@ def summarize(data, *, scheduler=None, progress: bool = False, **io_options) -> 
     >>> s.compute(["min", "median", "max"])
     {'min': 1, 'median': 2.5, 'max': 40}
     """
+    if isinstance(data, (list, tuple)):  # a collection (issue 11)
+        from .collection import summarize_many
+
+        return summarize_many(data, scheduler=scheduler, window=window, mask=mask,
+                              polygon=polygon, **io_options)
+    data, io_options = _region(data, window, mask, polygon, io_options)
     data, stream, io_options = _open_path(data, scheduler, io_options, luma=True)
     return _summarize(data, None, scheduler, progress, io_options, stream)
 
@@ -241,7 +254,10 @@ def _summarize(data, luma, scheduler, progress, io_options, stream=None) -> Summ
                      _merge_summaries)
 
 
-def refine(summary: Summary, data, func, band=None, *, scheduler=None, **io_options) -> Summary:
+def refine(
+    summary: Summary, data, func, band=None, *, scheduler=None, window=None, mask=None,
+    polygon=None, **io_options,
+) -> Summary:
     """Return ``summary`` refined so that it answers ``func`` for ``band`` on its own.
 
     Only 32- and 64-bit types ever need this: each pass reads the pixels once more and looks
@@ -263,6 +279,7 @@ def refine(summary: Summary, data, func, band=None, *, scheduler=None, **io_opti
     """
     if not summary.missing(func, band):
         return summary
+    data, io_options = _region(data, window, mask, polygon, io_options)
     data, stream, io_options = _open_path(data, scheduler, io_options, luma=False)
     return _refine(summary, data, func, band, scheduler, io_options, stream)
 
@@ -300,7 +317,10 @@ def _refine(summary, data, func, band, scheduler, io_options, stream=None) -> Su
     raise RuntimeError("radix selection did not converge; this is a bug")  # pragma: no cover
 
 
-def compute(data, func, band=None, *, scheduler=None, progress: bool = False, **io_options):
+def compute(
+    data, func, band=None, *, scheduler=None, progress: bool = False, window=None, mask=None,
+    polygon=None, dim=None, **io_options,
+):
     """Compute one or several exact statistics of an image.
 
     Parameters
@@ -314,6 +334,12 @@ def compute(data, func, band=None, *, scheduler=None, progress: bool = False, **
         (Pillow's "L" conversion, for 8-bit RGB images).
     scheduler, progress, **io_options
         As for :func:`summarize`.
+    window, mask, polygon : optional
+        Only these pixels count: a half-open window ``(x0, y0, x1, y1)``, a boolean ``(y, x)``
+        mask, a polygon of pixel centres; see :func:`imgstats.regions.select`.
+    dim : str or tuple of str, optional
+        Reduce a DataArray along these dims only: the result is a DataArray over the others
+        (see :func:`imgstats.dims.compute_along`).
 
     Returns
     -------
@@ -321,6 +347,8 @@ def compute(data, func, band=None, *, scheduler=None, progress: bool = False, **
         A plain Python number, or ``{name: number}`` when ``func`` is a list. min and max keep
         the image's type (int for integer images); percentiles equal ``numpy.percentile``
         (linear method) on the valid samples; the mean is the exact mean rounded to float64.
+        ``data`` may be a list of images, whose samples then count as one set
+        (:func:`imgstats.collection.compute_many`).
 
     Raises
     ------
@@ -343,6 +371,16 @@ def compute(data, func, band=None, *, scheduler=None, progress: bool = False, **
 
     for name in func if isinstance(func, (list, tuple)) else [func]:
         parse_function(name)  # refuse a bad name before reading any pixel
+    if dim is not None:  # issue 11: along chosen dims, collections, regions
+        from .dims import compute_along
+
+        return compute_along(data, func, dim, band=band, scheduler=scheduler)
+    if isinstance(data, (list, tuple)):
+        from .collection import compute_many
+
+        return compute_many(data, func, band, scheduler=scheduler, window=window, mask=mask,
+                            polygon=polygon, **io_options)
+    data, io_options = _region(data, window, mask, polygon, io_options)
     data, stream, io_options = _open_path(data, scheduler, io_options, luma=band == "luma")
     # The luma costs a multiply-add per pixel: count it only when it is asked for.
     summary = _summarize(data, band == "luma", scheduler, progress, io_options, stream)
@@ -353,6 +391,15 @@ def compute(data, func, band=None, *, scheduler=None, progress: bool = False, **
 
 
 # -- plumbing ---------------------------------------------------------------------------------
+def _region(data, window, mask, polygon, io_options):
+    """The samples of ``data`` in a region (see :mod:`imgstats.regions`), else ``data``."""
+    if window is None and mask is None and polygon is None:
+        return data, io_options
+    from .regions import select
+
+    return select(data, window=window, mask=mask, polygon=polygon, **io_options), {}
+
+
 def _merge_summaries(parts):
     out = parts[0]
     for p in parts[1:]:

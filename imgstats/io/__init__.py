@@ -245,7 +245,10 @@ def _open_tiff(fh, source, chunks, pixel_limit, storage_options, page) -> xr.Dat
         chunks = dask_chunks(facts.shape, facts.tile, facts.dtype.itemsize, CHUNK_BYTES)
     name = "tiff-" + tokenize(describe(source), facts, chunks)
     data = da.from_array(
-        lazy, chunks=chunks, name=name, asarray=False, fancy=False,
+        # fancy=True (the default): dask fuses a later slice into this getter only
+        # then (its optimize_slices refuses getter_nofancy), so a window reads just
+        # the tiles it touches. Our slices are basic; zarr also takes lists.
+        lazy, chunks=chunks, name=name, asarray=False,
         meta=np.empty((0,) * len(facts.shape), facts.dtype),
     )
     return _data_array(data, facts.bands, attrs)

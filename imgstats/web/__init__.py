@@ -59,13 +59,33 @@ DEFAULTS = {
     "CACHE_MAX_AGE": 0,
     # Compile the counting kernels when the app is made, not on the first request.
     "WARMUP": True,
+    # Pixels (width x height, from the header) decoded at once per worker process; None is
+    # 2 x PIXEL_LIMIT. A request beyond it waits up to DECODE_WAIT seconds for its turn,
+    # then gets 503 with Retry-After. An image larger than the budget (but within
+    # PIXEL_LIMIT) is decoded alone. A decode holds about width x height x bands x bytes per
+    # sample (x2 while Pillow hands its buffer to numpy), so decodes in flight peak at about
+    # DECODE_PIXELS x 4 bytes x 2 for 8-bit RGB(A) images.
+    "DECODE_PIXELS": None,
+    "DECODE_WAIT": 20.0,
+    # Slow work per worker process (a cold summary or refinement, a header, a thumbnail, a
+    # remote listing): SLOW_WORKERS run at once, SLOW_QUEUE more wait (up to DECODE_WAIT),
+    # and further requests get 503 with Retry-After at once. `imgstats serve` gives each
+    # worker SLOW_WORKERS + SLOW_QUEUE + 4 threads unless IMGSTATS_THREADS says otherwise,
+    # so /health and cached answers always find a free thread.
+    "SLOW_WORKERS": 2,
+    "SLOW_QUEUE": 8,
+    # Largest request body (bytes; POST /stats bodies: a polygon of 10,000 vertices takes
+    # about 400 KB of JSON); larger ones get 413. Most images a collection pattern may match.
+    "MAX_CONTENT_LENGTH": 1 << 20,
+    "COLLECTION_LIMIT": 1000,
 }
 
 _NUMBERS = {"CACHE_SIZE": int, "INFO_CACHE_SIZE": int, "ANSWER_CACHE_SIZE": int,
             "REDIS_TIMEOUT": float, "REDIS_BACKOFF": float, "LOCK_TIMEOUT": float,
             "REDIS_TTL": int, "DASK_PIXELS": int,
             "DASK_TIMEOUT": float, "STORE_TIMEOUT": float, "VERSION_TTL": float,
-            "CACHE_MAX_AGE": int}
+            "CACHE_MAX_AGE": int, "DECODE_WAIT": float, "SLOW_WORKERS": int,
+            "SLOW_QUEUE": int, "MAX_CONTENT_LENGTH": int, "COLLECTION_LIMIT": int}
 
 
 def create_app(config: Mapping | None = None) -> Flask:
@@ -119,6 +139,9 @@ def _normalize(config) -> None:
         config["PIXEL_LIMIT"] = pixel_limit_default()
     try:
         config["PIXEL_LIMIT"] = int(config["PIXEL_LIMIT"])
+        if config["DECODE_PIXELS"] in (None, ""):
+            config["DECODE_PIXELS"] = 2 * config["PIXEL_LIMIT"]
+        config["DECODE_PIXELS"] = int(config["DECODE_PIXELS"])
         for key, kind in _NUMBERS.items():
             config[key] = kind(config[key])
     except (TypeError, ValueError) as exc:
@@ -130,5 +153,10 @@ def _normalize(config) -> None:
             config[key] = None
         else:
             config[key] = str(config[key])
+    for key in ("DECODE_PIXELS", "SLOW_WORKERS"):
+        if config[key] < 1:
+            raise InvalidOption(f"invalid imgstats setting: {key} must be at least 1")
+    if config["SLOW_QUEUE"] < 0 or config["DECODE_WAIT"] < 0:
+        raise InvalidOption("invalid imgstats setting: SLOW_QUEUE and DECODE_WAIT must be >= 0")
     if not isinstance(config["STORAGE_OPTIONS"], Mapping):
         raise InvalidOption("STORAGE_OPTIONS must be a JSON object")

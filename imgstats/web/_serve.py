@@ -4,18 +4,38 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["serve", "gunicorn_options", "keep_freed_memory", "MALLOC_KEEP"]
+__all__ = ["serve", "gunicorn_options", "default_threads", "keep_freed_memory", "MALLOC_KEEP",
+           "FAST_THREADS"]
+
+
+#: Threads per worker kept free of slow work, for /health and cached answers.
+FAST_THREADS = 4
+
+
+def default_threads() -> int:
+    """Threads per worker: every slow-work slot and queue place, plus :data:`FAST_THREADS`.
+
+    The app refuses slow work beyond ``SLOW_WORKERS + SLOW_QUEUE`` per process (503), so
+    with this many threads at least FAST_THREADS are never tied up by a hung store or a
+    long decode.
+    """
+    from . import DEFAULTS
+
+    slow = int(os.environ.get("IMGSTATS_SLOW_WORKERS", DEFAULTS["SLOW_WORKERS"]))
+    queue = int(os.environ.get("IMGSTATS_SLOW_QUEUE", DEFAULTS["SLOW_QUEUE"]))
+    return slow + queue + FAST_THREADS
 
 
 def gunicorn_options(host: str, port: int, workers: int | None = None,
                      threads: int | None = None) -> dict:
     """gunicorn settings: ``gthread`` workers, so keep-alive clients and slow stores do not
-    block a whole process; ``IMGSTATS_WORKERS`` / ``IMGSTATS_THREADS`` give the defaults."""
+    block a whole process; ``IMGSTATS_WORKERS`` / ``IMGSTATS_THREADS`` give the defaults
+    (threads: :func:`default_threads`)."""
     return {
         "bind": f"{host}:{port}",
         "workers": workers or int(os.environ.get("IMGSTATS_WORKERS", "2")),
         "worker_class": "gthread",
-        "threads": threads or int(os.environ.get("IMGSTATS_THREADS", "4")),
+        "threads": threads or int(os.environ.get("IMGSTATS_THREADS") or default_threads()),
         "timeout": 120,
         "graceful_timeout": 10,
         "keepalive": 5,

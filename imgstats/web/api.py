@@ -1,4 +1,11 @@
-"""The JSON API blueprint: ``/health``, ``/stats/<image>/<func>``, ``/api/images``, OpenAPI."""
+"""The JSON API blueprint: ``/health``, ``/stats``, ``/api/images``, OpenAPI.
+
+``GET /stats/<image>/<func>`` answers one statistic of an image, of a window of it
+(``?window=x0,y0,x1,y1``), or of a collection when ``<image>`` is a pattern holding ``*`` or
+``?`` (fnmatch rules over the store's names). ``POST /stats/<image>`` takes a JSON body with
+several functions and a polygon and/or a window, and answers every function at once: the only
+route that is not GET-only.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +14,12 @@ import json
 import math
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import __version__
-from ..functions import parse_function
+from ..errors import InvalidOption, UnknownFunction
 from .openapi import openapi_document
-from .service import needs_refinement
+from .service import check_page, is_pattern
 
 __all__ = ["bp"]
 
@@ -35,43 +43,157 @@ def health():
 
 @_route("/stats/<image>/<func>")
 def stats(image: str, func: str):
-    """One statistic of an image, with its per-band values, dtype and sample count.
+    """One statistic of an image (or of a collection), with per-band values and counts.
 
-    Answers are cached as JSON bytes by ``(store, image, version, func, band)``, so a
-    repeated question costs a version check and a dict lookup.
+    ``?band=`` picks a selection (default all samples, with every band's value too),
+    ``?page=`` a page of a multi-page image and ``?window=x0,y0,x1,y1`` a half-open pixel
+    window. An ``image`` holding ``*`` or ``?`` is a pattern: the answer is over the samples
+    of every matched image together. The service caches answers by image version(s).
     """
-    parse_function(func)  # before any cache: a flood of bad names must not evict answers
     band = _band(request.args.get("band"))
-    service = _service()
-    version = service.version(image)
-    etag = _etag(service.store.url, version, func, band)
+    page = check_page(request.args.get("page"))
+    window = request.args.get("window")
+    if is_pattern(image):
+        answer = _service().collection(image, func, [band], each_band=band is None, page=page,
+                                       window=window)
+    else:
+        answer = _service().answer(image, func, [band], each_band=band is None, page=page,
+                                   window=window)
+    etag = _etag(_service().store.url, answer, band)
     if etag in request.if_none_match:
         return _cached(Response(status=304), etag)
-    key = (service.store.url, image, version, func, band)
-    body = service.answers.get_or_fill(key, lambda: _answer(service, image, version, func, band))
-    return _cached(Response(body, mimetype="application/json"), etag)
+    return _cached(Response(_body(answer, band), mimetype="application/json"), etag)
 
 
-def _answer(service, image: str, version: str, func: str, band) -> bytes:
-    """The JSON body of ``/stats``, computed from the (cached) summary."""
-    summary = service.lookup(image, [func], [band], version=version)[1]
-    names = summary.band_names if band is None and len(summary.band_names) > 1 else ()
-    if names and needs_refinement(summary, [func], range(len(names))):
-        summary = service.lookup(image, [func], list(range(len(names))), version=version)[1]
+#: Keys a POST body may hold; any other is refused (a typo must not widen the question).
+_BODY_KEYS = {"funcs", "polygon", "window", "band", "page"}
+#: Most functions in one POST.
+MAX_FUNCS = 64
+
+
+@bp.route("/stats/<image>", methods=["POST"], provide_automatic_options=False)
+def stats_many(image: str):
+    """Every function of a JSON body at once, over a polygon and/or window of an image.
+
+    The body is ``{"funcs": [...], "polygon": [[x, y], ...] or a GeoJSON Polygon,
+    "window": "x0,y0,x1,y1" or [x0, y0, x1, y1], "band": ..., "page": ...}``; only
+    ``funcs`` is required. Bodies over ``MAX_CONTENT_LENGTH`` bytes get 413.
+    """
+    fields = _json_body()
+    funcs = _funcs(fields.get("funcs"))
+    band = fields.get("band")
+    if isinstance(band, bool) or not isinstance(band, (str, int, type(None))):
+        raise InvalidOption("'band' must be a band index, a band name, 'luma' or null")
+    band = _band(band) if isinstance(band, str) else band
+    page = check_page(fields.get("page"))
+    window = fields.get("window")
+    if window is not None and not isinstance(window, (str, list)):
+        raise InvalidOption("'window' must be \"x0,y0,x1,y1\" or [x0, y0, x1, y1]")
+    polygon = fields.get("polygon")
+    if polygon is not None and not isinstance(polygon, (list, dict)):
+        raise InvalidOption("'polygon' must be a list of [x, y] pairs or a GeoJSON Polygon")
+    if is_pattern(image):
+        if polygon is not None:
+            raise InvalidOption("a polygon applies to one image, not to a pattern")
+        answer = _service().collection(image, funcs, [band], each_band=band is None,
+                                       page=page, window=window)
+    else:
+        answer = _service().answer(image, funcs, [band], each_band=band is None, page=page,
+                                   window=window, polygon=polygon)
+    body = _common(answer, band)
+    body["funcs"] = list(answer.funcs)
+    body["values"] = {f: _number(answer.value(f, band)) for f in answer.funcs}
+    if answer.bands:
+        body["bands"] = {
+            answer.band_names[i]: None if answer.values[i] is None
+            else {f: _number(answer.values[i][f]) for f in answer.funcs}
+            for i in answer.bands
+        }
+    response = Response(_dumps(body), mimetype="application/json")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _json_body() -> dict:
+    """The request's JSON object (the body size is bounded by ``MAX_CONTENT_LENGTH``)."""
+    try:
+        data = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        raise RequestEntityTooLarge(
+            f"the body is larger than {limit} bytes (MAX_CONTENT_LENGTH): send fewer vertices"
+        ) from None
+    try:
+        fields = json.loads(data)
+    except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested too deep
+        raise InvalidOption(f"the body is not valid JSON: {str(exc)[:120]}") from None
+    if not isinstance(fields, dict):
+        raise InvalidOption('the body must be a JSON object {"funcs": [...], ...}')
+    unknown = sorted(set(fields) - _BODY_KEYS)
+    if unknown:
+        raise InvalidOption(f"unknown key(s) {', '.join(map(repr, unknown[:5]))} in the "
+                            f"body: use {', '.join(sorted(_BODY_KEYS))}")
+    return fields
+
+
+def _funcs(funcs) -> list[str]:
+    """The body's ``funcs``: a non-empty list of function names (an unknown one is a 400:
+    the resource exists, the body is wrong)."""
+    if isinstance(funcs, str):
+        funcs = [funcs]
+    if not isinstance(funcs, list) or not funcs or not all(isinstance(f, str) for f in funcs):
+        raise InvalidOption("'funcs' must be a non-empty list of function names "
+                            "(min, max, mean, median, pXXX)")
+    if len(funcs) > MAX_FUNCS:
+        raise InvalidOption(f"at most {MAX_FUNCS} functions in one request, not {len(funcs)}")
+    from ..functions import parse_function
+
+    for f in funcs:
+        try:
+            parse_function(f)
+        except UnknownFunction as exc:
+            raise InvalidOption(str(exc)) from None
+    return funcs
+
+
+def _common(answer, band) -> dict:
+    """The keys every /stats body shares: the image (or pattern), selection and counts."""
     body = {
-        "image": image,
-        "func": func,
-        "value": _number(summary.compute(func, band)),
+        "image": answer.name,
         "band": None if band is None else str(band),
-        "dtype": summary.dtype.name,
-        "shape": list(summary.shape),
-        "count": summary.stats(band).count,
-        "version": version,
+        "dtype": answer.dtype,
+        "shape": list(answer.shape),
+        "count": answer.counts[band],
+        "version": answer.version,
     }
-    if names:
-        body["bands"] = {n: _number(summary.compute(func, i)) for i, n in enumerate(names)}
+    if answer.page is not None:
+        body["page"] = answer.page
+    body.update(answer.region)
+    if answer.images:
+        body["pattern"] = answer.name
+        body["image_count"] = len(answer.images)
+        body["images"] = [{"name": n, "version": v} for n, v in answer.images]
+    return body
+
+
+def _dumps(body: dict) -> bytes:
     # allow_nan=False: a NaN that slipped through is a bug (500), never invalid JSON
     return (json.dumps(body, separators=(",", ":"), allow_nan=False) + "\n").encode()
+
+
+def _body(answer, band) -> bytes:
+    """The JSON body of ``GET /stats`` for an answer of one function."""
+    (func,) = answer.funcs
+    body = _common(answer, band)
+    body["func"] = func
+    body["value"] = _number(answer.value(func, band))
+    if answer.bands:
+        body["bands"] = {
+            answer.band_names[i]: _number(None if answer.values[i] is None
+                                          else answer.values[i][func])
+            for i in answer.bands
+        }
+    return _dumps(body)
 
 
 @_route("/api/images")
@@ -109,8 +231,10 @@ def _number(value):
     return value
 
 
-def _etag(store: str, version: str, func: str, band) -> str:
-    return hashlib.sha256(f"{store}\0{version}\0{func}\0{band}".encode()).hexdigest()[:32]
+def _etag(store: str, answer, band) -> str:
+    text = (f"{store}\0{answer.name}\0{answer.version}\0{answer.funcs}\0{band}\0{answer.page}"
+            f"\0{sorted(answer.region.items())}")
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _cached(response: Response, etag: str) -> Response:

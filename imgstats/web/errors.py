@@ -11,6 +11,7 @@ from flask import Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from ..errors import (
+    Busy,
     ImageNotFound,
     ImageTooLarge,
     InvalidOption,
@@ -33,6 +34,7 @@ STATUS_CODES: dict[type[Exception], int] = {
     ImageTooLarge: 413,
     StoreUnavailable: 502,
     StoreTimeout: 504,
+    Busy: 503,
 }
 
 #: Paths that always answer JSON, even for a URL that matches no route.
@@ -76,7 +78,8 @@ def _domain_error(exc: Exception):
         return render(exc, status)
     service = current_app.extensions.get("imgstats")
     message = service.redact(str(exc)) if service is not None else str(exc)
-    return error_response(message, status, type(exc).__name__)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Busy) else None
+    return error_response(message, status, type(exc).__name__, headers)
 
 
 def _http_error(exc: HTTPException):

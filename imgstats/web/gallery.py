@@ -35,14 +35,20 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import BuildError
 
 from ..errors import (
+    Busy,
     ImageNotFound,
+    ImageTooLarge,
     ImgStatsError,
+    InvalidOption,
     NoValidSamples,
+    StoreTimeout,
+    StoreUnavailable,
     UnknownFunction,
+    UnreadableImage,
 )
 from ..functions import NAMED_FUNCTIONS, parse_function
 from . import _plots
-from ._thumbs import MEDIA_TYPE, RenderCache, render
+from ._thumbs import MEDIA_TYPE, RenderCache
 from .errors import status_of
 
 __all__ = ["bp", "render_error", "DEFAULTS", "TABLE_FUNCTIONS"]
@@ -119,20 +125,38 @@ def format_value(value) -> str:
 
 
 # -- error pages ------------------------------------------------------------------------------
+#: Headings of the error pages and cards, by domain error (most specific class first).
+TITLES: dict[type[Exception], str] = {
+    ImageNotFound: "Unknown image",
+    UnknownFunction: "Unsupported function",
+    InvalidOption: "Invalid option",
+    UnreadableImage: "This image cannot be read",
+    ImageTooLarge: "This image is too large",
+    NoValidSamples: "No valid samples",
+    StoreTimeout: "The image store did not answer in time",
+    StoreUnavailable: "The image store is unavailable",
+    Busy: "The service is busy",
+    ImgStatsError: "This image cannot be shown",
+}
+
+
+def title_of(exc: BaseException) -> str:
+    """A human heading for an error (never a class name such as ``UnreadableImage``)."""
+    if isinstance(exc, HTTPException):
+        return exc.name
+    for cls in type(exc).__mro__:
+        if cls in TITLES:
+            return TITLES[cls]
+    return "Something went wrong"
+
+
 def render_error(exc: Exception, status: int) -> Response:
     """Render the gallery's HTML error page for ``exc`` with HTTP ``status``.
 
     The service's error handlers call this (``app.extensions["imgstats.render_error"]``) for
     requests to the gallery, so pages answer with the same status codes as the API.
     """
-    if isinstance(exc, ImageNotFound):
-        title = "Unknown image"
-    elif isinstance(exc, UnknownFunction):
-        title = "Unsupported function"
-    elif isinstance(exc, HTTPException):
-        title = exc.name
-    else:
-        title = type(exc).__name__
+    title = title_of(exc)
     message = exc.description if isinstance(exc, HTTPException) else str(exc)
     service = current_app.extensions.get("imgstats")
     if service is not None:  # no local paths of the store in pages
@@ -144,7 +168,10 @@ def render_error(exc: Exception, status: int) -> Response:
     body = render_template(
         "gallery/error.html", title=title, message=message, status=status, back=back
     )
-    return Response(body, status=status, mimetype="text/html")
+    response = Response(body, status=status, mimetype="text/html")
+    if isinstance(exc, Busy):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 # -- pages ------------------------------------------------------------------------------------
@@ -233,24 +260,22 @@ def preview(image: str):
         and max(info["width"], info["height"]) <= limit
         and info.get("bytes", 0) <= _ORIGINAL_MAX_BYTES
     ):
-        with service.open(image) as fh:
-            data = fh.read()
-        return _image_response(data, mimetype, info["version"])
+        return _image_response(service.read(image), mimetype, info["version"])
     return _rendering(image, "preview", limit, 85)
 
 
 def _rendering(image: str, kind: str, size: int, quality: int) -> Response:
+    version = _service().version(image)
+    return _image_response(_rendered(image, version, kind, size, quality), MEDIA_TYPE, version)
+
+
+def _rendered(image: str, version: str, kind: str, size: int, quality: int) -> bytes:
+    """A rendering from the gallery's cache, made by the service on a miss."""
     service = _service()
-    version = service.version(image)
-
-    def make() -> bytes:
-        with service.open(image) as fh:
-            return render(fh, size, quality=quality)
-
     # the store's address keeps two stores with the same file names apart in a shared folder
     store = getattr(getattr(service, "store", None), "url", "")
-    data = cache().get_or_render((store, kind, size, quality, image, version), make)
-    return _image_response(data, MEDIA_TYPE, version)
+    return cache().get_or_render((store, kind, size, quality, image, version),
+                                 lambda: service.render(image, size, quality))
 
 
 def _image_response(data: bytes, mimetype: str, version: str) -> Response:
@@ -288,12 +313,18 @@ def _percentile_function(text: str) -> str:
 
 
 def _card(name: str) -> dict:
-    """What the gallery shows of one image: its header, or what is wrong with it."""
+    """What the gallery shows of one image: its header, or what is wrong with it.
+
+    The thumbnail is rendered (and cached) here, so an image whose pixels cannot be decoded
+    gets an error card rather than a broken picture, and the browser's request for the
+    thumbnail that follows is a cache hit.
+    """
+    size = int(current_app.config["GALLERY_THUMB_SIZE"])
     try:
         info = dict(_service().info(name))
+        _rendered(name, info["version"], "thumb", size, 75)
     except ImgStatsError as exc:  # one unreadable file must not take the whole page down
-        return {"name": name, "error": str(exc)}
-    size = int(current_app.config["GALLERY_THUMB_SIZE"])
+        return {"name": name, "error": _service().redact(str(exc)), "title": title_of(exc)}
     info["thumb_width"], info["thumb_height"] = _fit(info["width"], info["height"], size)
     info["description"] = _describe(info)
     return info
@@ -349,18 +380,18 @@ def _image_page(
     if parse_function(mark).kind != "percentile" or mark == "median":
         mark = DEFAULT_PERCENTILE  # min, max, mean and median have lines of their own
     funcs = list(dict.fromkeys([*TABLE_FUNCTIONS, mark] + ([result] if result else [])))
-    summary = service.summary(image, funcs)
-    value = summary.compute(result) if result else None
-    names = summary.band_names
-    bands = list(range(len(names))) if len(names) > 1 else []
-    # one summary object, refined where a band's percentiles need it (32/64-bit types)
-    refined = {band: service.summary(image, funcs, band) for band in bands}
-    rows = [_row("All samples", summary, None, funcs)]
-    rows += [_row(f"Band {names[b]}", refined[b], b, funcs) for b in bands]
-    if bands:
-        plots = [_plot(refined[b], b, f"band {names[b]}", f"band-{names[b]}", mark) for b in bands]
+    plotted = list(dict.fromkeys(["min", "median", "mean", mark]))
+    # one question for the whole page: every function, all samples and each band
+    answer = service.answer(image, funcs, [None], each_band=True, histograms=True)
+    value = answer.value(result) if result else None
+    names = answer.band_names
+    rows = [_row("All samples", answer, None, funcs)]
+    rows += [_row(f"Band {names[b]}", answer, b, funcs) for b in answer.bands]
+    if answer.bands:
+        plots = [_plot(answer, b, f"band {names[b]}", f"band-{names[b]}", mark, plotted)
+                 for b in answer.bands]
     else:
-        plots = [_plot(summary, None, "all samples", "band-all", mark)]
+        plots = [_plot(answer, None, "all samples", "band-all", mark, plotted)]
     limit = int(current_app.config["GALLERY_PREVIEW_SIZE"])
     width, height = _fit(info["width"], info["height"], limit)
     return render_template(
@@ -383,13 +414,10 @@ def _image_page(
     )
 
 
-def _plot(summary, band, name: str, band_class: str, mark: str) -> dict:
+def _plot(answer, band, name: str, band_class: str, mark: str, plotted) -> dict:
     """The histogram of one selection, with min, median, mean and ``mark`` drawn on it."""
-    values, counts = summary.histogram(band)
-    try:
-        stats = summary.compute(["min", "median", "mean", mark], band=band)
-    except NoValidSamples:
-        stats = {}
+    values, counts = answer.histograms[band]
+    stats = {f: answer.values[band][f] for f in plotted} if answer.values[band] else {}
     kinds = {"min": "min", "median": "median", "mean": "mean", mark: "percentile"}
     marks = [_plots.Mark(f, stats[f], kind) for f, kind in kinds.items() if f in stats]
     title = f"Histogram of {name}"
@@ -399,9 +427,6 @@ def _plot(summary, band, name: str, band_class: str, mark: str) -> dict:
     }
 
 
-def _row(label: str, summary, band, funcs) -> dict:
-    try:
-        values = summary.compute(funcs, band=band)
-    except NoValidSamples:
-        values = dict.fromkeys(funcs)
-    return {"label": label, "count": summary.stats(band).count, "values": values}
+def _row(label: str, answer, band, funcs) -> dict:
+    values = answer.values[band] or dict.fromkeys(funcs)
+    return {"label": label, "count": answer.counts[band], "values": values}

@@ -2,30 +2,58 @@
 
 :class:`ImageService` is what views (the API and the gallery) use, at
 ``current_app.extensions["imgstats"]``. It reads the store live, caches one summary per
-``(store, name, version)`` and answers every statistic of an image from it: after the first
-request for an image, a new function costs one version check and an LRU lookup.
+``(store, name, version[, page])`` and answers every statistic of an image from it.
+
+Its one entry for statistics is :meth:`ImageService.answer` ``(name, funcs, selections)``: it
+parses the functions once, owns the answer cache and its keys, and refines the summary for
+every selection in one place. Besides it: :meth:`~ImageService.info` (header facts),
+:meth:`~ImageService.list_images`, :meth:`~ImageService.render` (thumbnails) and
+:meth:`~ImageService.read` (a file's bytes).
+
+Slow work (store I/O, pixels) runs under :attr:`ImageService.slow`, a bounded set of slots
+with a bounded queue, and decodes under :attr:`ImageService.decodes`, a pixel budget; both
+refuse with :class:`~imgstats.errors.Busy` rather than tie up every request thread, so
+``/health`` and cached answers stay quick while a store hangs.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import hashlib
 import logging
+import math
+import re
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..errors import ImageNotFound, ImgStatsError, StoreTimeout, StoreUnavailable, UnreadableImage
-from ..functions import parse_function
+from ..collection import merge_summaries, refine_many
+from ..errors import (
+    Busy,
+    ImageNotFound,
+    ImgStatsError,
+    InvalidOption,
+    NoValidSamples,
+    StoreTimeout,
+    StoreUnavailable,
+    UnreadableImage,
+)
+from ..functions import Function, parse_function
 from ..io import EAGER_BYTES, read_header
 from ..io._pillow import check_pixels
 from ..reduce import refine, summarize
+from ..regions import parse_window, polygon_rings
 from ..summary import Summary
+from ._limits import Gate
+from ._mixed import PromotedPart, promote, promoted_type, refine_mixed
 from .cache import RedisLayer, SlotCache
 from .store import _is_timeout, open_store, store_error
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ImageService", "needs_refinement"]
+__all__ = ["ImageService", "Answer", "Region", "check_page", "is_pattern", "needs_refinement"]
 
 
 class ImageService:
@@ -39,7 +67,8 @@ class ImageService:
         ``REDIS_TIMEOUT``, ``REDIS_BACKOFF``, ``REDIS_TTL``, ``LOCK_TIMEOUT``,
         ``DASK_SCHEDULER``,
         ``DASK_PIXELS``, ``DASK_TIMEOUT``, ``PIXEL_LIMIT``, ``STORE_TIMEOUT``, ``VERSION_TTL``
-        and ``STORAGE_OPTIONS`` (see :data:`imgstats.web.DEFAULTS`).
+        ``STORAGE_OPTIONS``, ``DECODE_PIXELS``, ``DECODE_WAIT``, ``SLOW_WORKERS`` and
+        ``SLOW_QUEUE`` (see :data:`imgstats.web.DEFAULTS`).
 
     Notes
     -----
@@ -47,7 +76,8 @@ class ImageService:
     that is not an image of the store, :class:`~imgstats.UnknownFunction`,
     :class:`~imgstats.InvalidOption`, :class:`~imgstats.UnreadableImage`,
     :class:`~imgstats.ImageTooLarge`, :class:`~imgstats.StoreUnavailable` (and its subclass
-    :class:`~imgstats.errors.StoreTimeout`).
+    :class:`~imgstats.errors.StoreTimeout`), and :class:`~imgstats.errors.Busy` when the slots
+    for slow work or the decode budget are full.
     """
 
     def __init__(self, config: Mapping):
@@ -63,7 +93,7 @@ class ImageService:
         self.pixel_limit = int(config["PIXEL_LIMIT"])
         self.summaries = SlotCache(int(config["CACHE_SIZE"]))
         self.infos = SlotCache(int(config["INFO_CACHE_SIZE"]))
-        #: Finished API answers (JSON bytes) by (store, name, version, func, band).
+        #: Finished answers (:class:`Answer`) by (store, name, version, page, funcs, selections).
         self.answers = SlotCache(int(config["ANSWER_CACHE_SIZE"]))
         self.redis = None
         if config.get("REDIS_URL"):
@@ -73,19 +103,40 @@ class ImageService:
             )
         self._dask_client = None
         self._dask_lock = threading.Lock()
+        wait = float(config.get("DECODE_WAIT", 20.0))
+        #: Slots for slow work (store I/O, pixels): a few run, a few wait, the rest get Busy.
+        self.slow = Gate(int(config.get("SLOW_WORKERS", 2)), wait=wait,
+                         max_waiting=int(config.get("SLOW_QUEUE", 8)), what="slow work slots")
+        #: Pixels (width x height) being decoded at once in this process.
+        self.decodes = Gate(int(config.get("DECODE_PIXELS") or 2 * self.pixel_limit), wait=wait,
+                            what="decode budget", retry_after=max(1, math.ceil(wait / 4)))
 
     # -- the store ---------------------------------------------------------------------------
     def list_images(self) -> list[str]:
         """Sorted names of the image files in the store, read now."""
-        return self.store.list()
+        if not self.store.remote:
+            return self.store.list()
+        with self.slow.hold():
+            return self.store.list()
 
     def version(self, name: str) -> str:
         """The image's current version token (``mtime_ns-size``, ETag or generation)."""
         return self.store.stat(name)[0]
 
-    def open(self, name: str):
-        """The raw file of ``name``, opened for binary reading (a context manager)."""
-        return self.store.open(name)
+    def read(self, name: str) -> bytes:
+        """The raw bytes of ``name`` (a slow-work slot is held while reading)."""
+        with self.slow.hold(), self.store.open(name) as fh:
+            return fh.read()
+
+    def render(self, name: str, size: int, quality: int) -> bytes:
+        """A WebP rendering of ``name`` whose longer side is at most ``size`` pixels.
+
+        Held in a slow-work slot and in the decode budget; the gallery caches the result.
+        """
+        from ._thumbs import render
+
+        with self.slow.hold(), self._decoding(name), self.store.open(name) as fh:
+            return render(fh, size, quality=quality)
 
     def redact(self, message: str) -> str:
         """``message`` without the store's local location, for clients."""
@@ -103,7 +154,10 @@ class ImageService:
         """
         version, size = self.store.stat(name)
         key = (self.store.url, name, version)
-        facts = self.infos.get_or_fill(key, lambda: self._read_header(name))
+        facts = self.infos.peek(key)
+        if facts is None:
+            with self.slow.hold():
+                facts = self.infos.get_or_fill(key, lambda: self._read_header(name))
         return {"name": name, "version": version, "bytes": size, **facts}
 
     def _read_header(self, name: str) -> dict:
@@ -119,72 +173,128 @@ class ImageService:
             raise
 
     # -- statistics --------------------------------------------------------------------------
-    def summary(self, name: str, funcs=None, band=None) -> Summary:
-        """The image's summary, refined so that it answers ``funcs`` for ``band`` on its own.
+    def answer(self, name: str, funcs, selections=(None,), *, each_band: bool = False,
+               histograms: bool = False, page: int | None = None, window=None,
+               polygon=None) -> Answer:
+        """Answer ``funcs`` for each of ``selections`` of an image: the service's one entry.
 
         Parameters
         ----------
         name : str
             An image name of the store (``IMG_1.jpg``).
-        funcs : str or list of str, optional
-            Statistics the summary must answer; 32- and 64-bit percentiles may need a
-            refinement pass, whose result is stored back in the cache.
-        band : None, int or str
-            The selection (``None`` for all samples, an index, a band name or ``"luma"``).
+        funcs : str or list of str or Function
+            Statistics to answer, each parsed once here (``min``, ``p99.5``...).
+        selections : sequence
+            Band selections: ``None`` for all samples, an index, a band name or ``"luma"``.
+        each_band : bool
+            Also answer every band of a multi-band image (``Answer.bands`` lists them).
+        histograms : bool
+            Also give each selection's histogram (for the gallery; such answers are not kept
+            in the answer cache, whose entries stay small).
+        page : int, optional
+            The image's page (multi-page TIFFs), passed to io; part of every cache key.
+        window : str or (x0, y0, x1, y1), optional
+            Only the pixels of this half-open window count (clipped to the image); see
+            :func:`imgstats.regions.parse_window`. Part of every cache key.
+        polygon : list of (x, y) or GeoJSON Polygon dict, optional
+            Only the pixels whose centre lies inside count (even-odd rule, holes subtracted);
+            see :mod:`imgstats.regions`. Part of every cache key (as a digest of its rings).
 
         Returns
         -------
-        Summary
-        """
-        return self.lookup(name, funcs, [band])[1]
+        Answer
 
-    def lookup(self, name: str, funcs=None, bands=(None,), version: str | None = None,
-               ) -> tuple[str, Summary]:
-        """Return ``(version, summary)``: a summary answering ``funcs`` for each of ``bands``.
+        Raises
+        ------
+        UnknownFunction, InvalidOption, ImageNotFound, UnreadableImage, ImageTooLarge,
+        StoreUnavailable, StoreTimeout
+            The core's domain errors.
+        Busy
+            When the slots for slow work (store I/O, pixels) or the decode budget are full.
 
-        Concurrent cold requests for one version compute its summary once (single-flight).
-        ``version``, when the caller has just read it, saves a second look at the store.
+        Notes
+        -----
+        A cached answer costs one version check and one lookup, and never waits behind slow
+        work: only a miss takes a slot of the bounded pool for slow work.
         """
-        funcs = [funcs] if isinstance(funcs, str) else list(funcs or [])
-        for func in funcs:
-            parse_function(func)  # refuse a bad name before touching the store
-        if version is None:
-            version, _ = self.store.stat(name)
-        key = (self.store.url, name, version)
-        slot = self.summaries.slot(key)
+        parsed = _parse_functions(funcs)  # refuse a bad name before touching the store
+        page = check_page(page)
+        region = Region.of(window, polygon)
+        selections = tuple(dict.fromkeys(selections))
+        version = self.version(name)
+        key = (self.store.url, name, version, page,
+               tuple(f.name for f in parsed), selections, each_band)
+        if region:
+            key += (region.key,)
+        if not histograms:
+            cached = self.answers.peek(key)
+            if cached is not None:
+                return cached
+        with self.slow.hold():
+            if histograms:
+                return self._answer(name, version, page, parsed, selections, each_band, True,
+                                    region)
+            return self.answers.get_or_fill(
+                key, lambda: self._answer(name, version, page, parsed, selections, each_band,
+                                          region=region))
+
+    def _answer(self, name, version, page, funcs, selections, each_band, histograms=False,
+                region=None):
+        """Compute an :class:`Answer` from the (cached, refined) summary."""
+        region = region or Region()
+        key = self._summary_key(name, version, page, region)
+        slot = self._summary_slot(key, name, page, region)
         summary = slot.value
-        if summary is not None and not needs_refinement(summary, funcs, bands):
-            return version, summary
-        with slot.lock:
-            summary = slot.value
-            if summary is None:
-                summary = self.redis.get(key) if self.redis is not None else None
-                if summary is None:
-                    summary = self._summarize_once(key, name)
-                slot.value = summary
-            for band in bands:
-                if needs_refinement(summary, funcs, [band]):
-                    summary = self._refine(summary, name, funcs, band)
+        bands = ()
+        if each_band and len(summary.band_names) > 1:
+            bands = tuple(range(len(summary.band_names)))
+        wanted = tuple(dict.fromkeys(selections + bands))
+        for sel in wanted:
+            summary.selection(sel)  # refuse an unknown band before any pixel pass
+        if needs_refinement(summary, funcs, wanted):
+            with slot.lock:
+                summary = slot.value
+                if needs_refinement(summary, funcs, wanted):
+                    summary = self._refine(summary, name, funcs, wanted, page, region)
                     slot.value = summary
                     self._share(key, summary)
-        return version, summary
+        answer = Answer.of(summary, name, version, page, funcs, selections, bands, histograms)
+        return replace(answer, region=region.describe(summary)) if region else answer
 
-    def stats(self, name: str, funcs, band=None) -> dict:
-        """``{func: value}`` for an image (values as :meth:`Summary.compute` gives them)."""
-        funcs = [funcs] if isinstance(funcs, str) else list(funcs)
-        return self.summary(name, funcs, band).compute(funcs, band)
+    def _summary_slot(self, key, name: str, page: int | None, region: Region):
+        """The cache slot of ``key``, filled (from Redis, or from the pixels) if it was empty."""
+        slot = self.summaries.slot(key)
+        if slot.value is None:
+            with slot.lock:
+                if slot.value is None:
+                    summary = self.redis.get(key) if self.redis is not None else None
+                    if summary is None:
+                        summary = self._summarize_once(key, name, page, region)
+                    slot.value = summary
+        return slot
 
-    def _summarize_once(self, key, name: str) -> Summary:
+    def _summary_key(self, name: str, version: str, page: int | None,
+                     region: Region | None = None) -> tuple:
+        """The key of an image version's summary (the page only when one is asked for; a
+        region's key after the page, so a whole image's keys stay what they were)."""
+        if region:
+            return (self.store.url, name, version, page, region.key)
+        if page is None:
+            return (self.store.url, name, version)
+        return (self.store.url, name, version, page)
+
+    def _summarize_once(self, key, name: str, page: int | None = None,
+                        region: Region | None = None) -> Summary:
         """Summarize, or wait for the worker process that holds the key's Redis lock."""
         if self.redis is None:
-            return self._summarize(name)
+            return self._summarize(name, page, region)
         token = self.redis.lock(key, ttl=float(self.config["LOCK_TIMEOUT"]))
         if token == "":  # another process is computing it
             summary = self.redis.wait(key, timeout=float(self.config["LOCK_TIMEOUT"]))
             if summary is not None:
                 return summary
         try:
-            summary = self._summarize(name)
+            summary = self._summarize(name, page, region)
             self._share(key, summary)
             return summary
         finally:
@@ -195,34 +305,191 @@ class ImageService:
         if self.redis is not None:
             self.redis.set(key, summary)
 
-    def _options(self) -> dict:
+    def _options(self, page: int | None = None, region: Region | None = None) -> dict:
         options = {"pixel_limit": self.pixel_limit}
         if self.store.remote:
             options["storage_options"] = self.store.storage_options
+        if page is not None:
+            options["page"] = page
+        if region:
+            options.update(region.options())
         return options
 
-    def _summarize(self, name: str) -> Summary:
+    def _summarize(self, name: str, page: int | None = None,
+                   region: Region | None = None) -> Summary:
         source = self.store.source(name)
+        options = self._options(page, region)
         with _StoreErrors(self.store.remote):
             client, lazy = self._cluster_for(name)
             if client is None:
-                return summarize(source, **self._options())
+                with self._decoding(name):
+                    return summarize(source, **options)
             if lazy:  # a big TIFF: workers read their own chunks from the store
-                return summarize(source, scheduler=client, **self._options())
-            future = client.submit(summarize, source, pure=False, **self._options())
+                return summarize(source, scheduler=client, **options)
+            future = client.submit(summarize, source, pure=False, **options)
             return self._result(future)
 
-    def _refine(self, summary: Summary, name: str, funcs, band) -> Summary:
+    def _refine(self, summary: Summary, name: str, funcs, selections,
+                page: int | None = None, region: Region | None = None) -> Summary:
+        """Refine ``summary`` so that it answers ``funcs`` for every one of ``selections``."""
         source = self.store.source(name)
+        options = self._options(page, region)
         with _StoreErrors(self.store.remote):
             client, lazy = self._cluster_for(name)
-            if client is None:
-                return refine(summary, source, funcs, band, **self._options())
-            if lazy:
-                return refine(summary, source, funcs, band, scheduler=client, **self._options())
-            future = client.submit(refine, summary, source, funcs, band, pure=False,
-                                   **self._options())
-            return self._result(future)
+            for sel in selections:  # the core will take every selection in one pass
+                if not needs_refinement(summary, funcs, [sel]):
+                    continue
+                if client is None:
+                    with self._decoding(name):
+                        summary = refine(summary, source, funcs, sel, **options)
+                elif lazy:
+                    summary = refine(summary, source, funcs, sel, scheduler=client, **options)
+                else:
+                    summary = self._result(client.submit(
+                        refine, summary, source, funcs, sel, pure=False, **options))
+            return summary
+
+    # -- collections -------------------------------------------------------------------------
+    def match(self, pattern: str) -> list[str]:
+        """The store's image names matching ``pattern`` (:func:`fnmatch.fnmatchcase`), sorted."""
+        return [n for n in self.list_images() if fnmatch.fnmatchcase(n, pattern)]
+
+    def collection(self, pattern: str, funcs, selections=(None,), *, each_band: bool = False,
+                   histograms: bool = False, page: int | None = None, window=None) -> Answer:
+        """Answer ``funcs`` over the samples of every image whose name matches ``pattern``.
+
+        The samples of all the matched images are one set: the values equal numpy's on the
+        concatenation of every image's samples. Each image's summary is the one its own
+        ``/stats`` uses (cached by version, shared through Redis), so after every image was
+        seen once an 8- or 16-bit collection reads no pixels; a 32/64-bit percentile reads
+        again only the images holding samples in the bins it refines
+        (:func:`imgstats.collection.refine_many`), once: the refined merge is cached.
+
+        Parameters
+        ----------
+        pattern : str
+            :func:`fnmatch.fnmatchcase` rules (``*``, ``?``, ``[seq]``) over the store's names.
+        funcs, selections, each_band, histograms, page
+            As for :meth:`answer`.
+        window : str or (x0, y0, x1, y1), optional
+            The same window of every image (clipped to each).
+
+        Returns
+        -------
+        Answer
+            ``name`` is the pattern, ``version`` a digest of every matched image's version,
+            ``images`` the matched ``(name, version)`` pairs.
+
+        Raises
+        ------
+        ImageNotFound
+            No image matches.
+        InvalidOption
+            More than ``COLLECTION_LIMIT`` images match, or their pixel types promote (as
+            numpy's :func:`numpy.result_type`) to a type that a 32/64-bit image of them does
+            not have: only 8/16-bit images are promoted, from their summaries (see
+            :mod:`imgstats.web._mixed`).
+        UnreadableImage, ImageTooLarge, StoreUnavailable...
+            The first matched image that fails, named in the message: one unreadable image
+            fails the whole question, so an answer is always over exactly ``images``.
+        Busy
+            As for :meth:`answer`.
+        """
+        parsed = _parse_functions(funcs)
+        page = check_page(page)
+        region = Region.of(window, None)
+        selections = tuple(dict.fromkeys(selections))
+        names = self.match(pattern)
+        if not names:
+            raise ImageNotFound(f"no image matches the pattern {pattern!r}")
+        limit = int(self.config.get("COLLECTION_LIMIT", 1000))
+        if len(names) > limit:
+            raise InvalidOption(f"the pattern {pattern!r} matches {len(names)} images, more "
+                                f"than the limit of {limit}: narrow it")
+        images = tuple((name, _named(self.version, name)) for name in names)
+        digest = hashlib.sha256(repr(images).encode()).hexdigest()[:32]
+        key = (self.store.url, "collection", images, page, region.key)
+        answer_key = key + (tuple(f.name for f in parsed), selections, each_band)
+        if not histograms:
+            cached = self.answers.peek(answer_key)
+            if cached is not None:
+                return cached
+
+        def work():
+            return self._collect(key, images, digest, pattern, page, region, parsed,
+                                 selections, each_band, histograms)
+
+        with self.slow.hold():
+            if histograms:
+                return work()
+            return self.answers.get_or_fill(answer_key, work)
+
+    def _collect(self, key, images, digest, pattern, page, region, funcs, selections,
+                 each_band, histograms) -> Answer:
+        """Merge (and refine) the matched images' summaries into an :class:`Answer`."""
+        names = [name for name, _ in images]
+        # a promotion that needs pixels decoded again is refused from the headers, first
+        promoted_type([_named(lambda n: self.info(n)["dtype"], n) for n in names], names)
+        slot = self.summaries.slot(key)
+        merged = slot.value
+        parts = None
+        if merged is None:
+            parts = self._parts(images, page, region)
+            with slot.lock:
+                if slot.value is None:
+                    slot.value = merge_summaries(
+                        [getattr(p, "summary", p) for p in parts], names)
+                merged = slot.value
+        bands = ()
+        if each_band and len(merged.band_names) > 1:
+            bands = tuple(range(len(merged.band_names)))
+        wanted = tuple(dict.fromkeys(selections + bands))
+        for sel in wanted:
+            merged.selection(sel)
+        if needs_refinement(merged, funcs, wanted):
+            parts = parts or self._parts(images, page, region)
+            with slot.lock:
+                merged = slot.value
+                merged = self._refine_collection(merged, parts, names, funcs, wanted, page,
+                                                 region)
+                slot.value = merged
+        answer = Answer.of(merged, pattern, digest, page, funcs, selections, bands, histograms)
+        return replace(answer, images=images)
+
+    def _parts(self, images, page, region) -> list:
+        """Each image's summary, from the cache or summarized now (errors name the image);
+        with mixed pixel types, the narrower ones as :class:`~._mixed.PromotedPart`."""
+        parts = []
+        for name, version in images:
+            key = self._summary_key(name, version, page, region)
+            parts.append(_named(lambda n, k=key: self._summary_slot(k, n, page, region).value,
+                                name))
+        dtype = promoted_type([p.dtype for p in parts], [n for n, _ in images])
+        return promote(parts, dtype)
+
+    def _refine_collection(self, merged, parts, names, funcs, selections, page, region):
+        """Refine a collection's merged summary for every selection (pixels of the images
+        holding samples in the refined bins only, one image at a time)."""
+        sources = [self.store.source(name) for name in names]
+        options = self._options(page, region)
+        wanted = [f.name for f in funcs]
+        mixed = any(isinstance(p, PromotedPart) for p in parts)
+        widest = max(names, key=lambda n: self.info(n)["width"] * self.info(n)["height"])
+        with _StoreErrors(self.store.remote), self._decoding(widest):
+            for sel in selections:
+                if not needs_refinement(merged, funcs, [sel]):
+                    continue
+                if mixed:
+                    merged = refine_mixed(merged, parts, sources, wanted, sel, options)
+                else:
+                    merged = refine_many(merged, parts, sources, wanted, sel, max_workers=1,
+                                         **options)
+        return merged
+
+    def _decoding(self, name: str):
+        """Hold the image's pixels (width x height from its header) in the decode budget."""
+        info = self.info(name)
+        return self.decodes.hold(int(info["width"]) * int(info["height"]))
 
     # -- dask ------------------------------------------------------------------------------
     def _result(self, future):
@@ -326,3 +593,215 @@ class _StoreErrors:
             raise store_error(exc, "read") from exc
         return False
 
+
+
+def is_pattern(name: str) -> bool:
+    """Whether an image name in a URL is a collection pattern (it holds ``*`` or ``?``)."""
+    return "*" in name or "?" in name
+
+
+def _named(fn, name: str):
+    """``fn(name)``, with ``name`` put in the message of a domain error that lacks it."""
+    try:
+        return fn(name)
+    except Busy:
+        raise
+    except ImgStatsError as exc:
+        if name in str(exc):
+            raise
+        try:
+            named = type(exc)(f"{name}: {exc}")
+        except TypeError:  # pragma: no cover -- an error class with another signature
+            raise exc from None
+        raise named from exc
+
+
+#: The longest ``window`` text accepted (four coordinates of up to 15 digits each).
+_MAX_WINDOW_TEXT = 64
+#: Polygon coordinates beyond this (pixels) are refused: no image is that large, and the
+#: rasterizer's arithmetic stays exact within it.
+_MAX_COORDINATE = 2.0**31
+
+
+@dataclass(frozen=True)
+class Region:
+    """The checked region of a question: a window, a polygon, both, or neither (falsy).
+
+    Attributes
+    ----------
+    window : tuple of int or None
+        ``(x0, y0, x1, y1)`` as given (checked, not yet clipped).
+    polygon : list or dict or None
+        The polygon as given (vertices or GeoJSON), checked.
+    key : tuple
+        What the caches key it by: the window, and a digest of the polygon's rings.
+    """
+
+    window: tuple | None = None
+    polygon: object = None
+    key: tuple = ()
+
+    @classmethod
+    def of(cls, window=None, polygon=None) -> Region:
+        """Check a window and a polygon (either may be None).
+
+        Raises
+        ------
+        InvalidOption
+            See :func:`imgstats.regions.parse_window` and
+            :func:`imgstats.regions.polygon_rings`; also coordinates beyond 2**31 pixels.
+        """
+        key = ()
+        if window is not None:
+            if isinstance(window, str) and len(window) > _MAX_WINDOW_TEXT:
+                raise InvalidOption(f"invalid window {window[:24]!r}...: use four whole "
+                                    "numbers x0,y0,x1,y1 (pixels)")
+            window = parse_window(window)
+            if max(abs(v) for v in window) > _MAX_COORDINATE:
+                raise InvalidOption(f"window {window}: coordinates beyond 2**31 pixels")
+            key += ("window", window)
+        if polygon is not None:
+            rings = polygon_rings(polygon)
+            if max(float(np.abs(r).max()) for r in rings) > _MAX_COORDINATE:
+                raise InvalidOption("polygon coordinates beyond 2**31 pixels")
+            digest = hashlib.sha256()
+            for ring in rings:
+                digest.update(np.ascontiguousarray(ring, dtype="<f8").tobytes() + b"|")
+            key += ("polygon", digest.hexdigest())
+        return cls(window, polygon, key)
+
+    def __bool__(self) -> bool:
+        return bool(self.key)
+
+    def options(self) -> dict:
+        """Keyword arguments of :func:`imgstats.summarize` and :func:`imgstats.refine`."""
+        out = {}
+        if self.window is not None:
+            out["window"] = self.window
+        if self.polygon is not None:
+            out["polygon"] = self.polygon
+        return out
+
+    def describe(self, summary: Summary) -> dict:
+        """What the region selected: ``pixels`` and, for a window alone, the clipped window.
+
+        A window's summary has the cut's ``(height, width[, band])`` shape, and clipping only
+        moves ``x0``, ``y0`` up to 0 and ``x1``, ``y1`` down to the image's size, so the
+        clipped window follows from the shape alone.
+        """
+        shape = tuple(int(n) for n in summary.shape)
+        if self.polygon is None and self.window is not None and len(shape) >= 2:
+            x0, y0 = max(self.window[0], 0), max(self.window[1], 0)
+            return {"window": [x0, y0, x0 + shape[1], y0 + shape[0]],
+                    "pixels": shape[0] * shape[1]}
+        return {"pixels": shape[0] if shape else 0}
+
+
+_PAGE = re.compile(r"[0-9]{1,6}")
+
+
+def check_page(page) -> int | None:
+    """``page`` as an int >= 0 (None stays None); a digit string is read as one.
+
+    Raises
+    ------
+    InvalidOption
+        For anything else (negative, fractional, signed, non-ASCII digits, over 6 digits).
+    """
+    if page is None or (isinstance(page, int) and not isinstance(page, bool) and page >= 0):
+        return page
+    if isinstance(page, str) and _PAGE.fullmatch(page):
+        return int(page)
+    shown = str(page)[:32]
+    raise InvalidOption(f"invalid page {shown!r}: use a whole number from 0 (the first page)")
+
+
+def _parse_functions(funcs) -> tuple[Function, ...]:
+    """Parse a request's function names once (a name, a Function or a list of them)."""
+    if isinstance(funcs, (str, Function)):
+        funcs = [funcs]
+    return tuple(dict.fromkeys(parse_function(f) for f in funcs))
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What :meth:`ImageService.answer` found: values per selection, and the image's facts.
+
+    Attributes
+    ----------
+    name, version : str
+        The image and the version the values were computed from.
+    page : int or None
+        The page asked for.
+    funcs : tuple of str
+        The function names, in the order asked.
+    dtype : str
+        The samples' numpy type.
+    shape : tuple of int
+        The image's shape, as the summary records it.
+    band_names : tuple of str
+    bands : tuple of int
+        The band indices answered besides ``selections`` (``each_band``), else ().
+    values : dict
+        ``{selection: {func: value}}``; a selection without valid samples maps to None.
+    counts : dict
+        ``{selection: valid sample count}``.
+    histograms : dict
+        ``{selection: (values, counts)}`` when asked for, else empty.
+    empty : dict
+        ``{selection: message}`` for the selections without valid samples.
+    region : dict
+        For a window or polygon: ``pixels`` selected and, for a window, the clipped
+        ``window``; else empty.
+    images : tuple of (str, str)
+        For a collection: the matched images' ``(name, version)``; ``name`` is then the
+        pattern and ``version`` a digest of theirs. Else ().
+    """
+
+    name: str
+    version: str
+    page: int | None
+    funcs: tuple
+    dtype: str
+    shape: tuple
+    band_names: tuple
+    bands: tuple
+    values: dict
+    counts: dict
+    histograms: dict = field(default_factory=dict)
+    empty: dict = field(default_factory=dict)
+    region: dict = field(default_factory=dict)
+    images: tuple = ()
+
+    @classmethod
+    def of(cls, summary: Summary, name, version, page, funcs, selections, bands,
+           histograms: bool = False) -> Answer:
+        """Read an answer off a summary that is refined for every selection."""
+        values, counts, hists, empty = {}, {}, {}, {}
+        for sel in dict.fromkeys(tuple(selections) + tuple(bands)):
+            try:
+                values[sel] = summary.compute(list(funcs), sel)
+            except NoValidSamples as exc:
+                values[sel] = None
+                empty[sel] = str(exc)
+            counts[sel] = int(summary.stats(sel).count)
+            if histograms:
+                hists[sel] = summary.histogram(sel)
+        return cls(name, version, page, tuple(f.name for f in funcs), summary.dtype.name,
+                   tuple(int(n) for n in summary.shape), tuple(summary.band_names),
+                   tuple(bands), values, counts, hists, empty)
+
+    def value(self, func: str, selection=None):
+        """One value; raises :class:`~imgstats.NoValidSamples` for an empty selection."""
+        values = self.values[selection]
+        if values is None:
+            raise NoValidSamples(self.empty.get(selection, "no valid samples"))
+        return values[func]
+
+    @property
+    def nbytes(self) -> int:
+        """An estimate of the memory this answer holds (for byte-bounded caches)."""
+        size = 512 + 96 * sum(len(v or ()) + 1 for v in self.values.values())
+        for values, counts in self.histograms.values():
+            size += values.nbytes + counts.nbytes
+        return size

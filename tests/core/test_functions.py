@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 import numpy as np
 import pytest
@@ -34,6 +35,9 @@ ARRAY = np.arange(101, dtype=np.uint8)
         ("p100.0", "percentile", 100.0),
         ("p0.001", "percentile", 0.001),
         ("p050", "percentile", 50.0),
+        ("p99.900", "percentile", 99.9),
+        ("p100.000000000000000000", "percentile", 100.0),
+        ("p0.0000000000000000001", "percentile", 1e-19),
     ],
 )
 def test_supported_names_parse(name, kind, q):
@@ -48,6 +52,8 @@ def test_supported_names_parse(name, kind, q):
         "p1e2", "p.5", "p50.", "p+10", "p1_0", "p²", "p٣", "p٣٣", "p１０", " p10", "p10 ",
         "p 10", "\tmin", "min\n", "p10\n", "", "pp10", "p10p", "percentile", "q50", "p50%",
         "p0x10", "p1,5", "pinf", "pnan", "p" + "9" * 80,
+        # above 100 by less than float can tell: float() rounds these to 100.0
+        "p100.0000000000000001", "p100." + "0" * 55 + "1", "p100.00000000000000000000001",
     ],
 )
 def test_unsupported_names_raise_unknown_function(name):
@@ -101,7 +107,7 @@ def test_any_valid_percentile_name_computes_numpy_percentile(name):
 ))
 def test_arbitrary_text_is_either_a_valid_name_or_unknown_function(text):
     valid = text in ("min", "max", "mean", "median") or (
-        re.fullmatch(r"p[0-9]+(\.[0-9]+)?", text) is not None and float(text[1:]) <= 100
+        re.fullmatch(r"p[0-9]+(\.[0-9]+)?", text) is not None and Decimal(text[1:]) <= 100
     )
     if valid:
         assert parse_function(text).name == text
@@ -115,3 +121,41 @@ def test_several_functions_return_a_dict_in_order():
     assert list(got) == ["p99.5", "min", "median", "max", "mean"]
     assert got == {"p99.5": 99.5, "min": 0, "median": 50.0, "max": 100, "mean": 50.0}
     assert type(got["min"]) is int and type(got["median"]) is float
+
+
+@st.composite
+def names_near_100(draw):
+    """``p100`` or ``p099.99...``/``p100.00...`` with any number of zeros and a last digit."""
+    zeros = draw(st.integers(0, 58))
+    last = draw(st.sampled_from("0123456789"))
+    whole = draw(st.sampled_from(["100", "0100", "99", "099"]))
+    trailing = "0" * draw(st.integers(0, 3))
+    return f"p{whole}.{'0' * zeros}{last}{trailing}"
+
+
+@CORE
+@given(names_near_100())
+def test_percentiles_near_100_are_decided_by_their_exact_decimal(name):
+    # float() rounds p100.000...01 to 100.0; the grammar is about the decimal written
+    if len(name) > 64:
+        expected_valid = False  # too long to be a name, whatever its value
+    else:
+        expected_valid = Decimal(name[1:]) <= 100
+    if expected_valid:
+        f = parse_function(name)
+        assert f.q == float(name[1:]) and 0.0 <= f.q <= 100.0
+    else:
+        with pytest.raises(UnknownFunction):
+            parse_function(name)
+
+
+@CORE
+@given(st.integers(0, 100), st.integers(0, 40))
+def test_trailing_zeros_never_change_a_name_s_value(whole, zeros):
+    name = f"p{whole}." + "0" * zeros + "0"
+    assert parse_function(name).q == float(whole)
+
+
+def test_parsing_a_parsed_function_returns_it():
+    f = parse_function("p99.5")
+    assert parse_function(f) is f

@@ -82,13 +82,72 @@ def test_gallery_page_out_of_range_is_a_404_page(client, page):
     assert "Back to the gallery" in response.text
 
 
-def test_unreadable_image_does_not_take_the_gallery_down(client, images):
-    (images / "broken.png").write_bytes(b"not a png at all")
-    response = client.get("/gallery?page=2")
+def _cards(html: str) -> dict[str, str]:
+    """``{image name: the text of its card}`` of a gallery page."""
+    cards = {}
+    for item in re.findall(r'<li class="card[^"]*">(.*?)</li>', html, re.S):
+        name = re.search(r'<span class="name">([^<]*)</span>', item).group(1)
+        cards[name] = item
+    return cards
+
+
+@pytest.mark.parametrize("broken", [
+    ("broken.png", b"not a png at all"),  # garbage under an image name: the header fails
+    ("cut.jpg", None),  # a truncated JPEG: the header reads, the pixels do not
+    ("bomb.png", "bomb"),  # declares more pixels than the limit
+])
+def test_unreadable_image_gets_an_error_card_and_the_page_renders(client, images, broken):
+    name, data = broken
+    if data is None:
+        jpeg = (images / "IMG_1.jpg").read_bytes()
+        data = jpeg[: len(jpeg) // 3]
+    elif data == "bomb":
+        data = _bomb_png()
+    (images / name).write_bytes(data)
+    names = sorted(p.name for p in images.iterdir())
+    page = names.index(name) // 4 + 1
+    response = client.get(f"/gallery?page={page}")
     assert response.status_code == 200
-    assert "broken.png" in response.text and "Cannot be read" in response.text
-    page = client.get("/gallery/broken.png")
-    assert page.status_code == 422 and page.mimetype == "text/html"
+    cards = _cards(response.text)
+    assert name in cards
+    assert "card-error" not in "".join(v for k, v in cards.items() if k != name)
+    assert len(cards) == min(4, len(names) - (page - 1) * 4)
+    card = cards[name]
+    assert "error-frame" in card and "<img" not in card  # no broken picture
+    assert "Unreadable" not in card and "TooLarge" not in card  # human words, not classes
+    others = [k for k in cards if k != name]
+    for other in others:  # the rest of the page renders, thumbnails included
+        assert client.get(f"/thumbs/{other}").status_code == 200
+    detail = client.get(f"/gallery/{name}")
+    assert detail.status_code in (413, 422) and detail.mimetype == "text/html"
+    heading = re.search(r"<h1>(.*?)</h1>", detail.text, re.S).group(1)
+    assert heading in ("This image cannot be read", "This image is too large")
+    assert client.get(f"/stats/{name}/mean").status_code == detail.status_code
+
+
+def _bomb_png(width: int = 40000, height: int = 40000) -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 16))
+            + chunk(b"IEND", b""))
+
+
+def test_busy_service_gets_a_503_page_with_retry_after(client, app):
+    from imgstats.errors import Busy
+
+    def busy(*args, **kwargs):
+        raise Busy("the service is busy: retry later", retry_after=3)
+
+    app.extensions["imgstats"].answer = busy
+    response = client.get("/gallery/IMG_1.jpg")
+    assert response.status_code == 503 and response.headers["Retry-After"] == "3"
+    assert "The service is busy" in response.text
 
 
 def test_image_page_has_the_function_buttons_and_percentile_input(client):

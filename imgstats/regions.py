@@ -1,0 +1,475 @@
+"""Regions of an image: a window, a mask, a polygon, and the samples they select.
+
+Every region is in pixel coordinates of the array as stored (``x`` to the right, ``y`` down,
+no EXIF rotation), the same array the whole-image statistics use:
+
+* a **window** ``(x0, y0, x1, y1)`` is half-open, ``array[y0:y1, x0:x1]``, clipped to the image;
+* a **mask** is a boolean array of the image's ``(y, x)`` shape: ``True`` pixels count;
+* a **polygon** ``[(x, y), ...]`` (or a GeoJSON Polygon dict) selects the pixels whose centre
+  ``(x + 0.5, y + 0.5)`` lies inside it, the default rule of rasterio's and GDAL's
+  rasterization. Self-intersecting rings use the even-odd rule (a point is inside when a ray
+  from it crosses the ring an odd number of times: a bow tie counts both lobes, a pentagram's
+  centre is outside). A GeoJSON Polygon's holes are subtracted from its exterior ring.
+
+All given regions intersect. :func:`select` turns an image and a region into an image-like
+array that :func:`imgstats.summarize`, :func:`imgstats.refine` and :func:`imgstats.compute`
+take as they are, so a caller (the web service) can cache by image and region and refine the
+same selection later. Only the pixels inside the region's bounding box are read: a lazily read
+TIFF decodes just the tiles or strips the box touches.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+import re
+
+import numpy as np
+
+from .errors import InvalidOption, NoValidSamples
+
+__all__ = [
+    "select",
+    "parse_window",
+    "clip_window",
+    "rasterize_polygon",
+    "polygon_rings",
+    "MAX_POLYGON_VERTICES",
+]
+
+#: The most vertices a polygon (all its rings together) may have.
+MAX_POLYGON_VERTICES = 10_000
+#: Scanline rows rasterized at once: bounds the (rows x edges) crossing matrix in memory.
+_ROWS_PER_BATCH = 1 << 20
+
+
+# -- windows ------------------------------------------------------------------------------------
+def parse_window(window) -> tuple[int, int, int, int]:
+    """Check a window ``(x0, y0, x1, y1)`` (or the text ``"x0,y0,x1,y1"``) and return it.
+
+    Raises
+    ------
+    InvalidOption
+        Not four numbers, a non-integer, or an empty or inverted window (``x1 <= x0`` or
+        ``y1 <= y0``).
+
+    Examples
+    --------
+    >>> parse_window("10,20,110,70")
+    (10, 20, 110, 70)
+    """
+    text = window
+    if isinstance(window, str):
+        parts = [p.strip() for p in window.split(",")]
+        if not all(re.fullmatch(r"[+-]?[0-9]+", p) for p in parts):
+            raise InvalidOption(
+                f"invalid window {text!r}: use four whole numbers x0,y0,x1,y1 (pixels)"
+            )
+        window = [int(p) for p in parts]
+    try:
+        values = list(window)
+    except TypeError:
+        raise InvalidOption(
+            f"invalid window {text!r}: use four whole numbers (x0, y0, x1, y1)"
+        ) from None
+    if len(values) != 4:
+        raise InvalidOption(
+            f"invalid window {text!r}: use four numbers x0, y0, x1, y1, not {len(values)}"
+        )
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+            raise InvalidOption(
+                f"invalid window {text!r}: coordinates are whole pixels, not {v!r}"
+            )
+        out.append(int(v))
+    x0, y0, x1, y1 = out
+    if x1 <= x0 or y1 <= y0:
+        kind = "inverted" if x1 < x0 or y1 < y0 else "empty"
+        raise InvalidOption(
+            f"{kind} window {tuple(out)}: it needs x0 < x1 and y0 < y1 (half-open, in pixels)"
+        )
+    return x0, y0, x1, y1
+
+
+def clip_window(window, height: int, width: int) -> tuple[int, int, int, int]:
+    """Clip a checked window to an image of ``height`` x ``width`` pixels.
+
+    Raises
+    ------
+    InvalidOption
+        When nothing of the window lies inside the image.
+    """
+    x0, y0, x1, y1 = window
+    clipped = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
+    if clipped[2] <= clipped[0] or clipped[3] <= clipped[1]:
+        raise InvalidOption(
+            f"window {tuple(window)} lies outside the image ({width} x {height} pixels)"
+        )
+    return clipped
+
+
+# -- polygons -----------------------------------------------------------------------------------
+def polygon_rings(polygon) -> list[np.ndarray]:
+    """Check a polygon and return its rings as float64 ``(n, 2)`` arrays of ``(x, y)``.
+
+    Parameters
+    ----------
+    polygon : sequence of (x, y) or dict
+        Vertices in pixel coordinates, or a GeoJSON ``{"type": "Polygon", "coordinates":
+        [exterior, hole, ...]}`` (also inside a ``Feature``). A closing vertex equal to the
+        first is dropped.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        The exterior ring first, then the holes.
+
+    Raises
+    ------
+    InvalidOption
+        Not a polygon, non-finite coordinates, more than :data:`MAX_POLYGON_VERTICES`
+        vertices, or a degenerate ring (fewer than 3 distinct vertices, or all on one line).
+    """
+    if isinstance(polygon, dict):
+        if polygon.get("type") == "Feature":
+            polygon = polygon.get("geometry") or {}
+        if polygon.get("type") != "Polygon" or not isinstance(
+            polygon.get("coordinates"), (list, tuple)
+        ):
+            raise InvalidOption(
+                "a GeoJSON polygon must be {'type': 'Polygon', 'coordinates': [ring, ...]}, "
+                f"not type {polygon.get('type')!r}"
+            )
+        rings = list(polygon["coordinates"])
+        if not rings:
+            raise InvalidOption("a GeoJSON Polygon needs an exterior ring")
+    else:
+        rings = [polygon]
+    total = 0
+    out = []
+    for ring in rings:
+        try:
+            pts = np.array(ring, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InvalidOption("a polygon is a list of [x, y] pairs of numbers") from None
+        if pts.ndim != 2 or pts.shape[1] != 2:
+            raise InvalidOption(
+                f"a polygon is a list of [x, y] pairs of numbers, not shape {pts.shape}"
+            )
+        total += len(pts)
+        if total > MAX_POLYGON_VERTICES:
+            raise InvalidOption(
+                f"the polygon has more than {MAX_POLYGON_VERTICES} vertices"
+            )
+        if not np.isfinite(pts).all():
+            raise InvalidOption("polygon coordinates must be finite numbers")
+        if len(pts) > 1 and (pts[0] == pts[-1]).all():
+            pts = pts[:-1]
+        if len(np.unique(pts, axis=0)) < 3:
+            raise InvalidOption("degenerate polygon: it needs at least 3 distinct vertices")
+        d = pts - pts[0]
+        far = d[np.argmax(np.abs(d).sum(axis=1))]
+        if not np.any(far[0] * d[:, 1] - far[1] * d[:, 0]):
+            raise InvalidOption("degenerate polygon: all its vertices lie on one line")
+        out.append(pts)
+    return out
+
+
+def _crossings(ring: np.ndarray, yc: np.ndarray):
+    """Edges crossed by each scanline ``y = yc``: ``(row index, x of the crossing)``.
+
+    An edge crosses when exactly one of its ends lies above the line (``y > yc``): the
+    half-open rule of the classic PNPOLY test, so a vertex on the line counts once.
+    """
+    x1, y1 = ring[:, 0], ring[:, 1]
+    x2, y2 = np.roll(x1, -1), np.roll(y1, -1)
+    yy = yc[:, None]
+    hit = (y1 > yy) != (y2 > yy)
+    rows, edges = np.nonzero(hit)
+    ya, yb = y1[edges], y2[edges]
+    xa, xb = x1[edges], x2[edges]
+    xs = xa + (yc[rows] - ya) * (xb - xa) / (yb - ya)
+    return rows, xs
+
+
+def point_in_ring(ring: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Even-odd test of points ``(x, y)`` against one ring, point by point (the oracle)."""
+    x = np.asarray(x, np.float64)
+    y = np.asarray(y, np.float64)
+    inside = np.zeros(x.shape, bool)
+    x1, y1 = ring[:, 0], ring[:, 1]
+    x2, y2 = np.roll(x1, -1), np.roll(y1, -1)
+    for a, b, c, d in zip(x1, y1, x2, y2, strict=True):
+        hit = (b > y) != (d > y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            xs = a + (y - b) * (c - a) / (d - b)
+        inside ^= hit & (x < xs)
+    return inside
+
+
+def _rasterize_ring(ring: np.ndarray, window) -> np.ndarray:
+    """Boolean mask over ``window`` of the pixel centres inside ``ring`` (even-odd)."""
+    x0, y0, x1, y1 = window
+    h, w = y1 - y0, x1 - x0
+    out = np.zeros((h, w), bool)
+    batch = max(1, _ROWS_PER_BATCH // max(len(ring), 1))
+    for start in range(0, h, batch):
+        stop = min(h, start + batch)
+        yc = np.arange(y0 + start, y0 + stop, dtype=np.float64) + 0.5
+        rows, xs = _crossings(ring, yc)
+        if not rows.size:
+            continue
+        order = np.lexsort((xs, rows))
+        rows, xs = rows[order], xs[order]
+        # Along each scanline the crossings pair up: the centre x + 0.5 is inside when an odd
+        # number of crossings lie at or left of it, i.e. x + 0.5 in [s0, s1), [s2, s3)...
+        # (x + 0.5 < s  <=>  x < ceil(s - 0.5), exactly in float64 for pixel coordinates).
+        cols = np.clip(np.ceil(xs - 0.5) - x0, 0, w).astype(np.int64)
+        edge = np.zeros((stop - start, w + 1), np.int8)
+        sign = np.where(_rank_in_row(rows) % 2 == 0, 1, -1).astype(np.int8)
+        np.add.at(edge, (rows, cols), sign)
+        out[start:stop] = np.cumsum(edge, axis=1, dtype=np.int32)[:, :w] > 0
+    return out
+
+
+def _rank_in_row(rows: np.ndarray) -> np.ndarray:
+    """0, 1, 2... within each run of equal ``rows`` (``rows`` sorted)."""
+    idx = np.arange(rows.size)
+    starts = np.r_[0, np.flatnonzero(np.diff(rows)) + 1]
+    first = np.repeat(starts, np.diff(np.r_[starts, rows.size]))
+    return idx - first
+
+
+def rasterize_polygon(polygon, height: int, width: int):
+    """Rasterize a polygon onto an image of ``height`` x ``width`` pixels.
+
+    A pixel ``(x, y)`` is selected when its centre ``(x + 0.5, y + 0.5)`` lies inside the
+    polygon (even-odd rule; holes subtracted). Only the polygon's bounding box is rasterized.
+
+    Returns
+    -------
+    window : tuple of int or None
+        ``(x0, y0, x1, y1)``: the bounding box of the selected pixels, clipped to the image;
+        ``None`` when no pixel centre lies inside.
+    mask : numpy.ndarray of bool or None
+        The selection inside ``window``.
+
+    Raises
+    ------
+    InvalidOption
+        See :func:`polygon_rings`.
+    """
+    rings = polygon_rings(polygon)
+    ext = rings[0]
+    box = (
+        max(0, math.floor(ext[:, 0].min())),
+        max(0, math.floor(ext[:, 1].min())),
+        min(width, math.ceil(ext[:, 0].max()) + 1),
+        min(height, math.ceil(ext[:, 1].max()) + 1),
+    )
+    if box[2] <= box[0] or box[3] <= box[1]:
+        return None, None
+    mask = _rasterize_ring(ext, box)
+    for hole in rings[1:]:
+        mask &= ~_rasterize_ring(hole, box)
+    return _shrink(box, mask)
+
+
+def _shrink(window, mask):
+    """Cut ``mask`` (over ``window``) to the bounding box of its True pixels."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if not rows.size:
+        return None, None
+    cols = np.flatnonzero(mask.any(axis=0))
+    x0, y0 = window[0], window[1]
+    sub = mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    box = (x0 + int(cols[0]), y0 + int(rows[0]), x0 + int(cols[-1]) + 1, y0 + int(rows[-1]) + 1)
+    return box, sub
+
+
+# -- selection ----------------------------------------------------------------------------------
+def _intersect(a, b):
+    return max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
+
+
+def _crop(mask, window, box):
+    """The part of ``mask`` (over ``window``) inside ``box`` (within ``window``)."""
+    return mask[box[1] - window[1] : box[3] - window[1], box[0] - window[0] : box[2] - window[0]]
+
+
+def region_of(height: int, width: int, window=None, mask=None, polygon=None):
+    """Combine the given regions into ``(box, local_mask)`` on a ``height`` x ``width`` image.
+
+    ``box`` is a window inside the image; ``local_mask`` is ``None`` (the whole box) or a
+    boolean array of the box's shape.
+
+    Raises
+    ------
+    InvalidOption
+        A bad window, mask or polygon.
+    NoValidSamples
+        The regions together select no pixel.
+    """
+    box = (0, 0, width, height)
+    local = None
+    if window is not None:
+        box = clip_window(parse_window(window), height, width)
+    if mask is not None:
+        mask = np.asarray(mask)
+        if mask.dtype != np.bool_:
+            raise InvalidOption(f"a mask must be a boolean array, not {mask.dtype}")
+        if mask.shape != (height, width):
+            raise InvalidOption(
+                f"the mask's shape {mask.shape} is not the image's (y, x) shape "
+                f"{(height, width)}"
+            )
+        mbox, mlocal = _shrink((0, 0, width, height), mask)
+        if mbox is None:
+            raise NoValidSamples("no valid samples: the mask selects no pixel")
+        new = _intersect(box, mbox)
+        if new[2] <= new[0] or new[3] <= new[1]:
+            raise NoValidSamples("no valid samples: the mask selects no pixel in the window")
+        local = _crop(mlocal, mbox, new)
+        box = new
+    if polygon is not None:
+        pbox, plocal = rasterize_polygon(polygon, height, width)
+        if pbox is None:
+            raise NoValidSamples("no valid samples: no pixel centre lies inside the polygon")
+        new = _intersect(box, pbox)
+        if new[2] <= new[0] or new[3] <= new[1]:
+            raise NoValidSamples("no valid samples: the polygon selects no pixel of the region")
+        part = _crop(plocal, pbox, new)
+        local = part if local is None else _crop(local, box, new) & part
+        box = new
+    if local is not None:
+        if local.all():
+            local = None
+        elif not local.any():
+            raise NoValidSamples("no valid samples: the regions together select no pixel")
+    return box, local
+
+
+def select(data, window=None, mask=None, polygon=None, **io_options):
+    """Return the samples of ``data`` inside a region, as an image :func:`compute` takes.
+
+    Parameters
+    ----------
+    data : numpy.ndarray, dask.array.Array, xarray.DataArray, PIL.Image.Image, str or path
+        A 2-D or 3-D image ``(y, x[, band])``; paths are opened with
+        :func:`imgstats.open_image` (a TIFF lazily, so that only the tiles or strips the region
+        touches are decoded).
+    window : (x0, y0, x1, y1) or str, optional
+        Half-open pixel window, clipped to the image.
+    mask : numpy.ndarray of bool, optional
+        Of the image's ``(y, x)`` shape; True pixels count.
+    polygon : sequence of (x, y) or GeoJSON Polygon dict, optional
+        Pixels whose centre lies inside count (see the module's notes).
+    **io_options
+        For :func:`imgstats.open_image`.
+
+    Returns
+    -------
+    xarray.DataArray
+        A window: ``(y, x[, band])`` pixels, cut lazily when the image is lazy. A mask or a
+        polygon: the selected pixels as dims ``(pixel, one, band)`` or ``(pixel, one)``; their
+        samples are exactly the selected ones, band names kept.
+
+    Raises
+    ------
+    InvalidOption, NoValidSamples
+        See :func:`region_of`; also an image that is not 2-D or 3-D.
+
+    Examples
+    --------
+    >>> import numpy as np, imgstats
+    >>> img = np.arange(20, dtype=np.uint8).reshape(4, 5)
+    >>> imgstats.compute(select(img, window=(1, 1, 3, 3)), "max")
+    13
+    """
+    import xarray as xr
+
+    from .reduce import as_image_array
+
+    if isinstance(data, (str, os.PathLike)):
+        data = _open_for_region(data, io_options)
+        io_options = {}
+    raw_ndim = getattr(data, "ndim", None)
+    if raw_ndim is not None and raw_ndim not in (2, 3):
+        raise InvalidOption(
+            f"a region needs a 2-D or 3-D image (y, x[, band]), not {raw_ndim}-D"
+        )
+    arr, names = as_image_array(data, **io_options)
+    attrs = dict(getattr(data, "attrs", {}) or {})
+    height, width = int(arr.shape[0]), int(arr.shape[1])
+    box, local = region_of(height, width, window, mask, polygon)
+    x0, y0, x1, y1 = box
+    cut = arr[y0:y1, x0:x1]
+    if local is not None:
+        cut = _masked(cut, local)
+        dims = ("pixel", "one")
+    else:
+        dims = ("y", "x")
+    if cut.ndim == 3:
+        return xr.DataArray(cut, dims=(*dims, "band"), coords={"band": list(names)}, attrs=attrs)
+    # a greyscale image keeps its band's name the way open_image records it
+    attrs.setdefault("source", "")
+    attrs["band"] = names[0]
+    return xr.DataArray(cut, dims=dims, attrs=attrs)
+
+
+def _open_for_region(source, io_options):
+    """Open a path lazily when it is a TIFF, so a region decodes only the tiles it touches."""
+    from .io import open_image
+    from .io._sources import open_source
+    from .io._tiff import is_tiff
+
+    options = dict(io_options)
+    if options.get("chunks") is None:
+        try:
+            with open_source(source, options.get("storage_options")) as fh:
+                tiff = is_tiff(fh.read(4))
+        except Exception:  # noqa: BLE001 -- open_image below reports what is wrong
+            tiff = False
+        if tiff:
+            options["chunks"] = "auto"
+    return open_image(source, **options)
+
+
+def _masked(cut, local: np.ndarray):
+    """The samples of ``cut`` where ``local`` is True, as ``(pixel, 1[, band])``.
+
+    For a dask array the blocks with no selected pixel are dropped unread, and the others
+    keep known sizes (counted from the mask), so the result is an ordinary dask array.
+    """
+    import dask.array as da
+
+    if not isinstance(cut, da.Array):
+        picked = np.asarray(cut)[local]
+        return picked.reshape(picked.shape[0], 1, *picked.shape[1:])
+    import dask
+
+    if cut.ndim == 3 and cut.numblocks[2] > 1:
+        cut = cut.rechunk({2: -1})
+    ys = np.cumsum((0,) + cut.chunks[0])
+    xs = np.cumsum((0,) + cut.chunks[1])
+    blocks = cut.to_delayed()
+    parts = []
+    tail = cut.shape[2:]
+    for i in range(len(ys) - 1):
+        for j in range(len(xs) - 1):
+            m = local[ys[i] : ys[i + 1], xs[j] : xs[j + 1]]
+            n = int(m.sum())
+            if n == 0:
+                continue
+            block = blocks[i, j, 0] if cut.ndim == 3 else blocks[i, j]
+            picked = dask.delayed(_pick, pure=True)(block, m)
+            parts.append(da.from_delayed(picked, (n, 1, *tail), dtype=cut.dtype))
+    return da.concatenate(parts, axis=0)
+
+
+def _pick(block, m):
+    """The samples of one block where ``m`` is True, as ``(pixel, 1[, band])``."""
+    picked = np.asarray(block)[m]
+    return picked.reshape(picked.shape[0], 1, *picked.shape[1:])
