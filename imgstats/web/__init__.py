@@ -62,9 +62,9 @@ DEFAULTS = {
     # Pixels (width x height, from the header) decoded at once per worker process; None is
     # 2 x PIXEL_LIMIT. A request beyond it waits up to DECODE_WAIT seconds for its turn,
     # then gets 503 with Retry-After. An image larger than the budget (but within
-    # PIXEL_LIMIT) is decoded alone. A decode holds about width x height x bands x bytes per
-    # sample (x2 while Pillow hands its buffer to numpy), so decodes in flight peak at about
-    # DECODE_PIXELS x 4 bytes x 2 for 8-bit RGB(A) images.
+    # PIXEL_LIMIT) is decoded alone. Decodes in flight then peak at about DECODE_PIXELS x 5
+    # bytes for 8-bit RGB (Pillow keeps 4 bytes per pixel; one 144 MP PNG measured 682 MB),
+    # on top of the caches: see benchmarks/bench_decode_memory.py.
     "DECODE_PIXELS": None,
     "DECODE_WAIT": 20.0,
     # Slow work per worker process (a cold summary or refinement, a header, a thumbnail, a

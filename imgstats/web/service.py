@@ -38,7 +38,6 @@ from ..errors import (
     NoValidSamples,
     StoreTimeout,
     StoreUnavailable,
-    UnreadableImage,
 )
 from ..functions import Function, parse_function
 from ..io import EAGER_BYTES, read_header
@@ -123,6 +122,10 @@ class ImageService:
         """The image's current version token (``mtime_ns-size``, ETag or generation)."""
         return self.store.stat(name)[0]
 
+    def open(self, name: str):
+        """The raw file of ``name``, opened for binary reading (a context manager)."""
+        return self.store.open(name)
+
     def read(self, name: str) -> bytes:
         """The raw bytes of ``name`` (a slow-work slot is held while reading)."""
         with self.slow.hold(), self.store.open(name) as fh:
@@ -165,7 +168,7 @@ class ImageService:
             # headers are small: read remote files in 64 KB blocks, not fsspec's 5 MB
             with self.store.open(name, block_size=1 << 16) as fh:
                 return read_header(fh, name)
-        except (ImageNotFound, UnreadableImage, StoreUnavailable):
+        except ImgStatsError:  # ImageTooLarge from the header is the image's fault, not a 502
             raise
         except Exception as exc:  # fsspec clients raise their own network errors
             if self.store.remote:
