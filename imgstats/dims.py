@@ -48,6 +48,10 @@ class _Opaque:
     def __init__(self, array):
         self.array = array
 
+    def __dask_tokenize__(self):
+        # its graph's name, not a pickle of the graph (which may embed a numpy array)
+        return ("imgstats-dims", self.array.name)
+
 
 def compute_along(data, func, dim, *, band=None, scheduler=None):
     """Compute exact statistics of a DataArray along ``dim``, keeping the other dims.

@@ -272,6 +272,8 @@ def refine(
         The same image, as anything :func:`summarize` takes.
     func : str or list of str
     band : None, int or str
+    window, mask, polygon : optional
+        The region ``summary`` was made of (see :func:`summarize`).
 
     Returns
     -------

@@ -1,4 +1,4 @@
-"""Collections (issue 11): many images' samples as one set, equal to numpy on their concatenation."""
+"""Collections (issue 11): many images' samples as one set, equal to numpy on their union."""
 
 from __future__ import annotations
 

@@ -1,0 +1,155 @@
+"""Reductions along chosen dims (issue 11): equal to numpy's nan-functions along those axes."""
+
+from __future__ import annotations
+
+import warnings
+
+import dask
+import dask.array as da
+import hypothesis.extra.numpy as hnp
+import numpy as np
+import pytest
+import xarray as xr
+from hypothesis import given
+from hypothesis import strategies as st
+
+import imgstats
+from imgstats import InvalidOption
+
+from .oracle import ALL_DTYPES, expected_mean, expected_percentile, same_number, valid_samples
+from .test_exact import CORE, uneven_chunks, value_pool
+
+FUNCS = ["min", "max", "mean", "median", "p1", "p99.9"]
+DIMS = ("time", "band", "y", "x")
+
+
+def _oracle(values, name):
+    """numpy's nan-function of one cell (NaN for a cell without valid samples)."""
+    v = valid_samples(values)
+    if v.size == 0:
+        return np.nan
+    if name in ("min", "max"):
+        return getattr(np, name)(v).item()
+    if name == "mean":
+        return expected_mean(v)
+    return expected_percentile(v, 50.0 if name == "median" else float(name[1:]))
+
+
+def _check(result: xr.DataArray, arr: np.ndarray, keep, reduced, names):
+    axes = tuple(DIMS.index(d) for d in reduced)
+    moved = np.moveaxis(arr, axes, tuple(range(arr.ndim - len(axes), arr.ndim)))
+    cells = moved.reshape(*moved.shape[: len(keep)], -1)
+    assert result.dims == (*keep, "func")
+    assert list(result.func.values) == names
+    got = result.values
+    for idx in np.ndindex(*cells.shape[:-1]):
+        for j, name in enumerate(names):
+            want = _oracle(cells[idx], name)
+            value = got[idx + (j,)].item()
+            if isinstance(want, tuple):
+                assert same_number(value, want), (idx, name, value, want)
+            elif name in ("min", "max") and not isinstance(want, float):
+                assert value == float(want), (idx, name, value, want)  # float64 result array
+            else:
+                assert same_number(value, want), (idx, name, value, want)
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES)
+@CORE
+@given(data=st.data())
+def test_dims_equal_numpy_along_the_axes(dtype, data):
+    shape = data.draw(st.tuples(st.integers(1, 4), st.integers(1, 3), st.integers(1, 7),
+                                st.integers(1, 7)), label="shape")
+    arr = data.draw(hnp.arrays(np.dtype(dtype), shape,
+                               elements=st.sampled_from(value_pool(dtype))), label="arr")
+    reduced = tuple(data.draw(st.lists(st.sampled_from(DIMS), min_size=1, max_size=4,
+                                       unique=True), label="dim"))
+    keep = [d for d in DIMS if d not in reduced]
+    xarr = xr.DataArray(arr, dims=DIMS)
+    _check(imgstats.compute(xarr, FUNCS, dim=reduced), arr, keep, reduced, FUNCS)
+    chunks = data.draw(uneven_chunks(arr.shape), label="chunks")
+    lazy = xr.DataArray(da.from_array(arr, chunks=chunks), dims=DIMS)
+    result = imgstats.compute(lazy, FUNCS, dim=reduced)
+    assert isinstance(result.data, da.Array)
+    # the remaining dims keep the input's chunks
+    assert result.chunks[: len(keep)] == tuple(chunks[DIMS.index(d)] for d in keep)
+    _check(result.compute(), arr, keep, reduced, FUNCS)
+
+
+def test_float_results_equal_nanpercentile_exactly():
+    rng = np.random.default_rng(21)
+    arr = rng.normal(size=(6, 64, 48)).astype(np.float32)
+    arr[1, ::5] = np.nan
+    arr[4] = np.nan
+    xarr = xr.DataArray(arr, dims=("time", "y", "x"), coords={"time": np.arange(6) * 10})
+    lazy = xarr.chunk({"time": 1, "y": 23, "x": 17})
+    got = lazy.imgstats.compute("p99", dim=("y", "x"))
+    assert got.name == "p99" and got.dims == ("time",)
+    np.testing.assert_array_equal(got.time.values, xarr.time.values)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy warns on the all-NaN step
+        want = np.nanpercentile(arr, 99, axis=(1, 2))
+        np.testing.assert_array_equal(got.values, want)
+        mean = imgstats.compute(lazy, "mean", dim=("y", "x")).values
+        # the exact mean, rounded once (numpy's float32 nanmean accumulates in float32)
+        np.testing.assert_allclose(mean, np.nanmean(arr, axis=(1, 2), dtype=np.float64))
+    for t in range(6):
+        assert same_number(mean[t].item(), _oracle(arr[t], "mean"))
+    # The result stays chunked like the input along time: one task per time step, where
+    # xarray's own quantile first rechunks each whole (y, x) slab into one chunk.
+    assert got.chunks == ((1,) * 6,)
+
+
+def test_min_and_max_keep_the_type():
+    arr = np.array([[[2**62 + 1, 5], [7, -3]]], np.int64)
+    got = imgstats.compute(xr.DataArray(arr, dims=("t", "y", "x")), ["min", "max"],
+                           dim=("y", "x"))
+    assert got.dtype == np.int64 and got.values.tolist() == [[-3, 2**62 + 1]]
+
+
+def test_nothing_runs_before_compute():
+    arr = xr.DataArray(da.ones((4, 30, 30), chunks=(1, 10, 10)), dims=("t", "y", "x"))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("computed eagerly")
+
+    with dask.config.set(scheduler=refuse):
+        result = imgstats.compute(arr, ["median", "p99"], dim=("y", "x"))
+    assert result.shape == (4, 2) and result.chunks == ((1, 1, 1, 1), (2,))
+    assert result.compute().values.tolist() == [[1.0, 1.0]] * 4
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"dim": "z"}, "has dims"),
+        ({"dim": ("y", "y")}, "has dims"),
+        ({"dim": ()}, "has dims"),
+        ({"dim": "y", "band": 0}, "band"),
+    ],
+)
+def test_bad_dims(kwargs, message):
+    arr = xr.DataArray(np.zeros((2, 3), np.uint8), dims=("y", "x"))
+    with pytest.raises(InvalidOption, match=message):
+        imgstats.compute(arr, "min", **kwargs)
+
+
+def test_dim_needs_a_dataarray():
+    with pytest.raises(InvalidOption, match="DataArray"):
+        imgstats.compute(np.zeros((2, 3)), "min", dim="y")
+
+
+@pytest.mark.slow
+def test_dims_on_a_local_cluster():
+    distributed = pytest.importorskip("distributed")
+    rng = np.random.default_rng(22)
+    arr = rng.normal(size=(3, 40, 50))
+    lazy = xr.DataArray(da.from_array(arr, chunks=(1, 17, 23)), dims=("time", "y", "x"))
+    with distributed.LocalCluster(
+        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0",
+        silence_logs=50,
+    ) as cluster, distributed.Client(cluster):
+        got = imgstats.compute(lazy, ["median", "p0.1", "max"], dim=("y", "x")).compute()
+    want = np.stack([np.percentile(arr, 50, axis=(1, 2)), np.percentile(arr, 0.1, axis=(1, 2)),
+                     arr.max(axis=(1, 2))], axis=-1)
+    np.testing.assert_array_equal(got.values, want)
