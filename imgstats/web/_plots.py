@@ -68,7 +68,7 @@ def _fmt(value: float) -> str:
     """A short label for an axis or a mark."""
     if isinstance(value, int) or (math.isfinite(value) and value == int(value)):
         return str(int(value))
-    return f"{value:.4g}"
+    return f"{value:.6g}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
 def _layout(xs: list[float], labels: list[str]) -> list[tuple[int, bool]]:
@@ -120,7 +120,7 @@ def _layout(xs: list[float], labels: list[str]) -> list[tuple[int, bool]]:
 
 
 def histogram_svg(
-    values, counts, marks: list[Mark], *, title: str, band_class: str = "band"
+    values, counts, marks: list[Mark], *, title: str, band_class: str = "band", span=None
 ) -> Markup:
     """Return an inline, accessible ``<svg>`` histogram with vertical lines at ``marks``.
 
@@ -138,6 +138,9 @@ def histogram_svg(
         The accessible name of the drawing (``"Histogram of band R"``).
     band_class : str
         A CSS class on the bars, for the band's colour.
+    span : (float, float), optional
+        The exact min and max, written under the ends of the axis; by default the first and
+        last histogram values, which for binned (float, wide) data are bin edges.
 
     Returns
     -------
@@ -145,6 +148,8 @@ def histogram_svg(
         The SVG element, safe to insert into a template as is.
     """
     heights, lo, hi, first, last = _bars(values, counts)
+    if span is not None and all(v is not None and math.isfinite(v) for v in span):
+        first, last = span
     marks = [m for m in marks if m.value is not None and math.isfinite(m.value)]
     top_margin = _ROW * len(marks) + 6
     height = top_margin + _PLOT_H + _BOTTOM

@@ -588,10 +588,13 @@ def _plot(answer, band, name: str, band_class: str, mark: str, plotted) -> dict:
     kinds = {"min": "min", "median": "median", "mean": "mean", mark: "percentile"}
     marks = [_plots.Mark(f, stats[f], kind) for f, kind in kinds.items() if f in stats]
     title = f"Histogram of {name}"
+    found = answer.values[band] or {}
+    span = (found["min"], found["max"]) if "min" in found and "max" in found else None
     return {
         "title": title,
         "note": _plots.SCALE_NOTE,
-        "svg": _plots.histogram_svg(values, counts, marks, title=title, band_class=band_class),
+        "svg": _plots.histogram_svg(values, counts, marks, title=title, band_class=band_class,
+                                    span=span),
     }
 
 

@@ -231,3 +231,13 @@ def test_histogram_text_is_readable_in_a_narrow_column(client):
     svg = str(histogram_svg(np.arange(4), np.ones(4), [], title="t"))
     width = float(re.search(r'viewBox="0 0 (\d+)', svg).group(1))
     assert size * 288 / width >= 10  # 288 px: the column at 320 px
+
+
+def test_axis_ends_are_the_exact_min_and_max(client):
+    """Binned (float, wide) histograms start and end at bin edges; the axis says min and max."""
+    html = client.get("/gallery/IMG_13_float32.tif").text
+    api = {f: client.get(f"/stats/IMG_13_float32.tif/{f}").get_json()["value"]
+           for f in ("min", "max")}
+    root = ET.fromstring(re.search(r'<svg class="hist".*?</svg>', html, re.S).group(0))
+    ticks = [t.text for t in root.findall(f"{SVG}text[@class='tick']")]
+    assert [float(t) for t in ticks] == pytest.approx([api["min"], api["max"]], rel=1e-3)
