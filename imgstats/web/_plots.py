@@ -19,11 +19,11 @@ __all__ = ["Mark", "histogram_svg", "MAX_BARS"]
 MAX_BARS = 256
 
 # The viewBox. Narrow, so that text of _FONT units stays readable where the page scales the
-# drawing down: 13 units show at about 12 px in a 320 px column, 14 px at 390 px and more.
-_W, _PLOT_H = 360, 110
-_FONT = 13  # the labels' font size in viewBox units (the CSS sets the same)
-_ROW = 16  # height of one row of mark labels above the plot
-_LEFT, _RIGHT, _BOTTOM = 6, 6, 20  # room for the value labels under the axis
+# drawing down: 14 units show at about 11.8 px in the 286 px column of a 320 px screen.
+_W, _PLOT_H = 340, 110
+_FONT = 14  # the labels' font size in viewBox units (the CSS sets the same)
+_ROW = 17  # height of one row of mark labels above the plot
+_LEFT, _RIGHT, _BOTTOM = 6, 6, 21  # room for the value labels under the axis
 _CHAR = 0.6 * _FONT  # a generous width of one character, to keep labels apart
 #: Under the bars, in the figure's caption: why a spike does not flatten the rest.
 SCALE_NOTE = "bar heights: square root of the count"
