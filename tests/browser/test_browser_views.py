@@ -201,3 +201,15 @@ def test_axe_finds_what_it_is_asked_to(at, axe):
     page.set_content('<html><body><main><img src="data:,"><input></main></body></html>')
     ids = {line.split(" ", 1)[0] for line in axe(page)}
     assert {"image-alt", "label", "html-has-lang"} <= ids
+
+
+def test_a_click_on_the_image_keeps_the_window(server, page):
+    url = f"{server.url}/gallery/IMG_1.jpg?window=100,120,300,260"
+    page.goto(url)
+    selection = page.locator(".selection")
+    before = selection.bounding_box()
+    page.locator(".preview img").click(position={"x": 20, "y": 20})
+    page.wait_for_timeout(300)  # a navigation, if any, would have started
+    assert page.url == url
+    expect(selection).to_be_visible()
+    assert selection.bounding_box() == before

@@ -70,6 +70,16 @@ document.addEventListener("DOMContentLoaded", () => {
     picker.setPointerCapture(event.pointerId);
     draw(start, start);
   });
+  // the window the server drew, put back when a gesture ends without a new one
+  const shown = { hidden: box.hidden, style: box.getAttribute("style") || "" };
+  const restore = () => {
+    box.hidden = shown.hidden;
+    box.setAttribute("style", shown.style);
+  };
+  picker.addEventListener("pointercancel", () => {
+    start = null; // the browser took the gesture (a vertical scroll on a touch screen)
+    restore();
+  });
   picker.addEventListener("pointermove", (event) => {
     if (start) draw(start, point(event));
   });
@@ -82,8 +92,8 @@ document.addEventListener("DOMContentLoaded", () => {
     const y0 = Math.floor(Math.min(a.fy, end.fy) * height);
     const x1 = Math.max(Math.ceil(Math.max(a.fx, end.fx) * width), x0 + 1);
     const y1 = Math.max(Math.ceil(Math.max(a.fy, end.fy) * height), y0 + 1);
-    if ((x1 - x0) * (y1 - y0) < 4 && Math.abs(a.fx - end.fx) < 0.01) {
-      box.hidden = true; // a click, not a drag
+    if (Math.abs(a.fx - end.fx) < 0.01 && Math.abs(a.fy - end.fy) < 0.01) {
+      restore(); // a click, not a drag
       return;
     }
     const values = { x0, y0, x1: Math.min(x1, width), y1: Math.min(y1, height) };
