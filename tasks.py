@@ -85,7 +85,7 @@ def notebooks(c, only=""):
     "output": "output folder (default: reports/)",
 })
 def bench(c, sizes="", repeats=0, output=""):
-    """Run the full-size benchmark notebook and the benchmarks/bench_*.py scripts."""
+    """Run the benchmarks/bench_*.py scripts and the full-size benchmark notebook."""
     params = {}
     if sizes:
         params["SIZES_MP"] = [float(s) if "." in s else int(s) for s in sizes.split(",")]
@@ -94,8 +94,9 @@ def bench(c, sizes="", repeats=0, output=""):
     out = Path(output).resolve() if output else REPORTS
     failed = []
     for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
-        print(f"==> {script.relative_to(ROOT)}", flush=True)
-        if not c.run(_python(str(script)), warn=True, env={"MPLBACKEND": "Agg"}).ok:
+        module = f"benchmarks.{script.stem}"  # the harness is imported as a package
+        print(f"==> python -m {module}", flush=True)
+        if not c.run(_python("-m", module), warn=True, env={"MPLBACKEND": "Agg"}).ok:
             failed.append(script.name)
     try:
         _run_notebooks(c, {name: {**p, **params} for name, p in FULL.items()}, out,

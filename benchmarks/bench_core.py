@@ -1,6 +1,6 @@
 """Core benchmarks of imgstats against numpy, Pillow, tifffile and dask, side by side in one run.
 
-Run ``uv run python benchmarks/bench_core.py`` (about 5 minutes, of which writing the 805 MB
+Run ``uv run python -m benchmarks.bench_core`` (about 5 minutes, of which writing the 805 MB
 TIFF the first time is most) or ``--quick`` (smaller inputs, about a minute). Inputs are written
 to ``benchmarks/data/`` (git-ignored) and reused. Every time is the best of N calls after a
 warm-up call that compiles or loads the numba kernels, the reference and imgstats called in
@@ -11,17 +11,19 @@ benchmarks/README.md).
 from __future__ import annotations
 
 import argparse
-import inspect
-import json
 import os
-import platform
-import subprocess
-import sys
-import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks.harness import (
+    best_pair,
+    fresh_process,
+    machine_name,
+    ms,
+    table,
+    verdict,
+)
 
 FIVE = ["min", "max", "mean", "median", "p99"]
 HERE = Path(__file__).resolve().parent
@@ -102,28 +104,6 @@ def tiff_input(data: Path, side: int) -> Path:
     return path
 
 
-# -- timing ----------------------------------------------------------------------------------
-def best_pair(reference, ours, repeat: int) -> tuple[float, float]:
-    """Best wall times of two functions called in turn, so that both see the same noise."""
-    reference()
-    ours()
-    best = [float("inf"), float("inf")]
-    for _ in range(repeat):
-        for i, fn in enumerate((reference, ours)):
-            t0 = time.perf_counter()
-            fn()
-            best[i] = min(best[i], time.perf_counter() - t0)
-    return best[0], best[1]
-
-
-def ms(t: float) -> str:
-    return f"{t * 1e3:,.1f} ms" if t < 10 else f"{t:,.2f} s"
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
-
-
 def bench_in_memory(h, w, repeat, rows):
     import imgstats
 
@@ -168,35 +148,6 @@ def bench_jpeg(data, h, w, repeat, rows, info):
         f"first `compute` {ms(cold['first'])} (numba kernels loaded from their on-disk cache), "
         f"against {ms(t_us)} in steady state."
     )
-
-
-def fresh_process(code: str) -> dict:
-    """Run ``code`` in a new interpreter and return the JSON it prints last."""
-    prelude = "import json, resource, sys\n" + textwrap.dedent(inspect.getsource(peak_rss)) + "\n"
-    out = subprocess.run(
-        [sys.executable, "-c", prelude + textwrap.dedent(code)],
-        check=True, capture_output=True, text=True,
-    ).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
-def peak_rss() -> int:
-    """This process's peak resident memory in bytes.
-
-    ``VmHWM`` of ``/proc/self/status`` where there is one: ``getrusage().ru_maxrss`` of a child
-    starts at its parent's resident size when it forked (Linux keeps the larger of the two
-    across ``exec``), so a benchmark parent holding a big image would inflate it.
-    """
-    import resource
-
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 RSS = "peak_rss()"
@@ -250,9 +201,9 @@ def bench_tiff(data, side, repeat, rows, info):
         ))
     info.append(
         "Peak RSS is the high-water mark (`VmHWM`, else `ru_maxrss`) of a fresh interpreter; the "
-        "baseline is taken after its imports (imgstats imports numpy, numba, dask, xarray, "
-        "tifffile), before any pixel is read. The first `compute` of a process also loads the "
-        "numba kernels from their cache (LLVM), which is part of the increase."
+        "baseline is taken after its imports (`import imgstats` loads numpy only), before any "
+        "pixel is read. The first `compute` of a process also loads tifffile, zarr, the numba "
+        "kernels from their cache (LLVM) and whatever else the input needs: part of the increase."
     )
 
 
@@ -275,24 +226,6 @@ def bench_accuracy(h, w, rows):
                          f"{theirs - want:+.3g}"))
 
 
-def table(header, rows) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-def machine() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{model}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, {platform.system()}"
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller inputs, fewer repeats")
@@ -305,7 +238,6 @@ def main(argv=None) -> None:
     side = 6144 if args.quick else 16384
     repeat = 3 if args.quick else 7
     rows, info, acc = [], [], []
-    import dask
     import numba
 
     import imgstats
@@ -318,8 +250,7 @@ def main(argv=None) -> None:
         bench_tiff(args.data, side, 2 if args.quick else 3, rows, info)
     if "accuracy" not in args.skip:
         bench_accuracy(h, w, acc)
-    print(f"Machine: {machine()}; Python {platform.python_version()}, numpy {np.__version__}, "
-          f"numba {numba.__version__}, dask {dask.__version__}, imgstats {imgstats.__version__}"
+    print(f"Machine: {machine_name()}, numba {numba.__version__}, imgstats {imgstats.__version__}"
           f"{' (--quick)' if args.quick else ''}\n")
     print(table(["case", "reference", "imgstats", "ratio", "target", ""], rows))
     for line in info:

@@ -1,6 +1,6 @@
 """Regions, dims and collections (issue 11), each against its reference side by side in one run.
 
-Run ``uv run python benchmarks/bench_regions.py`` (small inputs, about a minute) or ``--full``
+Run ``uv run python -m benchmarks.bench_regions`` (small inputs, about a minute) or ``--full``
 (the 805 MB tiled TIFF of bench_core.py and a (24, 2048, 2048) float32 stack: several
 minutes and about 2 GB of memory). Every time is the best of ``--repeat`` calls, the
 reference and imgstats called in turn after a warm-up, so that a noisy machine slows both
@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+from benchmarks.bench_core import tiff_input
+from benchmarks.harness import best_pair, ms
 
-from bench_core import best_pair, ms, tiff_input  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 FUNCS = ["min", "max", "mean", "median", "p99"]
 

@@ -1,6 +1,6 @@
 """Benchmark the HTTP service under gunicorn against a naive Flask baseline, on loopback.
 
-Run ``uv run python benchmarks/bench_service.py``. It builds a temporary store holding a
+Run ``uv run python -m benchmarks.bench_service``. It builds a temporary store holding a
 12 MP JPEG (a gallery photo resized to 4000x3000) and a gallery photo, starts imgstats
 (``imgstats serve``, gunicorn) and the naive baseline (below, same gunicorn settings), and
 prints for each, measured in this one run:
@@ -12,14 +12,20 @@ prints for each, measured in this one run:
   before on an image already seen, / median ``/health`` latency; target <= 2;
 * throughput ratio: wrk requests/s on one cached ``/stats`` URL / on ``/health``, same server
   (after a warm-up, five alternating 2 s runs each, medians);
-  target >= 0.8, with wrk's error count and the server's peak memory (all its processes).
+  target >= 0.8, with wrk's error count and the server's peak memory (all its processes);
+* how fast a decompression bomb's header and a truncated JPEG are refused (413 and 422 from
+  imgstats; the naive app answers 500).
 
 Traffic is loopback only and bounded (a few hundred requests, four short wrk runs).
+
+Both servers run with the same gunicorn settings (gthread, ``WORKERS`` processes of
+``THREADS`` threads) and the same allocator setting: imgstats through ``IMGSTATS_MALLOC_KEEP``,
+the naive app, and this process's own Pillow decodes, through glibc's ``MALLOC_*``
+environment variables, which set what ``imgstats serve`` sets with ``mallopt``.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import http.client
 import os
@@ -35,9 +41,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from imgstats.bench import free_port
+from benchmarks.harness import fresh_process, png_declaring
+from benchmarks.servers import free_port, http_get, start_process, start_server
 from imgstats.data import gallery_path
-from imgstats.web._serve import keep_freed_memory
 
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
 WRK_SECONDS = 2
@@ -45,7 +51,14 @@ WRK_ROUNDS = 5
 WRK_CONNECTIONS = 16
 COLD_COPIES = 5
 NEW_FUNCS = 100
+BAD_REPEATS = 5
 WORKERS = 2
+THREADS = 4
+#: Bytes of freed memory each process keeps for the next image (imgstats' default).
+MALLOC_KEEP = 256 << 20
+#: The same setting for any process, through glibc's environment variables.
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(MALLOC_KEEP),
+              "MALLOC_TRIM_THRESHOLD_": str(MALLOC_KEEP), "MALLOC_ARENA_MAX": "1"}
 
 
 # -- the naive baseline ------------------------------------------------------------------------
@@ -77,67 +90,33 @@ def naive_app(folder: str):
     return app
 
 
-def _serve_naive(folder: str, port: int) -> None:
-    from gunicorn.app.base import BaseApplication
-
-    from imgstats.web._serve import gunicorn_options
-
-    keep_freed_memory()  # the same allocator setting as imgstats serve
-
-    class Naive(BaseApplication):
-        def load_config(self):
-            for key, value in gunicorn_options("127.0.0.1", port, WORKERS).items():
-                if key in self.cfg.settings:
-                    self.cfg.set(key, value)
-
-        def load(self):
-            return naive_app(folder)
-
-    Naive().run()
+def naive_command(folder: Path, port: int) -> list[str]:
+    """gunicorn's own command line for :func:`naive_app`, with imgstats serve's settings."""
+    return [sys.executable, "-m", "gunicorn", "--worker-class", "gthread",
+            "--workers", str(WORKERS), "--threads", str(THREADS), "--timeout", "120",
+            "--graceful-timeout", "10", "--keep-alive", "5", "--no-control-socket",
+            "--bind", f"127.0.0.1:{port}", f"benchmarks.bench_service:naive_app({str(folder)!r})"]
 
 
 # -- plumbing ----------------------------------------------------------------------------------
 @contextlib.contextmanager
 def server(kind: str, folder: Path, log: Path):
     """Start a server process (``imgstats`` or ``naive``); yield ``(port, pid)``."""
-    port = free_port()
+    env = {**MALLOC_ENV, "IMGSTATS_MALLOC_KEEP": str(MALLOC_KEEP),
+           "IMGSTATS_THREADS": str(THREADS)}
     if kind == "imgstats":
-        cmd = [sys.executable, "-m", "imgstats.cli", "serve", "--images", str(folder),
-               "--port", str(port), "--workers", str(WORKERS)]
+        running = start_server(folder, workers=WORKERS, env=env, log=log)
     else:
-        cmd = [sys.executable, __file__, "--naive-serve", str(folder), str(port)]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=out)
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{kind} server did not start; see {log}")
-                with contextlib.suppress(OSError):
-                    if get(port, "/health")[0] == 200:
-                        break
-                time.sleep(0.1)
-            yield port, proc.pid
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        port = free_port()
+        running = start_process(naive_command(folder, port), port, env=env, log=log)
+    with running:
+        yield running.port, running.process.pid
 
 
 def get(port: int, path: str, conn: http.client.HTTPConnection | None = None):
     """``(status, body)``; reuses ``conn`` (keep-alive) when given."""
-    own = conn is None
-    conn = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        if own:
-            conn.close()
+    status, _, body = http_get(f"http://127.0.0.1:{port}", path, timeout=60, conn=conn)
+    return status, body
 
 
 def timed_get(port, path, conn=None) -> float:
@@ -188,6 +167,11 @@ def make_store(folder: Path) -> None:
     for i in range(COLD_COPIES):
         shutil.copyfile(folder / "big.jpg", folder / f"big_{i}.jpg")
     shutil.copyfile(gallery_path() / "IMG_1.jpg", folder / "IMG_1.jpg")
+    # files that must be refused fast, without allocating what they declare (the web tests
+    # check the refusal and the memory; the time is measured here)
+    (folder / "bomb.png").write_bytes(png_declaring(40_000, 40_000, colour_type=2))
+    jpeg = (folder / "big.jpg").read_bytes()
+    (folder / "truncated.jpg").write_bytes(jpeg[: len(jpeg) // 3])
 
 
 def pillow_decode(path: Path, repeats: int = 7) -> tuple[float, float]:
@@ -236,6 +220,14 @@ def measure(kind: str, folder: Path) -> dict:
         stats_rps = statistics.median(r for r, _ in runs["/stats/IMG_1.jpg/median"])
         health_errors = sum(e for _, e in runs["/health"])
         stats_errors = sum(e for _, e in runs["/stats/IMG_1.jpg/median"])
+        bad = []
+        for _ in range(BAD_REPEATS):
+            for name, want in (("bomb.png", 413), ("truncated.jpg", 422)):
+                start = time.perf_counter()
+                status, _ = get(port, f"/stats/{name}/mean")
+                bad.append(time.perf_counter() - start)
+                if kind == "imgstats" and status != want:
+                    raise RuntimeError(f"{name} answered {status}, not {want}")
         memory = peak_memory_mb(pid)
     return {
         "cold_s": cold,
@@ -249,11 +241,17 @@ def measure(kind: str, folder: Path) -> dict:
         "stats_rps": stats_rps,
         "rps_ratio": stats_rps / health_rps,
         "wrk_errors": health_errors + stats_errors,
+        "bad_file_ms": 1000 * statistics.median(bad),
         "peak_mb": memory,
     }
 
 
 def main() -> int:
+    if any(os.environ.get(k) != v for k, v in MALLOC_ENV.items()):
+        # the allocator reads its settings at start: run again with them, so this process
+        # decodes with the same allocator as the servers and the ratios compare like with like
+        os.execve(sys.executable, [sys.executable, "-m", "benchmarks.bench_service"],
+                  {**os.environ, **MALLOC_ENV})
     if not Path(WRK).exists():
         print("wrk is not installed (Debian package wrk)", file=sys.stderr)
         return 1
@@ -261,10 +259,12 @@ def main() -> int:
         folder = Path(tmp) / "store"
         folder.mkdir()
         make_store(folder)
-        plain = pillow_decode(folder / "big.jpg")
-        # the servers keep freed buffers for reuse (imgstats.web._serve.keep_freed_memory);
-        # Pillow gets the same allocator here, so the ratios compare like with like
-        keep_freed_memory()
+        glibc = {k: v for k, v in os.environ.items() if k not in MALLOC_ENV}
+        plain = fresh_process(f"""
+            from benchmarks.bench_service import pillow_decode
+            print(json.dumps(pillow_decode({str(folder / "big.jpg")!r})))
+        """, env=glibc)
+        # this process runs with MALLOC_ENV (see main), as the servers do
         decode = pillow_decode(folder / "big.jpg")
         print(f"12 MP JPEG: Pillow decode {plain[0] * 1000:.1f} ms with glibc's defaults, "
               f"{decode[0] * 1000:.1f} ms keeping freed memory (decode to numpy "
@@ -283,6 +283,7 @@ def main() -> int:
         ("wrk cached /stats (req/s)", "stats_rps", 1, ".0f"),
         ("  stats / health (target >= 0.8)", "rps_ratio", 1, ".2f"),
         ("wrk errors", "wrk_errors", 1, "d"),
+        ("bomb PNG or truncated JPEG refused (ms, median)", "bad_file_ms", 1, ".1f"),
         ("server peak memory, all processes (MB)", "peak_mb", 1, ".0f"),
     ]
     print(f"{'':42} {'imgstats':>10} {'naive':>10}")
@@ -294,11 +295,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--naive-serve", nargs=2, metavar=("FOLDER", "PORT"),
-                        help="internal: run the naive baseline server")
-    args = parser.parse_args()
-    if args.naive_serve:
-        _serve_naive(args.naive_serve[0], int(args.naive_serve[1]))
-        sys.exit(0)
     sys.exit(main())

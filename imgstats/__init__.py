@@ -3,6 +3,12 @@
 ``min``, ``max``, ``mean``, ``median`` and any percentile ``pXXX`` of an image's samples, equal
 to numpy's on the same values whatever the chunking, from one mergeable pass.
 
+``import imgstats`` loads numpy and the package's small modules only. The reductions and io
+(with Pillow and tifffile) load on first use of :func:`compute`, :func:`summarize`,
+:func:`refine` or :func:`open_image`; dask, xarray, fsspec and the numba kernels load when an
+input needs them. The ``.imgstats`` accessor of xarray DataArrays is registered whenever
+xarray is imported, before or after imgstats (see :mod:`imgstats.accessor`).
+
 Examples
 --------
 >>> import numpy as np, imgstats
@@ -10,8 +16,12 @@ Examples
 {'median': 50.0, 'p99.5': 99.5}
 """
 
-from . import accessor as _accessor  # noqa: F401 -- registers DataArray.imgstats
-from .collection import summarize_many
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from . import accessor as _accessor
 from .errors import (
     ImageNotFound,
     ImageTooLarge,
@@ -23,9 +33,12 @@ from .errors import (
     UnreadableImage,
 )
 from .functions import Function, parse_function
-from .io import open_image
-from .reduce import compute, refine, summarize
 from .summary import BandStats, Summary
+
+if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and IDEs
+    from .collection import summarize_many
+    from .io import open_image
+    from .reduce import compute, refine, summarize
 
 __version__ = "0.1.0"
 
@@ -48,3 +61,28 @@ __all__ = [
     "StoreUnavailable",
     "NoValidSamples",
 ]
+
+#: Public names imported on first use: ``name -> module`` (SPEC 1's lazy loading, by hand).
+_LAZY = {
+    "compute": ".reduce",
+    "summarize": ".reduce",
+    "refine": ".reduce",
+    "summarize_many": ".collection",
+    "open_image": ".io",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'imgstats' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # the next access is a plain lookup
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+_accessor.register_when_xarray_is_imported()

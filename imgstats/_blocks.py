@@ -11,8 +11,12 @@ from fractions import Fraction
 
 import numpy as np
 
-from . import _kernels
+from ._lazy import lazy_module
 from .summary import COLLECT_LIMIT, BandStats, Summary, _bins, key_bits_of
+
+# numba and its kernels load on the first count (0.65 s), not with imgstats: an 8-bit JPEG
+# is counted by Pillow and never needs them.
+_kernels = lazy_module("imgstats._kernels")
 
 
 def as_pixels(block: np.ndarray) -> np.ndarray:

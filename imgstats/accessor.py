@@ -1,14 +1,24 @@
-"""The ``.imgstats`` accessor on xarray DataArrays: ``img.imgstats.compute("p99")``."""
+"""The ``.imgstats`` accessor on xarray DataArrays: ``img.imgstats.compute("p99")``.
+
+imgstats does not import xarray (with pandas, over a second) unless an input needs it, yet the
+accessor must be there for notebook users who import xarray themselves, before or after
+imgstats. So ``import imgstats`` either registers it at once, when xarray is already imported,
+or puts a small finder on :data:`sys.meta_path` that registers it right after xarray's own
+module has run, whoever imports it, then removes itself. Nothing else is imported early.
+"""
 
 from __future__ import annotations
 
-import xarray as xr
+import sys
+import threading
+import warnings
 
-from .reduce import compute, summarize
-from .summary import Summary
+__all__ = ["ImgStatsAccessor", "register", "register_when_xarray_is_imported"]
+
+_NAME = "imgstats"
+_lock = threading.Lock()
 
 
-@xr.register_dataarray_accessor("imgstats")
 class ImgStatsAccessor:
     """Exact statistics of a DataArray's samples, registered as ``DataArray.imgstats``.
 
@@ -20,13 +30,93 @@ class ImgStatsAccessor:
     {'min': 0, 'p50': 5.5, 'max': 11}
     """
 
-    def __init__(self, obj: xr.DataArray):
+    def __init__(self, obj):
         self._obj = obj
 
-    def compute(self, func, band=None, **options):
-        """Compute statistics; see :func:`imgstats.compute`."""
-        return compute(self._obj, func, band, **options)
+    def compute(self, func, band=None, *, dim=None, **options):
+        """Compute statistics; see :func:`imgstats.compute`.
 
-    def summarize(self, **options) -> Summary:
+        With ``dim`` (a dim name or a tuple of them) the result is a DataArray over the
+        other dims, lazy for a dask-backed array (see :func:`imgstats.dims.compute_along`):
+        ``stack.imgstats.compute("p99", dim=("y", "x"))`` gives one value per time step.
+        """
+        from .reduce import compute
+
+        return compute(self._obj, func, band, dim=dim, **options)
+
+    def summarize(self, **options):
         """Summarize once, then ask any statistic of it; see :func:`imgstats.summarize`."""
+        from .reduce import summarize
+
         return summarize(self._obj, **options)
+
+
+def register() -> None:
+    """Register ``DataArray.imgstats`` (imports xarray); registering again does nothing."""
+    import xarray as xr
+
+    with _lock:
+        if getattr(xr.DataArray, _NAME, None) is ImgStatsAccessor:
+            return
+        xr.register_dataarray_accessor(_NAME)(ImgStatsAccessor)
+
+
+def register_when_xarray_is_imported() -> None:
+    """Register the accessor now if xarray is imported, else as soon as it is."""
+    if "xarray" in sys.modules:
+        register()
+    elif not any(isinstance(f, _XarrayHook) for f in sys.meta_path):
+        sys.meta_path.insert(0, _XarrayHook())
+
+
+class _XarrayHook:
+    """Finds nothing itself: hands xarray's spec on with a loader that registers afterwards.
+
+    A finder and a loader by their methods alone: subclassing importlib.abc would import
+    importlib.resources and tempfile with every ``import imgstats``.
+    """
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != "xarray":
+            return None
+        for finder in sys.meta_path:  # the finders the import system would ask next
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec  # not a module we know how to follow: register() is still public
+        spec.loader = _RegisteringLoader(spec.loader, self)
+        return spec
+
+
+class _RegisteringLoader:
+    """Runs xarray's own loader, restores it on the module, then registers the accessor."""
+
+    def __init__(self, loader, hook: _XarrayHook):
+        self._loader = loader
+        self._hook = hook
+
+    def __getattr__(self, name):  # get_resource_reader, is_package...: the real loader's
+        return getattr(self._loader, name)
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        self._loader.exec_module(module)
+        module.__loader__ = self._loader
+        if module.__spec__ is not None:
+            module.__spec__.loader = self._loader
+        try:
+            sys.meta_path.remove(self._hook)
+        except ValueError:
+            pass  # another thread got there first
+        try:
+            register()
+        except Exception as exc:  # never break the user's `import xarray`
+            warnings.warn(f"imgstats could not register DataArray.imgstats: {exc!r}",
+                          RuntimeWarning, stacklevel=2)

@@ -97,8 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = build_parser().parse_args(argv)
     if args.command == "serve":
-        from .web._serve import serve
-
+        serve = _web_serve(args.dev)
+        if serve is None:
+            return 2
         return serve(
             images=args.images, host=args.host, port=args.port, workers=args.workers,
             dev=args.dev,
@@ -137,6 +138,27 @@ def _expand(sources: list[str]) -> list[str]:
         else:
             out.append(src)
     return out
+
+
+#: What ``imgstats serve`` needs beyond the library: the ``web`` extra (and Flask's own).
+_WEB_PACKAGES = {"flask", "werkzeug", "jinja2", "markupsafe", "itsdangerous", "gunicorn"}
+
+
+def _web_serve(dev: bool):
+    """The service's ``serve``, or ``None`` after a one-line message when the web extra is
+    missing (the library alone does not install Flask or gunicorn)."""
+    try:
+        from .web._serve import serve
+
+        if not dev:
+            import gunicorn  # noqa: F401 -- imported only by the forked server, too late to say
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] not in _WEB_PACKAGES:
+            raise
+        print(f"imgstats: error: 'imgstats serve' needs the web extra ({exc.name} is not "
+              "installed): pip install 'imgstats[web]'", file=sys.stderr)
+        return None
+    return serve
 
 
 def _stats(args) -> int:

@@ -12,10 +12,7 @@ import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-import dask
-import dask.array as da
 import numpy as np
-import xarray as xr
 
 from ._blocks import (
     finish_refinements,
@@ -24,11 +21,16 @@ from ._blocks import (
     small_int_stats,
     summarize_block,
 )
+from ._lazy import is_instance, lazy_module
 from .errors import InvalidOption, NoValidSamples
 from .io import open_image
 from .io._sources import is_url, open_source
 from .io._tiff import TiffStream, is_tiff
 from .summary import Summary
+
+# Imported on first use (dask and xarray with pandas cost seconds): a path or a numpy array
+# never needs them.
+dask = lazy_module("dask")
 
 __all__ = ["summarize", "refine", "compute", "as_image_array"]
 
@@ -48,18 +50,16 @@ def as_image_array(data, **io_options):
     moved last), PIL images, and paths or URLs, opened with :func:`imgstats.open_image`.
     Arrays of other ranks are read as one band of all their values.
     """
-    from PIL import Image
-
-    from .io._pillow import pillow_to_array
-
     if isinstance(data, (str, os.PathLike)):
         data = open_image(data, **io_options)
-    if isinstance(data, Image.Image):
+    if is_instance(data, "PIL.Image", "Image"):
+        from .io._pillow import pillow_to_array
+
         arr, bands = pillow_to_array(data)
         return arr, bands
-    if isinstance(data, xr.DataArray):
+    if is_instance(data, "xarray", "DataArray"):
         return _from_dataarray(data)
-    if isinstance(data, da.Array):
+    if is_instance(data, "dask.array", "Array"):
         arr = data
     elif isinstance(data, np.ndarray) or hasattr(data, "__array__"):
         arr = np.asarray(data)
@@ -79,7 +79,7 @@ def _ranked(arr):
     return arr, ("0",)
 
 
-def _from_dataarray(arr: xr.DataArray):
+def _from_dataarray(arr):
     band_dim = next((d for d in ("band", "c", "channel") if d in arr.dims), None)
     if band_dim is not None and arr.ndim == 3:
         arr = arr.transpose(*[d for d in arr.dims if d != band_dim], band_dim)
@@ -169,7 +169,7 @@ def _open_path(data, scheduler, io_options, luma: bool):
                 return summary, None, {}
     data = open_image(data, **io_options)  # checks the pixel limit, names the bands
     if stream is not None and (
-        not isinstance(data.data, da.Array) or tuple(data.shape) != stream.shape
+        not is_instance(data.data, "dask.array", "Array") or tuple(data.shape) != stream.shape
     ):
         stream = None
     return data, stream, {}
@@ -242,7 +242,7 @@ def _summarize(data, luma, scheduler, progress, io_options, stream=None) -> Summ
             lambda block: summarize_block(block, band_names, luma, shape), _merge_summaries,
             _workers(), progress=progress,
         )
-    if isinstance(arr, da.Array):
+    if is_instance(arr, "dask.array", "Array"):
         if arr.ndim == 3 and arr.numblocks[-1] > 1:
             arr = arr.rechunk({2: -1})
         parts = [
@@ -300,7 +300,7 @@ def _refine(summary, data, func, band, scheduler, io_options, stream=None) -> Su
                 lambda block, nodes=nodes: refine_block(block, mask, nodes, dtype),
                 _merge_found, _workers(),
             )
-        elif isinstance(arr, da.Array):
+        elif is_instance(arr, "dask.array", "Array"):
             if arr.ndim == 3 and arr.numblocks[-1] > 1:
                 arr = arr.rechunk({2: -1})
             parts = [

@@ -385,8 +385,8 @@ def select(data, window=None, mask=None, polygon=None, **io_options):
     --------
     >>> import numpy as np, imgstats
     >>> img = np.arange(20, dtype=np.uint8).reshape(4, 5)
-    >>> imgstats.compute(select(img, window=(1, 1, 3, 3)), "max")
-    13
+    >>> imgstats.compute(select(img, window=(1, 1, 3, 3)), "max")  # img[1:3, 1:3]
+    12
     """
     import xarray as xr
 

@@ -447,6 +447,20 @@ class Summary:
         keys = nz.astype(np.uint64) << np.uint64(_top_shift(stats.key_bits))
         return keys_to_values(keys, stats.dtype), stats.hist[nz]
 
+    def to_bytes(self) -> bytes:
+        """Data-only bytes of the summary (no pickle); read back with :meth:`from_bytes`."""
+        from ._codec import dumps
+
+        return dumps(self)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, max_nbytes: int | None = None) -> Summary:
+        """The summary :meth:`to_bytes` wrote; raises ``imgstats._codec.CorruptSummary`` (a
+        ValueError) for anything else. Nothing in ``data`` is executed."""
+        from ._codec import loads
+
+        return loads(data, max_nbytes)
+
     @property
     def nbytes(self) -> int:
         """Approximate memory held by the summary's arrays."""

@@ -12,8 +12,8 @@ dask, xarray, fsspec and zarr are imported by the functions that need them, not 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
+from .._lazy import lazy_module
 from ..errors import ImageNotFound, InvalidOption, UnreadableImage
 from ._guard import GuardedFile, check_pixels, decoding
 from ._meaning import Meaning, tiff_meaning
@@ -31,8 +31,10 @@ from ._tiff import (
     tiff_preview,
 )
 
-if TYPE_CHECKING:
-    import xarray as xr
+# Imported on first use: xarray (with pandas) and dask cost seconds, a JPEG needs neither.
+da = lazy_module("dask.array")
+xr = lazy_module("xarray")
+tifffile = lazy_module("tifffile")  # 0.1-0.5 s: TIFFs only
 
 __all__ = [
     "open_image", "read_header", "read_preview", "open_source", "is_url", "DEFAULT_PIXEL_LIMIT",
@@ -245,9 +247,9 @@ def _open_tiff(fh, source, chunks, pixel_limit, storage_options, page) -> xr.Dat
         chunks = dask_chunks(facts.shape, facts.tile, facts.dtype.itemsize, CHUNK_BYTES)
     name = "tiff-" + tokenize(describe(source), facts, chunks)
     data = da.from_array(
-        # fancy=True (the default): dask fuses a later slice into this getter only
-        # then (its optimize_slices refuses getter_nofancy), so a window reads just
-        # the tiles it touches. Our slices are basic; zarr also takes lists.
+        # fancy=True (the default): dask fuses a later slice into this getter only then (its
+        # optimize_slices refuses getter_nofancy), so a window reads just the tiles it
+        # touches. Our slices are basic; zarr also takes lists.
         lazy, chunks=chunks, name=name, asarray=False,
         meta=np.empty((0,) * len(facts.shape), facts.dtype),
     )

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
+import sys
 from collections.abc import Iterator
 from typing import IO
 
-from ..errors import ImageNotFound, StoreUnavailable, UnreadableImage
+from .._lazy import lazy_module
+from ..errors import ImageNotFound, ImageTooLarge, StoreUnavailable, UnreadableImage
 
+fsspec = lazy_module("fsspec")  # only URLs need it
+
+#: A URL: a scheme, then ``://`` (the one definition; the web stores use it too).
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+#: Most bytes read whole from a server that refuses range requests (``IMGSTATS_STREAM_BYTES``).
+STREAM_BYTES = 256 << 20
 
 
 def is_url(source) -> bool:
@@ -36,6 +44,46 @@ def _store_failed(exc: BaseException) -> bool:
     return isinstance(cause, (OSError, TimeoutError))
 
 
+def stream_bytes_default() -> int:
+    """``IMGSTATS_STREAM_BYTES`` if set, else :data:`STREAM_BYTES`."""
+    value = os.environ.get("IMGSTATS_STREAM_BYTES", "")
+    return int(value) if value.strip().isdigit() else STREAM_BYTES
+
+
+def read_whole_if_streaming(fh, source, limit: int | None = None):
+    """``fh``, or its bytes in memory when it cannot seek: fsspec hands out a streaming file
+    for an HTTP server that answers ``Accept-Ranges: none`` or gives no ``Content-Length``,
+    and decoders must seek.
+
+    Raises
+    ------
+    ImageTooLarge
+        The stream holds more than ``limit`` bytes (default :func:`stream_bytes_default`).
+    """
+    http = sys.modules.get("fsspec.implementations.http")  # loaded if fh came from it
+    if http is None or not isinstance(fh, http.HTTPStreamFile):
+        return fh
+    limit = stream_bytes_default() if limit is None else limit
+    parts, size = [], 0
+    try:
+        while size <= limit:  # a stream's read(n) gives what has arrived, up to n bytes
+            part = fh.read(min(1 << 20, limit + 1 - size))
+            if not part:
+                break
+            parts.append(part)
+            size += len(part)
+    finally:
+        fh.close()
+    data = b"".join(parts)
+    if len(data) > limit:
+        raise ImageTooLarge(
+            f"{describe(source)} is served without range requests and holds more than "
+            f"{limit} bytes (IMGSTATS_STREAM_BYTES); serve it with ranges or raise the limit"
+        )
+    # read-only like a file opened "rb": tifffile's zarr store refuses a writable BytesIO
+    return io.BufferedReader(io.BytesIO(data))
+
+
 @contextlib.contextmanager
 def open_source(source, storage_options: dict | None = None) -> Iterator[IO[bytes]]:
     """Open a local path or fsspec URL for binary reading.
@@ -54,7 +102,7 @@ def open_source(source, storage_options: dict | None = None) -> Iterator[IO[byte
             import fsspec  # only URLs need it
 
             opened = fsspec.open(source, "rb", **(storage_options or {}))
-            fh = opened.open()
+            fh = read_whole_if_streaming(opened.open(), source)
         else:
             fh = open(os.fspath(source), "rb")  # noqa: SIM115 -- closed below
     except (FileNotFoundError, NotADirectoryError) as exc:
@@ -63,6 +111,8 @@ def open_source(source, storage_options: dict | None = None) -> Iterator[IO[byte
                 f"could not open {describe(source)}: {exc.__cause__ or exc}"
             ) from exc
         raise ImageNotFound(f"no image at {describe(source)}") from exc
+    except ImageTooLarge:
+        raise
     except IsADirectoryError as exc:
         raise UnreadableImage(f"{describe(source)} is a folder, not an image") from exc
     except PermissionError as exc:

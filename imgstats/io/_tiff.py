@@ -16,10 +16,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._lazy import lazy_module
 from ..errors import InvalidOption, UnreadableImage
 from ._guard import GuardedFile, WorkFailed, check_pixels, decoding
 from ._meaning import Meaning, tiff_meaning
 from ._sources import describe, open_source
+
+tifffile = lazy_module("tifffile")  # its import costs more than a small JPEG's decode
 
 TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 

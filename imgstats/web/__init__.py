@@ -1,7 +1,7 @@
 """The imgstats HTTP service: a Flask application factory.
 
 Settings come from :data:`DEFAULTS`, then ``IMGSTATS_<KEY>`` environment variables (parsed as
-JSON when they are JSON, e.g. ``IMGSTATS_CACHE_SIZE=64``, else kept as strings), then the
+JSON when they are JSON, e.g. ``IMGSTATS_CACHE_BYTES=67108864``, else kept as strings), then the
 ``config`` mapping given to :func:`create_app`.
 
 Examples
@@ -27,20 +27,26 @@ DEFAULTS = {
     # A folder or an fsspec URL (s3://bucket/prefix, gs://bucket, https://host/prefix/);
     # None serves the bundled gallery.
     "IMAGES": None,
-    # Summaries kept in each process's LRU (about 8 KB for an 8-bit RGB image, 0.5 MB per
-    # band for 16-bit and wider types), image headers, and finished /stats answers (JSON).
-    "CACHE_SIZE": 128,
-    "INFO_CACHE_SIZE": 1024,
-    "ANSWER_CACHE_SIZE": 4096,
+    # Bytes each process keeps in its caches of summaries (about 8 KB for an 8-bit RGB image,
+    # 0.5 MB per band for 16-bit and wider types), image headers and finished /stats answers,
+    # all together, least recently used dropped first. A summary heavier than this is
+    # answered but not kept (nor stored in Redis).
+    "CACHE_BYTES": 256 << 20,
     # Optional shared cache: redis://host:port/db, with a short socket timeout (s), a back-off
     # after a failure (s) and an expiry of the entries (s, 0 for none).
     "REDIS_URL": None,
+    # Optional secret (at least 16 characters) that signs the values in Redis and names their
+    # keys; see the README, "Cache security".
+    "CACHE_KEY": None,
     "REDIS_TIMEOUT": 0.25,
     "REDIS_BACKOFF": 5.0,
     "REDIS_TTL": 7 * 24 * 3600,
     # With Redis, a worker waits at most this long (s) for another worker that is already
-    # summarizing the same image version, then summarizes it itself.
+    # summarizing the same image version, then summarizes it itself. The lock lives LOCK_TTL
+    # seconds unless its holder renews it (every third of that), so a waiter takes over
+    # within about LOCK_TTL when the holder dies.
     "LOCK_TIMEOUT": 60.0,
+    "LOCK_TTL": 5.0,
     # Optional dask.distributed scheduler (tcp://host:8786) for images of at least DASK_PIXELS
     # pixels; DASK_TIMEOUT bounds one computation there (s).
     "DASK_SCHEDULER": None,
@@ -53,6 +59,9 @@ DEFAULTS = {
     # always checked with os.stat.
     "STORE_TIMEOUT": 10.0,
     "VERSION_TTL": 2.0,
+    # A file changed less than this long (s) before it is read may be being written: its
+    # answers are computed but never cached (git's "racily clean" files). 0 trusts timestamps.
+    "RACY_SECONDS": 2.0,
     # Extra fsspec options for remote stores (credentials, endpoint_url...).
     "STORAGE_OPTIONS": {},
     # Cache-Control max-age of /stats responses (s); 0 means revalidate with the ETag.
@@ -80,12 +89,13 @@ DEFAULTS = {
     "COLLECTION_LIMIT": 1000,
 }
 
-_NUMBERS = {"CACHE_SIZE": int, "INFO_CACHE_SIZE": int, "ANSWER_CACHE_SIZE": int,
+_NUMBERS = {"CACHE_BYTES": int, "LOCK_TTL": float,
             "REDIS_TIMEOUT": float, "REDIS_BACKOFF": float, "LOCK_TIMEOUT": float,
             "REDIS_TTL": int, "DASK_PIXELS": int,
             "DASK_TIMEOUT": float, "STORE_TIMEOUT": float, "VERSION_TTL": float,
             "CACHE_MAX_AGE": int, "DECODE_WAIT": float, "SLOW_WORKERS": int,
-            "SLOW_QUEUE": int, "MAX_CONTENT_LENGTH": int, "COLLECTION_LIMIT": int}
+            "SLOW_QUEUE": int, "MAX_CONTENT_LENGTH": int, "COLLECTION_LIMIT": int,
+            "RACY_SECONDS": float}
 
 
 def create_app(config: Mapping | None = None) -> Flask:
@@ -158,5 +168,13 @@ def _normalize(config) -> None:
             raise InvalidOption(f"invalid imgstats setting: {key} must be at least 1")
     if config["SLOW_QUEUE"] < 0 or config["DECODE_WAIT"] < 0:
         raise InvalidOption("invalid imgstats setting: SLOW_QUEUE and DECODE_WAIT must be >= 0")
+    if config["CACHE_BYTES"] < 0 or config["LOCK_TTL"] <= 0:
+        raise InvalidOption("CACHE_BYTES must be >= 0 and LOCK_TTL > 0")
+    if config["CACHE_KEY"] in ("", None):
+        config["CACHE_KEY"] = None
+    elif len(str(config["CACHE_KEY"])) < 16:
+        raise InvalidOption("CACHE_KEY must be at least 16 characters long")
+    else:
+        config["CACHE_KEY"] = str(config["CACHE_KEY"])  # an all-digit key was parsed as JSON
     if not isinstance(config["STORAGE_OPTIONS"], Mapping):
         raise InvalidOption("STORAGE_OPTIONS must be a JSON object")

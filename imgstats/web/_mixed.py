@@ -84,8 +84,7 @@ class PromotedPart:
             if not stats.count:
                 bands.append(BandStats.empty(dtype))
                 continue
-            hist = np.zeros(_bins(bits), np.int64)
-            np.add.at(hist, (keys >> np.uint64(_top_shift(bits))).astype(np.int64), counts)
+            hist = _counts(keys >> np.uint64(_top_shift(bits)), counts, _bins(bits))
             bands.append(BandStats(dtype.str, stats.count, 0, hist, int(keys.min()),
                                    int(keys.max()), stats.total))
         self.summary = Summary(tuple(bands), part.band_names, None, part.shape)
@@ -103,11 +102,14 @@ class PromotedPart:
             if count <= COLLECT_LIMIT:
                 out[(shift, prefix)] = ("keys", np.repeat(k, c))
             else:
-                hist = np.zeros(1 << 16, np.int64)
                 low = (k >> np.uint64(shift - 16)) & np.uint64(0xFFFF)
-                np.add.at(hist, low.astype(np.int64), c)
-                out[(shift, prefix)] = ("hist", hist)
+                out[(shift, prefix)] = ("hist", _counts(low, c, 1 << 16))
         return out
+
+
+def _counts(bins: np.ndarray, counts: np.ndarray, size: int) -> np.ndarray:
+    """``counts`` summed per bin, as int64 (bincount's float64 is exact below 2**53)."""
+    return np.bincount(bins.astype(np.intp), weights=counts, minlength=size).astype(np.int64)
 
 
 def promote(parts, dtype: np.dtype) -> list:

@@ -136,9 +136,9 @@ def _json_body() -> dict:
     return fields
 
 
-def _funcs(funcs) -> list[str]:
-    """The body's ``funcs``: a non-empty list of function names (an unknown one is a 400:
-    the resource exists, the body is wrong)."""
+def _funcs(funcs) -> list:
+    """The body's ``funcs`` parsed (once: the service takes them as they are), from a
+    non-empty list of names; an unknown one is a 400: the resource exists, the body is wrong."""
     if isinstance(funcs, str):
         funcs = [funcs]
     if not isinstance(funcs, list) or not funcs or not all(isinstance(f, str) for f in funcs):
@@ -148,12 +148,10 @@ def _funcs(funcs) -> list[str]:
         raise InvalidOption(f"at most {MAX_FUNCS} functions in one request, not {len(funcs)}")
     from ..functions import parse_function
 
-    for f in funcs:
-        try:
-            parse_function(f)
-        except UnknownFunction as exc:
-            raise InvalidOption(str(exc)) from None
-    return funcs
+    try:
+        return [parse_function(f) for f in funcs]
+    except UnknownFunction as exc:
+        raise InvalidOption(str(exc)) from None
 
 
 def _common(answer, band) -> dict:

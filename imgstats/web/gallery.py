@@ -55,6 +55,7 @@ from ..functions import NAMED_FUNCTIONS, parse_function
 from . import _plots
 from ._thumbs import MEDIA_TYPE, RenderCache
 from .errors import status_of
+from .store import cacheable
 
 __all__ = ["bp", "render_error", "DEFAULTS", "TABLE_FUNCTIONS"]
 
@@ -364,8 +365,12 @@ def _rendered(image: str, version: str, kind: str, size: int, quality: int) -> b
     service = _service()
     # the store's address keeps two stores with the same file names apart in a shared folder
     store = getattr(getattr(service, "store", None), "url", "")
-    return cache().get_or_render((store, kind, size, quality, image, version),
-                                 lambda: service.render(image, size, quality))
+    def make() -> bytes:
+        return service.render(image, size, quality)
+
+    if not cacheable(version):  # a racy version (the file may be being written): never kept
+        return make()
+    return cache().get_or_render((store, kind, size, quality, image, version), make)
 
 
 def _image_response(data: bytes, mimetype: str, version: str) -> Response:

@@ -47,8 +47,15 @@ from ..regions import parse_window, polygon_rings
 from ..summary import Summary
 from ._limits import Gate
 from ._mixed import PromotedPart, promote, promoted_type, refine_mixed
-from .cache import RedisLayer, SlotCache
-from .store import _is_timeout, open_store, store_error
+from .cache import ByteCache, CacheBudget, RedisLayer
+from .store import (
+    RACY_SECONDS,
+    _is_timeout,
+    cacheable,
+    is_network_error,
+    open_store,
+    store_error,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -61,9 +68,8 @@ class ImageService:
     Parameters
     ----------
     config : Mapping
-        The app's settings: ``IMAGES``, ``CACHE_SIZE``, ``INFO_CACHE_SIZE``,
-        ``ANSWER_CACHE_SIZE``, ``REDIS_URL``,
-        ``REDIS_TIMEOUT``, ``REDIS_BACKOFF``, ``REDIS_TTL``, ``LOCK_TIMEOUT``,
+        The app's settings: ``IMAGES``, ``CACHE_BYTES``, ``CACHE_KEY``, ``REDIS_URL``,
+        ``REDIS_TIMEOUT``, ``REDIS_BACKOFF``, ``REDIS_TTL``, ``LOCK_TIMEOUT``, ``LOCK_TTL``,
         ``DASK_SCHEDULER``,
         ``DASK_PIXELS``, ``DASK_TIMEOUT``, ``PIXEL_LIMIT``, ``STORE_TIMEOUT``, ``VERSION_TTL``
         ``STORAGE_OPTIONS``, ``DECODE_PIXELS``, ``DECODE_WAIT``, ``SLOW_WORKERS`` and
@@ -88,17 +94,22 @@ class ImageService:
             images, timeout=float(config["STORE_TIMEOUT"]),
             version_ttl=float(config["VERSION_TTL"]),
             storage_options=dict(config.get("STORAGE_OPTIONS") or {}),
+            racy_seconds=float(config.get("RACY_SECONDS", RACY_SECONDS)),
         )
         self.pixel_limit = int(config["PIXEL_LIMIT"])
-        self.summaries = SlotCache(int(config["CACHE_SIZE"]))
-        self.infos = SlotCache(int(config["INFO_CACHE_SIZE"]))
+        # Summaries, headers and finished answers share one byte budget and one LRU order.
+        self.cache_budget = CacheBudget(config["CACHE_BYTES"])
+        self.summaries = ByteCache(self.cache_budget)
+        self.infos = ByteCache(self.cache_budget)
         #: Finished answers (:class:`Answer`) by (store, name, version, page, funcs, selections).
-        self.answers = SlotCache(int(config["ANSWER_CACHE_SIZE"]))
+        self.answers = ByteCache(self.cache_budget)
         self.redis = None
         if config.get("REDIS_URL"):
             self.redis = RedisLayer(
-                config["REDIS_URL"], timeout=float(config["REDIS_TIMEOUT"]),
-                backoff=float(config["REDIS_BACKOFF"]), ttl=int(config["REDIS_TTL"]),
+                config["REDIS_URL"], timeout=config["REDIS_TIMEOUT"],
+                backoff=config["REDIS_BACKOFF"], ttl=config["REDIS_TTL"],
+                secret=config.get("CACHE_KEY"), max_nbytes=config["CACHE_BYTES"],
+                lock_ttl=config["LOCK_TTL"],
             )
         self._dask_client = None
         self._dask_lock = threading.Lock()
@@ -139,7 +150,7 @@ class ImageService:
         from ._thumbs import render
 
         with self.slow.hold(), self._decoding(name), self.store.open(name) as fh:
-            return render(fh, size, quality=quality)
+            return render(fh, size, quality=quality, pixel_limit=self.pixel_limit)
 
     def redact(self, message: str) -> str:
         """``message`` without the store's local location, for clients."""
@@ -157,10 +168,14 @@ class ImageService:
         """
         version, size = self.store.stat(name)
         key = (self.store.url, name, version)
-        facts = self.infos.peek(key)
+        keep = cacheable(version)  # else the file may be being written: read it, keep nothing
+        facts = self.infos.peek(key) if keep else None
         if facts is None:
             with self.slow.hold():
-                facts = self.infos.get_or_fill(key, lambda: self._read_header(name))
+                if keep:
+                    facts = self.infos.get_or_fill(key, lambda: self._read_header(name))
+                else:
+                    facts = self._read_header(name)
         return {"name": name, "version": version, "bytes": size, **facts}
 
     def _read_header(self, name: str) -> dict:
@@ -229,14 +244,15 @@ class ImageService:
                tuple(f.name for f in parsed), selections, each_band)
         if region:
             key += (region.key,)
-        if not histograms:
+        keep = not histograms and cacheable(version)  # a racy version is answered, not kept
+        if keep:
             cached = self.answers.peek(key)
             if cached is not None:
                 return cached
         with self.slow.hold():
-            if histograms:
-                return self._answer(name, version, page, parsed, selections, each_band, True,
-                                    region)
+            if not keep:
+                return self._answer(name, version, page, parsed, selections, each_band,
+                                    histograms, region)
             return self.answers.get_or_fill(
                 key, lambda: self._answer(name, version, page, parsed, selections, each_band,
                                           region=region))
@@ -246,8 +262,7 @@ class ImageService:
         """Compute an :class:`Answer` from the (cached, refined) summary."""
         region = region or Region()
         key = self._summary_key(name, version, page, region)
-        slot = self._summary_slot(key, name, page, region)
-        summary = slot.value
+        summary, slot = self._summary(key, name, page, region)
         bands = ()
         if each_band and len(summary.band_names) > 1:
             bands = tuple(range(len(summary.band_names)))
@@ -255,26 +270,48 @@ class ImageService:
         for sel in wanted:
             summary.selection(sel)  # refuse an unknown band before any pixel pass
         if needs_refinement(summary, funcs, wanted):
-            with slot.lock:
-                summary = slot.value
-                if needs_refinement(summary, funcs, wanted):
-                    summary = self._refine(summary, name, funcs, wanted, page, region)
-                    slot.value = summary
-                    self._share(key, summary)
+            if slot is None:
+                summary = self._refine(summary, name, funcs, wanted, page, region)
+            else:
+                with slot.lock:
+                    summary = slot.value or summary
+                    if needs_refinement(summary, funcs, wanted):
+                        summary = self._refine(summary, name, funcs, wanted, page, region)
+                        if self._settled(key):
+                            slot.value = summary
+                            self._share(key, summary)
         answer = Answer.of(summary, name, version, page, funcs, selections, bands, histograms)
         return replace(answer, region=region.describe(summary)) if region else answer
 
-    def _summary_slot(self, key, name: str, page: int | None, region: Region):
-        """The cache slot of ``key``, filled (from Redis, or from the pixels) if it was empty."""
+    def _summary(self, key, name: str, page: int | None, region: Region):
+        """``(summary, slot)``: the summary of ``key``, filled (from Redis, or from the pixels)
+        if it was not cached, and its cache slot; the slot is None when the summary may not be
+        kept (the version is racy, or the file changed while it was read)."""
+        if not cacheable(key[2]):  # being written: compute, keep nothing, evict nothing
+            return self._summarize(name, page, region), None
         slot = self.summaries.slot(key)
-        if slot.value is None:
+        summary = slot.value
+        if summary is None:
             with slot.lock:
-                if slot.value is None:
+                summary = slot.value
+                if summary is None:
                     summary = self.redis.get(key) if self.redis is not None else None
+                    settled = True  # a summary from Redis was settled when it was stored
                     if summary is None:
-                        summary = self._summarize_once(key, name, page, region)
+                        summary, settled = self._summarize_once(key, name, page, region)
+                    if not settled:
+                        return summary, None
                     slot.value = summary
-        return slot
+        return summary, slot
+
+    def _settled(self, key) -> bool:
+        """Whether a value just computed for ``key`` (store, name, version, ...) may be cached.
+
+        Not when the version is racy (changed moments before it was read: it may be being
+        written), nor when the store has another version now (it changed while it was read:
+        the bytes may be half old, half new). Asked after reading, never before.
+        """
+        return self.store.unchanged(key[1], key[2])
 
     def _summary_key(self, name: str, version: str, page: int | None,
                      region: Region | None = None) -> tuple:
@@ -287,22 +324,23 @@ class ImageService:
         return (self.store.url, name, version, page)
 
     def _summarize_once(self, key, name: str, page: int | None = None,
-                        region: Region | None = None) -> Summary:
-        """Summarize, or wait for the worker process that holds the key's Redis lock."""
+                        region: Region | None = None) -> tuple[Summary, bool]:
+        """Summarize, or wait for the worker process that holds the key's Redis lock; return
+        the summary and whether it may be cached (see :meth:`_settled`)."""
         if self.redis is None:
-            return self._summarize(name, page, region)
-        token = self.redis.lock(key, ttl=float(self.config["LOCK_TIMEOUT"]))
-        if token == "":  # another process is computing it
-            summary = self.redis.wait(key, timeout=float(self.config["LOCK_TIMEOUT"]))
-            if summary is not None:
-                return summary
-        try:
             summary = self._summarize(name, page, region)
-            self._share(key, summary)
+            return summary, self._settled(key)
+        settled = True
+
+        def compute() -> Summary:
+            nonlocal settled
+            summary = self._summarize(name, page, region)
+            settled = self._settled(key)  # asked after the bytes were read
             return summary
-        finally:
-            if token:
-                self.redis.unlock(key, token)
+
+        summary = self.redis.compute_once(key, compute, timeout=self.config["LOCK_TIMEOUT"],
+                                          keep=lambda: settled)
+        return summary, settled
 
     def _share(self, key, summary: Summary) -> None:
         if self.redis is not None:
@@ -413,31 +451,51 @@ class ImageService:
         digest = hashlib.sha256(repr(images).encode()).hexdigest()[:32]
         key = (self.store.url, "collection", images, page, region.key)
         answer_key = key + (tuple(f.name for f in parsed), selections, each_band)
-        if not histograms:
+        # a racy image (it may be being written) makes the whole answer racy: kept nowhere
+        keep = all(cacheable(v) for _, v in images)
+        if keep and not histograms:
             cached = self.answers.peek(answer_key)
             if cached is not None:
                 return cached
 
         def work():
             return self._collect(key, images, digest, pattern, page, region, parsed,
-                                 selections, each_band, histograms)
+                                 selections, each_band, histograms, keep)
 
         with self.slow.hold():
-            if histograms:
+            if histograms or not keep:
                 return work()
             return self.answers.get_or_fill(answer_key, work)
 
     def _collect(self, key, images, digest, pattern, page, region, funcs, selections,
-                 each_band, histograms) -> Answer:
+                 each_band, histograms, keep=True) -> Answer:
         """Merge (and refine) the matched images' summaries into an :class:`Answer`."""
         names = [name for name, _ in images]
         # a promotion that needs pixels decoded again is refused from the headers, first
         promoted_type([_named(lambda n: self.info(n)["dtype"], n) for n in names], names)
+        if not keep:  # racy: merge (and refine) without keeping anything
+            parts = self._parts(images, page, region)
+            merged = merge_summaries([getattr(p, "summary", p) for p in parts], names)
+            bands = ()
+            if each_band and len(merged.band_names) > 1:
+                bands = tuple(range(len(merged.band_names)))
+            wanted = tuple(dict.fromkeys(selections + bands))
+            if needs_refinement(merged, funcs, wanted):
+                merged = self._refine_collection(merged, parts, names, funcs, wanted, page,
+                                                 region)
+            answer = Answer.of(merged, pattern, digest, page, funcs, selections, bands,
+                               histograms)
+            return replace(answer, images=images)
         slot = self.summaries.slot(key)
         merged = slot.value
         parts = None
+
+        def get_parts():  # as merged (promoted), kept beside the merge for its refinements
+            return self.summaries.get_or_fill(key + ("parts",),
+                                              lambda: self._parts(images, page, region))
+
         if merged is None:
-            parts = self._parts(images, page, region)
+            parts = get_parts()
             with slot.lock:
                 if slot.value is None:
                     slot.value = merge_summaries(
@@ -450,7 +508,7 @@ class ImageService:
         for sel in wanted:
             merged.selection(sel)
         if needs_refinement(merged, funcs, wanted):
-            parts = parts or self._parts(images, page, region)
+            parts = parts or get_parts()
             with slot.lock:
                 merged = slot.value
                 merged = self._refine_collection(merged, parts, names, funcs, wanted, page,
@@ -465,8 +523,7 @@ class ImageService:
         parts = []
         for name, version in images:
             key = self._summary_key(name, version, page, region)
-            parts.append(_named(lambda n, k=key: self._summary_slot(k, n, page, region).value,
-                                name))
+            parts.append(_named(lambda n, k=key: self._summary(k, n, page, region)[0], name))
         dtype = promoted_type([p.dtype for p in parts], [n for n, _ in images])
         return promote(parts, dtype)
 
@@ -593,6 +650,9 @@ class _StoreErrors:
         if exc is None or not self.remote or isinstance(exc, StoreTimeout):
             return False
         if isinstance(exc, (ImgStatsError, OSError)) and _is_timeout(exc):
+            raise store_error(exc, "read") from exc
+        # a failed or cut-off read, which a decoder may have called a corrupt file
+        if not isinstance(exc, StoreUnavailable) and is_network_error(exc):
             raise store_error(exc, "read") from exc
         return False
 
@@ -800,11 +860,3 @@ class Answer:
         if values is None:
             raise NoValidSamples(self.empty.get(selection, "no valid samples"))
         return values[func]
-
-    @property
-    def nbytes(self) -> int:
-        """An estimate of the memory this answer holds (for byte-bounded caches)."""
-        size = 512 + 96 * sum(len(v or ()) + 1 for v in self.values.values())
-        for values, counts in self.histograms.values():
-            size += values.nbytes + counts.nbytes
-        return size

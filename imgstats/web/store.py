@@ -1,10 +1,16 @@
 """Image stores: a local folder or an fsspec URL, read live, with names resolved safely.
 
-A store answers four questions about a *name* (a file name such as ``IMG_1.jpg``, never a
-path): which names exist (:meth:`list`), what version a name has now (:meth:`version`), where
-the core should read it from (:meth:`source`), and its raw bytes (:meth:`open`). Names are
+A store answers five questions about a *name* (a file name such as ``IMG_1.jpg``, never a
+path): which names exist (``list``), what version a name has now (``stat``), whether it still
+has a version after its bytes were read (``unchanged``), where the core should read it from
+(``source``), and its raw bytes (``open``). Names are
 checked before anything touches the store: no separators, no ``..``, no URL pieces, no
 percent signs, an image extension, at most 255 characters.
+
+A version (:class:`Version`) is *settled* when a value computed from the bytes may be cached
+under it. A file whose timestamp lies within ``racy_seconds`` of the moment it was looked at
+may still be being written (git's "racily clean" entries), so its token carries a one-time
+suffix (``~racy.<nonce>``): no cache, ETag or Redis key made from it is ever met again.
 """
 
 from __future__ import annotations
@@ -12,23 +18,37 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import secrets
 import stat
 import threading
 import time
+from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import fsspec
 
-from ..errors import ImageNotFound, StoreTimeout, StoreUnavailable, UnreadableImage
+from ..errors import (
+    ImageNotFound,
+    ImgStatsError,
+    StoreTimeout,
+    StoreUnavailable,
+    UnreadableImage,
+)
+from ..io._sources import is_url, read_whole_if_streaming
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "RACY_SECONDS",
+    "Version",
+    "cacheable",
     "LocalStore",
     "FsspecStore",
     "open_store",
     "check_name",
     "store_error",
+    "is_network_error",
 ]
 
 #: Extensions (lower case) of the files a store lists and serves.
@@ -36,7 +56,37 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", 
 _MAX_NAME = 255
 # Printable, no separators or URL syntax: '/', '\\', '?', '#', '%', ':' and control characters.
 _NAME = re.compile(r"[^/\\?#%:\x00-\x1f\x7f]+")
-_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+#: Seconds after a change during which a file's content is not trusted to be final.
+RACY_SECONDS = 2.0
+_RACY = "~racy."
+
+
+class Version(NamedTuple):
+    """What a store says of an image now: ``(token, size)``, unpacked as a pair.
+
+    ``token`` names the bytes (local: inode, ctime, mtime and size; remote: generation, ETag
+    or Last-Modified with the size). A token that ends in ``~racy.<nonce>`` belongs to an
+    image that may be changing right now: it is unique to this look, and :attr:`cacheable`
+    is False.
+    """
+
+    token: str
+    size: int
+
+    @property
+    def cacheable(self) -> bool:
+        """Whether a value computed from these bytes may be cached under :attr:`token`."""
+        return cacheable(self.token)
+
+
+def cacheable(token: str) -> bool:
+    """True unless the version ``token`` is racy (the image may be being written)."""
+    return _RACY not in token
+
+
+def _racy(token: str) -> str:
+    # Random, not a counter: worker processes must never hand out the same racy token.
+    return f"{token}{_RACY}{secrets.token_hex(8)}"
 
 
 def check_name(name: str) -> str:
@@ -77,6 +127,23 @@ def store_error(exc: BaseException, what: str) -> StoreUnavailable:
     return StoreUnavailable(f"the image store is unavailable ({what}: {type(exc).__name__})")
 
 
+# Network errors of the clients under fsspec: aiohttp (http, gcsfs), botocore (s3fs), gcsfs.
+_NETWORK = frozenset({"ClientError", "HttpError", "BotoCoreError", "ConnectionError",
+                      "FSTimeoutError", "ChecksumError"})
+
+
+def is_network_error(exc: BaseException | None) -> bool:
+    """True if ``exc`` or any exception it was raised from is a store client's network error
+    or timeout (a decoder may wrap one as a format error)."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if _is_timeout(exc) or {cls.__name__ for cls in type(exc).__mro__} & _NETWORK:
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
 def _is_timeout(exc: BaseException | None) -> bool:
     """True if ``exc`` or any exception it was raised from is a timeout."""
     seen = 0
@@ -93,22 +160,31 @@ def _is_timeout(exc: BaseException | None) -> bool:
 
 
 class LocalStore:
-    """A folder on this machine. Versions are ``f"{mtime_ns}-{size}"`` from ``os.stat``.
+    """A folder on this machine, read live with ``os.stat``.
+
+    A version token is ``"{mtime_ns}-{size}-{inode}-{ctime_ns}"``. The inode changes when a
+    file is replaced by a rename or deleted and made again; the ctime changes on every write
+    and cannot be set back (``cp -p``, ``rsync -t``, ``tar -x`` and ``touch -d`` restore the
+    mtime only), so same-size replacements with the old mtime are noticed too.
 
     Parameters
     ----------
     root : str or os.PathLike
         The folder. It need not exist yet; a missing folder lists no images.
+    racy_seconds : float
+        A file changed (ctime or mtime) less than this many seconds before it is looked at
+        gets a racy, uncacheable version (0 trusts every timestamp).
     """
 
     remote = False
 
-    def __init__(self, root):
+    def __init__(self, root, racy_seconds: float = RACY_SECONDS):
         self.root = Path(root).expanduser().resolve()
         self.url = self.root.as_uri()
         self._root = os.fspath(self.root)
         self._prefix = os.path.join(self._root, "")
         self.storage_options: dict = {}
+        self.racy_ns = int(float(racy_seconds) * 1e9)
 
     def list(self) -> list[str]:
         """Sorted names of the image files directly in the folder."""
@@ -133,8 +209,8 @@ class LocalStore:
             raise ImageNotFound(f"no image named {name!r} in the store")
         return path
 
-    def stat(self, name: str) -> tuple[str, int]:
-        """Return ``(version, size)`` of ``name``; raises :class:`ImageNotFound` if absent."""
+    def stat(self, name: str) -> Version:
+        """Return the :class:`Version` of ``name``; raises :class:`ImageNotFound` if absent."""
         path = self._prefix + check_name(name)
         try:
             st = os.lstat(path)
@@ -145,7 +221,24 @@ class LocalStore:
             raise ImageNotFound(f"no image named {name!r} in the store") from exc
         if not stat.S_ISREG(st.st_mode):
             raise ImageNotFound(f"no image named {name!r} in the store")
-        return f"{st.st_mtime_ns}-{st.st_size}", st.st_size
+        token = f"{st.st_mtime_ns}-{st.st_size}-{st.st_ino}-{st.st_ctime_ns}"
+        # The clock is read after the stat: a write that lands after it moves the ctime on.
+        # Timestamps come from the kernel's coarse clock (a tick behind time.time_ns()), and
+        # an mtime may be set to any time; the window covers both.
+        now = time.time_ns()
+        if now - st.st_ctime_ns < self.racy_ns or abs(now - st.st_mtime_ns) < self.racy_ns:
+            token = _racy(token)
+        return Version(token, st.st_size)
+
+    def unchanged(self, name: str, version: str) -> bool:
+        """Whether ``name`` still has the settled ``version``: True means a value computed
+        from bytes read since ``version`` was taken may be cached under it."""
+        if not cacheable(version):
+            return False
+        try:
+            return self.stat(name).token == version
+        except ImageNotFound:
+            return False
 
     def source(self, name: str) -> str:
         """What the core reads: the file path (dask workers on this host read it too)."""
@@ -182,7 +275,12 @@ class FsspecStore:
     Versions come from ``fs.info``: the GCS ``generation``, else the ``ETag``, else
     ``Last-Modified``/``mtime`` with the size. They are remembered for ``version_ttl`` seconds
     so that a burst of requests costs one metadata call; a changed image is noticed after at
-    most that long. Every call is bounded by ``timeout`` seconds.
+    most that long. :meth:`unchanged` asks again after the bytes were read, so that nothing
+    read while the object changed is cached. An HTTP version known only by a
+    ``Last-Modified`` within ``racy_seconds`` (plus its one-second resolution) of now is racy.
+    Every call is bounded by ``timeout`` seconds. Once an HTTP server serves an image without
+    ``Accept-Ranges: bytes`` and a size, its images are read whole (up to the byte limit of
+    :func:`imgstats.io.open_source`), here and by the core (:attr:`storage_options`).
 
     Parameters
     ----------
@@ -194,20 +292,35 @@ class FsspecStore:
         Seconds a version read from the store is reused (0 asks every time).
     storage_options : dict, optional
         Extra fsspec options (credentials, ``endpoint_url``...).
+    racy_seconds : float
+        See above (0 trusts every timestamp).
+
+    Notes
+    -----
+    For ``gs://`` with ``STORAGE_EMULATOR_HOST`` or an ``endpoint_url`` option (an emulator
+    or a proxy rather than Google's servers), the store sets
+    ``GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false`` unless it is set already: otherwise gcsfs
+    spends a minute per bucket trying gRPC, which emulators do not serve. Against Google's
+    own servers the variable is left alone.
     """
 
     remote = True
 
     def __init__(self, url: str, timeout: float = 10.0, version_ttl: float = 2.0,
-                 storage_options: dict | None = None):
+                 storage_options: dict | None = None, racy_seconds: float = RACY_SECONDS):
         self.protocol = urlsplit(url).scheme.lower()
         self.url = url.rstrip("/") + "/"
         self.timeout = float(timeout)
         self.version_ttl = float(version_ttl)
+        self.racy_seconds = float(racy_seconds)
         self.storage_options = {**_timeout_options(self.protocol, self.timeout),
                                 **(storage_options or {})}
         self._versions: dict[str, tuple[float, str, int]] = {}
         self._lock = threading.Lock()
+        if self.protocol in ("gs", "gcs") and (os.environ.get("STORAGE_EMULATOR_HOST")
+                                               or self.storage_options.get("endpoint_url")):
+            # read when gcsfs is imported, i.e. on the first use of fs below
+            os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 
     @property
     def fs(self):
@@ -260,14 +373,15 @@ class FsspecStore:
                     names.append(unquote(rest))
         return names
 
-    def stat(self, name: str) -> tuple[str, int]:
-        """Return ``(version, size)`` of ``name``, reusing one younger than ``version_ttl``."""
+    def stat(self, name: str, fresh: bool = False) -> Version:
+        """Return the :class:`Version` of ``name``, reusing one younger than ``version_ttl``
+        unless ``fresh``."""
         address = self.address(name)
         now = time.monotonic()
         with self._lock:
-            hit = self._versions.get(name)
+            hit = None if fresh else self._versions.get(name)
         if hit is not None and hit[0] > now:
-            return hit[1], hit[2]
+            return Version(hit[1], hit[2])
         try:
             info = self._info(address)
         except FileNotFoundError as exc:
@@ -278,36 +392,78 @@ class FsspecStore:
             raise store_error(exc, "metadata") from exc
         if info.get("type", "file") != "file":
             raise ImageNotFound(f"no image named {name!r} in the store")
+        if info.get("partial") is False:
+            self._read_whole()
         size = int(info.get("size") or 0)
         version = _version_of(info, size)
+        if self._is_racy(info):
+            return Version(_racy(version), size)  # never remembered: each look is its own
         if self.version_ttl > 0:
             with self._lock:
                 if len(self._versions) > 4096:
                     self._versions.clear()
                 self._versions[name] = (now + self.version_ttl, version, size)
-        return version, size
+        return Version(version, size)
+
+    def unchanged(self, name: str, version: str) -> bool:
+        """Whether the store, asked now, still has the settled ``version`` of ``name``: True
+        means bytes read since ``version`` was taken may be cached under it."""
+        if not cacheable(version):
+            return False
+        try:
+            return self.stat(name, fresh=True).token == version
+        except (ImageNotFound, StoreUnavailable):
+            return False
+
+    def _read_whole(self) -> None:
+        """From now on open this HTTP server's files as streams, read whole (fsspec's
+        ``block_size=0``): it has served a file without promising range requests."""
+        if "block_size" not in self.storage_options:
+            self.storage_options = {**self.storage_options, "block_size": 0}
+
+    def _is_racy(self, info: dict) -> bool:
+        """An HTTP server's file changed within ``racy_seconds`` (it may be being written);
+        object stores replace objects whole, and :meth:`unchanged` catches a replacement."""
+        if self.racy_seconds <= 0 or self.protocol not in ("http", "https"):
+            return False
+        stamp = info.get("Last-Modified")
+        if not stamp:
+            return False
+        try:
+            changed = parsedate_to_datetime(stamp).timestamp()
+        except (TypeError, ValueError):
+            return True  # unreadable: do not trust it
+        return abs(time.time() - changed) < self.racy_seconds + 1  # 1 s resolution
 
     def _info(self, address: str) -> dict:
-        fs = self.fs
         if self.protocol not in ("http", "https"):
-            fs.invalidate_cache(address)
+            self.fs.invalidate_cache(address)
             return self._call("info", address)
         # fsspec's HTTP info retries HEAD with GET and reports any failure, a timeout too, as
         # FileNotFoundError; one HEAD keeps the time bound and tells the failures apart.
-        from fsspec.asyn import sync
-        from fsspec.implementations.http import _file_info
-
-        async def head():
-            session = await fs.set_session()
-            return await _file_info(fs.encode_url(address), session=session,
-                                    size_policy="head", **fs.kwargs)
-
         try:
-            return {"type": "file", **sync(fs.loop, head, timeout=self.timeout + 1)}
+            return self._http_head(address, "HEAD")
         except Exception as exc:
-            if _http_status(exc) in (405, 501):  # no HEAD here: let fsspec GET it
-                return fs.info(address)
+            if _http_status(exc) in (405, 501):  # no HEAD here: GET, and read headers only
+                return self._http_head(address, "GET")
             raise
+
+    def _http_head(self, address: str, method: str) -> dict:
+        """The metadata of an HTTP ``address`` from the headers of one request."""
+        from fsspec.asyn import sync
+
+        fs = self.fs
+
+        options = {**fs.kwargs, "allow_redirects": True}  # the request options of fsspec's
+        options["headers"] = {**options.get("headers", {}), "Accept-Encoding": "identity"}
+
+        async def ask():
+            session = await fs.set_session()
+            async with session.request(method, fs.encode_url(address), **options) as response:
+                response.raise_for_status()
+                return _http_info(response.headers)
+
+        return sync(fs.loop, ask, timeout=self.timeout + 1)
 
     def _call(self, method: str, *args, **kwargs):
         """Call a filesystem method within ``timeout`` seconds overall, retries included
@@ -325,19 +481,105 @@ class FsspecStore:
         return self.address(name)
 
     def open(self, name: str, block_size: int | None = None):
-        """Open ``name`` for binary reading (``block_size``: bytes per remote read)."""
+        """Open ``name`` for binary reading (``block_size``: bytes per remote read).
+
+        A server that refuses range requests (``Accept-Ranges: none``, or no
+        ``Content-Length``) is read whole, up to the byte limit of
+        :func:`imgstats.io.open_source`. Network errors met while reading come out as
+        :class:`StoreUnavailable` or :class:`StoreTimeout`.
+        """
         address = self.address(name)
-        options = {} if block_size is None else {"block_size": block_size}
+        whole = self.storage_options.get("block_size") == 0
+        options = {} if block_size is None or whole else {"block_size": block_size}
         try:
-            return self.fs.open(address, "rb", **options)
+            fh = read_whole_if_streaming(self.fs.open(address, "rb", **options), address)
         except FileNotFoundError as exc:
+            if _store_failure(exc):
+                raise store_error(exc.__cause__, "open") from exc
             raise ImageNotFound(f"no image named {name!r} in the store") from exc
+        except ImgStatsError:  # ImageTooLarge: over the byte limit without ranges
+            raise
         except Exception as exc:
             raise store_error(exc, "open") from exc
+        return _StoreFile(fh)
 
     def redact(self, text: str) -> str:
         """Messages may name the store's URL: it is public to clients anyway."""
         return text
+
+
+class _StoreFile:
+    """A remote file whose network errors, raised while it is read, are the store's."""
+
+    def __init__(self, fh):
+        self._fh = fh
+
+    def __getattr__(self, attr):
+        return getattr(self._fh, attr)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __iter__(self):
+        return iter(self._fh)
+
+    def _mapped(self, method, *args):
+        try:
+            return method(*args)
+        except ImgStatsError:
+            raise
+        except (ValueError, EOFError):
+            raise  # a seek out of range or a short file is the decoder's business
+        except Exception as exc:
+            raise store_error(exc, "read") from exc
+
+    def read(self, *args):
+        return self._mapped(self._fh.read, *args)
+
+    def readinto(self, *args):
+        return self._mapped(self._fh.readinto, *args)
+
+    def readline(self, *args):
+        return self._mapped(self._fh.readline, *args)
+
+    def seek(self, *args):
+        return self._mapped(self._fh.seek, *args)
+
+    def close(self):
+        try:
+            self._fh.close()
+        except Exception:  # noqa: BLE001 -- closing a broken connection must not fail a request
+            pass
+
+
+def _store_failure(exc: BaseException) -> bool:
+    """fsspec's HTTP filesystem reports every failure of its info call as FileNotFoundError:
+    tell a missing file from a failing store by the cause."""
+    cause = exc.__cause__
+    if cause is None or isinstance(cause, FileNotFoundError):
+        return False
+    status = _http_status(cause)
+    if status is not None:
+        return status >= 500 or status == 429
+    return True
+
+
+def _http_info(headers) -> dict:
+    """fsspec-style info of an HTTP response's headers."""
+    info: dict = {"type": "file", "size": None}
+    if headers.get("Content-Encoding", "identity") in ("identity", ""):
+        size = headers.get("Content-Length") or headers.get("Content-Range", "").rpartition("/")[2]
+        info["size"] = int(size) if size.isdigit() else None
+    for key in ("ETag", "Last-Modified"):
+        if headers.get(key):
+            info[key] = headers[key]
+    # Only an explicit "bytes" promises ranges: Python's http.server, for one, sends no
+    # Accept-Ranges and ignores Range, and fsspec then fails past its first block.
+    info["partial"] = headers.get("Accept-Ranges", "").lower() == "bytes" and bool(info["size"])
+    return info
 
 
 def _http_status(exc: BaseException) -> int | None:
@@ -379,11 +621,11 @@ def _timeout_options(protocol: str, timeout: float) -> dict:
 
 
 def open_store(images, *, timeout: float = 10.0, version_ttl: float = 2.0,
-               storage_options: dict | None = None):
+               storage_options: dict | None = None, racy_seconds: float = RACY_SECONDS):
     """Return the store for a folder path or an fsspec URL (``file://`` is a folder)."""
     text = os.fspath(images)
-    if _URL.match(text):
+    if is_url(text):
         if text.startswith("file://"):
-            return LocalStore(urlsplit(text).path)
-        return FsspecStore(text, timeout, version_ttl, storage_options)
-    return LocalStore(text)
+            return LocalStore(urlsplit(text).path, racy_seconds)
+        return FsspecStore(text, timeout, version_ttl, storage_options, racy_seconds)
+    return LocalStore(text, racy_seconds)

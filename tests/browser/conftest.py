@@ -12,15 +12,12 @@ import io
 import os
 import re
 import shutil
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from imgstats.bench import free_port
+from benchmarks.servers import start_server
 from imgstats.data import gallery_path
 
 CHROMIUM = Path(os.environ.get("IMGSTATS_TEST_CHROMIUM", "/usr/bin/chromium"))
@@ -53,58 +50,13 @@ def pytest_runtest_makereport(item, call):
 
 
 # -- the server ---------------------------------------------------------------------------------
-class Server:
-    """``python -m imgstats.cli serve`` on a free port, for one folder of images."""
-
-    def __init__(self, images: Path, log: Path):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log
-        self._log = open(log, "wb")  # noqa: SIM115 -- closed in stop()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "imgstats.cli", "serve", "--images", str(images),
-             "--port", str(self.port), "--workers", "2"],
-            stdout=self._log, stderr=subprocess.STDOUT,
-            # a cache of thumbnails of its own, so "cold" is cold whatever ran before
-            env={**os.environ, "IMGSTATS_GALLERY_CACHE_DIR": str(log.parent / "renders")},
-        )
-
-    def wait_ready(self, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited: {self.log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(self.url + "/health", timeout=2) as response:
-                    if response.read() == b"OK":
-                        return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"no answer on /health after {timeout} s: {self.log_path.read_text()}")
-
-    def get_json(self, path: str):
-        import json
-
-        with urllib.request.urlopen(self.url + path, timeout=30) as response:
-            return json.load(response)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self._log.close()
-
-
 def _serve(folder: Path, log: Path):
-    server = Server(folder, log)
-    try:
-        server.wait_ready()
+    """``imgstats serve`` (2 gunicorn workers) over ``folder``, with a thumbnail cache of its
+    own, so "cold" is cold whatever ran before (:func:`benchmarks.servers.start_server`)."""
+    server = start_server(folder, workers=2, timeout=90, log=log,
+                          env={"IMGSTATS_GALLERY_CACHE_DIR": str(log.parent / "renders")})
+    with server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -58,7 +58,8 @@ def _check(result: xr.DataArray, arr: np.ndarray, keep, reduced, names):
 @CORE
 @given(data=st.data())
 def test_dims_equal_numpy_along_the_axes(dtype, data):
-    shape = data.draw(st.tuples(st.integers(1, 4), st.integers(1, 3), st.integers(1, 7),
+    # every remaining cell holds a 2**16-bin summary per block for wide types: keep them few
+    shape = data.draw(st.tuples(st.integers(1, 3), st.integers(1, 2), st.integers(1, 7),
                                 st.integers(1, 7)), label="shape")
     arr = data.draw(hnp.arrays(np.dtype(dtype), shape,
                                elements=st.sampled_from(value_pool(dtype))), label="arr")

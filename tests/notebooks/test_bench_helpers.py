@@ -1,11 +1,12 @@
-"""imgstats.bench: the helpers the notebooks and `invoke notebooks` rely on."""
+"""benchmarks.harness, .oracle and .servers: what the notebooks and `invoke notebooks` rely on."""
 
 import json
 
 import numpy as np
 import pytest
 
-from imgstats import bench
+from benchmarks import harness as bench
+from benchmarks import oracle, servers
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "uint16", "int16", "float32", "float64"])
@@ -54,14 +55,14 @@ def test_synthetic_image_refuses_bad_kinds_and_types():
 
 def test_numpy_stats_are_numpys():
     a = np.array([[1, 5, 2], [9, 4, 4]], dtype=np.uint16)
-    got = bench.numpy_stats(a, ["min", "max", "mean", "median", "p25", "p99.9"])
+    got = oracle.numpy_stats(a, ["min", "max", "mean", "median", "p25", "p99.9"])
     assert got == {"min": 1, "max": 9, "mean": 25 / 6, "median": 4.0,
                    "p25": float(np.percentile(a, 25)), "p99.9": float(np.percentile(a, 99.9))}
 
 
 def test_numpy_stats_ignore_nan_like_imgstats():
     a = np.array([1.0, np.nan, 3.0], dtype=np.float32)
-    assert bench.numpy_stats(a, ["median", "max"]) == {"median": 2.0, "max": 3.0}
+    assert oracle.numpy_stats(a, ["median", "max"]) == {"median": 2.0, "max": 3.0}
 
 
 def test_dask_stats_sorts_q_for_dask_and_returns_every_func():
@@ -70,13 +71,13 @@ def test_dask_stats_sorts_q_for_dask_and_returns_every_func():
     a = bench.synthetic_image((64, 64), "uint8")
     got = bench.dask_stats(da.from_array(a, chunks=-1), ["p99", "median", "p1", "max"])
     # One chunk: dask's percentile is numpy's, so any mix-up of q would show.
-    ref = bench.numpy_stats(a, ["p99", "median", "p1", "max"])
+    ref = oracle.numpy_stats(a, ["p99", "median", "p1", "max"])
     assert list(got) == list(ref)
     assert got == pytest.approx(ref)
 
 
 def test_errors_against():
-    assert bench.errors_against({"a": 1, "b": 2.5, "c": float("nan")},
+    assert oracle.errors_against({"a": 1, "b": 2.5, "c": float("nan")},
                                 {"a": 1, "b": 2.0, "c": float("nan")}) == {
         "a": 0.0, "b": 0.5, "c": 0.0}
 
@@ -155,7 +156,7 @@ def test_numpy_and_imgstats_are_exact(records):
 def test_exact_flag_is_computed_against_numpy(monkeypatch):
     """A method that is off by one on the median is not exact, whatever it claims."""
     def off_by_one(data, funcs):
-        values = bench.numpy_stats(np.asarray(data), funcs)
+        values = oracle.numpy_stats(np.asarray(data), funcs)
         return {**values, "median": values["median"] + 1}
 
     monkeypatch.setitem(bench._RUNNERS, "imgstats", off_by_one)
@@ -171,7 +172,7 @@ def test_exact_flag_is_computed_against_numpy(monkeypatch):
 
 def test_a_mean_in_the_last_bit_does_not_make_a_method_inexact(monkeypatch):
     def last_bit(data, funcs):
-        values = bench.numpy_stats(np.asarray(data), funcs)
+        values = oracle.numpy_stats(np.asarray(data), funcs)
         return {**values, "mean": float(np.nextafter(values["mean"], np.inf))}
 
     monkeypatch.setitem(bench._RUNNERS, "imgstats", last_bit)
@@ -209,31 +210,70 @@ def test_machine_info_names_the_machine():
 def test_latency_table():
     recs = [{"phase": "cold", "seconds": 0.5}, {"phase": "warm", "seconds": 0.01},
             {"phase": "warm", "seconds": 0.03}]
-    rows = bench.latency_table(recs)
+    rows = servers.latency_table(recs)
     assert rows[0]["phase"] == "cold" and rows[0]["requests"] == 1
     assert rows[1]["median ms"] == pytest.approx(20.0)
+
+
+def test_png_declaring_is_a_bomb_header_pillow_reads():
+    import io
+
+    from PIL import Image
+
+    data = bench.png_declaring(4_000, 3_000, colour_type=2)
+    assert len(data) < 100
+    with Image.open(io.BytesIO(data)) as img:  # the header only: no pixel is decoded
+        assert (img.size, img.mode) == ((4_000, 3_000), "RGB")
+    with pytest.raises(Image.DecompressionBombError):  # what it is made for
+        Image.open(io.BytesIO(bench.png_declaring(40_000, 40_000)))
+
+
+def test_best_pair_alternates_and_keeps_the_best():
+    calls = []
+    ref, ours = bench.best_pair(lambda: calls.append("r"), lambda: calls.append("o"), 3)
+    assert calls == ["r", "o"] * 4  # one untimed call of each, then turns
+    assert 0 <= ref < 1 and 0 <= ours < 1
+
+
+def test_fresh_process_returns_the_last_json_line():
+    out = bench.fresh_process("""
+        print("noise")
+        print(json.dumps({"imported": "imgstats" in sys.modules, "rss": peak_rss()}))
+    """)
+    assert out["imported"] is False and out["rss"] > 1 << 20
 
 
 @pytest.mark.slow
 def test_start_server_and_measure_latency(tmp_path):
     log = tmp_path / "server.log"
-    with bench.start_server(workers=1, log=log) as server:
+    with servers.start_server(workers=1, log=log) as server:
         assert server.url.startswith("http://127.0.0.1:") and server.startup_seconds > 0
-        recs = bench.measure_latency(server.url, ["IMG_8.jpg", "IMG_12_uint16.tif"],
-                                     ["median", "p99"], warm=2)
+        assert server.get("/health")[2] == b"OK"
+        recs = servers.measure_latency(server.url, ["IMG_8.jpg", "IMG_12_uint16.tif"],
+                                       ["median", "p99"], warm=2)
         with pytest.raises(RuntimeError, match="404"):
-            bench.measure_latency(server.url, ["no-such-image.png"], warm=0)
+            servers.measure_latency(server.url, ["no-such-image.png"], warm=0)
     assert server.process.poll() is not None  # stopped on leaving the block
     assert [r["phase"] for r in recs] == ["cold", "warm", "warm"] * 2
     assert [r["func"] for r in recs[:3]] == ["median", "p99", "median"]
     assert all(r["status"] == 200 and r["seconds"] > 0 for r in recs)
     assert recs[0]["value"]["value"] == pytest.approx(
-        bench.numpy_stats(np.asarray(__import__("imgstats").open_image(
-            bench.gallery_images()[7])), ["median"])["median"])
+        oracle.numpy_stats(bench.image_array(bench.gallery_images()[7])[0],
+                           ["median"])["median"])
 
 
 @pytest.mark.slow
-def test_start_server_reports_a_server_that_dies():
+def test_start_server_reports_a_server_that_dies(tmp_path):
     with pytest.raises(RuntimeError, match="exited"):
-        server = bench.start_server(timeout=60, env={"IMGSTATS_THREADS": "not-a-number"})
+        server = servers.start_server(timeout=60, env={"IMGSTATS_THREADS": "not-a-number"},
+                                      log=tmp_path / "server.log")
         server.stop()  # pragma: no cover - only when the test fails
+
+
+def test_start_process_stops_a_server_that_never_answers(tmp_path):
+    import sys
+
+    port = servers.free_port()
+    with pytest.raises(TimeoutError, match="did not answer"):
+        servers.start_process([sys.executable, "-c", "import time; time.sleep(60)"], port,
+                              timeout=1)

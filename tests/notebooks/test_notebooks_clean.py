@@ -57,12 +57,15 @@ def test_one_parameters_cell_of_upper_case_constants(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_imports_its_logic_from_imgstats(path):
+def test_imports_its_logic_from_imgstats_and_benchmarks(path):
     code = [c for c in _load(path)["cells"] if c["cell_type"] == "code"]
     first = "".join(code[0]["source"])
-    assert "from imgstats import" in first or "import imgstats" in first
+    assert re.search(r"^(import imgstats|from imgstats[ .])", first, flags=re.M), first
     body = "".join("".join(c["source"]) for c in code)
-    assert not re.search(r"^\s*(def|class) ", body, flags=re.M), "functions belong in imgstats"
+    assert not re.search(r"^\s*(def|class) ", body, flags=re.M), (
+        "functions belong in imgstats, or in benchmarks/ for the tooling")
+    # the tooling left the package: its old home must not come back
+    assert not re.search(r"imgstats(\.| import )(bench|plot)\b", body)
 
 
 def test_every_notebook_is_run_by_invoke_notebooks():

@@ -1,9 +1,10 @@
-"""imgstats.plot: every figure the notebooks draw, drawn headless."""
+"""benchmarks.plots: every figure the notebooks draw, drawn headless."""
 
 import numpy as np
 import pytest
 
-from imgstats import bench
+from benchmarks import harness as bench
+from benchmarks import oracle
 
 matplotlib = pytest.importorskip("matplotlib")
 
@@ -30,18 +31,18 @@ def _lines(fig):
 
 @pytest.mark.parametrize("dtype", ["uint8", "uint16", "int16", "float32"])
 def test_histogram_marks_the_percentiles(dtype):
-    from imgstats import plot
+    from benchmarks import plots as plot
 
     img = bench.synthetic_image((64, 64), dtype)
     fig = plot.histogram(img, None, ["p1", "median", "p99"])
     labels = fig.axes[0].get_legend_handles_labels()[1]
-    ref = bench.numpy_stats(img, ["p1", "median", "p99"])
+    ref = oracle.numpy_stats(img, ["p1", "median", "p99"])
     assert [lab.split(" = ")[0] for lab in labels] == ["p1", "median", "p99"]
     assert [line.get_xdata()[0] for line in _lines(fig)] == pytest.approx(list(ref.values()))
 
 
 def test_bands_draws_the_picture_and_each_band_with_luma():
-    from imgstats import plot
+    from benchmarks import plots as plot
 
     rgb = np.stack([bench.synthetic_image((32, 48), "uint8", seed=s) for s in range(3)], -1)
     fig = plot.bands(rgb)
@@ -50,7 +51,7 @@ def test_bands_draws_the_picture_and_each_band_with_luma():
 
 
 def test_percentile_errors_marks_exact_and_nan():
-    from imgstats import plot
+    from benchmarks import plots as plot
 
     rows = [{"func": "p1", "imgstats error": 0.0, "dask error": 0.5},
             {"func": "p99", "imgstats error": 0.0, "dask error": float("nan")}]
@@ -59,7 +60,7 @@ def test_percentile_errors_marks_exact_and_nan():
 
 
 def test_time_vs_size_is_log_log_per_dtype(records):
-    from imgstats import plot
+    from benchmarks import plots as plot
 
     fig = plot.time_vs_size(records, title="machine")
     assert [ax.get_title() for ax in fig.axes] == ["uint8", "float32"]
@@ -68,7 +69,7 @@ def test_time_vs_size_is_log_log_per_dtype(records):
 
 
 def test_error_vs_method(records):
-    from imgstats import plot
+    from benchmarks import plots as plot
 
     fig = plot.error_vs_method(records)
     ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
@@ -76,7 +77,7 @@ def test_error_vs_method(records):
 
 
 def test_latency():
-    from imgstats import plot
+    from benchmarks import plots as plot
 
     recs = [{"image": "a.png", "phase": "cold", "seconds": 0.2},
             {"image": "a.png", "phase": "warm", "seconds": 0.002}]

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from web_helpers import fill_store, free_port, start_redis, stop, wait_for_http
+from web_helpers import fill_store, start_redis, stop
 
+from benchmarks.servers import start_server
 from imgstats.web import create_app
 
 
@@ -65,19 +63,11 @@ def gunicorn_server(tmp_path):
     started = []
 
     def start(images: Path, workers: int = 2, env=None):
-        port = free_port()
-        log = open(tmp_path / f"gunicorn-{port}.log", "wb")  # noqa: SIM115 -- closed below
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "imgstats.cli", "serve", "--images", str(images),
-             "--port", str(port), "--workers", str(workers)],
-            env={**os.environ, **(env or {})}, stdout=log, stderr=log,
-        )
-        started.append((proc, log))
-        base = f"http://127.0.0.1:{port}"
-        wait_for_http(base, proc=proc)
-        return base, proc
+        server = start_server(images, workers=workers, env=env,
+                              log=tmp_path / f"gunicorn-{len(started)}.log")
+        started.append(server)
+        return server.url, server.process
 
     yield start
-    for proc, log in started:
-        stop(proc)
-        log.close()
+    for server in started:
+        server.stop()

@@ -138,6 +138,29 @@ def test_window_answers_are_cached_per_image_version_and_window(client, images, 
     assert again["value"] == 7.5 and again["version"] != first["version"]
 
 
+def test_a_window_of_a_tiled_tiff_reads_only_the_tiles_it_touches(client, images, monkeypatch):
+    arr = np.random.default_rng(6).normal(size=(256, 192)).astype(np.float32)
+    tifffile.imwrite(images / "tiled.tif", arr, tile=(32, 32), compression="zlib")
+    with tifffile.TiffFile(images / "tiled.tif") as tif:
+        offsets = list(tif.pages[0].dataoffsets)
+    seen = []
+    cache = tifffile.tifffile.FileCache
+    original = cache.read
+
+    def read(self, fh, offset, bytecount, whence=0):
+        if offset in offsets:
+            seen.append(offsets.index(offset))
+        return original(self, fh, offset, bytecount, whence)
+
+    monkeypatch.setattr(cache, "read", read)
+    body = client.post("/stats/tiled.tif", json={"funcs": ["min", "p90"],
+                                                 "window": [40, 70, 90, 100]}).get_json()
+    assert body["values"] == {"min": arr[70:100, 40:90].min().item(),
+                              "p90": np.percentile(arr[70:100, 40:90], 90).item()}
+    touched = {r * 6 + c for r in (2, 3) for c in (1, 2)}  # tile rows 2-3, columns 1-2
+    assert set(seen) == touched and len(seen) <= 2 * len(touched)  # summary + refinement
+
+
 # -- polygons ----------------------------------------------------------------------------------
 def centre_mask(shape, vertices) -> np.ndarray:
     """Pixels whose centre lies inside a simple polygon (matplotlib's point-in-path)."""

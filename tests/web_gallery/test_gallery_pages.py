@@ -110,7 +110,7 @@ def test_unreadable_image_gets_an_error_card_and_the_page_renders(client, images
     assert response.status_code == 200
     cards = _cards(response.text)
     assert name in cards
-    assert "card-error" not in "".join(v for k, v in cards.items() if k != name)
+    assert "error-frame" not in "".join(v for k, v in cards.items() if k != name)
     assert len(cards) == min(4, len(names) - (page - 1) * 4)
     card = cards[name]
     assert "error-frame" in card and "<img" not in card  # no broken picture
@@ -311,3 +311,31 @@ def test_pager_links_stay_few_with_many_pages(page, pages, links):
     from imgstats.web.gallery import _page_links
 
     assert _page_links(page, pages) == links
+
+
+@pytest.mark.parametrize(("error", "heading", "status"), [
+    ("StoreTimeout", "The image store did not answer in time", 504),
+    ("StoreUnavailable", "The image store is unavailable", 502),
+    ("Busy", "The service is busy", 503),
+])
+def test_store_errors_get_an_error_card_and_a_human_error_page(client, app, error, heading,
+                                                               status):
+    import imgstats.errors as errors
+
+    service = app.extensions["imgstats"]
+    real_info = service.info
+
+    def info(name):
+        if name == "IMG_11.png":
+            raise getattr(errors, error)("the store failed (test)")
+        return real_info(name)
+
+    service.info = info
+    response = client.get("/gallery?page=1")
+    assert response.status_code == 200
+    cards = _cards(response.text)
+    assert "error-frame" in cards["IMG_11.png"] and heading in cards["IMG_11.png"]
+    assert "<img" in cards["IMG_1.jpg"]  # the rest renders
+    page = client.get("/gallery/IMG_11.png")
+    assert page.status_code == status
+    assert re.search(r"<h1>(.*?)</h1>", page.text, re.S).group(1) == heading

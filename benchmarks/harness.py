@@ -1,34 +1,41 @@
-"""Benchmark and comparison helpers shared by the notebooks and the ``invoke`` tasks.
+"""The benchmark harness: what the benchmarks, the notebooks and ``invoke`` share.
 
-Everything a notebook needs more than once lives here: synthetic test images, numpy as the
-oracle, the methods being compared (numpy, ``dask.array.percentile``, imgstats in memory and
-on chunked dask arrays), a timer, a peak-memory probe, the whole benchmark grid, the summary
-tables with their ``exact`` column, and a real ``imgstats serve`` process for latency runs.
+Test images (synthetic photographs, the gallery, a decompression bomb's header), the methods
+compared (numpy, ``dask.array.percentile``, imgstats in memory and on chunked dask arrays),
+timing side by side and in fresh interpreters, peak memory, the benchmark grid, its tables
+with their ``exact`` column, and the reports. Servers are in :mod:`benchmarks.servers`,
+numpy's answers in :mod:`benchmarks.oracle`, figures in :mod:`benchmarks.plots`.
 
 *Exact* means bit-for-bit equal to numpy on every order statistic (``min``, ``max``,
 ``median``, ``pXXX``: numpy's ``linear`` percentile). The mean is reported apart
 (``mean_error``): numpy's float64 pairwise sum itself rounds, while imgstats rounds the exact
 sum once, so the two may differ in the last bit on float images with neither being wrong.
+
+Only imgstats' public API is used here: this folder is not part of the package.
 """
 
 from __future__ import annotations
 
-import atexit
+import inspect
 import json
 import math
 import os
 import platform
-import socket
 import statistics
+import struct
 import subprocess
 import sys
+import textwrap
 import time
 import tracemalloc
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from .oracle import _percentiles, errors_against, numpy_stats
 
 __all__ = [
     "DEFAULT_FUNCS",
@@ -36,6 +43,8 @@ __all__ = [
     "Timing",
     "synthetic_image",
     "gallery_images",
+    "png_declaring",
+    "image_array",
     "shape_for",
     "numpy_stats",
     "dask_stats",
@@ -44,6 +53,9 @@ __all__ = [
     "percentile_comparison",
     "errors_against",
     "timed",
+    "best_pair",
+    "fresh_process",
+    "peak_rss",
     "peak_memory",
     "available_memory",
     "largest_size",
@@ -53,14 +65,12 @@ __all__ = [
     "summary_table",
     "exactness_table",
     "to_markdown",
+    "table",
+    "ms",
+    "verdict",
     "machine_name",
     "write_benchmark_report",
-    "latency_table",
     "write_json",
-    "free_port",
-    "Server",
-    "start_server",
-    "measure_latency",
 ]
 
 #: Statistics timed by the benchmark (one call per method computes all of them).
@@ -168,7 +178,7 @@ def _photo(shape) -> np.ndarray:
     """A gallery photograph in greyscale, resized bilinearly to ``shape``, in [0, 1]."""
     from PIL import Image
 
-    from .data import gallery_path
+    from imgstats.data import gallery_path
 
     with Image.open(gallery_path() / "IMG_1.jpg") as im:
         grey = im.convert("F")
@@ -189,7 +199,7 @@ def gallery_images(folder=None) -> list[Path]:
     """
     import re
 
-    from .data import gallery_path
+    from imgstats.data import gallery_path
 
     folder = gallery_path() if folder is None else Path(folder)
     files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
@@ -200,53 +210,51 @@ def gallery_images(folder=None) -> list[Path]:
     return sorted(files, key=natural)
 
 
-# -- the methods ------------------------------------------------------------------------------
-def _split(funcs) -> tuple[list[str], list[float]]:
-    from .functions import parse_function
+def png_declaring(width: int, height: int, *, bit_depth: int = 8, colour_type: int = 0) -> bytes:
+    """A tiny, hand-made PNG whose IHDR declares ``width`` x ``height`` pixels.
 
-    pcts = [f for f in funcs if parse_function(f).kind == "percentile" and f != "median"]
-    return pcts, [parse_function(f).q for f in pcts]
+    Its only IDAT holds a few zero rows, so it is a few dozen bytes however large it claims
+    to be: a decompression bomb's header without the bomb (``colour_type`` 2 is RGB, 0 grey).
 
-
-def numpy_stats(arr, funcs: Sequence[str] = DEFAULT_FUNCS) -> dict[str, float]:
-    """Compute ``funcs`` with numpy: the oracle.
-
-    ``numpy.min``/``max``, ``numpy.mean(dtype=float64)``, ``numpy.median`` and
-    ``numpy.percentile(arr, q)`` for each ``pXXX`` (NaN-ignoring variants for float arrays with
-    NaN, as imgstats ignores NaN). One call per ``q``, with ``q`` a Python float, is the
-    reference imgstats promises to equal: with a *list* of ``q``, numpy interpolates float32
-    images in float64 instead, which can differ in the last float32 bit.
-
-    Parameters
-    ----------
-    arr : array_like
-        All samples count, whatever the shape (as ``band=None`` in imgstats).
-    funcs : sequence of str
-
-    Returns
-    -------
-    dict
-        ``{func: value}`` as Python numbers.
+    Examples
+    --------
+    >>> len(png_declaring(40_000, 40_000)) < 100
+    True
     """
-    arr = np.asarray(arr)
-    nan = arr.dtype.kind == "f" and bool(np.isnan(arr).any())
-    out: dict[str, float] = {}
-    pcts, qs = _split(funcs)
-    percentile = np.nanpercentile if nan else np.percentile
-    for f, q in zip(pcts, qs, strict=True):
-        out[f] = np.asarray(percentile(arr, q)).item()
-    for f in funcs:
-        if f == "min":
-            out[f] = (np.nanmin if nan else np.min)(arr).item()
-        elif f == "max":
-            out[f] = (np.nanmax if nan else np.max)(arr).item()
-        elif f == "mean":
-            out[f] = (np.nanmean if nan else np.mean)(arr, dtype=np.float64).item()
-        elif f == "median":
-            out[f] = (np.nanmedian if nan else np.median)(arr).item()
-    return {f: out[f] for f in funcs}
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
+def image_array(data) -> tuple[np.ndarray, list[str]]:
+    """An image as numpy sees it, ``(y, x[, band])``, with its band names.
+
+    Paths are opened with :func:`imgstats.open_image`; DataArrays have their ``band`` dim
+    moved last; a plain 3-D array's last axis is its bands, as for imgstats.
+    """
+    import imgstats
+
+    if isinstance(data, (str, os.PathLike)):
+        data = imgstats.open_image(data)
+    if hasattr(data, "dims") and hasattr(data, "coords"):  # an xarray DataArray
+        if "band" in data.dims:
+            data = data.transpose(*[d for d in data.dims if d != "band"], "band")
+            return np.asarray(data), [str(b) for b in data.coords["band"].values]
+        return np.asarray(data), [str(data.attrs.get("band", "0"))]
+    arr = np.asarray(data)
+    return arr, [str(i) for i in range(arr.shape[-1])] if arr.ndim == 3 else ["0"]
+
+
+# -- the methods ------------------------------------------------------------------------------
 def dask_stats(darr, funcs: Sequence[str] = DEFAULT_FUNCS) -> dict[str, float]:
     """Compute ``funcs`` with dask.array in one ``dask.compute``.
 
@@ -267,7 +275,7 @@ def dask_stats(darr, funcs: Sequence[str] = DEFAULT_FUNCS) -> dict[str, float]:
     import dask.array as da
 
     flat = darr.ravel()
-    pcts, qs = _split(funcs)
+    pcts, qs = _percentiles(funcs)
     if "median" in funcs:
         pcts, qs = [*pcts, "median"], [*qs, 50.0]
     # dask.array.percentile expects increasing q (unsorted q silently mixes up the answers)
@@ -291,9 +299,9 @@ def dask_stats(darr, funcs: Sequence[str] = DEFAULT_FUNCS) -> dict[str, float]:
 
 def imgstats_stats(data, funcs: Sequence[str] = DEFAULT_FUNCS) -> dict[str, float]:
     """Compute ``funcs`` with :func:`imgstats.compute` (numpy, dask, xarray, paths...)."""
-    from .reduce import compute
+    import imgstats
 
-    return compute(data, list(funcs))
+    return imgstats.compute(data, list(funcs))
 
 
 _RUNNERS: dict[str, Callable] = {
@@ -301,15 +309,6 @@ _RUNNERS: dict[str, Callable] = {
     "dask": dask_stats,
     "imgstats": imgstats_stats,
 }
-
-
-def errors_against(values: dict, reference: dict) -> dict[str, float]:
-    """Return ``{func: abs(values[func] - reference[func])}`` (0.0 when both are equal)."""
-    out = {}
-    for f, ref in reference.items():
-        v = values[f]
-        out[f] = 0.0 if v == ref or (v != v and ref != ref) else abs(float(v) - float(ref))
-    return out
 
 
 def compare_to_numpy(data, funcs: Sequence[str] = DEFAULT_FUNCS, band=None) -> list[dict]:
@@ -329,11 +328,10 @@ def compare_to_numpy(data, funcs: Sequence[str] = DEFAULT_FUNCS, band=None) -> l
         One ``{"func", "imgstats", "numpy", "abs_error", "equal"}`` per statistic; ``equal``
         is bit-for-bit equality.
     """
-    from .reduce import as_image_array, compute
+    import imgstats
 
-    arr, names = as_image_array(data)
-    values = compute(data, list(funcs), band)
-    arr = np.asarray(arr)
+    arr, names = image_array(data)
+    values = imgstats.compute(data, list(funcs), band)
     if band is not None:
         index = band if isinstance(band, int) else names.index(band)
         arr = arr[..., index]
@@ -439,6 +437,57 @@ def timed(fn: Callable[[], object], repeats: int = 3, warmup: int = 0) -> Timing
     return out
 
 
+def best_pair(reference: Callable[[], object], ours: Callable[[], object],
+              repeat: int) -> tuple[float, float]:
+    """Best wall times of two functions called in turn, after one untimed call of each.
+
+    Alternating makes both sides see the same noise of a busy machine: the ratio of the two
+    is the figure to read, not either time alone.
+    """
+    reference()
+    ours()
+    best = [math.inf, math.inf]
+    for _ in range(repeat):
+        for i, fn in enumerate((reference, ours)):
+            t0 = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t0)
+    return best[0], best[1]
+
+
+def peak_rss() -> int:
+    """This process's peak resident memory in bytes.
+
+    ``VmHWM`` of ``/proc/self/status`` where there is one: ``getrusage().ru_maxrss`` of a child
+    starts at its parent's resident size when it forked (Linux keeps the larger of the two
+    across ``exec``), so a benchmark parent holding a big image would inflate it.
+    """
+    import resource
+
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def fresh_process(code: str, env: dict | None = None) -> dict:
+    """Run ``code`` in a new interpreter and return the JSON it prints last.
+
+    ``json``, ``sys`` and :func:`peak_rss` are defined for it. ``env`` is its whole
+    environment (default: this process's).
+    """
+    prelude = "import json, resource, sys\n" + textwrap.dedent(inspect.getsource(peak_rss))
+    out = subprocess.run(
+        [sys.executable, "-c", prelude + "\n" + textwrap.dedent(code)],
+        check=True, capture_output=True, text=True, env=env,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def peak_memory(fn: Callable[[], object]) -> int:
     """Return the peak bytes allocated while ``fn()`` runs, above what was allocated before.
 
@@ -496,7 +545,7 @@ def machine_info() -> dict:
     """Describe the machine a benchmark ran on: CPU model, cores, memory and versions."""
     import dask
 
-    from . import __version__
+    import imgstats
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -518,7 +567,7 @@ def machine_info() -> dict:
         "python": platform.python_version(),
         "numpy": np.__version__,
         "dask": dask.__version__,
-        "imgstats": __version__,
+        "imgstats": imgstats.__version__,
         "system": f"{platform.system()} {platform.machine()}",
     }
 
@@ -753,6 +802,23 @@ def to_markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def table(header: Sequence[str], rows: Iterable[Sequence]) -> str:
+    """A markdown table from a header and rows of cells (printed as they are)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def ms(seconds: float) -> str:
+    """``12.3 ms`` under 10 s, ``12.34 s`` above."""
+    return f"{seconds * 1e3:,.1f} ms" if seconds < 10 else f"{seconds:,.2f} s"
+
+
+def verdict(ok: bool) -> str:
+    """``PASS`` or ``MISS``, the last column of a benchmark table."""
+    return "PASS" if ok else "MISS"
+
+
 def machine_name(info: dict | None = None) -> str:
     """One line naming the machine, e.g. ``"AMD EPYC, 2 cores, 22.6 GB free, Linux x86_64"``."""
     info = machine_info() if info is None else info
@@ -812,17 +878,6 @@ def write_benchmark_report(records: list[dict], output, machine: dict | None = N
     return paths
 
 
-def latency_table(records: list[dict]) -> list[dict]:
-    """Median, fastest and slowest cold and warm latency (ms) from :func:`measure_latency`."""
-    rows = []
-    for phase in ("cold", "warm"):
-        ms = [r["seconds"] * 1000 for r in records if r["phase"] == phase]
-        if ms:
-            rows.append({"phase": phase, "requests": len(ms), "median ms": statistics.median(ms),
-                         "min ms": min(ms), "max ms": max(ms)})
-    return rows
-
-
 def write_json(obj, path) -> Path:
     """Write ``obj`` as indented JSON (numpy scalars become numbers); return the path."""
     path = Path(path)
@@ -839,165 +894,3 @@ def _plain(obj):
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"{type(obj).__name__} is not JSON serializable")
-
-
-# -- the real server --------------------------------------------------------------------------
-def free_port() -> int:
-    """Return a TCP port that is free on 127.0.0.1 right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Server:
-    """A running ``imgstats serve`` process (see :func:`start_server`).
-
-    Attributes
-    ----------
-    url : str
-        ``http://127.0.0.1:<port>``.
-    process : subprocess.Popen
-    startup_seconds : float
-        From spawning the process to the first ``/health`` answering 200.
-    """
-
-    url: str
-    process: subprocess.Popen
-    startup_seconds: float
-    log: Path | None = None
-
-    def stop(self, timeout: float = 10) -> None:
-        """Stop the server (SIGTERM, then SIGKILL after ``timeout`` seconds)."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout)
-
-    def __enter__(self) -> Server:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-
-def start_server(
-    images=None,
-    *,
-    port: int | None = None,
-    workers: int = 1,
-    timeout: float = 60,
-    env: dict | None = None,
-    log=None,
-) -> Server:
-    """Start the real service, ``python -m imgstats.cli serve``, and wait until it is healthy.
-
-    Parameters
-    ----------
-    images : str or path, optional
-        The image store (default: the bundled gallery).
-    port : int, optional
-        Default: a free port.
-    workers : int
-        gunicorn worker processes.
-    timeout : float
-        Seconds to wait for ``/health``.
-    env : dict, optional
-        Extra environment variables (e.g. ``IMGSTATS_REDIS_URL``).
-    log : str or path, optional
-        File for the server's output (default: discarded).
-
-    Returns
-    -------
-    Server
-        Use it as a context manager, or call :meth:`Server.stop`.
-
-    Raises
-    ------
-    RuntimeError
-        When the server exits or is not healthy within ``timeout``.
-    """
-    import requests
-
-    port = free_port() if port is None else port
-    cmd = [sys.executable, "-m", "imgstats.cli", "serve", "--port", str(port),
-           "--workers", str(workers)]
-    if images is not None:
-        cmd += ["--images", str(images)]
-    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - owned by the process
-    start = time.perf_counter()
-    # A session of its own: a notebook kernel's interrupt (SIGINT to its process group, as
-    # papermill sends on shutdown) must not reach the server; stop() and atexit end it.
-    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                            env={**os.environ, **(env or {})}, start_new_session=True)
-    if log:
-        out.close()
-    url = f"http://127.0.0.1:{port}"
-    server = Server(url, proc, math.nan, Path(log) if log else None)
-    atexit.register(server.stop)
-    while time.perf_counter() - start < timeout:
-        if proc.poll() is not None:
-            raise RuntimeError(f"imgstats serve exited with status {proc.returncode}")
-        try:
-            # a worker still booting (imports, numba) accepts the connection but answers late
-            if requests.get(f"{url}/health", timeout=5).status_code == 200:
-                server.startup_seconds = time.perf_counter() - start
-                return server
-        except requests.RequestException:
-            pass
-        time.sleep(0.05)
-    server.stop()
-    raise RuntimeError(f"imgstats serve was not healthy within {timeout} s")
-
-
-def measure_latency(
-    url: str, images: Sequence[str], funcs: Sequence[str] = ("median",), warm: int = 5,
-    session=None,
-) -> list[dict]:
-    """Measure cold and warm latency of ``GET /stats/<image>/<func>``.
-
-    The first request for an image is *cold* (the server decodes and summarizes it); the
-    ``warm`` requests after it are answered from the server's summary cache, also for other
-    statistics of the same image.
-
-    Parameters
-    ----------
-    url : str
-        The server, e.g. ``Server.url``.
-    images : sequence of str
-        Image names in the server's store.
-    funcs : sequence of str
-        Statistics asked for, in turn.
-    warm : int
-        Warm requests per image.
-    session : requests.Session, optional
-
-    Returns
-    -------
-    list of dict
-        One record per request: ``image``, ``func``, ``phase`` ("cold" or "warm"),
-        ``seconds``, ``status`` and ``value`` (the JSON answer).
-
-    Raises
-    ------
-    RuntimeError
-        On any answer but 200.
-    """
-    import requests
-
-    session = session or requests.Session()
-    out = []
-    for image in images:
-        for i in range(1 + warm):
-            func = funcs[i % len(funcs)]
-            start = time.perf_counter()
-            resp = session.get(f"{url}/stats/{image}/{func}", timeout=120)
-            seconds = time.perf_counter() - start
-            if resp.status_code != 200:
-                raise RuntimeError(f"GET /stats/{image}/{func}: {resp.status_code} {resp.text}")
-            out.append({"image": image, "func": func, "phase": "cold" if i == 0 else "warm",
-                        "seconds": seconds, "status": resp.status_code, "value": resp.json()})
-    return out

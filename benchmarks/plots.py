@@ -1,8 +1,9 @@
 """matplotlib figures shared by the notebooks: histograms with percentile markers, per-band
 pictures, benchmark time against size and error against method, service latency.
 
-matplotlib is imported inside each function, so ``import imgstats`` never needs it (it comes
-with the ``notebooks`` extra). Every function returns the matplotlib ``Figure`` it drew on.
+matplotlib comes with the ``notebooks`` extra and the ``bench`` dependency group, and is
+imported inside each function, so importing this module never needs it. Every function returns
+the matplotlib ``Figure`` it drew on.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def histogram(data, band=None, funcs: Sequence[str] = _PERCENTILES, *, ax=None, 
     -------
     matplotlib.figure.Figure
     """
-    from .reduce import compute, summarize
+    from imgstats import compute, summarize
 
     summary = summarize(data)
     values, counts = summary.histogram(band)
@@ -119,9 +120,11 @@ def bands(data, funcs: Sequence[str] = _PERCENTILES, *, title=None):
     """
     import matplotlib.pyplot as plt
 
-    from .reduce import as_image_array, summarize
+    from imgstats import summarize
 
-    arr, _ = as_image_array(data)
+    from .harness import image_array
+
+    arr, _ = image_array(data)
     summary = summarize(data)
     names = list(summary.band_names) + (["luma"] if summary.luma is not None else [])
     fig, axes = plt.subplots(1, 1 + len(names), figsize=(3.6 * (1 + len(names)), 3.2))
@@ -144,7 +147,7 @@ def bands(data, funcs: Sequence[str] = _PERCENTILES, *, title=None):
 
 def percentile_errors(rows: Sequence[dict], *, ax=None, title=None):
     """Bar chart of each method's absolute error per percentile (from
-    :func:`imgstats.bench.percentile_comparison`). Zero errors are drawn as a marker at 0.
+    :func:`benchmarks.harness.percentile_comparison`). Zero errors are drawn as a marker at 0.
 
     Returns
     -------
@@ -176,7 +179,7 @@ def time_vs_size(records: Sequence[dict], *, title=None):
     Parameters
     ----------
     records : sequence of dict
-        From :func:`imgstats.bench.run_benchmark` (best time of each chunking is drawn).
+        From :func:`benchmarks.harness.run_benchmark` (best time of each chunking is drawn).
     title : str, optional
         Figure title, e.g. naming the machine.
 
@@ -258,7 +261,7 @@ def latency(records: Sequence[dict], *, ax=None, title=None):
     Parameters
     ----------
     records : sequence of dict
-        From :func:`imgstats.bench.measure_latency`.
+        From :func:`benchmarks.servers.measure_latency`.
 
     Returns
     -------

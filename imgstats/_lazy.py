@@ -1,0 +1,42 @@
+"""Heavy modules imported on first use, so that ``import imgstats`` costs numpy and little more.
+
+``da = lazy_module("dask.array")`` stands for the module and imports it the first time one of
+its attributes is read: call sites keep reading ``da.Array``, ``xr.DataArray``. Unlike
+:class:`importlib.util.LazyLoader`, nothing enters ``sys.modules`` before that first use.
+:func:`is_instance` answers ``isinstance`` without importing: no object can be a dask array in
+a process that never imported dask.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+__all__ = ["lazy_module", "is_instance"]
+
+
+class _LazyModule:
+    """A stand-in for a module, imported when an attribute is first read."""
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        return getattr(importlib.import_module(self._name), attr)
+
+    def __repr__(self) -> str:
+        state = "imported" if self._name in sys.modules else "not imported yet"
+        return f"<lazy module {self._name!r} ({state})>"
+
+
+def lazy_module(name: str):
+    """Return a stand-in for module ``name`` that imports it on first attribute access."""
+    return _LazyModule(name)
+
+
+def is_instance(obj, module: str, name: str) -> bool:
+    """``isinstance(obj, module.name)``, False without importing ``module`` when it is not."""
+    mod = sys.modules.get(module)
+    return mod is not None and isinstance(obj, getattr(mod, name))

@@ -1,0 +1,293 @@
+"""Versions that notice every change of a local file, and answers never kept from a file that
+may be being written (git's "racily clean" problem)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import tifffile
+from web_helpers import http_get
+
+import imgstats
+from imgstats.web import create_app
+from imgstats.web.store import LocalStore, Version, cacheable
+
+# Kernel timestamps advance with a coarse clock (a few ms): let one tick pass between a file's
+# creation and its change, as any real edit after a first request would.
+TICK = 0.05
+
+
+def _tiff(path, value: int, shape=(64, 64)) -> None:
+    """An uncompressed uint8 TIFF whose pixels are all ``value`` (same size for any value)."""
+    tifffile.imwrite(path, np.full(shape, value, dtype=np.uint8))
+
+
+def _settled_app(images, racy=0.0):
+    return create_app({"IMAGES": str(images), "WARMUP": False, "RACY_SECONDS": racy})
+
+
+def _old_times(path):
+    st = os.stat(path)
+    return st.st_atime_ns, st.st_mtime_ns
+
+
+def _cp_p(images):
+    """``cp -p``: new bytes written in place, the old mtime put back."""
+    times = _old_times(images / "a.tif")
+    _tiff(images / "b.tif", 200)
+    shutil.copyfile(images / "b.tif", images / "a.tif")
+    os.utime(images / "a.tif", ns=times)
+
+
+def _rsync_t(images):
+    """``rsync -t``: a temporary file with the old mtime renamed over the target."""
+    times = _old_times(images / "a.tif")
+    _tiff(images / ".a.tif.tmp", 200)
+    os.utime(images / ".a.tif.tmp", ns=times)
+    os.replace(images / ".a.tif.tmp", images / "a.tif")
+
+
+def _touch_back(images):
+    """An in-place write, then ``touch -d`` back to the old time."""
+    times = _old_times(images / "a.tif")
+    with open(images / "a.tif", "r+b") as fh:
+        data = fh.read()
+        fh.seek(0)
+        fh.write(data.replace(b"\x0a" * 64, b"\xc8" * 64))
+    os.utime(images / "a.tif", ns=times)
+
+
+def _delete_and_readd(images):
+    """Delete, then make the file again (the inode may be reused) with the old mtime."""
+    times = _old_times(images / "a.tif")
+    (images / "a.tif").unlink()
+    _tiff(images / "a.tif", 200)
+    os.utime(images / "a.tif", ns=times)
+
+
+def _atomic_rename(images):
+    """A file made beforehand (see _prepare) renamed over the old one: same size and mtime."""
+    os.replace(images / "ready.tif", images / "a.tif")
+
+
+def _prepare(folder):
+    """``a.tif`` (all 10) and, for _atomic_rename, ``ready.tif`` (all 200, same mtime)."""
+    _tiff(folder / "a.tif", 10)
+    _tiff(folder / "ready.tif", 200)
+    st = os.stat(folder / "a.tif")
+    os.utime(folder / "ready.tif", ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+CHANGES = [_cp_p, _rsync_t, _touch_back, _delete_and_readd, _atomic_rename]
+
+
+@pytest.mark.parametrize("change", CHANGES, ids=lambda f: f.__name__.strip("_"))
+def test_store_version_changes(tmp_path, change):
+    _prepare(tmp_path)
+    store = LocalStore(tmp_path, racy_seconds=0)
+    before = store.stat("a.tif")
+    assert isinstance(before, Version) and before.cacheable and before.size > 0
+    time.sleep(TICK)
+    change(tmp_path)
+    after = store.stat("a.tif")
+    assert after.size == before.size and after.token != before.token
+    assert os.stat(tmp_path / "a.tif").st_mtime_ns == int(before.token.split("-")[0])
+
+
+@pytest.mark.parametrize("racy", [0.0, 2.0])
+@pytest.mark.parametrize("change", CHANGES, ids=lambda f: f.__name__.strip("_"))
+def test_same_size_changes_with_the_old_mtime_are_answered_anew(images, change, racy):
+    _prepare(images)
+    app = _settled_app(images, racy)
+    client = app.test_client()
+    try:
+        for _ in range(2):  # the second answer comes from the caches (when settled)
+            assert client.get("/stats/a.tif/mean").get_json()["value"] == 10
+        assert client.get("/stats/a.tif/max").get_json()["value"] == 10
+        time.sleep(TICK)
+        change(images)
+        expected = imgstats.compute(str(images / "a.tif"), "mean")
+        assert expected != 10
+        assert client.get("/stats/a.tif/mean").get_json()["value"] == expected
+        assert client.get("/stats/a.tif/max").get_json()["value"] == 200
+    finally:
+        app.extensions["imgstats"].close()
+
+
+def test_a_racy_file_is_answered_but_never_cached(images, monkeypatch):
+    _tiff(images / "a.tif", 10)
+    app = _settled_app(images, racy=1.0)
+    service = app.extensions["imgstats"]
+    calls = []
+    summarize = service._summarize
+    monkeypatch.setattr(service, "_summarize",  # options: the page and region
+                        lambda name, *options: calls.append(name) or summarize(name, *options))
+    client = app.test_client()
+    try:
+        os.utime(images / "a.tif")  # changed just now (ctime too), however slow the set-up
+        first = client.get("/stats/a.tif/mean")
+        os.utime(images / "a.tif")
+        second = client.get("/stats/a.tif/mean", headers={"If-None-Match": first.headers["ETag"]})
+        assert first.get_json()["value"] == second.get_json()["value"] == 10
+        assert second.status_code == 200  # a racy ETag never matches again
+        assert not cacheable(first.get_json()["version"])
+        assert first.get_json()["version"] != second.get_json()["version"]
+        assert len(calls) == 2
+        time.sleep(1.1)  # the file settles
+        settled = [client.get("/stats/a.tif/mean").get_json() for _ in range(3)]
+        assert len(calls) == 3 and all(cacheable(b["version"]) for b in settled)
+        assert settled[0]["version"] == settled[2]["version"]
+    finally:
+        service.close()
+
+
+def test_a_torn_read_is_never_kept(images):
+    """Half the pixels written, a request, the rest written with the same mtime: the answer
+    made from the half-written file must not be given again (it was with ``mtime-size``)."""
+    _tiff(images / "a.tif", 10)
+    new = (images / "new.tif")
+    _tiff(new, 200)
+    data, size = new.read_bytes(), os.stat(new).st_size
+    app = create_app({"IMAGES": str(images), "WARMUP": False, "RACY_SECONDS": 2.0})
+    client = app.test_client()
+    try:
+        time.sleep(TICK)
+        with open(images / "a.tif", "r+b") as fh:
+            fh.write(data[: size // 2])
+        torn = client.get("/stats/a.tif/mean").get_json()
+        assert 10 < torn["value"] < 200
+        times = _old_times(images / "a.tif")
+        with open(images / "a.tif", "r+b") as fh:
+            fh.seek(size // 2)
+            fh.write(data[size // 2:])
+        os.utime(images / "a.tif", ns=times)
+        for _ in range(3):
+            assert client.get("/stats/a.tif/mean").get_json()["value"] == 200
+            assert client.get("/thumbs/a.tif").status_code == 200
+    finally:
+        app.extensions["imgstats"].close()
+
+
+def test_a_change_while_reading_is_not_cached(images, monkeypatch):
+    """A settled version, then the file changes while its pixels are read: the summary made
+    from those bytes is not stored, so the next request reads the file again."""
+    _tiff(images / "a.tif", 10)
+    app = _settled_app(images, racy=0.0)
+    service = app.extensions["imgstats"]
+    summarize = service._summarize
+
+    def summarize_then_change(name, *options):  # options: the page and region
+        summary = summarize(name, *options)
+        time.sleep(TICK)
+        _cp_p(images)  # lands after the bytes were read, before the result is stored
+        return summary
+
+    monkeypatch.setattr(service, "_summarize", summarize_then_change)
+    client = app.test_client()
+    try:
+        assert client.get("/stats/a.tif/mean").get_json()["value"] == 10
+        monkeypatch.setattr(service, "_summarize", summarize)
+        assert client.get("/stats/a.tif/mean").get_json()["value"] == 200
+    finally:
+        service.close()
+
+
+def _write_in_place(path, data: bytes, chunk: int = 1 << 20, pause: float = 0.002) -> None:
+    with open(path, "r+b") as fh:
+        for start in range(0, len(data), chunk):
+            fh.write(data[start:start + chunk])
+            fh.flush()
+            time.sleep(pause)
+
+
+@pytest.mark.slow
+def test_in_place_write_under_load_never_sticks(tmp_path, gunicorn_server):
+    """The issue's case: a 24 MB uncompressed TIFF, all 10, rewritten in place to all 200
+    while clients ask for its mean. Answers during the write may be torn; once the write has
+    settled every answer is 200, and none sticks at a torn value."""
+    images = tmp_path / "big"
+    images.mkdir()
+    shape = (2048, 4096, 3)
+    tifffile.imwrite(images / "big.tif", np.full(shape, 10, dtype=np.uint8))
+    tifffile.imwrite(tmp_path / "new.tif", np.full(shape, 200, dtype=np.uint8))
+    data = (tmp_path / "new.tif").read_bytes()
+    assert len(data) == os.stat(images / "big.tif").st_size > 24e6
+    base, _ = gunicorn_server(images, workers=2, env={"IMGSTATS_RACY_SECONDS": "2"})
+    time.sleep(2.1)  # let the first file settle: its answer is cached
+    status, _, body = http_get(base, "/stats/big.tif/mean")
+    assert status == 200 and b'"value":10' in body
+
+    done = threading.Event()
+    seen = []
+
+    def ask():
+        while not done.is_set():
+            status, _, body = http_get(base, "/stats/big.tif/mean")
+            assert status == 200
+            seen.append(body)
+
+    with ThreadPoolExecutor(4) as pool:
+        askers = [pool.submit(ask) for _ in range(4)]
+        time.sleep(0.3)
+        _write_in_place(images / "big.tif", data)
+        time.sleep(0.3)
+        done.set()
+        for asker in askers:
+            asker.result()
+    assert len(seen) >= 4
+    after = []
+    deadline = time.monotonic() + 4  # through the racy window and past it
+    while time.monotonic() < deadline:
+        after.append(http_get(base, "/stats/big.tif/mean")[2])
+        time.sleep(0.1)
+    values = [imgstats_value(b) for b in after]
+    assert values and set(values) == {200}, sorted(set(values))
+
+
+def imgstats_value(body: bytes) -> float:
+    import json
+
+    return json.loads(body)["value"]
+
+
+def test_racy_and_torn_summaries_never_reach_redis(images, redis_url, monkeypatch):
+    """Redis outlives workers: a summary of a file that may be being written, or that changed
+    while it was read, must not be shared there."""
+    import redis
+
+    url, _ = redis_url
+    _tiff(images / "a.tif", 10)
+    app = create_app({"IMAGES": str(images), "WARMUP": False, "REDIS_URL": url,
+                      "RACY_SECONDS": 0.5})
+    service = app.extensions["imgstats"]
+    client = app.test_client()
+    shared = redis.Redis.from_url(url)
+    try:
+        os.utime(images / "a.tif")  # changed just now (ctime too), however slow the set-up
+        assert client.get("/stats/a.tif/mean").get_json()["value"] == 10  # racy
+        assert shared.keys("imgstats:summary:*") == []
+        time.sleep(0.6)
+        summarize = service._summarize
+
+        def summarize_then_change(name, *options):
+            summary = summarize(name, *options)
+            time.sleep(TICK)
+            _cp_p(images)
+            return summary
+
+        monkeypatch.setattr(service, "_summarize", summarize_then_change)
+        assert client.get("/stats/a.tif/mean").get_json()["value"] == 10  # torn: kept nowhere
+        assert [k for k in shared.keys("imgstats:summary:*") if not k.endswith(b":lock")] == []
+        monkeypatch.setattr(service, "_summarize", summarize)
+        time.sleep(0.6)
+        assert client.get("/stats/a.tif/mean").get_json()["value"] == 200  # settled: shared
+        assert [k for k in shared.keys("imgstats:summary:*") if not k.endswith(b":lock")]
+    finally:
+        shared.close()
+        service.close()
