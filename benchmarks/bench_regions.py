@@ -107,19 +107,20 @@ def bench_merge(repeat: int) -> list[str]:
         "uint16 grey": rng.integers(0, 65536, (256, 256), dtype=np.uint16),
         "float32 grey": rng.normal(size=(256, 256)).astype(np.float32),
     }
-    rows = ["| summary | pickled bytes | zlib bytes | merge 10 | merge 100 | merge 1,000 | "
-            "per merge |", "|---|---|---|---|---|---|---|"]
+    rows = ["| summary | pickled bytes | zlib bytes | to_bytes() | merge 10 | merge 100 | "
+            "merge 1,000 | per merge |", "|---|---|---|---|---|---|---|---|"]
     for name, arr in kinds.items():
         s = imgstats.summarize(arr)
         raw = pickle.dumps(s)
         packed = len(zlib.compress(raw, 6))
+        codec = f"{len(s.to_bytes()):,}" if hasattr(s, "to_bytes") else "-"
         cells = []
         for n in (10, 100, 1000):
             parts = [s] * n
             best = min(_time(lambda parts=parts: merge_summaries(parts)) for _ in range(repeat))
             cells.append(best)
-        rows.append(f"| {name} | {len(raw):,} | {packed:,} | {ms(cells[0])} | {ms(cells[1])} | "
-                    f"{ms(cells[2])} | {cells[2] / 999 * 1e6:.0f} us |")
+        rows.append(f"| {name} | {len(raw):,} | {packed:,} | {codec} | {ms(cells[0])} | "
+                    f"{ms(cells[1])} | {ms(cells[2])} | {cells[2] / 999 * 1e6:.0f} us |")
     return rows
 
 

@@ -129,7 +129,7 @@ def test_a_request_takes_over_from_a_worker_killed_while_holding_the_lock(
                         lambda *a, **k: events.append("summarized") or real(*a, **k))
     # learn the image's cache key as the service builds it, from one request
     keys = []
-    service.redis.compute_once = lambda key, compute, timeout: keys.append(key) or compute()
+    service.redis.compute_once = lambda key, compute, timeout, **kw: keys.append(key) or compute()
     assert app.test_client().get(f"/stats/{name}/p5").status_code == 200
     del service.redis.compute_once
     service.cache_clear()
