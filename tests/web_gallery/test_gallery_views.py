@@ -241,3 +241,23 @@ def test_axis_ends_are_the_exact_min_and_max(client):
     root = ET.fromstring(re.search(r'<svg class="hist".*?</svg>', html, re.S).group(0))
     ticks = [t.text for t in root.findall(f"{SVG}text[@class='tick']")]
     assert [float(t) for t in ticks] == pytest.approx([api["min"], api["max"]], rel=1e-3)
+
+
+def test_whole_gallery_reads_no_pixels_once_each_image_was_seen(client, images, monkeypatch):
+    import imgstats.web.service as service
+
+    for name in sorted(p.name for p in images.iterdir()):
+        assert client.get(f"/gallery/{name}").status_code == 200
+    calls = []
+    for attr in ("summarize", "refine", "refine_many", "refine_mixed"):
+        real = getattr(service, attr)
+        monkeypatch.setattr(service, attr, lambda *a, _real=real, _attr=attr, **k:
+                            calls.append(_attr) or _real(*a, **k))
+    response = client.get("/gallery/all")
+    assert response.status_code == 200 and "<svg" in response.text
+    # every image's summary is reused; only the merged float percentiles may be refined
+    # (from the images holding samples in the refined bins), once: the refined merge is kept
+    assert "summarize" not in calls, calls
+    calls.clear()
+    assert client.get("/gallery/all").status_code == 200
+    assert calls == []
