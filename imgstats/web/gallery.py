@@ -365,12 +365,10 @@ def _rendered(image: str, version: str, kind: str, size: int, quality: int) -> b
     service = _service()
     # the store's address keeps two stores with the same file names apart in a shared folder
     store = getattr(getattr(service, "store", None), "url", "")
-    def make() -> bytes:
-        return service.render(image, size, quality)
-
     if not cacheable(version):  # a racy version (the file may be being written): never kept
-        return make()
-    return cache().get_or_render((store, kind, size, quality, image, version), make)
+        return service.render(image, size, quality)
+    return cache().get_or_render((store, kind, size, quality, image, version),
+                                 lambda: service.render(image, size, quality))
 
 
 def _image_response(data: bytes, mimetype: str, version: str) -> Response:

@@ -168,13 +168,12 @@ class ImageService:
         """
         version, size = self.store.stat(name)
         key = (self.store.url, name, version)
-        keep = cacheable(version)  # else the file may be being written: read it, keep nothing
-        facts = self.infos.peek(key) if keep else None
+        facts = self.infos.peek(key) if cacheable(version) else None
         if facts is None:
             with self.slow.hold():
-                if keep:
+                if cacheable(version):
                     facts = self.infos.get_or_fill(key, lambda: self._read_header(name))
-                else:
+                else:  # the file may be being written: read it, keep nothing
                     facts = self._read_header(name)
         return {"name": name, "version": version, "bytes": size, **facts}
 
@@ -244,49 +243,88 @@ class ImageService:
                tuple(f.name for f in parsed), selections, each_band)
         if region:
             key += (region.key,)
-        keep = not histograms and cacheable(version)  # a racy version is answered, not kept
+        keep = not histograms and cacheable(version)
         if keep:
             cached = self.answers.peek(key)
             if cached is not None:
                 return cached
         with self.slow.hold():
-            if not keep:
+            if not keep:  # the gallery's histograms, or a racy version: computed, not kept
                 return self._answer(name, version, page, parsed, selections, each_band,
-                                    histograms, region)
-            return self.answers.get_or_fill(
-                key, lambda: self._answer(name, version, page, parsed, selections, each_band,
-                                          region=region))
+                                    histograms, region)[0]
+            slot = self.answers.slot(key)
+            with slot.lock:
+                if slot.value is None:
+                    answer, settled = self._answer(name, version, page, parsed, selections,
+                                                   each_band, region=region)
+                    if not settled:  # the file changed while it was read: keep nothing
+                        return answer
+                    slot.value = answer
+                return slot.value
 
     def _answer(self, name, version, page, funcs, selections, each_band, histograms=False,
                 region=None):
-        """Compute an :class:`Answer` from the (cached, refined) summary."""
+        """``(answer, settled)``: an :class:`Answer` from the (cached, refined) summary, and
+        whether values computed now may be cached (see :meth:`_settled`)."""
         region = region or Region()
         key = self._summary_key(name, version, page, region)
-        summary, slot = self._summary(key, name, page, region)
-        bands = ()
+        if not cacheable(version):  # being written: compute, keep nothing, evict nothing
+            summary = self._summarize(name, page, region)
+            summary, bands = self._refined(summary, name, funcs, selections, each_band, page,
+                                           region)
+            answer = Answer.of(summary, name, version, page, funcs, selections, bands,
+                               histograms)
+            return region.answer(answer, summary), False
+        slot = self.summaries.slot(key)
+        summary = slot.value
+        settled = True
+        if summary is None:
+            with slot.lock:
+                summary = slot.value
+                if summary is None:
+                    summary = self.redis.get(key) if self.redis is not None else None
+                    if summary is None:
+                        summary, settled = self._summarize_once(key, name, page, region)
+                    slot.value = summary if settled else None
+        wanted = self._wanted(summary, selections, each_band)
+        if needs_refinement(summary, funcs, wanted):
+            with slot.lock:
+                summary = slot.value if slot.value is not None else summary
+                if needs_refinement(summary, funcs, wanted):
+                    summary = self._refine(summary, name, funcs, wanted, page, region)
+                    if settled and self._settled(key):
+                        slot.value = summary
+                        self._share(key, summary)
+                    else:
+                        settled = False
+        answer = Answer.of(summary, name, version, page, funcs, selections,
+                           self._bands(summary, each_band), histograms)
+        return region.answer(answer, summary), settled
+
+    def _bands(self, summary: Summary, each_band: bool) -> tuple:
+        """Every band index of a multi-band image when asked for, else ()."""
         if each_band and len(summary.band_names) > 1:
-            bands = tuple(range(len(summary.band_names)))
-        wanted = tuple(dict.fromkeys(selections + bands))
+            return tuple(range(len(summary.band_names)))
+        return ()
+
+    def _wanted(self, summary: Summary, selections, each_band: bool) -> tuple:
+        """The selections to answer (each band too, if asked), each checked against the image."""
+        wanted = tuple(dict.fromkeys(tuple(selections) + self._bands(summary, each_band)))
         for sel in wanted:
             summary.selection(sel)  # refuse an unknown band before any pixel pass
+        return wanted
+
+    def _refined(self, summary, name, funcs, selections, each_band, page, region=None):
+        """``(summary refined for every wanted selection, band indices)``, keeping nothing."""
+        wanted = self._wanted(summary, selections, each_band)
         if needs_refinement(summary, funcs, wanted):
-            if slot is None:
-                summary = self._refine(summary, name, funcs, wanted, page, region)
-            else:
-                with slot.lock:
-                    summary = slot.value or summary
-                    if needs_refinement(summary, funcs, wanted):
-                        summary = self._refine(summary, name, funcs, wanted, page, region)
-                        if self._settled(key):
-                            slot.value = summary
-                            self._share(key, summary)
-        answer = Answer.of(summary, name, version, page, funcs, selections, bands, histograms)
-        return replace(answer, region=region.describe(summary)) if region else answer
+            summary = self._refine(summary, name, funcs, wanted, page, region)
+        return summary, self._bands(summary, each_band)
 
     def _summary(self, key, name: str, page: int | None, region: Region):
-        """``(summary, slot)``: the summary of ``key``, filled (from Redis, or from the pixels)
-        if it was not cached, and its cache slot; the slot is None when the summary may not be
-        kept (the version is racy, or the file changed while it was read)."""
+        """``(summary, slot)`` of ``key`` for a collection's part: filled (from Redis, or from
+        the pixels) if it was not cached; the slot is None when the summary may not be kept
+        (the version is racy, or the file changed while it was read)."""
         if not cacheable(key[2]):  # being written: compute, keep nothing, evict nothing
             return self._summarize(name, page, region), None
         slot = self.summaries.slot(key)
@@ -304,15 +342,6 @@ class ImageService:
                     slot.value = summary
         return summary, slot
 
-    def _settled(self, key) -> bool:
-        """Whether a value just computed for ``key`` (store, name, version, ...) may be cached.
-
-        Not when the version is racy (changed moments before it was read: it may be being
-        written), nor when the store has another version now (it changed while it was read:
-        the bytes may be half old, half new). Asked after reading, never before.
-        """
-        return self.store.unchanged(key[1], key[2])
-
     def _summary_key(self, name: str, version: str, page: int | None,
                      region: Region | None = None) -> tuple:
         """The key of an image version's summary (the page only when one is asked for; a
@@ -322,6 +351,16 @@ class ImageService:
         if page is None:
             return (self.store.url, name, version)
         return (self.store.url, name, version, page)
+
+    def _settled(self, key) -> bool:
+        """Whether a value just computed for ``key`` (store, name, version[, page]) may be
+        cached.
+
+        Not when the version is racy (changed moments before it was read: it may be being
+        written), nor when the store has another version now (it changed while it was read:
+        the bytes may be half old, half new). Asked after reading, never before.
+        """
+        return self.store.unchanged(key[1], key[2])
 
     def _summarize_once(self, key, name: str, page: int | None = None,
                         region: Region | None = None) -> tuple[Summary, bool]:
@@ -744,6 +783,10 @@ class Region:
         if self.polygon is not None:
             out["polygon"] = self.polygon
         return out
+
+    def answer(self, answer: Answer, summary: Summary) -> Answer:
+        """``answer`` with what this region selected (itself when there is no region)."""
+        return replace(answer, region=self.describe(summary)) if self else answer
 
     def describe(self, summary: Summary) -> dict:
         """What the region selected: ``pixels`` and, for a window alone, the clipped window.
