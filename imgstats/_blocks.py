@@ -1,7 +1,8 @@
 """Per-chunk work: summarize one in-memory block, or refine selected bins of one block.
 
-These are the functions dask runs on every chunk (and threads on every slice of a numpy
-array). Their results merge with :meth:`Summary.merge` and :func:`merge_refinements`.
+These are the functions :meth:`imgstats.io.ReadPlan.map_reduce` runs on every decoded block
+(a numpy slice, a TIFF tile, a dask chunk). Their results merge with :meth:`Summary.merge`
+and :func:`merge_refinements`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from fractions import Fraction
 import numpy as np
 
 from ._lazy import lazy_module
-from .summary import COLLECT_LIMIT, BandStats, Summary, _bins, key_bits_of
+from .summary import BandStats, Summary, _bins, key_bits_of
 
 # numba and its kernels load on the first count (0.65 s), not with imgstats: an 8-bit JPEG
 # is counted by Pillow and never needs them.
@@ -33,7 +34,7 @@ def as_pixels(block: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(out)
 
 
-def summarize_block(block, band_names, luma: bool, shape=()) -> Summary:
+def summarize_block(block, band_names, luma: bool, shape=(), candidates=()) -> Summary:
     """Summarize one in-memory block of shape ``(y, x[, band])``.
 
     Parameters
@@ -44,6 +45,10 @@ def summarize_block(block, band_names, luma: bool, shape=()) -> Summary:
         Also count Pillow's 8-bit luma of bands 0..2 (uint8 only).
     shape : tuple of int
         The shape of the whole image, recorded in the summary.
+    candidates : sequence of (selection, bins)
+        float32 only: top-16-bit bins predicted to hold wanted order statistics of a
+        selection (``"all"``, ``"b<i>"``); they are refined in this same pass, and the
+        summary holds their refinements.
     """
     px = as_pixels(block)
     dtype = px.dtype  # uint8 for bool, native byte order
@@ -63,6 +68,9 @@ def summarize_block(block, band_names, luma: bool, shape=()) -> Summary:
         bands = tuple(small_int_stats(dtype, h) for h in hist)
     elif dtype.kind in "ui":
         bands = _scan_ints(px, dtype)
+    elif dtype.itemsize == 4 and candidates:
+        bands, refined = _scan_float32(px, candidates)
+        return Summary(bands, tuple(band_names), None, tuple(shape), refined)
     else:
         bands = _scan_floats(px, dtype)
     return Summary(bands, tuple(band_names), luma_stats, tuple(shape))
@@ -133,7 +141,12 @@ def _scan_floats(px: np.ndarray, dtype: np.dtype) -> tuple[BandStats, ...]:
     return tuple(out)
 
 
-def _scan_float32(px: np.ndarray) -> tuple[BandStats, ...]:
+#: Predicted bins may hold up to 1/this of a float32 block's samples (4 bytes each are kept).
+CANDIDATE_SHARE = 8
+
+
+def _scan_float32(px: np.ndarray, candidates=()):
+    """The float32 band statistics; with ``candidates``, also ``(bands, refinements)``."""
     nb = px.shape[1]
     dtype = np.dtype(np.float32)
     hist = np.zeros((nb, 1 << 16), np.int64)
@@ -141,7 +154,22 @@ def _scan_float32(px: np.ndarray) -> tuple[BandStats, ...]:
     kmin = np.full(nb, 0xFFFFFFFF, np.uint64)
     kmax = np.zeros(nb, np.uint64)
     nan = np.zeros(nb, np.int64)
-    _kernels.scan_float32(px.reshape(-1).view(np.uint32), nb, hist, lows, kmin, kmax, nan)
+    bits = px.reshape(-1).view(np.uint32)
+    if candidates:
+        # one slot per (band, bin): the image's refinement of a bin is the sum of its bands'
+        cand = np.full((nb, 1 << 16), -1, np.int16)
+        slots: dict = {}
+        for sel, bins in candidates:
+            for c in range(nb) if sel == "all" else [int(sel[1:])]:
+                for j in bins:
+                    if (c, j) not in slots:
+                        cand[c, j] = slots[(c, j)] = len(slots)
+        hits = np.empty(max(1 << 16, bits.size // CANDIDATE_SHARE), np.uint32)
+        nhits = np.zeros(1, np.int64)
+        _kernels.scan_float32_candidates(bits, nb, hist, lows, kmin, kmax, nan, cand, hits,
+                                         nhits)
+    else:
+        _kernels.scan_float32(bits, nb, hist, lows, kmin, kmax, nan)
     out = []
     for c in range(nb):
         count = px.shape[0] - int(nan[c])
@@ -151,7 +179,17 @@ def _scan_float32(px: np.ndarray) -> tuple[BandStats, ...]:
         posinf, neginf = int(hist[c, _F32_POSINF_BIN]), int(hist[c, _F32_NEGINF_BIN])
         out.append(BandStats(dtype.str, count, int(nan[c]), hist[c], int(kmin[c]), int(kmax[c]),
                              float32_sum(hist[c], lows[c]), posinf, neginf))
-    return tuple(out)
+    if not candidates:
+        return tuple(out)
+    if nhits[0] > hits.size:  # the predicted bins hold too many keys: a refinement pass will
+        return tuple(out), {}
+    sub = np.bincount(hits[: nhits[0]], minlength=len(slots) << 16).reshape(-1, 1 << 16)
+    refined = {}
+    for sel, bins in candidates:
+        for j in bins:
+            rows = [slots[(c, j)] for c in (range(nb) if sel == "all" else [int(sel[1:])])]
+            refined[(sel, 16, int(j))] = ("hist", sub[rows].sum(axis=0, dtype=np.int64))
+    return tuple(out), refined
 
 
 #: The top-16-bit key bins of +inf and -inf: no finite float32 shares them (NaN is not counted).
@@ -168,12 +206,14 @@ def float32_sum(hist: np.ndarray, lows: np.ndarray) -> Fraction:
     therefore sum to ``n * base + low bits``, times ``2**(max(E, 1) - 150)``, exactly in int64
     below 2**31 samples.
     """
-    neg = _F32_BINS < 0x8000
-    bits16 = np.where(neg, 0xFFFF ^ _F32_BINS, _F32_BINS ^ 0x8000)  # top 16 bits of the float
+    nz = np.flatnonzero((hist != 0) & _F32_FINITE)  # a few hundred bins of 65536, as a rule
+    bins, hist, lows = _F32_BINS[nz], hist[nz], lows[nz]
+    neg = bins < 0x8000
+    bits16 = np.where(neg, 0xFFFF ^ bins, bins ^ 0x8000)  # top 16 bits of the float
     exponent = (bits16 >> 7) & 0xFF
     base = ((bits16 & 0x7F) << 16) | np.where(exponent > 0, 1 << 23, 0)
     low = np.where(neg, hist * 0xFFFF - lows, lows)
-    sig = np.where(_F32_FINITE, hist * base + low, 0)
+    sig = hist * base + low
     sig = np.where(neg, -sig, sig)
     esum = np.zeros(256, np.int64)
     np.add.at(esum, np.maximum(exponent, 1), sig)
@@ -188,55 +228,71 @@ def _exact_sum(esum: np.ndarray, scale: int, denormal_shift: int) -> Fraction:
     return Fraction(total, 1 << denormal_shift)
 
 
-def refine_block(block, bands_mask, nodes, dtype) -> dict:
-    """Look at the keys of one block that fall into ``nodes``.
+def refine_block(block, targets, dtype, limit: int) -> dict:
+    """Look at the keys of one block that fall into any of ``targets``, in one pass.
 
     Parameters
     ----------
     block : array_like
         ``(y, x[, band])`` pixels.
-    bands_mask : numpy.ndarray of bool
-        The bands of the selection.
-    nodes : list of (shift, prefix, count)
-        Bins to refine; ``count`` is the number of keys in the bin over the whole image, which
-        decides between collecting keys (``count <= COLLECT_LIMIT``) and a 16-bit histogram.
+    targets : list of (selection, shift, prefix, count)
+        Bins to refine (as :meth:`Summary.missing` gives them), of any selections (``"all"``,
+        ``"b<i>"``) and levels: the keys of the selection's bands with
+        ``key >> shift == prefix``, ``count`` of them over the whole image.
     dtype : numpy.dtype
+    limit : int
+        A bin of at most this many keys has them collected; a fuller one has the next 16
+        bits of its keys counted into a histogram.
 
     Returns
     -------
     dict
-        ``(shift, prefix) -> ("hist", counts) | ("keys", keys)`` for this block.
+        ``(selection, shift, prefix) -> ("hist", counts) | ("keys", keys)`` for this block.
     """
     dtype = np.dtype(dtype)
     px = as_pixels(block)
-    raw = px.view(f"u{dtype.itemsize}")
-    kind = 2 if dtype.kind == "f" else (1 if dtype.kind == "i" else 0)
+    npix, nb = px.shape
+    flat = px.reshape(-1).view(f"u{dtype.itemsize}")
     width = dtype.itemsize * 8
-    out = {}
-    by_shift: dict[int, list] = {}
-    for shift, prefix, count in nodes:
-        by_shift.setdefault(shift, []).append((prefix, count))
-    flat32 = dtype == np.float32 and list(by_shift) == [16]
-    for shift, items in by_shift.items():
-        items.sort()
-        prefixes = np.array([p for p, _ in items], np.uint64)
-        collect = np.array([c <= COLLECT_LIMIT for _, c in items], np.bool_)
-        cap = min(px.size, max([c for _, c in items if c <= COLLECT_LIMIT], default=0))
-        buf = np.zeros((len(items), cap), np.uint64)
-        counts = np.zeros(len(items), np.int64)
-        hist = np.zeros((len(items), 1 << 16), np.int64)
-        if flat32:
-            _kernels.refine_float32(raw.reshape(-1), raw.shape[1], bands_mask, prefixes, hist,
-                                    collect, counts, buf)
+    kind = 2 if dtype.kind == "f" else (1 if dtype.kind == "i" else 0)
+    nt = len(targets)
+    shifts = np.array([t[1] for t in targets], np.uint64)
+    prefixes = np.array([t[2] for t in targets], np.uint64)
+    bands = np.zeros((nt, nb), np.bool_)
+    for t, (sel, *_) in enumerate(targets):
+        if sel == "all":
+            bands[t] = True
         else:
-            _kernels.refine_keys(
-                raw, bands_mask, kind, width, prefixes, shift, hist, collect, counts, buf
-            )
-        for t, (prefix, _) in enumerate(items):
-            if collect[t]:
-                out[(shift, prefix)] = ("keys", buf[t, : counts[t]].copy())
-            else:
-                out[(shift, prefix)] = ("hist", hist[t])
+            bands[t, int(sel[1:])] = True
+    collect = np.array([t[3] <= limit for t in targets], np.bool_)
+    # the top-16-bit bins any target of each band lies in: one look-up rejects most samples
+    top = width - 16
+    table = np.zeros((nb, 1 << 16), np.bool_)
+    for t in range(nt):
+        table[bands[t], int(prefixes[t]) >> (top - int(shifts[t]))] = True
+    caps = np.array([min(npix * int(bands[t].sum()), targets[t][3]) if collect[t] else 0
+                     for t in range(nt)], np.int64)
+    offsets = np.concatenate([[0], np.cumsum(caps)]).astype(np.int64)
+    buf = np.empty(int(offsets[-1]), np.uint64)
+    counts = np.zeros(nt, np.int64)
+    slots = np.cumsum(~collect) - 1
+    hist = np.zeros((int((~collect).sum()), 1 << 16), np.int64)
+    if flat.size == 0:
+        pass
+    elif dtype == np.float32:  # one level below the top: every target has shift 16
+        lo = int(prefixes.min())
+        _kernels.refine_targets32(flat, nb, lo, int(prefixes.max()) - lo, table,
+                                  prefixes.astype(np.uint32), bands, collect, slots, offsets,
+                                  counts, buf, hist)
+    else:
+        _kernels.refine_targets(flat, nb, kind, width, table, shifts, prefixes, bands, collect,
+                                slots, offsets, counts, buf, hist)
+    out = {}
+    for t, (sel, shift, prefix, _) in enumerate(targets):
+        if collect[t]:
+            out[(sel, shift, prefix)] = ("keys", buf[offsets[t] : offsets[t] + counts[t]])
+        else:
+            out[(sel, shift, prefix)] = ("hist", hist[slots[t]])
     return out
 
 

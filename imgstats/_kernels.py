@@ -271,74 +271,171 @@ def scan_float64(bits, hist, kmin, kmax, esum_hi, esum_lo, special):
 
 
 @njit(nogil=True, cache=True)
-def refine_float32(bits, nb, bands, prefixes, hist, collect, counts, buf):
-    """:func:`refine_keys` for flat, band-interleaved float32 bit patterns and 16-bit prefixes.
+def refine_targets(flat, nb, kind, width, table, shifts, prefixes, bands, collect, slots,
+                   offsets, counts, buf, hist):
+    """One refinement pass of the radix selection, for many bins of many selections at once.
 
-    The common case -- the one refinement pass of float32 -- in 32-bit arithmetic with one
-    predictable branch per sample (2.3x faster than :func:`refine_keys`).
+    ``flat`` holds the unsigned bit patterns of the samples, band-interleaved (sample ``i``
+    belongs to band ``i % nb``); ``kind`` is 0 for unsigned, 1 for signed integers, 2 for
+    floats, and ``width`` is 32 or 64. ``table[band, top]`` flags the top-16-bit key bins that
+    some target of the band lies in: one look-up rejects almost every sample. A key of band
+    ``c`` falls in target ``t`` when ``bands[t, c]`` and ``key >> shifts[t] == prefixes[t]``;
+    several targets may take the same key (the image's and its band's). There, when
+    ``collect[t]`` the key is stored at ``buf[offsets[t] + counts[t]]``; otherwise its next 16
+    bits are counted into ``hist[slots[t]]``. NaN never matches.
     """
-    n = bits.shape[0]
-    nt = prefixes.shape[0]
-    lo = np.uint32(prefixes[0])
-    span = np.uint32(prefixes[nt - 1] - prefixes[0])
-    for i in range(n):
-        b = bits[i]
-        k = np.uint32(b ^ (np.uint32(np.int32(b) >> np.int32(31)) | np.uint32(0x80000000)))
-        # one unsigned comparison tests lo <= prefix <= hi
-        if np.uint32(np.uint32(k >> np.uint32(16)) - lo) <= span:
-            c = i % nb
-            if not bands[c] or (b & np.uint32(0x7FFFFFFF)) > np.uint32(0x7F800000):
-                continue
-            pre = np.uint64(k >> np.uint32(16))
-            for t in range(nt):
-                if pre == prefixes[t]:
-                    if collect[t]:
-                        buf[t, counts[t]] = k
-                        counts[t] += 1
-                    else:
-                        hist[t, np.int64(k & np.uint32(0xFFFF))] += 1
-                    break
-
-
-@njit(nogil=True, cache=True)
-def refine_keys(raw, bands, kind, width, prefixes, shift, hist, collect, counts, buf):
-    """One refinement pass of the radix selection.
-
-    ``raw`` is the ``(pixels, bands)`` unsigned bit pattern of the samples, ``bands`` flags the
-    bands that take part, ``kind`` is 0 for unsigned, 1 for signed integers, 2 for floats, and
-    ``width`` is 32 or 64. For each key whose ``key >> shift`` equals ``prefixes[t]``: when
-    ``collect[t]`` the key is stored in ``buf[t, counts[t]]``; otherwise the next 16 bits below
-    ``shift`` are counted into ``hist[t]``. NaN never matches.
-    """
-    npix, nb = raw.shape
-    nt = prefixes.shape[0]
+    n = flat.shape[0]
+    nt = shifts.shape[0]
     mask = np.uint64(0xFFFFFFFF) if width == 32 else np.uint64(0xFFFFFFFFFFFFFFFF)
     sign = np.uint64(1) << np.uint64(width - 1)
     inf = np.uint64(0x7F800000) if width == 32 else np.uint64(0x7FF0000000000000)
-    sh = np.uint64(shift)
-    sub = np.uint64(shift - 16) if shift >= 16 else np.uint64(0)
-    for p in range(npix):
-        for c in range(nb):
-            if not bands[c]:
+    top = np.uint64(width - 16)
+    c = nb - 1
+    for i in range(n):
+        c += 1
+        if c == nb:
+            c = 0
+        b = np.uint64(flat[i])
+        if kind == 0:
+            k = b
+        elif kind == 1:
+            k = b ^ sign
+        else:
+            if (b & ~sign) > inf:
                 continue
-            b = np.uint64(raw[p, c])
-            if kind == 0:
-                k = b
-            elif kind == 1:
-                k = b ^ sign
+            if b & sign:
+                k = ~b & mask
             else:
-                if (b & ~sign) > inf:
-                    continue
-                if b & sign:
-                    k = ~b & mask
+                k = b | sign
+        if not table[c, np.int64(k >> top)]:
+            continue
+        for t in range(nt):
+            if bands[t, c] and (k >> shifts[t]) == prefixes[t]:
+                if collect[t]:
+                    buf[offsets[t] + counts[t]] = k
+                    counts[t] += 1
                 else:
-                    k = b | sign
-            pre = k >> sh
-            for t in range(nt):
-                if pre == prefixes[t]:
-                    if collect[t]:
-                        buf[t, counts[t]] = k
-                        counts[t] += 1
-                    else:
-                        hist[t, np.int64((k >> sub) & np.uint64(0xFFFF))] += 1
-                    break
+                    sub = shifts[t] - np.uint64(16)
+                    hist[slots[t], np.int64((k >> sub) & np.uint64(0xFFFF))] += 1
+
+
+@njit(nogil=True, cache=True)
+def refine_targets32(bits, nb, lo, span, table, prefixes, bands, collect, slots, offsets,
+                     counts, buf, hist):
+    """:func:`refine_targets` for float32 bit patterns and targets at the 16-bit level only
+    (every refinement of float32): 32-bit arithmetic, and one unsigned comparison
+    ``top - lo <= span`` rejects the samples outside the targets' range of top bins before
+    any memory is read (3x faster than :func:`refine_targets` on a 12 MP p99)."""
+    n = bits.shape[0]
+    nt = prefixes.shape[0]
+    lo32 = np.uint32(lo)
+    span32 = np.uint32(span)
+    c = nb - 1
+    for i in range(n):
+        c += 1  # the band, without a division per sample
+        if c == nb:
+            c = 0
+        b = bits[i]
+        k = np.uint32(b ^ (np.uint32(np.int32(b) >> np.int32(31)) | np.uint32(0x80000000)))
+        pre = np.uint32(k >> np.uint32(16))
+        if np.uint32(pre - lo32) > span32:
+            continue
+        if not table[c, pre] or (b & np.uint32(0x7FFFFFFF)) > np.uint32(0x7F800000):
+            continue
+        for t in range(nt):
+            if bands[t, c] and pre == prefixes[t]:
+                if collect[t]:
+                    buf[offsets[t] + counts[t]] = k
+                    counts[t] += 1
+                else:
+                    hist[slots[t], np.int64(k & np.uint32(0xFFFF))] += 1
+
+
+@njit(nogil=True, cache=True)
+def scan_float32_candidates(bits, nb, hist, lows, kmin, kmax, nan, cand, hits, nhits):
+    """:func:`scan_float32` that also collects the keys of predicted bins in the same pass.
+
+    ``cand[band, top]`` is the slot of a top-16-bit bin predicted to hold a wanted order
+    statistic (``-1`` for the others). A key that falls there is appended to ``hits`` as
+    ``slot << 16 | low 16 bits`` (a store to consecutive memory: counting them into a
+    histogram here would cost a cache miss each); ``nhits[0]`` counts them all, also beyond
+    the end of ``hits``, which then means the prediction was too wide.
+    """
+    cap = hits.shape[0]
+    nh = nhits[0]
+    flag = np.uint64(1) << np.uint64(63)
+    n = bits.shape[0]
+    top = np.uint64(0x80000000)
+    ones = np.uint64(0xFFFFFFFF)
+    block = (_PACK_BLOCK // nb) * nb
+    lo = np.zeros(nb, np.uint64)
+    hi = np.zeros(nb, np.uint64)
+    for c in range(nb):
+        lo[c] = kmin[c]
+        hi[c] = kmax[c]
+    start = 0
+    while start < n:
+        stop = min(n, start + block)
+        acc = np.zeros((nb, 65536), np.uint64)
+        for c in range(nb):  # a candidate bin's count word has its top bit set (counts < 2**23)
+            for j in range(65536):
+                if cand[c, j] >= 0:
+                    acc[c, j] = flag
+        blk = bits[start:stop]  # indexed from 0, as in hist8
+        if nb == 1:  # as in scan_float32: no band counter, minimum in registers
+            one = acc[0]
+            cand0 = cand[0]
+            nn = 0
+            lo0 = lo[0]
+            hi0 = hi[0]
+            for i in range(blk.shape[0]):
+                b = np.uint64(blk[i])
+                if (b & np.uint64(0x7FFFFFFF)) > np.uint64(0x7F800000):
+                    nn += 1
+                    continue
+                k = b ^ (ones if b >= top else top)
+                j = k >> np.uint64(16)
+                v = one[j] + (np.uint64(1) << np.uint64(40)) + (k & np.uint64(0xFFFF))
+                one[j] = v
+                lo0 = min(lo0, k)
+                hi0 = max(hi0, k)
+                if v >= flag:  # no look-up of the table for the other bins' samples
+                    s = cand0[j]
+                    if nh < cap:
+                        hits[nh] = (np.uint32(s) << np.uint32(16)) | np.uint32(k & 0xFFFF)
+                    nh += 1
+            nan[0] += nn
+            lo[0] = lo0
+            hi[0] = hi0
+        else:
+            c = nb - 1
+            for i in range(blk.shape[0]):
+                c += 1
+                if c == nb:
+                    c = 0
+                b = np.uint64(blk[i])
+                if (b & np.uint64(0x7FFFFFFF)) > np.uint64(0x7F800000):
+                    nan[c] += 1
+                    continue
+                k = b ^ (ones if b >= top else top)
+                j = k >> np.uint64(16)
+                v = acc[c, j] + (np.uint64(1) << np.uint64(40)) + (k & np.uint64(0xFFFF))
+                acc[c, j] = v
+                lo[c] = min(lo[c], k)
+                hi[c] = max(hi[c], k)
+                if v >= flag:
+                    s = cand[c, j]
+                    if nh < cap:
+                        hits[nh] = (np.uint32(s) << np.uint32(16)) | np.uint32(k & 0xFFFF)
+                    nh += 1
+        for c in range(nb):
+            for j in range(65536):
+                v = acc[c, j] & ~flag
+                if v:
+                    hist[c, j] += np.int64(v >> np.uint64(40))
+                    lows[c, j] += np.int64(v & np.uint64(0xFFFFFFFFFF))
+        start = stop
+    for c in range(nb):
+        kmin[c] = lo[c]
+        kmax[c] = hi[c]
+    nhits[0] = nh

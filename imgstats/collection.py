@@ -74,8 +74,9 @@ def _found_one(source, index, region, io_options, bands_mask, nodes, dtype, nest
     """
     import dask
 
-    from ._blocks import refine_block
+    from ._blocks import refine_block as _refine_block
     from .reduce import _region, as_image_array
+    from .summary import collect_limit
 
     try:
         data, options = _region(source, region.get("window"), region.get("mask"),
@@ -83,6 +84,16 @@ def _found_one(source, index, region, io_options, bands_mask, nodes, dtype, nest
         arr, _ = as_image_array(data, **options)
         if np.dtype(arr.dtype) != dtype:
             raise InvalidOption(f"the image's type changed to {arr.dtype} since it was summarized")
+        # refine_block takes (selection, shift, prefix, count) targets; this image's selection
+        # is all its bands or one of them, and its keys are keyed back to (shift, prefix)
+        sel = "all" if bands_mask.all() else f"b{int(np.flatnonzero(bands_mask)[0])}"
+        targets = [(sel, *node) for node in nodes]
+        limit = collect_limit(dtype)
+
+        def refine_block(block, _mask, _nodes, dtype):
+            found = _refine_block(block, targets, dtype, limit)
+            return {(shift, prefix): node for (_, shift, prefix), node in found.items()}
+
         if not hasattr(arr, "to_delayed"):
             return refine_block(arr, bands_mask, nodes, dtype)
         from ._blocks import merge_refinements
@@ -108,7 +119,7 @@ def _run(fn, jobs, scheduler, max_workers):
     then run on that scheduler (``nested=True`` tells them not to start dask work of their
     own on it).
     """
-    from .reduce import _has_distributed_client
+    from .io._plan import has_distributed_client as _has_distributed_client
 
     if scheduler is None and not _has_distributed_client():
         workers = max_workers or min(len(jobs), 2 * (os.cpu_count() or 1))
@@ -197,7 +208,7 @@ def refine_many(merged: Summary, parts, sources, func, band=None, *, scheduler=N
     sel = merged.selection(band)
     region = {"window": window, "mask": mask, "polygon": polygon}
     for _ in range(_MAX_REFINE_PASSES):
-        nodes = merged.missing(func, band)
+        nodes = [node for _, *node in merged.missing(func, band)]  # (shift, prefix, count)
         if not nodes:
             return merged
         jobs = []
@@ -211,7 +222,9 @@ def refine_many(merged: Summary, parts, sources, func, band=None, *, scheduler=N
 
         for part_found in _run(_found_one, jobs, scheduler, max_workers):
             found = merge_refinements(found, part_found)
-        merged = merged.with_refinements(sel, finish_refinements(found))
+        merged = merged.with_refinements(
+            {(sel, shift, prefix): node
+             for (shift, prefix), node in finish_refinements(found).items()})
     if merged.missing(func, band):  # pragma: no cover
         raise RuntimeError("radix selection did not converge; this is a bug")
     return merged

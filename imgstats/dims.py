@@ -136,7 +136,7 @@ def _lazy(data, nk: int, names, out_dtype):
     import dask
     import dask.array as da
 
-    from .reduce import _workers
+    from .io._plan import workers as _workers
 
     grid = [range(n) for n in data.numblocks[:nk]]
     starts = [np.cumsum((0,) + c) for c in data.chunks[:nk]]
@@ -181,7 +181,7 @@ def _cells(data, nk: int, names, out_dtype, scheduler) -> np.ndarray:
         from ._blocks import finish_refinements
 
         summaries = [
-            s.with_refinements("all", finish_refinements(f)) if n else s
+            s.with_refinements(finish_refinements(f)) if n else s
             for s, f, n in zip(summaries, found, nodes, strict=True)
         ]
     out = np.empty((ncell, len(names)), dtype=out_dtype)
@@ -227,11 +227,12 @@ def _summarize_cells(block, ncell):
 def _refine_cells(block, ncell, nodes, dtype):
     """One refinement dict per remaining cell of a block (empty where none is wanted)."""
     from ._blocks import refine_block
+    from .summary import collect_limit
 
     flat = np.asarray(block).reshape(ncell, -1)
-    one = np.ones(1, bool)
-    return [
-        refine_block(flat[k].reshape(-1, 1), one, nodes[k], dtype) if nodes[k] else {}
+    limit = collect_limit(dtype)
+    return [  # nodes[k]: the cell's (selection, shift, prefix, count) targets
+        refine_block(flat[k].reshape(-1, 1), nodes[k], dtype, limit) if nodes[k] else {}
         for k in range(ncell)
     ]
 

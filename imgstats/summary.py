@@ -25,10 +25,16 @@ import numpy as np
 from .errors import InvalidOption, NoValidSamples
 from .functions import Function, parse_function
 
-__all__ = ["BandStats", "Summary", "NeedsRefinement", "COLLECT_LIMIT", "key_bits_of"]
+__all__ = [
+    "BandStats", "Summary", "NeedsRefinement", "COLLECT_LIMIT", "WIDE_COLLECT_LIMIT",
+    "collect_limit", "key_bits_of",
+]
 
 #: A bin with at most this many samples is refined by collecting its keys, not by a histogram.
 COLLECT_LIMIT = 1 << 16
+#: ... for 64-bit keys: a histogram of the next 16 bits would leave 32 more bits to find in
+#: other passes, so bins of up to this many keys (32 MB) are collected to answer in one pass.
+WIDE_COLLECT_LIMIT = 1 << 22
 
 _SMALL_INTS = {"u1", "i1", "u2", "i2"}
 
@@ -49,6 +55,11 @@ def key_bits_of(dtype: np.dtype) -> int:
     if dtype.kind == "f" and dtype.itemsize in (4, 8):
         return dtype.itemsize * 8
     raise InvalidOption(f"unsupported pixel type {dtype}: use integers, float32 or float64")
+
+
+def collect_limit(dtype) -> int:
+    """Keys in a bin up to which a refinement collects them rather than counting 16 more bits."""
+    return WIDE_COLLECT_LIMIT if key_bits_of(dtype) > 32 else COLLECT_LIMIT
 
 
 def _bins(key_bits: int) -> int:
@@ -144,6 +155,17 @@ class BandStats:
             and np.array_equal(self.hist, other.hist)
         )
 
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
+    def cumulative(self) -> np.ndarray:
+        """The cumulative sum of :attr:`hist`, computed once (the ranks of every percentile)."""
+        cum = self.__dict__.get("_cumulative")
+        if cum is None:
+            cum = np.cumsum(self.hist)
+            object.__setattr__(self, "_cumulative", cum)
+        return cum
+
     @property
     def key_bits(self) -> int:
         return key_bits_of(self.dtype)
@@ -221,6 +243,17 @@ class NeedsRefinement(Exception):
         self.nodes = sorted(set(nodes))
 
 
+def _merge_refined(a: dict, b: dict) -> dict:
+    """The refinements both sides hold, merged: histograms add up, sorted keys interleave."""
+    out = {}
+    for node in a.keys() & b.keys():
+        (kind, x), (kind_b, y) = a[node], b[node]
+        if kind != kind_b:
+            continue  # one side counted, the other collected: neither covers both
+        out[node] = (kind, x + y if kind == "hist" else np.sort(np.concatenate([x, y])))
+    return out
+
+
 @dataclass(frozen=True)
 class Summary:
     """An image's exact summary: per-band statistics, an optional luma, and refinements.
@@ -241,7 +274,8 @@ class Summary:
     shape : tuple of int
         The shape of the summarized array; ``()`` when unknown (see :meth:`merge`).
     refined : dict
-        ``(selection, shift, prefix) -> ("hist", counts) | ("keys", sorted keys)``.
+        ``(selection, shift, prefix) -> ("hist", counts) | ("keys", sorted keys)``; a
+        one-band image keeps its refinements under ``"all"``.
     """
 
     bands: tuple[BandStats, ...]
@@ -260,7 +294,8 @@ class Summary:
         ``shape`` is the shape of the whole image, which :func:`imgstats.summarize` records
         in the summary of every chunk: it is kept when both sides carry the same one, and is
         ``()`` (unknown) otherwise, as two separately summarized arrays (two halves, two
-        images) do not say how they fit together. Band names are ``self``'s.
+        images) do not say how they fit together. Band names are ``self``'s. A refinement
+        is kept when both sides hold it (then it covers both sets of samples).
         """
         if len(self.bands) != len(other.bands):
             raise InvalidOption("cannot merge summaries with different numbers of bands")
@@ -272,6 +307,7 @@ class Summary:
             self.band_names,
             luma,
             self.shape if self.shape == other.shape else (),
+            _merge_refined(self.refined, other.refined),
         )
 
     # -- selections --------------------------------------------------------------------------
@@ -323,11 +359,17 @@ class Summary:
         sel = self.selection(band)
         return self._stats(sel)
 
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
     def _stats(self, sel: str) -> BandStats:
         if sel == "all":
-            out = self.bands[0]
-            for b in self.bands[1:]:
-                out = out.merge(b)
+            out = self.__dict__.get("_all")  # merged once: every percentile reads it
+            if out is None:
+                out = self.bands[0]
+                for b in self.bands[1:]:
+                    out = out.merge(b)
+                object.__setattr__(self, "_all", out)
             return out
         if sel == "luma":
             return self.luma
@@ -370,20 +412,35 @@ class Summary:
             return {f.name: self._value(f, sel) for f in parsed}
         return self._value(parse_function(func), self.selection(band))
 
-    def missing(self, func, band=None) -> list[tuple[int, int, int]]:
+    def missing(self, func, band=None) -> list[tuple[str, int, int, int]]:
         """Return the histogram bins a refinement pass must look at before :meth:`compute`.
 
-        An empty list means every requested statistic is answered from the summary alone.
+        Parameters
+        ----------
+        func : str or list of str
+        band : None, int, str, or a list of them
+            One selection (see :meth:`selection`) or several: one pass refines them all.
+
+        Returns
+        -------
+        list of (selection, shift, prefix, count)
+            The keys with ``key >> shift == prefix`` of a selection (``"all"``, ``"b<i>"``),
+            ``count`` of them. Empty when every statistic is answered from the summary alone.
         """
-        funcs = func if isinstance(func, (list, tuple)) else [func]
-        sel = self.selection(band)
-        nodes = []
-        for f in map(parse_function, funcs):
-            try:
-                self._value(f, sel)
-            except NeedsRefinement as exc:
-                nodes.extend(exc.nodes)
-        return sorted(set(nodes))
+        funcs = [parse_function(f) for f in (func if isinstance(func, (list, tuple)) else [func])]
+        bands = band if isinstance(band, (list, tuple)) else [band]
+        nodes = set()
+        for sel in dict.fromkeys(self._refined_selection(self.selection(b)) for b in bands):
+            for f in funcs:
+                try:
+                    self._value(f, sel)
+                except NeedsRefinement as exc:
+                    nodes.update((sel, *node) for node in exc.nodes)
+        return sorted(nodes)
+
+    def _refined_selection(self, sel: str) -> str:
+        """The selection whose refinements answer ``sel``: one band's are the image's."""
+        return "all" if len(self.bands) == 1 and sel.startswith("b") else sel
 
     def _value(self, f: Function, sel: str):
         stats = self._stats(sel)
@@ -414,13 +471,13 @@ class Summary:
         hist = stats.hist
         prefix = 0
         while True:
-            cum = np.cumsum(hist)
+            cum = stats.cumulative() if hist is stats.hist else np.cumsum(hist)
             j = int(np.searchsorted(cum, rank, side="right"))
             rank -= int(cum[j - 1]) if j else 0
             prefix = (prefix << 16) | j if shift < _top_shift(bits) else j
             if shift == 0:
                 return _value(prefix, stats.dtype)
-            node = self.refined.get((sel, shift, prefix))
+            node = self.refined.get((self._refined_selection(sel), shift, prefix))
             if node is None:
                 raise NeedsRefinement([(shift, prefix, int(hist[j]))])
             kind, data = node
@@ -429,12 +486,9 @@ class Summary:
             hist = data
             shift -= 16
 
-    def with_refinements(self, sel: str, found: dict) -> Summary:
-        """Return a copy that also holds ``found``: ``(shift, prefix) -> node`` for ``sel``."""
-        refined = dict(self.refined)
-        for (shift, prefix), node in found.items():
-            refined[(sel, shift, prefix)] = node
-        return replace(self, refined=refined)
+    def with_refinements(self, found: dict) -> Summary:
+        """Return a copy that also holds ``found``: ``(selection, shift, prefix) -> node``."""
+        return replace(self, refined={**self.refined, **found})
 
     def histogram(self, band=None) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(values, counts)`` of the top-level histogram of a selection.

@@ -2,9 +2,10 @@
 
 :func:`open_image` is the entry point: it returns an :class:`xarray.DataArray` with dims
 ``(y, x[, band])``, dask-backed for large TIFFs so they are never decoded whole.
-:func:`read_header` gives the header facts and :func:`read_preview` a reduced image for
-thumbnails, with the same meaning, the same bomb check and the same error mapping
-(:func:`imgstats.io._guard.decoding`).
+:func:`open_plan` gives the :class:`ReadPlan` the statistics work from (how the pixels
+arrive, and the header facts). :func:`read_header` gives the header facts and
+:func:`read_preview` a reduced image for thumbnails, with the same meaning, the same bomb
+check and the same error mapping (:func:`imgstats.io._guard.decoding`).
 
 dask, xarray, fsspec and zarr are imported by the functions that need them, not here.
 """
@@ -18,6 +19,7 @@ from ..errors import ImageNotFound, InvalidOption, UnreadableImage
 from ._guard import GuardedFile, check_pixels, decoding
 from ._meaning import Meaning, tiff_meaning
 from ._pillow import open_pillow, pillow_header, pillow_preview, pillow_to_array
+from ._plan import ReadPlan, open_plan
 from ._sources import describe, is_url, open_source
 from ._tiff import (
     TiffArray,
@@ -37,7 +39,8 @@ xr = lazy_module("xarray")
 tifffile = lazy_module("tifffile")  # 0.1-0.5 s: TIFFs only
 
 __all__ = [
-    "open_image", "read_header", "read_preview", "open_source", "is_url", "DEFAULT_PIXEL_LIMIT",
+    "open_image", "open_plan", "ReadPlan", "read_header", "read_preview", "open_source", "is_url",
+    "DEFAULT_PIXEL_LIMIT",
     "pixel_limit_default", "decoding", "check_pixels", "check_page", "Meaning", "tiff_meaning",
     "TiffFacts", "tiff_facts", "TiffStream",
 ]

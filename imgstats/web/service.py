@@ -669,7 +669,7 @@ def needs_refinement(summary: Summary, funcs, bands) -> bool:
         for band in bands:
             summary.selection(band)  # still refuse an unknown band
         return False
-    return any(summary.missing(funcs, band) for band in bands)
+    return bool(summary.missing(funcs, list(bands)))
 
 
 class _StoreErrors:

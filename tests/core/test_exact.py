@@ -278,7 +278,7 @@ def test_float32_bin_over_65536_keys_is_refined_by_sub_histogram():
     arr = (base + rng.integers(0, 1 << 16, 200_000).astype(np.uint32)).view(np.float32)
     assert len(np.unique(arr.view(np.uint32) >> 16)) == 1
     s = imgstats.summarize(arr)
-    ((shift, prefix, count),) = s.missing("median")
+    ((_, shift, prefix, count),) = s.missing("median")
     assert (shift, count) == (16, 200_000) and count > 1 << 16
     _check_refinement(arr, QS, chunks=(70_001, 30_000, 99_999), kinds=["hist"])
 
@@ -297,7 +297,7 @@ def test_float32_bin_with_few_keys_is_refined_by_collecting_them():
     rng = np.random.default_rng(2)
     arr = rng.normal(size=(300, 200)).astype(np.float32)
     s = imgstats.summarize(arr)
-    assert all(count <= 1 << 16 for _, _, count in s.missing(QS))
+    assert all(count <= 1 << 16 for *_, count in s.missing(QS))
     _check_refinement(arr, QS, chunks=((17, 283), (150, 50)), kinds=["keys"])
 
 
@@ -309,9 +309,11 @@ def test_float32_negative_values_and_ties_in_one_bin():
     _check_refinement(arr, QS, chunks=((299, 1), (7, 493)), kinds=["hist"])
 
 
-def test_float64_differing_only_in_the_lowest_bits_descends_every_level():
-    # 200k float64 values sharing their top 48 key bits: three refinement passes, each over
-    # a bin too full to collect (sub-histograms at shifts 48, 32 and 16).
+def test_float64_differing_only_in_the_lowest_bits_descends_every_level(monkeypatch):
+    # 200k float64 values sharing their top 48 key bits. With the 32-bit collect limit: three
+    # refinement passes, each over a bin too full to collect (sub-histograms at shifts 48, 32
+    # and 16).
+    monkeypatch.setattr(imgstats.summary, "WIDE_COLLECT_LIMIT", imgstats.summary.COLLECT_LIMIT)
     rng = np.random.default_rng(4)
     bits = np.float64(1.0).view(np.uint64) + rng.integers(0, 1 << 16, 200_000).astype(np.uint64)
     arr = bits.view(np.float64)
@@ -319,6 +321,15 @@ def test_float64_differing_only_in_the_lowest_bits_descends_every_level():
     refined = _check_refinement(arr, QS, chunks=(123_457, 76_543), kinds=["hist"])
     shifts = {shift for (_, shift, _) in refined.refined}
     assert shifts == {48, 32, 16}
+
+
+def test_float64_bin_under_the_wide_limit_is_collected_in_one_pass():
+    # The same bin with the default limit: its 200k keys are collected at once.
+    rng = np.random.default_rng(4)
+    bits = np.float64(1.0).view(np.uint64) + rng.integers(0, 1 << 16, 200_000).astype(np.uint64)
+    arr = bits.view(np.float64)
+    refined = _check_refinement(arr, QS, chunks=(123_457, 76_543), kinds=["keys"])
+    assert {shift for (_, shift, _) in refined.refined} == {48}
 
 
 def test_float64_lowest_bits_collected_at_the_last_level():
@@ -330,9 +341,11 @@ def test_float64_lowest_bits_collected_at_the_last_level():
 
 @pytest.mark.parametrize("dtype", ["int32", "uint32", "int64", "uint64"])
 @pytest.mark.parametrize(("spread", "kind"), [(1 << 8, "hist"), (1 << 20, "keys")])
-def test_wide_integers_in_one_bin(dtype, spread, kind):
+def test_wide_integers_in_one_bin(monkeypatch, dtype, spread, kind):
     # 150k keys over 2**8 values: one full bin at every level (sub-histograms); over 2**20
-    # values: 16 bins of ~9k keys at the last level (collected).
+    # values: 16 bins of ~9k keys at the last level (collected). 64-bit keys with the 32-bit
+    # collect limit, so that they descend level by level.
+    monkeypatch.setattr(imgstats.summary, "WIDE_COLLECT_LIMIT", imgstats.summary.COLLECT_LIMIT)
     rng = np.random.default_rng(6)
     info = np.iinfo(dtype)
     start = info.min + 12345 if info.min else info.max // 2

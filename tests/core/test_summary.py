@@ -132,7 +132,8 @@ def test_band_index_selects_that_band(band, index):
 
 
 @pytest.mark.parametrize(
-    "band", [3, -4, 99, "R", "luma_", "L", "", 1.0, True, False, b"0", [0], "all_bands"],
+    "band", [3, -4, 99, "R", "luma_", "L", "", 1.0, True, False, b"0", [3], [0, "R"],
+             "all_bands"],
 )
 def test_invalid_band_raises_invalid_option(band):
     # A plain array's bands are called "0", "1", "2" (no R, G, B): "R" is not one of them.
@@ -140,6 +141,15 @@ def test_invalid_band_raises_invalid_option(band):
         imgstats.compute(RGB, "min", band=band)
     with pytest.raises(ValueError):  # InvalidOption is a ValueError
         imgstats.summarize(RGB).compute("min", band=band)
+
+
+def test_a_list_of_bands_answers_each_of_them():
+    funcs = ["min", "median", "p90"]
+    out = imgstats.compute(RGB, funcs, band=[None, 0, "2", -1])
+    assert list(out) == [None, 0, "2", -1]
+    check_all(out[None], RGB, funcs)
+    for band, index in ((0, 0), ("2", 2), (-1, 2)):
+        check_all(out[band], RGB[..., index], funcs)
 
 
 def test_band_names_of_a_plain_array_are_its_indices():

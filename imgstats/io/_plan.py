@@ -1,0 +1,386 @@
+"""Read plans: how an opened source's pixels arrive, and one map-reduce over them.
+
+A :class:`ReadPlan` is what io hands to everything that reads pixels. It carries the header
+facts (shape, dtype, band names, pages, format) and one of three ways in which the pixels
+arrive:
+
+* ``"pillow"``: an 8-bit L, RGB or RGBA image decoded by Pillow, kept in Pillow's memory so
+  that Pillow's own histogram can count it without a copy to numpy;
+* ``"stream"``: a local TIFF's tiles or strips, decoded on every core by
+  :class:`~imgstats.io._tiff.TiffStream` and never held whole;
+* ``"array"``: a numpy or dask array with dims ``(y, x[, band])``.
+
+:meth:`ReadPlan.map_reduce` runs one function on every decoded block and merges the results,
+on threads, the TIFF stream's decoding threads, or any dask scheduler (dask.distributed
+included), whatever the kind. ``transform`` is applied to every decoded block first: this is
+where a per-block meaning of the file (a palette, an inverted greyscale) slots in.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from .._lazy import is_instance
+from ..errors import InvalidOption, NoValidSamples
+
+__all__ = ["ReadPlan", "open_plan", "workers"]
+
+#: numpy arrays with fewer samples than this are counted on one thread.
+PARALLEL_SAMPLES = 1 << 20
+#: ... and are cut into slices of at most this many samples (keeps int64 sums far from overflow).
+PART_SAMPLES = 1 << 27
+#: Dask results are merged in a tree of this fan-in.
+FAN_IN = 8
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    """One opened source: its header facts and how its pixels arrive.
+
+    Attributes
+    ----------
+    kind : {"pillow", "stream", "array"}
+    pixels : PIL.Image.Image, TiffStream, numpy.ndarray or dask.array.Array
+        The decoded Pillow image, the TIFF stream, or the array with dims ``(y, x[, band])``.
+    shape : tuple of int
+        ``(y, x[, band])`` of the decoded image.
+    dtype : numpy.dtype
+    band_names : tuple of str
+    source : str or None
+        Printable name of the source (``None`` for in-memory data).
+    format : str
+        ``"JPEG"``, ``"TIFF"``..., ``""`` for in-memory data.
+    pages : int
+        Pages (frames) in the file; the plan reads one of them.
+    transform : callable or None
+        Applied to every decoded ``(y, x[, band])`` block before it is counted.
+    """
+
+    kind: str
+    pixels: Any
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    band_names: tuple[str, ...]
+    source: str | None = None
+    format: str = ""
+    pages: int = 1
+    transform: Callable | None = field(default=None, compare=False)
+
+    @property
+    def has_luma(self) -> bool:
+        """Whether Pillow's 8-bit "L" luma of the first three bands can be counted."""
+        return len(self.shape) == 3 and self.dtype == np.uint8 and self.shape[-1] in (3, 4)
+
+    @property
+    def local(self) -> bool:
+        """Whether reading the pixels needs no dask scheduler (no dask array behind them)."""
+        return self.kind != "array" or isinstance(self.pixels, np.ndarray)
+
+    def array(self):
+        """The whole image as a numpy or dask array ``(y, x[, band])`` (transform applied)."""
+        if self.kind == "pillow":
+            arr = np.asarray(self.pixels)
+        elif self.kind == "stream":
+            from . import open_image
+
+            arr = open_image(self.pixels.path, chunks="auto", page=self.pixels.page).data
+        else:
+            arr = self.pixels
+            if self.transform is not None and not isinstance(arr, np.ndarray):
+                return arr.map_blocks(self.transform, dtype=self.dtype)
+        return self.transform(arr) if self.transform is not None else arr
+
+    def map_reduce(self, work: Callable, merge: Callable, *, scheduler=None,
+                   progress: bool = False):
+        """Return ``merge([...])`` of ``work(block)`` over the decoded blocks of the image.
+
+        Parameters
+        ----------
+        work : callable
+            ``(y, x[, band]) numpy block -> result``; it must release the GIL to use every core.
+        merge : callable
+            ``list of results -> result``, associative.
+        scheduler : str or dask scheduler, optional
+            For dask arrays: passed to ``dask.compute`` (by default the active one, a
+            ``dask.distributed.Client`` if one is set up).
+        progress : bool
+            A progress bar on stderr (dask's, or the TIFF stream's).
+        """
+        work = self._transformed(work)
+        if self.kind == "stream":
+            return self.pixels.map_reduce(work, merge, workers(), progress=progress)
+        arr = np.asarray(self.pixels) if self.kind == "pillow" else self.pixels
+        if isinstance(arr, np.ndarray):
+            return _threaded(arr, work, merge)
+        return _dask_map_reduce(arr, work, merge, scheduler, progress)
+
+    def _transformed(self, work: Callable) -> Callable:
+        if self.transform is None:
+            return work
+        transform = self.transform
+        return lambda block: work(transform(block))
+
+    def with_pixels(self, kind: str, pixels) -> ReadPlan:
+        """The same image with its pixels arriving another way."""
+        return replace(self, kind=kind, pixels=pixels)
+
+
+# -- building plans ----------------------------------------------------------------------------
+def open_plan(data, *, local: bool = True, chunks=None, pixel_limit: int | None = None,
+              storage_options: dict | None = None, page: int = 0) -> ReadPlan:
+    """Open anything imgstats reads as a :class:`ReadPlan`.
+
+    Parameters
+    ----------
+    data : numpy.ndarray, dask.array.Array, xarray.DataArray, PIL.Image.Image, str or path
+        Arrays with 3 dims have their bands last (as ``numpy.asarray`` of a PIL image); an
+        xarray ``band`` (or ``c``, ``channel``) dim is moved last; arrays of other ranks are
+        one band of all their values. Paths and URLs are opened with
+        :func:`imgstats.open_image`'s rules.
+    local : bool
+        Whether the pixels will be counted in this process: only then are local files
+        streamed (TIFF) or counted in Pillow's memory; otherwise a path becomes a dask array
+        that workers read themselves.
+    chunks, pixel_limit, storage_options, page
+        As for :func:`imgstats.open_image`.
+
+    Raises
+    ------
+    InvalidOption
+        For an unsupported type of pixels or of input.
+    NoValidSamples
+        For an image with zero bands.
+    ImageNotFound, UnreadableImage, ImageTooLarge, StoreUnavailable
+        From opening a path or URL.
+    """
+    if isinstance(data, ReadPlan):
+        return data
+    if isinstance(data, (str, os.PathLike)):
+        plan = _open_path(data, local, chunks, pixel_limit, storage_options, page)
+    else:
+        plan = _plan_of_object(data)
+    if len(plan.shape) == 3 and plan.shape[-1] == 0:
+        # a summary needs one band at least (its dtype, its selections)
+        raise NoValidSamples(f"no valid samples: the image has no bands (shape {plan.shape})")
+    return plan
+
+
+def _plan_of_object(data, source=None, fmt="") -> ReadPlan:
+    from PIL import Image
+
+    from ._pillow import pillow_to_array
+
+    if isinstance(data, Image.Image):
+        arr, bands = pillow_to_array(data)
+        return _array_plan(arr, bands, source, fmt or (data.format or ""))
+    if _is_dataarray(data):
+        arr, bands = _from_dataarray(data)
+        return _array_plan(arr, bands, data.attrs.get("source", source),
+                           data.attrs.get("format", fmt))
+    if _is_dask(data):
+        arr = data
+    elif isinstance(data, np.ndarray) or hasattr(data, "__array__"):
+        arr = np.asarray(data)
+    else:
+        raise InvalidOption(f"cannot compute statistics of a {type(data).__name__}")
+    arr, bands = _ranked(arr)
+    return _array_plan(arr, bands, source, fmt)
+
+
+def _array_plan(arr, bands, source, fmt) -> ReadPlan:
+    dtype = np.dtype(arr.dtype)
+    if dtype.kind not in "biuf":
+        raise InvalidOption(f"unsupported pixel type {dtype}: use integers or floats")
+    shape = tuple(int(s) for s in arr.shape)
+    return ReadPlan("array", arr, shape, dtype, tuple(bands), source, fmt)
+
+
+def _ranked(arr):
+    """Band names of a plain array: a 3-D array's last axis, else one band of every value."""
+    if arr.ndim == 3:
+        return arr, tuple(str(i) for i in range(arr.shape[-1]))
+    if arr.ndim != 2:
+        arr = arr.reshape(-1, 1)
+    return arr, ("0",)
+
+
+def _from_dataarray(arr):
+    band_dim = next((d for d in ("band", "c", "channel") if d in arr.dims), None)
+    if band_dim is not None and arr.ndim == 3:
+        arr = arr.transpose(*[d for d in arr.dims if d != band_dim], band_dim)
+        if band_dim in arr.coords:
+            names = tuple(str(v) for v in arr.coords[band_dim].values)
+        else:
+            names = tuple(str(i) for i in range(arr.shape[-1]))
+        return arr.data, names
+    if arr.ndim == 2 and "source" in arr.attrs:  # a greyscale image from open_image
+        return arr.data, (str(arr.attrs.get("band", "L")),)
+    return _ranked(arr.data)
+
+
+def _is_dask(obj) -> bool:
+    return is_instance(obj, "dask.array", "Array")
+
+
+def _is_dataarray(obj) -> bool:
+    return is_instance(obj, "xarray", "DataArray")
+
+
+def _open_path(source, local, chunks, pixel_limit, storage_options, page) -> ReadPlan:
+    """Open a path or URL: Pillow's memory or a TIFF stream when counted here, else an array."""
+    from . import check_page, open_image
+    from ._sources import is_url
+
+    page = check_page(page)
+    fast = local and chunks is None and not is_url(source)
+    if fast and not page and not _is_tiff_file(source):
+        plan = _pillow_plan(source, pixel_limit)
+        if plan is not None:
+            return plan
+    img = open_image(source, chunks=chunks, pixel_limit=pixel_limit,
+                     storage_options=storage_options, page=page)  # the pixel limit, the bands
+    plan = _plan_of_object(img)
+    plan = replace(plan, pages=int(img.attrs.get("pages", 1)))
+    if fast and not isinstance(plan.pixels, np.ndarray) and img.attrs.get("format") == "TIFF":
+        from ._tiff import TiffStream
+
+        # Decoding the tiles straight into the work on every core is faster than dask and
+        # never holds more than a few tiles.
+        stream = TiffStream.open(source, page=page)
+        if stream is not None and stream.shape == plan.shape:
+            return plan.with_pixels("stream", stream)
+    return plan
+
+
+def _pillow_plan(path, pixel_limit) -> ReadPlan | None:
+    """A plan over an 8-bit L, RGB or RGBA image file decoded by Pillow, else ``None``.
+
+    The same pixels as ``numpy.asarray(Image.open(path))``, left in Pillow's memory:
+    converting a 12 MP photograph to numpy costs a third of decoding it.
+    """
+    from . import decoding, pixel_limit_default
+    from ._pillow import open_pillow
+    from ._sources import describe, open_source
+
+    if pixel_limit is None:
+        pixel_limit = pixel_limit_default()
+    with open_source(path) as fh:
+        if not fh.read(4):
+            return None  # open_image says it is empty
+        fh.seek(0)
+        img = open_pillow(fh, path, pixel_limit)
+        if img.mode not in ("L", "RGB", "RGBA"):
+            return None
+        with decoding(path):  # io's one error mapping, whatever Pillow raises while loading
+            img.load()
+    bands = tuple(img.getbands())
+    shape = (img.height, img.width) + ((len(bands),) if len(bands) > 1 else ())
+    return ReadPlan("pillow", img, shape, np.dtype(np.uint8), bands, describe(path),
+                    img.format or "", getattr(img, "n_frames", 1))
+
+
+def _is_tiff_file(path) -> bool:
+    from ._tiff import is_tiff
+
+    try:
+        with open(path, "rb") as fh:
+            return is_tiff(fh.read(4))
+    except OSError:
+        return False  # open_image raises the right error
+
+
+# -- running -----------------------------------------------------------------------------------
+def workers() -> int:
+    """The cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    """The threads that count numpy arrays, started once (the kernels release the GIL)."""
+    return ThreadPoolExecutor(max(2, workers()), thread_name_prefix="imgstats")
+
+
+def submit(fn, *args):
+    """Run ``fn(*args)`` on the shared pool (e.g. Pillow's GIL-free work beside this thread)."""
+    return _pool().submit(fn, *args)
+
+
+def _threaded(arr: np.ndarray, work, merge):
+    """Run ``work`` on row slices of ``arr`` on every core and merge the results."""
+    rows = arr.shape[0] if arr.ndim else 1
+    nparts = -(-arr.size // PART_SAMPLES)
+    if arr.size >= PARALLEL_SAMPLES:
+        nparts = max(nparts, workers())
+    nparts = min(nparts, rows)
+    if nparts <= 1:
+        return work(arr)
+    bounds = np.linspace(0, rows, nparts + 1).astype(int)
+    parts = [arr[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return merge(list(_pool().map(work, parts)))
+
+
+def _dask_map_reduce(arr, work, merge, scheduler, progress: bool):
+    """``work`` on every chunk, in the task that reads it, then a tree of merges.
+
+    ``map_blocks`` lets dask fuse the chunk's read and its work into one task, so a worker
+    of a cluster reads its chunk and sends only the result (a separate task per ``work``
+    would let the scheduler move whole chunks between workers).
+    """
+    import dask
+    from dask.base import tokenize
+
+    if arr.ndim == 3 and arr.numblocks[-1] > 1:
+        arr = arr.rechunk({2: -1})  # the work sees whole pixels
+    cells = arr.map_blocks(_in_a_cell, work, dtype=object, chunks=(1,) * arr.ndim,
+                           name="imgstats-" + tokenize(arr.name, work))
+    parts = list(cells.to_delayed(optimize_graph=True).ravel())
+    level = _merge_cells
+    while len(parts) > 1 or level is _merge_cells:
+        parts = [
+            dask.delayed(level, pure=True)(parts[i : i + FAN_IN], merge)
+            for i in range(0, len(parts), FAN_IN)
+        ]
+        level = _merge_results
+    if progress and scheduler != "distributed" and not has_distributed_client():
+        from dask.diagnostics import ProgressBar
+
+        with ProgressBar(out=sys.stderr):
+            return dask.compute(parts[0], scheduler=scheduler)[0]
+    return dask.compute(parts[0], scheduler=scheduler)[0]
+
+
+def _in_a_cell(block, work):
+    """``work(block)`` in a one-element object array: a chunk of ``map_blocks``'s output."""
+    out = np.empty((1,) * block.ndim, object)
+    out.flat[0] = work(block)
+    return out
+
+
+def _merge_cells(cells, merge):
+    return merge([c.flat[0] for c in cells])
+
+
+def _merge_results(results, merge):
+    return merge(results)
+
+
+def has_distributed_client() -> bool:
+    """Whether a ``dask.distributed`` client is the default scheduler of this process."""
+    if "distributed" not in sys.modules:  # no client without it; importing it costs 0.8 s, 60 MB
+        return False
+    try:
+        from distributed import default_client
+
+        default_client()
+    except (ImportError, ValueError):
+        return False
+    return True
