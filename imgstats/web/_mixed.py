@@ -131,7 +131,7 @@ def refine_mixed(merged: Summary, parts, sources, funcs, band, io_options) -> Su
     region = {"window": io_options.pop("window", None), "mask": None,
               "polygon": io_options.pop("polygon", None)}
     for _ in range(4):
-        nodes = merged.missing(funcs, band)
+        nodes = [node for _, *node in merged.missing(funcs, band)]  # (shift, prefix, count)
         if not nodes:
             return merged
         found = {}
@@ -147,7 +147,9 @@ def refine_mixed(merged: Summary, parts, sources, funcs, band, io_options) -> Su
                 mine = _found_one(source, i, region, io_options, mask, nodes, merged.dtype,
                                   False)
             found = merge_refinements(found, mine)
-        merged = merged.with_refinements(sel, finish_refinements(found))
+        merged = merged.with_refinements(
+            {(sel, shift, prefix): node
+             for (shift, prefix), node in finish_refinements(found).items()})
     if merged.missing(funcs, band):  # pragma: no cover
         raise RuntimeError("radix selection did not converge; this is a bug")
     return merged
