@@ -16,11 +16,11 @@ import numpy as np
 
 from ..errors import InvalidOption
 from ..summary import (
-    COLLECT_LIMIT,
     BandStats,
     Summary,
     _bins,
     _top_shift,
+    collect_limit,
     key_bits_of,
     keys_to_values,
 )
@@ -96,10 +96,11 @@ class PromotedPart:
         keys = np.concatenate([k for k, _ in parts])
         counts = np.concatenate([c for _, c in parts])
         out = {}
+        limit = collect_limit(self.summary.dtype)
         for shift, prefix, count in nodes:
             inside = (keys >> np.uint64(shift)) == np.uint64(prefix)
             k, c = keys[inside], counts[inside]
-            if count <= COLLECT_LIMIT:
+            if count <= limit:
                 out[(shift, prefix)] = ("keys", np.repeat(k, c))
             else:
                 low = (k >> np.uint64(shift - 16)) & np.uint64(0xFFFF)
@@ -118,22 +119,25 @@ def promote(parts, dtype: np.dtype) -> list:
 
 
 def refine_mixed(merged: Summary, parts, sources, funcs, band, io_options) -> Summary:
-    """Refine a promoted collection's summary until it answers ``funcs`` for ``band``.
+    """Refine a collection's summary until it answers ``funcs`` for ``band``.
 
-    ``parts`` holds each image's summary of the promoted type, or its :class:`PromotedPart`;
-    only images of the promoted type holding samples in the bins are read again.
+    ``parts`` holds each image's summary of the collection's type, or its
+    :class:`PromotedPart`; only images of that type holding samples in the bins are read
+    again, one after the other. Refinements are stored under the selection that
+    :meth:`Summary.missing` names (a single band's are the image's, ``"all"``).
     """
     from .._blocks import finish_refinements, merge_refinements
     from ..collection import _found_one, _holds, _own_selection
 
-    sel = merged.selection(band)
     io_options = dict(io_options)
     region = {"window": io_options.pop("window", None), "mask": None,
               "polygon": io_options.pop("polygon", None)}
     for _ in range(4):
-        nodes = [node for _, *node in merged.missing(funcs, band)]  # (shift, prefix, count)
-        if not nodes:
+        missing = merged.missing(funcs, band)  # (selection, shift, prefix, count)
+        if not missing:
             return merged
+        nodes = [(shift, prefix, count) for _, shift, prefix, count in missing]
+        sel_of = {(shift, prefix): sel for sel, shift, prefix, _ in missing}
         found = {}
         for i, (part, source) in enumerate(zip(parts, sources, strict=True)):
             summary = part.summary if isinstance(part, PromotedPart) else part
@@ -148,8 +152,7 @@ def refine_mixed(merged: Summary, parts, sources, funcs, band, io_options) -> Su
                                   False)
             found = merge_refinements(found, mine)
         merged = merged.with_refinements(
-            {(sel, shift, prefix): node
-             for (shift, prefix), node in finish_refinements(found).items()})
+            {(sel_of[node], *node): data for node, data in finish_refinements(found).items()})
     if merged.missing(funcs, band):  # pragma: no cover
         raise RuntimeError("radix selection did not converge; this is a bug")
     return merged

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..collection import merge_summaries, refine_many
+from ..collection import merge_summaries
 from ..errors import (
     Busy,
     ImageNotFound,
@@ -46,7 +46,7 @@ from ..reduce import refine, summarize
 from ..regions import parse_window, polygon_rings
 from ..summary import Summary
 from ._limits import Gate
-from ._mixed import PromotedPart, promote, promoted_type, refine_mixed
+from ._mixed import promote, promoted_type, refine_mixed
 from .cache import ByteCache, CacheBudget, RedisLayer
 from .store import (
     RACY_SECONDS,
@@ -411,23 +411,22 @@ class ImageService:
 
     def _refine(self, summary: Summary, name: str, funcs, selections,
                 page: int | None = None, region: Region | None = None) -> Summary:
-        """Refine ``summary`` so that it answers ``funcs`` for every one of ``selections``."""
+        """Refine ``summary`` so that it answers ``funcs`` for every one of ``selections``
+        (one pass over the pixels refines them all)."""
+        wanted = [sel for sel in selections if needs_refinement(summary, funcs, [sel])]
+        if not wanted:
+            return summary
         source = self.store.source(name)
         options = self._options(page, region)
         with _StoreErrors(self.store.remote):
             client, lazy = self._cluster_for(name)
-            for sel in selections:  # the core will take every selection in one pass
-                if not needs_refinement(summary, funcs, [sel]):
-                    continue
-                if client is None:
-                    with self._decoding(name):
-                        summary = refine(summary, source, funcs, sel, **options)
-                elif lazy:
-                    summary = refine(summary, source, funcs, sel, scheduler=client, **options)
-                else:
-                    summary = self._result(client.submit(
-                        refine, summary, source, funcs, sel, pure=False, **options))
-            return summary
+            if client is None:
+                with self._decoding(name):
+                    return refine(summary, source, funcs, wanted, **options)
+            if lazy:
+                return refine(summary, source, funcs, wanted, scheduler=client, **options)
+            return self._result(client.submit(
+                refine, summary, source, funcs, wanted, pure=False, **options))
 
     # -- collections -------------------------------------------------------------------------
     def match(self, pattern: str) -> list[str]:
@@ -443,7 +442,7 @@ class ImageService:
         ``/stats`` uses (cached by version, shared through Redis), so after every image was
         seen once an 8- or 16-bit collection reads no pixels; a 32/64-bit percentile reads
         again only the images holding samples in the bins it refines
-        (:func:`imgstats.collection.refine_many`), once: the refined merge is cached.
+        (:func:`imgstats.web._mixed.refine_mixed`), once: the refined merge is cached.
 
         Parameters
         ----------
@@ -572,17 +571,15 @@ class ImageService:
         sources = [self.store.source(name) for name in names]
         options = self._options(page, region)
         wanted = [f.name for f in funcs]
-        mixed = any(isinstance(p, PromotedPart) for p in parts)
         widest = max(names, key=lambda n: self.info(n)["width"] * self.info(n)["height"])
         with _StoreErrors(self.store.remote), self._decoding(widest):
             for sel in selections:
                 if not needs_refinement(merged, funcs, [sel]):
                     continue
-                if mixed:
-                    merged = refine_mixed(merged, parts, sources, wanted, sel, options)
-                else:
-                    merged = refine_many(merged, parts, sources, wanted, sel, max_workers=1,
-                                         **options)
+                # refine_mixed, not the library's refine_many, for single-type collections
+                # too: it refines promoted parts from their values, and keys a single band's
+                # refinements as Summary.missing asks (refine_many keys them "b0" for band=0)
+                merged = refine_mixed(merged, parts, sources, wanted, sel, options)
         return merged
 
     def _decoding(self, name: str):

@@ -49,7 +49,7 @@ def pixels(images, name: str) -> np.ndarray:
 @pytest.fixture
 def counted(monkeypatch):
     """Count the service's pixel passes: summarize, refine and the collection refinement."""
-    calls = {"summarize": 0, "refine": 0, "refine_many": 0}
+    calls = {"summarize": 0, "refine": 0, "refine_mixed": 0}
 
     def wrap(name, real):
         def counting(*args, **kwargs):
@@ -260,6 +260,8 @@ def test_collection_of_floats_equals_numpy_on_the_concatenation(client, floats):
         body = client.get(f"/stats/col_*.tif/{func}").get_json()
         assert_equal(body["value"], oracle(together, func), func)
     assert body["pattern"] == "col_*.tif" and body["image_count"] == 3
+    body = client.get("/stats/col_*.tif/p10?band=0").get_json()  # one band: the images'
+    assert body["value"] == np.nanpercentile(together, 10).item()
     assert body["count"] == np.count_nonzero(~np.isnan(together))
     assert [i["name"] for i in body["images"]] == sorted(floats)
 
@@ -280,7 +282,8 @@ def test_collection_answer_lists_the_images_and_their_versions(client, service, 
     assert again.headers["ETag"] != r.headers["ETag"]
 
 
-def test_mixed_types_follow_numpy_promotion_without_pixels(client, images, counted):
+def test_mixed_types_follow_numpy_promotion_without_pixels(client, images, counted,
+                                                           monkeypatch):
     """uint8 RGB + RGBA, uint16, float32 and int16: numpy concatenates them as float32."""
     names = ["IMG_1.jpg", "IMG_11.png", "IMG_12_uint16.tif", "IMG_13_float32.tif",
              "IMG_14_int16.tif"]
@@ -296,12 +299,20 @@ def test_mixed_types_follow_numpy_promotion_without_pixels(client, images, count
     assert body["dtype"] == "float32" and body["image_count"] == 5
     assert body["count"] == np.count_nonzero(~np.isnan(together))
     assert counted["summarize"] == 5  # the narrower images were not decoded again
-    # 8/16-bit integers only: their promotion (int32 here) needs no pixels at all
+    # 8/16-bit integers only: their promotion (int32 here) refines without any pixel read
+    import imgstats.collection
+
+    reads = []
+    found_one = imgstats.collection._found_one
+    monkeypatch.setattr(imgstats.collection, "_found_one",
+                        lambda *args: reads.append(args[0]) or found_one(*args))
     ints = np.concatenate([pixels(images, n).ravel() for n in
                            ["IMG_12_uint16.tif", "IMG_14_int16.tif"]])
+    before = counted["refine_mixed"]
     body = client.get("/stats/IMG_1[24]*/p12.5").get_json()
     assert body["value"] == np.percentile(ints, 12.5).item() and body["dtype"] == "int32"
-    assert counted == {"summarize": 5, "refine": 0, "refine_many": 0}
+    assert counted["refine_mixed"] == before + 1 and reads == []
+    assert (counted["summarize"], counted["refine"]) == (5, 0)
 
 
 def test_collection_with_a_window_and_a_band(client, images):
@@ -323,14 +334,14 @@ def test_a_collection_reads_no_pixels_once_each_image_was_seen(client, images, f
     assert counted["summarize"] == 5
     for func in FUNCS:
         assert client.get(f"/stats/IMG_1*g/{func}").status_code == 200
-    assert counted == {"summarize": 5, "refine": 0, "refine_many": 0}
+    assert counted == {"summarize": 5, "refine": 0, "refine_mixed": 0}
     for func in ["min", "max", "mean"]:
         assert client.get(f"/stats/col_*.tif/{func}").status_code == 200
-    assert counted == {"summarize": 5, "refine": 0, "refine_many": 0}
+    assert counted == {"summarize": 5, "refine": 0, "refine_mixed": 0}
     # a float percentile refines once, across the images, and is kept
     first = client.get("/stats/col_*.tif/p10").get_json()["value"]
     assert client.get("/stats/col_*.tif/p10").get_json()["value"] == first
-    assert counted == {"summarize": 5, "refine": 0, "refine_many": 1}
+    assert counted == {"summarize": 5, "refine": 0, "refine_mixed": 1}
 
 
 @pytest.mark.parametrize(("pattern", "status", "named"), [
