@@ -299,6 +299,8 @@ class ImageService:
                         settled = False
         answer = Answer.of(summary, name, version, page, funcs, selections,
                            self._bands(summary, each_band), histograms)
+        if slot.value is summary:
+            slot.value = summary  # re-weigh: answering keeps cumulative counts on the summary
         return region.answer(answer, summary), settled
 
     def _bands(self, summary: Summary, each_band: bool) -> tuple:
