@@ -250,7 +250,9 @@ def test_whole_gallery_reads_no_pixels_once_each_image_was_seen(client, images, 
         assert client.get(f"/gallery/{name}").status_code == 200
     calls = []
     for attr in ("summarize", "refine", "refine_many", "refine_mixed"):
-        real = getattr(service, attr)
+        real = getattr(service, attr, None)
+        if real is None:  # the service's imports change; patch those it has
+            continue
         monkeypatch.setattr(service, attr, lambda *a, _real=real, _attr=attr, **k:
                             calls.append(_attr) or _real(*a, **k))
     response = client.get("/gallery/all")
