@@ -177,14 +177,36 @@ def _displayed(arr: np.ndarray, bands: tuple[str, ...]) -> Image.Image:
     return _from_array(arr)
 
 
+#: Float images are shown stretched between these percentiles of their finite values.
+ROBUST_PERCENTILES = (2.0, 98.0)
+
+
+def display_range(arr: np.ndarray) -> tuple[float, float]:
+    """The values shown as black and white: min..max, or for float data p2..p98.
+
+    Float data often holds a few extreme values (a no-data -3.4e38, a hot pixel, an
+    infinity) that a min..max stretch maps everything else to one grey, or to black; its
+    robust percentiles show the scene. Integers keep their own min..max.
+    """
+    work = np.asarray(arr, dtype=np.float64)
+    finite = work[np.isfinite(work)]
+    if not finite.size:
+        return 0.0, 1.0
+    lo, hi = float(finite.min()), float(finite.max())
+    if arr.dtype.kind == "f" and hi > lo:
+        p_lo, p_hi = (float(v) for v in np.percentile(finite, ROBUST_PERCENTILES))
+        if p_hi > p_lo:
+            return p_lo, p_hi
+    return lo, hi
+
+
 def _from_array(arr: np.ndarray) -> Image.Image:
-    """An 8-bit Pillow image of a (y, x[, band]) array, stretched from its own min..max."""
+    """An 8-bit Pillow image of a (y, x[, band]) array, stretched by :func:`display_range`."""
     if arr.ndim == 3 and arr.shape[2] not in (3, 4):
         arr = arr[..., 0]
     if arr.dtype != np.uint8:
         work = arr.astype(np.float64)
-        finite = work[np.isfinite(work)]
-        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        lo, hi = display_range(arr)
         scale = 255.0 / (hi - lo) if hi > lo else 0.0
         work = np.nan_to_num(work, nan=lo, posinf=hi, neginf=lo)
         arr = np.clip((work - lo) * scale + 0.5, 0, 255).astype(np.uint8)

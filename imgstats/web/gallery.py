@@ -4,9 +4,14 @@ Routes (blueprint ``gallery``):
 
 * ``/`` -- what the service does, a link to the gallery, a health-check button;
 * ``/gallery`` -- thumbnails of every image in the store, paginated (``?page=2``);
-* ``/gallery/<image>`` -- the image, a button per function, a percentile form, a table of the
-  statistics and a histogram per band; the forms land here (``?func=min``, ``?p=99.5``) and are
-  redirected to the result view, or refused with the API's message and status;
+* ``/gallery/all`` -- the statistics of every image in the store as one set, with a histogram,
+  merged from the cached per-image summaries;
+* ``/gallery/<image>`` -- the image, a button per function, a percentile form, a window form,
+  a table of the statistics and a histogram per band; the forms land here (``?func=min``,
+  ``?p=99.5``, ``?x0=..&y0=..&x1=..&y1=..``) and are redirected to the result or window view,
+  or refused in the page's own words with the API's status;
+* ``/gallery/<image>?window=x0,y0,x1,y1`` -- the window view: the same table and histograms
+  for a half-open window of pixels, as drawn on the image (image pixels, as stored);
 * ``/gallery/<image>/<func>`` -- the result view: the value, and a link to the API URL giving it;
 * ``/thumbs/<image>``, ``/previews/<image>`` -- small WebP renderings, cached by image version.
 
@@ -97,7 +102,18 @@ def _setup(state) -> None:
         int(app.config["GALLERY_DISK_CACHE_BYTES"]),
     )
     app.extensions["imgstats.render_error"] = render_error
-    app.jinja_env.filters.setdefault("stat", format_value)
+    app.jinja_env.filters.setdefault("stat", readable)
+    app.jinja_env.filters.setdefault("exact", format_value)
+    app.jinja_env.globals.setdefault("exact_toggle", _exact_toggle)
+
+
+def _exact_toggle() -> tuple[bool, str]:
+    """Whether this page shows exact values (``?exact=1``), and the URL that toggles it."""
+    exact = request.args.get("exact") == "1"
+    args = {k: v for k, v in request.args.items() if k != "exact"}
+    if not exact:
+        args["exact"] = "1"
+    return exact, url_for(request.endpoint, **(request.view_args or {}), **args)
 
 
 def _user() -> str:
@@ -117,12 +133,47 @@ def cache() -> RenderCache:
 
 
 def format_value(value) -> str:
-    """A statistic as shown on the pages: the shortest text that round-trips, like the JSON."""
+    """A statistic exactly: the shortest text that round-trips, like the JSON."""
     if value is None:
         return "—"
     if isinstance(value, float) and not math.isfinite(value):
         return {math.inf: "inf", -math.inf: "-inf"}.get(value, "nan")
     return repr(value)
+
+
+def readable(value) -> str:
+    """A statistic as people read it: integers whole, other numbers to 4 decimals.
+
+    ``114.61029942830403`` shows as ``114.6103``; small numbers keep 4 significant digits
+    (``0.0001235``), very large or very small ones use an exponent. The pages give the
+    exact value (:func:`format_value`) beside it, in a ``title`` and a ``<data>`` value.
+    """
+    if not isinstance(value, float) or not math.isfinite(value):
+        return format_value(value)
+    if value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    size = abs(value)
+    if size >= 1e15 or size < 1e-4:
+        return f"{value:.4e}"
+    if size >= 1:
+        return f"{value:.4f}".rstrip("0").rstrip(".")
+    return f"{value:.4g}"
+
+
+_ORDER = {"min": (0.0, 0), "median": (50.0, 0), "mean": (50.0, 1), "max": (100.0, 2)}
+
+
+def in_order(funcs) -> list[str]:
+    """Function names in the order of their percentiles: min, p1, ..., median, mean, ..., max.
+
+    ``mean`` sits after ``median`` (where tables put it), ``max`` after ``p100``.
+    """
+    def key(name: str):
+        if name in _ORDER:
+            return _ORDER[name]
+        return (parse_function(name).q, 0)
+
+    return sorted(dict.fromkeys(funcs), key=key)
 
 
 # -- error pages ------------------------------------------------------------------------------
@@ -216,9 +267,36 @@ def _page_links(page: int, pages: int, around: int = 2) -> list[int | None]:
     return links
 
 
+@bp.get("/gallery/all")
+def whole():
+    """Every image of the store as one set of samples: a table and a histogram.
+
+    Merged from the per-image summaries the image pages use (cached by version), so after
+    each image was seen once this page reads no pixels. (Image names have an extension, so
+    no image is called ``all``.)
+    """
+    funcs = list(TABLE_FUNCTIONS)
+    plotted = ["min", "median", "mean", DEFAULT_PERCENTILE]
+    answer = _service().collection("*", funcs, [None], histograms=True)
+    row = _row("All samples", answer, None, funcs)
+    plot = _plot(answer, None, "every sample of every image", "band-all", DEFAULT_PERCENTILE,
+                 plotted)
+    return render_template(
+        "gallery/whole.html", answer=answer, rows=[row], table_funcs=funcs, plots=[plot],
+        mark=DEFAULT_PERCENTILE, api_url=_api_url("*", "median"),
+    )
+
+
+#: The window form's fields, in the order of ``?window=x0,y0,x1,y1``.
+WINDOW_FIELDS = ("x0", "y0", "x1", "y1")
+
+
 @bp.get("/gallery/<image>")
 def image(image: str):
-    """An image with its statistics; the function buttons and percentile form submit here."""
+    """An image with its statistics; the function buttons and the forms submit here.
+
+    ``?window=x0,y0,x1,y1`` shows the statistics of that window instead of the whole image.
+    """
     func = request.args.get("func")
     if func is not None:
         parse_function(func)  # an unsupported name gets the API's 404 error page
@@ -231,6 +309,18 @@ def image(image: str):
             page = _image_page(image, DEFAULT_PERCENTILE, form_error=str(exc), entered=text)
             return page, status_of(exc)
         return redirect(url_for("gallery.result", image=image, func=func), 303)
+    if any(name in request.args for name in WINDOW_FIELDS) or "window" in request.args:
+        entered = _entered_window()
+        try:
+            window = _window(image, entered)
+        except InvalidOption as exc:
+            page = _image_page(image, DEFAULT_PERCENTILE, window_error=str(exc),
+                               window_entered=entered)
+            return page, status_of(exc)
+        if "window" not in request.args:  # the form: one shareable spelling
+            return redirect(url_for("gallery.image", image=image,
+                                    window=",".join(map(str, window))), 303)
+        return _image_page(image, DEFAULT_PERCENTILE, window=window)
     return _image_page(image, DEFAULT_PERCENTILE)
 
 
@@ -295,24 +385,81 @@ def _image_response(data: bytes, mimetype: str, version: str) -> Response:
 
 
 # -- helpers ----------------------------------------------------------------------------------
+_ASK = "Enter a percentile from 0 to 100, such as 99.5."
+
+
 def _percentile_function(text: str) -> str:
     """The ``pXXX`` name for a number typed in the percentile field, validated as in the API.
 
     Browsers send what was typed (``99.50``, ``1e2``, ``.5``); a finite decimal is written back
     in the API's grammar, which then decides, so a number the API refuses is refused here too.
+    The refusal is in the page's words (the field's, not the API's ``pXXX`` grammar).
     """
     text = text.strip()
     if not text:
-        raise UnknownFunction("enter a percentile: a number from 0 to 100, such as 99.5")
-    written = text
+        raise UnknownFunction(f"The field is empty. {_ASK}")
+    shown = text if len(text) <= 24 else text[:20] + "…"
+    number = None
     if len(text) <= 64:
         try:
             number = Decimal(text)
         except InvalidOperation:
             number = None
-        if number is not None and number.is_finite() and 0 <= number <= 100:
-            written = format(number.normalize(), "f")
-    return parse_function(f"p{written}").name
+    if number is None or number.is_nan():
+        raise UnknownFunction(f"“{shown}” is not a number. {_ASK}")
+    if not number.is_finite() or not 0 <= number <= 100 or number.is_signed():
+        raise UnknownFunction(f"{shown} is outside 0 to 100. {_ASK}")
+    try:
+        return parse_function(f"p{format(number.normalize(), 'f')}").name
+    except UnknownFunction:
+        raise UnknownFunction(
+            f"{shown} has more decimals than the service can compute. {_ASK}"
+        ) from None
+
+
+def _entered_window() -> dict[str, str]:
+    """What the window form (or ``?window=``) holds, field by field, as typed."""
+    if "window" in request.args:
+        parts = request.args["window"].split(",")
+        if len(parts) == 4:
+            return dict(zip(WINDOW_FIELDS, (p.strip() for p in parts), strict=True))
+        return {"window": request.args["window"]}
+    return {name: request.args.get(name, "").strip() for name in WINDOW_FIELDS}
+
+
+def _window(image: str, entered: dict[str, str]) -> tuple[int, int, int, int]:
+    """The window ``(x0, y0, x1, y1)`` the form or URL asks for, checked against the image.
+
+    Raises
+    ------
+    InvalidOption
+        In the page's words: a field that is not a whole number, an empty or inverted
+        window, or one that lies outside the image.
+    """
+    if "window" in entered:
+        count = len(entered["window"].split(","))
+        raise InvalidOption(f"A window is four whole numbers x0,y0,x1,y1; this one has {count}.")
+    values = []
+    for name in WINDOW_FIELDS:
+        text = entered[name]
+        if not text:
+            raise InvalidOption(f"{name} is empty: enter a whole number of pixels.")
+        if not (text.isascii() and text.lstrip("+-").isdigit() and len(text) <= 10):
+            shown = text if len(text) <= 12 else text[:10] + "…"
+            raise InvalidOption(f"{name} is “{shown}”: enter a whole number of pixels.")
+        values.append(int(text))
+    x0, y0, x1, y1 = values
+    if x1 <= x0:
+        raise InvalidOption(f"x1 ({x1}) must be greater than x0 ({x0}): the window has no width.")
+    if y1 <= y0:
+        raise InvalidOption(f"y1 ({y1}) must be greater than y0 ({y0}): "
+                            "the window has no height.")
+    info = _service().info(image)
+    width, height = info["width"], info["height"]
+    if x1 <= 0 or y1 <= 0 or x0 >= width or y0 >= height:
+        raise InvalidOption(f"The window lies outside the image, which is {width} × {height} "
+                            f"pixels: x from 0 to {width}, y from 0 to {height}.")
+    return x0, y0, x1, y1
 
 
 def _card(name: str) -> dict:
@@ -372,20 +519,24 @@ def _health_url() -> str:
 
 
 def _image_page(
-    image: str, mark: str, *, result: str | None = None, form_error=None, entered=None
+    image: str, mark: str, *, result: str | None = None, form_error=None, entered=None,
+    window=None, window_error=None, window_entered=None,
 ) -> str:
     """Render the page of one image: preview, statistics table and histograms.
 
-    ``mark`` is the percentile drawn on the histograms besides min, median and mean.
+    ``mark`` is the percentile drawn on the histograms besides min, median and mean;
+    ``window`` restricts the statistics to ``(x0, y0, x1, y1)``.
     """
     service = _service()
     info = dict(service.info(image))
     if parse_function(mark).kind != "percentile" or mark == "median":
         mark = DEFAULT_PERCENTILE  # min, max, mean and median have lines of their own
-    funcs = list(dict.fromkeys([*TABLE_FUNCTIONS, mark] + ([result] if result else [])))
+    funcs = in_order([*TABLE_FUNCTIONS, mark] + ([result] if result else []))
     plotted = list(dict.fromkeys(["min", "median", "mean", mark]))
     # one question for the whole page: every function, all samples and each band
-    answer = service.answer(image, funcs, [None], each_band=True, histograms=True)
+    answer = service.answer(image, funcs, [None], each_band=True, histograms=True,
+                            window=window)
+    shown = answer.region.get("window") if window else None
     value = answer.value(result) if result else None
     names = answer.band_names
     rows = [_row("All samples", answer, None, funcs)]
@@ -397,8 +548,24 @@ def _image_page(
         plots = [_plot(answer, None, "all samples", "band-all", mark, plotted)]
     limit = int(current_app.config["GALLERY_PREVIEW_SIZE"])
     width, height = _fit(info["width"], info["height"], limit)
+    if window_entered is None:
+        window_entered = dict(zip(WINDOW_FIELDS, map(str, shown), strict=True)) if shown else {}
+    selection = None
+    if shown:  # the window drawn over the preview, in percent of the image's size
+        x0, y0, x1, y1 = shown
+        selection = {"left": 100 * x0 / info["width"], "top": 100 * y0 / info["height"],
+                     "width": 100 * (x1 - x0) / info["width"],
+                     "height": 100 * (y1 - y0) / info["height"]}
     return render_template(
         "gallery/image.html",
+        window=shown,
+        asked_window=window,
+        selection=selection,
+        window_error=window_error,
+        window_entered=window_entered,
+        window_fields=WINDOW_FIELDS,
+        window_api_url=(_api_url(image, "median") + "?window=" + ",".join(map(str, window))
+                        if window else None),
         info=info,
         description=_describe(info),
         preview_width=width,
@@ -424,9 +591,13 @@ def _plot(answer, band, name: str, band_class: str, mark: str, plotted) -> dict:
     kinds = {"min": "min", "median": "median", "mean": "mean", mark: "percentile"}
     marks = [_plots.Mark(f, stats[f], kind) for f, kind in kinds.items() if f in stats]
     title = f"Histogram of {name}"
+    found = answer.values[band] or {}
+    span = (found["min"], found["max"]) if "min" in found and "max" in found else None
     return {
         "title": title,
-        "svg": _plots.histogram_svg(values, counts, marks, title=title, band_class=band_class),
+        "note": _plots.SCALE_NOTE,
+        "svg": _plots.histogram_svg(values, counts, marks, title=title, band_class=band_class,
+                                    span=span),
     }
 
 

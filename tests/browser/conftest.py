@@ -194,3 +194,31 @@ def readme_screenshot():
             small.save(Path(folder) / f"{name}.png", optimize=True)
 
     return take
+
+
+# -- accessibility: axe-core from npm ------------------------------------------------------------
+#: axe-core, installed by ``npm ci --prefix tests/browser`` (``.ci/run`` does it when missing).
+AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
+#: The rules checked: WCAG 2.0 and 2.1, levels A and AA.
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+@pytest.fixture
+def axe():
+    """``axe(page)``: the WCAG 2.1 A/AA violations axe-core finds on the page, as text lines."""
+    if not AXE.exists():
+        pytest.skip("axe-core is missing: run `npm ci --prefix tests/browser`")
+
+    def check(page) -> list[str]:
+        if not page.evaluate("() => typeof window.axe === 'object'"):
+            page.add_script_tag(path=str(AXE))
+        result = page.evaluate(
+            "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", AXE_TAGS
+        )
+        return [
+            f"{v['id']} ({v['impact']}): {v['help']} -- "
+            + "; ".join(n["html"][:120] for n in v["nodes"][:3])
+            for v in result["violations"]
+        ]
+
+    return check

@@ -14,7 +14,8 @@ FUNCTIONS = ("min", "max", "mean", "median")
 
 
 def _value(page) -> str:
-    return page.locator("#value").inner_text().strip()
+    """The exact value of a result view (the large number is rounded for reading)."""
+    return page.locator("#exact-value").inner_text().strip()
 
 
 def test_home_gallery_image_and_each_function_match_the_api(server, page, readme_screenshot):
@@ -71,7 +72,8 @@ def test_percentile_form_gives_the_api_value_and_refuses_101(server, page, image
     with page.expect_navigation() as navigation:
         page.get_by_role("button", name="Compute percentile").click()
     assert navigation.value.status == 404
-    expect(page.get_by_role("alert")).to_contain_text("Refused: unsupported function 'p101'")
+    expect(page.get_by_role("alert")).to_have_text(
+        "101 is outside 0 to 100. Enter a percentile from 0 to 100, such as 99.5.")
     expect(page.get_by_label("Percentile, from 0 to 100")).to_have_value("101")
 
 

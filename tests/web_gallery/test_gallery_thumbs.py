@@ -105,3 +105,36 @@ def test_render_cache_is_bounded_by_bytes():
     assert len(renders) == 2
     renders.cache_clear()
     assert len(renders) == 0 and renders.nbytes == 0
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_float_thumbnails_are_stretched_between_robust_percentiles(client, images, dtype):
+    """A few extreme values (no-data, a hot pixel) must not turn the scene black or grey."""
+    import numpy as np
+    import tifffile
+
+    rng = np.random.default_rng(3)
+    y, x = np.mgrid[0:120, 0:160]
+    arr = (x / 160.0 + rng.normal(0, 0.01, x.shape)).astype(dtype)  # a ramp 0..1
+    arr[0, :4] = 1e30  # outliers that a min..max stretch would map everything else under
+    arr[5, 5] = np.nan
+    arr[7, 7] = -np.inf
+    tifffile.imwrite(images / f"ramp_{dtype}.tif", arr)
+    response = client.get(f"/thumbs/ramp_{dtype}.tif")
+    assert response.status_code == 200
+    grey = np.asarray(_open(response).convert("L"), dtype=np.float64)
+    # the ramp is shown from near black on the left to near white on the right
+    assert grey[:, :10].mean() < 40 and grey[:, -10:].mean() > 215
+    assert grey.std() > 50
+
+
+def test_display_range_of_integers_is_their_own_min_and_max():
+    import numpy as np
+
+    from imgstats.web._thumbs import display_range
+
+    arr = np.array([[0, 10], [20, 1000]], dtype=np.uint16)
+    assert display_range(arr) == (0.0, 1000.0)
+    assert display_range(np.full((2, 2), np.nan)) == (0.0, 1.0)
+    flat = np.full((4, 4), 2.5)
+    assert display_range(flat) == (2.5, 2.5)
