@@ -205,12 +205,15 @@ def refine_many(merged: Summary, parts, sources, func, band=None, *, scheduler=N
     -------
     Summary
     """
-    sel = merged.selection(band)
+    merged.selection(band)  # refuse an unknown band before reading anything
     region = {"window": window, "mask": mask, "polygon": polygon}
     for _ in range(_MAX_REFINE_PASSES):
-        nodes = [node for _, *node in merged.missing(func, band)]  # (shift, prefix, count)
-        if not nodes:
+        missing = merged.missing(func, band)  # (selection, shift, prefix, count)
+        if not missing:
             return merged
+        # the selection whose refinements answer ``band``: a one-band image's band 0 is "all"
+        sel = missing[0][0]
+        nodes = [node for _, *node in missing]
         jobs = []
         for i, (part, source) in enumerate(zip(parts, sources, strict=True)):
             own = _own_selection(part, merged, band)

@@ -179,3 +179,14 @@ def test_one_task_per_image_on_a_local_cluster(photos):
         assert len(tasks) == len(paths)
         assert {t["worker"] for t in tasks} <= set(client.scheduler_info()["workers"])
     check_all(got, np.concatenate([a.ravel() for a in floats]), FUNCS)
+
+
+@pytest.mark.parametrize("band", [0, "0", None])
+def test_a_one_band_collection_refines_band_zero_like_all_samples(band):
+    # a one-band image's band 0 is answered by the refinements of "all": refine_many must
+    # store them there, or it never converges
+    rng = np.random.default_rng(5)
+    images = [rng.normal(size=(30, 20)).astype(np.float32) for _ in range(3)]
+    everything = np.concatenate([a.ravel() for a in images])
+    got = compute_many(images, ["median", "p10", "p99.9"], band=band)
+    check_all(got, everything, ["median", "p10", "p99.9"])
