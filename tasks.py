@@ -32,12 +32,24 @@ def _python(*args: str) -> str:
 
 def _kernel(c) -> None:
     """Install a kernelspec that runs this interpreter, so papermill never picks another one."""
-    c.run(_python("-m", "ipykernel", "install", "--sys-prefix", "--name", KERNEL,
-                  "--display-name", "Python (imgstats)"), hide=True)
+    c.run(
+        _python(
+            "-m",
+            "ipykernel",
+            "install",
+            "--sys-prefix",
+            "--name",
+            KERNEL,
+            "--display-name",
+            "Python (imgstats)",
+        ),
+        hide=True,
+    )
 
 
-def _run_notebooks(c, notebooks: dict[str, dict], output: Path, html: bool = True,
-                   log_output: bool = False) -> None:
+def _run_notebooks(
+    c, notebooks: dict[str, dict], output: Path, html: bool = True, log_output: bool = False
+) -> None:
     """Execute notebooks with papermill into ``output`` (+ HTML); raise Exit if any fails."""
     output.mkdir(parents=True, exist_ok=True)
     _kernel(c)
@@ -51,18 +63,45 @@ def _run_notebooks(c, notebooks: dict[str, dict], output: Path, html: bool = Tru
         print(f"==> {name} {json.dumps(params)}", flush=True)
         start = time.perf_counter()
         result = c.run(
-            _python("-m", "papermill", str(src), str(dst), "--kernel", KERNEL, "--cwd", str(ROOT),
-                    "--parameters_yaml", json.dumps(params), "--no-progress-bar",
-                    *(["--log-output"] if log_output else [])),
-            env=env, warn=True, pty=False,
+            _python(
+                "-m",
+                "papermill",
+                str(src),
+                str(dst),
+                "--kernel",
+                KERNEL,
+                "--cwd",
+                str(ROOT),
+                "--parameters_yaml",
+                json.dumps(params),
+                "--no-progress-bar",
+                *(["--log-output"] if log_output else []),
+            ),
+            env=env,
+            warn=True,
+            pty=False,
         )
         seconds = time.perf_counter() - start
         if not result.ok:
             failed.append(name)
         print(f"    {'ok' if result.ok else 'FAILED'} in {seconds:.1f} s -> {dst}", flush=True)
         if html and dst.exists():
-            c.run(_python("-m", "jupyter", "nbconvert", "--to", "html", "--log-level", "WARN",
-                          str(dst), "--output-dir", str(output)), env=env, hide="out")
+            c.run(
+                _python(
+                    "-m",
+                    "jupyter",
+                    "nbconvert",
+                    "--to",
+                    "html",
+                    "--log-level",
+                    "WARN",
+                    str(dst),
+                    "--output-dir",
+                    str(output),
+                ),
+                env=env,
+                hide="out",
+            )
     if failed:
         raise Exit(f"notebooks failed: {', '.join(failed)} (see {output}/*.html)", code=1)
 
@@ -79,11 +118,14 @@ def notebooks(c, only=""):
         print(summary.read_text())
 
 
-@task(help={
-    "sizes": "comma-separated megapixels, e.g. '1,4,16' (default: 1 MP to the largest that fits)",
-    "repeats": "timed runs per measurement (default: the notebook's)",
-    "output": "output folder (default: reports/)",
-})
+@task(
+    help={
+        "sizes": "comma-separated megapixels, e.g. '1,4,16' "
+        "(default: 1 MP to the largest that fits)",
+        "repeats": "timed runs per measurement (default: the notebook's)",
+        "output": "output folder (default: reports/)",
+    }
+)
 def bench(c, sizes="", repeats=0, output=""):
     """Run the benchmarks/bench_*.py scripts and the full-size benchmark notebook."""
     params = {}
@@ -99,8 +141,9 @@ def bench(c, sizes="", repeats=0, output=""):
         if not c.run(_python("-m", module), warn=True, env={"MPLBACKEND": "Agg"}).ok:
             failed.append(script.name)
     try:
-        _run_notebooks(c, {name: {**p, **params} for name, p in FULL.items()}, out,
-                       log_output=True)  # long: show the progress lines as they come
+        _run_notebooks(
+            c, {name: {**p, **params} for name, p in FULL.items()}, out, log_output=True
+        )  # long: show the progress lines as they come
     except Exit:
         failed.append("1.0-benchmark-statistics")
     if (out / "benchmark.md").exists():
@@ -109,13 +152,15 @@ def bench(c, sizes="", repeats=0, output=""):
         raise Exit(f"benchmarks failed: {', '.join(failed)}", code=1)
 
 
-@task(help={
-    "images": "image store: a folder or fsspec URL (default: the bundled gallery)",
-    "port": "port to listen on",
-    "host": "address to bind",
-    "workers": "gunicorn worker processes",
-    "dev": "use Flask's development server instead of gunicorn",
-})
+@task(
+    help={
+        "images": "image store: a folder or fsspec URL (default: the bundled gallery)",
+        "port": "port to listen on",
+        "host": "address to bind",
+        "workers": "gunicorn worker processes",
+        "dev": "use Flask's development server instead of gunicorn",
+    }
+)
 def serve(c, images="", port=8181, host="127.0.0.1", workers=0, dev=False):
     """Serve the HTTP API and the gallery (imgstats serve, gunicorn)."""
     args = ["-m", "imgstats.cli", "serve", "--port", str(port), "--host", host]
@@ -128,11 +173,13 @@ def serve(c, images="", port=8181, host="127.0.0.1", workers=0, dev=False):
     c.run(_python(*args), pty=sys.stdout.isatty())
 
 
-@task(help={
-    "all": "every tier (slow, browser, notebooks), as CI runs them",
-    "marker": "a pytest -m expression, e.g. 'slow'",
-    "args": "more pytest arguments, e.g. '-x tests/core'",
-})
+@task(
+    help={
+        "all": "every tier (slow, browser, notebooks), as CI runs them",
+        "marker": "a pytest -m expression, e.g. 'slow'",
+        "args": "more pytest arguments, e.g. '-x tests/core'",
+    }
+)
 def test(c, all=False, marker="", args=""):
     """Run the tests: the fast tier by default, --all for every tier."""
     cmd = ["-m", "pytest"]
@@ -160,8 +207,11 @@ def lint(c):
 def docker(c, tag="imgstats:latest"):
     """Build the Docker image (needs a running Docker engine)."""
     if not c.run("docker info", warn=True, hide=True).ok:
-        raise Exit("no Docker engine runs here (`docker info` failed): build where one runs, "
-                   f"with `docker build -t {tag} .` or `docker compose up --build`", code=1)
+        raise Exit(
+            "no Docker engine runs here (`docker info` failed): build where one runs, "
+            f"with `docker build -t {tag} .` or `docker compose up --build`",
+            code=1,
+        )
     c.run(f"docker build -t {shlex.quote(tag)} {shlex.quote(str(ROOT))}")
 
 
@@ -169,19 +219,27 @@ def docker(c, tag="imgstats:latest"):
 def screenshots(c, args=""):
     """Take the gallery's screenshots into docs/screenshots (browser tests)."""
     env = {"IMGSTATS_SCREENSHOT_DIR": str(ROOT / "docs" / "screenshots")}
-    c.run(_python("-m", "pytest", "-m", "browser", str(ROOT / "tests" / "browser"))
-          + (f" {args}" if args else ""), env=env, pty=sys.stdout.isatty())
+    c.run(
+        _python("-m", "pytest", "-m", "browser", str(ROOT / "tests" / "browser"))
+        + (f" {args}" if args else ""),
+        env=env,
+        pty=sys.stdout.isatty(),
+    )
 
 
 @task
 def requirements(c):
     """Regenerate requirements/*.txt, the container's pinned versions and hashes, from uv.lock."""
     with c.cd(str(ROOT)):
-        c.run("uv export --quiet --format requirements-txt --extra web --no-dev --no-emit-project"
-              " -o requirements/web.txt")
-        c.run("uv pip compile --quiet --generate-hashes --universal --python-version 3.11"
-              " --custom-compile-command 'uv run invoke requirements'"
-              " requirements/build.in -o requirements/build.txt")
+        c.run(
+            "uv export --quiet --format requirements-txt --extra web --no-dev --no-emit-project"
+            " -o requirements/web.txt"
+        )
+        c.run(
+            "uv pip compile --quiet --generate-hashes --universal --python-version 3.11"
+            " --custom-compile-command 'uv run invoke requirements'"
+            " requirements/build.in -o requirements/build.txt"
+        )
     for name in ("web.txt", "build.txt"):  # pip would download from any address written here
         if "://" in (ROOT / "requirements" / name).read_text():
             raise Exit(f"requirements/{name} names a download address; it must hold hashes only")

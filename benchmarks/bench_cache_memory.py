@@ -88,9 +88,21 @@ class Server:
         self.port = free_port()
         env = {**os.environ, "IMGSTATS_CACHE_BYTES": str(budget), "IMGSTATS_WORKERS": "1"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "imgstats.cli", "serve", "--images", str(folder),
-             "--port", str(self.port), "--workers", "1"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "imgstats.cli",
+                "serve",
+                "--images",
+                str(folder),
+                "--port",
+                str(self.port),
+                "--workers",
+                "1",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -124,18 +136,24 @@ def main(argv=None) -> int:
     parser.add_argument("--images", type=int, default=24)
     parser.add_argument("--bands", type=int, default=256)
     parser.add_argument("--side", type=int, default=16)
-    parser.add_argument("--budgets", default="unbounded,256,64",
-                        help="comma-separated CACHE_BYTES in MB; 'unbounded' is 1 TB")
+    parser.add_argument(
+        "--budgets",
+        default="unbounded,256,64",
+        help="comma-separated CACHE_BYTES in MB; 'unbounded' is 1 TB",
+    )
     args = parser.parse_args(argv)
-    budgets = [(1 << 40) if b == "unbounded" else int(float(b) * MB)
-               for b in args.budgets.split(",")]
+    budgets = [
+        (1 << 40) if b == "unbounded" else int(float(b) * MB) for b in args.budgets.split(",")
+    ]
     summary_mb = args.bands * (1 << 16) * 8 / MB
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         names = write_images(folder, args.images, args.bands, args.side)
         size_kb = (folder / names[0]).stat().st_size / 1024
-        print(f"{args.images} uint16 TIFFs, {args.bands} bands of {args.side}x{args.side} px: "
-              f"{size_kb:.0f} KB on disk, a {summary_mb:.0f} MB summary each")
+        print(
+            f"{args.images} uint16 TIFFs, {args.bands} bands of {args.side}x{args.side} px: "
+            f"{size_kb:.0f} KB on disk, a {summary_mb:.0f} MB summary each"
+        )
         labels = ["unbounded" if b >= 1 << 40 else f"{b / MB:.0f} MB" for b in budgets]
         rows: list[list[float]] = []
         peaks, idle = [], []
@@ -162,8 +180,13 @@ def main(argv=None) -> int:
         half = len(names) // 2
         for label, col, start, budget in zip(labels, rows, idle, budgets, strict=True):
             growth = col[-1] / col[half - 1] if half else float("nan")
-            bound = "" if budget >= 1 << 40 else (
-                f", final - idle = {col[-1] - start:.0f} MB for a {budget / MB:.0f} MB budget")
+            bound = (
+                ""
+                if budget >= 1 << 40
+                else (
+                    f", final - idle = {col[-1] - start:.0f} MB for a {budget / MB:.0f} MB budget"
+                )
+            )
             print(f"{label}: RSS after all / after half the images = {growth:.2f}{bound}")
     return 0
 

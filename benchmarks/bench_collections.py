@@ -66,7 +66,8 @@ def side_by_side(port: int, paths, n: int) -> tuple[float, float]:
 
 def expected(names, q: float) -> float:
     together = np.concatenate(
-        [np.asarray(imgstats.open_image(gallery_path() / n)).ravel() for n in names])
+        [np.asarray(imgstats.open_image(gallery_path() / n)).ravel() for n in names]
+    )
     return np.nanpercentile(together, q).item()
 
 
@@ -102,15 +103,17 @@ def main() -> None:
         ("new percentile: IMG_* (14, float32 set)", new, health2, None),
         ("new percentile: *.jpg (11 uint8 images)", new_jpg, health3, None),
     ]
-    print(f"gunicorn workers: {args.workers}; {args.requests} requests per line, each on a "
-          "new connection, in turn with /health")
-    print(f"first collection question after each image was seen (14 merges): "
-          f"{first * 1e3:.2f} ms")
+    print(
+        f"gunicorn workers: {args.workers}; {args.requests} requests per line, each on a "
+        "new connection, in turn with /health"
+    )
+    print(f"first collection question after each image was seen (14 merges): {first * 1e3:.2f} ms")
     print(f"{'case':45} {'median ms':>10} {'/health ms':>11} {'ratio':>7}  target")
     for label, value, base, target in rows:
         ratio = value / base
-        verdict = "" if target is None else (
-            f"<= {target:g}x {'PASS' if ratio <= target else 'MISS'}")
+        verdict = (
+            "" if target is None else (f"<= {target:g}x {'PASS' if ratio <= target else 'MISS'}")
+        )
         print(f"{label:45} {value * 1e3:10.2f} {base * 1e3:11.2f} {ratio:6.2f}x  {verdict}")
 
 

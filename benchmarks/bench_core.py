@@ -103,8 +103,14 @@ def tiff_input(data: Path, side: int) -> Path:
 
     tmp = path.with_suffix(".tmp")
     tifffile.imwrite(
-        tmp, tiles(), shape=(side, side, 3), dtype=np.uint8, tile=(tile, tile),
-        photometric="rgb", compression="deflate", maxworkers=os.cpu_count(),
+        tmp,
+        tiles(),
+        shape=(side, side, 3),
+        dtype=np.uint8,
+        tile=(tile, tile),
+        photometric="rgb",
+        compression="deflate",
+        maxworkers=os.cpu_count(),
     )
     tmp.rename(path)
     return path
@@ -142,8 +148,7 @@ def check_six(name, got, a):
     # is numpy's for one q at a time, as the README says
     want = [v.item() for v in numpy_six(a)[:3]] + [np.percentile(a, q).item() for q in (1, 50, 99)]
     ours = [got[f] for f in SIX]
-    if ours[:2] != want[:2] or ours[3:] != want[3:] or not np.isclose(ours[2], want[2],
-                                                                        rtol=1e-12):
+    if ours[:2] != want[:2] or ours[3:] != want[3:] or not np.isclose(ours[2], want[2], rtol=1e-12):
         raise SystemExit(f"{name}: imgstats {ours} differs from numpy {want}")
 
 
@@ -156,28 +161,40 @@ def bench_in_memory(h, w, repeat, rows):
             where = f"{n} core{'s' if n != 1 else ''}"
             for name, a in inputs.items():
                 for func, q in (("p99", 99), ("median", 50)):
-                    t_np, t_us = best_pair(lambda a=a, q=q: np.percentile(a, q),
-                                           lambda a=a, func=func: imgstats.compute(a, func),
-                                           repeat)
+                    t_np, t_us = best_pair(
+                        lambda a=a, q=q: np.percentile(a, q),
+                        lambda a=a, func=func: imgstats.compute(a, func),
+                        repeat,
+                    )
                     if imgstats.compute(a, func) != np.percentile(a, q).item():
                         raise SystemExit(f"{name} {func}: imgstats differs from numpy.percentile")
                     ratio = t_np / t_us
-                    rows.append((
-                        f"{name} {h}x{w} `compute(a, {func!r})`, {where}",
-                        f"numpy.percentile {ms(t_np)}", ms(t_us), f"{ratio:.2f}x faster",
-                        "≥ 3x faster", verdict(ratio >= 3),
-                    ))
+                    rows.append(
+                        (
+                            f"{name} {h}x{w} `compute(a, {func!r})`, {where}",
+                            f"numpy.percentile {ms(t_np)}",
+                            ms(t_us),
+                            f"{ratio:.2f}x faster",
+                            "≥ 3x faster",
+                            verdict(ratio >= 3),
+                        )
+                    )
             f32 = inputs["float32"]
-            t_np, t_us = best_pair(lambda f32=f32: numpy_six(f32),
-                                   lambda f32=f32: imgstats.compute(f32, SIX), repeat)
+            t_np, t_us = best_pair(
+                lambda f32=f32: numpy_six(f32), lambda f32=f32: imgstats.compute(f32, SIX), repeat
+            )
             check_six("float32", imgstats.compute(f32, SIX), f32)
             ratio = t_np / t_us
-            rows.append((
-                f"float32 {h}x{w} `compute(a, {SIX})`, {where}",
-                f"numpy min, max, mean, percentile(list) {ms(t_np)}", ms(t_us),
-                f"{ratio:.2f}x faster", "≥ 5x faster (1 core)",
-                verdict(ratio >= 5) if n == 1 else "",
-            ))
+            rows.append(
+                (
+                    f"float32 {h}x{w} `compute(a, {SIX})`, {where}",
+                    f"numpy min, max, mean, percentile(list) {ms(t_np)}",
+                    ms(t_us),
+                    f"{ratio:.2f}x faster",
+                    "≥ 5x faster (1 core)",
+                    verdict(ratio >= 5) if n == 1 else "",
+                )
+            )
             bench_selections(smooth_image(h, w, 3, seed=5), repeat, rows, where)
 
 
@@ -209,12 +226,16 @@ def bench_selections(rgb, repeat, rows, where):
             raise SystemExit(f"float32 RGB band {b}: imgstats differs from numpy.percentile")
     t_np, t_us = best_pair(theirs, lambda: imgstats.compute(rgb, funcs, band=bands), repeat)
     h, w, _ = rgb.shape
-    rows.append((
-        f"float32 RGB {h}x{w}, p1/median/p99 of all bands and each band, {where}",
-        f"numpy.percentile x4 {ms(t_np)}", ms(t_us),
-        f"{t_np / t_us:.2f}x faster, {len(passes)} pass(es)", "≤ 2 passes",
-        verdict(len(passes) <= 2),
-    ))
+    rows.append(
+        (
+            f"float32 RGB {h}x{w}, p1/median/p99 of all bands and each band, {where}",
+            f"numpy.percentile x4 {ms(t_np)}",
+            ms(t_us),
+            f"{t_np / t_us:.2f}x faster, {len(passes)} pass(es)",
+            "≤ 2 passes",
+            verdict(len(passes) <= 2),
+        )
+    )
 
 
 def bench_jpeg(data, h, w, repeat, rows, info):
@@ -230,14 +251,28 @@ def bench_jpeg(data, h, w, repeat, rows, info):
 
     t_dec, t_us = best_pair(decode, lambda: imgstats.compute(path, FIVE), repeat)
     ratio = t_us / t_dec
-    rows.append((
-        f"JPEG {w}x{h} RGB from disk, 5 functions", f"Pillow decode {ms(t_dec)}", ms(t_us),
-        f"{ratio:.2f}x the decode", "≤ 1.3x", verdict(ratio <= 1.3),
-    ))
+    rows.append(
+        (
+            f"JPEG {w}x{h} RGB from disk, 5 functions",
+            f"Pillow decode {ms(t_dec)}",
+            ms(t_us),
+            f"{ratio:.2f}x the decode",
+            "≤ 1.3x",
+            verdict(ratio <= 1.3),
+        )
+    )
     for label, way in jpeg_ways(path).items():
         t_dec, t_way = best_pair(decode, way, repeat)
-        rows.append((f"JPEG {w}x{h}: {label}", f"Pillow decode {ms(t_dec)}", ms(t_way),
-                     f"{t_way / t_dec:.2f}x the decode", "(alternative)", ""))
+        rows.append(
+            (
+                f"JPEG {w}x{h}: {label}",
+                f"Pillow decode {ms(t_dec)}",
+                ms(t_way),
+                f"{t_way / t_dec:.2f}x the decode",
+                "(alternative)",
+                "",
+            )
+        )
     cold = fresh_process(f"""
         import time; t0 = time.perf_counter()
         import imgstats; t1 = time.perf_counter()
@@ -274,8 +309,10 @@ def jpeg_ways(path) -> dict:
             s = imgstats.summarize(np.asarray(img))
         return np.concatenate([b.hist for b in s.bands])
 
-    ways = {"decode + Pillow histogram() (what compute does)": pillow_histogram,
-            "decode + numpy copy + imgstats kernels": numpy_copy_and_kernels}
+    ways = {
+        "decode + Pillow histogram() (what compute does)": pillow_histogram,
+        "decode + numpy copy + imgstats kernels": numpy_copy_and_kernels,
+    }
     try:
         import simplejpeg
 
@@ -292,8 +329,11 @@ def jpeg_ways(path) -> dict:
 
         def vips():
             image = pyvips.Image.new_from_file(str(path), access="sequential")
-            hist = np.ndarray(buffer=image.hist_find().write_to_memory(), dtype=np.uint32,
-                              shape=(256, image.bands))
+            hist = np.ndarray(
+                buffer=image.hist_find().write_to_memory(),
+                dtype=np.uint32,
+                shape=(256, image.bands),
+            )
             return hist.T.reshape(-1).astype(np.int64)
 
         ways["pyvips streaming decode + hist_find"] = vips
@@ -330,11 +370,17 @@ def bench_tiff(data, side, repeat, rows, info):
         a.min(); a.max(); a.mean(); np.percentile(a, [50, 99])
         print(json.dumps({{"base": base, "peak": {RSS}}}))
     """)
-    t_read, t_us = best_pair(lambda: tifffile.imread(path),
-                             lambda: imgstats.compute(path, FIVE), repeat)
+    t_read, t_us = best_pair(
+        lambda: tifffile.imread(path), lambda: imgstats.compute(path, FIVE), repeat
+    )
     a = tifffile.imread(path)
-    want = {"min": a.min().item(), "max": a.max().item(), "mean": a.mean(dtype=np.float64).item(),
-            "median": np.percentile(a, 50).item(), "p99": np.percentile(a, 99).item()}
+    want = {
+        "min": a.min().item(),
+        "max": a.max().item(),
+        "mean": a.mean(dtype=np.float64).item(),
+        "median": np.percentile(a, 50).item(),
+        "p99": np.percentile(a, 99).item(),
+    }
     del a
     got = imgstats.compute(path, FIVE)
     if any(got[f] != want[f] for f in ("min", "max", "median", "p99")) or not np.isclose(
@@ -343,19 +389,29 @@ def bench_tiff(data, side, repeat, rows, info):
         raise SystemExit(f"TIFF: imgstats {got} differs from numpy {want}")
     ratio = t_us / t_read
     label = f"TIFF {side}x{side}x3 uint8 ({raw / 1e6:,.0f} MB), tiled 512, deflate, 5 functions"
-    rows.append((label, f"tifffile.imread {ms(t_read)}", ms(t_us), f"{ratio:.2f}x the read",
-                 "≤ 1.5x", verdict(ratio <= 1.5)))
+    rows.append(
+        (
+            label,
+            f"tifffile.imread {ms(t_read)}",
+            ms(t_us),
+            f"{ratio:.2f}x the read",
+            "≤ 1.5x",
+            verdict(ratio <= 1.5),
+        )
+    )
 
     for who, m in (("imgstats.compute", ours), ("tifffile.imread + numpy", theirs)):
         peak, extra = m["peak"], m["peak"] - m["base"]
-        rows.append((
-            f"peak RSS, {who} (fresh process)",
-            f"baseline after imports {m['base'] / 1e6:,.0f} MB",
-            f"{peak / 1e6:,.0f} MB (+{extra / 1e6:,.0f} MB)",
-            f"{peak / raw:.0%} of raw (+{extra / raw:.0%})",
-            "< 20% of raw" if who.startswith("imgstats") else "(numpy: about 200%)",
-            verdict(peak < 0.2 * raw) if who.startswith("imgstats") else "",
-        ))
+        rows.append(
+            (
+                f"peak RSS, {who} (fresh process)",
+                f"baseline after imports {m['base'] / 1e6:,.0f} MB",
+                f"{peak / 1e6:,.0f} MB (+{extra / 1e6:,.0f} MB)",
+                f"{peak / raw:.0%} of raw (+{extra / raw:.0%})",
+                "< 20% of raw" if who.startswith("imgstats") else "(numpy: about 200%)",
+                verdict(peak < 0.2 * raw) if who.startswith("imgstats") else "",
+            )
+        )
     info.append(
         "Peak RSS is the high-water mark (`VmHWM`, else `ru_maxrss`) of a fresh interpreter; the "
         "baseline is taken after its imports (`import imgstats` loads numpy only), before any "
@@ -376,9 +432,16 @@ def bench_tiff_process(data, sides, repeat, rows):
 
     t_read, t_cli = best_pair(run(read), run(cli), repeat)
     ratio = t_cli / t_read
-    rows.append((f"`imgstats stats` on the {sides[0]}² TIFF, whole process",
-                 f"`tifffile.imread` whole process {ms(t_read)}", ms(t_cli),
-                 f"{ratio:.2f}x", "≤ 1.2x", verdict(ratio <= 1.2)))
+    rows.append(
+        (
+            f"`imgstats stats` on the {sides[0]}² TIFF, whole process",
+            f"`tifffile.imread` whole process {ms(t_read)}",
+            ms(t_cli),
+            f"{ratio:.2f}x",
+            "≤ 1.2x",
+            verdict(ratio <= 1.2),
+        )
+    )
 
     def extra(p):
         m = fresh_process(f"""
@@ -394,13 +457,16 @@ def bench_tiff_process(data, sides, repeat, rows):
     smallest = min(sides) ** 2 * 3
     spread = max(above.values()) - min(above.values())
     ok = spread <= 10e6 and max(above.values()) < 0.05 * smallest
-    rows.append((
-        "peak RSS of `compute` above that on a 1024² TIFF (fresh processes)",
-        ", ".join(f"{s}²: {s * s * 3 / 1e6:,.0f} MB raw" for s in sides),
-        ", ".join(f"+{v / 1e6:,.1f} MB" for v in above.values()),
-        f"spread {spread / 1e6:.1f} MB", "within 10 MB, < 5% of the smaller raw",
-        verdict(ok),
-    ))
+    rows.append(
+        (
+            "peak RSS of `compute` above that on a 1024² TIFF (fresh processes)",
+            ", ".join(f"{s}²: {s * s * 3 / 1e6:,.0f} MB raw" for s in sides),
+            ", ".join(f"+{v / 1e6:,.1f} MB" for v in above.values()),
+            f"spread {spread / 1e6:.1f} MB",
+            "within 10 MB, < 5% of the smaller raw",
+            verdict(ok),
+        )
+    )
 
 
 def bench_distributed(data, side, repeat, rows, info):
@@ -416,9 +482,22 @@ def bench_distributed(data, side, repeat, rows, info):
     dask_cli = str(Path(sys.executable).with_name("dask"))
     with tempfile.TemporaryDirectory() as tmp:
         sched_file = os.path.join(tmp, "scheduler.json")
-        procs = [subprocess.Popen([dask_cli, "scheduler", "--scheduler-file", sched_file,
-                                   "--port", "0", "--dashboard-address", ":0"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+        procs = [
+            subprocess.Popen(
+                [
+                    dask_cli,
+                    "scheduler",
+                    "--scheduler-file",
+                    sched_file,
+                    "--port",
+                    "0",
+                    "--dashboard-address",
+                    ":0",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        ]
         try:
             from distributed import Client
 
@@ -427,10 +506,25 @@ def bench_distributed(data, side, repeat, rows, info):
             times = {}
             with Client(scheduler_file=sched_file, set_as_default=False) as client:
                 for n in (1, 2):
-                    procs.append(subprocess.Popen(
-                        [dask_cli, "worker", "--scheduler-file", sched_file, "--nthreads", "1",
-                         "--nworkers", "1", "--no-dashboard", "--memory-limit", "0"],
-                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                    procs.append(
+                        subprocess.Popen(
+                            [
+                                dask_cli,
+                                "worker",
+                                "--scheduler-file",
+                                sched_file,
+                                "--nthreads",
+                                "1",
+                                "--nworkers",
+                                "1",
+                                "--no-dashboard",
+                                "--memory-limit",
+                                "0",
+                            ],
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL,
+                        )
+                    )
                     client.wait_for_workers(n, timeout=120)
                     client.run(_reset_transfers)
 
@@ -453,22 +547,32 @@ def bench_distributed(data, side, repeat, rows, info):
                         best = min(best, _time.perf_counter() - t0)
                     times[n] = best
                     sent = client.run(_transfers)
-                    result = len(pickle.dumps(
-                        imgstats.summarize(path, chunks="auto", scheduler=client)))
+                    result = len(
+                        pickle.dumps(imgstats.summarize(path, chunks="auto", scheduler=client))
+                    )
                     info.append(
                         f"{n} dask worker(s), {repeat + 1} runs of the {side}² TIFF "
                         f"({side * side * 3 / 1e6:,.0f} MB of pixels per run): bytes sent "
-                        "between workers " + ", ".join(f"{v:,} B" for v in sent.values())
+                        "between workers "
+                        + ", ".join(f"{v:,} B" for v in sent.values())
                         + f"; the merged summary sent to the client {result:,} B (only summaries "
-                        "travel: the chunks are read by the workers)")
+                        "travel: the chunks are read by the workers)"
+                    )
         finally:
             for proc in reversed(procs):
                 proc.terminate()
                 proc.wait(timeout=30)
     ratio = times[1] / times[2]
-    rows.append((f"TIFF {side}² on 2 single-threaded `dask worker` processes vs 1",
-                 f"1 worker {ms(times[1])}", f"2 workers {ms(times[2])}",
-                 f"{ratio:.2f}x faster", "≥ 1.7x", verdict(ratio >= 1.7)))
+    rows.append(
+        (
+            f"TIFF {side}² on 2 single-threaded `dask worker` processes vs 1",
+            f"1 worker {ms(times[1])}",
+            f"2 workers {ms(times[2])}",
+            f"{ratio:.2f}x faster",
+            "≥ 1.7x",
+            verdict(ratio >= 1.7),
+        )
+    )
 
 
 def _tasks_held(dask_scheduler):
@@ -497,23 +601,43 @@ def bench_accuracy(h, w, rows):
             want = np.percentile(a, q).item()
             ours = imgstats.compute(lazy, func)
             theirs = np.asarray(da.percentile(flat, [q]).compute()).ravel()[0].item()
-            rows.append((f"{name} {h}x{w}, {lazy.npartitions} chunks", func, f"{want!r}",
-                         f"{ours!r}", f"{ours - want:+.3g}", f"{theirs!r}",
-                         f"{theirs - want:+.3g}"))
+            rows.append(
+                (
+                    f"{name} {h}x{w}, {lazy.npartitions} chunks",
+                    func,
+                    f"{want!r}",
+                    f"{ours!r}",
+                    f"{ours - want:+.3g}",
+                    f"{theirs!r}",
+                    f"{theirs - want:+.3g}",
+                )
+            )
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller inputs, fewer repeats")
     parser.add_argument("--data", type=Path, default=HERE / "data", help="where inputs are kept")
-    parser.add_argument("--skip", nargs="*", default=[],
-                        choices=["memory", "jpeg", "tiff", "process", "distributed",
-                                 "accuracy"])
-    parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"),
-                        help="in-memory and JPEG size (default 3000 4000, --quick 1500 2000)")
-    parser.add_argument("--sides", type=int, nargs="+",
-                        help="big TIFF sides: the first is timed, all are measured for peak "
-                             "memory (default 16384 32768, --quick 4096 6144)")
+    parser.add_argument(
+        "--skip",
+        nargs="*",
+        default=[],
+        choices=["memory", "jpeg", "tiff", "process", "distributed", "accuracy"],
+    )
+    parser.add_argument(
+        "--size",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        help="in-memory and JPEG size (default 3000 4000, --quick 1500 2000)",
+    )
+    parser.add_argument(
+        "--sides",
+        type=int,
+        nargs="+",
+        help="big TIFF sides: the first is timed, all are measured for peak "
+        "memory (default 16384 32768, --quick 4096 6144)",
+    )
     args = parser.parse_args(argv)
     args.data.mkdir(parents=True, exist_ok=True)
     h, w = args.size or ((1500, 2000) if args.quick else (3000, 4000))
@@ -537,15 +661,21 @@ def main(argv=None) -> None:
         bench_distributed(args.data, side, 2 if args.quick else 3, rows, info)
     if "accuracy" not in args.skip:
         bench_accuracy(h, w, acc)
-    print(f"Machine: {machine_name()}, numba {numba.__version__}, imgstats {imgstats.__version__}"
-          f"{' (--quick)' if args.quick else ''}\n")
+    print(
+        f"Machine: {machine_name()}, numba {numba.__version__}, imgstats {imgstats.__version__}"
+        f"{' (--quick)' if args.quick else ''}\n"
+    )
     print(table(["case", "reference", "imgstats", "ratio", "target", ""], rows))
     for line in info:
         print(f"\n{line}")
     if acc:
         print("\nAccuracy against numpy.percentile (linear) on the same chunked arrays:\n")
-        print(table(["array", "stat", "numpy", "imgstats", "error", "dask.array.percentile",
-                     "error"], acc))
+        print(
+            table(
+                ["array", "stat", "numpy", "imgstats", "error", "dask.array.percentile", "error"],
+                acc,
+            )
+        )
 
 
 if __name__ == "__main__":

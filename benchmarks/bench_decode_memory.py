@@ -41,16 +41,28 @@ def child(folder: str, budget: int, names: list[str]) -> dict:
     # as `imgstats serve` does before gunicorn forks: one malloc arena, so freed decode
     # buffers are reused by the next decode instead of piling up in per-thread arenas
     keep_freed_memory()
-    app = create_app({"IMAGES": folder, "WARMUP": True, "DECODE_PIXELS": budget,
-                      "DECODE_WAIT": 3600, "SLOW_WORKERS": len(names),
-                      "SLOW_QUEUE": len(names)})
+    app = create_app(
+        {
+            "IMAGES": folder,
+            "WARMUP": True,
+            "DECODE_PIXELS": budget,
+            "DECODE_WAIT": 3600,
+            "SLOW_WORKERS": len(names),
+            "SLOW_QUEUE": len(names),
+        }
+    )
     base = _vm("VmRSS")
     start = time.perf_counter()
     with ThreadPoolExecutor(len(names)) as pool:
-        statuses = list(pool.map(
-            lambda n: app.test_client().get(f"/stats/{n}/mean").status_code, names))
-    return {"statuses": statuses, "baseline": base, "peak": _vm("VmHWM") - base,
-            "seconds": time.perf_counter() - start}
+        statuses = list(
+            pool.map(lambda n: app.test_client().get(f"/stats/{n}/mean").status_code, names)
+        )
+    return {
+        "statuses": statuses,
+        "baseline": base,
+        "peak": _vm("VmHWM") - base,
+        "seconds": time.perf_counter() - start,
+    }
 
 
 def make_images(folder: Path, count: int, side: int) -> list[str]:
@@ -81,27 +93,47 @@ def main(argv=None) -> int:
         folder = Path(tmp)
         names = make_images(folder, args.images, args.side)
         size = sum((folder / n).stat().st_size for n in names) / len(names)
-        print(f"{args.images} distinct {args.side}x{args.side} RGB PNGs "
-              f"({pixels / 1e6:.0f} MP, {size / 1e6:.2f} MB each), all asked for at once\n")
-        print(f"{'budget':>22} | {'asked':>5} | {'peak above baseline':>20} | {'vs none':>8} | "
-              f"{'time':>7}")
+        print(
+            f"{args.images} distinct {args.side}x{args.side} RGB PNGs "
+            f"({pixels / 1e6:.0f} MP, {size / 1e6:.2f} MB each), all asked for at once\n"
+        )
+        print(
+            f"{'budget':>22} | {'asked':>5} | {'peak above baseline':>20} | {'vs none':>8} | "
+            f"{'time':>7}"
+        )
         runs = [("none", pixels * (args.images + 1), args.images)]
-        runs += [(f"{k} image{'s' if k > 1 else ''}", k * pixels, args.images)
-                 for k in (1, 2, 4) if k < args.images]
+        runs += [
+            (f"{k} image{'s' if k > 1 else ''}", k * pixels, args.images)
+            for k in (1, 2, 4)
+            if k < args.images
+        ]
         if args.images >= 4:  # flat past the budget: half as many asked, same peak
             runs.append(("2 images", 2 * pixels, args.images // 2))
         unbounded = None
         for label, budget, count in runs:
             out = subprocess.run(
-                [sys.executable, __file__, "--child", str(folder), str(budget),
-                 "--names", *names[:count]], capture_output=True, text=True, check=True)
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    str(folder),
+                    str(budget),
+                    "--names",
+                    *names[:count],
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             result = json.loads(out.stdout.strip().splitlines()[-1])
             if set(result["statuses"]) != {200}:
                 raise SystemExit(f"unexpected statuses {result['statuses']}")
             unbounded = unbounded or result["peak"]
-            print(f"{label + f' ({budget / 1e6:.0f} MP)':>22} | {count:>5} | "
-                  f"{result['peak'] / 2**20:>17.0f} MB | {result['peak'] / unbounded:>7.2f}x | "
-                  f"{result['seconds']:>6.1f}s")
+            print(
+                f"{label + f' ({budget / 1e6:.0f} MP)':>22} | {count:>5} | "
+                f"{result['peak'] / 2**20:>17.0f} MB | {result['peak'] / unbounded:>7.2f}x | "
+                f"{result['seconds']:>6.1f}s"
+            )
     return 0
 
 

@@ -38,8 +38,10 @@ FUNCS = ["min", "max", "mean", "median", "p99"]
 def bench_windows(path: Path, side: int, repeat: int) -> list[str]:
     import imgstats
 
-    rows = ["| window | share of the image | whole image | window | ratio |",
-            "|---|---|---|---|---|"]
+    rows = [
+        "| window | share of the image | whole image | window | ratio |",
+        "|---|---|---|---|---|",
+    ]
     whole = lambda: imgstats.compute(path, FUNCS)  # noqa: E731
     for frac in (8, 4, 2):  # a window of side/frac: 1/64, 1/16, 1/4 of the pixels
         w = side // frac
@@ -50,8 +52,10 @@ def bench_windows(path: Path, side: int, repeat: int) -> list[str]:
             return imgstats.compute(path, FUNCS, window=window)
 
         t_whole, t_part = best_pair(whole, part, repeat)
-        rows.append(f"| {window} | 1/{frac * frac} | {ms(t_whole)} | {ms(t_part)} | "
-                    f"{t_part / t_whole:.3f} |")
+        rows.append(
+            f"| {window} | 1/{frac * frac} | {ms(t_whole)} | {ms(t_part)} | "
+            f"{t_part / t_whole:.3f} |"
+        )
     return rows
 
 
@@ -64,8 +68,9 @@ def bench_dims(times: int, side: int, repeat: int) -> list[str]:
     rng = np.random.default_rng(5)
     arr = rng.normal(100.0, 20.0, (times, side, side)).astype(np.float32)
     arr[:, ::97, ::89] = np.nan
-    lazy = xr.DataArray(da.from_array(arr, chunks=(1, side // 2, side // 2)),
-                        dims=("time", "y", "x"))
+    lazy = xr.DataArray(
+        da.from_array(arr, chunks=(1, side // 2, side // 2)), dims=("time", "y", "x")
+    )
     loaded = lazy.values
 
     def ours():
@@ -107,8 +112,11 @@ def bench_merge(repeat: int) -> list[str]:
         "uint16 grey": rng.integers(0, 65536, (256, 256), dtype=np.uint16),
         "float32 grey": rng.normal(size=(256, 256)).astype(np.float32),
     }
-    rows = ["| summary | pickled bytes | zlib bytes | to_bytes() | merge 10 | merge 100 | "
-            "merge 1,000 | per merge |", "|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| summary | pickled bytes | zlib bytes | to_bytes() | merge 10 | merge 100 | "
+        "merge 1,000 | per merge |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name, arr in kinds.items():
         s = imgstats.summarize(arr)
         raw = pickle.dumps(s)
@@ -119,8 +127,10 @@ def bench_merge(repeat: int) -> list[str]:
             parts = [s] * n
             best = min(_time(lambda parts=parts: merge_summaries(parts)) for _ in range(repeat))
             cells.append(best)
-        rows.append(f"| {name} | {len(raw):,} | {packed:,} | {codec} | {ms(cells[0])} | "
-                    f"{ms(cells[1])} | {ms(cells[2])} | {cells[2] / 999 * 1e6:.0f} us |")
+        rows.append(
+            f"| {name} | {len(raw):,} | {packed:,} | {codec} | {ms(cells[0])} | "
+            f"{ms(cells[1])} | {ms(cells[2])} | {cells[2] / 999 * 1e6:.0f} us |"
+        )
     return rows
 
 
@@ -132,8 +142,9 @@ def _time(fn) -> float:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--full", action="store_true",
-                        help="the 805 MB TIFF and a (24, 2048, 2048) stack")
+    parser.add_argument(
+        "--full", action="store_true", help="the 805 MB TIFF and a (24, 2048, 2048) stack"
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--data", type=Path, default=HERE / "data", help="where inputs are kept")
     parser.add_argument("--skip", nargs="*", default=[], choices=["windows", "dims", "merge"])

@@ -57,8 +57,11 @@ THREADS = 4
 #: Bytes of freed memory each process keeps for the next image (imgstats' default).
 MALLOC_KEEP = 256 << 20
 #: The same setting for any process, through glibc's environment variables.
-MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(MALLOC_KEEP),
-              "MALLOC_TRIM_THRESHOLD_": str(MALLOC_KEEP), "MALLOC_ARENA_MAX": "1"}
+MALLOC_ENV = {
+    "MALLOC_MMAP_THRESHOLD_": str(MALLOC_KEEP),
+    "MALLOC_TRIM_THRESHOLD_": str(MALLOC_KEEP),
+    "MALLOC_ARENA_MAX": "1",
+}
 
 
 # -- the naive baseline ------------------------------------------------------------------------
@@ -92,18 +95,34 @@ def naive_app(folder: str):
 
 def naive_command(folder: Path, port: int) -> list[str]:
     """gunicorn's own command line for :func:`naive_app`, with imgstats serve's settings."""
-    return [sys.executable, "-m", "gunicorn", "--worker-class", "gthread",
-            "--workers", str(WORKERS), "--threads", str(THREADS), "--timeout", "120",
-            "--graceful-timeout", "10", "--keep-alive", "5", "--no-control-socket",
-            "--bind", f"127.0.0.1:{port}", f"benchmarks.bench_service:naive_app({str(folder)!r})"]
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--worker-class",
+        "gthread",
+        "--workers",
+        str(WORKERS),
+        "--threads",
+        str(THREADS),
+        "--timeout",
+        "120",
+        "--graceful-timeout",
+        "10",
+        "--keep-alive",
+        "5",
+        "--no-control-socket",
+        "--bind",
+        f"127.0.0.1:{port}",
+        f"benchmarks.bench_service:naive_app({str(folder)!r})",
+    ]
 
 
 # -- plumbing ----------------------------------------------------------------------------------
 @contextlib.contextmanager
 def server(kind: str, folder: Path, log: Path):
     """Start a server process (``imgstats`` or ``naive``); yield ``(port, pid)``."""
-    env = {**MALLOC_ENV, "IMGSTATS_MALLOC_KEEP": str(MALLOC_KEEP),
-           "IMGSTATS_THREADS": str(THREADS)}
+    env = {**MALLOC_ENV, "IMGSTATS_MALLOC_KEEP": str(MALLOC_KEEP), "IMGSTATS_THREADS": str(THREADS)}
     if kind == "imgstats":
         running = start_server(folder, workers=WORKERS, env=env, log=log)
     else:
@@ -146,16 +165,17 @@ def peak_memory_mb(pid: int) -> float:
 def wrk(port: int, path: str, seconds: int = WRK_SECONDS) -> tuple[float, int]:
     """``(requests per second, errors)`` from a short wrk run."""
     out = subprocess.run(
-        [WRK, "-t2", f"-c{WRK_CONNECTIONS}", f"-d{seconds}s",
-         f"http://127.0.0.1:{port}{path}"],
-        capture_output=True, text=True, timeout=seconds + 30, check=True,
+        [WRK, "-t2", f"-c{WRK_CONNECTIONS}", f"-d{seconds}s", f"http://127.0.0.1:{port}{path}"],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+        check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s*([\d.]+)", out).group(1))
     errors = 0
     if m := re.search(r"Non-2xx or 3xx responses:\s*(\d+)", out):
         errors += int(m.group(1))
-    if m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
-                      out):
+    if m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out):
         errors += sum(int(g) for g in m.groups())
     return rps, errors
 
@@ -197,8 +217,10 @@ def measure(kind: str, folder: Path) -> dict:
             bare.append(b)
             asarray.append(a)
             cold.append(timed_get(port, f"/stats/big_{i}.jpg/mean"))
-        cold, decode = statistics.median(cold), (statistics.median(bare),
-                                                 statistics.median(asarray))
+        cold, decode = (
+            statistics.median(cold),
+            (statistics.median(bare), statistics.median(asarray)),
+        )
         timed_get(port, "/stats/big.jpg/mean")
         timed_get(port, "/stats/big.jpg/mean")  # both workers have seen it (likely)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -250,8 +272,11 @@ def main() -> int:
     if any(os.environ.get(k) != v for k, v in MALLOC_ENV.items()):
         # the allocator reads its settings at start: run again with them, so this process
         # decodes with the same allocator as the servers and the ratios compare like with like
-        os.execve(sys.executable, [sys.executable, "-m", "benchmarks.bench_service"],
-                  {**os.environ, **MALLOC_ENV})
+        os.execve(
+            sys.executable,
+            [sys.executable, "-m", "benchmarks.bench_service"],
+            {**os.environ, **MALLOC_ENV},
+        )
     if not Path(WRK).exists():
         print("wrk is not installed (Debian package wrk)", file=sys.stderr)
         return 1
@@ -260,16 +285,21 @@ def main() -> int:
         folder.mkdir()
         make_store(folder)
         glibc = {k: v for k, v in os.environ.items() if k not in MALLOC_ENV}
-        plain = fresh_process(f"""
+        plain = fresh_process(
+            f"""
             from benchmarks.bench_service import pillow_decode
             print(json.dumps(pillow_decode({str(folder / "big.jpg")!r})))
-        """, env=glibc)
+        """,
+            env=glibc,
+        )
         # this process runs with MALLOC_ENV (see main), as the servers do
         decode = pillow_decode(folder / "big.jpg")
-        print(f"12 MP JPEG: Pillow decode {plain[0] * 1000:.1f} ms with glibc's defaults, "
-              f"{decode[0] * 1000:.1f} ms keeping freed memory (decode to numpy "
-              f"{decode[1] * 1000:.1f} ms); {os.cpu_count()} CPUs, load average "
-              f"{os.getloadavg()[0]:.1f}; {WORKERS} gunicorn workers (gthread)")
+        print(
+            f"12 MP JPEG: Pillow decode {plain[0] * 1000:.1f} ms with glibc's defaults, "
+            f"{decode[0] * 1000:.1f} ms keeping freed memory (decode to numpy "
+            f"{decode[1] * 1000:.1f} ms); {os.cpu_count()} CPUs, load average "
+            f"{os.getloadavg()[0]:.1f}; {WORKERS} gunicorn workers (gthread)"
+        )
         results = {kind: measure(kind, folder) for kind in ("imgstats", "naive")}
     rows = [
         ("first request 12 MP JPEG (ms)", "cold_s", 1000, ".1f"),
@@ -288,8 +318,10 @@ def main() -> int:
     ]
     print(f"{'':42} {'imgstats':>10} {'naive':>10}")
     for label, key, scale, fmt in rows:
-        cells = [format(results[k][key] * scale if scale != 1 else results[k][key], fmt)
-                 for k in ("imgstats", "naive")]
+        cells = [
+            format(results[k][key] * scale if scale != 1 else results[k][key], fmt)
+            for k in ("imgstats", "naive")
+        ]
         print(f"{label:42} {cells[0]:>10} {cells[1]:>10}")
     return 0
 

@@ -32,8 +32,19 @@ from benchmarks.servers import start_server
 from imgstats.data import gallery_path
 
 #: Modules whose import costs tenths of a second or more: loaded on first use only.
-HEAVY = ("dask", "xarray", "pandas", "numba", "fsspec", "flask", "gunicorn", "redis", "zarr",
-         "PIL", "tifffile")
+HEAVY = (
+    "dask",
+    "xarray",
+    "pandas",
+    "numba",
+    "fsspec",
+    "flask",
+    "gunicorn",
+    "redis",
+    "zarr",
+    "PIL",
+    "tifffile",
+)
 IMPORT_TARGET = 1.3
 CLI_TARGET = 2.0
 
@@ -54,16 +65,23 @@ def compare(reference: list[str], ours: list[str], repeat: int) -> dict:
             times[i].append(run(cmd)[0])
     best = [min(t) for t in times]
     median = [statistics.median(t) for t in times]
-    return {"reference": best[0], "ours": best[1], "ratio": best[1] / best[0],
-            "median_ratio": median[1] / median[0], "outputs": outputs}
+    return {
+        "reference": best[0],
+        "ours": best[1],
+        "ratio": best[1] / best[0],
+        "median_ratio": median[1] / median[0],
+        "outputs": outputs,
+    }
 
 
 def imported(code: str) -> list[str]:
     """The heavy modules a fresh interpreter holds after running ``code``."""
-    probe = (f"{code}\nimport sys, json\n"
-             f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))")
-    out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True,
-                         text=True).stdout
+    probe = (
+        f"{code}\nimport sys, json\nprint(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], check=True, capture_output=True, text=True
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -95,12 +113,16 @@ def main(argv=None) -> int:
 
     py = sys.executable
     jpeg = str(gallery_path() / "IMG_1.jpg")
-    imports = compare([py, "-c", "import numpy, PIL.Image, tifffile"],
-                      [py, "-c", "import imgstats"], args.repeat)
-    one_liner = ("import sys, numpy, PIL.Image; "
-                 "print(numpy.median(numpy.asarray(PIL.Image.open(sys.argv[1]))))")
-    cli = compare([py, "-c", one_liner, jpeg],
-                  [*imgstats_command(), "stats", jpeg, "median"], args.repeat)
+    imports = compare(
+        [py, "-c", "import numpy, PIL.Image, tifffile"], [py, "-c", "import imgstats"], args.repeat
+    )
+    one_liner = (
+        "import sys, numpy, PIL.Image; "
+        "print(numpy.median(numpy.asarray(PIL.Image.open(sys.argv[1]))))"
+    )
+    cli = compare(
+        [py, "-c", one_liner, jpeg], [*imgstats_command(), "stats", jpeg, "median"], args.repeat
+    )
     numpy_median = float(cli["outputs"][0])
     ours_median = float(cli["outputs"][1].split()[-1])
     if numpy_median != ours_median:
@@ -110,30 +132,57 @@ def main(argv=None) -> int:
 
     print(f"Machine: {machine_name()}; best of {args.repeat} runs of each, in turn\n")
     rows = [
-        ("`python -c \"import imgstats\"`",
-         f"`import numpy, PIL.Image, tifffile` {ms(imports['reference'])}",
-         ms(imports["ours"]), f"{imports['ratio']:.2f}x ({imports['median_ratio']:.2f}x)",
-         f"≤ {IMPORT_TARGET}x", verdict(imports["ratio"] <= IMPORT_TARGET)),
-        ("`imgstats stats IMG_1.jpg median`, whole process",
-         f"numpy one-liner with Pillow {ms(cli['reference'])}", ms(cli["ours"]),
-         f"{cli['ratio']:.2f}x ({cli['median_ratio']:.2f}x)", f"≤ {CLI_TARGET}x",
-         verdict(cli["ratio"] <= CLI_TARGET)),
+        (
+            '`python -c "import imgstats"`',
+            f"`import numpy, PIL.Image, tifffile` {ms(imports['reference'])}",
+            ms(imports["ours"]),
+            f"{imports['ratio']:.2f}x ({imports['median_ratio']:.2f}x)",
+            f"≤ {IMPORT_TARGET}x",
+            verdict(imports["ratio"] <= IMPORT_TARGET),
+        ),
+        (
+            "`imgstats stats IMG_1.jpg median`, whole process",
+            f"numpy one-liner with Pillow {ms(cli['reference'])}",
+            ms(cli["ours"]),
+            f"{cli['ratio']:.2f}x ({cli['median_ratio']:.2f}x)",
+            f"≤ {CLI_TARGET}x",
+            verdict(cli["ratio"] <= CLI_TARGET),
+        ),
     ]
     print(table(["case", "reference", "imgstats", "ratio, best (median)", "target", ""], rows))
     print()
-    print(table(["`imgstats serve` to the first OK from /health", "best", "median"], [
-        ("gunicorn (default workers)", ms(min(gunicorn)), ms(statistics.median(gunicorn))),
-        ("Flask development server (`--dev`)", ms(min(dev)), ms(statistics.median(dev))),
-    ]))
+    print(
+        table(
+            ["`imgstats serve` to the first OK from /health", "best", "median"],
+            [
+                ("gunicorn (default workers)", ms(min(gunicorn)), ms(statistics.median(gunicorn))),
+                ("Flask development server (`--dev`)", ms(min(dev)), ms(statistics.median(dev))),
+            ],
+        )
+    )
     print("\nHeavy modules in each process:\n")
-    cli_probe = (f"import sys; sys.argv = ['imgstats', 'stats', {jpeg!r}, 'median']\n"
-                 "from imgstats.cli import main; main()")
-    print(table(["process", "heavy modules imported"], [
-        ("`import imgstats`", ", ".join(imported("import imgstats")) or "none"),
-        ("`imgstats stats IMG_1.jpg median`", ", ".join(imported(cli_probe)) or "none"),
-        ("`imgstats.compute(numpy array)`", ", ".join(imported(
-            "import numpy, imgstats; imgstats.compute(numpy.zeros((4, 4), 'f4'), 'p50')"))),
-    ]))
+    cli_probe = (
+        f"import sys; sys.argv = ['imgstats', 'stats', {jpeg!r}, 'median']\n"
+        "from imgstats.cli import main; main()"
+    )
+    print(
+        table(
+            ["process", "heavy modules imported"],
+            [
+                ("`import imgstats`", ", ".join(imported("import imgstats")) or "none"),
+                ("`imgstats stats IMG_1.jpg median`", ", ".join(imported(cli_probe)) or "none"),
+                (
+                    "`imgstats.compute(numpy array)`",
+                    ", ".join(
+                        imported(
+                            "import numpy, imgstats; "
+                            "imgstats.compute(numpy.zeros((4, 4), 'f4'), 'p50')"
+                        )
+                    ),
+                ),
+            ],
+        )
+    )
     return 0
 
 

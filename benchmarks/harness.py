@@ -154,8 +154,10 @@ def synthetic_image(
     if kind == "photo":
         base = _photo(shape) * vignette
     elif kind == "gradient":
-        base = 0.15 + 0.5 * (x + 1.0) / 2.0 * vignette + 0.25 * np.exp(
-            -((x - 0.3) ** 2 + (y + 0.2) ** 2) / 0.05
+        base = (
+            0.15
+            + 0.5 * (x + 1.0) / 2.0 * vignette
+            + 0.25 * np.exp(-((x - 0.3) ** 2 + (y + 0.2) ** 2) / 0.05)
         )
     else:
         raise ValueError(f"kind must be 'photo' or 'gradient', got {kind!r}")
@@ -338,14 +340,21 @@ def compare_to_numpy(data, funcs: Sequence[str] = DEFAULT_FUNCS, band=None) -> l
     ref = numpy_stats(arr, funcs)
     errs = errors_against(values, ref)
     return [
-        {"func": f, "imgstats": values[f], "numpy": ref[f], "abs_error": errs[f],
-         "equal": values[f] == ref[f]}
+        {
+            "func": f,
+            "imgstats": values[f],
+            "numpy": ref[f],
+            "abs_error": errs[f],
+            "equal": values[f] == ref[f],
+        }
         for f in funcs
     ]
 
 
 def percentile_comparison(
-    arr, chunks, funcs: Sequence[str] = ("p1", "p5", "p25", "median", "p75", "p95", "p99"),
+    arr,
+    chunks,
+    funcs: Sequence[str] = ("p1", "p5", "p25", "median", "p75", "p95", "p99"),
 ) -> list[dict]:
     """Compare imgstats and ``dask.array.percentile`` on the same chunked array, per statistic.
 
@@ -371,8 +380,14 @@ def percentile_comparison(
     got = {"imgstats": imgstats_stats(darr, funcs), "dask": dask_stats(darr, funcs)}
     errs = {m: errors_against(v, ref) for m, v in got.items()}
     return [
-        {"func": f, "numpy": ref[f], "imgstats": got["imgstats"][f], "dask": got["dask"][f],
-         "imgstats error": errs["imgstats"][f], "dask error": errs["dask"][f]}
+        {
+            "func": f,
+            "numpy": ref[f],
+            "imgstats": got["imgstats"][f],
+            "dask": got["dask"][f],
+            "imgstats error": errs["imgstats"][f],
+            "dask error": errs["dask"][f],
+        }
         for f in funcs
     ]
 
@@ -437,8 +452,9 @@ def timed(fn: Callable[[], object], repeats: int = 3, warmup: int = 0) -> Timing
     return out
 
 
-def best_pair(reference: Callable[[], object], ours: Callable[[], object],
-              repeat: int) -> tuple[float, float]:
+def best_pair(
+    reference: Callable[[], object], ours: Callable[[], object], repeat: int
+) -> tuple[float, float]:
     """Best wall times of two functions called in turn, after one untimed call of each.
 
     Alternating makes both sides see the same noise of a busy machine: the ratio of the two
@@ -483,7 +499,10 @@ def fresh_process(code: str, env: dict | None = None) -> dict:
     prelude = "import json, resource, sys\n" + textwrap.dedent(inspect.getsource(peak_rss))
     out = subprocess.run(
         [sys.executable, "-c", prelude + "\n" + textwrap.dedent(code)],
-        check=True, capture_output=True, text=True, env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
     ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -642,8 +661,7 @@ def run_benchmark(
                 layouts = [None] if layout == "memory" else chunk_pixels
                 for cp in layouts:
                     data = arr if cp is None else _chunked(arr, cp)
-                    rec = _measure(method, layout, data, arr, cp, funcs, reference, repeats,
-                                   memory)
+                    rec = _measure(method, layout, data, arr, cp, funcs, reference, repeats, memory)
                     records.append(rec)
                     if progress is not None:
                         progress(rec)
@@ -691,8 +709,11 @@ def _measure(method, layout, data, arr, cp, funcs, reference, repeats, memory) -
 
 def print_record(rec: dict) -> None:
     """Print one benchmark record on one line (a ``progress`` callback for the notebooks)."""
-    print(f"{rec['label']:>20} {rec['dtype']:>8} {rec['megapixels']:>7g} MP "
-          f"{rec['seconds']:9.4f} s  error {rec['abs_error']:.3g}", flush=True)
+    print(
+        f"{rec['label']:>20} {rec['dtype']:>8} {rec['megapixels']:>7g} MP "
+        f"{rec['seconds']:9.4f} s  error {rec['abs_error']:.3g}",
+        flush=True,
+    )
 
 
 # -- tables -----------------------------------------------------------------------------------
@@ -725,7 +746,8 @@ def summary_table(records: list[dict], megapixels: float | None = None) -> list[
     if megapixels is None:
         megapixels = max(r["megapixels"] for r in records)
     numpy_time = {
-        r["dtype"]: r["seconds"] for r in records
+        r["dtype"]: r["seconds"]
+        for r in records
         if r["method"] == "numpy" and r["megapixels"] == megapixels
     }
     rows = []
@@ -738,16 +760,18 @@ def summary_table(records: list[dict], megapixels: float | None = None) -> list[
             best = min(shown, key=lambda r: r["seconds"])
             peak = best.get("peak_bytes")
             ref = numpy_time.get(dtype)
-            rows.append({
-                "method": label,
-                "dtype": dtype,
-                "megapixels": megapixels,
-                "seconds": _sig(best["seconds"], 3),
-                "time / numpy": _sig(best["seconds"] / ref, 2) if ref else None,
-                "peak MB": None if peak is None else _sig(peak / _MB, 2),
-                "max abs error": _sig(max(r["abs_error"] for r in mine), 3),
-                "exact": all(r["exact"] for r in mine),
-            })
+            rows.append(
+                {
+                    "method": label,
+                    "dtype": dtype,
+                    "megapixels": megapixels,
+                    "seconds": _sig(best["seconds"], 3),
+                    "time / numpy": _sig(best["seconds"] / ref, 2) if ref else None,
+                    "peak MB": None if peak is None else _sig(peak / _MB, 2),
+                    "max abs error": _sig(max(r["abs_error"] for r in mine), 3),
+                    "exact": all(r["exact"] for r in mine),
+                }
+            )
     return rows
 
 
@@ -763,13 +787,15 @@ def exactness_table(records: list[dict]) -> list[dict]:
     rows = []
     for label in _order(records):
         mine = [r for r in records if r["label"] == label]
-        rows.append({
-            "method": label,
-            "runs": len(mine),
-            "exact": all(r["exact"] for r in mine),
-            "max abs error": _sig(max(r["abs_error"] for r in mine), 3),
-            "max mean error": _sig(max((r["mean_error"] or 0.0) for r in mine), 3),
-        })
+        rows.append(
+            {
+                "method": label,
+                "runs": len(mine),
+                "exact": all(r["exact"] for r in mine),
+                "max abs error": _sig(max(r["abs_error"] for r in mine), 3),
+                "max mean error": _sig(max((r["mean_error"] or 0.0) for r in mine), 3),
+            }
+        )
     return rows
 
 
@@ -822,9 +848,11 @@ def verdict(ok: bool) -> str:
 def machine_name(info: dict | None = None) -> str:
     """One line naming the machine, e.g. ``"AMD EPYC, 2 cores, 22.6 GB free, Linux x86_64"``."""
     info = machine_info() if info is None else info
-    return (f"{info['cpu']}, {info['cores']} cores, {info['memory_gb']} GB free, "
-            f"{info['system']}, Python {info['python']}, numpy {info['numpy']}, "
-            f"dask {info['dask']}")
+    return (
+        f"{info['cpu']}, {info['cores']} cores, {info['memory_gb']} GB free, "
+        f"{info['system']}, Python {info['python']}, numpy {info['numpy']}, "
+        f"dask {info['dask']}"
+    )
 
 
 def write_benchmark_report(records: list[dict], output, machine: dict | None = None) -> dict:

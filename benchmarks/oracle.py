@@ -17,8 +17,17 @@ from fractions import Fraction
 import numpy as np
 
 __all__ = [
-    "NAMED", "INT_DTYPES", "FLOAT_DTYPES", "ALL_DTYPES", "numpy_stats", "errors_against",
-    "valid_samples", "numpy_ranks", "expected_percentile", "expected_mean", "same_number",
+    "NAMED",
+    "INT_DTYPES",
+    "FLOAT_DTYPES",
+    "ALL_DTYPES",
+    "numpy_stats",
+    "errors_against",
+    "valid_samples",
+    "numpy_ranks",
+    "expected_percentile",
+    "expected_mean",
+    "same_number",
     "check_all",
 ]
 

@@ -54,8 +54,9 @@ def _rebinned(values: np.ndarray, counts: np.ndarray, bins: int = 256):
     return edges[:-1], hist, np.diff(edges)
 
 
-def histogram(data, band=None, funcs: Sequence[str] = _PERCENTILES, *, ax=None, title=None,
-              colour="tab:gray"):
+def histogram(
+    data, band=None, funcs: Sequence[str] = _PERCENTILES, *, ax=None, title=None, colour="tab:gray"
+):
     """Plot an image's histogram with percentiles marked, all from one imgstats summary.
 
     Parameters
@@ -82,21 +83,36 @@ def histogram(data, band=None, funcs: Sequence[str] = _PERCENTILES, *, ax=None, 
     # float histograms have 2**7 bins per octave: fewer, equal bins avoid a comb of aliasing
     x, y, width = _rebinned(values, counts, 64 if values.dtype.kind == "f" else 256)
     if width is None:
-        ax.bar(x, y, width=1.0 if values.dtype.kind in "ui" else 0.8 * np.min(np.diff(x),
-               initial=1.0), color=colour, alpha=0.6, linewidth=0)
+        ax.bar(
+            x,
+            y,
+            width=1.0 if values.dtype.kind in "ui" else 0.8 * np.min(np.diff(x), initial=1.0),
+            color=colour,
+            alpha=0.6,
+            linewidth=0,
+        )
     else:
         ax.bar(x, y, width=width, align="edge", color=colour, alpha=0.6, linewidth=0)
     tall = np.sort(y)[-3] if len(y) > 3 else 0
     if tall and y.max() > 4 * tall:  # one spike (e.g. clipped black) would flatten the rest
         ax.set_ylim(0, 1.3 * tall)
-        ax.annotate(f"peak {int(y.max())} cut", (x[np.argmax(y)], 1.25 * tall),
-                    fontsize="x-small", ha="left", va="top")
-    stats = compute(summary if not summary.missing(list(funcs), band) else data,
-                    list(funcs), band)
+        ax.annotate(
+            f"peak {int(y.max())} cut",
+            (x[np.argmax(y)], 1.25 * tall),
+            fontsize="x-small",
+            ha="left",
+            va="top",
+        )
+    stats = compute(summary if not summary.missing(list(funcs), band) else data, list(funcs), band)
     styles = ["--", "-", ":", "-.", (0, (1, 1))]
     for i, (name, value) in enumerate(stats.items()):
-        ax.axvline(value, color="black", linestyle=styles[i % len(styles)], linewidth=1,
-                   label=f"{name} = {value:.6g}")
+        ax.axvline(
+            value,
+            color="black",
+            linestyle=styles[i % len(styles)],
+            linewidth=1,
+            label=f"{name} = {value:.6g}",
+        )
     ax.set_xlabel("value")
     ax.set_ylabel("samples")
     ax.set_title(title or ("all bands" if band is None else f"band {band}"))
@@ -132,15 +148,23 @@ def bands(data, funcs: Sequence[str] = _PERCENTILES, *, title=None):
     if picture.dtype.kind == "f" or picture.dtype.itemsize > 1:
         lo, hi = np.nanmin(picture), np.nanmax(picture)
         picture = (picture.astype(np.float64) - lo) / ((hi - lo) or 1)
-    axes[0].imshow(picture if picture.ndim == 2 or picture.shape[-1] in (3, 4)
-                   else picture[..., 0], cmap="gray")
+    axes[0].imshow(
+        picture if picture.ndim == 2 or picture.shape[-1] in (3, 4) else picture[..., 0],
+        cmap="gray",
+    )
     axes[0].set_axis_off()
     axes[0].set_title(title or f"{arr.shape} {arr.dtype}")
     colours = {"R": "tab:red", "G": "tab:green", "B": "tab:blue"}
     for ax, name in zip(axes[1:], names, strict=True):
         band = name if name in ("luma", *summary.band_names) else None
-        histogram(summary if arr.dtype.itemsize <= 2 else data, band, funcs, ax=ax,
-                  colour=colours.get(name, "tab:gray"), title=f"band {name}")
+        histogram(
+            summary if arr.dtype.itemsize <= 2 else data,
+            band,
+            funcs,
+            ax=ax,
+            colour=colours.get(name, "tab:gray"),
+            title=f"band {name}",
+        )
     fig.tight_layout()
     return fig
 
@@ -163,8 +187,15 @@ def percentile_errors(rows: Sequence[dict], *, ax=None, title=None):
         ax.bar(pos, err, width=width, label=method, color=_COLOURS.get(method))
         ax.plot(pos[err == 0], err[err == 0], "o", color=_COLOURS.get(method), markersize=4)
         for p in pos[np.isnan(err)]:  # e.g. dask.array.percentile on an image with NaN
-            ax.annotate("NaN", (p, 0), xytext=(0, 4), textcoords="offset points",
-                        ha="center", fontsize="x-small", color=_COLOURS.get(method))
+            ax.annotate(
+                "NaN",
+                (p, 0),
+                xytext=(0, 4),
+                textcoords="offset points",
+                ha="center",
+                fontsize="x-small",
+                color=_COLOURS.get(method),
+            )
     ax.set_xticks(x, [r["func"] for r in rows])
     ax.set_yscale("symlog", linthresh=1e-6)
     ax.set_ylabel("|value - numpy|")
@@ -192,8 +223,9 @@ def time_vs_size(records: Sequence[dict], *, title=None):
 
     dtypes = list(dict.fromkeys(r["dtype"] for r in records))
     labels = list(dict.fromkeys(r["label"] for r in records))
-    fig, axes = plt.subplots(1, len(dtypes), figsize=(4.2 * len(dtypes), 3.6), sharey=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(dtypes), figsize=(4.2 * len(dtypes), 3.6), sharey=True, squeeze=False
+    )
     for ax, dtype in zip(axes[0], dtypes, strict=True):
         for label in labels:
             best: dict[float, float] = {}
@@ -203,8 +235,7 @@ def time_vs_size(records: Sequence[dict], *, title=None):
                     best[mp] = min(best.get(mp, np.inf), r["seconds"])
             if best:
                 mps = sorted(best)
-                ax.plot(mps, [best[m] for m in mps], "o-", label=label,
-                        color=_COLOURS.get(label))
+                ax.plot(mps, [best[m] for m in mps], "o-", label=label, color=_COLOURS.get(label))
         ax.set_xscale("log")
         ax.set_yscale("log")
         sizes = sorted({r["megapixels"] for r in records if r["dtype"] == dtype})

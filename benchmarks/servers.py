@@ -47,8 +47,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def http_get(base: str, path: str, headers=None, method: str = "GET", timeout: float = 30,
-             conn: http.client.HTTPConnection | None = None):
+def http_get(
+    base: str,
+    path: str,
+    headers=None,
+    method: str = "GET",
+    timeout: float = 30,
+    conn: http.client.HTTPConnection | None = None,
+):
     """``(status, headers, body bytes)`` of one request sent with the raw ``path``.
 
     ``conn`` reuses a keep-alive connection (it is left open); otherwise one is opened and
@@ -67,8 +73,9 @@ def http_get(base: str, path: str, headers=None, method: str = "GET", timeout: f
             conn.close()
 
 
-def wait_for_http(base: str, path: str = "/health", timeout: float = 60, proc=None,
-                  log: Path | None = None) -> None:
+def wait_for_http(
+    base: str, path: str = "/health", timeout: float = 60, proc=None, log: Path | None = None
+) -> None:
     """Poll ``base + path`` until it answers 200.
 
     Raises
@@ -154,8 +161,9 @@ class Server:
         self.stop()
 
 
-def serve_command(images=None, *, port: int, workers: int | None = 1, host: str = "127.0.0.1",
-                  dev: bool = False) -> list[str]:
+def serve_command(
+    images=None, *, port: int, workers: int | None = 1, host: str = "127.0.0.1", dev: bool = False
+) -> list[str]:
     """The ``imgstats serve`` command line this interpreter runs (the public CLI)."""
     cmd = [sys.executable, "-m", "imgstats.cli", "serve", "--host", host, "--port", str(port)]
     if workers is not None:
@@ -167,8 +175,15 @@ def serve_command(images=None, *, port: int, workers: int | None = 1, host: str 
     return cmd
 
 
-def start_process(cmd: Sequence[str], port: int, *, timeout: float = 60, env: dict | None = None,
-                  log=None, health: str = "/health") -> Server:
+def start_process(
+    cmd: Sequence[str],
+    port: int,
+    *,
+    timeout: float = 60,
+    env: dict | None = None,
+    log=None,
+    health: str = "/health",
+) -> Server:
     """Start ``cmd``, a server that listens on 127.0.0.1:``port``, and wait until it is healthy.
 
     Parameters
@@ -197,8 +212,13 @@ def start_process(cmd: Sequence[str], port: int, *, timeout: float = 60, env: di
     start = time.perf_counter()
     # A session of its own: a notebook kernel's interrupt (SIGINT to its process group, as
     # papermill sends on shutdown) must not reach the server; stop() and atexit end it.
-    proc = subprocess.Popen(list(cmd), stdout=out, stderr=subprocess.STDOUT,
-                            env={**os.environ, **(env or {})}, start_new_session=True)
+    proc = subprocess.Popen(
+        list(cmd),
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+    )
     if log:
         out.close()
     server = Server(f"http://127.0.0.1:{port}", proc, math.nan, Path(log) if log else None)
@@ -212,9 +232,16 @@ def start_process(cmd: Sequence[str], port: int, *, timeout: float = 60, env: di
     return server
 
 
-def start_server(images=None, *, port: int | None = None, workers: int | None = 1,
-                 dev: bool = False, timeout: float = 60, env: dict | None = None,
-                 log=None) -> Server:
+def start_server(
+    images=None,
+    *,
+    port: int | None = None,
+    workers: int | None = 1,
+    dev: bool = False,
+    timeout: float = 60,
+    env: dict | None = None,
+    log=None,
+) -> Server:
     """Start the real service, ``imgstats serve``, and wait until ``/health`` answers.
 
     Parameters
@@ -261,9 +288,21 @@ def start_redis(binary: str, folder, timeout: float = 10):
     """
     port = free_port()
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-         "no", "--dir", os.fspath(folder)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            os.fspath(folder),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -277,8 +316,9 @@ def start_redis(binary: str, folder, timeout: float = 10):
 
 
 # -- latency ------------------------------------------------------------------------------------
-def measure_latency(url: str, images: Sequence[str], funcs: Sequence[str] = ("median",),
-                    warm: int = 5) -> list[dict]:
+def measure_latency(
+    url: str, images: Sequence[str], funcs: Sequence[str] = ("median",), warm: int = 5
+) -> list[dict]:
     """Measure cold and warm latency of ``GET /stats/<image>/<func>``.
 
     The first request for an image is *cold* (the server decodes and summarizes it); the
@@ -319,9 +359,16 @@ def measure_latency(url: str, images: Sequence[str], funcs: Sequence[str] = ("me
                 seconds = time.perf_counter() - start
                 if status != 200:
                     raise RuntimeError(f"GET /stats/{image}/{func}: {status} {body[:300]!r}")
-                out.append({"image": image, "func": func,
-                            "phase": "cold" if i == 0 else "warm", "seconds": seconds,
-                            "status": status, "value": json.loads(body)})
+                out.append(
+                    {
+                        "image": image,
+                        "func": func,
+                        "phase": "cold" if i == 0 else "warm",
+                        "seconds": seconds,
+                        "status": status,
+                        "value": json.loads(body),
+                    }
+                )
     finally:
         conn.close()
     return out
@@ -333,6 +380,13 @@ def latency_table(records: list[dict]) -> list[dict]:
     for phase in ("cold", "warm"):
         ms = [r["seconds"] * 1000 for r in records if r["phase"] == phase]
         if ms:
-            rows.append({"phase": phase, "requests": len(ms), "median ms": statistics.median(ms),
-                         "min ms": min(ms), "max ms": max(ms)})
+            rows.append(
+                {
+                    "phase": phase,
+                    "requests": len(ms),
+                    "median ms": statistics.median(ms),
+                    "min ms": min(ms),
+                    "max ms": max(ms),
+                }
+            )
     return rows

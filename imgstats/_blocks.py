@@ -124,8 +124,7 @@ def _scan_floats(px: np.ndarray, dtype: np.dtype) -> tuple[BandStats, ...]:
     esum_lo = np.zeros((nb, 2048), np.int64)
     _kernels.scan_float64(px.view(np.uint64), hist, kmin, kmax, esum_hi, esum_lo, special)
     sums = [
-        _exact_sum(esum_hi[c], 1 << 26, 1074) + _exact_sum(esum_lo[c], 1, 1074)
-        for c in range(nb)
+        _exact_sum(esum_hi[c], 1 << 26, 1074) + _exact_sum(esum_lo[c], 1, 1074) for c in range(nb)
     ]
     out = []
     for c in range(nb):
@@ -135,8 +134,9 @@ def _scan_floats(px: np.ndarray, dtype: np.dtype) -> tuple[BandStats, ...]:
             out.append(replace(BandStats.empty(dtype), nan=nan))
             continue
         out.append(
-            BandStats(dtype.str, count, nan, hist[c], int(kmin[c]), int(kmax[c]), sums[c],
-                      posinf, neginf)
+            BandStats(
+                dtype.str, count, nan, hist[c], int(kmin[c]), int(kmax[c]), sums[c], posinf, neginf
+            )
         )
     return tuple(out)
 
@@ -166,8 +166,7 @@ def _scan_float32(px: np.ndarray, candidates=()):
                         cand[c, j] = slots[(c, j)] = len(slots)
         hits = np.empty(max(1 << 16, bits.size // CANDIDATE_SHARE), np.uint32)
         nhits = np.zeros(1, np.int64)
-        _kernels.scan_float32_candidates(bits, nb, hist, lows, kmin, kmax, nan, cand, hits,
-                                         nhits)
+        _kernels.scan_float32_candidates(bits, nb, hist, lows, kmin, kmax, nan, cand, hits, nhits)
     else:
         _kernels.scan_float32(bits, nb, hist, lows, kmin, kmax, nan)
     out = []
@@ -177,8 +176,19 @@ def _scan_float32(px: np.ndarray, candidates=()):
             out.append(replace(BandStats.empty(dtype), nan=int(nan[c])))
             continue
         posinf, neginf = int(hist[c, _F32_POSINF_BIN]), int(hist[c, _F32_NEGINF_BIN])
-        out.append(BandStats(dtype.str, count, int(nan[c]), hist[c], int(kmin[c]), int(kmax[c]),
-                             float32_sum(hist[c], lows[c]), posinf, neginf))
+        out.append(
+            BandStats(
+                dtype.str,
+                count,
+                int(nan[c]),
+                hist[c],
+                int(kmin[c]),
+                int(kmax[c]),
+                float32_sum(hist[c], lows[c]),
+                posinf,
+                neginf,
+            )
+        )
     if not candidates:
         return tuple(out)
     if nhits[0] > hits.size:  # the predicted bins hold too many keys: a refinement pass will
@@ -270,8 +280,10 @@ def refine_block(block, targets, dtype, limit: int) -> dict:
     table = np.zeros((nb, 1 << 16), np.bool_)
     for t in range(nt):
         table[bands[t], int(prefixes[t]) >> (top - int(shifts[t]))] = True
-    caps = np.array([min(npix * int(bands[t].sum()), targets[t][3]) if collect[t] else 0
-                     for t in range(nt)], np.int64)
+    caps = np.array(
+        [min(npix * int(bands[t].sum()), targets[t][3]) if collect[t] else 0 for t in range(nt)],
+        np.int64,
+    )
     offsets = np.concatenate([[0], np.cumsum(caps)]).astype(np.int64)
     buf = np.empty(int(offsets[-1]), np.uint64)
     counts = np.zeros(nt, np.int64)
@@ -281,12 +293,38 @@ def refine_block(block, targets, dtype, limit: int) -> dict:
         pass
     elif dtype == np.float32:  # one level below the top: every target has shift 16
         lo = int(prefixes.min())
-        _kernels.refine_targets32(flat, nb, lo, int(prefixes.max()) - lo, table,
-                                  prefixes.astype(np.uint32), bands, collect, slots, offsets,
-                                  counts, buf, hist)
+        _kernels.refine_targets32(
+            flat,
+            nb,
+            lo,
+            int(prefixes.max()) - lo,
+            table,
+            prefixes.astype(np.uint32),
+            bands,
+            collect,
+            slots,
+            offsets,
+            counts,
+            buf,
+            hist,
+        )
     else:
-        _kernels.refine_targets(flat, nb, kind, width, table, shifts, prefixes, bands, collect,
-                                slots, offsets, counts, buf, hist)
+        _kernels.refine_targets(
+            flat,
+            nb,
+            kind,
+            width,
+            table,
+            shifts,
+            prefixes,
+            bands,
+            collect,
+            slots,
+            offsets,
+            counts,
+            buf,
+            hist,
+        )
     out = {}
     for t, (sel, shift, prefix, _) in enumerate(targets):
         if collect[t]:
@@ -315,4 +353,3 @@ def finish_refinements(found: dict) -> dict:
         node: (kind, np.sort(data) if kind == "keys" else data)
         for node, (kind, data) in found.items()
     }
-

@@ -55,8 +55,13 @@ def _flatten(summary: Summary, out: _Writer) -> dict:
         "bands": [_flatten_band(b, out) for b in summary.bands],
         "luma": None if summary.luma is None else _flatten_band(summary.luma, out),
         "refined": [
-            [sel, int(shift), int(prefix), kind,
-             out.array(data, "<u8", sparse=False) if kind == "keys" else out.array(data, "<i8")]
+            [
+                sel,
+                int(shift),
+                int(prefix),
+                kind,
+                out.array(data, "<u8", sparse=False) if kind == "keys" else out.array(data, "<i8"),
+            ]
             for (sel, shift, prefix), (kind, data) in sorted(summary.refined.items())
         ],
     }
@@ -66,11 +71,14 @@ def _flatten_band(band: BandStats, out: _Writer) -> dict:
     total = Fraction(band.total)
     return {
         "dtype": np.dtype(band.dtype).str,
-        "count": int(band.count), "nan": int(band.nan),
-        "kmin": int(band.kmin), "kmax": int(band.kmax),
+        "count": int(band.count),
+        "nan": int(band.nan),
+        "kmin": int(band.kmin),
+        "kmax": int(band.kmax),
         # hex: int() of a long decimal string is capped (sys.set_int_max_str_digits)
         "total": [hex(total.numerator), hex(total.denominator)],
-        "posinf": int(band.posinf), "neginf": int(band.neginf),
+        "posinf": int(band.posinf),
+        "neginf": int(band.neginf),
         "hist": out.array(band.hist, "<i8"),
     }
 
@@ -96,8 +104,11 @@ def _build(header: dict, arrays: _Reader) -> Summary:
         if not (isinstance(node, list) and len(node) == 5):
             raise CorruptSummary("bad refinement")
         sel, shift, prefix, kind, ref = node
-        if (kind not in ("hist", "keys") or not isinstance(sel, str)
-                or not (_is_int(shift) and _is_int(prefix))):
+        if (
+            kind not in ("hist", "keys")
+            or not isinstance(sel, str)
+            or not (_is_int(shift) and _is_int(prefix))
+        ):
             raise CorruptSummary("bad refinement")
         if kind == "keys":  # their number is checked against the parent bin below
             data = arrays.array(ref, "<u8")
@@ -117,9 +128,10 @@ def _build_band(fields, arrays: _Reader) -> BandStats:
     except (TypeError, ValueError) as exc:  # InvalidOption is a ValueError
         raise CorruptSummary(f"bad band type: {exc}") from None
     ints = {k: fields.get(k) for k in ("count", "nan", "kmin", "kmax", "posinf", "neginf")}
-    if not all(_is_int(v) for v in ints.values()) or min(
-        ints["count"], ints["nan"], ints["posinf"], ints["neginf"]
-    ) < 0:
+    if (
+        not all(_is_int(v) for v in ints.values())
+        or min(ints["count"], ints["nan"], ints["posinf"], ints["neginf"]) < 0
+    ):
         raise CorruptSummary("bad band counts")
     total = _expect(fields.get("total"), list, "total")
     try:
@@ -132,15 +144,25 @@ def _build_band(fields, arrays: _Reader) -> BandStats:
     if hist.shape != (_bins(bits),) or (hist < 0).any() or int(hist.sum()) != count:
         raise CorruptSummary("the histogram does not add up to the count")
     kmin, kmax, shift = ints["kmin"], ints["kmax"], _top_shift(bits)
-    if count and not (0 <= kmin <= kmax < 1 << bits
-                      and hist[kmin >> shift] and hist[kmax >> shift]):
+    if count and not (
+        0 <= kmin <= kmax < 1 << bits and hist[kmin >> shift] and hist[kmax >> shift]
+    ):
         raise CorruptSummary("the key range and the histogram disagree")
     if not count and not (abs(kmin) <= 1 << bits and abs(kmax) <= 1 << bits):
         raise CorruptSummary("bad key range")
     if ints["posinf"] + ints["neginf"] > count:
         raise CorruptSummary("more infinities than samples")
-    return BandStats(dtype.str, count, ints["nan"], hist, ints["kmin"], ints["kmax"], total,
-                     ints["posinf"], ints["neginf"])
+    return BandStats(
+        dtype.str,
+        count,
+        ints["nan"],
+        hist,
+        ints["kmin"],
+        ints["kmax"],
+        total,
+        ints["posinf"],
+        ints["neginf"],
+    )
 
 
 def _check_refinements(summary: Summary) -> None:
@@ -149,7 +171,9 @@ def _check_refinements(summary: Summary) -> None:
     top = _top_shift(bits)
     for (sel, shift, prefix), (kind, data) in summary.refined.items():
         if sel not in ("all", "luma") and not (
-            isinstance(sel, str) and sel[1:].isdecimal() and sel[0] == "b"
+            isinstance(sel, str)
+            and sel[1:].isdecimal()
+            and sel[0] == "b"
             and int(sel[1:]) < len(summary.bands)
         ):
             raise CorruptSummary("a refinement of an unknown selection")
@@ -243,10 +267,10 @@ def loads(data: bytes, max_nbytes: int | None = None) -> Summary:
     if size > min(_MAX_HEADER, len(view) - start):
         raise CorruptSummary("truncated summary header")
     try:
-        header = json.loads(bytes(view[start:start + size]))
+        header = json.loads(bytes(view[start : start + size]))
     except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError too
         raise CorruptSummary("unreadable summary header") from None
-    arrays = _Reader(view[start + size:], max_nbytes)
+    arrays = _Reader(view[start + size :], max_nbytes)
     summary = _build(header, arrays)
     arrays.finish()
     return summary
@@ -288,8 +312,12 @@ class _Reader:
         """The array ``ref`` points to; ``length``, when known, is checked before allocating
         (only arrays of known length, histograms, may be sparse)."""
         dt = _ARRAY_DTYPES[dtype]
-        if not (isinstance(ref, list) and ref and ref[0] in ("dense", "sparse")
-                and all(_is_int(v) and v >= 0 for v in ref[1:])):
+        if not (
+            isinstance(ref, list)
+            and ref
+            and ref[0] in ("dense", "sparse")
+            and all(_is_int(v) and v >= 0 for v in ref[1:])
+        ):
             raise CorruptSummary("bad array reference")
         if length is None and ref[0] == "sparse":
             raise CorruptSummary("only histograms may be sparse")

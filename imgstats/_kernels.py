@@ -127,8 +127,10 @@ def hist_small_luma(a, offset, out, luma):
         for c in range(nb):
             out[c, np.int64(a[p, c]) + offset] += 1
         y = (
-            np.int64(a[p, 0]) * LUMA_R + np.int64(a[p, 1]) * LUMA_G
-            + np.int64(a[p, 2]) * LUMA_B + 0x8000
+            np.int64(a[p, 0]) * LUMA_R
+            + np.int64(a[p, 1]) * LUMA_G
+            + np.int64(a[p, 2]) * LUMA_B
+            + 0x8000
         ) >> 16
         luma[y] += 1
 
@@ -271,8 +273,22 @@ def scan_float64(bits, hist, kmin, kmax, esum_hi, esum_lo, special):
 
 
 @njit(nogil=True, cache=True)
-def refine_targets(flat, nb, kind, width, table, shifts, prefixes, bands, collect, slots,
-                   offsets, counts, buf, hist):
+def refine_targets(
+    flat,
+    nb,
+    kind,
+    width,
+    table,
+    shifts,
+    prefixes,
+    bands,
+    collect,
+    slots,
+    offsets,
+    counts,
+    buf,
+    hist,
+):
     """One refinement pass of the radix selection, for many bins of many selections at once.
 
     ``flat`` holds the unsigned bit patterns of the samples, band-interleaved (sample ``i``
@@ -320,8 +336,9 @@ def refine_targets(flat, nb, kind, width, table, shifts, prefixes, bands, collec
 
 
 @njit(nogil=True, cache=True)
-def refine_targets32(bits, nb, lo, span, table, prefixes, bands, collect, slots, offsets,
-                     counts, buf, hist):
+def refine_targets32(
+    bits, nb, lo, span, table, prefixes, bands, collect, slots, offsets, counts, buf, hist
+):
     """:func:`refine_targets` for float32 bit patterns and targets at the 16-bit level only
     (every refinement of float32): 32-bit arithmetic, and one unsigned comparison
     ``top - lo <= span`` rejects the samples outside the targets' range of top bins before

@@ -118,5 +118,8 @@ class _RegisteringLoader:
         try:
             register()
         except Exception as exc:  # never break the user's `import xarray`
-            warnings.warn(f"imgstats could not register DataArray.imgstats: {exc!r}",
-                          RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"imgstats could not register DataArray.imgstats: {exc!r}",
+                RuntimeWarning,
+                stacklevel=2,
+            )

@@ -60,35 +60,61 @@ def build_parser() -> argparse.ArgumentParser:
         "samples.",
     )
     stats.add_argument("source", help="image path or fsspec URL (file://, https://, s3://, gs://)")
-    stats.add_argument("funcs", nargs="+", metavar="FUNC",
-                       help="more sources (paths, URLs, globs), then min, max, mean, median "
-                       "or pXXX")
-    stats.add_argument("--window", default=None, metavar="X0,Y0,X1,Y1",
-                       help="only the pixels x0 <= x < x1, y0 <= y < y1 (clipped to the image)")
+    stats.add_argument(
+        "funcs",
+        nargs="+",
+        metavar="FUNC",
+        help="more sources (paths, URLs, globs), then min, max, mean, median or pXXX",
+    )
+    stats.add_argument(
+        "--window",
+        default=None,
+        metavar="X0,Y0,X1,Y1",
+        help="only the pixels x0 <= x < x1, y0 <= y < y1 (clipped to the image)",
+    )
     stats.add_argument("--json", action="store_true", help="print a JSON object instead")
-    stats.add_argument("--band", type=_band, default=None,
-                       help="band index or name (R, G, B...), or 'luma'; default: all samples")
-    stats.add_argument("--page", type=int, default=None,
-                       help="page of a multi-page TIFF or frame of an animated image "
-                       "(default 0, the first)")
-    stats.add_argument("--pixel-limit", type=int, default=None,
-                       help="refuse images declaring more pixels "
-                       "(default IMGSTATS_PIXEL_LIMIT or 2**30)")
-    stats.add_argument("--chunks", default=None,
-                       help="force dask chunking: 'auto', '2048', '512,512' (y,x) or '64MiB' "
-                       "(default: by size)")
+    stats.add_argument(
+        "--band",
+        type=_band,
+        default=None,
+        help="band index or name (R, G, B...), or 'luma'; default: all samples",
+    )
+    stats.add_argument(
+        "--page",
+        type=int,
+        default=None,
+        help="page of a multi-page TIFF or frame of an animated image (default 0, the first)",
+    )
+    stats.add_argument(
+        "--pixel-limit",
+        type=int,
+        default=None,
+        help="refuse images declaring more pixels (default IMGSTATS_PIXEL_LIMIT or 2**30)",
+    )
+    stats.add_argument(
+        "--chunks",
+        default=None,
+        help="force dask chunking: 'auto', '2048', '512,512' (y,x) or '64MiB' (default: by size)",
+    )
 
     serve = sub.add_parser(
         "serve",
         help="run the HTTP service under gunicorn",
         description="Serve /health, /stats/<image>/<func>, /api/images and the gallery.",
     )
-    serve.add_argument("--images", default=None,
-                       help="image store: a folder or fsspec URL (default: the bundled gallery)")
+    serve.add_argument(
+        "--images",
+        default=None,
+        help="image store: a folder or fsspec URL (default: the bundled gallery)",
+    )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8181)
-    serve.add_argument("--workers", type=int, default=None,
-                       help="gunicorn worker processes (default: IMGSTATS_WORKERS or 2)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="gunicorn worker processes (default: IMGSTATS_WORKERS or 2)",
+    )
     serve.add_argument("--dev", action="store_true", help="use Flask's development server")
     return parser
 
@@ -100,10 +126,16 @@ def main(argv: list[str] | None = None) -> int:
         serve = _web_serve(args.dev)
         if serve is None:
             return 2
-        return serve(
-            images=args.images, host=args.host, port=args.port, workers=args.workers,
-            dev=args.dev,
-        ) or 0
+        return (
+            serve(
+                images=args.images,
+                host=args.host,
+                port=args.port,
+                workers=args.workers,
+                dev=args.dev,
+            )
+            or 0
+        )
     return _stats(args)
 
 
@@ -155,8 +187,11 @@ def _web_serve(dev: bool):
     except ModuleNotFoundError as exc:
         if (exc.name or "").partition(".")[0] not in _WEB_PACKAGES:
             raise
-        print(f"imgstats: error: 'imgstats serve' needs the web extra ({exc.name} is not "
-              "installed): pip install 'imgstats[web]'", file=sys.stderr)
+        print(
+            f"imgstats: error: 'imgstats serve' needs the web extra ({exc.name} is not "
+            "installed): pip install 'imgstats[web]'",
+            file=sys.stderr,
+        )
         return None
     return serve
 
@@ -172,8 +207,9 @@ def _stats(args) -> int:
         if not funcs:
             from .errors import InvalidOption
 
-            raise InvalidOption("give at least one function after the sources: min, max, "
-                                "mean, median or pXXX")
+            raise InvalidOption(
+                "give at least one function after the sources: min, max, mean, median or pXXX"
+            )
         if args.chunks is not None:
             options["chunks"] = _chunks(args.chunks)
         if args.window is not None:
@@ -182,8 +218,11 @@ def _stats(args) -> int:
             options["window"] = parse_window(args.window)
         sources = _expand(sources)
         values = compute(
-            sources[0] if len(sources) == 1 else sources, funcs, args.band,
-            progress=sys.stderr.isatty() and len(sources) == 1, **options
+            sources[0] if len(sources) == 1 else sources,
+            funcs,
+            args.band,
+            progress=sys.stderr.isatty() and len(sources) == 1,
+            **options,
         )
     except ImgStatsError as exc:
         print(f"imgstats: error: {exc}", file=sys.stderr)

@@ -79,8 +79,9 @@ def _found_one(source, index, region, io_options, bands_mask, nodes, dtype, nest
     from .summary import collect_limit
 
     try:
-        data, options = _region(source, region.get("window"), region.get("mask"),
-                                region.get("polygon"), io_options)
+        data, options = _region(
+            source, region.get("window"), region.get("mask"), region.get("polygon"), io_options
+        )
         arr, _ = as_image_array(data, **options)
         if np.dtype(arr.dtype) != dtype:
             raise InvalidOption(f"the image's type changed to {arr.dtype} since it was summarized")
@@ -184,9 +185,20 @@ def _own_selection(part: Summary, merged: Summary, band) -> str:
     return part.selection(band)
 
 
-def refine_many(merged: Summary, parts, sources, func, band=None, *, scheduler=None,
-                max_workers=None, window=None, mask=None, polygon=None,
-                **io_options) -> Summary:
+def refine_many(
+    merged: Summary,
+    parts,
+    sources,
+    func,
+    band=None,
+    *,
+    scheduler=None,
+    max_workers=None,
+    window=None,
+    mask=None,
+    polygon=None,
+    **io_options,
+) -> Summary:
     """Refine a collection's summary until it answers ``func`` for ``band`` on its own.
 
     Parameters
@@ -218,16 +230,20 @@ def refine_many(merged: Summary, parts, sources, func, band=None, *, scheduler=N
         for i, (part, source) in enumerate(zip(parts, sources, strict=True)):
             own = _own_selection(part, merged, band)
             if _holds(part._stats(own), nodes):
-                jobs.append((source, i, region, io_options, part.bands_of(own), nodes,
-                             merged.dtype))
+                jobs.append(
+                    (source, i, region, io_options, part.bands_of(own), nodes, merged.dtype)
+                )
         found = {}
         from ._blocks import finish_refinements, merge_refinements
 
         for part_found in _run(_found_one, jobs, scheduler, max_workers):
             found = merge_refinements(found, part_found)
         merged = merged.with_refinements(
-            {(sel, shift, prefix): node
-             for (shift, prefix), node in finish_refinements(found).items()})
+            {
+                (sel, shift, prefix): node
+                for (shift, prefix), node in finish_refinements(found).items()
+            }
+        )
     if merged.missing(func, band):  # pragma: no cover
         raise RuntimeError("radix selection did not converge; this is a bug")
     return merged
@@ -251,8 +267,9 @@ def _summaries(sources, scheduler, max_workers, region, io_options):
     return sources, parts, merge_summaries(parts, labels)
 
 
-def summarize_many(sources, *, scheduler=None, max_workers=None, window=None, mask=None,
-                   polygon=None, **io_options) -> Summary:
+def summarize_many(
+    sources, *, scheduler=None, max_workers=None, window=None, mask=None, polygon=None, **io_options
+) -> Summary:
     """Summarize the samples of several images as one set.
 
     Parameters
@@ -295,8 +312,18 @@ def summarize_many(sources, *, scheduler=None, max_workers=None, window=None, ma
     return _summaries(sources, scheduler, max_workers, region, io_options)[2]
 
 
-def compute_many(sources, func, band=None, *, scheduler=None, max_workers=None, window=None,
-                 mask=None, polygon=None, **io_options):
+def compute_many(
+    sources,
+    func,
+    band=None,
+    *,
+    scheduler=None,
+    max_workers=None,
+    window=None,
+    mask=None,
+    polygon=None,
+    **io_options,
+):
     """Compute exact statistics of the samples of several images taken as one set.
 
     Equal to numpy on ``numpy.concatenate`` of every image's (selected) samples. Also reached
@@ -328,6 +355,15 @@ def compute_many(sources, func, band=None, *, scheduler=None, max_workers=None, 
     sources, parts, merged = _summaries(sources, scheduler, max_workers, region, io_options)
     merged.selection(band)
     if merged.missing(func, band):
-        merged = refine_many(merged, parts, sources, func, band, scheduler=scheduler,
-                             max_workers=max_workers, **region, **io_options)
+        merged = refine_many(
+            merged,
+            parts,
+            sources,
+            func,
+            band,
+            scheduler=scheduler,
+            max_workers=max_workers,
+            **region,
+            **io_options,
+        )
     return merged.compute(func, band)

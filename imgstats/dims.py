@@ -100,9 +100,7 @@ def compute_along(data, func, dim, *, band=None, scheduler=None):
     dims = (dim,) if isinstance(dim, str) else tuple(dim)
     missing = [d for d in dims if d not in data.dims]
     if missing or not dims or len(set(dims)) != len(dims):
-        raise InvalidOption(
-            f"invalid dim {dim!r}: the array has dims {list(data.dims)}"
-        )
+        raise InvalidOption(f"invalid dim {dim!r}: the array has dims {list(data.dims)}")
     funcs = [func] if isinstance(func, str) else list(func)
     parsed = [parse_function(f) for f in funcs]
     if data.dtype.kind not in "biuf" or data.dtype.itemsize > 8:
@@ -122,13 +120,16 @@ def compute_along(data, func, dim, *, band=None, scheduler=None):
         out_dims = tuple(keep)
     else:
         out_dims = (*keep, "func")
-    coords = {
-        name: c for name, c in arr.coords.items() if set(c.dims) <= set(keep)
-    }
+    coords = {name: c for name, c in arr.coords.items() if set(c.dims) <= set(keep)}
     if not isinstance(func, str):
         coords["func"] = [f.name for f in parsed]
-    return xr.DataArray(values, dims=out_dims, coords=coords, attrs=dict(data.attrs),
-                        name=funcs[0] if isinstance(func, str) else None)
+    return xr.DataArray(
+        values,
+        dims=out_dims,
+        coords=coords,
+        attrs=dict(data.attrs),
+        name=funcs[0] if isinstance(func, str) else None,
+    )
 
 
 def _lazy(data, nk: int, names, out_dtype):
@@ -176,8 +177,7 @@ def _cells(data, nk: int, names, out_dtype, scheduler) -> np.ndarray:
         if not any(nodes):
             break
         dtype = summaries[0].dtype
-        found = _run_blocks(data, _refine_cells, (ncell, nodes, dtype), _merge_found,
-                            scheduler)
+        found = _run_blocks(data, _refine_cells, (ncell, nodes, dtype), _merge_found, scheduler)
         from ._blocks import finish_refinements
 
         summaries = [

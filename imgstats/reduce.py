@@ -32,7 +32,13 @@ def as_image_array(data, **io_options):
 
 
 def summarize(
-    data, *, scheduler=None, progress: bool = False, window=None, mask=None, polygon=None,
+    data,
+    *,
+    scheduler=None,
+    progress: bool = False,
+    window=None,
+    mask=None,
+    polygon=None,
     **io_options,
 ) -> Summary:
     """Summarize an image's samples exactly, in one pass.
@@ -71,15 +77,27 @@ def summarize(
     if isinstance(data, (list, tuple)):  # a collection (issue 11)
         from .collection import summarize_many
 
-        return summarize_many(data, scheduler=scheduler, window=window, mask=mask,
-                              polygon=polygon, **io_options)
+        return summarize_many(
+            data, scheduler=scheduler, window=window, mask=mask, polygon=polygon, **io_options
+        )
     data, io_options = _region(data, window, mask, polygon, io_options)
     plan = _plan(data, scheduler, io_options)
     return _summarize(plan, plan.has_luma, scheduler, progress)
 
 
-def refine(summary: Summary, data, func, band=None, *, scheduler=None, progress: bool = False,
-           window=None, mask=None, polygon=None, **io_options) -> Summary:
+def refine(
+    summary: Summary,
+    data,
+    func,
+    band=None,
+    *,
+    scheduler=None,
+    progress: bool = False,
+    window=None,
+    mask=None,
+    polygon=None,
+    **io_options,
+) -> Summary:
     """Return ``summary`` refined so that it answers ``func`` for every ``band`` on its own.
 
     Only 32- and 64-bit types ever need this. One pass over the pixels looks at the keys in
@@ -112,8 +130,17 @@ def refine(summary: Summary, data, func, band=None, *, scheduler=None, progress:
 
 
 def compute(
-    data, func, band=None, *, scheduler=None, progress: bool = False, window=None, mask=None,
-    polygon=None, dim=None, **io_options,
+    data,
+    func,
+    band=None,
+    *,
+    scheduler=None,
+    progress: bool = False,
+    window=None,
+    mask=None,
+    polygon=None,
+    dim=None,
+    **io_options,
 ):
     """Compute one or several exact statistics of an image, for one or several selections.
 
@@ -178,15 +205,24 @@ def compute(
     if isinstance(data, (list, tuple)):
         from .collection import compute_many
 
-        return compute_many(data, func, band, scheduler=scheduler, window=window, mask=mask,
-                            polygon=polygon, **io_options)
+        return compute_many(
+            data,
+            func,
+            band,
+            scheduler=scheduler,
+            window=window,
+            mask=mask,
+            polygon=polygon,
+            **io_options,
+        )
     data, io_options = _region(data, window, mask, polygon, io_options)
     bands = list(band) if isinstance(band, (list, tuple)) else [band]
     if isinstance(data, Summary):  # answered without pixels, or NeedsRefinement
         summary = data
     else:
-        summary = _summarize_for(_plan(data, scheduler, io_options), func, bands, scheduler,
-                                 progress)
+        summary = _summarize_for(
+            _plan(data, scheduler, io_options), func, bands, scheduler, progress
+        )
     if isinstance(band, (list, tuple)):
         return {b: summary.compute(func, b) for b in bands}
     return summary.compute(func, band)
@@ -224,8 +260,11 @@ def _candidates(plan, func, bands) -> tuple:
         return ()
     if arr.size < _PREDICT_SAMPLES or plan.transform is not None:
         return ()
-    qs = [f.q for f in map(parse_function, func if isinstance(func, (list, tuple)) else [func])
-          if f.q is not None]
+    qs = [
+        f.q
+        for f in map(parse_function, func if isinstance(func, (list, tuple)) else [func])
+        if f.q is not None
+    ]
     if not qs:
         return ()
     nb = plan.shape[2] if len(plan.shape) == 3 else 1
@@ -298,8 +337,13 @@ def _summarize(plan, luma: bool, scheduler, progress: bool, candidates=()) -> Su
     ``candidates``: bins to refine in the same pass (see :func:`_candidates`)."""
     if plan.kind == "pillow" and plan.transform is None:
         return _pillow_summary(plan, luma)
-    work = partial(summarize_block, band_names=plan.band_names, luma=luma, shape=plan.shape,
-                   candidates=candidates)
+    work = partial(
+        summarize_block,
+        band_names=plan.band_names,
+        luma=luma,
+        shape=plan.shape,
+        candidates=candidates,
+    )
     return plan.map_reduce(work, _merge_summaries, scheduler=scheduler, progress=progress)
 
 

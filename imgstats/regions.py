@@ -80,9 +80,7 @@ def parse_window(window) -> tuple[int, int, int, int]:
     out = []
     for v in values:
         if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-            raise InvalidOption(
-                f"invalid window {text!r}: coordinates are whole pixels, not {v!r}"
-            )
+            raise InvalidOption(f"invalid window {text!r}: coordinates are whole pixels, not {v!r}")
         out.append(int(v))
     x0, y0, x1, y1 = out
     if x1 <= x0 or y1 <= y0:
@@ -160,9 +158,7 @@ def polygon_rings(polygon) -> list[np.ndarray]:
             )
         total += len(pts)
         if total > MAX_POLYGON_VERTICES:
-            raise InvalidOption(
-                f"the polygon has more than {MAX_POLYGON_VERTICES} vertices"
-            )
+            raise InvalidOption(f"the polygon has more than {MAX_POLYGON_VERTICES} vertices")
         if not np.isfinite(pts).all():
             raise InvalidOption("polygon coordinates must be finite numbers")
         if len(pts) > 1 and (pts[0] == pts[-1]).all():
@@ -322,8 +318,7 @@ def region_of(height: int, width: int, window=None, mask=None, polygon=None):
             raise InvalidOption(f"a mask must be a boolean array, not {mask.dtype}")
         if mask.shape != (height, width):
             raise InvalidOption(
-                f"the mask's shape {mask.shape} is not the image's (y, x) shape "
-                f"{(height, width)}"
+                f"the mask's shape {mask.shape} is not the image's (y, x) shape {(height, width)}"
             )
         mbox, mlocal = _shrink((0, 0, width, height), mask)
         if mbox is None:
@@ -397,9 +392,7 @@ def select(data, window=None, mask=None, polygon=None, **io_options):
         io_options = {}
     raw_ndim = getattr(data, "ndim", None)
     if raw_ndim is not None and raw_ndim not in (2, 3):
-        raise InvalidOption(
-            f"a region needs a 2-D or 3-D image (y, x[, band]), not {raw_ndim}-D"
-        )
+        raise InvalidOption(f"a region needs a 2-D or 3-D image (y, x[, band]), not {raw_ndim}-D")
     arr, names = as_image_array(data, **io_options)
     attrs = dict(getattr(data, "attrs", {}) or {})
     height, width = int(arr.shape[0]), int(arr.shape[1])

@@ -26,8 +26,13 @@ from .errors import InvalidOption, NoValidSamples
 from .functions import Function, parse_function
 
 __all__ = [
-    "BandStats", "Summary", "NeedsRefinement", "COLLECT_LIMIT", "WIDE_COLLECT_LIMIT",
-    "collect_limit", "key_bits_of",
+    "BandStats",
+    "Summary",
+    "NeedsRefinement",
+    "COLLECT_LIMIT",
+    "WIDE_COLLECT_LIMIT",
+    "collect_limit",
+    "key_bits_of",
 ]
 
 #: A bin with at most this many samples is refined by collecting its keys, not by a histogram.
@@ -148,10 +153,16 @@ class BandStats:
             return NotImplemented
         return (
             np.dtype(self.dtype) == np.dtype(other.dtype)
-            and (self.count, self.nan, self.kmin, self.kmax, self.total, self.posinf,
-                 self.neginf)
-            == (other.count, other.nan, other.kmin, other.kmax, other.total, other.posinf,
-                other.neginf)
+            and (self.count, self.nan, self.kmin, self.kmax, self.total, self.posinf, self.neginf)
+            == (
+                other.count,
+                other.nan,
+                other.kmin,
+                other.kmax,
+                other.total,
+                other.posinf,
+                other.neginf,
+            )
             and np.array_equal(self.hist, other.hist)
         )
 

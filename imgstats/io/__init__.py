@@ -39,10 +39,23 @@ xr = lazy_module("xarray")
 tifffile = lazy_module("tifffile")  # 0.1-0.5 s: TIFFs only
 
 __all__ = [
-    "open_image", "open_plan", "ReadPlan", "read_header", "read_preview", "open_source", "is_url",
+    "open_image",
+    "open_plan",
+    "ReadPlan",
+    "read_header",
+    "read_preview",
+    "open_source",
+    "is_url",
     "DEFAULT_PIXEL_LIMIT",
-    "pixel_limit_default", "decoding", "check_pixels", "check_page", "Meaning", "tiff_meaning",
-    "TiffFacts", "tiff_facts", "TiffStream",
+    "pixel_limit_default",
+    "decoding",
+    "check_pixels",
+    "check_page",
+    "Meaning",
+    "tiff_meaning",
+    "TiffFacts",
+    "tiff_facts",
+    "TiffStream",
 ]
 
 #: Default decompression-bomb guard: images declaring more pixels (width x height) are refused.
@@ -129,8 +142,12 @@ def open_image(
             return _open_tiff(fh, source, chunks, pixel_limit, storage_options, page)
         img = open_pillow(fh, source, pixel_limit, page)
         arr, bands = pillow_to_array(img, source)
-        attrs = {"source": describe(source), "format": img.format or "", "mode": img.mode,
-                 "page": page}
+        attrs = {
+            "source": describe(source),
+            "format": img.format or "",
+            "mode": img.mode,
+            "page": page,
+        }
     if chunks is not None:
         import dask.array as da
 
@@ -180,8 +197,14 @@ def read_header(fh, source, *, page: int = 0) -> dict:
         return tiff_facts(tif, source, page)[1].header()
 
 
-def read_preview(source, max_side: int, *, pixel_limit: int | None = None, page: int = 0,
-                 storage_options: dict | None = None):
+def read_preview(
+    source,
+    max_side: int,
+    *,
+    pixel_limit: int | None = None,
+    page: int = 0,
+    storage_options: dict | None = None,
+):
     """Decode an image at reduced size, for thumbnails and previews.
 
     The values mean what :func:`open_image`'s do (palette colours, MINISWHITE inverted...);
@@ -233,9 +256,14 @@ def _open_tiff(fh, source, chunks, pixel_limit, storage_options, page) -> xr.Dat
     with decoding(source, "is not a readable TIFF"), tifffile.TiffFile(fh) as tif:
         # the bomb check runs in tiff_facts, before anything is allocated
         tpage, facts = tiff_facts(tif, source, page, pixel_limit)
-        attrs = {"source": describe(source), "format": "TIFF", "axes": facts.axes,
-                 "page": facts.page, "pages": facts.pages,
-                 "photometric": facts.meaning.photometric}
+        attrs = {
+            "source": describe(source),
+            "format": "TIFF",
+            "axes": facts.axes,
+            "page": facts.page,
+            "pages": facts.pages,
+            "photometric": facts.meaning.photometric,
+        }
         nbytes = facts.dtype.itemsize
         for size in facts.shape:
             nbytes *= size
@@ -253,7 +281,10 @@ def _open_tiff(fh, source, chunks, pixel_limit, storage_options, page) -> xr.Dat
         # fancy=True (the default): dask fuses a later slice into this getter only then (its
         # optimize_slices refuses getter_nofancy), so a window reads just the tiles it
         # touches. Our slices are basic; zarr also takes lists.
-        lazy, chunks=chunks, name=name, asarray=False,
+        lazy,
+        chunks=chunks,
+        name=name,
+        asarray=False,
         meta=np.empty((0,) * len(facts.shape), facts.dtype),
     )
     return _data_array(data, facts.bands, attrs)
@@ -268,5 +299,8 @@ def _data_array(data, bands, attrs) -> xr.DataArray:
     if bands is None or len(bands) != data.shape[2]:
         bands = tuple(str(i) for i in range(data.shape[2]))
     return xr.DataArray(
-        data, dims=("y", "x", "band"), coords={"band": list(bands)}, attrs=attrs,
+        data,
+        dims=("y", "x", "band"),
+        coords={"band": list(bands)},
+        attrs=attrs,
     )

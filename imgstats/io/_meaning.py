@@ -26,9 +26,21 @@ from dataclasses import dataclass
 import numpy as np
 
 #: TIFF PhotometricInterpretation values, by the names :attr:`Meaning.photometric` reports.
-PHOTOMETRIC_NAMES = {0: "miniswhite", 1: "minisblack", 2: "rgb", 3: "palette", 4: "mask",
-                     5: "separated", 6: "ycbcr", 8: "cielab", 9: "icclab", 10: "itulab",
-                     32844: "logl", 32845: "logluv", 34892: "linear_raw"}
+PHOTOMETRIC_NAMES = {
+    0: "miniswhite",
+    1: "minisblack",
+    2: "rgb",
+    3: "palette",
+    4: "mask",
+    5: "separated",
+    6: "ycbcr",
+    8: "cielab",
+    9: "icclab",
+    10: "itulab",
+    32844: "logl",
+    32845: "logluv",
+    34892: "linear_raw",
+}
 _ALPHA = (1, 2)  # ExtraSamples: associated, unassociated alpha
 
 
@@ -153,23 +165,36 @@ def tiff_meaning(page) -> Meaning:
     stored = np.dtype(page.dtype) if page.dtype is not None else np.dtype(np.uint8)
     integer = stored.kind in "ub"
     alpha = len(extrasamples) == 1 and extrasamples[0] in _ALPHA
-    if (photometric == "palette" and colour_samples == 1 and integer and bits <= 16
-            and page.colormap is not None):
+    if (
+        photometric == "palette"
+        and colour_samples == 1
+        and integer
+        and bits <= 16
+        and page.colormap is not None
+    ):
         lut = _palette_lut(page.colormap, stored)
         extras_lut = None
         if samples > 1:
-            extras_lut = (_scale_lut(bits, False) if bits < 8
-                          else (np.arange(1 << bits) >> (bits - 8)).astype(np.uint8))
+            extras_lut = (
+                _scale_lut(bits, False)
+                if bits < 8
+                else (np.arange(1 << bits) >> (bits - 8)).astype(np.uint8)
+            )
         names = ("R", "G", "B") + (("A",) if alpha else _numbered(3, samples - 1))
-        return Meaning(photometric, bits, names, np.dtype(np.uint8), lut=lut,
-                       extras_lut=extras_lut)
+        return Meaning(photometric, bits, names, np.dtype(np.uint8), lut=lut, extras_lut=extras_lut)
     grey = photometric in ("miniswhite", "minisblack")
     invert = photometric == "miniswhite"
     names = _band_names(photometric, samples, colour_samples, alpha, page)
     if grey and integer and bits < 8 and colour_samples == 1:
         extras_lut = _scale_lut(bits, False) if samples > 1 else None
-        return Meaning(photometric, bits, names, np.dtype(np.uint8),
-                       lut=_scale_lut(bits, invert), extras_lut=extras_lut)
+        return Meaning(
+            photometric,
+            bits,
+            names,
+            np.dtype(np.uint8),
+            lut=_scale_lut(bits, invert),
+            extras_lut=extras_lut,
+        )
     if stored == np.bool_:  # 1-bit samples of another kind: 0/1 as uint8
         return Meaning(photometric, bits, names, np.dtype(np.uint8))
     if invert and colour_samples == 1:
@@ -192,7 +217,11 @@ def _band_names(photometric, samples, colour_samples, alpha, page) -> tuple[str,
         return ("R", "G", "B")  # JPEG decoders hand back RGB
     if photometric in ("minisblack", "miniswhite") and samples == 2 and alpha:
         return ("L", "A")
-    if (photometric == "separated" and samples == 4 and colour_samples == 4
-            and int(getattr(page, "inkset", 1) or 1) == 1):
+    if (
+        photometric == "separated"
+        and samples == 4
+        and colour_samples == 4
+        and int(getattr(page, "inkset", 1) or 1) == 1
+    ):
         return ("C", "M", "Y", "K")
     return _numbered(0, samples)

@@ -11,8 +11,14 @@ from ..errors import InvalidOption, UnreadableImage
 from ._guard import check_pixels, decoding
 from ._sources import describe
 
-__all__ = ["open_pillow", "check_pixels", "expanded_mode", "pillow_header", "pillow_to_array",
-           "pillow_preview"]
+__all__ = [
+    "open_pillow",
+    "check_pixels",
+    "expanded_mode",
+    "pillow_header",
+    "pillow_to_array",
+    "pillow_preview",
+]
 
 
 def open_pillow(fh, source, pixel_limit: int | None, page: int = 0) -> Image.Image:
@@ -56,13 +62,31 @@ def open_pillow(fh, source, pixel_limit: int | None, page: int = 0) -> Image.Ima
 
 
 #: numpy types of Pillow's non-8-bit modes (every other mode is uint8).
-MODE_DTYPES = {"I": "int32", "F": "float32", "I;16": "uint16", "I;16L": "uint16",
-               "I;16B": "uint16", "I;16N": "uint16"}
+MODE_DTYPES = {
+    "I": "int32",
+    "F": "float32",
+    "I;16": "uint16",
+    "I;16L": "uint16",
+    "I;16B": "uint16",
+    "I;16N": "uint16",
+}
 #: Pillow modes by the TIFF photometric name :func:`pillow_header` reports.
-_PHOTOMETRIC = {"1": "minisblack", "L": "minisblack", "LA": "minisblack", "I": "minisblack",
-                "F": "minisblack", "P": "palette", "PA": "palette", "RGB": "rgb",
-                "RGBA": "rgb", "RGBX": "rgb", "CMYK": "separated", "YCbCr": "ycbcr",
-                "LAB": "cielab", "HSV": "hsv"}
+_PHOTOMETRIC = {
+    "1": "minisblack",
+    "L": "minisblack",
+    "LA": "minisblack",
+    "I": "minisblack",
+    "F": "minisblack",
+    "P": "palette",
+    "PA": "palette",
+    "RGB": "rgb",
+    "RGBA": "rgb",
+    "RGBX": "rgb",
+    "CMYK": "separated",
+    "YCbCr": "ycbcr",
+    "LAB": "cielab",
+    "HSV": "hsv",
+}
 
 
 def expanded_mode(img: Image.Image) -> str:
@@ -84,12 +108,18 @@ def pillow_header(img: Image.Image, source=None) -> dict:
     mode = expanded_mode(img)
     with decoding(source or "image", "is corrupt"):
         pages = int(getattr(img, "n_frames", 1))
-    photometric = _PHOTOMETRIC.get(img.mode, "minisblack" if img.mode.startswith("I;16")
-                                   else img.mode.lower())
-    return {"width": img.size[0], "height": img.size[1],
-            "bands": list(ImageMode.getmode(mode).bands),
-            "dtype": MODE_DTYPES.get(mode, "uint8"), "format": img.format or "",
-            "photometric": photometric, "pages": pages}
+    photometric = _PHOTOMETRIC.get(
+        img.mode, "minisblack" if img.mode.startswith("I;16") else img.mode.lower()
+    )
+    return {
+        "width": img.size[0],
+        "height": img.size[1],
+        "bands": list(ImageMode.getmode(mode).bands),
+        "dtype": MODE_DTYPES.get(mode, "uint8"),
+        "format": img.format or "",
+        "photometric": photometric,
+        "pages": pages,
+    }
 
 
 def pillow_to_array(img: Image.Image, source=None) -> tuple[np.ndarray, tuple[str, ...]]:

@@ -98,8 +98,9 @@ class ReadPlan:
                 return arr.map_blocks(self.transform, dtype=self.dtype)
         return self.transform(arr) if self.transform is not None else arr
 
-    def map_reduce(self, work: Callable, merge: Callable, *, scheduler=None,
-                   progress: bool = False):
+    def map_reduce(
+        self, work: Callable, merge: Callable, *, scheduler=None, progress: bool = False
+    ):
         """Return ``merge([...])`` of ``work(block)`` over the decoded blocks of the image.
 
         Parameters
@@ -134,8 +135,15 @@ class ReadPlan:
 
 
 # -- building plans ----------------------------------------------------------------------------
-def open_plan(data, *, local: bool = True, chunks=None, pixel_limit: int | None = None,
-              storage_options: dict | None = None, page: int = 0) -> ReadPlan:
+def open_plan(
+    data,
+    *,
+    local: bool = True,
+    chunks=None,
+    pixel_limit: int | None = None,
+    storage_options: dict | None = None,
+    page: int = 0,
+) -> ReadPlan:
     """Open anything imgstats reads as a :class:`ReadPlan`.
 
     Parameters
@@ -183,8 +191,9 @@ def _plan_of_object(data, source=None, fmt="") -> ReadPlan:
         return _array_plan(arr, bands, source, fmt or (data.format or ""))
     if _is_dataarray(data):
         arr, bands = _from_dataarray(data)
-        return _array_plan(arr, bands, data.attrs.get("source", source),
-                           data.attrs.get("format", fmt))
+        return _array_plan(
+            arr, bands, data.attrs.get("source", source), data.attrs.get("format", fmt)
+        )
     if _is_dask(data):
         arr = data
     elif isinstance(data, np.ndarray) or hasattr(data, "__array__"):
@@ -245,8 +254,9 @@ def _open_path(source, local, chunks, pixel_limit, storage_options, page) -> Rea
         plan = _pillow_plan(source, pixel_limit)
         if plan is not None:
             return plan
-    img = open_image(source, chunks=chunks, pixel_limit=pixel_limit,
-                     storage_options=storage_options, page=page)  # the pixel limit, the bands
+    img = open_image(
+        source, chunks=chunks, pixel_limit=pixel_limit, storage_options=storage_options, page=page
+    )  # the pixel limit, the bands
     plan = _plan_of_object(img)
     plan = replace(plan, pages=int(img.attrs.get("pages", 1)))
     if fast and not isinstance(plan.pixels, np.ndarray) and img.attrs.get("format") == "TIFF":
@@ -283,8 +293,16 @@ def _pillow_plan(path, pixel_limit) -> ReadPlan | None:
             img.load()
     bands = tuple(img.getbands())
     shape = (img.height, img.width) + ((len(bands),) if len(bands) > 1 else ())
-    return ReadPlan("pillow", img, shape, np.dtype(np.uint8), bands, describe(path),
-                    img.format or "", getattr(img, "n_frames", 1))
+    return ReadPlan(
+        "pillow",
+        img,
+        shape,
+        np.dtype(np.uint8),
+        bands,
+        describe(path),
+        img.format or "",
+        getattr(img, "n_frames", 1),
+    )
 
 
 def _is_tiff_file(path) -> bool:
@@ -340,8 +358,13 @@ def _dask_map_reduce(arr, work, merge, scheduler, progress: bool):
 
     if arr.ndim == 3 and arr.numblocks[-1] > 1:
         arr = arr.rechunk({2: -1})  # the work sees whole pixels
-    cells = arr.map_blocks(_in_a_cell, work, dtype=object, chunks=(1,) * arr.ndim,
-                           name="imgstats-" + tokenize(arr.name, work))
+    cells = arr.map_blocks(
+        _in_a_cell,
+        work,
+        dtype=object,
+        chunks=(1,) * arr.ndim,
+        name="imgstats-" + tokenize(arr.name, work),
+    )
     parts = list(cells.to_delayed(optimize_graph=True).ravel())
     level = _merge_cells
     while len(parts) > 1 or level is _merge_cells:

@@ -88,9 +88,15 @@ class TiffFacts:
 
     def header(self) -> dict:
         """The facts as :func:`imgstats.io.read_header` returns them."""
-        return {"width": self.shape[1], "height": self.shape[0], "bands": list(self.bands),
-                "dtype": self.dtype.name, "format": "TIFF",
-                "photometric": self.meaning.photometric, "pages": self.pages}
+        return {
+            "width": self.shape[1],
+            "height": self.shape[0],
+            "bands": list(self.bands),
+            "dtype": self.dtype.name,
+            "format": "TIFF",
+            "photometric": self.meaning.photometric,
+            "pages": self.pages,
+        }
 
 
 def tiff_facts(tif, source, page: int = 0, pixel_limit: int | None = None):
@@ -126,16 +132,22 @@ def tiff_facts(tif, source, page: int = 0, pixel_limit: int | None = None):
         rows = tpage.tilelength if tpage.is_tiled else min(tpage.rowsperstrip, height)
         cols = tpage.tilewidth if tpage.is_tiled else width
         if 0 in stored or not rows or not cols:
-            raise UnreadableImage(f"{describe(source)} declares an empty image or tile "
-                                  f"(shape {stored}, tile {(rows, cols)})")
+            raise UnreadableImage(
+                f"{describe(source)} declares an empty image or tile "
+                f"(shape {stored}, tile {(rows, cols)})"
+            )
         check_pixels(width, height, pixel_limit, source)
         meaning = tiff_meaning(tpage)
         others = math.prod(s for s, a in zip(stored, axes, strict=True) if a not in "YX")
         if int(tpage.imagedepth) > 1 or others != int(tpage.samplesperpixel):
             # volumes (ImageDepth): every slice and sample is a numbered band, as stored
             names = tuple(str(i) for i in range(others))
-            meaning = Meaning(meaning.photometric, meaning.bits, names,
-                              np.dtype(np.uint8) if tpage.dtype == np.bool_ else tpage.dtype)
+            meaning = Meaning(
+                meaning.photometric,
+                meaning.bits,
+                names,
+                np.dtype(np.uint8) if tpage.dtype == np.bool_ else tpage.dtype,
+            )
         nbands = len(meaning.bands)
         shape = (height, width) + ((nbands,) if nbands > 1 else ())
     return tpage, TiffFacts(page, count, axes, shape, (int(rows), int(cols)), meaning)
@@ -179,11 +191,12 @@ class TiffArray:
         key = key if isinstance(key, tuple) else (key,)
         key = key + (slice(None),) * (self.ndim - len(key))
         ky, kx = key[0], key[1]
-        stored = tuple(ky if a == "Y" else kx if a == "X" else slice(None)
-                       for a in self.facts.axes)
-        with open_source(self.source, self.storage_options) as fh, \
-                decoding(self.source, "is corrupt"), \
-                tifffile.TiffFile(GuardedFile(fh, self.source)) as tif:
+        stored = tuple(ky if a == "Y" else kx if a == "X" else slice(None) for a in self.facts.axes)
+        with (
+            open_source(self.source, self.storage_options) as fh,
+            decoding(self.source, "is corrupt"),
+            tifffile.TiffFile(GuardedFile(fh, self.source)) as tif,
+        ):
             store = tif.pages[self.facts.page].aszarr()
             block = np.asarray(zarr.open(store, mode="r")[stored])
             values = self.facts.meaning.apply(to_samples(block, self.facts.axes))
@@ -281,8 +294,9 @@ class TiffStream:
             with decoding(self.path, "is corrupt"), tifffile.TiffFile(self.path) as tif:
                 page = tif.pages[self.page]
                 stored_dtype = page.dtype
-                segments = page.segments(func=decoded, maxworkers=workers,
-                                         buffersize=self.BUFFER_BYTES)
+                segments = page.segments(
+                    func=decoded, maxworkers=workers, buffersize=self.BUFFER_BYTES
+                )
                 with _progress_bar(progress, len(page.dataoffsets), self.path) as bar:
                     for part in segments:
                         try:
@@ -299,8 +313,9 @@ def _progress_bar(show: bool, total: int, path):
     """A tqdm bar of ``total`` segments on stderr, or one that draws nothing."""
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=os.path.basename(path), unit="segment", file=sys.stderr,
-                disable=not show)
+    return tqdm(
+        total=total, desc=os.path.basename(path), unit="segment", file=sys.stderr, disable=not show
+    )
 
 
 def tiff_preview(fh, source, max_side: int, pixel_limit: int | None, page: int = 0):
@@ -313,8 +328,11 @@ def tiff_preview(fh, source, max_side: int, pixel_limit: int | None, page: int =
         tpage, facts = tiff_facts(tif, source, page, pixel_limit)
         level = tpage
         for candidate in _levels(tif, tpage)[1:]:
-            if (candidate.axes == tpage.axes and _same_kind(candidate, tpage)
-                    and min(_yx(candidate)) >= max_side):
+            if (
+                candidate.axes == tpage.axes
+                and _same_kind(candidate, tpage)
+                and min(_yx(candidate)) >= max_side
+            ):
                 level = candidate
         height, width = _yx(level)
         step = max(1, max(height, width) // (2 * max_side))
@@ -341,5 +359,8 @@ def _yx(page) -> tuple[int, int]:
 
 
 def _same_kind(level, page) -> bool:
-    return (level.photometric, level.bitspersample, level.samplesperpixel) == \
-        (page.photometric, page.bitspersample, page.samplesperpixel)
+    return (level.photometric, level.bitspersample, level.samplesperpixel) == (
+        page.photometric,
+        page.bitspersample,
+        page.samplesperpixel,
+    )

@@ -89,13 +89,25 @@ DEFAULTS = {
     "COLLECTION_LIMIT": 1000,
 }
 
-_NUMBERS = {"CACHE_BYTES": int, "LOCK_TTL": float,
-            "REDIS_TIMEOUT": float, "REDIS_BACKOFF": float, "LOCK_TIMEOUT": float,
-            "REDIS_TTL": int, "DASK_PIXELS": int,
-            "DASK_TIMEOUT": float, "STORE_TIMEOUT": float, "VERSION_TTL": float,
-            "CACHE_MAX_AGE": int, "RACY_SECONDS": float, "DECODE_WAIT": float,
-            "SLOW_WORKERS": int, "SLOW_QUEUE": int, "MAX_CONTENT_LENGTH": int,
-            "COLLECTION_LIMIT": int}
+_NUMBERS = {
+    "CACHE_BYTES": int,
+    "LOCK_TTL": float,
+    "REDIS_TIMEOUT": float,
+    "REDIS_BACKOFF": float,
+    "LOCK_TIMEOUT": float,
+    "REDIS_TTL": int,
+    "DASK_PIXELS": int,
+    "DASK_TIMEOUT": float,
+    "STORE_TIMEOUT": float,
+    "VERSION_TTL": float,
+    "CACHE_MAX_AGE": int,
+    "RACY_SECONDS": float,
+    "DECODE_WAIT": float,
+    "SLOW_WORKERS": int,
+    "SLOW_QUEUE": int,
+    "MAX_CONTENT_LENGTH": int,
+    "COLLECTION_LIMIT": int,
+}
 
 
 def create_app(config: Mapping | None = None) -> Flask:

@@ -51,8 +51,15 @@ class Gate:
     60
     """
 
-    def __init__(self, capacity: int, *, wait: float, max_waiting: int | None = None,
-                 what: str = "slow work slots", retry_after: int = 1):
+    def __init__(
+        self,
+        capacity: int,
+        *,
+        wait: float,
+        max_waiting: int | None = None,
+        what: str = "slow work slots",
+        retry_after: int = 1,
+    ):
         if capacity < 1:
             raise ValueError(f"the capacity of the {what} must be at least 1")
         self.capacity = int(capacity)
@@ -100,8 +107,10 @@ class Gate:
                 self.in_flight += weight
                 return
             if self.max_waiting is not None and self.waiting >= self.max_waiting:
-                raise Busy(f"the service is busy ({self.what} full): retry later",
-                           retry_after=self.retry_after)
+                raise Busy(
+                    f"the service is busy ({self.what} full): retry later",
+                    retry_after=self.retry_after,
+                )
             self.waiting += 1
             try:
                 fits = self._cond.wait_for(
@@ -110,6 +119,9 @@ class Gate:
             finally:
                 self.waiting -= 1
             if not fits:
-                raise Busy(f"the service is busy (no room in the {self.what} within "
-                           f"{self.wait:g} s): retry later", retry_after=self.retry_after)
+                raise Busy(
+                    f"the service is busy (no room in the {self.what} within "
+                    f"{self.wait:g} s): retry later",
+                    retry_after=self.retry_after,
+                )
             self.in_flight += weight

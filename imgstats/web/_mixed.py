@@ -44,7 +44,8 @@ def promoted_type(dtypes, names) -> np.dtype:
             raise InvalidOption(
                 f"images of these pixel types cannot be one collection: {name} is {dtype}, "
                 f"{other} is not, and numpy would promote them to {target}, which needs "
-                f"{name} decoded again (narrow the pattern)")
+                f"{name} decoded again (narrow the pattern)"
+            )
     return target
 
 
@@ -85,8 +86,11 @@ class PromotedPart:
                 bands.append(BandStats.empty(dtype))
                 continue
             hist = _counts(keys >> np.uint64(_top_shift(bits)), counts, _bins(bits))
-            bands.append(BandStats(dtype.str, stats.count, 0, hist, int(keys.min()),
-                                   int(keys.max()), stats.total))
+            bands.append(
+                BandStats(
+                    dtype.str, stats.count, 0, hist, int(keys.min()), int(keys.max()), stats.total
+                )
+            )
         self.summary = Summary(tuple(bands), part.band_names, None, part.shape)
 
     def found(self, bands_mask: np.ndarray, nodes) -> dict:
@@ -130,8 +134,11 @@ def refine_mixed(merged: Summary, parts, sources, funcs, band, io_options) -> Su
     from ..collection import _found_one, _holds, _own_selection
 
     io_options = dict(io_options)
-    region = {"window": io_options.pop("window", None), "mask": None,
-              "polygon": io_options.pop("polygon", None)}
+    region = {
+        "window": io_options.pop("window", None),
+        "mask": None,
+        "polygon": io_options.pop("polygon", None),
+    }
     for _ in range(4):
         missing = merged.missing(funcs, band)  # (selection, shift, prefix, count)
         if not missing:
@@ -148,11 +155,11 @@ def refine_mixed(merged: Summary, parts, sources, funcs, band, io_options) -> Su
             if isinstance(part, PromotedPart):
                 mine = part.found(mask, nodes)
             else:
-                mine = _found_one(source, i, region, io_options, mask, nodes, merged.dtype,
-                                  False)
+                mine = _found_one(source, i, region, io_options, mask, nodes, merged.dtype, False)
             found = merge_refinements(found, mine)
         merged = merged.with_refinements(
-            {(sel_of[node], *node): data for node, data in finish_refinements(found).items()})
+            {(sel_of[node], *node): data for node, data in finish_refinements(found).items()}
+        )
     if merged.missing(funcs, band):  # pragma: no cover
         raise RuntimeError("radix selection did not converge; this is a bug")
     return merged

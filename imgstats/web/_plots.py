@@ -108,8 +108,11 @@ def _layout(xs: list[float], labels: list[str]) -> list[tuple[int, bool]]:
     if count > 5:  # never in the gallery (4 marks): keep the given order
         return [(r, natural[r]) for r in range(count)]
     best = min(
-        ((order, sides) for order in itertools.permutations(range(count))
-         for sides in itertools.product((False, True), repeat=count)),
+        (
+            (order, sides)
+            for order in itertools.permutations(range(count))
+            for sides in itertools.product((False, True), repeat=count)
+        ),
         key=lambda layout: cost(*layout),
     )  # min keeps the first of equals: the given order, on natural sides
     order, sides = best
@@ -178,11 +181,12 @@ def histogram_svg(
     for mark, x, label, (row, end) in zip(marks, xs, labels, layout, strict=True):
         label_y = _ROW * (row + 1)
         kind = escape(mark.kind)
-        lines.append(f'<line x1="{x:.1f}" x2="{x:.1f}" '
-                     f'y1="{label_y - _FONT + 2}" y2="{base}"/>')
-        texts.append(f'<text class="label label-{kind}" x="{x - 3 if end else x + 3:.1f}" '
-                     f'y="{label_y}" text-anchor="{"end" if end else "start"}">'
-                     f"{escape(label)}</text>")
+        lines.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{label_y - _FONT + 2}" y2="{base}"/>')
+        texts.append(
+            f'<text class="label label-{kind}" x="{x - 3 if end else x + 3:.1f}" '
+            f'y="{label_y}" text-anchor="{"end" if end else "start"}">'
+            f"{escape(label)}</text>"
+        )
     # every line before every label, so a label's halo covers any line behind it
     groups = "".join(
         f'<g class="mark mark-{escape(m.kind)}">{line}</g>'
@@ -196,7 +200,5 @@ def histogram_svg(
         f'<line class="axis" x1="{_LEFT}" x2="{_W - _RIGHT}" y1="{base}" y2="{base}"/>'
         f'<text class="tick" x="{_LEFT}" y="{height - 4}">{escape(_fmt(first))}</text>'
         f'<text class="tick" x="{_W - _RIGHT}" y="{height - 4}" text-anchor="end">'
-        f"{escape(_fmt(last))}</text>"
-        + groups
-        + "</svg>"
+        f"{escape(_fmt(last))}</text>" + groups + "</svg>"
     )

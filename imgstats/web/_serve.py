@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["serve", "gunicorn_options", "default_threads", "keep_freed_memory", "MALLOC_KEEP",
-           "FAST_THREADS"]
+__all__ = [
+    "serve",
+    "gunicorn_options",
+    "default_threads",
+    "keep_freed_memory",
+    "MALLOC_KEEP",
+    "FAST_THREADS",
+]
 
 
 #: Threads per worker kept free of slow work, for /health and cached answers.
@@ -26,8 +32,9 @@ def default_threads() -> int:
     return slow + queue + FAST_THREADS
 
 
-def gunicorn_options(host: str, port: int, workers: int | None = None,
-                     threads: int | None = None) -> dict:
+def gunicorn_options(
+    host: str, port: int, workers: int | None = None, threads: int | None = None
+) -> dict:
     """gunicorn settings: ``gthread`` workers, so keep-alive clients and slow stores do not
     block a whole process; ``IMGSTATS_WORKERS`` / ``IMGSTATS_THREADS`` give the defaults
     (threads: :func:`default_threads`)."""
@@ -77,12 +84,24 @@ def keep_freed_memory(limit: int | None = None) -> bool:
     # One arena: gunicorn's request threads would otherwise allocate from per-thread heaps,
     # which glibc unmaps when they empty, whatever the thresholds. Python's small objects
     # come from its own allocator, so threads hardly contend for this one.
-    return all(mallopt(option, value) for option, value in [
-        (m_mmap_threshold, limit), (m_trim_threshold, limit), (m_arena_max, 1)])
+    return all(
+        mallopt(option, value)
+        for option, value in [
+            (m_mmap_threshold, limit),
+            (m_trim_threshold, limit),
+            (m_arena_max, 1),
+        ]
+    )
 
 
-def serve(images=None, host: str = "127.0.0.1", port: int = 8181, workers: int | None = None,
-          dev: bool = False, threads: int | None = None) -> int:
+def serve(
+    images=None,
+    host: str = "127.0.0.1",
+    port: int = 8181,
+    workers: int | None = None,
+    dev: bool = False,
+    threads: int | None = None,
+) -> int:
     """Run the imgstats HTTP service until interrupted.
 
     Parameters

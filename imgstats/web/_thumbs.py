@@ -140,8 +140,9 @@ class RenderCache:
         return self._bytes
 
 
-def render(fh, max_side: int, *, quality: int = 80, pixel_limit: int | None = None,
-           page: int = 0) -> bytes:
+def render(
+    fh, max_side: int, *, quality: int = 80, pixel_limit: int | None = None, page: int = 0
+) -> bytes:
     """Render the image in binary file ``fh`` as a WebP whose longer side is at most ``max_side``.
 
     The pixels come from :func:`imgstats.io.read_preview`: the same meaning (palette colours,
@@ -163,8 +164,12 @@ def render(fh, max_side: int, *, quality: int = 80, pixel_limit: int | None = No
 
 
 #: Pillow's colour spaces by their band names: converted to RGB for display.
-_COLOUR_SPACES = {("C", "M", "Y", "K"): "CMYK", ("Y", "Cb", "Cr"): "YCbCr",
-                  ("L", "A", "B"): "LAB", ("H", "S", "V"): "HSV"}
+_COLOUR_SPACES = {
+    ("C", "M", "Y", "K"): "CMYK",
+    ("Y", "Cb", "Cr"): "YCbCr",
+    ("L", "A", "B"): "LAB",
+    ("H", "S", "V"): "HSV",
+}
 
 
 def _displayed(arr: np.ndarray, bands: tuple[str, ...]) -> Image.Image:

@@ -54,11 +54,13 @@ def stats(image: str, func: str):
     page = check_page(request.args.get("page"))
     window = request.args.get("window")
     if is_pattern(image):
-        answer = _service().collection(image, func, [band], each_band=band is None, page=page,
-                                       window=window)
+        answer = _service().collection(
+            image, func, [band], each_band=band is None, page=page, window=window
+        )
     else:
-        answer = _service().answer(image, func, [band], each_band=band is None, page=page,
-                                   window=window)
+        answer = _service().answer(
+            image, func, [band], each_band=band is None, page=page, window=window
+        )
     etag = _etag(_service().store.url, answer, band)
     if etag in request.if_none_match:
         return _cached(Response(status=304), etag)
@@ -95,17 +97,20 @@ def stats_many(image: str):
     if is_pattern(image):
         if polygon is not None:
             raise InvalidOption("a polygon applies to one image, not to a pattern")
-        answer = _service().collection(image, funcs, [band], each_band=band is None,
-                                       page=page, window=window)
+        answer = _service().collection(
+            image, funcs, [band], each_band=band is None, page=page, window=window
+        )
     else:
-        answer = _service().answer(image, funcs, [band], each_band=band is None, page=page,
-                                   window=window, polygon=polygon)
+        answer = _service().answer(
+            image, funcs, [band], each_band=band is None, page=page, window=window, polygon=polygon
+        )
     body = _common(answer, band)
     body["funcs"] = list(answer.funcs)
     body["values"] = {f: _number(answer.value(f, band)) for f in answer.funcs}
     if answer.bands:
         body["bands"] = {
-            answer.band_names[i]: None if answer.values[i] is None
+            answer.band_names[i]: None
+            if answer.values[i] is None
             else {f: _number(answer.values[i][f]) for f in answer.funcs}
             for i in answer.bands
         }
@@ -131,8 +136,10 @@ def _json_body() -> dict:
         raise InvalidOption('the body must be a JSON object {"funcs": [...], ...}')
     unknown = sorted(set(fields) - _BODY_KEYS)
     if unknown:
-        raise InvalidOption(f"unknown key(s) {', '.join(map(repr, unknown[:5]))} in the "
-                            f"body: use {', '.join(sorted(_BODY_KEYS))}")
+        raise InvalidOption(
+            f"unknown key(s) {', '.join(map(repr, unknown[:5]))} in the "
+            f"body: use {', '.join(sorted(_BODY_KEYS))}"
+        )
     return fields
 
 
@@ -142,8 +149,9 @@ def _funcs(funcs) -> list:
     if isinstance(funcs, str):
         funcs = [funcs]
     if not isinstance(funcs, list) or not funcs or not all(isinstance(f, str) for f in funcs):
-        raise InvalidOption("'funcs' must be a non-empty list of function names "
-                            "(min, max, mean, median, pXXX)")
+        raise InvalidOption(
+            "'funcs' must be a non-empty list of function names (min, max, mean, median, pXXX)"
+        )
     if len(funcs) > MAX_FUNCS:
         raise InvalidOption(f"at most {MAX_FUNCS} functions in one request, not {len(funcs)}")
     from ..functions import parse_function
@@ -187,8 +195,9 @@ def _body(answer, band) -> bytes:
     body["value"] = _number(answer.value(func, band))
     if answer.bands:
         body["bands"] = {
-            answer.band_names[i]: _number(None if answer.values[i] is None
-                                          else answer.values[i][func])
+            answer.band_names[i]: _number(
+                None if answer.values[i] is None else answer.values[i][func]
+            )
             for i in answer.bands
         }
     return _dumps(body)
@@ -230,15 +239,17 @@ def _number(value):
 
 
 def _etag(store: str, answer, band) -> str:
-    text = (f"{store}\0{answer.name}\0{answer.version}\0{answer.funcs}\0{band}\0{answer.page}"
-            f"\0{sorted(answer.region.items())}")
+    text = (
+        f"{store}\0{answer.name}\0{answer.version}\0{answer.funcs}\0{band}\0{answer.page}"
+        f"\0{sorted(answer.region.items())}"
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _cached(response: Response, etag: str) -> Response:
     response.set_etag(etag)
     max_age = int(current_app.config["CACHE_MAX_AGE"])
-    response.headers["Cache-Control"] = (
-        f"public, max-age={max_age}" + (", must-revalidate" if max_age == 0 else "")
+    response.headers["Cache-Control"] = f"public, max-age={max_age}" + (
+        ", must-revalidate" if max_age == 0 else ""
     )
     return response

@@ -80,8 +80,9 @@ def _weigh(value, seen: set) -> int:
     if isinstance(value, (bytes, bytearray, str)):
         return sys.getsizeof(value)
     if isinstance(value, dict):
-        return sys.getsizeof(value) + sum(_weigh(k, seen) + _weigh(v, seen)
-                                          for k, v in value.items())
+        return sys.getsizeof(value) + sum(
+            _weigh(k, seen) + _weigh(v, seen) for k, v in value.items()
+        )
     if isinstance(value, (list, tuple, set, frozenset)):
         return sys.getsizeof(value) + sum(_weigh(v, seen) for v in value)
     return _weigh_attributes(value, seen)  # another object (e.g. an answer)
@@ -264,8 +265,9 @@ class ByteCache:
     def cache_info(self) -> CacheInfo:
         """Hits, misses and entries of this cache; bytes used and allowed by its budget."""
         with self.budget.lock:
-            return CacheInfo(self._hits, self._misses, len(self._slots), self.budget.nbytes,
-                             self.budget.maxbytes)
+            return CacheInfo(
+                self._hits, self._misses, len(self._slots), self.budget.nbytes, self.budget.maxbytes
+            )
 
     def cache_clear(self) -> None:
         """Drop every entry of this cache."""
@@ -329,13 +331,24 @@ class RedisLayer:
         Seconds a compute lock lives without renewal; the holder renews it every third.
     """
 
-    def __init__(self, url: str, timeout: float = 0.25, backoff: float = 5.0, ttl: int = 0,
-                 prefix: str = "imgstats:", secret: str | bytes | None = None,
-                 max_nbytes: int | None = None, lock_ttl: float = 5.0):
+    def __init__(
+        self,
+        url: str,
+        timeout: float = 0.25,
+        backoff: float = 5.0,
+        ttl: int = 0,
+        prefix: str = "imgstats:",
+        secret: str | bytes | None = None,
+        max_nbytes: int | None = None,
+        lock_ttl: float = 5.0,
+    ):
         import redis
 
         self._client = redis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=None,
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=None,
             health_check_interval=0,
         )
         self._errors = (redis.RedisError, OSError)
@@ -439,11 +452,11 @@ class RedisLayer:
         if flags != (_SIGNED if self._sign_key else 0):
             raise CorruptSummary("signed entry without a key, or unsigned with one")
         pos = _ENVELOPE.size
-        mac = blob[pos:pos + _MAC_SIZE] if self._sign_key else b""
+        mac = blob[pos : pos + _MAC_SIZE] if self._sign_key else b""
         pos += len(mac)
-        ident, body = blob[pos:pos + size], blob[pos + size:]
+        ident, body = blob[pos : pos + size], blob[pos + size :]
         if self._sign_key and not hmac.compare_digest(
-            mac, self._mac(blob[:_ENVELOPE.size], ident, body)
+            mac, self._mac(blob[: _ENVELOPE.size], ident, body)
         ):
             raise CorruptSummary("bad signature")
         if ident != name.encode():
@@ -467,12 +480,21 @@ class RedisLayer:
         now = time.monotonic()
         if now >= self._next_warning:
             self._next_warning = now + 60.0
-            logger.warning("ignoring a value in Redis that is not a valid summary for its key "
-                           "(%s); %d ignored so far; recomputing", reason, self.rejected)
+            logger.warning(
+                "ignoring a value in Redis that is not a valid summary for its key "
+                "(%s); %d ignored so far; recomputing",
+                reason,
+                self.rejected,
+            )
 
     # -- single-flight across processes ------------------------------------------------------
-    def compute_once(self, key: tuple, compute: Callable[[], Summary], timeout: float,
-                     keep: Callable[[], bool] | None = None) -> Summary:
+    def compute_once(
+        self,
+        key: tuple,
+        compute: Callable[[], Summary],
+        timeout: float,
+        keep: Callable[[], bool] | None = None,
+    ) -> Summary:
         """The value of ``key``: from Redis, or computed by this process, or by another.
 
         The process that takes the key's lock computes and stores the value; the others wait
@@ -603,8 +625,9 @@ class _Heartbeat:
             if self.thread is None or not self.thread.is_alive():
                 self.stopped = False
                 self.wake.clear()
-                self.thread = threading.Thread(target=self._run, name="imgstats-lock-heartbeat",
-                                               daemon=True)
+                self.thread = threading.Thread(
+                    target=self._run, name="imgstats-lock-heartbeat", daemon=True
+                )
                 self.thread.start()
 
     def release(self, name: str) -> None:

@@ -98,7 +98,8 @@ def _setup(state) -> None:
     if folder is None:
         folder = Path(tempfile.gettempdir()) / f"imgstats-gallery-{_user()}"
     app.extensions[_EXTENSION] = RenderCache(
-        int(app.config["GALLERY_CACHE_BYTES"]), folder or None,
+        int(app.config["GALLERY_CACHE_BYTES"]),
+        folder or None,
         int(app.config["GALLERY_DISK_CACHE_BYTES"]),
     )
     app.extensions["imgstats.render_error"] = render_error
@@ -168,6 +169,7 @@ def in_order(funcs) -> list[str]:
 
     ``mean`` sits after ``median`` (where tables put it), ``max`` after ``p100``.
     """
+
     def key(name: str):
         if name in _ORDER:
             return _ORDER[name]
@@ -279,11 +281,17 @@ def whole():
     plotted = ["min", "median", "mean", DEFAULT_PERCENTILE]
     answer = _service().collection("*", funcs, [None], histograms=True)
     row = _row("All samples", answer, None, funcs)
-    plot = _plot(answer, None, "every sample of every image", "band-all", DEFAULT_PERCENTILE,
-                 plotted)
+    plot = _plot(
+        answer, None, "every sample of every image", "band-all", DEFAULT_PERCENTILE, plotted
+    )
     return render_template(
-        "gallery/whole.html", answer=answer, rows=[row], table_funcs=funcs, plots=[plot],
-        mark=DEFAULT_PERCENTILE, api_url=_api_url("*", "median"),
+        "gallery/whole.html",
+        answer=answer,
+        rows=[row],
+        table_funcs=funcs,
+        plots=[plot],
+        mark=DEFAULT_PERCENTILE,
+        api_url=_api_url("*", "median"),
     )
 
 
@@ -314,12 +322,14 @@ def image(image: str):
         try:
             window = _window(image, entered)
         except InvalidOption as exc:
-            page = _image_page(image, DEFAULT_PERCENTILE, window_error=str(exc),
-                               window_entered=entered)
+            page = _image_page(
+                image, DEFAULT_PERCENTILE, window_error=str(exc), window_entered=entered
+            )
             return page, status_of(exc)
         if "window" not in request.args:  # the form: one shareable spelling
-            return redirect(url_for("gallery.image", image=image,
-                                    window=",".join(map(str, window))), 303)
+            return redirect(
+                url_for("gallery.image", image=image, window=",".join(map(str, window))), 303
+            )
         return _image_page(image, DEFAULT_PERCENTILE, window=window)
     return _image_page(image, DEFAULT_PERCENTILE)
 
@@ -367,8 +377,9 @@ def _rendered(image: str, version: str, kind: str, size: int, quality: int) -> b
     store = getattr(getattr(service, "store", None), "url", "")
     if not cacheable(version):  # a racy version (the file may be being written): never kept
         return service.render(image, size, quality)
-    return cache().get_or_render((store, kind, size, quality, image, version),
-                                 lambda: service.render(image, size, quality))
+    return cache().get_or_render(
+        (store, kind, size, quality, image, version), lambda: service.render(image, size, quality)
+    )
 
 
 def _image_response(data: bytes, mimetype: str, version: str) -> Response:
@@ -452,13 +463,14 @@ def _window(image: str, entered: dict[str, str]) -> tuple[int, int, int, int]:
     if x1 <= x0:
         raise InvalidOption(f"x1 ({x1}) must be greater than x0 ({x0}): the window has no width.")
     if y1 <= y0:
-        raise InvalidOption(f"y1 ({y1}) must be greater than y0 ({y0}): "
-                            "the window has no height.")
+        raise InvalidOption(f"y1 ({y1}) must be greater than y0 ({y0}): the window has no height.")
     info = _service().info(image)
     width, height = info["width"], info["height"]
     if x1 <= 0 or y1 <= 0 or x0 >= width or y0 >= height:
-        raise InvalidOption(f"The window lies outside the image, which is {width} × {height} "
-                            f"pixels: x from 0 to {width}, y from 0 to {height}.")
+        raise InvalidOption(
+            f"The window lies outside the image, which is {width} × {height} "
+            f"pixels: x from 0 to {width}, y from 0 to {height}."
+        )
     return x0, y0, x1, y1
 
 
@@ -519,8 +531,15 @@ def _health_url() -> str:
 
 
 def _image_page(
-    image: str, mark: str, *, result: str | None = None, form_error=None, entered=None,
-    window=None, window_error=None, window_entered=None,
+    image: str,
+    mark: str,
+    *,
+    result: str | None = None,
+    form_error=None,
+    entered=None,
+    window=None,
+    window_error=None,
+    window_entered=None,
 ) -> str:
     """Render the page of one image: preview, statistics table and histograms.
 
@@ -534,16 +553,17 @@ def _image_page(
     funcs = in_order([*TABLE_FUNCTIONS, mark] + ([result] if result else []))
     plotted = list(dict.fromkeys(["min", "median", "mean", mark]))
     # one question for the whole page: every function, all samples and each band
-    answer = service.answer(image, funcs, [None], each_band=True, histograms=True,
-                            window=window)
+    answer = service.answer(image, funcs, [None], each_band=True, histograms=True, window=window)
     shown = answer.region.get("window") if window else None
     value = answer.value(result) if result else None
     names = answer.band_names
     rows = [_row("All samples", answer, None, funcs)]
     rows += [_row(f"Band {names[b]}", answer, b, funcs) for b in answer.bands]
     if answer.bands:
-        plots = [_plot(answer, b, f"band {names[b]}", f"band-{names[b]}", mark, plotted)
-                 for b in answer.bands]
+        plots = [
+            _plot(answer, b, f"band {names[b]}", f"band-{names[b]}", mark, plotted)
+            for b in answer.bands
+        ]
     else:
         plots = [_plot(answer, None, "all samples", "band-all", mark, plotted)]
     limit = int(current_app.config["GALLERY_PREVIEW_SIZE"])
@@ -553,9 +573,12 @@ def _image_page(
     selection = None
     if shown:  # the window drawn over the preview, in percent of the image's size
         x0, y0, x1, y1 = shown
-        selection = {"left": 100 * x0 / info["width"], "top": 100 * y0 / info["height"],
-                     "width": 100 * (x1 - x0) / info["width"],
-                     "height": 100 * (y1 - y0) / info["height"]}
+        selection = {
+            "left": 100 * x0 / info["width"],
+            "top": 100 * y0 / info["height"],
+            "width": 100 * (x1 - x0) / info["width"],
+            "height": 100 * (y1 - y0) / info["height"],
+        }
     return render_template(
         "gallery/image.html",
         window=shown,
@@ -564,8 +587,9 @@ def _image_page(
         window_error=window_error,
         window_entered=window_entered,
         window_fields=WINDOW_FIELDS,
-        window_api_url=(_api_url(image, "median") + "?window=" + ",".join(map(str, window))
-                        if window else None),
+        window_api_url=(
+            _api_url(image, "median") + "?window=" + ",".join(map(str, window)) if window else None
+        ),
         info=info,
         description=_describe(info),
         preview_width=width,
@@ -596,8 +620,9 @@ def _plot(answer, band, name: str, band_class: str, mark: str, plotted) -> dict:
     return {
         "title": title,
         "note": _plots.SCALE_NOTE,
-        "svg": _plots.histogram_svg(values, counts, marks, title=title, band_class=band_class,
-                                    span=span),
+        "svg": _plots.histogram_svg(
+            values, counts, marks, title=title, band_class=band_class, span=span
+        ),
     }
 
 

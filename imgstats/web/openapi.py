@@ -12,22 +12,27 @@ FUNC_REGEX = "^(" + "|".join(NAMED_FUNCTIONS) + "|" + FUNCTION_PATTERN.replace("
 
 
 def _error(description: str) -> dict:
-    return {"description": description,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
 
 
 def _errors(*codes: int) -> dict:
     by_code: dict[int, list[str]] = {}
     for cls, code in STATUS_CODES.items():
         by_code.setdefault(code, []).append(cls.__name__)
-    text = {404: "image, pattern match or function not found",
-            405: "method not allowed (GET only, but POST on /stats/{image})",
-            400: "invalid option (band, page, window, polygon, body; mixed pixel types in a "
-                 "collection)",
-            413: "image declares too many pixels, or the body is too large",
-            422: "unreadable image or no valid samples", 502: "the image store failed",
-            503: "the service is busy (Retry-After says when to retry)",
-            504: "the image store did not answer in time"}
+    text = {
+        404: "image, pattern match or function not found",
+        405: "method not allowed (GET only, but POST on /stats/{image})",
+        400: "invalid option (band, page, window, polygon, body; mixed pixel types in a "
+        "collection)",
+        413: "image declares too many pixels, or the body is too large",
+        422: "unreadable image or no valid samples",
+        502: "the image store failed",
+        503: "the service is busy (Retry-After says when to retry)",
+        504: "the image store did not answer in time",
+    }
     out = {}
     for code in codes:
         kinds = ", ".join(by_code.get(code, []))
@@ -37,156 +42,316 @@ def _errors(*codes: int) -> dict:
 
 def openapi_document(version: str) -> dict:
     """Return the OpenAPI document (a JSON-ready dict) for imgstats ``version``."""
-    image = {"name": "image", "in": "path", "required": True,
-             "description": "An image name of the store, with its extension (IMG_1.jpg), "
-                            "or a collection pattern: a name holding * or ? (percent-encoded "
-                            "as %3F) matches store names by fnmatch rules (IMG_*.jpg), and "
-                            "the statistic is over all the matched images' samples as one "
-                            "set. The answer then lists the matched images and versions. No "
-                            "match is a 404; an unreadable image in the match fails the "
-                            "question with its own status, naming it; mixed pixel types "
-                            "are a 400.",
-             "schema": {"type": "string", "maxLength": 255, "pattern": r"^[^/\\?#%:]+$"}}
-    func = {"name": "func", "in": "path", "required": True,
-            "description": "min, max, mean, median or pXXX: a percentile from 0 to 100 in "
-                           "ASCII digits with an optional fraction (p10, p99.9). Percentiles "
-                           "equal numpy.percentile (linear) over the selected samples; NaN "
-                           "samples are ignored.",
-            "schema": {"type": "string", "pattern": FUNC_REGEX}}
-    band = {"name": "band", "in": "query", "required": False,
-            "description": "Band index or name (R, G, B...), or 'luma'; default all samples.",
-            "schema": {"type": "string"}}
-    page = {"name": "page", "in": "query", "required": False,
-            "description": "The page of a multi-page image (TIFF), from 0; default the first.",
-            "schema": {"type": "integer", "minimum": 0, "maximum": 999999}}
-    window = {"name": "window", "in": "query", "required": False,
-              "description": "A half-open pixel window x0,y0,x1,y1 (array[y0:y1, x0:x1] of "
-                             "the array as stored, no EXIF rotation), clipped to the image. "
-                             "Empty, inverted, outside the image, non-integer or not four "
-                             "numbers: 400. The answer gives the clipped window.",
-              "schema": {"type": "string", "maxLength": 64,
-                         "pattern": r"^-?[0-9]{1,10},-?[0-9]{1,10},-?[0-9]{1,10},-?[0-9]{1,10}$"}}
-    coordinate = {"type": "number", "minimum": -2.0**31, "maximum": 2.0**31}
+    image = {
+        "name": "image",
+        "in": "path",
+        "required": True,
+        "description": "An image name of the store, with its extension (IMG_1.jpg), "
+        "or a collection pattern: a name holding * or ? (percent-encoded "
+        "as %3F) matches store names by fnmatch rules (IMG_*.jpg), and "
+        "the statistic is over all the matched images' samples as one "
+        "set. The answer then lists the matched images and versions. No "
+        "match is a 404; an unreadable image in the match fails the "
+        "question with its own status, naming it; mixed pixel types "
+        "are a 400.",
+        "schema": {"type": "string", "maxLength": 255, "pattern": r"^[^/\\?#%:]+$"},
+    }
+    func = {
+        "name": "func",
+        "in": "path",
+        "required": True,
+        "description": "min, max, mean, median or pXXX: a percentile from 0 to 100 in "
+        "ASCII digits with an optional fraction (p10, p99.9). Percentiles "
+        "equal numpy.percentile (linear) over the selected samples; NaN "
+        "samples are ignored.",
+        "schema": {"type": "string", "pattern": FUNC_REGEX},
+    }
+    band = {
+        "name": "band",
+        "in": "query",
+        "required": False,
+        "description": "Band index or name (R, G, B...), or 'luma'; default all samples.",
+        "schema": {"type": "string"},
+    }
+    page = {
+        "name": "page",
+        "in": "query",
+        "required": False,
+        "description": "The page of a multi-page image (TIFF), from 0; default the first.",
+        "schema": {"type": "integer", "minimum": 0, "maximum": 999999},
+    }
+    window = {
+        "name": "window",
+        "in": "query",
+        "required": False,
+        "description": "A half-open pixel window x0,y0,x1,y1 (array[y0:y1, x0:x1] of "
+        "the array as stored, no EXIF rotation), clipped to the image. "
+        "Empty, inverted, outside the image, non-integer or not four "
+        "numbers: 400. The answer gives the clipped window.",
+        "schema": {
+            "type": "string",
+            "maxLength": 64,
+            "pattern": r"^-?[0-9]{1,10},-?[0-9]{1,10},-?[0-9]{1,10},-?[0-9]{1,10}$",
+        },
+    }
+    coordinate = {"type": "number", "minimum": -(2.0**31), "maximum": 2.0**31}
     point = {"type": "array", "items": coordinate, "minItems": 2, "maxItems": 2}
     ring = {"type": "array", "items": point, "minItems": 3, "maxItems": 10000}
-    polygon = {"description": "Pixel coordinates (x right, y down). A pixel counts when its "
-                              "centre (x + 0.5, y + 0.5) lies inside, the default rule of "
-                              "rasterio and GDAL; self-intersecting rings follow the even-odd "
-                              "rule; GeoJSON holes are subtracted. At most 10,000 vertices; "
-                              "fewer than 3 distinct vertices or all on one line: 400; no pixel "
-                              "centre inside: 422.",
-               "oneOf": [ring, {"type": "object", "required": ["type", "coordinates"],
-                                "properties": {"type": {"const": "Polygon"},
-                                               "coordinates": {"type": "array", "items": ring,
-                                                               "minItems": 1}}}]}
-    number = {"type": ["number", "null"],
-              "description": "An int for min/max of integer images, else a float; null "
-                             "for NaN or infinite results (not valid JSON numbers)."}
+    polygon = {
+        "description": "Pixel coordinates (x right, y down). A pixel counts when its "
+        "centre (x + 0.5, y + 0.5) lies inside, the default rule of "
+        "rasterio and GDAL; self-intersecting rings follow the even-odd "
+        "rule; GeoJSON holes are subtracted. At most 10,000 vertices; "
+        "fewer than 3 distinct vertices or all on one line: 400; no pixel "
+        "centre inside: 422.",
+        "oneOf": [
+            ring,
+            {
+                "type": "object",
+                "required": ["type", "coordinates"],
+                "properties": {
+                    "type": {"const": "Polygon"},
+                    "coordinates": {"type": "array", "items": ring, "minItems": 1},
+                },
+            },
+        ],
+    }
+    number = {
+        "type": ["number", "null"],
+        "description": "An int for min/max of integer images, else a float; null "
+        "for NaN or infinite results (not valid JSON numbers).",
+    }
     region_fields = {
-        "window": {"type": "array", "items": {"type": "integer"}, "minItems": 4, "maxItems": 4,
-                   "description": "The window asked for, clipped to the image."},
+        "window": {
+            "type": "array",
+            "items": {"type": "integer"},
+            "minItems": 4,
+            "maxItems": 4,
+            "description": "The window asked for, clipped to the image.",
+        },
         "pixels": {"type": "integer", "description": "Pixels the window or polygon selects."},
         "pattern": {"type": "string", "description": "The collection pattern, if any."},
         "image_count": {"type": "integer", "description": "Images the pattern matched."},
-        "images": {"type": "array", "description": "The matched images, sorted by name.",
-                   "items": {"type": "object", "required": ["name", "version"],
-                             "properties": {"name": {"type": "string"},
-                                            "version": {"type": "string"}}}},
+        "images": {
+            "type": "array",
+            "description": "The matched images, sorted by name.",
+            "items": {
+                "type": "object",
+                "required": ["name", "version"],
+                "properties": {"name": {"type": "string"}, "version": {"type": "string"}},
+            },
+        },
     }
     return {
         "openapi": "3.1.0",
-        "info": {"title": "imgstats", "version": version,
-                 "description": "Exact image statistics (min, max, mean, median, pXXX equal "
-                                "to numpy's) of the images of a store, of windows and "
-                                "polygons of them, and of collections of them. GET only, "
-                                "but POST on /stats/{image}: other methods get 405."},
-        "paths": {
-            "/health": {"get": {
-                "summary": "Liveness", "operationId": "health",
-                "responses": {"200": {"description": "The body is exactly OK.",
-                                      "content": {"text/plain": {"schema": {
-                                          "type": "string", "const": "OK"}}}},
-                              **_errors(405)}}},
-            "/stats/{image}/{func}": {"get": {
-                "summary": "One statistic of an image", "operationId": "stats",
-                "parameters": [image, func, band, page, window],
-                "responses": {
-                    "200": {"description": "The value. ETag and Cache-Control are set.",
-                            "headers": {"ETag": {"schema": {"type": "string"}},
-                                        "Cache-Control": {"schema": {"type": "string"}}},
-                            "content": {"application/json": {"schema": {
-                                "$ref": "#/components/schemas/Stats"}}}},
-                    "304": {"description": "Not modified (If-None-Match matched the ETag)."},
-                    **_errors(400, 404, 405, 413, 422, 502, 503, 504)}}},
-            "/stats/{image}": {"post": {
-                "summary": "Several statistics at once, of a polygon and/or window",
-                "operationId": "stats_many",
-                "description": "The only route that is not GET-only. The body is bounded "
-                               "(MAX_CONTENT_LENGTH, 1 MiB by default: 413 beyond). The "
-                               "image may be a collection pattern (not with a polygon).",
-                "parameters": [image],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                    "type": "object", "required": ["funcs"], "additionalProperties": False,
-                    "properties": {
-                        "funcs": {"type": "array", "minItems": 1, "maxItems": 64,
-                                  "items": {"type": "string", "pattern": FUNC_REGEX}},
-                        "polygon": polygon,
-                        "window": {"oneOf": [
-                            {"type": "string", "pattern": window["schema"]["pattern"]},
-                            {"type": "array", "items": {"type": "integer"}, "minItems": 4,
-                             "maxItems": 4}]},
-                        "band": {"type": ["string", "integer", "null"]},
-                        "page": {"type": ["integer", "null"], "minimum": 0,
-                                 "maximum": 999999}}}}}},
-                "responses": {
-                    "200": {"description": "Every function's value (no ETag: answers to a "
-                                           "body are not cached by HTTP caches).",
-                            "content": {"application/json": {"schema": {
-                                "$ref": "#/components/schemas/StatsMany"}}}},
-                    **_errors(400, 404, 405, 413, 422, 502, 503, 504)}}},
-            "/api/images": {"get": {
-                "summary": "Image names in the store", "operationId": "images",
-                "responses": {"200": {"description": "Sorted names, read live.",
-                                      "content": {"application/json": {"schema": {
-                                          "$ref": "#/components/schemas/ImageList"}}}},
-                              **_errors(405, 502, 503, 504)}}},
-            "/api/openapi.json": {"get": {
-                "summary": "This document", "operationId": "openapi",
-                "responses": {"200": {"description": "OpenAPI 3.1",
-                                      "content": {"application/json": {}}}}}},
+        "info": {
+            "title": "imgstats",
+            "version": version,
+            "description": "Exact image statistics (min, max, mean, median, pXXX equal "
+            "to numpy's) of the images of a store, of windows and "
+            "polygons of them, and of collections of them. GET only, "
+            "but POST on /stats/{image}: other methods get 405.",
         },
-        "components": {"schemas": {
-            "Stats": {"type": "object", "required": ["image", "func", "value"], "properties": {
-                "image": {"type": "string"}, "func": {"type": "string"}, "value": number,
-                "band": {"type": ["string", "null"]},
-                "bands": {"type": "object", "additionalProperties": number,
-                          "description": "The value per band, for images of several bands."},
-                "dtype": {"type": "string"}, "shape": {"type": "array",
-                                                       "items": {"type": "integer"}},
-                "count": {"type": "integer", "description": "Valid samples (NaN excluded)."},
-                "page": {"type": "integer", "description": "The page asked for, if any."},
-                "version": {"type": "string",
+        "paths": {
+            "/health": {
+                "get": {
+                    "summary": "Liveness",
+                    "operationId": "health",
+                    "responses": {
+                        "200": {
+                            "description": "The body is exactly OK.",
+                            "content": {
+                                "text/plain": {"schema": {"type": "string", "const": "OK"}}
+                            },
+                        },
+                        **_errors(405),
+                    },
+                }
+            },
+            "/stats/{image}/{func}": {
+                "get": {
+                    "summary": "One statistic of an image",
+                    "operationId": "stats",
+                    "parameters": [image, func, band, page, window],
+                    "responses": {
+                        "200": {
+                            "description": "The value. ETag and Cache-Control are set.",
+                            "headers": {
+                                "ETag": {"schema": {"type": "string"}},
+                                "Cache-Control": {"schema": {"type": "string"}},
+                            },
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Stats"}
+                                }
+                            },
+                        },
+                        "304": {"description": "Not modified (If-None-Match matched the ETag)."},
+                        **_errors(400, 404, 405, 413, 422, 502, 503, 504),
+                    },
+                }
+            },
+            "/stats/{image}": {
+                "post": {
+                    "summary": "Several statistics at once, of a polygon and/or window",
+                    "operationId": "stats_many",
+                    "description": "The only route that is not GET-only. The body is bounded "
+                    "(MAX_CONTENT_LENGTH, 1 MiB by default: 413 beyond). The "
+                    "image may be a collection pattern (not with a polygon).",
+                    "parameters": [image],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["funcs"],
+                                    "additionalProperties": False,
+                                    "properties": {
+                                        "funcs": {
+                                            "type": "array",
+                                            "minItems": 1,
+                                            "maxItems": 64,
+                                            "items": {"type": "string", "pattern": FUNC_REGEX},
+                                        },
+                                        "polygon": polygon,
+                                        "window": {
+                                            "oneOf": [
+                                                {
+                                                    "type": "string",
+                                                    "pattern": window["schema"]["pattern"],
+                                                },
+                                                {
+                                                    "type": "array",
+                                                    "items": {"type": "integer"},
+                                                    "minItems": 4,
+                                                    "maxItems": 4,
+                                                },
+                                            ]
+                                        },
+                                        "band": {"type": ["string", "integer", "null"]},
+                                        "page": {
+                                            "type": ["integer", "null"],
+                                            "minimum": 0,
+                                            "maximum": 999999,
+                                        },
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "Every function's value (no ETag: answers to a "
+                            "body are not cached by HTTP caches).",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/StatsMany"}
+                                }
+                            },
+                        },
+                        **_errors(400, 404, 405, 413, 422, 502, 503, 504),
+                    },
+                }
+            },
+            "/api/images": {
+                "get": {
+                    "summary": "Image names in the store",
+                    "operationId": "images",
+                    "responses": {
+                        "200": {
+                            "description": "Sorted names, read live.",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/ImageList"}
+                                }
+                            },
+                        },
+                        **_errors(405, 502, 503, 504),
+                    },
+                }
+            },
+            "/api/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "operationId": "openapi",
+                    "responses": {
+                        "200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}
+                    },
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "Stats": {
+                    "type": "object",
+                    "required": ["image", "func", "value"],
+                    "properties": {
+                        "image": {"type": "string"},
+                        "func": {"type": "string"},
+                        "value": number,
+                        "band": {"type": ["string", "null"]},
+                        "bands": {
+                            "type": "object",
+                            "additionalProperties": number,
+                            "description": "The value per band, for images of several bands.",
+                        },
+                        "dtype": {"type": "string"},
+                        "shape": {"type": "array", "items": {"type": "integer"}},
+                        "count": {
+                            "type": "integer",
+                            "description": "Valid samples (NaN excluded).",
+                        },
+                        "page": {"type": "integer", "description": "The page asked for, if any."},
+                        "version": {
+                            "type": "string",
                             "description": "The image's version, or for a pattern a digest "
-                                           "of every matched image's version."},
-                **region_fields}},
-            "StatsMany": {"type": "object", "required": ["image", "funcs", "values"],
-                          "properties": {
-                "image": {"type": "string"},
-                "funcs": {"type": "array", "items": {"type": "string"}},
-                "values": {"type": "object", "additionalProperties": number},
-                "band": {"type": ["string", "null"]},
-                "bands": {"type": "object", "additionalProperties": {
-                    "type": ["object", "null"], "additionalProperties": number},
-                    "description": "Every function's value per band."},
-                "dtype": {"type": "string"}, "shape": {"type": "array",
-                                                       "items": {"type": "integer"}},
-                "count": {"type": "integer"}, "page": {"type": "integer"},
-                "version": {"type": "string"}, **region_fields}},
-            "ImageList": {"type": "object", "required": ["images"], "properties": {
-                "images": {"type": "array", "items": {"type": "string"}},
-                "count": {"type": "integer"}}},
-            "Error": {"type": "object", "required": ["error"], "properties": {
-                "error": {"type": "string"}, "type": {"type": "string"},
-                "status": {"type": "integer"}}},
-        }},
+                            "of every matched image's version.",
+                        },
+                        **region_fields,
+                    },
+                },
+                "StatsMany": {
+                    "type": "object",
+                    "required": ["image", "funcs", "values"],
+                    "properties": {
+                        "image": {"type": "string"},
+                        "funcs": {"type": "array", "items": {"type": "string"}},
+                        "values": {"type": "object", "additionalProperties": number},
+                        "band": {"type": ["string", "null"]},
+                        "bands": {
+                            "type": "object",
+                            "additionalProperties": {
+                                "type": ["object", "null"],
+                                "additionalProperties": number,
+                            },
+                            "description": "Every function's value per band.",
+                        },
+                        "dtype": {"type": "string"},
+                        "shape": {"type": "array", "items": {"type": "integer"}},
+                        "count": {"type": "integer"},
+                        "page": {"type": "integer"},
+                        "version": {"type": "string"},
+                        **region_fields,
+                    },
+                },
+                "ImageList": {
+                    "type": "object",
+                    "required": ["images"],
+                    "properties": {
+                        "images": {"type": "array", "items": {"type": "string"}},
+                        "count": {"type": "integer"},
+                    },
+                },
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {
+                        "error": {"type": "string"},
+                        "type": {"type": "string"},
+                        "status": {"type": "integer"},
+                    },
+                },
+            }
+        },
     }

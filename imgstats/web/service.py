@@ -91,7 +91,8 @@ class ImageService:
         self.config = dict(config)
         images = config.get("IMAGES") or gallery_path()
         self.store = open_store(
-            images, timeout=float(config["STORE_TIMEOUT"]),
+            images,
+            timeout=float(config["STORE_TIMEOUT"]),
             version_ttl=float(config["VERSION_TTL"]),
             storage_options=dict(config.get("STORAGE_OPTIONS") or {}),
             racy_seconds=float(config.get("RACY_SECONDS", RACY_SECONDS)),
@@ -106,20 +107,31 @@ class ImageService:
         self.redis = None
         if config.get("REDIS_URL"):
             self.redis = RedisLayer(
-                config["REDIS_URL"], timeout=config["REDIS_TIMEOUT"],
-                backoff=config["REDIS_BACKOFF"], ttl=config["REDIS_TTL"],
-                secret=config.get("CACHE_KEY"), max_nbytes=config["CACHE_BYTES"],
+                config["REDIS_URL"],
+                timeout=config["REDIS_TIMEOUT"],
+                backoff=config["REDIS_BACKOFF"],
+                ttl=config["REDIS_TTL"],
+                secret=config.get("CACHE_KEY"),
+                max_nbytes=config["CACHE_BYTES"],
                 lock_ttl=config["LOCK_TTL"],
             )
         self._dask_client = None
         self._dask_lock = threading.Lock()
         wait = float(config.get("DECODE_WAIT", 20.0))
         #: Slots for slow work (store I/O, pixels): a few run, a few wait, the rest get Busy.
-        self.slow = Gate(int(config.get("SLOW_WORKERS", 2)), wait=wait,
-                         max_waiting=int(config.get("SLOW_QUEUE", 8)), what="slow work slots")
+        self.slow = Gate(
+            int(config.get("SLOW_WORKERS", 2)),
+            wait=wait,
+            max_waiting=int(config.get("SLOW_QUEUE", 8)),
+            what="slow work slots",
+        )
         #: Pixels (width x height) being decoded at once in this process.
-        self.decodes = Gate(int(config.get("DECODE_PIXELS") or 2 * self.pixel_limit), wait=wait,
-                            what="decode budget", retry_after=max(1, math.ceil(wait / 4)))
+        self.decodes = Gate(
+            int(config.get("DECODE_PIXELS") or 2 * self.pixel_limit),
+            wait=wait,
+            what="decode budget",
+            retry_after=max(1, math.ceil(wait / 4)),
+        )
 
     # -- the store ---------------------------------------------------------------------------
     def list_images(self) -> list[str]:
@@ -190,9 +202,18 @@ class ImageService:
             raise
 
     # -- statistics --------------------------------------------------------------------------
-    def answer(self, name: str, funcs, selections=(None,), *, each_band: bool = False,
-               histograms: bool = False, page: int | None = None, window=None,
-               polygon=None) -> Answer:
+    def answer(
+        self,
+        name: str,
+        funcs,
+        selections=(None,),
+        *,
+        each_band: bool = False,
+        histograms: bool = False,
+        page: int | None = None,
+        window=None,
+        polygon=None,
+    ) -> Answer:
         """Answer ``funcs`` for each of ``selections`` of an image: the service's one entry.
 
         Parameters
@@ -239,8 +260,15 @@ class ImageService:
         region = Region.of(window, polygon)
         selections = tuple(dict.fromkeys(selections))
         version = self.version(name)
-        key = (self.store.url, name, version, page,
-               tuple(f.name for f in parsed), selections, each_band)
+        key = (
+            self.store.url,
+            name,
+            version,
+            page,
+            tuple(f.name for f in parsed),
+            selections,
+            each_band,
+        )
         if region:
             key += (region.key,)
         keep = not histograms and cacheable(version)
@@ -250,30 +278,33 @@ class ImageService:
                 return cached
         with self.slow.hold():
             if not keep:  # the gallery's histograms, or a racy version: computed, not kept
-                return self._answer(name, version, page, parsed, selections, each_band,
-                                    histograms, region)[0]
+                return self._answer(
+                    name, version, page, parsed, selections, each_band, histograms, region
+                )[0]
             slot = self.answers.slot(key)
             with slot.lock:
                 if slot.value is None:
-                    answer, settled = self._answer(name, version, page, parsed, selections,
-                                                   each_band, region=region)
+                    answer, settled = self._answer(
+                        name, version, page, parsed, selections, each_band, region=region
+                    )
                     if not settled:  # the file changed while it was read: keep nothing
                         return answer
                     slot.value = answer
                 return slot.value
 
-    def _answer(self, name, version, page, funcs, selections, each_band, histograms=False,
-                region=None):
+    def _answer(
+        self, name, version, page, funcs, selections, each_band, histograms=False, region=None
+    ):
         """``(answer, settled)``: an :class:`Answer` from the (cached, refined) summary, and
         whether values computed now may be cached (see :meth:`_settled`)."""
         region = region or Region()
         key = self._summary_key(name, version, page, region)
         if not cacheable(version):  # being written: compute, keep nothing, evict nothing
             summary = self._summarize(name, page, region)
-            summary, bands = self._refined(summary, name, funcs, selections, each_band, page,
-                                           region)
-            answer = Answer.of(summary, name, version, page, funcs, selections, bands,
-                               histograms)
+            summary, bands = self._refined(
+                summary, name, funcs, selections, each_band, page, region
+            )
+            answer = Answer.of(summary, name, version, page, funcs, selections, bands, histograms)
             return region.answer(answer, summary), False
         slot = self.summaries.slot(key)
         summary = slot.value
@@ -297,8 +328,16 @@ class ImageService:
                         self._share(key, summary)
                     else:
                         settled = False
-        answer = Answer.of(summary, name, version, page, funcs, selections,
-                           self._bands(summary, each_band), histograms)
+        answer = Answer.of(
+            summary,
+            name,
+            version,
+            page,
+            funcs,
+            selections,
+            self._bands(summary, each_band),
+            histograms,
+        )
         if slot.value is summary:
             slot.value = summary  # re-weigh: answering keeps cumulative counts on the summary
         return region.answer(answer, summary), settled
@@ -344,8 +383,9 @@ class ImageService:
                     slot.value = summary
         return summary, slot
 
-    def _summary_key(self, name: str, version: str, page: int | None,
-                     region: Region | None = None) -> tuple:
+    def _summary_key(
+        self, name: str, version: str, page: int | None, region: Region | None = None
+    ) -> tuple:
         """The key of an image version's summary (the page only when one is asked for; a
         region's key after the page, so a whole image's keys stay what they were)."""
         if region:
@@ -364,8 +404,9 @@ class ImageService:
         """
         return self.store.unchanged(key[1], key[2])
 
-    def _summarize_once(self, key, name: str, page: int | None = None,
-                        region: Region | None = None) -> tuple[Summary, bool]:
+    def _summarize_once(
+        self, key, name: str, page: int | None = None, region: Region | None = None
+    ) -> tuple[Summary, bool]:
         """Summarize, or wait for the worker process that holds the key's Redis lock; return
         the summary and whether it may be cached (see :meth:`_settled`)."""
         if self.redis is None:
@@ -379,8 +420,9 @@ class ImageService:
             settled = self._settled(key)  # asked after the bytes were read
             return summary
 
-        summary = self.redis.compute_once(key, compute, timeout=self.config["LOCK_TIMEOUT"],
-                                          keep=lambda: settled)
+        summary = self.redis.compute_once(
+            key, compute, timeout=self.config["LOCK_TIMEOUT"], keep=lambda: settled
+        )
         return summary, settled
 
     def _share(self, key, summary: Summary) -> None:
@@ -397,8 +439,9 @@ class ImageService:
             options.update(region.options())
         return options
 
-    def _summarize(self, name: str, page: int | None = None,
-                   region: Region | None = None) -> Summary:
+    def _summarize(
+        self, name: str, page: int | None = None, region: Region | None = None
+    ) -> Summary:
         source = self.store.source(name)
         options = self._options(page, region)
         with _StoreErrors(self.store.remote):
@@ -411,8 +454,15 @@ class ImageService:
             future = client.submit(summarize, source, pure=False, **options)
             return self._result(future)
 
-    def _refine(self, summary: Summary, name: str, funcs, selections,
-                page: int | None = None, region: Region | None = None) -> Summary:
+    def _refine(
+        self,
+        summary: Summary,
+        name: str,
+        funcs,
+        selections,
+        page: int | None = None,
+        region: Region | None = None,
+    ) -> Summary:
         """Refine ``summary`` so that it answers ``funcs`` for every one of ``selections``
         (one pass over the pixels refines them all)."""
         wanted = [sel for sel in selections if needs_refinement(summary, funcs, [sel])]
@@ -427,16 +477,26 @@ class ImageService:
                     return refine(summary, source, funcs, wanted, **options)
             if lazy:
                 return refine(summary, source, funcs, wanted, scheduler=client, **options)
-            return self._result(client.submit(
-                refine, summary, source, funcs, wanted, pure=False, **options))
+            return self._result(
+                client.submit(refine, summary, source, funcs, wanted, pure=False, **options)
+            )
 
     # -- collections -------------------------------------------------------------------------
     def match(self, pattern: str) -> list[str]:
         """The store's image names matching ``pattern`` (:func:`fnmatch.fnmatchcase`), sorted."""
         return [n for n in self.list_images() if fnmatch.fnmatchcase(n, pattern)]
 
-    def collection(self, pattern: str, funcs, selections=(None,), *, each_band: bool = False,
-                   histograms: bool = False, page: int | None = None, window=None) -> Answer:
+    def collection(
+        self,
+        pattern: str,
+        funcs,
+        selections=(None,),
+        *,
+        each_band: bool = False,
+        histograms: bool = False,
+        page: int | None = None,
+        window=None,
+    ) -> Answer:
         """Answer ``funcs`` over the samples of every image whose name matches ``pattern``.
 
         The samples of all the matched images are one set: the values equal numpy's on the
@@ -485,8 +545,10 @@ class ImageService:
             raise ImageNotFound(f"no image matches the pattern {pattern!r}")
         limit = int(self.config.get("COLLECTION_LIMIT", 1000))
         if len(names) > limit:
-            raise InvalidOption(f"the pattern {pattern!r} matches {len(names)} images, more "
-                                f"than the limit of {limit}: narrow it")
+            raise InvalidOption(
+                f"the pattern {pattern!r} matches {len(names)} images, more "
+                f"than the limit of {limit}: narrow it"
+            )
         images = tuple((name, _named(self.version, name)) for name in names)
         digest = hashlib.sha256(repr(images).encode()).hexdigest()[:32]
         key = (self.store.url, "collection", images, page, region.key)
@@ -499,16 +561,39 @@ class ImageService:
                 return cached
 
         def work():
-            return self._collect(key, images, digest, pattern, page, region, parsed,
-                                 selections, each_band, histograms, keep)
+            return self._collect(
+                key,
+                images,
+                digest,
+                pattern,
+                page,
+                region,
+                parsed,
+                selections,
+                each_band,
+                histograms,
+                keep,
+            )
 
         with self.slow.hold():
             if histograms or not keep:
                 return work()
             return self.answers.get_or_fill(answer_key, work)
 
-    def _collect(self, key, images, digest, pattern, page, region, funcs, selections,
-                 each_band, histograms, keep=True) -> Answer:
+    def _collect(
+        self,
+        key,
+        images,
+        digest,
+        pattern,
+        page,
+        region,
+        funcs,
+        selections,
+        each_band,
+        histograms,
+        keep=True,
+    ) -> Answer:
         """Merge (and refine) the matched images' summaries into an :class:`Answer`."""
         names = [name for name, _ in images]
         # a promotion that needs pixels decoded again is refused from the headers, first
@@ -521,25 +606,23 @@ class ImageService:
                 bands = tuple(range(len(merged.band_names)))
             wanted = tuple(dict.fromkeys(selections + bands))
             if needs_refinement(merged, funcs, wanted):
-                merged = self._refine_collection(merged, parts, names, funcs, wanted, page,
-                                                 region)
-            answer = Answer.of(merged, pattern, digest, page, funcs, selections, bands,
-                               histograms)
+                merged = self._refine_collection(merged, parts, names, funcs, wanted, page, region)
+            answer = Answer.of(merged, pattern, digest, page, funcs, selections, bands, histograms)
             return replace(answer, images=images)
         slot = self.summaries.slot(key)
         merged = slot.value
         parts = None
 
         def get_parts():  # as merged (promoted), kept beside the merge for its refinements
-            return self.summaries.get_or_fill(key + ("parts",),
-                                              lambda: self._parts(images, page, region))
+            return self.summaries.get_or_fill(
+                key + ("parts",), lambda: self._parts(images, page, region)
+            )
 
         if merged is None:
             parts = get_parts()
             with slot.lock:
                 if slot.value is None:
-                    slot.value = merge_summaries(
-                        [getattr(p, "summary", p) for p in parts], names)
+                    slot.value = merge_summaries([getattr(p, "summary", p) for p in parts], names)
                 merged = slot.value
         bands = ()
         if each_band and len(merged.band_names) > 1:
@@ -551,8 +634,7 @@ class ImageService:
             parts = parts or get_parts()
             with slot.lock:
                 merged = slot.value
-                merged = self._refine_collection(merged, parts, names, funcs, wanted, page,
-                                                 region)
+                merged = self._refine_collection(merged, parts, names, funcs, wanted, page, region)
                 slot.value = merged
         answer = Answer.of(merged, pattern, digest, page, funcs, selections, bands, histograms)
         return replace(answer, images=images)
@@ -619,7 +701,8 @@ class ImageService:
                 address = self.config["DASK_SCHEDULER"]
                 try:
                     self._dask_client = Client(
-                        address, timeout=float(self.config["STORE_TIMEOUT"]),
+                        address,
+                        timeout=float(self.config["STORE_TIMEOUT"]),
                         set_as_default=False,
                     )
                 except OSError as exc:
@@ -695,7 +778,6 @@ class _StoreErrors:
         return False
 
 
-
 def is_pattern(name: str) -> bool:
     """Whether an image name in a URL is a collection pattern (it holds ``*`` or ``?``)."""
     return "*" in name or "?" in name
@@ -755,8 +837,10 @@ class Region:
         key = ()
         if window is not None:
             if isinstance(window, str) and len(window) > _MAX_WINDOW_TEXT:
-                raise InvalidOption(f"invalid window {window[:24]!r}...: use four whole "
-                                    "numbers x0,y0,x1,y1 (pixels)")
+                raise InvalidOption(
+                    f"invalid window {window[:24]!r}...: use four whole "
+                    "numbers x0,y0,x1,y1 (pixels)"
+                )
             window = parse_window(window)
             if max(abs(v) for v in window) > _MAX_COORDINATE:
                 raise InvalidOption(f"window {window}: coordinates beyond 2**31 pixels")
@@ -797,8 +881,7 @@ class Region:
         shape = tuple(int(n) for n in summary.shape)
         if self.polygon is None and self.window is not None and len(shape) >= 2:
             x0, y0 = max(self.window[0], 0), max(self.window[1], 0)
-            return {"window": [x0, y0, x0 + shape[1], y0 + shape[0]],
-                    "pixels": shape[0] * shape[1]}
+            return {"window": [x0, y0, x0 + shape[1], y0 + shape[0]], "pixels": shape[0] * shape[1]}
         return {"pixels": shape[0] if shape else 0}
 
 
@@ -879,8 +962,17 @@ class Answer:
     images: tuple = ()
 
     @classmethod
-    def of(cls, summary: Summary, name, version, page, funcs, selections, bands,
-           histograms: bool = False) -> Answer:
+    def of(
+        cls,
+        summary: Summary,
+        name,
+        version,
+        page,
+        funcs,
+        selections,
+        bands,
+        histograms: bool = False,
+    ) -> Answer:
         """Read an answer off a summary that is refined for every selection."""
         values, counts, hists, empty = {}, {}, {}, {}
         for sel in dict.fromkeys(tuple(selections) + tuple(bands)):
@@ -892,9 +984,20 @@ class Answer:
             counts[sel] = int(summary.stats(sel).count)
             if histograms:
                 hists[sel] = summary.histogram(sel)
-        return cls(name, version, page, tuple(f.name for f in funcs), summary.dtype.name,
-                   tuple(int(n) for n in summary.shape), tuple(summary.band_names),
-                   tuple(bands), values, counts, hists, empty)
+        return cls(
+            name,
+            version,
+            page,
+            tuple(f.name for f in funcs),
+            summary.dtype.name,
+            tuple(int(n) for n in summary.shape),
+            tuple(summary.band_names),
+            tuple(bands),
+            values,
+            counts,
+            hists,
+            empty,
+        )
 
     def value(self, func: str, selection=None):
         """One value; raises :class:`~imgstats.NoValidSamples` for an empty selection."""

@@ -128,8 +128,16 @@ def store_error(exc: BaseException, what: str) -> StoreUnavailable:
 
 
 # Network errors of the clients under fsspec: aiohttp (http, gcsfs), botocore (s3fs), gcsfs.
-_NETWORK = frozenset({"ClientError", "HttpError", "BotoCoreError", "ConnectionError",
-                      "FSTimeoutError", "ChecksumError"})
+_NETWORK = frozenset(
+    {
+        "ClientError",
+        "HttpError",
+        "BotoCoreError",
+        "ConnectionError",
+        "FSTimeoutError",
+        "ChecksumError",
+    }
+)
 
 
 def is_network_error(exc: BaseException | None) -> bool:
@@ -150,8 +158,12 @@ def _is_timeout(exc: BaseException | None) -> bool:
     while exc is not None and seen < 10:
         names = {cls.__name__ for cls in type(exc).__mro__}
         if isinstance(exc, (TimeoutError, asyncio.TimeoutError)) or names & {
-            "FSTimeoutError", "ReadTimeoutError", "ConnectTimeoutError", "ServerTimeoutError",
-            "ReadTimeout", "ConnectTimeout",
+            "FSTimeoutError",
+            "ReadTimeoutError",
+            "ConnectTimeoutError",
+            "ServerTimeoutError",
+            "ReadTimeout",
+            "ConnectTimeout",
         }:
             return True
         exc = exc.__cause__ or exc.__context__
@@ -194,8 +206,13 @@ class LocalStore:
             return []
         except OSError as exc:
             raise StoreUnavailable(f"cannot list the image folder: {exc.strerror}") from exc
-        return sorted(e.name for e in entries if is_image_name(e.name) and _is_file(e)
-                      and (not e.is_symlink() or _inside(self.root, e.path)))
+        return sorted(
+            e.name
+            for e in entries
+            if is_image_name(e.name)
+            and _is_file(e)
+            and (not e.is_symlink() or _inside(self.root, e.path))
+        )
 
     def path(self, name: str) -> Path:
         """The path of ``name``, checked to lie directly inside the folder."""
@@ -306,19 +323,28 @@ class FsspecStore:
 
     remote = True
 
-    def __init__(self, url: str, timeout: float = 10.0, version_ttl: float = 2.0,
-                 storage_options: dict | None = None, racy_seconds: float = RACY_SECONDS):
+    def __init__(
+        self,
+        url: str,
+        timeout: float = 10.0,
+        version_ttl: float = 2.0,
+        storage_options: dict | None = None,
+        racy_seconds: float = RACY_SECONDS,
+    ):
         self.protocol = urlsplit(url).scheme.lower()
         self.url = url.rstrip("/") + "/"
         self.timeout = float(timeout)
         self.version_ttl = float(version_ttl)
         self.racy_seconds = float(racy_seconds)
-        self.storage_options = {**_timeout_options(self.protocol, self.timeout),
-                                **(storage_options or {})}
+        self.storage_options = {
+            **_timeout_options(self.protocol, self.timeout),
+            **(storage_options or {}),
+        }
         self._versions: dict[str, tuple[float, str, int]] = {}
         self._lock = threading.Lock()
-        if self.protocol in ("gs", "gcs") and (os.environ.get("STORAGE_EMULATOR_HOST")
-                                               or self.storage_options.get("endpoint_url")):
+        if self.protocol in ("gs", "gcs") and (
+            os.environ.get("STORAGE_EMULATOR_HOST") or self.storage_options.get("endpoint_url")
+        ):
             # read when gcsfs is imported, i.e. on the first use of fs below
             os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 
@@ -347,8 +373,10 @@ class FsspecStore:
                 names = self._list_http()
             else:
                 self.fs.invalidate_cache(self.url)
-                names = [p.rstrip("/").rsplit("/", 1)[-1]
-                         for p in self._call("ls", self.url, detail=False)]
+                names = [
+                    p.rstrip("/").rsplit("/", 1)[-1]
+                    for p in self._call("ls", self.url, detail=False)
+                ]
         except FileNotFoundError:
             return []
         except Exception as exc:  # network clients raise their own types
@@ -362,13 +390,16 @@ class FsspecStore:
             prefix = unquote(urlsplit(self.url).path).lstrip("/")
             prefix = prefix.split("/", 1)[1] if "/" in prefix.rstrip("/") else ""
             keys = re.findall(r"<Key>([^<]+)</Key>", text)
-            return [k[len(prefix):] for k in keys if k.startswith(prefix)
-                    and "/" not in k[len(prefix):]]
+            return [
+                k[len(prefix) :]
+                for k in keys
+                if k.startswith(prefix) and "/" not in k[len(prefix) :]
+            ]
         names = []
         for href in re.findall(r"""href\s*=\s*["']([^"']+)["']""", text, flags=re.I):
             full = urljoin(self.url, href)
             if full.startswith(self.url) and "?" not in full and "#" not in full:
-                rest = full[len(self.url):]
+                rest = full[len(self.url) :]
                 if rest and "/" not in rest:
                     names.append(unquote(rest))
         return names
@@ -472,8 +503,7 @@ class FsspecStore:
         if getattr(fs, "async_impl", False) and hasattr(fs, "_" + method):
             from fsspec.asyn import sync
 
-            return sync(fs.loop, getattr(fs, "_" + method), *args, timeout=self.timeout,
-                        **kwargs)
+            return sync(fs.loop, getattr(fs, "_" + method), *args, timeout=self.timeout, **kwargs)
         return getattr(fs, method)(*args, **kwargs)
 
     def source(self, name: str) -> str:
@@ -613,15 +643,26 @@ def _timeout_options(protocol: str, timeout: float) -> dict:
 
         return {"client_kwargs": {"timeout": aiohttp.ClientTimeout(total=timeout)}}
     if protocol in ("s3", "s3a"):
-        return {"config_kwargs": {"connect_timeout": timeout, "read_timeout": timeout,
-                                  "retries": {"max_attempts": 1}}}
+        return {
+            "config_kwargs": {
+                "connect_timeout": timeout,
+                "read_timeout": timeout,
+                "retries": {"max_attempts": 1},
+            }
+        }
     if protocol in ("gs", "gcs"):
         return {"timeout": timeout}
     return {}
 
 
-def open_store(images, *, timeout: float = 10.0, version_ttl: float = 2.0,
-               storage_options: dict | None = None, racy_seconds: float = RACY_SECONDS):
+def open_store(
+    images,
+    *,
+    timeout: float = 10.0,
+    version_ttl: float = 2.0,
+    storage_options: dict | None = None,
+    racy_seconds: float = RACY_SECONDS,
+):
     """Return the store for a folder path or an fsspec URL (``file://`` is a folder)."""
     text = os.fspath(images)
     if is_url(text):

@@ -22,8 +22,12 @@ from imgstats.data import gallery_path
 
 CHROMIUM = Path(os.environ.get("IMGSTATS_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 VIEWPORT = {"width": 1280, "height": 800}
 _REPORTS = pytest.StashKey[dict]()
@@ -53,8 +57,13 @@ def pytest_runtest_makereport(item, call):
 def _serve(folder: Path, log: Path):
     """``imgstats serve`` (2 gunicorn workers) over ``folder``, with a thumbnail cache of its
     own, so "cold" is cold whatever ran before (:func:`benchmarks.servers.start_server`)."""
-    server = start_server(folder, workers=2, timeout=90, log=log,
-                          env={"IMGSTATS_GALLERY_CACHE_DIR": str(log.parent / "renders")})
+    server = start_server(
+        folder,
+        workers=2,
+        timeout=90,
+        log=log,
+        env={"IMGSTATS_GALLERY_CACHE_DIR": str(log.parent / "renders")},
+    )
     with server:
         yield server
 
@@ -88,7 +97,9 @@ def browser():
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
         )
         yield browser
         browser.close()
@@ -120,10 +131,18 @@ def _watch(page) -> list[str]:
     errors = PageErrors()
     visited: list[str] = []
     page.on("pageerror", lambda exc: errors.errors.append(f"{page.url}: {exc}"))
-    page.on("console", lambda msg: msg.type == "error"
-            and errors.errors.append(f"{page.url}: console: {msg.text}"))
-    page.on("framenavigated", lambda frame: frame == page.main_frame
-            and frame.url not in visited and visited.append(frame.url))
+    page.on(
+        "console",
+        lambda msg: (
+            msg.type == "error" and errors.errors.append(f"{page.url}: console: {msg.text}")
+        ),
+    )
+    page.on(
+        "framenavigated",
+        lambda frame: (
+            frame == page.main_frame and frame.url not in visited and visited.append(frame.url)
+        ),
+    )
     page.errors = errors
     return visited
 
@@ -188,8 +207,9 @@ def readme_screenshot():
 
         png = page.screenshot(full_page=full_page)
         with Image.open(io.BytesIO(png)) as img:
-            small = img.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT,
-                                                dither=Image.Dither.NONE)
+            small = img.convert("RGB").quantize(
+                256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
+            )
             Path(folder).mkdir(parents=True, exist_ok=True)
             small.save(Path(folder) / f"{name}.png", optimize=True)
 

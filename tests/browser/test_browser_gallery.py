@@ -47,8 +47,9 @@ def test_home_gallery_image_and_each_function_match_the_api(server, page, readme
 
 
 @pytest.mark.parametrize("image", ["IMG_8.jpg", "IMG_12_uint16.tif", "IMG_13_float32.tif"])
-def test_percentile_form_gives_the_api_value_and_refuses_101(server, page, image,
-                                                            readme_screenshot):
+def test_percentile_form_gives_the_api_value_and_refuses_101(
+    server, page, image, readme_screenshot
+):
     page.goto(f"{server.url}/gallery/{image}")
     field = page.get_by_label("Percentile, from 0 to 100")
     field.fill("99.5")
@@ -73,7 +74,8 @@ def test_percentile_form_gives_the_api_value_and_refuses_101(server, page, image
         page.get_by_role("button", name="Compute percentile").click()
     assert navigation.value.status == 404
     expect(page.get_by_role("alert")).to_have_text(
-        "101 is outside 0 to 100. Enter a percentile from 0 to 100, such as 99.5.")
+        "101 is outside 0 to 100. Enter a percentile from 0 to 100, such as 99.5."
+    )
     expect(page.get_by_label("Percentile, from 0 to 100")).to_have_value("101")
 
 
@@ -87,12 +89,16 @@ def test_health_button_shows_ok(server, page, readme_screenshot):
     readme_screenshot(page, "home")
 
 
-@pytest.mark.parametrize(("path", "heading"), [
-    ("/gallery/no-such-image.jpg", "Unknown image"),
-    ("/gallery/IMG_1.jpg/average", "Unsupported function"),
-])
-def test_unknown_image_or_function_gives_the_404_page(server, page, path, heading,
-                                                       readme_screenshot):
+@pytest.mark.parametrize(
+    ("path", "heading"),
+    [
+        ("/gallery/no-such-image.jpg", "Unknown image"),
+        ("/gallery/IMG_1.jpg/average", "Unsupported function"),
+    ],
+)
+def test_unknown_image_or_function_gives_the_404_page(
+    server, page, path, heading, readme_screenshot
+):
     page.errors.allow(r"status of 404")
     response = page.goto(server.url + path)
     assert response.status == 404
@@ -126,9 +132,12 @@ def test_every_image_has_alt_text_and_every_field_a_label(server, page):
     for path in ("/", "/gallery", "/gallery/IMG_11.png", "/gallery/IMG_11.png/p10"):
         page.goto(server.url + path)
         assert page.evaluate("[...document.images].filter(i => !i.alt).length") == 0
-        assert page.evaluate(
-            "[...document.querySelectorAll('input')].filter(i => !i.labels.length).length"
-        ) == 0
+        assert (
+            page.evaluate(
+                "[...document.querySelectorAll('input')].filter(i => !i.labels.length).length"
+            )
+            == 0
+        )
 
 
 _WEIGHT = """() => {
@@ -176,10 +185,13 @@ def _load_all_images(page) -> None:
 def test_page_weights(server, fresh_page, tmp_path, record_property):
     """What each page weighs on a first visit (HTML + CSS + JS + images, bytes)."""
     weights = {}
-    for name, path in [("home", "/"), ("gallery (14 images)", "/gallery"),
-                       ("image IMG_1.jpg", "/gallery/IMG_1.jpg"),
-                       ("result IMG_1.jpg/p99.5", "/gallery/IMG_1.jpg/p99.5"),
-                       ("image IMG_7.jpg (1411 px)", "/gallery/IMG_7.jpg")]:
+    for name, path in [
+        ("home", "/"),
+        ("gallery (14 images)", "/gallery"),
+        ("image IMG_1.jpg", "/gallery/IMG_1.jpg"),
+        ("result IMG_1.jpg/p99.5", "/gallery/IMG_1.jpg/p99.5"),
+        ("image IMG_7.jpg (1411 px)", "/gallery/IMG_7.jpg"),
+    ]:
         page = fresh_page()  # an empty browser cache each time
         page.goto(server.url + path)
         _load_all_images(page)
@@ -192,8 +204,7 @@ def test_page_weights(server, fresh_page, tmp_path, record_property):
         assert w["css"] < 12_000
 
 
-def test_gallery_with_200_images_cold_and_warm(big_server, fresh_page, tmp_path,
-                                               record_property):
+def test_gallery_with_200_images_cold_and_warm(big_server, fresh_page, tmp_path, record_property):
     """Time to a loaded gallery (every thumbnail decoded): server caches cold, then warm.
 
     Each run starts with an empty browser cache, so "warm" is the server's thumbnail cache.
@@ -216,10 +227,12 @@ def test_gallery_with_200_images_cold_and_warm(big_server, fresh_page, tmp_path,
             page.wait_for_load_state()
             _load_all_images(page)
             total += time.perf_counter() - start
-        timings[run] = {**server,
-                        "first page, HTML parsed (s)": round(html, 3),
-                        "first page, all thumbnails (s)": round(first, 3),
-                        "all pages, all 200 thumbnails (s)": round(total, 3)}
+        timings[run] = {
+            **server,
+            "first page, HTML parsed (s)": round(html, 3),
+            "first page, all thumbnails (s)": round(first, 3),
+            "all pages, all 200 thumbnails (s)": round(total, 3),
+        }
     (tmp_path / "gallery-timing.json").write_text(json.dumps(timings, indent=1))
     record_property("gallery_200", timings)
     print(json.dumps(timings, indent=1))

@@ -33,7 +33,8 @@ def _goto(page, path: str, status: int) -> None:
     response = page.goto(page.url_base + path)
     assert response.status == status, path
     page.wait_for_function(  # lazy thumbnails below the fold load only when scrolled to
-        "() => [...document.images].every(i => i.complete || i.loading === 'lazy')")
+        "() => [...document.images].every(i => i.complete || i.loading === 'lazy')"
+    )
 
 
 @pytest.fixture
@@ -92,7 +93,8 @@ def test_two_cards_a_row_on_a_phone(at):
     page = at(390)
     _goto(page, "/gallery", 200)
     tops = page.locator(".cards > li").evaluate_all(
-        "cards => cards.slice(0, 4).map(c => Math.round(c.getBoundingClientRect().top))")
+        "cards => cards.slice(0, 4).map(c => Math.round(c.getBoundingClientRect().top))"
+    )
     assert tops[0] == tops[1] and tops[2] == tops[3] and tops[2] > tops[0]
 
 
@@ -101,7 +103,8 @@ def test_histogram_labels_are_readable(at, width):
     page = at(width)
     _goto(page, "/gallery/IMG_1.jpg", 200)
     sizes = page.locator("svg.hist text").evaluate_all(
-        "ts => ts.map(t => parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a)")
+        "ts => ts.map(t => parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a)"
+    )
     assert min(sizes) >= 11, sizes  # CSS px on the screen
 
 
@@ -138,7 +141,8 @@ def test_a_bad_window_is_said_by_the_page(server, page):
         page.get_by_role("button", name="Show window").click()
     assert navigation.value.status == 400
     expect(page.get_by_role("alert")).to_have_text(
-        "x1 (10) must be greater than x0 (50): the window has no width.")
+        "x1 (10) must be greater than x0 (50): the window has no width."
+    )
     expect(page.get_by_label("x1", exact=True)).to_have_value("10")
 
 
@@ -177,10 +181,14 @@ def test_whole_gallery_page_is_linked_and_lists_every_image(server, page, readme
     readme_screenshot(page, "whole-gallery", full_page=True)
 
 
-@pytest.mark.skipif(not os.environ.get("IMGSTATS_LOOK_DIR"),
-                    reason="set IMGSTATS_LOOK_DIR to write screenshots for a person to look at")
-@pytest.mark.parametrize(("label", "width", "scale"), [
-    ("desktop", 1280, 1), ("phone", 390, 3), ("zoom200", 640, 2), ("reflow320", 320, 4)])
+@pytest.mark.skipif(
+    not os.environ.get("IMGSTATS_LOOK_DIR"),
+    reason="set IMGSTATS_LOOK_DIR to write screenshots for a person to look at",
+)
+@pytest.mark.parametrize(
+    ("label", "width", "scale"),
+    [("desktop", 1280, 1), ("phone", 390, 3), ("zoom200", 640, 2), ("reflow320", 320, 4)],
+)
 def test_screenshots_to_look_at(at, label, width, scale):
     """Full-page screenshots of every page at one size, for review by eye (not for the README).
 

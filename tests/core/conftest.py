@@ -107,7 +107,10 @@ def s3_store():
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
     client = boto3.client(
-        "s3", endpoint_url=endpoint, aws_access_key_id="x", aws_secret_access_key="y",
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="x",
+        aws_secret_access_key="y",
         region_name="us-east-1",
     )
     client.create_bucket(Bucket="imgs")

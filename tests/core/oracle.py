@@ -15,6 +15,15 @@ from benchmarks.oracle import (
 )
 
 __all__ = [
-    "ALL_DTYPES", "FLOAT_DTYPES", "INT_DTYPES", "NAMED", "check_all", "expected_mean",
-    "expected_percentile", "numpy_ranks", "png_declaring", "same_number", "valid_samples",
+    "ALL_DTYPES",
+    "FLOAT_DTYPES",
+    "INT_DTYPES",
+    "NAMED",
+    "check_all",
+    "expected_mean",
+    "expected_percentile",
+    "numpy_ranks",
+    "png_declaring",
+    "same_number",
+    "valid_samples",
 ]

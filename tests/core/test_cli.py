@@ -32,7 +32,9 @@ def images(tmp_path_factory):
 def _run(*args):
     return subprocess.run(
         [sys.executable, "-m", "imgstats.cli", *map(str, args)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -45,15 +47,17 @@ def test_stats_prints_one_line_per_function(images):
     assert [line.split(" ")[0] for line in lines] == ["min", "p99", "max", "median", "mean"]
     assert lines[0] == f"min {arrays['rgb.png'].min()}"
     got = {name: float(value) for name, value in (line.split(" ") for line in lines)}
-    check_all({k: (int(v) if k in ("min", "max") else v) for k, v in got.items()},
-              arrays["rgb.png"], list(got))
+    check_all(
+        {k: (int(v) if k in ("min", "max") else v) for k, v in got.items()},
+        arrays["rgb.png"],
+        list(got),
+    )
 
 
 def test_stats_json_prints_null_for_non_finite_values(tmp_path, capsys):
     arr = np.array([[1.0, np.inf], [-np.inf, 2.0]], np.float32)
     tifffile.imwrite(tmp_path / "inf.tif", arr)
-    assert main(["stats", str(tmp_path / "inf.tif"), "min", "max", "mean", "median",
-                 "--json"]) == 0
+    assert main(["stats", str(tmp_path / "inf.tif"), "min", "max", "mean", "median", "--json"]) == 0
     out, _ = capsys.readouterr()
     assert "Infinity" not in out and "NaN" not in out
     got = json.loads(out, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
@@ -129,8 +133,7 @@ def test_band_option(images, capsys, band, select):
     assert main(["stats", str(folder / "rgb.png"), "max", "median", "--band", band, "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
     rgb = arrays["rgb.png"]
-    want = rgb[..., select] if select is not None else np.asarray(
-        Image.fromarray(rgb).convert("L"))
+    want = rgb[..., select] if select is not None else np.asarray(Image.fromarray(rgb).convert("L"))
     check_all(got, want, ["max", "median"])
 
 

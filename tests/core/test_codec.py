@@ -60,9 +60,15 @@ def _assert_same(back: Summary, summary: Summary) -> None:
 @st.composite
 def _images(draw):
     dtype = np.dtype(draw(st.sampled_from(ALL_DTYPES)))
-    shape = draw(st.sampled_from([(draw(st.integers(0, 30)),), (draw(st.integers(1, 12)),
-                                  draw(st.integers(1, 12))), (draw(st.integers(1, 9)),
-                                  draw(st.integers(1, 9)), draw(st.integers(1, 4)))]))
+    shape = draw(
+        st.sampled_from(
+            [
+                (draw(st.integers(0, 30)),),
+                (draw(st.integers(1, 12)), draw(st.integers(1, 12))),
+                (draw(st.integers(1, 9)), draw(st.integers(1, 9)), draw(st.integers(1, 4))),
+            ]
+        )
+    )
     elements = None
     if dtype.kind == "f":  # NaN and infinities included
         elements = st.floats(width=dtype.itemsize * 8, allow_nan=True, allow_infinity=True)
@@ -98,8 +104,10 @@ def test_histogram_refinements_and_collected_keys_survive():
         _assert_same(loads(dumps(s)), s)
 
 
-@pytest.mark.parametrize("name", ["IMG_1.jpg", "IMG_11.png", "IMG_12_uint16.tif",
-                                  "IMG_13_float32.tif", "IMG_14_int16.tif"])
+@pytest.mark.parametrize(
+    "name",
+    ["IMG_1.jpg", "IMG_11.png", "IMG_12_uint16.tif", "IMG_13_float32.tif", "IMG_14_int16.tif"],
+)
 def test_gallery_summaries_survive_with_their_luma(name):
     path = str(gallery_path() / name)
     summary = imgstats.summarize(path)
@@ -109,7 +117,8 @@ def test_gallery_summaries_survive_with_their_luma(name):
     _assert_same(back, summary)
     if name == "IMG_1.jpg":
         assert back.luma is not None and back.compute("median", "luma") == imgstats.compute(
-            path, "median", band="luma")
+            path, "median", band="luma"
+        )
 
 
 def test_sparse_histograms_keep_small_summaries_small():
@@ -134,10 +143,20 @@ def test_a_pickle_is_refused_without_running(tmp_path):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("data", [b"", b"IMGSTSUM", 42, None, "text", b"\x80\x04K*.",
-                                  MAGIC + struct.pack("<HI", FORMAT_VERSION + 1, 2) + b"{}",
-                                  MAGIC + struct.pack("<HI", FORMAT_VERSION, 2) + b"[]",
-                                  MAGIC + struct.pack("<HI", FORMAT_VERSION, 99) + b"{}"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"IMGSTSUM",
+        42,
+        None,
+        "text",
+        b"\x80\x04K*.",
+        MAGIC + struct.pack("<HI", FORMAT_VERSION + 1, 2) + b"{}",
+        MAGIC + struct.pack("<HI", FORMAT_VERSION, 2) + b"[]",
+        MAGIC + struct.pack("<HI", FORMAT_VERSION, 99) + b"{}",
+    ],
+)
 def test_other_data_is_refused(data):
     with pytest.raises(CorruptSummary):
         loads(data)
@@ -145,23 +164,35 @@ def test_other_data_is_refused(data):
 
 def _with_header(blob: bytes, change) -> bytes:
     size = struct.unpack_from("<8sHI", blob)[2]
-    header = json.loads(blob[14:14 + size])
+    header = json.loads(blob[14 : 14 + size])
     change(header)
     raw = json.dumps(header).encode()
-    return MAGIC + struct.pack("<HI", FORMAT_VERSION, len(raw)) + raw + blob[14 + size:]
+    return MAGIC + struct.pack("<HI", FORMAT_VERSION, len(raw)) + raw + blob[14 + size :]
 
 
-@pytest.mark.parametrize("change", [
-    lambda h: h["refined"][0].__setitem__(0, ["all"]),  # an unhashable selection
-    lambda h: h["refined"][0].__setitem__(0, "b7"),  # a band the image does not have
-    lambda h: h["bands"][0].__setitem__("hist", ["sparse", 0, 1 << 40, 0]),  # 8 TB of zeros
-    lambda h: h["bands"][0].__setitem__("count", h["bands"][0]["count"] + 1),
-    lambda h: h["bands"][0].__setitem__("kmin", h["bands"][0]["kmax"] + 1),
-    lambda h: h["bands"][0].__setitem__("dtype", "O"),
-    lambda h: h["bands"][0].__setitem__("total", ["0x1", "0x0"]),
-    lambda h: h.__setitem__("band_names", ["a", "b"]),
-], ids=["unhashable", "no-such-band", "huge-sparse", "count", "kmin", "object", "zero-den",
-        "names"])
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda h: h["refined"][0].__setitem__(0, ["all"]),  # an unhashable selection
+        lambda h: h["refined"][0].__setitem__(0, "b7"),  # a band the image does not have
+        lambda h: h["bands"][0].__setitem__("hist", ["sparse", 0, 1 << 40, 0]),  # 8 TB of zeros
+        lambda h: h["bands"][0].__setitem__("count", h["bands"][0]["count"] + 1),
+        lambda h: h["bands"][0].__setitem__("kmin", h["bands"][0]["kmax"] + 1),
+        lambda h: h["bands"][0].__setitem__("dtype", "O"),
+        lambda h: h["bands"][0].__setitem__("total", ["0x1", "0x0"]),
+        lambda h: h.__setitem__("band_names", ["a", "b"]),
+    ],
+    ids=[
+        "unhashable",
+        "no-such-band",
+        "huge-sparse",
+        "count",
+        "kmin",
+        "object",
+        "zero-den",
+        "names",
+    ],
+)
 def test_inconsistent_headers_are_refused(change):
     arr = np.random.default_rng(2).normal(0, 1, (30, 20)).astype(np.float32)
     blob = dumps(imgstats.refine(imgstats.summarize(arr), arr, ["median"]))
@@ -195,8 +226,9 @@ def test_damaged_bytes_are_refused_or_still_answer(dtype, data):
     """A changed byte is refused, or gives a summary that answers without crashing: wrong
     numbers are what signing is for (the web cache's CACHE_KEY), crashes must never be."""
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
-    arr = (rng.normal(0, 1000, (20, 30, 2)) if dtype[0] == "f"
-           else rng.integers(0, 100, (20, 30, 2))).astype(dtype)
+    arr = (
+        rng.normal(0, 1000, (20, 30, 2)) if dtype[0] == "f" else rng.integers(0, 100, (20, 30, 2))
+    ).astype(dtype)
     summary = imgstats.summarize(arr)
     if summary.dtype.itemsize > 2:
         summary = imgstats.refine(summary, arr, ["median", "p1"], 0)

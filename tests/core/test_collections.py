@@ -31,8 +31,10 @@ def test_collection_equals_numpy_on_the_concatenated_samples(dtype, data):
     images, flat = [], []
     for i in range(n):
         shape = data.draw(st.tuples(st.integers(1, 9), st.integers(1, 9)), label=f"shape{i}")
-        arr = data.draw(hnp.arrays(np.dtype(dtype), shape,
-                                   elements=st.sampled_from(value_pool(dtype))), label=f"a{i}")
+        arr = data.draw(
+            hnp.arrays(np.dtype(dtype), shape, elements=st.sampled_from(value_pool(dtype))),
+            label=f"a{i}",
+        )
         flat.append(arr.ravel())
         if data.draw(st.booleans(), label=f"lazy{i}"):
             arr = da.from_array(arr, chunks=data.draw(uneven_chunks(arr.shape)))
@@ -69,8 +71,9 @@ def test_paths_bands_and_luma(photos):
     paths = [folder / f"p{i}.png" for i in range(3)]
     rgb = [arrays[f"p{i}.png"] for i in range(3)]
     check_all(imgstats.compute(paths, FUNCS), np.concatenate([a.ravel() for a in rgb]), FUNCS)
-    check_all(imgstats.compute(paths, FUNCS, "B"),
-              np.concatenate([a[..., 2].ravel() for a in rgb]), FUNCS)
+    check_all(
+        imgstats.compute(paths, FUNCS, "B"), np.concatenate([a[..., 2].ravel() for a in rgb]), FUNCS
+    )
     lumas = [np.asarray(Image.fromarray(a).convert("L")).ravel() for a in rgb]
     check_all(imgstats.compute(paths, FUNCS, "luma"), np.concatenate(lumas), FUNCS)
     summary = imgstats.summarize_many(paths)
@@ -150,8 +153,20 @@ def test_cli_several_paths_and_a_glob(photos, capsys):
     want = np.concatenate([arrays[f"p{i}.png"].ravel() for i in range(3)])
     assert main(["stats", str(folder / "p*.png"), "median", "p99", "--json"]) == 0
     check_all(json.loads(capsys.readouterr().out), want, ["median", "p99"])
-    assert main(["stats", str(folder / "p0.png"), str(folder / "p1.png"), str(folder / "p2.png"),
-                 "min", "mean", "--json"]) == 0
+    assert (
+        main(
+            [
+                "stats",
+                str(folder / "p0.png"),
+                str(folder / "p1.png"),
+                str(folder / "p2.png"),
+                "min",
+                "mean",
+                "--json",
+            ]
+        )
+        == 0
+    )
     check_all(json.loads(capsys.readouterr().out), want, ["min", "mean"])
     assert main(["stats", str(folder / "*.nothing"), "median"]) == 2
     assert "no file matches" in capsys.readouterr().err
@@ -169,10 +184,16 @@ def test_one_task_per_image_on_a_local_cluster(photos):
     for i, arr in enumerate(floats):
         tifffile.imwrite(folder / f"c{i}.tif", arr, tile=(16, 16))
         paths.append(folder / f"c{i}.tif")
-    with distributed.LocalCluster(
-        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0",
-        silence_logs=50,
-    ) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            processes=True,
+            threads_per_worker=1,
+            dashboard_address=":0",
+            silence_logs=50,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         with distributed.get_task_stream(client) as stream:
             got = imgstats.compute(paths, FUNCS)
         tasks = [t for t in stream.data if "_summarize_one" in str(t["key"])]

@@ -28,19 +28,31 @@ class OddError(Exception):
 
 
 def _errors():
-    return [NotImplementedError("no such pixel format"), RuntimeError("codec"),
-            KeyError("tag"), TypeError("int of tuple"), ZeroDivisionError("tile 0"),
-            IndexError("segment"), struct.error("unpack"), AssertionError("plugin"),
-            OSError("truncated"), OddError("odd"),
-            Image.DecompressionBombError("bomb while loading"), MemoryError("huge buffer")]
+    return [
+        NotImplementedError("no such pixel format"),
+        RuntimeError("codec"),
+        KeyError("tag"),
+        TypeError("int of tuple"),
+        ZeroDivisionError("tile 0"),
+        IndexError("segment"),
+        struct.error("unpack"),
+        AssertionError("plugin"),
+        OSError("truncated"),
+        OddError("odd"),
+        Image.DecompressionBombError("bomb while loading"),
+        MemoryError("huge buffer"),
+    ]
 
 
 ERRORS = {type(e).__name__: e for e in _errors()}
 
 
 def _expected(error):
-    return ImageTooLarge if isinstance(error, (Image.DecompressionBombError, MemoryError)) \
+    return (
+        ImageTooLarge
+        if isinstance(error, (Image.DecompressionBombError, MemoryError))
         else UnreadableImage
+    )
 
 
 def _raiser(error):
@@ -66,13 +78,18 @@ def files(tmp_path_factory):
     Image.fromarray(rng.integers(0, 256, (30, 40, 3), np.uint8)).save(folder / "rgb.png")
     Image.fromarray(rng.integers(0, 256, (30, 40, 3), np.uint8)).save(folder / "rgb.jpg")
     Image.fromarray(rng.integers(0, 256, (30, 40), np.uint8)).quantize(8).save(folder / "p.png")
-    tifffile.imwrite(folder / "tiled.tif", rng.integers(0, 256, (40, 50), np.uint8),
-                     tile=(16, 16), compression="zlib")
+    tifffile.imwrite(
+        folder / "tiled.tif",
+        rng.integers(0, 256, (40, 50), np.uint8),
+        tile=(16, 16),
+        compression="zlib",
+    )
     return folder
 
 
 def _pillow_paths(folder):
     """Every way a Pillow file is decoded, as ``(name, call)``."""
+
     def header(name):
         with open(folder / name, "rb") as fh:
             return read_header(fh, folder / name)
@@ -177,8 +194,10 @@ def test_any_exception_from_the_zarr_store_is_mapped(files, monkeypatch, error):
     import zarr
 
     monkeypatch.setattr(zarr, "open", _raiser(error))
-    for call in (_tiff_paths(files, monkeypatch)["lazy-values"],
-                 _tiff_paths(files, monkeypatch)["preview"]):
+    for call in (
+        _tiff_paths(files, monkeypatch)["lazy-values"],
+        _tiff_paths(files, monkeypatch)["preview"],
+    ):
         _check(call, error)
 
 
@@ -209,9 +228,12 @@ def test_a_real_dds_pillow_refuses_is_unreadable(tmp_path):
     path.write_bytes(_dds())
     with pytest.raises(NotImplementedError):
         Image.open(path)  # what Pillow itself does
-    for call in (lambda: imgstats.compute(path, "max"), lambda: imgstats.open_image(path),
-                 lambda: read_preview(path, 16),
-                 lambda: read_header(io.BytesIO(path.read_bytes()), path)):
+    for call in (
+        lambda: imgstats.compute(path, "max"),
+        lambda: imgstats.open_image(path),
+        lambda: read_preview(path, 16),
+        lambda: read_header(io.BytesIO(path.read_bytes()), path),
+    ):
         with pytest.raises(UnreadableImage) as info:
             call()
         assert isinstance(info.value.__cause__, NotImplementedError)
@@ -242,14 +264,21 @@ def test_a_store_failing_mid_read_is_store_unavailable_not_a_corrupt_image(files
         read_preview(Slow(data), 8)
 
 
-@pytest.mark.parametrize("error", [NotImplementedError("dds"),
-                                   Image.DecompressionBombError("bomb while loading")])
+@pytest.mark.parametrize(
+    "error", [NotImplementedError("dds"), Image.DecompressionBombError("bomb while loading")]
+)
 def test_the_service_answers_4xx_not_500(tmp_path, monkeypatch, error):
     from imgstats.web import create_app
 
     Image.fromarray(np.zeros((30, 40, 3), np.uint8)).save(tmp_path / "a.png")
-    app = create_app({"IMAGES": str(tmp_path), "WARMUP": False, "GALLERY_PREVIEW_SIZE": 16,
-                      "GALLERY_CACHE_DIR": str(tmp_path / "renders")})
+    app = create_app(
+        {
+            "IMAGES": str(tmp_path),
+            "WARMUP": False,
+            "GALLERY_PREVIEW_SIZE": 16,
+            "GALLERY_CACHE_DIR": str(tmp_path / "renders"),
+        }
+    )
     try:
         monkeypatch.setattr(ImageFile.ImageFile, "load", _raiser(error))
         client = app.test_client()

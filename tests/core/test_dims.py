@@ -59,12 +59,16 @@ def _check(result: xr.DataArray, arr: np.ndarray, keep, reduced, names):
 @given(data=st.data())
 def test_dims_equal_numpy_along_the_axes(dtype, data):
     # every remaining cell holds a 2**16-bin summary per block for wide types: keep them few
-    shape = data.draw(st.tuples(st.integers(1, 3), st.integers(1, 2), st.integers(1, 7),
-                                st.integers(1, 7)), label="shape")
-    arr = data.draw(hnp.arrays(np.dtype(dtype), shape,
-                               elements=st.sampled_from(value_pool(dtype))), label="arr")
-    reduced = tuple(data.draw(st.lists(st.sampled_from(DIMS), min_size=1, max_size=4,
-                                       unique=True), label="dim"))
+    shape = data.draw(
+        st.tuples(st.integers(1, 3), st.integers(1, 2), st.integers(1, 7), st.integers(1, 7)),
+        label="shape",
+    )
+    arr = data.draw(
+        hnp.arrays(np.dtype(dtype), shape, elements=st.sampled_from(value_pool(dtype))), label="arr"
+    )
+    reduced = tuple(
+        data.draw(st.lists(st.sampled_from(DIMS), min_size=1, max_size=4, unique=True), label="dim")
+    )
     keep = [d for d in DIMS if d not in reduced]
     xarr = xr.DataArray(arr, dims=DIMS)
     _check(imgstats.compute(xarr, FUNCS, dim=reduced), arr, keep, reduced, FUNCS)
@@ -103,8 +107,7 @@ def test_float_results_equal_nanpercentile_exactly():
 
 def test_min_and_max_keep_the_type():
     arr = np.array([[[2**62 + 1, 5], [7, -3]]], np.int64)
-    got = imgstats.compute(xr.DataArray(arr, dims=("t", "y", "x")), ["min", "max"],
-                           dim=("y", "x"))
+    got = imgstats.compute(xr.DataArray(arr, dims=("t", "y", "x")), ["min", "max"], dim=("y", "x"))
     assert got.dtype == np.int64 and got.values.tolist() == [[-3, 2**62 + 1]]
 
 
@@ -146,11 +149,23 @@ def test_dims_on_a_local_cluster():
     rng = np.random.default_rng(22)
     arr = rng.normal(size=(3, 40, 50))
     lazy = xr.DataArray(da.from_array(arr, chunks=(1, 17, 23)), dims=("time", "y", "x"))
-    with distributed.LocalCluster(
-        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0",
-        silence_logs=50,
-    ) as cluster, distributed.Client(cluster):
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            processes=True,
+            threads_per_worker=1,
+            dashboard_address=":0",
+            silence_logs=50,
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
         got = imgstats.compute(lazy, ["median", "p0.1", "max"], dim=("y", "x")).compute()
-    want = np.stack([np.percentile(arr, 50, axis=(1, 2)), np.percentile(arr, 0.1, axis=(1, 2)),
-                     arr.max(axis=(1, 2))], axis=-1)
+    want = np.stack(
+        [
+            np.percentile(arr, 50, axis=(1, 2)),
+            np.percentile(arr, 0.1, axis=(1, 2)),
+            arr.max(axis=(1, 2)),
+        ],
+        axis=-1,
+    )
     np.testing.assert_array_equal(got.values, want)

@@ -31,16 +31,50 @@ def value_pool(dtype) -> list:
         info = np.iinfo(dt)
         bits = dt.itemsize * 8
         candidates = [
-            info.min, info.min + 1, info.max, info.max - 1, 0, 1, 2, 3, 7, -1, -2, -100, 100,
-            1 << (bits - 2), -(1 << (bits - 2)), (1 << (bits // 2)) + 1, info.max // 3,
+            info.min,
+            info.min + 1,
+            info.max,
+            info.max - 1,
+            0,
+            1,
+            2,
+            3,
+            7,
+            -1,
+            -2,
+            -100,
+            100,
+            1 << (bits - 2),
+            -(1 << (bits - 2)),
+            (1 << (bits // 2)) + 1,
+            info.max // 3,
         ]
         return sorted({c for c in candidates if info.min <= c <= info.max})
     finfo = np.finfo(dt)
     candidates = [
-        0.0, -0.0, 1.0, -1.0, 0.5, 1.5, 2.0, -3.25, 1e-3, 0.1, 1e30, -1e30, np.pi,
-        float(finfo.max), float(-finfo.max), float(finfo.tiny), float(finfo.smallest_subnormal),
-        float(-finfo.smallest_subnormal), 1 + float(finfo.eps), 1 - float(finfo.epsneg),
-        np.nan, np.inf, -np.inf,
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        0.5,
+        1.5,
+        2.0,
+        -3.25,
+        1e-3,
+        0.1,
+        1e30,
+        -1e30,
+        np.pi,
+        float(finfo.max),
+        float(-finfo.max),
+        float(finfo.tiny),
+        float(finfo.smallest_subnormal),
+        float(-finfo.smallest_subnormal),
+        1 + float(finfo.eps),
+        1 - float(finfo.epsneg),
+        np.nan,
+        np.inf,
+        -np.inf,
     ]
     # Only values the type holds exactly, so that the drawn array is what the test believes.
     return [dt.type(c).item() for c in candidates]
@@ -115,8 +149,7 @@ def test_numpy_dask_and_merged_halves_equal_numpy(dtype, data):
 @given(data=st.data())
 def test_band_selection_equals_numpy_on_that_band(dtype, data):
     shape = data.draw(st.tuples(st.integers(1, 8), st.integers(1, 9), st.integers(2, 4)))
-    arr = data.draw(hnp.arrays(np.dtype(dtype), shape,
-                               elements=st.sampled_from(value_pool(dtype))))
+    arr = data.draw(hnp.arrays(np.dtype(dtype), shape, elements=st.sampled_from(value_pool(dtype))))
     chunks = data.draw(uneven_chunks(arr.shape))
     band = data.draw(st.integers(-shape[2], shape[2] - 1))
     funcs = ["min", "max", "mean", "median", "p10", "p90"]
@@ -376,8 +409,11 @@ def test_large_numpy_array_counted_on_several_threads_is_exact():
     rgb = rng.integers(0, 256, (700, 600, 3), dtype=np.uint8)
     from PIL import Image
 
-    check_all(imgstats.compute(rgb, funcs, band="luma"),
-              np.asarray(Image.fromarray(rgb).convert("L")), funcs)
+    check_all(
+        imgstats.compute(rgb, funcs, band="luma"),
+        np.asarray(Image.fromarray(rgb).convert("L")),
+        funcs,
+    )
 
 
 def test_int64_after_uint64_in_the_same_process():
@@ -386,7 +422,9 @@ def test_int64_after_uint64_in_the_same_process():
     assert imgstats.compute(np.array([3, 1, 2], np.uint64), "min") == 1
     arr = np.array([-(2**63), 5, 2**63 - 1], np.int64)
     assert imgstats.compute(arr, ["min", "max", "median"]) == {
-        "min": -(2**63), "max": 2**63 - 1, "median": 5.0,
+        "min": -(2**63),
+        "max": 2**63 - 1,
+        "median": 5.0,
     }
 
 

@@ -48,12 +48,46 @@ def test_supported_names_parse(name, kind, q):
 @pytest.mark.parametrize(
     "name",
     [
-        "average", "p101", "p100.5", "p100.01", "p-1", "p", "P10", "MIN", "Max", "MEDIAN",
-        "p1e2", "p.5", "p50.", "p+10", "p1_0", "p²", "p٣", "p٣٣", "p１０", " p10", "p10 ",
-        "p 10", "\tmin", "min\n", "p10\n", "", "pp10", "p10p", "percentile", "q50", "p50%",
-        "p0x10", "p1,5", "pinf", "pnan", "p" + "9" * 80,
+        "average",
+        "p101",
+        "p100.5",
+        "p100.01",
+        "p-1",
+        "p",
+        "P10",
+        "MIN",
+        "Max",
+        "MEDIAN",
+        "p1e2",
+        "p.5",
+        "p50.",
+        "p+10",
+        "p1_0",
+        "p²",
+        "p٣",
+        "p٣٣",
+        "p１０",
+        " p10",
+        "p10 ",
+        "p 10",
+        "\tmin",
+        "min\n",
+        "p10\n",
+        "",
+        "pp10",
+        "p10p",
+        "percentile",
+        "q50",
+        "p50%",
+        "p0x10",
+        "p1,5",
+        "pinf",
+        "pnan",
+        "p" + "9" * 80,
         # above 100 by less than float can tell: float() rounds these to 100.0
-        "p100.0000000000000001", "p100." + "0" * 55 + "1", "p100.00000000000000000000001",
+        "p100.0000000000000001",
+        "p100." + "0" * 55 + "1",
+        "p100.00000000000000000000001",
     ],
 )
 def test_unsupported_names_raise_unknown_function(name):
@@ -83,9 +117,11 @@ def test_unknown_function_is_refused_before_reading_the_image(tmp_path):
 def percentile_names(draw):
     whole = draw(st.integers(0, 100))
     if whole == 100 or draw(st.booleans()):
-        frac = draw(st.text("0", max_size=3)) if whole == 100 else draw(st.text("0123456789",
-                                                                               min_size=1,
-                                                                               max_size=4))
+        frac = (
+            draw(st.text("0", max_size=3))
+            if whole == 100
+            else draw(st.text("0123456789", min_size=1, max_size=4))
+        )
         return f"p{whole}.{frac}" if frac else f"p{whole}"
     return f"p{whole}"
 
@@ -100,11 +136,13 @@ def test_any_valid_percentile_name_computes_numpy_percentile(name):
 
 
 @CORE
-@given(st.one_of(
-    st.text(min_size=0, max_size=8),
-    # near misses: p followed by digits, dots, signs, exponents, unicode digits, spaces
-    st.from_regex(r"[pP][0-9.٣²१+\-_e \t]{0,7}", fullmatch=True),
-))
+@given(
+    st.one_of(
+        st.text(min_size=0, max_size=8),
+        # near misses: p followed by digits, dots, signs, exponents, unicode digits, spaces
+        st.from_regex(r"[pP][0-9.٣²१+\-_e \t]{0,7}", fullmatch=True),
+    )
+)
 def test_arbitrary_text_is_either_a_valid_name_or_unknown_function(text):
     valid = text in ("min", "max", "mean", "median") or (
         re.fullmatch(r"p[0-9]+(\.[0-9]+)?", text) is not None and Decimal(text[1:]) <= 100

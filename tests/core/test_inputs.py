@@ -66,7 +66,8 @@ def test_open_image_result_has_the_accessor(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "mode", ["L", "RGB", "RGBA", "I", "F", "I;16", "I;16B", "LA", "CMYK", "P", "1"],
+    "mode",
+    ["L", "RGB", "RGBA", "I", "F", "I;16", "I;16B", "LA", "CMYK", "P", "1"],
 )
 def test_pil_images_of_every_mode(mode):
     base = Image.fromarray(RGB)
@@ -89,7 +90,9 @@ def test_pil_images_of_every_mode(mode):
 def test_lists_tuples_and_nested_arrays():
     values = [[1, 5, 3], [9, 2, 7]]
     assert imgstats.compute(np.array(values), ["min", "max", "median"]) == {
-        "min": 1, "max": 9, "median": 4.0,
+        "min": 1,
+        "max": 9,
+        "median": 4.0,
     }
     assert imgstats.compute(xr.DataArray(np.array(values)), ("min",)) == {"min": 1}
 
@@ -113,8 +116,11 @@ def test_any_local_dask_scheduler(scheduler):
 
 @CORE
 @given(
-    st.integers(1, 40), st.integers(1, 40), st.sampled_from([3, 4]),
-    st.integers(1, 16), st.integers(0, 2**32 - 1),
+    st.integers(1, 40),
+    st.integers(1, 40),
+    st.sampled_from([3, 4]),
+    st.integers(1, 16),
+    st.integers(0, 2**32 - 1),
 )
 def test_luma_of_random_rgb_and_rgba_arrays(h, w, bands, chunk, seed):
     arr = np.random.default_rng(seed).integers(0, 256, (h, w, bands), dtype=np.uint8)
@@ -141,10 +147,13 @@ def test_luma_refused_for_colour_spaces_other_than_rgb(mode):
 
 
 @pytest.mark.parametrize(
-    "coords", [None, [1, 2, 3], ["R", "G", "B"]], ids=["unnamed", "numbered", "rgb"],
+    "coords",
+    [None, [1, 2, 3], ["R", "G", "B"]],
+    ids=["unnamed", "numbered", "rgb"],
 )
 def test_luma_of_unnamed_or_rgb_bands(coords):
-    arr = xr.DataArray(RGB, dims=("y", "x", "band"),
-                       coords=None if coords is None else {"band": coords})
+    arr = xr.DataArray(
+        RGB, dims=("y", "x", "band"), coords=None if coords is None else {"band": coords}
+    )
     want = np.asarray(Image.fromarray(RGB).convert("L"))
     check_all(arr.imgstats.compute(FUNCS, band="luma"), want, FUNCS)

@@ -28,9 +28,22 @@ from .oracle import check_all, png_declaring
 
 FUNCS = ["min", "max", "mean", "median", "p0.5", "p99.5"]
 PILLOW_FILES = [
-    "rgb.png", "rgba.png", "grey.png", "grey16.png", "la.png", "rgb.jpg", "grey.jpg", "rgb.bmp",
-    "rgb.webp", "lossy.webp", "palette.png", "palette.gif", "transparent.gif",
-    "transparent.png", "bilevel.png", "bilevel.bmp",
+    "rgb.png",
+    "rgba.png",
+    "grey.png",
+    "grey16.png",
+    "la.png",
+    "rgb.jpg",
+    "grey.jpg",
+    "rgb.bmp",
+    "rgb.webp",
+    "lossy.webp",
+    "palette.png",
+    "palette.gif",
+    "transparent.gif",
+    "transparent.png",
+    "bilevel.png",
+    "bilevel.bmp",
 ]
 
 
@@ -121,8 +134,9 @@ def test_pil_images_are_accepted(rng_images, name):
 
 
 # -- luma -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["rgb.png", "rgba.png", "rgb.jpg", "palette.gif",
-                                  "transparent.gif", "rgb.webp"])
+@pytest.mark.parametrize(
+    "name", ["rgb.png", "rgba.png", "rgb.jpg", "palette.gif", "transparent.gif", "rgb.webp"]
+)
 def test_luma_equals_pillow_l_conversion(rng_images, name):
     folder, expected = rng_images
     if name not in expected:
@@ -167,14 +181,15 @@ def _tiff_data(dtype, shape, seed=0):
 # Every dtype x compression; layout and TIFF/BigTIFF alternate so each dtype gets all four.
 TIFF_CASES = [
     (dtype, compression, ("striped", "tiled")[i % 2], bool((i // 2) % 2))
-    for i, (dtype, compression) in enumerate(
-        (d, c) for d in TIFF_DTYPES for c in COMPRESSIONS
-    )
+    for i, (dtype, compression) in enumerate((d, c) for d in TIFF_DTYPES for c in COMPRESSIONS)
 ]
 
 
-@pytest.mark.parametrize(("dtype", "compression", "layout", "bigtiff"), TIFF_CASES,
-                         ids=["-".join(map(str, case)) for case in TIFF_CASES])
+@pytest.mark.parametrize(
+    ("dtype", "compression", "layout", "bigtiff"),
+    TIFF_CASES,
+    ids=["-".join(map(str, case)) for case in TIFF_CASES],
+)
 def test_tiff_matches_tifffile(tmp_path, dtype, compression, layout, bigtiff):
     arr = _tiff_data(dtype, (45, 70))
     path = tmp_path / "image.tif"
@@ -197,8 +212,14 @@ def test_tiff_matches_tifffile(tmp_path, dtype, compression, layout, bigtiff):
 def test_rgb_tiff_bands(tmp_path, dtype, planar):
     arr = _tiff_data(dtype, (3, 33, 40) if planar else (33, 40, 3), seed=1)
     path = tmp_path / "rgb.tif"
-    tifffile.imwrite(path, arr, photometric="rgb", planarconfig="separate" if planar else None,
-                     tile=(16, 16), compression="zlib")
+    tifffile.imwrite(
+        path,
+        arr,
+        photometric="rgb",
+        planarconfig="separate" if planar else None,
+        tile=(16, 16),
+        compression="zlib",
+    )
     yxs = np.moveaxis(arr, 0, -1) if planar else arr
     for chunks in (None, "auto", (10, 17, 3)):
         img = imgstats.open_image(path, chunks=chunks)
@@ -226,8 +247,11 @@ def test_rgb_tiff_band_names(tmp_path, planar):
     ("shape", "options", "bands"),
     [
         ((4, 8, 9), {"photometric": "rgb", "planarconfig": "separate"}, ["R", "G", "B", "A"]),
-        ((3, 8, 9), {"photometric": "rgb", "planarconfig": "separate",
-                     "metadata": {"axes": "CYX"}}, ["R", "G", "B"]),
+        (
+            (3, 8, 9),
+            {"photometric": "rgb", "planarconfig": "separate", "metadata": {"axes": "CYX"}},
+            ["R", "G", "B"],
+        ),
         # three planar samples of a greyscale image are not colours
         ((3, 8, 9), {"photometric": "minisblack", "planarconfig": "separate"}, ["0", "1", "2"]),
     ],
@@ -300,8 +324,11 @@ def test_s3_urls(rng_images, s3_store):
     path = folder.parent / "s3.tif"
     tifffile.imwrite(path, arr, tile=(16, 16))
     client.put_object(Bucket="imgs", Key="a/i.tif", Body=path.read_bytes())
-    check_all(imgstats.compute("s3://imgs/a/rgb.png", FUNCS, storage_options=options),
-              expected["rgb.png"], FUNCS)
+    check_all(
+        imgstats.compute("s3://imgs/a/rgb.png", FUNCS, storage_options=options),
+        expected["rgb.png"],
+        FUNCS,
+    )
     lazy = imgstats.open_image("s3://imgs/a/i.tif", chunks=(16, 20), storage_options=options)
     assert isinstance(lazy.data, da.Array)
     check_all(imgstats.compute(lazy, FUNCS), arr, FUNCS)
@@ -315,7 +342,8 @@ def _jpeg_bytes():
 
     buf = io.BytesIO()
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8)).save(
-        buf, "JPEG", quality=90)
+        buf, "JPEG", quality=90
+    )
     return buf.getvalue()
 
 
@@ -375,8 +403,15 @@ def test_open_image_refuses_non_paths(source):
 
 
 def test_errors_are_imgstats_errors():
-    for cls in (ImageNotFound, UnreadableImage, ImageTooLarge, imgstats.StoreUnavailable,
-                imgstats.UnknownFunction, imgstats.InvalidOption, imgstats.NoValidSamples):
+    for cls in (
+        ImageNotFound,
+        UnreadableImage,
+        ImageTooLarge,
+        imgstats.StoreUnavailable,
+        imgstats.UnknownFunction,
+        imgstats.InvalidOption,
+        imgstats.NoValidSamples,
+    ):
         assert issubclass(cls, imgstats.ImgStatsError)
     assert issubclass(imgstats.UnknownFunction, ValueError)
 
@@ -447,13 +482,14 @@ def _tiff_with_tag(tag: str, value: int, *, tiled: bool) -> bytes:
 
     buf = io.BytesIO()
     layout = {"tile": (16, 16)} if tiled else {"rowsperstrip": 8}
-    tifffile.imwrite(buf, np.arange(40 * 48, dtype=np.uint16).reshape(40, 48),
-                     compression="zlib", **layout)
+    tifffile.imwrite(
+        buf, np.arange(40 * 48, dtype=np.uint16).reshape(40, 48), compression="zlib", **layout
+    )
     data = bytearray(buf.getvalue())
     with tifffile.TiffFile(io.BytesIO(bytes(data))) as tif:
         found = tif.pages[0].tags[tag]
         offset, fmt = found.valueoffset, {3: "<H", 4: "<I"}[int(found.dtype)]
-    data[offset:offset + struct.calcsize(fmt)] = struct.pack(fmt, value)
+    data[offset : offset + struct.calcsize(fmt)] = struct.pack(fmt, value)
     return bytes(data)
 
 
@@ -498,12 +534,10 @@ PILLOW_ENCODED = {
 @settings(settings.get_profile("imgstats-core"), max_examples=60)
 @given(
     fmt=st.sampled_from(sorted(PILLOW_ENCODED)),
-    edits=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)),
-                   max_size=6),
+    edits=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), max_size=6),
     keep=st.floats(0, 1),
 )
-def test_mutated_pillow_files_give_numbers_or_imgstats_errors(tmp_path_factory, fmt, edits,
-                                                              keep):
+def test_mutated_pillow_files_give_numbers_or_imgstats_errors(tmp_path_factory, fmt, edits, keep):
     data = bytearray(PILLOW_ENCODED[fmt])
     for where, byte in edits:
         data[int(where * len(data))] = byte
@@ -560,9 +594,14 @@ def status_server():
 
 @pytest.mark.parametrize(
     ("status", "error"),
-    [(404, ImageNotFound), (410, ImageNotFound), (500, imgstats.StoreUnavailable),
-     (502, imgstats.StoreUnavailable), (503, imgstats.StoreUnavailable),
-     (429, imgstats.StoreUnavailable)],
+    [
+        (404, ImageNotFound),
+        (410, ImageNotFound),
+        (500, imgstats.StoreUnavailable),
+        (502, imgstats.StoreUnavailable),
+        (503, imgstats.StoreUnavailable),
+        (429, imgstats.StoreUnavailable),
+    ],
 )
 def test_http_errors_are_not_found_or_store_unavailable(status_server, status, error):
     # fsspec wraps every HTTP failure in FileNotFoundError: a 500 is not a missing image.
@@ -582,8 +621,9 @@ def test_refused_connection_is_store_unavailable():
 
 def test_animated_images_give_their_first_frame(tmp_path):
     rng = np.random.default_rng(42)
-    frames = [Image.fromarray(rng.integers(lo, lo + 50, (12, 14, 3), dtype=np.uint8))
-              for lo in (0, 200)]
+    frames = [
+        Image.fromarray(rng.integers(lo, lo + 50, (12, 14, 3), dtype=np.uint8)) for lo in (0, 200)
+    ]
     path = tmp_path / "anim.gif"
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, loop=0)
     with Image.open(path) as raw:
@@ -617,14 +657,20 @@ STREAM_CASES = {
     "u16-big-endian": ("uint16", (33, 40), {"tile": (16, 16), "byteorder": ">"}),
     "f32-big-endian": ("float32", (33, 40), {"rowsperstrip": 5, "byteorder": ">"}),
     "i16-predictor": ("int16", (40, 50), {"compression": "zlib", "predictor": True}),
-    "f32-predictor-nan": ("float32", (40, 50), {"tile": (16, 16), "compression": "zlib",
-                                                "predictor": True}),
+    "f32-predictor-nan": (
+        "float32",
+        (40, 50),
+        {"tile": (16, 16), "compression": "zlib", "predictor": True},
+    ),
     "f64-lzw": ("float64", (30, 41), {"compression": "lzw", "rowsperstrip": 4}),
     "i32-zstd": ("int32", (30, 41), {"compression": "zstd", "tile": (16, 16)}),
     "u32": ("uint32", (30, 41), {}),
     "i8": ("int8", (30, 41), {"tile": (16, 16)}),
-    "rgb-contig": ("uint8", (35, 44, 3), {"photometric": "rgb", "tile": (16, 16),
-                                           "compression": "zlib", "predictor": True}),
+    "rgb-contig": (
+        "uint8",
+        (35, 44, 3),
+        {"photometric": "rgb", "tile": (16, 16), "compression": "zlib", "predictor": True},
+    ),
     "rgba-u16": ("uint16", (20, 30, 4), {"photometric": "rgb", "extrasamples": ["unassalpha"]}),
     "bigtiff-f32": ("float32", (30, 30), {"bigtiff": True, "tile": (16, 16)}),
 }
@@ -654,12 +700,14 @@ def test_streamed_local_tiffs_match_tifffile(tmp_path, monkeypatch, case):
     monkeypatch.setattr(imgstats.io._tiff.TiffStream, "map_reduce", spy)
     funcs = [*FUNCS, "p0", "p100", "p37.5"]
     check_all(imgstats.compute(path, funcs), want, funcs)
-    check_all(imgstats.summarize(path).compute(["min", "max", "mean"]), want,
-              ["min", "max", "mean"])
+    check_all(
+        imgstats.summarize(path).compute(["min", "max", "mean"]), want, ["min", "max", "mean"]
+    )
     if want.ndim == 3:
         for i in range(want.shape[-1]):
-            check_all(imgstats.compute(path, ["max", "median"], band=i), want[..., i],
-                      ["max", "median"])
+            check_all(
+                imgstats.compute(path, ["max", "median"], band=i), want[..., i], ["max", "median"]
+            )
     if case == "rgb-contig":
         rgb = np.asarray(Image.fromarray(want).convert("L"))
         check_all(imgstats.compute(path, FUNCS, band="luma"), rgb, FUNCS)
@@ -689,8 +737,9 @@ def test_pixel_limit_of_a_tiff_is_image_too_large_not_unreadable(tmp_path, limit
 
 
 @pytest.mark.parametrize("progress", [True, False])
-def test_streamed_tiffs_show_a_progress_bar_on_stderr_when_asked(tmp_path, monkeypatch, capsys,
-                                                                 progress):
+def test_streamed_tiffs_show_a_progress_bar_on_stderr_when_asked(
+    tmp_path, monkeypatch, capsys, progress
+):
     import imgstats.io
     import imgstats.io._tiff
 
@@ -729,11 +778,16 @@ def test_bad_tiffs_streamed_raise_unreadable_image(tmp_path, monkeypatch, name):
 
 @pytest.mark.parametrize(
     ("tag", "value", "tiled"),
-    [("TileWidth", 0xFFF0, True), ("StripOffsets", 10**9, False), ("StripByteCounts", 3, False),
-     ("Compression", 12345, False)],
+    [
+        ("TileWidth", 0xFFF0, True),
+        ("StripOffsets", 10**9, False),
+        ("StripByteCounts", 3, False),
+        ("Compression", 12345, False),
+    ],
 )
-def test_corrupt_tiff_tags_streamed_raise_unreadable_image(tmp_path, monkeypatch, tag, value,
-                                                            tiled):
+def test_corrupt_tiff_tags_streamed_raise_unreadable_image(
+    tmp_path, monkeypatch, tag, value, tiled
+):
     import imgstats.io
 
     monkeypatch.setattr(imgstats.io, "EAGER_BYTES", 0)
@@ -749,8 +803,9 @@ def _fuzz_base(kind: str) -> bytes:
     rgb = np.random.default_rng(0).integers(0, 256, (40, 50, 3), dtype=np.uint8)
     buf = io.BytesIO()
     if kind == "strip-f":
-        tifffile.imwrite(buf, rgb.astype(np.float32), compression="lzw", photometric="rgb",
-                         rowsperstrip=6)
+        tifffile.imwrite(
+            buf, rgb.astype(np.float32), compression="lzw", photometric="rgb", rowsperstrip=6
+        )
     else:
         tifffile.imwrite(buf, rgb, photometric="rgb", rowsperstrip=6)
     return buf.getvalue()
@@ -758,12 +813,18 @@ def _fuzz_base(kind: str) -> bytes:
 
 # Found by mutating IFD bytes: (base file, [(offset, original byte, new byte)]).
 TIFF_FUZZ = {
-    "type-error-in-tifffile-open": ("strip-f", [(42, 206, 77), (77, 0, 90), (118, 23, 194),
-                                                (183, 0, 212), (361, 22, 142)]),
-    "index-error-in-segments": ("strip-raw", [(70, 14, 129), (73, 0, 187), (82, 17, 114),
-                                              (83, 1, 249), (112, 0, 239), (203, 104, 48)]),
-    "zero-division": ("strip-f", [(11, 1, 177), (31, 0, 33), (145, 0, 228), (181, 0, 236),
-                                  (331, 0, 158), (342, 8, 197)]),
+    "type-error-in-tifffile-open": (
+        "strip-f",
+        [(42, 206, 77), (77, 0, 90), (118, 23, 194), (183, 0, 212), (361, 22, 142)],
+    ),
+    "index-error-in-segments": (
+        "strip-raw",
+        [(70, 14, 129), (73, 0, 187), (82, 17, 114), (83, 1, 249), (112, 0, 239), (203, 104, 48)],
+    ),
+    "zero-division": (
+        "strip-f",
+        [(11, 1, 177), (31, 0, 33), (145, 0, 228), (181, 0, 236), (331, 0, 158), (342, 8, 197)],
+    ),
     "int-of-tuple": ("strip-raw", [(14, 1, 14), (99, 0, 132), (241, 0, 143), (374, 76, 182)]),
 }
 
@@ -772,7 +833,8 @@ TIFF_FUZZ = {
     ("case", "streamed"),
     [
         pytest.param(case, streamed, id=f"{case}-{'streamed' if streamed else 'eager'}")
-        for case in sorted(TIFF_FUZZ) for streamed in (False, True)
+        for case in sorted(TIFF_FUZZ)
+        for streamed in (False, True)
     ],
 )
 def test_fuzzed_tiff_headers_raise_unreadable_image(tmp_path, monkeypatch, case, streamed):

@@ -63,8 +63,11 @@ def test_numpy_rgb_all_bands_and_each_band_in_two_passes(passes, dtype):
         arr = _rgb(dtype)
     else:
         info = np.iinfo(dtype)
-        arr = np.random.default_rng(1).integers(max(info.min, -1 << 40), 1 << 40,
-                                                (300, 200, 3)).astype(dtype)
+        arr = (
+            np.random.default_rng(1)
+            .integers(max(info.min, -1 << 40), 1 << 40, (300, 200, 3))
+            .astype(dtype)
+        )
     _check_each(imgstats.compute(arr, ALL_FUNCS, band=SELECTIONS), arr, ALL_FUNCS)
     assert len(passes) == 2
 
@@ -153,7 +156,8 @@ def test_float64_bins_over_the_wide_limit_take_more_passes(passes, monkeypatch):
     monkeypatch.setattr(imgstats.summary, "WIDE_COLLECT_LIMIT", 1000)
     rng = np.random.default_rng(8)
     bits = np.float64(1.0).view(np.uint64) + rng.integers(0, 1 << 16, (100, 60, 3)).astype(
-        np.uint64)
+        np.uint64
+    )
     arr = bits.view(np.float64)
     _check_each(imgstats.compute(arr, FUNCS, band=SELECTIONS), arr, FUNCS)
     assert len(passes) == 4

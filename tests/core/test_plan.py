@@ -51,8 +51,9 @@ def test_a_16_bit_png_is_an_array(tmp_path):
     check_all(imgstats.compute(plan, FUNCS), np.asarray(Image.open(path)), FUNCS)
 
 
-def test_a_large_local_tiff_is_streamed_here_and_read_by_dask_elsewhere(tmp_path,
-                                                                        big_tiffs_are_lazy):
+def test_a_large_local_tiff_is_streamed_here_and_read_by_dask_elsewhere(
+    tmp_path, big_tiffs_are_lazy
+):
     arr = np.random.default_rng(2).normal(size=(50, 40, 3)).astype(np.float32)
     path = tmp_path / "rgb.tif"
     tifffile.imwrite(path, arr, tile=(16, 16), photometric="rgb")
@@ -73,8 +74,9 @@ def test_in_memory_inputs_are_array_plans(data):
     obj = {
         "numpy": arr,
         "dask": da.from_array(arr, chunks=5),
-        "xarray": xr.DataArray(np.moveaxis(arr, -1, 0), dims=("band", "y", "x"),
-                               coords={"band": ["R", "G", "B"]}),
+        "xarray": xr.DataArray(
+            np.moveaxis(arr, -1, 0), dims=("band", "y", "x"), coords={"band": ["R", "G", "B"]}
+        ),
         "pil": Image.fromarray(arr),
     }[data]
     plan = open_plan(obj)

@@ -32,8 +32,9 @@ FUNCS = ["min", "max", "mean", "median", "p1", "p99"]
 
 
 def _image(data, dtype, shape):
-    return data.draw(hnp.arrays(np.dtype(dtype), shape,
-                                elements=st.sampled_from(value_pool(dtype))), label="img")
+    return data.draw(
+        hnp.arrays(np.dtype(dtype), shape, elements=st.sampled_from(value_pool(dtype))), label="img"
+    )
 
 
 def _check_or_empty(result_fn, values, funcs):
@@ -49,15 +50,17 @@ def _check_or_empty(result_fn, values, funcs):
 @CORE
 @given(data=st.data())
 def test_window_equals_numpy_on_the_slice(dtype, data):
-    shape = data.draw(st.tuples(st.integers(1, 15), st.integers(1, 15))
-                      | st.tuples(st.integers(1, 9), st.integers(1, 9), st.integers(1, 3)))
+    shape = data.draw(
+        st.tuples(st.integers(1, 15), st.integers(1, 15))
+        | st.tuples(st.integers(1, 9), st.integers(1, 9), st.integers(1, 3))
+    )
     arr = _image(data, dtype, shape)
     h, w = shape[:2]
     x0 = data.draw(st.integers(-3, w - 1), label="x0")
     y0 = data.draw(st.integers(-3, h - 1), label="y0")
     x1 = data.draw(st.integers(max(x0, 0) + 1, w + 3), label="x1")
     y1 = data.draw(st.integers(max(y0, 0) + 1, h + 3), label="y1")
-    want = arr[max(y0, 0):y1, max(x0, 0):x1]  # clipped to the image
+    want = arr[max(y0, 0) : y1, max(x0, 0) : x1]  # clipped to the image
     window = (x0, y0, x1, y1)
     chunks = data.draw(uneven_chunks(arr.shape), label="chunks")
     _check_or_empty(lambda: imgstats.compute(arr, FUNCS, window=window), want, FUNCS)
@@ -172,8 +175,11 @@ def _brute_force(rings, h, w):
     return inside
 
 
-COORD = st.one_of(st.integers(-4, 24), st.floats(-4, 24, allow_nan=False).map(
-    lambda v: round(v, 3)), st.integers(-8, 48).map(lambda v: v / 2))
+COORD = st.one_of(
+    st.integers(-4, 24),
+    st.floats(-4, 24, allow_nan=False).map(lambda v: round(v, 3)),
+    st.integers(-8, 48).map(lambda v: v / 2),
+)
 
 
 @CORE
@@ -188,7 +194,7 @@ def test_rasterizer_equals_a_brute_force_point_in_polygon(vertices):
     want = _brute_force(rings, h, w)
     got = np.zeros((h, w), bool)
     if box is not None:
-        got[box[1]:box[3], box[0]:box[2]] = mask
+        got[box[1] : box[3], box[0] : box[2]] = mask
     np.testing.assert_array_equal(got, want)
 
 
@@ -208,10 +214,14 @@ def test_polygon_statistics_equal_numpy_on_the_pixels_inside(dtype, data, vertic
             with pytest.raises(NoValidSamples):
                 imgstats.compute(image, FUNCS, polygon=vertices)
             continue
-        _check_or_empty(lambda image=image: imgstats.compute(image, FUNCS, polygon=vertices),
-                        arr[inside], FUNCS)
-        _check_or_empty(lambda image=image: imgstats.compute(image, FUNCS, 1, polygon=vertices),
-                        arr[inside][:, 1], FUNCS)
+        _check_or_empty(
+            lambda image=image: imgstats.compute(image, FUNCS, polygon=vertices), arr[inside], FUNCS
+        )
+        _check_or_empty(
+            lambda image=image: imgstats.compute(image, FUNCS, 1, polygon=vertices),
+            arr[inside][:, 1],
+            FUNCS,
+        )
 
 
 def test_geojson_polygon_subtracts_its_holes():
@@ -252,8 +262,9 @@ def test_bad_polygons_are_refused(polygon, message):
 
 def test_a_polygon_outside_the_image_selects_nothing():
     with pytest.raises(NoValidSamples, match="polygon"):
-        imgstats.compute(np.zeros((10, 10), np.uint8), "min",
-                         polygon=[(20, 20), (30, 20), (25, 30)])
+        imgstats.compute(
+            np.zeros((10, 10), np.uint8), "min", polygon=[(20, 20), (30, 20), (25, 30)]
+        )
 
 
 # -- masks --------------------------------------------------------------------------------------
@@ -270,8 +281,9 @@ def test_mask_equals_numpy_on_the_masked_samples(dtype, data):
             with pytest.raises(NoValidSamples):
                 imgstats.compute(image, FUNCS, mask=mask)
             continue
-        _check_or_empty(lambda image=image: imgstats.compute(image, FUNCS, mask=mask),
-                        arr[mask], FUNCS)
+        _check_or_empty(
+            lambda image=image: imgstats.compute(image, FUNCS, mask=mask), arr[mask], FUNCS
+        )
 
 
 def test_mask_window_and_polygon_intersect():
@@ -283,8 +295,9 @@ def test_mask_window_and_polygon_intersect():
     win = np.zeros((40, 50), bool)
     win[5:35, 10:40] = True
     want = arr[mask & inside & win]
-    got = imgstats.compute(da.from_array(arr, chunks=(7, 13)), FUNCS, mask=mask, polygon=poly,
-                           window=(10, 5, 40, 35))
+    got = imgstats.compute(
+        da.from_array(arr, chunks=(7, 13)), FUNCS, mask=mask, polygon=poly, window=(10, 5, 40, 35)
+    )
     check_all(got, want, FUNCS)
 
 
@@ -333,8 +346,10 @@ def test_cli_window(tmp_path, capsys):
     rng = np.random.default_rng(4)
     arr = rng.normal(size=(30, 20)).astype(np.float32)
     tifffile.imwrite(tmp_path / "f.tif", arr, tile=(16, 16))
-    assert main(["stats", str(tmp_path / "f.tif"), "min", "p90", "--window", "2,3,15,27",
-                 "--json"]) == 0
+    assert (
+        main(["stats", str(tmp_path / "f.tif"), "min", "p90", "--window", "2,3,15,27", "--json"])
+        == 0
+    )
     check_all(json.loads(capsys.readouterr().out), arr[3:27, 2:15], ["min", "p90"])
     assert main(["stats", str(tmp_path / "f.tif"), "min", "--window", "5,5,2,9"]) == 2
     assert "inverted" in capsys.readouterr().err

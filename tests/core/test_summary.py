@@ -124,16 +124,17 @@ def test_histogram_lists_the_values_of_small_types():
 RGB = np.random.default_rng(3).integers(0, 256, (11, 13, 3), dtype=np.uint8)
 
 
-@pytest.mark.parametrize(("band", "index"), [(0, 0), (1, 1), (2, 2), (-1, 2), (-3, 0),
-                                               (np.int64(1), 1)])
+@pytest.mark.parametrize(
+    ("band", "index"), [(0, 0), (1, 1), (2, 2), (-1, 2), (-3, 0), (np.int64(1), 1)]
+)
 def test_band_index_selects_that_band(band, index):
     funcs = ["min", "max", "mean", "median", "p90"]
     check_all(imgstats.compute(RGB, funcs, band=band), RGB[..., index], funcs)
 
 
 @pytest.mark.parametrize(
-    "band", [3, -4, 99, "R", "luma_", "L", "", 1.0, True, False, b"0", [3], [0, "R"],
-             "all_bands"],
+    "band",
+    [3, -4, 99, "R", "luma_", "L", "", 1.0, True, False, b"0", [3], [0, "R"], "all_bands"],
 )
 def test_invalid_band_raises_invalid_option(band):
     # A plain array's bands are called "0", "1", "2" (no R, G, B): "R" is not one of them.
@@ -172,7 +173,8 @@ def test_luma_needs_8_bit_rgb(arr):
 
 
 @pytest.mark.parametrize(
-    "data", [np.zeros((2, 2), np.complex64), np.array([["a", "b"]]), object(), {"a": 1}],
+    "data",
+    [np.zeros((2, 2), np.complex64), np.array([["a", "b"]]), object(), {"a": 1}],
 )
 def test_unsupported_inputs_raise_invalid_option(data):
     with pytest.raises(InvalidOption):

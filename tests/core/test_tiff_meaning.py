@@ -46,7 +46,7 @@ def _patch_photometric(data: bytes, value: int) -> bytes:
     with tifffile.TiffFile(io.BytesIO(data)) as tif:
         offset = tif.pages[0].tags["PhotometricInterpretation"].valueoffset
     out = bytearray(data)
-    out[offset:offset + 2] = struct.pack("<H", value)
+    out[offset : offset + 2] = struct.pack("<H", value)
     return bytes(out)
 
 
@@ -106,8 +106,7 @@ def _case(name, tmp_path):
         dtype = {1: bool, 2: np.uint8, 4: np.uint8, 8: np.uint8, 16: np.uint16}[bits]
         data = RNG.integers(0, 1 << bits, (40, 50)).astype(dtype)
         kw = tiled if bits >= 8 else {"rowsperstrip": 7}
-        _write(path, data, photometric=photometric, bitspersample=bits if bits < 8 else None,
-               **kw)
+        _write(path, data, photometric=photometric, bitspersample=bits if bits < 8 else None, **kw)
         if bits == 16:  # Pillow leaves 16-bit MINISWHITE as stored: numpy is the oracle
             want = (65535 - data) if photometric == "miniswhite" else data
         else:
@@ -125,11 +124,27 @@ def _case(name, tmp_path):
 
 
 CASES = [
-    "palette-8", "palette-4", "palette-2", "palette-1", "palette-16", "palette-8-8bitmap",
-    "miniswhite-1", "miniswhite-2", "miniswhite-4", "miniswhite-8", "miniswhite-16",
-    "minisblack-1", "minisblack-2", "minisblack-4",
-    "ccitt-group3-miniswhite", "ccitt-group4-miniswhite", "ccitt-group4-minisblack",
-    "rgb16", "miniswhite-int16", "miniswhite-float32", "miniswhite-alpha",
+    "palette-8",
+    "palette-4",
+    "palette-2",
+    "palette-1",
+    "palette-16",
+    "palette-8-8bitmap",
+    "miniswhite-1",
+    "miniswhite-2",
+    "miniswhite-4",
+    "miniswhite-8",
+    "miniswhite-16",
+    "minisblack-1",
+    "minisblack-2",
+    "minisblack-4",
+    "ccitt-group3-miniswhite",
+    "ccitt-group4-miniswhite",
+    "ccitt-group4-minisblack",
+    "rgb16",
+    "miniswhite-int16",
+    "miniswhite-float32",
+    "miniswhite-alpha",
 ]
 
 
@@ -141,8 +156,7 @@ def test_tiffs_mean_what_their_tags_say_on_every_path(tmp_path, monkeypatch, nam
     img = imgstats.open_image(path)
     assert img.dtype == values.dtype, "values keep their type (16-bit stays 16-bit)"
     np.testing.assert_array_equal(img.values, values)
-    assert (img.coords["band"].values.tolist() if img.ndim == 3 else [img.attrs["band"]]) \
-        == bands
+    assert (img.coords["band"].values.tolist() if img.ndim == 3 else [img.attrs["band"]]) == bands
     check_all(imgstats.compute(path, FUNCS, chunks=None), values, FUNCS)
     # lazy, through tifffile's zarr store, in uneven chunks
     lazy = imgstats.open_image(path, chunks=(7, 11) + ((len(bands),) if len(bands) > 1 else ()))
@@ -151,9 +165,15 @@ def test_tiffs_mean_what_their_tags_say_on_every_path(tmp_path, monkeypatch, nam
     # header facts and previews
     with open(path, "rb") as fh:
         facts = read_header(fh, path)
-    assert facts == {"width": values.shape[1], "height": values.shape[0], "bands": bands,
-                     "dtype": values.dtype.name, "format": "TIFF",
-                     "photometric": photometric, "pages": 1}
+    assert facts == {
+        "width": values.shape[1],
+        "height": values.shape[0],
+        "bands": bands,
+        "dtype": values.dtype.name,
+        "format": "TIFF",
+        "photometric": photometric,
+        "pages": 1,
+    }
     preview, preview_bands = read_preview(path, max(values.shape[:2]))
     np.testing.assert_array_equal(preview, values)
     assert list(preview_bands) == bands
@@ -173,8 +193,11 @@ def test_tiffs_mean_what_their_tags_say_on_every_path(tmp_path, monkeypatch, nam
     check_all(imgstats.compute(path, FUNCS), values, FUNCS)
     if values.ndim == 3:
         for i, band in enumerate(bands):
-            check_all(imgstats.compute(path, ["min", "max", "median"], band=band),
-                      values[..., i], ["min", "max", "median"])
+            check_all(
+                imgstats.compute(path, ["min", "max", "median"], band=band),
+                values[..., i],
+                ["min", "max", "median"],
+            )
     assert calls, "the TIFF was not streamed"
 
 
@@ -193,9 +216,13 @@ def test_palette_with_an_alpha_sample_is_rgba(tmp_path):
     alpha = RNG.integers(0, 256, (20, 30)).astype(np.uint8)
     cmap = _colormap(256)
     path = tmp_path / "pa.tif"
-    tifffile.imwrite(path, np.dstack([idx, alpha]), photometric="minisblack",
-                     extrasamples=["unassalpha"],
-                     extratags=[(320, "H", cmap.size, cmap.ravel().tolist(), True)])
+    tifffile.imwrite(
+        path,
+        np.dstack([idx, alpha]),
+        photometric="minisblack",
+        extrasamples=["unassalpha"],
+        extratags=[(320, "H", cmap.size, cmap.ravel().tolist(), True)],
+    )
     path.write_bytes(_patch_photometric(path.read_bytes(), 3))
     want = np.dstack([(cmap[:, idx] >> 8).transpose(1, 2, 0), alpha]).astype(np.uint8)
     img = imgstats.open_image(path)
@@ -221,7 +248,8 @@ def test_pages_are_reached_through_page_on_every_path(tmp_path, monkeypatch, chu
         for page, want in enumerate(wants):
             pil.seek(page)
             np.testing.assert_array_equal(
-                np.asarray(pil.convert("RGB") if pil.mode == "P" else pil), want)
+                np.asarray(pil.convert("RGB") if pil.mode == "P" else pil), want
+            )
     for page, want in enumerate(wants):
         img = imgstats.open_image(path, page=page, chunks=chunks)
         np.testing.assert_array_equal(img.values, want)
@@ -252,8 +280,9 @@ def test_bad_pages_are_invalid_options(tmp_path, page):
 def test_animated_images_give_the_frame_asked_for(tmp_path):
     frames = [RNG.integers(lo, lo + 50, (12, 14, 3)).astype(np.uint8) for lo in (0, 200)]
     path = tmp_path / "anim.gif"
-    Image.fromarray(frames[0]).save(path, save_all=True, append_images=[
-        Image.fromarray(frames[1])], duration=100, loop=0)
+    Image.fromarray(frames[0]).save(
+        path, save_all=True, append_images=[Image.fromarray(frames[1])], duration=100, loop=0
+    )
     with Image.open(path) as pil:
         pil.seek(1)
         want = np.asarray(pil.convert("RGB"))
@@ -311,17 +340,27 @@ def _meaning_cases():
     from imgstats.io._meaning import tiff_meaning
 
     def page(photometric, bits, dtype, samples=1, extras=(), colormap=None):
-        return SimpleNamespace(photometric=photometric, bitspersample=bits, dtype=np.dtype(dtype),
-                               samplesperpixel=samples, extrasamples=extras, colormap=colormap,
-                               compression=1)
+        return SimpleNamespace(
+            photometric=photometric,
+            bitspersample=bits,
+            dtype=np.dtype(dtype),
+            samplesperpixel=samples,
+            extrasamples=extras,
+            colormap=colormap,
+            compression=1,
+        )
 
     cmap = _colormap(256)
     cases = [  # (photometric, bits, stored dtype, samples, extrasamples, colormap)
-        (3, 8, np.uint8, 1, (), cmap), (3, 8, np.uint8, 2, (2,), cmap),
+        (3, 8, np.uint8, 1, (), cmap),
+        (3, 8, np.uint8, 2, (2,), cmap),
         (0, 1, np.bool_, 1, (), None),
-        (0, 4, np.uint8, 1, (), None), (0, 12, np.uint16, 1, (), None),
-        (0, 16, np.int16, 1, (), None), (0, 32, np.float32, 1, (), None),
-        (0, 8, np.uint8, 2, (2,), None), (2, 16, np.uint16, 3, (), None),
+        (0, 4, np.uint8, 1, (), None),
+        (0, 12, np.uint16, 1, (), None),
+        (0, 16, np.int16, 1, (), None),
+        (0, 32, np.float32, 1, (), None),
+        (0, 8, np.uint8, 2, (2,), None),
+        (2, 16, np.uint16, 3, (), None),
     ]
     return [(tiff_meaning(page(p, b, d, n, e, c)), d, b, n) for p, b, d, n, e, c in cases]
 
@@ -330,9 +369,14 @@ MEANINGS = _meaning_cases()
 
 
 @settings(settings.get_profile("imgstats-core"))
-@given(case=st.integers(0, len(MEANINGS) - 1), rows=st.integers(1, 12),
-       cols=st.integers(1, 12), cut_y=st.integers(0, 12), cut_x=st.integers(0, 12),
-       seed=st.integers(0, 2**32 - 1))
+@given(
+    case=st.integers(0, len(MEANINGS) - 1),
+    rows=st.integers(1, 12),
+    cols=st.integers(1, 12),
+    cut_y=st.integers(0, 12),
+    cut_x=st.integers(0, 12),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_a_meaning_does_not_depend_on_how_a_page_is_cut(case, rows, cols, cut_y, cut_x, seed):
     # Every read path cuts pages differently (tiles, strips, dask chunks, strides): the values
     # of any block must be the block of the values.

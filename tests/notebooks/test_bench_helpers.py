@@ -56,8 +56,14 @@ def test_synthetic_image_refuses_bad_kinds_and_types():
 def test_numpy_stats_are_numpys():
     a = np.array([[1, 5, 2], [9, 4, 4]], dtype=np.uint16)
     got = oracle.numpy_stats(a, ["min", "max", "mean", "median", "p25", "p99.9"])
-    assert got == {"min": 1, "max": 9, "mean": 25 / 6, "median": 4.0,
-                   "p25": float(np.percentile(a, 25)), "p99.9": float(np.percentile(a, 99.9))}
+    assert got == {
+        "min": 1,
+        "max": 9,
+        "mean": 25 / 6,
+        "median": 4.0,
+        "p25": float(np.percentile(a, 25)),
+        "p99.9": float(np.percentile(a, 99.9)),
+    }
 
 
 def test_numpy_stats_ignore_nan_like_imgstats():
@@ -77,9 +83,9 @@ def test_dask_stats_sorts_q_for_dask_and_returns_every_func():
 
 
 def test_errors_against():
-    assert oracle.errors_against({"a": 1, "b": 2.5, "c": float("nan")},
-                                {"a": 1, "b": 2.0, "c": float("nan")}) == {
-        "a": 0.0, "b": 0.5, "c": 0.0}
+    assert oracle.errors_against(
+        {"a": 1, "b": 2.5, "c": float("nan")}, {"a": 1, "b": 2.0, "c": float("nan")}
+    ) == {"a": 0.0, "b": 0.5, "c": 0.0}
 
 
 def test_compare_to_numpy_all_samples_and_one_band():
@@ -131,8 +137,9 @@ def test_gallery_images_in_natural_order():
 
 @pytest.fixture(scope="module")
 def records():
-    return bench.run_benchmark(sizes_mp=[1 / 64], dtypes=["uint8", "float32"],
-                               chunk_pixels=[1 << 12], repeats=1)
+    return bench.run_benchmark(
+        sizes_mp=[1 / 64], dtypes=["uint8", "float32"], chunk_pixels=[1 << 12], repeats=1
+    )
 
 
 def test_run_benchmark_records(records):
@@ -155,13 +162,20 @@ def test_numpy_and_imgstats_are_exact(records):
 
 def test_exact_flag_is_computed_against_numpy(monkeypatch):
     """A method that is off by one on the median is not exact, whatever it claims."""
+
     def off_by_one(data, funcs):
         values = oracle.numpy_stats(np.asarray(data), funcs)
         return {**values, "median": values["median"] + 1}
 
     monkeypatch.setitem(bench._RUNNERS, "imgstats", off_by_one)
-    recs = bench.run_benchmark([1 / 256], ["uint8"], [1 << 10], 1, memory=False,
-                               methods=[("numpy", "memory"), ("imgstats", "memory")])
+    recs = bench.run_benchmark(
+        [1 / 256],
+        ["uint8"],
+        [1 << 10],
+        1,
+        memory=False,
+        methods=[("numpy", "memory"), ("imgstats", "memory")],
+    )
     by = {r["method"]: r for r in recs}
     assert by["numpy"]["exact"] and not by["imgstats"]["exact"]
     assert by["imgstats"]["abs_error"] == 1.0 and by["imgstats"]["errors"]["median"] == 1.0
@@ -176,8 +190,9 @@ def test_a_mean_in_the_last_bit_does_not_make_a_method_inexact(monkeypatch):
         return {**values, "mean": float(np.nextafter(values["mean"], np.inf))}
 
     monkeypatch.setitem(bench._RUNNERS, "imgstats", last_bit)
-    (rec,) = bench.run_benchmark([1 / 256], ["float32"], [1 << 10], 1, memory=False,
-                                 methods=[("imgstats", "memory")])
+    (rec,) = bench.run_benchmark(
+        [1 / 256], ["float32"], [1 << 10], 1, memory=False, methods=[("imgstats", "memory")]
+    )
     assert rec["exact"] and rec["abs_error"] == 0 and rec["mean_error"] > 0
 
 
@@ -188,8 +203,12 @@ def test_run_benchmark_refuses_unknown_methods():
 
 def test_tables_and_report(records, tmp_path):
     rows = bench.summary_table(records)
-    assert {r["method"] for r in rows} == {"numpy", "imgstats", "dask (chunked)",
-                                           "imgstats (chunked)"}
+    assert {r["method"] for r in rows} == {
+        "numpy",
+        "imgstats",
+        "dask (chunked)",
+        "imgstats (chunked)",
+    }
     assert all(r["exact"] for r in rows if r["method"] == "numpy")
     assert all(r["time / numpy"] == 1 for r in rows if r["method"] == "numpy")
     md = bench.to_markdown(rows)
@@ -208,8 +227,11 @@ def test_machine_info_names_the_machine():
 
 
 def test_latency_table():
-    recs = [{"phase": "cold", "seconds": 0.5}, {"phase": "warm", "seconds": 0.01},
-            {"phase": "warm", "seconds": 0.03}]
+    recs = [
+        {"phase": "cold", "seconds": 0.5},
+        {"phase": "warm", "seconds": 0.01},
+        {"phase": "warm", "seconds": 0.03},
+    ]
     rows = servers.latency_table(recs)
     assert rows[0]["phase"] == "cold" and rows[0]["requests"] == 1
     assert rows[1]["median ms"] == pytest.approx(20.0)
@@ -249,8 +271,9 @@ def test_start_server_and_measure_latency(tmp_path):
     with servers.start_server(workers=1, log=log) as server:
         assert server.url.startswith("http://127.0.0.1:") and server.startup_seconds > 0
         assert server.get("/health")[2] == b"OK"
-        recs = servers.measure_latency(server.url, ["IMG_8.jpg", "IMG_12_uint16.tif"],
-                                       ["median", "p99"], warm=2)
+        recs = servers.measure_latency(
+            server.url, ["IMG_8.jpg", "IMG_12_uint16.tif"], ["median", "p99"], warm=2
+        )
         with pytest.raises(RuntimeError, match="404"):
             servers.measure_latency(server.url, ["no-such-image.png"], warm=0)
     assert server.process.poll() is not None  # stopped on leaving the block
@@ -258,15 +281,16 @@ def test_start_server_and_measure_latency(tmp_path):
     assert [r["func"] for r in recs[:3]] == ["median", "p99", "median"]
     assert all(r["status"] == 200 and r["seconds"] > 0 for r in recs)
     assert recs[0]["value"]["value"] == pytest.approx(
-        oracle.numpy_stats(bench.image_array(bench.gallery_images()[7])[0],
-                           ["median"])["median"])
+        oracle.numpy_stats(bench.image_array(bench.gallery_images()[7])[0], ["median"])["median"]
+    )
 
 
 @pytest.mark.slow
 def test_start_server_reports_a_server_that_dies(tmp_path):
     with pytest.raises(RuntimeError, match="exited"):
-        server = servers.start_server(timeout=60, env={"IMGSTATS_THREADS": "not-a-number"},
-                                      log=tmp_path / "server.log")
+        server = servers.start_server(
+            timeout=60, env={"IMGSTATS_THREADS": "not-a-number"}, log=tmp_path / "server.log"
+        )
         server.stop()  # pragma: no cover - only when the test fails
 
 
@@ -275,5 +299,6 @@ def test_start_process_stops_a_server_that_never_answers(tmp_path):
 
     port = servers.free_port()
     with pytest.raises(TimeoutError, match="did not answer"):
-        servers.start_process([sys.executable, "-c", "import time; time.sleep(60)"], port,
-                              timeout=1)
+        servers.start_process(
+            [sys.executable, "-c", "import time; time.sleep(60)"], port, timeout=1
+        )

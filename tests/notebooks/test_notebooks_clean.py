@@ -41,8 +41,9 @@ def test_nbstripout_would_change_nothing(path):
     """The same check `invoke lint` runs: nbstripout's own idea of clean."""
     import subprocess
 
-    proc = subprocess.run([sys.executable, "-m", "nbstripout", "--verify", str(path)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "nbstripout", "--verify", str(path)], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -63,7 +64,8 @@ def test_imports_its_logic_from_imgstats_and_benchmarks(path):
     assert re.search(r"^(import imgstats|from imgstats[ .])", first, flags=re.M), first
     body = "".join("".join(c["source"]) for c in code)
     assert not re.search(r"^\s*(def|class) ", body, flags=re.M), (
-        "functions belong in imgstats, or in benchmarks/ for the tooling")
+        "functions belong in imgstats, or in benchmarks/ for the tooling"
+    )
     # the tooling left the package: its old home must not come back
     assert not re.search(r"imgstats(\.| import )(bench|plot)\b", body)
 

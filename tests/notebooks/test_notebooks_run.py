@@ -17,34 +17,67 @@ pytestmark = pytest.mark.notebooks
 @pytest.fixture(scope="module")
 def kernel():
     """The kernelspec `invoke notebooks` installs: this interpreter, whatever else is around."""
-    subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix", "--name",
-                    KERNEL], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "ipykernel", "install", "--sys-prefix", "--name", KERNEL],
+        check=True,
+        capture_output=True,
+    )
     return KERNEL
 
 
 def _papermill(kernel, name, out, **params):
     dst = out / f"{name}.ipynb"
     proc = subprocess.run(
-        [sys.executable, "-m", "papermill", str(ROOT / "notebooks" / f"{name}.ipynb"), str(dst),
-         "--kernel", kernel, "--cwd", str(ROOT), "--no-progress-bar",
-         "--parameters_yaml", json.dumps({"OUTPUT": str(out), **params})],
-        capture_output=True, text=True, timeout=280,
+        [
+            sys.executable,
+            "-m",
+            "papermill",
+            str(ROOT / "notebooks" / f"{name}.ipynb"),
+            str(dst),
+            "--kernel",
+            kernel,
+            "--cwd",
+            str(ROOT),
+            "--no-progress-bar",
+            "--parameters_yaml",
+            json.dumps({"OUTPUT": str(out), **params}),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=280,
         env={**os.environ, "MPLBACKEND": "module://matplotlib_inline.backend_inline"},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     executed = json.loads(dst.read_text())
-    errors = [o for c in executed["cells"] if c["cell_type"] == "code"
-              for o in c["outputs"] if o["output_type"] == "error"]
+    errors = [
+        o
+        for c in executed["cells"]
+        if c["cell_type"] == "code"
+        for o in c["outputs"]
+        if o["output_type"] == "error"
+    ]
     assert not errors
-    images = [o for c in executed["cells"] if c["cell_type"] == "code"
-              for o in c["outputs"] if "image/png" in o.get("data", {})]
+    images = [
+        o
+        for c in executed["cells"]
+        if c["cell_type"] == "code"
+        for o in c["outputs"]
+        if "image/png" in o.get("data", {})
+    ]
     assert images, "figures are drawn into the report"
     return executed
 
 
 def test_benchmark_notebook_writes_benchmark_json(kernel, tmp_path):
-    _papermill(kernel, "1.0-benchmark-statistics", tmp_path, SIZES_MP=[0.25], REPEATS=1,
-               CHUNK_PIXELS=[2**16], DTYPES=["uint8", "float32"])
+    _papermill(
+        kernel,
+        "1.0-benchmark-statistics",
+        tmp_path,
+        SIZES_MP=[0.25],
+        REPEATS=1,
+        CHUNK_PIXELS=[2**16],
+        DTYPES=["uint8", "float32"],
+    )
     records = json.loads((tmp_path / "benchmark.json").read_text())
     assert isinstance(records, list) and len(records) == 8
     for rec in records:

@@ -21,8 +21,7 @@ def agg():
 
 @pytest.fixture(scope="module")
 def records():
-    return bench.run_benchmark([1 / 256, 1 / 64], ["uint8", "float32"], [1 << 10], 1,
-                               memory=False)
+    return bench.run_benchmark([1 / 256, 1 / 64], ["uint8", "float32"], [1 << 10], 1, memory=False)
 
 
 def _lines(fig):
@@ -53,8 +52,10 @@ def test_bands_draws_the_picture_and_each_band_with_luma():
 def test_percentile_errors_marks_exact_and_nan():
     from benchmarks import plots as plot
 
-    rows = [{"func": "p1", "imgstats error": 0.0, "dask error": 0.5},
-            {"func": "p99", "imgstats error": 0.0, "dask error": float("nan")}]
+    rows = [
+        {"func": "p1", "imgstats error": 0.0, "dask error": 0.5},
+        {"func": "p99", "imgstats error": 0.0, "dask error": float("nan")},
+    ]
     fig = plot.percentile_errors(rows)
     assert [t.get_text() for t in fig.axes[0].texts] == ["NaN"]
 
@@ -79,7 +80,9 @@ def test_error_vs_method(records):
 def test_latency():
     from benchmarks import plots as plot
 
-    recs = [{"image": "a.png", "phase": "cold", "seconds": 0.2},
-            {"image": "a.png", "phase": "warm", "seconds": 0.002}]
+    recs = [
+        {"image": "a.png", "phase": "cold", "seconds": 0.2},
+        {"image": "a.png", "phase": "warm", "seconds": 0.002},
+    ]
     fig = plot.latency(recs)
     assert fig.axes[0].get_yscale() == "log"

@@ -17,8 +17,13 @@ TASKS = {"serve", "test", "lint", "bench", "notebooks", "docker", "screenshots"}
 
 
 def test_invoke_lists_every_task_with_a_one_line_docstring():
-    out = subprocess.run([sys.executable, "-m", "invoke", "--list"], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "invoke", "--list"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     listed = dict(re.findall(r"^  (\w+)\s+(\S.*)$", out, flags=re.M))
     assert TASKS <= set(listed), out
     assert all(listed[t] for t in TASKS)
@@ -47,8 +52,9 @@ def test_dockerfile_runs_the_service_as_a_user_with_a_healthcheck():
     text = (ROOT / "Dockerfile").read_text()
     froms = re.findall(r"^FROM (\S+)", text, flags=re.M)
     # one base, pinned by tag (a patch release), optionally by digest too
-    assert froms and all(re.fullmatch(r"python:3\.11\.\d+-slim-\w+(@sha256:\w+)?", f)
-                         for f in froms)
+    assert froms and all(
+        re.fullmatch(r"python:3\.11\.\d+-slim-\w+(@sha256:\w+)?", f) for f in froms
+    )
     assert len(set(froms)) == 1
     user = re.findall(r"^USER (\S+)", text, flags=re.M)
     assert user and user[-1].split(":")[0] not in ("root", "0")
@@ -59,8 +65,11 @@ def test_dockerfile_runs_the_service_as_a_user_with_a_healthcheck():
 
 
 def test_dockerignore_keeps_the_context_small():
-    lines = [line for line in (ROOT / ".dockerignore").read_text().splitlines()
-             if line.strip() and not line.startswith("#")]
+    lines = [
+        line
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     # an allowlist: everything is ignored but what the Dockerfile copies
     assert lines[0] == "*"
     allowed = {line[1:] for line in lines if line.startswith("!")}
@@ -70,10 +79,13 @@ def test_dockerignore_keeps_the_context_small():
 def test_requirements_pin_every_web_dependency_with_hashes_and_no_addresses():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     text = (ROOT / "requirements" / "web.txt").read_text()
-    pinned = {_name(line).replace("_", "-") for line in re.findall(r"^[A-Za-z]\S*==\S+", text,
-                                                                    flags=re.M)}
-    wanted = {_name(r).replace("_", "-")
-              for r in project["dependencies"] + project["optional-dependencies"]["web"]}
+    pinned = {
+        _name(line).replace("_", "-") for line in re.findall(r"^[A-Za-z]\S*==\S+", text, flags=re.M)
+    }
+    wanted = {
+        _name(r).replace("_", "-")
+        for r in project["dependencies"] + project["optional-dependencies"]["web"]
+    }
     assert wanted <= pinned, wanted - pinned
     requirements = re.split(r"\n(?=[A-Za-z])", text.split("\n", 2)[2])
     assert all("--hash=sha256:" in r for r in requirements if r.strip())
@@ -90,9 +102,20 @@ def test_compose_has_the_app_and_redis():
     assert redis["image"].startswith("redis:")
 
 
-@pytest.mark.parametrize("path", ["tasks.py", "Dockerfile", "compose.yaml", "environment.yml",
-                                  "notebooks", "requirements", ".ci/run",
-                                  ".pre-commit-config.yaml", "CONTRIBUTING.md"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "tasks.py",
+        "Dockerfile",
+        "compose.yaml",
+        "environment.yml",
+        "notebooks",
+        "requirements",
+        ".ci/run",
+        ".pre-commit-config.yaml",
+        "CONTRIBUTING.md",
+    ],
+)
 def test_no_machine_specific_paths(path):
     files = [ROOT / path] if (ROOT / path).is_file() else sorted((ROOT / path).glob("*"))
     for f in files:

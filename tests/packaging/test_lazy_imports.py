@@ -16,20 +16,38 @@ from PIL import Image
 from imgstats.data import gallery_path
 
 #: Never loaded by `import imgstats` (xarray alone takes pandas and about 2 s).
-HEAVY = ["dask", "xarray", "pandas", "numba", "flask", "fsspec", "gunicorn", "redis", "zarr",
-         "tifffile", "imgstats._kernels"]
+HEAVY = [
+    "dask",
+    "xarray",
+    "pandas",
+    "numba",
+    "flask",
+    "fsspec",
+    "gunicorn",
+    "redis",
+    "zarr",
+    "tifffile",
+    "imgstats._kernels",
+]
 JPEG = str(gallery_path() / "IMG_1.jpg")
 
 
 def python(code: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args],
-                          capture_output=True, text=True, check=check, timeout=240)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=240,
+    )
 
 
 def loaded_after(code: str) -> list[str]:
     """The :data:`HEAVY` modules a fresh interpreter holds after ``code``."""
-    out = python(f"{textwrap.dedent(code)}\nimport json, sys\n"
-                 f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))").stdout
+    out = python(
+        f"{textwrap.dedent(code)}\nimport json, sys\n"
+        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -68,8 +86,9 @@ def test_compute_on_a_numpy_array_loads_the_kernels_only():
         print(imgstats.compute(np.arange(1001, dtype=np.float32), "p99.9"))
     """
     assert loaded_after(code) == ["numba", "imgstats._kernels"]
-    assert float(python(code).stdout) == float(np.percentile(np.arange(1001, dtype=np.float32),
-                                                             99.9))
+    assert float(python(code).stdout) == float(
+        np.percentile(np.arange(1001, dtype=np.float32), 99.9)
+    )
 
 
 ACCESSOR = """
@@ -79,13 +98,18 @@ ACCESSOR = """
 """
 
 
-@pytest.mark.parametrize("order", [
-    "import xarray as xr\nimport imgstats",
-    "import imgstats\nimport xarray as xr",
-    # a library probing for xarray without importing it must not use up the hook
-    "import importlib.util, imgstats\nimportlib.util.find_spec('xarray')\nimport xarray as xr",
-    "import imgstats\nimport imgstats.accessor\nimport xarray as xr\nimgstats.accessor.register()",
-], ids=["xarray-first", "imgstats-first", "probed-first", "registered-twice"])
+@pytest.mark.parametrize(
+    "order",
+    [
+        "import xarray as xr\nimport imgstats",
+        "import imgstats\nimport xarray as xr",
+        # a library probing for xarray without importing it must not use up the hook
+        "import importlib.util, imgstats\nimportlib.util.find_spec('xarray')\nimport xarray as xr",
+        "import imgstats\nimport imgstats.accessor\nimport xarray as xr\n"
+        "imgstats.accessor.register()",
+    ],
+    ids=["xarray-first", "imgstats-first", "probed-first", "registered-twice"],
+)
 def test_accessor_whichever_is_imported_first(order):
     out = python(f"import json\n{order}\n{textwrap.dedent(ACCESSOR)}").stdout
     assert json.loads(out) == {"min": 0, "p50": 5.5, "max": 11}
@@ -107,12 +131,15 @@ def test_the_hook_leaves_xarray_as_its_own_loader_made_it():
 def test_serve_without_the_web_extra_says_which_extra_in_one_line(missing):
     """The web extra is simulated as missing: ``sys.modules[name] = None`` makes any import
     of it fail as a package that is not installed does (ModuleNotFoundError)."""
-    proc = python(f"""
+    proc = python(
+        f"""
         import sys
         sys.modules[{missing!r}] = None
         from imgstats.cli import main
         sys.exit(main(["serve", "--port", "1"]))
-    """, check=False)
+    """,
+        check=False,
+    )
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr.count("\n") == 1, proc.stderr

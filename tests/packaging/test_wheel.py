@@ -28,8 +28,9 @@ pytestmark = [
 
 
 def _run(*cmd, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=600,
-                          **kwargs)
+    return subprocess.run(
+        [str(c) for c in cmd], capture_output=True, text=True, timeout=600, **kwargs
+    )
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +49,11 @@ def test_the_wheel_holds_only_the_package(wheel):
     assert "imgstats/web/templates/gallery/base.html" in names  # data files come along
     assert "imgstats/data/gallery/IMG_1.jpg" in names
     assert not any(n.startswith(("imgstats/bench", "imgstats/plot")) for n in names)
-    metadata = zipfile.ZipFile(wheel).read(
-        next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    metadata = (
+        zipfile.ZipFile(wheel)
+        .read(next(n for n in names if n.endswith(".dist-info/METADATA")))
+        .decode()
+    )
     requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
     core = [r for r in requires if "extra ==" not in r]
     for name in ("flask", "gunicorn", "redis", "requests", "pytest"):
@@ -64,16 +68,24 @@ def test_installed_alone_it_has_no_service_and_its_cli_works(wheel, tmp_path):
     proc = _run(UV, "pip", "install", "--quiet", "--python", python, wheel)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
-    absent = _run(python, "-c", "import importlib.util as u; print([m for m in "
-                  "('flask', 'gunicorn', 'redis', 'requests') if u.find_spec(m)])")
+    absent = _run(
+        python,
+        "-c",
+        "import importlib.util as u; print([m for m in "
+        "('flask', 'gunicorn', 'redis', 'requests') if u.find_spec(m)])",
+    )
     assert absent.stdout.strip() == "[]"
 
     jpeg = gallery_path() / "IMG_1.jpg"
     stats = _run(venv / "bin" / "imgstats", "stats", jpeg, "median", "p99", cwd=tmp_path)
     assert stats.returncode == 0, stats.stderr
     arr = np.asarray(Image.open(jpeg))
-    assert stats.stdout.split() == ["median", str(float(np.median(arr))),
-                                    "p99", str(float(np.percentile(arr, 99)))]
+    assert stats.stdout.split() == [
+        "median",
+        str(float(np.median(arr))),
+        "p99",
+        str(float(np.percentile(arr, 99))),
+    ]
 
     serve = _run(venv / "bin" / "imgstats", "serve", cwd=tmp_path)
     assert serve.returncode == 2

@@ -63,8 +63,9 @@ def gunicorn_server(tmp_path):
     started = []
 
     def start(images: Path, workers: int = 2, env=None):
-        server = start_server(images, workers=workers, env=env,
-                              log=tmp_path / f"gunicorn-{len(started)}.log")
+        server = start_server(
+            images, workers=workers, env=env, log=tmp_path / f"gunicorn-{len(started)}.log"
+        )
         started.append(server)
         return server.url, server.process
 

@@ -58,8 +58,7 @@ def test_stats_equal_numpy(client, images, name, func):
     elif func in ("min", "max"):
         assert body["value"] == getattr(np, f"nan{func}")(arr).item()
     else:
-        assert math.isclose(body["value"], float(np.nanmean(arr, dtype=np.float64)),
-                            rel_tol=1e-12)
+        assert math.isclose(body["value"], float(np.nanmean(arr, dtype=np.float64)), rel_tol=1e-12)
 
 
 def test_stats_extra_keys_and_bands(client, images):
@@ -68,8 +67,7 @@ def test_stats_extra_keys_and_bands(client, images):
     assert body["dtype"] == "uint8"
     assert body["shape"] == list(arr.shape)
     assert body["count"] == arr.size
-    assert body["bands"] == {b: np.percentile(arr[..., i], 90).item()
-                             for i, b in enumerate("RGB")}
+    assert body["bands"] == {b: np.percentile(arr[..., i], 90).item() for i, b in enumerate("RGB")}
 
 
 @pytest.mark.parametrize("band", ["R", "1", "luma"])
@@ -99,8 +97,23 @@ def test_etag_and_cache_control(client):
     assert again.status_code == 304
 
 
-BAD_FUNCS = ["average", "p101", "p-1", "p", "P10", "p²", "p٣", "p%2010", "p+10", "p1_0",
-             "MIN", "p1e2", "p.5", "p50.", "mean/"]
+BAD_FUNCS = [
+    "average",
+    "p101",
+    "p-1",
+    "p",
+    "P10",
+    "p²",
+    "p٣",
+    "p%2010",
+    "p+10",
+    "p1_0",
+    "MIN",
+    "p1e2",
+    "p.5",
+    "p50.",
+    "mean/",
+]
 
 
 @pytest.mark.parametrize("func", BAD_FUNCS)
@@ -111,10 +124,26 @@ def test_bad_function_is_404_json(client, func):
     assert client.get("/health").status_code == 200
 
 
-BAD_NAMES = ["IMG_100.jpg", "..%2F..%2Fetc%2Fpasswd", "%2Fetc%2Fpasswd", "..", "IMG_1.jpg%3F",
-             "IMG_1.jpg%3Fx=1", "IMG_1.jpg%23frag", "x%3F.jpg", "https:%2F%2Fexample.com%2Fa.jpg",
-             "file:IMG_1.jpg", "notes.txt", ".hidden.jpg", "IMG_1.jpg%00", "%252e%252e",
-             "a" * 3000 + ".jpg", "%5C..%5CIMG_1.jpg", "a%2F%2FIMG_1.jpg", "%2F%2FIMG_1.jpg"]
+BAD_NAMES = [
+    "IMG_100.jpg",
+    "..%2F..%2Fetc%2Fpasswd",
+    "%2Fetc%2Fpasswd",
+    "..",
+    "IMG_1.jpg%3F",
+    "IMG_1.jpg%3Fx=1",
+    "IMG_1.jpg%23frag",
+    "x%3F.jpg",
+    "https:%2F%2Fexample.com%2Fa.jpg",
+    "file:IMG_1.jpg",
+    "notes.txt",
+    ".hidden.jpg",
+    "IMG_1.jpg%00",
+    "%252e%252e",
+    "a" * 3000 + ".jpg",
+    "%5C..%5CIMG_1.jpg",
+    "a%2F%2FIMG_1.jpg",
+    "%2F%2FIMG_1.jpg",
+]
 
 
 @pytest.mark.parametrize("name", BAD_NAMES)
@@ -137,8 +166,9 @@ def test_trailing_slash_is_404(client):
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
-@pytest.mark.parametrize("path", ["/health", "/stats/IMG_1.jpg/mean", "/api/images",
-                                  "/api/openapi.json"])
+@pytest.mark.parametrize(
+    "path", ["/health", "/stats/IMG_1.jpg/mean", "/api/images", "/api/openapi.json"]
+)
 def test_other_methods_are_405(client, method, path):
     r = client.open(path, method=method)
     assert r.status_code == 405
@@ -146,8 +176,9 @@ def test_other_methods_are_405(client, method, path):
     assert "error" in r.get_json()
 
 
-@pytest.mark.parametrize(("name", "status"), [("text.jpg", 422), ("truncated.jpg", 422),
-                                              ("bomb.png", 413)])
+@pytest.mark.parametrize(
+    ("name", "status"), [("text.jpg", 422), ("truncated.jpg", 422), ("bomb.png", 413)]
+)
 def test_bad_files_fail_fast_without_allocating(client, name, status):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     r = client.get(f"/stats/{name}/mean")
@@ -164,8 +195,11 @@ def test_errors_do_not_leak_the_folder(client, images):
 
 
 def test_status_table_covers_every_domain_error():
-    domain = {cls for cls in vars(imgstats.errors).values()
-              if isinstance(cls, type) and issubclass(cls, imgstats.ImgStatsError)}
+    domain = {
+        cls
+        for cls in vars(imgstats.errors).values()
+        if isinstance(cls, type) and issubclass(cls, imgstats.ImgStatsError)
+    }
     assert domain - {imgstats.ImgStatsError} == set(STATUS_CODES)
 
 
@@ -243,6 +277,7 @@ def counted(monkeypatch):
                 calls[name] += 1
             time.sleep(calls["delay"])
             return real(*args, **kwargs)
+
         return counting
 
     monkeypatch.setattr(service_module, "summarize", wrap("summarize", service_module.summarize))
@@ -250,8 +285,9 @@ def counted(monkeypatch):
     return calls
 
 
-@pytest.mark.parametrize("name", ["IMG_1.jpg", "IMG_11.png", "IMG_12_uint16.tif",
-                                  "IMG_14_int16.tif"])
+@pytest.mark.parametrize(
+    "name", ["IMG_1.jpg", "IMG_11.png", "IMG_12_uint16.tif", "IMG_14_int16.tif"]
+)
 def test_new_functions_do_not_read_pixels(client, counted, name):
     assert client.get(f"/stats/{name}/mean").status_code == 200
     assert counted["summarize"] == 1
@@ -353,15 +389,22 @@ def test_no_app_at_import_time():
 def test_service_contract(service, images):
     assert service.list_images()[0] == "IMG_1.jpg"
     info = service.info("IMG_1.jpg")
-    assert info == {"name": "IMG_1.jpg", "version": service.version("IMG_1.jpg"),
-                    "bytes": (images / "IMG_1.jpg").stat().st_size, "width": 512,
-                    "height": 512, "bands": ["R", "G", "B"], "dtype": "uint8",
-                    "format": "JPEG", "photometric": "rgb", "pages": 1}
+    assert info == {
+        "name": "IMG_1.jpg",
+        "version": service.version("IMG_1.jpg"),
+        "bytes": (images / "IMG_1.jpg").stat().st_size,
+        "width": 512,
+        "height": 512,
+        "bands": ["R", "G", "B"],
+        "dtype": "uint8",
+        "format": "JPEG",
+        "photometric": "rgb",
+        "pages": 1,
+    }
     tif = service.info("IMG_13_float32.tif")
     assert (tif["dtype"], tif["bands"], tif["format"]) == ("float32", ["L"], "TIFF")
     answer = service.answer("IMG_14_int16.tif", ["min", "p10"])
-    assert answer.values[None] == imgstats.compute(
-        str(images / "IMG_14_int16.tif"), ["min", "p10"])
+    assert answer.values[None] == imgstats.compute(str(images / "IMG_14_int16.tif"), ["min", "p10"])
     assert service.read("IMG_1.jpg") == (images / "IMG_1.jpg").read_bytes()
     for bad in ["../IMG_1.jpg", "/etc/passwd", "nope.jpg"]:
         with pytest.raises(imgstats.ImageNotFound):
@@ -388,7 +431,8 @@ def test_one_answer_gives_every_function_for_every_selection(service, images, na
         assert counts.sum() == answer.counts[sel]
     # the same question again is the same cached answer
     assert service.answer(name, funcs, [None], each_band=True) is service.answer(
-        name, funcs, [None], each_band=True)
+        name, funcs, [None], each_band=True
+    )
 
 
 def test_a_cold_request_parses_its_function_once(client, monkeypatch):
@@ -437,23 +481,31 @@ def test_page_is_an_io_option_and_part_of_the_cache_key(client, monkeypatch):
 def test_openapi_describes_the_api(client):
     doc = client.get("/api/openapi.json").get_json()
     assert doc["openapi"].startswith("3.")
-    assert set(doc["paths"]) == {"/health", "/stats/{image}/{func}", "/stats/{image}",
-                                 "/api/images", "/api/openapi.json"}
+    assert set(doc["paths"]) == {
+        "/health",
+        "/stats/{image}/{func}",
+        "/stats/{image}",
+        "/api/images",
+        "/api/openapi.json",
+    }
     responses = doc["paths"]["/stats/{image}/{func}"]["get"]["responses"]
     assert {"200", "404", "413", "422", "502", "504"} <= set(responses)
     import re
 
-    pattern = next(p["schema"]["pattern"] for p in
-                   doc["paths"]["/stats/{image}/{func}"]["get"]["parameters"]
-                   if p["name"] == "func")
+    pattern = next(
+        p["schema"]["pattern"]
+        for p in doc["paths"]["/stats/{image}/{func}"]["get"]["parameters"]
+        if p["name"] == "func"
+    )
     assert all(re.match(pattern, f) for f in FUNCS)
     # the 0..100 range is in the description, not the pattern
     assert not any(re.match(pattern, f) for f in BAD_FUNCS if f not in ("p%2010", "p101"))
 
 
 # -- properties ------------------------------------------------------------------------------
-@settings(max_examples=300, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(name=st.text(max_size=40), func=st.text(max_size=12))
 def test_any_path_is_answered_without_error(client, name, func):
     """Whatever the client sends, the answer is 200 for a real image and function, else 404."""
@@ -477,8 +529,9 @@ def test_page_picks_a_page_of_a_multi_page_tiff(client, images):
     with tifffile.TiffWriter(images / "pages.tif") as tif:
         tif.write(np.full((8, 8), 10, np.uint8))
         tif.write(np.full((8, 8), 200, np.uint8))
-    values = {q: client.get(f"/stats/pages.tif/mean{q}").get_json()
-              for q in ("", "?page=0", "?page=1")}
+    values = {
+        q: client.get(f"/stats/pages.tif/mean{q}").get_json() for q in ("", "?page=0", "?page=1")
+    }
     assert [v["value"] for v in values.values()] == [10.0, 10.0, 200.0]
     assert values["?page=1"]["page"] == 1 and "page" not in values[""]
     missing = client.get("/stats/pages.tif/mean?page=2")

@@ -150,8 +150,9 @@ def test_single_flight():
         return "value"
 
     out = []
-    threads = [threading.Thread(target=lambda: out.append(cache.get_or_fill("k", slow)))
-               for _ in range(8)]
+    threads = [
+        threading.Thread(target=lambda: out.append(cache.get_or_fill("k", slow))) for _ in range(8)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -183,8 +184,9 @@ def test_the_service_keeps_summaries_within_cache_bytes(images, monkeypatch):
     client = app.test_client()
     calls = []
     real = service_module.summarize
-    monkeypatch.setattr(service_module, "summarize",
-                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(
+        service_module, "summarize", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
     try:
         for name in names:
             r = client.get(f"/stats/{name}/median")
@@ -206,8 +208,9 @@ def test_a_summary_heavier_than_cache_bytes_is_answered_each_time(images, monkey
     app = create_app({"IMAGES": str(images), "CACHE_BYTES": 8 << 20, "WARMUP": False})
     calls = []
     real = service_module.summarize
-    monkeypatch.setattr(service_module, "summarize",
-                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(
+        service_module, "summarize", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
     client = app.test_client()
     expected = imgstats.compute(str(images / name), "max")
     try:
@@ -267,8 +270,9 @@ def test_workers_share_summaries_through_redis(images, redis_url, monkeypatch):
 @pytest.mark.slow
 def test_single_flight_across_processes_through_redis(images, redis_url, monkeypatch):
     url, _ = redis_url
-    apps = [create_app({"IMAGES": str(images), "REDIS_URL": url, "WARMUP": False})
-            for _ in range(3)]  # three "gunicorn workers"
+    apps = [
+        create_app({"IMAGES": str(images), "REDIS_URL": url, "WARMUP": False}) for _ in range(3)
+    ]  # three "gunicorn workers"
     calls = []
     real = service_module.summarize
 
@@ -279,8 +283,14 @@ def test_single_flight_across_processes_through_redis(images, redis_url, monkeyp
 
     monkeypatch.setattr(service_module, "summarize", slow)
     values = []
-    threads = [threading.Thread(target=lambda a=a: values.append(
-        a.test_client().get("/stats/IMG_14_int16.tif/p5").get_json()["value"])) for a in apps]
+    threads = [
+        threading.Thread(
+            target=lambda a=a: values.append(
+                a.test_client().get("/stats/IMG_14_int16.tif/p5").get_json()["value"]
+            )
+        )
+        for a in apps
+    ]
     try:
         for t in threads:
             t.start()
@@ -297,8 +307,9 @@ def test_single_flight_across_processes_through_redis(images, redis_url, monkeyp
 @pytest.mark.slow
 def test_redis_killed_mid_run(images, redis_url):
     url, proc = redis_url
-    app = create_app({"IMAGES": str(images), "REDIS_URL": url, "REDIS_BACKOFF": 0.5,
-                      "WARMUP": False})
+    app = create_app(
+        {"IMAGES": str(images), "REDIS_URL": url, "REDIS_BACKOFF": 0.5, "WARMUP": False}
+    )
     client = app.test_client()
     try:
         assert client.get("/stats/IMG_1.jpg/mean").status_code == 200
@@ -319,8 +330,9 @@ def test_redis_killed_mid_run(images, redis_url):
 def test_redis_layer_roundtrip(redis_url):
     url, _ = redis_url
     layer = RedisLayer(url, ttl=60)
-    summary = imgstats.summarize(imgstats.open_image(
-        imgstats.data.gallery_path() / "IMG_12_uint16.tif"))
+    summary = imgstats.summarize(
+        imgstats.open_image(imgstats.data.gallery_path() / "IMG_12_uint16.tif")
+    )
     layer.set(("s", "n", "v"), summary)
     back = layer.get(("s", "n", "v"))
     assert back.compute(["min", "p50", "max"]) == summary.compute(["min", "p50", "max"])

@@ -44,8 +44,11 @@ def holder(redis_url):
     started = []
 
     def start(key, lock_ttl: float):
-        proc = subprocess.Popen([sys.executable, "-c", _HOLDER, url, str(lock_ttl), repr(key)],
-                                stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _HOLDER, url, str(lock_ttl), repr(key)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         started.append(proc)
         assert proc.stdout.readline().strip() == "locked"
         return proc
@@ -117,16 +120,25 @@ def test_a_waiter_takes_over_from_a_holder_that_stopped_renewing(redis_url):
 
 @pytest.mark.slow
 def test_a_request_takes_over_from_a_worker_killed_while_holding_the_lock(
-        images, redis_url, holder, monkeypatch):
+    images, redis_url, holder, monkeypatch
+):
     url, _ = redis_url
-    app = create_app({"IMAGES": str(images), "REDIS_URL": url, "LOCK_TTL": 1.0,
-                      "LOCK_TIMEOUT": LOCK_TIMEOUT, "WARMUP": False})
+    app = create_app(
+        {
+            "IMAGES": str(images),
+            "REDIS_URL": url,
+            "LOCK_TTL": 1.0,
+            "LOCK_TIMEOUT": LOCK_TIMEOUT,
+            "WARMUP": False,
+        }
+    )
     service = app.extensions["imgstats"]
     name = "IMG_14_int16.tif"
     events = []
     real = service_module.summarize
-    monkeypatch.setattr(service_module, "summarize",
-                        lambda *a, **k: events.append("summarized") or real(*a, **k))
+    monkeypatch.setattr(
+        service_module, "summarize", lambda *a, **k: events.append("summarized") or real(*a, **k)
+    )
     # learn the image's cache key as the service builds it, from one request
     keys = []
     service.redis.compute_once = lambda key, compute, timeout, **kw: keys.append(key) or compute()
@@ -137,7 +149,8 @@ def test_a_request_takes_over_from_a_worker_killed_while_holding_the_lock(
     proc = holder(keys[0], 1.0)
     answers = []
     thread = threading.Thread(
-        target=lambda: answers.append(app.test_client().get(f"/stats/{name}/p5")))
+        target=lambda: answers.append(app.test_client().get(f"/stats/{name}/p5"))
+    )
     try:
         thread.start()
         time.sleep(3.5)  # over three TTLs: a live holder keeps the lock, the request waits

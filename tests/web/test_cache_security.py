@@ -73,15 +73,23 @@ def _inflating(raw: bytes) -> bytes:
     return raw[: head + ident] + zlib.compress(b"\0" * (64 << 20), 9)
 
 
-HOSTILE = [_hostile_pickle, _hostile_zlib_pickle, _garbage, _plain_integer, _other_image,
-           _truncated, _half]
+HOSTILE = [
+    _hostile_pickle,
+    _hostile_zlib_pickle,
+    _garbage,
+    _plain_integer,
+    _other_image,
+    _truncated,
+    _half,
+]
 
 
 @pytest.fixture(params=[None, SECRET], ids=["unsigned", "signed"])
 def app_with_redis(request, images, redis_url):
     url, _ = redis_url
-    app = create_app({"IMAGES": str(images), "REDIS_URL": url, "CACHE_KEY": request.param,
-                      "WARMUP": False})
+    app = create_app(
+        {"IMAGES": str(images), "REDIS_URL": url, "CACHE_KEY": request.param, "WARMUP": False}
+    )
     yield app
     app.extensions["imgstats"].close()
 
@@ -117,8 +125,9 @@ def _good_entries(app, client):
 
 
 @pytest.mark.parametrize("make", HOSTILE, ids=lambda f: f.__name__.strip("_"))
-def test_a_hostile_value_in_redis_is_ignored_and_replaced(app_with_redis, images, tmp_path,
-                                                         make, caplog):
+def test_a_hostile_value_in_redis_is_ignored_and_replaced(
+    app_with_redis, images, tmp_path, make, caplog
+):
     app = app_with_redis
     service, client = app.extensions["imgstats"], app.test_client()
     raw, (good, other) = _good_entries(app, client)
@@ -154,8 +163,9 @@ def test_a_value_of_another_redis_type_is_ignored(app_with_redis, images):
 
 def test_a_body_that_inflates_past_the_budget_is_refused(images, redis_url):
     url, _ = redis_url
-    app = create_app({"IMAGES": str(images), "REDIS_URL": url, "CACHE_BYTES": 8 << 20,
-                      "WARMUP": False})
+    app = create_app(
+        {"IMAGES": str(images), "REDIS_URL": url, "CACHE_BYTES": 8 << 20, "WARMUP": False}
+    )
     service, client = app.extensions["imgstats"], app.test_client()
     try:
         raw, (good, _) = _good_entries(app, client)
@@ -174,8 +184,9 @@ def test_a_body_that_inflates_past_the_budget_is_refused(images, redis_url):
 def test_with_a_cache_key_unsigned_or_foreign_values_are_refused(images, redis_url):
     """A writer without the key can neither plant an unsigned entry nor sign one."""
     url, _ = redis_url
-    app = create_app({"IMAGES": str(images), "REDIS_URL": url, "CACHE_KEY": SECRET,
-                      "WARMUP": False})
+    app = create_app(
+        {"IMAGES": str(images), "REDIS_URL": url, "CACHE_KEY": SECRET, "WARMUP": False}
+    )
     service, client = app.extensions["imgstats"], app.test_client()
     try:
         raw, _ = _good_entries(app, client)
@@ -196,10 +207,11 @@ def test_with_a_cache_key_unsigned_or_foreign_values_are_refused(images, redis_u
 
 def test_redis_keys_cannot_be_guessed_from_what_the_api_prints(images, redis_url):
     url, _ = redis_url
-    apps = [create_app({"IMAGES": str(images), "REDIS_URL": url, "WARMUP": False}),
-            create_app({"IMAGES": str(images), "REDIS_URL": url, "WARMUP": False}),
-            create_app({"IMAGES": str(images), "REDIS_URL": url, "CACHE_KEY": SECRET,
-                        "WARMUP": False})]
+    apps = [
+        create_app({"IMAGES": str(images), "REDIS_URL": url, "WARMUP": False}),
+        create_app({"IMAGES": str(images), "REDIS_URL": url, "WARMUP": False}),
+        create_app({"IMAGES": str(images), "REDIS_URL": url, "CACHE_KEY": SECRET, "WARMUP": False}),
+    ]
     try:
         body = apps[0].test_client().get(f"/stats/{NAME}/min").get_json()
         service = apps[0].extensions["imgstats"]

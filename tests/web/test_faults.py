@@ -26,18 +26,39 @@ pytestmark = [pytest.mark.faults, pytest.mark.slow]
 REQUESTS = 600  # in all, across the clients
 TIME_LIMIT = 45.0  # seconds of load at most
 CLIENTS = 4
-PATHS = [f"/stats/{name}/{func}" for name in ("IMG_1.jpg", "IMG_11.png", "IMG_12_uint16.tif")
-         for func in ("min", "median", "p99", "mean")]
+PATHS = [
+    f"/stats/{name}/{func}"
+    for name in ("IMG_1.jpg", "IMG_11.png", "IMG_12_uint16.tif")
+    for func in ("min", "median", "p99", "mean")
+]
 
 
 def _redis(binary: str, port: int, folder: Path) -> subprocess.Popen:
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-         "no", "--dir", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        out = subprocess.run([binary.replace("redis-server", "redis-cli"), "-p", str(port),
-                              "ping"], capture_output=True, text=True, check=False)
+        out = subprocess.run(
+            [binary.replace("redis-server", "redis-cli"), "-p", str(port), "ping"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if out.stdout.strip() == "PONG":
             return proc
         time.sleep(0.05)
@@ -117,11 +138,27 @@ def test_redis_and_worker_deaths_under_load(tmp_path):
     port = free_port()
     log = open(tmp_path / "gunicorn.log", "wb")  # noqa: SIM115 -- closed below
     server = subprocess.Popen(
-        [sys.executable, "-m", "imgstats.cli", "serve", "--images", str(images), "--port",
-         str(port), "--workers", "2"],
-        env={**os.environ, "IMGSTATS_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-             "IMGSTATS_REDIS_BACKOFF": "0.5", "IMGSTATS_WARMUP": "0"},
-        stdout=log, stderr=log)
+        [
+            sys.executable,
+            "-m",
+            "imgstats.cli",
+            "serve",
+            "--images",
+            str(images),
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+        ],
+        env={
+            **os.environ,
+            "IMGSTATS_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "IMGSTATS_REDIS_BACKOFF": "0.5",
+            "IMGSTATS_WARMUP": "0",
+        },
+        stdout=log,
+        stderr=log,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(base, proc=server)

@@ -45,9 +45,21 @@ def server(tmp_path_factory):
     port = free_port()
     log = open(folder.parent / "gunicorn.log", "wb")  # noqa: SIM115 -- closed below
     proc = subprocess.Popen(
-        [sys.executable, "-m", "imgstats.cli", "serve", "--images", str(folder), "--port",
-         str(port), "--workers", "2"],
-        env={**os.environ, "IMGSTATS_WARMUP": "0"}, stdout=log, stderr=log,
+        [
+            sys.executable,
+            "-m",
+            "imgstats.cli",
+            "serve",
+            "--images",
+            str(folder),
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+        ],
+        env={**os.environ, "IMGSTATS_WARMUP": "0"},
+        stdout=log,
+        stderr=log,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -59,11 +71,17 @@ def server(tmp_path_factory):
 
 
 @schema.parametrize()
-@settings(max_examples=EXAMPLES, deadline=None,
-          suppress_health_check=list(HealthCheck), derandomize=True)
+@settings(
+    max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
+)
 def test_api_conforms_to_its_openapi_document(case, server):
     case.call_and_validate(
-        base_url=server, timeout=30,
-        checks=[not_a_server_error, status_code_conformance, content_type_conformance,
-                response_schema_conformance],
+        base_url=server,
+        timeout=30,
+        checks=[
+            not_a_server_error,
+            status_code_conformance,
+            content_type_conformance,
+            response_schema_conformance,
+        ],
     )

@@ -21,7 +21,8 @@ OPTIONS = {"token": "anon"}  # no credential look-up (it probes a metadata serve
 
 def _emulator_binary() -> str:
     found = shutil.which("gcp-storage-emulator") or str(
-        Path(sys.executable).parent / "gcp-storage-emulator")
+        Path(sys.executable).parent / "gcp-storage-emulator"
+    )
     if not Path(found).exists():
         pytest.skip("gcp-storage-emulator is not installed (dev dependency group)")
     return found
@@ -36,8 +37,22 @@ def gcs(tmp_path_factory):
     port = free_port()
     log = open(tmp / "emulator.log", "wb")  # noqa: SIM115 -- closed below
     proc = subprocess.Popen(
-        [binary, "start", "--host", "127.0.0.1", "--port", str(port), "--default-bucket",
-         "demo", "--in-memory", "--quiet"], cwd=tmp, stdout=log, stderr=log)
+        [
+            binary,
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--default-bucket",
+            "demo",
+            "--in-memory",
+            "--quiet",
+        ],
+        cwd=tmp,
+        stdout=log,
+        stderr=log,
+    )
     base = f"http://127.0.0.1:{port}"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("STORAGE_EMULATOR_HOST", base)
@@ -59,8 +74,15 @@ def gcs(tmp_path_factory):
 
 @pytest.fixture
 def gcs_app(gcs):
-    app = create_app({"IMAGES": "gs://demo/prefix", "STORAGE_OPTIONS": OPTIONS,
-                      "VERSION_TTL": 0, "STORE_TIMEOUT": 5.0, "WARMUP": False})
+    app = create_app(
+        {
+            "IMAGES": "gs://demo/prefix",
+            "STORAGE_OPTIONS": OPTIONS,
+            "VERSION_TTL": 0,
+            "STORE_TIMEOUT": 5.0,
+            "WARMUP": False,
+        }
+    )
     yield app
     app.extensions["imgstats"].close()
 
@@ -157,13 +179,24 @@ def test_gcs_errors_are_502_and_504(gcs, tmp_path, stall, status):
 
     release = threading.Event()
     with serve_folder(tmp_path, handler=_Failing.handler(stall, release)) as base:
-        app = create_app({"IMAGES": "gs://demo/prefix", "VERSION_TTL": 0, "WARMUP": False,
-                          "STORE_TIMEOUT": 1.0,
-                          "STORAGE_OPTIONS": {**OPTIONS, "endpoint_url": base}})
+        app = create_app(
+            {
+                "IMAGES": "gs://demo/prefix",
+                "VERSION_TTL": 0,
+                "WARMUP": False,
+                "STORE_TIMEOUT": 1.0,
+                "STORAGE_OPTIONS": {**OPTIONS, "endpoint_url": base},
+            }
+        )
         client = app.test_client()
         try:
-            for path in ["/api/images", "/stats/IMG_1.jpg/mean", "/thumbs/IMG_1.jpg",
-                         "/previews/IMG_1.jpg", "/gallery/IMG_1.jpg"]:
+            for path in [
+                "/api/images",
+                "/stats/IMG_1.jpg/mean",
+                "/thumbs/IMG_1.jpg",
+                "/previews/IMG_1.jpg",
+                "/gallery/IMG_1.jpg",
+            ]:
                 start = time.perf_counter()
                 r = client.get(path)
                 assert r.status_code in status, (path, r.status_code, r.data[:300])
@@ -175,10 +208,15 @@ def test_gcs_errors_are_502_and_504(gcs, tmp_path, stall, status):
 
 def test_gcs_gone_is_502_or_504(gcs, tmp_path):
     port = free_port()  # nothing listens there
-    app = create_app({"IMAGES": "gs://demo/prefix", "VERSION_TTL": 0, "WARMUP": False,
-                      "STORE_TIMEOUT": 2.0,
-                      "STORAGE_OPTIONS": {**OPTIONS,
-                                          "endpoint_url": f"http://127.0.0.1:{port}"}})
+    app = create_app(
+        {
+            "IMAGES": "gs://demo/prefix",
+            "VERSION_TTL": 0,
+            "WARMUP": False,
+            "STORE_TIMEOUT": 2.0,
+            "STORAGE_OPTIONS": {**OPTIONS, "endpoint_url": f"http://127.0.0.1:{port}"},
+        }
+    )
     client = app.test_client()
     try:
         for path in ["/api/images", "/stats/IMG_1.jpg/mean", "/thumbs/IMG_1.jpg"]:

@@ -25,7 +25,7 @@ def _zero_rows_per_strip() -> bytes:
     with tifffile.TiffFile(io.BytesIO(bytes(data))) as tif:
         tag = tif.pages[0].tags["RowsPerStrip"]
         offset, fmt = tag.valueoffset, {3: "<H", 4: "<I"}[int(tag.dtype)]
-    data[offset:offset + struct.calcsize(fmt)] = struct.pack(fmt, 0)
+    data[offset : offset + struct.calcsize(fmt)] = struct.pack(fmt, 0)
     return bytes(data)
 
 

@@ -113,11 +113,20 @@ def _copies(images, count):
 
 def test_decodes_in_flight_stay_within_the_pixel_budget(images, tracked):
     names = _copies(images, 6)
-    app = create_app({"IMAGES": str(images), "WARMUP": False, "DECODE_PIXELS": 2 * 512 * 512,
-                      "SLOW_WORKERS": 6, "SLOW_QUEUE": 6, "DECODE_WAIT": 60})
+    app = create_app(
+        {
+            "IMAGES": str(images),
+            "WARMUP": False,
+            "DECODE_PIXELS": 2 * 512 * 512,
+            "SLOW_WORKERS": 6,
+            "SLOW_QUEUE": 6,
+            "DECODE_WAIT": 60,
+        }
+    )
     with ThreadPoolExecutor(6) as pool:
-        statuses = list(pool.map(
-            lambda n: app.test_client().get(f"/stats/{n}/mean").status_code, names))
+        statuses = list(
+            pool.map(lambda n: app.test_client().get(f"/stats/{n}/mean").status_code, names)
+        )
     assert statuses == [200] * 6
     assert tracked["peak"] == 2 * 512 * 512  # two at a time, never three
 
@@ -125,8 +134,15 @@ def test_decodes_in_flight_stay_within_the_pixel_budget(images, tracked):
 def test_a_request_that_waits_too_long_for_the_budget_gets_503_json(images, tracked):
     names = _copies(images, 2)
     tracked["delay"] = 1.0
-    app = create_app({"IMAGES": str(images), "WARMUP": False, "DECODE_PIXELS": 512 * 512,
-                      "SLOW_WORKERS": 4, "DECODE_WAIT": 0.1})
+    app = create_app(
+        {
+            "IMAGES": str(images),
+            "WARMUP": False,
+            "DECODE_PIXELS": 512 * 512,
+            "SLOW_WORKERS": 4,
+            "DECODE_WAIT": 0.1,
+        }
+    )
     with ThreadPoolExecutor(2) as pool:
         responses = list(pool.map(lambda n: app.test_client().get(f"/stats/{n}/mean"), names))
     statuses = sorted(r.status_code for r in responses)
@@ -145,15 +161,23 @@ def test_slow_work_past_the_queue_is_refused_at_once(images, monkeypatch):
         release.wait(30)
         return real(source, **options)
 
-    app = create_app({"IMAGES": str(images), "WARMUP": False, "SLOW_WORKERS": 1,
-                      "SLOW_QUEUE": 1, "DECODE_WAIT": 30})
+    app = create_app(
+        {
+            "IMAGES": str(images),
+            "WARMUP": False,
+            "SLOW_WORKERS": 1,
+            "SLOW_QUEUE": 1,
+            "DECODE_WAIT": 30,
+        }
+    )
     client = app.test_client()
     assert client.get("/stats/IMG_1.jpg/mean").status_code == 200  # cold, before the stall
     monkeypatch.setattr(service_module, "summarize", stalled)
     service = app.extensions["imgstats"]
     with ThreadPoolExecutor(2) as pool:
-        hung = [pool.submit(lambda n=n: app.test_client().get(f"/stats/{n}/mean"))
-                for n in names[:2]]
+        hung = [
+            pool.submit(lambda n=n: app.test_client().get(f"/stats/{n}/mean")) for n in names[:2]
+        ]
         while service.slow.in_flight < 1 or service.slow.waiting < 1:
             time.sleep(0.01)
         refused = client.get(f"/stats/{names[2]}/mean")
@@ -169,8 +193,12 @@ def test_slow_work_past_the_queue_is_refused_at_once(images, monkeypatch):
 def test_limits_are_validated_at_start_up(images):
     from imgstats import InvalidOption
 
-    for bad in ({"DECODE_PIXELS": 0}, {"SLOW_WORKERS": 0}, {"SLOW_QUEUE": -1},
-                {"DECODE_WAIT": "soon"}):
+    for bad in (
+        {"DECODE_PIXELS": 0},
+        {"SLOW_WORKERS": 0},
+        {"SLOW_QUEUE": -1},
+        {"DECODE_WAIT": "soon"},
+    ):
         with pytest.raises(InvalidOption):
             create_app({"IMAGES": str(images), "WARMUP": False, **bad})
     app = create_app({"IMAGES": str(images), "WARMUP": False, "PIXEL_LIMIT": 1000})
@@ -210,21 +238,28 @@ def test_a_hung_store_does_not_starve_health_or_cached_answers(tmp_path, gunicor
     for name in hung_names:
         shutil.copyfile(folder / "IMG_1.jpg", folder / name)
     release = threading.Event()
-    handler = functools.partial(type("H", (_StallingHandler,), {"release": release}),
-                                directory=str(folder))
+    handler = functools.partial(
+        type("H", (_StallingHandler,), {"release": release}), directory=str(folder)
+    )
     with serve_folder(folder, handler) as store:
-        base, _ = gunicorn_server(f"{store}/", workers=2, env={
-            "IMGSTATS_SLOW_WORKERS": "1", "IMGSTATS_SLOW_QUEUE": "1",
-            "IMGSTATS_STORE_TIMEOUT": "60", "IMGSTATS_DECODE_WAIT": "60",
-            "IMGSTATS_VERSION_TTL": "600", "IMGSTATS_WARMUP": "0",
-        })
+        base, _ = gunicorn_server(
+            f"{store}/",
+            workers=2,
+            env={
+                "IMGSTATS_SLOW_WORKERS": "1",
+                "IMGSTATS_SLOW_QUEUE": "1",
+                "IMGSTATS_STORE_TIMEOUT": "60",
+                "IMGSTATS_DECODE_WAIT": "60",
+                "IMGSTATS_VERSION_TTL": "600",
+                "IMGSTATS_WARMUP": "0",
+            },
+        )
         for _ in range(20):  # every worker caches the answer (each connection picks one)
             status, _, cached = http_get(base, "/stats/IMG_1.jpg/mean", timeout=60)
             assert status == 200
         pool = ThreadPoolExecutor(len(hung_names))
         try:
-            hung = [pool.submit(http_get, base, f"/stats/{n}/mean", timeout=90)
-                    for n in hung_names]
+            hung = [pool.submit(http_get, base, f"/stats/{n}/mean", timeout=90) for n in hung_names]
             # 2 workers x (1 running + 1 waiting) may hang; the rest are refused at once
             refused = [f.result(30) for f in _first_done(hung, len(hung_names) - 4)]
             assert {status for status, _, _ in refused} == {503}

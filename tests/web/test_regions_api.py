@@ -21,8 +21,7 @@ import imgstats
 import imgstats.web.service as service_module
 
 FUNCS = ["min", "max", "mean", "median", "p0", "p2.5", "p99.9", "p100"]
-IMAGES = ["IMG_1.jpg", "IMG_11.png", "IMG_12_uint16.tif", "IMG_13_float32.tif",
-          "IMG_14_int16.tif"]
+IMAGES = ["IMG_1.jpg", "IMG_11.png", "IMG_12_uint16.tif", "IMG_13_float32.tif", "IMG_14_int16.tif"]
 
 
 def oracle(samples: np.ndarray, func: str):
@@ -55,6 +54,7 @@ def counted(monkeypatch):
         def counting(*args, **kwargs):
             calls[name] += 1
             return real(*args, **kwargs)
+
         return counting
 
     for name in calls:
@@ -71,7 +71,7 @@ WINDOWS = ["10,20,110,70", "0,0,1,1", "-30,-5,64,48", "300,200,100000,100000"]
 def test_window_equals_numpy(client, images, name, window):
     arr = pixels(images, name)
     x0, y0, x1, y1 = (int(v) for v in window.split(","))
-    cut = arr[max(y0, 0):y1, max(x0, 0):x1]
+    cut = arr[max(y0, 0) : y1, max(x0, 0) : x1]
     for func in FUNCS:
         r = client.get(f"/stats/{name}/{func}?window={window}")
         if np.isnan(cut.astype(np.float64)).all():  # a NaN pixel of the float32 image
@@ -80,8 +80,12 @@ def test_window_equals_numpy(client, images, name, window):
         assert r.status_code == 200, r.get_json()
         body = r.get_json()
         assert_equal(body["value"], oracle(cut, func), func)
-        assert body["window"] == [max(x0, 0), max(y0, 0), max(x0, 0) + cut.shape[1],
-                                  max(y0, 0) + cut.shape[0]]
+        assert body["window"] == [
+            max(x0, 0),
+            max(y0, 0),
+            max(x0, 0) + cut.shape[1],
+            max(y0, 0) + cut.shape[0],
+        ]
         assert body["pixels"] == cut.shape[0] * cut.shape[1]
         assert body["count"] == np.count_nonzero(~np.isnan(cut.astype(np.float64)))
         if cut.ndim == 3:
@@ -98,20 +102,29 @@ def test_window_with_band_and_etag(client, images):
     whole = client.get("/stats/IMG_1.jpg/p90?band=G")
     other = client.get("/stats/IMG_1.jpg/p90?window=5,6,50,61&band=G")
     assert len({r.headers["ETag"], whole.headers["ETag"], other.headers["ETag"]}) == 3
-    again = client.get("/stats/IMG_1.jpg/p90?window=5,6,50,60&band=G",
-                       headers={"If-None-Match": r.headers["ETag"]})
+    again = client.get(
+        "/stats/IMG_1.jpg/p90?window=5,6,50,60&band=G", headers={"If-None-Match": r.headers["ETag"]}
+    )
     assert again.status_code == 304
 
 
-@settings(max_examples=40, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(x0=st.integers(-50, 650), y0=st.integers(-50, 450), x1=st.integers(-50, 650),
-       y1=st.integers(-50, 450))
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    x0=st.integers(-50, 650),
+    y0=st.integers(-50, 450),
+    x1=st.integers(-50, 650),
+    y1=st.integers(-50, 450),
+)
 def test_any_window_is_numpy_or_a_400(client, images, x0, y0, x1, y1):
     """600 x 400 int16: inside (clipped) windows equal numpy, the others are a 400."""
     arr = pixels(images, "IMG_14_int16.tif")
     r = client.get(f"/stats/IMG_14_int16.tif/p37.5?window={x0},{y0},{x1},{y1}")
-    cut = arr[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)]
+    cut = arr[max(y0, 0) : max(y1, 0), max(x0, 0) : max(x1, 0)]
     if x1 <= x0 or y1 <= y0 or cut.size == 0:
         assert r.status_code == 400, r.get_json()
         assert "window" in r.get_json()["error"]
@@ -153,10 +166,13 @@ def test_a_window_of_a_tiled_tiff_reads_only_the_tiles_it_touches(client, images
         return original(self, fh, offset, bytecount, whence)
 
     monkeypatch.setattr(cache, "read", read)
-    body = client.post("/stats/tiled.tif", json={"funcs": ["min", "p90"],
-                                                 "window": [40, 70, 90, 100]}).get_json()
-    assert body["values"] == {"min": arr[70:100, 40:90].min().item(),
-                              "p90": np.percentile(arr[70:100, 40:90], 90).item()}
+    body = client.post(
+        "/stats/tiled.tif", json={"funcs": ["min", "p90"], "window": [40, 70, 90, 100]}
+    ).get_json()
+    assert body["values"] == {
+        "min": arr[70:100, 40:90].min().item(),
+        "p90": np.percentile(arr[70:100, 40:90], 90).item(),
+    }
     touched = {r * 6 + c for r in (2, 3) for c in (1, 2)}  # tile rows 2-3, columns 1-2
     assert set(seen) == touched and len(seen) <= 2 * len(touched)  # summary + refinement
 
@@ -201,14 +217,16 @@ def test_geojson_polygon_with_a_hole_and_a_window(client, images):
     expected[:20] = expected[200:] = False
     expected[:, :20] = expected[:, 300:] = False
     expected[50:150, 100:200] = False
-    body = client.post("/stats/IMG_12_uint16.tif",
-                       json={"funcs": ["p10", "median", "max"], "polygon": geo}).get_json()
+    body = client.post(
+        "/stats/IMG_12_uint16.tif", json={"funcs": ["p10", "median", "max"], "polygon": geo}
+    ).get_json()
     assert body["values"] == {f: oracle(arr[expected], f) for f in ["p10", "median", "max"]}
     assert body["pixels"] == expected.sum()
     # a window intersects the polygon
-    body = client.post("/stats/IMG_12_uint16.tif",
-                       json={"funcs": ["median"], "polygon": geo, "window": "0,0,150,100"}
-                       ).get_json()
+    body = client.post(
+        "/stats/IMG_12_uint16.tif",
+        json={"funcs": ["median"], "polygon": geo, "window": "0,0,150,100"},
+    ).get_json()
     expected[:, 150:] = False
     expected[100:] = False
     assert body["values"]["median"] == np.median(arr[expected]).item()
@@ -218,8 +236,9 @@ def test_self_intersecting_polygon_follows_the_even_odd_rule(client, images):
     arr = pixels(images, "IMG_14_int16.tif")
     # two triangles meeting at (50.4, 50.1); no pixel centre lies on an edge
     bow_tie = [[0.3, 0.2], [100.3, 100.2], [100.3, 0.2], [0.3, 100.2]]
-    body = client.post("/stats/IMG_14_int16.tif",
-                       json={"funcs": ["mean", "max"], "polygon": bow_tie}).get_json()
+    body = client.post(
+        "/stats/IMG_14_int16.tif", json={"funcs": ["mean", "max"], "polygon": bow_tie}
+    ).get_json()
     yy, xx = np.mgrid[0:100, 0:100] + 0.5
     below, above = yy < xx - 0.1, yy < 100.5 - xx
     lobes = (below & ~above) | (~below & above)
@@ -270,8 +289,9 @@ def test_collection_answer_lists_the_images_and_their_versions(client, service, 
     r = client.get("/stats/IMG_1*g/median")  # IMG_1.jpg (RGB) and IMG_11.png (RGBA)
     body = r.get_json()
     assert r.status_code == 200, body
-    assert body["images"] == [{"name": n, "version": service.version(n)}
-                              for n in ["IMG_1.jpg", "IMG_11.png"]]
+    assert body["images"] == [
+        {"name": n, "version": service.version(n)} for n in ["IMG_1.jpg", "IMG_11.png"]
+    ]
     together = np.concatenate([pixels(images, n).ravel() for n in ["IMG_1.jpg", "IMG_11.png"]])
     assert body["value"] == np.median(together).item()
     assert body["dtype"] == "uint8" and body["count"] == together.size
@@ -282,11 +302,15 @@ def test_collection_answer_lists_the_images_and_their_versions(client, service, 
     assert again.headers["ETag"] != r.headers["ETag"]
 
 
-def test_mixed_types_follow_numpy_promotion_without_pixels(client, images, counted,
-                                                           monkeypatch):
+def test_mixed_types_follow_numpy_promotion_without_pixels(client, images, counted, monkeypatch):
     """uint8 RGB + RGBA, uint16, float32 and int16: numpy concatenates them as float32."""
-    names = ["IMG_1.jpg", "IMG_11.png", "IMG_12_uint16.tif", "IMG_13_float32.tif",
-             "IMG_14_int16.tif"]
+    names = [
+        "IMG_1.jpg",
+        "IMG_11.png",
+        "IMG_12_uint16.tif",
+        "IMG_13_float32.tif",
+        "IMG_14_int16.tif",
+    ]
     together = np.concatenate([pixels(images, n).ravel() for n in names])
     assert together.dtype == np.float32
     for name in names:
@@ -304,10 +328,12 @@ def test_mixed_types_follow_numpy_promotion_without_pixels(client, images, count
 
     reads = []
     found_one = imgstats.collection._found_one
-    monkeypatch.setattr(imgstats.collection, "_found_one",
-                        lambda *args: reads.append(args[0]) or found_one(*args))
-    ints = np.concatenate([pixels(images, n).ravel() for n in
-                           ["IMG_12_uint16.tif", "IMG_14_int16.tif"]])
+    monkeypatch.setattr(
+        imgstats.collection, "_found_one", lambda *args: reads.append(args[0]) or found_one(*args)
+    )
+    ints = np.concatenate(
+        [pixels(images, n).ravel() for n in ["IMG_12_uint16.tif", "IMG_14_int16.tif"]]
+    )
     before = counted["refine_mixed"]
     body = client.get("/stats/IMG_1[24]*/p12.5").get_json()
     assert body["value"] == np.percentile(ints, 12.5).item() and body["dtype"] == "int32"
@@ -321,8 +347,9 @@ def test_collection_with_a_window_and_a_band(client, images):
     body = client.get("/stats/IMG_1%3F.png/p75?window=20,10,300,90").get_json()  # ? is %3F
     assert [i["name"] for i in body["images"]] == ["IMG_11.png"]
     assert body["value"] == np.percentile(cuts[1], 75).item()
-    body = client.post("/stats/IMG_1*g", json={"funcs": ["mean", "p75"], "window": "20,10,300,90",
-                                               "band": "all"}).get_json()
+    body = client.post(
+        "/stats/IMG_1*g", json={"funcs": ["mean", "p75"], "window": "20,10,300,90", "band": "all"}
+    ).get_json()
     together = np.concatenate([c.ravel() for c in cuts])
     assert body["values"]["p75"] == np.percentile(together, 75).item()
 
@@ -344,13 +371,16 @@ def test_a_collection_reads_no_pixels_once_each_image_was_seen(client, images, f
     assert counted == {"summarize": 5, "refine": 0, "refine_mixed": 1}
 
 
-@pytest.mark.parametrize(("pattern", "status", "named"), [
-    ("*.jpg", 422, "text.jpg"),            # an unreadable image fails the question, named
-    ("trunc*", 422, "truncated.jpg"),      # its header reads, its pixels do not
-    ("bomb*", 413, "bomb.png"),
-    ("wide_*", 400, "wide_a.tif"),         # int32 + float32 is float64: refused (headers)
-    ("nothing*", 404, "nothing*"),
-])
+@pytest.mark.parametrize(
+    ("pattern", "status", "named"),
+    [
+        ("*.jpg", 422, "text.jpg"),  # an unreadable image fails the question, named
+        ("trunc*", 422, "truncated.jpg"),  # its header reads, its pixels do not
+        ("bomb*", 413, "bomb.png"),
+        ("wide_*", 400, "wide_a.tif"),  # int32 + float32 is float64: refused (headers)
+        ("nothing*", 404, "nothing*"),
+    ],
+)
 def test_collection_errors_name_the_image(client, images, counted, pattern, status, named):
     tifffile.imwrite(images / "wide_a.tif", np.arange(12, dtype=np.int32).reshape(3, 4))
     tifffile.imwrite(images / "wide_b.tif", np.ones((3, 4), np.float32))
@@ -375,14 +405,14 @@ def test_collection_limit(images):
 TOO_MANY = [[i % 100, (i * 7) % 100] for i in range(10_001)]
 BAD = [
     ("GET", "/stats/IMG_1.jpg/mean?window=", None, 400),
-    ("GET", "/stats/IMG_1.jpg/mean?window=5,5,5,10", None, 400),           # empty
-    ("GET", "/stats/IMG_1.jpg/mean?window=50,5,10,10", None, 400),         # inverted
+    ("GET", "/stats/IMG_1.jpg/mean?window=5,5,5,10", None, 400),  # empty
+    ("GET", "/stats/IMG_1.jpg/mean?window=50,5,10,10", None, 400),  # inverted
     ("GET", "/stats/IMG_1.jpg/mean?window=1,2,3", None, 400),
     ("GET", "/stats/IMG_1.jpg/mean?window=1,2,3,4,5", None, 400),
     ("GET", "/stats/IMG_1.jpg/mean?window=1.5,2,3,4", None, 400),
     ("GET", "/stats/IMG_1.jpg/mean?window=a,b,c,d", None, 400),
     ("GET", "/stats/IMG_1.jpg/mean?window=1e3,2,3,4", None, 400),
-    ("GET", "/stats/IMG_1.jpg/mean?window=%EF%BC%91,2,3,4", None, 400),    # fullwidth digit
+    ("GET", "/stats/IMG_1.jpg/mean?window=%EF%BC%91,2,3,4", None, 400),  # fullwidth digit
     ("GET", "/stats/IMG_1.jpg/mean?window=1000,1000,2000,2000", None, 400),  # outside
     ("GET", "/stats/IMG_1.jpg/mean?window=" + "9" * 5000 + ",1,2,3", None, 400),
     ("GET", "/stats/IMG_1.jpg/mean?window=0,0," + "9" * 40 + ",9", None, 400),
@@ -394,35 +424,53 @@ BAD = [
     ("POST", "/stats/IMG_1.jpg/mean", {"funcs": ["min"]}, 405),
     ("POST", "/stats/IMG_1.jpg", b"{not json", 400),
     ("POST", "/stats/IMG_1.jpg", b"", 400),
-    ("POST", "/stats/IMG_1.jpg", b"[" * 100_000, 400),                    # nested too deep
-    ("POST", "/stats/IMG_1.jpg", b'{"funcs": ["min"], "polygon": [[1e999, 0], [1, 1], [0, 1]]}',
-     400),
-    ("POST", "/stats/IMG_1.jpg", b'{"funcs": ["min"], "polygon": [[NaN, 0], [1, 1], [0, 1]]}',
-     400),
-    ("POST", "/stats/IMG_1.jpg", b'{"funcs": ["min"], "window": [0, 0, 1' + b"0" * 5000 + b", 1]}",
-     400),
+    ("POST", "/stats/IMG_1.jpg", b"[" * 100_000, 400),  # nested too deep
+    (
+        "POST",
+        "/stats/IMG_1.jpg",
+        b'{"funcs": ["min"], "polygon": [[1e999, 0], [1, 1], [0, 1]]}',
+        400,
+    ),
+    ("POST", "/stats/IMG_1.jpg", b'{"funcs": ["min"], "polygon": [[NaN, 0], [1, 1], [0, 1]]}', 400),
+    (
+        "POST",
+        "/stats/IMG_1.jpg",
+        b'{"funcs": ["min"], "window": [0, 0, 1' + b"0" * 5000 + b", 1]}",
+        400,
+    ),
     ("POST", "/stats/IMG_1.jpg", [1, 2], 400),
     ("POST", "/stats/IMG_1.jpg", {}, 400),
     ("POST", "/stats/IMG_1.jpg", {"funcs": []}, 400),
     ("POST", "/stats/IMG_1.jpg", {"funcs": "p101"}, 400),
     ("POST", "/stats/IMG_1.jpg", {"funcs": [1]}, 400),
     ("POST", "/stats/IMG_1.jpg", {"funcs": ["min"] * 65}, 400),
-    ("POST", "/stats/IMG_1.jpg", {"funcs": ["min"], "polygons": []}, 400),   # a typo
+    ("POST", "/stats/IMG_1.jpg", {"funcs": ["min"], "polygons": []}, 400),  # a typo
     ("POST", "/stats/IMG_1.jpg", {"funcs": ["min"], "polygon": "0,0,1,1"}, 400),
     ("POST", "/stats/IMG_1.jpg", {"funcs": ["min"], "polygon": [[0, 0], [5, 5]]}, 400),
     ("POST", "/stats/IMG_1.jpg", {"funcs": ["min"], "polygon": [[0, 0], [5, 5], [9, 9]]}, 400),
     ("POST", "/stats/IMG_1.jpg", {"funcs": ["min"], "polygon": [[0, 0], [0, 0], [0, 0]]}, 400),
-    ("POST", "/stats/IMG_1.jpg", {"funcs": ["min"], "polygon": [[0, 0, 1], [5, 5, 1], [0, 9, 1]]},
-     400),
+    (
+        "POST",
+        "/stats/IMG_1.jpg",
+        {"funcs": ["min"], "polygon": [[0, 0, 1], [5, 5, 1], [0, 9, 1]]},
+        400,
+    ),
     ("POST", "/stats/IMG_1.jpg", {"funcs": ["min"], "polygon": [["a", 0], [5, 5], [0, 9]]}, 400),
-    ("POST", "/stats/IMG_1.jpg", {"funcs": ["min"], "polygon": [[0, 0], [1e300, 5], [0, 9]]},
-     400),
+    ("POST", "/stats/IMG_1.jpg", {"funcs": ["min"], "polygon": [[0, 0], [1e300, 5], [0, 9]]}, 400),
     ("POST", "/stats/IMG_1.jpg", {"funcs": ["min"], "polygon": TOO_MANY}, 400),
-    ("POST", "/stats/IMG_1.jpg", {"funcs": ["min"], "polygon": {"type": "Point",
-                                                                "coordinates": [1, 2]}}, 400),
+    (
+        "POST",
+        "/stats/IMG_1.jpg",
+        {"funcs": ["min"], "polygon": {"type": "Point", "coordinates": [1, 2]}},
+        400,
+    ),
     ("POST", "/stats/IMG_1.jpg", {"funcs": ["min"], "polygon": {"type": "Polygon"}}, 400),
-    ("POST", "/stats/IMG_1.jpg", {"funcs": ["min"], "polygon": {"type": "Polygon",
-                                                                "coordinates": []}}, 400),
+    (
+        "POST",
+        "/stats/IMG_1.jpg",
+        {"funcs": ["min"], "polygon": {"type": "Polygon", "coordinates": []}},
+        400,
+    ),
     ("POST", "/stats/IMG_1.jpg", {"funcs": ["min"], "window": {"x0": 1}}, 400),
     ("POST", "/stats/IMG_1.jpg", {"funcs": ["min"], "window": [0, 0, 1.5, 2]}, 400),
     ("POST", "/stats/IMG_1.jpg", {"funcs": ["min"], "window": [0, 0, True, 2]}, 400),
@@ -433,23 +481,42 @@ BAD = [
     ("POST", "/stats/IMG_1.jpg", {"funcs": ["min"], "page": 1.5}, 400),
     ("POST", "/stats/IMG_1*", {"funcs": ["min"], "polygon": [[0, 0], [9, 0], [0, 9]]}, 400),
     ("POST", "/stats/nope.jpg", {"funcs": ["min"], "polygon": [[0, 0], [9, 0], [0, 9]]}, 404),
-    ("POST", "/stats/IMG_1.jpg", {"funcs": ["min"], "polygon": [[0.1, 0.1], [0.3, 0.1],
-                                                                [0.2, 0.4]]}, 422),  # no centre
-    ("POST", "/stats/IMG_1.jpg", {"funcs": ["min"], "polygon": [[-9, -9], [-1, -9], [-1, -1]]},
-     422),                                                                  # outside
+    (
+        "POST",
+        "/stats/IMG_1.jpg",
+        {"funcs": ["min"], "polygon": [[0.1, 0.1], [0.3, 0.1], [0.2, 0.4]]},
+        422,
+    ),  # no centre
+    (
+        "POST",
+        "/stats/IMG_1.jpg",
+        {"funcs": ["min"], "polygon": [[-9, -9], [-1, -9], [-1, -1]]},
+        422,
+    ),  # outside
     ("POST", "/stats/text.jpg", {"funcs": ["min"], "polygon": [[0, 0], [9, 0], [0, 9]]}, 422),
     ("POST", "/stats/bomb.png", {"funcs": ["min"], "polygon": [[0, 0], [9, 0], [0, 9]]}, 413),
-    ("POST", "/stats/IMG_1.jpg", b'{"funcs": ["min"], "polygon": [' + b"[1, 2]," * 200_000
-     + b"[1, 2]]}", 413),                                                   # body over 1 MiB
+    (
+        "POST",
+        "/stats/IMG_1.jpg",
+        b'{"funcs": ["min"], "polygon": [' + b"[1, 2]," * 200_000 + b"[1, 2]]}",
+        413,
+    ),  # body over 1 MiB
 ]
 
 
-@pytest.mark.parametrize(("method", "path", "body", "status"), BAD,
-                         ids=[f"{m} {p[:60]} {str(b)[:40]} {s}" for m, p, b, s in BAD])
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    BAD,
+    ids=[f"{m} {p[:60]} {str(b)[:40]} {s}" for m, p, b, s in BAD],
+)
 def test_bad_requests_get_a_clear_json_error(client, method, path, body, status):
     if isinstance(body, (bytes, type(None))):
-        r = client.open(path, method=method, data=body,
-                        content_type="application/json" if body is not None else None)
+        r = client.open(
+            path,
+            method=method,
+            data=body,
+            content_type="application/json" if body is not None else None,
+        )
     else:
         r = client.open(path, method=method, json=body)
     assert r.status_code == status, r.get_data(as_text=True)[:300]
@@ -461,7 +528,8 @@ def test_bad_requests_get_a_clear_json_error(client, method, path, body, status)
     # and the server keeps serving
     assert client.get("/health").status_code == 200
     assert client.post("/stats/IMG_1.jpg", json={"funcs": ["max"]}).get_json()["values"] == {
-        "max": 255}
+        "max": 255
+    }
 
 
 def test_limits_are_settings(images):
@@ -488,19 +556,27 @@ def test_regions_and_collections_through_gunicorn(gunicorn_server, images, float
 
         conn = http.client.HTTPConnection(base.removeprefix("http://"), timeout=30)
         try:
-            conn.request("POST", path, body=payload,
-                         headers={"Content-Type": "application/json", **(extra or {})})
+            conn.request(
+                "POST",
+                path,
+                body=payload,
+                headers={"Content-Type": "application/json", **(extra or {})},
+            )
             response = conn.getresponse()
             return response.status, response.read()
         finally:
             conn.close()
 
-    status, body = post("/stats/IMG_12_uint16.tif",
-                        json.dumps({"funcs": ["min", "median"], "polygon": TRIANGLE}).encode())
+    status, body = post(
+        "/stats/IMG_12_uint16.tif",
+        json.dumps({"funcs": ["min", "median"], "polygon": TRIANGLE}).encode(),
+    )
     inside = centre_mask(arr.shape, TRIANGLE)
     assert status == 200
-    assert json.loads(body)["values"] == {"min": arr[inside].min().item(),
-                                          "median": np.median(arr[inside]).item()}
+    assert json.loads(body)["values"] == {
+        "min": arr[inside].min().item(),
+        "median": np.median(arr[inside]).item(),
+    }
     status, body = post("/stats/IMG_12_uint16.tif", b"[" * (2 << 20))
     assert status == 413 and "MAX_CONTENT_LENGTH" in json.loads(body)["error"]
     together = np.concatenate([a.ravel() for a in floats.values()])

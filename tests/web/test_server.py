@@ -26,11 +26,21 @@ RAW_BAD_PATHS = [
     "/stats/http:%2F%2Fexample.com%2FIMG_1.jpg/mean",
     "/stats/http://example.com/IMG_1.jpg/mean",
     "/stats/" + "a" * 3000 + "/mean",
-    "/stats/IMG_1.jpg/average", "/stats/IMG_1.jpg/p101", "/stats/IMG_1.jpg/p-1",
-    "/stats/IMG_1.jpg/p", "/stats/IMG_1.jpg/P10", "/stats/IMG_1.jpg/p%C2%B2",
-    "/stats/IMG_1.jpg/p%D9%A3", "/stats/IMG_1.jpg/p%2010", "/stats/IMG_1.jpg/p+10",
-    "/stats/IMG_1.jpg/p1_0", "/stats/IMG_1.jpg/MIN", "/stats/IMG_1.jpg/p1e2",
-    "/stats/IMG_1.jpg/p.5", "/stats/IMG_1.jpg/p50.", "/stats/IMG_1.jpg/mean/",
+    "/stats/IMG_1.jpg/average",
+    "/stats/IMG_1.jpg/p101",
+    "/stats/IMG_1.jpg/p-1",
+    "/stats/IMG_1.jpg/p",
+    "/stats/IMG_1.jpg/P10",
+    "/stats/IMG_1.jpg/p%C2%B2",
+    "/stats/IMG_1.jpg/p%D9%A3",
+    "/stats/IMG_1.jpg/p%2010",
+    "/stats/IMG_1.jpg/p+10",
+    "/stats/IMG_1.jpg/p1_0",
+    "/stats/IMG_1.jpg/MIN",
+    "/stats/IMG_1.jpg/p1e2",
+    "/stats/IMG_1.jpg/p.5",
+    "/stats/IMG_1.jpg/p50.",
+    "/stats/IMG_1.jpg/mean/",
 ]
 
 
@@ -99,10 +109,17 @@ def test_dev_server_only_with_dev(tmp_path, images):
 
 def test_large_images_run_on_a_dask_cluster(images, monkeypatch):
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                                  dashboard_address=None, scheduler_port=0) as cluster:
-        app = create_app({"IMAGES": str(images), "DASK_SCHEDULER": cluster.scheduler_address,
-                          "DASK_PIXELS": 100_000, "WARMUP": False})
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None, scheduler_port=0
+    ) as cluster:
+        app = create_app(
+            {
+                "IMAGES": str(images),
+                "DASK_SCHEDULER": cluster.scheduler_address,
+                "DASK_PIXELS": 100_000,
+                "WARMUP": False,
+            }
+        )
         submitted = []
         client = app.extensions["imgstats"].dask_client()
         real_submit = client.submit
@@ -138,10 +155,17 @@ def test_big_tiffs_are_read_chunk_by_chunk_by_the_cluster(images, monkeypatch):
     # pretend the file is over the core's eager-read size, so dask reads it lazily
     monkeypatch.setattr(imgstats.io, "EAGER_BYTES", 1000)
     monkeypatch.setattr(service_module, "EAGER_BYTES", 1000)
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                                  dashboard_address=None, scheduler_port=0) as cluster:
-        app = create_app({"IMAGES": str(images), "DASK_SCHEDULER": cluster.scheduler_address,
-                          "DASK_PIXELS": 100_000, "WARMUP": False})
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None, scheduler_port=0
+    ) as cluster:
+        app = create_app(
+            {
+                "IMAGES": str(images),
+                "DASK_SCHEDULER": cluster.scheduler_address,
+                "DASK_PIXELS": 100_000,
+                "WARMUP": False,
+            }
+        )
         client = app.extensions["imgstats"].dask_client()
         try:
             with distributed.get_task_stream(client) as tasks:
@@ -157,10 +181,12 @@ def test_keep_freed_memory_in_a_fresh_process():
     import subprocess
     import sys
 
-    code = ("from imgstats.web._serve import keep_freed_memory as k; "
-            "assert k(0) is False; print(k())")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60, check=True).stdout.strip()
+    code = (
+        "from imgstats.web._serve import keep_freed_memory as k; assert k(0) is False; print(k())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    ).stdout.strip()
     assert out in ("True", "False")  # False only where libc is not glibc
     import platform
 

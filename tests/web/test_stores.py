@@ -22,10 +22,30 @@ def test_plain_image_names_pass(name):
     assert check_name(name) == name
 
 
-@pytest.mark.parametrize("name", ["", ".", "..", "../a.jpg", "a/b.jpg", "/etc/passwd",
-                                  "a\\b.jpg", "a.jpg?x", "a.jpg#f", "a%2F.jpg", "s3://b/a.jpg",
-                                  "C:a.jpg", "a.txt", "a", ".a.jpg", " a.jpg", "a.jpg\x00",
-                                  "a\n.jpg", "x" * 300 + ".jpg"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "",
+        ".",
+        "..",
+        "../a.jpg",
+        "a/b.jpg",
+        "/etc/passwd",
+        "a\\b.jpg",
+        "a.jpg?x",
+        "a.jpg#f",
+        "a%2F.jpg",
+        "s3://b/a.jpg",
+        "C:a.jpg",
+        "a.txt",
+        "a",
+        ".a.jpg",
+        " a.jpg",
+        "a.jpg\x00",
+        "a\n.jpg",
+        "x" * 300 + ".jpg",
+    ],
+)
 def test_other_names_are_not_found(name):
     with pytest.raises(imgstats.ImageNotFound):
         check_name(name)
@@ -116,9 +136,11 @@ def test_http_store_is_live(http_store):
 
 def test_bucket_xml_listing(tmp_path):
     """A public GCS/S3 bucket answers its root URL with an XML listing, not HTML links."""
-    xml = (b"<?xml version='1.0' encoding='UTF-8'?><ListBucketResult><Name>demo</Name>"
-           b"<Contents><Key>IMG_1.jpg</Key></Contents><Contents><Key>sub/IMG_2.jpg</Key>"
-           b"</Contents><Contents><Key>readme.txt</Key></Contents></ListBucketResult>")
+    xml = (
+        b"<?xml version='1.0' encoding='UTF-8'?><ListBucketResult><Name>demo</Name>"
+        b"<Contents><Key>IMG_1.jpg</Key></Contents><Contents><Key>sub/IMG_2.jpg</Key>"
+        b"</Contents><Contents><Key>readme.txt</Key></Contents></ListBucketResult>"
+    )
 
     class Bucket(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
@@ -169,10 +191,19 @@ def test_s3_store_timeout_is_504_in_time(tmp_path):
     pytest.importorskip("s3fs")
     _Hanging.release.clear()
     with serve_folder(tmp_path, handler=_Hanging) as base:
-        options = {"key": "k", "secret": "s",
-                   "client_kwargs": {"endpoint_url": base, "region_name": "us-east-1"}}
-        app = create_app({"IMAGES": "s3://bucket/prefix", "STORAGE_OPTIONS": options,
-                          "STORE_TIMEOUT": 0.5, "WARMUP": False})
+        options = {
+            "key": "k",
+            "secret": "s",
+            "client_kwargs": {"endpoint_url": base, "region_name": "us-east-1"},
+        }
+        app = create_app(
+            {
+                "IMAGES": "s3://bucket/prefix",
+                "STORAGE_OPTIONS": options,
+                "STORE_TIMEOUT": 0.5,
+                "WARMUP": False,
+            }
+        )
         client = app.test_client()
         try:
             for path in ["/stats/IMG_1.jpg/mean", "/api/images"]:
@@ -206,14 +237,21 @@ def s3(tmp_path, monkeypatch):
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(key, "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    options = {"key": "testing", "secret": "testing",
-               "client_kwargs": {"endpoint_url": f"http://127.0.0.1:{port}",
-                                 "region_name": "us-east-1"}}
+    options = {
+        "key": "testing",
+        "secret": "testing",
+        "client_kwargs": {"endpoint_url": f"http://127.0.0.1:{port}", "region_name": "us-east-1"},
+    }
     import boto3
     import s3fs
 
-    s3_client = boto3.client("s3", aws_access_key_id="testing", aws_secret_access_key="testing",
-                             region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{port}")
+    s3_client = boto3.client(
+        "s3",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+        endpoint_url=f"http://127.0.0.1:{port}",
+    )
     s3_client.create_bucket(Bucket="bucket")
     s3_client.close()
     fs = s3fs.S3FileSystem(**options, skip_instance_cache=True)
@@ -228,8 +266,14 @@ def s3(tmp_path, monkeypatch):
 
 def test_s3_store(s3):
     fs, options, folder = s3
-    app = create_app({"IMAGES": "s3://bucket/prefix", "STORAGE_OPTIONS": options,
-                      "VERSION_TTL": 0, "WARMUP": False})
+    app = create_app(
+        {
+            "IMAGES": "s3://bucket/prefix",
+            "STORAGE_OPTIONS": options,
+            "VERSION_TTL": 0,
+            "WARMUP": False,
+        }
+    )
     client = app.test_client()
     try:
         names = client.get("/api/images").get_json()["images"]
@@ -310,7 +354,7 @@ class _Odd(http.server.SimpleHTTPRequestHandler):
         if start > 0 and self.mode == "ranges-500":
             self.send_error(500)
             return
-        body = data[start:end + 1]
+        body = data[start : end + 1]
         self.send_response(206)
         self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
         self.send_header("Content-Length", str(len(body)))
@@ -343,8 +387,15 @@ def odd_store(tmp_path):
         server = serve_folder(folder, handler=handler)
         base = server.__enter__()
         servers.append(server)
-        app = create_app({"IMAGES": base + "/", "WARMUP": False, "VERSION_TTL": 0,
-                          "STORE_TIMEOUT": 1.0, **config})
+        app = create_app(
+            {
+                "IMAGES": base + "/",
+                "WARMUP": False,
+                "VERSION_TTL": 0,
+                "STORE_TIMEOUT": 1.0,
+                **config,
+            }
+        )
         apps.append(app)
         return app.test_client(), folder
 
@@ -357,8 +408,7 @@ def odd_store(tmp_path):
         server.__exit__(None, None, None)
 
 
-IMAGE_ROUTES = ["/stats/{}/mean", "/stats/{}/p99.5", "/thumbs/{}", "/previews/{}",
-                "/gallery/{}"]
+IMAGE_ROUTES = ["/stats/{}/mean", "/stats/{}/p99.5", "/thumbs/{}", "/previews/{}", "/gallery/{}"]
 
 
 @pytest.mark.parametrize("mode", ["norange", "nolength", "nohead"])
@@ -405,8 +455,9 @@ def big_tiff(tmp_path):
     return folder
 
 
-@pytest.mark.parametrize(("mode", "status"), [("ranges", 200), ("ranges-500", 502),
-                                              ("ranges-reset", 502)])
+@pytest.mark.parametrize(
+    ("mode", "status"), [("ranges", 200), ("ranges-500", 502), ("ranges-reset", 502)]
+)
 def test_store_failing_in_the_middle_of_a_read(odd_store, big_tiff, mode, status):
     """Range requests past the first block fail: the statistics and the renderings are 502,
     not 422 'corrupt' or 500."""
@@ -429,8 +480,7 @@ def test_store_without_ranges_refuses_over_the_byte_limit(odd_store, monkeypatch
     assert "range" in body["error"] and "IMGSTATS_STREAM_BYTES" in body["error"]
 
 
-@pytest.mark.parametrize(("mode", "status"), [("500", 502), ("stall", 504),
-                                              ("stall-body", 504)])
+@pytest.mark.parametrize(("mode", "status"), [("500", 502), ("stall", 504), ("stall-body", 504)])
 def test_store_errors_on_every_route(odd_store, mode, status):
     client, _ = odd_store(mode)
     assert client.get("/api/images").status_code == 200  # the listing still answers

@@ -126,8 +126,11 @@ def test_a_racy_file_is_answered_but_never_cached(images, monkeypatch):
     service = app.extensions["imgstats"]
     calls = []
     summarize = service._summarize
-    monkeypatch.setattr(service, "_summarize",  # options: the page and region
-                        lambda name, *options: calls.append(name) or summarize(name, *options))
+    monkeypatch.setattr(
+        service,
+        "_summarize",  # options: the page and region
+        lambda name, *options: calls.append(name) or summarize(name, *options),
+    )
     client = app.test_client()
     try:
         os.utime(images / "a.tif")  # changed just now (ctime too), however slow the set-up
@@ -151,7 +154,7 @@ def test_a_torn_read_is_never_kept(images):
     """Half the pixels written, a request, the rest written with the same mtime: the answer
     made from the half-written file must not be given again (it was with ``mtime-size``)."""
     _tiff(images / "a.tif", 10)
-    new = (images / "new.tif")
+    new = images / "new.tif"
     _tiff(new, 200)
     data, size = new.read_bytes(), os.stat(new).st_size
     app = create_app({"IMAGES": str(images), "WARMUP": False, "RACY_SECONDS": 2.0})
@@ -165,7 +168,7 @@ def test_a_torn_read_is_never_kept(images):
         times = _old_times(images / "a.tif")
         with open(images / "a.tif", "r+b") as fh:
             fh.seek(size // 2)
-            fh.write(data[size // 2:])
+            fh.write(data[size // 2 :])
         os.utime(images / "a.tif", ns=times)
         for _ in range(3):
             assert client.get("/stats/a.tif/mean").get_json()["value"] == 200
@@ -201,7 +204,7 @@ def test_a_change_while_reading_is_not_cached(images, monkeypatch):
 def _write_in_place(path, data: bytes, chunk: int = 1 << 20, pause: float = 0.002) -> None:
     with open(path, "r+b") as fh:
         for start in range(0, len(data), chunk):
-            fh.write(data[start:start + chunk])
+            fh.write(data[start : start + chunk])
             fh.flush()
             time.sleep(pause)
 
@@ -263,8 +266,9 @@ def test_racy_and_torn_summaries_never_reach_redis(images, redis_url, monkeypatc
 
     url, _ = redis_url
     _tiff(images / "a.tif", 10)
-    app = create_app({"IMAGES": str(images), "WARMUP": False, "REDIS_URL": url,
-                      "RACY_SECONDS": 0.5})
+    app = create_app(
+        {"IMAGES": str(images), "WARMUP": False, "REDIS_URL": url, "RACY_SECONDS": 0.5}
+    )
     service = app.extensions["imgstats"]
     client = app.test_client()
     shared = redis.Redis.from_url(url)

@@ -17,12 +17,20 @@ from benchmarks.harness import png_declaring
 from benchmarks.servers import free_port, http_get, start_redis, stop, wait_for_http
 from imgstats.data import gallery_path
 
-__all__ = ["GALLERY", "bomb_png", "fill_store", "serve_folder", "free_port", "http_get",
-           "start_redis", "stop", "wait_for_http"]
+__all__ = [
+    "GALLERY",
+    "bomb_png",
+    "fill_store",
+    "serve_folder",
+    "free_port",
+    "http_get",
+    "start_redis",
+    "stop",
+    "wait_for_http",
+]
 
 #: Gallery files copied into each test store: 8-bit RGB JPEG, PNG, and 16/32-bit TIFFs.
-GALLERY = ["IMG_1.jpg", "IMG_11.png", "IMG_12_uint16.tif", "IMG_13_float32.tif",
-           "IMG_14_int16.tif"]
+GALLERY = ["IMG_1.jpg", "IMG_11.png", "IMG_12_uint16.tif", "IMG_13_float32.tif", "IMG_14_int16.tif"]
 
 
 def bomb_png(width: int = 40000, height: int = 40000) -> bytes:

@@ -12,7 +12,12 @@ from imgstats.web.gallery import cache
 
 #: Copies of the bundled gallery: colour, greyscale, RGBA, 16-bit and float TIFFs, a large JPEG.
 IMAGES = (
-    "IMG_1.jpg", "IMG_8.jpg", "IMG_11.png", "IMG_12_uint16.tif", "IMG_13_float32.tif", "IMG_7.jpg",
+    "IMG_1.jpg",
+    "IMG_8.jpg",
+    "IMG_11.png",
+    "IMG_12_uint16.tif",
+    "IMG_13_float32.tif",
+    "IMG_7.jpg",
 )
 
 
@@ -27,8 +32,14 @@ def images(tmp_path):
 
 @pytest.fixture
 def app(images):
-    app = create_app({"IMAGES": str(images), "WARMUP": False, "GALLERY_PAGE_SIZE": 4,
-                      "GALLERY_CACHE_DIR": str(images.parent / "renders")})
+    app = create_app(
+        {
+            "IMAGES": str(images),
+            "WARMUP": False,
+            "GALLERY_PAGE_SIZE": 4,
+            "GALLERY_CACHE_DIR": str(images.parent / "renders"),
+        }
+    )
     yield app
     with app.app_context():
         cache().cache_clear()

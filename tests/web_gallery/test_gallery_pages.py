@@ -38,13 +38,14 @@ def elements(html: str, tag: str, **attrs) -> list:
     parser = _Elements()
     parser.feed(html)
     return [
-        (a, text.strip()) for t, a, text in parser.elements
+        (a, text.strip())
+        for t, a, text in parser.elements
         if t == tag and all(a.get(k.rstrip("_")) == v for k, v in attrs.items())
     ]
 
 
 def shown_value(html: str) -> str:
-    (_, text), = elements(html, "strong", id="value")
+    ((_, text),) = elements(html, "strong", id="value")
     return text
 
 
@@ -91,11 +92,14 @@ def _cards(html: str) -> dict[str, str]:
     return cards
 
 
-@pytest.mark.parametrize("broken", [
-    ("broken.png", b"not a png at all"),  # garbage under an image name: the header fails
-    ("cut.jpg", None),  # a truncated JPEG: the header reads, the pixels do not
-    ("bomb.png", "bomb"),  # declares more pixels than the limit
-])
+@pytest.mark.parametrize(
+    "broken",
+    [
+        ("broken.png", b"not a png at all"),  # garbage under an image name: the header fails
+        ("cut.jpg", None),  # a truncated JPEG: the header reads, the pixels do not
+        ("bomb.png", "bomb"),  # declares more pixels than the limit
+    ],
+)
 def test_unreadable_image_gets_an_error_card_and_the_page_renders(client, images, broken):
     name, data = broken
     if data is None:
@@ -134,8 +138,12 @@ def _bomb_png(width: int = 40000, height: int = 40000) -> bytes:
         return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 16))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 16))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_busy_service_gets_a_503_page_with_retry_after(client, app):
@@ -154,17 +162,23 @@ def test_image_page_has_the_function_buttons_and_percentile_input(client):
     html = client.get("/gallery/IMG_1.jpg").text
     buttons = [text for _, text in elements(html, "button")]
     assert buttons[:4] == ["min", "max", "mean", "median"]
-    (p, _), = elements(html, "input", name="p")
+    ((p, _),) = elements(html, "input", name="p")
     assert (p["type"], p["min"], p["max"], p["step"]) == ("number", "0", "100", "any")
-    (label, text), = elements(html, "label", for_=p["id"])
+    ((label, text),) = elements(html, "label", for_=p["id"])
     assert "Percentile" in text
-    (img, _), = elements(html, "img")
+    ((img, _),) = elements(html, "img")
     assert img["alt"].startswith("IMG_1.jpg")
 
 
-@pytest.mark.parametrize(("image", "bands"), [
-    ("IMG_1.jpg", 3), ("IMG_8.jpg", 1), ("IMG_11.png", 4), ("IMG_13_float32.tif", 1),
-])
+@pytest.mark.parametrize(
+    ("image", "bands"),
+    [
+        ("IMG_1.jpg", 3),
+        ("IMG_8.jpg", 1),
+        ("IMG_11.png", 4),
+        ("IMG_13_float32.tif", 1),
+    ],
+)
 def test_image_page_has_a_table_and_a_histogram_per_band(client, image, bands):
     html = client.get(f"/gallery/{image}").text
     assert html.count('<svg class="hist"') == bands
@@ -181,25 +195,35 @@ def test_function_button_redirects_to_the_result_view(client, func):
     assert response.headers["Location"] == f"/gallery/IMG_1.jpg/{func}"
 
 
-@pytest.mark.parametrize("image", ["IMG_1.jpg", "IMG_11.png", "IMG_12_uint16.tif",
-                                   "IMG_13_float32.tif"])
+@pytest.mark.parametrize(
+    "image", ["IMG_1.jpg", "IMG_11.png", "IMG_12_uint16.tif", "IMG_13_float32.tif"]
+)
 @pytest.mark.parametrize("func", ["min", "max", "mean", "median", "p99.5", "p0", "p100"])
 def test_result_view_shows_the_api_value_and_links_to_it(client, image, func):
     html = client.get(f"/gallery/{image}/{func}").text
     api = client.get(f"/stats/{image}/{func}").get_json()
-    (exact, _), = elements(html, "strong", id="value")
+    ((exact, _),) = elements(html, "strong", id="value")
     assert exact["title"] == f"exact: {api['value']!r}"
-    (_, text), = elements(html, "code", id="exact-value")
+    ((_, text),) = elements(html, "code", id="exact-value")
     assert text == repr(api["value"])
     assert float(shown_value(html)) == pytest.approx(api["value"], rel=1e-4, abs=1e-4)
-    (link, _), = elements(html, "a", class_="api")
+    ((link, _),) = elements(html, "a", class_="api")
     assert link["href"] == f"/stats/{image}/{func}"
 
 
-@pytest.mark.parametrize(("typed", "func"), [
-    ("99.5", "p99.5"), ("99.50", "p99.5"), ("1e2", "p100"), (".5", "p0.5"), ("0", "p0"),
-    ("100", "p100"), (" 7 ", "p7"), ("0.000", "p0"),
-])
+@pytest.mark.parametrize(
+    ("typed", "func"),
+    [
+        ("99.5", "p99.5"),
+        ("99.50", "p99.5"),
+        ("1e2", "p100"),
+        (".5", "p0.5"),
+        ("0", "p0"),
+        ("100", "p100"),
+        (" 7 ", "p7"),
+        ("0.000", "p0"),
+    ],
+)
 def test_percentile_form_redirects_to_the_api_spelling(client, typed, func):
     response = client.get("/gallery/IMG_8.jpg", query_string={"p": typed})
     assert response.status_code == 303
@@ -207,36 +231,40 @@ def test_percentile_form_redirects_to_the_api_spelling(client, typed, func):
     parse_function(func)
 
 
-@pytest.mark.parametrize("typed", ["101", "-1", "-0", "abc", "", "nan", "inf", "1e999",
-                                   "100.0001", "9" * 100, "½"])
+@pytest.mark.parametrize(
+    "typed", ["101", "-1", "-0", "abc", "", "nan", "inf", "1e999", "100.0001", "9" * 100, "½"]
+)
 def test_percentile_form_refuses_what_the_api_refuses(client, typed):
     response = client.get("/gallery/IMG_8.jpg", query_string={"p": typed})
     api = client.get(f"/stats/IMG_8.jpg/p{typed}")
     assert response.status_code == api.status_code == 404
     html = response.text
-    (error, text), = elements(html, "p", id="p-error")
+    ((error, text),) = elements(html, "p", id="p-error")
     assert error["role"] == "alert" and "from 0 to 100" in text
     assert "pXXX" not in text and "unsupported" not in text.lower()  # the page's own words
-    (field, _), = elements(html, "input", name="p")
+    ((field, _),) = elements(html, "input", name="p")
     assert field["aria-invalid"] == "true" and "p-error" in field["aria-describedby"]
     assert field.get("value", "") == typed
 
 
-@pytest.mark.parametrize(("url", "title"), [
-    ("/gallery/nope.jpg", "Unknown image"),
-    ("/gallery/nope.jpg/min", "Unknown image"),
-    ("/gallery/IMG_1.jpg/average", "Unsupported function"),
-    ("/gallery/IMG_1.jpg/p101", "Unsupported function"),
-    ("/gallery/IMG_1.jpg?func=MIN", "Unsupported function"),
-    ("/thumbs/nope.jpg", "Unknown image"),
-    ("/previews/nope.jpg", "Unknown image"),
-    ("/gallery/../etc/passwd", "Not Found"),
-])
+@pytest.mark.parametrize(
+    ("url", "title"),
+    [
+        ("/gallery/nope.jpg", "Unknown image"),
+        ("/gallery/nope.jpg/min", "Unknown image"),
+        ("/gallery/IMG_1.jpg/average", "Unsupported function"),
+        ("/gallery/IMG_1.jpg/p101", "Unsupported function"),
+        ("/gallery/IMG_1.jpg?func=MIN", "Unsupported function"),
+        ("/thumbs/nope.jpg", "Unknown image"),
+        ("/previews/nope.jpg", "Unknown image"),
+        ("/gallery/../etc/passwd", "Not Found"),
+    ],
+)
 def test_error_pages_say_what_is_wrong_and_link_back(client, url, title):
     response = client.get(url)
     assert response.status_code == 404
     assert response.mimetype == "text/html"
-    (_, heading), = elements(response.text, "h1")
+    ((_, heading),) = elements(response.text, "h1")
     assert heading == title
     assert "/gallery" in [a["href"] for a, _ in elements(response.text, "a")]
 
@@ -257,15 +285,27 @@ def test_statistics_come_from_one_summary(client, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(service, "summarize", counting)
-    for url in ("/gallery/IMG_1.jpg", "/gallery/IMG_1.jpg/p99.5", "/gallery/IMG_1.jpg/mean",
-                "/stats/IMG_1.jpg/median"):
+    for url in (
+        "/gallery/IMG_1.jpg",
+        "/gallery/IMG_1.jpg/p99.5",
+        "/gallery/IMG_1.jpg/mean",
+        "/stats/IMG_1.jpg/median",
+    ):
         assert client.get(url).status_code == 200
     assert len(calls) == 1
 
 
 def test_pages_load_nothing_from_other_hosts(client):
-    pages = [client.get(u).text for u in ("/", "/gallery", "/gallery/IMG_1.jpg",
-                                          "/gallery/IMG_1.jpg/min", "/gallery/nope.jpg")]
+    pages = [
+        client.get(u).text
+        for u in (
+            "/",
+            "/gallery",
+            "/gallery/IMG_1.jpg",
+            "/gallery/IMG_1.jpg/min",
+            "/gallery/nope.jpg",
+        )
+    ]
     css = client.get("/assets/gallery/gallery.css")
     js = client.get("/assets/gallery/gallery.js")
     for text in pages + [css.text, js.text]:
@@ -299,27 +339,32 @@ def test_image_without_valid_samples_gets_an_error_page_not_a_loop(client, image
     assert client.get("/thumbs/nan.tif").status_code == 200
 
 
-@pytest.mark.parametrize(("page", "pages", "links"), [
-    (1, 1, [1]),
-    (1, 5, [1, 2, 3, 4, 5]),
-    (1, 9, [1, 2, 3, None, 9]),
-    (50, 100, [1, None, 48, 49, 50, 51, 52, None, 100]),
-    (100, 100, [1, None, 98, 99, 100]),
-    (4, 7, [1, 2, 3, 4, 5, 6, 7]),
-])
+@pytest.mark.parametrize(
+    ("page", "pages", "links"),
+    [
+        (1, 1, [1]),
+        (1, 5, [1, 2, 3, 4, 5]),
+        (1, 9, [1, 2, 3, None, 9]),
+        (50, 100, [1, None, 48, 49, 50, 51, 52, None, 100]),
+        (100, 100, [1, None, 98, 99, 100]),
+        (4, 7, [1, 2, 3, 4, 5, 6, 7]),
+    ],
+)
 def test_pager_links_stay_few_with_many_pages(page, pages, links):
     from imgstats.web.gallery import _page_links
 
     assert _page_links(page, pages) == links
 
 
-@pytest.mark.parametrize(("error", "heading", "status"), [
-    ("StoreTimeout", "The image store did not answer in time", 504),
-    ("StoreUnavailable", "The image store is unavailable", 502),
-    ("Busy", "The service is busy", 503),
-])
-def test_store_errors_get_an_error_card_and_a_human_error_page(client, app, error, heading,
-                                                               status):
+@pytest.mark.parametrize(
+    ("error", "heading", "status"),
+    [
+        ("StoreTimeout", "The image store did not answer in time", 504),
+        ("StoreUnavailable", "The image store is unavailable", 502),
+        ("Busy", "The service is busy", 503),
+    ],
+)
+def test_store_errors_get_an_error_card_and_a_human_error_page(client, app, error, heading, status):
     import imgstats.errors as errors
 
     service = app.extensions["imgstats"]

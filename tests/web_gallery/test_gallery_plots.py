@@ -22,13 +22,16 @@ def _steps(root) -> int:
     return root.find(f"{SVG}path").get("d").count("H")
 
 
-@pytest.mark.parametrize(("dtype", "low", "high", "bars"), [
-    ("uint8", 0, 256, 256),
-    ("uint8", 100, 110, 10),
-    ("uint16", 0, 65536, MAX_BARS),
-    ("int16", -300, 300, MAX_BARS),
-    ("float32", -1, 1, MAX_BARS),
-])
+@pytest.mark.parametrize(
+    ("dtype", "low", "high", "bars"),
+    [
+        ("uint8", 0, 256, 256),
+        ("uint8", 100, 110, 10),
+        ("uint16", 0, 65536, MAX_BARS),
+        ("int16", -300, 300, MAX_BARS),
+        ("float32", -1, 1, MAX_BARS),
+    ],
+)
 def test_bars_from_a_summary_histogram(dtype, low, high, bars):
     rng = np.random.default_rng(1)
     if np.dtype(dtype).kind == "f":
@@ -46,9 +49,11 @@ def test_bars_from_a_summary_histogram(dtype, low, high, bars):
 
 def test_non_finite_marks_and_values_are_left_out():
     values = np.array([-np.inf, 1.0, 2.0, np.inf])
-    root = _svg(values, np.array([1, 5, 5, 1]), [Mark("mean", float("nan"), "mean"),
-                                                  Mark("max", np.inf, "max"),
-                                                  Mark("min", 1.0, "min")])
+    root = _svg(
+        values,
+        np.array([1, 5, 5, 1]),
+        [Mark("mean", float("nan"), "mean"), Mark("max", np.inf, "max"), Mark("min", 1.0, "min")],
+    )
     assert len(root.findall(f"{SVG}g")) == 1
 
 

@@ -14,8 +14,14 @@ from imgstats.web import create_app
 from imgstats.web._thumbs import RenderCache
 from imgstats.web.gallery import cache
 
-IMAGES = ("IMG_1.jpg", "IMG_8.jpg", "IMG_11.png", "IMG_12_uint16.tif", "IMG_13_float32.tif",
-          "IMG_7.jpg")  # as in conftest.py
+IMAGES = (
+    "IMG_1.jpg",
+    "IMG_8.jpg",
+    "IMG_11.png",
+    "IMG_12_uint16.tif",
+    "IMG_13_float32.tif",
+    "IMG_7.jpg",
+)  # as in conftest.py
 
 
 def _open(response) -> Image.Image:
@@ -47,8 +53,13 @@ def test_thumbnails_are_rendered_once_per_version(app, client, images):
 
 
 def test_worker_processes_share_renderings_through_the_folder(app, client, images):
-    other = create_app({"IMAGES": str(images), "WARMUP": False,
-                        "GALLERY_CACHE_DIR": app.config["GALLERY_CACHE_DIR"]})
+    other = create_app(
+        {
+            "IMAGES": str(images),
+            "WARMUP": False,
+            "GALLERY_CACHE_DIR": app.config["GALLERY_CACHE_DIR"],
+        }
+    )
     first = client.get("/thumbs/IMG_8.jpg").data
     second = other.test_client().get("/thumbs/IMG_8.jpg").data
     with other.app_context():
@@ -85,11 +96,14 @@ def test_small_web_images_are_previewed_as_they_are(client, images):
     assert response.data == (images / "IMG_1.jpg").read_bytes()
 
 
-@pytest.mark.parametrize(("name", "size"), [
-    ("IMG_7.jpg", (1024, 1024)),  # 1411 x 1411: reduced
-    ("IMG_12_uint16.tif", (640, 427)),  # browsers cannot show TIFF: rendered at full size
-    ("IMG_13_float32.tif", (451, 300)),
-])
+@pytest.mark.parametrize(
+    ("name", "size"),
+    [
+        ("IMG_7.jpg", (1024, 1024)),  # 1411 x 1411: reduced
+        ("IMG_12_uint16.tif", (640, 427)),  # browsers cannot show TIFF: rendered at full size
+        ("IMG_13_float32.tif", (451, 300)),
+    ],
+)
 def test_large_or_non_web_images_are_previewed_reduced(client, name, size):
     response = client.get(f"/previews/{name}")
     assert response.mimetype == "image/webp"

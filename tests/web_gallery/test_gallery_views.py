@@ -42,12 +42,24 @@ def _pixels(images, name: str) -> np.ndarray:
 
 
 # -- numbers as people read them ------------------------------------------------------------------
-@pytest.mark.parametrize(("value", "text"), [
-    (114.61029942830403, "114.6103"), (2.5, "2.5"), (255, "255"), (7.0, "7"),
-    (-3.25, "-3.25"), (0.000123456, "0.0001235"), (1.5e-7, "1.5000e-07"),
-    (1e20 + 0.5, "1.0000e+20"), (0.1234567, "0.1235"), (None, "—"),
-    (float("nan"), "nan"), (float("inf"), "inf"), (-0.5, "-0.5"),
-])
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (114.61029942830403, "114.6103"),
+        (2.5, "2.5"),
+        (255, "255"),
+        (7.0, "7"),
+        (-3.25, "-3.25"),
+        (0.000123456, "0.0001235"),
+        (1.5e-7, "1.5000e-07"),
+        (1e20 + 0.5, "1.0000e+20"),
+        (0.1234567, "0.1235"),
+        (None, "—"),
+        (float("nan"), "nan"),
+        (float("inf"), "inf"),
+        (-0.5, "-0.5"),
+    ],
+)
 def test_readable_numbers(value, text):
     assert readable(value) == text
 
@@ -60,8 +72,19 @@ def test_readable_numbers_are_close_to_the_value(value):
 
 def test_percentile_rows_come_in_order():
     funcs = ["min", "p1", "p25", "median", "mean", "p75", "p99", "max", "p99.5", "p0", "p100"]
-    assert in_order(funcs) == ["min", "p0", "p1", "p25", "median", "mean", "p75", "p99",
-                               "p99.5", "p100", "max"]
+    assert in_order(funcs) == [
+        "min",
+        "p0",
+        "p1",
+        "p25",
+        "median",
+        "mean",
+        "p75",
+        "p99",
+        "p99.5",
+        "p100",
+        "max",
+    ]
 
 
 def test_table_shows_rounded_numbers_with_the_exact_value_and_in_order(client):
@@ -70,83 +93,96 @@ def test_table_shows_rounded_numbers_with_the_exact_value_and_in_order(client):
     assert rows.index("p99") < rows.index("p99.5") < rows.index("max")
     assert rows.index("median") < rows.index("mean") < rows.index("p75")
     api = client.get("/stats/IMG_1.jpg/mean").get_json()["value"]
-    (cell, text), = [(a, t) for a, t in elements(html, "data") if a["value"] == repr(api)][:1]
+    ((cell, text),) = [(a, t) for a, t in elements(html, "data") if a["value"] == repr(api)][:1]
     assert cell["title"] == f"exact: {api!r}"
     assert text == readable(api) and len(text) < len(repr(api))
     exact = client.get("/gallery/IMG_1.jpg/p99.5?exact=1").text
     assert repr(api) in [t for _, t in elements(exact, "data")]
-    (link, _), = [(a, t) for a, t in elements(html, "a") if "exact=1" in a.get("href", "")]
+    ((link, _),) = [(a, t) for a, t in elements(html, "a") if "exact=1" in a.get("href", "")]
     assert client.get(link["href"]).status_code == 200
 
 
-@pytest.mark.parametrize(("typed", "words"), [
-    ("101", "101 is outside 0 to 100."), ("-1", "-1 is outside 0 to 100."),
-    ("abc", "“abc” is not a number."), ("", "The field is empty."),
-    ("nan", "“nan” is not a number."), ("1e999", "1e999 is outside 0 to 100."),
-])
+@pytest.mark.parametrize(
+    ("typed", "words"),
+    [
+        ("101", "101 is outside 0 to 100."),
+        ("-1", "-1 is outside 0 to 100."),
+        ("abc", "“abc” is not a number."),
+        ("", "The field is empty."),
+        ("nan", "“nan” is not a number."),
+        ("1e999", "1e999 is outside 0 to 100."),
+    ],
+)
 def test_a_refused_percentile_is_said_in_the_pages_words(client, typed, words):
     response = client.get("/gallery/IMG_8.jpg", query_string={"p": typed})
     assert response.status_code == 404
-    (_, text), = elements(response.text, "p", id="p-error")
+    ((_, text),) = elements(response.text, "p", id="p-error")
     assert text.startswith(words) and text.endswith("such as 99.5.")
 
 
 # -- the window view ------------------------------------------------------------------------------
-@pytest.mark.parametrize(("image", "window"), [
-    ("IMG_1.jpg", (10, 20, 110, 70)),
-    ("IMG_8.jpg", (0, 0, 1, 1)),
-    ("IMG_13_float32.tif", (100, 50, 333, 251)),
-    ("IMG_12_uint16.tif", (-5, -5, 40, 10_000)),  # clipped to the image
-])
+@pytest.mark.parametrize(
+    ("image", "window"),
+    [
+        ("IMG_1.jpg", (10, 20, 110, 70)),
+        ("IMG_8.jpg", (0, 0, 1, 1)),
+        ("IMG_13_float32.tif", (100, 50, 333, 251)),
+        ("IMG_12_uint16.tif", (-5, -5, 40, 10_000)),  # clipped to the image
+    ],
+)
 def test_window_view_equals_numpy_on_the_cut(client, images, image, window):
     x0, y0, x1, y1 = window
     response = client.get(f"/gallery/{image}", query_string={"window": f"{x0},{y0},{x1},{y1}"})
     assert response.status_code == 200
     arr = _pixels(images, image)
-    cut = arr[max(y0, 0):y1, max(x0, 0):x1]
+    cut = arr[max(y0, 0) : y1, max(x0, 0) : x1]
     table = _table(response.text)
     assert int(table["count"]) == np.count_nonzero(~np.isnan(cut))  # NaN is no sample
     for func in ("min", "p1", "median", "mean", "p99", "max"):
         assert float(table[func]) == pytest.approx(_numpy(cut, func), rel=1e-12), func
     html = response.text
     assert "A window of" in html and "clipped to the image" in html if x0 < 0 else True
-    (box, _), = elements(html, "span", class_="selection")
+    ((box, _),) = elements(html, "span", class_="selection")
     assert "hidden" not in box and "left:" in box["style"]
 
 
 def test_window_form_redirects_to_a_shareable_address(client):
-    response = client.get("/gallery/IMG_1.jpg",
-                          query_string={"x0": "1", "y0": "2", "x1": "30", "y1": "40"})
+    response = client.get(
+        "/gallery/IMG_1.jpg", query_string={"x0": "1", "y0": "2", "x1": "30", "y1": "40"}
+    )
     assert response.status_code == 303
     assert response.headers["Location"] == "/gallery/IMG_1.jpg?window=1,2,30,40"
     html = client.get(response.headers["Location"]).text
     for name, value in zip(("x0", "y0", "x1", "y1"), ("1", "2", "30", "40"), strict=True):
-        (field, _), = elements(html, "input", name=name)
+        ((field, _),) = elements(html, "input", name=name)
         assert field["value"] == value and field["type"] == "number"
-        (label, _), = elements(html, "label", for_=field["id"])
-    (api, _), = [(a, t) for a, t in elements(html, "a", class_="api")]
+        ((label, _),) = elements(html, "label", for_=field["id"])
+    ((api, _),) = [(a, t) for a, t in elements(html, "a", class_="api")]
     assert api["href"] == "/stats/IMG_1.jpg/median?window=1,2,30,40"
     assert client.get(api["href"]).get_json()["value"] == float(_table(html)["median"])
 
 
-@pytest.mark.parametrize(("query", "words"), [
-    ({"x0": "5", "y0": "0", "x1": "5", "y1": "10"}, "x1 (5) must be greater than x0 (5)"),
-    ({"x0": "0", "y0": "9", "x1": "5", "y1": "3"}, "y1 (3) must be greater than y0 (9)"),
-    ({"x0": "1.5", "y0": "0", "x1": "5", "y1": "3"}, "x0 is “1.5”: enter a whole number"),
-    ({"x0": "", "y0": "0", "x1": "5", "y1": "3"}, "x0 is empty"),
-    ({"window": "1,2,3"}, "A window is four whole numbers x0,y0,x1,y1; this one has 3."),
-    ({"window": "1,2,3,4,5"}, "this one has 5"),
-    ({"window": "a,b,c,d"}, "x0 is “a”"),
-    ({"window": "600,0,700,10"}, "The window lies outside the image, which is 512 × 512"),
-    ({"window": "-20,-20,0,0"}, "The window lies outside the image"),
-])
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ({"x0": "5", "y0": "0", "x1": "5", "y1": "10"}, "x1 (5) must be greater than x0 (5)"),
+        ({"x0": "0", "y0": "9", "x1": "5", "y1": "3"}, "y1 (3) must be greater than y0 (9)"),
+        ({"x0": "1.5", "y0": "0", "x1": "5", "y1": "3"}, "x0 is “1.5”: enter a whole number"),
+        ({"x0": "", "y0": "0", "x1": "5", "y1": "3"}, "x0 is empty"),
+        ({"window": "1,2,3"}, "A window is four whole numbers x0,y0,x1,y1; this one has 3."),
+        ({"window": "1,2,3,4,5"}, "this one has 5"),
+        ({"window": "a,b,c,d"}, "x0 is “a”"),
+        ({"window": "600,0,700,10"}, "The window lies outside the image, which is 512 × 512"),
+        ({"window": "-20,-20,0,0"}, "The window lies outside the image"),
+    ],
+)
 def test_a_bad_window_is_a_400_page_in_its_own_words(client, query, words):
     response = client.get("/gallery/IMG_1.jpg", query_string=query)
     assert response.status_code == 400 and response.mimetype == "text/html"
-    (_, text), = elements(response.text, "p", id="w-error")
+    ((_, text),) = elements(response.text, "p", id="w-error")
     assert words in text
     assert "invalid window" not in text  # not the API's wording
-    (field, _), = elements(response.text, "input", name="x0")
+    ((field, _),) = elements(response.text, "input", name="x0")
     assert field["aria-invalid"] == "true" and "w-error" in field["aria-describedby"]
 
 
@@ -176,7 +212,7 @@ def test_whole_gallery_with_an_unreadable_image_names_it(client, images):
     response = client.get("/gallery/all")
     assert response.status_code == 422 and response.mimetype == "text/html"
     assert "broken.jpg" in response.text
-    (_, heading), = elements(response.text, "h1")
+    ((_, heading),) = elements(response.text, "h1")
     assert heading == "This image cannot be read"
 
 
@@ -202,19 +238,23 @@ def _crossings(svg: str) -> list[tuple[str, str]]:
 def test_median_line_does_not_cross_the_mean_label():
     values = np.arange(256)
     counts = np.ones(256, dtype=np.int64)
-    marks = [Mark("min", 0, "min"), Mark("median", 100.0, "median"),
-             Mark("mean", 98.7, "mean"), Mark("p99", 250.0, "percentile")]
+    marks = [
+        Mark("min", 0, "min"),
+        Mark("median", 100.0, "median"),
+        Mark("mean", 98.7, "mean"),
+        Mark("p99", 250.0, "percentile"),
+    ]
     svg = str(histogram_svg(values, counts, marks, title="t"))
     assert _crossings(svg) == []
-    assert 'font' not in svg  # the size comes from the CSS: 14 units
+    assert "font" not in svg  # the size comes from the CSS: 14 units
     axis = float(ET.fromstring(svg).find(f"{SVG}line").get("y1"))
-    under = [t.text for t in ET.fromstring(svg).findall(f"{SVG}text")
-             if float(t.get("y")) > axis]
+    under = [t.text for t in ET.fromstring(svg).findall(f"{SVG}text") if float(t.get("y")) > axis]
     assert under == ["0", "255"]  # only the value range under the axis, no note
 
 
-@pytest.mark.parametrize("image", ["IMG_1.jpg", "IMG_8.jpg", "IMG_12_uint16.tif",
-                                   "IMG_13_float32.tif"])
+@pytest.mark.parametrize(
+    "image", ["IMG_1.jpg", "IMG_8.jpg", "IMG_12_uint16.tif", "IMG_13_float32.tif"]
+)
 def test_no_label_is_crossed_on_the_gallery_images(client, image):
     html = client.get(f"/gallery/{image}").text
     svgs = re.findall(r'<svg class="hist".*?</svg>', html, re.S)
@@ -236,8 +276,9 @@ def test_histogram_text_is_readable_in_a_narrow_column(client):
 def test_axis_ends_are_the_exact_min_and_max(client):
     """Binned (float, wide) histograms start and end at bin edges; the axis says min and max."""
     html = client.get("/gallery/IMG_13_float32.tif").text
-    api = {f: client.get(f"/stats/IMG_13_float32.tif/{f}").get_json()["value"]
-           for f in ("min", "max")}
+    api = {
+        f: client.get(f"/stats/IMG_13_float32.tif/{f}").get_json()["value"] for f in ("min", "max")
+    }
     root = ET.fromstring(re.search(r'<svg class="hist".*?</svg>', html, re.S).group(0))
     ticks = [t.text for t in root.findall(f"{SVG}text[@class='tick']")]
     assert [float(t) for t in ticks] == pytest.approx([api["min"], api["max"]], rel=1e-3)
@@ -253,8 +294,11 @@ def test_whole_gallery_reads_no_pixels_once_each_image_was_seen(client, images, 
         real = getattr(service, attr, None)
         if real is None:  # the service's imports change; patch those it has
             continue
-        monkeypatch.setattr(service, attr, lambda *a, _real=real, _attr=attr, **k:
-                            calls.append(_attr) or _real(*a, **k))
+        monkeypatch.setattr(
+            service,
+            attr,
+            lambda *a, _real=real, _attr=attr, **k: calls.append(_attr) or _real(*a, **k),
+        )
     response = client.get("/gallery/all")
     assert response.status_code == 200 and "<svg" in response.text
     # every image's summary is reused; only the merged float percentiles may be refined
