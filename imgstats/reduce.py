@@ -13,6 +13,7 @@ from functools import partial
 import numpy as np
 
 from ._blocks import finish_refinements, merge_refinements, refine_block, summarize_block
+from .errors import InvalidOption
 from .summary import Summary, collect_limit
 
 __all__ = ["summarize", "refine", "compute", "as_image_array"]
@@ -80,6 +81,10 @@ def summarize(
         return summarize_many(
             data, scheduler=scheduler, window=window, mask=mask, polygon=polygon, **io_options
         )
+    if isinstance(data, Summary):  # already summarized: nothing to read
+        if window is not None or mask is not None or polygon is not None:
+            raise InvalidOption("a Summary has no pixels left to take a window, mask or polygon of")
+        return data
     data, io_options = _region(data, window, mask, polygon, io_options)
     plan = _plan(data, scheduler, io_options)
     return _summarize(plan, plan.has_luma, scheduler, progress)

@@ -179,3 +179,12 @@ def test_luma_needs_8_bit_rgb(arr):
 def test_unsupported_inputs_raise_invalid_option(data):
     with pytest.raises(InvalidOption):
         imgstats.compute(data, "min")
+
+
+def test_summarize_of_a_summary_is_that_summary():
+    # notebooks and plots pass a summary back in: it reads nothing more
+    s = imgstats.summarize(np.arange(12, dtype=np.uint8).reshape(3, 4))
+    assert imgstats.summarize(s) is s
+    assert imgstats.compute(s, "median") == 5.5
+    with pytest.raises(InvalidOption, match="window"):
+        imgstats.summarize(s, window=(0, 0, 2, 2))
