@@ -19,6 +19,7 @@ where a per-block meaning of the file (a palette, an inverted greyscale) slots i
 from __future__ import annotations
 
 import functools
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -250,8 +251,13 @@ def _open_path(source, local, chunks, pixel_limit, storage_options, page) -> Rea
 
     page = check_page(page)
     fast = local and chunks is None and not is_url(source)
-    if fast and not page and not _is_tiff_file(source):
+    tiff = fast and _is_tiff_file(source)
+    if fast and not page and not tiff:
         plan = _pillow_plan(source, pixel_limit)
+        if plan is not None:
+            return plan
+    if tiff:
+        plan = _stream_plan(source, page, pixel_limit)
         if plan is not None:
             return plan
     img = open_image(
@@ -268,6 +274,38 @@ def _open_path(source, local, chunks, pixel_limit, storage_options, page) -> Rea
         if stream is not None and stream.shape == plan.shape:
             return plan.with_pixels("stream", stream)
     return plan
+
+
+def _stream_plan(path, page, pixel_limit) -> ReadPlan | None:
+    """A plan over a large local TIFF streamed tile by tile, built from its header alone.
+
+    Without dask or xarray (importing them costs more than a second, and a whole
+    ``imgstats stats big.tif`` process paid it only to name the bands); ``None`` for a TIFF
+    that cannot be streamed, is over the pixel limit or is small enough to be read whole,
+    which :func:`imgstats.open_image` then handles (and refuses with the right error).
+    """
+    from . import EAGER_BYTES, pixel_limit_default
+    from ._sources import describe
+    from ._tiff import TiffStream
+
+    if pixel_limit is None:
+        pixel_limit = pixel_limit_default()
+    stream = TiffStream.open(path, page=page, pixel_limit=pixel_limit)
+    if stream is None:
+        return None
+    facts = stream.facts
+    if facts.dtype.itemsize * math.prod(facts.shape) <= EAGER_BYTES:
+        return None
+    bands = tuple(facts.bands or ())
+    if len(facts.shape) == 2:
+        names = (bands[0] if bands else "L",)  # as open_image names a greyscale image
+    elif len(bands) == facts.shape[2]:
+        names = bands
+    else:
+        names = tuple(str(i) for i in range(facts.shape[2]))
+    return ReadPlan(
+        "stream", stream, facts.shape, facts.dtype, names, describe(path), "TIFF", facts.pages
+    )
 
 
 def _pillow_plan(path, pixel_limit) -> ReadPlan | None:

@@ -243,14 +243,15 @@ class TiffStream:
         self.dtype = facts.dtype
 
     @classmethod
-    def open(cls, path, page: int = 0) -> TiffStream | None:
+    def open(cls, path, page: int = 0, pixel_limit: int | None = None) -> TiffStream | None:
         """Return a stream over page ``page`` of the TIFF at ``path``, or ``None`` when it
-        cannot be streamed (open_image then reports what is wrong, or reads it through dask)."""
+        cannot be streamed (open_image then reports what is wrong, or reads it through dask):
+        a page over ``pixel_limit`` pixels gives ``None`` too, so open_image refuses it."""
         import tifffile
 
         try:
             with tifffile.TiffFile(os.fspath(path)) as tif:
-                tpage, facts = tiff_facts(tif, path, page)
+                tpage, facts = tiff_facts(tif, path, page, pixel_limit)
                 if (
                     tpage.imagedepth != 1
                     or (tpage.samplesperpixel > 1 and tpage.planarconfig != 1)

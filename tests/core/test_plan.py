@@ -133,3 +133,17 @@ def test_map_reduce_sees_every_pixel_once_whatever_the_kind(tmp_path, big_tiffs_
         total = plan.map_reduce(lambda b: np.int64(b.astype(np.int64).sum()), sum)
         count = plan.map_reduce(lambda b: b.size, sum)
         assert (total, count) == (arr.astype(np.int64).sum(), arr.size)
+
+
+def test_a_streamed_tiff_over_the_pixel_limit_is_refused(tmp_path, monkeypatch):
+    # the stream's plan is built from the header: the bomb check must still run there
+    import tifffile
+
+    import imgstats.io
+
+    path = tmp_path / "big.tif"
+    tifffile.imwrite(path, np.zeros((256, 256), np.uint16), tile=(64, 64))
+    monkeypatch.setattr(imgstats.io, "EAGER_BYTES", 1000)
+    assert imgstats.io.open_plan(str(path)).kind == "stream"
+    with pytest.raises(imgstats.ImageTooLarge):
+        imgstats.compute(str(path), "max", pixel_limit=256 * 255)

@@ -144,3 +144,30 @@ def test_serve_without_the_web_extra_says_which_extra_in_one_line(missing):
     assert proc.stdout == ""
     assert proc.stderr.count("\n") == 1, proc.stderr
     assert "imgstats[web]" in proc.stderr and f"{missing} is not installed" in proc.stderr
+
+
+def test_a_large_local_tiff_is_streamed_without_dask_or_xarray(tmp_path):
+    # the plan of a TIFF streamed tile by tile comes from its header: a whole
+    # `imgstats stats big.tif` process used to import dask and xarray only to name the bands
+    import tifffile
+
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (300, 260, 3), dtype=np.uint8)
+    path = tmp_path / "big.tif"
+    tifffile.imwrite(path, rgb, tile=(64, 64), photometric="rgb", compression="zlib")
+    out = python(
+        f"""
+        import json, sys
+        import imgstats, imgstats.io
+        imgstats.io.EAGER_BYTES = 1000  # "large": streamed, not read whole
+        s = imgstats.summarize({str(path)!r})
+        values = imgstats.compute({str(path)!r}, ["median", "p99"], band="G")
+        print(json.dumps([list(s.band_names), values,
+                          [m for m in ("dask", "xarray", "pandas") if m in sys.modules]]))
+        """
+    ).stdout
+    names, values, heavy = json.loads(out.strip().splitlines()[-1])
+    assert names == ["R", "G", "B"]
+    green = rgb[..., 1].astype(np.float64)
+    assert values == {"median": np.percentile(green, 50), "p99": np.percentile(green, 99)}
+    assert heavy == []
