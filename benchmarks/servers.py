@@ -276,17 +276,18 @@ def start_server(
     return start_process(cmd, port, timeout=timeout, env=env, log=log)
 
 
-def start_redis(binary: str, folder, timeout: float = 10):
-    """A throwaway ``redis-server`` (``binary``) on a free loopback port, persisting nothing.
+def start_redis(binary: str, folder, timeout: float = 10, port: int | None = None):
+    """A throwaway ``redis-server`` (``binary``) on a loopback port, persisting nothing.
 
-    ``folder`` is its working directory.
+    ``folder`` is its working directory; ``port`` a free one unless given (a restart on the
+    same port, as the fault tests do).
 
     Returns
     -------
     (subprocess.Popen, str)
         The process and its URL, ``redis://127.0.0.1:<port>/0``.
     """
-    port = free_port()
+    port = free_port() if port is None else port
     proc = subprocess.Popen(
         [
             binary,

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from web_helpers import fill_store, free_port, http_get, stop, wait_for_http
+from web_helpers import fill_store, free_port, http_get, start_redis, stop, wait_for_http
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -31,39 +31,6 @@ PATHS = [
     for name in ("IMG_1.jpg", "IMG_11.png", "IMG_12_uint16.tif")
     for func in ("min", "median", "p99", "mean")
 ]
-
-
-def _redis(binary: str, port: int, folder: Path) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(folder),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        out = subprocess.run(
-            [binary.replace("redis-server", "redis-cli"), "-p", str(port), "ping"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if out.stdout.strip() == "PONG":
-            return proc
-        time.sleep(0.05)
-    stop(proc)
-    raise TimeoutError("redis-server did not start")
 
 
 def _workers(master: int) -> list[int]:
@@ -134,7 +101,7 @@ def test_redis_and_worker_deaths_under_load(tmp_path):
         pytest.skip("redis-server is not installed")
     images = fill_store(tmp_path / "images")
     redis_port = free_port()
-    redis = _redis(binary, redis_port, tmp_path)
+    redis, _ = start_redis(binary, tmp_path, port=redis_port)
     port = free_port()
     log = open(tmp_path / "gunicorn.log", "wb")  # noqa: SIM115 -- closed below
     server = subprocess.Popen(
@@ -167,7 +134,7 @@ def test_redis_and_worker_deaths_under_load(tmp_path):
             redis.send_signal(signal.SIGKILL)  # Redis dies: the service carries on without it
             redis.wait(10)
             load.wait_for(160)
-            redis = _redis(binary, redis_port, tmp_path)  # and comes back on the same port
+            redis, _ = start_redis(binary, tmp_path, port=redis_port)  # back on the same port
             load.wait_for(260)
             victim = _workers(server.pid)[0]
             killed_at = time.monotonic()
