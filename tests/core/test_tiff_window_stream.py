@@ -54,6 +54,11 @@ def _case(name):
         arr = rng.integers(0, 256, (40, 33), dtype=np.uint8)
         layout = {"tile": (16, 16)} if "tiled" in name else {"rowsperstrip": 9}
         return arr, {"photometric": "miniswhite", **layout}, 255 - arr
+    if name.startswith("bilevel"):  # 1-bit MINISWHITE: a set bit is black, 0
+        arr = rng.integers(0, 2, (37, 45)).astype(bool)
+        layout = {"tile": (16, 16)} if "tiled" in name else {"rowsperstrip": 5}
+        values = np.where(arr, 0, 255).astype(np.uint8)
+        return arr, {"photometric": "miniswhite", **layout}, values
     if name.startswith("palette"):
         cmap, colours = _palette()
         arr = rng.integers(0, 256, (41, 38), dtype=np.uint8)
@@ -64,7 +69,7 @@ def _case(name):
 
 CASES = [
     f"{kind}-{layout}"
-    for kind in ("u8-rgb", "u16", "f32", "miniswhite", "palette")
+    for kind in ("u8-rgb", "u16", "f32", "miniswhite", "bilevel", "palette")
     for layout in ("tiled", "striped")
 ]
 
@@ -306,3 +311,17 @@ def test_a_streamed_window_over_the_pixel_limit_is_refused(tmp_path, streamed):
     with pytest.raises(imgstats.ImageTooLarge):
         imgstats.compute(path, "min", window=(0, 0, 2, 2), pixel_limit=100)
     assert streamed == []
+
+
+def test_a_window_of_jpeg_tiles(tmp_path, streamed):
+    # JPEG tiles are decoded with the page's JPEG tables and header, as tifffile decodes them
+    # (greyscale: tifffile writes RGB as subsampled YCbCr, which is not streamed)
+    arr = np.random.default_rng(8).integers(0, 256, (70, 90), dtype=np.uint8)
+    path = tmp_path / "jpeg.tif"
+    try:
+        tifffile.imwrite(path, arr, tile=(32, 32), photometric="minisblack", compression="jpeg")
+    except (ValueError, KeyError, NotImplementedError):  # imagecodecs without JPEG
+        pytest.skip("no JPEG codec")
+    values = tifffile.imread(path)  # lossy: the decoded samples are the values
+    _check_window(path, values, (10, 20, 75, 66))
+    assert streamed and set(streamed) == {(10, 20, 75, 66)}
