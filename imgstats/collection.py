@@ -14,8 +14,9 @@ Rules
   every value it has: its pixels are not read again. A 32- or 64-bit image of another type
   than the collection's is decoded again as that type (a float32 image in a float64
   collection has other keys): :func:`summarize_many` and :func:`compute_many` have the
-  sources, so they do it, once, one task per such image; images given as arrays whose type is
-  known before reading are converted in their first pass instead. Only :func:`merge_summaries`,
+  sources, so they do it, once, one task per such image; an image whose type is known before
+  decoding (an array, a local file's header) is converted in its first pass instead, so it
+  is read once as a rule. Only :func:`merge_summaries`,
   which has no pixels, refuses such a mix, naming the images (so does the HTTP service, which
   answers from each image's own summary).
 * **Bands.** Images with the same band names keep them (``band="R"`` works across a set of RGB
@@ -312,10 +313,23 @@ def _typed_plan(source, region, io_options, dtype, scheduler):
     return plan if dtype is None else _as_type(plan, dtype)
 
 
-def _known_dtype(source):
-    """The pixel type of an in-memory array, known before reading it; else ``None``."""
-    if isinstance(source, (str, os.PathLike, Summary)):
+def _known_dtype(source, io_options):
+    """The pixel type of an image, known before decoding it: an in-memory array's, or a local
+    file's header (a fraction of a millisecond); else ``None`` (URLs: no extra request)."""
+    if isinstance(source, Summary):
         return None
+    if isinstance(source, (str, os.PathLike)):
+        from .io import read_header
+        from .io._sources import is_url
+
+        if is_url(source):
+            return None
+        try:
+            with open(source, "rb") as fh:
+                header = read_header(fh, str(source), page=io_options.get("page", 0))
+            return np.dtype(header["dtype"])
+        except (OSError, ImgStatsError, TypeError, KeyError):
+            return None  # the summarizing pass reports it, or finds the type
     dtype = getattr(source, "dtype", None)
     try:
         return None if dtype is None else np.dtype(dtype)
@@ -332,7 +346,11 @@ def _summarize_one(source, index, region, io_options, dtype, nested: bool) -> Su
     try:
         if dtype is None:
             return summarize(source, scheduler=scheduler, **region, **io_options)
-        plan = _typed_plan(source, region, io_options, dtype, scheduler)
+        plan = _typed_plan(source, region, io_options, None, scheduler)
+        # a type guessed before reading (a header) is only a hint: 8/16-bit images are
+        # promoted from their summaries, and one that does not promote to it keeps its own
+        if not _from_summary(plan.dtype) and np.result_type(plan.dtype, dtype) == dtype:
+            plan = _as_type(plan, dtype)
         return _summarize(plan, plan.has_luma, scheduler, False)
     except ImgStatsError as exc:
         raise _named(exc, _label(source, index)) from exc
@@ -567,9 +585,10 @@ def _summaries(sources, scheduler, max_workers, region, io_options):
     if not sources:
         raise InvalidOption("an empty collection has no statistics: give at least one image")
     labels = [_label(src, i) for i, src in enumerate(sources)]
-    # arrays whose type is known before reading are summarized as the promoted type of those
-    # types at once, rather than decoded again once every image's type is known
-    known = [_known_dtype(src) for src in sources]
+    # images whose type is known before decoding (arrays, local files' headers) are
+    # summarized as the promoted type of those types at once, rather than decoded again once
+    # every image's type is known
+    known = [_known_dtype(src, io_options) for src in sources]
     try:
         guess = np.result_type(*[d for d in known if d is not None])
     except (TypeError, ValueError):  # none known, or types numpy cannot promote

@@ -80,7 +80,7 @@ def test_mixed_types_equal_numpy_on_the_promoted_concatenation(arrays, data):
     # the types known before reading (arrays) or learnt from the first pass (as for files,
     # whose 32/64-bit images of another type are then decoded again)
     known = data.draw(st.booleans(), label="types known first")
-    peek = collection._known_dtype if known else (lambda source: None)
+    peek = collection._known_dtype if known else (lambda source, io_options: None)
     with mock.patch.object(collection, "_known_dtype", peek):
         if valid_samples(everything).size == 0:
             with pytest.raises(NoValidSamples):
@@ -101,7 +101,7 @@ def test_mixed_types_on_dask_tasks(arrays):
     everything = promoted(arrays)
     if valid_samples(everything).size == 0:
         return
-    with mock.patch.object(collection, "_known_dtype", lambda source: None):
+    with mock.patch.object(collection, "_known_dtype", lambda source, io_options: None):
         check_all(imgstats.compute(arrays, FUNCS, scheduler="sync"), everything, FUNCS)
 
 
@@ -136,7 +136,8 @@ def folder(tmp_path_factory):
     return folder, arrays
 
 
-def test_files_are_promoted_and_only_wide_ones_decoded_again(folder, monkeypatch):
+@pytest.mark.parametrize("headers", [True, False], ids=["local headers", "types unknown"])
+def test_files_are_promoted_and_only_wide_ones_decoded_again(folder, monkeypatch, headers):
     """uint8 RGB + uint16 + int32 + float32 files: float64, exactly numpy's."""
     path, arrays = folder
     names = ["rgb.png", "u16.tif", "i32.tif", "f32.tif"]
@@ -153,16 +154,21 @@ def test_files_are_promoted_and_only_wide_ones_decoded_again(folder, monkeypatch
 
     monkeypatch.setattr(collection, "_summarize_one", counting_summary)
     monkeypatch.setattr(collection, "_found_one", counting_refinement)
+    if not headers:  # as for URLs: the types are learnt from the summarizing pass
+        monkeypatch.setattr(collection, "_known_dtype", lambda source, io_options: None)
     funcs = [*FUNCS, "p12.5", "p99.9"]
     got = imgstats.compute([path / n for n in names], funcs)
     everything = promoted([arrays[n] for n in names])
     assert everything.dtype == np.float64
     check_all(got, everything, funcs)
-    # every image read once as itself; the 32-bit ones once more as float64, the 8/16-bit
-    # ones never (promoted from their summaries), in the summarizing and refining passes
-    assert sorted(summarized) == sorted(
-        [(n, "own") for n in names] + [("i32.tif", "float64"), ("f32.tif", "float64")]
-    )
+    # the 8/16-bit images are read once, as themselves, and promoted from their summaries;
+    # the 32-bit ones are read as float64 at once when their headers say what is coming,
+    # else read as themselves and once more as float64
+    wide = [("i32.tif", "float64"), ("f32.tif", "float64")]
+    native = [("rgb.png", "own"), ("u16.tif", "own")]
+    if not headers:
+        native += [("i32.tif", "own"), ("f32.tif", "own")]
+    assert sorted(summarized) == sorted(native + wide)
     assert refined and set(refined) <= {"i32.tif", "f32.tif"}
 
 
