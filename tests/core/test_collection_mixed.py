@@ -247,3 +247,28 @@ def test_a_promoted_part_keeps_every_value():
     check_all(part.summary.compute(["min", "max", "mean"]), arr.astype(np.float64), ["min", "max"])
     with pytest.raises(InvalidOption, match="cannot be promoted to uint16"):
         PromotedPart(imgstats.summarize(arr), np.uint16)
+
+
+@pytest.mark.slow
+def test_mixed_types_on_a_local_cluster(folder, tmp_path):
+    """Workers summarize and refine a wide image as the promoted type (pickled transform)."""
+    distributed = pytest.importorskip("distributed")
+    path, arrays = folder
+    tiled = tmp_path / "i32_tiled.tif"
+    tifffile.imwrite(tiled, arrays["i32.tif"], tile=(16, 16))
+    sources = [path / "rgb.png", tiled, path / "f32.tif"]
+    want = promoted([arrays["rgb.png"], arrays["i32.tif"], arrays["f32.tif"]])
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            processes=True,
+            threads_per_worker=1,
+            dashboard_address=":0",
+            silence_logs=50,
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
+        check_all(imgstats.compute(sources, FUNCS), want, FUNCS)
+        # the types learnt on the workers: the wide images are decoded again there
+        with mock.patch.object(collection, "_known_dtype", lambda source, io_options: None):
+            check_all(imgstats.compute(sources, FUNCS), want, FUNCS)
