@@ -139,13 +139,13 @@ def pillow_to_array(img: Image.Image, source=None) -> tuple[np.ndarray, tuple[st
     return arr, bands
 
 
-def pillow_preview(fh, source, max_side: int, pixel_limit: int | None, page: int = 0):
-    """Decode with Pillow at reduced size; return ``(array, bands)`` of the image's values.
+def pillow_preview(img: Image.Image, source, max_side: int):
+    """Decode an image opened by :func:`open_pillow` at reduced size; return ``(array, bands)``
+    of the image's values.
 
     JPEGs decode at 1/2, 1/4 or 1/8 scale; any image still over ``4 * max_side`` is box-reduced
     by Pillow before it becomes a numpy array, so a large PNG costs its decode, not copies.
     """
-    img = open_pillow(fh, source, pixel_limit, page)
     with decoding(source, "cannot be previewed"):
         if hasattr(img, "draft"):
             img.draft(None, (max_side, max_side))

@@ -61,6 +61,9 @@ class ReadPlan:
         ``"JPEG"``, ``"TIFF"``..., ``""`` for in-memory data.
     pages : int
         Pages (frames) in the file; the plan reads one of them.
+    photometric : str
+        The stored colour model, as TIFF names it (``"minisblack"``, ``"rgb"``, ``"palette"``...;
+        see :func:`imgstats.io.read_header`), ``""`` where no file says it (in-memory data).
     transform : callable or None
         Applied to every decoded ``(y, x[, band])`` block before it is counted.
     """
@@ -73,6 +76,7 @@ class ReadPlan:
     source: str | None = None
     format: str = ""
     pages: int = 1
+    photometric: str = field(default="", kw_only=True)
     transform: Callable | None = field(default=None, compare=False)
 
     @property
