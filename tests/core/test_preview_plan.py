@@ -139,7 +139,7 @@ def test_a_preview_plan_tells_the_full_plans_facts(folder, name, max_side):
     assert header["bands"] == list(preview.band_names)
     assert header["dtype"] == preview.dtype.name
     assert (header["format"], header["pages"]) == (preview.format, preview.pages)
-    assert header["photometric"] == preview.photometric != ""
+    assert header["photometric"] == preview.photometric == full.photometric != ""
     assert (header["height"], header["width"]) == full.shape[:2]
     # reduced, but never below max_side when the image is larger than that
     assert max(preview.shape[:2]) >= min(max_side, max(full.shape[:2]))
@@ -152,7 +152,22 @@ def test_a_streamed_plan_and_its_preview_tell_the_same_facts(folder, monkeypatch
     monkeypatch.setattr(imgstats.io, "EAGER_BYTES", 0)  # the full plan streams its tiles
     full = open_plan(path, page=page)
     assert full.kind == "stream"
-    assert _facts(open_preview_plan(path, 16, page=page)) == _facts(full)
+    preview = open_preview_plan(path, 16, page=page)
+    assert _facts(preview) == _facts(full)
+    assert preview.photometric == full.photometric == ("rgb" if "float" in name else "minisblack")
+
+
+@pytest.mark.parametrize("name", ["palette.png", "pages.tif", "rgb.jpg"])
+def test_plans_of_opened_images_keep_the_photometric_meaning(folder, name):
+    path, page, _ = _case(name, folder)
+    with open(path, "rb") as fh:
+        want = read_header(fh, path, page=page)["photometric"]
+    assert open_plan(imgstats.open_image(path, page=page)).photometric == want
+    assert open_plan(path, page=page, local=False).photometric == want
+    if page == 0:
+        with Image.open(path) as img:
+            assert open_plan(img).photometric == want
+    assert open_plan(np.zeros((3, 4), np.uint8)).photometric == ""
 
 
 @pytest.mark.parametrize("name", [n for n in CASES if n.endswith(".tif")])
