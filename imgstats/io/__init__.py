@@ -118,8 +118,8 @@ def open_image(
     Returns
     -------
     xarray.DataArray
-        ``attrs`` carry ``source``, ``format``, ``page`` and, for Pillow images, ``mode``;
-        TIFFs carry ``pages`` and ``photometric`` too. A greyscale image (dims ``(y, x)``)
+        ``attrs`` carry ``source``, ``format``, ``page``, ``pages`` and, for Pillow images,
+        ``mode``; TIFFs carry ``photometric`` too. A greyscale image (dims ``(y, x)``)
         carries its band's name in ``attrs["band"]``: Pillow's (``img.getbands()``: ``"L"``,
         ``"I"``, ``"F"``), or ``"L"`` for a TIFF, so that ``compute(path, func, band=name)`` accepts
         the same name as for the PIL image.
@@ -153,6 +153,7 @@ def open_image(
             "format": img.format or "",
             "mode": img.mode,
             "page": page,
+            "pages": pillow_header(img, source)["pages"],  # frames: as read_header counts them
         }
     if chunks is not None:
         import dask.array as da
