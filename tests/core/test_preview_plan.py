@@ -77,6 +77,15 @@ def _case(name, folder):
         img = Image.fromarray(RNG.integers(0, 256, (70, 95), np.uint8)).convert("RGB").quantize(8)
         img.save(path, transparency=3)
         return path, 0, None
+    if name in ("animated.gif", "animated.png"):  # frames of different colours; read frame 2
+        frames = [
+            Image.fromarray(RNG.integers(0, 256, (40, 60, 3), np.uint8)).quantize(32)
+            for _ in range(4)
+        ]
+        if name.endswith(".png"):
+            frames = [f.convert("RGB") for f in frames]
+        frames[0].save(path, save_all=True, append_images=frames[1:])
+        return path, 2, None
     if name == "uint16.tif":
         data = RNG.integers(0, 65536, (97, 131), np.uint16)
         tifffile.imwrite(path, data, tile=(32, 32), compression="zlib")
@@ -105,6 +114,8 @@ CASES = [
     "rgba.png",
     "palette.png",
     "palette-transparent.png",
+    "animated.gif",
+    "animated.png",
     "uint16.tif",
     "float32.tif",
     "pages.tif",
@@ -345,3 +356,13 @@ def test_thumbnails_show_the_preview_plans_pixels(folder):
     shown = np.asarray(thumb.convert("L")).astype(float)
     expected = (values.astype(float) - values.min()) * 255 / (values.max() - values.min())
     assert np.corrcoef(shown.ravel(), expected.ravel())[0, 1] > 0.9
+
+
+@pytest.mark.parametrize("name", ["animated.gif", "animated.png", "pages.tif"])
+def test_a_preview_reads_the_page_it_is_asked_for(folder, name):
+    path, page, _ = _case(name, folder)
+    want = np.asarray(open_plan(path, page=page).array())
+    got = open_preview_plan(path, 1000, page=page)
+    np.testing.assert_array_equal(got.array(), want)
+    first = open_preview_plan(path, 1000, page=0).array()
+    assert first.shape != want.shape or not np.array_equal(first, want)
