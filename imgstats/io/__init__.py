@@ -174,10 +174,11 @@ def _is_tiff(fh, source) -> bool:
 def read_header(fh, source, *, page: int = 0) -> dict:
     """Read an image's header facts from an open binary file, without decoding any pixel.
 
-    The facts come from where every plan's come from: the file is opened by
-    :func:`_opened`, as for :func:`open_preview_plan`, and the facts are those of
+    The facts come from where the plans' come from: the file is opened the way
+    :func:`open_preview_plan` opens it, and the facts are those of
     :func:`~imgstats.io._tiff.tiff_facts` (which :func:`open_image` and the TIFF stream use too)
-    or :func:`~imgstats.io._pillow.pillow_header`.
+    or :func:`~imgstats.io._pillow.pillow_header`, so the service's info, the previews and the
+    statistics agree on every fact.
 
     Returns
     -------
