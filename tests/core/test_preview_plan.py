@@ -25,6 +25,8 @@ import imgstats.io
 from imgstats import ImageTooLarge, InvalidOption, UnreadableImage
 from imgstats.io import open_plan, open_preview_plan, read_header, read_preview
 
+from .oracle import check_all
+
 RNG = np.random.default_rng(20261130)
 
 
@@ -366,3 +368,11 @@ def test_a_preview_reads_the_page_it_is_asked_for(folder, name):
     np.testing.assert_array_equal(got.array(), want)
     first = open_preview_plan(path, 1000, page=0).array()
     assert first.shape != want.shape or not np.array_equal(first, want)
+
+
+@pytest.mark.parametrize("name", ["float32.tif", "palette-transparent.png", "miniswhite.tif"])
+def test_a_preview_plan_is_a_plan_the_statistics_read(folder, name):
+    path, page, _ = _case(name, folder)
+    plan = open_preview_plan(path, 16, page=page)
+    funcs = ["min", "max", "mean", "median", "p1", "p99"]
+    check_all(imgstats.compute(plan, funcs), plan.array(), funcs)
