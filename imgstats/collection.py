@@ -302,15 +302,14 @@ def _as_type(plan, dtype):
     return replace(plan, dtype=dtype, transform=to_type)
 
 
-def _typed_plan(source, region, io_options, dtype, scheduler):
-    """The read plan of ``source``'s region, its pixels decoded as ``dtype`` when given."""
+def _region_plan(source, region, io_options, scheduler):
+    """The read plan of ``source``'s region (all of it when ``region`` holds only ``None``)."""
     from .reduce import _plan, _region
 
     data, options = _region(
         source, region.get("window"), region.get("mask"), region.get("polygon"), io_options
     )
-    plan = _plan(data, scheduler, options)
-    return plan if dtype is None else _as_type(plan, dtype)
+    return _plan(data, scheduler, options)
 
 
 def _known_dtype(source, io_options):
@@ -346,7 +345,7 @@ def _summarize_one(source, index, region, io_options, dtype, nested: bool) -> Su
     try:
         if dtype is None:
             return summarize(source, scheduler=scheduler, **region, **io_options)
-        plan = _typed_plan(source, region, io_options, None, scheduler)
+        plan = _region_plan(source, region, io_options, scheduler)
         # a type guessed before reading (a header) is only a hint: 8/16-bit images are
         # promoted from their summaries, and one that does not promote to it keeps its own
         if not _from_summary(plan.dtype) and np.result_type(plan.dtype, dtype) == dtype:
@@ -366,14 +365,9 @@ def _found_one(source, index, region, io_options, bands_mask, nodes, dtype, nest
     import dask
 
     from ._blocks import refine_block as _refine_block
-    from .reduce import _plan, _region
-    from .summary import collect_limit
 
     try:
-        data, options = _region(
-            source, region.get("window"), region.get("mask"), region.get("polygon"), io_options
-        )
-        plan = _plan(data, None, options)
+        plan = _region_plan(source, region, io_options, None)
         if plan.dtype != dtype and _from_summary(plan.dtype):  # it was promoted from its summary
             raise InvalidOption(f"the image's type changed to {plan.dtype} since it was summarized")
         arr = _as_type(plan, dtype).array()
