@@ -325,3 +325,16 @@ def test_a_window_of_jpeg_tiles(tmp_path, streamed):
     values = tifffile.imread(path)  # lossy: the decoded samples are the values
     _check_window(path, values, (10, 20, 75, 66))
     assert streamed and set(streamed) == {(10, 20, 75, 66)}
+
+
+def test_a_collection_of_windows_streams_only_when_counted_here(tmp_path, streamed):
+    a_path, a = _write(tmp_path, "u16-tiled")
+    b_path, b = _write(tmp_path, "u16-striped")
+    window = (2, 3, 30, 33)
+    both = np.concatenate([a[3:33, 2:30].ravel(), b[3:33, 2:30].ravel()])
+    check_all(imgstats.compute([a_path, b_path], FUNCS, window=window), both, FUNCS)
+    assert sorted(streamed) == [window, window]
+    streamed.clear()
+    got = imgstats.compute([a_path, b_path], FUNCS, window=window, scheduler="sync")
+    check_all(got, both, FUNCS)
+    assert streamed == []  # a dask scheduler: each window is read lazily, not streamed
