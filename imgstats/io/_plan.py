@@ -5,7 +5,7 @@ facts (shape, dtype, band names, pages, format) and one of three ways in which t
 arrive:
 
 * ``"pillow"``: an 8-bit L, RGB or RGBA image decoded by Pillow, kept in Pillow's memory so
-  that Pillow's own histogram can count it without a copy to numpy;
+  that it is counted there without a copy to numpy;
 * ``"stream"``: a local TIFF's tiles or strips, decoded on every core by
   :class:`~imgstats.io._tiff.TiffStream` and never held whole;
 * ``"array"``: a numpy or dask array with dims ``(y, x[, band])``.
