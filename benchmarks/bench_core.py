@@ -318,6 +318,12 @@ def jpeg_ways(path) -> dict:
             load_single_block(img)
         return want  # counts nothing: the cost of decoding into one block
 
+    def one_block_small_pages():
+        with Image.open(path) as img:
+            img.im = Image.core.new_block(img.mode, img.size)  # no huge-page advice
+            img.load()
+        return want  # counts nothing
+
     def one_block_in_place():
         with Image.open(path) as img:
             load_single_block(img)
@@ -350,6 +356,7 @@ def jpeg_ways(path) -> dict:
         "decode + Pillow histogram() (compute in a process without numba)": pillow_histogram,
         "decode + numpy copy + imgstats kernels": numpy_copy_and_kernels,
         "decode into one block, no count": one_block_decode,
+        "same, without the huge-page advice": one_block_small_pages,
         "decode into one block + kernels in place, no copy (compute's way)": one_block_in_place,
         "same, on one thread": one_block_in_place_one_thread,
         "same, with the luma in the same pass": one_block_in_place_luma,

@@ -4,14 +4,15 @@
 16 MB, and numpy wants packed RGB in one buffer. The copy of a 12 MP photograph costs more
 than counting it on two cores saves over Pillow's single-threaded ``histogram()``.
 
-Two public, stable interfaces of recent Pillow avoid it (when missing, nothing changes):
+Two interfaces of recent Pillow avoid it (where one is missing, nothing changes):
 
 * ``Image.core.new_block(mode, size)`` makes an image whose rows are one contiguous block;
   given to an image file before ``load()``, the decoder writes into it (``ImageFile``'s
   ``load_prepare`` keeps an image memory that is already there);
-* ``Image.__arrow_c_array__`` exports that memory through the Arrow C Data Interface, a
-  stable C ABI: an ``ArrowArray`` struct in a capsule, whose release callback keeps Pillow's
-  memory alive until the capsule is dropped.
+* ``Image.__arrow_c_array__`` (and the same method of the image core, for the block before
+  it is decoded) exports that memory through the Arrow C Data Interface, a stable C ABI: an
+  ``ArrowArray`` struct in a capsule, whose release callback keeps Pillow's memory alive
+  until the capsule is dropped. Pillow refuses it for an image in several blocks.
 
 :func:`load_single_block` decodes into one block (advised for huge pages on Linux, which
 saves most of the decode's page faults); :func:`pixel_view` reads the Arrow struct
