@@ -164,9 +164,12 @@ def _scan_float32(px: np.ndarray, candidates=()):
                 for j in bins:
                     if (c, j) not in slots:
                         cand[c, j] = slots[(c, j)] = len(slots)
-        hits = np.empty(max(1 << 16, bits.size // CANDIDATE_SHARE), np.uint32)
+        hits = np.empty(max(1 << 16, bits.size // CANDIDATE_SHARE) + 1, np.uint32)
         nhits = np.zeros(1, np.int64)
-        _kernels.scan_float32_candidates(bits, nb, hist, lows, kmin, kmax, nan, cand, hits, nhits)
+        dense = nb == 1 and _dense(bits, cand[0])
+        _kernels.scan_float32_candidates(
+            bits, nb, hist, lows, kmin, kmax, nan, cand, hits, nhits, dense
+        )
     else:
         _kernels.scan_float32(bits, nb, hist, lows, kmin, kmax, nan)
     out = []
@@ -191,15 +194,31 @@ def _scan_float32(px: np.ndarray, candidates=()):
         )
     if not candidates:
         return tuple(out)
-    if nhits[0] > hits.size:  # the predicted bins hold too many keys: a refinement pass will
+    if nhits[0] >= hits.size:  # the predicted bins hold too many keys: a refinement pass will
         return tuple(out), {}
-    sub = np.bincount(hits[: nhits[0]], minlength=len(slots) << 16).reshape(-1, 1 << 16)
+    sub = np.zeros((len(slots), 1 << 16), np.uint32)  # at most hits.size < 2**32 each
+    table = cand[0] if nb == 1 else cand[:0, 0]
+    _kernels.count_hits(hits[: nhits[0]], table, sub)
     refined = {}
     for sel, bins in candidates:
         for j in bins:
             rows = [slots[(c, j)] for c in (range(nb) if sel == "all" else [int(sel[1:])])]
-            refined[(sel, 16, int(j))] = ("hist", sub[rows].sum(axis=0, dtype=np.int64))
+            counts = sub[rows].sum(axis=0, dtype=np.int64)
+            refined[(sel, 16, int(j))] = ("hist", counts)
     return tuple(out), refined
+
+
+#: Candidate bins holding at least this share of a look at the samples are counted without a
+#: branch per sample (see :func:`_kernels.scan_float32_candidates`).
+DENSE_SHARE = 0.02
+
+
+def _dense(bits: np.ndarray, cand0: np.ndarray) -> bool:
+    """Whether the candidate bins of a one-band block hold :data:`DENSE_SHARE` of a strided
+    look at 4096 of its samples (NaN fall in no candidate bin: their keys are above +inf's)."""
+    look = bits[:: max(1, bits.size // 4096)]
+    keys = look ^ np.where(look >= 0x80000000, np.uint32(0xFFFFFFFF), np.uint32(0x80000000))
+    return bool(look.size) and np.mean(cand0[keys >> 16] >= 0) >= DENSE_SHARE
 
 
 #: The top-16-bit key bins of +inf and -inf: no finite float32 shares them (NaN is not counted).

@@ -159,6 +159,16 @@ def scan_int_keys(raw, flip, shift, hist, kmin, kmax, ksum_hi, ksum_lo):
             ksum_lo[c] += np.int64(k & low)
 
 
+_ONE40 = np.uint64(1 << 40)
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _key32(b):
+    """The order-preserving key of a float32's bits, in 32-bit arithmetic (flip the sign bit
+    of a positive number, every bit of a negative one): 12% faster than in 64 bits."""
+    return np.uint32(b ^ (np.uint32(np.int32(b) >> np.int32(31)) | np.uint32(0x80000000)))
+
+
 @njit(nogil=True, cache=True)
 def scan_float32(bits, nb, hist, lows, kmin, kmax, nan):
     """One pass over float32 samples given as their flat, band-interleaved uint32 bit patterns.
@@ -186,15 +196,15 @@ def scan_float32(bits, nb, hist, lows, kmin, kmax, nan):
         if nb == 1:  # twice as fast as the general loop: no band counter, minimum in registers
             one = acc[0]
             nn = 0
-            lo0 = lo[0]
-            hi0 = hi[0]
+            lo0 = np.uint32(lo[0])
+            hi0 = np.uint32(hi[0])
             for i in range(blk.shape[0]):
-                b = np.uint64(blk[i])
-                if (b & np.uint64(0x7FFFFFFF)) > np.uint64(0x7F800000):
+                b = blk[i]
+                if (b & np.uint32(0x7FFFFFFF)) > np.uint32(0x7F800000):
                     nn += 1
                     continue
-                k = b ^ (ones if b >= top else top)
-                one[k >> np.uint64(16)] += (np.uint64(1) << np.uint64(40)) + (k & np.uint64(0xFFFF))
+                k = _key32(b)
+                one[k >> np.uint32(16)] += _ONE40 + np.uint64(k & np.uint32(0xFFFF))
                 lo0 = min(lo0, k)
                 hi0 = max(hi0, k)
             nan[0] += nn
@@ -369,16 +379,23 @@ def refine_targets32(
 
 
 @njit(nogil=True, cache=True)
-def scan_float32_candidates(bits, nb, hist, lows, kmin, kmax, nan, cand, hits, nhits):
+def scan_float32_candidates(bits, nb, hist, lows, kmin, kmax, nan, cand, hits, nhits, dense):
     """:func:`scan_float32` that also collects the keys of predicted bins in the same pass.
 
     ``cand[band, top]`` is the slot of a top-16-bit bin predicted to hold a wanted order
-    statistic (``-1`` for the others). A key that falls there is appended to ``hits`` as
-    ``slot << 16 | low 16 bits`` (a store to consecutive memory: counting them into a
-    histogram here would cost a cache miss each); ``nhits[0]`` counts them all, also beyond
-    the end of ``hits``, which then means the prediction was too wide.
+    statistic (``-1`` for the others). A key that falls there is appended to ``hits`` (a store
+    to consecutive memory: counting them into a histogram here would cost a cache miss each):
+    for one band the key itself, else ``slot << 16 | low 16 bits``; :func:`count_hits` counts
+    them afterwards. ``nhits[0]`` counts them all, also beyond ``hits.size - 1``, which then
+    means the prediction was too wide (the last element is scratch).
+
+    A key in a candidate bin is a branch the CPU cannot predict; when the candidate bins hold
+    a few percent of the samples (a median's do), its mispredictions cost more than the pass.
+    ``dense`` (one band only) then stores every key at the end of ``hits`` and moves the end
+    on by the bin's candidate bit instead: no branch, one store per sample (measured on a
+    12 MP float32 median: 26 -> 22 ms; p99's few hits are faster with the branch).
     """
-    cap = hits.shape[0]
+    cap = hits.shape[0] - 1
     nh = nhits[0]
     flag = np.uint64(1) << np.uint64(63)
     n = bits.shape[0]
@@ -399,9 +416,29 @@ def scan_float32_candidates(bits, nb, hist, lows, kmin, kmax, nan, cand, hits, n
                 if cand[c, j] >= 0:
                     acc[c, j] = flag
         blk = bits[start:stop]  # indexed from 0, as in hist8
-        if nb == 1:  # as in scan_float32: no band counter, minimum in registers
+        if nb == 1 and dense:  # no band counter, minimum in registers, no branch per hit
             one = acc[0]
-            cand0 = cand[0]
+            nn = 0
+            lo0 = lo[0]
+            hi0 = hi[0]
+            for i in range(blk.shape[0]):  # 64-bit keys: 32-bit ones were 15% slower here
+                b = np.uint64(blk[i])
+                if (b & np.uint64(0x7FFFFFFF)) > np.uint64(0x7F800000):
+                    nn += 1
+                    continue
+                k = b ^ (ones if b >= top else top)
+                j = k >> np.uint64(16)
+                v = one[j] + _ONE40 + (k & np.uint64(0xFFFF))
+                one[j] = v
+                lo0 = min(lo0, k)
+                hi0 = max(hi0, k)
+                hits[nh if nh < cap else cap] = np.uint32(k)
+                nh += np.int64(v >> np.uint64(63))
+            nan[0] += nn
+            lo[0] = lo0
+            hi[0] = hi0
+        elif nb == 1:  # as in scan_float32: no band counter, minimum in registers
+            one = acc[0]
             nn = 0
             lo0 = lo[0]
             hi0 = hi[0]
@@ -412,14 +449,13 @@ def scan_float32_candidates(bits, nb, hist, lows, kmin, kmax, nan, cand, hits, n
                     continue
                 k = b ^ (ones if b >= top else top)
                 j = k >> np.uint64(16)
-                v = one[j] + (np.uint64(1) << np.uint64(40)) + (k & np.uint64(0xFFFF))
+                v = one[j] + _ONE40 + (k & np.uint64(0xFFFF))
                 one[j] = v
                 lo0 = min(lo0, k)
                 hi0 = max(hi0, k)
                 if v >= flag:  # no look-up of the table for the other bins' samples
-                    s = cand0[j]
                     if nh < cap:
-                        hits[nh] = (np.uint32(s) << np.uint32(16)) | np.uint32(k & 0xFFFF)
+                        hits[nh] = np.uint32(k)
                     nh += 1
             nan[0] += nn
             lo[0] = lo0
@@ -456,6 +492,23 @@ def scan_float32_candidates(bits, nb, hist, lows, kmin, kmax, nan, cand, hits, n
         kmin[c] = lo[c]
         kmax[c] = hi[c]
     nhits[0] = nh
+
+
+@njit(nogil=True, cache=True)
+def count_hits(hits, cand0, sub):
+    """Count the keys that :func:`scan_float32_candidates` collected into ``sub[slot, low]``.
+
+    ``cand0`` is the one band's slot table (``hits`` hold whole keys); empty when ``hits``
+    hold ``slot << 16 | low`` already (several bands).
+    """
+    if cand0.shape[0]:
+        for i in range(hits.shape[0]):
+            h = hits[i]
+            sub[cand0[h >> np.uint32(16)], h & np.uint32(0xFFFF)] += 1
+    else:
+        for i in range(hits.shape[0]):
+            h = hits[i]
+            sub[h >> np.uint32(16), h & np.uint32(0xFFFF)] += 1
 
 
 @njit(nogil=True, cache=True)

@@ -426,7 +426,8 @@ class Summary:
         if isinstance(func, (list, tuple)):
             parsed = [parse_function(f) for f in func]
             sel = self.selection(band)
-            return {f.name: self._value(f, sel) for f in parsed}
+            cums: dict = {}  # the functions' ranks often fall in the same refined bins
+            return {f.name: self._value(f, sel, cums) for f in parsed}
         return self._value(parse_function(func), self.selection(band))
 
     def missing(self, func, band=None) -> list[tuple[str, int, int, int]]:
@@ -447,10 +448,11 @@ class Summary:
         funcs = [parse_function(f) for f in (func if isinstance(func, (list, tuple)) else [func])]
         bands = band if isinstance(band, (list, tuple)) else [band]
         nodes = set()
+        cums: dict = {}
         for sel in dict.fromkeys(self._refined_selection(self.selection(b)) for b in bands):
             for f in funcs:
                 try:
-                    self._value(f, sel)
+                    self._value(f, sel, cums)
                 except NeedsRefinement as exc:
                     nodes.update((sel, *node) for node in exc.nodes)
         return sorted(nodes)
@@ -459,7 +461,7 @@ class Summary:
         """The selection whose refinements answer ``sel``: one band's are the image's."""
         return "all" if len(self.bands) == 1 and sel.startswith("b") else sel
 
-    def _value(self, f: Function, sel: str):
+    def _value(self, f: Function, sel: str, cums: dict | None = None):
         stats = self._stats(sel)
         if f.kind == "min":
             return stats.min()
@@ -472,7 +474,7 @@ class Summary:
         values = []
         for rank in (lo, hi) if hi != lo else (lo,):
             try:
-                values.append(self._order_statistic(stats, sel, rank))
+                values.append(self._order_statistic(stats, sel, rank, cums))
             except NeedsRefinement as exc:
                 missing.extend(exc.nodes)
         if missing:
@@ -481,14 +483,22 @@ class Summary:
         b = values[-1]
         return _lerp(a, b, t).item()
 
-    def _order_statistic(self, stats: BandStats, sel: str, rank: int):
-        """Return the value of rank ``rank`` (0-based, in sorted valid samples)."""
+    def _order_statistic(self, stats: BandStats, sel: str, rank: int, cums=None):
+        """Return the value of rank ``rank`` (0-based, in sorted valid samples); ``cums``
+        keeps the cumulative counts of refined bins for the other ranks of one question."""
         bits = stats.key_bits
         shift = _top_shift(bits)
         hist = stats.hist
         prefix = 0
         while True:
-            cum = stats.cumulative(keep=sel == "all") if hist is stats.hist else np.cumsum(hist)
+            if hist is stats.hist:
+                cum = stats.cumulative(keep=sel == "all")
+            elif cums is None:
+                cum = np.cumsum(hist)
+            else:
+                cum = cums.get(id(hist))  # the refinement's array, alive while it is asked
+                if cum is None:
+                    cum = cums[id(hist)] = np.cumsum(hist)
             j = int(np.searchsorted(cum, rank, side="right"))
             rank -= int(cum[j - 1]) if j else 0
             prefix = (prefix << 16) | j if shift < _top_shift(bits) else j

@@ -4,15 +4,20 @@
 ``(y, x[, band])``, dask-backed for large TIFFs so they are never decoded whole.
 :func:`open_plan` gives the :class:`ReadPlan` the statistics work from (how the pixels
 arrive, and the header facts). :func:`read_header` gives the header facts and
-:func:`read_preview` a reduced image for thumbnails, with the same meaning, the same bomb
-check and the same error mapping (:func:`imgstats.io._guard.decoding`).
+:func:`open_preview_plan` a plan over a reduced image for thumbnails (:func:`read_preview`
+its pixels), with the same facts, the same meaning, the same bomb check and the same error
+mapping (:func:`imgstats.io._guard.decoding`).
 
 dask, xarray, fsspec and zarr are imported by the functions that need them, not here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from functools import partial
+
+import numpy as np
 
 from .._lazy import lazy_module
 from ..errors import ImageNotFound, InvalidOption, UnreadableImage
@@ -44,6 +49,7 @@ __all__ = [
     "ReadPlan",
     "read_header",
     "read_preview",
+    "open_preview_plan",
     "open_source",
     "is_url",
     "DEFAULT_PIXEL_LIMIT",
@@ -112,8 +118,8 @@ def open_image(
     Returns
     -------
     xarray.DataArray
-        ``attrs`` carry ``source``, ``format``, ``page`` and, for Pillow images, ``mode``;
-        TIFFs carry ``pages`` and ``photometric`` too. A greyscale image (dims ``(y, x)``)
+        ``attrs`` carry ``source``, ``format``, ``page``, ``pages`` and, for Pillow images,
+        ``mode``; TIFFs carry ``photometric`` too. A greyscale image (dims ``(y, x)``)
         carries its band's name in ``attrs["band"]``: Pillow's (``img.getbands()``: ``"L"``,
         ``"I"``, ``"F"``), or ``"L"`` for a TIFF, so that ``compute(path, func, band=name)`` accepts
         the same name as for the PIL image.
@@ -147,6 +153,7 @@ def open_image(
             "format": img.format or "",
             "mode": img.mode,
             "page": page,
+            "pages": pillow_header(img, source)["pages"],  # frames: as read_header counts them
         }
     if chunks is not None:
         import dask.array as da
@@ -167,8 +174,11 @@ def _is_tiff(fh, source) -> bool:
 def read_header(fh, source, *, page: int = 0) -> dict:
     """Read an image's header facts from an open binary file, without decoding any pixel.
 
-    The service's info and :func:`open_image` agree on every fact: both come from the same
-    functions (:func:`~imgstats.io._tiff.tiff_facts`, :func:`~imgstats.io._pillow.pillow_header`).
+    The facts come from where the plans' come from: the file is opened the way
+    :func:`open_preview_plan` opens it, and the facts are those of
+    :func:`~imgstats.io._tiff.tiff_facts` (which :func:`open_image` and the TIFF stream use too)
+    or :func:`~imgstats.io._pillow.pillow_header`, so the service's info, the previews and the
+    statistics agree on every fact.
 
     Returns
     -------
@@ -186,15 +196,70 @@ def read_header(fh, source, *, page: int = 0) -> dict:
     InvalidOption
         No page ``page``.
     """
-    import tifffile
-
     page = check_page(page)
-    fh = GuardedFile(fh, source)
-    if not _is_tiff(fh, source):
-        with open_pillow(fh, source, pixel_limit=None, page=page) as img:
-            return pillow_header(img, source)
-    with decoding(source, "is not a readable TIFF"), tifffile.TiffFile(fh) as tif:
-        return tiff_facts(tif, source, page)[1].header()
+    # no bomb check: the facts of an image too large to decode are still worth telling
+    with _opened(fh, source, None, page) as (header, _):
+        return header
+
+
+def open_preview_plan(
+    source,
+    max_side: int,
+    *,
+    pixel_limit: int | None = None,
+    page: int = 0,
+    storage_options: dict | None = None,
+) -> ReadPlan:
+    """Open an image at reduced size, for thumbnails and previews, as a :class:`ReadPlan`.
+
+    The plan is of kind ``"array"`` over the reduced numpy pixels, with the header facts of
+    the full image's plan: band names, dtype, format, pages and photometric meaning (its
+    ``shape`` is the reduced one). The values mean what :func:`open_image`'s do (palette
+    colours, MINISWHITE inverted...) and the bomb check and error mapping are the same;
+    only the size differs: JPEGs decode at 1/2, 1/4 or 1/8 scale, TIFFs are read from their
+    smallest fitting pyramid level, every n-th row and column, other images are box-reduced
+    by Pillow. The longer side is between ``max_side`` and about ``4 * max_side`` (or the
+    image's own size when smaller): the caller resamples to its final size.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or binary file
+        A path, an fsspec URL, or a file already opened for binary reading.
+    max_side : int
+        At least 1.
+    pixel_limit : int, optional
+        As for :func:`open_image`.
+    page : int
+        As for :func:`open_image`.
+    storage_options : dict, optional
+        For URLs.
+
+    Returns
+    -------
+    ReadPlan
+
+    Raises
+    ------
+    ImageNotFound, UnreadableImage, ImageTooLarge, StoreUnavailable
+    InvalidOption
+        ``max_side`` is not a whole number >= 1, or ``page`` is invalid.
+
+    Examples
+    --------
+    >>> from imgstats.data import gallery_path
+    >>> plan = open_preview_plan(gallery_path() / "IMG_1.jpg", 64)
+    >>> plan.kind, plan.shape, plan.band_names, plan.format
+    ('array', (64, 64, 3), ('R', 'G', 'B'), 'JPEG')
+    """
+    page = check_page(page)
+    if isinstance(max_side, bool) or not isinstance(max_side, (int, np.integer)) or max_side < 1:
+        raise InvalidOption(f"max_side must be a whole number >= 1, not {max_side!r}")
+    if pixel_limit is None:
+        pixel_limit = pixel_limit_default()
+    if hasattr(source, "read"):
+        return _preview_plan(source, None, int(max_side), pixel_limit, page)
+    with open_source(source, storage_options) as fh:
+        return _preview_plan(fh, source, int(max_side), pixel_limit, page)
 
 
 def read_preview(
@@ -211,7 +276,7 @@ def read_preview(
     only the size differs: JPEGs decode at 1/2, 1/4 or 1/8 scale, TIFFs are read from their
     smallest fitting pyramid level, every n-th row and column. The longer side is between
     ``max_side`` and about ``4 * max_side`` (or the image's own size when smaller): the caller
-    resamples to its final size.
+    resamples to its final size. The pixels and band names of :func:`open_preview_plan`.
 
     Parameters
     ----------
@@ -234,20 +299,56 @@ def read_preview(
     ------
     ImageNotFound, UnreadableImage, ImageTooLarge, StoreUnavailable, InvalidOption
     """
-    page = check_page(page)
-    if pixel_limit is None:
-        pixel_limit = pixel_limit_default()
-    if hasattr(source, "read"):
-        return _preview(source, "the image", max_side, pixel_limit, page)
-    with open_source(source, storage_options) as fh:
-        return _preview(fh, source, max_side, pixel_limit, page)
+    plan = open_preview_plan(
+        source, max_side, pixel_limit=pixel_limit, page=page, storage_options=storage_options
+    )
+    return plan.array(), plan.band_names
 
 
-def _preview(raw, source, max_side, pixel_limit, page):
+def _preview_plan(raw, source, max_side, pixel_limit, page) -> ReadPlan:
+    """The preview plan of a file opened for binary reading (``source`` ``None``: unnamed)."""
+    name = "the image" if source is None else source
+    with _opened(raw, name, pixel_limit, page) as (header, reduced):
+        arr, bands = reduced(max_side)
+    shape = tuple(int(s) for s in arr.shape)
+    if len(shape) == 2:
+        names = (bands[0] if bands else "L",)  # as open_image names a greyscale image
+    elif bands is not None and len(bands) == shape[2]:
+        names = tuple(bands)
+    else:
+        names = tuple(str(i) for i in range(shape[2]))
+    return ReadPlan(
+        "array",
+        arr,
+        shape,
+        np.dtype(arr.dtype),
+        names,
+        None if source is None else describe(source),
+        header["format"],
+        header["pages"],
+        photometric=header["photometric"],
+    )
+
+
+@contextlib.contextmanager
+def _opened(raw, source, pixel_limit, page):
+    """Open a binary file once, with the decoder its first bytes call for.
+
+    The bomb check (``pixel_limit``, ``None`` for none) and the page check run here, on the
+    declared size, before any pixel is decoded. Yields ``(header, reduced)``: the header facts
+    as :func:`read_header` gives them, and ``reduced(max_side) -> (array, bands)``, the
+    image's values at reduced size, decoded from the same open file.
+    """
     fh = GuardedFile(raw, source)
     if _is_tiff(fh, source):
-        return tiff_preview(fh, source, max_side, pixel_limit, page)
-    return pillow_preview(fh, source, max_side, pixel_limit, page)
+        with decoding(source, "is not a readable TIFF"):
+            tif = tifffile.TiffFile(fh)
+        with tif:
+            tpage, facts = tiff_facts(tif, source, page, pixel_limit)
+            yield facts.header(), partial(tiff_preview, tif, tpage, facts, source)
+        return
+    with open_pillow(fh, source, pixel_limit, page) as img:
+        yield pillow_header(img, source), partial(pillow_preview, img, source)
 
 
 def _open_tiff(fh, source, chunks, pixel_limit, storage_options, page) -> xr.DataArray:

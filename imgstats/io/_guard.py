@@ -116,6 +116,11 @@ class GuardedFile:
     def readable(self) -> bool:
         return True
 
+    def writable(self) -> bool:
+        """False: decoders only read (tifffile's zarr store refuses a writable file in mode "r",
+        which an in-memory file such as ``io.BytesIO`` would otherwise say it is)."""
+        return False
+
     def close(self) -> None:
         """Leave the file open: its opener closes it."""
 

@@ -16,6 +16,7 @@ __all__ = [
     "check_pixels",
     "expanded_mode",
     "pillow_header",
+    "pillow_photometric",
     "pillow_to_array",
     "pillow_preview",
 ]
@@ -108,9 +109,7 @@ def pillow_header(img: Image.Image, source=None) -> dict:
     mode = expanded_mode(img)
     with decoding(source or "image", "is corrupt"):
         pages = int(getattr(img, "n_frames", 1))
-    photometric = _PHOTOMETRIC.get(
-        img.mode, "minisblack" if img.mode.startswith("I;16") else img.mode.lower()
-    )
+    photometric = pillow_photometric(img.mode)
     return {
         "width": img.size[0],
         "height": img.size[1],
@@ -120,6 +119,11 @@ def pillow_header(img: Image.Image, source=None) -> dict:
         "photometric": photometric,
         "pages": pages,
     }
+
+
+def pillow_photometric(mode: str) -> str:
+    """The stored colour model of a Pillow ``mode``, as TIFF names it (``"P"`` is ``"palette"``)."""
+    return _PHOTOMETRIC.get(mode, "minisblack" if mode.startswith("I;16") else mode.lower())
 
 
 def pillow_to_array(img: Image.Image, source=None) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -139,13 +143,13 @@ def pillow_to_array(img: Image.Image, source=None) -> tuple[np.ndarray, tuple[st
     return arr, bands
 
 
-def pillow_preview(fh, source, max_side: int, pixel_limit: int | None, page: int = 0):
-    """Decode with Pillow at reduced size; return ``(array, bands)`` of the image's values.
+def pillow_preview(img: Image.Image, source, max_side: int):
+    """Decode an image opened by :func:`open_pillow` at reduced size; return ``(array, bands)``
+    of the image's values.
 
     JPEGs decode at 1/2, 1/4 or 1/8 scale; any image still over ``4 * max_side`` is box-reduced
     by Pillow before it becomes a numpy array, so a large PNG costs its decode, not copies.
     """
-    img = open_pillow(fh, source, pixel_limit, page)
     with decoding(source, "cannot be previewed"):
         if hasattr(img, "draft"):
             img.draft(None, (max_side, max_side))

@@ -61,6 +61,10 @@ class ReadPlan:
         ``"JPEG"``, ``"TIFF"``..., ``""`` for in-memory data.
     pages : int
         Pages (frames) in the file; the plan reads one of them.
+    photometric : str
+        The stored colour model, as TIFF names it (``"minisblack"``, ``"rgb"``, ``"palette"``...,
+        as :func:`imgstats.io.read_header` gives it), ``""`` where nothing says it (plain
+        arrays)
     transform : callable or None
         Applied to every decoded ``(y, x[, band])`` block before it is counted.
     """
@@ -73,6 +77,7 @@ class ReadPlan:
     source: str | None = None
     format: str = ""
     pages: int = 1
+    photometric: str = field(default="", kw_only=True)
     transform: Callable | None = field(default=None, compare=False)
 
     @property
@@ -189,12 +194,14 @@ def _plan_of_object(data, source=None, fmt="") -> ReadPlan:
 
     if isinstance(data, Image.Image):
         arr, bands = pillow_to_array(data)
-        return _array_plan(arr, bands, source, fmt or (data.format or ""))
+        plan = _array_plan(arr, bands, source, fmt or (data.format or ""))
+        return replace(plan, photometric=_photometric_of({"mode": data.mode}))
     if _is_dataarray(data):
         arr, bands = _from_dataarray(data)
-        return _array_plan(
+        plan = _array_plan(
             arr, bands, data.attrs.get("source", source), data.attrs.get("format", fmt)
         )
+        return replace(plan, photometric=_photometric_of(data.attrs))
     if _is_dask(data):
         arr = data
     elif isinstance(data, np.ndarray) or hasattr(data, "__array__"):
@@ -304,7 +311,8 @@ def _stream_plan(path, page, pixel_limit) -> ReadPlan | None:
     else:
         names = tuple(str(i) for i in range(facts.shape[2]))
     return ReadPlan(
-        "stream", stream, facts.shape, facts.dtype, names, describe(path), "TIFF", facts.pages
+        "stream", stream, facts.shape, facts.dtype, names, describe(path), "TIFF", facts.pages,
+        photometric=facts.meaning.photometric,
     )
 
 
@@ -342,6 +350,7 @@ def _pillow_plan(path, pixel_limit) -> ReadPlan | None:
         describe(path),
         img.format or "",
         getattr(img, "n_frames", 1),
+        photometric=_photometric_of({"mode": img.mode}),
     )
 
 
@@ -447,3 +456,14 @@ def has_distributed_client() -> bool:
     except (ImportError, ValueError):
         return False
     return True
+
+
+# -- header facts ------------------------------------------------------------------------------
+def _photometric_of(attrs) -> str:
+    """The stored colour model named by ``open_image``'s attrs (a TIFF's ``photometric``, a
+    Pillow image's ``mode``), as :func:`imgstats.io.read_header` names it; ``""`` for neither."""
+    from ._pillow import pillow_photometric
+
+    if attrs.get("photometric"):
+        return str(attrs["photometric"])
+    return pillow_photometric(str(attrs["mode"])) if attrs.get("mode") else ""

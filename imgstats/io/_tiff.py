@@ -319,14 +319,14 @@ def _progress_bar(show: bool, total: int, path):
     )
 
 
-def tiff_preview(fh, source, max_side: int, pixel_limit: int | None, page: int = 0):
-    """Every n-th row and column of a TIFF page (from its smallest pyramid level that still has
-    ``max_side`` pixels), as values; returns ``(array, bands)``."""
-    import tifffile
+def tiff_preview(tif, tpage, facts: TiffFacts, source, max_side: int):
+    """Every n-th row and column of page ``tpage`` of an open ``tifffile.TiffFile`` (from its
+    smallest pyramid level that still has ``max_side`` pixels), as values; returns
+    ``(array, bands)``. ``tpage`` and ``facts`` come from :func:`tiff_facts`, which did the bomb
+    check."""
     import zarr
 
-    with decoding(source, "cannot be previewed"), tifffile.TiffFile(fh) as tif:
-        tpage, facts = tiff_facts(tif, source, page, pixel_limit)
+    with decoding(source, "cannot be previewed"):
         level = tpage
         for candidate in _levels(tif, tpage)[1:]:
             if (

@@ -1,10 +1,11 @@
 """Thumbnails and previews for the gallery: small WebP renderings, cached by image version.
 
 Rendering reads the stored file through the service (never the pixels of another image) and
-decodes it with :func:`imgstats.io.read_preview`, which scales it down while decoding where the
-format allows (JPEG draft mode, strided TIFF reads) with the same meaning as the statistics;
-here non-8-bit values are mapped to 0..255 by their own range, for display only. Statistics
-never come from here.
+opens it as a read plan with :func:`imgstats.io.open_preview_plan`, which scales it down while
+decoding where the format allows (JPEG draft mode, strided TIFF reads) with the same meaning,
+header facts, bomb check and error mapping as the statistics' plans; nothing is decoded here.
+Non-8-bit values are mapped to 0..255 by their own range, for display only. Statistics never
+come from here.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..io import read_preview
+from ..io import open_preview_plan
 
 __all__ = ["RenderCache", "render", "MEDIA_TYPE"]
 
@@ -145,8 +146,9 @@ def render(
 ) -> bytes:
     """Render the image in binary file ``fh`` as a WebP whose longer side is at most ``max_side``.
 
-    The pixels come from :func:`imgstats.io.read_preview`: the same meaning (palette colours,
-    MINISWHITE inverted...), bomb check and error mapping as the statistics.
+    The pixels come from the read plan of :func:`imgstats.io.open_preview_plan`: the same
+    meaning (palette colours, MINISWHITE inverted...), band names, bomb check and error mapping
+    as the statistics.
 
     Raises
     ------
@@ -155,8 +157,8 @@ def render(
     ImageTooLarge
         The image declares more than ``pixel_limit`` pixels.
     """
-    arr, bands = read_preview(fh, max_side, pixel_limit=pixel_limit, page=page)
-    img = _displayed(arr, tuple(bands))
+    plan = open_preview_plan(fh, max_side, pixel_limit=pixel_limit, page=page)
+    img = _displayed(plan.array(), plan.band_names)
     img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
     out = io.BytesIO()
     img.save(out, "WEBP", quality=quality, method=4)

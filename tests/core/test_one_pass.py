@@ -191,10 +191,14 @@ def _tricky(kind, rng):
     return rng.lognormal(0, 3, (70, 90)).astype(np.float32)  # "spread": wide windows
 
 
+@pytest.mark.parametrize("dense", [0.0, 2.0], ids=["without-branch", "with-branch"])
 @pytest.mark.parametrize("kind", ["nan-inf", "ties", "one-bin", "misleading", "rgb", "spread"])
-def test_predictions_right_or_wrong_give_numpys_answer(passes, monkeypatch, kind):
+def test_predictions_right_or_wrong_give_numpys_answer(passes, monkeypatch, kind, dense):
+    import imgstats._blocks
     import imgstats.reduce
 
+    # both ways of collecting a one-band image's candidate keys (see _kernels)
+    monkeypatch.setattr(imgstats._blocks, "DENSE_SHARE", dense)
     monkeypatch.setattr(imgstats.reduce, "_PREDICT_SAMPLES", 1)  # predict on small arrays too
     monkeypatch.setattr(imgstats.reduce, "_SAMPLE", 512)
     arr = _tricky(kind, np.random.default_rng(11))
@@ -206,6 +210,30 @@ def test_predictions_right_or_wrong_give_numpys_answer(passes, monkeypatch, kind
     assert 1 <= len(passes) <= 2
     if kind == "one-bin":
         assert len(passes) == 2  # over the share of samples a prediction may hold
+
+
+@pytest.mark.parametrize("kind", ["nan-inf", "ties", "one-bin", "spread"])
+def test_both_ways_of_collecting_candidates_give_the_same_summary(monkeypatch, kind):
+    import imgstats._blocks as blocks
+
+    arr = _tricky(kind, np.random.default_rng(13)).reshape(-1, 1)
+    finite = arr[np.isfinite(arr)]
+    keys = np.sort(finite).view(np.uint32)
+    keys = np.where(finite.view(np.int32)[np.argsort(finite)] < 0, ~keys, keys | 0x80000000)
+    bins = tuple(sorted({int(keys[len(keys) // 2]) >> 16, int(keys[-1]) >> 16}))
+    out = {}
+    for dense in (0.0, 2.0):
+        monkeypatch.setattr(blocks, "DENSE_SHARE", dense)
+        out[dense] = blocks._scan_float32(arr, (("all", bins),))
+    (bands_a, ref_a), (bands_b, ref_b) = out[0.0], out[2.0]
+    assert bands_a == bands_b
+    assert ref_a.keys() == ref_b.keys()
+    for node in ref_a:
+        assert np.array_equal(ref_a[node][1], ref_b[node][1])
+    if kind != "one-bin":  # there the candidate bin holds more keys than may be collected
+        assert ref_a and sum(int(h.sum()) for _, h in ref_a.values()) == int(
+            sum(((keys >> 16) == j).sum() for j in bins)
+        )
 
 
 def test_merged_summaries_keep_only_refinements_both_sides_hold():
