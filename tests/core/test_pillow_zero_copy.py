@@ -27,6 +27,7 @@ from imgstats.reduce import _count_in_place
 
 from .oracle import check_all
 
+CORE = settings.get_profile("imgstats-core")
 FUNCS = ["min", "max", "mean", "p1", "median", "p99"]
 NEEDS_ARROW = pytest.mark.skipif(
     not (hasattr(Image.core, "new_block") and hasattr(Image.Image, "__arrow_c_array__")),
@@ -278,7 +279,7 @@ def test_several_blocks_fall_back_to_pillows_histogram(big_png, spy, monkeypatch
 
 
 # -- the kernel ------------------------------------------------------------------------------
-@settings(settings.get_profile("imgstats-core"))
+@settings(CORE)
 @given(
     n=st.integers(0, 300),
     nb=st.sampled_from([3, 4]),
