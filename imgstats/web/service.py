@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..collection import merge_summaries
+from ..collection import merge_summaries, promote, promoted_type, refine_many
 from ..errors import (
     Busy,
     ImageNotFound,
@@ -46,7 +46,6 @@ from ..reduce import refine, summarize
 from ..regions import parse_window, polygon_rings
 from ..summary import Summary
 from ._limits import Gate
-from ._mixed import promote, promoted_type, refine_mixed
 from .cache import ByteCache, CacheBudget, RedisLayer
 from .store import (
     RACY_SECONDS,
@@ -504,7 +503,7 @@ class ImageService:
         ``/stats`` uses (cached by version, shared through Redis), so after every image was
         seen once an 8- or 16-bit collection reads no pixels; a 32/64-bit percentile reads
         again only the images holding samples in the bins it refines
-        (:func:`imgstats.web._mixed.refine_mixed`), once: the refined merge is cached.
+        (:func:`imgstats.collection.refine_many`), once: the refined merge is cached.
 
         Parameters
         ----------
@@ -528,8 +527,9 @@ class ImageService:
         InvalidOption
             More than ``COLLECTION_LIMIT`` images match, or their pixel types promote (as
             numpy's :func:`numpy.result_type`) to a type that a 32/64-bit image of them does
-            not have: only 8/16-bit images are promoted, from their summaries (see
-            :mod:`imgstats.web._mixed`).
+            not have: only 8/16-bit images are promoted, from their summaries, as the
+            library's :func:`~imgstats.collection.promoted_type` with ``decode_again=False``
+            says (the library itself decodes such an image again).
         UnreadableImage, ImageTooLarge, StoreUnavailable...
             The first matched image that fails, named in the message: one unreadable image
             fails the whole question, so an answer is always over exactly ``images``.
@@ -596,11 +596,13 @@ class ImageService:
     ) -> Answer:
         """Merge (and refine) the matched images' summaries into an :class:`Answer`."""
         names = [name for name, _ in images]
-        # a promotion that needs pixels decoded again is refused from the headers, first
-        promoted_type([_named(lambda n: self.info(n)["dtype"], n) for n in names], names)
+        # a promotion that needs pixels decoded again is refused from the headers, first:
+        # answers come from each image's own summary, of its own type
+        dtypes = [_named(lambda n: self.info(n)["dtype"], n) for n in names]
+        promoted_type(dtypes, names, decode_again=False)
         if not keep:  # racy: merge (and refine) without keeping anything
             parts = self._parts(images, page, region)
-            merged = merge_summaries([getattr(p, "summary", p) for p in parts], names)
+            merged = merge_summaries(parts, names)
             bands = ()
             if each_band and len(merged.band_names) > 1:
                 bands = tuple(range(len(merged.band_names)))
@@ -622,7 +624,7 @@ class ImageService:
             parts = get_parts()
             with slot.lock:
                 if slot.value is None:
-                    slot.value = merge_summaries([getattr(p, "summary", p) for p in parts], names)
+                    slot.value = merge_summaries(parts, names)
                 merged = slot.value
         bands = ()
         if each_band and len(merged.band_names) > 1:
@@ -641,13 +643,14 @@ class ImageService:
 
     def _parts(self, images, page, region) -> list:
         """Each image's summary, from the cache or summarized now (errors name the image);
-        with mixed pixel types, the narrower ones as :class:`~._mixed.PromotedPart`."""
+        with mixed pixel types, the narrower ones as
+        :class:`~imgstats.collection.PromotedPart`."""
         parts = []
         for name, version in images:
             key = self._summary_key(name, version, page, region)
             parts.append(_named(lambda n, k=key: self._summary(k, n, page, region)[0], name))
-        dtype = promoted_type([p.dtype for p in parts], [n for n, _ in images])
-        return promote(parts, dtype)
+        names = [n for n, _ in images]
+        return promote(parts, promoted_type([p.dtype for p in parts], names, decode_again=False))
 
     def _refine_collection(self, merged, parts, names, funcs, selections, page, region):
         """Refine a collection's merged summary for every selection (pixels of the images
@@ -660,10 +663,8 @@ class ImageService:
             for sel in selections:
                 if not needs_refinement(merged, funcs, [sel]):
                     continue
-                # refine_mixed, not the library's refine_many, for single-type collections
-                # too: it refines promoted parts from their values, and keys a single band's
-                # refinements as Summary.missing asks (refine_many keys them "b0" for band=0)
-                merged = refine_mixed(merged, parts, sources, wanted, sel, options)
+                # one image at a time: the decode budget holds the widest image only
+                merged = refine_many(merged, parts, sources, wanted, sel, max_workers=1, **options)
         return merged
 
     def _decoding(self, name: str):

@@ -85,7 +85,7 @@ def test_different_band_counts_count_every_sample(photos):
     paths = [folder / "p0.png", folder / "grey.png"]
     want = np.concatenate([arrays["p0.png"].ravel(), arrays["grey.png"].ravel()])
     check_all(imgstats.compute(paths, FUNCS), want, FUNCS)
-    with pytest.raises(InvalidOption, match="unknown band 'R'"):
+    with pytest.raises(InvalidOption, match="different bands"):
         imgstats.compute(paths, "min", "R")
 
 
@@ -101,7 +101,6 @@ def test_a_window_applies_to_every_image(photos):
     [
         (["p0.png", "broken.png", "p1.png"], UnreadableImage, "broken.png"),
         (["p0.png", "missing.png"], ImageNotFound, "missing.png"),
-        (["p0.png", "f.tif"], InvalidOption, "f.tif is float32"),
         ([], InvalidOption, "empty collection"),
     ],
 )
@@ -113,7 +112,7 @@ def test_bad_collections_name_the_image(photos, names, error, message):
 
 def test_arrays_are_named_by_position():
     with pytest.raises(InvalidOption, match="image 1"):
-        imgstats.compute([np.zeros(3, np.uint8), np.zeros(3, np.int16)], "min")
+        imgstats.compute([np.zeros(3, np.uint8), np.zeros(3, "U1")], "min")
     with pytest.raises(InvalidOption, match="image 1"):
         imgstats.compute([np.zeros(3, np.uint8), np.zeros(3, complex)], "min")
 

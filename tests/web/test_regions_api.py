@@ -48,7 +48,7 @@ def pixels(images, name: str) -> np.ndarray:
 @pytest.fixture
 def counted(monkeypatch):
     """Count the service's pixel passes: summarize, refine and the collection refinement."""
-    calls = {"summarize": 0, "refine": 0, "refine_mixed": 0}
+    calls = {"summarize": 0, "refine": 0, "refine_many": 0}
 
     def wrap(name, real):
         def counting(*args, **kwargs):
@@ -334,10 +334,10 @@ def test_mixed_types_follow_numpy_promotion_without_pixels(client, images, count
     ints = np.concatenate(
         [pixels(images, n).ravel() for n in ["IMG_12_uint16.tif", "IMG_14_int16.tif"]]
     )
-    before = counted["refine_mixed"]
+    before = counted["refine_many"]
     body = client.get("/stats/IMG_1[24]*/p12.5").get_json()
     assert body["value"] == np.percentile(ints, 12.5).item() and body["dtype"] == "int32"
-    assert counted["refine_mixed"] == before + 1 and reads == []
+    assert counted["refine_many"] == before + 1 and reads == []
     assert (counted["summarize"], counted["refine"]) == (5, 0)
 
 
@@ -361,14 +361,14 @@ def test_a_collection_reads_no_pixels_once_each_image_was_seen(client, images, f
     assert counted["summarize"] == 5
     for func in FUNCS:
         assert client.get(f"/stats/IMG_1*g/{func}").status_code == 200
-    assert counted == {"summarize": 5, "refine": 0, "refine_mixed": 0}
+    assert counted == {"summarize": 5, "refine": 0, "refine_many": 0}
     for func in ["min", "max", "mean"]:
         assert client.get(f"/stats/col_*.tif/{func}").status_code == 200
-    assert counted == {"summarize": 5, "refine": 0, "refine_mixed": 0}
+    assert counted == {"summarize": 5, "refine": 0, "refine_many": 0}
     # a float percentile refines once, across the images, and is kept
     first = client.get("/stats/col_*.tif/p10").get_json()["value"]
     assert client.get("/stats/col_*.tif/p10").get_json()["value"] == first
-    assert counted == {"summarize": 5, "refine": 0, "refine_mixed": 1}
+    assert counted == {"summarize": 5, "refine": 0, "refine_many": 1}
 
 
 @pytest.mark.parametrize(
