@@ -33,10 +33,11 @@ MEDIA_TYPE = "image/webp"
 class _Flight:
     """One rendering in progress: the callers of the same key wait for its outcome."""
 
-    __slots__ = ("done", "data", "error")
+    __slots__ = ("done", "data", "error", "waiters")
 
     def __init__(self):
         self.done = threading.Event()
+        self.waiters = 0
         self.data: bytes | None = None
         self.error: BaseException | None = None
 
@@ -110,6 +111,8 @@ class RenderCache:
             leader = flight is None
             if leader:
                 flight = self._flights[key] = _Flight()
+            else:
+                flight.waiters += 1
         if not leader:
             flight.done.wait()
             with self._lock:

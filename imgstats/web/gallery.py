@@ -596,22 +596,31 @@ def _cards(names: list[str]) -> list[dict]:
     size = int(current_app.config["GALLERY_THUMB_SIZE"])
     renders, background = cache(), current_app.extensions[_BACKGROUND]
     cards: list[dict] = []
-    waiting = {}  # card index -> future of its rendering
+    # every header first: they need slow-work slots too, which the renderings would hold
     for name in names:
         try:
             info = dict(_service().info(name))
-            key = _render_key(name, info["version"], "thumb", size, 75)
-            rendered = key is not None and renders.peek(key) is not None
         except ImgStatsError as exc:  # one unreadable file must not take the whole page down
             cards.append(_error_card(name, exc))
             continue
         info["thumb_width"], info["thumb_height"] = _fit(info["width"], info["height"], size)
         info["description"] = _describe(info)
-        if not rendered:
-            future = background.submit(_render_job(name, info["version"], "thumb", size, 75))
-            if future is not None:  # else the queue is full: the browser's request renders it
-                waiting[len(cards)] = future
         cards.append(info)
+    waiting = {}  # card index -> future of its rendering
+    for index, card in enumerate(cards):
+        if "error" in card:
+            continue
+        name, version = card["name"], card["version"]
+        key = _render_key(name, version, "thumb", size, 75)
+        try:
+            if key is not None and renders.peek(key) is not None:
+                continue
+        except ImgStatsError as exc:  # a failure kept from an earlier rendering
+            cards[index] = _error_card(name, exc)
+            continue
+        future = background.submit(_render_job(name, version, "thumb", size, 75))
+        if future is not None:  # else the queue is full: the browser's request renders it
+            waiting[index] = future
     if waiting:
         wait_for_all(waiting.values(), timeout=float(current_app.config["GALLERY_PAGE_WAIT"]))
     for index, future in waiting.items():
