@@ -10,6 +10,7 @@ come from here.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import os
@@ -86,7 +87,7 @@ class RenderCache:
         with self._lock:
             failure = self._failures.get(key)
             if failure is not None:
-                raise failure
+                raise _fresh(failure)
             return self._items.get(key)
 
     def get_or_render(self, key: tuple, make: Callable[[], bytes]) -> bytes:
@@ -106,7 +107,7 @@ class RenderCache:
                 return data
             failure = self._failures.get(key)
             if failure is not None:
-                raise failure
+                raise _fresh(failure)
             flight = self._flights.get(key)
             leader = flight is None
             if leader:
@@ -118,7 +119,7 @@ class RenderCache:
             with self._lock:
                 self.joined += 1
             if flight.error is not None:
-                raise flight.error
+                raise _fresh(flight.error)
             return flight.data
         try:
             data = self._read(key)
@@ -140,7 +141,7 @@ class RenderCache:
                 if flight.error is None:
                     self._keep(key, flight.data)
                 elif isinstance(flight.error, self.remember) and self.max_failures > 0:
-                    self._failures[key] = flight.error
+                    self._failures[key] = _fresh(flight.error)  # without its frames
                     while len(self._failures) > self.max_failures:
                         self._failures.popitem(last=False)
             flight.done.set()
@@ -220,6 +221,15 @@ class RenderCache:
     @property
     def nbytes(self) -> int:
         return self._bytes
+
+
+def _fresh(exc: BaseException) -> BaseException:
+    """A copy of ``exc`` without traceback, so threads raising it do not share one, and a kept
+    failure holds no frames (nor the arrays they reference)."""
+    try:
+        return copy.copy(exc).with_traceback(None)
+    except Exception:  # an exception class that cannot be rebuilt from its args
+        return exc
 
 
 class BackgroundRenders:
