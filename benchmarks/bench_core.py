@@ -19,6 +19,7 @@ import pickle
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -242,6 +243,7 @@ def bench_jpeg(data, h, w, repeat, rows, info):
     from PIL import Image
 
     import imgstats
+    import imgstats._kernels  # noqa: F401  # loaded, as in a warmed service: compute counts in place
 
     path = jpeg_input(data, h, w)
 
@@ -281,8 +283,9 @@ def bench_jpeg(data, h, w, repeat, rows, info):
     """)
     info.append(
         f"Cold start on the JPEG in a fresh process: `import imgstats` {ms(cold['import'])}, "
-        f"first `compute` {ms(cold['first'])} (numba kernels loaded from their on-disk cache), "
-        f"against {ms(t_us)} in steady state."
+        f"first `compute` {ms(cold['first'])} (numba is not imported for a Pillow image: "
+        f"Pillow's histogram counts it), against {ms(t_us)} in steady state with the kernels "
+        "loaded (they count Pillow's memory in place on every core)."
     )
 
 
@@ -290,11 +293,13 @@ def jpeg_ways(path) -> dict:
     """Other ways to count a JPEG's band histograms, each checked against Pillow's counts.
 
     Pillow decodes into its own memory, single-threaded; what follows the decode is the
-    question. Optional decoders (simplejpeg, pyvips) are measured when they are installed.
+    question. Optional decoders (simplejpeg, PyTurboJPEG, pyvips) are measured when they are
+    installed; PyTurboJPEG also needs the system's libturbojpeg (found on ``LD_LIBRARY_PATH``).
     """
     from PIL import Image
 
-    import imgstats
+    from imgstats.io._pillow_memory import load_single_block
+    from imgstats.reduce import _count_in_place, _count_with_pillow
 
     with Image.open(path) as img:
         want = np.asarray(img.histogram(), np.int64)
@@ -306,24 +311,81 @@ def jpeg_ways(path) -> dict:
 
     def numpy_copy_and_kernels():
         with Image.open(path) as img:
-            s = imgstats.summarize(np.asarray(img))
-        return np.concatenate([b.hist for b in s.bands])
+            return count_array(np.asarray(img))
+
+    def one_block_decode():
+        with Image.open(path) as img:
+            load_single_block(img)
+        return want  # counts nothing: the cost of decoding into one block
+
+    def one_block_small_pages():
+        with Image.open(path) as img:
+            img.im = Image.core.new_block(img.mode, img.size)  # no huge-page advice
+            img.load()
+        return want  # counts nothing
+
+    def one_block_in_place():
+        with Image.open(path) as img:
+            load_single_block(img)
+            counted = _count_in_place(img, luma=False)
+        return None if counted is None else counted[0].reshape(-1)
+
+    def one_block_in_place_one_thread():
+        from imgstats import _kernels
+        from imgstats.io._pillow_memory import pixel_view
+
+        with Image.open(path) as img:
+            load_single_block(img)
+            out = np.zeros((3, 256), np.int64)
+            _kernels.hist8_px4(pixel_view(img).reshape(-1), 3, out, np.zeros(256, np.int64), False)
+        return out.reshape(-1)
+
+    def one_block_in_place_luma():
+        with Image.open(path) as img:
+            load_single_block(img)
+            counted = _count_in_place(img, luma=True)
+        return None if counted is None else counted[0].reshape(-1)
+
+    def one_block_pillow_luma():
+        with Image.open(path) as img:
+            load_single_block(img)
+            plan = SimpleNamespace(source=str(path))
+            return _count_with_pillow(plan, img, luma=True)[0].reshape(-1)
 
     ways = {
-        "decode + Pillow histogram() (what compute does)": pillow_histogram,
+        "decode + Pillow histogram() (compute in a process without numba)": pillow_histogram,
         "decode + numpy copy + imgstats kernels": numpy_copy_and_kernels,
+        "decode into one block, no count": one_block_decode,
+        "same, without the huge-page advice": one_block_small_pages,
+        "decode into one block + kernels in place, no copy (compute's way)": one_block_in_place,
+        "same, on one thread": one_block_in_place_one_thread,
+        "same, with the luma in the same pass": one_block_in_place_luma,
+        "decode into one block + Pillow histogram() and luma": one_block_pillow_luma,
     }
     try:
         import simplejpeg
 
-        def turbo():
+        def simple():
             with open(path, "rb") as fh:
                 arr = simplejpeg.decode_jpeg(fh.read(), colorspace="RGB")
-            return np.concatenate([b.hist for b in imgstats.summarize(arr).bands])
+            return count_array(arr)
 
-        ways["simplejpeg (libjpeg-turbo) decode + imgstats kernels"] = turbo
+        ways["simplejpeg (libjpeg-turbo) decode + imgstats kernels"] = simple
     except ImportError:
         print("simplejpeg is not installed: its line is left out", file=sys.stderr)
+    try:
+        from turbojpeg import TJPF_RGB, TurboJPEG
+
+        turbo = TurboJPEG()
+
+        def pyturbo():
+            with open(path, "rb") as fh:
+                arr = turbo.decode(fh.read(), pixel_format=TJPF_RGB)
+            return count_array(arr)
+
+        ways["PyTurboJPEG (libturbojpeg) decode + imgstats kernels"] = pyturbo
+    except (ImportError, OSError, RuntimeError):
+        print("PyTurboJPEG or libturbojpeg is not installed: its line is left out", file=sys.stderr)
     try:
         import pyvips
 
@@ -336,15 +398,24 @@ def jpeg_ways(path) -> dict:
             )
             return hist.T.reshape(-1).astype(np.int64)
 
-        ways["pyvips streaming decode + hist_find"] = vips
+        ways[f"pyvips {pyvips.version(0)}.{pyvips.version(1)} streaming decode + hist_find"] = vips
     except (ImportError, OSError):
         print("pyvips is not installed: its line is left out", file=sys.stderr)
     out = {}
     for label, way in ways.items():
         got = way()
-        exact = np.array_equal(got, want)
+        exact = got is not None and np.array_equal(got, want)
         out[label + ("" if exact else " (differs from Pillow's pixels)")] = way
     return out
+
+
+def count_array(arr: np.ndarray) -> np.ndarray:
+    """The band histograms of an 8-bit ``(y, x, band)`` array, as compute counts them."""
+    from imgstats.io import open_plan
+    from imgstats.reduce import _summarize
+
+    summary = _summarize(open_plan(arr), False, None, False)
+    return np.concatenate([b.hist for b in summary.bands])
 
 
 RSS = "peak_rss()"

@@ -509,3 +509,82 @@ def count_hits(hits, cand0, sub):
         for i in range(hits.shape[0]):
             h = hits[i]
             sub[h >> np.uint32(16), h & np.uint32(0xFFFF)] += 1
+
+
+@njit(nogil=True, cache=True)
+def hist8_px4(flat, nb, out, luma, count_luma):
+    """Count 4-byte pixels (Pillow's RGBX or RGBA memory) per band into ``out[band, value]``.
+
+    ``flat`` holds whole pixels of 4 bytes; the first ``nb`` bytes (3 for RGBX, whose 4th is
+    padding, 4 for RGBA) are counted. With ``count_luma``, Pillow's 8-bit "L" of bytes 0..2
+    is counted into ``luma`` in the same pass. Consecutive pixels alternate between two
+    sub-histograms, as in :func:`hist8`.
+    """
+    n = flat.shape[0] // 4
+    start = 0
+    while start < n:
+        stop = min(n, start + _FLUSH)
+        sub = np.zeros((2, 4, 256), np.uint32)
+        lsub = np.zeros((2, 256), np.uint32)
+        blk = flat[4 * start : 4 * stop]  # indexed from 0, as in hist8
+        m = blk.shape[0]
+        i = 0
+        if count_luma:
+            while i + 8 <= m:
+                r0 = np.int64(blk[i])
+                g0 = np.int64(blk[i + 1])
+                b0 = np.int64(blk[i + 2])
+                r1 = np.int64(blk[i + 4])
+                g1 = np.int64(blk[i + 5])
+                b1 = np.int64(blk[i + 6])
+                sub[0, 0, r0] += 1
+                sub[0, 1, g0] += 1
+                sub[0, 2, b0] += 1
+                sub[1, 0, r1] += 1
+                sub[1, 1, g1] += 1
+                sub[1, 2, b1] += 1
+                lsub[0, (r0 * LUMA_R + g0 * LUMA_G + b0 * LUMA_B + 0x8000) >> 16] += 1
+                lsub[1, (r1 * LUMA_R + g1 * LUMA_G + b1 * LUMA_B + 0x8000) >> 16] += 1
+                if nb == 4:
+                    sub[0, 3, np.int64(blk[i + 3])] += 1
+                    sub[1, 3, np.int64(blk[i + 7])] += 1
+                i += 8
+        elif nb == 3:
+            while i + 8 <= m:
+                sub[0, 0, np.int64(blk[i])] += 1
+                sub[0, 1, np.int64(blk[i + 1])] += 1
+                sub[0, 2, np.int64(blk[i + 2])] += 1
+                sub[1, 0, np.int64(blk[i + 4])] += 1
+                sub[1, 1, np.int64(blk[i + 5])] += 1
+                sub[1, 2, np.int64(blk[i + 6])] += 1
+                i += 8
+        else:
+            while i + 8 <= m:
+                sub[0, 0, np.int64(blk[i])] += 1
+                sub[0, 1, np.int64(blk[i + 1])] += 1
+                sub[0, 2, np.int64(blk[i + 2])] += 1
+                sub[0, 3, np.int64(blk[i + 3])] += 1
+                sub[1, 0, np.int64(blk[i + 4])] += 1
+                sub[1, 1, np.int64(blk[i + 5])] += 1
+                sub[1, 2, np.int64(blk[i + 6])] += 1
+                sub[1, 3, np.int64(blk[i + 7])] += 1
+                i += 8
+        while i + 4 <= m:  # the last odd pixel
+            r = np.int64(blk[i])
+            g = np.int64(blk[i + 1])
+            b = np.int64(blk[i + 2])
+            sub[0, 0, r] += 1
+            sub[0, 1, g] += 1
+            sub[0, 2, b] += 1
+            if nb == 4:
+                sub[0, 3, np.int64(blk[i + 3])] += 1
+            if count_luma:
+                lsub[0, (r * LUMA_R + g * LUMA_G + b * LUMA_B + 0x8000) >> 16] += 1
+            i += 4
+        for s in range(2):
+            for c in range(nb):
+                for v in range(256):
+                    out[c, v] += sub[s, c, v]
+            for v in range(256):
+                luma[v] += lsub[s, v]
+        start = stop

@@ -8,6 +8,7 @@ scheduler. Summarizing and refining are two calls of that one map-reduce.
 
 from __future__ import annotations
 
+import sys
 from functools import partial
 
 import numpy as np
@@ -368,27 +369,76 @@ def _refine(summary: Summary, plan, func, band, scheduler, progress: bool) -> Su
 
 
 def _pillow_summary(plan, luma: bool) -> Summary:
-    """Summarize an 8-bit L, RGB or RGBA image in Pillow's memory with Pillow's histogram.
+    """Summarize an 8-bit L, RGB or RGBA image in Pillow's memory, without a copy to numpy.
 
-    Pillow releases the GIL in ``convert()`` and ``histogram()``, so the luma is counted on
-    the second core beside the bands (12 MP RGB: 20 -> 10 ms). Splitting the bands' count
-    into two cropped halves was measured too: the crops' copies and page faults cost more
-    than the second core saves (57 -> 60 ms per 12 MP JPEG in one run).
+    When the numba kernels are loaded already (a service warmed up, a notebook, any process
+    that counted an array) and the image sits in one block (see
+    :mod:`imgstats.io._pillow_memory`), they count it in place on every core, the luma in
+    the same pass: 12 MP RGB, 16 ms with Pillow's single-threaded ``histogram()``, about
+    half on two cores. Otherwise, Pillow counts it, the luma on the second core beside the
+    bands (Pillow releases the GIL in ``convert()`` and ``histogram()``); a cold process
+    does not import numba for this, which costs far more than it saves on one image.
+    Splitting Pillow's count into two cropped halves was measured too: the crops' copies
+    and page faults cost more than the second core saves (57 -> 60 ms per 12 MP JPEG).
     """
     from ._blocks import small_int_stats
-    from .io import decoding
-    from .io._plan import submit
 
     img = plan.pixels
     luma = luma and img.mode != "L"
-    with decoding(plan.source):  # io's one error mapping, whatever Pillow raises
-        future = submit(lambda: img.convert("L").histogram()) if luma else None
-        counts = np.asarray(img.histogram(), np.int64).reshape(-1, 256)
-        lhist = np.asarray(future.result(), np.int64) if luma else None
+    counted = _count_in_place(img, luma) if "imgstats._kernels" in sys.modules else None
+    if counted is None:
+        counted = _count_with_pillow(plan, img, luma)
+    counts, lhist = counted
     u8 = np.dtype(np.uint8)
     bands = tuple(small_int_stats(u8, h) for h in counts)
     luma_stats = small_int_stats(u8, lhist) if luma else None
     return Summary(bands, plan.band_names, luma_stats, plan.shape)
+
+
+def _count_with_pillow(plan, img, luma: bool):
+    """``(band counts (bands, 256), luma counts or None)`` by Pillow's ``histogram()``."""
+    from .io import decoding
+    from .io._plan import submit
+
+    with decoding(plan.source):  # io's one error mapping, whatever Pillow raises
+        future = submit(lambda: img.convert("L").histogram()) if luma else None
+        counts = np.asarray(img.histogram(), np.int64).reshape(-1, 256)
+        lhist = np.asarray(future.result(), np.int64) if luma else None
+    return counts, lhist
+
+
+def _count_in_place(img, luma: bool):
+    """Like :func:`_count_with_pillow` by the kernels on Pillow's memory, row slices on every
+    core (an L image is its own luma); ``None`` when that memory cannot be viewed (several
+    blocks, an older Pillow)."""
+    from . import _kernels
+    from .io._pillow_memory import pixel_view
+    from .io._plan import PARALLEL_SAMPLES, submit, workers
+
+    view = pixel_view(img)
+    if view is None:
+        return None
+    nb = len(img.getbands())
+    height = view.shape[0]
+    parts = max(1, min(workers(), view.size // PARALLEL_SAMPLES, height))
+    cuts = [height * i // parts for i in range(parts + 1)]
+
+    def count(y0: int, y1: int):
+        out = np.zeros((nb, 256), np.int64)
+        lhist = np.zeros(256, np.int64)
+        flat = view[y0:y1].reshape(-1)  # whole rows of one block: contiguous
+        if nb == 1:
+            _kernels.hist8(flat, 1, 0, out)
+        else:
+            _kernels.hist8_px4(flat, nb, out, lhist, luma)
+        return out, lhist
+
+    futures = [submit(count, y0, y1) for y0, y1 in zip(cuts[1:-1], cuts[2:], strict=True)]
+    results = [count(cuts[0], cuts[1])] + [f.result() for f in futures]
+    counts = sum(r[0] for r in results)
+    if not luma:
+        return counts, None
+    return counts, counts[0].copy() if nb == 1 else sum(r[1] for r in results)
 
 
 def _merge_summaries(parts):

@@ -5,7 +5,7 @@ facts (shape, dtype, band names, pages, format) and one of three ways in which t
 arrive:
 
 * ``"pillow"``: an 8-bit L, RGB or RGBA image decoded by Pillow, kept in Pillow's memory so
-  that Pillow's own histogram can count it without a copy to numpy;
+  that it is counted there without a copy to numpy;
 * ``"stream"``: a local TIFF's tiles or strips, decoded on every core by
   :class:`~imgstats.io._tiff.TiffStream` and never held whole;
 * ``"array"``: a numpy or dask array with dims ``(y, x[, band])``.
@@ -319,11 +319,13 @@ def _stream_plan(path, page, pixel_limit) -> ReadPlan | None:
 def _pillow_plan(path, pixel_limit) -> ReadPlan | None:
     """A plan over an 8-bit L, RGB or RGBA image file decoded by Pillow, else ``None``.
 
-    The same pixels as ``numpy.asarray(Image.open(path))``, left in Pillow's memory:
-    converting a 12 MP photograph to numpy costs a third of decoding it.
+    The same pixels as ``numpy.asarray(Image.open(path))``, left in Pillow's memory (in one
+    block where Pillow can, see :mod:`._pillow_memory`): converting a 12 MP photograph to
+    numpy costs a third of decoding it.
     """
     from . import decoding, pixel_limit_default
     from ._pillow import open_pillow
+    from ._pillow_memory import load_single_block
     from ._sources import describe, open_source
 
     if pixel_limit is None:
@@ -336,7 +338,7 @@ def _pillow_plan(path, pixel_limit) -> ReadPlan | None:
         if img.mode not in ("L", "RGB", "RGBA"):
             return None
         with decoding(path):  # io's one error mapping, whatever Pillow raises while loading
-            img.load()
+            load_single_block(img)  # one block, which the kernels can count in place
     bands = tuple(img.getbands())
     shape = (img.height, img.width) + ((len(bands),) if len(bands) > 1 else ())
     return ReadPlan(
