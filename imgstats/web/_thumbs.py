@@ -10,12 +10,14 @@ come from here.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import io
 import os
 import tempfile
 import threading
+import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -52,7 +54,9 @@ class RenderCache:
     once, not once per process; it is pruned, oldest files first, past ``max_disk_bytes``.
 
     A key is rendered once at a time (single flight): a caller that asks for a key being
-    rendered waits for that rendering and gets its bytes, or its error. Errors of the classes
+    rendered waits for that rendering and gets its bytes, or its error; across the processes
+    sharing the folder, a lock file per key (see :meth:`_folder_lock`) makes the others wait
+    and then read the folder, for at most ``lock_wait`` seconds. Errors of the classes
     in ``remember`` (those that a version always gives, such as an unreadable file) are kept,
     the last ``max_failures`` of them, and raised again without rendering; others (a busy
     service, a store timeout) are not kept.
@@ -66,12 +70,14 @@ class RenderCache:
         *,
         remember: tuple[type[BaseException], ...] = (),
         max_failures: int = 1024,
+        lock_wait: float = 30.0,
     ):
         self.max_bytes = int(max_bytes)
         self.folder = Path(folder) if folder else None
         self.max_disk_bytes = int(max_disk_bytes)
         self.remember = tuple(remember)
         self.max_failures = int(max_failures)
+        self.lock_wait = float(lock_wait)
         self._items: OrderedDict[tuple, bytes] = OrderedDict()
         self._failures: OrderedDict[tuple, BaseException] = OrderedDict()
         self._flights: dict[tuple, _Flight] = {}
@@ -123,12 +129,17 @@ class RenderCache:
             return flight.data
         try:
             data = self._read(key)
+            made = False
             if data is None:
-                with self._lock:
-                    self.misses += 1
-                data = make()
-                self._write(key, data)
-            else:
+                with self._folder_lock(key):
+                    data = self._read(key)  # another process may have rendered it meanwhile
+                    if data is None:
+                        with self._lock:
+                            self.misses += 1
+                        made = True
+                        data = make()
+                        self._write(key, data)
+            if not made:
                 with self._lock:
                     self.hits += 1
             flight.data = data
@@ -155,6 +166,47 @@ class RenderCache:
             while self._bytes > self.max_bytes:
                 _, old = self._items.popitem(last=False)
                 self._bytes -= len(old)
+
+    @contextlib.contextmanager
+    def _folder_lock(self, key: tuple):
+        """Hold the folder's lock of ``key`` (one of 256 ``locks/XX.lock`` files, by the key's
+        digest), so the worker processes sharing the folder render a key once at a time.
+
+        ``flock`` locks are released by the kernel when their process dies, so none goes
+        stale; after ``lock_wait`` seconds a caller renders without it. Without a folder (or
+        ``fcntl``, or a writable folder) there is nothing to share and nothing is locked.
+        """
+        if self.folder is None:
+            yield
+            return
+        try:
+            import fcntl
+        except ImportError:  # not on POSIX: each process renders on its own
+            yield
+            return
+        digest = hashlib.sha256(repr(key).encode()).hexdigest()
+        path = self.folder / "locks" / f"{digest[:2]}.lock"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            yield
+            return
+        try:
+            deadline = time.monotonic() + self.lock_wait
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.01)
+                except OSError:  # a file system without locks
+                    break
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     def _path(self, key: tuple) -> Path:
         digest = hashlib.sha256(repr(key).encode()).hexdigest()

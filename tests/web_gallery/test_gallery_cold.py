@@ -268,6 +268,33 @@ def test_render_cache_renders_a_key_once_for_concurrent_callers():
     assert made == [1] and results == [b"webp"] * 3 and renders.joined == 2
 
 
+def test_processes_sharing_a_folder_render_a_key_once(tmp_path):
+    """Two caches over one folder, as two worker processes have (flock locks are per open
+    file, so two caches in one process exclude each other as two processes do)."""
+    first, second = RenderCache(1 << 20, tmp_path), RenderCache(1 << 20, tmp_path)
+    release = threading.Event()
+    made = []
+
+    def make():
+        made.append(1)
+        release.wait(timeout=60)
+        return b"webp"
+
+    results = []
+    leader = threading.Thread(target=lambda: results.append(first.get_or_render(("k",), make)))
+    leader.start()
+    _until(lambda: made)  # the first process renders, holding the key's lock
+    other = threading.Thread(target=lambda: results.append(second.get_or_render(("k",), make)))
+    other.start()
+    _until(lambda: ("k",) in second._flights)
+    time.sleep(0.2)  # let it reach the lock (not needed for a right answer, only to test one)
+    release.set()
+    leader.join(timeout=60)
+    other.join(timeout=60)
+    assert made == [1] and results == [b"webp"] * 2
+    assert (second.misses, second.hits) == (0, 1)
+
+
 def test_render_cache_keeps_lasting_failures_only():
     renders = RenderCache(1 << 20, remember=(ValueError,))
     calls = Counter()
