@@ -169,7 +169,7 @@ class RenderCache:
 
     @contextlib.contextmanager
     def _folder_lock(self, key: tuple):
-        """Hold the folder's lock of ``key`` (one of 256 ``locks/XX.lock`` files, by the key's
+        """Hold the folder's lock of ``key`` (one of 4096 ``locks/XXX.lock`` files, by the key's
         digest), so the worker processes sharing the folder render a key once at a time.
 
         ``flock`` locks are released by the kernel when their process dies, so none goes
@@ -185,7 +185,7 @@ class RenderCache:
             yield
             return
         digest = hashlib.sha256(repr(key).encode()).hexdigest()
-        path = self.folder / "locks" / f"{digest[:2]}.lock"
+        path = self.folder / "locks" / f"{digest[:3]}.lock"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
