@@ -2,9 +2,10 @@
 
 Run ``uv run python -m benchmarks.bench_gallery`` (about a minute). It writes ``--count``
 copies (48, one page) of a synthetic 12 MP RGB JPEG, starts one real ``imgstats serve``
-(gunicorn, one worker) per setting below, and for each of ``--rounds`` rounds makes every
-image new (a new modification time is a new version: headers and thumbnails are cold again),
-then, setting after setting in turn, times what a browser does:
+(gunicorn, ``--workers`` processes, 1 by default) per setting below, and for each of
+``--rounds`` rounds makes every image new (a new modification time is a new version: headers
+and thumbnails are cold again), then, setting after setting in turn, times what a browser
+does:
 
 * ``GET /gallery`` (the HTML of the first page), then
 * the page's thumbnails, six requests at a time as a browser sends them, until all are in,
@@ -99,6 +100,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=48, help="images (48 is one page)")
     parser.add_argument("--rounds", type=int, default=3, help="cold visits per setting")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="gunicorn workers per server (sharing renders)"
+    )
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
 
@@ -112,7 +116,7 @@ def main(argv=None) -> int:
             for i, (name, env) in enumerate(SETTINGS.items()):
                 servers[name] = start_server(
                     folder,
-                    workers=1,
+                    workers=args.workers,
                     timeout=120,
                     env={
                         "IMGSTATS_WARMUP": "0",
@@ -150,8 +154,8 @@ def main(argv=None) -> int:
             ]
         )
     print(
-        f"Cold first gallery page, {args.count} copies of a 12 MP JPEG, "
-        f"best of {args.rounds} rounds (s; speed-up against sequential)"
+        f"Cold first gallery page, {args.count} copies of a 12 MP JPEG, {args.workers} "
+        f"worker(s), best of {args.rounds} rounds (s; speed-up against sequential)"
     )
     print(
         table(
