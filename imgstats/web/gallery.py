@@ -61,7 +61,7 @@ from ._thumbs import MEDIA_TYPE, BackgroundRenders, RenderCache
 from .errors import status_of
 from .store import cacheable
 
-__all__ = ["bp", "render_error", "DEFAULTS", "TABLE_FUNCTIONS"]
+__all__ = ["bp", "render_error", "placeholder", "DEFAULTS", "TABLE_FUNCTIONS"]
 
 bp = Blueprint(
     "gallery",
