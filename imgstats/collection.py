@@ -307,7 +307,12 @@ def _region_plan(source, region, io_options, scheduler):
     from .reduce import _plan, _region
 
     data, options = _region(
-        source, region.get("window"), region.get("mask"), region.get("polygon"), io_options
+        source,
+        region.get("window"),
+        region.get("mask"),
+        region.get("polygon"),
+        io_options,
+        scheduler,
     )
     return _plan(data, scheduler, options)
 

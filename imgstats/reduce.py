@@ -86,7 +86,7 @@ def summarize(
         if window is not None or mask is not None or polygon is not None:
             raise InvalidOption("a Summary has no pixels left to take a window, mask or polygon of")
         return data
-    data, io_options = _region(data, window, mask, polygon, io_options)
+    data, io_options = _region(data, window, mask, polygon, io_options, scheduler)
     plan = _plan(data, scheduler, io_options)
     return _summarize(plan, plan.has_luma, scheduler, progress)
 
@@ -131,7 +131,7 @@ def refine(
     """
     if not summary.missing(func, band):
         return summary
-    data, io_options = _region(data, window, mask, polygon, io_options)
+    data, io_options = _region(data, window, mask, polygon, io_options, scheduler)
     return _refine(summary, _plan(data, scheduler, io_options), func, band, scheduler, progress)
 
 
@@ -221,7 +221,7 @@ def compute(
             polygon=polygon,
             **io_options,
         )
-    data, io_options = _region(data, window, mask, polygon, io_options)
+    data, io_options = _region(data, window, mask, polygon, io_options, scheduler)
     bands = list(band) if isinstance(band, (list, tuple)) else [band]
     if isinstance(data, Summary):  # answered without pixels, or NeedsRefinement
         summary = data
@@ -321,21 +321,42 @@ def _band_selection(plan, band):
 
 
 # -- the two passes ----------------------------------------------------------------------------
-def _region(data, window, mask, polygon, io_options):
-    """The samples of ``data`` in a region (see :mod:`imgstats.regions`), else ``data``."""
+def _region(data, window, mask, polygon, io_options, scheduler=None):
+    """The samples of ``data`` in a region (see :mod:`imgstats.regions`), else ``data``.
+
+    A window alone of a local TIFF counted in this process becomes a stream plan over that
+    window (:func:`imgstats.io._plan.window_plan`), which decodes only the tiles or strips it
+    touches on every core; summarizing and refining then read the same segments.
+    """
     if window is None and mask is None and polygon is None:
         return data, io_options
+    if mask is None and polygon is None and _is_local(scheduler) and set(io_options) <= _IO:
+        from .io._plan import window_plan
+
+        plan = window_plan(data, window, **io_options)
+        if plan is not None:
+            return plan, {}
     from .regions import select
 
     return select(data, window=window, mask=mask, polygon=polygon, **io_options), {}
 
 
+#: The io options that a stream plan over a window understands.
+_IO = frozenset({"chunks", "pixel_limit", "storage_options", "page"})
+
+
+def _is_local(scheduler) -> bool:
+    """Whether the pixels are counted in this process (no dask scheduler or client in play)."""
+    from .io._plan import has_distributed_client
+
+    return scheduler is None and not has_distributed_client()
+
+
 def _plan(data, scheduler, io_options):
     """The read plan of ``data``; files are streamed or read by Pillow only when counted here."""
-    from .io._plan import has_distributed_client, open_plan
+    from .io._plan import open_plan
 
-    local = scheduler is None and not has_distributed_client()
-    return open_plan(data, local=local, **io_options)
+    return open_plan(data, local=_is_local(scheduler), **io_options)
 
 
 def _summarize(plan, luma: bool, scheduler, progress: bool, candidates=()) -> Summary:

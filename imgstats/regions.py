@@ -15,7 +15,9 @@ All given regions intersect. :func:`select` turns an image and a region into an 
 array that :func:`imgstats.summarize`, :func:`imgstats.refine` and :func:`imgstats.compute`
 take as they are, so a caller (the web service) can cache by image and region and refine the
 same selection later. Only the pixels inside the region's bounding box are read: a lazily read
-TIFF decodes just the tiles or strips the box touches.
+TIFF decodes just the tiles or strips the box touches. A window alone of a local TIFF counted
+in this process skips :func:`select`: :func:`imgstats.compute` streams the tiles or strips
+under it on every core, as it streams a whole image (:func:`imgstats.io._plan.window_plan`).
 """
 
 from __future__ import annotations

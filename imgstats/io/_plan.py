@@ -6,14 +6,15 @@ arrive:
 
 * ``"pillow"``: an 8-bit L, RGB or RGBA image decoded by Pillow, kept in Pillow's memory so
   that it is counted there without a copy to numpy;
-* ``"stream"``: a local TIFF's tiles or strips, decoded on every core by
-  :class:`~imgstats.io._tiff.TiffStream` and never held whole;
+* ``"stream"``: a local TIFF's tiles or strips (all of a page, or those under a window),
+  decoded on every core by :class:`~imgstats.io._tiff.TiffStream` and never held whole;
 * ``"array"``: a numpy or dask array with dims ``(y, x[, band])``.
 
 :meth:`ReadPlan.map_reduce` runs one function on every decoded block and merges the results,
 on threads, the TIFF stream's decoding threads, or any dask scheduler (dask.distributed
 included), whatever the kind. ``transform`` is applied to every decoded block first: this is
-where a per-block meaning of the file (a palette, an inverted greyscale) slots in.
+where a per-block meaning of the file (a palette, an inverted greyscale) slots in. A stream
+plan's transform is its TIFF page's meaning: the stream hands over stored samples.
 """
 
 from __future__ import annotations
@@ -66,7 +67,9 @@ class ReadPlan:
         as :func:`imgstats.io.read_header` gives it), ``""`` where nothing says it (plain
         arrays)
     transform : callable or None
-        Applied to every decoded ``(y, x[, band])`` block before it is counted.
+        Applied to every decoded block before it is counted: ``(y, x[, band])`` blocks, or for
+        a stream the ``(y, x, samples)`` stored samples, which its page's meaning turns into
+        ``(y, x[, band])`` values.
     """
 
     kind: str
@@ -97,7 +100,15 @@ class ReadPlan:
         elif self.kind == "stream":
             from . import open_image
 
-            arr = open_image(self.pixels.path, chunks="auto", page=self.pixels.page).data
+            stream = self.pixels
+            if self.transform is None or self.transform != stream.facts.meaning.apply:
+                # another transform in place of the page's meaning: it gets stored samples
+                return _map_stored(stream.stored_array(), self.transform, self.shape, self.dtype)
+            arr = open_image(stream.path, chunks="auto", page=stream.page).data
+            if stream.window is not None:
+                x0, y0, x1, y1 = stream.window
+                arr = arr[y0:y1, x0:x1]
+            return arr  # open_image applied the page's meaning: not the transform again
         else:
             arr = self.pixels
             if self.transform is not None and not isinstance(arr, np.ndarray):
@@ -138,6 +149,16 @@ class ReadPlan:
     def with_pixels(self, kind: str, pixels) -> ReadPlan:
         """The same image with its pixels arriving another way."""
         return replace(self, kind=kind, pixels=pixels)
+
+
+def _map_stored(raw, transform, shape, dtype):
+    """``transform`` on every chunk of a dask array of stored samples ``(y, x, samples)``."""
+    if transform is None:
+        return raw
+    chunks = raw.chunks[:2] + ((shape[2],),) if len(shape) == 3 else raw.chunks[:2]
+    return raw.map_blocks(
+        transform, dtype=dtype, chunks=chunks, drop_axis=2 if len(shape) == 2 else None
+    )
 
 
 # -- building plans ----------------------------------------------------------------------------
@@ -279,7 +300,9 @@ def _open_path(source, local, chunks, pixel_limit, storage_options, page) -> Rea
         # never holds more than a few tiles.
         stream = TiffStream.open(source, page=page)
         if stream is not None and stream.shape == plan.shape:
-            return plan.with_pixels("stream", stream)
+            return replace(
+                plan.with_pixels("stream", stream), transform=stream.facts.meaning.apply
+            )
     return plan
 
 
@@ -303,6 +326,54 @@ def _stream_plan(path, page, pixel_limit) -> ReadPlan | None:
     facts = stream.facts
     if facts.dtype.itemsize * math.prod(facts.shape) <= EAGER_BYTES:
         return None
+    return _plan_of_stream(stream, describe(path))
+
+
+def window_plan(
+    source,
+    window,
+    *,
+    chunks=None,
+    pixel_limit: int | None = None,
+    storage_options: dict | None = None,
+    page: int = 0,
+) -> ReadPlan | None:
+    """A stream plan over a window of a local TIFF: it decodes only the segments it touches.
+
+    ``window`` is checked and clipped to the page as :func:`imgstats.regions.select` does
+    (the same errors). ``None`` for anything else -- not a local TIFF file, a ``chunks=``
+    (dask asked for), a page that cannot be streamed or over ``pixel_limit`` --, which then
+    takes :func:`imgstats.regions.select`'s route (and gets its errors).
+
+    Raises
+    ------
+    InvalidOption
+        A bad window, one outside the image, or a bad page.
+    """
+    from . import check_page, pixel_limit_default
+    from ._sources import describe, is_url
+    from ._tiff import TiffStream
+
+    if chunks is not None or storage_options or not isinstance(source, (str, os.PathLike)):
+        return None
+    if is_url(source) or not _is_tiff_file(source):
+        return None
+    from ..regions import clip_window, parse_window
+
+    window = parse_window(window)  # refused before anything is read
+    page = check_page(page)
+    if pixel_limit is None:
+        pixel_limit = pixel_limit_default()
+    stream = TiffStream.open(source, page=page, pixel_limit=pixel_limit)
+    if stream is None:
+        return None
+    height, width = stream.shape[:2]
+    return _plan_of_stream(stream.windowed(clip_window(window, height, width)), describe(source))
+
+
+def _plan_of_stream(stream, source) -> ReadPlan:
+    """The plan of a TIFF stream: its values' facts, and its page's meaning as ``transform``."""
+    facts = stream.facts
     bands = tuple(facts.bands or ())
     if len(facts.shape) == 2:
         names = (bands[0] if bands else "L",)  # as open_image names a greyscale image
@@ -311,8 +382,16 @@ def _stream_plan(path, page, pixel_limit) -> ReadPlan | None:
     else:
         names = tuple(str(i) for i in range(facts.shape[2]))
     return ReadPlan(
-        "stream", stream, facts.shape, facts.dtype, names, describe(path), "TIFF", facts.pages,
+        "stream",
+        stream,
+        stream.shape,
+        facts.dtype,
+        names,
+        source,
+        "TIFF",
+        facts.pages,
         photometric=facts.meaning.photometric,
+        transform=facts.meaning.apply,
     )
 
 

@@ -2,9 +2,11 @@
 
 Every path reads one page (the first unless ``page=`` says otherwise) and turns its stored
 samples into the image's values with the page's :class:`~imgstats.io._meaning.Meaning`:
-:func:`read_page` (eager), :class:`TiffArray` (lazy chunks through tifffile's zarr store),
-:class:`TiffStream` (tiles or strips decoded on every core, the fast path of
-:func:`imgstats.compute` on a local file) and :func:`tiff_preview` (strided, for thumbnails).
+:func:`read_page` (eager), :class:`TiffArray` (lazy chunks through tifffile's zarr store) and
+:func:`tiff_preview` (strided, for thumbnails) apply it themselves; :class:`TiffStream` (the
+tiles or strips of a page or of a window of it, decoded on every core: the fast path of
+:func:`imgstats.compute` on a local file) hands stored samples to its read plan, whose
+``transform`` is the meaning.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import math
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -199,8 +203,26 @@ class TiffArray:
         ):
             store = tif.pages[self.facts.page].aszarr()
             block = np.asarray(zarr.open(store, mode="r")[stored])
-            values = self.facts.meaning.apply(to_samples(block, self.facts.axes))
+            return self._finish(to_samples(block, self.facts.axes), key)
+
+    def _finish(self, samples: np.ndarray, key) -> np.ndarray:
+        """The requested values of a ``(y, x, samples)`` block of stored samples."""
+        values = self.facts.meaning.apply(samples)
         return values[..., key[2]] if self.ndim == 3 else values
+
+
+class StoredTiffArray(TiffArray):
+    """A :class:`TiffArray` of the page's stored samples ``(y, x, samples)``, meaning not
+    applied: what a :class:`TiffStream` hands to its work."""
+
+    def __init__(self, source, storage_options, facts: TiffFacts, samples: int, dtype):
+        super().__init__(source, storage_options, facts)
+        self.shape = (*facts.shape[:2], int(samples))
+        self.dtype = np.dtype(dtype)
+        self.ndim = 3
+
+    def _finish(self, samples: np.ndarray, key) -> np.ndarray:
+        return samples[..., key[2]]
 
 
 def dask_chunks(shape, tile, itemsize: int, target_bytes: int) -> tuple[int, ...]:
@@ -218,28 +240,47 @@ def dask_chunks(shape, tile, itemsize: int, target_bytes: int) -> tuple[int, ...
 
 
 class TiffStream:
-    """The tiles or strips of one page of a local TIFF, decoded on every core, as values.
+    """The tiles or strips of one page of a local TIFF, decoded on every core.
 
     Only pages whose samples are interleaved (or single) are streamed; use :meth:`open` to get
-    ``None`` for anything else, which then goes through dask.
+    ``None`` for anything else, which then goes through dask. A stream may cover a window of
+    the page (:meth:`windowed`): it then decodes only the tiles or strips that the window
+    touches.
+
+    The blocks it hands to the work are the page's *stored* samples ``(y, x, samples)``; the
+    page's meaning (``facts.meaning.apply``) turns them into the image's values, and the read
+    plan applies it (its ``transform``), so that meaning is applied to blocks in one place.
 
     Attributes
     ----------
     path : str
     page : int
+    window : tuple of int or None
+        ``(x0, y0, x1, y1)``, half-open and inside the page, or ``None`` for the whole page.
     shape : tuple of int
-        ``(y, x[, band])`` of the values (after the page's meaning).
+        ``(y, x[, band])`` of the values (after the page's meaning) of the window or page.
     dtype : numpy.dtype
+        Of the values.
     """
 
     #: Compressed bytes read from the file per batch of segments: this bounds the memory held.
     BUFFER_BYTES = 4 << 20
 
-    def __init__(self, path, facts: TiffFacts):
+    def __init__(self, path, facts: TiffFacts, window: tuple[int, int, int, int] | None = None):
         self.path = os.fspath(path)
         self.facts = facts
         self.page = facts.page
-        self.shape = facts.shape
+        self.window = None if window is None else tuple(int(v) for v in window)
+        if self.window is None:
+            self.shape = facts.shape
+        else:
+            x0, y0, x1, y1 = self.window
+            height, width = facts.shape[:2]
+            if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
+                raise InvalidOption(
+                    f"window {self.window} is not inside the page ({width} x {height} pixels)"
+                )
+            self.shape = (y1 - y0, x1 - x0) + tuple(facts.shape[2:])
         self.dtype = facts.dtype
 
     @classmethod
@@ -262,52 +303,142 @@ class TiffStream:
         except Exception:  # any malformed file or bad page: open_image says what is wrong
             return None
 
-    def map_reduce(self, work, merge, workers: int, progress: bool = False):
-        """Return ``merge([...])`` of ``work(block)`` over every tile or strip.
+    def windowed(self, window: tuple[int, int, int, int]) -> TiffStream:
+        """The same page, cut to ``window`` ``(x0, y0, x1, y1)`` (half-open, inside the page)."""
+        return TiffStream(self.path, self.facts, window)
 
-        ``work`` runs in the decoding threads on ``(y, x[, band])`` blocks of values cropped to
-        the image (missing segments read as stored zeros, as tifffile does); results are merged
-        as they arrive, so memory stays at a few segments and one batch of compressed bytes.
-        ``progress`` shows a bar of the segments done on stderr.
+    def stored_array(self):
+        """The stored samples ``(y, x, samples)`` under the window, as a lazy dask array."""
+        import dask.array as da
+        import tifffile
+
+        from . import CHUNK_BYTES
+
+        with decoding(self.path, "is corrupt"), tifffile.TiffFile(self.path) as tif:
+            tpage = tif.pages[self.page]
+            dtype = tpage.dtype
+            samples = math.prod(
+                int(n) for n, a in zip(tpage.shape, tpage.axes, strict=True) if a not in "YX"
+            )
+        raw = StoredTiffArray(self.path, None, self.facts, samples, dtype)
+        chunks = dask_chunks(raw.shape, self.facts.tile, raw.dtype.itemsize, CHUNK_BYTES)
+        arr = da.from_array(raw, chunks=chunks, asarray=False, meta=np.empty((0, 0, 0), dtype))
+        if self.window is None:
+            return arr
+        x0, y0, x1, y1 = self.window
+        return arr[y0:y1, x0:x1]
+
+    def segment_indices(self) -> list[int]:
+        """Indices (in the page's offsets) of the tiles or strips under the window or page.
+
+        Tile ``(row r, column c)`` is segment ``r * columns + c`` (row-major, as TIFF stores
+        them); strip ``r`` covers rows ``r * rowsperstrip`` onward, across the whole width.
+        """
+        height, width = self.facts.shape[:2]
+        rows, cols = self.facts.tile  # a strip's "tile" spans the width: one column
+        x0, y0, x1, y1 = self.window or (0, 0, width, height)
+        across = -(-width // cols)
+        return [
+            r * across + c
+            for r in range(y0 // rows, (y1 - 1) // rows + 1)
+            for c in range(x0 // cols, (x1 - 1) // cols + 1)
+        ]
+
+    def map_reduce(self, work, merge, workers: int, progress: bool = False):
+        """Return ``merge([...])`` of ``work(block)`` over the tiles or strips under the window.
+
+        ``work`` runs in ``workers`` decoding threads on ``(y, x, samples)`` blocks of stored
+        samples, each cropped to the window (or the page); missing segments read as stored
+        zeros, as tifffile does. Only the segments that the window touches are read and
+        decoded. Results are merged as they arrive, so memory stays at a few segments and one
+        batch of compressed bytes. ``progress`` shows a bar of the segments done on stderr.
         """
         import tifffile
 
-        height, width = self.shape[:2]
-        meaning = self.facts.meaning
-        stored_dtype = np.dtype(np.uint8)  # the page's, set once the file is open
-
-        def decoded(result):
-            data, index, shape = result
-            y, x = index[2], index[3]
-            rows, cols = min(shape[1], height - y), min(shape[2], width - x)
-            if data is None:
-                samples = np.zeros((rows, cols, shape[3]), stored_dtype)
-            else:
-                samples = data.reshape(data.shape[-3:])[:rows, :cols]
-            block = meaning.apply(samples)
-            try:
-                return work(block)
-            except BaseException as exc:  # ours, not the file's: re-raised as is below
-                raise WorkFailed(exc) from exc
-
+        height, width = self.facts.shape[:2]
+        x0, y0, x1, y1 = self.window or (0, 0, width, height)
+        indices = self.segment_indices()
         out = None
         try:
             with decoding(self.path, "is corrupt"), tifffile.TiffFile(self.path) as tif:
                 page = tif.pages[self.page]
                 stored_dtype = page.dtype
-                segments = page.segments(
-                    func=decoded, maxworkers=workers, buffersize=self.BUFFER_BYTES
-                )
-                with _progress_bar(progress, len(page.dataoffsets), self.path) as bar:
-                    for part in segments:
-                        try:
-                            out = part if out is None else merge([out, part])
-                        except BaseException as exc:
-                            raise WorkFailed(exc) from exc
-                        bar.update()
+                decode = _segment_decoder(page)
+
+                def one(segment):
+                    data, index, shape = decode(segment)
+                    y, x = index[2], index[3]
+                    top, left = max(y, y0), max(x, x0)
+                    bottom, right = min(y + shape[1], y1), min(x + shape[2], x1)
+                    if data is None:
+                        samples = np.zeros((bottom - top, right - left, shape[3]), stored_dtype)
+                    else:
+                        block = data.reshape(data.shape[-3:])
+                        samples = block[top - y : bottom - y, left - x : right - x]
+                    try:
+                        return work(samples)
+                    except BaseException as exc:  # ours, not the file's: re-raised as is below
+                        raise WorkFailed(exc) from exc
+
+                with (
+                    _progress_bar(progress, len(indices), self.path) as bar,
+                    _decoding_threads(workers) as pool_map,
+                ):
+                    for batch in _read_batches(tif.filehandle, page, indices, self.BUFFER_BYTES):
+                        for part in pool_map(one, batch):
+                            try:
+                                out = part if out is None else merge([out, part])
+                            except BaseException as exc:
+                                raise WorkFailed(exc) from exc
+                            bar.update()
         except WorkFailed as exc:
             raise exc.error from None
         return out
+
+
+def _segment_decoder(page):
+    """``(data, index) -> (segment, position, shape)``: tifffile's decoder of ``page``, with
+    the arguments that ``TiffPage.segments`` gives it (JPEG tables, full-size tiles)."""
+    keyframe = page.keyframe
+    decode = keyframe.decode
+    kwargs = {"_fullsize": keyframe.is_tiled}
+    if keyframe.compression in {6, 7, 34892, 33007}:  # JPEG
+        kwargs["jpegtables"] = page.jpegtables
+        kwargs["jpegheader"] = keyframe.jpegheader
+    return lambda segment: decode(*segment, **kwargs)
+
+
+def _read_batches(fh, page, indices: list[int], buffersize: int):
+    """Lists of ``(compressed bytes or None, index)`` of the segments ``indices`` of ``page``,
+    read about ``buffersize`` bytes at a time (tifffile's ``FileHandle.read_segments``)."""
+    offsets, counts = page.dataoffsets, page.databytecounts
+    have = min(len(offsets), len(counts))
+    if not have:
+        raise ValueError("the page has no segment offsets or byte counts")  # -> UnreadableImage
+    # a corrupt file may lack some offsets: those segments read as missing (zeros), as
+    # tifffile reads them
+    seg_offsets = [offsets[i] if i < have else 0 for i in indices]
+    seg_counts = [counts[i] if i < have else 0 for i in indices]
+    yield from fh.read_segments(
+        seg_offsets,
+        seg_counts,
+        indices=indices,
+        length=len(indices),
+        lock=fh.lock,
+        sort=False,
+        buffersize=buffersize,
+        flat=False,
+    )
+
+
+@contextmanager
+def _decoding_threads(workers: int):
+    """A ``map(fn, items)`` that runs on ``workers`` threads (in this thread when 1)."""
+    if workers < 2:
+        yield map
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="imgstats-tiff") as pool:
+        yield pool.map
 
 
 def _progress_bar(show: bool, total: int, path):

@@ -117,19 +117,27 @@ def test_window_of_an_rgb_file_keeps_bands_and_luma(tmp_path):
 
 
 def _count_segment_reads(monkeypatch, path):
-    """Patch tifffile's file cache to record which tiles or strips are read from ``path``."""
+    """Patch tifffile's file cache (the lazy zarr route) and its batched segment reader (the
+    TIFF stream) to record which tiles or strips are read from ``path``."""
     fc = tifffile.tifffile.FileCache
+    fh_class = tifffile.tifffile.FileHandle
     with tifffile.TiffFile(path) as tif:
         offsets = list(tif.pages[0].dataoffsets)
     seen = []
     original = fc.read
+    original_segments = fh_class.read_segments
 
     def read(self, fh, offset, bytecount, whence=0):
         if offset in offsets:
             seen.append(offsets.index(offset))
         return original(self, fh, offset, bytecount, whence)
 
+    def read_segments(self, wanted, *args, **kwargs):
+        seen.extend(offsets.index(o) for o in wanted if o in offsets)
+        return original_segments(self, wanted, *args, **kwargs)
+
     monkeypatch.setattr(fc, "read", read)
+    monkeypatch.setattr(fh_class, "read_segments", read_segments)
     return seen
 
 
