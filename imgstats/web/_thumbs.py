@@ -10,13 +10,17 @@ come from here.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import hashlib
 import io
 import os
 import tempfile
 import threading
-from collections import OrderedDict
+import time
+from collections import OrderedDict, deque
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +28,21 @@ from PIL import Image
 
 from ..io import open_preview_plan
 
-__all__ = ["RenderCache", "render", "MEDIA_TYPE"]
+__all__ = ["RenderCache", "BackgroundRenders", "render", "MEDIA_TYPE"]
 
 MEDIA_TYPE = "image/webp"
+
+
+class _Flight:
+    """One rendering in progress: the callers of the same key wait for its outcome."""
+
+    __slots__ = ("done", "data", "error", "waiters")
+
+    def __init__(self):
+        self.done = threading.Event()
+        self.waiters = 0
+        self.data: bytes | None = None
+        self.error: BaseException | None = None
 
 
 class RenderCache:
@@ -36,44 +52,161 @@ class RenderCache:
     its old renderings age out; nothing is keyed by pixel contents. The folder, when given, is
     shared by every worker process of a server and outlives restarts, so an image is rendered
     once, not once per process; it is pruned, oldest files first, past ``max_disk_bytes``.
+
+    A key is rendered once at a time (single flight): a caller that asks for a key being
+    rendered waits for that rendering and gets its bytes, or its error; across the processes
+    sharing the folder, a lock file per key (see :meth:`_folder_lock`) makes the others wait
+    and then read the folder, for at most ``lock_wait`` seconds. Errors of the classes
+    in ``remember`` (those that a version always gives, such as an unreadable file) are kept,
+    the last ``max_failures`` of them, and raised again without rendering; others (a busy
+    service, a store timeout) are not kept.
     """
 
-    def __init__(self, max_bytes: int, folder=None, max_disk_bytes: int = 512 << 20):
+    def __init__(
+        self,
+        max_bytes: int,
+        folder=None,
+        max_disk_bytes: int = 512 << 20,
+        *,
+        remember: tuple[type[BaseException], ...] = (),
+        max_failures: int = 1024,
+        lock_wait: float = 30.0,
+    ):
         self.max_bytes = int(max_bytes)
         self.folder = Path(folder) if folder else None
         self.max_disk_bytes = int(max_disk_bytes)
+        self.remember = tuple(remember)
+        self.max_failures = int(max_failures)
+        self.lock_wait = float(lock_wait)
         self._items: OrderedDict[tuple, bytes] = OrderedDict()
+        self._failures: OrderedDict[tuple, BaseException] = OrderedDict()
+        self._flights: dict[tuple, _Flight] = {}
         self._bytes = 0
         self._lock = threading.Lock()
         self._writes = 0
-        self.hits = self.misses = 0
+        #: Answers from memory or the folder, renderings made (``make()`` calls), and callers
+        #: that waited for another caller's rendering of the same key.
+        self.hits = self.misses = self.joined = 0
+
+    def peek(self, key: tuple) -> bytes | None:
+        """The bytes of ``key`` if held in memory (its error if one is kept), else None."""
+        with self._lock:
+            failure = self._failures.get(key)
+            if failure is not None:
+                raise _fresh(failure)
+            return self._items.get(key)
 
     def get_or_render(self, key: tuple, make: Callable[[], bytes]) -> bytes:
-        """Return the cached bytes for ``key``, rendering them with ``make()`` on a miss."""
+        """Return the cached bytes for ``key``, rendering them with ``make()`` on a miss.
+
+        Raises
+        ------
+        Exception
+            What ``make()`` raised, for this caller and those that waited for it; a kept
+            failure (see ``remember``) is raised again without calling ``make()``.
+        """
         with self._lock:
             data = self._items.get(key)
             if data is not None:
                 self._items.move_to_end(key)
                 self.hits += 1
                 return data
-        data = self._read(key)
-        if data is None:
+            failure = self._failures.get(key)
+            if failure is not None:
+                raise _fresh(failure)
+            flight = self._flights.get(key)
+            leader = flight is None
+            if leader:
+                flight = self._flights[key] = _Flight()
+            else:
+                flight.waiters += 1
+        if not leader:
+            flight.done.wait()
             with self._lock:
-                self.misses += 1
-            # Render outside the lock: two threads may race on one key; both results are equal.
-            data = make()
-            self._write(key, data)
-        else:
+                self.joined += 1
+            if flight.error is not None:
+                raise _fresh(flight.error)
+            return flight.data
+        try:
+            data = self._read(key)
+            made = False
+            if data is None:
+                with self._folder_lock(key):
+                    data = self._read(key)  # another process may have rendered it meanwhile
+                    if data is None:
+                        with self._lock:
+                            self.misses += 1
+                        made = True
+                        data = make()
+                        self._write(key, data)
+            if not made:
+                with self._lock:
+                    self.hits += 1
+            flight.data = data
+        except BaseException as exc:
+            flight.error = exc
+            raise
+        finally:
             with self._lock:
-                self.hits += 1
-        with self._lock:
-            if key not in self._items and len(data) <= self.max_bytes:
-                self._items[key] = data
-                self._bytes += len(data)
-                while self._bytes > self.max_bytes:
-                    _, old = self._items.popitem(last=False)
-                    self._bytes -= len(old)
+                del self._flights[key]
+                if flight.error is None:
+                    self._keep(key, flight.data)
+                elif isinstance(flight.error, self.remember) and self.max_failures > 0:
+                    self._failures[key] = _fresh(flight.error)  # without its frames
+                    while len(self._failures) > self.max_failures:
+                        self._failures.popitem(last=False)
+            flight.done.set()
         return data
+
+    def _keep(self, key: tuple, data: bytes) -> None:
+        """Hold ``data`` in memory, dropping the least recently used (under the lock)."""
+        if key not in self._items and len(data) <= self.max_bytes:
+            self._items[key] = data
+            self._bytes += len(data)
+            while self._bytes > self.max_bytes:
+                _, old = self._items.popitem(last=False)
+                self._bytes -= len(old)
+
+    @contextlib.contextmanager
+    def _folder_lock(self, key: tuple):
+        """Hold the folder's lock of ``key`` (one of 4096 ``locks/XXX.lock`` files, by the key's
+        digest), so the worker processes sharing the folder render a key once at a time.
+
+        ``flock`` locks are released by the kernel when their process dies, so none goes
+        stale; after ``lock_wait`` seconds a caller renders without it. Without a folder (or
+        ``fcntl``, or a writable folder) there is nothing to share and nothing is locked.
+        """
+        if self.folder is None:
+            yield
+            return
+        try:
+            import fcntl
+        except ImportError:  # not on POSIX: each process renders on its own
+            yield
+            return
+        digest = hashlib.sha256(repr(key).encode()).hexdigest()
+        path = self.folder / "locks" / f"{digest[:3]}.lock"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            yield
+            return
+        try:
+            deadline = time.monotonic() + self.lock_wait
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.01)
+                except OSError:  # a file system without locks
+                    break
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     def _path(self, key: tuple) -> Path:
         digest = hashlib.sha256(repr(key).encode()).hexdigest()
@@ -127,8 +260,9 @@ class RenderCache:
         """Forget every rendering, in memory and in the folder."""
         with self._lock:
             self._items.clear()
+            self._failures.clear()
             self._bytes = 0
-            self.hits = self.misses = 0
+            self.hits = self.misses = self.joined = 0
         if self.folder is not None:
             for path in self.folder.glob("*/*.webp"):
                 path.unlink(missing_ok=True)
@@ -139,6 +273,83 @@ class RenderCache:
     @property
     def nbytes(self) -> int:
         return self._bytes
+
+
+def _fresh(exc: BaseException) -> BaseException:
+    """A copy of ``exc`` without traceback, so threads raising it do not share one, and a kept
+    failure holds no frames (nor the arrays they reference)."""
+    try:
+        return copy.copy(exc).with_traceback(None)
+    except Exception:  # an exception class that cannot be rebuilt from its args
+        return exc
+
+
+class BackgroundRenders:
+    """A few daemon threads that run renderings for the gallery's pages, from a bounded queue.
+
+    A gallery page hands its cards' renderings here and waits for them at most
+    ``GALLERY_PAGE_WAIT``; those not done by then keep running, so the browser's thumbnail
+    request that follows finds them in the :class:`RenderCache` or joins them there. The
+    threads only schedule: each rendering still takes a slot of the service's slow work and
+    its pixels in the decode budget, so ``workers`` is at most the number of slow-work slots.
+    At most ``max_pending`` jobs are queued or running; :meth:`submit` refuses more (returns
+    None) rather than queue without bound. Threads start on demand (after a fork too) and
+    leave after ``idle`` seconds without work.
+    """
+
+    def __init__(self, workers: int, max_pending: int, *, idle: float = 30.0):
+        self.workers = max(1, int(workers))
+        self.max_pending = max(0, int(max_pending))
+        self.idle = float(idle)
+        self._reset()
+
+    def _reset(self) -> None:
+        self._pid = os.getpid()
+        self._cond = threading.Condition()
+        self._jobs: deque[tuple[Future, Callable[[], object]]] = deque()
+        self._threads = self._waiting = self._running = 0
+
+    def submit(self, job: Callable[[], object]) -> Future | None:
+        """Queue ``job``; a future of its result, or None when the queue is full."""
+        if os.getpid() != self._pid:  # a forked worker: the parent's threads are not here
+            self._reset()
+        with self._cond:
+            if len(self._jobs) + self._running >= self.max_pending:
+                return None
+            future: Future = Future()
+            self._jobs.append((future, job))
+            if self._threads < self.workers and len(self._jobs) > self._waiting:
+                self._threads += 1
+                threading.Thread(target=self._work, name="imgstats-render", daemon=True).start()
+            self._cond.notify()
+        return future
+
+    @property
+    def pending(self) -> int:
+        """Jobs queued or running."""
+        with self._cond:
+            return len(self._jobs) + self._running
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                self._waiting += 1
+                found = self._cond.wait_for(lambda: self._jobs, timeout=self.idle)
+                self._waiting -= 1
+                if not found:
+                    self._threads -= 1
+                    return
+                future, job = self._jobs.popleft()
+                self._running += 1
+            try:
+                if future.set_running_or_notify_cancel():
+                    try:
+                        future.set_result(job())
+                    except BaseException as exc:  # the page that waits decides what it means
+                        future.set_exception(exc)
+            finally:
+                with self._cond:
+                    self._running -= 1
 
 
 def render(

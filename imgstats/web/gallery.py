@@ -13,7 +13,9 @@ Routes (blueprint ``gallery``):
 * ``/gallery/<image>?window=x0,y0,x1,y1`` -- the window view: the same table and histograms
   for a half-open window of pixels, as drawn on the image (image pixels, as stored);
 * ``/gallery/<image>/<func>`` -- the result view: the value, and a link to the API URL giving it;
-* ``/thumbs/<image>``, ``/previews/<image>`` -- small WebP renderings, cached by image version.
+* ``/thumbs/<image>``, ``/previews/<image>`` -- small WebP renderings, cached by image version;
+  when an image cannot be rendered, a small SVG saying so, with the error's status (see
+  :func:`thumb`).
 
 Every statistic comes from the service's cached summary: the pages never read pixels for them.
 """
@@ -21,8 +23,10 @@ Every statistic comes from the service's cached summary: the pages never read pi
 from __future__ import annotations
 
 import getpass
+import html
 import math
 import tempfile
+from concurrent.futures import wait as wait_for_all
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from urllib.parse import quote
@@ -53,11 +57,11 @@ from ..errors import (
 )
 from ..functions import NAMED_FUNCTIONS, parse_function
 from . import _plots
-from ._thumbs import MEDIA_TYPE, RenderCache
+from ._thumbs import MEDIA_TYPE, BackgroundRenders, RenderCache
 from .errors import status_of
 from .store import cacheable
 
-__all__ = ["bp", "render_error", "DEFAULTS", "TABLE_FUNCTIONS"]
+__all__ = ["bp", "render_error", "placeholder", "DEFAULTS", "TABLE_FUNCTIONS"]
 
 bp = Blueprint(
     "gallery",
@@ -70,6 +74,10 @@ bp = Blueprint(
 #: Configuration keys of the gallery and their defaults (override with ``IMGSTATS_<KEY>``).
 DEFAULTS = {
     "GALLERY_PAGE_SIZE": 48,
+    # Seconds a gallery page waits for its thumbnails, rendered concurrently, so that an image
+    # that cannot be rendered gets an error card; renderings still running after that go on
+    # in the background and the page shows their cards as usual. 0 never waits.
+    "GALLERY_PAGE_WAIT": 1.0,
     "GALLERY_THUMB_SIZE": 200,  # longer side, pixels
     "GALLERY_PREVIEW_SIZE": 1024,  # images larger than this are shown reduced
     "GALLERY_CACHE_BYTES": 64 << 20,  # thumbnails and previews held in memory, per process
@@ -84,6 +92,9 @@ TABLE_FUNCTIONS = ("min", "p1", "p5", "p25", "median", "mean", "p75", "p95", "p9
 #: The percentile marked on the histogram when none was asked for.
 DEFAULT_PERCENTILE = "p99"
 _EXTENSION = "imgstats.gallery"
+_BACKGROUND = "imgstats.gallery.background"
+#: Rendering errors that a version of an image always gives: kept, not rendered again.
+_LASTING = (UnreadableImage, ImageTooLarge)
 _WEB_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp"}
 _ORIGINAL_MAX_BYTES = 2 << 20  # small web images are shown as they are, larger ones reduced
 
@@ -97,10 +108,24 @@ def _setup(state) -> None:
     folder = app.config["GALLERY_CACHE_DIR"]
     if folder is None:
         folder = Path(tempfile.gettempdir()) / f"imgstats-gallery-{_user()}"
+    try:
+        wait = float(app.config["GALLERY_PAGE_WAIT"])
+    except (TypeError, ValueError):
+        wait = math.nan
+    if not wait >= 0:  # also refuses NaN
+        raise InvalidOption("invalid imgstats setting: GALLERY_PAGE_WAIT must be a number >= 0")
+    app.config["GALLERY_PAGE_WAIT"] = wait
     app.extensions[_EXTENSION] = RenderCache(
         int(app.config["GALLERY_CACHE_BYTES"]),
         folder or None,
         int(app.config["GALLERY_DISK_CACHE_BYTES"]),
+        remember=_LASTING,
+    )
+    # as many threads as the service has slots for slow work (more would only wait for one),
+    # and room for two pages of renderings
+    app.extensions[_BACKGROUND] = BackgroundRenders(
+        int(app.config.get("SLOW_WORKERS", 2)),
+        2 * max(1, int(app.config["GALLERY_PAGE_SIZE"])),
     )
     app.extensions["imgstats.render_error"] = render_error
     app.jinja_env.filters.setdefault("stat", readable)
@@ -244,7 +269,7 @@ def gallery():
     page = request.args.get("page", 1, type=int)
     if not 1 <= page <= pages:
         return render_error(NotFound(f"There is no page {page}: pages go from 1 to {pages}."), 404)
-    cards = [_card(name) for name in names[(page - 1) * size : page * size]]
+    cards = _cards(names[(page - 1) * size : page * size])
     return render_template(
         "gallery/gallery.html",
         cards=cards,
@@ -345,13 +370,38 @@ def result(image: str, func: str):
 # -- renderings -------------------------------------------------------------------------------
 @bp.get("/thumbs/<image>")
 def thumb(image: str):
-    """A thumbnail (WebP, longer side ``GALLERY_THUMB_SIZE``), rendered once per version."""
-    return _rendering(image, "thumb", int(current_app.config["GALLERY_THUMB_SIZE"]), 75)
+    """A thumbnail (WebP, longer side ``GALLERY_THUMB_SIZE``), rendered once per version.
+
+    An image that cannot be rendered (unreadable, too large, unknown, a busy service or
+    store) is answered, for a client whose ``Accept`` takes images at least as much as HTML
+    (an ``<img>``, ``Accept: */*``), with a small SVG saying so in words
+    (:func:`placeholder`), under the status code the API gives that error (422, 413, 404, 503
+    with ``Retry-After``, 502, 504) and ``Cache-Control: no-store``: browsers show an image
+    body whatever the status, so the gallery shows no broken picture, and the status still
+    says it is an error. A client that prefers HTML (a browser opening the URL itself) or
+    sends no ``Accept`` gets the gallery's HTML error page, as before. The ``/stats`` API's
+    JSON errors are not concerned: these are the gallery's picture routes.
+    """
+    size = int(current_app.config["GALLERY_THUMB_SIZE"])
+    try:
+        return _rendering(image, "thumb", size, 75)
+    except ImgStatsError as exc:
+        return _placeholder_or_raise(exc, size)
 
 
 @bp.get("/previews/<image>")
 def preview(image: str):
-    """The image as a browser shows it: the file itself when small and web-ready, else reduced."""
+    """The image as a browser shows it: the file itself when small and web-ready, else reduced.
+
+    Errors are answered as for :func:`thumb`: a placeholder SVG with the error's status.
+    """
+    try:
+        return _preview(image)
+    except ImgStatsError as exc:
+        return _placeholder_or_raise(exc, int(current_app.config["GALLERY_PREVIEW_SIZE"]))
+
+
+def _preview(image: str) -> Response:
     service = _service()
     info = service.info(image)
     limit = int(current_app.config["GALLERY_PREVIEW_SIZE"])
@@ -372,14 +422,71 @@ def _rendering(image: str, kind: str, size: int, quality: int) -> Response:
 
 def _rendered(image: str, version: str, kind: str, size: int, quality: int) -> bytes:
     """A rendering from the gallery's cache, made by the service on a miss."""
-    service = _service()
+    return _render_job(image, version, kind, size, quality)()
+
+
+def _render_key(image: str, version: str, kind: str, size: int, quality: int) -> tuple | None:
+    """The rendering's key in the gallery's cache; None for a racy version (never kept)."""
+    if not cacheable(version):  # the file may be being written
+        return None
     # the store's address keeps two stores with the same file names apart in a shared folder
-    store = getattr(getattr(service, "store", None), "url", "")
-    if not cacheable(version):  # a racy version (the file may be being written): never kept
+    store = getattr(getattr(_service(), "store", None), "url", "")
+    return (store, kind, size, quality, image, version)
+
+
+def _render_job(image: str, version: str, kind: str, size: int, quality: int):
+    """A call giving the rendering (from the cache, made by the service on a miss) that needs
+    no app context, so a background thread can run it."""
+    service, renders = _service(), cache()
+    key = _render_key(image, version, kind, size, quality)
+
+    def make() -> bytes:
         return service.render(image, size, quality)
-    return cache().get_or_render(
-        (store, kind, size, quality, image, version), lambda: service.render(image, size, quality)
+
+    if key is None:
+        return make
+    return lambda: renders.get_or_render(key, make)
+
+
+def placeholder(title: str, size: int) -> str:
+    """A ``size`` pixels square SVG saying ``title`` (``This image cannot be read``).
+
+    It has a ``<title>`` and ``role="img"`` with an ``aria-label`` for when it is opened by
+    itself; in the gallery the ``<img>``'s alt text names the image.
+    """
+    lines: list[str] = []
+    for word in title.split():  # about 18 characters of 14 px text fit in 200 px
+        if lines and len(lines[-1]) + 1 + len(word) <= 18:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    top = 100 - 9 * (len(lines) - 1)
+    text = "".join(
+        f'<tspan x="100" y="{top + 18 * i}">{html.escape(line)}</tspan>'
+        for i, line in enumerate(lines)
     )
+    label = html.escape(title)
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" '
+        f'viewBox="0 0 200 200" role="img" aria-label="{label}"><title>{label}</title>'
+        '<rect width="200" height="200" fill="#f3f3f3" stroke="#767676" stroke-width="2" '
+        'stroke-dasharray="6 4"/><text font-family="system-ui, sans-serif" font-size="14" '
+        f'fill="#333" text-anchor="middle" dominant-baseline="middle">{text}</text></svg>'
+    )
+
+
+def _placeholder_or_raise(exc: ImgStatsError, size: int) -> Response:
+    """The placeholder SVG for ``exc`` with its status, or ``exc`` raised again for a client
+    that prefers HTML to images (it then gets the gallery's error page)."""
+    accept = request.accept_mimetypes
+    if not accept or accept.best_match(["image/svg+xml", "text/html"]) != "image/svg+xml":
+        raise exc
+    response = Response(placeholder(title_of(exc), size), status=status_of(exc))
+    response.mimetype = "image/svg+xml"
+    response.headers["Cache-Control"] = "no-store"
+    if isinstance(exc, Busy):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def _image_response(data: bytes, mimetype: str, version: str) -> Response:
@@ -474,22 +581,62 @@ def _window(image: str, entered: dict[str, str]) -> tuple[int, int, int, int]:
     return x0, y0, x1, y1
 
 
-def _card(name: str) -> dict:
-    """What the gallery shows of one image: its header, or what is wrong with it.
+def _cards(names: list[str]) -> list[dict]:
+    """What the gallery shows of each image: its header, or what is wrong with it.
 
-    The thumbnail is rendered (and cached) here, so an image whose pixels cannot be decoded
-    gets an error card rather than a broken picture, and the browser's request for the
-    thumbnail that follows is a cache hit.
+    The thumbnails are rendered (and cached) concurrently by the gallery's background threads,
+    each in a slot of the service's slow work and the decode budget, and the page waits for
+    them at most ``GALLERY_PAGE_WAIT`` seconds in all. An image whose rendering failed by then
+    gets an error card rather than a broken picture. The others get their usual card: their
+    renderings go on, so the browser's request for the thumbnail that follows finds it in the
+    cache or waits for that same rendering (never a second one); if it fails there, the
+    browser gets :func:`placeholder`. A busy service is no fault of the image: its card is
+    usual too, and the thumbnail request tries again.
     """
     size = int(current_app.config["GALLERY_THUMB_SIZE"])
-    try:
-        info = dict(_service().info(name))
-        _rendered(name, info["version"], "thumb", size, 75)
-    except ImgStatsError as exc:  # one unreadable file must not take the whole page down
-        return {"name": name, "error": _service().redact(str(exc)), "title": title_of(exc)}
-    info["thumb_width"], info["thumb_height"] = _fit(info["width"], info["height"], size)
-    info["description"] = _describe(info)
-    return info
+    renders, background = cache(), current_app.extensions[_BACKGROUND]
+    cards: list[dict] = []
+    # every header first: they need slow-work slots too, which the renderings would hold
+    for name in names:
+        try:
+            info = dict(_service().info(name))
+        except ImgStatsError as exc:  # one unreadable file must not take the whole page down
+            cards.append(_error_card(name, exc))
+            continue
+        info["thumb_width"], info["thumb_height"] = _fit(info["width"], info["height"], size)
+        info["description"] = _describe(info)
+        cards.append(info)
+    waiting = {}  # card index -> future of its rendering
+    for index, card in enumerate(cards):
+        if "error" in card:
+            continue
+        name, version = card["name"], card["version"]
+        key = _render_key(name, version, "thumb", size, 75)
+        try:
+            if key is not None and renders.peek(key) is not None:
+                continue
+        except ImgStatsError as exc:  # a failure kept from an earlier rendering
+            cards[index] = _error_card(name, exc)
+            continue
+        future = background.submit(_render_job(name, version, "thumb", size, 75))
+        if future is not None:  # else the queue is full: the browser's request renders it
+            waiting[index] = future
+    if waiting:
+        wait_for_all(waiting.values(), timeout=float(current_app.config["GALLERY_PAGE_WAIT"]))
+    for index, future in waiting.items():
+        if not future.done() or future.cancelled():
+            continue
+        exc = future.exception()
+        if exc is None or isinstance(exc, Busy):
+            continue
+        if not isinstance(exc, ImgStatsError):  # a bug: the page fails as it would have inline
+            raise exc
+        cards[index] = _error_card(cards[index]["name"], exc)
+    return cards
+
+
+def _error_card(name: str, exc: ImgStatsError) -> dict:
+    return {"name": name, "error": _service().redact(str(exc)), "title": title_of(exc)}
 
 
 def _fit(width: int, height: int, size: int) -> tuple[int, int]:

@@ -37,6 +37,8 @@ def app(images):
             "IMAGES": str(images),
             "WARMUP": False,
             "GALLERY_PAGE_SIZE": 4,
+            # pages wait for every rendering (they finish well before): error cards are certain
+            "GALLERY_PAGE_WAIT": 60,
             "GALLERY_CACHE_DIR": str(images.parent / "renders"),
         }
     )
