@@ -532,7 +532,7 @@ def bench_tiff_process(data, sides, repeat, rows):
         (
             "peak RSS of `compute` above that on a 1024² TIFF (fresh processes)",
             ", ".join(f"{s}²: {s * s * 3 / 1e6:,.0f} MB raw" for s in sides),
-            ", ".join(f"+{v / 1e6:,.1f} MB" for v in above.values()),
+            ", ".join(f"{v / 1e6:+,.1f} MB" for v in above.values()),
             f"spread {spread / 1e6:.1f} MB",
             "within 10 MB, < 5% of the smaller raw",
             verdict(ok),

@@ -300,9 +300,7 @@ def _open_path(source, local, chunks, pixel_limit, storage_options, page) -> Rea
         # never holds more than a few tiles.
         stream = TiffStream.open(source, page=page)
         if stream is not None and stream.shape == plan.shape:
-            return replace(
-                plan.with_pixels("stream", stream), transform=stream.facts.meaning.apply
-            )
+            return replace(plan.with_pixels("stream", stream), transform=stream.facts.meaning.apply)
     return plan
 
 

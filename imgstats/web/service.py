@@ -22,6 +22,7 @@ import fnmatch
 import hashlib
 import logging
 import math
+import os
 import re
 import threading
 from collections.abc import Mapping
@@ -726,6 +727,15 @@ class ImageService:
         for arr in samples:
             s = summarize(arr)
             refine(s, arr, ["p10", "median"])
+        # and the path of an 8-bit file decoded by Pillow: its memory counted in place
+        import tempfile
+
+        from PIL import Image
+
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "warm.png")
+            Image.fromarray(samples[0]).save(path)
+            summarize(path)
 
     def cache_clear(self) -> None:
         """Forget every cached summary and header (not Redis)."""

@@ -125,9 +125,7 @@ def test_counts_in_place_equal_pillows_histogram(files, name, luma):
 
 
 @pytest.mark.slow
-def test_a_large_image_is_decoded_into_one_block_and_counted_on_every_core(
-    big_png, monkeypatch
-):
+def test_a_large_image_is_decoded_into_one_block_and_counted_on_every_core(big_png, monkeypatch):
     img = _loaded(big_png, one_block=False)
     assert img.width * img.height * 4 > 2 * BLOCK
     assert pixel_view(img) is None  # Pillow's default memory: several blocks, export refused

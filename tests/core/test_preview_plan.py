@@ -205,8 +205,9 @@ def test_tiff_previews_are_the_full_values_strided(folder, name, max_side):
     tiled=st.booleans(),
     max_side=st.integers(1, 40),
 )
-def test_tiff_previews_are_strided_at_any_size(tmp_path_factory, height, width, bands, tiled,
-                                               max_side):
+def test_tiff_previews_are_strided_at_any_size(
+    tmp_path_factory, height, width, bands, tiled, max_side
+):
     shape = (height, width) + ((bands,) if bands > 1 else ())
     data = RNG.integers(0, 1 << 16, shape).astype(np.uint16)
     buf = io.BytesIO()
