@@ -14,7 +14,7 @@ does:
 Settings: *sequential* is the gallery before concurrent rendering, reproduced by
 configuration (one slot for slow work, so one rendering at a time, and a page that waits for
 every rendering: ``SLOW_WORKERS=1``, ``GALLERY_PAGE_WAIT=600``); *default* is the service's
-defaults (two slots, ``GALLERY_PAGE_WAIT=1``); *no wait* is ``GALLERY_PAGE_WAIT=0``. Times
+defaults (two slots, ``GALLERY_PAGE_WAIT=0.25``); *no wait* is ``GALLERY_PAGE_WAIT=0``. Times
 are the best of the rounds; the ratios against *sequential* are the figures to read.
 """
 
