@@ -22,6 +22,7 @@ import imgstats.collection as collection
 from imgstats import InvalidOption, NoValidSamples
 from imgstats.collection import PromotedPart, merge_summaries, promoted_type, refine_many
 
+from .cluster import local_cluster
 from .oracle import check_all, valid_samples
 from .test_exact import CORE, uneven_chunks, value_pool
 
@@ -252,22 +253,12 @@ def test_a_promoted_part_keeps_every_value():
 @pytest.mark.slow
 def test_mixed_types_on_a_local_cluster(folder, tmp_path):
     """Workers summarize and refine a wide image as the promoted type (pickled transform)."""
-    distributed = pytest.importorskip("distributed")
     path, arrays = folder
     tiled = tmp_path / "i32_tiled.tif"
     tifffile.imwrite(tiled, arrays["i32.tif"], tile=(16, 16))
     sources = [path / "rgb.png", tiled, path / "f32.tif"]
     want = promoted([arrays["rgb.png"], arrays["i32.tif"], arrays["f32.tif"]])
-    with (
-        distributed.LocalCluster(
-            n_workers=2,
-            processes=True,
-            threads_per_worker=1,
-            dashboard_address=":0",
-            silence_logs=50,
-        ) as cluster,
-        distributed.Client(cluster),
-    ):
+    with local_cluster():
         check_all(imgstats.compute(sources, FUNCS), want, FUNCS)
         # the types learnt on the workers: the wide images are decoded again there
         with mock.patch.object(collection, "_known_dtype", lambda source, io_options: None):

@@ -17,6 +17,7 @@ import imgstats
 from imgstats import ImageNotFound, InvalidOption, NoValidSamples, UnreadableImage
 from imgstats.collection import compute_many, merge_summaries
 
+from .cluster import local_cluster
 from .oracle import ALL_DTYPES, check_all, valid_samples
 from .test_exact import CORE, uneven_chunks, value_pool
 
@@ -183,16 +184,7 @@ def test_one_task_per_image_on_a_local_cluster(photos):
     for i, arr in enumerate(floats):
         tifffile.imwrite(folder / f"c{i}.tif", arr, tile=(16, 16))
         paths.append(folder / f"c{i}.tif")
-    with (
-        distributed.LocalCluster(
-            n_workers=2,
-            processes=True,
-            threads_per_worker=1,
-            dashboard_address=":0",
-            silence_logs=50,
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
+    with local_cluster() as client:
         with distributed.get_task_stream(client) as stream:
             got = imgstats.compute(paths, FUNCS)
         tasks = [t for t in stream.data if "_summarize_one" in str(t["key"])]

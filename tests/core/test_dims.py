@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 import imgstats
 from imgstats import InvalidOption
 
+from .cluster import local_cluster
 from .oracle import ALL_DTYPES, expected_mean, expected_percentile, same_number, valid_samples
 from .test_exact import CORE, uneven_chunks, value_pool
 
@@ -145,20 +146,10 @@ def test_dim_needs_a_dataarray():
 
 @pytest.mark.slow
 def test_dims_on_a_local_cluster():
-    distributed = pytest.importorskip("distributed")
     rng = np.random.default_rng(22)
     arr = rng.normal(size=(3, 40, 50))
     lazy = xr.DataArray(da.from_array(arr, chunks=(1, 17, 23)), dims=("time", "y", "x"))
-    with (
-        distributed.LocalCluster(
-            n_workers=2,
-            processes=True,
-            threads_per_worker=1,
-            dashboard_address=":0",
-            silence_logs=50,
-        ) as cluster,
-        distributed.Client(cluster),
-    ):
+    with local_cluster():
         got = imgstats.compute(lazy, ["median", "p0.1", "max"], dim=("y", "x")).compute()
     want = np.stack(
         [

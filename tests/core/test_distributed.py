@@ -13,6 +13,7 @@ import tifffile
 
 import imgstats
 
+from .cluster import local_cluster
 from .oracle import check_all
 
 distributed = pytest.importorskip("distributed")
@@ -22,16 +23,7 @@ FUNCS = ["min", "max", "mean", "median", "p0.1", "p99.9"]
 
 @pytest.fixture(scope="module")
 def client():
-    with (
-        distributed.LocalCluster(
-            n_workers=2,
-            processes=True,
-            threads_per_worker=1,
-            dashboard_address=":0",
-            silence_logs=50,  # logging.CRITICAL: no "connection closed" chatter at shutdown
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
+    with local_cluster() as client:
         yield client
 
 
