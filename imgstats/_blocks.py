@@ -13,7 +13,7 @@ from fractions import Fraction
 import numpy as np
 
 from ._lazy import lazy_module
-from .summary import BandStats, Summary, _bins, key_bits_of
+from .summary import BandStats, Summary, _bins, float32_keys, key_bits_of
 
 # numba and its kernels load on the first count (0.65 s), not with imgstats: an 8-bit JPEG
 # is counted by Pillow and never needs them.
@@ -217,8 +217,7 @@ def _dense(bits: np.ndarray, cand0: np.ndarray) -> bool:
     """Whether the candidate bins of a one-band block hold :data:`DENSE_SHARE` of a strided
     look at 4096 of its samples (NaN fall in no candidate bin: their keys are above +inf's)."""
     look = bits[:: max(1, bits.size // 4096)]
-    keys = look ^ np.where(look >= 0x80000000, np.uint32(0xFFFFFFFF), np.uint32(0x80000000))
-    return bool(look.size) and np.mean(cand0[keys >> 16] >= 0) >= DENSE_SHARE
+    return bool(look.size) and np.mean(cand0[float32_keys(look) >> 16] >= 0) >= DENSE_SHARE
 
 
 #: The top-16-bit key bins of +inf and -inf: no finite float32 shares them (NaN is not counted).

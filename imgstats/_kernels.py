@@ -363,7 +363,7 @@ def refine_targets32(
         if c == nb:
             c = 0
         b = bits[i]
-        k = np.uint32(b ^ (np.uint32(np.int32(b) >> np.int32(31)) | np.uint32(0x80000000)))
+        k = _key32(b)
         pre = np.uint32(k >> np.uint32(16))
         if np.uint32(pre - lo32) > span32:
             continue

@@ -15,7 +15,7 @@ import numpy as np
 
 from ._blocks import finish_refinements, merge_refinements, refine_block, summarize_block
 from .errors import InvalidOption
-from .summary import Summary, collect_limit
+from .summary import Summary, collect_limit, float32_keys
 
 __all__ = ["summarize", "refine", "compute", "as_image_array"]
 
@@ -278,7 +278,7 @@ def _candidates(plan, func, bands) -> tuple:
     bits = np.ascontiguousarray(px[:: max(1, px.shape[0] // _SAMPLE)]).view(np.uint32)
     if not bits.dtype.isnative:
         return ()
-    keys = np.where(bits >> 31, ~bits, bits | np.uint32(0x80000000))
+    keys = float32_keys(bits)
     valid = (bits & np.uint32(0x7FFFFFFF)) <= np.uint32(0x7F800000)
     out, total = [], 0
     sels = []

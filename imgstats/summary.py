@@ -75,6 +75,12 @@ def _top_shift(key_bits: int) -> int:
     return max(0, key_bits - 16)
 
 
+def float32_keys(bits: np.ndarray) -> np.ndarray:
+    """The order-preserving keys (uint32) of float32 samples given as their bit patterns:
+    the sign bit of a positive number flipped, every bit of a negative one."""
+    return np.where(bits >> 31, ~bits, bits | np.uint32(0x80000000))
+
+
 def keys_to_values(keys, dtype: np.dtype) -> np.ndarray:
     """Map order-preserving keys (uint64 array) back to values of ``dtype``."""
     dtype = np.dtype(dtype)
