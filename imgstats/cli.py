@@ -10,7 +10,7 @@ import re
 import sys
 
 from .errors import ImgStatsError
-from .functions import NAMED_FUNCTIONS
+from .functions import NAMED_FUNCTIONS, QUANTILE_METHODS
 
 
 def _band(value: str):
@@ -81,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_band,
         default=None,
         help="band index or name (R, G, B...), or 'luma'; default: all samples",
+    )
+    stats.add_argument(
+        "--method",
+        default=None,
+        help="numpy's percentile method of every pXXX: "
+        + ", ".join(QUANTILE_METHODS)
+        + " (default linear; median is numpy.median whatever the method)",
     )
     stats.add_argument(
         "--page",
@@ -227,6 +234,7 @@ def _stats(args) -> int:
             funcs,
             args.band,
             progress=sys.stderr.isatty() and len(sources) == 1,
+            method=args.method,
             **options,
         )
     except ImgStatsError as exc:

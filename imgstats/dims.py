@@ -101,7 +101,8 @@ def compute_along(data, func, dim, *, band=None, scheduler=None):
     missing = [d for d in dims if d not in data.dims]
     if missing or not dims or len(set(dims)) != len(dims):
         raise InvalidOption(f"invalid dim {dim!r}: the array has dims {list(data.dims)}")
-    funcs = [func] if isinstance(func, str) else list(func)
+    single = not isinstance(func, (list, tuple))  # a name or a Function (with its method)
+    funcs = [func] if single else list(func)
     parsed = [parse_function(f) for f in funcs]
     if data.dtype.kind not in "biuf" or data.dtype.itemsize > 8:
         raise InvalidOption(f"unsupported pixel type {data.dtype}: use integers or floats")
@@ -111,24 +112,27 @@ def compute_along(data, func, dim, *, band=None, scheduler=None):
     arr = data.transpose(*keep, *dims)
     out_dtype = data.dtype if all(f.kind in ("min", "max") for f in parsed) else np.float64
     nk = len(keep)
-    if hasattr(arr.data, "dask"):
-        values = _lazy(arr.data, nk, [f.name for f in parsed], out_dtype)
+    if any(arr.sizes[d] == 0 for d in keep):  # nothing to reduce: numpy's empty result
+        kshape = tuple(arr.sizes[d] for d in keep)
+        values = np.empty((*kshape, len(parsed)), dtype=out_dtype)
+    elif hasattr(arr.data, "dask"):
+        values = _lazy(arr.data, nk, parsed, out_dtype)  # Functions: each keeps its method
     else:
-        values = _cells(np.asarray(arr.data), nk, [f.name for f in parsed], out_dtype, "sync")
-    if isinstance(func, str):
+        values = _cells(np.asarray(arr.data), nk, parsed, out_dtype, "sync")
+    if single:
         values = values[..., 0]
         out_dims = tuple(keep)
     else:
         out_dims = (*keep, "func")
     coords = {name: c for name, c in arr.coords.items() if set(c.dims) <= set(keep)}
-    if not isinstance(func, str):
+    if not single:
         coords["func"] = [f.name for f in parsed]
     return xr.DataArray(
         values,
         dims=out_dims,
         coords=coords,
         attrs=dict(data.attrs),
-        name=funcs[0] if isinstance(func, str) else None,
+        name=parsed[0].name if single else None,
     )
 
 

@@ -16,12 +16,20 @@ decimal, never through float rounding: ``p100.000`` is p100, while ``p100.000000
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from .errors import UnknownFunction
+from .errors import InvalidOption, UnknownFunction
 
-__all__ = ["Function", "parse_function", "FUNCTION_PATTERN", "NAMED_FUNCTIONS"]
+__all__ = [
+    "Function",
+    "parse_function",
+    "with_method",
+    "check_method",
+    "FUNCTION_PATTERN",
+    "NAMED_FUNCTIONS",
+    "QUANTILE_METHODS",
+]
 
 NAMED_FUNCTIONS = (
     "min",
@@ -37,6 +45,23 @@ NAMED_FUNCTIONS = (
 #: The grammar of a percentile name. ``[0-9]`` and not ``\d``: ``\d`` matches unicode digits.
 FUNCTION_PATTERN = r"p(?P<q>[0-9]+(?:\.[0-9]+)?)"
 _PERCENTILE = re.compile(FUNCTION_PATTERN)
+#: numpy's 13 percentile methods (``numpy.percentile(..., method=)``).
+QUANTILE_METHODS = (
+    "inverted_cdf",
+    "averaged_inverted_cdf",
+    "closest_observation",
+    "interpolated_inverted_cdf",
+    "hazen",
+    "weibull",
+    "linear",
+    "median_unbiased",
+    "normal_unbiased",
+    "lower",
+    "higher",
+    "midpoint",
+    "nearest",
+)
+
 _MAX_LENGTH = 64
 _HUNDRED = Decimal(100)
 
@@ -53,12 +78,41 @@ class Function:
         ``"percentile"`` for ``pXXX`` and ``median``, else the name itself (``"min"``,
         ``"count"``...).
     q : float or None
-        The percentile in [0, 100] for ``kind == "percentile"`` (50.0 for ``median``).
+        The percentile in [0, 100] for ``kind == "percentile"`` (50.0 for ``median``, which
+        is ``numpy.median`` all the same: the mean of the middle one or two samples).
+    method : str
+        numpy's percentile method of a ``pXXX`` (``numpy.percentile(..., method=)``, one of
+        :data:`~imgstats.summary.QUANTILE_METHODS`); :func:`with_method` sets it.
     """
 
     name: str
     kind: str
     q: float | None = None
+    method: str = "linear"
+
+
+def with_method(func, method: str | None):
+    """``func`` (a name, a :class:`Function` or a list of them) parsed, with ``method``.
+
+    ``None`` leaves ``func`` as it is. Raises :class:`~imgstats.errors.InvalidOption` for a
+    method numpy does not have and :class:`~imgstats.errors.UnknownFunction` for a bad name.
+    """
+    if method is None:
+        return func
+    check_method(method)
+    if isinstance(func, (list, tuple)):
+        return [replace(parse_function(f), method=method) for f in func]
+    return replace(parse_function(func), method=method)
+
+
+def check_method(method) -> str:
+    """Return ``method`` if it is one of numpy's percentile methods, else raise InvalidOption."""
+    if not isinstance(method, str) or method not in QUANTILE_METHODS:
+        shown = method if isinstance(method, str) and len(method) <= 64 else type(method).__name__
+        raise InvalidOption(
+            f"unknown percentile method {shown!r}: use one of {', '.join(QUANTILE_METHODS)}"
+        )
+    return method
 
 
 def parse_function(name: str) -> Function:

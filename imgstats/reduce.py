@@ -102,6 +102,7 @@ def refine(
     window=None,
     mask=None,
     polygon=None,
+    method: str | None = None,
     **io_options,
 ) -> Summary:
     """Return ``summary`` refined so that it answers ``func`` for every ``band`` on its own.
@@ -124,11 +125,16 @@ def refine(
         As for :func:`summarize`.
     window, mask, polygon : optional
         The region ``summary`` was made of (see :func:`summarize`).
+    method : str, optional
+        The percentile method whose ranks to refine (see :func:`compute`).
 
     Returns
     -------
     Summary
     """
+    from .functions import with_method
+
+    func = with_method(func, method)
     if not summary.missing(func, band):
         return summary
     data, io_options = _region(data, window, mask, polygon, io_options, scheduler)
@@ -146,6 +152,7 @@ def compute(
     mask=None,
     polygon=None,
     dim=None,
+    method: str | None = None,
     **io_options,
 ):
     """Compute one or several exact statistics of an image, for one or several selections.
@@ -156,7 +163,8 @@ def compute(
         The image. Paths and fsspec URLs are opened with :func:`imgstats.io.open_plan`. A
         summary answers what it can without pixels.
     func : str or list of str
-        ``min``, ``max``, ``mean``, ``median`` or ``pXXX`` (``p0`` ... ``p100``, ``p99.9``).
+        A name of :data:`imgstats.functions.NAMED_FUNCTIONS` or ``pXXX`` (``p0`` ... ``p100``,
+        ``p99.9``).
     band : None, int, str, or a list of them
         ``None`` for all samples of all bands, a band index or name (``"R"``), or ``"luma"``
         (Pillow's "L" conversion, for 8-bit RGB images). A list asks for each of them: the
@@ -170,14 +178,20 @@ def compute(
     dim : str or tuple of str, optional
         Reduce a DataArray along these dims only: the result is a DataArray over the others
         (see :func:`imgstats.dims.compute_along`).
+    method : str, optional
+        numpy's percentile method of every ``pXXX`` (``numpy.percentile(..., method=)``): one
+        of the 13 of :data:`imgstats.functions.QUANTILE_METHODS`; ``"linear"`` by default.
+        ``median`` is ``numpy.median`` whatever the method.
 
     Returns
     -------
     int, float or dict
         A plain Python number, or ``{name: number}`` when ``func`` is a list; when ``band``
         is a list, ``{band: that}`` for each of its items. min and max keep the image's type
-        (int for integer images); percentiles equal ``numpy.percentile`` (linear method) on
-        the valid samples; the mean is the exact mean rounded to float64. ``data`` may be
+        (int for integer images); percentiles equal ``numpy.percentile(values, q,
+        method=method)`` on the valid samples (ints for the discrete methods of integer
+        images), ``median`` equals ``numpy.median``; the mean is the exact mean rounded to
+        float64 (see ``docs/statistics.md`` for each name). ``data`` may be
         a list of images, whose samples then count as one set
         (:func:`imgstats.collection.compute_many`).
 
@@ -200,10 +214,11 @@ def compute(
     >>> compute(np.arange(12, dtype=np.uint8).reshape(2, 3, 2), "max", band=[None, 0])
     {None: 11, 0: 10}
     """
-    from .functions import parse_function
+    from .functions import parse_function, with_method
 
     for name in func if isinstance(func, (list, tuple)) else [func]:
         parse_function(name)  # refuse a bad name before reading any pixel
+    func = with_method(func, method)  # each function carries its method from here on
     if dim is not None:  # issue 11: along chosen dims, collections, regions
         from .dims import compute_along
 

@@ -23,7 +23,7 @@ from fractions import Fraction
 import numpy as np
 
 from .errors import InvalidOption, NoValidSamples
-from .functions import Function, parse_function
+from .functions import QUANTILE_METHODS, Function, check_method, parse_function, with_method
 
 __all__ = [
     "BandStats",
@@ -33,6 +33,9 @@ __all__ = [
     "WIDE_COLLECT_LIMIT",
     "collect_limit",
     "key_bits_of",
+    "QUANTILE_METHODS",
+    "check_method",
+    "quantile_positions",
 ]
 
 #: A bin with at most this many samples is refined by collecting its keys, not by a histogram.
@@ -287,18 +290,82 @@ class BandStats:
             raise NoValidSamples("no samples: the selection is empty")
         return float(Fraction(100 * self.count, seen))
 
-    def ranks(self, q: float) -> tuple[int, int, float]:
+    def ranks(self, q: float, method: str = "linear") -> tuple[int, int, float | None]:
         """Return numpy's two ranks and interpolation weight for percentile ``q``.
 
-        This is numpy.percentile's ``linear`` method: ``virtual = (n - 1) * q / 100``.
+        See :func:`quantile_positions`; the weight is ``None`` for numpy's discrete methods,
+        which take the sample of the first rank as it is.
         """
         self._check()
-        n = self.count
-        virtual = (n - 1) * np.true_divide(q, 100)
-        previous = math.floor(virtual)
-        if virtual >= n - 1:
-            return n - 1, n - 1, float(virtual - previous)
-        return previous, previous + 1, float(virtual - previous)
+        return quantile_positions(self.count, q, method)
+
+
+def quantile_positions(n: int, q: float, method: str = "linear"):
+    """``(lo, hi, gamma)``: where ``numpy.percentile(values, q, method=method)`` looks.
+
+    ``values`` are ``n`` sorted valid samples; the answer is ``_lerp(values[lo], values[hi],
+    gamma)``, or ``values[lo]`` itself when ``gamma`` is ``None`` (the discrete methods). Every
+    step is numpy's own float64 arithmetic (``numpy/lib/_function_base_impl.py``: the virtual
+    index of ``_QuantileMethods``, ``_get_indexes`` and ``_get_gamma``), so the weight is
+    numpy's to the last bit -- including above the last rank, where numpy subtracts the
+    index -1 and weighs ``virtual + 1`` (which keeps the sign of a lone ``-0.0``).
+    """
+    check_method(method)
+    quantiles = np.true_divide(q, 100)
+    if method in _DISCRETE:
+        if method == "lower":
+            index = np.floor((n - 1) * quantiles)
+        elif method == "higher":
+            index = np.ceil((n - 1) * quantiles)
+        elif method == "nearest":
+            index = np.around((n - 1) * quantiles)
+        else:
+            index = n * quantiles - 1
+            if method == "closest_observation":
+                index = index - 0.5
+            previous = np.floor(index)
+            gamma = index - previous
+            take_previous = gamma == 0
+            if method == "closest_observation":
+                take_previous = take_previous and previous % 2 == 1
+            index = previous if take_previous else previous + 1
+        rank = min(max(int(index), 0), n - 1)
+        return rank, rank, None
+    if method == "linear":
+        virtual = (n - 1) * quantiles
+    elif method == "averaged_inverted_cdf":
+        virtual = (n * quantiles) - 1
+    elif method == "midpoint":
+        virtual = 0.5 * (np.floor((n - 1) * quantiles) + np.ceil((n - 1) * quantiles))
+    else:
+        alpha, beta = _ALPHA_BETA[method]
+        virtual = n * quantiles + (alpha + quantiles * (1 - alpha - beta)) - 1
+    if virtual >= n - 1:
+        lo = hi = n - 1
+        below = -1  # numpy's _get_indexes marks the rank -1 (the last), and _get_gamma uses it
+    elif virtual < 0:
+        lo = hi = below = 0
+    else:
+        lo = below = int(np.floor(virtual))
+        hi = lo + 1
+    gamma = virtual - np.float64(below)
+    if method == "averaged_inverted_cdf":
+        gamma = 0.5 if gamma == 0 else 1.0
+    elif method == "midpoint":
+        gamma = 0.0 if virtual % 1 == 0 else 0.5
+    return lo, hi, float(gamma)
+
+
+#: The methods that take one sample as it is (numpy's ``fix_gamma`` is ``None``).
+_DISCRETE = frozenset({"inverted_cdf", "closest_observation", "lower", "higher", "nearest"})
+#: Hyndman and Fan's constants of numpy's ``_compute_virtual_index``.
+_ALPHA_BETA = {
+    "interpolated_inverted_cdf": (0, 1),
+    "hazen": (0.5, 0.5),
+    "weibull": (0, 0),
+    "median_unbiased": (1 / 3.0, 1 / 3.0),
+    "normal_unbiased": (3 / 8.0, 3 / 8.0),
+}
 
 
 class NeedsRefinement(Exception):
@@ -454,15 +521,20 @@ class Summary:
         return mask
 
     # -- reading -----------------------------------------------------------------------------
-    def compute(self, func, band=None):
+    def compute(self, func, band=None, method: str | None = None):
         """Return one statistic, or a dict of several, without touching pixels.
 
         Parameters
         ----------
         func : str or list of str
-            ``min``, ``max``, ``mean``, ``median`` or ``pXXX`` (see :mod:`imgstats.functions`).
+            A name of :data:`~imgstats.functions.NAMED_FUNCTIONS` or ``pXXX`` (see
+            :mod:`imgstats.functions`).
         band : None, int or str
             The selection (see :meth:`selection`).
+        method : str, optional
+            numpy's percentile method for ``pXXX`` (one of :data:`QUANTILE_METHODS`), for
+            every function; by default each function's own (``"linear"`` for a name).
+            ``median`` is always ``numpy.median``.
 
         Returns
         -------
@@ -475,6 +547,7 @@ class Summary:
             When a 32- or 64-bit percentile needs a refinement pass; use
             :func:`imgstats.refine` or :func:`imgstats.compute`, which do it for you.
         """
+        func = with_method(func, method)
         if isinstance(func, (list, tuple)):
             parsed = [parse_function(f) for f in func]
             sel = self.selection(band)
@@ -482,7 +555,9 @@ class Summary:
             return {f.name: self._value(f, sel, cums) for f in parsed}
         return self._value(parse_function(func), self.selection(band))
 
-    def missing(self, func, band=None) -> list[tuple[str, int, int, int]]:
+    def missing(
+        self, func, band=None, method: str | None = None
+    ) -> list[tuple[str, int, int, int]]:
         """Return the histogram bins a refinement pass must look at before :meth:`compute`.
 
         Parameters
@@ -490,6 +565,8 @@ class Summary:
         func : str or list of str
         band : None, int, str, or a list of them
             One selection (see :meth:`selection`) or several: one pass refines them all.
+        method : str, optional
+            The percentile method (see :meth:`compute`).
 
         Returns
         -------
@@ -497,6 +574,7 @@ class Summary:
             The keys with ``key >> shift == prefix`` of a selection (``"all"``, ``"b<i>"``),
             ``count`` of them. Empty when every statistic is answered from the summary alone.
         """
+        func = with_method(func, method)
         funcs = [parse_function(f) for f in (func if isinstance(func, (list, tuple)) else [func])]
         bands = band if isinstance(band, (list, tuple)) else [band]
         nodes = set()
@@ -529,19 +607,30 @@ class Summary:
             return stats.valid_percent()
         if f.kind == "sum":
             return stats.sum()
-        lo, hi, t = stats.ranks(f.q)
+        if f.name == "median":  # numpy.median: the mean of the middle one or two samples
+            stats._check()
+            n = stats.count
+            values = self._order_statistics(stats, sel, sorted({(n - 1) // 2, n // 2}), cums)
+            with np.errstate(all="ignore"):
+                return np.mean(np.array(values)).item()
+        lo, hi, t = stats.ranks(f.q, f.method)
+        values = self._order_statistics(stats, sel, sorted({lo, hi}), cums)
+        if t is None:
+            return values[0].item()
+        return _lerp(values[0], values[-1], t).item()
+
+    def _order_statistics(self, stats: BandStats, sel: str, ranks, cums) -> list:
+        """The samples of ``ranks``; one :class:`NeedsRefinement` lists every missing bin."""
         missing = []
         values = []
-        for rank in (lo, hi) if hi != lo else (lo,):
+        for rank in ranks:
             try:
                 values.append(self._order_statistic(stats, sel, rank, cums))
             except NeedsRefinement as exc:
                 missing.extend(exc.nodes)
         if missing:
             raise NeedsRefinement(missing)
-        a = values[0]
-        b = values[-1]
-        return _lerp(a, b, t).item()
+        return values
 
     def _order_statistic(self, stats: BandStats, sel: str, rank: int, cums=None):
         """Return the value of rank ``rank`` (0-based, in sorted valid samples); ``cums``

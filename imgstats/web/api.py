@@ -18,7 +18,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import __version__
 from ..errors import InvalidOption, UnknownFunction
-from ..functions import NAMED_FUNCTIONS
+from ..functions import NAMED_FUNCTIONS, with_method
 from .openapi import openapi_document
 from .service import check_page, is_pattern
 
@@ -47,13 +47,16 @@ def stats(image: str, func: str):
     """One statistic of an image (or of a collection), with per-band values and counts.
 
     ``?band=`` picks a selection (default all samples, with every band's value too),
-    ``?page=`` a page of a multi-page image and ``?window=x0,y0,x1,y1`` a half-open pixel
-    window. An ``image`` holding ``*`` or ``?`` is a pattern: the answer is over the samples
+    ``?page=`` a page of a multi-page image, ``?window=x0,y0,x1,y1`` a half-open pixel
+    window and ``?method=`` numpy's percentile method of a ``pXXX`` (default ``linear``).
+    An ``image`` holding ``*`` or ``?`` is a pattern: the answer is over the samples
     of every matched image together. The service caches answers by image version(s).
     """
     band = _band(request.args.get("band"))
     page = check_page(request.args.get("page"))
     window = request.args.get("window")
+    method = request.args.get("method")
+    func = with_method(func, method)  # a bad name or method is refused here, as a 4xx
     if is_pattern(image):
         answer = _service().collection(
             image, func, [band], each_band=band is None, page=page, window=window
@@ -62,14 +65,14 @@ def stats(image: str, func: str):
         answer = _service().answer(
             image, func, [band], each_band=band is None, page=page, window=window
         )
-    etag = _etag(_service().store.url, answer, band)
+    etag = _etag(_service().store.url, answer, band, method)
     if etag in request.if_none_match:
         return _cached(Response(status=304), etag)
-    return _cached(Response(_body(answer, band), mimetype="application/json"), etag)
+    return _cached(Response(_body(answer, band, method), mimetype="application/json"), etag)
 
 
 #: Keys a POST body may hold; any other is refused (a typo must not widen the question).
-_BODY_KEYS = {"funcs", "polygon", "window", "band", "page"}
+_BODY_KEYS = {"funcs", "polygon", "window", "band", "page", "method"}
 #: Most functions in one POST.
 MAX_FUNCS = 64
 
@@ -79,11 +82,16 @@ def stats_many(image: str):
     """Every function of a JSON body at once, over a polygon and/or window of an image.
 
     The body is ``{"funcs": [...], "polygon": [[x, y], ...] or a GeoJSON Polygon,
-    "window": "x0,y0,x1,y1" or [x0, y0, x1, y1], "band": ..., "page": ...}``; only
-    ``funcs`` is required. Bodies over ``MAX_CONTENT_LENGTH`` bytes get 413.
+    "window": "x0,y0,x1,y1" or [x0, y0, x1, y1], "band": ..., "page": ...,
+    "method": "linear"}``; only ``funcs`` is required. Bodies over ``MAX_CONTENT_LENGTH``
+    bytes get 413.
     """
     fields = _json_body()
     funcs = _funcs(fields.get("funcs"))
+    method = fields.get("method")
+    if method is not None and not isinstance(method, str):
+        raise InvalidOption("'method' must be one of numpy's percentile methods, as a string")
+    funcs = with_method(funcs, method)
     band = fields.get("band")
     if isinstance(band, bool) or not isinstance(band, (str, int, type(None))):
         raise InvalidOption("'band' must be a band index, a band name, 'luma' or null")
@@ -107,6 +115,8 @@ def stats_many(image: str):
         )
     body = _common(answer, band)
     body["funcs"] = list(answer.funcs)
+    if method is not None:
+        body["method"] = method
     body["values"] = {f: _number(answer.value(f, band)) for f in answer.funcs}
     if answer.bands:
         body["bands"] = {
@@ -190,11 +200,13 @@ def _dumps(body: dict) -> bytes:
     return (json.dumps(body, separators=(",", ":"), allow_nan=False) + "\n").encode()
 
 
-def _body(answer, band) -> bytes:
+def _body(answer, band, method=None) -> bytes:
     """The JSON body of ``GET /stats`` for an answer of one function."""
     (func,) = answer.funcs
     body = _common(answer, band)
     body["func"] = func
+    if method is not None:
+        body["method"] = method
     body["value"] = _number(answer.value(func, band))
     if answer.bands:
         body["bands"] = {
@@ -241,10 +253,10 @@ def _number(value):
     return value
 
 
-def _etag(store: str, answer, band) -> str:
+def _etag(store: str, answer, band, method=None) -> str:
     text = (
         f"{store}\0{answer.name}\0{answer.version}\0{answer.funcs}\0{band}\0{answer.page}"
-        f"\0{sorted(answer.region.items())}"
+        f"\0{sorted(answer.region.items())}\0{method}"
     )
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 

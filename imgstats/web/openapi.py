@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..functions import FUNCTION_PATTERN, NAMED_FUNCTIONS
+from ..functions import FUNCTION_PATTERN, NAMED_FUNCTIONS, QUANTILE_METHODS
 from .errors import STATUS_CODES
 
 __all__ = ["openapi_document", "FUNC_REGEX"]
@@ -25,7 +25,7 @@ def _errors(*codes: int) -> dict:
     text = {
         404: "image, pattern match or function not found",
         405: "method not allowed (GET only, but POST on /stats/{image})",
-        400: "invalid option (band, page, window, polygon, body; mixed pixel types in a "
+        400: "invalid option (band, page, window, polygon, method, body; mixed pixel types in a "
         "collection)",
         413: "image declares too many pixels, or the body is too large",
         422: "unreadable image or no valid samples",
@@ -95,6 +95,15 @@ def openapi_document(version: str) -> dict:
             "maxLength": 64,
             "pattern": r"^-?[0-9]{1,10},-?[0-9]{1,10},-?[0-9]{1,10},-?[0-9]{1,10}$",
         },
+    }
+    method = {
+        "name": "method",
+        "in": "query",
+        "required": False,
+        "description": "numpy's percentile method of a pXXX (numpy.percentile(..., "
+        "method=)), default linear; median is numpy.median whatever the method. An unknown "
+        "method: 400.",
+        "schema": {"type": "string", "enum": list(QUANTILE_METHODS)},
     }
     coordinate = {"type": "number", "minimum": -(2.0**31), "maximum": 2.0**31}
     point = {"type": "array", "items": coordinate, "minItems": 2, "maxItems": 2}
@@ -174,7 +183,7 @@ def openapi_document(version: str) -> dict:
                 "get": {
                     "summary": "One statistic of an image",
                     "operationId": "stats",
-                    "parameters": [image, func, band, page, window],
+                    "parameters": [image, func, band, page, window, method],
                     "responses": {
                         "200": {
                             "description": "The value. ETag and Cache-Control are set.",
@@ -232,6 +241,7 @@ def openapi_document(version: str) -> dict:
                                             ]
                                         },
                                         "band": {"type": ["string", "integer", "null"]},
+                                        "method": method["schema"],
                                         "page": {
                                             "type": ["integer", "null"],
                                             "minimum": 0,
@@ -291,6 +301,7 @@ def openapi_document(version: str) -> dict:
                     "properties": {
                         "image": {"type": "string"},
                         "func": {"type": "string"},
+                        "method": {"type": "string", "enum": list(QUANTILE_METHODS)},
                         "value": number,
                         "band": {"type": ["string", "null"]},
                         "bands": {

@@ -265,7 +265,7 @@ class ImageService:
             name,
             version,
             page,
-            tuple(f.name for f in parsed),
+            tuple((f.name, f.method) for f in parsed),
             selections,
             each_band,
         )
@@ -553,7 +553,7 @@ class ImageService:
         images = tuple((name, _named(self.version, name)) for name in names)
         digest = hashlib.sha256(repr(images).encode()).hexdigest()[:32]
         key = (self.store.url, "collection", images, page, region.key)
-        answer_key = key + (tuple(f.name for f in parsed), selections, each_band)
+        answer_key = key + (tuple((f.name, f.method) for f in parsed), selections, each_band)
         # a racy image (it may be being written) makes the whole answer racy: kept nowhere
         keep = all(cacheable(v) for _, v in images)
         if keep and not histograms:
@@ -658,7 +658,7 @@ class ImageService:
         holding samples in the refined bins only, one image at a time)."""
         sources = [self.store.source(name) for name in names]
         options = self._options(page, region)
-        wanted = [f.name for f in funcs]
+        wanted = list(funcs)  # Functions: each keeps its percentile method
         widest = max(names, key=lambda n: self.info(n)["width"] * self.info(n)["height"])
         with _StoreErrors(self.store.remote), self._decoding(widest):
             for sel in selections:
