@@ -50,6 +50,10 @@ def summarize_block(block, band_names, luma: bool, shape=(), candidates=()) -> S
         selection (``"all"``, ``"b<i>"``); they are refined in this same pass, and the
         summary holds their refinements.
     """
+    if isinstance(block, np.ma.MaskedArray):  # a masked array's block: its mask counts
+        from ._inputs import summarize_masked
+
+        return summarize_masked(block, band_names, luma, shape)
     px = as_pixels(block)
     dtype = px.dtype  # uint8 for bool, native byte order
     nb = px.shape[1]
@@ -277,6 +281,10 @@ def refine_block(block, targets, dtype, limit: int) -> dict:
     dict
         ``(selection, shift, prefix) -> ("hist", counts) | ("keys", keys)`` for this block.
     """
+    if isinstance(block, np.ma.MaskedArray):
+        from ._inputs import refine_masked
+
+        return refine_masked(block, targets, dtype, limit)
     dtype = np.dtype(dtype)
     px = as_pixels(block)
     npix, nb = px.shape

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from .._inputs import countable, unknown_shape
 from .._lazy import is_instance
 from ..errors import InvalidOption, NoValidSamples
 
@@ -225,19 +226,23 @@ def _plan_of_object(data, source=None, fmt="") -> ReadPlan:
         return replace(plan, photometric=_photometric_of(data.attrs))
     if _is_dask(data):
         arr = data
+    elif isinstance(data, np.ma.MaskedArray):
+        arr = data  # its mask says which samples are valid (see imgstats._inputs)
     elif isinstance(data, np.ndarray) or hasattr(data, "__array__"):
         arr = np.asarray(data)
     else:
         raise InvalidOption(f"cannot compute statistics of a {type(data).__name__}")
-    arr, bands = _ranked(arr)
+    arr, bands = _ranked(countable(arr))
     return _array_plan(arr, bands, source, fmt)
 
 
 def _array_plan(arr, bands, source, fmt) -> ReadPlan:
+    arr = countable(arr)  # float16 of a DataArray or an image too
     dtype = np.dtype(arr.dtype)
     if dtype.kind not in "biuf":
         raise InvalidOption(f"unsupported pixel type {dtype}: use integers or floats")
-    shape = tuple(int(s) for s in arr.shape)
+    # () is an unknown shape (a dask array of unknown chunk sizes), as in Summary.shape
+    shape = () if unknown_shape(arr) else tuple(int(s) for s in arr.shape)
     return ReadPlan("array", arr, shape, dtype, tuple(bands), source, fmt)
 
 

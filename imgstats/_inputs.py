@@ -1,0 +1,90 @@
+"""Input arrays as the counting kernels take them: one normalizer, and masked blocks.
+
+:func:`countable` is applied once to every in-memory or dask array that becomes a read plan:
+
+* ``float16`` is widened to ``float32``, which holds every half-float exactly (so min, max,
+  percentiles and sums are those of the half floats; numpy's own float16 arithmetic in
+  ``numpy.median`` or ``numpy.percentile`` may round where imgstats does not);
+* a numpy masked array keeps its mask (``rasterio``'s ``read(masked=True)``): its masked
+  samples are not valid, and count in ``masked_pixels``; without any masked sample it is a
+  plain array;
+* a 1-D dask array of unknown chunk sizes (``d[d > 3]``) is counted chunk by chunk as it is,
+  its shape unknown; other ranks with unknown sizes have them computed first (dask's
+  ``compute_chunk_sizes``, one more computation of the array).
+
+:func:`summarize_masked` and :func:`refine_masked` are what :mod:`imgstats._blocks` does with a
+block of a masked array: each band's unmasked samples, counted as a one-band block.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+
+__all__ = ["countable", "unknown_shape", "summarize_masked", "refine_masked"]
+
+
+def countable(arr):
+    """``arr`` ready for a read plan (see the module docstring)."""
+    if isinstance(arr, np.ma.MaskedArray) and not np.ma.is_masked(arr):
+        arr = np.ma.getdata(arr)
+    if np.dtype(arr.dtype) == np.float16:
+        arr = arr.astype(np.float32)  # exact: every float16 is a float32
+    if unknown_shape(arr):
+        arr = arr[:, None] if arr.ndim == 1 else arr.compute_chunk_sizes()
+    return arr
+
+
+def unknown_shape(arr) -> bool:
+    """Whether a (dask) array has a dimension of unknown size."""
+    return any(isinstance(s, float) and math.isnan(s) for s in arr.shape)
+
+
+def _band_samples(block):
+    """``[(unmasked samples of band c, masked count of band c)]`` of a ``(y, x[, band])``
+    block (or of one band of all its values for other ranks, as plans count them)."""
+    data = np.ma.getdata(block)
+    mask = np.ma.getmaskarray(block)
+    if data.ndim == 3:
+        pairs = [(data[..., c], mask[..., c]) for c in range(data.shape[-1])]
+    else:
+        pairs = [(data, mask)]
+    return [(d[~m], int(m.sum())) for d, m in pairs]
+
+
+def summarize_masked(block, band_names, luma: bool, shape=()):
+    """The summary of a masked block: each band's unmasked samples; masked ones in
+    ``BandStats.masked``. The luma counts the pixels whose R, G and B are all unmasked."""
+    from ._blocks import summarize_block
+    from .summary import Summary
+
+    bands = []
+    for values, masked in _band_samples(block):
+        one = summarize_block(values.reshape(-1, 1), ("0",), False).bands[0]
+        bands.append(replace(one, masked=masked))
+    luma_stats = None
+    if luma:
+        data, mask = np.ma.getdata(block), np.ma.getmaskarray(block)
+        keep = ~mask[..., :3].any(axis=-1)
+        pixels = data[keep].reshape(-1, 1, data.shape[-1])
+        luma_stats = summarize_block(pixels, band_names, True).luma
+        luma_stats = replace(luma_stats, masked=int((~keep).sum()))
+    return Summary(tuple(bands), tuple(band_names), luma_stats, tuple(shape))
+
+
+def refine_masked(block, targets, dtype, limit: int) -> dict:
+    """:func:`imgstats._blocks.refine_block` of a masked block: each target over the unmasked
+    samples of the bands of its selection."""
+    from ._blocks import merge_refinements, refine_block
+
+    out: dict = {}
+    for c, (values, _) in enumerate(_band_samples(block)):
+        column = values.reshape(-1, 1)
+        for sel, shift, prefix, count in targets:
+            if sel not in ("all", f"b{c}"):
+                continue
+            found = refine_block(column, [("all", shift, prefix, count)], dtype, limit)
+            out = merge_refinements(out, {(sel, shift, prefix): found[("all", shift, prefix)]})
+    return out

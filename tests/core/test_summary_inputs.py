@@ -1,0 +1,118 @@
+"""Inputs numpy users have: masked arrays, dask arrays of unknown chunk sizes, float16.
+
+numpy is the oracle on the samples each input means: a masked array's unmasked samples
+(``compressed()``), a dask array's computed values, a float16 array's values (widened
+exactly to float32).
+"""
+
+from __future__ import annotations
+
+import math
+
+import dask.array as da
+import numpy as np
+import pytest
+import xarray as xr
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import imgstats
+from imgstats import NoValidSamples
+
+from .oracle import ALL_DTYPES, check_all
+from .test_exact import CORE, arrays_of, uneven_chunks
+
+FUNCS = ["min", "max", "mean", "median", "p1", "p37.5", "p99.9"]
+
+
+def test_the_issue_s_masked_array_keeps_its_mask():
+    arr = np.ma.masked_array([1, 2, 1e20], mask=[0, 0, 1])
+    assert imgstats.compute(arr, "max") == 2.0
+    got = imgstats.compute(arr, ["count", "masked_pixels", "valid_percent"])
+    assert got == {"count": 2, "masked_pixels": 1, "valid_percent": 100 * 2 / 3}
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES)
+@CORE
+@given(data=st.data())
+def test_masked_arrays_equal_numpy_on_their_unmasked_samples(dtype, data):
+    arr = data.draw(arrays_of(dtype), label="arr")
+    mask = data.draw(hnp.arrays(np.bool_, arr.shape), label="mask")
+    masked = np.ma.masked_array(arr, mask=mask)
+    chunks = data.draw(uneven_chunks(arr.shape), label="chunks")
+    bands = [None] + (list(range(arr.shape[-1])) if arr.ndim == 3 else [])
+    for band in bands:
+        if band is None:
+            values, nmasked = arr[~mask], int(mask.sum())
+        else:
+            values, nmasked = arr[..., band][~mask[..., band]], int(mask[..., band].sum())
+        nan = int(np.isnan(values).sum()) if values.dtype.kind == "f" else 0
+        for source in (masked, da.from_array(masked, chunks=chunks)):
+            counts = imgstats.compute(source, ["count", "masked_pixels"], band=band)
+            assert counts == {"count": values.size - nan, "masked_pixels": nmasked + nan}
+            if values.size == nan:
+                with pytest.raises(NoValidSamples):
+                    imgstats.compute(source, "median", band=band)
+                continue
+            check_all(imgstats.compute(source, FUNCS, band=band), values, FUNCS)
+
+
+def test_a_masked_rgb_array_has_the_luma_of_its_unmasked_pixels():
+    rng = np.random.default_rng(5)
+    rgb = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    mask = np.zeros(rgb.shape, bool)
+    mask[:5, :, 1] = True  # green masked in the top rows: those pixels have no luma
+    got = imgstats.compute(np.ma.masked_array(rgb, mask=mask), "median", band="luma")
+    want = imgstats.compute(rgb[5:], "median", band="luma")
+    assert got == want
+
+
+def test_a_masked_array_without_masked_samples_is_a_plain_one():
+    arr = np.arange(12.0).reshape(3, 4)
+    assert imgstats.summarize(np.ma.masked_array(arr)) == imgstats.summarize(arr)
+
+
+@pytest.mark.parametrize("chunks", [1, 3, 7, 50])
+def test_unknown_dask_chunk_sizes_are_counted(chunks):
+    values = np.random.default_rng(1).normal(0, 10, 101)
+    d = da.from_array(values, chunks=chunks)
+    kept = d[d > 3]  # nodata dropped the dask way: chunk sizes unknown
+    assert math.isnan(kept.shape[0])
+    want = values[values > 3]
+    check_all(imgstats.compute(kept, FUNCS), want, FUNCS)
+    assert imgstats.compute(kept, "count") == want.size
+
+
+def test_unknown_chunk_sizes_of_2d_arrays_are_computed_first():
+    values = np.arange(60.0).reshape(6, 10)
+    d = da.from_array(values, chunks=(4, 5))
+    rows = d[d[:, 0] > 15]  # unknown row chunks
+    check_all(imgstats.compute(rows, FUNCS), values[values[:, 0] > 15], FUNCS)
+
+
+@CORE
+@given(
+    arr=hnp.arrays(
+        np.float16,
+        hnp.array_shapes(min_dims=1, max_dims=3, max_side=9),
+        elements=st.floats(width=16, allow_nan=True, allow_infinity=True),
+    )
+)
+def test_float16_is_widened_to_float32_exactly(arr):
+    wide = arr.astype(np.float32)
+    funcs = [*FUNCS, "count", "sum"]
+    try:
+        want = imgstats.compute(wide, funcs)
+    except NoValidSamples:
+        with pytest.raises(NoValidSamples):
+            imgstats.compute(arr, funcs)
+        return
+    assert imgstats.compute(arr, funcs) == pytest.approx(want, nan_ok=True, rel=0, abs=0)
+    assert imgstats.compute(da.from_array(arr, chunks=2), funcs) == pytest.approx(
+        want, nan_ok=True, rel=0, abs=0
+    )
+    assert imgstats.compute(xr.DataArray(arr), "max") == want["max"]
+    finite = arr[np.isfinite(arr)]
+    if finite.size:  # min and max are the half floats themselves
+        assert imgstats.compute(finite, "min") == float(finite.min())
