@@ -195,19 +195,18 @@ def nice_ticks(lo: float, hi: float, count: int) -> tuple[list[float], float]:
 
 
 def _sqrt_ticks(top: float) -> list[float]:
-    """Round counts spread evenly on a square-root scale up to ``top``: 0, then counts of one
-    significant digit near ``top`` times 1/25, 4/25, 9/25, 16/25 and 1 (0, 1k, 5k, 10k, 20k)."""
+    """Round counts spread evenly on a square-root scale up to ``top``: 0, then the counts of
+    one significant digit (1, 2, 3, 4, 5, 6 or 8) nearest to ``top`` times 1/25, 4/25, 9/25,
+    16/25 and 1 (0, 2k, 6k, 20k, 30k, 40k)."""
     ticks = {0.0}
     for f in (0.2, 0.4, 0.6, 0.8, 1.0):
         target = top * f * f
         if target < 1:
             continue
         power = 10.0 ** math.floor(math.log10(target))
-        value = round(target / power) * power
-        if value > top:
-            value = math.floor(target / power) * power
-        if value >= 1:
-            ticks.add(float(value))
+        candidates = [m * power for m in (1, 2, 3, 4, 5, 6, 8, 10) if m * power <= top]
+        if candidates:
+            ticks.add(float(min(candidates, key=lambda v: abs(math.log(v / target)))))
     return sorted(ticks)
 
 

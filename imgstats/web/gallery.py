@@ -75,6 +75,7 @@ bp = Blueprint(
 #: Configuration keys of the gallery and their defaults (override with ``IMGSTATS_<KEY>``).
 DEFAULTS = {
     "GALLERY_PAGE_SIZE": 48,
+    "GALLERY_ALL_PAGE_SIZE": 100,  # image rows a page of /gallery/all
     # Seconds a gallery page waits for its thumbnails, rendered concurrently, so that an image
     # that cannot be rendered gets an error card; renderings still running after that go on
     # in the background and the page shows their cards as usual. 0 never waits. A quarter of
@@ -309,28 +310,103 @@ def _page_links(page: int, pages: int, around: int = 2) -> list[int | None]:
     return links
 
 
+#: The statistics of each image's row on ``/gallery/all``, and of each pooled row.
+WHOLE_FUNCTIONS = ("min", "p1", "median", "mean", "p99", "max")
+
+
 @bp.get("/gallery/all")
 def whole():
-    """Every image of the store as one set of samples: a table and a histogram.
+    """Every image of the store: a row each, and pooled rows where pooling means something.
 
-    Merged from the per-image summaries the image pages use (cached by version), so after
-    each image was seen once this page reads no pixels. (Image names have an extension, so
-    no image is called ``all``.)
+    Each image's row comes from its own cached summary, so one unreadable file is one row
+    saying so, not an error page. The images of one pixel type are pooled as one set of
+    samples (exact, merged from the same summaries), with a histogram; images of different
+    types (an int32 and a float32 raster) are not pooled together, and neither is a type with
+    more images than ``COLLECTION_LIMIT``. The rows come ``GALLERY_ALL_PAGE_SIZE`` at a time
+    (``?page=2``), so a store of any size gives a page. After each image was seen once this
+    page reads no pixels. (Image names have an extension, so no image is called ``all``.)
     """
-    funcs = list(TABLE_FUNCTIONS)
-    plotted = ["min", "median", "mean", DEFAULT_PERCENTILE]
-    answer = _service().collection("*", funcs, [None], histograms=True)
-    row = _row("All samples", answer, None, funcs)
-    plot = _plot(answer, None, "every sample of every image", DEFAULT_PERCENTILE, plotted)
+    service = _service()
+    names = sorted(service.list_images(), key=natural_key)
+    size = max(1, int(current_app.config["GALLERY_ALL_PAGE_SIZE"]))
+    pages = max(1, math.ceil(len(names) / size))
+    page = request.args.get("page", 1, type=int)
+    if not 1 <= page <= pages:
+        return render_error(NotFound(f"There is no page {page}: pages go from 1 to {pages}."), 404)
+    funcs = list(WHOLE_FUNCTIONS)
+    rows = [_image_row(name, funcs) for name in names[(page - 1) * size : page * size]]
+    groups: dict[str, list[str]] = {}
+    unreadable = 0
+    for name in names:  # headers only, cached by version
+        try:
+            groups.setdefault(str(service.info(name)["dtype"]), []).append(name)
+        except ImgStatsError:
+            unreadable += 1
+    limit = int(current_app.config.get("COLLECTION_LIMIT", 1000))
+    # a type with one image pools nothing: its row below says it all
+    pooled = [
+        _pooled(dtype, group, funcs, limit)
+        for dtype, group in sorted(groups.items())
+        if len(group) > 1
+    ]
+    alone = sorted((dtype for dtype, group in groups.items() if len(group) == 1))
     return render_template(
         "gallery/whole.html",
-        answer=answer,
-        rows=[row],
-        table_funcs=funcs,
-        plots=[plot],
+        rows=[],  # no statistics table in the histograms' section: the tables are above
+        image_rows=rows,
+        pooled=pooled,
+        alone=alone,
+        funcs=funcs,
+        total=len(names),
+        unreadable=unreadable,
+        page=page,
+        pages=pages,
+        first=(page - 1) * size + 1,
+        page_links=_page_links(page, pages),
         mark=DEFAULT_PERCENTILE,
+        plots=[p["plot"] for p in pooled if p.get("plot")],
         api_url=_api_url("*", "median"),
     )
+
+
+def _image_row(name: str, funcs) -> dict:
+    """One image's row: its type and statistics, or what is wrong with it."""
+    try:
+        info = _service().info(name)
+        answer = _service().answer(name, funcs, [None])
+    except ImgStatsError as exc:
+        return {"name": name, "error": _service().redact(str(exc)), "title": title_of(exc)}
+    return {
+        "name": name,
+        "dtype": answer.dtype,
+        "description": _describe(info),
+        "count": answer.counts[None],
+        "values": answer.values[None] or dict.fromkeys(funcs),
+    }
+
+
+def _pooled(dtype: str, names: list[str], funcs, limit: int) -> dict:
+    """The pooled row of the images of one pixel type, with its histogram, or why not."""
+    label = f"All {dtype} images"
+    row = {"label": label, "dtype": dtype, "images": len(names)}
+    if len(names) > limit:
+        row["error"] = (
+            f"Not pooled: {len(names)} images, more than the limit of {limit} images "
+            "in one collection."
+        )
+        return row
+    plotted = ["min", "median", "mean", DEFAULT_PERCENTILE]
+    try:
+        answer = _service().collection(
+            f"{dtype} images", funcs, [None], histograms=True, names=names
+        )
+    except ImgStatsError as exc:  # an image of the type that cannot be read: said, not pooled
+        row["error"] = "Not pooled: " + _service().redact(str(exc))
+        return row
+    row["count"] = answer.counts[None]
+    row["values"] = answer.values[None] or dict.fromkeys(funcs)
+    row["plot"] = _plot(answer, None, f"every {dtype} sample", DEFAULT_PERCENTILE, plotted)
+    return row
 
 
 #: The window form's fields, in the order of ``?window=x0,y0,x1,y1``.

@@ -132,10 +132,16 @@ def test_y_axis_has_round_counts_on_the_square_root_scale():
     root = ET.fromstring(svg)
     ticks = root.findall(f"{SVG}text[@class='tick tick-y']")
     labels = [t.text for t in ticks]
-    assert labels[-1] == "0" and "10k" in labels and len(labels) >= 4
-    # on a square-root scale 10k is half way up to 40k
+    assert labels[0] == "40k" and labels[-1] == "0" and len(labels) >= 4
+
+    def count(text: str) -> float:
+        return float(text[:-1]) * 1000 if text.endswith("k") else float(text)
+
+    # on a square-root scale a tick's height above 0 is proportional to sqrt(its count)
     ys = {t.text: float(t.get("y")) for t in ticks}
-    assert ys["0"] - ys["10k"] == pytest.approx((ys["0"] - ys["40k"]) / 2, abs=0.2)
+    unit = (ys["0"] - ys["40k"]) / 200.0  # sqrt(40k) = 200
+    for text, y in ys.items():
+        assert ys["0"] - y == pytest.approx(unit * count(text) ** 0.5, abs=0.2), text
 
 
 @pytest.mark.parametrize(
