@@ -21,7 +21,7 @@ group's valid samples (``numpy.percentile``'s linear method to the last bit, min
 the image's type, the exact mean rounded once to float64).
 
 Walking the data (which blocks, where the group ids come from) is the caller's part: see
-:mod:`imgstats.zonal` (labels and polygons) and :mod:`imgstats.dims` (cells along dims).
+:mod:`imgstats.zones` (labels and polygons) and :mod:`imgstats.dims` (cells along dims).
 """
 
 from __future__ import annotations

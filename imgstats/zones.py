@@ -52,8 +52,10 @@ MAX_FEATURES = 1_000_000
 MAX_COORDINATE = 2.0**31
 #: The most vertices of a whole layer.
 MAX_LAYER_VERTICES = 10_000_000
-#: Pixels per row strip of a numpy image (a block of the walk).
+#: Pixels per row strip of a numpy image (a block of the walk); polygons are rasterized per
+#: strip, so their temporaries (about 60 bytes per selected pixel) follow this, not the image.
 _STRIP_PIXELS = 1 << 22
+_POLYGON_STRIP_PIXELS = 1 << 20
 
 
 def zonal(
@@ -385,7 +387,8 @@ class _Walk:
         if not self.dask:
             from .io._plan import workers
 
-            rows = max(1, min(h, _STRIP_PIXELS // max(w, 1)))
+            strip = _STRIP_PIXELS if self.layout.kind == "labels" else _POLYGON_STRIP_PIXELS
+            rows = max(1, min(h, strip // max(w, 1)))
             n = max(-(-h // rows), min(h, workers()) if h * w >= 1 << 20 else 1)
             cuts = np.linspace(0, h, n + 1).astype(int)
             return [
@@ -515,10 +518,13 @@ def _block_samples(block, box, zone, nb):
             for hole in rings[1:]:
                 m &= ~_rasterize_ring(hole, bb)
             mask[bb[1] - wy0 : bb[3] - wy0, bb[0] - wx0 : bb[2] - wx0] |= m
-        rows, cols = np.nonzero(mask)
-        if not rows.size:
+        idx = np.flatnonzero(mask)
+        if not idx.size:
             continue
-        idx = (rows + (wy0 - y0)) * w + (cols + (wx0 - x0))
+        ww = wx1 - wx0
+        if ww != w:  # from the window's flat positions to the block's
+            idx += (idx // ww) * (w - ww)
+        idx += (wy0 - y0) * w + (wx0 - x0)
         px = px_all[idx].reshape(-1)
         picked.append(px)
         gids.append(np.full(px.size, i, np.int64))
@@ -624,7 +630,9 @@ def _frame(layout: _Layout, zones, counts, cols, names, dtype):
     frame = {}
     for name in names:
         col = data[name]
-        if col.dtype.kind in "uib" and empty.any():
+        if col.dtype.kind == "f" and empty.any():
+            col = np.where(empty, np.nan, col.astype(np.float64))
+        elif col.dtype.kind in "uib" and empty.any():
             if col.dtype.itemsize < 8 or col.dtype.kind == "b":
                 col = np.where(empty, np.nan, col.astype(np.float64))
             else:
