@@ -26,8 +26,17 @@ from .cluster import local_cluster
 from .oracle import expected_mean, expected_percentile, same_number, valid_samples
 
 FUNCS = ["min", "max", "mean", "median", "p0", "p2.5", "p99", "p100"]
-DTYPES = [np.uint8, np.int8, np.uint16, np.int16, np.int32, np.uint32, np.int64, np.float32,
-          np.float64]
+DTYPES = [
+    np.uint8,
+    np.int8,
+    np.uint16,
+    np.int16,
+    np.int32,
+    np.uint32,
+    np.int64,
+    np.float32,
+    np.float64,
+]
 CORE = settings.get_profile("imgstats-core")
 
 
@@ -339,8 +348,11 @@ IMG = np.zeros((10, 12), np.uint8)
         ([poly(SQUARE), poly([[0, 0], [1, 1], [2, 2]])], {}, "feature 1"),
         ([poly(SQUARE), {"type": "Point", "coordinates": [1, 2]}], {}, "feature 1.*Point"),
         (fc([None]), {}, "feature 0: .*no geometry"),
-        ({"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": [1, 2]}]},
-         {}, "feature 0"),
+        (
+            {"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": [1, 2]}]},
+            {},
+            "feature 0",
+        ),
         ([poly([[0, 0], [float("inf"), 0], [0, 5]])], {}, "finite"),
         ([poly([[0, 0], [1e300, 0], [0, 5]])], {}, "beyond"),
         ([poly([[0, 0], [10**400, 0], [0, 5]])], {}, "feature 0"),
