@@ -109,7 +109,7 @@ def _compute(service, image, zones, labels, funcs, band, page, id_property):
     options = service._options(page)
     source = service.store.source(image)
     label_source = None if labels is None else service.store.source(labels)
-    limit = int(service.config.get("ZONAL_LABELS", 1_000_000))
+    limit = int(current_app.config.get("ZONAL_LABELS", 1_000_000))
     weight_of = [image] + ([labels] if labels is not None else [])
     info = [service.info(n) for n in weight_of]
     pixels = sum(int(i["width"]) * int(i["height"]) for i in info)
