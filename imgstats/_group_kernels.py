@@ -163,3 +163,17 @@ def _clz(x):
     while n < 64 and not (x >> (63 - n)) & 1:
         n += 1
     return n
+
+
+@njit(nogil=True, cache=True)
+def compact_rows(keys, valid, offsets, out):
+    """Rows of ``keys`` (one group each) with their invalid samples dropped, into ``out``."""
+    n, m = keys.shape
+    pos = 0
+    for r in range(n):
+        offsets[r] = pos
+        for j in range(m):
+            if valid[r, j]:
+                out[pos] = keys[r, j]
+                pos += 1
+    offsets[n] = pos

@@ -43,7 +43,7 @@ __all__ = [
     "SMALL_GROUP",
     "sample_keys",
     "group_samples",
-    "groups_of_cells",
+    "groups_of_rows",
     "merge_groups",
     "read_groups",
     "key_dtype",
@@ -233,7 +233,9 @@ def _summary_of_keys(keys: np.ndarray, dtype) -> Summary:
 
 
 # -- reading -----------------------------------------------------------------------------------
-def read_groups(groups: Groups, funcs, refine=None) -> tuple[np.ndarray, dict]:
+def read_groups(
+    groups: Groups, funcs, refine=None, *, in_place: bool = False
+) -> tuple[np.ndarray, dict]:
     """Every statistic of every group.
 
     Parameters
@@ -243,6 +245,8 @@ def read_groups(groups: Groups, funcs, refine=None) -> tuple[np.ndarray, dict]:
     refine : callable, optional
         ``{zone: targets} -> {zone: refinements}``: a pass over the pixels for the big groups
         whose 32- or 64-bit percentiles need one (see :meth:`Summary.missing`).
+    in_place : bool
+        Sort ``groups.keys`` in place rather than a copy (the caller drops ``groups``).
 
     Returns
     -------
@@ -255,7 +259,7 @@ def read_groups(groups: Groups, funcs, refine=None) -> tuple[np.ndarray, dict]:
     parsed = [parse_function(f) for f in funcs]
     dtype = np.dtype(groups.dtype)
     offsets = groups.offsets
-    keys = groups.keys.copy()
+    keys = groups.keys if in_place else groups.keys.copy()
     _sort(keys, offsets)
     n = np.diff(offsets)
     nonempty = n > 0
@@ -410,10 +414,21 @@ def _read_big(groups: Groups, parsed, out: dict, counts: np.ndarray, refine) -> 
             out[name][j] = v
 
 
-def groups_of_cells(arr: np.ndarray, ncell: int) -> Groups:
-    """The :class:`Groups` of ``arr`` reshaped to ``(ncell, samples)``: group ``k`` is row
-    ``k`` (a reduction along trailing axes, one group per remaining cell)."""
-    flat = np.asarray(arr).reshape(ncell, -1)
-    m = flat.shape[1]
-    gid = np.repeat(np.arange(ncell, dtype=np.int64), m)
-    return group_samples(flat.reshape(-1), gid, np.arange(ncell, dtype=np.int64))
+def groups_of_rows(values: np.ndarray, valid=None) -> Groups:
+    """The :class:`Groups` of a 2-D array whose row ``k`` is group ``k`` (a reduction along
+    trailing axes: one group per remaining cell). No group ids are needed: the rows are the
+    layout, with invalid samples (NaN, or False in ``valid``) squeezed out."""
+    values = np.ascontiguousarray(values)
+    ncell, m = values.shape
+    keys, nan_ok = sample_keys(values.reshape(-1))
+    if valid is not None:
+        valid = np.broadcast_to(np.asarray(valid, bool), values.shape).reshape(-1)
+        nan_ok = valid & nan_ok if nan_ok.size else valid
+    zones = np.arange(ncell, dtype=np.int64)
+    if not nan_ok.size or nan_ok.all():
+        offsets = np.arange(ncell + 1, dtype=np.int64) * m
+        return Groups(values.dtype, zones, offsets, keys)
+    offsets = np.zeros(ncell + 1, np.int64)
+    out = np.empty(int(np.count_nonzero(nan_ok)), keys.dtype)
+    _k.compact_rows(keys.reshape(ncell, m), nan_ok.reshape(ncell, m), offsets, out)
+    return Groups(values.dtype, zones, offsets, out)
