@@ -36,6 +36,7 @@ __all__ = [
     "QUANTILE_METHODS",
     "check_method",
     "quantile_positions",
+    "value_of_sorted",
 ]
 
 #: A bin with at most this many samples is refined by collecting its keys, not by a histogram.
@@ -366,6 +367,49 @@ _ALPHA_BETA = {
     "median_unbiased": (1 / 3.0, 1 / 3.0),
     "normal_unbiased": (3 / 8.0, 3 / 8.0),
 }
+
+
+def value_of_sorted(values: np.ndarray, f: Function):
+    """``f`` of the sorted valid samples ``values`` (1-D, their own type), as
+    :meth:`Summary.compute` answers it: for callers that hold a small group's samples.
+
+    Raises
+    ------
+    InvalidOption
+        For ``masked_pixels`` and ``valid_percent``, which need the samples that are not here.
+    """
+    n = values.size
+    if f.kind == "count":
+        return n
+    if f.kind in ("masked_pixels", "valid_percent"):
+        raise InvalidOption(f"{f.name} is not available here: only the valid samples are kept")
+    if n == 0:
+        raise NoValidSamples("no valid samples")
+    if f.kind in ("min", "max", "mean", "sum"):
+        stats = BandStats(
+            values.dtype.str, 0, 0, np.zeros(1, np.int64), 0, 0, Fraction(0)
+        )  # only the sum's reading below
+        if f.kind == "min":
+            return values[0].item()
+        if f.kind == "max":
+            return values[-1].item()
+        if values.dtype.kind in "uib":
+            total = Fraction(sum(int(v) for v in values.tolist()))
+            stats = replace(stats, count=n, total=total)
+        else:
+            finite = values[np.isfinite(values)]
+            total = sum((Fraction(float(v)) for v in finite), Fraction(0))
+            posinf = int(np.isposinf(values).sum())
+            neginf = int(np.isneginf(values).sum())
+            stats = replace(stats, count=n, total=total, posinf=posinf, neginf=neginf)
+        return stats.mean() if f.kind == "mean" else stats.sum()
+    if f.name == "median":
+        with np.errstate(all="ignore"):
+            return np.mean(values[sorted({(n - 1) // 2, n // 2})]).item()
+    lo, hi, t = quantile_positions(n, f.q, f.method)
+    if t is None:
+        return values[lo].item()
+    return _lerp(values[lo], values[hi], t).item()
 
 
 class NeedsRefinement(Exception):
