@@ -342,26 +342,7 @@ def refine_block(block, targets, dtype, limit: int) -> dict:
     counts = np.zeros(nt, np.int64)
     slots = np.cumsum(~collect) - 1
     hist = np.zeros((int((~collect).sum()), 1 << 16), np.int64)
-    if flat.size == 0:
-        pass
-    elif dtype == np.float32:  # one level below the top: every target has shift 16
-        lo = int(prefixes.min())
-        _kernels.refine_targets32(
-            flat,
-            nb,
-            lo,
-            int(prefixes.max()) - lo,
-            table,
-            prefixes.astype(np.uint32),
-            bands,
-            collect,
-            slots,
-            offsets,
-            counts,
-            buf,
-            hist,
-        )
-    else:
+    if flat.size:
         tops = [int(p) >> (top - int(sh)) for p, sh in zip(prefixes, shifts, strict=True)]
         _kernels.refine_targets(
             flat,
