@@ -387,6 +387,19 @@ def merge_refinements(a: dict, b: dict) -> dict:
 def finish_refinements(found: dict) -> dict:
     """Sort collected keys once all blocks are merged."""
     return {
-        node: (kind, np.sort(data) if kind == "keys" else data)
+        node: (kind, _sorted(data, node[1]) if kind == "keys" else data)
         for node, (kind, data) in found.items()
     }
+
+
+#: Collected keys from which a radix sort of their low bits beats ``numpy.sort``.
+RADIX_SORT_FROM = 1 << 12
+
+
+def _sorted(keys: np.ndarray, shift: int) -> np.ndarray:
+    """``keys`` (that share every bit above ``shift``) sorted, as a new array."""
+    if keys.size < RADIX_SORT_FROM:
+        return np.sort(keys)
+    out = np.array(keys, np.uint64)
+    _kernels.sort_low_bits(out, shift)
+    return out

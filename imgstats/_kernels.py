@@ -609,3 +609,41 @@ def hist8_px4(flat, nb, out, luma, count_luma):
             for v in range(256):
                 luma[v] += lsub[s, v]
         start = stop
+
+
+@njit(nogil=True, cache=True)
+def sort_low_bits(keys, bits):
+    """Sort ``keys`` in place, keys that differ only in their low ``bits`` bits (one bin's).
+
+    An LSD radix sort by bytes, skipping a byte that every key shares: the collected keys
+    of a refined bin share their prefix, so a 64-bit bin's need at most 6 passes of a
+    256-bucket scatter (600 000 keys of a float64 DEM's median bin: several times faster
+    than ``numpy.sort``, which has no SIMD sort for them here).
+    """
+    n = keys.shape[0]
+    tmp = np.empty_like(keys)
+    src = keys
+    dst = tmp
+    swapped = False
+    count = np.zeros(256, np.int64)
+    for shift in range(0, bits, 8):
+        sh = np.uint64(shift)
+        count[:] = 0
+        for i in range(n):
+            count[np.int64((src[i] >> sh) & np.uint64(255))] += 1
+        if count.max() == n:  # one value of this byte: the order stands
+            continue
+        total = 0
+        for d in range(256):
+            c = count[d]
+            count[d] = total
+            total += c
+        for i in range(n):
+            v = src[i]
+            d = np.int64((v >> sh) & np.uint64(255))
+            dst[count[d]] = v
+            count[d] += 1
+        src, dst = dst, src
+        swapped = not swapped
+    if swapped:
+        keys[:] = tmp
