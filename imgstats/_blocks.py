@@ -349,8 +349,7 @@ def refine_block(block, targets, dtype, limit: int) -> dict:
             nb,
             kind,
             width,
-            min(tops),
-            max(tops) - min(tops),
+            _ranges(tops),
             table,
             shifts,
             prefixes,
@@ -368,6 +367,19 @@ def refine_block(block, targets, dtype, limit: int) -> dict:
             out[(sel, shift, prefix)] = ("keys", buf[offsets[t] : offsets[t] + counts[t]])
         else:
             out[(sel, shift, prefix)] = ("hist", hist[slots[t]])
+    return out
+
+
+def _ranges(tops, n: int = 4) -> np.ndarray:
+    """At most ``n`` ranges ``(first, last - first)`` that cover the bins ``tops``: the widest
+    gaps between them are left out (unused ranges start at 2**63 and match no bin)."""
+    tops = sorted(set(tops))
+    gaps = sorted(range(1, len(tops)), key=lambda i: tops[i] - tops[i - 1])[-(n - 1) :]
+    cuts = [0, *sorted(gaps), len(tops)] if len(tops) > 1 else [0, len(tops)]
+    out = np.zeros((n, 2), np.uint64)
+    out[:, 0] = np.uint64(1 << 63)
+    for r, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True)):
+        out[r] = (tops[a], tops[b - 1] - tops[a])
     return out
 
 
