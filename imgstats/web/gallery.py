@@ -916,8 +916,47 @@ def _image_page(
         entered=entered,
         band=band,
         band_label=dict(choices).get(band, "All samples"),
+        label_rasters=[] if result or window else _label_rasters(image, info),
+        zonal_url=_zonal_url(image),
         choices=[(v, label, _with_band(v)) for v, label in choices] if len(choices) > 1 else [],
     )
+
+
+#: At most this many names of the store are looked at for label rasters to offer on a page.
+LABEL_CANDIDATES = 500
+
+
+def _label_rasters(image: str, info: dict) -> list[str]:
+    """Images of the store that can label the zones of ``image``: integer pixels, one band,
+    the same width and height (headers only, cached by version)."""
+    service = _service()
+    found = []
+    names = sorted(service.list_images(), key=natural_key)[:LABEL_CANDIDATES]
+    for name in names:
+        if name == image:
+            continue
+        try:
+            other = service.info(name)
+        except ImgStatsError:
+            continue
+        bands = other.get("bands")
+        single = not isinstance(bands, (list, tuple)) or len(bands) == 1
+        kind = str(other.get("dtype", ""))
+        if (
+            single
+            and kind.startswith(("uint", "int"))
+            and (other["width"], other["height"]) == (info["width"], info["height"])
+        ):
+            found.append(name)
+    return found
+
+
+def _zonal_url(image: str) -> str:
+    """``POST /zonal/<image>``: the zones' statistics (the zonal blueprint's contract)."""
+    try:
+        return url_for("zonal.zonal_stats", image=image)
+    except BuildError:
+        return f"{request.script_root}/zonal/{quote(image, safe='')}"
 
 
 def _with_band(band: str | None) -> str:
