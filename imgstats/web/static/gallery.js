@@ -253,12 +253,22 @@ document.addEventListener("DOMContentLoaded", () => {
   const csvLink = section.querySelector("[data-zones-csv]");
   const clear = section.querySelector("[data-zones-clear]");
   const overlay = document.querySelector("[data-zones-overlay]");
-  // the label raster, drawn half transparent over the image (made when first needed)
-  const labelsOverlay = document.createElement("img");
-  labelsOverlay.className = "labels-overlay";
-  labelsOverlay.alt = "";
-  labelsOverlay.hidden = true;
-  overlay.before(labelsOverlay);
+  // the label raster, drawn half transparent over the image (made when first shown, and
+  // removed when not, so that the image is the viewer's one picture otherwise)
+  let labelsOverlay = null;
+  const showLabels = (url) => {
+    if (!labelsOverlay) {
+      labelsOverlay = document.createElement("img");
+      labelsOverlay.className = "labels-overlay";
+      labelsOverlay.alt = "";
+      overlay.before(labelsOverlay);
+    }
+    labelsOverlay.src = url;
+  };
+  const hideLabels = () => {
+    if (labelsOverlay) labelsOverlay.remove();
+    labelsOverlay = null;
+  };
   const SVG = "http://www.w3.org/2000/svg";
   let csvUrl = null;
   let rows = [];
@@ -327,6 +337,7 @@ document.addEventListener("DOMContentLoaded", () => {
       const button = document.createElement("button");
       button.type = "button";
       button.textContent = name;
+      button.setAttribute("aria-label", `Sort by ${name}`);
       button.addEventListener("click", () => {
         sort = { column: c, descending: sort.column === c ? !sort.descending : false };
         render();
@@ -380,7 +391,7 @@ document.addEventListener("DOMContentLoaded", () => {
 
   clear.addEventListener("click", () => {
     overlay.replaceChildren();
-    labelsOverlay.hidden = true;
+    hideLabels();
     result.hidden = true;
     clear.hidden = true;
     status.textContent = "";
@@ -425,11 +436,10 @@ document.addEventListener("DOMContentLoaded", () => {
     const base = section.dataset.image.replace(/\.[^.]*$/, "");
     if (labels) {
       overlay.replaceChildren();
-      labelsOverlay.src = section.dataset.labelsUrl.replace("__LABELS__", encodeURIComponent(labels));
-      labelsOverlay.hidden = false;
+      showLabels(section.dataset.labelsUrl.replace("__LABELS__", encodeURIComponent(labels)));
       show(["zone"].concat(names), answer.rows.map((r) => [r.zone].concat(names.map((n) => r[n]))), `${base}-zones.csv`);
     } else {
-      labelsOverlay.hidden = true;
+      hideLabels();
       const features = answer.features || [];
       draw(features);
       const rowsOf = features.map((f, i) => {
