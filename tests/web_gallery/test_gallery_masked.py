@@ -4,6 +4,7 @@ nodata colour, and stretch the others without them."""
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -56,3 +57,23 @@ def test_colour_pixels_are_invalid_only_when_every_band_is_nodata():
     assert bad is not None and bad.sum() == 1 and bad[0, 0]
     assert invalid_pixels(arr, None) is None
     assert invalid_pixels(arr.astype(np.float32), "nan") is None
+
+
+@pytest.mark.parametrize("func", ["sum", "count", "valid_percent", "masked_pixels"])
+def test_result_views_of_the_readings_that_are_no_percentile(client, func):
+    html = client.get(f"/gallery/IMG_1.jpg/{func}").text
+    api = client.get(f"/stats/IMG_1.jpg/{func}").get_json()["value"]
+    exact = re.search(r'<code id="exact-value">([^<]+)</code>', html).group(1)
+    assert float(exact) == api
+
+
+def test_the_page_says_how_many_samples_count(client, images):
+    arr = np.arange(40 * 50, dtype=np.float32).reshape(40, 50)
+    arr[:10] = np.nan  # 500 samples that do not count
+    tifffile.imwrite(images / "holes.tif", arr)
+    html = client.get("/gallery/holes.tif").text
+    facts = dict(re.findall(r"<dt>([^<]+)</dt><dd>([^<]+)</dd>", html))
+    assert facts["Valid samples"].startswith("1,500 (75% of the samples)")
+    assert facts["Masked samples"].startswith("500 ")
+    rows = dict(re.findall(r'<th scope="row">(\w+)</th><td[^>]*>(?:<data value="([^"]+)")?', html))
+    assert rows["masked_pixels"] == "500" and float(rows["valid_percent"]) == 75.0
