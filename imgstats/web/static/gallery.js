@@ -275,8 +275,10 @@ document.addEventListener("DOMContentLoaded", () => {
   let columns = [];
   let sort = { column: 0, descending: false };
 
+  // the alert is hidden while empty, so that the page's other alerts are its only ones
   const say = (message) => {
     error.textContent = message;
+    error.hidden = !message;
     status.textContent = "";
   };
   const ringsOf = (geometry) => {
