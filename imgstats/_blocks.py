@@ -53,7 +53,7 @@ def summarize_block(block, band_names, luma: bool, shape=(), candidates=()) -> S
     if isinstance(block, np.ma.MaskedArray):  # a masked array's block: its mask counts
         from ._inputs import summarize_masked
 
-        return summarize_masked(block, band_names, luma, shape)
+        return summarize_masked(block, band_names, luma, shape, summarize_block)
     px = as_pixels(block)
     dtype = px.dtype  # uint8 for bool, native byte order
     nb = px.shape[1]
@@ -319,7 +319,7 @@ def refine_block(block, targets, dtype, limit: int) -> dict:
     if isinstance(block, np.ma.MaskedArray):
         from ._inputs import refine_masked
 
-        return refine_masked(block, targets, dtype, limit)
+        return refine_masked(block, targets, dtype, limit, refine_block, merge_refinements)
     dtype = np.dtype(dtype)
     px = as_pixels(block)
     npix, nb = px.shape

@@ -54,10 +54,11 @@ def _band_samples(block):
     return [(d[~m], int(m.sum())) for d, m in pairs]
 
 
-def summarize_masked(block, band_names, luma: bool, shape=()):
+def summarize_masked(block, band_names, luma: bool, shape, summarize_block):
     """The summary of a masked block: each band's unmasked samples; masked ones in
-    ``BandStats.masked``. The luma counts the pixels whose R, G and B are all unmasked."""
-    from ._blocks import summarize_block
+    ``BandStats.masked``. The luma counts the pixels whose R, G and B are all unmasked.
+    ``summarize_block`` is :func:`imgstats._blocks.summarize_block` (passed in: no import
+    cycle)."""
     from .summary import Summary
 
     bands = []
@@ -74,11 +75,10 @@ def summarize_masked(block, band_names, luma: bool, shape=()):
     return Summary(tuple(bands), tuple(band_names), luma_stats, tuple(shape))
 
 
-def refine_masked(block, targets, dtype, limit: int) -> dict:
+def refine_masked(block, targets, dtype, limit: int, refine_block, merge_refinements) -> dict:
     """:func:`imgstats._blocks.refine_block` of a masked block: each target over the unmasked
-    samples of the bands of its selection."""
-    from ._blocks import merge_refinements, refine_block
-
+    samples of the bands of its selection (the two functions of :mod:`imgstats._blocks` are
+    passed in: no import cycle)."""
     out: dict = {}
     for c, (values, _) in enumerate(_band_samples(block)):
         column = values.reshape(-1, 1)
