@@ -59,7 +59,17 @@ from .store import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ImageService", "Answer", "Region", "check_page", "is_pattern", "needs_refinement"]
+__all__ = [
+    "ImageService",
+    "Answer",
+    "Region",
+    "check_page",
+    "is_pattern",
+    "needs_refinement",
+    "pattern_matcher",
+    "MAX_PATTERN_LENGTH",
+    "MAX_WILDCARDS",
+]
 
 
 class ImageService:
@@ -483,8 +493,17 @@ class ImageService:
 
     # -- collections -------------------------------------------------------------------------
     def match(self, pattern: str) -> list[str]:
-        """The store's image names matching ``pattern`` (:func:`fnmatch.fnmatchcase`), sorted."""
-        return [n for n in self.list_images() if fnmatch.fnmatchcase(n, pattern)]
+        """The store's image names matching ``pattern`` (:func:`fnmatch.fnmatchcase` rules),
+        sorted.
+
+        Raises
+        ------
+        InvalidOption
+            A pattern longer than :data:`MAX_PATTERN_LENGTH` characters or with more than
+            :data:`MAX_WILDCARDS` wildcards.
+        """
+        matches = pattern_matcher(pattern)
+        return [n for n in self.list_images() if matches(n)]
 
     def collection(
         self,
@@ -787,6 +806,36 @@ class _StoreErrors:
         if not isinstance(exc, StoreUnavailable) and is_network_error(exc):
             raise store_error(exc, "read") from exc
         return False
+
+
+#: The longest collection pattern (characters), and the most wildcards (``*``, ``?``, ``[``)
+#: in one: each distinct pattern costs a regular expression compiled for it.
+MAX_PATTERN_LENGTH = 256
+MAX_WILDCARDS = 16
+
+
+def pattern_matcher(pattern: str):
+    """A function telling whether a name matches ``pattern`` (fnmatch rules, case-sensitive).
+
+    Compiled here rather than by :func:`fnmatch.fnmatchcase`, whose cache keeps up to 32,768
+    compiled patterns per process, each distinct pattern a client sends.
+
+    Raises
+    ------
+    InvalidOption
+        Longer than :data:`MAX_PATTERN_LENGTH` or with more than :data:`MAX_WILDCARDS`
+        wildcards.
+    """
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise InvalidOption(
+            f"the pattern is {len(pattern)} characters long: at most {MAX_PATTERN_LENGTH}"
+        )
+    wildcards = sum(pattern.count(c) for c in "*?[")
+    if wildcards > MAX_WILDCARDS:
+        raise InvalidOption(
+            f"the pattern has {wildcards} wildcards (*, ?, [): at most {MAX_WILDCARDS}"
+        )
+    return re.compile(fnmatch.translate(pattern), re.DOTALL).match
 
 
 def is_pattern(name: str) -> bool:
