@@ -40,6 +40,7 @@ import numpy as np
 
 from .._codec import CorruptSummary, summary_arrays
 from ..summary import Summary
+from ._limits import check_request
 
 logger = logging.getLogger(__name__)
 
@@ -580,6 +581,7 @@ class RedisLayer:
                 return None, False
             time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
             poll = min(poll * 1.5, 0.25)
+            check_request()  # the waiting request's client may leave, or its time end
         return None, False
 
     def _ttl_ms(self) -> int:
