@@ -42,13 +42,18 @@ def default_threads() -> int:
 def gunicorn_options(
     host: str, port: int, workers: int | None = None, threads: int | None = None
 ) -> dict:
-    """gunicorn settings: ``gthread`` workers, so keep-alive clients and slow stores do not
-    block a whole process; ``IMGSTATS_WORKERS`` / ``IMGSTATS_THREADS`` give the defaults
-    (threads: :func:`default_threads`)."""
+    """gunicorn settings: ``gthread`` workers that read each request whole in their event loop
+    before a thread serves it (:class:`~imgstats.web._worker.BufferingWorker`: stalled
+    clients cost a socket, not a thread; header and body timeouts), so keep-alive clients,
+    slow clients and slow stores do not block a whole process; ``IMGSTATS_WORKERS`` /
+    ``IMGSTATS_THREADS`` give the defaults (threads: :func:`default_threads`)."""
     return {
         "bind": f"{host}:{port}",
         "workers": workers or int(os.environ.get("IMGSTATS_WORKERS", "2")),
-        "worker_class": "gthread",
+        # IMGSTATS_WORKER_CLASS=gthread: gunicorn's own threaded worker, which hands a
+        # connection to a thread before its request has arrived (behind a buffering proxy)
+        "worker_class": os.environ.get("IMGSTATS_WORKER_CLASS")
+        or "imgstats.web._worker.BufferingWorker",
         "threads": threads or int(os.environ.get("IMGSTATS_THREADS") or default_threads()),
         "timeout": 120,
         "graceful_timeout": 10,
