@@ -74,11 +74,68 @@ def summary(times, failures) -> str:
     )
 
 
+def _workers(master: int) -> list[int]:
+    """Pids of the gunicorn master's worker processes."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == master:
+                    pids.append(int(entry.name))
+    return pids
+
+
+def _cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])
+
+
+def kill_under_load(server, seconds: float, kills: int, connections: int) -> str:
+    """wrk on a cached answer for ``seconds``, SIGKILLing a worker ``kills`` times; wrk's
+    requests and errors."""
+    import re
+    import shutil
+    import signal
+    import subprocess
+
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return "wrk is not installed (apt-get install wrk)"
+    path = "/stats/IMG_1.jpg/median"
+    for _ in range(20):  # every worker caches it
+        server.get(path)
+    proc = subprocess.Popen(
+        [wrk, "-t2", f"-c{connections}", f"-d{seconds:g}s", f"{server.url}{path}"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    for _ in range(kills):
+        time.sleep(seconds / (kills + 1))
+        victims = sorted(_workers(server.process.pid), key=_cpu_ticks)
+        if victims:  # the busiest: gthread may serve every connection from one worker
+            os.kill(victims[-1], signal.SIGKILL)
+    out, _ = proc.communicate(timeout=seconds + 30)
+    done = re.search(r"(\d+) requests in", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return (
+        f"{done.group(1) if done else '?'} requests, socket errors: "
+        f"{errors.group(1) if errors else 'none'}, non-2xx: {non2xx.group(1) if non2xx else 0}"
+    )
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=32, help="stalled connections")
     parser.add_argument("--probes", type=int, default=100, help="/health probes per phase")
     parser.add_argument("--threads", type=int, default=14, help="threads per worker")
+    parser.add_argument("--wrk-seconds", type=float, default=12.0, help="0: no kill phase")
+    parser.add_argument("--kills", type=int, default=2, help="workers killed under wrk")
+    parser.add_argument("--connections", type=int, default=32, help="wrk's connections")
     args = parser.parse_args(argv)
     folder = Path(tempfile.mkdtemp(prefix="imgstats-hostile-"))
     (folder / "IMG_1.jpg").write_bytes((gallery_path() / "IMG_1.jpg").read_bytes())
@@ -108,6 +165,9 @@ def main(argv=None) -> int:
                         with contextlib.suppress(OSError):
                             s.close()
                 print(f"{label:16s} stalled {kind:6s} {summary(*result)}")
+            if args.wrk_seconds > 0:
+                outcome = kill_under_load(server, args.wrk_seconds, args.kills, args.connections)
+                print(f"{label:16s} {args.kills} kills under wrk: {outcome}")
     return 0
 
 

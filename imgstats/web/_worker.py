@@ -160,12 +160,14 @@ class BufferingWorker(ThreadWorker):
         """A kept-alive connection sends its next request: read it here too."""
         self.poller.unregister(client)
         self.keepalived_conns.remove(conn)
-        self._start_reading(conn, time.monotonic() + self.header_timeout)
+        self._start_reading(conn, time.monotonic() + self.header_timeout, readable=True)
 
-    def _start_reading(self, conn, deadline: float) -> None:
+    def _start_reading(self, conn, deadline: float, readable: bool = False) -> None:
         conn.sock.setblocking(False)
         self.reading[conn] = [bytearray(), deadline, False]
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
+        if readable:  # read now: a whole small request is usually there already
+            self._on_readable(conn, None)
 
     def _on_readable(self, conn, _client) -> None:
         state = self.reading.get(conn)
