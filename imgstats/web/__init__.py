@@ -139,6 +139,7 @@ def create_app(config: Mapping | None = None) -> Flask:
         For a setting of the wrong type.
     """
     from .api import bp as api_bp
+    from .apidocs import bp as apidocs_bp
     from .errors import register_error_handlers
     from .gallery import bp as gallery_bp
     from .service import ImageService
@@ -158,6 +159,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     _install_request_budget(app)
     app.register_blueprint(api_bp)
     app.register_blueprint(gallery_bp)
+    app.register_blueprint(apidocs_bp)
     register_error_handlers(app)
     return app
 
