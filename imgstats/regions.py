@@ -136,10 +136,7 @@ def polygon_rings(polygon) -> list[np.ndarray]:
         if polygon.get("type") == "Feature":
             polygon = polygon.get("geometry") or {}
             if not isinstance(polygon, dict):
-                raise InvalidOption(
-                    "a GeoJSON Feature's geometry must be a Polygon object "
-                    "{'type': 'Polygon', 'coordinates': [ring, ...]}"
-                )
+                raise InvalidOption("a GeoJSON Feature's geometry must be a GeoJSON object")
         if polygon.get("type") != "Polygon" or not isinstance(
             polygon.get("coordinates"), (list, tuple)
         ):
@@ -157,8 +154,12 @@ def polygon_rings(polygon) -> list[np.ndarray]:
     for ring in rings:
         _check_numbers(ring)
         try:
-            pts = np.array(ring, dtype=np.float64)
-        except (TypeError, ValueError, OverflowError):  # OverflowError: a 400-digit integer
+            # numbers only: float64 would parse "1" and round a 400-digit integer to inf
+            raw = np.array(ring)
+            if raw.dtype.kind not in "iuf" and not (raw.dtype.kind == "f" or raw.size == 0):
+                raise TypeError
+            pts = raw.astype(np.float64)
+        except (TypeError, ValueError, OverflowError):
             raise InvalidOption("a polygon is a list of [x, y] pairs of numbers") from None
         if pts.ndim != 2 or pts.shape[1] != 2:
             raise InvalidOption(

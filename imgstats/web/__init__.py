@@ -94,6 +94,11 @@ DEFAULTS = {
     # about 400 KB of JSON); larger ones get 413. Most images a collection pattern may match.
     "MAX_CONTENT_LENGTH": 1 << 20,
     "COLLECTION_LIMIT": 1000,
+    # POST /zonal: the most features and vertices of a polygon layer, and labels of a label
+    # raster, in one request (400 beyond).
+    "ZONAL_FEATURES": 10_000,
+    "ZONAL_VERTICES": 1_000_000,
+    "ZONAL_LABELS": 1_000_000,
 }
 
 _NUMBERS = {
@@ -115,6 +120,9 @@ _NUMBERS = {
     "SLOW_QUEUE": int,
     "MAX_CONTENT_LENGTH": int,
     "COLLECTION_LIMIT": int,
+    "ZONAL_FEATURES": int,
+    "ZONAL_VERTICES": int,
+    "ZONAL_LABELS": int,
 }
 
 
@@ -130,8 +138,8 @@ def create_app(config: Mapping | None = None) -> Flask:
     Returns
     -------
     flask.Flask
-        With blueprints ``api`` and ``gallery`` and the :class:`~imgstats.web.service.ImageService`
-        at ``app.extensions["imgstats"]``.
+        With blueprints ``api``, ``gallery`` and ``zonal`` and the
+        :class:`~imgstats.web.service.ImageService` at ``app.extensions["imgstats"]``.
 
     Raises
     ------
@@ -139,10 +147,12 @@ def create_app(config: Mapping | None = None) -> Flask:
         For a setting of the wrong type.
     """
     from .api import bp as api_bp
+    from .api import check_body
     from .apidocs import bp as apidocs_bp
     from .errors import register_error_handlers
     from .gallery import bp as gallery_bp
     from .service import ImageService
+    from .zonal import bp as zonal_bp
 
     app = Flask(__name__)
     # "a%2F%2Fb" decodes to "a//b": answer 404, not a redirect to a path the client never sent
@@ -157,8 +167,10 @@ def create_app(config: Mapping | None = None) -> Flask:
     if app.config["WARMUP"]:
         service.warm_up()
     _install_request_budget(app)
+    app.before_request(check_body)  # every POST: JSON declared, size bounded, chunked too
     app.register_blueprint(api_bp)
     app.register_blueprint(gallery_bp)
+    app.register_blueprint(zonal_bp)
     app.register_blueprint(apidocs_bp)
     register_error_handlers(app)
     return app

@@ -22,7 +22,7 @@ from ..functions import NAMED_FUNCTIONS
 from .openapi import openapi_document
 from .service import check_page, is_pattern
 
-__all__ = ["bp"]
+__all__ = ["bp", "check_body"]
 
 bp = Blueprint("api", __name__)
 
@@ -138,15 +138,24 @@ def stats_many(image: str):
     return response
 
 
-def _json_body() -> dict:
-    """The request's JSON object: ``Content-Type: application/json`` (415 otherwise, so a
-    cross-site HTML form cannot send one), at most ``MAX_CONTENT_LENGTH`` bytes (413)."""
+def check_body() -> None:
+    """Before every POST view (registered by the app factory): the body must be declared
+    ``Content-Type: application/json`` (415 otherwise, so a cross-site HTML form cannot send
+    one) and hold at most ``MAX_CONTENT_LENGTH`` bytes (413), chunked or not. The body read
+    here is what ``request.get_data()`` then returns to the view."""
+    if request.method != "POST" or request.url_rule is None:  # None: a 404 or 405 follows
+        return
     if request.mimetype != "application/json":
         raise UnsupportedMediaType(
             "send the body as JSON, with Content-Type: application/json "
             f"(not {request.mimetype or 'none'!r})"
         )
-    data = _read_body(int(current_app.config["MAX_CONTENT_LENGTH"]))
+    request._cached_data = _read_body(int(current_app.config["MAX_CONTENT_LENGTH"]))
+
+
+def _json_body() -> dict:
+    """The request's JSON object (checked by :func:`check_body`)."""
+    data = request.get_data()
     try:
         fields = json.loads(data)
     except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested too deep

@@ -162,3 +162,24 @@ def test_a_gif_without_a_palette_is_a_clean_answer_or_a_4xx(client, images):
         assert r.is_json
     r = client.post("/stats/nopalette.gif", json={"funcs": ["min"], "polygon": TRIANGLE})
     assert r.status_code == 200 or 400 <= r.status_code < 500
+
+
+@pytest.mark.parametrize("path", ["/stats/IMG_1.jpg", "/zonal/IMG_1.jpg"])
+def test_every_post_route_needs_json_and_bounds_a_chunked_body(client, path):
+    body = {"funcs": ["min"], "polygon": TRIANGLE}
+    r = client.post(path, data=json.dumps(body), content_type="text/plain")
+    assert r.status_code == 415
+    limit = client.application.config["MAX_CONTENT_LENGTH"]
+    r = client.post(
+        path,
+        input_stream=io.BytesIO(b'{"funcs": ["min"], "x": "' + b"a" * limit + b'"}'),
+        content_type="application/json",
+        environ_overrides={"wsgi.input_terminated": True},
+        headers={"Transfer-Encoding": "chunked"},
+    )
+    assert r.status_code == 413, r.get_data(as_text=True)[:200]
+
+
+def test_a_post_to_a_get_route_is_still_a_405(client):
+    r = client.post("/health", data="x", content_type="text/plain")
+    assert r.status_code == 405
