@@ -47,13 +47,15 @@ def gunicorn_options(
     clients cost a socket, not a thread; header and body timeouts), so keep-alive clients,
     slow clients and slow stores do not block a whole process; ``IMGSTATS_WORKERS`` /
     ``IMGSTATS_THREADS`` give the defaults (threads: :func:`default_threads`)."""
+    from ._worker import SUPPORTED
+
+    default_worker = "imgstats.web._worker.BufferingWorker" if SUPPORTED else "gthread"
     return {
         "bind": f"{host}:{port}",
         "workers": workers or int(os.environ.get("IMGSTATS_WORKERS", "2")),
         # IMGSTATS_WORKER_CLASS=gthread: gunicorn's own threaded worker, which hands a
         # connection to a thread before its request has arrived (behind a buffering proxy)
-        "worker_class": os.environ.get("IMGSTATS_WORKER_CLASS")
-        or "imgstats.web._worker.BufferingWorker",
+        "worker_class": os.environ.get("IMGSTATS_WORKER_CLASS") or default_worker,
         "threads": threads or int(os.environ.get("IMGSTATS_THREADS") or default_threads()),
         "timeout": 120,
         "graceful_timeout": 10,

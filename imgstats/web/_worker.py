@@ -28,9 +28,33 @@ import socket
 import time
 from functools import partial
 
+import gunicorn
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
-__all__ = ["BufferingWorker", "HEADER_TIMEOUT", "BODY_TIMEOUT", "MAX_HEAD", "request_complete"]
+__all__ = [
+    "BufferingWorker",
+    "HEADER_TIMEOUT",
+    "BODY_TIMEOUT",
+    "MAX_HEAD",
+    "SUPPORTED",
+    "request_complete",
+]
+
+#: Whether this gunicorn's threaded worker is the one this class extends (gunicorn 27: its
+#: event loop, ``enqueue_req``, ``finish_request``, ``murder_pending``); ``imgstats serve``
+#: falls back to plain ``gthread`` otherwise.
+SUPPORTED = getattr(gunicorn, "version_info", (0,)) >= (27, 0) and all(
+    hasattr(ThreadWorker, name)
+    for name in (
+        "accept",
+        "enqueue_req",
+        "finish_request",
+        "on_client_socket_readable",
+        "murder_pending",
+        "set_accept_enabled",
+        "handle",
+    )
+)
 
 #: Seconds for a request's head (from the connection's accept, or its first byte on a kept-alive
 #: connection), and for its body after the head.

@@ -78,6 +78,10 @@ def _gallery_renderer():
 
 def _domain_error(exc: Exception):
     status = status_of(exc)
+    if isinstance(exc, ClientGone):  # nobody reads the answer: say in the log what stopped
+        current_app.logger.warning(
+            "stopped %s %s: the client closed the connection", request.method, request.path
+        )
     render = _gallery_renderer()
     if render is not None:
         return render(exc, status)
