@@ -7,7 +7,7 @@ functions of the second collection. One worker (``imgstats serve --workers 1``) 
 peak resident memory (``VmHWM``) read from /proc after each step.
 
 ``--before <git revision>`` runs the same steps on that revision too (a temporary git
-worktree, first on ``PYTHONPATH``), side by side in one run.
+worktree, first on ``sys.path``), side by side in one run.
 
     uv run python benchmarks/bench_collections_memory.py [--before b850d4e]
 """
@@ -58,13 +58,20 @@ def _mib(pid: int, field: str) -> float:
     return float("nan")
 
 
-def run(label: str, folder: Path, pythonpath: str | None) -> list[str]:
+def run(label: str, folder: Path, tree: Path) -> list[str]:
+    """The steps against ``imgstats serve`` of the checkout ``tree``."""
     port = free_port()
     env = {"IMGSTATS_WARMUP": "0", "IMGSTATS_RACY_SECONDS": "0", "IMGSTATS_THREADS": "8"}
-    if pythonpath:
-        env["PYTHONPATH"] = pythonpath
+    cmd = serve_command(folder, port=port, workers=1)
+    at = cmd.index("-m")
+    # `python -m` puts the current folder first on sys.path: put the tree before it instead
+    cmd[at : at + 2] = [
+        "-c",
+        f"import sys; sys.path.insert(0, {str(tree)!r}); from imgstats.cli import main; "
+        "sys.exit(main())",
+    ]
     rows = []
-    server = start_process(serve_command(folder, port=port, workers=1), port, env=env)
+    server = start_process(cmd, port, env=env)
     with server:
         pid = _worker(server.process.pid)
         rows.append(f"{label:8s} idle                  peak {_mib(pid, 'VmHWM'):7.0f} MiB")
@@ -86,9 +93,9 @@ def run(label: str, folder: Path, pythonpath: str | None) -> list[str]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--wide", type=int, default=12, help="TIFFs of many bands")
-    parser.add_argument("--bands", type=int, default=64, help="uint16 bands of each")
-    parser.add_argument("--many", type=int, default=300, help="8 x 8 RGB uint16 TIFFs")
+    parser.add_argument("--wide", type=int, default=24, help="TIFFs of many bands")
+    parser.add_argument("--bands", type=int, default=128, help="uint16 bands of each")
+    parser.add_argument("--many", type=int, default=1000, help="8 x 8 RGB uint16 TIFFs")
     parser.add_argument("--before", help="a git revision to run side by side")
     args = parser.parse_args(argv)
     folder = Path(tempfile.mkdtemp(prefix="imgstats-collections-"))
@@ -97,7 +104,7 @@ def main(argv=None) -> int:
         f"# {args.wide} TIFFs of 16x16x{args.bands} uint16, {args.many} of 8x8 RGB uint16; "
         f"CACHE_BYTES default; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
-    rows = run("now", folder, None)
+    rows = run("now", folder, ROOT)
     if args.before:
         old = Path(tempfile.mkdtemp(prefix="imgstats-before-")) / "tree"
         subprocess.run(
@@ -106,7 +113,7 @@ def main(argv=None) -> int:
             capture_output=True,
         )
         try:
-            rows += run(args.before[:8], folder, str(old))
+            rows += run(args.before[:8], folder, old)
         finally:
             subprocess.run(
                 ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)],
