@@ -39,7 +39,7 @@ import numpy as np
 
 from ._blocks import merge_refinements, refine_block
 from .errors import InvalidOption
-from .grouped import Groups, group_samples, merge_groups, read_groups
+from .grouped import Groups, group_labels, group_samples, merge_groups, read_groups
 from .summary import collect_limit
 
 __all__ = ["zonal", "MAX_ZONES", "MAX_FEATURES", "parse_polygons"]
@@ -147,7 +147,7 @@ def zonal(
     def refine(wanted):
         return walk.map_reduce(_refine_block, _merge_found, wanted, dtype)
 
-    counts, cols = read_groups(groups, names, refine)
+    counts, cols = read_groups(groups, names, refine, in_place=True)
     return _frame(layout, groups.zones, counts, cols, names, dtype)
 
 
@@ -387,7 +387,9 @@ class _Walk:
         if not self.dask:
             from .io._plan import workers
 
-            strip = _STRIP_PIXELS if self.layout.kind == "labels" else _POLYGON_STRIP_PIXELS
+            if self.layout.kind == "labels":
+                return [(0, h, 0, w)]  # one counting sort over the image: no merge of strips
+            strip = _POLYGON_STRIP_PIXELS
             rows = max(1, min(h, strip // max(w, 1)))
             n = max(-(-h // rows), min(h, workers()) if h * w >= 1 << 20 else 1)
             cuts = np.linspace(0, h, n + 1).astype(int)
@@ -573,6 +575,8 @@ def _dense_labels(labels: np.ndarray, background):
 
 
 def _group_block(block, box, zone, nb) -> Groups:
+    if zone[0] == "labels":
+        return group_labels(np.asarray(block), np.asarray(zone[1]), zone[2], nb)
     values, gid, zone_ids = _block_samples(block, box, zone, nb)
     return group_samples(values, gid, zone_ids)
 
