@@ -171,7 +171,7 @@ def polygon_rings(polygon) -> list[np.ndarray]:
             raise InvalidOption("polygon coordinates must be finite numbers")
         if len(pts) > 1 and (pts[0] == pts[-1]).all():
             pts = pts[:-1]
-        if len(np.unique(pts, axis=0)) < 3:
+        if len(np.unique(np.ascontiguousarray(pts).view(np.complex128))) < 3:  # rows, fast
             raise InvalidOption("degenerate polygon: it needs at least 3 distinct vertices")
         d = pts - pts[0]
         far = d[np.argmax(np.abs(d).sum(axis=1))]
