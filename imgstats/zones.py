@@ -42,7 +42,7 @@ from .errors import InvalidOption
 from .grouped import Groups, group_labels, group_samples, merge_groups, read_groups
 from .summary import collect_limit
 
-__all__ = ["zonal", "MAX_ZONES", "MAX_FEATURES", "parse_polygons"]
+__all__ = ["zonal", "MAX_ZONES", "MAX_FEATURES", "parse_polygons", "PolygonLayer"]
 
 #: The most zones a call may have (labels present, or features); ``max_zones=`` overrides it.
 MAX_ZONES = 10_000_000
@@ -178,6 +178,19 @@ def _values(source, band, scheduler, io_options):
 
 
 # -- the zones ---------------------------------------------------------------------------------
+class PolygonLayer:
+    """A checked polygon layer (:func:`parse_polygons`), which :func:`zonal` takes as zones
+    without checking it again (the web service checks a body before it reads any pixel)."""
+
+    def __init__(self, features, ids):
+        self.features = features
+        self.ids = ids
+
+    @classmethod
+    def parse(cls, zones, id_property=None) -> PolygonLayer:
+        return cls(*parse_polygons(zones, id_property))
+
+
 class _Layout:
     """What gives each pixel its zones: a label image, or polygons (rings per feature)."""
 
@@ -192,6 +205,10 @@ class _Layout:
 def _zones(zones, height, width, background, id_property, limit, io_options) -> _Layout:
     if isinstance(zones, (str, os.PathLike)) and str(zones).lower().endswith((".geojson", ".json")):
         zones = _read_geojson(zones, io_options)
+    if isinstance(zones, PolygonLayer):
+        if len(zones.features) > limit:
+            raise InvalidOption(f"{len(zones.features)} features, more than the limit {limit}")
+        return _Layout("polygons", features=zones.features, ids=zones.ids)
     if isinstance(zones, (dict, list, tuple)):
         if background not in (0, None):
             raise InvalidOption("background= applies to label images, not to polygons")
