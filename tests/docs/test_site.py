@@ -48,3 +48,13 @@ def test_site_builds_strict_and_offline(tmp_path):
         text = html.read_text()
         assert not re.search(r"<(script|link)\b[^>]*(src|href)=\"(https?:)?//", text), html
         assert "fonts.googleapis" not in text, html
+
+
+def test_readme_links_point_to_files_of_the_repository():
+    """The README is read on the forge, outside the site: its relative links must resolve."""
+    text = (ROOT / "README.md").read_text()
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text)
+    relative = [link for link in links if "://" not in link and not link.startswith("mailto:")]
+    assert relative
+    missing = [link for link in relative if not (ROOT / link).exists()]
+    assert missing == []
