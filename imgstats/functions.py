@@ -1,9 +1,10 @@
 """Names of the statistics: ``min``, ``max``, ``mean``, ``median``, ``pXXX`` and the counts.
 
 The named statistics are :data:`NAMED_FUNCTIONS`: ``min``, ``max``, ``mean``, ``median``,
-``sum``, and the counts ``count`` (valid samples), ``masked_pixels`` (samples seen but not
-valid: NaN, nodata, masked, alpha 0) and ``valid_percent``. ``docs/statistics.md`` says which
-numpy function each equals.
+``sum``, ``std`` (population), the counts ``count`` (valid samples), ``masked_pixels``
+(samples seen but not valid: NaN, nodata, masked, alpha 0) and ``valid_percent``, and the
+categorical ``majority``, ``minority`` and ``unique`` of integer images.
+``docs/statistics.md`` says which numpy function each equals.
 
 ``pXXX`` is a percentile written in ASCII digits, from 0 to 100, with an optional fractional
 part: ``p0``, ``p2.5``, ``p99.9``, ``p100``. The number is compared with 0 and 100 as an exact
@@ -40,6 +41,10 @@ NAMED_FUNCTIONS = (
     "count",
     "valid_percent",
     "masked_pixels",
+    "std",
+    "majority",
+    "minority",
+    "unique",
 )
 
 #: The grammar of a percentile name. ``[0-9]`` and not ``\d``: ``\d`` matches unicode digits.

@@ -278,6 +278,49 @@ class BandStats:
         except OverflowError:
             return math.inf if self.total > 0 else -math.inf
 
+    def _values_and_counts(self, what: str):
+        """The distinct valid values (Python ints) and their counts, from the histogram of
+        an 8- or 16-bit integer band, which holds every value."""
+        dtype = np.dtype(self.dtype)
+        if dtype.kind == "f" and what != "std":
+            raise InvalidOption(
+                f"{what} is for integer images (classes, counts); this one is {dtype}"
+            )
+        if self.key_bits > 16:
+            raise InvalidOption(
+                f"{what} is answered from the summary of 8- and 16-bit integer images; "
+                f"this one is {dtype}"
+            )
+        self._check()
+        nz = np.flatnonzero(self.hist)
+        return nz + int(np.iinfo(dtype).min), self.hist[nz]
+
+    def std(self) -> float:
+        """The population standard deviation (``numpy.std``, ``ddof=0``): the square root of
+        the exact variance, correctly rounded once to float64. 8- and 16-bit integers only
+        (their histogram holds every value); others raise :class:`InvalidOption`."""
+        values, counts = self._values_and_counts("std")
+        n = self.count
+        squares = sum(int(c) * int(v) * int(v) for v, c in zip(values, counts, strict=True))
+        total = int(self.total)
+        return _sqrt(Fraction(n * squares - total * total, n * n))
+
+    def majority(self) -> int:
+        """The most frequent value (the smallest of equally frequent ones, as rio-tiler's
+        ``numpy.unique`` then ``argmax``)."""
+        values, counts = self._values_and_counts("majority")
+        return int(values[int(np.argmax(counts))])
+
+    def minority(self) -> int:
+        """The least frequent value present (the smallest of equally rare ones)."""
+        values, counts = self._values_and_counts("minority")
+        return int(values[int(np.argmin(counts))])
+
+    def unique(self) -> int:
+        """The number of distinct valid values (``len(numpy.unique(values))``)."""
+        values, _ = self._values_and_counts("unique")
+        return int(values.size)
+
     def valid_percent(self) -> float:
         """``100 * count / (count + nan + masked)``, correctly rounded to float64.
 
@@ -367,6 +410,20 @@ _ALPHA_BETA = {
     "median_unbiased": (1 / 3.0, 1 / 3.0),
     "normal_unbiased": (3 / 8.0, 3 / 8.0),
 }
+
+
+def _sqrt(value: Fraction) -> float:
+    """The square root of a non-negative rational, correctly rounded to float64."""
+    if value == 0:
+        return 0.0
+    # scale by 4**e so that the integer part has about 122 bits: its integer square root has
+    # 61, and one more sticky bit decides every rounding of the 53 kept
+    e = (122 - (value.numerator.bit_length() - value.denominator.bit_length())) // 2
+    scaled = value * Fraction(4) ** e
+    root = math.isqrt(math.floor(scaled))
+    if root * root != scaled:
+        return float(Fraction(2 * root + 1) / Fraction(2) ** (e + 1))
+    return float(Fraction(root) / Fraction(2) ** e)
 
 
 def value_of_sorted(values: np.ndarray, f: Function):
@@ -651,6 +708,8 @@ class Summary:
             return stats.valid_percent()
         if f.kind == "sum":
             return stats.sum()
+        if f.kind in ("std", "majority", "minority", "unique"):
+            return getattr(stats, f.kind)()
         if f.name == "median":  # numpy.median: the mean of the middle one or two samples
             stats._check()
             n = stats.count
