@@ -74,7 +74,7 @@ def stats(image: str, func: str):
 
 #: Query parameters ``GET /stats`` takes; any other is refused, naming it (a typo such as
 #: ``?bands=R`` must not widen the question to every band).
-GET_PARAMETERS = {"band", "page", "window"}
+GET_PARAMETERS = {"band", "page", "window", "method"}
 #: Query parameters ``POST /stats`` takes (its options are in the body).
 POST_PARAMETERS: set[str] = set()
 
