@@ -14,6 +14,7 @@ dask, xarray, fsspec and zarr are imported by the functions that need them, not 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from functools import partial
 
@@ -63,6 +64,12 @@ __all__ = [
     "tiff_facts",
     "TiffStream",
 ]
+
+# tifffile logs a file's oddities (a GDAL_NODATA tag it cannot parse, a wrong strip count) as
+# warnings; Python's last-resort handler would print them on every CLI call. What matters is
+# raised as our errors or read from the tags; an application that wants the notes configures
+# logging, and then gets them.
+logging.getLogger("tifffile").addHandler(logging.NullHandler())
 
 #: Default decompression-bomb guard: images declaring more pixels (width x height) are refused.
 DEFAULT_PIXEL_LIMIT = 1 << 30

@@ -401,7 +401,7 @@ def _pillow_plan(path, pixel_limit) -> ReadPlan | None:
     numpy costs a third of decoding it.
     """
     from . import decoding, pixel_limit_default
-    from ._pillow import open_pillow
+    from ._pillow import open_pillow, pillow_header
     from ._pillow_memory import load_single_block
     from ._sources import describe, open_source
 
@@ -414,6 +414,9 @@ def _pillow_plan(path, pixel_limit) -> ReadPlan | None:
         img = open_pillow(fh, path, pixel_limit)
         if img.mode not in ("L", "RGB", "RGBA"):
             return None
+        # Every fact that reads the file is read here, while it is open: the plan keeps the
+        # decoded pixels, never the file (a PSD's or GIF's frame count seeks in it).
+        header = pillow_header(img, path)
         with decoding(path):  # io's one error mapping, whatever Pillow raises while loading
             load_single_block(img)  # one block, which the kernels can count in place
     bands = tuple(img.getbands())
@@ -426,8 +429,8 @@ def _pillow_plan(path, pixel_limit) -> ReadPlan | None:
         bands,
         describe(path),
         img.format or "",
-        getattr(img, "n_frames", 1),
-        photometric=_photometric_of({"mode": img.mode}),
+        header["pages"],
+        photometric=header["photometric"],
     )
 
 
