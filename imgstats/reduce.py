@@ -381,7 +381,9 @@ def _refine(summary: Summary, plan, func, band, scheduler, progress: bool) -> Su
         targets = summary.missing(func, band)
         if not targets:
             return summary
-        work = partial(refine_block, targets=targets, dtype=summary.dtype, limit=limit)
+        work = partial(
+            refine_block, targets=targets, dtype=summary.dtype, limit=limit, pooled=summary.pooled
+        )
         found = plan.map_reduce(work, _merge_found, scheduler=scheduler, progress=progress)
         summary = summary.with_refinements(finish_refinements(found))
     if summary.missing(func, band):
