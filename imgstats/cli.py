@@ -10,6 +10,7 @@ import re
 import sys
 
 from .errors import ImgStatsError
+from .functions import NAMED_FUNCTIONS
 
 
 def _band(value: str):
@@ -64,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
         "funcs",
         nargs="+",
         metavar="FUNC",
-        help="more sources (paths, URLs, globs), then min, max, mean, median or pXXX",
+        help="more sources (paths, URLs, globs), then the functions: "
+        + ", ".join(NAMED_FUNCTIONS)
+        + " or pXXX",
     )
     stats.add_argument(
         "--window",
@@ -208,7 +211,9 @@ def _stats(args) -> int:
             from .errors import InvalidOption
 
             raise InvalidOption(
-                "give at least one function after the sources: min, max, mean, median or pXXX"
+                "give at least one function after the sources: "
+                + ", ".join(NAMED_FUNCTIONS)
+                + " or pXXX"
             )
         if args.chunks is not None:
             options["chunks"] = _chunks(args.chunks)
