@@ -182,11 +182,14 @@ class Validity:
         ok = self.pixel_valid(values, m)
         kind, size = values.dtype.kind, values.dtype.itemsize
         if kind == "f":
-            return work(self._nan_filled(values, ok))
+            filled, moved = self._nan_filled(values, ok)
+            return _moved_to_masked(work(filled), moved)
         if kind in "uib" and size <= 2:
             out = work(values)
             return self._subtracted(out, values, ok) if isinstance(out, Summary) else out
-        return work(self._picked(values, ok))
+        picked = self._picked(values, ok)
+        removed = math.prod(values.shape[:2]) - picked.shape[0]
+        return _moved_to_masked(work(picked), None, removed)
 
     def _colour_nodata(self, values: np.ndarray) -> np.ndarray | None:
         """``(y, x, colour bands)`` bool: samples equal to nodata, or ``None``."""
@@ -210,28 +213,24 @@ class Validity:
         info = np.iinfo(np.uint8 if dtype.kind == "b" else dtype)
         return int(nd) if info.min <= int(nd) <= info.max else None
 
-    def _nan_filled(self, values: np.ndarray, ok) -> np.ndarray:
-        if ok is None and self.nodata is None:
-            return values
+    def _nan_filled(self, values: np.ndarray, ok):
+        """``(values with NaN for the invalid samples, samples made NaN per band)``."""
+        nodata = self.nodata is not None and not math.isnan(float(self.nodata))
+        if ok is None and not nodata:
+            return values, None
         if not (self.fresh and values.flags.writeable):
             values = values.copy()  # never write into the caller's or a shared array
-        cols = self.colour if values.ndim == 3 else None
-        if self.nodata is not None and not math.isnan(float(self.nodata)):
-            nd = values.dtype.type(self.nodata)
-            if cols is None:
-                values[values == nd] = np.nan
-            else:
-                for c in cols:
-                    band = values[..., c]
-                    band[band == nd] = np.nan
-        if ok is not None:
-            bad = ~ok
-            if cols is None:
-                values[bad] = np.nan
-            else:
-                for c in cols:
-                    values[..., c][bad] = np.nan
-        return values
+        nbands = values.shape[-1] if values.ndim == 3 else 1
+        moved = np.zeros(nbands, np.int64)
+        nd = values.dtype.type(self.nodata) if nodata else None
+        for c in self.colour if values.ndim == 3 else [None]:
+            band = values if c is None else values[..., c]
+            bad = band == nd if nodata else np.zeros(band.shape, bool)
+            if ok is not None:
+                bad |= ~ok & ~np.isnan(band)
+            moved[0 if c is None else c] = int(np.count_nonzero(bad))
+            band[bad] = np.nan
+        return values, moved
 
     def _picked(self, values: np.ndarray, ok) -> np.ndarray:
         """The valid pixels of a 32- or 64-bit integer block, as ``(pixels, 1[, band])``."""
@@ -293,5 +292,19 @@ class Validity:
 
 
 def _with_invalid(stats, before, removed: int):
-    """``stats`` carrying the samples seen but not valid: ``before``'s and ``removed`` more."""
-    return replace(stats, nan=before.nan + removed)
+    """``stats`` carrying ``before``'s NaN and masked samples, and ``removed`` more masked."""
+    return replace(stats, nan=before.nan, masked=before.masked + removed)
+
+
+def _moved_to_masked(out, moved, removed: int = 0):
+    """A block's summary with the samples validity made NaN (``moved`` per band) counted as
+    masked, not NaN, and ``removed`` picked-out pixels counted as masked in every band."""
+    from ..summary import Summary
+
+    if not isinstance(out, Summary) or (moved is None and not removed):
+        return out
+    bands = []
+    for c, stats in enumerate(out.bands):
+        n = int(moved[c]) if moved is not None else 0
+        bands.append(replace(stats, nan=stats.nan - n, masked=stats.masked + n + removed))
+    return replace(out, bands=tuple(bands))

@@ -241,3 +241,21 @@ def test_header_tells_nodata_and_mask(tmp_path):
     with open(path, "rb") as fh:
         header = imgstats.io.read_header(fh, str(path))
     assert header["mask"] == "internal"
+
+
+@pytest.mark.parametrize(("dtype", "bands"), [("uint16", 1), ("float32", 2), ("int32", 1)])
+def test_counts_say_what_was_left_out(tmp_path, read, dtype, bands):
+    data = _image(dtype, bands)
+    data[:, :10] = 3
+    if np.dtype(dtype).kind == "f":
+        data[0, 10:12] = np.nan
+    path = _write(tmp_path / "nd.tif", data, nodata=3)
+    summary = imgstats.summarize(path) if read.__name__ else None
+    result = read(path, ["count", "masked_pixels", "valid_percent"])
+    valid = _oracle(path)
+    assert result["count"] == valid.size
+    assert result["masked_pixels"] == data.size - valid.size
+    assert result["valid_percent"] == 100 * valid.size / data.size
+    stats = summary.stats(0)
+    nan = 2 * W if np.dtype(dtype).kind == "f" else 0
+    assert (stats.nan, stats.masked) == (nan, int((data[0] == 3).sum()))
