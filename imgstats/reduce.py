@@ -328,6 +328,10 @@ def _region(data, window, mask, polygon, io_options, scheduler=None):
     window (:func:`imgstats.io._plan.window_plan`), which decodes only the tiles or strips it
     touches on every core; summarizing and refining then read the same segments.
     """
+    from .io._geo import pixel_region
+
+    # a bbox or a geometry in map coordinates becomes a pixel window or polygon (issue 16)
+    window, polygon, io_options = pixel_region(data, window, polygon, io_options)
     if window is None and mask is None and polygon is None:
         return data, io_options
     if mask is None and polygon is None and _is_local(scheduler) and set(io_options) <= _IO:
@@ -342,7 +346,7 @@ def _region(data, window, mask, polygon, io_options, scheduler=None):
 
 
 #: The io options that a stream plan over a window understands.
-_IO = frozenset({"chunks", "pixel_limit", "storage_options", "page"})
+_IO = frozenset({"chunks", "pixel_limit", "storage_options", "page", "raw", "nodata"})
 
 
 def _is_local(scheduler) -> bool:

@@ -257,3 +257,61 @@ def _densify(ring, n: int):
     for (x0, y0), (x1, y1) in zip(ring, ring[1:] + ring[:1], strict=True):
         out.extend((x0 + (x1 - x0) * k / n, y0 + (y1 - y0) * k / n) for k in range(n))
     return out
+
+
+#: The options of a region in map coordinates (popped from ``compute``'s io options).
+MAP_OPTIONS = ("bbox", "geometry", "crs")
+
+
+def georeference_of(data, io_options) -> Georeference | None:
+    """The georeferencing of a path, URL or an ``open_image`` DataArray (from its attrs)."""
+    import os
+
+    from affine import Affine
+
+    if isinstance(data, (str, os.PathLike)):
+        from . import read_header
+        from ._sources import open_source
+
+        with open_source(data, io_options.get("storage_options")) as fh:
+            header = read_header(fh, data, page=io_options.get("page", 0) or 0)
+        attrs = header
+        width, height = header["width"], header["height"]
+    else:
+        attrs = dict(getattr(data, "attrs", {}) or {})
+        shape = getattr(data, "shape", (0, 0))
+        height, width = int(shape[0]), int(shape[1])
+    if attrs.get("transform") is None:
+        return None
+    crs = attrs.get("crs")
+    epsg = int(crs.split(":")[1]) if isinstance(crs, str) and crs.startswith("EPSG:") else None
+    return Georeference(Affine(*attrs["transform"][:6]), epsg, width, height)
+
+
+def pixel_region(data, window, polygon, io_options: dict):
+    """``(window, polygon, io_options)`` with a map region (``bbox``, ``geometry``, ``crs``
+    in ``io_options``) turned into pixels; as given when there is none.
+
+    Raises
+    ------
+    InvalidOption
+        A map region beside a pixel window (bbox) or polygon (geometry), a ``crs`` alone,
+        or anything :func:`map_region` refuses.
+    """
+    if not any(io_options.get(k) is not None for k in MAP_OPTIONS):
+        return window, polygon, {k: v for k, v in io_options.items() if k not in MAP_OPTIONS}
+    options = dict(io_options)
+    bbox, geometry, crs = (options.pop(k, None) for k in MAP_OPTIONS)
+    if bbox is None and geometry is None:
+        raise InvalidOption("crs= says the CRS of a bbox or geometry: give one of them")
+    if bbox is not None and window is not None:
+        raise InvalidOption("give a window in pixels or a bbox in map coordinates, not both")
+    if geometry is not None and polygon is not None:
+        raise InvalidOption("give a polygon in pixels or a geometry in map coordinates, not both")
+    geo = georeference_of(data, options)
+    map_window, map_polygon = map_region(geo, bbox, geometry, crs)
+    return (
+        window if map_window is None else map_window,
+        polygon if map_polygon is None else map_polygon,
+        options,
+    )

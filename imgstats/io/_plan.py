@@ -453,6 +453,8 @@ def window_plan(
     pixel_limit: int | None = None,
     storage_options: dict | None = None,
     page: int = 0,
+    raw: bool = False,
+    nodata=None,
 ) -> ReadPlan | None:
     """A stream plan over a window of a local TIFF: it decodes only the segments it touches.
 
@@ -484,7 +486,8 @@ def window_plan(
     if stream is None:
         return None
     height, width = stream.shape[:2]
-    return _plan_of_stream(stream.windowed(clip_window(window, height, width)), describe(source))
+    plan = _plan_of_stream(stream.windowed(clip_window(window, height, width)), describe(source))
+    return with_validity(plan, raw, nodata)
 
 
 def _plan_of_stream(stream, source) -> ReadPlan:
