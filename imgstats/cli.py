@@ -89,6 +89,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="page of a multi-page TIFF or frame of an animated image (default 0, the first)",
     )
     stats.add_argument(
+        "--raw",
+        action="store_true",
+        help="count every sample: ignore the file's nodata, mask and alpha (default: honour them)",
+    )
+    stats.add_argument(
+        "--nodata",
+        default=None,
+        help="samples equal to this value do not count (in place of the file's nodata and mask)",
+    )
+    stats.add_argument(
+        "--bbox",
+        default=None,
+        help="minx,miny,maxx,maxy in map coordinates (the raster's CRS, or --crs)",
+    )
+    stats.add_argument(
+        "--crs",
+        default=None,
+        help="CRS of --bbox, e.g. EPSG:4326 (reprojection needs the geo extra)",
+    )
+    stats.add_argument(
         "--pixel-limit",
         type=int,
         default=None,
@@ -205,6 +225,11 @@ def _stats(args) -> int:
     options = {"pixel_limit": args.pixel_limit}
     if args.page is not None:
         options["page"] = args.page
+    if args.raw:
+        options["raw"] = True
+    for name in ("nodata", "bbox", "crs"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
     try:
         sources, funcs = _split_sources(args.source, list(args.funcs))
         if not funcs:

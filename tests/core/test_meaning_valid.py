@@ -259,3 +259,28 @@ def test_counts_say_what_was_left_out(tmp_path, read, dtype, bands):
     stats = summary.stats(0)
     nan = 2 * W if np.dtype(dtype).kind == "f" else 0
     assert (stats.nan, stats.masked) == (nan, int((data[0] == 3).sum()))
+
+
+def test_cli_honours_nodata_and_takes_raw_and_nodata(tmp_path):
+    import json
+    import subprocess
+
+    data = _image("uint16", 1)
+    data[0, :40] = 9
+    path = _write(tmp_path / "nd.tif", data, nodata=9)
+
+    def cli(*args):
+        out = subprocess.run(
+            ["imgstats", "stats", str(path), "min", "mean", "--json", *args],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return out.returncode, out.stdout, out.stderr
+
+    code, out, _ = cli()
+    check_all(json.loads(out), _oracle(path), ["min", "mean"])
+    code, out, _ = cli("--raw")
+    check_all(json.loads(out), data.ravel(), ["min", "mean"])
+    code, out, err = cli("--nodata", "abc")
+    assert code == 2 and "nodata must be a number" in err and "Traceback" not in err
