@@ -270,13 +270,23 @@ def georeference_of(data, io_options) -> Georeference | None:
     from affine import Affine
 
     if isinstance(data, (str, os.PathLike)):
-        from . import read_header
+        import tifffile
+
+        from ._guard import GuardedFile, decoding
         from ._sources import open_source
 
+        page = io_options.get("page", 0) or 0
         with open_source(data, io_options.get("storage_options")) as fh:
-            header = read_header(fh, data, page=io_options.get("page", 0) or 0)
-        attrs = header
-        width, height = header["width"], header["height"]
+            if fh.read(4) not in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+                return None  # not a TIFF: no GeoTIFF tags (the read says what else is wrong)
+            fh.seek(0)
+            with (
+                decoding(data, "is not a readable TIFF"),
+                tifffile.TiffFile(GuardedFile(fh, data)) as tif,
+            ):
+                if page >= len(tif.pages):
+                    return None  # the read refuses the page
+                return georeference(tif.pages[page], data)
     else:
         attrs = dict(getattr(data, "attrs", {}) or {})
         shape = getattr(data, "shape", (0, 0))
