@@ -41,6 +41,13 @@ def _pixels(images, name: str) -> np.ndarray:
     return np.asarray(imgstats.open_image(str(images / name)).values)
 
 
+def _valid(arr: np.ndarray) -> np.ndarray:
+    """GDAL's valid samples pooled (issue 16): RGBA's colour bands where alpha is not 0."""
+    if arr.ndim == 3 and arr.shape[-1] == 4 and arr.dtype == np.uint8:
+        return arr[..., :3][arr[..., 3] != 0]
+    return arr
+
+
 # -- numbers as people read them ------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("value", "text"),
@@ -195,7 +202,7 @@ def test_whole_gallery_equals_numpy_on_every_sample_and_is_linked(client, images
     assert response.status_code == 200
     names = sorted(p.name for p in images.iterdir())
     arrays = [_pixels(images, n) for n in names]
-    every = np.concatenate([a.astype(np.float64).ravel() for a in arrays])
+    every = np.concatenate([_valid(a).astype(np.float64).ravel() for a in arrays])
     table = _table(response.text)
     assert int(table["count"]) == np.count_nonzero(~np.isnan(every))
     for func in ("min", "p5", "median", "mean", "p99", "max"):
