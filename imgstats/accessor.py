@@ -44,6 +44,16 @@ class ImgStatsAccessor:
 
         return compute(self._obj, func, band, dim=dim, **options)
 
+    def zonal(self, zones, funcs, band=None, **options):
+        """Exact statistics per zone (label or polygon); see :func:`imgstats.zonal`.
+
+        ``labels.imgstats`` is not needed: ``zones`` is a label array of the same ``(y, x)``
+        shape or polygons, and the result a pandas DataFrame with one row per zone.
+        """
+        from .zones import zonal
+
+        return zonal(self._obj, zones, funcs, band=band, **options)
+
     def summarize(self, **options):
         """Summarize once, then ask any statistic of it; see :func:`imgstats.summarize`."""
         from .reduce import summarize

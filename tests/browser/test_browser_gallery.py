@@ -32,7 +32,7 @@ def test_home_gallery_image_and_each_function_match_the_api(server, page, readme
 
     page.get_by_role("link", name="IMG_1.jpg").click()
     expect(page).to_have_url(server.url + "/gallery/IMG_1.jpg")
-    expect(page.locator("svg.hist")).to_have_count(3)
+    expect(page.locator("svg.hist-wide")).to_have_count(4)  # luma, R, G, B
     page.wait_for_function("() => document.querySelector('.preview img').naturalWidth > 0")
     readme_screenshot(page, "image", full_page=True)
 
@@ -201,7 +201,7 @@ def test_page_weights(server, fresh_page, tmp_path, record_property):
     print(json.dumps(weights, indent=1))
     for name, w in weights.items():
         assert w["html"] + w["css"] + w["js"] < 150_000 or "image" in name, (name, w)
-        assert w["css"] < 12_000
+        assert w["css"] < 16_000  # one hand-written stylesheet (viewer and zones included)
 
 
 def test_gallery_with_200_images_cold_and_warm(big_server, fresh_page, tmp_path, record_property):
