@@ -406,7 +406,7 @@ def _pillow_summary(plan, luma: bool) -> Summary:
 
     img = plan.pixels
     luma = luma and img.mode != "L"
-    counted = _count_in_place(img, luma) if "imgstats._kernels" in sys.modules else None
+    counted = _count_in_place(img, luma) if _kernels_loaded() else None
     if counted is None:
         counted = _count_with_pillow(plan, img, luma)
     counts, lhist = counted
@@ -414,6 +414,12 @@ def _pillow_summary(plan, luma: bool) -> Summary:
     bands = tuple(small_int_stats(u8, h) for h in counts)
     luma_stats = small_int_stats(u8, lhist) if luma else None
     return Summary(bands, plan.band_names, luma_stats, plan.shape)
+
+
+def _kernels_loaded() -> bool:
+    """Whether numba's kernels are compiled in this process (see :mod:`imgstats._jit`)."""
+    jit = sys.modules.get("imgstats._jit")
+    return jit is not None and jit.loaded()
 
 
 def _count_with_pillow(plan, img, luma: bool):
