@@ -66,13 +66,34 @@ class Kernel:
         if dispatcher is not None and _mode_override != "never":
             return dispatcher(*args)
         if _python_runs(args):
-            return self.py_func(*args)
-        load()
+            return _run_python(self.py_func, args)
+        if _loaded:  # a kernel defined after numba was loaded
+            _build_missing()
+        else:
+            load()
         return self.dispatcher(*args)
 
     def __repr__(self) -> str:
         state = "compiled" if self.dispatcher is not None else "Python until numba loads"
         return f"<imgstats kernel {self.__module__}.{self.__name__} ({state})>"
+
+
+_python = threading.local()
+
+
+def _run_python(func, args):
+    """Run a kernel's Python body with numpy's warnings off, as compiled code has none: the
+    kernels rely on integer wrap-around (the outermost call sets this for the nested ones)."""
+    if getattr(_python, "active", False):
+        return func(*args)
+    import numpy as np
+
+    _python.active = True
+    try:
+        with np.errstate(all="ignore"):
+            return func(*args)
+    finally:
+        _python.active = False
 
 
 def njit(func=None, **options):
@@ -115,26 +136,36 @@ def kernels() -> list[Kernel]:
 
 
 def load() -> None:
-    """Import numba and build the dispatchers of every registered kernel (idempotent).
+    """Import numba and build the dispatchers of every kernel (idempotent).
 
     Each dispatcher compiles (or loads from numba's cache) per argument types on its first
-    call; :func:`imgstats.warm_up` makes those calls.
+    call; a service's warm-up makes those calls before it reports ready.
     """
     global _loaded
-    if _loaded:
-        return
-    with _lock:
-        if _loaded:
-            return
-        import numba
+    import importlib
 
+    importlib.import_module("imgstats._kernels")  # registers its kernels
+    with _lock:
+        _build_missing()
+        _loaded = True
+
+
+def _build_missing() -> None:
+    """Build the dispatchers of the registered kernels that have none yet."""
+    import numba
+
+    with _lock:
         by_module: dict[str, list[Kernel]] = {}
         for k in _registry:
-            by_module.setdefault(k.__module__, []).append(k)
+            if k.dispatcher is None:
+                by_module.setdefault(k.__module__, []).append(k)
         for name, group in by_module.items():
             # The compiled kernels see each other's dispatchers: a namespace like the
             # module's, where every Kernel is replaced by its dispatcher.
             namespace = dict(vars(sys.modules[name]))
+            for k in _registry:
+                if k.dispatcher is not None and k.__module__ == name:
+                    namespace[k.__name__] = k.dispatcher
             built = []
             for k in group:
                 f = k.py_func
@@ -148,7 +179,6 @@ def load() -> None:
                 built.append((k, dispatcher))
             for k, dispatcher in built:
                 k.dispatcher = dispatcher
-        _loaded = True
 
 
 def _dispatcher(numba, func, options: dict):

@@ -713,7 +713,11 @@ class ImageService:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def warm_up(self) -> None:
-        """Run the counting kernels once on tiny arrays so no request pays their compile."""
+        """Load numba's kernels and run them once on tiny arrays, so no request pays their
+        compile (or the load of numba's cache)."""
+        from .. import _jit
+
+        _jit.load()  # else these tiny arrays would be counted by the kernels' Python bodies
         rng = np.random.default_rng(0)
         samples = [
             rng.integers(0, 255, (4, 4, 3), dtype=np.uint8),
