@@ -322,9 +322,23 @@ def _stream_plan(path, page, pixel_limit) -> ReadPlan | None:
     if stream is None:
         return None
     facts = stream.facts
+    plan = _plan_of_stream(stream, describe(path))
     if facts.dtype.itemsize * math.prod(facts.shape) <= EAGER_BYTES:
-        return None
-    return _plan_of_stream(stream, describe(path))
+        return _read_whole(plan, stream)
+    return plan
+
+
+def _read_whole(plan: ReadPlan, stream) -> ReadPlan:
+    """``plan`` with its small TIFF's page decoded whole into numpy, as open_image would, but
+    without xarray and dask: their imports cost ``imgstats stats tiny.tif`` a second or more."""
+    import tifffile
+
+    from . import decoding
+    from ._tiff import read_page
+
+    with decoding(stream.path, "is not a readable TIFF"), tifffile.TiffFile(stream.path) as tif:
+        values = read_page(tif.pages[stream.page], stream.facts, stream.path)
+    return replace(plan, kind="array", pixels=values, transform=None)
 
 
 def window_plan(

@@ -160,3 +160,61 @@ def test_compute_still_answers_after_numba_loaded():
     _jit.load()
     assert _jit.loaded()
     assert imgstats.compute(a, "median") == 7.5
+
+
+def _tiffs(folder):
+    import tifffile
+
+    rng = np.random.default_rng(3)
+    made = {
+        "grey16.tif": (rng.integers(0, 65536, (64, 64), dtype=np.uint16), {}),
+        "rgb8.tif": (rng.integers(0, 256, (20, 30, 3), dtype=np.uint8), {"photometric": "rgb"}),
+        "f32.tif": (rng.standard_normal((17, 9)).astype(np.float32), {}),
+        "white.tif": (
+            rng.integers(0, 256, (8, 8), dtype=np.uint8),
+            {"photometric": "miniswhite"},
+        ),
+        "two.tif": (rng.integers(-5, 5, (2, 6, 7), dtype=np.int16), {}),
+    }
+    for name, (arr, kw) in made.items():
+        tifffile.imwrite(folder / name, arr, **kw)
+    return [folder / name for name in made]
+
+
+@pytest.mark.parametrize("page", [0, 1])
+def test_a_small_tiff_is_read_whole_as_open_image_reads_it(tmp_path, page):
+    """The small-TIFF plan (numpy, no xarray) matches the one built from open_image."""
+    from imgstats.io._plan import _plan_of_object, _stream_plan
+
+    for path in _tiffs(tmp_path):
+        if page and path.name != "two.tif":
+            continue
+        fast = _stream_plan(path, page, None)
+        img = imgstats.open_image(path, page=page)
+        slow = _plan_of_object(img)
+        assert fast is not None and fast.kind == "array" and fast.transform is None
+        assert isinstance(fast.pixels, np.ndarray)
+        np.testing.assert_array_equal(fast.pixels, np.asarray(slow.pixels))
+        assert fast.band_names == slow.band_names, path.name
+        assert fast.photometric == slow.photometric, path.name
+        assert (fast.shape, fast.dtype, fast.format) == (slow.shape, slow.dtype, slow.format)
+        assert fast.pages == int(img.attrs["pages"])
+        assert fast.source == img.attrs["source"]
+
+
+def test_the_cli_on_a_small_tiff_imports_neither_xarray_nor_dask(tmp_path):
+    path = _tiffs(tmp_path)[0]
+    out = _fresh(
+        "import sys\n"
+        f"sys.argv = ['imgstats', 'stats', {str(path)!r}, 'median', 'max']\n"
+        "from imgstats.cli import main\n"
+        "main()\n"
+        "print(sorted(m for m in ('xarray', 'dask', 'pandas', 'numba') if m in sys.modules))"
+    )
+    import tifffile
+
+    arr = tifffile.imread(path)
+    lines = out.splitlines()
+    assert lines[0] == f"median {np.median(arr)}"
+    assert lines[1] == f"max {arr.max()}"
+    assert lines[2] == "[]"
