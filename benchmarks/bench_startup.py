@@ -215,53 +215,57 @@ def _server_images(folder: Path, size: int) -> dict[str, tuple[str, str]]:
             if ext == "jpg":
                 Image.fromarray(arr).save(folder / name, quality=90)
             else:
-                tifffile.imwrite(folder / name, arr)
+                tifffile.imwrite(folder / name, arr, compression="zlib", tile=(256, 256))
             pair.append(name)
         names[kind] = tuple(pair)
     return names
 
 
-def first_requests(folder: Path, size: int, cold: bool) -> list[tuple]:
-    """Rows: each type's first request to a fresh server against its second, new image."""
+def first_requests(folder: Path, size: int, cold: bool, repeat: int) -> list[tuple]:
+    """Rows: each type's first request to a fresh server against its second, on a new image
+    of the same type and size; the best of ``repeat`` fresh servers for each."""
     names = _server_images(folder, size)
-    port = free_port()
-    env = {**_env(cold), "IMGSTATS_WORKERS": "1"}
+    seconds: dict[str, list[list[float]]] = {kind: [[], []] for kind in names}
+    ready = []
+    for _ in range(repeat):
+        port = free_port()
+        env = {**_env(cold), "IMGSTATS_WORKERS": "1"}
+        command = serve_command(folder, port=port, workers=1)
+        with start_process(command, port, timeout=600, env=env, health="/ready") as server:
+            ready.append(server.startup_seconds)
+            for kind, pair in names.items():
+                for i, name in enumerate(pair):
+                    start = time.perf_counter()
+                    status, _, body = server.get(f"/stats/{name}/median", timeout=120)
+                    seconds[kind][i].append(time.perf_counter() - start)
+                    if status != 200:
+                        raise SystemExit(f"/stats/{name}/median: {status} {body[:200]!r}")
+    state = "cold" if cold else "warm"
     rows = []
-    with start_process(
-        serve_command(folder, port=port, workers=1), port, timeout=600, env=env, health="/ready"
-    ) as server:
-        for kind, (first, second) in names.items():
-            seconds = []
-            for name in (first, second):
-                start = time.perf_counter()
-                status, _, body = server.get(f"/stats/{name}/median", timeout=120)
-                seconds.append(time.perf_counter() - start)
-                if status != 200:
-                    raise SystemExit(f"/stats/{name}/median: {status} {body[:200]!r}")
-            ratio = seconds[0] / seconds[1]
-            rows.append(
-                (
-                    f"{kind} {size}x{size}, {'cold' if cold else 'warm'}",
-                    ms(seconds[0]),
-                    ms(seconds[1]),
-                    f"{ratio:.2f}x",
-                    f"≤ {FIRST_REQUEST_TARGET}x",
-                    verdict(ratio <= FIRST_REQUEST_TARGET),
-                )
+    for kind, (first, second) in seconds.items():
+        ratio = min(first) / min(second)
+        rows.append(
+            (
+                f"{kind} {size}x{size}, {state}",
+                ms(min(first)),
+                ms(min(second)),
+                f"{ratio:.2f}x ({statistics.median(first) / statistics.median(second):.2f}x)",
+                f"≤ {FIRST_REQUEST_TARGET}x",
+                verdict(ratio <= FIRST_REQUEST_TARGET),
             )
-        ready = server.startup_seconds
-    rows.append(
-        (f"(server start to /ready, {'cold' if cold else 'warm'})", ms(ready), "", "", "", "")
-    )
+        )
+    rows.append((f"server start to /ready, {state}", ms(min(ready)), "", "", "", ""))
     return rows
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=10, help="timed runs of each command")
-    parser.add_argument("--serve-repeat", type=int, default=3, help="server starts timed")
     parser.add_argument(
-        "--size", type=int, default=1024, help="side of the first-request images (pixels)"
+        "--serve-repeat", type=int, default=3, help="server starts timed (fresh servers)"
+    )
+    parser.add_argument(
+        "--size", type=int, default=2048, help="side of the first-request images (pixels)"
     )
     parser.add_argument(
         "--only-first",
@@ -280,14 +284,14 @@ def main(argv=None) -> int:
         for cold in (True, False):
             folder = Path(tmp) / ("cold" if cold else "warm")
             folder.mkdir()
-            requests += first_requests(folder, args.size, cold)
+            requests += first_requests(folder, args.size, cold, args.serve_repeat)
         print(
             table(
                 [
                     "fresh server, GET /stats/<image>/median",
                     "first",
                     "second (new image)",
-                    "ratio",
+                    "ratio, best (median)",
                     "target",
                     "",
                 ],
