@@ -76,6 +76,7 @@ def summarize(
     >>> s.compute(["min", "median", "max"])
     {'min': 1, 'median': 2.5, 'max': 40}
     """
+    data = _expand_pattern(data, io_options)
     if isinstance(data, (list, tuple)):  # a collection (issue 11)
         from .collection import summarize_many
 
@@ -154,7 +155,9 @@ def compute(
     ----------
     data : array_like, dask or xarray array, PIL.Image.Image, str, path, ReadPlan or Summary
         The image. Paths and fsspec URLs are opened with :func:`imgstats.io.open_plan`. A
-        summary answers what it can without pixels.
+        summary answers what it can without pixels. A path or URL pattern
+        (``"photos/*.jpg"``, ``"s3://bucket/*.tif"``; see :mod:`imgstats._patterns`) or a
+        list of sources counts the samples of all its images as one set.
     func : str or list of str
         ``min``, ``max``, ``mean``, ``median`` or ``pXXX`` (``p0`` ... ``p100``, ``p99.9``).
     band : None, int, str, or a list of them
@@ -204,6 +207,7 @@ def compute(
 
     for name in func if isinstance(func, (list, tuple)) else [func]:
         parse_function(name)  # refuse a bad name before reading any pixel
+    data = _expand_pattern(data, io_options)
     if dim is not None:  # issue 11: along chosen dims, collections, regions
         from .dims import compute_along
 
@@ -232,6 +236,17 @@ def compute(
     if isinstance(band, (list, tuple)):
         return {b: summary.compute(func, b) for b in bands}
     return summary.compute(func, band)
+
+
+def _expand_pattern(data, io_options):
+    """The sources a path or URL pattern matches (see :mod:`imgstats._patterns`), else
+    ``data``: the samples of a pattern's matches count as one set, as for a list."""
+    if isinstance(data, str) or hasattr(data, "__fspath__"):
+        from ._patterns import expand, is_pattern
+
+        if is_pattern(data):
+            return expand(data, io_options.get("storage_options"))
+    return data
 
 
 def _summarize_for(plan, func, bands, scheduler, progress: bool) -> Summary:

@@ -372,9 +372,17 @@ class Summary:
                 return f"b{index % len(self.bands)}"
         elif isinstance(band, str) and band in self.band_names:
             return f"b{self.band_names.index(band)}"
+        hint = ""
+        if isinstance(band, str) and all(n.isdecimal() for n in self.band_names):
+            # a plain array's bands have no names but their indices ("R" on a numpy array)
+            hint = (
+                "; a plain array's bands are named by their index: to name them, pass an "
+                "xarray DataArray with a band coordinate, e.g. xr.DataArray(a, dims=('y', "
+                "'x', 'band'), coords={'band': ['R', 'G', 'B']})"
+            )
         raise InvalidOption(
             f"unknown band {band!r}: use an index below {len(self.bands)}, "
-            f"one of {list(self.band_names)}, 'luma' or None"
+            f"one of {list(self.band_names)}, 'luma' or None{hint}"
         )
 
     def stats(self, band=None) -> BandStats:
