@@ -566,8 +566,10 @@ class Summary:
     # -- for people: repr, Jupyter, pandas -------------------------------------------------------
     def _rows(self) -> list[tuple[str, str, BandStats]]:
         """``(label, selection, stats)`` of each band, of all bands (when several), of luma."""
-        names = list(self.band_names) + [str(i) for i in range(len(self.band_names), 99)]
-        rows = [(names[i], f"b{i}", b) for i, b in enumerate(self.bands)]
+        names = self.band_names
+        rows = [
+            (names[i] if i < len(names) else str(i), f"b{i}", b) for i, b in enumerate(self.bands)
+        ]
         if len(self.bands) > 1:
             rows.append(("all", "all", self._stats("all")))
         if self.luma is not None:
