@@ -215,6 +215,28 @@ def docker(c, tag="imgstats:latest"):
     c.run(f"docker build -t {shlex.quote(tag)} {shlex.quote(str(ROOT))}")
 
 
+@task(
+    help={
+        "serve": "preview the site on http://127.0.0.1:8000 and rebuild on changes",
+        "output": "folder to build into (default: site/)",
+    }
+)
+def docs(c, serve=False, output=""):
+    """Build the documentation site into site/ with --strict: a warning or broken link fails."""
+    # Material for MkDocs prints a banner about MkDocs 2 on every run; it says nothing about
+    # this site, and CI logs are easier to read without it.
+    env = {"NO_MKDOCS_2_WARNING": "1"}
+    config = str(ROOT / "mkdocs.yml")
+    if serve:
+        c.run(_python("-m", "mkdocs", "serve", "--strict", "-f", config), env=env, pty=True)
+        return
+    args = ["-m", "mkdocs", "build", "--strict", "--clean", "-f", config]
+    if output:
+        args += ["--site-dir", str(Path(output).resolve())]
+    if not c.run(_python(*args), env=env, warn=True).ok:
+        raise Exit("the documentation site did not build (warnings fail it: see above)", code=1)
+
+
 @task(help={"args": "more pytest arguments"})
 def screenshots(c, args=""):
     """Take the gallery's screenshots into docs/screenshots (browser tests)."""

@@ -7,7 +7,7 @@ summary it returns cannot make :meth:`Summary.compute` fail in ways a real one w
 A forged but consistent summary still gives wrong numbers: signing the bytes is the
 caller's job (the web cache does it with ``IMGSTATS_CACHE_KEY``).
 
-Layout (format version 1)::
+Layout (format version 2; version 1 is still read)::
 
     b"IMGSTSUM"  magic, 8 bytes
     uint16       format version (little-endian)
@@ -19,6 +19,9 @@ Histograms are stored dense, or as (index, count) pairs when that is smaller: mo
 16-bit histogram of a small image are empty.
 
 Everything that knows :class:`Summary`'s fields is in :func:`_flatten` and :func:`_build`.
+
+Versions: 1 had no ``masked`` field in a band (samples seen but not valid other than NaN);
+a version-1 band reads as ``masked = 0``, which is what its summary counted. Version 2 adds it.
 """
 
 from __future__ import annotations
@@ -31,10 +34,20 @@ import numpy as np
 
 from .summary import BandStats, Summary, _bins, _top_shift, key_bits_of
 
-__all__ = ["dumps", "loads", "summary_arrays", "CorruptSummary", "MAGIC", "FORMAT_VERSION"]
+__all__ = [
+    "dumps",
+    "loads",
+    "summary_arrays",
+    "CorruptSummary",
+    "MAGIC",
+    "FORMAT_VERSION",
+    "READ_VERSIONS",
+]
 
 MAGIC = b"IMGSTSUM"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: The versions :func:`loads` reads: the current one and its predecessors.
+READ_VERSIONS = (1, 2)
 _PREAMBLE = struct.Struct("<8sHI")
 #: Types an array of the format may have (histogram counts, collected keys, sparse indices).
 _ARRAY_DTYPES = {"<i8": np.dtype("<i8"), "<u8": np.dtype("<u8"), "<u4": np.dtype("<u4")}
@@ -79,12 +92,13 @@ def _flatten_band(band: BandStats, out: _Writer) -> dict:
         "total": [hex(total.numerator), hex(total.denominator)],
         "posinf": int(band.posinf),
         "neginf": int(band.neginf),
+        "masked": int(band.masked),
         "hist": out.array(band.hist, "<i8"),
     }
 
 
-def _build(header: dict, arrays: _Reader) -> Summary:
-    """The Summary a header describes, every field checked."""
+def _build(header: dict, arrays: _Reader, version: int = FORMAT_VERSION) -> Summary:
+    """The Summary a header describes, every field checked (``version``: of the bytes)."""
     _expect(header, dict, "header")
     names = _expect(header.get("band_names"), list, "band_names")
     bands = _expect(header.get("bands"), list, "bands")
@@ -93,11 +107,11 @@ def _build(header: dict, arrays: _Reader) -> Summary:
     shape = _expect(header.get("shape"), list, "shape")
     if not all(_is_int(n) and n >= 0 for n in shape):
         raise CorruptSummary("bad shape")
-    stats = tuple(_build_band(b, arrays) for b in bands)
+    stats = tuple(_build_band(b, arrays, version) for b in bands)
     if len({b.dtype for b in stats}) != 1:
         raise CorruptSummary("bands of different types")
     luma = header.get("luma")
-    luma = None if luma is None else _build_band(luma, arrays)
+    luma = None if luma is None else _build_band(luma, arrays, version)
     summary = Summary(stats, tuple(names), luma, tuple(shape))
     refined = {}
     for node in _expect(header.get("refined"), list, "refined"):
@@ -120,17 +134,19 @@ def _build(header: dict, arrays: _Reader) -> Summary:
     return summary
 
 
-def _build_band(fields, arrays: _Reader) -> BandStats:
+def _build_band(fields, arrays: _Reader, version: int = FORMAT_VERSION) -> BandStats:
     _expect(fields, dict, "band")
     try:
         dtype = np.dtype(_expect(fields.get("dtype"), str, "dtype"))
         bits = key_bits_of(dtype)
     except (TypeError, ValueError) as exc:  # InvalidOption is a ValueError
         raise CorruptSummary(f"bad band type: {exc}") from None
-    ints = {k: fields.get(k) for k in ("count", "nan", "kmin", "kmax", "posinf", "neginf")}
+    names = ("count", "nan", "kmin", "kmax", "posinf", "neginf")
+    ints = {k: fields.get(k) for k in names}
+    ints["masked"] = fields.get("masked") if version >= 2 else 0
     if (
         not all(_is_int(v) for v in ints.values())
-        or min(ints["count"], ints["nan"], ints["posinf"], ints["neginf"]) < 0
+        or min(ints["count"], ints["nan"], ints["posinf"], ints["neginf"], ints["masked"]) < 0
     ):
         raise CorruptSummary("bad band counts")
     total = _expect(fields.get("total"), list, "total")
@@ -162,6 +178,7 @@ def _build_band(fields, arrays: _Reader) -> BandStats:
         total,
         ints["posinf"],
         ints["neginf"],
+        ints["masked"],
     )
 
 
@@ -261,8 +278,8 @@ def loads(data: bytes, max_nbytes: int | None = None) -> Summary:
     magic, version, size = _PREAMBLE.unpack_from(view)
     if magic != MAGIC:
         raise CorruptSummary("not an imgstats summary")
-    if version != FORMAT_VERSION:
-        raise CorruptSummary(f"summary format {version}, expected {FORMAT_VERSION}")
+    if version not in READ_VERSIONS:
+        raise CorruptSummary(f"summary format {version}, expected one of {READ_VERSIONS}")
     start = _PREAMBLE.size
     if size > min(_MAX_HEADER, len(view) - start):
         raise CorruptSummary("truncated summary header")
@@ -271,7 +288,7 @@ def loads(data: bytes, max_nbytes: int | None = None) -> Summary:
     except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError too
         raise CorruptSummary("unreadable summary header") from None
     arrays = _Reader(view[start + size :], max_nbytes)
-    summary = _build(header, arrays)
+    summary = _build(header, arrays, version)
     arrays.finish()
     return summary
 

@@ -15,6 +15,7 @@ import re
 import sys
 
 from .errors import ImgStatsError
+from .functions import NAMED_FUNCTIONS
 
 
 def _band(value: str):
@@ -102,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         "funcs",
         nargs="+",
         metavar="FUNC",
-        help="min, max, mean, median or pXXX, a percentile from p0 to p100 (p99.9)",
+        help=", ".join(NAMED_FUNCTIONS) + " or pXXX, a percentile from p0 to p100 (p99.9)",
     )
     stats.add_argument(
         "--band",
@@ -278,7 +279,9 @@ def _stats(args) -> int:
             from .errors import InvalidOption
 
             raise InvalidOption(
-                "give at least one FUNC after the sources: min, max, mean, median or pXXX"
+                "give at least one FUNC after the sources: "
+                + ", ".join(NAMED_FUNCTIONS)
+                + " or pXXX"
             )
         if args.chunks is not None:
             options["chunks"] = _chunks(args.chunks)

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from functools import partial
 
 import numpy as np
@@ -206,12 +207,19 @@ class PromotedPart:
             counts = stats.hist[nz].astype(np.int64)
             self.keys.append((keys, counts))
             if not stats.count:
-                bands.append(BandStats.empty(dtype))
+                bands.append(replace(BandStats.empty(dtype), masked=stats.masked))
                 continue
             hist = _counts(keys >> np.uint64(_top_shift(bits)), counts, _bins(bits))
             bands.append(
                 BandStats(
-                    dtype.str, stats.count, 0, hist, int(keys.min()), int(keys.max()), stats.total
+                    dtype.str,
+                    stats.count,
+                    0,
+                    hist,
+                    int(keys.min()),
+                    int(keys.max()),
+                    stats.total,
+                    masked=stats.masked,
                 )
             )
         self.summary = Summary(tuple(bands), part.band_names, None, part.shape)

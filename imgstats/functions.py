@@ -1,4 +1,9 @@
-"""Names of the statistics: ``min``, ``max``, ``mean``, ``median`` and ``pXXX``.
+"""Names of the statistics: ``min``, ``max``, ``mean``, ``median``, ``pXXX`` and the counts.
+
+The named statistics are :data:`NAMED_FUNCTIONS`: ``min``, ``max``, ``mean``, ``median``,
+``sum``, and the counts ``count`` (valid samples), ``masked_pixels`` (samples seen but not
+valid: NaN, nodata, masked, alpha 0) and ``valid_percent``. ``docs/statistics.md`` says which
+numpy function each equals.
 
 ``pXXX`` is a percentile written in ASCII digits, from 0 to 100, with an optional fractional
 part: ``p0``, ``p2.5``, ``p99.9``, ``p100``. The number is compared with 0 and 100 as an exact
@@ -18,7 +23,16 @@ from .errors import UnknownFunction
 
 __all__ = ["Function", "parse_function", "FUNCTION_PATTERN", "NAMED_FUNCTIONS"]
 
-NAMED_FUNCTIONS = ("min", "max", "mean", "median")
+NAMED_FUNCTIONS = (
+    "min",
+    "max",
+    "mean",
+    "median",
+    "sum",
+    "count",
+    "valid_percent",
+    "masked_pixels",
+)
 
 #: The grammar of a percentile name. ``[0-9]`` and not ``\d``: ``\d`` matches unicode digits.
 FUNCTION_PATTERN = r"p(?P<q>[0-9]+(?:\.[0-9]+)?)"
@@ -36,7 +50,8 @@ class Function:
     name : str
         The name as given (``"p99.9"``, ``"median"``).
     kind : str
-        ``"min"``, ``"max"``, ``"mean"`` or ``"percentile"``.
+        ``"percentile"`` for ``pXXX`` and ``median``, else the name itself (``"min"``,
+        ``"count"``...).
     q : float or None
         The percentile in [0, 100] for ``kind == "percentile"`` (50.0 for ``median``).
     """
@@ -52,7 +67,7 @@ def parse_function(name: str) -> Function:
     Parameters
     ----------
     name : str or Function
-        ``min``, ``max``, ``mean``, ``median`` or ``pXXX``; an already parsed
+        One of :data:`NAMED_FUNCTIONS` or ``pXXX``; an already parsed
         :class:`Function` is returned as it is, so callers may parse once and pass it on.
 
     Returns
@@ -75,10 +90,10 @@ def parse_function(name: str) -> Function:
         return name
     if not isinstance(name, str):
         raise UnknownFunction(f"function name must be a string, not {type(name).__name__}")
-    if name in ("min", "max", "mean"):
-        return Function(name, name)
     if name == "median":
         return Function(name, "percentile", 50.0)
+    if name in NAMED_FUNCTIONS:
+        return Function(name, name)
     match = _PERCENTILE.fullmatch(name) if len(name) <= _MAX_LENGTH else None
     if match is not None:
         # the regex allows digits and one dot only, so Decimal reads it exactly; the bound is
@@ -87,6 +102,6 @@ def parse_function(name: str) -> Function:
             return Function(name, "percentile", float(match["q"]))
     shown = name if len(name) <= _MAX_LENGTH else name[:_MAX_LENGTH] + "..."
     raise UnknownFunction(
-        f"unsupported function {shown!r}: use min, max, mean, median or pXXX "
+        f"unsupported function {shown!r}: use {', '.join(NAMED_FUNCTIONS)} or pXXX "
         "with XXX a number from 0 to 100 (p10, p99.9)"
     )

@@ -141,6 +141,11 @@ class BandStats:
         The exact sum of the finite samples.
     posinf, neginf : int
         Infinite samples; they take part in min, max and percentiles like numpy.
+    masked : int
+        Samples seen but not valid for another reason than NaN: equal to the band's nodata
+        value, masked by a mask (a dataset's mask, a numpy masked array's), or transparent
+        (alpha 0). Like ``nan``, they are in no other field. ``nan + masked`` are the
+        ``masked_pixels`` reading; ``count + nan + masked`` every sample seen.
     """
 
     dtype: str
@@ -152,6 +157,7 @@ class BandStats:
     total: Fraction
     posinf: int = 0
     neginf: int = 0
+    masked: int = 0
 
     def __eq__(self, other):
         # The generated __eq__ compares ``hist`` arrays with ``==``, whose truth value raises.
@@ -159,21 +165,29 @@ class BandStats:
             return NotImplemented
         return (
             np.dtype(self.dtype) == np.dtype(other.dtype)
-            and (self.count, self.nan, self.kmin, self.kmax, self.total, self.posinf, self.neginf)
-            == (
-                other.count,
-                other.nan,
-                other.kmin,
-                other.kmax,
-                other.total,
-                other.posinf,
-                other.neginf,
-            )
+            and self._fields() == other._fields()
             and np.array_equal(self.hist, other.hist)
+        )
+
+    def _fields(self) -> tuple:
+        return (
+            self.count,
+            self.nan,
+            self.kmin,
+            self.kmax,
+            self.total,
+            self.posinf,
+            self.neginf,
+            self.masked,
         )
 
     def __getstate__(self):
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
+    @property
+    def invalid(self) -> int:
+        """Samples seen but not valid: NaN, and :attr:`masked` (nodata, mask, alpha 0)."""
+        return self.nan + self.masked
 
     def cumulative(self, keep: bool = False) -> np.ndarray:
         """The cumulative sum of :attr:`hist` (the ranks of every percentile).
@@ -214,11 +228,14 @@ class BandStats:
             self.total + other.total,
             self.posinf + other.posinf,
             self.neginf + other.neginf,
+            self.masked + other.masked,
         )
 
     def _check(self) -> None:
         if self.count == 0:
-            raise NoValidSamples("no valid samples: the selection is empty or NaN only")
+            raise NoValidSamples(
+                "no valid samples: the selection is empty, or NaN, nodata or masked only"
+            )
 
     def min(self):
         """The smallest valid sample, as a Python int or float."""
@@ -240,6 +257,35 @@ class BandStats:
         if self.neginf:
             return -math.inf
         return float(self.total / self.count)
+
+    def sum(self):
+        """The exact sum of the valid samples: a Python int for integer types, else the exact
+        sum correctly rounded once to float64 (``math.fsum``'s answer; ``inf`` when it
+        overflows, NaN when both infinities are present, as numpy)."""
+        self._check()
+        if np.dtype(self.dtype).kind in "uib":
+            return int(self.total)
+        if self.posinf and self.neginf:
+            return math.nan
+        if self.posinf or self.neginf:
+            return math.inf if self.posinf else -math.inf
+        try:
+            return float(self.total)
+        except OverflowError:
+            return math.inf if self.total > 0 else -math.inf
+
+    def valid_percent(self) -> float:
+        """``100 * count / (count + nan + masked)``, correctly rounded to float64.
+
+        Raises
+        ------
+        NoValidSamples
+            When no sample was seen at all (an empty selection): 0/0 has no percentage.
+        """
+        seen = self.count + self.invalid
+        if not seen:
+            raise NoValidSamples("no samples: the selection is empty")
+        return float(Fraction(100 * self.count, seen))
 
     def ranks(self, q: float) -> tuple[int, int, float]:
         """Return numpy's two ranks and interpolation weight for percentile ``q``.
@@ -483,6 +529,14 @@ class Summary:
             return stats.max()
         if f.kind == "mean":
             return stats.mean()
+        if f.kind == "count":
+            return stats.count
+        if f.kind == "masked_pixels":
+            return stats.invalid
+        if f.kind == "valid_percent":
+            return stats.valid_percent()
+        if f.kind == "sum":
+            return stats.sum()
         lo, hi, t = stats.ranks(f.q)
         missing = []
         values = []

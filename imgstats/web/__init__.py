@@ -131,6 +131,7 @@ def create_app(config: Mapping | None = None) -> Flask:
         For a setting of the wrong type.
     """
     from .api import bp as api_bp
+    from .apidocs import bp as apidocs_bp
     from .errors import register_error_handlers
     from .gallery import bp as gallery_bp
     from .service import ImageService
@@ -149,6 +150,7 @@ def create_app(config: Mapping | None = None) -> Flask:
         service.warm_up()
     app.register_blueprint(api_bp)
     app.register_blueprint(gallery_bp)
+    app.register_blueprint(apidocs_bp)
     register_error_handlers(app)
     return app
 

@@ -18,6 +18,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import __version__
 from ..errors import InvalidOption, UnknownFunction
+from ..functions import NAMED_FUNCTIONS
 from .openapi import openapi_document
 from .service import check_page, is_pattern
 
@@ -167,7 +168,9 @@ def _funcs(funcs) -> list:
         funcs = [funcs]
     if not isinstance(funcs, list) or not funcs or not all(isinstance(f, str) for f in funcs):
         raise InvalidOption(
-            "'funcs' must be a non-empty list of function names (min, max, mean, median, pXXX)"
+            "'funcs' must be a non-empty list of function names ("
+            + ", ".join(NAMED_FUNCTIONS)
+            + ", pXXX)"
         )
     if len(funcs) > MAX_FUNCS:
         raise InvalidOption(f"at most {MAX_FUNCS} functions in one request, not {len(funcs)}")

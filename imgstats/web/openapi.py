@@ -60,8 +60,10 @@ def openapi_document(version: str) -> dict:
         "name": "func",
         "in": "path",
         "required": True,
-        "description": "min, max, mean, median or pXXX: a percentile from 0 to 100 in "
-        "ASCII digits with an optional fraction (p10, p99.9). Percentiles "
+        "description": ", ".join(NAMED_FUNCTIONS) + " or pXXX: a percentile from 0 to 100 in "
+        "ASCII digits with an optional fraction (p10, p99.9). count is the valid samples, "
+        "masked_pixels the samples seen but not valid (NaN, nodata, masked), valid_percent "
+        "their share; sum is exact (see docs/statistics.md). Percentiles "
         "equal numpy.percentile (linear) over the selected samples; NaN "
         "samples are ignored.",
         "schema": {"type": "string", "pattern": FUNC_REGEX},

@@ -203,7 +203,7 @@ def test_stats_help_describes_sources_then_functions(capsys):
     out = capsys.readouterr().out
     assert "SOURCE [SOURCE ...] FUNC [FUNC ...]" in out
     assert "more sources" not in out.split("FUNC  ")[-1].split("\n")[0]
-    assert "min, max, mean, median or pXXX" in out
+    assert "median" in out and "or pXXX" in out
 
 
 @pytest.mark.parametrize("fmt", ["text", "csv", "json", "table"])

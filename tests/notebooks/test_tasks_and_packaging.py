@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-TASKS = {"serve", "test", "lint", "bench", "notebooks", "docker", "screenshots"}
+TASKS = {"serve", "test", "lint", "bench", "notebooks", "docker", "screenshots", "docs"}
 
 
 def test_invoke_lists_every_task_with_a_one_line_docstring():
