@@ -22,6 +22,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 from . import accessor as _accessor
+from ._version import __version__ as __version__
 from .errors import (
     ImageNotFound,
     ImageTooLarge,
@@ -39,8 +40,6 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and
     from .collection import summarize_many
     from .io import open_image
     from .reduce import compute, refine, summarize
-
-__version__ = "0.1.0"
 
 __all__ = [
     "compute",

@@ -72,7 +72,7 @@ numpy.percentile's linear method, NaN is ignored, the mean is exact then rounded
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``imgstats`` command."""
-    from . import __version__
+    from ._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="imgstats",

@@ -648,7 +648,7 @@ class Summary:
 
     def __repr__(self) -> str:
         """One line: pixel type, shape, bands, valid samples, imgstats version."""
-        from . import __version__
+        from ._version import __version__
 
         everything = self._stats("all")
         shape = f"({', '.join(map(str, self.shape))})" if self.shape else "unknown"
@@ -663,7 +663,7 @@ class Summary:
         """A table for Jupyter: count, min, median, mean and max per band, with a histogram."""
         import html
 
-        from . import __version__
+        from ._version import __version__
 
         funcs = ("min", "median", "mean", "max")
         head = "".join(f"<th>{f}</th>" for f in ("band", "count", *funcs, "histogram"))
