@@ -41,6 +41,9 @@ __all__ = ["njit", "Kernel", "SMALL", "load", "loaded", "mode", "kernels"]
 #: second, so this costs at most a few tens of milliseconds against a second for numba.
 SMALL = 1 << 14
 
+#: The modules whose kernels use this decorator: :func:`load` imports them all.
+KERNEL_MODULES = ("imgstats._kernels", "imgstats._group_kernels")
+
 _log = logging.getLogger("imgstats")
 _lock = threading.RLock()
 _registry: list[Kernel] = []
@@ -143,8 +146,11 @@ def load() -> None:
     """
     global _loaded
     import importlib
+    import importlib.util
 
-    importlib.import_module("imgstats._kernels")  # registers its kernels
+    for name in KERNEL_MODULES:  # importing them registers their kernels
+        if importlib.util.find_spec(name) is not None:
+            importlib.import_module(name)
     with _lock:
         _build_missing()
         _loaded = True

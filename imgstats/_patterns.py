@@ -64,7 +64,7 @@ def expand(source, storage_options: dict | None = None) -> list[str]:
     else:
         found = _expand_url(text, storage_options or {})
     if not found:
-        raise ImageNotFound(f"no image matches {text!r}")
+        raise ImageNotFound(f"no file matches {text!r}")
     return found
 
 

@@ -284,4 +284,4 @@ def test_a_url_pattern_is_expanded(http_folder, capsys):
 def test_a_pattern_that_matches_nothing(images, capsys):
     folder, _ = images
     assert main(["stats", str(folder / "*.gif"), "max"]) == 2
-    assert "no image matches" in capsys.readouterr().err
+    assert "no file matches" in capsys.readouterr().err

@@ -66,7 +66,7 @@ def test_an_existing_file_with_a_glob_character_is_a_file(tmp_path):
 
 def test_nothing_matches(folder):
     path, _ = folder
-    with pytest.raises(ImageNotFound, match="no image matches"):
+    with pytest.raises(ImageNotFound, match="no file matches"):
         imgstats.compute(str(path / "*.gif"), "max")
 
 
