@@ -111,10 +111,12 @@ def compute_along(data, func, dim, *, band=None, scheduler=None):
     arr = data.transpose(*keep, *dims)
     out_dtype = data.dtype if all(f.kind in ("min", "max") for f in parsed) else np.float64
     nk = len(keep)
+    # the parsed functions, not their names: a Function may carry what no name says
+    # (an exact quantile of imgstats.accessor)
     if hasattr(arr.data, "dask"):
-        values = _lazy(arr.data, nk, [f.name for f in parsed], out_dtype)
+        values = _lazy(arr.data, nk, parsed, out_dtype)
     else:
-        values = _cells(np.asarray(arr.data), nk, [f.name for f in parsed], out_dtype, "sync")
+        values = _cells(np.asarray(arr.data), nk, parsed, out_dtype, "sync")
     if isinstance(func, str):
         values = values[..., 0]
         out_dims = tuple(keep)
