@@ -40,9 +40,11 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and
     from .collection import summarize_many
     from .io import open_image
     from .reduce import compute, refine, summarize
+    from .zones import zonal
 
 __all__ = [
     "compute",
+    "zonal",
     "summarize",
     "summarize_many",
     "refine",
@@ -68,6 +70,7 @@ _LAZY = {
     "refine": ".reduce",
     "summarize_many": ".collection",
     "open_image": ".io",
+    "zonal": ".zones",
 }
 
 

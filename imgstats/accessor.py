@@ -44,6 +44,16 @@ class ImgStatsAccessor:
 
         return compute(self._obj, func, band, dim=dim, **options)
 
+    def zonal(self, zones, funcs, band=None, **options):
+        """Exact statistics per zone (label or polygon); see :func:`imgstats.zonal`.
+
+        ``labels.imgstats`` is not needed: ``zones`` is a label array of the same ``(y, x)``
+        shape or polygons, and the result a pandas DataFrame with one row per zone.
+        """
+        from .zones import zonal
+
+        return zonal(self._obj, zones, funcs, band=band, **options)
+
     def quantile(self, q, dim=None, *, skipna: bool = True, keep_attrs: bool = True):
         """Exact quantiles, laid out as :meth:`xarray.DataArray.quantile` lays them out.
 

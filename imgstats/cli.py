@@ -1,4 +1,5 @@
-"""The ``imgstats`` command line: ``imgstats stats SOURCE... FUNC...`` and ``imgstats serve``.
+"""The ``imgstats`` command line: ``imgstats stats SOURCE... FUNC...``, ``imgstats zonal
+SOURCE ZONES FUNC...`` and ``imgstats serve``.
 
 ``imgstats --help`` and ``imgstats COMMAND --help`` list every option with its default;
 errors are one ``imgstats: error: ...`` line on stderr, in the command line's words, and
@@ -159,6 +160,43 @@ def build_parser() -> argparse.ArgumentParser:
         "take over a second (default: auto)",
     )
 
+    zonal = sub.add_parser(
+        "zonal",
+        help="print statistics per zone of a label raster or of a GeoJSON layer",
+        description="One row per zone (label, or polygon feature in pixel coordinates), one "
+        "column per function plus count, as CSV (or JSON) on stdout. Empty zones have count 0 "
+        "and empty values.",
+    )
+    zonal.add_argument("source", help="image file or URL")
+    zonal.add_argument("zones", help="label raster (file or URL) or a .geojson file")
+    zonal.add_argument("funcs", nargs="+", help="min, max, mean, median or pXXX")
+    zonal.add_argument(
+        "--band",
+        type=_band,
+        default=None,
+        help="band index or name (default: every sample of every band)",
+    )
+    zonal.add_argument(
+        "--format", choices=("csv", "json"), default="csv", help="output format (default: csv)"
+    )
+    zonal.add_argument(
+        "--background",
+        default="0",
+        help="label that is no zone, or 'none' to keep every label (default: 0)",
+    )
+    zonal.add_argument(
+        "--id-property",
+        default=None,
+        help="GeoJSON property holding each feature's zone id "
+        "(default: the features' ids when all have one, else their positions)",
+    )
+    zonal.add_argument(
+        "--page",
+        type=int,
+        default=None,
+        help="page of a multi-page image (default: 0, the first)",
+    )
+
     serve = sub.add_parser(
         "serve",
         help="run the HTTP service and gallery (needs imgstats[web])",
@@ -215,7 +253,54 @@ def main(argv: list[str] | None = None) -> int:
             )
             or 0
         )
+    if args.command == "zonal":
+        return _zonal(args)
     return _stats(args)
+
+
+def _zonal(args) -> int:
+    from .errors import InvalidOption
+
+    try:
+        if args.background.lower() == "none":
+            background = None
+        elif re.fullmatch(r"-?[0-9]+", args.background):
+            background = int(args.background)
+        else:
+            raise InvalidOption(
+                f"--background must be an integer or 'none', not {args.background!r}"
+            )
+        options = {} if args.page is None else {"page": args.page}
+        from .zones import zonal
+
+        frame = zonal(
+            args.source,
+            args.zones,
+            list(args.funcs),
+            band=args.band,
+            background=background if not args.zones.lower().endswith((".geojson", ".json")) else 0,
+            id_property=args.id_property,
+            **options,
+        )
+    except ImgStatsError as exc:
+        print(f"imgstats: error: {exc}", file=sys.stderr)
+        return 2
+    if args.format == "json":
+        rows = [
+            {"zone": _json_number(_plain(z)), **{k: _json_number(_plain(v)) for k, v in r.items()}}
+            for z, r in frame.to_dict(orient="index").items()
+        ]
+        print(json.dumps(rows, allow_nan=False))
+    else:
+        sys.stdout.write(frame.to_csv())
+    return 0
+
+
+def _plain(value):
+    """A Python number (or None for a missing value) from a pandas cell."""
+    if value is None or type(value).__name__ == "NAType":
+        return None
+    return value.item() if hasattr(value, "item") else value
 
 
 def _split_sources(first: str, items: list[str]) -> tuple[list[str], list[str]]:

@@ -6,17 +6,18 @@ remaining cell gets its own mergeable :class:`~imgstats.Summary`: the reduced di
 into any chunks (where ``xarray.DataArray.quantile`` refuses a chunked core dim and
 ``dask.array.percentile`` is approximate).
 
-Laziness
---------
+Laziness and memory
+-------------------
 A dask-backed input gives a dask-backed result, chunked like the input along the remaining
-dims: one task per block of the remaining dims summarizes the reduced blocks of that block
-one by one, merges their summaries, and for 32- and 64-bit percentiles reads them again for
-the refinement passes. Nothing is computed before ``.compute()``, and a task holds one input
-block and its cells' summaries at a time, never a whole reduced slab.
+dims: one task per block of the remaining dims reads the reduced blocks of that block.
+Nothing is computed before ``.compute()``.
 
-Summaries hold a 2**16-bin histogram per cell for 16- to 64-bit types (512 KB), so this suits
-reductions over large dims with few remaining cells (a value per time step or band), not a
-per-pixel reduction over a short time axis.
+Each remaining cell is a group of the grouped core (:mod:`imgstats.grouped`). A cell of at
+most 65,536 samples (a per-pixel reduction over time, a band axis) keeps its samples' keys,
+as wide as the samples, and is answered by sorting them: memory is a few bytes per sample of
+the task plus a few words per cell. A larger cell (one value per time step of a big image)
+gets a histogram summary, and a task then holds one input block and its cells' summaries
+at a time; 32- and 64-bit percentiles read the blocks again for the refinement passes.
 
 Result
 ------
@@ -53,7 +54,18 @@ class _Opaque:
         return ("imgstats-dims", self.array.name)
 
 
-def compute_along(data, func, dim, *, band=None, scheduler=None):
+def compute_along(
+    data,
+    func,
+    dim,
+    *,
+    band=None,
+    scheduler=None,
+    window=None,
+    mask=None,
+    polygon=None,
+    progress: bool = False,
+):
     """Compute exact statistics of a DataArray along ``dim``, keeping the other dims.
 
     Parameters
@@ -69,6 +81,14 @@ def compute_along(data, func, dim, *, band=None, scheduler=None):
     scheduler : optional
         Not used: a dask-backed result computes on the scheduler of its ``.compute()``;
         a numpy-backed input is computed at once.
+    window, mask, polygon : optional
+        Only these pixels count, as for :func:`imgstats.compute`: the array needs dims ``y``
+        and ``x`` (reduced or kept). A window cuts them (cells outside it are gone from the
+        result); a boolean ``(y, x)`` mask and a polygon of pixel centres mark the samples
+        outside as invalid (a cell left without valid samples is NaN).
+    progress : bool
+        Refused: a dask-backed result is lazy (wrap its ``.compute()`` in
+        ``dask.diagnostics.ProgressBar``), and a numpy-backed one is computed at once.
 
     Returns
     -------
@@ -78,7 +98,8 @@ def compute_along(data, func, dim, *, band=None, scheduler=None):
     Raises
     ------
     InvalidOption
-        Not a DataArray, a dim it lacks, a reduced dim of length 0, or ``band`` given.
+        Not a DataArray, a dim it lacks, a reduced dim of length 0, ``band`` or ``progress``
+        given, a region on an array without dims ``y`` and ``x``, a bad region.
     UnknownFunction
         A bad function name.
 
@@ -107,16 +128,32 @@ def compute_along(data, func, dim, *, band=None, scheduler=None):
         raise InvalidOption(f"unsupported pixel type {data.dtype}: use integers or floats")
     if any(data.sizes[d] == 0 for d in dims):
         raise InvalidOption(f"nothing to reduce: a dim of {dims} has length 0")
+    if progress:
+        raise InvalidOption(
+            "progress= does not go with dim=: the result of a dask array is lazy (wrap its "
+            ".compute() in dask.diagnostics.ProgressBar)"
+        )
+    data, valid = _region(data, window, mask, polygon)
     keep = [d for d in data.dims if d not in dims]
     arr = data.transpose(*keep, *dims)
     out_dtype = data.dtype if all(f.kind in ("min", "max") for f in parsed) else np.float64
+    if valid is not None:
+        out_dtype = np.float64  # a cell may be left without samples: NaN
+        valid = valid.broadcast_like(data).transpose(*keep, *dims).data
     nk = len(keep)
     # the parsed functions, not their names: a Function may carry what no name says
     # (an exact quantile of imgstats.accessor)
+    names = parsed
     if hasattr(arr.data, "dask"):
-        values = _lazy(arr.data, nk, parsed, out_dtype)
+        if valid is not None:
+            import dask.array as da
+
+            valid = da.asarray(valid).rechunk(arr.data.chunks)
+        values = _lazy(arr.data, nk, names, out_dtype, valid)
     else:
-        values = _cells(np.asarray(arr.data), nk, parsed, out_dtype, "sync")
+        if valid is not None:
+            valid = np.asarray(valid)
+        values = _cells(np.asarray(arr.data), nk, names, out_dtype, "sync", valid)
     if isinstance(func, str):
         values = values[..., 0]
         out_dims = tuple(keep)
@@ -134,7 +171,48 @@ def compute_along(data, func, dim, *, band=None, scheduler=None):
     )
 
 
-def _lazy(data, nk: int, names, out_dtype):
+def _region(data, window, mask, polygon):
+    """``(data, valid)``: the array cut to ``window``, and a boolean ``(y, x)`` DataArray of
+    the samples ``mask`` and ``polygon`` keep (``None`` without them)."""
+    if window is None and mask is None and polygon is None:
+        return data, None
+    import xarray as xr
+
+    from .regions import clip_window, parse_window, region_of
+
+    if "y" not in data.dims or "x" not in data.dims:
+        raise InvalidOption(
+            "window, mask and polygon with dim= need dims 'y' and 'x'; "
+            f"the array has {list(data.dims)}"
+        )
+    height, width = data.sizes["y"], data.sizes["x"]
+    if window is not None:
+        x0, y0, x1, y1 = clip_window(parse_window(window), height, width)
+        data = data.isel(y=slice(y0, y1), x=slice(x0, x1))
+        if mask is not None:
+            mask = np.asarray(mask)
+            if mask.shape != (height, width):
+                raise InvalidOption(
+                    f"the mask's shape {mask.shape} is not the array's (y, x) shape "
+                    f"{(height, width)}"
+                )
+            mask = mask[y0:y1, x0:x1]
+        if polygon is not None:
+            from .regions import polygon_rings
+
+            rings = polygon_rings(polygon)  # shifted into the window
+            shift = np.array([x0, y0], np.float64)
+            polygon = {"type": "Polygon", "coordinates": [(r - shift).tolist() for r in rings]}
+        height, width = y1 - y0, x1 - x0
+    if mask is None and polygon is None:
+        return data, None
+    box, local = region_of(height, width, None, mask, polygon)
+    valid = np.zeros((height, width), bool)
+    valid[box[1] : box[3], box[0] : box[2]] = True if local is None else local
+    return data, xr.DataArray(valid, dims=("y", "x"))
+
+
+def _lazy(data, nk: int, names, out_dtype, valid=None):
     """A dask array of the results, one task per block of the ``nk`` remaining dims."""
     import dask
     import dask.array as da
@@ -150,8 +228,9 @@ def _lazy(data, nk: int, names, out_dtype):
     for idx in itertools.product(*grid):
         sl = tuple(slice(starts[a][i], starts[a][i + 1]) for a, i in enumerate(idx))
         sub = data[sl]
+        vsub = None if valid is None else _Opaque(valid[sl])
         shape = tuple(s.stop - s.start for s in sl) + (len(names),)
-        task = dask.delayed(_cells_task, pure=True)(_Opaque(sub), nk, names, out_dtype, inner)
+        task = dask.delayed(_cells_task, pure=True)(_Opaque(sub), nk, names, out_dtype, inner, vsub)
         blocks[idx] = da.from_delayed(task, shape, dtype=out_dtype)
     if nk == 0:
         return blocks[()]
@@ -165,21 +244,35 @@ def _nest(tree, depth: int):
     return [_nest(t, depth - 1) for t in tree]
 
 
-def _cells_task(opaque, nk, names, out_dtype, inner):
-    return _cells(opaque.array, nk, names, out_dtype, inner)
+def _cells_task(opaque, nk, names, out_dtype, inner, valid=None):
+    return _cells(opaque.array, nk, names, out_dtype, inner, None if valid is None else valid.array)
 
 
-def _cells(data, nk: int, names, out_dtype, scheduler) -> np.ndarray:
-    """The statistics of every remaining cell of ``data`` (remaining dims first)."""
+def _cells(data, nk: int, names, out_dtype, scheduler, valid=None) -> np.ndarray:
+    """The statistics of every remaining cell of ``data`` (remaining dims first).
+
+    The grouped core (:mod:`imgstats.grouped`): each cell is a group. Cells of at most
+    :data:`~imgstats.grouped.SMALL_GROUP` samples keep their samples' keys, a few bytes each,
+    and are answered exactly from them; larger cells get a histogram summary each, refined in
+    further passes over the blocks when a 32- or 64-bit percentile needs it.
+    """
+    from .grouped import SMALL_GROUP
+
     kshape = tuple(int(s) for s in data.shape[:nk])
     ncell = math.prod(kshape)
-    summaries = _run_blocks(data, _summarize_cells, (ncell,), _merge_cells, scheduler)
+    m = math.prod(int(s) for s in data.shape[nk:])
+    if m <= SMALL_GROUP:
+        cells = _small_cells(data, ncell, names, out_dtype, valid)
+        return cells.reshape(*kshape, len(names))
+    summaries = _run_blocks(data, valid, _summarize_cells, (ncell,), _merge_cells, scheduler)
     for _ in range(_MAX_REFINE_PASSES):
         nodes = [_missing(s, names) for s in summaries]
         if not any(nodes):
             break
         dtype = summaries[0].dtype
-        found = _run_blocks(data, _refine_cells, (ncell, nodes, dtype), _merge_found, scheduler)
+        found = _run_blocks(
+            data, valid, _refine_cells, (ncell, nodes, dtype), _merge_found, scheduler
+        )
         from ._blocks import finish_refinements
 
         summaries = [
@@ -196,6 +289,55 @@ def _cells(data, nk: int, names, out_dtype, scheduler) -> np.ndarray:
     return out.reshape(*kshape, len(names))
 
 
+#: Samples of small cells read at once (one batch of cells per thread).
+_BATCH_SAMPLES = 1 << 22
+
+
+def _small_cells(data, ncell: int, names, out_dtype, valid=None) -> np.ndarray:
+    """``(ncell, len(names))`` statistics of cells small enough to keep their samples."""
+    if hasattr(data, "dask"):
+        data = data.compute(scheduler="sync")  # this task's cells: a few bytes per sample
+    if valid is not None and hasattr(valid, "dask"):
+        valid = valid.compute(scheduler="sync")
+    arr = np.asarray(data)
+    m = arr.size // max(ncell, 1)
+    rows = arr.reshape(ncell, m) if arr.size else arr.reshape(ncell, 0)
+    vrows = None if valid is None else np.asarray(valid).reshape(rows.shape)
+    batch = max(1, _BATCH_SAMPLES // max(m, 1))
+    cuts = list(range(0, ncell, batch)) + [ncell]
+    jobs = list(zip(cuts[:-1], cuts[1:], strict=True))
+
+    def run(ab):
+        part = None if vrows is None else vrows[ab[0] : ab[1]]
+        return _rows_stats(rows[ab[0] : ab[1]], names, out_dtype, part)
+
+    if len(jobs) == 1:
+        return run(jobs[0])
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .io._plan import workers
+
+    with ThreadPoolExecutor(min(len(jobs), workers())) as pool:
+        return np.concatenate(list(pool.map(run, jobs)))
+
+
+def _rows_stats(rows: np.ndarray, names, out_dtype, valid=None) -> np.ndarray:
+    from .grouped import groups_of_rows, read_groups
+
+    out = np.empty((rows.shape[0], len(names)), dtype=out_dtype)
+    if rows.shape[1] == 0:
+        out[:] = np.nan
+        return out
+    counts, cols = read_groups(groups_of_rows(rows, valid), names, in_place=True)
+    empty = counts == 0
+    for j, name in enumerate(names):
+        col = cols[getattr(name, "name", name)]  # a parsed Function, or a name
+        if empty.any():
+            col = np.where(empty, np.nan, col.astype(np.float64))
+        out[:, j] = col
+    return out
+
+
 def _missing(summary, names):
     try:
         return summary.missing(names)
@@ -203,13 +345,18 @@ def _missing(summary, names):
         return []
 
 
-def _run_blocks(data, work, args, merge, scheduler):
-    """``merge`` of ``work(block, *args)`` over every block of ``data`` (one if numpy)."""
+def _run_blocks(data, valid, work, args, merge, scheduler):
+    """``merge`` of ``work(block, valid block, *args)`` over every block of ``data`` (one if
+    numpy); ``valid`` is None or a boolean array like ``data``."""
     if not hasattr(data, "dask"):
-        return work(data, *args)
+        return work(data, valid, *args)
     import dask
 
-    parts = [dask.delayed(work, pure=True)(b, *args) for b in data.to_delayed().ravel()]
+    blocks = data.to_delayed().ravel()
+    vblocks = [None] * len(blocks) if valid is None else valid.to_delayed().ravel()
+    parts = [
+        dask.delayed(work, pure=True)(b, v, *args) for b, v in zip(blocks, vblocks, strict=True)
+    ]
     while len(parts) > 1:
         parts = [
             dask.delayed(merge, pure=True)(parts[i : i + _FAN_IN])
@@ -218,23 +365,32 @@ def _run_blocks(data, work, args, merge, scheduler):
     return dask.compute(parts[0], scheduler=scheduler)[0]
 
 
-def _summarize_cells(block, ncell):
+def _summarize_cells(block, valid, ncell):
     """One summary per remaining cell of a block (remaining axes first)."""
     from ._blocks import summarize_block
 
     flat = np.asarray(block).reshape(ncell, -1)
-    return [summarize_block(flat[k].reshape(-1, 1), ("0",), False) for k in range(ncell)]
+    v = None if valid is None else np.asarray(valid).reshape(ncell, -1)
+    return [
+        summarize_block((flat[k] if v is None else flat[k][v[k]]).reshape(-1, 1), ("0",), False)
+        for k in range(ncell)
+    ]
 
 
-def _refine_cells(block, ncell, nodes, dtype):
+def _refine_cells(block, valid, ncell, nodes, dtype):
     """One refinement dict per remaining cell of a block (empty where none is wanted)."""
     from ._blocks import refine_block
     from .summary import collect_limit
 
     flat = np.asarray(block).reshape(ncell, -1)
+    v = None if valid is None else np.asarray(valid).reshape(ncell, -1)
     limit = collect_limit(dtype)
     return [  # nodes[k]: the cell's (selection, shift, prefix, count) targets
-        refine_block(flat[k].reshape(-1, 1), nodes[k], dtype, limit) if nodes[k] else {}
+        refine_block(
+            (flat[k] if v is None else flat[k][v[k]]).reshape(-1, 1), nodes[k], dtype, limit
+        )
+        if nodes[k]
+        else {}
         for k in range(ncell)
     ]
 

@@ -211,7 +211,17 @@ def compute(
     if dim is not None:  # issue 11: along chosen dims, collections, regions
         from .dims import compute_along
 
-        return compute_along(data, func, dim, band=band, scheduler=scheduler)
+        return compute_along(
+            data,
+            func,
+            dim,
+            band=band,
+            scheduler=scheduler,
+            window=window,
+            mask=mask,
+            polygon=polygon,
+            progress=progress,
+        )
     if isinstance(data, (list, tuple)):
         from .collection import compute_many
 

@@ -135,6 +135,8 @@ def polygon_rings(polygon) -> list[np.ndarray]:
     if isinstance(polygon, dict):
         if polygon.get("type") == "Feature":
             polygon = polygon.get("geometry") or {}
+            if not isinstance(polygon, dict):
+                raise InvalidOption("a GeoJSON Feature's geometry must be a GeoJSON object")
         if polygon.get("type") != "Polygon" or not isinstance(
             polygon.get("coordinates"), (list, tuple)
         ):
@@ -151,8 +153,12 @@ def polygon_rings(polygon) -> list[np.ndarray]:
     out = []
     for ring in rings:
         try:
-            pts = np.array(ring, dtype=np.float64)
-        except (TypeError, ValueError):
+            # numbers only: float64 would parse "1" and round a 400-digit integer to inf
+            raw = np.array(ring)
+            if raw.dtype.kind not in "iuf" and not (raw.dtype.kind == "f" or raw.size == 0):
+                raise TypeError
+            pts = raw.astype(np.float64)
+        except (TypeError, ValueError, OverflowError):
             raise InvalidOption("a polygon is a list of [x, y] pairs of numbers") from None
         if pts.ndim != 2 or pts.shape[1] != 2:
             raise InvalidOption(

@@ -87,6 +87,11 @@ DEFAULTS = {
     # about 400 KB of JSON); larger ones get 413. Most images a collection pattern may match.
     "MAX_CONTENT_LENGTH": 1 << 20,
     "COLLECTION_LIMIT": 1000,
+    # POST /zonal: the most features and vertices of a polygon layer, and labels of a label
+    # raster, in one request (400 beyond).
+    "ZONAL_FEATURES": 10_000,
+    "ZONAL_VERTICES": 1_000_000,
+    "ZONAL_LABELS": 1_000_000,
 }
 
 _NUMBERS = {
@@ -107,6 +112,9 @@ _NUMBERS = {
     "SLOW_QUEUE": int,
     "MAX_CONTENT_LENGTH": int,
     "COLLECTION_LIMIT": int,
+    "ZONAL_FEATURES": int,
+    "ZONAL_VERTICES": int,
+    "ZONAL_LABELS": int,
 }
 
 
@@ -122,8 +130,8 @@ def create_app(config: Mapping | None = None) -> Flask:
     Returns
     -------
     flask.Flask
-        With blueprints ``api`` and ``gallery`` and the :class:`~imgstats.web.service.ImageService`
-        at ``app.extensions["imgstats"]``.
+        With blueprints ``api``, ``gallery`` and ``zonal`` and the
+        :class:`~imgstats.web.service.ImageService` at ``app.extensions["imgstats"]``.
 
     Raises
     ------
@@ -135,6 +143,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     from .errors import register_error_handlers
     from .gallery import bp as gallery_bp
     from .service import ImageService
+    from .zonal import bp as zonal_bp
 
     app = Flask(__name__)
     # "a%2F%2Fb" decodes to "a//b": answer 404, not a redirect to a path the client never sent
@@ -150,6 +159,7 @@ def create_app(config: Mapping | None = None) -> Flask:
         service.warm_up()
     app.register_blueprint(api_bp)
     app.register_blueprint(gallery_bp)
+    app.register_blueprint(zonal_bp)
     app.register_blueprint(apidocs_bp)
     register_error_handlers(app)
     return app

@@ -25,6 +25,7 @@ from __future__ import annotations
 import getpass
 import html
 import math
+import re
 import tempfile
 from concurrent.futures import wait as wait_for_all
 from decimal import Decimal, InvalidOperation
@@ -74,6 +75,7 @@ bp = Blueprint(
 #: Configuration keys of the gallery and their defaults (override with ``IMGSTATS_<KEY>``).
 DEFAULTS = {
     "GALLERY_PAGE_SIZE": 48,
+    "GALLERY_ALL_PAGE_SIZE": 100,  # image rows a page of /gallery/all
     # Seconds a gallery page waits for its thumbnails, rendered concurrently, so that an image
     # that cannot be rendered gets an error card; renderings still running after that go on
     # in the background and the page shows their cards as usual. 0 never waits. A quarter of
@@ -188,6 +190,18 @@ def readable(value) -> str:
     return f"{value:.4g}"
 
 
+def natural_key(name: str) -> tuple:
+    """A sort key that orders ``IMG_2`` before ``IMG_10``: runs of digits compare as numbers.
+
+    Text compares case-insensitively, then as written, so the order is total.
+    """
+    parts = re.split(r"(\d+)", name)
+    return (
+        tuple((0, int(p), "") if i % 2 else (1, 0, p.casefold()) for i, p in enumerate(parts)),
+        name,
+    )
+
+
 _ORDER = {"min": (0.0, 0), "median": (50.0, 0), "mean": (50.0, 1), "max": (100.0, 2)}
 
 
@@ -265,7 +279,7 @@ def home():
 @bp.get("/gallery")
 def gallery():
     """Thumbnails of the images in the store, a page at a time."""
-    names = _service().list_images()
+    names = sorted(_service().list_images(), key=natural_key)
     size = max(1, int(current_app.config["GALLERY_PAGE_SIZE"]))
     pages = max(1, math.ceil(len(names) / size))
     page = request.args.get("page", 1, type=int)
@@ -296,30 +310,103 @@ def _page_links(page: int, pages: int, around: int = 2) -> list[int | None]:
     return links
 
 
+#: The statistics of each image's row on ``/gallery/all``, and of each pooled row.
+WHOLE_FUNCTIONS = ("min", "p1", "median", "mean", "p99", "max")
+
+
 @bp.get("/gallery/all")
 def whole():
-    """Every image of the store as one set of samples: a table and a histogram.
+    """Every image of the store: a row each, and pooled rows where pooling means something.
 
-    Merged from the per-image summaries the image pages use (cached by version), so after
-    each image was seen once this page reads no pixels. (Image names have an extension, so
-    no image is called ``all``.)
+    Each image's row comes from its own cached summary, so one unreadable file is one row
+    saying so, not an error page. The images of one pixel type are pooled as one set of
+    samples (exact, merged from the same summaries), with a histogram; images of different
+    types (an int32 and a float32 raster) are not pooled together, and neither is a type with
+    more images than ``COLLECTION_LIMIT``. The rows come ``GALLERY_ALL_PAGE_SIZE`` at a time
+    (``?page=2``), so a store of any size gives a page. After each image was seen once this
+    page reads no pixels. (Image names have an extension, so no image is called ``all``.)
     """
-    funcs = list(TABLE_FUNCTIONS)
-    plotted = ["min", "median", "mean", DEFAULT_PERCENTILE]
-    answer = _service().collection("*", funcs, [None], histograms=True)
-    row = _row("All samples", answer, None, funcs)
-    plot = _plot(
-        answer, None, "every sample of every image", "band-all", DEFAULT_PERCENTILE, plotted
-    )
+    service = _service()
+    names = sorted(service.list_images(), key=natural_key)
+    size = max(1, int(current_app.config["GALLERY_ALL_PAGE_SIZE"]))
+    pages = max(1, math.ceil(len(names) / size))
+    page = request.args.get("page", 1, type=int)
+    if not 1 <= page <= pages:
+        return render_error(NotFound(f"There is no page {page}: pages go from 1 to {pages}."), 404)
+    funcs = list(WHOLE_FUNCTIONS)
+    rows = [_image_row(name, funcs) for name in names[(page - 1) * size : page * size]]
+    groups: dict[str, list[str]] = {}
+    unreadable = 0
+    for name in names:  # headers only, cached by version
+        try:
+            groups.setdefault(str(service.info(name)["dtype"]), []).append(name)
+        except ImgStatsError:
+            unreadable += 1
+    limit = int(current_app.config.get("COLLECTION_LIMIT", 1000))
+    # a type with one image pools nothing: its row below says it all
+    pooled = [
+        _pooled(dtype, group, funcs, limit)
+        for dtype, group in sorted(groups.items())
+        if len(group) > 1
+    ]
+    alone = sorted((dtype for dtype, group in groups.items() if len(group) == 1))
     return render_template(
         "gallery/whole.html",
-        answer=answer,
-        rows=[row],
-        table_funcs=funcs,
-        plots=[plot],
+        rows=[],  # no statistics table in the histograms' section: the tables are above
+        image_rows=rows,
+        pooled=pooled,
+        alone=alone,
+        funcs=funcs,
+        total=len(names),
+        unreadable=unreadable,
+        page=page,
+        pages=pages,
+        first=(page - 1) * size + 1,
+        page_links=_page_links(page, pages),
         mark=DEFAULT_PERCENTILE,
+        plots=[p["plot"] for p in pooled if p.get("plot")],
         api_url=_api_url("*", "median"),
     )
+
+
+def _image_row(name: str, funcs) -> dict:
+    """One image's row: its type and statistics, or what is wrong with it."""
+    try:
+        info = _service().info(name)
+        answer = _service().answer(name, funcs, [None])
+    except ImgStatsError as exc:
+        return {"name": name, "error": _service().redact(str(exc)), "title": title_of(exc)}
+    return {
+        "name": name,
+        "dtype": answer.dtype,
+        "description": _describe(info),
+        "count": answer.counts[None],
+        "values": answer.values[None] or dict.fromkeys(funcs),
+    }
+
+
+def _pooled(dtype: str, names: list[str], funcs, limit: int) -> dict:
+    """The pooled row of the images of one pixel type, with its histogram, or why not."""
+    label = f"All {dtype} images"
+    row = {"label": label, "dtype": dtype, "images": len(names)}
+    if len(names) > limit:
+        row["error"] = (
+            f"Not pooled: {len(names)} images, more than the limit of {limit} images "
+            "in one collection."
+        )
+        return row
+    plotted = ["min", "median", "mean", DEFAULT_PERCENTILE]
+    try:
+        answer = _service().collection(
+            f"{dtype} images", funcs, [None], histograms=True, names=names
+        )
+    except ImgStatsError as exc:  # an image of the type that cannot be read: said, not pooled
+        row["error"] = "Not pooled: " + _service().redact(str(exc))
+        return row
+    row["count"] = answer.counts[None]
+    row["values"] = answer.values[None] or dict.fromkeys(funcs)
+    row["plot"] = _plot(answer, None, f"every {dtype} sample", DEFAULT_PERCENTILE, plotted)
+    return row
 
 
 #: The window form's fields, in the order of ``?window=x0,y0,x1,y1``.
@@ -332,18 +419,21 @@ def image(image: str):
 
     ``?window=x0,y0,x1,y1`` shows the statistics of that window instead of the whole image.
     """
+    band = _band(image)
     func = request.args.get("func")
     if func is not None:
         parse_function(func)  # an unsupported name gets the API's 404 error page
-        return redirect(url_for("gallery.result", image=image, func=func), 303)
+        return redirect(url_for("gallery.result", image=image, func=func, band=band), 303)
     if "p" in request.args:
         text = request.args["p"]
         try:
             func = _percentile_function(text)
         except UnknownFunction as exc:
-            page = _image_page(image, DEFAULT_PERCENTILE, form_error=str(exc), entered=text)
+            page = _image_page(
+                image, DEFAULT_PERCENTILE, form_error=str(exc), entered=text, band=band
+            )
             return page, status_of(exc)
-        return redirect(url_for("gallery.result", image=image, func=func), 303)
+        return redirect(url_for("gallery.result", image=image, func=func, band=band), 303)
     if any(name in request.args for name in WINDOW_FIELDS) or "window" in request.args:
         entered = _entered_window()
         try:
@@ -354,11 +444,10 @@ def image(image: str):
             )
             return page, status_of(exc)
         if "window" not in request.args:  # the form: one shareable spelling
-            return redirect(
-                url_for("gallery.image", image=image, window=",".join(map(str, window))), 303
-            )
-        return _image_page(image, DEFAULT_PERCENTILE, window=window)
-    return _image_page(image, DEFAULT_PERCENTILE)
+            shared = ",".join(map(str, window))
+            return redirect(url_for("gallery.image", image=image, window=shared, band=band), 303)
+        return _image_page(image, DEFAULT_PERCENTILE, window=window, band=band)
+    return _image_page(image, DEFAULT_PERCENTILE, band=band)
 
 
 @bp.get("/gallery/<image>/<func>")
@@ -366,7 +455,7 @@ def result(image: str, func: str):
     """The result view: one statistic of one image, with the API URL that gives it."""
     parsed = parse_function(func)
     entered = parsed.name[1:] if parsed.name.startswith("p") else None  # "p99.5" -> "99.5"
-    return _image_page(image, func, result=func, entered=entered)
+    return _image_page(image, func, result=func, entered=entered, band=_band(image))
 
 
 # -- renderings -------------------------------------------------------------------------------
@@ -679,6 +768,52 @@ def _health_url() -> str:
         return f"{request.script_root}/health"
 
 
+#: The CSS class of each selection's histogram (the band colours of the stylesheet).
+_BAND_CLASSES = {None: "band-all", "luma": "band-luma"}
+
+
+def _has_luma(info: dict) -> bool:
+    """Whether the image has a luma (8-bit R, G, B: Pillow's ``L``, counted with the bands)."""
+    bands = info.get("bands")
+    return (
+        info.get("dtype") == "uint8"
+        and isinstance(bands, (list, tuple))
+        and list(bands[:3]) == ["R", "G", "B"]
+    )
+
+
+def _choices(info: dict) -> list[tuple[str | None, str]]:
+    """The samples a statistic can be asked of: ``(value of ?band=, label)``, all first."""
+    bands = info.get("bands")
+    names = list(bands) if isinstance(bands, (list, tuple)) else []
+    choices: list[tuple[str | None, str]] = [(None, "All samples")]
+    if _has_luma(info):
+        choices.append(("luma", "Luma"))
+    if len(names) > 1:
+        choices += [(str(n), f"Band {n}") for n in names]
+    return choices
+
+
+def _band(image: str) -> str | None:
+    """The ``?band=`` of a page (None for all samples), checked against the image.
+
+    Raises
+    ------
+    InvalidOption
+        A band the image does not have, in the page's words (a 400 page).
+    """
+    band = request.args.get("band") or None
+    if band is None:
+        return None
+    choices = _choices(_service().info(image))
+    allowed = [value for value, _ in choices if value is not None]
+    if band not in allowed:
+        shown = band if len(band) <= 12 else band[:10] + "…"
+        offer = ", ".join(allowed) if allowed else "none: it has one band"
+        raise InvalidOption(f"This image has no band “{shown}”. Its bands: {offer}.")
+    return band
+
+
 def _image_page(
     image: str,
     mark: str,
@@ -689,11 +824,14 @@ def _image_page(
     window=None,
     window_error=None,
     window_entered=None,
+    band: str | None = None,
 ) -> str:
     """Render the page of one image: preview, statistics table and histograms.
 
     ``mark`` is the percentile drawn on the histograms besides min, median and mean;
-    ``window`` restricts the statistics to ``(x0, y0, x1, y1)``.
+    ``window`` restricts the statistics to ``(x0, y0, x1, y1)``; ``band`` is the selection
+    the forms ask about (None: all samples, ``"luma"``, or a band name). The result view
+    (``result``) shows the value and the histogram of that selection, not the table again.
     """
     service = _service()
     info = dict(service.info(image))
@@ -701,20 +839,40 @@ def _image_page(
         mark = DEFAULT_PERCENTILE  # min, max, mean and median have lines of their own
     funcs = in_order([*TABLE_FUNCTIONS, mark] + ([result] if result else []))
     plotted = list(dict.fromkeys(["min", "median", "mean", mark]))
-    # one question for the whole page: every function, all samples and each band
-    answer = service.answer(image, funcs, [None], each_band=True, histograms=True, window=window)
+    luma = _has_luma(info)
+    # one question for the whole page: every function, all samples, the luma and each band
+    try:
+        answer = service.answer(
+            image,
+            funcs,
+            [None, "luma"] if luma else [None],
+            each_band=True,
+            histograms=True,
+            window=window,
+        )
+    except InvalidOption:
+        if not luma:
+            raise
+        luma = False  # the header said R, G, B but the summary has no luma: without it
+        answer = service.answer(
+            image, funcs, [None], each_band=True, histograms=True, window=window
+        )
     shown = answer.region.get("window") if window else None
-    value = answer.value(result) if result else None
     names = answer.band_names
-    rows = [_row("All samples", answer, None, funcs)]
-    rows += [_row(f"Band {names[b]}", answer, b, funcs) for b in answer.bands]
-    if answer.bands:
-        plots = [
-            _plot(answer, b, f"band {names[b]}", f"band-{names[b]}", mark, plotted)
-            for b in answer.bands
-        ]
+    # the selection the forms ask about, as the answer keys it (band names by index)
+    selected = band
+    if band not in (None, "luma"):
+        selected = list(names).index(band) if band in names else None
+    value = answer.value(result, selected) if result else None
+    selections = [(None, "All samples")] + ([("luma", "Luma")] if luma else [])
+    selections += [(b, f"Band {names[b]}") for b in answer.bands]
+    rows = [_row(label, answer, sel, funcs, chosen=sel == selected) for sel, label in selections]
+    if result:  # the result view: the histogram of the samples it is about
+        plotted = list(dict.fromkeys([*plotted, result]))
+        plots = [_plot(answer, selected, _label(selected, names), mark, plotted, result)]
     else:
-        plots = [_plot(answer, None, "all samples", "band-all", mark, plotted)]
+        drawn = [s for s, _ in selections if s is not None] or [None]
+        plots = [_plot(answer, s, _label(s, names), mark, plotted) for s in drawn]
     limit = int(current_app.config["GALLERY_PREVIEW_SIZE"])
     width, height = _fit(info["width"], info["height"], limit)
     if window_entered is None:
@@ -728,6 +886,8 @@ def _image_page(
             "width": 100 * (x1 - x0) / info["width"],
             "height": 100 * (y1 - y0) / info["height"],
         }
+    choices = _choices(info) if luma else [c for c in _choices(info) if c[0] != "luma"]
+    band_query = f"?band={quote(band, safe='')}" if band else ""
     return render_template(
         "gallery/image.html",
         window=shown,
@@ -745,36 +905,71 @@ def _image_page(
         preview_height=height,
         reduced=(width, height) != (info["width"], info["height"]),
         table_funcs=funcs,
-        rows=rows,
+        rows=[] if result else rows,  # the result view does not repeat the image's table
         plots=plots,
         mark=mark,
         result=result,
         value=value,
-        api_url=_api_url(image, result) if result else None,
+        api_url=_api_url(image, result) + band_query if result else None,
         named_functions=NAMED_FUNCTIONS,
         form_error=form_error,
         entered=entered,
+        band=band,
+        band_label=dict(choices).get(band, "All samples"),
+        choices=[(v, label, _with_band(v)) for v, label in choices] if len(choices) > 1 else [],
     )
 
 
-def _plot(answer, band, name: str, band_class: str, mark: str, plotted) -> dict:
-    """The histogram of one selection, with min, median, mean and ``mark`` drawn on it."""
-    values, counts = answer.histograms[band]
-    stats = {f: answer.values[band][f] for f in plotted} if answer.values[band] else {}
+def _with_band(band: str | None) -> str:
+    """This page's address with ``?band=`` set to ``band`` (dropped for all samples)."""
+    args = {k: v for k, v in request.args.items() if k in ("window", "exact")}
+    if band is not None:
+        args["band"] = band
+    return url_for(request.endpoint, **(request.view_args or {}), **args)
+
+
+def _label(selection, names) -> str:
+    """How a histogram's title names a selection: ``all samples``, ``luma``, ``band R``."""
+    if selection is None:
+        return "all samples"
+    if selection == "luma":
+        return "luma"
+    return f"band {names[selection]}"
+
+
+def _plot(answer, selection, name: str, mark: str, plotted, result: str | None = None) -> dict:
+    """The histogram of one selection, with min, median, mean and ``mark`` drawn on it, in
+    both layouts (the page's CSS shows the one that fits its column)."""
+    values, counts = answer.histograms[selection]
+    found = answer.values[selection] or {}
     kinds = {"min": "min", "median": "median", "mean": "mean", mark: "percentile"}
-    marks = [_plots.Mark(f, stats[f], kind) for f, kind in kinds.items() if f in stats]
+    if result and result not in kinds:
+        kinds[result] = "result"
+    marks = [_plots.Mark(f, found[f], kind) for f, kind in kinds.items() if f in found]
     title = f"Histogram of {name}"
-    found = answer.values[band] or {}
+    if selection is None or selection == "luma":
+        band_class = _BAND_CLASSES[selection]
+    else:
+        band_class = f"band-{answer.band_names[selection]}"
     span = (found["min"], found["max"]) if "min" in found and "max" in found else None
     return {
         "title": title,
         "note": _plots.SCALE_NOTE,
-        "svg": _plots.histogram_svg(
-            values, counts, marks, title=title, band_class=band_class, span=span
-        ),
+        "svgs": [
+            _plots.histogram_svg(
+                values,
+                counts,
+                marks,
+                title=title,
+                band_class=band_class,
+                span=span,
+                layout=layout,
+            )
+            for layout in _plots.LAYOUTS
+        ],
     }
 
 
-def _row(label: str, answer, band, funcs) -> dict:
+def _row(label: str, answer, band, funcs, chosen: bool = False) -> dict:
     values = answer.values[band] or dict.fromkeys(funcs)
-    return {"label": label, "count": answer.counts[band], "values": values}
+    return {"label": label, "count": answer.counts[band], "values": values, "chosen": chosen}

@@ -497,6 +497,7 @@ class ImageService:
         histograms: bool = False,
         page: int | None = None,
         window=None,
+        names=None,
     ) -> Answer:
         """Answer ``funcs`` over the samples of every image whose name matches ``pattern``.
 
@@ -515,6 +516,9 @@ class ImageService:
             As for :meth:`answer`.
         window : str or (x0, y0, x1, y1), optional
             The same window of every image (clipped to each).
+        names : sequence of str, optional
+            These images of the store rather than those ``pattern`` matches (``pattern`` is
+            then only the answer's ``name``): the gallery pools the images of one type.
 
         Returns
         -------
@@ -542,7 +546,7 @@ class ImageService:
         page = check_page(page)
         region = Region.of(window, None)
         selections = tuple(dict.fromkeys(selections))
-        names = self.match(pattern)
+        names = self.match(pattern) if names is None else list(dict.fromkeys(names))
         if not names:
             raise ImageNotFound(f"no image matches the pattern {pattern!r}")
         limit = int(self.config.get("COLLECTION_LIMIT", 1000))

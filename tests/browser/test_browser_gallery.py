@@ -32,7 +32,7 @@ def test_home_gallery_image_and_each_function_match_the_api(server, page, readme
 
     page.get_by_role("link", name="IMG_1.jpg").click()
     expect(page).to_have_url(server.url + "/gallery/IMG_1.jpg")
-    expect(page.locator("svg.hist")).to_have_count(3)
+    expect(page.locator("svg.hist-wide")).to_have_count(4)  # luma, R, G, B
     page.wait_for_function("() => document.querySelector('.preview img').naturalWidth > 0")
     readme_screenshot(page, "image", full_page=True)
 

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from mkdocs.exceptions import PluginError
 
-from tests.docs.test_examples import _runnable, blocks, commands
+from tests.docs.test_examples import _runnable, blocks, commands, curl_request
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -109,3 +109,33 @@ def test_links_stay_and_nbconvert_mathjax_is_removed():
     html = f'<a href="https://numpy.org">numpy</a>{mathjax}<script src="assets/x.js"></script>'
     out = _hook("offline").on_post_page(html, PAGE_OBJ, {})
     assert out == '<a href="https://numpy.org">numpy</a><script src="assets/x.js"></script>'
+
+
+@pytest.mark.parametrize(
+    ("documented", "request_"),
+    [
+        (
+            "curl http://127.0.0.1:8181/health",
+            {"method": "GET", "headers": {}, "data": None, "url": "/health"},
+        ),
+        (
+            "curl -s 'http://127.0.0.1:8181/stats/*.jpg/median?band=R'",
+            {"method": "GET", "headers": {}, "data": None, "url": "/stats/*.jpg/median?band=R"},
+        ),
+        (
+            "curl -X POST http://127.0.0.1:8181/stats/a.jpg -H 'Content-Type: application/json'"
+            ' -d \'{"funcs": ["min"]}\'',
+            {
+                "method": "POST",
+                "headers": {"Content-Type": "application/json"},
+                "data": '{"funcs": ["min"]}',
+                "url": "/stats/a.jpg",
+            },
+        ),
+        ("curl https://example.org/stats/a.jpg/median", None),  # not the documented service
+        ("curl -o out.json http://127.0.0.1:8181/health", None),  # an option it does not know
+        ("uv run imgstats stats a.jpg median", None),
+    ],
+)
+def test_curl_lines_become_requests_to_the_service(documented, request_):
+    assert curl_request(documented) == request_

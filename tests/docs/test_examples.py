@@ -8,7 +8,10 @@ like a clone (``imgstats/data/gallery/`` holds the bundled gallery):
   with ``...`` standing for any text;
 - in a ```` ```console ```` block, each ``$ imgstats ...`` (or ``$ uv run imgstats ...``) command
   runs in a shell and must exit 0 and print what the block shows below it (``...`` for any
-  text); ``imgstats serve`` and other commands (``curl``, ``pip``...) are shown, not run.
+  text); each ``$ curl`` of ``http://127.0.0.1:8181/...`` (the service ``imgstats serve``
+  starts on the bundled gallery) is sent to that service, made by the app factory in the test,
+  and must answer what the block shows, whitespace aside (``...`` for any text);
+  ``imgstats serve`` and other commands (``pip``, ``docker``...) are shown, not run.
 
 A page shows an example that cannot run here (a private bucket, a server of your own) by
 putting ``<!-- docs-test: skip -->`` on the line just above its fence. New pages are found by
@@ -20,6 +23,7 @@ from __future__ import annotations
 import doctest
 import os
 import re
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -104,6 +108,39 @@ def _runnable(command: str) -> str | None:
     return command
 
 
+#: Where the documented ``imgstats serve`` listens.
+SERVICE = "http://127.0.0.1:8181"
+
+
+def curl_request(command: str) -> dict | None:
+    """The request a documented ``curl`` sends to the service, or None when it is not one."""
+    try:
+        words = shlex.split(re.sub(r"\s+#.*$", "", command.strip()))
+    except ValueError:
+        return None
+    if not words or words[0] != "curl":
+        return None
+    request = {"method": "GET", "headers": {}, "data": None, "url": None}
+    args = iter(words[1:])
+    for word in args:
+        if word in ("-s", "--silent", "-sS"):
+            continue
+        if word in ("-X", "--request"):
+            request["method"] = next(args, "GET")
+        elif word in ("-H", "--header"):
+            name, _, value = next(args, "").partition(":")
+            request["headers"][name.strip()] = value.strip()
+        elif word in ("-d", "--data", "--data-raw"):
+            request["data"] = next(args, "")
+            if request["method"] == "GET":
+                request["method"] = "POST"
+        elif word.startswith(SERVICE + "/") and request["url"] is None:
+            request["url"] = word[len(SERVICE) :]
+        else:  # an option this reading does not know: shown, not run
+            return None
+    return request if request["url"] else None
+
+
 def _runnable_blocks(page: Path) -> list[Block]:
     runnable = []
     for block in blocks(page.read_text(encoding="utf-8")):
@@ -111,13 +148,30 @@ def _runnable_blocks(page: Path) -> list[Block]:
             continue
         if block.lang in ("python", "py", "pycon"):
             runnable.append(block)
-        elif block.lang == "console" and any(_runnable(c) for c, _ in commands(block.code)):
+        elif block.lang == "console" and any(
+            _runnable(c) or curl_request(c) for c, _ in commands(block.code)
+        ):
             runnable.append(block)
     return runnable
 
 
 def _pages_with_examples() -> list[Path]:
     return [page for page in PAGES if _runnable_blocks(page)]
+
+
+@pytest.fixture
+def service():
+    """``service()``: a test client of the service that ``imgstats serve`` runs (the gallery)."""
+    clients = []
+
+    def make():
+        if not clients:
+            from imgstats.web import create_app
+
+            clients.append(create_app({"WARMUP": False}).test_client())
+        return clients[0]
+
+    return make
 
 
 @pytest.fixture
@@ -153,10 +207,32 @@ def _run_pycon(page: Path, block: Block, namespace: dict) -> None:
         raise AssertionError(f"{_where(page, block)} fails:\n" + "".join(out))
 
 
-def _run_console(page: Path, block: Block, folder: Path) -> None:
+def _same(expected: str, got: str, ignore_space: bool = False) -> bool:
+    """``got`` is what the page shows, ``...`` standing for any text."""
+    if ignore_space:
+        expected, got = re.sub(r"\s+", "", expected), re.sub(r"\s+", "", got)
+    return doctest.OutputChecker().check_output(expected.strip() + "\n", got + "\n", _FLAGS)
+
+
+def _run_console(page: Path, block: Block, folder: Path, service) -> None:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     checker = doctest.OutputChecker()
     for documented, expected in commands(block.code):
+        request = curl_request(documented)
+        if request is not None:
+            with service().open(
+                request["url"],
+                method=request["method"],
+                headers=request["headers"],
+                data=request["data"],
+            ) as answer:
+                text = answer.get_data(as_text=True)
+            if expected.strip() and not _same(expected, text.strip(), ignore_space=True):
+                raise AssertionError(
+                    f"{_where(page, block)}: `{documented}` answers\n{text}\n"
+                    f"where the page shows\n{expected}"
+                )
+            continue
         command = _runnable(documented)
         if command is None:
             continue
@@ -182,11 +258,11 @@ def _run_console(page: Path, block: Block, folder: Path) -> None:
 
 
 @pytest.mark.parametrize("page", _pages_with_examples(), ids=lambda p: str(p.relative_to(ROOT)))
-def test_examples_of_the_page_run(page, clone_like):
+def test_examples_of_the_page_run(page, clone_like, service):
     namespace = {"__name__": "__main__"}  # fresh for each page, shared by its blocks in order
     for block in _runnable_blocks(page):
         if block.lang == "console":
-            _run_console(page, block, clone_like)
+            _run_console(page, block, clone_like, service)
         elif block.lang == "pycon":
             _run_pycon(page, block, namespace)
         else:

@@ -57,17 +57,42 @@ def test_one_parameters_cell_of_upper_case_constants(path):
     assert "OUTPUT" in names, "every notebook writes its results under OUTPUT"
 
 
+#: Exploration notebooks (phase 0.x) are for users to copy: imgstats and common libraries only,
+#: so the few lines of numpy oracle and plotting they need live in the notebook itself.
+EXPLORATION = [p for p in NOTEBOOKS if p.stem.startswith("0.")]
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_imports_its_logic_from_imgstats_and_benchmarks(path):
     code = [c for c in _load(path)["cells"] if c["cell_type"] == "code"]
     first = "".join(code[0]["source"])
     assert re.search(r"^(import imgstats|from imgstats[ .])", first, flags=re.M), first
     body = "".join("".join(c["source"]) for c in code)
-    assert not re.search(r"^\s*(def|class) ", body, flags=re.M), (
-        "functions belong in imgstats, or in benchmarks/ for the tooling"
-    )
+    if path not in EXPLORATION:
+        assert not re.search(r"^\s*(def|class) ", body, flags=re.M), (
+            "functions belong in imgstats, or in benchmarks/ for the tooling"
+        )
     # the tooling left the package: its old home must not come back
     assert not re.search(r"imgstats(\.| import )(bench|plot)\b", body)
+
+
+@pytest.mark.parametrize("path", EXPLORATION, ids=lambda p: p.name)
+def test_an_exploration_notebook_needs_nothing_beside_the_package(path):
+    """A user copies it out of the clone: no import of benchmarks/ or other repository code."""
+    body = "".join("".join(c["source"]) for c in _load(path)["cells"] if c["cell_type"] == "code")
+    imported = set(re.findall(r"^\s*(?:from|import)\s+([\w]+)", body, flags=re.M))
+    assert imported <= {
+        "imgstats",
+        "numpy",
+        "pandas",
+        "matplotlib",
+        "dask",
+        "xarray",
+        "IPython",
+        "json",
+        "re",
+        "pathlib",
+    }, imported
 
 
 def test_every_notebook_is_run_by_invoke_notebooks():

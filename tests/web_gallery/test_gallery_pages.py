@@ -8,6 +8,8 @@ from html.parser import HTMLParser
 import pytest
 
 from imgstats import parse_function
+from imgstats.functions import NAMED_FUNCTIONS
+from imgstats.web.gallery import natural_key
 
 
 class _Elements(HTMLParser):
@@ -62,7 +64,9 @@ def test_home_says_what_it_does_and_links_the_gallery_and_health(client):
 
 
 def test_gallery_lists_images_with_size_and_type_a_page_at_a_time(client, images):
-    names = sorted(p.name for p in images.iterdir())
+    # natural order: IMG_7 before IMG_11 (the text order puts IMG_11 first)
+    names = sorted((p.name for p in images.iterdir()), key=natural_key)
+    assert names.index("IMG_7.jpg") < names.index("IMG_11.png")
     first = client.get("/gallery").text
     second = client.get("/gallery?page=2").text
     shown = [a["alt"] for a, _ in elements(first, "img") + elements(second, "img")]
@@ -108,7 +112,7 @@ def test_unreadable_image_gets_an_error_card_and_the_page_renders(client, images
     elif data == "bomb":
         data = _bomb_png()
     (images / name).write_bytes(data)
-    names = sorted(p.name for p in images.iterdir())
+    names = sorted((p.name for p in images.iterdir()), key=natural_key)
     page = names.index(name) // 4 + 1
     response = client.get(f"/gallery?page={page}")
     assert response.status_code == 200
@@ -160,8 +164,9 @@ def test_busy_service_gets_a_503_page_with_retry_after(client, app):
 
 def test_image_page_has_the_function_buttons_and_percentile_input(client):
     html = client.get("/gallery/IMG_1.jpg").text
-    buttons = [text for _, text in elements(html, "button")]
-    assert buttons[:4] == ["min", "max", "mean", "median"]
+    funcs = html[html.index('<form class="funcs"') :]
+    buttons = [text for _, text in elements(funcs[: funcs.index("</form>")], "button")]
+    assert buttons == list(NAMED_FUNCTIONS) and buttons[:4] == ["min", "max", "mean", "median"]
     ((p, _),) = elements(html, "input", name="p")
     assert (p["type"], p["min"], p["max"], p["step"]) == ("number", "0", "100", "any")
     ((label, text),) = elements(html, "label", for_=p["id"])
@@ -171,21 +176,24 @@ def test_image_page_has_the_function_buttons_and_percentile_input(client):
 
 
 @pytest.mark.parametrize(
-    ("image", "bands"),
+    ("image", "plots", "columns"),
     [
-        ("IMG_1.jpg", 3),
-        ("IMG_8.jpg", 1),
-        ("IMG_11.png", 4),
-        ("IMG_13_float32.tif", 1),
+        ("IMG_1.jpg", 4, ["All samples", "Luma", "Band R", "Band G", "Band B"]),
+        ("IMG_8.jpg", 1, ["All samples"]),
+        ("IMG_11.png", 5, ["All samples", "Luma", "Band R", "Band G", "Band B", "Band A"]),
+        ("IMG_13_float32.tif", 1, ["All samples"]),
     ],
 )
-def test_image_page_has_a_table_and_a_histogram_per_band(client, image, bands):
+def test_image_page_has_a_table_and_a_histogram_per_band_and_luma(client, image, plots, columns):
     html = client.get(f"/gallery/{image}").text
-    assert html.count('<svg class="hist"') == bands
+    # each histogram in its two layouts (the CSS shows the one that fits)
+    assert html.count('<svg class="hist hist-wide"') == plots
+    assert html.count('<svg class="hist hist-narrow"') == plots
     rows = [text for _, text in elements(html, "th", scope="row")]
     assert rows[:3] == ["count", "min", "p1"] and "max" in rows and "mean" in rows
+    assert [text for _, text in elements(html, "th", scope="col")][1:] == columns
     for kind in ("min", "median", "mean", "percentile"):
-        assert html.count(f'class="mark mark-{kind}"') == bands
+        assert html.count(f'class="mark mark-{kind}"') == 2 * plots
 
 
 @pytest.mark.parametrize("func", ["min", "max", "mean", "median"])

@@ -35,6 +35,140 @@ document.addEventListener("DOMContentLoaded", () => {
   }
 });
 
+// The image viewer: zoom (wheel, buttons, + and - keys) and pan (Shift + drag, the "Pans"
+// mode, arrow keys) by a CSS transform of the stage that holds the image and the window
+// outline. The window drag works at any zoom: it maps the pointer through the image's
+// on-screen rectangle, which includes the transform. The view is kept per image for the
+// session, so a window drawn on a zoomed view comes back zoomed.
+const MAX_ZOOM = 32;
+const viewers = new Map();
+
+function setUpViewer(viewer) {
+  const stage = viewer.querySelector("[data-stage]");
+  const img = viewer.querySelector("img");
+  const tools = viewer.parentElement.querySelector("[data-tools]");
+  const level = tools && tools.querySelector("[data-zoom-level]");
+  const picker = viewer.querySelector("[data-picker]");
+  const imageWidth = Number(picker.dataset.width);
+  const key = `imgstats-view:${viewer.dataset.image}`;
+  const view = { scale: 1, x: 0, y: 0, mode: "window" };
+
+  const clamp = () => {
+    const w = viewer.clientWidth;
+    const h = viewer.clientHeight;
+    view.scale = Math.min(Math.max(view.scale, 1), MAX_ZOOM);
+    view.x = Math.min(Math.max(view.x, w - w * view.scale), 0);
+    view.y = Math.min(Math.max(view.y, h - h * view.scale), 0);
+  };
+  const apply = () => {
+    clamp();
+    stage.style.transform = `translate(${view.x}px, ${view.y}px) scale(${view.scale})`;
+    // screen pixels per image pixel: from 2 on, show the pixels as squares
+    const perPixel = (img.getBoundingClientRect().width || 1) / imageWidth;
+    viewer.classList.toggle("pixelated", perPixel >= 2);
+    viewer.classList.toggle("zoomed", view.scale > 1);
+    if (level) level.textContent = `${Math.round(view.scale * 100)}%`;
+    try {
+      sessionStorage.setItem(key, JSON.stringify(view));
+    } catch (error) {
+      // no storage (private mode): the view is simply not kept
+    }
+  };
+  // zoom by `factor` keeping the point (px, py) of the viewer, in its own pixels, in place
+  const zoom = (factor, px = viewer.clientWidth / 2, py = viewer.clientHeight / 2) => {
+    const before = view.scale;
+    const after = Math.min(Math.max(before * factor, 1), MAX_ZOOM);
+    view.x = px - ((px - view.x) * after) / before;
+    view.y = py - ((py - view.y) * after) / before;
+    view.scale = after;
+    apply();
+  };
+  const setMode = (mode) => {
+    view.mode = mode;
+    viewer.dataset.mode = mode;
+    for (const button of tools ? tools.querySelectorAll("[data-mode]") : []) {
+      button.setAttribute("aria-pressed", String(button.dataset.mode === mode));
+    }
+    apply();
+  };
+
+  try {
+    Object.assign(view, JSON.parse(sessionStorage.getItem(key) || "{}"));
+  } catch (error) {
+    // a stored view that does not parse is ignored
+  }
+  setMode(view.mode === "pan" ? "pan" : "window");
+
+  viewer.addEventListener(
+    "wheel",
+    (event) => {
+      event.preventDefault();
+      const rect = viewer.getBoundingClientRect();
+      zoom(Math.exp(-event.deltaY / 300), event.clientX - rect.left, event.clientY - rect.top);
+    },
+    { passive: false },
+  );
+  if (tools) {
+    tools.addEventListener("click", (event) => {
+      const button = event.target.closest("button");
+      if (!button) return;
+      if (button.dataset.zoom === "in") zoom(1.5);
+      else if (button.dataset.zoom === "out") zoom(1 / 1.5);
+      else if (button.dataset.zoom === "fit") {
+        Object.assign(view, { scale: 1, x: 0, y: 0 });
+        apply();
+      } else if (button.dataset.mode) setMode(button.dataset.mode);
+    });
+  }
+  viewer.addEventListener("keydown", (event) => {
+    const step = 40;
+    const moves = { ArrowLeft: [step, 0], ArrowRight: [-step, 0], ArrowUp: [0, step], ArrowDown: [0, -step] };
+    if (event.key === "+" || event.key === "=") zoom(1.5);
+    else if (event.key === "-" || event.key === "_") zoom(1 / 1.5);
+    else if (event.key === "0") {
+      Object.assign(view, { scale: 1, x: 0, y: 0 });
+      apply();
+    } else if (moves[event.key] && view.scale > 1) {
+      view.x += moves[event.key][0];
+      view.y += moves[event.key][1];
+      apply();
+    } else return;
+    event.preventDefault();
+  });
+
+  // panning: a drag in the "Pans" mode, or with Shift held, or with the middle button
+  let panFrom = null;
+  viewer.addEventListener("pointerdown", (event) => {
+    const pan = view.mode === "pan" || event.shiftKey || event.button === 1;
+    if (!pan) return; // the window drag (below) takes it
+    event.preventDefault();
+    event.stopPropagation();
+    panFrom = { x: event.clientX - view.x, y: event.clientY - view.y };
+    viewer.setPointerCapture(event.pointerId);
+    viewer.classList.add("panning");
+  }, true);
+  viewer.addEventListener("pointermove", (event) => {
+    if (!panFrom) return;
+    view.x = event.clientX - panFrom.x;
+    view.y = event.clientY - panFrom.y;
+    apply();
+  });
+  const endPan = () => {
+    panFrom = null;
+    viewer.classList.remove("panning");
+  };
+  viewer.addEventListener("pointerup", endPan);
+  viewer.addEventListener("pointercancel", endPan);
+  new ResizeObserver(() => apply()).observe(viewer);
+  img.addEventListener("load", () => apply());
+  viewers.set(viewer, view);
+  apply();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  for (const viewer of document.querySelectorAll("[data-viewer]")) setUpViewer(viewer);
+});
+
 // Window view: drag a rectangle on the image; its corners, mapped from the displayed size
 // to image pixels, fill the window form (x0, y0, x1, y1), which is then submitted. Without
 // JavaScript (or with the keyboard) the form's four number fields do the same.
@@ -49,11 +183,12 @@ document.addEventListener("DOMContentLoaded", () => {
   const height = Number(picker.dataset.height);
   let start = null;
 
+  // the image's rectangle on the screen includes the viewer's zoom and pan
   const point = (event) => {
     const rect = img.getBoundingClientRect();
     const fx = Math.min(Math.max((event.clientX - rect.left) / rect.width, 0), 1);
     const fy = Math.min(Math.max((event.clientY - rect.top) / rect.height, 0), 1);
-    return { fx, fy };
+    return { fx, fy, px: event.clientX, py: event.clientY };
   };
   const draw = (a, b) => {
     box.hidden = false;
@@ -92,8 +227,8 @@ document.addEventListener("DOMContentLoaded", () => {
     const y0 = Math.floor(Math.min(a.fy, end.fy) * height);
     const x1 = Math.max(Math.ceil(Math.max(a.fx, end.fx) * width), x0 + 1);
     const y1 = Math.max(Math.ceil(Math.max(a.fy, end.fy) * height), y0 + 1);
-    if (Math.abs(a.fx - end.fx) < 0.01 && Math.abs(a.fy - end.fy) < 0.01) {
-      restore(); // a click, not a drag
+    if (Math.abs(a.px - end.px) < 4 && Math.abs(a.py - end.py) < 4) {
+      restore(); // a click, not a drag (measured on the screen, whatever the zoom)
       return;
     }
     const values = { x0, y0, x1: Math.min(x1, width), y1: Math.min(y1, height) };

@@ -1,0 +1,434 @@
+"""The grouped core: one map-reduce over (values, validity, group id), a summary per group.
+
+Every question about many groups of samples at once -- the zones of a label image, a layer
+of polygons, the cells of a reduction along some dims -- is the same one: each sample carries
+a group id, and each group wants exact statistics of its valid samples. :class:`Groups` is
+the mergeable answer, and its representation adapts to each group's size:
+
+* a group of at most :data:`SMALL_GROUP` valid samples keeps their order-preserving *keys*
+  (1 to 8 bytes each, the width of the pixel type), group after group in one flat array
+  with offsets, as a counting sort by group id lays them out. Every statistic is read from
+  them exactly: its order statistics by sorting the group, its mean from an exact sum;
+* a larger group becomes the image summary of today, a :class:`~imgstats.Summary` made by
+  :func:`imgstats._blocks.summarize_block` from its samples: 2**8 or 2**16 bins whatever its
+  size, refined by :func:`imgstats._blocks.refine_block` in another pass when a 32- or
+  64-bit percentile needs it.
+
+Memory therefore follows the samples (a few bytes each, for the small groups) and the
+groups (a few words each), never groups x bins. Parts built from blocks merge with
+:func:`merge_groups` in any order and grouping, and give the same answer: numpy's on each
+group's valid samples (``numpy.percentile``'s linear method to the last bit, min and max of
+the image's type, the exact mean rounded once to float64).
+
+Walking the data (which blocks, where the group ids come from) is the caller's part: see
+:mod:`imgstats.zones` (labels and polygons) and :mod:`imgstats.dims` (cells along dims).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+from ._blocks import finish_refinements, summarize_block
+from ._lazy import lazy_module
+from .errors import NoValidSamples
+from .functions import parse_function
+from .summary import NeedsRefinement, Summary, float32_keys, key_bits_of, keys_to_values
+
+__all__ = [
+    "Groups",
+    "SMALL_GROUP",
+    "sample_keys",
+    "group_samples",
+    "groups_of_rows",
+    "merge_groups",
+    "read_groups",
+    "key_dtype",
+]
+
+_k = lazy_module("imgstats._group_kernels")
+
+#: A group keeps its samples' keys up to this many valid samples, and becomes a histogram
+#: summary beyond: a 16-bit histogram (512 KB) then costs no more than the keys it replaces.
+SMALL_GROUP = 1 << 16
+#: Groups sorted per thread when reading: enough to pay for a task.
+_GROUPS_PER_TASK = 1 << 14
+
+
+def key_dtype(dtype) -> np.dtype:
+    """The unsigned type of the keys of samples of ``dtype`` (as wide as the samples)."""
+    dtype = np.dtype(dtype)
+    key_bits_of(dtype)  # refuses complex, object...
+    return np.dtype(f"u{max(1, dtype.itemsize)}")
+
+
+def sample_keys(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The order-preserving keys of 1-D ``values`` and their validity (size 0: all valid).
+
+    NaN is the only invalid value here; other validity (nodata, masks) is the caller's.
+    """
+    values = np.ascontiguousarray(values)
+    dtype = values.dtype
+    if not dtype.isnative:
+        values = values.astype(dtype.newbyteorder("="))
+        dtype = values.dtype
+    none = np.zeros(0, bool)
+    if dtype.kind == "b":
+        return values.view(np.uint8), none
+    if dtype.kind == "u":
+        return values, none
+    if dtype.kind == "i":
+        unsigned = values.view(f"u{dtype.itemsize}")
+        return unsigned ^ unsigned.dtype.type(1 << (dtype.itemsize * 8 - 1)), none
+    if dtype.itemsize == 4:
+        bits = values.view(np.uint32)
+        valid = (bits & np.uint32(0x7FFFFFFF)) <= np.uint32(0x7F800000)
+        return float32_keys(bits), valid
+    bits = values.view(np.uint64)
+    valid = (bits & np.uint64(0x7FFFFFFFFFFFFFFF)) <= np.uint64(0x7FF0000000000000)
+    keys = np.where(bits >> np.uint64(63), ~bits, bits | np.uint64(1 << 63))
+    return keys, valid
+
+
+@dataclass
+class Groups:
+    """Exact, mergeable statistics of many groups of samples of one type.
+
+    Attributes
+    ----------
+    dtype : numpy.dtype
+        The samples' type.
+    zones : numpy.ndarray
+        int64 ids of the groups seen, sorted; a group whose samples were all invalid is here
+        too, with no valid sample.
+    offsets : numpy.ndarray
+        int64, ``len(zones) + 1``: the keys of group ``zones[j]`` are
+        ``keys[offsets[j]:offsets[j + 1]]`` (none for a group in :attr:`big`).
+    keys : numpy.ndarray
+        Unsigned order-preserving keys of the small groups' valid samples, unsorted.
+    big : dict
+        ``zone id -> Summary`` (one band) of each group of over :data:`SMALL_GROUP` samples.
+    """
+
+    dtype: np.dtype
+    zones: np.ndarray
+    offsets: np.ndarray
+    keys: np.ndarray
+    big: dict = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls, dtype) -> Groups:
+        return cls(
+            np.dtype(dtype),
+            np.zeros(0, np.int64),
+            np.zeros(1, np.int64),
+            np.zeros(0, key_dtype(dtype)),
+        )
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Valid samples per group (in :attr:`zones` order)."""
+        n = np.diff(self.offsets)
+        if self.big:
+            idx = np.searchsorted(self.zones, np.fromiter(self.big, np.int64, len(self.big)))
+            n[idx] = [s.bands[0].count for s in self.big.values()]
+        return n
+
+    @property
+    def nbytes(self) -> int:
+        big = sum(s.nbytes for s in self.big.values())
+        return int(self.zones.nbytes + self.offsets.nbytes + self.keys.nbytes + big)
+
+
+def group_samples(values: np.ndarray, gid: np.ndarray, zone_ids: np.ndarray, valid=None) -> Groups:
+    """The :class:`Groups` of one block of samples.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        1-D samples.
+    gid : numpy.ndarray
+        int64, one per sample: an index into ``zone_ids``, or -1 for a sample of no group.
+    zone_ids : numpy.ndarray
+        int64 ids of the groups, sorted and distinct. Only the groups with a sample here
+        are kept.
+    valid : numpy.ndarray of bool, optional
+        The caller's validity of each sample (nodata, masks); NaN is invalid whatever it says.
+    """
+    keys, nan_ok = sample_keys(values)
+    if valid is not None:
+        valid = np.asarray(valid, bool).reshape(-1)
+        valid = valid & nan_ok if nan_ok.size else valid
+    else:
+        valid = nan_ok
+    gid = np.ascontiguousarray(gid, np.int64).reshape(-1)
+    seen, nval = _k.count_groups(gid, valid, len(zone_ids))
+    offsets = np.zeros(len(zone_ids) + 1, np.int64)
+    np.cumsum(nval, out=offsets[1:])
+    out = np.empty(int(offsets[-1]), keys.dtype)
+    _k.scatter_groups(gid, keys, valid, offsets, out)
+    present = np.flatnonzero(seen)
+    if present.size < len(zone_ids):
+        out_offsets = np.zeros(present.size + 1, np.int64)
+        np.cumsum(nval[present], out=out_offsets[1:])
+        offsets = out_offsets
+    groups = Groups(values.dtype, np.asarray(zone_ids, np.int64)[present], offsets, out)
+    return _promote(groups)
+
+
+def merge_groups(parts) -> Groups:
+    """Merge the :class:`Groups` of several sets of samples (e.g. blocks) of the same groups."""
+    parts = [p for p in parts if p is not None]
+    if len(parts) == 1:
+        return parts[0]
+    dtype = parts[0].dtype
+    zones = np.unique(np.concatenate([p.zones for p in parts]))
+    gids, keys = [], []
+    big: dict = {}
+    for p in parts:
+        idx = np.searchsorted(zones, p.zones)
+        gids.append(np.repeat(idx, np.diff(p.offsets)))
+        keys.append(p.keys)
+        for z, s in p.big.items():
+            big[z] = big[z].merge(s) if z in big else s
+    gid = np.concatenate(gids)
+    allkeys = np.concatenate(keys)
+    none = np.zeros(0, bool)
+    _, nval = _k.count_groups(gid, none, len(zones))
+    offsets = np.zeros(len(zones) + 1, np.int64)
+    np.cumsum(nval, out=offsets[1:])
+    out = np.empty(allkeys.size, allkeys.dtype)
+    _k.scatter_groups(gid, allkeys, none, offsets, out)
+    return _promote(Groups(dtype, zones, offsets, out, big))
+
+
+def _promote(groups: Groups) -> Groups:
+    """Turn the groups of over :data:`SMALL_GROUP` keys (or already big) into summaries."""
+    n = np.diff(groups.offsets)
+    over = n > SMALL_GROUP
+    if groups.big:
+        over |= np.isin(groups.zones, np.fromiter(groups.big, np.int64, len(groups.big))) & (n > 0)
+    if not over.any():
+        return groups
+    big = dict(groups.big)
+    for j in np.flatnonzero(over):
+        z = int(groups.zones[j])
+        part = _summary_of_keys(
+            groups.keys[groups.offsets[j] : groups.offsets[j + 1]], groups.dtype
+        )
+        big[z] = big[z].merge(part) if z in big else part
+    keep = np.repeat(~over, n)
+    keys = groups.keys[keep]
+    offsets = np.zeros_like(groups.offsets)
+    np.cumsum(np.where(over, 0, n), out=offsets[1:])
+    return Groups(groups.dtype, groups.zones, offsets, keys, big)
+
+
+def _summary_of_keys(keys: np.ndarray, dtype) -> Summary:
+    values = keys_to_values(keys.astype(np.uint64), dtype)
+    return summarize_block(values.reshape(-1, 1), ("0",), False)
+
+
+# -- reading -----------------------------------------------------------------------------------
+def read_groups(
+    groups: Groups, funcs, refine=None, *, in_place: bool = False
+) -> tuple[np.ndarray, dict]:
+    """Every statistic of every group.
+
+    Parameters
+    ----------
+    groups : Groups
+    funcs : list of str
+    refine : callable, optional
+        ``{zone: targets} -> {zone: refinements}``: a pass over the pixels for the big groups
+        whose 32- or 64-bit percentiles need one (see :meth:`Summary.missing`).
+    in_place : bool
+        Sort ``groups.keys`` in place rather than a copy (the caller drops ``groups``).
+
+    Returns
+    -------
+    counts : numpy.ndarray
+        Valid samples per group, in ``groups.zones`` order.
+    values : dict
+        ``name -> array``: min and max in the samples' type (undefined where the count is 0),
+        the others float64 (NaN where the count is 0).
+    """
+    parsed = [parse_function(f) for f in funcs]
+    dtype = np.dtype(groups.dtype)
+    offsets = groups.offsets
+    keys = groups.keys if in_place else groups.keys.copy()
+    _sort(keys, offsets)
+    n = np.diff(offsets)
+    nonempty = n > 0
+    first = np.where(nonempty, offsets[:-1], 0)
+    last = np.where(nonempty, offsets[1:] - 1, 0)
+    out: dict = {}
+    means = None
+    for f in parsed:
+        if f.name in out:
+            continue
+        if keys.size == 0:
+            col = np.zeros(n.size, dtype if f.kind in ("min", "max") else np.float64)
+        elif f.kind == "min":
+            col = keys_to_values(keys[first].astype(np.uint64), dtype)
+        elif f.kind == "max":
+            col = keys_to_values(keys[last].astype(np.uint64), dtype)
+        elif f.kind == "mean":
+            if means is None:
+                means = _means(keys, offsets, dtype)
+            col = means
+        else:
+            col = _percentiles(keys, offsets, n, f.q, dtype)
+        if f.kind not in ("min", "max"):
+            col = np.where(nonempty, col, np.nan)
+        out[f.name] = col
+    counts = n.copy()
+    if groups.big:
+        _read_big(groups, parsed, out, counts, refine)
+    return counts, out
+
+
+def _sort(keys, offsets) -> None:
+    """Sort each group's keys in place, on every core for many groups."""
+    from .io._plan import workers
+
+    ng = offsets.size - 1
+    if ng <= _GROUPS_PER_TASK or workers() == 1:
+        _k.sort_groups(keys, offsets, 0, ng)
+        return
+    cuts = list(range(0, ng, _GROUPS_PER_TASK)) + [ng]
+    with ThreadPoolExecutor(workers()) as pool:
+        list(
+            pool.map(
+                lambda ab: _k.sort_groups(keys, offsets, *ab), zip(cuts[:-1], cuts[1:], strict=True)
+            )
+        )
+
+
+def _percentiles(keys, offsets, n, q, dtype) -> np.ndarray:
+    """numpy.percentile's linear method per group, as :meth:`BandStats.ranks` and
+    :func:`imgstats.summary._lerp` compute it for one, element by element."""
+    safe = np.maximum(n, 1)
+    virtual = (safe - 1).astype(np.float64) * np.true_divide(q, 100)
+    previous = np.floor(virtual)
+    t = virtual - previous
+    lo = previous.astype(np.int64)
+    hi = np.where(virtual >= safe - 1, safe - 1, lo + 1)
+    lo = np.minimum(lo, safe - 1)
+    base = np.where(n > 0, offsets[:-1], 0)
+    ka = keys[np.minimum(base + lo, keys.size - 1)].astype(np.uint64)
+    kb = keys[np.minimum(base + hi, keys.size - 1)].astype(np.uint64)
+    a = keys_to_values(ka, dtype)
+    b = keys_to_values(kb, dtype)
+    with np.errstate(all="ignore"):
+        if dtype.kind in "uib":
+            if dtype.itemsize < 8:
+                diff = (b.astype(np.int64) - a.astype(np.int64)).astype(np.float64)
+            else:
+                diff = np.array(
+                    [float(int(y) - int(x)) for x, y in zip(a, b, strict=True)], np.float64
+                )
+            a = a.astype(np.float64)
+            b = b.astype(np.float64)
+            ft = t
+        else:
+            diff = b - a
+            ft = t.astype(dtype)  # numpy's weak Python-float scalar in the type of the samples
+        upper = b - diff * (1 - t).astype(ft.dtype)
+        lower = a + diff * ft
+        return np.where(t >= 0.5, upper, lower).astype(np.float64)
+
+
+def _means(keys, offsets, dtype) -> np.ndarray:
+    """The exact mean of each group, rounded once to float64 (as :meth:`BandStats.mean`)."""
+    ng = offsets.size - 1
+    if dtype.kind in "uib" and dtype.itemsize < 8:
+        flip = (1 << (dtype.itemsize * 8 - 1)) if dtype.kind == "i" else 0
+        sums = _k.int_sums(keys, offsets, flip)
+        n = np.maximum(np.diff(offsets), 1)
+        means = sums.astype(np.float64) / n
+        inexact = np.flatnonzero(np.abs(sums) >= 1 << 53)
+        for g in inexact:
+            means[g] = float(Fraction(int(sums[g]), int(n[g])))
+        return means
+    if dtype.kind in "uib":  # 64-bit integers: Python's integers
+        values = keys_to_values(keys.astype(np.uint64), dtype)
+        means = np.zeros(ng)
+        for g in range(ng):
+            a, b = offsets[g], offsets[g + 1]
+            if b > a:
+                means[g] = float(Fraction(sum(int(v) for v in values[a:b].tolist()), int(b - a)))
+        return means
+    values = keys_to_values(keys.astype(np.uint64), dtype).astype(np.float64)
+    means = np.zeros(ng)
+    special = np.zeros((ng, 2), np.int64)
+    fallback = np.zeros(ng, bool)
+    _k.float_means(values.view(np.int64), offsets, means, special, fallback)
+    pos, neg = special[:, 0] > 0, special[:, 1] > 0
+    means[pos & neg] = np.nan
+    means[pos & ~neg] = np.inf
+    means[neg & ~pos] = -np.inf
+    for g in np.flatnonzero(fallback):
+        part = values[offsets[g] : offsets[g + 1]].astype(dtype)
+        means[g] = summarize_block(part.reshape(-1, 1), ("0",), False).bands[0].mean()
+    return means
+
+
+def _read_big(groups: Groups, parsed, out: dict, counts: np.ndarray, refine) -> None:
+    """Read the big groups' statistics from their summaries (after a refinement if needed)."""
+    names = [f.name for f in parsed]
+    summaries = dict(groups.big)
+    for _ in range(4):  # float64 bins too full to collect descend 16 bits per pass
+        wanted = {}
+        for z, s in summaries.items():
+            if s.bands[0].count:
+                nodes = s.missing(names)
+                if nodes:
+                    wanted[z] = nodes
+        if not wanted:
+            break
+        if refine is None:
+            raise NeedsRefinement([node[1:] for nodes in wanted.values() for node in nodes])
+        found = refine(wanted)
+        summaries = {
+            z: s.with_refinements(finish_refinements(found[z])) if z in found else s
+            for z, s in summaries.items()
+        }
+    index = np.searchsorted(groups.zones, np.fromiter(summaries, np.int64, len(summaries)))
+    for j, s in zip(index, summaries.values(), strict=True):
+        stats = s.bands[0]
+        counts[j] = stats.count
+        if not stats.count:
+            for name in names:
+                if out[name].dtype.kind == "f":
+                    out[name][j] = np.nan
+            continue
+        try:
+            got = s.compute(names)
+        except NoValidSamples:  # pragma: no cover -- count > 0 above
+            continue
+        for name, v in got.items():
+            out[name][j] = v
+
+
+def groups_of_rows(values: np.ndarray, valid=None) -> Groups:
+    """The :class:`Groups` of a 2-D array whose row ``k`` is group ``k`` (a reduction along
+    trailing axes: one group per remaining cell). No group ids are needed: the rows are the
+    layout, with invalid samples (NaN, or False in ``valid``) squeezed out."""
+    values = np.ascontiguousarray(values)
+    ncell, m = values.shape
+    keys, nan_ok = sample_keys(values.reshape(-1))
+    if valid is not None:
+        valid = np.broadcast_to(np.asarray(valid, bool), values.shape).reshape(-1)
+        nan_ok = valid & nan_ok if nan_ok.size else valid
+    zones = np.arange(ncell, dtype=np.int64)
+    if not nan_ok.size or nan_ok.all():
+        offsets = np.arange(ncell + 1, dtype=np.int64) * m
+        return Groups(values.dtype, zones, offsets, keys)
+    offsets = np.zeros(ncell + 1, np.int64)
+    out = np.empty(int(np.count_nonzero(nan_ok)), keys.dtype)
+    _k.compact_rows(keys.reshape(ncell, m), nan_ok.reshape(ncell, m), offsets, out)
+    return Groups(values.dtype, zones, offsets, out)

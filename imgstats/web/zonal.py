@@ -1,0 +1,251 @@
+"""``POST /zonal/<image>``: exact statistics per zone of an image of the store.
+
+The body is a JSON object::
+
+    {"funcs": ["mean", "median", "p99"],          # required
+     "zones": <GeoJSON FeatureCollection>          # polygons in pixel coordinates
+              | {"labels": "<label raster in the store>"},
+     "band": null | index | name,                   # optional, as for /stats
+     "page": null | int,                            # optional
+     "id_property": null | "name"}                  # optional, polygons only
+
+Polygons answer the FeatureCollection itself, each feature's ``properties`` extended with
+one key per function and ``count``; a label raster answers ``rows``, one object per label
+``{"zone": label, "count": n, "<func>": value, ...}``. A zone with no valid sample has
+``count`` 0 and ``null`` values. See ``docs/zonal.md``.
+
+Limits: the body (``MAX_CONTENT_LENGTH``), ``ZONAL_FEATURES`` features, ``ZONAL_VERTICES``
+vertices (400), ``ZONAL_LABELS`` labels in a label raster (400), the pixel limit (413) and
+the decode budget and slow-work slots (503). A bad feature refuses the whole request with
+400, naming the feature's index. Answers are cached by image version, the zones' digest (or
+the label raster's version), the band, the page and the functions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+
+from flask import Blueprint, Response, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from ..errors import InvalidOption, UnknownFunction
+from .service import check_page
+
+__all__ = ["bp"]
+
+bp = Blueprint("zonal", __name__)
+
+#: Keys a body may hold; any other is refused (a typo must not change the question).
+_BODY_KEYS = {"funcs", "zones", "band", "page", "id_property"}
+#: Most functions in one request.
+MAX_FUNCS = 64
+
+
+@bp.route("/zonal/<image>", methods=["POST"], provide_automatic_options=False)
+def zonal_stats(image: str):
+    """Statistics of every zone (polygon or label) of ``image``; see the module's notes."""
+    service = current_app.extensions["imgstats"]
+    config = current_app.config
+    fields = _json_body()
+    funcs = _funcs(fields.get("funcs"))
+    band = fields.get("band")
+    if isinstance(band, bool) or not isinstance(band, (str, int, type(None))):
+        raise InvalidOption("'band' must be a band index, a band name or null")
+    page = check_page(fields.get("page"))
+    id_property = fields.get("id_property")
+    if id_property is not None and not isinstance(id_property, str):
+        raise InvalidOption("'id_property' must be a property name")
+    zones = fields.get("zones")
+    labels = None
+    if isinstance(zones, dict) and set(zones) == {"labels"}:
+        labels = zones["labels"]
+        if not isinstance(labels, str) or not labels:
+            raise InvalidOption("'zones': {\"labels\": ...} names a label raster of the store")
+        if id_property is not None:
+            raise InvalidOption("'id_property' applies to polygons, not to a label raster")
+        digest = ("labels", labels, service.version(labels))
+    elif isinstance(zones, dict) and zones.get("type") == "FeatureCollection":
+        features = zones.get("features")
+        if not isinstance(features, list):
+            raise InvalidOption("'zones' must hold a list of 'features'")
+        limit = int(config.get("ZONAL_FEATURES", 10_000))
+        if len(features) > limit:
+            raise InvalidOption(
+                f"{len(features)} features, more than the limit of {limit} (ZONAL_FEATURES)"
+            )
+        _check_vertices(features, int(config.get("ZONAL_VERTICES", 1_000_000)))
+        from ..zones import parse_polygons
+
+        parse_polygons(zones, id_property)  # a bad feature is a 400 before any pixel
+        canonical = json.dumps(zones, sort_keys=True, separators=(",", ":"))
+        digest = ("polygons", hashlib.sha256(canonical.encode()).hexdigest(), id_property)
+    else:
+        raise InvalidOption(
+            "'zones' must be a GeoJSON FeatureCollection (pixel coordinates) "
+            'or {"labels": "<name of a label raster in the store>"}'
+        )
+    version = service.version(image)
+    key = ("zonal", service.store.url, image, version, page, band, tuple(funcs), digest)
+    cached = service.answers.peek(key)
+    if cached is None:
+        with service.slow.hold():
+            slot = service.answers.slot(key)
+            with slot.lock:
+                if slot.value is None:
+                    frame = _compute(service, image, zones, labels, funcs, band, page, id_property)
+                    body = _answer(frame, zones, labels, funcs, image, version)
+                    if not service.store.unchanged(image, version):
+                        return _response(body)
+                    slot.value = body
+                cached = slot.value
+    return _response(cached)
+
+
+def _compute(service, image, zones, labels, funcs, band, page, id_property):
+    from ..zones import zonal
+
+    options = service._options(page)
+    source = service.store.source(image)
+    label_source = None if labels is None else service.store.source(labels)
+    limit = int(current_app.config.get("ZONAL_LABELS", 1_000_000))
+    weight_of = [image] + ([labels] if labels is not None else [])
+    info = [service.info(n) for n in weight_of]
+    pixels = sum(int(i["width"]) * int(i["height"]) for i in info)
+    from .service import _StoreErrors
+
+    with service.decodes.hold(pixels), _StoreErrors(service.store.remote):
+        return zonal(
+            source,
+            zones if labels is None else label_source,
+            funcs,
+            band=band,
+            id_property=id_property,
+            max_zones=limit,
+            **options,
+        )
+
+
+def _answer(frame, zones, labels, funcs, image, version) -> bytes:
+    """The response body: the FeatureCollection with statistics, or rows of labels."""
+    columns = [*funcs, "count"]
+    records = frame[columns].to_dict(orient="index")
+    if labels is not None:
+        rows = [
+            {"zone": _plain(z), **{k: _number(v) for k, v in rec.items()}}
+            for z, rec in records.items()
+        ]
+        body = {
+            "image": image,
+            "version": version,
+            "labels": labels,
+            "funcs": funcs,
+            "rows": rows,
+        }
+        return _dumps(body)
+    features = []
+    values = list(records.values())
+    for feature, rec in zip(zones["features"], values, strict=True):
+        props = feature.get("properties")
+        props = dict(props) if isinstance(props, dict) else {}
+        props.update({k: _number(v) for k, v in rec.items()})
+        features.append({**feature, "properties": props})
+    out = {k: v for k, v in zones.items() if k != "features"}
+    out["features"] = features
+    out["imgstats"] = {"image": image, "version": version, "funcs": funcs}
+    return _dumps(out)
+
+
+def _plain(z):
+    return z.item() if hasattr(z, "item") else z
+
+
+def _number(v):
+    """A JSON number, or null for NaN (an empty zone) and infinities (as /stats does)."""
+    if v is None:
+        return None
+    if hasattr(v, "item"):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None  # JSON has no NaN nor infinities
+    if v is not None and type(v).__name__ == "NAType":
+        return None
+    return v
+
+
+def _dumps(body) -> bytes:
+    return (json.dumps(body, separators=(",", ":"), allow_nan=False) + "\n").encode()
+
+
+def _response(body: bytes) -> Response:
+    response = Response(body, mimetype="application/json")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _check_vertices(features, limit: int) -> None:
+    """Refuse a layer of more than ``limit`` vertices before parsing it."""
+    total = 0
+    for i, feature in enumerate(features):
+        geometry = feature.get("geometry") if isinstance(feature, dict) else None
+        coords = geometry.get("coordinates") if isinstance(geometry, dict) else None
+        total += _count(coords)
+        if total > limit:
+            raise InvalidOption(
+                f"the zones have more than {limit} vertices (ZONAL_VERTICES), "
+                f"reached at feature {i}"
+            )
+
+
+def _count(coords, depth: int = 0) -> int:
+    if not isinstance(coords, list) or depth > 4:
+        return 0
+    if coords and not isinstance(coords[0], list):
+        return 1
+    return sum(_count(c, depth + 1) for c in coords)
+
+
+def _json_body() -> dict:
+    try:
+        data = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        raise RequestEntityTooLarge(
+            f"the body is larger than {limit} bytes (MAX_CONTENT_LENGTH): send fewer zones"
+        ) from None
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if limit is not None and len(data) > limit:  # a chunked body has no Content-Length
+        raise RequestEntityTooLarge(
+            f"the body is larger than {limit} bytes (MAX_CONTENT_LENGTH): send fewer zones"
+        )
+    try:
+        fields = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidOption(f"the body is not valid JSON: {str(exc)[:120]}") from None
+    if not isinstance(fields, dict):
+        raise InvalidOption('the body must be a JSON object {"funcs": [...], "zones": ...}')
+    unknown = sorted(set(fields) - _BODY_KEYS)
+    if unknown:
+        raise InvalidOption(
+            f"unknown key(s) {', '.join(map(repr, unknown[:5]))} in the body: "
+            f"use {', '.join(sorted(_BODY_KEYS))}"
+        )
+    return fields
+
+
+def _funcs(funcs) -> list[str]:
+    if isinstance(funcs, str):
+        funcs = [funcs]
+    if not isinstance(funcs, list) or not funcs or not all(isinstance(f, str) for f in funcs):
+        raise InvalidOption(
+            "'funcs' must be a non-empty list of function names (min, max, mean, median, pXXX)"
+        )
+    if len(funcs) > MAX_FUNCS:
+        raise InvalidOption(f"at most {MAX_FUNCS} functions in one request, not {len(funcs)}")
+    from ..functions import parse_function
+
+    try:
+        return list(dict.fromkeys(parse_function(f).name for f in funcs))
+    except UnknownFunction as exc:
+        raise InvalidOption(str(exc)) from None

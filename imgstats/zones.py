@@ -1,0 +1,643 @@
+"""Zonal statistics: exact statistics per label of a label image, or per polygon of a layer.
+
+``imgstats.zonal(source, zones, funcs)`` walks the image once, block by block (row strips of a
+numpy array on every core, the chunks of a dask array on any scheduler), gives every sample
+the id of its zone, and hands (values, validity, zone id) to the grouped core
+(:mod:`imgstats.grouped`). One row per zone comes back, equal to what
+``imgstats.compute(source, funcs, mask=zone)`` gives for that zone alone.
+
+Zones
+-----
+* A **label image**: integers of the image's ``(y, x)`` shape (numpy, dask, xarray, or the
+  path or URL of a label raster). Every label except ``background`` (0 by default; ``None``
+  keeps every label) is a zone; zones are the labels present, in increasing order.
+* **Polygons** in pixel coordinates: a GeoJSON FeatureCollection (a dict, or the path of a
+  ``.geojson`` / ``.json`` file), one Feature or geometry, or a list of geometries or
+  Features. Polygon and MultiPolygon geometries count. A pixel belongs to a polygon when its
+  centre ``(x + 0.5, y + 0.5)`` lies inside (even-odd rule, holes subtracted), as
+  ``polygon=`` of :func:`imgstats.compute`. Overlapping polygons each get their samples.
+  A zone's id is the feature's ``id`` when every feature has one, else its position in the
+  list, or the property named by ``id_property``.
+  Rasterization is per block: memory follows the block, never a polygon's bounding box.
+
+Bad input
+---------
+A bad feature (no geometry, an unknown type, non-finite or huge coordinates, a degenerate
+ring, too many vertices) refuses the whole call with :class:`~imgstats.errors.InvalidOption`
+naming the feature's index: no answer is silently lost or partial.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from ._blocks import merge_refinements, refine_block
+from .errors import InvalidOption
+from .grouped import Groups, group_samples, merge_groups, read_groups
+from .summary import collect_limit
+
+__all__ = ["zonal", "MAX_ZONES", "MAX_FEATURES", "parse_polygons"]
+
+#: The most zones a call may have (labels present, or features); ``max_zones=`` overrides it.
+MAX_ZONES = 10_000_000
+#: The most features of a polygon layer.
+MAX_FEATURES = 1_000_000
+#: The largest absolute pixel coordinate of a polygon vertex.
+MAX_COORDINATE = 2.0**31
+#: The most vertices of a whole layer.
+MAX_LAYER_VERTICES = 10_000_000
+#: Pixels per row strip of a numpy image (a block of the walk); polygons are rasterized per
+#: strip, so their temporaries (about 60 bytes per selected pixel) follow this, not the image.
+_STRIP_PIXELS = 1 << 22
+_POLYGON_STRIP_PIXELS = 1 << 20
+
+
+def zonal(
+    source,
+    zones,
+    funcs,
+    *,
+    band=None,
+    background=0,
+    id_property=None,
+    max_zones: int | None = None,
+    scheduler=None,
+    **io_options,
+):
+    """Exact statistics of every zone of an image.
+
+    Parameters
+    ----------
+    source
+        The image: anything :func:`imgstats.compute` takes (array, DataArray, path, URL).
+    zones
+        A label image of the image's ``(y, x)`` shape (numpy, dask, xarray, or a path or URL
+        of a label raster), or polygons in pixel coordinates (a GeoJSON FeatureCollection
+        dict, the path of a ``.geojson`` file, one Feature or geometry, or a list of
+        geometries or Features). See the module's notes.
+    funcs : str or list of str
+        ``min``, ``max``, ``mean``, ``median`` or ``pXXX``.
+    band : None, int or str
+        ``None``: every sample of every band (as :func:`imgstats.compute`); a band index or
+        name: that band's samples.
+    background : int or None
+        The label that is no zone (label images only); ``None``: every label is a zone.
+    id_property : str, optional
+        Polygons only: the property holding each feature's zone id.
+    max_zones : int, optional
+        The most zones allowed (default :data:`MAX_ZONES`).
+    scheduler : optional
+        A dask scheduler for dask inputs (by default the active one).
+    **io_options
+        ``chunks``, ``pixel_limit``, ``storage_options``, ``page`` for opening paths.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per zone (index named ``zone``), one column per function as named plus
+        ``count``, the zone's valid samples. A zone with no valid sample has count 0 and NaN.
+        min and max keep the image's type when no zone is empty; percentiles equal
+        ``numpy.percentile`` (linear) of the zone's valid samples, the mean is exact, rounded
+        once to float64.
+
+    Raises
+    ------
+    UnknownFunction
+        A bad function name.
+    InvalidOption
+        Zones of another shape, float labels, a bad ``background``, more zones than
+        ``max_zones``, a bad feature (with its index), a band the image lacks.
+
+    Examples
+    --------
+    >>> import numpy as np, imgstats
+    >>> img = np.arange(16, dtype=np.uint8).reshape(4, 4)
+    >>> labels = np.repeat([[1, 1, 2, 2]], 4, axis=0)
+    >>> imgstats.zonal(img, labels, ["min", "median"])
+          min  median  count
+    zone
+    1       0     6.5      8
+    2       2     8.5      8
+    """
+    from .functions import parse_function
+
+    names = [funcs] if isinstance(funcs, str) else list(funcs)
+    if not names:
+        raise InvalidOption("zonal needs at least one function")
+    names = list(dict.fromkeys(parse_function(f).name for f in names))
+    limit = MAX_ZONES if max_zones is None else int(max_zones)
+    values, dtype, nb = _values(source, band, scheduler, io_options)
+    height, width = int(values.shape[0]), int(values.shape[1])
+    layout = _zones(zones, height, width, background, id_property, limit, io_options)
+    walk = _Walk(values, layout, nb, scheduler)
+    groups = walk.map_reduce(_group_block, merge_groups)
+    if groups is None:
+        groups = Groups.empty(dtype)
+    if layout.kind == "labels" and groups.zones.size > limit:
+        raise InvalidOption(
+            f"the label image has {groups.zones.size} zones, more than the limit {limit}"
+        )
+
+    def refine(wanted):
+        return walk.map_reduce(_refine_block, _merge_found, wanted, dtype)
+
+    counts, cols = read_groups(groups, names, refine)
+    return _frame(layout, groups.zones, counts, cols, names, dtype)
+
+
+# -- the image ---------------------------------------------------------------------------------
+def _values(source, band, scheduler, io_options):
+    """The image's samples as a numpy or dask array ``(y, x[, band])``, the band selected."""
+    from .io._plan import has_distributed_client, open_plan
+
+    local = scheduler is None and not has_distributed_client()
+    plan = open_plan(source, local=local, **io_options)
+    if len(plan.shape) not in (2, 3):
+        raise InvalidOption(
+            f"zonal statistics need a 2-D or 3-D image (y, x[, band]), not shape {plan.shape}"
+        )
+    arr = plan.array()
+    if band is not None:
+        from .summary import BandStats, Summary
+
+        names = plan.band_names
+        probe = Summary(tuple(BandStats.empty(np.uint8) for _ in names), names)
+        sel = probe.selection(band)
+        if sel == "luma":
+            raise InvalidOption("zonal statistics of the luma are not supported: pick a band")
+        if arr.ndim == 3:
+            arr = arr[:, :, int(sel[1:])]
+    nb = arr.shape[2] if arr.ndim == 3 else 1
+    return arr, np.dtype(plan.dtype), nb
+
+
+# -- the zones ---------------------------------------------------------------------------------
+class _Layout:
+    """What gives each pixel its zones: a label image, or polygons (rings per feature)."""
+
+    def __init__(self, kind, labels=None, background=None, features=None, ids=None):
+        self.kind = kind
+        self.labels = labels
+        self.background = background
+        self.features = features  # list of (bbox, [rings of each polygon part])
+        self.ids = ids
+
+
+def _zones(zones, height, width, background, id_property, limit, io_options) -> _Layout:
+    if isinstance(zones, (str, os.PathLike)) and str(zones).lower().endswith((".geojson", ".json")):
+        zones = _read_geojson(zones, io_options)
+    if isinstance(zones, (dict, list, tuple)):
+        if background not in (0, None):
+            raise InvalidOption("background= applies to label images, not to polygons")
+        features, ids = parse_polygons(zones, id_property)
+        if len(features) > limit:
+            raise InvalidOption(f"{len(features)} features, more than the limit {limit}")
+        return _Layout("polygons", features=features, ids=ids)
+    if id_property is not None:
+        raise InvalidOption("id_property= applies to polygons, not to label images")
+    if background is not None and (
+        isinstance(background, bool) or not isinstance(background, numbers.Integral)
+    ):
+        raise InvalidOption(f"background must be an integer label or None, not {background!r}")
+    labels = _label_array(zones, io_options)
+    if tuple(labels.shape) != (height, width):
+        raise InvalidOption(
+            f"the label image's shape {tuple(labels.shape)} is not the image's (y, x) shape "
+            f"{(height, width)}"
+        )
+    return _Layout("labels", labels=labels, background=background)
+
+
+def _label_array(zones, io_options):
+    from ._lazy import is_instance
+
+    if isinstance(zones, (str, os.PathLike)):
+        from .io import open_image
+
+        opts = {k: v for k, v in io_options.items() if k in ("storage_options", "pixel_limit")}
+        zones = open_image(zones, **opts)
+    if is_instance(zones, "xarray", "DataArray"):
+        zones = zones.data
+    if not is_instance(zones, "dask.array", "Array"):
+        zones = np.asarray(zones)
+    if zones.ndim != 2:
+        raise InvalidOption(f"a label image has dims (y, x), not shape {tuple(zones.shape)}")
+    dtype = np.dtype(zones.dtype)
+    if dtype.kind not in "ui":
+        raise InvalidOption(f"labels must be integers, not {dtype}")
+    return zones
+
+
+def _read_geojson(path, io_options):
+    from .io._sources import open_source
+
+    try:
+        with open_source(path, io_options.get("storage_options")) as fh:
+            text = fh.read(64 << 20 + 1)
+    except FileNotFoundError:
+        from .errors import ImageNotFound
+
+        raise ImageNotFound(f"no such GeoJSON file: {path}") from None
+    if len(text) > 64 << 20:
+        raise InvalidOption("the GeoJSON file is over 64 MB")
+    try:
+        return json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidOption(f"{path} is not valid JSON: {exc}") from None
+
+
+def parse_polygons(zones, id_property=None) -> tuple[list, list]:
+    """Check a polygon layer and return ``(features, ids)``.
+
+    ``features[i]`` is ``(bbox, parts)``: the feature's integer pixel bounding box
+    ``(x0, y0, x1, y1)`` (not clipped) and the rings of each of its polygons (exterior first).
+
+    Raises
+    ------
+    InvalidOption
+        The first bad feature, with its index; duplicate ids; too many features or vertices.
+    """
+    if isinstance(zones, dict):
+        kind = zones.get("type")
+        if kind == "FeatureCollection":
+            items = zones.get("features")
+            if not isinstance(items, list):
+                raise InvalidOption("a FeatureCollection needs a list of 'features'")
+        elif kind in ("Feature", "Polygon", "MultiPolygon"):
+            items = [zones]
+        else:
+            raise InvalidOption(
+                f"zones of GeoJSON type {kind!r}: use a FeatureCollection, a Feature, "
+                "a Polygon or a MultiPolygon"
+            )
+    else:
+        items = list(zones)
+    if len(items) > MAX_FEATURES:
+        raise InvalidOption(f"{len(items)} features, more than the limit {MAX_FEATURES}")
+    features, ids = [], []
+    vertices = 0
+    named = (
+        id_property is None
+        and items
+        and all(isinstance(f, dict) and f.get("type") == "Feature" and "id" in f for f in items)
+    )
+    for i, item in enumerate(items):
+        try:
+            geometry, zid = _feature(item, i, id_property, named)
+            parts = _parts(geometry)
+        except InvalidOption as exc:
+            raise InvalidOption(f"feature {i}: {exc}") from None
+        vertices += sum(len(r) for rings in parts for r in rings)
+        if vertices > MAX_LAYER_VERTICES:
+            raise InvalidOption(f"the layer has more than {MAX_LAYER_VERTICES} vertices")
+        ext = np.concatenate([rings[0] for rings in parts])
+        bbox = (
+            math.floor(ext[:, 0].min()),
+            math.floor(ext[:, 1].min()),
+            math.ceil(ext[:, 0].max()) + 1,
+            math.ceil(ext[:, 1].max()) + 1,
+        )
+        features.append((bbox, parts))
+        ids.append(zid)
+    if len(set(ids)) != len(ids):
+        seen, dup = set(), None
+        for z in ids:
+            if z in seen:
+                dup = z
+                break
+            seen.add(z)
+        raise InvalidOption(f"two features have the zone id {dup!r}: ids must be distinct")
+    return features, ids
+
+
+def _feature(item, i, id_property, named):
+    """``(geometry, zone id)`` of one item of a layer."""
+    if not isinstance(item, dict):
+        if isinstance(item, (list, tuple)):
+            return {"type": "Polygon", "coordinates": [item]}, i  # a bare ring of (x, y)
+        raise InvalidOption(f"not a GeoJSON object but a {type(item).__name__}")
+    if item.get("type") != "Feature":
+        return item, i
+    geometry = item.get("geometry")
+    if geometry is None:
+        raise InvalidOption("the feature has no geometry")
+    if id_property is not None:
+        props = item.get("properties")
+        if not isinstance(props, dict) or id_property not in props:
+            raise InvalidOption(f"the feature has no property {id_property!r}")
+        zid = props[id_property]
+    elif named:
+        zid = item["id"]
+    else:
+        zid = i
+    if not isinstance(zid, (str, int)) or isinstance(zid, bool):
+        raise InvalidOption(f"a zone id is a string or an integer, not {zid!r}")
+    return geometry, zid
+
+
+def _parts(geometry) -> list:
+    """The polygons of a geometry, each as its checked rings."""
+    from .regions import polygon_rings
+
+    if not isinstance(geometry, dict):
+        raise InvalidOption(f"a geometry is a GeoJSON object, not a {type(geometry).__name__}")
+    kind = geometry.get("type")
+    coords = geometry.get("coordinates")
+    if kind == "Polygon":
+        polys = [coords]
+    elif kind == "MultiPolygon":
+        if not isinstance(coords, list) or not coords:
+            raise InvalidOption("a MultiPolygon needs a list of polygons")
+        polys = coords
+    else:
+        raise InvalidOption(f"unsupported geometry type {kind!r}: use Polygon or MultiPolygon")
+    out = []
+    for poly in polys:
+        rings = polygon_rings({"type": "Polygon", "coordinates": poly})
+        for r in rings:
+            if np.abs(r).max() > MAX_COORDINATE:
+                raise InvalidOption(f"a coordinate is beyond ±{MAX_COORDINATE:.0f} pixels")
+        out.append(rings)
+    return out
+
+
+# -- the walk ----------------------------------------------------------------------------------
+class _Walk:
+    """The blocks of the image with their zones: row strips of numpy, chunks of dask."""
+
+    def __init__(self, values, layout: _Layout, nb: int, scheduler):
+        self.values = values
+        self.layout = layout
+        self.nb = nb
+        self.scheduler = scheduler
+        self.dask = not isinstance(values, np.ndarray)
+        if layout.kind == "labels" and not isinstance(layout.labels, np.ndarray):
+            self.dask = True
+        self.features = layout.features
+
+    def _boxes(self):
+        """``(y0, y1, x0, x1)`` of every block."""
+        h, w = self.values.shape[:2]
+        if not self.dask:
+            from .io._plan import workers
+
+            strip = _STRIP_PIXELS if self.layout.kind == "labels" else _POLYGON_STRIP_PIXELS
+            rows = max(1, min(h, strip // max(w, 1)))
+            n = max(-(-h // rows), min(h, workers()) if h * w >= 1 << 20 else 1)
+            cuts = np.linspace(0, h, n + 1).astype(int)
+            return [
+                (int(a), int(b), 0, w) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a
+            ]
+        chunks = self._dask_values().chunks
+        ys = np.cumsum((0,) + chunks[0])
+        xs = np.cumsum((0,) + chunks[1])
+        return [
+            (int(ys[i]), int(ys[i + 1]), int(xs[j]), int(xs[j + 1]))
+            for i in range(len(ys) - 1)
+            for j in range(len(xs) - 1)
+        ]
+
+    def _dask_values(self):
+        import dask.array as da
+
+        arr = self.values
+        if isinstance(arr, np.ndarray):
+            labels = self.layout.labels
+            arr = da.from_array(arr, chunks=labels.chunks + ((self.nb,) if arr.ndim == 3 else ()))
+        if arr.ndim == 3 and arr.numblocks[2] > 1:
+            arr = arr.rechunk({2: -1})
+        return arr
+
+    def _zone_part(self, box):
+        """What the block needs of the zones: its labels, or the features touching it."""
+        y0, y1, x0, x1 = box
+        if self.layout.kind == "labels":
+            return ("labels", self.layout.labels[y0:y1, x0:x1], self.layout.background)
+        touching = [
+            (i, parts)
+            for i, (bb, parts) in enumerate(self.features)
+            if bb[0] < x1 and bb[2] > x0 and bb[1] < y1 and bb[3] > y0
+        ]
+        return ("polygons", touching, None)
+
+    def map_reduce(self, fn, merge, *args):
+        boxes = self._boxes()
+        if not self.dask:
+            jobs = [(self.values[b[0] : b[1], b[2] : b[3]], b, self._zone_part(b)) for b in boxes]
+            jobs = [j for j in jobs if _has_zones(j[2])]
+            if not jobs:
+                return None
+            if len(jobs) == 1:
+                return fn(*jobs[0], self.nb, *args)
+            from .io._plan import workers
+
+            with ThreadPoolExecutor(min(len(jobs), workers())) as pool:
+                parts = list(pool.map(lambda j: fn(*j, self.nb, *args), jobs))
+            return merge(parts)
+        return self._dask(fn, merge, boxes, args)
+
+    def _dask(self, fn, merge, boxes, args):
+        import dask
+
+        arr = self._dask_values()
+        vblocks = arr.to_delayed(optimize_graph=True)
+        if arr.ndim == 3:
+            vblocks = vblocks[:, :, 0]
+        labels = self.layout.labels
+        if self.layout.kind == "labels" and not isinstance(labels, np.ndarray):
+            labels = labels.rechunk(arr.chunks[:2])
+            lblocks = labels.to_delayed(optimize_graph=True)
+        else:
+            lblocks = None
+        nx = arr.numblocks[1]
+        parts = []
+        for k, box in enumerate(boxes):
+            i, j = divmod(k, nx)
+            if lblocks is not None:
+                zone = ("labels", lblocks[i, j], self.layout.background)
+            else:
+                zone = self._zone_part(box)
+                if not _has_zones(zone):
+                    continue
+            parts.append(
+                dask.delayed(_call, pure=True)(fn, vblocks[i, j], box, zone, self.nb, args)
+            )
+        if not parts:
+            return None
+        while len(parts) > 1:
+            parts = [
+                dask.delayed(merge, pure=True)(parts[i : i + 8]) for i in range(0, len(parts), 8)
+            ]
+        return dask.compute(parts[0], scheduler=self.scheduler)[0]
+
+
+def _has_zones(zone) -> bool:
+    return zone[0] == "labels" or bool(zone[1])
+
+
+def _call(fn, block, box, zone, nb, args):
+    return fn(block, box, zone, nb, *args)
+
+
+def _block_samples(block, box, zone, nb):
+    """``(values, gid, zone_ids)`` of one block: every sample with its zone's index."""
+    block = np.asarray(block)
+    kind, data, background = zone
+    if kind == "labels":
+        labels = np.asarray(data)
+        gid, zone_ids = _dense_labels(labels, background)
+        values = block.reshape(-1)
+        if nb > 1:
+            gid = np.repeat(gid, nb)
+        return values, gid, zone_ids
+    from .regions import _rasterize_ring
+
+    y0, y1, x0, x1 = box
+    w = x1 - x0
+    px_all = block.reshape(-1, nb)
+    picked, gids = [], []
+    for i, parts in data:
+        boxes = [_ring_box(rings[0], box) for rings in parts]
+        inside = [b for b in boxes if b is not None]
+        if not inside:
+            continue
+        # the feature's window in this block: memory follows it (and the block), no more
+        wx0, wy0 = min(b[0] for b in inside), min(b[1] for b in inside)
+        wx1, wy1 = max(b[2] for b in inside), max(b[3] for b in inside)
+        mask = np.zeros((wy1 - wy0, wx1 - wx0), bool)
+        for rings, bb in zip(parts, boxes, strict=True):
+            if bb is None:
+                continue
+            m = _rasterize_ring(rings[0], bb)
+            for hole in rings[1:]:
+                m &= ~_rasterize_ring(hole, bb)
+            mask[bb[1] - wy0 : bb[3] - wy0, bb[0] - wx0 : bb[2] - wx0] |= m
+        idx = np.flatnonzero(mask)
+        if not idx.size:
+            continue
+        ww = wx1 - wx0
+        if ww != w:  # from the window's flat positions to the block's
+            idx += (idx // ww) * (w - ww)
+        idx += (wy0 - y0) * w + (wx0 - x0)
+        px = px_all[idx].reshape(-1)
+        picked.append(px)
+        gids.append(np.full(px.size, i, np.int64))
+    ids = np.array([i for i, _ in data], np.int64)
+    if not picked:
+        return block.reshape(-1)[:0], np.zeros(0, np.int64), ids
+    gid = np.searchsorted(ids, np.concatenate(gids))
+    return np.concatenate(picked), gid, ids
+
+
+def _ring_box(ring, box):
+    """The part of ``box`` ``(y0, y1, x0, x1)`` under a ring's bounding box, as a window
+    ``(x0, y0, x1, y1)``, or None."""
+    y0, y1, x0, x1 = box
+    bx0 = max(x0, math.floor(ring[:, 0].min()))
+    by0 = max(y0, math.floor(ring[:, 1].min()))
+    bx1 = min(x1, math.ceil(ring[:, 0].max()) + 1)
+    by1 = min(y1, math.ceil(ring[:, 1].max()) + 1)
+    if bx1 <= bx0 or by1 <= by0:
+        return None
+    return bx0, by0, bx1, by1
+
+
+def _dense_labels(labels: np.ndarray, background):
+    """``(gid, zone_ids)``: each pixel's index into the block's sorted distinct labels."""
+    flat = labels.reshape(-1)
+    if flat.dtype == np.uint64 and flat.size and flat.max() > np.iinfo(np.int64).max:
+        raise InvalidOption("labels above 2**63 - 1 are not supported")
+    flat = flat.astype(np.int64, copy=False)
+    if not flat.size:
+        return flat, flat
+    lo, hi = int(flat.min()), int(flat.max())
+    if hi - lo <= 4 * flat.size + 1024:
+        gid = flat - lo
+        zone_ids = np.arange(lo, hi + 1, dtype=np.int64)
+        if background is not None and lo <= background <= hi:
+            gid = np.where(flat == background, -1, gid)
+        return gid, zone_ids
+    zone_ids, gid = np.unique(flat, return_inverse=True)
+    gid = gid.reshape(-1).astype(np.int64)
+    if background is not None:
+        k = np.searchsorted(zone_ids, background)
+        if k < zone_ids.size and zone_ids[k] == background:
+            gid = np.where(gid == k, -1, gid)
+    return gid, zone_ids
+
+
+def _group_block(block, box, zone, nb) -> Groups:
+    values, gid, zone_ids = _block_samples(block, box, zone, nb)
+    return group_samples(values, gid, zone_ids)
+
+
+def _refine_block(block, box, zone, nb, wanted, dtype) -> dict:
+    """``{zone: refinements}`` of the block's samples of the big zones in ``wanted``."""
+    values, gid, zone_ids = _block_samples(block, box, zone, nb)
+    out = {}
+    limit = collect_limit(dtype)
+    for z, targets in wanted.items():
+        k = np.searchsorted(zone_ids, z)
+        if k >= zone_ids.size or zone_ids[k] != z:
+            continue
+        mine = values[gid == k]
+        if mine.dtype.kind == "f":
+            mine = mine[~np.isnan(mine)]
+        if mine.size:
+            out[z] = refine_block(mine.reshape(-1, 1), targets, dtype, limit)
+    return out
+
+
+def _merge_found(parts) -> dict:
+    out: dict = {}
+    for p in parts:
+        if p is None:
+            continue
+        for z, found in p.items():
+            out[z] = merge_refinements(out[z], found) if z in out else found
+    return out
+
+
+# -- the result --------------------------------------------------------------------------------
+def _frame(layout: _Layout, zones, counts, cols, names, dtype):
+    import pandas as pd
+
+    if layout.kind == "polygons":
+        n = len(layout.ids)
+        index = pd.Index(layout.ids, name="zone")
+        full_counts = np.zeros(n, np.int64)
+        full_counts[zones] = counts
+        data = {}
+        for name in names:
+            col = cols[name]
+            if col.dtype.kind == "f":
+                full = np.full(n, np.nan)
+            else:
+                full = np.zeros(n, col.dtype)
+            full[zones] = col
+            data[name] = full
+        counts = full_counts
+    else:
+        index = pd.Index(zones, name="zone")
+        data = dict(cols)
+    empty = counts == 0
+    frame = {}
+    for name in names:
+        col = data[name]
+        if col.dtype.kind == "f" and empty.any():
+            col = np.where(empty, np.nan, col.astype(np.float64))
+        elif col.dtype.kind in "uib" and empty.any():
+            if col.dtype.itemsize < 8 or col.dtype.kind == "b":
+                col = np.where(empty, np.nan, col.astype(np.float64))
+            else:
+                col = pd.array(col, dtype="Int64" if col.dtype.kind == "i" else "UInt64")
+                col[empty] = pd.NA
+        frame[name] = col
+    frame["count"] = counts.astype(np.int64)
+    return pd.DataFrame(frame, index=index)
