@@ -375,7 +375,9 @@ def _stats(args) -> int:
 
             options["window"] = parse_window(args.window)
         sources = _expand(sources)
-        progress = {"always": True, "never": False}.get(args.progress, sys.stderr.isatty())
+        # auto: one bar on a terminal, when the pixels likely take over a second
+        auto = "auto" if sys.stderr.isatty() else False
+        progress = {"always": True, "never": False}.get(args.progress, auto)
         values = compute(
             sources[0] if len(sources) == 1 else sources,
             funcs,

@@ -53,9 +53,11 @@ def summarize(
     scheduler : str or dask scheduler, optional
         Passed to ``dask.compute`` for dask inputs; by default the active one (a
         ``dask.distributed.Client`` if one is set up).
-    progress : bool
-        Show a progress bar on stderr: dask's for dask inputs on local schedulers, tqdm's
-        for a large local TIFF streamed tile by tile.
+    progress : bool or "auto"
+        One progress bar for the whole question, every pass included (tqdm's: a widget in
+        Jupyter, stderr in a terminal), ticking per block of a numpy array, segment of a
+        streamed TIFF or task of a local dask scheduler; ``"auto"``: only when the pixels
+        likely take over a second (:data:`imgstats._progress.AUTO_BYTES` per pass).
     window, mask, polygon : optional
         Summarize only these pixels; see :func:`imgstats.regions.select`.
     **io_options
@@ -89,7 +91,10 @@ def summarize(
         return data
     data, io_options = _region(data, window, mask, polygon, io_options, scheduler)
     plan = _plan(data, scheduler, io_options)
-    return _summarize(plan, plan.has_luma, scheduler, progress)
+    from ._progress import question
+
+    with question(progress, _nbytes(plan), plan.source):
+        return _summarize(plan, plan.has_luma, scheduler, progress)
 
 
 def refine(
@@ -133,7 +138,11 @@ def refine(
     if not summary.missing(func, band):
         return summary
     data, io_options = _region(data, window, mask, polygon, io_options, scheduler)
-    return _refine(summary, _plan(data, scheduler, io_options), func, band, scheduler, progress)
+    plan = _plan(data, scheduler, io_options)
+    from ._progress import question
+
+    with question(progress, _nbytes(plan), plan.source):
+        return _refine(summary, plan, func, band, scheduler, progress)
 
 
 def compute(
@@ -259,8 +268,21 @@ def _expand_pattern(data, io_options):
     return data
 
 
-def _summarize_for(plan, func, bands, scheduler, progress: bool) -> Summary:
-    """A summary of ``plan`` that answers ``func`` for ``bands``: at most two passes."""
+def _summarize_for(plan, func, bands, scheduler, progress) -> Summary:
+    """A summary of ``plan`` that answers ``func`` for ``bands``: at most two passes, on one
+    progress bar (see :mod:`imgstats._progress`)."""
+    from ._progress import question
+
+    with question(progress, _nbytes(plan), plan.source):
+        return _summarize_answering(plan, func, bands, scheduler, progress)
+
+
+def _nbytes(plan) -> int:
+    """The bytes of a plan's decoded pixels."""
+    return int(np.prod(plan.shape, dtype=np.int64)) * plan.dtype.itemsize
+
+
+def _summarize_answering(plan, func, bands, scheduler, progress) -> Summary:
     # The luma costs a multiply-add per pixel: count it only when it is asked for.
     luma = plan.has_luma and any(isinstance(b, str) and b == "luma" for b in bands)
     summary = _summarize(plan, luma, scheduler, progress, _candidates(plan, func, bands))

@@ -479,11 +479,20 @@ def _threaded(arr: np.ndarray, work, merge):
     if arr.size >= PARALLEL_SAMPLES:
         nparts = max(nparts, workers())
     nparts = min(nparts, rows)
+    from .._progress import steps
+
+    ticks = steps(max(nparts, 1))  # on the question's bar, when one is open
     if nparts <= 1:
-        return work(arr)
+        out = work(arr)
+        ticks.update()
+        return out
     bounds = np.linspace(0, rows, nparts + 1).astype(int)
     parts = [arr[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-    return merge(list(_pool().map(work, parts)))
+    results = []
+    for result in _pool().map(work, parts):
+        results.append(result)
+        ticks.update()
+    return merge(results)
 
 
 def _dask_map_reduce(arr, work, merge, scheduler, progress: bool):
@@ -513,7 +522,13 @@ def _dask_map_reduce(arr, work, merge, scheduler, progress: bool):
             for i in range(0, len(parts), FAN_IN)
         ]
         level = _merge_results
-    if progress and scheduler != "distributed" and not has_distributed_client():
+    from .._progress import active, dask_callback
+
+    local = scheduler != "distributed" and not has_distributed_client()
+    if local and active():  # the question's one bar
+        with dask_callback():
+            return dask.compute(parts[0], scheduler=scheduler)[0]
+    if progress and local:
         from dask.diagnostics import ProgressBar
 
         with ProgressBar(out=sys.stderr):
