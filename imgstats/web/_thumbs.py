@@ -14,6 +14,7 @@ import contextlib
 import copy
 import hashlib
 import io
+import math
 import os
 import tempfile
 import threading
@@ -369,7 +370,7 @@ def render(
         The image declares more than ``pixel_limit`` pixels.
     """
     plan = open_preview_plan(fh, max_side, pixel_limit=pixel_limit, page=page)
-    img = _displayed(plan.array(), plan.band_names)
+    img = _displayed(plan.array(), plan.band_names, _nodata_of(plan))
     img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
     out = io.BytesIO()
     img.save(out, "WEBP", quality=quality, method=4)
@@ -385,21 +386,67 @@ _COLOUR_SPACES = {
 }
 
 
-def _displayed(arr: np.ndarray, bands: tuple[str, ...]) -> Image.Image:
-    """An 8-bit Pillow image showing values ``arr`` with band names ``bands``."""
+def _nodata_of(plan):
+    """The nodata value a read plan knows from its file (GDAL_NODATA), or None."""
+    for holder in (plan, getattr(plan, "validity", None)):
+        value = getattr(holder, "nodata", None)
+        if value is not None and not callable(value):
+            return value
+    header = getattr(plan, "header", None)
+    facts = header() if callable(header) else header
+    if isinstance(facts, dict):
+        return facts.get("nodata")
+    return None
+
+
+def invalid_pixels(arr: np.ndarray, nodata=None) -> np.ndarray | None:
+    """``(y, x)`` bool: the pixels with no valid sample (NaN, or equal to ``nodata``, in
+    every band), which a rendering shows as transparent; None when every pixel has one."""
+    if arr.dtype.kind not in "fiu" or arr.ndim not in (2, 3):
+        return None
+    bad = np.zeros(arr.shape, dtype=bool)
+    if arr.dtype.kind == "f":
+        bad |= np.isnan(arr)
+    if nodata is not None:
+        try:
+            value = float(nodata)
+        except (TypeError, ValueError):
+            value = None
+        if value is not None and math.isnan(value):
+            pass  # NaN is never valid anyway
+        elif value is not None:
+            bad |= arr == value
+    if arr.ndim == 3:
+        bad = bad.all(axis=2)
+    return bad if bad.any() else None
+
+
+def _displayed(arr: np.ndarray, bands: tuple[str, ...], nodata=None) -> Image.Image:
+    """An 8-bit Pillow image showing values ``arr`` with band names ``bands``; the pixels
+    without a valid sample (NaN, nodata) are transparent, so the page's checkerboard shows."""
+    invalid = invalid_pixels(arr, nodata)
     mode = _COLOUR_SPACES.get(bands)
     if mode is not None and arr.dtype == np.uint8:
-        return Image.fromarray(np.ascontiguousarray(arr), mode).convert("RGB")
-    if bands == ("L", "A") and arr.dtype == np.uint8:
-        return Image.fromarray(np.ascontiguousarray(arr), "LA")
-    return _from_array(arr)
+        img = Image.fromarray(np.ascontiguousarray(arr), mode).convert("RGB")
+    elif bands == ("L", "A") and arr.dtype == np.uint8:
+        img = Image.fromarray(np.ascontiguousarray(arr), "LA")
+    else:
+        img = _from_array(arr, None if invalid is None else ~invalid)
+    if invalid is None:
+        return img
+    if img.mode not in ("LA", "RGBA"):
+        img = img.convert("RGBA" if img.mode == "RGB" else "LA")
+    alpha = np.asarray(img.getchannel("A")).copy()
+    alpha[invalid] = 0
+    img.putalpha(Image.fromarray(alpha))
+    return img
 
 
 #: Float images are shown stretched between these percentiles of their finite values.
 ROBUST_PERCENTILES = (2.0, 98.0)
 
 
-def display_range(arr: np.ndarray) -> tuple[float, float]:
+def display_range(arr: np.ndarray, valid: np.ndarray | None = None) -> tuple[float, float]:
     """The values shown as black and white: min..max, or for float data p2..p98.
 
     Float data often holds a few extreme values (a no-data -3.4e38, a hot pixel, an
@@ -407,6 +454,8 @@ def display_range(arr: np.ndarray) -> tuple[float, float]:
     robust percentiles show the scene. Integers keep their own min..max.
     """
     work = np.asarray(arr, dtype=np.float64)
+    if valid is not None:  # (y, x) pixels with a valid sample: nodata stretches nothing
+        work = work[valid]
     finite = work[np.isfinite(work)]
     if not finite.size:
         return 0.0, 1.0
@@ -418,13 +467,14 @@ def display_range(arr: np.ndarray) -> tuple[float, float]:
     return lo, hi
 
 
-def _from_array(arr: np.ndarray) -> Image.Image:
-    """An 8-bit Pillow image of a (y, x[, band]) array, stretched by :func:`display_range`."""
+def _from_array(arr: np.ndarray, valid: np.ndarray | None = None) -> Image.Image:
+    """An 8-bit Pillow image of a (y, x[, band]) array, stretched by :func:`display_range`
+    over the ``valid`` pixels (all by default)."""
     if arr.ndim == 3 and arr.shape[2] not in (3, 4):
         arr = arr[..., 0]
     if arr.dtype != np.uint8:
         work = arr.astype(np.float64)
-        lo, hi = display_range(arr)
+        lo, hi = display_range(arr, valid)
         scale = 255.0 / (hi - lo) if hi > lo else 0.0
         work = np.nan_to_num(work, nan=lo, posinf=hi, neginf=lo)
         arr = np.clip((work - lo) * scale + 0.5, 0, 255).astype(np.uint8)

@@ -93,6 +93,8 @@ DEFAULTS = {
 
 #: The statistics in the table of an image page.
 TABLE_FUNCTIONS = ("min", "p1", "p5", "p25", "median", "mean", "p75", "p95", "p99", "max")
+#: Readings of which samples counted, shown beside the table's (valid) count.
+VALIDITY_FUNCTIONS = ("masked_pixels", "valid_percent")
 #: The percentile marked on the histogram when none was asked for.
 DEFAULT_PERCENTILE = "p99"
 _EXTENSION = "imgstats.gallery"
@@ -208,15 +210,19 @@ _ORDER = {"min": (0.0, 0), "median": (50.0, 0), "mean": (50.0, 1), "max": (100.0
 def in_order(funcs) -> list[str]:
     """Function names in the order of their percentiles: min, p1, ..., median, mean, ..., max.
 
-    ``mean`` sits after ``median`` (where tables put it), ``max`` after ``p100``.
+    ``mean`` sits after ``median`` (where tables put it), ``max`` after ``p100``; readings
+    that are no order statistic (``sum``, ``count``, ``valid_percent``...) come last, in the
+    order given.
     """
+    names = list(dict.fromkeys(funcs))
 
     def key(name: str):
         if name in _ORDER:
             return _ORDER[name]
-        return (parse_function(name).q, 0)
+        q = parse_function(name).q
+        return (q, 0) if q is not None else (200.0, names.index(name))
 
-    return sorted(dict.fromkeys(funcs), key=key)
+    return sorted(names, key=key)
 
 
 # -- error pages ------------------------------------------------------------------------------
@@ -838,6 +844,9 @@ def _image_page(
     if parse_function(mark).kind != "percentile" or mark == "median":
         mark = DEFAULT_PERCENTILE  # min, max, mean and median have lines of their own
     funcs = in_order([*TABLE_FUNCTIONS, mark] + ([result] if result else []))
+    # which samples counted: the table's count row is the valid samples; these say the rest
+    validity = [f for f in VALIDITY_FUNCTIONS if f in NAMED_FUNCTIONS]
+    funcs += [f for f in validity if f not in funcs]
     plotted = list(dict.fromkeys(["min", "median", "mean", mark]))
     luma = _has_luma(info)
     # one question for the whole page: every function, all samples, the luma and each band
@@ -886,6 +895,7 @@ def _image_page(
             "width": 100 * (x1 - x0) / info["width"],
             "height": 100 * (y1 - y0) / info["height"],
         }
+    facts = _facts(info, answer)
     choices = _choices(info) if luma else [c for c in _choices(info) if c[0] != "luma"]
     band_query = f"?band={quote(band, safe='')}" if band else ""
     return render_template(
@@ -916,8 +926,48 @@ def _image_page(
         entered=entered,
         band=band,
         band_label=dict(choices).get(band, "All samples"),
+        label_rasters=[] if result or window else _label_rasters(image, info),
+        facts=facts,
+        zonal_url=_zonal_url(image),
         choices=[(v, label, _with_band(v)) for v, label in choices] if len(choices) > 1 else [],
     )
+
+
+#: At most this many names of the store are looked at for label rasters to offer on a page.
+LABEL_CANDIDATES = 500
+
+
+def _label_rasters(image: str, info: dict) -> list[str]:
+    """Images of the store that can label the zones of ``image``: integer pixels, one band,
+    the same width and height (headers only, cached by version)."""
+    service = _service()
+    found = []
+    names = sorted(service.list_images(), key=natural_key)[:LABEL_CANDIDATES]
+    for name in names:
+        if name == image:
+            continue
+        try:
+            other = service.info(name)
+        except ImgStatsError:
+            continue
+        bands = other.get("bands")
+        single = not isinstance(bands, (list, tuple)) or len(bands) == 1
+        kind = str(other.get("dtype", ""))
+        if (
+            single
+            and kind.startswith(("uint", "int"))
+            and (other["width"], other["height"]) == (info["width"], info["height"])
+        ):
+            found.append(name)
+    return found
+
+
+def _zonal_url(image: str) -> str:
+    """``POST /zonal/<image>``: the zones' statistics (the zonal blueprint's contract)."""
+    try:
+        return url_for("zonal.zonal_stats", image=image)
+    except BuildError:
+        return f"{request.script_root}/zonal/{quote(image, safe='')}"
 
 
 def _with_band(band: str | None) -> str:
@@ -926,6 +976,49 @@ def _with_band(band: str | None) -> str:
     if band is not None:
         args["band"] = band
     return url_for(request.endpoint, **(request.view_args or {}), **args)
+
+
+#: How the page says where the file's validity comes from (the header's ``mask``).
+_MASK_WORDS = {
+    "internal": "the file's internal mask",
+    "sidecar": "a .msk sidecar mask",
+    "nodata": "the nodata value",
+    "alpha": "the alpha band (0: transparent)",
+    None: "none: every sample but NaN counts",
+}
+
+
+def _facts(info: dict, answer) -> list[tuple[str, str]]:
+    """What the page says of which samples count and where the image lies: valid and masked
+    samples (of the selection asked), the nodata value, the mask, the CRS and the bounds (those
+    the header gives)."""
+    facts = []
+    values = answer.values.get(None) or {}
+    count = answer.counts.get(None)
+    if count is not None:
+        text = f"{count:,}"
+        if isinstance(values.get("valid_percent"), float):
+            text += f" ({readable(values['valid_percent'])}% of the samples)"
+        facts.append(("Valid samples", text))
+    if "masked_pixels" in values:
+        facts.append(("Masked samples", f"{int(values['masked_pixels']):,} (NaN, nodata, mask)"))
+    if "nodata" in info:
+        nodata = info["nodata"]
+        facts.append(("Nodata", "none" if nodata is None else format_value(nodata)))
+    if "mask" in info:
+        facts.append(("Mask", _MASK_WORDS.get(info["mask"], str(info["mask"]))))
+    if "crs" in info:
+        facts.append(("CRS", info["crs"] or "none: pixel coordinates only"))
+    bounds = info.get("bounds")
+    if bounds:
+        left, bottom, right, top = (float(v) for v in bounds)
+        facts.append(
+            (
+                "Bounds",
+                f"x {left:.6g} to {right:.6g}, y {bottom:.6g} to {top:.6g}",
+            )
+        )
+    return facts
 
 
 def _label(selection, names) -> str:

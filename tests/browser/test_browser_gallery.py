@@ -201,7 +201,7 @@ def test_page_weights(server, fresh_page, tmp_path, record_property):
     print(json.dumps(weights, indent=1))
     for name, w in weights.items():
         assert w["html"] + w["css"] + w["js"] < 150_000 or "image" in name, (name, w)
-        assert w["css"] < 12_000
+        assert w["css"] < 16_000  # one hand-written stylesheet (viewer and zones included)
 
 
 def test_gallery_with_200_images_cold_and_warm(big_server, fresh_page, tmp_path, record_property):

@@ -238,3 +238,217 @@ document.addEventListener("DOMContentLoaded", () => {
     form.requestSubmit();
   });
 });
+
+// Zones: GeoJSON (pasted or a file) or a label raster of the store, sent to POST /zonal/<image>;
+// the polygons are drawn over the image (in image pixels, inside the zoomed stage) and the
+// statistics of each zone tabled, sortable by any column, with a CSV download.
+document.addEventListener("DOMContentLoaded", () => {
+  const section = document.querySelector("[data-zones]");
+  if (!section) return;
+  const form = section.querySelector("[data-zones-form]");
+  const error = section.querySelector("[data-zones-error]");
+  const status = section.querySelector("[data-zones-status]");
+  const result = section.querySelector("[data-zones-result]");
+  const table = section.querySelector("[data-zones-table]");
+  const csvLink = section.querySelector("[data-zones-csv]");
+  const clear = section.querySelector("[data-zones-clear]");
+  const overlay = document.querySelector("[data-zones-overlay]");
+  // the label raster, drawn half transparent over the image (made when first shown, and
+  // removed when not, so that the image is the viewer's one picture otherwise)
+  let labelsOverlay = null;
+  const showLabels = (url) => {
+    if (!labelsOverlay) {
+      labelsOverlay = document.createElement("img");
+      labelsOverlay.className = "labels-overlay";
+      labelsOverlay.alt = "";
+      overlay.before(labelsOverlay);
+    }
+    labelsOverlay.src = url;
+  };
+  const hideLabels = () => {
+    if (labelsOverlay) labelsOverlay.remove();
+    labelsOverlay = null;
+  };
+  const SVG = "http://www.w3.org/2000/svg";
+  let csvUrl = null;
+  let rows = [];
+  let columns = [];
+  let sort = { column: 0, descending: false };
+
+  // the alert is hidden while empty, so that the page's other alerts are its only ones
+  const say = (message) => {
+    error.textContent = message;
+    error.hidden = !message;
+    status.textContent = "";
+  };
+  const ringsOf = (geometry) => {
+    if (!geometry || typeof geometry !== "object") return [];
+    if (geometry.type === "Polygon") return geometry.coordinates || [];
+    if (geometry.type === "MultiPolygon") return (geometry.coordinates || []).flat();
+    return [];
+  };
+  const pathOf = (geometry) =>
+    ringsOf(geometry)
+      .filter((ring) => Array.isArray(ring) && ring.length)
+      .map((ring) => "M" + ring.map((p) => `${Number(p[0])},${Number(p[1])}`).join("L") + "Z")
+      .join("");
+  const draw = (features) => {
+    overlay.replaceChildren();
+    features.forEach((feature, index) => {
+      const path = document.createElementNS(SVG, "path");
+      path.setAttribute("d", pathOf(feature.geometry));
+      path.setAttribute("fill-rule", "evenodd");
+      path.dataset.row = String(index);
+      overlay.append(path);
+    });
+  };
+  const text = (value) => {
+    if (value === null || value === undefined) return "—";
+    if (typeof value === "number" && !Number.isInteger(value)) {
+      const size = Math.abs(value);
+      if (size >= 1e15 || (size > 0 && size < 1e-4)) return value.toExponential(4);
+      return size >= 1 ? String(Number(value.toFixed(4))) : String(Number(value.toPrecision(4)));
+    }
+    return String(value);
+  };
+  const csvCell = (value) => {
+    if (value === null || value === undefined) return "";
+    const s = String(value);
+    return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  };
+  const compare = (a, b) => {
+    // empty zones (null) last whatever the direction; numbers as numbers, else as text
+    if (a === null || a === undefined) return b === null || b === undefined ? 0 : 1;
+    if (b === null || b === undefined) return -1;
+    if (typeof a === "number" && typeof b === "number") return a - b;
+    return String(a).localeCompare(String(b), undefined, { numeric: true });
+  };
+  const render = () => {
+    const order = rows.map((row, index) => index);
+    order.sort((i, j) => {
+      const a = rows[i][sort.column];
+      const b = rows[j][sort.column];
+      if (a === null || a === undefined || b === null || b === undefined) return compare(a, b);
+      return sort.descending ? compare(b, a) : compare(a, b);
+    });
+    const head = document.createElement("tr");
+    columns.forEach((name, c) => {
+      const th = document.createElement("th");
+      th.scope = "col";
+      if (c === sort.column) th.setAttribute("aria-sort", sort.descending ? "descending" : "ascending");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = name;
+      button.setAttribute("aria-label", `Sort by ${name}`);
+      button.addEventListener("click", () => {
+        sort = { column: c, descending: sort.column === c ? !sort.descending : false };
+        render();
+        table.querySelector(`thead th:nth-child(${c + 1}) button`).focus();
+      });
+      th.append(button);
+      head.append(th);
+    });
+    table.tHead.replaceChildren(head);
+    const body = document.createDocumentFragment();
+    for (const index of order) {
+      const tr = document.createElement("tr");
+      tr.dataset.row = String(index);
+      rows[index].forEach((value, c) => {
+        const cell = document.createElement(c === 0 ? "th" : "td");
+        if (c === 0) cell.scope = "row";
+        if (typeof value === "number") {
+          const data = document.createElement("data");
+          data.value = String(value);
+          data.title = `exact: ${value}`;
+          data.textContent = text(value);
+          cell.append(data);
+        } else cell.textContent = text(value);
+        tr.append(cell);
+      });
+      const hot = (on) => {
+        tr.classList.toggle("hot", on);
+        const path = overlay.querySelector(`path[data-row="${index}"]`);
+        if (path) path.classList.toggle("hot", on);
+      };
+      tr.addEventListener("mouseenter", () => hot(true));
+      tr.addEventListener("mouseleave", () => hot(false));
+      body.append(tr);
+    }
+    table.tBodies[0].replaceChildren(body);
+  };
+  const show = (newColumns, newRows, name) => {
+    columns = newColumns;
+    rows = newRows;
+    sort = { column: 0, descending: false };
+    render();
+    const lines = [columns.map(csvCell).join(",")].concat(rows.map((r) => r.map(csvCell).join(",")));
+    if (csvUrl) URL.revokeObjectURL(csvUrl);
+    csvUrl = URL.createObjectURL(new Blob([lines.join("\n") + "\n"], { type: "text/csv" }));
+    csvLink.href = csvUrl;
+    csvLink.download = name;
+    result.hidden = false;
+    clear.hidden = false;
+    status.textContent = `${rows.length} zone${rows.length === 1 ? "" : "s"}.`;
+  };
+
+  clear.addEventListener("click", () => {
+    overlay.replaceChildren();
+    hideLabels();
+    result.hidden = true;
+    clear.hidden = true;
+    status.textContent = "";
+  });
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    say("");
+    const funcs = form.elements.funcs.value.split(/[\s,]+/).filter(Boolean);
+    if (!funcs.length) return say("Name at least one statistic, such as median.");
+    const labels = form.elements.labels.value;
+    let zones;
+    if (labels) zones = { labels };
+    else {
+      const file = form.elements.file.files[0];
+      const source = file ? await file.text() : form.elements.geojson.value;
+      if (!source.trim()) return say("Paste a GeoJSON FeatureCollection, choose a file or a label raster.");
+      try {
+        zones = JSON.parse(source);
+      } catch (exc) {
+        return say(`This is not JSON: ${exc.message}`);
+      }
+      if (zones && zones.type === "Feature") zones = { type: "FeatureCollection", features: [zones] };
+      if (zones && (zones.type === "Polygon" || zones.type === "MultiPolygon")) {
+        zones = { type: "FeatureCollection", features: [{ type: "Feature", geometry: zones, properties: {} }] };
+      }
+    }
+    status.textContent = "Computing…";
+    let answer;
+    try {
+      const response = await fetch(section.dataset.url, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ funcs, zones }),
+      });
+      answer = await response.json().catch(() => ({ error: `${response.status} ${response.statusText}` }));
+      if (!response.ok) return say(answer.error || `The service answered ${response.status}.`);
+    } catch (exc) {
+      return say(`No answer from the service: ${exc.message}`);
+    }
+    const names = (answer.funcs || funcs).concat(["count"]);
+    const base = section.dataset.image.replace(/\.[^.]*$/, "");
+    if (labels) {
+      overlay.replaceChildren();
+      showLabels(section.dataset.labelsUrl.replace("__LABELS__", encodeURIComponent(labels)));
+      show(["zone"].concat(names), answer.rows.map((r) => [r.zone].concat(names.map((n) => r[n]))), `${base}-zones.csv`);
+    } else {
+      hideLabels();
+      const features = answer.features || [];
+      draw(features);
+      const rowsOf = features.map((f, i) => {
+        const id = f.id !== undefined && f.id !== null ? f.id : i;
+        return [id].concat(names.map((n) => (f.properties || {})[n]));
+      });
+      show(["zone"].concat(names), rowsOf, `${base}-zones.csv`);
+    }
+  });
+});
