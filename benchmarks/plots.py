@@ -19,6 +19,7 @@ __all__ = [
     "time_vs_size",
     "error_vs_method",
     "latency",
+    "kernels",
 ]
 
 _PERCENTILES = ("p1", "median", "p99")
@@ -310,5 +311,60 @@ def latency(records: Sequence[dict], *, ax=None, title=None):
     ax.set_title(title or "GET /stats/<image>/<func> latency")
     ax.legend(fontsize="small")
     ax.grid(True, axis="y", which="both", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def kernels(rows: Sequence[dict], *, title=None):
+    """Time as a multiple of ``a.sum()`` (the memory floor) per row of the kernels benchmark.
+
+    One panel per function (median, p99, six), one group of bars per type and image, a bar per
+    method and number of cores; a line at 1 (the floor). Log scale.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        From :func:`benchmarks.bench_kernels.run` (times in seconds; ``imgstats_before`` when
+        a revision was compared).
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    funcs = list(dict.fromkeys(r["func"] for r in rows))
+    groups = list(dict.fromkeys((r["type"], r["image"]) for r in rows))
+    cores = list(dict.fromkeys(r["cores"] for r in rows))
+    methods = [("partition", "np.partition", "tab:blue")]
+    if any("imgstats_before" in r for r in rows):
+        methods.append(("imgstats_before", "imgstats before", "tab:olive"))
+    methods.append(("imgstats", "imgstats", "tab:green"))
+    bars = [(m, c) for m in methods for c in cores]
+    width = 0.8 / len(bars)
+    fig, axes = plt.subplots(
+        len(funcs), 1, figsize=(max(8, 0.9 * len(groups)), 2.8 * len(funcs)), squeeze=False
+    )
+    for ax, func in zip(axes[:, 0], funcs, strict=True):
+        by = {(r["type"], r["image"], r["cores"]): r for r in rows if r["func"] == func}
+        for i, ((key, label, colour), ncores) in enumerate(bars):
+            xs, ys = [], []
+            for g, (dtype, image) in enumerate(groups):
+                r = by.get((dtype, image, ncores))
+                if r is not None and key in r:
+                    xs.append(g + (i - (len(bars) - 1) / 2) * width)
+                    ys.append(r[key] / r["sum"])
+            alpha = 1.0 if ncores == cores[0] else 0.55
+            ax.bar(xs, ys, width, color=colour, alpha=alpha, label=f"{label}, {ncores}")
+        ax.axhline(1.0, color="black", lw=0.8)
+        ax.set_yscale("log")
+        ax.set_xticks(range(len(groups)), [f"{t}\n{i}" for t, i in groups], fontsize="small")
+        ax.set_ylabel("time ÷ a.sum()")
+        ax.set_title(func)
+        ax.grid(True, axis="y", which="both", alpha=0.3)
+    axes[0, 0].legend(fontsize="x-small", ncol=len(methods))
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig

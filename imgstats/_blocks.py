@@ -116,29 +116,64 @@ def _scan_floats(px: np.ndarray, dtype: np.dtype) -> tuple[BandStats, ...]:
     if dtype.itemsize == 4:
         return _scan_float32(px)
     nb = px.shape[1]
-    hist = np.zeros((nb, 1 << 16), np.int64)
+    acc = np.zeros((nb, 1 << 16, 2), np.uint64)
     kmin = np.full(nb, np.iinfo(np.uint64).max, np.uint64)
     kmax = np.zeros(nb, np.uint64)
-    special = np.zeros((nb, 3), np.int64)
-    esum_hi = np.zeros((nb, 2048), np.int64)
-    esum_lo = np.zeros((nb, 2048), np.int64)
-    _kernels.scan_float64(px.view(np.uint64), hist, kmin, kmax, esum_hi, esum_lo, special)
-    sums = [
-        _exact_sum(esum_hi[c], 1 << 26, 1074) + _exact_sum(esum_lo[c], 1, 1074) for c in range(nb)
-    ]
+    nan = np.zeros(nb, np.int64)
+    _kernels.scan_float64(px.reshape(-1).view(np.uint64), nb, acc, kmin, kmax, nan)
     out = []
     for c in range(nb):
-        nan, posinf, neginf = (int(v) for v in special[c])
-        count = px.shape[0] - nan
+        count = px.shape[0] - int(nan[c])
         if count == 0:
-            out.append(replace(BandStats.empty(dtype), nan=nan))
+            out.append(replace(BandStats.empty(dtype), nan=int(nan[c])))
             continue
-        out.append(
-            BandStats(
-                dtype.str, count, nan, hist[c], int(kmin[c]), int(kmax[c]), sums[c], posinf, neginf
-            )
-        )
+        hist = (acc[c, :, 1] >> np.uint64(32)).astype(np.int64)
+        posinf, neginf = int(hist[_F64_POSINF_BIN]), int(hist[_F64_NEGINF_BIN])
+        lo, hi = int(kmin[c]), int(kmax[c])
+        total = float64_sum(hist, acc[c])
+        out.append(BandStats(dtype.str, count, int(nan[c]), hist, lo, hi, total, posinf, neginf))
     return tuple(out)
+
+
+#: The top-16-bit key bins of +inf and -inf: no finite float64 shares them (NaN is not counted).
+_F64_POSINF_BIN, _F64_NEGINF_BIN = 0xFFF0, 0x000F
+
+
+def float64_sum(hist: np.ndarray, acc: np.ndarray) -> Fraction:
+    """The exact sum of the finite float64 samples counted by :func:`_kernels.scan_float64`.
+
+    Bin ``j`` holds one sign, one biased exponent ``E`` and the top 4 significand bits;
+    ``acc[j]`` holds the wrapped sum of the keys' low 48 bits and its carries. A positive
+    bin's significands sum to ``n * base * 2**48 + low``; a negative one's keys are the
+    complement, which makes its signed sum ``-n * (base + 1) * 2**48 + n + low``. The terms
+    are added per exponent in int64 (at most 32 bins each), then as Python ints.
+    """
+    nz = np.flatnonzero(hist)
+    nz = nz[(nz != _F64_POSINF_BIN) & (nz != _F64_NEGINF_BIN)]
+    if nz.size == 0:
+        return Fraction(0)
+    cnt = hist[nz]
+    neg = nz < 0x8000
+    bits16 = np.where(neg, 0xFFFF ^ nz, nz ^ 0x8000)
+    exponent = (bits16 >> 4) & 0x7FF
+    base = (bits16 & 0xF) | np.where(exponent > 0, 16, 0)
+    lows = acc[nz, 0]
+    carries = (acc[nz, 1] & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    terms = (
+        (48, np.where(neg, -cnt * (base + 1), cnt * base)),
+        (0, np.where(neg, cnt, 0)),
+        (64, carries),
+        (32, (lows >> np.uint64(32)).astype(np.int64)),
+        (0, (lows & np.uint64(0xFFFFFFFF)).astype(np.int64)),
+    )
+    e = np.maximum(exponent, 1)
+    total = 0
+    for shift, term in terms:
+        esum = np.zeros(2048, np.int64)
+        np.add.at(esum, e, term)
+        for x in np.flatnonzero(esum):
+            total += int(esum[x]) << (shift + int(x) - 1)
+    return Fraction(total, 1 << 1074)
 
 
 #: Predicted bins may hold up to 1/this of a float32 block's samples (4 bytes each are kept).
@@ -307,31 +342,14 @@ def refine_block(block, targets, dtype, limit: int) -> dict:
     counts = np.zeros(nt, np.int64)
     slots = np.cumsum(~collect) - 1
     hist = np.zeros((int((~collect).sum()), 1 << 16), np.int64)
-    if flat.size == 0:
-        pass
-    elif dtype == np.float32:  # one level below the top: every target has shift 16
-        lo = int(prefixes.min())
-        _kernels.refine_targets32(
-            flat,
-            nb,
-            lo,
-            int(prefixes.max()) - lo,
-            table,
-            prefixes.astype(np.uint32),
-            bands,
-            collect,
-            slots,
-            offsets,
-            counts,
-            buf,
-            hist,
-        )
-    else:
+    if flat.size:
+        tops = [int(p) >> (top - int(sh)) for p, sh in zip(prefixes, shifts, strict=True)]
         _kernels.refine_targets(
             flat,
             nb,
             kind,
             width,
+            _ranges(tops),
             table,
             shifts,
             prefixes,
@@ -352,6 +370,19 @@ def refine_block(block, targets, dtype, limit: int) -> dict:
     return out
 
 
+def _ranges(tops, n: int = 4) -> np.ndarray:
+    """At most ``n`` ranges ``(first, last - first)`` that cover the bins ``tops``: the widest
+    gaps between them are left out (unused ranges start at 2**63 and match no bin)."""
+    tops = sorted(set(tops))
+    gaps = sorted(range(1, len(tops)), key=lambda i: tops[i] - tops[i - 1])[-(n - 1) :]
+    cuts = [0, *sorted(gaps), len(tops)] if len(tops) > 1 else [0, len(tops)]
+    out = np.zeros((n, 2), np.uint64)
+    out[:, 0] = np.uint64(1 << 63)
+    for r, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True)):
+        out[r] = (tops[a], tops[b - 1] - tops[a])
+    return out
+
+
 def merge_refinements(a: dict, b: dict) -> dict:
     """Merge two blocks' refinements: histograms add up, collected keys concatenate."""
     out = dict(a)
@@ -368,6 +399,19 @@ def merge_refinements(a: dict, b: dict) -> dict:
 def finish_refinements(found: dict) -> dict:
     """Sort collected keys once all blocks are merged."""
     return {
-        node: (kind, np.sort(data) if kind == "keys" else data)
+        node: (kind, _sorted(data, node[1]) if kind == "keys" else data)
         for node, (kind, data) in found.items()
     }
+
+
+#: Collected keys from which a radix sort of their low bits beats ``numpy.sort``.
+RADIX_SORT_FROM = 1 << 12
+
+
+def _sorted(keys: np.ndarray, shift: int) -> np.ndarray:
+    """``keys`` (that share every bit above ``shift``) sorted, as a new array."""
+    if keys.size < RADIX_SORT_FROM:
+        return np.sort(keys)
+    out = np.array(keys, np.uint64)
+    _kernels.sort_low_bits(out, shift)
+    return out

@@ -241,47 +241,75 @@ def scan_float32(bits, nb, hist, lows, kmin, kmax, nan):
 
 
 @njit(nogil=True, cache=True)
-def scan_float64(bits, hist, kmin, kmax, esum_hi, esum_lo, special):
-    """Like :func:`scan_float32` for float64 (uint64 bit patterns).
+def scan_float64(bits, nb, acc, kmin, kmax, nan):
+    """One pass over float64 samples given as their flat, band-interleaved uint64 bit patterns.
 
-    The 53-bit significand is summed as a 27-bit high and a 26-bit low part per exponent.
+    As :func:`scan_float32` does for float32, each valid key costs one update of the entry of
+    its top-16-bit bin: ``acc[band, bin, 0]`` sums the low 48 bits of the keys (wrapping) and
+    ``acc[band, bin, 1]`` adds ``2**32`` (the count) plus 1 when that sum wrapped (the carries),
+    both in one 16-byte entry. A bin's sign, exponent and top 4 significand bits with these
+    give its exact sum (:func:`imgstats._blocks.float64_sum`): no scatter into per-exponent
+    sums, and one cache line per sample (12 MP heavy-tailed float64, one core, one loaded
+    run: 149 -> 31 ms). Exact below 2**31 samples per call. NaN is skipped and counted in
+    ``nan[band]``; infinities land in bins of their own.
     """
-    npix, nb = bits.shape
+    n = bits.shape[0]
+    absm = np.uint64(0x7FFFFFFFFFFFFFFF)
+    inf = np.uint64(0x7FF0000000000000)
     sign = np.uint64(0x8000000000000000)
-    for p in range(npix):
-        for c in range(nb):
-            b = np.uint64(bits[p, c])
-            mag = b & np.uint64(0x7FFFFFFFFFFFFFFF)
-            if mag > np.uint64(0x7FF0000000000000):
-                special[c, 0] += 1
+    low48 = np.uint64(0xFFFFFFFFFFFF)
+    one32 = np.uint64(1) << np.uint64(32)
+    lo = np.empty(nb, np.uint64)
+    hi = np.empty(nb, np.uint64)
+    for c in range(nb):
+        lo[c] = kmin[c]
+        hi[c] = kmax[c]
+    if nb == 1:  # no band counter, minimum in registers
+        a0 = acc[0]
+        l0 = lo[0]
+        h0 = hi[0]
+        nn = 0
+        for i in range(n):
+            b = bits[i]
+            if (b & absm) > inf:
+                nn += 1
                 continue
-            neg = (b & sign) != np.uint64(0)
-            if neg:
-                k = ~b
-            else:
-                k = b | sign
-            hist[c, np.int64(k >> np.uint64(48))] += 1
-            if k < kmin[c]:
-                kmin[c] = k
-            if k > kmax[c]:
-                kmax[c] = k
-            if mag == np.uint64(0x7FF0000000000000):
-                special[c, 2 if neg else 1] += 1
+            k = b ^ ((np.uint64(0) - (b >> np.uint64(63))) | sign)
+            j = k >> np.uint64(48)
+            x = k & low48
+            s = a0[j, 0] + x
+            a0[j, 0] = s
+            a0[j, 1] += one32 + np.uint64(s < x)
+            l0 = min(l0, k)
+            h0 = max(h0, k)
+        nan[0] += nn
+        lo[0] = l0
+        hi[0] = h0
+    else:
+        c = nb - 1
+        for i in range(n):
+            c += 1
+            if c == nb:
+                c = 0
+            b = bits[i]
+            if (b & absm) > inf:
+                nan[c] += 1
                 continue
-            e = np.int64(mag >> np.uint64(52))
-            m = np.int64(mag & np.uint64(0xFFFFFFFFFFFFF))
-            if e == 0:
-                e = 1
-            else:
-                m += np.int64(1) << 52
-            hi = m >> 26
-            lo = m & 0x3FFFFFF
-            if neg:
-                esum_hi[c, e] -= hi
-                esum_lo[c, e] -= lo
-            else:
-                esum_hi[c, e] += hi
-                esum_lo[c, e] += lo
+            k = b ^ ((np.uint64(0) - (b >> np.uint64(63))) | sign)
+            j = k >> np.uint64(48)
+            x = k & low48
+            s = acc[c, j, 0] + x
+            acc[c, j, 0] = s
+            acc[c, j, 1] += one32 + np.uint64(s < x)
+            lo[c] = min(lo[c], k)
+            hi[c] = max(hi[c], k)
+    for c in range(nb):
+        kmin[c] = lo[c]
+        kmax[c] = hi[c]
+
+
+#: Samples per band whose keys are checked at once, with no branch, before any is looked at.
+_SKIP_BLOCK = 256
 
 
 @njit(nogil=True, cache=True)
@@ -290,6 +318,7 @@ def refine_targets(
     nb,
     kind,
     width,
+    ranges,
     table,
     shifts,
     prefixes,
@@ -305,79 +334,75 @@ def refine_targets(
 
     ``flat`` holds the unsigned bit patterns of the samples, band-interleaved (sample ``i``
     belongs to band ``i % nb``); ``kind`` is 0 for unsigned, 1 for signed integers, 2 for
-    floats, and ``width`` is 32 or 64. ``table[band, top]`` flags the top-16-bit key bins that
-    some target of the band lies in: one look-up rejects almost every sample. A key of band
-    ``c`` falls in target ``t`` when ``bands[t, c]`` and ``key >> shifts[t] == prefixes[t]``;
-    several targets may take the same key (the image's and its band's). There, when
-    ``collect[t]`` the key is stored at ``buf[offsets[t] + counts[t]]``; otherwise its next 16
-    bits are counted into ``hist[slots[t]]``. NaN never matches.
+    floats, and ``width`` is 32 or 64. Every target lies in one of the four ranges of top-16-bit
+    key bins ``ranges[r, 0] .. ranges[r, 0] + ranges[r, 1]`` (an unused range starts at 2**63);
+    ``table[band, top]`` flags the bins that some target of the band lies in.
+    A key of band ``c`` falls in target ``t`` when ``bands[t, c]`` and
+    ``key >> shifts[t] == prefixes[t]``; several targets may take the same key (the image's
+    and its band's). There, when ``collect[t]`` the key is stored at
+    ``buf[offsets[t] + counts[t]]``; otherwise its next 16 bits are counted into
+    ``hist[slots[t]]``. NaN never matches.
+
+    The wanted bins hold a small share of the samples: a first loop over each block of
+    :data:`_SKIP_BLOCK` pixels only asks whether any key lies in one of the ranges (no
+    branch, so LLVM vectorises it; four ranges, so that p1 and p99 do not make one range of
+    almost every key), and a block with none is not looked at again (12 MP
+    float64 p99 on one core, one loaded run: 169 -> 15 ms).
     """
     n = flat.shape[0]
     nt = shifts.shape[0]
     mask = np.uint64(0xFFFFFFFF) if width == 32 else np.uint64(0xFFFFFFFFFFFFFFFF)
     sign = np.uint64(1) << np.uint64(width - 1)
+    wm1 = np.uint64(width - 1)
     inf = np.uint64(0x7F800000) if width == 32 else np.uint64(0x7FF0000000000000)
     top = np.uint64(width - 16)
-    c = nb - 1
-    for i in range(n):
-        c += 1
-        if c == nb:
-            c = 0
-        b = np.uint64(flat[i])
-        if kind == 0:
-            k = b
-        elif kind == 1:
-            k = b ^ sign
-        else:
-            if (b & ~sign) > inf:
-                continue
-            if b & sign:
-                k = ~b & mask
+    lo0, sp0 = np.uint64(ranges[0, 0]), np.uint64(ranges[0, 1])
+    lo1, sp1 = np.uint64(ranges[1, 0]), np.uint64(ranges[1, 1])
+    lo2, sp2 = np.uint64(ranges[2, 0]), np.uint64(ranges[2, 1])
+    lo3, sp3 = np.uint64(ranges[3, 0]), np.uint64(ranges[3, 1])
+    step = _SKIP_BLOCK * nb
+    start = 0
+    while start < n:
+        stop = min(n, start + step)
+        blk = flat[start:stop]  # indexed from 0, as in hist8
+        hit = False
+        for i in range(blk.shape[0]):
+            b = np.uint64(blk[i])
+            if kind == 0:
+                k = b
+            elif kind == 1:
+                k = b ^ sign
             else:
-                k = b | sign
-        if not table[c, np.int64(k >> top)]:
-            continue
-        for t in range(nt):
-            if bands[t, c] and (k >> shifts[t]) == prefixes[t]:
-                if collect[t]:
-                    buf[offsets[t] + counts[t]] = k
-                    counts[t] += 1
+                k = b ^ (((np.uint64(0) - (b >> wm1)) & mask) | sign)
+            pre = k >> top
+            hit |= (pre - lo0 <= sp0) | (pre - lo1 <= sp1) | (pre - lo2 <= sp2) | (pre - lo3 <= sp3)
+        if hit:
+            c = nb - 1
+            for i in range(blk.shape[0]):
+                c += 1  # the band, without a division per sample
+                if c == nb:
+                    c = 0
+                b = np.uint64(blk[i])
+                if kind == 0:
+                    k = b
+                elif kind == 1:
+                    k = b ^ sign
                 else:
-                    sub = shifts[t] - np.uint64(16)
-                    hist[slots[t], np.int64((k >> sub) & np.uint64(0xFFFF))] += 1
-
-
-@njit(nogil=True, cache=True)
-def refine_targets32(
-    bits, nb, lo, span, table, prefixes, bands, collect, slots, offsets, counts, buf, hist
-):
-    """:func:`refine_targets` for float32 bit patterns and targets at the 16-bit level only
-    (every refinement of float32): 32-bit arithmetic, and one unsigned comparison
-    ``top - lo <= span`` rejects the samples outside the targets' range of top bins before
-    any memory is read (3x faster than :func:`refine_targets` on a 12 MP p99)."""
-    n = bits.shape[0]
-    nt = prefixes.shape[0]
-    lo32 = np.uint32(lo)
-    span32 = np.uint32(span)
-    c = nb - 1
-    for i in range(n):
-        c += 1  # the band, without a division per sample
-        if c == nb:
-            c = 0
-        b = bits[i]
-        k = _key32(b)
-        pre = np.uint32(k >> np.uint32(16))
-        if np.uint32(pre - lo32) > span32:
-            continue
-        if not table[c, pre] or (b & np.uint32(0x7FFFFFFF)) > np.uint32(0x7F800000):
-            continue
-        for t in range(nt):
-            if bands[t, c] and pre == prefixes[t]:
-                if collect[t]:
-                    buf[offsets[t] + counts[t]] = k
-                    counts[t] += 1
-                else:
-                    hist[slots[t], np.int64(k & np.uint32(0xFFFF))] += 1
+                    k = b ^ (((np.uint64(0) - (b >> wm1)) & mask) | sign)
+                pre = k >> top
+                if not table[c, np.int64(pre)]:
+                    continue
+                if kind == 2 and (b & ~sign) > inf:
+                    continue
+                for t in range(nt):
+                    if bands[t, c] and (k >> shifts[t]) == prefixes[t]:
+                        if collect[t]:
+                            buf[offsets[t] + counts[t]] = k
+                            counts[t] += 1
+                        else:
+                            sub = shifts[t] - np.uint64(16)
+                            hist[slots[t], np.int64((k >> sub) & np.uint64(0xFFFF))] += 1
+        start = stop
 
 
 @njit(nogil=True, cache=True)
@@ -590,3 +615,41 @@ def hist8_px4(flat, nb, out, luma, count_luma):
             for v in range(256):
                 luma[v] += lsub[s, v]
         start = stop
+
+
+@njit(nogil=True, cache=True)
+def sort_low_bits(keys, bits):
+    """Sort ``keys`` in place, keys that differ only in their low ``bits`` bits (one bin's).
+
+    An LSD radix sort by bytes, skipping a byte that every key shares: the collected keys
+    of a refined bin share their prefix, so a 64-bit bin's need at most 6 passes of a
+    256-bucket scatter (600 000 keys of a float64 DEM's median bin: several times faster
+    than ``numpy.sort``, which has no SIMD sort for them here).
+    """
+    n = keys.shape[0]
+    tmp = np.empty_like(keys)
+    src = keys
+    dst = tmp
+    swapped = False
+    count = np.zeros(256, np.int64)
+    for shift in range(0, bits, 8):
+        sh = np.uint64(shift)
+        count[:] = 0
+        for i in range(n):
+            count[np.int64((src[i] >> sh) & np.uint64(255))] += 1
+        if count.max() == n:  # one value of this byte: the order stands
+            continue
+        total = 0
+        for d in range(256):
+            c = count[d]
+            count[d] = total
+            total += c
+        for i in range(n):
+            v = src[i]
+            d = np.int64((v >> sh) & np.uint64(255))
+            dst[count[d]] = v
+            count[d] += 1
+        src, dst = dst, src
+        swapped = not swapped
+    if swapped:
+        keys[:] = tmp

@@ -1,0 +1,66 @@
+"""benchmarks.bench_kernels: its inputs, its numpy references, its table and its figure."""
+
+import numpy as np
+import pytest
+
+from benchmarks import bench_kernels as bk
+
+matplotlib = pytest.importorskip("matplotlib")
+
+
+@pytest.fixture(autouse=True)
+def agg():
+    import matplotlib.pyplot as plt
+
+    with matplotlib.rc_context({"backend": "Agg"}):
+        plt.switch_backend("Agg")
+        yield
+        plt.close("all")
+
+
+@pytest.mark.parametrize("dtype", bk.TYPES)
+def test_inputs_have_the_type_the_shape_and_the_promised_content(dtype):
+    shape = bk.shape_of(0.03)
+    assert shape == (150, 200)
+    rand, real = bk.synthetic(dtype, shape), bk.real(dtype, shape)
+    assert rand.dtype == real.dtype == np.dtype(dtype) and rand.shape == real.shape == shape
+    if rand.dtype.kind == "f":
+        assert 0.002 < np.isnan(rand).mean() < 0.03  # about 1% NaN
+        assert np.nanmax(np.abs(rand)) > 20 * np.nanpercentile(np.abs(rand), 75)  # heavy tails
+    else:  # half clustered: the middle half of the values spans a sliver of the range
+        info = np.iinfo(rand.dtype)
+        p25, p50 = np.percentile(rand, [25, 50])
+        assert (p50 - p25) < 0.05 * (float(info.max) - float(info.min))
+    assert np.unique(real).size > 100  # a picture, not a constant
+
+
+@pytest.mark.parametrize("funcs", list(bk.FUNCS.values()))
+def test_partition_reference_gives_numpys_answer(funcs):
+    arr = bk.synthetic("float64", (40, 50))
+    flat = arr.reshape(-1)
+    valid = flat[~np.isnan(flat)]
+    got = bk._partition(flat, valid.size, funcs)()
+    if "mean" in funcs:
+        assert got[0] == valid.min() and got[1] == valid.max()
+        assert np.isclose(got[2], valid.mean())
+    else:
+        q = bk._qs(funcs)[0]
+        rank = bk._ranks(valid.size, q)[0]
+        assert got == np.sort(valid)[rank]
+
+
+def test_measure_checks_and_times_every_row_and_the_table_and_plot_show_them():
+    from benchmarks import plots
+
+    rows = bk.measure(0.01, 1, types=["uint16", "float32"])
+    assert len(rows) == 2 * 2 * len(bk.FUNCS)
+    for row in rows:
+        assert all(row[k] > 0 for k in ("sum", "partition", "percentile", "imgstats"))
+        row["cores"] = "1 core"
+        row["imgstats_before"] = row["imgstats"] * 2
+    text = bk.table(rows, "main")
+    assert text.count("\n") == len(rows) + 1 and "imgstats (main)" in text
+    fig = plots.kernels(rows, title="t")
+    assert [ax.get_title() for ax in fig.axes] == list(bk.FUNCS)
+    assert all(ax.get_yscale() == "log" for ax in fig.axes)
+    assert len(fig.axes[0].patches) == 3 * 4  # 3 methods x (2 types x 2 images)
