@@ -320,9 +320,9 @@ def _open_path(
         if plan is not None:
             return with_validity(plan, raw, nodata)
     if tiff:
-        plan = _stream_plan(source, page, pixel_limit)
+        plan = _stream_plan(source, page, pixel_limit, raw, nodata)
         if plan is not None:
-            return with_validity(plan, raw, nodata)
+            return plan
     img = open_image(
         source, chunks=chunks, pixel_limit=pixel_limit, storage_options=storage_options, page=page
     )  # the pixel limit, the bands
@@ -422,7 +422,7 @@ def _as_counted(plan: ReadPlan) -> ReadPlan:
     return plan
 
 
-def _stream_plan(path, page, pixel_limit) -> ReadPlan | None:
+def _stream_plan(path, page, pixel_limit, raw=False, nodata=None) -> ReadPlan | None:
     """A plan over a large local TIFF streamed tile by tile, built from its header alone.
 
     Without dask or xarray (importing them costs more than a second, and a whole
@@ -442,8 +442,10 @@ def _stream_plan(path, page, pixel_limit) -> ReadPlan | None:
     facts = stream.facts
     plan = _plan_of_stream(stream, describe(path))
     if facts.dtype.itemsize * math.prod(facts.shape) <= EAGER_BYTES:
-        return _read_whole(plan, stream)
-    return plan
+        # read whole: its validity from the page's facts, as open_image's attrs give them
+        attrs = {"format": "TIFF", "nodata": facts.nodata, "mask_page": facts.mask_page}
+        return with_validity(_read_whole(plan, stream), raw, nodata, path, None, attrs)
+    return with_validity(plan, raw, nodata)
 
 
 def _read_whole(plan: ReadPlan, stream) -> ReadPlan:
