@@ -131,22 +131,28 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument(
         "--raw",
         action="store_true",
-        help="count every sample: ignore the file's nodata, mask and alpha (default: honour them)",
+        help="count every sample: ignore the file's nodata, mask and alpha "
+        "(default: honour them, as GDAL does)",
     )
     stats.add_argument(
         "--nodata",
         default=None,
-        help="samples equal to this value do not count (in place of the file's nodata and mask)",
+        metavar="VALUE",
+        help="samples equal to VALUE do not count, in place of the file's nodata and mask "
+        "(default: the file's)",
     )
     stats.add_argument(
         "--bbox",
         default=None,
-        help="minx,miny,maxx,maxy in map coordinates (the raster's CRS, or --crs)",
+        metavar="MINX,MINY,MAXX,MAXY",
+        help="only the pixels whose centre lies in this box of map coordinates, in the "
+        "raster's CRS or --crs (default: the whole image)",
     )
     stats.add_argument(
         "--crs",
         default=None,
-        help="CRS of --bbox, e.g. EPSG:4326 (reprojection needs the geo extra)",
+        help="CRS of --bbox, e.g. EPSG:4326; reprojecting needs the geo extra "
+        "(default: the raster's)",
     )
     stats.add_argument(
         "--format",
