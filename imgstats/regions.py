@@ -152,6 +152,7 @@ def polygon_rings(polygon) -> list[np.ndarray]:
     total = 0
     out = []
     for ring in rings:
+        _check_numbers(ring)
         try:
             # numbers only: float64 would parse "1" and round a 400-digit integer to inf
             raw = np.array(ring)
@@ -179,6 +180,25 @@ def polygon_rings(polygon) -> list[np.ndarray]:
             raise InvalidOption("degenerate polygon: all its vertices lie on one line")
         out.append(pts)
     return out
+
+
+def _check_numbers(ring) -> None:
+    """Refuse a ring whose coordinates are not real numbers (numpy would parse ``"1"``)."""
+    if isinstance(ring, np.ndarray):
+        if ring.dtype.kind not in "iuf":
+            raise InvalidOption(f"polygon coordinates must be numbers, not {ring.dtype}")
+        return
+    if not isinstance(ring, (list, tuple)):
+        raise InvalidOption("a polygon is a list of [x, y] pairs of numbers")
+    for point in ring:
+        if isinstance(point, np.ndarray) and point.dtype.kind in "iuf":
+            continue
+        if not isinstance(point, (list, tuple)) or not all(
+            isinstance(v, numbers.Real) and not isinstance(v, bool) for v in point
+        ):
+            raise InvalidOption(
+                f"a polygon is a list of [x, y] pairs of numbers, not {str(point)[:40]}"
+            )
 
 
 def _crossings(ring: np.ndarray, yc: np.ndarray):
