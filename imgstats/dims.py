@@ -142,7 +142,9 @@ def compute_along(
         out_dtype = np.float64  # a cell may be left without samples: NaN
         valid = valid.broadcast_like(data).transpose(*keep, *dims).data
     nk = len(keep)
-    names = parsed  # Functions: each keeps its percentile method
+    # the parsed functions, not their names: a Function may carry what no name says
+    # (a percentile method, an exact quantile of imgstats.accessor)
+    names = parsed
     if any(arr.sizes[d] == 0 for d in keep):  # nothing to reduce: numpy's empty result
         kshape = tuple(arr.sizes[d] for d in keep)
         values = np.empty((*kshape, len(parsed)), dtype=out_dtype)
@@ -333,7 +335,7 @@ def _rows_stats(rows: np.ndarray, names, out_dtype, valid=None) -> np.ndarray:
     counts, cols = read_groups(groups_of_rows(rows, valid), names, in_place=True)
     empty = counts == 0
     for j, name in enumerate(names):
-        col = cols[getattr(name, "name", name)]  # a Function keeps its method
+        col = cols[getattr(name, "name", name)]  # a parsed Function, or a name
         if empty.any():
             col = np.where(empty, np.nan, col.astype(np.float64))
         out[:, j] = col

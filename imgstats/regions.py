@@ -44,6 +44,9 @@ __all__ = [
 MAX_POLYGON_VERTICES = 10_000
 #: Scanline rows rasterized at once: bounds the (rows x edges) crossing matrix in memory.
 _ROWS_PER_BATCH = 1 << 20
+#: ... and the (rows x width) int8 edges and int32 running sums (issue 18: a triangle over a
+#: 32768 x 32768 image took 5 GB of them at once; now 5 bytes x this many pixels per batch).
+_PIXELS_PER_BATCH = 1 << 22
 
 
 # -- windows ------------------------------------------------------------------------------------
@@ -238,7 +241,7 @@ def _rasterize_ring(ring: np.ndarray, window) -> np.ndarray:
     x0, y0, x1, y1 = window
     h, w = y1 - y0, x1 - x0
     out = np.zeros((h, w), bool)
-    batch = max(1, _ROWS_PER_BATCH // max(len(ring), 1))
+    batch = max(1, min(_ROWS_PER_BATCH // max(len(ring), 1), _PIXELS_PER_BATCH // max(w, 1)))
     for start in range(0, h, batch):
         stop = min(h, start + batch)
         yc = np.arange(y0 + start, y0 + stop, dtype=np.float64) + 0.5

@@ -1,4 +1,4 @@
-"""The JSON API blueprint: ``/health``, ``/stats``, ``/api/images``, OpenAPI.
+"""The JSON API blueprint: ``/health``, ``/ready``, ``/stats``, ``/api/images``, OpenAPI.
 
 ``GET /stats/<image>/<func>`` answers one statistic of an image, of a window of it
 (``?window=x0,y0,x1,y1``), or of a collection when ``<image>`` is a pattern holding ``*`` or
@@ -40,6 +40,23 @@ def _service():
 def health():
     """Liveness: 200 ``OK`` as text/plain."""
     return Response("OK", mimetype="text/plain", headers={"Cache-Control": "no-store"})
+
+
+@_route("/ready")
+def ready():
+    """Readiness: 200 once this process has loaded every kernel (the app factory's warm-up
+    does, before the worker accepts requests), else 503; JSON either way."""
+    from .. import _jit
+
+    headers = {"Cache-Control": "no-store"}
+    if _jit.loaded() and _service().warmed:
+        return jsonify(ready=True, kernels=len(_jit.kernels())), 200, headers
+    body = {
+        "ready": False,
+        "error": "not ready: the counting kernels are not loaded yet "
+        "(the service starts with IMGSTATS_WARMUP=0, or is still warming up)",
+    }
+    return jsonify(body), 503, {**headers, "Retry-After": "1"}
 
 
 @_route("/stats/<image>/<func>")

@@ -43,7 +43,7 @@ STATUS_CODES: dict[type[Exception], int] = {
 }
 
 #: Paths that always answer JSON, even for a URL that matches no route.
-API_PREFIXES = ("/stats", "/api", "/health", "/zonal")
+API_PREFIXES = ("/stats", "/api", "/health", "/ready", "/zonal")
 
 
 def status_of(exc: BaseException) -> int:

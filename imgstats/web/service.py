@@ -44,7 +44,7 @@ from ..errors import (
 from ..functions import Function, parse_function
 from ..io import EAGER_BYTES, read_header
 from ..io._pillow import check_pixels
-from ..reduce import refine, summarize
+from ..reduce import compute, refine, summarize
 from ..regions import parse_window, polygon_rings
 from ..summary import Summary
 from ._limits import Gate, acquire, check_request
@@ -100,6 +100,7 @@ class ImageService:
         from ..data import gallery_path
 
         self.config = dict(config)
+        self.warmed = False  # set by warm_up(): what /ready reports
         images = config.get("IMAGES") or gallery_path()
         self.store = open_store(
             images,
@@ -790,7 +791,23 @@ class ImageService:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def warm_up(self) -> None:
-        """Run the counting kernels once on tiny arrays so no request pays their compile."""
+        """Load numba's kernels and walk every reading path once, so no request pays a
+        compile, the load of numba's cache or the import of a reader (readiness: ``/ready``).
+
+        Tiny arrays of each pixel type, then tiny files of each kind a store holds: Pillow's
+        8-bit images counted in place (grey, RGB, RGBA), and TIFFs of each type, which come
+        through tifffile, xarray and dask. Each is summarized, refined and asked for its luma
+        where it has one, so every argument type of the kernels is compiled (read-only
+        arrays differ from writable ones for numba).
+        """
+        import tempfile
+
+        import tifffile
+        from PIL import Image
+
+        from .. import _jit
+
+        _jit.load()  # else these tiny arrays would be counted by the kernels' Python bodies
         rng = np.random.default_rng(0)
         samples = [
             rng.integers(0, 255, (4, 4, 3), dtype=np.uint8),
@@ -801,18 +818,37 @@ class ImageService:
             rng.random((4, 4), dtype=np.float32),
             rng.random((4, 4)),
         ]
+        funcs = ["p10", "median"]
         for arr in samples:
             s = summarize(arr)
-            refine(s, arr, ["p10", "median"])
-        # and the path of an 8-bit file decoded by Pillow: its memory counted in place
-        import tempfile
+            refine(s, arr, funcs)
+            readonly = arr.copy()
+            readonly.flags.writeable = False  # decoders hand out read-only buffers
+            refine(summarize(readonly), readonly, funcs)
+        from ..zones import zonal
 
-        from PIL import Image
-
+        labels = np.arange(16).reshape(4, 4) % 3
+        for arr in samples[1:]:  # the grouped core's kernels, for /zonal
+            zonal(arr, labels, funcs + ["mean"])
         with tempfile.TemporaryDirectory() as folder:
-            path = os.path.join(folder, "warm.png")
-            Image.fromarray(samples[0]).save(path)
-            summarize(path)
+            paths = []
+            for mode, arr in [
+                ("RGB", samples[0]),
+                ("L", samples[1]),
+                ("RGBA", np.dstack([samples[0], samples[1]])),
+            ]:
+                paths.append(os.path.join(folder, f"warm-{mode}.png"))
+                Image.fromarray(arr, mode).save(paths[-1])
+            for arr in samples[1:] + [samples[0]]:
+                paths.append(os.path.join(folder, f"warm-{arr.dtype}-{arr.ndim}.tif"))
+                tifffile.imwrite(paths[-1], arr)
+            for path in paths:
+                s = summarize(path)
+                refine(s, path, funcs)
+                if len(s.band_names) >= 3:
+                    refine(summarize(path), path, funcs, "luma")
+                    compute(path, "median", "luma")
+        self.warmed = True
 
     def cache_clear(self) -> None:
         """Forget every cached summary and header (not Redis)."""
