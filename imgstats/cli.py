@@ -124,9 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument(
         "--method",
         default=None,
+        metavar="METHOD",
         help="numpy's percentile method of every pXXX: "
         + ", ".join(QUANTILE_METHODS)
-        + " (default linear; median is numpy.median whatever the method)",
+        + "; median is numpy.median whatever the method (default: linear)",
     )
     stats.add_argument(
         "--page",
