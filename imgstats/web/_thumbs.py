@@ -354,13 +354,20 @@ class BackgroundRenders:
 
 
 def render(
-    fh, max_side: int, *, quality: int = 80, pixel_limit: int | None = None, page: int = 0
+    fh,
+    max_side: int,
+    *,
+    quality: int = 80,
+    pixel_limit: int | None = None,
+    page: int = 0,
+    nodata=None,
 ) -> bytes:
     """Render the image in binary file ``fh`` as a WebP whose longer side is at most ``max_side``.
 
     The pixels come from the read plan of :func:`imgstats.io.open_preview_plan`: the same
     meaning (palette colours, MINISWHITE inverted...), band names, bomb check and error mapping
-    as the statistics.
+    as the statistics. Pixels without a valid sample (NaN, or ``nodata`` -- by default the
+    one the plan knows -- in every band) are transparent.
 
     Raises
     ------
@@ -370,7 +377,9 @@ def render(
         The image declares more than ``pixel_limit`` pixels.
     """
     plan = open_preview_plan(fh, max_side, pixel_limit=pixel_limit, page=page)
-    img = _displayed(plan.array(), plan.band_names, _nodata_of(plan))
+    if nodata is None:
+        nodata = _nodata_of(plan)
+    img = _displayed(plan.array(), plan.band_names, nodata)
     img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
     out = io.BytesIO()
     img.save(out, "WEBP", quality=quality, method=4)
@@ -388,7 +397,7 @@ _COLOUR_SPACES = {
 
 def _nodata_of(plan):
     """The nodata value a read plan knows from its file (GDAL_NODATA), or None."""
-    for holder in (plan, getattr(plan, "validity", None)):
+    for holder in (plan, getattr(plan, "valid", None), getattr(plan, "validity", None)):
         value = getattr(holder, "nodata", None)
         if value is not None and not callable(value):
             return value

@@ -1015,7 +1015,7 @@ def _facts(info: dict, answer) -> list[tuple[str, str]]:
         facts.append(
             (
                 "Bounds",
-                f"x {left:.6g} to {right:.6g}, y {bottom:.6g} to {top:.6g}",
+                f"x {left:.10g} to {right:.10g}, y {bottom:.10g} to {top:.10g}",
             )
         )
     return facts

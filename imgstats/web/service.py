@@ -161,8 +161,9 @@ class ImageService:
         """
         from ._thumbs import render
 
+        nodata = self.info(name).get("nodata")  # the header's, shown as transparent
         with self.slow.hold(), self._decoding(name), self.store.open(name) as fh:
-            return render(fh, size, quality=quality, pixel_limit=self.pixel_limit)
+            return render(fh, size, quality=quality, pixel_limit=self.pixel_limit, nodata=nodata)
 
     def redact(self, message: str) -> str:
         """``message`` without the store's local location, for clients."""

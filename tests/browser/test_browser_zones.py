@@ -97,8 +97,11 @@ def _csv(page) -> list[list[str]]:
     return list(csv.reader(io.StringIO(text)))
 
 
-def test_pasted_geojson_is_drawn_tabled_sorted_and_downloaded(zones_server, page, axe):
+def test_pasted_geojson_is_drawn_tabled_sorted_and_downloaded(
+    zones_server, page, axe, readme_screenshot
+):
     page.goto(zones_server.url + "/gallery/IMG_1.jpg")
+    expect(page.get_by_role("button", name="Clear zones")).to_be_hidden()
     page.get_by_label("GeoJSON, pasted").fill(json.dumps(ZONES))
     page.get_by_label("Statistics of each zone").fill("median mean p99")
     page.get_by_role("button", name="Compute zones").click()
@@ -146,9 +149,17 @@ def test_pasted_geojson_is_drawn_tabled_sorted_and_downloaded(zones_server, page
         for f in api["features"]
     )
     assert axe(page) == []
+    page.locator("[data-zones-table] tbody tr").first.hover()  # its polygon is highlighted
+    expect(page.locator("[data-zones-overlay] path.hot")).to_have_count(1)
+    page.evaluate("window.scrollTo(0, 0)")
+    readme_screenshot(page, "zones", full_page=True)
     # zoom in: the drawing follows the image
     page.get_by_role("button", name="Zoom in").click()
     assert page.locator("[data-zones-overlay]").bounding_box() == _image_box(page)
+    # clear: nothing drawn, no table
+    page.get_by_role("button", name="Clear zones").click()
+    expect(page.locator("[data-zones-overlay] path")).to_have_count(0)
+    assert page.locator("[data-zones-result]").is_hidden()
 
 
 def test_a_label_raster_of_the_store(zones_server, page):
