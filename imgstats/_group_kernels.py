@@ -177,3 +177,84 @@ def compact_rows(keys, valid, offsets, out):
                 out[pos] = keys[r, j]
                 pos += 1
     offsets[n] = pos
+
+
+@njit(nogil=True, cache=True)
+def count_labels(labels, lo, background, nb, valid, ngroups):
+    """:func:`count_groups` with the group of sample ``i`` read from ``labels[i // nb] - lo``
+    (no array of group ids is made); ``background`` (as ``label - lo``, or -1) is no group."""
+    seen = np.zeros(ngroups, np.int64)
+    nval = np.zeros(ngroups, np.int64)
+    allvalid = valid.size == 0
+    n = labels.size
+    for p in range(n):
+        g = np.int64(labels[p]) - lo
+        if g == background:
+            continue
+        for c in range(nb):
+            i = p * nb + c
+            seen[g] += 1
+            if allvalid or valid[i]:
+                nval[g] += 1
+    return seen, nval
+
+
+@njit(nogil=True, cache=True)
+def scatter_labels(labels, lo, background, nb, keys, valid, offsets, out):
+    """:func:`scatter_groups` with the groups of :func:`count_labels`."""
+    pos = offsets[:-1].copy()
+    allvalid = valid.size == 0
+    n = labels.size
+    for p in range(n):
+        g = np.int64(labels[p]) - lo
+        if g == background:
+            continue
+        for c in range(nb):
+            i = p * nb + c
+            if allvalid or valid[i]:
+                out[pos[g]] = keys[i]
+                pos[g] += 1
+
+
+@njit(nogil=True, cache=True)
+def radix_sort_groups(keys, offsets, first, last):
+    """Sort each group's keys in place: insertion sort for a few, else an LSD radix sort by
+    bytes, skipping the bytes on which every key of the group agrees (a float32 group of
+    nearby values sorts in two passes, a 16-bit one in at most two)."""
+    width = keys.itemsize
+    biggest = 0
+    for g in range(first, last):
+        biggest = max(biggest, offsets[g + 1] - offsets[g])
+    tmp = np.empty(biggest, keys.dtype)
+    counts = np.zeros(257, np.int64)
+    for g in range(first, last):
+        a = offsets[g]
+        b = offsets[g + 1]
+        n = b - a
+        if n <= 48:
+            _insertion_sort(keys, a, b)
+            continue
+        differ = np.uint64(0)
+        k0 = np.uint64(keys[a])
+        for i in range(a + 1, b):
+            differ |= np.uint64(keys[i]) ^ k0
+        src = keys[a:b]
+        dst = tmp[:n]
+        in_tmp = False
+        for byte in range(width):
+            shift = np.uint64(8 * byte)
+            if (differ >> shift) & np.uint64(0xFF) == 0:
+                continue
+            counts[:] = 0
+            for i in range(n):
+                counts[np.int64((np.uint64(src[i]) >> shift) & np.uint64(0xFF)) + 1] += 1
+            for d in range(256):
+                counts[d + 1] += counts[d]
+            for i in range(n):
+                d = np.int64((np.uint64(src[i]) >> shift) & np.uint64(0xFF))
+                dst[counts[d]] = src[i]
+                counts[d] += 1
+            src, dst = dst, src
+            in_tmp = not in_tmp
+        if in_tmp:
+            keys[a:b] = src

@@ -636,7 +636,7 @@ def summarize_many(
     max_workers : int, optional
         Threads when running on threads (default: twice the CPUs, at most one per image).
     window, mask, polygon : optional
-        The same region of every image (see :func:`imgstats.regions.select`).
+        The same region of every image (see :func:`imgstats.selection.select`).
     **io_options
         For :func:`imgstats.open_image`.
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from ._blocks import finish_refinements, summarize_block
 from ._lazy import lazy_module
-from .errors import NoValidSamples
+from .errors import InvalidOption, NoValidSamples
 from .functions import parse_function
 from .summary import NeedsRefinement, Summary, float32_keys, key_bits_of, keys_to_values
 
@@ -43,6 +43,7 @@ __all__ = [
     "SMALL_GROUP",
     "sample_keys",
     "group_samples",
+    "group_labels",
     "groups_of_rows",
     "merge_groups",
     "read_groups",
@@ -179,6 +180,46 @@ def group_samples(values: np.ndarray, gid: np.ndarray, zone_ids: np.ndarray, val
     return _promote(groups)
 
 
+def group_labels(values: np.ndarray, labels: np.ndarray, background, nb: int = 1) -> Groups:
+    """The :class:`Groups` of a block whose pixel ``p`` (samples ``p * nb`` to ``p * nb + nb
+    - 1`` of ``values``) is in the zone ``labels[p]``; ``background`` (or None) is no zone.
+
+    Labels within a range of a few times the block's size are read by the kernels as they
+    are (no array of group ids); sparse ones (ids up to 2**63) go through ``numpy.unique``.
+    """
+    flat = np.ascontiguousarray(labels).reshape(-1)
+    values = np.ascontiguousarray(values).reshape(-1)
+    if not flat.size:
+        return Groups.empty(values.dtype)
+    if not flat.dtype.isnative:
+        flat = flat.astype(flat.dtype.newbyteorder("="))
+    lo, hi = int(flat.min()), int(flat.max())
+    if hi > np.iinfo(np.int64).max:
+        raise InvalidOption("labels above 2**63 - 1 are not supported")
+    if hi - lo > 4 * flat.size + 1024:
+        zone_ids, gid = np.unique(flat.astype(np.int64), return_inverse=True)
+        gid = gid.reshape(-1).astype(np.int64)
+        if background is not None:
+            k = np.searchsorted(zone_ids, background)
+            if k < zone_ids.size and zone_ids[k] == background:
+                gid[gid == k] = -1
+        return group_samples(values, np.repeat(gid, nb) if nb > 1 else gid, zone_ids)
+    keys, valid = sample_keys(values)
+    bg = background - lo if background is not None and lo <= background <= hi else -1
+    ng = hi - lo + 1
+    seen, nval = _k.count_labels(flat, lo, bg, nb, valid, ng)
+    offsets = np.zeros(ng + 1, np.int64)
+    np.cumsum(nval, out=offsets[1:])
+    out = np.empty(int(offsets[-1]), keys.dtype)
+    _k.scatter_labels(flat, lo, bg, nb, keys, valid, offsets, out)
+    present = np.flatnonzero(seen)
+    if present.size < ng:
+        compact = np.zeros(present.size + 1, np.int64)
+        np.cumsum(nval[present], out=compact[1:])
+        offsets = compact
+    return _promote(Groups(values.dtype, present.astype(np.int64) + lo, offsets, out))
+
+
 def merge_groups(parts) -> Groups:
     """Merge the :class:`Groups` of several sets of samples (e.g. blocks) of the same groups."""
     parts = [p for p in parts if p is not None]
@@ -296,14 +337,18 @@ def _sort(keys, offsets) -> None:
     from .io._plan import workers
 
     ng = offsets.size - 1
-    if ng <= _GROUPS_PER_TASK or workers() == 1:
-        _k.sort_groups(keys, offsets, 0, ng)
+    if ng <= 1 or keys.size <= 1 << 16 or workers() == 1:
+        _k.radix_sort_groups(keys, offsets, 0, ng)
         return
-    cuts = list(range(0, ng, _GROUPS_PER_TASK)) + [ng]
+    # cut the groups into runs of about equal samples, a few per thread
+    runs = 4 * workers()
+    cuts = np.unique(np.searchsorted(offsets, np.linspace(0, keys.size, runs + 1)[1:-1]))
+    cuts = [0, *[int(c) for c in cuts if 0 < c < ng], ng]
     with ThreadPoolExecutor(workers()) as pool:
         list(
             pool.map(
-                lambda ab: _k.sort_groups(keys, offsets, *ab), zip(cuts[:-1], cuts[1:], strict=True)
+                lambda ab: _k.radix_sort_groups(keys, offsets, *ab),
+                zip(cuts[:-1], cuts[1:], strict=True),
             )
         )
 

@@ -57,7 +57,7 @@ def summarize(
         Show a progress bar on stderr: dask's for dask inputs on local schedulers, tqdm's
         for a large local TIFF streamed tile by tile.
     window, mask, polygon : optional
-        Summarize only these pixels; see :func:`imgstats.regions.select`.
+        Summarize only these pixels; see :func:`imgstats.selection.select`.
     **io_options
         ``chunks``, ``pixel_limit``, ``storage_options``, ``page`` for
         :func:`imgstats.open_image`.
@@ -166,7 +166,7 @@ def compute(
         As for :func:`summarize`.
     window, mask, polygon : optional
         Only these pixels count: a half-open window ``(x0, y0, x1, y1)``, a boolean ``(y, x)``
-        mask, a polygon of pixel centres; see :func:`imgstats.regions.select`.
+        mask, a polygon of pixel centres; see :func:`imgstats.selection.select`.
     dim : str or tuple of str, optional
         Reduce a DataArray along these dims only: the result is a DataArray over the others
         (see :func:`imgstats.dims.compute_along`).
@@ -346,7 +346,7 @@ def _region(data, window, mask, polygon, io_options, scheduler=None):
         plan = window_plan(data, window, **io_options)
         if plan is not None:
             return plan, {}
-    from .regions import select
+    from .selection import select
 
     return select(data, window=window, mask=mask, polygon=polygon, **io_options), {}
 

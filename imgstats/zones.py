@@ -39,10 +39,10 @@ import numpy as np
 
 from ._blocks import merge_refinements, refine_block
 from .errors import InvalidOption
-from .grouped import Groups, group_samples, merge_groups, read_groups
+from .grouped import Groups, group_labels, group_samples, merge_groups, read_groups
 from .summary import collect_limit
 
-__all__ = ["zonal", "MAX_ZONES", "MAX_FEATURES", "parse_polygons"]
+__all__ = ["zonal", "MAX_ZONES", "MAX_FEATURES", "parse_polygons", "PolygonLayer"]
 
 #: The most zones a call may have (labels present, or features); ``max_zones=`` overrides it.
 MAX_ZONES = 10_000_000
@@ -147,7 +147,7 @@ def zonal(
     def refine(wanted):
         return walk.map_reduce(_refine_block, _merge_found, wanted, dtype)
 
-    counts, cols = read_groups(groups, names, refine)
+    counts, cols = read_groups(groups, names, refine, in_place=True)
     return _frame(layout, groups.zones, counts, cols, names, dtype)
 
 
@@ -178,6 +178,19 @@ def _values(source, band, scheduler, io_options):
 
 
 # -- the zones ---------------------------------------------------------------------------------
+class PolygonLayer:
+    """A checked polygon layer (:func:`parse_polygons`), which :func:`zonal` takes as zones
+    without checking it again (the web service checks a body before it reads any pixel)."""
+
+    def __init__(self, features, ids):
+        self.features = features
+        self.ids = ids
+
+    @classmethod
+    def parse(cls, zones, id_property=None) -> PolygonLayer:
+        return cls(*parse_polygons(zones, id_property))
+
+
 class _Layout:
     """What gives each pixel its zones: a label image, or polygons (rings per feature)."""
 
@@ -192,6 +205,10 @@ class _Layout:
 def _zones(zones, height, width, background, id_property, limit, io_options) -> _Layout:
     if isinstance(zones, (str, os.PathLike)) and str(zones).lower().endswith((".geojson", ".json")):
         zones = _read_geojson(zones, io_options)
+    if isinstance(zones, PolygonLayer):
+        if len(zones.features) > limit:
+            raise InvalidOption(f"{len(zones.features)} features, more than the limit {limit}")
+        return _Layout("polygons", features=zones.features, ids=zones.ids)
     if isinstance(zones, (dict, list, tuple)):
         if background not in (0, None):
             raise InvalidOption("background= applies to label images, not to polygons")
@@ -387,7 +404,9 @@ class _Walk:
         if not self.dask:
             from .io._plan import workers
 
-            strip = _STRIP_PIXELS if self.layout.kind == "labels" else _POLYGON_STRIP_PIXELS
+            if self.layout.kind == "labels":
+                return [(0, h, 0, w)]  # one counting sort over the image: no merge of strips
+            strip = _POLYGON_STRIP_PIXELS
             rows = max(1, min(h, strip // max(w, 1)))
             n = max(-(-h // rows), min(h, workers()) if h * w >= 1 << 20 else 1)
             cuts = np.linspace(0, h, n + 1).astype(int)
@@ -573,6 +592,8 @@ def _dense_labels(labels: np.ndarray, background):
 
 
 def _group_block(block, box, zone, nb) -> Groups:
+    if zone[0] == "labels":
+        return group_labels(np.asarray(block), np.asarray(zone[1]), zone[2], nb)
     values, gid, zone_ids = _block_samples(block, box, zone, nb)
     return group_samples(values, gid, zone_ids)
 

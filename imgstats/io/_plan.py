@@ -338,10 +338,10 @@ def window_plan(
 ) -> ReadPlan | None:
     """A stream plan over a window of a local TIFF: it decodes only the segments it touches.
 
-    ``window`` is checked and clipped to the page as :func:`imgstats.regions.select` does
+    ``window`` is checked and clipped to the page as :func:`imgstats.selection.select` does
     (the same errors). ``None`` for anything else -- not a local TIFF file, a ``chunks=``
     (dask asked for), a page that cannot be streamed or over ``pixel_limit`` --, which then
-    takes :func:`imgstats.regions.select`'s route (and gets its errors).
+    takes :func:`imgstats.selection.select`'s route (and gets its errors).
 
     Raises
     ------

@@ -58,7 +58,7 @@ def zonal_stats(image: str):
     if id_property is not None and not isinstance(id_property, str):
         raise InvalidOption("'id_property' must be a property name")
     zones = fields.get("zones")
-    labels = None
+    labels = layer = None
     if isinstance(zones, dict) and set(zones) == {"labels"}:
         labels = zones["labels"]
         if not isinstance(labels, str) or not labels:
@@ -76,9 +76,9 @@ def zonal_stats(image: str):
                 f"{len(features)} features, more than the limit of {limit} (ZONAL_FEATURES)"
             )
         _check_vertices(features, int(config.get("ZONAL_VERTICES", 1_000_000)))
-        from ..zones import parse_polygons
+        from ..zones import PolygonLayer
 
-        parse_polygons(zones, id_property)  # a bad feature is a 400 before any pixel
+        layer = PolygonLayer.parse(zones, id_property)  # a bad feature: 400 before any pixel
         canonical = json.dumps(zones, sort_keys=True, separators=(",", ":"))
         digest = ("polygons", hashlib.sha256(canonical.encode()).hexdigest(), id_property)
     else:
@@ -94,7 +94,7 @@ def zonal_stats(image: str):
             slot = service.answers.slot(key)
             with slot.lock:
                 if slot.value is None:
-                    frame = _compute(service, image, zones, labels, funcs, band, page, id_property)
+                    frame = _compute(service, image, layer, labels, funcs, band, page)
                     body = _answer(frame, zones, labels, funcs, image, version)
                     if not service.store.unchanged(image, version):
                         return _response(body)
@@ -103,7 +103,7 @@ def zonal_stats(image: str):
     return _response(cached)
 
 
-def _compute(service, image, zones, labels, funcs, band, page, id_property):
+def _compute(service, image, layer, labels, funcs, band, page):
     from ..zones import zonal
 
     options = service._options(page)
@@ -118,10 +118,9 @@ def _compute(service, image, zones, labels, funcs, band, page, id_property):
     with service.decodes.hold(pixels), _StoreErrors(service.store.remote):
         return zonal(
             source,
-            zones if labels is None else label_source,
+            layer if labels is None else label_source,
             funcs,
             band=band,
-            id_property=id_property,
             max_zones=limit,
             **options,
         )

@@ -22,8 +22,8 @@ from imgstats.regions import (
     point_in_ring,
     polygon_rings,
     rasterize_polygon,
-    select,
 )
+from imgstats.selection import select
 
 from .oracle import ALL_DTYPES, check_all, valid_samples
 from .test_exact import CORE, uneven_chunks, value_pool

@@ -1,0 +1,141 @@
+"""The samples of an image inside a region: :func:`select`.
+
+The geometry (windows, masks, polygons and how they combine) is :mod:`imgstats.regions`'s;
+this module opens the image (a TIFF lazily, so that only the tiles or strips the region
+touches are decoded) and cuts the samples out. It sits above io and below the reductions:
+:mod:`imgstats.regions` itself reads no image, so io may use its window helpers.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .errors import InvalidOption
+from .regions import region_of
+
+__all__ = ["select"]
+
+
+def select(data, window=None, mask=None, polygon=None, **io_options):
+    """Return the samples of ``data`` inside a region, as an image :func:`compute` takes.
+
+    Parameters
+    ----------
+    data : numpy.ndarray, dask.array.Array, xarray.DataArray, PIL.Image.Image, str or path
+        A 2-D or 3-D image ``(y, x[, band])``; paths are opened with
+        :func:`imgstats.open_image` (a TIFF lazily, so that only the tiles or strips the region
+        touches are decoded).
+    window : (x0, y0, x1, y1) or str, optional
+        Half-open pixel window, clipped to the image.
+    mask : numpy.ndarray of bool, optional
+        Of the image's ``(y, x)`` shape; True pixels count.
+    polygon : sequence of (x, y) or GeoJSON Polygon dict, optional
+        Pixels whose centre lies inside count (see the module's notes).
+    **io_options
+        For :func:`imgstats.open_image`.
+
+    Returns
+    -------
+    xarray.DataArray
+        A window: ``(y, x[, band])`` pixels, cut lazily when the image is lazy. A mask or a
+        polygon: the selected pixels as dims ``(pixel, one, band)`` or ``(pixel, one)``; their
+        samples are exactly the selected ones, band names kept.
+
+    Raises
+    ------
+    InvalidOption, NoValidSamples
+        See :func:`region_of`; also an image that is not 2-D or 3-D.
+
+    Examples
+    --------
+    >>> import numpy as np, imgstats
+    >>> img = np.arange(20, dtype=np.uint8).reshape(4, 5)
+    >>> imgstats.compute(select(img, window=(1, 1, 3, 3)), "max")  # img[1:3, 1:3]
+    12
+    """
+    import xarray as xr
+
+    from .io._plan import has_distributed_client, open_plan
+
+    if isinstance(data, (str, os.PathLike)):
+        data = _open_for_region(data, io_options)
+        io_options = {}
+    raw_ndim = getattr(data, "ndim", None)
+    if raw_ndim is not None and raw_ndim not in (2, 3):
+        raise InvalidOption(f"a region needs a 2-D or 3-D image (y, x[, band]), not {raw_ndim}-D")
+    plan = open_plan(data, local=not has_distributed_client(), **io_options)
+    arr, names = plan.array(), plan.band_names
+    attrs = dict(getattr(data, "attrs", {}) or {})
+    height, width = int(arr.shape[0]), int(arr.shape[1])
+    box, local = region_of(height, width, window, mask, polygon)
+    x0, y0, x1, y1 = box
+    cut = arr[y0:y1, x0:x1]
+    if local is not None:
+        cut = _masked(cut, local)
+        dims = ("pixel", "one")
+    else:
+        dims = ("y", "x")
+    if cut.ndim == 3:
+        return xr.DataArray(cut, dims=(*dims, "band"), coords={"band": list(names)}, attrs=attrs)
+    # a greyscale image keeps its band's name the way open_image records it
+    attrs.setdefault("source", "")
+    attrs["band"] = names[0]
+    return xr.DataArray(cut, dims=dims, attrs=attrs)
+
+
+def _open_for_region(source, io_options):
+    """Open a path lazily when it is a TIFF, so a region decodes only the tiles it touches."""
+    from .io import open_image
+    from .io._sources import open_source
+    from .io._tiff import is_tiff
+
+    options = dict(io_options)
+    if options.get("chunks") is None:
+        try:
+            with open_source(source, options.get("storage_options")) as fh:
+                tiff = is_tiff(fh.read(4))
+        except Exception:  # noqa: BLE001 -- open_image below reports what is wrong
+            tiff = False
+        if tiff:
+            options["chunks"] = "auto"
+    return open_image(source, **options)
+
+
+def _masked(cut, local: np.ndarray):
+    """The samples of ``cut`` where ``local`` is True, as ``(pixel, 1[, band])``.
+
+    For a dask array the blocks with no selected pixel are dropped unread, and the others
+    keep known sizes (counted from the mask), so the result is an ordinary dask array.
+    """
+    import dask.array as da
+
+    if not isinstance(cut, da.Array):
+        picked = np.asarray(cut)[local]
+        return picked.reshape(picked.shape[0], 1, *picked.shape[1:])
+    import dask
+
+    if cut.ndim == 3 and cut.numblocks[2] > 1:
+        cut = cut.rechunk({2: -1})
+    ys = np.cumsum((0,) + cut.chunks[0])
+    xs = np.cumsum((0,) + cut.chunks[1])
+    blocks = cut.to_delayed()
+    parts = []
+    tail = cut.shape[2:]
+    for i in range(len(ys) - 1):
+        for j in range(len(xs) - 1):
+            m = local[ys[i] : ys[i + 1], xs[j] : xs[j + 1]]
+            n = int(m.sum())
+            if n == 0:
+                continue
+            block = blocks[i, j, 0] if cut.ndim == 3 else blocks[i, j]
+            picked = dask.delayed(_pick, pure=True)(block, m)
+            parts.append(da.from_delayed(picked, (n, 1, *tail), dtype=cut.dtype))
+    return da.concatenate(parts, axis=0)
+
+
+def _pick(block, m):
+    """The samples of one block where ``m`` is True, as ``(pixel, 1[, band])``."""
+    picked = np.asarray(block)[m]
+    return picked.reshape(picked.shape[0], 1, *picked.shape[1:])
