@@ -74,8 +74,8 @@ USER 10001:10001
 WORKDIR /tmp
 EXPOSE 8181
 
-HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import sys, urllib.request; r = urllib.request.urlopen('http://127.0.0.1:8181/health', timeout=4); sys.exit(r.status != 200)"]
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; r = urllib.request.urlopen('http://127.0.0.1:8181/ready', timeout=4); sys.exit(r.status != 200)"]
 
 # Images: the bundled gallery by default; mount a folder and set IMGSTATS_IMAGES to serve yours.
 CMD ["imgstats", "serve", "--host", "0.0.0.0", "--port", "8181"]

@@ -22,6 +22,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 from . import accessor as _accessor
+from ._version import __version__ as __version__
 from .errors import (
     ImageNotFound,
     ImageTooLarge,
@@ -40,8 +41,6 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and
     from .io import open_image
     from .reduce import compute, refine, summarize
     from .zones import zonal
-
-__version__ = "0.1.0"
 
 __all__ = [
     "compute",

@@ -11,7 +11,9 @@ The histogram kernels take the flat, band-interleaved samples of a C-contiguous
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+# numba's njit, applied when numba is first needed: small inputs run as Python (see _jit)
+from ._jit import njit
 
 #: Samples counted into 32-bit sub-histograms before they are added to the int64 result.
 _FLUSH = 1 << 30

@@ -54,6 +54,63 @@ class ImgStatsAccessor:
 
         return zonal(self._obj, zones, funcs, band=band, **options)
 
+    def quantile(self, q, dim=None, *, skipna: bool = True, keep_attrs: bool = True):
+        """Exact quantiles, laid out as :meth:`xarray.DataArray.quantile` lays them out.
+
+        Parameters
+        ----------
+        q : float or sequence of float
+            Quantiles in [0, 1].
+        dim : str, sequence of str or None
+            The dims to reduce; ``None``: all of them.
+        skipna : bool
+            Ignore NaN (numpy's ``nanquantile``); ``False`` gives NaN wherever a reduced cell
+            holds one.
+        keep_attrs : bool
+            Keep the array's attrs (the name is always kept).
+
+        Returns
+        -------
+        xarray.DataArray
+            float64, over the remaining dims, with a numeric ``quantile`` coordinate: a
+            leading ``quantile`` dim for a sequence ``q``, a scalar coordinate for one. Lazy
+            (dask-backed) for a dask-backed array: ``.compute()`` runs the graph.
+
+        Notes
+        -----
+        The values equal ``numpy.nanquantile`` (linear method) of the same samples, to the
+        last bit, whatever the chunking. Unlike :meth:`xarray.DataArray.quantile`, the reduced
+        dims may be chunked (xarray asks to rechunk them into one), and only the linear
+        method is offered. See :mod:`imgstats._quantile`.
+
+        Examples
+        --------
+        >>> import numpy as np, xarray as xr
+        >>> arr = xr.DataArray(np.arange(12.0).reshape(3, 4), dims=("y", "x"), name="ndvi")
+        >>> arr.imgstats.quantile([0.1, 0.9], dim="x").values.tolist()
+        [[0.30000000000000004, 4.3, 8.3], [2.7, 6.7, 10.7]]
+        """
+        from ._quantile import quantile
+
+        return quantile(self._obj, q, dim, skipna=skipna, keep_attrs=keep_attrs)
+
+    def median(self, dim=None, *, skipna: bool = True, keep_attrs: bool = True):
+        """Exact median, laid out as :meth:`xarray.DataArray.median` lays it out.
+
+        The parameters and result are :meth:`quantile`'s with ``q=0.5``, without the
+        ``quantile`` coordinate.
+
+        Examples
+        --------
+        >>> import numpy as np, xarray as xr
+        >>> arr = xr.DataArray(np.arange(12, dtype=np.uint16).reshape(3, 4), dims=("y", "x"))
+        >>> float(arr.imgstats.median())
+        5.5
+        """
+        from ._quantile import median
+
+        return median(self._obj, dim, skipna=skipna, keep_attrs=keep_attrs)
+
     def summarize(self, **options):
         """Summarize once, then ask any statistic of it; see :func:`imgstats.summarize`."""
         from .reduce import summarize

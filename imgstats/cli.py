@@ -1,5 +1,10 @@
-"""The ``imgstats`` command line: ``imgstats stats SOURCE FUNC...``, ``imgstats zonal SOURCE
-ZONES FUNC...`` and ``imgstats serve``."""
+"""The ``imgstats`` command line: ``imgstats stats SOURCE... FUNC...``, ``imgstats zonal
+SOURCE ZONES FUNC...`` and ``imgstats serve``.
+
+``imgstats --help`` and ``imgstats COMMAND --help`` list every option with its default;
+errors are one ``imgstats: error: ...`` line on stderr, in the command line's words, and
+exit with status 2.
+"""
 
 from __future__ import annotations
 
@@ -46,59 +51,113 @@ def _chunks(value: str):
     )
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Help with room for the options' names, and the examples of the epilogs as written."""
+
+    def __init__(self, prog):
+        super().__init__(prog, max_help_position=30)
+
+
+_STATS_EPILOG = """\
+examples:
+  imgstats stats photo.jpg median
+  imgstats stats scan.tif min p1 p99 max --format table
+  imgstats stats 'photos/*.jpg' 'https://example.org/img/*.png' median
+  imgstats stats dem.tif mean --window 0,0,512,512 --format json
+
+A source is a path, an fsspec URL (file://, https://, s3://, gs://) or a quoted pattern of
+either ('*', '?', '[abc]'; '**' for any depth). Several sources, or a pattern, count as one
+set of samples. Statistics equal numpy's on the same samples: percentiles are
+numpy.percentile's linear method, NaN is ignored, the mean is exact then rounded."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``imgstats`` command."""
+    from ._version import __version__
+
     parser = argparse.ArgumentParser(
         prog="imgstats",
-        description="Exact image statistics: min, max, mean, median and any percentile pXXX.",
+        description="Exact image statistics: min, max, mean, median and any percentile pXXX,\n"
+        "equal to numpy's, of image files, URLs and patterns of them.",
+        formatter_class=_Formatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument(
+        "--version", action="version", version=f"imgstats {__version__}", help="print the version"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     stats = sub.add_parser(
         "stats",
-        help="print statistics of an image file or URL, or of several images as one set",
-        description="Print one 'func value' line per function (or JSON with --json). "
-        "Several sources, or a quoted glob pattern ('images/*.jpg'), count as one set of "
-        "samples.",
+        help="print statistics of images (files, URLs, patterns), counted as one set",
+        usage="imgstats stats [options] SOURCE [SOURCE ...] FUNC [FUNC ...]",
+        description="Print statistics of one image, or of several counted as one set of\n"
+        "samples: one 'FUNC VALUE' line per statistic (see --format).",
+        epilog=_STATS_EPILOG,
+        formatter_class=_Formatter,
     )
-    stats.add_argument("source", help="image path or fsspec URL (file://, https://, s3://, gs://)")
+    stats.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="an image path, URL or quoted pattern ('photos/*.jpg'); more may follow",
+    )
     stats.add_argument(
         "funcs",
         nargs="+",
         metavar="FUNC",
-        help="more sources (paths, URLs, globs), then the functions: "
-        + ", ".join(NAMED_FUNCTIONS)
-        + " or pXXX",
+        help=", ".join(NAMED_FUNCTIONS) + " or pXXX, a percentile from p0 to p100 (p99.9)",
+    )
+    stats.add_argument(
+        "--band",
+        type=_band,
+        default=None,
+        metavar="BAND",
+        help="a band index (0, -1) or name (R, G, B...), or luma (8-bit RGB) "
+        "(default: every sample of every band)",
     )
     stats.add_argument(
         "--window",
         default=None,
         metavar="X0,Y0,X1,Y1",
-        help="only the pixels x0 <= x < x1, y0 <= y < y1 (clipped to the image)",
-    )
-    stats.add_argument("--json", action="store_true", help="print a JSON object instead")
-    stats.add_argument(
-        "--band",
-        type=_band,
-        default=None,
-        help="band index or name (R, G, B...), or 'luma'; default: all samples",
+        help="only the pixels x0 <= x < x1, y0 <= y < y1, clipped to the image "
+        "(default: the whole image)",
     )
     stats.add_argument(
         "--page",
         type=int,
         default=None,
-        help="page of a multi-page TIFF or frame of an animated image (default 0, the first)",
+        metavar="N",
+        help="page of a multi-page TIFF or frame of an animation (default: 0, the first)",
     )
+    stats.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="text",
+        help="text: one 'FUNC VALUE' line each; csv: a header line and one row each; "
+        "json: one object (null for NaN and infinities); table: aligned columns "
+        "(default: text)",
+    )
+    stats.add_argument("--json", action="store_true", help="the same as --format json")
     stats.add_argument(
         "--pixel-limit",
         type=int,
         default=None,
-        help="refuse images declaring more pixels (default IMGSTATS_PIXEL_LIMIT or 2**30)",
+        metavar="PIXELS",
+        help="refuse images that declare more pixels "
+        "(default: IMGSTATS_PIXEL_LIMIT, else 2**30 = 1073741824)",
     )
     stats.add_argument(
         "--chunks",
         default=None,
-        help="force dask chunking: 'auto', '2048', '512,512' (y,x) or '64MiB' (default: by size)",
+        metavar="CHUNKS",
+        help="read through dask in these chunks: auto, 2048, 512,512 (y,x) or 64MiB "
+        "(default: chosen by the image's size)",
+    )
+    stats.add_argument(
+        "--progress",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="a progress bar on stderr: auto shows one on a terminal for work likely to "
+        "take over a second (default: auto)",
     )
 
     zonal = sub.add_parser(
@@ -111,40 +170,70 @@ def build_parser() -> argparse.ArgumentParser:
     zonal.add_argument("source", help="image file or URL")
     zonal.add_argument("zones", help="label raster (file or URL) or a .geojson file")
     zonal.add_argument("funcs", nargs="+", help="min, max, mean, median or pXXX")
-    zonal.add_argument("--band", type=_band, default=None, help="band index or name")
     zonal.add_argument(
-        "--format", choices=("csv", "json"), default="csv", help="output format (default csv)"
+        "--band",
+        type=_band,
+        default=None,
+        help="band index or name (default: every sample of every band)",
+    )
+    zonal.add_argument(
+        "--format", choices=("csv", "json"), default="csv", help="output format (default: csv)"
     )
     zonal.add_argument(
         "--background",
         default="0",
-        help="label that is no zone, or 'none' to keep every label (default 0)",
+        help="label that is no zone, or 'none' to keep every label (default: 0)",
     )
     zonal.add_argument(
-        "--id-property", default=None, help="GeoJSON property holding each feature's zone id"
+        "--id-property",
+        default=None,
+        help="GeoJSON property holding each feature's zone id "
+        "(default: the features' ids when all have one, else their positions)",
     )
-    zonal.add_argument("--page", type=int, default=None, help="page of a multi-page image")
+    zonal.add_argument(
+        "--page",
+        type=int,
+        default=None,
+        help="page of a multi-page image (default: 0, the first)",
+    )
 
     serve = sub.add_parser(
         "serve",
-        help="run the HTTP service under gunicorn",
-        description="Serve /health, /stats/<image>/<func>, /api/images and the gallery.",
+        help="run the HTTP service and gallery (needs imgstats[web])",
+        description="Serve /health, /ready, /stats/<image>/<func>, /api/images and the\n"
+        "gallery, under gunicorn (or Flask's development server with --dev).",
+        formatter_class=_Formatter,
     )
     serve.add_argument(
         "--images",
         default=None,
-        help="image store: a folder or fsspec URL (default: the bundled gallery)",
+        metavar="FOLDER_OR_URL",
+        help="the image store: a folder or fsspec URL "
+        "(default: IMGSTATS_IMAGES, else the bundled gallery)",
     )
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8181)
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on; 0.0.0.0 for every interface (default: 127.0.0.1)",
+    )
+    serve.add_argument("--port", type=int, default=8181, help="port to listen on (default: 8181)")
     serve.add_argument(
         "--workers",
         type=int,
         default=None,
-        help="gunicorn worker processes (default: IMGSTATS_WORKERS or 2)",
+        metavar="N",
+        help="gunicorn worker processes (default: IMGSTATS_WORKERS, else 2)",
     )
-    serve.add_argument("--dev", action="store_true", help="use Flask's development server")
+    serve.add_argument(
+        "--dev",
+        action="store_true",
+        help="use Flask's development server, one process (default: gunicorn)",
+    )
     return parser
+
+
+#: The output formats of ``imgstats stats``.
+FORMATS = ("text", "csv", "json", "table")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -230,20 +319,12 @@ def _split_sources(first: str, items: list[str]) -> tuple[list[str], list[str]]:
 
 
 def _expand(sources: list[str]) -> list[str]:
-    """Expand local glob patterns (sorted); URLs and plain paths are kept as they are."""
-    import glob
-
-    from .errors import ImageNotFound
+    """Expand path and URL patterns (sorted, see :mod:`imgstats._patterns`); keep the rest."""
+    from ._patterns import expand, is_pattern
 
     out = []
     for src in sources:
-        if "://" not in src and re.search(r"[*?\[]", src) and not os.path.exists(src):
-            found = sorted(glob.glob(src))
-            if not found:
-                raise ImageNotFound(f"no file matches {src!r}")
-            out.extend(found)
-        else:
-            out.append(src)
+        out.extend(expand(src) if is_pattern(src) else [src])
     return out
 
 
@@ -283,7 +364,7 @@ def _stats(args) -> int:
             from .errors import InvalidOption
 
             raise InvalidOption(
-                "give at least one function after the sources: "
+                "give at least one FUNC after the sources: "
                 + ", ".join(NAMED_FUNCTIONS)
                 + " or pXXX"
             )
@@ -294,23 +375,64 @@ def _stats(args) -> int:
 
             options["window"] = parse_window(args.window)
         sources = _expand(sources)
+        # auto: one bar on a terminal, when the pixels likely take over a second
+        auto = "auto" if sys.stderr.isatty() else False
+        progress = {"always": True, "never": False}.get(args.progress, auto)
         values = compute(
             sources[0] if len(sources) == 1 else sources,
             funcs,
             args.band,
-            progress=sys.stderr.isatty() and len(sources) == 1,
+            progress=progress,
             **options,
         )
     except ImgStatsError as exc:
-        print(f"imgstats: error: {exc}", file=sys.stderr)
+        print(f"imgstats: error: {_cli_words(str(exc))}", file=sys.stderr)
         return 2
-    if args.json:
-        # NaN and infinities have no JSON spelling: null, as the web API answers
-        print(json.dumps({name: _json_number(v) for name, v in values.items()}, allow_nan=False))
-    else:
-        for name, value in values.items():
-            print(f"{name} {value}")
+    print(render(values, "json" if args.json else args.format), end="")
     return 0
+
+
+def render(values: dict, fmt: str) -> str:
+    """``{func: value}`` as ``imgstats stats --format fmt`` prints it (with a final newline)."""
+    if fmt == "json":
+        # NaN and infinities have no JSON spelling: null, as the web API answers
+        body = {name: _json_number(v) for name, v in values.items()}
+        return json.dumps(body, allow_nan=False) + "\n"
+    rows = [(str(name), str(value)) for name, value in values.items()]
+    if fmt == "csv":
+        import csv
+        import io
+
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(("func", "value"))
+        writer.writerows(rows)
+        return out.getvalue()
+    if fmt == "table":
+        rows = [("func", "value"), *rows]
+        width = max(len(name) for name, _ in rows)
+        value_width = max(len(value) for _, value in rows)
+        lines = [f"{name:<{width}}  {value:>{value_width}}" for name, value in rows]
+        lines.insert(1, f"{'-' * width}  {'-' * value_width}")
+        return "\n".join(lines) + "\n"
+    return "".join(f"{name} {value}\n" for name, value in rows)
+
+
+#: Python's words in the library's messages, and the command line's for them.
+_CLI_WORDS = [
+    (", 'luma' or None", ", or luma (leave --band out for every sample)"),
+    ("band='luma'", "--band luma"),
+    ("page must be", "--page must be"),
+    ("over the limit of", "over --pixel-limit"),
+    ("band=", "--band "),
+]
+
+
+def _cli_words(message: str) -> str:
+    """A library message in the command line's words (``--band luma``, not ``band='luma'``)."""
+    for python, cli in _CLI_WORDS:
+        message = message.replace(python, cli)
+    return message
 
 
 def _json_number(value):

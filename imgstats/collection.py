@@ -506,11 +506,14 @@ def refine_many(
     ----------
     merged : Summary
         From :func:`merge_summaries` of ``parts``.
-    parts : sequence of Summary or PromotedPart
+    parts : sequence of Summary or PromotedPart, or callable
         Each image's own summary, in the order of ``sources``; they say which images hold
         samples in the bins to refine, so only those are read again. 8/16-bit summaries of
         a narrower type than ``merged``'s answer from their values (:class:`PromotedPart`),
         without pixels; the others are of ``merged``'s type, and their images are read as it.
+        A callable ``parts(i)`` gives image ``i``'s summary when it is needed, once per image
+        and pass: only one is then held at a time (the HTTP service fetches them from its
+        bounded cache).
     sources : sequence
         The images, as :func:`imgstats.summarize` takes them.
     func : str or list of str
@@ -526,7 +529,17 @@ def refine_many(
     bands = list(band) if isinstance(band, (list, tuple)) else [band]
     for b in bands:
         merged.selection(b)  # refuse an unknown band before reading anything
-    parts = promote(parts, merged.dtype, [_label(s, i) for i, s in enumerate(sources)])
+    labels = [_label(s, i) for i, s in enumerate(sources)]
+    if callable(parts):
+
+        def part_of(i):
+            return promote([parts(i)], merged.dtype, [labels[i]])[0]
+
+    else:
+        parts = promote(parts, merged.dtype, labels)
+        if len(parts) != len(sources):
+            raise ValueError(f"{len(parts)} summaries for {len(sources)} images")
+        part_of = parts.__getitem__
     region = {"window": window, "mask": mask, "polygon": polygon}
     from ._blocks import finish_refinements, merge_refinements
 
@@ -539,7 +552,8 @@ def refine_many(
             sel_of = {(shift, prefix): sel for sel, shift, prefix, _ in missing}
             nodes = [node for _, *node in missing]
             jobs, found = [], {}
-            for i, (part, source) in enumerate(zip(parts, sources, strict=True)):
+            for i, source in enumerate(sources):
+                part = part_of(i)
                 summary = _summary_of(part)
                 own = _own_selection(summary, merged, b)
                 if not _holds(summary._stats(own), nodes):

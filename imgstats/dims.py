@@ -141,7 +141,9 @@ def compute_along(
         out_dtype = np.float64  # a cell may be left without samples: NaN
         valid = valid.broadcast_like(data).transpose(*keep, *dims).data
     nk = len(keep)
-    names = [f.name for f in parsed]
+    # the parsed functions, not their names: a Function may carry what no name says
+    # (an exact quantile of imgstats.accessor)
+    names = parsed
     if hasattr(arr.data, "dask"):
         if valid is not None:
             import dask.array as da
@@ -329,7 +331,7 @@ def _rows_stats(rows: np.ndarray, names, out_dtype, valid=None) -> np.ndarray:
     counts, cols = read_groups(groups_of_rows(rows, valid), names, in_place=True)
     empty = counts == 0
     for j, name in enumerate(names):
-        col = cols[name]
+        col = cols[getattr(name, "name", name)]  # a parsed Function, or a name
         if empty.any():
             col = np.where(empty, np.nan, col.astype(np.float64))
         out[:, j] = col

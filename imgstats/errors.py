@@ -52,3 +52,12 @@ class Busy(ImgStatsError):
     def __init__(self, message: str = "the service is busy: retry later", retry_after: int = 1):
         super().__init__(message)
         self.retry_after = int(retry_after)
+
+
+class RequestTimeout(Busy):
+    """The request used up its time budget: what it computed so far stays cached, so a retry
+    goes further (the HTTP service's ``IMGSTATS_REQUEST_SECONDS``)."""
+
+
+class ClientGone(ImgStatsError):
+    """The client closed its connection: the work done for it stops."""

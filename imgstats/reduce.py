@@ -53,9 +53,11 @@ def summarize(
     scheduler : str or dask scheduler, optional
         Passed to ``dask.compute`` for dask inputs; by default the active one (a
         ``dask.distributed.Client`` if one is set up).
-    progress : bool
-        Show a progress bar on stderr: dask's for dask inputs on local schedulers, tqdm's
-        for a large local TIFF streamed tile by tile.
+    progress : bool or "auto"
+        One progress bar for the whole question, every pass included (tqdm's: a widget in
+        Jupyter, stderr in a terminal), ticking per block of a numpy array, segment of a
+        streamed TIFF or task of a local dask scheduler; ``"auto"``: only when the pixels
+        likely take over a second (:data:`imgstats._progress.AUTO_BYTES` per pass).
     window, mask, polygon : optional
         Summarize only these pixels; see :func:`imgstats.selection.select`.
     **io_options
@@ -76,6 +78,7 @@ def summarize(
     >>> s.compute(["min", "median", "max"])
     {'min': 1, 'median': 2.5, 'max': 40}
     """
+    data = _expand_pattern(data, io_options)
     if isinstance(data, (list, tuple)):  # a collection (issue 11)
         from .collection import summarize_many
 
@@ -88,7 +91,10 @@ def summarize(
         return data
     data, io_options = _region(data, window, mask, polygon, io_options, scheduler)
     plan = _plan(data, scheduler, io_options)
-    return _summarize(plan, plan.has_luma, scheduler, progress)
+    from ._progress import question
+
+    with question(progress, _nbytes(plan), plan.source):
+        return _summarize(plan, plan.has_luma, scheduler, progress)
 
 
 def refine(
@@ -132,7 +138,11 @@ def refine(
     if not summary.missing(func, band):
         return summary
     data, io_options = _region(data, window, mask, polygon, io_options, scheduler)
-    return _refine(summary, _plan(data, scheduler, io_options), func, band, scheduler, progress)
+    plan = _plan(data, scheduler, io_options)
+    from ._progress import question
+
+    with question(progress, _nbytes(plan), plan.source):
+        return _refine(summary, plan, func, band, scheduler, progress)
 
 
 def compute(
@@ -154,7 +164,9 @@ def compute(
     ----------
     data : array_like, dask or xarray array, PIL.Image.Image, str, path, ReadPlan or Summary
         The image. Paths and fsspec URLs are opened with :func:`imgstats.io.open_plan`. A
-        summary answers what it can without pixels.
+        summary answers what it can without pixels. A path or URL pattern
+        (``"photos/*.jpg"``, ``"s3://bucket/*.tif"``; see :mod:`imgstats._patterns`) or a
+        list of sources counts the samples of all its images as one set.
     func : str or list of str
         ``min``, ``max``, ``mean``, ``median`` or ``pXXX`` (``p0`` ... ``p100``, ``p99.9``).
     band : None, int, str, or a list of them
@@ -204,6 +216,7 @@ def compute(
 
     for name in func if isinstance(func, (list, tuple)) else [func]:
         parse_function(name)  # refuse a bad name before reading any pixel
+    data = _expand_pattern(data, io_options)
     if dim is not None:  # issue 11: along chosen dims, collections, regions
         from .dims import compute_along
 
@@ -244,8 +257,32 @@ def compute(
     return summary.compute(func, band)
 
 
-def _summarize_for(plan, func, bands, scheduler, progress: bool) -> Summary:
-    """A summary of ``plan`` that answers ``func`` for ``bands``: at most two passes."""
+def _expand_pattern(data, io_options):
+    """The sources a path or URL pattern matches (see :mod:`imgstats._patterns`), else
+    ``data``: the samples of a pattern's matches count as one set, as for a list."""
+    if isinstance(data, str) or hasattr(data, "__fspath__"):
+        from ._patterns import expand, is_pattern
+
+        if is_pattern(data):
+            return expand(data, io_options.get("storage_options"))
+    return data
+
+
+def _summarize_for(plan, func, bands, scheduler, progress) -> Summary:
+    """A summary of ``plan`` that answers ``func`` for ``bands``: at most two passes, on one
+    progress bar (see :mod:`imgstats._progress`)."""
+    from ._progress import question
+
+    with question(progress, _nbytes(plan), plan.source):
+        return _summarize_answering(plan, func, bands, scheduler, progress)
+
+
+def _nbytes(plan) -> int:
+    """The bytes of a plan's decoded pixels."""
+    return int(np.prod(plan.shape, dtype=np.int64)) * plan.dtype.itemsize
+
+
+def _summarize_answering(plan, func, bands, scheduler, progress) -> Summary:
     # The luma costs a multiply-add per pixel: count it only when it is asked for.
     luma = plan.has_luma and any(isinstance(b, str) and b == "luma" for b in bands)
     summary = _summarize(plan, luma, scheduler, progress, _candidates(plan, func, bands))
@@ -416,7 +453,7 @@ def _pillow_summary(plan, luma: bool) -> Summary:
 
     img = plan.pixels
     luma = luma and img.mode != "L"
-    counted = _count_in_place(img, luma) if "imgstats._kernels" in sys.modules else None
+    counted = _count_in_place(img, luma) if _kernels_loaded() else None
     if counted is None:
         counted = _count_with_pillow(plan, img, luma)
     counts, lhist = counted
@@ -424,6 +461,12 @@ def _pillow_summary(plan, luma: bool) -> Summary:
     bands = tuple(small_int_stats(u8, h) for h in counts)
     luma_stats = small_int_stats(u8, lhist) if luma else None
     return Summary(bands, plan.band_names, luma_stats, plan.shape)
+
+
+def _kernels_loaded() -> bool:
+    """Whether numba's kernels are compiled in this process (see :mod:`imgstats._jit`)."""
+    jit = sys.modules.get("imgstats._jit")
+    return jit is not None and jit.loaded()
 
 
 def _count_with_pillow(plan, img, luma: bool):

@@ -44,6 +44,9 @@ __all__ = [
 MAX_POLYGON_VERTICES = 10_000
 #: Scanline rows rasterized at once: bounds the (rows x edges) crossing matrix in memory.
 _ROWS_PER_BATCH = 1 << 20
+#: ... and the (rows x width) int8 edges and int32 running sums (issue 18: a triangle over a
+#: 32768 x 32768 image took 5 GB of them at once; now 5 bytes x this many pixels per batch).
+_PIXELS_PER_BATCH = 1 << 22
 
 
 # -- windows ------------------------------------------------------------------------------------
@@ -152,6 +155,7 @@ def polygon_rings(polygon) -> list[np.ndarray]:
     total = 0
     out = []
     for ring in rings:
+        _check_numbers(ring)
         try:
             # numbers only: float64 would parse "1" and round a 400-digit integer to inf
             raw = np.array(ring)
@@ -179,6 +183,25 @@ def polygon_rings(polygon) -> list[np.ndarray]:
             raise InvalidOption("degenerate polygon: all its vertices lie on one line")
         out.append(pts)
     return out
+
+
+def _check_numbers(ring) -> None:
+    """Refuse a ring whose coordinates are not real numbers (numpy would parse ``"1"``)."""
+    if isinstance(ring, np.ndarray):
+        if ring.dtype.kind not in "iuf":
+            raise InvalidOption(f"polygon coordinates must be numbers, not {ring.dtype}")
+        return
+    if not isinstance(ring, (list, tuple)):
+        raise InvalidOption("a polygon is a list of [x, y] pairs of numbers")
+    for point in ring:
+        if isinstance(point, np.ndarray) and point.dtype.kind in "iuf":
+            continue
+        if not isinstance(point, (list, tuple)) or not all(
+            isinstance(v, numbers.Real) and not isinstance(v, bool) for v in point
+        ):
+            raise InvalidOption(
+                f"a polygon is a list of [x, y] pairs of numbers, not {str(point)[:40]}"
+            )
 
 
 def _crossings(ring: np.ndarray, yc: np.ndarray):
@@ -218,7 +241,7 @@ def _rasterize_ring(ring: np.ndarray, window) -> np.ndarray:
     x0, y0, x1, y1 = window
     h, w = y1 - y0, x1 - x0
     out = np.zeros((h, w), bool)
-    batch = max(1, _ROWS_PER_BATCH // max(len(ring), 1))
+    batch = max(1, min(_ROWS_PER_BATCH // max(len(ring), 1), _PIXELS_PER_BATCH // max(w, 1)))
     for start in range(0, h, batch):
         stop = min(h, start + batch)
         yc = np.arange(y0 + start, y0 + stop, dtype=np.float64) + 0.5

@@ -418,9 +418,17 @@ class Summary:
                 return f"b{index % len(self.bands)}"
         elif isinstance(band, str) and band in self.band_names:
             return f"b{self.band_names.index(band)}"
+        hint = ""
+        if isinstance(band, str) and all(n.isdecimal() for n in self.band_names):
+            # a plain array's bands have no names but their indices ("R" on a numpy array)
+            hint = (
+                "; a plain array's bands are named by their index: to name them, pass an "
+                "xarray DataArray with a band coordinate, e.g. xr.DataArray(a, dims=('y', "
+                "'x', 'band'), coords={'band': ['R', 'G', 'B']})"
+            )
         raise InvalidOption(
             f"unknown band {band!r}: use an index below {len(self.bands)}, "
-            f"one of {list(self.band_names)}, 'luma' or None"
+            f"one of {list(self.band_names)}, 'luma' or None{hint}"
         )
 
     def stats(self, band=None) -> BandStats:
@@ -608,3 +616,142 @@ class Summary:
         arrays = [b.hist for b in self.bands] + ([self.luma.hist] if self.luma else [])
         arrays += [data for _, data in self.refined.values()]
         return int(sum(a.nbytes for a in arrays))
+
+    # -- for people: repr, Jupyter, pandas -------------------------------------------------------
+    def _rows(self) -> list[tuple[str, str, BandStats]]:
+        """``(label, selection, stats)`` of each band, of all bands (when several), of luma."""
+        names = self.band_names
+        rows = [
+            (names[i] if i < len(names) else str(i), f"b{i}", b) for i, b in enumerate(self.bands)
+        ]
+        if len(self.bands) > 1:
+            rows.append(("all", "all", self._stats("all")))
+        if self.luma is not None:
+            try:
+                self.selection("luma")  # counted, but meaningless unless bands are R, G, B
+            except InvalidOption:
+                return rows
+            rows.append(("luma", "luma", self.luma))
+        return rows
+
+    def _reading(self, func: str, sel: str):
+        """``func`` of a selection, ``None`` when it needs pixels, NaN without valid samples."""
+        band = None if sel == "all" else "luma" if sel == "luma" else int(sel[1:])
+        if len(self.bands) == 1 and sel == "b0":
+            band = None
+        try:
+            return self.compute(func, band)
+        except NeedsRefinement:
+            return None
+        except NoValidSamples:
+            return math.nan
+
+    def __repr__(self) -> str:
+        """One line: pixel type, shape, bands, valid samples, imgstats version."""
+        from ._version import __version__
+
+        everything = self._stats("all")
+        shape = f"({', '.join(map(str, self.shape))})" if self.shape else "unknown"
+        luma = " + luma" if self.luma is not None else ""
+        nan = f", nan={everything.nan:,}" if everything.nan else ""
+        return (
+            f"<imgstats.Summary {self.dtype} shape={shape} bands={list(self.band_names)}{luma} "
+            f"count={everything.count:,}{nan} (imgstats {__version__})>"
+        )
+
+    def _repr_html_(self) -> str:
+        """A table for Jupyter: count, min, median, mean and max per band, with a histogram."""
+        import html
+
+        from ._version import __version__
+
+        funcs = ("min", "median", "mean", "max")
+        head = "".join(f"<th>{f}</th>" for f in ("band", "count", *funcs, "histogram"))
+        body = []
+        for label, sel, stats in self._rows():
+            cells = [f"<th>{html.escape(label)}</th>", f"<td>{stats.count:,}</td>"]
+            for func in funcs:
+                value = self._reading(func, sel)
+                text = "needs refine" if value is None else _short(value)
+                cells.append(f"<td title='{html.escape(str(value))}'>{text}</td>")
+            cells.append(f"<td>{_sparkline(self, sel)}</td>")
+            body.append("<tr>" + "".join(cells) + "</tr>")
+        shape = " × ".join(map(str, self.shape)) if self.shape else "shape unknown"
+        caption = html.escape(f"imgstats.Summary · {self.dtype} · {shape} · imgstats {__version__}")
+        return (
+            "<table class='imgstats-summary' style='text-align:right'>"
+            f"<caption style='text-align:left'>{caption}</caption>"
+            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        )
+
+    def to_dataframe(self, funcs=("min", "median", "mean", "max")):
+        """A pandas DataFrame: one row per band (then ``all`` and ``luma`` when present).
+
+        Parameters
+        ----------
+        funcs : sequence of str
+            The statistics, one column each, after ``count`` (valid samples) and ``nan``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by band name. A percentile that a 32- or 64-bit summary cannot answer
+            without another look at the pixels is NaN, and listed in
+            ``df.attrs["needs_refinement"]`` as ``(band, func)``: refine first
+            (:func:`imgstats.refine`) to fill it. A selection without valid samples gives NaN.
+        """
+        import pandas as pd
+
+        for f in funcs:
+            parse_function(f)  # refuse a bad name before building anything
+        rows, index, missing = [], [], []
+        for label, sel, stats in self._rows():
+            row = {"count": stats.count, "nan": stats.nan}
+            for f in funcs:
+                value = self._reading(f, sel)
+                if value is None:
+                    missing.append((label, f))
+                    value = math.nan
+                row[f] = value
+            rows.append(row)
+            index.append(label)
+        df = pd.DataFrame(rows, index=pd.Index(index, name="band"))
+        df.attrs["needs_refinement"] = missing
+        return df
+
+
+def _short(value) -> str:
+    """A statistic shown in a table cell: integers whole, floats to 6 significant digits."""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _sparkline(summary: Summary, sel: str, bins: int = 48) -> str:
+    """A small inline SVG histogram of a selection, binned linearly between its min and max."""
+    band = None if sel == "all" else "luma" if sel == "luma" else int(sel[1:])
+    try:
+        values, counts = summary.histogram(band)
+    except (InvalidOption, NoValidSamples):
+        return ""
+    values = np.asarray(values, np.float64)
+    finite = np.isfinite(values)
+    if not finite.any():
+        return ""
+    values, counts = values[finite], np.asarray(counts)[finite]
+    lo, hi = float(values.min()), float(values.max())
+    if hi <= lo:
+        hi = lo + 1
+    heights, _ = np.histogram(values, bins=bins, range=(lo, hi), weights=counts)
+    top = heights.max() or 1
+    width, height = 2 * bins, 24
+    bars = "".join(
+        f"<rect x='{2 * i}' y='{height - h:.1f}' width='2' height='{h:.1f}'/>"
+        for i, h in enumerate(heights / top * height)
+        if h > 0
+    )
+    return (
+        f"<svg width='{width}' height='{height}' viewBox='0 0 {width} {height}' "
+        f"role='img' aria-label='histogram from {lo:g} to {hi:g}' "
+        f"style='fill:currentColor;opacity:.7'>{bars}</svg>"
+    )

@@ -322,9 +322,23 @@ def _stream_plan(path, page, pixel_limit) -> ReadPlan | None:
     if stream is None:
         return None
     facts = stream.facts
+    plan = _plan_of_stream(stream, describe(path))
     if facts.dtype.itemsize * math.prod(facts.shape) <= EAGER_BYTES:
-        return None
-    return _plan_of_stream(stream, describe(path))
+        return _read_whole(plan, stream)
+    return plan
+
+
+def _read_whole(plan: ReadPlan, stream) -> ReadPlan:
+    """``plan`` with its small TIFF's page decoded whole into numpy, as open_image would, but
+    without xarray and dask: their imports cost ``imgstats stats tiny.tif`` a second or more."""
+    import tifffile
+
+    from . import decoding
+    from ._tiff import read_page
+
+    with decoding(stream.path, "is not a readable TIFF"), tifffile.TiffFile(stream.path) as tif:
+        values = read_page(tif.pages[stream.page], stream.facts, stream.path)
+    return replace(plan, kind="array", pixels=values, transform=None)
 
 
 def window_plan(
@@ -465,11 +479,20 @@ def _threaded(arr: np.ndarray, work, merge):
     if arr.size >= PARALLEL_SAMPLES:
         nparts = max(nparts, workers())
     nparts = min(nparts, rows)
+    from .._progress import steps
+
+    ticks = steps(max(nparts, 1))  # on the question's bar, when one is open
     if nparts <= 1:
-        return work(arr)
+        out = work(arr)
+        ticks.update()
+        return out
     bounds = np.linspace(0, rows, nparts + 1).astype(int)
     parts = [arr[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-    return merge(list(_pool().map(work, parts)))
+    results = []
+    for result in _pool().map(work, parts):
+        results.append(result)
+        ticks.update()
+    return merge(results)
 
 
 def _dask_map_reduce(arr, work, merge, scheduler, progress: bool):
@@ -499,7 +522,13 @@ def _dask_map_reduce(arr, work, merge, scheduler, progress: bool):
             for i in range(0, len(parts), FAN_IN)
         ]
         level = _merge_results
-    if progress and scheduler != "distributed" and not has_distributed_client():
+    from .._progress import active, dask_callback
+
+    local = scheduler != "distributed" and not has_distributed_client()
+    if local and active():  # the question's one bar
+        with dask_callback():
+            return dask.compute(parts[0], scheduler=scheduler)[0]
+    if progress and local:
         from dask.diagnostics import ProgressBar
 
         with ProgressBar(out=sys.stderr):

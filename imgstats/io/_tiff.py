@@ -15,7 +15,7 @@ import math
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -442,7 +442,12 @@ def _decoding_threads(workers: int):
 
 
 def _progress_bar(show: bool, total: int, path):
-    """A tqdm bar of ``total`` segments on stderr, or one that draws nothing."""
+    """The question's bar (see :mod:`imgstats._progress`) when one is open, else a tqdm bar
+    of ``total`` segments on stderr, or one that draws nothing."""
+    from .._progress import active, steps
+
+    if active():
+        return nullcontext(steps(total))
     from tqdm import tqdm
 
     return tqdm(

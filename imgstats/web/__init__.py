@@ -78,11 +78,18 @@ DEFAULTS = {
     "DECODE_WAIT": 20.0,
     # Slow work per worker process (a cold summary or refinement, a header, a thumbnail, a
     # remote listing): SLOW_WORKERS run at once, SLOW_QUEUE more wait (up to DECODE_WAIT),
-    # and further requests get 503 with Retry-After at once. `imgstats serve` gives each
-    # worker SLOW_WORKERS + SLOW_QUEUE + 4 threads unless IMGSTATS_THREADS says otherwise,
-    # so /health and cached answers always find a free thread.
+    # and further requests get 503 with Retry-After at once. None sizes the queue by the
+    # decode budget: DECODE_PIXELS / 2**25 places, at least 8 (64 by default). Requests
+    # asking what another request is already computing wait for it without a slot (at most
+    # SLOW_QUEUE of them at once). `imgstats serve` gives each worker SLOW_WORKERS +
+    # 2 x SLOW_QUEUE + 4 threads unless IMGSTATS_THREADS says otherwise, so /health and
+    # cached answers always find a free thread.
     "SLOW_WORKERS": 2,
-    "SLOW_QUEUE": 8,
+    "SLOW_QUEUE": None,
+    # Seconds a request may work (waits included) before it stops with 503 and Retry-After;
+    # what it computed stays cached, so a retry goes further. Work also stops within about
+    # a second of its client closing the connection. 0: no budget.
+    "REQUEST_SECONDS": 60.0,
     # Largest request body (bytes; POST /stats bodies: a polygon of 10,000 vertices takes
     # about 400 KB of JSON); larger ones get 413. Most images a collection pattern may match.
     "MAX_CONTENT_LENGTH": 1 << 20,
@@ -108,6 +115,7 @@ _NUMBERS = {
     "CACHE_MAX_AGE": int,
     "RACY_SECONDS": float,
     "DECODE_WAIT": float,
+    "REQUEST_SECONDS": float,
     "SLOW_WORKERS": int,
     "SLOW_QUEUE": int,
     "MAX_CONTENT_LENGTH": int,
@@ -139,6 +147,7 @@ def create_app(config: Mapping | None = None) -> Flask:
         For a setting of the wrong type.
     """
     from .api import bp as api_bp
+    from .api import check_body
     from .apidocs import bp as apidocs_bp
     from .errors import register_error_handlers
     from .gallery import bp as gallery_bp
@@ -157,6 +166,8 @@ def create_app(config: Mapping | None = None) -> Flask:
     app.extensions["imgstats"] = service
     if app.config["WARMUP"]:
         service.warm_up()
+    _install_request_budget(app)
+    app.before_request(check_body)  # every POST: JSON declared, size bounded, chunked too
     app.register_blueprint(api_bp)
     app.register_blueprint(gallery_bp)
     app.register_blueprint(zonal_bp)
@@ -165,9 +176,30 @@ def create_app(config: Mapping | None = None) -> Flask:
     return app
 
 
+def _install_request_budget(app: Flask) -> None:
+    """Give every request a :class:`~imgstats.web._limits.RequestBudget`: its deadline
+    (``REQUEST_SECONDS``) and its client's connection, which slow work looks at."""
+    from flask import request
+
+    from ._limits import RequestBudget, _local
+
+    seconds = float(app.config["REQUEST_SECONDS"])
+
+    @app.before_request
+    def _start_budget():
+        environ = request.environ
+        sock = environ.get("gunicorn.socket") or environ.get("werkzeug.socket")
+        _local.budget = RequestBudget(seconds, sock)
+
+    @app.teardown_request
+    def _end_budget(_exc=None):
+        _local.budget = None
+
+
 def _normalize(config) -> None:
     """Coerce settings read from the environment to their types."""
     from ..errors import InvalidOption
+    from ._limits import slow_queue_default
 
     if config["PIXEL_LIMIT"] in (None, ""):
         config["PIXEL_LIMIT"] = pixel_limit_default()
@@ -176,6 +208,8 @@ def _normalize(config) -> None:
         if config["DECODE_PIXELS"] in (None, ""):
             config["DECODE_PIXELS"] = 2 * config["PIXEL_LIMIT"]
         config["DECODE_PIXELS"] = int(config["DECODE_PIXELS"])
+        if config["SLOW_QUEUE"] in (None, ""):
+            config["SLOW_QUEUE"] = slow_queue_default(config["DECODE_PIXELS"])
         for key, kind in _NUMBERS.items():
             config[key] = kind(config[key])
     except (TypeError, ValueError) as exc:

@@ -1,4 +1,5 @@
-"""Admission control for slow work: bounded slots, and a pixel budget for decodes in flight.
+"""Admission control for slow work (bounded slots, a pixel budget for decodes in flight), and
+each request's time budget and cancellation.
 
 A worker process serves ``/health`` and cached answers from its request threads. Anything
 that may block on a store or on pixels (a cold summary, a refinement, a header read, a
@@ -7,17 +8,164 @@ and the rest are refused at once with :class:`~imgstats.errors.Busy` (HTTP 503 w
 ``Retry-After``). So at most ``capacity + max_waiting`` request threads are ever tied up by
 slow work, and the others stay free for quick answers. The same class, weighted by pixels,
 bounds the decodes in flight (``IMGSTATS_DECODE_PIXELS``).
+
+A request's :class:`RequestBudget` (installed by the app around each view) ends its slow work
+when its time is up (:class:`~imgstats.errors.RequestTimeout`, a 503) or when its client has
+closed the connection (:class:`~imgstats.errors.ClientGone`): :func:`check_request` is called
+between the steps of slow work (each image of a collection, each refinement pass, every
+quarter second of a wait for a slot, the decode budget or another request's computation).
+One step (one image's decode) is not interrupted, so work stops within one step.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import socket
 import threading
+import time
 
-from ..errors import Busy
+from ..errors import Busy, ClientGone, RequestTimeout
 
-__all__ = ["Gate"]
+__all__ = [
+    "Gate",
+    "RequestBudget",
+    "check_request",
+    "current_budget",
+    "slow_queue_default",
+    "QUEUE_PIXELS",
+    "POLL_SECONDS",
+]
+
+#: Seconds between two looks at the deadline and the client while waiting.
+POLL_SECONDS = 0.25
+#: Pixels per place of the default slow-work queue: a queue of DECODE_PIXELS / QUEUE_PIXELS
+#: places (at least 8), so that a burst of cold photographs the decode budget can take in a
+#: few seconds waits for its turn instead of being refused.
+QUEUE_PIXELS = 1 << 25
+
+
+def slow_queue_default(decode_pixels: int) -> int:
+    """The default ``SLOW_QUEUE``: ``decode_pixels / QUEUE_PIXELS``, at least 8 (64 with the
+    default budget of 2**31 pixels)."""
+    return max(8, int(decode_pixels) // QUEUE_PIXELS)
+
+
+_local = threading.local()
+
+
+class RequestBudget:
+    """A request's deadline, and a probe of whether its client is still connected.
+
+    Parameters
+    ----------
+    seconds : float
+        The time budget (0 or less: none).
+    sock : socket.socket, optional
+        The client's connection (gunicorn's ``environ["gunicorn.socket"]``); a peek that
+        reads end-of-file means the client closed it.
+    """
+
+    def __init__(self, seconds: float, sock=None):
+        self.seconds = float(seconds)
+        self.start = time.monotonic()
+        self.deadline = self.start + self.seconds if self.seconds > 0 else math.inf
+        self.sock = sock
+        self._next_probe = 0.0
+
+    def remaining(self) -> float:
+        """Seconds left (``inf`` without a budget)."""
+        return self.deadline - time.monotonic()
+
+    def client_gone(self) -> bool:
+        """Whether the client closed its connection (looked at most every 0.1 s)."""
+        if self.sock is None:
+            return False
+        now = time.monotonic()
+        if now < self._next_probe:
+            return False
+        self._next_probe = now + 0.1
+        try:
+            data = self.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return False  # connected, nothing sent: the usual case
+        except OSError:
+            return True  # reset, or closed
+        return data == b""
+
+    def check(self) -> None:
+        """Raise when the time is up or the client is gone.
+
+        Raises
+        ------
+        RequestTimeout
+            The budget is spent (HTTP 503 with Retry-After).
+        ClientGone
+            The client closed the connection.
+        """
+        if time.monotonic() > self.deadline:
+            raise RequestTimeout(
+                f"the request took longer than its budget of {self.seconds:g} s "
+                "(REQUEST_SECONDS): what it computed is kept, so a retry goes further",
+                retry_after=1,
+            )
+        if self.client_gone():
+            raise ClientGone("the client closed the connection")
+
+
+def current_budget() -> RequestBudget | None:
+    """The budget of the request this thread serves, if any."""
+    return getattr(_local, "budget", None)
+
+
+@contextlib.contextmanager
+def request_budget(budget: RequestBudget | None):
+    """Install ``budget`` for this thread for the ``with`` block."""
+    previous = current_budget()
+    _local.budget = budget
+    try:
+        yield budget
+    finally:
+        _local.budget = previous
+
+
+def check_request() -> None:
+    """Stop the current request's work if its time is up or its client left (else nothing).
+
+    Raises
+    ------
+    RequestTimeout, ClientGone
+        See :meth:`RequestBudget.check`.
+    """
+    budget = current_budget()
+    if budget is not None:
+        budget.check()
+
+
+def wait_for(cond: threading.Condition, predicate, timeout: float) -> bool:
+    """``cond.wait_for(predicate, timeout)`` in short steps, checking the request between them
+    (``cond`` held by the caller)."""
+    end = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        left = end - time.monotonic()
+        if left <= 0:
+            return predicate()
+        cond.wait(min(left, POLL_SECONDS))
+        check_request()
+
+
+def acquire(lock, timeout: float | None = None) -> bool:
+    """Take ``lock``, waiting at most ``timeout`` seconds (None: until the request's budget
+    ends), checking the request every :data:`POLL_SECONDS`."""
+    end = math.inf if timeout is None else time.monotonic() + timeout
+    while True:
+        if lock.acquire(timeout=POLL_SECONDS):
+            return True
+        check_request()
+        if time.monotonic() >= end:
+            return False
 
 
 class Gate:
@@ -112,9 +260,9 @@ class Gate:
                     retry_after=self.retry_after,
                 )
             self.waiting += 1
-            try:
-                fits = self._cond.wait_for(
-                    lambda: self.in_flight + weight <= self.capacity, timeout=self.wait
+            try:  # the client may leave, or the request's budget end, while it waits
+                fits = wait_for(
+                    self._cond, lambda: self.in_flight + weight <= self.capacity, self.wait
                 )
             finally:
                 self.waiting -= 1

@@ -19,29 +19,43 @@ FAST_THREADS = 4
 
 
 def default_threads() -> int:
-    """Threads per worker: every slow-work slot and queue place, plus :data:`FAST_THREADS`.
+    """Threads per worker: every slow-work slot, queue place and single-flight waiter, plus
+    :data:`FAST_THREADS`.
 
-    The app refuses slow work beyond ``SLOW_WORKERS + SLOW_QUEUE`` per process (503), so
-    with this many threads at least FAST_THREADS are never tied up by a hung store or a
-    long decode.
+    The app refuses slow work beyond ``SLOW_WORKERS + SLOW_QUEUE`` per process, and more than
+    ``SLOW_QUEUE`` requests waiting for another's computation (503), so with this many
+    threads at least FAST_THREADS are never tied up by a hung store or a long decode.
     """
+    from ..io import pixel_limit_default
     from . import DEFAULTS
+    from ._limits import slow_queue_default
 
-    slow = int(os.environ.get("IMGSTATS_SLOW_WORKERS", DEFAULTS["SLOW_WORKERS"]))
-    queue = int(os.environ.get("IMGSTATS_SLOW_QUEUE", DEFAULTS["SLOW_QUEUE"]))
-    return slow + queue + FAST_THREADS
+    slow = int(os.environ.get("IMGSTATS_SLOW_WORKERS") or DEFAULTS["SLOW_WORKERS"])
+    queue = os.environ.get("IMGSTATS_SLOW_QUEUE") or DEFAULTS["SLOW_QUEUE"]
+    if queue is None:
+        pixel_limit = int(os.environ.get("IMGSTATS_PIXEL_LIMIT") or pixel_limit_default())
+        decode = int(os.environ.get("IMGSTATS_DECODE_PIXELS") or 2 * pixel_limit)
+        queue = slow_queue_default(decode)
+    return slow + 2 * int(queue) + FAST_THREADS
 
 
 def gunicorn_options(
     host: str, port: int, workers: int | None = None, threads: int | None = None
 ) -> dict:
-    """gunicorn settings: ``gthread`` workers, so keep-alive clients and slow stores do not
-    block a whole process; ``IMGSTATS_WORKERS`` / ``IMGSTATS_THREADS`` give the defaults
-    (threads: :func:`default_threads`)."""
+    """gunicorn settings: ``gthread`` workers that read each request whole in their event loop
+    before a thread serves it (:class:`~imgstats.web._worker.BufferingWorker`: stalled
+    clients cost a socket, not a thread; header and body timeouts), so keep-alive clients,
+    slow clients and slow stores do not block a whole process; ``IMGSTATS_WORKERS`` /
+    ``IMGSTATS_THREADS`` give the defaults (threads: :func:`default_threads`)."""
+    from ._worker import SUPPORTED
+
+    default_worker = "imgstats.web._worker.BufferingWorker" if SUPPORTED else "gthread"
     return {
         "bind": f"{host}:{port}",
         "workers": workers or int(os.environ.get("IMGSTATS_WORKERS", "2")),
-        "worker_class": "gthread",
+        # IMGSTATS_WORKER_CLASS=gthread: gunicorn's own threaded worker, which hands a
+        # connection to a thread before its request has arrived (behind a buffering proxy)
+        "worker_class": os.environ.get("IMGSTATS_WORKER_CLASS") or default_worker,
         "threads": threads or int(os.environ.get("IMGSTATS_THREADS") or default_threads()),
         "timeout": 120,
         "graceful_timeout": 10,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
+import hmac
 import io
 import math
 import os
@@ -29,9 +30,114 @@ from PIL import Image
 
 from ..io import open_preview_plan
 
-__all__ = ["RenderCache", "BackgroundRenders", "render", "MEDIA_TYPE"]
+__all__ = [
+    "RenderCache",
+    "BackgroundRenders",
+    "render",
+    "MEDIA_TYPE",
+    "private_folder",
+    "default_folder",
+]
 
 MEDIA_TYPE = "image/webp"
+
+
+def private_folder(folder) -> Path:
+    """``folder``, created private to this user (mode 0700) if missing, and checked.
+
+    The render cache's files are served as they are found, so nobody else may write there:
+    the folder must be a real directory (not a symlink), owned by this process's user, and
+    not writable by its group or others. An existing folder that others may only read is
+    made private (0700).
+
+    Raises
+    ------
+    InvalidOption
+        When the folder is a symlink, not a directory, someone else's, writable by others,
+        or cannot be created; the service refuses to start rather than serve what it holds.
+    """
+    import stat
+
+    from ..errors import InvalidOption
+
+    path = Path(folder)
+    try:
+        if not path.parent.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass
+        info = os.lstat(path)
+    except OSError as exc:
+        raise InvalidOption(f"cannot create the gallery's render cache folder: {exc}") from exc
+    problem = None
+    if stat.S_ISLNK(info.st_mode):
+        problem = "is a symbolic link"
+    elif not stat.S_ISDIR(info.st_mode):
+        problem = "is not a directory"
+    elif hasattr(os, "geteuid") and info.st_uid != os.geteuid():
+        problem = f"belongs to another user (uid {info.st_uid})"
+    elif info.st_mode & 0o022:
+        problem = f"is writable by other users (mode {stat.S_IMODE(info.st_mode):o})"
+    if problem:
+        raise InvalidOption(
+            f"the gallery's render cache folder {path} {problem}: its files would be served "
+            "as thumbnails. Remove it, or set IMGSTATS_GALLERY_CACHE_DIR to a private folder"
+        )
+    if info.st_mode & 0o077:
+        os.chmod(path, 0o700)
+    return path
+
+
+def default_folder() -> Path:
+    """The default render cache folder, shared by the worker processes of one user:
+    ``imgstats-gallery-<uid>`` in the temporary folder, private (:func:`private_folder`).
+
+    When another user planted that name (a predictable path in a shared folder), a fresh
+    private folder of this process is used instead, with a warning: renderings are then not
+    shared between worker processes, but none of that user's files is served.
+    """
+    import logging
+
+    from ..errors import InvalidOption
+
+    uid = os.geteuid() if hasattr(os, "geteuid") else "user"
+    path = Path(tempfile.gettempdir()) / f"imgstats-gallery-{uid}"
+    try:
+        return private_folder(path)
+    except InvalidOption as exc:
+        logging.getLogger(__name__).warning("%s; using a private temporary folder instead", exc)
+        return Path(tempfile.mkdtemp(prefix="imgstats-gallery-"))
+
+
+def _folder_secret(folder: Path, secret: bytes | None) -> bytes:
+    """The key naming the folder's files: from ``secret`` (CACHE_KEY), else a random key
+    kept in the private folder (``key``, 0600; the first process writes it, atomically)."""
+    if secret:
+        return hashlib.sha256(b"imgstats render cache\0" + secret).digest()
+    path = folder / "key"
+    try:
+        data = path.read_bytes()
+        if len(data) == 32:
+            return data
+    except OSError:
+        pass
+    fresh = os.urandom(32)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(fresh)
+        try:
+            os.link(tmp, path)  # fails if another process wrote it first: read theirs
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+        data = path.read_bytes()
+        return data if len(data) == 32 else fresh
+    except OSError:  # a read-only folder: this process's own key
+        return fresh
 
 
 class _Flight:
@@ -72,9 +178,14 @@ class RenderCache:
         remember: tuple[type[BaseException], ...] = (),
         max_failures: int = 1024,
         lock_wait: float = 30.0,
+        secret: bytes | str | None = None,
     ):
+        if isinstance(secret, str):
+            secret = secret.encode()
         self.max_bytes = int(max_bytes)
-        self.folder = Path(folder) if folder else None
+        self.folder = private_folder(folder) if folder else None
+        # files are named by a keyed digest: a name cannot be worked out from the key
+        self._secret = _folder_secret(self.folder, secret) if self.folder else b""
         self.max_disk_bytes = int(max_disk_bytes)
         self.remember = tuple(remember)
         self.max_failures = int(max_failures)
@@ -185,7 +296,7 @@ class RenderCache:
         except ImportError:  # not on POSIX: each process renders on its own
             yield
             return
-        digest = hashlib.sha256(repr(key).encode()).hexdigest()
+        digest = self._digest(key)
         path = self.folder / "locks" / f"{digest[:3]}.lock"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -209,8 +320,11 @@ class RenderCache:
         finally:
             os.close(fd)  # releases the lock
 
+    def _digest(self, key: tuple) -> str:
+        return hmac.new(self._secret, repr(key).encode(), hashlib.sha256).hexdigest()
+
     def _path(self, key: tuple) -> Path:
-        digest = hashlib.sha256(repr(key).encode()).hexdigest()
+        digest = self._digest(key)
         return self.folder / digest[:2] / f"{digest}.webp"
 
     def _read(self, key: tuple) -> bytes | None:

@@ -1,4 +1,4 @@
-"""The JSON API blueprint: ``/health``, ``/stats``, ``/api/images``, OpenAPI.
+"""The JSON API blueprint: ``/health``, ``/ready``, ``/stats``, ``/api/images``, OpenAPI.
 
 ``GET /stats/<image>/<func>`` answers one statistic of an image, of a window of it
 (``?window=x0,y0,x1,y1``), or of a collection when ``<image>`` is a pattern holding ``*`` or
@@ -14,7 +14,7 @@ import json
 import math
 
 from flask import Blueprint, Response, current_app, jsonify, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
 from .. import __version__
 from ..errors import InvalidOption, UnknownFunction
@@ -22,7 +22,7 @@ from ..functions import NAMED_FUNCTIONS
 from .openapi import openapi_document
 from .service import check_page, is_pattern
 
-__all__ = ["bp"]
+__all__ = ["bp", "check_body"]
 
 bp = Blueprint("api", __name__)
 
@@ -42,6 +42,23 @@ def health():
     return Response("OK", mimetype="text/plain", headers={"Cache-Control": "no-store"})
 
 
+@_route("/ready")
+def ready():
+    """Readiness: 200 once this process has loaded every kernel (the app factory's warm-up
+    does, before the worker accepts requests), else 503; JSON either way."""
+    from .. import _jit
+
+    headers = {"Cache-Control": "no-store"}
+    if _jit.loaded() and _service().warmed:
+        return jsonify(ready=True, kernels=len(_jit.kernels())), 200, headers
+    body = {
+        "ready": False,
+        "error": "not ready: the counting kernels are not loaded yet "
+        "(the service starts with IMGSTATS_WARMUP=0, or is still warming up)",
+    }
+    return jsonify(body), 503, {**headers, "Retry-After": "1"}
+
+
 @_route("/stats/<image>/<func>")
 def stats(image: str, func: str):
     """One statistic of an image (or of a collection), with per-band values and counts.
@@ -51,6 +68,7 @@ def stats(image: str, func: str):
     window. An ``image`` holding ``*`` or ``?`` is a pattern: the answer is over the samples
     of every matched image together. The service caches answers by image version(s).
     """
+    _check_query(GET_PARAMETERS)
     band = _band(request.args.get("band"))
     page = check_page(request.args.get("page"))
     window = request.args.get("window")
@@ -68,6 +86,22 @@ def stats(image: str, func: str):
     return _cached(Response(_body(answer, band), mimetype="application/json"), etag)
 
 
+#: Query parameters ``GET /stats`` takes; any other is refused, naming it (a typo such as
+#: ``?bands=R`` must not widen the question to every band).
+GET_PARAMETERS = {"band", "page", "window"}
+#: Query parameters ``POST /stats`` takes (its options are in the body).
+POST_PARAMETERS: set[str] = set()
+
+
+def _check_query(known) -> None:
+    """Refuse a query parameter the route does not take, naming it (400)."""
+    unknown = sorted(set(request.args) - set(known))
+    if unknown:
+        shown = ", ".join(repr(k[:40]) for k in unknown[:5])
+        allowed = ", ".join(sorted(known)) or "none: the options go in the JSON body"
+        raise InvalidOption(f"unknown query parameter(s) {shown}: this route takes {allowed}")
+
+
 #: Keys a POST body may hold; any other is refused (a typo must not widen the question).
 _BODY_KEYS = {"funcs", "polygon", "window", "band", "page"}
 #: Most functions in one POST.
@@ -82,6 +116,7 @@ def stats_many(image: str):
     "window": "x0,y0,x1,y1" or [x0, y0, x1, y1], "band": ..., "page": ...}``; only
     ``funcs`` is required. Bodies over ``MAX_CONTENT_LENGTH`` bytes get 413.
     """
+    _check_query(POST_PARAMETERS)
     fields = _json_body()
     funcs = _funcs(fields.get("funcs"))
     band = fields.get("band")
@@ -120,15 +155,24 @@ def stats_many(image: str):
     return response
 
 
+def check_body() -> None:
+    """Before every POST view (registered by the app factory): the body must be declared
+    ``Content-Type: application/json`` (415 otherwise, so a cross-site HTML form cannot send
+    one) and hold at most ``MAX_CONTENT_LENGTH`` bytes (413), chunked or not. The body read
+    here is what ``request.get_data()`` then returns to the view."""
+    if request.method != "POST" or request.url_rule is None:  # None: a 404 or 405 follows
+        return
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType(
+            "send the body as JSON, with Content-Type: application/json "
+            f"(not {request.mimetype or 'none'!r})"
+        )
+    request._cached_data = _read_body(int(current_app.config["MAX_CONTENT_LENGTH"]))
+
+
 def _json_body() -> dict:
-    """The request's JSON object (the body size is bounded by ``MAX_CONTENT_LENGTH``)."""
-    try:
-        data = request.get_data(cache=False)
-    except RequestEntityTooLarge:
-        limit = current_app.config["MAX_CONTENT_LENGTH"]
-        raise RequestEntityTooLarge(
-            f"the body is larger than {limit} bytes (MAX_CONTENT_LENGTH): send fewer vertices"
-        ) from None
+    """The request's JSON object (checked by :func:`check_body`)."""
+    data = request.get_data()
     try:
         fields = json.loads(data)
     except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested too deep
@@ -142,6 +186,37 @@ def _json_body() -> dict:
             f"body: use {', '.join(sorted(_BODY_KEYS))}"
         )
     return fields
+
+
+def _read_body(limit: int) -> bytes:
+    """At most ``limit`` bytes of body, else 413; a chunked body (no Content-Length) is read
+    up to one byte past the limit, never silently cut at it."""
+
+    def too_large():
+        return RequestEntityTooLarge(
+            f"the body is larger than {limit} bytes (MAX_CONTENT_LENGTH): send fewer vertices"
+        )
+
+    length = request.content_length
+    if length is not None:
+        if length > limit:
+            raise too_large()
+        try:
+            return request.get_data(cache=False)
+        except RequestEntityTooLarge:
+            raise too_large() from None
+    stream = request.environ.get("wsgi.input")
+    if stream is None:
+        return b""
+    data = bytearray()
+    while len(data) <= limit:
+        chunk = stream.read(min(1 << 16, limit + 1 - len(data)))
+        if not chunk:
+            break
+        data += chunk
+    if len(data) > limit:
+        raise too_large()
+    return bytes(data)
 
 
 def _funcs(funcs) -> list:

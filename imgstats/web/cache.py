@@ -40,6 +40,7 @@ import numpy as np
 
 from .._codec import CorruptSummary, summary_arrays
 from ..summary import Summary
+from ._limits import check_request
 
 logger = logging.getLogger(__name__)
 
@@ -289,6 +290,9 @@ if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[
 return 0
 """
 
+#: Seconds between two probes (PING) of a Redis that failed, while backing off.
+PROBE_SECONDS = 0.5
+
 #: b"ISRV", envelope version, flags, key length; then the MAC (if signed), the key, the body.
 _ENVELOPE = struct.Struct("<4sBBH")
 _MAGIC = b"ISRV"
@@ -365,14 +369,35 @@ class RedisLayer:
         self._salt_lock = threading.Lock()
         self._salt_value: bytes | None = None
         self._down_until = 0.0
+        self._next_probe = 0.0
+        self._probe_lock = threading.Lock()
         self.rejected = 0
         self._next_warning = 0.0
         self._heartbeat = _Heartbeat(self)
 
     @property
     def available(self) -> bool:
-        """False while backing off after a failure."""
-        return time.monotonic() >= self._down_until
+        """False while backing off after a failure, unless a probe finds Redis back.
+
+        While backing off, one caller at most every :data:`PROBE_SECONDS` sends a ``PING``
+        (bounded by the socket timeout): Redis restarted, or resumed after a freeze, is used
+        again within that time rather than after the whole back-off.
+        """
+        now = time.monotonic()
+        if now >= self._down_until:
+            return True
+        if now < self._next_probe or not self._probe_lock.acquire(blocking=False):
+            return False
+        try:
+            self._next_probe = now + PROBE_SECONDS
+            self._client.ping()
+        except self._errors:
+            return False
+        finally:
+            self._probe_lock.release()
+        self._down_until = 0.0
+        logger.warning("Redis is back; using it again")
+        return True
 
     # -- keys -------------------------------------------------------------------------------
     def key(self, key: tuple) -> str:
@@ -580,6 +605,7 @@ class RedisLayer:
                 return None, False
             time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
             poll = min(poll * 1.5, 0.25)
+            check_request()  # the waiting request's client may leave, or its time end
         return None, False
 
     def _ttl_ms(self) -> int:
@@ -595,9 +621,16 @@ class RedisLayer:
 
     # -- failures ---------------------------------------------------------------------------
     def _failed(self, exc: BaseException) -> None:
-        if self.available:
-            logger.warning("Redis unavailable (%s); retrying in %.0f s", exc, self.backoff)
-        self._down_until = time.monotonic() + self.backoff
+        now = time.monotonic()
+        if now >= self._down_until:
+            logger.warning(
+                "Redis unavailable (%s); probing it every %.2f s, at most %.0f s",
+                exc,
+                PROBE_SECONDS,
+                self.backoff,
+            )
+        self._down_until = now + self.backoff
+        self._next_probe = now + PROBE_SECONDS
 
     def close(self) -> None:
         """Stop renewing locks and close the connection pool."""

@@ -12,10 +12,12 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from ..errors import (
     Busy,
+    ClientGone,
     ImageNotFound,
     ImageTooLarge,
     InvalidOption,
     NoValidSamples,
+    RequestTimeout,
     StoreTimeout,
     StoreUnavailable,
     UnknownFunction,
@@ -34,11 +36,14 @@ STATUS_CODES: dict[type[Exception], int] = {
     ImageTooLarge: 413,
     StoreUnavailable: 502,
     StoreTimeout: 504,
-    Busy: 503,
+    Busy: 503,  # with Retry-After, as its subclass:
+    RequestTimeout: 503,
+    # nginx's "client closed request": nobody reads it, but logs tell it from a 5xx
+    ClientGone: 499,
 }
 
 #: Paths that always answer JSON, even for a URL that matches no route.
-API_PREFIXES = ("/stats", "/api", "/health", "/zonal")
+API_PREFIXES = ("/stats", "/api", "/health", "/ready", "/zonal")
 
 
 def status_of(exc: BaseException) -> int:
@@ -73,6 +78,10 @@ def _gallery_renderer():
 
 def _domain_error(exc: Exception):
     status = status_of(exc)
+    if isinstance(exc, ClientGone):  # nobody reads the answer: say in the log what stopped
+        current_app.logger.warning(
+            "stopped %s %s: the client closed the connection", request.method, request.path
+        )
     render = _gallery_renderer()
     if render is not None:
         return render(exc, status)

@@ -22,14 +22,11 @@ Every statistic comes from the service's cached summary: the pages never read pi
 
 from __future__ import annotations
 
-import getpass
 import html
 import math
 import re
-import tempfile
 from concurrent.futures import wait as wait_for_all
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from urllib.parse import quote
 
 from flask import (
@@ -58,7 +55,7 @@ from ..errors import (
 )
 from ..functions import NAMED_FUNCTIONS, parse_function
 from . import _plots
-from ._thumbs import MEDIA_TYPE, BackgroundRenders, RenderCache
+from ._thumbs import MEDIA_TYPE, BackgroundRenders, RenderCache, default_folder
 from .errors import status_of
 from .store import cacheable
 
@@ -87,7 +84,8 @@ DEFAULTS = {
     "GALLERY_CACHE_BYTES": 64 << 20,  # thumbnails and previews held in memory, per process
     # Renderings shared by the worker processes and kept across restarts ("" for none), and
     # the size the folder is pruned to.
-    "GALLERY_CACHE_DIR": None,  # None: imgstats-gallery-<user> in the temporary folder
+    # None: imgstats-gallery-<uid> in the temporary folder, private (0700) to this user
+    "GALLERY_CACHE_DIR": None,
     "GALLERY_DISK_CACHE_BYTES": 512 << 20,
 }
 
@@ -112,8 +110,8 @@ def _setup(state) -> None:
     for key, value in DEFAULTS.items():
         app.config.setdefault(key, value)
     folder = app.config["GALLERY_CACHE_DIR"]
-    if folder is None:
-        folder = Path(tempfile.gettempdir()) / f"imgstats-gallery-{_user()}"
+    if folder is None:  # private to this user, or refused (see _thumbs.private_folder)
+        folder = default_folder()
     try:
         wait = float(app.config["GALLERY_PAGE_WAIT"])
     except (TypeError, ValueError):
@@ -126,6 +124,7 @@ def _setup(state) -> None:
         folder or None,
         int(app.config["GALLERY_DISK_CACHE_BYTES"]),
         remember=_LASTING,
+        secret=app.config.get("CACHE_KEY"),
     )
     # as many threads as the service has slots for slow work (more would only wait for one),
     # and room for two pages of renderings
@@ -146,13 +145,6 @@ def _exact_toggle() -> tuple[bool, str]:
     if not exact:
         args["exact"] = "1"
     return exact, url_for(request.endpoint, **(request.view_args or {}), **args)
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):  # no name for this uid (some containers)
-        return "default"
 
 
 def _service():

@@ -170,6 +170,49 @@ def openapi_document(version: str) -> dict:
                     },
                 }
             },
+            "/ready": {
+                "get": {
+                    "summary": "Readiness",
+                    "description": "200 once the process has loaded every counting kernel "
+                    "(the warm-up at start does), so that no request pays a compile; 503 "
+                    "before, or when started with IMGSTATS_WARMUP=0. Point a container's "
+                    "HEALTHCHECK or a readiness probe here, a liveness probe at /health.",
+                    "operationId": "ready",
+                    "responses": {
+                        "200": {
+                            "description": "Ready.",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["ready", "kernels"],
+                                        "properties": {
+                                            "ready": {"type": "boolean", "const": True},
+                                            "kernels": {"type": "integer", "minimum": 0},
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                        "503": {
+                            "description": "Not ready yet: retry (Retry-After says when).",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["ready", "error"],
+                                        "properties": {
+                                            "ready": {"type": "boolean", "const": False},
+                                            "error": {"type": "string"},
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                        **_errors(405),
+                    },
+                }
+            },
             "/stats/{image}/{func}": {
                 "get": {
                     "summary": "One statistic of an image",

@@ -18,6 +18,7 @@ refuse with :class:`~imgstats.errors.Busy` rather than tie up every request thre
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import hashlib
 import logging
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..collection import merge_summaries, promote, promoted_type, refine_many
+from ..collection import PromotedPart, merge_summaries, promote, promoted_type, refine_many
 from ..errors import (
     Busy,
     ImageNotFound,
@@ -43,10 +44,10 @@ from ..errors import (
 from ..functions import Function, parse_function
 from ..io import EAGER_BYTES, read_header
 from ..io._pillow import check_pixels
-from ..reduce import refine, summarize
+from ..reduce import compute, refine, summarize
 from ..regions import parse_window, polygon_rings
 from ..summary import Summary
-from ._limits import Gate
+from ._limits import Gate, acquire, check_request
 from .cache import ByteCache, CacheBudget, RedisLayer
 from .store import (
     RACY_SECONDS,
@@ -59,7 +60,17 @@ from .store import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ImageService", "Answer", "Region", "check_page", "is_pattern", "needs_refinement"]
+__all__ = [
+    "ImageService",
+    "Answer",
+    "Region",
+    "check_page",
+    "is_pattern",
+    "needs_refinement",
+    "pattern_matcher",
+    "MAX_PATTERN_LENGTH",
+    "MAX_WILDCARDS",
+]
 
 
 class ImageService:
@@ -89,6 +100,7 @@ class ImageService:
         from ..data import gallery_path
 
         self.config = dict(config)
+        self.warmed = False  # set by warm_up(): what /ready reports
         images = config.get("IMAGES") or gallery_path()
         self.store = open_store(
             images,
@@ -125,6 +137,11 @@ class ImageService:
             max_waiting=int(config.get("SLOW_QUEUE", 8)),
             what="slow work slots",
         )
+        #: Requests waiting for another request's identical computation (single-flight):
+        #: they take no slot of slow work, and at most SLOW_QUEUE wait at once.
+        self.max_followers = int(config.get("SLOW_QUEUE", 8))
+        self._followers = 0
+        self._followers_lock = threading.Lock()
         #: Pixels (width x height) being decoded at once in this process.
         self.decodes = Gate(
             int(config.get("DECODE_PIXELS") or 2 * self.pixel_limit),
@@ -277,21 +294,46 @@ class ImageService:
             cached = self.answers.peek(key)
             if cached is not None:
                 return cached
-        with self.slow.hold():
-            if not keep:  # the gallery's histograms, or a racy version: computed, not kept
+        if not keep:  # the gallery's histograms, or a racy version: computed, not kept
+            with self.slow.hold():
                 return self._answer(
                     name, version, page, parsed, selections, each_band, histograms, region
                 )[0]
-            slot = self.answers.slot(key)
-            with slot.lock:
-                if slot.value is None:
+        slot = self.answers.slot(key)
+        with self._single_flight(slot):
+            if slot.value is None:
+                with self.slow.hold():
                     answer, settled = self._answer(
                         name, version, page, parsed, selections, each_band, region=region
                     )
-                    if not settled:  # the file changed while it was read: keep nothing
-                        return answer
-                    slot.value = answer
-                return slot.value
+                if not settled:  # the file changed while it was read: keep nothing
+                    return answer
+                slot.value = answer
+            return slot.value
+
+    @contextlib.contextmanager
+    def _single_flight(self, slot):
+        """Hold ``slot``'s lock: at once when no other request computes its value, else
+        waiting for that request without taking a slot of slow work (its result is then in
+        the slot). At most ``SLOW_QUEUE`` requests wait so at once (then Busy); a waiter
+        stops when its client leaves or its time budget ends."""
+        if not slot.lock.acquire(blocking=False):
+            with self._followers_lock:
+                if self._followers >= self.max_followers:
+                    raise Busy(
+                        "the service is busy (too many requests waiting for the same "
+                        "computations): retry later"
+                    )
+                self._followers += 1
+            try:
+                acquire(slot.lock)
+            finally:
+                with self._followers_lock:
+                    self._followers -= 1
+        try:
+            yield slot
+        finally:
+            slot.lock.release()
 
     def _answer(
         self, name, version, page, funcs, selections, each_band, histograms=False, region=None
@@ -443,6 +485,7 @@ class ImageService:
     def _summarize(
         self, name: str, page: int | None = None, region: Region | None = None
     ) -> Summary:
+        check_request()  # before each image's decode, the step that is not interrupted
         source = self.store.source(name)
         options = self._options(page, region)
         with _StoreErrors(self.store.remote):
@@ -469,6 +512,7 @@ class ImageService:
         wanted = [sel for sel in selections if needs_refinement(summary, funcs, [sel])]
         if not wanted:
             return summary
+        check_request()
         source = self.store.source(name)
         options = self._options(page, region)
         with _StoreErrors(self.store.remote):
@@ -484,8 +528,17 @@ class ImageService:
 
     # -- collections -------------------------------------------------------------------------
     def match(self, pattern: str) -> list[str]:
-        """The store's image names matching ``pattern`` (:func:`fnmatch.fnmatchcase`), sorted."""
-        return [n for n in self.list_images() if fnmatch.fnmatchcase(n, pattern)]
+        """The store's image names matching ``pattern`` (:func:`fnmatch.fnmatchcase` rules),
+        sorted.
+
+        Raises
+        ------
+        InvalidOption
+            A pattern longer than :data:`MAX_PATTERN_LENGTH` characters or with more than
+            :data:`MAX_WILDCARDS` wildcards.
+        """
+        matches = pattern_matcher(pattern)
+        return [n for n in self.list_images() if matches(n)]
 
     def collection(
         self,
@@ -581,10 +634,15 @@ class ImageService:
                 keep,
             )
 
-        with self.slow.hold():
-            if histograms or not keep:
+        if histograms or not keep:
+            with self.slow.hold():
                 return work()
-            return self.answers.get_or_fill(answer_key, work)
+        slot = self.answers.slot(answer_key)
+        with self._single_flight(slot):
+            if slot.value is None:
+                with self.slow.hold():
+                    slot.value = work()
+            return slot.value
 
     def _collect(
         self,
@@ -600,38 +658,24 @@ class ImageService:
         histograms,
         keep=True,
     ) -> Answer:
-        """Merge (and refine) the matched images' summaries into an :class:`Answer`."""
-        names = [name for name, _ in images]
-        # a promotion that needs pixels decoded again is refused from the headers, first:
-        # answers come from each image's own summary, of its own type
-        dtypes = [_named(lambda n: self.info(n)["dtype"], n) for n in names]
-        promoted_type(dtypes, names, decode_again=False)
+        """Merge (and refine) the matched images' summaries into an :class:`Answer`.
+
+        The parts stream in one at a time (:meth:`_merged`), so a collection holds its merge
+        and one part besides the cache. The merge is kept under ``key`` like an image's
+        summary: its slot's lock is held while the parts come, so the parts evicting each
+        other from the cache never evict it. A new function of an 8/16-bit collection is then
+        answered from it alone.
+        """
         if not keep:  # racy: merge (and refine) without keeping anything
-            parts = self._parts(images, page, region)
-            merged = merge_summaries(parts, names)
-            bands = ()
-            if each_band and len(merged.band_names) > 1:
-                bands = tuple(range(len(merged.band_names)))
-            wanted = tuple(dict.fromkeys(selections + bands))
-            if needs_refinement(merged, funcs, wanted):
-                merged = self._refine_collection(merged, parts, names, funcs, wanted, page, region)
-            answer = Answer.of(merged, pattern, digest, page, funcs, selections, bands, histograms)
-            return replace(answer, images=images)
-        slot = self.summaries.slot(key)
-        merged = slot.value
-        parts = None
-
-        def get_parts():  # as merged (promoted), kept beside the merge for its refinements
-            return self.summaries.get_or_fill(
-                key + ("parts",), lambda: self._parts(images, page, region)
-            )
-
-        if merged is None:
-            parts = get_parts()
-            with slot.lock:
-                if slot.value is None:
-                    slot.value = merge_summaries(parts, names)
-                merged = slot.value
+            merged = self._merged(images, page, region)
+        else:
+            slot = self.summaries.slot(key)
+            merged = slot.value
+            if merged is None:
+                with slot.lock:
+                    if slot.value is None:
+                        slot.value = self._merged(images, page, region)
+                    merged = slot.value
         bands = ()
         if each_band and len(merged.band_names) > 1:
             bands = tuple(range(len(merged.band_names)))
@@ -639,38 +683,67 @@ class ImageService:
         for sel in wanted:
             merged.selection(sel)
         if needs_refinement(merged, funcs, wanted):
-            parts = parts or get_parts()
-            with slot.lock:
-                merged = slot.value
-                merged = self._refine_collection(merged, parts, names, funcs, wanted, page, region)
-                slot.value = merged
+            if not keep:
+                merged = self._refine_collection(merged, images, funcs, wanted, page, region)
+            else:
+                with slot.lock:
+                    merged = slot.value if slot.value is not None else merged
+                    merged = self._refine_collection(merged, images, funcs, wanted, page, region)
+                    slot.value = merged
         answer = Answer.of(merged, pattern, digest, page, funcs, selections, bands, histograms)
         return replace(answer, images=images)
 
-    def _parts(self, images, page, region) -> list:
-        """Each image's summary, from the cache or summarized now (errors name the image);
-        with mixed pixel types, the narrower ones as
-        :class:`~imgstats.collection.PromotedPart`."""
-        parts = []
-        for name, version in images:
-            key = self._summary_key(name, version, page, region)
-            parts.append(_named(lambda n, k=key: self._summary(k, n, page, region)[0], name))
-        names = [n for n, _ in images]
-        return promote(parts, promoted_type([p.dtype for p in parts], names, decode_again=False))
+    def _merged(self, images, page, region) -> Summary:
+        """The merge of the images' summaries, each fetched (cached, from Redis, or summarized
+        now) and merged as it comes: one part is held at a time besides the merge.
 
-    def _refine_collection(self, merged, parts, names, funcs, selections, page, region):
+        A mix of types that needs pixels decoded again is refused from the headers first:
+        answers come from each image's own summary, of its own type.
+        """
+        names = [name for name, _ in images]
+        dtypes = [_named(lambda n: self.info(n)["dtype"], n) for n in names]
+        # numpy's promotion is not associative (int8 with uint16 is int32, and then with
+        # float32 float64; all three at once are float32): each part is promoted to the
+        # type of the whole set before it is merged
+        target = promoted_type(dtypes, names, decode_again=False)
+        merged = None
+        for name, version in images:
+            check_request()
+            part = promote([self._part(name, version, page, region)], target, [name])[0]
+            if isinstance(part, PromotedPart):  # its summary, of the target type
+                part = part.summary
+            if merged is None:
+                merged = merge_summaries([part], [name])
+            else:
+                merged = merge_summaries([merged, part], [f"the images before {name}", name])
+            del part
+        return merged
+
+    def _part(self, name, version, page, region) -> Summary:
+        """One image's summary for a collection (errors name the image)."""
+        key = self._summary_key(name, version, page, region)
+        return _named(lambda n: self._summary(key, n, page, region)[0], name)
+
+    def _refine_collection(self, merged, images, funcs, selections, page, region):
         """Refine a collection's merged summary for every selection (pixels of the images
-        holding samples in the refined bins only, one image at a time)."""
+        holding samples in the refined bins only, one image at a time; their summaries are
+        fetched one at a time too, from the cache or summarized again)."""
+        names = [name for name, _ in images]
         sources = [self.store.source(name) for name in names]
         options = self._options(page, region)
         wanted = [f.name for f in funcs]
         widest = max(names, key=lambda n: self.info(n)["width"] * self.info(n)["height"])
+
+        def part(i):
+            check_request()
+            return self._part(*images[i], page, region)
+
         with _StoreErrors(self.store.remote), self._decoding(widest):
             for sel in selections:
                 if not needs_refinement(merged, funcs, [sel]):
                     continue
                 # one image at a time: the decode budget holds the widest image only
-                merged = refine_many(merged, parts, sources, wanted, sel, max_workers=1, **options)
+                merged = refine_many(merged, part, sources, wanted, sel, max_workers=1, **options)
         return merged
 
     def _decoding(self, name: str):
@@ -718,7 +791,23 @@ class ImageService:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def warm_up(self) -> None:
-        """Run the counting kernels once on tiny arrays so no request pays their compile."""
+        """Load numba's kernels and walk every reading path once, so no request pays a
+        compile, the load of numba's cache or the import of a reader (readiness: ``/ready``).
+
+        Tiny arrays of each pixel type, then tiny files of each kind a store holds: Pillow's
+        8-bit images counted in place (grey, RGB, RGBA), and TIFFs of each type, which come
+        through tifffile, xarray and dask. Each is summarized, refined and asked for its luma
+        where it has one, so every argument type of the kernels is compiled (read-only
+        arrays differ from writable ones for numba).
+        """
+        import tempfile
+
+        import tifffile
+        from PIL import Image
+
+        from .. import _jit
+
+        _jit.load()  # else these tiny arrays would be counted by the kernels' Python bodies
         rng = np.random.default_rng(0)
         samples = [
             rng.integers(0, 255, (4, 4, 3), dtype=np.uint8),
@@ -729,18 +818,37 @@ class ImageService:
             rng.random((4, 4), dtype=np.float32),
             rng.random((4, 4)),
         ]
+        funcs = ["p10", "median"]
         for arr in samples:
             s = summarize(arr)
-            refine(s, arr, ["p10", "median"])
-        # and the path of an 8-bit file decoded by Pillow: its memory counted in place
-        import tempfile
+            refine(s, arr, funcs)
+            readonly = arr.copy()
+            readonly.flags.writeable = False  # decoders hand out read-only buffers
+            refine(summarize(readonly), readonly, funcs)
+        from ..zones import zonal
 
-        from PIL import Image
-
+        labels = np.arange(16).reshape(4, 4) % 3
+        for arr in samples[1:]:  # the grouped core's kernels, for /zonal
+            zonal(arr, labels, funcs + ["mean"])
         with tempfile.TemporaryDirectory() as folder:
-            path = os.path.join(folder, "warm.png")
-            Image.fromarray(samples[0]).save(path)
-            summarize(path)
+            paths = []
+            for mode, arr in [
+                ("RGB", samples[0]),
+                ("L", samples[1]),
+                ("RGBA", np.dstack([samples[0], samples[1]])),
+            ]:
+                paths.append(os.path.join(folder, f"warm-{mode}.png"))
+                Image.fromarray(arr, mode).save(paths[-1])
+            for arr in samples[1:] + [samples[0]]:
+                paths.append(os.path.join(folder, f"warm-{arr.dtype}-{arr.ndim}.tif"))
+                tifffile.imwrite(paths[-1], arr)
+            for path in paths:
+                s = summarize(path)
+                refine(s, path, funcs)
+                if len(s.band_names) >= 3:
+                    refine(summarize(path), path, funcs, "luma")
+                    compute(path, "median", "luma")
+        self.warmed = True
 
     def cache_clear(self) -> None:
         """Forget every cached summary and header (not Redis)."""
@@ -792,6 +900,36 @@ class _StoreErrors:
         if not isinstance(exc, StoreUnavailable) and is_network_error(exc):
             raise store_error(exc, "read") from exc
         return False
+
+
+#: The longest collection pattern (characters), and the most wildcards (``*``, ``?``, ``[``)
+#: in one: each distinct pattern costs a regular expression compiled for it.
+MAX_PATTERN_LENGTH = 256
+MAX_WILDCARDS = 16
+
+
+def pattern_matcher(pattern: str):
+    """A function telling whether a name matches ``pattern`` (fnmatch rules, case-sensitive).
+
+    Compiled here rather than by :func:`fnmatch.fnmatchcase`, whose cache keeps up to 32,768
+    compiled patterns per process, each distinct pattern a client sends.
+
+    Raises
+    ------
+    InvalidOption
+        Longer than :data:`MAX_PATTERN_LENGTH` or with more than :data:`MAX_WILDCARDS`
+        wildcards.
+    """
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise InvalidOption(
+            f"the pattern is {len(pattern)} characters long: at most {MAX_PATTERN_LENGTH}"
+        )
+    wildcards = sum(pattern.count(c) for c in "*?[")
+    if wildcards > MAX_WILDCARDS:
+        raise InvalidOption(
+            f"the pattern has {wildcards} wildcards (*, ?, [): at most {MAX_WILDCARDS}"
+        )
+    return re.compile(fnmatch.translate(pattern), re.DOTALL).match
 
 
 def is_pattern(name: str) -> bool:

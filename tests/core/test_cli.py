@@ -65,11 +65,13 @@ def test_stats_json_prints_null_for_non_finite_values(tmp_path, capsys):
 
 
 def test_stats_on_a_terminal_shows_progress_for_a_streamed_tiff(tmp_path, monkeypatch, capsys):
+    import imgstats._progress
     import imgstats.io
 
     arr = np.arange(64 * 48, dtype=np.uint16).reshape(64, 48)
     tifffile.imwrite(tmp_path / "big.tif", arr, tile=(16, 16))
     monkeypatch.setattr(imgstats.io, "EAGER_BYTES", 0)  # "big": streamed tile by tile
+    monkeypatch.setattr(imgstats._progress, "AUTO_BYTES", 0)  # and likely over a second
     for tty in (False, True):
         monkeypatch.setattr(sys.stderr, "isatty", lambda tty=tty: tty)
         assert main(["stats", str(tmp_path / "big.tif"), "max"]) == 0
@@ -165,3 +167,123 @@ def test_bad_chunks_exit_2(images, capsys, chunks):
     assert main(["stats", str(folder / "rgb.png"), "min", "--chunks", chunks]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1 and "--chunks" in err
+
+
+# -- version, help, formats, patterns, messages (issue 19) -------------------------------------
+def test_version(capsys):
+    import imgstats
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out == f"imgstats {imgstats.__version__}\n"
+
+
+def _options(parser):
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _options(sub)
+        elif action.option_strings:
+            yield action
+
+
+def test_every_option_has_help_with_its_default():
+    from imgstats.cli import build_parser
+
+    for action in _options(build_parser()):
+        if action.dest in ("help", "version", "json"):
+            continue
+        assert action.help and "(default:" in action.help, action.option_strings
+
+
+def test_stats_help_describes_sources_then_functions(capsys):
+    with pytest.raises(SystemExit):
+        main(["stats", "--help"])
+    out = capsys.readouterr().out
+    assert "SOURCE [SOURCE ...] FUNC [FUNC ...]" in out
+    assert "more sources" not in out.split("FUNC  ")[-1].split("\n")[0]
+    assert "median" in out and "or pXXX" in out
+
+
+@pytest.mark.parametrize("fmt", ["text", "csv", "json", "table"])
+def test_formats(images, capsys, fmt):
+    folder, arrays = images
+    argv = ["stats", str(folder / "f32.tif"), "min", "median", "p99.9", "--format", fmt]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    if fmt == "json":
+        got = json.loads(out)
+    elif fmt == "csv":
+        import csv
+
+        rows = list(csv.reader(out.splitlines()))
+        assert rows[0] == ["func", "value"]
+        got = {name: float(value) for name, value in rows[1:]}
+    else:
+        lines = out.splitlines()
+        if fmt == "table":
+            assert lines[0].split() == ["func", "value"] and set(lines[1]) <= {"-", " "}
+            lines = lines[2:]
+        got = {line.split()[0]: float(line.split()[1]) for line in lines}
+    assert list(got) == ["min", "median", "p99.9"]
+    check_all(got, arrays["f32.tif"], ["min", "median", "p99.9"])
+
+
+def test_csv_of_several_functions_parses_with_the_csv_module(images, capsys):
+    folder, arrays = images
+    assert main(["stats", str(folder / "rgb.png"), "mean", "max", "--format", "csv"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[1:] == [
+        f"mean,{imgstats_mean(arrays['rgb.png'])}",
+        f"max,{int(arrays['rgb.png'].max())}",
+    ]
+
+
+def imgstats_mean(arr) -> float:
+    from .oracle import expected_mean
+
+    return expected_mean(arr)
+
+
+@pytest.mark.parametrize(
+    ("args", "cli_words", "python_words"),
+    [
+        (["rgb.png", "min", "--band", "Q"], "leave --band out", "None"),
+        (["f32.tif", "min", "--band", "luma"], "--band luma", "band='luma'"),
+        (["rgb.png", "min", "--page", "-1"], "--page must be", "page must be"),
+        (["rgb.png", "min", "--pixel-limit", "10"], "--pixel-limit 10", "limit of"),
+    ],
+)
+def test_messages_use_the_command_lines_words(images, capsys, args, cli_words, python_words):
+    folder, _ = images
+    assert main(["stats", str(folder / args[0]), *args[1:]]) == 2
+    err = capsys.readouterr().err
+    assert cli_words in err
+    assert python_words not in err.replace(cli_words, "")
+
+
+def test_a_local_pattern_counts_every_match_as_one_set(images, capsys):
+    folder, arrays = images
+    assert main(["stats", str(folder / "[fr]*.*"), "max", "--format", "json"]) == 0
+    # rgb.png (uint8) and f32.tif (float32) promote to float64
+    expected = max(float(arrays["rgb.png"].max()), float(arrays["f32.tif"].max()))
+    assert json.loads(capsys.readouterr().out) == {"max": expected}
+
+
+def test_a_url_pattern_is_expanded(http_folder, capsys):
+    folder, base = http_folder
+    rng = np.random.default_rng(5)
+    arrays = [rng.integers(0, 256, (9, 13), dtype=np.uint8) for _ in range(3)]
+    for i, arr in enumerate(arrays):
+        Image.fromarray(arr).save(folder / f"cli-pattern-{i}.png")
+    assert main(["stats", f"{base}/cli-pattern-*.png", "median", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"median": float(np.median(arrays))}
+
+
+def test_a_pattern_that_matches_nothing(images, capsys):
+    folder, _ = images
+    assert main(["stats", str(folder / "*.gif"), "max"]) == 2
+    assert "no file matches" in capsys.readouterr().err

@@ -361,3 +361,18 @@ def test_cli_window(tmp_path, capsys):
     check_all(json.loads(capsys.readouterr().out), arr[3:27, 2:15], ["min", "p90"])
     assert main(["stats", str(tmp_path / "f.tif"), "min", "--window", "5,5,2,9"]) == 2
     assert "inverted" in capsys.readouterr().err
+
+
+def test_rasterizing_a_large_polygon_works_in_bounded_batches():
+    """Issue 18: the temporaries of the scanline fill follow a batch of rows, not the box."""
+    import tracemalloc
+
+    ring = [[0, 0], [4000, 0], [0, 4000]]
+    tracemalloc.start()
+    box, mask = rasterize_polygon(ring, 4000, 4000)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert box == (0, 0, 3999, 3999) and mask.sum() == 4000 * 4001 // 2 - 4000
+    # the 16 MB boolean mask itself, plus about 21 MB per batch (an int8 and an int32 array
+    # of 4 M pixels); the whole box at once was 16 + 64 MB of temporaries
+    assert peak < 60e6

@@ -483,6 +483,7 @@ def test_openapi_describes_the_api(client):
     assert doc["openapi"].startswith("3.")
     assert set(doc["paths"]) == {
         "/health",
+        "/ready",
         "/stats/{image}/{func}",
         "/stats/{image}",
         "/api/images",

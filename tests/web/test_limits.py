@@ -211,7 +211,7 @@ def test_serve_leaves_threads_free_beyond_the_slow_work(monkeypatch):
     monkeypatch.delenv("IMGSTATS_THREADS", raising=False)
     monkeypatch.setenv("IMGSTATS_SLOW_WORKERS", "3")
     monkeypatch.setenv("IMGSTATS_SLOW_QUEUE", "5")
-    assert gunicorn_options("127.0.0.1", 1)["threads"] == 3 + 5 + FAST_THREADS
+    assert gunicorn_options("127.0.0.1", 1)["threads"] == 3 + 2 * 5 + FAST_THREADS
 
 
 # -- a real gunicorn in front of a stalled store -------------------------------------------------

@@ -1,0 +1,175 @@
+"""Attacks on a real ``imgstats serve`` on 127.0.0.1, and ``/health`` latency during each.
+
+Each attack runs against two servers side by side in one run: the default worker
+(:class:`imgstats.web._worker.BufferingWorker`) and gunicorn's plain ``gthread`` worker
+(``IMGSTATS_WORKER_CLASS=gthread``, how the service ran before), so a loaded machine slows
+both. Printed: ``/health`` p50/p99/max and failed probes, and the attack's own outcome.
+
+    uv run python benchmarks/bench_hostile.py [--clients 32] [--probes 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.servers import start_server
+from imgstats.data import gallery_path
+
+WORKERS = 2
+
+
+def stalled_clients(port: int, count: int, kind: str) -> list[socket.socket]:
+    """``count`` connections that send part of a request, then nothing."""
+    socks = []
+    for _ in range(count):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        if kind == "head":
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        else:
+            s.sendall(
+                b"POST /stats/IMG_1.jpg HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                b'\r\nContent-Length: 1000\r\n\r\n{"funcs":'
+            )
+        socks.append(s)
+    return socks
+
+
+def probe_health(port: int, probes: int, interval: float = 0.05, timeout: float = 5.0):
+    """``(latencies in s, failures)`` of ``probes`` GET /health, each on a new connection."""
+    times, failures = [], 0
+    for _ in range(probes):
+        start = time.perf_counter()
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+            conn.request("GET", "/health")
+            ok = conn.getresponse().status == 200
+            conn.close()
+        except (OSError, http.client.HTTPException):
+            ok = False
+        elapsed = time.perf_counter() - start
+        if ok:
+            times.append(elapsed)
+        else:
+            failures += 1
+        time.sleep(max(0.0, interval - elapsed))
+    return times, failures
+
+
+def summary(times, failures) -> str:
+    if not times:
+        return f"no answer, {failures} failed"
+    q = statistics.quantiles(times, n=100) if len(times) > 1 else [times[0]] * 99
+    return (
+        f"p50 {1000 * statistics.median(times):7.1f} ms  p99 {1000 * q[98]:7.1f} ms  "
+        f"max {1000 * max(times):7.1f} ms  failed {failures}"
+    )
+
+
+def _workers(master: int) -> list[int]:
+    """Pids of the gunicorn master's worker processes."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == master:
+                    pids.append(int(entry.name))
+    return pids
+
+
+def _cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])
+
+
+def kill_under_load(server, seconds: float, kills: int, connections: int) -> str:
+    """wrk on a cached answer for ``seconds``, SIGKILLing a worker ``kills`` times; wrk's
+    requests and errors."""
+    import re
+    import shutil
+    import signal
+    import subprocess
+
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return "wrk is not installed (apt-get install wrk)"
+    path = "/stats/IMG_1.jpg/median"
+    for _ in range(20):  # every worker caches it
+        server.get(path)
+    proc = subprocess.Popen(
+        [wrk, "-t2", f"-c{connections}", f"-d{seconds:g}s", f"{server.url}{path}"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    for _ in range(kills):
+        time.sleep(seconds / (kills + 1))
+        victims = sorted(_workers(server.process.pid), key=_cpu_ticks)
+        if victims:  # the busiest: gthread may serve every connection from one worker
+            os.kill(victims[-1], signal.SIGKILL)
+    out, _ = proc.communicate(timeout=seconds + 30)
+    done = re.search(r"(\d+) requests in", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return (
+        f"{done.group(1) if done else '?'} requests, socket errors: "
+        f"{errors.group(1) if errors else 'none'}, non-2xx: {non2xx.group(1) if non2xx else 0}"
+    )
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=32, help="stalled connections")
+    parser.add_argument("--probes", type=int, default=100, help="/health probes per phase")
+    parser.add_argument("--threads", type=int, default=14, help="threads per worker")
+    parser.add_argument("--wrk-seconds", type=float, default=12.0, help="0: no kill phase")
+    parser.add_argument("--kills", type=int, default=2, help="workers killed under wrk")
+    parser.add_argument("--connections", type=int, default=32, help="wrk's connections")
+    args = parser.parse_args(argv)
+    folder = Path(tempfile.mkdtemp(prefix="imgstats-hostile-"))
+    (folder / "IMG_1.jpg").write_bytes((gallery_path() / "IMG_1.jpg").read_bytes())
+    print(
+        f"# {args.clients} stalled clients, {args.probes} /health probes per phase, "
+        f"{WORKERS} workers x {args.threads} threads, load average "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
+    for label, env in [("BufferingWorker", {}), ("gthread", {"IMGSTATS_WORKER_CLASS": "gthread"})]:
+        # 14 threads per worker, the default before the queue followed the decode budget:
+        # 32 stalled clients outnumber them
+        env = {
+            **env,
+            "IMGSTATS_WARMUP": "0",
+            "IMGSTATS_HEADER_TIMEOUT": "60",
+            "IMGSTATS_BODY_TIMEOUT": "60",
+            "IMGSTATS_THREADS": str(args.threads),
+        }
+        with start_server(folder, workers=WORKERS, env=env) as server:
+            print(f"{label:16s} idle           {summary(*probe_health(server.port, args.probes))}")
+            for kind in ("head", "body"):
+                socks = stalled_clients(server.port, args.clients, kind)
+                try:
+                    result = probe_health(server.port, args.probes)
+                finally:
+                    for s in socks:
+                        with contextlib.suppress(OSError):
+                            s.close()
+                print(f"{label:16s} stalled {kind:6s} {summary(*result)}")
+            if args.wrk_seconds > 0:
+                outcome = kill_under_load(server, args.wrk_seconds, args.kills, args.connections)
+                print(f"{label:16s} {args.kills} kills under wrk: {outcome}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""The kernels' decorator: run small inputs as plain Python, compile the rest with numba.
+
+``from ._jit import njit`` replaces ``from numba import njit`` in :mod:`imgstats._kernels`;
+the kernels' bodies do not change. Importing numba and loading even a cached kernel costs
+about a second in a fresh process (0.6 s for ``import numba``, 0.5 s for LLVM's set-up on
+the first cached load), far more than counting a small image. So a decorated kernel is a
+:class:`Kernel` that
+
+- runs its own Python body (``py_func``, numpy scalars and arrays: the same code, hence the
+  same result) while numba is not loaded and its first argument -- the samples -- holds at
+  most :data:`SMALL` elements;
+- otherwise loads numba, builds the dispatchers of *every* registered kernel (so a kernel
+  that calls another finds a compiled callee) and calls the compiled kernel from then on.
+
+The dispatchers are built with ``cache=True`` when asked: numba keeps the machine code on
+disk (``__pycache__`` beside the source, or under ``NUMBA_CACHE_DIR``, or the user's cache
+folder when the install is read-only) keyed by the source file's time stamp and size, the
+argument types and the CPU, so a warm cache is valid for every later process -- pytest,
+gunicorn workers, dask workers. When no cache folder is writable at all, numba refuses
+``cache=True``; the kernels are then compiled in memory (and a line is logged) rather than
+failing. ``PYTHONDONTWRITEBYTECODE`` does not affect numba's cache.
+
+``IMGSTATS_JIT`` chooses: ``auto`` (the default, as above), ``always`` (numba for every
+size) or ``never`` (Python only: slow, for debugging). :func:`load` compiles or loads every
+kernel now, for a service before it reports ready.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import threading
+import types
+
+__all__ = ["njit", "Kernel", "SMALL", "load", "loaded", "mode", "kernels"]
+
+#: Samples (elements of a kernel's first argument) up to which Python runs a kernel while
+#: numba is not loaded: a 128 x 128 image. Pure Python counts about a million samples a
+#: second, so this costs at most a few tens of milliseconds against a second for numba.
+SMALL = 1 << 14
+
+#: The modules whose kernels use this decorator: :func:`load` imports them all.
+KERNEL_MODULES = ("imgstats._kernels", "imgstats._group_kernels")
+
+_log = logging.getLogger("imgstats")
+_lock = threading.RLock()
+_registry: list[Kernel] = []
+_loaded = False
+_mode_override: str | None = None
+
+
+class Kernel:
+    """A kernel function: its Python body until numba is needed, then its compiled twin."""
+
+    def __init__(self, func, options: dict):
+        self.py_func = func
+        self.options = options
+        self.dispatcher = None
+        self.__name__ = func.__name__
+        self.__qualname__ = func.__qualname__
+        self.__module__ = func.__module__
+        self.__doc__ = func.__doc__
+        self.__wrapped__ = func
+
+    def __call__(self, *args):
+        dispatcher = self.dispatcher
+        if dispatcher is not None and _mode_override != "never":
+            return dispatcher(*args)
+        if _python_runs(args):
+            return _run_python(self.py_func, args)
+        if _loaded:  # a kernel defined after numba was loaded
+            _build_missing()
+        else:
+            load()
+        return self.dispatcher(*args)
+
+    def __repr__(self) -> str:
+        state = "compiled" if self.dispatcher is not None else "Python until numba loads"
+        return f"<imgstats kernel {self.__module__}.{self.__name__} ({state})>"
+
+
+_python = threading.local()
+
+
+def _run_python(func, args):
+    """Run a kernel's Python body with numpy's warnings off, as compiled code has none: the
+    kernels rely on integer wrap-around (the outermost call sets this for the nested ones)."""
+    if getattr(_python, "active", False):
+        return func(*args)
+    import numpy as np
+
+    _python.active = True
+    try:
+        with np.errstate(all="ignore"):
+            return func(*args)
+    finally:
+        _python.active = False
+
+
+def njit(func=None, **options):
+    """``numba.njit`` with the same options, applied when numba is first needed."""
+    if func is None:
+        return lambda f: njit(f, **options)
+    kernel = Kernel(func, options)
+    with _lock:
+        _registry.append(kernel)
+    return kernel
+
+
+def mode() -> str:
+    """``auto``, ``always`` or ``never``: ``IMGSTATS_JIT``, unless :func:`forced`."""
+    if _mode_override is not None:
+        return _mode_override
+    value = os.environ.get("IMGSTATS_JIT", "auto").strip().lower()
+    return value if value in ("always", "never") else "auto"
+
+
+def _python_runs(args) -> bool:
+    """Whether a call with ``args`` runs as Python (numba not loaded, few samples)."""
+    chosen = mode()
+    if chosen == "never":
+        return True
+    if chosen == "always" or _loaded:
+        return False
+    size = getattr(args[0], "size", 1) if args else 1
+    return size <= SMALL
+
+
+def loaded() -> bool:
+    """Whether numba and the kernels' dispatchers are loaded in this process."""
+    return _loaded
+
+
+def kernels() -> list[Kernel]:
+    """Every registered kernel."""
+    return list(_registry)
+
+
+def load() -> None:
+    """Import numba and build the dispatchers of every kernel (idempotent).
+
+    Each dispatcher compiles (or loads from numba's cache) per argument types on its first
+    call; a service's warm-up makes those calls before it reports ready.
+    """
+    global _loaded
+    import importlib
+    import importlib.util
+
+    for name in KERNEL_MODULES:  # importing them registers their kernels
+        if importlib.util.find_spec(name) is not None:
+            importlib.import_module(name)
+    with _lock:
+        _build_missing()
+        _loaded = True
+
+
+def _build_missing() -> None:
+    """Build the dispatchers of the registered kernels that have none yet."""
+    import numba
+
+    with _lock:
+        by_module: dict[str, list[Kernel]] = {}
+        for k in _registry:
+            if k.dispatcher is None:
+                by_module.setdefault(k.__module__, []).append(k)
+        for name, group in by_module.items():
+            # The compiled kernels see each other's dispatchers: a namespace like the
+            # module's, where every Kernel is replaced by its dispatcher.
+            namespace = dict(vars(sys.modules[name]))
+            for k in _registry:
+                if k.dispatcher is not None and k.__module__ == name:
+                    namespace[k.__name__] = k.dispatcher
+            built = []
+            for k in group:
+                f = k.py_func
+                twin = types.FunctionType(
+                    f.__code__, namespace, f.__name__, f.__defaults__, f.__closure__
+                )
+                twin.__qualname__, twin.__doc__ = f.__qualname__, f.__doc__
+                twin.__kwdefaults__ = f.__kwdefaults__
+                dispatcher = _dispatcher(numba, twin, k.options)
+                namespace[f.__name__] = dispatcher
+                built.append((k, dispatcher))
+            for k, dispatcher in built:
+                k.dispatcher = dispatcher
+
+
+def _dispatcher(numba, func, options: dict):
+    """``numba.njit(**options)(func)``; in memory when ``cache=True`` finds no cache folder."""
+    try:
+        return numba.njit(**options)(func)
+    except RuntimeError as exc:
+        if not options.get("cache") or "cannot cache" not in str(exc):
+            raise
+        _log.warning("imgstats: numba cannot cache %s (%s); compiling in memory", func, exc)
+        return numba.njit(**{**options, "cache": False})(func)
+
+
+@contextlib.contextmanager
+def forced(value: str):
+    """Run the kernels ``always`` compiled or ``never`` (Python) inside the block (tests)."""
+    global _mode_override
+    if value not in ("always", "never", "auto"):
+        raise ValueError(f"unknown kernel mode {value!r}")
+    previous, _mode_override = _mode_override, value
+    try:
+        yield
+    finally:
+        _mode_override = previous

@@ -1,0 +1,93 @@
+"""Patterns of sources: ``"photos/*.jpg"``, ``"s3://bucket/2024-??/*.tif"``, one grammar.
+
+The library (:func:`imgstats.compute`, :func:`imgstats.summarize`, :func:`imgstats.refine`)
+and ``imgstats stats`` expand a pattern the same way: glob rules (``*``, ``?``, ``[abc]``;
+``**`` for any depth), local paths with :mod:`glob`, URLs with the fsspec filesystem of
+their scheme (for ``http(s)://`` that is the links of the folder's index page, as fsspec's
+HTTP filesystem lists them; there ``?`` starts the query string, as in any URL, and is no
+wildcard). The matches are sorted; their samples count as one set. An existing file whose
+name holds a glob character is a file, not a pattern.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from .errors import ImageNotFound, StoreUnavailable
+
+__all__ = ["is_pattern", "expand"]
+
+_GLOB = re.compile(r"[*?\[]")
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+def is_pattern(source) -> bool:
+    """Whether ``source`` is a path or URL pattern rather than one image."""
+    if isinstance(source, os.PathLike):
+        source = os.fspath(source)
+    if not isinstance(source, str):
+        return False
+    if _URL.match(source) is not None:
+        if source.lower().startswith(("http://", "https://")):
+            source = source.partition("?")[0]  # a query string, not a wildcard
+        return _GLOB.search(source) is not None
+    return _GLOB.search(source) is not None and not os.path.exists(source)
+
+
+def expand(source, storage_options: dict | None = None) -> list[str]:
+    """The sources a pattern matches, sorted.
+
+    Parameters
+    ----------
+    source : str or path
+        A local pattern (``"photos/*.jpg"``) or a URL pattern (``"s3://b/*.tif"``).
+    storage_options : dict, optional
+        For the URL's fsspec filesystem.
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    ImageNotFound
+        Nothing matches.
+    StoreUnavailable
+        The store could not be listed.
+    """
+    text = os.fspath(source) if isinstance(source, os.PathLike) else str(source)
+    if _URL.match(text) is None:
+        import glob
+
+        found = sorted(p for p in glob.glob(text, recursive=True) if os.path.isfile(p))
+    else:
+        found = _expand_url(text, storage_options or {})
+    if not found:
+        raise ImageNotFound(f"no file matches {text!r}")
+    return found
+
+
+def _expand_url(url: str, storage_options: dict) -> list[str]:
+    import fsspec
+
+    try:
+        fs, path = fsspec.core.url_to_fs(url, **storage_options)
+        matches = fs.glob(path)
+    except FileNotFoundError:
+        return []
+    except ImportError as exc:
+        raise StoreUnavailable(
+            f"the filesystem for {url!r} is not installed ({exc}); "
+            "install imgstats[s3] or imgstats[gcs]"
+        ) from exc
+    except ValueError as exc:  # an unknown protocol
+        raise ImageNotFound(f"cannot resolve {url!r}: {exc}") from exc
+    except Exception as exc:  # network clients raise their own types (aiohttp, botocore)
+        raise StoreUnavailable(f"could not list {url!r}: {exc}") from exc
+    out = []
+    for match in sorted(matches):
+        full = fs.unstrip_protocol(match) if not _URL.match(match) else match
+        if not full.endswith("/"):
+            out.append(full)
+    return out

@@ -1,0 +1,314 @@
+"""Exact ``quantile`` and ``median`` of DataArrays, laid out as xarray lays out its own.
+
+:meth:`ImgStatsAccessor.quantile <imgstats.accessor.ImgStatsAccessor.quantile>` and
+``median`` compute here. The result's layout (dims, the numeric ``quantile`` coordinate, the
+coordinates kept, name and attrs) is taken from xarray itself: its own ``quantile`` (or
+``median``) runs on a one-element slice of the reduced dims, and its values are replaced by
+ours. So the layout follows the installed xarray.
+
+The values are ``numpy.nanquantile(a, q)`` (linear method) of the same samples for each
+number ``q``, to the last bit: float32 for float32 samples (interpolated in float32, as numpy
+does for a number ``q``), float64 for the other types. xarray's own ``quantile`` converts
+float32 samples to float64 first, so its float32 quantiles may differ in the last float32
+bit. ``median`` is the 0.5 quantile (linear interpolation, as ``imgstats.compute(a, "median")``
+and ``numpy.nanpercentile(a, 50)``), while ``numpy.nanmedian`` -- and so xarray's ``median``
+-- averages the two middle values: the two may differ in the last bit.
+A quantile ``q`` in [0, 1] is read exactly: numpy's virtual index is ``(n - 1) * q``, while a
+percentile name ``pXXX`` would give ``(n - 1) * (XXX / 100)``, and ``q * 100 / 100`` is not
+always ``q`` (``0.999``): :class:`QuantileQ` carries ``q`` through the percentile machinery.
+
+Laziness: on a dask-backed array a full reduction is one dask graph -- ``summarize`` per block,
+a tree of ``merge``, then a ``refine`` pass per block and its merge for 32- and 64-bit types,
+then the reading -- built like :mod:`dask.array.reductions` and run by ``.compute()`` on any
+scheduler. Along some dims (``dim=``), :func:`imgstats.dims.compute_along` gives one task per
+block of the remaining dims.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .errors import InvalidOption, NoValidSamples
+from .functions import Function
+
+__all__ = ["QuantileQ", "quantile_function", "quantile", "median"]
+
+#: Summaries merged per task in the tree of merges.
+_FAN_IN = 8
+
+
+class QuantileQ(float):
+    """A percentile (``q * 100`` as a float) that divides by 100 back to exactly ``q``.
+
+    :meth:`imgstats.summary.BandStats.ranks` computes numpy's virtual index as
+    ``(n - 1) * numpy.true_divide(q, 100)``; for this number that division gives the
+    quantile itself, as ``numpy.quantile`` uses it.
+    """
+
+    fraction: float
+
+    def __new__(cls, fraction: float):
+        obj = super().__new__(cls, fraction * 100)
+        obj.fraction = float(fraction)
+        return obj
+
+    def __reduce__(self):
+        return (QuantileQ, (self.fraction,))
+
+    def __dask_tokenize__(self):
+        return ("imgstats-quantile", self.fraction)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if (
+            ufunc is np.true_divide
+            and method == "__call__"
+            and not kwargs
+            and len(inputs) == 2
+            and inputs[0] is self
+            and not isinstance(inputs[1], QuantileQ)
+            and inputs[1] == 100
+        ):
+            return np.float64(self.fraction)
+        plain = tuple(float(x) if isinstance(x, QuantileQ) else x for x in inputs)
+        return getattr(ufunc, method)(*plain, **kwargs)
+
+
+def quantile_function(q) -> Function:
+    """The :class:`~imgstats.Function` of quantile ``q`` in [0, 1], read exactly."""
+    if isinstance(q, bool) or not isinstance(q, (int, float, np.integer, np.floating)):
+        raise InvalidOption(f"quantile must be a number in [0, 1], not {q!r}")
+    q = float(q)
+    if not 0 <= q <= 1:  # NaN too
+        raise InvalidOption(f"quantile must be in [0, 1], not {q!r}")
+    return Function(f"quantile({q!r})", "percentile", QuantileQ(q))
+
+
+def _reduced_dims(obj, dim) -> tuple:
+    if dim is None or dim is ...:
+        return tuple(obj.dims)
+    dims = (dim,) if isinstance(dim, str) else tuple(dim)
+    missing = [d for d in dims if d not in obj.dims]
+    if missing or len(set(dims)) != len(dims):
+        raise InvalidOption(f"invalid dim {dim!r}: the array has dims {list(obj.dims)}")
+    return dims
+
+
+def quantile(obj, q, dim=None, skipna: bool = True, keep_attrs: bool = True):
+    """See :meth:`imgstats.accessor.ImgStatsAccessor.quantile`."""
+    qs = np.atleast_1d(np.asarray(q, dtype=object))
+    if qs.ndim != 1 or qs.size == 0:
+        raise InvalidOption("q must be a number or a non-empty 1-d sequence of numbers")
+    funcs = [quantile_function(v) for v in qs]
+    dims = _reduced_dims(obj, dim)
+    values = _values(obj, funcs, dims, skipna)  # (quantile, *kept dims)
+    template = _template(obj, dims, "quantile", np.asarray([f.q.fraction for f in funcs]))
+    if np.ndim(q) == 0:
+        values = values[0]
+        template = template.isel(quantile=0) if "quantile" in template.dims else template
+    return _filled(template.astype(_result_type(obj.dtype)), values, obj, keep_attrs)
+
+
+def _result_type(dtype) -> np.dtype:
+    """float32 for float32 (and float16) samples, as ``numpy.nanquantile(a, q)`` gives for a
+    number ``q``; float64 otherwise."""
+    return np.dtype(np.float32 if np.dtype(dtype).kind == "f" and dtype.itemsize <= 4 else "f8")
+
+
+def median(obj, dim=None, skipna: bool = True, keep_attrs: bool = True):
+    """See :meth:`imgstats.accessor.ImgStatsAccessor.median`."""
+    dims = _reduced_dims(obj, dim)
+    values = _values(obj, [quantile_function(0.5)], dims, skipna)[0]
+    template = _template(obj, dims, "median").astype(_result_type(obj.dtype))
+    return _filled(template, values, obj, keep_attrs)
+
+
+def _template(obj, dims, how: str, qs=None):
+    """xarray's own result of ``how`` on a one-element slice of the reduced dims (zeros, so
+    that xarray neither warns nor computes anything of the data)."""
+    import warnings
+
+    tiny = obj.isel({d: slice(0, 1) for d in dims})
+    tiny = tiny.copy(data=np.zeros(tiny.shape, tiny.dtype))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if how == "quantile":
+            return tiny.quantile(qs, dim=list(dims), keep_attrs=True)
+        return tiny.median(dim=list(dims), keep_attrs=True)
+
+
+def _filled(template, values, obj, keep_attrs: bool):
+    """``template`` holding ``values`` (same shape), with ``obj``'s name and attrs."""
+    if tuple(np.shape(values)) != template.shape:  # pragma: no cover -- a layout we missed
+        raise RuntimeError(f"layout mismatch {np.shape(values)} vs {template.shape}")
+    # a float32 image's quantile is a float32 number (interpolated in float32, as numpy
+    # does), held in float64 until here: the cast is exact
+    out = template.copy(data=values.astype(template.dtype, copy=False))
+    out.name = obj.name
+    out.attrs = dict(obj.attrs) if keep_attrs else {}
+    return out
+
+
+def _values(obj, funcs, dims, skipna: bool):
+    """The quantiles, shaped ``(len(funcs), *kept dims)``: numpy or dask like ``obj``."""
+    if obj.dtype.kind not in "biuf" or obj.dtype.itemsize > 8:
+        raise InvalidOption(f"unsupported pixel type {obj.dtype}: use integers or floats")
+    if any(obj.sizes[d] == 0 for d in dims):
+        raise InvalidOption(f"nothing to reduce: a dim of {dims} has length 0")
+    lazy = hasattr(obj.data, "dask")
+    if len(dims) == len(obj.dims):
+        if lazy:
+            values = _graph(obj.data, funcs)
+        else:
+            values = _answers(_summary_of(np.asarray(obj.data), funcs), funcs)
+    else:
+        from .dims import compute_along
+
+        along = compute_along(obj, funcs, dims)  # (*kept, func)
+        values = along.data
+        values = values.transpose(values.ndim - 1, *range(values.ndim - 1))
+    if not skipna and obj.dtype.kind == "f":
+        hasnan = obj.isnull().any(dim=list(dims)).data
+        values = _where_nan(values, hasnan, lazy)
+    return values
+
+
+def _where_nan(values, hasnan, lazy):
+    if lazy:
+        import dask.array as da
+
+        return da.where(hasnan, np.nan, values)
+    return np.where(hasnan, np.nan, values)
+
+
+# -- one reduction: numpy at once, or a dask graph ---------------------------------------------
+def _summarize(block):
+    """The summary of one block's samples (any shape, as one band)."""
+    from ._blocks import summarize_block
+
+    arr = np.asarray(block)
+    if arr.dtype == np.float16:  # exactly representable in float32
+        arr = arr.astype(np.float32)
+    return summarize_block(arr.reshape(-1, 1), ("0",), False)
+
+
+def _merge(parts):
+    out = parts[0]
+    for p in parts[1:]:
+        out = out.merge(p)
+    return out
+
+
+def _targets(summary, funcs):
+    try:
+        return summary.missing(funcs)
+    except NoValidSamples:
+        return []
+
+
+def _refine(block, summary, funcs):
+    """The refinements one block contributes for what ``summary`` cannot answer yet."""
+    from ._blocks import refine_block
+    from .summary import collect_limit
+
+    targets = _targets(summary, funcs)
+    if not targets:
+        return {}
+    arr = np.asarray(block)
+    if arr.dtype == np.float16:
+        arr = arr.astype(np.float32)
+    px = arr.reshape(-1, 1)
+    return refine_block(px, targets, summary.dtype, collect_limit(summary.dtype))
+
+
+def _merge_found(parts):
+    from ._blocks import merge_refinements
+
+    out = parts[0]
+    for p in parts[1:]:
+        out = merge_refinements(out, p) if out and p else (out or p)
+    return out
+
+
+def _with(summary, found):
+    from ._blocks import finish_refinements
+
+    return summary.with_refinements(finish_refinements(found)) if found else summary
+
+
+#: Refinement passes after which every order statistic is found (see imgstats.reduce).
+_MAX_REFINE_PASSES = 4
+
+
+def _summary_of(arr: np.ndarray, funcs):
+    """The summary of a numpy array, refined until it answers ``funcs``."""
+    summary = _summarize(arr)
+    for _ in range(_MAX_REFINE_PASSES):
+        if not _targets(summary, funcs):
+            break
+        summary = _with(summary, _refine(arr, summary, funcs))
+    return summary
+
+
+def _answers(summary, funcs) -> np.ndarray:
+    """``funcs`` of ``summary`` as float64; NaN without valid samples (as numpy)."""
+    out = np.empty(len(funcs), np.float64)
+    for i, f in enumerate(funcs):
+        try:
+            out[i] = summary.compute(f)
+        except NoValidSamples:
+            out[i] = math.nan
+    return out
+
+
+class _Hidden:
+    """Hides a dask array from dask's argument scan: the task receives the array itself,
+    whose blocks it reads only if it must (a dependency would load them all at once)."""
+
+    def __init__(self, array):
+        self.array = array
+
+    def __dask_tokenize__(self):
+        return ("imgstats-hidden", self.array.name)
+
+
+def _finish(summary, hidden: _Hidden, funcs) -> np.ndarray:
+    """The answers; the rare further passes (64-bit keys crowded into one bin) read the
+    blocks again here, one at a time."""
+    for _ in range(_MAX_REFINE_PASSES):
+        if not _targets(summary, funcs):
+            break
+        found = {}
+        for block in hidden.array.to_delayed().ravel():
+            part = _refine(block.compute(scheduler="sync"), summary, funcs)
+            found = _merge_found([found, part])
+        summary = _with(summary, found)
+    return _answers(summary, funcs)
+
+
+def _tree(parts, merge):
+    import dask
+
+    while len(parts) > 1:
+        parts = [
+            dask.delayed(merge, pure=True)(parts[i : i + _FAN_IN])
+            for i in range(0, len(parts), _FAN_IN)
+        ]
+    return parts[0]
+
+
+def _graph(data, funcs):
+    """A lazy 1-d dask array of ``funcs`` over every sample of dask array ``data``."""
+    import dask
+    import dask.array as da
+
+    blocks = list(data.to_delayed().ravel())
+    summary = _tree([dask.delayed(_summarize, pure=True)(b) for b in blocks], _merge)
+    if data.dtype.itemsize > 2:  # 8- and 16-bit summaries hold their whole histogram
+        found = _tree(
+            [dask.delayed(_refine, pure=True)(b, summary, funcs) for b in blocks], _merge_found
+        )
+        summary = dask.delayed(_with, pure=True)(summary, found)
+    answers = dask.delayed(_finish, pure=True)(summary, _Hidden(data), funcs)
+    return da.from_delayed(answers, (len(funcs),), dtype=np.float64)

@@ -1,0 +1,118 @@
+"""``da.imgstats.quantile`` and ``median``: xarray's layout, numpy's values, lazy on dask."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import imgstats  # noqa: F401 -- registers the accessor
+from imgstats.errors import InvalidOption
+
+xr = pytest.importorskip("xarray")
+
+DTYPES = ["f4", "f8", "u1", "u2", "i4"]
+
+
+def _array(dtype):
+    v = np.random.default_rng(0).standard_normal((2, 13, 17)) * 1000
+    v = v.astype(dtype) if dtype[0] == "f" else np.abs(v).astype(dtype)
+    if dtype[0] == "f":
+        v[0, 0, :3] = np.nan
+    return xr.DataArray(
+        v,
+        dims=("t", "y", "x"),
+        coords={"t": [10, 20], "x": np.arange(17), "label": "scene"},
+        name="ndvi",
+        attrs={"units": "1"},
+    )
+
+
+def _axes(arr, dim):
+    if dim is None:
+        return None
+    return arr.get_axis_num([dim] if isinstance(dim, str) else list(dim))
+
+
+CASES = [
+    (dtype, q, dim, None)
+    for dtype in DTYPES
+    for q in (0.5, [0.1, 0.999, 1 / 3, 0.0, 1.0])
+    for dim in (None, ("y", "x"), "x", "t")
+] + [  # dask-backed: uneven chunks, every reduction kind, 8- to 64-bit
+    (dtype, [0.1, 0.999, 0.5], dim, {"t": 1, "y": 5, "x": 7})
+    for dtype in ("f4", "u2", "i4")
+    for dim in (None, "x")
+]
+
+
+@pytest.mark.parametrize(("dtype", "q", "dim", "chunks"), CASES)
+def test_quantile_is_numpy_in_xarrays_layout(dtype, q, dim, chunks):
+    arr = _array(dtype)
+    data = arr if chunks is None else arr.chunk(chunks)
+    ours = data.imgstats.quantile(q, dim=dim)
+    assert hasattr(ours.data, "dask") == (chunks is not None)  # lazy on dask
+    ours = ours.compute()
+    ref = arr.quantile(q, dim=dim)
+    # the layout: dims, the numeric quantile coordinate, coords, name, attrs
+    xr.testing.assert_identical(ours.astype(ref.dtype).copy(data=ref.values), ref)
+    qs = np.atleast_1d(q)
+    want = np.stack([np.nanquantile(arr.values, float(x), axis=_axes(arr, dim)) for x in qs])
+    want = want[0] if np.ndim(q) == 0 else want
+    assert ours.dtype == want.dtype
+    np.testing.assert_array_equal(ours.values, want)
+    if dtype != "f4":  # xarray converts float32 to float64 before interpolating
+        xr.testing.assert_identical(ours, ref)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dim", [None, "x"])
+@pytest.mark.parametrize("skipna", [True, False])
+def test_median_is_the_half_quantile_in_xarrays_layout(dtype, dim, skipna):
+    arr = _array(dtype)
+    for data in (arr, arr.chunk({"t": 1, "y": 4})) if dtype in ("f4", "u2") else (arr,):
+        ours = data.imgstats.median(dim, skipna=skipna).compute()
+        ref = arr.median(dim, skipna=skipna)
+        xr.testing.assert_identical(ours.copy(data=ref.values), ref)
+        oracle = np.nanquantile if skipna else np.quantile
+        np.testing.assert_array_equal(ours.values, oracle(arr.values, 0.5, axis=_axes(arr, dim)))
+
+
+def test_skipna_false_gives_nan_where_a_cell_holds_nan():
+    arr = _array("f8")
+    got = arr.imgstats.quantile(0.5, dim=("y", "x"), skipna=False).values
+    assert np.isnan(got[0]) and not np.isnan(got[1])
+
+
+def test_attrs_can_be_dropped_but_the_name_stays():
+    ours = _array("u2").imgstats.quantile(0.5, keep_attrs=False)
+    assert ours.attrs == {} and ours.name == "ndvi"
+
+
+def test_a_dask_reduction_is_one_graph_of_summarize_merge_refine():
+    data = _array("f4").chunk({"t": 1, "y": 5, "x": 7})
+    lazy = data.imgstats.quantile([0.25, 0.75])
+    names = {key[0] if isinstance(key, tuple) else key for key in dict(lazy.data.dask)}
+    prefixes = {name.rsplit("-", 1)[0] for name in names}
+    assert {"_summarize", "_merge", "_refine", "_merge_found", "_finish"} <= prefixes
+    assert len([n for n in names if n.startswith("_summarize")]) == data.data.npartitions
+
+
+@pytest.mark.parametrize("q", [-0.1, 1.5, float("nan"), "0.5", [], [[0.5]], True, None], ids=repr)
+def test_bad_quantiles_are_invalid_options(q):
+    with pytest.raises(InvalidOption):
+        _array("u1").imgstats.quantile(q)
+
+
+@pytest.mark.parametrize("dim", ["band", ("x", "x"), ["y", "nope"]])
+def test_bad_dims_are_invalid_options(dim):
+    with pytest.raises(InvalidOption, match="invalid dim"):
+        _array("u1").imgstats.median(dim)
+
+
+def test_exact_where_percent_names_cannot_be():
+    """q = 0.999: no float p has p / 100 == 0.999, yet the quantile is numpy's exactly."""
+    p = 0.999 * 100
+    assert np.true_divide(p, 100) != 0.999
+    values = np.random.default_rng(3).standard_normal(1001)
+    arr = xr.DataArray(values, dims=("x",))
+    assert float(arr.imgstats.quantile(0.999)) == np.quantile(values, 0.999)

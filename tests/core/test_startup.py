@@ -1,0 +1,220 @@
+"""Start-up: small inputs are counted by the kernels' Python bodies, without numba.
+
+The Python body and the compiled kernel are the same code: these tests check that they give
+equal summaries (and numpy's answers) for every pixel type, edge values included, and that a
+fresh process computing a small image's statistics never imports numba.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import imgstats
+from imgstats import _jit
+from imgstats._blocks import refine_block, summarize_block
+from imgstats.summary import collect_limit
+
+from .oracle import check_all
+
+DTYPES = ["u1", "i1", "u2", "i2", "u4", "i4", "u8", "i8", "f4", "f8"]
+FUNCS = ["min", "p0", "p3.5", "median", "p99.9", "max", "mean"]
+
+
+def _edges(dtype: np.dtype, rng, shape) -> np.ndarray:
+    """Random samples of ``dtype`` with its extremes, ties and (floats) NaN, inf, +-0."""
+    if dtype.kind == "f":
+        a = rng.standard_cauchy(shape).astype(dtype)
+        flat = a.reshape(-1)
+        edge = [np.nan, np.inf, -np.inf, 0.0, -0.0, np.finfo(dtype).tiny / 4, 1, 1, 1]
+        flat[: len(edge)] = edge[: flat.size]
+        return a
+    info = np.iinfo(dtype)
+    a = rng.integers(info.min, info.max, shape, dtype=dtype, endpoint=True)
+    edge = [info.min, info.max, 0, 0, 0]
+    a.reshape(-1)[: len(edge)] = edge[: a.size]
+    return a
+
+
+def _summary_and_answers(a: np.ndarray):
+    names = tuple("RGB"[: a.shape[2]]) if a.ndim == 3 else ("0",)
+    summary = summarize_block(a, names, luma=False, shape=a.shape)
+    targets = summary.missing(FUNCS, None)
+    if targets:
+        found = refine_block(a, targets=targets, dtype=summary.dtype, limit=collect_limit(a.dtype))
+        from imgstats._blocks import finish_refinements
+
+        summary = summary.with_refinements(finish_refinements(found))
+    return summary, summary.compute(FUNCS)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(23, 17), (9, 7, 3), (3, 1)])
+def test_python_and_compiled_kernels_agree(dtype, shape):
+    a = _edges(np.dtype(dtype), np.random.default_rng(7), shape)
+    with _jit.forced("never"):
+        py_summary, py_answers = _summary_and_answers(a)
+    with _jit.forced("always"):
+        nb_summary, nb_answers = _summary_and_answers(a)
+    assert py_summary == nb_summary
+    np.testing.assert_equal(py_answers, nb_answers)  # NaN equals NaN here
+    check_all(py_answers, a, FUNCS)
+
+
+def test_the_python_body_is_the_kernel():
+    from imgstats import _kernels
+
+    kernel = _kernels.hist8
+    assert isinstance(kernel, _jit.Kernel)
+    assert kernel.__wrapped__ is kernel.py_func
+    assert kernel.__name__ == "hist8"
+
+
+def test_unknown_mode_is_refused():
+    with pytest.raises(ValueError, match="unknown kernel mode"):
+        with _jit.forced("sometimes"):
+            pass
+
+
+def _fresh(code: str, **env) -> str:
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+    ).stdout
+
+
+def test_a_small_array_is_counted_without_numba():
+    out = _fresh(
+        "import sys, numpy as np, imgstats\n"
+        "a = np.arange(16, dtype=np.uint8).reshape(4, 4)\n"
+        "print(imgstats.compute(a, 'median'), 'numba' in sys.modules)"
+    )
+    assert out.split() == ["7.5", "False"]
+
+
+def test_a_large_array_loads_numba_and_every_kernel():
+    out = _fresh(
+        "import sys, numpy as np, imgstats\n"
+        "from imgstats import _jit\n"
+        f"a = np.ones({_jit.SMALL + 1}, np.uint16)\n"
+        "print(imgstats.compute(a, 'max'), 'numba' in sys.modules,"
+        " all(k.dispatcher is not None for k in _jit.kernels()))"
+    )
+    assert out.split() == ["1", "True", "True"]
+
+
+@pytest.mark.parametrize(("value", "expected"), [("never", "False"), ("always", "True")])
+def test_imgstats_jit_chooses(value, expected):
+    out = _fresh(
+        "import sys, numpy as np, imgstats\n"
+        "print(imgstats.compute(np.ones(5, np.float32), 'median'), 'numba' in sys.modules)",
+        IMGSTATS_JIT=value,
+    )
+    assert out.split() == ["1.0", expected]
+
+
+def test_without_a_cache_folder_the_kernels_compile_in_memory(caplog):
+    """numba refuses ``cache=True`` when no folder is writable: compile in memory instead.
+
+    A stand-in for numba's ``njit`` reproduces that refusal (making every cache folder of
+    this machine unwritable is not possible from a test).
+    """
+
+    calls = []
+
+    def fake_njit(**options):
+        calls.append(options)
+        if options.get("cache"):
+            raise RuntimeError("cannot cache function 'f': no locator available for file 'x'")
+        return lambda f: ("compiled", f)
+
+    fake = type(sys)("fake_numba")
+    fake.njit = fake_njit
+    with caplog.at_level("WARNING", logger="imgstats"):
+        out = _jit._dispatcher(fake, len, {"cache": True, "nogil": True})
+    assert out == ("compiled", len)
+    assert calls == [{"cache": True, "nogil": True}, {"cache": False, "nogil": True}]
+    assert "compiling in memory" in caplog.text
+
+
+def test_other_numba_errors_are_not_hidden():
+    def fake_njit(**options):
+        raise RuntimeError("something else")
+
+    fake = type(sys)("fake_numba")
+    fake.njit = fake_njit
+    with pytest.raises(RuntimeError, match="something else"):
+        _jit._dispatcher(fake, len, {"cache": True})
+
+
+def test_compute_still_answers_after_numba_loaded():
+    a = np.arange(16, dtype=np.uint8).reshape(4, 4)
+    _jit.load()
+    assert _jit.loaded()
+    assert imgstats.compute(a, "median") == 7.5
+
+
+def _tiffs(folder):
+    import tifffile
+
+    rng = np.random.default_rng(3)
+    made = {
+        "grey16.tif": (rng.integers(0, 65536, (64, 64), dtype=np.uint16), {}),
+        "rgb8.tif": (rng.integers(0, 256, (20, 30, 3), dtype=np.uint8), {"photometric": "rgb"}),
+        "f32.tif": (rng.standard_normal((17, 9)).astype(np.float32), {}),
+        "white.tif": (
+            rng.integers(0, 256, (8, 8), dtype=np.uint8),
+            {"photometric": "miniswhite"},
+        ),
+        "two.tif": (rng.integers(-5, 5, (2, 6, 7), dtype=np.int16), {}),
+    }
+    for name, (arr, kw) in made.items():
+        tifffile.imwrite(folder / name, arr, **kw)
+    return [folder / name for name in made]
+
+
+@pytest.mark.parametrize("page", [0, 1])
+def test_a_small_tiff_is_read_whole_as_open_image_reads_it(tmp_path, page):
+    """The small-TIFF plan (numpy, no xarray) matches the one built from open_image."""
+    from imgstats.io._plan import _plan_of_object, _stream_plan
+
+    for path in _tiffs(tmp_path):
+        if page and path.name != "two.tif":
+            continue
+        fast = _stream_plan(path, page, None)
+        img = imgstats.open_image(path, page=page)
+        slow = _plan_of_object(img)
+        assert fast is not None and fast.kind == "array" and fast.transform is None
+        assert isinstance(fast.pixels, np.ndarray)
+        np.testing.assert_array_equal(fast.pixels, np.asarray(slow.pixels))
+        assert fast.band_names == slow.band_names, path.name
+        assert fast.photometric == slow.photometric, path.name
+        assert (fast.shape, fast.dtype, fast.format) == (slow.shape, slow.dtype, slow.format)
+        assert fast.pages == int(img.attrs["pages"])
+        assert fast.source == img.attrs["source"]
+
+
+def test_the_cli_on_a_small_tiff_imports_neither_xarray_nor_dask(tmp_path):
+    path = _tiffs(tmp_path)[0]
+    out = _fresh(
+        "import sys\n"
+        f"sys.argv = ['imgstats', 'stats', {str(path)!r}, 'median', 'max']\n"
+        "from imgstats.cli import main\n"
+        "main()\n"
+        "print(sorted(m for m in ('xarray', 'dask', 'pandas', 'numba') if m in sys.modules))"
+    )
+    import tifffile
+
+    arr = tifffile.imread(path)
+    lines = out.splitlines()
+    assert lines[0] == f"median {np.median(arr)}"
+    assert lines[1] == f"max {arr.max()}"
+    assert lines[2] == "[]"
