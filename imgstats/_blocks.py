@@ -291,7 +291,7 @@ def _exact_sum(esum: np.ndarray, scale: int, denormal_shift: int) -> Fraction:
     return Fraction(total, 1 << denormal_shift)
 
 
-def refine_block(block, targets, dtype, limit: int) -> dict:
+def refine_block(block, targets, dtype, limit: int, pooled=None) -> dict:
     """Look at the keys of one block that fall into any of ``targets``, in one pass.
 
     Parameters
@@ -306,6 +306,9 @@ def refine_block(block, targets, dtype, limit: int) -> dict:
     limit : int
         A bin of at most this many keys has them collected; a fuller one has the next 16
         bits of its keys counted into a histogram.
+    pooled : numpy.ndarray of bool, optional
+        The bands that ``"all"`` pools (:attr:`Summary.pooled`: alpha is not); all of them
+        by default.
 
     Returns
     -------
@@ -324,7 +327,7 @@ def refine_block(block, targets, dtype, limit: int) -> dict:
     bands = np.zeros((nt, nb), np.bool_)
     for t, (sel, *_) in enumerate(targets):
         if sel == "all":
-            bands[t] = True
+            bands[t] = True if pooled is None else pooled
         else:
             bands[t, int(sel[1:])] = True
     collect = np.array([t[3] <= limit for t in targets], np.bool_)

@@ -129,6 +129,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="page of a multi-page TIFF or frame of an animation (default: 0, the first)",
     )
     stats.add_argument(
+        "--raw",
+        action="store_true",
+        help="count every sample: ignore the file's nodata, mask and alpha "
+        "(default: honour them, as GDAL does)",
+    )
+    stats.add_argument(
+        "--nodata",
+        default=None,
+        metavar="VALUE",
+        help="samples equal to VALUE do not count, in place of the file's nodata and mask "
+        "(default: the file's)",
+    )
+    stats.add_argument(
+        "--bbox",
+        default=None,
+        metavar="MINX,MINY,MAXX,MAXY",
+        help="only the pixels whose centre lies in this box of map coordinates, in the "
+        "raster's CRS or --crs (default: the whole image)",
+    )
+    stats.add_argument(
+        "--crs",
+        default=None,
+        help="CRS of --bbox, e.g. EPSG:4326; reprojecting needs the geo extra "
+        "(default: the raster's)",
+    )
+    stats.add_argument(
         "--format",
         choices=FORMATS,
         default="text",
@@ -358,6 +384,11 @@ def _stats(args) -> int:
     options = {"pixel_limit": args.pixel_limit}
     if args.page is not None:
         options["page"] = args.page
+    if args.raw:
+        options["raw"] = True
+    for name in ("nodata", "bbox", "crs"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
     try:
         sources, funcs = _split_sources(args.source, list(args.funcs))
         if not funcs:

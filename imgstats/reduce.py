@@ -375,6 +375,10 @@ def _region(data, window, mask, polygon, io_options, scheduler=None):
     window (:func:`imgstats.io._plan.window_plan`), which decodes only the tiles or strips it
     touches on every core; summarizing and refining then read the same segments.
     """
+    from .io._geo import pixel_region
+
+    # a bbox or a geometry in map coordinates becomes a pixel window or polygon (issue 16)
+    window, polygon, io_options = pixel_region(data, window, polygon, io_options)
     if window is None and mask is None and polygon is None:
         return data, io_options
     if mask is None and polygon is None and _is_local(scheduler) and set(io_options) <= _IO:
@@ -389,7 +393,7 @@ def _region(data, window, mask, polygon, io_options, scheduler=None):
 
 
 #: The io options that a stream plan over a window understands.
-_IO = frozenset({"chunks", "pixel_limit", "storage_options", "page"})
+_IO = frozenset({"chunks", "pixel_limit", "storage_options", "page", "raw", "nodata"})
 
 
 def _is_local(scheduler) -> bool:
@@ -428,7 +432,9 @@ def _refine(summary: Summary, plan, func, band, scheduler, progress: bool) -> Su
         targets = summary.missing(func, band)
         if not targets:
             return summary
-        work = partial(refine_block, targets=targets, dtype=summary.dtype, limit=limit)
+        work = partial(
+            refine_block, targets=targets, dtype=summary.dtype, limit=limit, pooled=summary.pooled
+        )
         found = plan.map_reduce(work, _merge_found, scheduler=scheduler, progress=progress)
         summary = summary.with_refinements(finish_refinements(found))
     if summary.missing(func, band):

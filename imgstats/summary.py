@@ -439,12 +439,26 @@ class Summary:
     def __getstate__(self):
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
 
+    @property
+    def pooled(self) -> np.ndarray:
+        """Boolean mask of the bands that ``band=None`` pools: every band but alpha.
+
+        A last band named ``"A"`` beside others is alpha (as io names it: RGBA, LA): it says
+        which pixels are transparent, it is no colour, so it is never pooled with the colour
+        bands, even with ``raw=True`` (GDAL's meaning; ``band="A"`` reads it on its own).
+        """
+        mask = np.ones(len(self.bands), bool)
+        if len(self.bands) > 1 and self.band_names[-1] == "A":  # LAB's "A" is a colour
+            mask[-1] = False
+        return mask
+
     def _stats(self, sel: str) -> BandStats:
         if sel == "all":
             out = self.__dict__.get("_all")  # merged once: every percentile reads it
             if out is None:
-                out = self.bands[0]
-                for b in self.bands[1:]:
+                pooled = [b for b, keep in zip(self.bands, self.pooled, strict=True) if keep]
+                out = pooled[0]
+                for b in pooled[1:]:
                     out = out.merge(b)
                 object.__setattr__(self, "_all", out)
             return out
@@ -456,7 +470,7 @@ class Summary:
         """Boolean mask of the bands a selection reads (``luma`` reads none directly)."""
         mask = np.zeros(len(self.bands), bool)
         if sel == "all":
-            mask[:] = True
+            mask[:] = self.pooled
         elif sel.startswith("b"):
             mask[int(sel[1:])] = True
         return mask

@@ -14,6 +14,7 @@ dask, xarray, fsspec and zarr are imported by the functions that need them, not 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from functools import partial
 
@@ -64,6 +65,12 @@ __all__ = [
     "TiffStream",
 ]
 
+# tifffile logs a file's oddities (a GDAL_NODATA tag it cannot parse, a wrong strip count) as
+# warnings; Python's last-resort handler would print them on every CLI call. What matters is
+# raised as our errors or read from the tags; an application that wants the notes configures
+# logging, and then gets them.
+logging.getLogger("tifffile").addHandler(logging.NullHandler())
+
 #: Default decompression-bomb guard: images declaring more pixels (width x height) are refused.
 DEFAULT_PIXEL_LIMIT = 1 << 30
 #: TIFFs larger than this many bytes are read lazily through dask, chunk by chunk.
@@ -91,6 +98,8 @@ def open_image(
     pixel_limit: int | None = None,
     storage_options: dict | None = None,
     page: int = 0,
+    raw: bool = False,
+    nodata=None,
 ) -> xr.DataArray:
     """Open an image as an :class:`xarray.DataArray` with dims ``(y, x[, band])``.
 
@@ -114,14 +123,22 @@ def open_image(
     page : int
         The page of a multi-page TIFF, or the frame of an animated image: 0 (the first) by
         default. Other pages are never read.
+    raw : bool
+        Recorded in ``attrs["raw"]``: statistics of this array then count every sample.
+    nodata : number, optional
+        Recorded as ``attrs["nodata"]`` in place of the file's.
 
     Returns
     -------
     xarray.DataArray
-        ``attrs`` carry ``source``, ``format``, ``page``, ``pages`` and, for Pillow images,
-        ``mode``; TIFFs carry ``photometric`` too. A greyscale image (dims ``(y, x)``)
-        carries its band's name in ``attrs["band"]``: Pillow's (``img.getbands()``: ``"L"``,
-        ``"I"``, ``"F"``), or ``"L"`` for a TIFF, so that ``compute(path, func, band=name)`` accepts
+        Every sample as stored (after the file's meaning): which count is for the
+        statistics to say ("Which pixels count" in the docs). ``attrs`` carry ``source``,
+        ``format``, ``page``, ``pages`` and, for Pillow images, ``mode``; TIFFs carry
+        ``photometric`` and, when the file has them, ``nodata`` (GDAL_NODATA),
+        ``mask_page`` (an internal mask), ``crs``, ``transform`` and ``bounds``. A greyscale
+        image (dims ``(y, x)``) carries its band's name in ``attrs["band"]``: Pillow's
+        (``img.getbands()``: ``"L"``, ``"I"``, ``"F"``), or ``"L"`` for a TIFF, so that
+        ``compute(path, func, band=name)`` accepts
         the same name as for the PIL image.
 
     Raises
@@ -142,10 +159,11 @@ def open_image(
         pixel_limit = pixel_limit_default()
     if not is_url(source) and not isinstance(source, (str, os.PathLike)):
         raise ImageNotFound(f"not a path or URL: {type(source).__name__}")
-    with open_source(source, storage_options) as raw:
-        fh = GuardedFile(raw, source)
+    with open_source(source, storage_options) as opened:
+        fh = GuardedFile(opened, source)
         if _is_tiff(fh, source):
-            return _open_tiff(fh, source, chunks, pixel_limit, storage_options, page)
+            out = _open_tiff(fh, source, chunks, pixel_limit, storage_options, page)
+            return _with_options(out, raw, nodata)
         img = open_pillow(fh, source, pixel_limit, page)
         arr, bands = pillow_to_array(img, source)
         attrs = {
@@ -159,7 +177,21 @@ def open_image(
         import dask.array as da
 
         arr = da.from_array(arr, chunks=chunks)
-    return _data_array(arr, bands, attrs)
+    return _with_options(_data_array(arr, bands, attrs), raw, nodata)
+
+
+def _with_options(img, raw: bool, nodata):
+    """Record ``raw`` and ``nodata`` in an image's attrs, where its statistics find them."""
+    if raw and nodata is not None:
+        raise InvalidOption("raw=True counts every sample: it takes no nodata")
+    if raw:
+        img.attrs["raw"] = True
+    if nodata is not None:
+        from ._valid import check_nodata
+
+        img.attrs["nodata"] = check_nodata(nodata, img.dtype)
+        img.attrs.pop("mask_page", None)  # nodata= takes the place of the file's mask
+    return img
 
 
 def _is_tiff(fh, source) -> bool:
@@ -186,8 +218,13 @@ def read_header(fh, source, *, page: int = 0) -> dict:
         ``width``, ``height``, ``bands`` (the band names :func:`open_image` gives), ``dtype``
         (numpy name of the values), ``format`` (``"JPEG"``, ``"PNG"``, ``"TIFF"``...),
         ``photometric`` (the stored colour model, as TIFF names it: ``"minisblack"``,
-        ``"miniswhite"``, ``"rgb"``, ``"palette"``, ``"separated"``...) and ``pages`` (pages
-        of a TIFF, frames of an animated image).
+        ``"miniswhite"``, ``"rgb"``, ``"palette"``, ``"separated"``...), ``pages`` (pages
+        of a TIFF, frames of an animated image), which pixels count -- ``nodata`` (the
+        GDAL_NODATA value, ``None`` without; ``"nan"``/``"inf"`` as text) and ``mask``
+        (``"internal"``, ``"sidecar"``, ``"nodata"``, ``"alpha"`` or ``None``, GDAL's
+        order) --, and where it lies -- ``crs`` (``"EPSG:32633"``), ``transform``
+        (rasterio's ``a, b, c, d, e, f``) and ``bounds`` (``left, bottom, right, top``),
+        each ``None`` without georeferencing.
 
     Raises
     ------
@@ -345,10 +382,37 @@ def _opened(raw, source, pixel_limit, page):
             tif = tifffile.TiffFile(fh)
         with tif:
             tpage, facts = tiff_facts(tif, source, page, pixel_limit)
-            yield facts.header(), partial(tiff_preview, tif, tpage, facts, source)
+            header = {**facts.header(), **_validity_header(facts, facts.bands, source)}
+            yield header, partial(tiff_preview, tif, tpage, facts, source)
         return
     with open_pillow(fh, source, pixel_limit, page) as img:
-        yield pillow_header(img, source), partial(pillow_preview, img, source)
+        header = pillow_header(img, source)
+        header.update(_validity_header(None, header["bands"], source))
+        header.update({"crs": None, "transform": None, "bounds": None})
+        yield header, partial(pillow_preview, img, source)
+
+
+def _validity_header(facts, bands, source) -> dict:
+    """``nodata`` and ``mask`` (what says which pixels count, in GDAL's order: ``"internal"``
+    or ``"sidecar"`` mask, ``"nodata"``, ``"alpha"``, or ``None``) of an image's header."""
+    from ._tiff import sidecar_mask
+
+    nodata = None if facts is None else facts.nodata
+    if facts is not None and facts.mask_page is not None:
+        kind = "internal"
+    elif facts is not None and sidecar_mask(source) is not None:
+        kind = "sidecar"
+    elif nodata is not None:
+        kind = "nodata"
+    elif len(bands) > 1 and list(bands)[-1] == "A":
+        kind = "alpha"
+    else:
+        kind = None
+    if nodata is not None and not np.isfinite(nodata):
+        nodata = str(nodata)  # JSON has no NaN or infinity: "nan", "inf", "-inf"
+    elif nodata is not None and float(nodata).is_integer():
+        nodata = int(nodata)
+    return {"nodata": nodata, "mask": kind}
 
 
 def _open_tiff(fh, source, chunks, pixel_limit, storage_options, page) -> xr.DataArray:
@@ -365,6 +429,14 @@ def _open_tiff(fh, source, chunks, pixel_limit, storage_options, page) -> xr.Dat
             "pages": facts.pages,
             "photometric": facts.meaning.photometric,
         }
+        if facts.nodata is not None:
+            attrs["nodata"] = facts.nodata
+        if facts.mask_page is not None:
+            attrs["mask_page"] = facts.mask_page
+        if facts.geo is not None:
+            from ._geo import geo_facts
+
+            attrs.update(geo_facts(facts.geo))
         nbytes = facts.dtype.itemsize
         for size in facts.shape:
             nbytes *= size

@@ -70,6 +70,10 @@ class ReadPlan:
         Applied to every decoded block before it is counted: ``(y, x[, band])`` blocks, or for
         a stream the ``(y, x, samples)`` stored samples, which its page's meaning turns into
         ``(y, x[, band])`` values.
+    valid : Validity or None
+        Which samples count (nodata, a dataset mask, alpha): every work runs through
+        :meth:`~imgstats.io._valid.Validity.run`. With a dataset mask, the blocks (and an
+        array plan's ``pixels``) carry it as one last sample.
     """
 
     kind: str
@@ -82,6 +86,8 @@ class ReadPlan:
     pages: int = 1
     photometric: str = field(default="", kw_only=True)
     transform: Callable | None = field(default=None, compare=False)
+    #: Which samples count (:class:`~imgstats.io._valid.Validity`), ``None``: all but NaN.
+    valid: Any = field(default=None, compare=False, kw_only=True)
 
     @property
     def has_luma(self) -> bool:
@@ -93,8 +99,24 @@ class ReadPlan:
         """Whether reading the pixels needs no dask scheduler (no dask array behind them)."""
         return self.kind != "array" or isinstance(self.pixels, np.ndarray)
 
+    @property
+    def header(self) -> dict:
+        """Validity facts for the header: ``nodata``, ``mask``, ``alpha_band``."""
+        from ._valid import Validity
+
+        valid = self.valid or Validity(self.dtype, len(self.band_names))
+        return valid.facts()
+
     def array(self):
-        """The whole image as a numpy or dask array ``(y, x[, band])`` (transform applied)."""
+        """The whole image as a numpy or dask array ``(y, x[, band])`` (transform applied;
+        every sample, valid or not: :meth:`valid_mask` says which pixels the mask keeps)."""
+        if self.kind == "array" and self.valid is not None and self.valid.mask_channel:
+            arr = self.pixels[..., :-1]
+            if len(self.shape) == 2:
+                arr = arr[..., 0]
+            if arr.dtype != self.dtype:
+                arr = arr.astype(self.dtype)
+            return self.transform(arr) if self.transform is not None else arr
         if self.kind == "pillow":
             arr = np.asarray(self.pixels)
         elif self.kind == "stream":
@@ -141,6 +163,9 @@ class ReadPlan:
         return _dask_map_reduce(arr, work, merge, scheduler, progress)
 
     def _transformed(self, work: Callable) -> Callable:
+        if self.valid is not None and self.valid.active:
+            valid, transform = self.valid, self.transform
+            return lambda block: valid.run(work, block, transform)
         if self.transform is None:
             return work
         transform = self.transform
@@ -170,6 +195,8 @@ def open_plan(
     pixel_limit: int | None = None,
     storage_options: dict | None = None,
     page: int = 0,
+    raw: bool = False,
+    nodata=None,
 ) -> ReadPlan:
     """Open anything imgstats reads as a :class:`ReadPlan`.
 
@@ -186,22 +213,28 @@ def open_plan(
         that workers read themselves.
     chunks, pixel_limit, storage_options, page
         As for :func:`imgstats.open_image`.
+    raw : bool
+        Count every sample (NaN aside), ignoring the file's nodata, mask and alpha.
+    nodata : number, optional
+        The nodata value, in place of the file's (and of its mask); for arrays too.
 
     Raises
     ------
     InvalidOption
-        For an unsupported type of pixels or of input.
+        For an unsupported type of pixels or of input; a bad ``nodata``.
     NoValidSamples
         For an image with zero bands.
     ImageNotFound, UnreadableImage, ImageTooLarge, StoreUnavailable
         From opening a path or URL.
     """
     if isinstance(data, ReadPlan):
-        return data
+        return data if nodata is None and not raw else with_validity(data, raw, nodata)
     if isinstance(data, (str, os.PathLike)):
-        plan = _open_path(data, local, chunks, pixel_limit, storage_options, page)
+        plan = _open_path(data, local, chunks, pixel_limit, storage_options, page, raw, nodata)
     else:
-        plan = _plan_of_object(data)
+        attrs = dict(data.attrs) if _is_dataarray(data) else {}
+        raw = raw or bool(attrs.get("raw"))
+        plan = with_validity(_plan_of_object(data), raw, nodata, attrs=attrs)
     if len(plan.shape) == 3 and plan.shape[-1] == 0:
         # a summary needs one band at least (its dtype, its selections)
         raise NoValidSamples(f"no valid samples: the image has no bands (shape {plan.shape})")
@@ -272,7 +305,9 @@ def _is_dataarray(obj) -> bool:
     return is_instance(obj, "xarray", "DataArray")
 
 
-def _open_path(source, local, chunks, pixel_limit, storage_options, page) -> ReadPlan:
+def _open_path(
+    source, local, chunks, pixel_limit, storage_options, page, raw=False, nodata=None
+) -> ReadPlan:
     """Open a path or URL: Pillow's memory or a TIFF stream when counted here, else an array."""
     from . import check_page, open_image
     from ._sources import is_url
@@ -283,9 +318,9 @@ def _open_path(source, local, chunks, pixel_limit, storage_options, page) -> Rea
     if fast and not page and not tiff:
         plan = _pillow_plan(source, pixel_limit)
         if plan is not None:
-            return plan
+            return with_validity(plan, raw, nodata)
     if tiff:
-        plan = _stream_plan(source, page, pixel_limit)
+        plan = _stream_plan(source, page, pixel_limit, raw, nodata)
         if plan is not None:
             return plan
     img = open_image(
@@ -300,11 +335,94 @@ def _open_path(source, local, chunks, pixel_limit, storage_options, page) -> Rea
         # never holds more than a few tiles.
         stream = TiffStream.open(source, page=page)
         if stream is not None and stream.shape == plan.shape:
-            return replace(plan.with_pixels("stream", stream), transform=stream.facts.meaning.apply)
+            plan = replace(plan.with_pixels("stream", stream), transform=stream.facts.meaning.apply)
+    return with_validity(plan, raw, nodata, source, storage_options, img.attrs)
+
+
+def with_validity(
+    plan: ReadPlan, raw: bool = False, nodata=None, source=None, storage_options=None, attrs=None
+) -> ReadPlan:
+    """``plan`` with the samples that count (GDAL's rules, see :mod:`imgstats.io._valid`).
+
+    The file's own: its mask (an internal mask page or a ``.msk`` sidecar), else its nodata,
+    else its alpha band -- GDAL's order --, unless ``raw``; ``nodata`` takes the place of all
+    three (the alpha band stays out of the pooled bands whatever: it is no colour).
+    """
+    from ._valid import Validity, check_nodata
+
+    if raw and nodata is not None:
+        raise InvalidOption("raw=True counts every sample: it takes no nodata")
+    nbands = len(plan.band_names)
+    alpha = None
+    if nbands > 1 and plan.band_names[-1] == "A":  # as Summary.pooled names alpha
+        alpha = nbands - 1
+    # a stream's tiles are decoded anew for each work: NaN can be written into them in place
+    base = Validity(plan.dtype, nbands, fresh=plan.kind == "stream")
+    if raw:
+        return replace(plan, valid=None)
+    if nodata is not None:
+        valid = replace(base, nodata=check_nodata(nodata, plan.dtype))
+        return _as_counted(replace(plan, valid=valid))
+    attrs = attrs or {}
+    if plan.kind == "stream":
+        facts, source = plan.pixels.facts, plan.pixels.path
+    elif source is not None and attrs.get("format") == "TIFF":
+        facts = _AttrFacts(plan.shape, attrs.get("nodata"), attrs.get("mask_page"))
+    else:  # an array, or a region of an image: its nodata travels in its attrs
+        facts, source = _AttrFacts(plan.shape, attrs.get("nodata"), None), None
+    if source is not None:
+        masked = _with_dataset_mask(plan, base, facts, source, storage_options)
+        if masked is not None:
+            return masked
+    if facts.nodata is not None:
+        return _as_counted(replace(plan, valid=replace(base, nodata=facts.nodata)))
+    if alpha is not None:
+        return _as_counted(replace(plan, valid=replace(base, alpha=alpha)))
     return plan
 
 
-def _stream_plan(path, page, pixel_limit) -> ReadPlan | None:
+@dataclass(frozen=True)
+class _AttrFacts:
+    """The validity facts of a TIFF read into an array, from ``open_image``'s attrs."""
+
+    shape: tuple
+    nodata: float | None
+    mask_page: int | None
+
+
+def _with_dataset_mask(plan, base, facts, source, storage_options) -> ReadPlan | None:
+    """``plan`` with its page's dataset mask travelling beside its blocks, or ``None``."""
+    from ._tiff import read_mask, sidecar_mask, stream_mask
+
+    if facts.mask_page is None and sidecar_mask(source) is None:
+        return None
+    kind = "internal" if facts.mask_page is not None else "sidecar"
+    valid = replace(base, mask=kind, mask_channel=True)
+    if plan.kind == "stream":
+        mask = stream_mask(facts, plan.pixels.path)
+        return replace(plan, pixels=plan.pixels.with_mask(mask), valid=valid)
+    mask = read_mask(source, facts, storage_options)
+    arr = plan.pixels
+    values = arr if arr.ndim == 3 else arr[..., None]
+    if isinstance(arr, np.ndarray):
+        pixels = np.concatenate([values, mask.astype(values.dtype)[..., None]], axis=-1)
+    else:
+        import dask.array as da
+
+        m = da.from_array(mask, chunks=arr.chunks[:2])[..., None].astype(values.dtype)
+        pixels = da.concatenate([values, m], axis=-1)
+    return replace(plan, pixels=pixels, valid=valid)
+
+
+def _as_counted(plan: ReadPlan) -> ReadPlan:
+    """A Pillow plan whose samples do not all count is counted as an array (the validity
+    runs on numpy blocks); other plans as they are."""
+    if plan.kind == "pillow":
+        return plan.with_pixels("array", np.asarray(plan.pixels))
+    return plan
+
+
+def _stream_plan(path, page, pixel_limit, raw=False, nodata=None) -> ReadPlan | None:
     """A plan over a large local TIFF streamed tile by tile, built from its header alone.
 
     Without dask or xarray (importing them costs more than a second, and a whole
@@ -324,8 +442,10 @@ def _stream_plan(path, page, pixel_limit) -> ReadPlan | None:
     facts = stream.facts
     plan = _plan_of_stream(stream, describe(path))
     if facts.dtype.itemsize * math.prod(facts.shape) <= EAGER_BYTES:
-        return _read_whole(plan, stream)
-    return plan
+        # read whole: its validity from the page's facts, as open_image's attrs give them
+        attrs = {"format": "TIFF", "nodata": facts.nodata, "mask_page": facts.mask_page}
+        return with_validity(_read_whole(plan, stream), raw, nodata, path, None, attrs)
+    return with_validity(plan, raw, nodata)
 
 
 def _read_whole(plan: ReadPlan, stream) -> ReadPlan:
@@ -349,6 +469,8 @@ def window_plan(
     pixel_limit: int | None = None,
     storage_options: dict | None = None,
     page: int = 0,
+    raw: bool = False,
+    nodata=None,
 ) -> ReadPlan | None:
     """A stream plan over a window of a local TIFF: it decodes only the segments it touches.
 
@@ -380,7 +502,8 @@ def window_plan(
     if stream is None:
         return None
     height, width = stream.shape[:2]
-    return _plan_of_stream(stream.windowed(clip_window(window, height, width)), describe(source))
+    plan = _plan_of_stream(stream.windowed(clip_window(window, height, width)), describe(source))
+    return with_validity(plan, raw, nodata)
 
 
 def _plan_of_stream(stream, source) -> ReadPlan:
@@ -415,7 +538,7 @@ def _pillow_plan(path, pixel_limit) -> ReadPlan | None:
     numpy costs a third of decoding it.
     """
     from . import decoding, pixel_limit_default
-    from ._pillow import open_pillow
+    from ._pillow import open_pillow, pillow_header
     from ._pillow_memory import load_single_block
     from ._sources import describe, open_source
 
@@ -428,6 +551,9 @@ def _pillow_plan(path, pixel_limit) -> ReadPlan | None:
         img = open_pillow(fh, path, pixel_limit)
         if img.mode not in ("L", "RGB", "RGBA"):
             return None
+        # Every fact that reads the file is read here, while it is open: the plan keeps the
+        # decoded pixels, never the file (a PSD's or GIF's frame count seeks in it).
+        header = pillow_header(img, path)
         with decoding(path):  # io's one error mapping, whatever Pillow raises while loading
             load_single_block(img)  # one block, which the kernels can count in place
     bands = tuple(img.getbands())
@@ -440,8 +566,8 @@ def _pillow_plan(path, pixel_limit) -> ReadPlan | None:
         bands,
         describe(path),
         img.format or "",
-        getattr(img, "n_frames", 1),
-        photometric=_photometric_of({"mode": img.mode}),
+        header["pages"],
+        photometric=header["photometric"],
     )
 
 

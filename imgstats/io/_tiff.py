@@ -81,6 +81,12 @@ class TiffFacts:
     shape: tuple[int, ...]
     tile: tuple[int, int]
     meaning: Meaning
+    #: The GDAL_NODATA tag's number, ``None`` without one.
+    nodata: float | None = None
+    #: Index of the page's internal mask page (GDAL's per-dataset mask), ``None`` without one.
+    mask_page: int | None = None
+    #: The page's georeferencing (:func:`imgstats.io._geo.georeference`), ``None`` without.
+    geo: object = None
 
     @property
     def dtype(self) -> np.dtype:
@@ -92,6 +98,8 @@ class TiffFacts:
 
     def header(self) -> dict:
         """The facts as :func:`imgstats.io.read_header` returns them."""
+        from ._geo import geo_facts
+
         return {
             "width": self.shape[1],
             "height": self.shape[0],
@@ -100,6 +108,7 @@ class TiffFacts:
             "format": "TIFF",
             "photometric": self.meaning.photometric,
             "pages": self.pages,
+            **geo_facts(self.geo),
         }
 
 
@@ -154,7 +163,30 @@ def tiff_facts(tif, source, page: int = 0, pixel_limit: int | None = None):
             )
         nbands = len(meaning.bands)
         shape = (height, width) + ((nbands,) if nbands > 1 else ())
-    return tpage, TiffFacts(page, count, axes, shape, (int(rows), int(cols)), meaning)
+        nodata, mask_page, geo = _gdal_facts(tif, tpage, page, source)
+    return tpage, TiffFacts(
+        page, count, axes, shape, (int(rows), int(cols)), meaning, nodata, mask_page, geo
+    )
+
+
+def _gdal_facts(tif, tpage, page: int, source):
+    """``(nodata, mask page, georeference)`` of a page, from GDAL's tags (no pixel read)."""
+    from ._geo import georeference
+    from ._valid import nodata_of_tag
+
+    tag = tpage.tags.get(42113)  # GDAL_NODATA, ASCII
+    nodata = None if tag is None else nodata_of_tag(tag.value)
+    mask_page = None
+    height, width = _yx(tpage)
+    for index in range(page + 1, len(tif.pages)):
+        candidate = tif.pages[index]
+        kind = int(getattr(candidate, "subfiletype", 0) or 0)
+        if kind & 4 and not kind & 1 and _yx(candidate) == (height, width):
+            mask_page = index  # FILETYPE_MASK at full resolution: GDAL's internal mask
+            break
+        if not kind & 5:
+            break  # the next image: masks follow their image
+    return nodata, mask_page, georeference(tpage, source)
 
 
 def to_samples(block: np.ndarray, axes: str) -> np.ndarray:
@@ -266,10 +298,20 @@ class TiffStream:
     #: Compressed bytes read from the file per batch of segments: this bounds the memory held.
     BUFFER_BYTES = 4 << 20
 
-    def __init__(self, path, facts: TiffFacts, window: tuple[int, int, int, int] | None = None):
+    def __init__(
+        self,
+        path,
+        facts: TiffFacts,
+        window: tuple[int, int, int, int] | None = None,
+        mask=None,
+    ):
         self.path = os.fspath(path)
         self.facts = facts
         self.page = facts.page
+        #: ``None``, ``("page", index)`` (a mask page tiled as the image: its tiles are decoded
+        #: beside the image's) or ``("array", bool array (y, x))``; with one, every block gets
+        #: the mask as one last sample (1 valid, 0 masked).
+        self.mask = mask
         self.window = None if window is None else tuple(int(v) for v in window)
         if self.window is None:
             self.shape = facts.shape
@@ -305,7 +347,11 @@ class TiffStream:
 
     def windowed(self, window: tuple[int, int, int, int]) -> TiffStream:
         """The same page, cut to ``window`` ``(x0, y0, x1, y1)`` (half-open, inside the page)."""
-        return TiffStream(self.path, self.facts, window)
+        return TiffStream(self.path, self.facts, window, self.mask)
+
+    def with_mask(self, mask) -> TiffStream:
+        """The same stream, its blocks carrying ``mask`` (see :attr:`mask`) as a last sample."""
+        return TiffStream(self.path, self.facts, self.window, mask)
 
     def stored_array(self):
         """The stored samples ``(y, x, samples)`` under the window, as a lazy dask array."""
@@ -364,8 +410,13 @@ class TiffStream:
                 page = tif.pages[self.page]
                 stored_dtype = page.dtype
                 decode = _segment_decoder(page)
+                mask_kind, mask = self.mask or (None, None)
+                if mask_kind == "page":
+                    mask_page = tif.pages[mask]
+                    mask_decode = _segment_decoder(mask_page)
 
-                def one(segment):
+                def one(item):
+                    segment, mask_segment = item
                     data, index, shape = decode(segment)
                     y, x = index[2], index[3]
                     top, left = max(y, y0), max(x, x0)
@@ -375,6 +426,18 @@ class TiffStream:
                     else:
                         block = data.reshape(data.shape[-3:])
                         samples = block[top - y : bottom - y, left - x : right - x]
+                    if mask_kind is not None:
+                        valid = _mask_block(
+                            mask_kind,
+                            mask,
+                            mask_decode if mask_kind == "page" else None,
+                            mask_segment,
+                            (top, left, bottom, right),
+                            (y, x),
+                        )
+                        samples = np.concatenate(
+                            [samples, valid.astype(samples.dtype)[..., None]], axis=-1
+                        )
                     try:
                         return work(samples)
                     except BaseException as exc:  # ours, not the file's: re-raised as is below
@@ -385,7 +448,21 @@ class TiffStream:
                     _decoding_threads(workers) as pool_map,
                 ):
                     for batch in _read_batches(tif.filehandle, page, indices, self.BUFFER_BYTES):
-                        for part in pool_map(one, batch):
+                        if mask_kind == "page":
+                            # the mask's tiles of this batch, read beside the image's (1 bit a
+                            # pixel, compressed: a few percent of the image's bytes)
+                            wanted = [index for _, index in batch]
+                            found = {
+                                index: (data, index)
+                                for part in _read_batches(
+                                    tif.filehandle, mask_page, wanted, 1 << 62
+                                )
+                                for data, index in part
+                            }
+                            items = [(seg, found[seg[1]]) for seg in batch]
+                        else:
+                            items = [(seg, None) for seg in batch]
+                        for part in pool_map(one, items):
                             try:
                                 out = part if out is None else merge([out, part])
                             except BaseException as exc:
@@ -394,6 +471,82 @@ class TiffStream:
         except WorkFailed as exc:
             raise exc.error from None
         return out
+
+
+def _mask_block(kind, mask, decode, segment, box, origin) -> np.ndarray:
+    """The ``(y, x)`` bool validity of one cropped block: from the mask page's tile of the
+    same index (``decode``), or cut from a whole mask array."""
+    top, left, bottom, right = box
+    if kind == "array":
+        return mask[top:bottom, left:right]
+    y, x = origin
+    data, _, _ = decode(segment)
+    if data is None:  # a missing mask tile: GDAL reads it as 0, masked
+        return np.zeros((bottom - top, right - left), bool)
+    tile = data.reshape(data.shape[-3:])[..., 0]
+    return tile[top - y : bottom - y, left - x : right - x] != 0
+
+
+def read_mask(path, facts: TiffFacts, storage_options=None) -> np.ndarray | None:
+    """The page's dataset mask as a ``(y, x)`` bool array (True: valid): its internal mask
+    page, else a ``.msk`` sidecar beside a local file; ``None`` without either.
+
+    Raises
+    ------
+    UnreadableImage
+        A mask that cannot be decoded or does not fit the image.
+    """
+    import tifffile
+
+    height, width = facts.shape[:2]
+    if facts.mask_page is not None:
+        with (
+            open_source(path, storage_options) as fh,
+            decoding(path, "has a corrupt mask"),
+            tifffile.TiffFile(GuardedFile(fh, path)) as tif,
+        ):
+            mask = tif.pages[facts.mask_page].asarray()
+    else:
+        sidecar = sidecar_mask(path)
+        if sidecar is None:
+            return None
+        with decoding(sidecar, "is not a readable mask"), tifffile.TiffFile(sidecar) as tif:
+            mask = tif.pages[0].asarray()
+    mask = np.asarray(mask)
+    if mask.ndim == 3:
+        mask = mask[..., 0] if mask.shape[-1] <= 4 else mask[0]
+    if mask.shape != (height, width):
+        raise UnreadableImage(
+            f"{describe(path)}: its mask is {mask.shape[::-1]} pixels, the image {(width, height)}"
+        )
+    return mask != 0
+
+
+def sidecar_mask(path) -> str | None:
+    """The ``.msk`` file GDAL would take as the dataset mask of a local file, if any."""
+    from ._sources import is_url
+
+    if not isinstance(path, (str, os.PathLike)) or is_url(path):
+        return None
+    candidate = os.fspath(path) + ".msk"
+    return candidate if os.path.isfile(candidate) else None
+
+
+def stream_mask(facts: TiffFacts, path):
+    """The :attr:`TiffStream.mask` of a page: its mask page when tiled as the image, else the
+    whole mask (a sidecar, or a mask tiled otherwise); ``None`` without a mask."""
+    import tifffile
+
+    if facts.mask_page is not None:
+        with decoding(path, "has a corrupt mask"), tifffile.TiffFile(os.fspath(path)) as tif:
+            mpage = tif.pages[facts.mask_page]
+            rows = mpage.tilelength if mpage.is_tiled else min(mpage.rowsperstrip, facts.shape[0])
+            cols = mpage.tilewidth if mpage.is_tiled else facts.shape[1]
+            same = (int(rows), int(cols)) == tuple(facts.tile) and mpage.planarconfig == 1
+        if same:
+            return ("page", facts.mask_page)
+    mask = read_mask(path, facts)
+    return None if mask is None else ("array", mask)
 
 
 def _segment_decoder(page):

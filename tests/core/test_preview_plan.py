@@ -25,7 +25,7 @@ import imgstats.io
 from imgstats import ImageTooLarge, InvalidOption, UnreadableImage
 from imgstats.io import open_plan, open_preview_plan, read_header, read_preview
 
-from .oracle import check_all
+from .oracle import check_all, gdal_valid
 
 RNG = np.random.default_rng(20261130)
 
@@ -376,4 +376,4 @@ def test_a_preview_plan_is_a_plan_the_statistics_read(folder, name):
     path, page, _ = _case(name, folder)
     plan = open_preview_plan(path, 16, page=page)
     funcs = ["min", "max", "mean", "median", "p1", "p99"]
-    check_all(imgstats.compute(plan, funcs), plan.array(), funcs)
+    check_all(imgstats.compute(plan, funcs), gdal_valid(plan.array(), plan.band_names), funcs)

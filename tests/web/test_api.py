@@ -52,6 +52,8 @@ def test_stats_equal_numpy(client, images, name, func):
     assert body["value"] == expected
     assert type(body["value"]) is type(expected)
     arr = np.asarray(imgstats.open_image(images / name))
+    if arr.ndim == 3 and arr.shape[-1] == 4:  # RGBA: GDAL's valid samples (issue 16)
+        arr = arr[..., :3][arr[..., 3] != 0]
     if func.startswith("p") or func == "median":
         q = 50.0 if func == "median" else float(func[1:])
         assert body["value"] == np.nanpercentile(arr, q).item()
@@ -400,6 +402,11 @@ def test_service_contract(service, images):
         "format": "JPEG",
         "photometric": "rgb",
         "pages": 1,
+        "nodata": None,
+        "mask": None,
+        "crs": None,
+        "transform": None,
+        "bounds": None,
     }
     tif = service.info("IMG_13_float32.tif")
     assert (tif["dtype"], tif["bands"], tif["format"]) == ("float32", ["L"], "TIFF")

@@ -1,0 +1,310 @@
+"""Which samples count: GDAL's valid samples, applied to every decoded block.
+
+A sample counts unless it is NaN, equals its band's nodata value, is masked by the dataset's
+mask (a TIFF's internal mask page or a ``.msk`` sidecar), or lies under a transparent pixel
+(alpha 0). An alpha band is never pooled with the colour bands, and is itself read whole
+(GDAL gives an alpha band no mask of its own).
+
+:class:`Validity` is what io learns from a file's tags (or from the caller's ``nodata=``).
+A read plan that carries one runs every per-block work through :meth:`Validity.run`, so the
+masked reading is the same single pass as the raw one, whatever the kind of plan:
+
+* floats: the invalid samples of a decoded block become NaN in place (the block is the
+  decoder's own copy), which the kernels already leave out;
+* 8- and 16-bit integers: the block is counted as it is, and the invalid samples are taken
+  out of its exact histogram afterwards (the nodata value's bin, and a ``bincount`` of the
+  masked pixels): no kernel changes, exact by construction;
+* 32- and 64-bit integers: the valid pixels are picked (one band, or a per-dataset mask;
+  nodata on several bands or alpha beside them is refused for now).
+
+A dataset mask travels *with* its block, as one extra sample appended by the reader
+(``mask_channel``): the stream decodes a mask tile beside its image tile, an eager read
+appends the whole mask; so validity enters the work as data, block by block.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ..errors import InvalidOption
+
+__all__ = ["Validity", "check_nodata", "nodata_of_tag"]
+
+#: Pillow's luma weights (ITU-R 601-2, 16-bit fixed point), as the kernels count them.
+_LUMA = (19595, 38470, 7471)
+
+
+def nodata_of_tag(text) -> float | None:
+    """The number in a GDAL_NODATA tag (ASCII), or ``None`` when it holds none."""
+    if isinstance(text, bytes):
+        text = text.decode("ascii", "replace")
+    try:
+        return float(str(text).strip().rstrip("\x00"))
+    except ValueError:
+        return None  # GDAL ignores a nodata it cannot parse too
+
+
+def check_nodata(value, dtype) -> float | int:
+    """Validate a ``nodata=`` option for samples of ``dtype``; return it as a number.
+
+    Raises
+    ------
+    InvalidOption
+        Not a number, or (for integer images) not a whole number in the type's range.
+    """
+    dtype = np.dtype(dtype)
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise InvalidOption(f"nodata must be a number, not {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InvalidOption(f"nodata must be a number, not {value!r}")
+    if dtype.kind in "ub":
+        info = np.iinfo(np.uint8 if dtype.kind == "b" else dtype)
+    elif dtype.kind == "i":
+        info = np.iinfo(dtype)
+    else:
+        value = float(value)
+        if math.isfinite(value) and abs(value) > float(np.finfo(dtype).max):
+            raise InvalidOption(
+                f"nodata {value!r} is outside the range of the image's type {dtype.name}"
+            )
+        return value
+    if not (isinstance(value, numbers.Integral) or float(value).is_integer()):
+        raise InvalidOption(f"nodata {value!r} is not a whole number: the image holds {dtype}")
+    value = int(value)
+    if not info.min <= value <= info.max:
+        raise InvalidOption(
+            f"nodata {value} is outside the range of the image's type {dtype.name} "
+            f"({info.min}..{info.max})"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class Validity:
+    """Which samples of an image count, and how a block carries its dataset mask.
+
+    Attributes
+    ----------
+    dtype : numpy.dtype
+        The type of the image's values.
+    nbands : int
+        Bands of the values (1 for a ``(y, x)`` image).
+    nodata : float, int or None
+        Samples of a colour band equal to this are not valid (NaN is never valid anyway).
+    alpha : int or None
+        Index of the alpha band: pixels where it is 0 are not valid in the other bands.
+    mask : str or None
+        Where the dataset mask comes from: ``"internal"`` (a mask page of the TIFF) or
+        ``"sidecar"`` (a ``.msk`` file); ``None`` for none.
+    mask_channel : bool
+        Blocks arrive with the mask appended as one last sample (non-zero: valid).
+    fresh : bool
+        Every block is a decoder's own new array (a TIFF stream's tiles), so NaN may be
+        written into it; otherwise a float block is copied first (a caller's array, or a
+        plan's pixels that later readings share).
+    """
+
+    dtype: np.dtype
+    nbands: int
+    nodata: float | int | None = None
+    alpha: int | None = None
+    mask: str | None = None
+    mask_channel: bool = False
+    fresh: bool = False
+
+    @property
+    def active(self) -> bool:
+        """Whether any sample can be invalid beyond NaN."""
+        return self.nodata is not None or self.alpha is not None or self.mask_channel
+
+    @property
+    def colour(self) -> list[int]:
+        """The bands pooled as "all": every band but alpha."""
+        return [b for b in range(self.nbands) if b != self.alpha]
+
+    def facts(self) -> dict:
+        """The header facts of validity: ``nodata``, ``mask`` (``"nodata"``, ``"alpha"``,
+        ``"internal"``, ``"sidecar"`` or ``None``) and ``alpha_band``."""
+        if self.mask is not None:
+            kind = self.mask
+        elif self.alpha is not None:
+            kind = "alpha"
+        elif self.nodata is not None:
+            kind = "nodata"
+        else:
+            kind = None
+        nodata = self.nodata
+        if isinstance(nodata, float) and not math.isfinite(nodata):
+            nodata = str(nodata)  # JSON has no NaN or infinity: "nan", "inf", "-inf"
+        return {"nodata": nodata, "mask": kind, "alpha_band": self.alpha}
+
+    def with_nodata(self, nodata) -> Validity:
+        return replace(self, nodata=nodata)
+
+    # -- per block -----------------------------------------------------------------------------
+    def split(self, block: np.ndarray):
+        """``(values, valid pixels (y, x) bool or None)`` of a block as the reader gave it."""
+        if not self.mask_channel:
+            return block, None
+        m = block[..., -1] != 0
+        values = block[..., :-1]
+        if values.dtype != self.dtype:
+            values = values.astype(self.dtype)
+        if self.nbands == 1:
+            values = values[..., 0]
+        return values, m
+
+    def pixel_valid(self, values: np.ndarray, m) -> np.ndarray | None:
+        """The pixels valid in every colour band by the dataset mask and alpha, or ``None``."""
+        if self.alpha is not None and values.ndim == 3:
+            a = values[..., self.alpha] != 0
+            m = a if m is None else m & a
+        return m
+
+    def run(self, work, block: np.ndarray, transform=None):
+        """``work`` on a block with its invalid samples left out (see the module's notes)."""
+        from ..summary import Summary
+
+        if self.mask_channel:
+            block, m = self.split(block)
+            values = transform(block) if transform is not None else block
+        else:
+            values = transform(block) if transform is not None else block
+            m = None
+        values = np.asarray(values)
+        ok = self.pixel_valid(values, m)
+        kind, size = values.dtype.kind, values.dtype.itemsize
+        if kind == "f":
+            filled, moved = self._nan_filled(values, ok)
+            return _moved_to_masked(work(filled), moved)
+        if kind in "uib" and size <= 2:
+            out = work(values)
+            return self._subtracted(out, values, ok) if isinstance(out, Summary) else out
+        picked = self._picked(values, ok)
+        removed = math.prod(values.shape[:2]) - picked.shape[0]
+        return _moved_to_masked(work(picked), None, removed)
+
+    def _colour_nodata(self, values: np.ndarray) -> np.ndarray | None:
+        """``(y, x, colour bands)`` bool: samples equal to nodata, or ``None``."""
+        if self.nodata is None:
+            return None
+        nd = self._typed_nodata(values.dtype)
+        if nd is None:
+            return None
+        cols = values[..., self.colour] if values.ndim == 3 else values[..., None]
+        if isinstance(nd, float) and math.isnan(nd):
+            return None  # NaN is never valid: the kernels leave it out already
+        return cols == nd
+
+    def _typed_nodata(self, dtype):
+        """The nodata value as the samples of ``dtype`` hold it; ``None`` if none can."""
+        nd = self.nodata
+        if dtype.kind == "f":
+            return dtype.type(nd)  # GDAL compares a float32 band with (float)nodata
+        if isinstance(nd, float) and not (math.isfinite(nd) and nd.is_integer()):
+            return None
+        info = np.iinfo(np.uint8 if dtype.kind == "b" else dtype)
+        return int(nd) if info.min <= int(nd) <= info.max else None
+
+    def _nan_filled(self, values: np.ndarray, ok):
+        """``(values with NaN for the invalid samples, samples made NaN per band)``."""
+        nodata = self.nodata is not None and not math.isnan(float(self.nodata))
+        if ok is None and not nodata:
+            return values, None
+        if not (self.fresh and values.flags.writeable):
+            values = values.copy()  # never write into the caller's or a shared array
+        nbands = values.shape[-1] if values.ndim == 3 else 1
+        moved = np.zeros(nbands, np.int64)
+        nd = values.dtype.type(self.nodata) if nodata else None
+        for c in self.colour if values.ndim == 3 else [None]:
+            band = values if c is None else values[..., c]
+            bad = band == nd if nodata else np.zeros(band.shape, bool)
+            if ok is not None:
+                bad |= ~ok & ~np.isnan(band)
+            moved[0 if c is None else c] = int(np.count_nonzero(bad))
+            band[bad] = np.nan
+        return values, moved
+
+    def _picked(self, values: np.ndarray, ok) -> np.ndarray:
+        """The valid pixels of a 32- or 64-bit integer block, as ``(pixels, 1[, band])``."""
+        nd = self._colour_nodata(values)
+        if self.alpha is not None or (nd is not None and len(self.colour) > 1):
+            raise InvalidOption(
+                "nodata or alpha on a multi-band 32- or 64-bit integer image is not supported "
+                "yet: pass raw=True for every sample, or read one band"
+            )
+        keep = np.ones(values.shape[:2], bool) if ok is None else ok
+        if nd is not None:
+            keep = keep & ~nd[..., 0]
+        picked = values[keep]
+        return picked.reshape(picked.shape[0], 1, *picked.shape[1:])
+
+    def _subtracted(self, summary, values: np.ndarray, ok):
+        """``summary`` of an 8- or 16-bit block without its invalid samples (exact)."""
+        from .._blocks import small_int_stats
+
+        dtype = np.dtype(summary.bands[0].dtype)
+        offset = -int(np.iinfo(dtype).min)
+        nd = self.nodata
+        nd_key = None
+        if nd is not None:
+            typed = self._typed_nodata(values.dtype)
+            nd_key = None if typed is None else int(typed) + offset
+        bad = None if ok is None else ~ok
+        nbad = 0 if bad is None else int(bad.sum())
+        if nd_key is None and not nbad:
+            return summary
+        bands = list(summary.bands)
+        cube = values if values.ndim == 3 else values[..., None]
+        for c in self.colour if values.ndim == 3 else [0]:
+            stats = bands[c]
+            hist = stats.hist.copy()
+            if nbad:
+                picked = cube[..., c][bad].astype(np.int64) + offset
+                hist -= np.bincount(picked, minlength=hist.size)[: hist.size]
+            if nd_key is not None:
+                hist[nd_key] = 0
+            removed = stats.count - int(hist.sum())
+            bands[c] = _with_invalid(small_int_stats(dtype, hist), stats, removed)
+        luma = summary.luma
+        if luma is not None:
+            lbad = bad
+            if nd_key is not None:
+                hit = (cube[..., :3] == nd_key - offset).any(axis=-1)
+                lbad = hit if lbad is None else lbad | hit
+            if lbad is not None and lbad.any():
+                rgb = cube[..., :3][lbad].astype(np.int64)
+                lv = (
+                    rgb[:, 0] * _LUMA[0] + rgb[:, 1] * _LUMA[1] + rgb[:, 2] * _LUMA[2] + 0x8000
+                ) >> 16
+                lhist = luma.hist - np.bincount(lv, minlength=256)[:256]
+                luma = _with_invalid(
+                    small_int_stats(np.dtype(np.uint8), lhist), luma, int(lbad.sum())
+                )
+        return replace(summary, bands=tuple(bands), luma=luma)
+
+
+def _with_invalid(stats, before, removed: int):
+    """``stats`` carrying ``before``'s NaN and masked samples, and ``removed`` more masked."""
+    return replace(stats, nan=before.nan, masked=before.masked + removed)
+
+
+def _moved_to_masked(out, moved, removed: int = 0):
+    """A block's summary with the samples validity made NaN (``moved`` per band) counted as
+    masked, not NaN, and ``removed`` picked-out pixels counted as masked in every band."""
+    from ..summary import Summary
+
+    if not isinstance(out, Summary) or (moved is None and not removed):
+        return out
+    bands = []
+    for c, stats in enumerate(out.bands):
+        n = int(moved[c]) if moved is not None else 0
+        bands.append(replace(stats, nan=stats.nan - n, masked=stats.masked + n + removed))
+    return replace(out, bands=tuple(bands))
