@@ -180,12 +180,16 @@ def group_samples(values: np.ndarray, gid: np.ndarray, zone_ids: np.ndarray, val
     return _promote(groups)
 
 
-def group_labels(values: np.ndarray, labels: np.ndarray, background, nb: int = 1) -> Groups:
+def group_labels(
+    values: np.ndarray, labels: np.ndarray, background, nb: int = 1, valid=None
+) -> Groups:
     """The :class:`Groups` of a block whose pixel ``p`` (samples ``p * nb`` to ``p * nb + nb
     - 1`` of ``values``) is in the zone ``labels[p]``; ``background`` (or None) is no zone.
 
     Labels within a range of a few times the block's size are read by the kernels as they
     are (no array of group ids); sparse ones (ids up to 2**63) go through ``numpy.unique``.
+    ``valid`` (bool, the shape of ``values``) is the caller's validity of each sample (nodata);
+    NaN is invalid whatever it says.
     """
     flat = np.ascontiguousarray(labels).reshape(-1)
     values = np.ascontiguousarray(values).reshape(-1)
@@ -203,8 +207,14 @@ def group_labels(values: np.ndarray, labels: np.ndarray, background, nb: int = 1
             k = np.searchsorted(zone_ids, background)
             if k < zone_ids.size and zone_ids[k] == background:
                 gid[gid == k] = -1
-        return group_samples(values, np.repeat(gid, nb) if nb > 1 else gid, zone_ids)
-    keys, valid = sample_keys(values)
+        gid = np.repeat(gid, nb) if nb > 1 else gid
+        return group_samples(values, gid, zone_ids, valid=valid)
+    keys, nan_ok = sample_keys(values)
+    if valid is None:
+        valid = nan_ok
+    else:
+        valid = np.ascontiguousarray(valid, bool).reshape(-1)
+        valid = valid & nan_ok if nan_ok.size else valid
     bg = background - lo if background is not None and lo <= background <= hi else -1
     ng = hi - lo + 1
     seen, nval = _k.count_labels(flat, lo, bg, nb, valid, ng)

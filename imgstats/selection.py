@@ -68,6 +68,13 @@ def select(data, window=None, mask=None, polygon=None, **io_options):
     plan = open_plan(data, local=not has_distributed_client(), **io_options)
     arr, names = plan.array(), plan.band_names
     attrs = dict(getattr(data, "attrs", {}) or {})
+    # the region's samples keep the image's nodata (the file's, or nodata=): it travels in
+    # the attrs, where the plan of the region finds it; raw=True drops it
+    nodata = None if plan.valid is None else plan.valid.nodata
+    if nodata is None:
+        attrs.pop("nodata", None)
+    else:
+        attrs["nodata"] = nodata
     height, width = int(arr.shape[0]), int(arr.shape[1])
     box, local = region_of(height, width, window, mask, polygon)
     x0, y0, x1, y1 = box

@@ -130,13 +130,20 @@ def zonal(
     names = [funcs] if isinstance(funcs, str) else list(funcs)
     if not names:
         raise InvalidOption("zonal needs at least one function")
-    names = list(dict.fromkeys(parse_function(f).name for f in names))
+    parsed = [parse_function(f) for f in names]
+    other = [f.name for f in parsed if f.kind not in _ZONAL_KINDS]
+    if other:
+        raise InvalidOption(
+            f"zonal statistics offer min, max, mean, median, pXXX and count, not {', '.join(other)}"
+        )
+    # count is always a column: asking for it adds nothing
+    names = list(dict.fromkeys(f.name for f in parsed if f.kind != "count"))
     limit = MAX_ZONES if max_zones is None else int(max_zones)
-    values, dtype, nb = _values(source, band, scheduler, io_options)
+    values, dtype, nb, nodata = _values(source, band, scheduler, io_options)
     height, width = int(values.shape[0]), int(values.shape[1])
     layout = _zones(zones, height, width, background, id_property, limit, io_options)
     walk = _Walk(values, layout, nb, scheduler)
-    groups = walk.map_reduce(_group_block, merge_groups)
+    groups = walk.map_reduce(_group_block, merge_groups, nodata)
     if groups is None:
         groups = Groups.empty(dtype)
     if layout.kind == "labels" and groups.zones.size > limit:
@@ -145,15 +152,25 @@ def zonal(
         )
 
     def refine(wanted):
-        return walk.map_reduce(_refine_block, _merge_found, wanted, dtype)
+        return walk.map_reduce(_refine_block, _merge_found, wanted, dtype, nodata)
 
     counts, cols = read_groups(groups, names, refine, in_place=True)
     return _frame(layout, groups.zones, counts, cols, names, dtype)
 
 
+#: The kinds of function a zone answers (the grouped core reads these from sorted keys).
+_ZONAL_KINDS = frozenset({"min", "max", "mean", "percentile", "count"})
+
+
 # -- the image ---------------------------------------------------------------------------------
 def _values(source, band, scheduler, io_options):
-    """The image's samples as a numpy or dask array ``(y, x[, band])``, the band selected."""
+    """``(samples, dtype, bands, nodata)``: the image's samples as a numpy or dask array
+    ``(y, x[, band])``, the band selected, and the value that is no sample (``None``: none).
+
+    The zones honour the image's nodata (the file's, or ``nodata=``) as :func:`compute` does.
+    A dataset mask or an alpha band is refused rather than ignored: ``raw=True`` counts every
+    sample.
+    """
     from .io._plan import has_distributed_client, open_plan
 
     local = scheduler is None and not has_distributed_client()
@@ -162,6 +179,7 @@ def _values(source, band, scheduler, io_options):
         raise InvalidOption(
             f"zonal statistics need a 2-D or 3-D image (y, x[, band]), not shape {plan.shape}"
         )
+    nodata = _zonal_nodata(plan)
     arr = plan.array()
     if band is not None:
         from .summary import BandStats, Summary
@@ -174,7 +192,23 @@ def _values(source, band, scheduler, io_options):
         if arr.ndim == 3:
             arr = arr[:, :, int(sel[1:])]
     nb = arr.shape[2] if arr.ndim == 3 else 1
-    return arr, np.dtype(plan.dtype), nb
+    return arr, np.dtype(plan.dtype), nb, nodata
+
+
+def _zonal_nodata(plan):
+    """The nodata value of ``plan`` as its samples hold it, or ``None``."""
+    valid = plan.valid
+    if valid is None or not valid.active:
+        return None
+    if valid.mask_channel or valid.alpha is not None:
+        kind = "an alpha band" if valid.alpha is not None else f"a {valid.mask} mask"
+        raise InvalidOption(
+            f"zonal statistics do not honour {kind} yet: pass raw=True to count every sample"
+        )
+    nd = valid._typed_nodata(np.dtype(plan.dtype))
+    if nd is None or (isinstance(nd, float | np.floating) and np.isnan(nd)):
+        return None  # no sample can equal it, or it is NaN, which never counts anyway
+    return nd
 
 
 # -- the zones ---------------------------------------------------------------------------------
@@ -591,14 +625,17 @@ def _dense_labels(labels: np.ndarray, background):
     return gid, zone_ids
 
 
-def _group_block(block, box, zone, nb) -> Groups:
+def _group_block(block, box, zone, nb, nodata=None) -> Groups:
     if zone[0] == "labels":
-        return group_labels(np.asarray(block), np.asarray(zone[1]), zone[2], nb)
+        block = np.asarray(block)
+        valid = None if nodata is None else block != nodata
+        return group_labels(block, np.asarray(zone[1]), zone[2], nb, valid=valid)
     values, gid, zone_ids = _block_samples(block, box, zone, nb)
-    return group_samples(values, gid, zone_ids)
+    valid = None if nodata is None else values != nodata
+    return group_samples(values, gid, zone_ids, valid=valid)
 
 
-def _refine_block(block, box, zone, nb, wanted, dtype) -> dict:
+def _refine_block(block, box, zone, nb, wanted, dtype, nodata=None) -> dict:
     """``{zone: refinements}`` of the block's samples of the big zones in ``wanted``."""
     values, gid, zone_ids = _block_samples(block, box, zone, nb)
     out = {}
@@ -610,6 +647,8 @@ def _refine_block(block, box, zone, nb, wanted, dtype) -> dict:
         mine = values[gid == k]
         if mine.dtype.kind == "f":
             mine = mine[~np.isnan(mine)]
+        if nodata is not None:
+            mine = mine[mine != nodata]
         if mine.size:
             out[z] = refine_block(mine.reshape(-1, 1), targets, dtype, limit)
     return out

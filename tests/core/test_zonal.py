@@ -400,3 +400,114 @@ def test_local_cluster_equal():
     pd.testing.assert_frame_equal(got, expected)
     pd.testing.assert_frame_equal(got_poly, expected_poly)
     check(got, img, label_masks(labels))
+
+
+# -- which samples count: nodata is honoured, masks and alpha refused, never ignored ------------
+def nodata_image(rng, dtype, shape):
+    """An image whose first value, planted in about a fifth of its pixels, is its nodata."""
+    img = image_of(rng, dtype, shape)
+    nd = img.flat[0] if np.dtype(dtype).kind != "f" else np.asarray(-9999, dtype)[()]
+    img[rng.random(shape) < 0.2] = nd
+    return img, nd
+
+
+def check_without(frame, img, masks, nodata, funcs=FUNCS):
+    """``check`` on the image with its nodata samples made NaN (floats) or left out."""
+    if img.dtype.kind == "f":
+        check(frame, np.where(img == nodata, np.nan, img).astype(img.dtype), masks, funcs)
+        return
+    for zone, mask in masks.items():
+        values = img[mask & (img != nodata)]
+        assert frame.at[zone, "count"] == values.size, zone
+        for f in funcs:
+            got = frame.at[zone, f]
+            if values.size == 0:
+                assert pd.isna(got), (zone, f)
+                continue
+            got = got.item() if hasattr(got, "item") else got
+            assert same_number(got, oracle(values, f)), (zone, f, got)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_labels_leave_out_nodata(dtype):
+    rng = np.random.default_rng(23)
+    img, nd = nodata_image(rng, dtype, (61, 47))
+    labels = rng.integers(0, 9, (61, 47))
+    frame = imgstats.zonal(img, labels, FUNCS, nodata=nd.item())
+    check_without(frame, img, label_masks(labels), nd)
+    for z in frame.index[:3]:  # the same numbers as compute(mask=zone) gives
+        zone_mask = labels == z
+        assert frame.loc[z, "count"] == imgstats.compute(
+            img, "count", mask=zone_mask, nodata=nd.item()
+        )
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.int32, np.float32, np.float64])
+def test_big_zones_refine_without_nodata(dtype, monkeypatch):
+    """The refinement pass of big zones leaves out nodata as the grouping pass does."""
+    monkeypatch.setattr(grouped, "SMALL_GROUP", 500)
+    rng = np.random.default_rng(29)
+    img, nd = nodata_image(rng, dtype, (120, 90))
+    labels = rng.integers(1, 4, (120, 90))
+    frame = imgstats.zonal(img, labels, FUNCS, nodata=nd.item())
+    check_without(frame, img, label_masks(labels), nd)
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.float32])
+def test_polygons_and_dask_leave_out_nodata(dtype):
+    rng = np.random.default_rng(31)
+    img, nd = nodata_image(rng, dtype, (60, 50))
+    ring = [[3, 4], [45, 2], [40, 55], [5, 50], [3, 4]]
+    layer = {
+        "type": "FeatureCollection",
+        "features": [{"type": "Feature", "id": 1, "geometry": poly(ring), "properties": {}}],
+    }
+    frame = imgstats.zonal(img, layer, FUNCS, nodata=nd.item())
+    whole = imgstats.compute(img, FUNCS, polygon=[tuple(p) for p in ring[:-1]], nodata=nd.item())
+    assert frame.loc[1, FUNCS].to_dict() == whole
+    labels = rng.integers(0, 5, (60, 50))
+    lazy = da.from_array(img, chunks=((25, 35), (20, 30)))
+    check_without(
+        imgstats.zonal(lazy, labels, FUNCS, nodata=nd.item()), img, label_masks(labels), nd
+    )
+
+
+def test_nodata_of_a_geotiff_is_honoured(tmp_path):
+    """A GeoTIFF's own GDAL_NODATA tag counts without being named."""
+    import tifffile
+
+    rng = np.random.default_rng(37)
+    img, nd = nodata_image(rng, np.int16, (40, 30))
+    path = tmp_path / "dem.tif"
+    tifffile.imwrite(path, img, extratags=[(42113, "s", 0, str(int(nd)), True)])
+    labels = rng.integers(1, 4, (40, 30))
+    frame = imgstats.zonal(str(path), labels, FUNCS)
+    check_without(frame, img, label_masks(labels, background=None), nd)
+    raw = imgstats.zonal(str(path), labels, ["count"], raw=True)
+    assert int(raw["count"].sum()) == img.size
+
+
+def test_alpha_is_refused_not_ignored():
+    rng = np.random.default_rng(41)
+    rgba = rng.integers(0, 256, (20, 20, 4), dtype=np.uint8)
+    rgba[..., 3] = 255
+    rgba[:5, :, 3] = 0
+    labels = np.ones((20, 20), np.int64)
+    img = xr.DataArray(rgba, dims=("y", "x", "band"), coords={"band": list("RGBA")})
+    try:
+        frame = imgstats.zonal(img, labels, ["count"])
+    except InvalidOption as exc:
+        assert "raw=True" in str(exc)
+    else:  # an array without a file's meaning: alpha is only a band, and every sample counts
+        assert frame.loc[1, "count"] == rgba.size
+
+
+def test_functions_a_zone_does_not_answer_are_refused():
+    img = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    labels = np.ones((3, 4), np.int64)
+    for name in ["sum", "valid_percent"]:
+        with pytest.raises(InvalidOption, match=name):
+            imgstats.zonal(img, labels, ["median", name])
+    frame = imgstats.zonal(img, labels, ["count", "median"])
+    assert list(frame.columns) == ["median", "count"]
+    assert frame.loc[1, "count"] == 12

@@ -59,7 +59,8 @@ def test_dockerfile_runs_the_service_as_a_user_with_a_healthcheck():
     user = re.findall(r"^USER (\S+)", text, flags=re.M)
     assert user and user[-1].split(":")[0] not in ("root", "0")
     assert re.search(r"^EXPOSE 8181$", text, flags=re.M)
-    assert re.search(r"^HEALTHCHECK .*\n?.*127\.0\.0\.1:8181/health", text, flags=re.M)
+    # readiness, not liveness: a container is healthy once every kernel is loaded
+    assert re.search(r"^HEALTHCHECK .*\n?.*127\.0\.0\.1:8181/ready", text, flags=re.M)
     cmd = re.findall(r"^CMD (.+)$", text, flags=re.M)[-1]
     assert '"imgstats", "serve"' in cmd and '"8181"' in cmd and '"--dev"' not in cmd
 
