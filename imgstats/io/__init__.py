@@ -25,7 +25,7 @@ from ..errors import ImageNotFound, InvalidOption, UnreadableImage
 from ._guard import GuardedFile, check_pixels, decoding
 from ._meaning import Meaning, tiff_meaning
 from ._pillow import open_pillow, pillow_header, pillow_preview, pillow_to_array
-from ._plan import ReadPlan, open_plan
+from ._plan import ReadPlan, open_plan, with_validity
 from ._sources import describe, is_url, open_source
 from ._tiff import (
     TiffArray,
@@ -294,9 +294,12 @@ def open_preview_plan(
     if pixel_limit is None:
         pixel_limit = pixel_limit_default()
     if hasattr(source, "read"):
-        return _preview_plan(source, None, int(max_side), pixel_limit, page)
-    with open_source(source, storage_options) as fh:
-        return _preview_plan(fh, source, int(max_side), pixel_limit, page)
+        plan = _preview_plan(source, None, int(max_side), pixel_limit, page)
+    else:
+        with open_source(source, storage_options) as fh:
+            plan = _preview_plan(fh, source, int(max_side), pixel_limit, page)
+    # the statistics of a preview leave out what the image's do: its alpha 0 pixels
+    return with_validity(plan)
 
 
 def read_preview(
