@@ -28,6 +28,7 @@ def _errors(*codes: int) -> dict:
         400: "invalid option (band, page, window, polygon, method, body; mixed pixel types in a "
         "collection)",
         413: "image declares too many pixels, or the body is too large",
+        415: "a POST body that is not sent as Content-Type: application/json",
         422: "unreadable image or no valid samples",
         502: "the image store failed",
         503: "the service is busy (Retry-After says when to retry)",
@@ -305,7 +306,7 @@ def openapi_document(version: str) -> dict:
                                 }
                             },
                         },
-                        **_errors(400, 404, 405, 413, 422, 502, 503, 504),
+                        **_errors(400, 404, 405, 413, 415, 422, 502, 503, 504),
                     },
                 }
             },
