@@ -839,9 +839,16 @@ class ImageService:
             ]:
                 paths.append(os.path.join(folder, f"warm-{mode}.png"))
                 Image.fromarray(arr, mode).save(paths[-1])
+                if mode != "RGBA":  # the JPEG decoder's plugin and libjpeg, loaded once
+                    paths.append(os.path.join(folder, f"warm-{mode}.jpg"))
+                    Image.fromarray(arr, mode).save(paths[-1])
             for arr in samples[1:] + [samples[0]]:
                 paths.append(os.path.join(folder, f"warm-{arr.dtype}-{arr.ndim}.tif"))
                 tifffile.imwrite(paths[-1], arr)
+                # tiled and deflated, as most stores' TIFFs are: the codec is loaded here too
+                big = np.tile(arr, (8, 8) + (1,) * (arr.ndim - 2))
+                paths.append(os.path.join(folder, f"warm-{arr.dtype}-{arr.ndim}-tiled.tif"))
+                tifffile.imwrite(paths[-1], big, compression="zlib", tile=(16, 16))
             for path in paths:
                 s = summarize(path)
                 refine(s, path, funcs)
