@@ -182,18 +182,23 @@ def check_body() -> None:
 
 def _json_body() -> dict:
     """The request's JSON object (checked by :func:`check_body`)."""
-    data = request.get_data()
+    return json_object(request.get_data(), _BODY_KEYS, '{"funcs": [...], ...}')
+
+
+def json_object(data: bytes, keys, shape: str) -> dict:
+    """The JSON object of a POST body whose keys are all in ``keys`` (400 otherwise; ``shape``
+    is how the message shows the expected object)."""
     try:
         fields = json.loads(data)
     except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested too deep
         raise InvalidOption(f"the body is not valid JSON: {str(exc)[:120]}") from None
     if not isinstance(fields, dict):
-        raise InvalidOption('the body must be a JSON object {"funcs": [...], ...}')
-    unknown = sorted(set(fields) - _BODY_KEYS)
+        raise InvalidOption(f"the body must be a JSON object {shape}")
+    unknown = sorted(set(fields) - set(keys))
     if unknown:
         raise InvalidOption(
             f"unknown key(s) {', '.join(map(repr, unknown[:5]))} in the "
-            f"body: use {', '.join(sorted(_BODY_KEYS))}"
+            f"body: use {', '.join(sorted(keys))}"
         )
     return fields
 

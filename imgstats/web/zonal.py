@@ -31,6 +31,7 @@ from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..errors import InvalidOption, UnknownFunction
+from .api import json_object
 from .service import check_page
 
 __all__ = ["bp"]
@@ -218,19 +219,7 @@ def _json_body() -> dict:
         raise RequestEntityTooLarge(
             f"the body is larger than {limit} bytes (MAX_CONTENT_LENGTH): send fewer zones"
         )
-    try:
-        fields = json.loads(data)
-    except (ValueError, RecursionError) as exc:
-        raise InvalidOption(f"the body is not valid JSON: {str(exc)[:120]}") from None
-    if not isinstance(fields, dict):
-        raise InvalidOption('the body must be a JSON object {"funcs": [...], "zones": ...}')
-    unknown = sorted(set(fields) - _BODY_KEYS)
-    if unknown:
-        raise InvalidOption(
-            f"unknown key(s) {', '.join(map(repr, unknown[:5]))} in the body: "
-            f"use {', '.join(sorted(_BODY_KEYS))}"
-        )
-    return fields
+    return json_object(data, _BODY_KEYS, '{"funcs": [...], "zones": ...}')
 
 
 def _funcs(funcs) -> list[str]:
