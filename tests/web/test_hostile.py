@@ -201,3 +201,64 @@ def test_a_request_past_its_budget_gets_503_and_a_retry_goes_further(heavy_store
         if status == 200:
             break
     assert status == 200 and json.loads(body)["image_count"] == 24
+
+
+def _reader_that_never_reads(port: int, path: str) -> socket.socket:
+    """A client with a small receive buffer that asks for ``path`` and reads nothing."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(10)
+    s.connect(("127.0.0.1", port))
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    return s
+
+
+def _read_all(sock: socket.socket) -> int:
+    """Bytes the server sent on ``sock`` before it closed or reset the connection."""
+    total = 0
+    while True:
+        try:
+            chunk = sock.recv(1 << 16)
+        except (ConnectionResetError, TimeoutError):
+            return total
+        if not chunk:
+            return total
+        total += len(chunk)
+
+
+def test_clients_that_never_read_their_response_are_dropped(tmp_path, gunicorn_server):
+    """Twice as many clients as threads ask for a large thumbnail and read nothing: the
+    worker resets them after IMGSTATS_SEND_TIMEOUT, so /health and other requests are
+    answered meanwhile, and each such client got only part of its response."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    shutil.copyfile(gallery_path() / "IMG_1.jpg", folder / "IMG_1.jpg")
+    noise = np.random.default_rng(2).integers(0, 255, (3600, 3600, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(folder / "noise.png", compress_level=1)
+    threads = 4
+    base, _ = gunicorn_server(
+        folder,
+        workers=1,
+        env={
+            "IMGSTATS_THREADS": str(threads),
+            "IMGSTATS_SEND_TIMEOUT": "1",
+            "IMGSTATS_GALLERY_THUMB_SIZE": "3600",
+            "IMGSTATS_WARMUP": "0",
+        },
+    )
+    port = int(base.rsplit(":", 1)[1])
+    status, _, full = http_get(base, "/thumbs/noise.png", timeout=60)  # rendered and cached
+    assert status == 200 and len(full) > 6 << 20  # more than the socket buffers hold
+    readers = [_reader_that_never_reads(port, "/thumbs/noise.png") for _ in range(2 * threads)]
+    try:
+        time.sleep(0.5)  # every thread is now blocked sending
+        for _ in range(5):
+            assert http_get(base, "/health", timeout=10)[0] == 200
+        assert http_get(base, "/stats/IMG_1.jpg/max", timeout=30)[0] == 200
+        received = [_read_all(s) for s in readers]
+    finally:
+        for s in readers:
+            s.close()
+    assert all(n < len(full) for n in received), (received, len(full))
+    log = next(tmp_path.glob("gunicorn-*.log")).read_text(errors="replace")
+    assert "read none of its response" in log
