@@ -262,3 +262,45 @@ def test_clients_that_never_read_their_response_are_dropped(tmp_path, gunicorn_s
     assert all(n < len(full) for n in received), (received, len(full))
     log = next(tmp_path.glob("gunicorn-*.log")).read_text(errors="replace")
     assert "read none of its response" in log
+
+
+def _tasks(master: int) -> dict[int, int]:
+    """OS threads of each worker process of the gunicorn ``master``."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                if ppid == master:
+                    out[int(entry.name)] = len(list((entry / "task").iterdir()))
+            except (OSError, ValueError):
+                continue
+    return out
+
+
+def test_a_cold_burst_waits_in_the_queue_not_in_threads(heavy_store, gunicorn_server):
+    """16 distinct cold requests on one worker of 4 threads and 1 slot of slow work: all
+    answer 200, /health is answered while most of them still wait (they hold no thread), and
+    the worker never runs more than its configured threads."""
+    base, proc = gunicorn_server(
+        heavy_store,
+        workers=1,
+        env={"IMGSTATS_THREADS": "4", "IMGSTATS_SLOW_WORKERS": "1", "IMGSTATS_WARMUP": "0"},
+    )
+    idle = _tasks(proc.pid)
+    with ThreadPoolExecutor(16) as pool:
+        burst = [
+            pool.submit(http_get, base, f"/stats/heavy_{i:02d}.png/median", timeout=120)
+            for i in range(16)
+        ]
+        time.sleep(0.5)  # the burst has arrived: one decodes, the others are queued
+        for _ in range(3):
+            assert http_get(base, "/health", timeout=10)[0] == 200
+            done = sum(f.done() for f in burst)
+            assert done < len(burst) // 2  # answered ahead of the queue, not after it
+        busy = _tasks(proc.pid)
+        statuses = [f.result()[0] for f in burst]
+    assert statuses == [200] * 16
+    # the request threads are the configured 4 at most, whatever the queue held
+    (worker,) = busy
+    assert busy[worker] - idle.get(worker, 0) <= 4, (idle, busy)
