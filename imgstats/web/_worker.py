@@ -71,6 +71,9 @@ MAX_HEAD = 64 << 10
 #: Seconds a response may make no progress (its client reads nothing) before the connection
 #: is reset.
 SEND_TIMEOUT = 30.0
+#: Bytes of one response the event loop may hold for a slow reader; past them the thread
+#: sends the rest itself (blocking, up to SEND_TIMEOUT without progress: ``SO_SNDTIMEO``).
+OUTPUT_LIMIT = 32 << 20
 #: Seconds a gracefully closed connection is drained for what its client still sends.
 LINGER = 2.0
 #: Requests retried from the queue at each wake-up (a slot freed, a request finished).
@@ -144,6 +147,59 @@ def _float_env(name: str, default: float) -> float:
         return default
 
 
+class _Output:
+    """The socket a request thread writes to: it sends what the kernel takes at once and
+    keeps the rest (``pending``) for the event loop, unless that passes ``limit`` bytes."""
+
+    def __init__(self, sock, limit: int, timeout: float):
+        self._sock = sock
+        self._limit = limit
+        self._timeout = timeout
+        self.pending = bytearray()
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+    def sendall(self, data) -> None:
+        view = memoryview(data).cast("B")
+        if not self.pending:
+            try:
+                while view:
+                    view = view[self._sock.send(view, socket.MSG_DONTWAIT) :]
+            except (BlockingIOError, InterruptedError):
+                pass
+        if len(self.pending) + len(view) <= self._limit:
+            self.pending += view
+            return
+        self._drain()  # too much to hold: this thread sends, as gunicorn's own worker
+        self._sock.sendall(view)  # SO_SNDTIMEO bounds each wait for progress
+
+    def send(self, data, flags=0) -> int:
+        self.sendall(data)
+        return len(data)
+
+    def sendfile(self, file, offset=0, count=None) -> int:
+        """gunicorn's sendfile path (static files): read, then as ``sendall`` (in order)."""
+        file.seek(offset)
+        data = file.read(count) if count else file.read()
+        self.sendall(data)
+        return len(data)
+
+    def _drain(self) -> None:
+        offset = 0
+        while offset < len(self.pending):
+            ready = selectors.DefaultSelector()
+            try:
+                ready.register(self._sock, selectors.EVENT_WRITE)
+                if not ready.select(self._timeout if self._timeout > 0 else None):
+                    raise TimeoutError("the client read nothing")
+            finally:
+                ready.close()
+            with memoryview(self.pending) as view:
+                offset += self._sock.send(view[offset:], socket.MSG_DONTWAIT)
+        self.pending.clear()
+
+
 class _Conn(TConn):
     """A connection whose graceful close does not block the event loop (the worker drains
     it), and which remembers its request for a retry."""
@@ -153,6 +209,8 @@ class _Conn(TConn):
     arrived = 0.0
     retry = False
     abort = False
+    pending = b""  # response bytes the event loop still has to send
+    sent = 0
 
     def close(self, graceful=False):
         if self.abort:  # a client that does not read: reset, drop what is unsent
@@ -208,6 +266,8 @@ class BufferingWorker(ThreadWorker):
         self._last_retry = 0.0
         #: closed connections being drained: sock -> deadline
         self.lingering: dict = {}
+        #: connections whose response the event loop is sending: conn -> [future, deadline]
+        self.flushing: dict = {}
 
     # -- accepting only while a thread is free -------------------------------------------------
     def _room(self) -> bool:
@@ -253,12 +313,50 @@ class BufferingWorker(ThreadWorker):
                 # spin); one that just arrived may have parked behind the queue with room free
                 retry = not conn.retry
                 self._park(conn)
+            elif conn.pending:  # the rest of the response first, then keep-alive or close
+                self._flush(conn, fs)
             else:
                 super().finish_request(conn, fs)
         finally:
             if retry:
                 self._retry_parked()
             self._update_accepting()
+
+    # -- the rest of a response, sent by the event loop ----------------------------------------
+    def _flush(self, conn, fs) -> None:
+        conn.sock.setblocking(False)
+        self.flushing[conn] = [fs, time.monotonic() + self._send_window()]
+        self.poller.register(conn.sock, selectors.EVENT_WRITE, partial(self._on_writable, conn))
+
+    def _send_window(self) -> float:
+        return self.send_timeout if self.send_timeout > 0 else float("inf")
+
+    def _on_writable(self, conn, _sock) -> None:
+        entry = self.flushing.get(conn)
+        if entry is None:
+            return
+        try:
+            with memoryview(conn.pending) as view:
+                sent = conn.sock.send(view[conn.sent :], socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:  # the client left
+            self._end_flush(conn)
+            self.nr_conns -= 1
+            conn.close()
+            self._update_accepting()
+            return
+        conn.sent += sent
+        entry[1] = time.monotonic() + self._send_window()  # progress: the timeout restarts
+        if conn.sent >= len(conn.pending):
+            self._end_flush(conn)
+            super().finish_request(conn, entry[0])
+
+    def _end_flush(self, conn) -> None:
+        self.flushing.pop(conn, None)
+        conn.pending, conn.sent = b"", 0
+        with _suppress_oserror():
+            self.poller.unregister(conn.sock)
 
     # -- the queue of complete requests waiting for slow work -----------------------------------
     def _park(self, conn) -> None:
@@ -344,6 +442,18 @@ class BufferingWorker(ThreadWorker):
         for conn in late:
             self._stop_reading(conn)
             self._refuse(conn, b"408 Request Timeout")
+        for conn in [c for c, (_, deadline) in self.flushing.items() if deadline <= now]:
+            self.log.warning(
+                "reset a connection from %s: its client read none of its response for %g s "
+                "(IMGSTATS_SEND_TIMEOUT)",
+                conn.client[0] if conn.client else "?",
+                self.send_timeout,
+            )
+            self._end_flush(conn)
+            conn.abort = True
+            self.nr_conns -= 1
+            conn.close()
+            self._update_accepting()
         for sock, deadline in list(self.lingering.items()):
             if deadline <= now:
                 self._end_linger(sock)
@@ -415,11 +525,19 @@ class BufferingWorker(ThreadWorker):
             state = _limits.Parking(
                 conn.arrived, queued < self.queue_places, bool(conn.retry), queued
             )
+        raw_sock = conn.sock
+        output = None
+        if not self.cfg.is_ssl:
+            output = conn.sock = _Output(raw_sock, OUTPUT_LIMIT, self.send_timeout)
         try:
             with _limits.parking(state):
                 return super().handle(conn)
         except _limits.Park:
             return _PARKED
+        finally:
+            conn.sock = raw_sock
+            if output is not None and output.pending:
+                conn.pending, conn.sent = output.pending, 0
 
     def handle_request(self, req, conn):
         try:
@@ -447,3 +565,6 @@ class BufferingWorker(ThreadWorker):
                 conn.close()
             for sock in list(self.lingering):
                 self._end_linger(sock)
+            for conn in list(self.flushing):
+                self._end_flush(conn)
+                conn.close()
