@@ -35,6 +35,7 @@ from benchmarks.servers import start_server
 from imgstats.data import gallery_path
 
 WORKERS = 2
+PHASES = ("idle", "head", "body", "readers", "burst", "kills")
 
 
 def stalled_clients(port: int, count: int, kind: str) -> list[socket.socket]:
@@ -188,7 +189,16 @@ def main(argv=None) -> int:
     parser.add_argument("--kills", type=int, default=2, help="workers killed under wrk")
     parser.add_argument("--connections", type=int, default=32, help="wrk's connections")
     parser.add_argument("--burst", type=int, default=32, help="distinct cold requests at once")
+    parser.add_argument(
+        "--phases", default=",".join(PHASES), help=f"comma-separated, of {','.join(PHASES)}"
+    )
+    parser.add_argument(
+        "--servers", default="BufferingWorker,gthread", help="comma-separated worker labels"
+    )
     args = parser.parse_args(argv)
+    phases = set(args.phases.split(","))
+    if args.wrk_seconds <= 0:
+        phases.discard("kills")
     folder = Path(tempfile.mkdtemp(prefix="imgstats-hostile-"))
     (folder / "IMG_1.jpg").write_bytes((gallery_path() / "IMG_1.jpg").read_bytes())
     rng = np.random.default_rng(0)
@@ -207,7 +217,8 @@ def main(argv=None) -> int:
         f"{WORKERS} workers x {args.threads} threads, load average "
         f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
-    for label, env in [("BufferingWorker", {}), ("gthread", {"IMGSTATS_WORKER_CLASS": "gthread"})]:
+    servers = [("BufferingWorker", {}), ("gthread", {"IMGSTATS_WORKER_CLASS": "gthread"})]
+    for label, env in [(label, env) for label, env in servers if label in args.servers]:
         # 14 threads per worker, the default before the queue followed the decode budget:
         # 32 stalled clients outnumber them
         env = {
@@ -219,8 +230,10 @@ def main(argv=None) -> int:
             "IMGSTATS_GALLERY_THUMB_SIZE": "3600",
         }
         with start_server(folder, workers=WORKERS, env=env) as server:
-            print(f"{label:16s} idle           {summary(*probe_health(server.port, args.probes))}")
-            for kind in ("head", "body"):
+            if "idle" in phases:
+                result = probe_health(server.port, args.probes)
+                print(f"{label:16s} idle           {summary(*result)}")
+            for kind in [kind for kind in ("head", "body") if kind in phases]:
                 socks = stalled_clients(server.port, args.clients, kind)
                 try:
                     result = probe_health(server.port, args.probes)
@@ -229,22 +242,24 @@ def main(argv=None) -> int:
                         with contextlib.suppress(OSError):
                             s.close()
                 print(f"{label:16s} stalled {kind:6s} {summary(*result)}")
-            status, _, thumb = server.get("/thumbs/noise.png", timeout=300)  # rendered once
-            socks = never_reading(server.port, args.clients, "/thumbs/noise.png")
-            try:
-                result = probe_health(server.port, args.probes)
-            finally:
-                for s in socks:
-                    with contextlib.suppress(OSError):
-                        s.close()
-            print(
-                f"{label:16s} slow readers   {summary(*result)}  "
-                f"({len(thumb) >> 20} MB thumbnail, status {status})"
-            )
-            result, statuses = probe_during_burst(server, heavy, args.probes)
-            counts = {code: statuses.count(code) for code in sorted(set(statuses), key=str)}
-            print(f"{label:16s} cold burst     {summary(*result)}  (burst: {counts})")
-            if args.wrk_seconds > 0:
+            if "readers" in phases:
+                status, _, thumb = server.get("/thumbs/noise.png", timeout=300)  # rendered once
+                socks = never_reading(server.port, args.clients, "/thumbs/noise.png")
+                try:
+                    result = probe_health(server.port, args.probes)
+                finally:
+                    for s in socks:
+                        with contextlib.suppress(OSError):
+                            s.close()
+                print(
+                    f"{label:16s} slow readers   {summary(*result)}  "
+                    f"({len(thumb) >> 20} MB thumbnail, status {status})"
+                )
+            if "burst" in phases:
+                result, statuses = probe_during_burst(server, heavy, args.probes)
+                counts = {c: statuses.count(c) for c in sorted(set(statuses), key=str)}
+                print(f"{label:16s} cold burst     {summary(*result)}  (burst: {counts})")
+            if "kills" in phases:
                 outcome = kill_under_load(server, args.wrk_seconds, args.kills, args.connections)
                 print(f"{label:16s} {args.kills} kills under wrk: {outcome}")
     return 0
