@@ -887,7 +887,7 @@ class ImageService:
                     merged = self._refine_collection(merged, images, funcs, wanted, page, region)
                     slot.value = merged
         answer = Answer.of(merged, pattern, digest, page, funcs, selections, bands, histograms)
-        return replace(answer, images=images)
+        return replace(answer, images=images, region=region.samples())
 
     def _merged(self, images, page, region) -> Summary:
         """The merge of the images' summaries, each fetched (cached, from Redis, or summarized
@@ -1264,6 +1264,11 @@ class Region:
         """What the question selected: the pixels of a window or polygon (see
         :meth:`_pixels`), and ``raw`` or ``nodata`` when they were asked for."""
         out = self._pixels(summary) if self.pixels else {}
+        return {**out, **self.samples()}
+
+    def samples(self) -> dict:
+        """``raw`` or ``nodata`` when they were asked for, as an answer shows them."""
+        out = {}
         if self.raw:
             out["raw"] = True
         if self.nodata is not None:
