@@ -94,7 +94,7 @@ def needs_pixels(summary) -> bool:
 def _edges(summary, sel, rng):
     """The outer edges as ``numpy.histogram`` takes them: ``rng`` as given, else the
     selection's exact min and max as scalars of the samples' type (numpy's own)."""
-    stats = summary.stats(sel)
+    stats = summary._stats(sel)
     if stats.count == 0:
         raise NoValidSamples("no valid samples: the selection is empty, or NaN, nodata or masked")
     if rng is not None:

@@ -456,7 +456,7 @@ class ImageService:
                     empty[sel] = (
                         "no valid samples: the selection is empty, or NaN, nodata or masked"
                     )
-                counts[sel] = int(summary.stats(key_).count)
+                counts[sel] = int(summary.stats(sel).count)
             answer = Answer(
                 name,
                 version,
