@@ -315,3 +315,21 @@ def test_redis_keeps_raw_and_masked_apart(images, geo, redis_url, monkeypatch):
     finally:
         first.extensions["imgstats"].close()
         second.extensions["imgstats"].close()
+
+
+def test_openapi_documents_the_options(client):
+    import re
+
+    doc = client.get("/api/openapi.json").get_json()
+    get = doc["paths"]["/stats/{image}/{func}"]["get"]
+    names = {p["name"] for p in get["parameters"]}
+    assert {"raw", "nodata", "bbox", "crs", "bins", "range"} <= names
+    func = next(p for p in get["parameters"] if p["name"] == "func")
+    assert re.match(func["schema"]["pattern"], "histogram")
+    body = doc["paths"]["/stats/{image}"]["post"]["requestBody"]["content"]["application/json"]
+    assert {"raw", "nodata", "bbox", "crs"} <= set(body["schema"]["properties"])
+    # and the routes take exactly what the document lists
+    from imgstats.web.api import _BODY_KEYS, GET_PARAMETERS
+
+    assert names - {"image", "func"} == GET_PARAMETERS
+    assert set(body["schema"]["properties"]) == _BODY_KEYS
