@@ -42,7 +42,8 @@ from ..errors import (
     StoreUnavailable,
 )
 from ..functions import Function, parse_function
-from ..io import EAGER_BYTES, read_header
+from ..io import read_header
+from ..io._limits import EAGER_BYTES
 from ..io._pillow import check_pixels
 from ..reduce import compute, refine, summarize
 from ..regions import parse_window, polygon_rings
