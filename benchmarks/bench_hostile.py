@@ -223,7 +223,8 @@ def main(argv=None) -> int:
         # 32 stalled clients outnumber them
         env = {
             **env,
-            "IMGSTATS_WARMUP": "0",
+            # warmed up, as served: else the burst's first requests load numba's kernels,
+            # which holds the GIL for a while
             "IMGSTATS_HEADER_TIMEOUT": "60",
             "IMGSTATS_BODY_TIMEOUT": "60",
             "IMGSTATS_THREADS": str(args.threads),

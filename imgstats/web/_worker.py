@@ -149,13 +149,15 @@ def _float_env(name: str, default: float) -> float:
 
 class _Output:
     """The socket a request thread writes to: it sends what the kernel takes at once and
-    keeps the rest (``pending``) for the event loop, unless that passes ``limit`` bytes."""
+    keeps the rest (``pending``: views of the response's own bytes, not copies) for the event
+    loop, unless that passes ``limit`` bytes."""
 
     def __init__(self, sock, limit: int, timeout: float):
         self._sock = sock
         self._limit = limit
         self._timeout = timeout
-        self.pending = bytearray()
+        self.pending: deque = deque()
+        self.size = 0
 
     def __getattr__(self, name):
         return getattr(self._sock, name)
@@ -168,11 +170,20 @@ class _Output:
                     view = view[self._sock.send(view, socket.MSG_DONTWAIT) :]
             except (BlockingIOError, InterruptedError):
                 pass
-        if len(self.pending) + len(view) <= self._limit:
-            self.pending += view
+        if not view:
             return
-        self._drain()  # too much to hold: this thread sends, as gunicorn's own worker
-        self._sock.sendall(view)  # SO_SNDTIMEO bounds each wait for progress
+        if self.size + len(view) <= self._limit:
+            if not isinstance(data, bytes):  # bytes cannot change under the loop; others can
+                view = memoryview(bytes(view))
+            self.pending.append(view)
+            self.size += len(view)
+            return
+        # too much to hold: this thread sends, as gunicorn's own worker does, but gives up
+        # after the send timeout without progress
+        while self.pending:
+            self._send_waiting(self.pending.popleft())
+        self.size = 0
+        self._send_waiting(view)
 
     def send(self, data, flags=0) -> int:
         self.sendall(data)
@@ -185,19 +196,18 @@ class _Output:
         self.sendall(data)
         return len(data)
 
-    def _drain(self) -> None:
-        offset = 0
-        while offset < len(self.pending):
-            ready = selectors.DefaultSelector()
-            try:
-                ready.register(self._sock, selectors.EVENT_WRITE)
-                if not ready.select(self._timeout if self._timeout > 0 else None):
-                    raise TimeoutError("the client read nothing")
-            finally:
-                ready.close()
-            with memoryview(self.pending) as view:
-                offset += self._sock.send(view[offset:], socket.MSG_DONTWAIT)
-        self.pending.clear()
+    def _send_waiting(self, view) -> None:
+        timeout = self._timeout if self._timeout > 0 else None
+        with selectors.DefaultSelector() as ready:
+            ready.register(self._sock, selectors.EVENT_WRITE)
+            while view:
+                try:
+                    view = view[self._sock.send(view, socket.MSG_DONTWAIT) :]
+                    continue
+                except (BlockingIOError, InterruptedError):
+                    pass
+                if not ready.select(timeout):
+                    raise TimeoutError("the client read none of its response")
 
 
 class _Conn(TConn):
@@ -209,8 +219,7 @@ class _Conn(TConn):
     arrived = 0.0
     retry = False
     abort = False
-    pending = b""  # response bytes the event loop still has to send
-    sent = 0
+    pending = None  # views of the response bytes the event loop still has to send
 
     def close(self, graceful=False):
         if self.abort:  # a client that does not read: reset, drop what is unsent
@@ -336,8 +345,7 @@ class BufferingWorker(ThreadWorker):
         if entry is None:
             return
         try:
-            with memoryview(conn.pending) as view:
-                sent = conn.sock.send(view[conn.sent :], socket.MSG_DONTWAIT)
+            sent = conn.sock.send(conn.pending[0], socket.MSG_DONTWAIT)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:  # the client left
@@ -346,15 +354,19 @@ class BufferingWorker(ThreadWorker):
             conn.close()
             self._update_accepting()
             return
-        conn.sent += sent
+        head = conn.pending[0]
+        if sent < len(head):
+            conn.pending[0] = head[sent:]
+        else:
+            conn.pending.popleft()
         entry[1] = time.monotonic() + self._send_window()  # progress: the timeout restarts
-        if conn.sent >= len(conn.pending):
+        if not conn.pending:
             self._end_flush(conn)
             super().finish_request(conn, entry[0])
 
     def _end_flush(self, conn) -> None:
         self.flushing.pop(conn, None)
-        conn.pending, conn.sent = b"", 0
+        conn.pending = None
         with _suppress_oserror():
             self.poller.unregister(conn.sock)
 
@@ -537,7 +549,7 @@ class BufferingWorker(ThreadWorker):
         finally:
             conn.sock = raw_sock
             if output is not None and output.pending:
-                conn.pending, conn.sent = output.pending, 0
+                conn.pending = output.pending
 
     def handle_request(self, req, conn):
         try:
