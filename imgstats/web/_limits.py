@@ -328,8 +328,8 @@ class Gate:
             with self._cond:
                 self.in_flight -= weight
                 self._cond.notify_all()
-            if on_release is not None:
-                on_release()
+            if on_release is not None and not _local.holding:  # the outer gate: a slot
+                on_release()  # parked requests only ever wait for an outer gate
 
     def _acquire(self, weight: int) -> None:
         state = getattr(_local, "parking", None)

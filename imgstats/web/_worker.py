@@ -548,8 +548,8 @@ class BufferingWorker(ThreadWorker):
             return _PARKED
         finally:
             conn.sock = raw_sock
-            if output is not None and output.pending:
-                conn.pending = output.pending
+            if output is not None and output.pending and not conn.abort:
+                conn.pending = output.pending  # an aborted connection sends nothing more
 
     def handle_request(self, req, conn):
         try:
