@@ -177,11 +177,23 @@ class ImageService:
 
         Held in a slow-work slot and in the decode budget; the gallery caches the result.
         """
-        from ._thumbs import render
+        from ._thumbs import dataset_mask, render
 
-        nodata = self.info(name).get("nodata")  # the header's, shown as transparent
+        info = self.info(name)
+        nodata = info.get("nodata")  # the header's, shown as transparent
         with self.slow.hold(), self._decoding(name), self.store.open(name) as fh:
-            return render(fh, size, quality=quality, pixel_limit=self.pixel_limit, nodata=nodata)
+            # an internal or sidecar mask hides pixels too (read at full size: bool, one
+            # byte a pixel, within the decode budget this rendering holds)
+            mask = dataset_mask(
+                fh,
+                self.store.source(name),
+                info.get("mask"),
+                self.pixel_limit,
+                self.store.storage_options if self.store.remote else None,
+            )
+            return render(
+                fh, size, quality=quality, pixel_limit=self.pixel_limit, nodata=nodata, mask=mask
+            )
 
     def redact(self, message: str) -> str:
         """``message`` without the store's local location, for clients."""
@@ -212,13 +224,26 @@ class ImageService:
         try:
             # headers are small: read remote files in 64 KB blocks, not fsspec's 5 MB
             with self.store.open(name, block_size=1 << 16) as fh:
-                return read_header(fh, name)
+                facts = read_header(fh, name)
         except ImgStatsError:  # ImageTooLarge from the header is the image's fault, not a 502
             raise
         except Exception as exc:  # fsspec clients raise their own network errors
             if self.store.remote:
                 raise store_error(exc, "read") from exc
             raise
+        return self._with_sidecar(name, facts)
+
+    def _with_sidecar(self, name: str, facts: dict) -> dict:
+        """``facts`` saying ``mask: "sidecar"`` when a local TIFF has a ``.msk`` file beside
+        it, as its statistics find (the header is read from an open file, which has no
+        neighbours); an internal mask comes first, as in GDAL."""
+        if self.store.remote or facts.get("format") != "TIFF" or facts.get("mask") == "internal":
+            return facts
+        from ..io._tiff import sidecar_mask
+
+        if sidecar_mask(self.store.source(name)) is None:
+            return facts
+        return {**facts, "mask": "sidecar"}
 
     # -- statistics --------------------------------------------------------------------------
     def answer(
