@@ -1315,7 +1315,9 @@ class Region:
         if self.polygon is None and self.window is not None and len(shape) >= 2:
             x0, y0 = max(self.window[0], 0), max(self.window[1], 0)
             return {"window": [x0, y0, x0 + shape[1], y0 + shape[0]], "pixels": shape[0] * shape[1]}
-        return {"pixels": shape[0] if shape else 0}
+        # a polygon's samples are (pixels, 1[, band]), or (y, x[, band]) when it is a
+        # rectangle of pixels (read as a window): either way the first two multiply
+        return {"pixels": math.prod(shape[:2])}
 
 
 _PAGE = re.compile(r"[0-9]{1,6}")
