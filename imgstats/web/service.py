@@ -518,7 +518,7 @@ class ImageService:
         """The histograms of a 32/64-bit or float image's selections: one pass over its
         pixels, in this process (under the decode budget)."""
         from .. import _histogram
-        from ..reduce import _plan, _region
+        from .._passes import _plan, _region
 
         check_request()
         options = self._options(page, region)
