@@ -149,17 +149,13 @@ class Validity:
         return replace(self, nodata=nodata)
 
     # -- per block -----------------------------------------------------------------------------
-    def split(self, block: np.ndarray):
-        """``(values, valid pixels (y, x) bool or None)`` of a block as the reader gave it."""
-        if not self.mask_channel:
-            return block, None
-        m = block[..., -1] != 0
-        values = block[..., :-1]
-        if values.dtype != self.dtype:
-            values = values.astype(self.dtype)
-        if self.nbands == 1:
-            values = values[..., 0]
-        return values, m
+    def split(self, block):
+        """``(values, valid pixels (y, x) bool or None)`` of a block as the reader gave it:
+        a ``(samples, mask)`` pair when the plan has a dataset mask, else the samples."""
+        if isinstance(block, tuple):
+            block, m = block
+            return block, (m if m.dtype == np.bool_ else m != 0)
+        return block, None
 
     def pixel_valid(self, values: np.ndarray, m) -> np.ndarray | None:
         """The pixels valid in every colour band by the dataset mask and alpha, or ``None``."""
@@ -168,17 +164,12 @@ class Validity:
             m = a if m is None else m & a
         return m
 
-    def run(self, work, block: np.ndarray, transform=None):
+    def run(self, work, block, transform=None):
         """``work`` on a block with its invalid samples left out (see the module's notes)."""
         from ..summary import Summary
 
-        if self.mask_channel:
-            block, m = self.split(block)
-            values = transform(block) if transform is not None else block
-        else:
-            values = transform(block) if transform is not None else block
-            m = None
-        values = np.asarray(values)
+        block, m = self.split(block)
+        values = np.asarray(transform(block) if transform is not None else block)
         ok = self.pixel_valid(values, m)
         kind, size = values.dtype.kind, values.dtype.itemsize
         if kind == "f":
@@ -215,6 +206,8 @@ class Validity:
 
     def _nan_filled(self, values: np.ndarray, ok):
         """``(values with NaN for the invalid samples, samples made NaN per band)``."""
+        from ._valid_kernels import nan_fill
+
         nodata = self.nodata is not None and not math.isnan(float(self.nodata))
         if ok is None and not nodata:
             return values, None
@@ -222,14 +215,11 @@ class Validity:
             values = values.copy()  # never write into the caller's or a shared array
         nbands = values.shape[-1] if values.ndim == 3 else 1
         moved = np.zeros(nbands, np.int64)
-        nd = values.dtype.type(self.nodata) if nodata else None
+        nd = values.dtype.type(self.nodata if nodata else 0)  # as GDAL: (float)nodata
+        valid = _NO_MASK if ok is None else ok.view(np.uint8)
         for c in self.colour if values.ndim == 3 else [None]:
             band = values if c is None else values[..., c]
-            bad = band == nd if nodata else np.zeros(band.shape, bool)
-            if ok is not None:
-                bad |= ~ok & ~np.isnan(band)
-            moved[0 if c is None else c] = int(np.count_nonzero(bad))
-            band[bad] = np.nan
+            moved[0 if c is None else c] = nan_fill(band, valid, nd, ok is not None, nodata)
         return values, moved
 
     def _picked(self, values: np.ndarray, ok) -> np.ndarray:
@@ -257,22 +247,26 @@ class Validity:
         if nd is not None:
             typed = self._typed_nodata(values.dtype)
             nd_key = None if typed is None else int(typed) + offset
-        bad = None if ok is None else ~ok
-        nbad = 0 if bad is None else int(bad.sum())
+        nbad = 0 if ok is None else ok.size - int(np.count_nonzero(ok))
         if nd_key is None and not nbad:
             return summary
+        from ._valid_kernels import unhist
+
         bands = list(summary.bands)
         cube = values if values.ndim == 3 else values[..., None]
+        unsigned = np.dtype(f"u{values.dtype.itemsize}")
+        flip = 0 if values.dtype.kind in "ub" else offset
+        valid = None if not nbad else ok.view(np.uint8)
         for c in self.colour if values.ndim == 3 else [0]:
             stats = bands[c]
             hist = stats.hist.copy()
-            if nbad:
-                picked = cube[..., c][bad].astype(np.int64) + offset
-                hist -= np.bincount(picked, minlength=hist.size)[: hist.size]
+            if nbad:  # the masked pixels out of the block's histogram, in one pass
+                unhist(cube[..., c].view(unsigned), valid, flip, hist)
             if nd_key is not None:
                 hist[nd_key] = 0
             removed = stats.count - int(hist.sum())
             bands[c] = _with_invalid(small_int_stats(dtype, hist), stats, removed)
+        bad = None if not nbad else ~ok
         luma = summary.luma
         if luma is not None:
             lbad = bad
@@ -289,6 +283,10 @@ class Validity:
                     small_int_stats(np.dtype(np.uint8), lhist), luma, int(lbad.sum())
                 )
         return replace(summary, bands=tuple(bands), luma=luma)
+
+
+#: The ``valid`` argument of a kernel when no mask is in play (it is then never read).
+_NO_MASK = np.ones((1, 1), np.uint8)
 
 
 def _with_invalid(stats, before, removed: int):
