@@ -482,8 +482,8 @@ def _mask_block(kind, mask, decode, segment, box, origin) -> np.ndarray:
     data, _, _ = decode(segment)
     if data is None:  # a missing mask tile: GDAL reads it as 0, masked
         return np.zeros((bottom - top, right - left), bool)
-    tile = data.reshape(data.shape[-3:])[..., 0]
-    return tile[top - y : bottom - y, left - x : right - x] != 0
+    tile = data.reshape(data.shape[-3:])[..., 0][top - y : bottom - y, left - x : right - x]
+    return tile if tile.dtype == np.bool_ else tile != 0  # GDAL's 1-bit masks decode to bool
 
 
 def read_mask(path, facts: TiffFacts, storage_options=None) -> np.ndarray | None:

@@ -238,7 +238,7 @@ class Validity:
 
     def _subtracted(self, summary, values: np.ndarray, ok):
         """``summary`` of an 8- or 16-bit block without its invalid samples (exact)."""
-        from .._blocks import small_int_stats
+        from .._blocks import small_int_stats  # the luma's
 
         dtype = np.dtype(summary.bands[0].dtype)
         offset = -int(np.iinfo(dtype).min)
@@ -257,15 +257,18 @@ class Validity:
         unsigned = np.dtype(f"u{values.dtype.itemsize}")
         flip = 0 if values.dtype.kind in "ub" else offset
         valid = None if not nbad else ok.view(np.uint8)
+        base = -offset
         for c in self.colour if values.ndim == 3 else [0]:
             stats = bands[c]
             hist = stats.hist.copy()
+            n = keys = 0
             if nbad:  # the masked pixels out of the block's histogram, in one pass
-                unhist(cube[..., c].view(unsigned), valid, flip, hist)
-            if nd_key is not None:
+                n, keys = unhist(cube[..., c].view(unsigned), valid, flip, hist)
+            if nd_key is not None and hist[nd_key]:
+                k = int(hist[nd_key])
                 hist[nd_key] = 0
-            removed = stats.count - int(hist.sum())
-            bands[c] = _with_invalid(small_int_stats(dtype, hist), stats, removed)
+                n, keys = n + k, keys + k * nd_key
+            bands[c] = _less(stats, hist, int(n), int(keys) + base * int(n), dtype)
         bad = None if not nbad else ~ok
         luma = summary.luma
         if luma is not None:
@@ -287,6 +290,33 @@ class Validity:
 
 #: The ``valid`` argument of a kernel when no mask is in play (it is then never read).
 _NO_MASK = np.ones((1, 1), np.uint8)
+
+
+def _less(stats, hist, removed: int, removed_sum: int, dtype):
+    """An 8/16-bit band's ``stats`` without ``removed`` samples summing to ``removed_sum``,
+    ``hist`` its histogram without them: the bounds are searched again only when their bin
+    emptied (cheaper than summing a 65536-bin histogram anew for every tile)."""
+    from ..summary import BandStats
+
+    if not removed:
+        return stats
+    count = stats.count - removed
+    if count == 0:
+        return replace(BandStats.empty(dtype), nan=stats.nan, masked=stats.masked + removed)
+    lo, hi = stats.kmin, stats.kmax
+    if hist[lo] == 0:
+        lo += int(np.argmax(hist[lo : hi + 1] != 0))
+    if hist[hi] == 0:
+        hi -= int(np.argmax(hist[lo : hi + 1][::-1] != 0))
+    return replace(
+        stats,
+        count=count,
+        hist=hist,
+        kmin=lo,
+        kmax=hi,
+        total=stats.total - removed_sum,
+        masked=stats.masked + removed,
+    )
 
 
 def _with_invalid(stats, before, removed: int):

@@ -15,15 +15,19 @@ from .._jit import njit
 @njit(nogil=True, cache=True)
 def unhist(band, valid, flip, hist):
     """Subtract the samples of ``band`` where ``valid`` is 0 from ``hist[key]`` (``key`` =
-    sample XOR ``flip``: unsigned 8- or 16-bit views); return how many were subtracted."""
+    sample XOR ``flip``: unsigned 8- or 16-bit views); return how many were subtracted and
+    the sum of their keys."""
     f = np.uint64(flip)
     n = 0
+    keys = 0
     for y in range(band.shape[0]):
         for x in range(band.shape[1]):
             if valid[y, x] == 0:
-                hist[np.uint64(band[y, x]) ^ f] -= 1
+                k = np.uint64(band[y, x]) ^ f
+                hist[k] -= 1
                 n += 1
-    return n
+                keys += np.int64(k)
+    return n, keys
 
 
 @njit(nogil=True, cache=True)
