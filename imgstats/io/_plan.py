@@ -32,7 +32,7 @@ import numpy as np
 
 from .._inputs import countable, unknown_shape
 from .._lazy import is_instance
-from ..errors import InvalidOption, NoValidSamples
+from ..errors import InvalidOption, NoValidSamples, UnreadableImage
 
 __all__ = ["ReadPlan", "open_plan", "workers"]
 
@@ -359,8 +359,7 @@ def _open_path(
     img = open_image(
         source, chunks=chunks, pixel_limit=pixel_limit, storage_options=storage_options, page=page
     )  # the pixel limit, the bands
-    plan = _plan_of_object(img)
-    plan = replace(plan, pages=int(img.attrs.get("pages", 1)))
+    plan = replace(_plan_of_object(img), pages=int(img.attrs.get("pages", 1)))
     if fast and not isinstance(plan.pixels, np.ndarray) and img.attrs.get("format") == "TIFF":
         from ._tiff import TiffStream
 
@@ -369,6 +368,14 @@ def _open_path(
         stream = TiffStream.open(source, page=page)
         if stream is not None and stream.shape == plan.shape:
             plan = replace(plan.with_pixels("stream", stream), transform=stream.facts.meaning.apply)
+    return with_validity(plan, raw, nodata, source, storage_options, img.attrs)
+
+
+def plan_of_image(img, source, raw: bool = False, nodata=None, storage_options=None) -> ReadPlan:
+    """The array plan of ``img``, what :func:`imgstats.open_image` gave for ``source``, with
+    the file's validity: its nodata, alpha, and dataset mask (read from ``source``)."""
+    plan = replace(_plan_of_object(img), pages=int(img.attrs.get("pages", 1)))
+    raw = raw or bool(img.attrs.get("raw"))
     return with_validity(plan, raw, nodata, source, storage_options, img.attrs)
 
 
@@ -397,14 +404,36 @@ def with_validity(
         valid = replace(base, nodata=check_nodata(nodata, plan.dtype))
         return _as_counted(replace(plan, valid=valid))
     attrs = attrs or {}
+    passed_on = False  # open_image's array, passed on without its path
     if plan.kind == "stream":
         facts, source = plan.pixels.facts, plan.pixels.path
     elif source is not None and attrs.get("format") == "TIFF":
         facts = _AttrFacts(plan.shape, attrs.get("nodata"), attrs.get("mask_page"))
+    elif attrs.get("dataset_mask") is not None:  # a region of a masked image (selection)
+        mask = np.asarray(attrs["dataset_mask"], bool)
+        if mask.shape != tuple(plan.shape[:2]):
+            raise InvalidOption(
+                f"the dataset mask in attrs is {mask.shape}, the image {tuple(plan.shape[:2])}"
+            )
+        valid = replace(base, mask=str(attrs.get("mask_kind", "internal")), mask_channel=True)
+        return _as_counted(replace(plan, mask=mask, valid=valid))
+    elif _local_tiff(attrs):  # open_image's array of a file with a mask, passed on as it is
+        facts = _AttrFacts(plan.shape, attrs.get("nodata"), attrs.get("mask_page"))
+        source, passed_on = attrs["source"], True
     else:  # an array, or a region of an image: its nodata travels in its attrs
         facts, source = _AttrFacts(plan.shape, attrs.get("nodata"), None), None
     if source is not None:
-        masked = _with_dataset_mask(plan, base, facts, source, storage_options)
+        try:
+            masked = _with_dataset_mask(plan, base, facts, source, storage_options)
+        except UnreadableImage:
+            if not passed_on:
+                raise
+            masked = None  # the mask does not fit the array: a slice
+        if passed_on and masked is None:
+            raise InvalidOption(
+                f"this array of {source} is not the whole image, so its dataset mask has no "
+                "place on it: pass the path with window= (or raw=True) instead"
+            )
         if masked is not None:
             return masked
     if facts.nodata is not None:
@@ -412,6 +441,15 @@ def with_validity(
     if alpha is not None:
         return _as_counted(replace(plan, valid=replace(base, alpha=alpha)))
     return plan
+
+
+def _local_tiff(attrs) -> bool:
+    """Whether ``attrs`` are those of a local TIFF with a dataset mask (open_image's)."""
+    if attrs.get("format") != "TIFF" or not attrs.get("source"):
+        return False
+    if attrs.get("mask_page") is None and not attrs.get("mask_sidecar"):
+        return False
+    return os.path.isfile(str(attrs["source"]))
 
 
 @dataclass(frozen=True)
@@ -434,8 +472,11 @@ def _with_dataset_mask(plan, base, facts, source, storage_options) -> ReadPlan |
     if plan.kind == "stream":
         mask = stream_mask(facts, plan.pixels.path)
         return replace(plan, pixels=plan.pixels.with_mask(mask), valid=valid)
+    mask = read_mask(source, facts, storage_options)  # it fits the image, or raises
+    if mask is None:
+        return None
     # beside the pixels, cut beside every block: never appended to them (a copy of the image)
-    return replace(plan, mask=read_mask(source, facts, storage_options), valid=valid)
+    return replace(plan, mask=mask, valid=valid)
 
 
 def _as_counted(plan: ReadPlan) -> ReadPlan:

@@ -1,0 +1,144 @@
+"""Masks everywhere (issue 16): a region of a file, a collection, an array of open_image, the
+CLI: each honours the file's nodata, dataset mask (internal or ``.msk``) and alpha, with
+rasterio's ``read(masked=True)`` as the oracle (the files are written with rasterio)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+import rasterio
+
+import imgstats
+import imgstats.io
+from imgstats.errors import InvalidOption, NoValidSamples
+
+from .oracle import check_all
+from .test_meaning_valid import FUNCS, H, W, _image, _write
+
+pytestmark = pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")
+
+RNG = np.random.default_rng(1616)
+
+#: A polygon whose pixel centres are plain: columns 10..199, rows 5..139.
+POLYGON = [(10.0, 5.0), (200.0, 5.0), (200.0, 140.0), (10.0, 140.0)]
+IN_POLYGON = np.zeros((H, W), bool)
+IN_POLYGON[5:140, 10:200] = True
+
+
+def _masked(path):
+    """GDAL's masked reading ``(bands, y, x)`` and which bands are alpha."""
+    with rasterio.open(path) as src:
+        arr = src.read(masked=True)
+        alpha = [i for i, c in enumerate(src.colorinterp) if c == rasterio.enums.ColorInterp.alpha]
+    return arr, alpha
+
+
+def _valid(path, pixels=None, band=None):
+    """The oracle: GDAL's valid samples of the colour bands (or ``band``) on ``pixels``."""
+    arr, alpha = _masked(path)
+    bands = [band] if band is not None else [b for b in range(arr.shape[0]) if b not in alpha]
+    parts = []
+    for b in bands:
+        one = arr[b]
+        keep = ~np.ma.getmaskarray(one)
+        if pixels is not None:
+            keep &= pixels
+        v = one.data[keep]
+        parts.append(v[~np.isnan(v)] if v.dtype.kind == "f" else v)
+    return np.concatenate(parts)
+
+
+def _file(tmp_path, kind, dtype="uint16", bands=1, tiled=True):
+    """A file whose validity is ``kind``: nodata, internal or sidecar mask, alpha."""
+    data = _image(dtype, bands)
+    if kind == "alpha":
+        data = _image("uint8", 4)
+        data[3] = 255
+        data[3][RNG.random((H, W)) < 0.3] = 0
+        return _write(tmp_path / "a.tif", data, alpha=True, tiled=tiled)
+    if kind == "nodata":
+        data[:, RNG.random((H, W)) < 0.3] = 7
+        return _write(tmp_path / "n.tif", data, nodata=7, tiled=tiled)
+    mask = np.ones((H, W), bool)
+    mask[20:60, 30:180] = False
+    mask[RNG.random((H, W)) < 0.1] = False
+    return _write(tmp_path / "m.tif", data, mask=mask, sidecar=kind == "sidecar", tiled=tiled)
+
+
+KINDS = ["nodata", "internal", "sidecar", "alpha"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("dtype", ["uint16", "float32", "int16"])
+@pytest.mark.parametrize("tiled", [True, False], ids=["tiled", "striped"])
+def test_mask_and_polygon_regions_honour_the_file(tmp_path, kind, dtype, tiled):
+    path = _file(tmp_path, kind, dtype, bands=2 if dtype == "float32" else 1, tiled=tiled)
+    pixels = RNG.random((H, W)) < 0.5
+    check_all(imgstats.compute(path, FUNCS, mask=pixels), _valid(path, pixels), FUNCS)
+    check_all(imgstats.compute(path, FUNCS, polygon=POLYGON), _valid(path, IN_POLYGON), FUNCS)
+    # a region through dask (chunks=): the window's route that is not a stream
+    win = np.zeros((H, W), bool)
+    win[7:133, 11:201] = True
+    got = imgstats.compute(path, FUNCS, window=(11, 7, 201, 133), chunks={0: 37, 1: 51})
+    check_all(got, _valid(path, win), FUNCS)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_region_counts_its_masked_pixels(tmp_path, kind):
+    path = _file(tmp_path, kind)
+    pixels = RNG.random((H, W)) < 0.5
+    got = imgstats.compute(path, ["count", "masked_pixels"], mask=pixels)
+    valid = _valid(path, pixels)
+    assert got["count"] == valid.size
+    nbands = 3 if kind == "alpha" else 1  # alpha: the colour bands' samples
+    assert got["masked_pixels"] == nbands * int(pixels.sum()) - valid.size
+
+
+@pytest.mark.parametrize("kind", ["internal", "sidecar"])
+def test_a_region_outside_the_mask_has_no_valid_sample(tmp_path, kind):
+    path = _file(tmp_path, kind)
+    hole = np.zeros((H, W), bool)
+    hole[25:55, 40:170] = True  # inside the masked rectangle
+    with pytest.raises(NoValidSamples):
+        imgstats.compute(path, "mean", mask=hole)
+    # raw=True reads every sample of the region
+    data = _image("uint16")
+    assert imgstats.compute(path, "count", mask=hole, raw=True) == int(hole.sum())
+    assert data.dtype == np.uint16
+
+
+@pytest.mark.parametrize("kind", ["internal", "sidecar"])
+def test_open_image_array_keeps_the_mask(tmp_path, kind):
+    path = _file(tmp_path, kind)
+    img = imgstats.open_image(path)
+    check_all(imgstats.compute(img, FUNCS), _valid(path), FUNCS)
+    lazy = imgstats.open_image(path, chunks={0: 37, 1: 51})
+    check_all(imgstats.compute(lazy, FUNCS), _valid(path), FUNCS)
+    # a slice has lost the mask's place: refused, not answered wrong
+    with pytest.raises(InvalidOption, match="window="):
+        imgstats.compute(img[10:50], "mean")
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int16", "uint8", "float64"])
+def test_masked_kernels_on_every_small_type(tmp_path, dtype, monkeypatch):
+    path = _file(tmp_path, "internal", dtype, bands=3 if dtype == "uint8" else 1)
+    monkeypatch.setattr(imgstats.io._limits, "EAGER_BYTES", 0)  # streamed: mask tile pairs
+    check_all(imgstats.compute(path, FUNCS), _valid(path), FUNCS)
+    got = imgstats.compute(path, ["count", "masked_pixels"])
+    assert got["count"] == _valid(path).size
+
+
+def test_cli_region_honours_the_mask(tmp_path):
+    path = _file(tmp_path, "internal")
+    win = np.zeros((H, W), bool)
+    win[7:133, 11:201] = True
+    out = subprocess.run(
+        ["imgstats", "stats", str(path), "min", "mean", "--json", "--window", "11,7,201,133"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    check_all(json.loads(out.stdout), _valid(path, win), ["min", "mean"])
