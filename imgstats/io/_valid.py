@@ -14,8 +14,9 @@ masked reading is the same single pass as the raw one, whatever the kind of plan
 * 8- and 16-bit integers: the block is counted as it is, and the invalid samples are taken
   out of its exact histogram afterwards (the nodata value's bin, and a ``bincount`` of the
   masked pixels): no kernel changes, exact by construction;
-* 32- and 64-bit integers: the valid pixels are picked (one band, or a per-dataset mask;
-  nodata on several bands or alpha beside them is refused for now).
+* 32- and 64-bit integers: one band has its valid pixels picked; several bands become a
+  masked block, each band masked where it is not valid (the kernels' masked-array route,
+  band by band), alpha left whole.
 
 A dataset mask travels *with* its block, as one extra sample appended by the reader
 (``mask_channel``): the stream decodes a mask tile beside its image tile, an eager read
@@ -178,9 +179,24 @@ class Validity:
         if kind in "uib" and size <= 2:
             out = work(values)
             return self._subtracted(out, values, ok) if isinstance(out, Summary) else out
-        picked = self._picked(values, ok)
-        removed = math.prod(values.shape[:2]) - picked.shape[0]
-        return _moved_to_masked(work(picked), None, removed)
+        if self.alpha is None and (values.ndim == 2 or values.shape[-1] == 1):
+            picked = self._picked(values, ok)  # one band: its valid pixels, picked
+            removed = math.prod(values.shape[:2]) - picked.shape[0]
+            return _moved_to_masked(work(picked), None, removed)
+        # several bands: a masked block (the kernels' masked-array route), per band
+        return work(self._masked_block(values, ok))
+
+    def _masked_block(self, values: np.ndarray, ok) -> np.ma.MaskedArray:
+        """A 32/64-bit integer block of several bands as a masked array: each colour band
+        masked where it is not valid (its nodata, the dataset mask, alpha 0); alpha whole."""
+        mask = np.zeros(values.shape, bool)
+        nd = self._colour_nodata(values)
+        colour = self.colour
+        if nd is not None:
+            mask[..., colour] = nd
+        if ok is not None:
+            mask[..., colour] |= ~ok[..., None]
+        return np.ma.MaskedArray(values, mask=mask)
 
     def _colour_nodata(self, values: np.ndarray) -> np.ndarray | None:
         """``(y, x, colour bands)`` bool: samples equal to nodata, or ``None``."""
@@ -223,13 +239,8 @@ class Validity:
         return values, moved
 
     def _picked(self, values: np.ndarray, ok) -> np.ndarray:
-        """The valid pixels of a 32- or 64-bit integer block, as ``(pixels, 1[, band])``."""
+        """The valid pixels of a one-band 32- or 64-bit integer block, as ``(pixels, 1[, 1])``."""
         nd = self._colour_nodata(values)
-        if self.alpha is not None or (nd is not None and len(self.colour) > 1):
-            raise InvalidOption(
-                "nodata or alpha on a multi-band 32- or 64-bit integer image is not supported "
-                "yet: pass raw=True for every sample, or read one band"
-            )
         keep = np.ones(values.shape[:2], bool) if ok is None else ok
         if nd is not None:
             keep = keep & ~nd[..., 0]
