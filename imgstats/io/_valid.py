@@ -12,15 +12,17 @@ masked reading is the same single pass as the raw one, whatever the kind of plan
 * floats: the invalid samples of a decoded block become NaN in place (the block is the
   decoder's own copy), which the kernels already leave out;
 * 8- and 16-bit integers: the block is counted as it is, and the invalid samples are taken
-  out of its exact histogram afterwards (the nodata value's bin, and a ``bincount`` of the
-  masked pixels): no kernel changes, exact by construction;
+  out of its exact histogram afterwards (the nodata value's bin emptied, the masked pixels
+  subtracted in one pass): the counting kernels unchanged, exact by construction;
 * 32- and 64-bit integers: one band has its valid pixels picked; several bands become a
   masked block, each band masked where it is not valid (the kernels' masked-array route,
   band by band), alpha left whole.
 
-A dataset mask travels *with* its block, as one extra sample appended by the reader
-(``mask_channel``): the stream decodes a mask tile beside its image tile, an eager read
-appends the whole mask; so validity enters the work as data, block by block.
+A dataset mask travels *with* its block, beside it (``mask_channel``: blocks arrive as
+``(samples, mask)`` pairs, never with the mask appended, which would copy every tile): the
+stream decodes a mask tile beside its image tile, an array plan cuts its mask beside every
+slice or chunk; so validity enters the work as data, block by block. The per-sample work is
+two numba kernels (:mod:`._valid_kernels`), one pass over a block and its mask.
 """
 
 from __future__ import annotations
@@ -105,7 +107,8 @@ class Validity:
         Where the dataset mask comes from: ``"internal"`` (a mask page of the TIFF) or
         ``"sidecar"`` (a ``.msk`` file); ``None`` for none.
     mask_channel : bool
-        Blocks arrive with the mask appended as one last sample (non-zero: valid).
+        Blocks arrive as ``(samples, mask)`` pairs, the mask ``(y, x)`` beside its samples
+        (non-zero: valid).
     fresh : bool
         Every block is a decoder's own new array (a TIFF stream's tiles), so NaN may be
         written into it; otherwise a float block is copied first (a caller's array, or a

@@ -13,7 +13,7 @@ import rasterio
 
 import imgstats
 import imgstats.io
-from imgstats.errors import InvalidOption, NoValidSamples
+from imgstats.errors import ImgStatsError, InvalidOption, NoValidSamples
 
 from .oracle import check_all
 from .test_meaning_valid import FUNCS, H, W, _image, _write
@@ -246,3 +246,53 @@ def test_wide_integer_bands_with_nodata_or_alpha(tmp_path, read_path, dtype, kin
     assert got["masked_pixels"] == bands * H * W - valid().size
     if kind == "alpha":  # band="A" reads the alpha itself, every sample
         check_all(read_path(path, FUNCS, band="A"), data[3].ravel(), FUNCS)
+
+
+def _corrupt(path):
+    """Break the deflate streams of ``path``'s mask page (page 1)."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        offsets = tif.pages[1].dataoffsets
+    raw = bytearray(path.read_bytes())
+    for off in offsets:
+        raw[off : off + 16] = b"\xff" * 16
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def test_a_corrupt_mask_is_an_imgstats_error_on_every_route(tmp_path):
+    path = _corrupt(_file(tmp_path, "internal"))
+    pixels = RNG.random((H, W)) < 0.5
+    for kw in ({}, {"mask": pixels}, {"polygon": POLYGON}, {"window": (0, 0, 50, 50)}):
+        with pytest.raises(ImgStatsError):
+            imgstats.compute(path, "mean", **kw)
+    with pytest.raises(ImgStatsError):
+        imgstats.compute([path, path], "median")
+    out = subprocess.run(
+        ["imgstats", "stats", str(path), "mean"], capture_output=True, text=True, check=False
+    )
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert "mask" in out.stderr
+
+
+def test_a_corrupt_sidecar_is_an_imgstats_error(tmp_path):
+    path = _file(tmp_path, "sidecar")
+    (tmp_path / "m.tif.msk").write_bytes(b"II*\x00 not a mask")
+    with pytest.raises(ImgStatsError):
+        imgstats.compute(path, "mean")
+    with pytest.raises(ImgStatsError):
+        imgstats.compute(path, "mean", mask=RNG.random((H, W)) < 0.5)
+
+
+def test_a_corrupt_mask_is_a_4xx_over_http(tmp_path):
+    from imgstats.web import create_app
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    _corrupt(_file(folder, "internal"))
+    app = create_app({"IMAGES": str(folder), "TESTING": True, "WARMUP": False})
+    with app.test_client() as client:
+        response = client.get("/stats/m.tif/mean")
+        assert 400 <= response.status_code < 500, response.get_data(as_text=True)
+        assert "error" in response.get_json()
