@@ -96,6 +96,8 @@ def _geotiff(path, data, nodata):
         ("uint16", 0, 1),
         ("int16", -1, 2),
         ("int32", -99999, 1),
+        ("int32", -99999, 3),
+        ("uint32", 7, 2),
         ("int64", 5, 1),
         ("float32", -3.4e38, 3),
         ("float64", np.nan, 1),
