@@ -1052,6 +1052,16 @@ class ImageService:
                 if len(s.band_names) >= 3:
                     refine(summarize(path), path, funcs, "luma")
                     compute(path, "median", "luma")
+            # One TIFF of a store's size, read twice: its tiles are decoded on tifffile's
+            # threads and counted on the pool's, whose first buffers of this size (new
+            # threads' malloc arenas, fresh pages) made the first such request about twice
+            # as slow as the second (measured in benchmarks/bench_startup.py).
+            path = os.path.join(folder, "warm-store-size.tif")
+            side = 2048
+            ramp = np.arange(side * side, dtype=np.uint16).reshape(side, side)
+            tifffile.imwrite(path, ramp, compression="zlib", tile=(256, 256))
+            for _ in range(2):
+                summarize(path)
         self.warmed = True
 
     def cache_clear(self) -> None:
