@@ -52,8 +52,10 @@ RUN /opt/venv/bin/pip uninstall --yes --quiet pip setuptools \
 # Python and numba versions and the CPU: the run-time stage keeps the same /opt/venv (COPY
 # keeps mtimes) and reads this folder through the same NUMBA_CACHE_DIR, and checks it below.
 # Built on another CPU model than it runs on, the kernels compile at start-up as before.
+# From /, not /src: `python -c` would import the checkout in the working directory, and the
+# cache would be keyed by /src/imgstats rather than the installed package.
 ENV NUMBA_CACHE_DIR=/opt/numba-cache
-RUN /opt/venv/bin/python -c \
+RUN cd / && /opt/venv/bin/python -c \
        "from imgstats.web import create_app; create_app({'WARMUP': True})"
 
 # -- runtime: the virtualenv only, run as an unprivileged user -----------------------------------
