@@ -145,11 +145,17 @@ def cache_misses() -> dict[str, int]:
     A container image fills the cache at build time and checks with this, in a fresh process
     under the run-time user and settings, that the cache stays valid where it runs.
     """
+    found = {f"{k.__module__}.{k.__name__}": k.dispatcher for k in _registry}
+    for name in KERNEL_MODULES:  # and kernels decorated by numba itself
+        for attr, obj in vars(sys.modules.get(name) or types.ModuleType(name)).items():
+            if not isinstance(obj, Kernel) and hasattr(obj, "stats") and hasattr(obj, "py_func"):
+                found[f"{name}.{attr}"] = obj
     out = {}
-    for k in _registry:
-        stats = getattr(k.dispatcher, "stats", None)
-        if k.options.get("cache") and stats is not None and stats.cache_misses:
-            out[f"{k.__module__}.{k.__name__}"] = sum(stats.cache_misses.values())
+    for name, dispatcher in found.items():
+        stats = getattr(dispatcher, "stats", None)
+        cached = type(getattr(dispatcher, "_cache", None)).__name__ != "NullCache"
+        if stats is not None and cached and stats.cache_misses:
+            out[name] = sum(stats.cache_misses.values())
     return out
 
 
