@@ -115,7 +115,7 @@ class ReadPlan:
 
     def array(self):
         """The whole image as a numpy or dask array ``(y, x[, band])`` (transform applied;
-        every sample, valid or not: :meth:`dataset_mask` says which pixels the file's mask keeps)."""
+        every sample, valid or not: :meth:`dataset_mask` says which pixels the mask keeps)."""
         if self.kind == "pillow":
             arr = np.asarray(self.pixels)
         elif self.kind == "stream":
