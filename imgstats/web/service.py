@@ -1395,13 +1395,16 @@ def check_nodata_text(nodata) -> int | float | None:
         raise InvalidOption(f"nodata must be a number, not {nodata!r}")
     if isinstance(nodata, int):
         return nodata
-    if isinstance(nodata, float):
-        return nodata
     if isinstance(nodata, str) and len(nodata) <= 64 and _NUMBER.fullmatch(nodata.strip()):
         text = nodata.strip()
         if re.fullmatch(r"[+-]?[0-9]+", text):
             return int(text)
-        return float(text)
+        nodata = float(text)
+    if isinstance(nodata, float):
+        # 7.0 is the question 7 is (one cache key); beyond 2**53 a float is not a whole int
+        if nodata.is_integer() and abs(nodata) <= 2**53:
+            return int(nodata)
+        return nodata
     shown = str(nodata)[:32]
     raise InvalidOption(f"nodata must be a number (e.g. -9999, 0.5, nan), not {shown!r}")
 
