@@ -190,9 +190,12 @@ def of_pixels(summary, plan, sels, bins: int, rng=None) -> dict:
         result = np.zeros((len(todo), bins), np.int64)
         for i, sel in enumerate(todo):
             cols = pooled if sel == "all" else [int(sel[1:])]
-            values = px[:, cols]
-            if ok is not None:
-                values = values[ok[:, cols]]
+            if ok is None and len(cols) == px.shape[1]:
+                values = px.ravel()  # every band (or the one band): no copy
+            else:
+                values = px[:, cols]
+                if ok is not None:
+                    values = values[ok[:, cols]]
             values = values.astype(dtype, copy=False).ravel()
             result[i] = _histogram(values, bins, ranges[sel])[0]
         return result
