@@ -522,6 +522,64 @@ def scan_float32_candidates(bits, nb, hist, lows, kmin, kmax, nan, cand, hits, n
 
 
 @njit(nogil=True, cache=True)
+def scan_float64_candidates(bits, acc, kmin, kmax, nan, cand, hits, nhits, dense):
+    """:func:`scan_float64` of one band that also collects the keys of predicted bins.
+
+    ``cand[top]`` is true for the top-16-bit bins predicted to hold a wanted order statistic;
+    each key that falls there is appended to ``hits`` whole (a 64-bit bin is collected, not
+    counted: a histogram of its next 16 bits would leave 32 bits to find). ``nhits[0]``
+    counts them all, also beyond ``hits.size - 1``, which then means the prediction was too
+    wide (the last element is scratch). A candidate bin's count word carries bit 63 (counts
+    stay below 2**31), so no table is looked at per sample. With ``dense`` every key is
+    stored at the end of ``hits`` and the end moves on by that bit: no branch the CPU cannot
+    predict when the candidate bins hold a few percent of the samples (a DEM's median).
+    """
+    cap = hits.shape[0] - 1
+    nh = nhits[0]
+    flag = np.uint64(1) << np.uint64(63)
+    n = bits.shape[0]
+    absm = np.uint64(0x7FFFFFFFFFFFFFFF)
+    inf = np.uint64(0x7FF0000000000000)
+    sign = np.uint64(0x8000000000000000)
+    low48 = np.uint64(0xFFFFFFFFFFFF)
+    one32 = np.uint64(1) << np.uint64(32)
+    a0 = acc[0]
+    for j in range(65536):
+        if cand[j]:
+            a0[j, 1] |= flag
+    l0 = np.uint64(kmin[0])
+    h0 = np.uint64(kmax[0])
+    nn = 0
+    for i in range(n):
+        b = bits[i]
+        if (b & absm) > inf:
+            nn += 1
+            continue
+        k = b ^ ((np.uint64(0) - (b >> np.uint64(63))) | sign)
+        j = k >> np.uint64(48)
+        x = k & low48
+        s = a0[j, 0] + x
+        a0[j, 0] = s
+        v = a0[j, 1] + one32 + np.uint64(s < x)
+        a0[j, 1] = v
+        l0 = min(l0, k)
+        h0 = max(h0, k)
+        if dense:
+            hits[nh if nh < cap else cap] = k
+            nh += np.int64(v >> np.uint64(63))
+        elif v >= flag:
+            if nh < cap:
+                hits[nh] = k
+            nh += 1
+    for j in range(65536):
+        a0[j, 1] &= ~flag
+    nan[0] += nn
+    kmin[0] = l0
+    kmax[0] = h0
+    nhits[0] = nh
+
+
+@njit(nogil=True, cache=True)
 def count_hits(hits, cand0, sub):
     """Count the keys that :func:`scan_float32_candidates` collected into ``sub[slot, low]``.
 
