@@ -403,9 +403,11 @@ class BufferingWorker(ThreadWorker):
     def _start_reading(self, conn, deadline: float, readable: bool = False) -> None:
         conn.sock.setblocking(False)
         self.reading[conn] = [bytearray(), deadline, False]
+        if readable:  # read now: a whole small request is usually there already, and then
+            self._on_readable(conn, None)  # the poller need not hear of it (two syscalls)
+            if conn not in self.reading:
+                return
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
-        if readable:  # read now: a whole small request is usually there already
-            self._on_readable(conn, None)
 
     def _on_readable(self, conn, _client) -> None:
         state = self.reading.get(conn)
@@ -444,7 +446,7 @@ class BufferingWorker(ThreadWorker):
         try:
             self.poller.unregister(conn.sock)
         except (KeyError, ValueError, OSError):
-            pass
+            pass  # read at once, never registered
 
     def murder_pending(self):
         """Also close the connections whose request did not arrive in time (408)."""
