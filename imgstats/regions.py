@@ -155,15 +155,7 @@ def polygon_rings(polygon) -> list[np.ndarray]:
     total = 0
     out = []
     for ring in rings:
-        _check_numbers(ring)
-        try:
-            # numbers only: float64 would parse "1" and round a 400-digit integer to inf
-            raw = np.array(ring)
-            if raw.dtype.kind not in "iuf" and not (raw.dtype.kind == "f" or raw.size == 0):
-                raise TypeError
-            pts = raw.astype(np.float64)
-        except (TypeError, ValueError, OverflowError):
-            raise InvalidOption("a polygon is a list of [x, y] pairs of numbers") from None
+        pts = _ring_array(ring)
         if pts.ndim != 2 or pts.shape[1] != 2:
             raise InvalidOption(
                 f"a polygon is a list of [x, y] pairs of numbers, not shape {pts.shape}"
@@ -185,14 +177,34 @@ def polygon_rings(polygon) -> list[np.ndarray]:
     return out
 
 
-def _check_numbers(ring) -> None:
-    """Refuse a ring whose coordinates are not real numbers (numpy would parse ``"1"``)."""
+#: The types of coordinates a ring read from JSON holds: checked at once, as a set.
+_PLAIN_NUMBERS = frozenset({int, float})
+
+
+def _ring_array(ring) -> np.ndarray:
+    """A ring's coordinates as float64, refusing what is not a number (numpy would parse
+    ``"1"``, take ``True`` for 1 and round a 400-digit integer to inf)."""
     if isinstance(ring, np.ndarray):
         if ring.dtype.kind not in "iuf":
             raise InvalidOption(f"polygon coordinates must be numbers, not {ring.dtype}")
-        return
+        return ring.astype(np.float64)
     if not isinstance(ring, (list, tuple)):
         raise InvalidOption("a polygon is a list of [x, y] pairs of numbers")
+    try:
+        kinds = {type(v) for point in ring for v in point}
+    except TypeError:  # a point that is not a sequence
+        kinds = None
+    if kinds is None or not kinds <= _PLAIN_NUMBERS:
+        _check_numbers(ring)
+    try:
+        return np.array(ring, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidOption("a polygon is a list of [x, y] pairs of numbers") from None
+
+
+def _check_numbers(ring) -> None:
+    """Refuse a ring whose coordinates are not real numbers (the slow path of
+    :func:`_ring_array`: numpy scalars, nested arrays)."""
     for point in ring:
         if isinstance(point, np.ndarray) and point.dtype.kind in "iuf":
             continue

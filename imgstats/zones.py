@@ -39,7 +39,7 @@ import numpy as np
 
 from ._blocks import merge_refinements, refine_block
 from .errors import InvalidOption
-from .grouped import Groups, group_labels, group_samples, merge_groups, read_groups
+from .grouped import Groups, group_labels, group_runs, merge_groups, read_groups
 from .summary import collect_limit
 
 __all__ = ["zonal", "MAX_ZONES", "MAX_FEATURES", "parse_polygons", "PolygonLayer"]
@@ -216,8 +216,8 @@ class PolygonLayer:
     """A checked polygon layer (:func:`parse_polygons`), which :func:`zonal` takes as zones
     without checking it again (the web service checks a body before it reads any pixel)."""
 
-    def __init__(self, features, ids):
-        self.features = features
+    def __init__(self, layer, ids):
+        self.layer = layer
         self.ids = ids
 
     @classmethod
@@ -232,7 +232,7 @@ class _Layout:
         self.kind = kind
         self.labels = labels
         self.background = background
-        self.features = features  # list of (bbox, [rings of each polygon part])
+        self.layer = features  # a _raster.Layer of the polygons
         self.ids = ids
 
 
@@ -240,16 +240,16 @@ def _zones(zones, height, width, background, id_property, limit, io_options) -> 
     if isinstance(zones, (str, os.PathLike)) and str(zones).lower().endswith((".geojson", ".json")):
         zones = _read_geojson(zones, io_options)
     if isinstance(zones, PolygonLayer):
-        if len(zones.features) > limit:
-            raise InvalidOption(f"{len(zones.features)} features, more than the limit {limit}")
-        return _Layout("polygons", features=zones.features, ids=zones.ids)
+        if zones.layer.size > limit:
+            raise InvalidOption(f"{zones.layer.size} features, more than the limit {limit}")
+        return _Layout("polygons", features=zones.layer, ids=zones.ids)
     if isinstance(zones, (dict, list, tuple)):
         if background not in (0, None):
             raise InvalidOption("background= applies to label images, not to polygons")
-        features, ids = parse_polygons(zones, id_property)
-        if len(features) > limit:
-            raise InvalidOption(f"{len(features)} features, more than the limit {limit}")
-        return _Layout("polygons", features=features, ids=ids)
+        layer, ids = parse_polygons(zones, id_property)
+        if layer.size > limit:
+            raise InvalidOption(f"{layer.size} features, more than the limit {limit}")
+        return _Layout("polygons", features=layer, ids=ids)
     if id_property is not None:
         raise InvalidOption("id_property= applies to polygons, not to label images")
     if background is not None and (
@@ -303,17 +303,26 @@ def _read_geojson(path, io_options):
         raise InvalidOption(f"{path} is not valid JSON: {exc}") from None
 
 
-def parse_polygons(zones, id_property=None) -> tuple[list, list]:
-    """Check a polygon layer and return ``(features, ids)``.
+def parse_polygons(zones, id_property=None, to_pixels=None) -> tuple:
+    """Check a polygon layer and return ``(layer, ids)``.
 
-    ``features[i]`` is ``(bbox, parts)``: the feature's integer pixel bounding box
-    ``(x0, y0, x1, y1)`` (not clipped) and the rings of each of its polygons (exterior first).
+    ``layer`` is an :class:`imgstats._raster.Layer` (one edge table of every feature, its
+    integer pixel bounding boxes not clipped), ``ids`` the zone id of each feature.
+    ``to_pixels``, when given, maps an ``(n, 2)`` float64 array of ``(x, y)`` to pixel
+    coordinates (map coordinates of a georeferenced image); the checks below apply to the
+    pixel coordinates.
+
+    The rings of every feature are checked at once (numpy over the whole layer), so that a
+    layer of thousands of small polygons costs about what reading its JSON costs.
 
     Raises
     ------
     InvalidOption
         The first bad feature, with its index; duplicate ids; too many features or vertices.
     """
+    from ._raster import Layer
+    from .regions import MAX_POLYGON_VERTICES, _ring_array
+
     if isinstance(zones, dict):
         kind = zones.get("type")
         if kind == "FeatureCollection":
@@ -331,7 +340,11 @@ def parse_polygons(zones, id_property=None) -> tuple[list, list]:
         items = list(zones)
     if len(items) > MAX_FEATURES:
         raise InvalidOption(f"{len(items)} features, more than the limit {MAX_FEATURES}")
-    features, ids = [], []
+    ids = []
+    rings = []  # float64 (n, 2) arrays, feature after feature, part after part
+    ring_feat = []
+    part_off = [0]
+    feat_off = [0]
     vertices = 0
     named = (
         id_property is None
@@ -341,21 +354,58 @@ def parse_polygons(zones, id_property=None) -> tuple[list, list]:
     for i, item in enumerate(items):
         try:
             geometry, zid = _feature(item, i, id_property, named)
-            parts = _parts(geometry)
+            for poly in _polygons(geometry):
+                n = 0
+                for ring in poly:
+                    pts = _ring_array(ring)
+                    if pts.ndim != 2 or pts.shape[1] != 2:
+                        raise InvalidOption(
+                            "a polygon is a list of [x, y] pairs of numbers, "
+                            f"not shape {pts.shape}"
+                        )
+                    n += len(pts)
+                    rings.append(pts)
+                    ring_feat.append(i)
+                if n > MAX_POLYGON_VERTICES:
+                    raise InvalidOption(f"a polygon has more than {MAX_POLYGON_VERTICES} vertices")
+                vertices += n
+                part_off.append(len(rings))
         except InvalidOption as exc:
             raise InvalidOption(f"feature {i}: {exc}") from None
-        vertices += sum(len(r) for rings in parts for r in rings)
         if vertices > MAX_LAYER_VERTICES:
             raise InvalidOption(f"the layer has more than {MAX_LAYER_VERTICES} vertices")
-        ext = np.concatenate([rings[0] for rings in parts])
-        bbox = (
-            math.floor(ext[:, 0].min()),
-            math.floor(ext[:, 1].min()),
-            math.ceil(ext[:, 0].max()) + 1,
-            math.ceil(ext[:, 1].max()) + 1,
-        )
-        features.append((bbox, parts))
+        feat_off.append(len(part_off) - 1)
         ids.append(zid)
+    _check_ids(ids)
+    lens = np.fromiter((len(r) for r in rings), np.int64, len(rings))
+    pts = np.concatenate(rings) if rings else np.zeros((0, 2))
+    ring_feat = np.asarray(ring_feat, np.int64)
+    _first_bad(~np.isfinite(pts).all(axis=1), lens, ring_feat, "coordinates must be finite numbers")
+    if to_pixels is not None and pts.size:
+        pts = np.asarray(to_pixels(pts), np.float64)
+        _first_bad(
+            ~np.isfinite(pts).all(axis=1),
+            lens,
+            ring_feat,
+            "a coordinate has no pixel position (outside the CRS's area of use)",
+        )
+    _first_bad(
+        (np.abs(pts) > MAX_COORDINATE).any(axis=1),
+        lens,
+        ring_feat,
+        f"a coordinate is beyond ±{MAX_COORDINATE:.0f} pixels",
+    )
+    pts, lens = _open_rings(pts, lens)
+    _check_degenerate(pts, lens, ring_feat)
+    ring_off = np.zeros(len(lens) + 1, np.int64)
+    np.cumsum(lens, out=ring_off[1:])
+    part_off = np.asarray(part_off, np.int64)
+    feat_off = np.asarray(feat_off, np.int64)
+    bbox = _boxes(pts, ring_off, part_off, feat_off)
+    return Layer.from_arrays(pts, ring_off, part_off, feat_off, bbox), ids
+
+
+def _check_ids(ids) -> None:
     if len(set(ids)) != len(ids):
         seen, dup = set(), None
         for z in ids:
@@ -364,7 +414,72 @@ def parse_polygons(zones, id_property=None) -> tuple[list, list]:
                 break
             seen.add(z)
         raise InvalidOption(f"two features have the zone id {dup!r}: ids must be distinct")
-    return features, ids
+
+
+def _first_bad(bad_vertex, lens, ring_feat, message) -> None:
+    """Refuse the layer at the feature of the first vertex flagged in ``bad_vertex``."""
+    if bad_vertex.any():
+        ring = np.searchsorted(np.cumsum(lens), np.argmax(bad_vertex), side="right")
+        raise InvalidOption(f"feature {ring_feat[ring]}: {message}")
+
+
+def _open_rings(pts, lens):
+    """Drop each ring's closing vertex (equal to its first), as GeoJSON repeats it."""
+    if not lens.size:
+        return pts, lens
+    ends = np.cumsum(lens) - 1
+    starts = ends - lens + 1
+    closed = (lens > 1) & (pts[starts] == pts[ends]).all(axis=1)
+    if not closed.any():
+        return pts, lens
+    keep = np.ones(len(pts), bool)
+    keep[ends[closed]] = False
+    return pts[keep], lens - closed
+
+
+def _check_degenerate(pts, lens, ring_feat) -> None:
+    """Refuse the first ring whose vertices all lie on one line (or are fewer than 3
+    distinct), as :func:`imgstats.regions.polygon_rings` does ring by ring."""
+    if not lens.size:
+        return
+    ring = np.repeat(np.arange(len(lens)), lens)
+    starts = np.cumsum(lens) - lens
+    d = pts - pts[starts][ring]
+    norm = np.abs(d).sum(axis=1)
+    # the vertex farthest (in L1) from the first, the first such: a ring's segment sorted by
+    # decreasing norm, stably, starts with it
+    far = np.lexsort((-norm, ring))[starts]
+    fx, fy = d[far, 0][ring], d[far, 1][ring]
+    cross = fx * d[:, 1] - fy * d[:, 0]
+    flat = ~np.logical_or.reduceat(cross != 0, starts) | (lens < 3)
+    if flat.any():
+        r = int(np.argmax(flat))
+        mine = np.ascontiguousarray(pts[starts[r] : starts[r] + lens[r]])
+        if len(np.unique(mine.view(np.complex128))) < 3:
+            why = "it needs at least 3 distinct vertices"
+        else:
+            why = "all its vertices lie on one line"
+        raise InvalidOption(f"feature {ring_feat[r]}: degenerate polygon: {why}")
+
+
+def _boxes(pts, ring_off, part_off, feat_off) -> np.ndarray:
+    """Each feature's integer pixel box ``(x0, y0, x1, y1)`` from its exterior rings."""
+    nfeat = len(feat_off) - 1
+    out = np.zeros((nfeat, 4), np.int64)
+    if not len(pts):
+        return out
+    starts = ring_off[:-1]
+    mins = np.minimum.reduceat(pts, starts, axis=0)
+    maxs = np.maximum.reduceat(pts, starts, axis=0)
+    ext = part_off[:-1]  # the first ring of each part
+    part_feat = np.repeat(np.arange(nfeat), np.diff(feat_off))
+    lo = np.full((nfeat, 2), np.inf)
+    hi = np.full((nfeat, 2), -np.inf)
+    np.minimum.at(lo, part_feat, mins[ext])
+    np.maximum.at(hi, part_feat, maxs[ext])
+    out[:, :2] = np.floor(lo)
+    out[:, 2:] = np.ceil(hi) + 1
+    return out
 
 
 def _feature(item, i, id_property, named):
@@ -392,10 +507,8 @@ def _feature(item, i, id_property, named):
     return geometry, zid
 
 
-def _parts(geometry) -> list:
-    """The polygons of a geometry, each as its checked rings."""
-    from .regions import polygon_rings
-
+def _polygons(geometry) -> list:
+    """The polygons of a geometry, each a list of raw rings (not yet checked)."""
     if not isinstance(geometry, dict):
         raise InvalidOption(f"a geometry is a GeoJSON object, not a {type(geometry).__name__}")
     kind = geometry.get("type")
@@ -408,14 +521,10 @@ def _parts(geometry) -> list:
         polys = coords
     else:
         raise InvalidOption(f"unsupported geometry type {kind!r}: use Polygon or MultiPolygon")
-    out = []
     for poly in polys:
-        rings = polygon_rings({"type": "Polygon", "coordinates": poly})
-        for r in rings:
-            if np.abs(r).max() > MAX_COORDINATE:
-                raise InvalidOption(f"a coordinate is beyond ±{MAX_COORDINATE:.0f} pixels")
-        out.append(rings)
-    return out
+        if not isinstance(poly, (list, tuple)) or not poly:
+            raise InvalidOption("a GeoJSON Polygon needs an exterior ring")
+    return polys
 
 
 # -- the walk ----------------------------------------------------------------------------------
@@ -430,7 +539,6 @@ class _Walk:
         self.dask = not isinstance(values, np.ndarray)
         if layout.kind == "labels" and not isinstance(layout.labels, np.ndarray):
             self.dask = True
-        self.features = layout.features
 
     def _boxes(self):
         """``(y0, y1, x0, x1)`` of every block."""
@@ -472,12 +580,8 @@ class _Walk:
         y0, y1, x0, x1 = box
         if self.layout.kind == "labels":
             return ("labels", self.layout.labels[y0:y1, x0:x1], self.layout.background)
-        touching = [
-            (i, parts)
-            for i, (bb, parts) in enumerate(self.features)
-            if bb[0] < x1 and bb[2] > x0 and bb[1] < y1 and bb[3] > y0
-        ]
-        return ("polygons", touching, None)
+        feats = self.layout.layer.touching(y0, y1, x0, x1)
+        return ("polygons", (self.layout.layer, feats), None) if feats.size else None
 
     def map_reduce(self, fn, merge, *args):
         boxes = self._boxes()
@@ -531,7 +635,7 @@ class _Walk:
 
 
 def _has_zones(zone) -> bool:
-    return zone[0] == "labels" or bool(zone[1])
+    return zone is not None
 
 
 def _call(fn, block, box, zone, nb, args):
@@ -539,7 +643,8 @@ def _call(fn, block, box, zone, nb, args):
 
 
 def _block_samples(block, box, zone, nb):
-    """``(values, gid, zone_ids)`` of one block: every sample with its zone's index."""
+    """``(values, gid, zone_ids)`` of one block: every sample with its zone's index; for
+    polygons ``gid`` is the samples of each zone instead, laid out zone after zone."""
     block = np.asarray(block)
     kind, data, background = zone
     if kind == "labels":
@@ -549,56 +654,11 @@ def _block_samples(block, box, zone, nb):
         if nb > 1:
             gid = np.repeat(gid, nb)
         return values, gid, zone_ids
-    from .regions import _rasterize_ring
-
+    layer, feats = data
     y0, y1, x0, x1 = box
-    w = x1 - x0
-    px_all = block.reshape(-1, nb)
-    picked, gids = [], []
-    for i, parts in data:
-        boxes = [_ring_box(rings[0], box) for rings in parts]
-        inside = [b for b in boxes if b is not None]
-        if not inside:
-            continue
-        # the feature's window in this block: memory follows it (and the block), no more
-        wx0, wy0 = min(b[0] for b in inside), min(b[1] for b in inside)
-        wx1, wy1 = max(b[2] for b in inside), max(b[3] for b in inside)
-        mask = np.zeros((wy1 - wy0, wx1 - wx0), bool)
-        for rings, bb in zip(parts, boxes, strict=True):
-            if bb is None:
-                continue
-            m = _rasterize_ring(rings[0], bb)
-            for hole in rings[1:]:
-                m &= ~_rasterize_ring(hole, bb)
-            mask[bb[1] - wy0 : bb[3] - wy0, bb[0] - wx0 : bb[2] - wx0] |= m
-        idx = np.flatnonzero(mask)
-        if not idx.size:
-            continue
-        ww = wx1 - wx0
-        if ww != w:  # from the window's flat positions to the block's
-            idx += (idx // ww) * (w - ww)
-        idx += (wy0 - y0) * w + (wx0 - x0)
-        px = px_all[idx].reshape(-1)
-        picked.append(px)
-        gids.append(np.full(px.size, i, np.int64))
-    ids = np.array([i for i, _ in data], np.int64)
-    if not picked:
-        return block.reshape(-1)[:0], np.zeros(0, np.int64), ids
-    gid = np.searchsorted(ids, np.concatenate(gids))
-    return np.concatenate(picked), gid, ids
-
-
-def _ring_box(ring, box):
-    """The part of ``box`` ``(y0, y1, x0, x1)`` under a ring's bounding box, as a window
-    ``(x0, y0, x1, y1)``, or None."""
-    y0, y1, x0, x1 = box
-    bx0 = max(x0, math.floor(ring[:, 0].min()))
-    by0 = max(y0, math.floor(ring[:, 1].min()))
-    bx1 = min(x1, math.ceil(ring[:, 0].max()) + 1)
-    by1 = min(y1, math.ceil(ring[:, 1].max()) + 1)
-    if bx1 <= bx0 or by1 <= by0:
-        return None
-    return bx0, by0, bx1, by1
+    spans = layer.spans(feats, y0, y1, x0, x1)
+    values, counts = layer.gather(block, y0, x0, spans, feats.size)
+    return values, counts, feats
 
 
 def _dense_labels(labels: np.ndarray, background):
@@ -630,21 +690,27 @@ def _group_block(block, box, zone, nb, nodata=None) -> Groups:
         block = np.asarray(block)
         valid = None if nodata is None else block != nodata
         return group_labels(block, np.asarray(zone[1]), zone[2], nb, valid=valid)
-    values, gid, zone_ids = _block_samples(block, box, zone, nb)
+    values, counts, zone_ids = _block_samples(block, box, zone, nb)
     valid = None if nodata is None else values != nodata
-    return group_samples(values, gid, zone_ids, valid=valid)
+    return group_runs(values, counts, zone_ids, valid=valid)
 
 
 def _refine_block(block, box, zone, nb, wanted, dtype, nodata=None) -> dict:
     """``{zone: refinements}`` of the block's samples of the big zones in ``wanted``."""
     values, gid, zone_ids = _block_samples(block, box, zone, nb)
+    if zone[0] != "labels":  # the samples of each zone, zone after zone
+        bounds = np.zeros(gid.size + 1, np.int64)
+        np.cumsum(gid, out=bounds[1:])
     out = {}
     limit = collect_limit(dtype)
     for z, targets in wanted.items():
         k = np.searchsorted(zone_ids, z)
         if k >= zone_ids.size or zone_ids[k] != z:
             continue
-        mine = values[gid == k]
+        if zone[0] == "labels":
+            mine = values[gid == k]
+        else:
+            mine = values[bounds[k] : bounds[k + 1]]
         if mine.dtype.kind == "f":
             mine = mine[~np.isnan(mine)]
         if nodata is not None:
