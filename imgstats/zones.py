@@ -30,7 +30,6 @@ naming the feature's index: no answer is silently lost or partial.
 from __future__ import annotations
 
 import json
-import math
 import numbers
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -360,8 +359,7 @@ def parse_polygons(zones, id_property=None, to_pixels=None) -> tuple:
                     pts = _ring_array(ring)
                     if pts.ndim != 2 or pts.shape[1] != 2:
                         raise InvalidOption(
-                            "a polygon is a list of [x, y] pairs of numbers, "
-                            f"not shape {pts.shape}"
+                            f"a polygon is a list of [x, y] pairs of numbers, not shape {pts.shape}"
                         )
                     n += len(pts)
                     rings.append(pts)
