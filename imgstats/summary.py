@@ -22,6 +22,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from . import _codec
 from .errors import InvalidOption, NoValidSamples
 from .functions import QUANTILE_METHODS, Function, check_method, parse_function, with_method
 
@@ -803,18 +804,26 @@ class Summary:
         return keys_to_values(keys, stats.dtype), stats.hist[nz]
 
     def to_bytes(self) -> bytes:
-        """Data-only bytes of the summary (no pickle); read back with :meth:`from_bytes`."""
-        from ._codec import dumps
+        """Data-only bytes of the summary (no pickle); read back with :meth:`from_bytes`.
 
-        return dumps(self)
+        Examples
+        --------
+        >>> import numpy as np, imgstats
+        >>> s = imgstats.summarize(np.arange(12, dtype=np.uint8).reshape(3, 4))
+        >>> Summary.from_bytes(s.to_bytes()).compute("median")
+        5.5
+        """
+        out = _codec.Writer()
+        return out.pack(_flatten(self, out))
 
     @classmethod
     def from_bytes(cls, data: bytes, max_nbytes: int | None = None) -> Summary:
         """The summary :meth:`to_bytes` wrote; raises ``imgstats._codec.CorruptSummary`` (a
         ValueError) for anything else. Nothing in ``data`` is executed."""
-        from ._codec import loads
-
-        return loads(data, max_nbytes)
+        header, arrays, version = _codec.unpack(data, max_nbytes)
+        summary = _build(header, arrays, version)
+        arrays.finish()
+        return summary
 
     @property
     def nbytes(self) -> int:
@@ -961,3 +970,170 @@ def _sparkline(summary: Summary, sel: str, bins: int = 48) -> str:
         f"role='img' aria-label='histogram from {lo:g} to {hi:g}' "
         f"style='fill:currentColor;opacity:.7'>{bars}</svg>"
     )
+
+
+# -- the byte format (imgstats._codec): Summary's fields, in one place -------------------------
+def _flatten(summary: Summary, out: _codec.Writer) -> dict:
+    """The JSON header of ``summary``; its arrays go to ``out``."""
+    return {
+        "band_names": [str(n) for n in summary.band_names],
+        "shape": [int(n) for n in summary.shape],
+        "bands": [_flatten_band(b, out) for b in summary.bands],
+        "luma": None if summary.luma is None else _flatten_band(summary.luma, out),
+        "refined": [
+            [
+                sel,
+                int(shift),
+                int(prefix),
+                kind,
+                out.array(data, "<u8", sparse=False) if kind == "keys" else out.array(data, "<i8"),
+            ]
+            for (sel, shift, prefix), (kind, data) in sorted(summary.refined.items())
+        ],
+    }
+
+
+def _flatten_band(band: BandStats, out: _codec.Writer) -> dict:
+    total = Fraction(band.total)
+    return {
+        "dtype": np.dtype(band.dtype).str,
+        "count": int(band.count),
+        "nan": int(band.nan),
+        "kmin": int(band.kmin),
+        "kmax": int(band.kmax),
+        # hex: int() of a long decimal string is capped (sys.set_int_max_str_digits)
+        "total": [hex(total.numerator), hex(total.denominator)],
+        "posinf": int(band.posinf),
+        "neginf": int(band.neginf),
+        "masked": int(band.masked),
+        "hist": out.array(band.hist, "<i8"),
+    }
+
+
+def _build(header: dict, arrays: _codec.Reader, version: int = _codec.FORMAT_VERSION) -> Summary:
+    """The Summary a header describes, every field checked (``version``: of the bytes)."""
+    _codec.expect(header, dict, "header")
+    names = _codec.expect(header.get("band_names"), list, "band_names")
+    bands = _codec.expect(header.get("bands"), list, "bands")
+    if not bands or len(names) != len(bands) or not all(isinstance(n, str) for n in names):
+        raise _codec.CorruptSummary("bands and band names do not match")
+    shape = _codec.expect(header.get("shape"), list, "shape")
+    if not all(_codec.is_int(n) and n >= 0 for n in shape):
+        raise _codec.CorruptSummary("bad shape")
+    stats = tuple(_build_band(b, arrays, version) for b in bands)
+    if len({b.dtype for b in stats}) != 1:
+        raise _codec.CorruptSummary("bands of different types")
+    luma = header.get("luma")
+    luma = None if luma is None else _build_band(luma, arrays, version)
+    summary = Summary(stats, tuple(names), luma, tuple(shape))
+    refined = {}
+    for node in _codec.expect(header.get("refined"), list, "refined"):
+        if not (isinstance(node, list) and len(node) == 5):
+            raise _codec.CorruptSummary("bad refinement")
+        sel, shift, prefix, kind, ref = node
+        if (
+            kind not in ("hist", "keys")
+            or not isinstance(sel, str)
+            or not (_codec.is_int(shift) and _codec.is_int(prefix))
+        ):
+            raise _codec.CorruptSummary("bad refinement")
+        if kind == "keys":  # their number is checked against the parent bin below
+            data = arrays.array(ref, "<u8")
+        else:
+            data = arrays.array(ref, "<i8", length=1 << 16)
+        refined[(sel, shift, prefix)] = (kind, data)
+    summary = Summary(stats, tuple(names), luma, tuple(shape), refined)
+    _check_refinements(summary)
+    return summary
+
+
+def _build_band(fields, arrays: _codec.Reader, version: int = _codec.FORMAT_VERSION) -> BandStats:
+    _codec.expect(fields, dict, "band")
+    try:
+        dtype = np.dtype(_codec.expect(fields.get("dtype"), str, "dtype"))
+        bits = key_bits_of(dtype)
+    except (TypeError, ValueError) as exc:  # InvalidOption is a ValueError
+        raise _codec.CorruptSummary(f"bad band type: {exc}") from None
+    names = ("count", "nan", "kmin", "kmax", "posinf", "neginf")
+    ints = {k: fields.get(k) for k in names}
+    ints["masked"] = fields.get("masked") if version >= 2 else 0
+    if (
+        not all(_codec.is_int(v) for v in ints.values())
+        or min(ints["count"], ints["nan"], ints["posinf"], ints["neginf"], ints["masked"]) < 0
+    ):
+        raise _codec.CorruptSummary("bad band counts")
+    total = _codec.expect(fields.get("total"), list, "total")
+    try:
+        num, den = (int(part, 16) for part in total)
+        total = Fraction(num, den)
+    except (TypeError, ValueError, ZeroDivisionError):
+        raise _codec.CorruptSummary("bad band sum") from None
+    hist = arrays.array(fields.get("hist"), "<i8", length=_bins(bits))
+    count = ints["count"]
+    if hist.shape != (_bins(bits),) or (hist < 0).any() or int(hist.sum()) != count:
+        raise _codec.CorruptSummary("the histogram does not add up to the count")
+    kmin, kmax, shift = ints["kmin"], ints["kmax"], _top_shift(bits)
+    if count and not (
+        0 <= kmin <= kmax < 1 << bits and hist[kmin >> shift] and hist[kmax >> shift]
+    ):
+        raise _codec.CorruptSummary("the key range and the histogram disagree")
+    if not count and not (abs(kmin) <= 1 << bits and abs(kmax) <= 1 << bits):
+        raise _codec.CorruptSummary("bad key range")
+    if ints["posinf"] + ints["neginf"] > count:
+        raise _codec.CorruptSummary("more infinities than samples")
+    return BandStats(
+        dtype.str,
+        count,
+        ints["nan"],
+        hist,
+        ints["kmin"],
+        ints["kmax"],
+        total,
+        ints["posinf"],
+        ints["neginf"],
+        ints["masked"],
+    )
+
+
+def _check_refinements(summary: Summary) -> None:
+    """Each refinement must split exactly the keys of the bin it refines."""
+    bits = summary.bands[0].key_bits
+    top = _top_shift(bits)
+    for (sel, shift, prefix), (kind, data) in summary.refined.items():
+        if sel not in ("all", "luma") and not (
+            isinstance(sel, str)
+            and sel[1:].isdecimal()
+            and sel[0] == "b"
+            and int(sel[1:]) < len(summary.bands)
+        ):
+            raise _codec.CorruptSummary("a refinement of an unknown selection")
+        if sel == "luma" and summary.luma is None:
+            raise _codec.CorruptSummary("a refinement of a missing luma")
+        # nodes refine bins of 16 bits or more below them (see Summary._order_statistic)
+        if not (16 <= shift <= top and shift % 16 == 0 and 0 <= prefix < 1 << (bits - shift)):
+            raise _codec.CorruptSummary("a refinement of an impossible bin")
+        if shift == top:
+            parent = summary._stats(sel).hist
+        else:
+            node = summary.refined.get((sel, shift + 16, prefix >> 16))
+            if node is None or node[0] != "hist":
+                raise _codec.CorruptSummary("a refinement whose parent bin is not refined")
+            parent = node[1]
+        expected = int(parent[prefix & 0xFFFF])
+        if kind == "hist":
+            if data.shape != (1 << 16,) or (data < 0).any() or int(data.sum()) != expected:
+                raise _codec.CorruptSummary("a refinement that does not add up to its bin")
+        else:
+            if data.shape != (expected,) or (data[:-1] > data[1:]).any():
+                raise _codec.CorruptSummary("collected keys that are not the bin's, sorted")
+            if len(data) and (int(data[0]) >> shift != prefix or int(data[-1]) >> shift != prefix):
+                raise _codec.CorruptSummary("collected keys outside their bin")
+
+
+def summary_arrays(summary: Summary) -> list[np.ndarray]:
+    """Every array a summary holds (histograms, refinements), e.g. to weigh it."""
+    arrays = [b.hist for b in summary.bands]
+    if summary.luma is not None:
+        arrays.append(summary.luma.hist)
+    arrays += [data for _, data in summary.refined.values()]
+    return arrays
