@@ -138,10 +138,10 @@ def zonal(
     # count is always a column: asking for it adds nothing
     names = list(dict.fromkeys(f.name for f in parsed if f.kind != "count"))
     limit = MAX_ZONES if max_zones is None else int(max_zones)
-    values, dtype, nb, nodata = _values(source, band, scheduler, io_options)
+    values, dtype, nb, nodata, valid = _values(source, band, scheduler, io_options)
     height, width = int(values.shape[0]), int(values.shape[1])
     layout = _zones(zones, height, width, background, id_property, limit, io_options)
-    walk = _Walk(values, layout, nb, scheduler)
+    walk = _Walk(values, layout, nb, scheduler, valid)
     groups = walk.map_reduce(_group_block, merge_groups, nodata)
     if groups is None:
         groups = Groups.empty(dtype)
@@ -163,12 +163,15 @@ _ZONAL_KINDS = frozenset({"min", "max", "mean", "percentile", "count"})
 
 # -- the image ---------------------------------------------------------------------------------
 def _values(source, band, scheduler, io_options):
-    """``(samples, dtype, bands, nodata)``: the image's samples as a numpy or dask array
-    ``(y, x[, band])``, the band selected, and the value that is no sample (``None``: none).
+    """``(samples, dtype, bands, nodata, valid)``: the image's samples as a numpy or dask
+    array ``(y, x[, band])``, the band selected, the value that is no sample (``None``:
+    none), and the pixels that count by the dataset's mask or alpha (a ``(y, x)`` bool numpy
+    or dask array, ``None``: all).
 
-    The zones honour the image's nodata (the file's, or ``nodata=``) as :func:`compute` does.
-    A dataset mask or an alpha band is refused rather than ignored: ``raw=True`` counts every
-    sample.
+    The zones honour what :func:`compute` honours, in GDAL's order: a dataset mask (an
+    internal mask page or a ``.msk`` sidecar), else the nodata value (the file's, or
+    ``nodata=``), else an alpha band (pixels of alpha 0 do not count, and the alpha band is
+    not pooled with the colour bands). ``raw=True`` counts every sample.
     """
     from .io._plan import has_distributed_client, open_plan
 
@@ -180,6 +183,10 @@ def _values(source, band, scheduler, io_options):
         )
     nodata = _zonal_nodata(plan)
     arr = plan.array()
+    valid = _pixel_validity(plan, arr)
+    colour = None
+    if plan.valid is not None and plan.valid.alpha is not None and arr.ndim == 3:
+        colour = plan.valid.colour
     if band is not None:
         from .summary import BandStats, Summary
 
@@ -189,21 +196,46 @@ def _values(source, band, scheduler, io_options):
         if sel == "luma":
             raise InvalidOption("zonal statistics of the luma are not supported: pick a band")
         if arr.ndim == 3:
-            arr = arr[:, :, int(sel[1:])]
+            index = int(sel[1:])
+            if colour is not None and index not in colour:
+                valid = None  # GDAL gives an alpha band no mask of its own
+            arr = arr[:, :, index]
+    elif colour is not None:
+        arr = arr[:, :, colour]  # "all" pools the colour bands, never alpha
     nb = arr.shape[2] if arr.ndim == 3 else 1
-    return arr, np.dtype(plan.dtype), nb, nodata
+    return arr, np.dtype(plan.dtype), nb, nodata, valid
+
+
+def _pixel_validity(plan, arr):
+    """The ``(y, x)`` pixels kept by the dataset mask or alpha, or ``None``."""
+    valid = plan.valid
+    if valid is None or not valid.active:
+        return None
+    if valid.mask_channel:
+        if plan.kind == "array":
+            return plan.pixels[..., -1] != 0
+        from .io._tiff import read_mask
+
+        stream = plan.pixels
+        mask = read_mask(stream.path, stream.facts)
+        if stream.window is not None:
+            x0, y0, x1, y1 = stream.window
+            mask = mask[y0:y1, x0:x1]
+        if not isinstance(arr, np.ndarray):
+            import dask.array as da
+
+            return da.from_array(mask, chunks=arr.chunks[:2])
+        return mask
+    if valid.alpha is not None and arr.ndim == 3:
+        return arr[..., valid.alpha] != 0
+    return None
 
 
 def _zonal_nodata(plan):
     """The nodata value of ``plan`` as its samples hold it, or ``None``."""
     valid = plan.valid
-    if valid is None or not valid.active:
+    if valid is None or valid.nodata is None:
         return None
-    if valid.mask_channel or valid.alpha is not None:
-        kind = "an alpha band" if valid.alpha is not None else f"a {valid.mask} mask"
-        raise InvalidOption(
-            f"zonal statistics do not honour {kind} yet: pass raw=True to count every sample"
-        )
     nd = valid._typed_nodata(np.dtype(plan.dtype))
     if nd is None or (isinstance(nd, float | np.floating) and np.isnan(nd)):
         return None  # no sample can equal it, or it is NaN, which never counts anyway
@@ -529,8 +561,9 @@ def _polygons(geometry) -> list:
 class _Walk:
     """The blocks of the image with their zones: row strips of numpy, chunks of dask."""
 
-    def __init__(self, values, layout: _Layout, nb: int, scheduler):
+    def __init__(self, values, layout: _Layout, nb: int, scheduler, valid=None):
         self.values = values
+        self.valid = valid  # (y, x) pixels kept by the dataset mask or alpha, or None
         self.layout = layout
         self.nb = nb
         self.scheduler = scheduler
@@ -584,7 +617,7 @@ class _Walk:
     def map_reduce(self, fn, merge, *args):
         boxes = self._boxes()
         if not self.dask:
-            jobs = [(self.values[b[0] : b[1], b[2] : b[3]], b, self._zone_part(b)) for b in boxes]
+            jobs = [(self._block(b), b, self._zone_part(b)) for b in boxes]
             jobs = [j for j in jobs if _has_zones(j[2])]
             if not jobs:
                 return None
@@ -597,6 +630,12 @@ class _Walk:
             return merge(parts)
         return self._dask(fn, merge, boxes, args)
 
+    def _block(self, b):
+        block = self.values[b[0] : b[1], b[2] : b[3]]
+        if self.valid is None:
+            return block
+        return _WithValid(block, np.asarray(self.valid[b[0] : b[1], b[2] : b[3]]))
+
     def _dask(self, fn, merge, boxes, args):
         import dask
 
@@ -604,6 +643,16 @@ class _Walk:
         vblocks = arr.to_delayed(optimize_graph=True)
         if arr.ndim == 3:
             vblocks = vblocks[:, :, 0]
+        okblocks = None
+        if self.valid is not None:
+            import dask.array as da
+
+            ok = self.valid
+            if isinstance(ok, np.ndarray):
+                ok = da.from_array(ok, chunks=arr.chunks[:2])
+            else:
+                ok = ok.rechunk(arr.chunks[:2])
+            okblocks = ok.to_delayed(optimize_graph=True)
         labels = self.layout.labels
         if self.layout.kind == "labels" and not isinstance(labels, np.ndarray):
             labels = labels.rechunk(arr.chunks[:2])
@@ -620,8 +669,9 @@ class _Walk:
                 zone = self._zone_part(box)
                 if not _has_zones(zone):
                     continue
+            ok = None if okblocks is None else okblocks[i, j]
             parts.append(
-                dask.delayed(_call, pure=True)(fn, vblocks[i, j], box, zone, self.nb, args)
+                dask.delayed(_call, pure=True)(fn, vblocks[i, j], box, zone, self.nb, args, ok)
             )
         if not parts:
             return None
@@ -636,14 +686,44 @@ def _has_zones(zone) -> bool:
     return zone is not None
 
 
-def _call(fn, block, box, zone, nb, args):
+def _call(fn, block, box, zone, nb, args, ok=None):
+    if ok is not None:
+        block = _WithValid(block, ok)
     return fn(block, box, zone, nb, *args)
 
 
-def _block_samples(block, box, zone, nb):
-    """``(values, gid, zone_ids)`` of one block: every sample with its zone's index; for
-    polygons ``gid`` is the samples of each zone instead, laid out zone after zone."""
-    block = np.asarray(block)
+class _WithValid:
+    """A block of samples with the ``(y, x)`` pixels its dataset mask or alpha keeps."""
+
+    __slots__ = ("values", "ok")
+
+    def __init__(self, values, ok):
+        self.values = values
+        self.ok = ok
+
+
+def _split(block):
+    """``(samples, kept pixels or None)`` of a block of the walk."""
+    if isinstance(block, _WithValid):
+        return np.asarray(block.values), np.asarray(block.ok, bool)
+    return np.asarray(block), None
+
+
+def _sample_validity(values, ok, nb, nodata):
+    """Which samples of ``values`` count: not nodata, and of a pixel ``ok`` keeps (each
+    pixel's ``nb`` samples in turn); ``None``: all (NaN is the grouped core's to drop)."""
+    valid = None if nodata is None else (values != nodata).reshape(-1)
+    if ok is not None:
+        ok = np.repeat(ok.reshape(-1), nb) if nb > 1 else ok.reshape(-1)
+        valid = ok if valid is None else valid & ok
+    return valid
+
+
+def _block_samples(block, box, zone, nb, nodata=None):
+    """``(values, gid, zone_ids, valid)`` of one block: every sample with its zone's index
+    and whether it counts (``None``: all, NaN aside); for polygons ``gid`` is the samples of
+    each zone instead, laid out zone after zone."""
+    block, ok = _split(block)
     kind, data, background = zone
     if kind == "labels":
         labels = np.asarray(data)
@@ -651,12 +731,15 @@ def _block_samples(block, box, zone, nb):
         values = block.reshape(-1)
         if nb > 1:
             gid = np.repeat(gid, nb)
-        return values, gid, zone_ids
+        return values, gid, zone_ids, _sample_validity(values, ok, nb, nodata)
     layer, feats = data
     y0, y1, x0, x1 = box
     spans = layer.spans(feats, y0, y1, x0, x1)
     values, counts = layer.gather(block, y0, x0, spans, feats.size)
-    return values, counts, feats
+    if ok is not None:
+        ok, _ = layer.gather(ok.view(np.uint8), y0, x0, spans, feats.size)
+        ok = ok.view(bool)
+    return values, counts, feats, _sample_validity(values, ok, nb, nodata)
 
 
 def _dense_labels(labels: np.ndarray, background):
@@ -685,17 +768,18 @@ def _dense_labels(labels: np.ndarray, background):
 
 def _group_block(block, box, zone, nb, nodata=None) -> Groups:
     if zone[0] == "labels":
-        block = np.asarray(block)
-        valid = None if nodata is None else block != nodata
+        block, ok = _split(block)
+        valid = _sample_validity(block, ok, nb, nodata)
+        if valid is not None:
+            valid = valid.reshape(block.shape)
         return group_labels(block, np.asarray(zone[1]), zone[2], nb, valid=valid)
-    values, counts, zone_ids = _block_samples(block, box, zone, nb)
-    valid = None if nodata is None else values != nodata
+    values, counts, zone_ids, valid = _block_samples(block, box, zone, nb, nodata)
     return group_runs(values, counts, zone_ids, valid=valid)
 
 
 def _refine_block(block, box, zone, nb, wanted, dtype, nodata=None) -> dict:
     """``{zone: refinements}`` of the block's samples of the big zones in ``wanted``."""
-    values, gid, zone_ids = _block_samples(block, box, zone, nb)
+    values, gid, zone_ids, valid = _block_samples(block, box, zone, nb, nodata)
     if zone[0] != "labels":  # the samples of each zone, zone after zone
         bounds = np.zeros(gid.size + 1, np.int64)
         np.cumsum(gid, out=bounds[1:])
@@ -706,13 +790,16 @@ def _refine_block(block, box, zone, nb, wanted, dtype, nodata=None) -> dict:
         if k >= zone_ids.size or zone_ids[k] != z:
             continue
         if zone[0] == "labels":
-            mine = values[gid == k]
+            sel = gid == k
+            mine = values[sel]
+            keep = None if valid is None else valid[sel]
         else:
             mine = values[bounds[k] : bounds[k + 1]]
+            keep = None if valid is None else valid[bounds[k] : bounds[k + 1]]
+        if keep is not None:
+            mine = mine[keep]
         if mine.dtype.kind == "f":
             mine = mine[~np.isnan(mine)]
-        if nodata is not None:
-            mine = mine[mine != nodata]
         if mine.size:
             out[z] = refine_block(mine.reshape(-1, 1), targets, dtype, limit)
     return out
