@@ -11,14 +11,23 @@ Zones
 * A **label image**: integers of the image's ``(y, x)`` shape (numpy, dask, xarray, or the
   path or URL of a label raster). Every label except ``background`` (0 by default; ``None``
   keeps every label) is a zone; zones are the labels present, in increasing order.
-* **Polygons** in pixel coordinates: a GeoJSON FeatureCollection (a dict, or the path of a
+* **Polygons** in pixel coordinates (or, with ``crs=``, in map coordinates placed by the
+  image's georeferencing, reprojected with pyproj when another CRS is named): a GeoJSON
+  FeatureCollection (a dict, or the path of a
   ``.geojson`` / ``.json`` file), one Feature or geometry, or a list of geometries or
   Features. Polygon and MultiPolygon geometries count. A pixel belongs to a polygon when its
   centre ``(x + 0.5, y + 0.5)`` lies inside (even-odd rule, holes subtracted), as
   ``polygon=`` of :func:`imgstats.compute`. Overlapping polygons each get their samples.
   A zone's id is the feature's ``id`` when every feature has one, else its position in the
   list, or the property named by ``id_property``.
-  Rasterization is per block: memory follows the block, never a polygon's bounding box.
+  Rasterization is per block, every feature touching the block at once (one scanline pass,
+  :mod:`imgstats._raster`): memory follows the block, never a polygon's bounding box.
+
+Validity
+--------
+A zone counts the samples :func:`imgstats.compute` counts: not NaN, and GDAL's valid
+samples -- a dataset mask (internal or ``.msk`` sidecar), else nodata, else alpha (alpha-0
+pixels out, the alpha band never pooled). ``raw=True`` counts every sample.
 
 Bad input
 ---------
@@ -41,7 +50,14 @@ from .errors import InvalidOption
 from .grouped import Groups, group_labels, group_runs, merge_groups, read_groups
 from .summary import collect_limit
 
-__all__ = ["zonal", "MAX_ZONES", "MAX_FEATURES", "parse_polygons", "PolygonLayer"]
+__all__ = [
+    "zonal",
+    "MAX_ZONES",
+    "MAX_FEATURES",
+    "parse_polygons",
+    "PolygonLayer",
+    "map_to_pixels",
+]
 
 #: The most zones a call may have (labels present, or features); ``max_zones=`` overrides it.
 MAX_ZONES = 10_000_000
@@ -65,6 +81,7 @@ def zonal(
     band=None,
     background=0,
     id_property=None,
+    crs=None,
     max_zones: int | None = None,
     scheduler=None,
     **io_options,
@@ -89,6 +106,12 @@ def zonal(
         The label that is no zone (label images only); ``None``: every label is a zone.
     id_property : str, optional
         Polygons only: the property holding each feature's zone id.
+    crs : str, optional
+        Polygons only: the coordinates' reference system. ``None`` (the default): pixel
+        coordinates, which need no georeferencing. ``"raster"``: map coordinates in the
+        image's own CRS, placed by its GeoTIFF transform (``affine``). Any other
+        (``"EPSG:4326"``, ``"OGC:CRS84"`` for RFC 7946 GeoJSON in lon/lat): reprojected to
+        the image's CRS with pyproj (the ``geo`` extra), always in x, y (lon, lat) order.
     max_zones : int, optional
         The most zones allowed (default :data:`MAX_ZONES`).
     scheduler : optional
@@ -140,7 +163,12 @@ def zonal(
     limit = MAX_ZONES if max_zones is None else int(max_zones)
     values, dtype, nb, nodata, valid = _values(source, band, scheduler, io_options)
     height, width = int(values.shape[0]), int(values.shape[1])
-    layout = _zones(zones, height, width, background, id_property, limit, io_options)
+    to_pixels = None
+    if crs is not None:
+        if not _is_polygons(zones):
+            raise InvalidOption("crs= applies to polygons, not to label images")
+        to_pixels = map_to_pixels(source, crs, io_options)
+    layout = _zones(zones, height, width, background, id_property, limit, io_options, to_pixels)
     walk = _Walk(values, layout, nb, scheduler, valid)
     groups = walk.map_reduce(_group_block, merge_groups, nodata)
     if groups is None:
@@ -252,8 +280,8 @@ class PolygonLayer:
         self.ids = ids
 
     @classmethod
-    def parse(cls, zones, id_property=None) -> PolygonLayer:
-        return cls(*parse_polygons(zones, id_property))
+    def parse(cls, zones, id_property=None, to_pixels=None) -> PolygonLayer:
+        return cls(*parse_polygons(zones, id_property, to_pixels))
 
 
 class _Layout:
@@ -267,17 +295,67 @@ class _Layout:
         self.ids = ids
 
 
-def _zones(zones, height, width, background, id_property, limit, io_options) -> _Layout:
+def _is_polygons(zones) -> bool:
+    if isinstance(zones, (str, os.PathLike)):
+        return str(zones).lower().endswith((".geojson", ".json"))
+    return isinstance(zones, (PolygonLayer, dict, list, tuple))
+
+
+def map_to_pixels(source, crs, io_options=None):
+    """A function ``(n, 2) map coordinates -> (n, 2) pixel coordinates`` for ``source``.
+
+    ``crs`` is ``"raster"`` (the image's own CRS) or any CRS pyproj knows, reprojected to
+    the image's (see :func:`zonal`). Pixel ``(col, row)`` is that of the pixels' corners, so
+    a pixel's centre is ``(col + 0.5, row + 0.5)`` as for pixel coordinates.
+
+    Raises
+    ------
+    InvalidOption
+        The image has no georeferencing, the CRS is unknown, pyproj is missing.
+    """
+    from .io._geo import _same_crs, georeference_of, transformer
+
+    if not isinstance(crs, str) or not crs.strip():
+        raise InvalidOption(f"crs must be a CRS name such as 'EPSG:4326' or 'raster', not {crs!r}")
+    options = {k: v for k, v in (io_options or {}).items() if k in ("page", "storage_options")}
+    geo = georeference_of(source, options)
+    if geo is None:
+        raise InvalidOption(
+            f"the image has no georeferencing: polygons in {crs} cannot be placed on it "
+            "(give pixel coordinates, crs=None)"
+        )
+    if crs.strip().lower() == "raster":
+        crs = None
+    project = None if _same_crs(crs, geo.epsg) else transformer(crs, geo.epsg)
+    inv = ~geo.transform
+
+    def to_pixels(pts: np.ndarray) -> np.ndarray:
+        xs, ys = pts[:, 0], pts[:, 1]
+        if project is not None:
+            with np.errstate(all="ignore"):
+                xs, ys = project(xs, ys)
+            xs, ys = np.asarray(xs, np.float64), np.asarray(ys, np.float64)
+        # affine's own expression (a x + b y + c, d x + e y + f), element by element
+        return np.column_stack((xs * inv.a + ys * inv.b + inv.c, xs * inv.d + ys * inv.e + inv.f))
+
+    return to_pixels
+
+
+def _zones(
+    zones, height, width, background, id_property, limit, io_options, to_pixels=None
+) -> _Layout:
     if isinstance(zones, (str, os.PathLike)) and str(zones).lower().endswith((".geojson", ".json")):
         zones = _read_geojson(zones, io_options)
     if isinstance(zones, PolygonLayer):
+        if to_pixels is not None:
+            raise InvalidOption("a checked PolygonLayer is in pixels already: crs= is not taken")
         if zones.layer.size > limit:
             raise InvalidOption(f"{zones.layer.size} features, more than the limit {limit}")
         return _Layout("polygons", features=zones.layer, ids=zones.ids)
     if isinstance(zones, (dict, list, tuple)):
         if background not in (0, None):
             raise InvalidOption("background= applies to label images, not to polygons")
-        layer, ids = parse_polygons(zones, id_property)
+        layer, ids = parse_polygons(zones, id_property, to_pixels)
         if layer.size > limit:
             raise InvalidOption(f"{layer.size} features, more than the limit {limit}")
         return _Layout("polygons", features=layer, ids=ids)
