@@ -60,12 +60,25 @@ def select(data, window=None, mask=None, polygon=None, **io_options):
     from .io._plan import has_distributed_client, open_plan
 
     if isinstance(data, (str, os.PathLike)):
-        data = _open_for_region(data, io_options)
-        io_options = {}
+        from .io._plan import plan_of_image
+
+        source = data
+        data = _open_for_region(source, io_options)
+        # the file's validity, its dataset mask included (open_image's array alone lacks it)
+        plan = plan_of_image(
+            data,
+            source,
+            bool(io_options.get("raw")),
+            io_options.get("nodata"),
+            io_options.get("storage_options"),
+        )
+    else:
+        plan = None
     raw_ndim = getattr(data, "ndim", None)
     if raw_ndim is not None and raw_ndim not in (2, 3):
         raise InvalidOption(f"a region needs a 2-D or 3-D image (y, x[, band]), not {raw_ndim}-D")
-    plan = open_plan(data, local=not has_distributed_client(), **io_options)
+    if plan is None:
+        plan = open_plan(data, local=not has_distributed_client(), **io_options)
     arr, names = plan.array(), plan.band_names
     attrs = dict(getattr(data, "attrs", {}) or {})
     # the region's samples keep the image's nodata (the file's, or nodata=): it travels in
@@ -79,14 +92,25 @@ def select(data, window=None, mask=None, polygon=None, **io_options):
     box, local = region_of(height, width, window, mask, polygon, lazy=True)
     x0, y0, x1, y1 = box
     cut = arr[y0:y1, x0:x1]
+    # the file's dataset mask travels with the region's pixels, in the attrs, where the
+    # region's plan finds it: its masked pixels are counted as masked, as the image's are
+    attrs.pop("dataset_mask", None)
+    kept = plan.dataset_mask()
+    if kept is not None:
+        kept = np.asarray(kept[y0:y1, x0:x1], bool)
     if isinstance(local, PolygonRegion):
-        cut = _in_polygon(cut, local, box)
+        cut, kept = _in_polygon(cut, local, box, kept)
         dims = ("pixel", "one")
     elif local is not None:
+        if kept is not None:
+            kept = kept[local][:, None]
         cut = _masked(cut, local)
         dims = ("pixel", "one")
     else:
         dims = ("y", "x")
+    if kept is not None:
+        attrs["dataset_mask"] = kept
+        attrs["mask_kind"] = plan.valid.mask
     if cut.ndim == 3:
         return xr.DataArray(cut, dims=(*dims, "band"), coords={"band": list(names)}, attrs=attrs)
     # a greyscale image keeps its band's name the way open_image records it
@@ -150,10 +174,12 @@ def _masked(cut, local: np.ndarray):
 _STRIP_PIXELS = 1 << 22
 
 
-def _in_polygon(cut, region: PolygonRegion, box):
-    """The samples of ``cut`` (the image's ``box``) inside ``region``, as ``(pixel, 1[,
-    band])``, rasterized block by block: a strip of rows of a numpy array, a chunk of a dask
-    array (inside its task, so that memory follows the chunk, never the polygon's box).
+def _in_polygon(cut, region: PolygonRegion, box, kept=None):
+    """``(samples, kept)``: the samples of ``cut`` (the image's ``box``) inside ``region``,
+    as ``(pixel, 1[, band])``, rasterized block by block: a strip of rows of a numpy array, a
+    chunk of a dask array (inside its task, so that memory follows the chunk, never the
+    polygon's box); and ``kept`` (a ``(y, x)`` bool array of the box, the file's dataset
+    mask) picked in the same order as ``(pixel, 1)``, or ``None``.
 
     Raises
     ------
@@ -167,16 +193,20 @@ def _in_polygon(cut, region: PolygonRegion, box):
         cut = np.asarray(cut)
         h, w = cut.shape[:2]
         rows = max(1, _STRIP_PIXELS // max(w, 1))
-        parts = []
+        parts, kparts = [], []
         for a in range(0, h, rows):
             b = min(h, a + rows)
             m = region.block_mask(by0 + a, by0 + b, bx0, bx0 + w)
             if m.any():
                 parts.append(cut[a:b][m])
+                if kept is not None:
+                    kparts.append(kept[a:b][m])
         if not parts:
             raise NoValidSamples("no valid samples: no pixel centre lies inside the polygon")
-        picked = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        return picked.reshape(picked.shape[0], 1, *picked.shape[1:])
+        picked = np.concatenate(parts)
+        if kept is not None:
+            kept = np.concatenate(kparts)[:, None]
+        return picked.reshape(picked.shape[0], 1, *picked.shape[1:]), kept
     import dask
 
     if cut.ndim == 3 and cut.numblocks[2] > 1:
@@ -184,7 +214,7 @@ def _in_polygon(cut, region: PolygonRegion, box):
     ys = np.cumsum((0,) + cut.chunks[0])
     xs = np.cumsum((0,) + cut.chunks[1])
     blocks = cut.to_delayed()
-    parts = []
+    parts, kparts = [], []
     tail = cut.shape[2:]
     for i in range(len(ys) - 1):
         for j in range(len(xs) - 1):
@@ -192,13 +222,18 @@ def _in_polygon(cut, region: PolygonRegion, box):
             n = region.count(*ab)
             if n == 0:
                 continue
+            if kept is not None:  # the mask's pixels in the order the task picks them
+                m = region.block_mask(*ab)
+                kparts.append(kept[ys[i] : ys[i + 1], xs[j] : xs[j + 1]][m])
             mask = None if region.mask is None else region.mask[ab[0] : ab[1], ab[2] : ab[3]]
             block = blocks[i, j, 0] if cut.ndim == 3 else blocks[i, j]
             picked = dask.delayed(_pick_polygon, pure=True)(block, region.layer, ab, mask)
             parts.append(da.from_delayed(picked, (n, 1, *tail), dtype=cut.dtype))
     if not parts:
         raise NoValidSamples("no valid samples: no pixel centre lies inside the polygon")
-    return da.concatenate(parts, axis=0)
+    if kept is not None:
+        kept = np.concatenate(kparts)[:, None]
+    return da.concatenate(parts, axis=0), kept
 
 
 def _pick_polygon(block, layer, ab, mask):

@@ -236,27 +236,10 @@ def _values(source, band, scheduler, io_options):
 
 def _pixel_validity(plan, arr):
     """The ``(y, x)`` pixels kept by the dataset mask or alpha, or ``None``."""
-    valid = plan.valid
-    if valid is None or not valid.active:
-        return None
-    if valid.mask_channel:
-        if plan.kind == "array":
-            return plan.pixels[..., -1] != 0
-        from .io._tiff import read_mask
-
-        stream = plan.pixels
-        mask = read_mask(stream.path, stream.facts)
-        if stream.window is not None:
-            x0, y0, x1, y1 = stream.window
-            mask = mask[y0:y1, x0:x1]
-        if not isinstance(arr, np.ndarray):
-            import dask.array as da
-
-            return da.from_array(mask, chunks=arr.chunks[:2])
-        return mask
-    if valid.alpha is not None and arr.ndim == 3:
-        return arr[..., valid.alpha] != 0
-    return None
+    valid = plan.valid_pixels()
+    if valid is not None and not isinstance(valid, np.ndarray) and isinstance(arr, np.ndarray):
+        valid = np.asarray(valid)
+    return valid
 
 
 def _zonal_nodata(plan):
