@@ -333,3 +333,14 @@ def test_openapi_documents_the_options(client):
 
     assert names - {"image", "func"} == GET_PARAMETERS
     assert set(body["schema"]["properties"]) == _BODY_KEYS
+
+
+def test_pixels_of_a_rectangular_polygon_and_a_reprojected_bbox(client, geo):
+    # a polygon that is a rectangle of pixels is read as a window: (y, x) samples
+    square = [[10, 10], [100, 10], [100, 90], [10, 90]]
+    got = client.post("/stats/IMG_12_uint16.tif", json={"funcs": ["count"], "polygon": square})
+    assert got.get_json()["pixels"] == 90 * 80 == got.get_json()["values"]["count"]
+    name, _ = geo["uint8"]
+    got = client.get(f"/stats/{name}/count?raw=1&bbox=15.0022,36.1384,15.01,36.1429&crs=EPSG:4326")
+    body = got.get_json()
+    assert body["pixels"] == body["count"] == body["value"]
