@@ -115,7 +115,7 @@ class ReadPlan:
 
     def array(self):
         """The whole image as a numpy or dask array ``(y, x[, band])`` (transform applied;
-        every sample, valid or not: :meth:`valid_pixels` says which pixels count)."""
+        every sample, valid or not: :meth:`dataset_mask` says which pixels the mask keeps)."""
         if self.kind == "pillow":
             arr = np.asarray(self.pixels)
         elif self.kind == "stream":
@@ -151,18 +151,6 @@ class ReadPlan:
             x0, y0, x1, y1 = stream.window
             mask = mask[y0:y1, x0:x1]
         return mask
-
-    def valid_pixels(self):
-        """The pixels whose colour samples count by the file's dataset mask and alpha band
-        (nodata, per sample, aside), as a ``(y, x)`` bool numpy or dask array, or ``None``
-        when every pixel does: what a region of the image combines with its own pixels."""
-        mask = self.dataset_mask()
-        alpha = None if self.valid is None else self.valid.alpha
-        if alpha is None:
-            return mask
-        arr = self.array()
-        opaque = arr[..., alpha] != 0
-        return opaque if mask is None else opaque & mask
 
     def map_reduce(
         self, work: Callable, merge: Callable, *, scheduler=None, progress: bool = False

@@ -296,3 +296,29 @@ def test_a_corrupt_mask_is_a_4xx_over_http(tmp_path):
         response = client.get("/stats/m.tif/mean")
         assert 400 <= response.status_code < 500, response.get_data(as_text=True)
         assert "error" in response.get_json()
+
+
+@pytest.mark.parametrize("kind", ["internal", "sidecar", "nodata"])
+def test_http_regions_honour_the_mask(tmp_path, kind):
+    from imgstats.web import create_app
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    path = _file(folder, kind)
+    app = create_app({"IMAGES": str(folder), "TESTING": True, "WARMUP": False})
+    funcs = ["min", "max", "mean", "median", "count"]
+    win = np.zeros((H, W), bool)
+    win[7:133, 11:201] = True
+    ring = [list(p) for p in POLYGON]
+    window = [11, 7, 201, 133]
+    with app.test_client() as client:
+        for body, pixels in (
+            ({"polygon": ring}, IN_POLYGON),
+            ({"window": window}, win),
+            ({"window": window, "polygon": ring}, win & IN_POLYGON),
+        ):
+            response = client.post(f"/stats/{path.name}", json={"funcs": funcs, **body})
+            assert response.status_code == 200, response.get_json()
+            values = response.get_json()["values"]
+            assert values.pop("count") == _valid(path, pixels).size
+            check_all(values, _valid(path, pixels), funcs[:-1])
