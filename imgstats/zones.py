@@ -235,8 +235,12 @@ def _values(source, band, scheduler, io_options):
 
 
 def _pixel_validity(plan, arr):
-    """The ``(y, x)`` pixels kept by the dataset mask or alpha, or ``None``."""
-    valid = plan.valid_pixels()
+    """The ``(y, x)`` pixels kept by the dataset mask and alpha, or ``None``."""
+    valid = plan.dataset_mask()
+    alpha = None if plan.valid is None else plan.valid.alpha
+    if alpha is not None and arr.ndim == 3:
+        opaque = arr[..., alpha] != 0
+        valid = opaque if valid is None else opaque & valid
     if valid is not None and not isinstance(valid, np.ndarray) and isinstance(arr, np.ndarray):
         valid = np.asarray(valid)
     return valid
