@@ -1057,7 +1057,8 @@ class ImageService:
             for mode, arr in [
                 ("RGB", samples[0]),
                 ("L", samples[1]),
-                ("RGBA", np.dstack([samples[0], samples[1]])),
+                # a transparent pixel: alpha-0 pixels leave the counts by their own kernel
+                ("RGBA", np.dstack([samples[0], np.where(samples[1] < 128, 0, samples[1])])),
             ]:
                 paths.append(os.path.join(folder, f"warm-{mode}.png"))
                 Image.fromarray(arr, mode).save(paths[-1])
