@@ -7,7 +7,7 @@ summary it returns cannot make :meth:`Summary.compute` fail in ways a real one w
 A forged but consistent summary still gives wrong numbers: signing the bytes is the
 caller's job (the web cache does it with ``IMGSTATS_CACHE_KEY``).
 
-Layout (format version 2; version 1 is still read)::
+Layout (format version 3; versions 1 and 2 are still read)::
 
     b"IMGSTSUM"  magic, 8 bytes
     uint16       format version (little-endian)
@@ -22,6 +22,10 @@ Everything that knows :class:`Summary`'s fields is in :func:`_flatten` and :func
 
 Versions: 1 had no ``masked`` field in a band (samples seen but not valid other than NaN);
 a version-1 band reads as ``masked = 0``, which is what its summary counted. Version 2 adds it.
+Version 3 adds two kinds of refinement that are no bin of keys (shift
+:data:`~imgstats.summary.SQUARES` or :data:`~imgstats.summary.VALUES`, prefix 0): the exact
+sum of the squares of a selection's samples (``"squares"``, a rational in the header), and
+the count of each of its distinct values (``"values"``, keys then counts, or ``"too_many"``).
 """
 
 from __future__ import annotations
@@ -32,7 +36,16 @@ from fractions import Fraction
 
 import numpy as np
 
-from .summary import BandStats, Summary, _bins, _top_shift, key_bits_of
+from .summary import (
+    SQUARES,
+    VALUES,
+    VALUES_LIMIT,
+    BandStats,
+    Summary,
+    _bins,
+    _top_shift,
+    key_bits_of,
+)
 
 __all__ = [
     "dumps",
@@ -45,9 +58,9 @@ __all__ = [
 ]
 
 MAGIC = b"IMGSTSUM"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 #: The versions :func:`loads` reads: the current one and its predecessors.
-READ_VERSIONS = (1, 2)
+READ_VERSIONS = (1, 2, 3)
 _PREAMBLE = struct.Struct("<8sHI")
 #: Types an array of the format may have (histogram counts, collected keys, sparse indices).
 _ARRAY_DTYPES = {"<i8": np.dtype("<i8"), "<u8": np.dtype("<u8"), "<u4": np.dtype("<u4")}
@@ -73,11 +86,23 @@ def _flatten(summary: Summary, out: _Writer) -> dict:
                 int(shift),
                 int(prefix),
                 kind,
-                out.array(data, "<u8", sparse=False) if kind == "keys" else out.array(data, "<i8"),
+                _flatten_node(kind, data, out),
             ]
             for (sel, shift, prefix), (kind, data) in sorted(summary.refined.items())
         ],
     }
+
+
+def _flatten_node(kind: str, data, out: _Writer):
+    if kind == "keys":
+        return out.array(data, "<u8", sparse=False)
+    if kind == "squares":
+        return [hex(data.numerator), hex(data.denominator)]
+    if kind == "values":
+        return out.array(data, "<u8", sparse=False)
+    if kind == "too_many":
+        return None
+    return out.array(data, "<i8")
 
 
 def _flatten_band(band: BandStats, out: _Writer) -> dict:
@@ -119,12 +144,27 @@ def _build(header: dict, arrays: _Reader, version: int = FORMAT_VERSION) -> Summ
             raise CorruptSummary("bad refinement")
         sel, shift, prefix, kind, ref = node
         if (
-            kind not in ("hist", "keys")
+            kind not in ("hist", "keys", "squares", "values", "too_many")
             or not isinstance(sel, str)
             or not (_is_int(shift) and _is_int(prefix))
         ):
             raise CorruptSummary("bad refinement")
-        if kind == "keys":  # their number is checked against the parent bin below
+        if (shift < 0) != (kind in ("squares", "values", "too_many")) or (
+            shift < 0 and version < 3
+        ):
+            raise CorruptSummary("bad refinement")
+        if kind == "squares":
+            data = _fraction(ref)
+        elif kind == "values":
+            flat = arrays.array(ref, "<u8")
+            if flat.size % 2 or flat.size > 2 * VALUES_LIMIT:
+                raise CorruptSummary("bad value counts")
+            data = flat.reshape(2, -1)
+        elif kind == "too_many":
+            if ref is not None:
+                raise CorruptSummary("bad refinement")
+            data = np.zeros((2, 0), np.uint64)
+        elif kind == "keys":  # their number is checked against the parent bin below
             data = arrays.array(ref, "<u8")
         else:
             data = arrays.array(ref, "<i8", length=1 << 16)
@@ -187,6 +227,9 @@ def _check_refinements(summary: Summary) -> None:
     bits = summary.bands[0].key_bits
     top = _top_shift(bits)
     for (sel, shift, prefix), (kind, data) in summary.refined.items():
+        if shift < 0:
+            _check_special(summary, sel, shift, prefix, kind, data)
+            continue
         if sel not in ("all", "luma") and not (
             isinstance(sel, str)
             and sel[1:].isdecimal()
@@ -217,12 +260,46 @@ def _check_refinements(summary: Summary) -> None:
                 raise CorruptSummary("collected keys outside their bin")
 
 
+def _check_special(summary: Summary, sel, shift, prefix, kind, data) -> None:
+    """A squares or values node must be possible for the samples of its selection."""
+    if prefix != 0 or shift not in (SQUARES, VALUES) or (kind == "squares") != (shift == SQUARES):
+        raise CorruptSummary("a refinement of an impossible kind")
+    if not (sel == "all" or (isinstance(sel, str) and sel[:1] == "b" and sel[1:].isdecimal())):
+        raise CorruptSummary("a refinement of an unknown selection")
+    try:
+        stats = summary._stats(summary.selection(None if sel == "all" else int(sel[1:])))
+    except (ValueError, IndexError):
+        raise CorruptSummary("a refinement of an unknown selection") from None
+    if kind == "squares":
+        total = Fraction(stats.total)
+        if data < 0 or stats.count * data < total * total:
+            raise CorruptSummary("a sum of squares below the square of the sum")
+    elif kind == "values":
+        keys, counts = data
+        if (keys[:-1] >= keys[1:]).any() or (counts == 0).any():
+            raise CorruptSummary("value counts that are not sorted and positive")
+        if int(counts.sum(dtype=np.uint64)) != stats.count:
+            raise CorruptSummary("value counts that do not add up to the count")
+
+
+def _fraction(ref) -> Fraction:
+    if not (isinstance(ref, list) and len(ref) == 2 and all(isinstance(v, str) for v in ref)):
+        raise CorruptSummary("bad sum of squares")
+    try:
+        num, den = (int(v, 16) for v in ref)
+    except ValueError:
+        raise CorruptSummary("bad sum of squares") from None
+    if den <= 0:
+        raise CorruptSummary("bad sum of squares")
+    return Fraction(num, den)
+
+
 def summary_arrays(summary: Summary) -> list[np.ndarray]:
     """Every array a summary holds (histograms, refinements), e.g. to weigh it."""
     arrays = [b.hist for b in summary.bands]
     if summary.luma is not None:
         arrays.append(summary.luma.hist)
-    arrays += [data for _, data in summary.refined.values()]
+    arrays += [data for _, data in summary.refined.values() if isinstance(data, np.ndarray)]
     return arrays
 
 

@@ -3,7 +3,9 @@
 The named statistics are :data:`NAMED_FUNCTIONS`: ``min``, ``max``, ``mean``, ``median``,
 ``sum``, ``std`` (population), the counts ``count`` (valid samples), ``masked_pixels``
 (samples seen but not valid: NaN, nodata, masked, alpha 0) and ``valid_percent``, and the
-categorical ``majority``, ``minority`` and ``unique`` of integer images.
+categorical ``majority``, ``minority``, ``unique`` and ``value_counts`` of integer images.
+Every one is a number but ``value_counts``, a ``{value: count}`` dict
+(:data:`SCALAR_FUNCTIONS` lists the numbers).
 ``docs/statistics.md`` says which numpy function each equals.
 
 ``pXXX`` is a percentile written in ASCII digits, from 0 to 100, with an optional fractional
@@ -29,6 +31,7 @@ __all__ = [
     "check_method",
     "FUNCTION_PATTERN",
     "NAMED_FUNCTIONS",
+    "SCALAR_FUNCTIONS",
     "QUANTILE_METHODS",
 ]
 
@@ -45,7 +48,10 @@ NAMED_FUNCTIONS = (
     "majority",
     "minority",
     "unique",
+    "value_counts",
 )
+#: The named statistics whose answer is one number (all but ``value_counts``).
+SCALAR_FUNCTIONS = tuple(n for n in NAMED_FUNCTIONS if n != "value_counts")
 
 #: The grammar of a percentile name. ``[0-9]`` and not ``\d``: ``\d`` matches unicode digits.
 FUNCTION_PATTERN = r"p(?P<q>[0-9]+(?:\.[0-9]+)?)"

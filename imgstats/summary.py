@@ -30,6 +30,7 @@ __all__ = [
     "Summary",
     "NeedsRefinement",
     "COLLECT_LIMIT",
+    "VALUES_LIMIT",
     "WIDE_COLLECT_LIMIT",
     "collect_limit",
     "key_bits_of",
@@ -44,6 +45,21 @@ COLLECT_LIMIT = 1 << 16
 #: ... for 64-bit keys: a histogram of the next 16 bits would leave 32 more bits to find in
 #: other passes, so bins of up to this many keys (32 MB) are collected to answer in one pass.
 WIDE_COLLECT_LIMIT = 1 << 22
+#: Refinement "shifts" of the nodes that are no bin of keys: the exact sum of the squares of a
+#: selection's samples (``std`` of 32- and 64-bit types), and the count of each of its
+#: distinct values (the categorical statistics of 32- and 64-bit integers).
+SQUARES, VALUES = -1, -2
+#: The most distinct values the categorical statistics answer (a class raster's classes): as
+#: many as a 16-bit image can hold, so 8- and 16-bit images are never refused.
+VALUES_LIMIT = 1 << 16
+
+
+def _too_many(what: str) -> str:
+    return (
+        f"{what} answers images of at most {VALUES_LIMIT:,} distinct values (class rasters); "
+        "this one has more"
+    )
+
 
 _SMALL_INTS = {"u1", "i1", "u2", "i2"}
 
@@ -278,48 +294,67 @@ class BandStats:
         except OverflowError:
             return math.inf if self.total > 0 else -math.inf
 
-    def _values_and_counts(self, what: str):
-        """The distinct valid values (Python ints) and their counts, from the histogram of
-        an 8- or 16-bit integer band, which holds every value."""
+    def _values_and_counts(self, what: str, node=None):
+        """The distinct valid values (Python ints) and their counts: from the histogram of
+        an 8- or 16-bit integer band, which holds every value, or from ``node``, the
+        ``("values", (2, k) keys and counts)`` refinement of a 32- or 64-bit one."""
         dtype = np.dtype(self.dtype)
-        if dtype.kind == "f" and what != "std":
+        if dtype.kind == "f":
             raise InvalidOption(
                 f"{what} is for integer images (classes, counts); this one is {dtype}"
             )
-        if self.key_bits > 16:
-            raise InvalidOption(
-                f"{what} is answered from the summary of 8- and 16-bit integer images; "
-                f"this one is {dtype}"
-            )
         self._check()
-        nz = np.flatnonzero(self.hist)
-        return nz + int(np.iinfo(dtype).min), self.hist[nz]
+        if self.key_bits <= 16:
+            nz = np.flatnonzero(self.hist)
+            return nz + int(np.iinfo(dtype).min), self.hist[nz]
+        if node is None:
+            raise NeedsRefinement([(VALUES, 0, self.count)])
+        kind, data = node
+        if kind != "values":
+            raise InvalidOption(_too_many(what))
+        return keys_to_values(data[0], dtype), data[1].astype(np.int64)
 
-    def std(self) -> float:
+    def std(self, squares: Fraction | None = None) -> float:
         """The population standard deviation (``numpy.std``, ``ddof=0``): the square root of
-        the exact variance, correctly rounded once to float64. 8- and 16-bit integers only
-        (their histogram holds every value); others raise :class:`InvalidOption`."""
-        values, counts = self._values_and_counts("std")
-        n = self.count
-        squares = sum(int(c) * int(v) * int(v) for v, c in zip(values, counts, strict=True))
-        total = int(self.total)
-        return _sqrt(Fraction(n * squares - total * total, n * n))
+        the exact variance, correctly rounded once to float64.
 
-    def majority(self) -> int:
+        8- and 16-bit integers read it from their histogram; wider integers and floats from
+        ``squares``, the exact sum of the squares of their finite valid samples (a
+        refinement pass gathers it). NaN when an infinity is among the samples, as numpy.
+        """
+        self._check()
+        if self.posinf or self.neginf:
+            return math.nan
+        n = self.count
+        if self.key_bits <= 16 and np.dtype(self.dtype).kind != "f":
+            values, counts = self._values_and_counts("std")
+            squares = sum(int(c) * int(v) * int(v) for v, c in zip(values, counts, strict=True))
+        elif squares is None:
+            raise NeedsRefinement([(SQUARES, 0, n)])
+        total = Fraction(self.total)
+        return _sqrt((n * Fraction(squares) - total * total) / (n * n))
+
+    def majority(self, node=None) -> int:
         """The most frequent value (the smallest of equally frequent ones, as rio-tiler's
         ``numpy.unique`` then ``argmax``)."""
-        values, counts = self._values_and_counts("majority")
+        values, counts = self._values_and_counts("majority", node)
         return int(values[int(np.argmax(counts))])
 
-    def minority(self) -> int:
+    def minority(self, node=None) -> int:
         """The least frequent value present (the smallest of equally rare ones)."""
-        values, counts = self._values_and_counts("minority")
+        values, counts = self._values_and_counts("minority", node)
         return int(values[int(np.argmin(counts))])
 
-    def unique(self) -> int:
+    def unique(self, node=None) -> int:
         """The number of distinct valid values (``len(numpy.unique(values))``)."""
-        values, _ = self._values_and_counts("unique")
+        values, _ = self._values_and_counts("unique", node)
         return int(values.size)
+
+    def value_counts(self, node=None) -> dict:
+        """``{value: count}`` of every distinct valid value, in increasing order of value
+        (``numpy.unique(values, return_counts=True)`` as a dict of Python ints)."""
+        values, counts = self._values_and_counts("value_counts", node)
+        return dict(zip(values.tolist(), (int(c) for c in counts), strict=True))
 
     def valid_percent(self) -> float:
         """``100 * count / (count + nan + masked)``, correctly rounded to float64.
@@ -485,10 +520,30 @@ def _merge_refined(a: dict, b: dict) -> dict:
     out = {}
     for node in a.keys() & b.keys():
         (kind, x), (kind_b, y) = a[node], b[node]
+        if node[1] < 0:  # squares and values: no bin, a reading of every sample
+            out[node] = merge_special(a[node], b[node])
+            continue
         if kind != kind_b:
             continue  # one side counted, the other collected: neither covers both
         out[node] = (kind, x + y if kind == "hist" else np.sort(np.concatenate([x, y])))
     return out
+
+
+def merge_special(a: tuple, b: tuple) -> tuple:
+    """Two parts' ``("squares", Fraction)`` or ``("values", (2, k) uint64)`` nodes, merged;
+    values beyond :data:`VALUES_LIMIT` distinct become ``("too_many", empty)``."""
+    (kind, x), (kind_b, y) = a, b
+    if kind == "squares" and kind_b == "squares":
+        return kind, x + y
+    if kind != "values" or kind_b != "values":
+        return "too_many", np.zeros((2, 0), np.uint64)
+    keys = np.concatenate([x[0], y[0]])
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    if uniq.size > VALUES_LIMIT:
+        return "too_many", np.zeros((2, 0), np.uint64)
+    counts = np.zeros(uniq.size, np.uint64)
+    np.add.at(counts, inverse.reshape(-1), np.concatenate([x[1], y[1]]))
+    return "values", np.stack([uniq, counts])
 
 
 @dataclass(frozen=True)
@@ -730,8 +785,12 @@ class Summary:
             return stats.valid_percent()
         if f.kind == "sum":
             return stats.sum()
-        if f.kind in ("std", "majority", "minority", "unique"):
-            return getattr(stats, f.kind)()
+        if f.kind == "std":
+            node = self.refined.get((self._refined_selection(sel), SQUARES, 0))
+            return stats.std(None if node is None else node[1])
+        if f.kind in ("majority", "minority", "unique", "value_counts"):
+            node = self.refined.get((self._refined_selection(sel), VALUES, 0))
+            return getattr(stats, f.kind)(node)
         if f.name == "median":  # numpy.median: the mean of the middle one or two samples
             stats._check()
             n = stats.count
@@ -820,7 +879,7 @@ class Summary:
     def nbytes(self) -> int:
         """Approximate memory held by the summary's arrays."""
         arrays = [b.hist for b in self.bands] + ([self.luma.hist] if self.luma else [])
-        arrays += [data for _, data in self.refined.values()]
+        arrays += [data for _, data in self.refined.values() if isinstance(data, np.ndarray)]
         return int(sum(a.nbytes for a in arrays))
 
     # -- for people: repr, Jupyter, pandas -------------------------------------------------------
