@@ -14,6 +14,7 @@ import numpy as np
 
 from ._lazy import lazy_module
 from .summary import (
+    SPECIAL_KINDS,
     SQUARES,
     VALUES_LIMIT,
     BandStats,
@@ -511,7 +512,7 @@ def merge_refinements(a: dict, b: dict) -> dict:
     for node, (kind, data) in b.items():
         if node not in out:
             out[node] = (kind, data)
-        elif node[1] < 0:
+        elif kind in SPECIAL_KINDS:
             out[node] = merge_special(out[node], (kind, data))
         elif kind == "hist":
             out[node] = (kind, out[node][1] + data)
@@ -523,7 +524,7 @@ def merge_refinements(a: dict, b: dict) -> dict:
 def finish_refinements(found: dict) -> dict:
     """Sort collected keys once all blocks are merged."""
     return {
-        node: (kind, _sorted(data, node[1]) if kind == "keys" and node[1] >= 0 else data)
+        node: (kind, _sorted(data, node[1]) if kind == "keys" else data)
         for node, (kind, data) in found.items()
     }
 

@@ -438,7 +438,7 @@ def render(values: dict, fmt: str) -> str:
         # NaN and infinities have no JSON spelling: null, as the web API answers
         body = {name: _json_number(v) for name, v in values.items()}
         return json.dumps(body, allow_nan=False) + "\n"
-    rows = [(str(name), str(value)) for name, value in values.items()]
+    rows = [(str(name), _text(value)) for name, value in values.items()]
     if fmt == "csv":
         import csv
         import io
@@ -473,6 +473,13 @@ def _cli_words(message: str) -> str:
     for python, cli in _CLI_WORDS:
         message = message.replace(python, cli)
     return message
+
+
+def _text(value) -> str:
+    """A value as text: ``value_counts`` (a dict) as one compact JSON object."""
+    if isinstance(value, dict):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
 
 
 def _json_number(value):

@@ -51,6 +51,7 @@ from .summary import (
     collect_limit,
     key_bits_of,
     keys_to_values,
+    special_of_counts,
 )
 
 __all__ = [
@@ -237,6 +238,9 @@ class PromotedPart:
         out = {}
         limit = collect_limit(self.summary.dtype)
         for shift, prefix, count in nodes:
+            if shift < 0:  # the sum of squares, or the count of each value, of every sample
+                out[(shift, prefix)] = special_of_counts(keys, counts, self.summary.dtype, shift)
+                continue
             inside = (keys >> np.uint64(shift)) == np.uint64(prefix)
             k, c = keys[inside], counts[inside]
             if count <= limit:
@@ -565,8 +569,9 @@ def refine_many(
                     jobs.append((source, i, region, io_options, mask_of, nodes, merged.dtype))
             for part_found in _run(_found_one, jobs, scheduler, max_workers):
                 found = merge_refinements(found, part_found)
+            # keyed by selection before sorting: finish_refinements reads a node's shift
             merged = merged.with_refinements(
-                {(sel_of[node], *node): data for node, data in finish_refinements(found).items()}
+                finish_refinements({(sel_of[node], *node): data for node, data in found.items()})
             )
         if merged.missing(func, b):  # pragma: no cover
             raise RuntimeError("radix selection did not converge; this is a bug")
@@ -596,7 +601,10 @@ def _check_band(merged: Summary, parts, band) -> None:
 def _holds(stats, nodes) -> bool:
     """Whether an image's statistics have samples in the top-level bins of ``nodes``."""
     top = _top_shift(stats.key_bits)
-    return any(stats.hist[prefix >> (top - shift)] for shift, prefix, _ in nodes)
+    return any(
+        stats.count if shift < 0 else stats.hist[prefix >> (top - shift)]  # squares, values
+        for shift, prefix, _ in nodes
+    )
 
 
 def _summaries(sources, scheduler, max_workers, region, io_options):

@@ -52,6 +52,8 @@ SQUARES, VALUES = -1, -2
 #: The most distinct values the categorical statistics answer (a class raster's classes): as
 #: many as a 16-bit image can hold, so 8- and 16-bit images are never refused.
 VALUES_LIMIT = 1 << 16
+#: The kinds of those nodes.
+SPECIAL_KINDS = frozenset({"squares", "values", "too_many"})
 
 
 def _too_many(what: str) -> str:
@@ -498,10 +500,34 @@ def value_of_sorted(values: np.ndarray, f: Function):
     if f.name == "median":
         with np.errstate(all="ignore"):
             return np.mean(values[sorted({(n - 1) // 2, n // 2})]).item()
+    if f.kind == "value_counts":
+        raise InvalidOption("value_counts (a dict) is not available here: ask it of one image")
+    if f.kind in ("std", "majority", "minority", "unique"):
+        return _small_group_reading(values, f.kind)
     lo, hi, t = quantile_positions(n, f.q, f.method)
     if t is None:
         return values[lo].item()
     return _lerp(values[lo], values[hi], t).item()
+
+
+def _small_group_reading(values: np.ndarray, kind: str):
+    """``std`` or a categorical statistic of a small group's sorted valid samples, as
+    :class:`BandStats` reads them."""
+    if kind != "std":
+        uniq, counts = np.unique(values, return_counts=True)
+        if values.dtype.kind == "f":
+            raise InvalidOption(f"{kind} is for integer images (classes, counts)")
+        if kind == "unique":
+            return int(uniq.size)
+        pick = np.argmax(counts) if kind == "majority" else np.argmin(counts)
+        return int(uniq[int(pick)])
+    if values.dtype.kind == "f" and np.isinf(values).any():
+        return math.nan
+    exact = [Fraction(v) for v in values.tolist()]
+    n = len(exact)
+    total = sum(exact, Fraction(0))
+    squares = sum((v * v for v in exact), Fraction(0))
+    return _sqrt((n * squares - total * total) / (n * n))
 
 
 class NeedsRefinement(Exception):
@@ -520,13 +546,27 @@ def _merge_refined(a: dict, b: dict) -> dict:
     out = {}
     for node in a.keys() & b.keys():
         (kind, x), (kind_b, y) = a[node], b[node]
-        if node[1] < 0:  # squares and values: no bin, a reading of every sample
+        if kind in SPECIAL_KINDS:  # squares and values: no bin, a reading of every sample
             out[node] = merge_special(a[node], b[node])
             continue
         if kind != kind_b:
             continue  # one side counted, the other collected: neither covers both
         out[node] = (kind, x + y if kind == "hist" else np.sort(np.concatenate([x, y])))
     return out
+
+
+def special_of_counts(keys: np.ndarray, counts: np.ndarray, dtype, shift: int) -> tuple:
+    """The ``squares`` or ``values`` node (``shift``) of keys of ``dtype`` with ``counts``
+    (samples kept as distinct keys and their counts, e.g. a promoted 8/16-bit image's)."""
+    keys = np.asarray(keys, np.uint64)
+    counts = np.asarray(counts, np.int64)
+    if shift == SQUARES:
+        values = keys_to_values(keys, dtype).tolist()
+        pairs = zip(values, counts.tolist(), strict=True)
+        squares = sum((c * Fraction(v) ** 2 for v, c in pairs if math.isfinite(v)), Fraction(0))
+        return "squares", squares
+    both = ("values", np.stack([keys, counts.astype(np.uint64)]))
+    return merge_special(both, ("values", np.zeros((2, 0), np.uint64)))
 
 
 def merge_special(a: tuple, b: tuple) -> tuple:

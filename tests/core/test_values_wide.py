@@ -185,3 +185,30 @@ def test_masked_and_nodata_samples_are_left_out():
     assert got == {"std": exact_std(want), "value_counts": {1: 1, 2: 1, 5: 1, 9: 1}, "majority": 1}
     masked = np.ma.masked_array(arr.astype(np.float64), mask=arr == 1 << 40)
     assert imgstats.compute(masked, "std") == exact_std(want)
+
+
+def test_collections_refine_squares_and_values_across_images_of_several_types():
+    a = (np.arange(600).reshape(20, 30) % 7 * 100000).astype(np.int32)
+    b = np.arange(50, dtype=np.uint8).reshape(5, 10)  # promoted: its kept keys answer
+    both = np.concatenate([a.ravel(), b.ravel().astype(np.int32)])
+    uniq, counts = np.unique(both, return_counts=True)
+    got = imgstats.compute([a, b], ["std", "unique", "majority", "value_counts"])
+    assert got == {
+        "std": exact_std(both),
+        "unique": int(uniq.size),
+        "majority": int(uniq[np.argmax(counts)]),
+        "value_counts": dict(zip(uniq.tolist(), counts.tolist(), strict=True)),
+    }
+    c = np.linspace(-1, 1, 50, dtype=np.float32).reshape(5, 10)
+    mixed = np.concatenate([c.ravel().astype(np.float64), b.ravel()])
+    assert imgstats.compute([c, b], "std") == exact_std(mixed)
+
+
+def test_along_a_dim_std_and_majority_per_row_and_value_counts_refused():
+    xr = pytest.importorskip("xarray")
+    arr = np.array([[1, 1, 7, 2**40], [3, 3, 3, -5]], np.int64)
+    got = imgstats.compute(xr.DataArray(arr, dims=("y", "x")), ["std", "majority"], dim="x")
+    assert got.sel(func="std").values.tolist() == [exact_std(row) for row in arr]
+    assert got.sel(func="majority").values.tolist() == [1, 3]
+    with pytest.raises(InvalidOption, match="value_counts"):
+        imgstats.compute(xr.DataArray(arr, dims=("y", "x")), "value_counts", dim="x")
