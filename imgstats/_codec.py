@@ -25,7 +25,8 @@ a version-1 band reads as ``masked = 0``, which is what its summary counted. Ver
 Version 3 adds two kinds of refinement that are no bin of keys (shift
 :data:`~imgstats.summary.SQUARES` or :data:`~imgstats.summary.VALUES`, prefix 0): the exact
 sum of the squares of a selection's samples (``"squares"``, a rational in the header), and
-the count of each of its distinct values (``"values"``, keys then counts, or ``"too_many"``).
+the count of each of its distinct values (``"values"``, keys then counts, or ``"too_many"``);
+and each band's scale and offset (``"scales"``, float hex strings, or null).
 """
 
 from __future__ import annotations
@@ -90,6 +91,10 @@ def _flatten(summary: Summary, out: _Writer) -> dict:
             ]
             for (sel, shift, prefix), (kind, data) in sorted(summary.refined.items())
         ],
+        # floats as hex: exact, and NaN (a file's unusable scale) has a spelling
+        "scales": None
+        if summary.scales is None
+        else [[float(v).hex() for v in pair] for pair in summary.scales],
     }
 
 
@@ -169,9 +174,29 @@ def _build(header: dict, arrays: _Reader, version: int = FORMAT_VERSION) -> Summ
         else:
             data = arrays.array(ref, "<i8", length=1 << 16)
         refined[(sel, shift, prefix)] = (kind, data)
-    summary = Summary(stats, tuple(names), luma, tuple(shape), refined)
+    scales = _scales(header.get("scales"), len(stats)) if version >= 3 else None
+    summary = Summary(stats, tuple(names), luma, tuple(shape), refined, scales)
     _check_refinements(summary)
     return summary
+
+
+def _scales(value, nbands: int):
+    """Each band's ``(scale, offset)`` of a version-3 header, or ``None``."""
+    if value is None:
+        return None
+    if not (isinstance(value, list) and len(value) == nbands):
+        raise CorruptSummary("bad scales")
+    out = []
+    for pair in value:
+        if not (
+            isinstance(pair, list) and len(pair) == 2 and all(isinstance(v, str) for v in pair)
+        ):
+            raise CorruptSummary("bad scales")
+        try:
+            out.append(tuple(float.fromhex(v) for v in pair))
+        except (ValueError, OverflowError):
+            raise CorruptSummary("bad scales") from None
+    return tuple(out)
 
 
 def _build_band(fields, arrays: _Reader, version: int = FORMAT_VERSION) -> BandStats:

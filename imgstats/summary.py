@@ -324,9 +324,14 @@ class BandStats:
         ``squares``, the exact sum of the squares of their finite valid samples (a
         refinement pass gathers it). NaN when an infinity is among the samples, as numpy.
         """
+        variance = self.variance(squares)
+        return math.nan if variance is None else _sqrt(variance)
+
+    def variance(self, squares: Fraction | None = None) -> Fraction | None:
+        """The exact population variance (see :meth:`std`); ``None`` with an infinity."""
         self._check()
         if self.posinf or self.neginf:
-            return math.nan
+            return None
         n = self.count
         if self.key_bits <= 16 and np.dtype(self.dtype).kind != "f":
             values, counts = self._values_and_counts("std")
@@ -334,7 +339,7 @@ class BandStats:
         elif squares is None:
             raise NeedsRefinement([(SQUARES, 0, n)])
         total = Fraction(self.total)
-        return _sqrt((n * Fraction(squares) - total * total) / (n * n))
+        return (n * Fraction(squares) - total * total) / (n * n)
 
     def majority(self, node=None) -> int:
         """The most frequent value (the smallest of equally frequent ones, as rio-tiler's
@@ -447,6 +452,14 @@ _ALPHA_BETA = {
     "median_unbiased": (1 / 3.0, 1 / 3.0),
     "normal_unbiased": (3 / 8.0, 3 / 8.0),
 }
+
+
+def _rounded(value: Fraction) -> float:
+    """A rational correctly rounded to float64, ``±inf`` beyond its range."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 def _sqrt(value: Fraction) -> float:
@@ -608,6 +621,10 @@ class Summary:
     refined : dict
         ``(selection, shift, prefix) -> ("hist", counts) | ("keys", sorted keys)``; a
         one-band image keeps its refinements under ``"all"``.
+    scales : tuple of (scale, offset) or None
+        Each band's scale and offset from the file's GDAL metadata (``None``: none), for
+        the readings of physical values (``scaled=True``); the statistics stay of the stored
+        values.
     """
 
     bands: tuple[BandStats, ...]
@@ -615,6 +632,7 @@ class Summary:
     luma: BandStats | None = None
     shape: tuple[int, ...] = ()
     refined: dict = field(default_factory=dict, compare=False)
+    scales: tuple[tuple[float, float], ...] | None = None
 
     # -- building ----------------------------------------------------------------------------
     def __add__(self, other: Summary) -> Summary:
@@ -640,6 +658,7 @@ class Summary:
             luma,
             self.shape if self.shape == other.shape else (),
             _merge_refined(self.refined, other.refined),
+            self.scales if self.scales == other.scales else None,
         )
 
     # -- selections --------------------------------------------------------------------------
@@ -810,6 +829,8 @@ class Summary:
         return "all" if len(self.bands) == 1 and sel.startswith("b") else sel
 
     def _value(self, f: Function, sel: str, cums: dict | None = None):
+        if f.scaled:
+            return self._scaled_value(f, sel, cums)
         stats = self._stats(sel)
         if f.kind == "min":
             return stats.min()
@@ -839,6 +860,77 @@ class Summary:
                 return np.mean(np.array(values)).item()
         lo, hi, t = stats.ranks(f.q, f.method)
         values = self._order_statistics(stats, sel, sorted({lo, hi}), cums)
+        if t is None:
+            return values[0].item()
+        return _lerp(values[0], values[-1], t).item()
+
+    def scale_of(self, f: Function, sel: str) -> tuple[float, float]:
+        """``(scale, offset)`` of a scaled reading of a selection (see :attr:`scales`)."""
+        if isinstance(f.scaled, tuple):
+            return f.scaled
+        if sel == "luma":
+            raise InvalidOption("the luma has no scale and offset: read a band, or leave scaled")
+        pairs = self.scales or ((1.0, 0.0),) * len(self.bands)
+        chosen = {pairs[i] for i in np.flatnonzero(self.bands_of(sel))}
+        if len(chosen) != 1:
+            raise InvalidOption(
+                "the bands have different scales or offsets: ask for one band at a time "
+                f"(band=0...), not for all of them ({sorted(chosen)})"
+            )
+        scale, offset = chosen.pop()
+        if not (math.isfinite(scale) and math.isfinite(offset) and scale != 0):
+            raise InvalidOption(
+                f"the image's scale {scale!r} and offset {offset!r} give no physical values "
+                "(a scale must be finite and not 0): pass scale= and offset="
+            )
+        return scale, offset
+
+    def _scaled_value(self, f: Function, sel: str, cums):
+        """``f`` of the physical values ``v * scale + offset`` (float64), read from the
+        statistics of the stored values: the map is monotone, so order statistics are the
+        stored ones mapped (in reverse order for a negative scale)."""
+        scale, offset = self.scale_of(f, sel)
+        stats = self._stats(sel)
+        raw = replace(f, scaled=False)
+        if f.kind in ("count", "masked_pixels", "valid_percent"):
+            return self._value(raw, sel, cums)
+        if f.kind in ("majority", "minority", "unique", "value_counts"):
+            raise InvalidOption(
+                f"{f.name} counts the stored classes: ask it without scaled, scale or offset"
+            )
+        stats._check()
+
+        def mapped(value):
+            with np.errstate(all="ignore"):
+                return np.float64(value) * np.float64(scale) + np.float64(offset)
+
+        exact_scale, exact_offset = Fraction(scale), Fraction(offset)
+        if f.kind in ("min", "max"):
+            want_max = (f.kind == "max") == (scale > 0)
+            return float(mapped(stats.max() if want_max else stats.min()))
+        if f.kind in ("mean", "sum"):
+            raw_value = stats.mean() if f.kind == "mean" else stats.sum()
+            if not math.isfinite(raw_value):  # an infinity among the samples
+                return float(mapped(raw_value))
+            n = 1 if f.kind == "mean" else stats.count
+            exact = Fraction(stats.total) / (stats.count if f.kind == "mean" else 1)
+            return _rounded(exact * exact_scale + n * exact_offset)
+        if f.kind == "std":
+            node = self.refined.get((self._refined_selection(sel), SQUARES, 0))
+            variance = stats.variance(None if node is None else node[1])
+            return math.nan if variance is None else _sqrt(variance * exact_scale**2)
+        n = stats.count
+        if f.name == "median":
+            ranks = sorted({(n - 1) // 2, n // 2})
+            t = None
+        else:
+            lo, hi, t = quantile_positions(n, f.q, f.method)
+            ranks = sorted({lo, hi})
+        stored = [n - 1 - r for r in ranks] if scale < 0 else ranks
+        values = [mapped(v) for v in self._order_statistics(stats, sel, stored, cums)]
+        if f.name == "median":
+            with np.errstate(all="ignore"):
+                return np.mean(np.array(values)).item()
         if t is None:
             return values[0].item()
         return _lerp(values[0], values[-1], t).item()

@@ -436,6 +436,8 @@ def _open_tiff(fh, source, chunks, pixel_limit, storage_options, page) -> xr.Dat
             attrs["nodata"] = facts.nodata
         if facts.mask_page is not None:
             attrs["mask_page"] = facts.mask_page
+        if facts.scales is not None:  # each band's (scale, offset), as GDAL's metadata
+            attrs["scales"] = [list(pair) for pair in facts.scales]
         if facts.geo is not None:
             from ._geo import geo_facts
 

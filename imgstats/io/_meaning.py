@@ -21,6 +21,8 @@ The rules, defined once for all formats in the README ("What an image means"):
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -225,3 +227,42 @@ def _band_names(photometric, samples, colour_samples, alpha, page) -> tuple[str,
     ):
         return ("C", "M", "Y", "K")
     return _numbered(0, samples)
+
+
+#: A GDAL_METADATA item; attributes in any order. A regular expression, not an XML parser:
+#: the tag is a flat list of items, and a parser would expand a hostile file's entities.
+_ITEM = re.compile(r"<Item\b([^>]{0,512})>([^<]{0,256})</Item>")
+_ATTR = re.compile(r'(\w+)\s*=\s*"([^"]*)"')
+#: The longest GDAL_METADATA tag read for scales and offsets.
+_MAX_METADATA = 1 << 20
+
+
+def gdal_scales(text, nbands: int) -> tuple[tuple[float, float], ...] | None:
+    """Each band's ``(scale, offset)`` from a GDAL_METADATA tag (ASCII XML), or ``None``.
+
+    GDAL writes them as items with ``role="scale"`` / ``role="offset"`` and the band's 0-based
+    ``sample`` (rasterio's ``src.scales``, ``src.offsets``); a band without one has scale 1
+    and offset 0. ``None`` when no band has either. A value that is not a number is NaN,
+    which a scaled reading refuses (the file's values mean nothing physical then).
+    """
+    if isinstance(text, bytes):
+        text = text.decode("ascii", "replace")
+    if not isinstance(text, str) or len(text) > _MAX_METADATA:
+        return None
+    found: dict[tuple[int, str], float] = {}
+    for attrs, value in _ITEM.findall(text):
+        fields = dict(_ATTR.findall(attrs))
+        role = fields.get("role", "").lower()
+        sample = fields.get("sample", "")
+        if role not in ("scale", "offset") or not sample.isdecimal() or int(sample) >= nbands:
+            continue
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = math.nan
+        found[(int(sample), role)] = number
+    if not found:
+        return None
+    return tuple(
+        (found.get((b, "scale"), 1.0), found.get((b, "offset"), 0.0)) for b in range(nbands)
+    )

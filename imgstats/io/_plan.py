@@ -89,6 +89,9 @@ class ReadPlan:
     transform: Callable | None = field(default=None, compare=False)
     #: Which samples count (:class:`~imgstats.io._valid.Validity`), ``None``: all but NaN.
     valid: Any = field(default=None, compare=False, kw_only=True)
+    #: Each band's ``(scale, offset)`` from GDAL's metadata, ``None`` without (the
+    #: physical values of ``scaled=True``; the statistics stay of the stored values).
+    scales: tuple | None = field(default=None, compare=False, kw_only=True)
 
     @property
     def has_luma(self) -> bool:
@@ -355,6 +358,10 @@ def with_validity(
     """
     from ._valid import Validity, check_nodata
 
+    if plan.kind == "stream" and plan.pixels.facts.scales is not None:
+        plan = replace(plan, scales=plan.pixels.facts.scales)
+    elif attrs and attrs.get("scales") is not None:
+        plan = replace(plan, scales=tuple(tuple(p) for p in attrs["scales"]))
     if raw and nodata is not None:
         raise InvalidOption("raw=True counts every sample: it takes no nodata")
     nbands = len(plan.band_names)
@@ -449,6 +456,7 @@ def _stream_plan(path, page, pixel_limit, raw=False, nodata=None) -> ReadPlan | 
     if facts.dtype.itemsize * math.prod(facts.shape) <= EAGER_BYTES:
         # read whole: its validity from the page's facts, as open_image's attrs give them
         attrs = {"format": "TIFF", "nodata": facts.nodata, "mask_page": facts.mask_page}
+        attrs["scales"] = facts.scales
         return with_validity(_read_whole(plan, stream), raw, nodata, path, None, attrs)
     return with_validity(plan, raw, nodata)
 

@@ -87,6 +87,8 @@ class TiffFacts:
     mask_page: int | None = None
     #: The page's georeferencing (:func:`imgstats.io._geo.georeference`), ``None`` without.
     geo: object = None
+    #: Each band's ``(scale, offset)`` (GDAL_METADATA), ``None`` without.
+    scales: tuple | None = None
 
     @property
     def dtype(self) -> np.dtype:
@@ -164,8 +166,14 @@ def tiff_facts(tif, source, page: int = 0, pixel_limit: int | None = None):
         nbands = len(meaning.bands)
         shape = (height, width) + ((nbands,) if nbands > 1 else ())
         nodata, mask_page, geo = _gdal_facts(tif, tpage, page, source)
+        scales = None
+        if meaning.photometric != "palette":  # a palette's colours have no scale
+            from ._meaning import gdal_scales
+
+            tag = tpage.tags.get(42112)  # GDAL_METADATA
+            scales = None if tag is None else gdal_scales(tag.value, nbands)
     return tpage, TiffFacts(
-        page, count, axes, shape, (int(rows), int(cols)), meaning, nodata, mask_page, geo
+        page, count, axes, shape, (int(rows), int(cols)), meaning, nodata, mask_page, geo, scales
     )
 
 
