@@ -150,6 +150,24 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: the file's)",
     )
     stats.add_argument(
+        "--scaled",
+        action="store_true",
+        help="statistics of the physical values value * scale + offset, with each band's "
+        "scale and offset from the file's GDAL metadata (default: the stored values)",
+    )
+    stats.add_argument(
+        "--scale",
+        default=None,
+        metavar="S",
+        help="this scale in place of the file's; implies --scaled (default: the file's, or 1)",
+    )
+    stats.add_argument(
+        "--offset",
+        default=None,
+        metavar="O",
+        help="this offset in place of the file's; implies --scaled (default: the file's, or 0)",
+    )
+    stats.add_argument(
         "--bbox",
         default=None,
         metavar="MINX,MINY,MAXX,MAXY",
@@ -394,9 +412,11 @@ def _stats(args) -> int:
         options["page"] = args.page
     if args.raw:
         options["raw"] = True
-    for name in ("nodata", "bbox", "crs"):
+    for name in ("nodata", "bbox", "crs", "scale", "offset"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
+    if args.scaled:
+        options["scaled"] = True
     try:
         sources, funcs = _split_sources(args.source, list(args.funcs))
         if not funcs:
