@@ -338,7 +338,8 @@ def refine_block(block, targets, dtype, limit: int, pooled=None) -> dict:
     if any(t[1] < 0 for t in targets):  # squares, values: readings of every sample
         special = {t[:3]: _special(px, t, dtype, pooled) for t in targets if t[1] < 0}
         rest = [t for t in targets if t[1] >= 0]
-        return {**special, **(refine_block(px, rest, dtype, limit, pooled) if rest else {})}
+        # the block as given: as_pixels reads a 2-D array as one band of (y, x)
+        return {**special, **(refine_block(block, rest, dtype, limit, pooled) if rest else {})}
     npix, nb = px.shape
     flat = px.reshape(-1).view(f"u{dtype.itemsize}")
     width = dtype.itemsize * 8

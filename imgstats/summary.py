@@ -23,7 +23,14 @@ from fractions import Fraction
 import numpy as np
 
 from .errors import InvalidOption, NoValidSamples
-from .functions import QUANTILE_METHODS, Function, check_method, parse_function, with_method
+from .functions import (
+    QUANTILE_METHODS,
+    Function,
+    check_method,
+    parse_function,
+    with_method,
+    with_scaled,
+)
 
 __all__ = [
     "BandStats",
@@ -758,7 +765,9 @@ class Summary:
         return mask
 
     # -- reading -----------------------------------------------------------------------------
-    def compute(self, func, band=None, method: str | None = None):
+    def compute(
+        self, func, band=None, method: str | None = None, *, scaled=False, scale=None, offset=None
+    ):
         """Return one statistic, or a dict of several, without touching pixels.
 
         Parameters
@@ -772,6 +781,9 @@ class Summary:
             numpy's percentile method for ``pXXX`` (one of :data:`QUANTILE_METHODS`), for
             every function; by default each function's own (``"linear"`` for a name).
             ``median`` is always ``numpy.median``.
+        scaled, scale, offset : optional
+            Statistics of the physical values ``value * scale + offset`` (see
+            :func:`imgstats.compute`): with the image's :attr:`scales`, or these.
 
         Returns
         -------
@@ -784,7 +796,7 @@ class Summary:
             When a 32- or 64-bit percentile needs a refinement pass; use
             :func:`imgstats.refine` or :func:`imgstats.compute`, which do it for you.
         """
-        func = with_method(func, method)
+        func = with_scaled(with_method(func, method), scaled, scale, offset)
         if isinstance(func, (list, tuple)):
             parsed = [parse_function(f) for f in func]
             sel = self.selection(band)

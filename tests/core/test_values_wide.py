@@ -212,3 +212,15 @@ def test_along_a_dim_std_and_majority_per_row_and_value_counts_refused():
     assert got.sel(func="majority").values.tolist() == [1, 3]
     with pytest.raises(InvalidOption, match="value_counts"):
         imgstats.compute(xr.DataArray(arr, dims=("y", "x")), "value_counts", dim="x")
+
+
+@pytest.mark.parametrize("dtype", ["int32", "float32", "float64"])
+def test_std_and_percentiles_of_one_band_of_several_in_one_pass(dtype):
+    arr = (np.arange(3 * 40 * 50).reshape(40, 50, 3) % 977 * 1.5).astype(dtype)
+    got = imgstats.compute(arr, ["std", "p2.5", "median"], band=1)
+    v = arr[..., 1].ravel()
+    assert got == {
+        "std": exact_std(v),
+        "p2.5": np.percentile(v, 2.5).item(),
+        "median": np.median(v).item(),
+    }
