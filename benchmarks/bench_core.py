@@ -298,8 +298,8 @@ def jpeg_ways(path) -> dict:
     """
     from PIL import Image
 
+    from imgstats._passes import _count_in_place, _count_with_pillow
     from imgstats.io._pillow_memory import load_single_block
-    from imgstats.reduce import _count_in_place, _count_with_pillow
 
     with Image.open(path) as img:
         want = np.asarray(img.histogram(), np.int64)
@@ -411,8 +411,8 @@ def jpeg_ways(path) -> dict:
 
 def count_array(arr: np.ndarray) -> np.ndarray:
     """The band histograms of an 8-bit ``(y, x, band)`` array, as compute counts them."""
+    from imgstats._passes import _summarize
     from imgstats.io import open_plan
-    from imgstats.reduce import _summarize
 
     summary = _summarize(open_plan(arr), False, None, False)
     return np.concatenate([b.hist for b in summary.bands])

@@ -316,7 +316,7 @@ def _as_type(plan, dtype):
 
 def _region_plan(source, region, io_options, scheduler):
     """The read plan of ``source``'s region (all of it when ``region`` holds only ``None``)."""
-    from .reduce import _plan, _region
+    from ._passes import _plan, _region
 
     data, options = _region(
         source,
@@ -356,13 +356,19 @@ def _known_dtype(source, io_options):
 # -- the tasks ---------------------------------------------------------------------------------
 def _summarize_one(source, index, region, io_options, dtype, nested: bool) -> Summary:
     """Summarize one image of a collection (a task of its own), as ``dtype`` when given."""
-    from .reduce import _summarize, summarize
+    from ._passes import _summarize
 
     scheduler = "sync" if nested else None
     try:
-        if dtype is None:
-            return summarize(source, scheduler=scheduler, **region, **io_options)
+        if isinstance(source, Summary):  # already summarized: nothing to read
+            if any(v is not None for v in region.values()):
+                raise InvalidOption(
+                    "a Summary has no pixels left to take a window, mask or polygon of"
+                )
+            return source
         plan = _region_plan(source, region, io_options, scheduler)
+        if dtype is None:
+            return _summarize(plan, plan.has_luma, scheduler, False)
         # a type guessed before reading (a header) is only a hint: 8/16-bit images are
         # promoted from their summaries, and one that does not promote to it keeps its own
         if not _from_summary(plan.dtype) and np.result_type(plan.dtype, dtype) == dtype:
@@ -610,7 +616,11 @@ def _holds(stats, nodes) -> bool:
 def _summaries(sources, scheduler, max_workers, region, io_options):
     """``(sources, parts, merged)``: each image's summary of the collection's type (8/16-bit
     ones as :class:`PromotedPart`), and their merge."""
-    sources = list(sources)
+    from ._patterns import expand, is_pattern
+
+    # a pattern among the sources stands for the images it matches, each one of the set
+    storage = io_options.get("storage_options")
+    sources = [m for s in sources for m in (expand(s, storage) if is_pattern(s) else [s])]
     if not sources:
         raise InvalidOption("an empty collection has no statistics: give at least one image")
     labels = [_label(src, i) for i, src in enumerate(sources)]

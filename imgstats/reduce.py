@@ -3,26 +3,21 @@
 Everything works from a read plan (:func:`imgstats.io.open_plan`): io says how the pixels
 arrive, and :meth:`~imgstats.io.ReadPlan.map_reduce` runs the per-block work of
 :mod:`imgstats._blocks` on them -- on threads, on a TIFF's decoding threads, or on any dask
-scheduler. Summarizing and refining are two calls of that one map-reduce.
+scheduler. Summarizing and refining are two calls of that one map-reduce
+(:mod:`imgstats._passes`, which :mod:`imgstats.collection` uses too). Here: the public entry
+points, which send a list or pattern of images to :mod:`imgstats.collection` and a reduction
+along dims to :mod:`imgstats.dims`.
 """
 
 from __future__ import annotations
 
-import sys
-from dataclasses import replace
-from functools import partial
-
 import numpy as np
 
-from ._blocks import finish_refinements, merge_refinements, refine_block, summarize_block
+from ._passes import _plan, _refine, _region, _summarize
 from .errors import InvalidOption
-from .summary import Summary, collect_limit, float32_keys
+from .summary import Summary, float32_keys
 
 __all__ = ["summarize", "refine", "compute", "as_image_array"]
-
-#: Refinement passes after which a radix selection must have found every order statistic:
-#: 64-bit keys in a bin too full to collect descend 16 bits per pass.
-_MAX_REFINE_PASSES = 4
 
 
 def as_image_array(data, **io_options):
@@ -393,174 +388,3 @@ def _band_selection(plan, band):
     if isinstance(band, str) and band in plan.band_names:
         return f"b{plan.band_names.index(band)}"
     return None
-
-
-# -- the two passes ----------------------------------------------------------------------------
-def _region(data, window, mask, polygon, io_options, scheduler=None):
-    """The samples of ``data`` in a region (see :mod:`imgstats.regions`), else ``data``.
-
-    A window alone of a local TIFF counted in this process becomes a stream plan over that
-    window (:func:`imgstats.io._plan.window_plan`), which decodes only the tiles or strips it
-    touches on every core; summarizing and refining then read the same segments.
-    """
-    from .io._geo import pixel_region
-
-    # a bbox or a geometry in map coordinates becomes a pixel window or polygon (issue 16)
-    window, polygon, io_options = pixel_region(data, window, polygon, io_options)
-    if window is None and mask is None and polygon is None:
-        return data, io_options
-    if mask is None and polygon is None and _is_local(scheduler) and set(io_options) <= _IO:
-        from .io._plan import window_plan
-
-        plan = window_plan(data, window, **io_options)
-        if plan is not None:
-            return plan, {}
-    from .selection import select
-
-    return select(data, window=window, mask=mask, polygon=polygon, **io_options), {}
-
-
-#: The io options that a stream plan over a window understands.
-_IO = frozenset({"chunks", "pixel_limit", "storage_options", "page", "raw", "nodata"})
-
-
-def _is_local(scheduler) -> bool:
-    """Whether the pixels are counted in this process (no dask scheduler or client in play)."""
-    from .io._plan import has_distributed_client
-
-    return scheduler is None and not has_distributed_client()
-
-
-def _plan(data, scheduler, io_options):
-    """The read plan of ``data``; files are streamed or read by Pillow only when counted here."""
-    from .io._plan import open_plan
-
-    return open_plan(data, local=_is_local(scheduler), **io_options)
-
-
-def _summarize(plan, luma: bool, scheduler, progress: bool, candidates=()) -> Summary:
-    """The summarizing pass; ``luma``: also count the luma (8-bit RGB(A) only);
-    ``candidates``: bins to refine in the same pass (see :func:`_candidates`)."""
-    if plan.kind == "pillow" and plan.transform is None:
-        return _pillow_summary(plan, luma)
-    if plan.scales is not None and len(plan.scales) == len(plan.band_names):
-        summary = _summarize(replace(plan, scales=None), luma, scheduler, progress, candidates)
-        return replace(summary, scales=plan.scales)  # for the physical readings
-    work = partial(
-        summarize_block,
-        band_names=plan.band_names,
-        luma=luma,
-        shape=plan.shape,
-        candidates=candidates,
-    )
-    return plan.map_reduce(work, _merge_summaries, scheduler=scheduler, progress=progress)
-
-
-def _refine(summary: Summary, plan, func, band, scheduler, progress: bool) -> Summary:
-    """Refinement passes until ``summary`` answers ``func`` for ``band`` (one, as a rule)."""
-    limit = collect_limit(summary.dtype)
-    for _ in range(_MAX_REFINE_PASSES):
-        targets = summary.missing(func, band)
-        if not targets:
-            return summary
-        work = partial(
-            refine_block, targets=targets, dtype=summary.dtype, limit=limit, pooled=summary.pooled
-        )
-        found = plan.map_reduce(work, _merge_found, scheduler=scheduler, progress=progress)
-        summary = summary.with_refinements(finish_refinements(found))
-    if summary.missing(func, band):
-        raise RuntimeError("radix selection did not converge; this is a bug")  # pragma: no cover
-    return summary
-
-
-def _pillow_summary(plan, luma: bool) -> Summary:
-    """Summarize an 8-bit L, RGB or RGBA image in Pillow's memory, without a copy to numpy.
-
-    When the numba kernels are loaded already (a service warmed up, a notebook, any process
-    that counted an array) and the image sits in one block (see
-    :mod:`imgstats.io._pillow_memory`), they count it in place on every core, the luma in
-    the same pass: 12 MP RGB, 16 ms with Pillow's single-threaded ``histogram()``, about
-    half on two cores. Otherwise, Pillow counts it, the luma on the second core beside the
-    bands (Pillow releases the GIL in ``convert()`` and ``histogram()``); a cold process
-    does not import numba for this, which costs far more than it saves on one image.
-    Splitting Pillow's count into two cropped halves was measured too: the crops' copies
-    and page faults cost more than the second core saves (57 -> 60 ms per 12 MP JPEG).
-    """
-    from ._blocks import small_int_stats
-
-    img = plan.pixels
-    luma = luma and img.mode != "L"
-    counted = _count_in_place(img, luma) if _kernels_loaded() else None
-    if counted is None:
-        counted = _count_with_pillow(plan, img, luma)
-    counts, lhist = counted
-    u8 = np.dtype(np.uint8)
-    bands = tuple(small_int_stats(u8, h) for h in counts)
-    luma_stats = small_int_stats(u8, lhist) if luma else None
-    return Summary(bands, plan.band_names, luma_stats, plan.shape)
-
-
-def _kernels_loaded() -> bool:
-    """Whether numba's kernels are compiled in this process (see :mod:`imgstats._jit`)."""
-    jit = sys.modules.get("imgstats._jit")
-    return jit is not None and jit.loaded()
-
-
-def _count_with_pillow(plan, img, luma: bool):
-    """``(band counts (bands, 256), luma counts or None)`` by Pillow's ``histogram()``."""
-    from .io import decoding
-    from .io._plan import submit
-
-    with decoding(plan.source):  # io's one error mapping, whatever Pillow raises
-        future = submit(lambda: img.convert("L").histogram()) if luma else None
-        counts = np.asarray(img.histogram(), np.int64).reshape(-1, 256)
-        lhist = np.asarray(future.result(), np.int64) if luma else None
-    return counts, lhist
-
-
-def _count_in_place(img, luma: bool):
-    """Like :func:`_count_with_pillow` by the kernels on Pillow's memory, row slices on every
-    core (an L image is its own luma); ``None`` when that memory cannot be viewed (several
-    blocks, an older Pillow)."""
-    from . import _kernels
-    from .io._pillow_memory import pixel_view
-    from .io._plan import PARALLEL_SAMPLES, submit, workers
-
-    view = pixel_view(img)
-    if view is None:
-        return None
-    nb = len(img.getbands())
-    height = view.shape[0]
-    parts = max(1, min(workers(), view.size // PARALLEL_SAMPLES, height))
-    cuts = [height * i // parts for i in range(parts + 1)]
-
-    def count(y0: int, y1: int):
-        out = np.zeros((nb, 256), np.int64)
-        lhist = np.zeros(256, np.int64)
-        flat = view[y0:y1].reshape(-1)  # whole rows of one block: contiguous
-        if nb == 1:
-            _kernels.hist8(flat, 1, 0, out)
-        else:
-            _kernels.hist8_px4(flat, nb, out, lhist, luma)
-        return out, lhist
-
-    futures = [submit(count, y0, y1) for y0, y1 in zip(cuts[1:-1], cuts[2:], strict=True)]
-    results = [count(cuts[0], cuts[1])] + [f.result() for f in futures]
-    counts = sum(r[0] for r in results)
-    if not luma:
-        return counts, None
-    return counts, counts[0].copy() if nb == 1 else sum(r[1] for r in results)
-
-
-def _merge_summaries(parts):
-    out = parts[0]
-    for p in parts[1:]:
-        out = out.merge(p)
-    return out
-
-
-def _merge_found(parts):
-    out = parts[0]
-    for p in parts[1:]:
-        out = merge_refinements(out, p)
-    return out

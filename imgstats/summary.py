@@ -22,6 +22,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from . import _codec
 from .errors import InvalidOption, NoValidSamples
 from .functions import (
     QUANTILE_METHODS,
@@ -1006,18 +1007,26 @@ class Summary:
         return keys_to_values(keys, stats.dtype), stats.hist[nz]
 
     def to_bytes(self) -> bytes:
-        """Data-only bytes of the summary (no pickle); read back with :meth:`from_bytes`."""
-        from ._codec import dumps
+        """Data-only bytes of the summary (no pickle); read back with :meth:`from_bytes`.
 
-        return dumps(self)
+        Examples
+        --------
+        >>> import numpy as np, imgstats
+        >>> s = imgstats.summarize(np.arange(12, dtype=np.uint8).reshape(3, 4))
+        >>> Summary.from_bytes(s.to_bytes()).compute("median")
+        5.5
+        """
+        out = _codec.Writer()
+        return out.pack(_flatten(self, out))
 
     @classmethod
     def from_bytes(cls, data: bytes, max_nbytes: int | None = None) -> Summary:
         """The summary :meth:`to_bytes` wrote; raises ``imgstats._codec.CorruptSummary`` (a
         ValueError) for anything else. Nothing in ``data`` is executed."""
-        from ._codec import loads
-
-        return loads(data, max_nbytes)
+        header, arrays, version = _codec.unpack(data, max_nbytes)
+        summary = _build(header, arrays, version)
+        arrays.finish()
+        return summary
 
     @property
     def nbytes(self) -> int:
@@ -1164,3 +1173,257 @@ def _sparkline(summary: Summary, sel: str, bins: int = 48) -> str:
         f"role='img' aria-label='histogram from {lo:g} to {hi:g}' "
         f"style='fill:currentColor;opacity:.7'>{bars}</svg>"
     )
+
+
+# -- the byte format (imgstats._codec): Summary's fields, in one place -------------------------
+def _flatten(summary: Summary, out: _codec.Writer) -> dict:
+    """The JSON header of ``summary``; its arrays go to ``out``."""
+    return {
+        "band_names": [str(n) for n in summary.band_names],
+        "shape": [int(n) for n in summary.shape],
+        "bands": [_flatten_band(b, out) for b in summary.bands],
+        "luma": None if summary.luma is None else _flatten_band(summary.luma, out),
+        "refined": [
+            [
+                sel,
+                int(shift),
+                int(prefix),
+                kind,
+                _flatten_node(kind, data, out),
+            ]
+            for (sel, shift, prefix), (kind, data) in sorted(summary.refined.items())
+        ],
+        # floats as hex: exact, and NaN (a file's unusable scale) has a spelling
+        "scales": None
+        if summary.scales is None
+        else [[float(v).hex() for v in pair] for pair in summary.scales],
+    }
+
+
+def _flatten_node(kind: str, data, out: _codec.Writer):
+    if kind == "keys":
+        return out.array(data, "<u8", sparse=False)
+    if kind == "squares":
+        return [hex(data.numerator), hex(data.denominator)]
+    if kind == "values":
+        return out.array(data, "<u8", sparse=False)
+    if kind == "too_many":
+        return None
+    return out.array(data, "<i8")
+
+
+def _flatten_band(band: BandStats, out: _codec.Writer) -> dict:
+    total = Fraction(band.total)
+    return {
+        "dtype": np.dtype(band.dtype).str,
+        "count": int(band.count),
+        "nan": int(band.nan),
+        "kmin": int(band.kmin),
+        "kmax": int(band.kmax),
+        # hex: int() of a long decimal string is capped (sys.set_int_max_str_digits)
+        "total": [hex(total.numerator), hex(total.denominator)],
+        "posinf": int(band.posinf),
+        "neginf": int(band.neginf),
+        "masked": int(band.masked),
+        "hist": out.array(band.hist, "<i8"),
+    }
+
+
+def _build(header: dict, arrays: _codec.Reader, version: int = _codec.FORMAT_VERSION) -> Summary:
+    """The Summary a header describes, every field checked (``version``: of the bytes)."""
+    _codec.expect(header, dict, "header")
+    names = _codec.expect(header.get("band_names"), list, "band_names")
+    bands = _codec.expect(header.get("bands"), list, "bands")
+    if not bands or len(names) != len(bands) or not all(isinstance(n, str) for n in names):
+        raise _codec.CorruptSummary("bands and band names do not match")
+    shape = _codec.expect(header.get("shape"), list, "shape")
+    if not all(_codec.is_int(n) and n >= 0 for n in shape):
+        raise _codec.CorruptSummary("bad shape")
+    stats = tuple(_build_band(b, arrays, version) for b in bands)
+    if len({b.dtype for b in stats}) != 1:
+        raise _codec.CorruptSummary("bands of different types")
+    luma = header.get("luma")
+    luma = None if luma is None else _build_band(luma, arrays, version)
+    summary = Summary(stats, tuple(names), luma, tuple(shape))
+    refined = {}
+    for node in _codec.expect(header.get("refined"), list, "refined"):
+        if not (isinstance(node, list) and len(node) == 5):
+            raise _codec.CorruptSummary("bad refinement")
+        sel, shift, prefix, kind, ref = node
+        if (
+            kind not in ("hist", "keys", *SPECIAL_KINDS)
+            or not isinstance(sel, str)
+            or not (_codec.is_int(shift) and _codec.is_int(prefix))
+        ):
+            raise _codec.CorruptSummary("bad refinement")
+        if (shift < 0) != (kind in SPECIAL_KINDS) or (shift < 0 and version < 3):
+            raise _codec.CorruptSummary("bad refinement")
+        if kind == "squares":
+            data = _fraction(ref)
+        elif kind == "values":
+            flat = arrays.array(ref, "<u8")
+            if flat.size % 2 or flat.size > 2 * VALUES_LIMIT:
+                raise _codec.CorruptSummary("bad value counts")
+            data = flat.reshape(2, -1)
+        elif kind == "too_many":
+            if ref is not None:
+                raise _codec.CorruptSummary("bad refinement")
+            data = np.zeros((2, 0), np.uint64)
+        elif kind == "keys":  # their number is checked against the parent bin below
+            data = arrays.array(ref, "<u8")
+        else:
+            data = arrays.array(ref, "<i8", length=1 << 16)
+        refined[(sel, shift, prefix)] = (kind, data)
+    scales = _scales(header.get("scales"), len(stats)) if version >= 3 else None
+    summary = Summary(stats, tuple(names), luma, tuple(shape), refined, scales)
+    _check_refinements(summary)
+    return summary
+
+
+def _scales(value, nbands: int):
+    """Each band's ``(scale, offset)`` of a version-3 header, or ``None``."""
+    if value is None:
+        return None
+    if not (isinstance(value, list) and len(value) == nbands):
+        raise _codec.CorruptSummary("bad scales")
+    out = []
+    for pair in value:
+        if not (isinstance(pair, list) and len(pair) == 2):
+            raise _codec.CorruptSummary("bad scales")
+        if not all(isinstance(v, str) for v in pair):
+            raise _codec.CorruptSummary("bad scales")
+        try:
+            out.append(tuple(float.fromhex(v) for v in pair))
+        except (ValueError, OverflowError):
+            raise _codec.CorruptSummary("bad scales") from None
+    return tuple(out)
+
+
+def _fraction(ref) -> Fraction:
+    """The exact sum of squares of a ``"squares"`` node: hex numerator and denominator."""
+    if not (isinstance(ref, list) and len(ref) == 2 and all(isinstance(v, str) for v in ref)):
+        raise _codec.CorruptSummary("bad sum of squares")
+    try:
+        num, den = (int(v, 16) for v in ref)
+    except ValueError:
+        raise _codec.CorruptSummary("bad sum of squares") from None
+    if den <= 0:
+        raise _codec.CorruptSummary("bad sum of squares")
+    return Fraction(num, den)
+
+
+def _build_band(fields, arrays: _codec.Reader, version: int = _codec.FORMAT_VERSION) -> BandStats:
+    _codec.expect(fields, dict, "band")
+    try:
+        dtype = np.dtype(_codec.expect(fields.get("dtype"), str, "dtype"))
+        bits = key_bits_of(dtype)
+    except (TypeError, ValueError) as exc:  # InvalidOption is a ValueError
+        raise _codec.CorruptSummary(f"bad band type: {exc}") from None
+    names = ("count", "nan", "kmin", "kmax", "posinf", "neginf")
+    ints = {k: fields.get(k) for k in names}
+    ints["masked"] = fields.get("masked") if version >= 2 else 0
+    if (
+        not all(_codec.is_int(v) for v in ints.values())
+        or min(ints["count"], ints["nan"], ints["posinf"], ints["neginf"], ints["masked"]) < 0
+    ):
+        raise _codec.CorruptSummary("bad band counts")
+    total = _codec.expect(fields.get("total"), list, "total")
+    try:
+        num, den = (int(part, 16) for part in total)
+        total = Fraction(num, den)
+    except (TypeError, ValueError, ZeroDivisionError):
+        raise _codec.CorruptSummary("bad band sum") from None
+    hist = arrays.array(fields.get("hist"), "<i8", length=_bins(bits))
+    count = ints["count"]
+    if hist.shape != (_bins(bits),) or (hist < 0).any() or int(hist.sum()) != count:
+        raise _codec.CorruptSummary("the histogram does not add up to the count")
+    kmin, kmax, shift = ints["kmin"], ints["kmax"], _top_shift(bits)
+    if count and not (
+        0 <= kmin <= kmax < 1 << bits and hist[kmin >> shift] and hist[kmax >> shift]
+    ):
+        raise _codec.CorruptSummary("the key range and the histogram disagree")
+    if not count and not (abs(kmin) <= 1 << bits and abs(kmax) <= 1 << bits):
+        raise _codec.CorruptSummary("bad key range")
+    if ints["posinf"] + ints["neginf"] > count:
+        raise _codec.CorruptSummary("more infinities than samples")
+    return BandStats(
+        dtype.str,
+        count,
+        ints["nan"],
+        hist,
+        ints["kmin"],
+        ints["kmax"],
+        total,
+        ints["posinf"],
+        ints["neginf"],
+        ints["masked"],
+    )
+
+
+def _check_refinements(summary: Summary) -> None:
+    """Each refinement must split exactly the keys of the bin it refines."""
+    bits = summary.bands[0].key_bits
+    top = _top_shift(bits)
+    for (sel, shift, prefix), (kind, data) in summary.refined.items():
+        if shift < 0:
+            _check_special(summary, sel, shift, prefix, kind, data)
+            continue
+        if sel not in ("all", "luma") and not (
+            isinstance(sel, str)
+            and sel[1:].isdecimal()
+            and sel[0] == "b"
+            and int(sel[1:]) < len(summary.bands)
+        ):
+            raise _codec.CorruptSummary("a refinement of an unknown selection")
+        if sel == "luma" and summary.luma is None:
+            raise _codec.CorruptSummary("a refinement of a missing luma")
+        # nodes refine bins of 16 bits or more below them (see Summary._order_statistic)
+        if not (16 <= shift <= top and shift % 16 == 0 and 0 <= prefix < 1 << (bits - shift)):
+            raise _codec.CorruptSummary("a refinement of an impossible bin")
+        if shift == top:
+            parent = summary._stats(sel).hist
+        else:
+            node = summary.refined.get((sel, shift + 16, prefix >> 16))
+            if node is None or node[0] != "hist":
+                raise _codec.CorruptSummary("a refinement whose parent bin is not refined")
+            parent = node[1]
+        expected = int(parent[prefix & 0xFFFF])
+        if kind == "hist":
+            if data.shape != (1 << 16,) or (data < 0).any() or int(data.sum()) != expected:
+                raise _codec.CorruptSummary("a refinement that does not add up to its bin")
+        else:
+            if data.shape != (expected,) or (data[:-1] > data[1:]).any():
+                raise _codec.CorruptSummary("collected keys that are not the bin's, sorted")
+            if len(data) and (int(data[0]) >> shift != prefix or int(data[-1]) >> shift != prefix):
+                raise _codec.CorruptSummary("collected keys outside their bin")
+
+
+def _check_special(summary: Summary, sel, shift, prefix, kind, data) -> None:
+    """A squares or values node must be possible for the samples of its selection."""
+    if prefix != 0 or shift not in (SQUARES, VALUES) or (kind == "squares") != (shift == SQUARES):
+        raise _codec.CorruptSummary("a refinement of an impossible kind")
+    if not (sel == "all" or (isinstance(sel, str) and sel[:1] == "b" and sel[1:].isdecimal())):
+        raise _codec.CorruptSummary("a refinement of an unknown selection")
+    try:
+        stats = summary._stats(summary.selection(None if sel == "all" else int(sel[1:])))
+    except (ValueError, IndexError):
+        raise _codec.CorruptSummary("a refinement of an unknown selection") from None
+    if kind == "squares":
+        total = Fraction(stats.total)
+        if data < 0 or stats.count * data < total * total:
+            raise _codec.CorruptSummary("a sum of squares below the square of the sum")
+    elif kind == "values":
+        keys, counts = data
+        if (keys[:-1] >= keys[1:]).any() or (counts == 0).any():
+            raise _codec.CorruptSummary("value counts that are not sorted and positive")
+        if int(counts.sum(dtype=np.uint64)) != stats.count:
+            raise _codec.CorruptSummary("value counts that do not add up to the count")
+
+
+def summary_arrays(summary: Summary) -> list[np.ndarray]:
+    """Every array a summary holds (histograms, refinements), e.g. to weigh it."""
+    arrays = [b.hist for b in summary.bands]
+    if summary.luma is not None:
+        arrays.append(summary.luma.hist)
+    arrays += [data for _, data in summary.refined.values() if isinstance(data, np.ndarray)]
+    return arrays

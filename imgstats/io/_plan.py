@@ -124,7 +124,7 @@ class ReadPlan:
         if self.kind == "pillow":
             arr = np.asarray(self.pixels)
         elif self.kind == "stream":
-            from . import open_image
+            from ._open import open_image
 
             stream = self.pixels
             if self.transform is None or self.transform != stream.facts.meaning.apply:
@@ -317,8 +317,9 @@ def _open_path(
     source, local, chunks, pixel_limit, storage_options, page, raw=False, nodata=None
 ) -> ReadPlan:
     """Open a path or URL: Pillow's memory or a TIFF stream when counted here, else an array."""
-    from . import check_page, open_image
+    from ._open import open_image
     from ._sources import is_url
+    from ._tiff import check_page
 
     page = check_page(page)
     fast = local and chunks is None and not is_url(source)
@@ -442,18 +443,18 @@ def _stream_plan(path, page, pixel_limit, raw=False, nodata=None) -> ReadPlan | 
     that cannot be streamed, is over the pixel limit or is small enough to be read whole,
     which :func:`imgstats.open_image` then handles (and refuses with the right error).
     """
-    from . import EAGER_BYTES, pixel_limit_default
+    from . import _limits
     from ._sources import describe
     from ._tiff import TiffStream
 
     if pixel_limit is None:
-        pixel_limit = pixel_limit_default()
+        pixel_limit = _limits.pixel_limit_default()
     stream = TiffStream.open(path, page=page, pixel_limit=pixel_limit)
     if stream is None:
         return None
     facts = stream.facts
     plan = _plan_of_stream(stream, describe(path))
-    if facts.dtype.itemsize * math.prod(facts.shape) <= EAGER_BYTES:
+    if facts.dtype.itemsize * math.prod(facts.shape) <= _limits.EAGER_BYTES:
         # read whole: its validity from the page's facts, as open_image's attrs give them
         attrs = {"format": "TIFF", "nodata": facts.nodata, "mask_page": facts.mask_page}
         attrs["scales"] = facts.scales
@@ -466,7 +467,7 @@ def _read_whole(plan: ReadPlan, stream) -> ReadPlan:
     without xarray and dask: their imports cost ``imgstats stats tiny.tif`` a second or more."""
     import tifffile
 
-    from . import decoding
+    from ._guard import decoding
     from ._tiff import read_page
 
     with decoding(stream.path, "is not a readable TIFF"), tifffile.TiffFile(stream.path) as tif:
@@ -497,9 +498,9 @@ def window_plan(
     InvalidOption
         A bad window, one outside the image, or a bad page.
     """
-    from . import check_page, pixel_limit_default
+    from ._limits import pixel_limit_default
     from ._sources import describe, is_url
-    from ._tiff import TiffStream
+    from ._tiff import TiffStream, check_page
 
     if chunks is not None or storage_options or not isinstance(source, (str, os.PathLike)):
         return None
@@ -550,7 +551,8 @@ def _pillow_plan(path, pixel_limit) -> ReadPlan | None:
     block where Pillow can, see :mod:`._pillow_memory`): converting a 12 MP photograph to
     numpy costs a third of decoding it.
     """
-    from . import decoding, pixel_limit_default
+    from ._guard import decoding
+    from ._limits import pixel_limit_default
     from ._pillow import open_pillow, pillow_header
     from ._pillow_memory import load_single_block
     from ._sources import describe, open_source

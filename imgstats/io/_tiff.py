@@ -366,7 +366,7 @@ class TiffStream:
         import dask.array as da
         import tifffile
 
-        from . import CHUNK_BYTES
+        from . import _limits
 
         with decoding(self.path, "is corrupt"), tifffile.TiffFile(self.path) as tif:
             tpage = tif.pages[self.page]
@@ -375,7 +375,7 @@ class TiffStream:
                 int(n) for n, a in zip(tpage.shape, tpage.axes, strict=True) if a not in "YX"
             )
         raw = StoredTiffArray(self.path, None, self.facts, samples, dtype)
-        chunks = dask_chunks(raw.shape, self.facts.tile, raw.dtype.itemsize, CHUNK_BYTES)
+        chunks = dask_chunks(raw.shape, self.facts.tile, raw.dtype.itemsize, _limits.CHUNK_BYTES)
         arr = da.from_array(raw, chunks=chunks, asarray=False, meta=np.empty((0, 0, 0), dtype))
         if self.window is None:
             return arr

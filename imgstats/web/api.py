@@ -74,16 +74,24 @@ def stats(image: str, func: str):
     page = check_page(request.args.get("page"))
     window = request.args.get("window")
     method = request.args.get("method")
+    samples = _samples(request.args)
+    if func == HISTOGRAM:
+        if any(name in request.args for name in SCALE_OPTIONS):
+            raise InvalidOption(f"the {HISTOGRAM} counts stored values: it takes no scaled")
+        return _histogram(image, band, page, window, method, samples)
+    for name in HISTOGRAM_PARAMETERS:
+        if name in request.args:
+            raise InvalidOption(f"?{name}= is an option of {HISTOGRAM} only, not of {func[:40]!r}")
     func = with_method(func, method)  # a bad name or method is refused here, as a 4xx
     scaling = _scaling(request.args)
     func = with_scaled(func, *scaling)
     if is_pattern(image):
         answer = _service().collection(
-            image, func, [band], each_band=band is None, page=page, window=window
+            image, func, [band], each_band=band is None, page=page, window=window, **samples
         )
     else:
         answer = _service().answer(
-            image, func, [band], each_band=band is None, page=page, window=window
+            image, func, [band], each_band=band is None, page=page, window=window, **samples
         )
     etag = _etag(_service().store.url, answer, band, method, scaling)
     if etag in request.if_none_match:
@@ -92,9 +100,25 @@ def stats(image: str, func: str):
     return _cached(Response(body, mimetype="application/json"), etag)
 
 
+#: The options of which samples count and where (``raw``, ``nodata``: issue 16), in the
+#: query of ``GET /stats`` and the body of ``POST /stats`` alike.
+SAMPLE_OPTIONS = ("raw", "nodata", "bbox", "crs")
+#: The function name of a histogram, and its own query parameters.
+HISTOGRAM = "histogram"
+HISTOGRAM_PARAMETERS = ("bins", "range")
 #: Query parameters ``GET /stats`` takes; any other is refused, naming it (a typo such as
 #: ``?bands=R`` must not widen the question to every band).
-GET_PARAMETERS = {"band", "page", "window", "method", "scaled", "scale", "offset"}
+#: The options of physical values (``value * scale + offset``), in the query and the body.
+SCALE_OPTIONS = ("scaled", "scale", "offset")
+GET_PARAMETERS = {
+    "band",
+    "page",
+    "window",
+    "method",
+    *SAMPLE_OPTIONS,
+    *HISTOGRAM_PARAMETERS,
+    *SCALE_OPTIONS,
+}
 #: Query parameters ``POST /stats`` takes (its options are in the body).
 POST_PARAMETERS: set[str] = set()
 
@@ -109,7 +133,8 @@ def _check_query(known) -> None:
 
 
 #: Keys a POST body may hold; any other is refused (a typo must not widen the question).
-_BODY_KEYS = {"funcs", "polygon", "window", "band", "page", "method", "scaled", "scale", "offset"}
+_BODY_KEYS = {"funcs", "polygon", "window", "band", "page", "method", *SAMPLE_OPTIONS}
+_BODY_KEYS |= set(SCALE_OPTIONS)
 #: Most functions in one POST.
 MAX_FUNCS = 64
 
@@ -143,15 +168,23 @@ def stats_many(image: str):
     polygon = fields.get("polygon")
     if polygon is not None and not isinstance(polygon, (list, dict)):
         raise InvalidOption("'polygon' must be a list of [x, y] pairs or a GeoJSON Polygon")
+    samples = _samples(fields, body=True)
     if is_pattern(image):
         if polygon is not None:
             raise InvalidOption("a polygon applies to one image, not to a pattern")
         answer = _service().collection(
-            image, funcs, [band], each_band=band is None, page=page, window=window
+            image, funcs, [band], each_band=band is None, page=page, window=window, **samples
         )
     else:
         answer = _service().answer(
-            image, funcs, [band], each_band=band is None, page=page, window=window, polygon=polygon
+            image,
+            funcs,
+            [band],
+            each_band=band is None,
+            page=page,
+            window=window,
+            polygon=polygon,
+            **samples,
         )
     body = _common(answer, band)
     body["funcs"] = list(answer.funcs)
@@ -169,6 +202,56 @@ def stats_many(image: str):
     response = Response(_dumps(body), mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _histogram(image: str, band, page, window, method, samples) -> Response:
+    """``GET /stats/<image>/histogram?bins=&range=``: numpy.histogram of the valid samples,
+    per selection (and per band), as ``{"counts": [...], "edges": [...]}``."""
+    if method is not None:
+        raise InvalidOption(f"?method= is an option of percentiles, not of {HISTOGRAM}")
+    if is_pattern(image):
+        raise InvalidOption(f"{HISTOGRAM} applies to one image, not to a pattern")
+    bins, rng = request.args.get("bins"), request.args.get("range")
+    answer = _service().histogram(
+        image,
+        [band],
+        bins=bins,
+        range=rng,
+        each_band=band is None,
+        page=page,
+        window=window,
+        **samples,
+    )
+    etag = _etag(_service().store.url, answer, band, f"{bins}\0{rng}")
+    if etag in request.if_none_match:
+        return _cached(Response(status=304), etag)
+    return _cached(Response(_body(answer, band), mimetype="application/json"), etag)
+
+
+def _samples(fields, body: bool = False) -> dict:
+    """The options of which samples count and where, from a query (``?raw=1&nodata=0``) or a
+    JSON body (``"raw": true``, ``"nodata": 0``, ``"bbox": [minx, miny, maxx, maxy]``),
+    type-checked here (their values are checked by the service); absent ones are left out.
+    A bbox over a pattern is refused: each image would need its own window."""
+    out = {k: fields.get(k) for k in SAMPLE_OPTIONS if fields.get(k) is not None}
+    if body:
+        if "raw" in out and not isinstance(out["raw"], bool):
+            raise InvalidOption("'raw' must be true or false")
+        if "nodata" in out and (
+            isinstance(out["nodata"], bool) or not isinstance(out["nodata"], (int, float, str))
+        ):
+            raise InvalidOption('\'nodata\' must be a number (or its text: "nan", "-inf")')
+        if "bbox" in out and not isinstance(out["bbox"], (str, list)):
+            raise InvalidOption(
+                "'bbox' must be \"minx,miny,maxx,maxy\" or [minx, miny, maxx, maxy]"
+            )
+        if "crs" in out and not isinstance(out["crs"], str):
+            raise InvalidOption("'crs' must be a CRS name such as \"EPSG:4326\"")
+    if is_pattern(request.view_args.get("image", "")) and ("bbox" in out or "crs" in out):
+        raise InvalidOption(
+            "a bbox applies to one image, not to a pattern: give a window in pixels"
+        )
+    return out
 
 
 def check_body() -> None:

@@ -38,8 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._codec import CorruptSummary, summary_arrays
-from ..summary import Summary
+from .._codec import CorruptSummary
+from ..summary import Summary, summary_arrays
 from ._limits import check_request
 
 logger = logging.getLogger(__name__)
@@ -305,7 +305,7 @@ class RedisLayer:
     """Summaries in Redis as signed or plain data-only bytes, tolerant of Redis going away.
 
     A value is an envelope holding the Redis key it was written for and a zlib-compressed
-    :func:`imgstats._codec.dumps` body, with an HMAC-SHA256 of both when ``secret`` is set.
+    :meth:`Summary.to_bytes` body, with an HMAC-SHA256 of both when ``secret`` is set.
     :meth:`get` ignores (logs, at most once a minute, and counts in :attr:`rejected`) any
     value that is not such an envelope for the key asked, so the caller recomputes. Redis
     keys are an HMAC of the cache key under ``secret``, or else under a random salt that the

@@ -5,10 +5,12 @@ from __future__ import annotations
 from ..functions import FUNCTION_PATTERN, NAMED_FUNCTIONS, QUANTILE_METHODS
 from .errors import STATUS_CODES
 
-__all__ = ["openapi_document", "FUNC_REGEX"]
+__all__ = ["openapi_document", "FUNC_REGEX", "GET_FUNC_REGEX"]
 
 #: The whole grammar of a function name, as a JSON-schema pattern.
 FUNC_REGEX = "^(" + "|".join(NAMED_FUNCTIONS) + "|" + FUNCTION_PATTERN.replace("?P<q>", "") + ")$"
+#: ``GET /stats/{image}/{func}`` takes ``histogram`` too (with ``bins`` and ``range``).
+GET_FUNC_REGEX = "^(histogram|" + FUNC_REGEX[2:]
 
 
 def _error(description: str) -> dict:
@@ -66,8 +68,63 @@ def openapi_document(version: str) -> dict:
         "masked_pixels the samples seen but not valid (NaN, nodata, masked), valid_percent "
         "their share; sum is exact (see docs/statistics.md). Percentiles "
         "equal numpy.percentile (linear) over the selected samples; NaN "
-        "samples are ignored.",
-        "schema": {"type": "string", "pattern": FUNC_REGEX},
+        "samples are ignored. histogram (GET only, one image) answers "
+        "numpy.histogram(valid samples, bins, range) as {counts, edges} per selection "
+        "and band: from the summary for 8/16-bit images, in one pass over the pixels for "
+        "wider ones.",
+        "schema": {"type": "string", "pattern": GET_FUNC_REGEX},
+    }
+    raw = {
+        "name": "raw",
+        "in": "query",
+        "required": False,
+        "description": "true (or 1): every sample counts (NaN aside), the file's nodata, "
+        "mask and alpha ignored. Default false: GDAL's valid samples. Not with nodata.",
+        "schema": {"type": "boolean"},
+    }
+    nodata = {
+        "name": "nodata",
+        "in": "query",
+        "required": False,
+        "description": "Samples equal to this number do not count, in place of the file's "
+        "nodata and mask (-9999, 0.5, nan, -inf). Not a number, not whole for an integer "
+        "image, or outside the image type's range: 400.",
+        "schema": {"type": "string", "maxLength": 64},
+    }
+    bbox = {
+        "name": "bbox",
+        "in": "query",
+        "required": False,
+        "description": "minx,miny,maxx,maxy in map coordinates (the raster's CRS, or crs): "
+        "the pixels whose centre lies inside count; it selects the pixel window it covers "
+        "(a polygon when reprojected). Not with window; not on a pattern. Bad, inverted or "
+        "on an image without georeferencing: 400; no pixel centre inside: 422.",
+        "schema": {"type": "string", "maxLength": 128},
+    }
+    crs = {
+        "name": "crs",
+        "in": "query",
+        "required": False,
+        "description": "The CRS of bbox (EPSG:4326, OGC:CRS84), reprojected with pyproj "
+        "(the imgstats[geo] extra; without it, or for an unknown CRS: 400). Default the "
+        "raster's own.",
+        "schema": {"type": "string", "maxLength": 256},
+    }
+    bins = {
+        "name": "bins",
+        "in": "query",
+        "required": False,
+        "description": "histogram only: the number of equal bins, 1 to 4096 (default 10, "
+        "numpy's); else 400.",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 4096},
+    }
+    hist_range = {
+        "name": "range",
+        "in": "query",
+        "required": False,
+        "description": "histogram only: lo,hi, the outer edges (finite, lo <= hi); default "
+        "the selection's exact min and max (400 when they are not finite).",
+        "schema": {"type": "string", "maxLength": 128},
     }
     band = {
         "name": "band",
@@ -133,6 +190,16 @@ def openapi_document(version: str) -> dict:
         "description": "An int for min/max of integer images, else a float; null "
         "for NaN or infinite results (not valid JSON numbers).",
     }
+    histogram = {
+        "type": "object",
+        "required": ["counts", "edges"],
+        "description": "A histogram: numpy.histogram's counts and bin edges.",
+        "properties": {
+            "counts": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+            "edges": {"type": "array", "items": {"type": "number"}},
+        },
+    }
+    value = {"oneOf": [number, histogram]}
     region_fields = {
         "window": {
             "type": "array",
@@ -142,6 +209,11 @@ def openapi_document(version: str) -> dict:
             "description": "The window asked for, clipped to the image.",
         },
         "pixels": {"type": "integer", "description": "Pixels the window or polygon selects."},
+        "raw": {"type": "boolean", "description": "Every sample counted, when asked for."},
+        "nodata": {
+            "type": ["number", "string"],
+            "description": "The nodata value asked for (nan, inf, -inf as strings).",
+        },
         "pattern": {"type": "string", "description": "The collection pattern, if any."},
         "image_count": {"type": "integer", "description": "Images the pattern matched."},
         "images": {
@@ -227,7 +299,20 @@ def openapi_document(version: str) -> dict:
                 "get": {
                     "summary": "One statistic of an image",
                     "operationId": "stats",
-                    "parameters": [image, func, band, page, window, method],
+                    "parameters": [
+                        image,
+                        func,
+                        band,
+                        page,
+                        window,
+                        method,
+                        raw,
+                        nodata,
+                        bbox,
+                        crs,
+                        bins,
+                        hist_range,
+                    ],
                     "responses": {
                         "200": {
                             "description": "The value. ETag and Cache-Control are set.",
@@ -291,6 +376,31 @@ def openapi_document(version: str) -> dict:
                                             "minimum": 0,
                                             "maximum": 999999,
                                         },
+                                        "raw": {
+                                            "type": ["boolean", "null"],
+                                            "description": raw["description"],
+                                        },
+                                        "nodata": {
+                                            "type": ["number", "string", "null"],
+                                            "description": nodata["description"],
+                                        },
+                                        "bbox": {
+                                            "description": bbox["description"],
+                                            "oneOf": [
+                                                {"type": "string", "maxLength": 128},
+                                                {
+                                                    "type": "array",
+                                                    "items": {"type": "number"},
+                                                    "minItems": 4,
+                                                    "maxItems": 4,
+                                                },
+                                            ],
+                                        },
+                                        "crs": {
+                                            "type": ["string", "null"],
+                                            "maxLength": 256,
+                                            "description": crs["description"],
+                                        },
                                     },
                                 }
                             }
@@ -346,11 +456,11 @@ def openapi_document(version: str) -> dict:
                         "image": {"type": "string"},
                         "func": {"type": "string"},
                         "method": {"type": "string", "enum": list(QUANTILE_METHODS)},
-                        "value": number,
+                        "value": value,
                         "band": {"type": ["string", "null"]},
                         "bands": {
                             "type": "object",
-                            "additionalProperties": number,
+                            "additionalProperties": value,
                             "description": "The value per band, for images of several bands.",
                         },
                         "dtype": {"type": "string"},

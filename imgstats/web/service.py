@@ -42,7 +42,8 @@ from ..errors import (
     StoreUnavailable,
 )
 from ..functions import Function, parse_function
-from ..io import EAGER_BYTES, read_header
+from ..io import read_header
+from ..io._limits import EAGER_BYTES
 from ..io._pillow import check_pixels
 from ..reduce import compute, refine, summarize
 from ..regions import parse_window, polygon_rings
@@ -231,6 +232,10 @@ class ImageService:
         page: int | None = None,
         window=None,
         polygon=None,
+        raw=False,
+        nodata=None,
+        bbox=None,
+        crs=None,
     ) -> Answer:
         """Answer ``funcs`` for each of ``selections`` of an image: the service's one entry.
 
@@ -255,6 +260,17 @@ class ImageService:
         polygon : list of (x, y) or GeoJSON Polygon dict, optional
             Only the pixels whose centre lies inside count (even-odd rule, holes subtracted);
             see :mod:`imgstats.regions`. Part of every cache key (as a digest of its rings).
+        raw : bool or str
+            Count every sample (NaN aside), ignoring the file's nodata, mask and alpha.
+        nodata : number or str, optional
+            Samples equal to it do not count, in place of the file's nodata and mask.
+            ``raw`` and ``nodata`` are part of every cache key (in Redis too).
+        bbox : str or (minx, miny, maxx, maxy), optional
+            A box in map coordinates (the raster's CRS, or ``crs``): the pixels whose centre
+            lies in it count. It becomes a pixel window (a polygon when reprojected or on a
+            rotated raster), cached as that window is.
+        crs : str, optional
+            The CRS of ``bbox`` (``EPSG:4326``...), reprojected with pyproj (``geo`` extra).
 
         Returns
         -------
@@ -275,7 +291,7 @@ class ImageService:
         """
         parsed = _parse_functions(funcs)  # refuse a bad name before touching the store
         page = check_page(page)
-        region = Region.of(window, polygon)
+        region = self.region(name, window, polygon, raw=raw, nodata=nodata, bbox=bbox, crs=crs)
         selections = tuple(dict.fromkeys(selections))
         version = self.version(name)
         key = (
@@ -310,6 +326,182 @@ class ImageService:
                     return answer
                 slot.value = answer
             return slot.value
+
+    def region(
+        self, name, window=None, polygon=None, *, raw=False, nodata=None, bbox=None, crs=None
+    ) -> Region:
+        """The checked :class:`Region` of a question on image ``name``; a ``bbox`` in map
+        coordinates (``crs``: its CRS, else the raster's) becomes pixels here, from the
+        header's georeferencing, so it is cached as the pixel window it selects.
+
+        Raises
+        ------
+        InvalidOption
+            A bad window, polygon, raw or nodata; a bbox beside a window, a bad or inverted
+            bbox, a ``crs`` without a bbox, an unknown CRS, an image without georeferencing,
+            pyproj missing for another CRS (the message names ``imgstats[geo]``).
+        NoValidSamples
+            The bbox holds no pixel centre of the image.
+        """
+        if bbox is None and crs is None:
+            return Region.of(window, polygon, raw=raw, nodata=nodata)
+        Region.of(window, polygon, raw=raw, nodata=nodata)  # refuse bad options first
+        if bbox is None:
+            raise InvalidOption("crs says the CRS of a bbox: give a bbox too")
+        if window is not None:
+            raise InvalidOption("give a window in pixels or a bbox in map coordinates, not both")
+        if isinstance(bbox, str) and len(bbox) > _MAX_BBOX_TEXT:
+            raise InvalidOption(
+                f"invalid bbox {bbox[:24]!r}...: use four numbers minx,miny,maxx,maxy"
+            )
+        if crs is not None and (not isinstance(crs, str) or len(crs) > _MAX_CRS_TEXT):
+            raise InvalidOption(
+                f"invalid crs {str(crs)[:24]!r}: give a CRS name such as 'EPSG:4326'"
+            )
+        from ..io._geo import map_region
+
+        map_window, map_polygon = map_region(self._georeference(name), bbox, None, crs)
+        if map_polygon is not None and polygon is not None:
+            raise InvalidOption(
+                "a reprojected (or rotated) bbox is a polygon: give a bbox or a polygon, not both"
+            )
+        return Region.of(
+            map_window,
+            polygon if map_polygon is None else map_polygon,
+            raw=raw,
+            nodata=nodata,
+        )
+
+    def _georeference(self, name: str):
+        """The image's :class:`~imgstats.io._geo.Georeference` from its header facts (read
+        once per version, no pixels), or None without georeferencing."""
+        from affine import Affine
+
+        from ..io._geo import Georeference
+
+        info = self.info(name)
+        transform, crs = info.get("transform"), info.get("crs")
+        if transform is None:
+            return None
+        epsg = int(crs.split(":")[1]) if isinstance(crs, str) and crs.startswith("EPSG:") else None
+        return Georeference(Affine(*transform[:6]), epsg, int(info["width"]), int(info["height"]))
+
+    def histogram(
+        self,
+        name: str,
+        selections=(None,),
+        *,
+        bins=None,
+        range=None,
+        each_band: bool = False,
+        page: int | None = None,
+        window=None,
+        raw=False,
+        nodata=None,
+        bbox=None,
+        crs=None,
+    ) -> Answer:
+        """``numpy.histogram(valid samples, bins, range)`` of each selection of an image.
+
+        An 8/16-bit image's comes from its cached summary (no pixel read on a warm image);
+        a 32/64-bit or float image's takes one pass over the pixels (the summary gives the
+        default range, its exact min and max). Answers are cached like :meth:`answer`'s.
+
+        Parameters
+        ----------
+        name, selections, each_band, page, window, raw, nodata, bbox, crs
+            As for :meth:`answer`.
+        bins : int or str, optional
+            1 to :data:`imgstats._histogram.MAX_BINS` equal bins (default 10, numpy's).
+        range : str or (lo, hi), optional
+            The outer edges; by default the selection's min and max.
+
+        Returns
+        -------
+        Answer
+            Its one function is ``"histogram"``, whose value for a selection is
+            ``{"counts": [...], "edges": [...]}`` (``bins`` counts, ``bins + 1`` edges).
+        """
+        from .. import _histogram
+
+        bins = _histogram.check_bins(bins)
+        rng = _histogram.check_range(range)
+        page = check_page(page)
+        region = self.region(name, window, None, raw=raw, nodata=nodata, bbox=bbox, crs=crs)
+        selections = tuple(dict.fromkeys(selections))
+        version = self.version(name)
+        key = (self.store.url, name, version, page, "histogram", bins, rng, selections, each_band)
+        key += (region.key,)
+
+        def work():
+            summary_key = self._summary_key(name, version, page, region)
+            summary, _ = self._summary(summary_key, name, page, region)
+            wanted = self._wanted(summary, selections, each_band)
+            sels = {sel: summary.selection(sel) for sel in wanted}
+            if _histogram.needs_pixels(summary):
+                found = self._histogram_pass(
+                    summary, name, sorted(set(sels.values())), bins, rng, page, region
+                )
+            else:
+                found = {}
+                for sel in set(sels.values()):
+                    try:
+                        found[sel] = _histogram.of_summary(summary, sel, bins, rng)
+                    except NoValidSamples:
+                        found[sel] = None
+            values, counts, empty = {}, {}, {}
+            for sel, key_ in sels.items():
+                hist = found[key_]
+                values[sel] = None if hist is None else {"histogram": hist}
+                if hist is None:
+                    empty[sel] = (
+                        "no valid samples: the selection is empty, or NaN, nodata or masked"
+                    )
+                counts[sel] = int(summary.stats(sel).count)
+            answer = Answer(
+                name,
+                version,
+                page,
+                ("histogram",),
+                summary.dtype.name,
+                tuple(int(n) for n in summary.shape),
+                tuple(summary.band_names),
+                self._bands(summary, each_band),
+                values,
+                counts,
+                empty=empty,
+            )
+            return region.answer(answer, summary)
+
+        if not cacheable(version):
+            with self.slow.hold():
+                return work()
+        cached = self.answers.peek(key)
+        if cached is not None:
+            return cached
+        slot = self.answers.slot(key)
+        with self._single_flight(slot):
+            if slot.value is None:
+                with self.slow.hold():
+                    answer = work()
+                if not self._settled((self.store.url, name, version)):
+                    return answer
+                slot.value = answer
+            return slot.value
+
+    def _histogram_pass(self, summary, name, sels, bins, rng, page, region) -> dict:
+        """The histograms of a 32/64-bit or float image's selections: one pass over its
+        pixels, in this process (under the decode budget)."""
+        from .. import _histogram
+        from ..reduce import _plan, _region
+
+        check_request()
+        options = self._options(page, region)
+        window, polygon = options.pop("window", None), options.pop("polygon", None)
+        with _StoreErrors(self.store.remote), self._decoding(name):
+            data, options = _region(self.store.source(name), window, None, polygon, options)
+            plan = _plan(data, None, options)
+            return _histogram.of_pixels(summary, plan, sels, bins, rng)
 
     @contextlib.contextmanager
     def _single_flight(self, slot):
@@ -551,6 +743,8 @@ class ImageService:
         page: int | None = None,
         window=None,
         names=None,
+        raw=False,
+        nodata=None,
     ) -> Answer:
         """Answer ``funcs`` over the samples of every image whose name matches ``pattern``.
 
@@ -572,6 +766,9 @@ class ImageService:
         names : sequence of str, optional
             These images of the store rather than those ``pattern`` matches (``pattern`` is
             then only the answer's ``name``): the gallery pools the images of one type.
+        raw, nodata : optional
+            As for :meth:`answer`, for every image (each image's nodata is checked against
+            its own type).
 
         Returns
         -------
@@ -597,7 +794,7 @@ class ImageService:
         """
         parsed = _parse_functions(funcs)
         page = check_page(page)
-        region = Region.of(window, None)
+        region = Region.of(window, None, raw=raw, nodata=nodata)
         selections = tuple(dict.fromkeys(selections))
         names = self.match(pattern) if names is None else list(dict.fromkeys(names))
         if not names:
@@ -695,7 +892,7 @@ class ImageService:
                     merged = self._refine_collection(merged, images, funcs, wanted, page, region)
                     slot.value = merged
         answer = Answer.of(merged, pattern, digest, page, funcs, selections, bands, histograms)
-        return replace(answer, images=images)
+        return replace(answer, images=images, region=region.samples())
 
     def _merged(self, images, page, region) -> Summary:
         """The merge of the images' summaries, each fetched (cached, from Redis, or summarized
@@ -966,6 +1163,8 @@ def _named(fn, name: str):
 
 #: The longest ``window`` text accepted (four coordinates of up to 15 digits each).
 _MAX_WINDOW_TEXT = 64
+#: The longest ``bbox`` text (four numbers of up to 24 characters each) and ``crs`` name.
+_MAX_BBOX_TEXT, _MAX_CRS_TEXT = 128, 256
 #: Polygon coordinates beyond this (pixels) are refused: no image is that large, and the
 #: rasterizer's arithmetic stays exact within it.
 _MAX_COORDINATE = 2.0**31
@@ -973,7 +1172,9 @@ _MAX_COORDINATE = 2.0**31
 
 @dataclass(frozen=True)
 class Region:
-    """The checked region of a question: a window, a polygon, both, or neither (falsy).
+    """The checked region of a question: which pixels (a window, a polygon, both, or
+    neither) and which of their samples count (the file's valid samples, every sample with
+    ``raw``, or those not equal to ``nodata``). Falsy for the whole image as the file means it.
 
     Attributes
     ----------
@@ -981,25 +1182,39 @@ class Region:
         ``(x0, y0, x1, y1)`` as given (checked, not yet clipped).
     polygon : list or dict or None
         The polygon as given (vertices or GeoJSON), checked.
+    raw : bool
+        Every sample counts (NaN aside): the file's nodata, mask and alpha are ignored.
+    nodata : int or float or None
+        Samples equal to it do not count, in place of the file's nodata and mask (checked
+        against the image's type when the pixels are read).
     key : tuple
-        What the caches key it by: the window, and a digest of the polygon's rings.
+        What the caches key it by: the window, a digest of the polygon's rings, and what
+        changes the samples (``raw``, ``nodata``), so an answer over one set of samples is
+        never served for another.
     """
 
     window: tuple | None = None
     polygon: object = None
     key: tuple = ()
+    raw: bool = False
+    nodata: float | int | None = None
 
     @classmethod
-    def of(cls, window=None, polygon=None) -> Region:
-        """Check a window and a polygon (either may be None).
+    def of(cls, window=None, polygon=None, *, raw=False, nodata=None) -> Region:
+        """Check a window, a polygon (either may be None) and the validity options.
 
         Raises
         ------
         InvalidOption
             See :func:`imgstats.regions.parse_window` and
-            :func:`imgstats.regions.polygon_rings`; also coordinates beyond 2**31 pixels.
+            :func:`imgstats.regions.polygon_rings`; also coordinates beyond 2**31 pixels, a
+            ``nodata`` that is no number, and ``raw`` with a ``nodata``.
         """
         key = ()
+        raw = check_raw(raw)
+        nodata = check_nodata_text(nodata)
+        if raw and nodata is not None:
+            raise InvalidOption("raw counts every sample: it takes no nodata")
         if window is not None:
             if isinstance(window, str) and len(window) > _MAX_WINDOW_TEXT:
                 raise InvalidOption(
@@ -1018,7 +1233,12 @@ class Region:
             for ring in rings:
                 digest.update(np.ascontiguousarray(ring, dtype="<f8").tobytes() + b"|")
             key += ("polygon", digest.hexdigest())
-        return cls(window, polygon, key)
+        if raw:
+            key += ("raw",)
+        if nodata is not None:
+            # repr tells 0 from 0.0 apart only where the type does; NaN's repr is stable
+            key += ("nodata", repr(nodata))
+        return cls(window, polygon, key, raw, nodata)
 
     def __bool__(self) -> bool:
         return bool(self.key)
@@ -1030,13 +1250,40 @@ class Region:
             out["window"] = self.window
         if self.polygon is not None:
             out["polygon"] = self.polygon
+        if self.raw:
+            out["raw"] = True
+        if self.nodata is not None:
+            out["nodata"] = self.nodata
         return out
+
+    @property
+    def pixels(self) -> bool:
+        """Whether a window or polygon picks the pixels (else the whole image)."""
+        return self.window is not None or self.polygon is not None
 
     def answer(self, answer: Answer, summary: Summary) -> Answer:
         """``answer`` with what this region selected (itself when there is no region)."""
         return replace(answer, region=self.describe(summary)) if self else answer
 
     def describe(self, summary: Summary) -> dict:
+        """What the question selected: the pixels of a window or polygon (see
+        :meth:`_pixels`), and ``raw`` or ``nodata`` when they were asked for."""
+        out = self._pixels(summary) if self.pixels else {}
+        return {**out, **self.samples()}
+
+    def samples(self) -> dict:
+        """``raw`` or ``nodata`` when they were asked for, as an answer shows them."""
+        out = {}
+        if self.raw:
+            out["raw"] = True
+        if self.nodata is not None:
+            nodata = self.nodata
+            if isinstance(nodata, float) and not math.isfinite(nodata):
+                nodata = str(nodata)  # JSON has no NaN or infinity, as the header's facts
+            out["nodata"] = nodata
+        return out
+
+    def _pixels(self, summary: Summary) -> dict:
         """What the region selected: ``pixels`` and, for a window alone, the clipped window.
 
         A window's summary has the cut's ``(height, width[, band])`` shape, and clipping only
@@ -1067,6 +1314,63 @@ def check_page(page) -> int | None:
         return int(page)
     shown = str(page)[:32]
     raise InvalidOption(f"invalid page {shown!r}: use a whole number from 0 (the first page)")
+
+
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+
+
+def check_raw(raw) -> bool:
+    """``raw`` as a bool: a JSON boolean, or ``1``/``true``/``yes``/``on`` (and ``0``,
+    ``false``, ``no``, ``off``) in a query string.
+
+    Raises
+    ------
+    InvalidOption
+        For anything else.
+    """
+    if raw is None:
+        return False
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in _TRUE | _FALSE:
+        return raw.strip().lower() in _TRUE
+    shown = str(raw)[:32]
+    raise InvalidOption(f"invalid raw {shown!r}: use true or false (1 or 0)")
+
+
+#: A nodata value as text: an integer, a decimal or scientific number, nan or [+-]inf.
+_NUMBER = re.compile(
+    r"[+-]?(?:[0-9]+|[0-9]+\.[0-9]*(?:[eE][+-]?[0-9]+)?|\.[0-9]+(?:[eE][+-]?[0-9]+)?"
+    r"|[0-9]+[eE][+-]?[0-9]+|nan|inf|infinity)",
+    re.IGNORECASE,
+)
+
+
+def check_nodata_text(nodata) -> int | float | None:
+    """A ``nodata`` option as a number: a JSON number, or its text in a query string (an
+    integer stays an int, so a 64-bit nodata keeps every digit). Whether it fits the image's
+    type is checked when the pixels are read (:func:`imgstats.io._valid.check_nodata`).
+
+    Raises
+    ------
+    InvalidOption
+        Not a number (``nodata=abc``, a boolean, a list, over 64 characters).
+    """
+    if nodata is None:
+        return None
+    if isinstance(nodata, bool):
+        raise InvalidOption(f"nodata must be a number, not {nodata!r}")
+    if isinstance(nodata, int):
+        return nodata
+    if isinstance(nodata, float):
+        return nodata
+    if isinstance(nodata, str) and len(nodata) <= 64 and _NUMBER.fullmatch(nodata.strip()):
+        text = nodata.strip()
+        if re.fullmatch(r"[+-]?[0-9]+", text):
+            return int(text)
+        return float(text)
+    shown = str(nodata)[:32]
+    raise InvalidOption(f"nodata must be a number (e.g. -9999, 0.5, nan), not {shown!r}")
 
 
 def _parse_functions(funcs) -> tuple[Function, ...]:

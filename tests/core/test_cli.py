@@ -70,7 +70,7 @@ def test_stats_on_a_terminal_shows_progress_for_a_streamed_tiff(tmp_path, monkey
 
     arr = np.arange(64 * 48, dtype=np.uint16).reshape(64, 48)
     tifffile.imwrite(tmp_path / "big.tif", arr, tile=(16, 16))
-    monkeypatch.setattr(imgstats.io, "EAGER_BYTES", 0)  # "big": streamed tile by tile
+    monkeypatch.setattr(imgstats.io._limits, "EAGER_BYTES", 0)  # "big": streamed tile by tile
     monkeypatch.setattr(imgstats._progress, "AUTO_BYTES", 0)  # and likely over a second
     for tty in (False, True):
         monkeypatch.setattr(sys.stderr, "isatty", lambda tty=tty: tty)

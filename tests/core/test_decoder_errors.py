@@ -148,11 +148,11 @@ def _tiff_paths(folder, monkeypatch):
             return read_header(fh, folder / "tiled.tif")
 
     def streamed():
-        monkeypatch.setattr(imgstats.io, "EAGER_BYTES", 0)
+        monkeypatch.setattr(imgstats.io._limits, "EAGER_BYTES", 0)
         try:
             return imgstats.compute(folder / "tiled.tif", "median")
         finally:
-            monkeypatch.setattr(imgstats.io, "EAGER_BYTES", 64 << 20)
+            monkeypatch.setattr(imgstats.io._limits, "EAGER_BYTES", 64 << 20)
 
     return {
         "eager": lambda: imgstats.compute(folder / "tiled.tif", "median"),

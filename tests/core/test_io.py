@@ -276,8 +276,8 @@ def test_large_tiffs_are_read_lazily_by_default(tmp_path, monkeypatch):
     arr = _tiff_data("uint16", (300, 200), seed=3)
     path = tmp_path / "big.tif"
     tifffile.imwrite(path, arr, tile=(64, 64), compression="zlib")
-    monkeypatch.setattr(imgstats.io, "EAGER_BYTES", 10_000)  # "large" = over 10 kB here
-    monkeypatch.setattr(imgstats.io, "CHUNK_BYTES", 40_000)
+    monkeypatch.setattr(imgstats.io._limits, "EAGER_BYTES", 10_000)  # "large" = over 10 kB here
+    monkeypatch.setattr(imgstats.io._limits, "CHUNK_BYTES", 40_000)
     img = imgstats.open_image(path)
     assert isinstance(img.data, da.Array) and img.data.npartitions > 1
     # chunks are whole multiples of the 64 x 64 tiles (except at the edges)
@@ -694,7 +694,7 @@ def test_streamed_local_tiffs_match_tifffile(tmp_path, monkeypatch, case):
     tifffile.imwrite(path, arr, **kw)
     want = tifffile.imread(path)
     np.testing.assert_array_equal(want, arr)
-    monkeypatch.setattr(imgstats.io, "EAGER_BYTES", 0)  # every TIFF is "large": lazy
+    monkeypatch.setattr(imgstats.io._limits, "EAGER_BYTES", 0)  # every TIFF is "large": lazy
     calls = []
     original = imgstats.io._tiff.TiffStream.map_reduce
 
@@ -758,7 +758,7 @@ def test_streamed_tiffs_show_a_progress_bar_on_stderr_when_asked(
     arr = _tiff_data("uint16", (64, 48), seed=5)
     path = tmp_path / "streamed.tif"
     tifffile.imwrite(path, arr, tile=(16, 16))  # 12 tiles
-    monkeypatch.setattr(imgstats.io, "EAGER_BYTES", 0)  # every TIFF is "large": streamed
+    monkeypatch.setattr(imgstats.io._limits, "EAGER_BYTES", 0)  # every TIFF is "large": streamed
     calls = []
     original = imgstats.io._tiff.TiffStream.map_reduce
 
@@ -781,7 +781,7 @@ def test_streamed_tiffs_show_a_progress_bar_on_stderr_when_asked(
 def test_bad_tiffs_streamed_raise_unreadable_image(tmp_path, monkeypatch, name):
     import imgstats.io
 
-    monkeypatch.setattr(imgstats.io, "EAGER_BYTES", 0)
+    monkeypatch.setattr(imgstats.io._limits, "EAGER_BYTES", 0)
     path = tmp_path / name
     path.write_bytes(BAD[name])
     with pytest.raises(UnreadableImage):
@@ -802,7 +802,7 @@ def test_corrupt_tiff_tags_streamed_raise_unreadable_image(
 ):
     import imgstats.io
 
-    monkeypatch.setattr(imgstats.io, "EAGER_BYTES", 0)
+    monkeypatch.setattr(imgstats.io._limits, "EAGER_BYTES", 0)
     path = tmp_path / "corrupt.tif"
     path.write_bytes(_tiff_with_tag(tag, value, tiled=tiled))
     with pytest.raises(UnreadableImage):
@@ -861,6 +861,6 @@ def test_fuzzed_tiff_headers_raise_unreadable_image(tmp_path, monkeypatch, case,
     path = tmp_path / f"{case}.tif"
     path.write_bytes(bytes(data))
     if streamed:
-        monkeypatch.setattr(imgstats.io, "EAGER_BYTES", 0)
+        monkeypatch.setattr(imgstats.io._limits, "EAGER_BYTES", 0)
     with pytest.raises(UnreadableImage):
         imgstats.compute(path, ["min", "median"])

@@ -80,7 +80,7 @@ def _oracle(path, band=None):
 def read(request, monkeypatch):
     """``compute`` on a path by one of the three read paths."""
     if request.param == "stream":
-        monkeypatch.setattr(imgstats.io, "EAGER_BYTES", 0)
+        monkeypatch.setattr(imgstats.io._limits, "EAGER_BYTES", 0)
 
     def compute(path, funcs, **kw):
         if request.param == "dask":

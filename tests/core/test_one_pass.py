@@ -95,7 +95,7 @@ def test_streamed_tiff_read_twice(passes, monkeypatch, tmp_path, dtype):
     arr = _rgb(dtype, shape=(90, 70, 3), seed=4)
     path = tmp_path / "rgb.tif"
     tifffile.imwrite(path, arr, tile=(32, 32), photometric="rgb")
-    monkeypatch.setattr(imgstats.io, "EAGER_BYTES", 0)  # every TIFF is "large": streamed
+    monkeypatch.setattr(imgstats.io._limits, "EAGER_BYTES", 0)  # every TIFF is "large": streamed
     reads = []
     original = imgstats.io._tiff.TiffStream.map_reduce
 

@@ -17,12 +17,12 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import imgstats
-import imgstats.reduce
+import imgstats._passes
 from imgstats import _kernels
+from imgstats._passes import _count_in_place
 from imgstats.io import _pillow_memory as memory
 from imgstats.io import open_plan
 from imgstats.io._pillow_memory import load_single_block, pixel_view
-from imgstats.reduce import _count_in_place
 
 from .oracle import check_all, colour_bands
 
@@ -217,7 +217,7 @@ def test_load_single_block_leaves_a_loaded_image_alone(files):
 def spy(monkeypatch):
     """Which counting path ``_pillow_summary`` took: ``calls`` lists "kernels"/"pillow"."""
     calls = []
-    in_place, with_pillow = imgstats.reduce._count_in_place, imgstats.reduce._count_with_pillow
+    in_place, with_pillow = imgstats._passes._count_in_place, imgstats._passes._count_with_pillow
 
     def spy_in_place(img, luma):
         got = in_place(img, luma)
@@ -228,8 +228,8 @@ def spy(monkeypatch):
         calls.append("pillow")
         return with_pillow(plan, img, luma)
 
-    monkeypatch.setattr(imgstats.reduce, "_count_in_place", spy_in_place)
-    monkeypatch.setattr(imgstats.reduce, "_count_with_pillow", spy_pillow)
+    monkeypatch.setattr(imgstats._passes, "_count_in_place", spy_in_place)
+    monkeypatch.setattr(imgstats._passes, "_count_with_pillow", spy_pillow)
     return calls
 
 

@@ -26,7 +26,7 @@ def _u8(shape, seed=0):
 def big_tiffs_are_lazy(monkeypatch):
     import imgstats.io
 
-    monkeypatch.setattr(imgstats.io, "EAGER_BYTES", 0)
+    monkeypatch.setattr(imgstats.io._limits, "EAGER_BYTES", 0)
 
 
 def test_a_jpeg_is_kept_in_pillows_memory(tmp_path):
@@ -143,7 +143,7 @@ def test_a_streamed_tiff_over_the_pixel_limit_is_refused(tmp_path, monkeypatch):
 
     path = tmp_path / "big.tif"
     tifffile.imwrite(path, np.zeros((256, 256), np.uint16), tile=(64, 64))
-    monkeypatch.setattr(imgstats.io, "EAGER_BYTES", 1000)
+    monkeypatch.setattr(imgstats.io._limits, "EAGER_BYTES", 1000)
     assert imgstats.io.open_plan(str(path)).kind == "stream"
     with pytest.raises(imgstats.ImageTooLarge):
         imgstats.compute(str(path), "max", pixel_limit=256 * 255)

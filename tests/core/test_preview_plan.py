@@ -162,7 +162,7 @@ def test_a_preview_plan_tells_the_full_plans_facts(folder, name, max_side):
 @pytest.mark.parametrize("name", ["uint16.tif", "float32.tif"])
 def test_a_streamed_plan_and_its_preview_tell_the_same_facts(folder, monkeypatch, name):
     path, page, _ = _case(name, folder)
-    monkeypatch.setattr(imgstats.io, "EAGER_BYTES", 0)  # the full plan streams its tiles
+    monkeypatch.setattr(imgstats.io._limits, "EAGER_BYTES", 0)  # the full plan streams its tiles
     full = open_plan(path, page=page)
     assert full.kind == "stream"
     preview = open_preview_plan(path, 16, page=page)

@@ -32,7 +32,7 @@ def test_one_bar_for_a_numpy_array_however_many_passes(capsys, dtype):
 def test_one_bar_for_a_streamed_tiff_and_its_refinement(tmp_path, monkeypatch, capsys):
     arr = np.random.default_rng(1).standard_normal((64, 48)).astype(np.float32)
     tifffile.imwrite(tmp_path / "f.tif", arr, tile=(16, 16))
-    monkeypatch.setattr(imgstats.io, "EAGER_BYTES", 0)  # streamed tile by tile
+    monkeypatch.setattr(imgstats.io._limits, "EAGER_BYTES", 0)  # streamed tile by tile
     check_all(imgstats.compute(tmp_path / "f.tif", FUNCS, progress=True), arr, FUNCS)
     err = capsys.readouterr().err
     assert _bars(err) == 1 and "24/24" in err  # 12 tiles, read twice: one bar

@@ -187,7 +187,7 @@ def test_tiffs_mean_what_their_tags_say_on_every_path(tmp_path, monkeypatch, nam
     step = max(values.shape[:2]) // 16
     np.testing.assert_array_equal(small, values[::step, ::step])
     # streamed tile by tile
-    monkeypatch.setattr(imgstats.io, "EAGER_BYTES", 0)
+    monkeypatch.setattr(imgstats.io._limits, "EAGER_BYTES", 0)
     calls = []
     original = imgstats.io._tiff.TiffStream.map_reduce
 
@@ -264,7 +264,7 @@ def test_pages_are_reached_through_page_on_every_path(tmp_path, monkeypatch, chu
         with open(path, "rb") as fh:
             assert read_header(fh, path, page=page)["pages"] == 3
         np.testing.assert_array_equal(read_preview(path, 64, page=page)[0], want)
-    monkeypatch.setattr(imgstats.io, "EAGER_BYTES", 0)
+    monkeypatch.setattr(imgstats.io._limits, "EAGER_BYTES", 0)
     for page, want in enumerate(wants):  # streamed
         check_all(imgstats.compute(path, FUNCS, page=page), want, FUNCS)
         assert imgstats.io._tiff.TiffStream.open(path, page=page).shape == want.shape

@@ -224,7 +224,7 @@ def test_the_whole_page_stream_still_decodes_each_segment_once(
     arr = np.random.default_rng(2).integers(0, 65536, (70, 50), dtype=np.uint16)
     path = tmp_path / "whole.tif"
     tifffile.imwrite(path, arr, tile=(32, 32))  # 3 x 2 tiles, partial on both edges
-    monkeypatch.setattr(imgstats.io, "EAGER_BYTES", 0)  # streamed whole
+    monkeypatch.setattr(imgstats.io._limits, "EAGER_BYTES", 0)  # streamed whole
     decoded.clear()
     check_all(imgstats.compute(path, FUNCS), arr, FUNCS)
     assert streamed == [None]
@@ -267,7 +267,7 @@ def test_the_meaning_is_applied_once(tmp_path, monkeypatch, name):
     total = plan.map_reduce(lambda b: np.int64(b.astype(np.int64).sum()), sum)
     assert total == want.astype(np.int64).sum()
     # the whole page's stream plan: the same one transform, applied once
-    monkeypatch.setattr(imgstats.io, "EAGER_BYTES", 0)
+    monkeypatch.setattr(imgstats.io._limits, "EAGER_BYTES", 0)
     whole = imgstats.io.open_plan(path)
     assert whole.kind == "stream"
     np.testing.assert_array_equal(np.asarray(whole.array()), values)

@@ -61,7 +61,7 @@ def test_public_names_resolve_on_first_use():
         names = sorted(n for n in imgstats.__all__ if not hasattr(imgstats, n))
         print(names, imgstats.compute.__module__, imgstats.open_image.__module__)
     """).stdout
-    assert out.split() == ["[]", "imgstats.reduce", "imgstats.io"]
+    assert out.split() == ["[]", "imgstats.reduce", "imgstats.io._open"]
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         import imgstats
 
@@ -164,8 +164,8 @@ def test_a_large_local_tiff_is_streamed_without_dask_or_xarray(tmp_path):
     out = python(
         f"""
         import json, sys
-        import imgstats, imgstats.io
-        imgstats.io.EAGER_BYTES = 1000  # "large": streamed, not read whole
+        import imgstats, imgstats.io._limits
+        imgstats.io._limits.EAGER_BYTES = 1000  # "large": streamed, not read whole
         s = imgstats.summarize({str(path)!r})
         values = imgstats.compute({str(path)!r}, ["median", "p99"], band="G")
         print(json.dumps([list(s.band_names), values,

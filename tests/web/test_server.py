@@ -153,7 +153,7 @@ def test_big_tiffs_are_read_chunk_by_chunk_by_the_cluster(images, monkeypatch):
     data = rng.normal(100, 30, (700, 900)).astype(np.float32)
     tifffile.imwrite(images / "big.tif", data, tile=(256, 256))
     # pretend the file is over the core's eager-read size, so dask reads it lazily
-    monkeypatch.setattr(imgstats.io, "EAGER_BYTES", 1000)
+    monkeypatch.setattr(imgstats.io._limits, "EAGER_BYTES", 1000)
     monkeypatch.setattr(service_module, "EAGER_BYTES", 1000)
     with distributed.LocalCluster(
         n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None, scheduler_port=0

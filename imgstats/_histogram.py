@@ -1,0 +1,168 @@
+"""Histograms of an image's valid samples, equal to :func:`numpy.histogram`'s.
+
+``numpy.histogram(valid, bins, range)`` places each sample by itself (its bin follows from
+the sample, the two outer edges, the number of bins and the edges' type), so counts summed
+over blocks equal the counts of the whole, and counts weighted by a value's multiplicity
+equal the counts of the samples themselves. Hence two ways, both exact:
+
+* 8- and 16-bit integers: the summary's exact histogram (one count per value) is binned by
+  numpy with the counts as weights -- no pixel is read;
+* 32/64-bit integers and floats: one pass over the pixels, each block's valid samples binned
+  by numpy with the same outer edges (given, or the exact min and max from the summary, of
+  the samples' type as ``numpy.histogram`` takes them), and the counts summed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+from .errors import InvalidOption, NoValidSamples
+
+__all__ = ["MAX_BINS", "check_bins", "check_range", "needs_pixels", "of_summary", "of_pixels"]
+
+#: The most bins of one histogram (a larger ``bins`` is refused).
+MAX_BINS = 4096
+#: numpy's default number of bins.
+DEFAULT_BINS = 10
+
+_BINS = re.compile(r"[0-9]{1,6}")
+
+
+def check_bins(bins) -> int:
+    """``bins`` as an int from 1 to :data:`MAX_BINS` (digits in a query string, or an int).
+
+    Raises
+    ------
+    InvalidOption
+        Anything else.
+    """
+    if bins is None:
+        return DEFAULT_BINS
+    if isinstance(bins, str) and _BINS.fullmatch(bins):
+        bins = int(bins)
+    if isinstance(bins, int) and not isinstance(bins, bool) and 1 <= bins <= MAX_BINS:
+        return bins
+    raise InvalidOption(f"invalid bins {str(bins)[:32]!r}: use a whole number from 1 to {MAX_BINS}")
+
+
+def check_range(text) -> tuple[float, float] | None:
+    """``"lo,hi"`` (or a pair) as two finite floats with ``lo <= hi``; None stays None.
+
+    Raises
+    ------
+    InvalidOption
+        Not two finite numbers, or ``lo > hi`` (numpy refuses both too).
+    """
+    if text is None:
+        return None
+    parts = text.split(",") if isinstance(text, str) and len(text) <= 128 else None
+    if isinstance(text, (list, tuple)):
+        parts = list(text)
+    try:
+        if parts is None or len(parts) != 2:
+            raise ValueError
+        lo, hi = (_finite(p) for p in parts)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidOption(
+            f"invalid range {str(text)[:40]!r}: use two finite numbers lo,hi"
+        ) from None
+    if lo > hi:
+        raise InvalidOption(f"invalid range {lo!r},{hi!r}: lo must not be greater than hi")
+    return lo, hi
+
+
+def _finite(value) -> float:
+    if isinstance(value, bool):
+        raise TypeError
+    if isinstance(value, str) and "_" in value:
+        raise ValueError  # float() takes "1_0"; a number written so is a typo here
+    out = float(value)
+    if not math.isfinite(out):
+        raise ValueError
+    return out
+
+
+def needs_pixels(summary) -> bool:
+    """Whether a histogram of ``summary``'s image needs a pass over the pixels (32/64-bit
+    integers and floats), rather than its exact 8/16-bit histogram."""
+    return not (summary.dtype.kind in "uib" and summary.dtype.itemsize <= 2)
+
+
+def _edges(summary, sel, rng):
+    """The outer edges as ``numpy.histogram`` takes them: ``rng`` as given, else the
+    selection's exact min and max as scalars of the samples' type (numpy's own)."""
+    stats = summary._stats(sel)
+    if stats.count == 0:
+        raise NoValidSamples("no valid samples: the selection is empty, or NaN, nodata or masked")
+    if rng is not None:
+        return rng
+    dtype = summary.dtype if sel != "luma" else np.dtype(np.uint8)
+    band = _band(sel)
+    lo, hi = summary.compute(["min", "max"], band).values()
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise InvalidOption(
+            f"the samples range over [{lo}, {hi}], which is not finite: give range=lo,hi"
+        )
+    return dtype.type(lo), dtype.type(hi)
+
+
+def _band(sel):
+    return None if sel == "all" else "luma" if sel == "luma" else int(sel[1:])
+
+
+def of_summary(summary, sel: str, bins: int, rng=None) -> dict:
+    """``{"counts", "edges"}`` of an 8/16-bit selection from its exact histogram.
+
+    Raises
+    ------
+    NoValidSamples
+        The selection holds no valid sample.
+    """
+    edges = _edges(summary, sel, rng)
+    values, counts = summary.histogram(_band(sel))
+    dtype = summary.dtype if sel != "luma" else np.dtype(np.uint8)
+    hist, out = np.histogram(values.astype(dtype), bins, range=edges, weights=counts)
+    return {"counts": [int(c) for c in hist], "edges": [float(e) for e in out]}
+
+
+def of_pixels(summary, plan, sels, bins: int, rng=None) -> dict:
+    """``{sel: {"counts", "edges"}}`` of 32/64-bit or float selections, in one pass over
+    ``plan``'s blocks (their invalid samples are NaN or picked out by the plan's validity).
+
+    A selection without valid samples maps to None.
+    """
+    ranges, out = {}, {}
+    for sel in sels:
+        try:
+            ranges[sel] = _edges(summary, sel, rng)
+        except NoValidSamples:
+            out[sel] = None
+    todo = [s for s in sels if s in ranges]
+    if not todo:
+        return out
+    pooled = np.flatnonzero(summary.pooled)
+    dtype = summary.dtype
+
+    def work(block):
+        data = np.ma.getdata(block)
+        mask = np.ma.getmaskarray(block) if isinstance(block, np.ma.MaskedArray) else None
+        px = data.reshape(-1, data.shape[-1] if data.ndim == 3 else 1)
+        ok = None if mask is None else ~mask.reshape(px.shape[0], -1)
+        result = np.zeros((len(todo), bins), np.int64)
+        for i, sel in enumerate(todo):
+            cols = pooled if sel == "all" else [int(sel[1:])]
+            values = px[:, cols]
+            if ok is not None:
+                values = values[ok[:, cols]]
+            values = values.astype(dtype, copy=False).ravel()
+            result[i] = np.histogram(values, bins, range=ranges[sel])[0]
+        return result
+
+    total = plan.map_reduce(work, lambda parts: sum(parts[1:], parts[0]))
+    for i, sel in enumerate(todo):
+        edges = np.histogram(np.empty(0, dtype), bins, range=ranges[sel])[1]
+        out[sel] = {"counts": [int(c) for c in total[i]], "edges": [float(e) for e in edges]}
+    return out

@@ -1,0 +1,36 @@
+"""io's limits: the bomb guard's default and the sizes that choose eager or lazy reading.
+
+A leaf module (it imports nothing of imgstats but its errors), so that the readers
+(:mod:`._plan`, :mod:`._tiff`, :mod:`._open`) read the limits without importing the package
+face :mod:`imgstats.io`, which imports them. Tests and callers change a limit here
+(``monkeypatch.setattr(imgstats.io._limits, "EAGER_BYTES", 0)``): the readers look it up at
+call time.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import InvalidOption
+
+__all__ = ["DEFAULT_PIXEL_LIMIT", "EAGER_BYTES", "CHUNK_BYTES", "pixel_limit_default"]
+
+#: Default decompression-bomb guard: images declaring more pixels (width x height) are refused.
+DEFAULT_PIXEL_LIMIT = 1 << 30
+#: TIFFs larger than this many bytes are read lazily through dask, chunk by chunk.
+EAGER_BYTES = 64 << 20
+#: Target bytes of one dask chunk of a lazily read TIFF.
+CHUNK_BYTES = 32 << 20
+
+
+def pixel_limit_default() -> int:
+    """The pixel limit from ``IMGSTATS_PIXEL_LIMIT``, else :data:`DEFAULT_PIXEL_LIMIT`."""
+    value = os.environ.get("IMGSTATS_PIXEL_LIMIT")
+    if not value:
+        return DEFAULT_PIXEL_LIMIT
+    try:
+        return int(value)
+    except ValueError:  # e.g. "1e9": our error (the CLI prints it), not a bare ValueError
+        raise InvalidOption(
+            f"IMGSTATS_PIXEL_LIMIT must be a whole number of pixels, not {value!r}"
+        ) from None
