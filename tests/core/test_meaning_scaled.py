@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import imgstats
-import imgstats.io
+import imgstats.io._limits
 from imgstats import InvalidOption
 from imgstats.functions import QUANTILE_METHODS
 from imgstats.io._meaning import gdal_scales
@@ -57,7 +57,7 @@ def _physical(path, band):
 @pytest.fixture(params=["eager", "dask", "stream"])
 def read(request, monkeypatch):
     if request.param == "stream":
-        monkeypatch.setattr(imgstats.io, "EAGER_BYTES", 0)
+        monkeypatch.setattr(imgstats.io._limits, "EAGER_BYTES", 0)
 
     def compute(path, funcs, **kw):
         if request.param == "dask":
