@@ -47,7 +47,7 @@ def _region(data, window, mask, polygon, io_options, scheduler=None):
 
 
 #: The io options that a stream plan over a window understands.
-_IO = frozenset({"chunks", "pixel_limit", "storage_options", "page", "raw", "nodata"})
+_IO = frozenset({"chunks", "pixel_limit", "storage_options", "page", "raw", "nodata", "palette"})
 
 
 def _is_local(scheduler) -> bool:

@@ -150,6 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: the file's)",
     )
     stats.add_argument(
+        "--palette",
+        choices=("rgb", "index"),
+        default=None,
+        help="a palette image's colours (rgb) or its class indices (index, as GDAL reads a "
+        "paletted TIFF) (default: rgb)",
+    )
+    stats.add_argument(
         "--scaled",
         action="store_true",
         help="statistics of the physical values value * scale + offset, with each band's "
@@ -412,7 +419,7 @@ def _stats(args) -> int:
         options["page"] = args.page
     if args.raw:
         options["raw"] = True
-    for name in ("nodata", "bbox", "crs", "scale", "offset"):
+    for name in ("nodata", "bbox", "crs", "scale", "offset", "palette"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
     if args.scaled:

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import InvalidOption
+
 #: TIFF PhotometricInterpretation values, by the names :attr:`Meaning.photometric` reports.
 PHOTOMETRIC_NAMES = {
     0: "miniswhite",
@@ -151,12 +153,41 @@ def _palette_lut(colormap: np.ndarray, index_dtype: np.dtype) -> np.ndarray:
     return lut
 
 
-def tiff_meaning(page) -> Meaning:
+#: How a palette image is read: its colours (the default) or its class indices.
+PALETTE_READINGS = ("rgb", "index")
+
+
+def check_palette(palette) -> str:
+    """``palette`` if it is one of :data:`PALETTE_READINGS`, else InvalidOption."""
+    if isinstance(palette, str) and palette in PALETTE_READINGS:
+        return palette
+    shown = palette[:64] if isinstance(palette, str) else type(palette).__name__
+    raise InvalidOption(
+        f"palette must be 'rgb' (the colours) or 'index' (the classes), not {shown!r}"
+    )
+
+
+def not_a_palette(what: str) -> InvalidOption:
+    """The error of ``palette="index"`` on an image without a palette."""
+    return InvalidOption(
+        f"palette='index' reads the class indices of a palette image; {what} has no palette"
+    )
+
+
+def tiff_meaning(page, palette: str = "rgb") -> Meaning:
     """The :class:`Meaning` of a tifffile ``TiffPage`` (from its tags only, no pixel read).
 
     Parameters
     ----------
     page : tifffile.TiffPage
+    palette : {"rgb", "index"}
+        A palette page's colours, or its stored class indices (as GDAL reads it: one band
+        ``"P"``, plus alpha when an extra sample carries it).
+
+    Raises
+    ------
+    InvalidOption
+        ``palette="index"`` for a page that is not a palette.
     """
     code = int(page.photometric)
     photometric = PHOTOMETRIC_NAMES.get(code, str(code))
@@ -167,13 +198,23 @@ def tiff_meaning(page) -> Meaning:
     stored = np.dtype(page.dtype) if page.dtype is not None else np.dtype(np.uint8)
     integer = stored.kind in "ub"
     alpha = len(extrasamples) == 1 and extrasamples[0] in _ALPHA
-    if (
+    paletted = (
         photometric == "palette"
         and colour_samples == 1
         and integer
         and bits <= 16
         and page.colormap is not None
-    ):
+    )
+    if check_palette(palette) == "index":
+        if not paletted:
+            raise not_a_palette(f"this TIFF page ({photometric})")
+        extras_lut = None
+        if samples > 1 and bits < 8:
+            extras_lut = _scale_lut(bits, False)  # alpha on 0..255, the indices as stored
+        names = ("P",) + (("A",) if alpha else _numbered(1, samples - 1))
+        dtype = np.dtype(np.uint8) if stored == np.bool_ else stored
+        return Meaning(photometric, bits, names, dtype, extras_lut=extras_lut)
+    if paletted:
         lut = _palette_lut(page.colormap, stored)
         extras_lut = None
         if samples > 1:

@@ -114,7 +114,7 @@ class TiffFacts:
         }
 
 
-def tiff_facts(tif, source, page: int = 0, pixel_limit: int | None = None):
+def tiff_facts(tif, source, page: int = 0, pixel_limit: int | None = None, palette="rgb"):
     """Return ``(tiff_page, facts)`` of page ``page`` of an open ``tifffile.TiffFile``.
 
     The bomb check runs here, on the page's declared size, before anything is allocated.
@@ -152,7 +152,7 @@ def tiff_facts(tif, source, page: int = 0, pixel_limit: int | None = None):
                 f"(shape {stored}, tile {(rows, cols)})"
             )
         check_pixels(width, height, pixel_limit, source)
-        meaning = tiff_meaning(tpage)
+        meaning = tiff_meaning(tpage, palette)
         others = math.prod(s for s, a in zip(stored, axes, strict=True) if a not in "YX")
         if int(tpage.imagedepth) > 1 or others != int(tpage.samplesperpixel):
             # volumes (ImageDepth): every slice and sample is a numbered band, as stored
@@ -334,7 +334,9 @@ class TiffStream:
         self.dtype = facts.dtype
 
     @classmethod
-    def open(cls, path, page: int = 0, pixel_limit: int | None = None) -> TiffStream | None:
+    def open(
+        cls, path, page: int = 0, pixel_limit: int | None = None, palette: str = "rgb"
+    ) -> TiffStream | None:
         """Return a stream over page ``page`` of the TIFF at ``path``, or ``None`` when it
         cannot be streamed (open_image then reports what is wrong, or reads it through dask):
         a page over ``pixel_limit`` pixels gives ``None`` too, so open_image refuses it."""
@@ -342,7 +344,7 @@ class TiffStream:
 
         try:
             with tifffile.TiffFile(os.fspath(path)) as tif:
-                tpage, facts = tiff_facts(tif, path, page, pixel_limit)
+                tpage, facts = tiff_facts(tif, path, page, pixel_limit, palette)
                 if (
                     tpage.imagedepth != 1
                     or (tpage.samplesperpixel > 1 and tpage.planarconfig != 1)
@@ -352,6 +354,12 @@ class TiffStream:
                 return cls(path, facts)
         except Exception:  # any malformed file or bad page: open_image says what is wrong
             return None
+
+    @property
+    def palette(self) -> str:
+        """How the stream reads a palette page: ``"index"`` (no colour table) or ``"rgb"``."""
+        meaning = self.facts.meaning
+        return "index" if meaning.photometric == "palette" and meaning.lut is None else "rgb"
 
     def windowed(self, window: tuple[int, int, int, int]) -> TiffStream:
         """The same page, cut to ``window`` ``(x0, y0, x1, y1)`` (half-open, inside the page)."""
