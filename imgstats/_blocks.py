@@ -332,7 +332,7 @@ def refine_block(block, targets, dtype, limit: int, pooled=None) -> dict:
     if isinstance(block, np.ma.MaskedArray):
         from ._inputs import refine_masked
 
-        return refine_masked(block, targets, dtype, limit, refine_block, merge_refinements)
+        return refine_masked(block, targets, dtype, limit, refine_block, merge_refinements, pooled)
     dtype = np.dtype(dtype)
     px = as_pixels(block)
     if any(t[1] < 0 for t in targets):  # squares, values: readings of every sample

@@ -1,8 +1,9 @@
-"""numba kernels of the grouped core (:mod:`imgstats.grouped`): counting sort by group, the
-per-group sort, and the exact per-group sums of the mean.
+"""numba kernels of the grouped core (:mod:`imgstats.grouped`): the counting sort of samples by
+group, the selection of order statistics per group, and the exact per-group sums of the mean.
 
-They release the GIL, so :mod:`imgstats.grouped` runs them on every core, one slice of
-samples or of groups per thread.
+Each kernel takes a range (of pixels or of groups) and releases the GIL, so
+:mod:`imgstats.grouped` runs it on every core, one range per thread, with per-thread counts
+merged in numpy. Small inputs run as plain Python until numba is loaded (:mod:`imgstats._jit`).
 """
 
 from __future__ import annotations
@@ -10,37 +11,127 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+
+# numba's njit, applied when numba is first needed: small inputs run as Python (see _jit)
+from ._jit import njit
+
+#: Groups of at most this many keys are sorted by insertion (cheaper than any histogram).
+_INSERTION = 32
 
 
 @njit(nogil=True, cache=True)
-def count_groups(gid, valid, ngroups):
-    """Samples (``seen``) and valid samples (``nval``) per group; ``gid < 0``: no group.
+def count_labels(labels, lo, nb, valid, start, stop, seen, nval):
+    """Add the samples (``seen``) and valid samples (``nval``) of pixels ``start`` to ``stop - 1``
+    to their group's count: pixel ``p`` (samples ``p * nb`` to ``p * nb + nb - 1``) is in the
+    group ``labels[p] - lo`` when that is below ``nval.size``.
 
-    ``valid`` of size 0 means every sample is valid.
+    ``valid`` of size 0 means every sample is valid, and ``seen`` is then not counted (it
+    would equal ``nval``): runs of one label, as label images have, are then counted in a
+    register and added once. Returns ``(outside, smallest, largest)``: how many pixels have a
+    label outside the groups (a caller counting into a guessed range then counts again), and
+    the smallest and largest of those labels.
     """
-    seen = np.zeros(ngroups, np.int64)
-    nval = np.zeros(ngroups, np.int64)
-    allvalid = valid.size == 0
-    for i in range(gid.size):
-        g = gid[i]
-        if g >= 0:
-            seen[g] += 1
-            if allvalid or valid[i]:
+    ng = nval.size
+    outside = 0
+    smallest = np.int64(1) << 62
+    largest = -smallest
+    part = labels[start:stop]  # indexed from 0: no negative-index checks
+    if part.size == 0:
+        return outside, smallest, largest
+    if valid.size == 0:
+        cur = np.int64(part[0])
+        run = 0
+        for p in range(part.size + 1):
+            v = np.int64(part[p]) if p < part.size else cur + 1  # the last run ends
+            if v == cur:
+                run += 1
+                continue
+            g = cur - lo
+            if g < 0 or g >= ng:
+                outside += run
+                smallest = min(smallest, cur)
+                largest = max(largest, cur)
+            else:
+                nval[g] += run * nb
+            cur = v
+            run = 1
+        return outside, smallest, largest
+    for p in range(part.size):
+        v = np.int64(part[p])
+        g = v - lo
+        if g < 0 or g >= ng:
+            outside += 1
+            smallest = min(smallest, v)
+            largest = max(largest, v)
+            continue
+        seen[g] += nb
+        first = (start + p) * nb
+        for c in range(nb):
+            if valid[first + c]:
                 nval[g] += 1
-    return seen, nval
+    return outside, smallest, largest
 
 
 @njit(nogil=True, cache=True)
-def scatter_groups(gid, keys, valid, offsets, out):
-    """Write the valid ``keys`` group after group into ``out`` (a stable counting sort)."""
-    pos = offsets[:-1].copy()
-    allvalid = valid.size == 0
-    for i in range(gid.size):
-        g = gid[i]
-        if g >= 0 and (allvalid or valid[i]):
-            out[pos[g]] = keys[i]
-            pos[g] += 1
+def scatter_labels(labels, lo, background, nb, keys, valid, start, stop, pos, out):
+    """Write the valid keys of pixels ``start`` to ``stop - 1`` (groups as in
+    :func:`count_labels`, every label among them; ``background``, or any negative group, is
+    no group) into ``out`` at ``pos[group]``, which moves on: a stable counting sort when
+    each thread's ``pos`` starts after the previous threads' samples."""
+    part = labels[start:stop]
+    if valid.size == 0 and nb == 1:  # the common case, in its own loop: a third of the time
+        mine = keys[start:stop]
+        g_run = np.int64(-1)
+        at = 0
+        for p in range(part.size):
+            g = np.int64(part[p]) - lo
+            if g != g_run:  # a run of one label writes from a register
+                if g_run >= 0:
+                    pos[g_run] = at
+                g_run = g if g != background else -1
+                if g_run >= 0:
+                    at = pos[g_run]
+            if g_run >= 0:
+                out[at] = mine[p]
+                at += 1
+        if g_run >= 0:
+            pos[g_run] = at
+        return
+    for p in range(part.size):
+        g = np.int64(part[p]) - lo
+        if g < 0 or g == background:
+            continue
+        at = pos[g]
+        for c in range(nb):
+            i = (start + p) * nb + c
+            if valid.size == 0 or valid[i]:
+                out[at] = keys[i]
+                at += 1
+        pos[g] = at
+
+
+@njit(nogil=True, cache=True)
+def label_range(labels, start, stop):
+    """The smallest and largest of ``labels[start:stop]`` (not empty), in one pass."""
+    part = labels[start:stop]
+    lo = part[0]
+    hi = part[0]
+    for p in range(1, part.size):
+        lo = min(lo, part[p])
+        hi = max(hi, part[p])
+    return lo, hi
+
+
+@njit(nogil=True, cache=True)
+def place_groups(keys, offsets, index, pos, out):
+    """Append the keys of each group ``j`` of a part (``keys[offsets[j]:offsets[j + 1]]``)
+    to ``out`` at ``pos[index[j]]``, which moves on: merging parts group by group."""
+    for j in range(offsets.size - 1):
+        a = offsets[j]
+        b = offsets[j + 1]
+        at = pos[index[j]]
+        out[at : at + b - a] = keys[a:b]
+        pos[index[j]] = at + b - a
 
 
 @njit(nogil=True, cache=True)
@@ -55,29 +146,160 @@ def _insertion_sort(a, lo, hi):
 
 
 @njit(nogil=True, cache=True)
-def sort_groups(keys, offsets, first, last):
-    """Sort the keys of groups ``first`` to ``last - 1`` in place, each on its own."""
-    for g in range(first, last):
-        a = offsets[g]
-        b = offsets[g + 1]
-        if b - a <= 32:
-            _insertion_sort(keys, a, b)
-        else:
-            keys[a:b].sort()
+def _radix_pass(src, dst, shift, counts):
+    """One stable counting pass of an LSD radix sort: ``src`` into ``dst`` by the byte at
+    ``shift``."""
+    counts[:] = 0
+    for i in range(src.size):
+        counts[np.int64((np.uint64(src[i]) >> shift) & np.uint64(0xFF)) + 1] += 1
+    for d in range(256):
+        counts[d + 1] += counts[d]
+    for i in range(src.size):
+        d = np.int64((np.uint64(src[i]) >> shift) & np.uint64(0xFF))
+        dst[counts[d]] = src[i]
+        counts[d] += 1
 
 
 @njit(nogil=True, cache=True)
-def int_sums(keys, offsets, flip):
-    """Exact per-group sums of integer samples below 64 bits (``key - flip``), in int64."""
-    n = offsets.size - 1
-    out = np.zeros(n, np.int64)
+def _radix_sort(keys, scratch, counts):
+    """Sort ``keys`` with ``scratch`` (as long) by an LSD radix sort on bytes, skipping the
+    bytes on which every key agrees (a float32 group of nearby values sorts in two passes);
+    returns whether the sorted keys ended in ``scratch``."""
+    differ = np.uint64(0)
+    k0 = np.uint64(keys[0])
+    for i in range(1, keys.size):
+        differ |= np.uint64(keys[i]) ^ k0
+    in_scratch = False
+    for byte in range(keys.itemsize):
+        shift = np.uint64(8 * byte)
+        if (differ >> shift) & np.uint64(0xFF) == 0:
+            continue
+        if in_scratch:
+            _radix_pass(scratch, keys, shift, counts)
+        else:
+            _radix_pass(keys, scratch, shift, counts)
+        in_scratch = not in_scratch
+    return in_scratch
+
+
+@njit(nogil=True, cache=True)
+def radix_sort_groups(keys, offsets, first, last):
+    """Sort each group's keys in place (groups ``first`` to ``last - 1``): insertion sort for a
+    few, else :func:`_radix_sort`."""
+    biggest = 1
+    for g in range(first, last):
+        biggest = max(biggest, offsets[g + 1] - offsets[g])
+    tmp = np.empty(biggest, keys.dtype)
+    counts = np.zeros(257, np.int64)
+    for g in range(first, last):
+        a = offsets[g]
+        b = offsets[g + 1]
+        if b - a <= _INSERTION:
+            _insertion_sort(keys, a, b)
+        elif _radix_sort(keys[a:b], tmp[: b - a], counts):
+            keys[a:b] = tmp[: b - a]
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _rank_bin(hist, rank):
+    """``(bin, rank within it)`` of the sample of ``rank`` in a 256-bin histogram."""
+    below = 0
+    for d in range(256):
+        h = hist[d]
+        if rank < below + h:
+            return d, rank - below
+        below += h
+    return 255, 0  # pragma: no cover -- rank < the histogram's total
+
+
+@njit(nogil=True, cache=True)
+def select_ranks(keys, offsets, ranks, first, last, out, sums, flip):
+    """The keys of given ranks in each group, without sorting the groups or changing ``keys``.
+
+    For groups ``g`` from ``first`` to ``last - 1``: ``out[g, j]`` becomes the key of rank
+    ``ranks[g, j]`` (0: the smallest) among ``keys[offsets[g]:offsets[g + 1]]``, and, when
+    ``sums`` has a size, ``sums[g]`` their exact sum of ``key - flip`` in int64 (integers
+    below 64 bits). Empty groups are left alone.
+
+    8-bit keys are read from one 256-bin histogram of the group; 16-bit keys from a histogram
+    of their high byte, then one of the low byte of the samples in the few high-byte bins that
+    hold a wanted rank: two passes over a group that sits in L1, whatever its size. A group of
+    a few keys is sorted by insertion in a buffer; wider keys are radix-sorted in a buffer.
+    """
+    r = ranks.shape[1]
+    width = keys.itemsize
+    want_sums = sums.size > 0
     f = np.int64(flip)
-    for g in range(n):
+    biggest = _INSERTION
+    for g in range(first, last):
+        biggest = max(biggest, offsets[g + 1] - offsets[g])
+    buf = np.empty(biggest if width > 2 else _INSERTION, keys.dtype)
+    tmp = np.empty(biggest if width > 2 else 0, keys.dtype)
+    counts = np.zeros(257, np.int64)
+    hist = np.zeros(256, np.int64)
+    low = np.zeros((max(r, 1), 256), np.int64)
+    slot = np.full(256, -1, np.int64)
+    high = np.zeros(max(r, 1), np.int64)
+    rest = np.zeros(max(r, 1), np.int64)
+    for g in range(first, last):
+        a = offsets[g]
+        n = offsets[g + 1] - a
+        if n == 0:
+            continue
+        group = keys[a : a + n]  # indexed from 0: no negative-index checks
+        if r == 0 or n <= _INSERTION or width > 2:
+            if want_sums:
+                s = np.int64(0)
+                for i in range(n):
+                    s += np.int64(group[i]) - f
+                sums[g] = s
+            if r == 0:
+                continue
+            b = buf[:n]
+            b[:] = group
+            if n <= _INSERTION:
+                _insertion_sort(b, 0, n)
+            elif _radix_sort(b, tmp[:n], counts):
+                b[:] = tmp[:n]
+            for j in range(r):
+                out[g, j] = b[ranks[g, j]]
+            continue
+        hist[:] = 0
         s = np.int64(0)
-        for i in range(offsets[g], offsets[g + 1]):
-            s += np.int64(keys[i]) - f
-        out[g] = s
-    return out
+        if width == 1:
+            for i in range(n):
+                k = np.int64(group[i])
+                hist[k] += 1
+                s += k
+            for j in range(r):
+                d, _ = _rank_bin(hist, ranks[g, j])
+                out[g, j] = d
+        else:
+            for i in range(n):
+                k = np.int64(group[i])
+                hist[k >> 8] += 1
+                s += k
+            used = 0
+            for j in range(r):
+                d, within = _rank_bin(hist, ranks[g, j])
+                high[j] = d
+                rest[j] = within
+                if slot[d] < 0:
+                    slot[d] = used
+                    low[used, :] = 0
+                    used += 1
+            for i in range(n):
+                k = np.int64(group[i])
+                u = slot[k >> 8]
+                if u >= 0:
+                    low[u, k & 0xFF] += 1
+            for j in range(r):
+                d, _ = _rank_bin(low[slot[high[j]]], rest[j])
+                out[g, j] = (high[j] << 8) | d
+            for j in range(r):
+                slot[high[j]] = -1
+        if want_sums:
+            sums[g] = s - f * n
 
 
 @njit(nogil=True, cache=True)
@@ -108,16 +330,9 @@ def float_means(bits, offsets, mean, special, fallback):
                     special[g, 0] += 1
                 continue
             nfinite += 1
-            sig = x & 0xFFFFFFFFFFFFF
-            if e > 0:
-                sig |= 1 << 52
-            else:
-                e = 1
+            sig, e = _odd_significand(x)
             if sig == 0:
                 continue
-            while sig & 1 == 0:
-                sig >>= 1
-                e += 1
             length = 0
             s = sig
             while s:
@@ -138,23 +353,32 @@ def float_means(bits, offsets, mean, special, fallback):
         total = np.int64(0)
         for i in range(a, b):
             x = bits[i]
-            e = (x >> 52) & 0x7FF
-            sig = x & 0xFFFFFFFFFFFFF
-            if e > 0:
-                sig |= 1 << 52
-            else:
-                e = 1
+            sig, e = _odd_significand(x)
             if sig == 0:
                 continue
-            while sig & 1 == 0:
-                sig >>= 1
-                e += 1
             term = sig << (e - emin)
             total += -term if x < 0 else term
         if total >= (1 << 53) or total <= -(1 << 53) or emin - 1075 < -1000:
             fallback[g] = True
             continue
-        mean[g] = math.ldexp(np.float64(total) / np.float64(nfinite), emin - 1075)
+        mean[g] = math.ldexp(np.float64(total) / np.float64(nfinite), int(emin - 1075))
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _odd_significand(x):
+    """``(sig, e)`` of a finite float64's bits ``x``: ``|value| = sig * 2**(e - 1075)``, ``sig``
+    odd (or 0)."""
+    e = (x >> 52) & 0x7FF
+    sig = x & 0xFFFFFFFFFFFFF
+    if e > 0:
+        sig |= 1 << 52
+    else:
+        e = 1
+    if sig != 0:
+        while sig & 1 == 0:
+            sig >>= 1
+            e += 1
+    return sig, e
 
 
 @njit(nogil=True, cache=True, inline="always")
@@ -177,84 +401,3 @@ def compact_rows(keys, valid, offsets, out):
                 out[pos] = keys[r, j]
                 pos += 1
     offsets[n] = pos
-
-
-@njit(nogil=True, cache=True)
-def count_labels(labels, lo, background, nb, valid, ngroups):
-    """:func:`count_groups` with the group of sample ``i`` read from ``labels[i // nb] - lo``
-    (no array of group ids is made); ``background`` (as ``label - lo``, or -1) is no group."""
-    seen = np.zeros(ngroups, np.int64)
-    nval = np.zeros(ngroups, np.int64)
-    allvalid = valid.size == 0
-    n = labels.size
-    for p in range(n):
-        g = np.int64(labels[p]) - lo
-        if g == background:
-            continue
-        for c in range(nb):
-            i = p * nb + c
-            seen[g] += 1
-            if allvalid or valid[i]:
-                nval[g] += 1
-    return seen, nval
-
-
-@njit(nogil=True, cache=True)
-def scatter_labels(labels, lo, background, nb, keys, valid, offsets, out):
-    """:func:`scatter_groups` with the groups of :func:`count_labels`."""
-    pos = offsets[:-1].copy()
-    allvalid = valid.size == 0
-    n = labels.size
-    for p in range(n):
-        g = np.int64(labels[p]) - lo
-        if g == background:
-            continue
-        for c in range(nb):
-            i = p * nb + c
-            if allvalid or valid[i]:
-                out[pos[g]] = keys[i]
-                pos[g] += 1
-
-
-@njit(nogil=True, cache=True)
-def radix_sort_groups(keys, offsets, first, last):
-    """Sort each group's keys in place: insertion sort for a few, else an LSD radix sort by
-    bytes, skipping the bytes on which every key of the group agrees (a float32 group of
-    nearby values sorts in two passes, a 16-bit one in at most two)."""
-    width = keys.itemsize
-    biggest = 0
-    for g in range(first, last):
-        biggest = max(biggest, offsets[g + 1] - offsets[g])
-    tmp = np.empty(biggest, keys.dtype)
-    counts = np.zeros(257, np.int64)
-    for g in range(first, last):
-        a = offsets[g]
-        b = offsets[g + 1]
-        n = b - a
-        if n <= 48:
-            _insertion_sort(keys, a, b)
-            continue
-        differ = np.uint64(0)
-        k0 = np.uint64(keys[a])
-        for i in range(a + 1, b):
-            differ |= np.uint64(keys[i]) ^ k0
-        src = keys[a:b]
-        dst = tmp[:n]
-        in_tmp = False
-        for byte in range(width):
-            shift = np.uint64(8 * byte)
-            if (differ >> shift) & np.uint64(0xFF) == 0:
-                continue
-            counts[:] = 0
-            for i in range(n):
-                counts[np.int64((np.uint64(src[i]) >> shift) & np.uint64(0xFF)) + 1] += 1
-            for d in range(256):
-                counts[d + 1] += counts[d]
-            for i in range(n):
-                d = np.int64((np.uint64(src[i]) >> shift) & np.uint64(0xFF))
-                dst[counts[d]] = src[i]
-                counts[d] += 1
-            src, dst = dst, src
-            in_tmp = not in_tmp
-        if in_tmp:
-            keys[a:b] = src

@@ -109,6 +109,39 @@ def _edges(summary, sel, rng):
     return dtype.type(lo), dtype.type(hi)
 
 
+def _checked_edges(dtype, bins: int, edges) -> np.ndarray:
+    """The bin edges numpy makes for samples of ``dtype``; a range too narrow for ``bins``
+    bins of that type (numpy refuses it too) is an :class:`InvalidOption`."""
+    shown = f"{float(edges[0])!r},{float(edges[1])!r}"
+    try:
+        with np.errstate(all="ignore"):
+            out = np.histogram_bin_edges(np.empty(0, dtype), bins, range=edges)
+    except ValueError as exc:  # "Too many bins for data range"
+        raise InvalidOption(
+            f"range {shown} cannot be cut into {bins} bins with {np.dtype(dtype).name} "
+            f"edges (numpy.histogram refuses it: {exc}): give another range=lo,hi or fewer bins"
+        ) from None
+    if not np.isfinite(out).all():  # the width overflows the type (float32 -3e38..3e38)
+        raise InvalidOption(
+            f"range {shown} is too wide for {np.dtype(dtype).name} bin edges: give a narrower "
+            "range=lo,hi"
+        )
+    return out
+
+
+def _histogram(values, bins, edges, weights=None):
+    """numpy.histogram, its floating-point warnings aside (an overflow in its arithmetic
+    gives numpy's own answer; the warnings would only reach the service's log)."""
+    try:
+        with np.errstate(all="ignore"):
+            return np.histogram(values, bins, range=edges, weights=weights)
+    except (IndexError, ValueError):  # numpy's own arithmetic overflows (float64 near max)
+        raise InvalidOption(
+            f"numpy.histogram cannot bin these samples over {float(edges[0])!r},"
+            f"{float(edges[1])!r}: the range's width overflows; give a narrower range=lo,hi"
+        ) from None
+
+
 def _band(sel):
     return None if sel == "all" else "luma" if sel == "luma" else int(sel[1:])
 
@@ -124,7 +157,8 @@ def of_summary(summary, sel: str, bins: int, rng=None) -> dict:
     edges = _edges(summary, sel, rng)
     values, counts = summary.histogram(_band(sel))
     dtype = summary.dtype if sel != "luma" else np.dtype(np.uint8)
-    hist, out = np.histogram(values.astype(dtype), bins, range=edges, weights=counts)
+    _checked_edges(dtype, bins, edges)
+    hist, out = _histogram(values.astype(dtype), bins, edges, weights=counts)
     return {"counts": [int(c) for c in hist], "edges": [float(e) for e in out]}
 
 
@@ -140,6 +174,8 @@ def of_pixels(summary, plan, sels, bins: int, rng=None) -> dict:
             ranges[sel] = _edges(summary, sel, rng)
         except NoValidSamples:
             out[sel] = None
+            continue
+        _checked_edges(summary.dtype, bins, ranges[sel])  # before any pixel is read
     todo = [s for s in sels if s in ranges]
     if not todo:
         return out
@@ -154,15 +190,18 @@ def of_pixels(summary, plan, sels, bins: int, rng=None) -> dict:
         result = np.zeros((len(todo), bins), np.int64)
         for i, sel in enumerate(todo):
             cols = pooled if sel == "all" else [int(sel[1:])]
-            values = px[:, cols]
-            if ok is not None:
-                values = values[ok[:, cols]]
+            if ok is None and len(cols) == px.shape[1]:
+                values = px.ravel()  # every band (or the one band): no copy
+            else:
+                values = px[:, cols]
+                if ok is not None:
+                    values = values[ok[:, cols]]
             values = values.astype(dtype, copy=False).ravel()
-            result[i] = np.histogram(values, bins, range=ranges[sel])[0]
+            result[i] = _histogram(values, bins, ranges[sel])[0]
         return result
 
     total = plan.map_reduce(work, lambda parts: sum(parts[1:], parts[0]))
     for i, sel in enumerate(todo):
-        edges = np.histogram(np.empty(0, dtype), bins, range=ranges[sel])[1]
+        edges = _checked_edges(dtype, bins, ranges[sel])
         out[sel] = {"counts": [int(c) for c in total[i]], "edges": [float(e) for e in edges]}
     return out

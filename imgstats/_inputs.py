@@ -75,14 +75,19 @@ def summarize_masked(block, band_names, luma: bool, shape, summarize_block):
     return Summary(tuple(bands), tuple(band_names), luma_stats, tuple(shape))
 
 
-def refine_masked(block, targets, dtype, limit: int, refine_block, merge_refinements) -> dict:
+def refine_masked(
+    block, targets, dtype, limit: int, refine_block, merge_refinements, pooled=None
+) -> dict:
     """:func:`imgstats._blocks.refine_block` of a masked block: each target over the unmasked
-    samples of the bands of its selection (the two functions of :mod:`imgstats._blocks` are
-    passed in: no import cycle)."""
+    samples of the bands of its selection, ``"all"`` the ``pooled`` bands (every band by
+    default; alpha is not pooled) (the two functions of :mod:`imgstats._blocks` are passed in:
+    no import cycle)."""
     out: dict = {}
     for c, (values, _) in enumerate(_band_samples(block)):
         column = values.reshape(-1, 1)
         for sel, shift, prefix, count in targets:
+            if sel == "all" and pooled is not None and not pooled[c]:
+                continue
             if sel not in ("all", f"b{c}"):
                 continue
             found = refine_block(column, [("all", shift, prefix, count)], dtype, limit)

@@ -385,41 +385,47 @@ def _found_one(source, index, region, io_options, bands_mask, nodes, dtype, nest
     was summarized that way). Its blocks are refined one after the other (``nested`` or not):
     the images themselves run in parallel.
     """
-    import dask
-
     from ._blocks import refine_block as _refine_block
 
+    scheduler = "sync" if nested else None
     try:
-        plan = _region_plan(source, region, io_options, None)
+        plan = _region_plan(source, region, io_options, scheduler)
         if plan.dtype != dtype and _from_summary(plan.dtype):  # it was promoted from its summary
             raise InvalidOption(f"the image's type changed to {plan.dtype} since it was summarized")
-        arr = _as_type(plan, dtype).array()
         # refine_block takes (selection, shift, prefix, count) targets; this image's selection
-        # is all its bands or one of them, and its keys are keyed back to (shift, prefix)
-        sel = "all" if bands_mask.all() else f"b{int(np.flatnonzero(bands_mask)[0])}"
+        # is the bands ``bands_mask`` pools (alpha never) or one band, and its keys are keyed
+        # back to (shift, prefix)
+        on = np.flatnonzero(bands_mask)
+        sel = f"b{int(on[0])}" if len(on) == 1 else "all"
         targets = [(sel, *node) for node in nodes]
-        limit = collect_limit(dtype)
-
-        def refine_block(block, _mask, _nodes, dtype):
-            found = _refine_block(block, targets, dtype, limit)
-            return {(shift, prefix): node for (_, shift, prefix), node in found.items()}
-
-        if not hasattr(arr, "to_delayed"):
-            return refine_block(arr, bands_mask, nodes, dtype)
-        from ._blocks import merge_refinements
-
-        if arr.ndim == 3 and arr.numblocks[-1] > 1:
-            arr = arr.rechunk({2: -1})
-        parts = [
-            dask.delayed(refine_block, pure=True)(block, bands_mask, nodes, dtype)
-            for block in arr.to_delayed().ravel()
-        ]
-        out = {}
-        for part in dask.compute(*parts, scheduler="sync"):
-            out = merge_refinements(out, part)
-        return out
+        work = partial(
+            _refine_found,
+            targets=targets,
+            dtype=dtype,
+            limit=collect_limit(dtype),
+            pooled=np.asarray(bands_mask, bool),
+            refine=_refine_block,
+        )
+        # through the plan, so that its validity (nodata, mask, alpha) leaves out the samples
+        # that its summary left out: the same samples in both passes
+        return _as_type(plan, dtype).map_reduce(work, _merge_found, scheduler=scheduler)
     except ImgStatsError as exc:
         raise _named(exc, _label(source, index)) from exc
+
+
+def _refine_found(block, targets, dtype, limit, pooled, refine) -> dict:
+    """One block's refinement, keyed by ``(shift, prefix)``: the collection's nodes."""
+    found = refine(block, targets, dtype, limit, pooled)
+    return {(shift, prefix): node for (_, shift, prefix), node in found.items()}
+
+
+def _merge_found(parts) -> dict:
+    from ._blocks import merge_refinements
+
+    out = {}
+    for part in parts:
+        out = merge_refinements(out, part)
+    return out
 
 
 def _run(fn, jobs, scheduler, max_workers):
@@ -575,7 +581,8 @@ def refine_many(
                     jobs.append((source, i, region, io_options, mask_of, nodes, merged.dtype))
             for part_found in _run(_found_one, jobs, scheduler, max_workers):
                 found = merge_refinements(found, part_found)
-            # keyed by selection before sorting: finish_refinements reads a node's shift
+            # keyed (selection, shift, prefix) before they are finished: finish_refinements
+            # sorts collected keys below the node's shift, its second element
             merged = merged.with_refinements(
                 finish_refinements({(sel_of[node], *node): data for node, data in found.items()})
             )

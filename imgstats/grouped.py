@@ -159,25 +159,16 @@ def group_samples(values: np.ndarray, gid: np.ndarray, zone_ids: np.ndarray, val
     valid : numpy.ndarray of bool, optional
         The caller's validity of each sample (nodata, masks); NaN is invalid whatever it says.
     """
-    keys, nan_ok = sample_keys(values)
-    if valid is not None:
-        valid = np.asarray(valid, bool).reshape(-1)
-        valid = valid & nan_ok if nan_ok.size else valid
-    else:
-        valid = nan_ok
+    keys, valid = _keys_and_validity(values, valid)
     gid = np.ascontiguousarray(gid, np.int64).reshape(-1)
-    seen, nval = _k.count_groups(gid, valid, len(zone_ids))
-    offsets = np.zeros(len(zone_ids) + 1, np.int64)
-    np.cumsum(nval, out=offsets[1:])
-    out = np.empty(int(offsets[-1]), keys.dtype)
-    _k.scatter_groups(gid, keys, valid, offsets, out)
-    present = np.flatnonzero(seen)
-    if present.size < len(zone_ids):
-        out_offsets = np.zeros(present.size + 1, np.int64)
-        np.cumsum(nval[present], out=out_offsets[1:])
-        offsets = out_offsets
-    groups = Groups(values.dtype, np.asarray(zone_ids, np.int64)[present], offsets, out)
-    return _promote(groups)
+    jobs = _stripes(gid.size, keys.size)
+    counts = _count(gid, 0, 1, valid, len(zone_ids), jobs)  # -1: outside every group
+    present, offsets, out = _scatter(gid, 0, -1, 1, keys, valid, counts, jobs)
+    return _promote(Groups(values.dtype, np.asarray(zone_ids, np.int64)[present], offsets, out))
+
+
+#: Samples from which the counting sort of a block runs on every core.
+_THREADED_SAMPLES = 1 << 21
 
 
 def group_labels(
@@ -186,10 +177,12 @@ def group_labels(
     """The :class:`Groups` of a block whose pixel ``p`` (samples ``p * nb`` to ``p * nb + nb
     - 1`` of ``values``) is in the zone ``labels[p]``; ``background`` (or None) is no zone.
 
-    Labels within a range of a few times the block's size are read by the kernels as they
-    are (no array of group ids); sparse ones (ids up to 2**63) go through ``numpy.unique``.
-    ``valid`` (bool, the shape of ``values``) is the caller's validity of each sample (nodata);
-    NaN is invalid whatever it says.
+    Labels within a range of about the block's size are read by the kernels as they are (no
+    array of group ids): one pass counts the samples per label, on every core, into the range
+    of a sample of the labels (widened; a label outside it costs a second count), and one
+    writes them label after label. Sparse labels (ids up to 2**63) go through
+    ``numpy.unique``. ``valid`` (bool, the shape of ``values``) is the caller's validity of
+    each sample (nodata); NaN is invalid whatever it says.
     """
     flat = np.ascontiguousarray(labels).reshape(-1)
     values = np.ascontiguousarray(values).reshape(-1)
@@ -197,37 +190,136 @@ def group_labels(
         return Groups.empty(values.dtype)
     if not flat.dtype.isnative:
         flat = flat.astype(flat.dtype.newbyteorder("="))
-    lo, hi = int(flat.min()), int(flat.max())
+    if flat.dtype == np.bool_:
+        flat = flat.view(np.uint8)
+    lo, hi = _likely_range(flat)
+    keys, valid = _keys_and_validity(values, valid)
+    jobs = _stripes(flat.size, keys.size)
+    counts = None
+    if hi - lo <= flat.size + 1024:
+        counts = _count(flat, lo, nb, valid, hi - lo + 1, jobs)
+    if counts is None or counts[2]:  # labels outside the guess: their exact range
+        lo, hi = _label_range(flat)
+        if hi - lo > flat.size + 1024:
+            return _sparse_labels(values, flat, background, nb, valid)
+        counts = _count(flat, lo, nb, valid, hi - lo + 1, jobs)
+    bg = -1  # no label: every label is at least lo
+    if background is not None and lo <= background <= hi:
+        bg = background - lo
+        for c in counts[:2]:
+            c[:, bg : bg + 1] = 0
+    present, offsets, out = _scatter(flat, lo, bg, nb, keys, valid, counts, jobs)
+    return _promote(Groups(values.dtype, present.astype(np.int64) + lo, offsets, out))
+
+
+def _sparse_labels(values, flat, background, nb, valid) -> Groups:
+    """:func:`group_labels` of labels spread far wider than the block: through their
+    distinct values."""
+    zone_ids, gid = np.unique(flat.astype(np.int64), return_inverse=True)
+    gid = gid.reshape(-1).astype(np.int64)
+    if background is not None:
+        k = np.searchsorted(zone_ids, background)
+        if k < zone_ids.size and zone_ids[k] == background:
+            gid[gid == k] = -1
+    gid = np.repeat(gid, nb) if nb > 1 else gid
+    return group_samples(values, gid, zone_ids, valid=valid)
+
+
+def _keys_and_validity(values, valid):
+    """The keys of ``values`` (flat) and the validity of each (NaN and the caller's ``valid``);
+    size 0: every sample is valid."""
+    keys, nan_ok = sample_keys(np.ascontiguousarray(values).reshape(-1))
+    if valid is None:
+        return keys, nan_ok
+    valid = np.ascontiguousarray(valid, bool).reshape(-1)
+    return keys, (valid & nan_ok if nan_ok.size else valid)
+
+
+def _stripes(n: int, samples: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` of one slice of ``range(n)`` per core, or one slice for few samples."""
+    from .io._plan import workers
+
+    parts = workers() if samples >= _THREADED_SAMPLES else 1
+    cuts = np.linspace(0, n, max(1, min(parts, n)) + 1).astype(np.int64)
+    return [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a]
+
+
+def _on_threads(fn, jobs) -> list:
+    """``[fn(*job) for job in jobs]``, one thread per job (the kernels release the GIL)."""
+    if len(jobs) <= 1:
+        return [fn(*job) for job in jobs]
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        return list(pool.map(lambda job: fn(*job), jobs))
+
+
+def _label_range(flat) -> tuple[int, int]:
+    """The smallest and largest label, as Python integers (one pass, on every core)."""
+    parts = _on_threads(_k.label_range, [(flat, a, b) for a, b in _stripes(flat.size, flat.size)])
+    lo, hi = min(int(p[0]) for p in parts), max(int(p[1]) for p in parts)
     if hi > np.iinfo(np.int64).max:
         raise InvalidOption("labels above 2**63 - 1 are not supported")
-    if hi - lo > 4 * flat.size + 1024:
-        zone_ids, gid = np.unique(flat.astype(np.int64), return_inverse=True)
-        gid = gid.reshape(-1).astype(np.int64)
-        if background is not None:
-            k = np.searchsorted(zone_ids, background)
-            if k < zone_ids.size and zone_ids[k] == background:
-                gid[gid == k] = -1
-        gid = np.repeat(gid, nb) if nb > 1 else gid
-        return group_samples(values, gid, zone_ids, valid=valid)
-    keys, nan_ok = sample_keys(values)
-    if valid is None:
-        valid = nan_ok
-    else:
-        valid = np.ascontiguousarray(valid, bool).reshape(-1)
-        valid = valid & nan_ok if nan_ok.size else valid
-    bg = background - lo if background is not None and lo <= background <= hi else -1
-    ng = hi - lo + 1
-    seen, nval = _k.count_labels(flat, lo, bg, nb, valid, ng)
-    offsets = np.zeros(ng + 1, np.int64)
-    np.cumsum(nval, out=offsets[1:])
+    return lo, hi
+
+
+def _likely_range(flat) -> tuple[int, int]:
+    """A range that likely holds every label: the type's own for 8 and 16 bits, else that of
+    a sample of the labels widened by a quarter (exact for few labels, or huge ones)."""
+    dtype = flat.dtype
+    if dtype.itemsize <= 2:
+        info = np.iinfo(dtype)
+        return int(info.min), int(info.max)
+    if flat.size < 1 << 16 or dtype == np.uint64:
+        return _label_range(flat)
+    sample = flat[:: flat.size >> 16]
+    lo, hi = int(sample.min()), int(sample.max())
+    if max(abs(lo), abs(hi)) >= 1 << 62:  # far from 2**63: label - lo never wraps into range
+        return _label_range(flat)
+    pad = max(1024, (hi - lo) // 4)
+    return lo - pad, hi + pad
+
+
+def _count(labels, lo, nb, valid, ngroups, jobs):
+    """``(seen, nval, outside)``: per stripe of pixels and group, the samples and the valid
+    samples (``seen`` has no columns when every sample is valid); pixels outside the groups."""
+    nval = np.zeros((len(jobs), ngroups), np.int64)
+    seen = np.zeros((len(jobs), ngroups if valid.size else 0), np.int64)
+    found = _on_threads(
+        _k.count_labels,
+        [(labels, lo, nb, valid, a, b, seen[t], nval[t]) for t, (a, b) in enumerate(jobs)],
+    )
+    return seen, nval, sum(int(f[0]) for f in found)
+
+
+def _scatter(labels, lo, background, nb, keys, valid, counts, jobs):
+    """The valid ``keys`` grouped by label (``labels[p] - lo``; ``background``, relative to
+    ``lo``, is no group), from :func:`_count`'s counts, on every core: each thread writes its
+    stripe's samples after the previous stripes' ones.
+
+    Returns ``(present, offsets, out)``: the groups with a sample (valid or not), the offsets
+    of their keys in ``out``.
+    """
+    seen, nval, _ = counts
+    total = nval.sum(axis=0) if len(jobs) > 1 else nval[0]
+    offsets = np.zeros(total.size + 1, np.int64)
+    np.cumsum(total, out=offsets[1:])
+    # each stripe's first position in each group: after the previous stripes' samples
+    pos = np.cumsum(nval, axis=0)
+    pos -= nval
+    pos += offsets[:-1]
     out = np.empty(int(offsets[-1]), keys.dtype)
-    _k.scatter_labels(flat, lo, bg, nb, keys, valid, offsets, out)
-    present = np.flatnonzero(seen)
-    if present.size < ng:
+    _on_threads(
+        _k.scatter_labels,
+        [
+            (labels, lo, background, nb, keys, valid, a, b, pos[t], out)
+            for t, (a, b) in enumerate(jobs)
+        ],
+    )
+    present = np.flatnonzero(seen.sum(axis=0) if seen.shape[1] else total)
+    if present.size < total.size:
         compact = np.zeros(present.size + 1, np.int64)
-        np.cumsum(nval[present], out=compact[1:])
+        np.cumsum(total[present], out=compact[1:])
         offsets = compact
-    return _promote(Groups(values.dtype, present.astype(np.int64) + lo, offsets, out))
+    return present, offsets, out
 
 
 def merge_groups(parts) -> Groups:
@@ -237,22 +329,19 @@ def merge_groups(parts) -> Groups:
         return parts[0]
     dtype = parts[0].dtype
     zones = np.unique(np.concatenate([p.zones for p in parts]))
-    gids, keys = [], []
+    index = [np.searchsorted(zones, p.zones) for p in parts]
+    total = np.zeros(len(zones), np.int64)
     big: dict = {}
-    for p in parts:
-        idx = np.searchsorted(zones, p.zones)
-        gids.append(np.repeat(idx, np.diff(p.offsets)))
-        keys.append(p.keys)
+    for p, idx in zip(parts, index, strict=True):
+        total[idx] += np.diff(p.offsets)
         for z, s in p.big.items():
             big[z] = big[z].merge(s) if z in big else s
-    gid = np.concatenate(gids)
-    allkeys = np.concatenate(keys)
-    none = np.zeros(0, bool)
-    _, nval = _k.count_groups(gid, none, len(zones))
     offsets = np.zeros(len(zones) + 1, np.int64)
-    np.cumsum(nval, out=offsets[1:])
-    out = np.empty(allkeys.size, allkeys.dtype)
-    _k.scatter_groups(gid, allkeys, none, offsets, out)
+    np.cumsum(total, out=offsets[1:])
+    pos = offsets[:-1].copy()
+    out = np.empty(int(offsets[-1]), key_dtype(dtype))
+    for p, idx in zip(parts, index, strict=True):  # part after part: no id per sample
+        _k.place_groups(p.keys, p.offsets, idx, pos, out)
     return _promote(Groups(dtype, zones, offsets, out, big))
 
 
@@ -289,6 +378,11 @@ def read_groups(
 ) -> tuple[np.ndarray, dict]:
     """Every statistic of every group.
 
+    The order statistics (min, max, the median, linear percentiles) are selected by rank in
+    each group (:func:`imgstats._group_kernels.select_ranks`: histograms of the key bytes for
+    8- and 16-bit samples, a radix sort of a copy for wider ones), all groups in one kernel
+    call per core; ``groups.keys`` stay as they are. Other percentile methods sort the keys.
+
     Parameters
     ----------
     groups : Groups
@@ -297,7 +391,8 @@ def read_groups(
         ``{zone: targets} -> {zone: refinements}``: a pass over the pixels for the big groups
         whose 32- or 64-bit percentiles need one (see :meth:`Summary.missing`).
     in_place : bool
-        Sort ``groups.keys`` in place rather than a copy (the caller drops ``groups``).
+        May sort ``groups.keys`` in place rather than a copy (the caller drops ``groups``),
+        when a function needs sorted keys.
 
     Returns
     -------
@@ -310,31 +405,37 @@ def read_groups(
     parsed = [parse_function(f) for f in funcs]
     dtype = np.dtype(groups.dtype)
     offsets = groups.offsets
-    keys = groups.keys if in_place else groups.keys.copy()
-    _sort(keys, offsets)
+    keys = groups.keys
     n = np.diff(offsets)
     nonempty = n > 0
-    first = np.where(nonempty, offsets[:-1], 0)
-    last = np.where(nonempty, offsets[1:] - 1, 0)
+    if keys.size and any(_needs_sort(f) for f in parsed):
+        keys = keys if in_place else keys.copy()
+        _sort(keys, offsets)
+    ranks, where = _rank_table(parsed, n)
+    exact_sums = dtype.kind in "uib" and dtype.itemsize < 8
+    want_sums = exact_sums and any(f.kind == "mean" for f in parsed)
+    picked, sums = _select(keys, offsets, ranks, want_sums, dtype)
+
+    def picked_values(j):
+        return keys_to_values(picked[:, j].astype(np.uint64), dtype)
+
     out: dict = {}
-    means = None
     for f in parsed:
         if f.name in out:
             continue
         if keys.size == 0:
             col = np.zeros(n.size, dtype if f.kind in ("min", "max") else np.float64)
-        elif f.kind == "min":
-            col = keys_to_values(keys[first].astype(np.uint64), dtype)
-        elif f.kind == "max":
-            col = keys_to_values(keys[last].astype(np.uint64), dtype)
+        elif f.kind in ("min", "max"):
+            col = picked_values(where[f.name][0])
         elif f.kind == "mean":
-            if means is None:
-                means = _means(keys, offsets, dtype)
-            col = means
+            col = _int_means(sums, n) if exact_sums else _means(keys, offsets, dtype)
+        elif f.kind == "count":
+            col = n.astype(np.float64)
         elif f.name == "median":
-            col = _medians(keys, offsets, n, dtype)
-        elif f.kind == "percentile" and f.method == "linear":
-            col = _percentiles(keys, offsets, n, f.q, dtype)
+            col = _medians(*(picked_values(j) for j in where[f.name]), n, dtype)
+        elif not _needs_sort(f):
+            j_lo, j_hi = where[f.name]
+            col = _lerp_groups(picked_values(j_lo), picked_values(j_hi), where[f.name, "t"], dtype)
         else:  # the other percentile methods, counts, sums: group by group
             col = _per_group(keys, offsets, f, dtype)
         if f.kind not in ("min", "max"):
@@ -346,38 +447,94 @@ def read_groups(
     return counts, out
 
 
-def _sort(keys, offsets) -> None:
-    """Sort each group's keys in place, on every core for many groups."""
+def _needs_sort(f) -> bool:
+    """Whether ``f`` is read from sorted keys (else from a few ranks of each group, or a sum)."""
+    if f.kind == "percentile":
+        return f.method != "linear"
+    return f.kind not in ("min", "max", "mean", "count")
+
+
+def _rank_table(parsed, n) -> tuple[np.ndarray, dict]:
+    """``(ranks, where)``: the ranks each group's order statistics need (one column each,
+    ``(groups, columns)``), and ``name -> columns`` (plus ``(name, "t") ->`` the weights of
+    a linear percentile)."""
+    safe = np.maximum(n, 1)
+    columns: list = []
+    where: dict = {}
+    for f in parsed:
+        if f.name in where or _needs_sort(f) or f.kind in ("mean", "count"):
+            continue
+        if f.kind == "min":
+            cols = [np.zeros_like(safe)]
+        elif f.kind == "max":
+            cols = [safe - 1]
+        elif f.name == "median":
+            cols = [(safe - 1) // 2, safe // 2]
+        else:
+            lo, hi, t = _percentile_ranks(safe, f.q)
+            cols = [lo, hi]
+            where[f.name, "t"] = t
+        where[f.name] = list(range(len(columns), len(columns) + len(cols)))
+        columns.extend(cols)
+    if not columns:
+        return np.zeros((n.size, 0), np.int64), where
+    return np.ascontiguousarray(np.stack(columns, axis=1), np.int64), where
+
+
+def _group_runs(offsets, nkeys: int) -> list[tuple[int, int]]:
+    """``(first, last)`` runs of groups of about equal samples, a few per core, for many."""
     from .io._plan import workers
 
     ng = offsets.size - 1
-    if ng <= 1 or keys.size <= 1 << 16 or workers() == 1:
-        _k.radix_sort_groups(keys, offsets, 0, ng)
-        return
-    # cut the groups into runs of about equal samples, a few per thread
+    if ng <= 1 or nkeys <= 1 << 16 or workers() == 1:
+        return [(0, ng)]
     runs = 4 * workers()
-    cuts = np.unique(np.searchsorted(offsets, np.linspace(0, keys.size, runs + 1)[1:-1]))
+    cuts = np.unique(np.searchsorted(offsets, np.linspace(0, nkeys, runs + 1)[1:-1]))
     cuts = [0, *[int(c) for c in cuts if 0 < c < ng], ng]
-    with ThreadPoolExecutor(workers()) as pool:
-        list(
-            pool.map(
-                lambda ab: _k.radix_sort_groups(keys, offsets, *ab),
-                zip(cuts[:-1], cuts[1:], strict=True),
-            )
-        )
+    return list(zip(cuts[:-1], cuts[1:], strict=True))
 
 
-def _medians(keys, offsets, n, dtype) -> np.ndarray:
-    """numpy.median per group: numpy's mean of the middle one or two samples, element by
-    element -- ``(0 + a) + b`` then divided, in float64 for integers and in the samples' type
-    for floats (numpy's ``add.reduce`` starts from 0.0, so a lone -0.0 gives 0.0)."""
-    safe = np.maximum(n, 1)
-    base = np.where(n > 0, offsets[:-1], 0)
-    last = max(keys.size - 1, 0)
-    a = keys_to_values(keys[np.minimum(base + (safe - 1) // 2, last)].astype(np.uint64), dtype)
-    b = keys_to_values(keys[np.minimum(base + safe // 2, last)].astype(np.uint64), dtype)
+def _on_cores(fn, jobs) -> None:
+    """``fn(*job)`` for every job on every core (the kernels release the GIL)."""
+    from .io._plan import workers
+
+    if len(jobs) == 1:
+        fn(*jobs[0])
+        return
+    with ThreadPoolExecutor(min(len(jobs), workers())) as pool:
+        list(pool.map(lambda job: fn(*job), jobs))
+
+
+def _sort(keys, offsets) -> None:
+    """Sort each group's keys in place, on every core for many groups."""
+    _on_cores(
+        _k.radix_sort_groups, [(keys, offsets, a, b) for a, b in _group_runs(offsets, keys.size)]
+    )
+
+
+def _select(keys, offsets, ranks, want_sums: bool, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """``(picked, sums)``: the key of each rank of ``ranks`` in each group, and each group's
+    exact integer sum when ``want_sums`` (see :func:`imgstats._group_kernels.select_ranks`)."""
+    ng = offsets.size - 1
+    picked = np.zeros(ranks.shape, keys.dtype)
+    sums = np.zeros(ng if want_sums else 0, np.int64)
+    if not keys.size or (not ranks.shape[1] and not want_sums):
+        return picked, sums
+    flip = (1 << (dtype.itemsize * 8 - 1)) if want_sums and dtype.kind == "i" else 0
+    jobs = [
+        (keys, offsets, ranks, a, b, picked, sums, flip) for a, b in _group_runs(offsets, keys.size)
+    ]
+    _on_cores(_k.select_ranks, jobs)
+    return picked, sums
+
+
+def _medians(a, b, n, dtype) -> np.ndarray:
+    """numpy.median per group from its middle one or two samples ``a`` and ``b``: numpy's
+    mean of them, element by element -- ``(0 + a) + b`` then divided, in float64 for integers
+    and in the samples' type for floats (numpy's ``add.reduce`` starts from 0.0, so a lone
+    -0.0 gives 0.0)."""
     acc = np.dtype(np.float64) if dtype.kind in "uib" else dtype
-    two = safe % 2 == 0
+    two = np.maximum(n, 1) % 2 == 0
     with np.errstate(all="ignore"):
         total = np.zeros(a.shape, acc) + a.astype(acc)
         total = np.where(two, total + b.astype(acc), total)
@@ -397,22 +554,23 @@ def _per_group(keys, offsets, f, dtype) -> np.ndarray:
     return out
 
 
-def _percentiles(keys, offsets, n, q, dtype) -> np.ndarray:
-    """numpy.percentile's linear method per group, as :meth:`BandStats.ranks` and
-    :func:`imgstats.summary._lerp` compute it for one, element by element."""
-    safe = np.maximum(n, 1)
+def _percentile_ranks(safe, q):
+    """``(lo, hi, t)`` of numpy.percentile's linear method per group of ``safe`` (>= 1)
+    samples: the ranks of the two order statistics and the weight between them, as
+    :meth:`BandStats.ranks` computes them for one."""
     virtual = (safe - 1).astype(np.float64) * np.true_divide(q, 100)
     previous = np.floor(virtual)
     # above the last rank numpy's weight is virtual - (-1) (see summary.quantile_positions)
     t = np.where(virtual >= safe - 1, virtual + 1, virtual - previous)
     lo = previous.astype(np.int64)
     hi = np.where(virtual >= safe - 1, safe - 1, lo + 1)
-    lo = np.minimum(lo, safe - 1)
-    base = np.where(n > 0, offsets[:-1], 0)
-    ka = keys[np.minimum(base + lo, keys.size - 1)].astype(np.uint64)
-    kb = keys[np.minimum(base + hi, keys.size - 1)].astype(np.uint64)
-    a = keys_to_values(ka, dtype)
-    b = keys_to_values(kb, dtype)
+    return np.minimum(lo, safe - 1), hi, t
+
+
+def _lerp_groups(a, b, t, dtype) -> np.ndarray:
+    """numpy.percentile's linear interpolation between the order statistics ``a`` and ``b``
+    of each group, as :func:`imgstats.summary._lerp` computes it for one, element by
+    element."""
     with np.errstate(all="ignore"):
         if dtype.kind in "uib":
             if dtype.itemsize < 8:
@@ -432,18 +590,20 @@ def _percentiles(keys, offsets, n, q, dtype) -> np.ndarray:
         return np.where(t >= 0.5, upper, lower).astype(np.float64)
 
 
+def _int_means(sums, n) -> np.ndarray:
+    """The exact mean of each group of integers from its exact sum, rounded once to float64
+    (as :meth:`BandStats.mean`)."""
+    n = np.maximum(n, 1)
+    means = sums.astype(np.float64) / n
+    for g in np.flatnonzero(np.abs(sums) >= 1 << 53):
+        means[g] = float(Fraction(int(sums[g]), int(n[g])))
+    return means
+
+
 def _means(keys, offsets, dtype) -> np.ndarray:
-    """The exact mean of each group, rounded once to float64 (as :meth:`BandStats.mean`)."""
+    """The exact mean of each group of 64-bit integers or floats, rounded once to float64 (as
+    :meth:`BandStats.mean`)."""
     ng = offsets.size - 1
-    if dtype.kind in "uib" and dtype.itemsize < 8:
-        flip = (1 << (dtype.itemsize * 8 - 1)) if dtype.kind == "i" else 0
-        sums = _k.int_sums(keys, offsets, flip)
-        n = np.maximum(np.diff(offsets), 1)
-        means = sums.astype(np.float64) / n
-        inexact = np.flatnonzero(np.abs(sums) >= 1 << 53)
-        for g in inexact:
-            means[g] = float(Fraction(int(sums[g]), int(n[g])))
-        return means
     if dtype.kind in "uib":  # 64-bit integers: Python's integers
         values = keys_to_values(keys.astype(np.uint64), dtype)
         means = np.zeros(ng)

@@ -60,12 +60,25 @@ def select(data, window=None, mask=None, polygon=None, **io_options):
     from .io._plan import has_distributed_client, open_plan
 
     if isinstance(data, (str, os.PathLike)):
-        data = _open_for_region(data, io_options)
-        io_options = {}
+        from .io._plan import plan_of_image
+
+        source = data
+        data = _open_for_region(source, io_options)
+        # the file's validity, its dataset mask included (open_image's array alone lacks it)
+        plan = plan_of_image(
+            data,
+            source,
+            bool(io_options.get("raw")),
+            io_options.get("nodata"),
+            io_options.get("storage_options"),
+        )
+    else:
+        plan = None
     raw_ndim = getattr(data, "ndim", None)
     if raw_ndim is not None and raw_ndim not in (2, 3):
         raise InvalidOption(f"a region needs a 2-D or 3-D image (y, x[, band]), not {raw_ndim}-D")
-    plan = open_plan(data, local=not has_distributed_client(), **io_options)
+    if plan is None:
+        plan = open_plan(data, local=not has_distributed_client(), **io_options)
     arr, names = plan.array(), plan.band_names
     attrs = dict(getattr(data, "attrs", {}) or {})
     # the region's samples keep the image's nodata (the file's, or nodata=): it travels in
@@ -79,6 +92,14 @@ def select(data, window=None, mask=None, polygon=None, **io_options):
     box, local = region_of(height, width, window, mask, polygon)
     x0, y0, x1, y1 = box
     cut = arr[y0:y1, x0:x1]
+    # the file's dataset mask travels with the region's pixels, in the attrs, where the
+    # region's plan finds it: its masked pixels are counted as masked, as the image's are
+    attrs.pop("dataset_mask", None)
+    kept = plan.dataset_mask()
+    if kept is not None:
+        kept = np.asarray(kept[y0:y1, x0:x1], bool)
+        attrs["dataset_mask"] = kept if local is None else kept[local][:, None]
+        attrs["mask_kind"] = plan.valid.mask
     if local is not None:
         cut = _masked(cut, local)
         dims = ("pixel", "one")

@@ -15,7 +15,15 @@ from . import _limits
 from ._guard import GuardedFile, decoding
 from ._pillow import open_pillow, pillow_header, pillow_to_array
 from ._sources import describe, is_url, open_source
-from ._tiff import TiffArray, check_page, dask_chunks, is_tiff, read_page, tiff_facts
+from ._tiff import (
+    TiffArray,
+    check_page,
+    dask_chunks,
+    is_tiff,
+    read_page,
+    sidecar_mask,
+    tiff_facts,
+)
 
 # Imported on first use: xarray (with pandas) and dask cost seconds, a JPEG needs neither.
 xr = lazy_module("xarray")
@@ -133,6 +141,7 @@ def _with_options(img, raw: bool, nodata, palette: str = "rgb"):
 
         img.attrs["nodata"] = check_nodata(nodata, img.dtype)
         img.attrs.pop("mask_page", None)  # nodata= takes the place of the file's mask
+        img.attrs.pop("mask_sidecar", None)
     return img
 
 
@@ -165,6 +174,8 @@ def _open_tiff(
             attrs["nodata"] = facts.nodata
         if facts.mask_page is not None:
             attrs["mask_page"] = facts.mask_page
+        elif sidecar_mask(source) is not None:
+            attrs["mask_sidecar"] = True  # a .msk file beside it: GDAL's dataset mask
         if facts.scales is not None:  # each band's (scale, offset), as GDAL's metadata
             attrs["scales"] = [list(pair) for pair in facts.scales]
         if facts.geo is not None:

@@ -32,7 +32,7 @@ import numpy as np
 
 from .._inputs import countable, unknown_shape
 from .._lazy import is_instance
-from ..errors import InvalidOption, NoValidSamples
+from ..errors import InvalidOption, NoValidSamples, UnreadableImage
 
 __all__ = ["ReadPlan", "open_plan", "workers"]
 
@@ -73,8 +73,11 @@ class ReadPlan:
         ``(y, x[, band])`` values.
     valid : Validity or None
         Which samples count (nodata, a dataset mask, alpha): every work runs through
-        :meth:`~imgstats.io._valid.Validity.run`. With a dataset mask, the blocks (and an
-        array plan's ``pixels``) carry it as one last sample.
+        :meth:`~imgstats.io._valid.Validity.run`. With a dataset mask, the blocks arrive as
+        ``(samples, mask)`` pairs: the mask's tile decoded beside the image's (a stream), or
+        cut from ``mask`` beside the block (an array).
+    mask : numpy.ndarray, dask.array.Array or None
+        An array plan's dataset mask ``(y, x)``, True where valid (``None`` without one).
     """
 
     kind: str
@@ -92,6 +95,8 @@ class ReadPlan:
     #: Each band's ``(scale, offset)`` from GDAL's metadata, ``None`` without (the
     #: physical values of ``scaled=True``; the statistics stay of the stored values).
     scales: tuple | None = field(default=None, compare=False, kw_only=True)
+    #: An array plan's dataset mask ``(y, x)`` (True: valid), cut beside every block.
+    mask: Any = field(default=None, compare=False, kw_only=True)
 
     @property
     def has_luma(self) -> bool:
@@ -113,14 +118,7 @@ class ReadPlan:
 
     def array(self):
         """The whole image as a numpy or dask array ``(y, x[, band])`` (transform applied;
-        every sample, valid or not: :meth:`valid_mask` says which pixels the mask keeps)."""
-        if self.kind == "array" and self.valid is not None and self.valid.mask_channel:
-            arr = self.pixels[..., :-1]
-            if len(self.shape) == 2:
-                arr = arr[..., 0]
-            if arr.dtype != self.dtype:
-                arr = arr.astype(self.dtype)
-            return self.transform(arr) if self.transform is not None else arr
+        every sample, valid or not: :meth:`dataset_mask` says which pixels the mask keeps)."""
         if self.kind == "pillow":
             arr = np.asarray(self.pixels)
         elif self.kind == "stream":
@@ -143,6 +141,22 @@ class ReadPlan:
                 return arr.map_blocks(self.transform, dtype=self.dtype)
         return self.transform(arr) if self.transform is not None else arr
 
+    def dataset_mask(self):
+        """The dataset mask ``(y, x)`` (an internal mask page or a ``.msk`` sidecar; True:
+        valid) as a numpy or dask array, or ``None`` without one (or with ``raw``)."""
+        if self.valid is None or not self.valid.mask_channel:
+            return None
+        if self.kind != "stream":
+            return self.mask
+        from ._tiff import read_mask
+
+        stream = self.pixels
+        mask = read_mask(stream.path, stream.facts)
+        if stream.window is not None:
+            x0, y0, x1, y1 = stream.window
+            mask = mask[y0:y1, x0:x1]
+        return mask
+
     def map_reduce(
         self, work: Callable, merge: Callable, *, scheduler=None, progress: bool = False
     ):
@@ -164,9 +178,10 @@ class ReadPlan:
         if self.kind == "stream":
             return self.pixels.map_reduce(work, merge, workers(), progress=progress)
         arr = np.asarray(self.pixels) if self.kind == "pillow" else self.pixels
+        mask = self.mask if self.kind == "array" else None
         if isinstance(arr, np.ndarray):
-            return _threaded(arr, work, merge)
-        return _dask_map_reduce(arr, work, merge, scheduler, progress)
+            return _threaded(arr, work, merge, _as_numpy(mask))
+        return _dask_map_reduce(arr, work, merge, scheduler, progress, mask)
 
     def _transformed(self, work: Callable) -> Callable:
         if self.valid is not None and self.valid.active:
@@ -353,8 +368,7 @@ def _open_path(
         page=page,
         palette=palette,
     )  # the pixel limit, the bands
-    plan = _plan_of_object(img)
-    plan = replace(plan, pages=int(img.attrs.get("pages", 1)))
+    plan = replace(_plan_of_object(img), pages=int(img.attrs.get("pages", 1)))
     if fast and not isinstance(plan.pixels, np.ndarray) and img.attrs.get("format") == "TIFF":
         from ._tiff import TiffStream
 
@@ -363,6 +377,14 @@ def _open_path(
         stream = TiffStream.open(source, page=page, palette=palette)
         if stream is not None and stream.shape == plan.shape:
             plan = replace(plan.with_pixels("stream", stream), transform=stream.facts.meaning.apply)
+    return with_validity(plan, raw, nodata, source, storage_options, img.attrs)
+
+
+def plan_of_image(img, source, raw: bool = False, nodata=None, storage_options=None) -> ReadPlan:
+    """The array plan of ``img``, what :func:`imgstats.open_image` gave for ``source``, with
+    the file's validity: its nodata, alpha, and dataset mask (read from ``source``)."""
+    plan = replace(_plan_of_object(img), pages=int(img.attrs.get("pages", 1)))
+    raw = raw or bool(img.attrs.get("raw"))
     return with_validity(plan, raw, nodata, source, storage_options, img.attrs)
 
 
@@ -395,14 +417,36 @@ def with_validity(
         valid = replace(base, nodata=check_nodata(nodata, plan.dtype))
         return _as_counted(replace(plan, valid=valid))
     attrs = attrs or {}
+    passed_on = False  # open_image's array, passed on without its path
     if plan.kind == "stream":
         facts, source = plan.pixels.facts, plan.pixels.path
     elif source is not None and attrs.get("format") == "TIFF":
         facts = _AttrFacts(plan.shape, attrs.get("nodata"), attrs.get("mask_page"))
+    elif attrs.get("dataset_mask") is not None:  # a region of a masked image (selection)
+        mask = np.asarray(attrs["dataset_mask"], bool)
+        if mask.shape != tuple(plan.shape[:2]):
+            raise InvalidOption(
+                f"the dataset mask in attrs is {mask.shape}, the image {tuple(plan.shape[:2])}"
+            )
+        valid = replace(base, mask=str(attrs.get("mask_kind", "internal")), mask_channel=True)
+        return _as_counted(replace(plan, mask=mask, valid=valid))
+    elif _local_tiff(attrs):  # open_image's array of a file with a mask, passed on as it is
+        facts = _AttrFacts(plan.shape, attrs.get("nodata"), attrs.get("mask_page"))
+        source, passed_on = attrs["source"], True
     else:  # an array, or a region of an image: its nodata travels in its attrs
         facts, source = _AttrFacts(plan.shape, attrs.get("nodata"), None), None
     if source is not None:
-        masked = _with_dataset_mask(plan, base, facts, source, storage_options)
+        try:
+            masked = _with_dataset_mask(plan, base, facts, source, storage_options)
+        except UnreadableImage:
+            if not passed_on:
+                raise
+            masked = None  # the mask does not fit the array: a slice
+        if passed_on and masked is None:
+            raise InvalidOption(
+                f"this array of {source} is not the whole image, so its dataset mask has no "
+                "place on it: pass the path with window= (or raw=True) instead"
+            )
         if masked is not None:
             return masked
     if facts.nodata is not None:
@@ -410,6 +454,15 @@ def with_validity(
     if alpha is not None:
         return _as_counted(replace(plan, valid=replace(base, alpha=alpha)))
     return plan
+
+
+def _local_tiff(attrs) -> bool:
+    """Whether ``attrs`` are those of a local TIFF with a dataset mask (open_image's)."""
+    if attrs.get("format") != "TIFF" or not attrs.get("source"):
+        return False
+    if attrs.get("mask_page") is None and not attrs.get("mask_sidecar"):
+        return False
+    return os.path.isfile(str(attrs["source"]))
 
 
 @dataclass(frozen=True)
@@ -432,17 +485,11 @@ def _with_dataset_mask(plan, base, facts, source, storage_options) -> ReadPlan |
     if plan.kind == "stream":
         mask = stream_mask(facts, plan.pixels.path)
         return replace(plan, pixels=plan.pixels.with_mask(mask), valid=valid)
-    mask = read_mask(source, facts, storage_options)
-    arr = plan.pixels
-    values = arr if arr.ndim == 3 else arr[..., None]
-    if isinstance(arr, np.ndarray):
-        pixels = np.concatenate([values, mask.astype(values.dtype)[..., None]], axis=-1)
-    else:
-        import dask.array as da
-
-        m = da.from_array(mask, chunks=arr.chunks[:2])[..., None].astype(values.dtype)
-        pixels = da.concatenate([values, m], axis=-1)
-    return replace(plan, pixels=pixels, valid=valid)
+    mask = read_mask(source, facts, storage_options)  # it fits the image, or raises
+    if mask is None:
+        return None
+    # beside the pixels, cut beside every block: never appended to them (a copy of the image)
+    return replace(plan, mask=mask, valid=valid)
 
 
 def _as_counted(plan: ReadPlan) -> ReadPlan:
@@ -632,8 +679,13 @@ def submit(fn, *args):
     return _pool().submit(fn, *args)
 
 
-def _threaded(arr: np.ndarray, work, merge):
-    """Run ``work`` on row slices of ``arr`` on every core and merge the results."""
+def _as_numpy(mask):
+    return None if mask is None else np.asarray(mask)
+
+
+def _threaded(arr: np.ndarray, work, merge, mask=None):
+    """Run ``work`` on row slices of ``arr`` on every core and merge the results; with a
+    ``mask`` ``(y, x)``, on ``(slice, its rows of the mask)`` pairs."""
     rows = arr.shape[0] if arr.ndim else 1
     nparts = -(-arr.size // PART_SAMPLES)
     if arr.size >= PARALLEL_SAMPLES:
@@ -643,11 +695,14 @@ def _threaded(arr: np.ndarray, work, merge):
 
     ticks = steps(max(nparts, 1))  # on the question's bar, when one is open
     if nparts <= 1:
-        out = work(arr)
+        out = work(arr if mask is None else (arr, mask))
         ticks.update()
         return out
     bounds = np.linspace(0, rows, nparts + 1).astype(int)
-    parts = [arr[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    parts = [
+        arr[a:b] if mask is None else (arr[a:b], mask[a:b])
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
     results = []
     for result in _pool().map(work, parts):
         results.append(result)
@@ -655,8 +710,9 @@ def _threaded(arr: np.ndarray, work, merge):
     return merge(results)
 
 
-def _dask_map_reduce(arr, work, merge, scheduler, progress: bool):
-    """``work`` on every chunk, in the task that reads it, then a tree of merges.
+def _dask_map_reduce(arr, work, merge, scheduler, progress: bool, mask=None):
+    """``work`` on every chunk, in the task that reads it, then a tree of merges; with a
+    ``mask`` ``(y, x)``, on ``(chunk, its part of the mask)`` pairs.
 
     ``map_blocks`` lets dask fuse the chunk's read and its work into one task, so a worker
     of a cluster reads its chunk and sends only the result (a separate task per ``work``
@@ -667,13 +723,30 @@ def _dask_map_reduce(arr, work, merge, scheduler, progress: bool):
 
     if arr.ndim == 3 and arr.numblocks[-1] > 1:
         arr = arr.rechunk({2: -1})  # the work sees whole pixels
-    cells = arr.map_blocks(
-        _in_a_cell,
-        work,
-        dtype=object,
-        chunks=(1,) * arr.ndim,
-        name="imgstats-" + tokenize(arr.name, work),
-    )
+    if mask is None:
+        cells = arr.map_blocks(
+            _in_a_cell,
+            work,
+            dtype=object,
+            chunks=(1,) * arr.ndim,
+            name="imgstats-" + tokenize(arr.name, work),
+        )
+    else:
+        import dask.array as da
+
+        m = mask if isinstance(mask, da.Array) else da.from_array(mask, chunks=arr.chunks[:2])
+        m = m.rechunk(arr.chunks[:2])
+        if arr.ndim == 3:
+            m = m[..., None]
+        cells = da.map_blocks(
+            _in_a_cell_masked,
+            arr,
+            m,
+            work,
+            dtype=object,
+            chunks=(1,) * arr.ndim,
+            name="imgstats-" + tokenize(arr.name, m.name, work),
+        )
     parts = list(cells.to_delayed(optimize_graph=True).ravel())
     level = _merge_cells
     while len(parts) > 1 or level is _merge_cells:
@@ -700,6 +773,13 @@ def _in_a_cell(block, work):
     """``work(block)`` in a one-element object array: a chunk of ``map_blocks``'s output."""
     out = np.empty((1,) * block.ndim, object)
     out.flat[0] = work(block)
+    return out
+
+
+def _in_a_cell_masked(block, m, work):
+    """``work((block, mask))`` in a one-element object array (``m`` ``(y, x[, 1])``)."""
+    out = np.empty((1,) * block.ndim, object)
+    out.flat[0] = work((block, m[..., 0] if m.ndim == 3 else m))
     return out
 
 

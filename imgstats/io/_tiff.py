@@ -318,7 +318,7 @@ class TiffStream:
         self.page = facts.page
         #: ``None``, ``("page", index)`` (a mask page tiled as the image: its tiles are decoded
         #: beside the image's) or ``("array", bool array (y, x))``; with one, every block gets
-        #: the mask as one last sample (1 valid, 0 masked).
+        #: the mask beside its samples: ``(samples, (y, x) bool mask)``, True valid.
         self.mask = mask
         self.window = None if window is None else tuple(int(v) for v in window)
         if self.window is None:
@@ -366,7 +366,7 @@ class TiffStream:
         return TiffStream(self.path, self.facts, window, self.mask)
 
     def with_mask(self, mask) -> TiffStream:
-        """The same stream, its blocks carrying ``mask`` (see :attr:`mask`) as a last sample."""
+        """The same stream, its blocks carrying ``mask`` (see :attr:`mask`) beside them."""
         return TiffStream(self.path, self.facts, self.window, mask)
 
     def stored_array(self):
@@ -451,9 +451,8 @@ class TiffStream:
                             (top, left, bottom, right),
                             (y, x),
                         )
-                        samples = np.concatenate(
-                            [samples, valid.astype(samples.dtype)[..., None]], axis=-1
-                        )
+                        # beside the tile, not appended to it: no copy of the samples
+                        samples = (samples, valid)
                     try:
                         return work(samples)
                     except BaseException as exc:  # ours, not the file's: re-raised as is below
@@ -499,8 +498,8 @@ def _mask_block(kind, mask, decode, segment, box, origin) -> np.ndarray:
     data, _, _ = decode(segment)
     if data is None:  # a missing mask tile: GDAL reads it as 0, masked
         return np.zeros((bottom - top, right - left), bool)
-    tile = data.reshape(data.shape[-3:])[..., 0]
-    return tile[top - y : bottom - y, left - x : right - x] != 0
+    tile = data.reshape(data.shape[-3:])[..., 0][top - y : bottom - y, left - x : right - x]
+    return tile if tile.dtype == np.bool_ else tile != 0  # GDAL's 1-bit masks decode to bool
 
 
 def read_mask(path, facts: TiffFacts, storage_options=None) -> np.ndarray | None:

@@ -12,14 +12,17 @@ masked reading is the same single pass as the raw one, whatever the kind of plan
 * floats: the invalid samples of a decoded block become NaN in place (the block is the
   decoder's own copy), which the kernels already leave out;
 * 8- and 16-bit integers: the block is counted as it is, and the invalid samples are taken
-  out of its exact histogram afterwards (the nodata value's bin, and a ``bincount`` of the
-  masked pixels): no kernel changes, exact by construction;
-* 32- and 64-bit integers: the valid pixels are picked (one band, or a per-dataset mask;
-  nodata on several bands or alpha beside them is refused for now).
+  out of its exact histogram afterwards (the nodata value's bin emptied, the masked pixels
+  subtracted in one pass): the counting kernels unchanged, exact by construction;
+* 32- and 64-bit integers: one band has its valid pixels picked; several bands become a
+  masked block, each band masked where it is not valid (the kernels' masked-array route,
+  band by band), alpha left whole.
 
-A dataset mask travels *with* its block, as one extra sample appended by the reader
-(``mask_channel``): the stream decodes a mask tile beside its image tile, an eager read
-appends the whole mask; so validity enters the work as data, block by block.
+A dataset mask travels *with* its block, beside it (``mask_channel``: blocks arrive as
+``(samples, mask)`` pairs, never with the mask appended, which would copy every tile): the
+stream decodes a mask tile beside its image tile, an array plan cuts its mask beside every
+slice or chunk; so validity enters the work as data, block by block. The per-sample work is
+two numba kernels (:mod:`._valid_kernels`), one pass over a block and its mask.
 """
 
 from __future__ import annotations
@@ -104,7 +107,8 @@ class Validity:
         Where the dataset mask comes from: ``"internal"`` (a mask page of the TIFF) or
         ``"sidecar"`` (a ``.msk`` file); ``None`` for none.
     mask_channel : bool
-        Blocks arrive with the mask appended as one last sample (non-zero: valid).
+        Blocks arrive as ``(samples, mask)`` pairs, the mask ``(y, x)`` beside its samples
+        (non-zero: valid).
     fresh : bool
         Every block is a decoder's own new array (a TIFF stream's tiles), so NaN may be
         written into it; otherwise a float block is copied first (a caller's array, or a
@@ -149,17 +153,13 @@ class Validity:
         return replace(self, nodata=nodata)
 
     # -- per block -----------------------------------------------------------------------------
-    def split(self, block: np.ndarray):
-        """``(values, valid pixels (y, x) bool or None)`` of a block as the reader gave it."""
-        if not self.mask_channel:
-            return block, None
-        m = block[..., -1] != 0
-        values = block[..., :-1]
-        if values.dtype != self.dtype:
-            values = values.astype(self.dtype)
-        if self.nbands == 1:
-            values = values[..., 0]
-        return values, m
+    def split(self, block):
+        """``(values, valid pixels (y, x) bool or None)`` of a block as the reader gave it:
+        a ``(samples, mask)`` pair when the plan has a dataset mask, else the samples."""
+        if isinstance(block, tuple):
+            block, m = block
+            return block, (m if m.dtype == np.bool_ else m != 0)
+        return block, None
 
     def pixel_valid(self, values: np.ndarray, m) -> np.ndarray | None:
         """The pixels valid in every colour band by the dataset mask and alpha, or ``None``."""
@@ -168,17 +168,12 @@ class Validity:
             m = a if m is None else m & a
         return m
 
-    def run(self, work, block: np.ndarray, transform=None):
+    def run(self, work, block, transform=None):
         """``work`` on a block with its invalid samples left out (see the module's notes)."""
         from ..summary import Summary
 
-        if self.mask_channel:
-            block, m = self.split(block)
-            values = transform(block) if transform is not None else block
-        else:
-            values = transform(block) if transform is not None else block
-            m = None
-        values = np.asarray(values)
+        block, m = self.split(block)
+        values = np.asarray(transform(block) if transform is not None else block)
         ok = self.pixel_valid(values, m)
         kind, size = values.dtype.kind, values.dtype.itemsize
         if kind == "f":
@@ -187,9 +182,24 @@ class Validity:
         if kind in "uib" and size <= 2:
             out = work(values)
             return self._subtracted(out, values, ok) if isinstance(out, Summary) else out
-        picked = self._picked(values, ok)
-        removed = math.prod(values.shape[:2]) - picked.shape[0]
-        return _moved_to_masked(work(picked), None, removed)
+        if self.alpha is None and (values.ndim == 2 or values.shape[-1] == 1):
+            picked = self._picked(values, ok)  # one band: its valid pixels, picked
+            removed = math.prod(values.shape[:2]) - picked.shape[0]
+            return _moved_to_masked(work(picked), None, removed)
+        # several bands: a masked block (the kernels' masked-array route), per band
+        return work(self._masked_block(values, ok))
+
+    def _masked_block(self, values: np.ndarray, ok) -> np.ma.MaskedArray:
+        """A 32/64-bit integer block of several bands as a masked array: each colour band
+        masked where it is not valid (its nodata, the dataset mask, alpha 0); alpha whole."""
+        mask = np.zeros(values.shape, bool)
+        nd = self._colour_nodata(values)
+        colour = self.colour
+        if nd is not None:
+            mask[..., colour] = nd
+        if ok is not None:
+            mask[..., colour] |= ~ok[..., None]
+        return np.ma.MaskedArray(values, mask=mask)
 
     def _colour_nodata(self, values: np.ndarray) -> np.ndarray | None:
         """``(y, x, colour bands)`` bool: samples equal to nodata, or ``None``."""
@@ -215,6 +225,8 @@ class Validity:
 
     def _nan_filled(self, values: np.ndarray, ok):
         """``(values with NaN for the invalid samples, samples made NaN per band)``."""
+        from ._valid_kernels import nan_fill
+
         nodata = self.nodata is not None and not math.isnan(float(self.nodata))
         if ok is None and not nodata:
             return values, None
@@ -222,24 +234,16 @@ class Validity:
             values = values.copy()  # never write into the caller's or a shared array
         nbands = values.shape[-1] if values.ndim == 3 else 1
         moved = np.zeros(nbands, np.int64)
-        nd = values.dtype.type(self.nodata) if nodata else None
+        nd = values.dtype.type(self.nodata if nodata else 0)  # as GDAL: (float)nodata
+        valid = _NO_MASK if ok is None else ok.view(np.uint8)
         for c in self.colour if values.ndim == 3 else [None]:
             band = values if c is None else values[..., c]
-            bad = band == nd if nodata else np.zeros(band.shape, bool)
-            if ok is not None:
-                bad |= ~ok & ~np.isnan(band)
-            moved[0 if c is None else c] = int(np.count_nonzero(bad))
-            band[bad] = np.nan
+            moved[0 if c is None else c] = nan_fill(band, valid, nd, ok is not None, nodata)
         return values, moved
 
     def _picked(self, values: np.ndarray, ok) -> np.ndarray:
-        """The valid pixels of a 32- or 64-bit integer block, as ``(pixels, 1[, band])``."""
+        """The valid pixels of a one-band 32- or 64-bit integer block, as ``(pixels, 1[, 1])``."""
         nd = self._colour_nodata(values)
-        if self.alpha is not None or (nd is not None and len(self.colour) > 1):
-            raise InvalidOption(
-                "nodata or alpha on a multi-band 32- or 64-bit integer image is not supported "
-                "yet: pass raw=True for every sample, or read one band"
-            )
         keep = np.ones(values.shape[:2], bool) if ok is None else ok
         if nd is not None:
             keep = keep & ~nd[..., 0]
@@ -248,7 +252,7 @@ class Validity:
 
     def _subtracted(self, summary, values: np.ndarray, ok):
         """``summary`` of an 8- or 16-bit block without its invalid samples (exact)."""
-        from .._blocks import small_int_stats
+        from .._blocks import small_int_stats  # the luma's
 
         dtype = np.dtype(summary.bands[0].dtype)
         offset = -int(np.iinfo(dtype).min)
@@ -257,22 +261,29 @@ class Validity:
         if nd is not None:
             typed = self._typed_nodata(values.dtype)
             nd_key = None if typed is None else int(typed) + offset
-        bad = None if ok is None else ~ok
-        nbad = 0 if bad is None else int(bad.sum())
+        nbad = 0 if ok is None else ok.size - int(np.count_nonzero(ok))
         if nd_key is None and not nbad:
             return summary
+        from ._valid_kernels import unhist
+
         bands = list(summary.bands)
         cube = values if values.ndim == 3 else values[..., None]
+        unsigned = np.dtype(f"u{values.dtype.itemsize}")
+        flip = 0 if values.dtype.kind in "ub" else offset
+        valid = None if not nbad else ok.view(np.uint8)
+        base = -offset
         for c in self.colour if values.ndim == 3 else [0]:
             stats = bands[c]
             hist = stats.hist.copy()
-            if nbad:
-                picked = cube[..., c][bad].astype(np.int64) + offset
-                hist -= np.bincount(picked, minlength=hist.size)[: hist.size]
-            if nd_key is not None:
+            n = keys = 0
+            if nbad:  # the masked pixels out of the block's histogram, in one pass
+                n, keys = unhist(cube[..., c].view(unsigned), valid, flip, hist)
+            if nd_key is not None and hist[nd_key]:
+                k = int(hist[nd_key])
                 hist[nd_key] = 0
-            removed = stats.count - int(hist.sum())
-            bands[c] = _with_invalid(small_int_stats(dtype, hist), stats, removed)
+                n, keys = n + k, keys + k * nd_key
+            bands[c] = _less(stats, hist, int(n), int(keys) + base * int(n), dtype)
+        bad = None if not nbad else ~ok
         luma = summary.luma
         if luma is not None:
             lbad = bad
@@ -289,6 +300,37 @@ class Validity:
                     small_int_stats(np.dtype(np.uint8), lhist), luma, int(lbad.sum())
                 )
         return replace(summary, bands=tuple(bands), luma=luma)
+
+
+#: The ``valid`` argument of a kernel when no mask is in play (it is then never read).
+_NO_MASK = np.ones((1, 1), np.uint8)
+
+
+def _less(stats, hist, removed: int, removed_sum: int, dtype):
+    """An 8/16-bit band's ``stats`` without ``removed`` samples summing to ``removed_sum``,
+    ``hist`` its histogram without them: the bounds are searched again only when their bin
+    emptied (cheaper than summing a 65536-bin histogram anew for every tile)."""
+    from ..summary import BandStats
+
+    if not removed:
+        return stats
+    count = stats.count - removed
+    if count == 0:
+        return replace(BandStats.empty(dtype), nan=stats.nan, masked=stats.masked + removed)
+    lo, hi = stats.kmin, stats.kmax
+    if hist[lo] == 0:
+        lo += int(np.argmax(hist[lo : hi + 1] != 0))
+    if hist[hi] == 0:
+        hi -= int(np.argmax(hist[lo : hi + 1][::-1] != 0))
+    return replace(
+        stats,
+        count=count,
+        hist=hist,
+        kmin=lo,
+        kmax=hi,
+        total=stats.total - removed_sum,
+        masked=stats.masked + removed,
+    )
 
 
 def _with_invalid(stats, before, removed: int):

@@ -475,13 +475,15 @@ def render(
     pixel_limit: int | None = None,
     page: int = 0,
     nodata=None,
+    mask=None,
 ) -> bytes:
     """Render the image in binary file ``fh`` as a WebP whose longer side is at most ``max_side``.
 
     The pixels come from the read plan of :func:`imgstats.io.open_preview_plan`: the same
     meaning (palette colours, MINISWHITE inverted...), band names, bomb check and error mapping
     as the statistics. Pixels without a valid sample (NaN, or ``nodata`` -- by default the
-    one the plan knows -- in every band) are transparent.
+    one the plan knows -- in every band, or masked by ``mask``: the dataset mask at full
+    resolution, ``(y, x)`` bool, True where valid) are transparent.
 
     Raises
     ------
@@ -493,7 +495,9 @@ def render(
     plan = open_preview_plan(fh, max_side, pixel_limit=pixel_limit, page=page)
     if nodata is None:
         nodata = _nodata_of(plan)
-    img = _displayed(plan.array(), plan.band_names, nodata)
+    arr = plan.array()
+    masked = None if mask is None else ~_resized(np.asarray(mask, bool), arr.shape[:2])
+    img = _displayed(arr, plan.band_names, nodata, masked)
     img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
     out = io.BytesIO()
     img.save(out, "WEBP", quality=quality, method=4)
@@ -544,10 +548,39 @@ def invalid_pixels(arr: np.ndarray, nodata=None) -> np.ndarray | None:
     return bad if bad.any() else None
 
 
-def _displayed(arr: np.ndarray, bands: tuple[str, ...], nodata=None) -> Image.Image:
+def _resized(mask: np.ndarray, shape) -> np.ndarray:
+    """``mask`` sampled at the centres of a ``shape`` grid over it (nearest: a preview's)."""
+    if mask.shape == tuple(shape):
+        return mask
+    rows = ((np.arange(shape[0]) + 0.5) * mask.shape[0] / shape[0]).astype(np.intp)
+    cols = ((np.arange(shape[1]) + 0.5) * mask.shape[1] / shape[1]).astype(np.intp)
+    return mask[np.ix_(np.minimum(rows, mask.shape[0] - 1), np.minimum(cols, mask.shape[1] - 1))]
+
+
+def dataset_mask(fh, source, kind, pixel_limit=None, storage_options=None):
+    """The dataset mask of a TIFF (``kind``: the header's ``mask``, ``"internal"`` or
+    ``"sidecar"``) as a ``(y, x)`` bool array, True where valid; None for any other kind.
+    ``fh`` is left at its start."""
+    if kind not in ("internal", "sidecar"):
+        return None
+    import tifffile
+
+    from ..io._tiff import read_mask, tiff_facts
+
+    fh.seek(0)
+    with tifffile.TiffFile(fh) as tif:
+        _, facts = tiff_facts(tif, source, 0, pixel_limit)
+    fh.seek(0)
+    return read_mask(source, facts, storage_options)
+
+
+def _displayed(arr: np.ndarray, bands: tuple[str, ...], nodata=None, masked=None) -> Image.Image:
     """An 8-bit Pillow image showing values ``arr`` with band names ``bands``; the pixels
-    without a valid sample (NaN, nodata) are transparent, so the page's checkerboard shows."""
+    without a valid sample (NaN, nodata, and ``masked``: ``(y, x)`` bool, True where the
+    dataset mask hides the pixel) are transparent, so the page's checkerboard shows."""
     invalid = invalid_pixels(arr, nodata)
+    if masked is not None and masked.any():
+        invalid = masked if invalid is None else invalid | masked
     mode = _COLOUR_SPACES.get(bands)
     if mode is not None and arr.dtype == np.uint8:
         img = Image.fromarray(np.ascontiguousarray(arr), mode).convert("RGB")

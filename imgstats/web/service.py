@@ -177,11 +177,23 @@ class ImageService:
 
         Held in a slow-work slot and in the decode budget; the gallery caches the result.
         """
-        from ._thumbs import render
+        from ._thumbs import dataset_mask, render
 
-        nodata = self.info(name).get("nodata")  # the header's, shown as transparent
+        info = self.info(name)
+        nodata = info.get("nodata")  # the header's, shown as transparent
         with self.slow.hold(), self._decoding(name), self.store.open(name) as fh:
-            return render(fh, size, quality=quality, pixel_limit=self.pixel_limit, nodata=nodata)
+            # an internal or sidecar mask hides pixels too (read at full size: bool, one
+            # byte a pixel, within the decode budget this rendering holds)
+            mask = dataset_mask(
+                fh,
+                self.store.source(name),
+                info.get("mask"),
+                self.pixel_limit,
+                self.store.storage_options if self.store.remote else None,
+            )
+            return render(
+                fh, size, quality=quality, pixel_limit=self.pixel_limit, nodata=nodata, mask=mask
+            )
 
     def redact(self, message: str) -> str:
         """``message`` without the store's local location, for clients."""
@@ -212,13 +224,26 @@ class ImageService:
         try:
             # headers are small: read remote files in 64 KB blocks, not fsspec's 5 MB
             with self.store.open(name, block_size=1 << 16) as fh:
-                return read_header(fh, name)
+                facts = read_header(fh, name)
         except ImgStatsError:  # ImageTooLarge from the header is the image's fault, not a 502
             raise
         except Exception as exc:  # fsspec clients raise their own network errors
             if self.store.remote:
                 raise store_error(exc, "read") from exc
             raise
+        return self._with_sidecar(name, facts)
+
+    def _with_sidecar(self, name: str, facts: dict) -> dict:
+        """``facts`` saying ``mask: "sidecar"`` when a local TIFF has a ``.msk`` file beside
+        it, as its statistics find (the header is read from an open file, which has no
+        neighbours); an internal mask comes first, as in GDAL."""
+        if self.store.remote or facts.get("format") != "TIFF" or facts.get("mask") == "internal":
+            return facts
+        from ..io._tiff import sidecar_mask
+
+        if sidecar_mask(self.store.source(name)) is None:
+            return facts
+        return {**facts, "mask": "sidecar"}
 
     # -- statistics --------------------------------------------------------------------------
     def answer(
@@ -493,7 +518,7 @@ class ImageService:
         """The histograms of a 32/64-bit or float image's selections: one pass over its
         pixels, in this process (under the decode budget)."""
         from .. import _histogram
-        from ..reduce import _plan, _region
+        from .._passes import _plan, _region
 
         check_request()
         options = self._options(page, region)
@@ -1294,7 +1319,9 @@ class Region:
         if self.polygon is None and self.window is not None and len(shape) >= 2:
             x0, y0 = max(self.window[0], 0), max(self.window[1], 0)
             return {"window": [x0, y0, x0 + shape[1], y0 + shape[0]], "pixels": shape[0] * shape[1]}
-        return {"pixels": shape[0] if shape else 0}
+        # a polygon's samples are (pixels, 1[, band]), or (y, x[, band]) when it is a
+        # rectangle of pixels (read as a window): either way the first two multiply
+        return {"pixels": math.prod(shape[:2])}
 
 
 _PAGE = re.compile(r"[0-9]{1,6}")

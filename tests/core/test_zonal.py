@@ -283,7 +283,10 @@ def test_large_polygon_memory_is_per_block():
     """A triangle over a large image rasterizes per strip, never its whole bounding box."""
     import tracemalloc
 
+    from imgstats import _jit
+
     img = np.zeros((4000, 4000), np.uint8)
+    _jit.load()  # numba's first import (tens of MB) is not the rasterization's
     tracemalloc.start()
     frame = imgstats.zonal(img, [poly([[0, 0], [4000, 0], [0, 4000]])], ["median"])
     peak = tracemalloc.get_traced_memory()[1]

@@ -96,6 +96,8 @@ def _geotiff(path, data, nodata):
         ("uint16", 0, 1),
         ("int16", -1, 2),
         ("int32", -99999, 1),
+        ("int32", -99999, 3),
+        ("uint32", 7, 2),
         ("int64", 5, 1),
         ("float32", -3.4e38, 3),
         ("float64", np.nan, 1),
@@ -177,8 +179,28 @@ def test_histogram_property(client, images, arr, bins, bounds):
     tifffile.imwrite(images / name, arr)
     rng = None if bounds is None else (bounds[0], bounds[0] + bounds[1])
     got = client.get(url(name, bins, rng))
+    try:
+        with np.errstate(all="ignore"):
+            edges = np.histogram(arr.ravel(), bins, range=rng)[1]
+    except (ValueError, IndexError):  # numpy refuses (or crashes on) these edges
+        assert got.status_code == 400, got.get_json()
+        return
+    if not np.isfinite(edges).all():  # edges beyond the type (numpy warns): no JSON for them
+        assert got.status_code == 400, got.get_json()
+        return
     assert got.status_code == 200, got.get_json()
-    check(got.get_json()["value"], arr.ravel(), bins, rng)
+    with np.errstate(all="ignore"):
+        check(got.get_json()["value"], arr.ravel(), bins, rng)
+
+
+@pytest.mark.parametrize("name", ["IMG_12_uint16.tif", "IMG_13_float32.tif"])
+def test_a_range_too_narrow_for_the_type_is_400(client, name):
+    got = client.get(f"/stats/{name}/histogram?bins=3&range=0,1e-77")
+    body = got.get_json()
+    if name.endswith("float32.tif"):  # float32 edges: 1e-77 is 0, numpy has no 3 bins there
+        assert got.status_code == 400 and "cannot be cut into 3 bins with float32" in body["error"]
+    else:  # float64 edges for integers hold it
+        assert got.status_code == 200 and sum(body["value"]["counts"]) >= 0
 
 
 BAD = [
@@ -218,3 +240,20 @@ def test_inf_samples_are_counted_with_a_range(client, images):
     tifffile.imwrite(images / "inf.tif", arr)
     body = client.get("/stats/inf.tif/histogram?bins=4&range=0,4").get_json()
     check(body["value"], arr[~np.isnan(arr)], 4, (0.0, 4.0))
+
+
+def test_samples_that_overflow_numpys_arithmetic_are_400(client, images):
+    # numpy.histogram itself raises IndexError on these (its bin arithmetic overflows)
+    arr = np.array([[1.7976931348623157e308, -9.97920155e291]])
+    with pytest.raises(IndexError), np.errstate(all="ignore"):
+        np.histogram(arr.ravel(), 1)
+    tifffile.imwrite(images / "huge.tif", arr)
+    got = client.get("/stats/huge.tif/histogram?bins=1")
+    assert got.status_code == 400 and "too wide for float64" in got.get_json()["error"]
+    # a range of finite edges whose arithmetic overflows in numpy: refused too, never a 500
+    got = client.get("/stats/huge.tif/histogram?bins=3&range=-1e308,1e308")
+    assert got.status_code in (200, 400), got.get_json()
+    arr32 = np.array([[-3.4e38, 3.4e38]], np.float32)  # edges beyond float32: no JSON for inf
+    tifffile.imwrite(images / "wide.tif", arr32)
+    got = client.get("/stats/wide.tif/histogram?bins=4")
+    assert got.status_code == 400 and "cannot be cut into 4 bins" in got.get_json()["error"]

@@ -13,6 +13,8 @@ import sys
 import numpy as np
 import pytest
 import rasterio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rasterio.transform import Affine
 
 import imgstats
@@ -162,8 +164,8 @@ def test_post_body_takes_raw_nodata_bbox_and_crs(client, geo):
     assert got["values"]["count"] == data.size and got["nodata"] == "nan"
     # a bbox of the pixels x 10..40, y 20..50 (edges on pixel edges), as a list and a string
     bbox = [500000 + 100, 4000000 - 500, 500000 + 400, 4000000 - 200]
-    for given in (bbox, ",".join(map(str, bbox))):
-        got = client.post(f"/stats/{name}", json={"funcs": ["max", "count"], "bbox": given})
+    for shape in (bbox, ",".join(map(str, bbox))):
+        got = client.post(f"/stats/{name}", json={"funcs": ["max", "count"], "bbox": shape})
         body = got.get_json()
         assert got.status_code == 200, body
         cut = data[20:50, 10:40]
@@ -333,3 +335,37 @@ def test_openapi_documents_the_options(client):
 
     assert names - {"image", "func"} == GET_PARAMETERS
     assert set(body["schema"]["properties"]) == _BODY_KEYS
+
+
+def test_pixels_of_a_rectangular_polygon_and_a_reprojected_bbox(client, geo):
+    # a polygon that is a rectangle of pixels is read as a window: (y, x) samples
+    square = [[10, 10], [100, 10], [100, 90], [10, 90]]
+    got = client.post("/stats/IMG_12_uint16.tif", json={"funcs": ["count"], "polygon": square})
+    assert got.get_json()["pixels"] == 90 * 80 == got.get_json()["values"]["count"]
+    name, _ = geo["uint8"]
+    got = client.get(f"/stats/{name}/count?raw=1&bbox=15.0022,36.1384,15.01,36.1429&crs=EPSG:4326")
+    body = got.get_json()
+    assert body["pixels"] == body["count"] == body["value"]
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    func=st.sampled_from(["mean", "median", "histogram", "count"]),
+    options=st.dictionaries(
+        st.sampled_from(["raw", "nodata", "bbox", "crs", "bins", "range", "window"]),
+        st.text(max_size=30)
+        | st.sampled_from(["1", "0", "nan", "-inf", "1e999", "0,0,1,1", "EPSG:4326", "5,1"])
+        | st.lists(st.floats(allow_nan=True), min_size=1, max_size=5).map(
+            lambda xs: ",".join(map(repr, xs))
+        ),
+        max_size=4,
+    ),
+)
+def test_any_options_are_answered_without_a_500(client, geo, func, options):
+    from urllib.parse import urlencode
+
+    got = client.get(f"/stats/geo_float32.tif/{func}?" + urlencode(options))
+    assert got.status_code in (200, 400, 422), (options, got.get_json())
+    assert got.is_json
