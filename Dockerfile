@@ -46,6 +46,18 @@ RUN /opt/venv/bin/pip uninstall --yes --quiet pip setuptools \
     && /opt/venv/bin/python -c \
        "import imgstats.web, flask, gunicorn, redis, numba, xarray, dask.array, zarr"
 
+# numba's cache of the compiled kernels, filled here by the service's own warm-up: a new
+# container then loads them (about a second) instead of compiling them before /ready (14 s
+# and more). numba keys a cached kernel by its source file's path, size and mtime, the
+# Python and numba versions and the CPU: the run-time stage keeps the same /opt/venv (COPY
+# keeps mtimes) and reads this folder through the same NUMBA_CACHE_DIR, and checks it below.
+# Built on another CPU model than it runs on, the kernels compile at start-up as before.
+# From /, not /src: `python -c` would import the checkout in the working directory, and the
+# cache would be keyed by /src/imgstats rather than the installed package.
+ENV NUMBA_CACHE_DIR=/opt/numba-cache
+RUN cd / && /opt/venv/bin/python -c \
+       "from imgstats.web import create_app; create_app({'WARMUP': True})"
+
 # -- runtime: the virtualenv only, run as an unprivileged user -----------------------------------
 FROM python:3.11.14-slim-bookworm
 
@@ -60,6 +72,9 @@ RUN groupadd --gid 10001 imgstats \
        --home-dir /nonexistent --shell /usr/sbin/nologin imgstats
 
 COPY --from=build /opt/venv /opt/venv
+# Owned by the service's user: numba adds any kernel signature the warm-up did not compile
+# (and, finding the folder read-only, would fall back to an empty one under $HOME).
+COPY --from=build --chown=10001:10001 /opt/numba-cache /opt/numba-cache
 
 # numba cannot write its cache next to the installed package as a non-root user, and
 # gunicorn puts its control socket under $HOME.
@@ -67,10 +82,15 @@ ENV PATH=/opt/venv/bin:$PATH \
     HOME=/tmp \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    NUMBA_CACHE_DIR=/tmp/numba-cache \
+    NUMBA_CACHE_DIR=/opt/numba-cache \
     IMGSTATS_WORKERS=2
 
 USER 10001:10001
+# The cache is valid here, for this user and these settings: the warm-up a server runs loads
+# every kernel from it (a miss, e.g. COPY having changed a source file's mtime, fails the build).
+RUN python -c "from imgstats import _jit; from imgstats.web import create_app; \
+create_app({'WARMUP': True}); m = _jit.cache_misses(); print('numba cache misses:', m or 'none'); \
+raise SystemExit(1 if m else 0)"
 WORKDIR /tmp
 EXPOSE 8181
 

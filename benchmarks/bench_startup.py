@@ -19,7 +19,10 @@ times, then of their medians: on a busy machine read the ratios, not the times.
   200): its first ``/stats/<image>/median`` request for each pixel type against its second
   request, on another image of the same size and type: target <= 1.5, cold and warm;
 - ``imgstats serve`` (gunicorn, its default workers) from spawning to the first ``OK`` from
-  ``/health``, and the same with Flask's development server (``--dev``).
+  ``/health``, and the same with Flask's development server (``--dev``);
+- with ``--container IMAGE [IMAGE ...]`` (podman or docker on this host) instead, each image
+  from ``run`` to ``/ready`` answering 200, then its first ``/stats/IMG_1.jpg/median``: the
+  image built with numba's cache filled against one built without shows what the cache saves.
 
 The package's own bytecode is written first (``compileall``), as an installed wheel has it:
 a checkout on a machine that sets ``PYTHONDONTWRITEBYTECODE`` would otherwise compile
@@ -45,7 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.harness import machine_name, ms, table, verdict
-from benchmarks.servers import free_port, serve_command, start_process, start_server
+from benchmarks.servers import free_port, http_get, serve_command, start_process, start_server
 from imgstats.data import gallery_path
 
 #: Modules whose import costs tenths of a second or more: loaded on first use only.
@@ -258,6 +261,53 @@ def first_requests(folder: Path, size: int, cold: bool, repeat: int) -> list[tup
     return rows
 
 
+def container_ready(image: str, repeat: int) -> list[tuple]:
+    """Rows: seconds from ``<engine> run`` of ``image`` to ``/ready`` answering 200, and its
+    first ``/stats/IMG_1.jpg/median`` after that; the best of ``repeat`` new containers."""
+    engine = shutil.which("podman") or shutil.which("docker")
+    if engine is None:
+        raise SystemExit("--container needs podman or docker")
+    ready, first = [], []
+    for _ in range(repeat):
+        port = free_port()
+        start = time.perf_counter()
+        name = subprocess.run(
+            [engine, "run", "-d", "--rm", "-p", f"127.0.0.1:{port}:8181", image],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        try:
+            status = None
+            while time.perf_counter() - start < 900:
+                try:
+                    status = http_get(f"http://127.0.0.1:{port}", "/ready", timeout=5)[0]
+                except OSError:
+                    status = None
+                if status == 200:
+                    break
+                time.sleep(0.1)
+            if status != 200:
+                raise SystemExit(f"{image}: /ready did not answer 200 within 900 s")
+            ready.append(time.perf_counter() - start)
+            t = time.perf_counter()
+            status, _, body = http_get(
+                f"http://127.0.0.1:{port}", "/stats/IMG_1.jpg/median", timeout=300
+            )
+            if status != 200:
+                raise SystemExit(f"{image}: /stats/IMG_1.jpg/median {status} {body[:200]!r}")
+            first.append(time.perf_counter() - t)
+        finally:
+            subprocess.run([engine, "rm", "-f", name], check=False, capture_output=True)
+    return [
+        (
+            image,
+            f"{min(ready):.1f} s ({statistics.median(ready):.1f} s)",
+            f"{ms(min(first))} ({ms(statistics.median(first))})",
+        )
+    ]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=10, help="timed runs of each command")
@@ -272,7 +322,27 @@ def main(argv=None) -> int:
         action="store_true",
         help="only the first statistic, the tiny TIFF and the first requests",
     )
+    parser.add_argument(
+        "--container",
+        nargs="+",
+        metavar="IMAGE",
+        default=[],
+        help="time only these container images, from run to /ready (default: none)",
+    )
     args = parser.parse_args(argv)
+    if args.container:
+        rows = [r for image in args.container for r in container_ready(image, args.serve_repeat)]
+        print(
+            table(
+                [
+                    "container image",
+                    "run to /ready 200, best (median)",
+                    "then GET /stats/IMG_1.jpg/median",
+                ],
+                rows,
+            )
+        )
+        return 0
     # The bytecode an installed wheel has (see the module's docstring).
     compileall.compile_dir(str(Path(__file__).parents[1] / "imgstats"), quiet=1)
     print(f"Machine: {machine_name()}; best of {args.repeat} runs of each, in turn\n")

@@ -34,7 +34,7 @@ import sys
 import threading
 import types
 
-__all__ = ["njit", "Kernel", "SMALL", "load", "loaded", "mode", "kernels"]
+__all__ = ["njit", "Kernel", "SMALL", "load", "loaded", "mode", "kernels", "cache_misses"]
 
 #: Samples (elements of a kernel's first argument) up to which Python runs a kernel while
 #: numba is not loaded: a 128 x 128 image. Pure Python counts about a million samples a
@@ -136,6 +136,27 @@ def loaded() -> bool:
 def kernels() -> list[Kernel]:
     """Every registered kernel."""
     return list(_registry)
+
+
+def cache_misses() -> dict[str, int]:
+    """``{kernel: signatures compiled in this process}`` for the cached kernels that could
+    not load a signature from numba's cache; empty when every call so far was a cache hit.
+
+    A container image fills the cache at build time and checks with this, in a fresh process
+    under the run-time user and settings, that the cache stays valid where it runs.
+    """
+    found = {f"{k.__module__}.{k.__name__}": k.dispatcher for k in _registry}
+    for name in KERNEL_MODULES:  # and kernels decorated by numba itself
+        for attr, obj in vars(sys.modules.get(name) or types.ModuleType(name)).items():
+            if not isinstance(obj, Kernel) and hasattr(obj, "stats") and hasattr(obj, "py_func"):
+                found[f"{name}.{attr}"] = obj
+    out = {}
+    for name, dispatcher in found.items():
+        stats = getattr(dispatcher, "stats", None)
+        cached = type(getattr(dispatcher, "_cache", None)).__name__ != "NullCache"
+        if stats is not None and cached and stats.cache_misses:
+            out[name] = sum(stats.cache_misses.values())
+    return out
 
 
 def load() -> None:

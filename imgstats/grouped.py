@@ -26,7 +26,6 @@ Walking the data (which blocks, where the group ids come from) is the caller's p
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -245,11 +244,17 @@ def _stripes(n: int, samples: int) -> list[tuple[int, int]]:
 
 
 def _on_threads(fn, jobs) -> list:
-    """``[fn(*job) for job in jobs]``, one thread per job (the kernels release the GIL)."""
-    if len(jobs) <= 1:
+    """``[fn(*job) for job in jobs]`` on the process's shared threads (the kernels release the
+    GIL); in this thread when there is one job, or when this is one of those threads."""
+    import threading
+
+    from .io._plan import submit
+
+    if len(jobs) <= 1 or threading.current_thread().name.startswith("imgstats_"):
         return [fn(*job) for job in jobs]
-    with ThreadPoolExecutor(len(jobs)) as pool:
-        return list(pool.map(lambda job: fn(*job), jobs))
+    futures = [submit(fn, *job) for job in jobs[1:]]
+    first = fn(*jobs[0])
+    return [first, *(f.result() for f in futures)]
 
 
 def _label_range(flat) -> tuple[int, int]:
@@ -494,20 +499,9 @@ def _group_runs(offsets, nkeys: int) -> list[tuple[int, int]]:
     return list(zip(cuts[:-1], cuts[1:], strict=True))
 
 
-def _on_cores(fn, jobs) -> None:
-    """``fn(*job)`` for every job on every core (the kernels release the GIL)."""
-    from .io._plan import workers
-
-    if len(jobs) == 1:
-        fn(*jobs[0])
-        return
-    with ThreadPoolExecutor(min(len(jobs), workers())) as pool:
-        list(pool.map(lambda job: fn(*job), jobs))
-
-
 def _sort(keys, offsets) -> None:
     """Sort each group's keys in place, on every core for many groups."""
-    _on_cores(
+    _on_threads(
         _k.radix_sort_groups, [(keys, offsets, a, b) for a, b in _group_runs(offsets, keys.size)]
     )
 
@@ -524,7 +518,7 @@ def _select(keys, offsets, ranks, want_sums: bool, dtype) -> tuple[np.ndarray, n
     jobs = [
         (keys, offsets, ranks, a, b, picked, sums, flip) for a, b in _group_runs(offsets, keys.size)
     ]
-    _on_cores(_k.select_ranks, jobs)
+    _on_threads(_k.select_ranks, jobs)
     return picked, sums
 
 

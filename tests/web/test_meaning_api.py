@@ -141,7 +141,10 @@ def test_raw_and_masked_summaries_are_cached_apart(client, geo, monkeypatch):
     assert len(calls) == 2
     # ?nodata= is a third set of samples; 7 and 7.0 are one question
     assert client.get(f"/stats/{name}/count?nodata=7").get_json()["value"] == (data != 7).sum()
-    assert client.get(f"/stats/{name}/count?nodata=7.0").get_json()["value"] == (data != 7).sum()
+    assert len(calls) == 3
+    assert client.get(f"/stats/{name}/max?nodata=7.0").get_json()["value"] == data.max()
+    assert client.get(f"/stats/{name}/max?nodata=7e0").get_json()["nodata"] == 7
+    assert len(calls) == 3  # the summary of nodata=7
     assert client.get(f"/stats/{name}/count?raw=0").get_json()["value"] == valid.size
 
 

@@ -1,0 +1,185 @@
+"""The grouped core's label path: counting by label on every core, selection by rank.
+
+numpy is the oracle: every zone's row equals numpy on that zone's valid samples (via
+``test_zonal.check``), whatever the label layout, the samples' type, the NaN, the chunking,
+and whether the kernels run compiled or as Python.
+"""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import imgstats
+from imgstats import _jit, grouped
+
+from .test_zonal import check, image_of, label_masks
+
+CORE = settings.get_profile("imgstats-core")
+FUNCS = ["min", "max", "mean", "median", "p1", "p50", "p99", "p100"]
+DTYPES = [np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int64, np.float32, np.float64]
+
+
+@st.composite
+def label_layouts(draw, shape):
+    """Label images as users have them: one zone, many tiny zones, a few blobs, ids far from
+    0 or spread wide, with or without a background."""
+    h, w = shape
+    kind = draw(st.sampled_from(["one", "tiny", "blobs", "offset", "sparse"]))
+    if kind == "one":
+        return np.full(shape, draw(st.integers(-3, 3)), np.int64)
+    if kind == "tiny":  # every pixel its own zone, some repeated
+        return np.arange(h * w, dtype=np.int64).reshape(shape) % draw(st.integers(1, h * w))
+    if kind == "blobs":
+        by, bx = draw(st.integers(1, h)), draw(st.integers(1, w))
+        n = draw(st.integers(1, 6))
+        ys, xs = np.arange(h)[:, None] // by, np.arange(w)[None, :] // bx
+        return ((ys * 7 + xs * 3) % n).astype(np.int32)
+    if kind == "offset":
+        base = draw(st.integers(-(2**40), 2**40))
+        return draw(hnp.arrays(np.int64, shape, elements=st.integers(0, 5))) + base
+    return draw(
+        hnp.arrays(np.int64, shape, elements=st.sampled_from([0, 9, -(2**50), 2**62, 12345]))
+    )
+
+
+def _elements(dtype):
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return st.floats(width=dtype.itemsize * 8, allow_infinity=False) | st.just(np.nan)
+    return None
+
+
+@settings(CORE)
+@given(
+    data=st.data(),
+    dtype=st.sampled_from(DTYPES),
+    shape=st.tuples(st.integers(1, 20), st.integers(1, 20)),
+    background=st.sampled_from([0, None, 9, -5]),
+)
+def test_property_layouts_dtypes_nan_chunkings(data, dtype, shape, background):
+    img = data.draw(hnp.arrays(dtype, shape, elements=_elements(dtype)))
+    labels = data.draw(label_layouts(shape))
+    masks = label_masks(labels, background)
+    cy = data.draw(st.lists(st.integers(1, shape[0]), min_size=1, max_size=4))
+    cx = data.draw(st.lists(st.integers(1, shape[1]), min_size=1, max_size=4))
+    chunks = (_cover(cy, shape[0]), _cover(cx, shape[1]))
+    for source, zones in [
+        (img, labels),
+        (da.from_array(img, chunks=chunks), labels),
+        (
+            da.from_array(img, chunks=chunks),
+            da.from_array(labels, chunks=(chunks[0][::-1], chunks[1][::-1])),
+        ),
+    ]:
+        frame = imgstats.zonal(source, zones, FUNCS, background=background)
+        check(frame, img, masks, FUNCS)
+
+
+def _cover(sizes, total):
+    """Uneven chunk sizes summing to ``total``."""
+    out, left = [], total
+    for s in sizes:
+        if left <= 0:
+            break
+        out.append(min(s, left))
+        left -= out[-1]
+    if left:
+        out.append(left)
+    return tuple(out)
+
+
+def test_zones_absent_from_the_image_have_no_row():
+    img = np.arange(12, dtype=np.uint16).reshape(3, 4)
+    labels = np.array([[1, 1, 5, 5], [1, 1, 5, 5], [9, 9, 9, 9]])
+    frame = imgstats.zonal(img, labels, ["median"])
+    assert list(frame.index) == [1, 5, 9]  # 2, 3, 4, 6, 7, 8 are not zones of this image
+
+
+@pytest.mark.parametrize("mode", ["always", "never"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_compiled_and_python_kernels_agree(mode, dtype):
+    """The kernels' Python bodies (small inputs before numba loads) answer as compiled."""
+    rng = np.random.default_rng(7)
+    img = image_of(rng, dtype, (40, 30))
+    labels = rng.integers(0, 5, (40, 30)) * 3 + 100
+    labels[:4] = rng.integers(0, 1000, (4, 30))  # many tiny zones beside a few large
+    with _jit.forced(mode):
+        frame = imgstats.zonal(img, labels, FUNCS)
+    check(frame, img, label_masks(labels), FUNCS)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.float32, np.float64])
+def test_stripes_on_every_core_equal_one_stripe(dtype, monkeypatch):
+    """Counting and writing by stripes of pixels, one per thread, equals one stripe: each
+    stripe's samples go after the previous stripes' ones."""
+    monkeypatch.setattr(grouped, "_THREADED_SAMPLES", 1)
+    monkeypatch.setattr("imgstats.io._plan.workers", lambda: 3)
+    rng = np.random.default_rng(5)
+    img = image_of(rng, dtype, (37, 29))
+    labels = rng.integers(0, 12, (37, 29))
+    frame = imgstats.zonal(img, labels, FUNCS)
+    check(frame, img, label_masks(labels), FUNCS)
+    nodata = img.flat[3]
+    if not (dtype in (np.float32, np.float64) and np.isnan(nodata)):
+        masked = imgstats.zonal(img, labels, FUNCS, nodata=nodata.item())
+        kept = img.astype(np.float64)
+        kept[img == nodata] = np.nan
+        for z in masked.index:
+            assert masked.loc[z, "count"] == np.count_nonzero(~np.isnan(kept[labels == z]))
+
+
+def test_labels_outside_the_sampled_range_are_counted_again():
+    """The labels' range is guessed from a sample; a label outside it costs a second count,
+    never a lost sample."""
+    rng = np.random.default_rng(3)
+    h, w = 300, 400  # over 2**16 pixels: the range is sampled
+    labels = rng.integers(1000, 1010, (h, w)).astype(np.int32)
+    labels[17, 33] = -(10**9)  # one pixel each, which a sample misses
+    labels[250, 1] = 10**9
+    img = rng.integers(0, 65536, (h, w), dtype=np.uint16)
+    frame = imgstats.zonal(img, labels, ["min", "max", "median"], background=None)
+    check(frame, img, label_masks(labels, None), ["min", "max", "median"])
+    assert frame.loc[-(10**9), "count"] == 1 and frame.loc[10**9, "max"] == img[250, 1]
+
+
+def test_uint64_labels_above_int64_are_refused():
+    from imgstats.errors import InvalidOption
+
+    labels = np.array([[1, 2**63]], np.uint64)
+    with pytest.raises(InvalidOption, match="2\\*\\*63"):
+        imgstats.zonal(np.zeros((1, 2), np.uint8), labels, "max")
+
+
+@pytest.mark.parametrize("width", [1, 2, 4, 8])
+def test_select_ranks_equals_sorting(width):
+    """select_ranks reads each group's ranks as numpy's sort would place them, and leaves the
+    keys as they were."""
+    from imgstats import _group_kernels as k
+
+    rng = np.random.default_rng(width)
+    sizes = rng.choice([0, 1, 2, 31, 32, 33, 200, 3000], 40)
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    dtype = np.dtype(f"u{width}")
+    top = min(2**63, 2 ** (8 * width))
+    keys = rng.integers(0, top, offsets[-1], dtype=np.uint64).astype(dtype)
+    keys[: offsets[-1] // 3] //= 7  # repeated values
+    before = keys.copy()
+    n = np.diff(offsets)
+    ranks = np.stack([np.zeros_like(n), (n - 1) // 2, n // 2, np.maximum(n - 1, 0)], 1)
+    ranks = np.ascontiguousarray(np.minimum(ranks, np.maximum(n - 1, 0)[:, None]))
+    picked = np.zeros(ranks.shape, dtype)
+    sums = np.zeros(n.size, np.int64)
+    with _jit.forced("always"):
+        k.select_ranks(keys, offsets, ranks, 0, n.size, picked, sums if width < 8 else sums[:0], 0)
+    np.testing.assert_array_equal(keys, before)
+    for g in range(n.size):
+        part = np.sort(keys[offsets[g] : offsets[g + 1]])
+        if part.size:
+            np.testing.assert_array_equal(picked[g], part[ranks[g]])
+            if width < 8:
+                assert sums[g] == int(part.astype(np.int64).sum())
