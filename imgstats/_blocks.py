@@ -20,7 +20,7 @@ from .summary import (
     BandStats,
     Summary,
     _bins,
-    float32_keys,
+    float_keys,
     key_bits_of,
     merge_special,
 )
@@ -85,6 +85,9 @@ def summarize_block(block, band_names, luma: bool, shape=(), candidates=()) -> S
     elif dtype.itemsize == 4 and candidates:
         bands, refined = _scan_float32(px, candidates)
         return Summary(bands, tuple(band_names), None, tuple(shape), refined)
+    elif candidates and nb == 1:
+        bands, refined = _scan_float64(px, candidates)
+        return Summary(bands, tuple(band_names), None, tuple(shape), refined)
     else:
         bands = _scan_floats(px, dtype)
     return Summary(bands, tuple(band_names), luma_stats, tuple(shape))
@@ -129,12 +132,35 @@ def _scan_ints(px: np.ndarray, dtype: np.dtype) -> tuple[BandStats, ...]:
 def _scan_floats(px: np.ndarray, dtype: np.dtype) -> tuple[BandStats, ...]:
     if dtype.itemsize == 4:
         return _scan_float32(px)
+    return _scan_float64(px)
+
+
+def _scan_float64(px: np.ndarray, candidates=()):
+    """The float64 band statistics; with ``candidates`` (one band), also ``(bands,
+    refinements)``: the predicted bins' keys, collected in the same pass, sorted."""
+    dtype = np.dtype(np.float64)
     nb = px.shape[1]
     acc = np.zeros((nb, 1 << 16, 2), np.uint64)
     kmin = np.full(nb, np.iinfo(np.uint64).max, np.uint64)
     kmax = np.zeros(nb, np.uint64)
     nan = np.zeros(nb, np.int64)
-    _kernels.scan_float64(px.reshape(-1).view(np.uint64), nb, acc, kmin, kmax, nan)
+    bits = px.reshape(-1).view(np.uint64)
+    if candidates:
+        cand = np.full(1 << 16, -1, np.int16)  # the slot of each candidate bin
+        slots = sorted({j for _, bins in candidates for j in bins})
+        cand[slots] = np.arange(len(slots))
+        # bins holding a few percent of the keys (a median's) have the next 16 bits of their
+        # keys counted, and a second pass collects the one sub-bin wanted: sorting the
+        # collected keys of such bins here cost more than that pass (600 000 keys, 12 MP DEM)
+        dense = _dense(bits, cand)
+        drop = 32 if dense else 0
+        hits = np.empty(max(1 << 16, bits.size // CANDIDATE_SHARE) + 1, f"u{8 - drop // 8}")
+        nhits = np.zeros(1, np.int64)
+        _kernels.scan_float64_candidates(
+            bits, acc, kmin, kmax, nan, cand >= 0, hits, nhits, dense, drop
+        )
+    else:
+        _kernels.scan_float64(bits, nb, acc, kmin, kmax, nan)
     out = []
     for c in range(nb):
         count = px.shape[0] - int(nan[c])
@@ -146,7 +172,25 @@ def _scan_floats(px: np.ndarray, dtype: np.dtype) -> tuple[BandStats, ...]:
         lo, hi = int(kmin[c]), int(kmax[c])
         total = float64_sum(hist, acc[c])
         out.append(BandStats(dtype.str, count, int(nan[c]), hist, lo, hi, total, posinf, neginf))
-    return tuple(out)
+    if not candidates:
+        return tuple(out)
+    if nhits[0] >= hits.size:  # the predicted bins hold too many keys: a refinement pass will
+        return tuple(out), {}
+    refined = {}
+    if drop:  # each hit is the top 32 bits of a key: count their low 16 bits per bin
+        sub = np.zeros((len(slots), 1 << 16), np.uint32)
+        _kernels.count_hits(hits[: nhits[0]], cand, sub)
+        for sel, bins in candidates:
+            for j in bins:
+                refined[(sel, 48, int(j))] = ("hist", sub[cand[j]].astype(np.int64))
+        return tuple(out), refined
+    keys = _sorted(hits[: nhits[0]], 64)
+    tops = keys >> np.uint64(48)
+    for sel, bins in candidates:
+        for j in bins:
+            lo, hi = np.searchsorted(tops, [j, j + 1])
+            refined[(sel, 48, int(j))] = ("keys", keys[lo:hi])
+    return tuple(out), refined
 
 
 #: The top-16-bit key bins of +inf and -inf: no finite float64 shares them (NaN is not counted).
@@ -264,9 +308,13 @@ DENSE_SHARE = 0.02
 
 def _dense(bits: np.ndarray, cand0: np.ndarray) -> bool:
     """Whether the candidate bins of a one-band block hold :data:`DENSE_SHARE` of a strided
-    look at 4096 of its samples (NaN fall in no candidate bin: their keys are above +inf's)."""
+    look at 4096 of its samples (NaN fall in no candidate bin: their keys are above +inf's,
+    or below -inf's). ``cand0``: the slot (``-1``: none) of each top-16-bit bin."""
     look = bits[:: max(1, bits.size // 4096)]
-    return bool(look.size) and np.mean(cand0[float32_keys(look) >> 16] >= 0) >= DENSE_SHARE
+    if not look.size:
+        return False
+    top = float_keys(look) >> np.uint64(8 * look.itemsize - 16)
+    return bool(np.mean(cand0[top] >= 0) >= DENSE_SHARE)
 
 
 #: The top-16-bit key bins of +inf and -inf: no finite float32 shares them (NaN is not counted).
@@ -369,13 +417,18 @@ def refine_block(block, targets, dtype, limit: int, pooled=None) -> dict:
     slots = np.cumsum(~collect) - 1
     hist = np.zeros((int((~collect).sum()), 1 << 16), np.int64)
     if flat.size:
-        tops = [int(p) >> (top - int(sh)) for p, sh in zip(prefixes, shifts, strict=True)]
+        if len(set(shifts.tolist())) == 1:  # one level: the ranges of the prefixes themselves
+            rshift, tops = int(shifts[0]), [int(p) for p in prefixes]
+        else:
+            tops = [int(p) >> (top - int(sh)) for p, sh in zip(prefixes, shifts, strict=True)]
+            rshift = top
         _kernels.refine_targets(
             flat,
             nb,
             kind,
             width,
             _ranges(tops),
+            rshift,
             table,
             shifts,
             prefixes,
