@@ -269,6 +269,28 @@ def table(rows: list[dict], before: str | None = None) -> str:
     return "\n".join(lines)
 
 
+def bandwidth(megapixels: float = 12, repeat: int = 5, types=TYPES) -> list[dict]:
+    """The memory floor on every core: ``a.sum()`` of an array's two halves, one after the
+    other on one thread, then at once on two threads (numpy releases the GIL). A ratio near
+    1 means one core already takes the memory bandwidth that a streaming pass can use."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rows = []
+    with ThreadPoolExecutor(2) as pool:
+        for dtype in types:
+            arr = synthetic(dtype, shape_of(megapixels))
+            a, b = arr[: arr.shape[0] // 2], arr[arr.shape[0] // 2 :]
+            best = _best(
+                {
+                    "one": lambda a=a, b=b: (a.sum(), b.sum()),
+                    "two": lambda a=a, b=b: list(pool.map(np.sum, [a, b])),
+                },
+                repeat,
+            )
+            rows.append({"type": dtype, **best})
+    return rows
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=float, default=12, help="megapixels per array (12)")
@@ -287,6 +309,13 @@ def main(argv=None) -> None:
     h, w = shape_of(args.size)
     print(f"{h}x{w} arrays, best of {args.repeat}, imgstats from {ROOT.name}")
     print(table(rows, args.before))
+    if len(os.sched_getaffinity(0)) > 1:
+        print("\n`a.sum()` of both halves of each array, one thread vs two threads at once:")
+        for r in bandwidth(args.size, args.repeat, args.types):
+            print(
+                f"- {r['type']}: {r['one'] * 1e3:.1f} ms vs {r['two'] * 1e3:.1f} ms, "
+                f"{r['one'] / r['two']:.2f}× faster on two threads"
+            )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 

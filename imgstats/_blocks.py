@@ -13,7 +13,17 @@ from fractions import Fraction
 import numpy as np
 
 from ._lazy import lazy_module
-from .summary import BandStats, Summary, _bins, float32_keys, key_bits_of
+from .summary import (
+    SPECIAL_KINDS,
+    SQUARES,
+    VALUES_LIMIT,
+    BandStats,
+    Summary,
+    _bins,
+    float_keys,
+    key_bits_of,
+    merge_special,
+)
 
 # numba and its kernels load on the first count (0.65 s), not with imgstats: an 8-bit JPEG
 # is counted by Pillow and never needs them.
@@ -75,6 +85,9 @@ def summarize_block(block, band_names, luma: bool, shape=(), candidates=()) -> S
     elif dtype.itemsize == 4 and candidates:
         bands, refined = _scan_float32(px, candidates)
         return Summary(bands, tuple(band_names), None, tuple(shape), refined)
+    elif candidates and nb == 1:
+        bands, refined = _scan_float64(px, candidates)
+        return Summary(bands, tuple(band_names), None, tuple(shape), refined)
     else:
         bands = _scan_floats(px, dtype)
     return Summary(bands, tuple(band_names), luma_stats, tuple(shape))
@@ -119,12 +132,35 @@ def _scan_ints(px: np.ndarray, dtype: np.dtype) -> tuple[BandStats, ...]:
 def _scan_floats(px: np.ndarray, dtype: np.dtype) -> tuple[BandStats, ...]:
     if dtype.itemsize == 4:
         return _scan_float32(px)
+    return _scan_float64(px)
+
+
+def _scan_float64(px: np.ndarray, candidates=()):
+    """The float64 band statistics; with ``candidates`` (one band), also ``(bands,
+    refinements)``: the predicted bins' keys, collected in the same pass, sorted."""
+    dtype = np.dtype(np.float64)
     nb = px.shape[1]
     acc = np.zeros((nb, 1 << 16, 2), np.uint64)
     kmin = np.full(nb, np.iinfo(np.uint64).max, np.uint64)
     kmax = np.zeros(nb, np.uint64)
     nan = np.zeros(nb, np.int64)
-    _kernels.scan_float64(px.reshape(-1).view(np.uint64), nb, acc, kmin, kmax, nan)
+    bits = px.reshape(-1).view(np.uint64)
+    if candidates:
+        cand = np.full(1 << 16, -1, np.int16)  # the slot of each candidate bin
+        slots = sorted({j for _, bins in candidates for j in bins})
+        cand[slots] = np.arange(len(slots))
+        # bins holding a few percent of the keys (a median's) have the next 16 bits of their
+        # keys counted, and a second pass collects the one sub-bin wanted: sorting the
+        # collected keys of such bins here cost more than that pass (600 000 keys, 12 MP DEM)
+        dense = _dense(bits, cand)
+        drop = 32 if dense else 0
+        hits = np.empty(max(1 << 16, bits.size // CANDIDATE_SHARE) + 1, f"u{8 - drop // 8}")
+        nhits = np.zeros(1, np.int64)
+        _kernels.scan_float64_candidates(
+            bits, acc, kmin, kmax, nan, cand >= 0, hits, nhits, dense, drop
+        )
+    else:
+        _kernels.scan_float64(bits, nb, acc, kmin, kmax, nan)
     out = []
     for c in range(nb):
         count = px.shape[0] - int(nan[c])
@@ -136,7 +172,25 @@ def _scan_floats(px: np.ndarray, dtype: np.dtype) -> tuple[BandStats, ...]:
         lo, hi = int(kmin[c]), int(kmax[c])
         total = float64_sum(hist, acc[c])
         out.append(BandStats(dtype.str, count, int(nan[c]), hist, lo, hi, total, posinf, neginf))
-    return tuple(out)
+    if not candidates:
+        return tuple(out)
+    if nhits[0] >= hits.size:  # the predicted bins hold too many keys: a refinement pass will
+        return tuple(out), {}
+    refined = {}
+    if drop:  # each hit is the top 32 bits of a key: count their low 16 bits per bin
+        sub = np.zeros((len(slots), 1 << 16), np.uint32)
+        _kernels.count_hits(hits[: nhits[0]], cand, sub)
+        for sel, bins in candidates:
+            for j in bins:
+                refined[(sel, 48, int(j))] = ("hist", sub[cand[j]].astype(np.int64))
+        return tuple(out), refined
+    keys = _sorted(hits[: nhits[0]], 64)
+    tops = keys >> np.uint64(48)
+    for sel, bins in candidates:
+        for j in bins:
+            lo, hi = np.searchsorted(tops, [j, j + 1])
+            refined[(sel, 48, int(j))] = ("keys", keys[lo:hi])
+    return tuple(out), refined
 
 
 #: The top-16-bit key bins of +inf and -inf: no finite float64 shares them (NaN is not counted).
@@ -254,9 +308,13 @@ DENSE_SHARE = 0.02
 
 def _dense(bits: np.ndarray, cand0: np.ndarray) -> bool:
     """Whether the candidate bins of a one-band block hold :data:`DENSE_SHARE` of a strided
-    look at 4096 of its samples (NaN fall in no candidate bin: their keys are above +inf's)."""
+    look at 4096 of its samples (NaN fall in no candidate bin: their keys are above +inf's,
+    or below -inf's). ``cand0``: the slot (``-1``: none) of each top-16-bit bin."""
     look = bits[:: max(1, bits.size // 4096)]
-    return bool(look.size) and np.mean(cand0[float32_keys(look) >> 16] >= 0) >= DENSE_SHARE
+    if not look.size:
+        return False
+    top = float_keys(look) >> np.uint64(8 * look.itemsize - 16)
+    return bool(np.mean(cand0[top] >= 0) >= DENSE_SHARE)
 
 
 #: The top-16-bit key bins of +inf and -inf: no finite float32 shares them (NaN is not counted).
@@ -325,6 +383,11 @@ def refine_block(block, targets, dtype, limit: int, pooled=None) -> dict:
         return refine_masked(block, targets, dtype, limit, refine_block, merge_refinements, pooled)
     dtype = np.dtype(dtype)
     px = as_pixels(block)
+    if any(t[1] < 0 for t in targets):  # squares, values: readings of every sample
+        special = {t[:3]: _special(px, t, dtype, pooled) for t in targets if t[1] < 0}
+        rest = [t for t in targets if t[1] >= 0]
+        # the block as given: as_pixels reads a 2-D array as one band of (y, x)
+        return {**special, **(refine_block(block, rest, dtype, limit, pooled) if rest else {})}
     npix, nb = px.shape
     flat = px.reshape(-1).view(f"u{dtype.itemsize}")
     width = dtype.itemsize * 8
@@ -354,13 +417,18 @@ def refine_block(block, targets, dtype, limit: int, pooled=None) -> dict:
     slots = np.cumsum(~collect) - 1
     hist = np.zeros((int((~collect).sum()), 1 << 16), np.int64)
     if flat.size:
-        tops = [int(p) >> (top - int(sh)) for p, sh in zip(prefixes, shifts, strict=True)]
+        if len(set(shifts.tolist())) == 1:  # one level: the ranges of the prefixes themselves
+            rshift, tops = int(shifts[0]), [int(p) for p in prefixes]
+        else:
+            tops = [int(p) >> (top - int(sh)) for p, sh in zip(prefixes, shifts, strict=True)]
+            rshift = top
         _kernels.refine_targets(
             flat,
             nb,
             kind,
             width,
             _ranges(tops),
+            rshift,
             table,
             shifts,
             prefixes,
@@ -379,6 +447,104 @@ def refine_block(block, targets, dtype, limit: int, pooled=None) -> dict:
         else:
             out[(sel, shift, prefix)] = ("hist", hist[slots[t]])
     return out
+
+
+def _special(px: np.ndarray, target, dtype: np.dtype, pooled) -> tuple:
+    """A block's ``("squares", Fraction)`` or ``("values", (2, k) keys and counts)`` node of
+    the samples of a target's selection (see :data:`imgstats.summary.SQUARES`)."""
+    sel, shift = target[0], target[1]
+    if sel == "all":
+        cols = np.ones(px.shape[1], bool) if pooled is None else np.asarray(pooled, bool)
+    else:
+        cols = np.zeros(px.shape[1], bool)
+        cols[int(sel[1:])] = True
+    samples = px[:, cols].reshape(-1) if not cols.all() else px.reshape(-1)
+    if shift == SQUARES:
+        return "squares", exact_squares(samples)
+    keys = _int_keys(samples)
+    uniq, counts = np.unique(keys, return_counts=True)
+    if uniq.size > VALUES_LIMIT:
+        return "too_many", np.zeros((2, 0), np.uint64)
+    return "values", np.stack([uniq, counts.astype(np.uint64)])
+
+
+def _int_keys(samples: np.ndarray) -> np.ndarray:
+    """The order-preserving uint64 keys of integer samples (the summary's)."""
+    bits = samples.dtype.itemsize * 8
+    raw = samples.view(f"u{samples.dtype.itemsize}").astype(np.uint64)
+    if samples.dtype.kind == "i":
+        raw ^= np.uint64(1 << (bits - 1))
+    return raw
+
+
+#: |x| between these has an exact square as a float64 pair (Dekker's product): no overflow
+#: of ``x * x`` or of Veltkamp's split, no underflow of the error term.
+_DEKKER_LOW, _DEKKER_HIGH = 2.0**-450, 2.0**450
+
+
+def exact_squares(samples: np.ndarray) -> Fraction:
+    """The exact sum of the squares of the finite samples (NaN and infinities left out).
+
+    Integers: their keys in 16-bit limbs, every limb product summed in uint64 (exact below
+    2**32 samples). Floats: each square as an exact float64 pair (float32 squares are exact
+    in float64; float64 ones by Dekker's product, after an exact power-of-two scaling of the
+    tiny and the huge), summed exactly by the float64 summing kernel.
+    """
+    if samples.size == 0:
+        return Fraction(0)
+    if samples.dtype.kind in "uib":
+        return Fraction(_int_squares(samples))
+    x = samples[np.isfinite(samples)]
+    if x.dtype == np.float32:
+        sq = x.astype(np.float64)
+        return _float64_total(sq * sq)
+    out = Fraction(0)
+    mag = np.abs(x)
+    mid = (mag >= _DEKKER_LOW) & (mag <= _DEKKER_HIGH)
+    for part, scale in (
+        (x[mid], 0),
+        (x[(mag < _DEKKER_LOW) & (mag > 0)], 700),
+        (x[mag > _DEKKER_HIGH], -600),
+    ):
+        if part.size:
+            y = np.ldexp(part, scale) if scale else part
+            out += _two_squares(y) / Fraction(2) ** (2 * scale)
+    return out
+
+
+def _two_squares(x: np.ndarray) -> Fraction:
+    """The exact sum of ``x * x`` (float64, within the Dekker range) as ``p + e`` pairs."""
+    p = x * x
+    c = 134217729.0 * x  # Veltkamp's split: 2**27 + 1
+    hi = c - (c - x)
+    lo = x - hi
+    e = ((hi * hi - p) + 2.0 * hi * lo) + lo * lo
+    return _float64_total(np.concatenate([p, e]))
+
+
+def _float64_total(values: np.ndarray) -> Fraction:
+    """The exact sum of finite float64 values (the summary's own exact sum)."""
+    return _scan_floats(np.ascontiguousarray(values, np.float64).reshape(-1, 1), _F64)[0].total
+
+
+_F64 = np.dtype(np.float64)
+
+
+def _int_squares(samples: np.ndarray) -> int:
+    """The exact sum of the squares of integer samples, from their keys' 16-bit limbs."""
+    bits = samples.dtype.itemsize * 8
+    keys = _int_keys(samples)
+    flip = (1 << (bits - 1)) if samples.dtype.kind == "i" else 0
+    n = keys.size
+    limbs = [(keys >> np.uint64(16 * i)) & np.uint64(0xFFFF) for i in range(bits // 16)]
+    sum_k = sum(int(limb.sum(dtype=np.uint64)) << (16 * i) for i, limb in enumerate(limbs))
+    sum_k2 = 0
+    for i, a in enumerate(limbs):
+        for j in range(i, len(limbs)):
+            term = int(np.dot(a, limbs[j]))  # each product < 2**32: exact below 2**32 of them
+            sum_k2 += (term << (16 * (i + j))) * (1 if i == j else 2)
+    # x = k - flip: sum x**2 = sum k**2 - 2 flip sum k + n flip**2
+    return sum_k2 - 2 * flip * sum_k + n * flip * flip
 
 
 def _ranges(tops, n: int = 4) -> np.ndarray:
@@ -400,6 +566,8 @@ def merge_refinements(a: dict, b: dict) -> dict:
     for node, (kind, data) in b.items():
         if node not in out:
             out[node] = (kind, data)
+        elif kind in SPECIAL_KINDS:
+            out[node] = merge_special(out[node], (kind, data))
         elif kind == "hist":
             out[node] = (kind, out[node][1] + data)
         else:

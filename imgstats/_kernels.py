@@ -319,6 +319,7 @@ def refine_targets(
     kind,
     width,
     ranges,
+    rshift,
     table,
     shifts,
     prefixes,
@@ -334,8 +335,10 @@ def refine_targets(
 
     ``flat`` holds the unsigned bit patterns of the samples, band-interleaved (sample ``i``
     belongs to band ``i % nb``); ``kind`` is 0 for unsigned, 1 for signed integers, 2 for
-    floats, and ``width`` is 32 or 64. Every target lies in one of the four ranges of top-16-bit
-    key bins ``ranges[r, 0] .. ranges[r, 0] + ranges[r, 1]`` (an unused range starts at 2**63);
+    floats, and ``width`` is 32 or 64. Every target lies in one of the four ranges of key
+    prefixes ``key >> rshift`` in ``ranges[r, 0] .. ranges[r, 0] + ranges[r, 1]`` (an unused
+    range starts at 2**63; ``rshift`` is the targets' shift when they share one, so that a
+    deep target inside a crowded top-16-bit bin still skips that bin's other keys);
     ``table[band, top]`` flags the bins that some target of the band lies in.
     A key of band ``c`` falls in target ``t`` when ``bands[t, c]`` and
     ``key >> shifts[t] == prefixes[t]``; several targets may take the same key (the image's
@@ -356,6 +359,7 @@ def refine_targets(
     wm1 = np.uint64(width - 1)
     inf = np.uint64(0x7F800000) if width == 32 else np.uint64(0x7FF0000000000000)
     top = np.uint64(width - 16)
+    rsh = np.uint64(rshift)
     lo0, sp0 = np.uint64(ranges[0, 0]), np.uint64(ranges[0, 1])
     lo1, sp1 = np.uint64(ranges[1, 0]), np.uint64(ranges[1, 1])
     lo2, sp2 = np.uint64(ranges[2, 0]), np.uint64(ranges[2, 1])
@@ -374,7 +378,7 @@ def refine_targets(
                 k = b ^ sign
             else:
                 k = b ^ (((np.uint64(0) - (b >> wm1)) & mask) | sign)
-            pre = k >> top
+            pre = k >> rsh
             hit |= (pre - lo0 <= sp0) | (pre - lo1 <= sp1) | (pre - lo2 <= sp2) | (pre - lo3 <= sp3)
         if hit:
             c = nb - 1
@@ -522,8 +526,70 @@ def scan_float32_candidates(bits, nb, hist, lows, kmin, kmax, nan, cand, hits, n
 
 
 @njit(nogil=True, cache=True)
+def scan_float64_candidates(bits, acc, kmin, kmax, nan, cand, hits, nhits, dense, drop):
+    """:func:`scan_float64` of one band that also looks at the keys of predicted bins.
+
+    ``cand[top]`` is true for the top-16-bit bins predicted to hold a wanted order statistic;
+    each key that falls there is appended to ``hits`` as ``key >> drop``: whole (``drop`` 0,
+    ``hits`` uint64: the bin is collected) or its top 32 bits (``drop`` 32, ``hits`` uint32:
+    :func:`count_hits` counts the next 16 bits of the bin's keys, and a second pass then
+    collects only the keys of the one sub-bin wanted). ``nhits[0]`` counts them all, also
+    beyond ``hits.size - 1``, which then means the prediction was too wide (the last element
+    is scratch). A candidate bin's count word carries bit 63 (counts stay below 2**31), so
+    no table is looked at per sample. With ``dense`` every key is stored at the end of
+    ``hits`` and the end moves on by that bit: no branch the CPU cannot predict when the
+    candidate bins hold a few percent of the samples (a DEM's median).
+    """
+    cap = hits.shape[0] - 1
+    nh = nhits[0]
+    flag = np.uint64(1) << np.uint64(63)
+    sh = np.uint64(drop)
+    n = bits.shape[0]
+    absm = np.uint64(0x7FFFFFFFFFFFFFFF)
+    inf = np.uint64(0x7FF0000000000000)
+    sign = np.uint64(0x8000000000000000)
+    low48 = np.uint64(0xFFFFFFFFFFFF)
+    one32 = np.uint64(1) << np.uint64(32)
+    a0 = acc[0]
+    for j in range(65536):
+        if cand[j]:
+            a0[j, 1] |= flag
+    l0 = np.uint64(kmin[0])
+    h0 = np.uint64(kmax[0])
+    nn = 0
+    for i in range(n):
+        b = bits[i]
+        if (b & absm) > inf:
+            nn += 1
+            continue
+        k = b ^ ((np.uint64(0) - (b >> np.uint64(63))) | sign)
+        j = k >> np.uint64(48)
+        x = k & low48
+        s = a0[j, 0] + x
+        a0[j, 0] = s
+        v = a0[j, 1] + one32 + np.uint64(s < x)
+        a0[j, 1] = v
+        l0 = min(l0, k)
+        h0 = max(h0, k)
+        if dense:
+            hits[nh if nh < cap else cap] = k >> sh
+            nh += np.int64(v >> np.uint64(63))
+        elif v >= flag:
+            if nh < cap:
+                hits[nh] = k >> sh
+            nh += 1
+    for j in range(65536):
+        a0[j, 1] &= ~flag
+    nan[0] += nn
+    kmin[0] = l0
+    kmax[0] = h0
+    nhits[0] = nh
+
+
+@njit(nogil=True, cache=True)
 def count_hits(hits, cand0, sub):
-    """Count the keys that :func:`scan_float32_candidates` collected into ``sub[slot, low]``.
+    """Count the hits of :func:`scan_float32_candidates` (or the top 32 bits of float64 keys
+    that :func:`scan_float64_candidates` kept) into ``sub[slot, low 16 bits]``.
 
     ``cand0`` is the one band's slot table (``hits`` hold whole keys); empty when ``hits``
     hold ``slot << 16 | low`` already (several bands).

@@ -15,7 +15,7 @@ import numpy as np
 
 from ._passes import _plan, _refine, _region, _summarize
 from .errors import InvalidOption
-from .summary import Summary, float32_keys
+from .summary import Summary, float_keys
 
 __all__ = ["summarize", "refine", "compute", "as_image_array"]
 
@@ -159,6 +159,9 @@ def compute(
     polygon=None,
     dim=None,
     method: str | None = None,
+    scaled: bool = False,
+    scale=None,
+    offset=None,
     **io_options,
 ):
     """Compute one or several exact statistics of an image, for one or several selections.
@@ -190,6 +193,14 @@ def compute(
         numpy's percentile method of every ``pXXX`` (``numpy.percentile(..., method=)``): one
         of the 13 of :data:`imgstats.functions.QUANTILE_METHODS`; ``"linear"`` by default.
         ``median`` is ``numpy.median`` whatever the method.
+    scaled : bool
+        Statistics of the physical values ``value * scale + offset`` (float64), with each
+        band's scale and offset from the file's GDAL metadata (1 and 0 without): read from
+        the exact statistics of the stored values, mapped once (see
+        ``docs/statistics.md``). ``False`` (the default) gives the stored values, as
+        rasterio's ``read()`` does.
+    scale, offset : float, optional
+        These in place of the file's (and ``scaled`` implied); a missing one is 1 or 0.
 
     Returns
     -------
@@ -222,11 +233,12 @@ def compute(
     >>> compute(np.arange(12, dtype=np.uint8).reshape(2, 3, 2), "max", band=[None, 0])
     {None: 11, 0: 10}
     """
-    from .functions import parse_function, with_method
+    from .functions import parse_function, with_method, with_scaled
 
     for name in func if isinstance(func, (list, tuple)) else [func]:
         parse_function(name)  # refuse a bad name before reading any pixel
     func = with_method(func, method)  # each function carries its method from here on
+    func = with_scaled(func, scaled, scale, offset)  # and whether it reads physical values
     data = _expand_pattern(data, io_options)
     if dim is not None:  # issue 11: along chosen dims, collections, regions
         from .dims import compute_along
@@ -311,8 +323,9 @@ _SAMPLE, _MAX_CANDIDATES = 1 << 15, 64
 def _candidates(plan, func, bands) -> tuple:
     """Predict the top-16-bit bins that hold the wanted percentiles of each selection.
 
-    Only for in-memory float32 arrays, where a strided sample costs next to nothing: the
-    summarizing pass then also refines these bins, and when the prediction holds (the exact
+    Only for in-memory float32 arrays (and one-band float64 ones), where a strided sample
+    costs next to nothing: the summarizing pass then also refines these bins (float64:
+    collects their keys), and when the prediction holds (the exact
     histogram says whether it did) no refinement pass follows. Each wanted rank gets the
     bins between the sample's order statistics 3.5 standard deviations (of a binomial rank)
     on either side of it.
@@ -320,7 +333,10 @@ def _candidates(plan, func, bands) -> tuple:
     from .functions import parse_function
 
     arr = plan.pixels
-    if plan.kind != "array" or not isinstance(arr, np.ndarray) or plan.dtype != np.float32:
+    if plan.kind != "array" or not isinstance(arr, np.ndarray) or plan.dtype.kind != "f":
+        return ()
+    nb = plan.shape[2] if len(plan.shape) == 3 else 1
+    if plan.dtype != np.float32 and (plan.dtype != np.float64 or nb != 1):
         return ()
     if arr.size < _PREDICT_SAMPLES or plan.transform is not None:
         return ()
@@ -331,13 +347,14 @@ def _candidates(plan, func, bands) -> tuple:
     ]
     if not qs:
         return ()
-    nb = plan.shape[2] if len(plan.shape) == 3 else 1
     px = arr.reshape(-1, nb)
-    bits = np.ascontiguousarray(px[:: max(1, px.shape[0] // _SAMPLE)]).view(np.uint32)
-    if not bits.dtype.isnative:
+    look = px[:: max(1, px.shape[0] // _SAMPLE)]
+    if not look.dtype.isnative:
         return ()
-    keys = float32_keys(bits)
-    valid = (bits & np.uint32(0x7FFFFFFF)) <= np.uint32(0x7F800000)
+    bits = np.ascontiguousarray(look).view(f"u{look.dtype.itemsize}")
+    keys = float_keys(bits)
+    valid = ~np.isnan(look)
+    shift = 8 * look.dtype.itemsize - 16
     out, total = [], 0
     sels = []
     for b in bands:
@@ -357,8 +374,8 @@ def _candidates(plan, func, bands) -> tuple:
             p = min(max(q / 100, 0.0), 1.0)
             r = p * (m - 1)
             half = 3.5 * np.sqrt(m * p * (1 - p)) + 2
-            lo = int(k[max(0, int(np.floor(r - half)))]) >> 16
-            hi = int(k[min(m - 1, int(np.ceil(r + half)))]) >> 16
+            lo = int(k[max(0, int(np.floor(r - half)))]) >> shift
+            hi = int(k[min(m - 1, int(np.ceil(r + half)))]) >> shift
             if hi - lo < 16:  # a wider window: too spread to count, left to a refinement
                 bins.update(range(lo, hi + 1))
         per_band = len(bins) * (nb if sel == "all" else 1)

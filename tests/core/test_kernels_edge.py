@@ -133,3 +133,115 @@ def test_exact_mean_where_the_low_bits_of_a_bin_wrap(dtype):
     arr[::7] = np.nextafter(t(-4), t(0))
     for source in (arr, da.from_array(arr, chunks=70001)):
         check_all(imgstats.compute(source, ["mean", "median", "p1"]), arr, ["mean", "median", "p1"])
+
+
+# -- float64 bins predicted from a sample, their keys collected in the summarizing pass ---------
+def _predicted(kind: str, rng) -> np.ndarray:
+    """float64 images where a prediction of the wanted bins holds, fails or overflows."""
+    if kind == "nan-inf":
+        arr = rng.normal(0, 1, (80, 70))
+        arr[::3, ::5] = np.nan
+        arr[1, :6] = [np.inf, -np.inf, np.inf, -0.0, 5e-324, -5e-324]
+        return arr
+    if kind == "ties":
+        return rng.integers(-3, 4, (90, 60)).astype(np.float64)
+    if kind == "narrow":
+        return rng.normal(100, 20, (90, 80))
+    if kind == "one-bin":  # every key in one top-16-bit bin: over the share a prediction holds
+        base = np.float64(1.5).view(np.uint64) & np.uint64(0xFFFF << 48)
+        return (base + rng.integers(0, 1 << 40, (600, 500)).astype(np.uint64)).view(np.float64)
+    if kind == "misleading":  # the strided sample sees only zeros
+        arr = rng.uniform(1e5, 1e6, (64, 64))
+        arr.reshape(-1)[::8] = 0
+        return arr
+    if kind == "nan-heavy":
+        arr = rng.standard_t(2, (90, 80))
+        arr[rng.random(arr.shape) < 0.97] = np.nan
+        return arr
+    return rng.lognormal(0, 3, (70, 90))  # "spread": wide windows, nothing predicted
+
+
+@pytest.fixture
+def predict_everything(monkeypatch):
+    """Predict the wanted bins of small arrays too, from a small sample; count the passes."""
+    import imgstats.io._plan
+    import imgstats.reduce
+
+    monkeypatch.setattr(imgstats.reduce, "_PREDICT_SAMPLES", 1)
+    monkeypatch.setattr(imgstats.reduce, "_SAMPLE", 512)
+    calls: list[int] = []
+    original = imgstats.io._plan.ReadPlan.map_reduce
+
+    def counted(self, work, merge, **kwargs):
+        calls.append(1)
+        return original(self, work, merge, **kwargs)
+
+    monkeypatch.setattr(imgstats.io._plan.ReadPlan, "map_reduce", counted)
+    return calls
+
+
+@pytest.mark.parametrize("dense", [0.0, 2.0], ids=["without-branch", "with-branch"])
+@pytest.mark.parametrize(
+    "kind", ["nan-inf", "ties", "narrow", "one-bin", "misleading", "nan-heavy", "spread"]
+)
+def test_float64_predictions_right_or_wrong_give_numpys_answer(
+    predict_everything, monkeypatch, kind, dense
+):
+    import imgstats._blocks
+
+    monkeypatch.setattr(imgstats._blocks, "DENSE_SHARE", dense)
+    arr = _predicted(kind, np.random.default_rng(21))
+    funcs = [*FUNCS, "p0.1", "p50.5"]
+    check_all(imgstats.compute(arr, funcs), arr, funcs)
+    assert 1 <= len(predict_everything) <= 2
+    if kind == "narrow" and dense:  # central ranks of a narrow distribution: the prediction
+        # holds and, its keys collected, answers in one pass (counted, a second pass follows)
+        predict_everything.clear()
+        central = ["median", "p37.5", "p50.5"]
+        check_all(imgstats.compute(arr, central), arr, central)
+        assert len(predict_everything) == 1
+    if kind == "one-bin":
+        assert len(predict_everything) == 2
+
+
+@pytest.mark.parametrize("dense", [0.0, 2.0], ids=["counted", "collected"])
+def test_float64_prediction_looks_at_every_key_of_its_bins(monkeypatch, dense):
+    """The predicted bins' keys, collected whole and sorted, or the next 16 bits counted."""
+    import imgstats._blocks
+    from imgstats._blocks import summarize_block
+
+    monkeypatch.setattr(imgstats._blocks, "DENSE_SHARE", dense)
+    rng = np.random.default_rng(22)
+    arr = rng.normal(3, 1, (400, 1))
+    arr[::11] = np.nan
+    keys = np.sort(imgstats.summary.float_keys(arr[~np.isnan(arr)].view(np.uint64)))
+    bins = (int(keys[keys.size // 2]) >> 48, int(keys[-1]) >> 48, 0x7FF0)  # 0x7FF0: empty
+    summary = summarize_block(arr, ("0",), False, candidates=(("all", bins),))
+    for j in bins:
+        kind, got = summary.refined[("all", 48, j)]
+        mine = keys[(keys >> np.uint64(48)) == j]
+        if dense:
+            assert kind == "keys" and np.array_equal(got, mine)
+        else:
+            want = np.bincount((mine >> np.uint64(32)).astype(np.int64) & 0xFFFF, minlength=1 << 16)
+            assert kind == "hist" and np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@CORE
+@given(data=st.data())
+def test_predicted_bins_on_runs_of_edge_values_equal_numpy(dtype, data):
+    """Ties, ±0, ±inf, subnormals and NaN-heavy images through the predicted-bin path."""
+    import imgstats.reduce
+
+    arr = data.draw(runs_image(dtype), label="arr")
+    if arr.ndim == 3 and np.dtype(dtype) == np.float64:
+        arr = arr[..., 0]  # float64 predicts for one band
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(imgstats.reduce, "_PREDICT_SAMPLES", 1)
+        mp.setattr(imgstats.reduce, "_SAMPLE", data.draw(st.sampled_from([16, 512]), label="n"))
+        got = _or_none(imgstats.compute, arr, FUNCS)
+    if valid_samples(arr).size == 0:
+        assert got is None
+    else:
+        check_all(got, arr, FUNCS)
