@@ -255,6 +255,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="page of a multi-page image (default: 0, the first)",
     )
+    zonal.add_argument(
+        "--crs",
+        default=None,
+        help="CRS of the GeoJSON's coordinates: 'raster' (the image's own) or e.g. EPSG:4326, "
+        "reprojected with pyproj (default: pixel coordinates)",
+    )
 
     serve = sub.add_parser(
         "serve",
@@ -339,6 +345,7 @@ def _zonal(args) -> int:
             band=args.band,
             background=background if not args.zones.lower().endswith((".geojson", ".json")) else 0,
             id_property=args.id_property,
+            crs=args.crs,
             **options,
         )
     except ImgStatsError as exc:
