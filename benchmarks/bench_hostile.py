@@ -5,6 +5,11 @@ Each attack runs against two servers side by side in one run: the default worker
 (``IMGSTATS_WORKER_CLASS=gthread``, how the service ran before), so a loaded machine slows
 both. Printed: ``/health`` p50/p99/max and failed probes, and the attack's own outcome.
 
+Phases: idle; ``--clients`` connections stalled mid-head, then mid-body; as many clients
+that ask for a large thumbnail (> the socket buffers) and never read it; a burst of
+``--burst`` distinct cold requests (2000 x 1500 noisy PNGs); then wrk on a cached answer
+while ``--kills`` workers are SIGKILLed (wrk's completed requests and errors).
+
     uv run python benchmarks/bench_hostile.py [--clients 32] [--probes 100]
 """
 
@@ -18,13 +23,19 @@ import socket
 import statistics
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import numpy as np
+from PIL import Image
 
 from benchmarks.servers import start_server
 from imgstats.data import gallery_path
 
 WORKERS = 2
+PHASES = ("idle", "head", "body", "readers", "burst", "kills")
 
 
 def stalled_clients(port: int, count: int, kind: str) -> list[socket.socket]:
@@ -43,7 +54,7 @@ def stalled_clients(port: int, count: int, kind: str) -> list[socket.socket]:
     return socks
 
 
-def probe_health(port: int, probes: int, interval: float = 0.05, timeout: float = 5.0):
+def probe_health(port: int, probes: int, interval: float = 0.05, timeout: float = 2.0):
     """``(latencies in s, failures)`` of ``probes`` GET /health, each on a new connection."""
     times, failures = [], 0
     for _ in range(probes):
@@ -67,11 +78,52 @@ def probe_health(port: int, probes: int, interval: float = 0.05, timeout: float 
 def summary(times, failures) -> str:
     if not times:
         return f"no answer, {failures} failed"
-    q = statistics.quantiles(times, n=100) if len(times) > 1 else [times[0]] * 99
+    # inclusive: the exclusive method extrapolates past the slowest probe with few samples
+    q = (
+        statistics.quantiles(times, n=100, method="inclusive")
+        if len(times) > 1
+        else [times[0]] * 99
+    )
     return (
         f"p50 {1000 * statistics.median(times):7.1f} ms  p99 {1000 * q[98]:7.1f} ms  "
         f"max {1000 * max(times):7.1f} ms  failed {failures}"
     )
+
+
+def never_reading(port: int, count: int, path: str) -> list[socket.socket]:
+    """``count`` clients with a small receive buffer that ask for ``path`` and read nothing."""
+    socks = []
+    for _ in range(count):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(5)
+        s.connect(("127.0.0.1", port))
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        socks.append(s)
+    return socks
+
+
+def probe_during_burst(server, names: list[str], probes: int):
+    """``/health`` probes while ``names`` are asked for at once (cold); the probes' result
+    and the burst's statuses."""
+    results: dict = {}
+
+    def probe():
+        results["health"] = probe_health(server.port, probes)
+
+    with ThreadPoolExecutor(len(names)) as pool:
+        futures = [pool.submit(server.get, f"/stats/{name}/median", timeout=300) for name in names]
+        prober = threading.Thread(target=probe)
+        time.sleep(0.2)
+        prober.start()
+        statuses = []
+        for f in futures:
+            try:
+                statuses.append(f.result()[0])
+            except OSError as exc:
+                statuses.append(type(exc).__name__)
+        prober.join()
+    return results["health"], statuses
 
 
 def _workers(master: int) -> list[int]:
@@ -136,27 +188,53 @@ def main(argv=None) -> int:
     parser.add_argument("--wrk-seconds", type=float, default=12.0, help="0: no kill phase")
     parser.add_argument("--kills", type=int, default=2, help="workers killed under wrk")
     parser.add_argument("--connections", type=int, default=32, help="wrk's connections")
+    parser.add_argument("--burst", type=int, default=32, help="distinct cold requests at once")
+    parser.add_argument(
+        "--phases", default=",".join(PHASES), help=f"comma-separated, of {','.join(PHASES)}"
+    )
+    parser.add_argument(
+        "--servers", default="BufferingWorker,gthread", help="comma-separated worker labels"
+    )
     args = parser.parse_args(argv)
+    phases = set(args.phases.split(","))
+    if args.wrk_seconds <= 0:
+        phases.discard("kills")
     folder = Path(tempfile.mkdtemp(prefix="imgstats-hostile-"))
     (folder / "IMG_1.jpg").write_bytes((gallery_path() / "IMG_1.jpg").read_bytes())
+    rng = np.random.default_rng(0)
+    # a thumbnail of ~8 MB: more than loopback's socket buffers hold
+    Image.fromarray(rng.integers(0, 255, (3600, 3600, 3), dtype=np.uint8)).save(
+        folder / "noise.png", compress_level=1
+    )
+    Image.fromarray(rng.integers(0, 255, (1500, 2000, 3), dtype=np.uint8)).save(
+        folder / "heavy_00.png", compress_level=1
+    )
+    heavy = [f"heavy_{i:02d}.png" for i in range(args.burst)]
+    for name in heavy[1:]:
+        (folder / name).write_bytes((folder / "heavy_00.png").read_bytes())
     print(
         f"# {args.clients} stalled clients, {args.probes} /health probes per phase, "
         f"{WORKERS} workers x {args.threads} threads, load average "
         f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
-    for label, env in [("BufferingWorker", {}), ("gthread", {"IMGSTATS_WORKER_CLASS": "gthread"})]:
+    servers = [("BufferingWorker", {}), ("gthread", {"IMGSTATS_WORKER_CLASS": "gthread"})]
+    for label, env in [(label, env) for label, env in servers if label in args.servers]:
         # 14 threads per worker, the default before the queue followed the decode budget:
         # 32 stalled clients outnumber them
         env = {
             **env,
-            "IMGSTATS_WARMUP": "0",
+            # warmed up, as served: else the burst's first requests load numba's kernels,
+            # which holds the GIL for a while
             "IMGSTATS_HEADER_TIMEOUT": "60",
             "IMGSTATS_BODY_TIMEOUT": "60",
             "IMGSTATS_THREADS": str(args.threads),
+            "IMGSTATS_GALLERY_THUMB_SIZE": "3600",
         }
         with start_server(folder, workers=WORKERS, env=env) as server:
-            print(f"{label:16s} idle           {summary(*probe_health(server.port, args.probes))}")
-            for kind in ("head", "body"):
+            if "idle" in phases:
+                result = probe_health(server.port, args.probes)
+                print(f"{label:16s} idle           {summary(*result)}")
+            for kind in [kind for kind in ("head", "body") if kind in phases]:
                 socks = stalled_clients(server.port, args.clients, kind)
                 try:
                     result = probe_health(server.port, args.probes)
@@ -165,7 +243,24 @@ def main(argv=None) -> int:
                         with contextlib.suppress(OSError):
                             s.close()
                 print(f"{label:16s} stalled {kind:6s} {summary(*result)}")
-            if args.wrk_seconds > 0:
+            if "readers" in phases:
+                status, _, thumb = server.get("/thumbs/noise.png", timeout=300)  # rendered once
+                socks = never_reading(server.port, args.clients, "/thumbs/noise.png")
+                try:
+                    result = probe_health(server.port, args.probes)
+                finally:
+                    for s in socks:
+                        with contextlib.suppress(OSError):
+                            s.close()
+                print(
+                    f"{label:16s} slow readers   {summary(*result)}  "
+                    f"({len(thumb) >> 20} MB thumbnail, status {status})"
+                )
+            if "burst" in phases:
+                result, statuses = probe_during_burst(server, heavy, args.probes)
+                counts = {c: statuses.count(c) for c in sorted(set(statuses), key=str)}
+                print(f"{label:16s} cold burst     {summary(*result)}  (burst: {counts})")
+            if "kills" in phases:
                 outcome = kill_under_load(server, args.wrk_seconds, args.kills, args.connections)
                 print(f"{label:16s} {args.kills} kills under wrk: {outcome}")
     return 0

@@ -81,9 +81,10 @@ DEFAULTS = {
     # and further requests get 503 with Retry-After at once. None sizes the queue by the
     # decode budget: DECODE_PIXELS / 2**25 places, at least 8 (64 by default). Requests
     # asking what another request is already computing wait for it without a slot (at most
-    # SLOW_QUEUE of them at once). `imgstats serve` gives each worker SLOW_WORKERS +
-    # 2 x SLOW_QUEUE + 4 threads unless IMGSTATS_THREADS says otherwise, so /health and
-    # cached answers always find a free thread.
+    # SLOW_QUEUE of them at once). Under `imgstats serve` the waiting requests are kept
+    # whole in the worker's queue, without a thread, and each worker has SLOW_WORKERS + 12
+    # threads unless IMGSTATS_THREADS says otherwise (with IMGSTATS_WORKER_CLASS=gthread,
+    # SLOW_WORKERS + 2 x SLOW_QUEUE + 4: there each waiting request holds a thread).
     "SLOW_WORKERS": 2,
     "SLOW_QUEUE": None,
     # Seconds a request may work (waits included) before it stops with 503 and Retry-After;

@@ -15,6 +15,12 @@ closed the connection (:class:`~imgstats.errors.ClientGone`): :func:`check_reque
 between the steps of slow work (each image of a collection, each refinement pass, every
 quarter second of a wait for a slot, the decode budget or another request's computation).
 One step (one image's decode) is not interrupted, so work stops within one step.
+
+Under ``imgstats serve`` (:class:`~imgstats.web._worker.BufferingWorker`) a request that
+would wait for a slot of slow work, or for another request's identical computation, while
+holding no gate, does not wait in its thread: it raises :class:`Park`, the worker keeps the
+complete request in its queue (``SLOW_QUEUE`` places) and serves it again from the start
+when a slot frees. So the queue costs memory, not threads (:func:`parking`).
 """
 
 from __future__ import annotations
@@ -35,6 +41,9 @@ __all__ = [
     "slow_queue_default",
     "QUEUE_PIXELS",
     "POLL_SECONDS",
+    "Park",
+    "Parking",
+    "parking",
 ]
 
 #: Seconds between two looks at the deadline and the client while waiting.
@@ -54,6 +63,65 @@ def slow_queue_default(decode_pixels: int) -> int:
 _local = threading.local()
 
 
+class Park(BaseException):  # noqa: N818 -- not an error: the worker's signal to hold the request
+    """Raised instead of waiting in a thread: the worker keeps the request and serves it again.
+
+    A ``BaseException`` so that no ``except Exception`` of the app or of Flask answers it.
+    """
+
+
+class Parking:
+    """What the worker tells the thread serving a request (see :func:`parking`).
+
+    Parameters
+    ----------
+    arrived : float
+        ``time.monotonic()`` when the request was complete (its waits count from there).
+    room : bool
+        Whether the worker's queue has a place: False means refuse (Busy) rather than wait.
+    retry : bool
+        Whether the request comes back from the queue (it may take the room it finds even
+        when others are queued).
+    queued : int
+        Requests in the worker's queue now.
+    """
+
+    __slots__ = ("arrived", "room", "retry", "queued")
+
+    def __init__(self, arrived: float, room: bool, retry: bool = False, queued: int = 0):
+        self.arrived = arrived
+        self.room = room
+        self.retry = retry
+        self.queued = queued
+
+
+@contextlib.contextmanager
+def parking(state: Parking | None):
+    """Let the requests this thread serves in the ``with`` block park (``None``: never)."""
+    previous = getattr(_local, "parking", None)
+    _local.parking = state
+    try:
+        yield state
+    finally:
+        _local.parking = previous
+
+
+def _park_or_refuse(wait: float, message: str, retry_after: int) -> None:
+    """Where a request would wait in its thread: raise Park when the worker can hold it, Busy
+    when its queue is full or the request has waited ``wait`` seconds already; return when
+    the caller should wait in its thread as before (no buffering worker, or a gate held)."""
+    state = getattr(_local, "parking", None)
+    if state is None or getattr(_local, "holding", 0):
+        return
+    if not state.room or time.monotonic() - state.arrived >= wait:
+        raise Busy(message, retry_after=retry_after)
+    raise Park()
+
+
+#: Called (with no argument) whenever a gate frees room: the worker retries its queue.
+on_release = None
+
+
 class RequestBudget:
     """A request's deadline, and a probe of whether its client is still connected.
 
@@ -68,7 +136,9 @@ class RequestBudget:
 
     def __init__(self, seconds: float, sock=None):
         self.seconds = float(seconds)
-        self.start = time.monotonic()
+        state = getattr(_local, "parking", None)  # a request from the worker's queue: its
+        self.start = time.monotonic() if state is None else state.arrived  # time counts
+
         self.deadline = self.start + self.seconds if self.seconds > 0 else math.inf
         self.sock = sock
         self._next_probe = 0.0
@@ -159,6 +229,14 @@ def wait_for(cond: threading.Condition, predicate, timeout: float) -> bool:
 def acquire(lock, timeout: float | None = None) -> bool:
     """Take ``lock``, waiting at most ``timeout`` seconds (None: until the request's budget
     ends), checking the request every :data:`POLL_SECONDS`."""
+    if lock.acquire(blocking=False):
+        return True
+    check_request()  # past its budget: RequestTimeout rather than a place in the queue
+    _park_or_refuse(
+        math.inf if timeout is None else timeout,
+        "the service is busy (too many requests waiting for the same computations): retry later",
+        1,
+    )
     end = math.inf if timeout is None else time.monotonic() + timeout
     while True:
         if lock.acquire(timeout=POLL_SECONDS):
@@ -241,19 +319,32 @@ class Gate:
         weight = min(max(int(weight), 1), self.capacity)
         self._acquire(weight)
         self._held.depth = 1
+        _local.holding = getattr(_local, "holding", 0) + 1
         try:
             yield
         finally:
+            _local.holding -= 1
             self._held.depth = 0
             with self._cond:
                 self.in_flight -= weight
                 self._cond.notify_all()
+            if on_release is not None and not _local.holding:  # the outer gate: a slot
+                on_release()  # parked requests only ever wait for an outer gate
 
     def _acquire(self, weight: int) -> None:
+        state = getattr(_local, "parking", None)
         with self._cond:
             if self.in_flight + weight <= self.capacity and not self.waiting:
-                self.in_flight += weight
-                return
+                # requests queued in the worker go first, unless this is one of them
+                if state is None or state.retry or not state.queued:
+                    self.in_flight += weight
+                    return
+            _park_or_refuse(
+                self.wait,
+                f"the service is busy (no room in the {self.what} within {self.wait:g} s, "
+                "or its queue is full): retry later",
+                self.retry_after,
+            )
             if self.max_waiting is not None and self.waiting >= self.max_waiting:
                 raise Busy(
                     f"the service is busy ({self.what} full): retry later",

@@ -11,32 +11,49 @@ __all__ = [
     "keep_freed_memory",
     "MALLOC_KEEP",
     "FAST_THREADS",
+    "OTHER_THREADS",
 ]
 
 
 #: Threads per worker kept free of slow work, for /health and cached answers.
 FAST_THREADS = 4
+#: Threads per worker beyond the slow-work slots under the buffering worker: cached answers,
+#: /health, and requests on their way to the queue (which waits without threads).
+OTHER_THREADS = 12
 
 
-def default_threads() -> int:
-    """Threads per worker: every slow-work slot, queue place and single-flight waiter, plus
-    :data:`FAST_THREADS`.
+def default_threads(worker_class: str | None = None) -> int:
+    """Threads per worker.
 
-    The app refuses slow work beyond ``SLOW_WORKERS + SLOW_QUEUE`` per process, and more than
-    ``SLOW_QUEUE`` requests waiting for another's computation (503), so with this many
-    threads at least FAST_THREADS are never tied up by a hung store or a long decode.
+    Under :class:`~imgstats.web._worker.BufferingWorker` (the default), ``SLOW_WORKERS`` +
+    :data:`OTHER_THREADS` (14 by default): requests waiting for slow work wait in the worker's
+    queue of complete requests (``SLOW_QUEUE`` places), not in threads.
+
+    Under plain ``gthread`` (``IMGSTATS_WORKER_CLASS=gthread``) every slow-work slot, queue
+    place and single-flight waiter is a thread, plus :data:`FAST_THREADS`: the app refuses slow
+    work beyond ``SLOW_WORKERS + SLOW_QUEUE`` per process, and more than ``SLOW_QUEUE``
+    requests waiting for another's computation (503), so at least FAST_THREADS are never tied
+    up by a hung store or a long decode.
     """
-    from ..io import pixel_limit_default
     from . import DEFAULTS
-    from ._limits import slow_queue_default
 
     slow = int(os.environ.get("IMGSTATS_SLOW_WORKERS") or DEFAULTS["SLOW_WORKERS"])
-    queue = os.environ.get("IMGSTATS_SLOW_QUEUE") or DEFAULTS["SLOW_QUEUE"]
-    if queue is None:
-        pixel_limit = int(os.environ.get("IMGSTATS_PIXEL_LIMIT") or pixel_limit_default())
-        decode = int(os.environ.get("IMGSTATS_DECODE_PIXELS") or 2 * pixel_limit)
-        queue = slow_queue_default(decode)
-    return slow + 2 * int(queue) + FAST_THREADS
+    if worker_class is None:
+        worker_class = _worker_class()
+    if worker_class.endswith("BufferingWorker"):
+        return slow + OTHER_THREADS
+    from ._worker import _queue_places
+
+    return slow + 2 * _queue_places() + FAST_THREADS
+
+
+def _worker_class() -> str:
+    from ._worker import SUPPORTED
+
+    default_worker = "imgstats.web._worker.BufferingWorker" if SUPPORTED else "gthread"
+    # IMGSTATS_WORKER_CLASS=gthread: gunicorn's own threaded worker, which hands a
+    # connection to a thread before its request has arrived (behind a buffering proxy)
+    return os.environ.get("IMGSTATS_WORKER_CLASS") or default_worker
 
 
 def gunicorn_options(
@@ -47,16 +64,13 @@ def gunicorn_options(
     clients cost a socket, not a thread; header and body timeouts), so keep-alive clients,
     slow clients and slow stores do not block a whole process; ``IMGSTATS_WORKERS`` /
     ``IMGSTATS_THREADS`` give the defaults (threads: :func:`default_threads`)."""
-    from ._worker import SUPPORTED
-
-    default_worker = "imgstats.web._worker.BufferingWorker" if SUPPORTED else "gthread"
+    worker_class = _worker_class()
     return {
         "bind": f"{host}:{port}",
         "workers": workers or int(os.environ.get("IMGSTATS_WORKERS", "2")),
-        # IMGSTATS_WORKER_CLASS=gthread: gunicorn's own threaded worker, which hands a
-        # connection to a thread before its request has arrived (behind a buffering proxy)
-        "worker_class": os.environ.get("IMGSTATS_WORKER_CLASS") or default_worker,
-        "threads": threads or int(os.environ.get("IMGSTATS_THREADS") or default_threads()),
+        "worker_class": worker_class,
+        "threads": threads
+        or int(os.environ.get("IMGSTATS_THREADS") or default_threads(worker_class)),
         "timeout": 120,
         "graceful_timeout": 10,
         "keepalive": 5,

@@ -25,17 +25,23 @@ import os
 import re
 import selectors
 import socket
+import struct
 import time
+from collections import deque
 from functools import partial
 
 import gunicorn
+from gunicorn import http
 from gunicorn.workers.gthread import TConn, ThreadWorker
+
+from . import _limits
 
 __all__ = [
     "BufferingWorker",
     "HEADER_TIMEOUT",
     "BODY_TIMEOUT",
     "MAX_HEAD",
+    "SEND_TIMEOUT",
     "SUPPORTED",
     "request_complete",
 ]
@@ -62,6 +68,18 @@ HEADER_TIMEOUT = 10.0
 BODY_TIMEOUT = 30.0
 #: Most bytes of a request head (request line and header fields).
 MAX_HEAD = 64 << 10
+#: Seconds a response may make no progress (its client reads nothing) before the connection
+#: is reset.
+SEND_TIMEOUT = 30.0
+#: Bytes of one response the event loop may hold for a slow reader; past them the thread
+#: sends the rest itself (blocking, up to SEND_TIMEOUT without progress: ``SO_SNDTIMEO``).
+OUTPUT_LIMIT = 32 << 20
+#: Seconds a gracefully closed connection is drained for what its client still sends.
+LINGER = 2.0
+#: Requests retried from the queue at each wake-up (a slot freed, a request finished).
+RETRY_BATCH = 2
+
+_PARKED = object()  # handle()'s result for a request that went back to the queue
 
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*([^\r\n]*)", re.IGNORECASE)
 _CHUNKED = re.compile(rb"\r\ntransfer-encoding[ \t]*:[^\r\n]*chunked", re.IGNORECASE)
@@ -129,6 +147,112 @@ def _float_env(name: str, default: float) -> float:
         return default
 
 
+class _Output:
+    """The socket a request thread writes to: it sends what the kernel takes at once and
+    keeps the rest (``pending``: views of the response's own bytes, not copies) for the event
+    loop, unless that passes ``limit`` bytes."""
+
+    def __init__(self, sock, limit: int, timeout: float):
+        self._sock = sock
+        self._limit = limit
+        self._timeout = timeout
+        self.pending: deque = deque()
+        self.size = 0
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+    def sendall(self, data) -> None:
+        view = memoryview(data).cast("B")
+        if not self.pending:
+            try:
+                while view:
+                    view = view[self._sock.send(view, socket.MSG_DONTWAIT) :]
+            except (BlockingIOError, InterruptedError):
+                pass
+        if not view:
+            return
+        if self.size + len(view) <= self._limit:
+            if not isinstance(data, bytes):  # bytes cannot change under the loop; others can
+                view = memoryview(bytes(view))
+            self.pending.append(view)
+            self.size += len(view)
+            return
+        # too much to hold: this thread sends, as gunicorn's own worker does, but gives up
+        # after the send timeout without progress
+        while self.pending:
+            self._send_waiting(self.pending.popleft())
+        self.size = 0
+        self._send_waiting(view)
+
+    def send(self, data, flags=0) -> int:
+        self.sendall(data)
+        return len(data)
+
+    def sendfile(self, file, offset=0, count=None) -> int:
+        """gunicorn's sendfile path (static files): read, then as ``sendall`` (in order)."""
+        file.seek(offset)
+        data = file.read(count) if count else file.read()
+        self.sendall(data)
+        return len(data)
+
+    def _send_waiting(self, view) -> None:
+        timeout = self._timeout if self._timeout > 0 else None
+        with selectors.DefaultSelector() as ready:
+            ready.register(self._sock, selectors.EVENT_WRITE)
+            while view:
+                try:
+                    view = view[self._sock.send(view, socket.MSG_DONTWAIT) :]
+                    continue
+                except (BlockingIOError, InterruptedError):
+                    pass
+                if not ready.select(timeout):
+                    raise TimeoutError("the client read none of its response")
+
+
+class _Conn(TConn):
+    """A connection whose graceful close does not block the event loop (the worker drains
+    it), and which remembers its request for a retry."""
+
+    worker = None  # set by the worker
+    raw = b""  # the complete request, for a retry from the queue
+    arrived = 0.0
+    retry = False
+    abort = False
+    pending = None  # views of the response bytes the event loop still has to send
+
+    def close(self, graceful=False):
+        if self.abort:  # a client that does not read: reset, drop what is unsent
+            with _suppress_oserror():
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            graceful = False
+        if graceful and self.worker is not None:
+            self.worker._linger(self.sock)
+            return
+        super().close(graceful=graceful)
+
+
+class _suppress_oserror:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        return kind is not None and issubclass(kind, OSError)
+
+
+def _queue_places() -> int:
+    """``SLOW_QUEUE`` as the app reads it (its default follows the decode budget)."""
+    from ..io import pixel_limit_default
+    from . import DEFAULTS
+
+    queue = os.environ.get("IMGSTATS_SLOW_QUEUE") or DEFAULTS["SLOW_QUEUE"]
+    if queue is None:
+        pixel_limit = int(os.environ.get("IMGSTATS_PIXEL_LIMIT") or pixel_limit_default())
+        decode = int(os.environ.get("IMGSTATS_DECODE_PIXELS") or 2 * pixel_limit)
+        queue = _limits.slow_queue_default(decode)
+    return max(0, int(queue))
+
+
 class BufferingWorker(ThreadWorker):
     """``gthread`` with request buffering in the event loop (see the module's notes)."""
 
@@ -141,9 +265,18 @@ class BufferingWorker(ThreadWorker):
         self.max_body = int(
             _float_env("IMGSTATS_MAX_CONTENT_LENGTH", DEFAULTS["MAX_CONTENT_LENGTH"])
         )
+        self.send_timeout = _float_env("IMGSTATS_SEND_TIMEOUT", SEND_TIMEOUT)
         #: connections whose request is being read: conn -> (buffer, deadline, head seen)
         self.reading: dict = {}
         self.in_threads = 0
+        #: complete requests waiting for slow work, without a thread (SLOW_QUEUE places)
+        self.parked: deque = deque()
+        self.queue_places = _queue_places()
+        self._last_retry = 0.0
+        #: closed connections being drained: sock -> deadline
+        self.lingering: dict = {}
+        #: connections whose response the event loop is sending: conn -> [future, deadline]
+        self.flushing: dict = {}
 
     # -- accepting only while a thread is free -------------------------------------------------
     def _room(self) -> bool:
@@ -164,7 +297,15 @@ class BufferingWorker(ThreadWorker):
                 raise
             return
         self.nr_conns += 1
-        conn = TConn(self.cfg, client_sock, client_addr, listener.getsockname())
+        if self.send_timeout > 0:
+            seconds = int(self.send_timeout)
+            micro = int((self.send_timeout - seconds) * 1e6)
+            with _suppress_oserror():
+                client_sock.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", seconds, micro)
+                )
+        conn = _Conn(self.cfg, client_sock, client_addr, listener.getsockname())
+        conn.worker = self
         self._start_reading(conn, time.monotonic() + self.header_timeout)
 
     def enqueue_req(self, conn):
@@ -174,10 +315,83 @@ class BufferingWorker(ThreadWorker):
 
     def finish_request(self, conn, fs):
         self.in_threads -= 1
+        retry = True
         try:
-            super().finish_request(conn, fs)
+            if not fs.cancelled() and fs.exception() is None and fs.result() is _PARKED:
+                # a request back from the queue that found no room: no wake-up (it would
+                # spin); one that just arrived may have parked behind the queue with room free
+                retry = not conn.retry
+                self._park(conn)
+            elif conn.pending:  # the rest of the response first, then keep-alive or close
+                self._flush(conn, fs)
+            else:
+                super().finish_request(conn, fs)
         finally:
+            if retry:
+                self._retry_parked()
             self._update_accepting()
+
+    # -- the rest of a response, sent by the event loop ----------------------------------------
+    def _flush(self, conn, fs) -> None:
+        conn.sock.setblocking(False)
+        self.flushing[conn] = [fs, time.monotonic() + self._send_window()]
+        self.poller.register(conn.sock, selectors.EVENT_WRITE, partial(self._on_writable, conn))
+
+    def _send_window(self) -> float:
+        return self.send_timeout if self.send_timeout > 0 else float("inf")
+
+    def _on_writable(self, conn, _sock) -> None:
+        entry = self.flushing.get(conn)
+        if entry is None:
+            return
+        try:
+            sent = conn.sock.send(conn.pending[0], socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:  # the client left
+            self._end_flush(conn)
+            self.nr_conns -= 1
+            conn.close()
+            self._update_accepting()
+            return
+        head = conn.pending[0]
+        if sent < len(head):
+            conn.pending[0] = head[sent:]
+        else:
+            conn.pending.popleft()
+        entry[1] = time.monotonic() + self._send_window()  # progress: the timeout restarts
+        if not conn.pending:
+            self._end_flush(conn)
+            super().finish_request(conn, entry[0])
+
+    def _end_flush(self, conn) -> None:
+        self.flushing.pop(conn, None)
+        conn.pending = None
+        with _suppress_oserror():
+            self.poller.unregister(conn.sock)
+
+    # -- the queue of complete requests waiting for slow work -----------------------------------
+    def _park(self, conn) -> None:
+        if conn.retry:  # it keeps its place at the head
+            self.parked.appendleft(conn)
+        else:
+            self.parked.append(conn)
+
+    def _retry_parked(self) -> None:
+        """Serve the first queued requests again (a slot may have freed)."""
+        self._last_retry = time.monotonic()
+        sent = 0
+        while self.parked and sent < RETRY_BATCH and self.in_threads < self.cfg.threads:
+            conn = self.parked.popleft()
+            conn.retry = True
+            conn.buffered = conn.raw
+            self.enqueue_req(conn)
+            sent += 1
+
+    def _wake(self) -> None:
+        """A gate freed room (any thread): retry the queue from the event loop."""
+        if self.parked:
+            self.method_queue.defer(self._retry_parked)
 
     # -- reading requests in the event loop ----------------------------------------------------
     def on_client_socket_readable(self, conn, client):
@@ -219,7 +433,9 @@ class BufferingWorker(ThreadWorker):
             state[1] = time.monotonic() + self.body_timeout
         if complete:
             self._stop_reading(conn)
-            conn.buffered = bytes(buf)
+            conn.raw = conn.buffered = bytes(buf)
+            conn.arrived = time.monotonic()
+            conn.retry = False
             conn.data_ready = True
             self.enqueue_req(conn)
 
@@ -238,6 +454,54 @@ class BufferingWorker(ThreadWorker):
         for conn in late:
             self._stop_reading(conn)
             self._refuse(conn, b"408 Request Timeout")
+        for conn in [c for c, (_, deadline) in self.flushing.items() if deadline <= now]:
+            self.log.warning(
+                "reset a connection from %s: its client read none of its response for %g s "
+                "(IMGSTATS_SEND_TIMEOUT)",
+                conn.client[0] if conn.client else "?",
+                self.send_timeout,
+            )
+            self._end_flush(conn)
+            conn.abort = True
+            self.nr_conns -= 1
+            conn.close()
+            self._update_accepting()
+        for sock, deadline in list(self.lingering.items()):
+            if deadline <= now:
+                self._end_linger(sock)
+        if self.parked and now - self._last_retry >= _limits.POLL_SECONDS:
+            self._retry_parked()  # a slot freed without a request finishing here
+
+    # -- graceful closes, drained in the event loop ---------------------------------------------
+    def _linger(self, sock) -> None:
+        """Half-close ``sock`` and drain what its client still sends, for LINGER seconds at
+        most, without blocking (gunicorn's close_graceful blocks its caller, here the loop)."""
+        try:
+            sock.shutdown(socket.SHUT_WR)
+            sock.setblocking(False)
+            self.poller.register(sock, selectors.EVENT_READ, self._on_linger_readable)
+        except (OSError, ValueError, KeyError):
+            with _suppress_oserror():
+                sock.close()
+            return
+        self.lingering[sock] = time.monotonic() + LINGER
+
+    def _on_linger_readable(self, sock) -> None:
+        try:
+            data = sock.recv(1 << 16)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._end_linger(sock)
+
+    def _end_linger(self, sock) -> None:
+        self.lingering.pop(sock, None)
+        with _suppress_oserror():
+            self.poller.unregister(sock)
+        with _suppress_oserror():
+            sock.close()
 
     def _refuse(self, conn, status: bytes) -> None:
         body = b'{"error": "' + status[4:] + b'", "status": ' + status[:3] + b"}\n"
@@ -263,14 +527,56 @@ class BufferingWorker(ThreadWorker):
             conn.buffered = None
             conn.sock.setblocking(True)
             conn.init()
+            if conn.retry and not conn.is_http2:  # a fresh parser: the last one read it
+                conn.parser = http.get_parser(self.cfg, conn.sock, conn.client)
             if not conn.is_http2:
                 conn.parser.unreader.unread(buffered)
-        return super().handle(conn)
+        state = None
+        if getattr(conn, "arrived", 0.0):
+            queued = len(self.parked)
+            state = _limits.Parking(
+                conn.arrived, queued < self.queue_places, bool(conn.retry), queued
+            )
+        raw_sock = conn.sock
+        output = None
+        if not self.cfg.is_ssl:
+            output = conn.sock = _Output(raw_sock, OUTPUT_LIMIT, self.send_timeout)
+        try:
+            with _limits.parking(state):
+                return super().handle(conn)
+        except _limits.Park:
+            return _PARKED
+        finally:
+            conn.sock = raw_sock
+            if output is not None and output.pending and not conn.abort:
+                conn.pending = output.pending  # an aborted connection sends nothing more
+
+    def handle_request(self, req, conn):
+        try:
+            return super().handle_request(req, conn)
+        except (BlockingIOError, TimeoutError):  # SO_SNDTIMEO: the client reads nothing
+            self.log.warning(
+                "reset a connection from %s: its client read none of its response for %g s "
+                "(IMGSTATS_SEND_TIMEOUT)",
+                conn.client[0] if conn.client else "?",
+                self.send_timeout,
+            )
+            conn.abort = True
+            raise StopIteration() from None
 
     def run(self):
+        _limits.on_release = self._wake
         try:
             super().run()
         finally:
+            _limits.on_release = None
             for conn in list(self.reading):
                 self._stop_reading(conn)
+                conn.close()
+            for conn in self.parked:
+                conn.close()
+            for sock in list(self.lingering):
+                self._end_linger(sock)
+            for conn in list(self.flushing):
+                self._end_flush(conn)
                 conn.close()

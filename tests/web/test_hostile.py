@@ -201,3 +201,111 @@ def test_a_request_past_its_budget_gets_503_and_a_retry_goes_further(heavy_store
         if status == 200:
             break
     assert status == 200 and json.loads(body)["image_count"] == 24
+
+
+def _reader_that_never_reads(port: int, path: str) -> socket.socket:
+    """A client with a small receive buffer that asks for ``path`` and reads nothing."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(10)
+    s.connect(("127.0.0.1", port))
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    return s
+
+
+def _read_all(sock: socket.socket) -> int:
+    """Bytes the server sent on ``sock`` before it closed or reset the connection."""
+    total = 0
+    while True:
+        try:
+            chunk = sock.recv(1 << 16)
+        except (ConnectionResetError, TimeoutError):
+            return total
+        if not chunk:
+            return total
+        total += len(chunk)
+
+
+def test_clients_that_never_read_their_response_are_dropped(tmp_path, gunicorn_server):
+    """Twice as many clients as threads ask for a large thumbnail and read nothing: their
+    responses wait in the event loop, not in threads, so /health and other requests are
+    answered meanwhile; after IMGSTATS_SEND_TIMEOUT without progress each is reset, with
+    only part of its response sent."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    shutil.copyfile(gallery_path() / "IMG_1.jpg", folder / "IMG_1.jpg")
+    noise = np.random.default_rng(2).integers(0, 255, (3600, 3600, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(folder / "noise.png", compress_level=1)
+    threads = 4
+    base, _ = gunicorn_server(
+        folder,
+        workers=1,
+        env={
+            "IMGSTATS_THREADS": str(threads),
+            "IMGSTATS_SEND_TIMEOUT": "1",
+            "IMGSTATS_GALLERY_THUMB_SIZE": "3600",
+            "IMGSTATS_WARMUP": "0",
+        },
+    )
+    port = int(base.rsplit(":", 1)[1])
+    status, _, full = http_get(base, "/thumbs/noise.png", timeout=60)  # rendered and cached
+    assert status == 200 and len(full) > 6 << 20  # more than the socket buffers hold
+    readers = [_reader_that_never_reads(port, "/thumbs/noise.png") for _ in range(2 * threads)]
+    try:
+        time.sleep(0.5)  # every thread is now blocked sending
+        for _ in range(5):
+            assert http_get(base, "/health", timeout=10)[0] == 200
+        assert http_get(base, "/stats/IMG_1.jpg/max", timeout=30)[0] == 200
+        log = next(tmp_path.glob("gunicorn-*.log"))
+        deadline = time.monotonic() + 30
+        while log.read_text(errors="replace").count("read none of its response") < len(readers):
+            assert time.monotonic() < deadline, log.read_text(errors="replace")[-2000:]
+            time.sleep(0.2)
+        received = [_read_all(s) for s in readers]
+    finally:
+        for s in readers:
+            s.close()
+    assert all(n < len(full) for n in received), (received, len(full))  # reset, not served
+    assert http_get(base, "/thumbs/noise.png", timeout=60)[2] == full  # a reader is served
+
+
+def _tasks(master: int) -> dict[int, int]:
+    """OS threads of each worker process of the gunicorn ``master``."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                if ppid == master:
+                    out[int(entry.name)] = len(list((entry / "task").iterdir()))
+            except (OSError, ValueError):
+                continue
+    return out
+
+
+def test_a_cold_burst_waits_in_the_queue_not_in_threads(heavy_store, gunicorn_server):
+    """16 distinct cold requests on one worker of 4 threads and 1 slot of slow work: all
+    answer 200, /health is answered while most of them still wait (they hold no thread), and
+    the worker never runs more than its configured threads."""
+    base, proc = gunicorn_server(
+        heavy_store,
+        workers=1,
+        env={"IMGSTATS_THREADS": "4", "IMGSTATS_SLOW_WORKERS": "1", "IMGSTATS_WARMUP": "0"},
+    )
+    idle = _tasks(proc.pid)
+    with ThreadPoolExecutor(16) as pool:
+        burst = [
+            pool.submit(http_get, base, f"/stats/heavy_{i:02d}.png/median", timeout=120)
+            for i in range(16)
+        ]
+        time.sleep(0.5)  # the burst has arrived: one decodes, the others are queued
+        for _ in range(3):
+            assert http_get(base, "/health", timeout=10)[0] == 200
+            done = sum(f.done() for f in burst)
+            assert done < len(burst) // 2  # answered ahead of the queue, not after it
+        busy = _tasks(proc.pid)
+        statuses = [f.result()[0] for f in burst]
+    assert statuses == [200] * 16
+    # the request threads are the configured 4 at most, whatever the queue held
+    (worker,) = busy
+    assert busy[worker] - idle.get(worker, 0) <= 4, (idle, busy)

@@ -206,12 +206,17 @@ def test_limits_are_validated_at_start_up(images):
 
 
 def test_serve_leaves_threads_free_beyond_the_slow_work(monkeypatch):
-    from imgstats.web._serve import FAST_THREADS, gunicorn_options
+    from imgstats.web._serve import FAST_THREADS, OTHER_THREADS, gunicorn_options
 
     monkeypatch.delenv("IMGSTATS_THREADS", raising=False)
     monkeypatch.setenv("IMGSTATS_SLOW_WORKERS", "3")
     monkeypatch.setenv("IMGSTATS_SLOW_QUEUE", "5")
+    monkeypatch.setenv("IMGSTATS_WORKER_CLASS", "gthread")  # every queue place is a thread
     assert gunicorn_options("127.0.0.1", 1)["threads"] == 3 + 2 * 5 + FAST_THREADS
+    # the buffering worker queues complete requests without threads: the queue adds none
+    monkeypatch.setenv("IMGSTATS_WORKER_CLASS", "imgstats.web._worker.BufferingWorker")
+    monkeypatch.setenv("IMGSTATS_SLOW_QUEUE", "500")
+    assert gunicorn_options("127.0.0.1", 1)["threads"] == 3 + OTHER_THREADS
 
 
 # -- a real gunicorn in front of a stalled store -------------------------------------------------
