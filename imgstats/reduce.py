@@ -340,8 +340,9 @@ def _candidates(plan, func, bands) -> tuple:
         return ()
     if arr.size < _PREDICT_SAMPLES or plan.transform is not None:
         return ()
+    # a negative scale reads the stored ranks from the other end (see Summary._scaled_value)
     qs = [
-        f.q
+        100 - f.q if isinstance(f.scaled, tuple) and f.scaled[0] < 0 else f.q
         for f in map(parse_function, func if isinstance(func, (list, tuple)) else [func])
         if f.q is not None
     ]
