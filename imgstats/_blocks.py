@@ -13,7 +13,17 @@ from fractions import Fraction
 import numpy as np
 
 from ._lazy import lazy_module
-from .summary import BandStats, Summary, _bins, float_keys, key_bits_of
+from .summary import (
+    SPECIAL_KINDS,
+    SQUARES,
+    VALUES_LIMIT,
+    BandStats,
+    Summary,
+    _bins,
+    float_keys,
+    key_bits_of,
+    merge_special,
+)
 
 # numba and its kernels load on the first count (0.65 s), not with imgstats: an 8-bit JPEG
 # is counted by Pillow and never needs them.
@@ -373,6 +383,11 @@ def refine_block(block, targets, dtype, limit: int, pooled=None) -> dict:
         return refine_masked(block, targets, dtype, limit, refine_block, merge_refinements, pooled)
     dtype = np.dtype(dtype)
     px = as_pixels(block)
+    if any(t[1] < 0 for t in targets):  # squares, values: readings of every sample
+        special = {t[:3]: _special(px, t, dtype, pooled) for t in targets if t[1] < 0}
+        rest = [t for t in targets if t[1] >= 0]
+        # the block as given: as_pixels reads a 2-D array as one band of (y, x)
+        return {**special, **(refine_block(block, rest, dtype, limit, pooled) if rest else {})}
     npix, nb = px.shape
     flat = px.reshape(-1).view(f"u{dtype.itemsize}")
     width = dtype.itemsize * 8
@@ -434,6 +449,104 @@ def refine_block(block, targets, dtype, limit: int, pooled=None) -> dict:
     return out
 
 
+def _special(px: np.ndarray, target, dtype: np.dtype, pooled) -> tuple:
+    """A block's ``("squares", Fraction)`` or ``("values", (2, k) keys and counts)`` node of
+    the samples of a target's selection (see :data:`imgstats.summary.SQUARES`)."""
+    sel, shift = target[0], target[1]
+    if sel == "all":
+        cols = np.ones(px.shape[1], bool) if pooled is None else np.asarray(pooled, bool)
+    else:
+        cols = np.zeros(px.shape[1], bool)
+        cols[int(sel[1:])] = True
+    samples = px[:, cols].reshape(-1) if not cols.all() else px.reshape(-1)
+    if shift == SQUARES:
+        return "squares", exact_squares(samples)
+    keys = _int_keys(samples)
+    uniq, counts = np.unique(keys, return_counts=True)
+    if uniq.size > VALUES_LIMIT:
+        return "too_many", np.zeros((2, 0), np.uint64)
+    return "values", np.stack([uniq, counts.astype(np.uint64)])
+
+
+def _int_keys(samples: np.ndarray) -> np.ndarray:
+    """The order-preserving uint64 keys of integer samples (the summary's)."""
+    bits = samples.dtype.itemsize * 8
+    raw = samples.view(f"u{samples.dtype.itemsize}").astype(np.uint64)
+    if samples.dtype.kind == "i":
+        raw ^= np.uint64(1 << (bits - 1))
+    return raw
+
+
+#: |x| between these has an exact square as a float64 pair (Dekker's product): no overflow
+#: of ``x * x`` or of Veltkamp's split, no underflow of the error term.
+_DEKKER_LOW, _DEKKER_HIGH = 2.0**-450, 2.0**450
+
+
+def exact_squares(samples: np.ndarray) -> Fraction:
+    """The exact sum of the squares of the finite samples (NaN and infinities left out).
+
+    Integers: their keys in 16-bit limbs, every limb product summed in uint64 (exact below
+    2**32 samples). Floats: each square as an exact float64 pair (float32 squares are exact
+    in float64; float64 ones by Dekker's product, after an exact power-of-two scaling of the
+    tiny and the huge), summed exactly by the float64 summing kernel.
+    """
+    if samples.size == 0:
+        return Fraction(0)
+    if samples.dtype.kind in "uib":
+        return Fraction(_int_squares(samples))
+    x = samples[np.isfinite(samples)]
+    if x.dtype == np.float32:
+        sq = x.astype(np.float64)
+        return _float64_total(sq * sq)
+    out = Fraction(0)
+    mag = np.abs(x)
+    mid = (mag >= _DEKKER_LOW) & (mag <= _DEKKER_HIGH)
+    for part, scale in (
+        (x[mid], 0),
+        (x[(mag < _DEKKER_LOW) & (mag > 0)], 700),
+        (x[mag > _DEKKER_HIGH], -600),
+    ):
+        if part.size:
+            y = np.ldexp(part, scale) if scale else part
+            out += _two_squares(y) / Fraction(2) ** (2 * scale)
+    return out
+
+
+def _two_squares(x: np.ndarray) -> Fraction:
+    """The exact sum of ``x * x`` (float64, within the Dekker range) as ``p + e`` pairs."""
+    p = x * x
+    c = 134217729.0 * x  # Veltkamp's split: 2**27 + 1
+    hi = c - (c - x)
+    lo = x - hi
+    e = ((hi * hi - p) + 2.0 * hi * lo) + lo * lo
+    return _float64_total(np.concatenate([p, e]))
+
+
+def _float64_total(values: np.ndarray) -> Fraction:
+    """The exact sum of finite float64 values (the summary's own exact sum)."""
+    return _scan_floats(np.ascontiguousarray(values, np.float64).reshape(-1, 1), _F64)[0].total
+
+
+_F64 = np.dtype(np.float64)
+
+
+def _int_squares(samples: np.ndarray) -> int:
+    """The exact sum of the squares of integer samples, from their keys' 16-bit limbs."""
+    bits = samples.dtype.itemsize * 8
+    keys = _int_keys(samples)
+    flip = (1 << (bits - 1)) if samples.dtype.kind == "i" else 0
+    n = keys.size
+    limbs = [(keys >> np.uint64(16 * i)) & np.uint64(0xFFFF) for i in range(bits // 16)]
+    sum_k = sum(int(limb.sum(dtype=np.uint64)) << (16 * i) for i, limb in enumerate(limbs))
+    sum_k2 = 0
+    for i, a in enumerate(limbs):
+        for j in range(i, len(limbs)):
+            term = int(np.dot(a, limbs[j]))  # each product < 2**32: exact below 2**32 of them
+            sum_k2 += (term << (16 * (i + j))) * (1 if i == j else 2)
+    # x = k - flip: sum x**2 = sum k**2 - 2 flip sum k + n flip**2
+    return sum_k2 - 2 * flip * sum_k + n * flip * flip
+
+
 def _ranges(tops, n: int = 4) -> np.ndarray:
     """At most ``n`` ranges ``(first, last - first)`` that cover the bins ``tops``: the widest
     gaps between them are left out (unused ranges start at 2**63 and match no bin)."""
@@ -453,6 +566,8 @@ def merge_refinements(a: dict, b: dict) -> dict:
     for node, (kind, data) in b.items():
         if node not in out:
             out[node] = (kind, data)
+        elif kind in SPECIAL_KINDS:
+            out[node] = merge_special(out[node], (kind, data))
         elif kind == "hist":
             out[node] = (kind, out[node][1] + data)
         else:

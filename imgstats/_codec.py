@@ -8,7 +8,7 @@ summary it returns cannot make :meth:`Summary.compute` fail in ways a real one w
 A forged but consistent summary still gives wrong numbers: signing the bytes is the
 caller's job (the web cache does it with ``IMGSTATS_CACHE_KEY``).
 
-Layout (format version 2; version 1 is still read)::
+Layout (format version 3; versions 1 and 2 are still read)::
 
     b"IMGSTSUM"  magic, 8 bytes
     uint16       format version (little-endian)
@@ -25,6 +25,11 @@ This module knows bytes, not summaries: everything that knows :class:`Summary`'s
 
 Versions: 1 had no ``masked`` field in a band (samples seen but not valid other than NaN);
 a version-1 band reads as ``masked = 0``, which is what its summary counted. Version 2 adds it.
+Version 3 adds two kinds of refinement that are no bin of keys (shift
+:data:`~imgstats.summary.SQUARES` or :data:`~imgstats.summary.VALUES`, prefix 0): the exact
+sum of the squares of a selection's samples (``"squares"``, a rational in the header), and
+the count of each of its distinct values (``"values"``, keys then counts, or ``"too_many"``);
+and each band's scale and offset (``"scales"``, float hex strings, or null).
 """
 
 from __future__ import annotations
@@ -45,9 +50,9 @@ __all__ = [
 ]
 
 MAGIC = b"IMGSTSUM"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 #: The versions :func:`unpack` reads: the current one and its predecessors.
-READ_VERSIONS = (1, 2)
+READ_VERSIONS = (1, 2, 3)
 _PREAMBLE = struct.Struct("<8sHI")
 #: Types an array of the format may have (histogram counts, collected keys, sparse indices).
 _ARRAY_DTYPES = {"<i8": np.dtype("<i8"), "<u8": np.dtype("<u8"), "<u4": np.dtype("<u4")}

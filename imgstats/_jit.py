@@ -42,7 +42,12 @@ __all__ = ["njit", "Kernel", "SMALL", "load", "loaded", "mode", "kernels", "cach
 SMALL = 1 << 14
 
 #: The modules whose kernels use this decorator: :func:`load` imports them all.
-KERNEL_MODULES = ("imgstats._kernels", "imgstats._group_kernels", "imgstats.io._valid_kernels")
+KERNEL_MODULES = (
+    "imgstats._kernels",
+    "imgstats._group_kernels",
+    "imgstats.io._valid_kernels",
+    "imgstats._raster_kernels",
+)
 
 _log = logging.getLogger("imgstats")
 _lock = threading.RLock()

@@ -8,6 +8,7 @@ points) and :mod:`imgstats.collection` (many images) build on them; they import 
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from functools import partial
 
 import numpy as np
@@ -46,7 +47,7 @@ def _region(data, window, mask, polygon, io_options, scheduler=None):
 
 
 #: The io options that a stream plan over a window understands.
-_IO = frozenset({"chunks", "pixel_limit", "storage_options", "page", "raw", "nodata"})
+_IO = frozenset({"chunks", "pixel_limit", "storage_options", "page", "raw", "nodata", "palette"})
 
 
 def _is_local(scheduler) -> bool:
@@ -68,6 +69,9 @@ def _summarize(plan, luma: bool, scheduler, progress: bool, candidates=()) -> Su
     ``candidates``: bins to refine in the same pass (see :func:`_candidates`)."""
     if plan.kind == "pillow" and plan.transform is None:
         return _pillow_summary(plan, luma)
+    if plan.scales is not None and len(plan.scales) == len(plan.band_names):
+        summary = _summarize(replace(plan, scales=None), luma, scheduler, progress, candidates)
+        return replace(summary, scales=plan.scales)  # for the physical readings
     work = partial(
         summarize_block,
         band_names=plan.band_names,

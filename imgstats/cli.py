@@ -150,6 +150,31 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: the file's)",
     )
     stats.add_argument(
+        "--palette",
+        choices=("rgb", "index"),
+        default=None,
+        help="a palette image's colours (rgb) or its class indices (index, as GDAL reads a "
+        "paletted TIFF) (default: rgb)",
+    )
+    stats.add_argument(
+        "--scaled",
+        action="store_true",
+        help="statistics of the physical values value * scale + offset, with each band's "
+        "scale and offset from the file's GDAL metadata (default: the stored values)",
+    )
+    stats.add_argument(
+        "--scale",
+        default=None,
+        metavar="S",
+        help="this scale in place of the file's; implies --scaled (default: the file's, or 1)",
+    )
+    stats.add_argument(
+        "--offset",
+        default=None,
+        metavar="O",
+        help="this offset in place of the file's; implies --scaled (default: the file's, or 0)",
+    )
+    stats.add_argument(
         "--bbox",
         default=None,
         metavar="MINX,MINY,MAXX,MAXY",
@@ -229,6 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="page of a multi-page image (default: 0, the first)",
+    )
+    zonal.add_argument(
+        "--crs",
+        default=None,
+        help="CRS of the GeoJSON's coordinates: 'raster' (the image's own) or e.g. EPSG:4326, "
+        "reprojected with pyproj (default: pixel coordinates)",
     )
 
     serve = sub.add_parser(
@@ -314,6 +345,7 @@ def _zonal(args) -> int:
             band=args.band,
             background=background if not args.zones.lower().endswith((".geojson", ".json")) else 0,
             id_property=args.id_property,
+            crs=args.crs,
             **options,
         )
     except ImgStatsError as exc:
@@ -394,9 +426,11 @@ def _stats(args) -> int:
         options["page"] = args.page
     if args.raw:
         options["raw"] = True
-    for name in ("nodata", "bbox", "crs"):
+    for name in ("nodata", "bbox", "crs", "scale", "offset", "palette"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
+    if args.scaled:
+        options["scaled"] = True
     try:
         sources, funcs = _split_sources(args.source, list(args.funcs))
         if not funcs:
@@ -438,7 +472,7 @@ def render(values: dict, fmt: str) -> str:
         # NaN and infinities have no JSON spelling: null, as the web API answers
         body = {name: _json_number(v) for name, v in values.items()}
         return json.dumps(body, allow_nan=False) + "\n"
-    rows = [(str(name), str(value)) for name, value in values.items()]
+    rows = [(str(name), _text(value)) for name, value in values.items()]
     if fmt == "csv":
         import csv
         import io
@@ -473,6 +507,13 @@ def _cli_words(message: str) -> str:
     for python, cli in _CLI_WORDS:
         message = message.replace(python, cli)
     return message
+
+
+def _text(value) -> str:
+    """A value as text: ``value_counts`` (a dict) as one compact JSON object."""
+    if isinstance(value, dict):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
 
 
 def _json_number(value):

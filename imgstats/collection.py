@@ -51,6 +51,7 @@ from .summary import (
     collect_limit,
     key_bits_of,
     keys_to_values,
+    special_of_counts,
 )
 
 __all__ = [
@@ -237,6 +238,9 @@ class PromotedPart:
         out = {}
         limit = collect_limit(self.summary.dtype)
         for shift, prefix, count in nodes:
+            if shift < 0:  # the sum of squares, or the count of each value, of every sample
+                out[(shift, prefix)] = special_of_counts(keys, counts, self.summary.dtype, shift)
+                continue
             inside = (keys >> np.uint64(shift)) == np.uint64(prefix)
             k, c = keys[inside], counts[inside]
             if count <= limit:
@@ -610,7 +614,10 @@ def _check_band(merged: Summary, parts, band) -> None:
 def _holds(stats, nodes) -> bool:
     """Whether an image's statistics have samples in the top-level bins of ``nodes``."""
     top = _top_shift(stats.key_bits)
-    return any(stats.hist[prefix >> (top - shift)] for shift, prefix, _ in nodes)
+    return any(
+        stats.count if shift < 0 else stats.hist[prefix >> (top - shift)]  # squares, values
+        for shift, prefix, _ in nodes
+    )
 
 
 def _summaries(sources, scheduler, max_workers, region, io_options):

@@ -3,7 +3,9 @@
 The named statistics are :data:`NAMED_FUNCTIONS`: ``min``, ``max``, ``mean``, ``median``,
 ``sum``, ``std`` (population), the counts ``count`` (valid samples), ``masked_pixels``
 (samples seen but not valid: NaN, nodata, masked, alpha 0) and ``valid_percent``, and the
-categorical ``majority``, ``minority`` and ``unique`` of integer images.
+categorical ``majority``, ``minority``, ``unique`` and ``value_counts`` of integer images.
+Every one is a number but ``value_counts``, a ``{value: count}`` dict
+(:data:`SCALAR_FUNCTIONS` lists the numbers).
 ``docs/statistics.md`` says which numpy function each equals.
 
 ``pXXX`` is a percentile written in ASCII digits, from 0 to 100, with an optional fractional
@@ -16,6 +18,7 @@ decimal, never through float rounding: ``p100.000`` is p100, while ``p100.000000
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -26,9 +29,12 @@ __all__ = [
     "Function",
     "parse_function",
     "with_method",
+    "with_scaled",
+    "check_scale",
     "check_method",
     "FUNCTION_PATTERN",
     "NAMED_FUNCTIONS",
+    "SCALAR_FUNCTIONS",
     "QUANTILE_METHODS",
 ]
 
@@ -45,7 +51,10 @@ NAMED_FUNCTIONS = (
     "majority",
     "minority",
     "unique",
+    "value_counts",
 )
+#: The named statistics whose answer is one number (all but ``value_counts``).
+SCALAR_FUNCTIONS = tuple(n for n in NAMED_FUNCTIONS if n != "value_counts")
 
 #: The grammar of a percentile name. ``[0-9]`` and not ``\d``: ``\d`` matches unicode digits.
 FUNCTION_PATTERN = r"p(?P<q>[0-9]+(?:\.[0-9]+)?)"
@@ -88,12 +97,17 @@ class Function:
     method : str
         numpy's percentile method of a ``pXXX`` (``numpy.percentile(..., method=)``, one of
         :data:`~imgstats.summary.QUANTILE_METHODS`); :func:`with_method` sets it.
+    scaled : bool or tuple of float
+        Of the physical values ``value * scale + offset`` rather than the stored ones:
+        ``True`` with the image's own scale and offset (GDAL's metadata), a ``(scale,
+        offset)`` pair with these; :func:`with_scaled` sets it.
     """
 
     name: str
     kind: str
     q: float | None = None
     method: str = "linear"
+    scaled: bool | tuple = False
 
 
 def with_method(func, method: str | None):
@@ -108,6 +122,52 @@ def with_method(func, method: str | None):
     if isinstance(func, (list, tuple)):
         return [replace(parse_function(f), method=method) for f in func]
     return replace(parse_function(func), method=method)
+
+
+def with_scaled(func, scaled: bool = False, scale=None, offset=None):
+    """``func`` (a name, a :class:`Function` or a list of them) parsed, of physical values.
+
+    ``scaled=True`` reads the image's own scale and offset; ``scale``/``offset`` give them
+    (and imply ``scaled``; a missing one is 1 or 0). Nothing asked leaves ``func`` as it is.
+
+    Raises
+    ------
+    InvalidOption
+        ``scaled`` not a bool, or a scale that is zero, not finite or not a number, or an
+        offset that is not a finite number.
+    """
+    if scale is None and offset is None:
+        if scaled is False or scaled is None:
+            return func
+        if scaled is not True:
+            raise InvalidOption(f"scaled must be True or False, not {scaled!r}")
+        how: bool | tuple = True
+    else:
+        how = (check_scale(1.0 if scale is None else scale, "scale"),)
+        how += (check_scale(0.0 if offset is None else offset, "offset"),)
+    if isinstance(func, (list, tuple)):
+        return [replace(parse_function(f), scaled=how) for f in func]
+    return replace(parse_function(func), scaled=how)
+
+
+def check_scale(value, what: str = "scale") -> float:
+    """A scale (finite, not zero) or an offset (finite) as a float, else InvalidOption."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise InvalidOption(f"{what} must be a number, not {value[:64]!r}") from None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        and not hasattr(value, "__float__")
+    ):
+        raise InvalidOption(f"{what} must be a number, not {type(value).__name__}")
+    number = float(value)
+    if not math.isfinite(number) or (what == "scale" and number == 0):
+        wanted = "a finite number other than 0" if what == "scale" else "a finite number"
+        raise InvalidOption(f"{what} must be {wanted}, not {number!r}")
+    return number
 
 
 def check_method(method) -> str:

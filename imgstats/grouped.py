@@ -43,6 +43,7 @@ __all__ = [
     "sample_keys",
     "group_samples",
     "group_labels",
+    "group_runs",
     "groups_of_rows",
     "merge_groups",
     "read_groups",
@@ -168,6 +169,33 @@ def group_samples(values: np.ndarray, gid: np.ndarray, zone_ids: np.ndarray, val
 
 #: Samples from which the counting sort of a block runs on every core.
 _THREADED_SAMPLES = 1 << 21
+
+
+def group_runs(values: np.ndarray, counts: np.ndarray, zone_ids: np.ndarray, valid=None) -> Groups:
+    """The :class:`Groups` of samples already laid out group after group.
+
+    ``values[:counts[0]]`` are the samples of ``zone_ids[0]``, the next ``counts[1]`` those
+    of ``zone_ids[1]``, and so on (the layout a polygon rasterizer gathers): no group ids
+    and no counting sort are needed. ``zone_ids`` are sorted and distinct; a group with no
+    sample here is left out. ``valid`` as for :func:`group_samples`.
+    """
+    keys, nan_ok = sample_keys(np.asarray(values).reshape(-1))
+    if valid is not None:
+        valid = np.asarray(valid, bool).reshape(-1)
+        valid = valid & nan_ok if nan_ok.size else valid
+    elif nan_ok.size:
+        valid = nan_ok
+    counts = np.asarray(counts, np.int64)
+    present = np.flatnonzero(counts)
+    bounds = np.zeros(present.size + 1, np.int64)
+    np.cumsum(counts[present], out=bounds[1:])
+    if valid is not None and not valid.all():
+        kept = np.zeros(valid.size + 1, np.int64)
+        np.cumsum(valid, out=kept[1:])
+        bounds = kept[bounds]
+        keys = keys[valid]
+    groups = Groups(np.dtype(values.dtype), np.asarray(zone_ids, np.int64)[present], bounds, keys)
+    return _promote(groups)
 
 
 def group_labels(

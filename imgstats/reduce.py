@@ -159,6 +159,9 @@ def compute(
     polygon=None,
     dim=None,
     method: str | None = None,
+    scaled: bool = False,
+    scale=None,
+    offset=None,
     **io_options,
 ):
     """Compute one or several exact statistics of an image, for one or several selections.
@@ -190,6 +193,14 @@ def compute(
         numpy's percentile method of every ``pXXX`` (``numpy.percentile(..., method=)``): one
         of the 13 of :data:`imgstats.functions.QUANTILE_METHODS`; ``"linear"`` by default.
         ``median`` is ``numpy.median`` whatever the method.
+    scaled : bool
+        Statistics of the physical values ``value * scale + offset`` (float64), with each
+        band's scale and offset from the file's GDAL metadata (1 and 0 without): read from
+        the exact statistics of the stored values, mapped once (see
+        ``docs/statistics.md``). ``False`` (the default) gives the stored values, as
+        rasterio's ``read()`` does.
+    scale, offset : float, optional
+        These in place of the file's (and ``scaled`` implied); a missing one is 1 or 0.
 
     Returns
     -------
@@ -222,11 +233,12 @@ def compute(
     >>> compute(np.arange(12, dtype=np.uint8).reshape(2, 3, 2), "max", band=[None, 0])
     {None: 11, 0: 10}
     """
-    from .functions import parse_function, with_method
+    from .functions import parse_function, with_method, with_scaled
 
     for name in func if isinstance(func, (list, tuple)) else [func]:
         parse_function(name)  # refuse a bad name before reading any pixel
     func = with_method(func, method)  # each function carries its method from here on
+    func = with_scaled(func, scaled, scale, offset)  # and whether it reads physical values
     data = _expand_pattern(data, io_options)
     if dim is not None:  # issue 11: along chosen dims, collections, regions
         from .dims import compute_along
@@ -328,8 +340,9 @@ def _candidates(plan, func, bands) -> tuple:
         return ()
     if arr.size < _PREDICT_SAMPLES or plan.transform is not None:
         return ()
+    # a negative scale reads the stored ranks from the other end (see Summary._scaled_value)
     qs = [
-        f.q
+        100 - f.q if isinstance(f.scaled, tuple) and f.scaled[0] < 0 else f.q
         for f in map(parse_function, func if isinstance(func, (list, tuple)) else [func])
         if f.q is not None
     ]

@@ -42,11 +42,6 @@ __all__ = [
 
 #: The most vertices a polygon (all its rings together) may have.
 MAX_POLYGON_VERTICES = 10_000
-#: Scanline rows rasterized at once: bounds the (rows x edges) crossing matrix in memory.
-_ROWS_PER_BATCH = 1 << 20
-#: ... and the (rows x width) int8 edges and int32 running sums (issue 18: a triangle over a
-#: 32768 x 32768 image took 5 GB of them at once; now 5 bytes x this many pixels per batch).
-_PIXELS_PER_BATCH = 1 << 22
 
 
 # -- windows ------------------------------------------------------------------------------------
@@ -155,15 +150,7 @@ def polygon_rings(polygon) -> list[np.ndarray]:
     total = 0
     out = []
     for ring in rings:
-        _check_numbers(ring)
-        try:
-            # numbers only: float64 would parse "1" and round a 400-digit integer to inf
-            raw = np.array(ring)
-            if raw.dtype.kind not in "iuf" and not (raw.dtype.kind == "f" or raw.size == 0):
-                raise TypeError
-            pts = raw.astype(np.float64)
-        except (TypeError, ValueError, OverflowError):
-            raise InvalidOption("a polygon is a list of [x, y] pairs of numbers") from None
+        pts = _ring_array(ring)
         if pts.ndim != 2 or pts.shape[1] != 2:
             raise InvalidOption(
                 f"a polygon is a list of [x, y] pairs of numbers, not shape {pts.shape}"
@@ -185,14 +172,34 @@ def polygon_rings(polygon) -> list[np.ndarray]:
     return out
 
 
-def _check_numbers(ring) -> None:
-    """Refuse a ring whose coordinates are not real numbers (numpy would parse ``"1"``)."""
+#: The types of coordinates a ring read from JSON holds: checked at once, as a set.
+_PLAIN_NUMBERS = frozenset({int, float})
+
+
+def _ring_array(ring) -> np.ndarray:
+    """A ring's coordinates as float64, refusing what is not a number (numpy would parse
+    ``"1"``, take ``True`` for 1 and round a 400-digit integer to inf)."""
     if isinstance(ring, np.ndarray):
         if ring.dtype.kind not in "iuf":
             raise InvalidOption(f"polygon coordinates must be numbers, not {ring.dtype}")
-        return
+        return ring.astype(np.float64)
     if not isinstance(ring, (list, tuple)):
         raise InvalidOption("a polygon is a list of [x, y] pairs of numbers")
+    try:
+        kinds = {type(v) for point in ring for v in point}
+    except TypeError:  # a point that is not a sequence
+        kinds = None
+    if kinds is None or not kinds <= _PLAIN_NUMBERS:
+        _check_numbers(ring)
+    try:
+        return np.array(ring, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidOption("a polygon is a list of [x, y] pairs of numbers") from None
+
+
+def _check_numbers(ring) -> None:
+    """Refuse a ring whose coordinates are not real numbers (the slow path of
+    :func:`_ring_array`: numpy scalars, nested arrays)."""
     for point in ring:
         if isinstance(point, np.ndarray) and point.dtype.kind in "iuf":
             continue
@@ -204,23 +211,6 @@ def _check_numbers(ring) -> None:
             )
 
 
-def _crossings(ring: np.ndarray, yc: np.ndarray):
-    """Edges crossed by each scanline ``y = yc``: ``(row index, x of the crossing)``.
-
-    An edge crosses when exactly one of its ends lies above the line (``y > yc``): the
-    half-open rule of the classic PNPOLY test, so a vertex on the line counts once.
-    """
-    x1, y1 = ring[:, 0], ring[:, 1]
-    x2, y2 = np.roll(x1, -1), np.roll(y1, -1)
-    yy = yc[:, None]
-    hit = (y1 > yy) != (y2 > yy)
-    rows, edges = np.nonzero(hit)
-    ya, yb = y1[edges], y2[edges]
-    xa, xb = x1[edges], x2[edges]
-    xs = xa + (yc[rows] - ya) * (xb - xa) / (yb - ya)
-    return rows, xs
-
-
 def point_in_ring(ring: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Even-odd test of points ``(x, y)`` against one ring, point by point (the oracle)."""
     x = np.asarray(x, np.float64)
@@ -230,43 +220,10 @@ def point_in_ring(ring: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     x2, y2 = np.roll(x1, -1), np.roll(y1, -1)
     for a, b, c, d in zip(x1, y1, x2, y2, strict=True):
         hit = (b > y) != (d > y)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(all="ignore"):  # a near-flat edge: +-inf, as compiled code gives
             xs = a + (y - b) * (c - a) / (d - b)
         inside ^= hit & (x < xs)
     return inside
-
-
-def _rasterize_ring(ring: np.ndarray, window) -> np.ndarray:
-    """Boolean mask over ``window`` of the pixel centres inside ``ring`` (even-odd)."""
-    x0, y0, x1, y1 = window
-    h, w = y1 - y0, x1 - x0
-    out = np.zeros((h, w), bool)
-    batch = max(1, min(_ROWS_PER_BATCH // max(len(ring), 1), _PIXELS_PER_BATCH // max(w, 1)))
-    for start in range(0, h, batch):
-        stop = min(h, start + batch)
-        yc = np.arange(y0 + start, y0 + stop, dtype=np.float64) + 0.5
-        rows, xs = _crossings(ring, yc)
-        if not rows.size:
-            continue
-        order = np.lexsort((xs, rows))
-        rows, xs = rows[order], xs[order]
-        # Along each scanline the crossings pair up: the centre x + 0.5 is inside when an odd
-        # number of crossings lie at or left of it, i.e. x + 0.5 in [s0, s1), [s2, s3)...
-        # (x + 0.5 < s  <=>  x < ceil(s - 0.5), exactly in float64 for pixel coordinates).
-        cols = np.clip(np.ceil(xs - 0.5) - x0, 0, w).astype(np.int64)
-        edge = np.zeros((stop - start, w + 1), np.int8)
-        sign = np.where(_rank_in_row(rows) % 2 == 0, 1, -1).astype(np.int8)
-        np.add.at(edge, (rows, cols), sign)
-        out[start:stop] = np.cumsum(edge, axis=1, dtype=np.int32)[:, :w] > 0
-    return out
-
-
-def _rank_in_row(rows: np.ndarray) -> np.ndarray:
-    """0, 1, 2... within each run of equal ``rows`` (``rows`` sorted)."""
-    idx = np.arange(rows.size)
-    starts = np.r_[0, np.flatnonzero(np.diff(rows)) + 1]
-    first = np.repeat(starts, np.diff(np.r_[starts, rows.size]))
-    return idx - first
 
 
 def rasterize_polygon(polygon, height: int, width: int):
@@ -274,6 +231,8 @@ def rasterize_polygon(polygon, height: int, width: int):
 
     A pixel ``(x, y)`` is selected when its centre ``(x + 0.5, y + 0.5)`` lies inside the
     polygon (even-odd rule; holes subtracted). Only the polygon's bounding box is rasterized.
+    The returned mask covers the selected pixels' box; :class:`PolygonRegion` rasterizes
+    block by block instead, with no array of the box at all.
 
     Returns
     -------
@@ -288,20 +247,84 @@ def rasterize_polygon(polygon, height: int, width: int):
     InvalidOption
         See :func:`polygon_rings`.
     """
-    rings = polygon_rings(polygon)
-    ext = rings[0]
-    box = (
-        max(0, math.floor(ext[:, 0].min())),
-        max(0, math.floor(ext[:, 1].min())),
-        min(width, math.ceil(ext[:, 0].max()) + 1),
-        min(height, math.ceil(ext[:, 1].max()) + 1),
-    )
-    if box[2] <= box[0] or box[3] <= box[1]:
+    region = PolygonRegion(height, width, polygon=polygon)
+    box = region.box
+    if box is None:
         return None, None
-    mask = _rasterize_ring(ext, box)
-    for hole in rings[1:]:
-        mask &= ~_rasterize_ring(hole, box)
-    return _shrink(box, mask)
+    x0, y0, x1, y1 = box
+    return _shrink(box, region.block_mask(y0, y1, x0, x1))
+
+
+class PolygonRegion:
+    """A polygon, and maybe a window and a mask, rasterized block by block on demand.
+
+    Nothing the size of the polygon's bounding box is ever allocated: :meth:`block_mask`
+    paints one block (a dask chunk, a strip of rows), :meth:`count` sums the runs of pixels
+    of a block without painting them (see :mod:`imgstats._raster`).
+
+    Parameters
+    ----------
+    height, width : int
+        The image's size.
+    window : (x0, y0, x1, y1), optional
+        A window (checked, clipped): only its pixels count.
+    mask : numpy.ndarray of bool, optional
+        Of the image's ``(y, x)`` shape (checked): only its True pixels count.
+    polygon
+        As for :func:`polygon_rings`.
+
+    Attributes
+    ----------
+    box : tuple of int or None
+        ``(x0, y0, x1, y1)``: a window of the image holding every selected pixel (the
+        polygon's box within the window and the mask's box); ``None`` when it is empty.
+    """
+
+    def __init__(self, height: int, width: int, window=None, mask=None, polygon=None):
+        from ._raster import Layer
+
+        rings = polygon_rings(polygon)
+        ext = rings[0]
+        if np.abs(np.concatenate(rings)).max() > _MAX_COORDINATE:
+            raise InvalidOption("polygon coordinates beyond 2**31 pixels")
+        bbox = (
+            math.floor(ext[:, 0].min()),
+            math.floor(ext[:, 1].min()),
+            math.ceil(ext[:, 0].max()) + 1,
+            math.ceil(ext[:, 1].max()) + 1,
+        )
+        self.layer = Layer([(bbox, [rings])])
+        self.mask = mask
+        box = _intersect((0, 0, width, height), bbox)
+        if window is not None:
+            box = _intersect(box, window)
+        if mask is not None:
+            mbox, _ = _shrink((0, 0, width, height), mask)
+            box = box if mbox is None else _intersect(box, mbox)
+            if mbox is None:
+                box = (0, 0, 0, 0)
+        self.box = None if box[2] <= box[0] or box[3] <= box[1] else box
+
+    def _spans(self, y0, y1, x0, x1):
+        return self.layer.spans(np.zeros(1, np.int64), y0, y1, x0, x1)
+
+    def block_mask(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        """The selected pixels of the block ``[y0, y1) x [x0, x1)`` (image coordinates)."""
+        out = self.layer.mask(self._spans(y0, y1, x0, x1), y0, y1, x0, x1)
+        if self.mask is not None:
+            out &= self.mask[y0:y1, x0:x1]
+        return out
+
+    def count(self, y0: int, y1: int, x0: int, x1: int) -> int:
+        """How many pixels of the block are selected."""
+        if self.mask is not None:
+            return int(self.block_mask(y0, y1, x0, x1).sum())
+        _, starts, stops, _ = self._spans(y0, y1, x0, x1)
+        return int((stops - starts).sum())
+
+
+#: The largest absolute polygon coordinate (pixels).
+_MAX_COORDINATE = 2.0**31
 
 
 def _shrink(window, mask):
@@ -326,11 +349,14 @@ def _crop(mask, window, box):
     return mask[box[1] - window[1] : box[3] - window[1], box[0] - window[0] : box[2] - window[0]]
 
 
-def region_of(height: int, width: int, window=None, mask=None, polygon=None):
+def region_of(height: int, width: int, window=None, mask=None, polygon=None, lazy=False):
     """Combine the given regions into ``(box, local_mask)`` on a ``height`` x ``width`` image.
 
     ``box`` is a window inside the image; ``local_mask`` is ``None`` (the whole box) or a
-    boolean array of the box's shape.
+    boolean array of the box's shape. With ``lazy=True`` and a polygon, ``local_mask`` is a
+    :class:`PolygonRegion` instead (the window and the mask folded in), which rasterizes
+    block by block: no array of the box is made, and whether any pixel is selected is the
+    caller's to find out, block by block.
 
     Raises
     ------
@@ -354,11 +380,18 @@ def region_of(height: int, width: int, window=None, mask=None, polygon=None):
         mbox, mlocal = _shrink((0, 0, width, height), mask)
         if mbox is None:
             raise NoValidSamples("no valid samples: the mask selects no pixel")
+        if polygon is not None and lazy:
+            mlocal = None  # the region reads the mask block by block
         new = _intersect(box, mbox)
         if new[2] <= new[0] or new[3] <= new[1]:
             raise NoValidSamples("no valid samples: the mask selects no pixel in the window")
-        local = _crop(mlocal, mbox, new)
+        local = None if mlocal is None else _crop(mlocal, mbox, new)
         box = new
+    if polygon is not None and lazy:
+        region = PolygonRegion(height, width, window=box, mask=mask, polygon=polygon)
+        if region.box is None:
+            raise NoValidSamples("no valid samples: no pixel centre lies inside the polygon")
+        return region.box, region
     if polygon is not None:
         pbox, plocal = rasterize_polygon(polygon, height, width)
         if pbox is None:

@@ -12,8 +12,8 @@ import os
 
 import numpy as np
 
-from .errors import InvalidOption
-from .regions import region_of
+from .errors import InvalidOption, NoValidSamples
+from .regions import PolygonRegion, region_of
 
 __all__ = ["select"]
 
@@ -89,7 +89,7 @@ def select(data, window=None, mask=None, polygon=None, **io_options):
     else:
         attrs["nodata"] = nodata
     height, width = int(arr.shape[0]), int(arr.shape[1])
-    box, local = region_of(height, width, window, mask, polygon)
+    box, local = region_of(height, width, window, mask, polygon, lazy=True)
     x0, y0, x1, y1 = box
     cut = arr[y0:y1, x0:x1]
     # the file's dataset mask travels with the region's pixels, in the attrs, where the
@@ -98,13 +98,19 @@ def select(data, window=None, mask=None, polygon=None, **io_options):
     kept = plan.dataset_mask()
     if kept is not None:
         kept = np.asarray(kept[y0:y1, x0:x1], bool)
-        attrs["dataset_mask"] = kept if local is None else kept[local][:, None]
-        attrs["mask_kind"] = plan.valid.mask
-    if local is not None:
+    if isinstance(local, PolygonRegion):
+        cut, kept = _in_polygon(cut, local, box, kept)
+        dims = ("pixel", "one")
+    elif local is not None:
+        if kept is not None:
+            kept = kept[local][:, None]
         cut = _masked(cut, local)
         dims = ("pixel", "one")
     else:
         dims = ("y", "x")
+    if kept is not None:
+        attrs["dataset_mask"] = kept
+        attrs["mask_kind"] = plan.valid.mask
     if cut.ndim == 3:
         return xr.DataArray(cut, dims=(*dims, "band"), coords={"band": list(names)}, attrs=attrs)
     # a greyscale image keeps its band's name the way open_image records it
@@ -161,6 +167,83 @@ def _masked(cut, local: np.ndarray):
             picked = dask.delayed(_pick, pure=True)(block, m)
             parts.append(da.from_delayed(picked, (n, 1, *tail), dtype=cut.dtype))
     return da.concatenate(parts, axis=0)
+
+
+#: Pixels of a numpy image rasterized at once (a strip of rows): the polygon's mask of a
+#: strip is all that is allocated besides the selected samples.
+_STRIP_PIXELS = 1 << 22
+
+
+def _in_polygon(cut, region: PolygonRegion, box, kept=None):
+    """``(samples, kept)``: the samples of ``cut`` (the image's ``box``) inside ``region``,
+    as ``(pixel, 1[, band])``, rasterized block by block: a strip of rows of a numpy array, a
+    chunk of a dask array (inside its task, so that memory follows the chunk, never the
+    polygon's box); and ``kept`` (a ``(y, x)`` bool array of the box, the file's dataset
+    mask) picked in the same order as ``(pixel, 1)``, or ``None``.
+
+    Raises
+    ------
+    NoValidSamples
+        No pixel centre of the region lies inside the polygon.
+    """
+    import dask.array as da
+
+    bx0, by0 = box[0], box[1]
+    if not isinstance(cut, da.Array):
+        cut = np.asarray(cut)
+        h, w = cut.shape[:2]
+        rows = max(1, _STRIP_PIXELS // max(w, 1))
+        parts, kparts = [], []
+        for a in range(0, h, rows):
+            b = min(h, a + rows)
+            m = region.block_mask(by0 + a, by0 + b, bx0, bx0 + w)
+            if m.any():
+                parts.append(cut[a:b][m])
+                if kept is not None:
+                    kparts.append(kept[a:b][m])
+        if not parts:
+            raise NoValidSamples("no valid samples: no pixel centre lies inside the polygon")
+        picked = np.concatenate(parts)
+        if kept is not None:
+            kept = np.concatenate(kparts)[:, None]
+        return picked.reshape(picked.shape[0], 1, *picked.shape[1:]), kept
+    import dask
+
+    if cut.ndim == 3 and cut.numblocks[2] > 1:
+        cut = cut.rechunk({2: -1})
+    ys = np.cumsum((0,) + cut.chunks[0])
+    xs = np.cumsum((0,) + cut.chunks[1])
+    blocks = cut.to_delayed()
+    parts, kparts = [], []
+    tail = cut.shape[2:]
+    for i in range(len(ys) - 1):
+        for j in range(len(xs) - 1):
+            ab = (by0 + int(ys[i]), by0 + int(ys[i + 1]), bx0 + int(xs[j]), bx0 + int(xs[j + 1]))
+            n = region.count(*ab)
+            if n == 0:
+                continue
+            if kept is not None:  # the mask's pixels in the order the task picks them
+                m = region.block_mask(*ab)
+                kparts.append(kept[ys[i] : ys[i + 1], xs[j] : xs[j + 1]][m])
+            mask = None if region.mask is None else region.mask[ab[0] : ab[1], ab[2] : ab[3]]
+            block = blocks[i, j, 0] if cut.ndim == 3 else blocks[i, j]
+            picked = dask.delayed(_pick_polygon, pure=True)(block, region.layer, ab, mask)
+            parts.append(da.from_delayed(picked, (n, 1, *tail), dtype=cut.dtype))
+    if not parts:
+        raise NoValidSamples("no valid samples: no pixel centre lies inside the polygon")
+    if kept is not None:
+        kept = np.concatenate(kparts)[:, None]
+    return da.concatenate(parts, axis=0), kept
+
+
+def _pick_polygon(block, layer, ab, mask):
+    """The samples of one block inside the polygon of ``layer`` (and ``mask``), as
+    ``(pixel, 1[, band])``: the block's mask is painted here, in the task."""
+    y0, y1, x0, x1 = ab
+    m = layer.mask(layer.spans(np.zeros(1, np.int64), y0, y1, x0, x1), y0, y1, x0, x1)
+    if mask is not None:
+        m &= mask
+    return _pick(block, m)
 
 
 def _pick(block, m):

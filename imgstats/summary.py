@@ -24,13 +24,21 @@ import numpy as np
 
 from . import _codec
 from .errors import InvalidOption, NoValidSamples
-from .functions import QUANTILE_METHODS, Function, check_method, parse_function, with_method
+from .functions import (
+    QUANTILE_METHODS,
+    Function,
+    check_method,
+    parse_function,
+    with_method,
+    with_scaled,
+)
 
 __all__ = [
     "BandStats",
     "Summary",
     "NeedsRefinement",
     "COLLECT_LIMIT",
+    "VALUES_LIMIT",
     "WIDE_COLLECT_LIMIT",
     "collect_limit",
     "key_bits_of",
@@ -45,6 +53,23 @@ COLLECT_LIMIT = 1 << 16
 #: ... for 64-bit keys: a histogram of the next 16 bits would leave 32 more bits to find in
 #: other passes, so bins of up to this many keys (32 MB) are collected to answer in one pass.
 WIDE_COLLECT_LIMIT = 1 << 22
+#: Refinement "shifts" of the nodes that are no bin of keys: the exact sum of the squares of a
+#: selection's samples (``std`` of 32- and 64-bit types), and the count of each of its
+#: distinct values (the categorical statistics of 32- and 64-bit integers).
+SQUARES, VALUES = -1, -2
+#: The most distinct values the categorical statistics answer (a class raster's classes): as
+#: many as a 16-bit image can hold, so 8- and 16-bit images are never refused.
+VALUES_LIMIT = 1 << 16
+#: The kinds of those nodes.
+SPECIAL_KINDS = frozenset({"squares", "values", "too_many"})
+
+
+def _too_many(what: str) -> str:
+    return (
+        f"{what} answers images of at most {VALUES_LIMIT:,} distinct values (class rasters); "
+        "this one has more"
+    )
+
 
 _SMALL_INTS = {"u1", "i1", "u2", "i2"}
 
@@ -285,48 +310,72 @@ class BandStats:
         except OverflowError:
             return math.inf if self.total > 0 else -math.inf
 
-    def _values_and_counts(self, what: str):
-        """The distinct valid values (Python ints) and their counts, from the histogram of
-        an 8- or 16-bit integer band, which holds every value."""
+    def _values_and_counts(self, what: str, node=None):
+        """The distinct valid values (Python ints) and their counts: from the histogram of
+        an 8- or 16-bit integer band, which holds every value, or from ``node``, the
+        ``("values", (2, k) keys and counts)`` refinement of a 32- or 64-bit one."""
         dtype = np.dtype(self.dtype)
-        if dtype.kind == "f" and what != "std":
+        if dtype.kind == "f":
             raise InvalidOption(
                 f"{what} is for integer images (classes, counts); this one is {dtype}"
             )
-        if self.key_bits > 16:
-            raise InvalidOption(
-                f"{what} is answered from the summary of 8- and 16-bit integer images; "
-                f"this one is {dtype}"
-            )
         self._check()
-        nz = np.flatnonzero(self.hist)
-        return nz + int(np.iinfo(dtype).min), self.hist[nz]
+        if self.key_bits <= 16:
+            nz = np.flatnonzero(self.hist)
+            return nz + int(np.iinfo(dtype).min), self.hist[nz]
+        if node is None:
+            raise NeedsRefinement([(VALUES, 0, self.count)])
+        kind, data = node
+        if kind != "values":
+            raise InvalidOption(_too_many(what))
+        return keys_to_values(data[0], dtype), data[1].astype(np.int64)
 
-    def std(self) -> float:
+    def std(self, squares: Fraction | None = None) -> float:
         """The population standard deviation (``numpy.std``, ``ddof=0``): the square root of
-        the exact variance, correctly rounded once to float64. 8- and 16-bit integers only
-        (their histogram holds every value); others raise :class:`InvalidOption`."""
-        values, counts = self._values_and_counts("std")
-        n = self.count
-        squares = sum(int(c) * int(v) * int(v) for v, c in zip(values, counts, strict=True))
-        total = int(self.total)
-        return _sqrt(Fraction(n * squares - total * total, n * n))
+        the exact variance, correctly rounded once to float64.
 
-    def majority(self) -> int:
+        8- and 16-bit integers read it from their histogram; wider integers and floats from
+        ``squares``, the exact sum of the squares of their finite valid samples (a
+        refinement pass gathers it). NaN when an infinity is among the samples, as numpy.
+        """
+        variance = self.variance(squares)
+        return math.nan if variance is None else _sqrt(variance)
+
+    def variance(self, squares: Fraction | None = None) -> Fraction | None:
+        """The exact population variance (see :meth:`std`); ``None`` with an infinity."""
+        self._check()
+        if self.posinf or self.neginf:
+            return None
+        n = self.count
+        if self.key_bits <= 16 and np.dtype(self.dtype).kind != "f":
+            values, counts = self._values_and_counts("std")
+            squares = sum(int(c) * int(v) * int(v) for v, c in zip(values, counts, strict=True))
+        elif squares is None:
+            raise NeedsRefinement([(SQUARES, 0, n)])
+        total = Fraction(self.total)
+        return (n * Fraction(squares) - total * total) / (n * n)
+
+    def majority(self, node=None) -> int:
         """The most frequent value (the smallest of equally frequent ones, as rio-tiler's
         ``numpy.unique`` then ``argmax``)."""
-        values, counts = self._values_and_counts("majority")
+        values, counts = self._values_and_counts("majority", node)
         return int(values[int(np.argmax(counts))])
 
-    def minority(self) -> int:
+    def minority(self, node=None) -> int:
         """The least frequent value present (the smallest of equally rare ones)."""
-        values, counts = self._values_and_counts("minority")
+        values, counts = self._values_and_counts("minority", node)
         return int(values[int(np.argmin(counts))])
 
-    def unique(self) -> int:
+    def unique(self, node=None) -> int:
         """The number of distinct valid values (``len(numpy.unique(values))``)."""
-        values, _ = self._values_and_counts("unique")
+        values, _ = self._values_and_counts("unique", node)
         return int(values.size)
+
+    def value_counts(self, node=None) -> dict:
+        """``{value: count}`` of every distinct valid value, in increasing order of value
+        (``numpy.unique(values, return_counts=True)`` as a dict of Python ints)."""
+        values, counts = self._values_and_counts("value_counts", node)
+        return dict(zip(values.tolist(), (int(c) for c in counts), strict=True))
 
     def valid_percent(self) -> float:
         """``100 * count / (count + nan + masked)``, correctly rounded to float64.
@@ -419,6 +468,14 @@ _ALPHA_BETA = {
 }
 
 
+def _rounded(value: Fraction) -> float:
+    """A rational correctly rounded to float64, ``±inf`` beyond its range."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
 def _sqrt(value: Fraction) -> float:
     """The square root of a non-negative rational, correctly rounded to float64."""
     if value == 0:
@@ -470,10 +527,34 @@ def value_of_sorted(values: np.ndarray, f: Function):
     if f.name == "median":
         with np.errstate(all="ignore"):
             return np.mean(values[sorted({(n - 1) // 2, n // 2})]).item()
+    if f.kind == "value_counts":
+        raise InvalidOption("value_counts (a dict) is not available here: ask it of one image")
+    if f.kind in ("std", "majority", "minority", "unique"):
+        return _small_group_reading(values, f.kind)
     lo, hi, t = quantile_positions(n, f.q, f.method)
     if t is None:
         return values[lo].item()
     return _lerp(values[lo], values[hi], t).item()
+
+
+def _small_group_reading(values: np.ndarray, kind: str):
+    """``std`` or a categorical statistic of a small group's sorted valid samples, as
+    :class:`BandStats` reads them."""
+    if kind != "std":
+        uniq, counts = np.unique(values, return_counts=True)
+        if values.dtype.kind == "f":
+            raise InvalidOption(f"{kind} is for integer images (classes, counts)")
+        if kind == "unique":
+            return int(uniq.size)
+        pick = np.argmax(counts) if kind == "majority" else np.argmin(counts)
+        return int(uniq[int(pick)])
+    if values.dtype.kind == "f" and np.isinf(values).any():
+        return math.nan
+    exact = [Fraction(v) for v in values.tolist()]
+    n = len(exact)
+    total = sum(exact, Fraction(0))
+    squares = sum((v * v for v in exact), Fraction(0))
+    return _sqrt((n * squares - total * total) / (n * n))
 
 
 class NeedsRefinement(Exception):
@@ -492,6 +573,9 @@ def _merge_refined(a: dict, b: dict) -> dict:
     out = {}
     for node in a.keys() & b.keys():
         (kind, x), (kind_b, y) = a[node], b[node]
+        if kind in SPECIAL_KINDS:  # squares and values: no bin, a reading of every sample
+            out[node] = merge_special(a[node], b[node])
+            continue
         if kind != kind_b:
             continue  # one side counted, the other collected: neither covers both
         # two sorted runs: numpy's stable sort (timsort) merges them in linear time, where the
@@ -499,6 +583,37 @@ def _merge_refined(a: dict, b: dict) -> dict:
         both = x + y if kind == "hist" else np.sort(np.concatenate([x, y]), kind="stable")
         out[node] = (kind, both)
     return out
+
+
+def special_of_counts(keys: np.ndarray, counts: np.ndarray, dtype, shift: int) -> tuple:
+    """The ``squares`` or ``values`` node (``shift``) of keys of ``dtype`` with ``counts``
+    (samples kept as distinct keys and their counts, e.g. a promoted 8/16-bit image's)."""
+    keys = np.asarray(keys, np.uint64)
+    counts = np.asarray(counts, np.int64)
+    if shift == SQUARES:
+        values = keys_to_values(keys, dtype).tolist()
+        pairs = zip(values, counts.tolist(), strict=True)
+        squares = sum((c * Fraction(v) ** 2 for v, c in pairs if math.isfinite(v)), Fraction(0))
+        return "squares", squares
+    both = ("values", np.stack([keys, counts.astype(np.uint64)]))
+    return merge_special(both, ("values", np.zeros((2, 0), np.uint64)))
+
+
+def merge_special(a: tuple, b: tuple) -> tuple:
+    """Two parts' ``("squares", Fraction)`` or ``("values", (2, k) uint64)`` nodes, merged;
+    values beyond :data:`VALUES_LIMIT` distinct become ``("too_many", empty)``."""
+    (kind, x), (kind_b, y) = a, b
+    if kind == "squares" and kind_b == "squares":
+        return kind, x + y
+    if kind != "values" or kind_b != "values":
+        return "too_many", np.zeros((2, 0), np.uint64)
+    keys = np.concatenate([x[0], y[0]])
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    if uniq.size > VALUES_LIMIT:
+        return "too_many", np.zeros((2, 0), np.uint64)
+    counts = np.zeros(uniq.size, np.uint64)
+    np.add.at(counts, inverse.reshape(-1), np.concatenate([x[1], y[1]]))
+    return "values", np.stack([uniq, counts])
 
 
 @dataclass(frozen=True)
@@ -523,6 +638,10 @@ class Summary:
     refined : dict
         ``(selection, shift, prefix) -> ("hist", counts) | ("keys", sorted keys)``; a
         one-band image keeps its refinements under ``"all"``.
+    scales : tuple of (scale, offset) or None
+        Each band's scale and offset from the file's GDAL metadata (``None``: none), for
+        the readings of physical values (``scaled=True``); the statistics stay of the stored
+        values.
     """
 
     bands: tuple[BandStats, ...]
@@ -530,6 +649,7 @@ class Summary:
     luma: BandStats | None = None
     shape: tuple[int, ...] = ()
     refined: dict = field(default_factory=dict, compare=False)
+    scales: tuple[tuple[float, float], ...] | None = None
 
     # -- building ----------------------------------------------------------------------------
     def __add__(self, other: Summary) -> Summary:
@@ -555,6 +675,7 @@ class Summary:
             luma,
             self.shape if self.shape == other.shape else (),
             _merge_refined(self.refined, other.refined),
+            self.scales if self.scales == other.scales else None,
         )
 
     # -- selections --------------------------------------------------------------------------
@@ -654,7 +775,9 @@ class Summary:
         return mask
 
     # -- reading -----------------------------------------------------------------------------
-    def compute(self, func, band=None, method: str | None = None):
+    def compute(
+        self, func, band=None, method: str | None = None, *, scaled=False, scale=None, offset=None
+    ):
         """Return one statistic, or a dict of several, without touching pixels.
 
         Parameters
@@ -668,6 +791,9 @@ class Summary:
             numpy's percentile method for ``pXXX`` (one of :data:`QUANTILE_METHODS`), for
             every function; by default each function's own (``"linear"`` for a name).
             ``median`` is always ``numpy.median``.
+        scaled, scale, offset : optional
+            Statistics of the physical values ``value * scale + offset`` (see
+            :func:`imgstats.compute`): with the image's :attr:`scales`, or these.
 
         Returns
         -------
@@ -680,7 +806,7 @@ class Summary:
             When a 32- or 64-bit percentile needs a refinement pass; use
             :func:`imgstats.refine` or :func:`imgstats.compute`, which do it for you.
         """
-        func = with_method(func, method)
+        func = with_scaled(with_method(func, method), scaled, scale, offset)
         if isinstance(func, (list, tuple)):
             parsed = [parse_function(f) for f in func]
             sel = self.selection(band)
@@ -725,6 +851,8 @@ class Summary:
         return "all" if len(self.bands) == 1 and sel.startswith("b") else sel
 
     def _value(self, f: Function, sel: str, cums: dict | None = None):
+        if f.scaled:
+            return self._scaled_value(f, sel, cums)
         stats = self._stats(sel)
         if f.kind == "min":
             return stats.min()
@@ -740,8 +868,12 @@ class Summary:
             return stats.valid_percent()
         if f.kind == "sum":
             return stats.sum()
-        if f.kind in ("std", "majority", "minority", "unique"):
-            return getattr(stats, f.kind)()
+        if f.kind == "std":
+            node = self.refined.get((self._refined_selection(sel), SQUARES, 0))
+            return stats.std(None if node is None else node[1])
+        if f.kind in ("majority", "minority", "unique", "value_counts"):
+            node = self.refined.get((self._refined_selection(sel), VALUES, 0))
+            return getattr(stats, f.kind)(node)
         if f.name == "median":  # numpy.median: the mean of the middle one or two samples
             stats._check()
             n = stats.count
@@ -750,6 +882,77 @@ class Summary:
                 return np.mean(np.array(values)).item()
         lo, hi, t = stats.ranks(f.q, f.method)
         values = self._order_statistics(stats, sel, sorted({lo, hi}), cums)
+        if t is None:
+            return values[0].item()
+        return _lerp(values[0], values[-1], t).item()
+
+    def scale_of(self, f: Function, sel: str) -> tuple[float, float]:
+        """``(scale, offset)`` of a scaled reading of a selection (see :attr:`scales`)."""
+        if isinstance(f.scaled, tuple):
+            return f.scaled
+        if sel == "luma":
+            raise InvalidOption("the luma has no scale and offset: read a band, or leave scaled")
+        pairs = self.scales or ((1.0, 0.0),) * len(self.bands)
+        chosen = {pairs[i] for i in np.flatnonzero(self.bands_of(sel))}
+        if len(chosen) != 1:
+            raise InvalidOption(
+                "the bands have different scales or offsets: ask for one band at a time "
+                f"(band=0...), not for all of them ({sorted(chosen)})"
+            )
+        scale, offset = chosen.pop()
+        if not (math.isfinite(scale) and math.isfinite(offset) and scale != 0):
+            raise InvalidOption(
+                f"the image's scale {scale!r} and offset {offset!r} give no physical values "
+                "(a scale must be finite and not 0): pass scale= and offset="
+            )
+        return scale, offset
+
+    def _scaled_value(self, f: Function, sel: str, cums):
+        """``f`` of the physical values ``v * scale + offset`` (float64), read from the
+        statistics of the stored values: the map is monotone, so order statistics are the
+        stored ones mapped (in reverse order for a negative scale)."""
+        scale, offset = self.scale_of(f, sel)
+        stats = self._stats(sel)
+        raw = replace(f, scaled=False)
+        if f.kind in ("count", "masked_pixels", "valid_percent"):
+            return self._value(raw, sel, cums)
+        if f.kind in ("majority", "minority", "unique", "value_counts"):
+            raise InvalidOption(
+                f"{f.name} counts the stored classes: ask it without scaled, scale or offset"
+            )
+        stats._check()
+
+        def mapped(value):
+            with np.errstate(all="ignore"):
+                return np.float64(value) * np.float64(scale) + np.float64(offset)
+
+        exact_scale, exact_offset = Fraction(scale), Fraction(offset)
+        if f.kind in ("min", "max"):
+            want_max = (f.kind == "max") == (scale > 0)
+            return float(mapped(stats.max() if want_max else stats.min()))
+        if f.kind in ("mean", "sum"):
+            raw_value = stats.mean() if f.kind == "mean" else stats.sum()
+            if not math.isfinite(raw_value):  # an infinity among the samples
+                return float(mapped(raw_value))
+            n = 1 if f.kind == "mean" else stats.count
+            exact = Fraction(stats.total) / (stats.count if f.kind == "mean" else 1)
+            return _rounded(exact * exact_scale + n * exact_offset)
+        if f.kind == "std":
+            node = self.refined.get((self._refined_selection(sel), SQUARES, 0))
+            variance = stats.variance(None if node is None else node[1])
+            return math.nan if variance is None else _sqrt(variance * exact_scale**2)
+        n = stats.count
+        if f.name == "median":
+            ranks = sorted({(n - 1) // 2, n // 2})
+            t = None
+        else:
+            lo, hi, t = quantile_positions(n, f.q, f.method)
+            ranks = sorted({lo, hi})
+        stored = [n - 1 - r for r in ranks] if scale < 0 else ranks
+        values = [mapped(v) for v in self._order_statistics(stats, sel, stored, cums)]
+        if f.name == "median":
+            with np.errstate(all="ignore"):
+                return np.mean(np.array(values)).item()
         if t is None:
             return values[0].item()
         return _lerp(values[0], values[-1], t).item()
@@ -838,7 +1041,7 @@ class Summary:
     def nbytes(self) -> int:
         """Approximate memory held by the summary's arrays."""
         arrays = [b.hist for b in self.bands] + ([self.luma.hist] if self.luma else [])
-        arrays += [data for _, data in self.refined.values()]
+        arrays += [data for _, data in self.refined.values() if isinstance(data, np.ndarray)]
         return int(sum(a.nbytes for a in arrays))
 
     # -- for people: repr, Jupyter, pandas -------------------------------------------------------
@@ -995,11 +1198,27 @@ def _flatten(summary: Summary, out: _codec.Writer) -> dict:
                 int(shift),
                 int(prefix),
                 kind,
-                out.array(data, "<u8", sparse=False) if kind == "keys" else out.array(data, "<i8"),
+                _flatten_node(kind, data, out),
             ]
             for (sel, shift, prefix), (kind, data) in sorted(summary.refined.items())
         ],
+        # floats as hex: exact, and NaN (a file's unusable scale) has a spelling
+        "scales": None
+        if summary.scales is None
+        else [[float(v).hex() for v in pair] for pair in summary.scales],
     }
+
+
+def _flatten_node(kind: str, data, out: _codec.Writer):
+    if kind == "keys":
+        return out.array(data, "<u8", sparse=False)
+    if kind == "squares":
+        return [hex(data.numerator), hex(data.denominator)]
+    if kind == "values":
+        return out.array(data, "<u8", sparse=False)
+    if kind == "too_many":
+        return None
+    return out.array(data, "<i8")
 
 
 def _flatten_band(band: BandStats, out: _codec.Writer) -> dict:
@@ -1041,19 +1260,65 @@ def _build(header: dict, arrays: _codec.Reader, version: int = _codec.FORMAT_VER
             raise _codec.CorruptSummary("bad refinement")
         sel, shift, prefix, kind, ref = node
         if (
-            kind not in ("hist", "keys")
+            kind not in ("hist", "keys", *SPECIAL_KINDS)
             or not isinstance(sel, str)
             or not (_codec.is_int(shift) and _codec.is_int(prefix))
         ):
             raise _codec.CorruptSummary("bad refinement")
-        if kind == "keys":  # their number is checked against the parent bin below
+        if (shift < 0) != (kind in SPECIAL_KINDS) or (shift < 0 and version < 3):
+            raise _codec.CorruptSummary("bad refinement")
+        if kind == "squares":
+            data = _fraction(ref)
+        elif kind == "values":
+            flat = arrays.array(ref, "<u8")
+            if flat.size % 2 or flat.size > 2 * VALUES_LIMIT:
+                raise _codec.CorruptSummary("bad value counts")
+            data = flat.reshape(2, -1)
+        elif kind == "too_many":
+            if ref is not None:
+                raise _codec.CorruptSummary("bad refinement")
+            data = np.zeros((2, 0), np.uint64)
+        elif kind == "keys":  # their number is checked against the parent bin below
             data = arrays.array(ref, "<u8")
         else:
             data = arrays.array(ref, "<i8", length=1 << 16)
         refined[(sel, shift, prefix)] = (kind, data)
-    summary = Summary(stats, tuple(names), luma, tuple(shape), refined)
+    scales = _scales(header.get("scales"), len(stats)) if version >= 3 else None
+    summary = Summary(stats, tuple(names), luma, tuple(shape), refined, scales)
     _check_refinements(summary)
     return summary
+
+
+def _scales(value, nbands: int):
+    """Each band's ``(scale, offset)`` of a version-3 header, or ``None``."""
+    if value is None:
+        return None
+    if not (isinstance(value, list) and len(value) == nbands):
+        raise _codec.CorruptSummary("bad scales")
+    out = []
+    for pair in value:
+        if not (isinstance(pair, list) and len(pair) == 2):
+            raise _codec.CorruptSummary("bad scales")
+        if not all(isinstance(v, str) for v in pair):
+            raise _codec.CorruptSummary("bad scales")
+        try:
+            out.append(tuple(float.fromhex(v) for v in pair))
+        except (ValueError, OverflowError):
+            raise _codec.CorruptSummary("bad scales") from None
+    return tuple(out)
+
+
+def _fraction(ref) -> Fraction:
+    """The exact sum of squares of a ``"squares"`` node: hex numerator and denominator."""
+    if not (isinstance(ref, list) and len(ref) == 2 and all(isinstance(v, str) for v in ref)):
+        raise _codec.CorruptSummary("bad sum of squares")
+    try:
+        num, den = (int(v, 16) for v in ref)
+    except ValueError:
+        raise _codec.CorruptSummary("bad sum of squares") from None
+    if den <= 0:
+        raise _codec.CorruptSummary("bad sum of squares")
+    return Fraction(num, den)
 
 
 def _build_band(fields, arrays: _codec.Reader, version: int = _codec.FORMAT_VERSION) -> BandStats:
@@ -1109,6 +1374,9 @@ def _check_refinements(summary: Summary) -> None:
     bits = summary.bands[0].key_bits
     top = _top_shift(bits)
     for (sel, shift, prefix), (kind, data) in summary.refined.items():
+        if shift < 0:
+            _check_special(summary, sel, shift, prefix, kind, data)
+            continue
         if sel not in ("all", "luma") and not (
             isinstance(sel, str)
             and sel[1:].isdecimal()
@@ -1139,10 +1407,32 @@ def _check_refinements(summary: Summary) -> None:
                 raise _codec.CorruptSummary("collected keys outside their bin")
 
 
+def _check_special(summary: Summary, sel, shift, prefix, kind, data) -> None:
+    """A squares or values node must be possible for the samples of its selection."""
+    if prefix != 0 or shift not in (SQUARES, VALUES) or (kind == "squares") != (shift == SQUARES):
+        raise _codec.CorruptSummary("a refinement of an impossible kind")
+    if not (sel == "all" or (isinstance(sel, str) and sel[:1] == "b" and sel[1:].isdecimal())):
+        raise _codec.CorruptSummary("a refinement of an unknown selection")
+    try:
+        stats = summary._stats(summary.selection(None if sel == "all" else int(sel[1:])))
+    except (ValueError, IndexError):
+        raise _codec.CorruptSummary("a refinement of an unknown selection") from None
+    if kind == "squares":
+        total = Fraction(stats.total)
+        if data < 0 or stats.count * data < total * total:
+            raise _codec.CorruptSummary("a sum of squares below the square of the sum")
+    elif kind == "values":
+        keys, counts = data
+        if (keys[:-1] >= keys[1:]).any() or (counts == 0).any():
+            raise _codec.CorruptSummary("value counts that are not sorted and positive")
+        if int(counts.sum(dtype=np.uint64)) != stats.count:
+            raise _codec.CorruptSummary("value counts that do not add up to the count")
+
+
 def summary_arrays(summary: Summary) -> list[np.ndarray]:
     """Every array a summary holds (histograms, refinements), e.g. to weigh it."""
     arrays = [b.hist for b in summary.bands]
     if summary.luma is not None:
         arrays.append(summary.luma.hist)
-    arrays += [data for _, data in summary.refined.values()]
+    arrays += [data for _, data in summary.refined.values() if isinstance(data, np.ndarray)]
     return arrays

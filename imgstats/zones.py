@@ -11,14 +11,23 @@ Zones
 * A **label image**: integers of the image's ``(y, x)`` shape (numpy, dask, xarray, or the
   path or URL of a label raster). Every label except ``background`` (0 by default; ``None``
   keeps every label) is a zone; zones are the labels present, in increasing order.
-* **Polygons** in pixel coordinates: a GeoJSON FeatureCollection (a dict, or the path of a
+* **Polygons** in pixel coordinates (or, with ``crs=``, in map coordinates placed by the
+  image's georeferencing, reprojected with pyproj when another CRS is named): a GeoJSON
+  FeatureCollection (a dict, or the path of a
   ``.geojson`` / ``.json`` file), one Feature or geometry, or a list of geometries or
   Features. Polygon and MultiPolygon geometries count. A pixel belongs to a polygon when its
   centre ``(x + 0.5, y + 0.5)`` lies inside (even-odd rule, holes subtracted), as
   ``polygon=`` of :func:`imgstats.compute`. Overlapping polygons each get their samples.
   A zone's id is the feature's ``id`` when every feature has one, else its position in the
   list, or the property named by ``id_property``.
-  Rasterization is per block: memory follows the block, never a polygon's bounding box.
+  Rasterization is per block, every feature touching the block at once (one scanline pass,
+  :mod:`imgstats._raster`): memory follows the block, never a polygon's bounding box.
+
+Validity
+--------
+A zone counts the samples :func:`imgstats.compute` counts: not NaN, and GDAL's valid
+samples -- a dataset mask (internal or ``.msk`` sidecar), else nodata, else alpha (alpha-0
+pixels out, the alpha band never pooled). ``raw=True`` counts every sample.
 
 Bad input
 ---------
@@ -30,7 +39,6 @@ naming the feature's index: no answer is silently lost or partial.
 from __future__ import annotations
 
 import json
-import math
 import numbers
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -39,10 +47,17 @@ import numpy as np
 
 from ._blocks import merge_refinements, refine_block
 from .errors import InvalidOption
-from .grouped import Groups, group_labels, group_samples, merge_groups, read_groups
+from .grouped import Groups, group_labels, group_runs, merge_groups, read_groups
 from .summary import collect_limit
 
-__all__ = ["zonal", "MAX_ZONES", "MAX_FEATURES", "parse_polygons", "PolygonLayer"]
+__all__ = [
+    "zonal",
+    "MAX_ZONES",
+    "MAX_FEATURES",
+    "parse_polygons",
+    "PolygonLayer",
+    "map_to_pixels",
+]
 
 #: The most zones a call may have (labels present, or features); ``max_zones=`` overrides it.
 MAX_ZONES = 10_000_000
@@ -66,6 +81,7 @@ def zonal(
     band=None,
     background=0,
     id_property=None,
+    crs=None,
     max_zones: int | None = None,
     scheduler=None,
     **io_options,
@@ -90,6 +106,12 @@ def zonal(
         The label that is no zone (label images only); ``None``: every label is a zone.
     id_property : str, optional
         Polygons only: the property holding each feature's zone id.
+    crs : str, optional
+        Polygons only: the coordinates' reference system. ``None`` (the default): pixel
+        coordinates, which need no georeferencing. ``"raster"``: map coordinates in the
+        image's own CRS, placed by its GeoTIFF transform (``affine``). Any other
+        (``"EPSG:4326"``, ``"OGC:CRS84"`` for RFC 7946 GeoJSON in lon/lat): reprojected to
+        the image's CRS with pyproj (the ``geo`` extra), always in x, y (lon, lat) order.
     max_zones : int, optional
         The most zones allowed (default :data:`MAX_ZONES`).
     scheduler : optional
@@ -139,10 +161,15 @@ def zonal(
     # count is always a column: asking for it adds nothing
     names = list(dict.fromkeys(f.name for f in parsed if f.kind != "count"))
     limit = MAX_ZONES if max_zones is None else int(max_zones)
-    values, dtype, nb, nodata = _values(source, band, scheduler, io_options)
+    values, dtype, nb, nodata, valid = _values(source, band, scheduler, io_options)
     height, width = int(values.shape[0]), int(values.shape[1])
-    layout = _zones(zones, height, width, background, id_property, limit, io_options)
-    walk = _Walk(values, layout, nb, scheduler)
+    to_pixels = None
+    if crs is not None:
+        if not _is_polygons(zones):
+            raise InvalidOption("crs= applies to polygons, not to label images")
+        to_pixels = map_to_pixels(source, crs, io_options)
+    layout = _zones(zones, height, width, background, id_property, limit, io_options, to_pixels)
+    walk = _Walk(values, layout, nb, scheduler, valid)
     groups = walk.map_reduce(_group_block, merge_groups, nodata)
     if groups is None:
         groups = Groups.empty(dtype)
@@ -164,12 +191,15 @@ _ZONAL_KINDS = frozenset({"min", "max", "mean", "percentile", "count"})
 
 # -- the image ---------------------------------------------------------------------------------
 def _values(source, band, scheduler, io_options):
-    """``(samples, dtype, bands, nodata)``: the image's samples as a numpy or dask array
-    ``(y, x[, band])``, the band selected, and the value that is no sample (``None``: none).
+    """``(samples, dtype, bands, nodata, valid)``: the image's samples as a numpy or dask
+    array ``(y, x[, band])``, the band selected, the value that is no sample (``None``:
+    none), and the pixels that count by the dataset's mask or alpha (a ``(y, x)`` bool numpy
+    or dask array, ``None``: all).
 
-    The zones honour the image's nodata (the file's, or ``nodata=``) as :func:`compute` does.
-    A dataset mask or an alpha band is refused rather than ignored: ``raw=True`` counts every
-    sample.
+    The zones honour what :func:`compute` honours, in GDAL's order: a dataset mask (an
+    internal mask page or a ``.msk`` sidecar), else the nodata value (the file's, or
+    ``nodata=``), else an alpha band (pixels of alpha 0 do not count, and the alpha band is
+    not pooled with the colour bands). ``raw=True`` counts every sample.
     """
     from .io._plan import has_distributed_client, open_plan
 
@@ -181,6 +211,10 @@ def _values(source, band, scheduler, io_options):
         )
     nodata = _zonal_nodata(plan)
     arr = plan.array()
+    valid = _pixel_validity(plan, arr)
+    colour = None
+    if plan.valid is not None and plan.valid.alpha is not None and arr.ndim == 3:
+        colour = plan.valid.colour
     if band is not None:
         from .summary import BandStats, Summary
 
@@ -190,21 +224,33 @@ def _values(source, band, scheduler, io_options):
         if sel == "luma":
             raise InvalidOption("zonal statistics of the luma are not supported: pick a band")
         if arr.ndim == 3:
-            arr = arr[:, :, int(sel[1:])]
+            index = int(sel[1:])
+            if colour is not None and index not in colour:
+                valid = None  # GDAL gives an alpha band no mask of its own
+            arr = arr[:, :, index]
+    elif colour is not None:
+        arr = arr[:, :, colour]  # "all" pools the colour bands, never alpha
     nb = arr.shape[2] if arr.ndim == 3 else 1
-    return arr, np.dtype(plan.dtype), nb, nodata
+    return arr, np.dtype(plan.dtype), nb, nodata, valid
+
+
+def _pixel_validity(plan, arr):
+    """The ``(y, x)`` pixels kept by the dataset mask and alpha, or ``None``."""
+    valid = plan.dataset_mask()
+    alpha = None if plan.valid is None else plan.valid.alpha
+    if alpha is not None and arr.ndim == 3:
+        opaque = arr[..., alpha] != 0
+        valid = opaque if valid is None else opaque & valid
+    if valid is not None and not isinstance(valid, np.ndarray) and isinstance(arr, np.ndarray):
+        valid = np.asarray(valid)
+    return valid
 
 
 def _zonal_nodata(plan):
     """The nodata value of ``plan`` as its samples hold it, or ``None``."""
     valid = plan.valid
-    if valid is None or not valid.active:
+    if valid is None or valid.nodata is None:
         return None
-    if valid.mask_channel or valid.alpha is not None:
-        kind = "an alpha band" if valid.alpha is not None else f"a {valid.mask} mask"
-        raise InvalidOption(
-            f"zonal statistics do not honour {kind} yet: pass raw=True to count every sample"
-        )
     nd = valid._typed_nodata(np.dtype(plan.dtype))
     if nd is None or (isinstance(nd, float | np.floating) and np.isnan(nd)):
         return None  # no sample can equal it, or it is NaN, which never counts anyway
@@ -216,13 +262,13 @@ class PolygonLayer:
     """A checked polygon layer (:func:`parse_polygons`), which :func:`zonal` takes as zones
     without checking it again (the web service checks a body before it reads any pixel)."""
 
-    def __init__(self, features, ids):
-        self.features = features
+    def __init__(self, layer, ids):
+        self.layer = layer
         self.ids = ids
 
     @classmethod
-    def parse(cls, zones, id_property=None) -> PolygonLayer:
-        return cls(*parse_polygons(zones, id_property))
+    def parse(cls, zones, id_property=None, to_pixels=None) -> PolygonLayer:
+        return cls(*parse_polygons(zones, id_property, to_pixels))
 
 
 class _Layout:
@@ -232,24 +278,74 @@ class _Layout:
         self.kind = kind
         self.labels = labels
         self.background = background
-        self.features = features  # list of (bbox, [rings of each polygon part])
+        self.layer = features  # a _raster.Layer of the polygons
         self.ids = ids
 
 
-def _zones(zones, height, width, background, id_property, limit, io_options) -> _Layout:
+def _is_polygons(zones) -> bool:
+    if isinstance(zones, (str, os.PathLike)):
+        return str(zones).lower().endswith((".geojson", ".json"))
+    return isinstance(zones, (PolygonLayer, dict, list, tuple))
+
+
+def map_to_pixels(source, crs, io_options=None):
+    """A function ``(n, 2) map coordinates -> (n, 2) pixel coordinates`` for ``source``.
+
+    ``crs`` is ``"raster"`` (the image's own CRS) or any CRS pyproj knows, reprojected to
+    the image's (see :func:`zonal`). Pixel ``(col, row)`` is that of the pixels' corners, so
+    a pixel's centre is ``(col + 0.5, row + 0.5)`` as for pixel coordinates.
+
+    Raises
+    ------
+    InvalidOption
+        The image has no georeferencing, the CRS is unknown, pyproj is missing.
+    """
+    from .io._geo import _same_crs, georeference_of, transformer
+
+    if not isinstance(crs, str) or not crs.strip():
+        raise InvalidOption(f"crs must be a CRS name such as 'EPSG:4326' or 'raster', not {crs!r}")
+    options = {k: v for k, v in (io_options or {}).items() if k in ("page", "storage_options")}
+    geo = georeference_of(source, options)
+    if geo is None:
+        raise InvalidOption(
+            f"the image has no georeferencing: polygons in {crs} cannot be placed on it "
+            "(give pixel coordinates, crs=None)"
+        )
+    if crs.strip().lower() == "raster":
+        crs = None
+    project = None if _same_crs(crs, geo.epsg) else transformer(crs, geo.epsg)
+    inv = ~geo.transform
+
+    def to_pixels(pts: np.ndarray) -> np.ndarray:
+        xs, ys = pts[:, 0], pts[:, 1]
+        if project is not None:
+            with np.errstate(all="ignore"):
+                xs, ys = project(xs, ys)
+            xs, ys = np.asarray(xs, np.float64), np.asarray(ys, np.float64)
+        # affine's own expression (a x + b y + c, d x + e y + f), element by element
+        return np.column_stack((xs * inv.a + ys * inv.b + inv.c, xs * inv.d + ys * inv.e + inv.f))
+
+    return to_pixels
+
+
+def _zones(
+    zones, height, width, background, id_property, limit, io_options, to_pixels=None
+) -> _Layout:
     if isinstance(zones, (str, os.PathLike)) and str(zones).lower().endswith((".geojson", ".json")):
         zones = _read_geojson(zones, io_options)
     if isinstance(zones, PolygonLayer):
-        if len(zones.features) > limit:
-            raise InvalidOption(f"{len(zones.features)} features, more than the limit {limit}")
-        return _Layout("polygons", features=zones.features, ids=zones.ids)
+        if to_pixels is not None:
+            raise InvalidOption("a checked PolygonLayer is in pixels already: crs= is not taken")
+        if zones.layer.size > limit:
+            raise InvalidOption(f"{zones.layer.size} features, more than the limit {limit}")
+        return _Layout("polygons", features=zones.layer, ids=zones.ids)
     if isinstance(zones, (dict, list, tuple)):
         if background not in (0, None):
             raise InvalidOption("background= applies to label images, not to polygons")
-        features, ids = parse_polygons(zones, id_property)
-        if len(features) > limit:
-            raise InvalidOption(f"{len(features)} features, more than the limit {limit}")
-        return _Layout("polygons", features=features, ids=ids)
+        layer, ids = parse_polygons(zones, id_property, to_pixels)
+        if layer.size > limit:
+            raise InvalidOption(f"{layer.size} features, more than the limit {limit}")
+        return _Layout("polygons", features=layer, ids=ids)
     if id_property is not None:
         raise InvalidOption("id_property= applies to polygons, not to label images")
     if background is not None and (
@@ -303,17 +399,26 @@ def _read_geojson(path, io_options):
         raise InvalidOption(f"{path} is not valid JSON: {exc}") from None
 
 
-def parse_polygons(zones, id_property=None) -> tuple[list, list]:
-    """Check a polygon layer and return ``(features, ids)``.
+def parse_polygons(zones, id_property=None, to_pixels=None) -> tuple:
+    """Check a polygon layer and return ``(layer, ids)``.
 
-    ``features[i]`` is ``(bbox, parts)``: the feature's integer pixel bounding box
-    ``(x0, y0, x1, y1)`` (not clipped) and the rings of each of its polygons (exterior first).
+    ``layer`` is an :class:`imgstats._raster.Layer` (one edge table of every feature, its
+    integer pixel bounding boxes not clipped), ``ids`` the zone id of each feature.
+    ``to_pixels``, when given, maps an ``(n, 2)`` float64 array of ``(x, y)`` to pixel
+    coordinates (map coordinates of a georeferenced image); the checks below apply to the
+    pixel coordinates.
+
+    The rings of every feature are checked at once (numpy over the whole layer), so that a
+    layer of thousands of small polygons costs about what reading its JSON costs.
 
     Raises
     ------
     InvalidOption
         The first bad feature, with its index; duplicate ids; too many features or vertices.
     """
+    from ._raster import Layer
+    from .regions import MAX_POLYGON_VERTICES, _ring_array
+
     if isinstance(zones, dict):
         kind = zones.get("type")
         if kind == "FeatureCollection":
@@ -331,7 +436,11 @@ def parse_polygons(zones, id_property=None) -> tuple[list, list]:
         items = list(zones)
     if len(items) > MAX_FEATURES:
         raise InvalidOption(f"{len(items)} features, more than the limit {MAX_FEATURES}")
-    features, ids = [], []
+    ids = []
+    rings = []  # float64 (n, 2) arrays, feature after feature, part after part
+    ring_feat = []
+    part_off = [0]
+    feat_off = [0]
     vertices = 0
     named = (
         id_property is None
@@ -341,21 +450,57 @@ def parse_polygons(zones, id_property=None) -> tuple[list, list]:
     for i, item in enumerate(items):
         try:
             geometry, zid = _feature(item, i, id_property, named)
-            parts = _parts(geometry)
+            for poly in _polygons(geometry):
+                n = 0
+                for ring in poly:
+                    pts = _ring_array(ring)
+                    if pts.ndim != 2 or pts.shape[1] != 2:
+                        raise InvalidOption(
+                            f"a polygon is a list of [x, y] pairs of numbers, not shape {pts.shape}"
+                        )
+                    n += len(pts)
+                    rings.append(pts)
+                    ring_feat.append(i)
+                if n > MAX_POLYGON_VERTICES:
+                    raise InvalidOption(f"a polygon has more than {MAX_POLYGON_VERTICES} vertices")
+                vertices += n
+                part_off.append(len(rings))
         except InvalidOption as exc:
             raise InvalidOption(f"feature {i}: {exc}") from None
-        vertices += sum(len(r) for rings in parts for r in rings)
         if vertices > MAX_LAYER_VERTICES:
             raise InvalidOption(f"the layer has more than {MAX_LAYER_VERTICES} vertices")
-        ext = np.concatenate([rings[0] for rings in parts])
-        bbox = (
-            math.floor(ext[:, 0].min()),
-            math.floor(ext[:, 1].min()),
-            math.ceil(ext[:, 0].max()) + 1,
-            math.ceil(ext[:, 1].max()) + 1,
-        )
-        features.append((bbox, parts))
+        feat_off.append(len(part_off) - 1)
         ids.append(zid)
+    _check_ids(ids)
+    lens = np.fromiter((len(r) for r in rings), np.int64, len(rings))
+    pts = np.concatenate(rings) if rings else np.zeros((0, 2))
+    ring_feat = np.asarray(ring_feat, np.int64)
+    _first_bad(~np.isfinite(pts).all(axis=1), lens, ring_feat, "coordinates must be finite numbers")
+    if to_pixels is not None and pts.size:
+        pts = np.asarray(to_pixels(pts), np.float64)
+        _first_bad(
+            ~np.isfinite(pts).all(axis=1),
+            lens,
+            ring_feat,
+            "a coordinate has no pixel position (outside the CRS's area of use)",
+        )
+    _first_bad(
+        (np.abs(pts) > MAX_COORDINATE).any(axis=1),
+        lens,
+        ring_feat,
+        f"a coordinate is beyond ±{MAX_COORDINATE:.0f} pixels",
+    )
+    pts, lens = _open_rings(pts, lens)
+    _check_degenerate(pts, lens, ring_feat)
+    ring_off = np.zeros(len(lens) + 1, np.int64)
+    np.cumsum(lens, out=ring_off[1:])
+    part_off = np.asarray(part_off, np.int64)
+    feat_off = np.asarray(feat_off, np.int64)
+    bbox = _boxes(pts, ring_off, part_off, feat_off)
+    return Layer.from_arrays(pts, ring_off, part_off, feat_off, bbox), ids
+
+
+def _check_ids(ids) -> None:
     if len(set(ids)) != len(ids):
         seen, dup = set(), None
         for z in ids:
@@ -364,7 +509,72 @@ def parse_polygons(zones, id_property=None) -> tuple[list, list]:
                 break
             seen.add(z)
         raise InvalidOption(f"two features have the zone id {dup!r}: ids must be distinct")
-    return features, ids
+
+
+def _first_bad(bad_vertex, lens, ring_feat, message) -> None:
+    """Refuse the layer at the feature of the first vertex flagged in ``bad_vertex``."""
+    if bad_vertex.any():
+        ring = np.searchsorted(np.cumsum(lens), np.argmax(bad_vertex), side="right")
+        raise InvalidOption(f"feature {ring_feat[ring]}: {message}")
+
+
+def _open_rings(pts, lens):
+    """Drop each ring's closing vertex (equal to its first), as GeoJSON repeats it."""
+    if not lens.size:
+        return pts, lens
+    ends = np.cumsum(lens) - 1
+    starts = ends - lens + 1
+    closed = (lens > 1) & (pts[starts] == pts[ends]).all(axis=1)
+    if not closed.any():
+        return pts, lens
+    keep = np.ones(len(pts), bool)
+    keep[ends[closed]] = False
+    return pts[keep], lens - closed
+
+
+def _check_degenerate(pts, lens, ring_feat) -> None:
+    """Refuse the first ring whose vertices all lie on one line (or are fewer than 3
+    distinct), as :func:`imgstats.regions.polygon_rings` does ring by ring."""
+    if not lens.size:
+        return
+    ring = np.repeat(np.arange(len(lens)), lens)
+    starts = np.cumsum(lens) - lens
+    d = pts - pts[starts][ring]
+    norm = np.abs(d).sum(axis=1)
+    # the vertex farthest (in L1) from the first, the first such: a ring's segment sorted by
+    # decreasing norm, stably, starts with it
+    far = np.lexsort((-norm, ring))[starts]
+    fx, fy = d[far, 0][ring], d[far, 1][ring]
+    cross = fx * d[:, 1] - fy * d[:, 0]
+    flat = ~np.logical_or.reduceat(cross != 0, starts) | (lens < 3)
+    if flat.any():
+        r = int(np.argmax(flat))
+        mine = np.ascontiguousarray(pts[starts[r] : starts[r] + lens[r]])
+        if len(np.unique(mine.view(np.complex128))) < 3:
+            why = "it needs at least 3 distinct vertices"
+        else:
+            why = "all its vertices lie on one line"
+        raise InvalidOption(f"feature {ring_feat[r]}: degenerate polygon: {why}")
+
+
+def _boxes(pts, ring_off, part_off, feat_off) -> np.ndarray:
+    """Each feature's integer pixel box ``(x0, y0, x1, y1)`` from its exterior rings."""
+    nfeat = len(feat_off) - 1
+    out = np.zeros((nfeat, 4), np.int64)
+    if not len(pts):
+        return out
+    starts = ring_off[:-1]
+    mins = np.minimum.reduceat(pts, starts, axis=0)
+    maxs = np.maximum.reduceat(pts, starts, axis=0)
+    ext = part_off[:-1]  # the first ring of each part
+    part_feat = np.repeat(np.arange(nfeat), np.diff(feat_off))
+    lo = np.full((nfeat, 2), np.inf)
+    hi = np.full((nfeat, 2), -np.inf)
+    np.minimum.at(lo, part_feat, mins[ext])
+    np.maximum.at(hi, part_feat, maxs[ext])
+    out[:, :2] = np.floor(lo)
+    out[:, 2:] = np.ceil(hi) + 1
+    return out
 
 
 def _feature(item, i, id_property, named):
@@ -392,10 +602,8 @@ def _feature(item, i, id_property, named):
     return geometry, zid
 
 
-def _parts(geometry) -> list:
-    """The polygons of a geometry, each as its checked rings."""
-    from .regions import polygon_rings
-
+def _polygons(geometry) -> list:
+    """The polygons of a geometry, each a list of raw rings (not yet checked)."""
     if not isinstance(geometry, dict):
         raise InvalidOption(f"a geometry is a GeoJSON object, not a {type(geometry).__name__}")
     kind = geometry.get("type")
@@ -408,29 +616,25 @@ def _parts(geometry) -> list:
         polys = coords
     else:
         raise InvalidOption(f"unsupported geometry type {kind!r}: use Polygon or MultiPolygon")
-    out = []
     for poly in polys:
-        rings = polygon_rings({"type": "Polygon", "coordinates": poly})
-        for r in rings:
-            if np.abs(r).max() > MAX_COORDINATE:
-                raise InvalidOption(f"a coordinate is beyond ±{MAX_COORDINATE:.0f} pixels")
-        out.append(rings)
-    return out
+        if not isinstance(poly, (list, tuple)) or not poly:
+            raise InvalidOption("a GeoJSON Polygon needs an exterior ring")
+    return polys
 
 
 # -- the walk ----------------------------------------------------------------------------------
 class _Walk:
     """The blocks of the image with their zones: row strips of numpy, chunks of dask."""
 
-    def __init__(self, values, layout: _Layout, nb: int, scheduler):
+    def __init__(self, values, layout: _Layout, nb: int, scheduler, valid=None):
         self.values = values
+        self.valid = valid  # (y, x) pixels kept by the dataset mask or alpha, or None
         self.layout = layout
         self.nb = nb
         self.scheduler = scheduler
         self.dask = not isinstance(values, np.ndarray)
         if layout.kind == "labels" and not isinstance(layout.labels, np.ndarray):
             self.dask = True
-        self.features = layout.features
 
     def _boxes(self):
         """``(y0, y1, x0, x1)`` of every block."""
@@ -472,17 +676,13 @@ class _Walk:
         y0, y1, x0, x1 = box
         if self.layout.kind == "labels":
             return ("labels", self.layout.labels[y0:y1, x0:x1], self.layout.background)
-        touching = [
-            (i, parts)
-            for i, (bb, parts) in enumerate(self.features)
-            if bb[0] < x1 and bb[2] > x0 and bb[1] < y1 and bb[3] > y0
-        ]
-        return ("polygons", touching, None)
+        feats = self.layout.layer.touching(y0, y1, x0, x1)
+        return ("polygons", (self.layout.layer, feats), None) if feats.size else None
 
     def map_reduce(self, fn, merge, *args):
         boxes = self._boxes()
         if not self.dask:
-            jobs = [(self.values[b[0] : b[1], b[2] : b[3]], b, self._zone_part(b)) for b in boxes]
+            jobs = [(self._block(b), b, self._zone_part(b)) for b in boxes]
             jobs = [j for j in jobs if _has_zones(j[2])]
             if not jobs:
                 return None
@@ -495,6 +695,12 @@ class _Walk:
             return merge(parts)
         return self._dask(fn, merge, boxes, args)
 
+    def _block(self, b):
+        block = self.values[b[0] : b[1], b[2] : b[3]]
+        if self.valid is None:
+            return block
+        return _WithValid(block, np.asarray(self.valid[b[0] : b[1], b[2] : b[3]]))
+
     def _dask(self, fn, merge, boxes, args):
         import dask
 
@@ -502,6 +708,16 @@ class _Walk:
         vblocks = arr.to_delayed(optimize_graph=True)
         if arr.ndim == 3:
             vblocks = vblocks[:, :, 0]
+        okblocks = None
+        if self.valid is not None:
+            import dask.array as da
+
+            ok = self.valid
+            if isinstance(ok, np.ndarray):
+                ok = da.from_array(ok, chunks=arr.chunks[:2])
+            else:
+                ok = ok.rechunk(arr.chunks[:2])
+            okblocks = ok.to_delayed(optimize_graph=True)
         labels = self.layout.labels
         if self.layout.kind == "labels" and not isinstance(labels, np.ndarray):
             labels = labels.rechunk(arr.chunks[:2])
@@ -518,8 +734,9 @@ class _Walk:
                 zone = self._zone_part(box)
                 if not _has_zones(zone):
                     continue
+            ok = None if okblocks is None else okblocks[i, j]
             parts.append(
-                dask.delayed(_call, pure=True)(fn, vblocks[i, j], box, zone, self.nb, args)
+                dask.delayed(_call, pure=True)(fn, vblocks[i, j], box, zone, self.nb, args, ok)
             )
         if not parts:
             return None
@@ -531,16 +748,47 @@ class _Walk:
 
 
 def _has_zones(zone) -> bool:
-    return zone[0] == "labels" or bool(zone[1])
+    return zone is not None
 
 
-def _call(fn, block, box, zone, nb, args):
+def _call(fn, block, box, zone, nb, args, ok=None):
+    if ok is not None:
+        block = _WithValid(block, ok)
     return fn(block, box, zone, nb, *args)
 
 
-def _block_samples(block, box, zone, nb):
-    """``(values, gid, zone_ids)`` of one block: every sample with its zone's index."""
-    block = np.asarray(block)
+class _WithValid:
+    """A block of samples with the ``(y, x)`` pixels its dataset mask or alpha keeps."""
+
+    __slots__ = ("values", "ok")
+
+    def __init__(self, values, ok):
+        self.values = values
+        self.ok = ok
+
+
+def _split(block):
+    """``(samples, kept pixels or None)`` of a block of the walk."""
+    if isinstance(block, _WithValid):
+        return np.asarray(block.values), np.asarray(block.ok, bool)
+    return np.asarray(block), None
+
+
+def _sample_validity(values, ok, nb, nodata):
+    """Which samples of ``values`` count: not nodata, and of a pixel ``ok`` keeps (each
+    pixel's ``nb`` samples in turn); ``None``: all (NaN is the grouped core's to drop)."""
+    valid = None if nodata is None else (values != nodata).reshape(-1)
+    if ok is not None:
+        ok = np.repeat(ok.reshape(-1), nb) if nb > 1 else ok.reshape(-1)
+        valid = ok if valid is None else valid & ok
+    return valid
+
+
+def _block_samples(block, box, zone, nb, nodata=None):
+    """``(values, gid, zone_ids, valid)`` of one block: every sample with its zone's index
+    and whether it counts (``None``: all, NaN aside); for polygons ``gid`` is the samples of
+    each zone instead, laid out zone after zone."""
+    block, ok = _split(block)
     kind, data, background = zone
     if kind == "labels":
         labels = np.asarray(data)
@@ -548,57 +796,15 @@ def _block_samples(block, box, zone, nb):
         values = block.reshape(-1)
         if nb > 1:
             gid = np.repeat(gid, nb)
-        return values, gid, zone_ids
-    from .regions import _rasterize_ring
-
+        return values, gid, zone_ids, _sample_validity(values, ok, nb, nodata)
+    layer, feats = data
     y0, y1, x0, x1 = box
-    w = x1 - x0
-    px_all = block.reshape(-1, nb)
-    picked, gids = [], []
-    for i, parts in data:
-        boxes = [_ring_box(rings[0], box) for rings in parts]
-        inside = [b for b in boxes if b is not None]
-        if not inside:
-            continue
-        # the feature's window in this block: memory follows it (and the block), no more
-        wx0, wy0 = min(b[0] for b in inside), min(b[1] for b in inside)
-        wx1, wy1 = max(b[2] for b in inside), max(b[3] for b in inside)
-        mask = np.zeros((wy1 - wy0, wx1 - wx0), bool)
-        for rings, bb in zip(parts, boxes, strict=True):
-            if bb is None:
-                continue
-            m = _rasterize_ring(rings[0], bb)
-            for hole in rings[1:]:
-                m &= ~_rasterize_ring(hole, bb)
-            mask[bb[1] - wy0 : bb[3] - wy0, bb[0] - wx0 : bb[2] - wx0] |= m
-        idx = np.flatnonzero(mask)
-        if not idx.size:
-            continue
-        ww = wx1 - wx0
-        if ww != w:  # from the window's flat positions to the block's
-            idx += (idx // ww) * (w - ww)
-        idx += (wy0 - y0) * w + (wx0 - x0)
-        px = px_all[idx].reshape(-1)
-        picked.append(px)
-        gids.append(np.full(px.size, i, np.int64))
-    ids = np.array([i for i, _ in data], np.int64)
-    if not picked:
-        return block.reshape(-1)[:0], np.zeros(0, np.int64), ids
-    gid = np.searchsorted(ids, np.concatenate(gids))
-    return np.concatenate(picked), gid, ids
-
-
-def _ring_box(ring, box):
-    """The part of ``box`` ``(y0, y1, x0, x1)`` under a ring's bounding box, as a window
-    ``(x0, y0, x1, y1)``, or None."""
-    y0, y1, x0, x1 = box
-    bx0 = max(x0, math.floor(ring[:, 0].min()))
-    by0 = max(y0, math.floor(ring[:, 1].min()))
-    bx1 = min(x1, math.ceil(ring[:, 0].max()) + 1)
-    by1 = min(y1, math.ceil(ring[:, 1].max()) + 1)
-    if bx1 <= bx0 or by1 <= by0:
-        return None
-    return bx0, by0, bx1, by1
+    spans = layer.spans(feats, y0, y1, x0, x1)
+    values, counts = layer.gather(block, y0, x0, spans, feats.size)
+    if ok is not None:
+        ok, _ = layer.gather(ok.view(np.uint8), y0, x0, spans, feats.size)
+        ok = ok.view(bool)
+    return values, counts, feats, _sample_validity(values, ok, nb, nodata)
 
 
 def _dense_labels(labels: np.ndarray, background):
@@ -627,28 +833,38 @@ def _dense_labels(labels: np.ndarray, background):
 
 def _group_block(block, box, zone, nb, nodata=None) -> Groups:
     if zone[0] == "labels":
-        block = np.asarray(block)
-        valid = None if nodata is None else block != nodata
+        block, ok = _split(block)
+        valid = _sample_validity(block, ok, nb, nodata)
+        if valid is not None:
+            valid = valid.reshape(block.shape)
         return group_labels(block, np.asarray(zone[1]), zone[2], nb, valid=valid)
-    values, gid, zone_ids = _block_samples(block, box, zone, nb)
-    valid = None if nodata is None else values != nodata
-    return group_samples(values, gid, zone_ids, valid=valid)
+    values, counts, zone_ids, valid = _block_samples(block, box, zone, nb, nodata)
+    return group_runs(values, counts, zone_ids, valid=valid)
 
 
 def _refine_block(block, box, zone, nb, wanted, dtype, nodata=None) -> dict:
     """``{zone: refinements}`` of the block's samples of the big zones in ``wanted``."""
-    values, gid, zone_ids = _block_samples(block, box, zone, nb)
+    values, gid, zone_ids, valid = _block_samples(block, box, zone, nb, nodata)
+    if zone[0] != "labels":  # the samples of each zone, zone after zone
+        bounds = np.zeros(gid.size + 1, np.int64)
+        np.cumsum(gid, out=bounds[1:])
     out = {}
     limit = collect_limit(dtype)
     for z, targets in wanted.items():
         k = np.searchsorted(zone_ids, z)
         if k >= zone_ids.size or zone_ids[k] != z:
             continue
-        mine = values[gid == k]
+        if zone[0] == "labels":
+            sel = gid == k
+            mine = values[sel]
+            keep = None if valid is None else valid[sel]
+        else:
+            mine = values[bounds[k] : bounds[k + 1]]
+            keep = None if valid is None else valid[bounds[k] : bounds[k + 1]]
+        if keep is not None:
+            mine = mine[keep]
         if mine.dtype.kind == "f":
             mine = mine[~np.isnan(mine)]
-        if nodata is not None:
-            mine = mine[mine != nodata]
         if mine.size:
             out[z] = refine_block(mine.reshape(-1, 1), targets, dtype, limit)
     return out

@@ -21,9 +21,13 @@ The rules, defined once for all formats in the README ("What an image means"):
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
+
+from ..errors import InvalidOption
 
 #: TIFF PhotometricInterpretation values, by the names :attr:`Meaning.photometric` reports.
 PHOTOMETRIC_NAMES = {
@@ -149,12 +153,41 @@ def _palette_lut(colormap: np.ndarray, index_dtype: np.dtype) -> np.ndarray:
     return lut
 
 
-def tiff_meaning(page) -> Meaning:
+#: How a palette image is read: its colours (the default) or its class indices.
+PALETTE_READINGS = ("rgb", "index")
+
+
+def check_palette(palette) -> str:
+    """``palette`` if it is one of :data:`PALETTE_READINGS`, else InvalidOption."""
+    if isinstance(palette, str) and palette in PALETTE_READINGS:
+        return palette
+    shown = palette[:64] if isinstance(palette, str) else type(palette).__name__
+    raise InvalidOption(
+        f"palette must be 'rgb' (the colours) or 'index' (the classes), not {shown!r}"
+    )
+
+
+def not_a_palette(what: str) -> InvalidOption:
+    """The error of ``palette="index"`` on an image without a palette."""
+    return InvalidOption(
+        f"palette='index' reads the class indices of a palette image; {what} has no palette"
+    )
+
+
+def tiff_meaning(page, palette: str = "rgb") -> Meaning:
     """The :class:`Meaning` of a tifffile ``TiffPage`` (from its tags only, no pixel read).
 
     Parameters
     ----------
     page : tifffile.TiffPage
+    palette : {"rgb", "index"}
+        A palette page's colours, or its stored class indices (as GDAL reads it: one band
+        ``"P"``, plus alpha when an extra sample carries it).
+
+    Raises
+    ------
+    InvalidOption
+        ``palette="index"`` for a page that is not a palette.
     """
     code = int(page.photometric)
     photometric = PHOTOMETRIC_NAMES.get(code, str(code))
@@ -165,13 +198,23 @@ def tiff_meaning(page) -> Meaning:
     stored = np.dtype(page.dtype) if page.dtype is not None else np.dtype(np.uint8)
     integer = stored.kind in "ub"
     alpha = len(extrasamples) == 1 and extrasamples[0] in _ALPHA
-    if (
+    paletted = (
         photometric == "palette"
         and colour_samples == 1
         and integer
         and bits <= 16
         and page.colormap is not None
-    ):
+    )
+    if check_palette(palette) == "index":
+        if not paletted:
+            raise not_a_palette(f"this TIFF page ({photometric})")
+        extras_lut = None
+        if samples > 1 and bits < 8:
+            extras_lut = _scale_lut(bits, False)  # alpha on 0..255, the indices as stored
+        names = ("P",) + (("A",) if alpha else _numbered(1, samples - 1))
+        dtype = np.dtype(np.uint8) if stored == np.bool_ else stored
+        return Meaning(photometric, bits, names, dtype, extras_lut=extras_lut)
+    if paletted:
         lut = _palette_lut(page.colormap, stored)
         extras_lut = None
         if samples > 1:
@@ -225,3 +268,42 @@ def _band_names(photometric, samples, colour_samples, alpha, page) -> tuple[str,
     ):
         return ("C", "M", "Y", "K")
     return _numbered(0, samples)
+
+
+#: A GDAL_METADATA item; attributes in any order. A regular expression, not an XML parser:
+#: the tag is a flat list of items, and a parser would expand a hostile file's entities.
+_ITEM = re.compile(r"<Item\b([^>]{0,512})>([^<]{0,256})</Item>")
+_ATTR = re.compile(r'(\w+)\s*=\s*"([^"]*)"')
+#: The longest GDAL_METADATA tag read for scales and offsets.
+_MAX_METADATA = 1 << 20
+
+
+def gdal_scales(text, nbands: int) -> tuple[tuple[float, float], ...] | None:
+    """Each band's ``(scale, offset)`` from a GDAL_METADATA tag (ASCII XML), or ``None``.
+
+    GDAL writes them as items with ``role="scale"`` / ``role="offset"`` and the band's 0-based
+    ``sample`` (rasterio's ``src.scales``, ``src.offsets``); a band without one has scale 1
+    and offset 0. ``None`` when no band has either. A value that is not a number is NaN,
+    which a scaled reading refuses (the file's values mean nothing physical then).
+    """
+    if isinstance(text, bytes):
+        text = text.decode("ascii", "replace")
+    if not isinstance(text, str) or len(text) > _MAX_METADATA:
+        return None
+    found: dict[tuple[int, str], float] = {}
+    for attrs, value in _ITEM.findall(text):
+        fields = dict(_ATTR.findall(attrs))
+        role = fields.get("role", "").lower()
+        sample = fields.get("sample", "")
+        if role not in ("scale", "offset") or not sample.isdecimal() or int(sample) >= nbands:
+            continue
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = math.nan
+        found[(int(sample), role)] = number
+    if not found:
+        return None
+    return tuple(
+        (found.get((b, "scale"), 1.0), found.get((b, "offset"), 0.0)) for b in range(nbands)
+    )

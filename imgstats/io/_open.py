@@ -40,6 +40,7 @@ def open_image(
     page: int = 0,
     raw: bool = False,
     nodata=None,
+    palette: str = "rgb",
 ) -> xr.DataArray:
     """Open an image as an :class:`xarray.DataArray` with dims ``(y, x[, band])``.
 
@@ -67,6 +68,10 @@ def open_image(
         Recorded in ``attrs["raw"]``: statistics of this array then count every sample.
     nodata : number, optional
         Recorded as ``attrs["nodata"]`` in place of the file's.
+    palette : {"rgb", "index"}
+        A palette image's colours (``R``, ``G``, ``B``[, ``A``], the default) or its class
+        indices as stored (one band ``P``[, ``A``], as GDAL reads a paletted TIFF);
+        ``"index"`` refuses an image without a palette with ``InvalidOption``.
 
     Returns
     -------
@@ -95,6 +100,9 @@ def open_image(
     (('y', 'x', 'band'), (512, 512, 3))
     """
     page = check_page(page)
+    from ._meaning import check_palette
+
+    palette = check_palette(palette)
     if pixel_limit is None:
         pixel_limit = _limits.pixel_limit_default()
     if not is_url(source) and not isinstance(source, (str, os.PathLike)):
@@ -102,10 +110,10 @@ def open_image(
     with open_source(source, storage_options) as opened:
         fh = GuardedFile(opened, source)
         if _is_tiff(fh, source):
-            out = _open_tiff(fh, source, chunks, pixel_limit, storage_options, page)
-            return _with_options(out, raw, nodata)
+            out = _open_tiff(fh, source, chunks, pixel_limit, storage_options, page, palette)
+            return _with_options(out, raw, nodata, palette)
         img = open_pillow(fh, source, pixel_limit, page)
-        arr, bands = pillow_to_array(img, source)
+        arr, bands = pillow_to_array(img, source, palette)
         attrs = {
             "source": describe(source),
             "format": img.format or "",
@@ -117,15 +125,17 @@ def open_image(
         import dask.array as da
 
         arr = da.from_array(arr, chunks=chunks)
-    return _with_options(_data_array(arr, bands, attrs), raw, nodata)
+    return _with_options(_data_array(arr, bands, attrs), raw, nodata, palette)
 
 
-def _with_options(img, raw: bool, nodata):
+def _with_options(img, raw: bool, nodata, palette: str = "rgb"):
     """Record ``raw`` and ``nodata`` in an image's attrs, where its statistics find them."""
     if raw and nodata is not None:
         raise InvalidOption("raw=True counts every sample: it takes no nodata")
     if raw:
         img.attrs["raw"] = True
+    if palette == "index":
+        img.attrs["palette"] = "index"
     if nodata is not None:
         from ._valid import check_nodata
 
@@ -144,12 +154,14 @@ def _is_tiff(fh, source) -> bool:
     return is_tiff(head)
 
 
-def _open_tiff(fh, source, chunks, pixel_limit, storage_options, page) -> xr.DataArray:
+def _open_tiff(
+    fh, source, chunks, pixel_limit, storage_options, page, palette="rgb"
+) -> xr.DataArray:
     import tifffile
 
     with decoding(source, "is not a readable TIFF"), tifffile.TiffFile(fh) as tif:
         # the bomb check runs in tiff_facts, before anything is allocated
-        tpage, facts = tiff_facts(tif, source, page, pixel_limit)
+        tpage, facts = tiff_facts(tif, source, page, pixel_limit, palette)
         attrs = {
             "source": describe(source),
             "format": "TIFF",
@@ -164,6 +176,8 @@ def _open_tiff(fh, source, chunks, pixel_limit, storage_options, page) -> xr.Dat
             attrs["mask_page"] = facts.mask_page
         elif sidecar_mask(source) is not None:
             attrs["mask_sidecar"] = True  # a .msk file beside it: GDAL's dataset mask
+        if facts.scales is not None:  # each band's (scale, offset), as GDAL's metadata
+            attrs["scales"] = [list(pair) for pair in facts.scales]
         if facts.geo is not None:
             from ._geo import geo_facts
 

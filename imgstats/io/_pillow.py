@@ -126,12 +126,24 @@ def pillow_photometric(mode: str) -> str:
     return _PHOTOMETRIC.get(mode, "minisblack" if mode.startswith("I;16") else mode.lower())
 
 
-def pillow_to_array(img: Image.Image, source=None) -> tuple[np.ndarray, tuple[str, ...]]:
+def pillow_to_array(
+    img: Image.Image, source=None, palette: str = "rgb"
+) -> tuple[np.ndarray, tuple[str, ...]]:
     """Decode a Pillow image to the array numpy sees, with its band names.
 
-    Palette images are expanded to RGB (RGBA when they have transparency); bilevel images
-    become 0/255 greyscale; animated images give their current (by default first) frame.
+    Palette images are expanded to RGB (RGBA when they have transparency), or with
+    ``palette="index"`` give their class indices (``P``, and ``A`` for a ``PA`` image);
+    bilevel images become 0/255 greyscale; animated images give their current (by default
+    first) frame.
     """
+    if palette == "index":
+        if img.mode not in ("P", "PA"):
+            from ._meaning import not_a_palette
+
+            raise not_a_palette(f"{describe(source) if source else 'this image'} ({img.mode})")
+        with decoding(source or "image", "cannot be decoded"):
+            arr = np.asarray(img)
+        return arr, ("P",) if arr.ndim == 2 else ("P", "A")
     with decoding(source or "image", "cannot be decoded"):
         mode = expanded_mode(img)
         if mode != img.mode:

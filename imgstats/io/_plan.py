@@ -92,6 +92,9 @@ class ReadPlan:
     transform: Callable | None = field(default=None, compare=False)
     #: Which samples count (:class:`~imgstats.io._valid.Validity`), ``None``: all but NaN.
     valid: Any = field(default=None, compare=False, kw_only=True)
+    #: Each band's ``(scale, offset)`` from GDAL's metadata, ``None`` without (the
+    #: physical values of ``scaled=True``; the statistics stay of the stored values).
+    scales: tuple | None = field(default=None, compare=False, kw_only=True)
     #: An array plan's dataset mask ``(y, x)`` (True: valid), cut beside every block.
     mask: Any = field(default=None, compare=False, kw_only=True)
 
@@ -125,7 +128,9 @@ class ReadPlan:
             if self.transform is None or self.transform != stream.facts.meaning.apply:
                 # another transform in place of the page's meaning: it gets stored samples
                 return _map_stored(stream.stored_array(), self.transform, self.shape, self.dtype)
-            arr = open_image(stream.path, chunks="auto", page=stream.page).data
+            arr = open_image(
+                stream.path, chunks="auto", page=stream.page, palette=stream.palette
+            ).data
             if stream.window is not None:
                 x0, y0, x1, y1 = stream.window
                 arr = arr[y0:y1, x0:x1]
@@ -213,6 +218,7 @@ def open_plan(
     page: int = 0,
     raw: bool = False,
     nodata=None,
+    palette: str = "rgb",
 ) -> ReadPlan:
     """Open anything imgstats reads as a :class:`ReadPlan`.
 
@@ -233,20 +239,30 @@ def open_plan(
         Count every sample (NaN aside), ignoring the file's nodata, mask and alpha.
     nodata : number, optional
         The nodata value, in place of the file's (and of its mask); for arrays too.
+    palette : {"rgb", "index"}
+        A palette image's colours (the default) or its class indices (files only).
 
     Raises
     ------
     InvalidOption
-        For an unsupported type of pixels or of input; a bad ``nodata``.
+        For an unsupported type of pixels or of input; a bad ``nodata``; ``palette="index"``
+        for an image without a palette.
     NoValidSamples
         For an image with zero bands.
     ImageNotFound, UnreadableImage, ImageTooLarge, StoreUnavailable
         From opening a path or URL.
     """
+    from ._meaning import check_palette, not_a_palette
+
+    if check_palette(palette) == "index" and not isinstance(data, (str, os.PathLike)):
+        if not (_is_dataarray(data) and data.attrs.get("palette") == "index"):
+            raise not_a_palette(f"a {type(data).__name__}")  # an array's values are its own
     if isinstance(data, ReadPlan):
         return data if nodata is None and not raw else with_validity(data, raw, nodata)
     if isinstance(data, (str, os.PathLike)):
-        plan = _open_path(data, local, chunks, pixel_limit, storage_options, page, raw, nodata)
+        plan = _open_path(
+            data, local, chunks, pixel_limit, storage_options, page, raw, nodata, palette
+        )
     else:
         attrs = dict(data.attrs) if _is_dataarray(data) else {}
         raw = raw or bool(attrs.get("raw"))
@@ -326,7 +342,7 @@ def _is_dataarray(obj) -> bool:
 
 
 def _open_path(
-    source, local, chunks, pixel_limit, storage_options, page, raw=False, nodata=None
+    source, local, chunks, pixel_limit, storage_options, page, raw=False, nodata=None, palette="rgb"
 ) -> ReadPlan:
     """Open a path or URL: Pillow's memory or a TIFF stream when counted here, else an array."""
     from ._open import open_image
@@ -336,16 +352,21 @@ def _open_path(
     page = check_page(page)
     fast = local and chunks is None and not is_url(source)
     tiff = fast and _is_tiff_file(source)
-    if fast and not page and not tiff:
+    if fast and not page and not tiff and palette == "rgb":
         plan = _pillow_plan(source, pixel_limit)
         if plan is not None:
             return with_validity(plan, raw, nodata)
     if tiff:
-        plan = _stream_plan(source, page, pixel_limit, raw, nodata)
+        plan = _stream_plan(source, page, pixel_limit, raw, nodata, palette)
         if plan is not None:
             return plan
     img = open_image(
-        source, chunks=chunks, pixel_limit=pixel_limit, storage_options=storage_options, page=page
+        source,
+        chunks=chunks,
+        pixel_limit=pixel_limit,
+        storage_options=storage_options,
+        page=page,
+        palette=palette,
     )  # the pixel limit, the bands
     plan = replace(_plan_of_object(img), pages=int(img.attrs.get("pages", 1)))
     if fast and not isinstance(plan.pixels, np.ndarray) and img.attrs.get("format") == "TIFF":
@@ -353,7 +374,7 @@ def _open_path(
 
         # Decoding the tiles straight into the work on every core is faster than dask and
         # never holds more than a few tiles.
-        stream = TiffStream.open(source, page=page)
+        stream = TiffStream.open(source, page=page, palette=palette)
         if stream is not None and stream.shape == plan.shape:
             plan = replace(plan.with_pixels("stream", stream), transform=stream.facts.meaning.apply)
     return with_validity(plan, raw, nodata, source, storage_options, img.attrs)
@@ -378,6 +399,10 @@ def with_validity(
     """
     from ._valid import Validity, check_nodata
 
+    if plan.kind == "stream" and plan.pixels.facts.scales is not None:
+        plan = replace(plan, scales=plan.pixels.facts.scales)
+    elif attrs and attrs.get("scales") is not None:
+        plan = replace(plan, scales=tuple(tuple(p) for p in attrs["scales"]))
     if raw and nodata is not None:
         raise InvalidOption("raw=True counts every sample: it takes no nodata")
     nbands = len(plan.band_names)
@@ -475,7 +500,7 @@ def _as_counted(plan: ReadPlan) -> ReadPlan:
     return plan
 
 
-def _stream_plan(path, page, pixel_limit, raw=False, nodata=None) -> ReadPlan | None:
+def _stream_plan(path, page, pixel_limit, raw=False, nodata=None, palette="rgb"):
     """A plan over a large local TIFF streamed tile by tile, built from its header alone.
 
     Without dask or xarray (importing them costs more than a second, and a whole
@@ -489,7 +514,7 @@ def _stream_plan(path, page, pixel_limit, raw=False, nodata=None) -> ReadPlan | 
 
     if pixel_limit is None:
         pixel_limit = _limits.pixel_limit_default()
-    stream = TiffStream.open(path, page=page, pixel_limit=pixel_limit)
+    stream = TiffStream.open(path, page=page, pixel_limit=pixel_limit, palette=palette)
     if stream is None:
         return None
     facts = stream.facts
@@ -497,6 +522,7 @@ def _stream_plan(path, page, pixel_limit, raw=False, nodata=None) -> ReadPlan | 
     if facts.dtype.itemsize * math.prod(facts.shape) <= _limits.EAGER_BYTES:
         # read whole: its validity from the page's facts, as open_image's attrs give them
         attrs = {"format": "TIFF", "nodata": facts.nodata, "mask_page": facts.mask_page}
+        attrs["scales"] = facts.scales
         return with_validity(_read_whole(plan, stream), raw, nodata, path, None, attrs)
     return with_validity(plan, raw, nodata)
 
@@ -524,6 +550,7 @@ def window_plan(
     page: int = 0,
     raw: bool = False,
     nodata=None,
+    palette: str = "rgb",
 ) -> ReadPlan | None:
     """A stream plan over a window of a local TIFF: it decodes only the segments it touches.
 
@@ -551,7 +578,7 @@ def window_plan(
     page = check_page(page)
     if pixel_limit is None:
         pixel_limit = pixel_limit_default()
-    stream = TiffStream.open(source, page=page, pixel_limit=pixel_limit)
+    stream = TiffStream.open(source, page=page, pixel_limit=pixel_limit, palette=palette)
     if stream is None:
         return None
     height, width = stream.shape[:2]

@@ -87,6 +87,8 @@ class TiffFacts:
     mask_page: int | None = None
     #: The page's georeferencing (:func:`imgstats.io._geo.georeference`), ``None`` without.
     geo: object = None
+    #: Each band's ``(scale, offset)`` (GDAL_METADATA), ``None`` without.
+    scales: tuple | None = None
 
     @property
     def dtype(self) -> np.dtype:
@@ -112,7 +114,7 @@ class TiffFacts:
         }
 
 
-def tiff_facts(tif, source, page: int = 0, pixel_limit: int | None = None):
+def tiff_facts(tif, source, page: int = 0, pixel_limit: int | None = None, palette="rgb"):
     """Return ``(tiff_page, facts)`` of page ``page`` of an open ``tifffile.TiffFile``.
 
     The bomb check runs here, on the page's declared size, before anything is allocated.
@@ -150,7 +152,7 @@ def tiff_facts(tif, source, page: int = 0, pixel_limit: int | None = None):
                 f"(shape {stored}, tile {(rows, cols)})"
             )
         check_pixels(width, height, pixel_limit, source)
-        meaning = tiff_meaning(tpage)
+        meaning = tiff_meaning(tpage, palette)
         others = math.prod(s for s, a in zip(stored, axes, strict=True) if a not in "YX")
         if int(tpage.imagedepth) > 1 or others != int(tpage.samplesperpixel):
             # volumes (ImageDepth): every slice and sample is a numbered band, as stored
@@ -164,8 +166,14 @@ def tiff_facts(tif, source, page: int = 0, pixel_limit: int | None = None):
         nbands = len(meaning.bands)
         shape = (height, width) + ((nbands,) if nbands > 1 else ())
         nodata, mask_page, geo = _gdal_facts(tif, tpage, page, source)
+        scales = None
+        if meaning.photometric != "palette":  # a palette's colours have no scale
+            from ._meaning import gdal_scales
+
+            tag = tpage.tags.get(42112)  # GDAL_METADATA
+            scales = None if tag is None else gdal_scales(tag.value, nbands)
     return tpage, TiffFacts(
-        page, count, axes, shape, (int(rows), int(cols)), meaning, nodata, mask_page, geo
+        page, count, axes, shape, (int(rows), int(cols)), meaning, nodata, mask_page, geo, scales
     )
 
 
@@ -326,7 +334,9 @@ class TiffStream:
         self.dtype = facts.dtype
 
     @classmethod
-    def open(cls, path, page: int = 0, pixel_limit: int | None = None) -> TiffStream | None:
+    def open(
+        cls, path, page: int = 0, pixel_limit: int | None = None, palette: str = "rgb"
+    ) -> TiffStream | None:
         """Return a stream over page ``page`` of the TIFF at ``path``, or ``None`` when it
         cannot be streamed (open_image then reports what is wrong, or reads it through dask):
         a page over ``pixel_limit`` pixels gives ``None`` too, so open_image refuses it."""
@@ -334,7 +344,7 @@ class TiffStream:
 
         try:
             with tifffile.TiffFile(os.fspath(path)) as tif:
-                tpage, facts = tiff_facts(tif, path, page, pixel_limit)
+                tpage, facts = tiff_facts(tif, path, page, pixel_limit, palette)
                 if (
                     tpage.imagedepth != 1
                     or (tpage.samplesperpixel > 1 and tpage.planarconfig != 1)
@@ -344,6 +354,12 @@ class TiffStream:
                 return cls(path, facts)
         except Exception:  # any malformed file or bad page: open_image says what is wrong
             return None
+
+    @property
+    def palette(self) -> str:
+        """How the stream reads a palette page: ``"index"`` (no colour table) or ``"rgb"``."""
+        meaning = self.facts.meaning
+        return "index" if meaning.photometric == "palette" and meaning.lut is None else "rgb"
 
     def windowed(self, window: tuple[int, int, int, int]) -> TiffStream:
         """The same page, cut to ``window`` ``(x0, y0, x1, y1)`` (half-open, inside the page)."""

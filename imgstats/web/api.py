@@ -18,7 +18,7 @@ from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
 from .. import __version__
 from ..errors import InvalidOption, UnknownFunction
-from ..functions import NAMED_FUNCTIONS, with_method
+from ..functions import NAMED_FUNCTIONS, with_method, with_scaled
 from .openapi import openapi_document
 from .service import check_page, is_pattern
 
@@ -76,11 +76,15 @@ def stats(image: str, func: str):
     method = request.args.get("method")
     samples = _samples(request.args)
     if func == HISTOGRAM:
+        if any(name in request.args for name in SCALE_OPTIONS):
+            raise InvalidOption(f"the {HISTOGRAM} counts stored values: it takes no scaled")
         return _histogram(image, band, page, window, method, samples)
     for name in HISTOGRAM_PARAMETERS:
         if name in request.args:
             raise InvalidOption(f"?{name}= is an option of {HISTOGRAM} only, not of {func[:40]!r}")
     func = with_method(func, method)  # a bad name or method is refused here, as a 4xx
+    scaling = _scaling(request.args)
+    func = with_scaled(func, *scaling)
     if is_pattern(image):
         answer = _service().collection(
             image, func, [band], each_band=band is None, page=page, window=window, **samples
@@ -89,10 +93,11 @@ def stats(image: str, func: str):
         answer = _service().answer(
             image, func, [band], each_band=band is None, page=page, window=window, **samples
         )
-    etag = _etag(_service().store.url, answer, band, method)
+    etag = _etag(_service().store.url, answer, band, method, scaling)
     if etag in request.if_none_match:
         return _cached(Response(status=304), etag)
-    return _cached(Response(_body(answer, band, method), mimetype="application/json"), etag)
+    body = _body(answer, band, method, scaling)
+    return _cached(Response(body, mimetype="application/json"), etag)
 
 
 #: The options of which samples count and where (``raw``, ``nodata``: issue 16), in the
@@ -103,7 +108,17 @@ HISTOGRAM = "histogram"
 HISTOGRAM_PARAMETERS = ("bins", "range")
 #: Query parameters ``GET /stats`` takes; any other is refused, naming it (a typo such as
 #: ``?bands=R`` must not widen the question to every band).
-GET_PARAMETERS = {"band", "page", "window", "method", *SAMPLE_OPTIONS, *HISTOGRAM_PARAMETERS}
+#: The options of physical values (``value * scale + offset``), in the query and the body.
+SCALE_OPTIONS = ("scaled", "scale", "offset")
+GET_PARAMETERS = {
+    "band",
+    "page",
+    "window",
+    "method",
+    *SAMPLE_OPTIONS,
+    *HISTOGRAM_PARAMETERS,
+    *SCALE_OPTIONS,
+}
 #: Query parameters ``POST /stats`` takes (its options are in the body).
 POST_PARAMETERS: set[str] = set()
 
@@ -119,6 +134,7 @@ def _check_query(known) -> None:
 
 #: Keys a POST body may hold; any other is refused (a typo must not widen the question).
 _BODY_KEYS = {"funcs", "polygon", "window", "band", "page", "method", *SAMPLE_OPTIONS}
+_BODY_KEYS |= set(SCALE_OPTIONS)
 #: Most functions in one POST.
 MAX_FUNCS = 64
 
@@ -139,6 +155,8 @@ def stats_many(image: str):
     if method is not None and not isinstance(method, str):
         raise InvalidOption("'method' must be one of numpy's percentile methods, as a string")
     funcs = with_method(funcs, method)
+    scaling = _scaling(fields)
+    funcs = with_scaled(funcs, *scaling)
     band = fields.get("band")
     if isinstance(band, bool) or not isinstance(band, (str, int, type(None))):
         raise InvalidOption("'band' must be a band index, a band name, 'luma' or null")
@@ -172,6 +190,7 @@ def stats_many(image: str):
     body["funcs"] = list(answer.funcs)
     if method is not None:
         body["method"] = method
+    _scaling_keys(body, scaling)
     body["values"] = {f: _number(answer.value(f, band)) for f in answer.funcs}
     if answer.bands:
         body["bands"] = {
@@ -350,13 +369,14 @@ def _dumps(body: dict) -> bytes:
     return (json.dumps(body, separators=(",", ":"), allow_nan=False) + "\n").encode()
 
 
-def _body(answer, band, method=None) -> bytes:
+def _body(answer, band, method=None, scaling=(False, None, None)) -> bytes:
     """The JSON body of ``GET /stats`` for an answer of one function."""
     (func,) = answer.funcs
     body = _common(answer, band)
     body["func"] = func
     if method is not None:
         body["method"] = method
+    _scaling_keys(body, scaling)
     body["value"] = _number(answer.value(func, band))
     if answer.bands:
         body["bands"] = {
@@ -396,6 +416,36 @@ def _band(value: str | None):
     return value
 
 
+def _scaling(fields) -> tuple:
+    """``(scaled, scale, offset)`` of a query (``?scaled=1``, ``?scale=``, ``?offset=``) or
+    a POST body (``"scaled": true``, numbers), checked: a bad one is a 400."""
+    from ..functions import check_scale
+
+    scaled = fields.get("scaled")
+    if isinstance(scaled, str):
+        flags = {"1": True, "true": True, "0": False, "false": False, "": False}
+        if scaled.lower() not in flags:
+            raise InvalidOption(f"scaled must be 1 or 0 (true or false), not {scaled[:64]!r}")
+        scaled = flags[scaled.lower()]
+    elif scaled is not None and not isinstance(scaled, bool):
+        raise InvalidOption("'scaled' must be true or false")
+    scale, offset = fields.get("scale"), fields.get("offset")
+    scale = None if scale is None else check_scale(scale, "scale")
+    offset = None if offset is None else check_scale(offset, "offset")
+    return bool(scaled) or scale is not None or offset is not None, scale, offset
+
+
+def _scaling_keys(body: dict, scaling) -> None:
+    """``"scaled"`` (and the scale and offset given) in an answer of physical values."""
+    scaled, scale, offset = scaling
+    if scaled:
+        body["scaled"] = True
+    if scale is not None:
+        body["scale"] = scale
+    if offset is not None:
+        body["offset"] = offset
+
+
 def _number(value):
     """A JSON-safe number: NaN and infinities have no JSON spelling, so they become null."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -403,10 +453,10 @@ def _number(value):
     return value
 
 
-def _etag(store: str, answer, band, method=None) -> str:
+def _etag(store: str, answer, band, method=None, scaling=(False, None, None)) -> str:
     text = (
         f"{store}\0{answer.name}\0{answer.version}\0{answer.funcs}\0{band}\0{answer.page}"
-        f"\0{sorted(answer.region.items())}\0{method}"
+        f"\0{sorted(answer.region.items())}\0{method}\0{scaling}"
     )
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 

@@ -460,15 +460,58 @@ class RedisLayer:
         except self._errors as exc:
             self._failed(exc)
 
+    def get_bytes(self, key: tuple) -> bytes | None:
+        """The bytes stored for ``key`` by :meth:`set_bytes` (an answer already encoded,
+        e.g. a zonal response), or None (missing, invalid, or no Redis)."""
+        if not self.available:
+            return None
+        try:
+            name = self.key(key)
+            blob = self._client.get(name)
+        except self._errors as exc:
+            if isinstance(exc, self._wrong_type) and str(exc).startswith("WRONGTYPE"):
+                self._reject("not a string")
+            else:
+                self._failed(exc)
+            return None
+        if blob is None:
+            return None
+        try:
+            return self._unwrap(name, blob)
+        except CorruptSummary as exc:
+            self._reject(str(exc))
+            return None
+
+    def set_bytes(self, key: tuple, raw: bytes) -> None:
+        """Store ``raw`` bytes for ``key``, in the same envelope as a summary: bound to its
+        key, signed with a ``CACHE_KEY``, bounded by ``max_nbytes`` (best effort)."""
+        if not self.available:
+            return
+        if self.max_nbytes is not None and len(raw) > self.max_nbytes:
+            return
+        try:
+            name = self.key(key)
+            self._client.set(name, self._wrap(name, raw), ex=self.ttl or None)
+        except self._errors as exc:
+            self._failed(exc)
+
     def _encode(self, name: str, value: Summary) -> bytes:
+        return self._wrap(name, value.to_bytes())
+
+    def _wrap(self, name: str, raw: bytes) -> bytes:
         ident = name.encode()
-        body = zlib.compress(value.to_bytes(), 1)
+        body = zlib.compress(raw, 1)
         flags = _SIGNED if self._sign_key else 0
         head = _ENVELOPE.pack(_MAGIC, _VERSION, flags, len(ident))
         mac = self._mac(head, ident, body) if self._sign_key else b""
         return head + mac + ident + body
 
     def _decode(self, name: str, blob: bytes) -> Summary:
+        limit = self.max_nbytes if self.max_nbytes is not None else 1 << 34
+        return Summary.from_bytes(self._unwrap(name, blob), max_nbytes=limit)
+
+    def _unwrap(self, name: str, blob: bytes) -> bytes:
+        """The raw bytes of an envelope checked against its key (and signature)."""
         if len(blob) < _ENVELOPE.size:
             raise CorruptSummary("too short")
         magic, version, flags, size = _ENVELOPE.unpack_from(blob)
@@ -495,7 +538,7 @@ class RedisLayer:
             raise CorruptSummary(f"bad compression: {exc}") from None
         if inflate.unconsumed_tail or not inflate.eof or inflate.unused_data:
             raise CorruptSummary("truncated, oversized or padded body")
-        return Summary.from_bytes(raw, max_nbytes=limit)
+        return raw
 
     def _mac(self, head: bytes, ident: bytes, body: bytes) -> bytes:
         return hmac.new(self._sign_key, head + ident + body, hashlib.sha256).digest()

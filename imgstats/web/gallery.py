@@ -53,7 +53,7 @@ from ..errors import (
     UnknownFunction,
     UnreadableImage,
 )
-from ..functions import NAMED_FUNCTIONS, parse_function
+from ..functions import NAMED_FUNCTIONS, SCALAR_FUNCTIONS, parse_function
 from . import _plots
 from ._thumbs import MEDIA_TYPE, BackgroundRenders, RenderCache, default_folder
 from .errors import status_of
@@ -452,6 +452,8 @@ def image(image: str):
 def result(image: str, func: str):
     """The result view: one statistic of one image, with the API URL that gives it."""
     parsed = parse_function(func)
+    if parsed.kind == "value_counts":  # a dict, not one number: the API answers it
+        raise UnknownFunction(f"the gallery shows one number per statistic; {func} is a dict")
     entered = parsed.name[1:] if parsed.name.startswith("p") else None  # "p99.5" -> "99.5"
     return _image_page(image, func, result=func, entered=entered, band=_band(image))
 
@@ -913,7 +915,7 @@ def _image_page(
         result=result,
         value=value,
         api_url=_api_url(image, result) + band_query if result else None,
-        named_functions=NAMED_FUNCTIONS,
+        named_functions=SCALAR_FUNCTIONS,  # buttons of one number each: no value_counts
         form_error=form_error,
         entered=entered,
         band=band,

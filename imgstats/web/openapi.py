@@ -110,6 +110,30 @@ def openapi_document(version: str) -> dict:
         "raster's own.",
         "schema": {"type": "string", "maxLength": 256},
     }
+    scaled = {
+        "name": "scaled",
+        "in": "query",
+        "required": False,
+        "description": "1 (or true): statistics of the physical values value * scale + offset "
+        "(float64), each band's scale and offset from the file's GDAL metadata (1 and 0 "
+        "without); order statistics equal numpy on them, mean, sum and std are exact rounded "
+        "once. Bands of different scales pooled, or a class statistic: 400. Default 0.",
+        "schema": {"type": "boolean"},
+    }
+    scale = {
+        "name": "scale",
+        "in": "query",
+        "required": False,
+        "description": "This scale in place of the file's (implies scaled); 0 or not finite: 400.",
+        "schema": {"type": "number"},
+    }
+    offset = {
+        "name": "offset",
+        "in": "query",
+        "required": False,
+        "description": "This offset in place of the file's (implies scaled); not finite: 400.",
+        "schema": {"type": "number"},
+    }
     bins = {
         "name": "bins",
         "in": "query",
@@ -312,6 +336,9 @@ def openapi_document(version: str) -> dict:
                         crs,
                         bins,
                         hist_range,
+                        scaled,
+                        scale,
+                        offset,
                     ],
                     "responses": {
                         "200": {
@@ -379,6 +406,18 @@ def openapi_document(version: str) -> dict:
                                         "raw": {
                                             "type": ["boolean", "null"],
                                             "description": raw["description"],
+                                        },
+                                        "scaled": {
+                                            "type": ["boolean", "null"],
+                                            "description": scaled["description"],
+                                        },
+                                        "scale": {
+                                            "type": ["number", "null"],
+                                            "description": scale["description"],
+                                        },
+                                        "offset": {
+                                            "type": ["number", "null"],
+                                            "description": offset["description"],
                                         },
                                         "nodata": {
                                             "type": ["number", "string", "null"],

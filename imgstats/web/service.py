@@ -324,7 +324,7 @@ class ImageService:
             name,
             version,
             page,
-            tuple((f.name, f.method) for f in parsed),
+            tuple((f.name, f.method, f.scaled) for f in parsed),
             selections,
             each_band,
         )
@@ -833,7 +833,11 @@ class ImageService:
         images = tuple((name, _named(self.version, name)) for name in names)
         digest = hashlib.sha256(repr(images).encode()).hexdigest()[:32]
         key = (self.store.url, "collection", images, page, region.key)
-        answer_key = key + (tuple((f.name, f.method) for f in parsed), selections, each_band)
+        answer_key = key + (
+            tuple((f.name, f.method, f.scaled) for f in parsed),
+            selections,
+            each_band,
+        )
         # a racy image (it may be being written) makes the whole answer racy: kept nowhere
         keep = all(cacheable(v) for _, v in images)
         if keep and not histograms:

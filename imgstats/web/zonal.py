@@ -7,17 +7,21 @@ The body is a JSON object::
               | {"labels": "<label raster in the store>"},
      "band": null | index | name,                   # optional, as for /stats
      "page": null | int,                            # optional
-     "id_property": null | "name"}                  # optional, polygons only
+     "id_property": null | "name",                  # optional, polygons only
+     "crs": null | "raster" | "EPSG:4326" | ...}    # optional, polygons only
 
-Polygons answer the FeatureCollection itself, each feature's ``properties`` extended with
-one key per function and ``count``; a label raster answers ``rows``, one object per label
+Polygons are in pixel coordinates, or in map coordinates with ``crs`` (``"raster"``: the
+image's own CRS; any other is reprojected with pyproj). Polygons answer the
+FeatureCollection itself, each feature's ``properties`` extended with one key per function
+and ``count``; a label raster answers ``rows``, one object per label
 ``{"zone": label, "count": n, "<func>": value, ...}``. A zone with no valid sample has
 ``count`` 0 and ``null`` values. See ``docs/zonal.md``.
 
 Limits: the body (``MAX_CONTENT_LENGTH``), ``ZONAL_FEATURES`` features, ``ZONAL_VERTICES``
 vertices (400), ``ZONAL_LABELS`` labels in a label raster (400), the pixel limit (413) and
 the decode budget and slow-work slots (503). A bad feature refuses the whole request with
-400, naming the feature's index. Answers are cached by image version, the zones' digest (or
+400, naming the feature's index. Answers are cached (in the worker, and in Redis when the
+service has one) by image version, the zones' digest and ``crs`` (or
 the label raster's version), the band, the page and the functions.
 """
 
@@ -28,7 +32,6 @@ import json
 import math
 
 from flask import Blueprint, Response, current_app, request
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..errors import InvalidOption, UnknownFunction
 from .api import json_object
@@ -39,7 +42,7 @@ __all__ = ["bp"]
 bp = Blueprint("zonal", __name__)
 
 #: Keys a body may hold; any other is refused (a typo must not change the question).
-_BODY_KEYS = {"funcs", "zones", "band", "page", "id_property"}
+_BODY_KEYS = {"funcs", "zones", "band", "page", "id_property", "crs"}
 #: Most functions in one request.
 MAX_FUNCS = 64
 
@@ -58,14 +61,17 @@ def zonal_stats(image: str):
     id_property = fields.get("id_property")
     if id_property is not None and not isinstance(id_property, str):
         raise InvalidOption("'id_property' must be a property name")
+    crs = fields.get("crs")
+    if crs is not None and (not isinstance(crs, str) or not crs.strip() or len(crs) > 200):
+        raise InvalidOption("'crs' must be a CRS name such as 'EPSG:4326', or 'raster'")
     zones = fields.get("zones")
     labels = layer = None
     if isinstance(zones, dict) and set(zones) == {"labels"}:
         labels = zones["labels"]
         if not isinstance(labels, str) or not labels:
             raise InvalidOption("'zones': {\"labels\": ...} names a label raster of the store")
-        if id_property is not None:
-            raise InvalidOption("'id_property' applies to polygons, not to a label raster")
+        if id_property is not None or crs is not None:
+            raise InvalidOption("'id_property' and 'crs' apply to polygons, not to a label raster")
         digest = ("labels", labels, service.version(labels))
     elif isinstance(zones, dict) and zones.get("type") == "FeatureCollection":
         features = zones.get("features")
@@ -77,11 +83,16 @@ def zonal_stats(image: str):
                 f"{len(features)} features, more than the limit of {limit} (ZONAL_FEATURES)"
             )
         _check_vertices(features, int(config.get("ZONAL_VERTICES", 1_000_000)))
-        from ..zones import PolygonLayer
+        from ..zones import PolygonLayer, map_to_pixels
 
-        layer = PolygonLayer.parse(zones, id_property)  # a bad feature: 400 before any pixel
+        to_pixels = None
+        if crs is not None:  # map coordinates: placed by the image's georeferencing
+            with _store_errors(service):
+                to_pixels = map_to_pixels(service.store.source(image), crs, service._options(page))
+        # a bad feature: 400 before any pixel is read
+        layer = PolygonLayer.parse(zones, id_property, to_pixels)
         canonical = json.dumps(zones, sort_keys=True, separators=(",", ":"))
-        digest = ("polygons", hashlib.sha256(canonical.encode()).hexdigest(), id_property)
+        digest = ("polygons", hashlib.sha256(canonical.encode()).hexdigest(), id_property, crs)
     else:
         raise InvalidOption(
             "'zones' must be a GeoJSON FeatureCollection (pixel coordinates) "
@@ -90,6 +101,10 @@ def zonal_stats(image: str):
     version = service.version(image)
     key = ("zonal", service.store.url, image, version, page, band, tuple(funcs), digest)
     cached = service.answers.peek(key)
+    if cached is None and service.redis is not None:
+        cached = service.redis.get_bytes(key)  # another worker's answer: no pixel read
+        if cached is not None:
+            service.answers.slot(key).value = cached
     if cached is None:
         with service.slow.hold():
             slot = service.answers.slot(key)
@@ -98,10 +113,20 @@ def zonal_stats(image: str):
                     frame = _compute(service, image, layer, labels, funcs, band, page)
                     body = _answer(frame, zones, labels, funcs, image, version)
                     if not service.store.unchanged(image, version):
+                        return _response(body)  # replaced meanwhile: answered, not kept
+                    if labels is not None and not service.store.unchanged(labels, digest[2]):
                         return _response(body)
                     slot.value = body
+                    if service.redis is not None:
+                        service.redis.set_bytes(key, body)
                 cached = slot.value
     return _response(cached)
+
+
+def _store_errors(service):
+    from .service import _StoreErrors
+
+    return _StoreErrors(service.store.remote)
 
 
 def _compute(service, image, layer, labels, funcs, band, page):
@@ -207,19 +232,8 @@ def _count(coords, depth: int = 0) -> int:
 
 
 def _json_body() -> dict:
-    try:
-        data = request.get_data(cache=False)
-    except RequestEntityTooLarge:
-        limit = current_app.config["MAX_CONTENT_LENGTH"]
-        raise RequestEntityTooLarge(
-            f"the body is larger than {limit} bytes (MAX_CONTENT_LENGTH): send fewer zones"
-        ) from None
-    limit = current_app.config.get("MAX_CONTENT_LENGTH")
-    if limit is not None and len(data) > limit:  # a chunked body has no Content-Length
-        raise RequestEntityTooLarge(
-            f"the body is larger than {limit} bytes (MAX_CONTENT_LENGTH): send fewer zones"
-        )
-    return json_object(data, _BODY_KEYS, '{"funcs": [...], "zones": ...}')
+    # the app reads every POST body first, bounded by MAX_CONTENT_LENGTH (413), chunked too
+    return json_object(request.get_data(), _BODY_KEYS, '{"funcs": [...], "zones": ...}')
 
 
 def _funcs(funcs) -> list[str]:

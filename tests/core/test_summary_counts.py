@@ -210,5 +210,5 @@ def test_a_bad_masked_count_is_refused(masked):
 
 def test_an_unknown_format_version_is_refused():
     blob = dumps(imgstats.summarize(np.arange(4, dtype=np.uint8)))
-    with pytest.raises(CorruptSummary, match="format 3"):
-        loads(blob[:8] + struct.pack("<H", 3) + blob[10:])
+    with pytest.raises(CorruptSummary, match="format 4"):  # 3 is read since this round
+        loads(blob[:8] + struct.pack("<H", 4) + blob[10:])

@@ -3,8 +3,8 @@
 ``std`` is the population standard deviation, the square root of the exact variance
 correctly rounded (checked against a Fraction oracle, and close to ``numpy.std``); the
 categorical statistics are ``numpy.unique``'s, ties to the smallest value (rio-tiler's
-``argmax``/``argmin``). All four are read from the histogram of 8- and 16-bit integers;
-floats and wider integers are refused with InvalidOption.
+``argmax``/``argmin``). All four are read from the histogram of 8- and 16-bit integers
+(``test_values_wide.py`` tests the wider types); floats have no categories.
 """
 
 from __future__ import annotations
@@ -105,12 +105,6 @@ def test_majority_ties_go_to_the_smallest_value():
 def test_categorical_statistics_of_floats_are_refused(dtype, func):
     with pytest.raises(InvalidOption, match="integer images"):
         imgstats.compute(np.arange(4, dtype=dtype), func)
-
-
-@pytest.mark.parametrize("dtype", ["uint32", "int64", "float32"])
-def test_wide_types_have_no_std_from_the_summary_yet(dtype):
-    with pytest.raises(InvalidOption, match="8- and 16-bit"):
-        imgstats.compute(np.arange(4, dtype=dtype), "std")
 
 
 def test_no_valid_sample_has_no_std():

@@ -283,10 +283,9 @@ def test_large_polygon_memory_is_per_block():
     """A triangle over a large image rasterizes per strip, never its whole bounding box."""
     import tracemalloc
 
-    from imgstats import _jit
-
     img = np.zeros((4000, 4000), np.uint8)
-    _jit.load()  # numba's first import (tens of MB) is not the rasterization's
+    # numba's first import and compiles (tens of MB) are not the rasterization's
+    imgstats.zonal(img[:200, :200], [poly([[0, 0], [200, 0], [0, 200]])], ["median"])
     tracemalloc.start()
     frame = imgstats.zonal(img, [poly([[0, 0], [4000, 0], [0, 4000]])], ["median"])
     peak = tracemalloc.get_traced_memory()[1]
@@ -490,19 +489,22 @@ def test_nodata_of_a_geotiff_is_honoured(tmp_path):
     assert int(raw["count"].sum()) == img.size
 
 
-def test_alpha_is_refused_not_ignored():
+def test_alpha_is_honoured_as_compute_honours_it():
+    """An RGBA array: pixels of alpha 0 do not count, and alpha is not pooled (as compute)."""
     rng = np.random.default_rng(41)
     rgba = rng.integers(0, 256, (20, 20, 4), dtype=np.uint8)
     rgba[..., 3] = 255
     rgba[:5, :, 3] = 0
     labels = np.ones((20, 20), np.int64)
+    labels[:, 10:] = 2
     img = xr.DataArray(rgba, dims=("y", "x", "band"), coords={"band": list("RGBA")})
-    try:
-        frame = imgstats.zonal(img, labels, ["count"])
-    except InvalidOption as exc:
-        assert "raw=True" in str(exc)
-    else:  # an array without a file's meaning: alpha is only a band, and every sample counts
-        assert frame.loc[1, "count"] == rgba.size
+    frame = imgstats.zonal(img, labels, ["min", "median"])
+    for z in (1, 2):
+        want = imgstats.compute(img, ["min", "median", "count"], mask=labels == z)
+        assert want["count"] == 15 * 10 * 3
+        assert frame.loc[z].to_dict() == want
+    raw = imgstats.zonal(img, labels, ["count"], raw=True)
+    assert list(raw["count"]) == [20 * 10 * 4] * 2
 
 
 def test_functions_a_zone_does_not_answer_are_refused():

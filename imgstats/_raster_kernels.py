@@ -1,0 +1,228 @@
+"""Kernels of the scanline rasterizer (:mod:`imgstats._raster`): spans of polygons per block.
+
+One call rasterizes every feature that touches a block of rows and columns at once and
+returns its *spans*: ``(row, x start, x stop, feature)`` runs of pixels whose centre lies
+inside, feature after feature, rows in order. Nothing is allocated per pixel: the spans
+follow rows x crossings, and the samples they select are gathered straight from the block.
+
+Each ring keeps an *active edge table*: its edges sorted by their lower y, added as the
+scanline reaches them and dropped once it passes them, so a row costs the edges it crosses,
+not the ring's size. The crossing of an edge ``(xa, ya) -> (xb, yb)`` with the scanline
+``yc`` is ``xa + (yc - ya) * (xb - xa) / (yb - ya)``, the very float64 expression of
+:func:`imgstats.regions.point_in_ring`, so a pixel is in or out here exactly as there.
+
+They run as Python for small inputs until numba is loaded (:mod:`imgstats._jit`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._jit import njit
+
+
+@njit(nogil=True, cache=True)
+def _grow(arr, need):
+    """``arr`` copied into an array of at least ``need`` elements (doubling)."""
+    n = arr.size
+    while n < need:
+        n *= 2
+    out = np.empty(n, arr.dtype)
+    out[: arr.size] = arr
+    return out
+
+
+@njit(nogil=True, cache=True)
+def _insertion_sort(xs, n):
+    for i in range(1, n):
+        v = xs[i]
+        j = i - 1
+        while j >= 0 and xs[j] > v:
+            xs[j + 1] = xs[j]
+            j -= 1
+        xs[j + 1] = v
+
+
+@njit(nogil=True, cache=True)
+def layer_spans(
+    feats,
+    bbox,
+    feat_off,
+    part_off,
+    ring_off,
+    order,
+    ex0,
+    ey0,
+    ex1,
+    ey1,
+    elo,
+    ehi,
+    y0,
+    y1,
+    x0,
+    x1,
+):
+    """Spans of the features ``feats`` (sorted indices) inside rows ``[y0, y1)`` and columns
+    ``[x0, x1)``: ``(rows, starts, stops, k, n)`` where ``k`` is the position in ``feats``.
+
+    A pixel is inside a polygon part when its centre lies inside the part's exterior ring
+    (even-odd) and inside none of its holes (each even-odd); inside a feature when inside any
+    of its parts.
+    """
+    cap = 1024
+    rows = np.empty(cap, np.int64)
+    starts = np.empty(cap, np.int64)
+    stops = np.empty(cap, np.int64)
+    ks = np.empty(cap, np.int64)
+    n = 0
+    for k in range(feats.size):
+        f = feats[k]
+        fy0 = max(y0, bbox[f, 1])
+        fy1 = min(y1, bbox[f, 3])
+        fx0 = max(x0, bbox[f, 0])
+        fx1 = min(x1, bbox[f, 2])
+        if fy1 <= fy0 or fx1 <= fx0:
+            continue
+        p0, p1 = feat_off[f], feat_off[f + 1]
+        r0, r1 = part_off[p0], part_off[p1]
+        e0, e1 = ring_off[r0], ring_off[r1]
+        nr = r1 - r0
+        ne = e1 - e0
+        # per ring: the next edge to add (in ``order``), and its active edges in ``act``
+        ptr = np.empty(nr, np.int64)
+        nact = np.zeros(nr, np.int64)
+        act = np.empty(ne, np.int64)
+        xs = np.empty(ne + 2, np.float64)
+        # events of one row (general features): x, ring (local), +1/-1
+        ev_x = np.empty(ne + 2, np.int64)
+        ev_r = np.empty(ne + 2, np.int64)
+        ev_d = np.empty(ne + 2, np.int64)
+        ring_part = np.empty(nr, np.int64)
+        ring_hole = np.empty(nr, np.bool_)
+        for p in range(p0, p1):
+            for r in range(part_off[p], part_off[p + 1]):
+                ring_part[r - r0] = p - p0
+                ring_hole[r - r0] = r != part_off[p]
+        npart = p1 - p0
+        ext_in = np.zeros(npart, np.int64)
+        hole_in = np.zeros(npart, np.int64)
+        for r in range(nr):
+            ptr[r] = ring_off[r0 + r]
+        simple = nr == 1
+        for y in range(fy0, fy1):
+            yc = y + 0.5
+            nev = 0
+            for r in range(nr):
+                a0 = ring_off[r0 + r] - e0  # this ring's slice of act
+                m = nact[r]
+                # add the edges the scanline reached (sorted by lower y)
+                end = ring_off[r0 + r + 1]
+                while ptr[r] < end and elo[order[ptr[r]]] <= yc:
+                    act[a0 + m] = order[ptr[r]]
+                    m += 1
+                    ptr[r] += 1
+                # keep the edges still crossing it (lower y <= yc < upper y)
+                c = 0
+                for i in range(m):
+                    e = act[a0 + i]
+                    if ehi[e] > yc:
+                        act[a0 + c] = e
+                        c += 1
+                nact[r] = c
+                if c == 0:
+                    continue
+                for i in range(c):
+                    e = act[a0 + i]
+                    xs[i] = ex0[e] + (yc - ey0[e]) * (ex1[e] - ex0[e]) / (ey1[e] - ey0[e])
+                if c <= 32:
+                    _insertion_sort(xs, c)
+                else:
+                    xs[:c] = np.sort(xs[:c])
+                # pixel x is inside when x + 0.5 lies in [s0, s1), [s2, s3)...
+                for i in range(0, c - 1, 2):
+                    a = max(fx0, math.ceil(xs[i] - 0.5))
+                    b = min(fx1, math.ceil(xs[i + 1] - 0.5))
+                    if b <= a:
+                        continue
+                    if simple:
+                        if n == rows.size:
+                            rows = _grow(rows, n + 1)
+                            starts = _grow(starts, n + 1)
+                            stops = _grow(stops, n + 1)
+                            ks = _grow(ks, n + 1)
+                        rows[n] = y
+                        starts[n] = a
+                        stops[n] = b
+                        ks[n] = k
+                        n += 1
+                    else:
+                        ev_x[nev] = a
+                        ev_r[nev] = r
+                        ev_d[nev] = 1
+                        ev_x[nev + 1] = b
+                        ev_r[nev + 1] = r
+                        ev_d[nev + 1] = -1
+                        nev += 2
+            if simple or nev == 0:
+                continue
+            # sweep: inside where some part has its exterior and none of its holes
+            idx = np.argsort(ev_x[:nev], kind="mergesort")
+            inside = 0
+            j = 0
+            open_at = 0
+            while j < nev:
+                xcur = ev_x[idx[j]]
+                before = inside
+                while j < nev and ev_x[idx[j]] == xcur:
+                    r = ev_r[idx[j]]
+                    p = ring_part[r]
+                    was = ext_in[p] > 0 and hole_in[p] == 0
+                    if ring_hole[r]:
+                        hole_in[p] += ev_d[idx[j]]
+                    else:
+                        ext_in[p] += ev_d[idx[j]]
+                    now = ext_in[p] > 0 and hole_in[p] == 0
+                    if now and not was:
+                        inside += 1
+                    elif was and not now:
+                        inside -= 1
+                    j += 1
+                if before == 0 and inside > 0:
+                    open_at = xcur
+                elif before > 0 and inside == 0:
+                    if n == rows.size:
+                        rows = _grow(rows, n + 1)
+                        starts = _grow(starts, n + 1)
+                        stops = _grow(stops, n + 1)
+                        ks = _grow(ks, n + 1)
+                    rows[n] = y
+                    starts[n] = open_at
+                    stops[n] = xcur
+                    ks[n] = k
+                    n += 1
+    return rows, starts, stops, ks, n
+
+
+@njit(nogil=True, cache=True)
+def gather(block, nb, y0, x0, rows, starts, stops, n, values):
+    """Copy the samples of the spans out of ``block`` (``(h, w * nb)``: ``nb`` bands per
+    pixel, origin ``(y0, x0)``) into ``values``, span after span."""
+    pos = 0
+    for i in range(n):
+        r = rows[i] - y0
+        a = (starts[i] - x0) * nb
+        m = (stops[i] - starts[i]) * nb
+        values[pos : pos + m] = block[r, a : a + m]
+        pos += m
+    return pos
+
+
+@njit(nogil=True, cache=True)
+def fill_mask(out, y0, x0, rows, starts, stops, n):
+    """Set the spans' pixels of the boolean ``out`` (origin ``(y0, x0)``)."""
+    for i in range(n):
+        r = rows[i] - y0
+        for x in range(starts[i] - x0, stops[i] - x0):
+            out[r, x] = True

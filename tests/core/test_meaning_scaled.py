@@ -1,0 +1,227 @@
+"""Physical values: ``scaled=True`` reads ``value * scale + offset`` from GDAL's metadata
+(issue 16 item 2), with rasterio's ``read(masked=True).astype(float64) * scale + offset`` as
+the oracle, on files written with rasterio: every path (eager, dask, stream), negative
+scales, nodata, several bands. Order statistics (min, max, median, every percentile method)
+equal numpy on that oracle to the last bit; mean, sum and std are the exact values rounded
+once (numpy's float sums are within a few ulps).
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import rasterio
+from hypothesis import given
+from hypothesis import strategies as st
+
+import imgstats
+import imgstats.io._limits
+from imgstats import InvalidOption
+from imgstats.functions import QUANTILE_METHODS
+from imgstats.io._meaning import gdal_scales
+from imgstats.summary import _sqrt
+
+from .test_exact import CORE
+
+pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+
+ORDER = ["min", "max", "median", "p0", "p2.5", "p50", "p99.9", "p100"]
+RNG = np.random.default_rng(2)
+
+
+def _write(path, data, scales, offsets, nodata=None, tiled=True):
+    count, height, width = data.shape
+    profile = dict(driver="GTiff", width=width, height=height, count=count, dtype=data.dtype.name)
+    if nodata is not None:
+        profile["nodata"] = nodata
+    if tiled:
+        profile.update(tiled=True, blockxsize=32, blockysize=16)
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+        dst.scales = scales
+        dst.offsets = offsets
+    return path
+
+
+def _physical(path, band):
+    with rasterio.open(path) as src:
+        raw = src.read(band + 1, masked=True)
+        scale, offset = src.scales[band], src.offsets[band]
+    values = raw.astype(np.float64) * scale + offset
+    return values.compressed(), raw.compressed(), scale, offset
+
+
+@pytest.fixture(params=["eager", "dask", "stream"])
+def read(request, monkeypatch):
+    if request.param == "stream":
+        monkeypatch.setattr(imgstats.io._limits, "EAGER_BYTES", 0)
+
+    def compute(path, funcs, **kw):
+        if request.param == "dask":
+            kw["chunks"] = {0: 23, 1: 41}
+        return imgstats.compute(path, funcs, **kw)
+
+    return compute
+
+
+@pytest.mark.parametrize(
+    ("dtype", "scales", "offsets", "nodata"),
+    [
+        ("int16", (0.01, -2.0), (5.0, -1.0), -9999),
+        ("uint16", (0.0001, 3.5), (-0.1, 1000.0), 0),
+        ("int32", (-0.25,), (17.0,), None),
+        ("float32", (1e-3, -7.0), (273.15, 0.0), -3.4028234663852886e38),
+        ("uint8", (0.5,), (-10.0,), 255),
+    ],
+)
+def test_physical_values_equal_rasterio_scaled(tmp_path, read, dtype, scales, offsets, nodata):
+    count, height, width = len(scales), 70, 90
+    if np.dtype(dtype).kind == "f":
+        data = RNG.normal(50, 20, (count, height, width)).astype(dtype)
+    else:
+        info = np.iinfo(dtype)
+        lo, hi = max(info.min, -3000), min(info.max, 3000)
+        data = RNG.integers(lo, hi, (count, height, width), endpoint=True).astype(dtype)
+    if nodata is not None:
+        data[RNG.random(data.shape) < 0.2] = nodata
+    path = _write(tmp_path / "scaled.tif", data, scales, offsets, nodata)
+    for band in range(count):
+        v, raw, scale, offset = _physical(path, band)
+        funcs = [*ORDER, "mean", "sum", "std", "count"]
+        got = read(path, funcs, band=band, scaled=True)
+        for f in ORDER:
+            q = {"min": 0, "max": 100, "median": None}.get(f, None)
+            want = (
+                np.median(v)
+                if f == "median"
+                else np.percentile(v, q if q is not None else float(f[1:]))
+            )
+            assert got[f] == want.item(), f
+            assert type(got[f]) is float
+        exact = [Fraction(x) for x in raw.tolist()]
+        n = len(exact)
+        total = sum(exact, Fraction(0))
+        assert got["mean"] == float(total / n * Fraction(scale) + Fraction(offset))
+        assert got["sum"] == float(total * Fraction(scale) + n * Fraction(offset))
+        mean = total / n
+        variance = sum(((x - mean) ** 2 for x in exact), Fraction(0)) / n
+        assert got["std"] == _sqrt(variance * Fraction(scale) ** 2)
+        assert got["count"] == v.size
+        for f in ("mean", "sum", "std"):  # numpy's float steps: close, not equal
+            want = getattr(np, f)(v)
+            assert math.isclose(got[f], want, rel_tol=1e-9, abs_tol=1e-9 * abs(scale) * 3000)
+        # the stored values are the default, as rasterio's read() gives them
+        assert read(path, "max", band=band) == raw.max().item()
+
+
+@pytest.mark.parametrize("method", QUANTILE_METHODS)
+@CORE
+@given(
+    values=st.lists(st.integers(-(2**15), 2**15 - 1), min_size=1, max_size=40),
+    scale=st.sampled_from([0.1, -0.1, 3.0, -2.5, 1e-7, -1e5]),
+    offset=st.sampled_from([0.0, -1.5, 1e3]),
+    q=st.floats(0, 100),
+)
+def test_every_method_equals_numpy_on_the_mapped_values(method, values, scale, offset, q):
+    arr = np.array(values, np.int16)
+    mapped = arr.astype(np.float64) * scale + offset
+    got = imgstats.compute(arr, ["p50", "median"], scale=scale, offset=offset, method=method)
+    assert got["median"] == np.median(mapped).item()
+    name = f"p{q:.6f}".rstrip("0").rstrip(".")
+    pct = float(name[1:])
+    assert imgstats.compute(arr, name, scale=scale, offset=offset, method=method) == (
+        np.percentile(mapped, pct, method=method).item()
+    )
+
+
+def test_a_negative_scale_swaps_min_and_max_and_reverses_ranks():
+    arr = np.array([[1, 2, 3, 10]], np.uint8)
+    got = imgstats.compute(arr, ["min", "max", "p25", "p75"], scale=-1.0, offset=0.5)
+    mapped = arr.astype(np.float64) * -1.0 + 0.5
+    assert got == {
+        "min": -9.5,
+        "max": -0.5,
+        "p25": np.percentile(mapped, 25).item(),
+        "p75": np.percentile(mapped, 75).item(),
+    }
+
+
+def test_a_wide_float_image_refines_the_reversed_ranks():
+    arr = RNG.normal(0, 1, 100_000).astype(np.float64)
+    mapped = arr * -3.0 + 1.0
+    got = imgstats.compute(arr, ["p1", "p99", "median"], scale=-3.0, offset=1.0)
+    assert got == {
+        "p1": np.percentile(mapped, 1).item(),
+        "p99": np.percentile(mapped, 99).item(),
+        "median": np.median(mapped).item(),
+    }
+
+
+def test_an_image_without_scales_is_its_own_values_as_floats(tmp_path):
+    arr = np.arange(12, dtype=np.uint16).reshape(3, 4)
+    assert imgstats.compute(arr, ["max", "mean"], scaled=True) == {"max": 11.0, "mean": 5.5}
+
+
+def test_bands_of_different_scales_are_not_pooled(tmp_path):
+    data = np.ones((2, 8, 8), np.int16)
+    path = _write(tmp_path / "two.tif", data, (1.0, 2.0), (0.0, 0.0))
+    with pytest.raises(InvalidOption, match="different scales"):
+        imgstats.compute(path, "mean", scaled=True)
+    assert imgstats.compute(path, "mean", band=1, scaled=True) == 2.0
+    assert imgstats.compute(path, "mean", scale=3.0) == 3.0  # a given scale is every band's
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"scale": 0}, "scale must be a finite number other than 0"),
+        ({"scale": float("nan")}, "scale must be a finite number"),
+        ({"offset": float("inf")}, "offset must be a finite number"),
+        ({"scale": "two"}, "scale must be a number"),
+        ({"scaled": "yes"}, "scaled must be True or False"),
+    ],
+)
+def test_bad_scales_are_refused(options, message):
+    with pytest.raises(InvalidOption, match=message):
+        imgstats.compute(np.arange(4, dtype=np.uint8), "mean", **options)
+
+
+@pytest.mark.parametrize("func", ["majority", "unique", "value_counts"])
+def test_classes_are_not_scaled(func):
+    with pytest.raises(InvalidOption, match="stored classes"):
+        imgstats.compute(np.arange(4, dtype=np.uint8), func, scaled=True)
+
+
+def test_a_file_with_an_unusable_scale_says_so(tmp_path):
+    data = np.ones((1, 8, 8), np.int16)
+    path = _write(tmp_path / "zero.tif", data, (0.0,), (1.0,))
+    with pytest.raises(InvalidOption, match="give no physical values"):
+        imgstats.compute(path, "mean", scaled=True)
+    assert imgstats.compute(path, "mean") == 1.0  # the stored values still answer
+
+
+def test_gdal_metadata_parsing():
+    xml = (
+        '<GDALMetadata><Item name="SCALE" sample="1" role="scale">2.5</Item>'
+        '<Item role="offset" sample="0" name="OFFSET">-4</Item>'
+        '<Item name="STATISTICS_MEAN" sample="0">7</Item></GDALMetadata>'
+    )
+    assert gdal_scales(xml, 2) == ((1.0, -4.0), (2.5, 0.0))
+    assert gdal_scales("<GDALMetadata></GDALMetadata>", 1) is None
+    assert gdal_scales(xml, 1) == ((1.0, -4.0),)  # a sample beyond the bands is ignored
+    bad = '<Item name="SCALE" sample="0" role="scale">x</Item>'
+    assert math.isnan(gdal_scales(bad, 1)[0][0])
+
+
+def test_the_summary_keeps_the_scales_through_its_bytes(tmp_path):
+    data = (np.arange(64, dtype=np.int16).reshape(1, 8, 8)) * 3
+    path = _write(tmp_path / "s.tif", data, (0.5,), (1.0,))
+    summary = imgstats.summarize(path)
+    assert summary.scales == ((0.5, 1.0),)
+    again = imgstats.Summary.from_bytes(summary.to_bytes())
+    assert again.compute("max", scaled=True) == 189 * 0.5 + 1.0
+    assert imgstats.compute(again, "max", scaled=True) == 189 * 0.5 + 1.0
+    assert again.compute("max", scale=2.0) == 378.0

@@ -1,0 +1,130 @@
+"""Zonal statistics count GDAL's valid samples: a dataset mask (internal or sidecar) and an
+alpha band, as ``compute`` does, with rasterio's ``read(masked=True)`` as the oracle.
+
+Each file is read eagerly, through dask in uneven chunks, and streamed tile by tile; the
+zones are labels and polygons.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+
+import imgstats
+import imgstats.io
+
+from .test_meaning_valid import _write
+from .test_zonal import oracle, same_number
+
+pytestmark = pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")
+
+FUNCS = ["min", "max", "mean", "median", "p2", "p98"]
+H, W = 150, 230
+RNG = np.random.default_rng(170)
+POLYGONS = [
+    [[3.2, 4.1], [140.5, 10.0], [60.0, 120.7]],
+    [[100.0, 20.0], [229.0, 20.0], [229.0, 149.0], [100.0, 149.0]],  # overlaps the first
+    [[0.0, 100.0], [40.0, 100.0], [40.0, 150.0], [0.0, 150.0]],
+]
+
+
+def _masked_bands(path):
+    """``(bands, y, x)`` masked samples of the colour bands (alpha never pooled)."""
+    with rasterio.open(path) as src:
+        alpha = {i for i, c in enumerate(src.colorinterp) if c == rasterio.enums.ColorInterp.alpha}
+        return [src.read(b + 1, masked=True) for b in range(src.count) if b not in alpha]
+
+
+def _zone_masks(kind):
+    yy, xx = np.mgrid[0:H, 0:W]
+    if kind == "labels":
+        labels = (yy // 40) * 10 + xx // 60 + 1
+        return labels, {int(z): labels == z for z in np.unique(labels)}
+    from imgstats.regions import point_in_ring
+
+    masks = {
+        i: point_in_ring(np.asarray(p, np.float64), xx + 0.5, yy + 0.5)
+        for i, p in enumerate(POLYGONS)
+    }
+    return POLYGONS, masks
+
+
+def _check(frame, bands, masks):
+    for zone, m in masks.items():
+        parts = [b[m].compressed() for b in bands]
+        v = np.concatenate(parts)
+        valid = v[~np.isnan(v)] if v.dtype.kind == "f" else v
+        assert frame.at[zone, "count"] == valid.size, zone
+        for f in FUNCS:
+            got = frame.at[zone, f]
+            if valid.size == 0:
+                assert pd.isna(got)
+                continue
+            got = got.item() if hasattr(got, "item") else got
+            assert same_number(got, oracle(valid, f)), (zone, f, got)
+
+
+@pytest.fixture(params=["eager", "dask", "stream"])
+def read(request, monkeypatch):
+    if request.param == "stream":
+        monkeypatch.setattr(imgstats.io._limits, "EAGER_BYTES", 0)
+    return {"chunks": {0: 37, 1: 51}} if request.param == "dask" else {}
+
+
+@pytest.mark.parametrize("zones", ["labels", "polygons"])
+@pytest.mark.parametrize(
+    ("dtype", "bands", "how"),
+    [
+        (np.uint8, 1, "internal"),
+        (np.float32, 1, "internal"),
+        (np.int32, 2, "sidecar"),
+        (np.uint16, 1, "sidecar"),
+        (np.uint8, 4, "alpha"),
+        (np.uint16, 4, "alpha"),
+    ],
+)
+def test_zonal_counts_the_masked_reading(tmp_path, read, zones, dtype, bands, how):
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        data = RNG.normal(100, 30, (bands, H, W)).astype(dtype)
+        data[0, 5:9, 7:30] = np.nan
+    else:
+        info = np.iinfo(dtype)
+        data = RNG.integers(info.min, min(info.max, 5000), (bands, H, W), endpoint=True)
+        data = data.astype(dtype)
+    mask = RNG.random((H, W)) > 0.3
+    mask[:, 200:] = False  # a zone part wholly masked
+    kw = {}
+    if how == "alpha":
+        data[3] = np.where(mask, np.iinfo(dtype).max, 0)
+        kw["alpha"] = True
+    else:
+        kw["mask"] = mask
+        kw["sidecar"] = how == "sidecar"
+    path = _write(tmp_path / "m.tif", data, **kw)
+    layout, masks = _zone_masks(zones)
+    frame = imgstats.zonal(str(path), layout, FUNCS, **read)
+    _check(frame, _masked_bands(path), masks)
+
+
+def test_one_band_of_an_rgba_image_and_its_alpha(tmp_path):
+    data = RNG.integers(0, 255, (4, H, W), endpoint=True).astype(np.uint8)
+    data[3] = np.where(RNG.random((H, W)) > 0.5, 255, 0)
+    path = _write(tmp_path / "a.tif", data, alpha=True)
+    layout, masks = _zone_masks("polygons")
+    green = imgstats.zonal(str(path), layout, FUNCS, band="G")
+    with rasterio.open(path) as src:
+        _check(green, [src.read(2, masked=True)], masks)
+        # GDAL gives the alpha band no mask of its own: all its samples count
+        alpha = imgstats.zonal(str(path), layout, FUNCS, band=3)
+        _check(alpha, [np.ma.masked_array(src.read(4))], masks)
+
+
+def test_raw_counts_every_sample(tmp_path):
+    data = RNG.integers(0, 255, (1, H, W), endpoint=True).astype(np.uint8)
+    path = _write(tmp_path / "r.tif", data, mask=RNG.random((H, W)) > 0.5)
+    layout, masks = _zone_masks("labels")
+    frame = imgstats.zonal(str(path), layout, FUNCS, raw=True)
+    _check(frame, [np.ma.masked_array(data[0])], masks)
