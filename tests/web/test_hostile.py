@@ -8,10 +8,13 @@ answers, what the server logged), never wall-clock times: the latencies are meas
 
 from __future__ import annotations
 
+import functools
 import http.client
+import http.server
 import json
 import shutil
 import socket
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from web_helpers import http_get
+from web_helpers import http_get, serve_folder
 
 from imgstats.data import gallery_path
 
@@ -283,29 +286,63 @@ def _tasks(master: int) -> dict[int, int]:
     return out
 
 
-def test_a_cold_burst_waits_in_the_queue_not_in_threads(heavy_store, gunicorn_server):
-    """16 distinct cold requests on one worker of 4 threads and 1 slot of slow work: all
-    answer 200, /health is answered while most of them still wait (they hold no thread), and
-    the worker never runs more than its configured threads."""
-    base, proc = gunicorn_server(
-        heavy_store,
-        workers=1,
-        env={"IMGSTATS_THREADS": "4", "IMGSTATS_SLOW_WORKERS": "1", "IMGSTATS_WARMUP": "0"},
+class _StallingHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder; GETs of ``slow_*`` files hang until the test releases them."""
+
+    release: threading.Event
+
+    def do_GET(self):  # noqa: N802 -- http.server's name
+        if "slow_" in self.path:
+            self.release.wait(60)
+        super().do_GET()
+
+    def log_message(self, format, *args):  # noqa: A002 -- the base class's name
+        pass
+
+
+def test_a_cold_burst_waits_in_the_queue_not_in_threads(tmp_path, gunicorn_server):
+    """16 distinct cold requests on a hung store, on one worker of 4 threads and 1 slot of
+    slow work: one hangs in the slot, the 15 others wait in the worker's queue without a
+    thread, so /health is answered while all of them still wait (a thread per waiting request
+    would leave none), the worker runs no more than its 4 request threads, and all 16 answer
+    200 once the store answers."""
+    folder = tmp_path / "remote"
+    folder.mkdir()
+    names = [f"slow_{i:02d}.jpg" for i in range(16)]
+    for name in names:
+        shutil.copyfile(gallery_path() / "IMG_1.jpg", folder / name)
+    release = threading.Event()
+    handler = functools.partial(
+        type("H", (_StallingHandler,), {"release": release}), directory=str(folder)
     )
-    idle = _tasks(proc.pid)
-    with ThreadPoolExecutor(16) as pool:
-        burst = [
-            pool.submit(http_get, base, f"/stats/heavy_{i:02d}.png/median", timeout=120)
-            for i in range(16)
-        ]
-        time.sleep(0.5)  # the burst has arrived: one decodes, the others are queued
-        for _ in range(3):
-            assert http_get(base, "/health", timeout=10)[0] == 200
-            done = sum(f.done() for f in burst)
-            assert done < len(burst) // 2  # answered ahead of the queue, not after it
-        busy = _tasks(proc.pid)
-        statuses = [f.result()[0] for f in burst]
-    assert statuses == [200] * 16
+    with serve_folder(folder, handler) as store:
+        base, proc = gunicorn_server(
+            f"{store}/",
+            workers=1,
+            env={
+                "IMGSTATS_THREADS": "4",
+                "IMGSTATS_SLOW_WORKERS": "1",
+                "IMGSTATS_STORE_TIMEOUT": "60",
+                "IMGSTATS_DECODE_WAIT": "60",
+                "IMGSTATS_WARMUP": "0",
+            },
+        )
+        idle = _tasks(proc.pid)
+        pool = ThreadPoolExecutor(len(names))
+        try:
+            burst = [
+                pool.submit(http_get, base, f"/stats/{name}/median", timeout=120) for name in names
+            ]
+            time.sleep(1.0)  # the burst has arrived: one hangs in the slot, the others queue
+            for _ in range(3):
+                assert http_get(base, "/health", timeout=10)[0] == 200
+            assert not any(f.done() for f in burst)  # answered while every one still waits
+            busy = _tasks(proc.pid)
+        finally:
+            release.set()
+            statuses = [f.result()[0] for f in burst]
+            pool.shutdown()
+    assert statuses == [200] * len(names)
     # the request threads are the configured 4 at most, whatever the queue held
     (worker,) = busy
     assert busy[worker] - idle.get(worker, 0) <= 4, (idle, busy)
