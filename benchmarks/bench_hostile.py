@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import http.client
 import os
+import shutil
 import socket
 import statistics
 import sys
@@ -150,7 +151,6 @@ def kill_under_load(server, seconds: float, kills: int, connections: int) -> str
     """wrk on a cached answer for ``seconds``, SIGKILLing a worker ``kills`` times; wrk's
     requests and errors."""
     import re
-    import shutil
     import signal
     import subprocess
 
@@ -200,6 +200,13 @@ def main(argv=None) -> int:
     if args.wrk_seconds <= 0:
         phases.discard("kills")
     folder = Path(tempfile.mkdtemp(prefix="imgstats-hostile-"))
+    try:
+        return _run(args, phases, folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)  # ~300 MB of images
+
+
+def _run(args, phases: set, folder: Path) -> int:
     (folder / "IMG_1.jpg").write_bytes((gallery_path() / "IMG_1.jpg").read_bytes())
     rng = np.random.default_rng(0)
     # a thumbnail of ~8 MB: more than loopback's socket buffers hold
