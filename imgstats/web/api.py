@@ -102,7 +102,7 @@ def stats(image: str, func: str):
 
 #: The options of which samples count and where (``raw``, ``nodata``: issue 16), in the
 #: query of ``GET /stats`` and the body of ``POST /stats`` alike.
-SAMPLE_OPTIONS = ("raw", "nodata", "bbox", "crs")
+SAMPLE_OPTIONS = ("raw", "nodata", "bbox", "crs", "palette")
 #: The function name of a histogram, and its own query parameters.
 HISTOGRAM = "histogram"
 HISTOGRAM_PARAMETERS = ("bins", "range")
@@ -247,6 +247,8 @@ def _samples(fields, body: bool = False) -> dict:
             )
         if "crs" in out and not isinstance(out["crs"], str):
             raise InvalidOption("'crs' must be a CRS name such as \"EPSG:4326\"")
+        if "palette" in out and not isinstance(out["palette"], str):
+            raise InvalidOption('\'palette\' must be "rgb" (the colours) or "index"')
     if is_pattern(request.view_args.get("image", "")) and ("bbox" in out or "crs" in out):
         raise InvalidOption(
             "a bbox applies to one image, not to a pattern: give a window in pixels"

@@ -91,6 +91,15 @@ def openapi_document(version: str) -> dict:
         "image, or outside the image type's range: 400.",
         "schema": {"type": "string", "maxLength": 64},
     }
+    palette = {
+        "name": "palette",
+        "in": "query",
+        "required": False,
+        "description": "rgb (default): a palette image's colours; index: its class indices, "
+        "one band P, as GDAL reads a paletted TIFF. index on an image without a palette, "
+        "or any other value: 400.",
+        "schema": {"type": "string", "enum": ["rgb", "index"]},
+    }
     bbox = {
         "name": "bbox",
         "in": "query",
@@ -234,6 +243,7 @@ def openapi_document(version: str) -> dict:
         },
         "pixels": {"type": "integer", "description": "Pixels the window or polygon selects."},
         "raw": {"type": "boolean", "description": "Every sample counted, when asked for."},
+        "palette": {"type": "string", "description": "index: the class indices were read."},
         "nodata": {
             "type": ["number", "string"],
             "description": "The nodata value asked for (nan, inf, -inf as strings).",
@@ -332,6 +342,7 @@ def openapi_document(version: str) -> dict:
                         method,
                         raw,
                         nodata,
+                        palette,
                         bbox,
                         crs,
                         bins,
@@ -422,6 +433,11 @@ def openapi_document(version: str) -> dict:
                                         "nodata": {
                                             "type": ["number", "string", "null"],
                                             "description": nodata["description"],
+                                        },
+                                        "palette": {
+                                            "type": ["string", "null"],
+                                            "enum": ["rgb", "index", None],
+                                            "description": palette["description"],
                                         },
                                         "bbox": {
                                             "description": bbox["description"],

@@ -44,6 +44,7 @@ from ..errors import (
 from ..functions import Function, parse_function
 from ..io import read_header
 from ..io._limits import EAGER_BYTES
+from ..io._meaning import check_palette
 from ..io._pillow import check_pixels
 from ..reduce import compute, refine, summarize
 from ..regions import parse_window, polygon_rings
@@ -261,6 +262,7 @@ class ImageService:
         nodata=None,
         bbox=None,
         crs=None,
+        palette=None,
     ) -> Answer:
         """Answer ``funcs`` for each of ``selections`` of an image: the service's one entry.
 
@@ -296,6 +298,10 @@ class ImageService:
             rotated raster), cached as that window is.
         crs : str, optional
             The CRS of ``bbox`` (``EPSG:4326``...), reprojected with pyproj (``geo`` extra).
+        palette : {"rgb", "index"}, optional
+            A palette image's colours (the default) or its class indices (one band ``P``, as
+            GDAL reads a paletted TIFF). ``"index"`` is part of every cache key; on an image
+            without a palette it is an InvalidOption.
 
         Returns
         -------
@@ -316,7 +322,9 @@ class ImageService:
         """
         parsed = _parse_functions(funcs)  # refuse a bad name before touching the store
         page = check_page(page)
-        region = self.region(name, window, polygon, raw=raw, nodata=nodata, bbox=bbox, crs=crs)
+        region = self.region(
+            name, window, polygon, raw=raw, nodata=nodata, bbox=bbox, crs=crs, palette=palette
+        )
         selections = tuple(dict.fromkeys(selections))
         version = self.version(name)
         key = (
@@ -353,7 +361,16 @@ class ImageService:
             return slot.value
 
     def region(
-        self, name, window=None, polygon=None, *, raw=False, nodata=None, bbox=None, crs=None
+        self,
+        name,
+        window=None,
+        polygon=None,
+        *,
+        raw=False,
+        nodata=None,
+        bbox=None,
+        crs=None,
+        palette=None,
     ) -> Region:
         """The checked :class:`Region` of a question on image ``name``; a ``bbox`` in map
         coordinates (``crs``: its CRS, else the raster's) becomes pixels here, from the
@@ -369,8 +386,8 @@ class ImageService:
             The bbox holds no pixel centre of the image.
         """
         if bbox is None and crs is None:
-            return Region.of(window, polygon, raw=raw, nodata=nodata)
-        Region.of(window, polygon, raw=raw, nodata=nodata)  # refuse bad options first
+            return Region.of(window, polygon, raw=raw, nodata=nodata, palette=palette)
+        Region.of(window, polygon, raw=raw, nodata=nodata, palette=palette)  # refuse bad ones
         if bbox is None:
             raise InvalidOption("crs says the CRS of a bbox: give a bbox too")
         if window is not None:
@@ -395,6 +412,7 @@ class ImageService:
             polygon if map_polygon is None else map_polygon,
             raw=raw,
             nodata=nodata,
+            palette=palette,
         )
 
     def _georeference(self, name: str):
@@ -425,6 +443,7 @@ class ImageService:
         nodata=None,
         bbox=None,
         crs=None,
+        palette=None,
     ) -> Answer:
         """``numpy.histogram(valid samples, bins, range)`` of each selection of an image.
 
@@ -452,7 +471,9 @@ class ImageService:
         bins = _histogram.check_bins(bins)
         rng = _histogram.check_range(range)
         page = check_page(page)
-        region = self.region(name, window, None, raw=raw, nodata=nodata, bbox=bbox, crs=crs)
+        region = self.region(
+            name, window, None, raw=raw, nodata=nodata, bbox=bbox, crs=crs, palette=palette
+        )
         selections = tuple(dict.fromkeys(selections))
         version = self.version(name)
         key = (self.store.url, name, version, page, "histogram", bins, rng, selections, each_band)
@@ -770,6 +791,7 @@ class ImageService:
         names=None,
         raw=False,
         nodata=None,
+        palette=None,
     ) -> Answer:
         """Answer ``funcs`` over the samples of every image whose name matches ``pattern``.
 
@@ -819,7 +841,7 @@ class ImageService:
         """
         parsed = _parse_functions(funcs)
         page = check_page(page)
-        region = Region.of(window, None, raw=raw, nodata=nodata)
+        region = Region.of(window, None, raw=raw, nodata=nodata, palette=palette)
         selections = tuple(dict.fromkeys(selections))
         names = self.match(pattern) if names is None else list(dict.fromkeys(names))
         if not names:
@@ -1234,9 +1256,10 @@ class Region:
     key: tuple = ()
     raw: bool = False
     nodata: float | int | None = None
+    palette: str | None = None
 
     @classmethod
-    def of(cls, window=None, polygon=None, *, raw=False, nodata=None) -> Region:
+    def of(cls, window=None, polygon=None, *, raw=False, nodata=None, palette=None) -> Region:
         """Check a window, a polygon (either may be None) and the validity options.
 
         Raises
@@ -1244,9 +1267,13 @@ class Region:
         InvalidOption
             See :func:`imgstats.regions.parse_window` and
             :func:`imgstats.regions.polygon_rings`; also coordinates beyond 2**31 pixels, a
-            ``nodata`` that is no number, and ``raw`` with a ``nodata``.
+            ``nodata`` that is no number, ``raw`` with a ``nodata``, and a ``palette`` other
+            than ``"rgb"`` or ``"index"``.
         """
         key = ()
+        if palette is not None:
+            palette = check_palette(palette)
+            palette = None if palette == "rgb" else palette  # the default reading: no key
         raw = check_raw(raw)
         nodata = check_nodata_text(nodata)
         if raw and nodata is not None:
@@ -1274,7 +1301,9 @@ class Region:
         if nodata is not None:
             # repr tells 0 from 0.0 apart only where the type does; NaN's repr is stable
             key += ("nodata", repr(nodata))
-        return cls(window, polygon, key, raw, nodata)
+        if palette is not None:
+            key += ("palette", palette)
+        return cls(window, polygon, key, raw, nodata, palette)
 
     def __bool__(self) -> bool:
         return bool(self.key)
@@ -1290,6 +1319,8 @@ class Region:
             out["raw"] = True
         if self.nodata is not None:
             out["nodata"] = self.nodata
+        if self.palette is not None:
+            out["palette"] = self.palette
         return out
 
     @property
@@ -1317,6 +1348,8 @@ class Region:
             if isinstance(nodata, float) and not math.isfinite(nodata):
                 nodata = str(nodata)  # JSON has no NaN or infinity, as the header's facts
             out["nodata"] = nodata
+        if self.palette is not None:
+            out["palette"] = self.palette
         return out
 
     def _pixels(self, summary: Summary) -> dict:
