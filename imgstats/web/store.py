@@ -239,11 +239,24 @@ class LocalStore:
         if not stat.S_ISREG(st.st_mode):
             raise ImageNotFound(f"no image named {name!r} in the store")
         token = f"{st.st_mtime_ns}-{st.st_size}-{st.st_ino}-{st.st_ctime_ns}"
+        times = [st]
+        # A ``.msk`` sidecar is part of what the image means (GDAL's dataset mask, which the
+        # statistics honour): adding, replacing or removing one is a new version.
+        try:
+            msk = os.stat(path + ".msk")
+        except OSError:
+            msk = None
+        if msk is not None and stat.S_ISREG(msk.st_mode):
+            token += f"+msk:{msk.st_mtime_ns}-{msk.st_size}-{msk.st_ino}-{msk.st_ctime_ns}"
+            times.append(msk)
         # The clock is read after the stat: a write that lands after it moves the ctime on.
         # Timestamps come from the kernel's coarse clock (a tick behind time.time_ns()), and
         # an mtime may be set to any time; the window covers both.
         now = time.time_ns()
-        if now - st.st_ctime_ns < self.racy_ns or abs(now - st.st_mtime_ns) < self.racy_ns:
+        if any(
+            now - t.st_ctime_ns < self.racy_ns or abs(now - t.st_mtime_ns) < self.racy_ns
+            for t in times
+        ):
             token = _racy(token)
         return Version(token, st.st_size)
 
