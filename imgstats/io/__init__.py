@@ -81,9 +81,10 @@ def read_header(fh, source, *, page: int = 0) -> dict:
         of a TIFF, frames of an animated image), which pixels count -- ``nodata`` (the
         GDAL_NODATA value, ``None`` without; ``"nan"``/``"inf"`` as text) and ``mask``
         (``"internal"``, ``"sidecar"``, ``"nodata"``, ``"alpha"`` or ``None``, GDAL's
-        order) --, and where it lies -- ``crs`` (``"EPSG:32633"``), ``transform``
-        (rasterio's ``a, b, c, d, e, f``) and ``bounds`` (``left, bottom, right, top``),
-        each ``None`` without georeferencing.
+        order) --, ``scales`` (each band's ``[scale, offset]`` from GDAL_METADATA, what
+        ``scaled=True`` applies; ``None`` without), and where it lies -- ``crs``
+        (``"EPSG:32633"``), ``transform`` (rasterio's ``a, b, c, d, e, f``) and ``bounds``
+        (``left, bottom, right, top``), each ``None`` without georeferencing.
 
     Raises
     ------
@@ -250,7 +251,7 @@ def _opened(raw, source, pixel_limit, page):
     with open_pillow(fh, source, pixel_limit, page) as img:
         header = pillow_header(img, source)
         header.update(_validity_header(None, header["bands"], source))
-        header.update({"crs": None, "transform": None, "bounds": None})
+        header.update({"crs": None, "transform": None, "bounds": None, "scales": None})
         yield header, partial(pillow_preview, img, source)
 
 

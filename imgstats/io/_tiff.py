@@ -110,6 +110,7 @@ class TiffFacts:
             "format": "TIFF",
             "photometric": self.meaning.photometric,
             "pages": self.pages,
+            "scales": None if self.scales is None else [list(pair) for pair in self.scales],
             **geo_facts(self.geo),
         }
 

@@ -17,7 +17,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
 from .. import __version__
-from ..errors import InvalidOption, UnknownFunction
+from ..errors import ImageNotFound, InvalidOption, UnknownFunction
 from ..functions import NAMED_FUNCTIONS, with_method, with_scaled
 from .openapi import openapi_document
 from .service import check_page, is_pattern
@@ -398,6 +398,32 @@ def images():
     response.headers["Cache-Control"] = "no-cache"
     response.add_etag()
     return response.make_conditional(request)
+
+
+@_route("/api/images/<image>")
+def image_info(image: str):
+    """One image's header facts, read without decoding a pixel and cached by version: size,
+    bands, type, format, pages, which samples count (``nodata``, ``mask``), ``scales`` and
+    where it lies (``crs``, ``transform``, ``bounds``)."""
+    if is_pattern(image):
+        raise ImageNotFound("image facts are one image's: give a name, not a pattern")
+    info = _finite(_service().info(image))
+    response = Response(_dumps(info), mimetype="application/json")
+    response.headers["Cache-Control"] = "no-cache"
+    response.set_etag(hashlib.sha256(str(info["version"]).encode()).hexdigest()[:32])
+    return response.make_conditional(request)
+
+
+def _finite(value):
+    """``value`` with every non-finite float as its text (``"nan"``, ``"-inf"``): JSON has
+    none, and a file's header may hold one (a NaN scale is refused only when applied)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 @_route("/api/openapi.json")

@@ -1001,6 +1001,11 @@ def _facts(info: dict, answer) -> list[tuple[str, str]]:
         facts.append(("Nodata", "none" if nodata is None else format_value(nodata)))
     if "mask" in info:
         facts.append(("Mask", _MASK_WORDS.get(info["mask"], str(info["mask"]))))
+    scales = info.get("scales")
+    if scales:
+        pairs = {(float(s), float(o)) for s, o in scales}
+        shown = "; ".join(f"× {s:.10g} + {o:.10g}" for s, o in sorted(pairs))
+        facts.append(("Scale, offset", f"{shown} (physical values with scaled=1)"))
     if "crs" in info:
         facts.append(("CRS", info["crs"] or "none: pixel coordinates only"))
     bounds = info.get("bounds")

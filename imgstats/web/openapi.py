@@ -492,6 +492,41 @@ def openapi_document(version: str) -> dict:
                     },
                 }
             },
+            "/api/images/{image}": {
+                "get": {
+                    "summary": "One image's header facts",
+                    "description": "Read without decoding a pixel, cached by the image's "
+                    "version: name, version, bytes, width, height, bands, dtype, format, "
+                    "photometric, pages, nodata, mask, scales ([scale, offset] per band, or "
+                    "null), crs, transform and bounds (null without georeferencing).",
+                    "operationId": "image_info",
+                    "parameters": [
+                        {
+                            "name": "image",
+                            "in": "path",
+                            "required": True,
+                            "description": "An image name of the store (IMG_1.jpg); a "
+                            "pattern or an unknown name is a 404.",
+                            "schema": {
+                                "type": "string",
+                                "maxLength": 255,
+                                "pattern": r"^[^/\\?#%:]+$",
+                            },
+                        }
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The facts. An ETag is set.",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/ImageInfo"}
+                                }
+                            },
+                        },
+                        **_errors(404, 405, 422, 502, 503, 504),
+                    },
+                }
+            },
             "/api/openapi.json": {
                 "get": {
                     "summary": "This document",
@@ -504,6 +539,31 @@ def openapi_document(version: str) -> dict:
         },
         "components": {
             "schemas": {
+                "ImageInfo": {
+                    "type": "object",
+                    "required": ["name", "version", "width", "height", "bands", "dtype"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "version": {"type": "string"},
+                        "bytes": {"type": "integer"},
+                        "width": {"type": "integer"},
+                        "height": {"type": "integer"},
+                        "bands": {"type": "array", "items": {"type": "string"}},
+                        "dtype": {"type": "string"},
+                        "format": {"type": "string"},
+                        "photometric": {"type": ["string", "null"]},
+                        "pages": {"type": "integer"},
+                        "nodata": {"type": ["number", "string", "null"]},
+                        "mask": {"type": ["string", "null"]},
+                        "scales": {
+                            "type": ["array", "null"],
+                            "items": {"type": "array", "items": {"type": "number"}},
+                        },
+                        "crs": {"type": ["string", "null"]},
+                        "transform": {"type": ["array", "null"], "items": {"type": "number"}},
+                        "bounds": {"type": ["array", "null"], "items": {"type": "number"}},
+                    },
+                },
                 "Stats": {
                     "type": "object",
                     "required": ["image", "func", "value"],

@@ -225,3 +225,22 @@ def test_the_summary_keeps_the_scales_through_its_bytes(tmp_path):
     assert again.compute("max", scaled=True) == 189 * 0.5 + 1.0
     assert imgstats.compute(again, "max", scaled=True) == 189 * 0.5 + 1.0
     assert again.compute("max", scale=2.0) == 378.0
+
+
+def test_the_header_and_the_gallery_tell_the_scales(tmp_path):
+    from imgstats.io import read_header
+    from imgstats.web import create_app
+
+    data = np.arange(2 * 20 * 30, dtype=np.int16).reshape(2, 20, 30)
+    path = _write(tmp_path / "s.tif", data, [0.01, -2.5], [100.0, 0.0])
+    with open(path, "rb") as fh:
+        header = read_header(fh, path)
+    with rasterio.open(path) as src:
+        assert header["scales"] == [[s, o] for s, o in zip(src.scales, src.offsets, strict=True)]
+    plain = _write(tmp_path / "p.tif", data, [1.0, 1.0], [0.0, 0.0])
+    with open(plain, "rb") as fh:
+        assert read_header(fh, plain)["scales"] in (None, [[1.0, 0.0], [1.0, 0.0]])
+    client = create_app({"IMAGES": str(tmp_path), "WARMUP": False}).test_client()
+    assert client.get("/api/images/s.tif").get_json()["scales"] == header["scales"]
+    page = client.get("/gallery/s.tif").get_data(as_text=True)
+    assert "Scale, offset" in page and "0.01 + 100" in page and "-2.5 + 0" in page

@@ -404,6 +404,7 @@ def test_service_contract(service, images):
         "pages": 1,
         "nodata": None,
         "mask": None,
+        "scales": None,
         "crs": None,
         "transform": None,
         "bounds": None,
@@ -494,6 +495,7 @@ def test_openapi_describes_the_api(client):
         "/stats/{image}/{func}",
         "/stats/{image}",
         "/api/images",
+        "/api/images/{image}",
         "/api/openapi.json",
     }
     responses = doc["paths"]["/stats/{image}/{func}"]["get"]["responses"]

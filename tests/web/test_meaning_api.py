@@ -372,3 +372,24 @@ def test_any_options_are_answered_without_a_500(client, geo, func, options):
     got = client.get(f"/stats/geo_float32.tif/{func}?" + urlencode(options))
     assert got.status_code in (200, 400, 422), (options, got.get_json())
     assert got.is_json
+
+
+def test_image_info_gives_the_header_facts(client, images, geo):
+    name, data = geo["int16"]
+    got = client.get(f"/api/images/{name}")
+    assert got.status_code == 200 and got.mimetype == "application/json"
+    info = got.get_json()
+    with rasterio.open(images / name) as src:
+        assert info["crs"] == src.crs.to_string()
+        assert info["transform"][:6] == list(src.transform)[:6]
+        assert info["bounds"] == list(src.bounds)
+        assert info["nodata"] == src.nodata == NODATA["int16"]
+    assert (info["width"], info["height"], info["dtype"]) == (W, H, "int16")
+    assert info["mask"] == "nodata" and info["scales"] is None
+    again = client.get(f"/api/images/{name}", headers={"If-None-Match": got.headers["ETag"]})
+    assert again.status_code == 304
+    plain = client.get("/api/images/IMG_1.jpg").get_json()
+    assert plain["crs"] is None and plain["nodata"] is None and plain["format"] == "JPEG"
+    for bad in ("nope.tif", "IMG_*.jpg", "..%2Fetc%2Fpasswd"):
+        missing = client.get(f"/api/images/{bad}")
+        assert missing.status_code == 404 and "error" in missing.get_json(), bad
