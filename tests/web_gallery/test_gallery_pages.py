@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 import pytest
 
 from imgstats import parse_function
-from imgstats.functions import NAMED_FUNCTIONS
+from imgstats.functions import NAMED_FUNCTIONS, SCALAR_FUNCTIONS
 from imgstats.web.gallery import natural_key
 
 
@@ -166,7 +166,9 @@ def test_image_page_has_the_function_buttons_and_percentile_input(client):
     html = client.get("/gallery/IMG_1.jpg").text
     funcs = html[html.index('<form class="funcs"') :]
     buttons = [text for _, text in elements(funcs[: funcs.index("</form>")], "button")]
-    assert buttons == list(NAMED_FUNCTIONS) and buttons[:4] == ["min", "max", "mean", "median"]
+    # one button per statistic that is one number (value_counts, a dict, is the API's)
+    assert buttons == list(SCALAR_FUNCTIONS) and buttons[:4] == ["min", "max", "mean", "median"]
+    assert "value_counts" not in buttons and "value_counts" in NAMED_FUNCTIONS
     ((p, _),) = elements(html, "input", name="p")
     assert (p["type"], p["min"], p["max"], p["step"]) == ("number", "0", "100", "any")
     ((label, text),) = elements(html, "label", for_=p["id"])
