@@ -429,6 +429,11 @@ class RedisLayer:
     # -- values -----------------------------------------------------------------------------
     def get(self, key: tuple) -> Summary | None:
         """Return the summary stored for ``key``, or None (missing, invalid, or no Redis)."""
+        return self._fetch(key, self._decode)
+
+    def _fetch(self, key: tuple, decode):
+        """``decode(name, blob)`` of what is stored for ``key``, or None (missing, invalid,
+        or no Redis): the one read behind :meth:`get` and :meth:`get_bytes`."""
         if not self.available:
             return None
         try:
@@ -443,7 +448,7 @@ class RedisLayer:
         if blob is None:
             return None
         try:
-            return self._decode(name, blob)
+            return decode(name, blob)
         except CorruptSummary as exc:
             self._reject(str(exc))
             return None
@@ -463,24 +468,7 @@ class RedisLayer:
     def get_bytes(self, key: tuple) -> bytes | None:
         """The bytes stored for ``key`` by :meth:`set_bytes` (an answer already encoded,
         e.g. a zonal response), or None (missing, invalid, or no Redis)."""
-        if not self.available:
-            return None
-        try:
-            name = self.key(key)
-            blob = self._client.get(name)
-        except self._errors as exc:
-            if isinstance(exc, self._wrong_type) and str(exc).startswith("WRONGTYPE"):
-                self._reject("not a string")
-            else:
-                self._failed(exc)
-            return None
-        if blob is None:
-            return None
-        try:
-            return self._unwrap(name, blob)
-        except CorruptSummary as exc:
-            self._reject(str(exc))
-            return None
+        return self._fetch(key, self._unwrap)
 
     def set_bytes(self, key: tuple, raw: bytes) -> None:
         """Store ``raw`` bytes for ``key``, in the same envelope as a summary: bound to its
