@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 import imgstats
 from imgstats import _jit, _kernels
+from imgstats._blocks import small_int_stats
 from imgstats._kernels import _BLOCK16, _PROBE16
 
 from .oracle import check_all
@@ -150,3 +151,31 @@ def test_statistics_of_a_smooth_image(dtype, chunks):
     check_all(imgstats.compute(src, funcs), arr, funcs)
     for b in range(3):
         check_all(imgstats.compute(src, funcs, band=b), arr[..., b], funcs)
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "uint16", "int16"])
+@pytest.mark.parametrize("huge", [False, True])
+def test_band_stats_of_a_histogram(dtype, huge):
+    """count, min, max and the exact sum read from a full histogram, with empty ends; a
+    count of 2**47 or more is summed exactly too (Python ints rather than int64)."""
+    dt = np.dtype(dtype)
+    size = 1 << (8 * dt.itemsize)
+    rng = np.random.default_rng(size + huge)
+    hist = rng.integers(0, 5, size) * (rng.random(size) < 0.3)
+    hist[:11] = 0
+    hist[-5:] = 0
+    hist[11] = 1
+    hist[size - 5] = 2**62 if huge else 9
+    stats = small_int_stats(dt, hist)
+    keys = np.nonzero(hist)[0]
+    base = int(np.iinfo(dt).min)
+    assert stats.count == int(hist.sum())
+    assert (stats.min(), stats.max()) == (11 + base, size - 5 + base)
+    want = sum(int(c) * (k + base) for k, c in enumerate(hist.tolist()))
+    assert stats.total == want
+    assert stats.kmin == int(keys[0]) and stats.kmax == int(keys[-1])
+
+
+def test_band_stats_of_an_empty_histogram():
+    stats = small_int_stats(np.dtype(np.uint16), np.zeros(65536, np.int64))
+    assert stats.count == 0 and stats.kmin > stats.kmax
