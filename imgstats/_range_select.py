@@ -155,6 +155,8 @@ def _scan(arr: np.ndarray, nb: int, per_band):
     top = kdt.type(1 << (width - 1))
     inf = kdt.type(0x7F800000 if width == 32 else 0x7FF0000000000000)
     m = max(1, max(len(ivs) for ivs in per_band))
+    if m > 255:  # the kernel tags a sample's interval in a byte
+        return None
     los = np.zeros((nb, m), kdt)
     widths = np.zeros((nb, m), kdt)
     ms = np.array([len(ivs) for ivs in per_band], np.int64)

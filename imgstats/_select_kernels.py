@@ -4,13 +4,21 @@
 One pass over a stripe of float32 or float64 samples, without any histogram: per band, the
 NaN count, the smallest and largest order-preserving key, for each predicted key interval the
 count of keys below it, and the keys that fall inside an interval. Each block of samples is
-read three times while it sits in L1: the counts in loops the compiler vectorizes (8 float32
-keys per instruction), then the few keys inside an interval appended behind a branch, which
-the CPU predicts well because they are a few percent of the samples (measured on 4 MP
-float32: the branchless store of every key cost twice as much).
+read twice while it sits in L1: first a loop the compiler vectorizes (8 float32 keys per
+instruction) counts and writes a byte per sample, its interval (0: none); then the few keys
+inside an interval are appended, 8 flags tested at once as one uint64, so that most samples
+cost no scalar work at all. Measured on a 12 MP float32 (one core, the kernel alone): a
+scalar append loop over every key cost 11.5 ms for a median's 2% of kept keys and 9.8 ms
+for a p99's 0.4%; the flags, 7.7 and 4.2 ms (``a.sum()``: 1.9 ms). numba computes on 32-bit
+integers in 64 bits, which halves the lanes: the counting loop of a float32 band with one
+interval (a single percentile, a median) casts every step back to 32 bits
+(:func:`_count32`, 1.4 ms faster on that 12 MP array); the others mask the differences that
+must wrap around in 32 bits (:func:`_count`).
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from ._jit import njit
 
@@ -31,11 +39,10 @@ def select_stripe(
     nb : int
     top, ones, inf, ninf : scalars of the type of ``bits``
         The sign bit, every bit, the bit pattern of +inf and the key of -inf (the smallest
-        valid key). numba computes on 32-bit integers in 64 bits: ``ones`` masks the
-        differences that must wrap around in 32.
+        valid key).
     los, widths : (nb, m) arrays of the type of ``bits``
-        Each band's key intervals ``[lo, lo + width]`` (sorted, disjoint); only the first
-        ``ms[band]`` of a row are used.
+        Each band's key intervals ``[lo, lo + width]`` (sorted, disjoint, at most 255); only
+        the first ``ms[band]`` of a row are used.
     ms : (nb,) int64
     nan : (nb,) int64
         Updated: the NaN count.
@@ -54,93 +61,146 @@ def select_stripe(
         The kept keys of each band, in the order met.
     """
     n = bits.shape[0] // nb
+    flags = np.zeros(_BLOCK, np.uint8)  # per sample of a block: its interval + 1, or 0
+    words = flags.view(np.uint64)
+    narrow = bits.itemsize == 4
     args = (top, ones, inf, ninf, los, widths, ms, nan, kmin, kmax, below, eq, kept, out)
+    args = (*args, flags, words)
     for start in range(0, n, _BLOCK):
         stop = min(n, start + _BLOCK)
         for c in range(nb):
+            # one call per layout: a variable of both would be typed as strided
             if nb == 1:  # contiguous: the counting loops vectorize
-                _block(bits[start:stop], c, *args)
+                _column(bits[start:stop], c, narrow, *args)
             else:
-                _block(bits[start * nb + c : stop * nb : nb], c, *args)
+                _column(bits[start * nb + c : stop * nb : nb], c, narrow, *args)
 
 
 @njit(nogil=True, cache=True)
-def _block(col, c, top, ones, inf, ninf, los, widths, ms, nan, kmin, kmax, below, eq, kept, out):
-    """:func:`select_stripe` on one block of one band's samples."""
+def _column(
+    col,
+    c,
+    narrow,
+    top,
+    ones,
+    inf,
+    ninf,
+    los,
+    widths,
+    ms,
+    nan,
+    kmin,
+    kmax,
+    below,
+    eq,
+    kept,
+    out,
+    flags,
+    words,
+):
+    """Count, then keep, one block of one band."""
+    if narrow and ms[c] == 1:
+        _count32(col, c, top, ones, inf, ninf, los, widths, nan, kmin, kmax, below, flags)
+    else:
+        _count(col, c, top, ones, inf, ninf, los, widths, ms, nan, kmin, kmax, below, flags)
+    _append(col, c, top, ones, los, widths, eq, kept, out, flags, words)
+
+
+@njit(nogil=True, cache=True)
+def _count32(col, c, top, ones, inf, ninf, los, widths, nan, kmin, kmax, below, flags):
+    """:func:`_count` of a float32 band with one interval, in 32-bit lanes."""
+    top = np.uint32(top)
+    ones = np.uint32(ones)
+    inf = np.uint32(inf)
+    ninf = np.uint32(ninf)
+    absmask = np.uint32(ones ^ top)
+    zero = np.uint32(0)
+    lo = np.uint32(los[c, 0])
+    width = np.uint32(widths[c, 0])
+    rel = np.uint32(lo - ninf)
+    nn = 0
+    cnt = 0
+    kmn = np.uint32(kmin[c])
+    kmx = np.uint32(kmax[c])
+    for i in range(col.shape[0]):  # vectorized
+        b = col[i]
+        isn = np.uint32(b & absmask) > inf
+        nn += isn
+        k = np.uint32(b ^ (ones if b >= top else top))
+        kmn = min(kmn, ones if isn else k)
+        kmx = max(kmx, zero if isn else k)
+        cnt += np.uint32(k - ninf) < rel
+        flags[i] = np.uint32(k - lo) <= width
+    for i in range(col.shape[0], flags.shape[0]):  # a short last block
+        flags[i] = 0
+    nan[c] += nn
+    kmin[c] = kmn
+    kmax[c] = kmx
+    below[c, 0] += cnt
+
+
+@njit(nogil=True, cache=True)
+def _count(col, c, top, ones, inf, ninf, los, widths, ms, nan, kmin, kmax, below, flags):
+    """Count one block of one band (NaN, min, max, keys below each interval) and flag each
+    sample with its interval + 1 (0: none)."""
     absmask = ones ^ top
     zero = top ^ top
+    m = col.shape[0]
     nn = 0
     kmn = kmin[c]
     kmx = kmax[c]
-    for i in range(col.shape[0]):  # vectorized
+    for i in range(m):  # vectorized
         b = col[i]
         isn = (b & absmask) > inf
         nn += isn
         k = b ^ (ones if b >= top else top)
         kmn = min(kmn, ones if isn else k)
         kmx = max(kmx, zero if isn else k)
+    for i in range(flags.shape[0]):
+        flags[i] = 0
+    # valid keys lie in [ninf, key of +inf]; a NaN's key is outside, and k - ninf then wraps
+    # (below -inf's) or is above every interval (above +inf's): never counted, never kept
+    for j in range(ms[c]):
+        lo = los[c, j]
+        width = widths[c, j]
+        rel = (lo - ninf) & ones
+        tag = np.uint8(j + 1)
+        cnt = 0
+        for i in range(m):  # vectorized
+            b = col[i]
+            k = b ^ (ones if b >= top else top)
+            cnt += ((k - ninf) & ones) < rel
+            flags[i] = tag if ((k - lo) & ones) <= width else flags[i]
+        below[c, j] += cnt
     nan[c] += nn
     kmin[c] = kmn
     kmax[c] = kmx
-    mc = ms[c]
-    for j in range(mc):
-        # valid keys lie in [ninf, key of +inf]; a NaN's key is outside, and k - ninf then
-        # wraps (below -inf's) or is above every interval (above +inf's): never counted
-        below[c, j] += _below(col, top, ones, ninf, (los[c, j] - ninf) & ones)
+
+
+@njit(nogil=True, cache=True)
+def _append(col, c, top, ones, los, widths, eq, kept, out, flags, words):
+    """Keep the flagged keys of one block (strictly inside their interval; those equal to a
+    bound are counted): eight flags tested at once, most hold none."""
     nk = kept[c]
     cap = out.shape[1]
-    dst = out[c]
-    if mc == 1:
-        lo = los[c, 0]
-        nk = _append(col, top, ones, lo, widths[c, 0], lo + widths[c, 0], dst, nk, cap, eq[c, 0])
-    else:
-        for i in range(col.shape[0]):
+    m = col.shape[0]
+    for r in range((m + 7) // 8):
+        if words[r] == 0:
+            continue
+        for i in range(8 * r, min(m, 8 * r + 8)):
+            f = flags[i]
+            if f == 0:
+                continue
             b = col[i]
-            k = b ^ (ones if b >= top else top)
-            for j in range(mc):
-                lo = los[c, j]
-                if ((k - lo) & ones) <= widths[c, j]:  # one unsigned compare
-                    if k == lo:
-                        eq[c, j, 0] += 1
-                    elif k == lo + widths[c, j]:
-                        eq[c, j, 1] += 1
-                    else:
-                        if nk < cap:
-                            dst[nk] = k
-                        nk += 1
-                    break
-    kept[c] = nk
-
-
-@njit(nogil=True, cache=True, inline="always")
-def _below(col, top, ones, ninf, rel):
-    """The valid keys of ``col`` below ``ninf + rel``."""
-    cnt = 0
-    for i in range(col.shape[0]):  # vectorized
-        b = col[i]
-        k = b ^ (ones if b >= top else top)
-        cnt += ((k - ninf) & ones) < rel
-    return cnt
-
-
-@njit(nogil=True, cache=True, inline="always")
-def _append(col, top, ones, lo, width, hi, dst, nk, cap, eq):
-    """Append the keys of ``col`` strictly inside ``[lo, hi]`` to ``dst`` from ``nk``, and
-    count those equal to ``lo`` and ``hi`` into ``eq``."""
-    nlo = 0
-    nhi = 0
-    for i in range(col.shape[0]):
-        b = col[i]
-        k = b ^ (ones if b >= top else top)
-        if ((k - lo) & ones) <= width:  # one unsigned compare
+            k = (b ^ (ones if b >= top else top)) & ones
+            j = f - 1
+            lo = los[c, j]
             if k == lo:
-                nlo += 1
-            elif k == hi:
-                nhi += 1
+                eq[c, j, 0] += 1
+            elif k == ((lo + widths[c, j]) & ones):
+                eq[c, j, 1] += 1
             else:
                 if nk < cap:
-                    dst[nk] = k
+                    out[c, nk] = k
                 nk += 1
-    eq[0] += nlo
-    eq[1] += nhi
-    return nk
+    kept[c] = nk
