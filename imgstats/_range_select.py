@@ -39,7 +39,7 @@ _kernels = lazy_module("imgstats._select_kernels")
 #: is as fast there and needs no prediction).
 MIN_SAMPLES = 1 << 18
 #: Samples of the strided look that predicts the intervals.
-SAMPLE = 1 << 15
+SAMPLE = 1 << 17
 #: Standard deviations of a binomial rank on either side of a predicted rank.
 SIGMAS = 3.5
 #: The kept keys of a band may be at most 1/this of its samples, else the summary answers.
@@ -77,15 +77,12 @@ def answer(plan, funcs: list[Function], selections: list[tuple[int, ...]]):
     """
     arr = plan.pixels
     nb = arr.shape[2] if arr.ndim == 3 else 1
-    px = arr.reshape(-1, nb)
     qs = sorted({f.q / 100 for f in funcs if f.q is not None})
-    stride = max(1, px.shape[0] // SAMPLE)
-    look = px[::stride]
-    keys = float_keys(np.ascontiguousarray(look).view(f"u{arr.dtype.itemsize}"))
-    valid = ~np.isnan(look)
+    npix = arr.size // nb
+    stride = max(1, npix // SAMPLE)
     wanted = {}  # selection -> its merged intervals
     for sel in dict.fromkeys(selections):
-        k = np.sort(keys[:, list(sel)][valid[:, list(sel)]])
+        k = _sample(arr, nb, stride, sel)
         if k.size < 2:
             return None  # nothing to predict from: all NaN, as a rule
         wanted[sel] = _intervals(k, qs, arr.dtype.itemsize * 8, stride == 1)
@@ -112,24 +109,47 @@ def answer(plan, funcs: list[Function], selections: list[tuple[int, ...]]):
     return out
 
 
+def _sample(arr: np.ndarray, nb: int, stride: int, sel) -> np.ndarray:
+    """The keys of the valid samples of bands ``sel`` of every ``stride``-th pixel (of a
+    C-contiguous array; else of a grid of about as many), in any order."""
+    kdt = np.dtype(f"u{arr.dtype.itemsize}")
+    if not arr.flags.c_contiguous:  # a grid of rows and columns: no copy of the image
+        step = max(1, math.isqrt(stride))
+        look = arr[::step, ::step].reshape(-1, nb)[:, list(sel)]
+        return float_keys(np.ascontiguousarray(look).view(kdt)[~np.isnan(look)])
+    bits = arr.reshape(-1).view(kdt)
+    top = kdt.type(1 << (8 * kdt.itemsize - 1))
+    inf = kdt.type(0x7F800000 if kdt.itemsize == 4 else 0x7FF0000000000000)
+    out = np.empty(len(sel) * (-(-arr.size // nb // stride)), kdt)
+    bands = np.array(sel, np.int64)
+    n = _kernels.sample_keys(bits, nb, stride, bands, top, ~top | top, inf, out)
+    return out[:n]
+
+
 def _intervals(k: np.ndarray, qs, width: int, whole: bool = False):
     """The merged key intervals ``[(lo, hi)]`` predicted to hold the quantiles ``qs`` of the
-    samples whose sorted sample keys are ``k``; ``None`` when they would keep too many.
+    samples whose sample keys are ``k`` (any order); ``None`` when they would keep too many.
     ``whole``: ``k`` are all the samples, whose ranks need no margin but the methods'."""
     m = k.size
-    ivs = []
+    ranks = []
     share = 0.0
     for p in qs:
         r = p * (m - 1)
         half = 2 if whole else SIGMAS * math.sqrt(m * p * (1 - p)) + 2
         a, b = math.floor(r - half), math.ceil(r + half)
+        ranks.append((a, b))
+        share += (min(b, m - 1) - max(a, 0) + 1) / m
+    if share > 1 / KEEP_SHARE:
+        return None
+    inner = sorted({x for ab in ranks for x in ab if 0 < x < m - 1})
+    if inner:  # the sample's order statistics at the bounds: a select, not a sort
+        k = np.partition(k, inner)
+    ivs = []
+    for a, b in ranks:
         # open-ended at the extremes, up to the infinities' keys (a NaN's lies beyond them)
         lo = int(_NINF[width]) if a <= 0 else int(k[a])
         hi = int(_PINF[width]) if b >= m - 1 else int(k[b])
         ivs.append((lo, hi))
-        share += (min(b, m - 1) - max(a, 0) + 1) / m
-    if share > 1 / KEEP_SHARE:
-        return None
     return _merge(ivs)
 
 

@@ -204,3 +204,19 @@ def _append(col, c, top, ones, los, widths, eq, kept, out, flags, words):
                     out[c, nk] = k
                 nk += 1
     kept[c] = nk
+
+
+@njit(nogil=True, cache=True)
+def sample_keys(bits, nb, stride, bands, top, ones, inf, out):
+    """Write the keys of the valid samples of ``bands`` of every ``stride``-th pixel of
+    ``bits`` (``nb`` bands interleaved) to ``out``; return how many."""
+    absmask = ones ^ top
+    n = 0
+    for p in range(0, bits.shape[0] // nb, stride):
+        for c in bands:
+            b = bits[p * nb + c]
+            if (b & absmask) > inf:
+                continue
+            out[n] = b ^ (ones if b >= top else top)
+            n += 1
+    return n

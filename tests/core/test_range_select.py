@@ -264,3 +264,14 @@ def test_the_size_floor_keeps_small_arrays_on_the_summary(monkeypatch):
     assert imgstats.compute(big, "p25") == np.percentile(big, 25)
     assert seen and seen[-1] is not None
     assert not math.isnan(imgstats.compute(big, "median"))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_strided_view_is_sampled_without_a_copy_and_answered(dtype, ran):
+    rng = np.random.default_rng(11)
+    base = rng.standard_t(3, (300, 500, 2)).astype(dtype)
+    view = base[::2, 50:450, 1]  # neither C-contiguous nor a copy
+    got = imgstats.compute(view, ["p2", "median", "p98", "count"])
+    assert ran[-1] is not None
+    assert bits_equal(got, summary_answer(view, ["p2", "median", "p98", "count"]))
+    assert got["median"] == np.median(view)
