@@ -239,6 +239,188 @@ def group_labels(
     return _promote(Groups(values.dtype, present.astype(np.int64) + lo, offsets, out))
 
 
+#: The bytes the histogram path's tables may take (every thread's first-pass table of 256
+#: uint32 per group, reused as the second pass's slots): beyond, label zones take the keys'
+#: path.
+HISTOGRAM_BUDGET = 64 << 20
+#: The histogram path runs when the zones' tables hold at most this many bins per sample:
+#: a 256-bin table per zone pays when zones are not far smaller than 256 samples.
+_BINS_PER_SAMPLE = 4
+
+
+def label_statistics(values, labels, background, funcs, nb: int = 1, valid=None):
+    """Every statistic of every label zone of 8- or 16-bit samples, from two histogram passes
+    over the pixels, with no key written; ``None`` when this path does not apply (other
+    types, other functions, sparse labels, tables over :data:`HISTOGRAM_BUDGET`).
+
+    Pass 1 (labels and samples, on every core over stripes of pixels, per-thread tables
+    added): per zone its pixels, the exact integer sum of its valid samples and the
+    histogram of their keys' high byte (all 8 bits for 8-bit samples, which then need
+    nothing more). The runs of one label along the pixels are recorded on the way. From
+    the high-byte histograms, the bin of each wanted rank (min, max, the median's two
+    middle samples, the two neighbours of each linear percentile). Pass 2 (the runs, or
+    the labels again, and the samples): the low byte of each sample in a wanted bin, into
+    one 256-bin histogram per (zone, wanted bin). Memory: a few hundred words per zone and
+    thread, whatever the image's size.
+
+    Parameters are those of :func:`group_labels`, and ``funcs`` the functions' names.
+
+    Returns
+    -------
+    tuple or None
+        ``(zones, counts, values)``: the zones with a pixel (int64, sorted), their valid
+        samples, and ``name -> array`` as :func:`read_groups` gives them.
+    """
+    funcs = [parse_function(f) for f in funcs]
+    values = np.ascontiguousarray(values).reshape(-1)
+    flat = np.ascontiguousarray(labels).reshape(-1)
+    dtype = np.dtype(values.dtype)
+    if (
+        dtype.kind not in "uib"
+        or dtype.itemsize > 2
+        or not flat.size
+        or values.size >= 1 << 32  # uint32 bins
+        or any(_needs_sort(f) for f in funcs)
+    ):
+        return None
+    if not dtype.isnative:
+        values = values.astype(dtype.newbyteorder("="))
+        dtype = values.dtype
+    if not flat.dtype.isnative:
+        flat = flat.astype(flat.dtype.newbyteorder("="))
+    if flat.dtype == np.bool_:
+        flat = flat.view(np.uint8)
+    raw = values.view(f"u{dtype.itemsize}")
+    flip = (1 << (dtype.itemsize * 8 - 1)) if dtype.kind == "i" else 0
+    shift = 8 if dtype.itemsize == 2 else 0
+    ok = np.zeros(0, bool) if valid is None else np.ascontiguousarray(valid, bool).reshape(-1)
+    lo, hi = _likely_range(flat, exact_below=1)
+    first = None
+    for _ in range(2):  # a label outside the guessed range: count again over the exact one
+        jobs = _table_jobs(flat, values.size, hi - lo + 1)
+        if jobs is None:
+            return None
+        first = _first_pass(flat, lo, background, nb, raw, flip, shift, ok, hi - lo + 1, jobs)
+        if not first[-1]:
+            break
+        lo, hi = _label_range(flat)
+    hists, sums, seen, nval, runs, _ = first
+    present = np.flatnonzero(seen)
+    n = nval[present]
+    sums = sums[present] - flip * n
+    ranks, where = _rank_table(funcs, n)
+    picked = _rank_keys(
+        hists, n, ranks, shift, present, (flat, lo, background, nb, raw, flip, ok), jobs, runs
+    )
+    out = {}
+    nonempty = n > 0
+    for f in funcs:
+        if f.name not in out:
+            col = _ranked_column(f, picked, where, sums, n, dtype)
+            out[f.name] = col if f.kind in ("min", "max") else np.where(nonempty, col, np.nan)
+    return present.astype(np.int64) + lo, n, out
+
+
+def _table_jobs(flat, samples: int, ngroups: int):
+    """The stripes of the histogram path: one per core when every thread's tables fit
+    :data:`HISTOGRAM_BUDGET`, fewer when only fewer do; ``None`` when one thread's would
+    not, or when they would hold more than :data:`_BINS_PER_SAMPLE` bins per sample."""
+    if ngroups <= 0 or ngroups > flat.size + 1024 or ngroups * 256 > _BINS_PER_SAMPLE * samples:
+        return None
+    fit = HISTOGRAM_BUDGET // (ngroups * 256 * 4)  # a table per thread (then the slots)
+    if fit < 1:
+        return None
+    jobs = _stripes(flat.size, samples)
+    return jobs if fit >= len(jobs) else _even(flat.size, fit)
+
+
+def _even(n: int, parts: int) -> list[tuple[int, int]]:
+    """``parts`` slices ``(start, stop)`` of ``range(n)`` of about equal length."""
+    cuts = np.linspace(0, n, parts + 1).astype(np.int64)
+    return [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a]
+
+
+def _first_pass(flat, lo, background, nb, raw, flip, shift, ok, ngroups, jobs):
+    """``(hists, sums, seen, nval, runs, outside)`` of :func:`_group_kernels.label_histograms`
+    on every stripe: ``hists[t]`` stripe ``t``'s table, to which ``hists[0]`` adds the
+    others; ``runs`` per stripe as ``(runs, nruns)``."""
+    bg = -1
+    if background is not None and lo <= background < lo + ngroups:
+        bg = background - lo
+    # one more group, where the samples of no group are counted (and dropped)
+    hists = [np.zeros((ngroups + 1) * 256, np.uint32) for _ in jobs]
+    words = np.zeros((3, len(jobs), ngroups + 1), np.int64)  # sums, seen, nval
+    runs = [np.empty(((b - a) // 8 + 1, 2), np.int64) for a, b in jobs]
+    found = _on_threads(
+        _k.label_histograms,
+        [
+            (flat, lo, bg, nb, raw, flip, shift, ok, a, b, hists[t], *words[:, t], runs[t])
+            for t, (a, b) in enumerate(jobs)
+        ],
+    )
+    outside = sum(int(f[0]) for f in found)
+    hist = hists[0]
+    for t in range(1, len(jobs)):  # add only the zones the other stripes touched
+        _k.add_rows(hist, hists[t], np.flatnonzero(words[1, t, :ngroups]))
+    stripes = [(r, int(f[1])) for r, f in zip(runs, found, strict=True)]
+    sums, seen, nval = words[:, :, :ngroups].sum(axis=1)
+    return hists, sums, seen, nval, stripes, outside
+
+
+def _rank_keys(hists, n, ranks, shift, present, pixels, jobs, runs):
+    """The key of each rank of ``ranks`` (``(zones, r)``) of each present zone, from its
+    high-byte histogram (``hists[0]``: every group's, 256 bins each, every stripe's added;
+    ``hists[t]``: stripe ``t``'s alone) and, for 16-bit keys, a second pass over the
+    ``pixels`` (``(labels, lo, background, nb, raw, flip, valid)``) that gathers the low
+    bytes of the samples in the bins holding a wanted rank. ``hists[0]`` is reused as the
+    second pass's table of slots."""
+    hist = hists[0]
+    picked = np.zeros(ranks.shape, np.uint16 if shift else np.uint8)
+    nz, r = ranks.shape
+    if not r or not nz:
+        return picked
+    live = n > 0
+    zone = present[live]
+    ranks = ranks[live]
+    bins = np.zeros(ranks.shape, np.int64)
+    within = np.zeros(ranks.shape, np.int64)
+    _k.rank_bins(hist, zone, ranks, np.argsort(ranks, axis=1), bins, within)
+    if not shift:
+        picked[live] = bins
+        return picked
+    # the low bytes of the samples of each distinct (zone, high byte) wanted, row after row:
+    # the first pass counted them, per stripe
+    pairs = zone[:, None] * 256 + bins
+    wanted, row = np.unique(pairs, return_inverse=True)
+    row = row.reshape(-1).astype(np.int64)
+    per_stripe = np.stack([h[wanted] for h in hists]).astype(np.int64)
+    per_stripe[0] -= per_stripe[1:].sum(axis=0)  # hists[0] holds every stripe's, added
+    offsets = np.zeros(wanted.size + 1, np.int64)
+    np.cumsum(per_stripe.sum(axis=0), out=offsets[1:])
+    pos = np.cumsum(per_stripe, axis=0)
+    pos -= per_stripe
+    pos += offsets[:-1]
+    out = np.empty(int(offsets[-1]), np.uint8)
+    flat, lo, background, nb, raw, flip, ok = pixels
+    slot = hists[0].view(np.int32)  # the first pass's table, read: the slots now
+    slot.fill(-1)
+    slot[wanted] = np.arange(wanted.size, dtype=np.int32)
+    bg = -1
+    if background is not None and lo <= background < lo + slot.size // 256:
+        bg = background - lo
+    _on_threads(
+        _k.label_low_bytes,
+        [
+            (flat, lo, bg, nb, raw, flip, ok, a, b, runs[t][0], runs[t][1], slot, pos[t], out)
+            for t, (a, b) in enumerate(jobs)
+        ],
+    )
+    low_bins = np.zeros(row.size, np.int64)
+    _k.rank_in_rows(out, offsets, row, within.reshape(-1), low_bins)
+    picked[live] = (bins << 8) | low_bins.reshape(bins.shape)
+    return picked
+
+
 def _sparse_labels(values, flat, background, nb, valid) -> Groups:
     """:func:`group_labels` of labels spread far wider than the block: through their
     distinct values."""
@@ -294,11 +476,12 @@ def _label_range(flat) -> tuple[int, int]:
     return lo, hi
 
 
-def _likely_range(flat) -> tuple[int, int]:
-    """A range that likely holds every label: the type's own for 8 and 16 bits, else that of
-    a sample of the labels widened by a quarter (exact for few labels, or huge ones)."""
+def _likely_range(flat, exact_below: int = 2) -> tuple[int, int]:
+    """A range that likely holds every label: the type's own for labels of up to
+    ``exact_below`` bytes, else that of a sample of the labels widened by a quarter (exact
+    for few labels, or huge ones)."""
     dtype = flat.dtype
-    if dtype.itemsize <= 2:
+    if dtype.itemsize <= exact_below:
         info = np.iinfo(dtype)
         return int(info.min), int(info.max)
     if flat.size < 1 << 16 or dtype == np.uint64:
@@ -449,28 +632,18 @@ def read_groups(
     want_sums = exact_sums and any(f.kind == "mean" for f in parsed)
     picked, sums = _select(keys, offsets, ranks, want_sums, dtype)
 
-    def picked_values(j):
-        return keys_to_values(picked[:, j].astype(np.uint64), dtype)
-
     out: dict = {}
     for f in parsed:
         if f.name in out:
             continue
         if keys.size == 0:
             col = np.zeros(n.size, dtype if f.kind in ("min", "max") else np.float64)
-        elif f.kind in ("min", "max"):
-            col = picked_values(where[f.name][0])
-        elif f.kind == "mean":
-            col = _int_means(sums, n) if exact_sums else _means(keys, offsets, dtype)
-        elif f.kind == "count":
-            col = n.astype(np.float64)
-        elif f.name == "median":
-            col = _medians(*(picked_values(j) for j in where[f.name]), n, dtype)
-        elif not _needs_sort(f):
-            j_lo, j_hi = where[f.name]
-            col = _lerp_groups(picked_values(j_lo), picked_values(j_hi), where[f.name, "t"], dtype)
-        else:  # the other percentile methods, counts, sums: group by group
+        elif f.kind == "mean" and not exact_sums:
+            col = _means(keys, offsets, dtype)
+        elif _needs_sort(f):  # the other percentile methods, counts, sums: group by group
             col = _per_group(keys, offsets, f, dtype)
+        else:
+            col = _ranked_column(f, picked, where, sums, n, dtype)
         if f.kind not in ("min", "max"):
             col = np.where(nonempty, col, np.nan)
         out[f.name] = col
@@ -478,6 +651,26 @@ def read_groups(
     if groups.big:
         _read_big(groups, parsed, out, counts, refine)
     return counts, out
+
+
+def _ranked_column(f, picked, where, sums, n, dtype) -> np.ndarray:
+    """``f`` of every group from the keys of its ranks (``picked``, columns as
+    :func:`_rank_table`'s ``where`` says) and its exact integer sum (``sums``, for the mean of
+    integers below 64 bits)."""
+
+    def picked_values(j):
+        return keys_to_values(picked[:, j].astype(np.uint64), dtype)
+
+    if f.kind in ("min", "max"):
+        return picked_values(where[f.name][0])
+    if f.kind == "mean":
+        return _int_means(sums, n)
+    if f.kind == "count":
+        return n.astype(np.float64)
+    if f.name == "median":
+        return _medians(*(picked_values(j) for j in where[f.name]), n, dtype)
+    j_lo, j_hi = where[f.name]
+    return _lerp_groups(picked_values(j_lo), picked_values(j_hi), where[f.name, "t"], dtype)
 
 
 def _needs_sort(f) -> bool:
