@@ -403,36 +403,28 @@ def compact_rows(keys, valid, offsets, out):
     offsets[n] = pos
 
 
-# -- label zones of 8- and 16-bit samples: two histogram passes, no keys written -------------
+# -- label zones of 8-bit samples: one histogram pass, no keys written -----------------------
 @njit(nogil=True, cache=True)
 def label_histograms(
-    labels, lo, background, nb, raw, flip, shift, valid, start, stop, hist, sums, seen, nval, runs
+    labels, lo, background, nb, raw, flip, valid, start, stop, hist, sums, seen, nval
 ):
-    """The first pass of the histogram path over pixels ``start`` to ``stop - 1``: per group
-    ``g = labels[p] - lo`` (below ``seen.size``, not ``background``), the histogram of the
-    high bits ``key >> shift`` of its valid samples' keys (``raw ^ flip``; all 8 bits when
-    ``shift`` is 0) into ``hist[g * 256:]``, their exact sum into ``sums[g]``, their number
-    into ``nval[g]`` and its pixels into ``seen[g]``. The tables have one more group, where
-    the samples of no group go (the loop then has no branch for them).
-
-    The runs of one label along the pixels are recorded on the way (``runs[r] = (group or
-    -1, length)``, for the second pass to read instead of the labels) until ``runs`` is
-    full. Returns ``(outside, nruns)``: the pixels whose label is outside the groups (a
-    caller whose range was a guess counts again) and the runs recorded (``-1``: ``runs``
-    was too short, read the labels again).
+    """Pixels ``start`` to ``stop - 1`` into per-group histograms of 8-bit samples: per group
+    ``g = labels[p] - lo`` (below ``seen.size - 1``, not ``background``), the 256-bin
+    histogram of its valid samples' keys (``raw ^ flip``) into ``hist[g * 256:]``, their
+    exact sum into ``sums[g]``, their number into ``nval[g]`` and its pixels into
+    ``seen[g]``. The tables have one more group, where the samples of no group go (the
+    inner loop then has no branch for them); a run of one label is found first, then its
+    samples counted. Returns the pixels whose label is outside the groups (a caller whose
+    range was a guess counts again).
     """
     ng = seen.size - 1
     trash = np.int64(ng)
     part = labels[start:stop]  # indexed from 0: no negative-index checks
     n = part.size
     f = np.uint64(flip)
-    sh = np.uint64(shift)
-    eight = np.uint64(8)
-    cap = runs.shape[0]
-    nruns = 0
     outside = 0
     if n == 0:
-        return outside, nruns
+        return outside
     dense = valid.size == 0 and nb == 1
     mine = raw[start * nb : stop * nb]
     ok = valid[start * nb : stop * nb] if valid.size else valid
@@ -449,24 +441,11 @@ def label_histograms(
             g = -1
         elif g == background:
             g = -1
-        if nruns >= 0:
-            if nruns < cap:
-                runs[nruns, 0] = g
-                runs[nruns, 1] = q - first
-                nruns += 1
-            else:
-                nruns = -1
         row = trash if g < 0 else g
         seen[row] += q - first
         base = np.uint64(row * 256)
         acc = np.uint64(0)
-        if dense and shift == 8:  # the common cases with a constant shift: a sixth faster
-            for i in range(np.uint64(first), np.uint64(q)):
-                k = np.uint64(mine[i]) ^ f
-                hist[base + (k >> eight)] += one
-                acc += k
-            nval[row] += q - first
-        elif dense:
+        if dense:
             for i in range(np.uint64(first), np.uint64(q)):
                 k = np.uint64(mine[i]) ^ f
                 hist[base + k] += one
@@ -477,7 +456,7 @@ def label_histograms(
             for i in range(np.uint64(first * nb), np.uint64(q * nb)):
                 if valid.size == 0 or ok[i]:
                     k = np.uint64(mine[i]) ^ f
-                    hist[base + (k >> sh)] += one
+                    hist[base + k] += one
                     acc += k
                     c += 1
             nval[row] += c
@@ -486,87 +465,14 @@ def label_histograms(
             break
         first = q
         cur = part[q]
-    return outside, nruns
+    return outside
 
 
 @njit(nogil=True, cache=True)
-def label_low_bytes(
-    labels, lo, background, nb, raw, flip, valid, start, stop, runs, nruns, slot, pos, out
-):
-    """The second pass of the histogram path (16-bit keys): the low byte of each valid
-    sample of group ``g`` whose high byte ``h`` has a row ``slot[g * 256 + h] >= 0`` is
-    written at ``out[pos[row]]``, and ``pos[row]`` moves on (the first pass's counts give
-    each row, and each stripe, its place). The groups come from the first pass's ``runs``
-    when it recorded them all (``nruns >= 0``), else from the labels as in
-    :func:`label_histograms`."""
-    ng = slot.size // 256
-    f = np.uint64(flip)
-    eight = np.uint64(8)
-    lowbits = np.uint64(0xFF)
-    part = labels[start:stop]
-    n = part.size
-    mine = raw[start * nb : stop * nb]
-    ok = valid[start * nb : stop * nb] if valid.size else valid
-    dense = valid.size == 0 and nb == 1
-    first = 0
-    r = 0
-    while first < n:
-        if nruns >= 0:
-            g = runs[r, 0]
-            q = first + runs[r, 1]
-            r += 1
-        else:
-            v = part[first]
-            q = first + 1
-            while q < n and part[q] == v:
-                q += 1
-            g = np.int64(v) - lo
-            if g < 0 or g >= ng or g == background:
-                g = -1
-        if g >= 0:
-            base = np.uint64(g * 256)
-            if dense:
-                for i in range(np.uint64(first), np.uint64(q)):
-                    k = np.uint64(mine[i]) ^ f
-                    row = slot[base + (k >> eight)]
-                    if row >= 0:
-                        out[pos[row]] = k & lowbits
-                        pos[row] += 1
-            else:
-                for i in range(np.uint64(first * nb), np.uint64(q * nb)):
-                    if valid.size == 0 or ok[i]:
-                        k = np.uint64(mine[i]) ^ f
-                        row = slot[base + (k >> eight)]
-                        if row >= 0:
-                            out[pos[row]] = k & lowbits
-                            pos[row] += 1
-        first = q
-
-
-@njit(nogil=True, cache=True)
-def rank_in_rows(values, offsets, rows, ranks, found):
-    """For each ``j``: the value of rank ``ranks[j]`` among the bytes
-    ``values[offsets[rows[j]]:offsets[rows[j] + 1]]``, by a 256-bin histogram."""
-    hist = np.zeros(256, np.int64)
-    for j in range(rows.size):
-        a = offsets[rows[j]]
-        b = offsets[rows[j] + 1]
-        hist[:] = 0
-        for i in range(a, b):
-            hist[values[i]] += 1
-        below = np.int64(0)
-        d = 0
-        while d < 255 and ranks[j] >= below + hist[d]:
-            below += hist[d]
-            d += 1
-        found[j] = d
-
-
-@njit(nogil=True, cache=True)
-def rank_bins(hist, rows, ranks, order, bins, within):
+def rank_bins(hist, rows, ranks, order, bins):
     """For each ``j`` and ``c``: the bin of the 256-bin histogram ``hist[rows[j] * 256:]``
-    that holds the sample of rank ``ranks[j, c]``, and that sample's rank within the bin.
-    ``order[j]`` sorts ``ranks[j]``, so that one walk of the histogram finds every rank."""
+    that holds the sample of rank ``ranks[j, c]``. ``order[j]`` sorts ``ranks[j]``, so that
+    one walk of the histogram finds every rank."""
     r = ranks.shape[1]
     for j in range(rows.size):
         base = rows[j] * 256
@@ -579,7 +485,6 @@ def rank_bins(hist, rows, ranks, order, bins, within):
                 below += hist[base + d]
                 d += 1
             bins[j, col] = d
-            within[j, col] = rank - below
 
 
 @njit(nogil=True, cache=True)

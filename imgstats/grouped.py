@@ -239,9 +239,8 @@ def group_labels(
     return _promote(Groups(values.dtype, present.astype(np.int64) + lo, offsets, out))
 
 
-#: The bytes the histogram path's tables may take (every thread's first-pass table of 256
-#: uint32 per group, reused as the second pass's slots): beyond, label zones take the keys'
-#: path.
+#: The bytes the histogram path's tables may take (256 uint32 per zone and thread): beyond,
+#: fewer threads, or the keys' path.
 HISTOGRAM_BUDGET = 64 << 20
 #: The histogram path runs when the zones' tables hold at most this many bins per sample:
 #: a 256-bin table per zone pays when zones are not far smaller than 256 samples.
@@ -249,19 +248,16 @@ _BINS_PER_SAMPLE = 4
 
 
 def label_statistics(values, labels, background, funcs, nb: int = 1, valid=None):
-    """Every statistic of every label zone of 8- or 16-bit samples, from two histogram passes
-    over the pixels, with no key written; ``None`` when this path does not apply (other
-    types, other functions, sparse labels, tables over :data:`HISTOGRAM_BUDGET`).
+    """Every statistic of every label zone of 8-bit samples, from one pass over the pixels
+    into a 256-bin histogram per zone, with no key written; ``None`` when this path does
+    not apply (other types, other percentile methods, sparse labels, tables over
+    :data:`HISTOGRAM_BUDGET` or of more than :data:`_BINS_PER_SAMPLE` bins per sample).
 
-    Pass 1 (labels and samples, on every core over stripes of pixels, per-thread tables
-    added): per zone its pixels, the exact integer sum of its valid samples and the
-    histogram of their keys' high byte (all 8 bits for 8-bit samples, which then need
-    nothing more). The runs of one label along the pixels are recorded on the way. From
-    the high-byte histograms, the bin of each wanted rank (min, max, the median's two
-    middle samples, the two neighbours of each linear percentile). Pass 2 (the runs, or
-    the labels again, and the samples): the low byte of each sample in a wanted bin, into
-    one 256-bin histogram per (zone, wanted bin). Memory: a few hundred words per zone and
-    thread, whatever the image's size.
+    The pass reads the labels and the samples on every core over stripes of pixels, each
+    thread into its own table (added for the zones the other stripes touched): per zone its
+    pixels, its valid samples, their exact integer sum and their histogram. Every order
+    statistic is then a bin of the zone's histogram, found by rank in one walk of it per
+    zone. Memory: 256 words per zone and thread, whatever the image's size.
 
     Parameters are those of :func:`group_labels`, and ``funcs`` the functions' names.
 
@@ -277,57 +273,56 @@ def label_statistics(values, labels, background, funcs, nb: int = 1, valid=None)
     dtype = np.dtype(values.dtype)
     if (
         dtype.kind not in "uib"
-        or dtype.itemsize > 2
+        or dtype.itemsize != 1
         or not flat.size
         or values.size >= 1 << 32  # uint32 bins
         or any(_needs_sort(f) for f in funcs)
     ):
         return None
-    if not dtype.isnative:
-        values = values.astype(dtype.newbyteorder("="))
-        dtype = values.dtype
     if not flat.dtype.isnative:
         flat = flat.astype(flat.dtype.newbyteorder("="))
     if flat.dtype == np.bool_:
         flat = flat.view(np.uint8)
-    raw = values.view(f"u{dtype.itemsize}")
-    flip = (1 << (dtype.itemsize * 8 - 1)) if dtype.kind == "i" else 0
-    shift = 8 if dtype.itemsize == 2 else 0
+    raw = values.view(np.uint8)
+    flip = 0x80 if dtype.kind == "i" else 0
     ok = np.zeros(0, bool) if valid is None else np.ascontiguousarray(valid, bool).reshape(-1)
     lo, hi = _likely_range(flat, exact_below=1)
-    first = None
     for _ in range(2):  # a label outside the guessed range: count again over the exact one
         jobs = _table_jobs(flat, values.size, hi - lo + 1)
         if jobs is None:
             return None
-        first = _first_pass(flat, lo, background, nb, raw, flip, shift, ok, hi - lo + 1, jobs)
-        if not first[-1]:
+        hist, sums, seen, nval, outside = _count_histograms(
+            flat, lo, background, nb, raw, flip, ok, hi - lo + 1, jobs
+        )
+        if not outside:
             break
         lo, hi = _label_range(flat)
-    hists, sums, seen, nval, runs, _ = first
     present = np.flatnonzero(seen)
     n = nval[present]
     sums = sums[present] - flip * n
     ranks, where = _rank_table(funcs, n)
-    picked = _rank_keys(
-        hists, n, ranks, shift, present, (flat, lo, background, nb, raw, flip, ok), jobs, runs
-    )
+    picked = np.zeros(ranks.shape, np.uint8)
+    live = n > 0
+    if ranks.size and live.any():
+        bins = np.zeros((int(live.sum()), ranks.shape[1]), np.int64)
+        mine = ranks[live]
+        _k.rank_bins(hist, present[live], mine, np.argsort(mine, axis=1), bins)
+        picked[live] = bins
     out = {}
-    nonempty = n > 0
     for f in funcs:
         if f.name not in out:
             col = _ranked_column(f, picked, where, sums, n, dtype)
-            out[f.name] = col if f.kind in ("min", "max") else np.where(nonempty, col, np.nan)
+            out[f.name] = col if f.kind in ("min", "max") else np.where(live, col, np.nan)
     return present.astype(np.int64) + lo, n, out
 
 
 def _table_jobs(flat, samples: int, ngroups: int):
-    """The stripes of the histogram path: one per core when every thread's tables fit
+    """The stripes of the histogram path: one per core when every thread's table fits
     :data:`HISTOGRAM_BUDGET`, fewer when only fewer do; ``None`` when one thread's would
-    not, or when they would hold more than :data:`_BINS_PER_SAMPLE` bins per sample."""
+    not, or when the tables would hold more than :data:`_BINS_PER_SAMPLE` bins per sample."""
     if ngroups <= 0 or ngroups > flat.size + 1024 or ngroups * 256 > _BINS_PER_SAMPLE * samples:
         return None
-    fit = HISTOGRAM_BUDGET // (ngroups * 256 * 4)  # a table per thread (then the slots)
+    fit = HISTOGRAM_BUDGET // (ngroups * 256 * 4)
     if fit < 1:
         return None
     jobs = _stripes(flat.size, samples)
@@ -340,85 +335,27 @@ def _even(n: int, parts: int) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a]
 
 
-def _first_pass(flat, lo, background, nb, raw, flip, shift, ok, ngroups, jobs):
-    """``(hists, sums, seen, nval, runs, outside)`` of :func:`_group_kernels.label_histograms`
-    on every stripe: ``hists[t]`` stripe ``t``'s table, to which ``hists[0]`` adds the
-    others; ``runs`` per stripe as ``(runs, nruns)``."""
+def _count_histograms(flat, lo, background, nb, raw, flip, ok, ngroups, jobs):
+    """``(hist, sums, seen, nval, outside)`` of :func:`_group_kernels.label_histograms` on
+    every stripe, the per-thread tables added into the first."""
     bg = -1
     if background is not None and lo <= background < lo + ngroups:
         bg = background - lo
     # one more group, where the samples of no group are counted (and dropped)
     hists = [np.zeros((ngroups + 1) * 256, np.uint32) for _ in jobs]
     words = np.zeros((3, len(jobs), ngroups + 1), np.int64)  # sums, seen, nval
-    runs = [np.empty(((b - a) // 8 + 1, 2), np.int64) for a, b in jobs]
     found = _on_threads(
         _k.label_histograms,
         [
-            (flat, lo, bg, nb, raw, flip, shift, ok, a, b, hists[t], *words[:, t], runs[t])
+            (flat, lo, bg, nb, raw, flip, ok, a, b, hists[t], *words[:, t])
             for t, (a, b) in enumerate(jobs)
         ],
     )
-    outside = sum(int(f[0]) for f in found)
     hist = hists[0]
     for t in range(1, len(jobs)):  # add only the zones the other stripes touched
         _k.add_rows(hist, hists[t], np.flatnonzero(words[1, t, :ngroups]))
-    stripes = [(r, int(f[1])) for r, f in zip(runs, found, strict=True)]
     sums, seen, nval = words[:, :, :ngroups].sum(axis=1)
-    return hists, sums, seen, nval, stripes, outside
-
-
-def _rank_keys(hists, n, ranks, shift, present, pixels, jobs, runs):
-    """The key of each rank of ``ranks`` (``(zones, r)``) of each present zone, from its
-    high-byte histogram (``hists[0]``: every group's, 256 bins each, every stripe's added;
-    ``hists[t]``: stripe ``t``'s alone) and, for 16-bit keys, a second pass over the
-    ``pixels`` (``(labels, lo, background, nb, raw, flip, valid)``) that gathers the low
-    bytes of the samples in the bins holding a wanted rank. ``hists[0]`` is reused as the
-    second pass's table of slots."""
-    hist = hists[0]
-    picked = np.zeros(ranks.shape, np.uint16 if shift else np.uint8)
-    nz, r = ranks.shape
-    if not r or not nz:
-        return picked
-    live = n > 0
-    zone = present[live]
-    ranks = ranks[live]
-    bins = np.zeros(ranks.shape, np.int64)
-    within = np.zeros(ranks.shape, np.int64)
-    _k.rank_bins(hist, zone, ranks, np.argsort(ranks, axis=1), bins, within)
-    if not shift:
-        picked[live] = bins
-        return picked
-    # the low bytes of the samples of each distinct (zone, high byte) wanted, row after row:
-    # the first pass counted them, per stripe
-    pairs = zone[:, None] * 256 + bins
-    wanted, row = np.unique(pairs, return_inverse=True)
-    row = row.reshape(-1).astype(np.int64)
-    per_stripe = np.stack([h[wanted] for h in hists]).astype(np.int64)
-    per_stripe[0] -= per_stripe[1:].sum(axis=0)  # hists[0] holds every stripe's, added
-    offsets = np.zeros(wanted.size + 1, np.int64)
-    np.cumsum(per_stripe.sum(axis=0), out=offsets[1:])
-    pos = np.cumsum(per_stripe, axis=0)
-    pos -= per_stripe
-    pos += offsets[:-1]
-    out = np.empty(int(offsets[-1]), np.uint8)
-    flat, lo, background, nb, raw, flip, ok = pixels
-    slot = hists[0].view(np.int32)  # the first pass's table, read: the slots now
-    slot.fill(-1)
-    slot[wanted] = np.arange(wanted.size, dtype=np.int32)
-    bg = -1
-    if background is not None and lo <= background < lo + slot.size // 256:
-        bg = background - lo
-    _on_threads(
-        _k.label_low_bytes,
-        [
-            (flat, lo, bg, nb, raw, flip, ok, a, b, runs[t][0], runs[t][1], slot, pos[t], out)
-            for t, (a, b) in enumerate(jobs)
-        ],
-    )
-    low_bins = np.zeros(row.size, np.int64)
-    _k.rank_in_rows(out, offsets, row, within.reshape(-1), low_bins)
-    picked[live] = (bins << 8) | low_bins.reshape(bins.shape)
-    return picked
+    return hist, sums, seen, nval, sum(int(f) for f in found)
 
 
 def _sparse_labels(values, flat, background, nb, valid) -> Groups:

@@ -847,14 +847,12 @@ def _dense_labels(labels: np.ndarray, background):
 
 
 def _label_histograms(walk: _Walk, names, nodata):
-    """:func:`imgstats.grouped.label_statistics` of a numpy image and label image (8- and
-    16-bit samples: two histogram passes, no keys), or ``None`` for the grouped path."""
-    if walk.dask:
+    """:func:`imgstats.grouped.label_statistics` of a numpy image and label image (8-bit
+    samples: one histogram pass, no keys), or ``None`` for the grouped path."""
+    if walk.dask or np.dtype(walk.values.dtype).itemsize != 1:
         return None
     h, w = walk.values.shape[:2]
     block, ok = _split(walk._block((0, h, 0, w)))
-    if block.dtype.kind not in "uib" or block.dtype.itemsize > 2:
-        return None
     valid = _sample_validity(block, ok, walk.nb, nodata)
     layout = walk.layout
     return label_statistics(block, layout.labels, layout.background, names, walk.nb, valid)
