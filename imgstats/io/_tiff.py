@@ -494,7 +494,7 @@ def _mask_block(kind, mask, decode, segment, box, origin) -> np.ndarray:
     same index (``decode``), or cut from a whole mask array."""
     top, left, bottom, right = box
     if kind == "array":
-        return mask[top:bottom, left:right]
+        return np.asarray(mask[top:bottom, left:right], bool)
     y, x = origin
     data, _, _ = decode(segment)
     if data is None:  # a missing mask tile: GDAL reads it as 0, masked
@@ -550,7 +550,8 @@ def sidecar_mask(path) -> str | None:
 
 def stream_mask(facts: TiffFacts, path):
     """The :attr:`TiffStream.mask` of a page: its mask page when tiled as the image, else the
-    whole mask (a sidecar, or a mask tiled otherwise); ``None`` without a mask."""
+    mask read lazily (a sidecar, or a mask tiled otherwise: :class:`~._mask.MaskArray`, which
+    decodes the mask segments under each tile); ``None`` without a mask."""
     import tifffile
 
     if facts.mask_page is not None:
@@ -561,7 +562,12 @@ def stream_mask(facts: TiffFacts, path):
             same = (int(rows), int(cols)) == tuple(facts.tile) and mpage.planarconfig == 1
         if same:
             return ("page", facts.mask_page)
-    mask = read_mask(path, facts)
+    from ._mask import open_mask
+
+    # tiled otherwise: read beside each tile from the mask's own segments, never whole
+    mask = open_mask(path, facts)
+    if mask is None:
+        mask = read_mask(path, facts)
     return None if mask is None else ("array", mask)
 
 
