@@ -25,10 +25,11 @@ from ..errors import UnreadableImage
 from ._guard import GuardedFile, decoding
 from ._sources import describe, open_source
 
-__all__ = ["MaskArray", "open_mask"]
+__all__ = ["MaskArray", "mask_of", "open_mask", "stream_mask"]
 
-#: Bytes of decoded mask segments a :class:`MaskArray` keeps (one strip of a wide image).
-CACHE_BYTES = 16 << 20
+#: Bytes of decoded mask segments a :class:`MaskArray` keeps, packed a bit a pixel (256 rows
+#: of a 131072-pixel-wide image: a row of image tiles over a mask in strips).
+CACHE_BYTES = 4 << 20
 #: Compressed bytes read from the file per batch of mask segments.
 _BUFFER_BYTES = 4 << 20
 
@@ -123,42 +124,42 @@ class MaskArray:
             for r in range(y0 // rows, (y1 - 1) // rows + 1)
             for c in range(x0 // cols, (x1 - 1) // cols + 1)
         ]
-        found = {}
+        found = []
         with self._lock:
             for i in wanted:
                 if i in self._cache:
                     self._cache.move_to_end(i)
-                    found[i] = self._cache[i]
-        missing = [i for i in wanted if i not in found]
-        if missing:
-            decoded = self._decode(missing)
-            found.update(decoded)
+                    found.append(self._cache[i])
+            missing = [i for i in wanted if i not in self._cache]
+        for y, x, packed, w in found:
+            _paste_packed(out, y0, x0, y, x, packed, w)
+        # one decoded segment at a time: a strip spanning a wide image is pasted, then kept
+        # packed (a bit a pixel) while the cache has room, never every strip under a tall
+        # block at once
+        for index, (y, x, seg) in self._decode(missing):
+            _paste(out, y0, x0, y, x, seg)
+            packed = np.packbits(seg, axis=1)
+            if packed.nbytes > CACHE_BYTES // 4:
+                continue
             with self._lock:
-                for i, seg in decoded.items():
-                    if i not in self._cache:
-                        self._cache[i] = seg
-                        self._cached += seg[2].nbytes
-                while self._cached > CACHE_BYTES and len(self._cache) > 1:
+                if index not in self._cache:
+                    self._cache[index] = (y, x, packed, seg.shape[1])
+                    self._cached += packed.nbytes
+                while self._cached > CACHE_BYTES and self._cache:
                     _, old = self._cache.popitem(last=False)
                     self._cached -= old[2].nbytes
-        for y, x, seg in found.values():
-            top, left = max(y, y0), max(x, x0)
-            bottom, right = min(y + seg.shape[0], y1), min(x + seg.shape[1], x1)
-            if bottom > top and right > left:
-                out[top - y0 : bottom - y0, left - x0 : right - x0] = seg[
-                    top - y : bottom - y, left - x : right - x
-                ]
         return out
 
-    def _decode(self, indices: list[int]) -> dict:
-        """``{index: (y, x, bool segment)}`` of the mask segments ``indices``."""
+    def _decode(self, indices: list[int]):
+        """``(index, (y, x, bool segment))`` of the mask segments ``indices``, one by one."""
         import tifffile
 
         from ._tiff import _read_batches, _segment_decoder
 
+        if not indices:
+            return
         rows, cols, width, height = self.grid
         across = -(-width // cols)
-        out = {}
         with (
             open_source(self.path, self.storage_options) as fh,
             decoding(self.path, "has a corrupt mask"),
@@ -179,8 +180,30 @@ class MaskArray:
                         seg = tile if tile.dtype == np.bool_ else tile != 0
                         if seg.shape != (h, w):
                             raise ValueError("a mask segment of the wrong size")
-                    out[index] = (y, x, np.ascontiguousarray(seg))
-        return out
+                    yield index, (y, x, np.ascontiguousarray(seg))
+
+
+def _paste_packed(out, y0: int, x0: int, y: int, x: int, packed: np.ndarray, w: int) -> None:
+    """:func:`_paste` of a segment packed a bit a pixel along x (``w`` pixels wide)."""
+    left, right = max(x, x0), min(x + w, x0 + out.shape[1])
+    top = max(y, y0)
+    bottom = min(y + packed.shape[0], y0 + out.shape[0])
+    if bottom <= top or right <= left:
+        return
+    a, b = left - x, right - x  # the columns wanted, in the segment
+    bits = np.unpackbits(packed[top - y : bottom - y, a // 8 : -(-b // 8)], axis=1)
+    out[top - y0 : bottom - y0, left - x0 : right - x0] = bits[:, a % 8 : a % 8 + (b - a)]
+
+
+def _paste(out: np.ndarray, y0: int, x0: int, y: int, x: int, seg: np.ndarray) -> None:
+    """Copy the part of ``seg`` (at ``(y, x)`` of the page) inside ``out`` (at ``(y0, x0)``)."""
+    top, left = max(y, y0), max(x, x0)
+    bottom = min(y + seg.shape[0], y0 + out.shape[0])
+    right = min(x + seg.shape[1], x0 + out.shape[1])
+    if bottom > top and right > left:
+        out[top - y0 : bottom - y0, left - x0 : right - x0] = seg[
+            top - y : bottom - y, left - x : right - x
+        ]
 
 
 def open_mask(path, facts, storage_options=None) -> MaskArray | None:
@@ -229,3 +252,30 @@ def open_mask(path, facts, storage_options=None) -> MaskArray | None:
         else:
             rows, cols = min(int(mpage.rowsperstrip), height), width
     return MaskArray(os.fspath(where), storage_options, index, (rows, cols, width, height))
+
+
+def mask_of(path, facts, storage_options=None):
+    """The dataset mask of a TIFF page, lazy (:func:`open_mask`) where it can be, else read
+    whole (:func:`~._tiff.read_mask`); ``None`` without one."""
+    from ._tiff import read_mask
+
+    mask = open_mask(path, facts, storage_options)
+    return read_mask(path, facts, storage_options) if mask is None else mask
+
+
+def stream_mask(facts, path):
+    """The :attr:`~._tiff.TiffStream.mask` of a page: its mask page when tiled as the image,
+    else the mask read lazily (a sidecar, or a mask tiled otherwise: a :class:`MaskArray`,
+    which decodes the mask segments under each tile); ``None`` without a mask."""
+    import tifffile
+
+    if facts.mask_page is not None:
+        with decoding(path, "has a corrupt mask"), tifffile.TiffFile(os.fspath(path)) as tif:
+            mpage = tif.pages[facts.mask_page]
+            rows = mpage.tilelength if mpage.is_tiled else min(mpage.rowsperstrip, facts.shape[0])
+            cols = mpage.tilewidth if mpage.is_tiled else facts.shape[1]
+            same = (int(rows), int(cols)) == tuple(facts.tile) and mpage.planarconfig == 1
+        if same:
+            return ("page", facts.mask_page)
+    mask = mask_of(path, facts)
+    return None if mask is None else ("array", mask)

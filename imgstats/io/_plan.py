@@ -176,13 +176,10 @@ class ReadPlan:
             return None
         if self.kind != "stream":
             return self.mask
-        from ._mask import open_mask
-        from ._tiff import read_mask
+        from ._mask import mask_of
 
         stream = self.pixels
-        mask = open_mask(stream.path, stream.facts)
-        if mask is None:
-            mask = read_mask(stream.path, stream.facts)
+        mask = mask_of(stream.path, stream.facts)
         if stream.window is not None:
             x0, y0, x1, y1 = stream.window
             mask = mask.crop(y0, y1, x0, x1) if hasattr(mask, "crop") else mask[y0:y1, x0:x1]
@@ -511,7 +508,8 @@ class _AttrFacts:
 
 def _with_dataset_mask(plan, base, facts, source, storage_options) -> ReadPlan | None:
     """``plan`` with its page's dataset mask travelling beside its blocks, or ``None``."""
-    from ._tiff import read_mask, sidecar_mask, stream_mask
+    from ._mask import mask_of, stream_mask
+    from ._tiff import read_mask, sidecar_mask
 
     if facts.mask_page is None and sidecar_mask(source) is None:
         return None
@@ -523,12 +521,8 @@ def _with_dataset_mask(plan, base, facts, source, storage_options) -> ReadPlan |
     if isinstance(plan.pixels, np.ndarray):
         mask = read_mask(source, facts, storage_options)  # it fits the image, or raises
     else:
-        from ._mask import open_mask
-
         # lazy pixels, a lazy mask: each chunk's task decodes the mask segments under it
-        mask = open_mask(source, facts, storage_options)  # it fits the image, or raises
-        if mask is None and (facts.mask_page is not None or sidecar_mask(source) is not None):
-            mask = read_mask(source, facts, storage_options)  # one it cannot read by segment
+        mask = mask_of(source, facts, storage_options)  # it fits the image, or raises
     if mask is None:
         return None
     # beside the pixels, cut beside every block: never appended to them (a copy of the image)

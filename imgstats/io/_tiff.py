@@ -548,29 +548,6 @@ def sidecar_mask(path) -> str | None:
     return candidate if os.path.isfile(candidate) else None
 
 
-def stream_mask(facts: TiffFacts, path):
-    """The :attr:`TiffStream.mask` of a page: its mask page when tiled as the image, else the
-    mask read lazily (a sidecar, or a mask tiled otherwise: :class:`~._mask.MaskArray`, which
-    decodes the mask segments under each tile); ``None`` without a mask."""
-    import tifffile
-
-    if facts.mask_page is not None:
-        with decoding(path, "has a corrupt mask"), tifffile.TiffFile(os.fspath(path)) as tif:
-            mpage = tif.pages[facts.mask_page]
-            rows = mpage.tilelength if mpage.is_tiled else min(mpage.rowsperstrip, facts.shape[0])
-            cols = mpage.tilewidth if mpage.is_tiled else facts.shape[1]
-            same = (int(rows), int(cols)) == tuple(facts.tile) and mpage.planarconfig == 1
-        if same:
-            return ("page", facts.mask_page)
-    from ._mask import open_mask
-
-    # tiled otherwise: read beside each tile from the mask's own segments, never whole
-    mask = open_mask(path, facts)
-    if mask is None:
-        mask = read_mask(path, facts)
-    return None if mask is None else ("array", mask)
-
-
 def _segment_decoder(page):
     """``(data, index) -> (segment, position, shape)``: tifffile's decoder of ``page``, with
     the arguments that ``TiffPage.segments`` gives it (JPEG tables, full-size tiles)."""

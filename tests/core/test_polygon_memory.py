@@ -15,6 +15,7 @@ import pytest
 import tifffile
 
 import imgstats
+import imgstats.io
 
 SIDE = 8192
 TRIANGLE = [[0, 0], [SIDE, 0], [0, SIDE]]
@@ -67,3 +68,116 @@ def test_a_polygon_over_a_tiled_tiff_allocates_chunks_not_its_box(tmp_path, dtyp
     assert got["count"] == INSIDE and got["max"] == 250
     item = np.dtype(dtype).itemsize
     assert peak < BOX_BYTES * item / 4, f"peak {peak / 2**20:.1f} MiB"
+
+
+# -- files with a dataset mask (round 3): the mask is read block by block too ------------------
+#: Rows of the mask's bands: rows y with (y // 512) % 3 == 1 are masked across the image.
+MASK_BAND = 512
+
+
+def _mask_rows(rows: range) -> np.ndarray:
+    return (np.arange(rows.start, rows.stop) // MASK_BAND) % 3 != 1
+
+
+def write_big_masked(path, side: int, kind: str, dtype=np.uint16) -> None:
+    """A ``side`` x ``side`` tiled TIFF (256 x 256 tiles, zlib: a small file) with a dataset
+    mask tiled unlike it: an internal mask page in 512 x 128 tiles, or a ``.msk`` sidecar in
+    tiles of 16 full rows (tifffile writes strips only from whole pages)."""
+    tile = (np.arange(256 * 256) % 251).astype(dtype).reshape(256, 256)
+
+    def mask_tiles(rows: int, cols: int):
+        for r in range(side // rows):
+            keep = _mask_rows(range(r * rows, (r + 1) * rows))
+            for _ in range(side // cols):
+                yield np.repeat(keep[:, None], cols, axis=1)
+
+    with tifffile.TiffWriter(path, bigtiff=side > 16384) as tw:
+        tw.write(
+            (tile for _ in range((side // 256) ** 2)),
+            shape=(side, side),
+            dtype=dtype,
+            tile=(256, 256),
+            compression="zlib",
+        )
+        if kind == "internal":
+            tw.write(
+                mask_tiles(512, 128),
+                shape=(side, side),
+                dtype=bool,
+                tile=(512, 128),
+                subfiletype=4,
+                compression="zlib",
+            )
+    if kind == "sidecar":
+        tifffile.imwrite(
+            f"{path}.msk",
+            mask_tiles(16, side),
+            shape=(side, side),
+            dtype=bool,
+            tile=(16, side),
+            compression="zlib",
+        )
+
+
+def triangle_counts(side: int) -> tuple[int, int]:
+    """``(valid, masked)`` pixels of the triangle on :func:`write_big_masked`'s mask: row y
+    holds ``side - 1 - y`` pixel centres of the triangle (x + y + 1 < side)."""
+    ys = np.arange(side)
+    per_row = side - 1 - ys
+    keep = _mask_rows(range(side))
+    return int(per_row[keep].sum()), int(per_row[~keep].sum())
+
+
+@pytest.mark.parametrize("kind", ["internal", "sidecar"])
+def test_a_polygon_over_a_masked_tiff_allocates_chunks_not_its_box(tmp_path, kind):
+    """The dataset mask, tiled unlike the image, is read block by block beside the pixels:
+    no mask of the whole image or of the box (64 MiB of bool each), no picked mask of the
+    triangle's half of it."""
+    path = tmp_path / "masked.tif"
+    write_big_masked(path, SIDE, kind)
+    got, peak = _peak(
+        lambda: imgstats.compute(
+            str(path),
+            ["max", "count", "masked_pixels"],
+            polygon=TRIANGLE,
+            chunks=(1024, 1024),
+            scheduler="sync",
+        )
+    )
+    valid, masked = triangle_counts(SIDE)
+    assert (got["count"], got["masked_pixels"], got["max"]) == (valid, masked, 250)
+    assert peak < BOX_BYTES / 2, f"peak {peak / 2**20:.1f} MiB"
+
+
+@pytest.mark.parametrize("kind", ["internal", "sidecar"])
+def test_the_stream_reads_a_mask_tiled_otherwise_tile_by_tile(tmp_path, kind, monkeypatch):
+    """The whole masked image through the tile stream: each tile's mask decoded from the
+    mask's own tiles or strips, never the whole mask (64 MiB of bool)."""
+    monkeypatch.setattr(imgstats.io._limits, "EAGER_BYTES", 0)
+    path = tmp_path / "masked.tif"
+    write_big_masked(path, SIDE, kind)
+    got, peak = _peak(lambda: imgstats.compute(str(path), ["count", "masked_pixels"]))
+    rows = int(_mask_rows(range(SIDE)).sum())
+    assert (got["count"], got["masked_pixels"]) == (rows * SIDE, (SIDE - rows) * SIDE)
+    assert peak < BOX_BYTES / 2, f"peak {peak / 2**20:.1f} MiB"
+
+
+BIG = 32768
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["internal", "sidecar"])
+def test_a_triangle_over_a_32768_masked_tiff_stays_far_below_its_box(tmp_path, kind):
+    """Issue 18's file with a dataset mask: 32768 x 32768 uint8 (1 GiB of pixels, a 1 GiB
+    bool box), its mask tiled unlike it; opened as ``POST /stats`` opens it (chunks "auto")."""
+    path = tmp_path / "big.tif"
+    write_big_masked(path, BIG, kind, np.uint8)
+    triangle = [[0, 0], [BIG, 0], [0, BIG]]
+    got, peak = _peak(
+        lambda: imgstats.compute(
+            str(path), ["max", "count", "masked_pixels"], polygon=triangle, scheduler="sync"
+        )
+    )
+    valid, masked = triangle_counts(BIG)
+    assert (got["count"], got["masked_pixels"], got["max"]) == (valid, masked, 250)
+    assert peak < BIG * BIG / 4, f"peak {peak / 2**20:.1f} MiB"
