@@ -181,3 +181,21 @@ def test_a_triangle_over_a_32768_masked_tiff_stays_far_below_its_box(tmp_path, k
     valid, masked = triangle_counts(BIG)
     assert (got["count"], got["masked_pixels"], got["max"]) == (valid, masked, 250)
     assert peak < BIG * BIG / 4, f"peak {peak / 2**20:.1f} MiB"
+
+
+def test_a_polygon_with_dim_paints_chunks_not_its_box():
+    """``compute(..., dim=, polygon=)`` over a dask-backed DataArray: the samples the
+    polygon keeps are painted chunk by chunk in the tasks, never as a (y, x) plane."""
+    import xarray as xr
+
+    arr = xr.DataArray(
+        da.full((2, SIDE, SIDE), 7, dtype=np.uint8, chunks=(1, 1024, 1024)),
+        dims=("time", "y", "x"),
+    )
+    got, peak = _peak(
+        lambda: imgstats.compute(arr, ["max", "median"], dim=("y", "x"), polygon=TRIANGLE)
+        .compute(scheduler="sync")
+        .values
+    )
+    assert got.tolist() == [[7.0, 7.0], [7.0, 7.0]]
+    assert peak < BOX_BYTES / 4, f"peak {peak / 2**20:.1f} MiB"
