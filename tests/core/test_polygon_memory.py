@@ -16,6 +16,7 @@ import tifffile
 
 import imgstats
 import imgstats.io
+from benchmarks.masked_tiff import mask_rows, triangle_counts, write_big_masked
 
 SIDE = 8192
 TRIANGLE = [[0, 0], [SIDE, 0], [0, SIDE]]
@@ -71,63 +72,6 @@ def test_a_polygon_over_a_tiled_tiff_allocates_chunks_not_its_box(tmp_path, dtyp
 
 
 # -- files with a dataset mask (round 3): the mask is read block by block too ------------------
-#: Rows of the mask's bands: rows y with (y // 512) % 3 == 1 are masked across the image.
-MASK_BAND = 512
-
-
-def _mask_rows(rows: range) -> np.ndarray:
-    return (np.arange(rows.start, rows.stop) // MASK_BAND) % 3 != 1
-
-
-def write_big_masked(path, side: int, kind: str, dtype=np.uint16) -> None:
-    """A ``side`` x ``side`` tiled TIFF (256 x 256 tiles, zlib: a small file) with a dataset
-    mask tiled unlike it: an internal mask page in 512 x 128 tiles, or a ``.msk`` sidecar in
-    tiles of 16 full rows (tifffile writes strips only from whole pages)."""
-    tile = (np.arange(256 * 256) % 251).astype(dtype).reshape(256, 256)
-
-    def mask_tiles(rows: int, cols: int):
-        for r in range(side // rows):
-            keep = _mask_rows(range(r * rows, (r + 1) * rows))
-            for _ in range(side // cols):
-                yield np.repeat(keep[:, None], cols, axis=1)
-
-    with tifffile.TiffWriter(path, bigtiff=side > 16384) as tw:
-        tw.write(
-            (tile for _ in range((side // 256) ** 2)),
-            shape=(side, side),
-            dtype=dtype,
-            tile=(256, 256),
-            compression="zlib",
-        )
-        if kind == "internal":
-            tw.write(
-                mask_tiles(512, 128),
-                shape=(side, side),
-                dtype=bool,
-                tile=(512, 128),
-                subfiletype=4,
-                compression="zlib",
-            )
-    if kind == "sidecar":
-        tifffile.imwrite(
-            f"{path}.msk",
-            mask_tiles(16, side),
-            shape=(side, side),
-            dtype=bool,
-            tile=(16, side),
-            compression="zlib",
-        )
-
-
-def triangle_counts(side: int) -> tuple[int, int]:
-    """``(valid, masked)`` pixels of the triangle on :func:`write_big_masked`'s mask: row y
-    holds ``side - 1 - y`` pixel centres of the triangle (x + y + 1 < side)."""
-    ys = np.arange(side)
-    per_row = side - 1 - ys
-    keep = _mask_rows(range(side))
-    return int(per_row[keep].sum()), int(per_row[~keep].sum())
-
-
 @pytest.mark.parametrize("kind", ["internal", "sidecar"])
 def test_a_polygon_over_a_masked_tiff_allocates_chunks_not_its_box(tmp_path, kind):
     """The dataset mask, tiled unlike the image, is read block by block beside the pixels:
@@ -157,7 +101,7 @@ def test_the_stream_reads_a_mask_tiled_otherwise_tile_by_tile(tmp_path, kind, mo
     path = tmp_path / "masked.tif"
     write_big_masked(path, SIDE, kind)
     got, peak = _peak(lambda: imgstats.compute(str(path), ["count", "masked_pixels"]))
-    rows = int(_mask_rows(range(SIDE)).sum())
+    rows = int(mask_rows(range(SIDE)).sum())
     assert (got["count"], got["masked_pixels"]) == (rows * SIDE, (SIDE - rows) * SIDE)
     assert peak < BOX_BYTES / 2, f"peak {peak / 2**20:.1f} MiB"
 
@@ -193,9 +137,11 @@ def test_a_polygon_with_dim_paints_chunks_not_its_box():
         dims=("time", "y", "x"),
     )
     got, peak = _peak(
-        lambda: imgstats.compute(arr, ["max", "median"], dim=("y", "x"), polygon=TRIANGLE)
-        .compute(scheduler="sync")
-        .values
+        lambda: (
+            imgstats.compute(arr, ["max", "median"], dim=("y", "x"), polygon=TRIANGLE)
+            .compute(scheduler="sync")
+            .values
+        )
     )
     assert got.tolist() == [[7.0, 7.0], [7.0, 7.0]]
     assert peak < BOX_BYTES / 4, f"peak {peak / 2**20:.1f} MiB"
