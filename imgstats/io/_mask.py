@@ -30,8 +30,6 @@ __all__ = ["MaskArray", "mask_of", "open_mask", "stream_mask"]
 #: Bytes of decoded mask segments a :class:`MaskArray` keeps, packed a bit a pixel (256 rows
 #: of a 131072-pixel-wide image: a row of image tiles over a mask in strips).
 CACHE_BYTES = 4 << 20
-#: Compressed bytes read from the file per batch of mask segments.
-_BUFFER_BYTES = 4 << 20
 
 
 class MaskArray:
@@ -66,11 +64,15 @@ class MaskArray:
         self._cache: OrderedDict = OrderedDict()
         self._cached = 0
         self._lock = threading.Lock()
+        #: ``[(offsets, byte counts, decoder)]`` of the page once read: the file's header is
+        #: parsed once, and each read seeks to its segments only
+        self._meta: list = [None]
 
     # -- pickling and dask's tokens: the address, never the cache ------------------------------
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_cache"], state["_cached"], state["_lock"] = OrderedDict(), 0, None
+        state["_meta"] = [None]
         return state
 
     def __setstate__(self, state):
@@ -93,7 +95,8 @@ class MaskArray:
             self.grid,
             (wx + x0, wy + y0, wx + x1, wy + y1),
         )
-        out._cache, out._lock = self._cache, self._lock  # one cache for the views of a mask
+        # one cache (and one parse of the header) for the views of a mask
+        out._cache, out._lock, out._meta = self._cache, self._lock, self._meta
         return out
 
     def __array__(self, dtype=None, copy=None):
@@ -150,37 +153,54 @@ class MaskArray:
                     self._cached -= old[2].nbytes
         return out
 
-    def _decode(self, indices: list[int]):
-        """``(index, (y, x, bool segment))`` of the mask segments ``indices``, one by one."""
+    def _page_meta(self):
+        """``(offsets, byte counts, decoder)`` of the mask page, read once per mask."""
+        meta = self._meta[0]
+        if meta is not None:
+            return meta
         import tifffile
 
-        from ._tiff import _read_batches, _segment_decoder
+        from ._tiff import _segment_decoder
 
-        if not indices:
-            return
-        rows, cols, width, height = self.grid
-        across = -(-width // cols)
         with (
             open_source(self.path, self.storage_options) as fh,
             decoding(self.path, "has a corrupt mask"),
             tifffile.TiffFile(GuardedFile(fh, self.path)) as tif,
         ):
             page = tif.pages[self.page]
-            decode = _segment_decoder(page)
-            for batch in _read_batches(tif.filehandle, page, indices, _BUFFER_BYTES):
-                for segment in batch:
-                    index = segment[1]
-                    y, x = (index // across) * rows, (index % across) * cols
-                    h, w = min(rows, height - y), min(cols, width - x)
-                    data, _, _ = decode(segment)
-                    if data is None:  # a missing mask segment: GDAL reads it as 0, masked
-                        seg = np.zeros((h, w), bool)
-                    else:
-                        tile = data.reshape(data.shape[-3:])[..., 0][:h, :w]
-                        seg = tile if tile.dtype == np.bool_ else tile != 0
-                        if seg.shape != (h, w):
-                            raise ValueError("a mask segment of the wrong size")
-                    yield index, (y, x, np.ascontiguousarray(seg))
+            offsets, counts = tuple(page.dataoffsets), tuple(page.databytecounts)
+            meta = (offsets, counts, _segment_decoder(page))
+        self._meta[0] = meta
+        return meta
+
+    def _decode(self, indices: list[int]):
+        """``(index, (y, x, bool segment))`` of the mask segments ``indices``, one by one."""
+        if not indices:
+            return
+        offsets, counts, decode = self._page_meta()
+        have = min(len(offsets), len(counts))
+        rows, cols, width, height = self.grid
+        across = -(-width // cols)
+        with (
+            open_source(self.path, self.storage_options) as fh,
+            decoding(self.path, "has a corrupt mask"),
+        ):
+            for index in indices:
+                y, x = (index // across) * rows, (index % across) * cols
+                h, w = min(rows, height - y), min(cols, width - x)
+                data = None
+                if index < have and offsets[index] and counts[index]:
+                    fh.seek(offsets[index])
+                    data = fh.read(counts[index])
+                if data is None:  # a missing mask segment: GDAL reads it as 0, masked
+                    seg = np.zeros((h, w), bool)
+                else:
+                    decoded, _, _ = decode((data, index))
+                    tile = decoded.reshape(decoded.shape[-3:])[..., 0][:h, :w]
+                    seg = tile if tile.dtype == np.bool_ else tile != 0
+                    if seg.shape != (h, w):
+                        raise ValueError("a mask segment of the wrong size")
+                yield index, (y, x, np.ascontiguousarray(seg))
 
 
 def _paste_packed(out, y0: int, x0: int, y: int, x: int, packed: np.ndarray, w: int) -> None:
