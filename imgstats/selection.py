@@ -134,8 +134,31 @@ def _open_for_region(source, io_options):
         except Exception:  # noqa: BLE001 -- open_image below reports what is wrong
             tiff = False
         if tiff:
-            options["chunks"] = "auto"
+            options["chunks"] = _region_chunks(source, options)
     return open_image(source, **options)
+
+
+#: Bytes of a chunk of a TIFF opened for a region: a region's task holds its chunk a few times
+#: over (the decoded chunk, its polygon's mask, its dataset mask, the samples picked), and
+#: every core runs one, so chunks of a quarter of the usual size keep a polygon over a large
+#: image to tens of MB per core.
+REGION_CHUNK_BYTES = 8 << 20
+
+
+def _region_chunks(source, options):
+    """Chunks of about :data:`REGION_CHUNK_BYTES`, whole tiles or strips of the page, for a
+    local TIFF whose header says how it is stored; ``"auto"`` for any other."""
+    from .io._sources import is_url
+    from .io._tiff import TiffStream, dask_chunks
+
+    if options.get("storage_options") or is_url(source):
+        return "auto"
+    page, palette = options.get("page") or 0, options.get("palette") or "rgb"
+    stream = TiffStream.open(source, page=page, palette=palette)
+    if stream is None:
+        return "auto"
+    facts = stream.facts
+    return dask_chunks(facts.shape, facts.tile, facts.dtype.itemsize, REGION_CHUNK_BYTES)
 
 
 def _crop(kept, y0: int, y1: int, x0: int, x1: int):
