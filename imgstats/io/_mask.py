@@ -27,9 +27,10 @@ from ._sources import describe, open_source
 
 __all__ = ["MaskArray", "mask_of", "open_mask", "stream_mask"]
 
-#: Bytes of decoded mask segments a :class:`MaskArray` keeps, packed a bit a pixel (256 rows
-#: of a 131072-pixel-wide image: a row of image tiles over a mask in strips).
-CACHE_BYTES = 4 << 20
+#: Bytes of decoded mask segments a :class:`MaskArray` keeps, packed a bit a pixel: 4096 rows
+#: of a 32768-pixel-wide mask in strips, more than the rows of a region's chunk, so that the
+#: chunks (or the image tiles) along those rows decode each strip once.
+CACHE_BYTES = 16 << 20
 
 
 class MaskArray:

@@ -3,7 +3,7 @@
 ``POST /stats/big.tif`` with the triangle ``(0, 0), (32768, 0), (0, 32768)`` over a 32768 x
 32768 uint8 tiled TIFF, plain and with a dataset mask tiled unlike it (internal, and a
 ``.msk`` sidecar): one gunicorn worker answers the exact counts, and its peak resident
-memory (``VmHWM``) grows by far less than the polygon's box (1 GiB of bool; issue 18
+memory (``VmHWM``) grows by less than half the polygon's box (1 GiB of bool; issue 18
 measured 9.5 GB on the plain file). The cache is held to 64 MiB, so the bound is about the
 request's own work. No time is asserted.
 """
@@ -23,8 +23,11 @@ pytestmark = [pytest.mark.hostile, pytest.mark.slow]
 
 SIDE = 32768
 CACHE_BYTES = 64 << 20
-#: The growth of the worker's peak RSS allowed: a quarter of the box of bool (256 MiB).
-BOUND = SIDE * SIDE // 4
+#: The growth of the worker's peak RSS allowed: half the box of bool (512 MiB), so that any
+#: array of the box (a mask of it, or the whole dataset mask) breaks it. Measured on a loaded
+#: 2-core machine: 77 MiB plain, 175 MiB internal mask, 222-289 MiB sidecar (freed memory is
+#: kept for reuse, IMGSTATS_MALLOC_KEEP, so the peak counts what the threads' heaps held).
+BOUND = SIDE * SIDE // 2
 
 
 def _children(pid: int) -> list[int]:
