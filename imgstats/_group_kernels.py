@@ -401,3 +401,96 @@ def compact_rows(keys, valid, offsets, out):
                 out[pos] = keys[r, j]
                 pos += 1
     offsets[n] = pos
+
+
+# -- label zones of 8-bit samples: one histogram pass, no keys written -----------------------
+@njit(nogil=True, cache=True)
+def label_histograms(
+    labels, lo, background, nb, raw, flip, valid, start, stop, hist, sums, seen, nval
+):
+    """Pixels ``start`` to ``stop - 1`` into per-group histograms of 8-bit samples: per group
+    ``g = labels[p] - lo`` (below ``seen.size - 1``, not ``background``), the 256-bin
+    histogram of its valid samples' keys (``raw ^ flip``) into ``hist[g * 256:]``, their
+    exact sum into ``sums[g]``, their number into ``nval[g]`` and its pixels into
+    ``seen[g]``. The tables have one more group, where the samples of no group go (the
+    inner loop then has no branch for them); a run of one label is found first, then its
+    samples counted. Returns the pixels whose label is outside the groups (a caller whose
+    range was a guess counts again).
+    """
+    ng = seen.size - 1
+    trash = np.int64(ng)
+    part = labels[start:stop]  # indexed from 0: no negative-index checks
+    n = part.size
+    f = np.uint64(flip)
+    outside = 0
+    if n == 0:
+        return outside
+    dense = valid.size == 0 and nb == 1
+    mine = raw[start * nb : stop * nb]
+    ok = valid[start * nb : stop * nb] if valid.size else valid
+    one = np.uint32(1)
+    cur = part[0]
+    first = 0
+    while True:  # the run of ``cur`` from ``first``: find its end, count it
+        q = first + 1
+        while q < n and part[q] == cur:
+            q += 1
+        g = np.int64(cur) - lo
+        if g < 0 or g >= ng:
+            outside += q - first
+            g = -1
+        elif g == background:
+            g = -1
+        row = trash if g < 0 else g
+        seen[row] += q - first
+        base = np.uint64(row * 256)
+        acc = np.uint64(0)
+        if dense:
+            for i in range(np.uint64(first), np.uint64(q)):
+                k = np.uint64(mine[i]) ^ f
+                hist[base + k] += one
+                acc += k
+            nval[row] += q - first
+        else:
+            c = 0
+            for i in range(np.uint64(first * nb), np.uint64(q * nb)):
+                if valid.size == 0 or ok[i]:
+                    k = np.uint64(mine[i]) ^ f
+                    hist[base + k] += one
+                    acc += k
+                    c += 1
+            nval[row] += c
+        sums[row] += np.int64(acc)
+        if q >= n:
+            break
+        first = q
+        cur = part[q]
+    return outside
+
+
+@njit(nogil=True, cache=True)
+def rank_bins(hist, rows, ranks, order, bins):
+    """For each ``j`` and ``c``: the bin of the 256-bin histogram ``hist[rows[j] * 256:]``
+    that holds the sample of rank ``ranks[j, c]``. ``order[j]`` sorts ``ranks[j]``, so that
+    one walk of the histogram finds every rank."""
+    r = ranks.shape[1]
+    for j in range(rows.size):
+        base = rows[j] * 256
+        below = np.int64(0)
+        d = 0
+        for c in range(r):
+            col = order[j, c]
+            rank = ranks[j, col]
+            while d < 255 and rank >= below + hist[base + d]:
+                below += hist[base + d]
+                d += 1
+            bins[j, col] = d
+
+
+@njit(nogil=True, cache=True)
+def add_rows(dst, src, rows):
+    """``dst[g * 256:][:256] += src[g * 256:][:256]`` for each ``g`` of ``rows``."""
+    for g in rows:
+        base = g * 256
+        for d in range(256):
+            dst[base + d] += src[base + d]

@@ -239,6 +239,125 @@ def group_labels(
     return _promote(Groups(values.dtype, present.astype(np.int64) + lo, offsets, out))
 
 
+#: The bytes the histogram path's tables may take (256 uint32 per zone and thread): beyond,
+#: fewer threads, or the keys' path.
+HISTOGRAM_BUDGET = 64 << 20
+#: The histogram path runs when the zones' tables hold at most this many bins per sample:
+#: a 256-bin table per zone pays when zones are not far smaller than 256 samples.
+_BINS_PER_SAMPLE = 4
+
+
+def label_statistics(values, labels, background, funcs, nb: int = 1, valid=None):
+    """Every statistic of every label zone of 8-bit samples, from one pass over the pixels
+    into a 256-bin histogram per zone, with no key written; ``None`` when this path does
+    not apply (other types, other percentile methods, sparse labels, tables over
+    :data:`HISTOGRAM_BUDGET` or of more than :data:`_BINS_PER_SAMPLE` bins per sample).
+
+    The pass reads the labels and the samples on every core over stripes of pixels, each
+    thread into its own table (added for the zones the other stripes touched): per zone its
+    pixels, its valid samples, their exact integer sum and their histogram. Every order
+    statistic is then a bin of the zone's histogram, found by rank in one walk of it per
+    zone. Memory: 256 words per zone and thread, whatever the image's size.
+
+    Parameters are those of :func:`group_labels`, and ``funcs`` the functions' names.
+
+    Returns
+    -------
+    tuple or None
+        ``(zones, counts, values)``: the zones with a pixel (int64, sorted), their valid
+        samples, and ``name -> array`` as :func:`read_groups` gives them.
+    """
+    funcs = [parse_function(f) for f in funcs]
+    values = np.ascontiguousarray(values).reshape(-1)
+    flat = np.ascontiguousarray(labels).reshape(-1)
+    dtype = np.dtype(values.dtype)
+    if (
+        dtype.kind not in "uib"
+        or dtype.itemsize != 1
+        or not flat.size
+        or values.size >= 1 << 32  # uint32 bins
+        or any(_needs_sort(f) for f in funcs)
+    ):
+        return None
+    if not flat.dtype.isnative:
+        flat = flat.astype(flat.dtype.newbyteorder("="))
+    if flat.dtype == np.bool_:
+        flat = flat.view(np.uint8)
+    raw = values.view(np.uint8)
+    flip = 0x80 if dtype.kind == "i" else 0
+    ok = np.zeros(0, bool) if valid is None else np.ascontiguousarray(valid, bool).reshape(-1)
+    lo, hi = _likely_range(flat, exact_below=1)
+    for _ in range(2):  # a label outside the guessed range: count again over the exact one
+        jobs = _table_jobs(flat, values.size, hi - lo + 1)
+        if jobs is None:
+            return None
+        hist, sums, seen, nval, outside = _count_histograms(
+            flat, lo, background, nb, raw, flip, ok, hi - lo + 1, jobs
+        )
+        if not outside:
+            break
+        lo, hi = _label_range(flat)
+    present = np.flatnonzero(seen)
+    n = nval[present]
+    sums = sums[present] - flip * n
+    ranks, where = _rank_table(funcs, n)
+    picked = np.zeros(ranks.shape, np.uint8)
+    live = n > 0
+    if ranks.size and live.any():
+        bins = np.zeros((int(live.sum()), ranks.shape[1]), np.int64)
+        mine = ranks[live]
+        _k.rank_bins(hist, present[live], mine, np.argsort(mine, axis=1), bins)
+        picked[live] = bins
+    out = {}
+    for f in funcs:
+        if f.name not in out:
+            col = _ranked_column(f, picked, where, sums, n, dtype)
+            out[f.name] = col if f.kind in ("min", "max") else np.where(live, col, np.nan)
+    return present.astype(np.int64) + lo, n, out
+
+
+def _table_jobs(flat, samples: int, ngroups: int):
+    """The stripes of the histogram path: one per core when every thread's table fits
+    :data:`HISTOGRAM_BUDGET`, fewer when only fewer do; ``None`` when one thread's would
+    not, or when the tables would hold more than :data:`_BINS_PER_SAMPLE` bins per sample."""
+    if ngroups <= 0 or ngroups > flat.size + 1024 or ngroups * 256 > _BINS_PER_SAMPLE * samples:
+        return None
+    fit = HISTOGRAM_BUDGET // (ngroups * 256 * 4)
+    if fit < 1:
+        return None
+    jobs = _stripes(flat.size, samples)
+    return jobs if fit >= len(jobs) else _even(flat.size, fit)
+
+
+def _even(n: int, parts: int) -> list[tuple[int, int]]:
+    """``parts`` slices ``(start, stop)`` of ``range(n)`` of about equal length."""
+    cuts = np.linspace(0, n, parts + 1).astype(np.int64)
+    return [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a]
+
+
+def _count_histograms(flat, lo, background, nb, raw, flip, ok, ngroups, jobs):
+    """``(hist, sums, seen, nval, outside)`` of :func:`_group_kernels.label_histograms` on
+    every stripe, the per-thread tables added into the first."""
+    bg = -1
+    if background is not None and lo <= background < lo + ngroups:
+        bg = background - lo
+    # one more group, where the samples of no group are counted (and dropped)
+    hists = [np.zeros((ngroups + 1) * 256, np.uint32) for _ in jobs]
+    words = np.zeros((3, len(jobs), ngroups + 1), np.int64)  # sums, seen, nval
+    found = _on_threads(
+        _k.label_histograms,
+        [
+            (flat, lo, bg, nb, raw, flip, ok, a, b, hists[t], *words[:, t])
+            for t, (a, b) in enumerate(jobs)
+        ],
+    )
+    hist = hists[0]
+    for t in range(1, len(jobs)):  # add only the zones the other stripes touched
+        _k.add_rows(hist, hists[t], np.flatnonzero(words[1, t, :ngroups]))
+    sums, seen, nval = words[:, :, :ngroups].sum(axis=1)
+    return hist, sums, seen, nval, sum(int(f) for f in found)
+
+
 def _sparse_labels(values, flat, background, nb, valid) -> Groups:
     """:func:`group_labels` of labels spread far wider than the block: through their
     distinct values."""
@@ -294,11 +413,12 @@ def _label_range(flat) -> tuple[int, int]:
     return lo, hi
 
 
-def _likely_range(flat) -> tuple[int, int]:
-    """A range that likely holds every label: the type's own for 8 and 16 bits, else that of
-    a sample of the labels widened by a quarter (exact for few labels, or huge ones)."""
+def _likely_range(flat, exact_below: int = 2) -> tuple[int, int]:
+    """A range that likely holds every label: the type's own for labels of up to
+    ``exact_below`` bytes, else that of a sample of the labels widened by a quarter (exact
+    for few labels, or huge ones)."""
     dtype = flat.dtype
-    if dtype.itemsize <= 2:
+    if dtype.itemsize <= exact_below:
         info = np.iinfo(dtype)
         return int(info.min), int(info.max)
     if flat.size < 1 << 16 or dtype == np.uint64:
@@ -449,28 +569,18 @@ def read_groups(
     want_sums = exact_sums and any(f.kind == "mean" for f in parsed)
     picked, sums = _select(keys, offsets, ranks, want_sums, dtype)
 
-    def picked_values(j):
-        return keys_to_values(picked[:, j].astype(np.uint64), dtype)
-
     out: dict = {}
     for f in parsed:
         if f.name in out:
             continue
         if keys.size == 0:
             col = np.zeros(n.size, dtype if f.kind in ("min", "max") else np.float64)
-        elif f.kind in ("min", "max"):
-            col = picked_values(where[f.name][0])
-        elif f.kind == "mean":
-            col = _int_means(sums, n) if exact_sums else _means(keys, offsets, dtype)
-        elif f.kind == "count":
-            col = n.astype(np.float64)
-        elif f.name == "median":
-            col = _medians(*(picked_values(j) for j in where[f.name]), n, dtype)
-        elif not _needs_sort(f):
-            j_lo, j_hi = where[f.name]
-            col = _lerp_groups(picked_values(j_lo), picked_values(j_hi), where[f.name, "t"], dtype)
-        else:  # the other percentile methods, counts, sums: group by group
+        elif f.kind == "mean" and not exact_sums:
+            col = _means(keys, offsets, dtype)
+        elif _needs_sort(f):  # the other percentile methods, counts, sums: group by group
             col = _per_group(keys, offsets, f, dtype)
+        else:
+            col = _ranked_column(f, picked, where, sums, n, dtype)
         if f.kind not in ("min", "max"):
             col = np.where(nonempty, col, np.nan)
         out[f.name] = col
@@ -478,6 +588,26 @@ def read_groups(
     if groups.big:
         _read_big(groups, parsed, out, counts, refine)
     return counts, out
+
+
+def _ranked_column(f, picked, where, sums, n, dtype) -> np.ndarray:
+    """``f`` of every group from the keys of its ranks (``picked``, columns as
+    :func:`_rank_table`'s ``where`` says) and its exact integer sum (``sums``, for the mean of
+    integers below 64 bits)."""
+
+    def picked_values(j):
+        return keys_to_values(picked[:, j].astype(np.uint64), dtype)
+
+    if f.kind in ("min", "max"):
+        return picked_values(where[f.name][0])
+    if f.kind == "mean":
+        return _int_means(sums, n)
+    if f.kind == "count":
+        return n.astype(np.float64)
+    if f.name == "median":
+        return _medians(*(picked_values(j) for j in where[f.name]), n, dtype)
+    j_lo, j_hi = where[f.name]
+    return _lerp_groups(picked_values(j_lo), picked_values(j_hi), where[f.name, "t"], dtype)
 
 
 def _needs_sort(f) -> bool:

@@ -47,7 +47,14 @@ import numpy as np
 
 from ._blocks import merge_refinements, refine_block
 from .errors import InvalidOption
-from .grouped import Groups, group_labels, group_runs, merge_groups, read_groups
+from .grouped import (
+    Groups,
+    group_labels,
+    group_runs,
+    label_statistics,
+    merge_groups,
+    read_groups,
+)
 from .summary import collect_limit
 
 __all__ = [
@@ -170,6 +177,14 @@ def zonal(
         to_pixels = map_to_pixels(source, crs, io_options)
     layout = _zones(zones, height, width, background, id_property, limit, io_options, to_pixels)
     walk = _Walk(values, layout, nb, scheduler, valid)
+    found = _label_histograms(walk, names, nodata) if layout.kind == "labels" else None
+    if found is not None:
+        zone_ids, counts, cols = found
+        if zone_ids.size > limit:
+            raise InvalidOption(
+                f"the label image has {zone_ids.size} zones, more than the limit {limit}"
+            )
+        return _frame(layout, zone_ids, counts, cols, names, dtype)
     groups = walk.map_reduce(_group_block, merge_groups, nodata)
     if groups is None:
         groups = Groups.empty(dtype)
@@ -829,6 +844,18 @@ def _dense_labels(labels: np.ndarray, background):
         if k < zone_ids.size and zone_ids[k] == background:
             gid = np.where(gid == k, -1, gid)
     return gid, zone_ids
+
+
+def _label_histograms(walk: _Walk, names, nodata):
+    """:func:`imgstats.grouped.label_statistics` of a numpy image and label image (8-bit
+    samples: one histogram pass, no keys), or ``None`` for the grouped path."""
+    if walk.dask or np.dtype(walk.values.dtype).itemsize != 1:
+        return None
+    h, w = walk.values.shape[:2]
+    block, ok = _split(walk._block((0, h, 0, w)))
+    valid = _sample_validity(block, ok, walk.nb, nodata)
+    layout = walk.layout
+    return label_statistics(block, layout.labels, layout.background, names, walk.nb, valid)
 
 
 def _group_block(block, box, zone, nb, nodata=None) -> Groups:
