@@ -44,6 +44,7 @@ SMALL = 1 << 14
 #: The modules whose kernels use this decorator: :func:`load` imports them all.
 KERNEL_MODULES = (
     "imgstats._kernels",
+    "imgstats._select_kernels",
     "imgstats._group_kernels",
     "imgstats.io._valid_kernels",
     "imgstats._raster_kernels",

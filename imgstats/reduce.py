@@ -272,12 +272,61 @@ def compute(
     if isinstance(data, Summary):  # answered without pixels, or NeedsRefinement
         summary = data
     else:
-        summary = _summarize_for(
-            _plan(data, scheduler, io_options), func, bands, scheduler, progress
-        )
+        plan = _plan(data, scheduler, io_options)
+        selected = None if progress else _range_selected(plan, func, band, bands)
+        if selected is not None:
+            return selected
+        summary = _summarize_for(plan, func, bands, scheduler, progress)
     if isinstance(band, (list, tuple)):
         return {b: summary.compute(func, b) for b in bands}
     return summary.compute(func, band)
+
+
+def _range_selected(plan, func, band, bands):
+    """The answer of a one-question float array by a predicted-range select, without a
+    summary (see :mod:`imgstats._range_select`), or ``None`` when the summary must answer.
+
+    A numpy array has no cache: every ``compute`` call reads it again, so a summary built
+    for one question would never be reused. When the question needs no sum (only min, max,
+    count and percentiles), one pass that keeps the few keys around the predicted ranks
+    answers it, to the same bit. Files, streams and dask blocks keep the mergeable summary.
+    """
+    from . import _range_select
+    from .functions import parse_function
+
+    names = func if isinstance(func, (list, tuple)) else [func]
+    funcs = [parse_function(f) for f in names]
+    if not _range_select.eligible(plan, funcs):
+        return None
+    sels = []
+    for b in bands:
+        sel = _band_indices(plan, b)
+        if sel is None:  # luma, or a band the summary path refuses in its own words
+            return None
+        sels.append(sel)
+    values = _range_select.answer(plan, funcs, sels)
+    if values is None:
+        return None
+
+    def one(row):
+        if isinstance(func, (list, tuple)):
+            return {f.name: v for f, v in zip(funcs, row, strict=True)}
+        return row[0]
+
+    if isinstance(band, (list, tuple)):
+        return {b: one(row) for b, row in zip(bands, values, strict=True)}
+    return one(values[0])
+
+
+def _band_indices(plan, band) -> tuple[int, ...] | None:
+    """The bands a selection pools (``None`` and ``"all"``: every band but alpha, as
+    :attr:`Summary.pooled`), or ``None`` for the luma and unknown bands."""
+    n = len(plan.band_names)
+    if band is None or (isinstance(band, str) and band == "all"):
+        alpha = n > 1 and plan.band_names[-1] == "A"
+        return tuple(range(n - 1 if alpha else n))
+    sel = _band_selection(plan, band)
+    return None if sel is None else (int(sel[1:]),)
 
 
 def _expand_pattern(data, io_options):

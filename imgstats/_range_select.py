@@ -1,0 +1,327 @@
+"""A one-question answer for in-memory float arrays: a predicted-range select, no summary.
+
+:func:`imgstats.compute` on a numpy float32 or float64 array that asks only for ``min``,
+``max``, ``count``, ``median`` and percentiles (any method, one or several bands) does not
+build the mergeable :class:`~imgstats.summary.Summary`: a numpy array has no cache (every
+``compute`` call reads it again), so nothing would ever reuse the summary's 65,536-bin table
+of each band, and filling it costs a dependent load-add-store per sample (the table is not
+in L1). Instead:
+
+1. a strided look at :data:`SAMPLE` samples predicts, for every wanted rank, a key interval
+   that holds it (:data:`SIGMAS` standard deviations of a binomial rank on either side);
+2. one pass (:func:`imgstats._select_kernels.select_stripe`, a stripe per core) counts per
+   band the NaN, the smallest and largest key, the keys below each interval, and keeps the
+   keys inside them (at most 1 / :data:`KEEP_SHARE` of the samples);
+3. each wanted rank is checked to lie inside its interval, and read from the few kept keys,
+   sorted, by :func:`imgstats.summary.value_of_sorted`: the same reading as the summary's, so
+   the answer is the summary path's to the last bit (``numpy.percentile`` of the valid
+   samples, NaN ignored).
+
+When the prediction misses, the kept keys would exceed their bound, or anything else is
+unusual (no valid sample, a scaled reading), :func:`answer` returns ``None`` and the caller
+builds the summary as always: never a wrong answer, never unbounded memory. Files, streams
+and dask blocks always build the summary, which merges across blocks and is cached.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._lazy import lazy_module
+from .functions import Function
+from .summary import float_keys, keys_to_values, value_of_sorted
+
+_kernels = lazy_module("imgstats._select_kernels")
+
+#: Arrays from this many samples are answered by the select (smaller ones: the summary, which
+#: is as fast there and needs no prediction).
+MIN_SAMPLES = 1 << 18
+#: Samples of the strided look that predicts the intervals.
+SAMPLE = 1 << 17
+#: Standard deviations of a binomial rank on either side of a predicted rank.
+SIGMAS = 3.5
+#: The kept keys of a band may be at most 1/this of its samples, else the summary answers.
+KEEP_SHARE = 8
+#: The functions the select answers (``percentile`` includes ``median``).
+KINDS = frozenset({"min", "max", "count", "percentile"})
+
+
+def eligible(plan, funcs: list[Function]) -> bool:
+    """Whether ``plan`` is a plain in-memory float array and ``funcs`` need no summary."""
+    arr = plan.pixels
+    return (
+        plan.kind == "array"
+        and type(arr) is np.ndarray  # not a masked array: its mask counts
+        and arr.dtype in (np.float32, np.float64)
+        and arr.dtype.isnative
+        and arr.ndim in (2, 3)
+        and arr.size >= MIN_SAMPLES
+        and plan.transform is None
+        and (plan.valid is None or not plan.valid.active)
+        and plan.mask is None
+        and all(f.kind in KINDS and not f.scaled for f in funcs)
+    )
+
+
+def answer(plan, funcs: list[Function], selections: list[tuple[int, ...]]):
+    """``funcs`` of each selection (a tuple of band indices, pooled), or ``None``.
+
+    Returns
+    -------
+    list of list or None
+        ``[[value of f for f in funcs] for each selection]``, each value as
+        :meth:`Summary.compute <imgstats.summary.Summary.compute>` gives it; ``None`` when the
+        summary must answer (a missed prediction, too many kept keys, no valid samples).
+    """
+    arr = plan.pixels
+    nb = arr.shape[2] if arr.ndim == 3 else 1
+    qs = sorted({f.q / 100 for f in funcs if f.q is not None})
+    npix = arr.size // nb
+    stride = max(1, npix // SAMPLE)
+    wanted = {}  # selection -> its merged intervals
+    for sel in dict.fromkeys(selections):
+        k = _sample(arr, nb, stride, sel)
+        if k.size < 2:
+            return None  # nothing to predict from: all NaN, as a rule
+        wanted[sel] = _intervals(k, qs, arr.dtype.itemsize * 8, stride == 1)
+        if wanted[sel] is None:
+            return None
+    per_band = [
+        _merge([iv for sel, ivs in wanted.items() if c in sel for iv in ivs]) for c in range(nb)
+    ]
+    scanned = _scan(arr, nb, per_band)
+    if scanned is None:
+        return None
+    out = []
+    for sel in selections:
+        view = _Ranks(arr.dtype, scanned, sel, wanted[sel], per_band)
+        if view.size == 0:
+            return None  # the summary raises NoValidSamples (or counts 0) as it words it
+        # first the ranks each reading looks at, then one select of them all, then the
+        # readings themselves: the interpolation is value_of_sorted's, the summary's own
+        for f in funcs:
+            value_of_sorted(view, f)
+        if not view.resolve():
+            return None
+        out.append([value_of_sorted(view, f) for f in funcs])
+    return out
+
+
+def _sample(arr: np.ndarray, nb: int, stride: int, sel) -> np.ndarray:
+    """The keys of the valid samples of bands ``sel`` of every ``stride``-th pixel (of a
+    C-contiguous array; else of a grid of about as many), in any order."""
+    kdt = np.dtype(f"u{arr.dtype.itemsize}")
+    if not arr.flags.c_contiguous:  # a grid of rows and columns: no copy of the image
+        step = max(1, math.isqrt(stride))
+        look = arr[::step, ::step].reshape(-1, nb)[:, list(sel)]
+        return float_keys(np.ascontiguousarray(look).view(kdt)[~np.isnan(look)])
+    bits = arr.reshape(-1).view(kdt)
+    top = kdt.type(1 << (8 * kdt.itemsize - 1))
+    inf = kdt.type(0x7F800000 if kdt.itemsize == 4 else 0x7FF0000000000000)
+    out = np.empty(len(sel) * (-(-arr.size // nb // stride)), kdt)
+    bands = np.array(sel, np.int64)
+    n = _kernels.sample_keys(bits, nb, stride, bands, top, ~top | top, inf, out)
+    return out[:n]
+
+
+def _intervals(k: np.ndarray, qs, width: int, whole: bool = False):
+    """The merged key intervals ``[(lo, hi)]`` predicted to hold the quantiles ``qs`` of the
+    samples whose sample keys are ``k`` (any order); ``None`` when they would keep too many.
+    ``whole``: ``k`` are all the samples, whose ranks need no margin but the methods'."""
+    m = k.size
+    ranks = []
+    share = 0.0
+    for p in qs:
+        r = p * (m - 1)
+        half = 2 if whole else SIGMAS * math.sqrt(m * p * (1 - p)) + 2
+        a, b = math.floor(r - half), math.ceil(r + half)
+        ranks.append((a, b))
+        share += (min(b, m - 1) - max(a, 0) + 1) / m
+    if share > 1 / KEEP_SHARE:
+        return None
+    inner = sorted({x for ab in ranks for x in ab if 0 < x < m - 1})
+    if inner:  # the sample's order statistics at the bounds: a select, not a sort
+        k = np.partition(k, inner)
+    ivs = []
+    for a, b in ranks:
+        # open-ended at the extremes, up to the infinities' keys (a NaN's lies beyond them)
+        lo = int(_NINF[width]) if a <= 0 else int(k[a])
+        hi = int(_PINF[width]) if b >= m - 1 else int(k[b])
+        ivs.append((lo, hi))
+    return _merge(ivs)
+
+
+def _merge(ivs):
+    """Sorted, disjoint intervals covering ``ivs``."""
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(ivs):
+        if out and lo <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def _scan(arr: np.ndarray, nb: int, per_band):
+    """One pass of :func:`select_stripe` over stripes of rows, one per core: ``(nan, kmin,
+    kmax, below, kept keys per band, count of samples per band)``, or ``None`` when a band
+    kept more than its bound."""
+    from .io._plan import PARALLEL_SAMPLES, PART_SAMPLES, _pool, workers
+
+    kdt = np.dtype(f"u{arr.dtype.itemsize}")
+    width = arr.dtype.itemsize * 8
+    top = kdt.type(1 << (width - 1))
+    inf = kdt.type(0x7F800000 if width == 32 else 0x7FF0000000000000)
+    m = max(1, max(len(ivs) for ivs in per_band))
+    if m > 255:  # the kernel tags a sample's interval in a byte
+        return None
+    los = np.zeros((nb, m), kdt)
+    widths = np.zeros((nb, m), kdt)
+    ms = np.array([len(ivs) for ivs in per_band], np.int64)
+    for c, ivs in enumerate(per_band):
+        for j, (lo, hi) in enumerate(ivs):
+            los[c, j], widths[c, j] = lo, hi - lo
+    rows = arr.shape[0]
+    parts = -(-arr.size // PART_SAMPLES)
+    if arr.size >= PARALLEL_SAMPLES:
+        parts = max(parts, workers())
+    parts = max(1, min(parts, rows))
+    cuts = np.linspace(0, rows, parts + 1).astype(int)
+
+    def stripe(bounds):
+        from ._blocks import as_pixels
+
+        px = as_pixels(arr[bounds[0] : bounds[1]])
+        bits = px.reshape(-1).view(kdt)
+        npix = px.shape[0]
+        nan = np.zeros(nb, np.int64)
+        kmin = np.full(nb, ~top | top, kdt)
+        kmax = np.zeros(nb, kdt)
+        below = np.zeros((nb, m), np.int64)
+        eq = np.zeros((nb, m, 2), np.int64)
+        kept = np.zeros(nb, np.int64)
+        out = np.empty((nb, npix // KEEP_SHARE + 1), kdt)
+        if npix:
+            _kernels.select_stripe(
+                bits,
+                nb,
+                top,
+                ~top | top,
+                inf,
+                _NINF[width],
+                los,
+                widths,
+                ms,
+                nan,
+                kmin,
+                kmax,
+                below,
+                eq,
+                kept,
+                out,
+            )
+        return npix, nan, kmin, kmax, below, eq, kept, out
+
+    results = list(_pool().map(stripe, zip(cuts[:-1], cuts[1:], strict=True)))
+    if any((r[6] > r[7].shape[1]).any() for r in results):
+        return None
+    npix = sum(r[0] for r in results)
+    nan = sum(r[1] for r in results)
+    kmin = np.minimum.reduce([r[2] for r in results]).astype(np.uint64)
+    kmax = np.maximum.reduce([r[3] for r in results]).astype(np.uint64)
+    below = sum(r[4] for r in results)
+    eq = sum(r[5] for r in results)
+    kept = [np.concatenate([r[7][c, : r[6][c]] for r in results]) for c in range(nb)]
+    # the kept keys of each of a band's intervals, in the order met
+    split = [
+        [ks] if len(ivs) == 1 else [ks[(ks > kdt.type(a)) & (ks < kdt.type(b))] for a, b in ivs]
+        for ks, ivs in zip(kept, per_band, strict=True)
+    ]
+    return npix, nan, kmin, kmax, below, eq, split
+
+
+#: The keys of -inf and +inf of each width: every valid key lies between them.
+_NINF = {32: np.uint32(0x007FFFFF), 64: np.uint64(0x000FFFFFFFFFFFFF)}
+_PINF = {32: np.uint32(0xFF800000), 64: np.uint64(0xFFF0000000000000)}
+
+
+class _Ranks:
+    """The sorted valid samples of a selection as :func:`value_of_sorted` reads them: only
+    the smallest, the largest and the ranks inside the kept intervals are there.
+
+    It is read twice: first every rank asked is recorded (and answered by the smallest
+    sample), then :meth:`resolve` selects them all at once from the kept keys (one
+    ``numpy.partition`` per interval), then the same readings get the true samples.
+    """
+
+    def __init__(self, dtype, scanned, sel, intervals, per_band):
+        npix, nan, kmin, kmax, below, eq, split = scanned
+        self.dtype = np.dtype(dtype)
+        self.size = int(sum(npix - int(nan[c]) for c in sel))
+        self._known = {0: int(min(int(kmin[c]) for c in sel))}
+        self._known[self.size - 1] = int(max(int(kmax[c]) for c in sel))
+        self._asked: set[int] = set()
+        # per interval: the rank of its first key, the count of keys equal to lo, the keys
+        # strictly between lo and hi (unordered), the count of keys equal to hi
+        self._windows = []
+        for lo, hi in intervals:
+            base = nlo = nhi = 0
+            parts = []
+            for c in sel:
+                # the band's interval [a, b] holds [lo, hi]; the band counted its keys equal
+                # to a and to b, and kept those strictly between
+                j = next(j for j, (a, b) in enumerate(per_band[c]) if a <= lo and hi <= b)
+                a, b = per_band[c][j]
+                ks = split[c][j]
+                base += int(below[c, j])
+                if lo == a:
+                    nlo += int(eq[c, j, 0])
+                else:
+                    base += int(eq[c, j, 0]) + int(np.count_nonzero(ks < lo))
+                    nlo += int(np.count_nonzero(ks == lo))
+                if hi == b and b != a:
+                    nhi += int(eq[c, j, 1])
+                elif hi != lo:
+                    nhi += int(np.count_nonzero(ks == hi))
+                if (lo, hi) != (a, b):
+                    ks = ks[(ks > lo) & (ks < hi)]
+                parts.append(ks)
+            keys = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            self._windows.append((base, lo, nlo, keys, hi, nhi))
+
+    def resolve(self) -> bool:
+        """Select the recorded ranks from the kept keys; ``False`` if one lies outside."""
+        asked = sorted(self._asked - self._known.keys())
+        for base, lo, nlo, keys, hi, nhi in self._windows:
+            inner = []
+            for r in asked:
+                if base <= r < base + nlo:
+                    self._known[r] = lo
+                elif base + nlo <= r < base + nlo + keys.size:
+                    inner.append(r)
+                elif base + nlo + keys.size <= r < base + nlo + keys.size + nhi:
+                    self._known[r] = hi
+            if inner:
+                kth = np.array(inner) - base - nlo
+                chosen = np.partition(keys, kth)[kth]
+                self._known.update(zip(inner, (int(k) for k in chosen), strict=True))
+        return all(r in self._known for r in asked)
+
+    def _key(self, rank: int) -> int:
+        key = self._known.get(rank)
+        if key is None:
+            self._asked.add(rank)
+            return self._known[0]
+        return key
+
+    def __getitem__(self, index):
+        if isinstance(index, (list, tuple, np.ndarray)):
+            keys = np.array([self._key(self._rank(i)) for i in index], np.uint64)
+            return keys_to_values(keys, self.dtype)
+        return keys_to_values(np.array([self._key(self._rank(index))], np.uint64), self.dtype)[0]
+
+    def _rank(self, index) -> int:
+        index = int(index)
+        return index + self.size if index < 0 else index

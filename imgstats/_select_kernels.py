@@ -1,0 +1,222 @@
+"""The kernel of the predicted-range select of in-memory float arrays (see
+:mod:`imgstats._range_select`).
+
+One pass over a stripe of float32 or float64 samples, without any histogram: per band, the
+NaN count, the smallest and largest order-preserving key, for each predicted key interval the
+count of keys below it, and the keys that fall inside an interval. Each block of samples is
+read twice while it sits in L1: first a loop the compiler vectorizes (8 float32 keys per
+instruction) counts and writes a byte per sample, its interval (0: none); then the few keys
+inside an interval are appended, 8 flags tested at once as one uint64, so that most samples
+cost no scalar work at all. Measured on a 12 MP float32 (one core, the kernel alone): a
+scalar append loop over every key cost 11.5 ms for a median's 2% of kept keys and 9.8 ms
+for a p99's 0.4%; the flags, 7.7 and 4.2 ms (``a.sum()``: 1.9 ms). numba computes on 32-bit
+integers in 64 bits, which halves the lanes: the counting loop of a float32 band with one
+interval (a single percentile, a median) casts every step back to 32 bits
+(:func:`_count32`, 1.4 ms faster on that 12 MP array); the others mask the differences that
+must wrap around in 32 bits (:func:`_count`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._jit import njit
+
+#: Pixels per block: the block's keys stay in L1 for the three loops over it.
+_BLOCK = 1 << 11
+
+
+@njit(nogil=True, cache=True)
+def select_stripe(
+    bits, nb, top, ones, inf, ninf, los, widths, ms, nan, kmin, kmax, below, eq, kept, out
+):
+    """Scan one stripe of band-interleaved float bit patterns (``uint32`` or ``uint64``).
+
+    Parameters
+    ----------
+    bits : 1-D uint32 or uint64 array
+        The samples' bit patterns, ``nb`` bands interleaved (a C-contiguous ``(pixels, nb)``).
+    nb : int
+    top, ones, inf, ninf : scalars of the type of ``bits``
+        The sign bit, every bit, the bit pattern of +inf and the key of -inf (the smallest
+        valid key).
+    los, widths : (nb, m) arrays of the type of ``bits``
+        Each band's key intervals ``[lo, lo + width]`` (sorted, disjoint, at most 255); only
+        the first ``ms[band]`` of a row are used.
+    ms : (nb,) int64
+    nan : (nb,) int64
+        Updated: the NaN count.
+    kmin, kmax : (nb,) arrays of the type of ``bits``
+        Updated: the smallest and largest key of the valid samples.
+    below : (nb, m) int64
+        Updated: the valid keys below each interval.
+    eq : (nb, m, 2) int64
+        Updated: the keys equal to each interval's ``lo`` and (when not ``lo``) its ``hi``,
+        counted, not kept: a run of equal values at a bound (the zeros of an image) costs no
+        memory.
+    kept : (nb,) int64
+        Updated: the keys strictly inside an interval, also beyond ``out.shape[1]`` (then
+        the caller falls back: the extra ones are not stored).
+    out : (nb, cap) array of the type of ``bits``
+        The kept keys of each band, in the order met.
+    """
+    n = bits.shape[0] // nb
+    flags = np.zeros(_BLOCK, np.uint8)  # per sample of a block: its interval + 1, or 0
+    words = flags.view(np.uint64)
+    narrow = bits.itemsize == 4
+    args = (top, ones, inf, ninf, los, widths, ms, nan, kmin, kmax, below, eq, kept, out)
+    args = (*args, flags, words)
+    for start in range(0, n, _BLOCK):
+        stop = min(n, start + _BLOCK)
+        for c in range(nb):
+            # one call per layout: a variable of both would be typed as strided
+            if nb == 1:  # contiguous: the counting loops vectorize
+                _column(bits[start:stop], c, narrow, *args)
+            else:
+                _column(bits[start * nb + c : stop * nb : nb], c, narrow, *args)
+
+
+@njit(nogil=True, cache=True)
+def _column(
+    col,
+    c,
+    narrow,
+    top,
+    ones,
+    inf,
+    ninf,
+    los,
+    widths,
+    ms,
+    nan,
+    kmin,
+    kmax,
+    below,
+    eq,
+    kept,
+    out,
+    flags,
+    words,
+):
+    """Count, then keep, one block of one band."""
+    if narrow and ms[c] == 1:
+        _count32(col, c, top, ones, inf, ninf, los, widths, nan, kmin, kmax, below, flags)
+    else:
+        _count(col, c, top, ones, inf, ninf, los, widths, ms, nan, kmin, kmax, below, flags)
+    _append(col, c, top, ones, los, widths, eq, kept, out, flags, words)
+
+
+@njit(nogil=True, cache=True)
+def _count32(col, c, top, ones, inf, ninf, los, widths, nan, kmin, kmax, below, flags):
+    """:func:`_count` of a float32 band with one interval, in 32-bit lanes."""
+    top = np.uint32(top)
+    ones = np.uint32(ones)
+    inf = np.uint32(inf)
+    ninf = np.uint32(ninf)
+    absmask = np.uint32(ones ^ top)
+    zero = np.uint32(0)
+    lo = np.uint32(los[c, 0])
+    width = np.uint32(widths[c, 0])
+    rel = np.uint32(lo - ninf)
+    nn = 0
+    cnt = 0
+    kmn = np.uint32(kmin[c])
+    kmx = np.uint32(kmax[c])
+    for i in range(col.shape[0]):  # vectorized
+        b = col[i]
+        isn = np.uint32(b & absmask) > inf
+        nn += isn
+        k = np.uint32(b ^ (ones if b >= top else top))
+        kmn = min(kmn, ones if isn else k)
+        kmx = max(kmx, zero if isn else k)
+        cnt += np.uint32(k - ninf) < rel
+        flags[i] = np.uint32(k - lo) <= width
+    for i in range(col.shape[0], flags.shape[0]):  # a short last block
+        flags[i] = 0
+    nan[c] += nn
+    kmin[c] = kmn
+    kmax[c] = kmx
+    below[c, 0] += cnt
+
+
+@njit(nogil=True, cache=True)
+def _count(col, c, top, ones, inf, ninf, los, widths, ms, nan, kmin, kmax, below, flags):
+    """Count one block of one band (NaN, min, max, keys below each interval) and flag each
+    sample with its interval + 1 (0: none)."""
+    absmask = ones ^ top
+    zero = top ^ top
+    m = col.shape[0]
+    nn = 0
+    kmn = kmin[c]
+    kmx = kmax[c]
+    for i in range(m):  # vectorized
+        b = col[i]
+        isn = (b & absmask) > inf
+        nn += isn
+        k = b ^ (ones if b >= top else top)
+        kmn = min(kmn, ones if isn else k)
+        kmx = max(kmx, zero if isn else k)
+    for i in range(flags.shape[0]):
+        flags[i] = 0
+    # valid keys lie in [ninf, key of +inf]; a NaN's key is outside, and k - ninf then wraps
+    # (below -inf's) or is above every interval (above +inf's): never counted, never kept
+    for j in range(ms[c]):
+        lo = los[c, j]
+        width = widths[c, j]
+        rel = (lo - ninf) & ones
+        tag = np.uint8(j + 1)
+        cnt = 0
+        for i in range(m):  # vectorized
+            b = col[i]
+            k = b ^ (ones if b >= top else top)
+            cnt += ((k - ninf) & ones) < rel
+            flags[i] = tag if ((k - lo) & ones) <= width else flags[i]
+        below[c, j] += cnt
+    nan[c] += nn
+    kmin[c] = kmn
+    kmax[c] = kmx
+
+
+@njit(nogil=True, cache=True)
+def _append(col, c, top, ones, los, widths, eq, kept, out, flags, words):
+    """Keep the flagged keys of one block (strictly inside their interval; those equal to a
+    bound are counted): eight flags tested at once, most hold none."""
+    nk = kept[c]
+    cap = out.shape[1]
+    m = col.shape[0]
+    for r in range((m + 7) // 8):
+        if words[r] == 0:
+            continue
+        for i in range(8 * r, min(m, 8 * r + 8)):
+            f = flags[i]
+            if f == 0:
+                continue
+            b = col[i]
+            k = (b ^ (ones if b >= top else top)) & ones
+            j = f - 1
+            lo = los[c, j]
+            if k == lo:
+                eq[c, j, 0] += 1
+            elif k == ((lo + widths[c, j]) & ones):
+                eq[c, j, 1] += 1
+            else:
+                if nk < cap:
+                    out[c, nk] = k
+                nk += 1
+    kept[c] = nk
+
+
+@njit(nogil=True, cache=True)
+def sample_keys(bits, nb, stride, bands, top, ones, inf, out):
+    """Write the keys of the valid samples of ``bands`` of every ``stride``-th pixel of
+    ``bits`` (``nb`` bands interleaved) to ``out``; return how many."""
+    absmask = ones ^ top
+    n = 0
+    for p in range(0, bits.shape[0] // nb, stride):
+        for c in bands:
+            b = bits[p * nb + c]
+            if (b & absmask) > inf:
+                continue
+            out[n] = b ^ (ones if b >= top else top)
+            n += 1
+    return n

@@ -1,0 +1,277 @@
+"""The predicted-range select of in-memory float arrays (issue 20): one-question answers
+without a summary, bit-equal to the summary's, and its fallback to the summary.
+
+Every test says which path ran: ``ran`` records what :func:`imgstats._range_select.answer`
+returned (``None``: the summary answered).
+"""
+
+from __future__ import annotations
+
+import math
+
+import hypothesis.extra.numpy as hnp
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import imgstats
+from imgstats import NoValidSamples, _range_select, reduce
+from imgstats.functions import QUANTILE_METHODS
+
+from .oracle import check_all, same_number, valid_samples
+from .test_exact import value_pool
+
+CORE = settings.get_profile("imgstats-core")
+# ``ran`` only records: its list is read at its end, never reset between examples
+SHARED = settings(
+    CORE, suppress_health_check=[*CORE.suppress_health_check, HealthCheck.function_scoped_fixture]
+)
+FUNCS = ["min", "max", "count", "median", "p0", "p1", "p25", "p50", "p75", "p99", "p99.9", "p100"]
+
+
+@pytest.fixture
+def ran(monkeypatch):
+    """Every array takes the select (no size floor); yields the list of its results."""
+    seen: list = []
+    answer = _range_select.answer
+
+    def spy(*args):
+        out = answer(*args)
+        seen.append(out)
+        return out
+
+    monkeypatch.setattr(_range_select, "MIN_SAMPLES", 0)
+    monkeypatch.setattr(_range_select, "answer", spy)
+    return seen
+
+
+def summary_answer(arr, func, band=None, method=None):
+    """The summary path's answer (the select never runs)."""
+    plan = reduce._plan(arr, None, {})
+    bands = list(band) if isinstance(band, list) else [band]
+    funcs = imgstats.functions.with_method(func, method)
+    summary = reduce._summarize_for(plan, funcs, bands, None, False)
+    if isinstance(band, list):
+        return {b: summary.compute(funcs, b) for b in bands}
+    return summary.compute(funcs, band)
+
+
+def bits_equal(a, b) -> bool:
+    """Equal to the last bit, the sign of a zero included, NaN equal to NaN."""
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(bits_equal(a[k], b[k]) for k in a)
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return np.array_equal(np.float64(a).view(np.uint64), np.float64(b).view(np.uint64))
+    return a == b
+
+
+FLOATS = st.sampled_from(["float32", "float64"])
+SHAPES = st.one_of(
+    st.tuples(st.integers(1, 40), st.integers(1, 40)),
+    st.tuples(st.integers(1, 12), st.integers(1, 12), st.integers(1, 4)),
+)
+
+
+@st.composite
+def float_arrays(draw):
+    dt = np.dtype(draw(FLOATS))
+    pool = value_pool(dt)
+    kind = draw(st.sampled_from(["pool", "runs", "nan-heavy", "free"]))
+    shape = draw(SHAPES)
+    if kind == "runs":  # long runs of a few equal values
+        values = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3))
+        elements = st.sampled_from(values)
+    elif kind == "nan-heavy":
+        elements = st.one_of(st.just(np.nan), st.just(np.nan), st.sampled_from(pool))
+    elif kind == "pool":  # ties, +-0, subnormals, +-inf, extremes
+        elements = st.sampled_from(pool)
+    else:
+        elements = st.one_of(st.sampled_from(pool), hnp.from_dtype(dt))
+    return draw(hnp.arrays(dt, shape, elements=elements))
+
+
+@SHARED
+@given(arr=float_arrays(), data=st.data())
+def test_select_equals_the_summary_to_the_bit(ran, arr, data):
+    method = data.draw(st.sampled_from(sorted(QUANTILE_METHODS)), label="method")
+    funcs = data.draw(st.lists(st.sampled_from(FUNCS), min_size=1, max_size=4, unique=True))
+    nb = arr.shape[2] if arr.ndim == 3 else 1
+    band = data.draw(st.sampled_from([None, [None, *range(nb)], nb - 1]), label="band")
+    try:
+        want = summary_answer(arr, funcs, band, method)
+    except NoValidSamples:
+        with pytest.raises(NoValidSamples):
+            imgstats.compute(arr, funcs, band, method=method)
+        assert ran[-1] is None  # the summary words the error
+        return
+    got = imgstats.compute(arr, funcs, band, method=method)
+    assert bits_equal(got, want), (got, want)
+    if ran[-1] is not None and band is None and method == "linear":
+        check_all(got, arr, [f for f in funcs if f != "count"])
+        assert got.get("count", valid_samples(arr).size) == valid_samples(arr).size
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("method", sorted(QUANTILE_METHODS))
+def test_every_method_on_a_large_array_takes_the_select(dtype, method, ran):
+    rng = np.random.default_rng(7)
+    arr = (rng.standard_t(2, (300, 400)) * 100).astype(dtype)
+    arr[rng.random(arr.shape) < 0.05] = np.nan
+    arr[:3] = 0.0
+    arr[3:5] = -0.0
+    funcs = ["min", "p1", "median", "p37.5", "p99", "max", "count"]
+    got = imgstats.compute(arr, funcs, method=method)
+    assert ran[-1] is not None
+    assert bits_equal(got, summary_answer(arr, funcs, method=method))
+    valid = valid_samples(arr)
+    for f in funcs:
+        if f.startswith("p"):
+            want = np.percentile(valid, float(f[1:]), method=method)
+            assert same_number(got[f], want) or (got[f] == want == 0), (f, got[f], want)
+    assert got["median"] == np.median(valid)
+    assert got["count"] == valid.size
+
+
+def test_ties_subnormals_zeros_and_infinities(ran):
+    tiny = float(np.finfo(np.float32).smallest_subnormal)
+    values = np.array([-np.inf, -tiny, -0.0, 0.0, tiny, 1.0, 1.0, np.inf, np.nan], np.float32)
+    # shuffled: a strided look at a periodic pattern sees some values only (then the
+    # prediction misses, and the summary answers)
+    arr = np.random.default_rng(4).permutation(np.resize(values, 200_000)).reshape(400, 500)
+    for funcs in (["p0", "p12.5", "median", "p87.5", "p100"], "p33", "min", "max"):
+        got = imgstats.compute(arr, funcs)
+        assert ran[-1] is not None
+        assert bits_equal(got, summary_answer(arr, funcs))
+
+
+def test_one_sample_and_all_nan(ran):
+    one = np.array([[np.nan, 2.5, np.nan]], np.float64)
+    assert imgstats.compute(one, ["min", "median", "p99", "count"]) == {
+        "min": 2.5,
+        "median": 2.5,
+        "p99": 2.5,
+        "count": 1,
+    }
+    with pytest.raises(NoValidSamples):
+        imgstats.compute(np.full((5, 5), np.nan, np.float32), "median")
+    assert ran[-1] is None  # the summary raised, in its own words
+    assert imgstats.compute(np.full((5, 5), np.nan, np.float32), "count") == 0
+
+
+def test_several_bands_and_the_alpha_band(ran):
+    rng = np.random.default_rng(3)
+    arr = rng.normal(size=(200, 300, 4)).astype(np.float32)
+    arr[..., 1] += 10
+    arr[rng.random(arr.shape) < 0.1] = np.nan
+    got = imgstats.compute(arr, ["p5", "median", "max"], band=[None, 0, 1, 3])
+    assert ran[-1] is not None
+    assert bits_equal(got, summary_answer(arr, ["p5", "median", "max"], [None, 0, 1, 3]))
+    assert got[1]["median"] == np.nanmedian(arr[..., 1])
+    # a named alpha band is not pooled by band=None, as the summary
+    import xarray as xr
+
+    da = xr.DataArray(arr, dims=("y", "x", "band"), coords={"band": ["R", "G", "B", "A"]})
+    got = imgstats.compute(da, ["median", "count"])
+    assert ran[-1] is not None
+    assert got["count"] == valid_samples(arr[..., :3]).size
+    assert got["median"] == np.nanmedian(arr[..., :3])
+
+
+def test_a_missed_prediction_falls_back_to_the_summary(ran, monkeypatch):
+    rng = np.random.default_rng(5)
+    arr = rng.normal(size=(100, 100)).astype(np.float64)
+    # an adversarial prediction: every wanted rank is looked for far above the samples
+    top = int(np.float64(100.0).view(np.uint64) | np.uint64(1 << 63))
+    monkeypatch.setattr(_range_select, "_intervals", lambda k, qs, w, whole: [(top, top + 5)])
+    got = imgstats.compute(arr, ["p10", "median"])
+    assert ran[-1] is None
+    assert got == {"p10": np.percentile(arr, 10), "median": np.median(arr)}
+
+
+def test_too_many_kept_keys_fall_back_to_the_summary(ran, monkeypatch):
+    rng = np.random.default_rng(6)
+    arr = rng.normal(size=(100, 100)).astype(np.float32)
+    monkeypatch.setattr(_range_select, "KEEP_SHARE", 10**9)  # room for no key at all
+    got = imgstats.compute(arr, "p90")
+    assert ran[-1] is None
+    assert got == np.percentile(arr, 90)
+    monkeypatch.setattr(_range_select, "KEEP_SHARE", 8)
+    # a prediction that would keep more than the bound is refused before the pass
+    assert _range_select._intervals(np.arange(1000, dtype=np.uint32), [0.5] * 40, 32) is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "funcs"),
+    [
+        ({}, ["median", "mean"]),  # the mean needs the exact sum: the summary
+        ({}, ["std"]),
+        ({"scaled": True}, "median"),
+        ({"progress": False, "band": "luma"}, "median"),
+    ],
+)
+def test_questions_the_select_leaves_to_the_summary(ran, kwargs, funcs):
+    arr = np.random.default_rng(8).normal(size=(20, 30)).astype(np.float32)
+    try:
+        imgstats.compute(arr, funcs, **kwargs)
+    except imgstats.ImgStatsError:
+        pass  # luma of a float image: the summary refuses it
+    assert all(r is None for r in ran)
+
+
+@pytest.mark.parametrize("how", ["window", "mask", "polygon", "masked"])
+def test_regions_are_answered_as_the_summary_answers(ran, how, monkeypatch):
+    rng = np.random.default_rng(10)
+    arr = rng.normal(size=(40, 50)).astype(np.float32)
+    mask = rng.random(arr.shape) < 0.3
+    data, kw = arr, {}
+    if how == "window":
+        kw = {"window": (5, 2, 45, 33)}
+    elif how == "mask":
+        kw = {"mask": mask}
+    elif how == "polygon":
+        kw = {"polygon": [(0, 0), (49, 0), (0, 39)]}
+    else:
+        data = np.ma.masked_array(arr, mask)
+    got = imgstats.compute(data, ["p30", "median"], **kw)
+    monkeypatch.setattr(_range_select, "eligible", lambda plan, funcs: False)
+    assert bits_equal(got, imgstats.compute(data, ["p30", "median"], **kw))
+    if how == "window":
+        assert got["p30"] == np.percentile(arr[2:33, 5:45], 30)
+    if how in ("mask", "masked"):
+        assert got["p30"] == np.percentile(arr[mask if how == "mask" else ~mask], 30)
+
+
+def test_dask_and_integer_arrays_keep_the_summary(ran):
+    import dask.array as da
+
+    arr = np.random.default_rng(9).normal(size=(20, 30)).astype(np.float32)
+    assert imgstats.compute(da.from_array(arr, chunks=7), "median") == np.median(arr)
+    assert imgstats.compute(arr.astype(np.int32), "median") == np.median(arr.astype(np.int32))
+    assert ran == []
+
+
+def test_the_size_floor_keeps_small_arrays_on_the_summary(monkeypatch):
+    seen = []
+    answer = _range_select.answer
+    monkeypatch.setattr(_range_select, "answer", lambda *a: seen.append(answer(*a)) or seen[-1])
+    small = np.ones((10, 10), np.float32)
+    assert imgstats.compute(small, "median") == 1.0
+    assert seen == []
+    big = np.arange(_range_select.MIN_SAMPLES, dtype=np.float32).reshape(512, -1)
+    assert imgstats.compute(big, "p25") == np.percentile(big, 25)
+    assert seen and seen[-1] is not None
+    assert not math.isnan(imgstats.compute(big, "median"))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_strided_view_is_sampled_without_a_copy_and_answered(dtype, ran):
+    rng = np.random.default_rng(11)
+    base = rng.standard_t(3, (300, 500, 2)).astype(dtype)
+    view = base[::2, 50:450, 1]  # neither C-contiguous nor a copy
+    got = imgstats.compute(view, ["p2", "median", "p98", "count"])
+    assert ran[-1] is not None
+    assert bits_equal(got, summary_answer(view, ["p2", "median", "p98", "count"]))
+    assert got["median"] == np.median(view)
