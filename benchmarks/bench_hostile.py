@@ -7,8 +7,10 @@ both. Printed: ``/health`` p50/p99/max and failed probes, and the attack's own o
 
 Phases: idle; ``--clients`` connections stalled mid-head, then mid-body; as many clients
 that ask for a large thumbnail (> the socket buffers) and never read it; a burst of
-``--burst`` distinct cold requests (2000 x 1500 noisy PNGs); then wrk on a cached answer
-while ``--kills`` workers are SIGKILLed (wrk's completed requests and errors).
+``--burst`` distinct cold requests (2000 x 1500 noisy PNGs), with a bare Python HTTP server
+in its own process probed at the same time (the machine's share of the latency: what
+``/health`` waits beyond it is the service's); then wrk on a cached answer while ``--kills``
+workers are SIGKILLed (wrk's completed requests and errors).
 
     uv run python benchmarks/bench_hostile.py [--clients 32] [--probes 100]
 """
@@ -104,27 +106,63 @@ def never_reading(port: int, count: int, path: str) -> list[socket.socket]:
     return socks
 
 
-def probe_during_burst(server, names: list[str], probes: int):
-    """``/health`` probes while ``names`` are asked for at once (cold); the probes' result
-    and the burst's statuses."""
-    results: dict = {}
+#: A bare HTTP server: every GET gets 200 "OK", from a thread of its own process.
+_CONTROL = """
+import http.server, sys
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"OK")
+
+    def log_message(self, *args):
+        pass
+
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+"""
+
+
+def control_server():
+    """A bare Python HTTP server in a process of its own (no imgstats, no GIL shared with a
+    worker), probed beside ``/health``: what it waits under the same load is the machine's
+    share of ``/health``'s latency; what ``/health`` waits beyond it is the service's."""
+    from benchmarks.servers import free_port, start_process
+
+    port = free_port()
+    return start_process([sys.executable, "-c", _CONTROL, str(port)], port)
+
+
+def probe_during_burst(server, names: list[str], probes: int, control=None):
+    """``/health`` probes while ``names`` are asked for at once (cold); the probes' result,
+    the burst's statuses, and the same probes of ``control`` (a server) at the same time,
+    or ``None``."""
+    results: dict = {"control": None}
 
     def probe():
         results["health"] = probe_health(server.port, probes)
 
+    def probe_control():
+        results["control"] = probe_health(control.port, probes)
+
     with ThreadPoolExecutor(len(names)) as pool:
         futures = [pool.submit(server.get, f"/stats/{name}/median", timeout=300) for name in names]
-        prober = threading.Thread(target=probe)
+        probers = [threading.Thread(target=probe)]
+        if control is not None:
+            probers.append(threading.Thread(target=probe_control))
         time.sleep(0.2)
-        prober.start()
+        for prober in probers:
+            prober.start()
         statuses = []
         for f in futures:
             try:
                 statuses.append(f.result()[0])
             except OSError as exc:
                 statuses.append(type(exc).__name__)
-        prober.join()
-    return results["health"], statuses
+        for prober in probers:
+            prober.join()
+    return results["health"], statuses, results["control"]
 
 
 def _workers(master: int) -> list[int]:
@@ -264,9 +302,13 @@ def _run(args, phases: set, folder: Path) -> int:
                     f"({len(thumb) >> 20} MB thumbnail, status {status})"
                 )
             if "burst" in phases:
-                result, statuses = probe_during_burst(server, heavy, args.probes)
+                with control_server() as control:
+                    result, statuses, beside = probe_during_burst(
+                        server, heavy, args.probes, control
+                    )
                 counts = {c: statuses.count(c) for c in sorted(set(statuses), key=str)}
                 print(f"{label:16s} cold burst     {summary(*result)}  (burst: {counts})")
+                print(f"{'  bare server':16s} same time      {summary(*beside)}")
             if "kills" in phases:
                 outcome = kill_under_load(server, args.wrk_seconds, args.kills, args.connections)
                 print(f"{label:16s} {args.kills} kills under wrk: {outcome}")
