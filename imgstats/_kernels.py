@@ -98,6 +98,9 @@ def hist8(flat, nb, flip, out):
 _BLOCK16 = 1 << 18
 #: Pixels of a block of :func:`hist16`, in eight windows, that tell how it repeats values.
 _PROBE16 = 512
+#: The most bands whose repeats :func:`hist16` counts in two tables: beyond, the tables
+#: (768 kB per band) would not stay in cache and would multiply its memory.
+_PAIRED_BANDS16 = 4
 
 
 @njit(nogil=True, cache=True)
@@ -124,7 +127,7 @@ def hist16(flat, nb, flip, out):
     while start < n:
         stop = min(n, start + step)
         blk = flat[start:stop]  # indexed from 0, as in hist8
-        if _repeats16(blk, nb):
+        if nb <= _PAIRED_BANDS16 and _repeats16(blk, nb):
             if two.shape[1] == 0:
                 two = np.zeros((nb, 65536, 2), np.uint32)
             _count16_two(blk, nb, f, two)
