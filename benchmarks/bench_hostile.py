@@ -17,8 +17,8 @@ workers are SIGKILLed (wrk's completed requests and errors).
 Each server's workers are left to finish their warm-up (no CPU used for half a second)
 before the first attack: ``/health`` answers as soon as one worker is up, while another may
 still import xarray, pandas and dask and load numba's cache (a thread of a warming worker
-was seen to wake 100-150 ms late at those imports, on a loaded machine). ``--cold-start`` attacks at once, as
-before, which measures the start-up as much as the attack.
+was seen to wake 100-150 ms late at those imports, on a loaded machine). ``--cold-start``
+attacks at once, as before, which measures the start-up as much as the attack.
 """
 
 from __future__ import annotations
