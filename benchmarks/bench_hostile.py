@@ -12,7 +12,13 @@ in its own process probed at the same time (the machine's share of the latency: 
 ``/health`` waits beyond it is the service's); then wrk on a cached answer while ``--kills``
 workers are SIGKILLed (wrk's completed requests and errors).
 
-    uv run python benchmarks/bench_hostile.py [--clients 32] [--probes 100]
+    uv run python benchmarks/bench_hostile.py [--clients 32] [--probes 100] [--cold-start]
+
+Each server's workers are left to finish their warm-up (no CPU used for half a second)
+before the first attack: ``/health`` answers as soon as one worker is up, while another may
+still import xarray, pandas and dask and load numba's cache (a thread of a warming worker
+was seen to wake 100-150 ms late at those imports, on a loaded machine). ``--cold-start``
+attacks at once, as before, which measures the start-up as much as the attack.
 """
 
 from __future__ import annotations
@@ -185,6 +191,21 @@ def _cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])
 
 
+def wait_until_warm(server, timeout: float = 120.0) -> None:
+    """Wait until every worker of ``server`` has finished its warm-up: each builds its app
+    after the fork (imports of xarray, pandas and dask, numba's cache), which holds its GIL
+    and a core for seconds, while another worker already answers ``/health``. Warm workers
+    sit idle: no CPU tick for half a second."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pids = _workers(server.process.pid)
+        before = {pid: _cpu_ticks(pid) for pid in pids}
+        time.sleep(0.5)
+        if pids and all(_cpu_ticks(pid) - t <= 1 for pid, t in before.items()):
+            return
+    raise TimeoutError("the workers did not settle")
+
+
 def kill_under_load(server, seconds: float, kills: int, connections: int) -> str:
     """wrk on a cached answer for ``seconds``, SIGKILLing a worker ``kills`` times; wrk's
     requests and errors."""
@@ -233,6 +254,11 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--servers", default="BufferingWorker,gthread", help="comma-separated worker labels"
     )
+    parser.add_argument(
+        "--cold-start",
+        action="store_true",
+        help="attack as soon as /health answers, while the workers may still warm up",
+    )
     args = parser.parse_args(argv)
     phases = set(args.phases.split(","))
     if args.wrk_seconds <= 0:
@@ -276,6 +302,8 @@ def _run(args, phases: set, folder: Path) -> int:
             "IMGSTATS_GALLERY_THUMB_SIZE": "3600",
         }
         with start_server(folder, workers=WORKERS, env=env) as server:
+            if not args.cold_start:
+                wait_until_warm(server)
             if "idle" in phases:
                 result = probe_health(server.port, args.probes)
                 print(f"{label:16s} idle           {summary(*result)}")
