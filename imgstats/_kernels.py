@@ -94,31 +94,149 @@ def hist8(flat, nb, flip, out):
         start = stop
 
 
+#: Pixels per block of :func:`hist16`, each block counted one way or the other.
+_BLOCK16 = 1 << 18
+#: Pixels of a block of :func:`hist16`, in eight windows, that tell how it repeats values.
+_PROBE16 = 512
+
+
 @njit(nogil=True, cache=True)
 def hist16(flat, nb, flip, out):
-    """Like :func:`hist8` for 16-bit samples (``flip`` 0x8000 for int16), one 32-bit histogram
-    per band: at 256 kB each, more would not stay in cache."""
+    """Like :func:`hist8` for 16-bit samples (``flip`` 0x8000 for int16).
+
+    One table of 32-bit counters per band (256 kB: more would not stay in cache), except in
+    blocks where from one in five to three in four pixels repeat their neighbour's value
+    (:func:`_repeats16`: the smooth parts of a photograph or DEM). Whether a counter was
+    just written is then something the CPU guesses wrong often, and a wrong guess stalls
+    the pass; those blocks alternate pixels between two counters per value, side by side
+    (:func:`_count16_two`), so that neighbours never share one. Long runs of one value
+    (a constant area, sorted data) the CPU guesses right, and few repeats rarely matter.
+    Bands have loops of their own (2, 3, 4): a band counter per sample costs more than the
+    counting.
+    """
     n = flat.shape[0]
     f = np.uint64(flip)
+    one = np.zeros((nb, 65536), np.uint32)
+    two = np.zeros((nb, 0, 2), np.uint32)  # allocated when a block first needs it
+    counted = 0
+    step = _BLOCK16 * nb  # whole pixels
     start = 0
     while start < n:
-        stop = min(n, start + (_FLUSH // nb) * nb)
-        sub = np.zeros((nb, 65536), np.uint32)
+        stop = min(n, start + step)
         blk = flat[start:stop]  # indexed from 0, as in hist8
-        if nb == 1:
-            for i in range(blk.shape[0]):
-                sub[0, (np.uint64(blk[i]) ^ f)] += 1
+        if _repeats16(blk, nb):
+            if two.shape[1] == 0:
+                two = np.zeros((nb, 65536, 2), np.uint32)
+            _count16_two(blk, nb, f, two)
         else:
-            c = 0
-            for i in range(blk.shape[0]):
-                sub[c, (np.uint64(blk[i]) ^ f)] += 1
-                c += 1
-                if c == nb:
-                    c = 0
-        for c in range(nb):
-            for v in range(65536):
-                out[c, v] += sub[c, v]
+            _count16_one(blk, nb, f, one)
+        counted += stop - start
         start = stop
+        if counted > _FLUSH - step or start >= n:  # before a 32-bit counter could wrap
+            for c in range(nb):
+                for v in range(65536):
+                    out[c, v] += np.int64(one[c, v])
+            one[:] = 0
+            if two.shape[1]:
+                for c in range(nb):
+                    for v in range(65536):
+                        out[c, v] += np.int64(two[c, v, 0]) + np.int64(two[c, v, 1])
+                two[:] = 0
+            counted = 0
+
+
+@njit(nogil=True, cache=True)
+def _repeats16(blk, nb):
+    """Whether from one in five to three in four of :data:`_PROBE16` pixels of ``blk``, in
+    eight windows spread over it, repeat the previous pixel's value, band by band. Measured
+    on 12 MP, one core, in two tables rather than one: 2 values in random order 1.6x faster,
+    the smoothest third of the gallery's uint16 photograph resized 1.4x faster; values
+    without repeats 15% slower, runs of 16 30% slower (and runs of exactly 2, which this
+    test takes, 20% slower)."""
+    m = blk.shape[0]
+    w = (_PROBE16 // 8) * nb
+    same = 0
+    looked = 0
+    for k in range(8):
+        lo = max(nb, ((m // nb) * k // 8) * nb)
+        hi = min(m, lo + w)
+        for i in range(lo, hi):
+            same += blk[i] == blk[i - nb]
+        looked += max(0, hi - lo)
+    return 5 * same >= looked > 0 and 4 * same < 3 * looked
+
+
+@njit(nogil=True, cache=True)
+def _count16_one(blk, nb, f, one):
+    """Count the keys ``blk ^ f`` into ``one[band, key]``."""
+    m = blk.shape[0]
+    i = 0
+    if nb == 1:
+        for i in range(m):
+            one[0, np.uint64(blk[i]) ^ f] += 1
+        return
+    elif nb == 2:
+        while i + 2 <= m:
+            one[0, np.uint64(blk[i]) ^ f] += 1
+            one[1, np.uint64(blk[i + 1]) ^ f] += 1
+            i += 2
+    elif nb == 4:
+        while i + 4 <= m:
+            one[0, np.uint64(blk[i]) ^ f] += 1
+            one[1, np.uint64(blk[i + 1]) ^ f] += 1
+            one[2, np.uint64(blk[i + 2]) ^ f] += 1
+            one[3, np.uint64(blk[i + 3]) ^ f] += 1
+            i += 4
+    elif nb == 3:
+        while i + 3 <= m:
+            one[0, np.uint64(blk[i]) ^ f] += 1
+            one[1, np.uint64(blk[i + 1]) ^ f] += 1
+            one[2, np.uint64(blk[i + 2]) ^ f] += 1
+            i += 3
+    else:
+        while i + nb <= m:
+            for c in range(nb):
+                one[c, np.uint64(blk[i + c]) ^ f] += 1
+            i += nb
+    c = 0
+    while i < m:  # a partial pixel
+        one[c, np.uint64(blk[i]) ^ f] += 1
+        i += 1
+        c += 1
+
+
+@njit(nogil=True, cache=True)
+def _count16_two(blk, nb, f, two):
+    """Count the keys ``blk ^ f`` into ``two[band, key, pixel % 2]``."""
+    m = blk.shape[0]
+    i = 0
+    if nb == 1:
+        while i + 2 <= m:
+            two[0, np.uint64(blk[i]) ^ f, 0] += 1
+            two[0, np.uint64(blk[i + 1]) ^ f, 1] += 1
+            i += 2
+    elif nb == 3:
+        while i + 6 <= m:
+            two[0, np.uint64(blk[i]) ^ f, 0] += 1
+            two[1, np.uint64(blk[i + 1]) ^ f, 0] += 1
+            two[2, np.uint64(blk[i + 2]) ^ f, 0] += 1
+            two[0, np.uint64(blk[i + 3]) ^ f, 1] += 1
+            two[1, np.uint64(blk[i + 4]) ^ f, 1] += 1
+            two[2, np.uint64(blk[i + 5]) ^ f, 1] += 1
+            i += 6
+    else:
+        while i + 2 * nb <= m:
+            for c in range(nb):
+                two[c, np.uint64(blk[i + c]) ^ f, 0] += 1
+                two[c, np.uint64(blk[i + nb + c]) ^ f, 1] += 1
+            i += 2 * nb
+    c = 0
+    while i < m:  # the last pixel, or a partial one
+        two[c, np.uint64(blk[i]) ^ f, 0] += 1
+        i += 1
+        c += 1
+        if c == nb:
+            c = 0
 
 
 @njit(nogil=True, cache=True)

@@ -210,10 +210,57 @@ def _region(data, window, mask, polygon):
         height, width = y1 - y0, x1 - x0
     if mask is None and polygon is None:
         return data, None
-    box, local = region_of(height, width, None, mask, polygon)
-    valid = np.zeros((height, width), bool)
-    valid[box[1] : box[3], box[0] : box[2]] = True if local is None else local
+    box, local = region_of(height, width, None, mask, polygon, lazy=True)
+    painter = _Painted(height, width, box, local)
+    if hasattr(data.data, "dask"):
+        # painted chunk by chunk in the tasks that read the data: never the polygon's box
+        import dask.array as da
+
+        chunks = (
+            data.data.chunks[data.get_axis_num("y")],
+            data.data.chunks[data.get_axis_num("x")],
+        )
+        valid = da.from_array(
+            painter, chunks=chunks, asarray=False, meta=np.empty((0, 0), bool), name=False
+        )
+    else:
+        valid = painter[:, :]  # beside a numpy array held whole: the (y, x) plane
     return data, xr.DataArray(valid, dims=("y", "x"))
+
+
+class _Painted:
+    """The ``(y, x)`` samples a region keeps, as a lazy bool array: ``[y0:y1, x0:x1]``
+    paints that block only (a polygon through :class:`imgstats.regions.PolygonRegion`, the
+    one block rasterizer of regions and zones; a mask or a window cut from their box)."""
+
+    dtype = np.dtype(bool)
+    ndim = 2
+
+    def __init__(self, height: int, width: int, box, local):
+        self.shape = (int(height), int(width))
+        self.box = tuple(int(v) for v in box)
+        self.local = local  # None (the whole box), a bool array of the box, or a region
+
+    def __getitem__(self, key) -> np.ndarray:
+        ky, kx = key
+        y0, y1, _ = ky.indices(self.shape[0])
+        x0, x1, _ = kx.indices(self.shape[1])
+        y1, x1 = max(y0, y1), max(x0, x1)
+        out = np.zeros((y1 - y0, x1 - x0), bool)
+        bx0, by0, bx1, by1 = self.box
+        a, b, c, d = max(y0, by0), min(y1, by1), max(x0, bx0), min(x1, bx1)
+        if b <= a or d <= c:
+            return out
+        from .regions import PolygonRegion
+
+        if isinstance(self.local, PolygonRegion):
+            part = self.local.block_mask(a, b, c, d)
+        elif self.local is None:
+            part = True
+        else:
+            part = self.local[a - by0 : b - by0, c - bx0 : d - bx0]
+        out[a - y0 : b - y0, c - x0 : d - x0] = part
+        return out
 
 
 def _lazy(data, nk: int, names, out_dtype, valid=None):

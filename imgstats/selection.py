@@ -94,19 +94,20 @@ def select(data, window=None, mask=None, polygon=None, **io_options):
     cut = arr[y0:y1, x0:x1]
     # the file's dataset mask travels with the region's pixels, in the attrs, where the
     # region's plan finds it: its masked pixels are counted as masked, as the image's are
+    # It is read block by block, beside the pixels: never an array of the region's box.
     attrs.pop("dataset_mask", None)
-    kept = plan.dataset_mask()
+    kept = plan.mask_reader()
     if kept is not None:
-        kept = np.asarray(kept[y0:y1, x0:x1], bool)
+        kept = _crop(kept, y0, y1, x0, x1)
     if isinstance(local, PolygonRegion):
         cut, kept = _in_polygon(cut, local, box, kept)
         dims = ("pixel", "one")
     elif local is not None:
-        if kept is not None:
-            kept = kept[local][:, None]
-        cut = _masked(cut, local)
+        cut, kept = _masked(cut, local, kept)
         dims = ("pixel", "one")
     else:
+        if kept is not None and not isinstance(kept, np.ndarray):
+            kept = _lazy_mask(kept, cut)
         dims = ("y", "x")
     if kept is not None:
         attrs["dataset_mask"] = kept
@@ -133,12 +134,56 @@ def _open_for_region(source, io_options):
         except Exception:  # noqa: BLE001 -- open_image below reports what is wrong
             tiff = False
         if tiff:
-            options["chunks"] = "auto"
+            options["chunks"] = _region_chunks(source, options)
     return open_image(source, **options)
 
 
-def _masked(cut, local: np.ndarray):
-    """The samples of ``cut`` where ``local`` is True, as ``(pixel, 1[, band])``.
+#: Bytes of a chunk of a TIFF opened for a region: a region's task holds its chunk a few times
+#: over (the decoded chunk, its polygon's mask, its dataset mask, the samples picked), and
+#: every core runs one, so chunks of a quarter of the usual size keep a polygon over a large
+#: image to tens of MB per core.
+REGION_CHUNK_BYTES = 8 << 20
+
+
+def _region_chunks(source, options):
+    """Chunks of about :data:`REGION_CHUNK_BYTES`, whole tiles or strips of the page, for a
+    local TIFF whose header says how it is stored; ``"auto"`` for any other."""
+    from .io._sources import is_url
+    from .io._tiff import TiffStream, dask_chunks
+
+    if options.get("storage_options") or is_url(source):
+        return "auto"
+    page, palette = options.get("page") or 0, options.get("palette") or "rgb"
+    stream = TiffStream.open(source, page=page, palette=palette)
+    if stream is None:
+        return "auto"
+    facts = stream.facts
+    return dask_chunks(facts.shape, facts.tile, facts.dtype.itemsize, REGION_CHUNK_BYTES)
+
+
+def _crop(kept, y0: int, y1: int, x0: int, x1: int):
+    """Rows ``[y0, y1)`` x columns ``[x0, x1)`` of a dataset mask, read later: a file's
+    :class:`~imgstats.io._mask.MaskArray` is cut without reading, an array sliced (a view)."""
+    return kept.crop(y0, y1, x0, x1) if hasattr(kept, "crop") else kept[y0:y1, x0:x1]
+
+
+def _lazy_mask(kept, cut):
+    """A window's dataset mask as a dask array chunked like ``cut`` (numpy beside numpy)."""
+    import dask.array as da
+
+    if not isinstance(cut, da.Array):
+        return np.asarray(kept, bool)
+    if isinstance(kept, da.Array):
+        return kept
+    return da.from_array(
+        kept, chunks=cut.chunks[:2], asarray=False, meta=np.empty((0, 0), bool), name=False
+    )
+
+
+def _masked(cut, local: np.ndarray, kept=None):
+    """``(samples, kept)``: the samples of ``cut`` where ``local`` is True, as
+    ``(pixel, 1[, band])``, and the dataset mask ``kept`` (``(y, x)`` of ``cut``, read block
+    by block) picked in the same order as ``(pixel, 1)``, or ``None``.
 
     For a dask array the blocks with no selected pixel are dropped unread, and the others
     keep known sizes (counted from the mask), so the result is an ordinary dask array.
@@ -147,7 +192,9 @@ def _masked(cut, local: np.ndarray):
 
     if not isinstance(cut, da.Array):
         picked = np.asarray(cut)[local]
-        return picked.reshape(picked.shape[0], 1, *picked.shape[1:])
+        if kept is not None:
+            kept = np.asarray(kept[:, :], bool)[local][:, None]
+        return picked.reshape(picked.shape[0], 1, *picked.shape[1:]), kept
     import dask
 
     if cut.ndim == 3 and cut.numblocks[2] > 1:
@@ -155,7 +202,7 @@ def _masked(cut, local: np.ndarray):
     ys = np.cumsum((0,) + cut.chunks[0])
     xs = np.cumsum((0,) + cut.chunks[1])
     blocks = cut.to_delayed()
-    parts = []
+    parts, kparts = [], []
     tail = cut.shape[2:]
     for i in range(len(ys) - 1):
         for j in range(len(xs) - 1):
@@ -164,9 +211,30 @@ def _masked(cut, local: np.ndarray):
             if n == 0:
                 continue
             block = blocks[i, j, 0] if cut.ndim == 3 else blocks[i, j]
-            picked = dask.delayed(_pick, pure=True)(block, m)
-            parts.append(da.from_delayed(picked, (n, 1, *tail), dtype=cut.dtype))
-    return da.concatenate(parts, axis=0)
+            k = None if kept is None else _crop(kept, ys[i], ys[i + 1], xs[j], xs[j + 1])
+            picked = dask.delayed(_pick, pure=True)(block, m, k)
+            _add_part(parts, kparts, picked, n, tail, cut.dtype, k is not None)
+    return da.concatenate(parts, axis=0), _joined(kparts)
+
+
+def _add_part(parts, kparts, picked, n: int, tail, dtype, masked: bool) -> None:
+    """Append a pick task's samples (and, ``masked``, its dataset mask) as dask arrays."""
+    import dask.array as da
+
+    if not masked:
+        parts.append(da.from_delayed(picked, (n, 1, *tail), dtype=dtype))
+        return
+    parts.append(da.from_delayed(picked[0], (n, 1, *tail), dtype=dtype))
+    kparts.append(da.from_delayed(picked[1], (n, 1), dtype=bool))
+
+
+def _joined(kparts):
+    """The dataset mask's parts of a region, one lazy ``(pixel, 1)`` array, or ``None``."""
+    if not kparts:
+        return None
+    import dask.array as da
+
+    return da.concatenate(kparts, axis=0)
 
 
 #: Pixels of a numpy image rasterized at once (a strip of rows): the polygon's mask of a
@@ -178,8 +246,9 @@ def _in_polygon(cut, region: PolygonRegion, box, kept=None):
     """``(samples, kept)``: the samples of ``cut`` (the image's ``box``) inside ``region``,
     as ``(pixel, 1[, band])``, rasterized block by block: a strip of rows of a numpy array, a
     chunk of a dask array (inside its task, so that memory follows the chunk, never the
-    polygon's box); and ``kept`` (a ``(y, x)`` bool array of the box, the file's dataset
-    mask) picked in the same order as ``(pixel, 1)``, or ``None``.
+    polygon's box); and ``kept`` (the file's dataset mask over the box, as
+    :meth:`~imgstats.io.ReadPlan.mask_reader` holds it) picked in the same order as
+    ``(pixel, 1)``, block by block in the same tasks (a lazy array), or ``None``.
 
     Raises
     ------
@@ -199,8 +268,8 @@ def _in_polygon(cut, region: PolygonRegion, box, kept=None):
             m = region.block_mask(by0 + a, by0 + b, bx0, bx0 + w)
             if m.any():
                 parts.append(cut[a:b][m])
-                if kept is not None:
-                    kparts.append(kept[a:b][m])
+                if kept is not None:  # the strip's rows of the mask, read now
+                    kparts.append(np.asarray(kept[a:b, :], bool)[m])
         if not parts:
             raise NoValidSamples("no valid samples: no pixel centre lies inside the polygon")
         picked = np.concatenate(parts)
@@ -222,31 +291,33 @@ def _in_polygon(cut, region: PolygonRegion, box, kept=None):
             n = region.count(*ab)
             if n == 0:
                 continue
-            if kept is not None:  # the mask's pixels in the order the task picks them
-                m = region.block_mask(*ab)
-                kparts.append(kept[ys[i] : ys[i + 1], xs[j] : xs[j + 1]][m])
             mask = None if region.mask is None else region.mask[ab[0] : ab[1], ab[2] : ab[3]]
+            # the block's part of the dataset mask, read in the task beside the block
+            k = None if kept is None else _crop(kept, ys[i], ys[i + 1], xs[j], xs[j + 1])
             block = blocks[i, j, 0] if cut.ndim == 3 else blocks[i, j]
-            picked = dask.delayed(_pick_polygon, pure=True)(block, region.layer, ab, mask)
-            parts.append(da.from_delayed(picked, (n, 1, *tail), dtype=cut.dtype))
+            picked = dask.delayed(_pick_polygon, pure=True)(block, region.layer, ab, mask, k)
+            _add_part(parts, kparts, picked, n, tail, cut.dtype, k is not None)
     if not parts:
         raise NoValidSamples("no valid samples: no pixel centre lies inside the polygon")
-    if kept is not None:
-        kept = np.concatenate(kparts)[:, None]
-    return da.concatenate(parts, axis=0), kept
+    return da.concatenate(parts, axis=0), _joined(kparts)
 
 
-def _pick_polygon(block, layer, ab, mask):
+def _pick_polygon(block, layer, ab, mask, kept=None):
     """The samples of one block inside the polygon of ``layer`` (and ``mask``), as
-    ``(pixel, 1[, band])``: the block's mask is painted here, in the task."""
+    ``(pixel, 1[, band])``: the block's mask is painted here, in the task; with the block's
+    dataset mask ``kept``, the pair ``(samples, its pixels of kept as (pixel, 1))``."""
     y0, y1, x0, x1 = ab
     m = layer.mask(layer.spans(np.zeros(1, np.int64), y0, y1, x0, x1), y0, y1, x0, x1)
     if mask is not None:
         m &= mask
-    return _pick(block, m)
+    return _pick(block, m, kept)
 
 
-def _pick(block, m):
-    """The samples of one block where ``m`` is True, as ``(pixel, 1[, band])``."""
+def _pick(block, m, kept=None):
+    """The samples of one block where ``m`` is True, as ``(pixel, 1[, band])``; with the
+    block's dataset mask ``kept`` (read here), the pair ``(samples, kept[m] as (pixel, 1))``."""
     picked = np.asarray(block)[m]
-    return picked.reshape(picked.shape[0], 1, *picked.shape[1:])
+    picked = picked.reshape(picked.shape[0], 1, *picked.shape[1:])
+    if kept is None:
+        return picked
+    return picked, np.asarray(kept[:, :], bool)[m][:, None]

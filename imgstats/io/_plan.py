@@ -143,18 +143,46 @@ class ReadPlan:
 
     def dataset_mask(self):
         """The dataset mask ``(y, x)`` (an internal mask page or a ``.msk`` sidecar; True:
-        valid) as a numpy or dask array, or ``None`` without one (or with ``raw``)."""
+        valid) as a numpy or dask array, or ``None`` without one (or with ``raw``).
+
+        A file's mask is read lazily, chunk by chunk (a numpy array only beside numpy pixels):
+        see :meth:`mask_reader` to cut blocks of it yourself."""
+        reader = self.mask_reader()
+        if reader is None or isinstance(reader, np.ndarray) or _is_dask(reader):
+            return reader
+        if self.kind == "array" and isinstance(self.pixels, np.ndarray):
+            return np.asarray(reader, bool)  # beside pixels held whole: whole too
+        import dask.array as da
+
+        if self.kind == "array":
+            chunks = self.pixels.chunks[:2]
+        else:
+            from . import _limits
+            from ._tiff import dask_chunks
+
+            tile = self.pixels.facts.tile
+            chunks = dask_chunks(reader.shape, tile, self.dtype.itemsize, _limits.CHUNK_BYTES)
+        return da.from_array(
+            reader, chunks=chunks, asarray=False, meta=np.empty((0, 0), bool), name=False
+        )
+
+    def mask_reader(self):
+        """The dataset mask ``(y, x)`` as it is held, for reading block by block:
+        ``reader[y0:y1, x0:x1]`` is a numpy (or dask) bool array of that block alone; a
+        file's mask is a :class:`~imgstats.io._mask.MaskArray`, which decodes only the mask
+        segments under the block (and has :meth:`~imgstats.io._mask.MaskArray.crop`, a cut
+        that reads nothing). ``None`` without a mask."""
         if self.valid is None or not self.valid.mask_channel:
             return None
         if self.kind != "stream":
             return self.mask
-        from ._tiff import read_mask
+        from ._mask import mask_of
 
         stream = self.pixels
-        mask = read_mask(stream.path, stream.facts)
+        mask = mask_of(stream.path, stream.facts)
         if stream.window is not None:
             x0, y0, x1, y1 = stream.window
-            mask = mask[y0:y1, x0:x1]
+            mask = mask.crop(y0, y1, x0, x1) if hasattr(mask, "crop") else mask[y0:y1, x0:x1]
         return mask
 
     def map_reduce(
@@ -423,7 +451,11 @@ def with_validity(
     elif source is not None and attrs.get("format") == "TIFF":
         facts = _AttrFacts(plan.shape, attrs.get("nodata"), attrs.get("mask_page"))
     elif attrs.get("dataset_mask") is not None:  # a region of a masked image (selection)
-        mask = np.asarray(attrs["dataset_mask"], bool)
+        mask = attrs["dataset_mask"]  # a region's: dask (read per block) or numpy
+        if not _is_dask(mask):
+            mask = np.asarray(mask, bool)
+        elif mask.dtype != np.bool_:
+            mask = mask.astype(bool)
         if mask.shape != tuple(plan.shape[:2]):
             raise InvalidOption(
                 f"the dataset mask in attrs is {mask.shape}, the image {tuple(plan.shape[:2])}"
@@ -476,7 +508,8 @@ class _AttrFacts:
 
 def _with_dataset_mask(plan, base, facts, source, storage_options) -> ReadPlan | None:
     """``plan`` with its page's dataset mask travelling beside its blocks, or ``None``."""
-    from ._tiff import read_mask, sidecar_mask, stream_mask
+    from ._mask import mask_of, stream_mask
+    from ._tiff import read_mask, sidecar_mask
 
     if facts.mask_page is None and sidecar_mask(source) is None:
         return None
@@ -485,7 +518,11 @@ def _with_dataset_mask(plan, base, facts, source, storage_options) -> ReadPlan |
     if plan.kind == "stream":
         mask = stream_mask(facts, plan.pixels.path)
         return replace(plan, pixels=plan.pixels.with_mask(mask), valid=valid)
-    mask = read_mask(source, facts, storage_options)  # it fits the image, or raises
+    if isinstance(plan.pixels, np.ndarray):
+        mask = read_mask(source, facts, storage_options)  # it fits the image, or raises
+    else:
+        # lazy pixels, a lazy mask: each chunk's task decodes the mask segments under it
+        mask = mask_of(source, facts, storage_options)  # it fits the image, or raises
     if mask is None:
         return None
     # beside the pixels, cut beside every block: never appended to them (a copy of the image)

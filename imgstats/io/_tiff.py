@@ -494,7 +494,7 @@ def _mask_block(kind, mask, decode, segment, box, origin) -> np.ndarray:
     same index (``decode``), or cut from a whole mask array."""
     top, left, bottom, right = box
     if kind == "array":
-        return mask[top:bottom, left:right]
+        return np.asarray(mask[top:bottom, left:right], bool)
     y, x = origin
     data, _, _ = decode(segment)
     if data is None:  # a missing mask tile: GDAL reads it as 0, masked
@@ -546,23 +546,6 @@ def sidecar_mask(path) -> str | None:
         return None
     candidate = os.fspath(path) + ".msk"
     return candidate if os.path.isfile(candidate) else None
-
-
-def stream_mask(facts: TiffFacts, path):
-    """The :attr:`TiffStream.mask` of a page: its mask page when tiled as the image, else the
-    whole mask (a sidecar, or a mask tiled otherwise); ``None`` without a mask."""
-    import tifffile
-
-    if facts.mask_page is not None:
-        with decoding(path, "has a corrupt mask"), tifffile.TiffFile(os.fspath(path)) as tif:
-            mpage = tif.pages[facts.mask_page]
-            rows = mpage.tilelength if mpage.is_tiled else min(mpage.rowsperstrip, facts.shape[0])
-            cols = mpage.tilewidth if mpage.is_tiled else facts.shape[1]
-            same = (int(rows), int(cols)) == tuple(facts.tile) and mpage.planarconfig == 1
-        if same:
-            return ("page", facts.mask_page)
-    mask = read_mask(path, facts)
-    return None if mask is None else ("array", mask)
 
 
 def _segment_decoder(page):

@@ -224,3 +224,37 @@ def test_table_jobs_bounds():
     assert grouped._table_jobs(flat, 1 << 40, budget // 1024)  # one table fits
     jobs = grouped._table_jobs(flat, flat.size, 1000)
     assert jobs and jobs[0][0] == 0 and jobs[-1][1] == flat.size
+
+
+def test_boolean_samples(taken):
+    rng = np.random.default_rng(12)
+    img = rng.random((40, 50)) < 0.3
+    labels = np.repeat(rng.integers(0, 6, (40, 5)), 10, axis=1)
+    frame = imgstats.zonal(img, labels, ["min", "max", "mean", "median", "p90"])
+    assert taken == [True]
+    for z in frame.index:
+        values = img[labels == z]
+        assert frame.loc[z, "mean"] == np.mean(values)
+        assert frame.loc[z, "median"] == np.median(values)
+        assert frame.loc[z, "p90"] == np.percentile(values.astype(np.uint8), 90)  # 0 and 1
+        assert frame.loc[z, "min"] == values.min() and frame.loc[z, "max"] == values.max()
+
+
+def test_many_tiny_zones_take_the_keys_path(monkeypatch):
+    """Zones far smaller than a table (here one pixel each): the histogram path declines,
+    by its default bound of bins per sample."""
+    calls: list = []
+    real = grouped.label_statistics
+
+    def spy(*args, **kwargs):
+        got = real(*args, **kwargs)
+        calls.append(got is not None)
+        return got
+
+    monkeypatch.setattr(zones, "label_statistics", spy)
+    rng = np.random.default_rng(13)
+    img = image_of(rng, np.uint8, (30, 40))
+    labels = np.arange(30 * 40).reshape(30, 40)
+    frame = imgstats.zonal(img, labels, ["median"], background=None)
+    assert calls == [False]
+    assert np.array_equal(frame["median"].to_numpy(), img.reshape(-1).astype(np.float64))

@@ -1,0 +1,302 @@
+"""A TIFF page's dataset mask, read lazily: only the tiles or strips under a block.
+
+A dataset mask (an internal mask page, or page 0 of a ``.msk`` sidecar) may be tiled unlike
+its image, and a region of a large image (a polygon's box, a window) must never hold the mask
+of its whole box. :class:`MaskArray` is a ``(y, x)`` bool array-like over such a page: each
+``mask[y0:y1, x0:x1]`` decodes the mask segments under those rows and columns and nothing
+else, so a reader of one block (a dask chunk, a stream's tile, a region's pick task) holds
+the mask of that block only. Decoded segments are kept in a small cache bounded by bytes, so
+that the tiles of a row of the image, read one after another, decode a mask strip spanning
+them once.
+
+It holds the file's address, not an open file, so it pickles to dask workers (without its
+cache), which read their blocks themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+from ..errors import UnreadableImage
+from ._guard import GuardedFile, decoding
+from ._sources import describe, open_source
+
+__all__ = ["MaskArray", "mask_of", "open_mask", "stream_mask"]
+
+#: Bytes of decoded mask segments a :class:`MaskArray` keeps, packed a bit a pixel: 4096 rows
+#: of a 32768-pixel-wide mask in strips, more than the rows of a region's chunk, so that the
+#: chunks (or the image tiles) along those rows decode each strip once.
+CACHE_BYTES = 16 << 20
+
+
+class MaskArray:
+    """The ``(y, x)`` dataset mask of a TIFF page (True: valid), decoded block by block.
+
+    Parameters
+    ----------
+    path : str
+        The file holding the mask page (the image for an internal mask, the ``.msk``).
+    storage_options : dict or None
+        For a URL (as :func:`imgstats.open_image`).
+    page : int
+        Index of the mask page in the file.
+    grid : (rows, cols, width, height)
+        One stored segment's ``(rows, columns)`` and the page's ``(width, height)``.
+    window : (x0, y0, x1, y1), optional
+        The part of the page this array covers (the whole page by default).
+    """
+
+    dtype = np.dtype(bool)
+    ndim = 2
+
+    def __init__(self, path, storage_options, page: int, grid, window=None):
+        self.path = path
+        self.storage_options = storage_options
+        self.page = int(page)
+        self.grid = tuple(int(v) for v in grid)
+        width, height = self.grid[2], self.grid[3]
+        self.window = tuple(window) if window is not None else (0, 0, width, height)
+        x0, y0, x1, y1 = self.window
+        self.shape = (y1 - y0, x1 - x0)
+        self._cache: OrderedDict = OrderedDict()
+        self._cached = 0
+        self._lock = threading.Lock()
+        #: ``[(offsets, byte counts, decoder)]`` of the page once read: the file's header is
+        #: parsed once, and each read seeks to its segments only
+        self._meta: list = [None]
+
+    # -- pickling and dask's tokens: the address, never the cache ------------------------------
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_cache"], state["_cached"], state["_lock"] = OrderedDict(), 0, None
+        state["_meta"] = [None]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def __dask_tokenize__(self):
+        return ("imgstats-mask", str(self.path), self.page, self.grid, self.window)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def crop(self, y0: int, y1: int, x0: int, x1: int) -> MaskArray:
+        """The same mask cut to rows ``[y0, y1)`` and columns ``[x0, x1)`` (nothing read)."""
+        wx, wy = self.window[0], self.window[1]
+        out = MaskArray(
+            self.path,
+            self.storage_options,
+            self.page,
+            self.grid,
+            (wx + x0, wy + y0, wx + x1, wy + y1),
+        )
+        # one cache (and one parse of the header) for the views of a mask
+        out._cache, out._lock, out._meta = self._cache, self._lock, self._meta
+        return out
+
+    def __array__(self, dtype=None, copy=None):
+        out = self[:, :]
+        return out if dtype is None else out.astype(dtype)
+
+    def __getitem__(self, key) -> np.ndarray:
+        key = key if isinstance(key, tuple) else (key,)
+        key = key + (slice(None),) * (2 - len(key))
+        if len(key) != 2 or not all(isinstance(k, slice) for k in key):
+            return np.asarray(self)[key]  # rare: any other index, from the whole mask
+        (ya, yb, ys), (xa, xb, xs) = (k.indices(n) for k, n in zip(key, self.shape, strict=True))
+        if ys != 1 or xs != 1:
+            return self[ya : max(ya, yb), xa : max(xa, xb)][::ys, ::xs]
+        yb, xb = max(ya, yb), max(xa, xb)
+        wx, wy = self.window[0], self.window[1]
+        return self._read(wy + ya, wy + yb, wx + xa, wx + xb)
+
+    def _read(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        """Rows ``[y0, y1)`` x columns ``[x0, x1)`` of the page, decoding what is not cached."""
+        out = np.zeros((y1 - y0, x1 - x0), bool)
+        if out.size == 0:
+            return out
+        rows, cols, width, _ = self.grid
+        across = -(-width // cols)
+        wanted = [
+            r * across + c
+            for r in range(y0 // rows, (y1 - 1) // rows + 1)
+            for c in range(x0 // cols, (x1 - 1) // cols + 1)
+        ]
+        found = []
+        with self._lock:
+            for i in wanted:
+                if i in self._cache:
+                    self._cache.move_to_end(i)
+                    found.append(self._cache[i])
+            missing = [i for i in wanted if i not in self._cache]
+        for y, x, packed, w in found:
+            _paste_packed(out, y0, x0, y, x, packed, w)
+        # one decoded segment at a time: a strip spanning a wide image is pasted, then kept
+        # packed (a bit a pixel) while the cache has room, never every strip under a tall
+        # block at once
+        for index, (y, x, seg) in self._decode(missing):
+            _paste(out, y0, x0, y, x, seg)
+            packed = np.packbits(seg, axis=1)
+            if packed.nbytes > CACHE_BYTES // 4:
+                continue
+            with self._lock:
+                if index not in self._cache:
+                    self._cache[index] = (y, x, packed, seg.shape[1])
+                    self._cached += packed.nbytes
+                while self._cached > CACHE_BYTES and self._cache:
+                    _, old = self._cache.popitem(last=False)
+                    self._cached -= old[2].nbytes
+        return out
+
+    def _page_meta(self):
+        """``(offsets, byte counts, decoder)`` of the mask page, read once per mask."""
+        meta = self._meta[0]
+        if meta is not None:
+            return meta
+        import tifffile
+
+        from ._tiff import _segment_decoder
+
+        with (
+            open_source(self.path, self.storage_options) as fh,
+            decoding(self.path, "has a corrupt mask"),
+            tifffile.TiffFile(GuardedFile(fh, self.path)) as tif,
+        ):
+            page = tif.pages[self.page]
+            offsets, counts = tuple(page.dataoffsets), tuple(page.databytecounts)
+            meta = (offsets, counts, _segment_decoder(page))
+        self._meta[0] = meta
+        return meta
+
+    def _decode(self, indices: list[int]):
+        """``(index, (y, x, bool segment))`` of the mask segments ``indices``, one by one."""
+        if not indices:
+            return
+        offsets, counts, decode = self._page_meta()
+        have = min(len(offsets), len(counts))
+        rows, cols, width, height = self.grid
+        across = -(-width // cols)
+        with (
+            open_source(self.path, self.storage_options) as fh,
+            decoding(self.path, "has a corrupt mask"),
+        ):
+            for index in indices:
+                y, x = (index // across) * rows, (index % across) * cols
+                h, w = min(rows, height - y), min(cols, width - x)
+                data = None
+                if index < have and offsets[index] and counts[index]:
+                    fh.seek(offsets[index])
+                    data = fh.read(counts[index])
+                if data is None:  # a missing mask segment: GDAL reads it as 0, masked
+                    seg = np.zeros((h, w), bool)
+                else:
+                    decoded, _, _ = decode((data, index))
+                    tile = decoded.reshape(decoded.shape[-3:])[..., 0][:h, :w]
+                    seg = tile if tile.dtype == np.bool_ else tile != 0
+                    if seg.shape != (h, w):
+                        raise ValueError("a mask segment of the wrong size")
+                yield index, (y, x, np.ascontiguousarray(seg))
+
+
+def _paste_packed(out, y0: int, x0: int, y: int, x: int, packed: np.ndarray, w: int) -> None:
+    """:func:`_paste` of a segment packed a bit a pixel along x (``w`` pixels wide)."""
+    left, right = max(x, x0), min(x + w, x0 + out.shape[1])
+    top = max(y, y0)
+    bottom = min(y + packed.shape[0], y0 + out.shape[0])
+    if bottom <= top or right <= left:
+        return
+    a, b = left - x, right - x  # the columns wanted, in the segment
+    bits = np.unpackbits(packed[top - y : bottom - y, a // 8 : -(-b // 8)], axis=1)
+    out[top - y0 : bottom - y0, left - x0 : right - x0] = bits[:, a % 8 : a % 8 + (b - a)]
+
+
+def _paste(out: np.ndarray, y0: int, x0: int, y: int, x: int, seg: np.ndarray) -> None:
+    """Copy the part of ``seg`` (at ``(y, x)`` of the page) inside ``out`` (at ``(y0, x0)``)."""
+    top, left = max(y, y0), max(x, x0)
+    bottom = min(y + seg.shape[0], y0 + out.shape[0])
+    right = min(x + seg.shape[1], x0 + out.shape[1])
+    if bottom > top and right > left:
+        out[top - y0 : bottom - y0, left - x0 : right - x0] = seg[
+            top - y : bottom - y, left - x : right - x
+        ]
+
+
+def open_mask(path, facts, storage_options=None) -> MaskArray | None:
+    """The dataset mask of a TIFF page (its internal mask page, else a ``.msk`` sidecar) as a
+    lazy :class:`MaskArray`, from the mask page's header alone; ``None`` without a mask, or
+    with one that cannot be read segment by segment (then :func:`~._tiff.read_mask` reads it
+    whole).
+
+    Raises
+    ------
+    UnreadableImage
+        A mask whose header cannot be read, or which does not fit the image.
+    """
+    import tifffile
+
+    from ._tiff import sidecar_mask
+
+    height, width = facts.shape[:2]
+    if facts.mask_page is not None:
+        where, index, what = path, facts.mask_page, "has a corrupt mask"
+    else:
+        where, index, what = sidecar_mask(path), 0, "is not a readable mask"
+        if where is None:
+            return None
+        storage_options = None  # a sidecar is a local file
+    with (
+        open_source(where, storage_options) as fh,
+        decoding(where, what),
+        tifffile.TiffFile(GuardedFile(fh, where)) as tif,
+    ):
+        mpage = tif.pages[index]
+        axes = mpage.axes
+        shape = dict(zip(axes, mpage.shape, strict=True))
+        mheight, mwidth = int(shape.get("Y", 0)), int(shape.get("X", 0))
+        if (mheight, mwidth) != (height, width):
+            raise UnreadableImage(
+                f"{describe(path)}: its mask is {(mwidth, mheight)} pixels, "
+                f"the image {(width, height)}"
+            )
+        if mpage.imagedepth != 1 or getattr(mpage, "subsampling", None) not in (None, (1, 1)):
+            return None
+        if set(axes) - set("YXS") or (mpage.samplesperpixel > 1 and mpage.planarconfig != 1):
+            return None  # planes or pages of masks: read whole, as read_mask does
+        if mpage.is_tiled:
+            rows, cols = int(mpage.tilelength), int(mpage.tilewidth)
+        else:
+            rows, cols = min(int(mpage.rowsperstrip), height), width
+    return MaskArray(os.fspath(where), storage_options, index, (rows, cols, width, height))
+
+
+def mask_of(path, facts, storage_options=None):
+    """The dataset mask of a TIFF page, lazy (:func:`open_mask`) where it can be, else read
+    whole (:func:`~._tiff.read_mask`); ``None`` without one."""
+    from ._tiff import read_mask
+
+    mask = open_mask(path, facts, storage_options)
+    return read_mask(path, facts, storage_options) if mask is None else mask
+
+
+def stream_mask(facts, path):
+    """The :attr:`~._tiff.TiffStream.mask` of a page: its mask page when tiled as the image,
+    else the mask read lazily (a sidecar, or a mask tiled otherwise: a :class:`MaskArray`,
+    which decodes the mask segments under each tile); ``None`` without a mask."""
+    import tifffile
+
+    if facts.mask_page is not None:
+        with decoding(path, "has a corrupt mask"), tifffile.TiffFile(os.fspath(path)) as tif:
+            mpage = tif.pages[facts.mask_page]
+            rows = mpage.tilelength if mpage.is_tiled else min(mpage.rowsperstrip, facts.shape[0])
+            cols = mpage.tilewidth if mpage.is_tiled else facts.shape[1]
+            same = (int(rows), int(cols)) == tuple(facts.tile) and mpage.planarconfig == 1
+        if same:
+            return ("page", facts.mask_page)
+    mask = mask_of(path, facts)
+    return None if mask is None else ("array", mask)
