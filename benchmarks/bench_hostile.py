@@ -7,10 +7,18 @@ both. Printed: ``/health`` p50/p99/max and failed probes, and the attack's own o
 
 Phases: idle; ``--clients`` connections stalled mid-head, then mid-body; as many clients
 that ask for a large thumbnail (> the socket buffers) and never read it; a burst of
-``--burst`` distinct cold requests (2000 x 1500 noisy PNGs); then wrk on a cached answer
-while ``--kills`` workers are SIGKILLed (wrk's completed requests and errors).
+``--burst`` distinct cold requests (2000 x 1500 noisy PNGs), with a bare Python HTTP server
+in its own process probed at the same time (the machine's share of the latency: what
+``/health`` waits beyond it is the service's); then wrk on a cached answer while ``--kills``
+workers are SIGKILLed (wrk's completed requests and errors).
 
-    uv run python benchmarks/bench_hostile.py [--clients 32] [--probes 100]
+    uv run python benchmarks/bench_hostile.py [--clients 32] [--probes 100] [--cold-start]
+
+Each server's workers are left to finish their warm-up (no CPU used for half a second)
+before the first attack: ``/health`` answers as soon as one worker is up, while another may
+still import xarray, pandas and dask and load numba's cache (a thread of a warming worker
+was seen to wake 100-150 ms late at those imports, on a loaded machine). ``--cold-start``
+attacks at once, as before, which measures the start-up as much as the attack.
 """
 
 from __future__ import annotations
@@ -104,27 +112,63 @@ def never_reading(port: int, count: int, path: str) -> list[socket.socket]:
     return socks
 
 
-def probe_during_burst(server, names: list[str], probes: int):
-    """``/health`` probes while ``names`` are asked for at once (cold); the probes' result
-    and the burst's statuses."""
-    results: dict = {}
+#: A bare HTTP server: every GET gets 200 "OK", from a thread of its own process.
+_CONTROL = """
+import http.server, sys
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"OK")
+
+    def log_message(self, *args):
+        pass
+
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+"""
+
+
+def control_server():
+    """A bare Python HTTP server in a process of its own (no imgstats, no GIL shared with a
+    worker), probed beside ``/health``: what it waits under the same load is the machine's
+    share of ``/health``'s latency; what ``/health`` waits beyond it is the service's."""
+    from benchmarks.servers import free_port, start_process
+
+    port = free_port()
+    return start_process([sys.executable, "-c", _CONTROL, str(port)], port)
+
+
+def probe_during_burst(server, names: list[str], probes: int, control=None):
+    """``/health`` probes while ``names`` are asked for at once (cold); the probes' result,
+    the burst's statuses, and the same probes of ``control`` (a server) at the same time,
+    or ``None``."""
+    results: dict = {"control": None}
 
     def probe():
         results["health"] = probe_health(server.port, probes)
 
+    def probe_control():
+        results["control"] = probe_health(control.port, probes)
+
     with ThreadPoolExecutor(len(names)) as pool:
         futures = [pool.submit(server.get, f"/stats/{name}/median", timeout=300) for name in names]
-        prober = threading.Thread(target=probe)
+        probers = [threading.Thread(target=probe)]
+        if control is not None:
+            probers.append(threading.Thread(target=probe_control))
         time.sleep(0.2)
-        prober.start()
+        for prober in probers:
+            prober.start()
         statuses = []
         for f in futures:
             try:
                 statuses.append(f.result()[0])
             except OSError as exc:
                 statuses.append(type(exc).__name__)
-        prober.join()
-    return results["health"], statuses
+        for prober in probers:
+            prober.join()
+    return results["health"], statuses, results["control"]
 
 
 def _workers(master: int) -> list[int]:
@@ -145,6 +189,21 @@ def _cpu_ticks(pid: int) -> int:
     except OSError:
         return 0
     return int(fields[11]) + int(fields[12])
+
+
+def wait_until_warm(server, timeout: float = 120.0) -> None:
+    """Wait until every worker of ``server`` has finished its warm-up: each builds its app
+    after the fork (imports of xarray, pandas and dask, numba's cache), which holds its GIL
+    and a core for seconds, while another worker already answers ``/health``. Warm workers
+    sit idle: no CPU tick for half a second."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pids = _workers(server.process.pid)
+        before = {pid: _cpu_ticks(pid) for pid in pids}
+        time.sleep(0.5)
+        if pids and all(_cpu_ticks(pid) - t <= 1 for pid, t in before.items()):
+            return
+    raise TimeoutError("the workers did not settle")
 
 
 def kill_under_load(server, seconds: float, kills: int, connections: int) -> str:
@@ -195,6 +254,11 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--servers", default="BufferingWorker,gthread", help="comma-separated worker labels"
     )
+    parser.add_argument(
+        "--cold-start",
+        action="store_true",
+        help="attack as soon as /health answers, while the workers may still warm up",
+    )
     args = parser.parse_args(argv)
     phases = set(args.phases.split(","))
     if args.wrk_seconds <= 0:
@@ -238,6 +302,8 @@ def _run(args, phases: set, folder: Path) -> int:
             "IMGSTATS_GALLERY_THUMB_SIZE": "3600",
         }
         with start_server(folder, workers=WORKERS, env=env) as server:
+            if not args.cold_start:
+                wait_until_warm(server)
             if "idle" in phases:
                 result = probe_health(server.port, args.probes)
                 print(f"{label:16s} idle           {summary(*result)}")
@@ -264,9 +330,13 @@ def _run(args, phases: set, folder: Path) -> int:
                     f"({len(thumb) >> 20} MB thumbnail, status {status})"
                 )
             if "burst" in phases:
-                result, statuses = probe_during_burst(server, heavy, args.probes)
+                with control_server() as control:
+                    result, statuses, beside = probe_during_burst(
+                        server, heavy, args.probes, control
+                    )
                 counts = {c: statuses.count(c) for c in sorted(set(statuses), key=str)}
                 print(f"{label:16s} cold burst     {summary(*result)}  (burst: {counts})")
+                print(f"{'  bare server':16s} same time      {summary(*beside)}")
             if "kills" in phases:
                 outcome = kill_under_load(server, args.wrk_seconds, args.kills, args.connections)
                 print(f"{label:16s} {args.kills} kills under wrk: {outcome}")

@@ -10,6 +10,7 @@ other layouts are valid TIFF that GDAL reads too).
 
 from __future__ import annotations
 
+import pickle
 import warnings
 
 import numpy as np
@@ -135,6 +136,9 @@ def test_any_block_of_a_lazy_mask_is_that_block_of_the_mask(tmp_path_factory, ki
     np.testing.assert_array_equal(np.asarray(crop), mask[y0:y1, x0:x1])
     np.testing.assert_array_equal(crop[1:, 2:], mask[y0:y1, x0:x1][1:, 2:])
     np.testing.assert_array_equal(lazy[y0:y1, x0:x1], mask[y0:y1, x0:x1])
+    # to a dask worker: the address and the window, never the cache or the parsed header
+    again = pickle.loads(pickle.dumps(crop))
+    np.testing.assert_array_equal(np.asarray(again), mask[y0:y1, x0:x1])
 
 
 def test_a_mask_of_another_size_is_refused_before_any_pixel(tmp_path):

@@ -25,8 +25,8 @@ SIDE = 32768
 CACHE_BYTES = 64 << 20
 #: The growth of the worker's peak RSS allowed: half the box of bool (512 MiB), so that any
 #: array of the box (a mask of it, or the whole dataset mask) breaks it. Measured on a loaded
-#: 2-core machine: 77 MiB plain, 175 MiB internal mask, 222-289 MiB sidecar (freed memory is
-#: kept for reuse, IMGSTATS_MALLOC_KEEP, so the peak counts what the threads' heaps held).
+#: 2-core machine: 77-79 MiB plain, 175-296 MiB internal mask, 230-289 MiB sidecar (freed
+#: memory is kept for reuse, IMGSTATS_MALLOC_KEEP, so the peak counts what the heaps held).
 BOUND = SIDE * SIDE // 2
 
 
