@@ -103,6 +103,9 @@ def test_the_probe_tells_both_kinds_apart():
     for nb in (1, 3):
         assert not probe(rng.integers(0, 65536, 4096 * nb, np.uint16), nb)
         assert not probe(np.full(4096 * nb, 7, np.uint16), nb)  # a long run: one table
+    pairs = np.repeat(rng.integers(0, 65536, 2048, np.uint16), 2)  # a 2x enlargement's row
+    assert not probe(pairs, 1)
+    assert not probe(np.concatenate([[1], pairs]).astype(np.uint16), 1)  # shifted by one
 
 
 @pytest.mark.parametrize("nb", [1, 2, 3, 4, 5])
@@ -123,9 +126,9 @@ def test_large_counts_of_one_value_in_both_ways():
     """A value counted far beyond 16 bits, in the two-counter blocks and the one-table ones,
     and added to the counts ``out`` already holds."""
     n = 3 * _BLOCK16
-    even = np.where(np.arange(n) % 4 < 2, 9, 10).astype(np.uint16)  # runs of 2: two tables
-    flat = np.concatenate([even, np.full(n, 9, np.uint16), runny(n)])
-    assert _kernels._repeats16.dispatcher(even[:_BLOCK16], 1)
+    mixed = np.random.default_rng(3).integers(9, 11, n).astype(np.uint16)  # two tables
+    flat = np.concatenate([mixed, np.full(n, 9, np.uint16), runny(n)])
+    assert _kernels._repeats16.dispatcher(mixed[:_BLOCK16], 1)
     before = np.arange(65536, dtype=np.int64)[None, :] * 3
     got = count(flat, 1, 0, out=before.copy())
     np.testing.assert_array_equal(got, expected(flat, 1, 0) + before)
