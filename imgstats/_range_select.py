@@ -224,7 +224,10 @@ def _scan(arr: np.ndarray, nb: int, per_band):
             )
         return npix, nan, kmin, kmax, below, eq, kept, out
 
-    results = list(_pool().map(stripe, zip(cuts[:-1], cuts[1:], strict=True)))
+    bounds = list(zip(cuts[:-1], cuts[1:], strict=True))
+    # the first stripe in this thread: one pool thread fewer, and none at all on one core
+    futures = [_pool().submit(stripe, b) for b in bounds[1:]]
+    results = [stripe(bounds[0])] + [f.result() for f in futures]
     if any((r[6] > r[7].shape[1]).any() for r in results):
         return None
     npix = sum(r[0] for r in results)

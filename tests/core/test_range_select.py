@@ -275,3 +275,27 @@ def test_a_strided_view_is_sampled_without_a_copy_and_answered(dtype, ran):
     assert ran[-1] is not None
     assert bits_equal(got, summary_answer(view, ["p2", "median", "p98", "count"]))
     assert got["median"] == np.median(view)
+
+
+@pytest.mark.parametrize("mode", ["always", "never"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("nb", [1, 3])
+def test_compiled_and_python_kernels_agree_on_edge_values(ran, mode, dtype, nb):
+    """Both runs of the kernels (numba's, and the Python body small arrays use) on NaN of
+    either sign, +-0, subnormals and infinities, one interval per band and several."""
+    from imgstats import _jit
+
+    dt = np.dtype(dtype)
+    tiny = float(np.finfo(dt).smallest_subnormal)
+    edge = np.array([-np.nan, np.nan, -np.inf, np.inf, -0.0, 0.0, tiny, -tiny], dt)
+    rng = np.random.default_rng(12)
+    arr = rng.normal(size=(90, 100, nb)).astype(dt)
+    cells = rng.integers(0, arr.size, 600)
+    arr.reshape(-1)[cells] = edge[np.arange(cells.size) % edge.size]
+    funcs = ["min", "p0.5", "p30", "median", "p99.5", "max", "count"]
+    bands = [None, *range(nb)] if nb > 1 else [None]
+    with _jit.forced(mode):
+        got = imgstats.compute(arr, funcs, band=bands)
+    assert ran[-1] is not None
+    assert bits_equal(got, summary_answer(arr, funcs, bands))
+    assert got[None]["median"] == np.nanmedian(arr)
