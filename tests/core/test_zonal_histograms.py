@@ -31,6 +31,11 @@ def taken(monkeypatch):
     """The answers of ``label_statistics`` (None: the keys' path took over), with the
     path opened to small images (any number of bins per sample)."""
     monkeypatch.setattr(grouped, "_BINS_PER_SAMPLE", 1 << 40)
+    return _spy(monkeypatch)
+
+
+def _spy(monkeypatch) -> list:
+    """Record, per call of ``label_statistics``, whether the histogram path answered."""
     calls: list = []
     real = grouped.label_statistics
 
@@ -243,15 +248,7 @@ def test_boolean_samples(taken):
 def test_many_tiny_zones_take_the_keys_path(monkeypatch):
     """Zones far smaller than a table (here one pixel each): the histogram path declines,
     by its default bound of bins per sample."""
-    calls: list = []
-    real = grouped.label_statistics
-
-    def spy(*args, **kwargs):
-        got = real(*args, **kwargs)
-        calls.append(got is not None)
-        return got
-
-    monkeypatch.setattr(zones, "label_statistics", spy)
+    calls = _spy(monkeypatch)
     rng = np.random.default_rng(13)
     img = image_of(rng, np.uint8, (30, 40))
     labels = np.arange(30 * 40).reshape(30, 40)
