@@ -496,7 +496,7 @@ def render(
     if nodata is None:
         nodata = _nodata_of(plan)
     arr = plan.array()
-    masked = None if mask is None else ~_resized(np.asarray(mask, bool), arr.shape[:2])
+    masked = None if mask is None else ~_resized(mask, arr.shape[:2])
     img = _displayed(arr, plan.band_names, nodata, masked)
     img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
     out = io.BytesIO()
@@ -548,30 +548,43 @@ def invalid_pixels(arr: np.ndarray, nodata=None) -> np.ndarray | None:
     return bad if bad.any() else None
 
 
-def _resized(mask: np.ndarray, shape) -> np.ndarray:
-    """``mask`` sampled at the centres of a ``shape`` grid over it (nearest: a preview's)."""
+def _resized(mask, shape) -> np.ndarray:
+    """``mask`` sampled at the centres of a ``shape`` grid over it (nearest: a preview's).
+
+    ``mask`` is a bool array or a lazy :class:`~imgstats.io._mask.MaskArray`, read one
+    sampled row at a time: a preview of a 32768 x 32768 masked TIFF then holds one row of
+    its mask (and the mask reader's bounded cache), not 1 GiB of it.
+    """
     if mask.shape == tuple(shape):
-        return mask
+        return np.asarray(mask, bool)
     rows = ((np.arange(shape[0]) + 0.5) * mask.shape[0] / shape[0]).astype(np.intp)
     cols = ((np.arange(shape[1]) + 0.5) * mask.shape[1] / shape[1]).astype(np.intp)
-    return mask[np.ix_(np.minimum(rows, mask.shape[0] - 1), np.minimum(cols, mask.shape[1] - 1))]
+    rows, cols = np.minimum(rows, mask.shape[0] - 1), np.minimum(cols, mask.shape[1] - 1)
+    if isinstance(mask, np.ndarray):
+        return mask[np.ix_(rows, cols)].astype(bool, copy=False)
+    out = np.empty((rows.size, cols.size), bool)
+    for i, r in enumerate(rows):
+        out[i] = np.asarray(mask[r : r + 1, :], bool)[0, cols]
+    return out
 
 
 def dataset_mask(fh, source, kind, pixel_limit=None, storage_options=None):
     """The dataset mask of a TIFF (``kind``: the header's ``mask``, ``"internal"`` or
-    ``"sidecar"``) as a ``(y, x)`` bool array, True where valid; None for any other kind.
+    ``"sidecar"``), ``(y, x)`` and True where valid: lazy where it can be read segment by
+    segment (:func:`imgstats.io._mask.mask_of`), else a bool array; None for any other kind.
     ``fh`` is left at its start."""
     if kind not in ("internal", "sidecar"):
         return None
     import tifffile
 
-    from ..io._tiff import read_mask, tiff_facts
+    from ..io._mask import mask_of
+    from ..io._tiff import tiff_facts
 
     fh.seek(0)
     with tifffile.TiffFile(fh) as tif:
         _, facts = tiff_facts(tif, source, 0, pixel_limit)
     fh.seek(0)
-    return read_mask(source, facts, storage_options)
+    return mask_of(source, facts, storage_options)
 
 
 def _displayed(arr: np.ndarray, bands: tuple[str, ...], nodata=None, masked=None) -> Image.Image:

@@ -183,8 +183,8 @@ class ImageService:
         info = self.info(name)
         nodata = info.get("nodata")  # the header's, shown as transparent
         with self.slow.hold(), self._decoding(name), self.store.open(name) as fh:
-            # an internal or sidecar mask hides pixels too (read at full size: bool, one
-            # byte a pixel, within the decode budget this rendering holds)
+            # an internal or sidecar mask hides pixels too (read lazily: only the rows the
+            # preview samples are decoded, within the mask reader's bounded cache)
             mask = dataset_mask(
                 fh,
                 self.store.source(name),
