@@ -8,7 +8,6 @@ answers, what the server logged), never wall-clock times: the latencies are meas
 
 from __future__ import annotations
 
-import functools
 import http.client
 import http.server
 import json
@@ -22,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from web_helpers import http_get, serve_folder
+from web_helpers import http_get, serve_folder, stalling_handler
 
 from imgstats.data import gallery_path
 
@@ -286,20 +285,6 @@ def _tasks(master: int) -> dict[int, int]:
     return out
 
 
-class _StallingHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves a folder; GETs of ``slow_*`` files hang until the test releases them."""
-
-    release: threading.Event
-
-    def do_GET(self):  # noqa: N802 -- http.server's name
-        if "slow_" in self.path:
-            self.release.wait(60)
-        super().do_GET()
-
-    def log_message(self, format, *args):  # noqa: A002 -- the base class's name
-        pass
-
-
 def test_a_cold_burst_waits_in_the_queue_not_in_threads(tmp_path, gunicorn_server):
     """16 distinct cold requests on a hung store, on one worker of 4 threads and 1 slot of
     slow work: one hangs in the slot, the 15 others wait in the worker's queue without a
@@ -312,9 +297,7 @@ def test_a_cold_burst_waits_in_the_queue_not_in_threads(tmp_path, gunicorn_serve
     for name in names:
         shutil.copyfile(gallery_path() / "IMG_1.jpg", folder / name)
     release = threading.Event()
-    handler = functools.partial(
-        type("H", (_StallingHandler,), {"release": release}), directory=str(folder)
-    )
+    handler = stalling_handler(folder, release)
     with serve_folder(folder, handler) as store:
         base, proc = gunicorn_server(
             f"{store}/",

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
 import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from web_helpers import http_get, serve_folder
+from web_helpers import http_get, serve_folder, stalling_handler
 
 import imgstats.web.service as service_module
 from imgstats.data import gallery_path
@@ -220,20 +218,6 @@ def test_serve_leaves_threads_free_beyond_the_slow_work(monkeypatch):
 
 
 # -- a real gunicorn in front of a stalled store -------------------------------------------------
-class _StallingHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves a folder; GETs of ``slow_*`` files hang until the test releases them."""
-
-    release: threading.Event
-
-    def do_GET(self):  # noqa: N802 -- http.server's name
-        if "slow_" in self.path:
-            self.release.wait(60)
-        super().do_GET()
-
-    def log_message(self, format, *args):  # noqa: A002 -- the base class's name
-        pass
-
-
 @pytest.mark.slow
 def test_a_hung_store_does_not_starve_health_or_cached_answers(tmp_path, gunicorn_server):
     folder = tmp_path / "remote"
@@ -243,9 +227,7 @@ def test_a_hung_store_does_not_starve_health_or_cached_answers(tmp_path, gunicor
     for name in hung_names:
         shutil.copyfile(folder / "IMG_1.jpg", folder / name)
     release = threading.Event()
-    handler = functools.partial(
-        type("H", (_StallingHandler,), {"release": release}), directory=str(folder)
-    )
+    handler = stalling_handler(folder, release)
     with serve_folder(folder, handler) as store:
         base, _ = gunicorn_server(
             f"{store}/",

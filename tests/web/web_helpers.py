@@ -56,6 +56,25 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+class _StallingHandler(_QuietHandler):
+    """Serves a folder; GETs of ``slow_*`` files hang until the test releases them."""
+
+    release: threading.Event
+
+    def do_GET(self):  # noqa: N802 -- http.server's name
+        if "slow_" in self.path:
+            self.release.wait(60)
+        super().do_GET()
+
+
+def stalling_handler(folder: Path, release: threading.Event):
+    """A handler for :func:`serve_folder` over ``folder`` (a store that hangs): GETs of
+    ``slow_*`` files wait until ``release`` is set (at most 60 s)."""
+    return functools.partial(
+        type("H", (_StallingHandler,), {"release": release}), directory=str(folder)
+    )
+
+
 @contextlib.contextmanager
 def serve_folder(folder: Path, handler=None):
     """A real HTTP server on loopback serving ``folder`` (with HTML index pages)."""
