@@ -12,7 +12,6 @@ import tracemalloc
 import dask.array as da
 import numpy as np
 import pytest
-import tifffile
 
 import imgstats
 import imgstats.io
@@ -52,15 +51,7 @@ def test_a_polygon_over_a_dask_array_allocates_chunks_not_its_box():
 def test_a_polygon_over_a_tiled_tiff_allocates_chunks_not_its_box(tmp_path, dtype):
     """The path of POST /stats {"polygon": ...}: a tiled TIFF opened lazily, chunk by chunk."""
     path = tmp_path / "big.tif"
-    tile = np.arange(256 * 256, dtype=dtype).reshape(256, 256) % 251
-    with tifffile.TiffWriter(path) as tw:
-        tw.write(
-            (tile for _ in range((SIDE // 256) ** 2)),
-            shape=(SIDE, SIDE),
-            dtype=dtype,
-            tile=(256, 256),
-            compression="zlib",
-        )
+    write_big_masked(path, SIDE, "plain", dtype)
     got, peak = _peak(
         lambda: imgstats.compute(
             str(path), ["max", "count"], polygon=TRIANGLE, chunks=(1024, 1024), scheduler="sync"
