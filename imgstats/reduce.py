@@ -15,7 +15,7 @@ import numpy as np
 
 from ._passes import _plan, _refine, _region, _summarize
 from .errors import InvalidOption
-from .summary import Summary, float_keys
+from .summary import Summary, float_keys, pooled_bands
 
 __all__ = ["summarize", "refine", "compute", "as_image_array"]
 
@@ -321,10 +321,8 @@ def _range_selected(plan, func, band, bands):
 def _band_indices(plan, band) -> tuple[int, ...] | None:
     """The bands a selection pools (``None`` and ``"all"``: every band but alpha, as
     :attr:`Summary.pooled`), or ``None`` for the luma and unknown bands."""
-    n = len(plan.band_names)
     if band is None or (isinstance(band, str) and band == "all"):
-        alpha = n > 1 and plan.band_names[-1] == "A"
-        return tuple(range(n - 1 if alpha else n))
+        return tuple(np.flatnonzero(pooled_bands(len(plan.band_names), plan.band_names)).tolist())
     sel = _band_selection(plan, band)
     return None if sel is None else (int(sel[1:]),)
 

@@ -616,6 +616,15 @@ def merge_special(a: tuple, b: tuple) -> tuple:
     return "values", np.stack([uniq, counts])
 
 
+def pooled_bands(n: int, band_names) -> np.ndarray:
+    """Boolean mask of the ``n`` bands that ``band=None`` pools: every band but alpha, a last
+    band named ``"A"`` beside others (see :attr:`Summary.pooled`)."""
+    mask = np.ones(n, bool)
+    if n > 1 and band_names[-1] == "A":  # LAB's "A" is a colour
+        mask[-1] = False
+    return mask
+
+
 @dataclass(frozen=True)
 class Summary:
     """An image's exact summary: per-band statistics, an optional luma, and refinements.
@@ -746,10 +755,7 @@ class Summary:
         which pixels are transparent, it is no colour, so it is never pooled with the colour
         bands, even with ``raw=True`` (GDAL's meaning; ``band="A"`` reads it on its own).
         """
-        mask = np.ones(len(self.bands), bool)
-        if len(self.bands) > 1 and self.band_names[-1] == "A":  # LAB's "A" is a colour
-            mask[-1] = False
-        return mask
+        return pooled_bands(len(self.bands), self.band_names)
 
     def _stats(self, sel: str) -> BandStats:
         if sel == "all":
