@@ -168,7 +168,7 @@ def _scan(arr: np.ndarray, nb: int, per_band):
     """One pass of :func:`select_stripe` over stripes of rows, one per core: ``(nan, kmin,
     kmax, below, kept keys per band, count of samples per band)``, or ``None`` when a band
     kept more than its bound."""
-    from .io._plan import PARALLEL_SAMPLES, PART_SAMPLES, _pool, workers
+    from .io._plan import _pool, row_stripes
 
     kdt = np.dtype(f"u{arr.dtype.itemsize}")
     width = arr.dtype.itemsize * 8
@@ -183,12 +183,6 @@ def _scan(arr: np.ndarray, nb: int, per_band):
     for c, ivs in enumerate(per_band):
         for j, (lo, hi) in enumerate(ivs):
             los[c, j], widths[c, j] = lo, hi - lo
-    rows = arr.shape[0]
-    parts = -(-arr.size // PART_SAMPLES)
-    if arr.size >= PARALLEL_SAMPLES:
-        parts = max(parts, workers())
-    parts = max(1, min(parts, rows))
-    cuts = np.linspace(0, rows, parts + 1).astype(int)
 
     def stripe(bounds):
         from ._blocks import as_pixels
@@ -224,7 +218,7 @@ def _scan(arr: np.ndarray, nb: int, per_band):
             )
         return npix, nan, kmin, kmax, below, eq, kept, out
 
-    bounds = list(zip(cuts[:-1], cuts[1:], strict=True))
+    bounds = row_stripes(arr)
     # the first stripe in this thread: one pool thread fewer, and none at all on one core
     futures = [_pool().submit(stripe, b) for b in bounds[1:]]
     results = [stripe(bounds[0])] + [f.result() for f in futures]

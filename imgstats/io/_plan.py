@@ -720,26 +720,31 @@ def _as_numpy(mask):
     return None if mask is None else np.asarray(mask)
 
 
-def _threaded(arr: np.ndarray, work, merge, mask=None):
-    """Run ``work`` on row slices of ``arr`` on every core and merge the results; with a
-    ``mask`` ``(y, x)``, on ``(slice, its rows of the mask)`` pairs."""
+def row_stripes(arr: np.ndarray) -> list[tuple[int, int]]:
+    """The row slices ``(start, stop)`` that an in-memory array is counted in, one at a time
+    on the shared pool: one per :data:`PART_SAMPLES` samples, and at least one per core from
+    :data:`PARALLEL_SAMPLES` samples; one slice for a small array."""
     rows = arr.shape[0] if arr.ndim else 1
     nparts = -(-arr.size // PART_SAMPLES)
     if arr.size >= PARALLEL_SAMPLES:
         nparts = max(nparts, workers())
-    nparts = min(nparts, rows)
+    nparts = max(1, min(nparts, rows))
+    bounds = np.linspace(0, rows, nparts + 1).astype(int)
+    return list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
+
+
+def _threaded(arr: np.ndarray, work, merge, mask=None):
+    """Run ``work`` on row slices of ``arr`` on every core and merge the results; with a
+    ``mask`` ``(y, x)``, on ``(slice, its rows of the mask)`` pairs."""
     from .._progress import steps
 
-    ticks = steps(max(nparts, 1))  # on the question's bar, when one is open
-    if nparts <= 1:
+    stripes = row_stripes(arr)
+    ticks = steps(len(stripes))  # on the question's bar, when one is open
+    if len(stripes) == 1:
         out = work(arr if mask is None else (arr, mask))
         ticks.update()
         return out
-    bounds = np.linspace(0, rows, nparts + 1).astype(int)
-    parts = [
-        arr[a:b] if mask is None else (arr[a:b], mask[a:b])
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
-    ]
+    parts = [arr[a:b] if mask is None else (arr[a:b], mask[a:b]) for a, b in stripes]
     results = []
     for result in _pool().map(work, parts):
         results.append(result)
