@@ -386,8 +386,7 @@ def _stripes(n: int, samples: int) -> list[tuple[int, int]]:
     from .io._plan import workers
 
     parts = workers() if samples >= _THREADED_SAMPLES else 1
-    cuts = np.linspace(0, n, max(1, min(parts, n)) + 1).astype(np.int64)
-    return [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a]
+    return _even(n, max(1, min(parts, n)))
 
 
 def _on_threads(fn, jobs) -> list:
