@@ -180,18 +180,13 @@ def zonal(
     found = _label_histograms(walk, names, nodata) if layout.kind == "labels" else None
     if found is not None:
         zone_ids, counts, cols = found
-        if zone_ids.size > limit:
-            raise InvalidOption(
-                f"the label image has {zone_ids.size} zones, more than the limit {limit}"
-            )
+        _check_label_zones(zone_ids.size, limit)
         return _frame(layout, zone_ids, counts, cols, names, dtype)
     groups = walk.map_reduce(_group_block, merge_groups, nodata)
     if groups is None:
         groups = Groups.empty(dtype)
-    if layout.kind == "labels" and groups.zones.size > limit:
-        raise InvalidOption(
-            f"the label image has {groups.zones.size} zones, more than the limit {limit}"
-        )
+    if layout.kind == "labels":
+        _check_label_zones(groups.zones.size, limit)
 
     def refine(wanted):
         return walk.map_reduce(_refine_block, _merge_found, wanted, dtype, nodata)
@@ -844,6 +839,12 @@ def _dense_labels(labels: np.ndarray, background):
         if k < zone_ids.size and zone_ids[k] == background:
             gid = np.where(gid == k, -1, gid)
     return gid, zone_ids
+
+
+def _check_label_zones(n: int, limit: int) -> None:
+    """Refuse a label image of more than ``limit`` zones (found by counting its labels)."""
+    if n > limit:
+        raise InvalidOption(f"the label image has {n} zones, more than the limit {limit}")
 
 
 def _label_histograms(walk: _Walk, names, nodata):
