@@ -109,6 +109,15 @@ def answer(plan, funcs: list[Function], selections: list[tuple[int, ...]]):
     return out
 
 
+def _bit_constants(dtype):
+    """The unsigned type of a float type's bits, its sign bit, and the bits of +inf (a NaN's
+    magnitude lies above them), as the kernels take them."""
+    kdt = np.dtype(f"u{np.dtype(dtype).itemsize}")
+    top = kdt.type(1 << (8 * kdt.itemsize - 1))
+    inf = kdt.type(0x7F800000 if kdt.itemsize == 4 else 0x7FF0000000000000)
+    return kdt, top, inf
+
+
 def _sample(arr: np.ndarray, nb: int, stride: int, sel) -> np.ndarray:
     """The keys of the valid samples of bands ``sel`` of every ``stride``-th pixel (of a
     C-contiguous array; else of a grid of about as many), in any order."""
@@ -118,8 +127,7 @@ def _sample(arr: np.ndarray, nb: int, stride: int, sel) -> np.ndarray:
         look = arr[::step, ::step].reshape(-1, nb)[:, list(sel)]
         return float_keys(np.ascontiguousarray(look).view(kdt)[~np.isnan(look)])
     bits = arr.reshape(-1).view(kdt)
-    top = kdt.type(1 << (8 * kdt.itemsize - 1))
-    inf = kdt.type(0x7F800000 if kdt.itemsize == 4 else 0x7FF0000000000000)
+    _, top, inf = _bit_constants(arr.dtype)
     out = np.empty(len(sel) * (-(-arr.size // nb // stride)), kdt)
     bands = np.array(sel, np.int64)
     n = _kernels.sample_keys(bits, nb, stride, bands, top, ~top | top, inf, out)
@@ -170,10 +178,8 @@ def _scan(arr: np.ndarray, nb: int, per_band):
     kept more than its bound."""
     from .io._plan import _pool, row_stripes
 
-    kdt = np.dtype(f"u{arr.dtype.itemsize}")
+    kdt, top, inf = _bit_constants(arr.dtype)
     width = arr.dtype.itemsize * 8
-    top = kdt.type(1 << (width - 1))
-    inf = kdt.type(0x7F800000 if width == 32 else 0x7FF0000000000000)
     m = max(1, max(len(ivs) for ivs in per_band))
     if m > 255:  # the kernel tags a sample's interval in a byte
         return None
