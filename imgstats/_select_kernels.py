@@ -165,11 +165,24 @@ def _count32(col, c, top, ones, inf, ninf, los, widths, nan, kmin, kmax, below, 
 @njit(nogil=True, cache=True)
 def _count(col, c, top, ones, inf, ninf, los, widths, ms, nan, kmin, kmax, below, flags):
     """Count one block of one band (NaN, min, max, keys below each interval) and flag each
-    sample with its interval + 1 (0: none)."""
+    sample with its interval + 1 (0: none).
+
+    The first interval is counted in the loop that finds the NaN, min and max (a second loop
+    over the block cost float64 a quarter of its scan: 13.4 -> 9.9 ms for a 12 MP median);
+    each further interval takes a loop of its own.
+    """
     absmask = ones ^ top
     zero = top ^ top
     m = col.shape[0]
+    # valid keys lie in [ninf, key of +inf]; a NaN's key is outside, and k - ninf then wraps
+    # (below -inf's) or is above every interval (above +inf's): never counted, never kept.
+    # Without an interval (min, max or count only), a dummy one [ones, ones] flags only the
+    # key of one NaN, and its flags are cleared after the loop.
+    lo = los[c, 0] if ms[c] else ones
+    width = widths[c, 0] if ms[c] else zero
+    rel = (lo - ninf) & ones
     nn = 0
+    cnt = 0
     kmn = kmin[c]
     kmx = kmax[c]
     for i in range(m):  # vectorized
@@ -179,11 +192,16 @@ def _count(col, c, top, ones, inf, ninf, los, widths, ms, nan, kmin, kmax, below
         k = b ^ (ones if b >= top else top)
         kmn = min(kmn, ones if isn else k)
         kmx = max(kmx, zero if isn else k)
-    for i in range(flags.shape[0]):
+        cnt += ((k - ninf) & ones) < rel
+        flags[i] = ((k - lo) & ones) <= width
+    for i in range(0 if ms[c] == 0 else m, flags.shape[0]):
         flags[i] = 0
-    # valid keys lie in [ninf, key of +inf]; a NaN's key is outside, and k - ninf then wraps
-    # (below -inf's) or is above every interval (above +inf's): never counted, never kept
-    for j in range(ms[c]):
+    nan[c] += nn
+    kmin[c] = kmn
+    kmax[c] = kmx
+    if ms[c]:
+        below[c, 0] += cnt
+    for j in range(1, ms[c]):
         lo = los[c, j]
         width = widths[c, j]
         rel = (lo - ninf) & ones
@@ -195,9 +213,6 @@ def _count(col, c, top, ones, inf, ninf, los, widths, ms, nan, kmin, kmax, below
             cnt += ((k - ninf) & ones) < rel
             flags[i] = tag if ((k - lo) & ones) <= width else flags[i]
         below[c, j] += cnt
-    nan[c] += nn
-    kmin[c] = kmn
-    kmax[c] = kmx
 
 
 @njit(nogil=True, cache=True)
