@@ -183,3 +183,41 @@ def test_select_ranks_equals_sorting(width):
             np.testing.assert_array_equal(picked[g], part[ranks[g]])
             if width < 8:
                 assert sums[g] == int(part.astype(np.int64).sum())
+
+
+@pytest.mark.parametrize("mode", ["always", "never"])
+def test_select_ranks_of_16_bit_keys_in_few_high_bytes(mode):
+    """16-bit groups whose keys crowd a few high bytes (as real rasters do): the keys of the
+    wanted high bytes are copied out of the group before their low bytes are counted, and
+    the ranks read from them are those of the sorted group -- wanted ranks in one high byte,
+    in neighbouring ones, at both ends, and in groups of one value."""
+    from imgstats import _group_kernels as k
+
+    rng = np.random.default_rng(16)
+    sizes = [33, 34, 257, 2500, 2500, 5000, 40, 300]
+    parts = [
+        np.clip(rng.normal(12000, 300, sizes[0]), 0, 65535),
+        np.full(sizes[1], 0x1234),  # one value: every rank in one bin
+        np.clip(rng.normal(0x4000, 40, sizes[2]), 0, 65535),  # straddles a high byte
+        np.clip(rng.normal(12000, 3000, sizes[3]), 0, 65535),
+        rng.choice([0, 65535], sizes[4]),  # both ends only
+        np.clip(rng.normal(255.5, 2, sizes[5]), 0, 65535),  # around 0x00ff / 0x0100
+        np.arange(sizes[6]) * 1000,  # one key per high byte
+        rng.integers(0, 65536, sizes[7]),
+    ]
+    keys = np.concatenate(parts).astype(np.uint16)
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    n = np.diff(offsets)
+    lo, hi, _ = grouped._percentile_ranks(n, 99)
+    ranks = np.stack([np.zeros_like(n), (n - 1) // 2, n // 2, lo, hi, n - 1], 1)
+    ranks = np.ascontiguousarray(ranks, np.int64)
+    picked = np.zeros(ranks.shape, np.uint16)
+    sums = np.zeros(n.size, np.int64)
+    before = keys.copy()
+    with _jit.forced(mode):
+        k.select_ranks(keys, offsets, ranks, 0, n.size, picked, sums, 0)
+    np.testing.assert_array_equal(keys, before)
+    for g in range(n.size):
+        part = np.sort(keys[offsets[g] : offsets[g + 1]])
+        np.testing.assert_array_equal(picked[g], part[ranks[g]])
+        assert sums[g] == int(part.astype(np.int64).sum())
