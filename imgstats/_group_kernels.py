@@ -19,6 +19,30 @@ from ._jit import njit
 _INSERTION = 32
 
 
+#: Labels compared at once when looking for the end of a run of one label: a vector of them,
+#: with no branch per label.
+_RUN_CHUNK = 16
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _run_end(part, q, n, cur):
+    """The end of the run of ``cur`` that goes on at ``q`` in ``part[:n]`` (uint64 indices, so
+    that no negative-index check keeps the compare from being vectorized): whole chunks of
+    :data:`_RUN_CHUNK` labels at a time, then label by label."""
+    w = np.uint64(_RUN_CHUNK)
+    one = np.uint64(1)
+    while q + w <= n and part[q + w - one] == cur:  # a short run ends before: no vector
+        d = part[q] ^ cur
+        for i in range(one, w):
+            d |= part[q + i] ^ cur
+        if d != 0:
+            break
+        q += w
+    while q < n and part[q] == cur:
+        q += one
+    return q
+
+
 @njit(nogil=True, cache=True)
 def count_labels(labels, lo, nb, valid, start, stop, seen, nval):
     """Add the samples (``seen``) and valid samples (``nval``) of pixels ``start`` to ``stop - 1``
@@ -26,10 +50,11 @@ def count_labels(labels, lo, nb, valid, start, stop, seen, nval):
     group ``labels[p] - lo`` when that is below ``nval.size``.
 
     ``valid`` of size 0 means every sample is valid, and ``seen`` is then not counted (it
-    would equal ``nval``): runs of one label, as label images have, are then counted in a
-    register and added once. Returns ``(outside, smallest, largest)``: how many pixels have a
-    label outside the groups (a caller counting into a guessed range then counts again), and
-    the smallest and largest of those labels.
+    would equal ``nval``): the pixels are then taken run by run of one label (as label images
+    have them), each run's end found by :func:`_run_end` and its length added once. Returns
+    ``(outside, smallest, largest, runs)``: how many pixels have a label outside the groups (a
+    caller counting into a guessed range then counts again), the smallest and largest of those
+    labels, and the runs of one label (the pixels, when ``valid`` has a size).
     """
     ng = nval.size
     outside = 0
@@ -37,25 +62,25 @@ def count_labels(labels, lo, nb, valid, start, stop, seen, nval):
     largest = -smallest
     part = labels[start:stop]  # indexed from 0: no negative-index checks
     if part.size == 0:
-        return outside, smallest, largest
+        return outside, smallest, largest, 0
     if valid.size == 0:
-        cur = np.int64(part[0])
-        run = 0
-        for p in range(part.size + 1):
-            v = np.int64(part[p]) if p < part.size else cur + 1  # the last run ends
-            if v == cur:
-                run += 1
-                continue
-            g = cur - lo
+        n = np.uint64(part.size)
+        first = np.uint64(0)
+        runs = 0
+        while first < n:
+            cur = part[first]
+            q = _run_end(part, first + np.uint64(1), n, cur)
+            run = np.int64(q - first)
+            g = np.int64(cur) - lo
             if g < 0 or g >= ng:
                 outside += run
-                smallest = min(smallest, cur)
-                largest = max(largest, cur)
+                smallest = min(smallest, np.int64(cur))
+                largest = max(largest, np.int64(cur))
             else:
                 nval[g] += run * nb
-            cur = v
-            run = 1
-        return outside, smallest, largest
+            runs += 1
+            first = q
+        return outside, smallest, largest, runs
     for p in range(part.size):
         v = np.int64(part[p])
         g = v - lo
@@ -69,16 +94,41 @@ def count_labels(labels, lo, nb, valid, start, stop, seen, nval):
         for c in range(nb):
             if valid[first + c]:
                 nval[g] += 1
-    return outside, smallest, largest
+    return outside, smallest, largest, part.size
+
+
+#: Pixels per run of one label from which :func:`scatter_labels` copies run by run.
+LONG_RUNS = 8
 
 
 @njit(nogil=True, cache=True)
-def scatter_labels(labels, lo, background, nb, keys, valid, start, stop, pos, out):
+def scatter_labels(labels, lo, background, nb, keys, valid, start, stop, pos, out, runs):
     """Write the valid keys of pixels ``start`` to ``stop - 1`` (groups as in
     :func:`count_labels`, every label among them; ``background``, or any negative group, is
     no group) into ``out`` at ``pos[group]``, which moves on: a stable counting sort when
-    each thread's ``pos`` starts after the previous threads' samples."""
+    each thread's ``pos`` starts after the previous threads' samples.
+
+    With every sample valid, one per pixel and runs of at least :data:`LONG_RUNS` pixels on
+    average (``runs``, from :func:`count_labels`), each run's end is found by
+    :func:`_run_end` and its keys copied in one loop; short runs go pixel by pixel, the
+    group's position kept in a register while its label repeats.
+    """
     part = labels[start:stop]
+    if valid.size == 0 and nb == 1 and part.size >= LONG_RUNS * runs:
+        mine = keys[start:stop]
+        n = np.uint64(part.size)
+        first = np.uint64(0)
+        while first < n:
+            cur = part[first]
+            q = _run_end(part, first + np.uint64(1), n, cur)
+            g = np.int64(cur) - lo
+            if g >= 0 and g != background:
+                at = np.uint64(pos[g])
+                for i in range(q - first):
+                    out[at + i] = mine[first + i]
+                pos[g] = np.int64(at + (q - first))
+            first = q
+        return
     if valid.size == 0 and nb == 1:  # the common case, in its own loop: a third of the time
         mine = keys[start:stop]
         g_run = np.int64(-1)
