@@ -274,6 +274,22 @@ def table(rows: list[dict], before: str | None = None) -> str:
     return "\n".join(lines)
 
 
+def scaling(rows: list[dict]) -> str:
+    """A markdown table: how many times faster imgstats answers each row on every core than
+    on one pinned core, both measured in this run (issue 20's goal: >= 1.8x for floats)."""
+    one = {(r["type"], r["image"], r["func"]): r for r in rows if r["cores"] == "1 core"}
+    many = [r for r in rows if r["cores"] != "1 core"]
+    lines = [
+        "| type | image | function | cores | one core ÷ every core |",
+        "|---|---|---|---|---:|",
+    ]
+    for r in many:
+        base = one[(r["type"], r["image"], r["func"])]
+        ratio = base["imgstats"] / r["imgstats"]
+        lines.append(f"| {r['type']} | {r['image']} | {r['func']} | {r['cores']} | {ratio:.2f}× |")
+    return "\n".join(lines)
+
+
 def bandwidth(megapixels: float = 12, repeat: int = 5, types=TYPES) -> list[dict]:
     """The memory floor on every core: ``a.sum()`` of an array's two halves, one after the
     other on one thread, then at once on two threads (numpy releases the GIL). A ratio near
@@ -315,6 +331,8 @@ def main(argv=None) -> None:
     print(f"{h}x{w} arrays, best of {args.repeat}, imgstats from {ROOT.name}")
     print(table(rows, args.before))
     if len(os.sched_getaffinity(0)) > 1:
+        print("\nimgstats on every core against one pinned core (same run):")
+        print(scaling(rows))
         print("\n`a.sum()` of both halves of each array, one thread vs two threads at once:")
         for r in bandwidth(args.size, args.repeat, args.types):
             print(

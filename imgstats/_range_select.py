@@ -44,6 +44,12 @@ SAMPLE = 1 << 17
 SIGMAS = 3.5
 #: The kept keys of a band may be at most 1/this of its samples, else the summary answers.
 KEEP_SHARE = 8
+#: Sub-bins of each interval that the scan counts its kept keys in: a rank is then selected
+#: from the keys of one sub-bin, not from all the kept keys (a serial part of the question).
+#: 4096 give a float64 interval around zero (every exponent) about one sub-bin per exponent.
+SUBBINS = 4096
+#: Sub-bins of all the intervals of a band at most (fewer per interval when there are many).
+SUBBIN_BUDGET = 1 << 16
 #: The functions the select answers (``percentile`` includes ``median``).
 KINDS = frozenset({"min", "max", "count", "percentile"})
 
@@ -80,14 +86,26 @@ def answer(plan, funcs: list[Function], selections: list[tuple[int, ...]]):
     qs = sorted({f.q / 100 for f in funcs if f.q is not None})
     npix = arr.size // nb
     stride = max(1, npix // SAMPLE)
-    wanted = {}  # selection -> its merged intervals
-    for sel in dict.fromkeys(selections):
-        k = _sample(arr, nb, stride, sel)
-        if k.size < 2:
-            return None  # nothing to predict from: all NaN, as a rule
-        wanted[sel] = _intervals(k, qs, arr.dtype.itemsize * 8, stride == 1)
-        if wanted[sel] is None:
-            return None
+    sels = list(dict.fromkeys(selections))
+    # one look per core, each at a share of the samples, run at once like the scan: the
+    # look's sampling (a cache miss per sample) and its select would be a serial part
+    nlooks = len(_stripes(arr)) if arr.flags.c_contiguous else 1
+    width = arr.dtype.itemsize * 8
+    whole = stride == 1 and nlooks == 1
+
+    def look(i):
+        out = {}
+        for sel in sels:
+            k = _sample(arr, nb, stride * nlooks, sel, i * stride)
+            out[sel] = None if k.size < 2 else _intervals(k, qs, width, whole)
+        return out
+
+    looks = _on_cores(look, range(nlooks))
+    wanted = {}  # selection -> its intervals: the union of every look's
+    for sel in sels:
+        if any(lk[sel] is None for lk in looks):
+            return None  # nothing to predict from (all NaN, as a rule), or too wide
+        wanted[sel] = _merge([iv for lk in looks for iv in lk[sel]])
     per_band = [
         _merge([iv for sel, ivs in wanted.items() if c in sel for iv in ivs]) for c in range(nb)
     ]
@@ -109,6 +127,34 @@ def answer(plan, funcs: list[Function], selections: list[tuple[int, ...]]):
     return out
 
 
+def _subbins(m: int) -> int:
+    """Sub-bins per interval when a band has ``m`` intervals: :data:`SUBBINS`, or a power
+    of two within :data:`SUBBIN_BUDGET` for all of them (at least 16)."""
+    return max(16, min(SUBBINS, 1 << ((SUBBIN_BUDGET // max(1, m)).bit_length() - 1)))
+
+
+def _shift(width: int, nsub: int) -> int:
+    """The shift that maps the kept keys of an interval ``width`` wide (``k - lo``, from 1 to
+    ``width - 1``) to one of ``nsub`` (a power of two) sub-bins."""
+    return max(0, width.bit_length() - nsub.bit_length() + 1)
+
+
+def _stripes(arr: np.ndarray) -> list[tuple[int, int]]:
+    """The row stripes the scan takes, one per core (:func:`imgstats.io._plan.row_stripes`)."""
+    from .io._plan import row_stripes
+
+    return row_stripes(arr)
+
+
+def _on_cores(fn, items) -> list:
+    """``[fn(x) for x in items]``, all at once: the first in this thread, the others on the
+    shared pool (the kernels release the GIL); none on the pool for one item."""
+    from .io._plan import _pool
+
+    futures = [_pool().submit(fn, x) for x in items[1:]]
+    return [fn(items[0])] + [f.result() for f in futures]
+
+
 def _bit_constants(dtype):
     """The unsigned type of a float type's bits, its sign bit, and the bits of +inf (a NaN's
     magnitude lies above them), as the kernels take them."""
@@ -118,9 +164,9 @@ def _bit_constants(dtype):
     return kdt, top, inf
 
 
-def _sample(arr: np.ndarray, nb: int, stride: int, sel) -> np.ndarray:
-    """The keys of the valid samples of bands ``sel`` of every ``stride``-th pixel (of a
-    C-contiguous array; else of a grid of about as many), in any order."""
+def _sample(arr: np.ndarray, nb: int, stride: int, sel, start: int = 0) -> np.ndarray:
+    """The keys of the valid samples of bands ``sel`` of every ``stride``-th pixel from pixel
+    ``start`` (of a C-contiguous array; else of a grid of about as many), in any order."""
     kdt = np.dtype(f"u{arr.dtype.itemsize}")
     if not arr.flags.c_contiguous:  # a grid of rows and columns: no copy of the image
         step = max(1, math.isqrt(stride))
@@ -130,7 +176,7 @@ def _sample(arr: np.ndarray, nb: int, stride: int, sel) -> np.ndarray:
     _, top, inf = _bit_constants(arr.dtype)
     out = np.empty(len(sel) * (-(-arr.size // nb // stride)), kdt)
     bands = np.array(sel, np.int64)
-    n = _kernels.sample_keys(bits, nb, stride, bands, top, ~top | top, inf, out)
+    n = _kernels.sample_keys(bits, nb, start, stride, bands, top, ~top | top, inf, out)
     return out[:n]
 
 
@@ -173,11 +219,9 @@ def _merge(ivs):
 
 
 def _scan(arr: np.ndarray, nb: int, per_band):
-    """One pass of :func:`select_stripe` over stripes of rows, one per core: ``(nan, kmin,
-    kmax, below, kept keys per band, count of samples per band)``, or ``None`` when a band
-    kept more than its bound."""
-    from .io._plan import _pool, row_stripes
-
+    """One pass of :func:`select_stripe` over stripes of rows, one per core: ``(count of
+    samples, nan, kmin, kmax, below, eq, kept keys per band and interval, their counts per
+    sub-bin (nb, m, nsub), nsub)``, or ``None`` when a band kept more than its bound."""
     kdt, top, inf = _bit_constants(arr.dtype)
     width = arr.dtype.itemsize * 8
     m = max(1, max(len(ivs) for ivs in per_band))
@@ -185,10 +229,13 @@ def _scan(arr: np.ndarray, nb: int, per_band):
         return None
     los = np.zeros((nb, m), kdt)
     widths = np.zeros((nb, m), kdt)
+    shifts = np.zeros((nb, m), kdt)
+    nsub = _subbins(m)
     ms = np.array([len(ivs) for ivs in per_band], np.int64)
     for c, ivs in enumerate(per_band):
         for j, (lo, hi) in enumerate(ivs):
             los[c, j], widths[c, j] = lo, hi - lo
+            shifts[c, j] = _shift(hi - lo, nsub)
 
     def stripe(bounds):
         from ._blocks import as_pixels
@@ -203,31 +250,14 @@ def _scan(arr: np.ndarray, nb: int, per_band):
         eq = np.zeros((nb, m, 2), np.int64)
         kept = np.zeros(nb, np.int64)
         out = np.empty((nb, npix // KEEP_SHARE + 1), kdt)
+        sub = np.zeros((nb, m, nsub), np.int64)
         if npix:
-            _kernels.select_stripe(
-                bits,
-                nb,
-                top,
-                ~top | top,
-                inf,
-                _NINF[width],
-                los,
-                widths,
-                ms,
-                nan,
-                kmin,
-                kmax,
-                below,
-                eq,
-                kept,
-                out,
-            )
-        return npix, nan, kmin, kmax, below, eq, kept, out
+            limits = (top, ~top | top, inf, _NINF[width], los, widths, ms)
+            counts = (nan, kmin, kmax, below, eq, kept, out)
+            _kernels.select_stripe(bits, nb, *limits, *counts, shifts, sub)
+        return npix, nan, kmin, kmax, below, eq, kept, out, sub
 
-    bounds = row_stripes(arr)
-    # the first stripe in this thread: one pool thread fewer, and none at all on one core
-    futures = [_pool().submit(stripe, b) for b in bounds[1:]]
-    results = [stripe(bounds[0])] + [f.result() for f in futures]
+    results = _on_cores(stripe, _stripes(arr))
     if any((r[6] > r[7].shape[1]).any() for r in results):
         return None
     npix = sum(r[0] for r in results)
@@ -236,13 +266,14 @@ def _scan(arr: np.ndarray, nb: int, per_band):
     kmax = np.maximum.reduce([r[3] for r in results]).astype(np.uint64)
     below = sum(r[4] for r in results)
     eq = sum(r[5] for r in results)
+    sub = sum(r[8] for r in results)
     kept = [np.concatenate([r[7][c, : r[6][c]] for r in results]) for c in range(nb)]
     # the kept keys of each of a band's intervals, in the order met
     split = [
         [ks] if len(ivs) == 1 else [ks[(ks > kdt.type(a)) & (ks < kdt.type(b))] for a, b in ivs]
         for ks, ivs in zip(kept, per_band, strict=True)
     ]
-    return npix, nan, kmin, kmax, below, eq, split
+    return npix, nan, kmin, kmax, below, eq, split, sub, nsub
 
 
 #: The keys of -inf and +inf of each width: every valid key lies between them.
@@ -260,18 +291,20 @@ class _Ranks:
     """
 
     def __init__(self, dtype, scanned, sel, intervals, per_band):
-        npix, nan, kmin, kmax, below, eq, split = scanned
+        npix, nan, kmin, kmax, below, eq, split, sub, nsub = scanned
         self.dtype = np.dtype(dtype)
         self.size = int(sum(npix - int(nan[c]) for c in sel))
         self._known = {0: int(min(int(kmin[c]) for c in sel))}
         self._known[self.size - 1] = int(max(int(kmax[c]) for c in sel))
         self._asked: set[int] = set()
         # per interval: the rank of its first key, the count of keys equal to lo, the keys
-        # strictly between lo and hi (unordered), the count of keys equal to hi
+        # strictly between lo and hi (unordered), the count of keys equal to hi, and the
+        # counts of those keys per sub-bin with the sub-bins' shift (None: not counted so)
         self._windows = []
         for lo, hi in intervals:
             base = nlo = nhi = 0
             parts = []
+            bins = []
             for c in sel:
                 # the band's interval [a, b] holds [lo, hi]; the band counted its keys equal
                 # to a and to b, and kept those strictly between
@@ -290,27 +323,48 @@ class _Ranks:
                     nhi += int(np.count_nonzero(ks == hi))
                 if (lo, hi) != (a, b):
                     ks = ks[(ks > lo) & (ks < hi)]
+                    bins = None  # the band's sub-bins count other keys too
+                elif bins is not None:
+                    bins.append(sub[c, j])
                 parts.append(ks)
             keys = parts[0] if len(parts) == 1 else np.concatenate(parts)
-            self._windows.append((base, lo, nlo, keys, hi, nhi))
+            if bins:  # every band's interval is [lo, hi]: the same width, the same shift
+                bins = (np.cumsum(sum(bins)), _shift(hi - lo, nsub))
+            self._windows.append((base, lo, nlo, keys, hi, nhi, bins or None))
 
     def resolve(self) -> bool:
         """Select the recorded ranks from the kept keys; ``False`` if one lies outside."""
         asked = sorted(self._asked - self._known.keys())
-        for base, lo, nlo, keys, hi, nhi in self._windows:
+        for base, lo, nlo, keys, hi, nhi, bins in self._windows:
             inner = []
             for r in asked:
                 if base <= r < base + nlo:
                     self._known[r] = lo
                 elif base + nlo <= r < base + nlo + keys.size:
-                    inner.append(r)
+                    inner.append(r - base - nlo)
                 elif base + nlo + keys.size <= r < base + nlo + keys.size + nhi:
                     self._known[r] = hi
-            if inner:
-                kth = np.array(inner) - base - nlo
-                chosen = np.partition(keys, kth)[kth]
-                self._known.update(zip(inner, (int(k) for k in chosen), strict=True))
+            first = base + nlo
+            if inner and bins is None:
+                chosen = np.partition(keys, inner)[inner]
+                self._known.update(zip([first + i for i in inner], map(int, chosen), strict=True))
+            elif inner:
+                self._from_subbins(keys, first, lo, hi, inner, *bins)
         return all(r in self._known for r in asked)
+
+    def _from_subbins(self, keys, first, lo, hi, inner, cum, shift):
+        """Select ranks ``inner`` (from ``first``) of ``keys``, which lie in (lo, hi), from
+        the keys of the sub-bins that hold them (``cum``: the cumulated counts per sub-bin):
+        a select among a few hundred keys, not among every kept one."""
+        where = np.searchsorted(cum, inner, side="right")
+        for s in np.unique(where).tolist():
+            start = int(cum[s - 1]) if s else 0
+            a = lo + (s << shift)
+            b = min(hi, lo + ((s + 1) << shift))
+            mine = keys[(keys >= keys.dtype.type(max(a, lo + 1))) & (keys < keys.dtype.type(b))]
+            kth = [i - start for i, w in zip(inner, where.tolist(), strict=True) if w == s]
+            chosen = np.partition(mine, kth)[kth]
+            self._known.update(zip([first + start + k for k in kth], map(int, chosen), strict=True))
 
     def _key(self, rank: int) -> int:
         key = self._known.get(rank)

@@ -28,7 +28,24 @@ _BLOCK = 1 << 11
 
 @njit(nogil=True, cache=True)
 def select_stripe(
-    bits, nb, top, ones, inf, ninf, los, widths, ms, nan, kmin, kmax, below, eq, kept, out
+    bits,
+    nb,
+    top,
+    ones,
+    inf,
+    ninf,
+    los,
+    widths,
+    ms,
+    nan,
+    kmin,
+    kmax,
+    below,
+    eq,
+    kept,
+    out,
+    shifts,
+    sub,
 ):
     """Scan one stripe of band-interleaved float bit patterns (``uint32`` or ``uint64``).
 
@@ -59,13 +76,17 @@ def select_stripe(
         the caller falls back: the extra ones are not stored).
     out : (nb, cap) array of the type of ``bits``
         The kept keys of each band, in the order met.
+    shifts : (nb, m) array of the type of ``bits``
+        A kept key ``k`` of interval ``j`` falls in sub-bin ``(k - lo) >> shifts[band, j]``.
+    sub : (nb, m, nsub) int64
+        Updated: the kept keys per sub-bin (``(width - 1) >> shift`` must be below ``nsub``).
     """
     n = bits.shape[0] // nb
     flags = np.zeros(_BLOCK, np.uint8)  # per sample of a block: its interval + 1, or 0
     words = flags.view(np.uint64)
     narrow = bits.itemsize == 4
     args = (top, ones, inf, ninf, los, widths, ms, nan, kmin, kmax, below, eq, kept, out)
-    args = (*args, flags, words)
+    args = (*args, shifts, sub, flags, words)
     for start in range(0, n, _BLOCK):
         stop = min(n, start + _BLOCK)
         for c in range(nb):
@@ -95,6 +116,8 @@ def _column(
     eq,
     kept,
     out,
+    shifts,
+    sub,
     flags,
     words,
 ):
@@ -103,7 +126,7 @@ def _column(
         _count32(col, c, top, ones, inf, ninf, los, widths, nan, kmin, kmax, below, flags)
     else:
         _count(col, c, top, ones, inf, ninf, los, widths, ms, nan, kmin, kmax, below, flags)
-    _append(col, c, top, ones, los, widths, eq, kept, out, flags, words)
+    _append(col, c, top, ones, los, widths, eq, kept, out, shifts, sub, flags, words)
 
 
 @njit(nogil=True, cache=True)
@@ -142,11 +165,24 @@ def _count32(col, c, top, ones, inf, ninf, los, widths, nan, kmin, kmax, below, 
 @njit(nogil=True, cache=True)
 def _count(col, c, top, ones, inf, ninf, los, widths, ms, nan, kmin, kmax, below, flags):
     """Count one block of one band (NaN, min, max, keys below each interval) and flag each
-    sample with its interval + 1 (0: none)."""
+    sample with its interval + 1 (0: none).
+
+    The first interval is counted in the loop that finds the NaN, min and max (a second loop
+    over the block cost float64 a quarter of its scan: 13.4 -> 9.9 ms for a 12 MP median);
+    each further interval takes a loop of its own.
+    """
     absmask = ones ^ top
     zero = top ^ top
     m = col.shape[0]
+    # valid keys lie in [ninf, key of +inf]; a NaN's key is outside, and k - ninf then wraps
+    # (below -inf's) or is above every interval (above +inf's): never counted, never kept.
+    # Without an interval (min, max or count only), a dummy one [ones, ones] flags only the
+    # key of one NaN, and its flags are cleared after the loop.
+    lo = los[c, 0] if ms[c] else ones
+    width = widths[c, 0] if ms[c] else zero
+    rel = (lo - ninf) & ones
     nn = 0
+    cnt = 0
     kmn = kmin[c]
     kmx = kmax[c]
     for i in range(m):  # vectorized
@@ -156,11 +192,16 @@ def _count(col, c, top, ones, inf, ninf, los, widths, ms, nan, kmin, kmax, below
         k = b ^ (ones if b >= top else top)
         kmn = min(kmn, ones if isn else k)
         kmx = max(kmx, zero if isn else k)
-    for i in range(flags.shape[0]):
+        cnt += ((k - ninf) & ones) < rel
+        flags[i] = ((k - lo) & ones) <= width
+    for i in range(0 if ms[c] == 0 else m, flags.shape[0]):
         flags[i] = 0
-    # valid keys lie in [ninf, key of +inf]; a NaN's key is outside, and k - ninf then wraps
-    # (below -inf's) or is above every interval (above +inf's): never counted, never kept
-    for j in range(ms[c]):
+    nan[c] += nn
+    kmin[c] = kmn
+    kmax[c] = kmx
+    if ms[c]:
+        below[c, 0] += cnt
+    for j in range(1, ms[c]):
         lo = los[c, j]
         width = widths[c, j]
         rel = (lo - ninf) & ones
@@ -172,15 +213,13 @@ def _count(col, c, top, ones, inf, ninf, los, widths, ms, nan, kmin, kmax, below
             cnt += ((k - ninf) & ones) < rel
             flags[i] = tag if ((k - lo) & ones) <= width else flags[i]
         below[c, j] += cnt
-    nan[c] += nn
-    kmin[c] = kmn
-    kmax[c] = kmx
 
 
 @njit(nogil=True, cache=True)
-def _append(col, c, top, ones, los, widths, eq, kept, out, flags, words):
+def _append(col, c, top, ones, los, widths, eq, kept, out, shifts, sub, flags, words):
     """Keep the flagged keys of one block (strictly inside their interval; those equal to a
-    bound are counted): eight flags tested at once, most hold none."""
+    bound are counted) and count them per sub-bin: eight flags tested at once, most hold
+    none."""
     nk = kept[c]
     cap = out.shape[1]
     m = col.shape[0]
@@ -203,16 +242,17 @@ def _append(col, c, top, ones, los, widths, eq, kept, out, flags, words):
                 if nk < cap:
                     out[c, nk] = k
                 nk += 1
+                sub[c, j, (k - lo) >> shifts[c, j]] += 1
     kept[c] = nk
 
 
 @njit(nogil=True, cache=True)
-def sample_keys(bits, nb, stride, bands, top, ones, inf, out):
+def sample_keys(bits, nb, start, stride, bands, top, ones, inf, out):
     """Write the keys of the valid samples of ``bands`` of every ``stride``-th pixel of
-    ``bits`` (``nb`` bands interleaved) to ``out``; return how many."""
+    ``bits`` (``nb`` bands interleaved) from pixel ``start`` to ``out``; return how many."""
     absmask = ones ^ top
     n = 0
-    for p in range(0, bits.shape[0] // nb, stride):
+    for p in range(start, bits.shape[0] // nb, stride):
         for c in bands:
             b = bits[p * nb + c]
             if (b & absmask) > inf:

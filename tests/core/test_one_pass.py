@@ -73,7 +73,10 @@ def test_numpy_rgb_all_bands_and_each_band_in_two_passes(passes, dtype):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_a_large_array_counted_on_threads_takes_two_passes(passes, dtype):
+def test_a_large_array_counted_on_threads_takes_two_passes(passes, dtype, monkeypatch):
+    from imgstats.io import _plan
+
+    monkeypatch.setattr(_plan, "workers", lambda: 2)  # stripes on threads, even on one core
     arr = _rgb(dtype, shape=(1100, 400, 3), seed=2)  # over the threading threshold
     # with the mean: percentiles alone of an in-memory float array are answered by the
     # predicted-range select, without a summary (tests/core/test_range_select.py)

@@ -93,9 +93,23 @@ def float_arrays(draw):
     return draw(hnp.arrays(dt, shape, elements=elements))
 
 
+def uneven_stripes(parts: int):
+    """A stand-in for the per-core row stripes: ``parts`` uneven ones (empty ones too), as
+    on a machine with that many cores: as many looks, as many scans merged."""
+
+    def stripes(arr):
+        rows = arr.shape[0]
+        cuts = sorted({0, rows, *((rows * i * i) // (parts * parts) for i in range(1, parts))})
+        return list(zip(cuts[:-1], cuts[1:], strict=True))
+
+    return stripes
+
+
 @SHARED
 @given(arr=float_arrays(), data=st.data())
-def test_select_equals_the_summary_to_the_bit(ran, arr, data):
+def test_select_equals_the_summary_to_the_bit(ran, arr, data, monkeypatch):
+    parts = data.draw(st.integers(1, 4), label="stripes")
+    monkeypatch.setattr(_range_select, "_stripes", uneven_stripes(parts))
     method = data.draw(st.sampled_from(sorted(QUANTILE_METHODS)), label="method")
     funcs = data.draw(st.lists(st.sampled_from(FUNCS), min_size=1, max_size=4, unique=True))
     nb = arr.shape[2] if arr.ndim == 3 else 1
@@ -133,6 +147,48 @@ def test_every_method_on_a_large_array_takes_the_select(dtype, method, ran):
             assert same_number(got[f], want) or (got[f] == want == 0), (f, got[f], want)
     assert got["median"] == np.median(valid)
     assert got["count"] == valid.size
+
+
+@pytest.mark.parametrize("parts", [1, 2, 3])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_ranks_are_read_from_the_sub_bins_that_hold_them(dtype, parts, ran, monkeypatch):
+    """Each rank is selected from the kept keys of one sub-bin of its interval, counted by
+    the scan of every stripe: bit-equal to numpy whatever the stripes."""
+    monkeypatch.setattr(_range_select, "_stripes", uneven_stripes(parts))
+    calls = []
+    narrow = _range_select._Ranks._from_subbins
+
+    def spy(self, keys, first, lo, hi, inner, cum, shift):
+        calls.append((keys.size, cum[-1], len(inner)))
+        return narrow(self, keys, first, lo, hi, inner, cum, shift)
+
+    monkeypatch.setattr(_range_select._Ranks, "_from_subbins", spy)
+    rng = np.random.default_rng(12)
+    # a wide interval around zero (every exponent, subnormals) and a narrow one in the tail
+    arr = np.concatenate([rng.standard_t(2, 150_000) * 100, rng.normal(0, 1e-39, 10_000)])
+    arr = rng.permutation(arr).astype(dtype).reshape(400, 400)
+    arr[rng.random(arr.shape) < 0.02] = np.nan
+    funcs = ["p0.5", "p25", "median", "p75", "p99"]
+    got = imgstats.compute(arr, funcs)
+    assert ran[-1] is not None
+    assert calls and all(size == total for size, total, _ in calls)  # every kept key counted
+    valid = valid_samples(arr)
+    for f in funcs:
+        assert got[f] == np.percentile(valid, 50 if f == "median" else float(f[1:])), f
+    # an even count: the median reads two ranks, each from its own sub-bin if need be
+    got = imgstats.compute(arr[:, :-1], "median")
+    assert got == np.median(valid_samples(arr[:, :-1]))
+
+
+@pytest.mark.parametrize("m", [1, 3, 16, 17, 255])
+@pytest.mark.parametrize("width", [1, 2, 3, 4095, 4096, 4097, 2**31 + 5, 2**63 - 1])
+def test_every_kept_key_of_an_interval_has_a_sub_bin(width, m):
+    nsub = _range_select._subbins(m)
+    assert nsub & (nsub - 1) == 0 and 16 <= nsub <= _range_select.SUBBINS
+    assert m * nsub <= max(_range_select.SUBBIN_BUDGET, 16 * m)
+    shift = _range_select._shift(width, nsub)
+    assert (width - 1) >> shift < nsub
+    assert shift == 0 or (width - 1) >> (shift - 1) >= nsub // 2
 
 
 def test_ties_subnormals_zeros_and_infinities(ran):

@@ -64,3 +64,17 @@ def test_measure_checks_and_times_every_row_and_the_table_and_plot_show_them():
     assert [ax.get_title() for ax in fig.axes] == list(bk.FUNCS)
     assert all(ax.get_yscale() == "log" for ax in fig.axes)
     assert len(fig.axes[0].patches) == 3 * 4  # 3 methods x (2 types x 2 images)
+
+
+def test_scaling_divides_each_rows_one_core_time_by_its_every_core_time():
+    rows = []
+    for cores, t in (("1 core", 9.0), ("2 cores", 5.0)):
+        for func in ("median", "p99"):
+            rows.append({"type": "float32", "image": "random", "func": func, "cores": cores})
+            rows[-1]["imgstats"] = (
+                t * (2 if func == "p99" else 1) * (1.5 if cores != "1 core" else 1)
+            )
+    text = bk.scaling(rows)
+    assert text.count("\n") == 1 + 2
+    assert "| float32 | random | median | 2 cores | 1.20× |" in text
+    assert "| float32 | random | p99 | 2 cores | 1.20× |" in text
