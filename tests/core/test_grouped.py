@@ -231,7 +231,8 @@ def _runs_of(ids, lengths):
 def _run_layouts(rng):
     """Label rows with runs as the run kernels meet them: runs of every length around the
     vector of labels compared at once (15, 16, 17, 32...) and far longer, background runs,
-    one zone, labels at the int32 extremes, and short runs (the pixel-by-pixel path)."""
+    one zone, labels at the int32 extremes, runs broken for a few pixels, and short runs (the
+    pixel-by-pixel path)."""
     n = 3001
     lengths = rng.choice([1, 2, 15, 16, 17, 31, 32, 33, 50, 200], 400)
     out = {
@@ -241,6 +242,12 @@ def _run_layouts(rng):
         "int32 top": _runs_of(2**31 - 1 - rng.integers(0, 4, lengths.size), lengths)[:n],
         "int32 bottom": _runs_of(-(2**31) + rng.integers(0, 4, lengths.size), lengths)[:n],
         "short runs": rng.integers(0, 5, n),
+        # runs of 1 to 40 pixels of one label, each broken by 1 to 15 of another: a break at
+        # every place of a chunk of 16 compared labels whose last label is the run's own
+        "broken runs": _runs_of(
+            np.arange(1200) % 2 * 2 + 5,
+            np.stack([np.repeat(np.arange(1, 41), 15), np.tile(np.arange(1, 16), 40)], 1).ravel(),
+        ),
     }
     return {k: v.astype(np.int32) for k, v in out.items()}
 
