@@ -288,6 +288,7 @@ def select_ranks(keys, offsets, ranks, first, last, out, sums, flip):
     tmp = np.empty(biggest if width > 2 else 0, keys.dtype)
     counts = np.zeros(257, np.int64)
     hist = np.zeros(256, np.int64)
+    odd = np.zeros(256, np.int64)
     low = np.zeros((max(r, 1), 256), np.int64)
     slot = np.full(256, -1, np.int64)
     wanted = np.zeros(256, np.uint8)  # 1 for a high byte that holds a wanted rank
@@ -327,10 +328,24 @@ def select_ranks(keys, offsets, ranks, first, last, out, sums, flip):
                 d, _ = _rank_bin(hist, ranks[g, j])
                 out[g, j] = d
         else:
-            for i in range(n):
-                k = np.int64(group[i])
+            # the even and the odd keys into two histograms (and sums): half as long chains
+            # of increments of one bin when neighbouring keys share a high byte
+            half = n // 2
+            odd[:] = 0
+            s_odd = np.int64(0)
+            for i in range(half):
+                k = np.int64(group[2 * i])
+                k_odd = np.int64(group[2 * i + 1])
+                hist[k >> 8] += 1
+                odd[k_odd >> 8] += 1
+                s += k
+                s_odd += k_odd
+            if n % 2:
+                k = np.int64(group[n - 1])
                 hist[k >> 8] += 1
                 s += k
+            hist += odd
+            s += s_odd
             used = 0
             for j in range(r):
                 d, within = _rank_bin(hist, ranks[g, j])
@@ -342,13 +357,25 @@ def select_ranks(keys, offsets, ranks, first, last, out, sums, flip):
                     low[used, :] = 0
                     used += 1
             # the keys of the wanted high bytes (a few percent), copied with no branch: a
-            # branch per key on its high byte is mispredicted as often as it is taken
+            # branch per key on its high byte is mispredicted as often as it is taken. The
+            # two halves of the group go to two halves of the buffer: two chains of moves
             m = 0
-            for i in range(n):
+            m_2 = half
+            for i in range(half):
                 k = group[i]
+                k_2 = group[half + i]
                 buf[m] = k
+                buf[m_2] = k_2
                 m += np.int64(wanted[np.int64(k) >> 8])
+                m_2 += np.int64(wanted[np.int64(k_2) >> 8])
+            if n % 2:
+                k = group[n - 1]
+                buf[m_2] = k
+                m_2 += np.int64(wanted[np.int64(k) >> 8])
             for i in range(m):
+                k = np.int64(buf[i])
+                low[slot[k >> 8], k & 0xFF] += 1
+            for i in range(half, m_2):
                 k = np.int64(buf[i])
                 low[slot[k >> 8], k & 0xFF] += 1
             for j in range(r):
