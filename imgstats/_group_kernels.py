@@ -19,6 +19,30 @@ from ._jit import njit
 _INSERTION = 32
 
 
+#: Labels compared at once when looking for the end of a run of one label: a vector of them,
+#: with no branch per label.
+_RUN_CHUNK = 16
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _run_end(part, q, n, cur):
+    """The end of the run of ``cur`` that goes on at ``q`` in ``part[:n]`` (uint64 indices, so
+    that no negative-index check keeps the compare from being vectorized): whole chunks of
+    :data:`_RUN_CHUNK` labels at a time, then label by label."""
+    w = np.uint64(_RUN_CHUNK)
+    one = np.uint64(1)
+    while q + w <= n and part[q + w - one] == cur:  # a short run ends before: no vector
+        d = part[q] ^ cur
+        for i in range(one, w):
+            d |= part[q + i] ^ cur
+        if d != 0:
+            break
+        q += w
+    while q < n and part[q] == cur:
+        q += one
+    return q
+
+
 @njit(nogil=True, cache=True)
 def count_labels(labels, lo, nb, valid, start, stop, seen, nval):
     """Add the samples (``seen``) and valid samples (``nval``) of pixels ``start`` to ``stop - 1``
@@ -26,10 +50,11 @@ def count_labels(labels, lo, nb, valid, start, stop, seen, nval):
     group ``labels[p] - lo`` when that is below ``nval.size``.
 
     ``valid`` of size 0 means every sample is valid, and ``seen`` is then not counted (it
-    would equal ``nval``): runs of one label, as label images have, are then counted in a
-    register and added once. Returns ``(outside, smallest, largest)``: how many pixels have a
-    label outside the groups (a caller counting into a guessed range then counts again), and
-    the smallest and largest of those labels.
+    would equal ``nval``): the pixels are then taken run by run of one label (as label images
+    have them), each run's end found by :func:`_run_end` and its length added once. Returns
+    ``(outside, smallest, largest, runs)``: how many pixels have a label outside the groups (a
+    caller counting into a guessed range then counts again), the smallest and largest of those
+    labels, and the runs of one label (the pixels, when ``valid`` has a size).
     """
     ng = nval.size
     outside = 0
@@ -37,25 +62,25 @@ def count_labels(labels, lo, nb, valid, start, stop, seen, nval):
     largest = -smallest
     part = labels[start:stop]  # indexed from 0: no negative-index checks
     if part.size == 0:
-        return outside, smallest, largest
+        return outside, smallest, largest, 0
     if valid.size == 0:
-        cur = np.int64(part[0])
-        run = 0
-        for p in range(part.size + 1):
-            v = np.int64(part[p]) if p < part.size else cur + 1  # the last run ends
-            if v == cur:
-                run += 1
-                continue
-            g = cur - lo
+        n = np.uint64(part.size)
+        first = np.uint64(0)
+        runs = 0
+        while first < n:
+            cur = part[first]
+            q = _run_end(part, first + np.uint64(1), n, cur)
+            run = np.int64(q - first)
+            g = np.int64(cur) - lo
             if g < 0 or g >= ng:
                 outside += run
-                smallest = min(smallest, cur)
-                largest = max(largest, cur)
+                smallest = min(smallest, np.int64(cur))
+                largest = max(largest, np.int64(cur))
             else:
                 nval[g] += run * nb
-            cur = v
-            run = 1
-        return outside, smallest, largest
+            runs += 1
+            first = q
+        return outside, smallest, largest, runs
     for p in range(part.size):
         v = np.int64(part[p])
         g = v - lo
@@ -69,16 +94,41 @@ def count_labels(labels, lo, nb, valid, start, stop, seen, nval):
         for c in range(nb):
             if valid[first + c]:
                 nval[g] += 1
-    return outside, smallest, largest
+    return outside, smallest, largest, part.size
+
+
+#: Pixels per run of one label from which :func:`scatter_labels` copies run by run.
+LONG_RUNS = 8
 
 
 @njit(nogil=True, cache=True)
-def scatter_labels(labels, lo, background, nb, keys, valid, start, stop, pos, out):
+def scatter_labels(labels, lo, background, nb, keys, valid, start, stop, pos, out, runs):
     """Write the valid keys of pixels ``start`` to ``stop - 1`` (groups as in
     :func:`count_labels`, every label among them; ``background``, or any negative group, is
     no group) into ``out`` at ``pos[group]``, which moves on: a stable counting sort when
-    each thread's ``pos`` starts after the previous threads' samples."""
+    each thread's ``pos`` starts after the previous threads' samples.
+
+    With every sample valid, one per pixel and runs of at least :data:`LONG_RUNS` pixels on
+    average (``runs``, from :func:`count_labels`), each run's end is found by
+    :func:`_run_end` and its keys copied in one loop; short runs go pixel by pixel, the
+    group's position kept in a register while its label repeats.
+    """
     part = labels[start:stop]
+    if valid.size == 0 and nb == 1 and part.size >= LONG_RUNS * runs:
+        mine = keys[start:stop]
+        n = np.uint64(part.size)
+        first = np.uint64(0)
+        while first < n:
+            cur = part[first]
+            q = _run_end(part, first + np.uint64(1), n, cur)
+            g = np.int64(cur) - lo
+            if g >= 0 and g != background:
+                at = np.uint64(pos[g])
+                for i in range(q - first):
+                    out[at + i] = mine[first + i]
+                pos[g] = np.int64(at + (q - first))
+            first = q
+        return
     if valid.size == 0 and nb == 1:  # the common case, in its own loop: a third of the time
         mine = keys[start:stop]
         g_run = np.int64(-1)
@@ -223,7 +273,8 @@ def select_ranks(keys, offsets, ranks, first, last, out, sums, flip):
 
     8-bit keys are read from one 256-bin histogram of the group; 16-bit keys from a histogram
     of their high byte, then one of the low byte of the samples in the few high-byte bins that
-    hold a wanted rank: two passes over a group that sits in L1, whatever its size. A group of
+    hold a wanted rank, first copied out of the group without a branch: two passes over a
+    group that sits in L1, whatever its size. A group of
     a few keys is sorted by insertion in a buffer; wider keys are radix-sorted in a buffer.
     """
     r = ranks.shape[1]
@@ -233,12 +284,14 @@ def select_ranks(keys, offsets, ranks, first, last, out, sums, flip):
     biggest = _INSERTION
     for g in range(first, last):
         biggest = max(biggest, offsets[g + 1] - offsets[g])
-    buf = np.empty(biggest if width > 2 else _INSERTION, keys.dtype)
+    buf = np.empty(max(biggest, _INSERTION), keys.dtype)
     tmp = np.empty(biggest if width > 2 else 0, keys.dtype)
     counts = np.zeros(257, np.int64)
     hist = np.zeros(256, np.int64)
+    odd = np.zeros(256, np.int64)
     low = np.zeros((max(r, 1), 256), np.int64)
     slot = np.full(256, -1, np.int64)
+    wanted = np.zeros(256, np.uint8)  # 1 for a high byte that holds a wanted rank
     high = np.zeros(max(r, 1), np.int64)
     rest = np.zeros(max(r, 1), np.int64)
     for g in range(first, last):
@@ -275,10 +328,24 @@ def select_ranks(keys, offsets, ranks, first, last, out, sums, flip):
                 d, _ = _rank_bin(hist, ranks[g, j])
                 out[g, j] = d
         else:
-            for i in range(n):
-                k = np.int64(group[i])
+            # the even and the odd keys into two histograms (and sums): half as long chains
+            # of increments of one bin when neighbouring keys share a high byte
+            half = n // 2
+            odd[:] = 0
+            s_odd = np.int64(0)
+            for i in range(half):
+                k = np.int64(group[2 * i])
+                k_odd = np.int64(group[2 * i + 1])
+                hist[k >> 8] += 1
+                odd[k_odd >> 8] += 1
+                s += k
+                s_odd += k_odd
+            if n % 2:
+                k = np.int64(group[n - 1])
                 hist[k >> 8] += 1
                 s += k
+            hist += odd
+            s += s_odd
             used = 0
             for j in range(r):
                 d, within = _rank_bin(hist, ranks[g, j])
@@ -286,18 +353,37 @@ def select_ranks(keys, offsets, ranks, first, last, out, sums, flip):
                 rest[j] = within
                 if slot[d] < 0:
                     slot[d] = used
+                    wanted[d] = 1
                     low[used, :] = 0
                     used += 1
-            for i in range(n):
-                k = np.int64(group[i])
-                u = slot[k >> 8]
-                if u >= 0:
-                    low[u, k & 0xFF] += 1
+            # the keys of the wanted high bytes (a few percent), copied with no branch: a
+            # branch per key on its high byte is mispredicted as often as it is taken. The
+            # two halves of the group go to two halves of the buffer: two chains of moves
+            m = 0
+            m_2 = half
+            for i in range(half):
+                k = group[i]
+                k_2 = group[half + i]
+                buf[m] = k
+                buf[m_2] = k_2
+                m += np.int64(wanted[np.int64(k) >> 8])
+                m_2 += np.int64(wanted[np.int64(k_2) >> 8])
+            if n % 2:
+                k = group[n - 1]
+                buf[m_2] = k
+                m_2 += np.int64(wanted[np.int64(k) >> 8])
+            for i in range(m):
+                k = np.int64(buf[i])
+                low[slot[k >> 8], k & 0xFF] += 1
+            for i in range(half, m_2):
+                k = np.int64(buf[i])
+                low[slot[k >> 8], k & 0xFF] += 1
             for j in range(r):
                 d, _ = _rank_bin(low[slot[high[j]]], rest[j])
                 out[g, j] = (high[j] << 8) | d
             for j in range(r):
                 slot[high[j]] = -1
+                wanted[high[j]] = 0
         if want_sums:
             sums[g] = s - f * n
 
@@ -413,9 +499,9 @@ def label_histograms(
     histogram of its valid samples' keys (``raw ^ flip``) into ``hist[g * 256:]``, their
     exact sum into ``sums[g]``, their number into ``nval[g]`` and its pixels into
     ``seen[g]``. The tables have one more group, where the samples of no group go (the
-    inner loop then has no branch for them); a run of one label is found first, then its
-    samples counted. Returns the pixels whose label is outside the groups (a caller whose
-    range was a guess counts again).
+    inner loop then has no branch for them); a run of one label is found first (its end by
+    :func:`_run_end`, 16 labels at a time), then its samples counted. Returns the pixels
+    whose label is outside the groups (a caller whose range was a guess counts again).
     """
     ng = seen.size - 1
     trash = np.int64(ng)
@@ -432,9 +518,7 @@ def label_histograms(
     cur = part[0]
     first = 0
     while True:  # the run of ``cur`` from ``first``: find its end, count it
-        q = first + 1
-        while q < n and part[q] == cur:
-            q += 1
+        q = np.int64(_run_end(part, np.uint64(first + 1), np.uint64(n), cur))
         g = np.int64(cur) - lo
         if g < 0 or g >= ng:
             outside += q - first

@@ -431,15 +431,16 @@ def _likely_range(flat, exact_below: int = 2) -> tuple[int, int]:
 
 
 def _count(labels, lo, nb, valid, ngroups, jobs):
-    """``(seen, nval, outside)``: per stripe of pixels and group, the samples and the valid
-    samples (``seen`` has no columns when every sample is valid); pixels outside the groups."""
+    """``(seen, nval, outside, runs)``: per stripe of pixels and group, the samples and the
+    valid samples (``seen`` has no columns when every sample is valid); pixels outside the
+    groups; per stripe, its runs of one label (see :func:`_group_kernels.count_labels`)."""
     nval = np.zeros((len(jobs), ngroups), np.int64)
     seen = np.zeros((len(jobs), ngroups if valid.size else 0), np.int64)
     found = _on_threads(
         _k.count_labels,
         [(labels, lo, nb, valid, a, b, seen[t], nval[t]) for t, (a, b) in enumerate(jobs)],
     )
-    return seen, nval, sum(int(f[0]) for f in found)
+    return seen, nval, sum(int(f[0]) for f in found), [int(f[3]) for f in found]
 
 
 def _scatter(labels, lo, background, nb, keys, valid, counts, jobs):
@@ -450,7 +451,7 @@ def _scatter(labels, lo, background, nb, keys, valid, counts, jobs):
     Returns ``(present, offsets, out)``: the groups with a sample (valid or not), the offsets
     of their keys in ``out``.
     """
-    seen, nval, _ = counts
+    seen, nval, _, runs = counts
     total = nval.sum(axis=0) if len(jobs) > 1 else nval[0]
     offsets = np.zeros(total.size + 1, np.int64)
     np.cumsum(total, out=offsets[1:])
@@ -462,7 +463,7 @@ def _scatter(labels, lo, background, nb, keys, valid, counts, jobs):
     _on_threads(
         _k.scatter_labels,
         [
-            (labels, lo, background, nb, keys, valid, a, b, pos[t], out)
+            (labels, lo, background, nb, keys, valid, a, b, pos[t], out, runs[t])
             for t, (a, b) in enumerate(jobs)
         ],
     )

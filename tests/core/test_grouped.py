@@ -183,3 +183,119 @@ def test_select_ranks_equals_sorting(width):
             np.testing.assert_array_equal(picked[g], part[ranks[g]])
             if width < 8:
                 assert sums[g] == int(part.astype(np.int64).sum())
+
+
+@pytest.mark.parametrize("mode", ["always", "never"])
+def test_select_ranks_of_16_bit_keys_in_few_high_bytes(mode):
+    """16-bit groups whose keys crowd a few high bytes (as real rasters do): the keys of the
+    wanted high bytes are copied out of the group before their low bytes are counted, and
+    the ranks read from them are those of the sorted group -- wanted ranks in one high byte,
+    in neighbouring ones, at both ends, and in groups of one value."""
+    from imgstats import _group_kernels as k
+
+    rng = np.random.default_rng(16)
+    sizes = [33, 34, 257, 2500, 2500, 5000, 40, 300]
+    parts = [
+        np.clip(rng.normal(12000, 300, sizes[0]), 0, 65535),
+        np.full(sizes[1], 0x1234),  # one value: every rank in one bin
+        np.clip(rng.normal(0x4000, 40, sizes[2]), 0, 65535),  # straddles a high byte
+        np.clip(rng.normal(12000, 3000, sizes[3]), 0, 65535),
+        rng.choice([0, 65535], sizes[4]),  # both ends only
+        np.clip(rng.normal(255.5, 2, sizes[5]), 0, 65535),  # around 0x00ff / 0x0100
+        np.arange(sizes[6]) * 1000,  # one key per high byte
+        rng.integers(0, 65536, sizes[7]),
+    ]
+    keys = np.concatenate(parts).astype(np.uint16)
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    n = np.diff(offsets)
+    lo, hi, _ = grouped._percentile_ranks(n, 99)
+    ranks = np.stack([np.zeros_like(n), (n - 1) // 2, n // 2, lo, hi, n - 1], 1)
+    ranks = np.ascontiguousarray(ranks, np.int64)
+    picked = np.zeros(ranks.shape, np.uint16)
+    sums = np.zeros(n.size, np.int64)
+    before = keys.copy()
+    with _jit.forced(mode):
+        k.select_ranks(keys, offsets, ranks, 0, n.size, picked, sums, 0)
+    np.testing.assert_array_equal(keys, before)
+    for g in range(n.size):
+        part = np.sort(keys[offsets[g] : offsets[g + 1]])
+        np.testing.assert_array_equal(picked[g], part[ranks[g]])
+        assert sums[g] == int(part.astype(np.int64).sum())
+
+
+def _runs_of(ids, lengths):
+    """Labels made of runs: ``ids[i]`` repeated ``lengths[i]`` times."""
+    return np.repeat(np.asarray(ids), np.asarray(lengths))
+
+
+def _run_layouts(rng):
+    """Label rows with runs as the run kernels meet them: runs of every length around the
+    vector of labels compared at once (15, 16, 17, 32...) and far longer, background runs,
+    one zone, labels at the int32 extremes, runs broken for a few pixels, and short runs (the
+    pixel-by-pixel path)."""
+    n = 3001
+    lengths = rng.choice([1, 2, 15, 16, 17, 31, 32, 33, 50, 200], 400)
+    out = {
+        "mixed runs": _runs_of(rng.integers(0, 7, lengths.size), lengths)[:n],
+        "one zone": np.full(n, 4),
+        "background runs": _runs_of(np.arange(lengths.size) % 2 * rng.integers(1, 5), lengths)[:n],
+        "int32 top": _runs_of(2**31 - 1 - rng.integers(0, 4, lengths.size), lengths)[:n],
+        "int32 bottom": _runs_of(-(2**31) + rng.integers(0, 4, lengths.size), lengths)[:n],
+        "short runs": rng.integers(0, 5, n),
+        # runs of 1 to 40 pixels of one label, each broken by 1 to 15 of another: a break at
+        # every place of a chunk of 16 compared labels whose last label is the run's own
+        "broken runs": _runs_of(
+            np.arange(1200) % 2 * 2 + 5,
+            np.stack([np.repeat(np.arange(1, 41), 15), np.tile(np.arange(1, 16), 40)], 1).ravel(),
+        ),
+    }
+    return {k: v.astype(np.int32) for k, v in out.items()}
+
+
+@pytest.mark.parametrize("mode", ["always", "never"])
+@pytest.mark.parametrize("stripes", [1, 3])
+@pytest.mark.parametrize("masked", [False, True])
+def test_run_kernels_write_each_zone_in_pixel_order(mode, stripes, masked, monkeypatch):
+    """group_labels counts and writes label images run by run: each zone's keys are the valid
+    samples of its pixels in pixel order, whatever the runs' lengths against the vector of
+    labels compared at once, runs crossing the stripes of the threads, background runs, one
+    zone, labels at the int32 extremes, short runs, masked samples."""
+    monkeypatch.setattr(grouped, "_THREADED_SAMPLES", 1)
+    monkeypatch.setattr("imgstats.io._plan.workers", lambda: stripes)
+    rng = np.random.default_rng(31)
+    for name, labels in _run_layouts(rng).items():
+        values = rng.integers(0, 65536, labels.size, dtype=np.uint16)
+        valid = rng.random(labels.size) > 0.2 if masked else None
+        with _jit.forced(mode):
+            groups = grouped.group_labels(values, labels, 0, valid=valid)
+        ok = np.ones(labels.size, bool) if valid is None else valid
+        zones = [z for z in np.unique(labels) if z != 0]
+        assert list(groups.zones) == zones, name
+        for j, z in enumerate(zones):
+            got = groups.keys[groups.offsets[j] : groups.offsets[j + 1]]
+            np.testing.assert_array_equal(got, values[(labels == z) & ok], err_msg=name)
+
+
+@pytest.mark.parametrize("mode", ["always", "never"])
+def test_count_labels_counts_runs_and_the_labels_outside(mode):
+    """count_labels adds each run's length to its group, and reports the pixels outside the
+    groups, the smallest and largest of their labels, and the runs of one label."""
+    from imgstats import _group_kernels as k
+
+    rng = np.random.default_rng(37)
+    for labels in _run_layouts(rng).values():
+        lo = int(np.median(labels)) - 1
+        ng = 3
+        for start, stop in [(0, labels.size), (5, 16), (17, labels.size - 3), (40, 40)]:
+            part = labels[start:stop].astype(np.int64)
+            nval = np.zeros(ng, np.int64)
+            with _jit.forced(mode):
+                outside, smallest, largest, runs = k.count_labels(
+                    labels, lo, 2, np.zeros(0, bool), start, stop, np.zeros(0, np.int64), nval
+                )
+            inside = (part >= lo) & (part < lo + ng)
+            np.testing.assert_array_equal(nval, 2 * np.bincount(part[inside] - lo, minlength=ng))
+            assert outside == np.count_nonzero(~inside)
+            if outside:
+                assert (smallest, largest) == (part[~inside].min(), part[~inside].max())
+            assert runs == (np.count_nonzero(np.diff(part)) + 1 if part.size else 0)

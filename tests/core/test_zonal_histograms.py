@@ -255,3 +255,26 @@ def test_many_tiny_zones_take_the_keys_path(monkeypatch):
     frame = imgstats.zonal(img, labels, ["median"], background=None)
     assert calls == [False]
     assert np.array_equal(frame["median"].to_numpy(), img.reshape(-1).astype(np.float64))
+
+
+@pytest.mark.parametrize("mode", ["always", "never"])
+@pytest.mark.parametrize("stripes", [1, 3])
+def test_runs_of_every_length_equal_numpy(mode, stripes, taken, monkeypatch):
+    """The histogram pass finds each run's end 16 labels at a time: runs of 15, 16, 17, 32...
+    pixels, crossing the threads' stripes, background runs, one zone, labels at the int32
+    extremes and short runs, with nodata, equal numpy."""
+    from .test_grouped import _run_layouts
+
+    monkeypatch.setattr(grouped, "_THREADED_SAMPLES", 1)
+    monkeypatch.setattr("imgstats.io._plan.workers", lambda: stripes)
+    rng = np.random.default_rng(41)
+    for name, row in _run_layouts(rng).items():
+        labels = row.reshape(1, -1)
+        img = image_of(rng, np.uint8, labels.shape)
+        nd = _nodata(img, rng)
+        with _jit.forced(mode):
+            frame = imgstats.zonal(img, labels, FUNCS)
+            masked = imgstats.zonal(img, labels, FUNCS, nodata=int(nd))
+        check(frame, img, label_masks(labels), FUNCS)
+        check_without(masked, img, label_masks(labels), nd, FUNCS)
+        assert taken[-2:] == [True, True], name
