@@ -26,6 +26,7 @@ and dask blocks always build the summary, which merges across blocks and is cach
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 import numpy as np
 
@@ -92,12 +93,13 @@ def answer(plan, funcs: list[Function], selections: list[tuple[int, ...]]):
     nlooks = len(_stripes(arr)) if arr.flags.c_contiguous else 1
     width = arr.dtype.itemsize * 8
     whole = stride == 1 and nlooks == 1
+    sigmas = _look_sigmas(nlooks)
 
     def look(i):
         out = {}
         for sel in sels:
             k = _sample(arr, nb, stride * nlooks, sel, i * stride)
-            out[sel] = None if k.size < 2 else _intervals(k, qs, width, whole)
+            out[sel] = None if k.size < 2 else _intervals(k, qs, width, whole, sigmas)
         return out
 
     looks = _on_cores(look, range(nlooks))
@@ -180,16 +182,32 @@ def _sample(arr: np.ndarray, nb: int, stride: int, sel, start: int = 0) -> np.nd
     return out[:n]
 
 
-def _intervals(k: np.ndarray, qs, width: int, whole: bool = False):
+def _look_sigmas(nlooks: int) -> float:
+    """The margin of each of ``nlooks`` independent looks whose union of intervals misses a
+    rank (on one side) as rarely as one look at :data:`SIGMAS`: the union misses only when
+    every look misses, so each may miss with ``p ** (1 / nlooks)``, ``p`` the one look's.
+
+    Two looks of half the samples each take 2.16 sigmas of their own; their union is then
+    about 1.1 times one look's width, where 3.5 sigmas each made it 1.6 times (the kept keys
+    cost the scan: 7.3 -> 8.6 ms at 12 MP for a float32 median, one core).
+    """
+    if nlooks <= 1:
+        return SIGMAS
+    normal = NormalDist()
+    return normal.inv_cdf(1 - (1 - normal.cdf(SIGMAS)) ** (1 / nlooks))
+
+
+def _intervals(k: np.ndarray, qs, width: int, whole: bool = False, sigmas: float = SIGMAS):
     """The merged key intervals ``[(lo, hi)]`` predicted to hold the quantiles ``qs`` of the
-    samples whose sample keys are ``k`` (any order); ``None`` when they would keep too many.
-    ``whole``: ``k`` are all the samples, whose ranks need no margin but the methods'."""
+    samples whose sample keys are ``k`` (any order), ``sigmas`` standard deviations of the
+    binomial rank on either side; ``None`` when they would keep too many. ``whole``: ``k``
+    are all the samples, whose ranks need no margin but the methods'."""
     m = k.size
     ranks = []
     share = 0.0
     for p in qs:
         r = p * (m - 1)
-        half = 2 if whole else SIGMAS * math.sqrt(m * p * (1 - p)) + 2
+        half = 2 if whole else sigmas * math.sqrt(m * p * (1 - p)) + 2
         a, b = math.floor(r - half), math.ceil(r + half)
         ranks.append((a, b))
         share += (min(b, m - 1) - max(a, 0) + 1) / m

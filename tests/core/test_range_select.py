@@ -241,7 +241,9 @@ def test_a_missed_prediction_falls_back_to_the_summary(ran, monkeypatch):
     arr = rng.normal(size=(100, 100)).astype(np.float64)
     # an adversarial prediction: every wanted rank is looked for far above the samples
     top = int(np.float64(100.0).view(np.uint64) | np.uint64(1 << 63))
-    monkeypatch.setattr(_range_select, "_intervals", lambda k, qs, w, whole: [(top, top + 5)])
+    monkeypatch.setattr(
+        _range_select, "_intervals", lambda k, qs, w, whole, sigmas: [(top, top + 5)]
+    )
     got = imgstats.compute(arr, ["p10", "median"])
     assert ran[-1] is None
     assert got == {"p10": np.percentile(arr, 10), "median": np.median(arr)}
@@ -355,3 +357,15 @@ def test_compiled_and_python_kernels_agree_on_edge_values(ran, mode, dtype, nb):
     assert ran[-1] is not None
     assert bits_equal(got, summary_answer(arr, funcs, bands))
     assert got[None]["median"] == np.nanmedian(arr)
+
+
+@pytest.mark.parametrize("nlooks", [1, 2, 3, 8])
+def test_the_looks_union_misses_as_rarely_as_one_look(nlooks):
+    """Each of n looks takes a margin whose miss, n times over, is one look's miss at SIGMAS
+    (the union of their intervals misses a rank only when every look does)."""
+    from statistics import NormalDist
+
+    z = _range_select._look_sigmas(nlooks)
+    one_miss = 1 - NormalDist().cdf(_range_select.SIGMAS)
+    assert math.isclose((1 - NormalDist().cdf(z)) ** nlooks, one_miss, rel_tol=1e-9)
+    assert z <= _range_select.SIGMAS and (nlooks > 1) == (z < _range_select.SIGMAS)
