@@ -40,7 +40,7 @@ _kernels = lazy_module("imgstats._select_kernels")
 #: is as fast there and needs no prediction).
 MIN_SAMPLES = 1 << 18
 #: Samples of the strided look that predicts the intervals.
-SAMPLE = 1 << 17
+SAMPLE = 1 << 16
 #: Standard deviations of a binomial rank on either side of a predicted rank.
 SIGMAS = 3.5
 #: The kept keys of a band may be at most 1/this of its samples, else the summary answers.
