@@ -35,6 +35,7 @@ from .functions import Function
 from .summary import float_keys, keys_to_values, value_of_sorted
 
 _kernels = lazy_module("imgstats._select_kernels")
+_plan = lazy_module("imgstats.io._plan")
 
 #: Arrays from this many samples are answered by the select (smaller ones: the summary, which
 #: is as fast there and needs no prediction).
@@ -102,7 +103,7 @@ def answer(plan, funcs: list[Function], selections: list[tuple[int, ...]]):
             out[sel] = None if k.size < 2 else _intervals(k, qs, width, whole, sigmas)
         return out
 
-    looks = _on_cores(look, range(nlooks))
+    looks = _plan.on_threads(look, [(i,) for i in range(nlooks)])
     wanted = {}  # selection -> its intervals: the union of every look's
     for sel in sels:
         if any(lk[sel] is None for lk in looks):
@@ -142,19 +143,9 @@ def _shift(width: int, nsub: int) -> int:
 
 
 def _stripes(arr: np.ndarray) -> list[tuple[int, int]]:
-    """The row stripes the scan takes, one per core (:func:`imgstats.io._plan.row_stripes`)."""
-    from .io._plan import row_stripes
-
-    return row_stripes(arr)
-
-
-def _on_cores(fn, items) -> list:
-    """``[fn(x) for x in items]``, all at once: the first in this thread, the others on the
-    shared pool (the kernels release the GIL); none on the pool for one item."""
-    from .io._plan import _pool
-
-    futures = [_pool().submit(fn, x) for x in items[1:]]
-    return [fn(items[0])] + [f.result() for f in futures]
+    """The row stripes the looks and the scan take, one per core
+    (:func:`imgstats.io._plan.row_stripes`)."""
+    return _plan.row_stripes(arr)
 
 
 def _bit_constants(dtype):
@@ -275,7 +266,7 @@ def _scan(arr: np.ndarray, nb: int, per_band):
             _kernels.select_stripe(bits, nb, *limits, *counts, shifts, sub)
         return npix, nan, kmin, kmax, below, eq, kept, out, sub
 
-    results = _on_cores(stripe, _stripes(arr))
+    results = _plan.on_threads(stripe, [(b,) for b in _stripes(arr)])
     if any((r[6] > r[7].shape[1]).any() for r in results):
         return None
     npix = sum(r[0] for r in results)

@@ -51,6 +51,7 @@ __all__ = [
 ]
 
 _k = lazy_module("imgstats._group_kernels")
+_plan = lazy_module("imgstats.io._plan")
 
 #: A group keeps its samples' keys up to this many valid samples, and becomes a histogram
 #: summary beyond: a 16-bit histogram (512 KB) then costs no more than the keys it replaces.
@@ -346,7 +347,7 @@ def _count_histograms(flat, lo, background, nb, raw, flip, ok, ngroups, jobs):
     # one more group, where the samples of no group are counted (and dropped)
     hists = [np.zeros((ngroups + 1) * 256, np.uint32) for _ in jobs]
     words = np.zeros((3, len(jobs), ngroups + 1), np.int64)  # sums, seen, nval
-    found = _on_threads(
+    found = _plan.on_threads(
         _k.label_histograms,
         [
             (flat, lo, bg, nb, raw, flip, ok, a, b, hists[t], *words[:, t])
@@ -385,29 +386,15 @@ def _keys_and_validity(values, valid):
 
 def _stripes(n: int, samples: int) -> list[tuple[int, int]]:
     """``(start, stop)`` of one slice of ``range(n)`` per core, or one slice for few samples."""
-    from .io._plan import workers
-
-    parts = workers() if samples >= _THREADED_SAMPLES else 1
+    parts = _plan.workers() if samples >= _THREADED_SAMPLES else 1
     return _even(n, max(1, min(parts, n)))
-
-
-def _on_threads(fn, jobs) -> list:
-    """``[fn(*job) for job in jobs]`` on the process's shared threads (the kernels release the
-    GIL); in this thread when there is one job, or when this is one of those threads."""
-    import threading
-
-    from .io._plan import submit
-
-    if len(jobs) <= 1 or threading.current_thread().name.startswith("imgstats_"):
-        return [fn(*job) for job in jobs]
-    futures = [submit(fn, *job) for job in jobs[1:]]
-    first = fn(*jobs[0])
-    return [first, *(f.result() for f in futures)]
 
 
 def _label_range(flat) -> tuple[int, int]:
     """The smallest and largest label, as Python integers (one pass, on every core)."""
-    parts = _on_threads(_k.label_range, [(flat, a, b) for a, b in _stripes(flat.size, flat.size)])
+    parts = _plan.on_threads(
+        _k.label_range, [(flat, a, b) for a, b in _stripes(flat.size, flat.size)]
+    )
     lo, hi = min(int(p[0]) for p in parts), max(int(p[1]) for p in parts)
     if hi > np.iinfo(np.int64).max:
         raise InvalidOption("labels above 2**63 - 1 are not supported")
@@ -440,7 +427,7 @@ def _count(labels, lo, nb, valid, ngroups, jobs):
     groups; per stripe, its runs of one label (see :func:`_group_kernels.count_labels`)."""
     nval = np.zeros((len(jobs), ngroups), np.int64)
     seen = np.zeros((len(jobs), ngroups if valid.size else 0), np.int64)
-    found = _on_threads(
+    found = _plan.on_threads(
         _k.count_labels,
         [(labels, lo, nb, valid, a, b, seen[t], nval[t]) for t, (a, b) in enumerate(jobs)],
     )
@@ -464,7 +451,7 @@ def _scatter(labels, lo, background, nb, keys, valid, counts, jobs):
     pos -= nval
     pos += offsets[:-1]
     out = np.empty(int(offsets[-1]), keys.dtype)
-    _on_threads(
+    _plan.on_threads(
         _k.scatter_labels,
         [
             (labels, lo, background, nb, keys, valid, a, b, pos[t], out, runs[t])
@@ -650,12 +637,10 @@ def _rank_table(parsed, n) -> tuple[np.ndarray, dict]:
 
 def _group_runs(offsets, nkeys: int) -> list[tuple[int, int]]:
     """``(first, last)`` runs of groups of about equal samples, a few per core, for many."""
-    from .io._plan import workers
-
     ng = offsets.size - 1
-    if ng <= 1 or nkeys <= 1 << 16 or workers() == 1:
+    if ng <= 1 or nkeys <= 1 << 16 or _plan.workers() == 1:
         return [(0, ng)]
-    runs = 4 * workers()
+    runs = 4 * _plan.workers()
     cuts = np.unique(np.searchsorted(offsets, np.linspace(0, nkeys, runs + 1)[1:-1]))
     cuts = [0, *[int(c) for c in cuts if 0 < c < ng], ng]
     return list(zip(cuts[:-1], cuts[1:], strict=True))
@@ -663,7 +648,7 @@ def _group_runs(offsets, nkeys: int) -> list[tuple[int, int]]:
 
 def _sort(keys, offsets) -> None:
     """Sort each group's keys in place, on every core for many groups."""
-    _on_threads(
+    _plan.on_threads(
         _k.radix_sort_groups, [(keys, offsets, a, b) for a, b in _group_runs(offsets, keys.size)]
     )
 
@@ -680,7 +665,7 @@ def _select(keys, offsets, ranks, want_sums: bool, dtype) -> tuple[np.ndarray, n
     jobs = [
         (keys, offsets, ranks, a, b, picked, sums, flip) for a, b in _group_runs(offsets, keys.size)
     ]
-    _on_threads(_k.select_ranks, jobs)
+    _plan.on_threads(_k.select_ranks, jobs)
     return picked, sums
 
 

@@ -716,6 +716,19 @@ def submit(fn, *args):
     return _pool().submit(fn, *args)
 
 
+def on_threads(fn, jobs) -> list:
+    """``[fn(*job) for job in jobs]`` on the shared pool, all at once (the kernels release
+    the GIL): the first job in this thread; every job in this thread when there is one, or
+    when this is one of the pool's threads (which must not wait on the pool)."""
+    import threading
+
+    if len(jobs) <= 1 or threading.current_thread().name.startswith("imgstats_"):
+        return [fn(*job) for job in jobs]
+    futures = [submit(fn, *job) for job in jobs[1:]]
+    first = fn(*jobs[0])
+    return [first, *(f.result() for f in futures)]
+
+
 def _as_numpy(mask):
     return None if mask is None else np.asarray(mask)
 
