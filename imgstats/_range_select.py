@@ -25,6 +25,7 @@ and dask blocks always build the summary, which merges across blocks and is cach
 
 from __future__ import annotations
 
+import functools
 import math
 from statistics import NormalDist
 
@@ -91,7 +92,8 @@ def answer(plan, funcs: list[Function], selections: list[tuple[int, ...]]):
     sels = list(dict.fromkeys(selections))
     # one look per core, each at a share of the samples, run at once like the scan: the
     # look's sampling (a cache miss per sample) and its select would be a serial part
-    nlooks = len(_stripes(arr)) if arr.flags.c_contiguous else 1
+    stripes = _stripes(arr)
+    nlooks = len(stripes) if arr.flags.c_contiguous else 1
     width = arr.dtype.itemsize * 8
     whole = stride == 1 and nlooks == 1
     sigmas = _look_sigmas(nlooks)
@@ -112,7 +114,7 @@ def answer(plan, funcs: list[Function], selections: list[tuple[int, ...]]):
     per_band = [
         _merge([iv for sel, ivs in wanted.items() if c in sel for iv in ivs]) for c in range(nb)
     ]
-    scanned = _scan(arr, nb, per_band)
+    scanned = _scan(arr, nb, per_band, stripes)
     if scanned is None:
         return None
     out = []
@@ -173,6 +175,7 @@ def _sample(arr: np.ndarray, nb: int, stride: int, sel, start: int = 0) -> np.nd
     return out[:n]
 
 
+@functools.cache
 def _look_sigmas(nlooks: int) -> float:
     """The margin of each of ``nlooks`` independent looks whose union of intervals misses a
     rank (on one side) as rarely as one look at :data:`SIGMAS`: the union misses only when
@@ -227,8 +230,8 @@ def _merge(ivs):
     return out
 
 
-def _scan(arr: np.ndarray, nb: int, per_band):
-    """One pass of :func:`select_stripe` over stripes of rows, one per core: ``(count of
+def _scan(arr: np.ndarray, nb: int, per_band, stripes):
+    """One pass of :func:`select_stripe` over the row ``stripes``, at once: ``(count of
     samples, nan, kmin, kmax, below, eq, kept keys per band and interval, their counts per
     sub-bin (nb, m, nsub), nsub)``, or ``None`` when a band kept more than its bound."""
     kdt, top, inf = _bit_constants(arr.dtype)
@@ -266,7 +269,7 @@ def _scan(arr: np.ndarray, nb: int, per_band):
             _kernels.select_stripe(bits, nb, *limits, *counts, shifts, sub)
         return npix, nan, kmin, kmax, below, eq, kept, out, sub
 
-    results = _plan.on_threads(stripe, [(b,) for b in _stripes(arr)])
+    results = _plan.on_threads(stripe, [(b,) for b in stripes])
     if any((r[6] > r[7].shape[1]).any() for r in results):
         return None
     npix = sum(r[0] for r in results)
