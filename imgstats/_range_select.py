@@ -266,7 +266,7 @@ def _scan(arr: np.ndarray, nb: int, per_band, stripes):
         if npix:
             limits = (top, ~top | top, inf, _NINF[width], los, widths, ms)
             counts = (nan, kmin, kmax, below, eq, kept, out)
-            _kernels.select_stripe(bits, nb, *limits, *counts, shifts, sub)
+            _kernels.select_stripe(bits, nb, limits, counts, shifts, sub)
         return npix, nan, kmin, kmax, below, eq, kept, out, sub
 
     results = _plan.on_threads(stripe, [(b,) for b in stripes])

@@ -27,26 +27,7 @@ _BLOCK = 1 << 11
 
 
 @njit(nogil=True, cache=True)
-def select_stripe(
-    bits,
-    nb,
-    top,
-    ones,
-    inf,
-    ninf,
-    los,
-    widths,
-    ms,
-    nan,
-    kmin,
-    kmax,
-    below,
-    eq,
-    kept,
-    out,
-    shifts,
-    sub,
-):
+def select_stripe(bits, nb, limits, counts, shifts, sub):
     """Scan one stripe of band-interleaved float bit patterns (``uint32`` or ``uint64``).
 
     Parameters
@@ -54,6 +35,10 @@ def select_stripe(
     bits : 1-D uint32 or uint64 array
         The samples' bit patterns, ``nb`` bands interleaved (a C-contiguous ``(pixels, nb)``).
     nb : int
+    limits : tuple
+        ``(top, ones, inf, ninf, los, widths, ms)``, described below; read only.
+    counts : tuple
+        ``(nan, kmin, kmax, below, eq, kept, out)``, described below; updated.
     top, ones, inf, ninf : scalars of the type of ``bits``
         The sign bit, every bit, the bit pattern of +inf and the key of -inf (the smallest
         valid key).
@@ -85,8 +70,7 @@ def select_stripe(
     flags = np.zeros(_BLOCK, np.uint8)  # per sample of a block: its interval + 1, or 0
     words = flags.view(np.uint64)
     narrow = bits.itemsize == 4
-    args = (top, ones, inf, ninf, los, widths, ms, nan, kmin, kmax, below, eq, kept, out)
-    args = (*args, shifts, sub, flags, words)
+    args = (limits, counts, shifts, sub, flags, words)
     for start in range(0, n, _BLOCK):
         stop = min(n, start + _BLOCK)
         for c in range(nb):
@@ -98,30 +82,10 @@ def select_stripe(
 
 
 @njit(nogil=True, cache=True)
-def _column(
-    col,
-    c,
-    narrow,
-    top,
-    ones,
-    inf,
-    ninf,
-    los,
-    widths,
-    ms,
-    nan,
-    kmin,
-    kmax,
-    below,
-    eq,
-    kept,
-    out,
-    shifts,
-    sub,
-    flags,
-    words,
-):
-    """Count, then keep, one block of one band."""
+def _column(col, c, narrow, limits, counts, shifts, sub, flags, words):
+    """Count, then keep, one block of one band (the arguments of :func:`select_stripe`)."""
+    top, ones, inf, ninf, los, widths, ms = limits
+    nan, kmin, kmax, below, eq, kept, out = counts
     if narrow and ms[c] == 1:
         _count32(col, c, top, ones, inf, ninf, los, widths, nan, kmin, kmax, below, flags)
     else:
