@@ -44,10 +44,12 @@ def _run_end(part, q, n, cur):
 
 
 @njit(nogil=True, cache=True)
-def count_labels(labels, lo, nb, valid, start, stop, seen, nval):
+def count_labels(labels, lo, nb, valid, start, stop, seen, nval, first, last):
     """Add the samples (``seen``) and valid samples (``nval``) of pixels ``start`` to ``stop - 1``
     to their group's count: pixel ``p`` (samples ``p * nb`` to ``p * nb + nb - 1``) is in the
-    group ``labels[p] - lo`` when that is below ``nval.size``.
+    group ``labels[p] - lo`` when that is below ``nval.size``. When ``first`` has a size, each
+    group's first pixel (at most the value there) and ``last`` its last pixel + 1 (at least
+    the value there) are kept too.
 
     ``valid`` of size 0 means every sample is valid, and ``seen`` is then not counted (it
     would equal ``nval``): the pixels are then taken run by run of one label (as label images
@@ -63,14 +65,16 @@ def count_labels(labels, lo, nb, valid, start, stop, seen, nval):
     part = labels[start:stop]  # indexed from 0: no negative-index checks
     if part.size == 0:
         return outside, smallest, largest, 0
+    begin = first  # ``first`` names the run's start below
+    spans = begin.size > 0
     if valid.size == 0:
         n = np.uint64(part.size)
-        first = np.uint64(0)
+        at = np.uint64(0)
         runs = 0
-        while first < n:
-            cur = part[first]
-            q = _run_end(part, first + np.uint64(1), n, cur)
-            run = np.int64(q - first)
+        while at < n:
+            cur = part[at]
+            q = _run_end(part, at + np.uint64(1), n, cur)
+            run = np.int64(q - at)
             g = np.int64(cur) - lo
             if g < 0 or g >= ng:
                 outside += run
@@ -78,8 +82,11 @@ def count_labels(labels, lo, nb, valid, start, stop, seen, nval):
                 largest = max(largest, np.int64(cur))
             else:
                 nval[g] += run * nb
+                if spans:
+                    begin[g] = min(begin[g], start + np.int64(at))
+                    last[g] = max(last[g], start + np.int64(q))
             runs += 1
-            first = q
+            at = q
         return outside, smallest, largest, runs
     for p in range(part.size):
         v = np.int64(part[p])
@@ -90,9 +97,12 @@ def count_labels(labels, lo, nb, valid, start, stop, seen, nval):
             largest = max(largest, v)
             continue
         seen[g] += nb
-        first = (start + p) * nb
+        if spans:
+            begin[g] = min(begin[g], start + p)
+            last[g] = max(last[g], start + p + 1)
+        i0 = (start + p) * nb
         for c in range(nb):
-            if valid[first + c]:
+            if valid[i0 + c]:
                 nval[g] += 1
     return outside, smallest, largest, part.size
 
@@ -578,3 +588,43 @@ def add_rows(dst, src, rows):
         base = g * 256
         for d in range(256):
             dst[base + d] += src[base + d]
+
+
+@njit(nogil=True, cache=True)
+def scatter_select_bands(
+    labels,
+    lo,
+    background,
+    nb,
+    keys,
+    valid,
+    edges,
+    runs,
+    pos,
+    out,
+    zones,
+    start,
+    sizes,
+    ranks,
+    picked,
+    sums,
+    flip,
+):
+    """Band after band of pixels (``edges``): their valid keys written zone by zone at
+    ``pos`` (:func:`scatter_labels`; ``runs``: the image's runs of one label), then the
+    zones ``zones[b]`` to ``zones[b + 1] - 1``, which end in the band, read by
+    :func:`select_ranks` into ``picked`` and ``sums``: zone ``j`` has its ``sizes[j]`` keys
+    at ``out[start[j]:]``, one zone after the other within a band."""
+    total = labels.size
+    for b in range(edges.size - 1):
+        a = edges[b]
+        z = edges[b + 1]
+        band_runs = max(1, runs * (z - a) // total)
+        scatter_labels(labels, lo, background, nb, keys, valid, a, z, pos, out, band_runs)
+        j0 = zones[b]
+        j1 = zones[b + 1]
+        if j1 > j0:
+            offsets = np.empty(j1 - j0 + 1, np.int64)
+            offsets[: j1 - j0] = start[j0:j1]
+            offsets[j1 - j0] = start[j1 - 1] + sizes[j1 - 1]
+            select_ranks(out, offsets, ranks[j0:j1], 0, j1 - j0, picked[j0:j1], sums[j0:j1], flip)

@@ -277,25 +277,43 @@ def test_run_kernels_write_each_zone_in_pixel_order(mode, stripes, masked, monke
 
 
 @pytest.mark.parametrize("mode", ["always", "never"])
-def test_count_labels_counts_runs_and_the_labels_outside(mode):
+@pytest.mark.parametrize("masked", [False, True])
+def test_count_labels_counts_runs_and_the_labels_outside(mode, masked):
     """count_labels adds each run's length to its group, and reports the pixels outside the
-    groups, the smallest and largest of their labels, and the runs of one label."""
+    groups, the smallest and largest of their labels, the runs of one label (the pixels,
+    with a mask), and each group's first pixel and last pixel + 1 (its span)."""
     from imgstats import _group_kernels as k
 
     rng = np.random.default_rng(37)
     for labels in _run_layouts(rng).values():
         lo = int(np.median(labels)) - 1
         ng = 3
+        valid = rng.random(2 * labels.size) > 0.3 if masked else np.zeros(0, bool)
         for start, stop in [(0, labels.size), (5, 16), (17, labels.size - 3), (40, 40)]:
             part = labels[start:stop].astype(np.int64)
             nval = np.zeros(ng, np.int64)
+            seen = np.zeros(ng if masked else 0, np.int64)
+            first = np.full(ng, 10**9, np.int64)
+            last = np.zeros(ng, np.int64)
             with _jit.forced(mode):
                 outside, smallest, largest, runs = k.count_labels(
-                    labels, lo, 2, np.zeros(0, bool), start, stop, np.zeros(0, np.int64), nval
+                    labels, lo, 2, valid, start, stop, seen, nval, first, last
                 )
             inside = (part >= lo) & (part < lo + ng)
-            np.testing.assert_array_equal(nval, 2 * np.bincount(part[inside] - lo, minlength=ng))
+            group = part - lo
+            if masked:
+                ok = valid.reshape(-1, 2)[start:stop].sum(axis=1)
+                want = np.bincount(group[inside], weights=ok[inside], minlength=ng)
+                np.testing.assert_array_equal(nval, want)
+                np.testing.assert_array_equal(seen, 2 * np.bincount(group[inside], minlength=ng))
+            else:
+                np.testing.assert_array_equal(nval, 2 * np.bincount(group[inside], minlength=ng))
             assert outside == np.count_nonzero(~inside)
             if outside:
                 assert (smallest, largest) == (part[~inside].min(), part[~inside].max())
-            assert runs == (np.count_nonzero(np.diff(part)) + 1 if part.size else 0)
+            if not masked:
+                assert runs == (np.count_nonzero(np.diff(part)) + 1 if part.size else 0)
+            for g in range(ng):
+                where = np.flatnonzero(inside & (group == g)) + start
+                assert first[g] == (where[0] if where.size else 10**9)
+                assert last[g] == (where[-1] + 1 if where.size else 0)
