@@ -242,6 +242,176 @@ def group_labels(
     return _promote(Groups(values.dtype, present.astype(np.int64) + lo, offsets, out))
 
 
+def label_select(values, labels, background, funcs, nb: int = 1, valid=None):
+    """Every statistic of every label zone of 8- or 16-bit integer samples on one core, the
+    keys written and read band by band of pixels; ``None`` when this path does not apply
+    (other types, other percentile methods, sparse labels, several cores: the keys' path
+    then writes and reads them on every core).
+
+    It applies to label images of zones of :data:`_ZONE_PIXELS` pixels or more on average
+    (by the labels' range) in runs of :data:`_MEAN_RUN` or more (by a sample of them). The
+    counting pass also finds each zone's first and last pixel. The zones are then read
+    in the order they end: the pixels go band after band of :data:`_BAND_PIXELS`, each
+    band's keys written zone by zone (:func:`_group_kernels.scatter_labels`), and the zones
+    that end in the band are read at once (:func:`_group_kernels.select_ranks`) while their
+    keys are in the cache. Zones that end in the same band share a buffer, which is used
+    again a few bands later: a few MB of keys at a time rather than one fresh buffer of
+    every key, which the system would clear page by page (6 ms for 50 MB). Label images
+    whose zones span too many bands take one band: the keys' path, in one kernel call.
+
+    Parameters and result as :func:`label_statistics`.
+    """
+    funcs = [parse_function(f) for f in funcs]
+    values = np.ascontiguousarray(values).reshape(-1)
+    flat = np.ascontiguousarray(labels).reshape(-1)
+    dtype = np.dtype(values.dtype)
+    if (
+        dtype.kind not in "uib"
+        or dtype.itemsize > 2
+        or not flat.size
+        or _plan.workers() > 1
+        or any(_needs_sort(f) for f in funcs)
+    ):
+        return None
+    if not flat.dtype.isnative:
+        flat = flat.astype(flat.dtype.newbyteorder("="))
+    if flat.dtype == np.bool_:
+        flat = flat.view(np.uint8)
+    if not _long_runs(flat):
+        return None
+    lo, hi = _likely_range(flat)
+    if (hi - lo + 1) * _ZONE_PIXELS > flat.size:  # many small zones: per zone costs rule
+        return None
+    keys, ok = _keys_and_validity(values, valid)
+    jobs = [(0, flat.size)]
+    found = None
+    if hi - lo <= flat.size + 1024:
+        found = _count(flat, lo, nb, ok, hi - lo + 1, jobs, spans=True)
+    if found is None or found[0][2]:  # labels outside the guess: their exact range
+        lo, hi = _label_range(flat)
+        if (hi - lo + 1) * _ZONE_PIXELS > flat.size:
+            return None
+        found = _count(flat, lo, nb, ok, hi - lo + 1, jobs, spans=True)
+    (seen, nval, _, runs), (first, last) = found
+    seen, nval = seen[0], nval[0]
+    bg = -1
+    if background is not None and lo <= background <= hi:
+        bg = background - lo
+        nval[bg] = 0
+        if seen.size:
+            seen[bg] = 0
+    present = np.flatnonzero(seen if seen.size else nval)
+    n = nval[present]
+    ranks, where = _rank_table(funcs, n)
+    flip = (1 << (dtype.itemsize * 8 - 1)) if dtype.kind == "i" else 0
+    picked, sums = _banded_select(
+        flat,
+        lo,
+        bg,
+        nb,
+        keys,
+        ok,
+        nval.size,
+        present,
+        n,
+        first[present],
+        last[present],
+        runs[0],
+        ranks,
+        flip,
+    )
+    out = {}
+    for f in funcs:
+        if f.name not in out:
+            col = _ranked_column(f, picked, where, sums, n, dtype)
+            out[f.name] = col if f.kind in ("min", "max") else np.where(n > 0, col, np.nan)
+    return present.astype(np.int64) + lo, n, out
+
+
+#: Pixels per band of :func:`label_select`: a band's zones' keys stay in the cache.
+_BAND_PIXELS = 1 << 18
+#: :func:`label_select` wants a range of labels of at most one per this many pixels: for
+#: many small zones its per-zone work (spans, bands, orders) costs more than it saves.
+_ZONE_PIXELS = 64
+#: :func:`label_select` wants runs of one label of at least this many pixels on average (as
+#: a sample of the labels shows): zones of a few pixels across span many bands, and the
+#: zones' spans cost a store per run.
+_MEAN_RUN = 8
+
+
+def _long_runs(flat) -> bool:
+    """Whether 4,096 pairs of neighbouring labels spread over the image show runs of one
+    label of :data:`_MEAN_RUN` pixels or more on average."""
+    step = ((flat.size - 1) >> _RANGE_SAMPLE_BITS) | 1  # odd: no aliasing with even runs
+    left = flat[: flat.size - 1 : step]
+    right = flat[1::step][: left.size]
+    return int(np.count_nonzero(left != right)) * _MEAN_RUN <= left.size
+
+
+def _banded_select(flat, lo, bg, nb, keys, ok, ngroups, present, n, first, last, runs, ranks, flip):
+    """``(picked, sums)`` of :func:`_select` for the zones ``present`` (of ``ngroups`` labels
+    from ``lo``; ``n`` valid samples, pixels ``first`` to ``last - 1``), their keys written
+    band by band into a few buffers used in turn (see :func:`label_select`)."""
+    bands = max(1, flat.size // _BAND_PIXELS)
+    edges, ends, lag = _bands(flat.size, bands, first, last)
+    # zones ending in the same band share a buffer; a zone starts at most ``lag`` bands
+    # before it ends, so lag + 1 buffers used in turn never hold two live bands' zones
+    order = np.argsort(ends.astype(np.int32), kind="stable")
+    ends = ends[order]
+    sizes = n[order]
+    per_band = np.bincount(ends, weights=sizes, minlength=bands).astype(np.int64)
+    if bands > 1 and (lag + 1) * int(per_band.max()) >= int(n.sum()):
+        bands = 1  # the zones span the image: one band, one buffer of every key
+        edges, ends, lag = _bands(flat.size, 1, first, last)
+        ends = ends[order]
+        per_band = np.array([int(n.sum())], np.int64)
+    cap = int(per_band.max())
+    start = np.cumsum(sizes) - sizes  # each zone's first key, zone after zone in band order
+    start += (ends % (lag + 1)) * cap - (np.cumsum(per_band) - per_band)[ends]
+    pos = np.zeros(ngroups, np.int64)
+    pos[present[order]] = start
+    out = np.empty((lag + 1) * cap, keys.dtype)
+    mine = np.ascontiguousarray(ranks[order])
+    picked = np.zeros(ranks.shape, keys.dtype)
+    sums = np.zeros(ranks.shape[0], np.int64)
+    zones = np.zeros(bands + 1, np.int64)
+    np.cumsum(np.bincount(ends, minlength=bands), out=zones[1:])
+    _k.scatter_select_bands(
+        flat,
+        lo,
+        bg,
+        nb,
+        keys,
+        ok,
+        edges,
+        runs,
+        pos,
+        out,
+        zones,
+        start,
+        sizes,
+        mine,
+        picked,
+        sums,
+        flip,
+    )
+    result = np.empty_like(picked)
+    result[order] = picked
+    total = np.empty_like(sums)
+    total[order] = sums
+    return result, total
+
+
+def _bands(size: int, bands: int, first, last):
+    """``(edges, ends, lag)``: the pixel bounds of ``bands`` bands, the band where each zone
+    ends, and the most bands a zone spans beyond its last."""
+    edges = np.linspace(0, size, bands + 1).astype(np.int64)
+    ends = np.searchsorted(edges, last - 1, side="right") - 1
+    begins = np.searchsorted(edges, first, side="right") - 1
+    lag = int((ends - begins).max()) if ends.size else 0
+    return edges, ends, lag
+
+
 #: The bytes the histogram path's tables may take (256 uint32 per zone and thread): beyond,
 #: fewer threads, or the keys' path.
 HISTOGRAM_BUDGET = 64 << 20
@@ -421,17 +591,27 @@ def _likely_range(flat, exact_below: int = 2) -> tuple[int, int]:
     return lo - pad, hi + pad
 
 
-def _count(labels, lo, nb, valid, ngroups, jobs):
+def _count(labels, lo, nb, valid, ngroups, jobs, spans: bool = False):
     """``(seen, nval, outside, runs)``: per stripe of pixels and group, the samples and the
     valid samples (``seen`` has no columns when every sample is valid); pixels outside the
-    groups; per stripe, its runs of one label (see :func:`_group_kernels.count_labels`)."""
+    groups; per stripe, its runs of one label (see :func:`_group_kernels.count_labels`).
+    With ``spans``, also ``(first, last)``: each group's first pixel and last pixel + 1."""
     nval = np.zeros((len(jobs), ngroups), np.int64)
     seen = np.zeros((len(jobs), ngroups if valid.size else 0), np.int64)
+    width = ngroups if spans else 0
+    first = np.full((len(jobs), width), labels.size, np.int64)
+    last = np.zeros((len(jobs), width), np.int64)
     found = _plan.on_threads(
         _k.count_labels,
-        [(labels, lo, nb, valid, a, b, seen[t], nval[t]) for t, (a, b) in enumerate(jobs)],
+        [
+            (labels, lo, nb, valid, a, b, seen[t], nval[t], first[t], last[t])
+            for t, (a, b) in enumerate(jobs)
+        ],
     )
-    return seen, nval, sum(int(f[0]) for f in found), [int(f[3]) for f in found]
+    counts = seen, nval, sum(int(f[0]) for f in found), [int(f[3]) for f in found]
+    if spans:
+        return counts, (first.min(axis=0), last.max(axis=0))
+    return counts
 
 
 def _scatter(labels, lo, background, nb, keys, valid, counts, jobs):

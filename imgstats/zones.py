@@ -51,6 +51,7 @@ from .grouped import (
     Groups,
     group_labels,
     group_runs,
+    label_select,
     label_statistics,
     merge_groups,
     read_groups,
@@ -848,15 +849,19 @@ def _check_label_zones(n: int, limit: int) -> None:
 
 
 def _label_histograms(walk: _Walk, names, nodata):
-    """:func:`imgstats.grouped.label_statistics` of a numpy image and label image (8-bit
-    samples: one histogram pass, no keys), or ``None`` for the grouped path."""
-    if walk.dask or np.dtype(walk.values.dtype).itemsize != 1:
+    """The statistics of a numpy image's label zones in one call: 8-bit samples by
+    :func:`imgstats.grouped.label_statistics` (one histogram pass, no keys), else 8- and
+    16-bit ones on one core by :func:`imgstats.grouped.label_select` (keys band by band);
+    ``None`` for the grouped path."""
+    if walk.dask or np.dtype(walk.values.dtype).itemsize > 2:
         return None
     h, w = walk.values.shape[:2]
     block, ok = _split(walk._block((0, h, 0, w)))
     valid = _sample_validity(block, ok, walk.nb, nodata)
     layout = walk.layout
-    return label_statistics(block, layout.labels, layout.background, names, walk.nb, valid)
+    args = (block, layout.labels, layout.background, names, walk.nb, valid)
+    found = label_statistics(*args) if block.dtype.itemsize == 1 else None
+    return found if found is not None else label_select(*args)
 
 
 def _group_block(block, box, zone, nb, nodata=None) -> Groups:
