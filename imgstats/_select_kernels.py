@@ -179,21 +179,43 @@ def _count(col, c, top, ones, inf, ninf, los, widths, ms, nan, kmin, kmax, below
         below[c, j] += cnt
 
 
+def _trailing_zeros(x):
+    """The trailing zero bits of ``x`` (a uint64, not 0), as Python computes them; compiled
+    kernels call numba's intrinsic instead (:data:`NUMBA_TWINS`), one instruction."""
+    x = int(x)
+    return np.uint64((x & -x).bit_length() - 1)
+
+
+#: Helpers that the compiled kernels call as numba's own (see :mod:`imgstats._jit`).
+NUMBA_TWINS = {"_trailing_zeros": "numba.cpython.unsafe.numbers.trailing_zeros"}
+
+
 @njit(nogil=True, cache=True)
 def _append(col, c, top, ones, los, widths, eq, kept, out, shifts, sub, flags, words):
     """Keep the flagged keys of one block (strictly inside their interval; those equal to a
     bound are counted) and count them per sub-bin: eight flags tested at once, most hold
-    none."""
+    none, and the set ones of a word visited by their bits. A branch per flag cost about one
+    mispredicted branch per kept key: a 12 MP float32 median 10.8 -> 8.8 ms, float64 13.6 ->
+    11.5 ms (one core, the whole call)."""
     nk = kept[c]
     cap = out.shape[1]
     m = col.shape[0]
+    low7 = np.uint64(0x7F7F7F7F7F7F7F7F)
+    high = np.uint64(0x8080808080808080)
+    one = np.uint64(1)
+    three = np.uint64(3)
     for r in range((m + 7) // 8):
-        if words[r] == 0:
+        w = words[r]
+        if w == 0:
             continue
-        for i in range(8 * r, min(m, 8 * r + 8)):
+        # the high bit of each byte whose flag is set, then those bits one by one: no
+        # branch per sample (a branch per flag mispredicts about once per kept key)
+        nz = (((w & low7) + low7) | w) & high
+        base = 8 * r
+        while nz:
+            i = base + np.int64(_trailing_zeros(nz) >> three)
+            nz &= nz - one
             f = flags[i]
-            if f == 0:
-                continue
             b = col[i]
             k = (b ^ (ones if b >= top else top)) & ones
             j = f - 1
