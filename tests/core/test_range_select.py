@@ -159,7 +159,7 @@ def test_ranks_are_read_from_the_sub_bins_that_hold_them(dtype, parts, ran, monk
     narrow = _range_select._Ranks._from_subbins
 
     def spy(self, keys, first, lo, hi, inner, cum, shift):
-        calls.append((keys.size, cum[-1], len(inner)))
+        calls.append((sum(k.size for k in keys), cum[-1], len(inner)))
         return narrow(self, keys, first, lo, hi, inner, cum, shift)
 
     monkeypatch.setattr(_range_select._Ranks, "_from_subbins", spy)
