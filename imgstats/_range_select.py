@@ -208,13 +208,16 @@ def _intervals(k: np.ndarray, qs, width: int, whole: bool = False, sigmas: float
     if share > 1 / KEEP_SHARE:
         return None
     inner = sorted({x for ab in ranks for x in ab if 0 < x < m - 1})
+    at = {}
     if inner:  # the sample's order statistics at the bounds: a select, not a sort
-        k = np.partition(k, inner)
+        found = np.empty(len(inner), k.dtype)
+        _kernels.select_keys(np.ascontiguousarray(k), np.array(inner, np.int64), found)
+        at = dict(zip(inner, found.tolist(), strict=True))
     ivs = []
     for a, b in ranks:
         # open-ended at the extremes, up to the infinities' keys (a NaN's lies beyond them)
-        lo = int(_NINF[width]) if a <= 0 else int(k[a])
-        hi = int(_PINF[width]) if b >= m - 1 else int(k[b])
+        lo = int(_NINF[width]) if a <= 0 else at[a]
+        hi = int(_PINF[width]) if b >= m - 1 else at[b]
         ivs.append((lo, hi))
     return _merge(ivs)
 

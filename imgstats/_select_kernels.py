@@ -246,3 +246,125 @@ def sample_keys(bits, nb, start, stride, bands, top, ones, inf, out):
             out[n] = b ^ (ones if b >= top else top)
             n += 1
     return n
+
+
+#: Bits of a key that each level of :func:`select_keys` counts in its histogram.
+_DIGIT = 11
+#: Candidates from which :func:`select_keys` sorts instead of counting another level.
+_FEW = 32
+
+
+@njit(nogil=True, cache=True)
+def select_keys(keys, ranks, out):
+    """``out[j]`` = the key of rank ``ranks[j]`` (sorted, from 0) among ``keys`` (unsigned,
+    any order, left as they are): the order statistics of a look, for its intervals.
+
+    A radix select: one histogram of the top :data:`_DIGIT` bits of ``key - min`` places every
+    rank in its bin; one pass copies the keys of the wanted bins, branch-free; each rank is
+    then selected among its bin's keys, a level at a time. ``numpy.partition`` of a look of
+    65,536 keys at two ranks took 0.45 ms, which a look repeats on every call.
+    """
+    n = keys.size
+    nbins = 1 << _DIGIT
+    lo, _, shift = _digit_of(keys, n)
+    hist = np.zeros(nbins, np.int64)
+    for i in range(n):
+        hist[np.int64(np.uint64(keys[i] - lo) >> shift)] += 1
+    nr = ranks.size
+    bins = np.empty(nr, np.int64)
+    within = np.empty(nr, np.int64)
+    below = 0
+    d = 0
+    for j in range(nr):  # the ranks are sorted: one walk
+        while ranks[j] >= below + hist[d]:
+            below += hist[d]
+            d += 1
+        bins[j] = d
+        within[j] = ranks[j] - below
+    # each wanted bin gets a segment of buf, every other key goes to a last, unmoving cell
+    slot = np.full(nbins, -1, np.int64)
+    start = np.zeros(nr + 2, np.int64)
+    used = 0
+    for j in range(nr):
+        if slot[bins[j]] < 0:
+            slot[bins[j]] = used
+            start[used + 1] = start[used] + hist[bins[j]]
+            used += 1
+    trash = start[used]
+    for d in range(nbins):
+        if slot[d] < 0:
+            slot[d] = used
+    pos = start.copy()
+    pos[used] = trash
+    buf = np.empty(trash + 1, keys.dtype)
+    for i in range(n):
+        k = keys[i]
+        s = slot[np.int64(np.uint64(k - lo) >> shift)]
+        buf[pos[s]] = k
+        pos[s] += s != used
+    widest = 0
+    for s in range(used):
+        widest = max(widest, start[s + 1] - start[s])
+    part = np.empty(widest, keys.dtype)
+    scratch = np.empty(widest, keys.dtype)
+    for j in range(nr):  # a bin's keys are copied: another rank may be in the same bin
+        s = slot[bins[j]]
+        a = start[s]
+        m = start[s + 1] - a
+        part[:m] = buf[a : a + m]
+        out[j] = _select_one(part[:m], within[j], scratch[:m])
+
+
+@njit(nogil=True, cache=True)
+def _digit_of(keys, n):
+    """The smallest and largest of ``keys[:n]`` and the shift that maps ``key - smallest``
+    to one of ``2 ** _DIGIT`` bins."""
+    lo = keys[0]
+    hi = keys[0]
+    for i in range(n):  # vectorized
+        lo = min(lo, keys[i])
+        hi = max(hi, keys[i])
+    span = np.uint64(hi - lo)
+    bits = 0
+    while span:
+        span >>= np.uint64(1)
+        bits += 1
+    return lo, hi, np.uint64(max(0, bits - _DIGIT))
+
+
+@njit(nogil=True, cache=True)
+def _select_one(keys, r, scratch):
+    """The key of rank ``r`` among ``keys`` (reordered), ``scratch`` at least as long: a
+    histogram level at a time, then an insertion sort of the last few."""
+    a = keys
+    b = scratch
+    n = keys.size
+    hist = np.zeros(1 << _DIGIT, np.int64)
+    while n > _FEW:
+        lo, hi, shift = _digit_of(a, n)
+        if lo == hi:
+            return lo
+        hist[:] = 0
+        for i in range(n):
+            hist[np.int64(np.uint64(a[i] - lo) >> shift)] += 1
+        d = 0
+        while r >= hist[d]:
+            r -= hist[d]
+            d += 1
+        m = 0
+        for i in range(n):  # the keys of bin d, branch-free
+            k = a[i]
+            b[m] = k
+            m += np.int64(np.uint64(k - lo) >> shift) == d
+        a, b = b, a
+        n = m
+        if shift == 0:  # one value per bin: every key left is the one
+            return a[0]
+    for i in range(1, n):
+        v = a[i]
+        j = i - 1
+        while j >= 0 and a[j] > v:
+            a[j + 1] = a[j]
+            j -= 1
+        a[j + 1] = v
+    return a[r]
