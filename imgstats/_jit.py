@@ -196,6 +196,7 @@ def _build_missing() -> None:
             # The compiled kernels see each other's dispatchers: a namespace like the
             # module's, where every Kernel is replaced by its dispatcher.
             namespace = dict(vars(sys.modules[name]))
+            namespace.update(_numba_twins(namespace.get("NUMBA_TWINS", {})))
             for k in _registry:
                 if k.dispatcher is not None and k.__module__ == name:
                     namespace[k.__name__] = k.dispatcher
@@ -212,6 +213,19 @@ def _build_missing() -> None:
                 built.append((k, dispatcher))
             for k, dispatcher in built:
                 k.dispatcher = dispatcher
+
+
+def _numba_twins(names: dict) -> dict:
+    """``{helper: numba object}`` for a kernel module's ``NUMBA_TWINS`` (``{helper: dotted
+    path}``): a helper that Python runs as written (a count of trailing zeros) and that
+    compiled kernels call as one of numba's intrinsics, which Python cannot run."""
+    import importlib
+
+    out = {}
+    for alias, path in names.items():
+        module, _, attr = path.rpartition(".")
+        out[alias] = getattr(importlib.import_module(module), attr)
+    return out
 
 
 def _dispatcher(numba, func, options: dict):

@@ -33,7 +33,7 @@ import numpy as np
 
 from ._lazy import lazy_module
 from .functions import Function
-from .summary import float_keys, keys_to_values, value_of_sorted
+from .summary import float_keys, value_of_sorted
 
 _kernels = lazy_module("imgstats._select_kernels")
 _plan = lazy_module("imgstats.io._plan")
@@ -208,13 +208,16 @@ def _intervals(k: np.ndarray, qs, width: int, whole: bool = False, sigmas: float
     if share > 1 / KEEP_SHARE:
         return None
     inner = sorted({x for ab in ranks for x in ab if 0 < x < m - 1})
+    at = {}
     if inner:  # the sample's order statistics at the bounds: a select, not a sort
-        k = np.partition(k, inner)
+        found = np.empty(len(inner), k.dtype)
+        _kernels.select_keys(np.ascontiguousarray(k), np.array(inner, np.int64), found)
+        at = dict(zip(inner, found.tolist(), strict=True))
     ivs = []
     for a, b in ranks:
         # open-ended at the extremes, up to the infinities' keys (a NaN's lies beyond them)
-        lo = int(_NINF[width]) if a <= 0 else int(k[a])
-        hi = int(_PINF[width]) if b >= m - 1 else int(k[b])
+        lo = int(_NINF[width]) if a <= 0 else at[a]
+        hi = int(_PINF[width]) if b >= m - 1 else at[b]
         ivs.append((lo, hi))
     return _merge(ivs)
 
@@ -232,8 +235,9 @@ def _merge(ivs):
 
 def _scan(arr: np.ndarray, nb: int, per_band, stripes):
     """One pass of :func:`select_stripe` over the row ``stripes``, at once: ``(count of
-    samples, nan, kmin, kmax, below, eq, kept keys per band and interval, their counts per
-    sub-bin (nb, m, nsub), nsub)``, or ``None`` when a band kept more than its bound."""
+    samples, nan, kmin, kmax, below, eq, kept keys per band and interval (a list of arrays,
+    one per stripe), their counts per sub-bin (nb, m, nsub), nsub)``, or ``None`` when a band
+    kept more than its bound."""
     kdt, top, inf = _bit_constants(arr.dtype)
     width = arr.dtype.itemsize * 8
     m = max(1, max(len(ivs) for ivs in per_band))
@@ -279,12 +283,15 @@ def _scan(arr: np.ndarray, nb: int, per_band, stripes):
     below = sum(r[4] for r in results)
     eq = sum(r[5] for r in results)
     sub = sum(r[8] for r in results)
-    kept = [np.concatenate([r[7][c, : r[6][c]] for r in results]) for c in range(nb)]
-    # the kept keys of each of a band's intervals, in the order met
-    split = [
-        [ks] if len(ivs) == 1 else [ks[(ks > kdt.type(a)) & (ks < kdt.type(b))] for a, b in ivs]
-        for ks, ivs in zip(kept, per_band, strict=True)
-    ]
+    # the kept keys of each of a band's intervals, in the order met: one array per stripe,
+    # not concatenated (a copy of every kept key; the reading filters them by sub-bin first)
+    split = []
+    for c, ivs in enumerate(per_band):
+        ks = [r[7][c, : r[6][c]] for r in results]
+        if len(ivs) == 1:
+            split.append([ks])
+        else:
+            split.append([[k[(k > kdt.type(a)) & (k < kdt.type(b))] for k in ks] for a, b in ivs])
     return npix, nan, kmin, kmax, below, eq, split, sub, nsub
 
 
@@ -327,53 +334,56 @@ class _Ranks:
                 if lo == a:
                     nlo += int(eq[c, j, 0])
                 else:
-                    base += int(eq[c, j, 0]) + int(np.count_nonzero(ks < lo))
-                    nlo += int(np.count_nonzero(ks == lo))
+                    base += int(eq[c, j, 0]) + sum(int(np.count_nonzero(k < lo)) for k in ks)
+                    nlo += sum(int(np.count_nonzero(k == lo)) for k in ks)
                 if hi == b and b != a:
                     nhi += int(eq[c, j, 1])
                 elif hi != lo:
-                    nhi += int(np.count_nonzero(ks == hi))
+                    nhi += sum(int(np.count_nonzero(k == hi)) for k in ks)
                 if (lo, hi) != (a, b):
-                    ks = ks[(ks > lo) & (ks < hi)]
+                    ks = [k[(k > lo) & (k < hi)] for k in ks]
                     bins = None  # the band's sub-bins count other keys too
                 elif bins is not None:
                     bins.append(sub[c, j])
-                parts.append(ks)
-            keys = parts[0] if len(parts) == 1 else np.concatenate(parts)
+                parts.extend(ks)
             if bins:  # every band's interval is [lo, hi]: the same width, the same shift
                 bins = (np.cumsum(sum(bins)), _shift(hi - lo, nsub))
-            self._windows.append((base, lo, nlo, keys, hi, nhi, bins or None))
+            size = sum(k.size for k in parts)
+            self._windows.append((base, lo, nlo, parts, size, hi, nhi, bins or None))
 
     def resolve(self) -> bool:
         """Select the recorded ranks from the kept keys; ``False`` if one lies outside."""
         asked = sorted(self._asked - self._known.keys())
-        for base, lo, nlo, keys, hi, nhi, bins in self._windows:
+        for base, lo, nlo, parts, size, hi, nhi, bins in self._windows:
             inner = []
             for r in asked:
                 if base <= r < base + nlo:
                     self._known[r] = lo
-                elif base + nlo <= r < base + nlo + keys.size:
+                elif base + nlo <= r < base + nlo + size:
                     inner.append(r - base - nlo)
-                elif base + nlo + keys.size <= r < base + nlo + keys.size + nhi:
+                elif base + nlo + size <= r < base + nlo + size + nhi:
                     self._known[r] = hi
             first = base + nlo
             if inner and bins is None:
-                chosen = np.partition(keys, inner)[inner]
+                chosen = np.partition(np.concatenate(parts), inner)[inner]
                 self._known.update(zip([first + i for i in inner], map(int, chosen), strict=True))
             elif inner:
-                self._from_subbins(keys, first, lo, hi, inner, *bins)
+                self._from_subbins(parts, first, lo, hi, inner, *bins)
         return all(r in self._known for r in asked)
 
-    def _from_subbins(self, keys, first, lo, hi, inner, cum, shift):
-        """Select ranks ``inner`` (from ``first``) of ``keys``, which lie in (lo, hi), from
-        the keys of the sub-bins that hold them (``cum``: the cumulated counts per sub-bin):
-        a select among a few hundred keys, not among every kept one."""
+    def _from_subbins(self, parts, first, lo, hi, inner, cum, shift):
+        """Select ranks ``inner`` (from ``first``) of the keys of ``parts`` (arrays of keys in
+        (lo, hi)), from the keys of the sub-bins that hold them (``cum``: the cumulated counts
+        per sub-bin): a select among a few hundred keys, not among every kept one."""
         where = np.searchsorted(cum, inner, side="right")
         for s in np.unique(where).tolist():
             start = int(cum[s - 1]) if s else 0
             a = lo + (s << shift)
             b = min(hi, lo + ((s + 1) << shift))
-            mine = keys[(keys >= keys.dtype.type(max(a, lo + 1))) & (keys < keys.dtype.type(b))]
+            # a <= k < b as one unsigned compare: k - a wraps around above b - a when k < a
+            a = max(a, lo + 1)
+            kdt = parts[0].dtype.type
+            mine = np.concatenate([k[(k - kdt(a)) < kdt(b - a)] for k in parts])
             kth = [i - start for i, w in zip(inner, where.tolist(), strict=True) if w == s]
             chosen = np.partition(mine, kth)[kth]
             self._known.update(zip([first + start + k for k in kth], map(int, chosen), strict=True))
@@ -387,9 +397,17 @@ class _Ranks:
 
     def __getitem__(self, index):
         if isinstance(index, (list, tuple, np.ndarray)):
-            keys = np.array([self._key(self._rank(i)) for i in index], np.uint64)
-            return keys_to_values(keys, self.dtype)
-        return keys_to_values(np.array([self._key(self._rank(index))], np.uint64), self.dtype)[0]
+            return self._values([self._key(self._rank(i)) for i in index])
+        return self._values([self._key(self._rank(index))])[0]
+
+    def _values(self, keys: list[int]) -> np.ndarray:
+        """The float samples of ``keys``, as :func:`~imgstats.summary.keys_to_values` maps
+        them but with Python's integers: a reading asks for one or two, and numpy's calls on
+        so few cost more than the bits."""
+        sign = 1 << (8 * self.dtype.itemsize - 1)
+        ones = (sign << 1) - 1
+        bits = [k ^ sign if k & sign else ~k & ones for k in keys]
+        return np.array(bits, f"u{self.dtype.itemsize}").view(self.dtype)
 
     def _rank(self, index) -> int:
         index = int(index)

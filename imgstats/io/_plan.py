@@ -742,8 +742,9 @@ def row_stripes(arr: np.ndarray) -> list[tuple[int, int]]:
     if arr.size >= PARALLEL_SAMPLES:
         nparts = max(nparts, workers())
     nparts = max(1, min(nparts, rows))
-    bounds = np.linspace(0, rows, nparts + 1).astype(int)
-    return list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
+    # integers, not numpy.linspace: a one-question select asks this on every call (40 us)
+    bounds = [rows * i // nparts for i in range(nparts + 1)]
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
 def _threaded(arr: np.ndarray, work, merge, mask=None):

@@ -159,7 +159,7 @@ def test_ranks_are_read_from_the_sub_bins_that_hold_them(dtype, parts, ran, monk
     narrow = _range_select._Ranks._from_subbins
 
     def spy(self, keys, first, lo, hi, inner, cum, shift):
-        calls.append((keys.size, cum[-1], len(inner)))
+        calls.append((sum(k.size for k in keys), cum[-1], len(inner)))
         return narrow(self, keys, first, lo, hi, inner, cum, shift)
 
     monkeypatch.setattr(_range_select._Ranks, "_from_subbins", spy)
@@ -369,3 +369,27 @@ def test_the_looks_union_misses_as_rarely_as_one_look(nlooks):
     one_miss = 1 - NormalDist().cdf(_range_select.SIGMAS)
     assert math.isclose((1 - NormalDist().cdf(z)) ** nlooks, one_miss, rel_tol=1e-9)
     assert z <= _range_select.SIGMAS and (nlooks > 1) == (z < _range_select.SIGMAS)
+
+
+@pytest.mark.parametrize("mode", ["always", "never"])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_the_looks_radix_select_equals_a_sort(mode, data):
+    """The look's order statistics (select_keys) on keys of any spread: all equal, a few
+    values, full-range, floats' keys; several ranks in one bin; the keys left unchanged."""
+    from imgstats import _jit, _select_kernels
+
+    dt = data.draw(st.sampled_from([np.uint32, np.uint64]))
+    n = data.draw(st.integers(1, 3000))
+    top = data.draw(st.sampled_from([0, 1, 4, 2047, 2048, 2**20, int(np.iinfo(dt).max)]))
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    keys = np.random.default_rng(seed).integers(0, top, n, dtype=dt, endpoint=True)
+    if data.draw(st.booleans()):  # a clustered half: most keys in one bin of the first level
+        keys[: n // 2] = keys[: n // 2] % 64 + dt(top // 2)
+    ranks = np.unique(np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=8))))
+    before = keys.copy()
+    found = np.zeros(ranks.size, dt)
+    with _jit.forced(mode):
+        _select_kernels.select_keys(keys, ranks, found)
+    assert np.array_equal(keys, before)
+    assert np.array_equal(found, np.sort(keys)[ranks])
