@@ -399,90 +399,130 @@ def select_ranks(keys, offsets, ranks, first, last, out, sums, flip):
 
 
 @njit(nogil=True, cache=True)
-def float_means(bits, offsets, mean, special, fallback):
-    """Correctly rounded per-group means of float64 samples given as their int64 bit patterns.
+def float_means(keys, offsets, mean, special, fallback):
+    """Correctly rounded per-group means of float32 or float64 samples given as their keys.
 
-    Each finite sample is ``sig * 2**(e - 1075)`` with ``sig`` an odd-or-zero integer once its
-    trailing zeros are moved into ``e``. When the group's sum of those terms fits in int64 with
-    |sum| < 2**53, both the sum and the count are exact doubles and one IEEE division rounds
-    the quotient correctly; the power of two is then exact. Any other group has
-    ``fallback[g]`` set and is summed exactly elsewhere. ``special[g]`` counts ``+inf`` and
-    ``-inf``.
+    ``keys`` are the order-preserving keys of the samples (uint32 for float32, uint64 for
+    float64). Each finite sample is ``sig * 2**(e - bias)`` with ``sig`` an odd-or-zero
+    integer once its trailing zeros are moved into ``e`` (bias 150 for float32, 1075 for
+    float64). When the group's sum of those terms fits in int64 with |sum| < 2**53, both the
+    sum and the count are exact doubles and one IEEE division rounds the quotient correctly;
+    the power of two is then exact. Any other group has ``fallback[g]`` set and is summed
+    exactly elsewhere. ``special[g]`` counts ``+inf`` and ``-inf``.
+
+    The trailing and leading zeros are counted by one instruction each: a loop over the bits
+    took 42 ns a sample on integer-valued floats (12000.0 has 40 trailing zeros).
     """
+    wide = keys.itemsize == 8
+    mbits = np.uint64(52 if wide else 23)
+    emask = np.int64(0x7FF if wide else 0xFF)
+    bias = np.int64(1075 if wide else 150)
+    top = np.uint64(1) << np.uint64(63 if wide else 31)
+    ones = top | (top - np.uint64(1))
     n = offsets.size - 1
     for g in range(n):
         a = offsets[g]
         b = offsets[g + 1]
-        emin = 1 << 30
-        top = -(1 << 30)
+        emin = np.int64(1) << 30
+        highest = -emin
         nfinite = 0
         for i in range(a, b):
-            x = bits[i]
-            e = (x >> 52) & 0x7FF
-            if e == 0x7FF:
-                if x < 0:
+            x = _float_bits(keys[i], top, ones)
+            e = np.int64(x >> mbits) & emask
+            if e == emask:
+                if x & top:
                     special[g, 1] += 1
                 else:
                     special[g, 0] += 1
                 continue
             nfinite += 1
-            sig, e = _odd_significand(x)
+            sig, e = _odd_significand(x, e, mbits)
             if sig == 0:
                 continue
-            length = 0
-            s = sig
-            while s:
-                s >>= 1
-                length += 1
-            if e < emin:
-                emin = e
-            if e + length > top:
-                top = e + length
+            length = np.int64(64) - np.int64(_leading_zeros(sig))
+            emin = min(emin, e)
+            highest = max(highest, e + length)
         if special[g, 0] or special[g, 1]:
             continue
-        if emin == 1 << 30:  # only zeros
+        if emin == np.int64(1) << 30:  # only zeros
             mean[g] = 0.0
             continue
-        if top - emin + 64 - _clz(np.int64(b - a)) > 62:
+        count_bits = np.int64(64) - np.int64(_leading_zeros(np.uint64(b - a)))
+        if highest - emin + count_bits > 62:
             fallback[g] = True
             continue
         total = np.int64(0)
         for i in range(a, b):
-            x = bits[i]
-            sig, e = _odd_significand(x)
+            x = _float_bits(keys[i], top, ones)
+            e = np.int64(x >> mbits) & emask
+            sig, e = _odd_significand(x, e, mbits)
             if sig == 0:
                 continue
-            term = sig << (e - emin)
-            total += -term if x < 0 else term
-        if total >= (1 << 53) or total <= -(1 << 53) or emin - 1075 < -1000:
+            term = np.int64(sig) << (e - emin)
+            total += -term if x & top else term
+        if total >= (1 << 53) or total <= -(1 << 53) or emin - bias < -1000:
             fallback[g] = True
             continue
-        mean[g] = math.ldexp(np.float64(total) / np.float64(nfinite), int(emin - 1075))
+        mean[g] = math.ldexp(np.float64(total) / np.float64(nfinite), int(emin - bias))
 
 
 @njit(nogil=True, cache=True, inline="always")
-def _odd_significand(x):
-    """``(sig, e)`` of a finite float64's bits ``x``: ``|value| = sig * 2**(e - 1075)``, ``sig``
-    odd (or 0)."""
-    e = (x >> 52) & 0x7FF
-    sig = x & 0xFFFFFFFFFFFFF
+def _float_bits(key, top, ones):
+    """The bit pattern of the float whose order-preserving key is ``key`` (as uint64)."""
+    k = np.uint64(key)
+    return k ^ top if k & top else ~k & ones
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _odd_significand(x, e, mbits):
+    """``(sig, e)`` of a finite float's bits ``x`` with biased exponent ``e`` and ``mbits``
+    stored significand bits: ``|value| = sig * 2**(e - bias)``, ``sig`` odd (or 0)."""
+    sig = x & ((np.uint64(1) << mbits) - np.uint64(1))
     if e > 0:
-        sig |= 1 << 52
+        sig |= np.uint64(1) << mbits
     else:
-        e = 1
+        e = np.int64(1)
     if sig != 0:
-        while sig & 1 == 0:
-            sig >>= 1
-            e += 1
+        tz = _trailing_zeros(sig)
+        sig >>= tz
+        e += np.int64(tz)
     return sig, e
 
 
-@njit(nogil=True, cache=True, inline="always")
-def _clz(x):
-    n = 0
-    while n < 64 and not (x >> (63 - n)) & 1:
-        n += 1
-    return n
+def _trailing_zeros(x):
+    """The trailing zero bits of ``x`` (a uint64, not 0), as Python computes them; compiled
+    kernels call numba's intrinsic instead (:data:`NUMBA_TWINS`)."""
+    x = int(x)
+    return np.uint64((x & -x).bit_length() - 1)
+
+
+def _leading_zeros(x):
+    """The leading zero bits of ``x`` (a uint64), as Python computes them; compiled kernels
+    call numba's intrinsic instead (:data:`NUMBA_TWINS`)."""
+    return np.uint64(64 - int(x).bit_length())
+
+
+#: Helpers that the compiled kernels call as numba's own (see :mod:`imgstats._jit`).
+NUMBA_TWINS = {
+    "_trailing_zeros": "numba.cpython.unsafe.numbers.trailing_zeros",
+    "_leading_zeros": "numba.cpython.unsafe.numbers.leading_zeros",
+}
+
+
+@njit(nogil=True, cache=True)
+def float_sample_keys(bits, top, ones, inf, out):
+    """``out[i]``: the order-preserving key of the float whose bit pattern is ``bits[i]``
+    (uint32 or uint64; ``top`` its sign bit, ``ones`` every bit, ``inf`` +inf's bits), in
+    one pass; returns how many are NaN. numpy's ``where`` of three temporaries took 74 ms
+    for 25 MP of float32 on one core, and a validity array that a NaN-free image does not
+    need sent the counting sort down its per-pixel path."""
+    absmask = ones ^ top
+    nan = 0
+    for i in range(bits.size):  # vectorized
+        b = bits[i]
+        nan += (b & absmask) > inf
+        out[i] = b ^ (ones if b >= top else top)
+    return nan
 
 
 @njit(nogil=True, cache=True)

@@ -35,7 +35,7 @@ from ._blocks import finish_refinements, summarize_block
 from ._lazy import lazy_module
 from .errors import InvalidOption, NoValidSamples
 from .functions import parse_function
-from .summary import NeedsRefinement, Summary, float32_keys, key_bits_of, keys_to_values
+from .summary import NeedsRefinement, Summary, key_bits_of, keys_to_values
 
 __all__ = [
     "Groups",
@@ -87,14 +87,15 @@ def sample_keys(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if dtype.kind == "i":
         unsigned = values.view(f"u{dtype.itemsize}")
         return unsigned ^ unsigned.dtype.type(1 << (dtype.itemsize * 8 - 1)), none
-    if dtype.itemsize == 4:
-        bits = values.view(np.uint32)
-        valid = (bits & np.uint32(0x7FFFFFFF)) <= np.uint32(0x7F800000)
-        return float32_keys(bits), valid
-    bits = values.view(np.uint64)
-    valid = (bits & np.uint64(0x7FFFFFFFFFFFFFFF)) <= np.uint64(0x7FF0000000000000)
-    keys = np.where(bits >> np.uint64(63), ~bits, bits | np.uint64(1 << 63))
-    return keys, valid
+    kdt = np.dtype(f"u{dtype.itemsize}")
+    top = kdt.type(1 << (8 * kdt.itemsize - 1))
+    inf = kdt.type(0x7F800000 if kdt.itemsize == 4 else 0x7FF0000000000000)
+    bits = values.reshape(-1).view(kdt)
+    keys = np.empty_like(bits)
+    jobs = [(bits[a:b], top, ~top | top, inf, keys[a:b]) for a, b in _stripes(bits.size, bits.size)]
+    if not sum(_plan.on_threads(_k.float_sample_keys, jobs)):
+        return keys, none  # no NaN: no validity to carry
+    return keys, (bits & ~top) <= inf
 
 
 @dataclass
@@ -933,17 +934,16 @@ def _means(keys, offsets, dtype) -> np.ndarray:
             if b > a:
                 means[g] = float(Fraction(sum(int(v) for v in values[a:b].tolist()), int(b - a)))
         return means
-    values = keys_to_values(keys.astype(np.uint64), dtype).astype(np.float64)
     means = np.zeros(ng)
     special = np.zeros((ng, 2), np.int64)
     fallback = np.zeros(ng, bool)
-    _k.float_means(values.view(np.int64), offsets, means, special, fallback)
+    _k.float_means(keys, offsets, means, special, fallback)
     pos, neg = special[:, 0] > 0, special[:, 1] > 0
     means[pos & neg] = np.nan
     means[pos & ~neg] = np.inf
     means[neg & ~pos] = -np.inf
     for g in np.flatnonzero(fallback):
-        part = values[offsets[g] : offsets[g + 1]].astype(dtype)
+        part = keys_to_values(keys[offsets[g] : offsets[g + 1]].astype(np.uint64), dtype)
         means[g] = summarize_block(part.reshape(-1, 1), ("0",), False).bands[0].mean()
     return means
 

@@ -7,6 +7,8 @@ and whether the kernels run compiled or as Python.
 
 from __future__ import annotations
 
+import math
+
 import dask.array as da
 import numpy as np
 import pytest
@@ -317,3 +319,70 @@ def test_count_labels_counts_runs_and_the_labels_outside(mode, masked):
                 where = np.flatnonzero(inside & (group == g)) + start
                 assert first[g] == (where[0] if where.size else 10**9)
                 assert last[g] == (where[-1] + 1 if where.size else 0)
+
+
+def _exact_mean(values) -> float:
+    from fractions import Fraction
+
+    vals = [float(v) for v in values]
+    if any(math.isinf(v) for v in vals):
+        pos, neg = math.inf in vals, -math.inf in vals
+        return math.nan if pos and neg else (math.inf if pos else -math.inf)
+    return float(sum((Fraction(v) for v in vals), Fraction(0)) / len(vals))
+
+
+@pytest.mark.parametrize("mode", ["always", "never"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_float_means_of_keys_are_exact(mode, dtype):
+    """Per-group means of float keys, to the correctly rounded float64 of the exact mean:
+    integer-valued floats (many trailing zeros), subnormals, zeros of either sign,
+    infinities, exponents too far apart for int64 (the exact fallback), one sample."""
+    dt = np.dtype(dtype)
+    info = np.finfo(dt)
+    rng = np.random.default_rng(43)
+    groups = [
+        rng.integers(0, 65536, 50).astype(dt),  # integers: trailing zeros
+        rng.normal(0, 1, 40).astype(dt),
+        np.array([info.smallest_subnormal, -info.smallest_subnormal * 3, 0.0, -0.0], dt),
+        np.array([info.max, info.max, info.max], dt),  # the sum overflows the type
+        np.array([info.max, info.smallest_subnormal, -1.5], dt),  # exponents far apart
+        np.array([np.inf, 1.0], dt),
+        np.array([-np.inf, np.inf, 2.0], dt),
+        np.array([0.0, -0.0], dt),
+        np.array([7.25], dt),
+        (rng.random(300) * 1e-3).astype(dt),
+    ]
+    values = np.concatenate(groups)
+    offsets = np.concatenate([[0], np.cumsum([g.size for g in groups])]).astype(np.int64)
+    keys, _ = grouped.sample_keys(values)
+    with _jit.forced(mode):
+        got = grouped._means(keys, offsets, dt)
+    for j, g in enumerate(groups):
+        want = _exact_mean(g)
+        assert (math.isnan(want) and math.isnan(got[j])) or got[j] == want, (j, got[j], want)
+
+
+@pytest.mark.parametrize("mode", ["always", "never"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("nan", [False, True])
+def test_float_sample_keys_order_the_values_and_mark_nan_only_when_there_is_one(mode, dtype, nan):
+    dt = np.dtype(dtype)
+    tiny = float(np.finfo(dt).smallest_subnormal)
+    values = np.array([-np.inf, -2.5, -tiny, -0.0, 0.0, tiny, 1.0, 3e30, np.inf], dt)
+    values = np.concatenate([values, np.random.default_rng(47).normal(size=5000).astype(dt)])
+    if nan:
+        values[[3, 700]] = [np.nan, -np.nan]
+    with _jit.forced(mode):
+        keys, valid = grouped.sample_keys(values)
+    assert keys.dtype == np.dtype(f"u{dt.itemsize}")
+    if not nan:
+        assert valid.size == 0  # no validity to carry: the counting sort's run path
+        ok = np.ones(values.size, bool)
+    else:
+        ok = ~np.isnan(values)
+        np.testing.assert_array_equal(valid, ok)
+    order = np.argsort(keys[ok], kind="stable")
+    assert (np.diff(values[ok][order]) >= 0).all()
+    np.testing.assert_array_equal(
+        grouped.keys_to_values(keys[ok].astype(np.uint64), dt), values[ok]
+    )
