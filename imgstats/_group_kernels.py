@@ -44,12 +44,13 @@ def _run_end(part, q, n, cur):
 
 
 @njit(nogil=True, cache=True)
-def count_labels(labels, lo, nb, valid, start, stop, seen, nval, first, last):
+def count_labels(labels, lo, nb, valid, start, stop, seen, nval, first, last, rows, lengths):
     """Add the samples (``seen``) and valid samples (``nval``) of pixels ``start`` to ``stop - 1``
     to their group's count: pixel ``p`` (samples ``p * nb`` to ``p * nb + nb - 1``) is in the
     group ``labels[p] - lo`` when that is below ``nval.size``. When ``first`` has a size, each
     group's first pixel (at most the value there) and ``last`` its last pixel + 1 (at least
-    the value there) are kept too.
+    the value there) are kept too; when ``rows`` has a size (and every sample is valid),
+    each run's group (-1: none) and length, while they have room.
 
     ``valid`` of size 0 means every sample is valid, and ``seen`` is then not counted (it
     would equal ``nval``): the pixels are then taken run by run of one label (as label images
@@ -67,6 +68,7 @@ def count_labels(labels, lo, nb, valid, start, stop, seen, nval, first, last):
         return outside, smallest, largest, 0
     begin = first  # ``first`` names the run's start below
     spans = begin.size > 0
+    room = rows.size
     if valid.size == 0:
         n = np.uint64(part.size)
         at = np.uint64(0)
@@ -80,11 +82,15 @@ def count_labels(labels, lo, nb, valid, start, stop, seen, nval, first, last):
                 outside += run
                 smallest = min(smallest, np.int64(cur))
                 largest = max(largest, np.int64(cur))
+                g = -1
             else:
                 nval[g] += run * nb
                 if spans:
                     begin[g] = min(begin[g], start + np.int64(at))
                     last[g] = max(last[g], start + np.int64(q))
+            if runs < room:
+                rows[runs] = g
+                lengths[runs] = run
             runs += 1
             at = q
         return outside, smallest, largest, runs
@@ -631,6 +637,25 @@ def add_rows(dst, src, rows):
 
 
 @njit(nogil=True, cache=True)
+def _scatter_runs(rows, lengths, j, p, stop, background, keys, pos, out):
+    """The keys of the recorded runs from run ``j`` (its first pixel ``p``) that start
+    before pixel ``stop``, written at ``pos[group]`` (which moves on), one copy per run:
+    :func:`scatter_labels` without reading the labels again. Returns the next ``(j, p)``."""
+    while j < rows.size and p < stop:
+        g = np.int64(rows[j])
+        length = np.uint64(lengths[j])
+        if g >= 0 and g != background:
+            at = np.uint64(pos[g])
+            src = np.uint64(p)
+            for i in range(length):
+                out[at + i] = keys[src + i]
+            pos[g] = np.int64(at + length)
+        p += np.int64(length)
+        j += 1
+    return j, p
+
+
+@njit(nogil=True, cache=True)
 def scatter_select_bands(
     labels,
     lo,
@@ -640,6 +665,8 @@ def scatter_select_bands(
     valid,
     edges,
     runs,
+    rows,
+    lengths,
     pos,
     out,
     zones,
@@ -651,16 +678,25 @@ def scatter_select_bands(
     flip,
 ):
     """Band after band of pixels (``edges``): their valid keys written zone by zone at
-    ``pos`` (:func:`scatter_labels`; ``runs``: the image's runs of one label), then the
-    zones ``zones[b]`` to ``zones[b + 1] - 1``, which end in the band, read by
-    :func:`select_ranks` into ``picked`` and ``sums``: zone ``j`` has its ``sizes[j]`` keys
-    at ``out[start[j]:]``, one zone after the other within a band."""
+    ``pos``, then the zones ``zones[b]`` to ``zones[b + 1] - 1``, which end in the band,
+    read by :func:`select_ranks` into ``picked`` and ``sums``: zone ``j`` has its
+    ``sizes[j]`` keys at ``out[start[j]:]``, one zone after the other within a band.
+
+    The keys are written from the runs :func:`count_labels` recorded (``rows`` and
+    ``lengths``, every run of the image; a run goes with the band it starts in), or when
+    ``rows`` is empty by :func:`scatter_labels` from the labels (``runs``: the image's runs
+    of one label)."""
     total = labels.size
+    j = 0
+    p = 0
     for b in range(edges.size - 1):
         a = edges[b]
         z = edges[b + 1]
-        band_runs = max(1, runs * (z - a) // total)
-        scatter_labels(labels, lo, background, nb, keys, valid, a, z, pos, out, band_runs)
+        if rows.size:
+            j, p = _scatter_runs(rows, lengths, j, p, z, background, keys, pos, out)
+        else:
+            band_runs = max(1, runs * (z - a) // total)
+            scatter_labels(labels, lo, background, nb, keys, valid, a, z, pos, out, band_runs)
         j0 = zones[b]
         j1 = zones[b + 1]
         if j1 > j0:

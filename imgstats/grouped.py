@@ -293,7 +293,7 @@ def label_select(values, labels, background, funcs, nb: int = 1, valid=None):
         if (hi - lo + 1) * _ZONE_PIXELS > flat.size:
             return None
         found = _count(flat, lo, nb, ok, hi - lo + 1, jobs, spans=True)
-    (seen, nval, _, runs), (first, last) = found
+    (seen, nval, _, runs), (first, last, run_rows, run_lengths) = found
     seen, nval = seen[0], nval[0]
     bg = -1
     if background is not None and lo <= background <= hi:
@@ -318,6 +318,8 @@ def label_select(values, labels, background, funcs, nb: int = 1, valid=None):
         first[present],
         last[present],
         runs[0],
+        run_rows,
+        run_lengths,
         ranks,
         flip,
     )
@@ -349,10 +351,13 @@ def _long_runs(flat) -> bool:
     return int(np.count_nonzero(left != right)) * _MEAN_RUN <= left.size
 
 
-def _banded_select(flat, lo, bg, nb, keys, ok, ngroups, present, n, first, last, runs, ranks, flip):
+def _banded_select(
+    flat, lo, bg, nb, keys, ok, ngroups, present, n, first, last, runs, rows, lengths, ranks, flip
+):
     """``(picked, sums)`` of :func:`_select` for the zones ``present`` (of ``ngroups`` labels
     from ``lo``; ``n`` valid samples, pixels ``first`` to ``last - 1``), their keys written
-    band by band into a few buffers used in turn (see :func:`label_select`)."""
+    band by band into a few buffers used in turn (see :func:`label_select`), from the runs
+    of one label ``rows`` and ``lengths`` when recorded (else from the labels)."""
     bands = max(1, flat.size // _BAND_PIXELS)
     edges, ends, lag = _bands(flat.size, bands, first, last)
     # zones ending in the same band share a buffer; a zone starts at most ``lag`` bands
@@ -386,6 +391,8 @@ def _banded_select(flat, lo, bg, nb, keys, ok, ngroups, present, n, first, last,
         ok,
         edges,
         runs,
+        rows,
+        lengths,
         pos,
         out,
         zones,
@@ -406,9 +413,10 @@ def _banded_select(flat, lo, bg, nb, keys, ok, ngroups, present, n, first, last,
 def _bands(size: int, bands: int, first, last):
     """``(edges, ends, lag)``: the pixel bounds of ``bands`` bands, the band where each zone
     ends, and the most bands a zone spans beyond its last."""
-    edges = np.linspace(0, size, bands + 1).astype(np.int64)
-    ends = np.searchsorted(edges, last - 1, side="right") - 1
-    begins = np.searchsorted(edges, first, side="right") - 1
+    edges = np.arange(bands + 1, dtype=np.int64) * size // bands
+    # the band of pixel p: the largest b with b * size // bands <= p
+    ends = (last * bands - 1) // size
+    begins = ((first + 1) * bands - 1) // size
     lag = int((ends - begins).max()) if ends.size else 0
     return edges, ends, lag
 
@@ -596,23 +604,34 @@ def _count(labels, lo, nb, valid, ngroups, jobs, spans: bool = False):
     """``(seen, nval, outside, runs)``: per stripe of pixels and group, the samples and the
     valid samples (``seen`` has no columns when every sample is valid); pixels outside the
     groups; per stripe, its runs of one label (see :func:`_group_kernels.count_labels`).
-    With ``spans``, also ``(first, last)``: each group's first pixel and last pixel + 1."""
+
+    With ``spans`` (one stripe), also ``(first, last, rows, lengths)``: each group's first
+    pixel and last pixel + 1, and when every sample is valid (one per pixel) the group (-1:
+    none) and length of each run of one label (both empty when there were more runs than a
+    quarter of the pixels, the room they had)."""
     nval = np.zeros((len(jobs), ngroups), np.int64)
     seen = np.zeros((len(jobs), ngroups if valid.size else 0), np.int64)
     width = ngroups if spans else 0
     first = np.full((len(jobs), width), labels.size, np.int64)
     last = np.zeros((len(jobs), width), np.int64)
+    record = spans and nb == 1 and not valid.size and len(jobs) == 1 and labels.size < 1 << 31
+    room = labels.size // 4 + 1 if record else 0
+    rows = np.empty(room, np.int32)
+    lengths = np.empty(room, np.uint32)
     found = _plan.on_threads(
         _k.count_labels,
         [
-            (labels, lo, nb, valid, a, b, seen[t], nval[t], first[t], last[t])
+            (labels, lo, nb, valid, a, b, seen[t], nval[t], first[t], last[t], rows, lengths)
             for t, (a, b) in enumerate(jobs)
         ],
     )
     counts = seen, nval, sum(int(f[0]) for f in found), [int(f[3]) for f in found]
-    if spans:
-        return counts, (first.min(axis=0), last.max(axis=0))
-    return counts
+    if not spans:
+        return counts
+    runs = int(found[0][3]) if record else room + 1
+    if runs > room:  # not recorded, or not all of them
+        rows, lengths = rows[:0], lengths[:0]
+    return counts, (first.min(axis=0), last.max(axis=0), rows[:runs], lengths[:runs])
 
 
 def _scatter(labels, lo, background, nb, keys, valid, counts, jobs):

@@ -297,10 +297,22 @@ def test_count_labels_counts_runs_and_the_labels_outside(mode, masked):
             seen = np.zeros(ng if masked else 0, np.int64)
             first = np.full(ng, 10**9, np.int64)
             last = np.zeros(ng, np.int64)
+            room = 0 if masked else 50  # the runs' record: room for some, not all
+            rows = np.full(room, -7, np.int32)
+            lengths = np.zeros(room, np.uint32)
             with _jit.forced(mode):
                 outside, smallest, largest, runs = k.count_labels(
-                    labels, lo, 2, valid, start, stop, seen, nval, first, last
+                    labels, lo, 2, valid, start, stop, seen, nval, first, last, rows, lengths
                 )
+            if not masked and part.size:
+                cuts = np.flatnonzero(np.diff(part)) + 1
+                run_ids = part[np.r_[0, cuts]] - lo
+                run_ids[(run_ids < 0) | (run_ids >= ng)] = -1
+                run_lengths = np.diff(np.r_[0, cuts, part.size])
+                kept = min(room, run_ids.size)
+                np.testing.assert_array_equal(rows[:kept], run_ids[:kept])
+                np.testing.assert_array_equal(lengths[:kept], run_lengths[:kept])
+                assert (rows[kept:] == -7).all()
             inside = (part >= lo) & (part < lo + ng)
             group = part - lo
             if masked:
