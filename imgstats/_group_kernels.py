@@ -637,7 +637,19 @@ def add_rows(dst, src, rows):
 
 
 @njit(nogil=True, cache=True)
-def _scatter_runs(rows, lengths, j, p, stop, background, keys, pos, out):
+def split_runs(rows, owner, mine, own, across):
+    """Each recorded run's group (``rows``, -1: none) into ``own`` when ``owner[group]`` is
+    ``mine`` (the zone lies wholly in this stripe), into ``across`` when it is -1 (the zone
+    crosses a stripe's edge); -1 elsewhere. One pass, for a stripe's two scatters."""
+    for i in range(rows.size):
+        g = rows[i]
+        o = owner[g] if g >= 0 else -2
+        own[i] = g if o == mine else -1
+        across[i] = g if o == -1 else -1
+
+
+@njit(nogil=True, cache=True)
+def scatter_runs(rows, lengths, j, p, stop, background, keys, pos, out):
     """The keys of the recorded runs from run ``j`` (its first pixel ``p``) that start
     before pixel ``stop``, written at ``pos[group]`` (which moves on), one copy per run:
     :func:`scatter_labels` without reading the labels again. Returns the next ``(j, p)``."""
@@ -693,7 +705,7 @@ def scatter_select_bands(
         a = edges[b]
         z = edges[b + 1]
         if rows.size:
-            j, p = _scatter_runs(rows, lengths, j, p, z, background, keys, pos, out)
+            j, p = scatter_runs(rows, lengths, j, p, z, background, keys, pos, out)
         else:
             band_runs = max(1, runs * (z - a) // total)
             scatter_labels(labels, lo, background, nb, keys, valid, a, z, pos, out, band_runs)

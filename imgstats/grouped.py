@@ -244,10 +244,11 @@ def group_labels(
 
 
 def label_select(values, labels, background, funcs, nb: int = 1, valid=None):
-    """Every statistic of every label zone of 8- or 16-bit integer samples on one core, the
-    keys written and read band by band of pixels; ``None`` when this path does not apply
-    (other types, other percentile methods, sparse labels, several cores: the keys' path
-    then writes and reads them on every core).
+    """Every statistic of every label zone of 8- or 16-bit integer samples, the keys written
+    and read band by band of pixels; ``None`` when this path does not apply (other types,
+    other percentile methods, sparse labels; on several cores, masked samples, several
+    bands or runs too short to record: the keys' path then writes and reads them on every
+    core). On several cores each core takes a stripe of pixels (:func:`_banded_on_cores`).
 
     It applies to label images of zones of :data:`_ZONE_PIXELS` pixels or more on average
     (by the labels' range) in runs of :data:`_MEAN_RUN` or more (by a sample of them). The
@@ -270,7 +271,6 @@ def label_select(values, labels, background, funcs, nb: int = 1, valid=None):
         dtype.kind not in "uib"
         or dtype.itemsize > 2
         or not flat.size
-        or _plan.workers() > 1
         or any(_needs_sort(f) for f in funcs)
     ):
         return None
@@ -280,11 +280,13 @@ def label_select(values, labels, background, funcs, nb: int = 1, valid=None):
         flat = flat.view(np.uint8)
     if not _long_runs(flat):
         return None
+    jobs = _stripes(flat.size, values.size)
+    if len(jobs) > 1 and (nb != 1 or valid is not None):
+        return None  # several cores need the runs recorded: one valid sample per pixel
     lo, hi = _likely_range(flat)
     if (hi - lo + 1) * _ZONE_PIXELS > flat.size:  # many small zones: per zone costs rule
         return None
     keys, ok = _keys_and_validity(values, valid)
-    jobs = [(0, flat.size)]
     found = None
     if hi - lo <= flat.size + 1024:
         found = _count(flat, lo, nb, ok, hi - lo + 1, jobs, spans=True)
@@ -293,36 +295,45 @@ def label_select(values, labels, background, funcs, nb: int = 1, valid=None):
         if (hi - lo + 1) * _ZONE_PIXELS > flat.size:
             return None
         found = _count(flat, lo, nb, ok, hi - lo + 1, jobs, spans=True)
-    (seen, nval, _, runs), (first, last, run_rows, run_lengths) = found
-    seen, nval = seen[0], nval[0]
+    (seen, per_stripe, _, runs), (first, last, run_rows, run_lengths) = found
+    if len(jobs) > 1 and not run_rows[0].size:
+        return None  # runs too short to record: the keys' path, on every core
+    seen, nval = seen.sum(axis=0), per_stripe.sum(axis=0)
     bg = -1
     if background is not None and lo <= background <= hi:
         bg = background - lo
         nval[bg] = 0
+        per_stripe[:, bg] = 0
         if seen.size:
             seen[bg] = 0
     present = np.flatnonzero(seen if seen.size else nval)
     n = nval[present]
     ranks, where = _rank_table(funcs, n)
     flip = (1 << (dtype.itemsize * 8 - 1)) if dtype.kind == "i" else 0
-    picked, sums = _banded_select(
-        flat,
-        lo,
-        bg,
-        nb,
-        keys,
-        ok,
-        nval.size,
-        present,
-        n,
-        first[present],
-        last[present],
-        runs[0],
-        run_rows,
-        run_lengths,
-        ranks,
-        flip,
-    )
+    if len(jobs) > 1:
+        stripes = (jobs, per_stripe[:, present], runs, run_rows, run_lengths)
+        picked, sums = _banded_on_cores(
+            flat, lo, bg, keys, present, n, first, last, stripes, ranks, flip
+        )
+    else:
+        picked, sums = _banded_select(
+            flat,
+            lo,
+            bg,
+            nb,
+            keys,
+            ok,
+            nval.size,
+            present,
+            n,
+            first[present],
+            last[present],
+            runs[0],
+            run_rows[0],
+            run_lengths[0],
+            ranks,
+            flip,
+        )
     out = {}
     for f in funcs:
         if f.name not in out:
@@ -408,6 +419,80 @@ def _banded_select(
     total = np.empty_like(sums)
     total[order] = sums
     return result, total
+
+
+def _banded_on_cores(flat, lo, bg, keys, present, n, first, last, stripes, ranks, flip):
+    """:func:`_banded_select` on every core: each core takes a stripe of pixels and the
+    zones wholly inside it, from its recorded runs; the zones that cross a stripe's edge (a
+    row of zones per edge) gather their keys from every stripe at once, then are selected
+    on every core.
+
+    ``stripes`` is ``(jobs, counts, runs, rows, lengths)``: the stripes' pixel bounds, each
+    zone's valid samples per stripe (``(len(jobs), len(present))``), and each stripe's runs
+    as :func:`_count` recorded them.
+    """
+    jobs, counts, runs, rows, lengths = stripes
+    ngroups = first.size
+    inside = (counts > 0).sum(axis=0) <= 1
+    home = np.argmax(counts > 0, axis=0)
+    crossing = np.flatnonzero(~inside)
+    # the crossing zones' keys, zone after zone, each stripe's after the previous stripes'
+    offsets = np.zeros(crossing.size + 1, np.int64)
+    np.cumsum(n[crossing], out=offsets[1:])
+    before = np.cumsum(counts[:, crossing], axis=0) - counts[:, crossing]
+    gathered = np.empty(int(offsets[-1]), keys.dtype)
+    picked = np.zeros(ranks.shape, keys.dtype)
+    sums = np.zeros(ranks.shape[0], np.int64)
+
+    owner = np.full(ngroups, -2, np.int64)  # per label: its stripe, -1 across, -2 none
+    owner[present] = np.where(inside, home, -1)
+
+    def stripe(t, a, b):
+        mine = np.flatnonzero(inside & (home == t))
+        own = np.empty_like(rows[t])
+        across = np.empty_like(rows[t])
+        _k.split_runs(rows[t], owner, t, own, across)
+        got = _banded_select(
+            flat[a:b],
+            lo,
+            bg,
+            1,
+            keys[a:b],
+            np.zeros(0, bool),
+            ngroups,
+            present[mine],
+            n[mine],
+            first[present[mine]] - a,
+            last[present[mine]] - a,
+            runs[t],
+            own,
+            lengths[t],
+            ranks[mine],
+            flip,
+        )
+        if crossing.size:
+            pos = np.zeros(ngroups, np.int64)
+            pos[present[crossing]] = offsets[:-1] + before[t]
+            _k.scatter_runs(across, lengths[t], 0, 0, b - a, -1, keys[a:b], pos, gathered)
+        return mine, got
+
+    for mine, (p, s) in _plan.on_threads(stripe, [(t, a, b) for t, (a, b) in enumerate(jobs)]):
+        picked[mine] = p
+        sums[mine] = s
+    if crossing.size:
+        part = np.zeros((crossing.size, ranks.shape[1]), keys.dtype)
+        total = np.zeros(crossing.size, np.int64)
+        mine = np.ascontiguousarray(ranks[crossing])
+        _plan.on_threads(
+            _k.select_ranks,
+            [
+                (gathered, offsets, mine, a, b, part, total, flip)
+                for a, b in _even(crossing.size, len(jobs))
+            ],
+        )
+        picked[crossing] = part
+        sums[crossing] = total
+    return picked, sums
 
 
 def _bands(size: int, bands: int, first, last):
@@ -605,33 +690,37 @@ def _count(labels, lo, nb, valid, ngroups, jobs, spans: bool = False):
     valid samples (``seen`` has no columns when every sample is valid); pixels outside the
     groups; per stripe, its runs of one label (see :func:`_group_kernels.count_labels`).
 
-    With ``spans`` (one stripe), also ``(first, last, rows, lengths)``: each group's first
-    pixel and last pixel + 1, and when every sample is valid (one per pixel) the group (-1:
-    none) and length of each run of one label (both empty when there were more runs than a
-    quarter of the pixels, the room they had)."""
+    With ``spans``, also ``(first, last, rows, lengths)``: each group's first pixel and last
+    pixel + 1, and when every sample is valid (one per pixel) per stripe the group (-1: none)
+    and length of each of its runs of one label (every stripe's empty when one had more runs
+    than a quarter of its pixels, the room they had)."""
     nval = np.zeros((len(jobs), ngroups), np.int64)
     seen = np.zeros((len(jobs), ngroups if valid.size else 0), np.int64)
     width = ngroups if spans else 0
     first = np.full((len(jobs), width), labels.size, np.int64)
     last = np.zeros((len(jobs), width), np.int64)
-    record = spans and nb == 1 and not valid.size and len(jobs) == 1 and labels.size < 1 << 31
-    room = labels.size // 4 + 1 if record else 0
-    rows = np.empty(room, np.int32)
-    lengths = np.empty(room, np.uint32)
+    record = spans and nb == 1 and not valid.size and labels.size < 1 << 31
+    rooms = [(b - a) // 4 + 1 if record else 0 for a, b in jobs]
+    rows = [np.empty(r, np.int32) for r in rooms]
+    lengths = [np.empty(r, np.uint32) for r in rooms]
     found = _plan.on_threads(
         _k.count_labels,
         [
-            (labels, lo, nb, valid, a, b, seen[t], nval[t], first[t], last[t], rows, lengths)
+            (labels, lo, nb, valid, a, b, seen[t], nval[t], first[t], last[t], rows[t], lengths[t])
             for t, (a, b) in enumerate(jobs)
         ],
     )
     counts = seen, nval, sum(int(f[0]) for f in found), [int(f[3]) for f in found]
     if not spans:
         return counts
-    runs = int(found[0][3]) if record else room + 1
-    if runs > room:  # not recorded, or not all of them
-        rows, lengths = rows[:0], lengths[:0]
-    return counts, (first.min(axis=0), last.max(axis=0), rows[:runs], lengths[:runs])
+    # each stripe's runs, or none of any stripe's when one had more than its room
+    runs = [int(f[3]) if record else r + 1 for f, r in zip(found, rooms, strict=True)]
+    if any(n > r for n, r in zip(runs, rooms, strict=True)):
+        rows, lengths = [x[:0] for x in rows], [x[:0] for x in lengths]
+    else:
+        rows = [x[:n] for x, n in zip(rows, runs, strict=True)]
+        lengths = [x[:n] for x, n in zip(lengths, runs, strict=True)]
+    return counts, (first.min(axis=0), last.max(axis=0), rows, lengths)
 
 
 def _scatter(labels, lo, background, nb, keys, valid, counts, jobs):

@@ -1,4 +1,4 @@
-"""Label zones of 8- and 16-bit samples on one core, their keys written and read band by band
+"""Label zones of 8- and 16-bit samples, their keys written and read band by band
 (:func:`imgstats.grouped.label_select`).
 
 numpy is the oracle (``test_zonal.check``), and the keys' path (every key written at once,
@@ -204,9 +204,10 @@ def test_eight_bit_zones_the_histograms_decline(monkeypatch):
     check(frame, img, label_masks(labels, None), FUNCS)
 
 
-def test_the_path_declines_on_several_cores_and_for_other_types(monkeypatch):
-    """On several cores the keys' path writes and reads on every core; 32-bit and float
-    samples and percentile methods read from sorted keys are not for this path."""
+def test_the_path_declines_for_other_types_and_on_several_cores_for_masks(monkeypatch):
+    """32-bit and float samples and percentile methods read from sorted keys are not for
+    this path; on several cores, neither are masked samples, several bands per pixel and
+    runs too short to record (the keys' path writes and reads them on every core)."""
     from imgstats.functions import with_method
 
     rng = np.random.default_rng(15)
@@ -218,7 +219,68 @@ def test_the_path_declines_on_several_cores_and_for_other_types(monkeypatch):
     for dtype in (np.int32, np.float32):
         assert grouped.label_select(img.astype(dtype), labels, 0, ["p50"]) is None
     monkeypatch.setattr("imgstats.io._plan.workers", lambda: 2)
-    assert grouped.label_select(img, labels, 0, ["p50"]) is None
+    monkeypatch.setattr(grouped, "_THREADED_SAMPLES", 1)
+    assert grouped.label_select(img, labels, 0, ["p50"]) is None  # runs of ~1 pixel
+    blobs = np.repeat(np.repeat(rng.integers(0, 4, (4, 4)), 5, axis=0), 5, axis=1)
+    assert grouped.label_select(img, blobs, 0, ["p50"]) is not None
+    assert grouped.label_select(img, blobs, 0, ["p50"], valid=img > 5) is None
+    three = np.stack([img] * 3, axis=-1)
+    assert grouped.label_select(three, blobs, 0, ["p50"], nb=3) is None
+
+
+@pytest.mark.parametrize("cores", [2, 3])
+@pytest.mark.parametrize("mode", ["always", "never"])
+@pytest.mark.parametrize("dtype", WIDE)
+def test_several_cores_take_a_stripe_each_and_gather_the_zones_across(
+    cores, mode, dtype, monkeypatch
+):
+    """On several cores each core writes and reads the zones inside its stripe of pixels;
+    the zones across a stripe's edge (every zone of the column layout) gather their keys
+    from each stripe in pixel order. numpy's answer and the keys' path's frame."""
+    _open(monkeypatch, 37)
+    monkeypatch.setattr("imgstats.io._plan.workers", lambda: cores)
+    monkeypatch.setattr(grouped, "_THREADED_SAMPLES", 1)
+    calls = []
+    real = grouped.label_select
+    monkeypatch.setattr(
+        zones, "label_select", lambda *a, **k: calls.append(real(*a, **k)) or calls[-1]
+    )
+    rng = np.random.default_rng(19)
+    shape = (31, 45)
+    layouts = _layouts(rng, shape)
+    layouts["rows of zones"] = np.repeat(np.arange(shape[0]) // 10 + 1, shape[1]).reshape(shape)
+    for name, labels in layouts.items():
+        img = image_of(rng, dtype, shape)
+        for background in (0, None):
+            with _jit.forced(mode):
+                frame = imgstats.zonal(img, labels, FUNCS, background=background)
+            # runs of a pixel or two are not recorded: the keys' path on every core
+            recorded = name not in ("tiny zones", "random", "columns")
+            assert (calls[-1] is not None) == recorded, name
+            check(frame, img, label_masks(labels, background), FUNCS)
+            keys = _keys_path(monkeypatch, img, labels, FUNCS, background=background)
+            assert frame.equals(keys), name
+
+
+@settings(CORE)
+@given(
+    data=st.data(),
+    dtype=st.sampled_from(WIDE),
+    shape=st.tuples(st.integers(1, 24), st.integers(1, 24)),
+    band=st.integers(1, 64),
+    cores=st.integers(2, 4),
+    background=st.sampled_from([0, None, 9]),
+)
+def test_property_several_cores(data, dtype, shape, band, cores, background):
+    """Any label layout, band size and count of stripes: numpy's answer."""
+    with pytest.MonkeyPatch.context() as mp:
+        _open(mp, band)
+        mp.setattr("imgstats.io._plan.workers", lambda: cores)
+        mp.setattr(grouped, "_THREADED_SAMPLES", 1)
+        img = data.draw(hnp.arrays(dtype, shape))
+        labels = data.draw(label_layouts(shape))
+        frame = imgstats.zonal(img, labels, FUNCS, background=background)
+        check(frame, img, label_masks(labels, background), FUNCS)
 
 
 def test_bands_and_their_spans():
