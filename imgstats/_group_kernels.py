@@ -516,6 +516,22 @@ NUMBA_TWINS = {
 
 
 @njit(nogil=True, cache=True)
+def wide_sums(keys, offsets, high, low):
+    """The exact sum of each group's 64-bit keys in 128 bits: ``high[g] * 2**64 + low[g]``
+    (``low`` as unsigned), with a carry per key. A 64-bit integer zone's mean is then one
+    exact division per zone, not a Python integer per sample."""
+    for g in range(offsets.size - 1):
+        lo = np.uint64(0)
+        hi = np.int64(0)
+        for i in range(offsets[g], offsets[g + 1]):
+            k = np.uint64(keys[i])
+            lo += k
+            hi += lo < k  # a carry out of the low word
+        high[g] = hi
+        low[g] = lo
+
+
+@njit(nogil=True, cache=True)
 def float_sample_keys(bits, top, ones, inf, out):
     """``out[i]``: the order-preserving key of the float whose bit pattern is ``bits[i]``
     (uint32 or uint64; ``top`` its sign bit, ``ones`` every bit, ``inf`` +inf's bits), in

@@ -1034,13 +1034,16 @@ def _means(keys, offsets, dtype) -> np.ndarray:
     """The exact mean of each group of 64-bit integers or floats, rounded once to float64 (as
     :meth:`BandStats.mean`)."""
     ng = offsets.size - 1
-    if dtype.kind in "uib":  # 64-bit integers: Python's integers
-        values = keys_to_values(keys.astype(np.uint64), dtype)
+    if dtype.kind in "uib":  # 64-bit integers: the keys' sums in 128 bits, one division each
+        high = np.zeros(ng, np.int64)
+        low = np.zeros(ng, np.uint64)
+        _k.wide_sums(keys.astype(np.uint64, copy=False), offsets, high, low)
+        flip = 1 << (dtype.itemsize * 8 - 1) if dtype.kind == "i" else 0
+        n = np.diff(offsets)
         means = np.zeros(ng)
-        for g in range(ng):
-            a, b = offsets[g], offsets[g + 1]
-            if b > a:
-                means[g] = float(Fraction(sum(int(v) for v in values[a:b].tolist()), int(b - a)))
+        for g, (h, lo, m) in enumerate(zip(high.tolist(), low.tolist(), n.tolist(), strict=True)):
+            if m:
+                means[g] = float(Fraction((h << 64) + lo - flip * m, m))
         return means
     means = np.zeros(ng)
     special = np.zeros((ng, 2), np.int64)

@@ -398,3 +398,28 @@ def test_float_sample_keys_order_the_values_and_mark_nan_only_when_there_is_one(
     np.testing.assert_array_equal(
         grouped.keys_to_values(keys[ok].astype(np.uint64), dt), values[ok]
     )
+
+
+@pytest.mark.parametrize("mode", ["always", "never"])
+@pytest.mark.parametrize("dtype", ["int64", "uint64"])
+def test_64_bit_integer_means_are_exact_past_64_bits(mode, dtype):
+    """Sums of 64-bit integers that overflow 64 bits (carried into a high word), negative
+    ones, one sample: the correctly rounded mean."""
+    from fractions import Fraction
+
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(53)
+    groups = [
+        np.full(1000, info.max, dtype),
+        np.array([info.min, info.min, info.max], dtype),
+        rng.integers(info.min, info.max, 5000, dtype=dtype, endpoint=True),
+        np.array([7], dtype),
+        np.array([info.max, 1, info.max - 1], dtype),
+    ]
+    values = np.concatenate(groups)
+    offsets = np.concatenate([[0], np.cumsum([g.size for g in groups])]).astype(np.int64)
+    keys, _ = grouped.sample_keys(values)
+    with _jit.forced(mode):
+        got = grouped._means(keys, offsets, np.dtype(dtype))
+    for j, g in enumerate(groups):
+        assert got[j] == float(Fraction(sum(int(v) for v in g), g.size)), j
