@@ -219,10 +219,7 @@ def group_labels(
     values = np.ascontiguousarray(values).reshape(-1)
     if not flat.size:
         return Groups.empty(values.dtype)
-    if not flat.dtype.isnative:
-        flat = flat.astype(flat.dtype.newbyteorder("="))
-    if flat.dtype == np.bool_:
-        flat = flat.view(np.uint8)
+    flat = _native_labels(flat)
     lo, hi = _likely_range(flat)
     keys, valid = _keys_and_validity(values, valid)
     jobs = _stripes(flat.size, keys.size)
@@ -274,10 +271,7 @@ def label_select(values, labels, background, funcs, nb: int = 1, valid=None):
         or any(_needs_sort(f) for f in funcs)
     ):
         return None
-    if not flat.dtype.isnative:
-        flat = flat.astype(flat.dtype.newbyteorder("="))
-    if flat.dtype == np.bool_:
-        flat = flat.view(np.uint8)
+    flat = _native_labels(flat)
     if not _long_runs(flat):
         return None
     jobs = _stripes(flat.size, values.size)
@@ -351,6 +345,13 @@ _ZONE_PIXELS = 64
 #: a sample of the labels shows): zones of a few pixels across span many bands, and the
 #: zones' spans cost a store per run.
 _MEAN_RUN = 8
+
+
+def _native_labels(flat: np.ndarray) -> np.ndarray:
+    """Flat labels as the kernels read them: in native byte order, booleans as uint8."""
+    if not flat.dtype.isnative:
+        flat = flat.astype(flat.dtype.newbyteorder("="))
+    return flat.view(np.uint8) if flat.dtype == np.bool_ else flat
 
 
 def _long_runs(flat) -> bool:
@@ -546,10 +547,7 @@ def label_statistics(values, labels, background, funcs, nb: int = 1, valid=None)
         or any(_needs_sort(f) for f in funcs)
     ):
         return None
-    if not flat.dtype.isnative:
-        flat = flat.astype(flat.dtype.newbyteorder("="))
-    if flat.dtype == np.bool_:
-        flat = flat.view(np.uint8)
+    flat = _native_labels(flat)
     raw = values.view(np.uint8)
     flip = 0x80 if dtype.kind == "i" else 0
     ok = np.zeros(0, bool) if valid is None else np.ascontiguousarray(valid, bool).reshape(-1)
