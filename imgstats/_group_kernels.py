@@ -279,6 +279,62 @@ def _rank_bin(hist, rank):
 
 
 @njit(nogil=True, cache=True)
+def _select_wide(b, tmp, counts, inner, ranks, out):
+    """``out[j]`` = the key of rank ``ranks[j]`` among ``b`` (32- or 64-bit keys, reordered;
+    ``tmp`` as long, ``counts`` and ``inner`` 257 words each).
+
+    One counting pass of 8 bits of ``key - min``, taken where the group's keys differ most,
+    the keys moved into their 256 buckets, then each wanted bucket sorted (insertion for a
+    few, else radix): three passes over the group and a few small sorts, where a radix sort
+    of every key took two passes per differing byte.
+    """
+    n = b.size
+    lo = b[0]
+    hi = b[0]
+    for i in range(n):  # vectorized
+        lo = min(lo, b[i])
+        hi = max(hi, b[i])
+    if lo == hi:
+        for j in range(ranks.size):
+            out[j] = lo
+        return
+    span = np.uint64(hi - lo)
+    bits = 0
+    while span:
+        span >>= np.uint64(1)
+        bits += 1
+    shift = np.uint64(max(0, bits - 8))
+    counts[:] = 0
+    for i in range(n):
+        counts[np.int64(np.uint64(b[i] - lo) >> shift) + 1] += 1
+    for d in range(256):
+        counts[d + 1] += counts[d]
+    # counts[d] is now bucket d's start; move the keys, then counts[d] is its end
+    for i in range(n):
+        d = np.int64(np.uint64(b[i] - lo) >> shift)
+        tmp[counts[d]] = b[i]
+        counts[d] += 1
+    done = -1  # the last bucket sorted (ranks of a percentile share one)
+    for j in range(ranks.size):
+        r = ranks[j]
+        d = 0
+        while counts[d] <= r:  # the bucket whose end is past the rank
+            d += 1
+        start = counts[d - 1] if d else 0
+        if d != done:
+            m = counts[d] - start
+            if m <= _INSERTION:
+                _insertion_sort(tmp, start, counts[d])
+            else:
+                seg = tmp[start : counts[d]]
+                scratch = b[:m]
+                if _radix_sort(seg, scratch, inner):
+                    seg[:] = scratch
+            done = d
+        out[j] = tmp[r]
+
+
+@njit(nogil=True, cache=True)
 def select_ranks(keys, offsets, ranks, first, last, out, sums, flip):
     """The keys of given ranks in each group, without sorting the groups or changing ``keys``.
 
@@ -291,7 +347,9 @@ def select_ranks(keys, offsets, ranks, first, last, out, sums, flip):
     of their high byte, then one of the low byte of the samples in the few high-byte bins that
     hold a wanted rank, first copied out of the group without a branch: two passes over a
     group that sits in L1, whatever its size. A group of
-    a few keys is sorted by insertion in a buffer; wider keys are radix-sorted in a buffer.
+    a few keys is sorted by insertion in a buffer; wider keys are put in 256 buckets of
+    their own span, and only the buckets holding a wanted rank are sorted
+    (:func:`_select_wide`).
     """
     r = ranks.shape[1]
     width = keys.itemsize
@@ -303,6 +361,7 @@ def select_ranks(keys, offsets, ranks, first, last, out, sums, flip):
     buf = np.empty(max(biggest, _INSERTION), keys.dtype)
     tmp = np.empty(biggest if width > 2 else 0, keys.dtype)
     counts = np.zeros(257, np.int64)
+    inner = np.zeros(257, np.int64)
     hist = np.zeros(256, np.int64)
     odd = np.zeros(256, np.int64)
     low = np.zeros((max(r, 1), 256), np.int64)
@@ -328,10 +387,10 @@ def select_ranks(keys, offsets, ranks, first, last, out, sums, flip):
             b[:] = group
             if n <= _INSERTION:
                 _insertion_sort(b, 0, n)
-            elif _radix_sort(b, tmp[:n], counts):
-                b[:] = tmp[:n]
-            for j in range(r):
-                out[g, j] = b[ranks[g, j]]
+                for j in range(r):
+                    out[g, j] = b[ranks[g, j]]
+            else:
+                _select_wide(b, tmp[:n], counts, inner, ranks[g], out[g])
             continue
         hist[:] = 0
         s = np.int64(0)

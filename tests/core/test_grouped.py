@@ -423,3 +423,47 @@ def test_64_bit_integer_means_are_exact_past_64_bits(mode, dtype):
         got = grouped._means(keys, offsets, np.dtype(dtype))
     for j, g in enumerate(groups):
         assert got[j] == float(Fraction(sum(int(v) for v in g), g.size)), j
+
+
+@pytest.mark.parametrize("mode", ["always", "never"])
+@pytest.mark.parametrize("dtype", ["uint32", "uint64"])
+def test_select_ranks_of_wide_keys_equal_a_sort(mode, dtype):
+    """32- and 64-bit keys: one bucket pass over 8 bits of ``key - min`` where the keys
+    differ most, then the wanted buckets sorted. Groups of equal keys, two values, a few
+    (insertion), clustered keys with a far outlier (one bucket holds nearly all), the
+    type's extremes, ties, ranks in any order and several in one bucket."""
+    from imgstats import _group_kernels as k
+
+    dt = np.dtype(dtype)
+    top = np.iinfo(dt).max
+    rng = np.random.default_rng(59)
+    groups = [
+        np.full(100, 7, dt),
+        np.array([3, 9] * 40, dt),
+        rng.integers(0, 1000, 20, dtype=dt),
+        np.concatenate([rng.integers(500, 600, 300, dtype=dt), np.array([top], dt)]),
+        np.concatenate([np.array([0, top, top, 0], dt), rng.integers(0, top, 200, dtype=dt)]),
+        rng.integers(0, 2**20, 2000, dtype=dt),
+        np.repeat(rng.integers(0, 2**30, 50, dtype=dt), 9),
+    ]
+    keys = np.concatenate(groups)
+    offsets = np.concatenate([[0], np.cumsum([g.size for g in groups])]).astype(np.int64)
+    ranks = np.array(
+        [[g.size - 1, 0, g.size // 2, (g.size - 1) // 2, int(0.99 * (g.size - 1))] for g in groups],
+        np.int64,
+    )
+    out = np.zeros(ranks.shape, dt)
+    before = keys.copy()
+    with _jit.forced(mode):
+        k.select_ranks(keys, offsets, ranks, 0, len(groups), out, np.zeros(0, np.int64), 0)
+    np.testing.assert_array_equal(keys, before)
+    for j, g in enumerate(groups):
+        np.testing.assert_array_equal(out[j], np.sort(g)[ranks[j]], err_msg=str(j))
+    # ranks at a bucket's first and last key, the bucket's keys out of order: buckets of
+    # four values (span 1023: 10 bits, shift 2), bucket 1 holding 7, 5, 6, 4 in that order
+    edge = np.array([0, 1, 2, 3, 7, 5, 6, 4] + [1023] * 30, dt)
+    at = np.array([[3, 4, 7, 8, 5]], np.int64)
+    got = np.zeros(at.shape, dt)
+    with _jit.forced(mode):
+        k.select_ranks(edge, np.array([0, edge.size]), at, 0, 1, got, np.zeros(0, np.int64), 0)
+    np.testing.assert_array_equal(got[0], np.sort(edge)[at[0]])
