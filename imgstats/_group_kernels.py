@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 # numba's njit, applied when numba is first needed: small inputs run as Python (see _jit)
-from ._jit import njit
+from ._jit import leading_zeros, njit, trailing_zeros
 
 #: Groups of at most this many keys are sorted by insertion (cheaper than any histogram).
 _INSERTION = 32
@@ -298,11 +298,7 @@ def _select_wide(b, tmp, counts, inner, ranks, out):
         for j in range(ranks.size):
             out[j] = lo
         return
-    span = np.uint64(hi - lo)
-    bits = 0
-    while span:
-        span >>= np.uint64(1)
-        bits += 1
+    bits = np.int64(64) - np.int64(leading_zeros(np.uint64(hi - lo)))
     shift = np.uint64(max(0, bits - 8))
     counts[:] = 0
     for i in range(n):
@@ -504,7 +500,7 @@ def float_means(keys, offsets, mean, special, fallback):
             sig, e = _odd_significand(x, e, mbits)
             if sig == 0:
                 continue
-            length = np.int64(64) - np.int64(_leading_zeros(sig))
+            length = np.int64(64) - np.int64(leading_zeros(sig))
             emin = min(emin, e)
             highest = max(highest, e + length)
         if special[g, 0] or special[g, 1]:
@@ -512,7 +508,7 @@ def float_means(keys, offsets, mean, special, fallback):
         if emin == np.int64(1) << 30:  # only zeros
             mean[g] = 0.0
             continue
-        count_bits = np.int64(64) - np.int64(_leading_zeros(np.uint64(b - a)))
+        count_bits = np.int64(64) - np.int64(leading_zeros(np.uint64(b - a)))
         if highest - emin + count_bits > 62:
             fallback[g] = True
             continue
@@ -548,30 +544,10 @@ def _odd_significand(x, e, mbits):
     else:
         e = np.int64(1)
     if sig != 0:
-        tz = _trailing_zeros(sig)
+        tz = trailing_zeros(sig)
         sig >>= tz
         e += np.int64(tz)
     return sig, e
-
-
-def _trailing_zeros(x):
-    """The trailing zero bits of ``x`` (a uint64, not 0), as Python computes them; compiled
-    kernels call numba's intrinsic instead (:data:`NUMBA_TWINS`)."""
-    x = int(x)
-    return np.uint64((x & -x).bit_length() - 1)
-
-
-def _leading_zeros(x):
-    """The leading zero bits of ``x`` (a uint64), as Python computes them; compiled kernels
-    call numba's intrinsic instead (:data:`NUMBA_TWINS`)."""
-    return np.uint64(64 - int(x).bit_length())
-
-
-#: Helpers that the compiled kernels call as numba's own (see :mod:`imgstats._jit`).
-NUMBA_TWINS = {
-    "_trailing_zeros": "numba.cpython.unsafe.numbers.trailing_zeros",
-    "_leading_zeros": "numba.cpython.unsafe.numbers.leading_zeros",
-}
 
 
 @njit(nogil=True, cache=True)

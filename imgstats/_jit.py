@@ -196,7 +196,7 @@ def _build_missing() -> None:
             # The compiled kernels see each other's dispatchers: a namespace like the
             # module's, where every Kernel is replaced by its dispatcher.
             namespace = dict(vars(sys.modules[name]))
-            namespace.update(_numba_twins(namespace.get("NUMBA_TWINS", {})))
+            namespace.update(_intrinsics(namespace))
             for k in _registry:
                 if k.dispatcher is not None and k.__module__ == name:
                     namespace[k.__name__] = k.dispatcher
@@ -215,17 +215,40 @@ def _build_missing() -> None:
                 k.dispatcher = dispatcher
 
 
-def _numba_twins(names: dict) -> dict:
-    """``{helper: numba object}`` for a kernel module's ``NUMBA_TWINS`` (``{helper: dotted
-    path}``): a helper that Python runs as written (a count of trailing zeros) and that
-    compiled kernels call as one of numba's intrinsics, which Python cannot run."""
+def trailing_zeros(x):
+    """The trailing zero bits of ``x`` (a uint64, not 0). Kernels call it as Python runs it;
+    their compiled twins call numba's intrinsic instead, one instruction (:func:`_intrinsics`)."""
+    import numpy as np
+
+    x = int(x)
+    return np.uint64((x & -x).bit_length() - 1)
+
+
+def leading_zeros(x):
+    """The leading zero bits of ``x`` (a uint64), as :func:`trailing_zeros`."""
+    import numpy as np
+
+    return np.uint64(64 - int(x).bit_length())
+
+
+#: The helpers above, and the numba intrinsic each becomes in a compiled kernel (Python
+#: cannot run an intrinsic, and the kernels run as Python on small inputs).
+_INTRINSICS = {
+    trailing_zeros: ("numba.cpython.unsafe.numbers", "trailing_zeros"),
+    leading_zeros: ("numba.cpython.unsafe.numbers", "leading_zeros"),
+}
+
+
+def _intrinsics(namespace: dict) -> dict:
+    """``{name: numba intrinsic}`` for each name of a kernel module's ``namespace`` bound to
+    one of :data:`_INTRINSICS`' helpers."""
     import importlib
 
-    out = {}
-    for alias, path in names.items():
-        module, _, attr = path.rpartition(".")
-        out[alias] = getattr(importlib.import_module(module), attr)
-    return out
+    return {
+        name: getattr(importlib.import_module(_INTRINSICS[obj][0]), _INTRINSICS[obj][1])
+        for name, obj in namespace.items()
+        if callable(obj) and obj in _INTRINSICS
+    }
 
 
 def _dispatcher(numba, func, options: dict):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import njit
+from ._jit import leading_zeros, njit, trailing_zeros
 
 #: Pixels per block: the block's keys stay in L1 for the three loops over it.
 _BLOCK = 1 << 11
@@ -179,17 +179,6 @@ def _count(col, c, top, ones, inf, ninf, los, widths, ms, nan, kmin, kmax, below
         below[c, j] += cnt
 
 
-def _trailing_zeros(x):
-    """The trailing zero bits of ``x`` (a uint64, not 0), as Python computes them; compiled
-    kernels call numba's intrinsic instead (:data:`NUMBA_TWINS`), one instruction."""
-    x = int(x)
-    return np.uint64((x & -x).bit_length() - 1)
-
-
-#: Helpers that the compiled kernels call as numba's own (see :mod:`imgstats._jit`).
-NUMBA_TWINS = {"_trailing_zeros": "numba.cpython.unsafe.numbers.trailing_zeros"}
-
-
 @njit(nogil=True, cache=True)
 def _append(col, c, top, ones, los, widths, eq, kept, out, shifts, sub, flags, words):
     """Keep the flagged keys of one block (strictly inside their interval; those equal to a
@@ -213,7 +202,7 @@ def _append(col, c, top, ones, los, widths, eq, kept, out, shifts, sub, flags, w
         nz = (((w & low7) + low7) | w) & high
         base = 8 * r
         while nz:
-            i = base + np.int64(_trailing_zeros(nz) >> three)
+            i = base + np.int64(trailing_zeros(nz) >> three)
             nz &= nz - one
             f = flags[i]
             b = col[i]
@@ -324,11 +313,7 @@ def _digit_of(keys, n):
     for i in range(n):  # vectorized
         lo = min(lo, keys[i])
         hi = max(hi, keys[i])
-    span = np.uint64(hi - lo)
-    bits = 0
-    while span:
-        span >>= np.uint64(1)
-        bits += 1
+    bits = np.int64(64) - np.int64(leading_zeros(np.uint64(hi - lo)))
     return lo, hi, np.uint64(max(0, bits - _DIGIT))
 
 
