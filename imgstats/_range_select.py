@@ -33,7 +33,7 @@ import numpy as np
 
 from ._lazy import lazy_module
 from .functions import Function
-from .summary import float_keys, value_of_sorted
+from .summary import float_key_constants, float_keys, value_of_sorted
 
 _kernels = lazy_module("imgstats._select_kernels")
 _plan = lazy_module("imgstats.io._plan")
@@ -150,15 +150,6 @@ def _stripes(arr: np.ndarray) -> list[tuple[int, int]]:
     return _plan.row_stripes(arr)
 
 
-def _bit_constants(dtype):
-    """The unsigned type of a float type's bits, its sign bit, and the bits of +inf (a NaN's
-    magnitude lies above them), as the kernels take them."""
-    kdt = np.dtype(f"u{np.dtype(dtype).itemsize}")
-    top = kdt.type(1 << (8 * kdt.itemsize - 1))
-    inf = kdt.type(0x7F800000 if kdt.itemsize == 4 else 0x7FF0000000000000)
-    return kdt, top, inf
-
-
 def _sample(arr: np.ndarray, nb: int, stride: int, sel, start: int = 0) -> np.ndarray:
     """The keys of the valid samples of bands ``sel`` of every ``stride``-th pixel from pixel
     ``start`` (of a C-contiguous array; else of a grid of about as many), in any order."""
@@ -168,7 +159,7 @@ def _sample(arr: np.ndarray, nb: int, stride: int, sel, start: int = 0) -> np.nd
         look = arr[::step, ::step].reshape(-1, nb)[:, list(sel)]
         return float_keys(np.ascontiguousarray(look).view(kdt)[~np.isnan(look)])
     bits = arr.reshape(-1).view(kdt)
-    _, top, inf = _bit_constants(arr.dtype)
+    _, top, inf = float_key_constants(arr.dtype)
     out = np.empty(len(sel) * (-(-arr.size // nb // stride)), kdt)
     bands = np.array(sel, np.int64)
     n = _kernels.sample_keys(bits, nb, start, stride, bands, top, ~top | top, inf, out)
@@ -238,7 +229,7 @@ def _scan(arr: np.ndarray, nb: int, per_band, stripes):
     samples, nan, kmin, kmax, below, eq, kept keys per band and interval (a list of arrays,
     one per stripe), their counts per sub-bin (nb, m, nsub), nsub)``, or ``None`` when a band
     kept more than its bound."""
-    kdt, top, inf = _bit_constants(arr.dtype)
+    kdt, top, inf = float_key_constants(arr.dtype)
     width = arr.dtype.itemsize * 8
     m = max(1, max(len(ivs) for ivs in per_band))
     if m > 255:  # the kernel tags a sample's interval in a byte

@@ -35,7 +35,13 @@ from ._blocks import finish_refinements, summarize_block
 from ._lazy import lazy_module
 from .errors import InvalidOption, NoValidSamples
 from .functions import parse_function
-from .summary import NeedsRefinement, Summary, key_bits_of, keys_to_values
+from .summary import (
+    NeedsRefinement,
+    Summary,
+    float_key_constants,
+    key_bits_of,
+    keys_to_values,
+)
 
 __all__ = [
     "Groups",
@@ -87,9 +93,7 @@ def sample_keys(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if dtype.kind == "i":
         unsigned = values.view(f"u{dtype.itemsize}")
         return unsigned ^ unsigned.dtype.type(1 << (dtype.itemsize * 8 - 1)), none
-    kdt = np.dtype(f"u{dtype.itemsize}")
-    top = kdt.type(1 << (8 * kdt.itemsize - 1))
-    inf = kdt.type(0x7F800000 if kdt.itemsize == 4 else 0x7FF0000000000000)
+    kdt, top, inf = float_key_constants(dtype)
     bits = values.reshape(-1).view(kdt)
     keys = np.empty_like(bits)
     jobs = [(bits[a:b], top, ~top | top, inf, keys[a:b]) for a, b in _stripes(bits.size, bits.size)]

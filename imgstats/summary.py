@@ -111,6 +111,15 @@ def float32_keys(bits: np.ndarray) -> np.ndarray:
     return np.where(bits >> 31, ~bits, bits | np.uint32(0x80000000))
 
 
+def float_key_constants(dtype):
+    """The unsigned type of a float type's bits, its sign bit, and the bits of +inf (a NaN's
+    magnitude lies above them), as the key kernels take them."""
+    kdt = np.dtype(f"u{np.dtype(dtype).itemsize}")
+    top = kdt.type(1 << (8 * kdt.itemsize - 1))
+    inf = kdt.type(0x7F800000 if kdt.itemsize == 4 else 0x7FF0000000000000)
+    return kdt, top, inf
+
+
 def float_keys(bits: np.ndarray) -> np.ndarray:
     """:func:`float32_keys` of float32 (uint32) or float64 (uint64) bit patterns, same type."""
     width = bits.dtype.type(8 * bits.itemsize - 1)

@@ -851,7 +851,7 @@ def _check_label_zones(n: int, limit: int) -> None:
 def _label_histograms(walk: _Walk, names, nodata):
     """The statistics of a numpy image's label zones in one call: 8-bit samples by
     :func:`imgstats.grouped.label_statistics` (one histogram pass, no keys), else 8- and
-    16-bit ones on one core by :func:`imgstats.grouped.label_select` (keys band by band);
+    16-bit ones by :func:`imgstats.grouped.label_select` (keys band by band);
     ``None`` for the grouped path."""
     if walk.dask or np.dtype(walk.values.dtype).itemsize > 2:
         return None
