@@ -12,9 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import sys
 
 from flask import Blueprint, Response, current_app, jsonify, request
-from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
 
 from .. import __version__
 from ..errors import ImageNotFound, InvalidOption, UnknownFunction
@@ -316,13 +317,24 @@ def _read_body(limit: int) -> bytes:
         return b""
     data = bytearray()
     while len(data) <= limit:
-        chunk = stream.read(min(1 << 16, limit + 1 - len(data)))
+        try:
+            chunk = stream.read(min(1 << 16, limit + 1 - len(data)))
+        except _stream_errors() as exc:  # the server decodes the chunks as the view reads
+            raise BadRequest(f"the chunked body is malformed: {str(exc)[:120]}") from None
         if not chunk:
             break
         data += chunk
     if len(data) > limit:
         raise too_large()
     return bytes(data)
+
+
+def _stream_errors() -> tuple[type[Exception], ...]:
+    """What the WSGI server's input stream raises for a malformed chunked body: gunicorn's
+    ``ParseException`` (``InvalidChunkSize`` ...), when gunicorn serves; ``OSError`` for a
+    body cut short. Werkzeug's own server raises an HTTP 400 itself."""
+    gunicorn_errors = sys.modules.get("gunicorn.http.errors")  # loaded if gunicorn serves
+    return (OSError,) + ((gunicorn_errors.ParseException,) if gunicorn_errors else ())
 
 
 def _funcs(funcs) -> list:
