@@ -69,3 +69,60 @@ def test_a_malformed_chunked_body_is_a_400(server, data, status):
     error = json.loads(body)
     assert "chunked body" in error["error"] and "Traceback" not in error["error"]
     assert http_get(server.url, "/health", timeout=10)[0] == 200
+
+
+def _get(target: bytes, fields: bytes = b"", method: bytes = b"GET") -> bytes:
+    return method + b" " + target + b" HTTP/1.1\r\nHost: x\r\n" + fields + b"\r\n"
+
+
+#: (request bytes, status): requests gunicorn refuses before the app sees them. They were
+#: answered with gunicorn's HTML page ("<html>...<h1><p>URI Too Long</p></h1>...").
+UNPARSED = [
+    (_get(b"/stats/" + b"a" * 10_000 + b"/median"), 414),  # a 10 kB image name
+    (_get(b"/stats/IMG_1.jpg/" + b"p1," * 3000 + b"p2"), 414),  # a long function list
+    (_get(b"/health", method=b"get"), 400),  # a lower-case method
+    (_get(b"/stats/\xff\xfe/median"), 400),  # raw bytes that are not ASCII
+    (_get(b"*"), 400),
+    (_get(b"/health", b"X-Big: " + b"a" * 9000 + b"\r\n"), 431),  # one field over 8 kB
+    (_get(b"/health", b"".join(b"X-%d: v\r\n" % i for i in range(120))), 431),  # 120 fields
+    (_get(b"/health", b"Host: y\r\n"), 400),  # two Host fields
+    (_get(b"/health", b"X: a\r\n b\r\n"), 400),  # obsolete line folding
+    (b"GET /health HTTP/2.0\r\nHost: x\r\n\r\n", 400),
+    (
+        _get(
+            b"/stats/IMG_1.jpg",
+            b"Content-Type: application/json\r\nExpect: bogus\r\nContent-Length: 2\r\n",
+            b"POST",
+        )
+        + b"{}",
+        417,
+    ),
+    (
+        _get(
+            b"/stats/IMG_1.jpg",
+            b"Content-Type: application/json\r\nContent-Length: -1\r\n",
+            b"POST",
+        ),
+        400,
+    ),
+    (
+        _get(
+            b"/stats/IMG_1.jpg",
+            b"Content-Type: application/json\r\nContent-Length: 3\r\n"
+            b"Transfer-Encoding: chunked\r\n",
+            b"POST",
+        )
+        + b"0\r\n\r\n",
+        400,
+    ),  # both lengths: request smuggling
+]
+
+
+@pytest.mark.parametrize(("data", "status"), UNPARSED, ids=range(len(UNPARSED)))
+def test_a_request_gunicorn_refuses_is_answered_as_json(server, data, status):
+    got, headers, body = _exchange(server.port, data)
+    assert got == status, body[:300]
+    assert headers["content-type"] == "application/json", body[:300]
+    error = json.loads(body)
+    assert error["status"] == status and error["error"] and "<" not in error["error"]
+    assert http_get(server.url, "/stats/IMG_1.jpg/max", timeout=30)[0] == 200
