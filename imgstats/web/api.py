@@ -95,7 +95,7 @@ def stats(image: str, func: str):
             image, func, [band], each_band=band is None, page=page, window=window, **samples
         )
     etag = _etag(_service().store.url, answer, band, method, scaling)
-    if etag in request.if_none_match:
+    if _not_modified(etag):
         return _cached(Response(status=304), etag)
     body = _body(answer, band, method, scaling)
     return _cached(Response(body, mimetype="application/json"), etag)
@@ -224,7 +224,7 @@ def _histogram(image: str, band, page, window, method, samples) -> Response:
         **samples,
     )
     etag = _etag(_service().store.url, answer, band, f"{bins}\0{rng}")
-    if etag in request.if_none_match:
+    if _not_modified(etag):
         return _cached(Response(status=304), etag)
     return _cached(Response(_body(answer, band), mimetype="application/json"), etag)
 
@@ -499,6 +499,12 @@ def _etag(store: str, answer, band, method=None, scaling=(False, None, None)) ->
         f"\0{sorted(answer.region.items())}\0{method}\0{scaling}"
     )
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _not_modified(etag: str) -> bool:
+    """Whether the request's If-None-Match holds ``etag``, compared weakly as RFC 9110 says:
+    a proxy that compresses answers (nginx's gzip) hands clients ``W/"..."`` to send back."""
+    return request.if_none_match.contains_weak(etag)
 
 
 def _cached(response: Response, etag: str) -> Response:

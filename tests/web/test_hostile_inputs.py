@@ -182,3 +182,16 @@ def test_every_post_route_needs_json_and_bounds_a_chunked_body(client, path):
 def test_a_post_to_a_get_route_is_still_a_405(client):
     r = client.post("/health", data="x", content_type="text/plain")
     assert r.status_code == 405
+
+
+@pytest.mark.parametrize(
+    "path", ["/stats/IMG_1.jpg/median", "/stats/IMG_1.jpg/histogram", "/stats/IMG_1*/max"]
+)
+@pytest.mark.parametrize("spell", ["{}", "W/{}", '"x", W/{}', "*"])
+def test_if_none_match_compares_weakly_as_on_every_route(client, path, spell):
+    """W/"<etag>" (what nginx's gzip hands clients) was a full 200 on /stats, while
+    /api/images and /thumbs answered it 304."""
+    etag = client.get(path).headers["ETag"]
+    r = client.get(path, headers={"If-None-Match": spell.format(etag)})
+    assert r.status_code == 304 and r.headers["ETag"] == etag
+    assert client.get(path, headers={"If-None-Match": 'W/"other"'}).status_code == 200
