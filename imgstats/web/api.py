@@ -125,12 +125,17 @@ POST_PARAMETERS: set[str] = set()
 
 
 def _check_query(known) -> None:
-    """Refuse a query parameter the route does not take, naming it (400)."""
+    """Refuse a query parameter the route does not take, or one given twice, naming it (400):
+    of ``?band=0&band=1`` only the first would count, silently."""
     unknown = sorted(set(request.args) - set(known))
     if unknown:
         shown = ", ".join(repr(k[:40]) for k in unknown[:5])
         allowed = ", ".join(sorted(known)) or "none: the options go in the JSON body"
         raise InvalidOption(f"unknown query parameter(s) {shown}: this route takes {allowed}")
+    repeated = sorted(k for k, values in request.args.lists() if len(values) > 1)
+    if repeated:
+        shown = ", ".join(repr(k) for k in repeated)
+        raise InvalidOption(f"query parameter(s) {shown} given more than once: give each once")
 
 
 #: Keys a POST body may hold; any other is refused (a typo must not widen the question).
