@@ -286,7 +286,9 @@ def json_object(data: bytes, keys, shape: str) -> dict:
     """The JSON object of a POST body whose keys are all in ``keys`` (400 otherwise; ``shape``
     is how the message shows the expected object)."""
     try:
-        fields = json.loads(data)
+        fields = json.loads(data, object_pairs_hook=_unique_keys)
+    except InvalidOption:
+        raise
     except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested too deep
         raise InvalidOption(f"the body is not valid JSON: {str(exc)[:120]}") from None
     if not isinstance(fields, dict):
@@ -298,6 +300,19 @@ def json_object(data: bytes, keys, shape: str) -> dict:
             f"body: use {', '.join(sorted(keys))}"
         )
     return fields
+
+
+def _unique_keys(pairs: list) -> dict:
+    """A JSON object whose keys are all different (400 otherwise): of two ``"window"`` keys
+    only the last would count, silently."""
+    seen = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise InvalidOption(
+                f"the key {key[:40]!r} appears twice in one JSON object of the body: give each once"
+            )
+        seen.add(key)
+    return dict(pairs)
 
 
 def _read_body(limit: int) -> bytes:

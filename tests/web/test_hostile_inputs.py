@@ -201,3 +201,25 @@ def test_if_none_match_compares_weakly_as_on_every_route(client, path, spell):
     r = client.get(path, headers={"If-None-Match": spell.format(etag)})
     assert r.status_code == 304 and r.headers["ETag"] == etag
     assert client.get(path, headers={"If-None-Match": 'W/"other"'}).status_code == 200
+
+
+#: (route, raw body): a key twice in one object. Only the last counted, silently: the first
+#: answered the 3 x 3 window, the second 'max' alone, the third the second polygon.
+TWICE = [
+    ("/stats/IMG_1.jpg", b'{"funcs": ["min"], "window": "0,0,9,9", "window": "0,0,3,3"}'),
+    ("/stats/IMG_1.jpg", b'{"funcs": ["min"], "funcs": ["max"]}'),
+    (
+        "/zonal/IMG_1.jpg",
+        b'{"funcs": ["min"], "zones": {"type": "FeatureCollection", "features": [{"type": '
+        b'"Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": '
+        b'[[[0, 0], [9, 0], [0, 9], [0, 0]]], "coordinates": [[[0, 0], [3, 0], [0, 3], '
+        b"[0, 0]]]}}]}}",
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "body"), TWICE, ids=range(len(TWICE)))
+def test_a_json_key_given_twice_is_a_400_naming_it(client, path, body):
+    r = client.post(path, data=body, content_type="application/json")
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    assert "appears twice" in r.get_json()["error"]
