@@ -21,6 +21,7 @@ Everything else (parsing, keep-alive, the WSGI call) is gunicorn's own.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
 import selectors
@@ -32,6 +33,7 @@ from functools import partial
 
 import gunicorn
 from gunicorn import http
+from gunicorn.http.errors import ParseException
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from . import _limits
@@ -208,6 +210,40 @@ class _Output:
                     pass
                 if not ready.select(timeout):
                     raise TimeoutError("the client read none of its response")
+
+
+def json_error(status: bytes, message: str) -> bytes:
+    """A whole ``Connection: close`` response of ``status`` (``b"408 Request Timeout"``) whose
+    body is the app's JSON error object ``{"error": message, "status": n, "type": reason}``."""
+    code, _, reason = status.decode("latin-1").partition(" ")
+    body = json.dumps({"error": message, "status": int(code), "type": reason}).encode() + b"\n"
+    head = (
+        b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\nConnection: close"
+        b"\r\nCache-Control: no-store\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+    )
+    return head + body
+
+
+class _ErrorPage:
+    """Stands for the client's socket while gunicorn writes its HTML error page, and keeps
+    the page's status line: gunicorn still decides the status and logs the error."""
+
+    def __init__(self):
+        self.data = b""
+
+    def gettimeout(self) -> float:
+        return 0.0  # non-blocking: gunicorn's write_nonblock leaves it as it is
+
+    def setblocking(self, flag) -> None:
+        pass
+
+    def sendall(self, data) -> None:
+        self.data += bytes(data)
+
+    def status(self) -> bytes | None:
+        """``b"414 URI Too Long"``, or None when gunicorn wrote nothing."""
+        line = self.data.split(b"\r\n", 1)[0]
+        return line.split(b" ", 1)[1] if line.startswith(b"HTTP/") and b" " in line else None
 
 
 class _Conn(TConn):
@@ -506,13 +542,8 @@ class BufferingWorker(ThreadWorker):
             sock.close()
 
     def _refuse(self, conn, status: bytes) -> None:
-        body = b'{"error": "' + status[4:] + b'", "status": ' + status[:3] + b"}\n"
-        head = (
-            b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\nConnection: close"
-            b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n"
-        )
         try:
-            conn.sock.send(head + body, socket.MSG_DONTWAIT)
+            conn.sock.send(json_error(status, status[4:].decode()), socket.MSG_DONTWAIT)
         except OSError:
             pass
         self._close(conn)
@@ -552,6 +583,23 @@ class BufferingWorker(ThreadWorker):
             conn.sock = raw_sock
             if output is not None and output.pending and not conn.abort:
                 conn.pending = output.pending  # an aborted connection sends nothing more
+
+    def handle_error(self, req, client, addr, exc):
+        """gunicorn's answer to a request it cannot parse (a 10 kB request line: 414, a
+        lower-case method: 400, ``Expect: bogus``: 417 ...) as JSON, like the app's errors,
+        not gunicorn's HTML page; gunicorn still picks the status and logs it."""
+        page = _ErrorPage()
+        super().handle_error(req, page, addr, exc)
+        status = page.status()
+        if status is None:
+            return
+        # a parse error names the client's fault; a 5xx of anything else is ours (logged above)
+        client_fault = isinstance(exc, ParseException) or status.startswith(b"4")
+        message = str(exc)[:300] if client_fault else "internal server error"
+        try:
+            client.send(json_error(status, message), socket.MSG_DONTWAIT)
+        except OSError:
+            self.log.debug("Failed to send error message.")
 
     def handle_request(self, req, conn):
         try:
