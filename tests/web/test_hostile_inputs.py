@@ -223,3 +223,12 @@ def test_a_json_key_given_twice_is_a_400_naming_it(client, path, body):
     r = client.post(path, data=body, content_type="application/json")
     assert r.status_code == 400, r.get_data(as_text=True)[:300]
     assert "appears twice" in r.get_json()["error"]
+
+
+@pytest.mark.parametrize("path", ["/", "/gallery", "/gallery/IMG_1.jpg", "/thumbs/IMG_1.jpg"])
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
+def test_a_gallery_405_says_which_methods_the_url_takes(client, path, method):
+    """The gallery's HTML 405 page had no Allow header (the API's JSON 405 has one)."""
+    r = client.open(path, method=method)
+    assert r.status_code == 405 and r.mimetype == "text/html"
+    assert "GET" in r.headers["Allow"]
