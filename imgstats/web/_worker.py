@@ -464,7 +464,11 @@ class BufferingWorker(ThreadWorker):
         complete = request_complete(buf, self.max_body)
         if complete is None:
             self._stop_reading(conn)
-            self._refuse(conn, b"431 Request Header Fields Too Large")
+            self._refuse(
+                conn,
+                b"431 Request Header Fields Too Large",
+                f"the request line and header fields take more than {MAX_HEAD} bytes",
+            )
             return
         if not state[2] and buf.find(b"\r\n\r\n") >= 0:  # the head is in: the body's turn
             state[2] = True
@@ -488,10 +492,22 @@ class BufferingWorker(ThreadWorker):
         """Also close the connections whose request did not arrive in time (408)."""
         super().murder_pending()
         now = time.monotonic()
-        late = [conn for conn, (_, deadline, _) in self.reading.items() if deadline <= now]
-        for conn in late:
+        late = [
+            (c, head_in) for c, (_, deadline, head_in) in self.reading.items() if deadline <= now
+        ]
+        for conn, head_in in late:
             self._stop_reading(conn)
-            self._refuse(conn, b"408 Request Timeout")
+            part, seconds, name = (
+                ("body", self.body_timeout, "BODY")
+                if head_in
+                else ("head (up to an empty line, CRLF CRLF)", self.header_timeout, "HEADER")
+            )
+            self._refuse(
+                conn,
+                b"408 Request Timeout",
+                f"the request's {part} did not arrive within {seconds:g} s "
+                f"(IMGSTATS_{name}_TIMEOUT)",
+            )
         for conn in [c for c, (_, deadline) in self.flushing.items() if deadline <= now]:
             self.log.warning(
                 "reset a connection from %s: its client read none of its response for %g s "
@@ -541,9 +557,9 @@ class BufferingWorker(ThreadWorker):
         with _suppress_oserror():
             sock.close()
 
-    def _refuse(self, conn, status: bytes) -> None:
+    def _refuse(self, conn, status: bytes, message: str) -> None:
         try:
-            conn.sock.send(json_error(status, status[4:].decode()), socket.MSG_DONTWAIT)
+            conn.sock.send(json_error(status, message), socket.MSG_DONTWAIT)
         except OSError:
             pass
         self._close(conn)

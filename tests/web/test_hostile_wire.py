@@ -27,11 +27,13 @@ POST = (
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """One gunicorn worker over a store of one image, shared by this module's probes."""
+    """One gunicorn worker over a store of one image, shared by this module's probes; a
+    request has 1 s for its head and 1 s for its body."""
     folder = tmp_path_factory.mktemp("images")
     shutil.copyfile(gallery_path() / "IMG_1.jpg", folder / "IMG_1.jpg")
     log = tmp_path_factory.mktemp("log") / "gunicorn.log"
-    with start_server(folder, workers=1, env={"IMGSTATS_WARMUP": "0"}, log=log) as server:
+    env = {"IMGSTATS_WARMUP": "0", "IMGSTATS_HEADER_TIMEOUT": "1", "IMGSTATS_BODY_TIMEOUT": "1"}
+    with start_server(folder, workers=1, env=env, log=log) as server:
         yield server
 
 
@@ -126,3 +128,25 @@ def test_a_request_gunicorn_refuses_is_answered_as_json(server, data, status):
     error = json.loads(body)
     assert error["status"] == status and error["error"] and "<" not in error["error"]
     assert http_get(server.url, "/stats/IMG_1.jpg/max", timeout=30)[0] == 200
+
+
+#: (request bytes, status, what the message says): requests the worker refuses itself. Their
+#: message was only the reason phrase ("Request Timeout"), which says nothing of the cause.
+REFUSED = [
+    (b"GET /health HTTP/1.1\nHost: x\n\n", 408, "IMGSTATS_HEADER_TIMEOUT"),  # bare LF: no end
+    (b"\x16\x03\x01\x00\xa5\x01\x00", 408, "head (up to an empty line"),  # a TLS hello
+    (
+        POST.replace(b"Transfer-Encoding: chunked", b"Content-Length: 100") + b'{"funcs":',
+        408,
+        "IMGSTATS_BODY_TIMEOUT",
+    ),
+    (_get(b"/health", b"X-Big: " + b"a" * (70 << 10) + b"\r\n"), 431, "65536 bytes"),
+]
+
+
+@pytest.mark.parametrize(("data", "status", "says"), REFUSED, ids=range(len(REFUSED)))
+def test_a_request_the_worker_refuses_says_why(server, data, status, says):
+    got, headers, body = _exchange(server.port, data)
+    assert got == status and headers["content-type"] == "application/json", body[:300]
+    assert says in json.loads(body)["error"]
+    assert http_get(server.url, "/health", timeout=10)[0] == 200
