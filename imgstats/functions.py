@@ -173,9 +173,12 @@ def check_scale(value, what: str = "scale") -> float:
 def check_method(method) -> str:
     """Return ``method`` if it is one of numpy's percentile methods, else raise InvalidOption."""
     if not isinstance(method, str) or method not in QUANTILE_METHODS:
-        shown = method if isinstance(method, str) and len(method) <= 64 else type(method).__name__
+        if not isinstance(method, str):
+            shown = f"of type {type(method).__name__}"
+        else:  # a long one cut, not named by its type: 'str' read as the method given
+            shown = repr(method[:_MAX_LENGTH]) + ("..." if len(method) > _MAX_LENGTH else "")
         raise InvalidOption(
-            f"unknown percentile method {shown!r}: use one of {', '.join(QUANTILE_METHODS)}"
+            f"unknown percentile method {shown}: use one of {', '.join(QUANTILE_METHODS)}"
         )
     return method
 

@@ -16,7 +16,9 @@ The rules, defined once for all formats in the README ("What an image means"):
 - MINISWHITE: inverted so that black is the minimum, at every depth (Pillow leaves 16-bit as
   stored): ``2**bits - 1 - v`` for unsigned samples, ``-1 - v`` for signed ones (it swaps the
   type's minimum and maximum), ``-v`` for floats. Only the colour sample is inverted, not alpha;
-- every other sample keeps its stored value and type (16-bit RGB stays 16-bit).
+- every other sample keeps its stored value and type (16-bit RGB stays 16-bit), but half
+  floats, which are widened to float32 (exact: every float16 is a float32), as GDAL reads them
+  and as imgstats counts a float16 array.
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ class Meaning:
         """
         if not self.identity:
             block = self._transform(block)
-        elif block.dtype != self.dtype:
+        if block.dtype != self.dtype:  # a MINISWHITE half float is inverted, then widened
             block = block.astype(self.dtype)
         if len(self.bands) == 1 and block.ndim == 3:
             block = block[..., 0]
@@ -242,8 +244,17 @@ def tiff_meaning(page, palette: str = "rgb") -> Meaning:
         return Meaning(photometric, bits, names, np.dtype(np.uint8))
     if invert and colour_samples == 1:
         maxval = (1 << bits) - 1 if stored.kind == "u" else 0
-        return Meaning(photometric, bits, names, stored, invert=True, maxval=maxval)
-    return Meaning(photometric, bits, names, stored)
+        return Meaning(photometric, bits, names, value_dtype(stored), invert=True, maxval=maxval)
+    return Meaning(photometric, bits, names, value_dtype(stored))
+
+
+def value_dtype(stored) -> np.dtype:
+    """The type of the values of ``stored`` samples kept as they are: 1-bit samples as uint8,
+    half floats widened to float32 (exact), any other type its own."""
+    stored = np.dtype(stored)
+    if stored == np.bool_:
+        return np.dtype(np.uint8)
+    return np.dtype(np.float32) if stored == np.float16 else stored
 
 
 def _numbered(start: int, count: int) -> tuple[str, ...]:

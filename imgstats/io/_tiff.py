@@ -23,7 +23,7 @@ import numpy as np
 from .._lazy import lazy_module
 from ..errors import InvalidOption, UnreadableImage
 from ._guard import GuardedFile, WorkFailed, check_pixels, decoding
-from ._meaning import Meaning, tiff_meaning
+from ._meaning import Meaning, tiff_meaning, value_dtype
 from ._sources import describe, open_source
 
 tifffile = lazy_module("tifffile")  # its import costs more than a small JPEG's decode
@@ -162,7 +162,12 @@ def tiff_facts(tif, source, page: int = 0, pixel_limit: int | None = None, palet
                 meaning.photometric,
                 meaning.bits,
                 names,
-                np.dtype(np.uint8) if tpage.dtype == np.bool_ else tpage.dtype,
+                value_dtype(tpage.dtype),
+            )
+        if meaning.dtype.kind not in "uif":  # refused here, so that every route refuses it
+            raise InvalidOption(
+                f"unsupported pixel type {meaning.dtype} in {describe(source)}: complex samples "
+                "have no order; imgstats reads integer and real float images"
             )
         nbands = len(meaning.bands)
         shape = (height, width) + ((nbands,) if nbands > 1 else ())

@@ -21,6 +21,7 @@ Everything else (parsing, keep-alive, the WSGI call) is gunicorn's own.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
 import selectors
@@ -32,6 +33,7 @@ from functools import partial
 
 import gunicorn
 from gunicorn import http
+from gunicorn.http.errors import ParseException
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from . import _limits
@@ -208,6 +210,40 @@ class _Output:
                     pass
                 if not ready.select(timeout):
                     raise TimeoutError("the client read none of its response")
+
+
+def json_error(status: bytes, message: str) -> bytes:
+    """A whole ``Connection: close`` response of ``status`` (``b"408 Request Timeout"``) whose
+    body is the app's JSON error object ``{"error": message, "status": n, "type": reason}``."""
+    code, _, reason = status.decode("latin-1").partition(" ")
+    body = json.dumps({"error": message, "status": int(code), "type": reason}).encode() + b"\n"
+    head = (
+        b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\nConnection: close"
+        b"\r\nCache-Control: no-store\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+    )
+    return head + body
+
+
+class _ErrorPage:
+    """Stands for the client's socket while gunicorn writes its HTML error page, and keeps
+    the page's status line: gunicorn still decides the status and logs the error."""
+
+    def __init__(self):
+        self.data = b""
+
+    def gettimeout(self) -> float:
+        return 0.0  # non-blocking: gunicorn's write_nonblock leaves it as it is
+
+    def setblocking(self, flag) -> None:
+        pass
+
+    def sendall(self, data) -> None:
+        self.data += bytes(data)
+
+    def status(self) -> bytes | None:
+        """``b"414 URI Too Long"``, or None when gunicorn wrote nothing."""
+        line = self.data.split(b"\r\n", 1)[0]
+        return line.split(b" ", 1)[1] if line.startswith(b"HTTP/") and b" " in line else None
 
 
 class _Conn(TConn):
@@ -428,7 +464,11 @@ class BufferingWorker(ThreadWorker):
         complete = request_complete(buf, self.max_body)
         if complete is None:
             self._stop_reading(conn)
-            self._refuse(conn, b"431 Request Header Fields Too Large")
+            self._refuse(
+                conn,
+                b"431 Request Header Fields Too Large",
+                f"the request line and header fields take more than {MAX_HEAD} bytes",
+            )
             return
         if not state[2] and buf.find(b"\r\n\r\n") >= 0:  # the head is in: the body's turn
             state[2] = True
@@ -452,10 +492,22 @@ class BufferingWorker(ThreadWorker):
         """Also close the connections whose request did not arrive in time (408)."""
         super().murder_pending()
         now = time.monotonic()
-        late = [conn for conn, (_, deadline, _) in self.reading.items() if deadline <= now]
-        for conn in late:
+        late = [
+            (c, head_in) for c, (_, deadline, head_in) in self.reading.items() if deadline <= now
+        ]
+        for conn, head_in in late:
             self._stop_reading(conn)
-            self._refuse(conn, b"408 Request Timeout")
+            part, seconds, name = (
+                ("body", self.body_timeout, "BODY")
+                if head_in
+                else ("head (up to an empty line, CRLF CRLF)", self.header_timeout, "HEADER")
+            )
+            self._refuse(
+                conn,
+                b"408 Request Timeout",
+                f"the request's {part} did not arrive within {seconds:g} s "
+                f"(IMGSTATS_{name}_TIMEOUT)",
+            )
         for conn in [c for c, (_, deadline) in self.flushing.items() if deadline <= now]:
             self.log.warning(
                 "reset a connection from %s: its client read none of its response for %g s "
@@ -505,14 +557,9 @@ class BufferingWorker(ThreadWorker):
         with _suppress_oserror():
             sock.close()
 
-    def _refuse(self, conn, status: bytes) -> None:
-        body = b'{"error": "' + status[4:] + b'", "status": ' + status[:3] + b"}\n"
-        head = (
-            b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\nConnection: close"
-            b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n"
-        )
+    def _refuse(self, conn, status: bytes, message: str) -> None:
         try:
-            conn.sock.send(head + body, socket.MSG_DONTWAIT)
+            conn.sock.send(json_error(status, message), socket.MSG_DONTWAIT)
         except OSError:
             pass
         self._close(conn)
@@ -552,6 +599,23 @@ class BufferingWorker(ThreadWorker):
             conn.sock = raw_sock
             if output is not None and output.pending and not conn.abort:
                 conn.pending = output.pending  # an aborted connection sends nothing more
+
+    def handle_error(self, req, client, addr, exc):
+        """gunicorn's answer to a request it cannot parse (a 10 kB request line: 414, a
+        lower-case method: 400, ``Expect: bogus``: 417 ...) as JSON, like the app's errors,
+        not gunicorn's HTML page; gunicorn still picks the status and logs it."""
+        page = _ErrorPage()
+        super().handle_error(req, page, addr, exc)
+        status = page.status()
+        if status is None:
+            return
+        # a parse error names the client's fault; a 5xx of anything else is ours (logged above)
+        client_fault = isinstance(exc, ParseException) or status.startswith(b"4")
+        message = str(exc)[:300] if client_fault else "internal server error"
+        try:
+            client.send(json_error(status, message), socket.MSG_DONTWAIT)
+        except OSError:
+            self.log.debug("Failed to send error message.")
 
     def handle_request(self, req, conn):
         try:

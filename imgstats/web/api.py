@@ -12,9 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import sys
 
 from flask import Blueprint, Response, current_app, jsonify, request
-from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
 
 from .. import __version__
 from ..errors import ImageNotFound, InvalidOption, UnknownFunction
@@ -94,7 +95,7 @@ def stats(image: str, func: str):
             image, func, [band], each_band=band is None, page=page, window=window, **samples
         )
     etag = _etag(_service().store.url, answer, band, method, scaling)
-    if etag in request.if_none_match:
+    if _not_modified(etag):
         return _cached(Response(status=304), etag)
     body = _body(answer, band, method, scaling)
     return _cached(Response(body, mimetype="application/json"), etag)
@@ -124,12 +125,17 @@ POST_PARAMETERS: set[str] = set()
 
 
 def _check_query(known) -> None:
-    """Refuse a query parameter the route does not take, naming it (400)."""
+    """Refuse a query parameter the route does not take, or one given twice, naming it (400):
+    of ``?band=0&band=1`` only the first would count, silently."""
     unknown = sorted(set(request.args) - set(known))
     if unknown:
         shown = ", ".join(repr(k[:40]) for k in unknown[:5])
         allowed = ", ".join(sorted(known)) or "none: the options go in the JSON body"
         raise InvalidOption(f"unknown query parameter(s) {shown}: this route takes {allowed}")
+    repeated = sorted(k for k, values in request.args.lists() if len(values) > 1)
+    if repeated:
+        shown = ", ".join(repr(k) for k in repeated)
+        raise InvalidOption(f"query parameter(s) {shown} given more than once: give each once")
 
 
 #: Keys a POST body may hold; any other is refused (a typo must not widen the question).
@@ -223,7 +229,7 @@ def _histogram(image: str, band, page, window, method, samples) -> Response:
         **samples,
     )
     etag = _etag(_service().store.url, answer, band, f"{bins}\0{rng}")
-    if etag in request.if_none_match:
+    if _not_modified(etag):
         return _cached(Response(status=304), etag)
     return _cached(Response(_body(answer, band), mimetype="application/json"), etag)
 
@@ -280,7 +286,9 @@ def json_object(data: bytes, keys, shape: str) -> dict:
     """The JSON object of a POST body whose keys are all in ``keys`` (400 otherwise; ``shape``
     is how the message shows the expected object)."""
     try:
-        fields = json.loads(data)
+        fields = json.loads(data, object_pairs_hook=_unique_keys)
+    except InvalidOption:
+        raise
     except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested too deep
         raise InvalidOption(f"the body is not valid JSON: {str(exc)[:120]}") from None
     if not isinstance(fields, dict):
@@ -292,6 +300,19 @@ def json_object(data: bytes, keys, shape: str) -> dict:
             f"body: use {', '.join(sorted(keys))}"
         )
     return fields
+
+
+def _unique_keys(pairs: list) -> dict:
+    """A JSON object whose keys are all different (400 otherwise): of two ``"window"`` keys
+    only the last would count, silently."""
+    seen = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise InvalidOption(
+                f"the key {key[:40]!r} appears twice in one JSON object of the body: give each once"
+            )
+        seen.add(key)
+    return dict(pairs)
 
 
 def _read_body(limit: int) -> bytes:
@@ -316,13 +337,24 @@ def _read_body(limit: int) -> bytes:
         return b""
     data = bytearray()
     while len(data) <= limit:
-        chunk = stream.read(min(1 << 16, limit + 1 - len(data)))
+        try:
+            chunk = stream.read(min(1 << 16, limit + 1 - len(data)))
+        except _stream_errors() as exc:  # the server decodes the chunks as the view reads
+            raise BadRequest(f"the chunked body is malformed: {str(exc)[:120]}") from None
         if not chunk:
             break
         data += chunk
     if len(data) > limit:
         raise too_large()
     return bytes(data)
+
+
+def _stream_errors() -> tuple[type[Exception], ...]:
+    """What the WSGI server's input stream raises for a malformed chunked body: gunicorn's
+    ``ParseException`` (``InvalidChunkSize`` ...), when gunicorn serves; ``OSError`` for a
+    body cut short. Werkzeug's own server raises an HTTP 400 itself."""
+    gunicorn_errors = sys.modules.get("gunicorn.http.errors")  # loaded if gunicorn serves
+    return (OSError,) + ((gunicorn_errors.ParseException,) if gunicorn_errors else ())
 
 
 def _funcs(funcs) -> list:
@@ -487,6 +519,12 @@ def _etag(store: str, answer, band, method=None, scaling=(False, None, None)) ->
         f"\0{sorted(answer.region.items())}\0{method}\0{scaling}"
     )
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _not_modified(etag: str) -> bool:
+    """Whether the request's If-None-Match holds ``etag``, compared weakly as RFC 9110 says:
+    a proxy that compresses answers (nginx's gzip) hands clients ``W/"..."`` to send back."""
+    return request.if_none_match.contains_weak(etag)
 
 
 def _cached(response: Response, etag: str) -> Response:

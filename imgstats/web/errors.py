@@ -92,10 +92,13 @@ def _domain_error(exc: Exception):
 
 
 def _http_error(exc: HTTPException):
+    # a 405 must say which methods the URL takes (RFC 9110), on a page as in JSON
+    headers = {k: v for k, v in exc.get_headers() if k == "Allow"}
     render = _gallery_renderer()
     if render is not None:
-        return render(exc, exc.code)
-    headers = {k: v for k, v in exc.get_headers() if k == "Allow"}
+        response = render(exc, exc.code)
+        response.headers.update(headers)
+        return response
     return error_response(exc.description or exc.name, exc.code or 500, exc.name, headers)
 
 

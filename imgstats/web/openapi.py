@@ -28,7 +28,8 @@ def _errors(*codes: int) -> dict:
         404: "image, pattern match or function not found",
         405: "method not allowed (GET only, but POST on /stats/{image})",
         400: "invalid option (band, page, window, polygon, method, body; mixed pixel types in a "
-        "collection)",
+        "collection; an unknown query parameter, or one given twice; a key given twice in one "
+        "object of the body)",
         413: "image declares too many pixels, or the body is too large",
         415: "a POST body that is not sent as Content-Type: application/json",
         422: "unreadable image or no valid samples",

@@ -119,3 +119,14 @@ def test_the_cli_refuses_an_unknown_method(capsys):
     assert main(["stats", str(path), "p10", "--method", "cubic"]) == 2
     err = capsys.readouterr().err
     assert "unknown percentile method 'cubic'" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("method", "shown"),
+    [("cubic", "'cubic':"), ("x" * 3000, "'" + "x" * 64 + "'...:"), ("str", "'str':")],
+)
+def test_an_unknown_method_is_named_as_given(client, method, shown):
+    """A 3000-character method was reported as "unknown percentile method 'str'"."""
+    r = client.get(f"/stats/IMG_1.jpg/p50?method={method}")
+    assert r.status_code == 400
+    assert f"unknown percentile method {shown}" in r.get_json()["error"]

@@ -1,0 +1,146 @@
+"""Files other projects write: odd types, tags and encodings, each read as GDAL reads it.
+
+Every file is written here by GDAL (through rasterio), tifffile or Pillow, the way another
+project would write it, and the oracle is GDAL's masked reading (rasterio's
+``read(masked=True)``), NaN left out as numpy's nan-functions leave it. Each file is read
+eagerly, lazily through dask in uneven chunks and streamed tile by tile (the ``read``
+fixture), and by the zones. What imgstats refuses, it refuses clearly on every route.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio
+import tifffile
+from PIL import Image
+from rasterio.transform import from_origin
+
+import imgstats
+from imgstats.errors import InvalidOption
+from imgstats.io import read_header
+
+from . import test_meaning_valid
+from .oracle import check_all
+from .test_meaning_valid import _oracle
+
+# rasterio 1.4 multiplies Affine objects with `*`, which affine 3.1 marks as pending deprecation
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Use `@` matmul:PendingDeprecationWarning",
+    "ignore::rasterio.errors.NotGeoreferencedWarning",
+)
+
+read = test_meaning_valid.read  # the fixture of the three read paths (eager, dask, stream)
+FUNCS = ["min", "max", "mean", "median", "p2", "p98", "count"]
+RNG = np.random.default_rng(2026_12_06)
+H, W = 45, 70
+
+
+def _check(got, want):
+    """``got`` (``FUNCS``) equals numpy on the oracle's valid samples ``want``."""
+    assert got.pop("count") == want.size
+    check_all(got, want, FUNCS[:-1])
+
+
+def _zones_check(path, want_of_zone):
+    """``imgstats.zonal`` of four stripes of zones equals numpy on each zone's samples."""
+    labels = ((np.arange(H)[:, None] // 5 + np.arange(W)[None, :] // 7) % 4).astype(np.uint8)
+    table = imgstats.zonal(path, labels, ["min", "max", "median"], background=None)
+    for zone, row in table.iterrows():
+        want = want_of_zone(labels == zone)
+        assert row["count"] == want.size
+        assert (row["min"], row["max"]) == (want.min(), want.max())
+        assert row["median"] == np.median(want.astype(np.float64))
+
+
+def _halves(dtype, shape):
+    values = RNG.normal(0, 300, shape).astype(dtype)
+    values.flat[::53] = np.nan
+    return values
+
+
+# -- half floats: GDAL reads them as float32 -------------------------------------------------
+def _gdal_float16(path, nodata=None):
+    """A Float16 GeoTIFF as GDAL writes one (float32 data, ``NBITS=16``)."""
+    data = _halves(np.float32, (1, H, W))
+    if nodata is not None:
+        data[:, RNG.random((H, W)) < 0.2] = nodata
+    with rasterio.open(
+        path, "w", driver="GTiff", width=W, height=H, count=1, dtype="float32", nbits=16,
+        nodata=nodata, tiled=True, blockxsize=16, blockysize=16,
+        crs="EPSG:32633", transform=from_origin(0, H, 1, 1),
+    ) as dst:  # fmt: skip
+        dst.write(data)
+    return path
+
+
+HALF_FLOATS = {
+    "gdal-nbits16": lambda p: _gdal_float16(p),
+    "gdal-nbits16-nodata": lambda p: _gdal_float16(p, nodata=-9999),
+    "tifffile-striped": lambda p: tifffile.imwrite(p, _halves(np.float16, (H, W)), rowsperstrip=7),
+    "tifffile-predictor3": lambda p: tifffile.imwrite(
+        p, _halves(np.float16, (H, W)), tile=(16, 16), compression="zlib", predictor=3
+    ),
+    "tifffile-planar-rgb": lambda p: tifffile.imwrite(
+        p, _halves(np.float16, (3, H, W)), photometric="rgb", planarconfig="separate"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HALF_FLOATS))
+def test_half_float_tiffs_are_read_as_float32_as_gdal_reads_them(tmp_path, read, name):
+    # before: every route refused them ("unsupported pixel type float16: use integers,
+    # float32 or float64"), though a float16 array is counted, and the zones crashed
+    path = tmp_path / f"{name}.tif"
+    HALF_FLOATS[name](path)
+    _check(read(path, FUNCS), _oracle(path))
+    with rasterio.open(path) as src:
+        stack = src.read(masked=True)
+    assert imgstats.open_image(path).dtype == np.float32 == stack.dtype
+
+    def want(zone):
+        v = stack[:, zone].compressed()
+        return v[~np.isnan(v)]
+
+    _zones_check(path, want)
+
+
+@pytest.mark.parametrize("dtype", ["complex64", "complex128"])
+@pytest.mark.parametrize("chunks", [None, (7, 11)])
+def test_complex_tiffs_are_refused_on_every_route(tmp_path, dtype, chunks):
+    # before: compute refused them, but the zones gave complex "minimums" (complex64) or
+    # crashed with a TypeError (complex128)
+    path = tmp_path / "complex.tif"
+    tifffile.imwrite(path, (RNG.random((H, W)) + 1j).astype(dtype))
+    with pytest.raises(InvalidOption, match=f"{dtype}.*complex samples have no order"):
+        imgstats.compute(path, "min", chunks=chunks)
+    with pytest.raises(InvalidOption, match="complex samples have no order"):
+        imgstats.zonal(path, np.ones((H, W), np.uint8), ["min"], chunks=chunks)
+    with pytest.raises(InvalidOption, match="complex samples have no order"):
+        imgstats.open_image(path)
+
+
+# -- a greyscale PNG's transparent grey: GDAL's nodata ---------------------------------------
+@pytest.mark.parametrize("bits", [1, 2, 4, 8, 16])
+def test_the_transparent_grey_of_a_png_is_its_nodata_as_gdal_reads_it(tmp_path, read, bits):
+    # before: the tRNS key was ignored, and every pixel of that grey counted
+    top = (1 << bits) - 1
+    stored = RNG.integers(0, top + 1, (H, W)).astype(np.uint16 if bits == 16 else np.uint8)
+    key = top if bits == 1 else top // 3
+    stored[RNG.random((H, W)) < 0.2] = key
+    path = tmp_path / f"grey{bits}.png"
+    if bits == 1:
+        Image.fromarray(stored.astype(bool)).save(path, transparency=key)
+    else:
+        Image.fromarray(stored).save(path, bits=min(bits, 8), transparency=key)
+    step = 255 // top if bits < 8 else 1  # fewer than 8 bits are scaled to 0..255
+    want = _oracle(path) * np.array(step, stored.dtype)
+    assert want.size < stored.size
+    _check(read(path, FUNCS), want)
+    with open(path, "rb") as fh:
+        facts = read_header(fh, path)
+    assert (facts["nodata"], facts["mask"]) == (key * step, "nodata")
+    with rasterio.open(path) as src:
+        assert src.nodata == key
+        stack = src.read(1, masked=True) * np.array(step, stored.dtype)
+    _zones_check(path, lambda zone: stack[zone].compressed())

@@ -1,0 +1,152 @@
+"""Malformed HTTP on the wire, sent raw to a real ``imgstats serve`` (gunicorn) on 127.0.0.1.
+
+What the Flask test client cannot send: bytes gunicorn parses before the app sees a request,
+and bodies gunicorn decodes while the view reads them. Each gets a 4xx whose body is JSON
+with a readable message (no HTML page, no traceback), and the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+
+import pytest
+from web_helpers import http_get
+
+from benchmarks.servers import start_server
+from imgstats.data import gallery_path
+
+pytestmark = [pytest.mark.hostile, pytest.mark.slow]
+
+POST = (
+    b"POST /stats/IMG_1.jpg HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n"
+)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One gunicorn worker over a store of one image, shared by this module's probes; a
+    request has 1 s for its head and 1 s for its body."""
+    folder = tmp_path_factory.mktemp("images")
+    shutil.copyfile(gallery_path() / "IMG_1.jpg", folder / "IMG_1.jpg")
+    log = tmp_path_factory.mktemp("log") / "gunicorn.log"
+    env = {"IMGSTATS_WARMUP": "0", "IMGSTATS_HEADER_TIMEOUT": "1", "IMGSTATS_BODY_TIMEOUT": "1"}
+    with start_server(folder, workers=1, env=env, log=log) as server:
+        yield server
+
+
+def _exchange(port: int, data: bytes) -> tuple[int, dict, bytes]:
+    """Send ``data`` raw; ``(status, headers, body)`` of the answer (read to its close)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as s:
+        s.sendall(data)
+        received = b""
+        while chunk := s.recv(1 << 16):
+            received += chunk
+            head, sep, body = received.partition(b"\r\n\r\n")
+            if sep:
+                fields = dict(
+                    line.decode("latin-1").lower().split(": ", 1)
+                    for line in head.split(b"\r\n")[1:]
+                )
+                if len(body) >= int(fields.get("content-length", 1 << 30)):
+                    return int(head.split()[1]), fields, body
+    raise AssertionError(f"no whole answer to {data[:80]!r}: {received[:300]!r}")
+
+
+#: (request bytes, status): chunked bodies that gunicorn refuses while the view reads them.
+BAD_CHUNKS = [
+    (POST + b"zz\r\n", 400),  # not a hexadecimal size: it was a 500
+    (POST + b"5\r\n{}{}{}{}\r\n0\r\n\r\n", 400),  # a chunk longer than its size
+    (POST + b"-1\r\n{}\r\n0\r\n\r\n", 400),
+]
+
+
+@pytest.mark.parametrize(("data", "status"), BAD_CHUNKS, ids=range(len(BAD_CHUNKS)))
+def test_a_malformed_chunked_body_is_a_400(server, data, status):
+    got, headers, body = _exchange(server.port, data)
+    assert got == status, body[:300]
+    assert headers["content-type"] == "application/json"
+    error = json.loads(body)
+    assert "chunked body" in error["error"] and "Traceback" not in error["error"]
+    assert http_get(server.url, "/health", timeout=10)[0] == 200
+
+
+def _get(target: bytes, fields: bytes = b"", method: bytes = b"GET") -> bytes:
+    return method + b" " + target + b" HTTP/1.1\r\nHost: x\r\n" + fields + b"\r\n"
+
+
+#: (request bytes, status): requests gunicorn refuses before the app sees them. They were
+#: answered with gunicorn's HTML page ("<html>...<h1><p>URI Too Long</p></h1>...").
+UNPARSED = [
+    (_get(b"/stats/" + b"a" * 10_000 + b"/median"), 414),  # a 10 kB image name
+    (_get(b"/stats/IMG_1.jpg/" + b"p1," * 3000 + b"p2"), 414),  # a long function list
+    (_get(b"/health", method=b"get"), 400),  # a lower-case method
+    (_get(b"/stats/\xff\xfe/median"), 400),  # raw bytes that are not ASCII
+    (_get(b"*"), 400),
+    (_get(b"/health", b"X-Big: " + b"a" * 9000 + b"\r\n"), 431),  # one field over 8 kB
+    (_get(b"/health", b"".join(b"X-%d: v\r\n" % i for i in range(120))), 431),  # 120 fields
+    (_get(b"/health", b"Host: y\r\n"), 400),  # two Host fields
+    (_get(b"/health", b"X: a\r\n b\r\n"), 400),  # obsolete line folding
+    (b"GET /health HTTP/2.0\r\nHost: x\r\n\r\n", 400),
+    (
+        _get(
+            b"/stats/IMG_1.jpg",
+            b"Content-Type: application/json\r\nExpect: bogus\r\nContent-Length: 2\r\n",
+            b"POST",
+        )
+        + b"{}",
+        417,
+    ),
+    (
+        _get(
+            b"/stats/IMG_1.jpg",
+            b"Content-Type: application/json\r\nContent-Length: -1\r\n",
+            b"POST",
+        ),
+        400,
+    ),
+    (
+        _get(
+            b"/stats/IMG_1.jpg",
+            b"Content-Type: application/json\r\nContent-Length: 3\r\n"
+            b"Transfer-Encoding: chunked\r\n",
+            b"POST",
+        )
+        + b"0\r\n\r\n",
+        400,
+    ),  # both lengths: request smuggling
+]
+
+
+@pytest.mark.parametrize(("data", "status"), UNPARSED, ids=range(len(UNPARSED)))
+def test_a_request_gunicorn_refuses_is_answered_as_json(server, data, status):
+    got, headers, body = _exchange(server.port, data)
+    assert got == status, body[:300]
+    assert headers["content-type"] == "application/json", body[:300]
+    error = json.loads(body)
+    assert error["status"] == status and error["error"] and "<" not in error["error"]
+    assert http_get(server.url, "/stats/IMG_1.jpg/max", timeout=30)[0] == 200
+
+
+#: (request bytes, status, what the message says): requests the worker refuses itself. Their
+#: message was only the reason phrase ("Request Timeout"), which says nothing of the cause.
+REFUSED = [
+    (b"GET /health HTTP/1.1\nHost: x\n\n", 408, "IMGSTATS_HEADER_TIMEOUT"),  # bare LF: no end
+    (b"\x16\x03\x01\x00\xa5\x01\x00", 408, "head (up to an empty line"),  # a TLS hello
+    (
+        POST.replace(b"Transfer-Encoding: chunked", b"Content-Length: 100") + b'{"funcs":',
+        408,
+        "IMGSTATS_BODY_TIMEOUT",
+    ),
+    (_get(b"/health", b"X-Big: " + b"a" * (70 << 10) + b"\r\n"), 431, "65536 bytes"),
+]
+
+
+@pytest.mark.parametrize(("data", "status", "says"), REFUSED, ids=range(len(REFUSED)))
+def test_a_request_the_worker_refuses_says_why(server, data, status, says):
+    got, headers, body = _exchange(server.port, data)
+    assert got == status and headers["content-type"] == "application/json", body[:300]
+    assert says in json.loads(body)["error"]
+    assert http_get(server.url, "/health", timeout=10)[0] == 200
