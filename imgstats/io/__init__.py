@@ -27,7 +27,7 @@ from ._guard import GuardedFile, check_pixels, decoding
 from ._limits import DEFAULT_PIXEL_LIMIT, pixel_limit_default
 from ._meaning import Meaning, tiff_meaning
 from ._open import _is_tiff, open_image
-from ._pillow import open_pillow, pillow_header, pillow_preview
+from ._pillow import grey_key, open_pillow, pillow_header, pillow_preview
 from ._plan import ReadPlan, open_plan, with_validity
 from ._sources import describe, is_url, open_source
 from ._tiff import TiffFacts, TiffStream, check_page, tiff_facts, tiff_preview
@@ -250,17 +250,18 @@ def _opened(raw, source, pixel_limit, page):
         return
     with open_pillow(fh, source, pixel_limit, page) as img:
         header = pillow_header(img, source)
-        header.update(_validity_header(None, header["bands"], source))
+        header.update(_validity_header(None, header["bands"], source, grey_key(img)))
         header.update({"crs": None, "transform": None, "bounds": None, "scales": None})
         yield header, partial(pillow_preview, img, source)
 
 
-def _validity_header(facts, bands, source) -> dict:
+def _validity_header(facts, bands, source, nodata=None) -> dict:
     """``nodata`` and ``mask`` (what says which pixels count, in GDAL's order: ``"internal"``
-    or ``"sidecar"`` mask, ``"nodata"``, ``"alpha"``, or ``None``) of an image's header."""
+    or ``"sidecar"`` mask, ``"nodata"``, ``"alpha"``, or ``None``) of an image's header; a
+    TIFF's nodata is in its ``facts``, a Pillow image's is ``nodata``."""
     from ._tiff import sidecar_mask
 
-    nodata = None if facts is None else facts.nodata
+    nodata = nodata if facts is None else facts.nodata
     if facts is not None and facts.mask_page is not None:
         kind = "internal"
     elif facts is not None and sidecar_mask(source) is not None:

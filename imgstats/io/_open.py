@@ -13,7 +13,7 @@ from .._lazy import lazy_module
 from ..errors import ImageNotFound, InvalidOption, UnreadableImage
 from . import _limits
 from ._guard import GuardedFile, decoding
-from ._pillow import open_pillow, pillow_header, pillow_to_array
+from ._pillow import grey_key, open_pillow, pillow_header, pillow_to_array
 from ._sources import describe, is_url, open_source
 from ._tiff import (
     TiffArray,
@@ -113,6 +113,7 @@ def open_image(
             out = _open_tiff(fh, source, chunks, pixel_limit, storage_options, page, palette)
             return _with_options(out, raw, nodata, palette)
         img = open_pillow(fh, source, pixel_limit, page)
+        key = grey_key(img) if palette == "rgb" else None  # before decoding: it needs the tile
         arr, bands = pillow_to_array(img, source, palette)
         attrs = {
             "source": describe(source),
@@ -121,6 +122,8 @@ def open_image(
             "page": page,
             "pages": pillow_header(img, source)["pages"],  # frames: as read_header counts them
         }
+        if key is not None:
+            attrs["nodata"] = key  # where an image's nodata travels (see with_validity)
     if chunks is not None:
         import dask.array as da
 

@@ -15,6 +15,7 @@ __all__ = [
     "open_pillow",
     "check_pixels",
     "expanded_mode",
+    "grey_key",
     "pillow_header",
     "pillow_photometric",
     "pillow_to_array",
@@ -99,6 +100,24 @@ def expanded_mode(img: Image.Image) -> str:
     if img.mode == "1":
         return "L"
     return img.mode
+
+
+#: The greys of Pillow's PNG raw modes of fewer than 8 bits, decoded scaled to 0..255.
+_GREY_STEPS = {"L;2": 85, "L;4": 17}
+
+
+def grey_key(img: Image.Image) -> int | None:
+    """The transparent grey of a greyscale PNG (its tRNS key) as the decoded values hold it,
+    or ``None``; read before the image is loaded.
+
+    GDAL reads the key as the image's nodata value, and so does imgstats. A 2- or 4-bit grey
+    is decoded scaled to 0..255, and its key with it (Pillow leaves the key unscaled).
+    """
+    key = img.info.get("transparency")
+    if img.format != "PNG" or img.mode not in ("1", "L", "I;16") or not isinstance(key, int):
+        return None
+    rawmode = img.tile[0].args if img.tile else None
+    return key * _GREY_STEPS.get(rawmode, 1)
 
 
 def pillow_header(img: Image.Image, source=None) -> dict:

@@ -656,7 +656,7 @@ def _pillow_plan(path, pixel_limit) -> ReadPlan | None:
     """
     from ._guard import decoding
     from ._limits import pixel_limit_default
-    from ._pillow import open_pillow, pillow_header
+    from ._pillow import grey_key, open_pillow, pillow_header
     from ._pillow_memory import load_single_block
     from ._sources import describe, open_source
 
@@ -667,8 +667,8 @@ def _pillow_plan(path, pixel_limit) -> ReadPlan | None:
             return None  # open_image says it is empty
         fh.seek(0)
         img = open_pillow(fh, path, pixel_limit)
-        if img.mode not in ("L", "RGB", "RGBA"):
-            return None
+        if img.mode not in ("L", "RGB", "RGBA") or grey_key(img) is not None:
+            return None  # open_image's array carries the key as its nodata
         # Every fact that reads the file is read here, while it is open: the plan keeps the
         # decoded pixels, never the file (a PSD's or GIF's frame count seeks in it).
         header = pillow_header(img, path)

@@ -13,10 +13,12 @@ import numpy as np
 import pytest
 import rasterio
 import tifffile
+from PIL import Image
 from rasterio.transform import from_origin
 
 import imgstats
 from imgstats.errors import InvalidOption
+from imgstats.io import read_header
 
 from . import test_meaning_valid
 from .oracle import check_all
@@ -116,3 +118,29 @@ def test_complex_tiffs_are_refused_on_every_route(tmp_path, dtype, chunks):
         imgstats.zonal(path, np.ones((H, W), np.uint8), ["min"], chunks=chunks)
     with pytest.raises(InvalidOption, match="complex samples have no order"):
         imgstats.open_image(path)
+
+
+# -- a greyscale PNG's transparent grey: GDAL's nodata ---------------------------------------
+@pytest.mark.parametrize("bits", [1, 2, 4, 8, 16])
+def test_the_transparent_grey_of_a_png_is_its_nodata_as_gdal_reads_it(tmp_path, read, bits):
+    # before: the tRNS key was ignored, and every pixel of that grey counted
+    top = (1 << bits) - 1
+    stored = RNG.integers(0, top + 1, (H, W)).astype(np.uint16 if bits == 16 else np.uint8)
+    key = top if bits == 1 else top // 3
+    stored[RNG.random((H, W)) < 0.2] = key
+    path = tmp_path / f"grey{bits}.png"
+    if bits == 1:
+        Image.fromarray(stored.astype(bool)).save(path, transparency=key)
+    else:
+        Image.fromarray(stored).save(path, bits=min(bits, 8), transparency=key)
+    step = 255 // top if bits < 8 else 1  # fewer than 8 bits are scaled to 0..255
+    want = _oracle(path) * np.array(step, stored.dtype)
+    assert want.size < stored.size
+    _check(read(path, FUNCS), want)
+    with open(path, "rb") as fh:
+        facts = read_header(fh, path)
+    assert (facts["nodata"], facts["mask"]) == (key * step, "nodata")
+    with rasterio.open(path) as src:
+        assert src.nodata == key
+        stack = src.read(1, masked=True) * np.array(step, stored.dtype)
+    _zones_check(path, lambda zone: stack[zone].compressed())

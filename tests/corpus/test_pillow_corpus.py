@@ -4,8 +4,9 @@ Over the thousand test images of Pillow's sdist (see ``conftest.py``): ``compute
 path must answer or raise an :class:`imgstats.ImgStatsError` -- any other exception fails, as
 a traceback in the CLI or a 500 in the service would. Where Pillow itself decodes a file to
 a mode imgstats reads as Pillow does, the answer must equal numpy on Pillow's pixels (GDAL's
-valid samples: the colour bands of the pixels that are not transparent); a TIFF's answer must
-equal numpy on its eager read (``open_image``), whichever way ``compute`` read it.
+valid samples: the colour bands of the pixels that are not transparent, the greys that are not
+a PNG's transparent grey); a TIFF's answer must equal numpy on its eager read
+(``open_image``), whichever way ``compute`` read it.
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ def _pillow_oracle(path):
             with Image.open(path) as img:
                 if img.format == "TIFF" or img.mode not in _SAME:
                     return None
+                # a greyscale PNG's transparent grey (tRNS): GDAL's nodata
+                key = img.info.get("transparency") if img.format == "PNG" else None
+                key = key if isinstance(key, int) and img.mode in ("1", "L", "I", "I;16") else None
+                if key is not None and img.tile and img.tile[0].args in ("L;2", "L;4"):
+                    return None  # Pillow scales these greys to 0..255, but not their key
                 if img.mode in ("P", "PA"):
                     transparent = "transparency" in img.info or img.mode == "PA"
                     img = img.convert("RGBA" if transparent else "RGB")
@@ -45,7 +51,7 @@ def _pillow_oracle(path):
         return None
     if arr.ndim == 3 and arr.shape[-1] in (2, 4):
         return arr[..., :-1][arr[..., -1] != 0]  # alpha: transparent pixels do not count
-    return arr
+    return arr if key is None else arr[arr != key]
 
 
 def _files(root):
