@@ -1004,6 +1004,11 @@ class Summary:
             j = int(np.searchsorted(cum, rank, side="right"))
             rank -= int(cum[j - 1]) if j else 0
             prefix = (prefix << 16) | j if shift < _top_shift(bits) else j
+            # the levels below on which the smallest and largest key agree hold every key in
+            # one bin: no pass counts them (int64 samples below 2**16: 3 passes -> 1)
+            while shift and stats.kmin >> (shift - 16) == stats.kmax >> (shift - 16):
+                shift -= 16
+                prefix = stats.kmin >> shift
             if shift == 0:
                 return _value(prefix, stats.dtype)
             node = self.refined.get((self._refined_selection(sel), shift, prefix))

@@ -344,26 +344,45 @@ def test_float32_negative_values_and_ties_in_one_bin():
 
 
 def test_float64_differing_only_in_the_lowest_bits_descends_every_level(monkeypatch):
-    # 200k float64 values sharing their top 48 key bits. With the 32-bit collect limit: three
+    # 200k float64 values sharing their top 48 key bits, and two far apart (so that the
+    # smallest and largest key share no level). With the 32-bit collect limit: three
     # refinement passes, each over a bin too full to collect (sub-histograms at shifts 48, 32
     # and 16).
     monkeypatch.setattr(imgstats.summary, "WIDE_COLLECT_LIMIT", imgstats.summary.COLLECT_LIMIT)
     rng = np.random.default_rng(4)
     bits = np.float64(1.0).view(np.uint64) + rng.integers(0, 1 << 16, 200_000).astype(np.uint64)
-    arr = bits.view(np.float64)
+    arr = np.concatenate([bits.view(np.float64), [0.5, 2.0]])
     assert len(np.unique(arr)) > 50_000
-    refined = _check_refinement(arr, QS, chunks=(123_457, 76_543), kinds=["hist"])
+    refined = _check_refinement(arr, QS, chunks=(123_457, 76_545), kinds=["hist"])
     shifts = {shift for (_, shift, _) in refined.refined}
     assert shifts == {48, 32, 16}
 
 
+@pytest.mark.parametrize("dtype", [np.int64, np.uint64, np.float64])
+def test_levels_every_key_shares_take_no_pass(dtype, monkeypatch):
+    # The same keys without the two far values (and int64 samples below 2**16, as
+    # ``astype(int)`` gives them): the smallest and largest key agree above the lowest 16
+    # bits, so every key is in one bin at shifts 48 and 32 and only the last level is
+    # counted, in one pass, where three passes found one full bin after another.
+    monkeypatch.setattr(imgstats.summary, "WIDE_COLLECT_LIMIT", imgstats.summary.COLLECT_LIMIT)
+    rng = np.random.default_rng(4)
+    low = rng.integers(0, 1 << 16, 200_000).astype(np.uint64)
+    if dtype == np.float64:
+        arr = (np.float64(1.0).view(np.uint64) + low).view(np.float64)
+    else:
+        arr = low.astype(dtype)
+    refined = _check_refinement(arr, QS, chunks=(123_457, 76_543), kinds=["hist"])
+    assert {shift for (_, shift, _) in refined.refined} == {16}
+
+
 def test_float64_bin_under_the_wide_limit_is_collected_in_one_pass():
-    # The same bin with the default limit: its 200k keys are collected at once.
+    # The same bin with the default limit: its 200k keys are collected at once (at the last
+    # level, where the smallest and largest key stop agreeing).
     rng = np.random.default_rng(4)
     bits = np.float64(1.0).view(np.uint64) + rng.integers(0, 1 << 16, 200_000).astype(np.uint64)
     arr = bits.view(np.float64)
     refined = _check_refinement(arr, QS, chunks=(123_457, 76_543), kinds=["keys"])
-    assert {shift for (_, shift, _) in refined.refined} == {48}
+    assert {shift for (_, shift, _) in refined.refined} == {16}
 
 
 def test_float64_lowest_bits_collected_at_the_last_level():

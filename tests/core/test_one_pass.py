@@ -158,12 +158,15 @@ def test_8_and_16_bit_images_and_the_luma_need_one_pass(passes):
 def test_float64_bins_over_the_wide_limit_take_more_passes(passes, monkeypatch):
     # A bin too full to collect gets a histogram of its next 16 bits: float64 keys then
     # descend 16 bits per pass (48, 32, 16), each pass still for every selection at once.
+    # Two far values in each band keep its smallest and largest key apart on every level
+    # (levels they agree on take no pass: test_exact.test_levels_every_key_shares_take_no_pass).
     monkeypatch.setattr(imgstats.summary, "WIDE_COLLECT_LIMIT", 1000)
     rng = np.random.default_rng(8)
     bits = np.float64(1.0).view(np.uint64) + rng.integers(0, 1 << 16, (100, 60, 3)).astype(
         np.uint64
     )
     arr = bits.view(np.float64)
+    arr[0, 0], arr[0, 1] = 0.5, 2.0
     _check_each(imgstats.compute(arr, FUNCS, band=SELECTIONS), arr, FUNCS)
     assert len(passes) == 4
 
