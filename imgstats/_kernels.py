@@ -276,6 +276,25 @@ def scan_int_keys(raw, flip, shift, hist, kmin, kmax, ksum_hi, ksum_lo):
     fl = np.uint64(flip)
     sh = np.uint64(shift)
     low = np.uint64(0xFFFFFFFF)
+    if nb == 1:  # one band: its table row, minimum, maximum and sums in registers, no branch
+        row = hist[0]
+        col = raw[:, 0]
+        kmn = np.uint64(kmin[0])
+        kmx = np.uint64(kmax[0])
+        s_hi = np.int64(0)
+        s_lo = np.int64(0)
+        for p in range(npix):
+            k = np.uint64(col[p]) ^ fl
+            row[np.int64(k >> sh)] += 1
+            kmn = min(kmn, k)
+            kmx = max(kmx, k)
+            s_hi += np.int64(k >> np.uint64(32))
+            s_lo += np.int64(k & low)
+        kmin[0] = kmn
+        kmax[0] = kmx
+        ksum_hi[0] += s_hi
+        ksum_lo[0] += s_lo
+        return
     for p in range(npix):
         for c in range(nb):
             k = np.uint64(raw[p, c]) ^ fl
