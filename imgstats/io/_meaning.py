@@ -290,7 +290,8 @@ def _band_names(photometric, samples, colour_samples, alpha, page) -> tuple[str,
     if samples == 1:
         return ("L",)
     if photometric == "rgb" and samples in (3, 4):
-        return ("R", "G", "B", "A")[:samples]
+        # a fourth sample is alpha only when ExtraSamples says so, as GDAL reads it
+        return ("R", "G", "B") + (("A",) if alpha else _numbered(3, samples - 3))
     if photometric == "ycbcr" and samples == 3 and int(page.compression) in (6, 7, 34892):
         return ("R", "G", "B")  # JPEG decoders hand back RGB
     if photometric in ("minisblack", "miniswhite") and samples == 2 and alpha:

@@ -181,3 +181,38 @@ def test_a_nodata_tag_leaves_out_the_stored_samples_gdal_leaves_out(tmp_path, re
     want = value(gdal.compressed()).astype(imgstats.open_image(path).dtype)
     _check(read(path, FUNCS), want)
     _zones_check(path, lambda zone: value(gdal[zone].compressed()))
+
+
+# -- an extra sample is alpha only when the file says so -------------------------------------
+def _without_extrasamples(path):
+    """``path`` with its ExtraSamples tag renamed to an unknown private tag (as old writers
+    leave it out), in place."""
+    with tifffile.TiffFile(path) as tif:
+        offset = tif.pages[0].tags["ExtraSamples"].offset
+    data = bytearray(path.read_bytes())
+    data[offset : offset + 2] = (65000).to_bytes(2, "little")
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16"])
+@pytest.mark.parametrize("extra", ["unspecified", "no-tag"])
+def test_a_fourth_rgb_sample_that_is_not_alpha_counts_as_gdal_reads_it(
+    tmp_path, read, dtype, extra
+):
+    # before: it was named "A" and taken for alpha: its 0s hid their pixels' colours, and
+    # its own samples were never pooled
+    rgbx = RNG.integers(0, 4, (H, W, 4)).astype(dtype)  # many 0s in the fourth sample
+    path = tmp_path / f"rgbx-{extra}.tif"
+    tifffile.imwrite(path, rgbx, photometric="rgb", extrasamples=["unspecified"], tile=(16, 16))
+    if extra == "no-tag":
+        _without_extrasamples(path)
+    with rasterio.open(path) as src:
+        assert src.colorinterp[3] == rasterio.enums.ColorInterp.undefined
+    want = _oracle(path)
+    assert want.size == rgbx.size
+    _check(read(path, FUNCS), want)
+    img = imgstats.open_image(path)
+    assert img.coords["band"].values.tolist() == ["R", "G", "B", "3"]
+    with open(path, "rb") as fh:
+        assert read_header(fh, path)["mask"] is None
+    _zones_check(path, lambda zone: rgbx[zone].ravel())
