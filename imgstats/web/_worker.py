@@ -9,6 +9,8 @@ complete, so a stalled client costs a socket, never a thread. It also:
 
 * closes a connection whose head has not arrived within ``IMGSTATS_HEADER_TIMEOUT`` seconds
   (10; answered ``408``), or whose body has not within ``IMGSTATS_BODY_TIMEOUT`` (30);
+* reads a request pipelined behind another (bytes gunicorn's parser already holds) the same
+  way, instead of handing half of one to a thread;
 * hands over at once a body declared larger than ``IMGSTATS_MAX_CONTENT_LENGTH`` (the app
   answers 413 without reading it), and a head over :data:`MAX_HEAD` bytes is answered 431;
 * accepts new connections only while a thread is free for them, so the connections a worker
@@ -361,7 +363,7 @@ class BufferingWorker(ThreadWorker):
             elif conn.pending:  # the rest of the response first, then keep-alive or close
                 self._flush(conn, fs)
             else:
-                super().finish_request(conn, fs)
+                self._keep_alive_or_close(conn, fs)
         finally:
             if retry:
                 self._retry_parked()
@@ -398,7 +400,23 @@ class BufferingWorker(ThreadWorker):
         entry[1] = time.monotonic() + self._send_window()  # progress: the timeout restarts
         if not conn.pending:
             self._end_flush(conn)
-            super().finish_request(conn, entry[0])
+            self._keep_alive_or_close(conn, entry[0])
+
+    def _keep_alive_or_close(self, conn, fs) -> None:
+        """gunicorn's keep-alive or close once a response is sent; but a next request the
+        client pipelined behind it, already read into the parser, is read whole here too.
+        gunicorn hands it to a thread as it is, and half a request ('GET /he') then blocked
+        that thread on the socket for good: 40 such connections left none for /health."""
+        parser = getattr(conn, "parser", None)
+        ahead = b""
+        if parser is not None and not fs.cancelled() and fs.exception() is None and fs.result():
+            # empty lines before a request are ignored (RFC 9112 2.2): a client's stray CRLF
+            # after a body is no request to wait for
+            ahead = parser.unreader.take_buffered().lstrip(b"\r\n")
+        if not ahead:
+            super().finish_request(conn, fs)
+            return
+        self._start_reading(conn, time.monotonic() + self.header_timeout, ahead=ahead)
 
     def _end_flush(self, conn) -> None:
         self.flushing.pop(conn, None)
@@ -436,9 +454,17 @@ class BufferingWorker(ThreadWorker):
         self.keepalived_conns.remove(conn)
         self._start_reading(conn, time.monotonic() + self.header_timeout, readable=True)
 
-    def _start_reading(self, conn, deadline: float, readable: bool = False) -> None:
+    def _start_reading(
+        self, conn, deadline: float, readable: bool = False, ahead: bytes = b""
+    ) -> None:
+        """Read ``conn``'s next request in the event loop, starting from the bytes already
+        read ``ahead`` of it (pipelined behind the last one)."""
         conn.sock.setblocking(False)
-        self.reading[conn] = [bytearray(), deadline, False]
+        self.reading[conn] = [bytearray(ahead), deadline, False]
+        if ahead:
+            self._received(conn, self.reading[conn])
+            if conn not in self.reading:
+                return
         if readable:  # read now: a whole small request is usually there already, and then
             self._on_readable(conn, None)  # the poller need not hear of it (two syscalls)
             if conn not in self.reading:
@@ -459,8 +485,13 @@ class BufferingWorker(ThreadWorker):
             self._stop_reading(conn)
             self._close(conn)
             return
+        state[0] += data
+        self._received(conn, state)
+
+    def _received(self, conn, state) -> None:
+        """Hand ``conn``'s request to a thread once it is whole (431 when its head is too
+        large); until then it stays with the event loop."""
         buf = state[0]
-        buf += data
         complete = request_complete(buf, self.max_body)
         if complete is None:
             self._stop_reading(conn)

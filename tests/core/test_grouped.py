@@ -333,6 +333,14 @@ def test_count_labels_counts_runs_and_the_labels_outside(mode, masked):
                 assert last[g] == (where[-1] + 1 if where.size else 0)
 
 
+def _float_means(groups, dtype, mode) -> np.ndarray:
+    """:func:`grouped._means` of float ``groups`` given as their keys, one after the other."""
+    offsets = np.concatenate([[0], np.cumsum([g.size for g in groups])]).astype(np.int64)
+    keys, _ = grouped.sample_keys(np.concatenate(groups))
+    with _jit.forced(mode):
+        return grouped._means(keys, offsets, dtype)
+
+
 def _exact_mean(values) -> float:
     from fractions import Fraction
 
@@ -364,14 +372,54 @@ def test_float_means_of_keys_are_exact(mode, dtype):
         np.array([7.25], dt),
         (rng.random(300) * 1e-3).astype(dt),
     ]
-    values = np.concatenate(groups)
-    offsets = np.concatenate([[0], np.cumsum([g.size for g in groups])]).astype(np.int64)
-    keys, _ = grouped.sample_keys(values)
-    with _jit.forced(mode):
-        got = grouped._means(keys, offsets, dt)
+    got = _float_means(groups, dt, mode)
     for j, g in enumerate(groups):
         want = _exact_mean(g)
         assert (math.isnan(want) and math.isnan(got[j])) or got[j] == want, (j, got[j], want)
+
+
+@pytest.mark.parametrize("mode", ["always", "never"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_float_means_of_non_integer_values_ties_and_cancellation(mode, dtype):
+    """The exact sum in limbs and one rounded division: non-integer values whose float64
+    sum no int64 holds (they went group by group through the whole-image machinery), means
+    exactly halfway between two floats (ties to even), sums that cancel to zero or to a few
+    ulps, one huge and many tiny values, negative groups, a long group."""
+    dt = np.dtype(dtype)
+    eps = float(np.finfo(dt).eps)
+    rng = np.random.default_rng(61)
+    groups = [
+        (rng.normal(1500, 400, 2500) / 7).astype(dt),  # a DEM's heights
+        (rng.random(997) * 2 - 1).astype(dt),  # NDVI-like, both signs
+        np.array([1.0, 1.0 + eps], dt),  # the mean is a tie: to the even 1.0
+        np.array([1.0 + eps, 1.0 + 2 * eps], dt),  # a tie: to the even 1 + 2 eps
+        np.array([-(1.0 + eps), -(1.0 + 2 * eps)], dt),
+        np.array([3.5, -3.5, 1e-30, -1e-30], dt),  # cancels to zero
+        np.array([1.0, -1.0, eps, eps, -eps / 2], dt),  # cancels to a few ulps
+        np.concatenate([np.array([np.finfo(dt).max / 4], dt), np.full(50, 1e-30, dt)]),
+        -(rng.random(300) * 1e6 + 0.1).astype(dt),
+        (rng.standard_cauchy(20_000) * 1e3).astype(dt),  # heavy tails: every exponent
+    ]
+    got = _float_means(groups, dt, mode)
+    for j, g in enumerate(groups):
+        assert got[j] == _exact_mean(g), (j, got[j], _exact_mean(g))
+
+
+@settings(CORE, max_examples=60)
+@given(
+    data=st.data(),
+    dtype=st.sampled_from([np.float32, np.float64]),
+)
+def test_float_means_equal_the_exact_mean_rounded_once(data, dtype):
+    """Any finite floats, subnormals and zeros of either sign included, in groups of 1 to
+    40: the mean is the exact mean rounded once to float64 (``Fraction`` the oracle)."""
+    sizes = data.draw(st.lists(st.integers(1, 40), min_size=1, max_size=8))
+    elems = st.floats(allow_nan=False, allow_infinity=False, width=8 * np.dtype(dtype).itemsize)
+    values = data.draw(hnp.arrays(dtype, sum(sizes), elements=elems))
+    groups = np.split(values, np.cumsum(sizes)[:-1])
+    got = _float_means(groups, np.dtype(dtype), "always")
+    for j, g in enumerate(groups):
+        assert got[j] == _exact_mean(g), (j, got[j], _exact_mean(g))
 
 
 @pytest.mark.parametrize("mode", ["always", "never"])

@@ -150,3 +150,43 @@ def test_a_request_the_worker_refuses_says_why(server, data, status, says):
     assert got == status and headers["content-type"] == "application/json", body[:300]
     assert says in json.loads(body)["error"]
     assert http_get(server.url, "/health", timeout=10)[0] == 200
+
+
+def test_half_a_pipelined_request_holds_no_thread(server):
+    """32 connections (more than the worker's 14 threads) each send a whole request and,
+    pipelined behind it, half of the next ('GET /he'). gunicorn handed the half to a thread,
+    which blocked on the socket for good: /health timed out. Now the half waits in the event
+    loop: /health answers, and each half gets a 408 once the head timeout passes."""
+    socks = []
+    try:
+        for _ in range(32):
+            s = socket.create_connection(("127.0.0.1", server.port), timeout=15)
+            s.sendall(_get(b"/health") + b"GET /he")
+            socks.append(s)
+        for _ in range(3):
+            assert http_get(server.url, "/health", timeout=5)[0] == 200
+        for s in socks:
+            received = b""
+            while chunk := s.recv(1 << 16):
+                received += chunk
+            assert received.startswith(b"HTTP/1.1 200 ")
+            assert b"HTTP/1.1 408 " in received and b"IMGSTATS_HEADER_TIMEOUT" in received
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_pipelined_requests_are_all_answered_in_order(server):
+    data = (
+        _get(b"/health")
+        + b"\r\n"  # a stray empty line between requests is ignored
+        + _get(b"/stats/IMG_1.jpg/max")
+        + _get(b"/stats/nope.jpg/max", b"Connection: close\r\n")
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as s:
+        s.sendall(data)
+        received = b""
+        while chunk := s.recv(1 << 16):
+            received += chunk
+    statuses = [int(part[:3]) for part in received.split(b"HTTP/1.1 ")[1:]]
+    assert statuses == [200, 200, 404], received[-500:]
