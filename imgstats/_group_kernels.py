@@ -540,8 +540,8 @@ def float_means(keys, offsets, mean, special, fallback):
             e1 = np.int64(x1 >> mbits) & emask
             if e0 == emask or e1 == emask:  # an infinity (NaN is never a key here)
                 for x, e, t in ((x0, e0, 0), (x1, e1, 1)):
-                    sums = (high[t], low[t], special[g])
-                    if _float_term(x, e, emask, mbits, sign_shift, split, *sums):
+                    hi_t, lo_t = high[t], low[t]
+                    if _float_term(x, e, emask, mbits, sign_shift, split, hi_t, lo_t, special[g]):
                         emin = min(emin, max(e, np.int64(1)))
                         emax = max(emax, max(e, np.int64(1)))
                 continue

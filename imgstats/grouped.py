@@ -519,6 +519,25 @@ HISTOGRAM_BUDGET = 64 << 20
 _BINS_PER_SAMPLE = 4
 
 
+#: 8-bit samples whose label image has more zones than this (by the range of a grid of its
+#: labels) take the banded keys' path (:func:`label_select`) first: the histogram path's
+#: tables of 256 words per zone then spill from the cache. One core, 25 MP, mean, median
+#: and p99, histograms / banded: 300 zones 15.5 / 17.0 ms, 1,000 16.5 / 20.3 ms, 2,000
+#: 19.3 / 18.8 ms, 10,000 25 / 20 ms, 40,000 55 / 39 ms.
+HISTOGRAM_ZONES = 2048
+
+
+def few_zones(labels) -> bool:
+    """Whether a ``(y, x)`` label image likely has at most :data:`HISTOGRAM_ZONES` zones,
+    from the range of a grid of about 4,096 of its labels (no copy of the image)."""
+    labels = np.asarray(labels)
+    if labels.ndim != 2 or not labels.size:
+        return True
+    h, w = labels.shape
+    look = labels[:: max(1, h // 64), :: max(1, w // 64)]
+    return int(look.max()) - int(look.min()) < HISTOGRAM_ZONES
+
+
 def label_statistics(values, labels, background, funcs, nb: int = 1, valid=None):
     """Every statistic of every label zone of 8-bit samples, from one pass over the pixels
     into a 256-bin histogram per zone, with no key written; ``None`` when this path does

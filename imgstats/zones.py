@@ -49,6 +49,7 @@ from ._blocks import merge_refinements, refine_block
 from .errors import InvalidOption
 from .grouped import (
     Groups,
+    few_zones,
     group_labels,
     group_runs,
     label_select,
@@ -849,10 +850,11 @@ def _check_label_zones(n: int, limit: int) -> None:
 
 
 def _label_histograms(walk: _Walk, names, nodata):
-    """The statistics of a numpy image's label zones in one call: 8-bit samples by
-    :func:`imgstats.grouped.label_statistics` (one histogram pass, no keys), else 8- and
-    16-bit ones by :func:`imgstats.grouped.label_select` (keys band by band);
-    ``None`` for the grouped path."""
+    """The statistics of a numpy image's label zones in one call: 8-bit samples of a few
+    zones by :func:`imgstats.grouped.label_statistics` (one histogram pass, no keys), 8- and
+    16-bit ones by :func:`imgstats.grouped.label_select` (keys band by band; for many zones
+    of 8-bit samples first, see :data:`imgstats.grouped.HISTOGRAM_ZONES`), each the other's
+    fallback for 8-bit samples; ``None`` for the grouped path."""
     if walk.dask or np.dtype(walk.values.dtype).itemsize > 2:
         return None
     h, w = walk.values.shape[:2]
@@ -860,8 +862,13 @@ def _label_histograms(walk: _Walk, names, nodata):
     valid = _sample_validity(block, ok, walk.nb, nodata)
     layout = walk.layout
     args = (block, layout.labels, layout.background, names, walk.nb, valid)
-    found = label_statistics(*args) if block.dtype.itemsize == 1 else None
-    return found if found is not None else label_select(*args)
+    if block.dtype.itemsize == 1 and few_zones(layout.labels):
+        found = label_statistics(*args)
+        return found if found is not None else label_select(*args)
+    found = label_select(*args)
+    if found is None and block.dtype.itemsize == 1:
+        found = label_statistics(*args)
+    return found
 
 
 def _group_block(block, box, zone, nb, nodata=None) -> Groups:

@@ -172,6 +172,7 @@ def tiff_facts(tif, source, page: int = 0, pixel_limit: int | None = None, palet
         nbands = len(meaning.bands)
         shape = (height, width) + ((nbands,) if nbands > 1 else ())
         nodata, mask_page, geo = _gdal_facts(tif, tpage, page, source)
+        nodata = meaning.value_of_stored(nodata)  # GDAL's tag names a stored sample
         scales = None
         if meaning.photometric != "palette":  # a palette's colours have no scale
             from ._meaning import gdal_scales

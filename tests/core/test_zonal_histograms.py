@@ -278,3 +278,35 @@ def test_runs_of_every_length_equal_numpy(mode, stripes, taken, monkeypatch):
         check(frame, img, label_masks(labels), FUNCS)
         check_without(masked, img, label_masks(labels), nd, FUNCS)
         assert taken[-2:] == [True, True], name
+
+
+def test_many_zones_take_the_banded_path_first(monkeypatch):
+    """8-bit samples of more label zones than ``HISTOGRAM_ZONES`` (by a grid of the labels)
+    go the banded keys' way, where the histogram path's tables would spill from the cache:
+    the histogram path is not even asked, and every zone equals numpy."""
+    calls = _spy(monkeypatch)
+    rng = np.random.default_rng(21)
+    h, w = 256, 4096
+    img = rng.integers(0, 256, (h, w), dtype=np.uint8)
+    # 8,192 zones of 8 x 16 pixels: runs of 16, 128 pixels a zone
+    labels = (np.arange(h)[:, None] // 8 * (w // 16) + np.arange(w)[None, :] // 16 + 1).astype(
+        np.int32
+    )
+    assert not grouped.few_zones(labels)
+    frame = imgstats.zonal(img, labels, ["mean", "median", "p99"])
+    assert calls == []
+    order = np.argsort(labels, axis=None, kind="stable")
+    parts = np.split(img.reshape(-1)[order], np.cumsum(np.bincount(labels.reshape(-1)))[1:-1])
+    assert frame.index.tolist() == list(range(1, 8193))
+    sizes = {part.size for part in parts}
+    assert sizes == {128}  # every zone sorted as one row: numpy along rows is the oracle
+    rows = np.stack(parts)
+    assert np.array_equal(frame["median"].to_numpy(), np.median(rows, axis=1))
+    assert np.array_equal(frame["p99"].to_numpy(), np.percentile(rows, 99, axis=1))
+    assert np.array_equal(frame["mean"].to_numpy(), rows.astype(np.float64).mean(axis=1))
+    assert (frame["count"].to_numpy() == 128).all()
+    # and a few zones keep the histogram path
+    few = labels % 7 + 1
+    assert grouped.few_zones(few)
+    imgstats.zonal(img, few, ["median"])
+    assert calls == [True]
