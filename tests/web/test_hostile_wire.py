@@ -190,3 +190,23 @@ def test_pipelined_requests_are_all_answered_in_order(server):
             received += chunk
     statuses = [int(part[:3]) for part in received.split(b"HTTP/1.1 ")[1:]]
     assert statuses == [200, 200, 404], received[-500:]
+
+
+def test_a_refused_body_that_never_comes_holds_no_thread(server):
+    """40 clients (the worker has 14 threads) declare a 10 MB body, send 1000 bytes of it
+    and stall. The app answers 413 without reading it; gunicorn then waited up to 5 s in
+    the thread for the rest, so /health waited that long for a thread. Now the connection is
+    closed after the 413 and the event loop drains it."""
+    head = POST.replace(b"Transfer-Encoding: chunked", b"Content-Length: 10000000")
+    socks = []
+    try:
+        for _ in range(40):
+            s = socket.create_connection(("127.0.0.1", server.port), timeout=15)
+            s.sendall(head + b"a" * 1000)
+            socks.append(s)
+        assert http_get(server.url, "/health", timeout=3)[0] == 200
+        for s in socks:
+            assert s.recv(1 << 16).startswith(b"HTTP/1.1 413 ")
+    finally:
+        for s in socks:
+            s.close()
