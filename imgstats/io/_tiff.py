@@ -165,7 +165,7 @@ def tiff_facts(tif, source, page: int = 0, pixel_limit: int | None = None, palet
                 value_dtype(tpage.dtype),
             )
         if meaning.dtype.kind not in "uif":  # refused here, so that every route refuses it
-            raise InvalidOption(
+            raise UnreadableImage(
                 f"unsupported pixel type {meaning.dtype} in {describe(source)}: complex samples "
                 "have no order; imgstats reads integer and real float images"
             )

@@ -17,7 +17,7 @@ from PIL import Image
 from rasterio.transform import from_origin
 
 import imgstats
-from imgstats.errors import InvalidOption
+from imgstats.errors import UnreadableImage
 from imgstats.io import read_header
 
 from . import test_meaning_valid
@@ -108,16 +108,30 @@ def test_half_float_tiffs_are_read_as_float32_as_gdal_reads_them(tmp_path, read,
 @pytest.mark.parametrize("dtype", ["complex64", "complex128"])
 @pytest.mark.parametrize("chunks", [None, (7, 11)])
 def test_complex_tiffs_are_refused_on_every_route(tmp_path, dtype, chunks):
-    # before: compute refused them, but the zones gave complex "minimums" (complex64) or
-    # crashed with a TypeError (complex128)
+    # before: compute refused them as a bad option (HTTP 400), but the zones gave complex
+    # "minimums" (complex64) or crashed with a TypeError (complex128)
     path = tmp_path / "complex.tif"
     tifffile.imwrite(path, (RNG.random((H, W)) + 1j).astype(dtype))
-    with pytest.raises(InvalidOption, match=f"{dtype}.*complex samples have no order"):
+    with pytest.raises(UnreadableImage, match=f"{dtype}.*complex samples have no order"):
         imgstats.compute(path, "min", chunks=chunks)
-    with pytest.raises(InvalidOption, match="complex samples have no order"):
+    with pytest.raises(UnreadableImage, match="complex samples have no order"):
         imgstats.zonal(path, np.ones((H, W), np.uint8), ["min"], chunks=chunks)
-    with pytest.raises(InvalidOption, match="complex samples have no order"):
+    with pytest.raises(UnreadableImage, match="complex samples have no order"):
         imgstats.open_image(path)
+
+
+def test_a_complex_tiff_is_a_422_over_http(tmp_path):
+    from imgstats.web import create_app
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    tifffile.imwrite(folder / "c.tif", (RNG.random((H, W)) + 1j).astype(np.complex64))
+    app = create_app({"IMAGES": str(folder), "TESTING": True, "WARMUP": False})
+    with app.test_client() as client:
+        for url in ("/stats/c.tif/mean", "/api/images/c.tif"):
+            response = client.get(url)
+            assert response.status_code == 422, response.get_data(as_text=True)
+            assert "complex samples have no order" in response.get_json()["error"]
 
 
 # -- a greyscale PNG's transparent grey: GDAL's nodata ---------------------------------------
