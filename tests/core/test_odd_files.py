@@ -230,3 +230,27 @@ def test_a_fourth_rgb_sample_that_is_not_alpha_counts_as_gdal_reads_it(
     with open(path, "rb") as fh:
         assert read_header(fh, path)["mask"] is None
     _zones_check(path, lambda zone: rgbx[zone].ravel())
+
+
+# -- 16-bit colour PNGs: the 16 bits the file holds --------------------------------------------
+@pytest.mark.parametrize("bands", [("R", "G", "B"), ("R", "G", "B", "A"), ("L", "A")])
+def test_16_bit_colour_pngs_keep_16_bits_as_gdal_reads_them(tmp_path, read, bands):
+    # before: Pillow's 8-bit high bytes were counted: a 16-bit alpha under 256 was taken
+    # for 0 (transparent), and a grey-and-alpha PNG became RGBA, its greys pooled three times
+    import imagecodecs
+
+    values = RNG.integers(0, 65536, (H, W, len(bands))).astype(np.uint16)
+    if bands[-1] == "A":
+        values[..., -1][RNG.random((H, W)) < 0.3] = 0
+        values[..., -1][RNG.random((H, W)) < 0.2] = 200  # opaque enough, but 0 in 8 bits
+    path = tmp_path / "wide.png"
+    path.write_bytes(imagecodecs.png_encode(values))
+    _check(read(path, FUNCS), _oracle(path))
+    img = imgstats.open_image(path)
+    assert img.dtype == np.uint16 and img.coords["band"].values.tolist() == list(bands)
+    with open(path, "rb") as fh:
+        facts = read_header(fh, path)
+    assert (facts["bands"], facts["dtype"]) == (list(bands), "uint16")
+    with rasterio.open(path) as src:
+        colour = src.read(masked=True)[: 3 if bands[0] == "R" else 1]
+    _zones_check(path, lambda zone: colour[:, zone].compressed())
