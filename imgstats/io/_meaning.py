@@ -103,6 +103,30 @@ class Meaning:
             block = block[..., 0]
         return block
 
+    def value_of_stored(self, nodata: float | None) -> float | None:
+        """The value a stored sample ``nodata`` becomes (``None``: no sample can hold it).
+
+        GDAL's nodata tag names a stored sample; its value is compared with the values, so
+        that a 1- to 4-bit or MINISWHITE page leaves out the samples GDAL leaves out. A
+        palette's tag is kept as it is (several indices may share a colour).
+        """
+        if (
+            nodata is None
+            or self.photometric == "palette"
+            or not (self.lut is not None or self.invert)
+        ):
+            return nodata
+        if self.dtype.kind == "f":
+            return -nodata  # an inverted float; NaN stays NaN
+        if not (math.isfinite(nodata) and float(nodata).is_integer()):
+            return None  # no integer sample holds it
+        stored = int(nodata)
+        if self.lut is not None:  # fewer than 8 bits, scaled (and inverted)
+            return int(self.lut[stored]) if 0 <= stored < (1 << self.bits) else None
+        if self.dtype.kind == "u":
+            return self.maxval - stored if 0 <= stored <= self.maxval else None
+        return -1 - stored
+
     def _transform(self, block: np.ndarray) -> np.ndarray:
         if block.dtype == np.bool_:
             block = block.view(np.uint8)
@@ -266,7 +290,8 @@ def _band_names(photometric, samples, colour_samples, alpha, page) -> tuple[str,
     if samples == 1:
         return ("L",)
     if photometric == "rgb" and samples in (3, 4):
-        return ("R", "G", "B", "A")[:samples]
+        # a fourth sample is alpha only when ExtraSamples says so, as GDAL reads it
+        return ("R", "G", "B") + (("A",) if alpha else _numbered(3, samples - 3))
     if photometric == "ycbcr" and samples == 3 and int(page.compression) in (6, 7, 34892):
         return ("R", "G", "B")  # JPEG decoders hand back RGB
     if photometric in ("minisblack", "miniswhite") and samples == 2 and alpha:

@@ -127,8 +127,31 @@ def open_image(
     if chunks is not None:
         import dask.array as da
 
-        arr = da.from_array(arr, chunks=chunks)
+        arr = da.from_array(arr, chunks=checked_chunks(chunks, arr.shape, arr.dtype))
     return _with_options(_data_array(arr, bands, attrs), raw, nodata, palette)
+
+
+def checked_chunks(chunks, shape, dtype) -> tuple:
+    """``chunks`` as dask reads them for an image of ``shape``.
+
+    Raises
+    ------
+    InvalidOption
+        Chunks dask cannot use for it (a size per axis for other axes, a 0, a fraction, a
+        word), which reached dask as a ValueError or ZeroDivisionError traceback.
+    """
+    from dask.array.core import normalize_chunks
+
+    try:
+        if isinstance(chunks, bool):  # an int to dask: chunks of one pixel
+            raise ValueError("chunks is a bool")
+        return normalize_chunks(chunks, shape, dtype=dtype)
+    except (ValueError, TypeError, ZeroDivisionError) as exc:
+        raise InvalidOption(
+            f"invalid chunks {str(chunks)[:64]} for an image of shape {tuple(shape)}: use "
+            "'auto', a size like 512, bytes like '64MiB', one size per axis (y, x[, band]) "
+            f"or sizes by axis like {{0: 512, 1: 512}} ({str(exc).splitlines()[0]})"
+        ) from None
 
 
 def _with_options(img, raw: bool, nodata, palette: str = "rgb"):
@@ -197,6 +220,7 @@ def _open_tiff(
     lazy = TiffArray(source, storage_options, facts)
     if chunks is None or chunks == "auto":
         chunks = dask_chunks(facts.shape, facts.tile, facts.dtype.itemsize, _limits.CHUNK_BYTES)
+    chunks = checked_chunks(chunks, facts.shape, facts.dtype)
     name = "tiff-" + tokenize(describe(source), facts, chunks)
     data = da.from_array(
         # fancy=True (the default): dask fuses a later slice into this getter only then (its

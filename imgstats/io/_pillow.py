@@ -16,6 +16,7 @@ __all__ = [
     "check_pixels",
     "expanded_mode",
     "grey_key",
+    "png16_bands",
     "pillow_header",
     "pillow_photometric",
     "pillow_to_array",
@@ -120,6 +121,19 @@ def grey_key(img: Image.Image) -> int | None:
     return key * _GREY_STEPS.get(rawmode, 1)
 
 
+#: Band names of the PNGs of 16-bit colour, or grey and alpha, by Pillow's raw mode: Pillow
+#: decodes them to 8 bits (RGB, RGBA), so imgstats decodes them with imagecodecs.
+_PNG16_BANDS = {"RGB;16B": ("R", "G", "B"), "RGBA;16B": ("R", "G", "B", "A"), "LA;16B": ("L", "A")}
+
+
+def png16_bands(img: Image.Image) -> tuple[str, ...] | None:
+    """The band names of a still 16-bit RGB, RGBA or LA PNG opened (not loaded) by Pillow,
+    else ``None``."""
+    if img.format != "PNG" or not img.tile or getattr(img, "is_animated", False):
+        return None
+    return _PNG16_BANDS.get(img.tile[0].args)
+
+
 def pillow_header(img: Image.Image, source=None) -> dict:
     """Size, band names, numpy type, format, photometric meaning and number of pages of an
     opened image, without decoding it."""
@@ -129,11 +143,12 @@ def pillow_header(img: Image.Image, source=None) -> dict:
     with decoding(source or "image", "is corrupt"):
         pages = int(getattr(img, "n_frames", 1))
     photometric = pillow_photometric(img.mode)
+    wide = png16_bands(img)
     return {
         "width": img.size[0],
         "height": img.size[1],
-        "bands": list(ImageMode.getmode(mode).bands),
-        "dtype": MODE_DTYPES.get(mode, "uint8"),
+        "bands": list(wide or ImageMode.getmode(mode).bands),
+        "dtype": "uint16" if wide else MODE_DTYPES.get(mode, "uint8"),
         "format": img.format or "",
         "photometric": photometric,
         "pages": pages,
@@ -163,6 +178,13 @@ def pillow_to_array(
         with decoding(source or "image", "cannot be decoded"):
             arr = np.asarray(img)
         return arr, ("P",) if arr.ndim == 2 else ("P", "A")
+    wide = png16_bands(img)
+    if wide is not None:  # the 16 bits the file holds, not Pillow's high bytes
+        import imagecodecs
+
+        with decoding(source or "image", "cannot be decoded"):
+            img.fp.seek(0)
+            return imagecodecs.png_decode(img.fp.read()), wide
     with decoding(source or "image", "cannot be decoded"):
         mode = expanded_mode(img)
         if mode != img.mode:
@@ -181,6 +203,10 @@ def pillow_preview(img: Image.Image, source, max_side: int):
     JPEGs decode at 1/2, 1/4 or 1/8 scale; any image still over ``4 * max_side`` is box-reduced
     by Pillow before it becomes a numpy array, so a large PNG costs its decode, not copies.
     """
+    if png16_bands(img) is not None:  # its 16 bits, strided as a TIFF's preview
+        arr, bands = pillow_to_array(img, source)
+        step = max(1, max(arr.shape[:2]) // (2 * max_side))
+        return arr[::step, ::step], bands
     with decoding(source, "cannot be previewed"):
         if hasattr(img, "draft"):
             img.draft(None, (max_side, max_side))

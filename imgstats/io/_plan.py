@@ -656,7 +656,7 @@ def _pillow_plan(path, pixel_limit) -> ReadPlan | None:
     """
     from ._guard import decoding
     from ._limits import pixel_limit_default
-    from ._pillow import grey_key, open_pillow, pillow_header
+    from ._pillow import grey_key, open_pillow, pillow_header, png16_bands
     from ._pillow_memory import load_single_block
     from ._sources import describe, open_source
 
@@ -669,6 +669,8 @@ def _pillow_plan(path, pixel_limit) -> ReadPlan | None:
         img = open_pillow(fh, path, pixel_limit)
         if img.mode not in ("L", "RGB", "RGBA") or grey_key(img) is not None:
             return None  # open_image's array carries the key as its nodata
+        if png16_bands(img) is not None:
+            return None  # 16 bits, which Pillow's memory holds as 8
         # Every fact that reads the file is read here, while it is open: the plan keeps the
         # decoded pixels, never the file (a PSD's or GIF's frame count seeks in it).
         header = pillow_header(img, path)

@@ -165,13 +165,14 @@ def tiff_facts(tif, source, page: int = 0, pixel_limit: int | None = None, palet
                 value_dtype(tpage.dtype),
             )
         if meaning.dtype.kind not in "uif":  # refused here, so that every route refuses it
-            raise InvalidOption(
+            raise UnreadableImage(
                 f"unsupported pixel type {meaning.dtype} in {describe(source)}: complex samples "
                 "have no order; imgstats reads integer and real float images"
             )
         nbands = len(meaning.bands)
         shape = (height, width) + ((nbands,) if nbands > 1 else ())
         nodata, mask_page, geo = _gdal_facts(tif, tpage, page, source)
+        nodata = meaning.value_of_stored(nodata)  # GDAL's tag names a stored sample
         scales = None
         if meaning.photometric != "palette":  # a palette's colours have no scale
             from ._meaning import gdal_scales

@@ -63,6 +63,7 @@ SUPPORTED = getattr(gunicorn, "version_info", (0,)) >= (27, 0) and all(
         "murder_pending",
         "set_accept_enabled",
         "handle",
+        "_keepalive_after",
     )
 )
 
@@ -80,6 +81,9 @@ SEND_TIMEOUT = 30.0
 OUTPUT_LIMIT = 32 << 20
 #: Seconds a gracefully closed connection is drained for what its client still sends.
 LINGER = 2.0
+#: Seconds a request thread may wait for the rest of a body the app left unread (gunicorn
+#: waits 5) before the connection is closed, and drained by the event loop (LINGER) instead.
+DRAIN_SECONDS = 0.1
 #: Requests retried from the queue at each wake-up (a slot freed, a request finished).
 RETRY_BATCH = 2
 
@@ -89,12 +93,18 @@ _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*([^\r\n]*)", re.I
 _CHUNKED = re.compile(rb"\r\ntransfer-encoding[ \t]*:[^\r\n]*chunked", re.IGNORECASE)
 
 
-def request_complete(buf: bytes | bytearray, max_body: int) -> bool | None:
+def request_complete(
+    buf: bytes | bytearray, max_body: int, scanned: list | None = None
+) -> bool | None:
     """Whether ``buf`` holds a whole request (head and body), as far as buffering goes.
 
     Returns True when complete, or when a thread should take it as it is (a body declared
-    larger than ``max_body``, a malformed length, a chunked body past ``max_body``: gunicorn
-    and the app refuse those); False while more is to come; None when the head is too large.
+    larger than ``max_body``, a malformed length: gunicorn and the app refuse those); False
+    while more is to come; None when the head is too large, or a chunked body passes
+    ``max_body`` bytes (framing included) unended: its framing may hide how little data it
+    holds ('1\\r\\na\\r\\n' is 6 bytes for 1), so the app would wait for the rest in a thread.
+    ``scanned`` carries a chunked body's scan from one call to the next (see
+    :func:`_chunked_complete`).
     """
     end = buf.find(b"\r\n\r\n")
     if end < 0:
@@ -104,9 +114,8 @@ def request_complete(buf: bytes | bytearray, max_body: int) -> bool | None:
     head = bytes(buf[: end + 2])
     body = end + 4
     if _CHUNKED.search(head):
-        if len(buf) - body > max_body:
-            return True
-        return _chunked_complete(buf, body)
+        complete = _chunked_complete(buf, body, scanned)
+        return None if not complete and len(buf) - body > max_body else complete
     match = _CONTENT_LENGTH.search(head)
     if match is None:
         return True
@@ -119,22 +128,34 @@ def request_complete(buf: bytes | bytearray, max_body: int) -> bool | None:
     return len(buf) - body >= length
 
 
-def _chunked_complete(buf, pos: int) -> bool:
-    """Whether a chunked body starting at ``pos`` ends (last chunk and trailer) in ``buf``."""
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+
+
+def _chunked_complete(buf, pos: int, scanned: list | None = None) -> bool:
+    """Whether a chunked body starting at ``pos`` ends (last chunk and trailer) in ``buf``.
+
+    ``scanned`` (``[offset]``, kept by the caller between calls on a growing ``buf``) is where
+    the whole chunks seen so far end: each call walks only the new ones, so a body of
+    1-byte chunks costs its length once, not once per read.
+    """
+    if scanned is not None:
+        pos = max(pos, scanned[0])
     while True:
         line_end = buf.find(b"\r\n", pos)
         if line_end < 0:
             return False
-        try:
-            size = int(bytes(buf[pos:line_end]).split(b";", 1)[0].strip(), 16)
-        except ValueError:
-            return True  # malformed: gunicorn answers it
-        pos = line_end + 2
+        token = bytes(buf[pos:line_end]).split(b";", 1)[0].strip(b" \t")
+        if not _CHUNK_SIZE.fullmatch(token):
+            return True  # malformed ('-64', 'zz'): gunicorn answers it
+        size = int(token, 16)
         if size == 0:
+            pos = line_end + 2
             break
-        pos += size + 2
-        if pos > len(buf):
+        if line_end + 2 + size + 2 > len(buf):
             return False
+        pos = line_end + 2 + size + 2
+        if scanned is not None:
+            scanned[0] = pos
     while True:  # trailer fields, then an empty line
         line_end = buf.find(b"\r\n", pos)
         if line_end < 0:
@@ -460,7 +481,7 @@ class BufferingWorker(ThreadWorker):
         """Read ``conn``'s next request in the event loop, starting from the bytes already
         read ``ahead`` of it (pipelined behind the last one)."""
         conn.sock.setblocking(False)
-        self.reading[conn] = [bytearray(ahead), deadline, False]
+        self.reading[conn] = [bytearray(ahead), deadline, False, [0]]
         if ahead:
             self._received(conn, self.reading[conn])
             if conn not in self.reading:
@@ -492,14 +513,19 @@ class BufferingWorker(ThreadWorker):
         """Hand ``conn``'s request to a thread once it is whole (431 when its head is too
         large); until then it stays with the event loop."""
         buf = state[0]
-        complete = request_complete(buf, self.max_body)
+        complete = request_complete(buf, self.max_body, state[3])
         if complete is None:
             self._stop_reading(conn)
-            self._refuse(
-                conn,
-                b"431 Request Header Fields Too Large",
-                f"the request line and header fields take more than {MAX_HEAD} bytes",
-            )
+            if 0 <= buf.find(b"\r\n\r\n") <= MAX_HEAD:  # the head is in: the body is too large
+                status = b"413 Content Too Large"
+                message = (
+                    f"the chunked body, framing included, is larger than {self.max_body} bytes "
+                    "(MAX_CONTENT_LENGTH)"
+                )
+            else:
+                status = b"431 Request Header Fields Too Large"
+                message = f"the request line and header fields take more than {MAX_HEAD} bytes"
+            self._refuse(conn, status, message)
             return
         if not state[2] and buf.find(b"\r\n\r\n") >= 0:  # the head is in: the body's turn
             state[2] = True
@@ -524,7 +550,7 @@ class BufferingWorker(ThreadWorker):
         super().murder_pending()
         now = time.monotonic()
         late = [
-            (c, head_in) for c, (_, deadline, head_in) in self.reading.items() if deadline <= now
+            (c, head_in) for c, (_, deadline, head_in, _) in self.reading.items() if deadline <= now
         ]
         for conn, head_in in late:
             self._stop_reading(conn)
@@ -647,6 +673,14 @@ class BufferingWorker(ThreadWorker):
             client.send(json_error(status, message), socket.MSG_DONTWAIT)
         except OSError:
             self.log.debug("Failed to send error message.")
+
+    def _keepalive_after(self, conn, keepalive):
+        """Keep the connection only if the body the app left unread is here already: gunicorn
+        waits up to 5 s in this thread for the rest of it, so 40 clients that declared a
+        10 MB body (refused with 413, unread) and stalled left no thread for /health."""
+        if not keepalive:
+            return False
+        return bool(conn.parser.finish_body(deadline=time.monotonic() + DRAIN_SECONDS))
 
     def handle_request(self, req, conn):
         try:

@@ -566,6 +566,18 @@ def test_malformed_pixel_limit_variable_is_an_invalid_option(tmp_path, monkeypat
     assert imgstats.compute(path, "min", pixel_limit=100) == 0  # an explicit option wins
 
 
+@pytest.mark.parametrize("kind", ["tif", "png"])
+@pytest.mark.parametrize("chunks", [(7, 11), (7, 11, 3, 2), (0, 5, 3), 0, 1.5, "bogus", True])
+def test_chunks_dask_cannot_use_are_an_invalid_option(tmp_path, kind, chunks):
+    # before: a ValueError or ZeroDivisionError traceback from dask (y, x sizes of an RGB
+    # image, a 0, a fraction, a word), or one-pixel chunks for True
+    path = tmp_path / f"rgb.{kind}"
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(path)
+    with pytest.raises(imgstats.InvalidOption, match=r"invalid chunks .* shape \(20, 30, 3\)"):
+        imgstats.compute(path, "min", chunks=chunks)
+    assert imgstats.compute(path, "min", chunks={0: 7, 1: 11}) == 0  # sizes by axis fit any
+
+
 class _StatusHandler(http.server.BaseHTTPRequestHandler):
     """Answers ``/<status>.png`` with that HTTP status."""
 

@@ -17,7 +17,7 @@ from PIL import Image
 from rasterio.transform import from_origin
 
 import imgstats
-from imgstats.errors import InvalidOption
+from imgstats.errors import UnreadableImage
 from imgstats.io import read_header
 
 from . import test_meaning_valid
@@ -108,16 +108,30 @@ def test_half_float_tiffs_are_read_as_float32_as_gdal_reads_them(tmp_path, read,
 @pytest.mark.parametrize("dtype", ["complex64", "complex128"])
 @pytest.mark.parametrize("chunks", [None, (7, 11)])
 def test_complex_tiffs_are_refused_on_every_route(tmp_path, dtype, chunks):
-    # before: compute refused them, but the zones gave complex "minimums" (complex64) or
-    # crashed with a TypeError (complex128)
+    # before: compute refused them as a bad option (HTTP 400), but the zones gave complex
+    # "minimums" (complex64) or crashed with a TypeError (complex128)
     path = tmp_path / "complex.tif"
     tifffile.imwrite(path, (RNG.random((H, W)) + 1j).astype(dtype))
-    with pytest.raises(InvalidOption, match=f"{dtype}.*complex samples have no order"):
+    with pytest.raises(UnreadableImage, match=f"{dtype}.*complex samples have no order"):
         imgstats.compute(path, "min", chunks=chunks)
-    with pytest.raises(InvalidOption, match="complex samples have no order"):
+    with pytest.raises(UnreadableImage, match="complex samples have no order"):
         imgstats.zonal(path, np.ones((H, W), np.uint8), ["min"], chunks=chunks)
-    with pytest.raises(InvalidOption, match="complex samples have no order"):
+    with pytest.raises(UnreadableImage, match="complex samples have no order"):
         imgstats.open_image(path)
+
+
+def test_a_complex_tiff_is_a_422_over_http(tmp_path):
+    from imgstats.web import create_app
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    tifffile.imwrite(folder / "c.tif", (RNG.random((H, W)) + 1j).astype(np.complex64))
+    app = create_app({"IMAGES": str(folder), "TESTING": True, "WARMUP": False})
+    with app.test_client() as client:
+        for url in ("/stats/c.tif/mean", "/api/images/c.tif"):
+            response = client.get(url)
+            assert response.status_code == 422, response.get_data(as_text=True)
+            assert "complex samples have no order" in response.get_json()["error"]
 
 
 # -- a greyscale PNG's transparent grey: GDAL's nodata ---------------------------------------
@@ -144,3 +158,99 @@ def test_the_transparent_grey_of_a_png_is_its_nodata_as_gdal_reads_it(tmp_path, 
         assert src.nodata == key
         stack = src.read(1, masked=True) * np.array(step, stored.dtype)
     _zones_check(path, lambda zone: stack[zone].compressed())
+
+
+# -- a nodata tag names a stored sample -------------------------------------------------------
+NODATA_OF_STORED = {  # name: (dtype, NBITS, photometric, nodata, stored sample -> value)
+    "1-bit": ("uint8", 1, "MINISBLACK", 1, lambda v: v * 255),
+    "2-bit": ("uint8", 2, "MINISBLACK", 2, lambda v: v * 85),
+    "4-bit": ("uint8", 4, "MINISBLACK", 3, lambda v: v * 17),
+    "4-bit-miniswhite": ("uint8", 4, "MINISWHITE", 3, lambda v: (15 - v) * 17),
+    "8-bit-miniswhite": ("uint8", None, "MINISWHITE", 7, lambda v: 255 - v),
+    "16-bit-miniswhite": ("uint16", None, "MINISWHITE", 700, lambda v: 65535 - v),
+    "int16-miniswhite": ("int16", None, "MINISWHITE", -9999, lambda v: -1 - v),
+    "float32-miniswhite": ("float32", None, "MINISWHITE", -9999, lambda v: -v),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NODATA_OF_STORED))
+def test_a_nodata_tag_leaves_out_the_stored_samples_gdal_leaves_out(tmp_path, read, name):
+    # before: the tag was compared with the scaled or inverted values, so a 1-bit image with
+    # nodata 1 counted every pixel (its 1s read as 255) and a MINISWHITE one counted the
+    # nodata pixels and left out their inverse
+    dtype, nbits, photometric, nodata, value = NODATA_OF_STORED[name]
+    top = (1 << (nbits or 8)) - 1 if np.dtype(dtype).kind == "u" else 5000
+    stored = RNG.integers(0, top + 1, (1, H, W)).astype(dtype)
+    stored[:, RNG.random((H, W)) < 0.2] = nodata
+    path = tmp_path / f"{name}.tif"
+    extra = {"nbits": nbits} if nbits else {}
+    with rasterio.open(
+        path, "w", driver="GTiff", width=W, height=H, count=1, dtype=dtype, nodata=nodata,
+        photometric=photometric, tiled=True, blockxsize=16, blockysize=16, **extra,
+    ) as dst:  # fmt: skip
+        dst.write(stored)
+    with rasterio.open(path) as src:
+        gdal = src.read(1, masked=True)
+    assert 0 < gdal.count() < stored.size
+    want = value(gdal.compressed()).astype(imgstats.open_image(path).dtype)
+    _check(read(path, FUNCS), want)
+    _zones_check(path, lambda zone: value(gdal[zone].compressed()))
+
+
+# -- an extra sample is alpha only when the file says so -------------------------------------
+def _without_extrasamples(path):
+    """``path`` with its ExtraSamples tag renamed to an unknown private tag (as old writers
+    leave it out), in place."""
+    with tifffile.TiffFile(path) as tif:
+        offset = tif.pages[0].tags["ExtraSamples"].offset
+    data = bytearray(path.read_bytes())
+    data[offset : offset + 2] = (65000).to_bytes(2, "little")
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16"])
+@pytest.mark.parametrize("extra", ["unspecified", "no-tag"])
+def test_a_fourth_rgb_sample_that_is_not_alpha_counts_as_gdal_reads_it(
+    tmp_path, read, dtype, extra
+):
+    # before: it was named "A" and taken for alpha: its 0s hid their pixels' colours, and
+    # its own samples were never pooled
+    rgbx = RNG.integers(0, 4, (H, W, 4)).astype(dtype)  # many 0s in the fourth sample
+    path = tmp_path / f"rgbx-{extra}.tif"
+    tifffile.imwrite(path, rgbx, photometric="rgb", extrasamples=["unspecified"], tile=(16, 16))
+    if extra == "no-tag":
+        _without_extrasamples(path)
+    with rasterio.open(path) as src:
+        assert src.colorinterp[3] == rasterio.enums.ColorInterp.undefined
+    want = _oracle(path)
+    assert want.size == rgbx.size
+    _check(read(path, FUNCS), want)
+    img = imgstats.open_image(path)
+    assert img.coords["band"].values.tolist() == ["R", "G", "B", "3"]
+    with open(path, "rb") as fh:
+        assert read_header(fh, path)["mask"] is None
+    _zones_check(path, lambda zone: rgbx[zone].ravel())
+
+
+# -- 16-bit colour PNGs: the 16 bits the file holds --------------------------------------------
+@pytest.mark.parametrize("bands", [("R", "G", "B"), ("R", "G", "B", "A"), ("L", "A")])
+def test_16_bit_colour_pngs_keep_16_bits_as_gdal_reads_them(tmp_path, read, bands):
+    # before: Pillow's 8-bit high bytes were counted: a 16-bit alpha under 256 was taken
+    # for 0 (transparent), and a grey-and-alpha PNG became RGBA, its greys pooled three times
+    import imagecodecs
+
+    values = RNG.integers(0, 65536, (H, W, len(bands))).astype(np.uint16)
+    if bands[-1] == "A":
+        values[..., -1][RNG.random((H, W)) < 0.3] = 0
+        values[..., -1][RNG.random((H, W)) < 0.2] = 200  # opaque enough, but 0 in 8 bits
+    path = tmp_path / "wide.png"
+    path.write_bytes(imagecodecs.png_encode(values))
+    _check(read(path, FUNCS), _oracle(path))
+    img = imgstats.open_image(path)
+    assert img.dtype == np.uint16 and img.coords["band"].values.tolist() == list(bands)
+    with open(path, "rb") as fh:
+        facts = read_header(fh, path)
+    assert (facts["bands"], facts["dtype"]) == (list(bands), "uint16")
+    with rasterio.open(path) as src:
+        colour = src.read(masked=True)[: 3 if bands[0] == "R" else 1]
+    _zones_check(path, lambda zone: colour[:, zone].compressed())

@@ -41,6 +41,8 @@ def _pillow_oracle(path):
                 key = key if isinstance(key, int) and img.mode in ("1", "L", "I", "I;16") else None
                 if key is not None and img.tile and img.tile[0].args in ("L;2", "L;4"):
                     return None  # Pillow scales these greys to 0..255, but not their key
+                if img.format == "PNG" and img.tile and str(img.tile[0].args).endswith("16B"):
+                    return None  # Pillow keeps 8 of the 16 bits (tests/core/test_odd_files.py)
                 if img.mode in ("P", "PA"):
                     transparent = "transparency" in img.info or img.mode == "PA"
                     img = img.convert("RGBA" if transparent else "RGB")

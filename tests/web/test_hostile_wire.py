@@ -7,6 +7,7 @@ with a readable message (no HTML page, no traceback), and the server keeps servi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
@@ -28,31 +29,49 @@ POST = (
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """One gunicorn worker over a store of one image, shared by this module's probes; a
-    request has 1 s for its head and 1 s for its body."""
+    request has 1 s for its head and 4 s for its body."""
     folder = tmp_path_factory.mktemp("images")
     shutil.copyfile(gallery_path() / "IMG_1.jpg", folder / "IMG_1.jpg")
     log = tmp_path_factory.mktemp("log") / "gunicorn.log"
-    env = {"IMGSTATS_WARMUP": "0", "IMGSTATS_HEADER_TIMEOUT": "1", "IMGSTATS_BODY_TIMEOUT": "1"}
+    env = {"IMGSTATS_WARMUP": "0", "IMGSTATS_HEADER_TIMEOUT": "1", "IMGSTATS_BODY_TIMEOUT": "4"}
     with start_server(folder, workers=1, env=env, log=log) as server:
         yield server
 
 
 def _exchange(port: int, data: bytes) -> tuple[int, dict, bytes]:
-    """Send ``data`` raw; ``(status, headers, body)`` of the answer (read to its close)."""
+    """Send ``data`` raw; ``(status, headers, body)`` of the answer."""
     with socket.create_connection(("127.0.0.1", port), timeout=15) as s:
         s.sendall(data)
-        received = b""
-        while chunk := s.recv(1 << 16):
-            received += chunk
-            head, sep, body = received.partition(b"\r\n\r\n")
-            if sep:
-                fields = dict(
-                    line.decode("latin-1").lower().split(": ", 1)
-                    for line in head.split(b"\r\n")[1:]
-                )
-                if len(body) >= int(fields.get("content-length", 1 << 30)):
-                    return int(head.split()[1]), fields, body
-    raise AssertionError(f"no whole answer to {data[:80]!r}: {received[:300]!r}")
+        return _read_answer(s)
+
+
+@contextlib.contextmanager
+def _stalled(server, data: bytes, count: int):
+    """``count`` connections that each send ``data`` and then nothing; closed on leaving."""
+    socks = []
+    try:
+        for _ in range(count):
+            socks.append(socket.create_connection(("127.0.0.1", server.port), timeout=15))
+            socks[-1].sendall(data)
+        yield socks
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _read_answer(s: socket.socket) -> tuple[int, dict, bytes]:
+    """``(status, headers, body)`` of the first answer on ``s``."""
+    received = b""
+    while chunk := s.recv(1 << 16):
+        received += chunk
+        head, sep, body = received.partition(b"\r\n\r\n")
+        if sep:
+            fields = dict(
+                line.decode("latin-1").lower().split(": ", 1) for line in head.split(b"\r\n")[1:]
+            )
+            if len(body) >= int(fields.get("content-length", 1 << 30)):
+                return int(head.split()[1]), fields, body
+    raise AssertionError(f"no whole answer: {received[:300]!r}")
 
 
 #: (request bytes, status): chunked bodies that gunicorn refuses while the view reads them.
@@ -157,12 +176,7 @@ def test_half_a_pipelined_request_holds_no_thread(server):
     pipelined behind it, half of the next ('GET /he'). gunicorn handed the half to a thread,
     which blocked on the socket for good: /health timed out. Now the half waits in the event
     loop: /health answers, and each half gets a 408 once the head timeout passes."""
-    socks = []
-    try:
-        for _ in range(32):
-            s = socket.create_connection(("127.0.0.1", server.port), timeout=15)
-            s.sendall(_get(b"/health") + b"GET /he")
-            socks.append(s)
+    with _stalled(server, _get(b"/health") + b"GET /he", 32) as socks:
         for _ in range(3):
             assert http_get(server.url, "/health", timeout=5)[0] == 200
         for s in socks:
@@ -171,9 +185,6 @@ def test_half_a_pipelined_request_holds_no_thread(server):
                 received += chunk
             assert received.startswith(b"HTTP/1.1 200 ")
             assert b"HTTP/1.1 408 " in received and b"IMGSTATS_HEADER_TIMEOUT" in received
-    finally:
-        for s in socks:
-            s.close()
 
 
 def test_pipelined_requests_are_all_answered_in_order(server):
@@ -190,3 +201,31 @@ def test_pipelined_requests_are_all_answered_in_order(server):
             received += chunk
     statuses = [int(part[:3]) for part in received.split(b"HTTP/1.1 ")[1:]]
     assert statuses == [200, 200, 404], received[-500:]
+
+
+def test_a_refused_body_that_never_comes_holds_no_thread(server):
+    """40 clients (the worker has 14 threads) declare a 10 MB body, send 1000 bytes of it
+    and stall. The app answers 413 without reading it; gunicorn then waited up to 5 s in
+    the thread for the rest, so /health waited that long for a thread. Now the connection is
+    closed after the 413 and the event loop drains it."""
+    head = POST.replace(b"Transfer-Encoding: chunked", b"Content-Length: 10000000")
+    with _stalled(server, head + b"a" * 1000, 40) as socks:
+        assert http_get(server.url, "/health", timeout=3)[0] == 200
+        for s in socks:
+            assert s.recv(1 << 16).startswith(b"HTTP/1.1 413 ")
+
+
+def test_a_chunked_body_of_tiny_chunks_holds_no_thread(server):
+    """20 clients send 1.2 MB of 1-byte chunks (200 kB of data) and stall. Past 1 MiB the
+    worker handed each to a thread, where the app waited on the socket for the data the
+    framing hid: /health timed out for as long as they stayed. The worker now answers 413
+    itself."""
+    with _stalled(server, POST + b"1\r\na\r\n" * 200_000, 20) as socks:
+        assert http_get(server.url, "/health", timeout=5)[0] == 200
+        for s in socks:
+            status, headers, body = _read_answer(s)
+            # 408 when the loaded loop read too slowly to see the 1.2 MB within 4 s
+            assert (status, "framing included" in json.loads(body)["error"]) in {
+                (413, True),
+                (408, False),
+            }
