@@ -79,6 +79,11 @@ SEND_TIMEOUT = 30.0
 #: Bytes of one response the event loop may hold for a slow reader; past them the thread
 #: sends the rest itself (blocking, up to SEND_TIMEOUT without progress: ``SO_SNDTIMEO``).
 OUTPUT_LIMIT = 32 << 20
+#: Most chunks of a chunked request body. The event loop walks each chunk's framing in Python
+#: (about a microsecond), so forty bodies of one-byte chunks held it for seconds and /health
+#: waited; a body of more chunks is refused (413) like one too large. Clients send chunks of
+#: kilobytes: a megabyte in this many chunks is 64 bytes a chunk.
+MAX_CHUNKS = 1 << 14
 #: Seconds a gracefully closed connection is drained for what its client still sends.
 LINGER = 2.0
 #: Seconds a request thread may wait for the rest of a body the app left unread (gunicorn
@@ -102,9 +107,9 @@ def request_complete(
     larger than ``max_body``, a malformed length: gunicorn and the app refuse those); False
     while more is to come; None when the head is too large, or a chunked body passes
     ``max_body`` bytes (framing included) unended: its framing may hide how little data it
-    holds ('1\\r\\na\\r\\n' is 6 bytes for 1), so the app would wait for the rest in a thread.
-    ``scanned`` carries a chunked body's scan from one call to the next (see
-    :func:`_chunked_complete`).
+    holds ('1\\r\\na\\r\\n' is 6 bytes for 1), so the app would wait for the rest in a thread;
+    None too for a chunked body of more than :data:`MAX_CHUNKS` chunks. ``scanned`` carries a
+    chunked body's scan from one call to the next (see :func:`_chunked_complete`).
     """
     end = buf.find(b"\r\n\r\n")
     if end < 0:
@@ -115,6 +120,8 @@ def request_complete(
     body = end + 4
     if _CHUNKED.search(head):
         complete = _chunked_complete(buf, body, scanned)
+        if complete is None:
+            return None
         return None if not complete and len(buf) - body > max_body else complete
     match = _CONTENT_LENGTH.search(head)
     if match is None:
@@ -131,15 +138,18 @@ def request_complete(
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
 
-def _chunked_complete(buf, pos: int, scanned: list | None = None) -> bool:
-    """Whether a chunked body starting at ``pos`` ends (last chunk and trailer) in ``buf``.
+def _chunked_complete(buf, pos: int, scanned: list | None = None) -> bool | None:
+    """Whether a chunked body starting at ``pos`` ends (last chunk and trailer) in ``buf``;
+    None once it has more than :data:`MAX_CHUNKS` chunks.
 
-    ``scanned`` (``[offset]``, kept by the caller between calls on a growing ``buf``) is where
-    the whole chunks seen so far end: each call walks only the new ones, so a body of
-    1-byte chunks costs its length once, not once per read.
+    ``scanned`` (``[offset, chunks]``, kept by the caller between calls on a growing ``buf``)
+    is where the whole chunks seen so far end, and how many they are: each call walks only
+    the new ones, so a body of 1-byte chunks costs its length once, not once per read.
     """
+    chunks = 0
     if scanned is not None:
         pos = max(pos, scanned[0])
+        chunks = scanned[1]
     while True:
         line_end = buf.find(b"\r\n", pos)
         if line_end < 0:
@@ -154,8 +164,12 @@ def _chunked_complete(buf, pos: int, scanned: list | None = None) -> bool:
         if line_end + 2 + size + 2 > len(buf):
             return False
         pos = line_end + 2 + size + 2
+        chunks += 1
         if scanned is not None:
             scanned[0] = pos
+            scanned[1] = chunks
+        if chunks > MAX_CHUNKS:
+            return None
     while True:  # trailer fields, then an empty line
         line_end = buf.find(b"\r\n", pos)
         if line_end < 0:
@@ -481,7 +495,7 @@ class BufferingWorker(ThreadWorker):
         """Read ``conn``'s next request in the event loop, starting from the bytes already
         read ``ahead`` of it (pipelined behind the last one)."""
         conn.sock.setblocking(False)
-        self.reading[conn] = [bytearray(ahead), deadline, False, [0]]
+        self.reading[conn] = [bytearray(ahead), deadline, False, [0, 0]]
         if ahead:
             self._received(conn, self.reading[conn])
             if conn not in self.reading:
@@ -516,7 +530,10 @@ class BufferingWorker(ThreadWorker):
         complete = request_complete(buf, self.max_body, state[3])
         if complete is None:
             self._stop_reading(conn)
-            if 0 <= buf.find(b"\r\n\r\n") <= MAX_HEAD:  # the head is in: the body is too large
+            if state[3][1] > MAX_CHUNKS:
+                status = b"413 Content Too Large"
+                message = f"the chunked body has more than {MAX_CHUNKS} chunks"
+            elif 0 <= buf.find(b"\r\n\r\n") <= MAX_HEAD:  # the head is in: the body is too large
                 status = b"413 Content Too Large"
                 message = (
                     f"the chunked body, framing included, is larger than {self.max_body} bytes "

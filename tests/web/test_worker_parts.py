@@ -11,7 +11,7 @@ import pytest
 
 from imgstats.errors import Busy
 from imgstats.web import _limits
-from imgstats.web._worker import MAX_HEAD, _Output, request_complete
+from imgstats.web._worker import MAX_CHUNKS, MAX_HEAD, _Output, request_complete
 
 CHUNKED = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
 
@@ -31,7 +31,10 @@ CHUNKED = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
         # past the limit unended (1 data byte per 6): 413 in the worker; it was handed to a
         # thread, where the app waited on the socket for the data the framing hid
         (CHUNKED + b"1\r\na\r\n" * 200_000, None),
-        (CHUNKED + b"1\r\na\r\n" * 200_000 + b"0\r\n\r\n", True),  # ended: the app reads it
+        # ended, and within MAX_CHUNKS: the app reads it; one chunk more is refused (413) --
+        # the event loop walks every chunk's framing in Python
+        (CHUNKED + b"1\r\na\r\n" * MAX_CHUNKS + b"0\r\n\r\n", True),
+        (CHUNKED + b"1\r\na\r\n" * (MAX_CHUNKS + 1) + b"0\r\n\r\n", None),
         (CHUNKED + b"-64\r\n", True),  # a signed size: gunicorn says 400
     ],
 )
@@ -43,12 +46,13 @@ def test_a_chunked_body_read_in_pieces_is_scanned_once():
     """Fed 1000 bytes at a time, a body of 1-byte chunks gives the answers of a fresh scan,
     and each call walks only the new chunks: the kept offset only grows."""
     data = CHUNKED + b"1\r\na\r\n" * 3000 + b"0\r\n\r\n"
-    scanned, offsets = [0], []
+    scanned, offsets = [0, 0], []
     for end in range(len(CHUNKED), len(data) + 1000, 1000):
         piece = data[:end]
         assert request_complete(piece, 1 << 20, scanned) is request_complete(piece, 1 << 20)
         offsets.append(scanned[0])
     assert offsets == sorted(offsets) and offsets[-1] == len(data) - 5
+    assert scanned[1] == 3000  # the chunks counted once each, across the calls
 
 
 def _pair(sndbuf: int = 4096):
