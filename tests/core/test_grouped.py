@@ -333,6 +333,16 @@ def test_count_labels_counts_runs_and_the_labels_outside(mode, masked):
                 assert last[g] == (where[-1] + 1 if where.size else 0)
 
 
+def _subnormals(rng, dtype, n: int) -> np.ndarray:
+    """``n`` random subnormals of ``dtype``, a third of them negative."""
+    dt = np.dtype(dtype)
+    bits = np.dtype(f"u{dt.itemsize}")
+    tiny = rng.integers(1, 1 << (np.finfo(dt).nmant), n, dtype=np.uint64).astype(bits)
+    values = tiny.view(dt).copy()
+    values[::3] *= -1
+    return values
+
+
 def _float_means(groups, dtype, mode) -> np.ndarray:
     """:func:`grouped._means` of float ``groups`` given as their keys, one after the other."""
     offsets = np.concatenate([[0], np.cumsum([g.size for g in groups])]).astype(np.int64)
@@ -399,10 +409,26 @@ def test_float_means_of_non_integer_values_ties_and_cancellation(mode, dtype):
         np.concatenate([np.array([np.finfo(dt).max / 4], dt), np.full(50, 1e-30, dt)]),
         -(rng.random(300) * 1e6 + 0.1).astype(dt),
         (rng.standard_cauchy(20_000) * 1e3).astype(dt),  # heavy tails: every exponent
+        # over 2**16 samples (float32 empties its packed tables by turns), both signs, zeros,
+        # subnormals
+        np.concatenate(
+            [
+                (rng.standard_cauchy(70_000) * 1e3).astype(dt),
+                np.array([0.0, -0.0] * 50, dt),
+                np.full(333, np.finfo(dt).smallest_subnormal * 5, dt),
+                -np.full(77, np.finfo(dt).smallest_subnormal, dt),
+            ]
+        ),
+        np.concatenate([rng.normal(0, 1, 3000).astype(dt), np.array([np.inf], dt)]),
+        np.concatenate([rng.normal(0, 1, 3000).astype(dt), np.array([np.inf, -np.inf], dt)]),
+        np.concatenate([np.full(2500, -0.0, dt), np.full(2500, 0.0, dt)]),  # zeros only
+        _subnormals(rng, dt, 4000),  # a long group of subnormals of both signs, and the
+        np.concatenate([_subnormals(rng, dt, 3000), np.full(50, np.finfo(dt).tiny, dt)]),  # least
     ]
     got = _float_means(groups, dt, mode)
     for j, g in enumerate(groups):
-        assert got[j] == _exact_mean(g), (j, got[j], _exact_mean(g))
+        want = _exact_mean(g)
+        assert (math.isnan(want) and math.isnan(got[j])) or got[j] == want, (j, got[j], want)
 
 
 @settings(CORE, max_examples=60)
@@ -412,8 +438,11 @@ def test_float_means_of_non_integer_values_ties_and_cancellation(mode, dtype):
 )
 def test_float_means_equal_the_exact_mean_rounded_once(data, dtype):
     """Any finite floats, subnormals and zeros of either sign included, in groups of 1 to
-    40: the mean is the exact mean rounded once to float64 (``Fraction`` the oracle)."""
-    sizes = data.draw(st.lists(st.integers(1, 40), min_size=1, max_size=8))
+    40 or of over 2,048: the mean is the exact mean rounded once to float64 (``Fraction``
+    the oracle)."""
+    # groups of a few, and long ones (float32's packed tables from 2,048 samples)
+    size = st.one_of(st.integers(1, 40), st.integers(2048, 2100))
+    sizes = data.draw(st.lists(size, min_size=1, max_size=6))
     elems = st.floats(allow_nan=False, allow_infinity=False, width=8 * np.dtype(dtype).itemsize)
     values = data.draw(hnp.arrays(dtype, sum(sizes), elements=elems))
     groups = np.split(values, np.cumsum(sizes)[:-1])
