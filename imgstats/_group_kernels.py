@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 # numba's njit, applied when numba is first needed: small inputs run as Python (see _jit)
-from ._jit import leading_zeros, njit, trailing_zeros
+from ._jit import leading_zeros, njit
 
 #: Groups of at most this many keys are sorted by insertion (cheaper than any histogram).
 _INSERTION = 32
@@ -760,22 +760,6 @@ def _float_bits(key, top, ones):
     """The bit pattern of the float whose order-preserving key is ``key`` (as uint64)."""
     k = np.uint64(key)
     return k ^ top if k & top else ~k & ones
-
-
-@njit(nogil=True, cache=True, inline="always")
-def _odd_significand(x, e, mbits):
-    """``(sig, e)`` of a finite float's bits ``x`` with biased exponent ``e`` and ``mbits``
-    stored significand bits: ``|value| = sig * 2**(e - bias)``, ``sig`` odd (or 0)."""
-    sig = x & ((np.uint64(1) << mbits) - np.uint64(1))
-    if e > 0:
-        sig |= np.uint64(1) << mbits
-    else:
-        e = np.int64(1)
-    if sig != 0:
-        tz = trailing_zeros(sig)
-        sig >>= tz
-        e += np.int64(tz)
-    return sig, e
 
 
 @njit(nogil=True, cache=True)
