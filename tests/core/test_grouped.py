@@ -377,6 +377,7 @@ def test_float_means_of_keys_are_exact(mode, dtype):
         np.array([info.max, info.max, info.max], dt),  # the sum overflows the type
         np.array([info.max, info.smallest_subnormal, -1.5], dt),  # exponents far apart
         np.array([np.inf, 1.0], dt),
+        np.array([1.0, 3.0], dt),  # after an infinity: no sum of that zone's may stay behind
         np.array([-np.inf, np.inf, 2.0], dt),
         np.array([0.0, -0.0], dt),
         np.array([7.25], dt),
