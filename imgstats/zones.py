@@ -862,12 +862,12 @@ def _label_histograms(walk: _Walk, names, nodata):
     valid = _sample_validity(block, ok, walk.nb, nodata)
     layout = walk.layout
     args = (block, layout.labels, layout.background, names, walk.nb, valid)
+    first, second = label_select, label_statistics
     if block.dtype.itemsize == 1 and few_zones(layout.labels):
-        found = label_statistics(*args)
-        return found if found is not None else label_select(*args)
-    found = label_select(*args)
-    if found is None and block.dtype.itemsize == 1:
-        found = label_statistics(*args)
+        first, second = label_statistics, label_select
+    found = first(*args)
+    if found is None and block.dtype.itemsize == 1:  # 16-bit samples have one path
+        found = second(*args)
     return found
 
 
