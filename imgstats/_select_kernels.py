@@ -86,11 +86,63 @@ def _column(col, c, narrow, limits, counts, shifts, sub, flags, words):
     """Count, then keep, one block of one band (the arguments of :func:`select_stripe`)."""
     top, ones, inf, ninf, los, widths, ms = limits
     nan, kmin, kmax, below, eq, kept, out = counts
+    if ms[c] == 0:  # min, max or count only: nothing to flag, nothing to keep
+        if narrow:
+            _extremes32(col, c, top, ones, inf, nan, kmin, kmax)
+        else:
+            _extremes(col, c, top, ones, inf, nan, kmin, kmax)
+        return
     if narrow and ms[c] == 1:
         _count32(col, c, top, ones, inf, ninf, los, widths, nan, kmin, kmax, below, flags)
     else:
         _count(col, c, top, ones, inf, ninf, los, widths, ms, nan, kmin, kmax, below, flags)
     _append(col, c, top, ones, los, widths, eq, kept, out, shifts, sub, flags, words)
+
+
+@njit(nogil=True, cache=True)
+def _extremes32(col, c, top, ones, inf, nan, kmin, kmax):
+    """:func:`_extremes` of a float32 band, in 32-bit lanes."""
+    top = np.uint32(top)
+    ones = np.uint32(ones)
+    inf = np.uint32(inf)
+    absmask = np.uint32(ones ^ top)
+    zero = np.uint32(0)
+    nn = 0
+    kmn = np.uint32(kmin[c])
+    kmx = np.uint32(kmax[c])
+    for i in range(col.shape[0]):  # vectorized
+        b = col[i]
+        isn = np.uint32(b & absmask) > inf
+        nn += isn
+        k = np.uint32(b ^ (ones if b >= top else top))
+        kmn = min(kmn, ones if isn else k)
+        kmx = max(kmx, zero if isn else k)
+    nan[c] += nn
+    kmin[c] = kmn
+    kmax[c] = kmx
+
+
+@njit(nogil=True, cache=True)
+def _extremes(col, c, top, ones, inf, nan, kmin, kmax):
+    """The NaN count, smallest and largest key of one block of a band without an interval
+    (``min``, ``max`` or ``count`` only). The stripe of a 12 MP array took 10.8 (float32)
+    and 11.3 ms (float64) in :func:`_count`'s loop with a dummy interval and
+    :func:`_append`; 2.5 and 3.9 ms in this one (one core; ``a.sum()``: 1.9 and 2.7 ms)."""
+    absmask = ones ^ top
+    zero = top ^ top
+    nn = 0
+    kmn = kmin[c]
+    kmx = kmax[c]
+    for i in range(col.shape[0]):  # vectorized
+        b = col[i]
+        isn = (b & absmask) > inf
+        nn += isn
+        k = b ^ (ones if b >= top else top)
+        kmn = min(kmn, ones if isn else k)
+        kmx = max(kmx, zero if isn else k)
+    nan[c] += nn
+    kmin[c] = kmn
+    kmax[c] = kmx
 
 
 @njit(nogil=True, cache=True)
@@ -140,10 +192,8 @@ def _count(col, c, top, ones, inf, ninf, los, widths, ms, nan, kmin, kmax, below
     m = col.shape[0]
     # valid keys lie in [ninf, key of +inf]; a NaN's key is outside, and k - ninf then wraps
     # (below -inf's) or is above every interval (above +inf's): never counted, never kept.
-    # Without an interval (min, max or count only), a dummy one [ones, ones] flags only the
-    # key of one NaN, and its flags are cleared after the loop.
-    lo = los[c, 0] if ms[c] else ones
-    width = widths[c, 0] if ms[c] else zero
+    lo = los[c, 0]
+    width = widths[c, 0]
     rel = (lo - ninf) & ones
     nn = 0
     cnt = 0
@@ -158,13 +208,12 @@ def _count(col, c, top, ones, inf, ninf, los, widths, ms, nan, kmin, kmax, below
         kmx = max(kmx, zero if isn else k)
         cnt += ((k - ninf) & ones) < rel
         flags[i] = ((k - lo) & ones) <= width
-    for i in range(0 if ms[c] == 0 else m, flags.shape[0]):
+    for i in range(m, flags.shape[0]):  # a short last block
         flags[i] = 0
     nan[c] += nn
     kmin[c] = kmn
     kmax[c] = kmx
-    if ms[c]:
-        below[c, 0] += cnt
+    below[c, 0] += cnt
     for j in range(1, ms[c]):
         lo = los[c, j]
         width = widths[c, j]

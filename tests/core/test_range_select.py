@@ -357,6 +357,16 @@ def test_compiled_and_python_kernels_agree_on_edge_values(ran, mode, dtype, nb):
     assert ran[-1] is not None
     assert bits_equal(got, summary_answer(arr, funcs, bands))
     assert got[None]["median"] == np.nanmedian(arr)
+    # no percentile: the bands have no interval, and their own loop counts NaN, min and max
+    with _jit.forced(mode):
+        got = imgstats.compute(arr, ["min", "max", "count"], band=bands)
+    assert ran[-1] is not None
+    assert bits_equal(got, summary_answer(arr, ["min", "max", "count"], bands))
+    assert got[None] == {
+        "min": -np.inf,
+        "max": np.inf,
+        "count": int(np.count_nonzero(~np.isnan(arr))),
+    }
 
 
 @pytest.mark.parametrize("nlooks", [1, 2, 3, 8])
