@@ -23,7 +23,7 @@ from dataclasses import replace
 
 import numpy as np
 
-__all__ = ["countable", "unknown_shape", "summarize_masked", "refine_masked"]
+__all__ = ["countable", "native", "unknown_shape", "summarize_masked", "refine_masked"]
 
 
 def countable(arr):
@@ -35,6 +35,21 @@ def countable(arr):
     if unknown_shape(arr):
         arr = arr[:, None] if arr.ndim == 1 else arr.compute_chunk_sizes()
     return arr
+
+
+def native(block: np.ndarray) -> np.ndarray:
+    """``block`` as the kernels read it: in native byte order, ``float16`` widened to ``float32``.
+
+    The kernels read bit patterns, so a big-endian block (a FITS image's ``'>f4'``) must be
+    swapped first; :func:`countable` widens whole arrays, but the ``dim=`` and zonal walks
+    take their blocks from arrays it never saw. Applied per block: a memory-mapped image is
+    never copied whole.
+    """
+    if not block.dtype.isnative:
+        block = block.astype(block.dtype.newbyteorder("="))
+    if block.dtype == np.float16:
+        block = block.astype(np.float32)  # exact: every float16 is a float32
+    return block
 
 
 def unknown_shape(arr) -> bool:

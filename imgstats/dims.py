@@ -35,6 +35,7 @@ import math
 
 import numpy as np
 
+from ._inputs import native
 from .errors import InvalidOption, NoValidSamples
 
 __all__ = ["compute_along"]
@@ -74,8 +75,8 @@ def compute_along(
         numpy- or dask-backed, of integers, floats or booleans.
     func : str or list of str
         ``min``, ``max``, ``mean``, ``median`` or ``pXXX``.
-    dim : str or sequence of str
-        The dims to reduce; all of them gives a 0-d result.
+    dim : str, list or tuple of str, or ...
+        The dims to reduce; all of them (or ``...``, as in xarray) gives a 0-d result.
     band : None
         Not used with ``dim``: keep ``band`` among the remaining dims instead.
     scheduler : optional
@@ -118,7 +119,7 @@ def compute_along(
         raise InvalidOption(f"dim= needs an xarray.DataArray, not a {type(data).__name__}")
     if band is not None:
         raise InvalidOption("band= and dim= do not go together: keep 'band' among the dims")
-    dims = (dim,) if isinstance(dim, str) else tuple(dim)
+    dims = _dims_of(data, dim)
     missing = [d for d in dims if d not in data.dims]
     if missing or not dims or len(set(dims)) != len(dims):
         raise InvalidOption(f"invalid dim {dim!r}: the array has dims {list(data.dims)}")
@@ -173,6 +174,16 @@ def compute_along(
         attrs=dict(data.attrs),
         name=parsed[0].name if single else None,
     )
+
+
+def _dims_of(data, dim) -> tuple:
+    """The dims ``dim`` names: one name (any hashable, as xarray's), a list or tuple of
+    names, or ``...`` for every dim (xarray's spelling)."""
+    if dim is ...:
+        return tuple(data.dims)
+    if isinstance(dim, (list, tuple)):
+        return tuple(dim)
+    return (dim,)
 
 
 def _region(data, window, mask, polygon):
@@ -350,7 +361,7 @@ def _small_cells(data, ncell: int, names, out_dtype, valid=None) -> np.ndarray:
         data = data.compute(scheduler="sync")  # this task's cells: a few bytes per sample
     if valid is not None and hasattr(valid, "dask"):
         valid = valid.compute(scheduler="sync")
-    arr = np.asarray(data)
+    arr = native(np.asarray(data))
     m = arr.size // max(ncell, 1)
     rows = arr.reshape(ncell, m) if arr.size else arr.reshape(ncell, 0)
     vrows = None if valid is None else np.asarray(valid).reshape(rows.shape)
@@ -420,7 +431,7 @@ def _summarize_cells(block, valid, ncell):
     """One summary per remaining cell of a block (remaining axes first)."""
     from ._blocks import summarize_block
 
-    flat = np.asarray(block).reshape(ncell, -1)
+    flat = native(np.asarray(block)).reshape(ncell, -1)
     v = None if valid is None else np.asarray(valid).reshape(ncell, -1)
     return [
         summarize_block((flat[k] if v is None else flat[k][v[k]]).reshape(-1, 1), ("0",), False)
@@ -433,7 +444,7 @@ def _refine_cells(block, valid, ncell, nodes, dtype):
     from ._blocks import refine_block
     from .summary import collect_limit
 
-    flat = np.asarray(block).reshape(ncell, -1)
+    flat = native(np.asarray(block)).reshape(ncell, -1)
     v = None if valid is None else np.asarray(valid).reshape(ncell, -1)
     limit = collect_limit(dtype)
     return [  # nodes[k]: the cell's (selection, shift, prefix, count) targets

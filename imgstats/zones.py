@@ -46,6 +46,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ._blocks import merge_refinements, refine_block
+from ._inputs import native
 from .errors import InvalidOption
 from .grouped import (
     Groups,
@@ -780,10 +781,10 @@ class _WithValid:
 
 
 def _split(block):
-    """``(samples, kept pixels or None)`` of a block of the walk."""
+    """``(samples as the kernels read them, kept pixels or None)`` of a block of the walk."""
     if isinstance(block, _WithValid):
-        return np.asarray(block.values), np.asarray(block.ok, bool)
-    return np.asarray(block), None
+        return native(np.asarray(block.values)), np.asarray(block.ok, bool)
+    return native(np.asarray(block)), None
 
 
 def _sample_validity(values, ok, nb, nodata):

@@ -133,6 +133,7 @@ def test_nothing_runs_before_compute():
         ({"dim": "z"}, "has dims"),
         ({"dim": ("y", "y")}, "has dims"),
         ({"dim": ()}, "has dims"),
+        ({"dim": 0}, "has dims"),  # was a TypeError: 'int' object is not iterable
         ({"dim": "y", "band": 0}, "band"),
     ],
 )
@@ -140,6 +141,42 @@ def test_bad_dims(kwargs, message):
     arr = xr.DataArray(np.zeros((2, 3), np.uint8), dims=("y", "x"))
     with pytest.raises(InvalidOption, match=message):
         imgstats.compute(arr, "min", **kwargs)
+
+
+def test_ellipsis_reduces_every_dim_as_in_xarray():
+    # dim=... was a TypeError ('ellipsis' object is not iterable)
+    arr = xr.DataArray(np.arange(12.0).reshape(3, 4), dims=("y", "x"))
+    got = imgstats.compute(arr, ["median", "max"], dim=...)
+    assert got.dims == ("func",) and got.values.tolist() == [5.5, 11.0]
+
+
+@pytest.mark.parametrize("dtype", [">u2", ">i4", ">u8", ">f4", ">f8", "<f2", ">f2"])
+@pytest.mark.parametrize("cells", ["small", "big"])
+@pytest.mark.parametrize("chunks", [None, {"time": 2, "y": 5}])
+def test_big_endian_and_half_floats_equal_numpy(dtype, cells, chunks, monkeypatch):
+    # along a dim, a '>f4' (FITS) array was read as byte-swapped bit patterns (a median of
+    # 8.97e-44 for 4.0) and a float16 one raised an OverflowError (small cells) or refused
+    # its type (big ones); imgstats.compute widens float16 exactly, as without dim
+    if cells == "big":
+        from imgstats import grouped
+
+        monkeypatch.setattr(grouped, "SMALL_GROUP", 20)
+    rng = np.random.default_rng(31)
+    native = np.dtype(dtype).newbyteorder("=")
+    arr = (
+        rng.normal(0, 50, (3, 2, 9, 7))
+        if native.kind == "f"
+        else rng.integers(0, 900, (3, 2, 9, 7))
+    )
+    arr = arr.astype(native)
+    if native.kind == "f":
+        arr[0, 0, :2] = np.nan
+    xarr = xr.DataArray(arr.astype(dtype), dims=DIMS)
+    if chunks is not None:
+        xarr = xarr.chunk(chunks)
+    widened = arr.astype(np.float32) if native == np.float16 else arr
+    got = imgstats.compute(xarr, FUNCS, dim=("y", "x"))
+    _check(got.compute(), widened, ["time", "band"], ("y", "x"), FUNCS)
 
 
 def test_dim_needs_a_dataarray():
