@@ -1,6 +1,7 @@
-"""A one-question answer for in-memory float arrays: a predicted-range select, no summary.
+"""A one-question answer for in-memory arrays: a predicted-range select, no summary.
 
-:func:`imgstats.compute` on a numpy float32 or float64 array that asks only for ``min``,
+:func:`imgstats.compute` on a numpy float32, float64 or 32- or 64-bit integer array
+(:data:`TYPES`) that asks only for ``min``,
 ``max``, ``count``, ``median`` and percentiles (any method, one or several bands) does not
 build the mergeable :class:`~imgstats.summary.Summary`: a numpy array has no cache (every
 ``compute`` call reads it again), so nothing would ever reuse the summary's 65,536-bin table
@@ -53,6 +54,9 @@ KEEP_SHARE = 8
 SUBBINS = 4096
 #: Sub-bins of all the intervals of a band at most (fewer per interval when there are many).
 SUBBIN_BUDGET = 1 << 16
+#: The types the select answers: floats, and the integers wider than 16 bits (8- and 16-bit
+#: ones are counted in a table of every value, which is faster).
+TYPES = tuple(map(np.dtype, ["float32", "float64", "int32", "uint32", "int64", "uint64"]))
 #: The functions the select answers (``percentile`` includes ``median``).
 KINDS = frozenset({"min", "max", "count", "percentile"})
 
@@ -63,7 +67,7 @@ def eligible(plan, funcs: list[Function]) -> bool:
     return (
         plan.kind == "array"
         and type(arr) is np.ndarray  # not a masked array: its mask counts
-        and arr.dtype in (np.float32, np.float64)
+        and arr.dtype in TYPES
         and arr.dtype.isnative
         and arr.ndim in (2, 3)
         and arr.size >= MIN_SAMPLES
@@ -94,7 +98,7 @@ def answer(plan, funcs: list[Function], selections: list[tuple[int, ...]]):
     # look's sampling (a cache miss per sample) and its select would be a serial part
     stripes = _stripes(arr)
     nlooks = len(stripes) if arr.flags.c_contiguous else 1
-    width = arr.dtype.itemsize * 8
+    ends = _key_constants(arr.dtype)[5:]
     whole = stride == 1 and nlooks == 1
     sigmas = _look_sigmas(nlooks)
 
@@ -102,7 +106,7 @@ def answer(plan, funcs: list[Function], selections: list[tuple[int, ...]]):
         out = {}
         for sel in sels:
             k = _sample(arr, nb, stride * nlooks, sel, i * stride)
-            out[sel] = None if k.size < 2 else _intervals(k, qs, width, whole, sigmas)
+            out[sel] = None if k.size < 2 else _intervals(k, qs, ends, whole, sigmas)
         return out
 
     looks = _plan.on_threads(look, [(i,) for i in range(nlooks)])
@@ -153,16 +157,17 @@ def _stripes(arr: np.ndarray) -> list[tuple[int, int]]:
 def _sample(arr: np.ndarray, nb: int, stride: int, sel, start: int = 0) -> np.ndarray:
     """The keys of the valid samples of bands ``sel`` of every ``stride``-th pixel from pixel
     ``start`` (of a C-contiguous array; else of a grid of about as many), in any order."""
-    kdt = np.dtype(f"u{arr.dtype.itemsize}")
+    kdt, top, inf, neg, pos, _, _ = _key_constants(arr.dtype)
     if not arr.flags.c_contiguous:  # a grid of rows and columns: no copy of the image
         step = max(1, math.isqrt(stride))
-        look = arr[::step, ::step].reshape(-1, nb)[:, list(sel)]
-        return float_keys(np.ascontiguousarray(look).view(kdt)[~np.isnan(look)])
+        look = np.ascontiguousarray(arr[::step, ::step].reshape(-1, nb)[:, list(sel)])
+        if arr.dtype.kind != "f":
+            return look.reshape(-1).view(kdt) ^ pos
+        return float_keys(look.view(kdt)[~np.isnan(look)])
     bits = arr.reshape(-1).view(kdt)
-    _, top, inf = float_key_constants(arr.dtype)
     out = np.empty(len(sel) * (-(-arr.size // nb // stride)), kdt)
     bands = np.array(sel, np.int64)
-    n = _kernels.sample_keys(bits, nb, start, stride, bands, top, ~top | top, inf, out)
+    n = _kernels.sample_keys(bits, nb, start, stride, bands, top, ~top | top, inf, neg, pos, out)
     return out[:n]
 
 
@@ -182,10 +187,11 @@ def _look_sigmas(nlooks: int) -> float:
     return normal.inv_cdf(1 - (1 - normal.cdf(SIGMAS)) ** (1 / nlooks))
 
 
-def _intervals(k: np.ndarray, qs, width: int, whole: bool = False, sigmas: float = SIGMAS):
+def _intervals(k: np.ndarray, qs, ends, whole: bool = False, sigmas: float = SIGMAS):
     """The merged key intervals ``[(lo, hi)]`` predicted to hold the quantiles ``qs`` of the
     samples whose sample keys are ``k`` (any order), ``sigmas`` standard deviations of the
-    binomial rank on either side; ``None`` when they would keep too many. ``whole``: ``k``
+    binomial rank on either side; ``None`` when they would keep too many. ``ends``: the
+    smallest and largest valid key, where an interval at an extreme ends. ``whole``: ``k``
     are all the samples, whose ranks need no margin but the methods'."""
     m = k.size
     ranks = []
@@ -207,8 +213,8 @@ def _intervals(k: np.ndarray, qs, width: int, whole: bool = False, sigmas: float
     ivs = []
     for a, b in ranks:
         # open-ended at the extremes, up to the infinities' keys (a NaN's lies beyond them)
-        lo = int(_NINF[width]) if a <= 0 else at[a]
-        hi = int(_PINF[width]) if b >= m - 1 else at[b]
+        lo = int(ends[0]) if a <= 0 else at[a]
+        hi = int(ends[1]) if b >= m - 1 else at[b]
         ivs.append((lo, hi))
     return _merge(ivs)
 
@@ -229,8 +235,7 @@ def _scan(arr: np.ndarray, nb: int, per_band, stripes):
     samples, nan, kmin, kmax, below, eq, kept keys per band and interval (a list of arrays,
     one per stripe), their counts per sub-bin (nb, m, nsub), nsub)``, or ``None`` when a band
     kept more than its bound."""
-    kdt, top, inf = float_key_constants(arr.dtype)
-    width = arr.dtype.itemsize * 8
+    kdt, top, inf, neg, pos, ninf, _ = _key_constants(arr.dtype)
     m = max(1, max(len(ivs) for ivs in per_band))
     if m > 255:  # the kernel tags a sample's interval in a byte
         return None
@@ -260,7 +265,7 @@ def _scan(arr: np.ndarray, nb: int, per_band, stripes):
         which = np.empty(out.shape, np.uint8)
         sub = np.zeros((nb, m, nsub), np.int64)
         if npix:
-            limits = (top, ~top | top, inf, _NINF[width], los, widths, ms)
+            limits = (top, ~top | top, inf, ninf, neg, pos, los, widths, ms)
             counts = (nan, kmin, kmax, below, eq, kept, out, which)
             _kernels.select_stripe(bits, nb, limits, counts, shifts, sub)
         if (kept > out.shape[1]).any():
@@ -298,9 +303,27 @@ def _by_interval(keys: np.ndarray, which: np.ndarray, m: int) -> list[np.ndarray
     return [out[starts[j] : starts[j + 1]] for j in range(m)]
 
 
-#: The keys of -inf and +inf of each width: every valid key lies between them.
+#: The keys of -inf and +inf of each float width: every valid key lies between them.
 _NINF = {32: np.uint32(0x007FFFFF), 64: np.uint64(0x000FFFFFFFFFFFFF)}
 _PINF = {32: np.uint32(0xFF800000), 64: np.uint64(0xFFF0000000000000)}
+
+
+def _key_constants(dtype) -> tuple:
+    """``(kdt, top, inf, neg, pos, ninf, pinf)`` of a float or integer type, as
+    :func:`imgstats._select_kernels.select_stripe` takes them: the unsigned type of its bits,
+    their top bit, the largest valid magnitude (a float NaN's lies above +inf's; integers
+    have no NaN), the xor that makes a key of bits with the top bit set and of the others,
+    and the smallest and largest valid key."""
+    dt = np.dtype(dtype)
+    width = 8 * dt.itemsize
+    kdt = np.dtype(f"u{dt.itemsize}")
+    top = kdt.type(1 << (width - 1))
+    ones = kdt.type((1 << width) - 1)
+    if dt.kind == "f":
+        inf = float_key_constants(dt)[2]
+        return kdt, top, inf, ones, top, _NINF[width], _PINF[width]
+    flip = top if dt.kind == "i" else kdt.type(0)  # signed: the sign bit flipped
+    return kdt, top, ones, flip, flip, kdt.type(0), ones
 
 
 class _Ranks:
@@ -404,12 +427,15 @@ class _Ranks:
         return self._values([self._key(self._rank(index))])[0]
 
     def _values(self, keys: list[int]) -> np.ndarray:
-        """The float samples of ``keys``, as :func:`~imgstats.summary.keys_to_values` maps
-        them but with Python's integers: a reading asks for one or two, and numpy's calls on
-        so few cost more than the bits."""
+        """The samples of ``keys``, as :func:`~imgstats.summary.keys_to_values` maps them but
+        with Python's integers: a reading asks for one or two, and numpy's calls on so few
+        cost more than the bits."""
         sign = 1 << (8 * self.dtype.itemsize - 1)
         ones = (sign << 1) - 1
-        bits = [k ^ sign if k & sign else ~k & ones for k in keys]
+        if self.dtype.kind == "f":
+            bits = [k ^ sign if k & sign else ~k & ones for k in keys]
+        else:
+            bits = [k ^ sign for k in keys] if self.dtype.kind == "i" else keys
         return np.array(bits, f"u{self.dtype.itemsize}").view(self.dtype)
 
     def _rank(self, index) -> int:
