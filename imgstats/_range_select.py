@@ -1,12 +1,12 @@
 """A one-question answer for in-memory arrays: a predicted-range select, no summary.
 
 :func:`imgstats.compute` on a numpy float32, float64 or 32- or 64-bit integer array
-(:data:`TYPES`) that asks only for ``min``,
-``max``, ``count``, ``median`` and percentiles (any method, one or several bands) does not
-build the mergeable :class:`~imgstats.summary.Summary`: a numpy array has no cache (every
-``compute`` call reads it again), so nothing would ever reuse the summary's 65,536-bin table
-of each band, and filling it costs a dependent load-add-store per sample (the table is not
-in L1). Instead:
+(:data:`TYPES`) that asks only for ``min``, ``max``, ``count``, ``median`` and percentiles
+(any method, one or several bands), and for integers also ``mean`` and ``sum`` (an exact sum
+of the keys, in two words per band), does not build the mergeable
+:class:`~imgstats.summary.Summary`: a numpy array has no cache (every ``compute`` call reads
+it again), so nothing would ever reuse the summary's 65,536-bin table of each band, and
+filling it costs a dependent load-add-store per sample (the table is not in L1). Instead:
 
 1. a strided look at :data:`SAMPLE` samples predicts, for every wanted rank, a key interval
    that holds it (:data:`SIGMAS` standard deviations of a binomial rank on either side);
@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import functools
 import math
+from fractions import Fraction
 from statistics import NormalDist
 
 import numpy as np
 
 from ._lazy import lazy_module
 from .functions import Function
-from .summary import float_key_constants, float_keys, value_of_sorted
+from .summary import BandStats, float_key_constants, float_keys, value_of_sorted
 
 _kernels = lazy_module("imgstats._select_kernels")
 _plan = lazy_module("imgstats.io._plan")
@@ -59,6 +60,10 @@ SUBBIN_BUDGET = 1 << 16
 TYPES = tuple(map(np.dtype, ["float32", "float64", "int32", "uint32", "int64", "uint64"]))
 #: The functions the select answers (``percentile`` includes ``median``).
 KINDS = frozenset({"min", "max", "count", "percentile"})
+#: The functions it answers for integers, whose exact sum is two int64 words per band.
+INT_KINDS = KINDS | {"mean", "sum"}
+#: The most samples a band of a stripe may have for those words not to wrap around.
+MAX_SUMMED = 1 << 31
 
 
 def eligible(plan, funcs: list[Function]) -> bool:
@@ -74,7 +79,9 @@ def eligible(plan, funcs: list[Function]) -> bool:
         and plan.transform is None
         and (plan.valid is None or not plan.valid.active)
         and plan.mask is None
-        and all(f.kind in KINDS and not f.scaled for f in funcs)
+        and all(f.kind in (KINDS if arr.dtype.kind == "f" else INT_KINDS) for f in funcs)
+        and not any(f.scaled for f in funcs)
+        and (arr.dtype.kind == "f" or arr.size // arr.shape[-1] < MAX_SUMMED)
     )
 
 
@@ -118,7 +125,8 @@ def answer(plan, funcs: list[Function], selections: list[tuple[int, ...]]):
     per_band = [
         _merge([iv for sel, ivs in wanted.items() if c in sel for iv in ivs]) for c in range(nb)
     ]
-    scanned = _scan(arr, nb, per_band, stripes)
+    summed = any(f.kind in ("mean", "sum") for f in funcs)
+    scanned = _scan(arr, nb, per_band, stripes, summed)
     if scanned is None:
         return None
     out = []
@@ -128,12 +136,33 @@ def answer(plan, funcs: list[Function], selections: list[tuple[int, ...]]):
             return None  # the summary raises NoValidSamples (or counts 0) as it words it
         # first the ranks each reading looks at, then one select of them all, then the
         # readings themselves: the interpolation is value_of_sorted's, the summary's own
-        for f in funcs:
+        ranked = [f for f in funcs if f.kind not in ("mean", "sum")]
+        for f in ranked:
             value_of_sorted(view, f)
         if not view.resolve():
             return None
-        out.append([value_of_sorted(view, f) for f in funcs])
+        stats = _summed(arr.dtype, scanned, sel) if summed else None
+        out.append([_reading(view, stats, f) for f in funcs])
     return out
+
+
+def _summed(dtype, scanned, sel) -> BandStats:
+    """The count and exact sum of the integer samples of the bands ``sel``, as the
+    summary's :class:`~imgstats.summary.BandStats` reads them (a mean, a sum)."""
+    npix, nan, sums, flip = scanned[0], scanned[1], scanned[9], scanned[10]
+    count = sum(npix - int(nan[c]) for c in sel)
+    keys = sum((int(sums[c, 1]) << 32) + int(sums[c, 0]) for c in sel)
+    total = Fraction(keys - int(flip) * count)
+    return BandStats(np.dtype(dtype).str, count, 0, np.zeros(1, np.int64), 0, 0, total)
+
+
+def _reading(view, stats, f):
+    """``f`` of a selection: its mean or sum from ``stats``, else read from its ranks."""
+    if f.kind == "mean":
+        return stats.mean()
+    if f.kind == "sum":
+        return stats.sum()
+    return value_of_sorted(view, f)
 
 
 def _subbins(m: int) -> int:
@@ -230,11 +259,13 @@ def _merge(ivs):
     return out
 
 
-def _scan(arr: np.ndarray, nb: int, per_band, stripes):
+def _scan(arr: np.ndarray, nb: int, per_band, stripes, summed: bool = False):
     """One pass of :func:`select_stripe` over the row ``stripes``, at once: ``(count of
     samples, nan, kmin, kmax, below, eq, kept keys per band and interval (a list of arrays,
-    one per stripe), their counts per sub-bin (nb, m, nsub), nsub)``, or ``None`` when a band
-    kept more than its bound."""
+    one per stripe), their counts per sub-bin (nb, m, nsub), nsub, sums, flip)``, or
+    ``None`` when a band kept more than its bound. With ``summed`` (integers only), ``sums``
+    holds each band's sum of keys as two words (the low and high 32 bits of each key
+    summed; ``flip``: what a key adds to its sample), else it is empty."""
     kdt, top, inf, neg, pos, ninf, _ = _key_constants(arr.dtype)
     m = max(1, max(len(ivs) for ivs in per_band))
     if m > 255:  # the kernel tags a sample's interval in a byte
@@ -264,15 +295,16 @@ def _scan(arr: np.ndarray, nb: int, per_band, stripes):
         out = np.empty((nb, npix // KEEP_SHARE + 1), kdt)
         which = np.empty(out.shape, np.uint8)
         sub = np.zeros((nb, m, nsub), np.int64)
+        sums = np.zeros((nb if summed else 0, 2), np.int64)
         if npix:
             limits = (top, ~top | top, inf, ninf, neg, pos, los, widths, ms)
-            counts = (nan, kmin, kmax, below, eq, kept, out, which)
+            counts = (nan, kmin, kmax, below, eq, kept, out, which, sums)
             _kernels.select_stripe(bits, nb, limits, counts, shifts, sub)
         if (kept > out.shape[1]).any():
             return None
         # per band, its kept keys per interval, in the order met (on this stripe's thread)
         keys = [_by_interval(out[c, : kept[c]], which[c, : kept[c]], ms[c]) for c in range(nb)]
-        return npix, nan, kmin, kmax, below, eq, keys, sub
+        return npix, nan, kmin, kmax, below, eq, keys, sub, sums
 
     results = _plan.on_threads(stripe, [(b,) for b in stripes])
     if any(r is None for r in results):
@@ -284,12 +316,13 @@ def _scan(arr: np.ndarray, nb: int, per_band, stripes):
     below = sum(r[4] for r in results)
     eq = sum(r[5] for r in results)
     sub = sum(r[7] for r in results)
+    sums = sum(r[8] for r in results)
     # the kept keys of each of a band's intervals, in the order met: one array per stripe,
     # not concatenated (a copy of every kept key; the reading filters them by sub-bin first)
     split = [
         [[r[6][c][j] for r in results] for j in range(len(ivs))] for c, ivs in enumerate(per_band)
     ]
-    return npix, nan, kmin, kmax, below, eq, split, sub, nsub
+    return npix, nan, kmin, kmax, below, eq, split, sub, nsub, sums, pos
 
 
 def _by_interval(keys: np.ndarray, which: np.ndarray, m: int) -> list[np.ndarray]:
@@ -336,7 +369,7 @@ class _Ranks:
     """
 
     def __init__(self, dtype, scanned, sel, intervals, per_band):
-        npix, nan, kmin, kmax, below, eq, split, sub, nsub = scanned
+        npix, nan, kmin, kmax, below, eq, split, sub, nsub = scanned[:9]
         self.dtype = np.dtype(dtype)
         self.size = int(sum(npix - int(nan[c]) for c in sel))
         self._known = {0: int(min(int(kmin[c]) for c in sel))}

@@ -40,7 +40,8 @@ def select_stripe(bits, nb, limits, counts, shifts, sub):
     limits : tuple
         ``(top, ones, inf, ninf, neg, pos, los, widths, ms)``, described below; read only.
     counts : tuple
-        ``(nan, kmin, kmax, below, eq, kept, out, which)``, described below; updated.
+        ``(nan, kmin, kmax, below, eq, kept, out, which, sums)``, described below;
+        updated.
     top, ones, inf, ninf, neg, pos : scalars of the type of ``bits``
         The sign bit, every bit, the largest valid ``bits & ~top`` (a float NaN's lies above
         it: the bits of +inf; ``ones`` for integers, which have no NaN), the smallest valid
@@ -68,6 +69,9 @@ def select_stripe(bits, nb, limits, counts, shifts, sub):
         The kept keys of each band, in the order met.
     which : (nb, cap) uint8
         The interval of each kept key.
+    sums : (nb, 2) or (0, 2) int64
+        Updated when not empty (integers only: a float's sum is not a sum of its keys): the
+        sum of the low 32 bits of each band's keys, and of their high 32 bits.
     shifts : (nb, m) array of the type of ``bits``
         A kept key ``k`` of interval ``j`` falls in sub-bin ``(k - lo) >> shifts[band, j]``.
     sub : (nb, m, nsub) int64
@@ -92,7 +96,9 @@ def select_stripe(bits, nb, limits, counts, shifts, sub):
 def _column(col, c, narrow, limits, counts, shifts, sub, flags, words):
     """Count, then keep, one block of one band (the arguments of :func:`select_stripe`)."""
     top, ones, inf, ninf, neg, pos, los, widths, ms = limits
-    nan, kmin, kmax, below, eq, kept, out, which = counts
+    nan, kmin, kmax, below, eq, kept, out, which, sums = counts
+    if sums.shape[0]:
+        _sum_keys(col, c, top, neg, pos, sums)
     if ms[c] == 0:  # min, max or count only: nothing to flag, nothing to keep
         if narrow:
             _extremes32(col, c, top, ones, inf, neg, pos, nan, kmin, kmax)
@@ -110,7 +116,26 @@ def _column(col, c, narrow, limits, counts, shifts, sub, flags, words):
         _count(col, c, top, ones, inf, ninf, neg, pos, los, widths, nan, kmin, kmax, below, flags)
         for j in range(1, ms[c]):
             _more(col, c, j, top, ones, ninf, neg, pos, los, widths, below, flags)
-    _append(col, c, top, ones, neg, pos, los, widths, eq, kept, out, which, shifts, sub, flags, words)
+    _append(
+        col, c, top, ones, neg, pos, los, widths, eq, kept, out, which, shifts, sub, flags, words
+    )
+
+
+@njit(nogil=True, cache=True)
+def _sum_keys(col, c, top, neg, pos, sums):
+    """Add the low and the high 32 bits of one block's keys to ``sums[c]``: a block's words
+    stay below 2**43, and a band's below 2**63 up to 2**31 samples."""
+    low = np.uint64(0xFFFFFFFF)
+    half = np.uint64(32)
+    lo = np.uint64(0)
+    hi = np.uint64(0)
+    for i in range(col.shape[0]):  # vectorized
+        b = col[i]
+        k = np.uint64(b ^ (neg if b >= top else pos))
+        lo += k & low
+        hi += k >> half
+    sums[c, 0] += np.int64(lo)
+    sums[c, 1] += np.int64(hi)
 
 
 @njit(nogil=True, cache=True)
@@ -272,7 +297,9 @@ def _more32(col, c, j, top, ones, ninf, neg, pos, los, widths, below, flags):
 
 
 @njit(nogil=True, cache=True)
-def _append(col, c, top, ones, neg, pos, los, widths, eq, kept, out, which, shifts, sub, flags, words):
+def _append(
+    col, c, top, ones, neg, pos, los, widths, eq, kept, out, which, shifts, sub, flags, words
+):
     """Keep the flagged keys of one block (strictly inside their interval; those equal to a
     bound are counted) and count them per sub-bin: eight flags tested at once, most hold
     none, and the set ones of a word visited by their bits. A branch per flag cost about one

@@ -8,6 +8,7 @@ returned (``None``: the summary answered).
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import hypothesis.extra.numpy as hnp
 import numpy as np
@@ -115,7 +116,8 @@ def test_select_equals_the_summary_to_the_bit(ran, arr, data, monkeypatch):
     parts = data.draw(st.integers(1, 4), label="stripes")
     monkeypatch.setattr(_range_select, "_stripes", uneven_stripes(parts))
     method = data.draw(st.sampled_from(sorted(QUANTILE_METHODS)), label="method")
-    funcs = data.draw(st.lists(st.sampled_from(FUNCS), min_size=1, max_size=4, unique=True))
+    names = FUNCS + (["mean", "sum"] if arr.dtype.kind != "f" else [])  # an integer's sum
+    funcs = data.draw(st.lists(st.sampled_from(names), min_size=1, max_size=4, unique=True))
     nb = arr.shape[2] if arr.ndim == 3 else 1
     band = data.draw(st.sampled_from([None, [None, *range(nb)], nb - 1]), label="band")
     try:
@@ -335,21 +337,30 @@ def test_dask_and_narrow_integer_arrays_keep_the_summary(ran):
     assert ran == []
 
 
+@pytest.mark.parametrize("mode", ["always", "never"])
 @pytest.mark.parametrize("dtype", INTS)
-def test_wide_integers_take_the_select(dtype, ran):
+def test_wide_integers_take_the_select(dtype, mode, ran):
     """32- and 64-bit integers, their extremes and ties: numpy's answers, to the last bit,
-    from the select (signed keys have the sign bit flipped, unsigned ones are the bits)."""
+    from the select (signed keys have the sign bit flipped, unsigned ones are the bits),
+    compiled and as Python; the exact sum from each key's two halves."""
+    from imgstats import _jit
+
     info = np.iinfo(dtype)
     rng = np.random.default_rng(13)
-    arr = rng.integers(info.min, info.max, (300, 400), dtype=dtype, endpoint=True)
+    shape = (300, 400) if mode == "always" else (60, 70)
+    arr = rng.integers(info.min, info.max, shape, dtype=dtype, endpoint=True)
     arr[:5] = info.min
     arr[5:9] = info.max
-    arr[9:40] = 7
-    funcs = ["min", "p1", "p25", "median", "p99", "max", "count"]
-    got = imgstats.compute(arr, funcs)
+    arr[9:20] = 7
+    funcs = ["min", "p1", "p25", "median", "p99", "max", "count", "mean", "sum"]
+    with _jit.forced(mode):
+        got = imgstats.compute(arr, funcs)
     assert ran[-1] is not None
     assert bits_equal(got, summary_answer(arr, funcs))
     assert got["min"] == info.min and got["max"] == info.max and got["count"] == arr.size
+    exact = sum(arr.reshape(-1).tolist())  # Python's ints: no wrap-around
+    assert got["sum"] == exact and type(got["sum"]) is int
+    assert got["mean"] == float(Fraction(exact, arr.size))
     for f in ("p1", "p25", "median", "p99"):
         want = np.percentile(arr, 50 if f == "median" else float(f[1:]))
         assert got[f] == want, (f, got[f], want)
