@@ -257,15 +257,20 @@ def _scan(arr: np.ndarray, nb: int, per_band, stripes):
         eq = np.zeros((nb, m, 2), np.int64)
         kept = np.zeros(nb, np.int64)
         out = np.empty((nb, npix // KEEP_SHARE + 1), kdt)
+        which = np.empty(out.shape, np.uint8)
         sub = np.zeros((nb, m, nsub), np.int64)
         if npix:
             limits = (top, ~top | top, inf, _NINF[width], los, widths, ms)
-            counts = (nan, kmin, kmax, below, eq, kept, out)
+            counts = (nan, kmin, kmax, below, eq, kept, out, which)
             _kernels.select_stripe(bits, nb, limits, counts, shifts, sub)
-        return npix, nan, kmin, kmax, below, eq, kept, out, sub
+        if (kept > out.shape[1]).any():
+            return None
+        # per band, its kept keys per interval, in the order met (on this stripe's thread)
+        keys = [_by_interval(out[c, : kept[c]], which[c, : kept[c]], ms[c]) for c in range(nb)]
+        return npix, nan, kmin, kmax, below, eq, keys, sub
 
     results = _plan.on_threads(stripe, [(b,) for b in stripes])
-    if any((r[6] > r[7].shape[1]).any() for r in results):
+    if any(r is None for r in results):
         return None
     npix = sum(r[0] for r in results)
     nan = sum(r[1] for r in results)
@@ -273,17 +278,24 @@ def _scan(arr: np.ndarray, nb: int, per_band, stripes):
     kmax = np.maximum.reduce([r[3] for r in results]).astype(np.uint64)
     below = sum(r[4] for r in results)
     eq = sum(r[5] for r in results)
-    sub = sum(r[8] for r in results)
+    sub = sum(r[7] for r in results)
     # the kept keys of each of a band's intervals, in the order met: one array per stripe,
     # not concatenated (a copy of every kept key; the reading filters them by sub-bin first)
-    split = []
-    for c, ivs in enumerate(per_band):
-        ks = [r[7][c, : r[6][c]] for r in results]
-        if len(ivs) == 1:
-            split.append([ks])
-        else:
-            split.append([[k[(k > kdt.type(a)) & (k < kdt.type(b))] for k in ks] for a, b in ivs])
+    split = [
+        [[r[6][c][j] for r in results] for j in range(len(ivs))] for c, ivs in enumerate(per_band)
+    ]
     return npix, nan, kmin, kmax, below, eq, split, sub, nsub
+
+
+def _by_interval(keys: np.ndarray, which: np.ndarray, m: int) -> list[np.ndarray]:
+    """The kept ``keys`` of a band grouped by their intervals (``which``; ``m`` of them):
+    one array per interval, in the order met."""
+    if m <= 1:
+        return [keys]
+    out = np.empty_like(keys)
+    starts = np.zeros(m + 1, np.int64)
+    _kernels.group_kept(keys, which, out, starts)
+    return [out[starts[j] : starts[j + 1]] for j in range(m)]
 
 
 #: The keys of -inf and +inf of each width: every valid key lies between them.

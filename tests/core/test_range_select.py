@@ -149,6 +149,24 @@ def test_every_method_on_a_large_array_takes_the_select(dtype, method, ran):
     assert got["count"] == valid.size
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("parts", [1, 2])
+def test_the_deciles_keep_each_intervals_keys_apart(dtype, parts, ran, monkeypatch):
+    """Nine intervals, their kept keys grouped per interval on each stripe: every decile
+    equals numpy's, and a key of one interval never stands in for another's."""
+    monkeypatch.setattr(_range_select, "_stripes", uneven_stripes(parts))
+    rng = np.random.default_rng(11)
+    arr = (rng.standard_t(3, (400, 500)) * 10).astype(dtype)
+    arr[rng.random(arr.shape) < 0.02] = np.nan
+    funcs = [f"p{q}" for q in range(10, 100, 10)]
+    got = imgstats.compute(arr, funcs)
+    assert ran[-1] is not None
+    valid = valid_samples(arr)
+    for f in funcs:
+        assert got[f] == np.percentile(valid, float(f[1:])), f
+    assert bits_equal(got, summary_answer(arr, funcs))
+
+
 @pytest.mark.parametrize("parts", [1, 2, 3])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_ranks_are_read_from_the_sub_bins_that_hold_them(dtype, parts, ran, monkeypatch):
@@ -357,6 +375,16 @@ def test_compiled_and_python_kernels_agree_on_edge_values(ran, mode, dtype, nb):
     assert ran[-1] is not None
     assert bits_equal(got, summary_answer(arr, funcs, bands))
     assert got[None]["median"] == np.nanmedian(arr)
+    # no percentile: the bands have no interval, and their own loop counts NaN, min and max
+    with _jit.forced(mode):
+        got = imgstats.compute(arr, ["min", "max", "count"], band=bands)
+    assert ran[-1] is not None
+    assert bits_equal(got, summary_answer(arr, ["min", "max", "count"], bands))
+    assert got[None] == {
+        "min": -np.inf,
+        "max": np.inf,
+        "count": int(np.count_nonzero(~np.isnan(arr))),
+    }
 
 
 @pytest.mark.parametrize("nlooks", [1, 2, 3, 8])
