@@ -30,6 +30,7 @@ import re
 
 import numpy as np
 
+from ._inputs import as_array
 from .errors import InvalidOption, NoValidSamples
 
 __all__ = [
@@ -370,7 +371,7 @@ def region_of(height: int, width: int, window=None, mask=None, polygon=None, laz
     if window is not None:
         box = clip_window(parse_window(window), height, width)
     if mask is not None:
-        mask = np.asarray(mask)
+        mask = as_array(mask, "a mask")
         if mask.dtype != np.bool_:
             raise InvalidOption(f"a mask must be a boolean array, not {mask.dtype}")
         if mask.shape != (height, width):

@@ -46,7 +46,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ._blocks import merge_refinements, refine_block
-from ._inputs import native
+from ._inputs import as_array, native
 from .errors import InvalidOption
 from .grouped import (
     Groups,
@@ -385,7 +385,7 @@ def _label_array(zones, io_options):
     if is_instance(zones, "xarray", "DataArray"):
         zones = zones.data
     if not is_instance(zones, "dask.array", "Array"):
-        zones = np.asarray(zones)
+        zones = as_array(zones, "a label image")
     if zones.ndim != 2:
         raise InvalidOption(f"a label image has dims (y, x), not shape {tuple(zones.shape)}")
     dtype = np.dtype(zones.dtype)
