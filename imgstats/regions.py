@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
+import reprlib
 
 import numpy as np
 
@@ -208,7 +209,7 @@ def _check_numbers(ring) -> None:
             isinstance(v, numbers.Real) and not isinstance(v, bool) for v in point
         ):
             raise InvalidOption(
-                f"a polygon is a list of [x, y] pairs of numbers, not {str(point)[:40]}"
+                f"a polygon is a list of [x, y] pairs of numbers, not {reprlib.repr(point)}"
             )
 
 

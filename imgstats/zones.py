@@ -399,7 +399,7 @@ def _read_geojson(path, io_options):
 
     try:
         with open_source(path, io_options.get("storage_options")) as fh:
-            text = fh.read(64 << 20 + 1)
+            text = fh.read((64 << 20) + 1)
     except FileNotFoundError:
         from .errors import ImageNotFound
 
@@ -407,9 +407,17 @@ def _read_geojson(path, io_options):
     if len(text) > 64 << 20:
         raise InvalidOption("the GeoJSON file is over 64 MB")
     try:
-        return json.loads(text)
+        layer = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidOption(f"{path} is not valid JSON: {exc}") from None
+    except RecursionError:  # json recurses per level: '[' * 100000 is a few bytes
+        raise InvalidOption(f"{path} is nested too deeply to be GeoJSON") from None
+    if not isinstance(layer, (dict, list)):  # else read as a label image of shape ()
+        raise InvalidOption(
+            f"{path} holds a JSON {type(layer).__name__}, not a GeoJSON FeatureCollection, "
+            "Feature or geometry"
+        )
+    return layer
 
 
 def parse_polygons(zones, id_property=None, to_pixels=None) -> tuple:

@@ -355,6 +355,15 @@ def _elements(dtype):
 IMG = np.zeros((10, 12), np.uint8)
 
 
+def _nested(depth: int) -> list:
+    """A list holding a list ... ``depth`` levels deep."""
+    outer = inner = []
+    for _ in range(depth):
+        inner.append([])
+        inner = inner[0]
+    return outer
+
+
 @pytest.mark.parametrize(
     ("zones", "kwargs", "match"),
     [
@@ -383,11 +392,28 @@ IMG = np.zeros((10, 12), np.uint8)
         (fc([poly(SQUARE)]), {"id_property": "name"}, "no property"),
         ([poly(SQUARE)], {"background": 3}, "background"),
         (np.zeros((10, 12), int), {"id_property": "x"}, "polygons"),
+        # the message printed the whole ring: a RecursionError for a ring nested 5,000 deep
+        ([poly(_nested(5000))], {}, r"feature 0: .*pairs of numbers, not \[\[\["),
     ],
 )
 def test_bad_zones(zones, kwargs, match):
     with pytest.raises(InvalidOption, match=match):
         imgstats.zonal(IMG, zones, ["median"], **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),  # was a RecursionError
+        ("5", "holds a JSON int, not a GeoJSON"),  # was read as a label image of shape ()
+        ('"zones"', "holds a JSON str"),
+    ],
+)
+def test_geojson_files_that_hold_no_layer(tmp_path, text, match):
+    path = tmp_path / "zones.geojson"
+    path.write_text(text)
+    with pytest.raises(InvalidOption, match=match):
+        imgstats.zonal(IMG, path, ["median"])
 
 
 def test_bad_functions_and_band():
