@@ -118,8 +118,8 @@ def polygon_rings(polygon) -> list[np.ndarray]:
     ----------
     polygon : sequence of (x, y) or dict
         Vertices in pixel coordinates, or a GeoJSON ``{"type": "Polygon", "coordinates":
-        [exterior, hole, ...]}`` (also inside a ``Feature``). A closing vertex equal to the
-        first is dropped.
+        [exterior, hole, ...]}`` (also inside a ``Feature``, or the ``__geo_interface__`` of
+        a shapely Polygon). A closing vertex equal to the first is dropped.
 
     Returns
     -------
@@ -132,6 +132,7 @@ def polygon_rings(polygon) -> list[np.ndarray]:
         Not a polygon, non-finite coordinates, more than :data:`MAX_POLYGON_VERTICES`
         vertices, or a degenerate ring (fewer than 3 distinct vertices, or all on one line).
     """
+    polygon = getattr(polygon, "__geo_interface__", polygon)  # a shapely Polygon, say
     if isinstance(polygon, dict):
         if polygon.get("type") == "Feature":
             polygon = polygon.get("geometry") or {}

@@ -106,7 +106,8 @@ def zonal(
         A label image of the image's ``(y, x)`` shape (numpy, dask, xarray, or a path or URL
         of a label raster), or polygons in pixel coordinates (a GeoJSON FeatureCollection
         dict, the path of a ``.geojson`` file, one Feature or geometry, or a list of
-        geometries or Features). See the module's notes.
+        geometries or Features; objects with ``__geo_interface__``, such as shapely
+        geometries and geopandas frames, by their GeoJSON). See the module's notes.
     funcs : str or list of str
         ``min``, ``max``, ``mean``, ``median`` or ``pXXX``.
     band : None, int or str
@@ -171,6 +172,8 @@ def zonal(
     # count is always a column: asking for it adds nothing
     names = list(dict.fromkeys(f.name for f in parsed if f.kind != "count"))
     limit = MAX_ZONES if max_zones is None else int(max_zones)
+    # shapely geometries, geopandas frames and series, fiona features: their GeoJSON
+    zones = getattr(zones, "__geo_interface__", zones)
     values, dtype, nb, nodata, valid = _values(source, band, scheduler, io_options)
     height, width = int(values.shape[0]), int(values.shape[1])
     to_pixels = None
@@ -600,6 +603,7 @@ def _boxes(pts, ring_off, part_off, feat_off) -> np.ndarray:
 
 def _feature(item, i, id_property, named):
     """``(geometry, zone id)`` of one item of a layer."""
+    item = getattr(item, "__geo_interface__", item)  # a shapely geometry, say
     if not isinstance(item, dict):
         if isinstance(item, (list, tuple)):
             return {"type": "Polygon", "coordinates": [item]}, i  # a bare ring of (x, y)

@@ -285,6 +285,19 @@ def test_polygon_outside_image_is_an_empty_zone():
     assert frame.loc[1, "count"] == 64  # clipped to the image: x 2..9, y 2..9
 
 
+def test_shapely_geometries_are_read_by_their_geo_interface():
+    # a shapely Polygon was taken for a label image ("dims (y, x), not shape ()"), and a list
+    # of them refused ("not a GeoJSON object but a Polygon"); geopandas frames and series
+    # speak the same __geo_interface__ protocol
+    shapely = pytest.importorskip("shapely.geometry")
+    img = np.arange(1200, dtype=np.float32).reshape(30, 40)
+    donut = shapely.shape(DONUT)  # coordinates as tuples, as shapely gives them
+    want = imgstats.zonal(img, [DONUT, poly(SQUARE)], FUNCS)
+    assert imgstats.zonal(img, [donut, shapely.Polygon(SQUARE)], FUNCS).equals(want)
+    assert imgstats.zonal(img, donut, FUNCS).equals(want.loc[[0]])
+    assert imgstats.compute(img, FUNCS, polygon=donut) == want.loc[0, FUNCS].to_dict()
+
+
 def test_polygons_on_dask_chunks_cut_through_zones():
     rng = np.random.default_rng(6)
     img = image_of(rng, np.float32, (30, 40))
