@@ -23,7 +23,19 @@ from dataclasses import replace
 
 import numpy as np
 
-__all__ = ["countable", "native", "unknown_shape", "summarize_masked", "refine_masked"]
+from .errors import InvalidOption
+
+__all__ = ["as_array", "countable", "native", "unknown_shape", "summarize_masked", "refine_masked"]
+
+
+def as_array(data, what: str) -> np.ndarray:
+    """``numpy.asarray(data)``, or InvalidOption naming ``what`` (``"an image"``) when the
+    object refuses to be an array: an ``xarray.Dataset`` has ``__array__`` only to say which of
+    its variables to pick, a ragged sequence has no shape."""
+    try:
+        return np.asarray(data)
+    except (TypeError, ValueError) as exc:
+        raise InvalidOption(f"{what} cannot be a {type(data).__name__}: {exc}") from None
 
 
 def countable(arr):

@@ -3,7 +3,7 @@ SOURCE ZONES FUNC...`` and ``imgstats serve``.
 
 ``imgstats --help`` and ``imgstats COMMAND --help`` list every option with its default;
 errors are one ``imgstats: error: ...`` line on stderr, in the command line's words, and
-exit with status 2.
+exit with status 2; Ctrl-C exits with 130, a closed stdout quietly with 141.
 """
 
 from __future__ import annotations
@@ -301,8 +301,37 @@ def build_parser() -> argparse.ArgumentParser:
 FORMATS = ("text", "csv", "json", "table")
 
 
+#: Exit statuses of a shell's job killed by SIGINT (Ctrl-C) and by SIGPIPE (a closed reader).
+INTERRUPTED, BROKEN_PIPE = 128 + 2, 128 + 13
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
+    """Run the command line; return the exit status.
+
+    Ctrl-C exits with status 130 and one line on stderr; a reader of stdout that goes away
+    (``imgstats zonal ... | head -1``) ends the command quietly with status 141: the shell's
+    statuses of a job killed by these signals, without a Python traceback.
+    """
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:
+        print("imgstats: interrupted", file=sys.stderr)
+        return INTERRUPTED
+    except BrokenPipeError:
+        _drop_stdout()
+        return BROKEN_PIPE
+
+
+def _drop_stdout() -> None:
+    """Point stdout at the null device: the interpreter's last flush at exit then has nowhere
+    to fail (Python's documented recipe for SIGPIPE)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _run(argv: list[str] | None) -> int:
+    """:func:`main` without its handling of Ctrl-C and of a closed stdout."""
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         serve = _web_serve(args.dev)

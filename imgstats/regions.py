@@ -27,9 +27,11 @@ from __future__ import annotations
 import math
 import numbers
 import re
+import reprlib
 
 import numpy as np
 
+from ._inputs import as_array
 from .errors import InvalidOption, NoValidSamples
 
 __all__ = [
@@ -116,8 +118,8 @@ def polygon_rings(polygon) -> list[np.ndarray]:
     ----------
     polygon : sequence of (x, y) or dict
         Vertices in pixel coordinates, or a GeoJSON ``{"type": "Polygon", "coordinates":
-        [exterior, hole, ...]}`` (also inside a ``Feature``). A closing vertex equal to the
-        first is dropped.
+        [exterior, hole, ...]}`` (also inside a ``Feature``, or the ``__geo_interface__`` of
+        a shapely Polygon). A closing vertex equal to the first is dropped.
 
     Returns
     -------
@@ -130,6 +132,7 @@ def polygon_rings(polygon) -> list[np.ndarray]:
         Not a polygon, non-finite coordinates, more than :data:`MAX_POLYGON_VERTICES`
         vertices, or a degenerate ring (fewer than 3 distinct vertices, or all on one line).
     """
+    polygon = getattr(polygon, "__geo_interface__", polygon)  # a shapely Polygon, say
     if isinstance(polygon, dict):
         if polygon.get("type") == "Feature":
             polygon = polygon.get("geometry") or {}
@@ -207,7 +210,7 @@ def _check_numbers(ring) -> None:
             isinstance(v, numbers.Real) and not isinstance(v, bool) for v in point
         ):
             raise InvalidOption(
-                f"a polygon is a list of [x, y] pairs of numbers, not {str(point)[:40]}"
+                f"a polygon is a list of [x, y] pairs of numbers, not {reprlib.repr(point)}"
             )
 
 
@@ -370,7 +373,7 @@ def region_of(height: int, width: int, window=None, mask=None, polygon=None, laz
     if window is not None:
         box = clip_window(parse_window(window), height, width)
     if mask is not None:
-        mask = np.asarray(mask)
+        mask = as_array(mask, "a mask")
         if mask.dtype != np.bool_:
             raise InvalidOption(f"a mask must be a boolean array, not {mask.dtype}")
         if mask.shape != (height, width):

@@ -46,7 +46,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ._blocks import merge_refinements, refine_block
-from ._inputs import native
+from ._inputs import as_array, native
 from .errors import InvalidOption
 from .grouped import (
     Groups,
@@ -106,7 +106,8 @@ def zonal(
         A label image of the image's ``(y, x)`` shape (numpy, dask, xarray, or a path or URL
         of a label raster), or polygons in pixel coordinates (a GeoJSON FeatureCollection
         dict, the path of a ``.geojson`` file, one Feature or geometry, or a list of
-        geometries or Features). See the module's notes.
+        geometries or Features; objects with ``__geo_interface__``, such as shapely
+        geometries and geopandas frames, by their GeoJSON). See the module's notes.
     funcs : str or list of str
         ``min``, ``max``, ``mean``, ``median`` or ``pXXX``.
     band : None, int or str
@@ -171,6 +172,8 @@ def zonal(
     # count is always a column: asking for it adds nothing
     names = list(dict.fromkeys(f.name for f in parsed if f.kind != "count"))
     limit = MAX_ZONES if max_zones is None else int(max_zones)
+    # shapely geometries, geopandas frames and series, fiona features: their GeoJSON
+    zones = getattr(zones, "__geo_interface__", zones)
     values, dtype, nb, nodata, valid = _values(source, band, scheduler, io_options)
     height, width = int(values.shape[0]), int(values.shape[1])
     to_pixels = None
@@ -385,7 +388,7 @@ def _label_array(zones, io_options):
     if is_instance(zones, "xarray", "DataArray"):
         zones = zones.data
     if not is_instance(zones, "dask.array", "Array"):
-        zones = np.asarray(zones)
+        zones = as_array(zones, "a label image")
     if zones.ndim != 2:
         raise InvalidOption(f"a label image has dims (y, x), not shape {tuple(zones.shape)}")
     dtype = np.dtype(zones.dtype)
@@ -399,7 +402,7 @@ def _read_geojson(path, io_options):
 
     try:
         with open_source(path, io_options.get("storage_options")) as fh:
-            text = fh.read(64 << 20 + 1)
+            text = fh.read((64 << 20) + 1)
     except FileNotFoundError:
         from .errors import ImageNotFound
 
@@ -407,9 +410,17 @@ def _read_geojson(path, io_options):
     if len(text) > 64 << 20:
         raise InvalidOption("the GeoJSON file is over 64 MB")
     try:
-        return json.loads(text)
+        layer = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidOption(f"{path} is not valid JSON: {exc}") from None
+    except RecursionError:  # json recurses per level: '[' * 100000 is a few bytes
+        raise InvalidOption(f"{path} is nested too deeply to be GeoJSON") from None
+    if not isinstance(layer, (dict, list)):  # else read as a label image of shape ()
+        raise InvalidOption(
+            f"{path} holds a JSON {type(layer).__name__}, not a GeoJSON FeatureCollection, "
+            "Feature or geometry"
+        )
+    return layer
 
 
 def parse_polygons(zones, id_property=None, to_pixels=None) -> tuple:
@@ -592,6 +603,7 @@ def _boxes(pts, ring_off, part_off, feat_off) -> np.ndarray:
 
 def _feature(item, i, id_property, named):
     """``(geometry, zone id)`` of one item of a layer."""
+    item = getattr(item, "__geo_interface__", item)  # a shapely geometry, say
     if not isinstance(item, dict):
         if isinstance(item, (list, tuple)):
             return {"type": "Polygon", "coordinates": [item]}, i  # a bare ring of (x, y)

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .._inputs import countable, unknown_shape
+from .._inputs import as_array, countable, unknown_shape
 from .._lazy import is_instance
 from ..errors import InvalidOption, NoValidSamples, UnreadableImage
 
@@ -321,7 +321,7 @@ def _plan_of_object(data, source=None, fmt="") -> ReadPlan:
     elif isinstance(data, np.ma.MaskedArray):
         arr = data  # its mask says which samples are valid (see imgstats._inputs)
     elif isinstance(data, np.ndarray) or hasattr(data, "__array__"):
-        arr = np.asarray(data)
+        arr = as_array(data, "an image")
     else:
         raise InvalidOption(f"cannot compute statistics of a {type(data).__name__}")
     arr, bands = _ranked(countable(arr))

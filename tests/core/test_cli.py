@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -124,6 +128,59 @@ def test_errors_in_a_real_process(images):
     assert proc.stdout == ""
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "Traceback" not in proc.stderr and "nope.png" in proc.stderr
+
+
+def _start(*args):
+    """A real ``imgstats`` process with pipes, and Ctrl-C's default meaning even when the test
+    runner was started with SIGINT ignored (a background job), which a child would inherit."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "imgstats.cli", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+def _writer_of(fifo, proc, seconds: float = 60) -> int:
+    """The write end of ``fifo`` once ``proc`` has opened it to read: a failure, not a hang,
+    if it never does."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as exc:  # ENXIO: no reader yet
+            if exc.errno != errno.ENXIO or proc.poll() is not None or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+@pytest.mark.slow
+def test_ctrl_c_exits_130_without_a_traceback(tmp_path):
+    # was a KeyboardInterrupt traceback, and the status of a process killed by SIGINT
+    fifo = tmp_path / "arriving.tif"
+    os.mkfifo(fifo)  # the image never comes: the command waits for it in main() ...
+    proc = _start("stats", fifo, "min")
+    writer = _writer_of(fifo, proc)  # ... once it has opened the FIFO, which this proves
+    try:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        os.close(writer)
+    assert proc.returncode == 130
+    assert out == "" and err == "imgstats: interrupted\n"
+
+
+@pytest.mark.slow
+def test_a_reader_that_goes_away_ends_the_command_quietly(images):
+    # `imgstats stats ... | head -0`: was a BrokenPipeError traceback and status 1
+    folder, _ = images
+    proc = _start("stats", folder / "rgb.png", "min", "max")
+    proc.stdout.close()
+    proc.wait(timeout=120)
+    assert proc.returncode == 141
+    assert proc.stderr.read() == ""
+    proc.stderr.close()
 
 
 @pytest.mark.parametrize(

@@ -158,3 +158,22 @@ def test_luma_of_unnamed_or_rgb_bands(coords):
     )
     want = np.asarray(Image.fromarray(RGB).convert("L"))
     check_all(arr.imgstats.compute(FUNCS, band="luma"), want, FUNCS)
+
+
+DATASET = xr.Dataset({"v": (("y", "x"), RGB[..., 0])})
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: imgstats.compute(DATASET, "min"),
+        lambda: imgstats.zonal(RGB[..., 0], DATASET, ["min"]),
+        lambda: imgstats.compute(RGB, "min", mask=DATASET),
+    ],
+    ids=["image", "labels", "mask"],
+)
+def test_a_dataset_is_refused_with_xarrays_advice(call):
+    # was xarray's TypeError from numpy.asarray: a Dataset's __array__ exists only to refuse
+    with pytest.raises(imgstats.InvalidOption, match="cannot be a Dataset: .*DataArray"):
+        call()
+    assert imgstats.compute(DATASET["v"], "min") == RGB[..., 0].min()

@@ -285,6 +285,19 @@ def test_polygon_outside_image_is_an_empty_zone():
     assert frame.loc[1, "count"] == 64  # clipped to the image: x 2..9, y 2..9
 
 
+def test_shapely_geometries_are_read_by_their_geo_interface():
+    # a shapely Polygon was taken for a label image ("dims (y, x), not shape ()"), and a list
+    # of them refused ("not a GeoJSON object but a Polygon"); geopandas frames and series
+    # speak the same __geo_interface__ protocol
+    shapely = pytest.importorskip("shapely.geometry")
+    img = np.arange(1200, dtype=np.float32).reshape(30, 40)
+    donut = shapely.shape(DONUT)  # coordinates as tuples, as shapely gives them
+    want = imgstats.zonal(img, [DONUT, poly(SQUARE)], FUNCS)
+    assert imgstats.zonal(img, [donut, shapely.Polygon(SQUARE)], FUNCS).equals(want)
+    assert imgstats.zonal(img, donut, FUNCS).equals(want.loc[[0]])
+    assert imgstats.compute(img, FUNCS, polygon=donut) == want.loc[0, FUNCS].to_dict()
+
+
 def test_polygons_on_dask_chunks_cut_through_zones():
     rng = np.random.default_rng(6)
     img = image_of(rng, np.float32, (30, 40))
@@ -355,6 +368,15 @@ def _elements(dtype):
 IMG = np.zeros((10, 12), np.uint8)
 
 
+def _nested(depth: int) -> list:
+    """A list holding a list ... ``depth`` levels deep."""
+    outer = inner = []
+    for _ in range(depth):
+        inner.append([])
+        inner = inner[0]
+    return outer
+
+
 @pytest.mark.parametrize(
     ("zones", "kwargs", "match"),
     [
@@ -383,11 +405,28 @@ IMG = np.zeros((10, 12), np.uint8)
         (fc([poly(SQUARE)]), {"id_property": "name"}, "no property"),
         ([poly(SQUARE)], {"background": 3}, "background"),
         (np.zeros((10, 12), int), {"id_property": "x"}, "polygons"),
+        # the message printed the whole ring: a RecursionError for a ring nested 5,000 deep
+        ([poly(_nested(5000))], {}, r"feature 0: .*pairs of numbers, not \[\[\["),
     ],
 )
 def test_bad_zones(zones, kwargs, match):
     with pytest.raises(InvalidOption, match=match):
         imgstats.zonal(IMG, zones, ["median"], **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),  # was a RecursionError
+        ("5", "holds a JSON int, not a GeoJSON"),  # was read as a label image of shape ()
+        ('"zones"', "holds a JSON str"),
+    ],
+)
+def test_geojson_files_that_hold_no_layer(tmp_path, text, match):
+    path = tmp_path / "zones.geojson"
+    path.write_text(text)
+    with pytest.raises(InvalidOption, match=match):
+        imgstats.zonal(IMG, path, ["median"])
 
 
 def test_bad_functions_and_band():
