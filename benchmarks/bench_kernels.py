@@ -5,9 +5,10 @@ Run ``uv run python -m benchmarks.bench_kernels`` (12 MP arrays, 5 timed calls p
 git revision in the same run (its package is exported to a temporary folder), to print a
 before/after table. One markdown table, from one run:
 
-* inputs: per type (uint8, uint16, int16, float32, float64), a random array whose other half
-  is clustered (integers) or a heavy-tailed one with 1% NaN (floats), and a real photograph
-  or DEM of the bundled gallery resized to the same size;
+* inputs: per type (uint8, uint16, int16, int32, int64, float32, float64), a random array
+  whose other half is clustered (integers) or a heavy-tailed one with 1% NaN (floats), and a
+  real photograph or DEM of the bundled gallery resized to the same size (the 32- and 64-bit
+  integers: the 16-bit photograph);
 * functions: ``median``, ``p99`` and six (min, max, mean, p1, median, p99);
 * columns: ``a.sum()`` (one streaming pass: the floor), ``np.partition`` with every wanted
   rank at once (plus min, max and mean for six, read from the partitioned valid samples),
@@ -35,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-TYPES = ["uint8", "uint16", "int16", "float32", "float64"]
+TYPES = ["uint8", "uint16", "int16", "int32", "int64", "float32", "float64"]
 FUNCS = {"median": ["median"], "p99": ["p99"], "six": ["min", "max", "mean", "p1", "median", "p99"]}
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,6 +73,8 @@ _GALLERY = {
     "uint8": "IMG_7.jpg",
     "uint16": "IMG_12_uint16.tif",
     "int16": "IMG_14_int16.tif",
+    "int32": "IMG_12_uint16.tif",
+    "int64": "IMG_12_uint16.tif",
     "float32": "IMG_13_float32.tif",
     "float64": "IMG_13_float32.tif",
 }

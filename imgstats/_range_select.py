@@ -1,11 +1,12 @@
-"""A one-question answer for in-memory float arrays: a predicted-range select, no summary.
+"""A one-question answer for in-memory arrays: a predicted-range select, no summary.
 
-:func:`imgstats.compute` on a numpy float32 or float64 array that asks only for ``min``,
-``max``, ``count``, ``median`` and percentiles (any method, one or several bands) does not
-build the mergeable :class:`~imgstats.summary.Summary`: a numpy array has no cache (every
-``compute`` call reads it again), so nothing would ever reuse the summary's 65,536-bin table
-of each band, and filling it costs a dependent load-add-store per sample (the table is not
-in L1). Instead:
+:func:`imgstats.compute` on a numpy float32, float64 or 32- or 64-bit integer array
+(:data:`TYPES`) that asks only for ``min``, ``max``, ``count``, ``median`` and percentiles
+(any method, one or several bands), and for integers also ``mean`` and ``sum`` (an exact sum
+of the keys, in two words per band), does not build the mergeable
+:class:`~imgstats.summary.Summary`: a numpy array has no cache (every ``compute`` call reads
+it again), so nothing would ever reuse the summary's 65,536-bin table of each band, and
+filling it costs a dependent load-add-store per sample (the table is not in L1). Instead:
 
 1. a strided look at :data:`SAMPLE` samples predicts, for every wanted rank, a key interval
    that holds it (:data:`SIGMAS` standard deviations of a binomial rank on either side);
@@ -27,13 +28,14 @@ from __future__ import annotations
 
 import functools
 import math
+from fractions import Fraction
 from statistics import NormalDist
 
 import numpy as np
 
 from ._lazy import lazy_module
 from .functions import Function
-from .summary import float_key_constants, float_keys, value_of_sorted
+from .summary import BandStats, float_key_constants, float_keys, value_of_sorted
 
 _kernels = lazy_module("imgstats._select_kernels")
 _plan = lazy_module("imgstats.io._plan")
@@ -53,8 +55,15 @@ KEEP_SHARE = 8
 SUBBINS = 4096
 #: Sub-bins of all the intervals of a band at most (fewer per interval when there are many).
 SUBBIN_BUDGET = 1 << 16
+#: The types the select answers: floats, and the integers wider than 16 bits (8- and 16-bit
+#: ones are counted in a table of every value, which is faster).
+TYPES = tuple(map(np.dtype, ["float32", "float64", "int32", "uint32", "int64", "uint64"]))
 #: The functions the select answers (``percentile`` includes ``median``).
 KINDS = frozenset({"min", "max", "count", "percentile"})
+#: The functions it answers for integers, whose exact sum is two int64 words per band.
+INT_KINDS = KINDS | {"mean", "sum"}
+#: The most samples a band of a stripe may have for those words not to wrap around.
+MAX_SUMMED = 1 << 31
 
 
 def eligible(plan, funcs: list[Function]) -> bool:
@@ -63,14 +72,16 @@ def eligible(plan, funcs: list[Function]) -> bool:
     return (
         plan.kind == "array"
         and type(arr) is np.ndarray  # not a masked array: its mask counts
-        and arr.dtype in (np.float32, np.float64)
+        and arr.dtype in TYPES
         and arr.dtype.isnative
         and arr.ndim in (2, 3)
         and arr.size >= MIN_SAMPLES
         and plan.transform is None
         and (plan.valid is None or not plan.valid.active)
         and plan.mask is None
-        and all(f.kind in KINDS and not f.scaled for f in funcs)
+        and all(f.kind in (KINDS if arr.dtype.kind == "f" else INT_KINDS) for f in funcs)
+        and not any(f.scaled for f in funcs)
+        and (arr.dtype.kind == "f" or arr.size // arr.shape[-1] < MAX_SUMMED)
     )
 
 
@@ -94,7 +105,7 @@ def answer(plan, funcs: list[Function], selections: list[tuple[int, ...]]):
     # look's sampling (a cache miss per sample) and its select would be a serial part
     stripes = _stripes(arr)
     nlooks = len(stripes) if arr.flags.c_contiguous else 1
-    width = arr.dtype.itemsize * 8
+    ends = _key_constants(arr.dtype)[5:]
     whole = stride == 1 and nlooks == 1
     sigmas = _look_sigmas(nlooks)
 
@@ -102,7 +113,7 @@ def answer(plan, funcs: list[Function], selections: list[tuple[int, ...]]):
         out = {}
         for sel in sels:
             k = _sample(arr, nb, stride * nlooks, sel, i * stride)
-            out[sel] = None if k.size < 2 else _intervals(k, qs, width, whole, sigmas)
+            out[sel] = None if k.size < 2 else _intervals(k, qs, ends, whole, sigmas)
         return out
 
     looks = _plan.on_threads(look, [(i,) for i in range(nlooks)])
@@ -114,7 +125,8 @@ def answer(plan, funcs: list[Function], selections: list[tuple[int, ...]]):
     per_band = [
         _merge([iv for sel, ivs in wanted.items() if c in sel for iv in ivs]) for c in range(nb)
     ]
-    scanned = _scan(arr, nb, per_band, stripes)
+    summed = any(f.kind in ("mean", "sum") for f in funcs)
+    scanned = _scan(arr, nb, per_band, stripes, summed)
     if scanned is None:
         return None
     out = []
@@ -124,12 +136,33 @@ def answer(plan, funcs: list[Function], selections: list[tuple[int, ...]]):
             return None  # the summary raises NoValidSamples (or counts 0) as it words it
         # first the ranks each reading looks at, then one select of them all, then the
         # readings themselves: the interpolation is value_of_sorted's, the summary's own
-        for f in funcs:
+        ranked = [f for f in funcs if f.kind not in ("mean", "sum")]
+        for f in ranked:
             value_of_sorted(view, f)
         if not view.resolve():
             return None
-        out.append([value_of_sorted(view, f) for f in funcs])
+        stats = _summed(arr.dtype, scanned, sel) if summed else None
+        out.append([_reading(view, stats, f) for f in funcs])
     return out
+
+
+def _summed(dtype, scanned, sel) -> BandStats:
+    """The count and exact sum of the integer samples of the bands ``sel``, as the
+    summary's :class:`~imgstats.summary.BandStats` reads them (a mean, a sum)."""
+    npix, nan, sums, flip = scanned[0], scanned[1], scanned[9], scanned[10]
+    count = sum(npix - int(nan[c]) for c in sel)
+    keys = sum((int(sums[c, 1]) << 32) + int(sums[c, 0]) for c in sel)
+    total = Fraction(keys - int(flip) * count)
+    return BandStats(np.dtype(dtype).str, count, 0, np.zeros(1, np.int64), 0, 0, total)
+
+
+def _reading(view, stats, f):
+    """``f`` of a selection: its mean or sum from ``stats``, else read from its ranks."""
+    if f.kind == "mean":
+        return stats.mean()
+    if f.kind == "sum":
+        return stats.sum()
+    return value_of_sorted(view, f)
 
 
 def _subbins(m: int) -> int:
@@ -153,16 +186,17 @@ def _stripes(arr: np.ndarray) -> list[tuple[int, int]]:
 def _sample(arr: np.ndarray, nb: int, stride: int, sel, start: int = 0) -> np.ndarray:
     """The keys of the valid samples of bands ``sel`` of every ``stride``-th pixel from pixel
     ``start`` (of a C-contiguous array; else of a grid of about as many), in any order."""
-    kdt = np.dtype(f"u{arr.dtype.itemsize}")
+    kdt, top, inf, neg, pos, _, _ = _key_constants(arr.dtype)
     if not arr.flags.c_contiguous:  # a grid of rows and columns: no copy of the image
         step = max(1, math.isqrt(stride))
-        look = arr[::step, ::step].reshape(-1, nb)[:, list(sel)]
-        return float_keys(np.ascontiguousarray(look).view(kdt)[~np.isnan(look)])
+        look = np.ascontiguousarray(arr[::step, ::step].reshape(-1, nb)[:, list(sel)])
+        if arr.dtype.kind != "f":
+            return look.reshape(-1).view(kdt) ^ pos
+        return float_keys(look.view(kdt)[~np.isnan(look)])
     bits = arr.reshape(-1).view(kdt)
-    _, top, inf = float_key_constants(arr.dtype)
     out = np.empty(len(sel) * (-(-arr.size // nb // stride)), kdt)
     bands = np.array(sel, np.int64)
-    n = _kernels.sample_keys(bits, nb, start, stride, bands, top, ~top | top, inf, out)
+    n = _kernels.sample_keys(bits, nb, start, stride, bands, top, ~top | top, inf, neg, pos, out)
     return out[:n]
 
 
@@ -182,10 +216,11 @@ def _look_sigmas(nlooks: int) -> float:
     return normal.inv_cdf(1 - (1 - normal.cdf(SIGMAS)) ** (1 / nlooks))
 
 
-def _intervals(k: np.ndarray, qs, width: int, whole: bool = False, sigmas: float = SIGMAS):
+def _intervals(k: np.ndarray, qs, ends, whole: bool = False, sigmas: float = SIGMAS):
     """The merged key intervals ``[(lo, hi)]`` predicted to hold the quantiles ``qs`` of the
     samples whose sample keys are ``k`` (any order), ``sigmas`` standard deviations of the
-    binomial rank on either side; ``None`` when they would keep too many. ``whole``: ``k``
+    binomial rank on either side; ``None`` when they would keep too many. ``ends``: the
+    smallest and largest valid key, where an interval at an extreme ends. ``whole``: ``k``
     are all the samples, whose ranks need no margin but the methods'."""
     m = k.size
     ranks = []
@@ -207,8 +242,8 @@ def _intervals(k: np.ndarray, qs, width: int, whole: bool = False, sigmas: float
     ivs = []
     for a, b in ranks:
         # open-ended at the extremes, up to the infinities' keys (a NaN's lies beyond them)
-        lo = int(_NINF[width]) if a <= 0 else at[a]
-        hi = int(_PINF[width]) if b >= m - 1 else at[b]
+        lo = int(ends[0]) if a <= 0 else at[a]
+        hi = int(ends[1]) if b >= m - 1 else at[b]
         ivs.append((lo, hi))
     return _merge(ivs)
 
@@ -224,13 +259,14 @@ def _merge(ivs):
     return out
 
 
-def _scan(arr: np.ndarray, nb: int, per_band, stripes):
+def _scan(arr: np.ndarray, nb: int, per_band, stripes, summed: bool = False):
     """One pass of :func:`select_stripe` over the row ``stripes``, at once: ``(count of
     samples, nan, kmin, kmax, below, eq, kept keys per band and interval (a list of arrays,
-    one per stripe), their counts per sub-bin (nb, m, nsub), nsub)``, or ``None`` when a band
-    kept more than its bound."""
-    kdt, top, inf = float_key_constants(arr.dtype)
-    width = arr.dtype.itemsize * 8
+    one per stripe), their counts per sub-bin (nb, m, nsub), nsub, sums, flip)``, or
+    ``None`` when a band kept more than its bound. With ``summed`` (integers only), ``sums``
+    holds each band's sum of keys as two words (the low and high 32 bits of each key
+    summed; ``flip``: what a key adds to its sample), else it is empty."""
+    kdt, top, inf, neg, pos, ninf, _ = _key_constants(arr.dtype)
     m = max(1, max(len(ivs) for ivs in per_band))
     if m > 255:  # the kernel tags a sample's interval in a byte
         return None
@@ -259,15 +295,16 @@ def _scan(arr: np.ndarray, nb: int, per_band, stripes):
         out = np.empty((nb, npix // KEEP_SHARE + 1), kdt)
         which = np.empty(out.shape, np.uint8)
         sub = np.zeros((nb, m, nsub), np.int64)
+        sums = np.zeros((nb if summed else 0, 2), np.int64)
         if npix:
-            limits = (top, ~top | top, inf, _NINF[width], los, widths, ms)
-            counts = (nan, kmin, kmax, below, eq, kept, out, which)
+            limits = (top, ~top | top, inf, ninf, neg, pos, los, widths, ms)
+            counts = (nan, kmin, kmax, below, eq, kept, out, which, sums)
             _kernels.select_stripe(bits, nb, limits, counts, shifts, sub)
         if (kept > out.shape[1]).any():
             return None
         # per band, its kept keys per interval, in the order met (on this stripe's thread)
         keys = [_by_interval(out[c, : kept[c]], which[c, : kept[c]], ms[c]) for c in range(nb)]
-        return npix, nan, kmin, kmax, below, eq, keys, sub
+        return npix, nan, kmin, kmax, below, eq, keys, sub, sums
 
     results = _plan.on_threads(stripe, [(b,) for b in stripes])
     if any(r is None for r in results):
@@ -279,12 +316,13 @@ def _scan(arr: np.ndarray, nb: int, per_band, stripes):
     below = sum(r[4] for r in results)
     eq = sum(r[5] for r in results)
     sub = sum(r[7] for r in results)
+    sums = sum(r[8] for r in results)
     # the kept keys of each of a band's intervals, in the order met: one array per stripe,
     # not concatenated (a copy of every kept key; the reading filters them by sub-bin first)
     split = [
         [[r[6][c][j] for r in results] for j in range(len(ivs))] for c, ivs in enumerate(per_band)
     ]
-    return npix, nan, kmin, kmax, below, eq, split, sub, nsub
+    return npix, nan, kmin, kmax, below, eq, split, sub, nsub, sums, pos
 
 
 def _by_interval(keys: np.ndarray, which: np.ndarray, m: int) -> list[np.ndarray]:
@@ -298,9 +336,27 @@ def _by_interval(keys: np.ndarray, which: np.ndarray, m: int) -> list[np.ndarray
     return [out[starts[j] : starts[j + 1]] for j in range(m)]
 
 
-#: The keys of -inf and +inf of each width: every valid key lies between them.
+#: The keys of -inf and +inf of each float width: every valid key lies between them.
 _NINF = {32: np.uint32(0x007FFFFF), 64: np.uint64(0x000FFFFFFFFFFFFF)}
 _PINF = {32: np.uint32(0xFF800000), 64: np.uint64(0xFFF0000000000000)}
+
+
+def _key_constants(dtype) -> tuple:
+    """``(kdt, top, inf, neg, pos, ninf, pinf)`` of a float or integer type, as
+    :func:`imgstats._select_kernels.select_stripe` takes them: the unsigned type of its bits,
+    their top bit, the largest valid magnitude (a float NaN's lies above +inf's; integers
+    have no NaN), the xor that makes a key of bits with the top bit set and of the others,
+    and the smallest and largest valid key."""
+    dt = np.dtype(dtype)
+    width = 8 * dt.itemsize
+    kdt = np.dtype(f"u{dt.itemsize}")
+    top = kdt.type(1 << (width - 1))
+    ones = kdt.type((1 << width) - 1)
+    if dt.kind == "f":
+        inf = float_key_constants(dt)[2]
+        return kdt, top, inf, ones, top, _NINF[width], _PINF[width]
+    flip = top if dt.kind == "i" else kdt.type(0)  # signed: the sign bit flipped
+    return kdt, top, ones, flip, flip, kdt.type(0), ones
 
 
 class _Ranks:
@@ -313,7 +369,7 @@ class _Ranks:
     """
 
     def __init__(self, dtype, scanned, sel, intervals, per_band):
-        npix, nan, kmin, kmax, below, eq, split, sub, nsub = scanned
+        npix, nan, kmin, kmax, below, eq, split, sub, nsub = scanned[:9]
         self.dtype = np.dtype(dtype)
         self.size = int(sum(npix - int(nan[c]) for c in sel))
         self._known = {0: int(min(int(kmin[c]) for c in sel))}
@@ -404,12 +460,15 @@ class _Ranks:
         return self._values([self._key(self._rank(index))])[0]
 
     def _values(self, keys: list[int]) -> np.ndarray:
-        """The float samples of ``keys``, as :func:`~imgstats.summary.keys_to_values` maps
-        them but with Python's integers: a reading asks for one or two, and numpy's calls on
-        so few cost more than the bits."""
+        """The samples of ``keys``, as :func:`~imgstats.summary.keys_to_values` maps them but
+        with Python's integers: a reading asks for one or two, and numpy's calls on so few
+        cost more than the bits."""
         sign = 1 << (8 * self.dtype.itemsize - 1)
         ones = (sign << 1) - 1
-        bits = [k ^ sign if k & sign else ~k & ones for k in keys]
+        if self.dtype.kind == "f":
+            bits = [k ^ sign if k & sign else ~k & ones for k in keys]
+        else:
+            bits = [k ^ sign for k in keys] if self.dtype.kind == "i" else keys
         return np.array(bits, f"u{self.dtype.itemsize}").view(self.dtype)
 
     def _rank(self, index) -> int:

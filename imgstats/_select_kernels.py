@@ -29,7 +29,8 @@ _BLOCK = 1 << 11
 
 @njit(nogil=True, cache=True)
 def select_stripe(bits, nb, limits, counts, shifts, sub):
-    """Scan one stripe of band-interleaved float bit patterns (``uint32`` or ``uint64``).
+    """Scan one stripe of band-interleaved bit patterns (``uint32`` or ``uint64``) of float
+    or integer samples.
 
     Parameters
     ----------
@@ -37,12 +38,16 @@ def select_stripe(bits, nb, limits, counts, shifts, sub):
         The samples' bit patterns, ``nb`` bands interleaved (a C-contiguous ``(pixels, nb)``).
     nb : int
     limits : tuple
-        ``(top, ones, inf, ninf, los, widths, ms)``, described below; read only.
+        ``(top, ones, inf, ninf, neg, pos, los, widths, ms)``, described below; read only.
     counts : tuple
-        ``(nan, kmin, kmax, below, eq, kept, out, which)``, described below; updated.
-    top, ones, inf, ninf : scalars of the type of ``bits``
-        The sign bit, every bit, the bit pattern of +inf and the key of -inf (the smallest
-        valid key).
+        ``(nan, kmin, kmax, below, eq, kept, out, which, sums)``, described below;
+        updated.
+    top, ones, inf, ninf, neg, pos : scalars of the type of ``bits``
+        The sign bit, every bit, the largest valid ``bits & ~top`` (a float NaN's lies above
+        it: the bits of +inf; ``ones`` for integers, which have no NaN), the smallest valid
+        key (that of -inf; 0 for integers), and what a sample's bits are xor-ed with to make
+        its order-preserving key: ``neg`` when the top bit is set, else ``pos`` (floats:
+        ``ones`` and ``top``; signed integers: ``top`` and ``top``; unsigned: 0 and 0).
     los, widths : (nb, m) arrays of the type of ``bits``
         Each band's key intervals ``[lo, lo + width]`` (sorted, disjoint, at most 255); only
         the first ``ms[band]`` of a row are used.
@@ -64,6 +69,9 @@ def select_stripe(bits, nb, limits, counts, shifts, sub):
         The kept keys of each band, in the order met.
     which : (nb, cap) uint8
         The interval of each kept key.
+    sums : (nb, 2) or (0, 2) int64
+        Updated when not empty (integers only: a float's sum is not a sum of its keys): the
+        sum of the low 32 bits of each band's keys, and of their high 32 bits.
     shifts : (nb, m) array of the type of ``bits``
         A kept key ``k`` of interval ``j`` falls in sub-bin ``(k - lo) >> shifts[band, j]``.
     sub : (nb, m, nsub) int64
@@ -87,33 +95,56 @@ def select_stripe(bits, nb, limits, counts, shifts, sub):
 @njit(nogil=True, cache=True)
 def _column(col, c, narrow, limits, counts, shifts, sub, flags, words):
     """Count, then keep, one block of one band (the arguments of :func:`select_stripe`)."""
-    top, ones, inf, ninf, los, widths, ms = limits
-    nan, kmin, kmax, below, eq, kept, out, which = counts
+    top, ones, inf, ninf, neg, pos, los, widths, ms = limits
+    nan, kmin, kmax, below, eq, kept, out, which, sums = counts
+    if sums.shape[0]:
+        _sum_keys(col, c, top, neg, pos, sums)
     if ms[c] == 0:  # min, max or count only: nothing to flag, nothing to keep
         if narrow:
-            _extremes32(col, c, top, ones, inf, nan, kmin, kmax)
+            _extremes32(col, c, top, ones, inf, neg, pos, nan, kmin, kmax)
         else:
-            _extremes(col, c, top, ones, inf, nan, kmin, kmax)
+            _extremes(col, c, top, ones, inf, neg, pos, nan, kmin, kmax)
         return
     # the first interval is counted in the loop that finds the NaN, min and max (a second
     # loop over the block cost float64 a quarter of its scan: 13.4 -> 9.9 ms for a 12 MP
     # median); each further interval takes a loop of its own
     if narrow:
-        _count32(col, c, top, ones, inf, ninf, los, widths, nan, kmin, kmax, below, flags)
+        _count32(col, c, top, ones, inf, ninf, neg, pos, los, widths, nan, kmin, kmax, below, flags)
         for j in range(1, ms[c]):
-            _more32(col, c, j, top, ones, ninf, los, widths, below, flags)
+            _more32(col, c, j, top, ones, ninf, neg, pos, los, widths, below, flags)
     else:
-        _count(col, c, top, ones, inf, ninf, los, widths, nan, kmin, kmax, below, flags)
+        _count(col, c, top, ones, inf, ninf, neg, pos, los, widths, nan, kmin, kmax, below, flags)
         for j in range(1, ms[c]):
-            _more(col, c, j, top, ones, ninf, los, widths, below, flags)
-    _append(col, c, top, ones, los, widths, eq, kept, out, which, shifts, sub, flags, words)
+            _more(col, c, j, top, ones, ninf, neg, pos, los, widths, below, flags)
+    _append(
+        col, c, top, ones, neg, pos, los, widths, eq, kept, out, which, shifts, sub, flags, words
+    )
 
 
 @njit(nogil=True, cache=True)
-def _extremes32(col, c, top, ones, inf, nan, kmin, kmax):
+def _sum_keys(col, c, top, neg, pos, sums):
+    """Add the low and the high 32 bits of one block's keys to ``sums[c]``: a block's words
+    stay below 2**43, and a band's below 2**63 up to 2**31 samples."""
+    low = np.uint64(0xFFFFFFFF)
+    half = np.uint64(32)
+    lo = np.uint64(0)
+    hi = np.uint64(0)
+    for i in range(col.shape[0]):  # vectorized
+        b = col[i]
+        k = np.uint64(b ^ (neg if b >= top else pos))
+        lo += k & low
+        hi += k >> half
+    sums[c, 0] += np.int64(lo)
+    sums[c, 1] += np.int64(hi)
+
+
+@njit(nogil=True, cache=True)
+def _extremes32(col, c, top, ones, inf, neg, pos, nan, kmin, kmax):
     """:func:`_extremes` of a float32 band, in 32-bit lanes."""
     top = np.uint32(top)
     ones = np.uint32(ones)
+    neg = np.uint32(neg)
+    pos = np.uint32(pos)
     inf = np.uint32(inf)
     absmask = np.uint32(ones ^ top)
     zero = np.uint32(0)
@@ -124,7 +155,7 @@ def _extremes32(col, c, top, ones, inf, nan, kmin, kmax):
         b = col[i]
         isn = np.uint32(b & absmask) > inf
         nn += isn
-        k = np.uint32(b ^ (ones if b >= top else top))
+        k = np.uint32(b ^ (neg if b >= top else pos))
         kmn = min(kmn, ones if isn else k)
         kmx = max(kmx, zero if isn else k)
     nan[c] += nn
@@ -133,7 +164,7 @@ def _extremes32(col, c, top, ones, inf, nan, kmin, kmax):
 
 
 @njit(nogil=True, cache=True)
-def _extremes(col, c, top, ones, inf, nan, kmin, kmax):
+def _extremes(col, c, top, ones, inf, neg, pos, nan, kmin, kmax):
     """The NaN count, smallest and largest key of one block of a band without an interval
     (``min``, ``max`` or ``count`` only). The stripe of a 12 MP array took 10.8 (float32)
     and 11.3 ms (float64) in :func:`_count`'s loop with a dummy interval and
@@ -147,7 +178,7 @@ def _extremes(col, c, top, ones, inf, nan, kmin, kmax):
         b = col[i]
         isn = (b & absmask) > inf
         nn += isn
-        k = b ^ (ones if b >= top else top)
+        k = b ^ (neg if b >= top else pos)
         kmn = min(kmn, ones if isn else k)
         kmx = max(kmx, zero if isn else k)
     nan[c] += nn
@@ -156,10 +187,12 @@ def _extremes(col, c, top, ones, inf, nan, kmin, kmax):
 
 
 @njit(nogil=True, cache=True)
-def _count32(col, c, top, ones, inf, ninf, los, widths, nan, kmin, kmax, below, flags):
+def _count32(col, c, top, ones, inf, ninf, neg, pos, los, widths, nan, kmin, kmax, below, flags):
     """:func:`_count` of a float32 band, in 32-bit lanes."""
     top = np.uint32(top)
     ones = np.uint32(ones)
+    neg = np.uint32(neg)
+    pos = np.uint32(pos)
     inf = np.uint32(inf)
     ninf = np.uint32(ninf)
     absmask = np.uint32(ones ^ top)
@@ -175,7 +208,7 @@ def _count32(col, c, top, ones, inf, ninf, los, widths, nan, kmin, kmax, below, 
         b = col[i]
         isn = np.uint32(b & absmask) > inf
         nn += isn
-        k = np.uint32(b ^ (ones if b >= top else top))
+        k = np.uint32(b ^ (neg if b >= top else pos))
         kmn = min(kmn, ones if isn else k)
         kmx = max(kmx, zero if isn else k)
         cnt += np.uint32(k - ninf) < rel
@@ -189,7 +222,7 @@ def _count32(col, c, top, ones, inf, ninf, los, widths, nan, kmin, kmax, below, 
 
 
 @njit(nogil=True, cache=True)
-def _count(col, c, top, ones, inf, ninf, los, widths, nan, kmin, kmax, below, flags):
+def _count(col, c, top, ones, inf, ninf, neg, pos, los, widths, nan, kmin, kmax, below, flags):
     """Count one block of one band (NaN, min, max, keys below the first interval) and flag
     each sample inside that interval with 1 (0: none)."""
     absmask = ones ^ top
@@ -208,7 +241,7 @@ def _count(col, c, top, ones, inf, ninf, los, widths, nan, kmin, kmax, below, fl
         b = col[i]
         isn = (b & absmask) > inf
         nn += isn
-        k = b ^ (ones if b >= top else top)
+        k = b ^ (neg if b >= top else pos)
         kmn = min(kmn, ones if isn else k)
         kmx = max(kmx, zero if isn else k)
         cnt += ((k - ninf) & ones) < rel
@@ -222,7 +255,7 @@ def _count(col, c, top, ones, inf, ninf, los, widths, nan, kmin, kmax, below, fl
 
 
 @njit(nogil=True, cache=True)
-def _more(col, c, j, top, ones, ninf, los, widths, below, flags):
+def _more(col, c, j, top, ones, ninf, neg, pos, los, widths, below, flags):
     """Count the keys below interval ``j`` (from 1) of one block and tag those inside it
     with ``j + 1``. The intervals are disjoint, so a tag is or-ed in: a select of the old
     flag, as before, was about as fast for float64."""
@@ -234,18 +267,20 @@ def _more(col, c, j, top, ones, ninf, los, widths, below, flags):
     cnt = 0
     for i in range(col.shape[0]):  # vectorized
         b = col[i]
-        k = b ^ (ones if b >= top else top)
+        k = b ^ (neg if b >= top else pos)
         cnt += ((k - ninf) & ones) < rel
         flags[i] |= tag if ((k - lo) & ones) <= width else none
     below[c, j] += cnt
 
 
 @njit(nogil=True, cache=True)
-def _more32(col, c, j, top, ones, ninf, los, widths, below, flags):
+def _more32(col, c, j, top, ones, ninf, neg, pos, los, widths, below, flags):
     """:func:`_more` of a float32 band, in 32-bit lanes: a loop per further interval cost a
     12 MP float32 3.3 ms in 64-bit lanes, 1.7 ms in these (one core)."""
     top = np.uint32(top)
     ones = np.uint32(ones)
+    neg = np.uint32(neg)
+    pos = np.uint32(pos)
     ninf = np.uint32(ninf)
     lo = np.uint32(los[c, j])
     width = np.uint32(widths[c, j])
@@ -255,14 +290,16 @@ def _more32(col, c, j, top, ones, ninf, los, widths, below, flags):
     cnt = 0
     for i in range(col.shape[0]):  # vectorized
         b = col[i]
-        k = np.uint32(b ^ (ones if b >= top else top))
+        k = np.uint32(b ^ (neg if b >= top else pos))
         cnt += np.uint32(k - ninf) < rel
         flags[i] |= tag if np.uint32(k - lo) <= width else none
     below[c, j] += cnt
 
 
 @njit(nogil=True, cache=True)
-def _append(col, c, top, ones, los, widths, eq, kept, out, which, shifts, sub, flags, words):
+def _append(
+    col, c, top, ones, neg, pos, los, widths, eq, kept, out, which, shifts, sub, flags, words
+):
     """Keep the flagged keys of one block (strictly inside their interval; those equal to a
     bound are counted) and count them per sub-bin: eight flags tested at once, most hold
     none, and the set ones of a word visited by their bits. A branch per flag cost about one
@@ -288,7 +325,7 @@ def _append(col, c, top, ones, los, widths, eq, kept, out, which, shifts, sub, f
             nz &= nz - one
             f = flags[i]
             b = col[i]
-            k = (b ^ (ones if b >= top else top)) & ones
+            k = (b ^ (neg if b >= top else pos)) & ones
             j = f - 1
             lo = los[c, j]
             if k == lo:
@@ -305,7 +342,7 @@ def _append(col, c, top, ones, los, widths, eq, kept, out, which, shifts, sub, f
 
 
 @njit(nogil=True, cache=True)
-def sample_keys(bits, nb, start, stride, bands, top, ones, inf, out):
+def sample_keys(bits, nb, start, stride, bands, top, ones, inf, neg, pos, out):
     """Write the keys of the valid samples of ``bands`` of every ``stride``-th pixel of
     ``bits`` (``nb`` bands interleaved) from pixel ``start`` to ``out``; return how many."""
     absmask = ones ^ top
@@ -315,7 +352,7 @@ def sample_keys(bits, nb, start, stride, bands, top, ones, inf, out):
             b = bits[p * nb + c]
             if (b & absmask) > inf:
                 continue
-            out[n] = b ^ (ones if b >= top else top)
+            out[n] = b ^ (neg if b >= top else pos)
             n += 1
     return n
 

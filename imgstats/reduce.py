@@ -283,7 +283,7 @@ def compute(
 
 
 def _range_selected(plan, func, band, bands):
-    """The answer of a one-question float array by a predicted-range select, without a
+    """The answer of a one-question array by a predicted-range select, without a
     summary (see :mod:`imgstats._range_select`), or ``None`` when the summary must answer.
 
     A numpy array has no cache: every ``compute`` call reads it again, so a summary built

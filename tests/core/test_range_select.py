@@ -8,6 +8,7 @@ returned (``None``: the summary answered).
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import hypothesis.extra.numpy as hnp
 import numpy as np
@@ -69,6 +70,8 @@ def bits_equal(a, b) -> bool:
 
 
 FLOATS = st.sampled_from(["float32", "float64"])
+#: The integer types the select answers too (8- and 16-bit ones keep their table).
+INTS = ["int32", "uint32", "int64", "uint64"]
 SHAPES = st.one_of(
     st.tuples(st.integers(1, 40), st.integers(1, 40)),
     st.tuples(st.integers(1, 12), st.integers(1, 12), st.integers(1, 4)),
@@ -77,9 +80,11 @@ SHAPES = st.one_of(
 
 @st.composite
 def float_arrays(draw):
-    dt = np.dtype(draw(FLOATS))
+    """Float arrays, and (one in three) 32- and 64-bit integer ones."""
+    dt = np.dtype(draw(st.one_of(FLOATS, FLOATS, st.sampled_from(INTS))))
     pool = value_pool(dt)
-    kind = draw(st.sampled_from(["pool", "runs", "nan-heavy", "free"]))
+    kinds = ["pool", "runs", "nan-heavy", "free"] if dt.kind == "f" else ["pool", "runs", "free"]
+    kind = draw(st.sampled_from(kinds))
     shape = draw(SHAPES)
     if kind == "runs":  # long runs of a few equal values
         values = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3))
@@ -111,7 +116,8 @@ def test_select_equals_the_summary_to_the_bit(ran, arr, data, monkeypatch):
     parts = data.draw(st.integers(1, 4), label="stripes")
     monkeypatch.setattr(_range_select, "_stripes", uneven_stripes(parts))
     method = data.draw(st.sampled_from(sorted(QUANTILE_METHODS)), label="method")
-    funcs = data.draw(st.lists(st.sampled_from(FUNCS), min_size=1, max_size=4, unique=True))
+    names = FUNCS + (["mean", "sum"] if arr.dtype.kind != "f" else [])  # an integer's sum
+    funcs = data.draw(st.lists(st.sampled_from(names), min_size=1, max_size=4, unique=True))
     nb = arr.shape[2] if arr.ndim == 3 else 1
     band = data.draw(st.sampled_from([None, [None, *range(nb)], nb - 1]), label="band")
     try:
@@ -276,7 +282,8 @@ def test_too_many_kept_keys_fall_back_to_the_summary(ran, monkeypatch):
     assert got == np.percentile(arr, 90)
     monkeypatch.setattr(_range_select, "KEEP_SHARE", 8)
     # a prediction that would keep more than the bound is refused before the pass
-    assert _range_select._intervals(np.arange(1000, dtype=np.uint32), [0.5] * 40, 32) is None
+    ends = (0, 2**32 - 1)
+    assert _range_select._intervals(np.arange(1000, dtype=np.uint32), [0.5] * 40, ends) is None
 
 
 @pytest.mark.parametrize(
@@ -320,13 +327,44 @@ def test_regions_are_answered_as_the_summary_answers(ran, how, monkeypatch):
         assert got["p30"] == np.percentile(arr[mask if how == "mask" else ~mask], 30)
 
 
-def test_dask_and_integer_arrays_keep_the_summary(ran):
+def test_dask_and_narrow_integer_arrays_keep_the_summary(ran):
     import dask.array as da
 
     arr = np.random.default_rng(9).normal(size=(20, 30)).astype(np.float32)
     assert imgstats.compute(da.from_array(arr, chunks=7), "median") == np.median(arr)
-    assert imgstats.compute(arr.astype(np.int32), "median") == np.median(arr.astype(np.int32))
+    for dtype in ("uint8", "int8", "uint16", "int16", "bool"):
+        assert imgstats.compute(arr.astype(dtype), "median") == np.median(arr.astype(dtype))
     assert ran == []
+
+
+@pytest.mark.parametrize("mode", ["always", "never"])
+@pytest.mark.parametrize("dtype", INTS)
+def test_wide_integers_take_the_select(dtype, mode, ran):
+    """32- and 64-bit integers, their extremes and ties: numpy's answers, to the last bit,
+    from the select (signed keys have the sign bit flipped, unsigned ones are the bits),
+    compiled and as Python; the exact sum from each key's two halves."""
+    from imgstats import _jit
+
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(13)
+    shape = (300, 400) if mode == "always" else (60, 70)
+    arr = rng.integers(info.min, info.max, shape, dtype=dtype, endpoint=True)
+    arr[:5] = info.min
+    arr[5:9] = info.max
+    arr[9:20] = 7
+    funcs = ["min", "p1", "p25", "median", "p99", "max", "count", "mean", "sum"]
+    with _jit.forced(mode):
+        got = imgstats.compute(arr, funcs)
+    assert ran[-1] is not None
+    assert bits_equal(got, summary_answer(arr, funcs))
+    assert got["min"] == info.min and got["max"] == info.max and got["count"] == arr.size
+    exact = sum(arr.reshape(-1).tolist())  # Python's ints: no wrap-around
+    assert got["sum"] == exact and type(got["sum"]) is int
+    assert got["mean"] == float(Fraction(exact, arr.size))
+    for f in ("p1", "p25", "median", "p99"):
+        want = np.percentile(arr, 50 if f == "median" else float(f[1:]))
+        assert got[f] == want, (f, got[f], want)
+    assert imgstats.compute(arr, ["min", "max"]) == {"min": info.min, "max": info.max}
 
 
 def test_the_size_floor_keeps_small_arrays_on_the_summary(monkeypatch):
