@@ -499,16 +499,31 @@ def _int_keys(samples: np.ndarray) -> np.ndarray:
 _DEKKER_LOW, _DEKKER_HIGH = 2.0**-450, 2.0**450
 
 
+#: Samples squared at a time: the exact squares take about ten temporaries of their size (a
+#: block of 2**27 float64 samples, a whole in-memory image's slice, would take 10 GB).
+SQUARES_CHUNK = 1 << 20
+
+
 def exact_squares(samples: np.ndarray) -> Fraction:
-    """The exact sum of the squares of the finite samples (NaN and infinities left out).
+    """The exact sum of the squares of the finite 1-D samples (NaN and infinities left out).
 
     Integers: their keys in 16-bit limbs, every limb product summed in uint64 (exact below
     2**32 samples). Floats: each square as an exact float64 pair (float32 squares are exact
     in float64; float64 ones by Dekker's product, after an exact power-of-two scaling of the
-    tiny and the huge), summed exactly by the float64 summing kernel.
+    tiny and the huge), summed exactly by the float64 summing kernel. Taken
+    :data:`SQUARES_CHUNK` samples at a time, the exact sums of the chunks added.
     """
-    if samples.size == 0:
-        return Fraction(0)
+    return sum(
+        (
+            _chunk_squares(samples[i : i + SQUARES_CHUNK])
+            for i in range(0, samples.size, SQUARES_CHUNK)
+        ),
+        Fraction(0),
+    )
+
+
+def _chunk_squares(samples: np.ndarray) -> Fraction:
+    """:func:`exact_squares` of at most :data:`SQUARES_CHUNK` samples."""
     if samples.dtype.kind in "uib":
         return Fraction(_int_squares(samples))
     x = samples[np.isfinite(samples)]

@@ -83,6 +83,28 @@ def test_std_is_correctly_rounded_where_numpy_std_is_not_always():
         assert _sqrt(Fraction(x)) == math.sqrt(x)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64])
+def test_std_of_a_large_block_takes_a_few_chunks_of_memory(dtype, monkeypatch):
+    # the exact squares took about ten temporaries of a whole block: std of an in-memory
+    # float64 image (one block up to 2**27 samples) peaked at 10x its size, 10 GB for 1 GB
+    import tracemalloc
+
+    from imgstats import _blocks
+
+    monkeypatch.setattr(_blocks, "SQUARES_CHUNK", 1 << 16, raising=False)
+    rng = np.random.default_rng(8)
+    arr = (rng.normal(size=(512, 4096)) * 1000).astype(dtype)  # 2**21 samples
+    arr[3, :7] = np.nan if arr.dtype.kind == "f" else 5
+    imgstats.compute(arr[:2], "std")  # numba's first compilation is not the block's
+    tracemalloc.start()
+    got = imgstats.compute(arr, "std")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    # exactness is the other tests' (a Fraction oracle): here, the same number as before
+    assert math.isclose(got, float(np.nanstd(arr.astype(np.float64))), rel_tol=1e-12)
+    assert peak < 4 * arr.nbytes, peak / arr.nbytes  # was 10x for float64, 5x for the others
+
+
 def test_std_of_a_constant_band_is_zero_and_bands_are_separate():
     arr = np.zeros((4, 5, 3), np.uint16)
     arr[..., 1] = 7
