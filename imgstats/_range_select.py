@@ -233,12 +233,8 @@ def _intervals(k: np.ndarray, qs, ends, whole: bool = False, sigmas: float = SIG
         share += (min(b, m - 1) - max(a, 0) + 1) / m
     if share > 1 / KEEP_SHARE:
         return None
-    inner = sorted({x for ab in ranks for x in ab if 0 < x < m - 1})
-    at = {}
-    if inner:  # the sample's order statistics at the bounds: a select, not a sort
-        found = np.empty(len(inner), k.dtype)
-        _kernels.select_keys(np.ascontiguousarray(k), np.array(inner, np.int64), found)
-        at = dict(zip(inner, found.tolist(), strict=True))
+    # the sample's order statistics at the bounds: a select, not a sort
+    at = order_statistics(k, {x for ab in ranks for x in ab if 0 < x < m - 1})
     ivs = []
     for a, b in ranks:
         # open-ended at the extremes, up to the infinities' keys (a NaN's lies beyond them)
@@ -246,6 +242,17 @@ def _intervals(k: np.ndarray, qs, ends, whole: bool = False, sigmas: float = SIG
         hi = int(ends[1]) if b >= m - 1 else at[b]
         ivs.append((lo, hi))
     return _merge(ivs)
+
+
+def order_statistics(keys: np.ndarray, ranks) -> dict[int, int]:
+    """``{rank: key}`` for each of ``ranks`` (from 0) among the unsigned ``keys`` (any order,
+    left as they are), by a radix select (:func:`imgstats._select_kernels.select_keys`)."""
+    ranks = sorted(ranks)
+    if not ranks:
+        return {}
+    found = np.empty(len(ranks), keys.dtype)
+    _kernels.select_keys(np.ascontiguousarray(keys), np.array(ranks, np.int64), found)
+    return dict(zip(ranks, found.tolist(), strict=True))
 
 
 def _merge(ivs):
