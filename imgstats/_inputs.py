@@ -25,7 +25,15 @@ import numpy as np
 
 from .errors import InvalidOption
 
-__all__ = ["as_array", "countable", "native", "unknown_shape", "summarize_masked", "refine_masked"]
+__all__ = [
+    "as_array",
+    "yx_first",
+    "countable",
+    "native",
+    "unknown_shape",
+    "summarize_masked",
+    "refine_masked",
+]
 
 
 def as_array(data, what: str) -> np.ndarray:
@@ -36,6 +44,17 @@ def as_array(data, what: str) -> np.ndarray:
         return np.asarray(data)
     except (TypeError, ValueError) as exc:
         raise InvalidOption(f"{what} cannot be a {type(data).__name__}: {exc}") from None
+
+
+def yx_first(arr, last=None):
+    """A 2-D or 3-D DataArray with its dims ``y`` and ``x`` first, in that order, when it has
+    both, and ``last`` (a band dim) last: an image is ``(y, x[, band])``, by name where the
+    dims have the names (a ``(x, y)`` array is not transposed by its position)."""
+    dims = [d for d in arr.dims if d != last]
+    if arr.ndim in (2, 3) and "y" in dims and "x" in dims:
+        dims = ["y", "x", *(d for d in dims if d not in ("y", "x"))]
+    dims += [] if last is None else [last]
+    return arr if tuple(dims) == tuple(arr.dims) else arr.transpose(*dims)
 
 
 def countable(arr):

@@ -31,7 +31,8 @@ import reprlib
 
 import numpy as np
 
-from ._inputs import as_array
+from ._inputs import as_array, yx_first
+from ._lazy import is_instance
 from .errors import InvalidOption, NoValidSamples
 
 __all__ = [
@@ -373,7 +374,9 @@ def region_of(height: int, width: int, window=None, mask=None, polygon=None, laz
     if window is not None:
         box = clip_window(parse_window(window), height, width)
     if mask is not None:
-        mask = as_array(mask, "a mask")
+        mask = as_array(
+            yx_first(mask) if is_instance(mask, "xarray", "DataArray") else mask, "a mask"
+        )
         if mask.dtype != np.bool_:
             raise InvalidOption(f"a mask must be a boolean array, not {mask.dtype}")
         if mask.shape != (height, width):

@@ -46,7 +46,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ._blocks import merge_refinements, refine_block
-from ._inputs import as_array, native
+from ._inputs import as_array, native, yx_first
 from .errors import InvalidOption
 from .grouped import (
     Groups,
@@ -386,7 +386,7 @@ def _label_array(zones, io_options):
         opts = {k: v for k, v in io_options.items() if k in ("storage_options", "pixel_limit")}
         zones = open_image(zones, **opts)
     if is_instance(zones, "xarray", "DataArray"):
-        zones = zones.data
+        zones = yx_first(zones).data
     if not is_instance(zones, "dask.array", "Array"):
         zones = as_array(zones, "a label image")
     if zones.ndim != 2:

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .._inputs import as_array, countable, unknown_shape
+from .._inputs import as_array, countable, unknown_shape, yx_first
 from .._lazy import is_instance
 from ..errors import InvalidOption, NoValidSamples, UnreadableImage
 
@@ -350,12 +350,13 @@ def _ranked(arr):
 def _from_dataarray(arr):
     band_dim = next((d for d in ("band", "c", "channel") if d in arr.dims), None)
     if band_dim is not None and arr.ndim == 3:
-        arr = arr.transpose(*[d for d in arr.dims if d != band_dim], band_dim)
+        arr = yx_first(arr, band_dim)
         if band_dim in arr.coords:
             names = tuple(str(v) for v in arr.coords[band_dim].values)
         else:
             names = tuple(str(i) for i in range(arr.shape[-1]))
         return arr.data, names
+    arr = yx_first(arr)
     if arr.ndim == 2 and "source" in arr.attrs:  # a greyscale image from open_image
         return arr.data, (str(arr.attrs.get("band", "L")),)
     return _ranked(arr.data)

@@ -177,3 +177,29 @@ def test_a_dataset_is_refused_with_xarrays_advice(call):
     with pytest.raises(imgstats.InvalidOption, match="cannot be a Dataset: .*DataArray"):
         call()
     assert imgstats.compute(DATASET["v"], "min") == RGB[..., 0].min()
+
+
+def test_a_dataarray_is_read_by_its_dim_names_y_and_x():
+    # dims ("x", "y") were read by position: zonal(xr.DataArray(img.T, dims=("x", "y")),
+    # labels) gave each zone the samples of the transposed zone, silently on a square image,
+    # and a window cut the transposed rectangle; ("t", "y", "x") read t as y and x as bands
+    img = RNG.integers(0, 1000, (30, 30)).astype(np.uint16)
+    labels = np.zeros((30, 30), int)
+    labels[:10] = 1
+    labels[10:, :5] = 2
+    want = imgstats.zonal(img, labels, ["mean", "max"])
+    xy = xr.DataArray(img.T, dims=("x", "y"))
+    assert imgstats.zonal(xy, labels, ["mean", "max"]).equals(want)
+    assert imgstats.zonal(img, xr.DataArray(labels.T, dims=("x", "y")), ["mean", "max"]).equals(
+        want
+    )
+    window = (0, 0, 5, 12)  # x0, y0, x1, y1
+    assert imgstats.compute(xy, ["max"], window=window) == {"max": img[:12, :5].max()}
+    mask = xr.DataArray((labels == 2).T, dims=("x", "y"))
+    assert imgstats.compute(img, ["max"], mask=mask) == {"max": img[labels == 2].max()}
+    stack = xr.DataArray(np.stack([img, img + 1]), dims=("t", "y", "x"))
+    assert imgstats.zonal(stack, labels, ["max"])["max"].tolist() == [
+        img[labels == z].max() + 1 for z in (1, 2)
+    ]
+    bands = xr.DataArray(np.stack([img.T, img.T]), dims=("band", "x", "y"))
+    assert imgstats.compute(bands, ["max"], window=window) == {"max": img[:12, :5].max()}
