@@ -14,6 +14,7 @@ from functools import partial
 import numpy as np
 
 from ._blocks import finish_refinements, merge_refinements, refine_block, summarize_block
+from .errors import InvalidOption
 from .summary import Summary, collect_limit
 
 #: Refinement passes after which a radix selection must have found every order statistic:
@@ -93,10 +94,27 @@ def _refine(summary: Summary, plan, func, band, scheduler, progress: bool) -> Su
             refine_block, targets=targets, dtype=summary.dtype, limit=limit, pooled=summary.pooled
         )
         found = plan.map_reduce(work, _merge_found, scheduler=scheduler, progress=progress)
+        _check_found(found, targets)
         summary = summary.with_refinements(finish_refinements(found))
     if summary.missing(func, band):
         raise RuntimeError("radix selection did not converge; this is a bug")  # pragma: no cover
     return summary
+
+
+def _check_found(found: dict, targets) -> None:
+    """Refuse a refinement whose bins do not hold the samples the summary counted in them:
+    the pixels are not those summarized (``refine(summary, another_image)``), and reading it
+    would index past its keys."""
+    for sel, shift, prefix, count in targets:
+        if shift < 0:  # the exact squares, the distinct values: no bin to compare
+            continue
+        kind, data = found.get((sel, shift, prefix), ("keys", np.zeros(0)))
+        held = data.size if kind == "keys" else int(data.sum())
+        if held != count:
+            raise InvalidOption(
+                f"these pixels do not match the summary: a bin it counts {count} samples in "
+                f"holds {held} here; refine a summary with the image (and region) it was made of"
+            )
 
 
 def _pillow_summary(plan, luma: bool) -> Summary:
