@@ -111,6 +111,8 @@ def answer(plan, funcs: list[Function], selections: list[tuple[int, ...]]):
 
     def look(i):
         out = {}
+        if not qs:  # min, max, count (and an integer's mean, sum): nothing to predict
+            return dict.fromkeys(sels, [])
         for sel in sels:
             k = _sample(arr, nb, stride * nlooks, sel, i * stride)
             out[sel] = None if k.size < 2 else _intervals(k, qs, ends, whole, sigmas)

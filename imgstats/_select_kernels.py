@@ -1,20 +1,19 @@
-"""The kernel of the predicted-range select of in-memory float arrays (see
+"""The kernel of the predicted-range select of in-memory arrays (see
 :mod:`imgstats._range_select`).
 
-One pass over a stripe of float32 or float64 samples, without any histogram: per band, the
-NaN count, the smallest and largest order-preserving key, for each predicted key interval the
-count of keys below it, and the keys that fall inside an interval. Each block of samples is
-read twice while it sits in L1: first a loop the compiler vectorizes (8 float32 keys per
-instruction) counts and writes a byte per sample, its interval (0: none); then the few keys
-inside an interval are appended, 8 flags tested at once as one uint64, so that most samples
-cost no scalar work at all. Measured on a 12 MP float32 (one core, the kernel alone): a
-scalar append loop over every key cost 11.5 ms for a median's 2% of kept keys and 9.8 ms
-for a p99's 0.4%; the flags, 7.7 and 4.2 ms (``a.sum()``: 1.9 ms). numba computes on 32-bit
-integers in 64 bits, which halves the lanes: the counting loops of a float32 band cast
-every step back to 32 bits (:func:`_count32`, :func:`_more32`: 1.4 ms faster on that 12 MP
-array for the first interval, 1.6 ms for each further one); float64's mask the differences
-that must wrap around (:func:`_count`, :func:`_more`). A band without an interval (min, max
-or count only) takes a loop without flags (:func:`_extremes`).
+One pass over a stripe of float or integer samples, as their bits, without any histogram:
+per band, the NaN count, the smallest and largest order-preserving key, for each predicted
+key interval the count of keys below it, and the keys that fall inside an interval. Each
+block of samples is read twice while it sits in L1: first a loop the compiler vectorizes (8
+float32 keys per instruction) counts and writes a byte per sample, its interval (0: none);
+then the few keys inside an interval are appended, 8 flags tested at once as one uint64, so
+that most samples cost no scalar work at all. Measured on a 12 MP float32 (one core, the
+kernel alone): a scalar append loop over every key cost 11.5 ms for a median's 2% of kept
+keys and 9.8 ms for a p99's 0.4%; the flags, 7.7 and 4.2 ms (``a.sum()``: 1.9 ms). numba
+computes on narrower integers in 64 bits, which halves the lanes of 32-bit samples: the
+counting loops cast every step back to the samples' width (``cast``: 1.4 ms faster on that
+12 MP array for the first interval, 1.6 ms for each further one). A band without an interval
+(min, max or count only) takes a loop without flags (:func:`_extremes`).
 """
 
 from __future__ import annotations
@@ -80,42 +79,48 @@ def select_stripe(bits, nb, limits, counts, shifts, sub):
     n = bits.shape[0] // nb
     flags = np.zeros(_BLOCK, np.uint8)  # per sample of a block: its interval + 1, or 0
     words = flags.view(np.uint64)
-    narrow = bits.itemsize == 4
-    args = (limits, counts, shifts, sub, flags, words)
     for start in range(0, n, _BLOCK):
         stop = min(n, start + _BLOCK)
         for c in range(nb):
             # one call per layout: a variable of both would be typed as strided
             if nb == 1:  # contiguous: the counting loops vectorize
-                _column(bits[start:stop], c, narrow, *args)
+                _column_of(bits[start:stop], c, limits, counts, shifts, sub, flags, words)
             else:
-                _column(bits[start * nb + c : stop * nb : nb], c, narrow, *args)
+                band = bits[start * nb + c : stop * nb : nb]
+                _column_of(band, c, limits, counts, shifts, sub, flags, words)
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _column_of(col, c, limits, counts, shifts, sub, flags, words):
+    """:func:`_column` with the lanes of the samples' width: numba computes on narrower
+    integers in 64 bits, which would take a quarter of the lanes for 16-bit samples.
+    Inlined: a call per block that passes the argument tuples on cost 10% of the scan."""
+    if col.itemsize == 2:
+        _column(col, c, np.uint16, limits, counts, shifts, sub, flags, words)
+    elif col.itemsize == 4:
+        _column(col, c, np.uint32, limits, counts, shifts, sub, flags, words)
+    else:
+        _column(col, c, np.uint64, limits, counts, shifts, sub, flags, words)
 
 
 @njit(nogil=True, cache=True)
-def _column(col, c, narrow, limits, counts, shifts, sub, flags, words):
-    """Count, then keep, one block of one band (the arguments of :func:`select_stripe`)."""
+def _column(col, c, cast, limits, counts, shifts, sub, flags, words):
+    """Count, then keep, one block of one band (the arguments of :func:`select_stripe`;
+    ``cast`` the unsigned type of the samples' width, every step of the counting loops is
+    cast back to)."""
     top, ones, inf, ninf, neg, pos, los, widths, ms = limits
     nan, kmin, kmax, below, eq, kept, out, which, sums = counts
     if sums.shape[0]:
         _sum_keys(col, c, top, neg, pos, sums)
     if ms[c] == 0:  # min, max or count only: nothing to flag, nothing to keep
-        if narrow:
-            _extremes32(col, c, top, ones, inf, neg, pos, nan, kmin, kmax)
-        else:
-            _extremes(col, c, top, ones, inf, neg, pos, nan, kmin, kmax)
+        _extremes(col, c, cast, top, ones, inf, neg, pos, nan, kmin, kmax)
         return
     # the first interval is counted in the loop that finds the NaN, min and max (a second
     # loop over the block cost float64 a quarter of its scan: 13.4 -> 9.9 ms for a 12 MP
     # median); each further interval takes a loop of its own
-    if narrow:
-        _count32(col, c, top, ones, inf, ninf, neg, pos, los, widths, nan, kmin, kmax, below, flags)
-        for j in range(1, ms[c]):
-            _more32(col, c, j, top, ones, ninf, neg, pos, los, widths, below, flags)
-    else:
-        _count(col, c, top, ones, inf, ninf, neg, pos, los, widths, nan, kmin, kmax, below, flags)
-        for j in range(1, ms[c]):
-            _more(col, c, j, top, ones, ninf, neg, pos, los, widths, below, flags)
+    _count(col, c, cast, top, ones, inf, ninf, neg, pos, los, widths, nan, kmin, kmax, below, flags)
+    for j in range(1, ms[c]):
+        _more(col, c, j, cast, top, ninf, neg, pos, los, widths, below, flags)
     _append(
         col, c, top, ones, neg, pos, los, widths, eq, kept, out, which, shifts, sub, flags, words
     )
@@ -139,46 +144,26 @@ def _sum_keys(col, c, top, neg, pos, sums):
 
 
 @njit(nogil=True, cache=True)
-def _extremes32(col, c, top, ones, inf, neg, pos, nan, kmin, kmax):
-    """:func:`_extremes` of a float32 band, in 32-bit lanes."""
-    top = np.uint32(top)
-    ones = np.uint32(ones)
-    neg = np.uint32(neg)
-    pos = np.uint32(pos)
-    inf = np.uint32(inf)
-    absmask = np.uint32(ones ^ top)
-    zero = np.uint32(0)
-    nn = 0
-    kmn = np.uint32(kmin[c])
-    kmx = np.uint32(kmax[c])
-    for i in range(col.shape[0]):  # vectorized
-        b = col[i]
-        isn = np.uint32(b & absmask) > inf
-        nn += isn
-        k = np.uint32(b ^ (neg if b >= top else pos))
-        kmn = min(kmn, ones if isn else k)
-        kmx = max(kmx, zero if isn else k)
-    nan[c] += nn
-    kmin[c] = kmn
-    kmax[c] = kmx
-
-
-@njit(nogil=True, cache=True)
-def _extremes(col, c, top, ones, inf, neg, pos, nan, kmin, kmax):
+def _extremes(col, c, cast, top, ones, inf, neg, pos, nan, kmin, kmax):
     """The NaN count, smallest and largest key of one block of a band without an interval
     (``min``, ``max`` or ``count`` only). The stripe of a 12 MP array took 10.8 (float32)
     and 11.3 ms (float64) in :func:`_count`'s loop with a dummy interval and
     :func:`_append`; 2.5 and 3.9 ms in this one (one core; ``a.sum()``: 1.9 and 2.7 ms)."""
-    absmask = ones ^ top
-    zero = top ^ top
+    top = cast(top)
+    ones = cast(ones)
+    inf = cast(inf)
+    neg = cast(neg)
+    pos = cast(pos)
+    absmask = cast(ones ^ top)
+    zero = cast(0)
     nn = 0
-    kmn = kmin[c]
-    kmx = kmax[c]
+    kmn = cast(kmin[c])
+    kmx = cast(kmax[c])
     for i in range(col.shape[0]):  # vectorized
         b = col[i]
-        isn = (b & absmask) > inf
+        isn = cast(b & absmask) > inf
         nn += isn
-        k = b ^ (neg if b >= top else pos)
+        k = cast(b ^ (neg if b >= top else pos))
         kmn = min(kmn, ones if isn else k)
         kmx = max(kmx, zero if isn else k)
     nan[c] += nn
@@ -187,65 +172,38 @@ def _extremes(col, c, top, ones, inf, neg, pos, nan, kmin, kmax):
 
 
 @njit(nogil=True, cache=True)
-def _count32(col, c, top, ones, inf, ninf, neg, pos, los, widths, nan, kmin, kmax, below, flags):
-    """:func:`_count` of a float32 band, in 32-bit lanes."""
-    top = np.uint32(top)
-    ones = np.uint32(ones)
-    neg = np.uint32(neg)
-    pos = np.uint32(pos)
-    inf = np.uint32(inf)
-    ninf = np.uint32(ninf)
-    absmask = np.uint32(ones ^ top)
-    zero = np.uint32(0)
-    lo = np.uint32(los[c, 0])
-    width = np.uint32(widths[c, 0])
-    rel = np.uint32(lo - ninf)
-    nn = 0
-    cnt = 0
-    kmn = np.uint32(kmin[c])
-    kmx = np.uint32(kmax[c])
-    for i in range(col.shape[0]):  # vectorized
-        b = col[i]
-        isn = np.uint32(b & absmask) > inf
-        nn += isn
-        k = np.uint32(b ^ (neg if b >= top else pos))
-        kmn = min(kmn, ones if isn else k)
-        kmx = max(kmx, zero if isn else k)
-        cnt += np.uint32(k - ninf) < rel
-        flags[i] = np.uint32(k - lo) <= width
-    for i in range(col.shape[0], flags.shape[0]):  # a short last block
-        flags[i] = 0
-    nan[c] += nn
-    kmin[c] = kmn
-    kmax[c] = kmx
-    below[c, 0] += cnt
-
-
-@njit(nogil=True, cache=True)
-def _count(col, c, top, ones, inf, ninf, neg, pos, los, widths, nan, kmin, kmax, below, flags):
+def _count(
+    col, c, cast, top, ones, inf, ninf, neg, pos, los, widths, nan, kmin, kmax, below, flags
+):
     """Count one block of one band (NaN, min, max, keys below the first interval) and flag
     each sample inside that interval with 1 (0: none)."""
-    absmask = ones ^ top
-    zero = top ^ top
-    m = col.shape[0]
+    top = cast(top)
+    ones = cast(ones)
+    inf = cast(inf)
+    ninf = cast(ninf)
+    neg = cast(neg)
+    pos = cast(pos)
+    absmask = cast(ones ^ top)
+    zero = cast(0)
+    lo = cast(los[c, 0])
+    width = cast(widths[c, 0])
     # valid keys lie in [ninf, key of +inf]; a NaN's key is outside, and k - ninf then wraps
     # (below -inf's) or is above every interval (above +inf's): never counted, never kept.
-    lo = los[c, 0]
-    width = widths[c, 0]
-    rel = (lo - ninf) & ones
+    rel = cast(lo - ninf)
     nn = 0
     cnt = 0
-    kmn = kmin[c]
-    kmx = kmax[c]
+    kmn = cast(kmin[c])
+    kmx = cast(kmax[c])
+    m = col.shape[0]
     for i in range(m):  # vectorized
         b = col[i]
-        isn = (b & absmask) > inf
+        isn = cast(b & absmask) > inf
         nn += isn
-        k = b ^ (neg if b >= top else pos)
+        k = cast(b ^ (neg if b >= top else pos))
         kmn = min(kmn, ones if isn else k)
         kmx = max(kmx, zero if isn else k)
-        cnt += ((k - ninf) & ones) < rel
-        flags[i] = ((k - lo) & ones) <= width
+        cnt += cast(k - ninf) < rel
+        flags[i] = cast(k - lo) <= width
     for i in range(m, flags.shape[0]):  # a short last block
         flags[i] = 0
     nan[c] += nn
@@ -255,44 +213,25 @@ def _count(col, c, top, ones, inf, ninf, neg, pos, los, widths, nan, kmin, kmax,
 
 
 @njit(nogil=True, cache=True)
-def _more(col, c, j, top, ones, ninf, neg, pos, los, widths, below, flags):
+def _more(col, c, j, cast, top, ninf, neg, pos, los, widths, below, flags):
     """Count the keys below interval ``j`` (from 1) of one block and tag those inside it
-    with ``j + 1``. The intervals are disjoint, so a tag is or-ed in: a select of the old
-    flag, as before, was about as fast for float64."""
-    lo = los[c, j]
-    width = widths[c, j]
-    rel = (lo - ninf) & ones
+    with ``j + 1``. The intervals are disjoint, so a tag is or-ed in. A loop per further
+    interval cost a 12 MP float32 3.3 ms in 64-bit lanes, 1.7 ms in 32-bit ones (one core)."""
+    top = cast(top)
+    ninf = cast(ninf)
+    neg = cast(neg)
+    pos = cast(pos)
+    lo = cast(los[c, j])
+    width = cast(widths[c, j])
+    rel = cast(lo - ninf)
     tag = np.uint8(j + 1)
     none = np.uint8(0)
     cnt = 0
     for i in range(col.shape[0]):  # vectorized
         b = col[i]
-        k = b ^ (neg if b >= top else pos)
-        cnt += ((k - ninf) & ones) < rel
-        flags[i] |= tag if ((k - lo) & ones) <= width else none
-    below[c, j] += cnt
-
-
-@njit(nogil=True, cache=True)
-def _more32(col, c, j, top, ones, ninf, neg, pos, los, widths, below, flags):
-    """:func:`_more` of a float32 band, in 32-bit lanes: a loop per further interval cost a
-    12 MP float32 3.3 ms in 64-bit lanes, 1.7 ms in these (one core)."""
-    top = np.uint32(top)
-    ones = np.uint32(ones)
-    neg = np.uint32(neg)
-    pos = np.uint32(pos)
-    ninf = np.uint32(ninf)
-    lo = np.uint32(los[c, j])
-    width = np.uint32(widths[c, j])
-    rel = np.uint32(lo - ninf)
-    tag = np.uint8(j + 1)
-    none = np.uint8(0)
-    cnt = 0
-    for i in range(col.shape[0]):  # vectorized
-        b = col[i]
-        k = np.uint32(b ^ (neg if b >= top else pos))
-        cnt += np.uint32(k - ninf) < rel
-        flags[i] |= tag if np.uint32(k - lo) <= width else none
+        k = cast(b ^ (neg if b >= top else pos))
+        cnt += cast(k - ninf) < rel
+        flags[i] |= tag if cast(k - lo) <= width else none
     below[c, j] += cnt
 
 
