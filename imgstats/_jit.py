@@ -131,7 +131,8 @@ def _python_runs(args) -> bool:
     if chosen == "always" or _loaded:
         return False
     size = getattr(args[0], "size", 1) if args else 1
-    return size <= SMALL
+    # a type given as the first argument (a kernel's cast) has a descriptor for ``size``
+    return size <= SMALL if isinstance(size, int) else True
 
 
 def loaded() -> bool:

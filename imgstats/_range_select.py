@@ -81,8 +81,16 @@ def eligible(plan, funcs: list[Function]) -> bool:
         and plan.mask is None
         and all(f.kind in (KINDS if arr.dtype.kind == "f" else INT_KINDS) for f in funcs)
         and not any(f.scaled for f in funcs)
-        and (arr.dtype.kind == "f" or arr.size // arr.shape[-1] < MAX_SUMMED)
+        and (
+            arr.size // _bands_of(arr) < MAX_SUMMED
+            or not any(f.kind in ("mean", "sum") for f in funcs)
+        )
     )
+
+
+def _bands_of(arr: np.ndarray) -> int:
+    """The bands of a ``(y, x)`` or ``(y, x, band)`` array."""
+    return arr.shape[2] if arr.ndim == 3 else 1
 
 
 def answer(plan, funcs: list[Function], selections: list[tuple[int, ...]]):
@@ -96,7 +104,7 @@ def answer(plan, funcs: list[Function], selections: list[tuple[int, ...]]):
         summary must answer (a missed prediction, too many kept keys, no valid samples).
     """
     arr = plan.pixels
-    nb = arr.shape[2] if arr.ndim == 3 else 1
+    nb = _bands_of(arr)
     qs = sorted({f.q / 100 for f in funcs if f.q is not None})
     npix = arr.size // nb
     stride = max(1, npix // SAMPLE)

@@ -459,3 +459,18 @@ def test_the_looks_radix_select_equals_a_sort(mode, data):
         _select_kernels.select_keys(keys, ranks, found)
     assert np.array_equal(keys, before)
     assert np.array_equal(found, np.sort(keys)[ranks])
+
+
+def test_integer_sums_keep_the_summary_beyond_their_words(ran, monkeypatch):
+    """A band of MAX_SUMMED pixels or more could wrap its two sum words: the mean and sum
+    of such an integer array come from the summary, its percentiles still from the select."""
+    monkeypatch.setattr(_range_select, "MAX_SUMMED", 1000)
+    rng = np.random.default_rng(14)
+    big = rng.integers(-(2**62), 2**62, (40, 50), dtype=np.int64)  # 2,000 pixels
+    assert imgstats.compute(big, "mean") == float(Fraction(sum(big.ravel().tolist()), big.size))
+    assert ran == []  # not eligible: the summary answered
+    assert imgstats.compute(big, "median") == np.median(big)
+    assert ran[-1] is not None
+    bands = rng.integers(0, 2**40, (30, 30, 3), dtype=np.int64)  # 900 pixels, three bands
+    assert imgstats.compute(bands, "sum") == sum(bands.ravel().tolist())
+    assert ran[-1] is not None
