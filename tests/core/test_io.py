@@ -638,6 +638,16 @@ def test_http_errors_are_not_found_or_store_unavailable(status_server, status, e
         imgstats.compute(f"{status_server}/{status}.png", "min")
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/mem"), reason="Linux's /proc")
+@pytest.mark.parametrize("chunks", [None, 64])
+def test_a_read_that_fails_after_the_open_is_store_unavailable(chunks):
+    # /proc/self/mem opens, and its first read fails with EIO (offset 0 is never mapped), as
+    # a failing disk or network mount does: the first look at a local file's magic bytes let
+    # the OSError escape
+    with pytest.raises(imgstats.StoreUnavailable, match="Input/output error"):
+        imgstats.compute("/proc/self/mem", "min", chunks=chunks)
+
+
 def test_refused_connection_is_store_unavailable():
     import socket
 
