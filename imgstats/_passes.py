@@ -31,12 +31,13 @@ def _region(data, window, mask, polygon, io_options, scheduler=None):
     touches on every core; summarizing and refining then read the same segments.
     """
     from .io._geo import pixel_region
+    from .io._plan import is_local
 
     # a bbox or a geometry in map coordinates becomes a pixel window or polygon (issue 16)
     window, polygon, io_options = pixel_region(data, window, polygon, io_options)
     if window is None and mask is None and polygon is None:
         return data, io_options
-    if mask is None and polygon is None and _is_local(scheduler) and set(io_options) <= _IO:
+    if mask is None and polygon is None and is_local(scheduler) and set(io_options) <= _IO:
         from .io._plan import window_plan
 
         plan = window_plan(data, window, **io_options)
@@ -51,18 +52,11 @@ def _region(data, window, mask, polygon, io_options, scheduler=None):
 _IO = frozenset({"chunks", "pixel_limit", "storage_options", "page", "raw", "nodata", "palette"})
 
 
-def _is_local(scheduler) -> bool:
-    """Whether the pixels are counted in this process (no dask scheduler or client in play)."""
-    from .io._plan import has_distributed_client
-
-    return scheduler is None and not has_distributed_client()
-
-
 def _plan(data, scheduler, io_options):
     """The read plan of ``data``; files are streamed or read by Pillow only when counted here."""
-    from .io._plan import open_plan
+    from .io._plan import is_local, open_plan
 
-    return open_plan(data, local=_is_local(scheduler), **io_options)
+    return open_plan(data, local=is_local(scheduler), **io_options)
 
 
 def _summarize(plan, luma: bool, scheduler, progress: bool, candidates=()) -> Summary:

@@ -217,10 +217,9 @@ def _values(source, band, scheduler, io_options):
     ``nodata=``), else an alpha band (pixels of alpha 0 do not count, and the alpha band is
     not pooled with the colour bands). ``raw=True`` counts every sample.
     """
-    from .io._plan import has_distributed_client, open_plan
+    from .io._plan import is_local, open_plan
 
-    local = scheduler is None and not has_distributed_client()
-    plan = open_plan(source, local=local, **io_options)
+    plan = open_plan(source, local=is_local(scheduler), **io_options)
     if len(plan.shape) not in (2, 3):
         raise InvalidOption(
             f"zonal statistics need a 2-D or 3-D image (y, x[, band]), not shape {plan.shape}"

@@ -847,6 +847,28 @@ def _merge_results(results, merge):
     return merge(results)
 
 
+def is_local(scheduler) -> bool:
+    """Whether pixels are counted in this process: no ``scheduler`` given, and no
+    ``dask.distributed`` client set up.
+
+    Raises
+    ------
+    InvalidOption
+        ``scheduler`` a name dask does not know (``"thread"``): dask's ValueError would only
+        come from the first dask computation, and a numpy input would ignore the typo.
+    """
+    if isinstance(scheduler, str):
+        import dask.base
+
+        known = {*dask.base.named_schedulers, "distributed"}
+        if scheduler not in known:
+            raise InvalidOption(
+                f"unknown scheduler {scheduler[:64]!r}: use one of {', '.join(sorted(known))}, "
+                "or a dask.distributed Client"
+            )
+    return scheduler is None and not has_distributed_client()
+
+
 def has_distributed_client() -> bool:
     """Whether a ``dask.distributed`` client is the default scheduler of this process."""
     if "distributed" not in sys.modules:  # no client without it; importing it costs 0.8 s, 60 MB
