@@ -14,6 +14,7 @@ from functools import partial
 import numpy as np
 
 from ._blocks import finish_refinements, merge_refinements, refine_block, summarize_block
+from .errors import InvalidOption
 from .summary import Summary, collect_limit
 
 #: Refinement passes after which a radix selection must have found every order statistic:
@@ -30,12 +31,13 @@ def _region(data, window, mask, polygon, io_options, scheduler=None):
     touches on every core; summarizing and refining then read the same segments.
     """
     from .io._geo import pixel_region
+    from .io._plan import is_local
 
     # a bbox or a geometry in map coordinates becomes a pixel window or polygon (issue 16)
     window, polygon, io_options = pixel_region(data, window, polygon, io_options)
     if window is None and mask is None and polygon is None:
         return data, io_options
-    if mask is None and polygon is None and _is_local(scheduler) and set(io_options) <= _IO:
+    if mask is None and polygon is None and is_local(scheduler) and set(io_options) <= _IO:
         from .io._plan import window_plan
 
         plan = window_plan(data, window, **io_options)
@@ -50,18 +52,11 @@ def _region(data, window, mask, polygon, io_options, scheduler=None):
 _IO = frozenset({"chunks", "pixel_limit", "storage_options", "page", "raw", "nodata", "palette"})
 
 
-def _is_local(scheduler) -> bool:
-    """Whether the pixels are counted in this process (no dask scheduler or client in play)."""
-    from .io._plan import has_distributed_client
-
-    return scheduler is None and not has_distributed_client()
-
-
 def _plan(data, scheduler, io_options):
     """The read plan of ``data``; files are streamed or read by Pillow only when counted here."""
-    from .io._plan import open_plan
+    from .io._plan import is_local, open_plan
 
-    return open_plan(data, local=_is_local(scheduler), **io_options)
+    return open_plan(data, local=is_local(scheduler), **io_options)
 
 
 def _summarize(plan, luma: bool, scheduler, progress: bool, candidates=()) -> Summary:
@@ -93,10 +88,27 @@ def _refine(summary: Summary, plan, func, band, scheduler, progress: bool) -> Su
             refine_block, targets=targets, dtype=summary.dtype, limit=limit, pooled=summary.pooled
         )
         found = plan.map_reduce(work, _merge_found, scheduler=scheduler, progress=progress)
+        _check_found(found, targets)
         summary = summary.with_refinements(finish_refinements(found))
     if summary.missing(func, band):
         raise RuntimeError("radix selection did not converge; this is a bug")  # pragma: no cover
     return summary
+
+
+def _check_found(found: dict, targets) -> None:
+    """Refuse a refinement whose bins do not hold the samples the summary counted in them:
+    the pixels are not those summarized (``refine(summary, another_image)``), and reading it
+    would index past its keys."""
+    for sel, shift, prefix, count in targets:
+        if shift < 0:  # the exact squares, the distinct values: no bin to compare
+            continue
+        kind, data = found.get((sel, shift, prefix), ("keys", np.zeros(0)))
+        held = data.size if kind == "keys" else int(data.sum())
+        if held != count:
+            raise InvalidOption(
+                f"these pixels do not match the summary: a bin it counts {count} samples in "
+                f"holds {held} here; refine a summary with the image (and region) it was made of"
+            )
 
 
 def _pillow_summary(plan, luma: bool) -> Summary:

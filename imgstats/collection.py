@@ -435,11 +435,11 @@ def _run(fn, jobs, scheduler, max_workers):
     then run on that scheduler (``nested=True`` tells them not to start dask work of their
     own on it).
     """
-    from .io._plan import has_distributed_client as _has_distributed_client
+    from .io._plan import is_local
 
     if not jobs:
         return []
-    if scheduler is None and not _has_distributed_client():
+    if is_local(scheduler):
         workers = max_workers or min(len(jobs), 2 * (os.cpu_count() or 1))
         if workers <= 1 or len(jobs) == 1:
             return [fn(*job, False) for job in jobs]

@@ -163,7 +163,10 @@ def check_scale(value, what: str = "scale") -> float:
         and not hasattr(value, "__float__")
     ):
         raise InvalidOption(f"{what} must be a number, not {type(value).__name__}")
-    number = float(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):  # an array of several values has __float__ too
+        raise InvalidOption(f"{what} must be one number, not {type(value).__name__}") from None
     if not math.isfinite(number) or (what == "scale" and number == 0):
         wanted = "a finite number other than 0" if what == "scale" else "a finite number"
         raise InvalidOption(f"{what} must be {wanted}, not {number!r}")

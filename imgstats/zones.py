@@ -210,23 +210,22 @@ def _values(source, band, scheduler, io_options):
     """``(samples, dtype, bands, nodata, valid)``: the image's samples as a numpy or dask
     array ``(y, x[, band])``, the band selected, the value that is no sample (``None``:
     none), and the pixels that count by the dataset's mask or alpha (a ``(y, x)`` bool numpy
-    or dask array, ``None``: all).
+    or dask array; ``(y, x, band)`` samples for a masked array; ``None``: all).
 
     The zones honour what :func:`compute` honours, in GDAL's order: a dataset mask (an
     internal mask page or a ``.msk`` sidecar), else the nodata value (the file's, or
     ``nodata=``), else an alpha band (pixels of alpha 0 do not count, and the alpha band is
     not pooled with the colour bands). ``raw=True`` counts every sample.
     """
-    from .io._plan import has_distributed_client, open_plan
+    from .io._plan import is_local, open_plan
 
-    local = scheduler is None and not has_distributed_client()
-    plan = open_plan(source, local=local, **io_options)
+    plan = open_plan(source, local=is_local(scheduler), **io_options)
     if len(plan.shape) not in (2, 3):
         raise InvalidOption(
             f"zonal statistics need a 2-D or 3-D image (y, x[, band]), not shape {plan.shape}"
         )
     nodata = _zonal_nodata(plan)
-    arr = plan.array()
+    arr, kept = _unmasked(plan.array())
     valid = _pixel_validity(plan, arr)
     colour = None
     if plan.valid is not None and plan.valid.alpha is not None and arr.ndim == 3:
@@ -244,10 +243,26 @@ def _values(source, band, scheduler, io_options):
             if colour is not None and index not in colour:
                 valid = None  # GDAL gives an alpha band no mask of its own
             arr = arr[:, :, index]
+            kept = None if kept is None else kept[:, :, index]
     elif colour is not None:
         arr = arr[:, :, colour]  # "all" pools the colour bands, never alpha
+        kept = None if kept is None else kept[:, :, colour]
     nb = arr.shape[2] if arr.ndim == 3 else 1
+    if kept is not None:  # per sample: (y, x[, band]), the pixels' validity in each band
+        valid = kept if valid is None else kept & (valid[..., None] if kept.ndim == 3 else valid)
     return arr, np.dtype(plan.dtype), nb, nodata, valid
+
+
+def _unmasked(arr):
+    """``(samples, unmasked samples or None)`` of a numpy or dask masked array (rasterio's
+    ``read(masked=True)``), whose masked samples do not count, as in :func:`compute`."""
+    if isinstance(arr, np.ma.MaskedArray):
+        return np.ma.getdata(arr), ~np.ma.getmaskarray(arr)
+    if isinstance(getattr(arr, "_meta", None), np.ma.MaskedArray):
+        import dask.array as da
+
+        return da.ma.getdata(arr), ~da.ma.getmaskarray(arr)
+    return arr, None
 
 
 def _pixel_validity(plan, arr):
@@ -653,7 +668,9 @@ class _Walk:
 
     def __init__(self, values, layout: _Layout, nb: int, scheduler, valid=None):
         self.values = values
-        self.valid = valid  # (y, x) pixels kept by the dataset mask or alpha, or None
+        # (y, x) pixels kept by the dataset mask or alpha, (y, x, band) samples of a masked
+        # array, or None
+        self.valid = valid
         self.layout = layout
         self.nb = nb
         self.scheduler = scheduler
@@ -738,11 +755,14 @@ class _Walk:
             import dask.array as da
 
             ok = self.valid
+            chunks = arr.chunks[: ok.ndim]  # (y, x) of a pixel's validity, a sample's all 3
             if isinstance(ok, np.ndarray):
-                ok = da.from_array(ok, chunks=arr.chunks[:2])
+                ok = da.from_array(ok, chunks=chunks)
             else:
-                ok = ok.rechunk(arr.chunks[:2])
+                ok = ok.rechunk(chunks)
             okblocks = ok.to_delayed(optimize_graph=True)
+            if ok.ndim == 3:
+                okblocks = okblocks[:, :, 0]
         labels = self.layout.labels
         if self.layout.kind == "labels" and not isinstance(labels, np.ndarray):
             labels = labels.rechunk(arr.chunks[:2])
@@ -800,11 +820,14 @@ def _split(block):
 
 
 def _sample_validity(values, ok, nb, nodata):
-    """Which samples of ``values`` count: not nodata, and of a pixel ``ok`` keeps (each
-    pixel's ``nb`` samples in turn); ``None``: all (NaN is the grouped core's to drop)."""
+    """Which samples of ``values`` count: not nodata, and kept by ``ok``, of each pixel (its
+    ``nb`` samples in turn) or of each sample (a masked array's); ``None``: all (NaN is the
+    grouped core's to drop)."""
     valid = None if nodata is None else (values != nodata).reshape(-1)
     if ok is not None:
-        ok = np.repeat(ok.reshape(-1), nb) if nb > 1 else ok.reshape(-1)
+        ok = ok.reshape(-1)
+        if nb > 1 and ok.size != values.size:
+            ok = np.repeat(ok, nb)
         valid = ok if valid is None else valid & ok
     return valid
 

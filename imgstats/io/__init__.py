@@ -24,7 +24,7 @@ import numpy as np
 from .._lazy import lazy_module
 from ..errors import InvalidOption
 from ._guard import GuardedFile, check_pixels, decoding
-from ._limits import DEFAULT_PIXEL_LIMIT, pixel_limit_default
+from ._limits import DEFAULT_PIXEL_LIMIT, check_pixel_limit, pixel_limit_default
 from ._meaning import Meaning, tiff_meaning
 from ._open import _is_tiff, open_image
 from ._pillow import grey_key, open_pillow, pillow_header, pillow_preview
@@ -151,8 +151,7 @@ def open_preview_plan(
     page = check_page(page)
     if isinstance(max_side, bool) or not isinstance(max_side, (int, np.integer)) or max_side < 1:
         raise InvalidOption(f"max_side must be a whole number >= 1, not {max_side!r}")
-    if pixel_limit is None:
-        pixel_limit = pixel_limit_default()
+    pixel_limit = check_pixel_limit(pixel_limit)
     if hasattr(source, "read"):
         plan = _preview_plan(source, None, int(max_side), pixel_limit, page)
     else:

@@ -9,11 +9,18 @@ call time.
 
 from __future__ import annotations
 
+import numbers
 import os
 
 from ..errors import InvalidOption
 
-__all__ = ["DEFAULT_PIXEL_LIMIT", "EAGER_BYTES", "CHUNK_BYTES", "pixel_limit_default"]
+__all__ = [
+    "DEFAULT_PIXEL_LIMIT",
+    "EAGER_BYTES",
+    "CHUNK_BYTES",
+    "pixel_limit_default",
+    "check_pixel_limit",
+]
 
 #: Default decompression-bomb guard: images declaring more pixels (width x height) are refused.
 DEFAULT_PIXEL_LIMIT = 1 << 30
@@ -34,3 +41,19 @@ def pixel_limit_default() -> int:
         raise InvalidOption(
             f"IMGSTATS_PIXEL_LIMIT must be a whole number of pixels, not {value!r}"
         ) from None
+
+
+def check_pixel_limit(pixel_limit) -> int:
+    """A ``pixel_limit`` option as an int (``None``: :func:`pixel_limit_default`).
+
+    Raises
+    ------
+    InvalidOption
+        Not a whole number: ``"1e9"`` or ``2.5e8`` reached a TIFF reader's comparison, a
+        ``TypeError`` reported as an unreadable file.
+    """
+    if pixel_limit is None:
+        return pixel_limit_default()
+    if isinstance(pixel_limit, bool) or not isinstance(pixel_limit, numbers.Integral):
+        raise InvalidOption(f"pixel_limit must be a whole number of pixels, not {pixel_limit!r}")
+    return int(pixel_limit)

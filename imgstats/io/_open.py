@@ -103,8 +103,7 @@ def open_image(
     from ._meaning import check_palette
 
     palette = check_palette(palette)
-    if pixel_limit is None:
-        pixel_limit = _limits.pixel_limit_default()
+    pixel_limit = _limits.check_pixel_limit(pixel_limit)
     if not is_url(source) and not isinstance(source, (str, os.PathLike)):
         raise ImageNotFound(f"not a path or URL: {type(source).__name__}")
     with open_source(source, storage_options) as opened:

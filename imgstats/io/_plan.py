@@ -550,8 +550,7 @@ def _stream_plan(path, page, pixel_limit, raw=False, nodata=None, palette="rgb")
     from ._sources import describe
     from ._tiff import TiffStream
 
-    if pixel_limit is None:
-        pixel_limit = _limits.pixel_limit_default()
+    pixel_limit = _limits.check_pixel_limit(pixel_limit)
     stream = TiffStream.open(path, page=page, pixel_limit=pixel_limit, palette=palette)
     if stream is None:
         return None
@@ -602,7 +601,7 @@ def window_plan(
     InvalidOption
         A bad window, one outside the image, or a bad page.
     """
-    from ._limits import pixel_limit_default
+    from ._limits import check_pixel_limit
     from ._sources import describe, is_url
     from ._tiff import TiffStream, check_page
 
@@ -614,8 +613,7 @@ def window_plan(
 
     window = parse_window(window)  # refused before anything is read
     page = check_page(page)
-    if pixel_limit is None:
-        pixel_limit = pixel_limit_default()
+    pixel_limit = check_pixel_limit(pixel_limit)
     stream = TiffStream.open(source, page=page, pixel_limit=pixel_limit, palette=palette)
     if stream is None:
         return None
@@ -656,13 +654,12 @@ def _pillow_plan(path, pixel_limit) -> ReadPlan | None:
     numpy costs a third of decoding it.
     """
     from ._guard import decoding
-    from ._limits import pixel_limit_default
+    from ._limits import check_pixel_limit
     from ._pillow import grey_key, open_pillow, pillow_header, png16_bands
     from ._pillow_memory import load_single_block
     from ._sources import describe, open_source
 
-    if pixel_limit is None:
-        pixel_limit = pixel_limit_default()
+    pixel_limit = check_pixel_limit(pixel_limit)
     with open_source(path) as fh:
         if not fh.read(4):
             return None  # open_image says it is empty
@@ -848,6 +845,28 @@ def _merge_cells(cells, merge):
 
 def _merge_results(results, merge):
     return merge(results)
+
+
+def is_local(scheduler) -> bool:
+    """Whether pixels are counted in this process: no ``scheduler`` given, and no
+    ``dask.distributed`` client set up.
+
+    Raises
+    ------
+    InvalidOption
+        ``scheduler`` a name dask does not know (``"thread"``): dask's ValueError would only
+        come from the first dask computation, and a numpy input would ignore the typo.
+    """
+    if isinstance(scheduler, str):
+        import dask.base
+
+        known = {*dask.base.named_schedulers, "distributed"}
+        if scheduler not in known:
+            raise InvalidOption(
+                f"unknown scheduler {scheduler[:64]!r}: use one of {', '.join(sorted(known))}, "
+                "or a dask.distributed Client"
+            )
+    return scheduler is None and not has_distributed_client()
 
 
 def has_distributed_client() -> bool:

@@ -11,7 +11,13 @@ from collections.abc import Iterator
 from typing import IO
 
 from .._lazy import lazy_module
-from ..errors import ImageNotFound, ImageTooLarge, StoreUnavailable, UnreadableImage
+from ..errors import (
+    ImageNotFound,
+    ImageTooLarge,
+    ImgStatsError,
+    StoreUnavailable,
+    UnreadableImage,
+)
 
 fsspec = lazy_module("fsspec")  # only URLs need it
 
@@ -95,7 +101,8 @@ def open_source(source, storage_options: dict | None = None) -> Iterator[IO[byte
     UnreadableImage
         It is a folder, or cannot be read for a reason other than the network.
     StoreUnavailable
-        The remote store did not answer or answered with an error.
+        The remote store did not answer or answered with an error; or a read from the open
+        file failed (an ``OSError`` in the ``with`` block that no decoder made ours).
     """
     try:
         if is_url(source):
@@ -130,5 +137,13 @@ def open_source(source, storage_options: dict | None = None) -> Iterator[IO[byte
         raise StoreUnavailable(f"could not open {describe(source)}: {exc}") from exc
     try:
         yield fh
+    except OSError as exc:
+        if isinstance(exc, ImgStatsError):  # ImageNotFound is a FileNotFoundError too
+            raise
+        # a read that fails after the open, outside a GuardedFile (a first look at the magic
+        # bytes, a GeoJSON's text): EIO of a failing disk or network mount; its words
+        raise StoreUnavailable(
+            f"reading {describe(source)} failed: {type(exc).__name__}: {exc}"
+        ) from exc
     finally:
         fh.close()

@@ -160,6 +160,22 @@ def test_luma_of_unnamed_or_rgb_bands(coords):
     check_all(arr.imgstats.compute(FUNCS, band="luma"), want, FUNCS)
 
 
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s: imgstats.compute(da.from_array(RGB, chunks=7), "min", scheduler=s),
+        lambda s: imgstats.compute(RGB, "min", scheduler=s),  # was the typo ignored
+        lambda s: imgstats.zonal(RGB[..., 0], np.ones(RGB.shape[:2], int), "min", scheduler=s),
+        lambda s: imgstats.compute([RGB, RGB], "min", scheduler=s),
+    ],
+    ids=["dask", "numpy", "zonal", "collection"],
+)
+def test_an_unknown_scheduler_name_is_an_invalid_option(call):
+    # scheduler="thread" was dask's ValueError from inside the first computation
+    with pytest.raises(imgstats.InvalidOption, match="unknown scheduler 'thread'.*threads"):
+        call("thread")
+
+
 DATASET = xr.Dataset({"v": (("y", "x"), RGB[..., 0])})
 
 

@@ -556,6 +556,18 @@ def test_mutated_pillow_files_give_numbers_or_imgstats_errors(tmp_path_factory, 
     assert 0 <= got["min"] <= got["median"] <= got["max"] <= 255
 
 
+@pytest.mark.parametrize("kind", ["png", "tif"])
+@pytest.mark.parametrize("value", ["1e9", 2.5e8, True, [600]])
+def test_a_pixel_limit_that_is_no_whole_number_is_an_invalid_option(tmp_path, kind, value):
+    # pixel_limit="1e9" reached the readers' comparisons: a TypeError from Pillow's path, and
+    # 'UnreadableImage: ... not a readable TIFF: TypeError' for a fine TIFF
+    path = tmp_path / f"img.{kind}"
+    arr = np.zeros((4, 4), np.uint8)
+    tifffile.imwrite(path, arr) if kind == "tif" else Image.fromarray(arr).save(path)
+    with pytest.raises(imgstats.InvalidOption, match="pixel_limit must be a whole number"):
+        imgstats.compute(path, "min", pixel_limit=value)
+
+
 @pytest.mark.parametrize("value", ["1e9", "abc", "10 000", "12.5"])
 def test_malformed_pixel_limit_variable_is_an_invalid_option(tmp_path, monkeypatch, value):
     path = tmp_path / "img.png"
@@ -624,6 +636,16 @@ def test_http_errors_are_not_found_or_store_unavailable(status_server, status, e
     # fsspec wraps every HTTP failure in FileNotFoundError: a 500 is not a missing image.
     with pytest.raises(error):
         imgstats.compute(f"{status_server}/{status}.png", "min")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/mem"), reason="Linux's /proc")
+@pytest.mark.parametrize("chunks", [None, 64])
+def test_a_read_that_fails_after_the_open_is_store_unavailable(chunks):
+    # /proc/self/mem opens, and its first read fails with EIO (offset 0 is never mapped), as
+    # a failing disk or network mount does: the first look at a local file's magic bytes let
+    # the OSError escape
+    with pytest.raises(imgstats.StoreUnavailable, match="Input/output error"):
+        imgstats.compute("/proc/self/mem", "min", chunks=chunks)
 
 
 def test_refused_connection_is_store_unavailable():

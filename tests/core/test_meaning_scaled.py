@@ -181,6 +181,8 @@ def test_bands_of_different_scales_are_not_pooled(tmp_path):
         ({"scale": float("nan")}, "scale must be a finite number"),
         ({"offset": float("inf")}, "offset must be a finite number"),
         ({"scale": "two"}, "scale must be a number"),
+        ({"scale": np.array([1.0, 2.0])}, "scale must be one number"),  # was a TypeError
+        ({"offset": [0, 1]}, "offset must be a number"),
         ({"scaled": "yes"}, "scaled must be True or False"),
     ],
 )

@@ -53,6 +53,19 @@ def test_wide_types_say_what_they_miss(dtype):
     check_all(imgstats.refine(summary, arr, FUNCS).compute(FUNCS), arr, FUNCS)
 
 
+@pytest.mark.parametrize(
+    "other",
+    [lambda a: a[::-1] * 2, lambda a: a[:10], lambda a: a.astype(np.float64)],
+    ids=["other values", "other shape", "other type"],
+)
+def test_refining_with_other_pixels_is_refused(other):
+    # refine(summary, not_its_image) read past the bins' keys: an IndexError
+    arr = _array("float32", (40, 30))
+    summary = imgstats.summarize(arr)
+    with pytest.raises(imgstats.InvalidOption, match="do not match the summary"):
+        imgstats.refine(summary, other(arr), "median")
+
+
 @pytest.mark.parametrize("dtype", ALL_DTYPES)
 @CORE
 @given(data=st.data())

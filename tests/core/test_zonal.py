@@ -21,6 +21,7 @@ from hypothesis.extra import numpy as hnp
 import imgstats
 from imgstats import grouped
 from imgstats.errors import InvalidOption, UnknownFunction
+from imgstats.regions import PolygonRegion
 
 from .cluster import local_cluster
 from .oracle import expected_mean, expected_percentile, same_number, valid_samples
@@ -120,6 +121,36 @@ def test_big_endian_samples_equal_numpy(dtype, layout, monkeypatch):
     values = da.from_array(img, chunks=(17, 20)) if layout == "dask" else img
     frame = imgstats.zonal(values, labels, FUNCS)
     check(frame, img, label_masks(labels))
+
+
+@pytest.mark.parametrize("backing", ["numpy", "dask"])
+@pytest.mark.parametrize("band", [None, 1])
+@pytest.mark.parametrize("zones", ["labels", "polygons"])
+def test_a_masked_arrays_masked_samples_are_no_zones(backing, band, zones):
+    # rasterio's read(masked=True): zonal counted the masked samples (441 where compute(...,
+    # mask=zone) counts 400), though the zones honour what compute honours
+    rng = np.random.default_rng(19)
+    data = rng.normal(0, 100, (3, 40, 50)).astype(np.float32).transpose(1, 2, 0)
+    data[rng.random(data.shape) < 0.05] = np.nan
+    mask = rng.random(data.shape) < 0.3  # a mask per band
+    img = np.ma.masked_array(data, mask=mask)
+    labels = rng.integers(0, 4, (40, 50))
+    if backing == "dask":
+        img = da.ma.masked_array(
+            da.from_array(img.data, chunks=(13, 17, 3)), mask=da.from_array(img.mask, chunks=13)
+        )
+    layer = [poly([[0, 0], [30, 0], [30, 25], [0, 25]]), poly(TRIANGLE)]
+    frame = imgstats.zonal(img, labels if zones == "labels" else layer, FUNCS, band=band)
+    # the oracle: numpy on the unmasked samples, NaN for the masked ones
+    flat = np.where(mask, np.nan, data)
+    flat = flat if band is None else flat[..., band]
+    if zones == "labels":
+        masks = label_masks(labels)
+    else:
+        yy, xx = np.mgrid[0:40, 0:50] + 0.5
+        masks = {0: (xx < 30) & (yy < 25)}
+        masks[1] = PolygonRegion(40, 50, polygon=TRIANGLE).block_mask(0, 40, 0, 50)
+    check(frame, flat, masks)
 
 
 def test_mask_compute_equality_bit_for_bit():
