@@ -190,7 +190,7 @@ def _shift(width: int, nsub: int) -> int:
 def _stripes(arr: np.ndarray) -> list[tuple[int, int]]:
     """The row stripes the looks and the scan take, one per core
     (:func:`imgstats.io._plan.row_stripes`)."""
-    return _plan.row_stripes(arr)
+    return _plan.row_stripes(arr, copies=False)  # each stripe copies its own pieces
 
 
 def _sample(arr: np.ndarray, nb: int, stride: int, sel, start: int = 0) -> np.ndarray:
@@ -297,12 +297,13 @@ def _scan(arr: np.ndarray, nb: int, per_band, stripes, summed: bool = False):
             los[c, j], widths[c, j] = lo, hi - lo
             shifts[c, j] = _shift(hi - lo, nsub)
 
+    step = _plan.copy_rows(arr)  # rows of a piece that is copied (all when none is)
+
     def stripe(bounds):
         from ._blocks import as_pixels
 
-        px = as_pixels(arr[bounds[0] : bounds[1]])
-        bits = px.reshape(-1).view(kdt)
-        npix = px.shape[0]
+        a, b = bounds
+        npix = arr[a:b].size // nb
         nan = np.zeros(nb, np.int64)
         kmin = np.full(nb, ~top | top, kdt)
         kmax = np.zeros(nb, kdt)
@@ -313,9 +314,10 @@ def _scan(arr: np.ndarray, nb: int, per_band, stripes, summed: bool = False):
         which = np.empty(out.shape, np.uint8)
         sub = np.zeros((nb, m, nsub), np.int64)
         sums = np.zeros((nb if summed else 0, 2), np.int64)
-        if npix:
-            limits = (top, ~top | top, inf, ninf, neg, pos, los, widths, ms)
-            counts = (nan, kmin, kmax, below, eq, kept, out, which, sums)
+        limits = (top, ~top | top, inf, ninf, neg, pos, los, widths, ms)
+        counts = (nan, kmin, kmax, below, eq, kept, out, which, sums)
+        for r in range(a, b if npix else a, step):  # the counts add up, the keys append
+            bits = as_pixels(arr[r : min(b, r + step)]).reshape(-1).view(kdt)
             _kernels.select_stripe(bits, nb, limits, counts, shifts, sub)
         if (kept > out.shape[1]).any():
             return None

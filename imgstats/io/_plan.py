@@ -40,6 +40,10 @@ __all__ = ["ReadPlan", "open_plan", "workers"]
 PARALLEL_SAMPLES = 1 << 20
 #: ... and are cut into slices of at most this many samples (keeps int64 sums far from overflow).
 PART_SAMPLES = 1 << 27
+#: The most bytes of a slice of an array that is copied to be counted (not C-contiguous, as
+#: a transpose or a strided view, or not in native byte order): the slices being counted are
+#: copied, one per thread, never the whole image.
+COPY_BYTES = 1 << 23
 #: Dask results are merged in a tree of this fan-in.
 FAN_IN = 8
 
@@ -733,14 +737,27 @@ def _as_numpy(mask):
     return None if mask is None else np.asarray(mask)
 
 
-def row_stripes(arr: np.ndarray) -> list[tuple[int, int]]:
+def copy_rows(arr: np.ndarray) -> int:
+    """The rows of ``arr`` in a slice of :data:`COPY_BYTES` (at least one) when its slices
+    are copied to be counted (not C-contiguous, or not in native byte order); else all."""
+    rows = arr.shape[0] if arr.ndim else 1
+    if arr.flags.c_contiguous and arr.dtype.isnative:
+        return max(1, rows)
+    return max(1, min(rows, COPY_BYTES * rows // max(1, arr.nbytes)))
+
+
+def row_stripes(arr: np.ndarray, copies: bool = True) -> list[tuple[int, int]]:
     """The row slices ``(start, stop)`` that an in-memory array is counted in, one at a time
     on the shared pool: one per :data:`PART_SAMPLES` samples, and at least one per core from
-    :data:`PARALLEL_SAMPLES` samples; one slice for a small array."""
+    :data:`PARALLEL_SAMPLES` samples; one slice for a small array. With ``copies``, an array
+    whose slices are copied to be counted takes slices of :data:`COPY_BYTES` at most (the
+    caller that copies smaller pieces of its slices itself passes ``False``)."""
     rows = arr.shape[0] if arr.ndim else 1
     nparts = -(-arr.size // PART_SAMPLES)
     if arr.size >= PARALLEL_SAMPLES:
         nparts = max(nparts, workers())
+    if copies:  # the slices of an array that is copied: at most copy_rows() each
+        nparts = max(nparts, -(-rows // copy_rows(arr)))
     nparts = max(1, min(nparts, rows))
     # integers, not numpy.linspace: a one-question select asks this on every call (40 us)
     bounds = [rows * i // nparts for i in range(nparts + 1)]
@@ -759,11 +776,12 @@ def _threaded(arr: np.ndarray, work, merge, mask=None):
         ticks.update()
         return out
     parts = [arr[a:b] if mask is None else (arr[a:b], mask[a:b]) for a, b in stripes]
-    results = []
+    # merged as they come: an array copied slice by slice has many, each with its tables
+    merged = None
     for result in _pool().map(work, parts):
-        results.append(result)
+        merged = result if merged is None else merge([merged, result])
         ticks.update()
-    return merge(results)
+    return merged
 
 
 def _dask_map_reduce(arr, work, merge, scheduler, progress: bool, mask=None):

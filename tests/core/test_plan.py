@@ -147,3 +147,38 @@ def test_a_streamed_tiff_over_the_pixel_limit_is_refused(tmp_path, monkeypatch):
     assert imgstats.io.open_plan(str(path)).kind == "stream"
     with pytest.raises(imgstats.ImageTooLarge):
         imgstats.compute(str(path), "max", pixel_limit=256 * 255)
+
+
+@pytest.mark.parametrize("funcs", [["mean", "median"], ["min", "p1", "p99"]])
+@pytest.mark.parametrize("view", ["transposed", "flipped", "big-endian", "int32 transposed"])
+def test_an_array_copied_to_be_counted_is_copied_a_slice_at_a_time(funcs, view, monkeypatch):
+    """A transpose, a strided view or a big-endian array is copied to be counted: slice by
+    slice of COPY_BYTES, the summaries merged as they come, never the whole image (the
+    issue-20 bound: no copy of the image in memory, whatever its size)."""
+    import tracemalloc
+
+    from imgstats.io import _plan
+
+    monkeypatch.setattr(_plan, "COPY_BYTES", 1 << 20)
+    a = np.random.default_rng(15).normal(size=(3000, 3000)).astype(np.float32)  # 36 MB
+    a[::7, ::5] = np.nan
+    v = {
+        "transposed": a.T,
+        "flipped": a[:, ::-1],
+        "big-endian": a.astype(">f4"),
+        "int32 transposed": np.nan_to_num(a * 1000).astype(np.int32).T,
+    }[view]
+    imgstats.compute(v, funcs)  # numba and the pool ready: only the question is traced
+    tracemalloc.start()
+    try:
+        got = imgstats.compute(v, funcs)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # the same answers as the array's contiguous copy, and numpy's percentiles
+    assert got == imgstats.compute(np.ascontiguousarray(v).astype(v.dtype.newbyteorder("=")), funcs)
+    valid = v[~np.isnan(v)] if v.dtype.kind == "f" else v.ravel()
+    for f in funcs:
+        if f in ("median", "p1", "p99"):
+            assert got[f] == np.percentile(valid, 50 if f == "median" else float(f[1:])), f
+    assert peak < v.nbytes / 2, (peak, v.nbytes)
