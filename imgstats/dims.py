@@ -4,7 +4,9 @@ The result is a DataArray over the remaining dims, equal to ``numpy.nanmin``, ``
 ``nanmean`` and ``nanpercentile`` (linear method) along the reduced axes, cell by cell. Each
 remaining cell gets its own mergeable :class:`~imgstats.Summary`: the reduced dims may be cut
 into any chunks (where ``xarray.DataArray.quantile`` refuses a chunked core dim and
-``dask.array.percentile`` is approximate).
+``dask.array.percentile`` is approximate). The nodata value the DataArray carries in its attrs
+(:func:`imgstats.open_image`'s of a GeoTIFF) is left out as NaN is, as :func:`imgstats.compute`
+leaves it out; ``attrs["raw"]`` keeps it.
 
 Laziness and memory
 -------------------
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 
 import numpy as np
 
@@ -136,6 +139,7 @@ def compute_along(
             ".compute() in dask.diagnostics.ProgressBar)"
         )
     data, valid = _region(data, window, mask, polygon)
+    valid = _without_nodata(data, valid)
     keep = [d for d in data.dims if d not in dims]
     arr = data.transpose(*keep, *dims)
     out_dtype = data.dtype if all(f.kind in ("min", "max") for f in parsed) else np.float64
@@ -174,6 +178,24 @@ def compute_along(
         attrs=dict(data.attrs),
         name=parsed[0].name if single else None,
     )
+
+
+def _without_nodata(data, valid):
+    """``valid`` (a boolean DataArray or ``None``) without the samples equal to the nodata
+    value ``data`` carries in its attrs (:func:`imgstats.open_image`'s, or a user's), as
+    :func:`imgstats.compute` leaves them out; ``raw`` in the attrs keeps them."""
+    from .io._valid import Validity
+
+    value = data.attrs.get("nodata")
+    if value is None or data.attrs.get("raw") or isinstance(value, bool):
+        return valid
+    if not isinstance(value, numbers.Real):
+        return valid
+    nodata = Validity(np.dtype(data.dtype), 1, nodata=value)._typed_nodata(np.dtype(data.dtype))
+    if nodata is None or (isinstance(nodata, float | np.floating) and math.isnan(nodata)):
+        return valid  # no sample holds it, or NaN: left out anyway
+    kept = data != nodata
+    return kept if valid is None else valid & kept
 
 
 def _dims_of(data, dim) -> tuple:

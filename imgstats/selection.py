@@ -191,7 +191,7 @@ def _masked(cut, local: np.ndarray, kept=None):
     import dask.array as da
 
     if not isinstance(cut, da.Array):
-        picked = np.asarray(cut)[local]
+        picked = np.asanyarray(cut)[local]  # a masked array keeps its mask, as a window does
         if kept is not None:
             kept = np.asarray(kept[:, :], bool)[local][:, None]
         return picked.reshape(picked.shape[0], 1, *picked.shape[1:]), kept
@@ -259,7 +259,7 @@ def _in_polygon(cut, region: PolygonRegion, box, kept=None):
 
     bx0, by0 = box[0], box[1]
     if not isinstance(cut, da.Array):
-        cut = np.asarray(cut)
+        cut = np.asanyarray(cut)  # a masked array keeps its mask, as a window does
         h, w = cut.shape[:2]
         rows = max(1, _STRIP_PIXELS // max(w, 1))
         parts, kparts = [], []
@@ -272,7 +272,7 @@ def _in_polygon(cut, region: PolygonRegion, box, kept=None):
                     kparts.append(np.asarray(kept[a:b, :], bool)[m])
         if not parts:
             raise NoValidSamples("no valid samples: no pixel centre lies inside the polygon")
-        picked = np.concatenate(parts)
+        picked = (np.ma if isinstance(cut, np.ma.MaskedArray) else np).concatenate(parts)
         if kept is not None:
             kept = np.concatenate(kparts)[:, None]
         return picked.reshape(picked.shape[0], 1, *picked.shape[1:]), kept

@@ -169,9 +169,15 @@ def zonal(
         raise InvalidOption(
             f"zonal statistics offer min, max, mean, median, pXXX and count, not {', '.join(other)}"
         )
+    other = [f.name for f in parsed if f.method != "linear" or f.scaled]
+    if other:  # a Function of with_method or with_scaled: zones read names, as numpy's linear
+        raise InvalidOption(
+            f"zonal statistics are of the stored values, percentiles by numpy's linear method: "
+            f"{', '.join(other)} asks for another method or for scaled values"
+        )
     # count is always a column: asking for it adds nothing
     names = list(dict.fromkeys(f.name for f in parsed if f.kind != "count"))
-    limit = MAX_ZONES if max_zones is None else int(max_zones)
+    limit = _max_zones(max_zones)
     # shapely geometries, geopandas frames and series, fiona features: their GeoJSON
     zones = getattr(zones, "__geo_interface__", zones)
     values, dtype, nb, nodata, valid = _values(source, band, scheduler, io_options)
@@ -203,6 +209,15 @@ def zonal(
 
 #: The kinds of function a zone answers (the grouped core reads these from sorted keys).
 _ZONAL_KINDS = frozenset({"min", "max", "mean", "percentile", "count"})
+
+
+def _max_zones(max_zones) -> int:
+    """The ``max_zones`` option as an int (``None``: :data:`MAX_ZONES`), else InvalidOption."""
+    if max_zones is None:
+        return MAX_ZONES
+    if isinstance(max_zones, bool) or not isinstance(max_zones, numbers.Integral):
+        raise InvalidOption(f"max_zones must be a whole number, not {max_zones!r}")
+    return int(max_zones)
 
 
 # -- the image ---------------------------------------------------------------------------------

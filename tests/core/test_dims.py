@@ -143,6 +143,26 @@ def test_bad_dims(kwargs, message):
         imgstats.compute(arr, "min", **kwargs)
 
 
+@pytest.mark.parametrize("dtype", [np.uint16, np.float32])
+@pytest.mark.parametrize("chunks", [None, {"t": 2, "y": 4}])
+def test_the_nodata_in_the_attrs_is_left_out_as_compute_leaves_it(dtype, chunks):
+    # open_image's array of a GeoTIFF with nodata (or any DataArray with attrs["nodata"]):
+    # compute() left its nodata samples out and compute(..., dim=) counted them
+    rng = np.random.default_rng(12)
+    arr = rng.integers(0, 10, (3, 6, 7)).astype(dtype)
+    xarr = xr.DataArray(arr, dims=("t", "y", "x"), attrs={"nodata": 7})
+    xarr = xarr if chunks is None else xarr.chunk(chunks)
+    got = imgstats.compute(xarr, ["count", "max", "median"], dim="t").compute()
+    without = np.where(arr == 7, np.nan, arr.astype(np.float64))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy warns on an all-NaN cell
+        want = [(~np.isnan(without)).sum(0), np.nanmax(without, 0), np.nanmedian(without, 0)]
+    for j, w in enumerate(want):
+        np.testing.assert_array_equal(got.values[..., j], w)
+    raw = xarr.assign_attrs(raw=True)
+    assert (imgstats.compute(raw, "count", dim="t").values == 3).all()
+
+
 def test_ellipsis_reduces_every_dim_as_in_xarray():
     # dim=... was a TypeError ('ellipsis' object is not iterable)
     arr = xr.DataArray(np.arange(12.0).reshape(3, 4), dims=("y", "x"))

@@ -376,3 +376,32 @@ def test_rasterizing_a_large_polygon_works_in_bounded_batches():
     # the 16 MB boolean mask itself, plus about 21 MB per batch (an int8 and an int32 array
     # of 4 M pixels); the whole box at once was 16 + 64 MB of temporaries
     assert peak < 60e6
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint16])
+@pytest.mark.parametrize("region", ["mask", "polygon", "window"])
+def test_a_masked_arrays_masked_samples_stay_out_of_a_region(dtype, region):
+    # rasterio's read(masked=True) with mask= or polygon=: np.asarray of the picked pixels
+    # dropped the array's mask (count 1374 where numpy counts 985); a window kept it
+    rng = np.random.default_rng(19)
+    data = (rng.normal(0, 100, (40, 50, 3)) + 300).astype(dtype)
+    hidden = rng.random(data.shape) < 0.3  # a mask per band
+    img = np.ma.masked_array(data, mask=hidden)
+    where = {
+        "mask": rng.integers(0, 4, (40, 50)) == 1,
+        "polygon": [[0, 0], [30, 0], [30, 25], [0, 25]],
+        "window": (0, 0, 30, 25),
+    }[region]
+    pixels = where if region == "mask" else np.zeros((40, 50), bool)
+    if region != "mask":
+        pixels[:25, :30] = True
+    for band in (None, 2):
+        got = imgstats.compute(img, ["count", "min", "median", "max"], band=band, **{region: where})
+        values = data[pixels] if band is None else data[pixels][:, band]
+        values = values[~(hidden[pixels] if band is None else hidden[pixels][:, band])]
+        assert got == {
+            "count": values.size,
+            "min": values.min(),
+            "median": np.median(values),
+            "max": values.max(),
+        }

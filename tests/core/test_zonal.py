@@ -463,6 +463,12 @@ def test_geojson_files_that_hold_no_layer(tmp_path, text, match):
 def test_bad_functions_and_band():
     with pytest.raises(UnknownFunction):
         imgstats.zonal(IMG, np.ones((10, 12), int), ["p101"])
+    # a Function of with_method was answered by the linear method (p5 "nearest": 50.25)
+    nearest = imgstats.functions.with_method("p5", "nearest")
+    with pytest.raises(InvalidOption, match="p5 asks for another method"):
+        imgstats.zonal(IMG, np.ones((10, 12), int), [nearest])
+    with pytest.raises(InvalidOption, match="max_zones must be a whole number"):
+        imgstats.zonal(IMG, np.ones((10, 12), int), ["min"], max_zones="abc")  # a ValueError
     with pytest.raises(InvalidOption, match="band"):
         imgstats.zonal(IMG, np.ones((10, 12), int), ["median"], band=3)
     with pytest.raises(InvalidOption):
