@@ -182,11 +182,13 @@ def compute_along(
 
 def _without_nodata(data, valid):
     """``valid`` (a boolean DataArray or ``None``) without the samples equal to the nodata
-    value ``data`` carries in its attrs (:func:`imgstats.open_image`'s, or a user's), as
-    :func:`imgstats.compute` leaves them out; ``raw`` in the attrs keeps them."""
+    value ``data`` carries in its attrs (:func:`imgstats.open_image`'s, a user's, or a CF
+    ``_FillValue``: :func:`imgstats.io._plan.attr_nodata`), as :func:`imgstats.compute`
+    leaves them out; ``raw`` in the attrs keeps them."""
+    from .io._plan import attr_nodata
     from .io._valid import Validity
 
-    value = data.attrs.get("nodata")
+    value = attr_nodata(data.attrs)
     if value is None or data.attrs.get("raw") or isinstance(value, bool):
         return valid
     if not isinstance(value, numbers.Real):

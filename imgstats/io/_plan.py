@@ -454,7 +454,7 @@ def with_validity(
     if plan.kind == "stream":
         facts, source = plan.pixels.facts, plan.pixels.path
     elif source is not None and attrs.get("format") == "TIFF":
-        facts = _AttrFacts(plan.shape, attrs.get("nodata"), attrs.get("mask_page"))
+        facts = _AttrFacts(plan.shape, attr_nodata(attrs), attrs.get("mask_page"))
     elif attrs.get("dataset_mask") is not None:  # a region of a masked image (selection)
         mask = attrs["dataset_mask"]  # a region's: dask (read per block) or numpy
         if not _is_dask(mask):
@@ -468,10 +468,10 @@ def with_validity(
         valid = replace(base, mask=str(attrs.get("mask_kind", "internal")), mask_channel=True)
         return _as_counted(replace(plan, mask=mask, valid=valid))
     elif _local_tiff(attrs):  # open_image's array of a file with a mask, passed on as it is
-        facts = _AttrFacts(plan.shape, attrs.get("nodata"), attrs.get("mask_page"))
+        facts = _AttrFacts(plan.shape, attr_nodata(attrs), attrs.get("mask_page"))
         source, passed_on = attrs["source"], True
     else:  # an array, or a region of an image: its nodata travels in its attrs
-        facts, source = _AttrFacts(plan.shape, attrs.get("nodata"), None), None
+        facts, source = _AttrFacts(plan.shape, attr_nodata(attrs), None), None
     if source is not None:
         try:
             masked = _with_dataset_mask(plan, base, facts, source, storage_options)
@@ -491,6 +491,33 @@ def with_validity(
     if alpha is not None:
         return _as_counted(replace(plan, valid=replace(base, alpha=alpha)))
     return plan
+
+
+#: The attrs that say an array's nodata value, the first present wins: imgstats' own (and
+#: ``open_image``'s), then CF's, which xarray leaves in attrs when it does not decode them
+#: (``mask_and_scale=False``) and rioxarray writes (``open_rasterio(masked=False)``).
+NODATA_ATTRS = ("nodata", "_FillValue", "missing_value")
+
+
+def attr_nodata(attrs):
+    """The nodata value of an array's ``attrs`` (:data:`NODATA_ATTRS`), or ``None``.
+
+    ``nodata`` is returned as it is (checked where it is used); a CF value must be one real
+    number (a one-element array counts): a list of several missing values, a string or a
+    boolean is not a nodata value, and is left alone.
+    """
+    value = attrs.get("nodata")
+    if value is not None:
+        return value
+    for key in NODATA_ATTRS[1:]:
+        value = attrs.get(key)
+        if isinstance(value, (np.ndarray, list, tuple)):
+            value = np.asarray(value).reshape(-1)[0] if np.size(value) == 1 else None
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return value
+    return None
 
 
 def _local_tiff(attrs) -> bool:

@@ -322,3 +322,33 @@ def test_http_regions_honour_the_mask(tmp_path, kind):
             values = response.get_json()["values"]
             assert values.pop("count") == _valid(path, pixels).size
             check_all(values, _valid(path, pixels), funcs[:-1])
+
+
+@pytest.mark.parametrize("key", ["_FillValue", "missing_value"])
+@pytest.mark.parametrize("dtype", ["int16", "float32"])
+def test_a_cf_fill_value_in_the_attrs_is_nodata(key, dtype):
+    """A DataArray that xarray did not decode (``mask_and_scale=False``), or rioxarray's
+    ``open_rasterio(masked=False)``, keeps its nodata as ``_FillValue`` (or CF's
+    ``missing_value``) in its attrs: left out like ``attrs["nodata"]``, by ``compute``,
+    ``dim=`` and ``zonal``; ``nodata`` wins when both are there, ``raw=True`` counts all."""
+    import xarray as xr
+
+    rng = np.random.default_rng(16)
+    arr = rng.integers(0, 100, (3, 40, 50)).astype(dtype)
+    arr[:, :10] = -9999
+    fill = np.array([-9999], dtype)  # netCDF attrs are often one-element arrays
+    da = xr.DataArray(arr, dims=("t", "y", "x"), attrs={key: fill})
+    first = arr[0][arr[0] != -9999]
+    got = imgstats.compute(da[0], ["min", "median", "count"])
+    assert got == {"min": first.min().item(), "median": np.median(first), "count": first.size}
+    assert imgstats.compute(da[0], "min", raw=True) == -9999
+    per_pixel = imgstats.compute(da, "min", dim="t")
+    assert np.isnan(per_pixel.values[:10]).all() and (per_pixel.values[10:] >= 0).all()
+    zones = np.zeros((40, 50), np.int32)
+    zones[:, 25:] = 1
+    table = imgstats.zonal(da[0], zones, ["count"], background=None)
+    assert table["count"].sum() == (arr[0] != -9999).sum()
+    both = xr.DataArray(arr[0], dims=("y", "x"), attrs={key: fill, "nodata": 7})
+    assert imgstats.compute(both, "min") == -9999  # nodata (7) wins; -9999 counts
+    several = xr.DataArray(arr[0], dims=("y", "x"), attrs={key: [-9999, 7]})
+    assert imgstats.compute(several, "min") == -9999  # not one value: not a nodata
