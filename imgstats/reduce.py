@@ -74,6 +74,9 @@ def summarize(
     >>> s.compute(["min", "median", "max"])
     {'min': 1, 'median': 2.5, 'max': 40}
     """
+    from .io._plan import check_io_options
+
+    check_io_options(io_options, "summarize", _SUMMARIZE_OPTIONS)
     data = _expand_pattern(data, io_options)
     if isinstance(data, (list, tuple)):  # a collection (issue 11)
         from .collection import summarize_many
@@ -145,6 +148,11 @@ def refine(
 
     with question(progress, _nbytes(plan), plan.source):
         return _refine(summary, plan, func, band, scheduler, progress)
+
+
+#: The keywords of :func:`summarize` and :func:`compute` themselves, for the hint of a typo.
+_SUMMARIZE_OPTIONS = ("scheduler", "progress", "window", "mask", "polygon")
+_COMPUTE_OPTIONS = (*_SUMMARIZE_OPTIONS, "band", "dim", "method", "scaled", "scale", "offset")
 
 
 def compute(
@@ -233,6 +241,9 @@ def compute(
     >>> compute(np.arange(12, dtype=np.uint8).reshape(2, 3, 2), "max", band=[None, 0])
     {None: 11, 0: 10}
     """
+    from .io._plan import check_io_options
+
+    check_io_options(io_options, "compute", _COMPUTE_OPTIONS)
     from .functions import parse_function, with_method, with_scaled
 
     for name in func if isinstance(func, (list, tuple)) else [func]:

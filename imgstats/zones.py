@@ -83,6 +83,10 @@ _STRIP_PIXELS = 1 << 22
 _POLYGON_STRIP_PIXELS = 1 << 20
 
 
+#: The keywords of :func:`zonal` itself, for the hint of a typo.
+_ZONAL_OPTIONS = ("band", "background", "id_property", "crs", "max_zones", "scheduler")
+
+
 def zonal(
     source,
     zones,
@@ -158,6 +162,9 @@ def zonal(
     1       0     6.5      8
     2       2     8.5      8
     """
+    from .io._plan import check_io_options
+
+    check_io_options(io_options, "zonal", _ZONAL_OPTIONS)
     from .functions import parse_function
 
     names = [funcs] if isinstance(funcs, str) else list(funcs)

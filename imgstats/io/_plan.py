@@ -240,6 +240,32 @@ def _map_stored(raw, transform, shape, dtype):
 
 
 # -- building plans ----------------------------------------------------------------------------
+#: The options that the library's entry points take as ``**io_options``: those of
+#: :func:`open_plan`, and a region in map coordinates (:data:`imgstats.io._geo.MAP_OPTIONS`).
+IO_OPTIONS = (
+    *("chunks", "pixel_limit", "storage_options", "page", "raw", "nodata", "palette"),
+    *("bbox", "geometry", "crs"),
+)
+
+
+def check_io_options(options: dict, caller: str, others=()) -> None:
+    """Refuse a keyword that is neither one of :data:`IO_OPTIONS` nor ``others`` (the
+    caller's own), with a ``TypeError`` that names ``caller`` and the closest name: Python's
+    own message named :func:`open_plan`, which the caller never called."""
+    unknown = [key for key in options if key not in IO_OPTIONS]
+    if not unknown:
+        return
+    import difflib
+
+    known = [*others, *IO_OPTIONS]
+    close = difflib.get_close_matches(unknown[0], known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise TypeError(
+        f"{caller}() got an unexpected keyword argument {unknown[0]!r}{hint}; "
+        f"it takes {', '.join(known)}"
+    )
+
+
 def open_plan(
     data,
     *,

@@ -219,3 +219,26 @@ def test_a_dataarray_is_read_by_its_dim_names_y_and_x():
     ]
     bands = xr.DataArray(np.stack([img.T, img.T]), dims=("band", "x", "y"))
     assert imgstats.compute(bands, ["max"], window=window) == {"max": img[:12, :5].max()}
+
+
+@pytest.mark.parametrize(
+    ("call", "typo", "hint"),
+    [
+        (lambda **kw: imgstats.compute(np.zeros((4, 4)), "median", **kw), "bnad", "band"),
+        (lambda **kw: imgstats.compute(np.zeros((4, 4)), "median", **kw), "nodat", "nodata"),
+        (lambda **kw: imgstats.summarize(np.zeros((4, 4)), **kw), "windw", "window"),
+        (
+            lambda **kw: imgstats.zonal(np.zeros((4, 4)), np.ones((4, 4), int), ["count"], **kw),
+            "backgrond",
+            "background",
+        ),
+    ],
+)
+def test_a_misspelt_keyword_names_the_function_called_and_the_closest_name(call, typo, hint):
+    """Python's own message named open_plan, a function the caller never called."""
+    with pytest.raises(TypeError) as err:
+        call(**{typo: 0})
+    message = str(err.value)
+    assert message.split("(")[0] in ("compute", "summarize", "zonal")
+    assert f"unexpected keyword argument {typo!r} (did you mean {hint!r}?)" in message
+    assert "open_plan" not in message
