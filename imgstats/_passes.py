@@ -31,13 +31,15 @@ def _region(data, window, mask, polygon, io_options, scheduler=None):
     touches on every core; summarizing and refining then read the same segments.
     """
     from .io._geo import pixel_region
-    from .io._plan import is_local
+    from .io._plan import OPEN_OPTIONS, is_local
 
     # a bbox or a geometry in map coordinates becomes a pixel window or polygon (issue 16)
     window, polygon, io_options = pixel_region(data, window, polygon, io_options)
     if window is None and mask is None and polygon is None:
         return data, io_options
-    if mask is None and polygon is None and is_local(scheduler) and set(io_options) <= _IO:
+    # window_plan takes open_plan's options, no other
+    plain = set(io_options) <= set(OPEN_OPTIONS)
+    if mask is None and polygon is None and is_local(scheduler) and plain:
         from .io._plan import window_plan
 
         plan = window_plan(data, window, **io_options)
@@ -46,10 +48,6 @@ def _region(data, window, mask, polygon, io_options, scheduler=None):
     from .selection import select
 
     return select(data, window=window, mask=mask, polygon=polygon, **io_options), {}
-
-
-#: The io options that a stream plan over a window understands.
-_IO = frozenset({"chunks", "pixel_limit", "storage_options", "page", "raw", "nodata", "palette"})
 
 
 def _plan(data, scheduler, io_options):

@@ -33,6 +33,7 @@ import numpy as np
 from .._inputs import as_array, countable, unknown_shape, yx_first
 from .._lazy import is_instance
 from ..errors import InvalidOption, NoValidSamples, UnreadableImage
+from ._geo import MAP_OPTIONS
 
 __all__ = ["ReadPlan", "open_plan", "workers"]
 
@@ -240,12 +241,11 @@ def _map_stored(raw, transform, shape, dtype):
 
 
 # -- building plans ----------------------------------------------------------------------------
-#: The options that the library's entry points take as ``**io_options``: those of
-#: :func:`open_plan`, and a region in map coordinates (:data:`imgstats.io._geo.MAP_OPTIONS`).
-IO_OPTIONS = (
-    *("chunks", "pixel_limit", "storage_options", "page", "raw", "nodata", "palette"),
-    *("bbox", "geometry", "crs"),
-)
+#: The image options of :func:`open_plan`.
+OPEN_OPTIONS = ("chunks", "pixel_limit", "storage_options", "page", "raw", "nodata", "palette")
+#: The options that the library's entry points take as ``**io_options``: :data:`OPEN_OPTIONS`
+#: and a region in map coordinates (:data:`imgstats.io._geo.MAP_OPTIONS`).
+IO_OPTIONS = (*OPEN_OPTIONS, *MAP_OPTIONS)
 
 
 def check_io_options(options: dict, caller: str, others=()) -> None:
