@@ -30,6 +30,7 @@ import functools
 import math
 from fractions import Fraction
 from statistics import NormalDist
+from typing import NamedTuple
 
 import numpy as np
 
@@ -159,10 +160,10 @@ def answer(plan, funcs: list[Function], selections: list[tuple[int, ...]]):
 def _summed(dtype, scanned, sel) -> BandStats:
     """The count and exact sum of the integer samples of the bands ``sel``, as the
     summary's :class:`~imgstats.summary.BandStats` reads them (a mean, a sum)."""
-    npix, nan, sums, flip = scanned[0], scanned[1], scanned[9], scanned[10]
-    count = sum(npix - int(nan[c]) for c in sel)
+    sums = scanned.sums
+    count = sum(scanned.npix - int(scanned.nan[c]) for c in sel)
     keys = sum((int(sums[c, 1]) << 32) + int(sums[c, 0]) for c in sel)
-    total = Fraction(keys - int(flip) * count)
+    total = Fraction(keys - int(scanned.flip) * count)
     return BandStats(np.dtype(dtype).str, count, 0, np.zeros(1, np.int64), 0, 0, total)
 
 
@@ -341,7 +342,23 @@ def _scan(arr: np.ndarray, nb: int, per_band, stripes, summed: bool = False):
     split = [
         [[r[6][c][j] for r in results] for j in range(len(ivs))] for c, ivs in enumerate(per_band)
     ]
-    return npix, nan, kmin, kmax, below, eq, split, sub, nsub, sums, pos
+    return _Scanned(npix, nan, kmin, kmax, below, eq, split, sub, nsub, sums, pos)
+
+
+class _Scanned(NamedTuple):
+    """What :func:`_scan` found, summed over the stripes (see there)."""
+
+    npix: int
+    nan: np.ndarray
+    kmin: np.ndarray
+    kmax: np.ndarray
+    below: np.ndarray
+    eq: np.ndarray
+    split: list
+    sub: np.ndarray
+    nsub: int
+    sums: np.ndarray
+    flip: np.generic
 
 
 def _by_interval(keys: np.ndarray, which: np.ndarray, m: int) -> list[np.ndarray]:
@@ -388,11 +405,13 @@ class _Ranks:
     """
 
     def __init__(self, dtype, scanned, sel, intervals, per_band):
-        npix, nan, kmin, kmax, below, eq, split, sub, nsub = scanned[:9]
         self.dtype = np.dtype(dtype)
-        self.size = int(sum(npix - int(nan[c]) for c in sel))
-        self._known = {0: int(min(int(kmin[c]) for c in sel))}
-        self._known[self.size - 1] = int(max(int(kmax[c]) for c in sel))
+        # a key's bits are xor-ed back as they were made: with pos when its top bit is set
+        _, top, _, neg, pos, _, _ = _key_constants(self.dtype)
+        self._unkey = (int(top), int(neg), int(pos))
+        self.size = int(sum(scanned.npix - int(scanned.nan[c]) for c in sel))
+        self._known = {0: int(min(int(scanned.kmin[c]) for c in sel))}
+        self._known[self.size - 1] = int(max(int(scanned.kmax[c]) for c in sel))
         self._asked: set[int] = set()
         # per interval: the rank of its first key, the count of keys equal to lo, the keys
         # strictly between lo and hi (unordered), the count of keys equal to hi, and the
@@ -407,25 +426,27 @@ class _Ranks:
                 # to a and to b, and kept those strictly between
                 j = next(j for j, (a, b) in enumerate(per_band[c]) if a <= lo and hi <= b)
                 a, b = per_band[c][j]
-                ks = split[c][j]
-                base += int(below[c, j])
+                ks = scanned.split[c][j]
+                base += int(scanned.below[c, j])
                 if lo == a:
-                    nlo += int(eq[c, j, 0])
+                    nlo += int(scanned.eq[c, j, 0])
                 else:
-                    base += int(eq[c, j, 0]) + sum(int(np.count_nonzero(k < lo)) for k in ks)
+                    base += int(scanned.eq[c, j, 0]) + sum(
+                        int(np.count_nonzero(k < lo)) for k in ks
+                    )
                     nlo += sum(int(np.count_nonzero(k == lo)) for k in ks)
                 if hi == b and b != a:
-                    nhi += int(eq[c, j, 1])
+                    nhi += int(scanned.eq[c, j, 1])
                 elif hi != lo:
                     nhi += sum(int(np.count_nonzero(k == hi)) for k in ks)
                 if (lo, hi) != (a, b):
                     ks = [k[(k > lo) & (k < hi)] for k in ks]
                     bins = None  # the band's sub-bins count other keys too
                 elif bins is not None:
-                    bins.append(sub[c, j])
+                    bins.append(scanned.sub[c, j])
                 parts.extend(ks)
             if bins:  # every band's interval is [lo, hi]: the same width, the same shift
-                bins = (np.cumsum(sum(bins)), _shift(hi - lo, nsub))
+                bins = (np.cumsum(sum(bins)), _shift(hi - lo, scanned.nsub))
             size = sum(k.size for k in parts)
             self._windows.append((base, lo, nlo, parts, size, hi, nhi, bins or None))
 
@@ -482,12 +503,8 @@ class _Ranks:
         """The samples of ``keys``, as :func:`~imgstats.summary.keys_to_values` maps them but
         with Python's integers: a reading asks for one or two, and numpy's calls on so few
         cost more than the bits."""
-        sign = 1 << (8 * self.dtype.itemsize - 1)
-        ones = (sign << 1) - 1
-        if self.dtype.kind == "f":
-            bits = [k ^ sign if k & sign else ~k & ones for k in keys]
-        else:
-            bits = [k ^ sign for k in keys] if self.dtype.kind == "i" else keys
+        top, neg, pos = self._unkey
+        bits = [k ^ (pos if k & top else neg) for k in keys]
         return np.array(bits, f"u{self.dtype.itemsize}").view(self.dtype)
 
     def _rank(self, index) -> int:
