@@ -456,8 +456,7 @@ class BufferingWorker(ThreadWorker):
     def _end_flush(self, conn) -> None:
         self.flushing.pop(conn, None)
         conn.pending = None
-        with _suppress_oserror():
-            self.poller.unregister(conn.sock)
+        self._unregister(conn.sock)
 
     # -- the queue of complete requests waiting for slow work -----------------------------------
     def _park(self, conn) -> None:
@@ -557,10 +556,15 @@ class BufferingWorker(ThreadWorker):
 
     def _stop_reading(self, conn) -> None:
         self.reading.pop(conn, None)
+        self._unregister(conn.sock)  # or read at once, never registered
+
+    def _unregister(self, sock) -> None:
+        """Stop polling ``sock``; nothing if it is not polled, or the poller is closed (a
+        stopping worker closes it, then its run() closes what it still holds)."""
         try:
-            self.poller.unregister(conn.sock)
+            self.poller.unregister(sock)
         except (KeyError, ValueError, OSError):
-            pass  # read at once, never registered
+            pass
 
     def murder_pending(self):
         """Also close the connections whose request did not arrive in time (408)."""
@@ -626,8 +630,7 @@ class BufferingWorker(ThreadWorker):
 
     def _end_linger(self, sock) -> None:
         self.lingering.pop(sock, None)
-        with _suppress_oserror():
-            self.poller.unregister(sock)
+        self._unregister(sock)
         with _suppress_oserror():
             sock.close()
 
