@@ -381,6 +381,25 @@ class BufferingWorker(ThreadWorker):
         conn.worker = self
         self._start_reading(conn, time.monotonic() + self.header_timeout)
 
+    def handle_exit(self, sig, frame):
+        """SIGTERM (a stop, or the old workers of a reload): stop gracefully, but first
+        take the connections already waiting in the listen backlog."""
+        if self.alive:
+            self.method_queue.defer(self._drain_backlog)
+        super().handle_exit(sig, frame)
+
+    def _drain_backlog(self) -> None:
+        """Accept every connection the listen backlog holds now, to be answered within the
+        graceful timeout like those in hand. This worker accepts only while a thread is free,
+        so under load its clients wait there, already connected, their requests sent; when
+        the stopping worker closes the listener the kernel resets each of them."""
+        for listener in self.sockets:
+            while self.nr_conns < self.worker_connections:
+                before = self.nr_conns
+                self.accept(listener)
+                if self.nr_conns == before:  # EAGAIN: the backlog is empty
+                    break
+
     def enqueue_req(self, conn):
         self.in_threads += 1
         self._update_accepting()
