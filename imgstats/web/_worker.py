@@ -381,6 +381,25 @@ class BufferingWorker(ThreadWorker):
         conn.worker = self
         self._start_reading(conn, time.monotonic() + self.header_timeout)
 
+    def handle_exit(self, sig, frame):
+        """SIGTERM (a stop, or the old workers of a reload): stop gracefully, but first
+        take the connections already waiting in the listen backlog."""
+        if self.alive:
+            self.method_queue.defer(self._drain_backlog)
+        super().handle_exit(sig, frame)
+
+    def _drain_backlog(self) -> None:
+        """Accept every connection the listen backlog holds now, to be answered within the
+        graceful timeout like those in hand. This worker accepts only while a thread is free,
+        so under load its clients wait there, already connected, their requests sent; when
+        the stopping worker closes the listener the kernel resets each of them."""
+        for listener in self.sockets:
+            while self.nr_conns < self.worker_connections:
+                before = self.nr_conns
+                self.accept(listener)
+                if self.nr_conns == before:  # EAGAIN: the backlog is empty
+                    break
+
     def enqueue_req(self, conn):
         self.in_threads += 1
         self._update_accepting()
@@ -456,8 +475,7 @@ class BufferingWorker(ThreadWorker):
     def _end_flush(self, conn) -> None:
         self.flushing.pop(conn, None)
         conn.pending = None
-        with _suppress_oserror():
-            self.poller.unregister(conn.sock)
+        self._unregister(conn.sock)
 
     # -- the queue of complete requests waiting for slow work -----------------------------------
     def _park(self, conn) -> None:
@@ -557,10 +575,15 @@ class BufferingWorker(ThreadWorker):
 
     def _stop_reading(self, conn) -> None:
         self.reading.pop(conn, None)
+        self._unregister(conn.sock)  # or read at once, never registered
+
+    def _unregister(self, sock) -> None:
+        """Stop polling ``sock``; nothing if it is not polled, or the poller is closed (a
+        stopping worker closes it, then its run() closes what it still holds)."""
         try:
-            self.poller.unregister(conn.sock)
+            self.poller.unregister(sock)
         except (KeyError, ValueError, OSError):
-            pass  # read at once, never registered
+            pass
 
     def murder_pending(self):
         """Also close the connections whose request did not arrive in time (408)."""
@@ -626,8 +649,7 @@ class BufferingWorker(ThreadWorker):
 
     def _end_linger(self, sock) -> None:
         self.lingering.pop(sock, None)
-        with _suppress_oserror():
-            self.poller.unregister(sock)
+        self._unregister(sock)
         with _suppress_oserror():
             sock.close()
 

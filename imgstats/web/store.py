@@ -16,6 +16,7 @@ suffix (``~racy.<nonce>``): no cache, ETag or Redis key made from it is ever met
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import re
 import secrets
@@ -234,8 +235,10 @@ class LocalStore:
             if stat.S_ISLNK(st.st_mode):
                 path = self._checked(name)
                 st = os.stat(path)
-        except (FileNotFoundError, NotADirectoryError) as exc:
-            raise ImageNotFound(f"no image named {name!r} in the store") from exc
+        except ImageNotFound:  # a symlink out of the folder (an OSError too)
+            raise
+        except OSError as exc:
+            raise _local_error(exc, name) from exc
         if not stat.S_ISREG(st.st_mode):
             raise ImageNotFound(f"no image named {name!r} in the store")
         token = f"{st.st_mtime_ns}-{st.st_size}-{st.st_ino}-{st.st_ctime_ns}"
@@ -278,14 +281,28 @@ class LocalStore:
         """Open ``name`` for binary reading (``block_size`` is for remote stores)."""
         try:
             return open(self._checked(name), "rb")  # noqa: SIM115 -- the caller closes it
-        except (FileNotFoundError, IsADirectoryError) as exc:
-            raise ImageNotFound(f"no image named {name!r} in the store") from exc
         except PermissionError as exc:
             raise UnreadableImage(f"no permission to read {name!r}") from exc
+        except ImageNotFound:
+            raise
+        except OSError as exc:
+            raise _local_error(exc, name) from exc
 
     def redact(self, text: str) -> str:
         """Remove the folder's location from a message meant for clients."""
         return text.replace(os.fspath(self.root) + os.sep, "").replace(os.fspath(self.root), "")
+
+
+#: What a failed stat or open of a local name means: no file there to read. A symlink
+#: loop (ELOOP) names no file either; it would otherwise be an OSError, a 500.
+_NO_IMAGE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ELOOP})
+
+
+def _local_error(exc: OSError, name: str) -> ImgStatsError:
+    """The domain error of an OSError met looking at ``name`` in a local folder."""
+    if exc.errno in _NO_IMAGE:
+        return ImageNotFound(f"no image named {name!r} in the store")
+    return StoreUnavailable(f"cannot read {name!r} in the image folder: {exc.strerror}")
 
 
 def _inside(root: Path, path: str) -> bool:

@@ -1,0 +1,114 @@
+"""The fault tier: gunicorn told to stop (SIGTERM) or to reload (SIGHUP) while serving.
+
+A real ``imgstats serve`` on loopback. A worker that stops answers the requests it was sent
+before (those waiting in the listen backlog too) within its graceful timeout, closes what it
+still holds (a connection it drains after a ``Connection: close`` response) and exits
+cleanly: no traceback in the log, exit status 0.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from web_helpers import fill_store, http_get, serve_folder, stalling_handler
+
+from benchmarks.servers import start_server
+from imgstats.data import gallery_path
+
+pytestmark = [pytest.mark.faults]
+
+
+def _connect(url: str) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=30)
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except OSError as exc:  # reset: the old code closed the listener on them
+        data += f"<{type(exc).__name__}>".encode()
+    sock.close()
+    return data
+
+
+def _answered_and_held(url: str) -> socket.socket:
+    """A connection whose response was read, but which the client keeps open: the worker
+    drains it for a while (its LINGER) before closing it."""
+    sock = _connect(url)
+    sock.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    data = b""
+    while b"OK" not in data:
+        data += sock.recv(4096)
+    return sock
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["term", "hup"])
+def test_a_worker_stops_cleanly_while_draining_a_connection(tmp_path, sig):
+    images = fill_store(tmp_path / "images")
+    log = tmp_path / "gunicorn.log"
+    server = start_server(images, workers=1, env={"IMGSTATS_WARMUP": "0"}, log=log)
+    try:
+        held = _answered_and_held(server.url)
+        server.process.send_signal(sig)
+        if sig == signal.SIGHUP:  # the old worker stops; a new one serves
+            deadline = time.monotonic() + 20
+            while "Worker exiting" not in log.read_text() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert server.get("/health", timeout=10)[0] == 200
+            server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(20) == 0
+        held.close()
+    finally:
+        server.stop()
+    text = log.read_text()
+    # was: KeyError "... is not registered" from the closed poller, exit status 255
+    assert "Exception in worker process" not in text and "Traceback" not in text, text[-3000:]
+    assert "exited with code" not in text, text[-3000:]
+
+
+def test_requests_in_the_backlog_at_sigterm_are_answered(tmp_path):
+    folder = tmp_path / "remote"
+    folder.mkdir()
+    shutil.copyfile(gallery_path() / "IMG_1.jpg", folder / "slow_1.jpg")
+    release = threading.Event()
+    with serve_folder(folder, stalling_handler(folder, release)) as store:
+        server = start_server(
+            f"{store}/",
+            workers=1,
+            env={
+                "IMGSTATS_THREADS": "1",  # one thread: it hangs on the store, none is free
+                "IMGSTATS_SLOW_WORKERS": "1",
+                "IMGSTATS_STORE_TIMEOUT": "60",
+                "IMGSTATS_WARMUP": "0",
+            },
+            log=tmp_path / "gunicorn.log",
+        )
+        pool = ThreadPoolExecutor(1)
+        try:
+            hung = pool.submit(http_get, server.url, "/stats/slow_1.jpg/mean", timeout=60)
+            time.sleep(1.0)  # it holds the thread: the worker accepts nothing more
+            waiting = [_connect(server.url) for _ in range(5)]
+            for sock in waiting:  # in the listen backlog, not yet accepted
+                sock.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            time.sleep(0.3)
+            server.process.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            release.set()  # the hung request finishes within the graceful timeout
+            answers = [_read_all(sock) for sock in waiting]
+            assert hung.result(30)[0] == 200
+        finally:
+            release.set()
+            pool.shutdown(wait=True)
+            server.stop()
+    # were reset when the stopping worker closed the listener, none of them accepted
+    assert all(a.startswith(b"HTTP/1.1 200") and a.endswith(b"OK") for a in answers), answers
+    assert server.process.returncode == 0
