@@ -373,7 +373,7 @@ class RedisLayer:
         self._probe_lock = threading.Lock()
         self.rejected = 0
         self._next_warning = 0.0
-        #: outages (failures after Redis was in use) since the last one logged
+        #: outages (failures after Redis was in use) not logged since the last one logged
         self.outages = 0
         self._next_outage_warning = 0.0
         self._outage_logged = False
@@ -663,19 +663,20 @@ class RedisLayer:
         probe and fails again at the next write, twice a second for as long as it lasts."""
         now = time.monotonic()
         if now >= self._down_until:  # Redis was in use: a new outage
-            self.outages += 1
             if now >= self._next_outage_warning:
                 self._next_outage_warning = now + 60.0
                 self._outage_logged = True
+                unsaid = f"; {self.outages} more outage(s) since" if self.outages else ""
                 logger.warning(
-                    "Redis unavailable (%s); probing it every %.2f s, at most %.0f s "
-                    "(%d outage(s) since this was last said)",
+                    "Redis unavailable (%s); probing it every %.2f s, at most %.0f s%s",
                     _reason(exc),
                     PROBE_SECONDS,
                     self.backoff,
-                    self.outages,
+                    unsaid,
                 )
                 self.outages = 0
+            else:
+                self.outages += 1
         self._down_until = now + self.backoff
         self._next_probe = now + PROBE_SECONDS
 

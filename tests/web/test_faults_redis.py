@@ -9,13 +9,14 @@ within the 5 s back-off).
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import signal
 import time
 from pathlib import Path
 
 import pytest
-from web_helpers import start_redis, stop
+from web_helpers import fill_store, free_port, http_get, start_redis, stop
 
 from imgstats.web import create_app
 from imgstats.web.cache import PROBE_SECONDS
@@ -114,3 +115,22 @@ def test_a_full_redis_is_said_once_not_at_every_probe(tmp_path, images, caplog):
         app.extensions["imgstats"].close()
         raw.close()
         stop(proc)
+
+
+def test_under_gunicorn_the_service_logs_with_a_time_and_a_level(tmp_path, gunicorn_server):
+    """What the service says of Redis (or anything else) reaches gunicorn's log formatted as
+    gunicorn's own lines: it was a bare message, with no time, process or level."""
+    images = fill_store(tmp_path / "images")
+    nobody = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    base, _ = gunicorn_server(
+        images, workers=1, env={"IMGSTATS_REDIS_URL": nobody, "IMGSTATS_WARMUP": "0"}
+    )
+    assert http_get(base, "/stats/IMG_11.png/max", timeout=30)[0] == 200
+    log = tmp_path / "gunicorn-0.log"
+    deadline = time.monotonic() + 10
+    while "Redis unavailable" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (line,) = [x for x in log.read_text().splitlines() if "Redis unavailable" in x]
+    assert re.match(r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] \[\d+\] \[WARNING\] ", line), (
+        line
+    )
