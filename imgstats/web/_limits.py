@@ -67,7 +67,13 @@ class Park(BaseException):  # noqa: N818 -- not an error: the worker's signal to
     """Raised instead of waiting in a thread: the worker keeps the request and serves it again.
 
     A ``BaseException`` so that no ``except Exception`` of the app or of Flask answers it.
+    ``follower`` is True for a request waiting for another request's computation, not for a
+    slot: it takes no place in the order of those waiting for slots.
     """
+
+    def __init__(self, follower: bool = False):
+        super().__init__()
+        self.follower = follower
 
 
 class Parking:
@@ -83,7 +89,8 @@ class Parking:
         Whether the request comes back from the queue (it may take the room it finds even
         when others are queued).
     queued : int
-        Requests in the worker's queue now.
+        Requests in the worker's queue waiting for a slot now (followers of another
+        request's computation are not counted: they wait for it, not for a slot).
     """
 
     __slots__ = ("arrived", "room", "retry", "queued")
@@ -106,7 +113,7 @@ def parking(state: Parking | None):
         _local.parking = previous
 
 
-def _park_or_refuse(wait: float, message: str, retry_after: int) -> None:
+def _park_or_refuse(wait: float, message: str, retry_after: int, follower: bool = False) -> None:
     """Where a request would wait in its thread: raise Park when the worker can hold it, Busy
     when its queue is full or the request has waited ``wait`` seconds already; return when
     the caller should wait in its thread as before (no buffering worker, or a gate held)."""
@@ -115,7 +122,7 @@ def _park_or_refuse(wait: float, message: str, retry_after: int) -> None:
         return
     if not state.room or time.monotonic() - state.arrived >= wait:
         raise Busy(message, retry_after=retry_after)
-    raise Park()
+    raise Park(follower)
 
 
 #: Called (with no argument) whenever a gate frees room: the worker retries its queue.
@@ -236,6 +243,7 @@ def acquire(lock, timeout: float | None = None) -> bool:
         math.inf if timeout is None else timeout,
         "the service is busy (too many requests waiting for the same computations): retry later",
         1,
+        follower=True,
     )
     end = math.inf if timeout is None else time.monotonic() + timeout
     while True:

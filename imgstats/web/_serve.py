@@ -122,6 +122,22 @@ def keep_freed_memory(limit: int | None = None) -> bool:
     )
 
 
+def _log_as_gunicorn() -> None:
+    """Send imgstats' log records (Flask's app logger is ``imgstats.web``, a child) to
+    gunicorn's error log, formatted as its own lines: without a handler of their own, Python
+    printed them bare (no time, process or level), and Flask's handler without the process."""
+    import logging
+
+    gunicorn = logging.getLogger("gunicorn.error")
+    package = logging.getLogger("imgstats")
+    if not gunicorn.handlers or package.handlers:
+        return  # another setup (a test, an operator's logging config) decides
+    for handler in gunicorn.handlers:
+        package.addHandler(handler)
+    package.setLevel(gunicorn.level)
+    package.propagate = False
+
+
 def serve(
     images=None,
     host: str = "127.0.0.1",
@@ -164,6 +180,7 @@ def serve(
                     self.cfg.set(key, value)
 
         def load(self):
+            _log_as_gunicorn()
             return create_app(config)
 
     Application().run()

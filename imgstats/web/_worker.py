@@ -291,6 +291,7 @@ class _Conn(TConn):
     raw = b""  # the complete request, for a retry from the queue
     arrived = 0.0
     retry = False
+    follower = False  # parked waiting for another request's computation, not for a slot
     abort = False
     pending = None  # views of the response bytes the event loop still has to send
 
@@ -344,6 +345,9 @@ class BufferingWorker(ThreadWorker):
         self.in_threads = 0
         #: complete requests waiting for slow work, without a thread (SLOW_QUEUE places)
         self.parked: deque = deque()
+        #: those waiting for another request's computation (they share the places): kept
+        #: apart, so that they are never ahead of a request that a free slot could serve
+        self.following: deque = deque()
         self.queue_places = _queue_places()
         self._last_retry = 0.0
         #: closed connections being drained: sock -> deadline
@@ -479,7 +483,9 @@ class BufferingWorker(ThreadWorker):
 
     # -- the queue of complete requests waiting for slow work -----------------------------------
     def _park(self, conn) -> None:
-        if conn.retry:  # it keeps its place at the head
+        if conn.follower:  # waits for a computation, not a slot: no place in their order
+            self.following.append(conn)
+        elif conn.retry:  # it keeps its place at the head
             self.parked.appendleft(conn)
         else:
             self.parked.append(conn)
@@ -487,17 +493,18 @@ class BufferingWorker(ThreadWorker):
     def _retry_parked(self) -> None:
         """Serve the first queued requests again (a slot may have freed)."""
         self._last_retry = time.monotonic()
-        sent = 0
-        while self.parked and sent < RETRY_BATCH and self.in_threads < self.cfg.threads:
-            conn = self.parked.popleft()
-            conn.retry = True
-            conn.buffered = conn.raw
-            self.enqueue_req(conn)
-            sent += 1
+        for queue in (self.parked, self.following):  # a batch of each: neither starves
+            sent = 0
+            while queue and sent < RETRY_BATCH and self.in_threads < self.cfg.threads:
+                conn = queue.popleft()
+                conn.retry = True
+                conn.buffered = conn.raw
+                self.enqueue_req(conn)
+                sent += 1
 
     def _wake(self) -> None:
         """A gate freed room (any thread): retry the queue from the event loop."""
-        if self.parked:
+        if self.parked or self.following:
             self.method_queue.defer(self._retry_parked)
 
     # -- reading requests in the event loop ----------------------------------------------------
@@ -620,7 +627,7 @@ class BufferingWorker(ThreadWorker):
         for sock, deadline in list(self.lingering.items()):
             if deadline <= now:
                 self._end_linger(sock)
-        if self.parked and now - self._last_retry >= _limits.POLL_SECONDS:
+        if (self.parked or self.following) and now - self._last_retry >= _limits.POLL_SECONDS:
             self._retry_parked()  # a slot freed without a request finishing here
 
     # -- graceful closes, drained in the event loop ---------------------------------------------
@@ -679,9 +686,8 @@ class BufferingWorker(ThreadWorker):
         state = None
         if getattr(conn, "arrived", 0.0):
             queued = len(self.parked)
-            state = _limits.Parking(
-                conn.arrived, queued < self.queue_places, bool(conn.retry), queued
-            )
+            room = queued + len(self.following) < self.queue_places
+            state = _limits.Parking(conn.arrived, room, bool(conn.retry), queued)
         raw_sock = conn.sock
         output = None
         if not self.cfg.is_ssl:
@@ -689,7 +695,8 @@ class BufferingWorker(ThreadWorker):
         try:
             with _limits.parking(state):
                 return super().handle(conn)
-        except _limits.Park:
+        except _limits.Park as park:
+            conn.follower = park.follower
             return _PARKED
         finally:
             conn.sock = raw_sock
@@ -743,7 +750,7 @@ class BufferingWorker(ThreadWorker):
             for conn in list(self.reading):
                 self._stop_reading(conn)
                 conn.close()
-            for conn in self.parked:
+            for conn in (*self.parked, *self.following):
                 conn.close()
             for sock in list(self.lingering):
                 self._end_linger(sock)

@@ -373,6 +373,10 @@ class RedisLayer:
         self._probe_lock = threading.Lock()
         self.rejected = 0
         self._next_warning = 0.0
+        #: outages (failures after Redis was in use) not logged since the last one logged
+        self.outages = 0
+        self._next_outage_warning = 0.0
+        self._outage_logged = False
         self._heartbeat = _Heartbeat(self)
 
     @property
@@ -396,7 +400,9 @@ class RedisLayer:
         finally:
             self._probe_lock.release()
         self._down_until = 0.0
-        logger.warning("Redis is back; using it again")
+        if self._outage_logged:  # said once per outage that was said
+            self._outage_logged = False
+            logger.warning("Redis is back; using it again")
         return True
 
     # -- keys -------------------------------------------------------------------------------
@@ -652,14 +658,25 @@ class RedisLayer:
 
     # -- failures ---------------------------------------------------------------------------
     def _failed(self, exc: BaseException) -> None:
+        """Back off after a failed call, and say so at most once a minute: a Redis that
+        answers PING but refuses writes (full, with ``noeviction``) is found back by every
+        probe and fails again at the next write, twice a second for as long as it lasts."""
         now = time.monotonic()
-        if now >= self._down_until:
-            logger.warning(
-                "Redis unavailable (%s); probing it every %.2f s, at most %.0f s",
-                exc,
-                PROBE_SECONDS,
-                self.backoff,
-            )
+        if now >= self._down_until:  # Redis was in use: a new outage
+            if now >= self._next_outage_warning:
+                self._next_outage_warning = now + 60.0
+                self._outage_logged = True
+                unsaid = f"; {self.outages} more outage(s) since" if self.outages else ""
+                logger.warning(
+                    "Redis unavailable (%s); probing it every %.2f s, at most %.0f s%s",
+                    _reason(exc),
+                    PROBE_SECONDS,
+                    self.backoff,
+                    unsaid,
+                )
+                self.outages = 0
+            else:
+                self.outages += 1
         self._down_until = now + self.backoff
         self._next_probe = now + PROBE_SECONDS
 
@@ -713,6 +730,13 @@ class _Heartbeat:
                 held = dict(self.held)
             if held:
                 self.layer._renew(held)
+
+
+def _reason(exc: BaseException) -> str:
+    """What failed, for the log: a pipeline's error names its command with its arguments,
+    which hold the deployment's salt (\"Command # 1 (SET <prefix>salt <salt> NX) of pipeline
+    caused error: ...\"); only the error is kept."""
+    return str(exc).rpartition(" of pipeline caused error: ")[2]
 
 
 def _derive(secret: bytes, purpose: bytes) -> bytes:

@@ -106,20 +106,22 @@ def zonal_stats(image: str):
         if cached is not None:
             service.answers.slot(key).value = cached
     if cached is None:
-        with service.slow.hold():
-            slot = service.answers.slot(key)
-            with slot.lock:
-                if slot.value is None:
+        slot = service.answers.slot(key)
+        # the same question asked meanwhile waits for this answer without a slot of slow
+        # work, as /stats does: two such requests held both slots, the store hanging
+        with service._single_flight(slot):
+            if slot.value is None:
+                with service.slow.hold():
                     frame = _compute(service, image, layer, labels, funcs, band, page)
-                    body = _answer(frame, zones, labels, funcs, image, version)
-                    if not service.store.unchanged(image, version):
-                        return _response(body)  # replaced meanwhile: answered, not kept
-                    if labels is not None and not service.store.unchanged(labels, digest[2]):
-                        return _response(body)
-                    slot.value = body
-                    if service.redis is not None:
-                        service.redis.set_bytes(key, body)
-                cached = slot.value
+                body = _answer(frame, zones, labels, funcs, image, version)
+                if not service.store.unchanged(image, version):
+                    return _response(body)  # replaced meanwhile: answered, not kept
+                if labels is not None and not service.store.unchanged(labels, digest[2]):
+                    return _response(body)
+                slot.value = body
+                if service.redis is not None:
+                    service.redis.set_bytes(key, body)
+            cached = slot.value
     return _response(cached)
 
 
