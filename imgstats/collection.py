@@ -67,6 +67,17 @@ __all__ = [
 _MAX_REFINE_PASSES = 4
 
 
+#: The keywords of the collection functions themselves, for the hint of a typo.
+_MANY_OPTIONS = ("scheduler", "max_workers", "window", "mask", "polygon")
+
+
+def _check_options(io_options: dict, caller: str, own=()) -> None:
+    """Refuse a misspelt keyword of ``caller`` (see :func:`imgstats.io._plan.check_io_options`)."""
+    from .io._plan import check_io_options
+
+    check_io_options(io_options, caller, (*own, *_MANY_OPTIONS))
+
+
 def _label(source, index: int) -> str:
     if isinstance(source, (str, os.PathLike)):
         from .io._sources import describe
@@ -542,6 +553,7 @@ def refine_many(
     -------
     Summary
     """
+    _check_options(io_options, "refine_many", ("band",))
     bands = list(band) if isinstance(band, (list, tuple)) else [band]
     for b in bands:
         merged.selection(b)  # refuse an unknown band before reading anything
@@ -704,6 +716,7 @@ def summarize_many(
     >>> summarize_many([a, np.array([0.5], np.float32)]).dtype
     dtype('float32')
     """
+    _check_options(io_options, "summarize_many")
     region = {"window": window, "mask": mask, "polygon": polygon}
     return _summaries(sources, scheduler, max_workers, region, io_options)[2]
 
@@ -750,6 +763,7 @@ def compute_many(
     """
     from .functions import parse_function
 
+    _check_options(io_options, "compute_many", ("band",))
     for name in func if isinstance(func, (list, tuple)) else [func]:
         parse_function(name)
     region = {"window": window, "mask": mask, "polygon": polygon}

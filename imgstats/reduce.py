@@ -25,6 +25,9 @@ def as_image_array(data, **io_options):
 
     ``array`` is numpy or dask. Accepted inputs are those of :func:`summarize`.
     """
+    from .io._plan import check_io_options
+
+    check_io_options(io_options, "as_image_array")
     plan = _plan(data, None, io_options)
     return plan.array(), plan.band_names
 
@@ -138,7 +141,9 @@ def refine(
     Summary
     """
     from .functions import with_method
+    from .io._plan import check_io_options
 
+    check_io_options(io_options, "refine", (*_SUMMARIZE_OPTIONS, "band", "method"))
     func = with_method(func, method)
     if not summary.missing(func, band):
         return summary

@@ -57,8 +57,9 @@ def select(data, window=None, mask=None, polygon=None, **io_options):
     """
     import xarray as xr
 
-    from .io._plan import has_distributed_client, open_plan
+    from .io._plan import check_io_options, has_distributed_client, open_plan
 
+    check_io_options(io_options, "select", ("window", "mask", "polygon"))
     if isinstance(data, (str, os.PathLike)):
         from .io._plan import plan_of_image
 

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import imgstats
+from imgstats import collection, selection
 
 from .oracle import check_all, gdal_valid
 
@@ -221,6 +222,10 @@ def test_a_dataarray_is_read_by_its_dim_names_y_and_x():
     assert imgstats.compute(bands, ["max"], window=window) == {"max": img[:12, :5].max()}
 
 
+#: A 32-bit image whose median needs a refinement (a summary alone cannot answer it).
+_WIDE = np.arange(-50_000, 50_000, 7, dtype=np.int32).reshape(-1, 1)
+
+
 @pytest.mark.parametrize(
     ("call", "typo", "hint"),
     [
@@ -232,6 +237,23 @@ def test_a_dataarray_is_read_by_its_dim_names_y_and_x():
             "backgrond",
             "background",
         ),
+        (
+            lambda **kw: imgstats.refine(
+                imgstats.summarize(_WIDE), _WIDE, "median", **{"band": None, **kw}
+            ),
+            "polygn",
+            "polygon",
+        ),
+        (lambda **kw: selection.select(np.zeros((4, 4)), **kw), "masc", "mask"),
+        (lambda **kw: imgstats.summarize_many([np.zeros((4, 4))], **kw), "max_worker", None),
+        (lambda **kw: collection.compute_many([np.zeros((4, 4))], "max", **kw), "bands", "band"),
+        (
+            lambda **kw: collection.refine_many(
+                imgstats.summarize_many([_WIDE]), [imgstats.summarize(_WIDE)], [_WIDE], "p1", **kw
+            ),
+            "schedular",
+            "scheduler",
+        ),
     ],
 )
 def test_a_misspelt_keyword_names_the_function_called_and_the_closest_name(call, typo, hint):
@@ -239,6 +261,12 @@ def test_a_misspelt_keyword_names_the_function_called_and_the_closest_name(call,
     with pytest.raises(TypeError) as err:
         call(**{typo: 0})
     message = str(err.value)
-    assert message.split("(")[0] in ("compute", "summarize", "zonal")
-    assert f"unexpected keyword argument {typo!r} (did you mean {hint!r}?)" in message
+    assert message.split("(")[0] in (
+        *("compute", "summarize", "zonal", "refine", "select"),
+        *("summarize_many", "compute_many", "refine_many"),
+    )
+    if hint is None:  # a name close to several: the message still names the function
+        assert f"unexpected keyword argument {typo!r}" in message
+    else:
+        assert f"unexpected keyword argument {typo!r} (did you mean {hint!r}?)" in message
     assert "open_plan" not in message
