@@ -948,6 +948,61 @@ def scatter_runs(rows, lengths, j, p, stop, background, keys, pos, out):
 
 
 @njit(nogil=True, cache=True)
+def band_layout(size, bands, first, last, n, present, pos, edges, zones, order, start):
+    """Where the keys of :func:`scatter_select_bands` go, for zones ``present`` (``n`` valid
+    samples, pixels ``first`` to ``last - 1``) in ``bands`` bands of ``size`` pixels.
+
+    Writes ``edges`` (``bands + 1``: the bands' pixel bounds), ``order`` (the zones by the
+    band they end in, stably), ``zones`` (``bands + 1``: the first zone in that order of
+    each band), ``start`` (each zone's first key in the buffer, in that order) and
+    ``pos[present[j]]`` (the same, per label). Zones ending in the same band share a
+    buffer of ``cap`` keys; a zone starts at most ``lag`` bands before it ends, so
+    ``lag + 1`` buffers used in turn never hold two live bands' zones. When those buffers
+    would hold every key, one band and one buffer (``bands`` of 1). Returns ``(bands,
+    cap, lag)``: the buffer ``out`` of :func:`scatter_select_bands` takes ``(lag + 1) *
+    cap`` keys."""
+    m = first.size
+    total = 0
+    for j in range(m):
+        total += n[j]
+    for _attempt in range(2):
+        lag = 0
+        zones[: bands + 1] = 0
+        for j in range(m):
+            # the band of pixel p: the largest b with b * size // bands <= p
+            end = (last[j] * bands - 1) // size
+            lag = max(lag, end - ((first[j] + 1) * bands - 1) // size)
+            zones[end + 1] += 1
+        for b in range(bands):
+            zones[b + 1] += zones[b]
+        # a counting sort of the zones by band, stable; each band's keys in a row
+        fill = zones[:bands].copy()
+        cap = 0
+        for j in range(m):
+            end = (last[j] * bands - 1) // size
+            order[fill[end]] = j
+            fill[end] += 1
+        for b in range(bands):
+            keys = 0
+            for t in range(zones[b], zones[b + 1]):
+                keys += n[order[t]]
+            cap = max(cap, keys)
+        if bands == 1 or (lag + 1) * cap < total:
+            break
+        bands = 1  # the zones span the image: one band, one buffer of every key
+    for b in range(bands + 1):
+        edges[b] = b * size // bands
+    for b in range(bands):
+        at = (b % (lag + 1)) * cap
+        for t in range(zones[b], zones[b + 1]):
+            j = order[t]
+            start[t] = at
+            pos[present[j]] = at
+            at += n[j]
+    return bands, cap, lag
+
+
+@njit(nogil=True, cache=True)
 def scatter_select_bands(
     labels,
     lo,
@@ -964,21 +1019,31 @@ def scatter_select_bands(
     zones,
     start,
     sizes,
+    order,
     ranks,
     picked,
     sums,
     flip,
 ):
     """Band after band of pixels (``edges``): their valid keys written zone by zone at
-    ``pos``, then the zones ``zones[b]`` to ``zones[b + 1] - 1``, which end in the band,
-    read by :func:`select_ranks` into ``picked`` and ``sums``: zone ``j`` has its
-    ``sizes[j]`` keys at ``out[start[j]:]``, one zone after the other within a band.
+    ``pos``, then the zones ``order[zones[b]:zones[b + 1]]``, which end in the band, read by
+    :func:`select_ranks` into ``picked`` and ``sums`` (rows in the zones' own order, as
+    ``ranks``): the zone ``order[t]`` has its ``sizes[order[t]]`` keys at
+    ``out[start[t]:]``, one zone after the other within a band (:func:`band_layout`).
 
     The keys are written from the runs :func:`count_labels` recorded (``rows`` and
     ``lengths``, every run of the image; a run goes with the band it starts in), or when
     ``rows`` is empty by :func:`scatter_labels` from the labels (``runs``: the image's runs
     of one label)."""
     total = labels.size
+    r = ranks.shape[1]
+    most = 1
+    for b in range(edges.size - 1):
+        most = max(most, zones[b + 1] - zones[b])
+    offsets = np.empty(most + 1, np.int64)
+    mine = np.empty((most, r), ranks.dtype)  # a band's zones' ranks, and what they pick
+    got = np.empty((most, r), picked.dtype)
+    got_sums = np.empty(most if sums.size else 0, np.int64)
     j = 0
     p = 0
     for b in range(edges.size - 1):
@@ -990,9 +1055,15 @@ def scatter_select_bands(
             band_runs = max(1, runs * (z - a) // total)
             scatter_labels(labels, lo, background, nb, keys, valid, a, z, pos, out, band_runs)
         j0 = zones[b]
-        j1 = zones[b + 1]
-        if j1 > j0:
-            offsets = np.empty(j1 - j0 + 1, np.int64)
-            offsets[: j1 - j0] = start[j0:j1]
-            offsets[j1 - j0] = start[j1 - 1] + sizes[j1 - 1]
-            select_ranks(out, offsets, ranks[j0:j1], 0, j1 - j0, picked[j0:j1], sums[j0:j1], flip)
+        k = zones[b + 1] - j0
+        if k == 0:
+            continue
+        for t in range(k):
+            offsets[t] = start[j0 + t]
+            mine[t] = ranks[order[j0 + t]]
+        offsets[k] = start[j0 + k - 1] + sizes[order[j0 + k - 1]]
+        select_ranks(out, offsets, mine, 0, k, got, got_sums, flip)
+        for t in range(k):
+            picked[order[j0 + t]] = got[t]
+            if sums.size:
+                sums[order[j0 + t]] = got_sums[t]

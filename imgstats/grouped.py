@@ -375,29 +375,19 @@ def _banded_select(
     band by band into a few buffers used in turn (see :func:`label_select`), from the runs
     of one label ``rows`` and ``lengths`` when recorded (else from the labels)."""
     bands = max(1, flat.size // _BAND_PIXELS)
-    edges, ends, lag = _bands(flat.size, bands, first, last)
-    # zones ending in the same band share a buffer; a zone starts at most ``lag`` bands
-    # before it ends, so lag + 1 buffers used in turn never hold two live bands' zones
-    order = np.argsort(ends.astype(np.int32), kind="stable")
-    ends = ends[order]
-    sizes = n[order]
-    per_band = np.bincount(ends, weights=sizes, minlength=bands).astype(np.int64)
-    if bands > 1 and (lag + 1) * int(per_band.max()) >= int(n.sum()):
-        bands = 1  # the zones span the image: one band, one buffer of every key
-        edges, ends, lag = _bands(flat.size, 1, first, last)
-        ends = ends[order]
-        per_band = np.array([int(n.sum())], np.int64)
-    cap = int(per_band.max())
-    start = np.cumsum(sizes) - sizes  # each zone's first key, zone after zone in band order
-    start += (ends % (lag + 1)) * cap - (np.cumsum(per_band) - per_band)[ends]
+    edges = np.empty(bands + 1, np.int64)
+    zones = np.empty(bands + 1, np.int64)
+    order = np.empty(n.size, np.int64)
+    start = np.empty(n.size, np.int64)
     pos = np.zeros(ngroups, np.int64)
-    pos[present[order]] = start
+    # the layout in one kernel call: as numpy, a dozen small calls on each stripe's thread
+    # while it holds the GIL (about 1 ms for 10,000 zones)
+    bands, cap, lag = _k.band_layout(
+        flat.size, bands, first, last, n, present, pos, edges, zones, order, start
+    )
     out = np.empty((lag + 1) * cap, keys.dtype)
-    mine = np.ascontiguousarray(ranks[order])
     picked = np.zeros(ranks.shape, keys.dtype)
     sums = np.zeros(ranks.shape[0], np.int64)
-    zones = np.zeros(bands + 1, np.int64)
-    np.cumsum(np.bincount(ends, minlength=bands), out=zones[1:])
     _k.scatter_select_bands(
         flat,
         lo,
@@ -405,25 +395,22 @@ def _banded_select(
         nb,
         keys,
         ok,
-        edges,
+        edges[: bands + 1],
         runs,
         rows,
         lengths,
         pos,
         out,
-        zones,
+        zones[: bands + 1],
         start,
-        sizes,
-        mine,
+        n,
+        order,
+        ranks,
         picked,
         sums,
         flip,
     )
-    result = np.empty_like(picked)
-    result[order] = picked
-    total = np.empty_like(sums)
-    total[order] = sums
-    return result, total
+    return picked, sums
 
 
 def _banded_on_cores(flat, lo, bg, keys, present, n, first, last, stripes, ranks, flip):
@@ -498,17 +485,6 @@ def _banded_on_cores(flat, lo, bg, keys, present, n, first, last, stripes, ranks
         picked[crossing] = part
         sums[crossing] = total
     return picked, sums
-
-
-def _bands(size: int, bands: int, first, last):
-    """``(edges, ends, lag)``: the pixel bounds of ``bands`` bands, the band where each zone
-    ends, and the most bands a zone spans beyond its last."""
-    edges = np.arange(bands + 1, dtype=np.int64) * size // bands
-    # the band of pixel p: the largest b with b * size // bands <= p
-    ends = (last * bands - 1) // size
-    begins = ((first + 1) * bands - 1) // size
-    lag = int((ends - begins).max()) if ends.size else 0
-    return edges, ends, lag
 
 
 #: The bytes the histogram path's tables may take (256 uint32 per zone and thread): beyond,

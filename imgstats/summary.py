@@ -1409,14 +1409,7 @@ def _check_refinements(summary: Summary) -> None:
         # nodes refine bins of 16 bits or more below them (see Summary._order_statistic)
         if not (16 <= shift <= top and shift % 16 == 0 and 0 <= prefix < 1 << (bits - shift)):
             raise _codec.CorruptSummary("a refinement of an impossible bin")
-        if shift == top:
-            parent = summary._stats(sel).hist
-        else:
-            node = summary.refined.get((sel, shift + 16, prefix >> 16))
-            if node is None or node[0] != "hist":
-                raise _codec.CorruptSummary("a refinement whose parent bin is not refined")
-            parent = node[1]
-        expected = int(parent[prefix & 0xFFFF])
+        expected = _refined_count(summary, sel, shift, prefix, top)
         if kind == "hist":
             if data.shape != (1 << 16,) or (data < 0).any() or int(data.sum()) != expected:
                 raise _codec.CorruptSummary("a refinement that does not add up to its bin")
@@ -1425,6 +1418,24 @@ def _check_refinements(summary: Summary) -> None:
                 raise _codec.CorruptSummary("collected keys that are not the bin's, sorted")
             if len(data) and (int(data[0]) >> shift != prefix or int(data[-1]) >> shift != prefix):
                 raise _codec.CorruptSummary("collected keys outside their bin")
+
+
+def _refined_count(summary: Summary, sel, shift: int, prefix: int, top: int) -> int:
+    """The keys a refinement of the bin ``(shift, prefix)`` of ``sel`` must hold: its bin's
+    count in the level above (the top histogram, or the node that refines the bin above).
+    A node with no level above may refine the bin that holds every key of the selection:
+    :meth:`Summary._order_statistic` skips the levels on which the smallest and largest key
+    agree (int64 samples below 2**16 refine bits 16 to 31 directly)."""
+    stats = summary._stats(sel)
+    if shift == top:
+        return int(stats.hist[prefix & 0xFFFF])
+    node = summary.refined.get((sel, shift + 16, prefix >> 16))
+    if node is not None and node[0] == "hist":
+        return int(node[1][prefix & 0xFFFF])
+    count = int(stats.hist.sum())
+    if node is None and count and stats.kmin >> shift == stats.kmax >> shift == prefix:
+        return count
+    raise _codec.CorruptSummary("a refinement whose parent bin is not refined")
 
 
 def _check_special(summary: Summary, sel, shift, prefix, kind, data) -> None:

@@ -774,16 +774,40 @@ def submit(fn, *args):
 
 
 def on_threads(fn, jobs) -> list:
-    """``[fn(*job) for job in jobs]`` on the shared pool, all at once (the kernels release
-    the GIL): the first job in this thread; every job in this thread when there is one, or
-    when this is one of the pool's threads (which must not wait on the pool)."""
+    """``[fn(*job) for job in jobs]`` on the shared pool (the kernels release the GIL): this
+    thread and one pool thread per further core take the next job as each finishes theirs,
+    so that a core slowed by another process takes fewer jobs; every job in this thread when
+    there is one job or one core, or when this is one of the pool's threads (which must not
+    wait on the pool). The first error is raised here, once every thread has stopped."""
     import threading
 
-    if len(jobs) <= 1 or threading.current_thread().name.startswith("imgstats_"):
+    n = len(jobs)
+    helpers = min(n, workers()) - 1
+    if helpers < 1 or threading.current_thread().name.startswith("imgstats_"):
         return [fn(*job) for job in jobs]
-    futures = [submit(fn, *job) for job in jobs[1:]]
-    first = fn(*jobs[0])
-    return [first, *(f.result() for f in futures)]
+    results: list = [None] * n
+    errors: list = []
+    turn = iter(range(n))
+    lock = threading.Lock()
+
+    def take() -> None:
+        while not errors:
+            with lock:  # a shared iterator: one job per taker
+                i = next(turn, None)
+            if i is None:
+                return
+            try:
+                results[i] = fn(*jobs[i])
+            except BaseException as exc:  # raised in the caller, below
+                errors.append(exc)
+
+    futures = [submit(take) for _ in range(helpers)]
+    take()
+    for f in futures:
+        f.result()
+    if errors:
+        raise errors[0]
+    return results
 
 
 def _as_numpy(mask):

@@ -242,3 +242,19 @@ def test_damaged_bytes_are_refused_or_still_answer(dtype, data):
     except CorruptSummary:
         return
     _answers(back)  # raises nothing but domain errors and NeedsRefinement
+
+
+@pytest.mark.parametrize("dtype", ["uint64", "int64"])
+def test_a_refinement_below_levels_the_keys_agree_on_survives_its_bytes(dtype):
+    """64-bit samples that agree on their top bits are refined below the levels they agree
+    on, with no node for those levels (the reader skips them): the bytes keep such a
+    node, and a node of no parent that does not hold every key is still refused."""
+    arr = np.array([[0], [1], [70000], [5]], dtype)
+    summary = imgstats.refine(imgstats.summarize(arr), arr, ["median"])
+    assert all(shift < 48 for _, shift, _ in summary.refined)  # no node at the top level
+    back = Summary.from_bytes(summary.to_bytes())
+    assert back == summary and back.compute("median") == np.median(arr)
+    (sel, shift, prefix), node = next(iter(summary.refined.items()))
+    forged = summary.with_refinements({(sel, shift, prefix + 1): node})
+    with pytest.raises(CorruptSummary, match="parent bin"):
+        Summary.from_bytes(forged.to_bytes())

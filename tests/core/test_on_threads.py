@@ -67,3 +67,26 @@ def test_a_pool_thread_runs_its_jobs_itself(cores):
     assert in_pool  # the caller runs the first job, the pool the others
     for names in in_pool:
         assert len(set(names)) == 1  # both inner jobs in the pool thread that ran outer
+
+
+@pytest.mark.parametrize("n_cores", [1, 2])
+def test_jobs_run_on_one_thread_per_core_and_a_slow_one_takes_fewer(cores, n_cores):
+    """No more threads than cores (a third thread on two cores only takes turns with the
+    others), and the threads take the next job as they finish theirs: a thread held up by
+    its job takes no other while the rest are done."""
+    import time
+
+    cores(n_cores)
+    names = []
+    lock = threading.Lock()
+
+    def job(i):
+        with lock:
+            names.append(threading.current_thread().name)
+        time.sleep(0.3 if i == 0 else 0.01)
+        return threading.current_thread().name
+
+    got = _plan.on_threads(job, [(i,) for i in range(8)])
+    assert len(set(names)) == n_cores
+    if n_cores == 2:
+        assert got.count(got[0]) == 1  # the thread of the slow job ran no other

@@ -283,15 +283,42 @@ def test_property_several_cores(data, dtype, shape, band, cores, background):
         check(frame, img, label_masks(labels, background), FUNCS)
 
 
-def test_bands_and_their_spans():
-    """A zone's band is where its last pixel lies; the lag is the most bands a zone starts
-    before its own."""
-    first = np.array([0, 5, 12, 29])
-    last = np.array([4, 20, 13, 30])  # last pixel + 1
-    edges, ends, lag = grouped._bands(30, 3, first, last)
+def _layout(size, bands, first, last, n, ngroups=None):
+    from imgstats import _group_kernels
+
+    first, last, n = (np.array(x, np.int64) for x in (first, last, n))
+    present = np.arange(n.size, dtype=np.int64)
+    pos = np.full(ngroups or n.size, -1, np.int64)
+    edges, zones = np.empty(bands + 1, np.int64), np.empty(bands + 1, np.int64)
+    order, start = np.empty(n.size, np.int64), np.empty(n.size, np.int64)
+    bands, cap, lag = _group_kernels.band_layout(
+        size, bands, first, last, n, present, pos, edges, zones, order, start
+    )
+    return edges[: bands + 1], zones[: bands + 1], order, start, pos, cap, lag
+
+
+def test_band_layout_orders_zones_by_the_band_they_end_in():
+    """A zone's band is where its last pixel lies (stably, in the zones' order); the lag is
+    the most bands a zone starts before its own; zones ending in a band share its buffer
+    (of ``cap`` keys, the most any band's zones hold), the bands' buffers used in turn."""
+    # zone 0: pixels 5-19 (bands 0-1), zone 1: 0-3 (band 0), zone 2: 12 (1), zone 3: 29 (2)
+    edges, zones, order, start, pos, cap, lag = _layout(
+        30, 3, [5, 0, 12, 29], [20, 4, 13, 30], [3, 4, 1, 1]
+    )
     assert list(edges) == [0, 10, 20, 30]
-    assert list(ends) == [0, 1, 1, 2]
-    assert lag == 1
+    assert list(order) == [1, 0, 2, 3] and list(zones) == [0, 1, 3, 4]
+    assert lag == 1 and cap == 4
+    # band 0 in buffer 0, band 1 in buffer 1 (from key 4), band 2 in buffer 0 again
+    assert list(start) == [0, 4, 7, 0]
+    assert list(pos) == [4, 0, 7, 0]
+
+
+def test_band_layout_takes_one_band_when_the_zones_span_the_image():
+    """When the buffers used in turn would hold every key, one band and one buffer."""
+    edges, zones, order, start, pos, cap, lag = _layout(30, 3, [0, 1], [30, 29], [10, 12])
+    assert list(edges) == [0, 30] and list(zones) == [0, 2]
+    assert list(order) == [0, 1] and list(start) == [0, 10] and list(pos) == [0, 10]
+    assert cap == 22 and lag == 0
 
 
 def test_short_runs_and_many_small_zones_keep_the_keys_path(monkeypatch):

@@ -78,3 +78,23 @@ def test_scaling_divides_each_rows_one_core_time_by_its_every_core_time():
     assert text.count("\n") == 1 + 2
     assert "| float32 | random | median | 2 cores | 1.20× |" in text
     assert "| float32 | random | p99 | 2 cores | 1.20× |" in text
+
+
+def test_rounds_keep_each_time_at_its_best_over_the_rounds(monkeypatch):
+    """With rounds, every child runs again in turn and each row keeps, time by time, the
+    best of its rounds: a moment's load on one child does not make one side of a ratio."""
+    calls = []
+    load = {0: 1.0, 1: 3.0, 2: 2.0}  # the machine's load in each round
+
+    def child(megapixels, repeat, one_core, package, reference, types):
+        n = len(calls) // 2  # one child per configuration per round (no revision before)
+        calls.append(one_core)
+        base = 4.0 if one_core else 2.0
+        t = base * load[n] if one_core else base * load[2 - n]
+        return [{"type": "float32", "image": "random", "func": "median", "sum": t, "imgstats": t}]
+
+    monkeypatch.setattr(bk, "_child", child)
+    monkeypatch.setattr(bk.os, "sched_getaffinity", lambda pid: {0, 1})
+    rows = bk.run(0.01, 1, None, ["float32"], rounds=3)
+    assert calls == [True, False] * 3  # one core, every core, round after round
+    assert [(r["cores"], r["imgstats"]) for r in rows] == [("1 core", 4.0), ("2 cores", 2.0)]
