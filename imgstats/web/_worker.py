@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import re
 import selectors
@@ -91,6 +92,9 @@ LINGER = 2.0
 DRAIN_SECONDS = 0.1
 #: Requests retried from the queue at each wake-up (a slot freed, a request finished).
 RETRY_BATCH = 2
+#: Seconds before its graceful timeout at which a stopping worker answers the requests still
+#: queued (503): the master kills it at that timeout, and its loop wakes once a second.
+STOP_MARGIN = 1.5
 
 _PARKED = object()  # handle()'s result for a request that went back to the queue
 
@@ -249,14 +253,20 @@ class _Output:
                     raise TimeoutError("the client read none of its response")
 
 
-def json_error(status: bytes, message: str) -> bytes:
+def json_error(status: bytes, message: str, retry_after: int | None = None) -> bytes:
     """A whole ``Connection: close`` response of ``status`` (``b"408 Request Timeout"``) whose
-    body is the app's JSON error object ``{"error": message, "status": n, "type": reason}``."""
+    body is the app's JSON error object ``{"error": message, "status": n, "type": reason}``
+    (with ``Retry-After`` when given)."""
     code, _, reason = status.decode("latin-1").partition(" ")
     body = json.dumps({"error": message, "status": int(code), "type": reason}).encode() + b"\n"
+    retry = b"" if retry_after is None else b"\r\nRetry-After: " + str(retry_after).encode()
     head = (
         b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\nConnection: close"
-        b"\r\nCache-Control: no-store\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+        b"\r\nCache-Control: no-store"
+        + retry
+        + b"\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
     )
     return head + body
 
@@ -354,6 +364,8 @@ class BufferingWorker(ThreadWorker):
         self.lingering: dict = {}
         #: connections whose response the event loop is sending: conn -> [future, deadline]
         self.flushing: dict = {}
+        #: when a stopping worker answers what is still queued (set on SIGTERM)
+        self._stop_deadline = math.inf
 
     # -- accepting only while a thread is free -------------------------------------------------
     def _room(self) -> bool:
@@ -390,7 +402,22 @@ class BufferingWorker(ThreadWorker):
         take the connections already waiting in the listen backlog."""
         if self.alive:
             self.method_queue.defer(self._drain_backlog)
+            self._stop_deadline = time.monotonic() + self.cfg.graceful_timeout - STOP_MARGIN
         super().handle_exit(sig, frame)
+
+    def _refuse_waiting(self) -> None:
+        """Answer the whole requests still queued (503, ``Retry-After``): this worker stops
+        before their turn comes. Closed without a word, their clients saw a disconnect."""
+        while self.parked or self.following:
+            self._refuse_stopping((self.parked or self.following).popleft())
+
+    def _refuse_stopping(self, conn) -> None:
+        self._refuse(
+            conn,
+            b"503 Service Unavailable",
+            "the server is stopping before this request's turn: retry",
+            retry_after=1,
+        )
 
     def _drain_backlog(self) -> None:
         """Accept every connection the listen backlog holds now, to be answered within the
@@ -483,7 +510,9 @@ class BufferingWorker(ThreadWorker):
 
     # -- the queue of complete requests waiting for slow work -----------------------------------
     def _park(self, conn) -> None:
-        if conn.follower:  # waits for a computation, not a slot: no place in their order
+        if time.monotonic() >= self._stop_deadline:  # back from a retry, too late to wait
+            self._refuse_stopping(conn)
+        elif conn.follower:  # waits for a computation, not a slot: no place in their order
             self.following.append(conn)
         elif conn.retry:  # it keeps its place at the head
             self.parked.appendleft(conn)
@@ -627,6 +656,8 @@ class BufferingWorker(ThreadWorker):
         for sock, deadline in list(self.lingering.items()):
             if deadline <= now:
                 self._end_linger(sock)
+        if not self.alive and now >= self._stop_deadline:
+            self._refuse_waiting()  # the master kills this worker at its graceful timeout
         if (self.parked or self.following) and now - self._last_retry >= _limits.POLL_SECONDS:
             self._retry_parked()  # a slot freed without a request finishing here
 
@@ -660,9 +691,9 @@ class BufferingWorker(ThreadWorker):
         with _suppress_oserror():
             sock.close()
 
-    def _refuse(self, conn, status: bytes, message: str) -> None:
+    def _refuse(self, conn, status: bytes, message: str, retry_after: int | None = None) -> None:
         try:
-            conn.sock.send(json_error(status, message), socket.MSG_DONTWAIT)
+            conn.sock.send(json_error(status, message, retry_after), socket.MSG_DONTWAIT)
         except OSError:
             pass
         self._close(conn)
@@ -750,8 +781,7 @@ class BufferingWorker(ThreadWorker):
             for conn in list(self.reading):
                 self._stop_reading(conn)
                 conn.close()
-            for conn in (*self.parked, *self.following):
-                conn.close()
+            self._refuse_waiting()
             for sock in list(self.lingering):
                 self._end_linger(sock)
             for conn in list(self.flushing):

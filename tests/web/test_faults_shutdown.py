@@ -40,6 +40,19 @@ def _read_all(sock: socket.socket) -> bytes:
     return data
 
 
+def _serve_hung(store: str, tmp_path, **env):
+    """``imgstats serve``, one worker with one slot of slow work, over ``store`` (whose
+    ``slow_*`` files hang until released)."""
+    env = {
+        "IMGSTATS_SLOW_WORKERS": "1",
+        "IMGSTATS_STORE_TIMEOUT": "60",
+        "IMGSTATS_DECODE_WAIT": "60",
+        "IMGSTATS_WARMUP": "0",
+        **env,
+    }
+    return start_server(f"{store}/", workers=1, env=env, log=tmp_path / "gunicorn.log")
+
+
 def _answered_and_held(url: str) -> socket.socket:
     """A connection whose response was read, but which the client keeps open: the worker
     drains it for a while (its LINGER) before closing it."""
@@ -81,17 +94,8 @@ def test_requests_in_the_backlog_at_sigterm_are_answered(tmp_path):
     shutil.copyfile(gallery_path() / "IMG_1.jpg", folder / "slow_1.jpg")
     release = threading.Event()
     with serve_folder(folder, stalling_handler(folder, release)) as store:
-        server = start_server(
-            f"{store}/",
-            workers=1,
-            env={
-                "IMGSTATS_THREADS": "1",  # one thread: it hangs on the store, none is free
-                "IMGSTATS_SLOW_WORKERS": "1",
-                "IMGSTATS_STORE_TIMEOUT": "60",
-                "IMGSTATS_WARMUP": "0",
-            },
-            log=tmp_path / "gunicorn.log",
-        )
+        # one thread: it hangs on the store, none is free
+        server = _serve_hung(store, tmp_path, IMGSTATS_THREADS="1")
         pool = ThreadPoolExecutor(1)
         try:
             hung = pool.submit(http_get, server.url, "/stats/slow_1.jpg/mean", timeout=60)
@@ -112,3 +116,30 @@ def test_requests_in_the_backlog_at_sigterm_are_answered(tmp_path):
     # were reset when the stopping worker closed the listener, none of them accepted
     assert all(a.startswith(b"HTTP/1.1 200") and a.endswith(b"OK") for a in answers), answers
     assert server.process.returncode == 0
+
+
+@pytest.mark.slow  # the graceful timeout (10 s) runs out
+def test_requests_still_queued_when_the_graceful_timeout_ends_get_a_503(tmp_path):
+    folder = tmp_path / "remote"
+    folder.mkdir()
+    for name in ("slow_1.jpg", "slow_2.jpg", "slow_3.jpg"):
+        shutil.copyfile(gallery_path() / "IMG_1.jpg", folder / name)
+    release = threading.Event()
+    with serve_folder(folder, stalling_handler(folder, release)) as store:
+        server = _serve_hung(store, tmp_path)  # slow_1 takes the slot and hangs; the others queue
+        pool = ThreadPoolExecutor(3)
+        try:
+            asked = []
+            for name in ("slow_1.jpg", "slow_2.jpg", "slow_3.jpg"):
+                asked.append(pool.submit(http_get, server.url, f"/stats/{name}/mean", timeout=30))
+                time.sleep(0.5)  # slow_1 takes the slot first
+            server.process.send_signal(signal.SIGTERM)  # the store never answers in time
+            queued = [f.result(30) for f in asked[1:]]
+        finally:
+            release.set()
+            pool.shutdown(wait=True)
+            server.stop()
+    # were closed without an answer (RemoteDisconnected) when the worker exited
+    assert [status for status, _, _ in queued] == [503, 503], queued
+    assert all(int(headers["Retry-After"]) >= 1 for _, headers, _ in queued)
+    assert all(b"stopping" in body for _, _, body in queued)
