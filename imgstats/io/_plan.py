@@ -462,6 +462,8 @@ def with_validity(
         plan = replace(plan, scales=plan.pixels.facts.scales)
     elif attrs and attrs.get("scales") is not None:
         plan = replace(plan, scales=tuple(tuple(p) for p in attrs["scales"]))
+    elif attrs and attr_scale(attrs) is not None:
+        plan = replace(plan, scales=(attr_scale(attrs),) * len(plan.band_names))
     if raw and nodata is not None:
         raise InvalidOption("raw=True counts every sample: it takes no nodata")
     nbands = len(plan.band_names)
@@ -544,6 +546,34 @@ def attr_nodata(attrs):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return value
     return None
+
+
+#: CF's packing of an array's values, which xarray leaves in attrs when it does not decode
+#: them (``mask_and_scale=False``) and rioxarray writes (``open_rasterio(mask_and_scale=False)``):
+#: the physical value is ``value * scale_factor + add_offset``.
+SCALE_ATTRS = ("scale_factor", "add_offset")
+
+
+def attr_scale(attrs) -> tuple[float, float] | None:
+    """``(scale, offset)`` of an array's CF ``scale_factor`` and ``add_offset`` attrs (a
+    missing one is 1 or 0), or ``None`` without either. Each must be one finite number (a
+    one-element array counts) and the scale not zero, as :func:`attr_nodata` reads a fill
+    value: anything else is not a packing, and is left alone."""
+    if not any(key in attrs for key in SCALE_ATTRS):
+        return None
+    pair = []
+    for key, default in zip(SCALE_ATTRS, (1.0, 0.0), strict=True):
+        value = attrs.get(key, default)
+        if isinstance(value, (np.ndarray, list, tuple)):
+            value = np.asarray(value).reshape(-1)[0] if np.size(value) == 1 else None
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        if not math.isfinite(value):
+            return None
+        pair.append(float(value))
+    return None if pair[0] == 0 else (pair[0], pair[1])
 
 
 def _local_tiff(attrs) -> bool:

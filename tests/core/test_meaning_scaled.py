@@ -246,3 +246,45 @@ def test_the_header_and_the_gallery_tell_the_scales(tmp_path):
     assert client.get("/api/images/s.tif").get_json()["scales"] == header["scales"]
     page = client.get("/gallery/s.tif").get_data(as_text=True)
     assert "Scale, offset" in page and "0.01 + 100" in page and "-2.5 + 0" in page
+
+
+@pytest.mark.parametrize(
+    ("attrs", "scale", "offset"),
+    [
+        ({"scale_factor": 0.01, "add_offset": 273.15}, 0.01, 273.15),
+        ({"scale_factor": np.array([0.5], np.float32)}, 0.5, 0.0),  # netCDF: a 1-element array
+        ({"add_offset": -100}, 1.0, -100.0),
+    ],
+)
+def test_a_dataarrays_cf_packing_gives_its_physical_values(attrs, scale, offset):
+    """A DataArray that xarray did not decode (``mask_and_scale=False``), or rioxarray's
+    ``open_rasterio(mask_and_scale=False)``, keeps CF's ``scale_factor`` and ``add_offset``
+    in its attrs: ``scaled=True`` reads ``value * scale_factor + add_offset``, as a file's
+    GDAL scale; the stored values stay the default, and a fill value is left out first."""
+    import xarray as xr
+
+    rng = np.random.default_rng(21)
+    arr = rng.integers(-3000, 3000, (30, 40)).astype(np.int16)
+    arr[:3] = -32768
+    da = xr.DataArray(arr, dims=("y", "x"), attrs={**attrs, "_FillValue": -32768})
+    raw = arr[arr != -32768]
+    v = raw.astype(np.float64) * scale + offset
+    got = imgstats.compute(da, ["min", "max", "median", "p90", "mean"], scaled=True)
+    assert got["min"] == v.min() and got["max"] == v.max()
+    assert got["median"] == np.median(v) and got["p90"] == np.percentile(v, 90)
+    exact = sum((Fraction(int(x)) for x in raw), Fraction(0)) / raw.size
+    assert got["mean"] == float(exact * Fraction(scale) + Fraction(offset))
+    assert imgstats.compute(da, "max") == raw.max()  # the stored values by default
+    assert imgstats.summarize(da).scales == ((scale, offset),)
+
+
+@pytest.mark.parametrize(
+    "attrs",
+    [{"scale_factor": 0}, {"scale_factor": "2"}, {"scale_factor": [1, 2]}, {"add_offset": np.nan}],
+)
+def test_a_cf_packing_that_is_not_one_number_is_left_alone(attrs):
+    import xarray as xr
+
+    arr = np.arange(12, dtype=np.int16).reshape(3, 4)
+    da = xr.DataArray(arr, dims=("y", "x"), attrs=attrs)
+    assert imgstats.compute(da, ["max", "mean"], scaled=True) == {"max": 11.0, "mean": 5.5}
