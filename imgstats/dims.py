@@ -102,8 +102,9 @@ def compute_along(
     Raises
     ------
     InvalidOption
-        Not a DataArray, a dim it lacks, a reduced dim of length 0, ``band`` or ``progress``
-        given, a region on an array without dims ``y`` and ``x``, a bad region.
+        Not a DataArray, a dim it lacks, a reduced dim of length 0, ``band``, ``progress``
+        or physical values (``scaled``, ``scale``, ``offset``) given, a region on an array
+        without dims ``y`` and ``x``, a bad region.
     UnknownFunction
         A bad function name.
 
@@ -137,6 +138,11 @@ def compute_along(
         raise InvalidOption(
             "progress= does not go with dim=: the result of a dask array is lazy (wrap its "
             ".compute() in dask.diagnostics.ProgressBar)"
+        )
+    if any(f.scaled for f in parsed):
+        raise InvalidOption(
+            "scaled=, scale= and offset= do not go with dim=: compute the stored values "
+            "along the dim, then map them (with a positive scale, result * scale + offset)"
         )
     data, valid = _region(data, window, mask, polygon)
     valid = _without_nodata(data, valid)

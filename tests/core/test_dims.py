@@ -259,6 +259,9 @@ def test_mask_window_polygon_are_honoured_with_dim(chunks):
         ({"window": (0, 0, 0, 1)}, "window"),
         ({"mask": np.ones((3, 3), bool)}, "shape"),
         ({"polygon": [[0, 0], [1, 1]]}, "polygon"),
+        ({"scaled": True}, "scaled=, scale= and offset= do not go with dim="),
+        ({"scale": 2.0}, "do not go with dim="),
+        ({"offset": -1}, "do not go with dim="),
     ],
 )
 def test_regions_with_dim_refused_clearly(kwargs, message):
