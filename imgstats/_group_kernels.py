@@ -917,26 +917,17 @@ def add_rows(dst, src, rows):
 
 
 @njit(nogil=True, cache=True)
-def split_runs(rows, owner, mine, own, across):
-    """Each recorded run's group (``rows``, -1: none) into ``own`` when ``owner[group]`` is
-    ``mine`` (the zone lies wholly in this stripe), into ``across`` when it is -1 (the zone
-    crosses a stripe's edge); -1 elsewhere. One pass, for a stripe's two scatters."""
-    for i in range(rows.size):
-        g = rows[i]
-        o = owner[g] if g >= 0 else -2
-        own[i] = g if o == mine else -1
-        across[i] = g if o == -1 else -1
-
-
-@njit(nogil=True, cache=True)
-def scatter_runs(rows, lengths, j, p, stop, background, keys, pos, out):
+def scatter_runs(rows, lengths, j, p, stop, background, keys, pos, out, owner, mine):
     """The keys of the recorded runs from run ``j`` (its first pixel ``p``) that start
     before pixel ``stop``, written at ``pos[group]`` (which moves on), one copy per run:
-    :func:`scatter_labels` without reading the labels again. Returns the next ``(j, p)``."""
+    :func:`scatter_labels` without reading the labels again. With an ``owner`` per group
+    (size 0: every group), only the runs of the groups whose owner is ``mine``. Returns the
+    next ``(j, p)``."""
+    every = owner.size == 0
     while j < rows.size and p < stop:
         g = np.int64(rows[j])
         length = np.uint64(lengths[j])
-        if g >= 0 and g != background:
+        if g >= 0 and g != background and (every or owner[g] == mine):
             at = np.uint64(pos[g])
             src = np.uint64(p)
             for i in range(length):
@@ -1014,6 +1005,8 @@ def scatter_select_bands(
     runs,
     rows,
     lengths,
+    owner,
+    mine,
     pos,
     out,
     zones,
@@ -1032,7 +1025,8 @@ def scatter_select_bands(
     ``out[start[t]:]``, one zone after the other within a band (:func:`band_layout`).
 
     The keys are written from the runs :func:`count_labels` recorded (``rows`` and
-    ``lengths``, every run of the image; a run goes with the band it starts in), or when
+    ``lengths``, every run of the image; a run goes with the band it starts in; with an
+    ``owner`` per group, only the runs of the groups ``mine`` owns), or when
     ``rows`` is empty by :func:`scatter_labels` from the labels (``runs``: the image's runs
     of one label)."""
     total = labels.size
@@ -1041,7 +1035,7 @@ def scatter_select_bands(
     for b in range(edges.size - 1):
         most = max(most, zones[b + 1] - zones[b])
     offsets = np.empty(most + 1, np.int64)
-    mine = np.empty((most, r), ranks.dtype)  # a band's zones' ranks, and what they pick
+    wanted = np.empty((most, r), ranks.dtype)  # a band's zones' ranks, and what they pick
     got = np.empty((most, r), picked.dtype)
     got_sums = np.empty(most if sums.size else 0, np.int64)
     j = 0
@@ -1050,7 +1044,7 @@ def scatter_select_bands(
         a = edges[b]
         z = edges[b + 1]
         if rows.size:
-            j, p = scatter_runs(rows, lengths, j, p, z, background, keys, pos, out)
+            j, p = scatter_runs(rows, lengths, j, p, z, background, keys, pos, out, owner, mine)
         else:
             band_runs = max(1, runs * (z - a) // total)
             scatter_labels(labels, lo, background, nb, keys, valid, a, z, pos, out, band_runs)
@@ -1060,9 +1054,9 @@ def scatter_select_bands(
             continue
         for t in range(k):
             offsets[t] = start[j0 + t]
-            mine[t] = ranks[order[j0 + t]]
+            wanted[t] = ranks[order[j0 + t]]
         offsets[k] = start[j0 + k - 1] + sizes[order[j0 + k - 1]]
-        select_ranks(out, offsets, mine, 0, k, got, got_sums, flip)
+        select_ranks(out, offsets, wanted, 0, k, got, got_sums, flip)
         for t in range(k):
             picked[order[j0 + t]] = got[t]
             if sums.size:

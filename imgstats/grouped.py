@@ -340,6 +340,8 @@ def label_select(values, labels, background, funcs, nb: int = 1, valid=None):
     return present.astype(np.int64) + lo, n, out
 
 
+#: No owner per label: :func:`_banded_select` writes the runs of every label.
+_EVERY = np.zeros(0, np.int64)
 #: Pixels per band of :func:`label_select`: a band's zones' keys stay in the cache.
 _BAND_PIXELS = 1 << 18
 #: :func:`label_select` wants a range of labels of at most one per this many pixels: for
@@ -368,12 +370,30 @@ def _long_runs(flat) -> bool:
 
 
 def _banded_select(
-    flat, lo, bg, nb, keys, ok, ngroups, present, n, first, last, runs, rows, lengths, ranks, flip
+    flat,
+    lo,
+    bg,
+    nb,
+    keys,
+    ok,
+    ngroups,
+    present,
+    n,
+    first,
+    last,
+    runs,
+    rows,
+    lengths,
+    ranks,
+    flip,
+    owner=_EVERY,
+    mine=0,
 ):
     """``(picked, sums)`` of :func:`_select` for the zones ``present`` (of ``ngroups`` labels
     from ``lo``; ``n`` valid samples, pixels ``first`` to ``last - 1``), their keys written
     band by band into a few buffers used in turn (see :func:`label_select`), from the runs
-    of one label ``rows`` and ``lengths`` when recorded (else from the labels)."""
+    of one label ``rows`` and ``lengths`` when recorded (else from the labels): with an
+    ``owner`` per label, the runs of the labels whose owner is ``mine``."""
     bands = max(1, flat.size // _BAND_PIXELS)
     edges = np.empty(bands + 1, np.int64)
     zones = np.empty(bands + 1, np.int64)
@@ -399,6 +419,8 @@ def _banded_select(
         runs,
         rows,
         lengths,
+        owner,
+        mine,
         pos,
         out,
         zones[: bands + 1],
@@ -441,9 +463,6 @@ def _banded_on_cores(flat, lo, bg, keys, present, n, first, last, stripes, ranks
 
     def stripe(t, a, b):
         mine = np.flatnonzero(inside & (home == t))
-        own = np.empty_like(rows[t])
-        across = np.empty_like(rows[t])
-        _k.split_runs(rows[t], owner, t, own, across)
         got = _banded_select(
             flat[a:b],
             lo,
@@ -457,15 +476,19 @@ def _banded_on_cores(flat, lo, bg, keys, present, n, first, last, stripes, ranks
             first[present[mine]] - a,
             last[present[mine]] - a,
             runs[t],
-            own,
+            rows[t],
             lengths[t],
             ranks[mine],
             flip,
+            owner,
+            t,
         )
-        if crossing.size:
+        if crossing.size:  # the runs of the zones across an edge (owner -1)
             pos = np.zeros(ngroups, np.int64)
             pos[present[crossing]] = offsets[:-1] + before[t]
-            _k.scatter_runs(across, lengths[t], 0, 0, b - a, -1, keys[a:b], pos, gathered)
+            _k.scatter_runs(
+                rows[t], lengths[t], 0, 0, b - a, -1, keys[a:b], pos, gathered, owner, -1
+            )
         return mine, got
 
     for mine, (p, s) in _plan.on_threads(stripe, [(t, a, b) for t, (a, b) in enumerate(jobs)]):
