@@ -462,8 +462,8 @@ def with_validity(
         plan = replace(plan, scales=plan.pixels.facts.scales)
     elif attrs and attrs.get("scales") is not None:
         plan = replace(plan, scales=tuple(tuple(p) for p in attrs["scales"]))
-    elif attrs and attr_scale(attrs) is not None:
-        plan = replace(plan, scales=(attr_scale(attrs),) * len(plan.band_names))
+    elif attrs and (packing := attr_scale(attrs)) is not None:
+        plan = replace(plan, scales=(packing,) * len(plan.band_names))
     if raw and nodata is not None:
         raise InvalidOption("raw=True counts every sample: it takes no nodata")
     nbands = len(plan.band_names)
@@ -538,13 +538,21 @@ def attr_nodata(attrs):
     if value is not None:
         return value
     for key in NODATA_ATTRS[1:]:
-        value = attrs.get(key)
-        if isinstance(value, (np.ndarray, list, tuple)):
-            value = np.asarray(value).reshape(-1)[0] if np.size(value) == 1 else None
-        if isinstance(value, np.generic):
-            value = value.item()
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = _one_number(attrs.get(key))
+        if value is not None:
             return value
+    return None
+
+
+def _one_number(value):
+    """``value`` as one Python int or float (a one-element array or list counts), else
+    ``None``: several values, a string or a boolean are no number of an attr."""
+    if isinstance(value, (np.ndarray, list, tuple)):
+        value = np.asarray(value).reshape(-1)[0] if np.size(value) == 1 else None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
     return None
 
 
@@ -563,14 +571,8 @@ def attr_scale(attrs) -> tuple[float, float] | None:
         return None
     pair = []
     for key, default in zip(SCALE_ATTRS, (1.0, 0.0), strict=True):
-        value = attrs.get(key, default)
-        if isinstance(value, (np.ndarray, list, tuple)):
-            value = np.asarray(value).reshape(-1)[0] if np.size(value) == 1 else None
-        if isinstance(value, np.generic):
-            value = value.item()
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return None
-        if not math.isfinite(value):
+        value = _one_number(attrs.get(key, default))
+        if value is None or not math.isfinite(value):
             return None
         pair.append(float(value))
     return None if pair[0] == 0 else (pair[0], pair[1])
