@@ -170,6 +170,14 @@ def pillow_to_array(
     bilevel images become 0/255 greyscale; animated images give their current (by default
     first) frame.
     """
+    wide = png16_bands(img)  # before loading: it reads the file's tile
+    if wide is not None and palette != "index":  # the 16 bits it holds, not Pillow's high bytes
+        import imagecodecs
+
+        with decoding(source or "image", "cannot be decoded"):
+            img.fp.seek(0)
+            return imagecodecs.png_decode(img.fp.read()), wide
+    _load(img, source)
     if palette == "index":
         if img.mode not in ("P", "PA"):
             from ._meaning import not_a_palette
@@ -178,13 +186,6 @@ def pillow_to_array(
         with decoding(source or "image", "cannot be decoded"):
             arr = np.asarray(img)
         return arr, ("P",) if arr.ndim == 2 else ("P", "A")
-    wide = png16_bands(img)
-    if wide is not None:  # the 16 bits the file holds, not Pillow's high bytes
-        import imagecodecs
-
-        with decoding(source or "image", "cannot be decoded"):
-            img.fp.seek(0)
-            return imagecodecs.png_decode(img.fp.read()), wide
     with decoding(source or "image", "cannot be decoded"):
         mode = expanded_mode(img)
         if mode != img.mode:
@@ -194,6 +195,31 @@ def pillow_to_array(
     if arr.ndim == 3 and len(bands) != arr.shape[-1]:
         bands = tuple(str(i) for i in range(arr.shape[-1]))
     return arr, bands
+
+
+def _load(img: Image.Image, source) -> None:
+    """Decode ``img`` before its mode is read: some formats learn it while decoding.
+
+    An ICNS file opens as RGBA and loads as RGB (its largest icon is a PNG), and
+    ``numpy.asarray`` of the image not yet loaded gave pixels of neither mode.
+
+    Raises
+    ------
+    UnreadableImage
+        Pillow's decoded pixels are not of the mode it reports: a GIF frame after a greyscale
+        first frame with a palette of its own is decoded as palette indices into a greyscale
+        image, so neither its colours nor its indices can be read.
+    """
+    with decoding(source or "image", "cannot be decoded"):
+        img.load()
+    core = getattr(img, "im", None)
+    if core is not None and core.mode != img.mode:
+        what = describe(source) if source else "this image"
+        frame = f"frame {img.tell()} of " if getattr(img, "n_frames", 1) > 1 else ""
+        raise UnreadableImage(
+            f"{frame}{what} cannot be decoded: Pillow decodes it as {core.mode} pixels of a "
+            f"{img.mode} image, which are neither its colours nor its indices"
+        )
 
 
 def pillow_preview(img: Image.Image, source, max_side: int):
@@ -210,6 +236,8 @@ def pillow_preview(img: Image.Image, source, max_side: int):
     with decoding(source, "cannot be previewed"):
         if hasattr(img, "draft"):
             img.draft(None, (max_side, max_side))
+    _load(img, source)  # after the draft, which only an image not yet loaded takes
+    with decoding(source, "cannot be previewed"):
         mode = expanded_mode(img)
         if mode != img.mode:
             img = img.convert(mode)

@@ -254,3 +254,43 @@ def test_16_bit_colour_pngs_keep_16_bits_as_gdal_reads_them(tmp_path, read, band
     with rasterio.open(path) as src:
         colour = src.read(masked=True)[: 3 if bands[0] == "R" else 1]
     _zones_check(path, lambda zone: colour[:, zone].compressed())
+
+
+# -- formats whose mode Pillow learns while decoding -------------------------------------------
+def test_an_icns_file_gives_the_pixels_pillow_decodes_on_every_path(tmp_path, read):
+    # an ICNS file opens as RGBA and loads as RGB (its largest icon is a PNG of the picture):
+    # before, numpy.asarray of the image not yet loaded gave pixels of neither mode (255
+    # where the picture was black), so a lazy read through dask answered wrong numbers
+    picture = np.zeros((32, 32, 3), np.uint8)
+    picture[8:24, 8:24] = RNG.integers(0, 100, (16, 16, 3))
+    path = tmp_path / "icon.icns"
+    Image.fromarray(picture).save(path)
+    with Image.open(path) as img:
+        img.load()
+        want = np.asarray(img)
+    assert want.shape[-1] == 3 and want.max() < 255
+    _check(read(path, FUNCS), want.ravel())
+    assert imgstats.open_image(path, chunks=16).shape == want.shape
+
+
+def _grey_then_palette_gif(path):
+    """An animation whose first frame is grey (Pillow reads it as L) and whose second frame
+    has a palette of its own (greys in another order)."""
+    first = Image.fromarray(RNG.integers(0, 256, (H, W)).astype(np.uint8))
+    second = Image.fromarray(RNG.integers(0, 200, (H, W)).astype(np.uint8), mode="P")
+    second.putpalette([int(v) for c in RNG.permutation(256) for v in (c, c, c)])
+    first.save(path, save_all=True, append_images=[second], optimize=False)
+    return path
+
+
+@pytest.mark.parametrize("chunks", [None, 16])
+def test_a_gif_frame_pillow_decodes_as_neither_colours_nor_indices_is_refused(tmp_path, chunks):
+    # Pillow decodes such a frame's palette indices into a greyscale image it calls P, whose
+    # pixels numpy cannot take ("No packer found from P to L") and whose loaded pixels are
+    # the indices as grey levels: the refusal now says so, and no path reads the indices
+    path = _grey_then_palette_gif(tmp_path / "anim.gif")
+    assert imgstats.compute(path, "count", page=0, chunks=chunks) == H * W
+    with pytest.raises(UnreadableImage, match="frame 1 of .* cannot be decoded: Pillow"):
+        imgstats.compute(path, "max", page=1, chunks=chunks)
+    with pytest.raises(UnreadableImage, match="frame 1 of"):
+        imgstats.io.read_preview(path, 64, page=1)
