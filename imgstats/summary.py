@@ -485,8 +485,18 @@ def _rounded(value: Fraction) -> float:
         return math.inf if value > 0 else -math.inf
 
 
+def _of_infinite(kind: str, lo: float, hi: float) -> float:
+    """numpy's mean, sum or std of float64 values from ``lo`` to ``hi``, one of them an
+    infinity (a stored one, or a physical value beyond float64's range): NaN for the std and
+    for both infinities, else that infinity."""
+    if kind == "std" or (lo == -math.inf and hi == math.inf):
+        return math.nan
+    return float(lo if math.isinf(lo) else hi)
+
+
 def _sqrt(value: Fraction) -> float:
-    """The square root of a non-negative rational, correctly rounded to float64."""
+    """The square root of a non-negative rational, correctly rounded to float64 (``inf``
+    beyond its range: the std of physical values of a large scale)."""
     if value == 0:
         return 0.0
     # scale by 4**e so that the integer part has about 122 bits: its integer square root has
@@ -495,8 +505,8 @@ def _sqrt(value: Fraction) -> float:
     scaled = value * Fraction(4) ** e
     root = math.isqrt(math.floor(scaled))
     if root * root != scaled:
-        return float(Fraction(2 * root + 1) / Fraction(2) ** (e + 1))
-    return float(Fraction(root) / Fraction(2) ** e)
+        return _rounded(Fraction(2 * root + 1) / Fraction(2) ** (e + 1))
+    return _rounded(Fraction(root) / Fraction(2) ** e)
 
 
 def value_of_sorted(values: np.ndarray, f: Function):
@@ -945,6 +955,10 @@ class Summary:
         if f.kind in ("min", "max"):
             want_max = (f.kind == "max") == (scale > 0)
             return float(mapped(stats.max() if want_max else stats.min()))
+        if f.kind in ("mean", "sum", "std"):
+            ends = mapped(stats.min()), mapped(stats.max())
+            if not all(np.isfinite(ends)):  # an infinity among the float64 physical values
+                return _of_infinite(f.kind, min(ends), max(ends))
         if f.kind in ("mean", "sum"):
             raw_value = stats.mean() if f.kind == "mean" else stats.sum()
             if not math.isfinite(raw_value):  # an infinity among the samples

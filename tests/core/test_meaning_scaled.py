@@ -160,6 +160,27 @@ def test_a_wide_float_image_refines_the_reversed_ranks():
     }
 
 
+@pytest.mark.parametrize(
+    ("values", "scale", "offset"),
+    [
+        (np.arange(256, dtype=np.uint8), 1e308, 0.0),  # the top values overflow to inf
+        (np.arange(256, dtype=np.uint8), 1e308, -1e308),
+        (np.arange(-128, 128, dtype=np.int8), 1e308, 0.0),  # both ends overflow
+        (np.arange(-128, 128, dtype=np.int8), -1e307, 5.0),
+        (np.array([np.inf, 1.0, 2.0]), -2.0, 1.0),  # a stored infinity, reversed
+        (np.array([-np.inf, 1.0, np.inf], np.float32), 3.0, 0.0),
+    ],
+)
+def test_mean_sum_and_std_of_physical_values_beyond_float64_are_numpys(values, scale, offset):
+    # before: the std of physical values beyond float64's range raised OverflowError (a 500
+    # for POST /stats with "scale": 1e308), and was not numpy's NaN of values holding inf
+    with np.errstate(all="ignore"):
+        mapped = values.astype(np.float64) * scale + offset
+        want = {"mean": mapped.mean(), "sum": mapped.sum(), "std": mapped.std()}
+    got = imgstats.compute(values, ["mean", "sum", "std"], scale=scale, offset=offset)
+    np.testing.assert_equal(got, {k: v.item() for k, v in want.items()})
+
+
 def test_an_image_without_scales_is_its_own_values_as_floats(tmp_path):
     arr = np.arange(12, dtype=np.uint16).reshape(3, 4)
     assert imgstats.compute(arr, ["max", "mean"], scaled=True) == {"max": 11.0, "mean": 5.5}

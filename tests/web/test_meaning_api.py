@@ -374,6 +374,22 @@ def test_any_options_are_answered_without_a_500(client, geo, func, options):
     assert got.is_json
 
 
+@pytest.mark.parametrize("func", ["std", "mean", "sum", "min", "max", "median"])
+def test_physical_values_beyond_float64_are_answered_not_a_500(client, geo, func):
+    # before: the std of physical values beyond float64's range raised OverflowError, a 500
+    name, data = geo["uint8"]
+    valid = data[data != NODATA["uint8"]].astype(np.float64)
+    with np.errstate(all="ignore"):
+        mapped = valid * 1e308 - 1e308
+        want = {"std": mapped.std(), "mean": mapped.mean(), "sum": mapped.sum()}.get(func)
+    got = client.get(f"/stats/{name}/{func}?scale=1e308&offset=-1e308")
+    posted = client.post(f"/stats/{name}", json={"funcs": [func], "scale": 1e308, "offset": -1e308})
+    assert (got.status_code, posted.status_code) == (200, 200), got.get_json()
+    assert posted.get_json()["values"][func] == got.get_json()["value"]
+    if want is not None:  # JSON has no NaN or infinity: null
+        assert got.get_json()["value"] == (want.item() if np.isfinite(want) else None)
+
+
 def test_image_info_gives_the_header_facts(client, images, geo):
     name, data = geo["int16"]
     got = client.get(f"/api/images/{name}")
