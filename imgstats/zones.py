@@ -19,7 +19,9 @@ Zones
   centre ``(x + 0.5, y + 0.5)`` lies inside (even-odd rule, holes subtracted), as
   ``polygon=`` of :func:`imgstats.compute`. Overlapping polygons each get their samples.
   A zone's id is the feature's ``id`` when every feature has one, else its position in the
-  list, or the property named by ``id_property``.
+  list, or the property named by ``id_property``. A FeatureCollection that names its CRS in
+  a ``crs`` member (GeoJSON 2008's, which GDAL and QGIS write) is in that CRS when ``crs=``
+  is not given: its coordinates are not pixels.
   Rasterization is per block, every feature touching the block at once (one scanline pass,
   :mod:`imgstats._raster`): memory follows the block, never a polygon's bounding box.
 
@@ -67,6 +69,7 @@ __all__ = [
     "parse_polygons",
     "PolygonLayer",
     "map_to_pixels",
+    "declared_crs",
 ]
 
 #: The most zones a call may have (labels present, or features); ``max_zones=`` overrides it.
@@ -122,7 +125,8 @@ def zonal(
     id_property : str, optional
         Polygons only: the property holding each feature's zone id.
     crs : str, optional
-        Polygons only: the coordinates' reference system. ``None`` (the default): pixel
+        Polygons only: the coordinates' reference system. ``None`` (the default): the CRS a
+        FeatureCollection names in its ``crs`` member (see :func:`declared_crs`), else pixel
         coordinates, which need no georeferencing. ``"raster"``: map coordinates in the
         image's own CRS, placed by its GeoTIFF transform (``affine``). Any other
         (``"EPSG:4326"``, ``"OGC:CRS84"`` for RFC 7946 GeoJSON in lon/lat): reprojected to
@@ -187,9 +191,13 @@ def zonal(
     limit = _max_zones(max_zones)
     # shapely geometries, geopandas frames and series, fiona features: their GeoJSON
     zones = getattr(zones, "__geo_interface__", zones)
+    if _is_geojson_path(zones):  # read here: its crs member says what its coordinates are
+        zones = _read_geojson(zones, io_options)
     values, dtype, nb, nodata, valid = _values(source, band, scheduler, io_options)
     height, width = int(values.shape[0]), int(values.shape[1])
     to_pixels = None
+    if crs is None:
+        crs = declared_crs(zones)
     if crs is not None:
         if not _is_polygons(zones):
             raise InvalidOption("crs= applies to polygons, not to label images")
@@ -337,8 +345,42 @@ class _Layout:
 
 def _is_polygons(zones) -> bool:
     if isinstance(zones, (str, os.PathLike)):
-        return str(zones).lower().endswith((".geojson", ".json"))
+        return _is_geojson_path(zones)
     return isinstance(zones, (PolygonLayer, dict, list, tuple))
+
+
+def _is_geojson_path(zones) -> bool:
+    return isinstance(zones, (str, os.PathLike)) and str(zones).lower().endswith(
+        (".geojson", ".json")
+    )
+
+
+def declared_crs(zones) -> str | None:
+    """The CRS a GeoJSON FeatureCollection names in its ``crs`` member, else ``None``.
+
+    GeoJSON 2008's member, which GDAL and QGIS still write:
+    ``{"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32633"}}``. Such a
+    layer's coordinates are in that CRS, not pixels: read as pixels, they fell outside the
+    image (every zone empty), or inside it and answered for the wrong pixels.
+
+    Raises
+    ------
+    InvalidOption
+        A ``crs`` member that names no CRS (a linked CRS, a malformed member).
+    """
+    member = zones.get("crs") if isinstance(zones, dict) else None
+    if member is None:
+        return None
+    name = member  # a bare name, as some writers put it
+    if isinstance(member, dict):
+        properties = member.get("properties") if member.get("type") == "name" else None
+        name = properties.get("name") if isinstance(properties, dict) else None
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidOption(
+            f"the FeatureCollection's crs member {json.dumps(member)[:100]} names no CRS: "
+            'use {"type": "name", "properties": {"name": "EPSG:..."}}, or give crs='
+        )
+    return name
 
 
 def map_to_pixels(source, crs, io_options=None):
@@ -362,7 +404,7 @@ def map_to_pixels(source, crs, io_options=None):
     if geo is None:
         raise InvalidOption(
             f"the image has no georeferencing: polygons in {crs} cannot be placed on it "
-            "(give pixel coordinates, crs=None)"
+            "(give pixel coordinates, with no crs= and no crs member)"
         )
     if crs.strip().lower() == "raster":
         crs = None
@@ -384,7 +426,7 @@ def map_to_pixels(source, crs, io_options=None):
 def _zones(
     zones, height, width, background, id_property, limit, io_options, to_pixels=None
 ) -> _Layout:
-    if isinstance(zones, (str, os.PathLike)) and str(zones).lower().endswith((".geojson", ".json")):
+    if _is_geojson_path(zones):
         zones = _read_geojson(zones, io_options)
     if isinstance(zones, PolygonLayer):
         if to_pixels is not None:

@@ -11,7 +11,8 @@ The body is a JSON object::
      "crs": null | "raster" | "EPSG:4326" | ...}    # optional, polygons only
 
 Polygons are in pixel coordinates, or in map coordinates with ``crs`` (``"raster"``: the
-image's own CRS; any other is reprojected with pyproj). Polygons answer the
+image's own CRS; any other is reprojected with pyproj), or in the CRS the FeatureCollection
+names in its own ``crs`` member. Polygons answer the
 FeatureCollection itself, each feature's ``properties`` extended with one key per function
 and ``count``; a label raster answers ``rows``, one object per label
 ``{"zone": label, "count": n, "<func>": value, ...}``. A zone with no valid sample has
@@ -83,9 +84,11 @@ def zonal_stats(image: str):
                 f"{len(features)} features, more than the limit of {limit} (ZONAL_FEATURES)"
             )
         _check_vertices(features, int(config.get("ZONAL_VERTICES", 1_000_000)))
-        from ..zones import PolygonLayer, map_to_pixels
+        from ..zones import PolygonLayer, declared_crs, map_to_pixels
 
         to_pixels = None
+        if crs is None:  # a FeatureCollection's own crs member: its coordinates are not pixels
+            crs = declared_crs(zones)
         if crs is not None:  # map coordinates: placed by the image's georeferencing
             with _store_errors(service):
                 to_pixels = map_to_pixels(service.store.source(image), crs, service._options(page))

@@ -92,6 +92,54 @@ def test_lon_lat_is_reprojected(tmp_path):
     assert frame.loc[2, "count"] == 0  # the polygon off the image is an empty zone
 
 
+def _named(layer, name):
+    """``layer`` with GeoJSON 2008's ``crs`` member naming ``name``, as GDAL and QGIS write it."""
+    return {**layer, "crs": {"type": "name", "properties": {"name": name}}}
+
+
+@pytest.mark.parametrize("chunks", [None, {0: 37, 1: 51}])
+def test_a_layer_that_names_its_crs_is_in_that_crs(tmp_path, chunks):
+    # before: a FeatureCollection exported by GDAL or QGIS, with its crs member, was read as
+    # pixel coordinates: every zone empty, or, where its numbers fell on the image (lon/lat
+    # degrees on a fine grid), the statistics of other pixels
+    from pyproj import Transformer
+
+    t = from_origin(500000, 4000000, 10, 10)
+    path, data = _write(tmp_path / "g.tif", t)
+    opts = {} if chunks is None else {"chunks": chunks}
+    utm = _named(_layer(UTM), "urn:ogc:def:crs:EPSG::32633")
+    frame = imgstats.zonal(str(path), utm, FUNCS, **opts)
+    _check(frame, data, UTM, t)
+    to_lonlat = Transformer.from_crs("EPSG:32633", "EPSG:4326", always_xy=True)
+    lonlat = [[to_lonlat.transform(x, y) for x, y in r] for r in UTM]
+    named = _named(_layer(lonlat), "urn:ogc:def:crs:OGC:1.3:CRS84")
+    assert imgstats.zonal(str(path), named, FUNCS, **opts).equals(frame)
+    zones = tmp_path / "z.geojson"  # a file as ogr2ogr writes one
+    zones.write_text(json.dumps(named))
+    assert imgstats.zonal(str(path), str(zones), FUNCS, **opts).equals(frame)
+    # crs= is said in place of the member
+    misnamed = _named(_layer(UTM), "OGC:CRS84")
+    assert imgstats.zonal(str(path), misnamed, FUNCS, crs="raster", **opts).equals(frame)
+
+
+@pytest.mark.parametrize(
+    ("member", "match"),
+    [
+        ({"type": "link", "properties": {"href": "x.prj"}}, "names no CRS"),
+        ({"type": "name", "properties": {}}, "names no CRS"),
+        ("", "names no CRS"),
+        ("EPSG:nope", "unknown CRS"),
+    ],
+)
+def test_a_crs_member_that_names_no_crs_is_refused(tmp_path, member, match):
+    path, _ = _write(tmp_path / "g.tif", from_origin(500000, 4000000, 10, 10))
+    with pytest.raises(InvalidOption, match=match):
+        imgstats.zonal(str(path), {**_layer(UTM), "crs": member}, ["max"])
+    img = np.zeros((10, 10), np.uint8)  # and on an image without georeferencing
+    with pytest.raises(InvalidOption, match="names no CRS|no georeferencing"):
+        imgstats.zonal(img, _named(_layer(UTM), "EPSG:32633") | {"crs": member}, ["max"])
+
+
 def test_pixel_coordinates_need_no_georeferencing_and_map_ones_do(tmp_path):
     img = np.arange(100, dtype=np.uint8).reshape(10, 10)
     tri = [[0, 0], [10, 0], [0, 10]]

@@ -53,6 +53,19 @@ def test_map_coordinates_in_the_rasters_crs_and_in_lon_lat(client, geotiff):
     assert r.status_code == 200 and r.get_json()["features"][0]["properties"] == want
 
 
+def test_a_feature_collection_that_names_its_crs_is_in_that_crs(client, geotiff):
+    # before: its coordinates were read as pixels: every zone empty (count 0, null values)
+    want = imgstats.compute(
+        geotiff, ["median", "count"], geometry={"type": "Polygon", "coordinates": [RING]}
+    )
+    zones = fc(RING) | {"crs": {"type": "name", "properties": {"name": "EPSG:32633"}}}
+    r = post(client, "geo.tif", {"funcs": ["median"], "zones": zones})
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["features"][0]["properties"] == want
+    r = post(client, "IMG_1.jpg", {"funcs": ["median"], "zones": zones})
+    assert r.status_code == 400 and "georeferencing" in r.get_json()["error"]
+
+
 @pytest.mark.parametrize(
     ("image", "extra", "match"),
     [
