@@ -417,14 +417,18 @@ def _rows_stats(rows: np.ndarray, names, out_dtype, valid=None) -> np.ndarray:
     from .grouped import groups_of_rows, read_groups
 
     out = np.empty((rows.shape[0], len(names)), dtype=out_dtype)
+    # a cell without valid samples counts 0 of them (as a large cell's summary says), and
+    # its other statistics are NaN
+    counted = [getattr(name, "kind", None) == "count" for name in names]
     if rows.shape[1] == 0:
         out[:] = np.nan
+        out[:, counted] = 0
         return out
     counts, cols = read_groups(groups_of_rows(rows, valid), names, in_place=True)
     empty = counts == 0
     for j, name in enumerate(names):
         col = cols[getattr(name, "name", name)]  # a parsed Function, or a name
-        if empty.any():
+        if empty.any() and not counted[j]:
             col = np.where(empty, np.nan, col.astype(np.float64))
         out[:, j] = col
     return out

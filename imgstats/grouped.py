@@ -853,7 +853,7 @@ def read_groups(
         Valid samples per group, in ``groups.zones`` order.
     values : dict
         ``name -> array``: min and max in the samples' type (undefined where the count is 0),
-        the others float64 (NaN where the count is 0).
+        the others float64 (NaN where the count is 0, and 0 for the count itself).
     """
     parsed = [parse_function(f) for f in funcs]
     dtype = np.dtype(groups.dtype)
@@ -881,7 +881,7 @@ def read_groups(
             col = _per_group(keys, offsets, f, dtype)
         else:
             col = _ranked_column(f, picked, where, sums, n, dtype)
-        if f.kind not in ("min", "max"):
+        if f.kind not in ("min", "max", "count"):  # an empty group counts 0 samples
             col = np.where(nonempty, col, np.nan)
         out[f.name] = col
     counts = n.copy()

@@ -109,6 +109,27 @@ def test_float_results_equal_nanpercentile_exactly():
     assert got.chunks == ((1,) * 6,)
 
 
+@pytest.mark.parametrize("cell", [4, (1 << 16) + 4], ids=["small-cells", "summarized-cells"])
+@pytest.mark.parametrize("lazy", [False, True])
+def test_a_cell_without_valid_samples_counts_0_whatever_its_size(cell, lazy):
+    # before: a cell of at most 65536 samples, all NaN (or masked), had the count NaN, while
+    # a larger one had 0, as compute's count of such an image is
+    from imgstats.grouped import SMALL_GROUP
+
+    assert (cell <= SMALL_GROUP) == (cell == 4)
+    values = np.random.default_rng(5).normal(size=(cell, 3)).astype(np.float32)
+    values[:, 0] = np.nan
+    values[::2, 1] = np.nan
+    arr = xr.DataArray(values, dims=("t", "x"))
+    arr = arr.chunk({"t": cell // 3 + 1}) if lazy else arr  # uneven chunks along the dim
+    got = imgstats.compute(arr, ["count", "mean", "max"], dim="t")
+    want_counts = [0, cell // 2, cell]
+    assert got.sel(func="count").values.tolist() == want_counts
+    assert np.isnan(got.sel(func=["mean", "max"]).values[0]).all()
+    assert imgstats.compute(arr, "count", dim="t").values.tolist() == want_counts
+    assert imgstats.compute(np.full((2, 2), np.nan), "count") == 0
+
+
 def test_min_and_max_keep_the_type():
     arr = np.array([[[2**62 + 1, 5], [7, -3]]], np.int64)
     got = imgstats.compute(xr.DataArray(arr, dims=("t", "y", "x")), ["min", "max"], dim=("y", "x"))
