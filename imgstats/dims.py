@@ -144,8 +144,8 @@ def compute_along(
             "scaled=, scale= and offset= do not go with dim=: compute the stored values "
             "along the dim, then map them (with a positive scale, result * scale + offset)"
         )
-    data, valid = _region(data, window, mask, polygon)
-    valid = _without_nodata(data, valid)
+    data, region = _region(data, window, mask, polygon)
+    valid = _without_nodata(data, region)
     keep = [d for d in data.dims if d not in dims]
     arr = data.transpose(*keep, *dims)
     out_dtype = data.dtype if all(f.kind in ("min", "max") for f in parsed) else np.float64
@@ -154,8 +154,10 @@ def compute_along(
         valid = valid.broadcast_like(data).transpose(*keep, *dims).data
     nk = len(keep)
     # the parsed functions, not their names: a Function may carry what no name says
-    # (a percentile method, an exact quantile of imgstats.accessor)
-    names = parsed
+    # (a percentile method, an exact quantile of imgstats.accessor); the cells keep their
+    # valid samples only, so what was seen but not valid is read from the count
+    count = parse_function("count")
+    names = [count if f.kind in _SEEN else f for f in parsed]
     if any(arr.sizes[d] == 0 for d in keep):  # nothing to reduce: numpy's empty result
         kshape = tuple(arr.sizes[d] for d in keep)
         values = np.empty((*kshape, len(parsed)), dtype=out_dtype)
@@ -169,6 +171,8 @@ def compute_along(
         if valid is not None:
             valid = np.asarray(valid)
         values = _cells(np.asarray(arr.data), nk, names, out_dtype, "sync", valid)
+    if any(f.kind in _SEEN for f in parsed):
+        values = _from_seen(values, parsed, _seen(data, region, keep, dims))
     if single:
         values = values[..., 0]
         out_dims = tuple(keep)
@@ -184,6 +188,35 @@ def compute_along(
         attrs=dict(data.attrs),
         name=parsed[0].name if single else None,
     )
+
+
+#: The readings of the samples seen but not valid, which a cell's count gives with the number
+#: of samples it saw.
+_SEEN = ("masked_pixels", "valid_percent")
+
+
+def _seen(data, region, keep, dims):
+    """The samples of each remaining cell that the region keeps (all of them without one):
+    those that count, or are NaN, nodata or masked; a number, or an array over ``keep``."""
+    if region is None:
+        return math.prod(int(data.sizes[d]) for d in dims)
+    return region.broadcast_like(data).transpose(*keep, *dims).sum(dims).data
+
+
+def _from_seen(values, parsed, seen):
+    """``values`` (``(..., func)``, the count where ``parsed`` asks ``masked_pixels`` or
+    ``valid_percent``) with those read from the count and the samples ``seen``, as
+    :meth:`imgstats.summary.BandStats.valid_percent` reads them (NaN for a cell that saw none)."""
+    columns = []
+    for j, f in enumerate(parsed):
+        column = values[..., j]
+        if f.kind == "masked_pixels":
+            column = seen - column
+        elif f.kind == "valid_percent":  # one division of two whole numbers: correctly rounded
+            with np.errstate(all="ignore"):
+                column = np.where(np.asarray(seen) > 0, 100.0 * column / seen, np.nan)
+        columns.append(column)
+    return np.stack(columns, axis=-1)
 
 
 def _without_nodata(data, valid):

@@ -130,6 +130,35 @@ def test_a_cell_without_valid_samples_counts_0_whatever_its_size(cell, lazy):
     assert imgstats.compute(np.full((2, 2), np.nan), "count") == 0
 
 
+@pytest.mark.parametrize("side", [8, 260], ids=["small-cells", "summarized-cells"])
+@pytest.mark.parametrize("lazy", [False, True])
+@pytest.mark.parametrize("region", [None, "mask", "window"])
+def test_masked_pixels_and_valid_percent_along_a_dim_are_computes(side, lazy, region):
+    # before: a cell of at most 65,536 samples refused them ("only the valid samples are
+    # kept"), and a larger one counted its NaN only, not its nodata samples
+    rng = np.random.default_rng(11)
+    values = rng.normal(size=(3, side, side)).astype(np.float32)
+    values[0] = np.nan  # a cell without valid samples
+    values[1][rng.random((side, side)) < 0.3] = -9999.0
+    values[2][rng.random((side, side)) < 0.1] = np.nan
+    arr = xr.DataArray(values, dims=("t", "y", "x"), attrs={"nodata": -9999.0})
+    arr = arr.chunk({"t": 2, "y": side // 3 + 1}) if lazy else arr
+    options = {}
+    if region == "mask":
+        options["mask"] = rng.random((side, side)) < 0.5
+    elif region == "window":
+        options["window"] = (1, 2, side - 1, side // 2)
+    funcs = ["count", "masked_pixels", "valid_percent", "mean"]
+    got = imgstats.compute(arr, funcs, dim=("y", "x"), **options)
+    for t in range(3):
+        one = xr.DataArray(values[t], dims=("y", "x"), attrs={"nodata": -9999.0})
+        want = {"count": 0, "masked_pixels": None, "valid_percent": 0.0, "mean": np.nan}
+        want.update({f: imgstats.compute(one, f, **options) for f in funcs[:3]})
+        if want["count"]:
+            want["mean"] = imgstats.compute(one, "mean", **options)
+        np.testing.assert_equal(got.isel(t=t).values.tolist(), [want[f] for f in funcs])
+
+
 def test_min_and_max_keep_the_type():
     arr = np.array([[[2**62 + 1, 5], [7, -3]]], np.int64)
     got = imgstats.compute(xr.DataArray(arr, dims=("t", "y", "x")), ["min", "max"], dim=("y", "x"))
