@@ -68,8 +68,9 @@ def triangle(side: int) -> list[list[int]]:
 
 def triangle_counts(side: int, kind: str = "internal") -> tuple[int, int]:
     """``(valid, masked)`` pixels of :func:`triangle` on the image of ``kind``: row y holds
-    ``side - 1 - y`` pixel centres of it (x + y + 1 < side)."""
-    per_row = side - 1 - np.arange(side)
+    ``side - y`` pixel centres of it (x + y + 1 <= side: a centre on the hypotenuse, its
+    right edge, is inside, as GDAL fills a scanline)."""
+    per_row = side - np.arange(side)
     if kind == "plain":
         return int(per_row.sum()), 0
     keep = mask_rows(range(side))

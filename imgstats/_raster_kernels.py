@@ -140,10 +140,12 @@ def layer_spans(
                     _insertion_sort(xs, c)
                 else:
                     xs[:c] = np.sort(xs[:c])
-                # pixel x is inside when x + 0.5 lies in [s0, s1), [s2, s3)...
+                # pixel x is inside when x + 0.5 lies in (s0, s1], (s2, s3]... as GDAL fills a
+                # scanline (floor(s + 0.5) to floor(s' + 0.5) - 1): a centre on a crossing
+                # belongs to the span on its left
                 for i in range(0, c - 1, 2):
-                    a = max(fx0, math.ceil(xs[i] - 0.5))
-                    b = min(fx1, math.ceil(xs[i + 1] - 0.5))
+                    a = max(fx0, math.floor(xs[i] + 0.5))
+                    b = min(fx1, math.floor(xs[i + 1] + 0.5))
                     if b <= a:
                         continue
                     if simple:

@@ -7,9 +7,12 @@ no EXIF rotation), the same array the whole-image statistics use:
 * a **mask** is a boolean array of the image's ``(y, x)`` shape: ``True`` pixels count;
 * a **polygon** ``[(x, y), ...]`` (or a GeoJSON Polygon dict) selects the pixels whose centre
   ``(x + 0.5, y + 0.5)`` lies inside it, the default rule of rasterio's and GDAL's
-  rasterization. Self-intersecting rings use the even-odd rule (a point is inside when a ray
-  from it crosses the ring an odd number of times: a bow tie counts both lobes, a pentagram's
-  centre is outside). A GeoJSON Polygon's holes are subtracted from its exterior ring.
+  rasterization; a centre on an edge is inside as GDAL's scanline fill has it: on a right or
+  top edge, not on a left or bottom one (GDAL also keeps the centres on some horizontal edges
+  of holes, which imgstats does not). Self-intersecting rings use the even-odd rule (a point
+  is inside when a ray from it crosses the ring an odd number of times: a bow tie counts both
+  lobes, a pentagram's centre is outside). A GeoJSON Polygon's holes are subtracted from its
+  exterior ring.
 
 All given regions intersect. This module is geometry only (numpy, no image io): the samples
 of an image inside a region are :func:`imgstats.selection.select`'s, which turns an image
@@ -226,7 +229,7 @@ def point_in_ring(ring: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         hit = (b > y) != (d > y)
         with np.errstate(all="ignore"):  # a near-flat edge: +-inf, as compiled code gives
             xs = a + (y - b) * (c - a) / (d - b)
-        inside ^= hit & (x < xs)
+        inside ^= hit & (xs < x)  # crossings strictly left: a centre on one is inside its left
     return inside
 
 

@@ -19,8 +19,9 @@ from benchmarks.masked_tiff import mask_rows, triangle_counts, write_big_masked
 
 SIDE = 8192
 TRIANGLE = [[0, 0], [SIDE, 0], [0, SIDE]]
-#: The triangle's pixels: a centre (x + .5, y + .5) is inside when x + y + 1 < SIDE.
-INSIDE = SIDE * (SIDE - 1) // 2
+#: The triangle's pixels: a centre (x + .5, y + .5) is inside when x + y + 1 <= SIDE (a centre
+#: on the hypotenuse, the right edge of its row, is inside, as GDAL fills a scanline).
+INSIDE = SIDE * (SIDE + 1) // 2
 BOX_BYTES = SIDE * SIDE  # one byte per pixel of the bounding box: what a bool mask takes
 
 
