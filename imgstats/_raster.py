@@ -19,7 +19,12 @@ import numpy as np
 
 from ._lazy import lazy_module
 
-__all__ = ["Layer"]
+__all__ = ["Layer", "RULE"]
+
+#: The rasterization rule's name, in the key of every cached answer of a polygon (the
+#: service's, in Redis): an answer computed under an earlier rule (a centre on a left edge
+#: inside, before GDAL's) is not served for this one.
+RULE = "gdal-edges"
 
 _k = lazy_module("imgstats._raster_kernels")
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from .._raster import RULE
 from ..collection import PromotedPart, merge_summaries, promote, promoted_type, refine_many
 from ..errors import (
     Busy,
@@ -1295,7 +1296,7 @@ class Region:
             digest = hashlib.sha256()
             for ring in rings:
                 digest.update(np.ascontiguousarray(ring, dtype="<f8").tobytes() + b"|")
-            key += ("polygon", digest.hexdigest())
+            key += ("polygon", RULE, digest.hexdigest())
         if raw:
             key += ("raw",)
         if nodata is not None:

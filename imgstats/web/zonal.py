@@ -34,6 +34,7 @@ import math
 
 from flask import Blueprint, Response, current_app, request
 
+from .._raster import RULE
 from ..errors import InvalidOption, UnknownFunction
 from .api import json_object
 from .service import check_page
@@ -95,7 +96,13 @@ def zonal_stats(image: str):
         # a bad feature: 400 before any pixel is read
         layer = PolygonLayer.parse(zones, id_property, to_pixels)
         canonical = json.dumps(zones, sort_keys=True, separators=(",", ":"))
-        digest = ("polygons", hashlib.sha256(canonical.encode()).hexdigest(), id_property, crs)
+        digest = (
+            "polygons",
+            RULE,
+            hashlib.sha256(canonical.encode()).hexdigest(),
+            id_property,
+            crs,
+        )
     else:
         raise InvalidOption(
             "'zones' must be a GeoJSON FeatureCollection (pixel coordinates) "

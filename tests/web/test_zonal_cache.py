@@ -136,3 +136,23 @@ def test_a_big_chunked_body_is_a_413(app, client):
         headers={"Transfer-Encoding": "chunked"},
     )
     assert r.status_code == 200
+
+
+@pytest.mark.slow
+def test_an_answer_of_an_earlier_rasterization_rule_is_not_served(images, redis_url, monkeypatch):
+    # the rule of a centre on an edge changed (GDAL's): zones answered under the earlier rule,
+    # kept in Redis for days, would have been served for the new one
+    import imgstats.web.zonal as zonal_module
+
+    url, _ = redis_url
+    body = {"funcs": ["median"], "zones": layer(SQUARE)}
+    first = create_app({"IMAGES": str(images), "REDIS_URL": url, "WARMUP": False})
+    assert _props(post(first.test_client(), "IMG_12_uint16.tif", body))
+    reads = _count_reads(monkeypatch)
+    later = create_app({"IMAGES": str(images), "REDIS_URL": url, "WARMUP": False})
+    assert _props(post(later.test_client(), "IMG_12_uint16.tif", body))
+    assert not reads  # the same rule: read from Redis
+    monkeypatch.setattr(zonal_module, "RULE", "a later rule")
+    latest = create_app({"IMAGES": str(images), "REDIS_URL": url, "WARMUP": False})
+    assert _props(post(latest.test_client(), "IMG_12_uint16.tif", body))
+    assert len(reads) == 1  # another rule: computed again
