@@ -40,9 +40,14 @@ def hist8(flat, nb, flip, out):
     ``flat`` holds the unsigned bit patterns, band-interleaved (sample ``i`` belongs to band
     ``i % nb``); ``flip`` is 0x80 for int8. Six (RGB) or eight (grey) sub-histograms of 32-bit
     counters take consecutive samples: 3.4x faster than one int64 histogram on a photograph.
+    A grey image of :data:`_PAIRS8_MIN` samples or more is taken in blocks of
+    :data:`_BLOCK8`, and the smooth ones (:func:`_smooth8`) are counted two pixels at a time
+    (:func:`_count8_pairs`): half as many counters to add to.
     """
     n = flat.shape[0]
     f = np.uint64(flip)
+    pairs = nb == 1 and n >= _PAIRS8_MIN
+    tab4 = np.zeros((0, 4), np.uint32)  # the pairs' tables, allocated when a block needs them
     start = 0
     while start < n:
         stop = min(n, start + (_FLUSH // (24 * nb)) * (24 * nb))  # whole pixels
@@ -53,16 +58,15 @@ def hist8(flat, nb, flip, out):
         m = blk.shape[0]
         i = 0
         if nb == 1:
-            while i + 8 <= m:
-                sub[0, 0, (np.uint64(blk[i]) ^ f)] += 1
-                sub[1, 0, (np.uint64(blk[i + 1]) ^ f)] += 1
-                sub[2, 0, (np.uint64(blk[i + 2]) ^ f)] += 1
-                sub[3, 0, (np.uint64(blk[i + 3]) ^ f)] += 1
-                sub[4, 0, (np.uint64(blk[i + 4]) ^ f)] += 1
-                sub[5, 0, (np.uint64(blk[i + 5]) ^ f)] += 1
-                sub[6, 0, (np.uint64(blk[i + 6]) ^ f)] += 1
-                sub[7, 0, (np.uint64(blk[i + 7]) ^ f)] += 1
-                i += 8
+            while i < m:
+                end = min(m, i + _BLOCK8) if pairs else m
+                if pairs and end - i >= _BLOCK8 and _smooth8(blk[i:end]):
+                    if tab4.shape[0] == 0:
+                        tab4 = np.zeros((65536, 4), np.uint32)
+                    _count8_pairs(blk[i:end].view(np.uint16), tab4)
+                else:
+                    _count8_grey(blk[i:end], f, sub)
+                i = end
         elif nb == 3:
             while i + 6 <= m:
                 sub[0, 0, (np.uint64(blk[i]) ^ f)] += 1
@@ -91,7 +95,92 @@ def hist8(flat, nb, flip, out):
             for c in range(nb):
                 for v in range(256):
                     out[c, v] += sub[s, c, v]
+        if tab4.shape[0]:
+            _fold_pairs8(tab4, f, out)
+            tab4[:] = 0
         start = stop
+
+
+#: Pixels per block of a grey 8-bit image that :func:`hist8` counts one way or the other
+#: (even: a block's pixel pairs start at an even pixel).
+_BLOCK8 = 1 << 18
+#: Grey 8-bit images of fewer samples are counted pixel by pixel: folding the pairs' tables
+#: (a quarter of a million counters) would cost more than pairs save.
+_PAIRS8_MIN = 1 << 21
+#: Pixel pairs of a block of :func:`hist8` that tell how smooth it is, in eight windows.
+_PROBE8 = 512
+
+
+@njit(nogil=True, cache=True)
+def _smooth8(blk):
+    """Whether at least three in ten of :data:`_PROBE8` pixel pairs (pixels ``2k`` and
+    ``2k + 1``), in eight windows spread over ``blk``, hold one value twice: the pairs of a
+    smooth block (a photograph's sky, a scan's margin, a gradient) are then few, their
+    counters stay in the cache, and :func:`_count8_pairs` adds to half as many of them.
+    Measured on 12 MP, one core, pairs against pixels: the gallery's photograph resized 3.6
+    -> 2.3 ms, a 2x nearest-neighbour enlargement of noise 3.3 -> 2.2 ms; noise (pairs
+    seldom equal) 3.4 -> 11.7 ms, which this test keeps from pairs."""
+    m = blk.shape[0] // 2
+    w = _PROBE8 // 8
+    same = 0
+    looked = 0
+    for k in range(8):
+        lo = (m * k) // 8
+        hi = min(m, lo + w)
+        for j in range(lo, hi):
+            same += blk[2 * j] == blk[2 * j + 1]
+        looked += max(0, hi - lo)
+    return 10 * same >= 3 * looked > 0
+
+
+@njit(nogil=True, cache=True)
+def _count8_grey(blk, f, sub):
+    """Count the 8-bit keys ``blk ^ f`` of a grey block, consecutive pixels into the eight
+    sub-histograms ``sub[s, 0]`` in turn."""
+    m = blk.shape[0]
+    i = 0
+    while i + 8 <= m:
+        sub[0, 0, (np.uint64(blk[i]) ^ f)] += 1
+        sub[1, 0, (np.uint64(blk[i + 1]) ^ f)] += 1
+        sub[2, 0, (np.uint64(blk[i + 2]) ^ f)] += 1
+        sub[3, 0, (np.uint64(blk[i + 3]) ^ f)] += 1
+        sub[4, 0, (np.uint64(blk[i + 4]) ^ f)] += 1
+        sub[5, 0, (np.uint64(blk[i + 5]) ^ f)] += 1
+        sub[6, 0, (np.uint64(blk[i + 6]) ^ f)] += 1
+        sub[7, 0, (np.uint64(blk[i + 7]) ^ f)] += 1
+        i += 8
+    while i < m:
+        sub[0, 0, (np.uint64(blk[i]) ^ f)] += 1
+        i += 1
+
+
+@njit(nogil=True, cache=True)
+def _count8_pairs(pairs, tab4):
+    """Count each pair of 8-bit pixels (one 16-bit word) into ``tab4[word, i % 4]``: four
+    tables side by side, so that a run of one pair never waits on its own counter."""
+    m = pairs.shape[0]
+    i = 0
+    while i + 4 <= m:
+        tab4[np.uint64(pairs[i]), 0] += 1
+        tab4[np.uint64(pairs[i + 1]), 1] += 1
+        tab4[np.uint64(pairs[i + 2]), 2] += 1
+        tab4[np.uint64(pairs[i + 3]), 3] += 1
+        i += 4
+    while i < m:
+        tab4[np.uint64(pairs[i]), 0] += 1
+        i += 1
+
+
+@njit(nogil=True, cache=True)
+def _fold_pairs8(tab4, f, out):
+    """Add the pixels of the pair counts ``tab4`` (:func:`_count8_pairs`) to ``out[0, key]``:
+    both bytes of each 16-bit word, each as its key (``byte ^ f``)."""
+    for w in range(65536):
+        c = np.int64(tab4[w, 0]) + np.int64(tab4[w, 1]) + np.int64(tab4[w, 2])
+        c += np.int64(tab4[w, 3])
+        if c:
+            out[0, np.uint64(w & 0xFF) ^ f] += c
+            out[0, np.uint64(w >> 8) ^ f] += c
 
 
 #: Pixels per block of :func:`hist16`, each block counted one way or the other.
