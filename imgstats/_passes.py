@@ -7,7 +7,9 @@ points) and :mod:`imgstats.collection` (many images) build on them; they import 
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 from dataclasses import replace
 from functools import partial
 
@@ -50,11 +52,49 @@ def _region(data, window, mask, polygon, io_options, scheduler=None):
     return select(data, window=window, mask=mask, polygon=polygon, **io_options), {}
 
 
-def _plan(data, scheduler, io_options):
-    """The read plan of ``data``; files are streamed or read by Pillow only when counted here."""
-    from .io._plan import is_local, open_plan
+def _plan(data, scheduler, io_options, count: bool = False):
+    """The read plan of ``data``; files are streamed or read by Pillow only when counted here.
 
-    return open_plan(data, local=is_local(scheduler), **io_options)
+    ``count``: the plan is for a summary: a large RGB JPEG is then counted row by row on a
+    second core while it decodes (:class:`_RowCounter`), when the kernels are loaded and
+    there is a second core."""
+    from .io._plan import is_local, open_plan, workers
+
+    local = is_local(scheduler)
+    follow = None
+    if (
+        count
+        and local
+        and _kernels_loaded()
+        and workers() > 1
+        and isinstance(data, str | os.PathLike)
+    ):
+        follow = _RowCounter()
+    return open_plan(data, local=local, follow=follow, **io_options)
+
+
+class _RowCounter:
+    """The band and luma histograms of an RGB image's rows, counted as its decoder writes
+    them (``follow`` of :func:`imgstats.io._pillow_memory.load_single_block`): on a second
+    core while the first decodes, the 12 MP JPEG's 17 ms of counting are done when its
+    28 ms decode is. Called from two threads at most; each keeps its own tables."""
+
+    def __init__(self):
+        self._tables: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def __call__(self, rows: np.ndarray) -> None:
+        from . import _kernels
+
+        mine = self._tables.get(threading.get_ident())
+        if mine is None:
+            mine = (np.zeros((3, 256), np.int64), np.zeros(256, np.int64))
+            self._tables[threading.get_ident()] = mine
+        _kernels.hist8_px4(rows.reshape(-1), 3, mine[0], mine[1], True)
+
+    def counts(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(band counts (3, 256), luma counts (256,))`` of every row given."""
+        tables = list(self._tables.values())
+        return sum(t[0] for t in tables), sum(t[1] for t in tables)
 
 
 def _summarize(plan, luma: bool, scheduler, progress: bool, candidates=()) -> Summary:
@@ -126,7 +166,12 @@ def _pillow_summary(plan, luma: bool) -> Summary:
 
     img = plan.pixels
     luma = luma and img.mode != "L"
-    counted = _count_in_place(img, luma) if _kernels_loaded() else None
+    if plan.counted is not None:  # counted while it decoded: every row, bands and luma
+        counted = plan.counted.counts()
+    elif _kernels_loaded():
+        counted = _count_in_place(img, luma)
+    else:
+        counted = None
     if counted is None:
         counted = _count_with_pillow(plan, img, luma)
     counts, lhist = counted

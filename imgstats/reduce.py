@@ -92,7 +92,7 @@ def summarize(
             raise InvalidOption("a Summary has no pixels left to take a window, mask or polygon of")
         return data
     data, io_options = _region(data, window, mask, polygon, io_options, scheduler)
-    plan = _plan(data, scheduler, io_options)
+    plan = _plan(data, scheduler, io_options, count=not progress)
     from ._progress import question
 
     with question(progress, _nbytes(plan), plan.source):
@@ -148,7 +148,7 @@ def refine(
     if not summary.missing(func, band):
         return summary
     data, io_options = _region(data, window, mask, polygon, io_options, scheduler)
-    plan = _plan(data, scheduler, io_options)
+    plan = _plan(data, scheduler, io_options, count=not progress)
     from ._progress import question
 
     with question(progress, _nbytes(plan), plan.source):
@@ -288,7 +288,7 @@ def compute(
     if isinstance(data, Summary):  # answered without pixels, or NeedsRefinement
         summary = data
     else:
-        plan = _plan(data, scheduler, io_options)
+        plan = _plan(data, scheduler, io_options, count=not progress)
         selected = None if progress else _range_selected(plan, func, band, bands)
         if selected is not None:
             return selected

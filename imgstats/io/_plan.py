@@ -102,6 +102,9 @@ class ReadPlan:
     scales: tuple | None = field(default=None, compare=False, kw_only=True)
     #: An array plan's dataset mask ``(y, x)`` (True: valid), cut beside every block.
     mask: Any = field(default=None, compare=False, kw_only=True)
+    #: A Pillow plan's ``follow`` of :func:`open_plan` when it read every row as the image
+    #: decoded (see :func:`imgstats.io._pillow_memory.load_single_block`), else ``None``.
+    counted: Any = field(default=None, compare=False, kw_only=True)
 
     @property
     def has_luma(self) -> bool:
@@ -277,6 +280,7 @@ def open_plan(
     raw: bool = False,
     nodata=None,
     palette: str = "rgb",
+    follow=None,
 ) -> ReadPlan:
     """Open anything imgstats reads as a :class:`ReadPlan`.
 
@@ -299,6 +303,11 @@ def open_plan(
         The nodata value, in place of the file's (and of its mask); for arrays too.
     palette : {"rgb", "index"}
         A palette image's colours (the default) or its class indices (files only).
+    follow : callable, optional
+        For a local image file decoded by Pillow: called with its rows while it decodes,
+        where it can be (see :func:`imgstats.io._pillow_memory.load_single_block`); the
+        plan's ``counted`` is then ``follow``, and the caller's reading of the rows is done
+        when the plan is.
 
     Raises
     ------
@@ -319,7 +328,7 @@ def open_plan(
         return data if nodata is None and not raw else with_validity(data, raw, nodata)
     if isinstance(data, (str, os.PathLike)):
         plan = _open_path(
-            data, local, chunks, pixel_limit, storage_options, page, raw, nodata, palette
+            data, local, chunks, pixel_limit, storage_options, page, raw, nodata, palette, follow
         )
     else:
         attrs = dict(data.attrs) if _is_dataarray(data) else {}
@@ -401,7 +410,16 @@ def _is_dataarray(obj) -> bool:
 
 
 def _open_path(
-    source, local, chunks, pixel_limit, storage_options, page, raw=False, nodata=None, palette="rgb"
+    source,
+    local,
+    chunks,
+    pixel_limit,
+    storage_options,
+    page,
+    raw=False,
+    nodata=None,
+    palette="rgb",
+    follow=None,
 ) -> ReadPlan:
     """Open a path or URL: Pillow's memory or a TIFF stream when counted here, else an array."""
     from ._open import open_image
@@ -412,7 +430,7 @@ def _open_path(
     fast = local and chunks is None and not is_url(source)
     tiff = fast and _is_tiff_file(source)
     if fast and not page and not tiff and palette == "rgb":
-        plan = _pillow_plan(source, pixel_limit)
+        plan = _pillow_plan(source, pixel_limit, follow)
         if plan is not None:
             return with_validity(plan, raw, nodata)
     if tiff:
@@ -735,12 +753,12 @@ def _plan_of_stream(stream, source) -> ReadPlan:
     )
 
 
-def _pillow_plan(path, pixel_limit) -> ReadPlan | None:
+def _pillow_plan(path, pixel_limit, follow=None) -> ReadPlan | None:
     """A plan over an 8-bit L, RGB or RGBA image file decoded by Pillow, else ``None``.
 
     The same pixels as ``numpy.asarray(Image.open(path))``, left in Pillow's memory (in one
     block where Pillow can, see :mod:`._pillow_memory`): converting a 12 MP photograph to
-    numpy costs a third of decoding it.
+    numpy costs a third of decoding it. ``follow``: as :func:`open_plan` says.
     """
     from ._guard import decoding
     from ._limits import check_pixel_limit
@@ -762,7 +780,7 @@ def _pillow_plan(path, pixel_limit) -> ReadPlan | None:
         # decoded pixels, never the file (a PSD's or GIF's frame count seeks in it).
         header = pillow_header(img, path)
         with decoding(path):  # io's one error mapping, whatever Pillow raises while loading
-            load_single_block(img)  # one block, which the kernels can count in place
+            followed = load_single_block(img, follow)  # one block: counted in place
     bands = tuple(img.getbands())
     shape = (img.height, img.width) + ((len(bands),) if len(bands) > 1 else ())
     return ReadPlan(
@@ -775,6 +793,7 @@ def _pillow_plan(path, pixel_limit) -> ReadPlan | None:
         img.format or "",
         header["pages"],
         photometric=header["photometric"],
+        counted=follow if followed else None,
     )
 
 
