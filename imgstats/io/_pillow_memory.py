@@ -115,12 +115,15 @@ FOLLOW_PIXELS = 1 << 20
 def _followable(img) -> bool:
     """Whether ``img`` may be read while it decodes: a large RGB JPEG, on x86.
 
-    Pillow's JPEG decoder writes one whole row at a time, top to bottom, each pixel's pad
-    byte (255) with its colours, the last pixel last; x86 makes another core see those
-    stores in that order. So a row whose last pad byte reads 255 (0 before the decode) is
-    wholly there. Other formats may not write rows in order (an interlaced PNG writes a
-    row's last pixel in an early pass), RGBA has no pad byte, and weaker memory models (ARM)
-    may show the pad byte before the colours: those are read once decoded, as always.
+    Pillow's JPEG decoder writes one whole row per call, top to bottom, each pixel's pad
+    byte (255) with its colours. A row is taken once the *next* row's last pad byte (0
+    before the decode) reads 255: that byte was stored by a later call than every byte of
+    the row, and x86 shows one core's stores to another in the order made (the stores of a
+    fast string copy among themselves may be seen out of order, not after a later store),
+    so the row is wholly there. The last row waits for the decode's end. Other formats may
+    not write rows in order (an interlaced PNG writes a row's last pixel in an early pass),
+    RGBA has no pad byte, and weaker memory models (ARM) may show a later store before an
+    earlier one: those are read once decoded, as always.
     """
     import platform
 
@@ -212,9 +215,11 @@ class _RowReader:
             if a >= self.view.shape[0]:
                 return None
             b = min(self.view.shape[0], a + _FOLLOW_ROWS)
-            if not whole:
-                waiting = np.flatnonzero(self.view[a:b, -1] != 255)
-                b = a + int(waiting[0]) if waiting.size else b
+            if not whole:  # the rows below the last written one (see _followable)
+                ends = self.view[a : b + 1, -1]
+                waiting = np.flatnonzero(ends != 255)
+                written = int(waiting[0]) if waiting.size else ends.size
+                b = min(b, a + max(0, written - 1))
             self.next = b
             return a, b
 
