@@ -1115,6 +1115,13 @@ class ImageService:
             tifffile.imwrite(path, ramp, compression="zlib", tile=(256, 256))
             for _ in range(2):
                 summarize(path)
+            # The same for a photograph: an RGB JPEG large enough to be counted while it
+            # decodes (on a thread of its own, see imgstats.io._pillow_memory).
+            path = os.path.join(folder, "warm-store-size.jpg")
+            photo = np.broadcast_to(ramp[::2, :, None] >> 8, (side // 2, side, 3))
+            Image.fromarray(np.ascontiguousarray(photo, np.uint8)).save(path, quality=90)
+            for _ in range(2):
+                summarize(path)
         self.warmed = True
 
     def cache_clear(self) -> None:
