@@ -148,7 +148,7 @@ def refine(
     if not summary.missing(func, band):
         return summary
     data, io_options = _region(data, window, mask, polygon, io_options, scheduler)
-    plan = _plan(data, scheduler, io_options, count=not progress)
+    plan = _plan(data, scheduler, io_options)
     from ._progress import question
 
     with question(progress, _nbytes(plan), plan.source):
