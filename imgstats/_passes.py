@@ -7,7 +7,6 @@ points) and :mod:`imgstats.collection` (many images) build on them; they import 
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 from dataclasses import replace
@@ -62,24 +61,22 @@ def _plan(data, scheduler, io_options, count: bool = False):
 
     local = is_local(scheduler)
     follow = None
-    if (
-        count
-        and local
-        and _kernels_loaded()
-        and workers() > 1
-        and isinstance(data, str | os.PathLike)
-    ):
-        follow = _RowCounter()
+    if count and local and _kernels_loaded() and workers() > 1:
+        follow = _RowCounter()  # open_plan gives it rows of a path's large RGB JPEG only
     return open_plan(data, local=local, follow=follow, **io_options)
 
 
 class _RowCounter:
-    """The band and luma histograms of an RGB image's rows, counted as its decoder writes
-    them (``follow`` of :func:`imgstats.io._pillow_memory.load_single_block`): on a second
-    core while the first decodes, the 12 MP JPEG's 17 ms of counting are done when its
-    28 ms decode is. Called from two threads at most; each keeps its own tables."""
+    """The band and luma histograms of whole rows of Pillow's memory of an L, RGB or RGBA
+    image (``nb`` bands; RGB by default, the luma counted), added up call after call, each
+    thread in its own tables. :func:`_count_in_place` gives it row slices on every core;
+    as ``follow`` of :func:`imgstats.io._pillow_memory.load_single_block` it counts an RGB
+    JPEG's rows on a second core while the first decodes them: the 12 MP JPEG's 17 ms of
+    counting are done when its 28 ms decode is."""
 
-    def __init__(self):
+    def __init__(self, nb: int = 3, luma: bool = True):
+        self.nb = nb
+        self.luma = luma
         self._tables: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def __call__(self, rows: np.ndarray) -> None:
@@ -87,14 +84,22 @@ class _RowCounter:
 
         mine = self._tables.get(threading.get_ident())
         if mine is None:
-            mine = (np.zeros((3, 256), np.int64), np.zeros(256, np.int64))
+            mine = (np.zeros((self.nb, 256), np.int64), np.zeros(256, np.int64))
             self._tables[threading.get_ident()] = mine
-        _kernels.hist8_px4(rows.reshape(-1), 3, mine[0], mine[1], True)
+        flat = rows.reshape(-1)  # whole rows of one block: contiguous
+        if self.nb == 1:
+            _kernels.hist8(flat, 1, 0, mine[0])
+        else:
+            _kernels.hist8_px4(flat, self.nb, mine[0], mine[1], self.luma)
 
-    def counts(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(band counts (3, 256), luma counts (256,))`` of every row given."""
+    def counts(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(band counts (nb, 256), luma counts (256,))`` of every row given; the luma is
+        ``None`` when not counted, and an L image's own counts."""
         tables = list(self._tables.values())
-        return sum(t[0] for t in tables), sum(t[1] for t in tables)
+        bands = sum(t[0] for t in tables)
+        if not self.luma:
+            return bands, None
+        return bands, bands[0].copy() if self.nb == 1 else sum(t[1] for t in tables)
 
 
 def _summarize(plan, luma: bool, scheduler, progress: bool, candidates=()) -> Summary:
@@ -203,34 +208,21 @@ def _count_in_place(img, luma: bool):
     """Like :func:`_count_with_pillow` by the kernels on Pillow's memory, row slices on every
     core (an L image is its own luma); ``None`` when that memory cannot be viewed (several
     blocks, an older Pillow)."""
-    from . import _kernels
     from .io._pillow_memory import pixel_view
     from .io._plan import PARALLEL_SAMPLES, submit, workers
 
     view = pixel_view(img)
     if view is None:
         return None
-    nb = len(img.getbands())
+    counter = _RowCounter(len(img.getbands()), luma)
     height = view.shape[0]
     parts = max(1, min(workers(), view.size // PARALLEL_SAMPLES, height))
     cuts = [height * i // parts for i in range(parts + 1)]
-
-    def count(y0: int, y1: int):
-        out = np.zeros((nb, 256), np.int64)
-        lhist = np.zeros(256, np.int64)
-        flat = view[y0:y1].reshape(-1)  # whole rows of one block: contiguous
-        if nb == 1:
-            _kernels.hist8(flat, 1, 0, out)
-        else:
-            _kernels.hist8_px4(flat, nb, out, lhist, luma)
-        return out, lhist
-
-    futures = [submit(count, y0, y1) for y0, y1 in zip(cuts[1:-1], cuts[2:], strict=True)]
-    results = [count(cuts[0], cuts[1])] + [f.result() for f in futures]
-    counts = sum(r[0] for r in results)
-    if not luma:
-        return counts, None
-    return counts, counts[0].copy() if nb == 1 else sum(r[1] for r in results)
+    futures = [submit(counter, view[a:b]) for a, b in zip(cuts[1:-1], cuts[2:], strict=True)]
+    counter(view[cuts[0] : cuts[1]])
+    for f in futures:
+        f.result()
+    return counter.counts()
 
 
 def _merge_summaries(parts):
