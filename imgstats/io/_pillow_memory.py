@@ -98,12 +98,11 @@ def load_single_block(img, follow=None) -> bool:
     fresh = bool(getattr(img, "tile", None))  # an image file not decoded yet
     if fresh and img.mode in _LAYOUTS and new_block and hasattr(img, "__arrow_c_array__"):
         block = new_block(img.mode, img.size)
-        _advise_huge_pages(img.mode, img.size, block)
+        view = _block_view(img.mode, img.size, block)
+        _advise_huge_pages(view)
         img.im = block
-        if follow is not None and _followable(img):
-            view = _block_view(img.mode, img.size, block)
-            if view is not None:
-                return _load_followed(img, block, view, follow)
+        if follow is not None and view is not None and _followable(img):
+            return _load_followed(img, block, view, follow)
     img.load()
     return False
 
@@ -282,8 +281,9 @@ _HUGE_PAGE_BYTES = 4 << 20
 _HUGE_PAGE = 2 << 20
 
 
-def _advise_huge_pages(mode: str, size, block) -> None:
-    """``madvise(MADV_HUGEPAGE)`` over the 2 MB pages inside a fresh, untouched block.
+def _advise_huge_pages(view) -> None:
+    """``madvise(MADV_HUGEPAGE)`` over the 2 MB pages inside a fresh, untouched block (its
+    :func:`_block_view`, or ``None``).
 
     A hint: nothing happens where the kernel, the platform or the block does not allow it.
     """
@@ -293,7 +293,6 @@ def _advise_huge_pages(mode: str, size, block) -> None:
     advice = getattr(mmap, "MADV_HUGEPAGE", None)
     if advice is None or not sys.platform.startswith("linux"):
         return
-    view = _block_view(mode, size, block)
     if view is None or view.nbytes < _HUGE_PAGE_BYTES:
         return
     start = -(-view.ctypes.data // _HUGE_PAGE) * _HUGE_PAGE
