@@ -426,8 +426,6 @@ def map_to_pixels(source, crs, io_options=None):
 def _zones(
     zones, height, width, background, id_property, limit, io_options, to_pixels=None
 ) -> _Layout:
-    if _is_geojson_path(zones):
-        zones = _read_geojson(zones, io_options)
     if isinstance(zones, PolygonLayer):
         if to_pixels is not None:
             raise InvalidOption("a checked PolygonLayer is in pixels already: crs= is not taken")
