@@ -22,6 +22,7 @@ from ..errors import ImageNotFound, InvalidOption, UnknownFunction
 from ..functions import NAMED_FUNCTIONS, with_method, with_scaled
 from .openapi import openapi_document
 from .service import check_page, is_pattern
+from .store import cacheable
 
 __all__ = ["bp", "check_body"]
 
@@ -68,8 +69,11 @@ def stats(image: str, func: str):
     ``?page=`` a page of a multi-page image, ``?window=x0,y0,x1,y1`` a half-open pixel
     window and ``?method=`` numpy's percentile method of a ``pXXX`` (default ``linear``).
     An ``image`` holding ``*`` or ``?`` is a pattern: the answer is over the samples
-    of every matched image together. The service caches answers by image version(s).
+    of every matched image together. The service caches answers by image version(s), and
+    the finished body of each URL of one image by its version (:func:`_repeated`).
     """
+    if (repeated := _repeated(image, func)) is not None:
+        return repeated
     _check_query(GET_PARAMETERS)
     band = _band(request.args.get("band"))
     page = check_page(request.args.get("page"))
@@ -80,6 +84,7 @@ def stats(image: str, func: str):
         if any(name in request.args for name in SCALE_OPTIONS):
             raise InvalidOption(f"the {HISTOGRAM} counts stored values: it takes no scaled")
         return _histogram(image, band, page, window, method, samples)
+    func_name = func
     for name in HISTOGRAM_PARAMETERS:
         if name in request.args:
             raise InvalidOption(f"?{name}= is an option of {HISTOGRAM} only, not of {func[:40]!r}")
@@ -98,6 +103,28 @@ def stats(image: str, func: str):
     if _not_modified(etag):
         return _cached(Response(status=304), etag)
     body = _body(answer, band, method, scaling)
+    if not is_pattern(image) and cacheable(answer.version):
+        key = (image, func_name, request.query_string)
+        _service().bodies.slot(key).value = (answer.version, etag, body)
+    return _cached(Response(body, mimetype="application/json"), etag)
+
+
+def _repeated(image: str, func: str) -> Response | None:
+    """The answer to a URL answered before, if its image has not changed since, else None.
+
+    The body of ``GET /stats`` depends only on the URL, the image's version and the
+    service's settings, so a repeated URL (the common case behind a dashboard or a tile
+    client) skips parsing, the answer cache and the JSON encoding: one version check (as
+    every answer makes) and one lookup. Patterns and histograms are not kept this way.
+    """
+    hit = _service().bodies.peek((image, func, request.query_string))
+    if hit is None:
+        return None
+    version, etag, body = hit
+    if _service().version(image) != version:
+        return None
+    if _not_modified(etag):
+        return _cached(Response(status=304), etag)
     return _cached(Response(body, mimetype="application/json"), etag)
 
 

@@ -119,6 +119,9 @@ class ImageService:
         self.infos = ByteCache(self.cache_budget)
         #: Finished answers (:class:`Answer`) by (store, name, version, page, funcs, selections).
         self.answers = ByteCache(self.cache_budget)
+        #: Finished bodies of ``GET /stats`` by (name, function, query string), each as
+        #: ``(version, etag, body)``: a repeated request costs a version check and a lookup.
+        self.bodies = ByteCache(self.cache_budget)
         self.redis = None
         if config.get("REDIS_URL"):
             self.redis = RedisLayer(
@@ -1129,6 +1132,7 @@ class ImageService:
         self.summaries.cache_clear()
         self.infos.cache_clear()
         self.answers.cache_clear()
+        self.bodies.cache_clear()
 
     def close(self) -> None:
         """Close the Redis pool and the dask client."""
