@@ -55,8 +55,10 @@ __all__ = [
 #: Extensions (lower case) of the files a store lists and serves.
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"})
 _MAX_NAME = 255
-# Printable, no separators or URL syntax: '/', '\\', '?', '#', '%', ':' and control characters.
-_NAME = re.compile(r"[^/\\?#%:\x00-\x1f\x7f]+")
+# Printable, no separators or URL syntax: '/', '\\', '?', '#', '%', ':' and control characters
+# (C0 and C1). Nor lone surrogates: Python's stand-ins for the bytes of a file name that is not
+# UTF-8, which no URL can name and no page or JSON answer can write (a 500 on every gallery page).
+_NAME = re.compile(r"[^/\\?#%:\x00-\x1f\x7f-\x9f\ud800-\udfff]+")
 #: Seconds after a change during which a file's content is not trusted to be final.
 RACY_SECONDS = 2.0
 _RACY = "~racy."
@@ -97,7 +99,8 @@ def check_name(name: str) -> str:
     ------
     ImageNotFound
         For separators, ``..``, hidden files, URL pieces, percent signs, control characters,
-        names over 255 characters, and files without an image extension.
+        names that are not UTF-8 (lone surrogates), names over 255 characters, and files
+        without an image extension.
     """
     shown = name if len(name) <= 64 else name[:64] + "..."
     if (

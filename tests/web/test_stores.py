@@ -43,6 +43,8 @@ def test_plain_image_names_pass(name):
         " a.jpg",
         "a.jpg\x00",
         "a\n.jpg",
+        "a\x85.jpg",  # C1 control (NEL)
+        "caf\udce9.jpg",  # b"caf\xe9.jpg" (not UTF-8) as os.listdir names it
         "x" * 300 + ".jpg",
     ],
 )
