@@ -313,7 +313,12 @@ def json_object(data: bytes, keys, shape: str) -> dict:
     """The JSON object of a POST body whose keys are all in ``keys`` (400 otherwise; ``shape``
     is how the message shows the expected object)."""
     try:
-        fields = json.loads(data, object_pairs_hook=_unique_keys)
+        fields = json.loads(
+            data,
+            object_pairs_hook=_unique_keys,
+            parse_float=_finite_number,
+            parse_constant=_not_json,
+        )
     except InvalidOption:
         raise
     except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested too deep
@@ -327,6 +332,26 @@ def json_object(data: bytes, keys, shape: str) -> dict:
             f"body: use {', '.join(sorted(keys))}"
         )
     return fields
+
+
+def _finite_number(text: str) -> float:
+    """A JSON number as a float, or 400 past float64's range (``1e400``): it would read as an
+    infinity, which no JSON answer can echo (a feature's properties in ``/zonal``: a 500)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise InvalidOption(
+            f"the body holds the number {text[:40]}, beyond float64's range: numbers must be "
+            'finite (a nodata of infinity is the text "inf" or "-inf")'
+        )
+    return value
+
+
+def _not_json(name: str):
+    """400 for Python's ``NaN``, ``Infinity`` and ``-Infinity``, which are not JSON."""
+    raise InvalidOption(
+        f"the body is not valid JSON: {name} is not a JSON value (numbers must be finite; "
+        'a nodata of NaN or infinity is the text "nan", "inf" or "-inf")'
+    )
 
 
 def _unique_keys(pairs: list) -> dict:

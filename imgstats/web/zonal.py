@@ -166,7 +166,7 @@ def _compute(service, image, layer, labels, funcs, band, page):
 
 def _answer(frame, zones, labels, funcs, image, version) -> bytes:
     """The response body: the FeatureCollection with statistics, or rows of labels."""
-    columns = [*funcs, "count"]
+    columns = list(dict.fromkeys([*funcs, "count"]))  # "count" may be asked for too
     records = frame[columns].to_dict(orient="index")
     if labels is not None:
         rows = [

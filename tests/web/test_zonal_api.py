@@ -194,3 +194,23 @@ def test_body_too_large(app, client):
 def test_get_is_405_json(client):
     r = client.get("/zonal/IMG_1.jpg")
     assert r.status_code == 405 and "error" in r.json
+
+
+@pytest.mark.parametrize("number", [b"NaN", b"Infinity", b"-Infinity", b"1e400", b"-2e308"])
+def test_a_property_that_is_not_a_finite_number_is_400_not_500(client, number):
+    # Python's json reads NaN, Infinity and 1e400 (as inf); the answer echoes the properties
+    # and JSON cannot write them: this was a 500
+    body = json.dumps({"funcs": ["mean"], "zones": layer(SQUARE, props=[{"v": 1}])})
+    body = body.replace('{"v": 1}', '{"v": ' + number.decode() + "}")
+    r = client.post("/zonal/IMG_1.jpg", data=body, content_type="application/json")
+    assert r.status_code == 400, r.json
+    assert "finite" in r.json["error"] and number.decode().lstrip("-") in r.json["error"]
+
+
+def test_count_asked_for_is_one_column(client, images):
+    # "count" is always answered; asked for too, it was a duplicate column (pandas warned)
+    r = post(client, "IMG_1.jpg", {"funcs": ["count", "mean"], "zones": layer(SQUARE)})
+    assert r.status_code == 200, r.json
+    props = r.json["features"][0]["properties"]
+    expected = imgstats.compute(images / "IMG_1.jpg", ["count", "mean"], polygon=SQUARE)
+    assert props == expected
