@@ -93,9 +93,13 @@ _PHOTOMETRIC = {
 
 
 def expanded_mode(img: Image.Image) -> str:
-    """The mode imgstats decodes ``img`` to: palettes expand to RGB(A), bilevel to L."""
+    """The mode imgstats decodes ``img`` to: palettes expand to RGB(A), bilevel to L, and an
+    RGB PNG with a transparent colour (its tRNS key) to RGBA, alpha 0 where a pixel is that
+    colour: the pixels GDAL leaves out (its per-dataset ``NODATA_VALUES``)."""
     if img.mode == "P":
         return "RGBA" if "transparency" in img.info else "RGB"
+    if img.mode == "RGB" and colour_key(img) is not None:
+        return "RGBA"
     if img.mode == "PA":
         return "RGBA"
     if img.mode == "1":
@@ -121,6 +125,14 @@ def grey_key(img: Image.Image) -> int | None:
     return key * _GREY_STEPS.get(rawmode, 1)
 
 
+def colour_key(img: Image.Image) -> tuple[int, int, int] | None:
+    """The transparent colour of an RGB PNG (its tRNS key, as stored), or ``None``."""
+    key = img.info.get("transparency")
+    if img.format != "PNG" or img.mode != "RGB" or not isinstance(key, tuple) or len(key) != 3:
+        return None
+    return key
+
+
 #: Band names of the PNGs of 16-bit colour, or grey and alpha, by Pillow's raw mode: Pillow
 #: decodes them to 8 bits (RGB, RGBA), so imgstats decodes them with imagecodecs.
 _PNG16_BANDS = {"RGB;16B": ("R", "G", "B"), "RGBA;16B": ("R", "G", "B", "A"), "LA;16B": ("L", "A")}
@@ -128,10 +140,13 @@ _PNG16_BANDS = {"RGB;16B": ("R", "G", "B"), "RGBA;16B": ("R", "G", "B", "A"), "L
 
 def png16_bands(img: Image.Image) -> tuple[str, ...] | None:
     """The band names of a still 16-bit RGB, RGBA or LA PNG opened (not loaded) by Pillow,
-    else ``None``."""
+    else ``None``; an RGB one with a transparent colour has an alpha band too."""
     if img.format != "PNG" or not img.tile or getattr(img, "is_animated", False):
         return None
-    return _PNG16_BANDS.get(img.tile[0].args)
+    bands = _PNG16_BANDS.get(img.tile[0].args)
+    if bands is not None and colour_key(img) is not None:
+        return (*bands, "A")
+    return bands
 
 
 def pillow_header(img: Image.Image, source=None) -> dict:
@@ -175,7 +190,7 @@ def pillow_to_array(
         import imagecodecs
 
         with decoding(source or "image", "cannot be decoded"):
-            img.fp.seek(0)
+            img.fp.seek(0)  # imagecodecs gives a transparent colour as an alpha sample
             return imagecodecs.png_decode(img.fp.read()), wide
     _load(img, source)
     if palette == "index":

@@ -762,7 +762,7 @@ def _pillow_plan(path, pixel_limit, follow=None) -> ReadPlan | None:
     """
     from ._guard import decoding
     from ._limits import check_pixel_limit
-    from ._pillow import grey_key, open_pillow, pillow_header, png16_bands
+    from ._pillow import expanded_mode, grey_key, open_pillow, pillow_header, png16_bands
     from ._pillow_memory import load_single_block
     from ._sources import describe, open_source
 
@@ -774,6 +774,8 @@ def _pillow_plan(path, pixel_limit, follow=None) -> ReadPlan | None:
         img = open_pillow(fh, path, pixel_limit)
         if img.mode not in ("L", "RGB", "RGBA") or grey_key(img) is not None:
             return None  # open_image's array carries the key as its nodata
+        if expanded_mode(img) != img.mode:
+            return None  # a transparent colour: open_image's array has its alpha
         if png16_bands(img) is not None:
             return None  # 16 bits, which Pillow's memory holds as 8
         # Every fact that reads the file is read here, while it is open: the plan keeps the

@@ -256,6 +256,50 @@ def test_16_bit_colour_pngs_keep_16_bits_as_gdal_reads_them(tmp_path, read, band
     _zones_check(path, lambda zone: colour[:, zone].compressed())
 
 
+# -- an RGB PNG's transparent colour: GDAL's per-dataset nodata -------------------------------
+def _rgb_png_with_key(path, values, key):
+    """Write an RGB PNG of 8- or 16-bit ``values`` with the tRNS colour ``key`` (Pillow
+    writes no 16-bit RGB)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    bits = values.dtype.itemsize * 8
+    rows = b"".join(b"\0" + row.astype(f">u{bits // 8}").tobytes() for row in values)
+    header = struct.pack(">IIBBBBB", values.shape[1], values.shape[0], bits, 2, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"tRNS", struct.pack(">HHH", *key))
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_the_transparent_colour_of_an_rgb_png_is_left_out_as_gdal_reads_it(tmp_path, read, dtype):
+    # before: every pixel of that colour counted; a 16-bit one (decoded by imagecodecs, which
+    # gives the key as a fourth sample) had its 0/65535 alpha pooled with R, G and B
+    values = (RNG.integers(0, 4, (H, W, 3)) * 60).astype(dtype)  # the key's colour is common
+    key = tuple(int(v) for v in values[0, 0])
+    path = tmp_path / "keyed.png"
+    _rgb_png_with_key(path, values, key)
+    want = _oracle(path)
+    assert want.size < values.size
+    _check(read(path, FUNCS), want)
+    img = imgstats.open_image(path)
+    assert img.dtype == dtype and img.coords["band"].values.tolist() == ["R", "G", "B", "A"]
+    with open(path, "rb") as fh:
+        facts = read_header(fh, path)
+    assert (facts["bands"], facts["mask"]) == (["R", "G", "B", "A"], "alpha")
+    with rasterio.open(path) as src:
+        colour = src.read(masked=True)
+    _zones_check(path, lambda zone: colour[:, zone].compressed())
+
+
 # -- formats whose mode Pillow learns while decoding -------------------------------------------
 def test_an_icns_file_gives_the_pixels_pillow_decodes_on_every_path(tmp_path, read):
     # an ICNS file opens as RGBA and loads as RGB (its largest icon is a PNG of the picture):

@@ -5,7 +5,7 @@ path must answer or raise an :class:`imgstats.ImgStatsError` -- any other except
 a traceback in the CLI or a 500 in the service would. Where Pillow itself decodes a file to
 a mode imgstats reads as Pillow does, the answer must equal numpy on Pillow's pixels (GDAL's
 valid samples: the colour bands of the pixels that are not transparent, the greys that are not
-a PNG's transparent grey); a TIFF's answer must equal numpy on its eager read
+a PNG's transparent grey or colour); a TIFF's answer must equal numpy on its eager read
 (``open_image``), whichever way ``compute`` read it.
 """
 
@@ -48,6 +48,8 @@ def _pillow_oracle(path):
                     img = img.convert("RGBA" if transparent else "RGB")
                 elif img.mode == "1":
                     img = img.convert("L")
+                elif img.mode == "RGB" and isinstance(img.info.get("transparency"), tuple):
+                    img = img.convert("RGBA")  # an RGB PNG's transparent colour (tRNS)
                 arr = np.asarray(img)
     except Exception:  # noqa: BLE001 -- Pillow cannot read it: imgstats must refuse it cleanly
         return None
