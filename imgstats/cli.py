@@ -337,16 +337,20 @@ def _run(argv: list[str] | None) -> int:
         serve = _web_serve(args.dev)
         if serve is None:
             return 2
-        return (
-            serve(
-                images=args.images,
-                host=args.host,
-                port=args.port,
-                workers=args.workers,
-                dev=args.dev,
+        try:
+            return (
+                serve(
+                    images=args.images,
+                    host=args.host,
+                    port=args.port,
+                    workers=args.workers,
+                    dev=args.dev,
+                )
+                or 0
             )
-            or 0
-        )
+        except ImgStatsError as exc:  # a bad setting, before the server starts
+            print(f"imgstats: error: {exc}", file=sys.stderr)
+            return 2
     if args.command == "zonal":
         return _zonal(args)
     return _stats(args)

@@ -14,9 +14,11 @@ Examples
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Mapping
 
-from flask import Flask
+from flask import Config, Flask
 
 from ..io import pixel_limit_default
 
@@ -127,6 +129,61 @@ _NUMBERS = {
 }
 
 
+#: The least value of each number setting; ``0.0`` (a float) means greater than 0. A
+#: negative timeout timed every request out (HEADER_TIMEOUT: every request a 408), a
+#: MAX_CONTENT_LENGTH of 0 refused every body.
+_LOWEST = {
+    "PIXEL_LIMIT": 1,
+    "DECODE_PIXELS": 1,
+    "SLOW_WORKERS": 1,
+    "SLOW_QUEUE": 0,
+    "CACHE_BYTES": 0,
+    "LOCK_TTL": 0.0,
+    "REDIS_TIMEOUT": 0.0,
+    "REDIS_BACKOFF": 0,
+    "REDIS_TTL": 0,
+    "LOCK_TIMEOUT": 0,
+    "DASK_PIXELS": 0,
+    "DASK_TIMEOUT": 0.0,
+    "STORE_TIMEOUT": 0.0,
+    "VERSION_TTL": 0,
+    "CACHE_MAX_AGE": 0,
+    "RACY_SECONDS": 0,
+    "DECODE_WAIT": 0,
+    "REQUEST_SECONDS": 0,
+    "MAX_CONTENT_LENGTH": 1,
+    "COLLECTION_LIMIT": 1,
+    "ZONAL_FEATURES": 1,
+    "ZONAL_VERTICES": 1,
+    "ZONAL_LABELS": 1,
+}
+
+
+#: The URL schemes of ``redis.Redis.from_url``.
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def settings(config: Mapping | None = None) -> Config:
+    """The service's settings: :data:`DEFAULTS`, then ``IMGSTATS_*`` environment variables,
+    then ``config``, each converted to its type and checked.
+
+    Raises
+    ------
+    imgstats.InvalidOption
+        For a setting of the wrong type or out of its range, naming it.
+    """
+    merged = Config(os.getcwd())
+    _load(merged, config)
+    return merged
+
+
+def _load(target: Config, config: Mapping | None) -> None:
+    target.from_mapping(DEFAULTS)
+    target.from_prefixed_env("IMGSTATS")
+    target.from_mapping(config or {})
+    _normalize(target)
+
+
 def create_app(config: Mapping | None = None) -> Flask:
     """Create the imgstats web application.
 
@@ -158,10 +215,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     app = Flask(__name__)
     # "a%2F%2Fb" decodes to "a//b": answer 404, not a redirect to a path the client never sent
     app.url_map.merge_slashes = False
-    app.config.from_mapping(DEFAULTS)
-    app.config.from_prefixed_env("IMGSTATS")
-    app.config.from_mapping(config or {})
-    _normalize(app.config)
+    _load(app.config, config)
 
     service = ImageService(app.config)
     app.extensions["imgstats"] = service
@@ -197,6 +251,25 @@ def _install_request_budget(app: Flask) -> None:
         _local.budget = None
 
 
+def _number(config, key: str, kind: type) -> int | float:
+    """``config[key]`` as ``kind``, or InvalidOption naming the setting (a JSON float such as
+    ``1e3`` is a whole number when it is one)."""
+    from ..errors import InvalidOption
+
+    value = config[key]
+    try:
+        if kind is int and isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, bool) or (kind is int and isinstance(value, float)):
+            raise ValueError
+        return kind(value)
+    except (TypeError, ValueError, OverflowError):
+        what = "a whole number" if kind is int else "a number"
+        raise InvalidOption(
+            f"invalid imgstats setting: {key} (IMGSTATS_{key}) must be {what}, not {value!r}"
+        ) from None
+
+
 def _normalize(config) -> None:
     """Coerce settings read from the environment to their types."""
     from ..errors import InvalidOption
@@ -204,36 +277,52 @@ def _normalize(config) -> None:
 
     if config["PIXEL_LIMIT"] in (None, ""):
         config["PIXEL_LIMIT"] = pixel_limit_default()
-    try:
-        config["PIXEL_LIMIT"] = int(config["PIXEL_LIMIT"])
-        if config["DECODE_PIXELS"] in (None, ""):
-            config["DECODE_PIXELS"] = 2 * config["PIXEL_LIMIT"]
-        config["DECODE_PIXELS"] = int(config["DECODE_PIXELS"])
-        if config["SLOW_QUEUE"] in (None, ""):
-            config["SLOW_QUEUE"] = slow_queue_default(config["DECODE_PIXELS"])
-        for key, kind in _NUMBERS.items():
-            config[key] = kind(config[key])
-    except (TypeError, ValueError) as exc:
-        raise InvalidOption(f"invalid imgstats setting: {exc}") from exc
+    config["PIXEL_LIMIT"] = _number(config, "PIXEL_LIMIT", int)
+    if config["DECODE_PIXELS"] in (None, ""):
+        config["DECODE_PIXELS"] = 2 * config["PIXEL_LIMIT"]
+    config["DECODE_PIXELS"] = _number(config, "DECODE_PIXELS", int)
+    if config["SLOW_QUEUE"] in (None, ""):
+        config["SLOW_QUEUE"] = slow_queue_default(config["DECODE_PIXELS"])
+    for key, kind in _NUMBERS.items():
+        config[key] = _number(config, key, kind)
     if isinstance(config["WARMUP"], str):
-        config["WARMUP"] = config["WARMUP"].lower() not in ("0", "false", "no", "off")
+        word = config["WARMUP"].strip().lower()
+        if word not in ("0", "false", "no", "off", "1", "true", "yes", "on"):
+            raise InvalidOption(
+                f"invalid imgstats setting: WARMUP (IMGSTATS_WARMUP) must be true or false "
+                f"(1 or 0), not {config['WARMUP']!r}"
+            )
+        config["WARMUP"] = word in ("1", "true", "yes", "on")
     for key in ("IMAGES", "REDIS_URL", "DASK_SCHEDULER"):
         if config[key] in ("", None):
             config[key] = None
         else:
             config[key] = str(config[key])
-    for key in ("DECODE_PIXELS", "SLOW_WORKERS"):
-        if config[key] < 1:
-            raise InvalidOption(f"invalid imgstats setting: {key} must be at least 1")
-    if config["SLOW_QUEUE"] < 0 or config["DECODE_WAIT"] < 0:
-        raise InvalidOption("invalid imgstats setting: SLOW_QUEUE and DECODE_WAIT must be >= 0")
-    if config["CACHE_BYTES"] < 0 or config["LOCK_TTL"] <= 0:
-        raise InvalidOption("CACHE_BYTES must be >= 0 and LOCK_TTL > 0")
+    for key, lowest in _LOWEST.items():
+        value = config[key]
+        positive = isinstance(lowest, float)
+        if not (math.isfinite(value) and value >= lowest) or (positive and value == 0):
+            least = "greater than 0" if positive else f"at least {lowest}"
+            raise InvalidOption(
+                f"invalid imgstats setting: {key} (IMGSTATS_{key}) must be a finite number "
+                f"{least}, not {value!r}"
+            )
+    if config["REDIS_URL"] and not config["REDIS_URL"].startswith(_REDIS_SCHEMES):
+        raise InvalidOption(
+            "invalid imgstats setting: REDIS_URL (IMGSTATS_REDIS_URL) must be a redis:// "
+            f"rediss:// or unix:// URL, not {config['REDIS_URL'][:80]!r}"
+        )
     if config["CACHE_KEY"] in ("", None):
         config["CACHE_KEY"] = None
     elif len(str(config["CACHE_KEY"])) < 16:
-        raise InvalidOption("CACHE_KEY must be at least 16 characters long")
+        raise InvalidOption(
+            "invalid imgstats setting: CACHE_KEY (IMGSTATS_CACHE_KEY) must be at least 16 "
+            "characters long"
+        )
     else:
         config["CACHE_KEY"] = str(config["CACHE_KEY"])  # an all-digit key was parsed as JSON
     if not isinstance(config["STORAGE_OPTIONS"], Mapping):
-        raise InvalidOption("STORAGE_OPTIONS must be a JSON object")
+        raise InvalidOption(
+            "invalid imgstats setting: STORAGE_OPTIONS (IMGSTATS_STORAGE_OPTIONS) must be a "
+            "JSON object"
+        )

@@ -6,6 +6,7 @@ import os
 
 __all__ = [
     "serve",
+    "check_settings",
     "gunicorn_options",
     "default_threads",
     "keep_freed_memory",
@@ -99,7 +100,7 @@ def keep_freed_memory(limit: int | None = None) -> bool:
     import ctypes.util
 
     if limit is None:
-        limit = int(os.environ.get("IMGSTATS_MALLOC_KEEP", MALLOC_KEEP))
+        limit = int(os.environ.get("IMGSTATS_MALLOC_KEEP") or MALLOC_KEEP)
     name = ctypes.util.find_library("c")
     if limit <= 0 or not name:
         return False
@@ -120,6 +121,76 @@ def keep_freed_memory(limit: int | None = None) -> bool:
             (m_arena_max, 1),
         ]
     )
+
+
+#: Settings read by ``imgstats serve`` and its workers outside the app: (least value, kind).
+_SERVER_NUMBERS = {
+    "WORKERS": (1, int),
+    "THREADS": (1, int),
+    "MALLOC_KEEP": (0, int),
+    "HEADER_TIMEOUT": (0.0, float),
+    "BODY_TIMEOUT": (0.0, float),
+    "SEND_TIMEOUT": (0.0, float),
+}
+
+
+def check_settings(
+    config=None, workers: int | None = None, threads: int | None = None, dev: bool = False
+) -> None:
+    """Check every setting before gunicorn starts, so that a bad one ends ``imgstats serve``
+    at once with one message naming it, instead of a traceback in each worker that fails to
+    boot (or a server that answers every request 408, with a negative timeout).
+
+    Raises
+    ------
+    imgstats.InvalidOption
+        For a setting (``IMGSTATS_*``) or an argument of the wrong type or out of range.
+    """
+    import math
+
+    from ..errors import InvalidOption
+    from . import settings
+
+    settings(config)
+    for name, value in (("workers", workers), ("threads", threads)):
+        if value is not None and value < 1:
+            raise InvalidOption(f"--{name} must be at least 1, not {value}")
+    for key, (lowest, kind) in _SERVER_NUMBERS.items():
+        text = os.environ.get(f"IMGSTATS_{key}", "").strip()
+        if not text:
+            continue
+        try:
+            value = kind(text)
+        except ValueError:
+            value = math.nan
+        positive = isinstance(lowest, float)
+        if not (math.isfinite(value) and value >= lowest) or (positive and value == 0):
+            least = "greater than 0" if positive else f"at least {lowest}"
+            what = "a whole number" if kind is int else "a number"
+            raise InvalidOption(
+                f"invalid imgstats setting: IMGSTATS_{key} must be {what} {least}, not {text!r}"
+            )
+    jit = os.environ.get("IMGSTATS_JIT", "").strip().lower()
+    if jit and jit not in ("auto", "always", "never"):
+        raise InvalidOption(
+            f"invalid imgstats setting: IMGSTATS_JIT must be auto, always or never, not {jit!r}"
+        )
+    if not dev:  # Flask's development server needs no gunicorn
+        _check_worker_class(_worker_class())
+
+
+def _check_worker_class(name: str) -> None:
+    from gunicorn.util import load_class
+
+    from ..errors import InvalidOption
+
+    try:
+        load_class(name, default="gthread", section="gunicorn.workers")
+    except (RuntimeError, ImportError):
+        raise InvalidOption(
+            f"invalid imgstats setting: IMGSTATS_WORKER_CLASS {name[:80]!r} is not a gunicorn "
+            "worker class (gthread, or imgstats.web._worker.BufferingWorker: the default)"
+        ) from None
 
 
 def _log_as_gunicorn() -> None:
@@ -163,10 +234,16 @@ def serve(
     -------
     int
         The exit status.
+
+    Raises
+    ------
+    imgstats.InvalidOption
+        For a bad setting (:func:`check_settings`), before anything starts.
     """
     from . import create_app
 
     config = {"IMAGES": os.fspath(images)} if images else {}
+    check_settings(config, workers, threads, dev)
     keep_freed_memory()  # before gunicorn forks: the workers inherit the setting
     if dev:
         create_app(config).run(host=host, port=port, threaded=True, debug=False)

@@ -1,0 +1,112 @@
+"""Settings of the service: a bad one stops ``imgstats serve`` before it starts, with one line
+naming it, instead of a traceback per worker or a server that cannot answer."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import imgstats
+from imgstats.cli import main
+from imgstats.web import create_app
+from imgstats.web._serve import check_settings
+
+BAD = [
+    ("CACHE_BYTES", "abc"),
+    ("CACHE_BYTES", "-5"),
+    ("CACHE_BYTES", "1.5"),
+    ("SLOW_WORKERS", "0"),
+    ("PIXEL_LIMIT", "0"),
+    ("PIXEL_LIMIT", "abc"),
+    ("DECODE_PIXELS", "-1"),
+    ("REQUEST_SECONDS", "-1"),  # every request timed out at once
+    ("REQUEST_SECONDS", "NaN"),
+    ("STORE_TIMEOUT", "0"),
+    ("MAX_CONTENT_LENGTH", "0"),  # every POST body refused
+    ("COLLECTION_LIMIT", "-1"),
+    ("ZONAL_FEATURES", "0"),
+    ("LOCK_TTL", "0"),
+    ("REDIS_URL", "localhost:6379"),  # each worker failed to boot
+    ("WARMUP", "maybe"),
+    ("STORAGE_OPTIONS", "notjson"),
+    ("CACHE_KEY", "short"),
+    # read by the server itself, outside the app
+    ("WORKERS", "0"),  # gunicorn ran with no worker: every connection refused
+    ("WORKERS", "abc"),
+    ("THREADS", "-1"),
+    ("MALLOC_KEEP", "abc"),
+    ("HEADER_TIMEOUT", "-5"),  # every request was a 408
+    ("BODY_TIMEOUT", "abc"),  # silently ignored
+    ("SEND_TIMEOUT", "0"),
+    ("JIT", "bogus"),
+    ("WORKER_CLASS", "bogus"),
+]
+
+
+@pytest.fixture
+def no_server(monkeypatch):
+    """Fail the test if gunicorn would start: the check must come first."""
+    from gunicorn.app.base import BaseApplication
+
+    def run(self):
+        raise AssertionError("the server started despite a bad setting")
+
+    monkeypatch.setattr(BaseApplication, "run", run)
+
+
+@pytest.mark.parametrize(("key", "value"), BAD, ids=[f"{k}={v}" for k, v in BAD])
+def test_a_bad_setting_stops_serve_with_one_line(monkeypatch, capsys, no_server, key, value):
+    monkeypatch.setenv(f"IMGSTATS_{key}", value)
+    assert main(["serve", "--port", "8"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("imgstats: error: invalid imgstats setting:"), err
+    assert f"IMGSTATS_{key}" in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("workers", ["0", "-2"])
+def test_workers_below_one_is_refused(capsys, no_server, workers):
+    assert main(["serve", "--workers", workers]) == 2
+    assert "--workers must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("CACHE_BYTES", "1e9"),  # JSON's float of a whole number
+        ("REQUEST_SECONDS", "0"),  # no budget
+        ("SLOW_QUEUE", "0"),
+        ("WARMUP", "off"),
+        ("REDIS_URL", "redis://127.0.0.1:1/0"),
+        ("HEADER_TIMEOUT", "2.5"),
+        ("WORKERS", "3"),
+        ("JIT", "never"),
+        ("WORKER_CLASS", "gthread"),
+    ],
+)
+def test_good_settings_pass(monkeypatch, key, value):
+    monkeypatch.setenv(f"IMGSTATS_{key}", value)
+    check_settings()
+
+
+def test_create_app_refuses_an_out_of_range_setting():
+    with pytest.raises(imgstats.InvalidOption, match="REQUEST_SECONDS"):
+        create_app({"REQUEST_SECONDS": -1, "WARMUP": False})
+
+
+@pytest.mark.slow
+def test_serve_process_exits_2_with_one_line(tmp_path):
+    env = {"IMGSTATS_HEADER_TIMEOUT": "-5", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "imgstats.cli", "serve", "--port", "8"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "imgstats: error: invalid imgstats setting: IMGSTATS_HEADER_TIMEOUT must be a number "
+        "greater than 0, not '-5'"
+    ]
