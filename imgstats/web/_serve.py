@@ -7,6 +7,7 @@ import os
 __all__ = [
     "serve",
     "check_settings",
+    "check_address",
     "gunicorn_options",
     "default_threads",
     "keep_freed_memory",
@@ -179,6 +180,29 @@ def check_settings(
         _check_worker_class(_worker_class())
 
 
+def check_address(host: str, port: int) -> None:
+    """Raise :class:`~imgstats.InvalidOption` unless ``host:port`` can be listened on now: a
+    port in use, or an address of no interface, is one line, not gunicorn's five retries
+    and a traceback or "Can't connect"."""
+    import socket
+
+    from ..errors import InvalidOption
+
+    where = f"cannot listen on {host}:{port}"
+    if not 0 <= port <= 65535:
+        raise InvalidOption(f"{where}: --port must be 0 to 65535")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise InvalidOption(f"{where}: {getattr(exc, 'strerror', None) or exc}") from None
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            raise InvalidOption(f"{where}: {exc.strerror or exc}") from None
+
+
 def _check_worker_class(name: str) -> None:
     from gunicorn.util import load_class
 
@@ -244,6 +268,7 @@ def serve(
 
     config = {"IMAGES": os.fspath(images)} if images else {}
     check_settings(config, workers, threads, dev)
+    check_address(host, port)
     keep_freed_memory()  # before gunicorn forks: the workers inherit the setting
     if dev:
         create_app(config).run(host=host, port=port, threaded=True, debug=False)

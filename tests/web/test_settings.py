@@ -3,6 +3,7 @@ naming it, instead of a traceback per worker or a server that cannot answer."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 
@@ -110,3 +111,22 @@ def test_serve_process_exits_2_with_one_line(tmp_path):
         "imgstats: error: invalid imgstats setting: IMGSTATS_HEADER_TIMEOUT must be a number "
         "greater than 0, not '-5'"
     ]
+
+
+def test_a_port_in_use_is_one_line(capsys, no_server):
+    # gunicorn retried five times over five seconds, then printed "Can't connect" (status 1)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"imgstats: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+
+
+@pytest.mark.parametrize("args", [["--port", "99999"], ["--port", "-1"], ["--host", "256.1.1.1"]])
+def test_an_address_that_cannot_be_listened_on_is_one_line(capsys, no_server, args):
+    # --port 99999 was gunicorn's OverflowError traceback
+    assert main(["serve", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("imgstats: error: cannot listen on") and err.count("\n") == 1, err
