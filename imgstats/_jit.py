@@ -232,11 +232,43 @@ def leading_zeros(x):
     return np.uint64(64 - int(x).bit_length())
 
 
+def compress_bins16(src, i, dst, m, d0, d1, d2, d3):
+    """Copy the keys of ``src[i:i + 32]`` (16-bit) whose high byte is one of ``d0`` to ``d3``
+    to ``dst[m:]`` in order, and return ``m`` plus their number; ``dst`` must have room for
+    32 keys at ``m``. Compiled kernels call :func:`imgstats._simd.compress_bins16`, a few
+    vector instructions, where :data:`VECTOR_COMPRESS` says the CPU has them."""
+    block = src[i : i + 32]
+    high = block >> 8
+    kept = block[(high == d0) | (high == d1) | (high == d2) | (high == d3)]
+    dst[m : m + kept.size] = kept
+    return m + kept.size
+
+
+def _vector_compress() -> bool:
+    """Whether the CPU compresses a vector of 16-bit lanes in one instruction (x86's AVX-512
+    VBMI2, as Linux names its flags). Read from ``/proc/cpuinfo``, not from llvmlite: the
+    kernels' modules read it at import, long before numba is loaded, if ever."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return "avx512_vbmi2" in line.split()
+    except OSError:
+        pass
+    return False
+
+
+#: Whether the kernels copy the keys of a few bins with :func:`compress_bins16` (else with
+#: their scalar loops, faster than LLVM's expansion of a compress on other CPUs). A compiled
+#: kernel takes it as a constant (and numba's cache is kept per CPU).
+VECTOR_COMPRESS = _vector_compress()
+
 #: The helpers above, and the numba intrinsic each becomes in a compiled kernel (Python
 #: cannot run an intrinsic, and the kernels run as Python on small inputs).
 _INTRINSICS = {
     trailing_zeros: ("numba.cpython.unsafe.numbers", "trailing_zeros"),
     leading_zeros: ("numba.cpython.unsafe.numbers", "leading_zeros"),
+    compress_bins16: ("imgstats._simd", "compress_bins16"),
 }
 
 

@@ -187,13 +187,19 @@ def test_select_ranks_equals_sorting(width):
                 assert sums[g] == int(part.astype(np.int64).sum())
 
 
-@pytest.mark.parametrize("mode", ["always", "never"])
-def test_select_ranks_of_16_bit_keys_in_few_high_bytes(mode):
+@pytest.mark.parametrize("mode", ["always", "never", "never-scalar"])
+def test_select_ranks_of_16_bit_keys_in_few_high_bytes(mode, monkeypatch):
     """16-bit groups whose keys crowd a few high bytes (as real rasters do): the keys of the
     wanted high bytes are copied out of the group before their low bytes are counted, and
     the ranks read from them are those of the sorted group -- wanted ranks in one high byte,
-    in neighbouring ones, at both ends, and in groups of one value."""
+    in neighbouring ones, at both ends, and in groups of one value. The copy takes the CPU's
+    vector compress where it has one (up to four wanted high bytes), else a scalar loop
+    ("never-scalar": the Python body told the CPU has none)."""
     from imgstats import _group_kernels as k
+
+    if mode == "never-scalar":
+        monkeypatch.setattr(k, "VECTOR_COMPRESS", False)
+        mode = "never"
 
     rng = np.random.default_rng(16)
     sizes = [33, 34, 257, 2500, 2500, 5000, 40, 300]
@@ -545,3 +551,29 @@ def test_select_ranks_of_wide_keys_equal_a_sort(mode, dtype):
     with _jit.forced(mode):
         k.select_ranks(edge, np.array([0, edge.size]), at, 0, 1, got, np.zeros(0, np.int64), 0)
     np.testing.assert_array_equal(got[0], np.sort(edge)[at[0]])
+
+
+@pytest.mark.parametrize("mode", ["always", "never", "never-scalar"])
+def test_select_ranks_of_16_bit_keys_wanted_in_the_last_partial_vector(mode, monkeypatch):
+    """The keys past the group's last whole vector of 32 are copied one by one: groups whose
+    wanted ranks lie only among them (every tail length), distinct and shuffled."""
+    from imgstats import _group_kernels as k
+
+    if mode == "never-scalar":
+        monkeypatch.setattr(k, "VECTOR_COMPRESS", False)
+        mode = "never"
+    rng = np.random.default_rng(45)
+    parts = []
+    for tail in range(1, 32):
+        for whole in (32, 64):
+            parts.append(np.concatenate([np.full(whole, 0x0101), rng.permutation(tail) + 0x5000]))
+    keys = np.concatenate(parts).astype(np.uint16)
+    n = np.array([p.size for p in parts], np.int64)
+    offsets = np.concatenate([[0], np.cumsum(n)]).astype(np.int64)
+    ranks = np.ascontiguousarray(np.stack([n - 1, n - 2, n - 1 - (n - 1) % 3], 1), np.int64)
+    picked = np.zeros(ranks.shape, np.uint16)
+    with _jit.forced(mode):
+        k.select_ranks(keys, offsets, ranks, 0, n.size, picked, np.zeros(0, np.int64), 0)
+    for g in range(n.size):
+        part = np.sort(keys[offsets[g] : offsets[g + 1]])
+        np.testing.assert_array_equal(picked[g], part[ranks[g]])
