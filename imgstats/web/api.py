@@ -15,6 +15,7 @@ import math
 import sys
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug import exceptions
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
 
 from .. import __version__
@@ -301,7 +302,27 @@ def check_body() -> None:
             "send the body as JSON, with Content-Type: application/json "
             f"(not {request.mimetype or 'none'!r})"
         )
+    _check_codings()
     request._cached_data = _read_body(int(current_app.config["MAX_CONTENT_LENGTH"]))
+
+
+def _check_codings() -> None:
+    """A compressed body is refused by name: it was read as JSON, and its first byte was a
+    400 "not valid JSON: 'utf-8' codec can't decode byte 0x8b" (``Content-Encoding``), or the
+    coding was ignored (``Transfer-Encoding: gzip, chunked``)."""
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        raise UnsupportedMediaType(
+            f"the body is encoded ({encoding[:40]!r}): send it as plain JSON, without "
+            "Content-Encoding"
+        )
+    codings = request.headers.get("Transfer-Encoding", "").lower().split(",")
+    unknown = [c.strip() for c in codings if c.strip() not in ("", "chunked", "identity")]
+    if unknown:
+        raise exceptions.NotImplemented(  # 501, as RFC 9112 asks of an unknown coding
+            f"the transfer coding {unknown[0][:40]!r} is not supported: send the body as is, "
+            "with a Content-Length or chunked"
+        )
 
 
 def _json_body() -> dict:

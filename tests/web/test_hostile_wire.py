@@ -8,6 +8,7 @@ with a readable message (no HTML page, no traceback), and the server keeps servi
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import shutil
 import socket
@@ -242,3 +243,35 @@ def test_bodies_of_many_tiny_chunks_are_refused_and_health_answers(server):
         for s in socks:
             status, _, answer = _read_answer(s)
             assert status == 413 and "more than 16384 chunks" in json.loads(answer)["error"]
+
+
+#: (request bytes, status, words of the message): compressed bodies, refused by name.
+ENCODED = [
+    # a coding gunicorn does not decode: it was ignored, and the body read as it came (200)
+    (
+        b"POST /stats/IMG_1.jpg HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: gzip, chunked\r\n\r\n11\r\n"
+        b'{"funcs":["min"]}\r\n0\r\n\r\n',
+        501,
+        "transfer coding 'gzip'",
+    ),
+    # it was a 400 "the body is not valid JSON: 'utf-8' codec can't decode byte 0x8b"
+    (
+        b"POST /stats/IMG_1.jpg HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Encoding: gzip\r\nContent-Length: 37\r\n\r\n"
+        + gzip.compress(b'{"funcs":["min"]}', mtime=0),
+        415,
+        "send it as plain JSON",
+    ),
+]
+
+
+@pytest.mark.parametrize(("data", "status", "says"), ENCODED, ids=["transfer", "content"])
+def test_a_compressed_body_is_refused_by_name(server, data, status, says):
+    if b"Content-Length: 37" in data:
+        assert len(data.partition(b"\r\n\r\n")[2]) == 37
+    got, headers, body = _exchange(server.port, data)
+    assert got == status, body[:300]
+    assert headers["content-type"] == "application/json"
+    assert says in json.loads(body)["error"]
+    assert http_get(server.url, "/health", timeout=10)[0] == 200
