@@ -232,7 +232,8 @@ def compute(
     UnknownFunction
         ``func`` is not a supported name.
     InvalidOption
-        ``band`` is not a band of the image.
+        ``band`` is not a band of the image, or ``data`` is a summary that needs its
+        pixels for ``func`` (a 32- or 64-bit percentile or std: see :func:`refine`).
     NoValidSamples
         The selection is empty or all NaN.
     ImageNotFound, UnreadableImage, ImageTooLarge, StoreUnavailable
@@ -285,17 +286,13 @@ def compute(
         )
     data, io_options = _region(data, window, mask, polygon, io_options, scheduler)
     bands = list(band) if isinstance(band, (list, tuple)) else [band]
-    if isinstance(data, Summary):  # answered without pixels, or NeedsRefinement
-        summary = data
-    else:
+    if not isinstance(data, Summary):
         plan = _plan(data, scheduler, io_options, count=not progress)
         selected = None if progress else _range_selected(plan, func, band, bands)
         if selected is not None:
             return selected
-        summary = _summarize_for(plan, func, bands, scheduler, progress)
-    if isinstance(band, (list, tuple)):
-        return {b: summary.compute(func, b) for b in bands}
-    return summary.compute(func, band)
+        data = _summarize_for(plan, func, bands, scheduler, progress)
+    return _answers(data, func, band, bands)
 
 
 def _range_selected(plan, func, band, bands):
@@ -352,6 +349,30 @@ def _expand_pattern(data, io_options):
         if is_pattern(data):
             return expand(data, io_options.get("storage_options"))
     return data
+
+
+def _answers(summary: Summary, func, band, bands):
+    """:func:`compute`'s answer from a summary: the one it made, or the one it was given.
+
+    Raises
+    ------
+    InvalidOption
+        A given summary cannot answer a 32- or 64-bit percentile (or std) without a
+        refinement pass over its pixels (``NeedsRefinement``, no domain error, escaped before).
+    """
+    from .summary import NeedsRefinement
+
+    try:
+        if isinstance(band, (list, tuple)):
+            return {b: summary.compute(func, b) for b in bands}
+        return summary.compute(func, band)
+    except NeedsRefinement:
+        funcs = list(func) if isinstance(func, (list, tuple)) else [func]
+        names = ", ".join(getattr(f, "name", f) for f in funcs if summary.missing(f, bands))
+        raise InvalidOption(
+            f"this {summary.dtype} summary cannot answer {names} without its pixels: refine "
+            "it first, imgstats.refine(summary, data, funcs), or compute from the image"
+        ) from None
 
 
 def _summarize_for(plan, func, bands, scheduler, progress) -> Summary:

@@ -829,7 +829,8 @@ class Summary:
         UnknownFunction, InvalidOption, NoValidSamples
         NeedsRefinement
             When a 32- or 64-bit percentile needs a refinement pass; use
-            :func:`imgstats.refine` or :func:`imgstats.compute`, which do it for you.
+            :func:`imgstats.refine`, or :func:`imgstats.compute` of the image, which does it
+            for you (:func:`imgstats.compute` of this summary raises ``InvalidOption``).
         """
         func = with_scaled(with_method(func, method), scaled, scale, offset)
         if isinstance(func, (list, tuple)):

@@ -53,6 +53,19 @@ def test_wide_types_say_what_they_miss(dtype):
     check_all(imgstats.refine(summary, arr, FUNCS).compute(FUNCS), arr, FUNCS)
 
 
+@pytest.mark.parametrize("dtype", ["uint32", "int64", "float32", "float64"])
+def test_compute_of_a_summary_it_cannot_answer_says_so_as_a_domain_error(dtype):
+    # before: imgstats.compute(summary, "median") raised NeedsRefinement, no ImgStatsError,
+    # with "2 histogram bins need a refinement pass"
+    arr = _array(dtype, (40, 30))
+    summary = imgstats.summarize(arr)
+    with pytest.raises(InvalidOption, match=r"cannot answer median, std without its pixels"):
+        imgstats.compute(summary, ["max", "median", "std"])
+    with pytest.raises(InvalidOption, match=r"cannot answer p10 without its pixels"):
+        imgstats.compute(summary, "p10", band=[0], method="lower")
+    assert imgstats.compute(summary, ["max"]) == {"max": arr.max()}
+
+
 @pytest.mark.parametrize(
     "other",
     [lambda a: a[::-1] * 2, lambda a: a[:10], lambda a: a.astype(np.float64)],
