@@ -232,14 +232,21 @@ def leading_zeros(x):
     return np.uint64(64 - int(x).bit_length())
 
 
-def compress_bins16(src, i, dst, m, d0, d1, d2, d3):
-    """Copy the keys of ``src[i:i + 32]`` (16-bit) whose high byte is one of ``d0`` to ``d3``
-    to ``dst[m:]`` in order, and return ``m`` plus their number; ``dst`` must have room for
-    32 keys at ``m``. Compiled kernels call :func:`imgstats._simd.compress_bins16`, a few
-    vector instructions, where :data:`VECTOR_COMPRESS` says the CPU has them."""
-    block = src[i : i + 32]
-    high = block >> 8
-    kept = block[(high == d0) | (high == d1) | (high == d2) | (high == d3)]
+def compress_bins(src, i, dst, m, lo, shift, d0, d1, d2, d3):
+    """Copy the keys ``k`` of ``src[i:i + lanes]`` whose bin ``(k - lo) >> shift`` is one of
+    ``d0`` to ``d3`` to ``dst[m:]`` in order, and return ``m`` plus their number.
+
+    ``src`` and ``dst`` hold unsigned keys of one type, ``lanes`` of them fill 512 bits (32
+    of 16 bits, 16 of 32, 8 of 64), no key of ``src[i:i + lanes]`` is below ``lo``, and
+    ``dst`` has room for ``lanes`` keys at ``m``. Compiled kernels call
+    :func:`imgstats._simd.compress_bins`, a few vector instructions, where
+    :data:`VECTOR_COMPRESS` says the CPU has them.
+    """
+    import numpy as np
+
+    block = src[i : i + 64 // src.itemsize]
+    bins = (block.astype(np.uint64) - np.uint64(lo)) >> np.uint64(shift)
+    kept = block[(bins == d0) | (bins == d1) | (bins == d2) | (bins == d3)]
     dst[m : m + kept.size] = kept
     return m + kept.size
 
@@ -258,7 +265,7 @@ def _vector_compress() -> bool:
     return False
 
 
-#: Whether the kernels copy the keys of a few bins with :func:`compress_bins16` (else with
+#: Whether the kernels copy the keys of a few bins with :func:`compress_bins` (else with
 #: their scalar loops, faster than LLVM's expansion of a compress on other CPUs). A compiled
 #: kernel takes it as a constant (and numba's cache is kept per CPU).
 VECTOR_COMPRESS = _vector_compress()
@@ -268,7 +275,7 @@ VECTOR_COMPRESS = _vector_compress()
 _INTRINSICS = {
     trailing_zeros: ("numba.cpython.unsafe.numbers", "trailing_zeros"),
     leading_zeros: ("numba.cpython.unsafe.numbers", "leading_zeros"),
-    compress_bins16: ("imgstats._simd", "compress_bins16"),
+    compress_bins: ("imgstats._simd", "compress_bins"),
 }
 
 

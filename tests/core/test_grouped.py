@@ -509,14 +509,19 @@ def test_64_bit_integer_means_are_exact_past_64_bits(mode, dtype):
         assert got[j] == float(Fraction(sum(int(v) for v in g), g.size)), j
 
 
-@pytest.mark.parametrize("mode", ["always", "never"])
+@pytest.mark.parametrize("mode", ["always", "never", "never-scalar"])
 @pytest.mark.parametrize("dtype", ["uint32", "uint64"])
-def test_select_ranks_of_wide_keys_equal_a_sort(mode, dtype):
+def test_select_ranks_of_wide_keys_equal_a_sort(mode, dtype, monkeypatch):
     """32- and 64-bit keys: one bucket pass over 8 bits of ``key - min`` where the keys
     differ most, then the wanted buckets sorted. Groups of equal keys, two values, a few
     (insertion), clustered keys with a far outlier (one bucket holds nearly all), the
-    type's extremes, ties, ranks in any order and several in one bucket."""
+    type's extremes, ties, ranks in any order and several in one bucket; the wanted
+    buckets' keys copied with the CPU's vector compress, or ("never-scalar") without."""
     from imgstats import _group_kernels as k
+
+    if mode == "never-scalar":
+        monkeypatch.setattr(k, "VECTOR_COMPRESS", False)
+        mode = "never"
 
     dt = np.dtype(dtype)
     top = np.iinfo(dt).max

@@ -1,4 +1,4 @@
-"""The vector compress of 16-bit keys (``imgstats._simd``) against its Python twin."""
+"""The vector compress of keys (``imgstats._simd``) against numpy and its Python twin."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from imgstats import _jit
 
 def _compiled():
     numba = pytest.importorskip("numba")
-    from imgstats._simd import compress_bins16
+    from imgstats._simd import compress_bins
 
     @numba.njit
     def run(src, dst, bins):
         m = 0
         i = 0
         while i + 32 <= src.size:
-            m = compress_bins16(src, i, dst, m, bins[0], bins[1], bins[2], bins[3])
+            m = compress_bins(src, i, dst, m, 0, 8, bins[0], bins[1], bins[2], bins[3])
             i += 32
         return m
 
@@ -46,6 +46,38 @@ def test_compress_keeps_the_keys_of_the_bins_in_order(bins, kind):
     twin = np.full(n + 32, 7, np.uint16)
     mm = 0
     for i in range(0, n, 32):
-        mm = _jit.compress_bins16(src, i, twin, mm, *bins)
+        mm = _jit.compress_bins(src, i, twin, mm, 0, 8, *bins)
     assert mm == m
+    np.testing.assert_array_equal(twin[:mm], want)
+
+
+@pytest.mark.parametrize("dtype", [np.uint32, np.uint64])
+def test_compress_of_wide_keys_by_bucket(dtype):
+    """Buckets ``(k - lo) >> shift`` of 32- and 64-bit keys, near the type's top too."""
+    rng = np.random.default_rng(np.dtype(dtype).itemsize)
+    top = np.iinfo(dtype).max
+    lo = dtype(top - 2**31)
+    src = (lo + rng.integers(0, 2**31, 16 * 30, dtype=np.uint64).astype(dtype)).astype(dtype)
+    shift = np.uint64(23)
+    buckets = (src - lo) >> dtype(shift)
+    bins = (int(buckets[3]), int(buckets[7]), 255, int(buckets[3]))
+    want = src[np.isin(buckets, bins)]
+    numba = pytest.importorskip("numba")
+    from imgstats._simd import compress_bins
+
+    @numba.njit
+    def run(src, dst, lo, shift, d):
+        m = 0
+        lanes = 64 // src.itemsize
+        for i in range(0, src.size, lanes):
+            m = compress_bins(src, i, dst, m, lo, shift, d[0], d[1], d[2], d[3])
+        return m
+
+    dst = np.zeros(src.size + 16, dtype)
+    m = run(src, dst, lo, shift, np.array(bins, np.int64))
+    np.testing.assert_array_equal(dst[:m], want)
+    twin = np.zeros(src.size + 16, dtype)
+    mm = 0
+    for i in range(0, src.size, 64 // src.itemsize):
+        mm = _jit.compress_bins(src, i, twin, mm, lo, shift, *bins)
     np.testing.assert_array_equal(twin[:mm], want)
