@@ -14,7 +14,6 @@ Examples
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 
@@ -172,8 +171,11 @@ def settings(config: Mapping | None = None) -> Config:
     imgstats.InvalidOption
         For a setting of the wrong type or out of its range, naming it.
     """
+    from .gallery import check_settings as check_gallery
+
     merged = Config(os.getcwd())
     _load(merged, config)
+    check_gallery(merged)
     return merged
 
 
@@ -251,40 +253,22 @@ def _install_request_budget(app: Flask) -> None:
         _local.budget = None
 
 
-def _number(config, key: str, kind: type) -> int | float:
-    """``config[key]`` as ``kind``, or InvalidOption naming the setting (a JSON float such as
-    ``1e3`` is a whole number when it is one)."""
-    from ..errors import InvalidOption
-
-    value = config[key]
-    try:
-        if kind is int and isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, bool) or (kind is int and isinstance(value, float)):
-            raise ValueError
-        return kind(value)
-    except (TypeError, ValueError, OverflowError):
-        what = "a whole number" if kind is int else "a number"
-        raise InvalidOption(
-            f"invalid imgstats setting: {key} (IMGSTATS_{key}) must be {what}, not {value!r}"
-        ) from None
-
-
 def _normalize(config) -> None:
     """Coerce settings read from the environment to their types."""
     from ..errors import InvalidOption
     from ._limits import slow_queue_default
+    from ._settings import check_range, number
 
     if config["PIXEL_LIMIT"] in (None, ""):
         config["PIXEL_LIMIT"] = pixel_limit_default()
-    config["PIXEL_LIMIT"] = _number(config, "PIXEL_LIMIT", int)
+    config["PIXEL_LIMIT"] = number(config, "PIXEL_LIMIT", int)
     if config["DECODE_PIXELS"] in (None, ""):
         config["DECODE_PIXELS"] = 2 * config["PIXEL_LIMIT"]
-    config["DECODE_PIXELS"] = _number(config, "DECODE_PIXELS", int)
+    config["DECODE_PIXELS"] = number(config, "DECODE_PIXELS", int)
     if config["SLOW_QUEUE"] in (None, ""):
         config["SLOW_QUEUE"] = slow_queue_default(config["DECODE_PIXELS"])
     for key, kind in _NUMBERS.items():
-        config[key] = _number(config, key, kind)
+        config[key] = number(config, key, kind)
     if isinstance(config["WARMUP"], str):
         word = config["WARMUP"].strip().lower()
         if word not in ("0", "false", "no", "off", "1", "true", "yes", "on"):
@@ -299,14 +283,7 @@ def _normalize(config) -> None:
         else:
             config[key] = str(config[key])
     for key, lowest in _LOWEST.items():
-        value = config[key]
-        positive = isinstance(lowest, float)
-        if not (math.isfinite(value) and value >= lowest) or (positive and value == 0):
-            least = "greater than 0" if positive else f"at least {lowest}"
-            raise InvalidOption(
-                f"invalid imgstats setting: {key} (IMGSTATS_{key}) must be a finite number "
-                f"{least}, not {value!r}"
-            )
+        check_range(key, config[key], lowest)
     if config["REDIS_URL"] and not config["REDIS_URL"].startswith(_REDIS_SCHEMES):
         raise InvalidOption(
             "invalid imgstats setting: REDIS_URL (IMGSTATS_REDIS_URL) must be a redis:// "

@@ -147,10 +147,9 @@ def check_settings(
     imgstats.InvalidOption
         For a setting (``IMGSTATS_*``) or an argument of the wrong type or out of range.
     """
-    import math
-
     from ..errors import InvalidOption
     from . import settings
+    from ._settings import check_range, number
 
     settings(config)
     for name, value in (("workers", workers), ("threads", threads)):
@@ -158,19 +157,8 @@ def check_settings(
             raise InvalidOption(f"--{name} must be at least 1, not {value}")
     for key, (lowest, kind) in _SERVER_NUMBERS.items():
         text = os.environ.get(f"IMGSTATS_{key}", "").strip()
-        if not text:
-            continue
-        try:
-            value = kind(text)
-        except ValueError:
-            value = math.nan
-        positive = isinstance(lowest, float)
-        if not (math.isfinite(value) and value >= lowest) or (positive and value == 0):
-            least = "greater than 0" if positive else f"at least {lowest}"
-            what = "a whole number" if kind is int else "a number"
-            raise InvalidOption(
-                f"invalid imgstats setting: IMGSTATS_{key} must be {what} {least}, not {text!r}"
-            )
+        if text:
+            check_range(key, number({key: text}, key, kind), lowest)
     jit = os.environ.get("IMGSTATS_JIT", "").strip().lower()
     if jit and jit not in ("auto", "always", "never"):
         raise InvalidOption(

@@ -55,6 +55,7 @@ from ..errors import (
 )
 from ..functions import NAMED_FUNCTIONS, SCALAR_FUNCTIONS, parse_function
 from . import _plots
+from ._settings import check_range, number
 from ._thumbs import MEDIA_TYPE, BackgroundRenders, RenderCache, default_folder
 from .errors import status_of
 from .store import cacheable
@@ -103,22 +104,37 @@ _WEB_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "W
 _ORIGINAL_MAX_BYTES = 2 << 20  # small web images are shown as they are, larger ones reduced
 
 
+#: The gallery's number settings: (type, least value; a float means greater than it).
+_NUMBERS = {
+    "GALLERY_PAGE_SIZE": (int, 1),
+    "GALLERY_ALL_PAGE_SIZE": (int, 1),
+    "GALLERY_THUMB_SIZE": (int, 1),
+    "GALLERY_PREVIEW_SIZE": (int, 1),
+    "GALLERY_CACHE_BYTES": (int, 0),
+    "GALLERY_DISK_CACHE_BYTES": (int, 0),
+    "GALLERY_PAGE_WAIT": (float, 0),
+}
+
+
+def check_settings(config) -> None:
+    """Fill in the gallery's defaults and convert and check its number settings in
+    ``config`` (InvalidOption naming a bad one): a thumbnail size of ``abc`` was a 500 on
+    every page, a page size of 0 an empty gallery."""
+    for key, value in DEFAULTS.items():
+        config.setdefault(key, value)
+    for key, (kind, lowest) in _NUMBERS.items():
+        config[key] = number(config, key, kind)
+        check_range(key, config[key], lowest)
+
+
 @bp.record_once
 def _setup(state) -> None:
     """Build the gallery's rendering cache inside the app and register its error page."""
     app = state.app
-    for key, value in DEFAULTS.items():
-        app.config.setdefault(key, value)
+    check_settings(app.config)
     folder = app.config["GALLERY_CACHE_DIR"]
     if folder is None:  # private to this user, or refused (see _thumbs.private_folder)
         folder = default_folder()
-    try:
-        wait = float(app.config["GALLERY_PAGE_WAIT"])
-    except (TypeError, ValueError):
-        wait = math.nan
-    if not wait >= 0:  # also refuses NaN
-        raise InvalidOption("invalid imgstats setting: GALLERY_PAGE_WAIT must be a number >= 0")
-    app.config["GALLERY_PAGE_WAIT"] = wait
     app.extensions[_EXTENSION] = RenderCache(
         int(app.config["GALLERY_CACHE_BYTES"]),
         folder or None,

@@ -43,6 +43,11 @@ BAD = [
     ("SEND_TIMEOUT", "0"),
     ("JIT", "bogus"),
     ("WORKER_CLASS", "bogus"),
+    # the gallery's: a 500 on every page, an empty gallery, or a worker that failed to boot
+    ("GALLERY_THUMB_SIZE", "abc"),
+    ("GALLERY_PAGE_SIZE", "0"),
+    ("GALLERY_PAGE_WAIT", "-1"),
+    ("GALLERY_CACHE_BYTES", "abc"),
 ]
 
 
@@ -84,6 +89,8 @@ def test_workers_below_one_is_refused(capsys, no_server, workers):
         ("WORKERS", "3"),
         ("JIT", "never"),
         ("WORKER_CLASS", "gthread"),
+        ("GALLERY_PAGE_WAIT", "0"),
+        ("GALLERY_THUMB_SIZE", "64"),
     ],
 )
 def test_good_settings_pass(monkeypatch, key, value):
@@ -108,8 +115,8 @@ def test_serve_process_exits_2_with_one_line(tmp_path):
     )
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines() == [
-        "imgstats: error: invalid imgstats setting: IMGSTATS_HEADER_TIMEOUT must be a number "
-        "greater than 0, not '-5'"
+        "imgstats: error: invalid imgstats setting: HEADER_TIMEOUT (IMGSTATS_HEADER_TIMEOUT) "
+        "must be a finite number greater than 0, not -5.0"
     ]
 
 
