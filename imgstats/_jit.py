@@ -254,7 +254,11 @@ def compress_bins(src, i, dst, m, lo, shift, d0, d1, d2, d3):
 def _vector_compress() -> bool:
     """Whether the CPU compresses a vector of 16-bit lanes in one instruction (x86's AVX-512
     VBMI2, as Linux names its flags). Read from ``/proc/cpuinfo``, not from llvmlite: the
-    kernels' modules read it at import, long before numba is loaded, if ever."""
+    kernels' modules read it at import, long before numba is loaded, if ever. When numba is
+    told to compile for another CPU (``NUMBA_CPU_NAME``, ``NUMBA_CPU_FEATURES``: a cache
+    made for many machines), only a feature list naming ``+avx512vbmi2`` says yes."""
+    if os.environ.get("NUMBA_CPU_NAME") or os.environ.get("NUMBA_CPU_FEATURES"):
+        return "+avx512vbmi2" in os.environ.get("NUMBA_CPU_FEATURES", "").split(",")
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
             for line in fh:

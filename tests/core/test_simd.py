@@ -81,3 +81,19 @@ def test_compress_of_wide_keys_by_bucket(dtype):
     for i in range(0, src.size, 64 // src.itemsize):
         mm = _jit.compress_bins(src, i, twin, mm, lo, shift, *bins)
     np.testing.assert_array_equal(twin[:mm], want)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"NUMBA_CPU_NAME": "generic"}, False),
+        ({"NUMBA_CPU_NAME": "generic", "NUMBA_CPU_FEATURES": "+avx2,+avx512f"}, False),
+        ({"NUMBA_CPU_NAME": "znver4", "NUMBA_CPU_FEATURES": "+avx512f,+avx512vbmi2"}, True),
+    ],
+)
+def test_a_cpu_chosen_for_numba_decides_the_vector_compress(env, expected, monkeypatch):
+    """A cache compiled for other machines (numba's NUMBA_CPU_NAME) must not take the vector
+    path on the strength of this machine's flags."""
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert _jit._vector_compress() is expected
