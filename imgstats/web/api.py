@@ -596,7 +596,10 @@ def _etag(store: str, answer, band, method=None, scaling=(False, None, None)) ->
 
 def _not_modified(etag: str) -> bool:
     """Whether the request's If-None-Match holds ``etag``, compared weakly as RFC 9110 says:
-    a proxy that compresses answers (nginx's gzip) hands clients ``W/"..."`` to send back."""
+    a proxy that compresses answers (nginx's gzip) hands clients ``W/"..."`` to send back.
+    Most requests have none: the header is looked for before werkzeug parses it."""
+    if not request.environ.get("HTTP_IF_NONE_MATCH"):
+        return False
     return request.if_none_match.contains_weak(etag)
 
 
