@@ -25,6 +25,14 @@ def _band(value: str):
     return int(value) if re.fullmatch(r"-?[0-9]+", value) else value
 
 
+def _positive(value: str) -> int:
+    """A whole number of at least 1 (``--pixel-limit``, ``--workers``): ``--pixel-limit -5``
+    refused every image "over --pixel-limit -5", ``--workers 0`` took the default."""
+    if not re.fullmatch(r"[0-9]+", value.strip()) or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {value!r}")
+    return int(value)
+
+
 def _chunks(value: str):
     """``--chunks``: ``auto``, a size (``2048``), sizes of y, x (``512,512``), bytes (``64MiB``)."""
     from dask.utils import parse_bytes
@@ -198,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--json", action="store_true", help="the same as --format json")
     stats.add_argument(
         "--pixel-limit",
-        type=int,
+        type=_positive,
         default=None,
         metavar="PIXELS",
         help="refuse images that declare more pixels "
@@ -284,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8181, help="port to listen on (default: 8181)")
     serve.add_argument(
         "--workers",
-        type=int,
+        type=_positive,
         default=None,
         metavar="N",
         help="gunicorn worker processes (default: IMGSTATS_WORKERS, else 2)",

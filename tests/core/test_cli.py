@@ -224,6 +224,22 @@ def test_usage_errors_exit_2(capsys):
     assert exc.value.code == 2
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["stats", "x.png", "min", "--pixel-limit", "-5"],  # every image was "over" it
+        ["stats", "x.png", "min", "--pixel-limit", "0"],
+        ["serve", "--workers", "0"],  # took IMGSTATS_WORKERS or 2
+        ["serve", "--workers", "-1"],
+    ],
+)
+def test_counts_below_one_are_usage_errors(capsys, argv):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert "must be a whole number of at least 1" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("chunks", ["auto", "8", "8,5", "9,7,1", "1KiB"])
 def test_chunks_option_forms(images, capsys, chunks):
     folder, arrays = images
