@@ -139,6 +139,15 @@ def request_complete(
     return len(buf) - body >= length
 
 
+def _declared_length(req) -> int:
+    """The Content-Length a parsed request declares (-1 without one)."""
+    for name, value in req.headers:
+        if name == "CONTENT-LENGTH":
+            value = value.strip()
+            return int(value) if value.isdigit() else -1
+    return -1
+
+
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
 
@@ -760,6 +769,11 @@ class BufferingWorker(ThreadWorker):
         return bool(conn.parser.finish_body(deadline=time.monotonic() + DRAIN_SECONDS))
 
     def handle_request(self, req, conn):
+        if _declared_length(req) > self.max_body:
+            # the app answers 413 without reading the body, and the connection then closes
+            # (_keepalive_after): the answer says "Connection: close", not "keep-alive", so
+            # that a client does not send its next request into a closing connection
+            req.must_close = True
         try:
             return super().handle_request(req, conn)
         except (BlockingIOError, TimeoutError):  # SO_SNDTIMEO: the client reads nothing

@@ -275,3 +275,21 @@ def test_a_compressed_body_is_refused_by_name(server, data, status, says):
     assert headers["content-type"] == "application/json"
     assert says in json.loads(body)["error"]
     assert http_get(server.url, "/health", timeout=10)[0] == 200
+
+
+def test_a_body_over_the_limit_is_answered_with_connection_close(server):
+    # the 413 said "Connection: keep-alive" and the server then closed the connection: a
+    # client reusing it for its next request found it closed
+    body = b'{"funcs": ["min"], "x": "' + b"a" * (1 << 21) + b'"}'
+    head = (
+        b"POST /stats/IMG_1.jpg HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body)
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as s:
+        s.sendall(head + body)
+        status, headers, answer = _read_answer(s)
+        assert status == 413, answer[:300]
+        assert headers["connection"] == "close"
+        with contextlib.suppress(ConnectionResetError):
+            assert s.recv(1 << 16) == b""  # closed, as it says
+    assert http_get(server.url, "/health", timeout=10)[0] == 200
