@@ -117,6 +117,11 @@ def request_complete(
     """
     end = buf.find(b"\r\n\r\n")
     if end < 0:
+        if buf.find(b"\n\n", 0, MAX_HEAD) >= 0:
+            # a head of bare LFs ends here, for its client: gunicorn says 400 ("bare LF as
+            # line terminator") at once, where the wait for CRLF CRLF ended in a 408 after
+            # HEADER_TIMEOUT
+            return True
         return None if len(buf) > MAX_HEAD else False
     if end > MAX_HEAD:
         return None

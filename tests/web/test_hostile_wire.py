@@ -153,7 +153,7 @@ def test_a_request_gunicorn_refuses_is_answered_as_json(server, data, status):
 #: (request bytes, status, what the message says): requests the worker refuses itself. Their
 #: message was only the reason phrase ("Request Timeout"), which says nothing of the cause.
 REFUSED = [
-    (b"GET /health HTTP/1.1\nHost: x\n\n", 408, "IMGSTATS_HEADER_TIMEOUT"),  # bare LF: no end
+    (b"GET /health HTTP/1.1\nHost: x\n", 408, "IMGSTATS_HEADER_TIMEOUT"),  # no end of the head
     (b"\x16\x03\x01\x00\xa5\x01\x00", 408, "head (up to an empty line"),  # a TLS hello
     (
         POST.replace(b"Transfer-Encoding: chunked", b"Content-Length: 100") + b'{"funcs":',
@@ -293,3 +293,13 @@ def test_a_body_over_the_limit_is_answered_with_connection_close(server):
         with contextlib.suppress(ConnectionResetError):
             assert s.recv(1 << 16) == b""  # closed, as it says
     assert http_get(server.url, "/health", timeout=10)[0] == 200
+
+
+@pytest.mark.parametrize(
+    "data", [b"GET /health HTTP/1.1\nHost: x\n\n", b"GET /health HTTP/1.1\r\nHost: x\r\n\n"]
+)
+def test_bare_line_feeds_are_a_400_at_once(server, data):
+    # the worker waited for CRLF CRLF, and answered 408 after the header timeout
+    got, headers, body = _exchange(server.port, data)
+    assert got == 400, body[:300]
+    assert "bare LF" in json.loads(body)["error"]

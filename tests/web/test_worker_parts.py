@@ -36,6 +36,10 @@ CHUNKED = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
         (CHUNKED + b"1\r\na\r\n" * MAX_CHUNKS + b"0\r\n\r\n", True),
         (CHUNKED + b"1\r\na\r\n" * (MAX_CHUNKS + 1) + b"0\r\n\r\n", None),
         (CHUNKED + b"-64\r\n", True),  # a signed size: gunicorn says 400
+        # bare LFs end the head for the client: gunicorn says 400, not a 408 after 10 s
+        (b"GET / HTTP/1.1\nHost: x\n\n", True),
+        (b"GET / HTTP/1.1\r\nHost: x\r\n\n", True),
+        (b"GET / HTTP/1.1\nHost: x\n", False),
     ],
 )
 def test_request_complete(data, expected):
