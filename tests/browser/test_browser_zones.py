@@ -192,3 +192,24 @@ def test_a_bad_geojson_is_said_and_nothing_is_drawn(zones_server, page):
     expect(page.get_by_role("alert")).to_contain_text("feature 0", timeout=60_000)
     expect(page.locator("[data-zones-overlay] path")).to_have_count(0)
     assert page.locator("[data-zones-result]").is_hidden()
+
+
+def test_hostile_zone_ids_stay_text_and_each_function_is_one_column(zones_server, page):
+    # ids that a spreadsheet would run as formulas (OWASP's CSV injection), and functions
+    # typed twice or with "count": two columns of one value before
+    hostile = ['=HYPERLINK("http://evil.example","x")', "+1+1", "@SUM(A1)", "-2+3"]
+    features = [dict(f, id=i) for f, i in zip(ZONES["features"], hostile, strict=False)]
+    zones = {"type": "FeatureCollection", "features": features}
+    page.goto(zones_server.url + "/gallery/IMG_1.jpg")
+    page.get_by_label("GeoJSON, pasted").fill(json.dumps(zones))
+    page.get_by_label("Statistics of each zone").fill("median count median")
+    page.get_by_role("button", name="Compute zones").click()
+    expect(page.locator("[data-zones-status]")).to_have_text("3 zones.", timeout=120_000)
+    headers = page.locator("[data-zones-table] thead th").all_text_contents()
+    assert [h.strip() for h in headers] == ["zone", "median", "count"]
+    assert sorted(r[0] for r in _table(page)) == sorted(hostile[:3])  # shown as they are
+    rows = _csv(page)
+    assert rows[0] == ["zone", "median", "count"]
+    assert [r[0] for r in rows[1:]] == ["'" + h for h in hostile[:3]]
+    api = _api(zones_server, {"funcs": ["median"], "zones": zones})
+    assert [float(r[1]) for r in rows[1:]] == [f["properties"]["median"] for f in api["features"]]

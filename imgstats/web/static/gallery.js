@@ -313,8 +313,11 @@ document.addEventListener("DOMContentLoaded", () => {
   };
   const csvCell = (value) => {
     if (value === null || value === undefined) return "";
-    const s = String(value);
-    return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+    let s = String(value);
+    // a zone id of the GeoJSON such as =HYPERLINK(...) is text, not a formula, in a
+    // spreadsheet (OWASP's CSV injection); numbers, negative ones too, stay numbers
+    if (typeof value === "string" && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+    return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   };
   const compare = (a, b) => {
     // empty zones (null) last whatever the direction; numbers as numbers, else as text
@@ -434,7 +437,10 @@ document.addEventListener("DOMContentLoaded", () => {
     } catch (exc) {
       return say(`No answer from the service: ${exc.message}`);
     }
-    const names = (answer.funcs || funcs).concat(["count"]);
+    // the service's names of the functions, each once ("median median" or "count" typed
+    // made two columns of one value); "count" is always answered, last
+    const asked = answer.funcs || (answer.imgstats && answer.imgstats.funcs) || funcs;
+    const names = [...new Set(asked.filter((n) => n !== "count")), "count"];
     const base = section.dataset.image.replace(/\.[^.]*$/, "");
     if (labels) {
       overlay.replaceChildren();
