@@ -151,7 +151,8 @@ def check_settings(
     from . import settings
     from ._settings import check_range, number
 
-    settings(config)
+    checked = settings(config)
+    _check_folder(checked["IMAGES"])
     for name, value in (("workers", workers), ("threads", threads)):
         if value is not None and value < 1:
             raise InvalidOption(f"--{name} must be at least 1, not {value}")
@@ -166,6 +167,21 @@ def check_settings(
         )
     if not dev:  # Flask's development server needs no gunicorn
         _check_worker_class(_worker_class())
+
+
+def _check_folder(images) -> None:
+    """A local store that is a file, not a folder, is refused: every image was a 404 and the
+    gallery a 502 ("Not a directory"). A folder that does not exist yet serves nothing."""
+    from urllib.parse import urlsplit
+
+    from ..errors import InvalidOption
+    from .store import is_url
+
+    if images is None or (is_url(images) and not images.startswith("file://")):
+        return
+    path = urlsplit(images).path if images.startswith("file://") else images
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise InvalidOption(f"the image store {images!r} is a file, not a folder (--images)")
 
 
 def check_address(host: str, port: int) -> None:

@@ -136,3 +136,17 @@ def test_an_address_that_cannot_be_listened_on_is_one_line(capsys, no_server, ar
     assert main(["serve", *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith("imgstats: error: cannot listen on") and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("form", ["{}", "file://{}"])
+def test_a_store_that_is_a_file_is_refused(tmp_path, capsys, no_server, form):
+    # every image was a 404 and the gallery a 502 ("Not a directory")
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    images = form.format(tmp_path / "a.jpg")
+    assert main(["serve", "--images", images, "--port", "8"]) == 2
+    err = capsys.readouterr().err
+    assert "is a file, not a folder" in err and err.count("\n") == 1, err
+
+
+def test_a_store_folder_not_yet_made_is_served(tmp_path):
+    check_settings({"IMAGES": str(tmp_path / "later")})  # it lists nothing until it exists
