@@ -26,22 +26,116 @@ def _errors(*codes: int) -> dict:
         by_code.setdefault(code, []).append(cls.__name__)
     text = {
         404: "image, pattern match or function not found",
-        405: "method not allowed (GET only, but POST on /stats/{image})",
+        405: "method not allowed (GET only, but POST on /stats/{image} and /zonal/{image})",
         400: "invalid option (band, page, window, polygon, method, body; mixed pixel types in a "
         "collection; an unknown query parameter, or one given twice; a key given twice in one "
         "object of the body)",
         413: "image declares too many pixels, or the body is too large",
-        415: "a POST body that is not sent as Content-Type: application/json",
+        415: "a POST body that is not sent as Content-Type: application/json, or is "
+        "compressed (Content-Encoding)",
         422: "unreadable image or no valid samples",
         502: "the image store failed",
         503: "the service is busy (Retry-After says when to retry)",
         504: "the image store did not answer in time",
+        501: "a POST body sent with a transfer coding other than chunked",
     }
     out = {}
     for code in codes:
         kinds = ", ".join(by_code.get(code, []))
         out[str(code)] = _error(text[code] + (f" ({kinds})" if kinds else ""))
     return out
+
+
+def _zonal_operation() -> dict:
+    """``POST /zonal/{image}``: statistics per polygon of a FeatureCollection, or per label of
+    a label raster of the store (see ``imgstats/web/zonal.py`` and docs/zonal.md)."""
+    zonal_funcs = "^(min|max|mean|median|count|" + FUNCTION_PATTERN.replace("?P<q>", "") + ")$"
+    return {
+        "post": {
+            "summary": "Statistics of every zone: polygons or a label raster",
+            "operationId": "zonal",
+            "description": "Polygons (a GeoJSON FeatureCollection, in pixel coordinates, or "
+            "in map coordinates with crs or the collection's own crs member) answer the "
+            "FeatureCollection itself, each feature's properties extended with one key per "
+            'function and count; a label raster of the store ({"labels": name}) answers '
+            "rows, one per label. A zone without a valid sample has count 0 and null "
+            "values. Limits: the body (MAX_CONTENT_LENGTH), ZONAL_FEATURES features, "
+            "ZONAL_VERTICES vertices and ZONAL_LABELS labels (400 beyond); a bad feature is "
+            "a 400 naming its index.",
+            "parameters": [
+                {
+                    "name": "image",
+                    "in": "path",
+                    "required": True,
+                    "description": "An image name of the store (IMG_1.jpg); not a pattern.",
+                    "schema": {"type": "string", "maxLength": 255},
+                }
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["funcs", "zones"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "funcs": {
+                                    "type": "array",
+                                    "minItems": 1,
+                                    "maxItems": 64,
+                                    "items": {"type": "string", "pattern": zonal_funcs},
+                                },
+                                "zones": {
+                                    "oneOf": [
+                                        {
+                                            "type": "object",
+                                            "description": "A GeoJSON FeatureCollection "
+                                            "of Polygon and MultiPolygon features.",
+                                            "required": ["type", "features"],
+                                            "properties": {
+                                                "type": {"const": "FeatureCollection"},
+                                                "features": {"type": "array"},
+                                            },
+                                        },
+                                        {
+                                            "type": "object",
+                                            "description": "A label raster of the store.",
+                                            "required": ["labels"],
+                                            "additionalProperties": False,
+                                            "properties": {"labels": {"type": "string"}},
+                                        },
+                                    ]
+                                },
+                                "band": {"type": ["string", "integer", "null"]},
+                                "page": {"type": ["integer", "null"], "minimum": 0},
+                                "id_property": {
+                                    "type": ["string", "null"],
+                                    "description": "The property naming each polygon's "
+                                    "zone (default: the features' ids, else positions).",
+                                },
+                                "crs": {
+                                    "type": ["string", "null"],
+                                    "maxLength": 200,
+                                    "description": "The polygons' CRS: raster (the "
+                                    "image's own) or any CRS pyproj knows (EPSG:4326).",
+                                },
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": {
+                    "description": "The FeatureCollection with each zone's statistics in "
+                    "its properties, or {image, version, labels, funcs, rows} for a label "
+                    "raster.",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                **_errors(400, 404, 405, 413, 415, 422, 501, 502, 503, 504),
+            },
+        }
+    }
 
 
 def openapi_document(version: str) -> dict:
@@ -472,10 +566,11 @@ def openapi_document(version: str) -> dict:
                                 }
                             },
                         },
-                        **_errors(400, 404, 405, 413, 415, 422, 502, 503, 504),
+                        **_errors(400, 404, 405, 413, 415, 422, 501, 502, 503, 504),
                     },
                 }
             },
+            "/zonal/{image}": _zonal_operation(),
             "/api/images": {
                 "get": {
                     "summary": "Image names in the store",

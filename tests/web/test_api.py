@@ -497,7 +497,13 @@ def test_openapi_describes_the_api(client):
         "/api/images",
         "/api/images/{image}",
         "/api/openapi.json",
+        "/zonal/{image}",  # it was missing: /docs did not show it
     }
+    zonal = doc["paths"]["/zonal/{image}"]["post"]
+    assert {"200", "400", "413", "415", "501"} <= set(zonal["responses"])
+    body = zonal["requestBody"]["content"]["application/json"]["schema"]
+    assert set(body["properties"]) == {"funcs", "zones", "band", "page", "id_property", "crs"}
+    assert {"415", "501"} <= set(doc["paths"]["/stats/{image}"]["post"]["responses"])
     responses = doc["paths"]["/stats/{image}/{func}"]["get"]["responses"]
     assert {"200", "404", "413", "422", "502", "504"} <= set(responses)
     import re
