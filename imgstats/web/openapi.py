@@ -46,10 +46,61 @@ def _errors(*codes: int) -> dict:
     return out
 
 
+def _json_body(required: list[str], properties: dict) -> dict:
+    """A required JSON object body of these ``properties`` (no others)."""
+    schema = {
+        "type": "object",
+        "required": required,
+        "additionalProperties": False,
+        "properties": properties,
+    }
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _funcs_array(pattern: str) -> dict:
+    """The ``funcs`` of a POST body: 1 to 64 function names."""
+    return {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": 64,
+        "items": {"type": "string", "pattern": pattern},
+    }
+
+
 def _zonal_operation() -> dict:
     """``POST /zonal/{image}``: statistics per polygon of a FeatureCollection, or per label of
     a label raster of the store (see ``imgstats/web/zonal.py`` and docs/zonal.md)."""
     zonal_funcs = "^(min|max|mean|median|count|" + FUNCTION_PATTERN.replace("?P<q>", "") + ")$"
+    polygons = {
+        "type": "object",
+        "description": "A GeoJSON FeatureCollection of Polygon and MultiPolygon features.",
+        "required": ["type", "features"],
+        "properties": {"type": {"const": "FeatureCollection"}, "features": {"type": "array"}},
+    }
+    labels = {
+        "type": "object",
+        "description": "A label raster of the store.",
+        "required": ["labels"],
+        "additionalProperties": False,
+        "properties": {"labels": {"type": "string"}},
+    }
+    body = {
+        "funcs": _funcs_array(zonal_funcs),
+        "zones": {"oneOf": [polygons, labels]},
+        "band": {"type": ["string", "integer", "null"]},
+        "page": {"type": ["integer", "null"], "minimum": 0},
+        "id_property": {
+            "type": ["string", "null"],
+            "description": "The property naming each polygon's zone (default: the features' "
+            "ids, else their positions).",
+        },
+        "crs": {
+            "type": ["string", "null"],
+            "maxLength": 200,
+            "description": "The polygons' CRS: raster (the image's own) or any CRS pyproj "
+            "knows (EPSG:4326).",
+        },
+    }
     return {
         "post": {
             "summary": "Statistics of every zone: polygons or a label raster",
@@ -71,60 +122,7 @@ def _zonal_operation() -> dict:
                     "schema": {"type": "string", "maxLength": 255},
                 }
             ],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["funcs", "zones"],
-                            "additionalProperties": False,
-                            "properties": {
-                                "funcs": {
-                                    "type": "array",
-                                    "minItems": 1,
-                                    "maxItems": 64,
-                                    "items": {"type": "string", "pattern": zonal_funcs},
-                                },
-                                "zones": {
-                                    "oneOf": [
-                                        {
-                                            "type": "object",
-                                            "description": "A GeoJSON FeatureCollection "
-                                            "of Polygon and MultiPolygon features.",
-                                            "required": ["type", "features"],
-                                            "properties": {
-                                                "type": {"const": "FeatureCollection"},
-                                                "features": {"type": "array"},
-                                            },
-                                        },
-                                        {
-                                            "type": "object",
-                                            "description": "A label raster of the store.",
-                                            "required": ["labels"],
-                                            "additionalProperties": False,
-                                            "properties": {"labels": {"type": "string"}},
-                                        },
-                                    ]
-                                },
-                                "band": {"type": ["string", "integer", "null"]},
-                                "page": {"type": ["integer", "null"], "minimum": 0},
-                                "id_property": {
-                                    "type": ["string", "null"],
-                                    "description": "The property naming each polygon's "
-                                    "zone (default: the features' ids, else positions).",
-                                },
-                                "crs": {
-                                    "type": ["string", "null"],
-                                    "maxLength": 200,
-                                    "description": "The polygons' CRS: raster (the "
-                                    "image's own) or any CRS pyproj knows (EPSG:4326).",
-                                },
-                            },
-                        }
-                    }
-                },
-            },
+            "requestBody": _json_body(["funcs", "zones"], body),
             "responses": {
                 "200": {
                     "description": "The FeatureCollection with each zone's statistics in "
@@ -472,90 +470,76 @@ def openapi_document(version: str) -> dict:
                     "(MAX_CONTENT_LENGTH, 1 MiB by default: 413 beyond). The "
                     "image may be a collection pattern (not with a polygon).",
                     "parameters": [image],
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["funcs"],
-                                    "additionalProperties": False,
-                                    "properties": {
-                                        "funcs": {
-                                            "type": "array",
-                                            "minItems": 1,
-                                            "maxItems": 64,
-                                            "items": {"type": "string", "pattern": FUNC_REGEX},
-                                        },
-                                        "polygon": polygon,
-                                        "window": {
-                                            "oneOf": [
-                                                {
-                                                    "type": "string",
-                                                    "pattern": window["schema"]["pattern"],
-                                                },
-                                                {
-                                                    "type": "array",
-                                                    "items": {"type": "integer"},
-                                                    "minItems": 4,
-                                                    "maxItems": 4,
-                                                },
-                                            ]
-                                        },
-                                        "band": {"type": ["string", "integer", "null"]},
-                                        "method": method["schema"],
-                                        "page": {
-                                            "type": ["integer", "null"],
-                                            "minimum": 0,
-                                            "maximum": 999999,
-                                        },
-                                        "raw": {
-                                            "type": ["boolean", "null"],
-                                            "description": raw["description"],
-                                        },
-                                        "scaled": {
-                                            "type": ["boolean", "null"],
-                                            "description": scaled["description"],
-                                        },
-                                        "scale": {
-                                            "type": ["number", "null"],
-                                            "description": scale["description"],
-                                        },
-                                        "offset": {
-                                            "type": ["number", "null"],
-                                            "description": offset["description"],
-                                        },
-                                        "nodata": {
-                                            "type": ["number", "string", "null"],
-                                            "description": nodata["description"],
-                                        },
-                                        "palette": {
-                                            "type": ["string", "null"],
-                                            "enum": ["rgb", "index", None],
-                                            "description": palette["description"],
-                                        },
-                                        "bbox": {
-                                            "description": bbox["description"],
-                                            "oneOf": [
-                                                {"type": "string", "maxLength": 128},
-                                                {
-                                                    "type": "array",
-                                                    "items": {"type": "number"},
-                                                    "minItems": 4,
-                                                    "maxItems": 4,
-                                                },
-                                            ],
-                                        },
-                                        "crs": {
-                                            "type": ["string", "null"],
-                                            "maxLength": 256,
-                                            "description": crs["description"],
-                                        },
+                    "requestBody": _json_body(
+                        ["funcs"],
+                        {
+                            "funcs": _funcs_array(FUNC_REGEX),
+                            "polygon": polygon,
+                            "window": {
+                                "oneOf": [
+                                    {
+                                        "type": "string",
+                                        "pattern": window["schema"]["pattern"],
                                     },
-                                }
-                            }
+                                    {
+                                        "type": "array",
+                                        "items": {"type": "integer"},
+                                        "minItems": 4,
+                                        "maxItems": 4,
+                                    },
+                                ]
+                            },
+                            "band": {"type": ["string", "integer", "null"]},
+                            "method": method["schema"],
+                            "page": {
+                                "type": ["integer", "null"],
+                                "minimum": 0,
+                                "maximum": 999999,
+                            },
+                            "raw": {
+                                "type": ["boolean", "null"],
+                                "description": raw["description"],
+                            },
+                            "scaled": {
+                                "type": ["boolean", "null"],
+                                "description": scaled["description"],
+                            },
+                            "scale": {
+                                "type": ["number", "null"],
+                                "description": scale["description"],
+                            },
+                            "offset": {
+                                "type": ["number", "null"],
+                                "description": offset["description"],
+                            },
+                            "nodata": {
+                                "type": ["number", "string", "null"],
+                                "description": nodata["description"],
+                            },
+                            "palette": {
+                                "type": ["string", "null"],
+                                "enum": ["rgb", "index", None],
+                                "description": palette["description"],
+                            },
+                            "bbox": {
+                                "description": bbox["description"],
+                                "oneOf": [
+                                    {"type": "string", "maxLength": 128},
+                                    {
+                                        "type": "array",
+                                        "items": {"type": "number"},
+                                        "minItems": 4,
+                                        "maxItems": 4,
+                                    },
+                                ],
+                            },
+                            "crs": {
+                                "type": ["string", "null"],
+                                "maxLength": 256,
+                                "description": crs["description"],
+                            },
                         },
-                    },
+                    ),
                     "responses": {
                         "200": {
                             "description": "Every function's value (no ETag: answers to a "
