@@ -65,12 +65,17 @@ from .summary import collect_limit
 __all__ = [
     "zonal",
     "MAX_ZONES",
+    "LABEL_RULE",
     "MAX_FEATURES",
     "parse_polygons",
     "PolygonLayer",
     "map_to_pixels",
     "declared_crs",
 ]
+
+#: What a label image's zones are, in the key of the service's cached answers of a label
+#: raster: an answer from before its nodata and masked pixels were no zone is not served.
+LABEL_RULE = "unlabelled-no-zone"
 
 #: The most zones a call may have (labels present, or features); ``max_zones=`` overrides it.
 MAX_ZONES = 10_000_000
@@ -445,7 +450,7 @@ def _zones(
         isinstance(background, bool) or not isinstance(background, numbers.Integral)
     ):
         raise InvalidOption(f"background must be an integer label or None, not {background!r}")
-    labels = _label_array(zones, io_options)
+    labels, background = _label_array(zones, io_options, background)
     if tuple(labels.shape) != (height, width):
         raise InvalidOption(
             f"the label image's shape {tuple(labels.shape)} is not the image's (y, x) shape "
@@ -454,7 +459,15 @@ def _zones(
     return _Layout("labels", labels=labels, background=background)
 
 
-def _label_array(zones, io_options):
+def _label_array(zones, io_options, background):
+    """``(labels, background)``: a label image as an integer numpy or dask ``(y, x)`` array,
+    and the label that is no zone.
+
+    The pixels that hold no label -- a label raster's nodata value (``GDAL_NODATA``, a
+    DataArray's ``attrs``), its internal mask or ``.msk`` sidecar, a masked array's masked
+    pixels -- are no zone, as GDAL reads the raster: they are given the background label
+    (one no pixel holds, below the labels' range, when ``background`` is ``None``).
+    """
     from ._lazy import is_instance
 
     if isinstance(zones, (str, os.PathLike)):
@@ -462,6 +475,7 @@ def _label_array(zones, io_options):
 
         opts = {k: v for k, v in io_options.items() if k in ("storage_options", "pixel_limit")}
         zones = open_image(zones, **opts)
+    source = zones  # what says which pixels hold no label
     if is_instance(zones, "xarray", "DataArray"):
         zones = yx_first(zones).data
     if not is_instance(zones, "dask.array", "Array"):
@@ -471,7 +485,63 @@ def _label_array(zones, io_options):
     dtype = np.dtype(zones.dtype)
     if dtype.kind not in "ui":
         raise InvalidOption(f"labels must be integers, not {dtype}")
-    return zones
+    unlabelled = _unlabelled(source)
+    if unlabelled is None:
+        return zones, background
+    return _as_background(zones, unlabelled, background)
+
+
+def _unlabelled(source):
+    """The ``(y, x)`` pixels of a label image that hold no label (numpy or dask bool), or
+    ``None`` for a plain array, which has none."""
+    from ._lazy import is_instance
+
+    masked = isinstance(source, np.ma.MaskedArray) or isinstance(
+        getattr(source, "_meta", None), np.ma.MaskedArray
+    )
+    if not masked and not is_instance(source, "xarray", "DataArray"):
+        return None
+    from .io._plan import open_plan
+
+    plan = open_plan(source)
+    labels, kept = _unmasked(plan.array())
+    out = None if kept is None else ~kept
+    mask = plan.dataset_mask()
+    if mask is not None:
+        out = ~mask if out is None else out | ~mask
+    nodata = _zonal_nodata(plan)
+    if nodata is not None:
+        out = labels == nodata if out is None else out | (labels == nodata)
+    return out
+
+
+def _as_background(labels, unlabelled, background):
+    """``(labels, background)`` with the ``unlabelled`` pixels given the background label;
+    a background the labels' type cannot hold (or ``None``: then ``-2**63``) makes them
+    int64."""
+    dtype = np.dtype(labels.dtype)
+    info = np.iinfo(dtype)
+    if background is None or not info.min <= background <= info.max:
+        if dtype == np.uint64:
+            labels = (
+                labels.map_blocks(_int64_labels)
+                if hasattr(labels, "dask")
+                else _int64_labels(labels)
+            )
+        labels = labels.astype(np.int64)
+        background = np.iinfo(np.int64).min if background is None else background
+    if isinstance(labels, np.ndarray) and isinstance(unlabelled, np.ndarray):
+        return np.where(unlabelled, np.array(background, labels.dtype), labels), background
+    import dask.array as da
+
+    return da.where(unlabelled, np.array(background, labels.dtype), labels), background
+
+
+def _int64_labels(labels: np.ndarray) -> np.ndarray:
+    """uint64 labels as int64, refused above ``2**63 - 1`` as :func:`_dense_labels` does."""
+    if labels.size and labels.max() > np.iinfo(np.int64).max:
+        raise InvalidOption("labels above 2**63 - 1 are not supported")
+    return labels.astype(np.int64)
 
 
 def _read_geojson(path, io_options):

@@ -74,7 +74,9 @@ def zonal_stats(image: str):
             raise InvalidOption("'zones': {\"labels\": ...} names a label raster of the store")
         if id_property is not None or crs is not None:
             raise InvalidOption("'id_property' and 'crs' apply to polygons, not to a label raster")
-        digest = ("labels", labels, service.version(labels))
+        from ..zones import LABEL_RULE
+
+        digest = ("labels", labels, service.version(labels), LABEL_RULE)
     elif isinstance(zones, dict) and zones.get("type") == "FeatureCollection":
         features = zones.get("features")
         if not isinstance(features, list):

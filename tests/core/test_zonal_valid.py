@@ -7,10 +7,12 @@ zones are labels and polygons.
 
 from __future__ import annotations
 
+import dask.array as da
 import numpy as np
 import pandas as pd
 import pytest
 import rasterio
+import xarray as xr
 
 import imgstats
 import imgstats.io
@@ -128,3 +130,35 @@ def test_raw_counts_every_sample(tmp_path):
     layout, masks = _zone_masks("labels")
     frame = imgstats.zonal(str(path), layout, FUNCS, raw=True)
     _check(frame, [np.ma.masked_array(data[0])], masks)
+
+
+# -- a label image's pixels that hold no label -------------------------------------------------
+def _unlabelled_cases(tmp_path, labels, gone):
+    """The same labels, their ``gone`` pixels holding no label, as each source says it."""
+    nodata = labels.copy()
+    nodata[gone] = 255
+    yield "nodata tag", _write(tmp_path / "nodata.tif", nodata[None], nodata=255)
+    yield "internal mask", _write(tmp_path / "mask.tif", labels[None], mask=~gone)
+    yield "sidecar", _write(tmp_path / "side.tif", labels[None], mask=~gone, sidecar=True)
+    yield "masked array", np.ma.masked_array(labels, mask=gone)
+    yield "dask masked", da.from_array(np.ma.masked_array(labels, mask=gone), chunks=(41, 67))
+    yield "attrs", xr.DataArray(nodata.T, dims=("x", "y"), attrs={"nodata": 255})
+    yield "_FillValue", xr.DataArray(nodata, dims=("y", "x"), attrs={"_FillValue": 255})
+
+
+@pytest.mark.parametrize("background", [0, None, -1])
+def test_the_pixels_of_a_label_image_that_hold_no_label_are_no_zone(tmp_path, background):
+    # before: a label raster's nodata value was a zone of its own (255, over the pixels
+    # that have no label), and its mask or a masked array's mask was ignored
+    labels, _ = _zone_masks("labels")
+    labels = labels.astype(np.uint8)
+    gone = RNG.random((H, W)) < 0.2
+    gone[:40, :60] = True  # zone 1 holds no label at all
+    image = RNG.normal(100, 30, (H, W)).astype(np.float32)
+    kept = ~gone & ((labels != background) if background is not None else True)
+    want = {int(z): kept & (labels == z) for z in np.unique(labels[kept])}
+    assert 1 not in want
+    for name, source in _unlabelled_cases(tmp_path, labels, gone):
+        frame = imgstats.zonal(image, source, FUNCS, background=background)
+        assert frame.index.tolist() == sorted(want), name
+        _check(frame, [np.ma.masked_array(image)], want)
