@@ -185,7 +185,13 @@ _PLAIN_NUMBERS = frozenset({int, float})
 
 def _ring_array(ring) -> np.ndarray:
     """A ring's coordinates as float64, refusing what is not a number (numpy would parse
-    ``"1"``, take ``True`` for 1 and round a 400-digit integer to inf)."""
+    ``"1"``, take ``True`` for 1 and round a 400-digit integer to inf); the x and y of
+    positions that carry more (GeoJSON's altitude, as a 3-D layer or shapely geometry has)."""
+    pts = _ring_numbers(ring)
+    return pts[:, :2] if pts.ndim == 2 and pts.shape[1] > 2 else pts
+
+
+def _ring_numbers(ring) -> np.ndarray:
     if isinstance(ring, np.ndarray):
         if ring.dtype.kind not in "iuf":
             raise InvalidOption(f"polygon coordinates must be numbers, not {ring.dtype}")

@@ -277,6 +277,34 @@ def test_geojson_polygon_subtracts_its_holes():
     check_all(imgstats.compute(arr, FUNCS, polygon=feature), arr[want], FUNCS)
 
 
+def test_positions_with_an_altitude_are_read_by_their_x_and_y():
+    # before: a 3-D polygon (GeoJSON's [x, y, z] positions, a shapely "Polygon Z", a layer
+    # ogr2ogr wrote from a 3-D source) was refused: "not shape (5, 3)"
+    shapely = pytest.importorskip("shapely")
+    arr = np.arange(30 * 40, dtype=np.uint16).reshape(30, 40)
+    flat = [[[2, 2], [30, 2], [30, 25], [2, 25]], [[10, 10], [20, 10], [20, 20], [10, 20]]]
+    raised = [[[x, y, 100.0 + x] for x, y in ring] for ring in flat]
+    want = imgstats.compute(arr, FUNCS, polygon={"type": "Polygon", "coordinates": flat})
+    for polygon in (
+        {"type": "Polygon", "coordinates": raised},
+        shapely.Polygon(raised[0], [raised[1]]),
+    ):
+        assert imgstats.compute(arr, FUNCS, polygon=polygon) == want
+    assert imgstats.compute(arr, FUNCS, polygon=np.array(raised[0])) == imgstats.compute(
+        arr, FUNCS, polygon=flat[0]
+    )
+    layer = {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": c}}
+            for c in (flat, raised)
+        ],
+    }
+    table = imgstats.zonal(arr, layer, ["min", "median"])
+    assert table.iloc[0].tolist() == table.iloc[1].tolist()
+    assert table.iloc[0]["median"] == want["median"]
+
+
 @pytest.mark.parametrize(
     ("polygon", "message"),
     [
@@ -284,7 +312,7 @@ def test_geojson_polygon_subtracts_its_holes():
         ([(0, 0), (5, 5), (0, 0)], "3 distinct"),
         ([(0, 0), (1, 1), (2, 2), (3, 3)], "one line"),
         ([(0, 0), (1, np.nan), (2, 0)], "finite"),
-        ([(0, 0, 1), (1, 1, 1), (2, 0, 1)], "pairs"),
+        ([(0,), (1,), (2,)], "pairs"),
         ([(0, 0), ("a", 1), (2, 0)], "pairs"),
         ({"type": "Point", "coordinates": [1, 2]}, "Polygon"),
         ({"type": "Polygon", "coordinates": []}, "exterior"),

@@ -472,12 +472,7 @@ BAD = [
     ("POST", "/stats/IMG_1.jpg", {"funcs": ["min"], "polygon": [[0, 0], [5, 5]]}, 400),
     ("POST", "/stats/IMG_1.jpg", {"funcs": ["min"], "polygon": [[0, 0], [5, 5], [9, 9]]}, 400),
     ("POST", "/stats/IMG_1.jpg", {"funcs": ["min"], "polygon": [[0, 0], [0, 0], [0, 0]]}, 400),
-    (
-        "POST",
-        "/stats/IMG_1.jpg",
-        {"funcs": ["min"], "polygon": [[0, 0, 1], [5, 5, 1], [0, 9, 1]]},
-        400,
-    ),
+    ("POST", "/stats/IMG_1.jpg", {"funcs": ["min"], "polygon": [[0], [5], [0]]}, 400),
     ("POST", "/stats/IMG_1.jpg", {"funcs": ["min"], "polygon": [["a", 0], [5, 5], [0, 9]]}, 400),
     ("POST", "/stats/IMG_1.jpg", {"funcs": ["min"], "polygon": [[0, 0], [1e300, 5], [0, 9]]}, 400),
     ("POST", "/stats/IMG_1.jpg", {"funcs": ["min"], "polygon": TOO_MANY}, 400),
