@@ -152,7 +152,7 @@ def check_settings(
     from ._settings import check_range, number
 
     checked = settings(config)
-    _check_folder(checked["IMAGES"])
+    _check_store(checked["IMAGES"])
     for name, value in (("workers", workers), ("threads", threads)):
         if value is not None and value < 1:
             raise InvalidOption(f"--{name} must be at least 1, not {value}")
@@ -169,15 +169,29 @@ def check_settings(
         _check_worker_class(_worker_class())
 
 
-def _check_folder(images) -> None:
-    """A local store that is a file, not a folder, is refused: every image was a 404 and the
-    gallery a 502 ("Not a directory"). A folder that does not exist yet serves nothing."""
+def _check_store(images) -> None:
+    """A store the service could never read is refused before it starts: a local one that is
+    a file (every image a 404, the gallery a 502 "Not a directory"), or a URL whose protocol
+    fsspec does not know or lacks a package for (``foo://``, ``az://`` without adlfs: a 502
+    "listing: ValueError" on every request). A folder that does not exist yet serves
+    nothing until it is made."""
     from urllib.parse import urlsplit
 
     from ..errors import InvalidOption
     from .store import is_url
 
-    if images is None or (is_url(images) and not images.startswith("file://")):
+    if images is None:
+        return
+    if is_url(images) and not images.startswith("file://"):
+        import fsspec
+
+        protocol = images.split("://", 1)[0]
+        try:
+            fsspec.get_filesystem_class(protocol)
+        except (ValueError, ImportError) as exc:
+            raise InvalidOption(
+                f"the image store {images[:200]!r} cannot be read: {str(exc)[:200]} (--images)"
+            ) from None
         return
     path = urlsplit(images).path if images.startswith("file://") else images
     if os.path.exists(path) and not os.path.isdir(path):

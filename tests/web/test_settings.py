@@ -150,3 +150,14 @@ def test_a_store_that_is_a_file_is_refused(tmp_path, capsys, no_server, form):
 
 def test_a_store_folder_not_yet_made_is_served(tmp_path):
     check_settings({"IMAGES": str(tmp_path / "later")})  # it lists nothing until it exists
+
+
+@pytest.mark.parametrize(
+    ("images", "says"),
+    [("foo://bucket/x", "Protocol not known: foo"), ("az://box/x", "adlfs")],
+)
+def test_a_store_url_no_filesystem_reads_is_refused(capsys, no_server, images, says):
+    # the server started, and answered 502 "listing: ValueError" to every request
+    assert main(["serve", "--images", images, "--port", "8"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be read" in err and says in err and err.count("\n") == 1, err
