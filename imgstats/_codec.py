@@ -39,6 +39,8 @@ import struct
 
 import numpy as np
 
+from .errors import ImgStatsError
+
 __all__ = [
     "Writer",
     "Reader",
@@ -60,7 +62,7 @@ _ARRAY_DTYPES = {"<i8": np.dtype("<i8"), "<u8": np.dtype("<u8"), "<u4": np.dtype
 _MAX_HEADER = 64 << 20
 
 
-class CorruptSummary(ValueError):
+class CorruptSummary(ImgStatsError, ValueError):
     """The bytes are not a summary of this format version (truncated, forged, or other data)."""
 
 

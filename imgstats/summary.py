@@ -1065,8 +1065,9 @@ class Summary:
 
     @classmethod
     def from_bytes(cls, data: bytes, max_nbytes: int | None = None) -> Summary:
-        """The summary :meth:`to_bytes` wrote; raises ``imgstats._codec.CorruptSummary`` (a
-        ValueError) for anything else. Nothing in ``data`` is executed."""
+        """The summary :meth:`to_bytes` wrote; raises ``imgstats._codec.CorruptSummary`` (an
+        :class:`~imgstats.ImgStatsError` and a ValueError) for anything else. Nothing in
+        ``data`` is executed."""
         header, arrays, version = _codec.unpack(data, max_nbytes)
         summary = _build(header, arrays, version)
         arrays.finish()

@@ -208,6 +208,14 @@ def test_a_bad_masked_count_is_refused(masked):
         loads(forged)
 
 
+@pytest.mark.parametrize("data", [b"", b"not a summary", MAGIC + b"\xff" * 40])
+def test_bytes_that_are_no_summary_raise_a_domain_error(data):
+    # before: CorruptSummary was a ValueError only, which no `except ImgStatsError` catches
+    with pytest.raises(imgstats.ImgStatsError) as caught:
+        imgstats.Summary.from_bytes(data)
+    assert isinstance(caught.value, CorruptSummary)
+
+
 def test_an_unknown_format_version_is_refused():
     blob = dumps(imgstats.summarize(np.arange(4, dtype=np.uint8)))
     with pytest.raises(CorruptSummary, match="format 4"):  # 3 is read since this round
