@@ -77,8 +77,10 @@ def check_range(text) -> tuple[float, float] | None:
 def _finite(value) -> float:
     if isinstance(value, bool):
         raise TypeError
-    if isinstance(value, str) and "_" in value:
-        raise ValueError  # float() takes "1_0"; a number written so is a typo here
+    if isinstance(value, str) and ("_" in value or not value.isascii()):
+        # float() takes "1_0" and other scripts' digits ("٣" is 3.0): typos or another
+        # reading than the client's, refused as every other number of a query is
+        raise ValueError
     out = float(value)
     if not math.isfinite(out):
         raise ValueError

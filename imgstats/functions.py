@@ -154,6 +154,8 @@ def check_scale(value, what: str = "scale") -> float:
     """A scale (finite, not zero) or an offset (finite) as a float, else InvalidOption."""
     if isinstance(value, str):
         try:
+            if "_" in value or not value.isascii():  # float() reads "1_0" and "٣" (3.0)
+                raise ValueError
             value = float(value)
         except ValueError:
             raise InvalidOption(f"{what} must be a number, not {value[:64]!r}") from None

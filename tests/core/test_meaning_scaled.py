@@ -202,6 +202,8 @@ def test_bands_of_different_scales_are_not_pooled(tmp_path):
         ({"scale": float("nan")}, "scale must be a finite number"),
         ({"offset": float("inf")}, "offset must be a finite number"),
         ({"scale": "two"}, "scale must be a number"),
+        ({"scale": "1_0"}, "scale must be a number"),  # float() reads 10
+        ({"offset": "\u0663"}, "offset must be a number"),  # Arabic-Indic 3: float() reads 3
         ({"scale": np.array([1.0, 2.0])}, "scale must be one number"),  # was a TypeError
         ({"offset": [0, 1]}, "offset must be a number"),
         ({"scaled": "yes"}, "scaled must be True or False"),

@@ -214,6 +214,7 @@ BAD = [
     ("IMG_1.jpg/histogram?range=0,inf", 400, "invalid range"),
     ("IMG_1.jpg/histogram?range=nan,1", 400, "invalid range"),
     ("IMG_1.jpg/histogram?range=5,1", 400, "not be greater"),
+    ("IMG_1.jpg/histogram?range=0,%D9%A3", 400, "invalid range"),  # Arabic-Indic 3: was 0..3
     ("IMG_1.jpg/histogram?method=lower", 400, "not of histogram"),
     ("IMG_1.jpg/histogram?band=Q", 400, "band"),
     ("IMG_1.jpg/histogram?bin=3", 400, "unknown query parameter"),
