@@ -108,7 +108,7 @@ def transformer(src_crs, dst_epsg: int | None):
     """
     try:
         from pyproj import CRS, Transformer
-        from pyproj.exceptions import CRSError
+        from pyproj.exceptions import CRSError, ProjError
     except ImportError:
         raise InvalidOption(
             f"coordinates in {src_crs} need reprojection, which needs pyproj: "
@@ -125,7 +125,14 @@ def transformer(src_crs, dst_epsg: int | None):
     dst = CRS.from_epsg(dst_epsg)
     if src == dst:
         return None
-    return Transformer.from_crs(src, dst, always_xy=True).transform
+    try:
+        return Transformer.from_crs(src, dst, always_xy=True).transform
+    except ProjError as exc:  # a CRS of the Moon: "not the same celestial body" (was a 500)
+        reason = str(exc).partition("(Internal Proj Error: ")[2].rstrip(")") or str(exc)
+        raise InvalidOption(
+            f"coordinates in {src_crs!r} cannot be placed on the image's EPSG:{dst_epsg}: "
+            f"{reason[:160]}"
+        ) from None
 
 
 def _same_crs(crs, epsg) -> bool:

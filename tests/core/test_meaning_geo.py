@@ -138,6 +138,11 @@ def test_reprojection_without_pyproj_names_the_extra(tmp_path, monkeypatch):
             "unknown CRS",
         ),
         ({"crs": "EPSG:4326"}, InvalidOption, "bbox or geometry"),
+        (  # a CRS of the Moon: pyproj's ProjError, a 500 over HTTP
+            {"bbox": (0, 0, 1, 1), "crs": "IAU_2015:30100"},
+            InvalidOption,
+            "celestial body",
+        ),
         ({"geometry": {"type": "Point", "coordinates": [1, 2]}}, InvalidOption, "Polygon"),
         (
             {"bbox": (500000, 3999000, 501000, 3999900), "window": (0, 0, 5, 5)},

@@ -246,6 +246,7 @@ BAD = [
     ("/stats/geo_uint8.tif/mean?bbox=" + "1," * 100 + "1", 400, "invalid bbox"),
     ("/stats/geo_uint8.tif/mean?bbox=0,0,1,1&crs=EPSG:999999", 400, "unknown CRS"),
     ("/stats/geo_uint8.tif/mean?bbox=0,0,1,1&crs=nonsense", 400, "unknown CRS"),
+    ("/stats/geo_uint8.tif/mean?bbox=0,0,1,1&crs=IAU_2015:30100", 400, "celestial body"),
     ("/stats/geo_uint8.tif/mean?crs=EPSG:4326", 400, "give a bbox"),
     ("/stats/geo_uint8.tif/mean?bbox=0,0,1,1&window=0,0,2,2", 400, "not both"),
     ("/stats/IMG_1.jpg/mean?bbox=0,0,1,1", 400, "no georeferencing"),
