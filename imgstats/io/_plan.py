@@ -548,11 +548,16 @@ NODATA_ATTRS = ("nodata", "_FillValue", "missing_value")
 def attr_nodata(attrs):
     """The nodata value of an array's ``attrs`` (:data:`NODATA_ATTRS`), or ``None``.
 
-    ``nodata`` is returned as it is (checked where it is used); a CF value must be one real
-    number (a one-element array counts): a list of several missing values, a string or a
-    boolean is not a nodata value, and is left alone.
+    Each must be one real number (a one-element array counts), and ``nodata`` may also be
+    the text of one (``"-9999"``, as a GDAL_NODATA tag holds it): a list of several missing
+    values, other text or a boolean is not a nodata value, and is left alone -- by
+    :func:`imgstats.compute`, ``zonal`` and ``dim=`` alike.
     """
     value = attrs.get("nodata")
+    if isinstance(value, (str, bytes)):
+        value = _number_of_text(value)
+    else:
+        value = _one_number(value)
     if value is not None:
         return value
     for key in NODATA_ATTRS[1:]:
@@ -560,6 +565,17 @@ def attr_nodata(attrs):
         if value is not None:
             return value
     return None
+
+
+def _number_of_text(text):
+    """The int or float a nodata text holds (an int kept whole, beyond float's 2**53), or
+    ``None``."""
+    from ._valid import nodata_of_tag
+
+    try:
+        return int(text.decode("ascii") if isinstance(text, bytes) else text)
+    except (ValueError, UnicodeDecodeError):
+        return nodata_of_tag(text)
 
 
 def _one_number(value):

@@ -352,3 +352,32 @@ def test_a_cf_fill_value_in_the_attrs_is_nodata(key, dtype):
     assert imgstats.compute(both, "min") == -9999  # nodata (7) wins; -9999 counts
     several = xr.DataArray(arr[0], dims=("y", "x"), attrs={key: [-9999, 7]})
     assert imgstats.compute(several, "min") == -9999  # not one value: not a nodata
+
+
+@pytest.mark.parametrize(
+    ("nodata", "left_out"),
+    [
+        ("7", True),  # the text of a number, as a GDAL_NODATA tag holds it
+        (" 7 ", True),
+        (np.array([7]), True),  # a one-element array, as netCDF attrs often are
+        ([7], True),
+        (np.int16(7), True),
+        ("abc", False),  # no number: left alone, as GDAL leaves such a tag
+        ("nan", False),  # no integer sample holds it
+        (True, False),  # a boolean is no nodata value
+        ([7, 8], False),  # several values are not one
+    ],
+)
+def test_an_attrs_nodata_is_read_alike_by_compute_zonal_and_dim(nodata, left_out):
+    # before: compute and zonal raised ValueError or TypeError (no ImgStatsError) for "abc",
+    # "nan", [7] or np.array([7]), and took True for 1, while dim= ignored "7", [7] and
+    # np.array([7]) that compute left out
+    import xarray as xr
+
+    arr = np.arange(60, dtype=np.int16).reshape(2, 5, 6) % 12
+    da = xr.DataArray(arr, dims=("t", "y", "x"), attrs={"nodata": nodata})
+    valid = arr != 7 if left_out else np.ones(arr.shape, bool)
+    assert imgstats.compute(da[0], "count") == valid[0].sum()
+    table = imgstats.zonal(da[0], np.ones((5, 6), np.int32), ["count"])
+    assert table["count"].sum() == valid[0].sum()
+    assert int(imgstats.compute(da, "count", dim="t").sum()) == valid.sum()
