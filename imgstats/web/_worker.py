@@ -100,6 +100,9 @@ _PARKED = object()  # handle()'s result for a request that went back to the queu
 
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*([^\r\n]*)", re.IGNORECASE)
 _CHUNKED = re.compile(rb"\r\ntransfer-encoding[ \t]*:[^\r\n]*chunked", re.IGNORECASE)
+_EXPECT_CONTINUE = re.compile(rb"\r\nexpect[ \t]*:[ \t]*100-continue[ \t]*\r\n", re.IGNORECASE)
+#: What a client that sent ``Expect: 100-continue`` waits for before it sends its body.
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 def request_complete(
@@ -612,9 +615,11 @@ class BufferingWorker(ThreadWorker):
                 message = f"the request line and header fields take more than {MAX_HEAD} bytes"
             self._refuse(conn, status, message)
             return
-        if not state[2] and buf.find(b"\r\n\r\n") >= 0:  # the head is in: the body's turn
+        if not state[2] and (end := buf.find(b"\r\n\r\n")) >= 0:  # the head is in: the body's
             state[2] = True
             state[1] = time.monotonic() + self.body_timeout
+            if not complete:
+                self._continue(conn, bytes(buf[: end + 2]))
         if complete:
             self._stop_reading(conn)
             conn.raw = conn.buffered = bytes(buf)
@@ -622,6 +627,18 @@ class BufferingWorker(ThreadWorker):
             conn.retry = False
             conn.data_ready = True
             self.enqueue_req(conn)
+
+    def _continue(self, conn, head: bytes) -> None:
+        """Send ``100 Continue`` to a client that waits for it before sending its body: the
+        body is read here, before gunicorn (which would send it) sees the request, so such a
+        client waited its own timeout first (curl: 1 s on every POST of more than 1 KB)."""
+        line = head.partition(b"\r\n")[0]
+        if not line.endswith(b"HTTP/1.1") or not _EXPECT_CONTINUE.search(head):
+            return  # an HTTP/1.0 client's expectation is ignored (RFC 9110 10.1.1)
+        try:
+            conn.sock.send(CONTINUE, socket.MSG_DONTWAIT)
+        except OSError:
+            pass  # a full or broken socket: the body or the timeout decides
 
     def _stop_reading(self, conn) -> None:
         self.reading.pop(conn, None)
@@ -774,6 +791,10 @@ class BufferingWorker(ThreadWorker):
         return bool(conn.parser.finish_body(deadline=time.monotonic() + DRAIN_SECONDS))
 
     def handle_request(self, req, conn):
+        # the body is here already (read by the event loop, which sent 100 Continue if the
+        # client waited for it), or over the limit and refused unread: gunicorn's own 100
+        # Continue, sent now, would come late, or invite an upload only to answer 413
+        req._expected_100_continue = False
         if _declared_length(req) > self.max_body:
             # the app answers 413 without reading the body, and the connection then closes
             # (_keepalive_after): the answer says "Connection: close", not "keep-alive", so

@@ -303,3 +303,31 @@ def test_bare_line_feeds_are_a_400_at_once(server, data):
     got, headers, body = _exchange(server.port, data)
     assert got == 400, body[:300]
     assert "bare LF" in json.loads(body)["error"]
+
+
+def test_a_client_that_expects_100_continue_gets_it_before_its_body(server):
+    # the event loop read the body before gunicorn (which sends 100 Continue) saw the
+    # request: such a client waited its own timeout (curl: 1 s), or the body timeout
+    body = b'{"funcs": ["max"]}'
+    head = (
+        b"POST /stats/IMG_1.jpg HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body)
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as s:
+        s.sendall(head)
+        assert s.recv(1 << 16) == b"HTTP/1.1 100 Continue\r\n\r\n"  # before the body
+        s.sendall(body)
+        status, _, answer = _read_answer(s)  # and no second, late 100 Continue
+    assert status == 200 and json.loads(answer)["values"]["max"] == 255
+
+
+def test_a_body_over_the_limit_gets_no_100_continue(server):
+    # gunicorn sent 100 Continue, inviting the upload of a body then refused unread (413)
+    head = (
+        b"POST /stats/IMG_1.jpg HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Expect: 100-continue\r\nContent-Length: 5000000\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as s:
+        s.sendall(head)
+        status, headers, _ = _read_answer(s)
+    assert status == 413 and headers["connection"] == "close"
