@@ -734,9 +734,10 @@ class Summary:
             names = self.band_names
             rgb = names[:3] == ("R", "G", "B") or all(n.isdecimal() for n in names)
             if self.luma is None or not rgb:
+                kind = "" if self.dtype == np.uint8 or not rgb else f" ({self.dtype} samples)"
                 raise InvalidOption(
-                    "band='luma' needs an image with R, G and B bands; "
-                    f"this one has {list(self.band_names)}"
+                    "band='luma' needs an 8-bit image with R, G and B bands; "
+                    f"this one has {list(self.band_names)}{kind}"
                 )
             return "luma"
         if isinstance(band, (int, np.integer)) and not isinstance(band, bool):

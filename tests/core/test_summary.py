@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from PIL import Image
 
 import imgstats
 from imgstats import InvalidOption, Summary
@@ -51,6 +52,16 @@ def test_wide_types_say_what_they_miss(dtype):
     with pytest.raises(NeedsRefinement):
         summary.compute("median")
     check_all(imgstats.refine(summary, arr, FUNCS).compute(FUNCS), arr, FUNCS)
+
+
+@pytest.mark.parametrize("dtype", ["uint16", "float32"])
+def test_the_luma_of_a_wide_rgb_image_is_refused_for_its_type(dtype):
+    # before: "needs an image with R, G and B bands; this one has ['R', 'G', 'B']"
+    rgb = np.zeros((4, 5, 3), dtype)
+    with pytest.raises(InvalidOption, match=rf"needs an 8-bit image .* \({dtype} samples\)"):
+        imgstats.compute(rgb, "median", band="luma")
+    with pytest.raises(InvalidOption, match=r"8-bit image with R, G and B bands; .*\['L'\]$"):
+        imgstats.compute(Image.new("L", (3, 2)), "median", band="luma")
 
 
 @pytest.mark.parametrize("dtype", ["uint32", "int64", "float32", "float64"])
