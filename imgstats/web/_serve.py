@@ -68,7 +68,8 @@ def gunicorn_options(
     ``IMGSTATS_THREADS`` give the defaults (threads: :func:`default_threads`)."""
     worker_class = _worker_class()
     return {
-        "bind": f"{host}:{port}",
+        # an IPv6 literal in brackets: gunicorn read "::1:8181" as host "::1:8181", no port
+        "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": workers or int(os.environ.get("IMGSTATS_WORKERS", "2")),
         "worker_class": worker_class,
         "threads": threads
@@ -204,21 +205,22 @@ def check_address(host: str, port: int) -> None:
     and a traceback or "Can't connect"."""
     import socket
 
+    from gunicorn.util import is_ipv6
+
     from ..errors import InvalidOption
 
     where = f"cannot listen on {host}:{port}"
     if not 0 <= port <= 65535:
         raise InvalidOption(f"{where}: --port must be 0 to 65535")
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    except (socket.gaierror, UnicodeError) as exc:
-        raise InvalidOption(f"{where}: {getattr(exc, 'strerror', None) or exc}") from None
-    with socket.socket(family, kind, proto) as sock:
+    # the family gunicorn binds with: IPv6 for an IPv6 literal only ("localhost" is IPv4
+    # there, even where it resolves to ::1 first)
+    family = socket.AF_INET6 if is_ipv6(host) else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
         try:
-            sock.bind(address)
-        except OSError as exc:
-            raise InvalidOption(f"{where}: {exc.strerror or exc}") from None
+            sock.bind((host, port))
+        except (OSError, UnicodeError) as exc:  # gaierror: a name that does not resolve
+            raise InvalidOption(f"{where}: {getattr(exc, 'strerror', None) or exc}") from None
 
 
 def _check_worker_class(name: str) -> None:

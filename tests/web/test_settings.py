@@ -161,3 +161,13 @@ def test_a_store_url_no_filesystem_reads_is_refused(capsys, no_server, images, s
     assert main(["serve", "--images", images, "--port", "8"]) == 2
     err = capsys.readouterr().err
     assert "cannot be read" in err and says in err and err.count("\n") == 1, err
+
+
+def test_an_ipv6_literal_is_bound_in_brackets():
+    # gunicorn read "::1:8181" as a host with no port: "'' is not a valid port number"
+    from imgstats.web._serve import check_address, gunicorn_options
+
+    assert gunicorn_options("::1", 8181)["bind"] == "[::1]:8181"
+    assert gunicorn_options("127.0.0.1", 8181)["bind"] == "127.0.0.1:8181"
+    assert gunicorn_options("localhost", 8181)["bind"] == "localhost:8181"
+    check_address("localhost", 0)  # bound as gunicorn binds it: IPv4 for a name
