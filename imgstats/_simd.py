@@ -34,22 +34,33 @@ def compress_bins(src, i, dst, m, lo, shift, d0, d1, d2, d3):
 @overload(compress_bins, jit_options={"nogil": True})
 def _compress_bins(src, i, dst, m, lo, shift, d0, d1, d2, d3):
     """The vector form for unsigned 16-, 32- and 64-bit keys; for others (a kernel typed
-    for every key width may hold the call in a branch those keys never take), the same in a
-    scalar loop."""
-    if isinstance(src, types.Array) and src.dtype in _KEYS and dst.dtype == src.dtype:
+    for every key width may hold the call in a branch those keys never take), or with an
+    LLVM before 19, the same in a scalar loop."""
+    vector = isinstance(src, types.Array) and src.dtype in _KEYS and dst.dtype == src.dtype
+    if vector and _llvm_compress():
         return lambda src, i, dst, m, lo, shift, d0, d1, d2, d3: _compress(
             src, i, dst, m, lo, shift, d0, d1, d2, d3
         )
 
-    def scalar(src, i, dst, m, lo, shift, d0, d1, d2, d3):
-        for j in range(i, i + 64 // src.itemsize):
-            k = src[j]
-            dst[m] = k
-            b = (k - lo) >> shift
-            m += (b == d0) | (b == d1) | (b == d2) | (b == d3)
-        return m
+    return scalar_compress
 
-    return scalar
+
+def scalar_compress(src, i, dst, m, lo, shift, d0, d1, d2, d3):
+    """:func:`compress_bins` one key at a time, with no branch (as numba compiles it)."""
+    for j in range(i, i + 64 // src.itemsize):
+        k = src[j]
+        dst[m] = k
+        b = (k - lo) >> shift
+        m += (b == d0) | (b == d1) | (b == d2) | (b == d3)
+    return m
+
+
+def _llvm_compress() -> bool:
+    """Whether this numba's LLVM has ``llvm.experimental.vector.compress`` (LLVM 19 and
+    later; numba 0.60 came with LLVM 14): else the scalar loop, correct everywhere."""
+    from llvmlite import binding
+
+    return binding.llvm_version_info >= (19,)
 
 
 def _splat(builder, value, vec):

@@ -97,3 +97,26 @@ def test_a_cpu_chosen_for_numba_decides_the_vector_compress(env, expected, monke
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     assert _jit._vector_compress() is expected
+
+
+def test_an_llvm_without_the_compress_intrinsic_gets_the_scalar_loop(monkeypatch):
+    """numba >= 0.60 is allowed, whose LLVM 14 has no vector compress: the overload then
+    gives the scalar loop, which keeps the same keys in the same order."""
+    numba = pytest.importorskip("numba")
+    from llvmlite import binding
+
+    from imgstats import _simd
+
+    monkeypatch.setattr(binding, "llvm_version_info", (14, 0, 6))
+    assert not _simd._llvm_compress()
+    run = numba.njit(_simd.scalar_compress)
+    rng = np.random.default_rng(3)
+    for dtype, lo, shift in ((np.uint16, 0, 8), (np.uint32, 1000, 9), (np.uint64, 7, 40)):
+        src = (lo + rng.integers(0, 2**16, 64)).astype(dtype)
+        bins = (src - dtype(lo)) >> dtype(shift)
+        want = (int(bins[0]), int(bins[5]), int(bins[5]), int(bins[5]))
+        dst = np.zeros(128, dtype)
+        m = 0
+        for i in range(0, 64, 64 // src.itemsize):
+            m = run(src, i, dst, m, dtype(lo), np.uint64(shift), *want)
+        np.testing.assert_array_equal(dst[:m], src[np.isin(bins, want)])
