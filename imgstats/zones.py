@@ -463,6 +463,9 @@ def _label_array(zones, io_options, background):
     """``(labels, background)``: a label image as an integer numpy or dask ``(y, x)`` array,
     and the label that is no zone.
 
+    A palette label raster (a land-cover GeoTIFF, say) is read by its class indices, as GDAL
+    reads it, not by the colours of its legend.
+
     The pixels that hold no label -- a label raster's nodata value (``GDAL_NODATA``, a
     DataArray's ``attrs``), its internal mask or ``.msk`` sidecar, a masked array's masked
     pixels -- are no zone, as GDAL reads the raster: they are given the background label
@@ -474,7 +477,9 @@ def _label_array(zones, io_options, background):
         from .io import open_image
 
         opts = {k: v for k, v in io_options.items() if k in ("storage_options", "pixel_limit")}
-        zones = open_image(zones, **opts)
+        path, zones = zones, open_image(zones, **opts)
+        if zones.attrs.get("photometric") == "palette" or zones.attrs.get("mode") in ("P", "PA"):
+            zones = open_image(path, palette="index", **opts)  # a class raster's classes
     source = zones  # what says which pixels hold no label
     if is_instance(zones, "xarray", "DataArray"):
         zones = yx_first(zones).data

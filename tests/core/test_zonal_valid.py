@@ -162,3 +162,27 @@ def test_the_pixels_of_a_label_image_that_hold_no_label_are_no_zone(tmp_path, ba
         frame = imgstats.zonal(image, source, FUNCS, background=background)
         assert frame.index.tolist() == sorted(want), name
         _check(frame, [np.ma.masked_array(image)], want)
+
+
+@pytest.mark.parametrize("kind", ["tiff", "png"])
+def test_a_palette_label_raster_is_read_by_its_class_indices(tmp_path, kind):
+    # before: its colours were read, three bands, and refused ("a label image has dims
+    # (y, x), not shape (150, 230, 3)"): a land-cover GeoTIFF could not be the zones
+    import tifffile
+    from PIL import Image
+
+    classes = (RNG.integers(0, 6, (H, W))).astype(np.uint8)
+    colours = RNG.integers(0, 256, (256, 3)).astype(np.uint8)
+    path = tmp_path / f"classes.{'tif' if kind == 'tiff' else 'png'}"
+    if kind == "tiff":
+        cmap = colours.T.astype(np.uint16) * 257
+        tifffile.imwrite(path, classes, photometric="palette", colormap=cmap)
+    else:
+        img = Image.fromarray(classes, "P")
+        img.putpalette(colours.reshape(-1).tolist())
+        img.save(path)
+    image = RNG.normal(100, 30, (H, W)).astype(np.float32)
+    frame = imgstats.zonal(image, str(path), FUNCS, background=0)
+    want = {int(z): classes == z for z in range(1, 6)}
+    assert frame.index.tolist() == sorted(want)
+    _check(frame, [np.ma.masked_array(image)], want)
