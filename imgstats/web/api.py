@@ -333,6 +333,8 @@ def _json_body() -> dict:
 def json_object(data: bytes, keys, shape: str) -> dict:
     """The JSON object of a POST body whose keys are all in ``keys`` (400 otherwise; ``shape``
     is how the message shows the expected object)."""
+    if not data.strip():  # json's "Expecting value: line 1 column 1 (char 0)" says less
+        raise InvalidOption(f"the body is empty: send a JSON object {shape}")
     try:
         fields = json.loads(
             data,

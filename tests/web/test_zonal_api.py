@@ -214,3 +214,12 @@ def test_count_asked_for_is_one_column(client, images):
     props = r.json["features"][0]["properties"]
     expected = imgstats.compute(images / "IMG_1.jpg", ["count", "mean"], polygon=SQUARE)
     assert props == expected
+
+
+@pytest.mark.parametrize("route", ["/zonal/IMG_1.jpg", "/stats/IMG_1.jpg"])
+@pytest.mark.parametrize("body", [b"", b" \r\n"])
+def test_an_empty_body_is_said_to_be_empty(client, route, body):
+    # it was "the body is not valid JSON: Expecting value: line 1 column 1 (char 0)"
+    r = client.post(route, data=body, content_type="application/json")
+    assert r.status_code == 400
+    assert r.json["error"].startswith("the body is empty: send a JSON object {")
