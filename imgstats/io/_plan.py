@@ -572,10 +572,12 @@ def _number_of_text(text):
     ``None``."""
     from ._valid import nodata_of_tag
 
+    number = nodata_of_tag(text)
     try:
-        return int(text.decode("ascii") if isinstance(text, bytes) else text)
+        whole = int(text.decode("ascii") if isinstance(text, bytes) else text)
     except (ValueError, UnicodeDecodeError):
-        return nodata_of_tag(text)
+        return number
+    return whole if number is not None else None
 
 
 def _one_number(value):

@@ -45,8 +45,11 @@ def nodata_of_tag(text) -> float | None:
     """The number in a GDAL_NODATA tag (ASCII), or ``None`` when it holds none."""
     if isinstance(text, bytes):
         text = text.decode("ascii", "replace")
+    text = str(text).strip().rstrip("\x00")
+    if "_" in text:
+        return None  # Python reads "1_000" as 1000, C (and GDAL) as no such number
     try:
-        return float(str(text).strip().rstrip("\x00"))
+        return float(text)
     except ValueError:
         return None  # GDAL ignores a nodata it cannot parse too
 

@@ -363,6 +363,7 @@ def test_a_cf_fill_value_in_the_attrs_is_nodata(key, dtype):
         ([7], True),
         (np.int16(7), True),
         ("abc", False),  # no number: left alone, as GDAL leaves such a tag
+        ("7_0", False),  # Python's int() reads 70, C no such number
         ("nan", False),  # no integer sample holds it
         (True, False),  # a boolean is no nodata value
         ([7, 8], False),  # several values are not one

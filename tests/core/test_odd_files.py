@@ -197,6 +197,22 @@ def test_a_nodata_tag_leaves_out_the_stored_samples_gdal_leaves_out(tmp_path, re
     _zones_check(path, lambda zone: value(gdal[zone].compressed()))
 
 
+@pytest.mark.parametrize(
+    ("text", "nodata"),
+    [("1e3", 1000), ("+5", 5), (" 5\x00", 5), ("-0", 0), ("1_000", None), ("abc", None)],
+)
+def test_a_nodata_text_is_a_number_only_where_c_reads_one(tmp_path, text, nodata):
+    # before: "1_000", which Python's float() reads as 1000 and C's strtod (GDAL) as no such
+    # number, left the 1000s out
+    stored = (np.arange(H * W) % 1001).astype(np.uint16).reshape(H, W)
+    path = tmp_path / "nodata.tif"
+    tifffile.imwrite(path, stored, extratags=[(42113, "s", 0, text, True)])
+    want = stored[stored != nodata] if nodata is not None else stored.ravel()
+    assert imgstats.compute(path, "count") == want.size
+    with open(path, "rb") as fh:
+        assert read_header(fh, path)["nodata"] == nodata
+
+
 # -- an extra sample is alpha only when the file says so -------------------------------------
 def _without_extrasamples(path):
     """``path`` with its ExtraSamples tag renamed to an unknown private tag (as old writers
