@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._lazy import lazy_module
-from ..errors import InvalidOption, UnreadableImage
+from ..errors import ImageTooLarge, InvalidOption, UnreadableImage
 from ._guard import GuardedFile, WorkFailed, check_pixels, decoding
 from ._meaning import Meaning, tiff_meaning, value_dtype
 from ._sources import describe, open_source
@@ -153,6 +153,7 @@ def tiff_facts(tif, source, page: int = 0, pixel_limit: int | None = None, palet
                 f"(shape {stored}, tile {(rows, cols)})"
             )
         check_pixels(width, height, pixel_limit, source)
+        _check_tile(tpage, rows, cols, pixel_limit, source)
         meaning = tiff_meaning(tpage, palette)
         others = math.prod(s for s, a in zip(stored, axes, strict=True) if a not in "YX")
         if int(tpage.imagedepth) > 1 or others != int(tpage.samplesperpixel):
@@ -182,6 +183,23 @@ def tiff_facts(tif, source, page: int = 0, pixel_limit: int | None = None, palet
     return tpage, TiffFacts(
         page, count, axes, shape, (int(rows), int(cols)), meaning, nodata, mask_page, geo, scales
     )
+
+
+def _check_tile(tpage, rows: int, cols: int, pixel_limit: int | None, source) -> None:
+    """Refuse a tile of more than ``pixel_limit`` pixels: each tile is decoded whole,
+    whatever the image's size, so a 10 x 10 image of one 65520 x 65520 tile of compressed
+    zeros (a 4 MB file) asked for 4 GB.
+
+    Raises
+    ------
+    ImageTooLarge
+        ``rows * cols > pixel_limit`` for a tiled page; ``None`` means no limit.
+    """
+    if tpage.is_tiled and pixel_limit is not None and int(rows) * int(cols) > pixel_limit:
+        raise ImageTooLarge(
+            f"{describe(source)} declares tiles of {cols}x{rows} = {int(rows) * int(cols):,} "
+            f"pixels, each decoded whole, over the limit of {pixel_limit:,}"
+        )
 
 
 def _gdal_facts(tif, tpage, page: int, source):

@@ -213,6 +213,28 @@ def test_a_nodata_text_is_a_number_only_where_c_reads_one(tmp_path, text, nodata
         assert read_header(fh, path)["nodata"] == nodata
 
 
+def test_a_tile_over_the_pixel_limit_is_refused_whatever_the_image_size(tmp_path):
+    # before: a 10 x 10 image of one 4096 x 4096 tile of compressed zeros (a 16 kB file)
+    # passed the bomb check of its declared 100 pixels, and each read decoded the whole tile:
+    # 16 MB here, 4 GB for a 65520 x 65520 tile of a 4 MB file
+    import struct
+
+    path = tmp_path / "tile.tif"
+    tifffile.imwrite(path, np.zeros((4096, 4096), np.uint8), tile=(4096, 4096), compression="zlib")
+    data = bytearray(path.read_bytes())
+    with tifffile.TiffFile(path) as tif:
+        for code in (256, 257):  # ImageWidth, ImageLength: 10 pixels each
+            tag = tif.pages[0].tags[code]
+            struct.pack_into({3: "<H", 4: "<I"}[tag.dtype], data, tag.valueoffset, 10)
+    path.write_bytes(bytes(data))
+    for chunks in (None, 5):
+        with pytest.raises(imgstats.ImageTooLarge, match="tiles of 4096x4096"):
+            imgstats.compute(path, "max", pixel_limit=1_000_000, chunks=chunks)
+    with pytest.raises(imgstats.ImageTooLarge, match="tiles of"):
+        imgstats.open_image(path, pixel_limit=1_000_000)
+    assert imgstats.compute(path, "max", pixel_limit=1 << 24) == 0  # a tile within the limit
+
+
 # -- an extra sample is alpha only when the file says so -------------------------------------
 def _without_extrasamples(path):
     """``path`` with its ExtraSamples tag renamed to an unknown private tag (as old writers
