@@ -173,6 +173,10 @@ def tiff_facts(tif, source, page: int = 0, pixel_limit: int | None = None, palet
         nbands = len(meaning.bands)
         shape = (height, width) + ((nbands,) if nbands > 1 else ())
         nodata, mask_page, geo = _gdal_facts(tif, tpage, page, source)
+        if mask_page is not None:  # decoded tile by tile beside the image
+            mpage = tif.pages[mask_page]
+            if mpage.is_tiled:
+                _check_tile(mpage, mpage.tilelength, mpage.tilewidth, pixel_limit, source)
         nodata = meaning.value_of_stored(nodata)  # GDAL's tag names a stored sample
         scales = None
         if meaning.photometric != "palette":  # a palette's colours have no scale

@@ -235,6 +235,26 @@ def test_a_tile_over_the_pixel_limit_is_refused_whatever_the_image_size(tmp_path
     assert imgstats.compute(path, "max", pixel_limit=1 << 24) == 0  # a tile within the limit
 
 
+def test_a_mask_tile_over_the_pixel_limit_is_refused(tmp_path):
+    # the internal mask is decoded tile by tile beside the image: the same bomb
+    import struct
+
+    path = tmp_path / "mask.tif"
+    with tifffile.TiffWriter(path) as tif:
+        tif.write(np.ones((10, 10), np.uint8), tile=(16, 16))
+        tif.write(np.zeros((4096, 4096), np.uint8), tile=(4096, 4096), subfiletype=1,
+                  compression="zlib")  # fmt: skip
+    data = bytearray(path.read_bytes())
+    with tifffile.TiffFile(path) as tif:  # the image's 10 x 10, and a mask (tifffile writes none)
+        for code, value in ((256, 10), (257, 10), (254, 4)):
+            tag = tif.pages[1].tags[code]
+            struct.pack_into({3: "<H", 4: "<I"}[tag.dtype], data, tag.valueoffset, value)
+    path.write_bytes(bytes(data))
+    with pytest.raises(imgstats.ImageTooLarge, match="tiles of 4096x4096"):
+        imgstats.compute(path, "max", pixel_limit=1_000_000)
+    assert imgstats.compute(path, "count", pixel_limit=1 << 24) == 0  # all masked
+
+
 # -- an extra sample is alpha only when the file says so -------------------------------------
 def _without_extrasamples(path):
     """``path`` with its ExtraSamples tag renamed to an unknown private tag (as old writers
