@@ -15,6 +15,8 @@ import math
 import numbers
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..errors import InvalidOption, NoValidSamples
 
 __all__ = ["Georeference", "georeference", "geo_facts", "map_region", "transformer"]
@@ -227,6 +229,13 @@ def map_region(geo: Georeference | None, bbox=None, geometry=None, crs=None):
 
     if bbox is not None:
         minx, miny, maxx, maxy = _bbox(bbox)
+        if project is not None:
+            minx, miny, maxx, maxy = _clip_to_footprint((minx, miny, maxx, maxy), geo, crs)
+            if minx >= maxx or miny >= maxy:
+                raise NoValidSamples(
+                    f"no valid samples: bbox {tuple(_bbox(bbox))} in {crs} holds no pixel "
+                    f"centre of the image (bounds {tuple(geo.bounds)} in EPSG:{geo.epsg})"
+                )
         ring = [(minx, miny), (maxx, miny), (maxx, maxy), (minx, maxy)]
         if project is not None:  # a projected bbox is a densified ring, not a rectangle
             ring = _densify(ring, 16)
@@ -257,6 +266,44 @@ def map_region(geo: Georeference | None, bbox=None, geometry=None, crs=None):
             raise InvalidOption("give a bbox or a polygon in map coordinates, not both")
         pixel_polygon = shape
     return window, pixel_polygon
+
+
+def _clip_to_footprint(bbox, geo: Georeference, crs) -> tuple:
+    """``bbox`` (in ``crs``) less what lies beyond the raster's footprint there: the box of
+    the footprint's edges (32 points each) taken to ``crs``, widened by 1% on every side.
+
+    A pixel's centre lies in its footprint, so no pixel is lost; but a bbox far larger than
+    the raster (``-180,-90,180,90`` in lon/lat on a UTM raster, or ``-1e300...``) is no
+    longer taken into the raster's CRS whole, where the far corners land anywhere (a UTM
+    projection 170 degrees off its meridian) and the ring held no pixel at all. When the
+    footprint cannot be taken to ``crs`` (points beyond that CRS's domain), ``bbox`` as it
+    is.
+    """
+    from pyproj import CRS, Transformer
+    from pyproj.exceptions import CRSError, ProjError
+
+    t = geo.transform
+    corners = [(0, 0), (geo.width, 0), (geo.width, geo.height), (0, geo.height)]
+    edge = _densify([t @ c for c in corners], 32)
+    try:
+        back = Transformer.from_crs(
+            CRS.from_epsg(geo.epsg), CRS.from_user_input(crs), always_xy=True
+        )
+        xs, ys = back.transform([p[0] for p in edge], [p[1] for p in edge])
+    except (CRSError, ProjError):  # a pair pyproj cannot relate: the bbox as it is
+        return bbox
+    xs, ys = np.asarray(xs, float), np.asarray(ys, float)
+    if not (np.isfinite(xs).all() and np.isfinite(ys).all()):
+        return bbox
+    dx = (xs.max() - xs.min()) * 0.01
+    dy = (ys.max() - ys.min()) * 0.01
+    minx, miny, maxx, maxy = bbox
+    return (
+        max(minx, xs.min() - dx),
+        max(miny, ys.min() - dy),
+        min(maxx, xs.max() + dx),
+        min(maxy, ys.max() + dy),
+    )
 
 
 def _densify(ring, n: int):

@@ -161,3 +161,36 @@ def test_unknown_crs_of_the_image_is_refused_for_reprojection(tmp_path):
     path, _ = _write(tmp_path / "g.tif", from_origin(0, 100, 1, 1), crs=None)
     with pytest.raises(InvalidOption, match="no known CRS"):
         imgstats.compute(path, "mean", bbox=(0, 0, 1, 1), crs="EPSG:4326")
+
+
+@pytest.mark.parametrize(
+    ("bbox", "crs"),
+    [
+        ((-180, -90, 180, 90), "EPSG:4326"),  # the world, on a UTM raster
+        ((-1e300, -1e300, 1e300, 1e300), "EPSG:3857"),
+        ((15.0042, 20.0, 170.0, 36.1373), "OGC:CRS84"),  # far beyond on two sides, cut on two
+    ],
+    ids=["world", "huge", "cut"],
+)
+def test_a_bbox_far_larger_than_the_raster_keeps_the_pixels_inside(tmp_path, bbox, crs):
+    """A bbox in another CRS reaching far past the raster: its corners are not taken into the
+    raster's CRS as they are (a UTM projection far off its meridian lands anywhere, and the
+    ring held no pixel: a 422), yet every pixel whose centre lies in it counts. The oracle:
+    each pixel centre taken to the bbox's CRS with pyproj."""
+    from pyproj import Transformer
+
+    t = Affine(10.0, 0.0, 500000, 0.0, -10.0, 4000000)
+    path, data = _write(tmp_path / "g.tif", t)
+    cols, rows = np.meshgrid(np.arange(W) + 0.5, np.arange(H) + 0.5)
+    xs, ys = t * (cols, rows)
+    lon, lat = Transformer.from_crs("EPSG:32633", crs, always_xy=True).transform(xs, ys)
+    inside = (lon >= bbox[0]) & (lon <= bbox[2]) & (lat >= bbox[1]) & (lat <= bbox[3])
+    assert 0 < inside.sum()
+    check_all(imgstats.compute(path, FUNCS, bbox=bbox, crs=crs), data[inside], FUNCS)
+    assert imgstats.compute(path, "count", bbox=bbox, crs=crs) == inside.sum()
+
+
+def test_a_bbox_beside_the_raster_in_another_crs_holds_no_pixel(tmp_path):
+    path, _ = _write(tmp_path / "g.tif", Affine(10.0, 0.0, 500000, 0.0, -10.0, 4000000))
+    with pytest.raises(NoValidSamples, match="no pixel centre"):
+        imgstats.compute(path, "mean", bbox=(-170, -80, -160, -70), crs="EPSG:4326")
