@@ -189,20 +189,39 @@ def tiff_facts(tif, source, page: int = 0, pixel_limit: int | None = None, palet
     )
 
 
+#: Pixels a tile may hold whatever its image's size (a 2048 x 2048 tile): beyond, a tile may
+#: hold at most four times its image's pixels.
+TILE_SLACK = 1 << 22
+
+
 def _check_tile(tpage, rows: int, cols: int, pixel_limit: int | None, source) -> None:
-    """Refuse a tile of more than ``pixel_limit`` pixels: each tile is decoded whole,
-    whatever the image's size, so a 10 x 10 image of one 65520 x 65520 tile of compressed
-    zeros (a 4 MB file) asked for 4 GB.
+    """Refuse a tile that holds more pixels than its image can use: each tile is decoded
+    whole, whatever the image's size, so a 10 x 10 image of one 65520 x 65520 tile of
+    compressed zeros (a 4 MB file) asked for 4 GB, and the service's decode budget, which
+    counts the image's declared pixels, would let several such reads run at once.
+
+    A tile may hold up to :data:`TILE_SLACK` pixels, or four times its image's pixels
+    (tiles overhang the image's edges: GDAL's 256 x 256 or 512 x 512 blocks on a small
+    image), and never more than ``pixel_limit``.
 
     Raises
     ------
     ImageTooLarge
-        ``rows * cols > pixel_limit`` for a tiled page; ``None`` means no limit.
+        For a tiled page whose tiles hold more (``pixel_limit`` ``None``: no limit of its own).
     """
-    if tpage.is_tiled and pixel_limit is not None and int(rows) * int(cols) > pixel_limit:
+    if not tpage.is_tiled:
+        return
+    tile = int(rows) * int(cols)
+    image = int(tpage.imagewidth) * int(tpage.imagelength)
+    if pixel_limit is not None and tile > pixel_limit:
         raise ImageTooLarge(
-            f"{describe(source)} declares tiles of {cols}x{rows} = {int(rows) * int(cols):,} "
+            f"{describe(source)} declares tiles of {cols}x{rows} = {tile:,} "
             f"pixels, each decoded whole, over the limit of {pixel_limit:,}"
+        )
+    if tile > max(4 * image, TILE_SLACK):
+        raise ImageTooLarge(
+            f"{describe(source)} declares tiles of {cols}x{rows} = {tile:,} pixels for an "
+            f"image of {image:,}: each tile is decoded whole (a decompression bomb)"
         )
 
 

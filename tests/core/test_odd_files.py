@@ -232,7 +232,37 @@ def test_a_tile_over_the_pixel_limit_is_refused_whatever_the_image_size(tmp_path
             imgstats.compute(path, "max", pixel_limit=1_000_000, chunks=chunks)
     with pytest.raises(imgstats.ImageTooLarge, match="tiles of"):
         imgstats.open_image(path, pixel_limit=1_000_000)
-    assert imgstats.compute(path, "max", pixel_limit=1 << 24) == 0  # a tile within the limit
+    # within the limit, a tile of 16.8 M pixels still holds far more than its 100-pixel image
+    with pytest.raises(imgstats.ImageTooLarge, match="for an image of 100"):
+        imgstats.compute(path, "max", pixel_limit=1 << 24)
+
+
+@pytest.mark.parametrize(
+    ("shape", "tile", "refused"),
+    [
+        ((10, 10), (256, 256), False),  # GDAL's default block on a tiny image
+        ((100, 30), (2048, 2048), False),  # up to TILE_SLACK whatever the image
+        ((1500, 1500), (2048, 4096), False),  # four times the image's pixels at most
+        ((10, 10), (2048, 4096), True),
+        ((1000, 1000), (4096, 4096), True),
+    ],
+)
+def test_a_tile_may_overhang_its_image_but_not_dwarf_it(tmp_path, shape, tile, refused):
+    import struct
+
+    path = tmp_path / "tile.tif"
+    tifffile.imwrite(path, np.full(tile, 3, np.uint8), tile=tile, compression="zlib")
+    data = bytearray(path.read_bytes())
+    with tifffile.TiffFile(path) as tif:
+        for code, size in ((256, shape[1]), (257, shape[0])):  # ImageWidth, ImageLength
+            tag = tif.pages[0].tags[code]
+            struct.pack_into({3: "<H", 4: "<I"}[tag.dtype], data, tag.valueoffset, size)
+    path.write_bytes(bytes(data))
+    if refused:
+        with pytest.raises(imgstats.ImageTooLarge, match="decompression bomb"):
+            imgstats.compute(path, "max")
+    else:
+        assert imgstats.compute(path, ["max", "count"]) == {"max": 3, "count": shape[0] * shape[1]}
 
 
 def test_a_mask_tile_over_the_pixel_limit_is_refused(tmp_path):
@@ -252,7 +282,8 @@ def test_a_mask_tile_over_the_pixel_limit_is_refused(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(imgstats.ImageTooLarge, match="tiles of 4096x4096"):
         imgstats.compute(path, "max", pixel_limit=1_000_000)
-    assert imgstats.compute(path, "count", pixel_limit=1 << 24) == 0  # all masked
+    with pytest.raises(imgstats.ImageTooLarge, match="for an image of 100"):
+        imgstats.compute(path, "count", pixel_limit=1 << 24)  # within the limit, yet a bomb
 
 
 # -- an extra sample is alpha only when the file says so -------------------------------------
