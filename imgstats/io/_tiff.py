@@ -139,6 +139,13 @@ def tiff_facts(tif, source, page: int = 0, pixel_limit: int | None = None, palet
                 f"page {page} does not exist: {describe(source)} has {count} page(s)"
             )
         tpage = tif.pages[page]
+        if page and int(getattr(tpage, "subfiletype", 0) or 0) & 4:
+            # GDAL's internal mask (NewSubfileType 4; 5 for a mask's overview): which pixels
+            # of another page count, not an image: its statistics would be of 0 and 255
+            raise InvalidOption(
+                f"page {page} of {describe(source)} is a mask of another page, not an image "
+                "(its pixels are left out of that page's statistics)"
+            )
         if not hasattr(tpage, "axes") or tpage.dtype is None:
             raise UnreadableImage(f"{describe(source)}: page {page} has no decodable samples")
         axes, stored = tpage.axes, tuple(int(s) for s in tpage.shape)

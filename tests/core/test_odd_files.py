@@ -427,3 +427,24 @@ def test_a_gif_frame_pillow_decodes_as_neither_colours_nor_indices_is_refused(tm
         imgstats.compute(path, "max", page=1, chunks=chunks)
     with pytest.raises(UnreadableImage, match="frame 1 of"):
         imgstats.io.read_preview(path, 64, page=1)
+
+
+def test_a_mask_page_is_no_image_of_its_own(tmp_path):
+    """GDAL writes a TIFF's internal mask as a page of its own (NewSubfileType 4): asked for
+    by ``page=``, it is refused by name, not summarized as if it were an image of 0 and 255.
+    rasterio (GDAL) writes the file."""
+    rasterio = pytest.importorskip("rasterio")
+    path = tmp_path / "masked.tif"
+    data = np.arange(64 * 64, dtype=np.uint16).reshape(1, 64, 64)
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
+        with rasterio.open(
+            path, "w", driver="GTiff", width=64, height=64, count=1, dtype="uint16",
+            tiled=True, blockxsize=16, blockysize=16,
+        ) as dst:  # fmt: skip
+            dst.write(data)
+            dst.write_mask(np.arange(64)[None, :].repeat(64, 0) < 40)
+    with tifffile.TiffFile(path) as tif:
+        assert len(tif.pages) == 2 and tif.pages[1].subfiletype & 4
+    with pytest.raises(imgstats.InvalidOption, match="page 1 .* is a mask of another page"):
+        imgstats.compute(path, "count", page=1)
+    assert imgstats.compute(path, "count", page=0) == 64 * 40
