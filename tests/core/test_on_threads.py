@@ -73,17 +73,29 @@ def test_a_pool_thread_runs_its_jobs_itself(cores):
 def test_jobs_run_on_one_thread_per_core_and_a_slow_one_takes_fewer(cores, n_cores):
     """No more threads than cores (a third thread on two cores only takes turns with the
     others), and the threads take the next job as they finish theirs: a thread held up by
-    its job takes no other while the rest are done."""
+    its job takes no other while the rest are done.
+
+    The first job is held up until the seven others are done, not for a time: a 0.3 s job
+    let the other thread, slowed by a busy machine, leave it a second job (3 runs in 200)."""
     import time
 
     cores(n_cores)
     names = []
     lock = threading.Lock()
+    rest_done = threading.Event()
+    done = []
 
     def job(i):
         with lock:
             names.append(threading.current_thread().name)
-        time.sleep(0.3 if i == 0 else 0.01)
+        if i == 0 and n_cores > 1:
+            rest_done.wait(30)  # a thread that took all the jobs fails below, late
+        else:
+            time.sleep(0.01)  # long enough for a third thread, were there one, to take a job
+        with lock:
+            done.append(i)
+            if len(done) == 7 and 0 not in done:
+                rest_done.set()
         return threading.current_thread().name
 
     got = _plan.on_threads(job, [(i,) for i in range(8)])
