@@ -25,6 +25,9 @@ pytestmark = [pytest.mark.faults]
 
 TRIANGLE = {"type": "Polygon", "coordinates": [[[0, 0], [90, 0], [90, 90], [0, 0]]]}
 ZONES = {"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": TRIANGLE}]}
+#: Seconds the other image's request may take: well below the store's 60 s hang, well above
+#: a cold answer on a slow machine.
+ANSWER_WITHIN = 30
 #: (method, path, body) of the question the hung request computes
 QUESTIONS = [
     ("GET", "/stats/slow_1.png/mean", None),
@@ -70,19 +73,20 @@ def test_waiting_for_a_hung_computation_does_not_hold_up_other_images(
         try:
             same = [pool.submit(_ask, base, method, path, body) for _ in range(4)]
             time.sleep(1.0)  # one computes, hung on the store; three wait for it
-            start = time.monotonic()
+            # The store hangs until released below (or its own 60 s): an answer at all, with
+            # the four still waiting, is one that did not wait for it. No time is asserted: a
+            # cold request on a loaded machine took 5.4 s.
             try:
-                status = http_get(base, "/stats/IMG_1.jpg/mean", timeout=8)[0]
+                status = http_get(base, "/stats/IMG_1.jpg/mean", timeout=ANSWER_WITHIN)[0]
             except TimeoutError:
                 status = "timed out"
-            waited = time.monotonic() - start
             assert not any(f.done() for f in same)  # the store still hangs
         finally:
             release.set()
             pool.shutdown(wait=True)
     # was: it waited behind the followers in the worker's queue (or for the slot a zonal
     # follower held) until the hung store answered
-    assert status == 200 and waited < 5, (status, waited)
+    assert status == 200, status
     answers = [f.result() for f in same]
     assert [s for s, _ in answers] == [200] * 4
     assert len({b for _, b in answers}) == 1
