@@ -341,21 +341,32 @@ def test_redis_layer_roundtrip(redis_url):
 
 
 def test_a_zero_budget_keeps_nothing_but_still_computes_once_per_flight():
+    """The fill is held until the second caller has found its slot (a hit), not for a time:
+    after a 0.3 s fill a second caller delayed by a busy machine found nothing kept, and
+    filled again."""
     cache = ByteCache(0)
     calls = []
-    started = threading.Event()
+    started, release = threading.Event(), threading.Event()
 
     def slow():
         calls.append(1)
         started.set()
-        time.sleep(0.3)
+        release.wait(30)
         return b"v"
 
     first = threading.Thread(target=cache.get_or_fill, args=("k", slow))
     first.start()
-    started.wait(10)
-    assert cache.get_or_fill("k", slow) == b"v"  # waited for the fill in flight
-    first.join(10)
+    started.wait(30)
+    second = []
+    follower = threading.Thread(target=lambda: second.append(cache.get_or_fill("k", slow)))
+    follower.start()
+    deadline = time.monotonic() + 30
+    while cache.cache_info().hits < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)  # the second caller finds the slot of the fill in flight
+    release.set()
+    follower.join(30)
+    first.join(30)
+    assert second == [b"v"]  # waited for the fill in flight
     assert len(calls) == 1
     assert cache.peek("k") is None and cache.cache_info().nbytes == 0
     assert cache.get_or_fill("k", lambda: b"w") == b"w"  # nothing kept
