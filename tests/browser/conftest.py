@@ -60,7 +60,9 @@ def _serve(folder: Path, log: Path):
     server = start_server(
         folder,
         workers=2,
-        timeout=90,
+        # generous: the first server of a fresh clone compiles numba's kernels in both
+        # workers at once (over 100 s on a busy 2-core machine); an exit still fails at once
+        timeout=300,
         log=log,
         env={"IMGSTATS_GALLERY_CACHE_DIR": str(log.parent / "renders")},
     )
