@@ -16,6 +16,7 @@ import http.client
 import json
 import math
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -104,14 +105,32 @@ def _tail(log: Path | None) -> str:
 
 
 def stop(proc: subprocess.Popen, timeout: float = 10) -> None:
-    """Terminate a process we started (SIGTERM, then SIGKILL after ``timeout``) and reap it."""
+    """Terminate a process we started (SIGTERM, then SIGKILL after ``timeout``) and reap it.
+
+    A process that leads a session of its own (a server from :func:`start_process`) is
+    killed with its whole process group: a gunicorn master killed alone left its workers
+    running, reparented to init (one still warming up kept a core busy for minutes after
+    its test had failed, slowing every test after it).
+    """
     if proc.poll() is None:
         proc.terminate()
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            _kill_group(proc)
             proc.wait(timeout)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL ``proc``, and its process group when it leads one (before it is reaped, while
+    its pid cannot name another group)."""
+    try:
+        if os.getpgid(proc.pid) == proc.pid:
+            os.killpg(proc.pid, signal.SIGKILL)
+            return
+    except ProcessLookupError:
+        return
+    proc.kill()
 
 
 @dataclass

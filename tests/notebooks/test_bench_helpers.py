@@ -302,3 +302,54 @@ def test_start_process_stops_a_server_that_never_answers(tmp_path):
         servers.start_process(
             [sys.executable, "-c", "import time; time.sleep(60)"], port, timeout=1
         )
+
+
+def _state(pid: int) -> str:
+    """The state letter of process ``pid`` ("" once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return ""
+
+
+def test_stop_kills_the_workers_of_a_server_that_outlives_its_timeout(tmp_path):
+    """A master still alive at the timeout is killed with its process group: its worker (a
+    child that ignores SIGTERM, as one busy warming up does) does not outlive it."""
+    import contextlib
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pid_file = tmp_path / "worker.pid"
+    worker = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)"
+    master = (
+        "import pathlib, signal, subprocess, sys, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        f"child = subprocess.Popen([sys.executable, '-c', {worker!r}])\n"
+        f"pathlib.Path({str(pid_file)!r}).write_text(str(child.pid))\n"
+        "time.sleep(120)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", master], start_new_session=True)
+    child = None
+    try:
+        deadline = time.monotonic() + 60
+        while not (pid_file.exists() and pid_file.read_text()):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        child = int(pid_file.read_text())
+        servers.stop(proc, timeout=0.5)
+        assert proc.returncode == -signal.SIGKILL
+        deadline = time.monotonic() + 30  # killed at once; reaped by init soon after
+        while _state(child) not in ("", "Z"):
+            assert time.monotonic() < deadline, f"the server's worker {child} outlived it"
+            time.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if child is not None and _state(child) not in ("", "Z"):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
