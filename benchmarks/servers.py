@@ -41,8 +41,17 @@ __all__ = [
 ]
 
 
+#: Ports tried by :func:`start_server` and :func:`start_redis` when they choose the port: one
+#: free when chosen may be taken by another process (another test run on the machine) before
+#: the server binds it, a second or so later.
+PORT_ATTEMPTS = 3
+#: What ``imgstats serve`` (its own check, then gunicorn's) logs for a port taken.
+_PORT_TAKEN = ("Address already in use", "Connection in use")
+
+
 def free_port() -> int:
-    """Return a TCP port that is free on 127.0.0.1 right now."""
+    """Return a TCP port that is free on 127.0.0.1 right now (it may be taken a moment later:
+    :func:`start_server` and :func:`start_redis` try another then)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -268,7 +277,8 @@ def start_server(
     images : str or path, optional
         The image store (default: the bundled gallery).
     port : int, optional
-        Default: a free port.
+        Default: a free port (another one, up to :data:`PORT_ATTEMPTS` times, when the
+        server's log says that another process took it first).
     workers : int or None
         gunicorn worker processes (``None``: the service's default, ``IMGSTATS_WORKERS``).
     dev : bool
@@ -290,49 +300,77 @@ def start_server(
     RuntimeError, TimeoutError
         When the server exits or is not healthy within ``timeout``.
     """
-    port = free_port() if port is None else port
-    cmd = serve_command(images, port=port, workers=workers, dev=dev)
-    return start_process(cmd, port, timeout=timeout, env=env, log=log)
+    if port is not None:
+        cmd = serve_command(images, port=port, workers=workers, dev=dev)
+        return start_process(cmd, port, timeout=timeout, env=env, log=log)
+    for attempt in range(PORT_ATTEMPTS):
+        port = free_port()
+        cmd = serve_command(images, port=port, workers=workers, dev=dev)
+        try:
+            return start_process(cmd, port, timeout=timeout, env=env, log=log)
+        except RuntimeError as exc:  # the server exited: was the port taken meanwhile?
+            if attempt + 1 == PORT_ATTEMPTS or not any(m in str(exc) for m in _PORT_TAKEN):
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def start_redis(binary: str, folder, timeout: float = 10, port: int | None = None):
     """A throwaway ``redis-server`` (``binary``) on a loopback port, persisting nothing.
 
     ``folder`` is its working directory; ``port`` a free one unless given (a restart on the
-    same port, as the fault tests do).
+    same port, as the fault tests do). It is ready when it answers as itself (the
+    ``process_id`` of ``INFO``): a Redis of another process that took the port first is never
+    handed out; with a port chosen here, another is tried (:data:`PORT_ATTEMPTS`).
 
     Returns
     -------
     (subprocess.Popen, str)
         The process and its URL, ``redis://127.0.0.1:<port>/0``.
     """
-    port = free_port() if port is None else port
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            os.fspath(folder),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2) as s:
-            s.sendall(b"PING\r\n")
-            if s.recv(16).startswith(b"+PONG"):
-                return proc, f"redis://127.0.0.1:{port}/0"
-        time.sleep(0.05)
-    stop(proc)
-    raise TimeoutError("redis-server did not start")
+    for attempt in range(1 if port is not None else PORT_ATTEMPTS):
+        chosen = free_port() if port is None else port
+        proc = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(chosen),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                os.fspath(folder),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and proc.poll() is None:
+            if _redis_pid(chosen) == proc.pid:
+                return proc, f"redis://127.0.0.1:{chosen}/0"
+            time.sleep(0.05)
+        stop(proc)
+        if proc.returncode is not None and proc.returncode > 0 and attempt + 1 < PORT_ATTEMPTS:
+            continue  # it exited: its port was taken (it could not listen)
+        break
+    raise TimeoutError(f"redis-server did not start on 127.0.0.1:{chosen}")
+
+
+def _redis_pid(port: int) -> int | None:
+    """The ``process_id`` of the Redis answering on 127.0.0.1:``port``, or None."""
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5) as s:
+        s.settimeout(2)
+        s.sendall(b"INFO server\r\n")
+        data = b""
+        while b"process_id:" not in data or not data.split(b"process_id:", 1)[1].count(b"\r"):
+            chunk = s.recv(4096)
+            if not chunk:
+                return None
+            data += chunk
+        return int(data.split(b"process_id:", 1)[1].split(b"\r", 1)[0])
+    return None
 
 
 # -- latency ------------------------------------------------------------------------------------

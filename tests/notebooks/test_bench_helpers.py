@@ -353,3 +353,62 @@ def test_stop_kills_the_workers_of_a_server_that_outlives_its_timeout(tmp_path):
         if child is not None and _state(child) not in ("", "Z"):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signal.SIGKILL)
+
+
+def _taken_then_free(monkeypatch, taken: int) -> list[int]:
+    """Make ``free_port`` answer ``taken`` first (as when another process binds the port
+    between the choice and the server's bind), then free ports; returns the ports handed."""
+    handed = []
+    real = servers.free_port
+
+    def free_port():
+        handed.append(taken if not handed else real())
+        return handed[-1]
+
+    monkeypatch.setattr(servers, "free_port", free_port)
+    return handed
+
+
+@pytest.mark.slow
+def test_start_server_takes_another_port_when_its_free_one_was_taken(tmp_path, monkeypatch):
+    import socket
+
+    with socket.socket() as other:  # another process's server, listening first
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        taken = other.getsockname()[1]
+        handed = _taken_then_free(monkeypatch, taken)
+        with servers.start_server(
+            env={"IMGSTATS_WARMUP": "0"}, log=tmp_path / "server.log"
+        ) as server:
+            assert handed[0] == taken and server.port == handed[-1] != taken
+            assert server.get("/health")[0] == 200
+    assert "Address already in use" in (tmp_path / "server.log").read_text()
+
+
+@pytest.mark.slow
+def test_start_redis_never_hands_out_another_processs_redis(tmp_path, monkeypatch):
+    import shutil
+
+    import redis
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    other, other_url = servers.start_redis(binary, tmp_path / "a")
+    try:
+        taken = int(other_url.rsplit(":", 1)[1].split("/")[0])
+        handed = _taken_then_free(monkeypatch, taken)
+        # was: its PING was answered by the other Redis, and that one was handed out
+        proc, url = servers.start_redis(binary, tmp_path / "b")
+        try:
+            assert handed[0] == taken and url != other_url
+            client = redis.Redis.from_url(url)
+            assert client.info("server")["process_id"] == proc.pid != other.pid
+            client.close()
+        finally:
+            servers.stop(proc)
+    finally:
+        servers.stop(other)
