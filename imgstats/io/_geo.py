@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -78,6 +78,42 @@ def georeference(tpage, source=None) -> Georeference | None:
             epsg = int(code)
             break
     return Georeference(transform, epsg, width, height)
+
+
+def page_georeference(tif, page: int, source):
+    """The georeferencing of page ``page`` of an open ``tifffile.TiffFile``: its GeoTIFF
+    tags', else (an overview page, which GDAL writes without them) its image's, scaled."""
+    tpage = tif.pages[page]
+    geo = georeference(tpage, source)
+    if geo is None and subfile_type(tpage) & 1:
+        base = base_page(tif, page)
+        if base != page:
+            height, width = (int(tpage.shape[tpage.axes.index(a)]) for a in "YX")
+            geo = _scaled_geo(georeference(tif.pages[base], source), width, height)
+    return geo
+
+
+def subfile_type(page) -> int:
+    return int(getattr(page, "subfiletype", 0) or 0)
+
+
+def base_page(tif, page: int) -> int:
+    """The full-resolution image whose overview page ``page`` is: the last page before it
+    that is neither an overview nor a mask (``page`` itself when there is none)."""
+    for index in range(page - 1, -1, -1):
+        if not subfile_type(tif.pages[index]) & 5:
+            return index
+    return page
+
+
+def _scaled_geo(geo, width: int, height: int):
+    """``geo`` (a full-resolution image's) for an overview of ``width`` x ``height``."""
+    if geo is None:
+        return None
+    from affine import Affine
+
+    scale = Affine.scale(geo.width / width, geo.height / height)
+    return replace(geo, transform=geo.transform * scale, width=width, height=height)
 
 
 def _geokeys(tpage) -> dict:
@@ -340,7 +376,7 @@ def georeference_of(data, io_options) -> Georeference | None:
             ):
                 if page >= len(tif.pages):
                     return None  # the read refuses the page
-                return georeference(tif.pages[page], data)
+                return page_georeference(tif, page, data)
     else:
         attrs = dict(getattr(data, "attrs", {}) or {})
         shape = getattr(data, "shape", (0, 0))

@@ -181,9 +181,9 @@ def tiff_facts(tif, source, page: int = 0, pixel_limit: int | None = None, palet
         shape = (height, width) + ((nbands,) if nbands > 1 else ())
         nodata, mask_page, geo = _gdal_facts(tif, tpage, page, source)
         if mask_page is not None:  # decoded tile by tile beside the image
-            mpage = tif.pages[mask_page]
-            if mpage.is_tiled:
-                _check_tile(mpage, mpage.tilelength, mpage.tilewidth, pixel_limit, source)
+            _check_mask(tif.pages[mask_page], (height, width), pixel_limit, source)
+        else:
+            _check_sidecar(source, (height, width), pixel_limit)
         nodata = meaning.value_of_stored(nodata)  # GDAL's tag names a stored sample
         scales = None
         if meaning.photometric != "palette":  # a palette's colours have no scale
@@ -232,24 +232,68 @@ def _check_tile(tpage, rows: int, cols: int, pixel_limit: int | None, source) ->
         )
 
 
+def _check_mask(mpage, shape, pixel_limit: int | None, source) -> None:
+    """Hold a mask page to the image's bomb rules: its tiles to :func:`_check_tile` (they are
+    decoded tile by tile beside the image's), and its samples to four times the image's
+    pixels (a mask of many planes is decoded whole)."""
+    if mpage.is_tiled:
+        _check_tile(mpage, mpage.tilelength, mpage.tilewidth, pixel_limit, source)
+    samples = math.prod(int(s) for s in mpage.shape)
+    if samples > 4 * shape[0] * shape[1]:
+        raise ImageTooLarge(
+            f"{describe(source)} has a mask of {samples:,} samples for an image of "
+            f"{shape[0] * shape[1]:,} pixels (a decompression bomb)"
+        )
+
+
+def _check_sidecar(source, shape, pixel_limit: int | None) -> None:
+    """:func:`_check_mask` of a ``.msk`` sidecar's first page, which must also be the
+    image's size (checked before any of it is decoded)."""
+    import tifffile
+
+    sidecar = sidecar_mask(source)
+    if sidecar is None:
+        return
+    with decoding(sidecar, "is not a readable mask"), tifffile.TiffFile(sidecar) as tif:
+        if not len(tif.pages) or not hasattr(tif.pages[0], "axes"):
+            raise UnreadableImage(f"{describe(sidecar)} holds no mask (no page)")
+        mpage = tif.pages[0]
+        height, width = _yx(mpage) if "Y" in mpage.axes and "X" in mpage.axes else (0, 0)
+        if (height, width) != tuple(shape):
+            raise UnreadableImage(
+                f"{describe(source)}: its mask is {(width, height)} pixels, "
+                f"the image {(shape[1], shape[0])}"
+            )
+        _check_mask(mpage, shape, pixel_limit, sidecar)
+
+
 def _gdal_facts(tif, tpage, page: int, source):
-    """``(nodata, mask page, georeference)`` of a page, from GDAL's tags (no pixel read)."""
-    from ._geo import georeference
+    """``(nodata, mask page, georeference)`` of a page, from GDAL's tags (no pixel read).
+
+    A reduced-resolution page (NewSubfileType 1: a COG's overview) is read as GDAL reads its
+    overview: with the mask of its own size (NewSubfileType 5) among its image's masks, and
+    its image's nodata value and georeferencing (scaled) when it carries none of its own.
+    """
+    from ._geo import base_page, page_georeference, subfile_type
     from ._valid import nodata_of_tag
 
+    base = base_page(tif, page) if subfile_type(tpage) & 1 else page
     tag = tpage.tags.get(42113)  # GDAL_NODATA, ASCII
+    if tag is None and base != page:
+        tag = tif.pages[base].tags.get(42113)
     nodata = None if tag is None else nodata_of_tag(tag.value)
+    reduced = subfile_type(tpage) & 1
     mask_page = None
     height, width = _yx(tpage)
-    for index in range(page + 1, len(tif.pages)):
+    for index in range(base + 1, len(tif.pages)):
         candidate = tif.pages[index]
-        kind = int(getattr(candidate, "subfiletype", 0) or 0)
-        if kind & 4 and not kind & 1 and _yx(candidate) == (height, width):
-            mask_page = index  # FILETYPE_MASK at full resolution: GDAL's internal mask
+        kind = subfile_type(candidate)
+        if kind & 4 and (kind & 1) == reduced and _yx(candidate) == (height, width):
+            mask_page = index  # FILETYPE_MASK of the page's resolution: GDAL's internal mask
             break
         if not kind & 5:
-            break  # the next image: masks follow their image
-    return nodata, mask_page, georeference(tpage, source)
+            break  # the next image: masks follow their image (and its overviews)
+    return nodata, mask_page, page_georeference(tif, page, source)
 
 
 def to_samples(block: np.ndarray, axes: str) -> np.ndarray:

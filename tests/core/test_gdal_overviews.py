@@ -1,0 +1,88 @@
+"""A COG's overview pages, read by ``page=`` as GDAL reads its overviews.
+
+GDAL writes an overview as a reduced-resolution page (NewSubfileType 1) and its mask as a
+page of type 5; rasterio's ``open(path, overview_level=k)`` is the oracle.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio
+import tifffile
+from rasterio.enums import Resampling
+from rasterio.transform import from_origin
+
+import imgstats
+from imgstats.io import read_header
+
+from . import test_meaning_valid
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Use `@` matmul:PendingDeprecationWarning",
+    "ignore::rasterio.errors.NotGeoreferencedWarning",
+)
+
+read = test_meaning_valid.read  # the fixture of the three read paths (eager, dask, stream)
+RNG = np.random.default_rng(2026_12_06_11)
+N = 128
+
+
+def _cog(path, *, mask: bool, nodata=None):
+    data = RNG.integers(0, 5000, (N, N)).astype(np.uint16)
+    if nodata is not None:
+        data[RNG.random((N, N)) < 0.3] = nodata
+    profile = dict(
+        driver="GTiff", width=N, height=N, count=1, dtype="uint16", tiled=True,
+        blockxsize=32, blockysize=32, nodata=nodata, crs="EPSG:32633",
+        transform=from_origin(1000, 2000, 10, 10),
+    )  # fmt: skip
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(path, "w", **profile) as dst:
+        dst.write(data, 1)
+        if mask:
+            valid = np.full((N, N), 255, np.uint8)
+            valid[:, : N // 3] = 0
+            valid[N // 2 :, :] = 0
+            dst.write_mask(valid)
+        dst.build_overviews([2, 4], Resampling.nearest)
+    return path
+
+
+def _overview_pages(path):
+    with tifffile.TiffFile(path) as tif:
+        return [i for i, p in enumerate(tif.pages) if p.subfiletype == 1]
+
+
+@pytest.mark.parametrize("mask", [True, False], ids=["mask", "nodata"])
+def test_an_overview_page_is_read_with_its_own_mask(tmp_path, read, mask):
+    # before: page= of an overview read every pixel of it, its mask page (type 5) ignored:
+    # 4096 valid pixels of the first overview, where GDAL counts 1344
+    path = _cog(tmp_path / "cog.tif", mask=mask, nodata=None if mask else 7)
+    pages = _overview_pages(path)
+    assert len(pages) == 2
+    for level, page in enumerate(pages):
+        with rasterio.open(path, overview_level=level) as src:
+            want = src.read(1, masked=True)
+        assert 0 < want.count() < want.size
+        got = read(path, ["count", "min", "max", "median", "masked_pixels"], page=page)
+        valid = want.compressed()
+        assert got == {
+            "count": valid.size,
+            "min": valid.min(),
+            "max": valid.max(),
+            "median": np.median(valid.astype(np.float64)),
+            "masked_pixels": want.size - valid.size,
+        }
+
+
+def test_an_overview_page_keeps_its_image_georeferencing(tmp_path):
+    path = _cog(tmp_path / "cog.tif", mask=True)
+    page = _overview_pages(path)[0]
+    with open(path, "rb") as fh:
+        header = read_header(fh, path, page=page)
+    with rasterio.open(path, overview_level=0) as src:
+        assert header["transform"] == list(src.transform)[:6]
+        assert header["crs"] == "EPSG:32633"
+    # a bbox of the overview selects the pixels whose centre lies in it, as on the image
+    got = imgstats.compute(path, "count", page=page, bbox=(1000, 1360, 1640, 2000), raw=True)
+    assert got == 32 * 32
