@@ -225,7 +225,7 @@ def _without_nodata(data, valid):
     ``_FillValue``: :func:`imgstats.io._plan.attr_nodata`), as :func:`imgstats.compute`
     leaves them out; ``raw`` in the attrs keeps them."""
     from .io._plan import attr_nodata
-    from .io._valid import Validity
+    from .io._valid import Validity, nodata_hits
 
     value = attr_nodata(data.attrs)
     if value is None or data.attrs.get("raw") or isinstance(value, bool):
@@ -235,7 +235,7 @@ def _without_nodata(data, valid):
     nodata = Validity(np.dtype(data.dtype), 1, nodata=value)._typed_nodata(np.dtype(data.dtype))
     if nodata is None or (isinstance(nodata, float | np.floating) and math.isnan(nodata)):
         return valid  # no sample holds it, or NaN: left out anyway
-    kept = data != nodata
+    kept = ~nodata_hits(data, nodata)
     return kept if valid is None else valid & kept
 
 

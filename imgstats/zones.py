@@ -960,7 +960,9 @@ def _sample_validity(values, ok, nb, nodata):
     """Which samples of ``values`` count: not nodata, and kept by ``ok``, of each pixel (its
     ``nb`` samples in turn) or of each sample (a masked array's); ``None``: all (NaN is the
     grouped core's to drop)."""
-    valid = None if nodata is None else (values != nodata).reshape(-1)
+    from .io._valid import nodata_hits
+
+    valid = None if nodata is None else ~nodata_hits(values, nodata).reshape(-1)
     if ok is not None:
         ok = ok.reshape(-1)
         if nb > 1 and ok.size != values.size:

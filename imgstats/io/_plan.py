@@ -570,9 +570,9 @@ def attr_nodata(attrs):
 def _number_of_text(text):
     """The int or float a nodata text holds (an int kept whole, beyond float's 2**53), or
     ``None``."""
-    from ._valid import nodata_of_tag
+    from ._valid import number_of_text
 
-    number = nodata_of_tag(text)
+    number = number_of_text(text)
     try:
         whole = int(text.decode("ascii") if isinstance(text, bytes) else text)
     except (ValueError, UnicodeDecodeError):

@@ -184,7 +184,10 @@ def tiff_facts(tif, source, page: int = 0, pixel_limit: int | None = None, palet
             _check_mask(tif.pages[mask_page], (height, width), pixel_limit, source)
         else:
             _check_sidecar(source, (height, width), pixel_limit)
-        nodata = meaning.value_of_stored(nodata)  # GDAL's tag names a stored sample
+        from ._valid import stored_nodata
+
+        # GDAL's tag names a stored sample, truncated to an integer type's as GDAL casts it
+        nodata = meaning.value_of_stored(stored_nodata(nodata, tpage.dtype))
         scales = None
         if meaning.photometric != "palette":  # a palette's colours have no scale
             from ._meaning import gdal_scales
@@ -281,7 +284,7 @@ def _gdal_facts(tif, tpage, page: int, source):
     tag = tpage.tags.get(42113)  # GDAL_NODATA, ASCII
     if tag is None and base != page:
         tag = tif.pages[base].tags.get(42113)
-    nodata = None if tag is None else nodata_of_tag(tag.value)
+    nodata = None if tag is None else nodata_of_tag(_raw_ascii(tif, tag))
     reduced = subfile_type(tpage) & 1
     mask_page = None
     height, width = _yx(tpage)
@@ -294,6 +297,20 @@ def _gdal_facts(tif, tpage, page: int, source):
         if not kind & 5:
             break  # the next image: masks follow their image (and its overviews)
     return nodata, mask_page, page_georeference(tif, page, source)
+
+
+def _raw_ascii(tif, tag, limit: int = 4096):
+    """An ASCII tag's bytes as stored (tifffile strips its blanks, which GDAL reads: it takes
+    ``"inf "`` for no infinity); its first ``limit`` bytes at most."""
+    fh = tif.filehandle
+    where = fh.tell()
+    try:
+        fh.seek(tag.valueoffset)
+        return fh.read(min(int(tag.count), limit))
+    except (OSError, ValueError):
+        return tag.value
+    finally:
+        fh.seek(where)
 
 
 def to_samples(block: np.ndarray, axes: str) -> np.ndarray:

@@ -29,29 +29,123 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..errors import InvalidOption
 
-__all__ = ["Validity", "check_nodata", "nodata_of_tag"]
+__all__ = ["Validity", "check_nodata", "nodata_hits", "nodata_of_tag", "number_of_text"]
 
 #: Pillow's luma weights (ITU-R 601-2, 16-bit fixed point), as the kernels count them.
 _LUMA = (19595, 38470, 7471)
 
 
+#: The number at the start of a GDAL_NODATA text, as GDAL reads it (``CPLAtofM``): a decimal
+#: point or comma, an exponent only with its digits; no hexadecimal, no digit separators.
+_TAG_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:[.,][0-9]*)?|[.,][0-9]+)(?:[eE][+-]?[0-9]+)?")
+#: The texts GDAL reads as infinities and NaN, whole (after leading blanks) or as prefixes.
+_TAG_INF = {f"{sign}{word}" for sign in ("", "+") for word in ("inf", "Inf", "INF")}
+_TAG_NAN = {"nan", "NaN", "+nan", "+NaN"}
+_TAG_PREFIXES = (
+    ("-1.#QNAN", math.nan),
+    ("-1.#IND", math.nan),
+    ("-1.#INF", -math.inf),
+    ("1.#QNAN", math.nan),
+    ("1.#SNAN", math.nan),
+    ("1.#INF", math.inf),
+)
+
+
 def nodata_of_tag(text) -> float | None:
-    """The number in a GDAL_NODATA tag (ASCII), or ``None`` when it holds none."""
+    """The number in a GDAL_NODATA tag (ASCII) as GDAL 3.10 reads it, ``None`` when empty.
+
+    GDAL reads the number at the start of the text (``CPLAtofM``) and 0 when there is none:
+    ``"5abc"`` is 5, ``"1,5"`` 1.5, ``"1e"`` 1, ``"1_000"`` 1, ``"0x10"`` 0, ``"abc"`` 0;
+    ``inf``, ``nan`` and MSVC's ``1.#INF`` spellings only as GDAL spells them (``"inf "``
+    and ``"-nan"`` are 0). Leading spaces, tabs and line ends are skipped.
+    """
+    if isinstance(text, bytes):
+        text = text.decode("ascii", "replace")
+    text = str(text).split("\x00", 1)[0]
+    if not text:
+        return None  # GDAL sets no nodata value from an empty tag
+    text = text.lstrip(" \t\n\r")
+    for prefix, value in _TAG_PREFIXES:
+        if text.startswith(prefix):
+            return value
+    if text in _TAG_INF or text.lower() == "-inf" and text[1:] in _TAG_INF:
+        return -math.inf if text.startswith("-") else math.inf
+    if text in _TAG_NAN:
+        return math.nan
+    number = _TAG_NUMBER.match(text)
+    return 0.0 if number is None else float(number.group().replace(",", "."))
+
+
+def number_of_text(text) -> float | None:
+    """The number a whole text is (blanks and trailing NULs aside), as C's ``strtod`` reads
+    it to its end; ``None`` when it is no number (``"abc"``, ``"5abc"``, ``"1_000"``): a
+    nodata text given by a caller or an array's attrs, which must say one number."""
     if isinstance(text, bytes):
         text = text.decode("ascii", "replace")
     text = str(text).strip().rstrip("\x00")
     if "_" in text:
-        return None  # Python reads "1_000" as 1000, C (and GDAL) as no such number
+        return None  # Python reads "1_000" as 1000, C as no such number
     try:
         return float(text)
     except ValueError:
-        return None  # GDAL ignores a nodata it cannot parse too
+        return None
+
+
+def stored_nodata(nodata, dtype):
+    """A nodata value as GDAL applies it to integer samples of ``dtype``: truncated toward
+    zero when within the type's range (``"5.5"`` leaves the 5s out), ``None`` beyond it or
+    when not finite; as it is for floats."""
+    dtype = np.dtype(dtype)
+    if nodata is None or dtype.kind not in "uib":
+        return nodata
+    info = np.iinfo(np.uint8 if dtype.kind == "b" else dtype)
+    if not (math.isfinite(nodata) and info.min <= nodata <= info.max):
+        return None
+    return float(math.trunc(nodata))
+
+
+#: GDAL's tolerance of a float nodata value (``ARE_REAL_EQUAL``): float's epsilon, in the
+#: band's type, times the sum of the two values, times 2.
+_FLT_EPSILON = float(np.finfo(np.float32).eps)
+
+
+def as_float(value, dtype):
+    """``value`` in the float type ``dtype``, as C casts it: beyond its range, infinite."""
+    with np.errstate(over="ignore"):
+        return np.dtype(dtype).type(value)
+
+
+def nodata_hits(values, nodata):
+    """Which samples of ``values`` GDAL takes for the ``nodata`` value: integers equal to
+    it; floats equal to it (cast to their type, as GDAL casts it) or within GDAL's
+    ``ARE_REAL_EQUAL`` tolerance, ``|v - nd| < eps * |v + nd| * 2`` computed in their
+    type (``eps`` float's epsilon; a float32 sum beyond float32's range is infinite, so a
+    nodata near float32's largest value takes every sample near it of its sign).
+
+    ``values`` is an array or an xarray DataArray (dask-backed or not); NaN is never hit.
+    """
+    if not isinstance(values, np.ndarray) and getattr(values, "dims", None) is not None:
+        import xarray as xr
+
+        return xr.apply_ufunc(
+            nodata_hits, values, kwargs={"nodata": nodata}, dask="parallelized",
+            output_dtypes=[bool],
+        )  # fmt: skip
+    values = np.asarray(values)
+    if values.dtype.kind != "f":
+        return values == nodata
+    t = values.dtype.type
+    nd = as_float(nodata, values.dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        near = np.abs(values - nd) < t(_FLT_EPSILON) * np.abs(values + nd) * t(2)
+    return near | (values == nd)
 
 
 def check_nodata(value, dtype) -> float | int:
@@ -214,13 +308,13 @@ class Validity:
         cols = values[..., self.colour] if values.ndim == 3 else values[..., None]
         if isinstance(nd, float) and math.isnan(nd):
             return None  # NaN is never valid: the kernels leave it out already
-        return cols == nd
+        return nodata_hits(cols, nd)
 
     def _typed_nodata(self, dtype):
         """The nodata value as the samples of ``dtype`` hold it; ``None`` if none can."""
         nd = self.nodata
         if dtype.kind == "f":
-            return dtype.type(nd)  # GDAL compares a float32 band with (float)nodata
+            return as_float(nd, dtype)  # GDAL compares a float32 band with (float)nodata
         if isinstance(nd, float) and not (math.isfinite(nd) and nd.is_integer()):
             return None
         info = np.iinfo(np.uint8 if dtype.kind == "b" else dtype)
@@ -237,11 +331,15 @@ class Validity:
             values = values.copy()  # never write into the caller's or a shared array
         nbands = values.shape[-1] if values.ndim == 3 else 1
         moved = np.zeros(nbands, np.int64)
-        nd = values.dtype.type(self.nodata if nodata else 0)  # as GDAL: (float)nodata
+        t = values.dtype.type
+        nd = as_float(self.nodata if nodata else 0, values.dtype)  # as GDAL: (float)nodata
+        eps, two = t(_FLT_EPSILON), t(2)  # GDAL's tolerance, in the band's type
         valid = _NO_MASK if ok is None else ok.view(np.uint8)
         for c in self.colour if values.ndim == 3 else [None]:
             band = values if c is None else values[..., c]
-            moved[0 if c is None else c] = nan_fill(band, valid, nd, ok is not None, nodata)
+            moved[0 if c is None else c] = nan_fill(
+                band, valid, nd, eps, two, ok is not None, nodata
+            )
         return values, moved
 
     def _picked(self, values: np.ndarray, ok) -> np.ndarray:

@@ -31,16 +31,21 @@ def unhist(band, valid, flip, hist):
 
 
 @njit(nogil=True, cache=True)
-def nan_fill(band, valid, nodata, use_valid, use_nodata):
-    """Write NaN into ``band`` where ``valid`` is 0 (``use_valid``) or the sample equals
-    ``nodata`` (``use_nodata``); return how many samples that were not NaN became NaN."""
+def nan_fill(band, valid, nodata, eps, two, use_valid, use_nodata):
+    """Write NaN into ``band`` where ``valid`` is 0 (``use_valid``) or the sample is the
+    ``nodata`` value as GDAL compares them (``use_nodata``: equal, or within GDAL's
+    ``ARE_REAL_EQUAL`` tolerance, ``eps`` and ``two`` of the band's type so that the sums
+    are the band's, overflow included); return how many samples that were not NaN became
+    NaN."""
     n = 0
     for y in range(band.shape[0]):
         for x in range(band.shape[1]):
             v = band[y, x]
             if v != v:
                 continue
-            if (use_valid and valid[y, x] == 0) or (use_nodata and v == nodata):
+            if (use_valid and valid[y, x] == 0) or (
+                use_nodata and (v == nodata or abs(v - nodata) < eps * abs(v + nodata) * two)
+            ):
                 band[y, x] = np.nan
                 n += 1
     return n

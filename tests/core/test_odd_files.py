@@ -199,11 +199,11 @@ def test_a_nodata_tag_leaves_out_the_stored_samples_gdal_leaves_out(tmp_path, re
 
 @pytest.mark.parametrize(
     ("text", "nodata"),
-    [("1e3", 1000), ("+5", 5), (" 5\x00", 5), ("-0", 0), ("1_000", None), ("abc", None)],
+    [("1e3", 1000), ("+5", 5), (" 5\x00", 5), ("-0", 0), ("1_000", 1), ("abc", 0)],
 )
 def test_a_nodata_text_is_a_number_only_where_c_reads_one(tmp_path, text, nodata):
-    # before: "1_000", which Python's float() reads as 1000 and C's strtod (GDAL) as no such
-    # number, left the 1000s out
+    # before: "1_000", which Python's float() reads as 1000 and GDAL as 1 (the number at the
+    # start of the text), left the 1000s out; "abc" is GDAL's 0
     stored = (np.arange(H * W) % 1001).astype(np.uint16).reshape(H, W)
     path = tmp_path / "nodata.tif"
     tifffile.imwrite(path, stored, extratags=[(42113, "s", 0, text, True)])
