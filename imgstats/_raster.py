@@ -23,8 +23,9 @@ __all__ = ["Layer", "RULE"]
 
 #: The rasterization rule's name, in the key of every cached answer of a polygon (the
 #: service's, in Redis): an answer computed under an earlier rule (a centre on a left edge
-#: inside, before GDAL's) is not served for this one.
-RULE = "gdal-edges"
+#: inside, before GDAL's; a centre on a hole's top edge in the hole) is not served for this
+#: one.
+RULE = "gdal-holes"
 
 _k = lazy_module("imgstats._raster_kernels")
 
@@ -90,6 +91,7 @@ class Layer:
         ring_of = np.repeat(np.arange(len(self.ring_off) - 1), np.diff(self.ring_off))
         # the edges of each ring by lower y: the order the scanline meets them
         self.order = np.lexsort((self.elo, ring_of)).astype(np.int64)
+        self.eburn = _hole_tops(start, end, ring_of, self.ring_off, self.part_off)
 
     def touching(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         """Sorted indices of the features whose bounding box meets the block."""
@@ -117,6 +119,7 @@ class Layer:
             self.ey1,
             self.elo,
             self.ehi,
+            self.eburn,
             int(y0),
             int(y1),
             int(x0),
@@ -148,6 +151,24 @@ class Layer:
         _ensure_compiled(out.size)
         _k.fill_mask(out, int(y0), int(x0), rows, starts, stops, rows.size)
         return out
+
+
+def _hole_tops(start, end, ring_of, ring_off, part_off) -> np.ndarray:
+    """Which edges are a hole's horizontal edges with the hole below them (larger y), whose
+    pixels GDAL's scanline fills apart from the crossings (it fills the horizontal edges
+    that run towards smaller x, its rings oriented exterior one way and holes the other):
+    a centre on one is in the polygon, not in the hole."""
+    nrings = len(ring_off) - 1
+    if not len(start):
+        return np.zeros(0, bool)
+    hole = np.ones(nrings, bool)
+    hole[np.asarray(part_off[:-1], np.int64)] = False  # a part's first ring: its exterior
+    cross = start[:, 0] * end[:, 1] - end[:, 0] * start[:, 1]
+    area = np.bincount(ring_of, weights=cross, minlength=nrings)  # twice the signed area
+    dx = end[:, 0] - start[:, 0]
+    # the interior lies left of the way round (positive area, y up): below a +x edge
+    below = np.where(area[ring_of] > 0, dx > 0, dx < 0)
+    return (start[:, 1] == end[:, 1]) & hole[ring_of] & below
 
 
 def _ensure_compiled(work: int) -> None:

@@ -59,6 +59,7 @@ def layer_spans(
     ey1,
     elo,
     ehi,
+    eburn,
     y0,
     y1,
     x0,
@@ -69,7 +70,8 @@ def layer_spans(
 
     A pixel is inside a polygon part when its centre lies inside the part's exterior ring
     (even-odd) and inside none of its holes (each even-odd); inside a feature when inside any
-    of its parts.
+    of its parts. A centre on a hole's horizontal edge (``eburn``: the hole below it) is not
+    in that hole: GDAL fills such an edge's pixels apart from its scanline.
     """
     cap = 1024
     rows = np.empty(cap, np.int64)
@@ -96,9 +98,9 @@ def layer_spans(
         act = np.empty(ne, np.int64)
         xs = np.empty(ne + 2, np.float64)
         # events of one row (general features): x, ring (local), +1/-1
-        ev_x = np.empty(ne + 2, np.int64)
-        ev_r = np.empty(ne + 2, np.int64)
-        ev_d = np.empty(ne + 2, np.int64)
+        ev_x = np.empty(2 * ne + 2, np.int64)
+        ev_r = np.empty(2 * ne + 2, np.int64)
+        ev_d = np.empty(2 * ne + 2, np.int64)
         ring_part = np.empty(nr, np.int64)
         ring_hole = np.empty(nr, np.bool_)
         for p in range(p0, p1):
@@ -120,7 +122,22 @@ def layer_spans(
                 # add the edges the scanline reached (sorted by lower y)
                 end = ring_off[r0 + r + 1]
                 while ptr[r] < end and elo[order[ptr[r]]] <= yc:
-                    act[a0 + m] = order[ptr[r]]
+                    e = order[ptr[r]]
+                    if eburn[e] and elo[e] == yc:
+                        # a hole's horizontal edge on this scanline, the hole below it:
+                        # GDAL fills its pixels (floor(x + 0.5) on) whatever the crossings
+                        # say, so they leave the hole
+                        a = max(fx0, math.floor(min(ex0[e], ex1[e]) + 0.5))
+                        b = min(fx1, math.floor(max(ex0[e], ex1[e]) + 0.5))
+                        if b > a:
+                            ev_x[nev] = a
+                            ev_r[nev] = r
+                            ev_d[nev] = -1
+                            ev_x[nev + 1] = b
+                            ev_r[nev + 1] = r
+                            ev_d[nev + 1] = 1
+                            nev += 2
+                    act[a0 + m] = e
                     m += 1
                     ptr[r] += 1
                 # keep the edges still crossing it (lower y <= yc < upper y)
@@ -180,12 +197,12 @@ def layer_spans(
                 while j < nev and ev_x[idx[j]] == xcur:
                     r = ev_r[idx[j]]
                     p = ring_part[r]
-                    was = ext_in[p] > 0 and hole_in[p] == 0
+                    was = ext_in[p] > 0 and hole_in[p] <= 0
                     if ring_hole[r]:
                         hole_in[p] += ev_d[idx[j]]
                     else:
                         ext_in[p] += ev_d[idx[j]]
-                    now = ext_in[p] > 0 and hole_in[p] == 0
+                    now = ext_in[p] > 0 and hole_in[p] <= 0
                     if now and not was:
                         inside += 1
                     elif was and not now:

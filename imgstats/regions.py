@@ -239,13 +239,32 @@ def point_in_ring(ring: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return inside
 
 
+def point_in_hole(ring: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """:func:`point_in_ring` of a hole, as GDAL's scanline leaves it out (the oracle): but
+    for the pixel centres on one of its horizontal edges with the hole below (larger y),
+    whose pixels GDAL fills apart from the crossings (``floor(x + 0.5)`` on)."""
+    x = np.asarray(x, np.float64)
+    y = np.asarray(y, np.float64)
+    inside = point_in_ring(ring, x, y)
+    x1, y1 = ring[:, 0], ring[:, 1]
+    x2, y2 = np.roll(x1, -1), np.roll(y1, -1)
+    area = float(np.sum(x1 * y2 - x2 * y1))
+    for a, b, c, d in zip(x1, y1, x2, y2, strict=True):
+        if b != d or not ((c > a) if area > 0 else (c < a)):
+            continue  # not horizontal, or the hole lies above it
+        lo, hi = math.floor(min(a, c) + 0.5), math.floor(max(a, c) + 0.5)
+        inside &= ~((y == b) & (x - 0.5 >= lo) & (x - 0.5 < hi))
+    return inside
+
+
 def rasterize_polygon(polygon, height: int, width: int):
     """Rasterize a polygon onto an image of ``height`` x ``width`` pixels.
 
     A pixel ``(x, y)`` is selected when its centre ``(x + 0.5, y + 0.5)`` lies inside the
-    polygon (even-odd rule; holes subtracted). Only the polygon's bounding box is rasterized.
-    The returned mask covers the selected pixels' box; :class:`PolygonRegion` rasterizes
-    block by block instead, with no array of the box at all.
+    polygon (even-odd rule; holes subtracted, as :func:`point_in_hole` says). Only the
+    polygon's bounding box is rasterized. The returned mask covers the selected pixels'
+    box; :class:`PolygonRegion` rasterizes block by block instead, with no array of the box
+    at all.
 
     Returns
     -------

@@ -19,6 +19,7 @@ from imgstats import InvalidOption, NoValidSamples
 from imgstats.regions import (
     MAX_POLYGON_VERTICES,
     parse_window,
+    point_in_hole,
     point_in_ring,
     polygon_rings,
     rasterize_polygon,
@@ -207,7 +208,7 @@ def _brute_force(rings, h, w):
     yy, xx = np.mgrid[0:h, 0:w]
     inside = point_in_ring(rings[0], xx + 0.5, yy + 0.5)
     for hole in rings[1:]:
-        inside &= ~point_in_ring(hole, xx + 0.5, yy + 0.5)
+        inside &= ~point_in_hole(hole, xx + 0.5, yy + 0.5)
     return inside
 
 
