@@ -858,7 +858,8 @@ class Summary:
         -------
         list of (selection, shift, prefix, count)
             The keys with ``key >> shift == prefix`` of a selection (``"all"``, ``"b<i>"``),
-            ``count`` of them. Empty when every statistic is answered from the summary alone.
+            ``count`` of them. Empty when every statistic is answered from the summary alone;
+            a selection without a valid sample needs none (:meth:`compute` raises).
         """
         func = with_method(func, method)
         funcs = [parse_function(f) for f in (func if isinstance(func, (list, tuple)) else [func])]
@@ -871,6 +872,10 @@ class Summary:
                     self._value(f, sel, cums)
                 except NeedsRefinement as exc:
                     nodes.update((sel, *node) for node in exc.nodes)
+                except NoValidSamples:
+                    # nothing to refine: the value does not exist, and compute() says so. One
+                    # band without a valid sample must not refuse the others' values
+                    continue
         return sorted(nodes)
 
     def _refined_selection(self, sel: str) -> str:
