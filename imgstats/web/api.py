@@ -21,6 +21,7 @@ from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMe
 from .. import __version__
 from ..errors import ImageNotFound, InvalidOption, UnknownFunction
 from ..functions import NAMED_FUNCTIONS, with_method, with_scaled
+from ._conditional import check_preconditions, conditional
 from .openapi import openapi_document
 from .service import check_page, is_pattern
 from .store import cacheable
@@ -233,6 +234,7 @@ def stats_many(image: str):
             else {f: _number(answer.values[i][f]) for f in answer.funcs}
             for i in answer.bands
         }
+    check_preconditions(None)  # an If-Match naming tags fails: a POST answer has none
     response = Response(_dumps(body), mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -504,7 +506,7 @@ def images():
     response = jsonify(images=names, count=len(names))
     response.headers["Cache-Control"] = "no-cache"
     response.add_etag()
-    return response.make_conditional(request)
+    return conditional(response)
 
 
 @_route("/api/images/<image>")
@@ -518,7 +520,7 @@ def image_info(image: str):
     response = Response(_dumps(info), mimetype="application/json")
     response.headers["Cache-Control"] = "no-cache"
     response.set_etag(hashlib.sha256(str(info["version"]).encode()).hexdigest()[:32])
-    return response.make_conditional(request)
+    return conditional(response)
 
 
 def _finite(value):
@@ -539,7 +541,7 @@ def openapi():
     response = jsonify(openapi_document(__version__))
     response.headers["Cache-Control"] = "public, max-age=300"
     response.add_etag()
-    return response.make_conditional(request)
+    return conditional(response)
 
 
 def _band(value: str | None):
@@ -597,12 +599,9 @@ def _etag(store: str, answer, band, method=None, scaling=(False, None, None)) ->
 
 
 def _not_modified(etag: str) -> bool:
-    """Whether the request's If-None-Match holds ``etag``, compared weakly as RFC 9110 says:
-    a proxy that compresses answers (nginx's gzip) hands clients ``W/"..."`` to send back.
-    Most requests have none: the header is looked for before werkzeug parses it."""
-    if not request.environ.get("HTTP_IF_NONE_MATCH"):
-        return False
-    return request.if_none_match.contains_weak(etag)
+    """Whether the answer of ``etag`` is a 304 by the request's preconditions; a failed
+    ``If-Match`` raises (412). See :mod:`imgstats.web._conditional`."""
+    return not check_preconditions(etag)
 
 
 def _cached(response: Response, etag: str) -> Response:

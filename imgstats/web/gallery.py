@@ -55,6 +55,7 @@ from ..errors import (
 )
 from ..functions import NAMED_FUNCTIONS, SCALAR_FUNCTIONS, parse_function
 from . import _plots
+from ._conditional import conditional
 from ._settings import check_range, number
 from ._thumbs import MEDIA_TYPE, BackgroundRenders, RenderCache, default_folder
 from .errors import status_of
@@ -606,7 +607,7 @@ def _image_response(data: bytes, mimetype: str, version: str) -> Response:
         response.cache_control.immutable = True
     else:
         response.cache_control.no_cache = True
-    return response.make_conditional(request)
+    return conditional(response)
 
 
 # -- helpers ----------------------------------------------------------------------------------

@@ -38,6 +38,8 @@ def _errors(*codes: int) -> dict:
         503: "the service is busy (Retry-After says when to retry)",
         504: "the image store did not answer in time",
         501: "a POST body sent with a transfer coding other than chunked",
+        412: "a precondition failed: If-Match names no current ETag (a POST answer has none), "
+        "or If-None-Match matches on a POST",
     }
     out = {}
     for code in codes:
@@ -130,7 +132,7 @@ def _zonal_operation() -> dict:
                     "raster.",
                     "content": {"application/json": {"schema": {"type": "object"}}},
                 },
-                **_errors(400, 404, 405, 413, 415, 422, 501, 502, 503, 504),
+                **_errors(400, 404, 405, 412, 413, 415, 422, 501, 502, 503, 504),
             },
         }
     }
@@ -458,7 +460,7 @@ def openapi_document(version: str) -> dict:
                             },
                         },
                         "304": {"description": "Not modified (If-None-Match matched the ETag)."},
-                        **_errors(400, 404, 405, 413, 422, 502, 503, 504),
+                        **_errors(400, 404, 405, 412, 413, 422, 502, 503, 504),
                     },
                 }
             },
@@ -550,7 +552,7 @@ def openapi_document(version: str) -> dict:
                                 }
                             },
                         },
-                        **_errors(400, 404, 405, 413, 415, 422, 501, 502, 503, 504),
+                        **_errors(400, 404, 405, 412, 413, 415, 422, 501, 502, 503, 504),
                     },
                 }
             },
@@ -568,7 +570,7 @@ def openapi_document(version: str) -> dict:
                                 }
                             },
                         },
-                        **_errors(405, 502, 503, 504),
+                        **_errors(405, 412, 502, 503, 504),
                     },
                 }
             },
@@ -603,7 +605,7 @@ def openapi_document(version: str) -> dict:
                                 }
                             },
                         },
-                        **_errors(404, 405, 422, 502, 503, 504),
+                        **_errors(404, 405, 412, 422, 502, 503, 504),
                     },
                 }
             },

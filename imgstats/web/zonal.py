@@ -36,6 +36,7 @@ from flask import Blueprint, Response, current_app, request
 
 from .._raster import RULE
 from ..errors import InvalidOption, UnknownFunction
+from ._conditional import check_preconditions
 from .api import json_object
 from .service import check_page
 
@@ -218,6 +219,7 @@ def _dumps(body) -> bytes:
 
 
 def _response(body: bytes) -> Response:
+    check_preconditions(None)  # an If-Match naming tags fails: a POST answer has none
     response = Response(body, mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -1,0 +1,67 @@
+"""Conditional requests (RFC 9110, section 13): ``If-Match`` and ``If-None-Match``.
+
+Every answer that carries an ``ETag`` is checked here, in the RFC's order: a failed
+``If-Match`` (strong comparison; ``*`` matches any current representation) is a 412; a matched
+``If-None-Match`` (weak comparison, so a proxy's ``W/"..."`` matches) a 304 to GET and HEAD, a
+412 to other methods. A POST answer has no entity tag: no tag it lists matches it, ``*`` does.
+``If-Unmodified-Since`` and ``If-Modified-Since`` are ignored, as RFC 9110 says of a resource
+without a modification date: answers are versioned by their ETag only.
+
+The preconditions are evaluated once the answer is known, so an unknown image, a bad request
+or an unreadable file keeps its own status (RFC 9110, 13.2.1).
+"""
+
+from __future__ import annotations
+
+from flask import Response, request
+from werkzeug.exceptions import PreconditionFailed
+
+__all__ = ["conditional", "check_preconditions"]
+
+#: Headers a 304 repeats from the answer it stands for (RFC 9110, 15.4.5).
+_NOT_MODIFIED_HEADERS = ("ETag", "Cache-Control", "Vary", "Content-Location", "Expires")
+
+
+def check_preconditions(etag: str | None) -> bool:
+    """Whether the request's preconditions hold for an answer whose entity tag is ``etag``
+    (None: an answer without one); False means 304 Not Modified.
+
+    Raises
+    ------
+    werkzeug.exceptions.PreconditionFailed
+        A failed ``If-Match``, or a matched ``If-None-Match`` of a method other than GET or
+        HEAD (412).
+    """
+    environ = request.environ
+    if environ.get("HTTP_IF_MATCH"):  # most requests have none: werkzeug parses it only here
+        tags = request.if_match
+        if not (tags.star_tag or (etag is not None and tags.is_strong(etag))):
+            raise PreconditionFailed(
+                "If-Match names no current version of this answer"
+                + (f' (its ETag is "{etag}")' if etag is not None else ": a POST has no ETag")
+            )
+    if environ.get("HTTP_IF_NONE_MATCH"):
+        tags = request.if_none_match
+        if tags.star_tag or (etag is not None and tags.contains_weak(etag)):
+            if request.method in ("GET", "HEAD"):
+                return False
+            raise PreconditionFailed("If-None-Match matches the current answer")
+    return True
+
+
+def conditional(response: Response) -> Response:
+    """``response`` (with its ``ETag`` set), or a 304 in its place; a 412 is raised
+    (:func:`check_preconditions`)."""
+    etag = response.get_etag()[0]
+    if check_preconditions(etag):
+        return response
+    return not_modified(response)
+
+
+def not_modified(response: Response) -> Response:
+    """The 304 that stands for ``response``: no body, its validators and caching headers."""
+    empty = Response(status=304)
+    for name in _NOT_MODIFIED_HEADERS:
+        if name in response.headers:
+            empty.headers[name] = response.headers[name]
+    return empty
