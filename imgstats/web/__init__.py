@@ -206,6 +206,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     imgstats.InvalidOption
         For a setting of the wrong type.
     """
+    from ._target import check_target
     from .api import bp as api_bp
     from .api import check_body
     from .apidocs import bp as apidocs_bp
@@ -223,6 +224,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     app.extensions["imgstats"] = service
     if app.config["WARMUP"]:
         service.warm_up()
+    app.before_request(check_target)  # Host, and OPTIONS *: before any route
     _install_request_budget(app)
     app.before_request(check_body)  # every POST: JSON declared, size bounded, chunked too
     app.register_blueprint(api_bp)
