@@ -1,8 +1,9 @@
 """HTTP statuses of the domain errors, in one table, and the app's error handlers.
 
 Every error reaches the client as JSON ``{"error": message, "type": class name}`` (or the
-gallery's HTML page for gallery views): never a stack trace. Unexpected exceptions are logged
-by Flask and answered with a bare JSON 500; they are bugs, each to be reproduced by a test.
+gallery's HTML page for gallery views, unless the client asks for JSON): never a stack
+trace. Unexpected exceptions are logged by Flask and answered with a bare JSON 500; they are
+bugs, each to be reproduced by a test.
 """
 
 from __future__ import annotations
@@ -65,15 +66,23 @@ def error_response(message: str, status: int, kind: str, headers=None):
 
 
 def _gallery_renderer():
-    """The gallery's HTML error page renderer, when this request belongs to the gallery."""
+    """The gallery's HTML error page renderer, when this request belongs to the gallery and
+    its client does not prefer JSON (``Accept: application/json``: a script, or the gallery's
+    own fetches, reads the JSON error as the API gives it)."""
     render = current_app.extensions.get("imgstats.render_error")
-    if render is None:
+    if render is None or _prefers_json():
         return None
     if request.blueprint == "gallery":
         return render
     if request.blueprint is None and not request.path.startswith(API_PREFIXES):
         return render
     return None
+
+
+def _prefers_json() -> bool:
+    """Whether the client's ``Accept`` ranks JSON above HTML (no ``Accept``, or ``*/*``: no)."""
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
 
 
 def _domain_error(exc: Exception):
