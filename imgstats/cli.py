@@ -377,6 +377,7 @@ def _zonal(args) -> int:
                 f"--background must be an integer or 'none', not {args.background!r}"
             )
         options = {} if args.page is None else {"page": args.page}
+        _no_stdin([args.source, args.zones])
         from .zones import zonal
 
         frame = zonal(
@@ -419,10 +420,24 @@ def _split_sources(first: str, items: list[str]) -> tuple[list[str], list[str]]:
     sources = [first]
     rest = list(items)
     while rest and (
-        os.path.exists(rest[0]) or re.search(r"[*?\[/]|\.[A-Za-z][A-Za-z0-9]*$", rest[0])
+        rest[0] == "-"  # standard input: a source, refused as such (_no_stdin)
+        or os.path.exists(rest[0])
+        or re.search(r"[*?\[/]|\.[A-Za-z][A-Za-z0-9]*$", rest[0])
     ):
         sources.append(rest.pop(0))
     return sources, rest
+
+
+def _no_stdin(sources: list[str]) -> None:
+    """Refuse ``-`` by name: images are read by path or URL, in chunks and more than once,
+    never from standard input (it was "no image at -")."""
+    if "-" in sources:
+        from .errors import InvalidOption
+
+        raise InvalidOption(
+            "'-' (standard input) is not read: give the image's path or URL, or save what you "
+            "pipe to a file first"
+        )
 
 
 def _expand(sources: list[str]) -> list[str]:
@@ -488,6 +503,7 @@ def _stats(args) -> int:
             from .regions import parse_window
 
             options["window"] = parse_window(args.window)
+        _no_stdin(sources)
         sources = _expand(sources)
         # auto: one bar on a terminal, when the pixels likely take over a second
         auto = "auto" if sys.stderr.isatty() else False
