@@ -153,7 +153,7 @@ def check_settings(
     from ._settings import check_range, number
 
     checked = settings(config)
-    _check_store(checked["IMAGES"])
+    _check_store(checked["IMAGES"], checked["STORAGE_OPTIONS"])
     for name, value in (("workers", workers), ("threads", threads)):
         if value is not None and value < 1:
             raise InvalidOption(f"--{name} must be at least 1, not {value}")
@@ -170,29 +170,35 @@ def check_settings(
         _check_worker_class(_worker_class())
 
 
-def _check_store(images) -> None:
+def _check_store(images, storage_options=None) -> None:
     """A store the service could never read is refused before it starts: a local one that is
-    a file (every image a 404, the gallery a 502 "Not a directory"), or a URL whose protocol
+    a file (every image a 404, the gallery a 502 "Not a directory"), a URL whose protocol
     fsspec does not know or lacks a package for (``foo://``, ``az://`` without adlfs: a 502
-    "listing: ValueError" on every request). A folder that does not exist yet serves
-    nothing until it is made."""
+    "listing: ValueError" on every request), or whose filesystem needs an argument that
+    neither the URL nor ``IMGSTATS_STORAGE_OPTIONS`` gives (``zip://``, ``ftp:///``: a 502
+    "listing: TypeError"). A folder that does not exist yet serves nothing until it is
+    made."""
     from urllib.parse import urlsplit
 
     from ..errors import InvalidOption
-    from .store import is_url
+    from .store import is_url, missing_arguments
 
     if images is None:
         return
     if is_url(images) and not images.startswith("file://"):
-        import fsspec
-
         protocol = images.split("://", 1)[0]
         try:
-            fsspec.get_filesystem_class(protocol)
+            missing = missing_arguments(images, storage_options)
         except (ValueError, ImportError) as exc:
             raise InvalidOption(
                 f"the image store {images[:200]!r} cannot be read: {str(exc)[:200]} (--images)"
             ) from None
+        if missing:
+            raise InvalidOption(
+                f"the image store {images[:200]!r} cannot be read: fsspec's {protocol}:// "
+                f"filesystem needs {' and '.join(missing)}, which neither the URL nor "
+                "IMGSTATS_STORAGE_OPTIONS gives (--images)"
+            )
         return
     path = urlsplit(images).path if images.startswith("file://") else images
     if os.path.exists(path) and not os.path.isdir(path):

@@ -40,6 +40,8 @@ from ..errors import (
 from ..io._sources import is_url, read_whole_if_streaming
 
 __all__ = [
+    "store_options",
+    "missing_arguments",
     "IMAGE_EXTENSIONS",
     "RACY_SECONDS",
     "Version",
@@ -369,10 +371,7 @@ class FsspecStore:
         self.timeout = float(timeout)
         self.version_ttl = float(version_ttl)
         self.racy_seconds = float(racy_seconds)
-        self.storage_options = {
-            **_timeout_options(self.protocol, self.timeout),
-            **(storage_options or {}),
-        }
+        self.storage_options = store_options(url, self.timeout, storage_options)
         self._versions: dict[str, tuple[float, str, int]] = {}
         self._lock = threading.Lock()
         if self.protocol in ("gs", "gcs") and (
@@ -486,15 +485,19 @@ class FsspecStore:
             self.storage_options = {**self.storage_options, "block_size": 0}
 
     def _is_racy(self, info: dict) -> bool:
-        """An HTTP server's file changed within ``racy_seconds`` (it may be being written);
-        object stores replace objects whole, and :meth:`unchanged` catches a replacement."""
-        if self.racy_seconds <= 0 or self.protocol not in ("http", "https"):
+        """An HTTP or FTP server's file changed within ``racy_seconds`` (it may be being
+        written); object stores replace objects whole, and :meth:`unchanged` catches a
+        replacement."""
+        if self.racy_seconds <= 0 or self.protocol not in ("http", "https", "ftp"):
             return False
-        stamp = info.get("Last-Modified")
+        stamp = info.get("Last-Modified") or info.get("modify")
         if not stamp:
             return False
         try:
-            changed = parsedate_to_datetime(stamp).timestamp()
+            if "modify" in info:  # FTP's MLSD fact: YYYYMMDDHHMMSS[.sss] in UTC (RFC 3659)
+                changed = _ftp_time(str(stamp))
+            else:
+                changed = parsedate_to_datetime(stamp).timestamp()
         except (TypeError, ValueError):
             return True  # unreadable: do not trust it
         return abs(time.time() - changed) < self.racy_seconds + 1  # 1 s resolution
@@ -662,11 +665,50 @@ def _version_of(info: dict, size: int) -> str:
         value = info.get(key)
         if value:
             return f"{key}:{str(value).strip(chr(34))}-{size}"
-    for key in ("LastModified", "Last-Modified", "mtime", "updated", "last_modified"):
+    for key in ("LastModified", "Last-Modified", "mtime", "updated", "last_modified", "modify"):
         value = info.get(key)
         if value:
             return f"mtime:{value}-{size}"
     return f"size:{size}"
+
+
+def _ftp_time(stamp: str) -> float:
+    """Seconds since the epoch of an FTP ``modify`` fact (``20261206212941``, UTC)."""
+    import calendar
+
+    whole, _, fraction = stamp.partition(".")
+    parsed = time.strptime(whole, "%Y%m%d%H%M%S")
+    return calendar.timegm(parsed) + (float("0." + fraction) if fraction.isdigit() else 0.0)
+
+
+def store_options(url: str, timeout: float, storage_options: dict | None = None) -> dict:
+    """The fsspec options of the store at ``url``: those its URL gives (``ftp://host:port/``:
+    the host and port, which fsspec's FTP filesystem takes only as arguments: a listing
+    failed with ``TypeError``), the timeouts, then ``storage_options``."""
+    protocol = urlsplit(url).scheme.lower()
+    try:
+        from_url = fsspec.get_filesystem_class(protocol)._get_kwargs_from_urls(url)
+    except (ValueError, ImportError):  # unknown, or not installed: the store says so
+        from_url = {}
+    return {**from_url, **_timeout_options(protocol, timeout), **(storage_options or {})}
+
+
+def missing_arguments(url: str, storage_options: dict | None = None) -> list[str]:
+    """The arguments the filesystem of ``url`` requires that neither the URL nor
+    ``storage_options`` give (``zip://`` its archive ``fo``, ``ftp:///`` its ``host``), read
+    from its signature without making one (an FTP filesystem connects when it is made)."""
+    import inspect
+
+    cls = fsspec.get_filesystem_class(urlsplit(url).scheme.lower())
+    given = store_options(url, 0.0, storage_options)
+    return [
+        name
+        for name, parameter in inspect.signature(cls.__init__).parameters.items()
+        if name != "self"
+        and parameter.default is inspect.Parameter.empty
+        and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+        and given.get(name) in (None, "")
+    ]
 
 
 def _timeout_options(protocol: str, timeout: float) -> dict:
