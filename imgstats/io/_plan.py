@@ -513,7 +513,7 @@ def with_validity(
             )
         valid = replace(base, mask=str(attrs.get("mask_kind", "internal")), mask_channel=True)
         return _as_counted(replace(plan, mask=mask, valid=valid))
-    elif _local_tiff(attrs):  # open_image's array of a file with a mask, passed on as it is
+    elif _masked_tiff(attrs):  # open_image's array of a file with a mask, passed on as it is
         facts = _AttrFacts(plan.shape, attr_nodata(attrs), attrs.get("mask_page"))
         source, passed_on = attrs["source"], True
     else:  # an array, or a region of an image: its nodata travels in its attrs
@@ -614,13 +614,20 @@ def attr_scale(attrs) -> tuple[float, float] | None:
     return None if pair[0] == 0 else (pair[0], pair[1])
 
 
-def _local_tiff(attrs) -> bool:
-    """Whether ``attrs`` are those of a local TIFF with a dataset mask (open_image's)."""
+def _masked_tiff(attrs) -> bool:
+    """Whether ``attrs`` are those of a TIFF with a dataset mask (open_image's): a local file
+    with an internal mask or a sidecar, or a URL with an internal mask, which is read from
+    the URL again (with the call's ``storage_options``)."""
     if attrs.get("format") != "TIFF" or not attrs.get("source"):
         return False
     if attrs.get("mask_page") is None and not attrs.get("mask_sidecar"):
         return False
-    return os.path.isfile(str(attrs["source"]))
+    from ._sources import is_url
+
+    source = str(attrs["source"])
+    if is_url(source):
+        return attrs.get("mask_page") is not None
+    return os.path.isfile(source)
 
 
 @dataclass(frozen=True)

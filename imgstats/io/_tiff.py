@@ -278,13 +278,17 @@ def _gdal_facts(tif, tpage, page: int, source):
     its image's nodata value and georeferencing (scaled) when it carries none of its own.
     """
     from ._geo import base_page, page_georeference, subfile_type
-    from ._valid import nodata_of_tag
+    from ._valid import integer_of_tag, nodata_of_tag
 
     base = base_page(tif, page) if subfile_type(tpage) & 1 else page
     tag = tpage.tags.get(42113)  # GDAL_NODATA, ASCII
     if tag is None and base != page:
         tag = tif.pages[base].tags.get(42113)
-    nodata = None if tag is None else nodata_of_tag(_raw_ascii(tif, tag))
+    nodata = None
+    if tag is not None:
+        text = _raw_ascii(tif, tag)
+        wide = tpage.dtype is not None and np.dtype(tpage.dtype) in (np.int64, np.uint64)
+        nodata = integer_of_tag(text, tpage.dtype) if wide else nodata_of_tag(text)
     reduced = subfile_type(tpage) & 1
     mask_page = None
     height, width = _yx(tpage)

@@ -83,6 +83,30 @@ def nodata_of_tag(text) -> float | None:
     return 0.0 if number is None else float(number.group().replace(",", "."))
 
 
+#: The integer at the start of a text, as C's ``strtoll`` / ``strtoull`` read it.
+_TAG_INTEGER = re.compile(r"[ \t\n\v\f\r]*([+-]?)([0-9]*)")
+
+
+def integer_of_tag(text, dtype) -> int | None:
+    """The nodata value of a GDAL_NODATA tag on a 64-bit integer page, exactly, as GDAL 3.10
+    reads it there (``strtoll`` for int64, saturating; ``strtoull`` for uint64, a negative
+    number wrapping round); ``None`` when the tag is empty. A float's digits would lose the
+    low bits (``"9007199254740993"``) or overflow the type (``"18446744073709551615"``)."""
+    if isinstance(text, bytes):
+        text = text.decode("ascii", "replace")
+    text = str(text).split("\x00", 1)[0]
+    if not text:
+        return None
+    sign, digits = _TAG_INTEGER.match(text).groups()
+    value = int(digits or "0")
+    info = np.iinfo(dtype)
+    if np.dtype(dtype).kind == "u":
+        value = min(value, int(info.max))
+        return (-value) % (int(info.max) + 1) if sign == "-" else value
+    value = -value if sign == "-" else value
+    return max(int(info.min), min(int(info.max), value))
+
+
 def number_of_text(text) -> float | None:
     """The number a whole text is (blanks and trailing NULs aside), as C's ``strtod`` reads
     it to its end; ``None`` when it is no number (``"abc"``, ``"5abc"``, ``"1_000"``): a
@@ -106,6 +130,8 @@ def stored_nodata(nodata, dtype):
     if nodata is None or dtype.kind not in "uib":
         return nodata
     info = np.iinfo(np.uint8 if dtype.kind == "b" else dtype)
+    if isinstance(nodata, int):  # a 64-bit page's, read exactly
+        return nodata if info.min <= nodata <= info.max else None
     if not (math.isfinite(nodata) and info.min <= nodata <= info.max):
         return None
     return float(math.trunc(nodata))

@@ -114,3 +114,29 @@ def test_a_float_nodata_is_one_rule_for_zones_dims_and_arrays(tmp_path, dtype):
     cube = xr.DataArray(np.stack([data, data]), dims=("t", "y", "x"), attrs={"nodata": nodata})
     counts = imgstats.compute(cube, "count", dim="t")
     assert (np.asarray(counts) == 2 * keep).all()
+
+
+@pytest.mark.parametrize(
+    ("dtype", "values", "text"),
+    [
+        ("uint64", [2**53, 2**53 + 1, 5, 2**64 - 1], "9007199254740993"),
+        ("uint64", [2**64 - 1, 2**64 - 2, 3, 4], "18446744073709551615"),
+        ("uint64", [2**64 - 1, 2**64 - 2, 3, 4], "-1"),
+        ("int64", [-(2**63), 2**53 + 1, 2**53, 7], "-9223372036854775808"),
+        ("int64", [2**53, 2**53 + 1, 2**53 + 2, 7], " 9007199254740993abc"),
+        ("int64", [2**63 - 1, 2**53 + 1, 0, 7], "99999999999999999999"),
+    ],
+)
+def test_a_64_bit_nodata_is_read_to_its_last_digit(tmp_path, read, dtype, values, text):
+    # before: the tag was read as a float, so "9007199254740993" left 2**53 out, not
+    # 2**53 + 1, and uint64's largest value was beyond float's exact range: nothing left out
+    data = np.tile(np.array(values, dtype), (5, 4))
+    gdal = _write(tmp_path / "wide.tif", data, text)
+    want = gdal.compressed()
+    assert 0 < want.size < data.size
+    got = read(tmp_path / "wide.tif", ["count", "min", "max", "value_counts"])
+    kept = dict(zip(*np.unique(want, return_counts=True), strict=True))
+    assert got == {
+        "count": want.size, "min": want.min(), "max": want.max(),
+        "value_counts": {int(k): int(v) for k, v in kept.items()},
+    }  # fmt: skip
