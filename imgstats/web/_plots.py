@@ -99,8 +99,8 @@ def _upper_edges(values: np.ndarray) -> np.ndarray:
     top = keys >> shift
     last = top >= np.uint64((1 << min(16, bits)) - 1)
     following = np.where(last, top, top + np.uint64(1)) << shift
-    upper = keys_to_values(following, dtype).astype(np.float64)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore"):  # a bin's end may be a signalling NaN's key
+        upper = keys_to_values(following, dtype).astype(np.float64)
         return np.where(last | ~np.isfinite(upper), np.inf, upper)
 
 
@@ -130,7 +130,10 @@ def display_bars(values, counts, span=None, max_bars: int = MAX_BARS):
     counts = np.asarray(counts, dtype=np.float64)
     if values.dtype.kind not in "biuf":
         values = values.astype(np.float64)
-    lower = values.astype(np.float64)
+    # the bin of -inf (and of NaN keys) is labelled by a NaN of the image's type, which may
+    # be a signalling one: numpy warns when it casts it ("invalid value"), a 500 under -W
+    with np.errstate(invalid="ignore"):
+        lower = values.astype(np.float64)
     keep = np.isfinite(lower)
     if not keep.any():
         return np.zeros(1), 0.0, 1.0
