@@ -877,6 +877,8 @@ def _image_page(
         answer = service.answer(
             image, funcs, [None], each_band=True, histograms=True, window=window
         )
+    if answer.values.get(None) is None:  # no valid sample at all: the error page (422)
+        raise NoValidSamples(answer.empty.get(None, "no valid samples"))
     shown = answer.region.get("window") if window else None
     names = answer.band_names
     # the selection the forms ask about, as the answer keys it (band names by index)
