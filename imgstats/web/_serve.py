@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 __all__ = [
     "serve",
@@ -310,6 +311,17 @@ def serve(
         def load(self):
             _log_as_gunicorn()
             return create_app(config)
+
+        def run(self):
+            if not _worker_class().endswith("BufferingWorker"):  # no readiness mark
+                return super().run()
+            from ._arbiter import ReloadingArbiter
+
+            try:
+                ReloadingArbiter(self).run()
+            except RuntimeError as exc:  # as BaseApplication.run: a message, status 1
+                print(f"\nError: {exc}\n", file=sys.stderr)
+                sys.exit(1)
 
     Application().run()
     return 0

@@ -40,6 +40,7 @@ from gunicorn.http.errors import ParseException
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from . import _limits
+from ._arbiter import mark_ready
 
 __all__ = [
     "BufferingWorker",
@@ -814,6 +815,9 @@ class BufferingWorker(ThreadWorker):
 
     def run(self):
         _limits.on_release = self._wake
+        # the app is made and warmed: the master may now stop the workers this one replaces
+        mark_ready(self)
+        self.log.info("Worker ready (pid: %s)", self.pid)
         try:
             super().run()
         finally:

@@ -1,0 +1,67 @@
+"""``SIGHUP`` to a real ``imgstats serve``: the old workers serve until their replacements are
+ready. gunicorn stopped them at once, and a new worker answers nothing before its app is made
+and warmed (seconds), so every request of a reload waited in the listen backlog meanwhile."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from benchmarks.servers import start_server
+from imgstats.data import gallery_path
+
+pytestmark = pytest.mark.slow
+
+
+def _workers(master: int) -> set[int]:
+    children = Path(f"/proc/{master}/task/{master}/children")
+    return {int(pid) for pid in children.read_text().split()}
+
+
+def _alive(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _wait_for(condition, seconds: float = 120.0) -> None:
+    """Poll ``condition`` until it holds (a bound on the wait, not an assertion on time)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("the server did not get there")
+        time.sleep(0.05)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc")
+def test_old_workers_stop_only_once_their_replacements_are_ready(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    shutil.copyfile(gallery_path() / "IMG_1.jpg", folder / "IMG_1.jpg")
+    log = tmp_path / "gunicorn.log"
+    with start_server(folder, workers=2, log=log) as server:
+        master = server.process.pid
+        _wait_for(lambda: len(_workers(master)) == 2)
+        old = _workers(master)
+        os.kill(master, signal.SIGHUP)
+        _wait_for(lambda: not any(_alive(pid) for pid in old))
+        lines = log.read_text().splitlines()
+        ready = [
+            i
+            for i, line in enumerate(lines)
+            if (m := re.search(r"Worker ready \(pid: (\d+)\)", line)) and int(m[1]) not in old
+        ]
+        exits = [
+            i
+            for i, line in enumerate(lines)
+            if (m := re.search(r"Worker exiting \(pid: (\d+)\)", line)) and int(m[1]) in old
+        ]
+        assert len(ready) == 2 and len(exits) == 2, "\n".join(lines[-30:])
+        assert max(ready) < min(exits), "\n".join(lines[-30:])
+        assert server.get("/stats/IMG_1.jpg/median")[0] == 200
+        _wait_for(lambda: len(_workers(master)) == 2)  # and no more than 2 stay
