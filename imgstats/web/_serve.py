@@ -78,6 +78,9 @@ def gunicorn_options(
         "timeout": 120,
         "graceful_timeout": 10,
         "keepalive": 5,
+        # connections each worker holds: requests being read, served, kept alive (gunicorn's
+        # default); silent ones are closed to make room when all are taken
+        "worker_connections": int(os.environ.get("IMGSTATS_WORKER_CONNECTIONS") or 1000),
         # Each worker builds its own app (caches, Redis pool, dask client) after the fork.
         "preload_app": False,
         # gunicorn >= 25.1 opens a control socket at one fixed path per user: several
@@ -130,6 +133,7 @@ def keep_freed_memory(limit: int | None = None) -> bool:
 _SERVER_NUMBERS = {
     "WORKERS": (1, int),
     "THREADS": (1, int),
+    "WORKER_CONNECTIONS": (1, int),
     "MALLOC_KEEP": (0, int),
     "HEADER_TIMEOUT": (0.0, float),
     "BODY_TIMEOUT": (0.0, float),

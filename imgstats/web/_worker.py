@@ -86,6 +86,9 @@ OUTPUT_LIMIT = 32 << 20
 #: waited; a body of more chunks is refused (413) like one too large. Clients send chunks of
 #: kilobytes: a megabyte in this many chunks is 64 bytes a chunk.
 MAX_CHUNKS = 1 << 14
+#: Seconds a connection may stay silent (no byte since its accept) while the worker has no
+#: place left for another: then it is closed to make room.
+SILENT_GRACE = 1.0
 #: Seconds a gracefully closed connection is drained for what its client still sends.
 LINGER = 2.0
 #: Seconds a request thread may wait for the rest of a body the app left unread (gunicorn
@@ -654,8 +657,10 @@ class BufferingWorker(ThreadWorker):
             pass
 
     def murder_pending(self):
-        """Also close the connections whose request did not arrive in time (408)."""
+        """Also close the connections whose request did not arrive in time (408), and make
+        room when every connection is taken (:meth:`_evict_silent`)."""
         super().murder_pending()
+        self._evict_silent()
         now = time.monotonic()
         late = [
             (c, head_in) for c, (_, deadline, head_in, _) in self.reading.items() if deadline <= now
@@ -692,6 +697,25 @@ class BufferingWorker(ThreadWorker):
             self._refuse_waiting()  # the master kills this worker at its graceful timeout
         if (self.parked or self.following) and now - self._last_retry >= _limits.POLL_SECONDS:
             self._retry_parked()  # a slot freed without a request finishing here
+
+    def _evict_silent(self) -> None:
+        """At ``worker_connections``, close the connections that have sent nothing for
+        :data:`SILENT_GRACE` seconds since they were accepted. 2,000 connections opened and
+        left silent took every place of two workers, which then accepted nothing, /health
+        included, until ``HEADER_TIMEOUT`` (10 s) closed them, and again for the next 2,000.
+        A client that has sent a byte keeps its place until its timeouts (nginx reuses
+        idle connections the same way when it runs out)."""
+        if self.nr_conns < self.worker_connections:
+            return
+        accepted_before = time.monotonic() - SILENT_GRACE + self.header_timeout
+        silent = [
+            conn
+            for conn, (buf, deadline, head_in, _) in self.reading.items()
+            if not buf and not head_in and deadline <= accepted_before
+        ]
+        for conn in silent:
+            self._stop_reading(conn)
+            self._close(conn)
 
     # -- graceful closes, drained in the event loop ---------------------------------------------
     def _linger(self, sock) -> None:
