@@ -820,6 +820,10 @@ class BufferingWorker(ThreadWorker):
         # client waited for it), or over the limit and refused unread: gunicorn's own 100
         # Continue, sent now, would come late, or invite an upload only to answer 413
         req._expected_100_continue = False
+        if req.version[0] == 1 and req.version[1] > 1:
+            # HTTP/1.2 and later minors: answered as the HTTP/1.1 they understand (RFC 9110,
+            # 6.2), not echoed in a status line no client knows ("HTTP/1.2 200 OK")
+            req.version = (1, 1)
         if _declared_length(req) > self.max_body:
             # the app answers 413 without reading the body, and the connection then closes
             # (_keepalive_after): the answer says "Connection: close", not "keep-alive", so

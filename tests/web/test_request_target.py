@@ -76,3 +76,12 @@ def test_options_asterisk_names_the_server_s_methods(server):
     assert fields["allow"] == "GET, HEAD, POST" and body == b""
     status, fields, body = _exchange(server.port, b"OPTIONS /health HTTP/1.1\r\nHost: x\r\n")
     assert status == 405 and "GET" in fields["allow"]
+
+
+@pytest.mark.slow
+def test_a_later_http_1_minor_is_answered_as_http_1_1(server):
+    # gunicorn echoed the request's version: "HTTP/1.2 200 OK"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as s:
+        s.sendall(b"GET /health HTTP/1.2\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert s.recv(1 << 16).startswith(b"HTTP/1.1 200 ")
+    assert _exchange(server.port, b"GET /health HTTP/1.2\r\n")[0] == 400  # no Host, as 1.1
