@@ -342,11 +342,14 @@ def json_object(data: bytes, keys, shape: str) -> dict:
             data,
             object_pairs_hook=_unique_keys,
             parse_float=_finite_number,
+            parse_int=_whole_number,
             parse_constant=_not_json,
         )
     except InvalidOption:
         raise
-    except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested too deep
+    except RecursionError:  # "[[[[...": Python's words named its recursion limit
+        raise InvalidOption("the body is not valid JSON: it is nested too deeply") from None
+    except ValueError as exc:
         raise InvalidOption(f"the body is not valid JSON: {str(exc)[:120]}") from None
     if not isinstance(fields, dict):
         raise InvalidOption(f"the body must be a JSON object {shape}")
@@ -369,6 +372,22 @@ def _finite_number(text: str) -> float:
             'finite (a nodata of infinity is the text "inf" or "-inf")'
         )
     return value
+
+
+#: Most digits of a whole number in a body, under Python's limit (4300), whose error told a
+#: client to call sys.set_int_max_str_digits(). A shorter absurd number (a 400-digit
+#: coordinate) is refused where it is used, by name.
+MAX_DIGITS = 4000
+
+
+def _whole_number(text: str) -> int:
+    """A JSON whole number, or 400 past :data:`MAX_DIGITS` digits."""
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        raise InvalidOption(
+            f"the body holds a whole number of {len(text.lstrip('-'))} digits, more than "
+            f"{MAX_DIGITS}: no option takes such a number"
+        )
+    return int(text)
 
 
 def _not_json(name: str):
