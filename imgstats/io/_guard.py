@@ -92,8 +92,15 @@ class GuardedFile:
     def _call(self, name, *args):
         try:
             return getattr(self._fh, name)(*args)
-        except (ImgStatsError, ValueError, EOFError):
-            raise  # ValueError: a decoder seeking to a negative offset, its bug not the store's
+        except ValueError as exc:
+            if "range requests" in str(exc):  # fsspec's HTTP file, of a server without them
+                raise StoreUnavailable(
+                    f"the server of {describe(self._source)} does not answer HTTP range "
+                    "requests, which reading a part of a file needs"
+                ) from exc
+            raise  # a decoder seeking to a negative offset: its bug, not the store's
+        except (ImgStatsError, EOFError):
+            raise
         except TimeoutError as exc:  # fsspec's FSTimeoutError and asyncio's are TimeoutErrors
             raise StoreTimeout(f"reading {describe(self._source)} timed out: {exc}") from exc
         except Exception as exc:

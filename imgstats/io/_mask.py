@@ -183,9 +183,10 @@ class MaskArray:
         rows, cols, width, height = self.grid
         across = -(-width // cols)
         with (
-            open_source(self.path, self.storage_options) as fh,
+            open_source(self.path, self.storage_options) as raw,
             decoding(self.path, "has a corrupt mask"),
         ):
+            fh = GuardedFile(raw, self.path)  # the store's failures are the store's
             for index in indices:
                 y, x = (index // across) * rows, (index % across) * cols
                 h, w = min(rows, height - y), min(cols, width - x)

@@ -531,6 +531,8 @@ def invalid_pixels(arr: np.ndarray, nodata=None) -> np.ndarray | None:
     every band), which a rendering shows as transparent; None when every pixel has one."""
     if arr.dtype.kind not in "fiu" or arr.ndim not in (2, 3):
         return None
+    from ..io._valid import nodata_hits
+
     bad = np.zeros(arr.shape, dtype=bool)
     if arr.dtype.kind == "f":
         bad |= np.isnan(arr)
@@ -541,8 +543,8 @@ def invalid_pixels(arr: np.ndarray, nodata=None) -> np.ndarray | None:
             value = None
         if value is not None and math.isnan(value):
             pass  # NaN is never valid anyway
-        elif value is not None:
-            bad |= arr == value
+        elif value is not None:  # as the statistics compare it (GDAL's tolerance)
+            bad |= nodata_hits(arr, value)
     if arr.ndim == 3:
         bad = bad.all(axis=2)
     return bad if bad.any() else None

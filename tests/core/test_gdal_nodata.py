@@ -140,3 +140,15 @@ def test_a_64_bit_nodata_is_read_to_its_last_digit(tmp_path, read, dtype, values
         "count": want.size, "min": want.min(), "max": want.max(),
         "value_counts": {int(k): int(v) for k, v in kept.items()},
     }  # fmt: skip
+
+
+def test_a_preview_hides_the_samples_the_statistics_leave_out():
+    # the thumbnails' transparency compared exactly: the -3.4028235e+38 samples of a nodata
+    # "-3.40282e+38" showed, which every statistic leaves out
+    from imgstats.web._thumbs import invalid_pixels
+
+    data = _float_image("float32")
+    nodata = float(np.float32(-3.40282e38))
+    shown = ~invalid_pixels(data, nodata)
+    assert shown.sum() == imgstats.compute(data, "count", nodata=nodata)
+    assert not (data[shown] == -F32.max).any()

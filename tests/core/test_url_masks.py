@@ -53,3 +53,17 @@ def test_a_label_raster_of_a_url_masks_its_zones(masked_labels):
     for zone, row in table.iterrows():
         sel = valid & (labels == zone)
         assert (row["count"], row["mean"]) == (sel.sum(), img[sel].mean())
+
+
+def test_a_url_mask_over_http_is_honoured_or_refused_as_the_stores(masked_labels, http_folder):
+    # Python's http.server answers no range requests: a whole read still works, but a lazy
+    # read of the mask in parts is the store's failure (StoreUnavailable, 502), not "a
+    # corrupt mask" (UnreadableImage, 422) as before
+    url, labels, valid = masked_labels
+    folder, base = http_folder
+    (folder / "labels.tif").write_bytes(fsspec.filesystem("memory").cat(url))
+    served = f"{base}/labels.tif"
+    assert imgstats.compute(served, "count") == valid.sum()
+    assert imgstats.compute(imgstats.open_image(served), "count") == valid.sum()
+    with pytest.raises(imgstats.StoreUnavailable, match="does not answer HTTP range requests"):
+        imgstats.compute(served, "count", chunks=32)
