@@ -21,11 +21,18 @@ from imgstats.web.cache import RedisLayer
 KEY = ("store", "image.tif", "v1")
 #: What the old code waited for a dead holder, and what a waiter still waits for a live one.
 LOCK_TIMEOUT = 60.0
+#: The lock's life where renewal is what is shown: renewed every third of it, so the heartbeat
+#: thread may be late by two seconds on a loaded machine and still keep the lock. (With 1 s it
+#: lost the lock to any stall over 0.67 s, and the test failed with no bug.)
+TTL = 3.0
+#: The Redis socket timeout of the layers here: a stall past the default 0.25 s made a renewal
+#: or a read fail and the layer back off, which these tests would take for a lost lock.
+REDIS_TIMEOUT = 10.0
 
 _HOLDER = """
 import ast, sys, time
 from imgstats.web.cache import RedisLayer
-layer = RedisLayer(sys.argv[1], lock_ttl=float(sys.argv[2]))
+layer = RedisLayer(sys.argv[1], lock_ttl=float(sys.argv[2]), timeout=float(sys.argv[4]))
 token = layer.lock(ast.literal_eval(sys.argv[3]))
 print("locked" if token else "busy", flush=True)
 time.sleep(600)  # "working" until killed; the heartbeat thread renews the lock meanwhile
@@ -45,7 +52,7 @@ def holder(redis_url):
 
     def start(key, lock_ttl: float):
         proc = subprocess.Popen(
-            [sys.executable, "-c", _HOLDER, url, str(lock_ttl), repr(key)],
+            [sys.executable, "-c", _HOLDER, url, str(lock_ttl), repr(key), str(REDIS_TIMEOUT)],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -63,12 +70,12 @@ def holder(redis_url):
 
 def test_a_held_lock_outlives_its_ttl_while_its_holder_works(redis_url):
     url, _ = redis_url
-    layer = RedisLayer(url, lock_ttl=1.0)
+    layer = RedisLayer(url, lock_ttl=TTL, timeout=REDIS_TIMEOUT)
     try:
         token = layer.lock(KEY)
         assert token
         name = layer.key(KEY) + ":lock"
-        time.sleep(3.0)  # three TTLs: without renewal it would be gone
+        time.sleep(TTL + 0.5)  # over a TTL: without renewal it would be gone
         assert redis.Redis.from_url(url).get(name) == token.encode()
         assert layer.lock(KEY) == ""  # still held
         layer.unlock(KEY, token)
@@ -79,13 +86,14 @@ def test_a_held_lock_outlives_its_ttl_while_its_holder_works(redis_url):
 
 def test_a_waiter_gets_the_value_its_live_holder_computed(redis_url):
     url, _ = redis_url
-    first, second = RedisLayer(url, lock_ttl=1.0), RedisLayer(url, lock_ttl=1.0)
+    first = RedisLayer(url, lock_ttl=TTL, timeout=REDIS_TIMEOUT)
+    second = RedisLayer(url, lock_ttl=TTL, timeout=REDIS_TIMEOUT)
     events = []
     summary = _summary()
 
     def compute_slowly():
         events.append("first computes")
-        time.sleep(2.5)  # over two TTLs: the heartbeat must keep the lock meanwhile
+        time.sleep(TTL + 1.0)  # over a TTL: the heartbeat must keep the lock meanwhile
         return summary
 
     try:
@@ -94,7 +102,7 @@ def test_a_waiter_gets_the_value_its_live_holder_computed(redis_url):
         while not events:
             time.sleep(0.01)
         got = second.compute_once(KEY, lambda: events.append("second computes"), LOCK_TIMEOUT)
-        thread.join(30)
+        thread.join(LOCK_TIMEOUT)
         assert events == ["first computes"]
         assert got.compute(["min", "max", "median"]) == summary.compute(["min", "max", "median"])
     finally:
@@ -104,7 +112,8 @@ def test_a_waiter_gets_the_value_its_live_holder_computed(redis_url):
 
 def test_a_waiter_takes_over_from_a_holder_that_stopped_renewing(redis_url):
     url, _ = redis_url
-    dead, waiter = RedisLayer(url, lock_ttl=0.5), RedisLayer(url, lock_ttl=0.5)
+    dead = RedisLayer(url, lock_ttl=0.5, timeout=REDIS_TIMEOUT)
+    waiter = RedisLayer(url, lock_ttl=0.5, timeout=REDIS_TIMEOUT)
     try:
         assert dead.lock(KEY)
         dead._heartbeat.stop()  # the holder "dies": nothing renews its lock any more
@@ -127,8 +136,9 @@ def test_a_request_takes_over_from_a_worker_killed_while_holding_the_lock(
         {
             "IMAGES": str(images),
             "REDIS_URL": url,
-            "LOCK_TTL": 1.0,
+            "LOCK_TTL": TTL,
             "LOCK_TIMEOUT": LOCK_TIMEOUT,
+            "REDIS_TIMEOUT": REDIS_TIMEOUT,
             "WARMUP": False,
         }
     )
@@ -146,14 +156,14 @@ def test_a_request_takes_over_from_a_worker_killed_while_holding_the_lock(
     del service.redis.compute_once
     service.cache_clear()
     events.clear()
-    proc = holder(keys[0], 1.0)
+    proc = holder(keys[0], TTL)
     answers = []
     thread = threading.Thread(
         target=lambda: answers.append(app.test_client().get(f"/stats/{name}/p5"))
     )
     try:
         thread.start()
-        time.sleep(3.5)  # over three TTLs: a live holder keeps the lock, the request waits
+        time.sleep(TTL + 1.0)  # over a TTL: a live holder keeps the lock, the request waits
         assert events == [] and thread.is_alive()
         proc.send_signal(signal.SIGKILL)  # the worker dies holding the lock
         events.append("killed")
