@@ -15,12 +15,42 @@ import tifffile
 from web_helpers import http_get
 
 import imgstats
+import imgstats.web.store as store_module
 from imgstats.web import create_app
 from imgstats.web.store import LocalStore, Version, cacheable
 
 # Kernel timestamps advance with a coarse clock (a few ms): let one tick pass between a file's
 # creation and its change, as any real edit after a first request would.
 TICK = 0.05
+
+
+class _Clock:
+    """The store's ``time`` module with a wall clock the test sets: whether a version is racy
+    is decided by where the test puts "now" against the file's timestamps, not by how long the
+    machine took between a change and the request (a stall longer than the racy window made
+    the first answer settled and the test failed with no bug)."""
+
+    def __init__(self):
+        self.ns = time.time_ns()
+
+    def time_ns(self) -> int:
+        return self.ns
+
+    def at(self, path, seconds: float) -> None:
+        """Now is ``seconds`` after the latest timestamp (mtime or ctime) of ``path``."""
+        st = os.stat(path)
+        self.ns = max(st.st_mtime_ns, st.st_ctime_ns) + int(seconds * 1e9)
+
+    def __getattr__(self, name):
+        return getattr(time, name)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """A :class:`_Clock` in place of the store's wall clock."""
+    fake = _Clock()
+    monkeypatch.setattr(store_module, "time", fake)
+    return fake
 
 
 def _tiff(path, value: int, shape=(64, 64)) -> None:
@@ -120,7 +150,7 @@ def test_same_size_changes_with_the_old_mtime_are_answered_anew(images, change, 
         app.extensions["imgstats"].close()
 
 
-def test_a_racy_file_is_answered_but_never_cached(images, monkeypatch):
+def test_a_racy_file_is_answered_but_never_cached(images, monkeypatch, clock):
     _tiff(images / "a.tif", 10)
     app = _settled_app(images, racy=1.0)
     service = app.extensions["imgstats"]
@@ -133,16 +163,18 @@ def test_a_racy_file_is_answered_but_never_cached(images, monkeypatch):
     )
     client = app.test_client()
     try:
-        os.utime(images / "a.tif")  # changed just now (ctime too), however slow the set-up
+        os.utime(images / "a.tif")
+        clock.at(images / "a.tif", 0.5)  # changed half a second ago: racy
         first = client.get("/stats/a.tif/mean")
         os.utime(images / "a.tif")
+        clock.at(images / "a.tif", 0.5)
         second = client.get("/stats/a.tif/mean", headers={"If-None-Match": first.headers["ETag"]})
         assert first.get_json()["value"] == second.get_json()["value"] == 10
         assert second.status_code == 200  # a racy ETag never matches again
         assert not cacheable(first.get_json()["version"])
         assert first.get_json()["version"] != second.get_json()["version"]
         assert len(calls) == 2
-        time.sleep(1.1)  # the file settles
+        clock.at(images / "a.tif", 1.5)  # the file settles
         settled = [client.get("/stats/a.tif/mean").get_json() for _ in range(3)]
         assert len(calls) == 3 and all(cacheable(b["version"]) for b in settled)
         assert settled[0]["version"] == settled[2]["version"]
@@ -259,7 +291,7 @@ def imgstats_value(body: bytes) -> float:
     return json.loads(body)["value"]
 
 
-def test_racy_and_torn_summaries_never_reach_redis(images, redis_url, monkeypatch):
+def test_racy_and_torn_summaries_never_reach_redis(images, redis_url, monkeypatch, clock):
     """Redis outlives workers: a summary of a file that may be being written, or that changed
     while it was read, must not be shared there."""
     import redis
@@ -267,16 +299,23 @@ def test_racy_and_torn_summaries_never_reach_redis(images, redis_url, monkeypatc
     url, _ = redis_url
     _tiff(images / "a.tif", 10)
     app = create_app(
-        {"IMAGES": str(images), "WARMUP": False, "REDIS_URL": url, "RACY_SECONDS": 0.5}
+        {
+            "IMAGES": str(images),
+            "WARMUP": False,
+            "REDIS_URL": url,
+            "RACY_SECONDS": 0.5,
+            "REDIS_TIMEOUT": 10.0,  # a stall past the default 0.25 s is not what is tested
+        }
     )
     service = app.extensions["imgstats"]
     client = app.test_client()
     shared = redis.Redis.from_url(url)
     try:
-        os.utime(images / "a.tif")  # changed just now (ctime too), however slow the set-up
+        os.utime(images / "a.tif")
+        clock.at(images / "a.tif", 0.25)  # changed a quarter second ago
         assert client.get("/stats/a.tif/mean").get_json()["value"] == 10  # racy
         assert shared.keys("imgstats:summary:*") == []
-        time.sleep(0.6)
+        clock.at(images / "a.tif", 1.0)  # settled
         summarize = service._summarize
 
         def summarize_then_change(name, *options):
@@ -289,7 +328,7 @@ def test_racy_and_torn_summaries_never_reach_redis(images, redis_url, monkeypatc
         assert client.get("/stats/a.tif/mean").get_json()["value"] == 10  # torn: kept nowhere
         assert [k for k in shared.keys("imgstats:summary:*") if not k.endswith(b":lock")] == []
         monkeypatch.setattr(service, "_summarize", summarize)
-        time.sleep(0.6)
+        clock.at(images / "a.tif", 1.0)  # the copy settled
         assert client.get("/stats/a.tif/mean").get_json()["value"] == 200  # settled: shared
         assert [k for k in shared.keys("imgstats:summary:*") if not k.endswith(b":lock")]
     finally:
