@@ -53,6 +53,26 @@ def _serve_hung(store: str, tmp_path, **env):
     return start_server(f"{store}/", workers=1, env=env, log=tmp_path / "gunicorn.log")
 
 
+def _until_hung(hung: list, path: str) -> None:
+    """Wait until the store holds a GET of ``path``: the request asking for it holds the
+    worker's slot (the sleeps that stood for this lost to a loaded machine)."""
+    deadline = time.monotonic() + 60  # far past any stall; the test fails if it never comes
+    while path not in hung:
+        assert time.monotonic() < deadline, (path, hung)
+        time.sleep(0.02)
+
+
+def _parsed(answer: bytes) -> tuple[int, dict, bytes]:
+    """``(status, headers, body)`` of a whole answer read from a socket (lower-case field
+    names); status 0 when there was no answer."""
+    head, _, body = answer.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 "):
+        return 0, {}, answer
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v for k, v in (line.split(": ", 1) for line in lines[1:])}
+    return int(lines[0].split()[1]), headers, body
+
+
 def _answered_and_held(url: str) -> socket.socket:
     """A connection whose response was read, but which the client keeps open: the worker
     drains it for a while (its LINGER) before closing it."""
@@ -92,14 +112,14 @@ def test_requests_in_the_backlog_at_sigterm_are_answered(tmp_path):
     folder = tmp_path / "remote"
     folder.mkdir()
     shutil.copyfile(gallery_path() / "IMG_1.jpg", folder / "slow_1.jpg")
-    release = threading.Event()
-    with serve_folder(folder, stalling_handler(folder, release)) as store:
+    release, stalled = threading.Event(), []
+    with serve_folder(folder, stalling_handler(folder, release, stalled)) as store:
         # one thread: it hangs on the store, none is free
         server = _serve_hung(store, tmp_path, IMGSTATS_THREADS="1")
         pool = ThreadPoolExecutor(1)
         try:
             hung = pool.submit(http_get, server.url, "/stats/slow_1.jpg/mean", timeout=60)
-            time.sleep(1.0)  # it holds the thread: the worker accepts nothing more
+            _until_hung(stalled, "/slow_1.jpg")  # it holds the thread: none is free
             waiting = [_connect(server.url) for _ in range(5)]
             for sock in waiting:  # in the listen backlog, not yet accepted
                 sock.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
@@ -124,22 +144,27 @@ def test_requests_still_queued_when_the_graceful_timeout_ends_get_a_503(tmp_path
     folder.mkdir()
     for name in ("slow_1.jpg", "slow_2.jpg", "slow_3.jpg"):
         shutil.copyfile(gallery_path() / "IMG_1.jpg", folder / name)
-    release = threading.Event()
-    with serve_folder(folder, stalling_handler(folder, release)) as store:
+    release, hung = threading.Event(), []
+    with serve_folder(folder, stalling_handler(folder, release, hung)) as store:
         server = _serve_hung(store, tmp_path)  # slow_1 takes the slot and hangs; the others queue
-        pool = ThreadPoolExecutor(3)
+        pool = ThreadPoolExecutor(1)
         try:
-            asked = []
-            for name in ("slow_1.jpg", "slow_2.jpg", "slow_3.jpg"):
-                asked.append(pool.submit(http_get, server.url, f"/stats/{name}/mean", timeout=30))
-                time.sleep(0.5)  # slow_1 takes the slot first
+            pool.submit(http_get, server.url, "/stats/slow_1.jpg/mean", timeout=30)
+            _until_hung(hung, "/slow_1.jpg")  # slow_1 takes the slot first
+            waiting = [_connect(server.url) for _ in range(2)]
+            for sock, name in zip(waiting, ("slow_2.jpg", "slow_3.jpg"), strict=True):
+                # sent before the signal: accepted and queued, or in the backlog (answered too)
+                sock.sendall(
+                    b"GET /stats/%s/mean HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+                    % name.encode()
+                )
             server.process.send_signal(signal.SIGTERM)  # the store never answers in time
-            queued = [f.result(30) for f in asked[1:]]
+            queued = [_parsed(_read_all(sock)) for sock in waiting]
         finally:
             release.set()
             pool.shutdown(wait=True)
             server.stop()
     # were closed without an answer (RemoteDisconnected) when the worker exited
     assert [status for status, _, _ in queued] == [503, 503], queued
-    assert all(int(headers["Retry-After"]) >= 1 for _, headers, _ in queued)
+    assert all(int(headers["retry-after"]) >= 1 for _, headers, _ in queued)
     assert all(b"stopping" in body for _, _, body in queued)

@@ -60,19 +60,22 @@ class _StallingHandler(_QuietHandler):
     """Serves a folder; GETs of ``slow_*`` files hang until the test releases them."""
 
     release: threading.Event
+    hung: list
 
     def do_GET(self):  # noqa: N802 -- http.server's name
         if "slow_" in self.path:
+            self.hung.append(self.path)
             self.release.wait(60)
         super().do_GET()
 
 
-def stalling_handler(folder: Path, release: threading.Event):
+def stalling_handler(folder: Path, release: threading.Event, hung: list | None = None):
     """A handler for :func:`serve_folder` over ``folder`` (a store that hangs): GETs of
-    ``slow_*`` files wait until ``release`` is set (at most 60 s)."""
-    return functools.partial(
-        type("H", (_StallingHandler,), {"release": release}), directory=str(folder)
-    )
+    ``slow_*`` files wait until ``release`` is set (at most 60 s). The path of each GET that
+    hangs is appended to ``hung`` (when given) as it starts to: a test waits for that, not
+    for a sleep to be long enough."""
+    attributes = {"release": release, "hung": [] if hung is None else hung}
+    return functools.partial(type("H", (_StallingHandler,), attributes), directory=str(folder))
 
 
 @contextlib.contextmanager
