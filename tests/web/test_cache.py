@@ -19,6 +19,15 @@ from imgstats.web import create_app
 from imgstats.web.cache import ENTRY_OVERHEAD, ByteCache, CacheBudget, RedisLayer, weigh
 
 
+@pytest.fixture(autouse=True)
+def _patient_redis(monkeypatch):
+    """Apps here talk to Redis with a 5 s socket timeout, not the default 0.25 s: these tests
+    count computations and Redis reads exactly, and a stall of the test process over a
+    quarter second (a loaded machine) failed a Redis call, backed the layer off, and made
+    the counts come out wrong with no bug. The timeout is not what they test."""
+    monkeypatch.setenv("IMGSTATS_REDIS_TIMEOUT", "5")
+
+
 def test_byte_cache_is_an_lru_bounded_in_bytes():
     item = ENTRY_OVERHEAD + weigh("a") + weigh(b"x" * 3000)
     cache = ByteCache(3 * item)
@@ -329,7 +338,7 @@ def test_redis_killed_mid_run(images, redis_url):
 @pytest.mark.slow
 def test_redis_layer_roundtrip(redis_url):
     url, _ = redis_url
-    layer = RedisLayer(url, ttl=60)
+    layer = RedisLayer(url, ttl=60, timeout=5.0)
     summary = imgstats.summarize(
         imgstats.open_image(imgstats.data.gallery_path() / "IMG_12_uint16.tif")
     )
