@@ -18,14 +18,8 @@ import imgstats.web.service as service_module
 from imgstats.web import create_app
 from imgstats.web.cache import ENTRY_OVERHEAD, ByteCache, CacheBudget, RedisLayer, weigh
 
-
-@pytest.fixture(autouse=True)
-def _patient_redis(monkeypatch):
-    """Apps here talk to Redis with a 5 s socket timeout, not the default 0.25 s: these tests
-    count computations and Redis reads exactly, and a stall of the test process over a
-    quarter second (a loaded machine) failed a Redis call, backed the layer off, and made
-    the counts come out wrong with no bug. The timeout is not what they test."""
-    monkeypatch.setenv("IMGSTATS_REDIS_TIMEOUT", "5")
+# Redis with a 5 s socket timeout (see the fixture): these tests count exactly
+pytestmark = pytest.mark.usefixtures("patient_redis")
 
 
 def test_byte_cache_is_an_lru_bounded_in_bytes():

@@ -18,14 +18,8 @@ import imgstats
 import imgstats.zones
 from imgstats.web import create_app
 
-
-@pytest.fixture(autouse=True)
-def _patient_redis(monkeypatch):
-    """Apps here talk to Redis with a 5 s socket timeout, not the default 0.25 s: these tests
-    count computations and Redis reads exactly, and a stall of the test process over a
-    quarter second (a loaded machine) failed a Redis call, backed the layer off, and made
-    the counts come out wrong with no bug. The timeout is not what they test."""
-    monkeypatch.setenv("IMGSTATS_REDIS_TIMEOUT", "5")
+# Redis with a 5 s socket timeout (see the fixture): these tests count exactly
+pytestmark = pytest.mark.usefixtures("patient_redis")
 
 
 TRIANGLE = [[1.5, 2.0], [60.2, 10.7], [20.1, 45.9], [1.5, 2.0]]
