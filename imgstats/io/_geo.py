@@ -94,6 +94,7 @@ def page_georeference(tif, page: int, source):
 
 
 def subfile_type(page) -> int:
+    """A TIFF page's NewSubfileType bits (1: reduced resolution, 4: a mask), 0 if none."""
     return int(getattr(page, "subfiletype", 0) or 0)
 
 

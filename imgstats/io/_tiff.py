@@ -138,8 +138,10 @@ def tiff_facts(tif, source, page: int = 0, pixel_limit: int | None = None, palet
             raise InvalidOption(
                 f"page {page} does not exist: {describe(source)} has {count} page(s)"
             )
+        from ._geo import subfile_type
+
         tpage = tif.pages[page]
-        if page and int(getattr(tpage, "subfiletype", 0) or 0) & 4:
+        if page and subfile_type(tpage) & 4:
             # GDAL's internal mask (NewSubfileType 4; 5 for a mask's overview): which pixels
             # of another page count, not an image: its statistics would be of 0 and 255
             raise InvalidOption(
@@ -280,7 +282,8 @@ def _gdal_facts(tif, tpage, page: int, source):
     from ._geo import base_page, page_georeference, subfile_type
     from ._valid import integer_of_tag, nodata_of_tag
 
-    base = base_page(tif, page) if subfile_type(tpage) & 1 else page
+    reduced = subfile_type(tpage) & 1
+    base = base_page(tif, page) if reduced else page
     tag = tpage.tags.get(42113)  # GDAL_NODATA, ASCII
     if tag is None and base != page:
         tag = tif.pages[base].tags.get(42113)
@@ -289,7 +292,6 @@ def _gdal_facts(tif, tpage, page: int, source):
         text = _raw_ascii(tif, tag)
         wide = tpage.dtype is not None and np.dtype(tpage.dtype) in (np.int64, np.uint64)
         nodata = integer_of_tag(text, tpage.dtype) if wide else nodata_of_tag(text)
-    reduced = subfile_type(tpage) & 1
     mask_page = None
     height, width = _yx(tpage)
     for index in range(base + 1, len(tif.pages)):

@@ -58,6 +58,13 @@ _TAG_PREFIXES = (
 )
 
 
+def _tag_text(text) -> str:
+    """An ASCII tag's text (bytes or str) up to its first NUL, as C reads it."""
+    if isinstance(text, bytes):
+        text = text.decode("ascii", "replace")
+    return str(text).split("\x00", 1)[0]
+
+
 def nodata_of_tag(text) -> float | None:
     """The number in a GDAL_NODATA tag (ASCII) as GDAL 3.10 reads it, ``None`` when empty.
 
@@ -66,9 +73,7 @@ def nodata_of_tag(text) -> float | None:
     ``inf``, ``nan`` and MSVC's ``1.#INF`` spellings only as GDAL spells them (``"inf "``
     and ``"-nan"`` are 0). Leading spaces, tabs and line ends are skipped.
     """
-    if isinstance(text, bytes):
-        text = text.decode("ascii", "replace")
-    text = str(text).split("\x00", 1)[0]
+    text = _tag_text(text)
     if not text:
         return None  # GDAL sets no nodata value from an empty tag
     text = text.lstrip(" \t\n\r")
@@ -92,9 +97,7 @@ def integer_of_tag(text, dtype) -> int | None:
     reads it there (``strtoll`` for int64, saturating; ``strtoull`` for uint64, a negative
     number wrapping round); ``None`` when the tag is empty. A float's digits would lose the
     low bits (``"9007199254740993"``) or overflow the type (``"18446744073709551615"``)."""
-    if isinstance(text, bytes):
-        text = text.decode("ascii", "replace")
-    text = str(text).split("\x00", 1)[0]
+    text = _tag_text(text)
     if not text:
         return None
     sign, digits = _TAG_INTEGER.match(text).groups()
