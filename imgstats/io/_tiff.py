@@ -532,8 +532,9 @@ class TiffStream:
         """Return ``merge([...])`` of ``work(block)`` over the tiles or strips under the window.
 
         ``work`` runs in ``workers`` decoding threads on ``(y, x, samples)`` blocks of stored
-        samples, each cropped to the window (or the page); missing segments read as stored
-        zeros, as tifffile does. Only the segments that the window touches are read and
+        samples, each cropped to the window (or the page); a missing segment (no offset, or a
+        byte count of 0: a sparse file's empty tile) reads as its page's nodata value, else 0,
+        as tifffile and GDAL read it. Only the segments that the window touches are read and
         decoded. Results are merged as they arrive, so memory stays at a few segments and one
         batch of compressed bytes. ``progress`` shows a bar of the segments done on stderr.
         """
@@ -547,6 +548,7 @@ class TiffStream:
             with decoding(self.path, "is corrupt"), tifffile.TiffFile(self.path) as tif:
                 page = tif.pages[self.page]
                 stored_dtype = page.dtype
+                fill = page.keyframe.nodata  # tifffile's reading of GDAL_NODATA, else 0
                 decode = _segment_decoder(page)
                 mask_kind, mask = self.mask or (None, None)
                 if mask_kind == "page":
@@ -560,7 +562,8 @@ class TiffStream:
                     top, left = max(y, y0), max(x, x0)
                     bottom, right = min(y + shape[1], y1), min(x + shape[2], x1)
                     if data is None:
-                        samples = np.zeros((bottom - top, right - left, shape[3]), stored_dtype)
+                        box = (bottom - top, right - left, shape[3])
+                        samples = np.full(box, fill, stored_dtype)
                     else:
                         block = data.reshape(data.shape[-3:])
                         samples = block[top - y : bottom - y, left - x : right - x]
