@@ -458,8 +458,10 @@ def _run(fn, jobs, scheduler, max_workers):
             return list(pool.map(lambda job: fn(*job, False), jobs))
     import dask
 
+    from ._cluster import dask_compute
+
     tasks = [dask.delayed(fn, pure=False)(*job, True) for job in jobs]
-    return list(dask.compute(*tasks, scheduler=scheduler))
+    return list(dask_compute(*tasks, scheduler=scheduler))
 
 
 # -- merging and refining ----------------------------------------------------------------------

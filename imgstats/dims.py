@@ -481,6 +481,8 @@ def _run_blocks(data, valid, work, args, merge, scheduler):
         return work(data, valid, *args)
     import dask
 
+    from ._cluster import dask_compute
+
     blocks = data.to_delayed().ravel()
     vblocks = [None] * len(blocks) if valid is None else valid.to_delayed().ravel()
     parts = [
@@ -491,7 +493,7 @@ def _run_blocks(data, valid, work, args, merge, scheduler):
             dask.delayed(merge, pure=True)(parts[i : i + _FAN_IN])
             for i in range(0, len(parts), _FAN_IN)
         ]
-    return dask.compute(parts[0], scheduler=scheduler)[0]
+    return dask_compute(parts[0], scheduler=scheduler)[0]
 
 
 def _summarize_cells(block, valid, ncell):

@@ -39,6 +39,11 @@ class NoValidSamples(ImgStatsError, ValueError):
     """The selection holds no valid sample (empty, or NaN only): no statistic exists."""
 
 
+class WorkersDied(ImgStatsError):
+    """The dask.distributed workers died running a task of the question, as often as the
+    scheduler allows (dask's ``KilledWorker``): the question has no answer."""
+
+
 class StoreTimeout(StoreUnavailable):
     """The image store did not answer within the configured timeout."""
 

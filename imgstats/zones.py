@@ -883,6 +883,8 @@ class _Walk:
     def _dask(self, fn, merge, boxes, args):
         import dask
 
+        from ._cluster import dask_compute
+
         arr = self._dask_values()
         vblocks = arr.to_delayed(optimize_graph=True)
         if arr.ndim == 3:
@@ -926,7 +928,7 @@ class _Walk:
             parts = [
                 dask.delayed(merge, pure=True)(parts[i : i + 8]) for i in range(0, len(parts), 8)
             ]
-        return dask.compute(parts[0], scheduler=self.scheduler)[0]
+        return dask_compute(parts[0], scheduler=self.scheduler)[0]
 
 
 def _has_zones(zone) -> bool:

@@ -950,6 +950,8 @@ def _dask_map_reduce(arr, work, merge, scheduler, progress: bool, mask=None):
     import dask
     from dask.base import tokenize
 
+    from .._cluster import dask_compute
+
     if arr.ndim == 3 and arr.numblocks[-1] > 1:
         arr = arr.rechunk({2: -1})  # the work sees whole pixels
     if mask is None:
@@ -989,13 +991,13 @@ def _dask_map_reduce(arr, work, merge, scheduler, progress: bool, mask=None):
     local = scheduler != "distributed" and not has_distributed_client()
     if local and active():  # the question's one bar
         with dask_callback():
-            return dask.compute(parts[0], scheduler=scheduler)[0]
+            return dask_compute(parts[0], scheduler=scheduler)[0]
     if progress and local:
         from dask.diagnostics import ProgressBar
 
         with ProgressBar(out=sys.stderr):
-            return dask.compute(parts[0], scheduler=scheduler)[0]
-    return dask.compute(parts[0], scheduler=scheduler)[0]
+            return dask_compute(parts[0], scheduler=scheduler)[0]
+    return dask_compute(parts[0], scheduler=scheduler)[0]
 
 
 def _in_a_cell(block, work):

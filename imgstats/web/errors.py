@@ -23,6 +23,7 @@ from ..errors import (
     StoreUnavailable,
     UnknownFunction,
     UnreadableImage,
+    WorkersDied,
 )
 
 __all__ = ["STATUS_CODES", "status_of", "register_error_handlers", "error_response"]
@@ -36,6 +37,7 @@ STATUS_CODES: dict[type[Exception], int] = {
     NoValidSamples: 422,
     ImageTooLarge: 413,
     StoreUnavailable: 502,
+    WorkersDied: 503,  # a dask.distributed cluster lost the work
     StoreTimeout: 504,
     Busy: 503,  # with Retry-After, as its subclass:
     RequestTimeout: 503,

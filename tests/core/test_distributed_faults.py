@@ -2,7 +2,8 @@
 
 dask reruns the dead worker's tasks on the others: the answer is numpy's, bit for bit. A
 task that kills every worker that runs it ends in dask's ``KilledWorker``, naming the task,
-once the scheduler's ``allowed-failures`` are spent: an error, never a hang.
+once the scheduler's ``allowed-failures`` are spent: imgstats raises it as its own
+``WorkersDied`` (an ``ImgStatsError``, dask's error its cause), never a hang.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 import imgstats
+from imgstats.errors import WorkersDied
 
 from .cluster import local_cluster
 from .oracle import check_all
@@ -54,5 +56,9 @@ def test_a_worker_that_dies_mid_compute_leaves_the_answer_exact(tmp_path):
         assert flag.exists()  # a worker did die
         assert got.pop("count") == want.size
         check_all(got, want, FUNCS[:-1])
-        with pytest.raises(distributed.KilledWorker, match="workers died"):
+        # before: dask's KilledWorker, no ImgStatsError, from every entry point
+        with pytest.raises(WorkersDied, match="workers died") as caught:
             imgstats.compute(_image(tmp_path / "again", always=True), ["median"])
+        assert isinstance(caught.value.__cause__, distributed.KilledWorker)
+        with pytest.raises(WorkersDied, match="workers died"):
+            imgstats.zonal(_image(tmp_path / "zones", always=True), np.ones((150, 120), int), "max")
