@@ -323,6 +323,9 @@ def _clip_to_footprint(bbox, geo: Georeference, crs) -> tuple:
     corners = [(0, 0), (geo.width, 0), (geo.width, geo.height), (0, geo.height)]
     edge = _densify([t @ c for c in corners], 32)
     try:
+        # its own Transformer, not transformer()'s run backwards: pyproj's inverse of that
+        # one differs from this one by an ulp (UTM, Web Mercator and polar stereographic
+        # against lon/lat), and the clip only needs the footprint's box, 1% wider
         back = Transformer.from_crs(
             CRS.from_epsg(geo.epsg), CRS.from_user_input(crs), always_xy=True
         )

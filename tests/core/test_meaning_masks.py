@@ -354,6 +354,23 @@ def test_a_cf_fill_value_in_the_attrs_is_nodata(key, dtype):
     assert imgstats.compute(several, "min") == -9999  # not one value: not a nodata
 
 
+def test_cf_valid_range_attrs_are_not_read_as_xarray_decodes_them():
+    """CF's ``valid_range``, ``valid_min`` and ``valid_max`` stay attrs: xarray's decoding
+    applies none of them (the samples beyond count), and neither does imgstats."""
+    import xarray as xr
+
+    arr = np.array([[1, 50, 200], [-5, 99, 10]], np.int16)
+    for attrs in (
+        {"valid_range": np.array([10, 100], np.int16)},
+        {"valid_min": 10, "valid_max": 100},
+    ):
+        da = xr.DataArray(arr, dims=("y", "x"), attrs=attrs)
+        assert xr.decode_cf(da.to_dataset(name="v"))["v"].values.tolist() == arr.tolist()
+        assert imgstats.compute(da, ["count", "min", "max"]) == {"count": 6, "min": -5, "max": 200}
+    inside = da.where((da >= 10) & (da <= 100))  # the way to leave them out
+    assert imgstats.compute(inside, ["count", "min", "max"]) == {"count": 3, "min": 10, "max": 99}
+
+
 @pytest.mark.parametrize(
     ("nodata", "left_out"),
     [

@@ -448,3 +448,40 @@ def test_a_mask_page_is_no_image_of_its_own(tmp_path):
     with pytest.raises(imgstats.InvalidOption, match="page 1 .* is a mask of another page"):
         imgstats.compute(path, "count", page=1)
     assert imgstats.compute(path, "count", page=0) == 64 * 40
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+@pytest.mark.parametrize("fmt", ["tif", "png", "jpg"])
+def test_an_exif_orientation_is_not_applied_as_gdal_reads_it(tmp_path, read, fmt, orientation):
+    # a camera's rotation tag (TIFF Orientation, a JPEG's or PNG's EXIF): GDAL and Pillow's
+    # Image.open read the pixels as stored, and so do imgstats' regions, zones and thumbnails
+    import io
+
+    from imgstats.web._thumbs import render
+
+    stored = (np.arange(H * W, dtype=np.uint32).reshape(H, W) % 251).astype(np.uint8)
+    path = tmp_path / f"turned.{fmt}"
+    if fmt == "tif":
+        tifffile.imwrite(path, stored, extratags=[(274, "H", 1, orientation, True)])
+    else:
+        exif = Image.Exif()
+        exif[274] = orientation
+        Image.fromarray(stored).save(path, exif=exif, **({"quality": 100} if fmt == "jpg" else {}))
+    with rasterio.open(path) as src:  # GDAL: as stored, whatever the tag
+        values = src.read(1)
+    assert values.shape == (H, W)
+    if fmt != "jpg":
+        assert (values == stored).all()
+    assert imgstats.open_image(path).shape == (H, W)
+    window = (3, 1, 9, 30)  # tall and narrow: a turned image would not hold it
+    got = read(path, FUNCS, window=window)
+    _check(got, values[1:30, 3:9])
+    polygon = [(3, 1), (9, 1), (9, 30), (3, 30)]
+    _check(imgstats.compute(path, FUNCS, polygon=polygon), values[1:30, 3:9])
+    zones = np.zeros((H, W), np.uint8)
+    zones[1:30, 3:9] = 1
+    table = imgstats.zonal(path, zones, ["max"])
+    assert table.loc[1, "max"] == values[1:30, 3:9].max()
+    with open(path, "rb") as fh:
+        thumb = Image.open(io.BytesIO(render(fh, 64)))
+    assert thumb.size == (64, round(64 * H / W))  # as stored: wider than tall
