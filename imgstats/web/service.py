@@ -58,10 +58,15 @@ from .store import (
     cacheable,
     is_network_error,
     open_store,
+    racy,
     store_error,
 )
 
 logger = logging.getLogger(__name__)
+
+#: How often a question is asked again when its image changes while it is read (see
+#: ImageService._of_one_version); then it is answered with a one-time racy version.
+_REREADS = 3
 
 __all__ = [
     "ImageService",
@@ -330,6 +335,28 @@ class ImageService:
             name, window, polygon, raw=raw, nodata=nodata, bbox=bbox, crs=crs, palette=palette
         )
         selections = tuple(dict.fromkeys(selections))
+        return self._of_one_version(
+            lambda: self._answer_now(name, page, parsed, selections, each_band, histograms, region)
+        )
+
+    def _of_one_version(self, ask) -> Answer:
+        """``ask()``'s answer, asked again while the image changes as it is read.
+
+        ``ask`` looks at the image's version, then reads its bytes; when the image changed in
+        between (an atomic rename just after the look), the values are of the new bytes and
+        the answer's version, hence its ``ETag``, of the old. Asked again, the look and the
+        read agree; an image that keeps changing is answered with a one-time racy version,
+        whose ``ETag`` never validates.
+        """
+        for _ in range(_REREADS):
+            answer, changed = ask()
+            if not changed:
+                return answer
+        return replace(answer, version=racy(answer.version))
+
+    def _answer_now(self, name, page, parsed, selections, each_band, histograms, region):
+        """``(answer, changed)`` for the image's current version; ``changed`` when that
+        version was settled and the image changed while it was read (nothing was kept)."""
         version = self.version(name)
         key = (
             self.store.url,
@@ -346,12 +373,13 @@ class ImageService:
         if keep:
             cached = self.answers.peek(key)
             if cached is not None:
-                return cached
+                return cached, False
         if not keep:  # the gallery's histograms, or a racy version: computed, not kept
             with self.slow.hold():
-                return self._answer(
+                answer, settled = self._answer(
                     name, version, page, parsed, selections, each_band, histograms, region
-                )[0]
+                )
+            return answer, cacheable(version) and not settled
         slot = self.answers.slot(key)
         with self._single_flight(slot):
             if slot.value is None:
@@ -360,9 +388,9 @@ class ImageService:
                         name, version, page, parsed, selections, each_band, region=region
                     )
                 if not settled:  # the file changed while it was read: keep nothing
-                    return answer
+                    return answer, True
                 slot.value = answer
-            return slot.value
+            return slot.value, False
 
     def region(
         self,
@@ -479,6 +507,15 @@ class ImageService:
             name, window, None, raw=raw, nodata=nodata, bbox=bbox, crs=crs, palette=palette
         )
         selections = tuple(dict.fromkeys(selections))
+        return self._of_one_version(
+            lambda: self._histogram_now(name, selections, bins, rng, each_band, page, region)
+        )
+
+    def _histogram_now(self, name, selections, bins, rng, each_band, page, region):
+        """``(answer, changed)`` of :meth:`histogram` for the image's current version, as
+        :meth:`_answer_now`."""
+        from .. import _histogram
+
         version = self.version(name)
         key = (self.store.url, name, version, page, "histogram", bins, rng, selections, each_band)
         key += (region.key,)
@@ -525,19 +562,19 @@ class ImageService:
 
         if not cacheable(version):
             with self.slow.hold():
-                return work()
+                return work(), False
         cached = self.answers.peek(key)
         if cached is not None:
-            return cached
+            return cached, False
         slot = self.answers.slot(key)
         with self._single_flight(slot):
             if slot.value is None:
                 with self.slow.hold():
                     answer = work()
                 if not self._settled((self.store.url, name, version)):
-                    return answer
+                    return answer, True
                 slot.value = answer
-            return slot.value
+            return slot.value, False
 
     def _histogram_pass(self, summary, name, sels, bins, rng, page, region) -> dict:
         """The histograms of a 32/64-bit or float image's selections: one pass over its

@@ -89,7 +89,9 @@ def cacheable(token: str) -> bool:
     return _RACY not in token
 
 
-def _racy(token: str) -> str:
+def racy(token: str) -> str:
+    """A one-time version for ``token``'s bytes when they may be changing: never cached,
+    never the same twice, so its ``ETag`` never validates."""
     # Random, not a counter: worker processes must never hand out the same racy token.
     return f"{token}{_RACY}{secrets.token_hex(8)}"
 
@@ -265,7 +267,7 @@ class LocalStore:
             now - t.st_ctime_ns < self.racy_ns or abs(now - t.st_mtime_ns) < self.racy_ns
             for t in times
         ):
-            token = _racy(token)
+            token = racy(token)
         return Version(token, st.st_size)
 
     def unchanged(self, name: str, version: str) -> bool:
@@ -460,7 +462,7 @@ class FsspecStore:
         size = int(info.get("size") or 0)
         version = _version_of(info, size)
         if self._is_racy(info):
-            return Version(_racy(version), size)  # never remembered: each look is its own
+            return Version(racy(version), size)  # never remembered: each look is its own
         if self.version_ttl > 0:
             with self._lock:
                 if len(self._versions) > 4096:

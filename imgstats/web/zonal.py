@@ -38,7 +38,8 @@ from .._raster import RULE
 from ..errors import InvalidOption, UnknownFunction
 from ._conditional import check_preconditions
 from .api import json_object
-from .service import check_page
+from .service import _REREADS, check_page
+from .store import cacheable, racy
 
 __all__ = ["bp"]
 
@@ -111,31 +112,49 @@ def zonal_stats(image: str):
             "'zones' must be a GeoJSON FeatureCollection (pixel coordinates) "
             'or {"labels": "<name of a label raster in the store>"}'
         )
+    body = None
+    for rereads in reversed(range(_REREADS)):  # see ImageService._of_one_version
+        body = _zonal_now(service, image, page, band, funcs, digest, zones, layer, labels, rereads)
+        if body is not None:
+            break
+    return _response(body)
+
+
+def _zonal_now(service, image, page, band, funcs, digest, zones, layer, labels, rereads):
+    """The body for the image's (and label raster's) current version, or None when that
+    version changed while it was read and ``rereads`` are left (the values may be of the new
+    bytes, the version of the old); with none left, the body gives a one-time version."""
     version = service.version(image)
+    if labels is not None:
+        digest = (*digest[:2], service.version(labels), *digest[3:])
     key = ("zonal", service.store.url, image, version, page, band, tuple(funcs), digest)
     cached = service.answers.peek(key)
     if cached is None and service.redis is not None:
         cached = service.redis.get_bytes(key)  # another worker's answer: no pixel read
         if cached is not None:
             service.answers.slot(key).value = cached
-    if cached is None:
-        slot = service.answers.slot(key)
-        # the same question asked meanwhile waits for this answer without a slot of slow
-        # work, as /stats does: two such requests held both slots, the store hanging
-        with service._single_flight(slot):
-            if slot.value is None:
-                with service.slow.hold():
-                    frame = _compute(service, image, layer, labels, funcs, band, page)
-                body = _answer(frame, zones, labels, funcs, image, version)
-                if not service.store.unchanged(image, version):
-                    return _response(body)  # replaced meanwhile: answered, not kept
-                if labels is not None and not service.store.unchanged(labels, digest[2]):
-                    return _response(body)
-                slot.value = body
-                if service.redis is not None:
-                    service.redis.set_bytes(key, body)
-            cached = slot.value
-    return _response(cached)
+    if cached is not None:
+        return cached
+    slot = service.answers.slot(key)
+    # the same question asked meanwhile waits for this answer without a slot of slow
+    # work, as /stats does: two such requests held both slots, the store hanging
+    with service._single_flight(slot):
+        if slot.value is None:
+            with service.slow.hold():
+                frame = _compute(service, image, layer, labels, funcs, band, page)
+            if not service.store.unchanged(image, version) or (
+                labels is not None and not service.store.unchanged(labels, digest[2])
+            ):  # racy, or replaced meanwhile: answered, not kept
+                if not cacheable(version) or (labels is not None and not cacheable(digest[2])):
+                    return _answer(frame, zones, labels, funcs, image, version)
+                if rereads:
+                    return None
+                return _answer(frame, zones, labels, funcs, image, racy(version))
+            body = _answer(frame, zones, labels, funcs, image, version)
+            slot.value = body
+            if service.redis is not None:
+                service.redis.set_bytes(key, body)
+        return slot.value
 
 
 def _store_errors(service):

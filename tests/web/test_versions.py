@@ -114,6 +114,21 @@ def _prepare(folder):
     os.utime(folder / "ready.tif", ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
+#: One zone over the whole 64 x 64 image of _tiff, for POST /zonal.
+ZONE = {
+    "type": "FeatureCollection",
+    "features": [
+        {
+            "type": "Feature",
+            "properties": {"id": 1},
+            "geometry": {
+                "type": "Polygon",
+                "coordinates": [[[0, 0], [64, 0], [64, 64], [0, 64], [0, 0]]],
+            },
+        }
+    ],
+}
+
 CHANGES = [_cp_p, _rsync_t, _touch_back, _delete_and_readd, _atomic_rename]
 
 
@@ -211,24 +226,82 @@ def test_a_torn_read_is_never_kept(images):
 
 def test_a_change_while_reading_is_not_cached(images, monkeypatch):
     """A settled version, then the file changes while its pixels are read: the summary made
-    from those bytes is not stored, so the next request reads the file again."""
+    from those bytes is not stored, and the question is read again, from the new bytes."""
     _tiff(images / "a.tif", 10)
     app = _settled_app(images, racy=0.0)
     service = app.extensions["imgstats"]
     summarize = service._summarize
+    reads = []
 
     def summarize_then_change(name, *options):  # options: the page and region
         summary = summarize(name, *options)
-        time.sleep(TICK)
-        _cp_p(images)  # lands after the bytes were read, before the result is stored
+        reads.append(name)
+        if len(reads) == 1:
+            time.sleep(TICK)
+            _cp_p(images)  # lands after the bytes were read, before the result is stored
         return summary
 
     monkeypatch.setattr(service, "_summarize", summarize_then_change)
     client = app.test_client()
     try:
-        assert client.get("/stats/a.tif/mean").get_json()["value"] == 10
-        monkeypatch.setattr(service, "_summarize", summarize)
+        answer = client.get("/stats/a.tif/mean").get_json()
+        assert answer["value"] == 200 and len(reads) == 2  # the old bytes' summary: dropped
+        assert answer["version"] == service.store.stat("a.tif").token
         assert client.get("/stats/a.tif/mean").get_json()["value"] == 200
+        assert len(reads) == 2  # the new bytes' summary: kept
+    finally:
+        service.close()
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body"),
+    [
+        ("GET", "/stats/a.tif/mean", None),
+        ("GET", "/stats/a.tif/histogram?bins=2&range=0,256", None),
+        ("POST", "/stats/a.tif", {"funcs": ["mean"]}),
+        ("POST", "/zonal/a.tif", {"funcs": ["mean"], "zones": ZONE}),
+    ],
+    ids=["stats", "histogram", "post", "zonal"],
+)
+def test_a_rename_between_the_look_and_the_read_gives_one_version(
+    images, monkeypatch, method, url, body
+):
+    """``a.tif`` (all 10) is looked at, then replaced by a rename (all 200) before its bytes
+    are read: the answer gave the values of the new bytes under the old version and ETag,
+    which a client then revalidated as the old file's answer."""
+    _prepare(images)
+    app = _settled_app(images, racy=0.0)
+    service = app.extensions["imgstats"]
+    stat = service.store.stat
+    renamed = []
+
+    def stat_then_rename(name):
+        version = stat(name)
+        if name == "a.tif" and not renamed:
+            renamed.append(version.token)
+            _atomic_rename(images)  # after the look, before the read
+        return version
+
+    monkeypatch.setattr(service.store, "stat", stat_then_rename)
+    client = app.test_client()
+    try:
+        response = client.open(url, method=method, json=body)
+        answer = response.get_json()
+        monkeypatch.setattr(service.store, "stat", stat)
+        new = stat("a.tif").token
+        assert renamed and renamed[0] != new
+        if "features" in answer:  # zonal
+            value = answer["features"][0]["properties"]["mean"]
+            version = answer["imgstats"]["version"]
+        else:
+            value = answer["values"]["mean"] if "values" in answer else answer["value"]
+            version = answer["version"]
+        assert value in (200, {"counts": [0, 4096], "edges": [0.0, 128.0, 256.0]})  # new bytes
+        assert version == new  # ... and the version they belong to, not the old one
+        if method == "GET":
+            etag = response.headers["ETag"]
+            again = client.get(url, headers={"If-None-Match": etag})
+            assert again.status_code == 304
     finally:
         service.close()
 
@@ -331,7 +404,8 @@ def test_racy_and_torn_summaries_never_reach_redis(images, redis_url, monkeypatc
             return summary
 
         monkeypatch.setattr(service, "_summarize", summarize_then_change)
-        assert client.get("/stats/a.tif/mean").get_json()["value"] == 10  # torn: kept nowhere
+        # changed while read: kept nowhere, and read again (now racy: kept nowhere either)
+        assert client.get("/stats/a.tif/mean").get_json()["value"] == 200
         assert [k for k in shared.keys("imgstats:summary:*") if not k.endswith(b":lock")] == []
         monkeypatch.setattr(service, "_summarize", summarize)
         clock.at(images / "a.tif", 1.0)  # the copy settled
