@@ -71,17 +71,17 @@ def expand(source, storage_options: dict | None = None) -> list[str]:
 def _expand_url(url: str, storage_options: dict) -> list[str]:
     import fsspec
 
+    from .io._sources import check_host, not_installed
+
     try:
+        check_host(url)
         fs, path = fsspec.core.url_to_fs(url, **storage_options)
         matches = fs.glob(path)
     except FileNotFoundError:
         return []
     except ImportError as exc:
-        raise StoreUnavailable(
-            f"the filesystem for {url!r} is not installed ({exc}); "
-            "install imgstats[s3] or imgstats[gcs]"
-        ) from exc
-    except ValueError as exc:  # an unknown protocol
+        raise not_installed(repr(url), exc) from exc
+    except ValueError as exc:  # an unknown protocol, no host
         raise ImageNotFound(f"cannot resolve {url!r}: {exc}") from exc
     except Exception as exc:  # network clients raise their own types (aiohttp, botocore)
         raise StoreUnavailable(f"could not list {url!r}: {exc}") from exc

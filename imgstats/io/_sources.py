@@ -23,6 +23,9 @@ fsspec = lazy_module("fsspec")  # only URLs need it
 
 #: A URL: a scheme, then ``://`` (the one definition; the web stores use it too).
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+#: Protocols whose fsspec filesystem takes the URL's host as a required argument: without
+#: one, its constructor fails half-way and its ``__del__`` prints a traceback at exit.
+_HOSTED = frozenset({"ftp", "sftp", "ssh", "smb", "webhdfs"})
 #: Most bytes read whole from a server that refuses range requests (``IMGSTATS_STREAM_BYTES``).
 STREAM_BYTES = 256 << 20
 
@@ -90,6 +93,32 @@ def read_whole_if_streaming(fh, source, limit: int | None = None):
     return io.BufferedReader(io.BytesIO(data))
 
 
+#: The extra that installs a protocol's filesystem.
+_EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}
+
+
+def not_installed(url: str, exc: ImportError) -> StoreUnavailable:
+    """The error for a URL whose fsspec filesystem lacks its package: the extra to install
+    for ``s3://`` and ``gs://``, else the package fsspec names (``sftp://`` needs paramiko,
+    which no extra of ours gives)."""
+    extra = _EXTRAS.get(url.split("://", 1)[0].lower())
+    hint = f"install imgstats[{extra}]" if extra else "install the package it names"
+    return StoreUnavailable(f"the filesystem for {url} is not installed ({exc}); {hint}")
+
+
+def check_host(url: str) -> None:
+    """Refuse a URL of a :data:`_HOSTED` protocol that names no host (``ftp:///a.png``)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    try:
+        host = parts.hostname
+    except ValueError:  # a malformed port or bracket: fsspec words it
+        return
+    if parts.scheme.lower() in _HOSTED and not host:
+        raise ValueError(f"the URL names no host (write {parts.scheme}://HOST/PATH)")
+
+
 @contextlib.contextmanager
 def open_source(source, storage_options: dict | None = None) -> Iterator[IO[bytes]]:
     """Open a local path or fsspec URL for binary reading.
@@ -108,6 +137,7 @@ def open_source(source, storage_options: dict | None = None) -> Iterator[IO[byte
         if is_url(source):
             import fsspec  # only URLs need it
 
+            check_host(source)
             opened = fsspec.open(source, "rb", **(storage_options or {}))
             fh = read_whole_if_streaming(opened.open(), source)
         else:
@@ -127,10 +157,7 @@ def open_source(source, storage_options: dict | None = None) -> Iterator[IO[byte
     except ValueError as exc:  # e.g. an unknown protocol, or a path with a NUL byte
         raise ImageNotFound(f"cannot resolve {describe(source)}: {exc}") from exc
     except ImportError as exc:
-        raise StoreUnavailable(
-            f"the filesystem for {describe(source)} is not installed ({exc}); "
-            "install imgstats[s3] or imgstats[gcs]"
-        ) from exc
+        raise not_installed(describe(source), exc) from exc
     except OSError as exc:
         raise StoreUnavailable(f"could not open {describe(source)}: {exc}") from exc
     except Exception as exc:  # network clients raise their own types (aiohttp, botocore)

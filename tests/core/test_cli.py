@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import importlib.util
 import json
 import os
 import signal
@@ -128,6 +129,27 @@ def test_errors_in_a_real_process(images):
     assert proc.stdout == ""
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "Traceback" not in proc.stderr and "nope.png" in proc.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("url", ["ftp:///a.png", "ftp:///*.png", "webhdfs:///a.png"])
+def test_a_url_without_a_host_is_one_line(url):
+    """fsspec's FTP filesystem, made without its host, failed half-way: the one-line error,
+    then a traceback from its ``__del__`` at exit."""
+    proc = _run("stats", url, "median")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert "names no host" in proc.stderr and url in proc.stderr
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("paramiko") is not None, reason="paramiko is installed"
+)
+def test_a_protocol_without_its_package_names_no_extra_of_ours(capsys):
+    """``sftp://`` needs paramiko: the hint said to install imgstats[s3] or imgstats[gcs]."""
+    assert main(["stats", "sftp://host/a.png", "median"]) == 2
+    err = capsys.readouterr().err
+    assert "paramiko" in err and "imgstats[" not in err
 
 
 def _start(*args):
