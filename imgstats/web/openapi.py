@@ -327,7 +327,15 @@ def openapi_document(version: str) -> dict:
             "edges": {"type": "array", "items": {"type": "number"}},
         },
     }
-    value = {"oneOf": [number, histogram]}
+    value_counts = {
+        "type": "object",
+        "description": "value_counts: each value (an integer, written as a JSON key) and "
+        "how many valid samples hold it.",
+        "propertyNames": {"pattern": "^-?[0-9]+$"},
+        "additionalProperties": {"type": "integer", "minimum": 1},
+    }
+    value = {"oneOf": [number, histogram, value_counts]}
+    many = {"oneOf": [number, value_counts]}  # POST /stats: no histogram
     region_fields = {
         "window": {
             "type": "array",
@@ -681,13 +689,13 @@ def openapi_document(version: str) -> dict:
                     "properties": {
                         "image": {"type": "string"},
                         "funcs": {"type": "array", "items": {"type": "string"}},
-                        "values": {"type": "object", "additionalProperties": number},
+                        "values": {"type": "object", "additionalProperties": many},
                         "band": {"type": ["string", "null"]},
                         "bands": {
                             "type": "object",
                             "additionalProperties": {
                                 "type": ["object", "null"],
-                                "additionalProperties": number,
+                                "additionalProperties": many,
                             },
                             "description": "Every function's value per band.",
                         },
