@@ -328,13 +328,36 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         _drop_stdout()
         return BROKEN_PIPE
+    except _OutputFailed as exc:
+        print(f"imgstats: error: cannot write the output: {exc}", file=sys.stderr)
+        _drop_stdout()
+        return 2
+
+
+class _OutputFailed(Exception):
+    """Standard output cannot be written: closed (``>&-``), or a full disk (``> /dev/full``)."""
+
+
+def _output(text: str) -> None:
+    """Write ``text`` to stdout and flush it, so that a failing write fails here, as an error
+    of ours: the values went nowhere with a closed stdout (status 0), and a full disk was a
+    traceback. A reader that went away stays a BrokenPipeError (status 141, quiet)."""
+    if sys.stdout is None:  # Python's stdout when file descriptor 1 was closed at start
+        raise _OutputFailed("standard output is closed")
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise _OutputFailed(exc.strerror or str(exc)) from exc
 
 
 def _drop_stdout() -> None:
     """Point stdout at the null device: the interpreter's last flush at exit then has nowhere
     to fail (Python's documented recipe for SIGPIPE)."""
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    os.dup2(devnull, 1 if sys.stdout is None else sys.stdout.fileno())
     os.close(devnull)
 
 
@@ -398,9 +421,9 @@ def _zonal(args) -> int:
             {"zone": _json_number(_plain(z)), **{k: _json_number(_plain(v)) for k, v in r.items()}}
             for z, r in frame.to_dict(orient="index").items()
         ]
-        print(json.dumps(rows, allow_nan=False))
+        _output(json.dumps(rows, allow_nan=False) + "\n")
     else:
-        sys.stdout.write(frame.to_csv())
+        _output(frame.to_csv())
     return 0
 
 
@@ -519,7 +542,7 @@ def _stats(args) -> int:
     except ImgStatsError as exc:
         print(f"imgstats: error: {_cli_words(str(exc))}", file=sys.stderr)
         return 2
-    print(render(values, "json" if args.json else args.format), end="")
+    _output(render(values, "json" if args.json else args.format))
     return 0
 
 

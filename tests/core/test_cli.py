@@ -131,6 +131,34 @@ def test_errors_in_a_real_process(images):
     assert "Traceback" not in proc.stderr and "nope.png" in proc.stderr
 
 
+def _closed_stdout():
+    os.close(1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["stats", "zonal"])
+@pytest.mark.parametrize("stdout", ["closed", "/dev/full"])
+def test_an_unwritable_stdout_is_an_error(images, command, stdout):
+    """``imgstats stats ... >&-`` exited 0 with its values gone nowhere (zonal: a traceback),
+    and ``> /dev/full`` was a traceback: one line and status 2."""
+    folder, _ = images
+    if stdout == "/dev/full" and not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    grey = folder / "grey.tif"
+    tifffile.imwrite(grey, np.arange(21 * 34, dtype=np.uint8).reshape(21, 34) % 3)
+    args = [folder / "f32.tif", "min"] if command == "stats" else [grey, grey, "min"]
+    argv = [sys.executable, "-m", "imgstats.cli", command, *map(str, args)]
+    if stdout == "closed":
+        proc = subprocess.run(
+            argv, stderr=subprocess.PIPE, text=True, timeout=120, preexec_fn=_closed_stdout
+        )
+    else:
+        with open(stdout, "w") as full:
+            proc = subprocess.run(argv, stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "cannot write the output" in proc.stderr, proc.stderr
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("url", ["ftp:///a.png", "ftp:///*.png", "webhdfs:///a.png"])
 def test_a_url_without_a_host_is_one_line(url):
