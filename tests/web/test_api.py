@@ -179,6 +179,33 @@ def test_other_methods_are_405(client, method, path):
 
 
 @pytest.mark.parametrize(
+    ("method", "path", "headers"),
+    [
+        ("GET", "/stats/IMG_1.jpg/mean", {}),
+        ("POST", "/stats/IMG_1.jpg", {"Content-Type": "application/json"}),
+        ("OPTIONS", "/stats/IMG_1.jpg/mean", {"Access-Control-Request-Method": "GET"}),
+        (
+            "OPTIONS",
+            "/stats/IMG_1.jpg",
+            {
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type",
+            },
+        ),
+    ],
+)
+def test_another_origin_gets_no_cors_permission(client, method, path, headers):
+    """docs/http.md, "Browsers on another origin": no ``Access-Control-*`` header, so a script
+    of another origin cannot read an answer, and its JSON POST fails its preflight (405)."""
+    data = '{"funcs": ["mean"]}' if method == "POST" else None
+    r = client.open(
+        path, method=method, data=data, headers={"Origin": "https://other.example", **headers}
+    )
+    assert r.status_code == (405 if method == "OPTIONS" else 200)
+    assert not [h for h in r.headers.keys() if h.lower().startswith("access-control-")]
+
+
+@pytest.mark.parametrize(
     ("name", "status"), [("text.jpg", 422), ("truncated.jpg", 422), ("bomb.png", 413)]
 )
 def test_bad_files_fail_fast_without_allocating(client, name, status):
