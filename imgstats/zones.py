@@ -48,7 +48,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ._blocks import merge_refinements, refine_block
-from ._inputs import as_array, native, yx_first
+from ._inputs import as_array, native, unknown_shape, yx_first
 from .errors import InvalidOption
 from .grouped import (
     Groups,
@@ -485,6 +485,8 @@ def _label_array(zones, io_options, background):
         zones = yx_first(zones).data
     if not is_instance(zones, "dask.array", "Array"):
         zones = as_array(zones, "a label image")
+    elif unknown_shape(zones):  # a boolean index's rows: counted, as an image's are
+        zones = zones.compute_chunk_sizes()
     if zones.ndim != 2:
         raise InvalidOption(f"a label image has dims (y, x), not shape {tuple(zones.shape)}")
     dtype = np.dtype(zones.dtype)

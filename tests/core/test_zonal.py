@@ -179,6 +179,20 @@ def test_dask_uneven_chunks(chunks, where):
     check(frame, img, label_masks(labels))
 
 
+@pytest.mark.parametrize("where", ["values", "labels", "both"])
+def test_dask_chunks_of_unknown_size(where):
+    # rows picked by a boolean dask index have NaN chunk sizes: the image's were counted,
+    # the labels were refused ("the label image's shape (nan, 50) is not ... (61, 50)")
+    rng = np.random.default_rng(12)
+    img = image_of(rng, np.float32, (61, 50))
+    labels = rng.integers(0, 7, (61, 50))
+    keep = da.from_array(np.ones(61, bool), chunks=13)
+    v = da.from_array(img, chunks=(13, 20))[keep] if where != "labels" else img
+    lab = da.from_array(labels, chunks=(9, 50))[keep] if where != "values" else labels
+    assert np.isnan((lab if where == "labels" else v).shape[0])
+    check(imgstats.zonal(v, lab, FUNCS), img, label_masks(labels))
+
+
 def test_xarray_inputs_and_accessor():
     rng = np.random.default_rng(2)
     img = xr.DataArray(image_of(rng, np.uint16, (30, 40)), dims=("y", "x"))
