@@ -69,6 +69,8 @@ def compute_along(
     mask=None,
     polygon=None,
     progress: bool = False,
+    raw: bool = False,
+    nodata=None,
 ):
     """Compute exact statistics of a DataArray along ``dim``, keeping the other dims.
 
@@ -90,6 +92,9 @@ def compute_along(
         and ``x`` (reduced or kept). A window cuts them (cells outside it are gone from the
         result); a boolean ``(y, x)`` mask and a polygon of pixel centres mark the samples
         outside as invalid (a cell left without valid samples is NaN).
+    raw, nodata : optional
+        As for :func:`imgstats.compute`: every sample but NaN, or this nodata value in place
+        of the one the DataArray's attrs carry.
     progress : bool
         Refused: a dask-backed result is lazy (wrap its ``.compute()`` in
         ``dask.diagnostics.ProgressBar``), and a numpy-backed one is computed at once.
@@ -144,6 +149,10 @@ def compute_along(
             "scaled=, scale= and offset= do not go with dim=: compute the stored values "
             "along the dim, then map them (with a positive scale, result * scale + offset)"
         )
+    if raw or nodata is not None:  # in a copy's attrs, where compute finds them too
+        from .io._open import _with_options
+
+        data = _with_options(data.assign_attrs(), bool(raw), nodata)
     data, region = _region(data, window, mask, polygon)
     valid = _without_nodata(data, region)
     keep = [d for d in data.dims if d not in dims]

@@ -270,6 +270,8 @@ def compute(
             mask=mask,
             polygon=polygon,
             progress=progress,
+            raw=io_options.get("raw", False),
+            nodata=io_options.get("nodata"),
         )
     if isinstance(data, (list, tuple)):
         from .collection import compute_many

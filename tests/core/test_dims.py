@@ -213,6 +213,26 @@ def test_the_nodata_in_the_attrs_is_left_out_as_compute_leaves_it(dtype, chunks)
     assert (imgstats.compute(raw, "count", dim="t").values == 3).all()
 
 
+@pytest.mark.parametrize("chunks", [None, {"t": 2, "y": 4}])
+def test_nodata_and_raw_options_are_honoured_with_dim(chunks):
+    # before: compute(..., dim=, nodata=) and raw=True were dropped silently, so a cell
+    # counted the nodata samples that compute() without dim= left out
+    rng = np.random.default_rng(13)
+    arr = rng.integers(0, 10, (3, 6, 7)).astype(np.uint16)
+    xarr = xr.DataArray(arr, dims=("t", "y", "x"), attrs={"nodata": 3})
+    xarr = xarr if chunks is None else xarr.chunk(chunks)
+    got = imgstats.compute(xarr, "count", dim=("y", "x"), nodata=7).compute()
+    assert got.values.tolist() == (arr != 7).sum((1, 2)).tolist()
+    assert [imgstats.compute(xarr[t], "count", nodata=7) for t in range(3)] == got.values.tolist()
+    raw = imgstats.compute(xarr, "count", dim=("y", "x"), raw=True).compute()
+    assert raw.values.tolist() == [42, 42, 42]
+    assert xarr.attrs == {"nodata": 3}  # the caller's array is left as it was
+    with pytest.raises(InvalidOption, match="takes no nodata"):
+        imgstats.compute(xarr, "count", dim="t", raw=True, nodata=7)
+    with pytest.raises(InvalidOption, match="not a whole number"):
+        imgstats.compute(xarr, "count", dim="t", nodata=7.5)
+
+
 def test_ellipsis_reduces_every_dim_as_in_xarray():
     # dim=... was a TypeError ('ellipsis' object is not iterable)
     arr = xr.DataArray(np.arange(12.0).reshape(3, 4), dims=("y", "x"))
