@@ -20,7 +20,13 @@ def _error(description: str) -> dict:
     }
 
 
+#: Statuses any request can get, before any route: the server refuses a request too large
+#: to parse (gunicorn's limits, answered as JSON by the worker).
+_ANY_REQUEST = (414, 431)
+
+
 def _errors(*codes: int) -> dict:
+    """The documented error responses ``codes`` of an operation, and :data:`_ANY_REQUEST`."""
     by_code: dict[int, list[str]] = {}
     for cls, code in STATUS_CODES.items():
         by_code.setdefault(code, []).append(cls.__name__)
@@ -40,9 +46,11 @@ def _errors(*codes: int) -> dict:
         501: "a POST body sent with a transfer coding other than chunked",
         412: "a precondition failed: If-Match names no current ETag (a POST answer has none), "
         "or If-None-Match matches on a POST",
+        414: "the request line (method, path and query) is longer than 4094 bytes",
+        431: "the request line and header fields are too large",
     }
     out = {}
-    for code in codes:
+    for code in (*codes, *_ANY_REQUEST):
         kinds = ", ".join(by_code.get(code, []))
         out[str(code)] = _error(text[code] + (f" ({kinds})" if kinds else ""))
     return out
@@ -622,7 +630,8 @@ def openapi_document(version: str) -> dict:
                     "summary": "This document",
                     "operationId": "openapi",
                     "responses": {
-                        "200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}
+                        "200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}},
+                        **_errors(405),
                     },
                 }
             },
