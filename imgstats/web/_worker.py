@@ -36,7 +36,7 @@ from functools import partial
 
 import gunicorn
 from gunicorn import http
-from gunicorn.http.errors import ParseException
+from gunicorn.http.errors import LimitRequestHeaders, ParseException
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from . import _limits
@@ -801,11 +801,23 @@ class BufferingWorker(ThreadWorker):
             return
         # a parse error names the client's fault; a 5xx of anything else is ours (logged above)
         client_fault = isinstance(exc, ParseException) or status.startswith(b"4")
-        message = str(exc)[:300] if client_fault else "internal server error"
+        message = self._parse_words(exc)[:300] if client_fault else "internal server error"
         try:
             client.send(json_error(status, message), socket.MSG_DONTWAIT)
         except OSError:
             self.log.debug("Failed to send error message.")
+
+    def _parse_words(self, exc) -> str:
+        """What was wrong with a request gunicorn cannot parse, in the client's terms:
+        gunicorn's own words for its header limits (``limit request headers fields size``)
+        name its settings, not the request."""
+        if isinstance(exc, LimitRequestHeaders):
+            if str(exc) == "limit request headers fields":
+                return f"more than {self.cfg.limit_request_fields} header fields"
+            if str(exc) == "limit request headers fields size":
+                size = self.cfg.limit_request_field_size
+                return f"a header field (name, value and CRLF) is longer than {size} bytes"
+        return str(exc)
 
     def _keepalive_after(self, conn, keepalive):
         """Keep the connection only if the body the app left unread is here already: gunicorn

@@ -161,6 +161,9 @@ REFUSED = [
         "IMGSTATS_BODY_TIMEOUT",
     ),
     (_get(b"/health", b"X-Big: " + b"a" * (70 << 10) + b"\r\n"), 431, "65536 bytes"),
+    # gunicorn's own limits said "limit request headers fields (size)": its settings' words
+    (_get(b"/health", b"X-Big: " + b"a" * 9000 + b"\r\n"), 431, "longer than 8190 bytes"),
+    (_get(b"/health", b"".join(b"X-%d: v\r\n" % i for i in range(120))), 431, "100 header"),
 ]
 
 
