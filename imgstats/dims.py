@@ -38,7 +38,7 @@ import numbers
 
 import numpy as np
 
-from ._inputs import native
+from ._inputs import native, yx_first
 from .errors import InvalidOption, NoValidSamples
 
 __all__ = ["compute_along"]
@@ -153,8 +153,22 @@ def compute_along(
         from .io._open import _with_options
 
         data = _with_options(data.assign_attrs(), bool(raw), nodata)
+    # the file's own validity, read at full size and cut with the window as a coordinate
+    file_valid, pooled = _file_valid(data, dims)
+    if file_valid is not None:
+        data = data.assign_coords({_FILE_VALID: file_valid})
     data, region = _region(data, window, mask, polygon)
-    valid = _without_nodata(data, region)
+    if file_valid is not None:
+        file_valid = data.coords[_FILE_VALID].variable
+        data = data.drop_vars(_FILE_VALID)
+        file_valid = xr.DataArray(file_valid)
+    if file_valid is not None and file_valid.attrs.get("kind") == "mask":
+        valid = region  # GDAL: a file with a mask ignores its nodata value
+    else:
+        valid = _without_nodata(data, region)
+    if file_valid is not None:
+        valid = file_valid if valid is None else valid & file_valid
+    seen_region = region if pooled is None else (pooled if region is None else region & pooled)
     keep = [d for d in data.dims if d not in dims]
     arr = data.transpose(*keep, *dims)
     out_dtype = data.dtype if all(f.kind in ("min", "max") for f in parsed) else np.float64
@@ -181,7 +195,7 @@ def compute_along(
             valid = np.asarray(valid)
         values = _cells(np.asarray(arr.data), nk, names, out_dtype, "sync", valid)
     if any(f.kind in _SEEN for f in parsed):
-        values = _from_seen(values, parsed, _seen(data, region, keep, dims))
+        values = _from_seen(values, parsed, _seen(data, seen_region, keep, dims))
     if single:
         values = values[..., 0]
         out_dims = tuple(keep)
@@ -226,6 +240,46 @@ def _from_seen(values, parsed, seen):
                 column = np.where(np.asarray(seen) > 0, 100.0 * column / seen, np.nan)
         columns.append(column)
     return np.stack(columns, axis=-1)
+
+
+#: The coordinate that carries the file's validity through a window's cut.
+_FILE_VALID = "_imgstats_file_valid"
+
+
+def _file_valid(data, dims):
+    """``(valid, pooled)``: the samples that the file's dataset mask or alpha band leaves
+    out, as :func:`imgstats.compute` leaves them out (a boolean DataArray over ``y``, ``x``
+    and maybe ``band``, its ``attrs["kind"]`` ``"mask"`` or ``"alpha"``; or ``None``), and
+    the samples a reduction over ``band`` pools (every band but alpha; ``None``: all).
+
+    GDAL's order: an open_image array of a TIFF with a dataset mask counts its mask (not
+    its nodata); else, without a nodata value, its transparent pixels (alpha 0) are out of
+    the colour bands. The alpha band itself is never pooled with the colour bands, with
+    ``raw`` too; kept as a band of its own, every alpha sample counts.
+    """
+    import xarray as xr
+
+    from .io._plan import _masked_tiff, attr_nodata, plan_of_image
+
+    bands = data["band"].values.tolist() if "band" in data.dims and "band" in data.coords else []
+    alpha = len(bands) > 1 and str(bands[-1]) == "A"
+    colour = xr.DataArray([str(b) != "A" for b in bands], dims="band") if alpha else None
+    pooled = colour if alpha and "band" in dims else None
+    raw = bool(data.attrs.get("raw"))
+    if not raw and set(data.dims) <= {"y", "x", "band"} and _masked_tiff(data.attrs):
+        plan = plan_of_image(yx_first(data, "band" if "band" in data.dims else None), None)
+        if plan.mask is not None:
+            mask = plan.mask if hasattr(plan.mask, "dask") else np.asarray(plan.mask, bool)
+            valid = xr.DataArray(mask, dims=("y", "x"))
+            valid = valid if pooled is None else valid & pooled
+            return valid.assign_attrs(kind="mask"), pooled
+    if alpha and not raw and attr_nodata(data.attrs) is None:
+        opaque = xr.DataArray(data.isel(band=-1, drop=True).variable != 0)
+        valid = (opaque | ~colour) if pooled is None else (opaque & colour)
+        return valid.assign_attrs(kind="alpha"), pooled
+    if pooled is not None:
+        return pooled.assign_attrs(kind="alpha"), pooled
+    return None, None
 
 
 def _without_nodata(data, valid):

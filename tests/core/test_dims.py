@@ -233,6 +233,49 @@ def test_nodata_and_raw_options_are_honoured_with_dim(chunks):
         imgstats.compute(xarr, "count", dim="t", nodata=7.5)
 
 
+def _masked_rgba_files(folder):
+    """An RGBA PNG with transparent pixels, and a GeoTIFF with an internal mask and a
+    nodata value (which its mask overrides, as GDAL reads it)."""
+    import rasterio
+    from PIL import Image
+    from rasterio.transform import from_origin
+
+    rng = np.random.default_rng(14)
+    rgba = rng.integers(0, 256, (30, 40, 4), dtype=np.uint8)
+    rgba[..., 3] = rng.choice([0, 9, 255], (30, 40))
+    Image.fromarray(rgba, "RGBA").save(folder / "rgba.png")
+    data = rng.integers(0, 20, (2, 30, 40)).astype(np.uint16)
+    profile = dict(driver="GTiff", width=40, height=30, count=2, dtype="uint16", nodata=7)
+    profile.update(crs="EPSG:32633", transform=from_origin(500000, 4000000, 10, 10))
+    profile.update(tiled=True, blockxsize=16, blockysize=16)
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
+        with rasterio.open(folder / "masked.tif", "w", **profile) as dst:
+            dst.write(data)
+            dst.write_mask((rng.random((30, 40)) > 0.3).astype(np.uint8) * 255)
+    return [folder / "rgba.png", folder / "masked.tif"]
+
+
+@pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")
+@pytest.mark.parametrize("chunks", [None, 7])
+def test_open_images_mask_and_alpha_count_with_dim_as_in_compute(tmp_path, chunks):
+    # before: dim= left the file's dataset mask and alpha out of account (every masked or
+    # transparent pixel counted, and the nodata value a mask overrides was left out), and
+    # pooled the alpha band with the colour bands when it reduced "band"
+    funcs = ["count", "mean", "max", "masked_pixels"]
+    for path in _masked_rgba_files(tmp_path):
+        img = imgstats.open_image(path, chunks=chunks)
+        bands = range(img.sizes["band"])
+        for window in (None, (3, 4, 31, 25)):
+            got = imgstats.compute(img, funcs, dim=("y", "x"), window=window).values
+            want = [list(imgstats.compute(path, funcs, b, window=window).values()) for b in bands]
+            np.testing.assert_array_equal(got, want)
+            pooled = imgstats.compute(img, funcs, dim=("y", "x", "band"), window=window).values
+            want = list(imgstats.compute(path, funcs, window=window).values())
+            np.testing.assert_array_equal(pooled, want)
+        raw = imgstats.compute(img, "count", dim=("y", "x"), raw=True).values
+        assert raw.tolist() == [30 * 40] * len(bands)
+
+
 def test_ellipsis_reduces_every_dim_as_in_xarray():
     # dim=... was a TypeError ('ellipsis' object is not iterable)
     arr = xr.DataArray(np.arange(12.0).reshape(3, 4), dims=("y", "x"))
