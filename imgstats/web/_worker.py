@@ -606,10 +606,10 @@ class BufferingWorker(ThreadWorker):
         if complete is None:
             self._stop_reading(conn)
             if state[3][1] > MAX_CHUNKS:
-                status = b"413 Content Too Large"
+                status = b"413 Request Entity Too Large"
                 message = f"the chunked body has more than {MAX_CHUNKS} chunks"
             elif 0 <= buf.find(b"\r\n\r\n") <= MAX_HEAD:  # the head is in: the body is too large
-                status = b"413 Content Too Large"
+                status = b"413 Request Entity Too Large"
                 message = (
                     f"the chunked body, framing included, is larger than {self.max_body} bytes "
                     "(MAX_CONTENT_LENGTH)"

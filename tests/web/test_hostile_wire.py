@@ -97,6 +97,25 @@ def _get(target: bytes, fields: bytes = b"", method: bytes = b"GET") -> bytes:
     return method + b" " + target + b" HTTP/1.1\r\nHost: x\r\n" + fields + b"\r\n"
 
 
+def test_a_body_over_the_limit_is_one_kind_of_413_chunked_or_not(server):
+    """A client telling a 413's cause by its ``type`` saw two: Flask's "Request Entity Too
+    Large" for a Content-Length over the limit (curl's POST of a file), the worker's "Content
+    Too Large" for a chunked body over it."""
+    body = b'{"funcs": ["min"], "pad": "' + b"a" * ((1 << 20) + 1024) + b'"}'
+    # as curl sends it: the head, then the body only after a 100 Continue (never sent here)
+    by_length = POST.replace(
+        b"Transfer-Encoding: chunked", b"Content-Length: %d\r\nExpect: 100-continue" % len(body)
+    )
+    # a chunked body over the limit still arriving (no last chunk yet): the worker refuses it
+    chunked = POST + b"%x\r\n" % len(body) + body
+    kinds = set()
+    for data in (by_length, chunked):
+        got, headers, answer = _exchange(server.port, data)
+        assert got == 413 and headers["content-type"] == "application/json", answer[:300]
+        kinds.add(json.loads(answer)["type"])
+    assert len(kinds) == 1, kinds
+
+
 #: (request bytes, status): requests gunicorn refuses before the app sees them. They were
 #: answered with gunicorn's HTML page ("<html>...<h1><p>URI Too Long</p></h1>...").
 UNPARSED = [
