@@ -46,7 +46,7 @@ def open_pillow(fh, source, pixel_limit: int | None, page: int = 0) -> Image.Ima
     except UnreadableImage as exc:
         if isinstance(exc.__cause__, UnidentifiedImageError):
             raise UnreadableImage(
-                f"{describe(source)} is not an image imgstats can read"
+                f"{describe(source)} is not an image imgstats can read{_jpeg_kind(fh)}"
             ) from exc.__cause__
         raise
     width, height = img.size
@@ -62,6 +62,37 @@ def open_pillow(fh, source, pixel_limit: int | None, page: int = 0) -> Image.Ima
             )
         check_pixels(*img.size, pixel_limit, source)
     return img
+
+
+#: JPEG start-of-frame markers (SOF0..SOF15 but DHT, JPG and DAC) and what they code.
+_SOF = {m: "lossless " if m in (0xC3, 0xC7, 0xCB, 0xCF) else "" for m in range(0xC0, 0xD0)}
+for _marker in (0xC4, 0xC8, 0xCC):
+    del _SOF[_marker]
+
+
+def _jpeg_kind(fh) -> str:
+    """Why Pillow refused a JPEG it does not decode (``": a 12-bit JPEG ..."``), or ``""``:
+    Pillow decodes 8-bit lossy JPEGs only, where GDAL and libjpeg read 12-bit ones too."""
+    try:
+        fh.seek(0)
+        head = fh.read(1 << 16)
+    except (OSError, ValueError, AttributeError):
+        return ""
+    if not isinstance(head, bytes) or not head.startswith(b"\xff\xd8"):
+        return ""
+    at = 2
+    while at + 4 < len(head) and head[at] == 0xFF:
+        marker, length = head[at + 1], int.from_bytes(head[at + 2 : at + 4], "big")
+        if marker in _SOF and at + 4 < len(head):
+            bits = head[at + 4]
+            if bits == 8 and not _SOF[marker]:
+                return ""
+            return (
+                f": a {_SOF[marker]}JPEG of {bits} bits per sample, which Pillow does not decode"
+                " (a 16-bit PNG or TIFF of it is read)"
+            )
+        at += 2 + length
+    return ""
 
 
 #: numpy types of Pillow's non-8-bit modes (every other mode is uint8).

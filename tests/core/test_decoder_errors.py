@@ -239,6 +239,32 @@ def test_a_real_dds_pillow_refuses_is_unreadable(tmp_path):
         assert isinstance(info.value.__cause__, NotImplementedError)
 
 
+@pytest.mark.parametrize(
+    ("encode", "says"),
+    [
+        ("jpeg8_encode", "a JPEG of 12 bits per sample, which Pillow does not decode"),
+        ("ljpeg_encode", "a lossless JPEG of 16 bits per sample, which Pillow does not decode"),
+    ],
+)
+def test_a_jpeg_pillow_does_not_decode_is_named(tmp_path, encode, says):
+    # before: "is not an image imgstats can read", of a file that is a JPEG (GDAL reads
+    # 12-bit ones, a medical or scientific camera writes them)
+    imagecodecs = pytest.importorskip("imagecodecs")
+    data = np.random.default_rng(1).integers(0, 4096, (20, 30), dtype=np.uint16)
+    if encode == "jpeg8_encode":
+        blob = imagecodecs.jpeg8_encode(data, level=95, bitspersample=12)
+    else:
+        blob = imagecodecs.ljpeg_encode(data, bitspersample=16)
+    path = tmp_path / "deep.jpg"
+    path.write_bytes(blob)
+    with pytest.raises(UnreadableImage, match=says):
+        imgstats.compute(path, "mean")
+    ordinary = tmp_path / "not.jpg"
+    ordinary.write_bytes(b"\xff\xd8\xff")  # no frame header: no reason to give
+    with pytest.raises(UnreadableImage, match="not an image imgstats can read$"):
+        imgstats.compute(ordinary, "mean")
+
+
 def test_a_store_failing_mid_read_is_store_unavailable_not_a_corrupt_image(files):
     class Flaky(io.BytesIO):
         """Serves the header, then the connection drops."""
