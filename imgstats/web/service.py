@@ -893,6 +893,17 @@ class ImageService:
                 f"the pattern {pattern!r} matches {len(names)} images, more "
                 f"than the limit of {limit}: narrow it"
             )
+        return self._of_one_version(
+            lambda: self._collection_now(
+                names, pattern, page, region, parsed, selections, each_band, histograms
+            )
+        )
+
+    def _collection_now(
+        self, names, pattern, page, region, parsed, selections, each_band, histograms
+    ):
+        """``(answer, changed)`` of :meth:`collection` for the images' current versions, as
+        :meth:`_answer_now`: ``changed`` when an image changed while it was read."""
         images = tuple((name, _named(self.version, name)) for name in names)
         digest = hashlib.sha256(repr(images).encode()).hexdigest()[:32]
         key = (self.store.url, "collection", images, page, region.key)
@@ -906,7 +917,7 @@ class ImageService:
         if keep and not histograms:
             cached = self.answers.peek(answer_key)
             if cached is not None:
-                return cached
+                return cached, False
 
         def work():
             return self._collect(
@@ -925,13 +936,17 @@ class ImageService:
 
         if histograms or not keep:
             with self.slow.hold():
-                return work()
+                answer, settled = work()
+            return answer, keep and not settled
         slot = self.answers.slot(answer_key)
         with self._single_flight(slot):
             if slot.value is None:
                 with self.slow.hold():
-                    slot.value = work()
-            return slot.value
+                    answer, settled = work()
+                if not settled:  # an image changed while it was read: keep nothing
+                    return answer, True
+                slot.value = answer
+            return slot.value, False
 
     def _collect(
         self,
@@ -946,8 +961,9 @@ class ImageService:
         each_band,
         histograms,
         keep=True,
-    ) -> Answer:
-        """Merge (and refine) the matched images' summaries into an :class:`Answer`.
+    ) -> tuple[Answer, bool]:
+        """Merge (and refine) the matched images' summaries into ``(answer, settled)``:
+        ``settled`` is False when an image changed while it was read (nothing was kept).
 
         The parts stream in one at a time (:meth:`_merged`), so a collection holds its merge
         and one part besides the cache. The merge is kept under ``key`` like an image's
@@ -955,6 +971,7 @@ class ImageService:
         other from the cache never evict it. A new function of an 8/16-bit collection is then
         answered from it alone.
         """
+        settled = True
         if not keep:  # racy: merge (and refine) without keeping anything
             merged = self._merged(images, page, region)
         else:
@@ -962,9 +979,12 @@ class ImageService:
             merged = slot.value
             if merged is None:
                 with slot.lock:
-                    if slot.value is None:
-                        slot.value = self._merged(images, page, region)
                     merged = slot.value
+                    if merged is None:
+                        merged = self._merged(images, page, region)
+                        settled = self._all_settled(images)  # asked after reading
+                        if settled:
+                            slot.value = merged
         bands = ()
         if each_band and len(merged.band_names) > 1:
             bands = tuple(range(len(merged.band_names)))
@@ -972,15 +992,22 @@ class ImageService:
         for sel in wanted:
             merged.selection(sel)
         if needs_refinement(merged, funcs, wanted):
-            if not keep:
+            if not keep or not settled:
                 merged = self._refine_collection(merged, images, funcs, wanted, page, region)
             else:
                 with slot.lock:
                     merged = slot.value if slot.value is not None else merged
                     merged = self._refine_collection(merged, images, funcs, wanted, page, region)
-                    slot.value = merged
+                    settled = self._all_settled(images)
+                    if settled:
+                        slot.value = merged
         answer = Answer.of(merged, pattern, digest, page, funcs, selections, bands, histograms)
-        return replace(answer, images=images, region=region.samples())
+        return replace(answer, images=images, region=region.samples()), settled
+
+    def _all_settled(self, images) -> bool:
+        """Whether every ``(name, version)`` of a collection is still its image's settled
+        version (see :meth:`_settled`): asked after reading, never before."""
+        return all(self.store.unchanged(name, version) for name, version in images)
 
     def _merged(self, images, page, region) -> Summary:
         """The merge of the images' summaries, each fetched (cached, from Redis, or summarized

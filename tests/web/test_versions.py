@@ -260,8 +260,9 @@ def test_a_change_while_reading_is_not_cached(images, monkeypatch):
         ("GET", "/stats/a.tif/histogram?bins=2&range=0,256", None),
         ("POST", "/stats/a.tif", {"funcs": ["mean"]}),
         ("POST", "/zonal/a.tif", {"funcs": ["mean"], "zones": ZONE}),
+        ("GET", "/stats/a.t%3Ff/mean", None),
     ],
-    ids=["stats", "histogram", "post", "zonal"],
+    ids=["stats", "histogram", "post", "zonal", "collection"],
 )
 def test_a_rename_between_the_look_and_the_read_gives_one_version(
     images, monkeypatch, method, url, body
@@ -295,7 +296,7 @@ def test_a_rename_between_the_look_and_the_read_gives_one_version(
             version = answer["imgstats"]["version"]
         else:
             value = answer["values"]["mean"] if "values" in answer else answer["value"]
-            version = answer["version"]
+            version = answer["images"][0]["version"] if "images" in answer else answer["version"]
         assert value in (200, {"counts": [0, 4096], "edges": [0.0, 128.0, 256.0]})  # new bytes
         assert version == new  # ... and the version they belong to, not the old one
         if method == "GET":
