@@ -321,6 +321,26 @@ def test_a_fourth_rgb_sample_that_is_not_alpha_counts_as_gdal_reads_it(
     _zones_check(path, lambda zone: rgbx[zone].ravel())
 
 
+@pytest.mark.parametrize("dtype", ["uint8", "uint16"])
+@pytest.mark.parametrize("extra", ["assocalpha", "unassalpha"])
+@pytest.mark.parametrize("photometric", ["rgb", "minisblack"])
+def test_an_associated_alpha_is_alpha_as_gdal_reads_it(tmp_path, read, dtype, extra, photometric):
+    # premultiplied (associated) alpha, as Photoshop and libvips write it, and unassociated
+    # alpha alike: alpha 0 is transparent, and the colours are the stored (premultiplied)
+    # ones, which GDAL does not divide either
+    samples = 4 if photometric == "rgb" else 2
+    data = RNG.integers(1, 200, (H, W, samples)).astype(dtype)
+    data[..., -1] = RNG.choice([0, 1, 255], (H, W))
+    path = tmp_path / f"{photometric}-{extra}.tif"
+    tifffile.imwrite(path, data, photometric=photometric, extrasamples=[extra], tile=(16, 16))
+    with rasterio.open(path) as src:
+        assert src.colorinterp[-1] == rasterio.enums.ColorInterp.alpha
+    want = _oracle(path)
+    assert want.size == (data[..., -1] != 0).sum() * (samples - 1)
+    _check(read(path, FUNCS), want)
+    assert imgstats.open_image(path).coords["band"].values.tolist()[-1] == "A"
+
+
 # -- 16-bit colour PNGs: the 16 bits the file holds --------------------------------------------
 @pytest.mark.parametrize("bands", [("R", "G", "B"), ("R", "G", "B", "A"), ("L", "A")])
 def test_16_bit_colour_pngs_keep_16_bits_as_gdal_reads_them(tmp_path, read, bands):
