@@ -179,6 +179,25 @@ def test_other_methods_are_405(client, method, path):
 
 
 @pytest.mark.parametrize(
+    "headers",
+    [
+        {"Range": "bytes=0-10"},
+        {"Range": "bytes=0-10", "If-Range": "*"},
+        {"Range": "bytes=-5"},
+        {"Accept-Encoding": "gzip, br"},
+    ],
+)
+def test_answers_are_whole_and_uncompressed(client, headers):
+    """docs/http.md, "Ranges and compression": a Range is ignored (200, the whole body), and
+    no coding is applied whatever Accept-Encoding says."""
+    plain = client.get("/stats/IMG_1.jpg/mean")
+    r = client.get("/stats/IMG_1.jpg/mean", headers=headers)
+    assert r.status_code == 200 and r.data == plain.data
+    assert "Content-Range" not in r.headers and "Content-Encoding" not in r.headers
+    assert r.headers.get("Accept-Ranges") in (None, "none")
+
+
+@pytest.mark.parametrize(
     ("method", "path", "headers"),
     [
         ("GET", "/stats/IMG_1.jpg/mean", {}),
