@@ -41,6 +41,7 @@ naming the feature's index: no answer is silently lost or partial.
 from __future__ import annotations
 
 import json
+import math
 import numbers
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -207,6 +208,8 @@ def zonal(
         if not _is_polygons(zones):
             raise InvalidOption("crs= applies to polygons, not to label images")
         to_pixels = map_to_pixels(source, crs, io_options)
+    elif not _is_polygons(zones):
+        check_same_grid(source, zones, io_options)
     layout = _zones(zones, height, width, background, id_property, limit, io_options, to_pixels)
     walk = _Walk(values, layout, nb, scheduler, valid)
     found = _label_histograms(walk, names, nodata) if layout.kind == "labels" else None
@@ -428,6 +431,62 @@ def map_to_pixels(source, crs, io_options=None):
     return to_pixels
 
 
+#: How far (in the image's pixels) a label raster's corners may lie from the image's.
+GRID_TOLERANCE = 1e-6
+
+
+def check_same_grid(source, zones, io_options=None) -> None:
+    """Refuse a georeferenced label raster that does not lie on the image's pixel grid.
+
+    Labels are matched to samples pixel by pixel: a label raster of the same shape but
+    shifted, of another pixel size or in another CRS gave each zone other pixels' samples,
+    with no error. Only checked when both say where they lie (a GeoTIFF path or URL, or a
+    DataArray with ``transform`` and ``crs`` attrs); plain arrays are taken as aligned.
+
+    Raises
+    ------
+    InvalidOption
+        The two transforms differ by more than :data:`GRID_TOLERANCE` of a pixel at a
+        corner, or both name an EPSG code and the codes differ.
+    """
+    from .io._geo import georeference_of
+
+    options = {k: v for k, v in (io_options or {}).items() if k == "storage_options"}
+    labels = georeference_of(zones, options) if _georeferenced(zones) else None
+    if labels is None:
+        return
+    options = {k: v for k, v in (io_options or {}).items() if k in ("page", "storage_options")}
+    image = georeference_of(source, options) if _georeferenced(source) else None
+    if image is None:
+        return
+    if image.epsg is not None and labels.epsg is not None and image.epsg != labels.epsg:
+        raise InvalidOption(
+            f"the label raster is in {labels.crs}, the image in {image.crs}: labels are "
+            "matched pixel by pixel, so both must lie on one grid (reproject the labels)"
+        )
+    rel = ~image.transform @ labels.transform  # the label raster's pixels in the image's
+    h, w = labels.height, labels.width
+    off = max(
+        math.hypot(*(np.subtract(rel @ corner, corner)))
+        for corner in ((0, 0), (w, 0), (0, h), (w, h))
+    )
+    if not off <= GRID_TOLERANCE:
+        raise InvalidOption(
+            f"the label raster does not lie on the image's pixel grid (a corner is {off:.3g} "
+            f"pixels away; label transform {tuple(labels.transform)[:6]}, image transform "
+            f"{tuple(image.transform)[:6]}): labels are matched pixel by pixel (resample "
+            "the labels onto the image's grid)"
+        )
+
+
+def _georeferenced(data) -> bool:
+    """Whether :func:`georeference_of` can say where ``data`` lies without reading pixels:
+    a path or URL, or a DataArray (by its attrs)."""
+    from ._lazy import is_instance
+
+    return isinstance(data, (str, os.PathLike)) or is_instance(data, "xarray", "DataArray")
+
+
 def _zones(
     zones, height, width, background, id_property, limit, io_options, to_pixels=None
 ) -> _Layout:
@@ -536,12 +595,32 @@ def _as_background(labels, unlabelled, background):
                 else _int64_labels(labels)
             )
         labels = labels.astype(np.int64)
+        if background is None and dtype == np.int64:
+            background = np.iinfo(np.int64).min
+            if isinstance(labels, np.ndarray) and isinstance(unlabelled, np.ndarray):
+                labels = _free_lowest(labels, unlabelled)
+            else:
+                import dask.array as da
+
+                labels = da.map_blocks(_free_lowest, labels, unlabelled, dtype=labels.dtype)
         background = np.iinfo(np.int64).min if background is None else background
     if isinstance(labels, np.ndarray) and isinstance(unlabelled, np.ndarray):
         return np.where(unlabelled, np.array(background, labels.dtype), labels), background
     import dask.array as da
 
     return da.where(unlabelled, np.array(background, labels.dtype), labels), background
+
+
+def _free_lowest(labels: np.ndarray, unlabelled: np.ndarray) -> np.ndarray:
+    """int64 labels, refused when a labelled pixel holds ``-2**63``: with
+    ``background=None`` that value marks the pixels that hold no label, and such a zone lost
+    its samples to them."""
+    if np.any((labels == np.iinfo(np.int64).min) & ~np.asarray(unlabelled, bool)):
+        raise InvalidOption(
+            "the label -2**63 cannot be a zone of a label image with unlabelled pixels "
+            "(nodata, masked) and background=None: give background= a label no pixel holds"
+        )
+    return labels
 
 
 def _int64_labels(labels: np.ndarray) -> np.ndarray:
