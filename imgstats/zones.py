@@ -33,8 +33,8 @@ pixels out, the alpha band never pooled). ``raw=True`` counts every sample.
 
 Bad input
 ---------
-A bad feature (no geometry, an unknown type, non-finite or huge coordinates, a degenerate
-ring, too many vertices) refuses the whole call with :class:`~imgstats.errors.InvalidOption`
+A bad feature (an unknown type, non-finite or huge coordinates, a degenerate ring, too
+many vertices) refuses the whole call with :class:`~imgstats.errors.InvalidOption`
 naming the feature's index: no answer is silently lost or partial.
 """
 
@@ -829,8 +829,9 @@ def _boxes(pts, ring_off, part_off, feat_off) -> np.ndarray:
     hi = np.full((nfeat, 2), -np.inf)
     np.minimum.at(lo, part_feat, mins[ext])
     np.maximum.at(hi, part_feat, maxs[ext])
-    out[:, :2] = np.floor(lo)
-    out[:, 2:] = np.ceil(hi) + 1
+    located = np.diff(feat_off) > 0  # a feature of no part (null, empty) meets no block
+    out[located, :2] = np.floor(lo[located])
+    out[located, 2:] = np.ceil(hi[located]) + 1
     return out
 
 
@@ -843,9 +844,7 @@ def _feature(item, i, id_property, named):
         raise InvalidOption(f"not a GeoJSON object but a {type(item).__name__}")
     if item.get("type") != "Feature":
         return item, i
-    geometry = item.get("geometry")
-    if geometry is None:
-        raise InvalidOption("the feature has no geometry")
+    geometry = item.get("geometry")  # null: an unlocated feature (RFC 7946), an empty zone
     if id_property is not None:
         props = item.get("properties")
         if not isinstance(props, dict) or id_property not in props:
@@ -861,15 +860,24 @@ def _feature(item, i, id_property, named):
 
 
 def _polygons(geometry) -> list:
-    """The polygons of a geometry, each a list of raw rings (not yet checked)."""
+    """The polygons of a geometry, each a list of raw rings (not yet checked).
+
+    A null geometry (an unlocated feature) and an empty one (``POLYGON EMPTY``, which
+    shapely and GDAL write as ``"coordinates": []``) have none: the zone holds no pixel, as
+    a polygon off the image.
+    """
+    if geometry is None:
+        return []
     if not isinstance(geometry, dict):
         raise InvalidOption(f"a geometry is a GeoJSON object, not a {type(geometry).__name__}")
     kind = geometry.get("type")
     coords = geometry.get("coordinates")
+    if kind in ("Polygon", "MultiPolygon") and isinstance(coords, (list, tuple)) and not coords:
+        return []
     if kind == "Polygon":
         polys = [coords]
     elif kind == "MultiPolygon":
-        if not isinstance(coords, list) or not coords:
+        if not isinstance(coords, (list, tuple)):
             raise InvalidOption("a MultiPolygon needs a list of polygons")
         polys = coords
     else:

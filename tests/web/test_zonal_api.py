@@ -114,7 +114,7 @@ BAD = [
             "funcs": ["median"],
             "zones": {
                 "type": "FeatureCollection",
-                "features": [{"type": "Feature", "geometry": None}],
+                "features": [{"type": "Feature", "geometry": {"type": "Point"}}],
             },
         },
         400,
