@@ -249,8 +249,8 @@ _FILE_VALID = "_imgstats_file_valid"
 def _file_valid(data, dims):
     """``(valid, pooled)``: the samples that the file's dataset mask or alpha band leaves
     out, as :func:`imgstats.compute` leaves them out (a boolean DataArray over ``y``, ``x``
-    and maybe ``band``, its ``attrs["kind"]`` ``"mask"`` or ``"alpha"``; or ``None``), and
-    the samples a reduction over ``band`` pools (every band but alpha; ``None``: all).
+    and maybe the band dim, its ``attrs["kind"]`` ``"mask"`` or ``"alpha"``; or ``None``),
+    and the samples a reduction over the band dim pools (all but alpha; ``None``: all).
 
     GDAL's order: an open_image array of a TIFF with a dataset mask counts its mask (not
     its nodata); else, without a nodata value, its transparent pixels (alpha 0) are out of
@@ -261,20 +261,22 @@ def _file_valid(data, dims):
 
     from .io._plan import _masked_tiff, attr_nodata, plan_of_image
 
-    bands = data["band"].values.tolist() if "band" in data.dims and "band" in data.coords else []
+    # the band dim as compute finds it (imgstats.io._plan._from_dataarray)
+    band = next((d for d in ("band", "c", "channel") if d in data.dims), None)
+    bands = data[band].values.tolist() if band is not None and band in data.coords else []
     alpha = len(bands) > 1 and str(bands[-1]) == "A"
-    colour = xr.DataArray([str(b) != "A" for b in bands], dims="band") if alpha else None
-    pooled = colour if alpha and "band" in dims else None
+    colour = xr.DataArray([str(b) != "A" for b in bands], dims=band) if alpha else None
+    pooled = colour if alpha and band in dims else None
     raw = bool(data.attrs.get("raw"))
-    if not raw and set(data.dims) <= {"y", "x", "band"} and _masked_tiff(data.attrs):
-        plan = plan_of_image(yx_first(data, "band" if "band" in data.dims else None), None)
+    if not raw and set(data.dims) <= {"y", "x", band} and _masked_tiff(data.attrs):
+        plan = plan_of_image(yx_first(data, band), None)
         if plan.mask is not None:
             mask = plan.mask if hasattr(plan.mask, "dask") else np.asarray(plan.mask, bool)
             valid = xr.DataArray(mask, dims=("y", "x"))
             valid = valid if pooled is None else valid & pooled
             return valid.assign_attrs(kind="mask"), pooled
     if alpha and not raw and attr_nodata(data.attrs) is None:
-        opaque = xr.DataArray(data.isel(band=-1, drop=True).variable != 0)
+        opaque = xr.DataArray(data.isel({band: -1}, drop=True).variable != 0)
         valid = (opaque | ~colour) if pooled is None else (opaque & colour)
         return valid.assign_attrs(kind="alpha"), pooled
     if pooled is not None:

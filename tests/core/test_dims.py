@@ -276,6 +276,17 @@ def test_open_images_mask_and_alpha_count_with_dim_as_in_compute(tmp_path, chunk
         assert raw.tolist() == [30 * 40] * len(bands)
 
 
+@pytest.mark.parametrize("band", ["band", "channel", "c"])
+def test_alpha_is_found_by_the_band_dim_compute_finds(band):
+    rng = np.random.default_rng(15)
+    rgba = rng.integers(1, 200, (5, 6, 4)).astype(np.uint8)
+    rgba[..., 3] = rng.choice([0, 255], (5, 6))
+    arr = xr.DataArray(rgba, dims=("row", "col", band), coords={band: list("RGBA")})
+    got = imgstats.compute(arr, "count", dim=("row", "col")).values.tolist()
+    assert got == [imgstats.compute(arr, "count", band=b) for b in range(4)]
+    assert imgstats.compute(arr, "count", dim=...).item() == imgstats.compute(arr, "count")
+
+
 def test_ellipsis_reduces_every_dim_as_in_xarray():
     # dim=... was a TypeError ('ellipsis' object is not iterable)
     arr = xr.DataArray(np.arange(12.0).reshape(3, 4), dims=("y", "x"))
