@@ -153,12 +153,17 @@ def open_preview_plan(
         raise InvalidOption(f"max_side must be a whole number >= 1, not {max_side!r}")
     pixel_limit = check_pixel_limit(pixel_limit)
     if hasattr(source, "read"):
-        plan = _preview_plan(source, None, int(max_side), pixel_limit, page)
+        plan, header = _preview_plan(source, None, int(max_side), pixel_limit, page)
     else:
         with open_source(source, storage_options) as fh:
-            plan = _preview_plan(fh, source, int(max_side), pixel_limit, page)
-    # the statistics of a preview leave out what the image's do: its alpha 0 pixels
-    return with_validity(plan)
+            plan, header = _preview_plan(fh, source, int(max_side), pixel_limit, page)
+    # the statistics of a preview leave out what the image's do: its nodata value (a
+    # GDAL_NODATA tag, a grey PNG's transparent grey), else its alpha 0 pixels; a dataset
+    # mask, which GDAL takes before the nodata value, is not read at reduced size
+    nodata = header.get("nodata") if header.get("mask") == "nodata" else None
+    if isinstance(nodata, str):  # JSON's spelling of a non-finite value: "nan", "-inf"
+        nodata = float(nodata)
+    return with_validity(plan, nodata=nodata)
 
 
 def read_preview(
@@ -204,8 +209,9 @@ def read_preview(
     return plan.array(), plan.band_names
 
 
-def _preview_plan(raw, source, max_side, pixel_limit, page) -> ReadPlan:
-    """The preview plan of a file opened for binary reading (``source`` ``None``: unnamed)."""
+def _preview_plan(raw, source, max_side, pixel_limit, page) -> tuple[ReadPlan, dict]:
+    """``(plan, header)``: the preview plan of a file opened for binary reading (``source``
+    ``None``: unnamed), and the image's header facts."""
     name = "the image" if source is None else source
     with _opened(raw, name, pixel_limit, page) as (header, reduced):
         arr, bands = reduced(max_side)
@@ -216,7 +222,7 @@ def _preview_plan(raw, source, max_side, pixel_limit, page) -> ReadPlan:
         names = tuple(bands)
     else:
         names = tuple(str(i) for i in range(shape[2]))
-    return ReadPlan(
+    plan = ReadPlan(
         "array",
         arr,
         shape,
@@ -227,6 +233,7 @@ def _preview_plan(raw, source, max_side, pixel_limit, page) -> ReadPlan:
         header["pages"],
         photometric=header["photometric"],
     )
+    return plan, header
 
 
 @contextlib.contextmanager

@@ -377,3 +377,35 @@ def test_a_preview_plan_is_a_plan_the_statistics_read(folder, name):
     plan = open_preview_plan(path, 16, page=page)
     funcs = ["min", "max", "mean", "median", "p1", "p99"]
     check_all(imgstats.compute(plan, funcs), gdal_valid(plan.array(), plan.band_names), funcs)
+
+
+@pytest.mark.parametrize("kind", ["grey-key.png", "grey16-key.png", "nodata.tif", "nan.tif"])
+def test_a_preview_plan_leaves_out_the_images_nodata(tmp_path, kind):
+    # before: only its alpha 0 pixels, so a preview of a GeoTIFF with GDAL_NODATA (or a grey
+    # PNG with a transparent grey) counted its nodata samples, and a thumbnail rendered
+    # without the service's help showed them
+    from imgstats.web._thumbs import render
+
+    values = RNG.integers(0, 9, (24, 30)).astype(np.uint16 if "16" in kind else np.uint8)
+    path = tmp_path / kind
+    if kind.endswith(".png"):
+        Image.fromarray(values).save(path, transparency=3)
+    elif kind == "nodata.tif":
+        tifffile.imwrite(path, values, extratags=[(42113, "s", 0, "3", True)])
+    else:
+        values = values.astype(np.float32)
+        values[values == 3] = np.nan
+        tifffile.imwrite(path, values, extratags=[(42113, "s", 0, "nan", True)])
+    plan = open_preview_plan(path, 1000)
+    funcs = ["count", "min", "max", "mean"]
+    assert imgstats.compute(plan, funcs) == imgstats.compute(path, funcs)
+    assert imgstats.compute(plan, "count") == (values.astype(np.float64) != 3).sum() - (
+        np.isnan(values.astype(np.float64)).sum()
+    )
+    with open(path, "rb") as fh:
+        shown = np.asarray(Image.open(io.BytesIO(render(fh, 30))).convert("RGBA"))
+    assert (
+        shown.shape[:2] == values.shape
+        and (shown[..., 3] == 0).sum()
+        == ((values == 3) | np.isnan(values.astype(np.float64))).sum()
+    )
