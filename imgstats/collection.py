@@ -639,6 +639,8 @@ def _summaries(sources, scheduler, max_workers, region, io_options):
     ones as :class:`PromotedPart`), and their merge."""
     from ._patterns import expand, is_pattern
 
+    if isinstance(sources, (str, os.PathLike)):  # one path, URL or pattern: not its letters
+        sources = [sources]
     # a pattern among the sources stands for the images it matches, each one of the set
     storage = io_options.get("storage_options")
     sources = [m for s in sources for m in (expand(s, storage) if is_pattern(s) else [s])]
@@ -680,9 +682,9 @@ def summarize_many(
 
     Parameters
     ----------
-    sources : sequence
+    sources : sequence, str or os.PathLike
         Images as :func:`imgstats.summarize` takes them (paths, URLs, arrays, DataArrays),
-        of any shapes, band counts and pixel types.
+        of any shapes, band counts and pixel types; or one path, URL or glob pattern.
     scheduler : str or dask scheduler, optional
         ``None``: a thread per image at a time, or the active dask.distributed client (one
         task per image). Any dask scheduler name or client runs one task per image there.
