@@ -27,6 +27,7 @@ from .errors import InvalidOption
 
 __all__ = [
     "as_array",
+    "check_dims",
     "yx_first",
     "countable",
     "native",
@@ -44,6 +45,28 @@ def as_array(data, what: str) -> np.ndarray:
         return np.asarray(data)
     except (TypeError, ValueError) as exc:
         raise InvalidOption(f"{what} cannot be a {type(data).__name__}: {exc}") from None
+
+
+def check_dims(dim, dims: tuple, available) -> None:
+    """Refuse dims to reduce that the array lacks or that repeat, in xarray's words.
+
+    ``dim`` is what the caller gave, ``dims`` the tuple of names it stands for.
+
+    Raises
+    ------
+    InvalidOption
+        A name not among ``available`` ("'z' not found in array dimensions ('y', 'x')", as
+        xarray says it), or a name given twice.
+    """
+    available = tuple(available)
+    missing = tuple(d for d in dims if d not in available)
+    if missing:
+        what = repr(missing[0]) if len(missing) == 1 else repr(missing)
+        raise InvalidOption(
+            f"invalid dim {dim!r}: {what} not found in array dimensions {available!r}"
+        )
+    if len(set(dims)) != len(dims):
+        raise InvalidOption(f"invalid dim {dim!r}: a dim is named twice")
 
 
 def yx_first(arr, last=None):

@@ -30,6 +30,7 @@ import math
 
 import numpy as np
 
+from ._inputs import check_dims
 from .errors import InvalidOption, NoValidSamples
 from .functions import Function
 
@@ -88,10 +89,8 @@ def quantile_function(q) -> Function:
 def _reduced_dims(obj, dim) -> tuple:
     if dim is None or dim is ...:
         return tuple(obj.dims)
-    dims = (dim,) if isinstance(dim, str) else tuple(dim)
-    missing = [d for d in dims if d not in obj.dims]
-    if missing or len(set(dims)) != len(dims):
-        raise InvalidOption(f"invalid dim {dim!r}: the array has dims {list(obj.dims)}")
+    dims = tuple(dim) if isinstance(dim, (list, tuple)) else (dim,)  # any hashable name
+    check_dims(dim, dims, obj.dims)
     return dims
 
 

@@ -38,7 +38,7 @@ import numbers
 
 import numpy as np
 
-from ._inputs import native, yx_first
+from ._inputs import check_dims, native, yx_first
 from .errors import InvalidOption, NoValidSamples
 
 __all__ = ["compute_along"]
@@ -129,9 +129,9 @@ def compute_along(
     if band is not None:
         raise InvalidOption("band= and dim= do not go together: keep 'band' among the dims")
     dims = _dims_of(data, dim)
-    missing = [d for d in dims if d not in data.dims]
-    if missing or not dims or len(set(dims)) != len(dims):
-        raise InvalidOption(f"invalid dim {dim!r}: the array has dims {list(data.dims)}")
+    check_dims(dim, dims, data.dims)
+    if not dims:
+        raise InvalidOption(f"invalid dim {dim!r}: name at least one of {data.dims!r}")
     single = not isinstance(func, (list, tuple))  # a name or a Function (with its method)
     funcs = [func] if single else list(func)
     parsed = [parse_function(f) for f in funcs]

@@ -180,10 +180,10 @@ def test_nothing_runs_before_compute():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"dim": "z"}, "has dims"),
-        ({"dim": ("y", "y")}, "has dims"),
-        ({"dim": ()}, "has dims"),
-        ({"dim": 0}, "has dims"),  # was a TypeError: 'int' object is not iterable
+        ({"dim": "z"}, r"'z' not found in array dimensions \('y', 'x'\)"),
+        ({"dim": ("y", "y")}, "named twice"),
+        ({"dim": ()}, "name at least one"),
+        ({"dim": 0}, "0 not found"),  # was a TypeError: 'int' object is not iterable
         ({"dim": "y", "band": 0}, "band"),
     ],
 )
