@@ -854,9 +854,21 @@ def _feature(item, i, id_property, named):
         zid = item["id"]
     else:
         zid = i
-    if not isinstance(zid, (str, int)) or isinstance(zid, bool):
-        raise InvalidOption(f"a zone id is a string or an integer, not {zid!r}")
-    return geometry, zid
+    return geometry, _zone_id(zid)
+
+
+def _zone_id(zid):
+    """A feature's zone id: a string or a number, as GeoJSON's ``id`` is; numpy's integers
+    and floats (a DataFrame column's) as Python's, so that ``1`` and ``np.int64(1)`` are one
+    id. Booleans (equal to 0 and 1) and non-finite numbers are refused."""
+    if isinstance(zid, str):
+        return zid
+    if isinstance(zid, numbers.Integral) and not isinstance(zid, (bool, np.bool_)):
+        return int(zid)
+    if isinstance(zid, numbers.Real) and not isinstance(zid, (bool, np.bool_)):
+        if math.isfinite(zid):
+            return float(zid)
+    raise InvalidOption(f"a zone id is a string or a finite number, not {zid!r}")
 
 
 def _polygons(geometry) -> list:
