@@ -175,6 +175,11 @@ def check_settings(
         _check_worker_class(_worker_class())
 
 
+#: Protocols whose URL names its bucket or server first (``s3://BUCKET/...``): without one
+#: the service started, and every request was a 502.
+_NAMED_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "http", "https"})
+
+
 def _check_store(images, storage_options=None) -> None:
     """A store the service could never read is refused before it starts: a local one that is
     a file (every image a 404, the gallery a 502 "Not a directory"), a URL whose protocol
@@ -192,6 +197,11 @@ def _check_store(images, storage_options=None) -> None:
         return
     if is_url(images) and not images.startswith("file://"):
         protocol = images.split("://", 1)[0]
+        if protocol.lower() in _NAMED_STORES and not urlsplit(images).netloc:
+            raise InvalidOption(
+                f"the image store {images[:200]!r} cannot be read: it names no bucket or "
+                f"host: write {protocol}://BUCKET/PREFIX (--images)"
+            )
         try:
             missing = missing_arguments(images, storage_options)
         except (ValueError, ImportError) as exc:

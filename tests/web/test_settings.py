@@ -154,7 +154,13 @@ def test_a_store_folder_not_yet_made_is_served(tmp_path):
 
 @pytest.mark.parametrize(
     ("images", "says"),
-    [("foo://bucket/x", "Protocol not known: foo"), ("az://box/x", "adlfs")],
+    [
+        ("foo://bucket/x", "Protocol not known: foo"),
+        ("az://box/x", "adlfs"),
+        ("s3:///", "names no bucket"),  # it served, every request a 502
+        ("gs:///prefix", "names no bucket"),
+        ("https:///", "names no bucket or host"),
+    ],
 )
 def test_a_store_url_no_filesystem_reads_is_refused(capsys, no_server, images, says):
     # the server started, and answered 502 "listing: ValueError" to every request
