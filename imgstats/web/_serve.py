@@ -166,6 +166,7 @@ def check_settings(
         text = os.environ.get(f"IMGSTATS_{key}", "").strip()
         if text:
             check_range(key, number({key: text}, key, kind), lowest)
+    _check_workers(workers)
     jit = os.environ.get("IMGSTATS_JIT", "").strip().lower()
     if jit and jit not in ("auto", "always", "never"):
         raise InvalidOption(
@@ -173,6 +174,40 @@ def check_settings(
         )
     if not dev:  # Flask's development server needs no gunicorn
         _check_worker_class(_worker_class())
+
+
+#: Worker processes per CPU that ``imgstats serve`` starts at most (and never fewer than
+#: :data:`MIN_WORKER_LIMIT`): each is a process with its own decoding memory (about 175 MB
+#: idle, up to the decode budget busy), and gunicorn forks them all at start, so
+#: ``--workers 100000`` (a typo) forked until the machine stalled.
+WORKERS_PER_CPU = 8
+MIN_WORKER_LIMIT = 16
+
+
+def worker_limit() -> int:
+    """The most worker processes ``imgstats serve`` starts on this machine."""
+    return max(MIN_WORKER_LIMIT, WORKERS_PER_CPU * (os.cpu_count() or 1))
+
+
+def _check_workers(workers: int | None) -> None:
+    """Refuse more worker processes than :func:`worker_limit`, from ``--workers`` or
+    ``IMGSTATS_WORKERS``, before gunicorn forks any."""
+    from ..errors import InvalidOption
+    from ._settings import number
+
+    text = os.environ.get("IMGSTATS_WORKERS", "").strip()
+    count = (
+        workers
+        if workers is not None
+        else (number({"WORKERS": text}, "WORKERS", int) if text else None)
+    )
+    limit = worker_limit()
+    if count is not None and count > limit:
+        given = "--workers" if workers is not None else "IMGSTATS_WORKERS"
+        raise InvalidOption(
+            f"{given} {count} is more worker processes than this machine takes ({limit}: "
+            f"{WORKERS_PER_CPU} per CPU); each holds its own decoding memory"
+        )
 
 
 #: Protocols whose URL names its bucket or server first (``s3://BUCKET/...``): without one

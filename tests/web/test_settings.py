@@ -76,6 +76,32 @@ def test_workers_below_one_is_refused():
         check_settings(workers=0)
 
 
+@pytest.mark.parametrize("how", ["--workers", "IMGSTATS_WORKERS"])
+def test_more_workers_than_the_machine_takes_stops_serve_before_a_fork(
+    monkeypatch, capsys, no_server, how
+):
+    # --workers 100000 (a typo) made gunicorn fork until the machine stalled
+    from imgstats.web._serve import worker_limit
+
+    too_many = worker_limit() + 1
+    argv = ["serve", "--port", "8"]
+    if how == "--workers":
+        argv += ["--workers", str(too_many)]
+    else:
+        monkeypatch.setenv("IMGSTATS_WORKERS", str(too_many))
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{how} {too_many} is more worker processes" in err and err.count("\n") == 1, err
+
+
+def test_as_many_workers_as_the_machine_takes_pass(monkeypatch):
+    from imgstats.web._serve import worker_limit
+
+    check_settings(workers=worker_limit())
+    monkeypatch.setenv("IMGSTATS_WORKERS", str(worker_limit()))
+    check_settings()
+
+
 @pytest.mark.parametrize(
     ("key", "value"),
     [
