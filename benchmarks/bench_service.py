@@ -55,7 +55,7 @@ WRK_CONNECTIONS = 16
 #: large image also pays its process's first large buffers (fresh pages): with 5 copies over
 #: 2 workers those 2 requests were 40% of the median's sample; with 9, the median is a
 #: cold image's cost and the slowest is shown apart. 15: on a shared 2-core VM another
-#: process took a core during 4 to 9 of 12 requests (each waited 3-19 ms to run), and the
+#: process took a core during 3 to 9 of 12 requests (each waited 3-19 ms to run), and the
 #: median of 9 moved from 1.18 to 1.60 between runs.
 COLD_COPIES = 15
 NEW_FUNCS = 100
