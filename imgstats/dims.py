@@ -259,10 +259,9 @@ def _file_valid(data, dims):
     """
     import xarray as xr
 
-    from .io._plan import _masked_tiff, attr_nodata, plan_of_image
+    from .io._plan import _masked_tiff, attr_nodata, band_dim_of, plan_of_image
 
-    # the band dim as compute finds it (imgstats.io._plan._from_dataarray)
-    band = next((d for d in ("band", "c", "channel") if d in data.dims), None)
+    band = band_dim_of(data)  # as compute finds it
     bands = data[band].values.tolist() if band is not None and band in data.coords else []
     alpha = len(bands) > 1 and str(bands[-1]) == "A"
     colour = xr.DataArray([str(b) != "A" for b in bands], dims=band) if alpha else None

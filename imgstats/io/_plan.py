@@ -386,8 +386,17 @@ def _ranked(arr):
     return arr, ("0",)
 
 
+#: The names a DataArray's band dim goes by, the first one present taken.
+BAND_DIMS = ("band", "c", "channel")
+
+
+def band_dim_of(arr):
+    """The name of ``arr``'s band dim (:data:`BAND_DIMS`), ``None`` without one."""
+    return next((d for d in BAND_DIMS if d in arr.dims), None)
+
+
 def _from_dataarray(arr):
-    band_dim = next((d for d in ("band", "c", "channel") if d in arr.dims), None)
+    band_dim = band_dim_of(arr)
     if band_dim is not None and arr.ndim == 3:
         arr = yx_first(arr, band_dim)
         if band_dim in arr.coords:
