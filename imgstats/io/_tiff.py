@@ -89,6 +89,9 @@ class TiffFacts:
     geo: object = None
     #: Each band's ``(scale, offset)`` (GDAL_METADATA), ``None`` without.
     scales: tuple | None = None
+    #: The stored sample of a missing tile or strip (a sparse file's): the GDAL_NODATA tag's
+    #: number cast as GDAL casts it (:func:`~imgstats.io._valid.filled_nodata`), else 0.
+    fill: object = 0
 
     @property
     def dtype(self) -> np.dtype:
@@ -186,8 +189,9 @@ def tiff_facts(tif, source, page: int = 0, pixel_limit: int | None = None, palet
             _check_mask(tif.pages[mask_page], (height, width), pixel_limit, source)
         else:
             _check_sidecar(source, (height, width), pixel_limit)
-        from ._valid import stored_nodata
+        from ._valid import filled_nodata, stored_nodata
 
+        fill = filled_nodata(nodata, tpage.dtype)
         # GDAL's tag names a stored sample, truncated to an integer type's as GDAL casts it
         nodata = meaning.value_of_stored(stored_nodata(nodata, tpage.dtype))
         scales = None
@@ -196,8 +200,9 @@ def tiff_facts(tif, source, page: int = 0, pixel_limit: int | None = None, palet
 
             tag = tpage.tags.get(42112)  # GDAL_METADATA
             scales = None if tag is None else gdal_scales(tag.value, nbands)
+    tile = (int(rows), int(cols))
     return tpage, TiffFacts(
-        page, count, axes, shape, (int(rows), int(cols)), meaning, nodata, mask_page, geo, scales
+        page, count, axes, shape, tile, meaning, nodata, mask_page, geo, scales, fill
     )
 
 
@@ -330,6 +335,7 @@ def to_samples(block: np.ndarray, axes: str) -> np.ndarray:
 def read_page(tpage, facts: TiffFacts, source) -> np.ndarray:
     """Decode a whole page and return its values ``(y, x[, band])``."""
     with decoding(source, "is corrupt"):
+        tpage.keyframe.nodata = facts.fill  # a missing tile's samples, as GDAL reads them
         return facts.meaning.apply(to_samples(tpage.asarray(), facts.axes))
 
 
@@ -363,7 +369,8 @@ class TiffArray:
             decoding(self.source, "is corrupt"),
             tifffile.TiffFile(GuardedFile(fh, self.source)) as tif,
         ):
-            store = tif.pages[self.facts.page].aszarr()
+            # a missing tile's samples as GDAL reads them, not tifffile's reading of the tag
+            store = tif.pages[self.facts.page].aszarr(fillvalue=self.facts.fill)
             block = np.asarray(zarr.open(store, mode="r")[stored])
             return self._finish(to_samples(block, self.facts.axes), key)
 
@@ -548,7 +555,7 @@ class TiffStream:
             with decoding(self.path, "is corrupt"), tifffile.TiffFile(self.path) as tif:
                 page = tif.pages[self.page]
                 stored_dtype = page.dtype
-                fill = page.keyframe.nodata  # tifffile's reading of GDAL_NODATA, else 0
+                fill = self.facts.fill  # GDAL's reading of GDAL_NODATA, cast as GDAL casts it
                 decode = _segment_decoder(page)
                 mask_kind, mask = self.mask or (None, None)
                 if mask_kind == "page":

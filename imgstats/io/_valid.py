@@ -140,6 +140,30 @@ def stored_nodata(nodata, dtype):
     return float(math.trunc(nodata))
 
 
+def filled_nodata(nodata, dtype):
+    """The sample GDAL reads for a missing block (a sparse file's empty tile or strip): the
+    ``nodata`` value cast to ``dtype`` as ``GDALCopyWords`` casts a double -- to an integer
+    rounded half away from zero and saturated to the type's range (NaN is 0), to a float
+    infinite beyond its range --; 0 without a nodata value.
+
+    Not always a sample the mask leaves out: ``"2.5"`` on uint8 fills 3s and masks the 2s,
+    as GDAL does."""
+    dtype = np.dtype(dtype)
+    if nodata is None:
+        return dtype.type(0)
+    if dtype.kind == "f":
+        return as_float(nodata, dtype)
+    info = np.iinfo(np.uint8 if dtype.kind == "b" else dtype)
+    if isinstance(nodata, int):  # a 64-bit page's, read exactly
+        return dtype.type(max(int(info.min), min(int(info.max), nodata)))
+    if math.isnan(nodata):
+        return dtype.type(0)
+    if math.isinf(nodata):
+        return dtype.type(info.max if nodata > 0 else info.min)
+    rounded = math.floor(abs(nodata) + 0.5) * (1 if nodata >= 0 else -1)
+    return dtype.type(max(int(info.min), min(int(info.max), rounded)))
+
+
 #: GDAL's tolerance of a float nodata value (``ARE_REAL_EQUAL``): float's epsilon, in the
 #: band's type, times the sum of the two values, times 2.
 _FLT_EPSILON = float(np.finfo(np.float32).eps)

@@ -156,6 +156,50 @@ def test_a_sparse_files_empty_tiles_are_nodata(tmp_path, read, dtype, nodata, ti
     check_all({f: got[f] for f in FUNCS}, want, FUNCS)
 
 
+@pytest.mark.parametrize(
+    ("dtype", "tag"),
+    [
+        ("int16", "-9999.0"),  # tifffile reads no integer in it: its tiles were 0s, counted
+        ("uint8", "300"),  # beyond the type: GDAL fills 255 (saturated), masks nothing
+        ("int8", "-200"),
+        ("uint16", "-1"),
+        ("uint8", "5.7"),  # rounded to fill (6), truncated to mask (5), as GDAL does
+        ("int16", "-2.5"),
+        ("int16", "nan"),  # NaN cast to an integer: 0
+        ("float32", "1e40"),  # beyond float32: inf, masked
+        ("float32", "-nan"),  # GDAL reads no NaN in "-nan": 0, masked
+    ],
+)
+@pytest.mark.parametrize("window", [None, (20, 10, 200, 140)])
+def test_a_sparse_files_empty_tiles_hold_gdals_fill(tmp_path, read, dtype, tag, window):
+    # the empty tiles took tifffile's reading of the GDAL_NODATA tag (0 where it reads none,
+    # or the value does not fit), while the mask took GDAL's: "-9999.0" on int16 filled 0s,
+    # which counted, where GDAL fills -9999 and leaves them out
+    import tifffile
+
+    path = tmp_path / "sparse.tif"
+    profile = dict(driver="GTiff", width=W, height=H, count=1, dtype=dtype, nodata=1)
+    profile.update(crs="EPSG:32633", transform=from_origin(500000, 4000000, 10, 10))
+    data = (np.arange(40 * 100).reshape(40, 100) % 11).astype(dtype)
+    layout = dict(tiled=True, blockxsize=64, blockysize=32, SPARSE_OK=True)
+    with rasterio.open(path, "w", **profile, **layout) as dst:
+        dst.write(data, 1, window=rasterio.windows.Window(0, 0, 100, 40))
+    with tifffile.TiffFile(path, mode="r+b") as tif:
+        tif.pages[0].tags[42113].overwrite(tag)
+    x0, y0, x1, y1 = window or (0, 0, W, H)
+    with rasterio.open(path) as src:
+        win = rasterio.windows.Window(x0, y0, x1 - x0, y1 - y0)
+        values, valid = src.read(1, window=win), src.read_masks(1, window=win) > 0
+    want = values[valid]
+    funcs = ["count", "masked_pixels", "min", "max", "mean", "median"]
+    cut = {} if window is None else {"window": window}
+    got = read(path, funcs, **cut)
+    assert (got["count"], got["masked_pixels"]) == (want.size, values.size - want.size)
+    check_all({f: got[f] for f in funcs[2:]}, want, funcs[2:])
+    raw = read(path, ["count", "min", "max"], raw=True, **cut)
+    assert (raw["count"], raw["min"], raw["max"]) == (values.size, values.min(), values.max())
+
+
 @pytest.mark.parametrize(("dtype", "bands"), [("uint8", 3), ("uint16", 1), ("float32", 2)])
 @pytest.mark.parametrize("sidecar", [False, True], ids=["internal", "sidecar"])
 def test_dataset_mask_is_honoured(tmp_path, read, dtype, bands, sidecar):
