@@ -742,6 +742,7 @@ class Summary:
             return "luma"
         if isinstance(band, (int, np.integer)) and not isinstance(band, bool):
             index = int(band)
+            self._check_index_not_label(index)
             if -len(self.bands) <= index < len(self.bands):
                 return f"b{index % len(self.bands)}"
         elif isinstance(band, str) and band in self.band_names:
@@ -757,6 +758,20 @@ class Summary:
         raise InvalidOption(
             f"unknown band {band!r}: use an index below {len(self.bands)}, "
             f"one of {list(self.band_names)}, 'luma' or None{hint}"
+        )
+
+    def _check_index_not_label(self, index: int) -> None:
+        """Refuse a band index on bands labelled by other numbers (rioxarray's band
+        coordinate ``[1, 2, 3]``): ``band=1`` is the second band by position but the first
+        by label (``da.sel(band=1)``), and either reading answers silently for a band."""
+        names = self.band_names
+        if not all(n.isdecimal() for n in names):
+            return
+        if names == tuple(str(i) for i in range(len(names))):
+            return  # labels equal to positions (a plain array's): one meaning
+        raise InvalidOption(
+            f"band={index} is ambiguous: the bands are labelled {list(names)}, which are not "
+            f"their positions; ask by label (band={names[0]!r} is the first band)"
         )
 
     def stats(self, band=None) -> BandStats:

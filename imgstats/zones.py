@@ -441,7 +441,8 @@ def check_same_grid(source, zones, io_options=None) -> None:
     Labels are matched to samples pixel by pixel: a label raster of the same shape but
     shifted, of another pixel size or in another CRS gave each zone other pixels' samples,
     with no error. Only checked when both say where they lie (a GeoTIFF path or URL, or a
-    DataArray with ``transform`` and ``crs`` attrs); plain arrays are taken as aligned.
+    DataArray with ``transform`` and ``crs`` attrs, or rioxarray's ``spatial_ref``); plain
+    arrays, and DataArrays placed by ``x``/``y`` coordinates of no CRS, are taken as aligned.
 
     Raises
     ------
@@ -459,6 +460,8 @@ def check_same_grid(source, zones, io_options=None) -> None:
     image = georeference_of(source, options) if _georeferenced(source) else None
     if image is None:
         return
+    if (image.from_coords or labels.from_coords) and None in (image.epsg, labels.epsg):
+        return  # x/y coordinates alone, of no CRS (often pixel indices): no claim to a place
     if image.epsg is not None and labels.epsg is not None and image.epsg != labels.epsg:
         raise InvalidOption(
             f"the label raster is in {labels.crs}, the image in {image.crs}: labels are "

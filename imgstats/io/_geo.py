@@ -33,6 +33,8 @@ class Georeference:
     epsg: int | None
     width: int
     height: int
+    #: Derived from a DataArray's ``x``/``y`` coordinates alone (no CRS, no transform said)
+    from_coords: bool = False
 
     @property
     def crs(self) -> str | None:
@@ -358,10 +360,9 @@ MAP_OPTIONS = ("bbox", "geometry", "crs")
 
 
 def georeference_of(data, io_options) -> Georeference | None:
-    """The georeferencing of a path, URL or an ``open_image`` DataArray (from its attrs)."""
+    """The georeferencing of a path, URL or DataArray (its attrs, or rioxarray's grid mapping
+    coordinate and ``x``/``y`` coordinates: :mod:`imgstats.io._xarray_geo`)."""
     import os
-
-    from affine import Affine
 
     if isinstance(data, (str, os.PathLike)):
         import tifffile
@@ -381,15 +382,10 @@ def georeference_of(data, io_options) -> Georeference | None:
                 if page >= len(tif.pages):
                     return None  # the read refuses the page
                 return page_georeference(tif, page, data)
-    else:
-        attrs = dict(getattr(data, "attrs", {}) or {})
-        shape = getattr(data, "shape", (0, 0))
-        height, width = int(shape[0]), int(shape[1])
-    if attrs.get("transform") is None:
-        return None
-    crs = attrs.get("crs")
-    epsg = int(crs.split(":")[1]) if isinstance(crs, str) and crs.startswith("EPSG:") else None
-    return Georeference(Affine(*attrs["transform"][:6]), epsg, width, height)
+    from ._xarray_geo import dataarray_georeference
+
+    found = dataarray_georeference(data)
+    return None if found is None else Georeference(*found)
 
 
 def pixel_region(data, window, polygon, io_options: dict):
