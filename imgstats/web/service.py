@@ -65,8 +65,41 @@ from .store import (
 logger = logging.getLogger(__name__)
 
 #: How often a question is asked again when its image changes while it is read (see
-#: ImageService._of_one_version); then it is answered with a one-time racy version.
+#: of_one_version); then it is answered with a one-time racy version.
 _REREADS = 3
+
+
+def of_one_version(ask, answer_racy):
+    """``ask()``'s answer, asked again while the image changes as it is read.
+
+    ``ask`` looks at the image's version, then reads its bytes; when the image changed in
+    between (an atomic rename just after the look), the values are of the new bytes and
+    the answer's version, hence its ``ETag``, of the old. Asked again, the look and the
+    read agree; an image that keeps changing is answered with a one-time racy version,
+    whose ``ETag`` never validates.
+
+    Parameters
+    ----------
+    ask : callable
+        ``ask()`` returns ``(answer, changed)``: ``changed`` when the image changed while
+        it was read (nothing was kept); then ``answer`` is what ``answer_racy`` takes.
+    answer_racy : callable
+        ``answer_racy(answer)``: the last changed ``answer``, with a one-time racy version.
+
+    Returns
+    -------
+    The first answer of an unchanged image, else ``answer_racy``'s.
+    """
+    for _ in range(_REREADS):
+        answer, changed = ask()
+        if not changed:
+            return answer
+    return answer_racy(answer)
+
+
+def _with_racy_version(answer: Answer) -> Answer:
+    return replace(answer, version=racy(answer.version))
+
 
 __all__ = [
     "ImageService",
@@ -335,24 +368,10 @@ class ImageService:
             name, window, polygon, raw=raw, nodata=nodata, bbox=bbox, crs=crs, palette=palette
         )
         selections = tuple(dict.fromkeys(selections))
-        return self._of_one_version(
-            lambda: self._answer_now(name, page, parsed, selections, each_band, histograms, region)
+        return of_one_version(
+            lambda: self._answer_now(name, page, parsed, selections, each_band, histograms, region),
+            _with_racy_version,
         )
-
-    def _of_one_version(self, ask) -> Answer:
-        """``ask()``'s answer, asked again while the image changes as it is read.
-
-        ``ask`` looks at the image's version, then reads its bytes; when the image changed in
-        between (an atomic rename just after the look), the values are of the new bytes and
-        the answer's version, hence its ``ETag``, of the old. Asked again, the look and the
-        read agree; an image that keeps changing is answered with a one-time racy version,
-        whose ``ETag`` never validates.
-        """
-        for _ in range(_REREADS):
-            answer, changed = ask()
-            if not changed:
-                return answer
-        return replace(answer, version=racy(answer.version))
 
     def _answer_now(self, name, page, parsed, selections, each_band, histograms, region):
         """``(answer, changed)`` for the image's current version; ``changed`` when that
@@ -507,8 +526,9 @@ class ImageService:
             name, window, None, raw=raw, nodata=nodata, bbox=bbox, crs=crs, palette=palette
         )
         selections = tuple(dict.fromkeys(selections))
-        return self._of_one_version(
-            lambda: self._histogram_now(name, selections, bins, rng, each_band, page, region)
+        return of_one_version(
+            lambda: self._histogram_now(name, selections, bins, rng, each_band, page, region),
+            _with_racy_version,
         )
 
     def _histogram_now(self, name, selections, bins, rng, each_band, page, region):
@@ -893,10 +913,11 @@ class ImageService:
                 f"the pattern {pattern!r} matches {len(names)} images, more "
                 f"than the limit of {limit}: narrow it"
             )
-        return self._of_one_version(
+        return of_one_version(
             lambda: self._collection_now(
                 names, pattern, page, region, parsed, selections, each_band, histograms
-            )
+            ),
+            _with_racy_version,
         )
 
     def _collection_now(

@@ -38,7 +38,7 @@ from .._raster import RULE
 from ..errors import InvalidOption, UnknownFunction
 from ._conditional import check_preconditions
 from .api import json_object
-from .service import _REREADS, check_page
+from .service import check_page, of_one_version
 from .store import cacheable, racy
 
 __all__ = ["bp"]
@@ -112,18 +112,17 @@ def zonal_stats(image: str):
             "'zones' must be a GeoJSON FeatureCollection (pixel coordinates) "
             'or {"labels": "<name of a label raster in the store>"}'
         )
-    body = None
-    for rereads in reversed(range(_REREADS)):  # see ImageService._of_one_version
-        body = _zonal_now(service, image, page, band, funcs, digest, zones, layer, labels, rereads)
-        if body is not None:
-            break
+    body = of_one_version(
+        lambda: _zonal_now(service, image, page, band, funcs, digest, zones, layer, labels),
+        lambda read: _answer(read[0], zones, labels, funcs, image, racy(read[1])),
+    )
     return _response(body)
 
 
-def _zonal_now(service, image, page, band, funcs, digest, zones, layer, labels, rereads):
-    """The body for the image's (and label raster's) current version, or None when that
-    version changed while it was read and ``rereads`` are left (the values may be of the new
-    bytes, the version of the old); with none left, the body gives a one-time version."""
+def _zonal_now(service, image, page, band, funcs, digest, zones, layer, labels):
+    """``(body, False)`` for the image's (and label raster's) current version, or
+    ``((frame, version), True)`` when that version changed while it was read: the values
+    may be of the new bytes, the version of the old (see ``of_one_version``)."""
     version = service.version(image)
     if labels is not None:
         digest = (*digest[:2], service.version(labels), *digest[3:])
@@ -134,7 +133,7 @@ def _zonal_now(service, image, page, band, funcs, digest, zones, layer, labels, 
         if cached is not None:
             service.answers.slot(key).value = cached
     if cached is not None:
-        return cached
+        return cached, False
     slot = service.answers.slot(key)
     # the same question asked meanwhile waits for this answer without a slot of slow
     # work, as /stats does: two such requests held both slots, the store hanging
@@ -146,15 +145,13 @@ def _zonal_now(service, image, page, band, funcs, digest, zones, layer, labels, 
                 labels is not None and not service.store.unchanged(labels, digest[2])
             ):  # racy, or replaced meanwhile: answered, not kept
                 if not cacheable(version) or (labels is not None and not cacheable(digest[2])):
-                    return _answer(frame, zones, labels, funcs, image, version)
-                if rereads:
-                    return None
-                return _answer(frame, zones, labels, funcs, image, racy(version))
+                    return _answer(frame, zones, labels, funcs, image, version), False
+                return (frame, version), True
             body = _answer(frame, zones, labels, funcs, image, version)
             slot.value = body
             if service.redis is not None:
                 service.redis.set_bytes(key, body)
-        return slot.value
+        return slot.value, False
 
 
 def _store_errors(service):
