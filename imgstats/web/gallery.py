@@ -59,7 +59,8 @@ from ._conditional import conditional
 from ._settings import check_range, number
 from ._thumbs import MEDIA_TYPE, BackgroundRenders, RenderCache, default_folder
 from .errors import status_of
-from .store import cacheable
+from .service import of_one_version
+from .store import cacheable, racy
 
 __all__ = ["bp", "render_error", "placeholder", "DEFAULTS", "TABLE_FUNCTIONS"]
 
@@ -524,13 +525,20 @@ def _preview(image: str) -> Response:
 
 
 def _rendering(image: str, kind: str, size: int, quality: int) -> Response:
+    data, version = of_one_version(
+        lambda: _rendered_now(image, kind, size, quality),
+        lambda read: (read[0], racy(read[1])),
+    )
+    return _image_response(data, MEDIA_TYPE, version)
+
+
+def _rendered_now(image: str, kind: str, size: int, quality: int):
+    """``((bytes, version), changed)``: a rendering of the image's current version, from the
+    gallery's cache or made by the service; ``changed`` when the image changed while it was
+    rendered (the bytes may be of the new file: see ``of_one_version``)."""
     version = _service().version(image)
-    return _image_response(_rendered(image, version, kind, size, quality), MEDIA_TYPE, version)
-
-
-def _rendered(image: str, version: str, kind: str, size: int, quality: int) -> bytes:
-    """A rendering from the gallery's cache, made by the service on a miss."""
-    return _render_job(image, version, kind, size, quality)()
+    data, changed = _render_job(image, version, kind, size, quality)()
+    return (data, version), changed
 
 
 def _render_key(image: str, version: str, kind: str, size: int, quality: int) -> tuple | None:
@@ -542,18 +550,33 @@ def _render_key(image: str, version: str, kind: str, size: int, quality: int) ->
     return (store, kind, size, quality, image, version)
 
 
+class _Changed(Exception):
+    """A rendering made while the image changed: its bytes (``args[0]``) may be of the new
+    file, so they are not kept under the version looked at before."""
+
+
 def _render_job(image: str, version: str, kind: str, size: int, quality: int):
-    """A call giving the rendering (from the cache, made by the service on a miss) that needs
-    no app context, so a background thread can run it."""
+    """A call giving ``(bytes, changed)``: the rendering (from the cache, made by the service
+    on a miss) and whether the image changed while it was made (then nothing was kept). It
+    needs no app context, so a background thread can run it."""
     service, renders = _service(), cache()
     key = _render_key(image, version, kind, size, quality)
 
     def make() -> bytes:
-        return service.render(image, size, quality)
+        data = service.render(image, size, quality)
+        if not service.store.unchanged(image, version):
+            raise _Changed(data)  # not kept: the cache keeps no error but those it remembers
+        return data
 
-    if key is None:
-        return make
-    return lambda: renders.get_or_render(key, make)
+    def job() -> tuple[bytes, bool]:
+        if key is None:
+            return service.render(image, size, quality), False
+        try:
+            return renders.get_or_render(key, make), False
+        except _Changed as changed:  # this caller's rendering, or the one it waited for
+            return changed.args[0], True
+
+    return job
 
 
 def placeholder(title: str, size: int) -> str:

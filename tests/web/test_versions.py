@@ -253,6 +253,23 @@ def test_a_change_while_reading_is_not_cached(images, monkeypatch):
         service.close()
 
 
+def _rename_after_the_first_look(service, images, monkeypatch):
+    """The store's ``stat`` and the list of the old token, once ``a.tif`` was looked at and
+    then replaced by :func:`_atomic_rename` (after the look, before the read)."""
+    stat = service.store.stat
+    renamed = []
+
+    def stat_then_rename(name):
+        version = stat(name)
+        if name == "a.tif" and not renamed:
+            renamed.append(version.token)
+            _atomic_rename(images)
+        return version
+
+    monkeypatch.setattr(service.store, "stat", stat_then_rename)
+    return stat, renamed
+
+
 @pytest.mark.parametrize(
     ("method", "url", "body"),
     [
@@ -273,17 +290,7 @@ def test_a_rename_between_the_look_and_the_read_gives_one_version(
     _prepare(images)
     app = _settled_app(images, racy=0.0)
     service = app.extensions["imgstats"]
-    stat = service.store.stat
-    renamed = []
-
-    def stat_then_rename(name):
-        version = stat(name)
-        if name == "a.tif" and not renamed:
-            renamed.append(version.token)
-            _atomic_rename(images)  # after the look, before the read
-        return version
-
-    monkeypatch.setattr(service.store, "stat", stat_then_rename)
+    stat, renamed = _rename_after_the_first_look(service, images, monkeypatch)
     client = app.test_client()
     try:
         response = client.open(url, method=method, json=body)
@@ -414,4 +421,50 @@ def test_racy_and_torn_summaries_never_reach_redis(images, redis_url, monkeypatc
         assert [k for k in shared.keys("imgstats:summary:*") if not k.endswith(b":lock")]
     finally:
         shared.close()
+        service.close()
+
+
+def _halves(path, left: int, right: int) -> None:
+    """A 64 x 64 uint8 TIFF: the left half ``left``, the right half ``right``."""
+    pixels = np.full((64, 64), right, dtype=np.uint8)
+    pixels[:, :32] = left
+    tifffile.imwrite(path, pixels)
+
+
+@pytest.mark.parametrize("route", ["thumbs", "previews"])
+def test_a_rename_between_the_look_and_the_rendering_keeps_no_wrong_picture(
+    images, monkeypatch, route
+):
+    """``a.tif`` (dark left half) is looked at, then replaced by a rename (bright left half)
+    before it is rendered: the rendering of the new bytes was kept under the old version, so
+    that version (again after a rollback to those bytes: an object store's ETag is their
+    digest) showed the other picture, and the answer's ETag named the old version."""
+    import io
+
+    from PIL import Image
+
+    from imgstats.web import gallery
+
+    _halves(images / "a.tif", 0, 255)
+    _halves(images / "ready.tif", 255, 0)
+    st = os.stat(images / "a.tif")
+    os.utime(images / "ready.tif", ns=(st.st_atime_ns, st.st_mtime_ns))
+    app = _settled_app(images, racy=0.0)
+    app.config["GALLERY_PREVIEW_SIZE"] = 32  # a preview rendered, not the file sent as it is
+    service = app.extensions["imgstats"]
+    stat, renamed = _rename_after_the_first_look(service, images, monkeypatch)
+    client = app.test_client()
+    try:
+        response = client.get(f"/{route}/a.tif")
+        assert response.status_code == 200
+        monkeypatch.setattr(service.store, "stat", stat)
+        new = stat("a.tif").token
+        assert renamed and renamed[0] != new
+        picture = np.asarray(Image.open(io.BytesIO(response.data)).convert("L"), dtype=float)
+        assert picture[:, : picture.shape[1] // 2].mean() > 200  # the new bytes ...
+        assert response.headers["ETag"] == f'"{new}"'  # ... under their own version
+        with app.app_context():
+            kept = list(gallery.cache()._items)
+        assert kept and all(key[-1] == new for key in kept)  # nothing under the old one
+    finally:
         service.close()
