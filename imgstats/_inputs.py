@@ -23,10 +23,12 @@ from dataclasses import replace
 
 import numpy as np
 
+from ._lazy import is_instance
 from .errors import InvalidOption
 
 __all__ = [
     "as_array",
+    "refuse_dataset",
     "check_dims",
     "yx_first",
     "countable",
@@ -44,7 +46,20 @@ def as_array(data, what: str) -> np.ndarray:
     try:
         return np.asarray(data)
     except (TypeError, ValueError) as exc:
+        if is_instance(data, "xarray", "Dataset"):
+            refuse_dataset(data, what)
         raise InvalidOption(f"{what} cannot be a {type(data).__name__}: {exc}") from None
+
+
+def refuse_dataset(data, what: str = "an image") -> None:
+    """Refuse an xarray Dataset where one array is meant, naming its variables."""
+    names = list(getattr(data, "data_vars", {}))
+    shown = ", ".join(repr(str(n)) for n in names[:5]) + (", ..." if len(names) > 5 else "")
+    raise InvalidOption(
+        f"{what} cannot be a Dataset: pick one of its variables ({shown}), a DataArray, "
+        "ds['name']; ds.imgstats.median(dim=...), .quantile and .compute(func, dim=...) "
+        "reduce each of them"
+    )
 
 
 def check_dims(dim, dims: tuple, available) -> None:

@@ -1,4 +1,4 @@
-"""The ``.imgstats`` accessor on xarray DataArrays: ``img.imgstats.compute("p99")``.
+"""The ``.imgstats`` accessors of xarray DataArrays and Datasets: ``img.imgstats.compute("p99")``.
 
 imgstats does not import xarray (with pandas, over a second) unless an input needs it, yet the
 accessor must be there for notebook users who import xarray themselves, before or after
@@ -13,7 +13,12 @@ import sys
 import threading
 import warnings
 
-__all__ = ["ImgStatsAccessor", "register", "register_when_xarray_is_imported"]
+__all__ = [
+    "ImgStatsAccessor",
+    "ImgStatsDatasetAccessor",
+    "register",
+    "register_when_xarray_is_imported",
+]
 
 _NAME = "imgstats"
 _lock = threading.Lock()
@@ -118,14 +123,74 @@ class ImgStatsAccessor:
         return summarize(self._obj, **options)
 
 
+class ImgStatsDatasetAccessor:
+    """Exact reductions of each data variable of a Dataset, registered as ``Dataset.imgstats``.
+
+    As xarray's own Dataset reductions: the result is a Dataset of each variable's result,
+    reduced along the dims of ``dim`` it has (``None``: all of them); a numeric variable
+    with none of them is reduced over no dim (each element its own sample), a variable of
+    another type is dropped when it has a reduced dim and kept when it has none, and a dim
+    that no variable has is refused. See :mod:`imgstats._dataset`.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> ds = xr.Dataset(
+    ...     {
+    ...         "red": (("time", "y", "x"), np.arange(24, dtype=np.uint16).reshape(2, 3, 4)),
+    ...         "mask": (("y", "x"), np.ones((3, 4), bool)),
+    ...     }
+    ... )
+    >>> ds.imgstats.median(dim=("y", "x"))["red"].values.tolist()
+    [5.5, 17.5]
+    """
+
+    def __init__(self, obj):
+        self._obj = obj
+
+    def quantile(self, q, dim=None, *, skipna: bool = True, keep_attrs: bool = True):
+        """:meth:`ImgStatsAccessor.quantile` of each data variable (a Dataset of them)."""
+        from ._dataset import reduce_dataset
+        from ._quantile import quantile
+
+        def one(var, dims):
+            return quantile(var, q, dims, skipna=skipna, keep_attrs=keep_attrs)
+
+        return reduce_dataset(self._obj, one, dim, keep_attrs)
+
+    def median(self, dim=None, *, skipna: bool = True, keep_attrs: bool = True):
+        """:meth:`ImgStatsAccessor.median` of each data variable (a Dataset of them)."""
+        from ._dataset import reduce_dataset
+        from ._quantile import median
+
+        def one(var, dims):
+            return median(var, dims, skipna=skipna, keep_attrs=keep_attrs)
+
+        return reduce_dataset(self._obj, one, dim, keep_attrs)
+
+    def compute(self, func, dim=None, **options):
+        """:func:`imgstats.compute` of each data variable along ``dim`` (``None``: all its
+        dims), a Dataset of DataArrays (with a ``func`` dim for a list of functions); the
+        options are :func:`imgstats.dims.compute_along`'s."""
+        from ._dataset import reduce_dataset
+        from .dims import compute_along
+
+        def one(var, dims):
+            return compute_along(var, func, dims, **options)
+
+        return reduce_dataset(self._obj, one, dim, True)
+
+
 def register() -> None:
-    """Register ``DataArray.imgstats`` (imports xarray); registering again does nothing."""
+    """Register ``DataArray.imgstats`` and ``Dataset.imgstats`` (imports xarray); registering
+    again does nothing."""
     import xarray as xr
 
     with _lock:
-        if getattr(xr.DataArray, _NAME, None) is ImgStatsAccessor:
-            return
-        xr.register_dataarray_accessor(_NAME)(ImgStatsAccessor)
+        if getattr(xr.DataArray, _NAME, None) is not ImgStatsAccessor:
+            xr.register_dataarray_accessor(_NAME)(ImgStatsAccessor)
+        if getattr(xr.Dataset, _NAME, None) is not ImgStatsDatasetAccessor:
+            xr.register_dataset_accessor(_NAME)(ImgStatsDatasetAccessor)
 
 
 def register_when_xarray_is_imported() -> None:
