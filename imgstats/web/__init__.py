@@ -15,7 +15,9 @@ Examples
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from flask import Config, Flask
 
@@ -162,6 +164,33 @@ _LOWEST = {
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
+def _check_redis_url(url: str) -> None:
+    """Refuse a Redis URL that redis-py cannot read, or reads as another database.
+
+    redis-py raised on a bad port, IPv6 literal or query value in each worker as it booted
+    (a traceback per worker, and no server), and read a ``/path`` that is no number as
+    database 0. The message does not repeat the URL: it may hold a password.
+    """
+    from redis.connection import parse_url
+
+    from ..errors import InvalidOption
+
+    try:
+        parse_url(url)
+    except ValueError as exc:
+        raise InvalidOption(
+            f"invalid imgstats setting: REDIS_URL (IMGSTATS_REDIS_URL) cannot be read: {exc}"
+        ) from None
+    if url.startswith("unix://"):
+        return
+    path = urlsplit(url).path
+    if path not in ("", "/") and not re.fullmatch(r"/[0-9]+", path):
+        raise InvalidOption(
+            "invalid imgstats setting: REDIS_URL (IMGSTATS_REDIS_URL) must end with a "
+            "database number (redis://host:6379/0), not a path"
+        )
+
+
 def settings(config: Mapping | None = None) -> Config:
     """The service's settings: :data:`DEFAULTS`, then ``IMGSTATS_*`` environment variables,
     then ``config``, each converted to its type and checked.
@@ -291,6 +320,8 @@ def _normalize(config) -> None:
             "invalid imgstats setting: REDIS_URL (IMGSTATS_REDIS_URL) must be a redis:// "
             f"rediss:// or unix:// URL, not {config['REDIS_URL'][:80]!r}"
         )
+    if config["REDIS_URL"]:
+        _check_redis_url(config["REDIS_URL"])
     if config["CACHE_KEY"] in ("", None):
         config["CACHE_KEY"] = None
     elif len(str(config["CACHE_KEY"])) < 16:

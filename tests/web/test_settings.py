@@ -30,6 +30,14 @@ BAD = [
     ("ZONAL_FEATURES", "0"),
     ("LOCK_TTL", "0"),
     ("REDIS_URL", "localhost:6379"),  # each worker failed to boot
+    # redis-py cannot read these: each worker failed to boot with its traceback ...
+    ("REDIS_URL", "redis://127.0.0.1:abc/0"),
+    ("REDIS_URL", "redis://127.0.0.1:99999/0"),
+    ("REDIS_URL", "redis://[::1/0"),
+    ("REDIS_URL", "redis://127.0.0.1:6379/0?socket_timeout=abc"),
+    # ... or read them as database 0, another application's
+    ("REDIS_URL", "redis://127.0.0.1:6379/abc"),
+    ("REDIS_URL", "redis://127.0.0.1:6379/1/2"),
     ("WARMUP", "maybe"),
     ("STORAGE_OPTIONS", "notjson"),
     ("CACHE_KEY", "short"),
@@ -110,6 +118,9 @@ def test_as_many_workers_as_the_machine_takes_pass(monkeypatch):
         ("SLOW_QUEUE", "0"),
         ("WARMUP", "off"),
         ("REDIS_URL", "redis://127.0.0.1:1/0"),
+        ("REDIS_URL", "rediss://:secret@[::1]:6380"),
+        ("REDIS_URL", "redis://127.0.0.1:6379/?db=3"),
+        ("REDIS_URL", "unix:///run/redis.sock?db=2"),
         ("HEADER_TIMEOUT", "2.5"),
         ("WORKERS", "3"),
         ("JIT", "never"),
