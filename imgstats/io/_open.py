@@ -167,6 +167,7 @@ def _with_options(img, raw: bool, nodata, palette: str = "rgb"):
         img.attrs["nodata"] = check_nodata(nodata, img.dtype)
         img.attrs.pop("mask_page", None)  # nodata= takes the place of the file's mask
         img.attrs.pop("mask_sidecar", None)
+        img.attrs.pop("nodata_problem", None)
     return img
 
 
@@ -197,6 +198,8 @@ def _open_tiff(
         }
         if facts.nodata is not None:
             attrs["nodata"] = facts.nodata
+        if facts.problem is not None:
+            attrs["nodata_problem"] = facts.problem  # refused by with_validity, unless raw
         if facts.mask_page is not None:
             attrs["mask_page"] = facts.mask_page
         elif sidecar_mask(source) is not None:

@@ -509,7 +509,9 @@ def with_validity(
     if plan.kind == "stream":
         facts, source = plan.pixels.facts, plan.pixels.path
     elif source is not None and attrs.get("format") == "TIFF":
-        facts = _AttrFacts(plan.shape, attr_nodata(attrs), attrs.get("mask_page"))
+        facts = _AttrFacts(
+            plan.shape, attr_nodata(attrs), attrs.get("mask_page"), attrs.get("nodata_problem")
+        )
     elif attrs.get("dataset_mask") is not None:  # a region of a masked image (selection)
         mask = attrs["dataset_mask"]  # a region's: dask (read per block) or numpy
         if not _is_dask(mask):
@@ -523,10 +525,13 @@ def with_validity(
         valid = replace(base, mask=str(attrs.get("mask_kind", "internal")), mask_channel=True)
         return _as_counted(replace(plan, mask=mask, valid=valid))
     elif _masked_tiff(attrs):  # open_image's array of a file with a mask, passed on as it is
-        facts = _AttrFacts(plan.shape, attr_nodata(attrs), attrs.get("mask_page"))
+        facts = _AttrFacts(
+            plan.shape, attr_nodata(attrs), attrs.get("mask_page"), attrs.get("nodata_problem")
+        )
         source, passed_on = attrs["source"], True
     else:  # an array, or a region of an image: its nodata travels in its attrs
-        facts, source = _AttrFacts(plan.shape, attr_nodata(attrs), None), None
+        facts = _AttrFacts(plan.shape, attr_nodata(attrs), None, attrs.get("nodata_problem"))
+        source = None
     if source is not None:
         try:
             masked = _with_dataset_mask(plan, base, facts, source, storage_options)
@@ -541,6 +546,8 @@ def with_validity(
             )
         if masked is not None:
             return masked
+    if facts.problem is not None:  # a nodata value per band, which imgstats does not apply
+        raise UnreadableImage(facts.problem)
     if facts.nodata is not None:
         return _as_counted(replace(plan, valid=replace(base, nodata=facts.nodata)))
     if alpha is not None:
@@ -646,6 +653,7 @@ class _AttrFacts:
     shape: tuple
     nodata: float | None
     mask_page: int | None
+    problem: str | None = None
 
 
 def _with_dataset_mask(plan, base, facts, source, storage_options) -> ReadPlan | None:
@@ -700,7 +708,7 @@ def _stream_plan(path, page, pixel_limit, raw=False, nodata=None, palette="rgb")
     if facts.dtype.itemsize * math.prod(facts.shape) <= _limits.EAGER_BYTES:
         # read whole: its validity from the page's facts, as open_image's attrs give them
         attrs = {"format": "TIFF", "nodata": facts.nodata, "mask_page": facts.mask_page}
-        attrs["scales"] = facts.scales
+        attrs.update(scales=facts.scales, nodata_problem=facts.problem)
         return with_validity(_read_whole(plan, stream), raw, nodata, path, None, attrs)
     return with_validity(plan, raw, nodata)
 

@@ -89,6 +89,8 @@ class TiffFacts:
     geo: object = None
     #: Each band's ``(scale, offset)`` (GDAL_METADATA), ``None`` without.
     scales: tuple | None = None
+    #: Why the file's nodata cannot be applied (its bands differ), ``None`` when it can.
+    problem: str | None = None
     #: The stored sample of a missing tile or strip (a sparse file's): the GDAL_NODATA tag's
     #: number cast as GDAL casts it (:func:`~imgstats.io._valid.filled_nodata`), else 0.
     fill: object = 0
@@ -184,7 +186,7 @@ def tiff_facts(tif, source, page: int = 0, pixel_limit: int | None = None, palet
             )
         nbands = len(meaning.bands)
         shape = (height, width) + ((nbands,) if nbands > 1 else ())
-        nodata, mask_page, geo = _gdal_facts(tif, tpage, page, source)
+        nodata, problem, mask_page, geo = _gdal_facts(tif, tpage, page, source, meaning)
         if mask_page is not None:  # decoded tile by tile beside the image
             _check_mask(tif.pages[mask_page], (height, width), pixel_limit, source)
         else:
@@ -200,9 +202,10 @@ def tiff_facts(tif, source, page: int = 0, pixel_limit: int | None = None, palet
 
             tag = tpage.tags.get(42112)  # GDAL_METADATA
             scales = None if tag is None else gdal_scales(tag.value, nbands)
+            scales = _pam_scales(tif, tpage, page, source, scales, nbands)
     tile = (int(rows), int(cols))
     return tpage, TiffFacts(
-        page, count, axes, shape, tile, meaning, nodata, mask_page, geo, scales, fill
+        page, count, axes, shape, tile, meaning, nodata, mask_page, geo, scales, problem, fill
     )
 
 
@@ -277,26 +280,27 @@ def _check_sidecar(source, shape, pixel_limit: int | None) -> None:
         _check_mask(mpage, shape, pixel_limit, sidecar)
 
 
-def _gdal_facts(tif, tpage, page: int, source):
-    """``(nodata, mask page, georeference)`` of a page, from GDAL's tags (no pixel read).
+def _gdal_facts(tif, tpage, page: int, source, meaning: Meaning):
+    """``(nodata, problem, mask page, georeference)`` of a page, from GDAL's tags (no pixel
+    read); ``problem`` says why its nodata cannot be applied, ``None`` when it can.
 
     A reduced-resolution page (NewSubfileType 1: a COG's overview) is read as GDAL reads its
     overview: with the mask of its own size (NewSubfileType 5) among its image's masks, and
     its image's nodata value and georeferencing (scaled) when it carries none of its own.
+    The first image's bands take their nodata value from an ``.aux.xml`` beside a local file
+    when it gives one (:func:`_pam_nodata`).
     """
     from ._geo import base_page, page_georeference, subfile_type
-    from ._valid import integer_of_tag, nodata_of_tag
 
     reduced = subfile_type(tpage) & 1
     base = base_page(tif, page) if reduced else page
     tag = tpage.tags.get(42113)  # GDAL_NODATA, ASCII
     if tag is None and base != page:
         tag = tif.pages[base].tags.get(42113)
-    nodata = None
-    if tag is not None:
-        text = _raw_ascii(tif, tag)
-        wide = tpage.dtype is not None and np.dtype(tpage.dtype) in (np.int64, np.uint64)
-        nodata = integer_of_tag(text, tpage.dtype) if wide else nodata_of_tag(text)
+    nodata = None if tag is None else _nodata_number(_raw_ascii(tif, tag), tpage.dtype)
+    problem = None
+    if base == 0:
+        nodata, problem = _pam_nodata(source, tpage, meaning, nodata)
     mask_page = None
     height, width = _yx(tpage)
     for index in range(base + 1, len(tif.pages)):
@@ -307,7 +311,71 @@ def _gdal_facts(tif, tpage, page: int, source):
             break
         if not kind & 5:
             break  # the next image: masks follow their image (and its overviews)
-    return nodata, mask_page, page_georeference(tif, page, source)
+    return nodata, problem, mask_page, page_georeference(tif, page, source)
+
+
+def _nodata_number(text, dtype):
+    """A GDAL_NODATA text's number as GDAL reads it for samples of ``dtype``: exactly for
+    64-bit integers (:func:`~._valid.integer_of_tag`), else as a double."""
+    from ._valid import integer_of_tag, nodata_of_tag
+
+    wide = dtype is not None and np.dtype(dtype) in (np.int64, np.uint64)
+    return integer_of_tag(text, dtype) if wide else nodata_of_tag(text)
+
+
+def _pam_nodata(source, tpage, meaning: Meaning, nodata):
+    """``(nodata, problem)`` of a page's colour bands once an ``.aux.xml`` beside it is read:
+    a band's ``NoDataValue`` there takes the place of the GDAL_NODATA tag's (as in GDAL).
+
+    ``problem`` says why none applies when the bands end up with different nodata values,
+    which imgstats does not apply (one value leaves out every band's samples equal to it);
+    the statistics then refuse the file, unless ``raw=True`` or ``nodata=`` (or its mask).
+    """
+    from ._pam import pam_bands
+    from ._valid import stored_nodata
+
+    pam = pam_bands(source)
+    if not any(band.nodata is not None for band in pam.values()):
+        return nodata, None
+    samples = int(tpage.samplesperpixel)
+    alpha = samples > 1 and meaning.bands[-1] == "A"
+    values = []
+    for b in range(samples - 1 if alpha else samples):
+        text = pam[b].nodata if b in pam else None
+        values.append(nodata if text is None else _nodata_number(text, tpage.dtype))
+    # compared as the samples hold them: "nan" on an integer band is no nodata, as none
+    kept = [stored_nodata(v, tpage.dtype) for v in values]
+    if len({"nan" if isinstance(v, float) and math.isnan(v) else v for v in kept}) > 1:
+        said = ", ".join("none" if v is None else str(v) for v in kept)
+        return None, (
+            f"{describe(source)}: its .aux.xml gives its bands different nodata values "
+            f"({said}), which imgstats does not apply: pass one nodata= value, or raw=True"
+        )
+    return values[0], None
+
+
+def _pam_scales(tif, tpage, page: int, source, scales, nbands: int):
+    """Each band's ``(scale, offset)`` once an ``.aux.xml`` beside the first image is read:
+    a band's ``Scale`` and ``Offset`` there take the place of GDAL_METADATA's pair (as in
+    GDAL); ``scales`` as it is otherwise."""
+    from ._geo import base_page, subfile_type
+    from ._pam import pam_bands
+
+    base = base_page(tif, page) if subfile_type(tpage) & 1 else page
+    if base != 0 or nbands != int(tpage.samplesperpixel):
+        return scales
+    pam = pam_bands(source)
+    if not any(b.scale is not None or b.offset is not None for b in pam.values()):
+        return scales
+    pairs = list(scales or ((1.0, 0.0),) * nbands)
+    for b, band in pam.items():
+        if b < nbands and (band.scale is not None or band.offset is not None):
+            # GDAL takes the band's pair from PAM whole: a missing one is 1 (or 0) there
+            pairs[b] = (
+                1.0 if band.scale is None else band.scale,
+                0.0 if band.offset is None else band.offset,
+            )
+    return tuple(pairs)
 
 
 def _raw_ascii(tif, tag, limit: int = 4096):

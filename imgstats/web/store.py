@@ -250,15 +250,18 @@ class LocalStore:
             raise ImageNotFound(f"no image named {name!r} in the store")
         token = f"{st.st_mtime_ns}-{st.st_size}-{st.st_ino}-{st.st_ctime_ns}"
         times = [st]
-        # A ``.msk`` sidecar is part of what the image means (GDAL's dataset mask, which the
-        # statistics honour): adding, replacing or removing one is a new version.
-        try:
-            msk = os.stat(path + ".msk")
-        except OSError:
-            msk = None
-        if msk is not None and stat.S_ISREG(msk.st_mode):
-            token += f"+msk:{msk.st_mtime_ns}-{msk.st_size}-{msk.st_ino}-{msk.st_ctime_ns}"
-            times.append(msk)
+        # A ``.msk`` or ``.aux.xml`` sidecar is part of what the image means (GDAL's dataset
+        # mask, its bands' nodata, scale and offset, which the statistics honour): adding,
+        # replacing or removing one is a new version.
+        for suffix in (".msk", ".aux.xml"):
+            try:
+                side = os.stat(path + suffix)
+            except OSError:
+                continue
+            if stat.S_ISREG(side.st_mode):
+                token += f"+{suffix[1:]}:{side.st_mtime_ns}-{side.st_size}-{side.st_ino}"
+                token += f"-{side.st_ctime_ns}"
+                times.append(side)
         # The clock is read after the stat: a write that lands after it moves the ctime on.
         # Timestamps come from the kernel's coarse clock (a tick behind time.time_ns()), and
         # an mtime may be set to any time; the window covers both.

@@ -120,3 +120,21 @@ def s3_store():
     finally:
         client.close()
         server.stop()
+
+
+@pytest.fixture(params=["eager", "dask", "stream"])
+def read(request, monkeypatch):
+    """``compute`` on a path by one of the three read paths: whole, through dask in uneven
+    chunks, and streamed tile by tile (forced with a tiny ``EAGER_BYTES``)."""
+    import imgstats
+    import imgstats.io
+
+    if request.param == "stream":
+        monkeypatch.setattr(imgstats.io._limits, "EAGER_BYTES", 0)
+
+    def compute(path, funcs, **kw):
+        if request.param == "dask":
+            kw["chunks"] = {0: 23, 1: 41}
+        return imgstats.compute(path, funcs, **kw)
+
+    return compute

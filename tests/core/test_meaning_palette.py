@@ -51,19 +51,6 @@ def palette_tif(tmp_path):
     return path
 
 
-@pytest.fixture(params=["eager", "dask", "stream"])
-def read(request, monkeypatch):
-    if request.param == "stream":
-        monkeypatch.setattr(imgstats.io._limits, "EAGER_BYTES", 0)
-
-    def compute(path, funcs, **kw):
-        if request.param == "dask":
-            kw["chunks"] = {0: 23, 1: 41}
-        return imgstats.compute(path, funcs, **kw)
-
-    return compute
-
-
 def test_a_palette_tiff_over_its_indices_equals_rasterio(palette_tif, read):
     with rasterio.open(palette_tif) as src:
         indices = src.read(1)

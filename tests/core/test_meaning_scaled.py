@@ -54,19 +54,6 @@ def _physical(path, band):
     return values.compressed(), raw.compressed(), scale, offset
 
 
-@pytest.fixture(params=["eager", "dask", "stream"])
-def read(request, monkeypatch):
-    if request.param == "stream":
-        monkeypatch.setattr(imgstats.io._limits, "EAGER_BYTES", 0)
-
-    def compute(path, funcs, **kw):
-        if request.param == "dask":
-            kw["chunks"] = {0: 23, 1: 41}
-        return imgstats.compute(path, funcs, **kw)
-
-    return compute
-
-
 @pytest.mark.parametrize(
     ("dtype", "scales", "offsets", "nodata"),
     [

@@ -90,3 +90,22 @@ def test_the_version_of_an_image_without_a_sidecar_is_its_own(tmp_path):
     (tmp_path / "a.tif.msk").write_bytes(b"x")
     assert store.stat("a.tif").token != alone
     assert "+msk:" in store.stat("a.tif").token
+
+
+def test_an_aux_xml_added_and_removed_is_noticed(client, tmp_path):
+    # GDAL's PAM sidecar gives a band its nodata value: the cached answer must not outlive it
+    data = (np.arange(H * W, dtype=np.uint16).reshape(H, W) % 7) + 1
+    _write(tmp_path / "p.tif", data)
+    first = client.get("/stats/p.tif/mean").get_json()
+    assert first["count"] == H * W
+    time.sleep(TICK)
+    pam = '<PAMDataset><PAMRasterBand band="1"><NoDataValue>3</NoDataValue></PAMRasterBand>'
+    (tmp_path / "p.tif.aux.xml").write_text(pam + "</PAMDataset>")
+    valid = _valid(tmp_path / "p.tif")
+    assert valid.size == int((data != 3).sum())
+    added = client.get("/stats/p.tif/mean").get_json()
+    assert (added["count"], added["value"]) == (valid.size, pytest.approx(float(valid.mean())))
+    assert added["version"] != first["version"]
+    os.remove(tmp_path / "p.tif.aux.xml")
+    time.sleep(TICK)
+    assert client.get("/stats/p.tif/mean").get_json()["count"] == H * W

@@ -1,0 +1,96 @@
+"""GDAL's PAM sidecar (``<file>.aux.xml``): the nodata value, scale and offset of each band.
+
+GDAL keeps what a format cannot store, or what was set on a file opened read-only, in an
+``.aux.xml`` file beside it (its Persistent Auxiliary Metadata), and a band's value there
+takes the place of the file's own: ``<PAMRasterBand band="1"><NoDataValue>7</NoDataValue>``
+makes band 1's 7s nodata even where the TIFF's GDAL_NODATA tag says 5. Read here with
+regular expressions, not an XML parser, as GDAL_METADATA is (a parser would expand a hostile
+file's entities), and only beside a local file, as a ``.msk`` sidecar is.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass
+
+from ..errors import UnreadableImage
+from ._sources import describe
+
+#: The largest ``.aux.xml`` read (GDAL's hold histograms and statistics: a few KB a band).
+MAX_PAM_BYTES = 16 << 20
+
+_BAND = re.compile(r"<PAMRasterBand\b([^>]{0,512})>(.*?)</PAMRasterBand>", re.S)
+_NUMBER = re.compile(r'\bband\s*=\s*"\s*([0-9]{1,9})\s*"')
+_FIELDS = {
+    name: re.compile(rf"<{name}\b[^>]{{0,512}}>([^<]{{0,256}})</{name}>")
+    for name in ("NoDataValue", "Scale", "Offset")
+}
+
+
+@dataclass(frozen=True)
+class PamBand:
+    """One band's entries of an ``.aux.xml``, ``None`` where it has none."""
+
+    #: The NoDataValue's text, read as a GDAL_NODATA tag's (:func:`._valid.nodata_of_tag`).
+    nodata: str | None = None
+    scale: float | None = None
+    offset: float | None = None
+
+
+def pam_sidecar(path) -> str | None:
+    """The ``.aux.xml`` file GDAL would read beside a local file, if any."""
+    from ._sources import is_url
+
+    if not isinstance(path, (str, os.PathLike)) or is_url(path):
+        return None
+    candidate = os.fspath(path) + ".aux.xml"
+    return candidate if os.path.isfile(candidate) else None
+
+
+def pam_bands(path) -> dict[int, PamBand]:
+    """Each band's (0-based) PAM entries beside a local file; ``{}`` without an ``.aux.xml``.
+
+    Raises
+    ------
+    UnreadableImage
+        An ``.aux.xml`` over :data:`MAX_PAM_BYTES`, or one that cannot be read.
+    """
+    sidecar = pam_sidecar(path)
+    if sidecar is None:
+        return {}
+    try:
+        with open(sidecar, "rb") as fh:
+            data = fh.read(MAX_PAM_BYTES + 1)
+    except OSError as exc:
+        raise UnreadableImage(f"{describe(sidecar)} cannot be read: {exc.strerror}") from None
+    if len(data) > MAX_PAM_BYTES:
+        raise UnreadableImage(
+            f"{describe(sidecar)} is over {MAX_PAM_BYTES >> 20} MB: not GDAL's metadata of "
+            f"{describe(path)}"
+        )
+    text = data.decode("utf-8", "replace")
+    out: dict[int, PamBand] = {}
+    for attrs, body in _BAND.findall(text):
+        number = _NUMBER.search(attrs)
+        if number is None or int(number.group(1)) < 1:
+            continue
+        found = {name: pattern.search(body) for name, pattern in _FIELDS.items()}
+        nodata = found["NoDataValue"]
+        out[int(number.group(1)) - 1] = PamBand(
+            None if nodata is None else nodata.group(1),
+            _number(found["Scale"]),
+            _number(found["Offset"]),
+        )
+    return out
+
+
+def _number(match) -> float | None:
+    """A Scale's or Offset's number (NaN when it is none: a scaled reading refuses it)."""
+    if match is None:
+        return None
+    try:
+        return float(match.group(1).strip())
+    except ValueError:
+        return math.nan

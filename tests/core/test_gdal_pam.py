@@ -1,0 +1,124 @@
+"""GDAL's PAM sidecar (``<file>.aux.xml``): its nodata value, scale and offset, per band.
+
+GDAL writes them there for a file opened read-only, or a format that cannot hold them, and
+reads a band's value there in place of the TIFF's own. rasterio (GDAL) is the oracle: every
+file is read eagerly, through dask in uneven chunks, and streamed tile by tile.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+
+import imgstats
+from imgstats.errors import UnreadableImage
+from imgstats.io import _pam
+
+from .oracle import check_all
+
+pytestmark = pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")
+
+FUNCS = ["count", "masked_pixels", "min", "max", "mean", "median"]
+H, W = 60, 90
+
+
+def _write(path, dtype, bands=1, nodata=None, pam="", **extra):
+    data = (np.arange(bands * H * W).reshape(bands, H, W) % 13).astype(dtype)
+    profile = dict(driver="GTiff", width=W, height=H, count=bands, dtype=dtype, nodata=nodata)
+    profile.update(crs="EPSG:32633", transform=from_origin(500000, 4000000, 10, 10))
+    with rasterio.open(path, "w", **profile, tiled=True, blockxsize=32, blockysize=32) as dst:
+        dst.write(data)
+        for name, value in extra.items():
+            setattr(dst, name, value)
+    (path.parent / (path.name + ".aux.xml")).write_text(f"<PAMDataset>{pam}</PAMDataset>")
+    return path
+
+
+def _band(number, **fields):
+    inner = "".join(f"<{k}>{v}</{k}>" for k, v in fields.items())
+    return f'<PAMRasterBand band="{number}">{inner}</PAMRasterBand>'
+
+
+def _oracle(path):
+    with rasterio.open(path) as src:
+        cube = src.read(masked=True)
+    values = cube.compressed()
+    seen = cube.size
+    return values[~np.isnan(values)] if values.dtype.kind == "f" else values, seen
+
+
+@pytest.mark.parametrize(
+    ("dtype", "bands", "nodata", "pam"),
+    [
+        ("int16", 1, None, _band(1, NoDataValue=7)),  # counted every 7 as a value
+        ("int16", 1, 5, _band(1, NoDataValue=7)),  # the band's PAM value wins over the tag
+        ("uint8", 3, None, "".join(_band(b, NoDataValue="  3.7abc") for b in (1, 2, 3))),
+        ("float32", 1, None, _band(1, NoDataValue="nan")),
+        ("float32", 2, -9999, "".join(_band(b, NoDataValue=12) for b in (1, 2))),
+        ("uint16", 2, 4, _band(1, NoDataValue=4)),  # band 2 keeps the tag's 4: one value
+    ],
+)
+def test_an_aux_xml_nodata_is_left_out(tmp_path, read, dtype, bands, nodata, pam):
+    path = _write(tmp_path / "pam.tif", dtype, bands, nodata, pam)
+    want, seen = _oracle(path)
+    got = read(path, FUNCS)
+    assert (got["count"], got["masked_pixels"]) == (want.size, seen - want.size)
+    check_all({f: got[f] for f in FUNCS[2:]}, want, FUNCS[2:])
+    arr = imgstats.open_image(path)
+    assert imgstats.compute(arr, "count") == want.size
+
+
+@pytest.mark.parametrize(
+    "pam",
+    [
+        _band(1, NoDataValue=7) + _band(2, NoDataValue=9),
+        _band(2, NoDataValue=9),  # band 1 has none
+    ],
+)
+def test_different_nodata_per_band_is_refused_not_misread(tmp_path, read, pam):
+    # one value leaves every band's samples equal to it out: a wrong count either way
+    path = _write(tmp_path / "pam.tif", "int16", 2, None, pam)
+    with pytest.raises(UnreadableImage, match="different nodata values"):
+        read(path, "count")
+    with pytest.raises(UnreadableImage, match="different nodata values"):
+        imgstats.compute(imgstats.open_image(path), "count")
+    assert read(path, "count", raw=True) == 2 * H * W
+    with rasterio.open(path) as src:
+        cube = src.read()
+    assert read(path, "count", nodata=3) == int((cube != 3).sum())
+
+
+def test_nan_on_an_integer_band_is_no_nodata(tmp_path, read):
+    pam = _band(1, NoDataValue="nan") + _band(2, NoDataValue="-nan")  # GDAL: none, and 0
+    path = _write(tmp_path / "pam.tif", "int16", 2, None, _band(2, NoDataValue="nan"))
+    assert read(path, "count") == 2 * H * W
+    path = _write(tmp_path / "pam2.tif", "int16", 2, None, pam)
+    with pytest.raises(UnreadableImage, match="different nodata values"):
+        read(path, "count")
+
+
+def test_an_aux_xml_scale_and_offset_take_the_tags_place(tmp_path, read):
+    pam = _band(1, Scale=2, Offset=5) + _band(2, Offset=4)
+    path = _write(tmp_path / "pam.tif", "int16", 2, None, pam, scales=(3, 3), offsets=(1, 1))
+    with rasterio.open(path) as src:
+        # a band's pair is PAM's whole: band 2's scale is 1, not the tag's 3
+        assert (src.scales, src.offsets) == ((2.0, 1.0), (5.0, 4.0))
+        cube = src.read().astype(np.float64)
+    for b, (scale, offset) in enumerate([(2, 5), (1, 4)]):
+        check_all(read(path, FUNCS[2:], band=b, scaled=True), cube[b] * scale + offset, FUNCS[2:])
+
+
+def test_a_hostile_aux_xml_is_refused_or_ignored(tmp_path, monkeypatch):
+    laughs = (
+        '<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "7"><!ENTITY b "&a;&a;&a;&a;">]>'
+        + _band(1, NoDataValue="&b;")
+    )
+    path = _write(tmp_path / "pam.tif", "int16", 1, None, laughs)
+    want, _ = _oracle(path)  # no entity expanded: GDAL reads no number, so 0
+    assert imgstats.compute(path, "count") == want.size < H * W
+    monkeypatch.setattr(_pam, "MAX_PAM_BYTES", 100)
+    (tmp_path / "pam.tif.aux.xml").write_text(" " * 101)
+    with pytest.raises(UnreadableImage, match="aux.xml is over"):
+        imgstats.compute(path, "count")
