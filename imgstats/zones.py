@@ -552,12 +552,43 @@ def _label_array(zones, io_options, background):
     if zones.ndim != 2:
         raise InvalidOption(f"a label image has dims (y, x), not shape {tuple(zones.shape)}")
     dtype = np.dtype(zones.dtype)
-    if dtype.kind not in "ui":
+    not_a_number = None
+    if dtype.kind == "f":
+        zones, not_a_number = _whole_labels(zones)
+    elif dtype.kind not in "ui":
         raise InvalidOption(f"labels must be integers, not {dtype}")
     unlabelled = _unlabelled(source)
+    if not_a_number is not None:
+        unlabelled = not_a_number if unlabelled is None else unlabelled | not_a_number
     if unlabelled is None:
         return zones, background
     return _as_background(zones, unlabelled, background)
+
+
+def _whole_labels(zones):
+    """``(int64 labels, NaN pixels or None)`` of float labels: whole numbers, NaN for no
+    label, as geocube's ``make_geocube`` and ``rioxarray.open_rasterio(masked=True)`` give
+    an integer label raster. A label that is not a whole number is refused."""
+    if isinstance(zones, np.ndarray):
+        nan = np.isnan(zones)
+        return _whole_block(zones, nan), (nan if nan.any() else None)
+    import dask.array as da
+
+    nan = da.isnan(zones)
+    return da.map_blocks(_whole_block, zones, nan, dtype=np.int64), nan
+
+
+def _whole_block(block: np.ndarray, nan: np.ndarray) -> np.ndarray:
+    """One block of float labels as int64 (NaN as 0: those pixels hold no label)."""
+    values = np.where(nan, 0, block)
+    whole = np.isfinite(values) & (values == np.floor(values))
+    whole &= (values >= -(2.0**63)) & (values < 2.0**63)
+    if not whole.all():
+        bad = values[~whole][0]
+        raise InvalidOption(
+            f"float labels must be whole numbers (NaN: no zone), not {bad.item()!r}"
+        )
+    return values.astype(np.int64)
 
 
 def _unlabelled(source):

@@ -426,7 +426,8 @@ def _nested(depth: int) -> list:
     ("zones", "kwargs", "match"),
     [
         (np.zeros((10, 11), int), {}, "shape"),
-        (np.zeros((10, 12), np.float32), {}, "integers"),
+        (np.full((10, 12), 0.5, np.float32), {}, "whole numbers"),
+        (np.zeros((10, 12), np.complex64), {}, "integers"),
         (np.zeros((10, 12, 2), int), {}, "dims"),
         (np.zeros((10, 12), int), {"background": 1.5}, "background"),
         (np.zeros((10, 12), int), {"background": True}, "background"),

@@ -158,11 +158,11 @@ def test_bad_bodies(client, body, status, match):
 
 def test_label_raster_of_another_shape_or_type(client, images):
     tifffile.imwrite(images / "small.tif", np.ones((3, 4), np.uint16))
-    tifffile.imwrite(images / "floats.tif", np.ones((3, 4), np.float32))
+    tifffile.imwrite(images / "floats.tif", np.full((3, 4), 1.5, np.float32))
     r = post(client, "IMG_12_uint16.tif", {"funcs": ["median"], "zones": {"labels": "small.tif"}})
     assert r.status_code == 400 and "shape" in r.json["error"]
     r = post(client, "small.tif", {"funcs": ["median"], "zones": {"labels": "floats.tif"}})
-    assert r.status_code == 400 and "integers" in r.json["error"]
+    assert r.status_code == 400 and "whole numbers" in r.json["error"]
 
 
 def test_limits(app, client):
