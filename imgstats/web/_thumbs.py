@@ -601,6 +601,10 @@ def _displayed(arr: np.ndarray, bands: tuple[str, ...], nodata=None, masked=None
         img = Image.fromarray(np.ascontiguousarray(arr), mode).convert("RGB")
     elif bands == ("L", "A") and arr.dtype == np.uint8:
         img = Image.fromarray(np.ascontiguousarray(arr), "LA")
+    elif bands in (("R", "G", "B", "A"), ("L", "A")):  # a wider alpha: kept apart, see below
+        img = _from_array(arr[..., :-1], None if invalid is None else ~invalid)
+        img = img.convert("RGBA" if img.mode == "RGB" else "LA")
+        img.putalpha(Image.fromarray(_alpha8(arr[..., -1])))
     else:
         img = _from_array(arr, None if invalid is None else ~invalid)
     if invalid is None:
@@ -611,6 +615,21 @@ def _displayed(arr: np.ndarray, bands: tuple[str, ...], nodata=None, masked=None
     alpha[invalid] = 0
     img.putalpha(Image.fromarray(alpha))
     return img
+
+
+def _alpha8(alpha: np.ndarray) -> np.ndarray:
+    """A 16-bit (or wider) alpha band on 0..255 for display, as the statistics read it: 0
+    transparent, any other value at least 1 (``100`` of 65535 counts, so it shows); it was
+    stretched with the colours, and rounded to 0."""
+    if alpha.dtype.kind == "u":
+        top = float(np.iinfo(alpha.dtype).max)
+    else:
+        top = 255.0
+    work = np.nan_to_num(alpha.astype(np.float64), nan=0.0)
+    out = np.clip(np.ceil(work * (255.0 / top)), 0, 255).astype(np.uint8)
+    out[work > 0] = np.maximum(out[work > 0], 1)
+    out[work <= 0] = 0
+    return out
 
 
 #: Float images are shown stretched between these percentiles of their finite values.

@@ -97,3 +97,26 @@ def test_an_image_without_a_mask_stays_opaque(client, images):
     got = client.get("/thumbs/plain.tif")
     with Image.open(io.BytesIO(got.data)) as img:
         assert img.mode == "RGB"  # nothing to hide: no alpha channel at all
+
+
+@pytest.mark.parametrize("bands", ["RGBA", "LA"])
+def test_a_faint_16_bit_alpha_shows_where_it_counts(client, images, bands):
+    # alpha 100 of 65535 is not 0: the statistics count those pixels (GDAL's mask), but the
+    # thumbnail stretched the alpha with the colours and rounded it to 0, transparent
+    import tifffile
+
+    colours = 3 if bands == "RGBA" else 1
+    data = np.zeros((H, W, colours + 1), np.uint16)
+    data[..., :colours] = np.array([30000, 1000, 60000][:colours], np.uint16)
+    data[..., -1] = 65535
+    data[:, : W // 3, -1] = 100
+    data[:, 2 * W // 3 :, -1] = 0
+    photometric = "rgb" if bands == "RGBA" else "minisblack"
+    tifffile.imwrite(images / "a.tif", data, photometric=photometric, extrasamples=[2])
+    band = "R" if bands == "RGBA" else "L"
+    assert client.get(f"/stats/a.tif/count?band={band}").get_json()["value"] == H * (2 * W // 3)
+    alpha = _alpha(client, "a.tif")
+    third = alpha.shape[1] // 3
+    assert (alpha[:, : third - 2] > 0).all()  # faint, but shown
+    assert (alpha[:, third + 2 : 2 * third - 2] == 255).all()
+    assert (alpha[:, 2 * third + 2 :] == 0).all()
