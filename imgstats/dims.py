@@ -204,13 +204,10 @@ def compute_along(
     coords = {name: c for name, c in arr.coords.items() if set(c.dims) <= set(keep)}
     if not single:
         coords["func"] = [f.name for f in parsed]
-    return xr.DataArray(
-        values,
-        dims=out_dims,
-        coords=coords,
-        attrs=dict(data.attrs),
-        name=parsed[0].name if single else None,
-    )
+    out = xr.DataArray(values, dims=out_dims, coords=coords, attrs=dict(data.attrs))
+    # set, not passed: xarray names a DataArray of name=None after its dask array's key
+    out.name = parsed[0].name if single else None
+    return out
 
 
 #: The readings of the samples seen but not valid, which a cell's count gives with the number

@@ -114,11 +114,14 @@ def select(data, window=None, mask=None, polygon=None, **io_options):
         attrs["dataset_mask"] = kept
         attrs["mask_kind"] = plan.valid.mask
     if cut.ndim == 3:
-        return xr.DataArray(cut, dims=(*dims, "band"), coords={"band": list(names)}, attrs=attrs)
-    # a greyscale image keeps its band's name the way open_image records it
-    attrs.setdefault("source", "")
-    attrs["band"] = names[0]
-    return xr.DataArray(cut, dims=dims, attrs=attrs)
+        out = xr.DataArray(cut, dims=(*dims, "band"), coords={"band": list(names)}, attrs=attrs)
+    else:
+        # a greyscale image keeps its band's name the way open_image records it
+        attrs.setdefault("source", "")
+        attrs["band"] = names[0]
+        out = xr.DataArray(cut, dims=dims, attrs=attrs)
+    out.name = None  # not the key of its dask array, which xarray takes for a name
+    return out
 
 
 def _open_for_region(source, io_options):

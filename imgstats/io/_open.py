@@ -242,12 +242,10 @@ def _data_array(data, bands, attrs) -> xr.DataArray:
 
     if data.ndim == 2:
         attrs = {**attrs, "band": bands[0] if bands else "L"}
-        return xr.DataArray(data, dims=("y", "x"), attrs=attrs)
-    if bands is None or len(bands) != data.shape[2]:
-        bands = tuple(str(i) for i in range(data.shape[2]))
-    return xr.DataArray(
-        data,
-        dims=("y", "x", "band"),
-        coords={"band": list(bands)},
-        attrs=attrs,
-    )
+        out = xr.DataArray(data, dims=("y", "x"), attrs=attrs)
+    else:
+        if bands is None or len(bands) != data.shape[2]:
+            bands = tuple(str(i) for i in range(data.shape[2]))
+        out = xr.DataArray(data, dims=("y", "x", "band"), coords={"band": list(bands)}, attrs=attrs)
+    out.name = None  # not the key of its dask array ("tiff-..."), which xarray takes for a name
+    return out
