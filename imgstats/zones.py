@@ -119,8 +119,9 @@ def zonal(
         A label image of the image's ``(y, x)`` shape (numpy, dask, xarray, or a path or URL
         of a label raster), or polygons in pixel coordinates (a GeoJSON FeatureCollection
         dict, the path of a ``.geojson`` file, one Feature or geometry, or a list of
-        geometries or Features; objects with ``__geo_interface__``, such as shapely
-        geometries and geopandas frames, by their GeoJSON). See the module's notes.
+        geometries or Features -- also a 1-d numpy array or pandas Series of them, as
+        shapely 2's vectorized functions give; objects with ``__geo_interface__``, such as
+        shapely geometries and geopandas frames, by their GeoJSON). See the module's notes.
     funcs : str or list of str
         ``min``, ``max``, ``mean``, ``median`` or ``pXXX``.
     band : None, int or str
@@ -197,6 +198,8 @@ def zonal(
     limit = _max_zones(max_zones)
     # shapely geometries, geopandas frames and series, fiona features: their GeoJSON
     zones = getattr(zones, "__geo_interface__", zones)
+    if getattr(getattr(zones, "dtype", None), "kind", None) == "O" and np.ndim(zones) == 1:
+        zones = list(zones)  # shapely 2's vectorized geometries, a Series of them: a list
     if _is_geojson_path(zones):  # read here: its crs member says what its coordinates are
         zones = _read_geojson(zones, io_options)
     values, dtype, nb, nodata, valid = _values(source, band, scheduler, io_options)
