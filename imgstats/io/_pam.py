@@ -94,3 +94,44 @@ def _number(match) -> float | None:
         return float(match.group(1).strip())
     except ValueError:
         return math.nan
+
+
+def nodata_number(text, dtype):
+    """A GDAL_NODATA (or PAM ``NoDataValue``) text's number as GDAL reads it for samples of
+    ``dtype``: exactly for 64-bit integers (:func:`~._valid.integer_of_tag`), else as a
+    double (:func:`~._valid.nodata_of_tag`)."""
+    import numpy as np
+
+    from ._valid import integer_of_tag, nodata_of_tag
+
+    wide = dtype is not None and np.dtype(dtype) in (np.int64, np.uint64)
+    return integer_of_tag(text, dtype) if wide else nodata_of_tag(text)
+
+
+def pam_nodata(source, colours: int, dtype, nodata):
+    """``(nodata, problem)`` of an image's first ``colours`` bands once an ``.aux.xml``
+    beside it is read: a band's ``NoDataValue`` there takes the place of the file's own
+    ``nodata`` (as in GDAL).
+
+    ``problem`` says why none applies when the bands end up with different nodata values,
+    which imgstats does not apply (one value leaves out every band's samples equal to it);
+    the statistics then refuse the file, unless ``raw=True`` or ``nodata=`` (or its mask).
+    """
+    from ._valid import stored_nodata
+
+    pam = pam_bands(source)
+    if not any(band.nodata is not None for band in pam.values()):
+        return nodata, None
+    values = []
+    for b in range(max(colours, 1)):
+        text = pam[b].nodata if b in pam else None
+        values.append(nodata if text is None else nodata_number(text, dtype))
+    # compared as the samples hold them: "nan" on an integer band is no nodata, as none
+    kept = [stored_nodata(v, dtype) for v in values]
+    if len({"nan" if isinstance(v, float) and math.isnan(v) else v for v in kept}) > 1:
+        said = ", ".join("none" if v is None else str(v) for v in kept)
+        return None, (
+            f"{describe(source)}: its .aux.xml gives its bands different nodata values "
+            f"({said}), which imgstats does not apply: pass one nodata= value, or raw=True"
+        )
+    return values[0], None

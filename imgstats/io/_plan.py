@@ -432,13 +432,14 @@ def _open_path(
 ) -> ReadPlan:
     """Open a path or URL: Pillow's memory or a TIFF stream when counted here, else an array."""
     from ._open import open_image
+    from ._pam import pam_sidecar
     from ._sources import is_url
     from ._tiff import check_page
 
     page = check_page(page)
     fast = local and chunks is None and not is_url(source)
     tiff = fast and _is_tiff_file(source)
-    if fast and not page and not tiff and palette == "rgb":
+    if fast and not page and not tiff and palette == "rgb" and not pam_sidecar(source):
         plan = _pillow_plan(source, pixel_limit, follow)
         if plan is not None:
             return with_validity(plan, raw, nodata)

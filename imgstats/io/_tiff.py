@@ -291,13 +291,14 @@ def _gdal_facts(tif, tpage, page: int, source, meaning: Meaning):
     when it gives one (:func:`_pam_nodata`).
     """
     from ._geo import base_page, page_georeference, subfile_type
+    from ._pam import nodata_number
 
     reduced = subfile_type(tpage) & 1
     base = base_page(tif, page) if reduced else page
     tag = tpage.tags.get(42113)  # GDAL_NODATA, ASCII
     if tag is None and base != page:
         tag = tif.pages[base].tags.get(42113)
-    nodata = None if tag is None else _nodata_number(_raw_ascii(tif, tag), tpage.dtype)
+    nodata = None if tag is None else nodata_number(_raw_ascii(tif, tag), tpage.dtype)
     problem = None
     if base == 0:
         nodata, problem = _pam_nodata(source, tpage, meaning, nodata)
@@ -314,44 +315,14 @@ def _gdal_facts(tif, tpage, page: int, source, meaning: Meaning):
     return nodata, problem, mask_page, page_georeference(tif, page, source)
 
 
-def _nodata_number(text, dtype):
-    """A GDAL_NODATA text's number as GDAL reads it for samples of ``dtype``: exactly for
-    64-bit integers (:func:`~._valid.integer_of_tag`), else as a double."""
-    from ._valid import integer_of_tag, nodata_of_tag
-
-    wide = dtype is not None and np.dtype(dtype) in (np.int64, np.uint64)
-    return integer_of_tag(text, dtype) if wide else nodata_of_tag(text)
-
-
 def _pam_nodata(source, tpage, meaning: Meaning, nodata):
-    """``(nodata, problem)`` of a page's colour bands once an ``.aux.xml`` beside it is read:
-    a band's ``NoDataValue`` there takes the place of the GDAL_NODATA tag's (as in GDAL).
+    """``(nodata, problem)`` of a page's colour bands once an ``.aux.xml`` beside it is read
+    (:func:`~._pam.pam_nodata`)."""
+    from ._pam import pam_nodata
 
-    ``problem`` says why none applies when the bands end up with different nodata values,
-    which imgstats does not apply (one value leaves out every band's samples equal to it);
-    the statistics then refuse the file, unless ``raw=True`` or ``nodata=`` (or its mask).
-    """
-    from ._pam import pam_bands
-    from ._valid import stored_nodata
-
-    pam = pam_bands(source)
-    if not any(band.nodata is not None for band in pam.values()):
-        return nodata, None
     samples = int(tpage.samplesperpixel)
     alpha = samples > 1 and meaning.bands[-1] == "A"
-    values = []
-    for b in range(samples - 1 if alpha else samples):
-        text = pam[b].nodata if b in pam else None
-        values.append(nodata if text is None else _nodata_number(text, tpage.dtype))
-    # compared as the samples hold them: "nan" on an integer band is no nodata, as none
-    kept = [stored_nodata(v, tpage.dtype) for v in values]
-    if len({"nan" if isinstance(v, float) and math.isnan(v) else v for v in kept}) > 1:
-        said = ", ".join("none" if v is None else str(v) for v in kept)
-        return None, (
-            f"{describe(source)}: its .aux.xml gives its bands different nodata values "
-            f"({said}), which imgstats does not apply: pass one nodata= value, or raw=True"
-        )
-    return values[0], None
+    return pam_nodata(source, samples - 1 if alpha else samples, tpage.dtype, nodata)
 
 
 def _pam_scales(tif, tpage, page: int, source, scales, nbands: int):

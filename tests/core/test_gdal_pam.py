@@ -18,7 +18,10 @@ from imgstats.io import _pam
 
 from .oracle import check_all
 
-pytestmark = pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning"),
+    pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning"),
+]
 
 FUNCS = ["count", "masked_pixels", "min", "max", "mean", "median"]
 H, W = 60, 90
@@ -122,3 +125,41 @@ def test_a_hostile_aux_xml_is_refused_or_ignored(tmp_path, monkeypatch):
     (tmp_path / "pam.tif.aux.xml").write_text(" " * 101)
     with pytest.raises(UnreadableImage, match="aux.xml is over"):
         imgstats.compute(path, "count")
+
+
+def _png(path, data, **save):
+    from PIL import Image
+
+    Image.fromarray(data).save(path, **save)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("kind", "pam"),
+    [
+        ("grey", _band(1, NoDataValue=4)),  # gdal_translate -of PNG -a_nodata 4 writes it there
+        ("rgb", "".join(_band(b, NoDataValue=0) for b in (1, 2, 3))),
+        ("grey-trns", _band(1, NoDataValue=4)),  # the PNG's own transparent grey wins
+        ("grey16", _band(1, NoDataValue=300)),
+    ],
+)
+@pytest.mark.parametrize("how", ["path", "chunks", "open_image"])
+def test_an_aux_xml_nodata_beside_a_png(tmp_path, kind, pam, how):
+    grey = (np.arange(H * W).reshape(H, W) % 11).astype(np.uint8)
+    if kind == "rgb":
+        path = _png(tmp_path / "a.png", np.stack([grey, grey[::-1], (grey + 3) % 11], -1))
+    elif kind == "grey-trns":
+        path = _png(tmp_path / "a.png", grey, transparency=2)
+    elif kind == "grey16":
+        path = _png(tmp_path / "a.png", grey.astype(np.uint16) * 100)
+    else:
+        path = _png(tmp_path / "a.png", grey)
+    (tmp_path / "a.png.aux.xml").write_text(f"<PAMDataset>{pam}</PAMDataset>")
+    with rasterio.open(path) as src:
+        values, valid = src.read(), src.read_masks() > 0
+    want = values[valid]
+    source = imgstats.open_image(path) if how == "open_image" else path
+    kw = {"chunks": 17} if how == "chunks" else {}
+    got = imgstats.compute(source, ["count", "mean", "median"], **kw)
+    assert got["count"] == want.size < values.size
+    check_all({f: got[f] for f in ("mean", "median")}, want, ["mean", "median"])
