@@ -347,12 +347,12 @@ def _known_dtype(source, io_options):
         return None
     if isinstance(source, (str, os.PathLike)):
         from .io import read_header
-        from .io._sources import is_url
+        from .io._sources import is_url, open_local
 
         if is_url(source):
             return None
         try:
-            with open(source, "rb") as fh:
+            with open_local(source) as fh:  # a pipe: refused, not waited on
                 header = read_header(fh, str(source), page=io_options.get("page", 0))
             return np.dtype(header["dtype"])
         except (OSError, ImgStatsError, TypeError, KeyError):

@@ -843,10 +843,11 @@ def _pillow_plan(path, pixel_limit, follow=None) -> ReadPlan | None:
 
 
 def _is_tiff_file(path) -> bool:
+    from ._sources import open_local
     from ._tiff import is_tiff
 
     try:
-        with open(path, "rb") as fh:
+        with open_local(path) as fh:  # a pipe: UnreadableImage, not a wait for its writer
             return is_tiff(fh.read(4))
     except OSError:
         return False  # open_image raises the right error

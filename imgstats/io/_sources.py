@@ -6,6 +6,7 @@ import contextlib
 import io
 import os
 import re
+import stat
 import sys
 from collections.abc import Iterator
 from typing import IO
@@ -119,6 +120,25 @@ def check_host(url: str) -> None:
         raise ValueError(f"the URL names no host (write {parts.scheme}://HOST/PATH)")
 
 
+def open_local(path) -> IO[bytes]:
+    """Open a local file for binary reading, as ``open(path, "rb")``; a pipe is refused.
+
+    ``open()`` of a named pipe waits for a writer for ever, and a pipe's bytes cannot be
+    read out of order as a decoder does (``/dev/stdin`` of ``cat a.tif |``): "not seekable".
+
+    Raises
+    ------
+    UnreadableImage
+        ``path`` is a pipe; ``OSError`` as ``open()`` raises it otherwise.
+    """
+    if stat.S_ISFIFO(os.stat(path).st_mode):
+        raise UnreadableImage(
+            f"{describe(path)} is a pipe, not a file: an image is read out of order, "
+            "save what the pipe gives to a file first"
+        )
+    return open(path, "rb")  # noqa: SIM115 -- the caller closes it
+
+
 @contextlib.contextmanager
 def open_source(source, storage_options: dict | None = None) -> Iterator[IO[bytes]]:
     """Open a local path or fsspec URL for binary reading.
@@ -141,14 +161,14 @@ def open_source(source, storage_options: dict | None = None) -> Iterator[IO[byte
             opened = fsspec.open(source, "rb", **(storage_options or {}))
             fh = read_whole_if_streaming(opened.open(), source)
         else:
-            fh = open(os.fspath(source), "rb")  # noqa: SIM115 -- closed below
+            fh = open_local(os.fspath(source))
     except (FileNotFoundError, NotADirectoryError) as exc:
         if _store_failed(exc):
             raise StoreUnavailable(
                 f"could not open {describe(source)}: {exc.__cause__ or exc}"
             ) from exc
         raise ImageNotFound(f"no image at {describe(source)}") from exc
-    except ImageTooLarge:
+    except (ImageTooLarge, UnreadableImage):
         raise
     except IsADirectoryError as exc:
         raise UnreadableImage(f"{describe(source)} is a folder, not an image") from exc

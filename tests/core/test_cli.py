@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import errno
 import importlib.util
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -192,42 +191,31 @@ def _start(*args):
     )
 
 
-def _writer_of(fifo, proc, seconds: float = 60) -> int:
-    """The write end of ``fifo`` once ``proc`` has opened it to read: a failure, not a hang,
-    if it never does."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-        except OSError as exc:  # ENXIO: no reader yet
-            if exc.errno != errno.ENXIO or proc.poll() is not None or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
-
-
 @pytest.mark.slow
-def test_ctrl_c_exits_130_without_a_traceback(tmp_path):
+def test_ctrl_c_exits_130_without_a_traceback():
     # was a KeyboardInterrupt traceback, and the status of a process killed by SIGINT
-    fifo = tmp_path / "arriving.tif"
-    os.mkfifo(fifo)  # the image never comes: the command waits for it in main() ...
-    proc = _start("stats", fifo, "min")
-    writer = _writer_of(fifo, proc)  # ... once it has opened the FIFO, which this proves
-    try:
-        out, err = _interrupt(proc)
-    finally:
-        os.close(writer)
-        if proc.poll() is None:  # a failure, not a hang, and no pipe left open
-            proc.kill()
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(60)  # a failure, not a hang, if the command never asks
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/arriving.tif"
+        proc = _start("stats", url, "min")
+        try:
+            conn, _ = server.accept()  # the image never comes: the command waits for it
+            with conn:
+                conn.settimeout(60)
+                assert conn.recv(1 << 16)  # ... in main(), once it has asked, which this proves
+                out, err = _interrupt(proc)
+        finally:
+            if proc.poll() is None:  # a failure, not a hang, and no pipe left open
+                proc.kill()
             proc.communicate()
     assert proc.returncode == 130
     assert out == "" and err == "imgstats: interrupted\n"
 
 
 def _interrupt(proc, tries: int = 12) -> tuple[str, str]:
-    """Ctrl-C, again every 5 s until ``proc`` ends: a SIGINT that lands after the FIFO's
-    open() returned but before its read() began is handled by no Python code until the next
-    one (the read then blocks with the signal already taken; a loaded machine widens that
-    window), as a person would press Ctrl-C again."""
+    """Ctrl-C, again every 5 s until ``proc`` ends: a SIGINT that lands while no Python code
+    runs may be taken by a call that then blocks (a loaded machine widens that window), as a
+    person would press Ctrl-C again."""
     for _ in range(tries):
         proc.send_signal(signal.SIGINT)
         try:
