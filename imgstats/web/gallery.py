@@ -520,15 +520,27 @@ def _preview(image: str) -> Response:
         and max(info["width"], info["height"]) <= limit
         and info.get("bytes", 0) <= _ORIGINAL_MAX_BYTES
     ):
-        return _image_response(service.read(image), mimetype, info["version"])
+        data, version = of_one_version(lambda: _original_now(image), _racy_read)
+        return _image_response(data, mimetype, version)
     return _rendering(image, "preview", limit, 85)
 
 
+def _original_now(image: str):
+    """``((bytes, version), changed)``: the file's bytes and the version they were read at;
+    ``changed`` when the file changed while it was read (see ``of_one_version``)."""
+    service = _service()
+    version = service.version(image)
+    data = service.read(image)
+    return (data, version), cacheable(version) and not service.store.unchanged(image, version)
+
+
+def _racy_read(read: tuple[bytes, str]) -> tuple[bytes, str]:
+    """The bytes of a file that kept changing as it was read, with a one-time version."""
+    return read[0], racy(read[1])
+
+
 def _rendering(image: str, kind: str, size: int, quality: int) -> Response:
-    data, version = of_one_version(
-        lambda: _rendered_now(image, kind, size, quality),
-        lambda read: (read[0], racy(read[1])),
-    )
+    data, version = of_one_version(lambda: _rendered_now(image, kind, size, quality), _racy_read)
     return _image_response(data, MEDIA_TYPE, version)
 
 

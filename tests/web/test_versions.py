@@ -253,17 +253,18 @@ def test_a_change_while_reading_is_not_cached(images, monkeypatch):
         service.close()
 
 
-def _rename_after_the_first_look(service, images, monkeypatch):
-    """The store's ``stat`` and the list of the old token, once ``a.tif`` was looked at and
-    then replaced by :func:`_atomic_rename` (after the look, before the read)."""
+def _rename_after_the_first_look(service, images, monkeypatch, image="a.tif"):
+    """The store's ``stat`` and the list of the old token, once ``image`` was looked at and
+    then replaced by ``ready`` of its suffix (:func:`_atomic_rename`), after the look and
+    before the read."""
     stat = service.store.stat
     renamed = []
 
     def stat_then_rename(name):
         version = stat(name)
-        if name == "a.tif" and not renamed:
+        if name == image and not renamed:
             renamed.append(version.token)
-            _atomic_rename(images)
+            os.replace(images / f"ready{os.path.splitext(image)[1]}", images / image)
         return version
 
     monkeypatch.setattr(service.store, "stat", stat_then_rename)
@@ -466,5 +467,34 @@ def test_a_rename_between_the_look_and_the_rendering_keeps_no_wrong_picture(
         with app.app_context():
             kept = list(gallery.cache()._items)
         assert kept and all(key[-1] == new for key in kept)  # nothing under the old one
+    finally:
+        service.close()
+
+
+def test_a_rename_between_the_look_and_the_read_of_a_preview_sent_as_it_is(images, monkeypatch):
+    """A small PNG is sent as it is: looked at, then replaced by a rename before it is read,
+    its new bytes went out under the old version's ``ETag``, for a year with ``?v=`` (an
+    immutable answer: a browser showed them for that version, again after a rollback)."""
+    from PIL import Image
+
+    pixels = np.zeros((64, 64), dtype=np.uint8)
+    pixels[:, 32:] = 255
+    Image.fromarray(pixels).save(images / "a.png")
+    Image.fromarray(pixels[:, ::-1]).save(images / "ready.png")
+    new_bytes = (images / "ready.png").read_bytes()
+    app = _settled_app(images, racy=0.0)
+    service = app.extensions["imgstats"]
+    stat, renamed = _rename_after_the_first_look(service, images, monkeypatch, "a.png")
+    client = app.test_client()
+    try:
+        old = stat("a.png").token
+        response = client.get(f"/previews/a.png?v={old}")
+        assert response.status_code == 200 and response.mimetype == "image/png"
+        monkeypatch.setattr(service.store, "stat", stat)
+        new = stat("a.png").token
+        assert renamed == [old] and old != new
+        assert response.data == new_bytes  # the new bytes ...
+        assert response.headers["ETag"] == f'"{new}"'  # ... under their own version
+        assert "immutable" not in response.headers["Cache-Control"]  # not the URL's
     finally:
         service.close()
