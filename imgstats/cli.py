@@ -103,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_STATS_EPILOG,
         formatter_class=_Formatter,
     )
+    stats.set_defaults(_parser=stats)
     stats.add_argument(
         "source",
         metavar="SOURCE",
@@ -234,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
         "column per function plus count, as CSV (or JSON) on stdout. Empty zones have count 0 "
         "and empty values.",
     )
+    zonal.set_defaults(_parser=zonal)
     zonal.add_argument("source", help="image file or URL")
     zonal.add_argument("zones", help="label raster (file or URL) or a .geojson file")
     zonal.add_argument("funcs", nargs="+", help="min, max, mean, median or pXXX")
@@ -277,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
         "gallery, under gunicorn (or Flask's development server with --dev).",
         formatter_class=_Formatter,
     )
+    serve.set_defaults(_parser=serve)
     serve.add_argument(
         "--images",
         default=None,
@@ -361,9 +364,24 @@ def _drop_stdout() -> None:
     os.close(devnull)
 
 
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """The arguments of ``argv``; a command's options may come between its positionals.
+
+    ``imgstats stats a.png max --band G median`` was "unrecognized arguments: median" under
+    the usage of ``imgstats`` itself: argparse takes a command's positionals in one run. What
+    the command leaves is parsed again by the command's parser, options first, which names
+    an argument it does not take under its own usage.
+    """
+    args, extra = parser.parse_known_args(argv)
+    if not extra:
+        return args
+    rest = argv[argv.index(args.command) + 1 :]
+    return args._parser.parse_intermixed_args(rest, argparse.Namespace(command=args.command))
+
+
 def _run(argv: list[str] | None) -> int:
     """:func:`main` without its handling of Ctrl-C and of a closed stdout."""
-    args = build_parser().parse_args(argv)
+    args = _parse(build_parser(), sys.argv[1:] if argv is None else list(argv))
     if args.command == "serve":
         serve = _web_serve(args.dev)
         if serve is None:

@@ -256,6 +256,25 @@ def test_chunks_option_gives_the_same_numbers(images, capsys):
     check_all(json.loads(capsys.readouterr().out), arrays["f32.tif"], ["p10", "p90"])
 
 
+def test_options_may_come_between_the_functions(images, capsys):
+    # "imgstats stats a.png max --band G median" was "imgstats: error: unrecognized
+    # arguments: median", under the usage of imgstats itself
+    folder, arrays = images
+    source = str(folder / "rgb.png")
+    assert main(["stats", source, "max", "--band", "G", "median", "--json"]) == 0
+    check_all(json.loads(capsys.readouterr().out), arrays["rgb.png"][..., 1], ["max", "median"])
+    assert main(["stats", "--json", source, "max", "--band", "G", "median"]) == 0
+    check_all(json.loads(capsys.readouterr().out), arrays["rgb.png"][..., 1], ["max", "median"])
+
+
+def test_an_argument_a_command_does_not_take_is_named_under_its_usage(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["serve", "--port", "8", "extra"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: imgstats serve") and "unrecognized arguments: extra" in err
+
+
 def test_usage_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["stats"])
