@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -126,6 +126,26 @@ class Meaning:
         if self.dtype.kind == "u":
             return self.maxval - stored if 0 <= stored <= self.maxval else None
         return -1 - stored
+
+    def with_transparent_index(self, index) -> Meaning:
+        """This palette meaning with its nodata ``index`` as an alpha band (0 there, 255
+        elsewhere), as GDAL expands a palette to RGBA (``gdal_translate -expand rgba``): GDAL
+        leaves out the *pixels* of that index, which the colours alone cannot say (another
+        index may share its colour, and a colour sample may equal the index). ``self`` when
+        it is not a palette's colours, has an alpha already, or no index can be ``index``."""
+        if (
+            self.photometric != "palette"
+            or self.lut is None
+            or self.lut.ndim != 2
+            or self.bands != ("R", "G", "B")
+            or index is None
+            or not (math.isfinite(index) and 0 <= index < self.lut.shape[0])
+        ):
+            return self
+        alpha = np.full((self.lut.shape[0], 1), 255, np.uint8)
+        alpha[int(index)] = 0
+        lut = np.concatenate([self.lut, alpha], axis=1)
+        return replace(self, bands=("R", "G", "B", "A"), lut=lut)
 
     def _transform(self, block: np.ndarray) -> np.ndarray:
         if block.dtype == np.bool_:

@@ -195,7 +195,14 @@ def tiff_facts(tif, source, page: int = 0, pixel_limit: int | None = None, palet
 
         fill = filled_nodata(nodata, tpage.dtype)
         # GDAL's tag names a stored sample, truncated to an integer type's as GDAL casts it
-        nodata = meaning.value_of_stored(stored_nodata(nodata, tpage.dtype))
+        index = stored_nodata(nodata, tpage.dtype)
+        expanded = meaning.with_transparent_index(index)
+        if expanded is not meaning:  # a palette's nodata index: its pixels, by an alpha band
+            meaning, nodata = expanded, None
+            nbands = len(meaning.bands)
+            shape = (height, width, nbands)
+        else:
+            nodata = meaning.value_of_stored(index)
         scales = None
         if meaning.photometric != "palette":  # a palette's colours have no scale
             from ._meaning import gdal_scales

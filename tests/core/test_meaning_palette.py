@@ -115,3 +115,34 @@ def test_cli_palette_index(palette_tif, capsys):
     assert capsys.readouterr().out == f"majority {_oracle(CLASSES)['majority']}\n"
     assert main(["stats", "imgstats/data/gallery/IMG_1.jpg", "max", "--palette", "index"]) == 2
     assert "has no palette" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
+def test_a_palette_tiffs_nodata_index_leaves_its_pixels_out_of_the_colours(tmp_path, read, sparse):
+    # GDAL's nodata names an index: the colours of those pixels are not valid. It was
+    # compared with the colour samples instead, so the pixels of index 5 counted and any
+    # colour sample equal to 5 (index 2's blue, 6) was left out
+    path = tmp_path / "nd.tif"
+    profile = dict(driver="GTiff", width=90, height=60, count=1, dtype="uint8", nodata=5)
+    profile.update(photometric="palette", tiled=True, blockxsize=32, blockysize=16)
+    colours = {i: ((37 * i) % 256, (255 - 9 * i) % 256, (3 * i) % 256, 255) for i in range(256)}
+    colours[3] = (111, 5, 9, 255)  # a colour sample equal to the nodata index
+    classes = CLASSES.copy()
+    classes[:10, :10] = 5
+    height, width = (32, 64) if sparse else classes.shape  # sparse: empty tiles are index 5
+    with rasterio.open(path, "w", **profile, SPARSE_OK=sparse) as dst:
+        window = rasterio.windows.Window(0, 0, width, height)
+        dst.write(classes[:height, :width], 1, window=window)
+        dst.write_colormap(1, colours)
+    with rasterio.open(path) as src:
+        index, valid = src.read(1), src.read_masks(1) > 0
+    lut = np.array([colours[i][:3] for i in range(256)], np.uint8)
+    want = lut[index[valid]].ravel()
+    assert want.size < 3 * index.size
+    got = read(path, ["count", "masked_pixels", "mean", "median", "unique"])
+    assert (got["count"], got["masked_pixels"]) == (want.size, 3 * index.size - want.size)
+    assert got["mean"] == pytest.approx(float(want.mean()), rel=1e-12)
+    assert got["median"] == float(np.median(want))
+    assert got["unique"] == np.unique(want).size
+    assert read(path, "count", palette="index") == int(valid.sum())
+    assert read(path, "count", raw=True) == 3 * index.size  # the alpha is never pooled
