@@ -337,11 +337,14 @@ def _region(data, window, mask, polygon):
                 )
             mask = mask[y0:y1, x0:x1]
         if polygon is not None:
-            from .regions import polygon_rings
+            from .regions import polygon_parts
 
-            rings = polygon_rings(polygon)  # shifted into the window
+            parts = polygon_parts(polygon)  # shifted into the window
             shift = np.array([x0, y0], np.float64)
-            polygon = {"type": "Polygon", "coordinates": [(r - shift).tolist() for r in rings]}
+            polygon = {
+                "type": "MultiPolygon",
+                "coordinates": [[(r - shift).tolist() for r in rings] for rings in parts],
+            }
         height, width = y1 - y0, x1 - x0
     if mask is None and polygon is None:
         return data, None

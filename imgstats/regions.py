@@ -42,6 +42,7 @@ __all__ = [
     "parse_window",
     "clip_window",
     "rasterize_polygon",
+    "polygon_parts",
     "polygon_rings",
     "MAX_POLYGON_VERTICES",
 ]
@@ -177,6 +178,39 @@ def polygon_rings(polygon) -> list[np.ndarray]:
             raise InvalidOption("degenerate polygon: all its vertices lie on one line")
         out.append(pts)
     return out
+
+
+def polygon_parts(polygon) -> list[list[np.ndarray]]:
+    """Check a polygon or a GeoJSON MultiPolygon and return its polygons (their union is
+    the region), each a list of rings as :func:`polygon_rings` gives them.
+
+    Raises
+    ------
+    InvalidOption
+        As :func:`polygon_rings`, for any part (named by its index); a MultiPolygon of no
+        part; more than :data:`MAX_POLYGON_VERTICES` vertices in all.
+    """
+    polygon = getattr(polygon, "__geo_interface__", polygon)  # a shapely MultiPolygon, say
+    geometry = polygon
+    if isinstance(polygon, dict) and polygon.get("type") == "Feature":
+        geometry = polygon.get("geometry")
+    if not (isinstance(geometry, dict) and geometry.get("type") == "MultiPolygon"):
+        return [polygon_rings(polygon)]
+    coords = geometry.get("coordinates")
+    if not isinstance(coords, (list, tuple)) or not coords:
+        raise InvalidOption("a GeoJSON MultiPolygon needs a non-empty list of polygons")
+    parts = []
+    total = 0
+    for i, part in enumerate(coords):
+        try:
+            rings = polygon_rings({"type": "Polygon", "coordinates": part})
+        except InvalidOption as exc:
+            raise InvalidOption(f"MultiPolygon part {i}: {exc}") from None
+        total += sum(len(r) for r in rings)
+        if total > MAX_POLYGON_VERTICES:
+            raise InvalidOption(f"the polygon has more than {MAX_POLYGON_VERTICES} vertices")
+        parts.append(rings)
+    return parts
 
 
 #: The types of coordinates a ring read from JSON holds: checked at once, as a set.
@@ -315,17 +349,17 @@ class PolygonRegion:
     def __init__(self, height: int, width: int, window=None, mask=None, polygon=None):
         from ._raster import Layer
 
-        rings = polygon_rings(polygon)
-        ext = rings[0]
-        if np.abs(np.concatenate(rings)).max() > _MAX_COORDINATE:
+        parts = polygon_parts(polygon)
+        if np.abs(np.concatenate([r for rings in parts for r in rings])).max() > _MAX_COORDINATE:
             raise InvalidOption("polygon coordinates beyond 2**31 pixels")
+        ext = np.concatenate([rings[0] for rings in parts])  # the exteriors hold the rest
         bbox = (
             math.floor(ext[:, 0].min()),
             math.floor(ext[:, 1].min()),
             math.ceil(ext[:, 0].max()) + 1,
             math.ceil(ext[:, 1].max()) + 1,
         )
-        self.layer = Layer([(bbox, [rings])])
+        self.layer = Layer([(bbox, parts)])
         self.mask = mask
         box = _intersect((0, 0, width, height), bbox)
         if window is not None:

@@ -208,15 +208,25 @@ def _bbox(bbox) -> tuple[float, float, float, float]:
     return minx, miny, maxx, maxy
 
 
-def _geometry_rings(geometry) -> list:
+def _geometry_parts(geometry) -> tuple[str, list]:
+    """``(type, polygons)`` of a GeoJSON Polygon or MultiPolygon (or a Feature of one): each
+    polygon a list of rings."""
+    geometry = getattr(geometry, "__geo_interface__", geometry)  # a shapely geometry
     if isinstance(geometry, dict) and geometry.get("type") == "Feature":
         geometry = geometry.get("geometry") or {}
-    if not isinstance(geometry, dict) or geometry.get("type") != "Polygon":
-        raise InvalidOption("a geometry in map coordinates must be a GeoJSON Polygon")
-    rings = geometry.get("coordinates")
-    if not isinstance(rings, (list, tuple)) or not rings:
-        raise InvalidOption("a GeoJSON Polygon needs a list of rings in 'coordinates'")
-    return rings
+    kind = geometry.get("type") if isinstance(geometry, dict) else None
+    if kind not in ("Polygon", "MultiPolygon"):
+        raise InvalidOption(
+            "a geometry in map coordinates must be a GeoJSON Polygon or MultiPolygon"
+        )
+    coords = geometry.get("coordinates")
+    if not isinstance(coords, (list, tuple)) or not coords:
+        raise InvalidOption(f"a GeoJSON {kind} needs a list of rings in 'coordinates'")
+    parts = [coords] if kind == "Polygon" else list(coords)
+    for part in parts:
+        if not isinstance(part, (list, tuple)) or not part:
+            raise InvalidOption(f"a GeoJSON {kind} needs a list of rings in 'coordinates'")
+    return kind, parts
 
 
 def map_region(geo: Georeference | None, bbox=None, geometry=None, crs=None):
@@ -228,7 +238,7 @@ def map_region(geo: Georeference | None, bbox=None, geometry=None, crs=None):
         The raster's.
     bbox : (minx, miny, maxx, maxy) or str, optional
         In ``crs`` (the raster's CRS by default).
-    geometry : GeoJSON Polygon (or Feature), optional
+    geometry : GeoJSON Polygon or MultiPolygon (or Feature), optional
         In ``crs``.
     crs : str, optional
         The CRS of ``bbox`` and ``geometry``: ``None`` or ``"raster"`` for the raster's own,
@@ -299,8 +309,9 @@ def map_region(geo: Georeference | None, bbox=None, geometry=None, crs=None):
         else:
             pixel_polygon = {"type": "Polygon", "coordinates": [corners]}
     if geometry is not None:
-        rings = [to_pixels(ring) for ring in _geometry_rings(geometry)]
-        shape = {"type": "Polygon", "coordinates": rings}
+        kind, parts = _geometry_parts(geometry)
+        pixels = [[to_pixels(ring) for ring in rings] for rings in parts]
+        shape = {"type": kind, "coordinates": pixels[0] if kind == "Polygon" else pixels}
         if pixel_polygon is not None:
             raise InvalidOption("give a bbox or a polygon in map coordinates, not both")
         pixel_polygon = shape
