@@ -156,7 +156,7 @@ def _values(obj, funcs, dims, skipna: bool):
     if any(obj.sizes[d] == 0 for d in dims):
         raise InvalidOption(f"nothing to reduce: a dim of {dims} has length 0")
     lazy = hasattr(obj.data, "dask")
-    if len(dims) == len(obj.dims):
+    if len(dims) == len(obj.dims) and _every_sample_counts(obj):
         if lazy:
             values = _graph(obj.data, funcs)
         else:
@@ -171,6 +171,17 @@ def _values(obj, funcs, dims, skipna: bool):
         hasnan = obj.isnull().any(dim=list(dims)).data
         values = _where_nan(values, hasnan, lazy)
     return values
+
+
+def _every_sample_counts(obj) -> bool:
+    """Whether every sample but NaN counts: no nodata value in the attrs (``_FillValue`` of
+    rioxarray, ``nodata`` of :func:`imgstats.open_image`) and no file behind the array whose
+    mask or alpha :func:`imgstats.dims.compute_along` reads. Else the reduction of every dim
+    goes through it too, which leaves those samples out."""
+    from .io._plan import attr_nodata
+
+    attrs = obj.attrs
+    return attr_nodata(attrs) is None and not {"source", "dataset_mask"} & set(attrs)
 
 
 def _where_nan(values, hasnan, lazy):

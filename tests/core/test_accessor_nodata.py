@@ -1,0 +1,56 @@
+"""``da.imgstats.median()`` and ``.quantile(q)`` over every dim leave nodata out, as ``dim=``
+over some dims and :func:`imgstats.compute` do.
+
+Reducing every dim took a shortcut that counted every sample but NaN: the ``_FillValue``
+of ``rioxarray.open_rasterio`` and the ``nodata`` of :func:`imgstats.open_image` were counted
+as values (median 499 where numpy's of the valid samples is 502). numpy is the oracle.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+import xarray as xr
+
+import imgstats
+
+NODATA = -9999
+RNG = np.random.default_rng(1313)
+DATA = RNG.integers(0, 1000, (2, 30, 40)).astype(np.int16)
+DATA[:, :6, :9] = NODATA
+VALID = DATA[DATA != NODATA]
+
+
+def _arrays(tmp_path):
+    yield xr.DataArray(DATA, dims=("band", "y", "x"), attrs={"_FillValue": NODATA})
+    yield xr.DataArray(DATA, dims=("band", "y", "x"), attrs={"nodata": NODATA})
+    path = tmp_path / "nodata.tif"
+    tifffile.imwrite(
+        path,
+        DATA.transpose(1, 2, 0),
+        photometric="minisblack",
+        planarconfig="contig",
+        extratags=[(42113, "s", 0, "-9999", True)],
+    )
+    yield imgstats.open_image(path)
+    rioxarray = pytest.importorskip("rioxarray")
+    import rasterio
+
+    rpath = tmp_path / "rio.tif"
+    profile = dict(driver="GTiff", height=30, width=40, count=2, dtype="int16", nodata=NODATA)
+    with rasterio.open(rpath, "w", crs="EPSG:32633", **profile) as ds:
+        ds.write(DATA)
+    yield rioxarray.open_rasterio(rpath)
+
+
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+@pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")
+@pytest.mark.parametrize("lazy", [False, True])
+def test_every_dim_leaves_nodata_out(tmp_path, lazy):
+    for arr in _arrays(tmp_path):
+        arr = arr.chunk({"x": 13}) if lazy else arr
+        assert float(arr.imgstats.median()) == np.quantile(VALID, 0.5)
+        got = arr.imgstats.quantile([0.1, 0.99]).values.tolist()
+        assert got == np.quantile(VALID, [0.1, 0.99]).tolist()
+        assert float(arr.imgstats.median(dim=list(arr.dims))) == np.quantile(VALID, 0.5)
