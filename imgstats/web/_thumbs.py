@@ -340,12 +340,16 @@ class RenderCache:
         if self.folder is None:
             return
         path = self._path(key)
+        tmp = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
                 tmp.write(data)
             os.replace(tmp.name, path)
         except OSError:  # a full or read-only disk costs renderings, not requests
+            if tmp is not None:  # nor the space of a partial file, which prune() never sees
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp.name)
             return
         with self._lock:
             self._writes += 1

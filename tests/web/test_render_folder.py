@@ -96,3 +96,42 @@ def test_files_are_named_by_a_keyed_digest(tmp_path):
     # with a CACHE_KEY the names differ again
     keyed = RenderCache(0, folder, secret="a secret of sixteen+")
     assert keyed.get_or_render(KEY, lambda: b"keyed") == b"keyed"
+
+
+def _leftovers(folder) -> list[str]:
+    """Every file of the folder but its key file and renderings."""
+    return sorted(
+        str(p.relative_to(folder))
+        for p in folder.rglob("*")
+        if p.is_file() and p.name != "key" and p.suffix != ".webp" and "locks" not in p.parts
+    )
+
+
+def test_a_write_the_disk_refuses_leaves_no_partial_file(tmp_path):
+    """A full disk (here: a file size limit, which fails the write as ENOSPC does) left each
+    rendering's partial temporary file behind, which :meth:`RenderCache.prune` never sees
+    (it prunes ``.webp`` files): the folder stayed full for good."""
+    import resource
+    import signal
+
+    folder = tmp_path / "renders"
+    cache = RenderCache(1 << 20, folder)
+    data = os.urandom(64 << 10)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG, not a killed process
+    try:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16 << 10, hard))
+        assert cache.get_or_render(KEY, lambda: data) == data  # answered all the same
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+    assert _leftovers(folder) == []
+
+
+def test_a_rename_that_fails_leaves_no_temporary_file(tmp_path):
+    folder = tmp_path / "renders"
+    cache = RenderCache(1 << 20, folder)
+    target = cache._path(KEY)
+    (target / "x").mkdir(parents=True)  # a folder where the rendering goes: the rename fails
+    assert cache.get_or_render(KEY, lambda: b"webp") == b"webp"
+    assert _leftovers(folder) == []
