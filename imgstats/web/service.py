@@ -279,7 +279,12 @@ class ImageService:
     def _with_sidecar(self, name: str, facts: dict) -> dict:
         """``facts`` saying ``mask: "sidecar"`` when a local TIFF has a ``.msk`` file beside
         it, as its statistics find (the header is read from an open file, which has no
-        neighbours); an internal mask comes first, as in GDAL."""
+        neighbours); an internal mask comes first, as in GDAL. A local image's ``.aux.xml``
+        gives its nodata value (:func:`~imgstats.io._pam.with_pam_header`)."""
+        if not self.store.remote:
+            from ..io._pam import with_pam_header
+
+            facts = with_pam_header(facts, self.store.source(name))
         if self.store.remote or facts.get("format") != "TIFF" or facts.get("mask") == "internal":
             return facts
         from ..io._tiff import sidecar_mask

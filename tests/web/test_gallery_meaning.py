@@ -120,3 +120,24 @@ def test_a_faint_16_bit_alpha_shows_where_it_counts(client, images, bands):
     assert (alpha[:, : third - 2] > 0).all()  # faint, but shown
     assert (alpha[:, third + 2 : 2 * third - 2] == 255).all()
     assert (alpha[:, 2 * third + 2 :] == 0).all()
+
+
+def test_an_aux_xml_nodata_shows_on_the_page_and_in_the_thumbnail(client, images):
+    # the header is read from an open file, which has no neighbours: the page said "Nodata
+    # none", "every sample but NaN counts" beside 133 masked samples, and showed them opaque
+    data = _data()
+    data[data == 7] = 8
+    data[: H // 4] = 7
+    _write(images / "p.tif", data)
+    pam = '<PAMDataset><PAMRasterBand band="1"><NoDataValue>7</NoDataValue></PAMRasterBand>'
+    (images / "p.tif.aux.xml").write_text(pam + "</PAMDataset>")
+    with rasterio.open(images / "p.tif") as src:
+        masked = int((src.read_masks(1) == 0).sum())
+    assert masked == int((data == 7).sum())
+    page = _text(client.get("/gallery/p.tif").get_data(as_text=True))
+    assert f"Masked samples {masked:,}" in page
+    assert "Nodata 7" in page, page
+    alpha = _alpha(client, "p.tif")
+    quarter = alpha.shape[0] // 4
+    assert (alpha[: quarter - 1] == 0).all()
+    assert (alpha[quarter + 1 :] == 255).all()
