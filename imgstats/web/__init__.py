@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import Config, Flask
 
@@ -162,6 +162,17 @@ _LOWEST = {
 
 #: The URL schemes of ``redis.Redis.from_url``.
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def _without_password(url: str) -> str:
+    """``url`` to show in a message, its user and password (``user:secret@``) as ``***``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # a broken IPv6 literal: show nothing of it
+        return "?"
+    if "@" in parts.netloc:
+        url = urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
+    return url[:80]
 
 
 def _check_redis_url(url: str) -> None:
@@ -318,7 +329,7 @@ def _normalize(config) -> None:
     if config["REDIS_URL"] and not config["REDIS_URL"].startswith(_REDIS_SCHEMES):
         raise InvalidOption(
             "invalid imgstats setting: REDIS_URL (IMGSTATS_REDIS_URL) must be a redis:// "
-            f"rediss:// or unix:// URL, not {config['REDIS_URL'][:80]!r}"
+            f"rediss:// or unix:// URL, not {_without_password(config['REDIS_URL'])!r}"
         )
     if config["REDIS_URL"]:
         _check_redis_url(config["REDIS_URL"])

@@ -79,6 +79,15 @@ def test_a_bad_setting_stops_serve_with_one_line(monkeypatch, capsys, no_server,
     assert f"IMGSTATS_{key}" in err and err.count("\n") == 1, err
 
 
+@pytest.mark.parametrize("url", ["http://:hunter2@cache:6379/0", "redis://u:hunter2@h:x/0"])
+def test_a_refused_redis_url_is_not_repeated_with_its_password(monkeypatch, capsys, no_server, url):
+    # the message went to the terminal and the logs with the password in it
+    monkeypatch.setenv("IMGSTATS_REDIS_URL", url)
+    assert main(["serve", "--port", "8"]) == 2
+    err = capsys.readouterr().err
+    assert "IMGSTATS_REDIS_URL" in err and "hunter2" not in err, err
+
+
 def test_workers_below_one_is_refused():
     with pytest.raises(imgstats.InvalidOption, match="--workers must be at least 1"):
         check_settings(workers=0)
