@@ -171,12 +171,12 @@ class ImgStatsDatasetAccessor:
     def compute(self, func, dim=None, **options):
         """:func:`imgstats.compute` of each data variable along ``dim`` (``None``: all its
         dims), a Dataset of DataArrays (with a ``func`` dim for a list of functions); the
-        options are :func:`imgstats.dims.compute_along`'s."""
+        options are those :func:`imgstats.compute` takes with ``dim``."""
         from ._dataset import reduce_dataset
-        from .dims import compute_along
+        from .reduce import compute
 
         def one(var, dims):
-            return compute_along(var, func, dims, **options)
+            return compute(var, func, dim=dims, **options)
 
         return reduce_dataset(self._obj, one, dim, True)
 

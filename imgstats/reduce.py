@@ -160,6 +160,24 @@ _SUMMARIZE_OPTIONS = ("scheduler", "progress", "window", "mask", "polygon")
 _COMPUTE_OPTIONS = (*_SUMMARIZE_OPTIONS, "band", "dim", "method", "scaled", "scale", "offset")
 
 
+def _dim_region(data, window, polygon, io_options):
+    """``(window, polygon, io_options)`` for ``dim=``: a region in map coordinates (``bbox``,
+    ``geometry``) turned into pixels by the DataArray's georeferencing, and the options of
+    opening a file refused, which an array already read has no use for (they were dropped,
+    and ``geometry=`` with them: every pixel counted)."""
+    from .io._geo import pixel_region
+
+    window, polygon, io_options = pixel_region(data, window, polygon, io_options)
+    unused = [k for k, v in io_options.items() if k not in ("raw", "nodata") and v is not None]
+    if unused:
+        raise InvalidOption(
+            f"{unused[0]}= does not go with dim=, which reduces a DataArray already read: "
+            "open the file with imgstats.open_image(..., "
+            f"{unused[0]}=...) and reduce that"
+        )
+    return window, polygon, io_options
+
+
 def compute(
     data,
     func,
@@ -260,6 +278,7 @@ def compute(
     if dim is not None:  # issue 11: along chosen dims, collections, regions
         from .dims import compute_along
 
+        window, polygon, io_options = _dim_region(data, window, polygon, io_options)
         return compute_along(
             data,
             func,
