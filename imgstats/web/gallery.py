@@ -647,6 +647,9 @@ def _image_response(data: bytes, mimetype: str, version: str) -> Response:
 
 # -- helpers ----------------------------------------------------------------------------------
 _ASK = "Enter a percentile from 0 to 100, such as 99.5."
+#: A number as typed: ASCII digits, an optional point and exponent (HTML's floating-point
+#: number, a sign and a bare point allowed).
+_TYPED_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 def _percentile_function(text: str) -> str:
@@ -654,6 +657,7 @@ def _percentile_function(text: str) -> str:
 
     Browsers send what was typed (``99.50``, ``1e2``, ``.5``); a finite decimal is written back
     in the API's grammar, which then decides, so a number the API refuses is refused here too.
+    Only ASCII digits make a number: ``Decimal`` also reads ``9_9`` and ``٩٩`` as 99.
     The refusal is in the page's words (the field's, not the API's ``pXXX`` grammar).
     """
     text = text.strip()
@@ -661,7 +665,7 @@ def _percentile_function(text: str) -> str:
         raise UnknownFunction(f"The field is empty. {_ASK}")
     shown = text if len(text) <= 24 else text[:20] + "…"
     number = None
-    if len(text) <= 64:
+    if len(text) <= 64 and _TYPED_NUMBER.fullmatch(text):
         try:
             number = Decimal(text)
         except InvalidOperation:
