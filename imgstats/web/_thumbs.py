@@ -140,6 +140,11 @@ def _folder_secret(folder: Path, secret: bytes | None) -> bytes:
         return fresh
 
 
+#: A temporary file of the folder this old is of a write that never ended: no rendering takes
+#: an hour to write, and a killed worker left its file behind, unseen by the size budget.
+_STALE_WRITE_SECONDS = 3600.0
+
+
 class _Flight:
     """One rendering in progress: the callers of the same key wait for its outcome."""
 
@@ -358,9 +363,15 @@ class RenderCache:
             self.prune()
 
     def prune(self) -> None:
-        """Delete the oldest files of the folder until it holds at most ``max_disk_bytes``."""
+        """Delete the oldest files of the folder until it holds at most ``max_disk_bytes``,
+        and the temporary files of writes that never ended (a worker killed mid-write)."""
         if self.folder is None:
             return
+        stale = time.time() - _STALE_WRITE_SECONDS
+        for path in self.folder.glob("*/tmp*"):
+            with contextlib.suppress(OSError):
+                if path.stat().st_mtime < stale:
+                    path.unlink()
         files = []
         for path in self.folder.glob("*/*.webp"):
             try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import time
 
 import pytest
 
@@ -135,3 +136,20 @@ def test_a_rename_that_fails_leaves_no_temporary_file(tmp_path):
     (target / "x").mkdir(parents=True)  # a folder where the rendering goes: the rename fails
     assert cache.get_or_render(KEY, lambda: b"webp") == b"webp"
     assert _leftovers(folder) == []
+
+
+def test_prune_removes_what_a_killed_writer_left_and_only_that(tmp_path):
+    """A worker killed between the temporary file and its rename (gunicorn's timeout kills
+    with SIGKILL) left the file for good: prune() counted ``.webp`` files only."""
+    folder = tmp_path / "renders"
+    cache = RenderCache(1 << 20, folder)
+    (folder / "ab").mkdir()
+    old, fresh = folder / "ab" / "tmpold", folder / "ab" / "tmpfresh"
+    old.write_bytes(b"x" * 100)
+    fresh.write_bytes(b"x" * 100)  # another worker's write in progress
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    cache.get_or_render(KEY, lambda: b"webp")
+    cache.prune()
+    assert not old.exists() and fresh.exists()
+    assert cache._path(KEY).read_bytes() == b"webp"  # the renderings are untouched
