@@ -8,6 +8,7 @@ domain error whichever path reads it.
 from __future__ import annotations
 
 import contextlib
+import sys
 
 from ..errors import ImageTooLarge, ImgStatsError, StoreTimeout, StoreUnavailable, UnreadableImage
 from ._sources import describe
@@ -76,6 +77,16 @@ def _is_bomb(exc: BaseException) -> bool:
     return isinstance(exc, Image.DecompressionBombError)
 
 
+def _store_size(fh) -> int | None:
+    """The size an fsspec file of a store declared (its HEAD or listing), ``None`` for
+    another file: a read of it that comes back short is the store's failure."""
+    spec = sys.modules.get("fsspec.spec")
+    if spec is None or not isinstance(fh, spec.AbstractBufferedFile):
+        return None
+    size = getattr(fh, "size", None)
+    return size if isinstance(size, int) and size >= 0 else None
+
+
 class GuardedFile:
     """A binary file whose own read errors are store errors, not decoder errors.
 
@@ -109,7 +120,19 @@ class GuardedFile:
             ) from exc
 
     def read(self, *args):
-        return self._call("read", *args)
+        size = _store_size(self._fh)
+        if size is None:
+            return self._call("read", *args)
+        start = self._call("tell")
+        data = self._call("read", *args)
+        asked = args[0] if args and args[0] is not None and args[0] >= 0 else size
+        wanted = min(asked, max(size - start, 0))
+        if len(data) < wanted:  # fsspec reads a refused range (HTTP 416) as no bytes
+            raise StoreUnavailable(
+                f"the store of {describe(self._source)} gave {len(data)} of the {wanted} "
+                f"bytes asked at offset {start} of its {size}: it refused or cut the range"
+            )
+        return data
 
     def seek(self, *args):
         return self._call("seek", *args)

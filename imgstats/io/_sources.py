@@ -49,9 +49,18 @@ def _store_failed(exc: BaseException) -> bool:
     if cause is None or isinstance(cause, FileNotFoundError):
         return False
     status = getattr(cause, "status", None)
+    if type(cause).__name__ == "TooManyRedirects":  # aiohttp's, of a redirect loop
+        return True
     if isinstance(status, int):
         return status >= 500 or status == 429
     return isinstance(cause, (OSError, TimeoutError))
+
+
+def _reason(exc: BaseException) -> str:
+    """What a store's failure says (aiohttp's redirect loop says "0, message=''")."""
+    if type(exc).__name__ == "TooManyRedirects":
+        return "the server redirects in a loop (too many redirects)"
+    return str(exc)
 
 
 def stream_bytes_default() -> int:
@@ -165,7 +174,7 @@ def open_source(source, storage_options: dict | None = None) -> Iterator[IO[byte
     except (FileNotFoundError, NotADirectoryError) as exc:
         if _store_failed(exc):
             raise StoreUnavailable(
-                f"could not open {describe(source)}: {exc.__cause__ or exc}"
+                f"could not open {describe(source)}: {_reason(exc.__cause__ or exc)}"
             ) from exc
         raise ImageNotFound(f"no image at {describe(source)}") from exc
     except (ImageTooLarge, UnreadableImage):
