@@ -31,6 +31,7 @@ __all__ = [
     "refuse_dataset",
     "check_dims",
     "yx_first",
+    "spatial_dims",
     "countable",
     "native",
     "unknown_shape",
@@ -84,13 +85,27 @@ def check_dims(dim, dims: tuple, available) -> None:
         raise InvalidOption(f"invalid dim {dim!r}: a dim is named twice")
 
 
+#: The names of a DataArray's row and column dims, the first pair it has: ``y`` and ``x``,
+#: else a geographic grid's (CF's, which rioxarray also reads as ``y`` and ``x``).
+SPATIAL_DIMS = (("y", "x"), ("latitude", "longitude"), ("lat", "lon"))
+
+
+def spatial_dims(dims) -> tuple | None:
+    """The ``(row, column)`` dim names of :data:`SPATIAL_DIMS` that ``dims`` holds, or
+    ``None``."""
+    return next((pair for pair in SPATIAL_DIMS if pair[0] in dims and pair[1] in dims), None)
+
+
 def yx_first(arr, last=None):
-    """A 2-D or 3-D DataArray with its dims ``y`` and ``x`` first, in that order, when it has
-    both, and ``last`` (a band dim) last: an image is ``(y, x[, band])``, by name where the
-    dims have the names (a ``(x, y)`` array is not transposed by its position)."""
+    """A 2-D or 3-D DataArray with its dims ``y`` and ``x`` (or ``lat`` and ``lon``:
+    :data:`SPATIAL_DIMS`) first, in that order, when it has both, and ``last`` (a band dim)
+    last: an image is ``(y, x[, band])``, by name where the dims have the names (a ``(x, y)``
+    array is not transposed by its position; a ``(time, lat, lon)`` one is a ``time`` band
+    of each pixel, not ``lon`` bands of ``(time, lat)`` pixels)."""
     dims = [d for d in arr.dims if d != last]
-    if arr.ndim in (2, 3) and "y" in dims and "x" in dims:
-        dims = ["y", "x", *(d for d in dims if d not in ("y", "x"))]
+    pair = spatial_dims(dims)
+    if arr.ndim in (2, 3) and pair is not None:
+        dims = [*pair, *(d for d in dims if d not in pair)]
     dims += [] if last is None else [last]
     return arr if tuple(dims) == tuple(arr.dims) else arr.transpose(*dims)
 

@@ -4,8 +4,9 @@ rioxarray (``rioxarray.open_rasterio``, ``da.rio.write_crs``) keeps a raster's p
 *grid mapping* coordinate (CF's convention; named by ``encoding["grid_mapping"]``, else
 ``spatial_ref``): its attrs hold the CRS (``crs_wkt``, or GDAL's ``spatial_ref``) and the
 transform (``GeoTransform``: GDAL's six numbers in a string), while the ``x`` and ``y``
-coordinates hold the pixels' centres. imgstats' own :func:`imgstats.open_image` writes
-``attrs["transform"]`` (rasterio's six numbers) and ``attrs["crs"]`` instead; both are read.
+coordinates (``lon`` and ``lat`` of a geographic grid) hold the pixels' centres. imgstats'
+own :func:`imgstats.open_image` writes ``attrs["transform"]`` (rasterio's six numbers) and
+``attrs["crs"]`` instead; both are read.
 
 The transform follows rioxarray's ``da.rio.transform()``: a rotated ``GeoTransform`` as it is;
 else the pixel size of the ``GeoTransform`` and the origin of the ``x``/``y`` coordinates (so
@@ -21,6 +22,8 @@ import math
 import re
 
 import numpy as np
+
+from .._inputs import spatial_dims
 
 __all__ = ["dataarray_georeference", "epsg_of"]
 
@@ -85,7 +88,8 @@ def dataarray_georeference(arr):
     cached = None if gdal is None else Affine.from_gdal(*gdal)
     if cached is not None and (cached.b != 0 or cached.d != 0):
         return _found(cached, epsg, width, height)  # rotated: as it is
-    xs, ys = _centres(arr, "x"), _centres(arr, "y")
+    pair = spatial_dims(getattr(arr, "dims", ())) or ("y", "x")
+    xs, ys = _centres(arr, pair[1]), _centres(arr, pair[0])
     if xs is None or ys is None:
         if cached is None:
             return None
@@ -107,8 +111,9 @@ def _found(transform, epsg, width, height, from_coords=False) -> tuple | None:
 
 def _height_width(arr) -> tuple[int, int]:
     sizes = dict(getattr(arr, "sizes", {}) or {})
-    if "y" in sizes and "x" in sizes:
-        return int(sizes["y"]), int(sizes["x"])
+    pair = spatial_dims(sizes)
+    if pair is not None:
+        return int(sizes[pair[0]]), int(sizes[pair[1]])
     shape = getattr(arr, "shape", (0, 0))
     return int(shape[0]), int(shape[1])
 
