@@ -33,6 +33,14 @@ def _positive(value: str) -> int:
     return int(value)
 
 
+def _page(value: str) -> int:
+    """``--page``: ASCII digits, as ``?page=`` takes them; ``int()`` also read other scripts'
+    digits (``--page ١`` was page 1) and ``1_0``. A negative one is refused by the reader."""
+    if not re.fullmatch(r"-?[0-9]+", value):
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, not {value!r}")
+    return int(value)
+
+
 def _chunks(value: str):
     """``--chunks``: ``auto``, a size (``2048``), sizes of y, x (``512,512``), bytes (``64MiB``)."""
     from dask.utils import parse_bytes
@@ -140,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     stats.add_argument(
         "--page",
-        type=int,
+        type=_page,
         default=None,
         metavar="N",
         help="page of a multi-page TIFF or frame of an animation (default: 0, the first)",
@@ -261,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     zonal.add_argument(
         "--page",
-        type=int,
+        type=_page,
         default=None,
         help="page of a multi-page image (default: 0, the first)",
     )

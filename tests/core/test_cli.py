@@ -275,6 +275,17 @@ def test_an_argument_a_command_does_not_take_is_named_under_its_usage(capsys):
     assert err.startswith("usage: imgstats serve") and "unrecognized arguments: extra" in err
 
 
+@pytest.mark.parametrize("page", ["\u0661", "1_0", "+1", " 1", "1.0"])
+@pytest.mark.parametrize("command", ["stats", "zonal"])
+def test_a_page_is_ascii_digits_as_the_api_takes_it(capsys, page, command):
+    # int() read "١" (Arabic-Indic one) as page 1 where ?page=١ is a 400
+    args = ["x.png", "min"] if command == "stats" else ["x.png", "z.png", "min"]
+    with pytest.raises(SystemExit) as exc:
+        main([command, *args, "--page", page])
+    assert exc.value.code == 2
+    assert "argument --page: must be a whole number" in capsys.readouterr().err
+
+
 def test_usage_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["stats"])
