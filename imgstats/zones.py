@@ -574,7 +574,11 @@ def _whole_labels(zones):
     an integer label raster. A label that is not a whole number is refused."""
     if isinstance(zones, np.ndarray):
         nan = np.isnan(zones)
-        return _whole_block(zones, nan), (nan if nan.any() else None)
+        out = np.empty(zones.shape, np.int64)
+        rows = max(1, (1 << 20) // max(1, zones.shape[1]))  # strips: temporaries of 8 MiB
+        for y in range(0, zones.shape[0], rows):
+            out[y : y + rows] = _whole_block(zones[y : y + rows], nan[y : y + rows])
+        return out, (nan if nan.any() else None)
     import dask.array as da
 
     nan = da.isnan(zones)
