@@ -63,6 +63,26 @@ def _reason(exc: BaseException) -> str:
     return str(exc)
 
 
+#: Seconds an HTTP(S) read waits for a connection or for the server's next bytes before it
+#: fails (``StoreTimeout``), unless ``storage_options`` gives its own ``client_kwargs``:
+#: aiohttp's default waited 5 minutes for a server that stalls mid-body.
+HTTP_STALL_SECONDS = 30.0
+
+
+def with_stall_timeout(source, storage_options: dict | None) -> dict:
+    """``storage_options`` for ``source``, bounding an HTTP(S) server's silence by
+    :data:`HTTP_STALL_SECONDS` (not the whole read: a large file may take longer)."""
+    options = dict(storage_options or {})
+    scheme = source.split("://", 1)[0].lower() if is_url(source) else ""
+    if scheme not in ("http", "https") or "client_kwargs" in options:
+        return options
+    import aiohttp
+
+    stall = HTTP_STALL_SECONDS
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=stall, sock_read=stall)
+    return {**options, "client_kwargs": {"timeout": timeout}}
+
+
 def stream_bytes_default() -> int:
     """``IMGSTATS_STREAM_BYTES`` if set, else :data:`STREAM_BYTES`."""
     value = os.environ.get("IMGSTATS_STREAM_BYTES", "")
@@ -167,7 +187,7 @@ def open_source(source, storage_options: dict | None = None) -> Iterator[IO[byte
             import fsspec  # only URLs need it
 
             check_host(source)
-            opened = fsspec.open(source, "rb", **(storage_options or {}))
+            opened = fsspec.open(source, "rb", **with_stall_timeout(source, storage_options))
             fh = read_whole_if_streaming(opened.open(), source)
         else:
             fh = open_local(os.fspath(source))

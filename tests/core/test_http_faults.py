@@ -112,3 +112,50 @@ def test_a_redirect_loop_is_the_stores_failure(faulty, kw):
     serve, _ = faulty
     with pytest.raises(StoreUnavailable, match="redirects in a loop"):
         imgstats.compute(serve("loop"), "count", **kw)
+
+
+@pytest.mark.parametrize("kw", [{}, {"chunks": 64}])
+def test_a_server_stalling_mid_body_times_out(tmp_path, monkeypatch, kw):
+    # a server that declares more bytes than it sends and holds the connection open kept a
+    # read waiting for aiohttp's 5 minutes; its silence is now bounded
+    from imgstats.errors import StoreTimeout
+    from imgstats.io import _sources
+
+    data = (np.arange(300 * 200).reshape(1, 300, 200) % 251).astype(np.uint8)
+    path = tmp_path / "cog.tif"
+    profile = dict(driver="COG", width=200, height=300, count=1, dtype="uint8", blocksize=64)
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+    body, release = path.read_bytes(), threading.Event()
+
+    class Stalling(_Faulty):
+        def _answer(self, head: bool) -> None:
+            asked = self.headers.get("Range")
+            if head or not asked:
+                return super()._answer(head)
+            first, last = asked.removeprefix("bytes=").split("-")
+            last = str(min(int(last), len(body) - 1))
+            part = body[int(first) : int(last) + 1]
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {first}-{last}/{len(body)}")
+            self.send_header("Content-Length", str(len(part)))
+            self.end_headers()
+            self.wfile.write(part[: len(part) // 2])
+            self.wfile.flush()
+            release.wait(30)  # silent, the connection held open
+
+    Stalling.body = body
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stalling)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setattr(_sources, "HTTP_STALL_SECONDS", 0.5)
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/cog.tif"
+        with pytest.raises(StoreTimeout):
+            imgstats.compute(url, "count", **kw)
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
