@@ -266,7 +266,7 @@ def start_server(
     port: int | None = None,
     workers: int | None = 1,
     dev: bool = False,
-    timeout: float = 60,
+    timeout: float = 300,
     env: dict | None = None,
     log=None,
 ) -> Server:
@@ -284,7 +284,9 @@ def start_server(
     dev : bool
         Flask's development server instead of gunicorn.
     timeout : float
-        Seconds to wait for ``/health``.
+        Seconds to wait for ``/health``. Generous: on a busy 2-core machine a fresh clone's
+        workers compile or load numba's kernels for over a minute; a server that exits
+        still fails at once.
     env : dict, optional
         Extra environment variables (e.g. ``IMGSTATS_REDIS_URL``).
     log : str or path, optional
