@@ -75,6 +75,7 @@ def dataarray_georeference(arr):
     attrs = dict(getattr(arr, "attrs", {}) or {})
     if attrs.get("transform") is not None:
         transform = Affine(*[float(v) for v in attrs["transform"][:6]])
+        _check_not_cut(transform, attrs.get("bounds"), width, height)
         return _found(transform, epsg_of(attrs.get("crs")), width, height)
     mapping = _grid_mapping(arr, attrs)
     crs = None
@@ -100,6 +101,28 @@ def dataarray_georeference(arr):
         return None
     transform = Affine(size_x, 0.0, xs[0] - size_x / 2, 0.0, size_y, ys[0] - size_y / 2)
     return _found(transform, epsg, width, height, from_coords=cached is None)
+
+
+def _check_not_cut(transform, bounds, width: int, height: int) -> None:
+    """Refuse attrs that describe a larger raster than the array: ``open_image``'s
+    ``transform`` and ``bounds`` stay as they are when the array is sliced
+    (``img.isel(x=slice(40, 80))``), and would place map coordinates 40 pixels off."""
+    from ..errors import InvalidOption
+
+    if bounds is None or transform.b != 0 or transform.d != 0:
+        return
+    try:
+        left, bottom, right, top = (float(v) for v in bounds)
+    except (TypeError, ValueError):
+        return
+    whole = (round((top - bottom) / abs(transform.e)), round((right - left) / abs(transform.a)))
+    if whole != (height, width):
+        raise InvalidOption(
+            f"the array's transform and bounds attrs are of a {whole[1]} x {whole[0]} raster, "
+            f"the array is {width} x {height}: a slice keeps the attrs of the whole and they "
+            "no longer say where it lies (select a region with bbox=, geometry= or window= "
+            "on the whole array, or give the slice its own transform attr)"
+        )
 
 
 def _found(transform, epsg, width, height, from_coords=False) -> tuple | None:

@@ -230,3 +230,18 @@ def test_the_wkt_of_every_crs_rioxarray_writes(geotiff):
     assert epsg_of(CRS.from_epsg(3857).to_wkt("WKT1_GDAL")) == 3857
     arr = rioxarray.open_rasterio(geotiff[0])
     assert epsg_of(arr.spatial_ref.attrs["crs_wkt"]) == 32633
+
+
+def test_a_slice_of_an_open_image_array_is_not_placed_by_the_wholes_attrs(geotiff):
+    """open_image's transform and bounds attrs stay as they are on a slice: they placed its
+    map regions 40 pixels off (no pixel, or other pixels). rioxarray's coordinates move."""
+    path, samples = geotiff
+    whole = imgstats.open_image(path)
+    shape = _polygon(SQUARE)
+    values = _oracle(samples, shape, ORIGIN, 0)
+    assert imgstats.compute(whole, "count", band="0", geometry=shape) == values.size
+    with pytest.raises(InvalidOption, match="a slice keeps the attrs of the whole"):
+        imgstats.compute(whole.isel(x=slice(40, 80)), "count", band="0", geometry=shape)
+    cut = rioxarray.open_rasterio(path).isel(x=slice(40, 80))
+    inside = _oracle(samples[:, 40:], shape, ORIGIN @ Affine.translation(40, 0), 0)
+    assert imgstats.compute(cut, "count", band="1", geometry=shape) == inside.size
