@@ -27,7 +27,10 @@ One function: a DataArray named after it. Several: a DataArray with a last dim `
 coordinate holds the names. Its type is the input's when only ``min`` and ``max`` are asked
 (numpy's ``nanmin`` keeps it too), else float64 (a 64-bit integer's min or max beyond 2**53 is
 then rounded: ask them on their own to keep every bit). A cell with no valid sample (all NaN)
-is NaN, as numpy gives, without numpy's warning.
+counts 0 and is NaN for every other function, ``sum`` included: a whole image without valid
+samples raises :class:`~imgstats.errors.NoValidSamples` for them, and a cell cannot raise
+(numpy's ``nanmedian`` and ``nanmean`` give NaN there too, with a warning; its ``nansum``
+gives 0, which would read as a measured sum).
 """
 
 from __future__ import annotations

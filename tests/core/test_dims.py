@@ -122,10 +122,10 @@ def test_a_cell_without_valid_samples_counts_0_whatever_its_size(cell, lazy):
     values[::2, 1] = np.nan
     arr = xr.DataArray(values, dims=("t", "x"))
     arr = arr.chunk({"t": cell // 3 + 1}) if lazy else arr  # uneven chunks along the dim
-    got = imgstats.compute(arr, ["count", "mean", "max"], dim="t")
+    got = imgstats.compute(arr, ["count", "mean", "max", "sum"], dim="t")
     want_counts = [0, cell // 2, cell]
     assert got.sel(func="count").values.tolist() == want_counts
-    assert np.isnan(got.sel(func=["mean", "max"]).values[0]).all()
+    assert np.isnan(got.sel(func=["mean", "max", "sum"]).values[0]).all()
     assert imgstats.compute(arr, "count", dim="t").values.tolist() == want_counts
     assert imgstats.compute(np.full((2, 2), np.nan), "count") == 0
 
