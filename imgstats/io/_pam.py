@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import struct
 from dataclasses import dataclass
 
 from ..errors import UnreadableImage
@@ -24,9 +25,12 @@ MAX_PAM_BYTES = 16 << 20
 _BAND = re.compile(r"<PAMRasterBand\b([^>]{0,512})>(.*?)</PAMRasterBand>", re.S)
 _NUMBER = re.compile(r'\bband\s*=\s*"\s*([0-9]{1,9})\s*"')
 _FIELDS = {
-    name: re.compile(rf"<{name}\b[^>]{{0,512}}>([^<]{{0,256}})</{name}>")
+    name: re.compile(rf"<{name}\b([^>]{{0,512}})>([^<]{{0,256}})</{name}>")
     for name in ("NoDataValue", "Scale", "Offset")
 }
+#: The exact double GDAL writes beside a NoDataValue its 14 digits do not give back
+#: (``le_hex_equiv="000000E0FFFFEFC7"``: the value's 8 bytes, little-endian, in hex).
+_LE_HEX = re.compile(r'\ble_hex_equiv\s*=\s*"\s*([0-9A-Fa-f]{16})\s*"')
 
 
 @dataclass(frozen=True)
@@ -77,13 +81,25 @@ def pam_bands(path) -> dict[int, PamBand]:
         if number is None or int(number.group(1)) < 1:
             continue
         found = {name: pattern.search(body) for name, pattern in _FIELDS.items()}
-        nodata = found["NoDataValue"]
         out[int(number.group(1)) - 1] = PamBand(
-            None if nodata is None else nodata.group(1),
+            _nodata_text(found["NoDataValue"]),
             _number(found["Scale"]),
             _number(found["Offset"]),
         )
     return out
+
+
+def _nodata_text(match) -> str | None:
+    """A NoDataValue's text, or the exact double of its ``le_hex_equiv`` attribute written
+    as a text that reads back to it, as GDAL reads it in place of the 14 digits
+    (``-1.79769313486232E+308``, the lowest double rounded, overflows to -inf)."""
+    if match is None:
+        return None
+    exact = _LE_HEX.search(match.group(1))
+    if exact is None:
+        return match.group(2)
+    value = struct.unpack("<d", bytes.fromhex(exact.group(1)))[0]
+    return str(int(value)) if math.isfinite(value) and value.is_integer() else repr(value)
 
 
 def _number(match) -> float | None:
@@ -91,7 +107,7 @@ def _number(match) -> float | None:
     if match is None:
         return None
     try:
-        return float(match.group(1).strip())
+        return float(match.group(2).strip())
     except ValueError:
         return math.nan
 

@@ -163,3 +163,27 @@ def test_an_aux_xml_nodata_beside_a_png(tmp_path, kind, pam, how):
     got = imgstats.compute(source, ["count", "mean", "median"], **kw)
     assert got["count"] == want.size < values.size
     check_all({f: got[f] for f in ("mean", "median")}, want, ["mean", "median"])
+
+
+@pytest.mark.parametrize(
+    ("dtype", "nodata"),
+    [
+        ("float64", float(np.finfo(np.float64).min)),  # "-1.79769313486232E+308": -inf
+        ("float64", 1 / 3),
+        ("float32", float(np.finfo(np.float32).min)),
+    ],
+)
+def test_an_aux_xml_nodata_is_its_le_hex_equiv_double(tmp_path, dtype, nodata):
+    # GDAL writes a value its 14 digits do not give back with the exact double beside them,
+    # and reads that one
+    exact = np.array(nodata, "<f8").tobytes().hex().upper()
+    pam = f'<PAMRasterBand band="1"><NoDataValue le_hex_equiv="{exact}">{nodata:.14E}'
+    path = _write(tmp_path / "hex.tif", dtype, pam=pam + "</NoDataValue></PAMRasterBand>")
+    with rasterio.open(path, "r+") as dst:
+        data = dst.read(1)
+        data[:7, :] = nodata
+        dst.write(data, 1)
+    want, seen = _oracle(path)
+    assert seen - want.size == 7 * W
+    got = imgstats.compute(path, ["count", "masked_pixels", "min"])
+    assert got == {"count": want.size, "masked_pixels": 7 * W, "min": float(want.min())}
