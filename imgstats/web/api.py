@@ -178,7 +178,8 @@ MAX_FUNCS = 64
 def stats_many(image: str):
     """Every function of a JSON body at once, over a polygon and/or window of an image.
 
-    The body is ``{"funcs": [...], "polygon": [[x, y], ...] or a GeoJSON Polygon,
+    The body is ``{"funcs": [...], "polygon": [[x, y], ...] or a GeoJSON Polygon or
+    MultiPolygon,
     "window": "x0,y0,x1,y1" or [x0, y0, x1, y1], "band": ..., "page": ...,
     "method": "linear"}``; only ``funcs`` is required. Bodies over ``MAX_CONTENT_LENGTH``
     bytes get 413.
@@ -202,7 +203,9 @@ def stats_many(image: str):
         raise InvalidOption("'window' must be \"x0,y0,x1,y1\" or [x0, y0, x1, y1]")
     polygon = fields.get("polygon")
     if polygon is not None and not isinstance(polygon, (list, dict)):
-        raise InvalidOption("'polygon' must be a list of [x, y] pairs or a GeoJSON Polygon")
+        raise InvalidOption(
+            "'polygon' must be a list of [x, y] pairs or a GeoJSON Polygon or MultiPolygon"
+        )
     samples = _samples(fields, body=True)
     if is_pattern(image):
         if polygon is not None:

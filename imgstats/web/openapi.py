@@ -306,9 +306,10 @@ def openapi_document(version: str) -> dict:
         "description": "Pixel coordinates (x right, y down). A pixel counts when its "
         "centre (x + 0.5, y + 0.5) lies inside, the default rule of "
         "rasterio and GDAL; self-intersecting rings follow the even-odd "
-        "rule; GeoJSON holes are subtracted. At most 10,000 vertices; "
-        "fewer than 3 distinct vertices or all on one line: 400; no pixel "
-        "centre inside: 422.",
+        "rule; GeoJSON holes are subtracted; a GeoJSON MultiPolygon (or a "
+        "Feature of one) counts the union of its parts. At most 10,000 vertices "
+        "in all; fewer than 3 distinct vertices or all on one line (in any part), "
+        "a MultiPolygon of no part: 400; no pixel centre inside: 422.",
         "oneOf": [
             ring,
             {
@@ -317,6 +318,18 @@ def openapi_document(version: str) -> dict:
                 "properties": {
                     "type": {"const": "Polygon"},
                     "coordinates": {"type": "array", "items": ring, "minItems": 1},
+                },
+            },
+            {
+                "type": "object",
+                "required": ["type", "coordinates"],
+                "properties": {
+                    "type": {"const": "MultiPolygon"},
+                    "coordinates": {
+                        "type": "array",
+                        "items": {"type": "array", "items": ring, "minItems": 1},
+                        "minItems": 1,
+                    },
                 },
             },
         ],

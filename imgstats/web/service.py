@@ -48,7 +48,7 @@ from ..io._limits import EAGER_BYTES
 from ..io._meaning import check_palette
 from ..io._pillow import check_pixels
 from ..reduce import compute, refine, summarize
-from ..regions import parse_window, polygon_rings
+from ..regions import parse_window, polygon_parts
 from ..summary import Summary
 from ._limits import Gate, acquire, check_request
 from .cache import ByteCache, CacheBudget, RedisLayer
@@ -331,8 +331,9 @@ class ImageService:
         window : str or (x0, y0, x1, y1), optional
             Only the pixels of this half-open window count (clipped to the image); see
             :func:`imgstats.regions.parse_window`. Part of every cache key.
-        polygon : list of (x, y) or GeoJSON Polygon dict, optional
-            Only the pixels whose centre lies inside count (even-odd rule, holes subtracted);
+        polygon : list of (x, y) or GeoJSON Polygon or MultiPolygon dict, optional
+            Only the pixels whose centre lies inside count (even-odd rule, holes subtracted;
+            a MultiPolygon: the union of its parts);
             see :mod:`imgstats.regions`. Part of every cache key (as a digest of its rings).
         raw : bool or str
             Count every sample (NaN aside), ignoring the file's nodata, mask and alpha.
@@ -1368,7 +1369,7 @@ class Region:
         ------
         InvalidOption
             See :func:`imgstats.regions.parse_window` and
-            :func:`imgstats.regions.polygon_rings`; also coordinates beyond 2**31 pixels, a
+            :func:`imgstats.regions.polygon_parts`; also coordinates beyond 2**31 pixels, a
             ``nodata`` that is no number, ``raw`` with a ``nodata``, and a ``palette`` other
             than ``"rgb"`` or ``"index"``.
         """
@@ -1391,13 +1392,7 @@ class Region:
                 raise InvalidOption(f"window {window}: coordinates beyond 2**31 pixels")
             key += ("window", window)
         if polygon is not None:
-            rings = polygon_rings(polygon)
-            if max(float(np.abs(r).max()) for r in rings) > _MAX_COORDINATE:
-                raise InvalidOption("polygon coordinates beyond 2**31 pixels")
-            digest = hashlib.sha256()
-            for ring in rings:
-                digest.update(np.ascontiguousarray(ring, dtype="<f8").tobytes() + b"|")
-            key += ("polygon", RULE, digest.hexdigest())
+            key += ("polygon", RULE, _polygon_digest(polygon))
         if raw:
             key += ("raw",)
         if nodata is not None:
@@ -1468,6 +1463,33 @@ class Region:
         # a polygon's samples are (pixels, 1[, band]), or (y, x[, band]) when it is a
         # rectangle of pixels (read as a window): either way the first two multiply
         return {"pixels": math.prod(shape[:2])}
+
+
+def _polygon_digest(polygon) -> str:
+    """Check a polygon or MultiPolygon (:func:`imgstats.regions.polygon_parts`) and return
+    the digest of its rings that the caches key it by.
+
+    A polygon's digest is its rings' bytes, as before MultiPolygons were taken (so a cached
+    polygon answer stays valid); a MultiPolygon of several parts first digests its shape
+    (ring lengths per part), so neither a polygon with holes nor another split of the same
+    rings shares its key. The shape's first bytes read as a float beyond 2**31, which no
+    polygon's first coordinate is.
+
+    Raises
+    ------
+    InvalidOption
+        A bad polygon or part, or coordinates beyond 2**31 pixels.
+    """
+    parts = polygon_parts(polygon)
+    if max(float(np.abs(r).max()) for rings in parts for r in rings) > _MAX_COORDINATE:
+        raise InvalidOption("polygon coordinates beyond 2**31 pixels")
+    digest = hashlib.sha256()
+    if len(parts) > 1:
+        digest.update(repr([[len(r) for r in rings] for rings in parts]).encode() + b"|")
+    for rings in parts:
+        for ring in rings:
+            digest.update(np.ascontiguousarray(ring, dtype="<f8").tobytes() + b"|")
+    return digest.hexdigest()
 
 
 _PAGE = re.compile(r"[0-9]{1,6}")
