@@ -27,6 +27,7 @@ from ._guard import GuardedFile, check_pixels, decoding
 from ._limits import DEFAULT_PIXEL_LIMIT, check_pixel_limit, pixel_limit_default
 from ._meaning import Meaning, tiff_meaning
 from ._open import _is_tiff, open_image
+from ._pam import pillow_pam_nodata
 from ._pillow import grey_key, open_pillow, pillow_header, pillow_preview
 from ._plan import ReadPlan, open_plan, with_validity
 from ._sources import describe, is_url, open_source
@@ -79,7 +80,9 @@ def read_header(fh, source, *, page: int = 0) -> dict:
         ``photometric`` (the stored colour model, as TIFF names it: ``"minisblack"``,
         ``"miniswhite"``, ``"rgb"``, ``"palette"``, ``"separated"``...), ``pages`` (pages
         of a TIFF, frames of an animated image), which pixels count -- ``nodata`` (the
-        GDAL_NODATA value, ``None`` without; ``"nan"``/``"inf"`` as text) and ``mask``
+        value the statistics apply: an ``.aux.xml`` beside a local ``source``'s, else the
+        GDAL_NODATA tag's or a PNG's transparent grey, ``None`` without; ``"nan"``/``"inf"``
+        as text) and ``mask``
         (``"internal"``, ``"sidecar"``, ``"nodata"``, ``"alpha"`` or ``None``, GDAL's
         order) --, ``scales`` (each band's ``[scale, offset]`` from GDAL_METADATA, what
         ``scaled=True`` applies; ``None`` without), and where it lies -- ``crs``
@@ -256,7 +259,10 @@ def _opened(raw, source, pixel_limit, page):
         return
     with open_pillow(fh, source, pixel_limit, page) as img:
         header = pillow_header(img, source)
-        header.update(_validity_header(None, header["bands"], source, grey_key(img)))
+        nodata = grey_key(img)  # a PNG's own transparent grey comes before an .aux.xml's
+        if nodata is None:
+            nodata, _ = pillow_pam_nodata(img.mode, source, header["bands"], header["dtype"])
+        header.update(_validity_header(None, header["bands"], source, nodata))
         header.update({"crs": None, "transform": None, "bounds": None, "scales": None})
         yield header, partial(pillow_preview, img, source)
 

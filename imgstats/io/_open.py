@@ -123,8 +123,9 @@ def open_image(
         }
         if key is not None:
             attrs["nodata"] = key  # where an image's nodata travels (see with_validity)
-        elif img.mode not in ("1", "P", "PA") or palette == "index":
-            _with_pam_nodata(attrs, source, bands, arr.dtype)
+        else:  # indices (palette="index") are the stored samples: the nodata applies to them
+            mode = "L" if palette == "index" else img.mode
+            _with_pam_nodata(attrs, source, mode, bands, arr.dtype)
     if chunks is not None:
         import dask.array as da
 
@@ -132,18 +133,14 @@ def open_image(
     return _with_options(_data_array(arr, bands, attrs), raw, nodata, palette)
 
 
-def _with_pam_nodata(attrs: dict, source, bands, dtype) -> None:
+def _with_pam_nodata(attrs: dict, source, mode: str, bands, dtype) -> None:
     """Record in ``attrs`` the nodata value of an ``.aux.xml`` beside a local image decoded
-    by Pillow (GDAL's PAM: a PNG or JPEG written with ``-a_nodata``), or why none applies.
-    Its samples must be the stored ones: 1-bit and paletted colours are not."""
-    from ._pam import pam_nodata
+    by Pillow (:func:`~._pam.pillow_pam_nodata`), or why none applies."""
+    from ._pam import pillow_pam_nodata
 
-    colours = len(bands) - 1 if len(bands) > 1 and bands[-1] == "A" else len(bands)
-    nodata, problem = pam_nodata(source, colours, dtype, None)
+    nodata, problem = pillow_pam_nodata(mode, source, bands, dtype)
     if nodata is not None:
-        from ._valid import stored_nodata
-
-        attrs["nodata"] = stored_nodata(nodata, dtype)
+        attrs["nodata"] = nodata
     if problem is not None:
         attrs["nodata_problem"] = problem
 

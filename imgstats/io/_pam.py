@@ -153,32 +153,19 @@ def pam_nodata(source, colours: int, dtype, nodata):
     return values[0], None
 
 
-def with_pam_header(facts: dict, source) -> dict:
-    """An image's header ``facts`` (:func:`imgstats.io.read_header`, read from an open file,
-    which has no neighbours) with the nodata value of an ``.aux.xml`` beside the local file
-    ``source``, as its statistics apply it: a TIFF's tag gives way to it, a PNG's own
-    transparent grey does not, and a mask comes first. Only images of 8 bits or more, whose
-    stored samples are their values (greyscale or RGB)."""
+def pillow_pam_nodata(mode: str, source, bands, dtype):
+    """``(nodata, problem)`` of a local image decoded by Pillow (GDAL's PAM: a PNG or JPEG
+    written with ``-a_nodata``) once an ``.aux.xml`` beside it is read, as its stored samples
+    hold it (:func:`~._valid.stored_nodata`); ``(None, None)`` for a Pillow ``mode`` whose
+    decoded samples are not the stored ones (1-bit, paletted colours). The statistics and
+    the header facts both take it from here."""
+    if mode in ("1", "P", "PA"):
+        return None, None
     import numpy as np
 
-    if (
-        pam_sidecar(source) is None
-        or facts.get("mask") in ("internal", "sidecar")
-        or facts.get("photometric") not in ("minisblack", "rgb")
-        or (facts.get("format") != "TIFF" and facts.get("nodata") is not None)
-    ):
-        return facts
-    bands = list(facts.get("bands") or ["L"])
-    colours = len(bands) - 1 if len(bands) > 1 and bands[-1] == "A" else len(bands)
-    dtype = np.dtype(facts["dtype"])
-    nodata, problem = pam_nodata(source, colours, dtype, facts.get("nodata"))
     from ._valid import stored_nodata
 
-    nodata = stored_nodata(nodata, dtype)
-    if problem is not None or nodata is None:
-        return facts
-    if not math.isfinite(nodata):
-        nodata = str(nodata)  # JSON has no NaN or infinity: "nan", "inf", "-inf"
-    elif float(nodata).is_integer():
-        nodata = int(nodata)
-    return {**facts, "nodata": nodata, "mask": "nodata"}
+    bands, dtype = list(bands), np.dtype(dtype)
+    colours = len(bands) - 1 if len(bands) > 1 and bands[-1] == "A" else len(bands)
+    nodata, problem = pam_nodata(source, colours, dtype, None)
+    return (None if nodata is None else stored_nodata(nodata, dtype)), problem

@@ -264,34 +264,20 @@ class ImageService:
         return {"name": name, "version": version, "bytes": size, **facts}
 
     def _read_header(self, name: str) -> dict:
+        """The header facts of ``name``, read as its statistics read it: a local image by its
+        path, so that its ``.msk`` and ``.aux.xml`` neighbours say which samples count (an
+        error names it so; the error handler redacts it, as the statistics' errors)."""
+        source = name if self.store.remote else self.store.source(name)
         try:
             # headers are small: read remote files in 64 KB blocks, not fsspec's 5 MB
             with self.store.open(name, block_size=1 << 16) as fh:
-                facts = read_header(fh, name)
+                return read_header(fh, source)
         except ImgStatsError:  # ImageTooLarge from the header is the image's fault, not a 502
             raise
         except Exception as exc:  # fsspec clients raise their own network errors
             if self.store.remote:
                 raise store_error(exc, "read") from exc
             raise
-        return self._with_sidecar(name, facts)
-
-    def _with_sidecar(self, name: str, facts: dict) -> dict:
-        """``facts`` saying ``mask: "sidecar"`` when a local TIFF has a ``.msk`` file beside
-        it, as its statistics find (the header is read from an open file, which has no
-        neighbours); an internal mask comes first, as in GDAL. A local image's ``.aux.xml``
-        gives its nodata value (:func:`~imgstats.io._pam.with_pam_header`)."""
-        if not self.store.remote:
-            from ..io._pam import with_pam_header
-
-            facts = with_pam_header(facts, self.store.source(name))
-        if self.store.remote or facts.get("format") != "TIFF" or facts.get("mask") == "internal":
-            return facts
-        from ..io._tiff import sidecar_mask
-
-        if sidecar_mask(self.store.source(name)) is None:
-            return facts
-        return {**facts, "mask": "sidecar"}
 
     # -- statistics --------------------------------------------------------------------------
     def answer(
