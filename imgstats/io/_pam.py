@@ -3,9 +3,12 @@
 GDAL keeps what a format cannot store, or what was set on a file opened read-only, in an
 ``.aux.xml`` file beside it (its Persistent Auxiliary Metadata), and a band's value there
 takes the place of the file's own: ``<PAMRasterBand band="1"><NoDataValue>7</NoDataValue>``
-makes band 1's 7s nodata even where the TIFF's GDAL_NODATA tag says 5. Read here with
-regular expressions, not an XML parser, as GDAL_METADATA is (a parser would expand a hostile
-file's entities), and only beside a local file, as a ``.msk`` sidecar is.
+makes band 1's 7s nodata even where the TIFF's GDAL_NODATA tag says 5. Read only beside a
+local file, as a ``.msk`` sidecar is, and as GDAL reads it: the first node is the dataset
+(a file that opens with an XML declaration, a comment or a DTD has no band GDAL reads, so no
+entity is ever declared, let alone expanded), its ``PAMRasterBand`` children the bands
+(``band`` read as C's ``atoi``; a band given twice keeps the fields the second one lacks),
+and a file XML cannot parse has none.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import math
 import os
 import re
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from xml.etree import ElementTree
 
 from ..errors import UnreadableImage
 from ._sources import describe
@@ -22,15 +26,17 @@ from ._sources import describe
 #: The largest ``.aux.xml`` read (GDAL's hold histograms and statistics: a few KB a band).
 MAX_PAM_BYTES = 16 << 20
 
-_BAND = re.compile(r"<PAMRasterBand\b([^>]{0,512})>(.*?)</PAMRasterBand>", re.S)
-_NUMBER = re.compile(r'\bband\s*=\s*"\s*([0-9]{1,9})\s*"')
-_FIELDS = {
-    name: re.compile(rf"<{name}\b([^>]{{0,512}})>([^<]{{0,256}})</{name}>")
-    for name in ("NoDataValue", "Scale", "Offset")
-}
+#: A ``band`` attribute's number as C's ``atoi`` reads it (``" 1"``, ``"+1"``, ``"1x"``: 1).
+_ATOI = re.compile(r"[ \t\n\v\f\r]*([+-]?[0-9]{1,9})")
 #: The exact double GDAL writes beside a NoDataValue its 14 digits do not give back
 #: (``le_hex_equiv="000000E0FFFFEFC7"``: the value's 8 bytes, little-endian, in hex).
-_LE_HEX = re.compile(r'\ble_hex_equiv\s*=\s*"\s*([0-9A-Fa-f]{16})\s*"')
+_LE_HEX = re.compile(r"\s*([0-9A-Fa-f]{16})\s*")
+#: expat's code of "junk after document element" (a second top-level node).
+_JUNK_AFTER_ROOT = 9
+#: A declaration (``<?xml ...?>``) or a DTD (``<!DOCTYPE l [<!ENTITY ...>]>``).
+_SKIPPED = re.compile(r"<\?.*?\?>|<!DOCTYPE(?:[^\[>]|\[.*?\])*>", re.S)
+#: An ``&`` that starts no reference XML itself defines.
+_UNKNOWN_ENTITY = re.compile(r"&(?!(?:amp|lt|gt|quot|apos|#[0-9]{1,7}|#x[0-9A-Fa-f]{1,6});)")
 
 
 @dataclass(frozen=True)
@@ -74,40 +80,72 @@ def pam_bands(path) -> dict[int, PamBand]:
             f"{describe(sidecar)} is over {MAX_PAM_BYTES >> 20} MB: not GDAL's metadata of "
             f"{describe(path)}"
         )
-    text = data.decode("utf-8", "replace")
+    return _parse(data)
+
+
+def _parse(data: bytes) -> dict[int, PamBand]:
+    """Each band's (0-based) entries of an ``.aux.xml``'s bytes, as GDAL reads them."""
+    text = data.decode("utf-8", "replace").lstrip("\ufeff \t\r\n")
+    if not text.startswith("<") or text[1:2] in ("?", "!"):
+        return {}  # GDAL's dataset is the first node: a declaration or a comment has no band
+    # GDAL's parser skips a declaration or DTD within the dataset and keeps an entity it
+    # does not know as it is (so "&b;" is no number): expat would refuse them
+    text = _SKIPPED.sub("", text)
+    text = _UNKNOWN_ENTITY.sub("&amp;", text)
+    root = _first_element(text.encode("utf-8"))
+    if root is None:
+        return {}  # GDAL reads no PAM from a file it cannot parse, and says so only in a log
     out: dict[int, PamBand] = {}
-    for attrs, body in _BAND.findall(text):
-        number = _NUMBER.search(attrs)
+    for node in root.iterfind("PAMRasterBand"):
+        number = _ATOI.match(node.get("band", ""))
         if number is None or int(number.group(1)) < 1:
             continue
-        found = {name: pattern.search(body) for name, pattern in _FIELDS.items()}
-        out[int(number.group(1)) - 1] = PamBand(
-            _nodata_text(found["NoDataValue"]),
-            _number(found["Scale"]),
-            _number(found["Offset"]),
-        )
+        band = int(number.group(1)) - 1
+        fields = {
+            "nodata": _nodata_text(node.find("NoDataValue")),
+            "scale": _number(node.find("Scale")),
+            "offset": _number(node.find("Offset")),
+        }
+        given = {k: v for k, v in fields.items() if v is not None}  # a field it has
+        out[band] = replace(out.get(band, PamBand()), **given)
     return out
 
 
-def _nodata_text(match) -> str | None:
+def _first_element(data: bytes):
+    """The first element of an XML text, what follows it left unread (as GDAL reads only
+    its file's first node); ``None`` when it is not XML."""
+    try:
+        return ElementTree.fromstring(data)
+    except ElementTree.ParseError as exc:
+        if exc.code != _JUNK_AFTER_ROOT:
+            return None
+        line, column = exc.position
+        end = sum(len(row) + 1 for row in data.split(b"\n")[: line - 1]) + column
+    try:
+        return ElementTree.fromstring(data[:end])
+    except ElementTree.ParseError:
+        return None
+
+
+def _nodata_text(node) -> str | None:
     """A NoDataValue's text, or the exact double of its ``le_hex_equiv`` attribute written
     as a text that reads back to it, as GDAL reads it in place of the 14 digits
     (``-1.79769313486232E+308``, the lowest double rounded, overflows to -inf)."""
-    if match is None:
+    if node is None:
         return None
-    exact = _LE_HEX.search(match.group(1))
+    exact = _LE_HEX.fullmatch(node.get("le_hex_equiv", ""))
     if exact is None:
-        return match.group(2)
+        return node.text or ""
     value = struct.unpack("<d", bytes.fromhex(exact.group(1)))[0]
     return str(int(value)) if math.isfinite(value) and value.is_integer() else repr(value)
 
 
-def _number(match) -> float | None:
+def _number(node) -> float | None:
     """A Scale's or Offset's number (NaN when it is none: a scaled reading refuses it)."""
-    if match is None:
+    if node is None:
         return None
     try:
-        return float(match.group(2).strip())
+        return float((node.text or "").strip())
     except ValueError:
         return math.nan
 

@@ -187,3 +187,48 @@ def test_an_aux_xml_nodata_is_its_le_hex_equiv_double(tmp_path, dtype, nodata):
     assert seen - want.size == 7 * W
     got = imgstats.compute(path, ["count", "masked_pixels", "min"])
     assert got == {"count": want.size, "masked_pixels": 7 * W, "min": float(want.min())}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # GDAL's dataset is the file's first node: a declaration or a comment has no band
+        '<?xml version="1.0" encoding="UTF-8"?><PAMDataset>{b1}</PAMDataset>',
+        "<!-- made by hand --><PAMDataset>{b1}</PAMDataset>",
+        "<PAMDataset>{b1}</PAMDataset><PAMDataset></PAMDataset>",  # not XML: none read
+        "<PAMDataset>{b1}",
+        "<PAMDataset><X>{b1}</X></PAMDataset>",  # a band is a child of the dataset
+        '<PAMDataset><PAMRasterBand band="1"><X><NoDataValue>7</NoDataValue></X>'
+        "</PAMRasterBand></PAMDataset>",
+        '<PAMDataset><PAMRasterBand band="1"><!-- <NoDataValue>7</NoDataValue> -->'
+        "</PAMRasterBand></PAMDataset>",
+        # and XML as XML: quotes, character references, CDATA
+        "<PAMDataset><PAMRasterBand band='1'><NoDataValue>7</NoDataValue>"
+        "</PAMRasterBand></PAMDataset>",
+        '<PAMDataset><PAMRasterBand band="1"><NoDataValue>&#55;</NoDataValue>'
+        "</PAMRasterBand></PAMDataset>",
+        '<PAMDataset><PAMRasterBand band="1"><NoDataValue><![CDATA[7]]></NoDataValue>'
+        "</PAMRasterBand></PAMDataset>",
+        # band= read as C's atoi
+        "<PAMDataset>" + _band("+1", NoDataValue=7) + "</PAMDataset>",
+        "<PAMDataset>" + _band("1.9", NoDataValue=7) + "</PAMDataset>",
+        # a band given twice keeps the nodata value its second entry does not give
+        "<PAMDataset>{b1}" + _band(1, Scale=1) + "</PAMDataset>",
+        "<PAMDataset>" + _band(1, NoDataValue=5) + "{b1}</PAMDataset>",
+    ],
+)
+def test_an_aux_xml_is_read_as_gdal_reads_it(tmp_path, text):
+    path = _write(tmp_path / "xml.tif", "int16")
+    text = text.replace("{b1}", _band(1, NoDataValue=7))
+    (tmp_path / "xml.tif.aux.xml").write_text(text)
+    want, seen = _oracle(path)
+    assert imgstats.compute(path, ["count", "masked_pixels"]) == {
+        "count": want.size,
+        "masked_pixels": seen - want.size,
+    }
+
+
+def test_a_self_closing_band_takes_no_field_of_the_next(tmp_path):
+    pam = '<PAMRasterBand band="1"/>' + _band(2, NoDataValue=7)
+    path = _write(tmp_path / "closed.tif", "int16", bands=2, pam=pam)
+    assert _pam.pam_bands(path) == {0: _pam.PamBand(), 1: _pam.PamBand("7")}
