@@ -248,15 +248,20 @@ def test_a_hung_store_does_not_starve_health_or_cached_answers(tmp_path, gunicor
         try:
             hung = [pool.submit(http_get, base, f"/stats/{n}/mean", timeout=90) for n in hung_names]
             # 2 workers x (1 running + 1 waiting) may hang; the rest are refused at once
-            refused = [f.result(30) for f in _first_done(hung, len(hung_names) - 4)]
+            _first_done(hung, len(hung_names) - 4)
+            time.sleep(1.0)  # the last refusals of a worker that took more connections
+            refused = [f.result() for f in hung if f.done()]
             assert {status for status, _, _ in refused} == {503}
             assert all(int(h["Retry-After"]) >= 1 for _, h, _ in refused)
-            assert sum(not f.done() for f in hung) == 4  # still hung on the store
+            # still hung on the store: 4 when the kernel gave each worker at least two of
+            # the connections, fewer when it gave one worker only one (seen under load)
+            still = sum(not f.done() for f in hung)
+            assert 2 <= still <= 4
             for _ in range(10):
                 assert http_get(base, "/health", timeout=10)[0] == 200
                 status, _, body = http_get(base, "/stats/IMG_1.jpg/mean", timeout=10)
                 assert (status, body) == (200, cached)
-            assert sum(not f.done() for f in hung) == 4  # and they answered meanwhile
+            assert sum(not f.done() for f in hung) == still  # and they answered meanwhile
         finally:
             release.set()
             pool.shutdown(wait=True)
