@@ -1,9 +1,10 @@
 """A one-question answer for in-memory arrays: a predicted-range select, no summary.
 
 :func:`imgstats.compute` on a numpy float32, float64 or 32- or 64-bit integer array
-(:data:`TYPES`) that asks only for ``min``, ``max``, ``count``, ``median`` and percentiles
-(any method, one or several bands), and for integers also ``mean`` and ``sum`` (an exact sum
-of the keys, in two words per band), does not build the mergeable
+(:data:`TYPES`) that asks only for ``min``, ``max``, ``count``, ``median``, percentiles
+(any method, one or several bands), ``mean`` and ``sum`` (an exact sum fused into the same
+pass: an integer's keys in two words per band, a float's significands per bit position,
+see :func:`_float_total`), does not build the mergeable
 :class:`~imgstats.summary.Summary`: a numpy array has no cache (every ``compute`` call reads
 it again), so nothing would ever reuse the summary's 65,536-bin table of each band, and
 filling it costs a dependent load-add-store per sample (the table is not in L1). Instead:
@@ -61,9 +62,10 @@ SUBBIN_BUDGET = 1 << 16
 TYPES = tuple(map(np.dtype, ["float32", "float64", "int32", "uint32", "int64", "uint64"]))
 #: The functions the select answers (``percentile`` includes ``median``).
 KINDS = frozenset({"min", "max", "count", "percentile"})
-#: The functions it answers for integers, whose exact sum is two int64 words per band.
-INT_KINDS = KINDS | {"mean", "sum"}
-#: The most samples a band of a stripe may have for those words not to wrap around.
+#: With ``mean`` and ``sum``: an exact sum fused into the same pass (an integer's, two int64
+#: words per band; a float's, a table of int64 per bit position, see :func:`_float_total`).
+SUM_KINDS = KINDS | {"mean", "sum"}
+#: The most samples a band may have for those words not to wrap around.
 MAX_SUMMED = 1 << 31
 
 
@@ -80,7 +82,7 @@ def eligible(plan, funcs: list[Function]) -> bool:
         and plan.transform is None
         and (plan.valid is None or not plan.valid.active)
         and plan.mask is None
-        and all(f.kind in (KINDS if arr.dtype.kind == "f" else INT_KINDS) for f in funcs)
+        and all(f.kind in SUM_KINDS for f in funcs)
         and not any(f.scaled for f in funcs)
         and (
             arr.size // _bands_of(arr) < MAX_SUMMED
@@ -158,13 +160,33 @@ def answer(plan, funcs: list[Function], selections: list[tuple[int, ...]]):
 
 
 def _summed(dtype, scanned, sel) -> BandStats:
-    """The count and exact sum of the integer samples of the bands ``sel``, as the
-    summary's :class:`~imgstats.summary.BandStats` reads them (a mean, a sum)."""
+    """The count and exact sum of the samples of the bands ``sel``, as the summary's
+    :class:`~imgstats.summary.BandStats` reads them (a mean, a sum): for floats, the exact
+    sum of the finite samples and whether +inf and -inf are present (the reading needs no
+    more of them)."""
+    dt = np.dtype(dtype)
     sums = scanned.sums
     count = sum(scanned.npix - int(scanned.nan[c]) for c in sel)
+    zeros = np.zeros(1, np.int64)
+    if dt.kind == "f":
+        width = 8 * dt.itemsize
+        posinf = any(int(scanned.kmax[c]) == int(_PINF[width]) for c in sel)
+        neginf = any(int(scanned.kmin[c]) == int(_NINF[width]) for c in sel)
+        total = sum((_float_total(dt, sums[c]) for c in sel), Fraction(0))  # no int64 wrap
+        return BandStats(dt.str, count, 0, zeros, 0, 0, total, int(posinf), int(neginf))
     keys = sum((int(sums[c, 1]) << 32) + int(sums[c, 0]) for c in sel)
     total = Fraction(keys - int(scanned.flip) * count)
-    return BandStats(np.dtype(dtype).str, count, 0, np.zeros(1, np.int64), 0, 0, total)
+    return BandStats(dt.str, count, 0, zeros, 0, 0, total)
+
+
+def _float_total(dtype, table: np.ndarray) -> Fraction:
+    """The exact sum of the finite float samples of one band whose table
+    :func:`imgstats._select_kernels.select_stripe` filled (the stripes' tables added): slot
+    ``p`` counts units of ``2**p`` times the smallest subnormal; a few slots are not zero."""
+    total = 0
+    for p in np.flatnonzero(table).tolist():
+        total += int(table[p]) << p
+    return Fraction(total, 1 << (149 if dtype.itemsize == 4 else 1074))
 
 
 def _reading(view, stats, f):
@@ -281,9 +303,10 @@ def _scan(arr: np.ndarray, nb: int, per_band, stripes, summed: bool = False):
     """One pass of :func:`select_stripe` over the row ``stripes``, at once: ``(count of
     samples, nan, kmin, kmax, below, eq, kept keys per band and interval (a list of arrays,
     one per stripe), their counts per sub-bin (nb, m, nsub), nsub, sums, flip)``, or
-    ``None`` when a band kept more than its bound. With ``summed`` (integers only), ``sums``
-    holds each band's sum of keys as two words (the low and high 32 bits of each key
-    summed; ``flip``: what a key adds to its sample), else it is empty."""
+    ``None`` when a band kept more than its bound. With ``summed``, ``sums`` holds each
+    band's exact sum, else it is empty: an integer's sum of keys as two words (the low and
+    high 32 bits of each key summed; ``flip``: what a key adds to its sample), a float's
+    table of significands per bit position (:func:`_float_total`)."""
     kdt, top, inf, neg, pos, ninf, _ = _key_constants(arr.dtype)
     m = max(1, max(len(ivs) for ivs in per_band))
     if m > 255:  # the kernel tags a sample's interval in a byte
@@ -299,6 +322,7 @@ def _scan(arr: np.ndarray, nb: int, per_band, stripes, summed: bool = False):
             shifts[c, j] = _shift(hi - lo, nsub)
 
     step = _plan.copy_rows(arr)  # rows of a piece that is copied (all when none is)
+    slots = 2 if arr.dtype.kind != "f" else _float_slots(arr.dtype)
 
     def stripe(bounds):
         from ._blocks import as_pixels
@@ -314,7 +338,7 @@ def _scan(arr: np.ndarray, nb: int, per_band, stripes, summed: bool = False):
         out = np.empty((nb, npix // KEEP_SHARE + 1), kdt)
         which = np.empty(out.shape, np.uint8)
         sub = np.zeros((nb, m, nsub), np.int64)
-        sums = np.zeros((nb if summed else 0, 2), np.int64)
+        sums = np.zeros((nb if summed else 0, slots), np.int64)
         limits = (top, ~top | top, inf, ninf, neg, pos, los, widths, ms)
         counts = (nan, kmin, kmax, below, eq, kept, out, which, sums)
         for r in range(a, b if npix else a, step):  # the counts add up, the keys append
@@ -343,6 +367,13 @@ def _scan(arr: np.ndarray, nb: int, per_band, stripes, summed: bool = False):
         [[r[6][c][j] for r in results] for j in range(len(ivs))] for c, ivs in enumerate(per_band)
     ]
     return _Scanned(npix, nan, kmin, kmax, below, eq, split, sub, nsub, sums, pos)
+
+
+def _float_slots(dtype) -> int:
+    """The slots of a band's float sum table (one per bit position a block reaches)."""
+    if dtype.itemsize == 4:
+        return _kernels.FLOAT32_SLOTS
+    return _kernels.FLOAT64_SLOTS
 
 
 class _Scanned(NamedTuple):

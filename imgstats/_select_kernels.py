@@ -68,9 +68,10 @@ def select_stripe(bits, nb, limits, counts, shifts, sub):
         The kept keys of each band, in the order met.
     which : (nb, cap) uint8
         The interval of each kept key.
-    sums : (nb, 2) or (0, 2) int64
-        Updated when not empty (integers only: a float's sum is not a sum of its keys): the
-        sum of the low 32 bits of each band's keys, and of their high 32 bits.
+    sums : (nb, 2), (nb, FLOAT32_SLOTS), (nb, FLOAT64_SLOTS) or (0, 2) int64
+        Updated when not empty: an integer band's sum of the low 32 bits of its keys, and of
+        their high 32 bits (two columns); a float band's exact sum of its finite samples, per
+        bit position (:func:`_sum_float32`, :func:`_sum_float64`).
     shifts : (nb, m) array of the type of ``bits``
         A kept key ``k`` of interval ``j`` falls in sub-bin ``(k - lo) >> shifts[band, j]``.
     sub : (nb, m, nsub) int64
@@ -111,7 +112,12 @@ def _column(col, c, cast, limits, counts, shifts, sub, flags, words):
     top, ones, inf, ninf, neg, pos, los, widths, ms = limits
     nan, kmin, kmax, below, eq, kept, out, which, sums = counts
     if sums.shape[0]:
-        _sum_keys(col, c, top, neg, pos, sums)
+        if sums.shape[1] == 2:
+            _sum_keys(col, c, top, neg, pos, sums)
+        elif col.itemsize == 4:
+            _sum_float32(col, c, sums)
+        else:
+            _sum_float64(col, c, sums)
     if ms[c] == 0:  # min, max or count only: nothing to flag, nothing to keep
         _extremes(col, c, cast, top, ones, inf, neg, pos, nan, kmin, kmax)
         return
@@ -141,6 +147,169 @@ def _sum_keys(col, c, top, neg, pos, sums):
         hi += k >> half
     sums[c, 0] += np.int64(lo)
     sums[c, 1] += np.int64(hi)
+
+
+#: Bits a block's sum leaves in its low word of a float sum table (see :func:`_sum_float32`).
+_LOW = 30
+#: Slots of a band's float sum table: a bit position per slot, up to the highest one a
+#: float32 (or float64) block's high word reaches.
+FLOAT32_SLOTS = 256 + 32
+FLOAT64_SLOTS = 2048 + 64
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _add_block(sums, c, at, acc):
+    """Add a block's sum ``acc`` (int64), in units of bit position ``at``, to the table: its
+    low :data:`_LOW` bits at ``at``, the rest at ``at + _LOW``. A slot then grows by less
+    than 2**30 a block, plus 2**22 a sample of the block, plus 2**27 a sample added one by
+    one: below 2**62 up to MAX_SUMMED samples a band (all stripes), even in blocks of one."""
+    sums[c, at] += acc & np.int64((1 << _LOW) - 1)
+    sums[c, at + _LOW] += acc >> np.int64(_LOW)
+
+
+@njit(nogil=True, cache=True)
+def _sum_float32(col, c, sums):
+    """Add one block of float32 bits to band ``c``'s exact sum table: slot ``p`` counts units
+    of ``2**(p - 149)``; a sample of biased exponent ``E`` (not 255: NaN and infinities are
+    left out) is its signed significand (implicit bit included) at slot ``max(E, 1) - 1``.
+
+    No table add per sample: a first loop finds the block's largest and smallest exponent (of
+    its non-zero finite samples), a second sums every significand shifted to the lowest
+    exponent in one int64 when they lie within 28 binades (2048 samples of 24 bits shifted by
+    up to 28 stay below 2**63); both vectorize. A wider block sums those within 28 binades of
+    its largest so, and adds the smaller ones one by one."""
+    cast = np.uint32
+    emax = cast(1)
+    emin = cast(0xFF)
+    for i in range(col.shape[0]):  # vectorized
+        b = cast(col[i])
+        e = cast(b >> cast(23))
+        e = e & cast(0xFF)
+        finite = e != cast(0xFF)
+        emax = max(emax, e if finite else cast(0))
+        t = max(e, cast(1))
+        emin = min(emin, t if finite and cast(b & cast(0x7FFFFFFF)) != cast(0) else cast(0xFF))
+    base = max(np.int64(emax) - 28, np.int64(1))
+    if np.int64(emin) < base:
+        _sum_float32_wide(col, c, sums, base)
+        return
+    # the signed significand and its shift in 32-bit lanes (twice as many), the shifted
+    # one in 64-bit lanes: both loops over a 12 MP float32 took 8.7, now 4.5 ms (one core)
+    acc = np.int64(0)
+    low = cast(base)
+    for i in range(col.shape[0]):  # vectorized
+        b = cast(col[i])
+        e = cast(b >> cast(23)) & cast(0xFF)
+        finite = e != cast(0xFF)
+        sig = cast(b & cast(0x7FFFFF)) | (cast(0x800000) if e != cast(0) else cast(0))
+        sig = sig if finite else cast(0)
+        s = cast(max(e, cast(1)) - low) if sig != cast(0) else cast(0)  # a zero's: 0
+        signed = -np.int32(sig) if b >= cast(0x80000000) else np.int32(sig)
+        acc += np.int64(signed) << np.int64(s)
+    _add_block(sums, c, base - 1, acc)
+
+
+@njit(nogil=True, cache=True)
+def _sum_float32_wide(col, c, sums, base):
+    """:func:`_sum_float32` of a block whose samples span more than 28 binades: those from
+    exponent ``base`` summed shifted as there, the smaller ones added one by one."""
+    acc = np.int64(0)
+    few = 0
+    for i in range(col.shape[0]):  # vectorized
+        b = np.uint32(col[i])
+        e = np.int64(b >> np.uint32(23)) & np.int64(0xFF)
+        sig = np.int64(b & np.uint32(0x7FFFFF)) | (np.int64(1 << 23) if e > 0 else np.int64(0))
+        s = max(e, np.int64(1)) - base
+        ok = (s >= 0) & (e != 0xFF)
+        v = sig << (s if ok else np.int64(0)) if ok else np.int64(0)
+        acc += -v if b >= np.uint32(0x80000000) else v
+        few += (not ok) & (sig != 0) & (e != 0xFF)
+    _add_block(sums, c, base - 1, acc)
+    for i in range(col.shape[0] if few else 0):
+        b = np.uint32(col[i])
+        e = np.int64(b >> np.uint32(23)) & np.int64(0xFF)
+        sig = np.int64(b & np.uint32(0x7FFFFF)) | (np.int64(1 << 23) if e > 0 else 0)
+        if max(e, 1) < base and sig != 0:
+            sums[c, max(e, 1) - 1] += -sig if b >= np.uint32(0x80000000) else sig
+
+
+@njit(nogil=True, cache=True)
+def _sum_float64(col, c, sums):
+    """:func:`_sum_float32` for float64 bits: slot ``p`` counts units of ``2**(p - 1074)``,
+    the exponent 2047 is left out, and each 53-bit significand is summed as two parts, its
+    top 27 bits (at 26 slots up) and its low 26, within 25 binades (2048 parts of 27 bits
+    shifted by up to 25 stay below 2**63)."""
+    cast = np.uint64
+    emax = cast(1)
+    emin = cast(0x7FF)
+    for i in range(col.shape[0]):  # vectorized
+        b = cast(col[i])
+        e = (b >> cast(52)) & cast(0x7FF)
+        finite = e != cast(0x7FF)
+        emax = max(emax, e if finite else cast(0))
+        t = max(e, cast(1))
+        emin = min(emin, t if finite and (b << cast(1)) != cast(0) else cast(0x7FF))
+    base = max(np.int64(emax) - 25, np.int64(1))
+    if np.int64(emin) < base:
+        _sum_float64_wide(col, c, sums, base)
+        return
+    # the significand signed first, then split: floor(sig / 2**26) (from -2**27) and the
+    # rest (from 0): a block's top parts sum to at least -2**63, below 2**63
+    hi = np.int64(0)
+    lo = np.int64(0)
+    low26 = np.int64((1 << 26) - 1)
+    for i in range(col.shape[0]):  # vectorized
+        b = col[i]
+        e = np.int64(b >> np.uint64(52)) & np.int64(0x7FF)
+        finite = e != 0x7FF
+        sig = np.int64(b & np.uint64(0xFFFFFFFFFFFFF)) | (
+            np.int64(1 << 52) if e > 0 else np.int64(0)
+        )
+        sig = sig if finite else np.int64(0)
+        s = max(e, np.int64(1)) - base if sig != 0 else np.int64(0)  # a zero's: 0
+        sig = -sig if b >= np.uint64(0x8000000000000000) else sig
+        hi += (sig >> np.int64(26)) << s
+        lo += (sig & low26) << s
+    _add_block(sums, c, base - 1, lo)
+    _add_block(sums, c, base - 1 + 26, hi)
+
+
+@njit(nogil=True, cache=True)
+def _sum_float64_wide(col, c, sums, base):
+    """:func:`_sum_float64` of a block whose samples span more than 25 binades (see
+    :func:`_sum_float32_wide`)."""
+    hi = np.int64(0)
+    lo = np.int64(0)
+    few = 0
+    low26 = np.int64((1 << 26) - 1)
+    for i in range(col.shape[0]):  # vectorized
+        b = np.uint64(col[i])
+        e = np.int64(b >> np.uint64(52)) & np.int64(0x7FF)
+        sig = np.int64(b & np.uint64(0xFFFFFFFFFFFFF)) | (
+            np.int64(1 << 52) if e > 0 else np.int64(0)
+        )
+        s = max(e, np.int64(1)) - base
+        ok = (s >= 0) & (e != 0x7FF)
+        sh = s if ok else np.int64(0)
+        a = (sig >> np.int64(26)) << sh if ok else np.int64(0)
+        z = (sig & low26) << sh if ok else np.int64(0)
+        neg = b >= np.uint64(0x8000000000000000)
+        hi += -a if neg else a
+        lo += -z if neg else z
+        few += (not ok) & (sig != 0) & (e != 0x7FF)
+    _add_block(sums, c, base - 1, lo)
+    _add_block(sums, c, base - 1 + 26, hi)
+    for i in range(col.shape[0] if few else 0):
+        b = np.uint64(col[i])
+        e = np.int64(b >> np.uint64(52)) & np.int64(0x7FF)
+        sig = np.int64(b & np.uint64(0xFFFFFFFFFFFFF)) | (np.int64(1 << 52) if e > 0 else 0)
+        if max(e, 1) < base and sig != 0:
+            p = max(e, 1) - 1
+            neg = b >= np.uint64(0x8000000000000000)
+            a = sig >> np.int64(26)
+            z = sig & low26
+            sums[c, p] += -z if neg else z
+            sums[c, p + 26] += -a if neg else a
 
 
 @njit(nogil=True, cache=True, inline="always")

@@ -26,7 +26,14 @@ SELECTIONS = [None, 0, 1, 2]
 
 @pytest.fixture
 def passes(monkeypatch):
-    """Count the map-reduce passes over the pixels, and the blocks that each pass reads."""
+    """Count the map-reduce passes over the pixels, and the blocks that each pass reads.
+
+    The summary's passes are under test: no array takes the predicted-range select, which
+    answers a large in-memory array's percentiles, mean and sum without a summary
+    (tests/core/test_range_select.py, test_range_select_sums.py)."""
+    import imgstats._range_select
+
+    monkeypatch.setattr(imgstats._range_select, "MIN_SAMPLES", 1 << 62)
     calls: list[int] = []
     original = imgstats.io._plan.ReadPlan.map_reduce
 
@@ -78,8 +85,6 @@ def test_a_large_array_counted_on_threads_takes_two_passes(passes, dtype, monkey
 
     monkeypatch.setattr(_plan, "workers", lambda: 2)  # stripes on threads, even on one core
     arr = _rgb(dtype, shape=(1100, 400, 3), seed=2)  # over the threading threshold
-    # with the mean: percentiles alone of an in-memory float array are answered by the
-    # predicted-range select, without a summary (tests/core/test_range_select.py)
     _check_each(imgstats.compute(arr, ALL_FUNCS, band=SELECTIONS), arr, ALL_FUNCS)
     assert len(passes) == 2
     assert passes[0] == passes[1] >= 2  # both passes read the same row slices on threads
