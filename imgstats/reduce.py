@@ -321,9 +321,10 @@ def _range_selected(plan, func, band, bands):
     summary (see :mod:`imgstats._range_select`), or ``None`` when the summary must answer.
 
     A numpy array has no cache: every ``compute`` call reads it again, so a summary built
-    for one question would never be reused. When the question needs no sum (only min, max,
-    count and percentiles), one pass that keeps the few keys around the predicted ranks
-    answers it, to the same bit. Files, streams and dask blocks keep the mergeable summary.
+    for one question would never be reused. When the question asks only for min, max,
+    count, percentiles, mean and sum, one pass that keeps the few keys around the predicted
+    ranks (and sums the samples exactly on the way) answers it, to the same bit. Files,
+    streams and dask blocks keep the mergeable summary.
     """
     from . import _range_select
     from .functions import parse_function
