@@ -265,9 +265,13 @@ class ImageService:
 
     def _read_header(self, name: str) -> dict:
         """The header facts of ``name``, read as its statistics read it: a local image by its
-        path, so that its ``.msk`` and ``.aux.xml`` neighbours say which samples count (an
-        error names it so; the error handler redacts it, as the statistics' errors)."""
-        source = name if self.store.remote else self.store.source(name)
+        path, so that its ``.msk`` and ``.aux.xml`` neighbours say which samples count, a
+        remote one by its URL (an error names it so; the error handler redacts it, as the
+        statistics' errors)."""
+        # a remote image by its URL, as the statistics read it: never by its bare name, which
+        # the TIFF reader would take for a path in the server's working folder and look
+        # for "<name>.aux.xml" and "<name>.msk" there
+        source = self.store.source(name)
         try:
             # headers are small: read remote files in 64 KB blocks, not fsspec's 5 MB
             with self.store.open(name, block_size=1 << 16) as fh:

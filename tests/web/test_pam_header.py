@@ -186,3 +186,28 @@ def test_a_palette_tiff_header_says_its_sidecar_nodata_index_as_its_tag_would(cl
     }
     assert header["mask"] == "alpha"
     assert _count(client, "i.tif")["count"] == 3 * int((data != 7).sum())
+
+
+def test_a_remote_image_header_never_reads_a_sidecar_of_the_servers_folder(tmp_path, monkeypatch):
+    # before: a remote store's header was read under the bare image name, so the TIFF
+    # reader looked for "<name>.aux.xml" (and "<name>.msk") in the server's working folder,
+    # and the header said nodata 7 where the statistics, read by URL, apply the tag's 5
+    from web_helpers import serve_folder
+
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    tifffile.imwrite(remote / "t.tif", _grey(), extratags=[(42113, "s", 0, "5", True)])
+    here = tmp_path / "cwd"
+    here.mkdir()
+    (here / "t.tif.aux.xml").write_text(_pam("7"))
+    monkeypatch.chdir(here)
+    with serve_folder(remote) as store:
+        app = create_app({"IMAGES": f"{store}/", "WARMUP": False, "RACY_SECONDS": 0.0})
+        try:
+            client = app.test_client()
+            header = _header(client, "t.tif")
+            assert header["nodata"] == 5
+            stats = client.get("/stats/t.tif/count").get_json()
+            assert stats["value"] == int((_grey() != 5).sum())
+        finally:
+            app.extensions["imgstats"].close()
