@@ -55,6 +55,8 @@ _lock = threading.RLock()
 _registry: list[Kernel] = []
 _loaded = False
 _mode_override: str | None = None
+#: Whether numba's dispatchers run their bodies as Python (``NUMBA_DISABLE_JIT=1``).
+_numba_python = False
 
 
 class Kernel:
@@ -73,6 +75,8 @@ class Kernel:
     def __call__(self, *args):
         dispatcher = self.dispatcher
         if dispatcher is not None and _mode_override != "never":
+            if _numba_python:  # NUMBA_DISABLE_JIT: numba runs the body as Python
+                return _run_python(dispatcher, args)
             return dispatcher(*args)
         if _python_runs(args):
             return _run_python(self.py_func, args)
@@ -186,9 +190,11 @@ def load() -> None:
 
 def _build_missing() -> None:
     """Build the dispatchers of the registered kernels that have none yet."""
+    global _numba_python
     import numba
 
     with _lock:
+        _numba_python = bool(numba.config.DISABLE_JIT)
         by_module: dict[str, list[Kernel]] = {}
         for k in _registry:
             if k.dispatcher is None:
@@ -285,9 +291,12 @@ _INTRINSICS = {
 
 def _intrinsics(namespace: dict) -> dict:
     """``{name: numba intrinsic}`` for each name of a kernel module's ``namespace`` bound to
-    one of :data:`_INTRINSICS`' helpers."""
+    one of :data:`_INTRINSICS`' helpers; none with ``NUMBA_DISABLE_JIT=1``, where numba runs
+    the kernels as Python, which cannot call an intrinsic (the helpers' Python bodies do)."""
     import importlib
 
+    if _numba_python:
+        return {}
     return {
         name: getattr(importlib.import_module(_INTRINSICS[obj][0]), _INTRINSICS[obj][1])
         for name, obj in namespace.items()

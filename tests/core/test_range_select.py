@@ -7,7 +7,11 @@ returned (``None``: the summary answered).
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
+import sys
 from fractions import Fraction
 
 import hypothesis.extra.numpy as hnp
@@ -473,3 +477,42 @@ def test_integer_sums_keep_the_summary_beyond_their_words(ran, monkeypatch):
     bands = rng.integers(0, 2**40, (30, 30, 3), dtype=np.int64)  # 900 pixels, three bands
     assert imgstats.compute(bands, "sum") == sum(bands.ravel().tolist())
     assert ran[-1] is not None
+
+
+def test_percentiles_take_the_select_with_numba_jit_disabled(ran, tmp_path):
+    """``NUMBA_DISABLE_JIT=1`` runs numba's kernels as Python, which cannot call numba's
+    intrinsics (the radix select's ``leading_zeros``): their Python bodies stand in."""
+    rng = np.random.default_rng(20)
+    arrays = []
+    for dt in ("float32", "float64", "int64"):
+        a = (rng.standard_t(2, (40, 50)) * 100).astype(dt)
+        if a.dtype.kind == "f":
+            a[::9, ::7] = np.nan
+        arrays.append(a)
+    np.savez(tmp_path / "arrays.npz", *arrays)
+    funcs = ["p1", "median", "p99", "min", "mean"]
+    code = (
+        "import json, sys, numpy as np, imgstats\n"
+        "from imgstats import _jit, _range_select\n"
+        "_range_select.MIN_SAMPLES = 0\n"
+        "seen = []\n"
+        "answer = _range_select.answer\n"
+        "_range_select.answer = lambda *a: seen.append(answer(*a)) or seen[-1]\n"
+        "arrays = np.load(sys.argv[1]).values()\n"
+        f"out = [imgstats.compute(a, {funcs!r}) for a in arrays]\n"
+        "print(json.dumps([out, _jit.loaded(), [s is not None for s in seen]]))\n"
+    )
+    env = {**os.environ, "NUMBA_DISABLE_JIT": "1", "IMGSTATS_JIT": "always"}
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "arrays.npz")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    out, loaded, selected = json.loads(run.stdout.strip().splitlines()[-1])
+    assert loaded and selected == [True] * 3  # numba's Python kernels, on the select path
+    for got, arr in zip(out, arrays, strict=True):
+        check_all(got, arr, funcs)
+        assert bits_equal(got, imgstats.compute(arr, funcs))  # as the compiled kernels
+    assert all(ran)
