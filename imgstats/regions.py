@@ -194,6 +194,8 @@ def polygon_parts(polygon) -> list[list[np.ndarray]]:
     geometry = polygon
     if isinstance(polygon, dict) and polygon.get("type") == "Feature":
         geometry = polygon.get("geometry")
+    if isinstance(polygon, dict):
+        _check_polygonal(geometry)
     if not (isinstance(geometry, dict) and geometry.get("type") == "MultiPolygon"):
         return [polygon_rings(polygon)]
     coords = geometry.get("coordinates")
@@ -211,6 +213,24 @@ def polygon_parts(polygon) -> list[list[np.ndarray]]:
             raise InvalidOption(f"the polygon has more than {MAX_POLYGON_VERTICES} vertices")
         parts.append(rings)
     return parts
+
+
+def _check_polygonal(geometry) -> None:
+    """Refuse a GeoJSON geometry (of a Feature, or given alone) that is neither a Polygon
+    nor a MultiPolygon, naming both: the message of :func:`polygon_rings`, which takes a
+    Polygon only, would send a caller of :func:`polygon_parts` away from a MultiPolygon."""
+    if not isinstance(geometry, dict):
+        raise InvalidOption("a GeoJSON Feature's geometry must be a GeoJSON object")
+    kind = geometry.get("type")
+    if kind in ("Polygon", "MultiPolygon"):
+        return
+    hint = ""
+    if kind == "FeatureCollection":  # statistics per feature are zonal statistics
+        hint = "; a FeatureCollection's features are zones (POST /zonal, imgstats.zonal)"
+    raise InvalidOption(
+        "a GeoJSON polygon must be a Polygon or a MultiPolygon, or a Feature of one "
+        f"({{'type': 'Polygon', 'coordinates': [ring, ...]}}), not type {kind!r}{hint}"
+    )
 
 
 #: The types of coordinates a ring read from JSON holds: checked at once, as a set.

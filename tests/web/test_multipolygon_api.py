@@ -121,3 +121,28 @@ def test_a_million_parts_is_a_413_and_the_service_keeps_serving(client):
     r = client.post("/stats/IMG_1.jpg", data=body, content_type="application/json")
     assert r.status_code == 413 and r.get_json()["error"]
     assert client.get("/health").status_code == 200
+
+
+WRONG_TYPES = [
+    {"type": "FeatureCollection", "features": []},
+    {"type": "GeometryCollection", "geometries": []},
+    {"type": "Point", "coordinates": [1, 2]},
+    {"type": "Feature", "geometry": {"type": "LineString", "coordinates": [[0, 0], [5, 5]]}},
+    {"coordinates": [OUTER]},  # no type
+]
+
+
+@pytest.mark.parametrize("polygon", WRONG_TYPES, ids=[str(p)[:40] for p in WRONG_TYPES])
+def test_a_geometry_of_another_type_is_a_400_naming_polygon_and_multipolygon(client, polygon):
+    # it said "must be {'type': 'Polygon', ...}", though a MultiPolygon is taken too
+    r = client.post("/stats/IMG_1.jpg", json={"funcs": ["min"], "polygon": polygon})
+    assert r.status_code == 400
+    error = r.get_json()["error"]
+    kind = polygon.get("geometry", polygon).get("type")  # a Feature's geometry's type
+    assert "Polygon" in error and "MultiPolygon" in error and repr(kind) in error
+
+
+def test_a_feature_collection_is_pointed_at_zonal_statistics(client):
+    polygon = {"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": MULTI}]}
+    r = client.post("/stats/IMG_1.jpg", json={"funcs": ["min"], "polygon": polygon})
+    assert r.status_code == 400 and "/zonal" in r.get_json()["error"]
