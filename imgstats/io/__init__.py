@@ -271,12 +271,12 @@ def _validity_header(facts, bands, source, nodata=None) -> dict:
     """``nodata`` and ``mask`` (what says which pixels count, in GDAL's order: ``"internal"``
     or ``"sidecar"`` mask, ``"nodata"``, ``"alpha"``, or ``None``) of an image's header; a
     TIFF's nodata is in its ``facts``, a Pillow image's is ``nodata``."""
-    from ._tiff import sidecar_mask
+    from ._sources import MASK, sidecar
 
     nodata = nodata if facts is None else facts.nodata
     if facts is not None and facts.mask_page is not None:
         kind = "internal"
-    elif facts is not None and sidecar_mask(source) is not None:
+    elif facts is not None and sidecar(source, MASK) is not None:
         kind = "sidecar"
     elif nodata is not None:
         kind = "nodata"

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import UnreadableImage
 from ._guard import GuardedFile, decoding
-from ._sources import describe, open_source
+from ._sources import MASK, describe, open_source, sidecar
 
 __all__ = ["MaskArray", "mask_of", "open_mask", "stream_mask"]
 
@@ -241,13 +241,11 @@ def open_mask(path, facts, storage_options=None) -> MaskArray | None:
     """
     import tifffile
 
-    from ._tiff import sidecar_mask
-
     height, width = facts.shape[:2]
     if facts.mask_page is not None:
         where, index, what = path, facts.mask_page, "has a corrupt mask"
     else:
-        where, index, what = sidecar_mask(path), 0, "is not a readable mask"
+        where, index, what = sidecar(path, MASK), 0, "is not a readable mask"
         if where is None:
             return None
         storage_options = None  # a sidecar is a local file

@@ -14,14 +14,13 @@ from ..errors import ImageNotFound, InvalidOption, UnreadableImage
 from . import _limits
 from ._guard import GuardedFile, decoding
 from ._pillow import grey_key, open_pillow, pillow_header, pillow_to_array
-from ._sources import describe, is_url, open_source
+from ._sources import MASK, describe, is_url, open_source, sidecar
 from ._tiff import (
     TiffArray,
     check_page,
     dask_chunks,
     is_tiff,
     read_page,
-    sidecar_mask,
     tiff_facts,
 )
 
@@ -217,7 +216,7 @@ def _open_tiff(
             attrs["nodata_problem"] = facts.problem  # refused by with_validity, unless raw
         if facts.mask_page is not None:
             attrs["mask_page"] = facts.mask_page
-        elif sidecar_mask(source) is not None:
+        elif sidecar(source, MASK) is not None:
             attrs["mask_sidecar"] = True  # a .msk file beside it: GDAL's dataset mask
         if facts.scales is not None:  # each band's (scale, offset), as GDAL's metadata
             attrs["scales"] = [list(pair) for pair in facts.scales]

@@ -14,14 +14,13 @@ and a file XML cannot parse has none.
 from __future__ import annotations
 
 import math
-import os
 import re
 import struct
 from dataclasses import dataclass, replace
 from xml.etree import ElementTree
 
 from ..errors import UnreadableImage
-from ._sources import describe
+from ._sources import PAM, describe, sidecar
 
 #: The largest ``.aux.xml`` read (GDAL's hold histograms and statistics: a few KB a band).
 MAX_PAM_BYTES = 16 << 20
@@ -49,16 +48,6 @@ class PamBand:
     offset: float | None = None
 
 
-def pam_sidecar(path) -> str | None:
-    """The ``.aux.xml`` file GDAL would read beside a local file, if any."""
-    from ._sources import is_url
-
-    if not isinstance(path, (str, os.PathLike)) or is_url(path):
-        return None
-    candidate = os.fspath(path) + ".aux.xml"
-    return candidate if os.path.isfile(candidate) else None
-
-
 def pam_bands(path) -> dict[int, PamBand]:
     """Each band's (0-based) PAM entries beside a local file; ``{}`` without an ``.aux.xml``.
 
@@ -67,17 +56,17 @@ def pam_bands(path) -> dict[int, PamBand]:
     UnreadableImage
         An ``.aux.xml`` over :data:`MAX_PAM_BYTES`, or one that cannot be read.
     """
-    sidecar = pam_sidecar(path)
-    if sidecar is None:
+    found = sidecar(path, PAM)
+    if found is None:
         return {}
     try:
-        with open(sidecar, "rb") as fh:
+        with open(found, "rb") as fh:
             data = fh.read(MAX_PAM_BYTES + 1)
     except OSError as exc:
-        raise UnreadableImage(f"{describe(sidecar)} cannot be read: {exc.strerror}") from None
+        raise UnreadableImage(f"{describe(found)} cannot be read: {exc.strerror}") from None
     if len(data) > MAX_PAM_BYTES:
         raise UnreadableImage(
-            f"{describe(sidecar)} is over {MAX_PAM_BYTES >> 20} MB: not GDAL's metadata of "
+            f"{describe(found)} is over {MAX_PAM_BYTES >> 20} MB: not GDAL's metadata of "
             f"{describe(path)}"
         )
     return _parse(data)

@@ -432,14 +432,13 @@ def _open_path(
 ) -> ReadPlan:
     """Open a path or URL: Pillow's memory or a TIFF stream when counted here, else an array."""
     from ._open import open_image
-    from ._pam import pam_sidecar
-    from ._sources import is_url
+    from ._sources import PAM, is_url, sidecar
     from ._tiff import check_page
 
     page = check_page(page)
     fast = local and chunks is None and not is_url(source)
     tiff = fast and _is_tiff_file(source)
-    if fast and not page and not tiff and palette == "rgb" and not pam_sidecar(source):
+    if fast and not page and not tiff and palette == "rgb" and not sidecar(source, PAM):
         plan = _pillow_plan(source, pixel_limit, follow)
         if plan is not None:
             return with_validity(plan, raw, nodata)
@@ -660,9 +659,10 @@ class _AttrFacts:
 def _with_dataset_mask(plan, base, facts, source, storage_options) -> ReadPlan | None:
     """``plan`` with its page's dataset mask travelling beside its blocks, or ``None``."""
     from ._mask import mask_of, stream_mask
-    from ._tiff import read_mask, sidecar_mask
+    from ._sources import MASK, sidecar
+    from ._tiff import read_mask
 
-    if facts.mask_page is None and sidecar_mask(source) is None:
+    if facts.mask_page is None and sidecar(source, MASK) is None:
         return None
     kind = "internal" if facts.mask_page is not None else "sidecar"
     valid = replace(base, mask=kind, mask_channel=True)

@@ -29,6 +29,13 @@ _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 _HOSTED = frozenset({"ftp", "sftp", "ssh", "smb", "webhdfs"})
 #: Most bytes read whole from a server that refuses range requests (``IMGSTATS_STREAM_BYTES``).
 STREAM_BYTES = 256 << 20
+#: GDAL's sidecar of a dataset mask: ``<file>.msk``.
+MASK = ".msk"
+#: GDAL's sidecar of Persistent Auxiliary Metadata (per-band nodata, scale, offset).
+PAM = ".aux.xml"
+#: The sidecars GDAL reads beside an image, which change what its samples mean (the one
+#: list: the web store's version token counts them too).
+SIDECAR_SUFFIXES = (MASK, PAM)
 
 
 def is_url(source) -> bool:
@@ -40,6 +47,15 @@ def describe(source) -> str:
     """Return a short printable name of a source for error messages."""
     text = os.fspath(source) if isinstance(source, os.PathLike) else str(source)
     return text if len(text) <= 200 else text[:200] + "..."
+
+
+def sidecar(source, suffix: str) -> str | None:
+    """The file GDAL would read as ``source``'s ``suffix`` sidecar (one of
+    :data:`SIDECAR_SUFFIXES`: ``".msk"``, ``".aux.xml"``) beside a local file, if any."""
+    if not isinstance(source, (str, os.PathLike)) or is_url(source):
+        return None
+    candidate = os.fspath(source) + suffix
+    return candidate if os.path.isfile(candidate) else None
 
 
 def _store_failed(exc: BaseException) -> bool:

@@ -24,7 +24,7 @@ from .._lazy import lazy_module
 from ..errors import ImageTooLarge, InvalidOption, UnreadableImage
 from ._guard import GuardedFile, WorkFailed, check_pixels, decoding
 from ._meaning import Meaning, tiff_meaning, value_dtype
-from ._sources import describe, open_source
+from ._sources import MASK, describe, open_source, sidecar
 
 tifffile = lazy_module("tifffile")  # its import costs more than a small JPEG's decode
 
@@ -271,12 +271,12 @@ def _check_sidecar(source, shape, pixel_limit: int | None) -> None:
     image's size (checked before any of it is decoded)."""
     import tifffile
 
-    sidecar = sidecar_mask(source)
-    if sidecar is None:
+    found = sidecar(source, MASK)
+    if found is None:
         return
-    with decoding(sidecar, "is not a readable mask"), tifffile.TiffFile(sidecar) as tif:
+    with decoding(found, "is not a readable mask"), tifffile.TiffFile(found) as tif:
         if not len(tif.pages) or not hasattr(tif.pages[0], "axes"):
-            raise UnreadableImage(f"{describe(sidecar)} holds no mask (no page)")
+            raise UnreadableImage(f"{describe(found)} holds no mask (no page)")
         mpage = tif.pages[0]
         height, width = _yx(mpage) if "Y" in mpage.axes and "X" in mpage.axes else (0, 0)
         if (height, width) != tuple(shape):
@@ -284,7 +284,7 @@ def _check_sidecar(source, shape, pixel_limit: int | None) -> None:
                 f"{describe(source)}: its mask is {(width, height)} pixels, "
                 f"the image {(shape[1], shape[0])}"
             )
-        _check_mask(mpage, shape, pixel_limit, sidecar)
+        _check_mask(mpage, shape, pixel_limit, found)
 
 
 def _gdal_facts(tif, tpage, page: int, source, meaning: Meaning):
@@ -700,10 +700,10 @@ def read_mask(path, facts: TiffFacts, storage_options=None) -> np.ndarray | None
         ):
             mask = tif.pages[facts.mask_page].asarray()
     else:
-        sidecar = sidecar_mask(path)
-        if sidecar is None:
+        found = sidecar(path, MASK)
+        if found is None:
             return None
-        with decoding(sidecar, "is not a readable mask"), tifffile.TiffFile(sidecar) as tif:
+        with decoding(found, "is not a readable mask"), tifffile.TiffFile(found) as tif:
             mask = tif.pages[0].asarray()
     mask = np.asarray(mask)
     if mask.ndim == 3:
@@ -713,16 +713,6 @@ def read_mask(path, facts: TiffFacts, storage_options=None) -> np.ndarray | None
             f"{describe(path)}: its mask is {mask.shape[::-1]} pixels, the image {(width, height)}"
         )
     return mask != 0
-
-
-def sidecar_mask(path) -> str | None:
-    """The ``.msk`` file GDAL would take as the dataset mask of a local file, if any."""
-    from ._sources import is_url
-
-    if not isinstance(path, (str, os.PathLike)) or is_url(path):
-        return None
-    candidate = os.fspath(path) + ".msk"
-    return candidate if os.path.isfile(candidate) else None
 
 
 def _segment_decoder(page):

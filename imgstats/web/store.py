@@ -37,7 +37,7 @@ from ..errors import (
     StoreUnavailable,
     UnreadableImage,
 )
-from ..io._sources import is_url, read_whole_if_streaming
+from ..io._sources import SIDECAR_SUFFIXES, is_url, read_whole_if_streaming
 
 __all__ = [
     "store_options",
@@ -253,7 +253,7 @@ class LocalStore:
         # A ``.msk`` or ``.aux.xml`` sidecar is part of what the image means (GDAL's dataset
         # mask, its bands' nodata, scale and offset, which the statistics honour): adding,
         # replacing or removing one is a new version.
-        for suffix in (".msk", ".aux.xml"):
+        for suffix in SIDECAR_SUFFIXES:
             try:
                 side = os.stat(path + suffix)
             except OSError:
