@@ -5,6 +5,11 @@
 * RFC 9110, 9.3.7: ``OPTIONS *`` asks about the server, not a resource: it is answered 204
   with the methods some route takes (``Allow``). It was the gallery's HTML 404; any other
   method with the target ``*`` is a 400.
+* One rule for ``OPTIONS`` on a resource and for ``CONNECT``: 405 with ``Allow``. Flask
+  answered ``OPTIONS`` on gallery pages and static files 200 (its automatic OPTIONS) where
+  API routes answer 405, and ``CONNECT host:port`` got the gallery's 404. The service sends no
+  CORS headers, so a preflight fails either way; a 405 says so, on every route alike. An
+  origin server is no proxy: ``CONNECT`` (any target) is 405 with the methods it serves.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import re
 
 from flask import Response, request
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, MethodNotAllowed
 
 __all__ = ["check_target", "SERVER_METHODS"]
 
@@ -28,7 +33,8 @@ _HOST = re.compile(
 
 def check_target() -> Response | None:
     """Before every view (registered by the app factory first): refuse a bad ``Host``
-    (400), answer ``OPTIONS *`` (204), refuse ``*`` for other methods (400)."""
+    (400), answer ``OPTIONS *`` (204), refuse ``*`` for other methods (400), and refuse
+    ``CONNECT`` and ``OPTIONS`` on a route (405 with ``Allow``)."""
     environ = request.environ
     host = environ.get("HTTP_HOST")
     if host is None:
@@ -42,6 +48,15 @@ def check_target() -> Response | None:
         if request.method != "OPTIONS":
             raise BadRequest(f"the request target * is for OPTIONS only, not {request.method}")
         return Response(status=204, headers={"Allow": SERVER_METHODS})
+    if request.method == "CONNECT":
+        raise MethodNotAllowed(
+            valid_methods=SERVER_METHODS.split(", "),
+            description="CONNECT is for proxies, and this server is not one",
+        )
+    if request.method == "OPTIONS" and request.url_rule is not None:
+        # a route Flask gave an automatic OPTIONS (gallery pages, static files)
+        methods = sorted(request.url_rule.methods - {"OPTIONS"})
+        raise MethodNotAllowed(valid_methods=methods)
     return None
 
 

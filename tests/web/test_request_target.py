@@ -1,6 +1,7 @@
 """A request's ``Host`` and target, sent raw to a real ``imgstats serve`` (gunicorn): an
 HTTP/1.1 request without ``Host`` or with a malformed one is a 400 (RFC 9112, 3.2), ``OPTIONS
-*`` is answered 204 with ``Allow`` (it was the gallery's HTML 404)."""
+*`` is answered 204 with ``Allow`` (it was the gallery's HTML 404); ``OPTIONS`` on any route
+and ``CONNECT`` are 405 with ``Allow``."""
 
 from __future__ import annotations
 
@@ -76,6 +77,36 @@ def test_options_asterisk_names_the_server_s_methods(server):
     assert fields["allow"] == "GET, HEAD, POST" and body == b""
     status, fields, body = _exchange(server.port, b"OPTIONS /health HTTP/1.1\r\nHost: x\r\n")
     assert status == 405 and "GET" in fields["allow"]
+
+
+ROUTES = ["/", "/gallery", "/docs", "/health", "/stats/IMG_1.jpg/median", "/stats/IMG_1.jpg"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", [*ROUTES, "/assets/gallery/gallery.css"])
+def test_options_on_any_route_is_a_405_naming_its_methods(server, path):
+    # gallery pages and static files answered 200 (Flask's automatic OPTIONS), API routes 405
+    preflight = b"Origin: http://other.example\r\nAccess-Control-Request-Method: GET\r\n"
+    head = b"OPTIONS " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n" + preflight
+    status, fields, body = _exchange(server.port, head)
+    assert status == 405, body[:300]
+    assert "OPTIONS" not in fields["allow"] and (
+        "GET" in fields["allow"] or "POST" in fields["allow"]
+    )
+    assert not any(name.startswith("access-control-") for name in fields)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "target", [b"example.org:443", b"127.0.0.1:8181", *map(str.encode, ROUTES)]
+)
+def test_connect_is_a_405_naming_the_server_s_methods(server, target):
+    # CONNECT host:port got the gallery's HTML 404: this server is no proxy
+    head = b"CONNECT " + target + b" HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n"
+    status, fields, body = _exchange(server.port, head)
+    assert status == 405, body[:300]
+    assert fields["allow"] == "GET, HEAD, POST"
+    assert "proxies" in json.loads(body)["error"]
 
 
 @pytest.mark.slow
