@@ -82,9 +82,11 @@ def read_header(fh, source, *, page: int = 0) -> dict:
         of a TIFF, frames of an animated image), which pixels count -- ``nodata`` (the
         value the statistics apply: an ``.aux.xml`` beside a local ``source``'s, else the
         GDAL_NODATA tag's or a PNG's transparent grey, ``None`` without; ``"nan"``/``"inf"``
-        as text) and ``mask``
+        as text), ``mask``
         (``"internal"``, ``"sidecar"``, ``"nodata"``, ``"alpha"`` or ``None``, GDAL's
-        order) --, ``scales`` (each band's ``[scale, offset]`` from GDAL_METADATA, what
+        order) and ``nodata_problem`` (why the statistics refuse the image: an ``.aux.xml``
+        gives its bands different nodata values; ``None`` when they do not) --, ``scales``
+        (each band's ``[scale, offset]`` from GDAL_METADATA, what
         ``scaled=True`` applies; ``None`` without), and where it lies -- ``crs``
         (``"EPSG:32633"``), ``transform`` (rasterio's ``a, b, c, d, e, f``) and ``bounds``
         (``left, bottom, right, top``), each ``None`` without georeferencing.
@@ -259,25 +261,37 @@ def _opened(raw, source, pixel_limit, page):
         return
     with open_pillow(fh, source, pixel_limit, page) as img:
         header = pillow_header(img, source)
-        nodata = grey_key(img)  # a PNG's own transparent grey comes before an .aux.xml's
+        nodata, problem = grey_key(img), None  # a PNG's own grey comes before an .aux.xml's
         if nodata is None:
-            nodata, _ = pillow_pam_nodata(img.mode, source, header["bands"], header["dtype"])
-        header.update(_validity_header(None, header["bands"], source, nodata))
+            nodata, problem = pillow_pam_nodata(
+                img.mode, source, header["bands"], header["dtype"]
+            )
+        header.update(_validity_header(None, header["bands"], source, nodata, problem))
         header.update({"crs": None, "transform": None, "bounds": None, "scales": None})
         yield header, partial(pillow_preview, img, source)
 
 
-def _validity_header(facts, bands, source, nodata=None) -> dict:
-    """``nodata`` and ``mask`` (what says which pixels count, in GDAL's order: ``"internal"``
-    or ``"sidecar"`` mask, ``"nodata"``, ``"alpha"``, or ``None``) of an image's header; a
-    TIFF's nodata is in its ``facts``, a Pillow image's is ``nodata``."""
+def _validity_header(facts, bands, source, nodata=None, problem=None) -> dict:
+    """``nodata``, ``mask`` (what says which pixels count, in GDAL's order: ``"internal"``
+    or ``"sidecar"`` mask, ``"nodata"``, ``"alpha"``, or ``None``) and ``nodata_problem`` of
+    an image's header; a TIFF's nodata and problem are in its ``facts``, a Pillow image's are
+    ``nodata`` and ``problem``.
+
+    ``nodata_problem`` is why the statistics refuse the image (its bands have different
+    nodata values, which imgstats does not apply), ``None`` when they do not: a mask, which
+    GDAL takes before any nodata value, leaves it ``None``; without one, ``nodata`` and
+    ``mask`` are ``None`` (nothing applies: the statistics ask for ``raw`` or ``nodata=``).
+    """
     from ._sources import MASK, sidecar
 
-    nodata = nodata if facts is None else facts.nodata
+    if facts is not None:
+        nodata, problem = facts.nodata, facts.problem
     if facts is not None and facts.mask_page is not None:
-        kind = "internal"
+        kind, problem = "internal", None
     elif facts is not None and sidecar(source, MASK) is not None:
-        kind = "sidecar"
+        kind, problem = "sidecar", None
+    elif problem is not None:
+        kind = None
     elif nodata is not None:
         kind = "nodata"
     elif len(bands) > 1 and list(bands)[-1] == "A":
@@ -288,4 +302,4 @@ def _validity_header(facts, bands, source, nodata=None) -> dict:
         nodata = str(nodata)  # JSON has no NaN or infinity: "nan", "inf", "-inf"
     elif nodata is not None and float(nodata).is_integer():
         nodata = int(nodata)
-    return {"nodata": nodata, "mask": kind}
+    return {"nodata": nodata, "mask": kind, "nodata_problem": problem}

@@ -667,6 +667,12 @@ def openapi_document(version: str) -> dict:
                         "pages": {"type": "integer"},
                         "nodata": {"type": ["number", "string", "null"]},
                         "mask": {"type": ["string", "null"]},
+                        "nodata_problem": {
+                            "type": ["string", "null"],
+                            "description": "why the statistics refuse the image (422) unless "
+                            "raw or nodata is given: its .aux.xml gives its bands different "
+                            "nodata values; null when they do not",
+                        },
                         "scales": {
                             "type": ["array", "null"],
                             "items": {"type": "array", "items": {"type": "number"}},

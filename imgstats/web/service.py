@@ -249,8 +249,8 @@ class ImageService:
         Returns
         -------
         dict
-            ``name``, ``version``, ``bytes``, ``width``, ``height``, ``bands`` (list of
-            names), ``dtype`` (numpy name) and ``format`` (``"JPEG"``, ``"PNG"``, ``"TIFF"``...).
+            ``name``, ``version``, ``bytes``, and the facts of
+            :func:`imgstats.io.read_header` (``nodata_problem`` redacted as an error is).
         """
         version, size = self.store.stat(name)
         key = (self.store.url, name, version)
@@ -275,13 +275,16 @@ class ImageService:
         try:
             # headers are small: read remote files in 64 KB blocks, not fsspec's 5 MB
             with self.store.open(name, block_size=1 << 16) as fh:
-                return read_header(fh, source)
+                facts = read_header(fh, source)
         except ImgStatsError:  # ImageTooLarge from the header is the image's fault, not a 502
             raise
         except Exception as exc:  # fsspec clients raise their own network errors
             if self.store.remote:
                 raise store_error(exc, "read") from exc
             raise
+        if facts.get("nodata_problem"):  # it names the image by its source, as an error does
+            facts["nodata_problem"] = self.redact(facts["nodata_problem"])
+        return facts
 
     # -- statistics --------------------------------------------------------------------------
     def answer(

@@ -176,6 +176,7 @@ def test_tiffs_mean_what_their_tags_say_on_every_path(tmp_path, monkeypatch, nam
         "pages": 1,
         "nodata": None,
         "mask": "alpha" if "A" in bands else None,
+        "nodata_problem": None,
         "scales": None,
         "crs": None,
         "transform": None,

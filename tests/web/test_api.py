@@ -450,6 +450,7 @@ def test_service_contract(service, images):
         "pages": 1,
         "nodata": None,
         "mask": None,
+        "nodata_problem": None,
         "scales": None,
         "crs": None,
         "transform": None,

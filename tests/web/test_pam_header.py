@@ -211,3 +211,47 @@ def test_a_remote_image_header_never_reads_a_sidecar_of_the_servers_folder(tmp_p
             assert stats["value"] == int((_grey() != 5).sum())
         finally:
             app.extensions["imgstats"].close()
+
+
+def _per_band_pam(values) -> str:
+    entries = "".join(
+        f'<PAMRasterBand band="{b}"><NoDataValue>{v}</NoDataValue></PAMRasterBand>'
+        for b, v in enumerate(values, 1)
+    )
+    return f"<PAMDataset>{entries}</PAMDataset>"
+
+
+@pytest.mark.parametrize("name", ["rgb.tif", "rgb.png"])
+def test_a_header_says_why_per_band_nodata_values_are_refused(client, tmp_path, name):
+    # the statistics refuse bands of different nodata values (422), and the header said
+    # "nodata": null, "mask": null, as for an image whose every sample counts
+    rgb = np.stack([_grey(), _grey() + 1, _grey() + 2], -1)
+    if name.endswith(".tif"):
+        tifffile.imwrite(tmp_path / name, rgb, photometric="rgb")
+    else:
+        Image.fromarray(rgb).save(tmp_path / name)
+    (tmp_path / f"{name}.aux.xml").write_text(_per_band_pam([7, 8, 9]))
+    refused = client.get(f"/stats/{name}/mean")
+    assert refused.status_code == 422
+    header = _header(client, name)
+    assert (header["nodata"], header["mask"]) == (None, None)
+    assert header["nodata_problem"] == refused.get_json()["error"]
+    assert "different nodata values" in header["nodata_problem"]
+    # one value for every band: it applies, and nothing is refused
+    _put(tmp_path / f"{name}.aux.xml", _per_band_pam([7, 7, 7]))
+    header = _header(client, name)
+    assert (header["nodata"], header["mask"], header["nodata_problem"]) == (7, "nodata", None)
+    assert _count(client, name)["count"] == int((rgb != 7).sum())
+
+
+def test_a_mask_leaves_per_band_nodata_values_no_problem(client, tmp_path):
+    # GDAL takes a dataset mask before any nodata value: the statistics use the mask
+    rgb = np.stack([_grey(), _grey() + 1, _grey() + 2], -1)
+    tifffile.imwrite(tmp_path / "m.tif", rgb, photometric="rgb")
+    mask = np.full((H, W), 255, np.uint8)
+    mask[:5] = 0
+    tifffile.imwrite(tmp_path / "m.tif.msk", mask)
+    (tmp_path / "m.tif.aux.xml").write_text(_per_band_pam([7, 8, 9]))
+    header = _header(client, "m.tif")
+    assert (header["mask"], header["nodata_problem"]) == ("sidecar", None)
+    assert _count(client, "m.tif")["count"] == 3 * int((mask != 0).sum())
