@@ -263,9 +263,7 @@ def _opened(raw, source, pixel_limit, page):
         header = pillow_header(img, source)
         nodata, problem = grey_key(img), None  # a PNG's own grey comes before an .aux.xml's
         if nodata is None:
-            nodata, problem = pillow_pam_nodata(
-                img.mode, source, header["bands"], header["dtype"]
-            )
+            nodata, problem = pillow_pam_nodata(img.mode, source, header["bands"], header["dtype"])
         header.update(_validity_header(None, header["bands"], source, nodata, problem))
         header.update({"crs": None, "transform": None, "bounds": None, "scales": None})
         yield header, partial(pillow_preview, img, source)
