@@ -3,8 +3,8 @@
 ``GET /stats/<image>/<func>`` answers one statistic of an image, of a window of it
 (``?window=x0,y0,x1,y1``), or of a collection when ``<image>`` is a pattern holding ``*`` or
 ``?`` (fnmatch rules over the store's names). ``POST /stats/<image>`` takes a JSON body with
-several functions and a polygon and/or a window, and answers every function at once: the only
-route that is not GET-only.
+several functions and a polygon and/or a window, and answers every function at once (with
+``POST /zonal/<image>``, the only routes that are not GET-only).
 """
 
 from __future__ import annotations

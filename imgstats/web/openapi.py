@@ -372,6 +372,9 @@ def openapi_document(version: str) -> dict:
             "type": ["number", "string"],
             "description": "The nodata value asked for (nan, inf, -inf as strings).",
         },
+        "scaled": {"type": "boolean", "description": "Physical values, when asked for."},
+        "scale": {"type": "number", "description": "The scale asked for, if any."},
+        "offset": {"type": "number", "description": "The offset asked for, if any."},
         "pattern": {"type": "string", "description": "The collection pattern, if any."},
         "image_count": {"type": "integer", "description": "Images the pattern matched."},
         "images": {
@@ -392,7 +395,7 @@ def openapi_document(version: str) -> dict:
             "description": "Exact image statistics (min, max, mean, median, pXXX equal "
             "to numpy's) of the images of a store, of windows and "
             "polygons of them, and of collections of them. GET only, "
-            "but POST on /stats/{image}: other methods get 405.",
+            "but POST on /stats/{image} and /zonal/{image}: other methods get 405.",
         },
         "paths": {
             "/health": {
@@ -497,8 +500,8 @@ def openapi_document(version: str) -> dict:
                 "post": {
                     "summary": "Several statistics at once, of a polygon and/or window",
                     "operationId": "stats_many",
-                    "description": "The only route that is not GET-only. The body is bounded "
-                    "(MAX_CONTENT_LENGTH, 1 MiB by default: 413 beyond). The "
+                    "description": "A POST route, as /zonal/{image}; the others are GET-only. "
+                    "The body is bounded (MAX_CONTENT_LENGTH, 1 MiB by default: 413 beyond). The "
                     "image may be a collection pattern (not with a polygon).",
                     "parameters": [image],
                     "requestBody": _json_body(
@@ -717,6 +720,7 @@ def openapi_document(version: str) -> dict:
                     "properties": {
                         "image": {"type": "string"},
                         "funcs": {"type": "array", "items": {"type": "string"}},
+                        "method": {"type": "string", "enum": list(QUANTILE_METHODS)},
                         "values": {"type": "object", "additionalProperties": many},
                         "band": {"type": ["string", "null"]},
                         "bands": {

@@ -47,3 +47,41 @@ def test_every_operation_documents_the_server_s_own_refusals(client):
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
             assert {"414", "431"} <= set(operation["responses"]), (method, path)
+
+
+#: Questions whose answers echo every option they were asked with.
+ECHOING_GETS = [
+    "/stats/IMG_1.jpg/p90?method=nearest&window=0,0,64,32&raw=1&page=0",
+    "/stats/IMG_1.jpg/median?scaled=1&scale=2&offset=1",
+    "/stats/IMG_11.png/median?nodata=0&band=R",
+    "/stats/IMG_1*.jpg/max",
+]
+ECHOING_POSTS = [
+    ("IMG_1.jpg", {"funcs": ["p90"], "method": "nearest", "polygon": [[0, 0], [9, 0], [0, 9]]}),
+    ("IMG_1.jpg", {"funcs": ["median"], "scaled": True, "scale": 2, "offset": 1}),
+    ("IMG_11.png", {"funcs": ["count"], "raw": True, "window": [0, 0, 8, 8]}),
+]
+
+
+def _undeclared(document: dict, name: str, answer: dict) -> set:
+    """The keys of ``answer`` that components/schemas/``name`` does not name."""
+    return set(answer) - set(document["components"]["schemas"][name]["properties"])
+
+
+@pytest.mark.parametrize("url", ECHOING_GETS)
+def test_every_key_of_a_get_answer_is_in_the_document(client, url):
+    """The document allows other keys, so a key the service adds goes unnoticed by the
+    validator: ``scaled``, ``scale`` and ``offset`` were answered but not described."""
+    document = client.get("/api/openapi.json").get_json()
+    response = client.get(url)
+    assert response.status_code == 200, response.get_json()
+    assert _undeclared(document, "Stats", response.get_json()) == set()
+
+
+@pytest.mark.parametrize(("image", "body"), ECHOING_POSTS)
+def test_every_key_of_a_post_answer_is_in_the_document(client, image, body):
+    """``method`` (and ``scaled``, ``scale``, ``offset``) of a POST answer were undescribed."""
+    document = client.get("/api/openapi.json").get_json()
+    response = client.post(f"/stats/{image}", json=body)
+    assert response.status_code == 200, response.get_json()
+    assert _undeclared(document, "StatsMany", response.get_json()) == set()
