@@ -601,6 +601,7 @@ def render(values: dict, fmt: str) -> str:
 #: Python's words in the library's messages, and the command line's for them.
 _CLI_WORDS = [
     (", 'luma' or None", ", or luma (leave --band out for every sample)"),
+    ("ask for band=None", "leave --band out"),
     ("band='luma'", "--band luma"),
     ("page must be", "--page must be"),
     ("over the limit of", "over --pixel-limit"),

@@ -87,6 +87,21 @@ def _prefers_json() -> bool:
     return best == "application/json"
 
 
+#: Python's words in the library's messages, and the service's for them (``band`` left out
+#: of a query or body is the library's ``band=None``).
+_HTTP_WORDS = [
+    (", 'luma' or None", ", or luma (leave band out for every sample)"),
+    ("ask for band=None", "leave band out"),
+]
+
+
+def _http_words(message: str) -> str:
+    """A library message in the service's words (``leave band out``, not ``band=None``)."""
+    for python, http in _HTTP_WORDS:
+        message = message.replace(python, http)
+    return message
+
+
 def _domain_error(exc: Exception):
     status = status_of(exc)
     if isinstance(exc, ClientGone):  # nobody reads the answer: say in the log what stopped
@@ -97,7 +112,7 @@ def _domain_error(exc: Exception):
     if render is not None:
         return render(exc, status)
     service = current_app.extensions.get("imgstats")
-    message = service.redact(str(exc)) if service is not None else str(exc)
+    message = _http_words(service.redact(str(exc)) if service is not None else str(exc))
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Busy) else None
     return error_response(message, status, type(exc).__name__, headers)
 

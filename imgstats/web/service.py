@@ -1010,7 +1010,7 @@ class ImageService:
             bands = tuple(range(len(merged.band_names)))
         wanted = tuple(dict.fromkeys(selections + bands))
         for sel in wanted:
-            merged.selection(sel)
+            _check_collection_band(merged, sel, pattern)
         if needs_refinement(merged, funcs, wanted):
             if not keep or not settled:
                 merged = self._refine_collection(merged, images, funcs, wanted, page, region)
@@ -1268,6 +1268,21 @@ class _StoreErrors:
 #: in one: each distinct pattern costs a regular expression compiled for it.
 MAX_PATTERN_LENGTH = 256
 MAX_WILDCARDS = 16
+
+
+def _check_collection_band(merged, band, pattern: str) -> None:
+    """Refuse a band a collection's merge lacks; when its images' bands differ (the merge has
+    the one band ``all``), say so, as :func:`imgstats.compute` does for a list of images:
+    the bare "unknown band 'R'" did not say why an RGB image's band is unknown."""
+    try:
+        merged.selection(band)
+    except InvalidOption as exc:
+        if merged.band_names != ("all",) or band in (None, "luma"):
+            raise
+        raise InvalidOption(
+            f"the images {pattern!r} matches have different bands, so all their samples "
+            "count as one band, 'all': ask for band=None, or match images with the same bands"
+        ) from exc
 
 
 def pattern_matcher(pattern: str):

@@ -105,3 +105,19 @@ def test_a_mix_needing_pixels_again_is_refused_over_http_and_answered_by_the_lib
     dtype = np.result_type(*arrays)
     got = library(images, names, FUNCS)
     check_all(got, np.concatenate([a.astype(dtype).ravel() for a in arrays]), FUNCS)
+
+
+@pytest.mark.parametrize("band", ["R", "1", "B"])
+def test_a_band_of_a_collection_of_different_bands_says_why_it_is_unknown(client, images, band):
+    # it said "unknown band 'R': use an index below 1, one of ['all'], 'luma' or None": no
+    # reason, and None is Python's word for a band left out
+    r = client.get(f"/stats/IMG_1*/min?band={band}")  # IMG_1.jpg RGB, IMG_11.png RGBA, ...
+    assert r.status_code == 400
+    error = r.get_json()["error"]
+    assert "different bands" in error and "leave band out" in error and "None" not in error
+    assert client.get("/stats/IMG_1*/min?band=all").status_code == 200
+
+
+def test_an_unknown_band_of_one_image_is_said_in_the_service_s_words(client):
+    error = client.get("/stats/IMG_1.jpg/min?band=X").get_json()["error"]
+    assert "leave band out" in error and "None" not in error
