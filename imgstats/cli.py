@@ -15,7 +15,7 @@ import os
 import re
 import sys
 
-from .errors import ImgStatsError
+from .errors import ImgStatsError, reword
 from .functions import NAMED_FUNCTIONS, QUANTILE_METHODS
 
 
@@ -611,9 +611,7 @@ _CLI_WORDS = [
 
 def _cli_words(message: str) -> str:
     """A library message in the command line's words (``--band luma``, not ``band='luma'``)."""
-    for python, cli in _CLI_WORDS:
-        message = message.replace(python, cli)
-    return message
+    return reword(message, _CLI_WORDS)
 
 
 def _text(value) -> str:

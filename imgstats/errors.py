@@ -66,3 +66,12 @@ class RequestTimeout(Busy):
 
 class ClientGone(ImgStatsError):
     """The client closed its connection: the work done for it stops."""
+
+
+def reword(message: str, words) -> str:
+    """A library message in another interface's words: each ``(python, other)`` pair of
+    ``words`` replaced in order (the CLI's ``--band luma`` for ``band='luma'``, the
+    service's ``leave band out`` for ``band=None``)."""
+    for python, other in words:
+        message = message.replace(python, other)
+    return message

@@ -24,6 +24,7 @@ from ..errors import (
     UnknownFunction,
     UnreadableImage,
     WorkersDied,
+    reword,
 )
 
 __all__ = ["STATUS_CODES", "status_of", "register_error_handlers", "error_response"]
@@ -95,13 +96,6 @@ _HTTP_WORDS = [
 ]
 
 
-def _http_words(message: str) -> str:
-    """A library message in the service's words (``leave band out``, not ``band=None``)."""
-    for python, http in _HTTP_WORDS:
-        message = message.replace(python, http)
-    return message
-
-
 def _domain_error(exc: Exception):
     status = status_of(exc)
     if isinstance(exc, ClientGone):  # nobody reads the answer: say in the log what stopped
@@ -112,7 +106,7 @@ def _domain_error(exc: Exception):
     if render is not None:
         return render(exc, status)
     service = current_app.extensions.get("imgstats")
-    message = _http_words(service.redact(str(exc)) if service is not None else str(exc))
+    message = reword(service.redact(str(exc)) if service is not None else str(exc), _HTTP_WORDS)
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Busy) else None
     return error_response(message, status, type(exc).__name__, headers)
 
