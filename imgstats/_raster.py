@@ -104,8 +104,8 @@ class Layer:
         ``[y0, y1)`` x columns ``[x0, x1)``; ``k`` is the position in ``feats``."""
         feats = np.ascontiguousarray(feats, np.int64)
         b = self.bbox[feats]
-        rows = (np.minimum(b[:, 3], y1) - np.maximum(b[:, 1], y0)).clip(0)
-        _ensure_compiled(int(rows.sum()) * 8)
+        rows = int((np.minimum(b[:, 3], y1) - np.maximum(b[:, 1], y0)).clip(0).sum())
+        _ensure_compiled(rows * 8)
         rows, starts, stops, ks, n = _k.layer_spans(
             feats,
             self.bbox,
@@ -124,6 +124,7 @@ class Layer:
             int(y1),
             int(x0),
             int(x1),
+            rows,  # one span a row of a convex feature: no doubling (and its copies) then
         )
         return rows[:n], starts[:n], stops[:n], ks[:n]
 

@@ -64,16 +64,19 @@ def layer_spans(
     y1,
     x0,
     x1,
+    cap,
 ):
     """Spans of the features ``feats`` (sorted indices) inside rows ``[y0, y1)`` and columns
     ``[x0, x1)``: ``(rows, starts, stops, k, n)`` where ``k`` is the position in ``feats``.
+    ``cap`` is the spans expected (a feature's rows in the block: one span a row of a convex
+    polygon), the room the arrays start with; they double when a feature has more.
 
     A pixel is inside a polygon part when its centre lies inside the part's exterior ring
     (even-odd) and inside none of its holes (each even-odd); inside a feature when inside any
     of its parts. A centre on a hole's horizontal edge (``eburn``: the hole below it) is not
     in that hole: GDAL fills such an edge's pixels apart from its scanline.
     """
-    cap = 1024
+    cap = max(cap, 16)
     rows = np.empty(cap, np.int64)
     starts = np.empty(cap, np.int64)
     stops = np.empty(cap, np.int64)

@@ -196,8 +196,11 @@ def zonal(
     # count is always a column: asking for it adds nothing
     names = list(dict.fromkeys(f.name for f in parsed if f.kind != "count"))
     limit = _max_zones(max_zones)
-    # shapely geometries, geopandas frames and series, fiona features: their GeoJSON
-    zones = getattr(zones, "__geo_interface__", zones)
+    from ._shapely import shapely_layer
+
+    # shapely geometries read whole (shapely 2's vectorized functions); other geometries,
+    # geopandas frames and series of them, fiona features: their GeoJSON
+    zones = shapely_layer(zones, id_property) or getattr(zones, "__geo_interface__", zones)
     if getattr(getattr(zones, "dtype", None), "kind", None) == "O" and np.ndim(zones) == 1:
         zones = list(zones)  # shapely 2's vectorized geometries, a Series of them: a list
     if _is_geojson_path(zones):  # read here: its crs member says what its coordinates are
@@ -355,9 +358,11 @@ class _Layout:
 
 
 def _is_polygons(zones) -> bool:
+    from ._shapely import ShapelyLayer
+
     if isinstance(zones, (str, os.PathLike)):
         return _is_geojson_path(zones)
-    return isinstance(zones, (PolygonLayer, dict, list, tuple))
+    return isinstance(zones, (PolygonLayer, ShapelyLayer, dict, list, tuple))
 
 
 def _is_geojson_path(zones) -> bool:
@@ -502,7 +507,7 @@ def _zones(
         if zones.layer.size > limit:
             raise InvalidOption(f"{zones.layer.size} features, more than the limit {limit}")
         return _Layout("polygons", features=zones.layer, ids=zones.ids)
-    if isinstance(zones, (dict, list, tuple)):
+    if _is_polygons(zones):
         if background not in (0, None):
             raise InvalidOption("background= applies to label images, not to polygons")
         layer, ids = parse_polygons(zones, id_property, to_pixels)
@@ -715,6 +720,54 @@ def parse_polygons(zones, id_property=None, to_pixels=None) -> tuple:
         The first bad feature, with its index; duplicate ids; too many features or vertices.
     """
     from ._raster import Layer
+    from ._shapely import ShapelyLayer
+
+    if isinstance(zones, ShapelyLayer):
+        if len(zones) > MAX_FEATURES:
+            raise InvalidOption(f"{len(zones)} features, more than the limit {MAX_FEATURES}")
+        pts, lens, ring_feat, part_off, feat_off = zones.arrays()
+        ids = zones.ids
+        if not zones.checked:  # a column's values, not positions or an index as strings
+            ids = []
+            for i, zid in enumerate(zones.ids):
+                try:
+                    ids.append(_zone_id(zid))
+                except InvalidOption as exc:
+                    raise InvalidOption(f"feature {i}: {exc}") from None
+        _check_vertex_counts(lens, ring_feat, part_off)
+    else:
+        pts, lens, ring_feat, part_off, feat_off, ids = _geojson_arrays(zones, id_property)
+    _check_ids(ids)
+    _first_bad(~np.isfinite(pts).all(axis=1), lens, ring_feat, "coordinates must be finite numbers")
+    if to_pixels is not None and pts.size:
+        pts = np.asarray(to_pixels(pts), np.float64)
+        _first_bad(
+            ~np.isfinite(pts).all(axis=1),
+            lens,
+            ring_feat,
+            "a coordinate has no pixel position (outside the CRS's area of use)",
+        )
+    _first_bad(
+        (np.abs(pts) > MAX_COORDINATE).any(axis=1),
+        lens,
+        ring_feat,
+        f"a coordinate is beyond ±{MAX_COORDINATE:.0f} pixels",
+    )
+    pts, lens = _open_rings(pts, lens)
+    _check_degenerate(pts, lens, ring_feat)
+    ring_off = np.zeros(len(lens) + 1, np.int64)
+    np.cumsum(lens, out=ring_off[1:])
+    part_off = np.asarray(part_off, np.int64)
+    feat_off = np.asarray(feat_off, np.int64)
+    bbox = _boxes(pts, ring_off, part_off, feat_off)
+    return Layer.from_arrays(pts, ring_off, part_off, feat_off, bbox), ids
+
+
+def _geojson_arrays(zones, id_property) -> tuple:
+    """``(pts, lens, ring_feat, part_off, feat_off, ids)`` of a GeoJSON layer (or a list of
+    geometries, Features, shapely geometries), checked feature by feature: the ``(x, y)``
+    vertices, each ring's vertex count and feature, the offsets of the parts (into the
+    rings) and features (into the parts), and each feature's zone id."""
     from .regions import MAX_POLYGON_VERTICES, _ring_array
 
     if isinstance(zones, dict):
@@ -769,33 +822,27 @@ def parse_polygons(zones, id_property=None, to_pixels=None) -> tuple:
             raise InvalidOption(f"the layer has more than {MAX_LAYER_VERTICES} vertices")
         feat_off.append(len(part_off) - 1)
         ids.append(zid)
-    _check_ids(ids)
     lens = np.fromiter((len(r) for r in rings), np.int64, len(rings))
     pts = np.concatenate(rings) if rings else np.zeros((0, 2))
-    ring_feat = np.asarray(ring_feat, np.int64)
-    _first_bad(~np.isfinite(pts).all(axis=1), lens, ring_feat, "coordinates must be finite numbers")
-    if to_pixels is not None and pts.size:
-        pts = np.asarray(to_pixels(pts), np.float64)
-        _first_bad(
-            ~np.isfinite(pts).all(axis=1),
-            lens,
-            ring_feat,
-            "a coordinate has no pixel position (outside the CRS's area of use)",
+    return pts, lens, np.asarray(ring_feat, np.int64), part_off, feat_off, ids
+
+
+def _check_vertex_counts(lens, ring_feat, part_off) -> None:
+    """Refuse a layer read whole (shapely's) whose polygon or layer has too many vertices,
+    as :func:`_geojson_arrays` refuses them feature by feature."""
+    from .regions import MAX_POLYGON_VERTICES
+
+    if not lens.size:
+        return
+    if int(lens.sum()) > MAX_LAYER_VERTICES:
+        raise InvalidOption(f"the layer has more than {MAX_LAYER_VERTICES} vertices")
+    per_part = np.add.reduceat(lens, np.asarray(part_off[:-1], np.int64))
+    big = per_part > MAX_POLYGON_VERTICES
+    if big.any():
+        ring = int(np.asarray(part_off)[np.argmax(big)])
+        raise InvalidOption(
+            f"feature {ring_feat[ring]}: a polygon has more than {MAX_POLYGON_VERTICES} vertices"
         )
-    _first_bad(
-        (np.abs(pts) > MAX_COORDINATE).any(axis=1),
-        lens,
-        ring_feat,
-        f"a coordinate is beyond ±{MAX_COORDINATE:.0f} pixels",
-    )
-    pts, lens = _open_rings(pts, lens)
-    _check_degenerate(pts, lens, ring_feat)
-    ring_off = np.zeros(len(lens) + 1, np.int64)
-    np.cumsum(lens, out=ring_off[1:])
-    part_off = np.asarray(part_off, np.int64)
-    feat_off = np.asarray(feat_off, np.int64)
-    bbox = _boxes(pts, ring_off, part_off, feat_off)
-    return Layer.from_arrays(pts, ring_off, part_off, feat_off, bbox), ids
 
 
 def _check_ids(ids) -> None:
@@ -839,9 +886,9 @@ def _check_degenerate(pts, lens, ring_feat) -> None:
     starts = np.cumsum(lens) - lens
     d = pts - pts[starts][ring]
     norm = np.abs(d).sum(axis=1)
-    # the vertex farthest (in L1) from the first, the first such: a ring's segment sorted by
-    # decreasing norm, stably, starts with it
-    far = np.lexsort((-norm, ring))[starts]
+    # the vertex farthest (in L1) from the first, the first such in its ring
+    far_of = np.flatnonzero(norm == np.maximum.reduceat(norm, starts)[ring])
+    far = far_of[np.searchsorted(far_of, starts)]
     fx, fy = d[far, 0][ring], d[far, 1][ring]
     cross = fx * d[:, 1] - fy * d[:, 0]
     flat = ~np.logical_or.reduceat(cross != 0, starts) | (lens < 3)
@@ -879,6 +926,8 @@ def _boxes(pts, ring_off, part_off, feat_off) -> np.ndarray:
 def _feature(item, i, id_property, named):
     """``(geometry, zone id)`` of one item of a layer."""
     item = getattr(item, "__geo_interface__", item)  # a shapely geometry, say
+    if item is None:  # a missing geometry (None in a list or array of them): an empty zone
+        return None, i
     if not isinstance(item, dict):
         if isinstance(item, (list, tuple)):
             return {"type": "Polygon", "coordinates": [item]}, i  # a bare ring of (x, y)
@@ -938,7 +987,9 @@ def _polygons(geometry) -> list:
     for poly in polys:
         if not isinstance(poly, (list, tuple)) or not poly:
             raise InvalidOption("a GeoJSON Polygon needs an exterior ring")
-    return polys
+    # an empty part (shapely's MULTIPOLYGON (EMPTY, ...), whose GeoJSON has an empty
+    # exterior ring) has no pixel, as an empty geometry has none
+    return [p for p in polys if not (isinstance(p[0], (list, tuple)) and not p[0])]
 
 
 # -- the walk ----------------------------------------------------------------------------------
