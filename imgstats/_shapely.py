@@ -42,6 +42,14 @@ class ShapelyLayer:
     def __len__(self) -> int:
         return len(self.geoms)
 
+    def crs_name(self) -> str | None:
+        """The frame's CRS as pyproj reads it back (``"EPSG:4326"``, else its WKT), or
+        ``None``: a GeoDataFrame in lon/lat is in lon/lat, not in pixels."""
+        if self.crs is None:
+            return None
+        to_string = getattr(self.crs, "to_string", None)
+        return to_string() if to_string is not None else str(self.crs)
+
     def arrays(self):
         """``(pts, lens, ring_feat, part_off, feat_off)`` as
         :func:`imgstats.zones.parse_polygons` builds them: the ``(x, y)`` vertices (a

@@ -372,7 +372,9 @@ def _is_geojson_path(zones) -> bool:
 
 
 def declared_crs(zones) -> str | None:
-    """The CRS a GeoJSON FeatureCollection names in its ``crs`` member, else ``None``.
+    """The CRS a GeoJSON FeatureCollection names in its ``crs`` member (a GeoDataFrame's
+    or GeoSeries' ``crs``, read whole as a :class:`~imgstats._shapely.ShapelyLayer`), else
+    ``None``.
 
     GeoJSON 2008's member, which GDAL and QGIS still write:
     ``{"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32633"}}``. Such a
@@ -384,6 +386,10 @@ def declared_crs(zones) -> str | None:
     InvalidOption
         A ``crs`` member that names no CRS (a linked CRS, a malformed member).
     """
+    from ._shapely import ShapelyLayer
+
+    if isinstance(zones, ShapelyLayer):
+        return zones.crs_name()
     member = zones.get("crs") if isinstance(zones, dict) else None
     if member is None:
         return None
@@ -420,7 +426,8 @@ def map_to_pixels(source, crs, io_options=None):
     if geo is None:
         raise InvalidOption(
             f"the image has no georeferencing: polygons in {crs} cannot be placed on it "
-            "(give pixel coordinates, with no crs= and no crs member)"
+            "(give pixel coordinates, with no crs=, no crs member and a GeoDataFrame of no "
+            "CRS: gdf.set_crs(None, allow_override=True))"
         )
     if crs.strip().lower() == "raster":
         crs = None
