@@ -209,7 +209,7 @@ def parse_function(name: str) -> Function:
     Examples
     --------
     >>> parse_function("p99.5")
-    Function(name='p99.5', kind='percentile', q=99.5)
+    Function(name='p99.5', kind='percentile', q=99.5, method='linear', scaled=False)
     >>> parse_function("median").q
     50.0
     """

@@ -159,7 +159,7 @@ def zonal(
     UnknownFunction
         A bad function name.
     InvalidOption
-        Zones of another shape, float labels, a bad ``background``, more zones than
+        Zones of another shape, float labels not whole, a bad ``background``, more zones than
         ``max_zones``, a bad feature (with its index), a band the image lacks.
 
     Examples
