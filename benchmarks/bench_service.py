@@ -28,6 +28,7 @@ environment variables, which set what ``imgstats serve`` sets with ``mallopt``.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import http.client
 import os
@@ -285,6 +286,11 @@ def measure(kind: str, folder: Path) -> dict:
 
 
 def main() -> int:
+    # no options, but --help says what it runs (it ran the whole benchmark) and a typo fails
+    argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_service",
+        description=__doc__.split("\n\n")[0],
+    ).parse_args()
     if any(os.environ.get(k) != v for k, v in MALLOC_ENV.items()):
         # the allocator reads its settings at start: run again with them, so this process
         # decodes with the same allocator as the servers and the ratios compare like with like
