@@ -60,7 +60,9 @@ _MAX_NAME = 255
 # Printable, no separators or URL syntax: '/', '\\', '?', '#', '%', ':' and control characters
 # (C0 and C1). Nor lone surrogates: Python's stand-ins for the bytes of a file name that is not
 # UTF-8, which no URL can name and no page or JSON answer can write (a 500 on every gallery page).
-_NAME = re.compile(r"[^/\\?#%:\x00-\x1f\x7f-\x9f\ud800-\udfff]+")
+# Nor '*': a name holding it is a pattern (as one holding '?'), so "a*b.png" was listed, and
+# its thumbnail served, while its statistics were those of every name a*b.png matches.
+_NAME = re.compile(r"[^/\\?*#%:\x00-\x1f\x7f-\x9f\ud800-\udfff]+")
 #: Seconds after a change during which a file's content is not trusted to be final.
 RACY_SECONDS = 2.0
 _RACY = "~racy."
@@ -102,7 +104,8 @@ def check_name(name: str) -> str:
     Raises
     ------
     ImageNotFound
-        For separators, ``..``, hidden files, URL pieces, percent signs, control characters,
+        For separators, ``..``, hidden files, URL pieces, percent signs, ``*`` (a name
+        holding it is a pattern), control characters,
         names that are not UTF-8 (lone surrogates), names over 255 characters, and files
         without an image extension.
     """

@@ -46,6 +46,7 @@ def test_plain_image_names_pass(name):
         "a\x85.jpg",  # C1 control (NEL)
         "caf\udce9.jpg",  # b"caf\xe9.jpg" (not UTF-8) as os.listdir names it
         "x" * 300 + ".jpg",
+        "a*b.jpg",  # a pattern
     ],
 )
 def test_other_names_are_not_found(name):
@@ -72,6 +73,23 @@ def test_symlinks_may_not_leave_the_store(tmp_path, images):
     assert "link.png" not in names and "alias.png" in names
     assert client.get("/stats/link.png/max").status_code == 404
     assert client.get("/stats/alias.png/max").status_code == 200
+    app.extensions["imgstats"].close()
+
+
+def test_a_file_named_like_a_pattern_is_neither_listed_nor_answered_for(tmp_path, images):
+    # "a*b.png" was listed and its thumbnail served, but /stats/a*b.png/... answered over
+    # every name the pattern matches: the gallery's link to it showed other images' numbers
+    shutil.copyfile(images / "IMG_11.png", images / "a*b.png")
+    shutil.copyfile(images / "IMG_1.jpg", images / "aQb.png")
+    app = create_app({"IMAGES": str(images), "WARMUP": False})
+    client = app.test_client()
+    names = client.get("/api/images").get_json()["images"]
+    assert "a*b.png" not in names and "aQb.png" in names
+    answer = client.get("/stats/a*b.png/count").get_json()
+    assert [i["name"] for i in answer["images"]] == ["aQb.png"]
+    assert answer["value"] == client.get("/stats/aQb.png/count").get_json()["value"]
+    assert client.get("/thumbs/a%2Ab.png", headers={"Accept": "image/*"}).status_code == 404
+    assert client.get("/previews/a*b.png", headers={"Accept": "image/*"}).status_code == 404
     app.extensions["imgstats"].close()
 
 
