@@ -283,8 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser(
         "serve",
         help="run the HTTP service and gallery (needs imgstats[web])",
-        description="Serve /health, /ready, /stats/<image>/<func>, /api/images and the\n"
-        "gallery, under gunicorn (or Flask's development server with --dev).",
+        description="Serve the JSON API (/stats, /zonal, /api/images, /health, /ready, /docs) and\n"
+        "the gallery, under gunicorn (or Flask's development server with --dev).",
         formatter_class=_Formatter,
     )
     serve.set_defaults(_parser=serve)

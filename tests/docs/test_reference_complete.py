@@ -64,3 +64,16 @@ def test_the_cli_page_lists_every_option(command):
     listed = set(re.findall(r"^\| `(--[a-z-]+)", section, re.M))
     listed |= set(re.findall(r"^\| `--[a-z-]+[^|]*?`, `(--[a-z-]+)", section, re.M))
     assert _options(command) - listed == set()
+
+
+def test_serve_help_names_every_route_of_the_json_api():
+    """``imgstats serve --help`` named neither ``/zonal`` nor ``/docs``."""
+    from imgstats.web import create_app
+
+    app = create_app({"WARMUP": False})
+    first = {r.rule.split("/")[1] for r in app.url_map.iter_rules()}
+    app.extensions["imgstats"].close()
+    api = first - {"", "static", "assets", "gallery", "thumbs", "previews"}
+    parser = build_parser()
+    serve = next(a for a in parser._actions if a.dest == "command").choices["serve"]
+    assert {f"/{segment}" for segment in api if f"/{segment}" not in serve.description} == set()
