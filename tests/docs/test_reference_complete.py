@@ -77,3 +77,14 @@ def test_serve_help_names_every_route_of_the_json_api():
     parser = build_parser()
     serve = next(a for a in parser._actions if a.dest == "command").choices["serve"]
     assert {f"/{segment}" for segment in api if f"/{segment}" not in serve.description} == set()
+
+
+def test_the_python_reference_shows_every_public_name():
+    """``imgstats.zonal`` was public, in ``__all__``, and missing from docs/reference.md."""
+    import imgstats
+    import imgstats.errors
+
+    page = (ROOT / "docs" / "reference.md").read_text(encoding="utf-8")
+    shown = set(re.findall(r"^::: imgstats\.([A-Za-z_]\w*)\s*$", page, re.M))
+    errors = set(vars(imgstats.errors)) if "errors" in shown else set()
+    assert set(imgstats.__all__) - shown - errors == set()
