@@ -277,11 +277,11 @@ def _values(source, band, scheduler, io_options):
     if band is not None:
         from .summary import BandStats, Summary
 
+        if band == "luma":  # before the probe, whose empty bands have no luma to ask for
+            raise InvalidOption("zonal statistics of the luma are not supported: pick a band")
         names = plan.band_names
         probe = Summary(tuple(BandStats.empty(np.uint8) for _ in names), names)
         sel = probe.selection(band)
-        if sel == "luma":
-            raise InvalidOption("zonal statistics of the luma are not supported: pick a band")
         if arr.ndim == 3:
             index = int(sel[1:])
             if colour is not None and index not in colour:

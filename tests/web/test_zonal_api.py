@@ -156,6 +156,15 @@ def test_bad_bodies(client, body, status, match):
     assert match in r.json["error"]
 
 
+@pytest.mark.parametrize("zones", [layer(TRIANGLE), {"labels": "IMG_12_uint16.tif"}])
+def test_the_luma_of_an_rgb_image_is_said_to_be_unsupported(client, zones):
+    # it said "band='luma' needs an 8-bit image with R, G and B bands; this one has ['R',
+    # 'G', 'B']" of an 8-bit RGB image: its probe had no luma to ask for
+    r = post(client, "IMG_1.jpg", {"funcs": ["median"], "zones": zones, "band": "luma"})
+    assert r.status_code == 400
+    assert "luma are not supported" in r.json["error"]
+
+
 def test_label_raster_of_another_shape_or_type(client, images):
     tifffile.imwrite(images / "small.tif", np.ones((3, 4), np.uint16))
     tifffile.imwrite(images / "floats.tif", np.full((3, 4), 1.5, np.float32))
