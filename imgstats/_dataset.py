@@ -7,6 +7,10 @@ exact reductions, following xarray's rules for the variables a reduction does no
 - a numeric (or boolean) variable that has none of the reduced dims is reduced over no dim,
   as xarray does: each element is its own sample (its median is itself, its count 1, or 0
   for NaN). imgstats does it by reducing a dim of length one added for the purpose;
+- a complex or timedelta variable, which xarray counts as numbers (``np.number``) but
+  imgstats' kernels do not read, is reduced by xarray's own reduction (numpy's: complex
+  numbers ordered by real part, then imaginary part), as ``ds.median(dim=...)`` reduces
+  it; quantiles of complex numbers are refused, as xarray's ``ds.quantile`` refuses them;
 - a variable of another type (strings, dates) is dropped when it has a reduced dim, and kept
   as it is when it has none (xarray's ``numeric_only``);
 - a dim that no variable has is refused (xarray raises too), in xarray's words.
@@ -19,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ._inputs import check_dims
+from ._inputs import check_dims, dim_tuple
 from .errors import ImgStatsError
 
 __all__ = ["reduce_dataset"]
@@ -28,7 +32,7 @@ __all__ = ["reduce_dataset"]
 _ONE = "__imgstats_one__"
 
 
-def reduce_dataset(ds, reduce: Callable, dim, keep_attrs: bool = True):
+def reduce_dataset(ds, reduce: Callable, dim, keep_attrs: bool = True, other=None):
     """``reduce(var, dims)`` of every data variable of ``ds`` along the dims of ``dim`` it has.
 
     Parameters
@@ -40,6 +44,9 @@ def reduce_dataset(ds, reduce: Callable, dim, keep_attrs: bool = True):
         The dims to reduce; ``None`` (or ``...``): every dim of the Dataset.
     keep_attrs : bool
         Keep the Dataset's attrs.
+    other : callable, optional
+        ``other(DataArray, tuple of dims) -> DataArray``: the reduction of a complex or
+        timedelta variable (xarray's own); ``None``: ``reduce``, which refuses them.
 
     Returns
     -------
@@ -56,19 +63,21 @@ def reduce_dataset(ds, reduce: Callable, dim, keep_attrs: bool = True):
     if dim is None or dim is ...:
         dims = available
     else:
-        dims = tuple(dim) if isinstance(dim, (list, tuple)) else (dim,)
+        dims = dim_tuple(dim, available)
         check_dims(dim, dims, available)
     results = {}
     for name, var in ds.data_vars.items():
         mine = tuple(d for d in dims if d in var.dims)
-        if var.dtype.kind not in "biuf":
+        kind = var.dtype.kind
+        if kind not in "biufcm":
             if not mine:
                 results[name] = var  # xarray keeps what it cannot reduce and need not
             continue
         if not mine:
             var, mine = var.expand_dims(_ONE), (_ONE,)
+        how = other if kind in "cm" and other is not None else reduce
         try:
-            out = reduce(var, mine)
+            out = how(var, mine)
         except ImgStatsError as exc:
             raise type(exc)(f"variable {name!r}: {exc}") from None
         results[name] = out.rename(name)

@@ -19,6 +19,7 @@ block of a masked array: each band's unmasked samples, counted as a one-band blo
 from __future__ import annotations
 
 import math
+from collections.abc import Set as AbstractSet
 from dataclasses import replace
 
 import numpy as np
@@ -61,6 +62,18 @@ def refuse_dataset(data, what: str = "an image") -> None:
         "ds['name']; ds.imgstats.median(dim=...), .quantile and .compute(func, dim=...) "
         "reduce each of them"
     )
+
+
+def dim_tuple(dim, available=()) -> tuple:
+    """The dim names ``dim`` stands for, as xarray reads it: a list or tuple of names, a set
+    of them (``{"x", "y"}``, ordered as ``available``, the array's dims), or one name (a
+    string or any other hashable). ``None`` and ``...`` are the caller's to read."""
+    if isinstance(dim, AbstractSet):
+        order = {d: i for i, d in enumerate(available)}
+        return tuple(sorted(dim, key=lambda d: order.get(d, len(order))))
+    if isinstance(dim, (list, tuple)):
+        return tuple(dim)
+    return (dim,)
 
 
 def check_dims(dim, dims: tuple, available) -> None:

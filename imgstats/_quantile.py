@@ -10,9 +10,9 @@ The values are ``numpy.nanquantile(a, q)`` (linear method) of the same samples f
 number ``q``, to the last bit: float32 for float32 samples (interpolated in float32, as numpy
 does for a number ``q``), float64 for the other types. xarray's own ``quantile`` converts
 float32 samples to float64 first, so its float32 quantiles may differ in the last float32
-bit. ``median`` is the 0.5 quantile (linear interpolation, as ``imgstats.compute(a, "median")``
-and ``numpy.nanpercentile(a, 50)``), while ``numpy.nanmedian`` -- and so xarray's ``median``
--- averages the two middle values: the two may differ in the last bit.
+bit. ``median`` is ``numpy.nanmedian`` (the mean of the two middle values), as xarray's
+``median`` and ``imgstats.compute(a, "median")`` are, not the 0.5 quantile, whose
+interpolation may differ from it in the last bit.
 A quantile ``q`` in [0, 1] is read exactly: numpy's virtual index is ``(n - 1) * q``, while a
 percentile name ``pXXX`` would give ``(n - 1) * (XXX / 100)``, and ``q * 100 / 100`` is not
 always ``q`` (``0.999``): :class:`QuantileQ` carries ``q`` through the percentile machinery.
@@ -30,7 +30,7 @@ import math
 
 import numpy as np
 
-from ._inputs import check_dims
+from ._inputs import check_dims, dim_tuple
 from .errors import InvalidOption, NoValidSamples
 from .functions import Function
 
@@ -89,7 +89,7 @@ def quantile_function(q) -> Function:
 def _reduced_dims(obj, dim) -> tuple:
     if dim is None or dim is ...:
         return tuple(obj.dims)
-    dims = tuple(dim) if isinstance(dim, (list, tuple)) else (dim,)  # any hashable name
+    dims = dim_tuple(dim, obj.dims)  # any hashable name, or a list, tuple or set of them
     check_dims(dim, dims, obj.dims)
     return dims
 
@@ -117,8 +117,12 @@ def _result_type(dtype) -> np.dtype:
 
 def median(obj, dim=None, skipna: bool = True, keep_attrs: bool = True):
     """See :meth:`imgstats.accessor.ImgStatsAccessor.median`."""
+    from .functions import parse_function
+
     dims = _reduced_dims(obj, dim)
-    values = _values(obj, [quantile_function(0.5)], dims, skipna)[0]
+    # numpy's median (the mean of the two middle samples), as compute's "median" and
+    # xarray's median are: the 0.5 quantile's lerp may differ in the last bit
+    values = _values(obj, [parse_function("median")], dims, skipna)[0]
     template = _template(obj, dims, "median").astype(_result_type(obj.dtype))
     return _filled(template, values, obj, keep_attrs)
 

@@ -103,7 +103,9 @@ class ImgStatsAccessor:
         """Exact median, laid out as :meth:`xarray.DataArray.median` lays it out.
 
         The parameters and result are :meth:`quantile`'s with ``q=0.5``, without the
-        ``quantile`` coordinate.
+        ``quantile`` coordinate; the values are ``numpy.nanmedian``'s (the mean of the two
+        middle samples, as xarray's median and ``compute(a, "median")``), to the last bit.
+        ``dim`` is a name, a list, tuple or set of names, or ``None`` (every dim).
 
         Examples
         --------
@@ -128,9 +130,11 @@ class ImgStatsDatasetAccessor:
 
     As xarray's own Dataset reductions: the result is a Dataset of each variable's result,
     reduced along the dims of ``dim`` it has (``None``: all of them); a numeric variable
-    with none of them is reduced over no dim (each element its own sample), a variable of
-    another type is dropped when it has a reduced dim and kept when it has none, and a dim
-    that no variable has is refused. See :mod:`imgstats._dataset`.
+    with none of them is reduced over no dim (each element its own sample), a complex or
+    timedelta one by xarray's own median or quantile (complex quantiles are refused, as
+    xarray refuses them), a variable of another type is dropped when it has a reduced dim
+    and kept when it has none, and a dim that no variable has is refused. ``dim`` is a name,
+    a list, tuple or set of names, or ``None``. See :mod:`imgstats._dataset`.
 
     Examples
     --------
@@ -156,7 +160,17 @@ class ImgStatsDatasetAccessor:
         def one(var, dims):
             return quantile(var, q, dims, skipna=skipna, keep_attrs=keep_attrs)
 
-        return reduce_dataset(self._obj, one, dim, keep_attrs)
+        def other(var, dims):  # complex, timedelta: xarray's own, as ds.quantile
+            if var.dtype.kind == "c":
+                from .errors import InvalidOption
+
+                raise InvalidOption(
+                    "quantiles of complex numbers are not defined (xarray's quantile refuses "
+                    "them too): reduce its .real, .imag or abs()"
+                )
+            return var.quantile(q, dim=dims, skipna=skipna, keep_attrs=keep_attrs)
+
+        return reduce_dataset(self._obj, one, dim, keep_attrs, other)
 
     def median(self, dim=None, *, skipna: bool = True, keep_attrs: bool = True):
         """:meth:`ImgStatsAccessor.median` of each data variable (a Dataset of them)."""
@@ -166,7 +180,15 @@ class ImgStatsDatasetAccessor:
         def one(var, dims):
             return median(var, dims, skipna=skipna, keep_attrs=keep_attrs)
 
-        return reduce_dataset(self._obj, one, dim, keep_attrs)
+        def other(var, dims):  # complex, timedelta: xarray's own (numpy's order), as ds.median
+            if hasattr(var.data, "dask") and set(dims) == set(var.dims):
+                # dask's nanmedian reduces some axes, never all: stacked beside a dim of one
+                one = var.stack({_ALL: dims}, create_index=False).expand_dims(_ALL + "1")
+                out = one.median(dim=_ALL, skipna=skipna, keep_attrs=keep_attrs)
+                return out.squeeze(_ALL + "1", drop=True)
+            return var.median(dim=dims, skipna=skipna, keep_attrs=keep_attrs)
+
+        return reduce_dataset(self._obj, one, dim, keep_attrs, other)
 
     def compute(self, func, dim=None, **options):
         """:func:`imgstats.compute` of each data variable along ``dim`` (``None``: all its
@@ -179,6 +201,10 @@ class ImgStatsDatasetAccessor:
             return compute(var, func, dim=dims, **options)
 
         return reduce_dataset(self._obj, one, dim, True)
+
+
+#: The one dim a lazy complex variable's dims are stacked into, to reduce them all.
+_ALL = "__imgstats_all__"
 
 
 def register() -> None:

@@ -41,7 +41,7 @@ import numbers
 
 import numpy as np
 
-from ._inputs import check_dims, native, yx_first
+from ._inputs import check_dims, dim_tuple, native, yx_first
 from .errors import InvalidOption, NoValidSamples
 
 __all__ = ["compute_along"]
@@ -304,13 +304,11 @@ def _without_nodata(data, valid):
 
 
 def _dims_of(data, dim) -> tuple:
-    """The dims ``dim`` names: one name (any hashable, as xarray's), a list or tuple of
-    names, or ``...`` for every dim (xarray's spelling)."""
+    """The dims ``dim`` names: one name (any hashable, as xarray's), a list, tuple or set
+    of names, or ``...`` for every dim (xarray's spelling)."""
     if dim is ...:
         return tuple(data.dims)
-    if isinstance(dim, (list, tuple)):
-        return tuple(dim)
-    return (dim,)
+    return dim_tuple(dim, data.dims)
 
 
 def _region(data, window, mask, polygon):
