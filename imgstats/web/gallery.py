@@ -22,6 +22,7 @@ Every statistic comes from the service's cached summary: the pages never read pi
 
 from __future__ import annotations
 
+import hashlib
 import html
 import math
 import re
@@ -41,6 +42,7 @@ from flask import (
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import BuildError
 
+from .. import __version__
 from ..errors import (
     Busy,
     ImageNotFound,
@@ -521,7 +523,7 @@ def _preview(image: str) -> Response:
         and info.get("bytes", 0) <= _ORIGINAL_MAX_BYTES
     ):
         data, version = of_one_version(lambda: _original_now(image), _racy_read)
-        return _image_response(data, mimetype, version)
+        return _image_response(data, mimetype, _picture_token(version, "preview"))
     return _rendering(image, "preview", limit, 85)
 
 
@@ -541,7 +543,24 @@ def _racy_read(read: tuple[bytes, str]) -> tuple[bytes, str]:
 
 def _rendering(image: str, kind: str, size: int, quality: int) -> Response:
     data, version = of_one_version(lambda: _rendered_now(image, kind, size, quality), _racy_read)
-    return _image_response(data, MEDIA_TYPE, version)
+    return _image_response(data, MEDIA_TYPE, _picture_token(version, kind))
+
+
+#: How each picture route renders: its size setting and WebP quality.
+_PICTURES = {"thumb": ("GALLERY_THUMB_SIZE", 75), "preview": ("GALLERY_PREVIEW_SIZE", 85)}
+
+
+def _picture_token(version: str, kind: str) -> str:
+    """The ``ETag`` and ``?v=`` of a picture route's answer: the image's version and a digest
+    of how the route renders it (imgstats' version, the size setting, the quality).
+
+    The bare version kept a browser's picture (cached a year under ``?v=``, or revalidated
+    by its ``ETag``) after a new size setting or an imgstats whose rendering differs: the
+    same version, so the same URL and a 304.
+    """
+    setting, quality = _PICTURES[kind]
+    how = f"{__version__}|{kind}|{current_app.config[setting]}|{quality}"
+    return f"{version}.{hashlib.sha256(how.encode()).hexdigest()[:12]}"
 
 
 def _rendered_now(image: str, kind: str, size: int, quality: int):
@@ -559,7 +578,8 @@ def _render_key(image: str, version: str, kind: str, size: int, quality: int) ->
         return None
     # the store's address keeps two stores with the same file names apart in a shared folder
     store = getattr(getattr(_service(), "store", None), "url", "")
-    return (store, kind, size, quality, image, version)
+    # imgstats' version: the folder outlives the process, and a new release may render anew
+    return (store, __version__, kind, size, quality, image, version)
 
 
 class _Changed(Exception):
@@ -632,10 +652,11 @@ def _placeholder_or_raise(exc: ImgStatsError, size: int) -> Response:
     return response
 
 
-def _image_response(data: bytes, mimetype: str, version: str) -> Response:
+def _image_response(data: bytes, mimetype: str, token: str) -> Response:
+    """A picture under its :func:`_picture_token`: cached for a year when the URL names it."""
     response = Response(data, mimetype=mimetype)
-    response.set_etag(f"{version}")
-    if request.args.get("v") == version:
+    response.set_etag(token)
+    if request.args.get("v") == token:
         # the URL names the version: it never changes, so browsers need not ask again
         response.cache_control.public = True
         response.cache_control.max_age = 365 * 24 * 3600
@@ -751,6 +772,7 @@ def _cards(names: list[str]) -> list[dict]:
             cards.append(_error_card(name, exc))
             continue
         info["thumb_width"], info["thumb_height"] = _fit(info["width"], info["height"], size)
+        info["thumb_token"] = _picture_token(info["version"], "thumb")
         info["description"] = _describe(info)
         cards.append(info)
     waiting = {}  # card index -> future of its rendering
@@ -965,6 +987,7 @@ def _image_page(
         description=_describe(info),
         preview_width=width,
         preview_height=height,
+        preview_token=_picture_token(info["version"], "preview"),
         reduced=(width, height) != (info["width"], info["height"]),
         table_funcs=funcs,
         rows=[] if result else rows,  # the result view does not repeat the image's table

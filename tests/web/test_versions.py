@@ -463,7 +463,7 @@ def test_a_rename_between_the_look_and_the_rendering_keeps_no_wrong_picture(
         assert renamed and renamed[0] != new
         picture = np.asarray(Image.open(io.BytesIO(response.data)).convert("L"), dtype=float)
         assert picture[:, : picture.shape[1] // 2].mean() > 200  # the new bytes ...
-        assert response.headers["ETag"] == f'"{new}"'  # ... under their own version
+        assert response.headers["ETag"].startswith(f'"{new}.')  # ... under their own version
         with app.app_context():
             kept = list(gallery.cache()._items)
         assert kept and all(key[-1] == new for key in kept)  # nothing under the old one
@@ -494,7 +494,7 @@ def test_a_rename_between_the_look_and_the_read_of_a_preview_sent_as_it_is(image
         new = stat("a.png").token
         assert renamed == [old] and old != new
         assert response.data == new_bytes  # the new bytes ...
-        assert response.headers["ETag"] == f'"{new}"'  # ... under their own version
+        assert response.headers["ETag"].startswith(f'"{new}.')  # ... under their own version
         assert "immutable" not in response.headers["Cache-Control"]  # not the URL's
     finally:
         service.close()

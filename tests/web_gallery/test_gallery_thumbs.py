@@ -90,6 +90,58 @@ def test_versioned_urls_are_cached_by_browsers_and_revalidate(client):
     assert plain.cache_control.no_cache
 
 
+def _first_picture(client, page: str) -> str:
+    html = client.get(page).text
+    start = html.index('src="/thumbs/' if page == "/gallery" else 'src="/previews/')
+    return html[start + 5 :].split('"', 1)[0].replace("&amp;", "&")
+
+
+@pytest.mark.parametrize(
+    ("page", "setting"),
+    [("/gallery", "GALLERY_THUMB_SIZE"), ("/gallery/IMG_12_uint16.tif", "GALLERY_PREVIEW_SIZE")],
+)
+def test_a_new_size_setting_is_a_new_picture_url_and_etag(app, images, page, setting):
+    # the URL's ?v= and the ETag were the image's version alone: after a new size (or an
+    # imgstats that renders otherwise), a browser kept the old picture a year, or got a 304
+    client = app.test_client()
+    src = _first_picture(client, page)
+    old = client.get(src)
+    assert old.status_code == 200 and old.cache_control.immutable
+    other = create_app(
+        {
+            "IMAGES": str(images),
+            "WARMUP": False,
+            "GALLERY_CACHE_DIR": app.config["GALLERY_CACHE_DIR"],
+            setting: app.config[setting] // 2,
+        }
+    )
+    try:
+        again = other.test_client()
+        new_src = _first_picture(again, page)
+        assert new_src != src and new_src.split("?")[0] == src.split("?")[0]
+        new = again.get(new_src, headers={"If-None-Match": old.headers["ETag"]})
+        assert new.status_code == 200 and new.headers["ETag"] != old.headers["ETag"]
+        assert max(_open(new).size) < max(_open(old).size)
+        assert new.cache_control.immutable  # the page's own URL is the picture's
+    finally:
+        other.extensions["imgstats"].close()
+
+
+def test_a_new_imgstats_version_renders_anew(app, client, monkeypatch):
+    # the render folder outlives the process: a release whose rendering differs must not
+    # serve the renderings of the one before under the same key
+    from imgstats.web import gallery
+
+    first = client.get("/thumbs/IMG_1.jpg")
+    with app.app_context():
+        renders = cache()
+    misses = renders.misses
+    monkeypatch.setattr(gallery, "__version__", "0.0.0+other")
+    second = client.get("/thumbs/IMG_1.jpg", headers={"If-None-Match": first.headers["ETag"]})
+    assert second.status_code == 200 and second.headers["ETag"] != first.headers["ETag"]
+    assert renders.misses == misses + 1
+
+
 def test_small_web_images_are_previewed_as_they_are(client, images):
     response = client.get("/previews/IMG_1.jpg")
     assert response.mimetype == "image/jpeg"
