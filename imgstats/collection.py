@@ -606,13 +606,21 @@ def refine_many(
 
 
 def _check_band(merged: Summary, parts, band) -> None:
-    """Refuse a band the collection lacks, saying why when the images' bands or types differ."""
+    """Refuse a band the collection lacks, saying why when the images' bands or types differ.
+
+    A band index of a collection whose images have different bands, some of several, is
+    refused too: the merged summary has one band, ``all`` (every sample), so ``band=0`` read
+    it and pooled an RGB image's G and B with a grey image's samples, as band 0 of each.
+    """
     try:
         merged.selection(band)
+        mixed = _mixed_bands(merged, parts)
+        if band not in (None, "all") and mixed is not None and any(len(n) > 1 for n in mixed):
+            raise InvalidOption(f"unknown band {band!r}")
     except InvalidOption as exc:
-        own = [_summary_of(p) for p in parts]
-        if merged.band_names == ("all",) and len({s.band_names for s in own}) > 1:
-            names = " and ".join(str(list(n)) for n in dict.fromkeys(s.band_names for s in own))
+        mixed = _mixed_bands(merged, parts)
+        if mixed is not None:
+            names = " and ".join(str(list(n)) for n in mixed)
             raise InvalidOption(
                 f"the images have different bands ({names}), so all their samples count as "
                 f"one band, 'all': ask for band=None, or give images with the same bands"
@@ -623,6 +631,15 @@ def _check_band(merged: Summary, parts, band) -> None:
                 f"numpy's promotion of its images' types, and has no luma"
             ) from exc
         raise
+
+
+def _mixed_bands(merged: Summary, parts) -> list | None:
+    """The images' distinct band names when they differ (the merged summary's one band is
+    then ``all``), else ``None``."""
+    if merged.band_names != ("all",):
+        return None
+    names = list(dict.fromkeys(_summary_of(p).band_names for p in parts))
+    return names if len(names) > 1 else None
 
 
 def _holds(stats, nodes) -> bool:
