@@ -761,7 +761,16 @@ def parse_polygons(zones, id_property=None, to_pixels=None) -> tuple:
         f"a coordinate is beyond ±{MAX_COORDINATE:.0f} pixels",
     )
     pts, lens = _open_rings(pts, lens)
-    _check_degenerate(pts, lens, ring_feat)
+    try:
+        _check_degenerate(pts, lens, ring_feat)
+    except InvalidOption as exc:
+        if to_pixels is None:
+            raise
+        # a box from -180 to 180 degrees: both sides are one meridian in most projections
+        raise InvalidOption(
+            f"{exc}, once reprojected onto the image's pixels (a ring that circles the "
+            "globe or crosses the antimeridian collapses: split it, as RFC 7946 asks)"
+        ) from None
     ring_off = np.zeros(len(lens) + 1, np.int64)
     np.cumsum(lens, out=ring_off[1:])
     part_off = np.asarray(part_off, np.int64)

@@ -63,3 +63,17 @@ def test_a_frame_in_a_crs_on_an_image_with_no_georeferencing_is_refused():
         imgstats.zonal(np.zeros((10, 10), np.uint8), frame, ["mean"])
     plain = frame.set_crs(None, allow_override=True)  # pixel coordinates: a frame of no CRS
     assert imgstats.zonal(np.zeros((10, 10), np.uint8), plain, ["mean"])["count"].tolist() == [16]
+
+
+def test_a_ring_that_collapses_once_reprojected_says_so(tmp_path):
+    # a lon/lat box from -180 to 180: both sides are one meridian in UTM, so its ring has
+    # two distinct vertices on the image; the refusal said "degenerate polygon" alone
+    path, _ = _write(tmp_path / "g.tif", TRANSFORM)
+    world = shapely.box(-180, -89, 180, 89)
+    layer = {"type": "FeatureCollection", "features": [world.__geo_interface__]}
+    for zones, kwargs in (
+        (gpd.GeoDataFrame(geometry=[world], crs="EPSG:4326"), {}),
+        (layer, {"crs": "EPSG:4326"}),
+    ):
+        with pytest.raises(InvalidOption, match="feature 0: degenerate.*once reprojected"):
+            imgstats.zonal(str(path), zones, ["mean"], **kwargs)
