@@ -438,10 +438,15 @@ def image(image: str):
     ``?window=x0,y0,x1,y1`` shows the statistics of that window instead of the whole image.
     """
     band = _band(image)
+    # the forms of a window view carry it: their statistic is of the window, as its table
+    of_window = (
+        request.args.get("window") if "func" in request.args or "p" in request.args else None
+    )
     func = request.args.get("func")
     if func is not None:
         parse_function(func)  # an unsupported name gets the API's 404 error page
-        return redirect(url_for("gallery.result", image=image, func=func, band=band), 303)
+        target = url_for("gallery.result", image=image, func=func, band=band, window=of_window)
+        return redirect(target, 303)
     if "p" in request.args:
         text = request.args["p"]
         try:
@@ -451,7 +456,8 @@ def image(image: str):
                 image, DEFAULT_PERCENTILE, form_error=str(exc), entered=text, band=band
             )
             return page, status_of(exc)
-        return redirect(url_for("gallery.result", image=image, func=func, band=band), 303)
+        target = url_for("gallery.result", image=image, func=func, band=band, window=of_window)
+        return redirect(target, 303)
     if any(name in request.args for name in WINDOW_FIELDS) or "window" in request.args:
         entered = _entered_window()
         try:
@@ -475,7 +481,10 @@ def result(image: str, func: str):
     if parsed.kind == "value_counts":  # a dict, not one number: the API answers it
         raise UnknownFunction(f"the gallery shows one number per statistic; {func} is a dict")
     entered = parsed.name[1:] if parsed.name.startswith("p") else None  # "p99.5" -> "99.5"
-    return _image_page(image, func, result=func, entered=entered, band=_band(image))
+    # ?window=: the statistic of that window (the window view's buttons ask so); it was
+    # ignored, and the window view's "median" gave the whole image's
+    window = _window(image, _entered_window()) if "window" in request.args else None
+    return _image_page(image, func, result=func, entered=entered, band=_band(image), window=window)
 
 
 # -- renderings -------------------------------------------------------------------------------
@@ -839,6 +848,14 @@ def _api_url(image: str, func: str) -> str:
         return f"{request.script_root}/stats/{quote(image, safe='')}/{quote(func, safe='')}"
 
 
+def _query(band: str | None, window) -> str:
+    """The API query of a result view: its ``band`` and ``window``, if any."""
+    parts = [f"band={quote(band, safe='')}"] if band else []
+    if window:
+        parts.append("window=" + ",".join(map(str, window)))
+    return "?" + "&".join(parts) if parts else ""
+
+
 def _health_url() -> str:
     try:
         return url_for("api.health")
@@ -971,7 +988,6 @@ def _image_page(
         }
     facts = _facts(info, answer)
     choices = _choices(info) if luma else [c for c in _choices(info) if c[0] != "luma"]
-    band_query = f"?band={quote(band, safe='')}" if band else ""
     return render_template(
         "gallery/image.html",
         window=shown,
@@ -995,7 +1011,7 @@ def _image_page(
         mark=mark,
         result=result,
         value=value,
-        api_url=_api_url(image, result) + band_query if result else None,
+        api_url=_api_url(image, result) + _query(band=band, window=shown) if result else None,
         named_functions=SCALAR_FUNCTIONS,  # buttons of one number each: no value_counts
         form_error=form_error,
         entered=entered,

@@ -174,6 +174,33 @@ def test_window_form_redirects_to_a_shareable_address(client):
 
 
 @pytest.mark.parametrize(
+    ("ask", "func"), [({"func": "median"}, "median"), ({"p": "99.5"}, "p99.5")]
+)
+@pytest.mark.parametrize("band", [None, "G"])
+def test_a_window_view_s_statistic_is_of_the_window(client, images, ask, func, band):
+    # its buttons and percentile field gave the whole image's number, under a table and a
+    # legend of the window's
+    window = "10,20,110,70"
+    query = {"window": window, **({"band": band} if band else {})}
+    html = client.get("/gallery/IMG_1.jpg", query_string=query).text
+    for form in ("funcs", "percentile"):
+        block = html.split(f'<form class="{form}"', 1)[1].split("</form>", 1)[0]
+        assert f'name="window" value="{window}"' in block
+    response = client.get("/gallery/IMG_1.jpg", query_string={**query, **ask})
+    assert response.status_code == 303
+    assert f"window={window}" in response.headers["Location"]
+    page = client.get(response.headers["Location"])
+    assert page.status_code == 200 and f"window {window}" in page.text
+    cut = _pixels(images, "IMG_1.jpg")[20:70, 10:110]
+    cut = cut[:, :, 1] if band else cut
+    ((exact, value),) = elements(page.text, "code", id="exact-value")
+    assert float(value) == _numpy(cut, func)
+    api = elements(page.text, "a", class_="api")[0][0]  # the result's (then the window's)
+    assert client.get(api["href"]).get_json()["value"] == float(value)
+    assert f"window={window}" in api["href"] and (f"band={band}" in api["href"] or not band)
+
+
+@pytest.mark.parametrize(
     ("query", "words"),
     [
         ({"x0": "5", "y0": "0", "x1": "5", "y1": "10"}, "x1 (5) must be greater than x0 (5)"),
