@@ -88,3 +88,16 @@ def test_the_python_reference_shows_every_public_name():
     shown = set(re.findall(r"^::: imgstats\.([A-Za-z_]\w*)\s*$", page, re.M))
     errors = set(vars(imgstats.errors)) if "errors" in shown else set()
     assert set(imgstats.__all__) - shown - errors == set()
+
+
+def test_the_install_table_names_every_extra():
+    """docs/python.md's table of what to install lacked the ``geo`` extra (pyproj)."""
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    page = (ROOT / "docs" / "python.md").read_text(encoding="utf-8")
+    intro = page.split("\n## ", 1)[0]
+    table = "\n".join(line for line in intro.splitlines() if line.startswith("|"))
+    assert {e for e in extras if f"imgstats[{e}]" not in table} == set()
