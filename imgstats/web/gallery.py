@@ -451,9 +451,15 @@ def image(image: str):
         text = request.args["p"]
         try:
             func = _percentile_function(text)
-        except UnknownFunction as exc:
+        except UnknownFunction as exc:  # the page asked from: the window view's, if it was
+            window = _window(image, _entered_window()) if of_window is not None else None
             page = _image_page(
-                image, DEFAULT_PERCENTILE, form_error=str(exc), entered=text, band=band
+                image,
+                DEFAULT_PERCENTILE,
+                form_error=str(exc),
+                entered=text,
+                band=band,
+                window=window,
             )
             return page, status_of(exc)
         target = url_for("gallery.result", image=image, func=func, band=band, window=of_window)

@@ -200,6 +200,15 @@ def test_a_window_view_s_statistic_is_of_the_window(client, images, ask, func, b
     assert f"window={window}" in api["href"] and (f"band={band}" in api["href"] or not band)
 
 
+def test_a_refused_percentile_of_a_window_view_stays_on_the_window(client):
+    # the page that said why showed the whole image's table
+    response = client.get("/gallery/IMG_1.jpg", query_string={"window": "1,2,30,40", "p": "101"})
+    assert response.status_code == 404 and "A window of" in response.text
+    ((_, text),) = elements(response.text, "p", id="p-error")
+    assert "101" in text
+    assert 'name="window" value="1,2,30,40"' in response.text
+
+
 @pytest.mark.parametrize(
     ("query", "words"),
     [
