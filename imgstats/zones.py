@@ -355,6 +355,7 @@ class _Layout:
         self.background = background
         self.layer = features  # a _raster.Layer of the polygons
         self.ids = ids
+        self.unsigned = False  # uint64 labels, shifted to int64 (see _shifted)
 
 
 def _is_polygons(zones) -> bool:
@@ -527,18 +528,21 @@ def _zones(
         isinstance(background, bool) or not isinstance(background, numbers.Integral)
     ):
         raise InvalidOption(f"background must be an integer label or None, not {background!r}")
-    labels, background = _label_array(zones, io_options, background)
+    labels, background, unsigned = _label_array(zones, io_options, background)
     if tuple(labels.shape) != (height, width):
         raise InvalidOption(
             f"the label image's shape {tuple(labels.shape)} is not the image's (y, x) shape "
             f"{(height, width)}"
         )
-    return _Layout("labels", labels=labels, background=background)
+    layout = _Layout("labels", labels=labels, background=background)
+    layout.unsigned = unsigned
+    return layout
 
 
 def _label_array(zones, io_options, background):
-    """``(labels, background)``: a label image as an integer numpy or dask ``(y, x)`` array,
-    and the label that is no zone.
+    """``(labels, background, unsigned)``: a label image as an integer numpy or dask
+    ``(y, x)`` array, the label that is no zone, and whether they are uint64 labels shifted
+    to int64 (:func:`_shifted`; the zone ids are read back by :func:`unshifted_ids`).
 
     A palette label raster (a land-cover GeoTIFF, say) is read by its class indices, as GDAL
     reads it, not by the colours of its legend.
@@ -572,12 +576,39 @@ def _label_array(zones, io_options, background):
         zones, not_a_number = _whole_labels(zones)
     elif dtype.kind not in "ui":
         raise InvalidOption(f"labels must be integers, not {dtype}")
+    unsigned = dtype == np.uint64
+    if unsigned:  # ids up to 2**64 - 1 (S2 cells, hashes), as int64 in the same order
+        zones, background = _shifted(zones), _shifted_background(background)
     unlabelled = _unlabelled(source)
     if not_a_number is not None:
         unlabelled = not_a_number if unlabelled is None else unlabelled | not_a_number
-    if unlabelled is None:
-        return zones, background
-    return _as_background(zones, unlabelled, background)
+    if unlabelled is not None:
+        zones, background = _as_background(zones, unlabelled, background)
+    return zones, background, unsigned
+
+
+#: uint64 labels minus this are int64 labels in the same order (the top bit flipped).
+_UINT64_SHIFT = 1 << 63
+
+
+def _shifted(labels):
+    """uint64 labels as int64, ``label - 2**63``: the order kept, every id held."""
+    if isinstance(labels, np.ndarray):
+        return (labels ^ np.uint64(_UINT64_SHIFT)).view(np.int64)
+    return labels.map_blocks(_shifted, dtype=np.int64)
+
+
+def _shifted_background(background):
+    """The background label of uint64 labels, shifted as :func:`_shifted` shifts them;
+    ``None`` for one no uint64 label can equal (it is then no label's)."""
+    if background is None or not 0 <= background < 1 << 64:
+        return None
+    return int(background) - _UINT64_SHIFT
+
+
+def unshifted_ids(zone_ids) -> np.ndarray:
+    """The uint64 ids of zones found in shifted labels (:func:`_shifted`)."""
+    return np.asarray(zone_ids, np.int64).view(np.uint64) ^ np.uint64(_UINT64_SHIFT)
 
 
 def _whole_labels(zones):
@@ -641,13 +672,7 @@ def _as_background(labels, unlabelled, background):
     dtype = np.dtype(labels.dtype)
     info = np.iinfo(dtype)
     if background is None or not info.min <= background <= info.max:
-        if dtype == np.uint64:
-            labels = (
-                labels.map_blocks(_int64_labels)
-                if hasattr(labels, "dask")
-                else _int64_labels(labels)
-            )
-        labels = labels.astype(np.int64)
+        labels = labels.astype(np.int64)  # uint64 labels come shifted to int64 already
         if background is None and dtype == np.int64:
             background = np.iinfo(np.int64).min
             if isinstance(labels, np.ndarray) and isinstance(unlabelled, np.ndarray):
@@ -674,13 +699,6 @@ def _free_lowest(labels: np.ndarray, unlabelled: np.ndarray) -> np.ndarray:
             "(nodata, masked) and background=None: give background= a label no pixel holds"
         )
     return labels
-
-
-def _int64_labels(labels: np.ndarray) -> np.ndarray:
-    """uint64 labels as int64, refused above ``2**63 - 1`` as :func:`_dense_labels` does."""
-    if labels.size and labels.max() > np.iinfo(np.int64).max:
-        raise InvalidOption("labels above 2**63 - 1 are not supported")
-    return labels.astype(np.int64)
 
 
 def _read_geojson(path, io_options):
@@ -1326,7 +1344,7 @@ def _frame(layout: _Layout, zones, counts, cols, names, dtype):
             data[name] = full
         counts = full_counts
     else:
-        index = pd.Index(zones, name="zone")
+        index = pd.Index(unshifted_ids(zones) if layout.unsigned else zones, name="zone")
         data = dict(cols)
     empty = counts == 0
     frame = {}
