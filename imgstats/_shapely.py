@@ -60,8 +60,9 @@ class ShapelyLayer:
         import shapely
 
         n = len(self.geoms)
-        if not n:
-            return np.zeros((0, 2)), np.zeros(0, np.int64), np.zeros(0, np.int64), [0], [0]
+        if not n or np.equal(self.geoms, None).all():  # shapely finds no type in them
+            none = np.zeros(0, np.int64)
+            return np.zeros((0, 2)), none, none, np.zeros(1, np.int64), np.zeros(n + 1, np.int64)
         kind, pts, offsets = shapely.to_ragged_array(self.geoms, include_z=False)
         pts = np.asarray(pts, np.float64)
         ring_off = np.asarray(offsets[0], np.int64)

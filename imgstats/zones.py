@@ -960,8 +960,8 @@ def _boxes(pts, ring_off, part_off, feat_off) -> np.ndarray:
 def _feature(item, i, id_property, named):
     """``(geometry, zone id)`` of one item of a layer."""
     item = getattr(item, "__geo_interface__", item)  # a shapely geometry, say
-    if item is None:  # a missing geometry (None in a list or array of them): an empty zone
-        return None, i
+    if item is None or (isinstance(item, float) and math.isnan(item)):
+        return None, i  # a missing geometry (None, or pandas' NaN, in a list, array, Series)
     if not isinstance(item, dict):
         if isinstance(item, (list, tuple)):
             return {"type": "Polygon", "coordinates": [item]}, i  # a bare ring of (x, y)

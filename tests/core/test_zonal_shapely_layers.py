@@ -121,3 +121,24 @@ class TestGeopandas:
         gdf["name"] = [1.0, np.nan] + [float(i) for i in range(2, 8)]
         with pytest.raises(InvalidOption, match="feature 1: a zone id is"):
             imgstats.zonal(IMG, gdf, ["mean"], id_property="name")
+
+
+def test_a_layer_of_missing_geometries_only_is_empty_zones():
+    # shapely.to_ragged_array finds no geometry type in [None, None]: a ValueError escaped
+    frame = imgstats.zonal(IMG, np.array([None, None], dtype=object), ["median"])
+    assert frame.index.tolist() == [0, 1] and frame["count"].tolist() == [0, 0]
+    assert frame["median"].isna().all()
+
+
+def test_pandas_missing_value_is_a_missing_geometry():
+    # an object Series holds NaN for a missing value: it was "not a GeoJSON object but a float"
+    geoms = pd.Series([np.nan, shapely.box(1, 1, 5, 5)], dtype=object)
+    frame = imgstats.zonal(IMG, geoms, ["median"])
+    assert frame["count"].tolist() == [0, 16]
+    assert frame.loc[1, "median"] == np.median(IMG[1:5, 1:5])
+
+
+def test_a_geodataframe_without_any_geometry_is_empty_zones():
+    gpd = pytest.importorskip("geopandas")
+    frame = imgstats.zonal(IMG, gpd.GeoDataFrame(geometry=[None, None]), ["median"])
+    assert frame.index.tolist() == ["0", "1"] and frame["count"].tolist() == [0, 0]
