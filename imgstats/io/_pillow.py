@@ -17,6 +17,7 @@ __all__ = [
     "expanded_mode",
     "grey_key",
     "png16_bands",
+    "pnm_tile",
     "pillow_header",
     "pillow_photometric",
     "pillow_to_array",
@@ -171,13 +172,64 @@ _PNG16_BANDS = {"RGB;16B": ("R", "G", "B"), "RGBA;16B": ("R", "G", "B", "A"), "L
 
 def png16_bands(img: Image.Image) -> tuple[str, ...] | None:
     """The band names of a still 16-bit RGB, RGBA or LA PNG opened (not loaded) by Pillow,
-    else ``None``; an RGB one with a transparent colour has an alpha band too."""
+    or of a PPM of more than 8 bits, else ``None``; an RGB PNG with a transparent colour has
+    an alpha band too. Pillow decodes both to 8 bits: imgstats decodes their 16 bits."""
+    pnm = pnm_tile(img)
+    if pnm is not None:
+        return ("R", "G", "B") if img.mode == "RGB" and pnm[0] > 255 else None
     if img.format != "PNG" or not img.tile or getattr(img, "is_animated", False):
         return None
     bands = _PNG16_BANDS.get(img.tile[0].args)
     if bands is not None and colour_key(img) is not None:
         return (*bands, "A")
     return bands
+
+
+def pnm_tile(img: Image.Image) -> tuple[int, int] | None:
+    """``(maxval, offset of the samples)`` of a binary PGM or PPM opened (not loaded) by
+    Pillow whose maxval is not 255 (nor a PGM's 65535), else ``None``.
+
+    Pillow decodes those samples one by one in Python (seconds per megapixel: a large one
+    held a worker for minutes), and a PPM of more than 8 bits to 8 bits;
+    :func:`pnm_samples` reads them with numpy.
+    """
+    if img.format != "PPM" or len(img.tile) != 1 or img.mode not in ("L", "I", "RGB"):
+        return None
+    tile = img.tile[0]
+    if tile.codec_name != "ppm" or not isinstance(tile.args, tuple):
+        return None
+    maxval = int(tile.args[-1])
+    return (maxval, int(tile.offset)) if 0 < maxval < 65536 else None
+
+
+def pnm_samples(img: Image.Image, source) -> np.ndarray:
+    """The samples of a PGM or PPM that :func:`pnm_tile` names, scaled as Pillow scales them
+    (``round(v / maxval * top)``, at most ``top``): to 0..255 for a PGM or PPM of up to 8
+    bits, a PGM of more bits to 0..65535 (int32, Pillow's mode ``I``), a PPM of more bits to
+    0..65535 as uint16 (the bits it holds, where Pillow keeps 8).
+
+    Raises
+    ------
+    UnreadableImage
+        The file holds fewer samples than its header declares.
+    """
+    maxval, offset = pnm_tile(img)
+    width, height = img.size
+    bands = 3 if img.mode == "RGB" else 1
+    stored = np.dtype(">u2" if maxval > 255 else "u1")
+    count = width * height * bands
+    with decoding(source or "image", "cannot be decoded"):
+        img.fp.seek(offset)
+        data = img.fp.read(count * stored.itemsize)
+    if len(data) < count * stored.itemsize:
+        raise UnreadableImage(
+            f"{describe(source) if source else 'this image'} is truncated: it holds "
+            f"{len(data) // stored.itemsize} of its {count} samples"
+        )
+    values = np.frombuffer(data, stored)
+    top, dtype = (65535, np.int32 if bands == 1 else np.uint16) if maxval > 255 else (255, np.uint8)
+    scaled = np.minimum(np.round(values / maxval * top), top).astype(dtype)
+    return scaled.reshape((height, width, bands) if bands > 1 else (height, width))
 
 
 def pillow_header(img: Image.Image, source=None) -> dict:
@@ -216,6 +268,9 @@ def pillow_to_array(
     bilevel images become 0/255 greyscale; animated images give their current (by default
     first) frame.
     """
+    if pnm_tile(img) is not None and palette != "index":  # before loading, as Pillow would
+        arr = pnm_samples(img, source)
+        return arr, png16_bands(img) or tuple(img.getbands())
     wide = png16_bands(img)  # before loading: it reads the file's tile
     if wide is not None and palette != "index":  # the 16 bits it holds, not Pillow's high bytes
         import imagecodecs
@@ -275,7 +330,7 @@ def pillow_preview(img: Image.Image, source, max_side: int):
     JPEGs decode at 1/2, 1/4 or 1/8 scale; any image still over ``4 * max_side`` is box-reduced
     by Pillow before it becomes a numpy array, so a large PNG costs its decode, not copies.
     """
-    if png16_bands(img) is not None:  # its 16 bits, strided as a TIFF's preview
+    if png16_bands(img) is not None or pnm_tile(img) is not None:  # strided as a TIFF's
         arr, bands = pillow_to_array(img, source)
         step = max(1, max(arr.shape[:2]) // (2 * max_side))
         return arr[::step, ::step], bands

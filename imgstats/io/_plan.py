@@ -805,7 +805,14 @@ def _pillow_plan(path, pixel_limit, follow=None) -> ReadPlan | None:
     """
     from ._guard import decoding
     from ._limits import check_pixel_limit
-    from ._pillow import expanded_mode, grey_key, open_pillow, pillow_header, png16_bands
+    from ._pillow import (
+        expanded_mode,
+        grey_key,
+        open_pillow,
+        pillow_header,
+        png16_bands,
+        pnm_tile,
+    )
     from ._pillow_memory import load_single_block
     from ._sources import describe, open_source
 
@@ -819,8 +826,8 @@ def _pillow_plan(path, pixel_limit, follow=None) -> ReadPlan | None:
             return None  # open_image's array carries the key as its nodata
         if expanded_mode(img) != img.mode:
             return None  # a transparent colour: open_image's array has its alpha
-        if png16_bands(img) is not None:
-            return None  # 16 bits, which Pillow's memory holds as 8
+        if png16_bands(img) is not None or pnm_tile(img) is not None:
+            return None  # 16 bits, which Pillow's memory holds as 8; a PNM numpy reads
         # Every fact that reads the file is read here, while it is open: the plan keeps the
         # decoded pixels, never the file (a PSD's or GIF's frame count seeks in it).
         header = pillow_header(img, path)
