@@ -323,7 +323,14 @@ class Validity:
         from ..summary import Summary
 
         block, m = self.split(block)
-        values = np.asarray(transform(block) if transform is not None else block)
+        values = transform(block) if transform is not None else block
+        if isinstance(values, np.ma.MaskedArray):  # a numpy masked array: its mask counts too
+            own, values = np.ma.getmaskarray(values), np.ma.getdata(values)
+            if values.ndim != 3:  # (y, x), or an array of another rank: one band
+                flat = self._masked_block(values.reshape(-1, 1, 1), None, own.reshape(-1, 1, 1))
+                return work(np.ma.MaskedArray(values, mask=flat.mask.reshape(values.shape)))
+            return work(self._masked_block(values, self.pixel_valid(values, m), own))
+        values = np.asarray(values)
         ok = self.pixel_valid(values, m)
         kind, size = values.dtype.kind, values.dtype.itemsize
         if kind == "f":
@@ -339,14 +346,15 @@ class Validity:
         # several bands: a masked block (the kernels' masked-array route), per band
         return work(self._masked_block(values, ok))
 
-    def _masked_block(self, values: np.ndarray, ok) -> np.ma.MaskedArray:
-        """A 32/64-bit integer block of several bands as a masked array: each colour band
-        masked where it is not valid (its nodata, the dataset mask, alpha 0); alpha whole."""
-        mask = np.zeros(values.shape, bool)
+    def _masked_block(self, values: np.ndarray, ok, own=None) -> np.ma.MaskedArray:
+        """A 32/64-bit integer block of several bands (or a block of a numpy masked array,
+        whose mask ``own`` it keeps) as a masked array: each colour band masked where it is
+        not valid (its nodata, the dataset mask, alpha 0); alpha whole."""
+        mask = np.zeros(values.shape, bool) if own is None else own.copy()
         nd = self._colour_nodata(values)
         colour = self.colour
         if nd is not None:
-            mask[..., colour] = nd
+            mask[..., colour] |= nd
         if ok is not None:
             mask[..., colour] |= ~ok[..., None]
         return np.ma.MaskedArray(values, mask=mask)

@@ -58,6 +58,24 @@ def test_masked_arrays_equal_numpy_on_their_unmasked_samples(dtype, data):
             check_all(imgstats.compute(source, FUNCS, band=band), values, FUNCS)
 
 
+@pytest.mark.parametrize("dtype", ALL_DTYPES)
+@pytest.mark.parametrize("shape", [(30, 40), (30, 40, 3), (1200,)])
+def test_a_masked_array_keeps_its_mask_beside_nodata(dtype, shape):
+    # before: nodata= dropped the array's own mask (np.asarray of a masked block), so its
+    # masked samples counted: count 5, min 1 of [[--, 2, 3], [4, 5, 6]] with nodata=2
+    rng = np.random.default_rng(14)
+    arr = rng.integers(1, 50, shape).astype(dtype)
+    mask = rng.random(shape) < 0.3
+    arr[mask] = 0  # what masked samples often hold: a fill value, read as the minimum
+    masked = np.ma.masked_array(arr, mask=mask)
+    values = arr[~mask & (arr != 7)]
+    for source in (masked, da.ma.masked_array(da.from_array(arr, 7 * 73), mask=mask)):
+        got = imgstats.compute(source, [*FUNCS, "count", "masked_pixels"], nodata=7)
+        assert (got.pop("count"), got.pop("masked_pixels")) == (values.size, arr.size - values.size)
+        check_all(got, values, FUNCS)
+    assert imgstats.compute(masked, "min", nodata=7) == values.min() > 0
+
+
 def test_a_masked_rgb_array_has_the_luma_of_its_unmasked_pixels():
     rng = np.random.default_rng(5)
     rgb = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
