@@ -43,6 +43,7 @@ import numpy as np
 
 from ._inputs import check_dims, dim_tuple, native, yx_first
 from .errors import InvalidOption, NoValidSamples
+from .summary import alpha_band, pooled_bands
 
 __all__ = ["compute_along"]
 
@@ -263,9 +264,10 @@ def _file_valid(data, dims):
 
     band = band_dim_of(data)  # as compute finds it
     bands = data[band].values.tolist() if band is not None and band in data.coords else []
-    alpha = len(bands) > 1 and str(bands[-1]) == "A"
-    colour = xr.DataArray([str(b) != "A" for b in bands], dims=band) if alpha else None
-    pooled = colour if alpha and band in dims else None
+    alpha = alpha_band(bands) is not None  # a mask; an alpha among extra samples is not
+    kept = pooled_bands(len(bands), bands)
+    colour = xr.DataArray(kept, dims=band) if not kept.all() else None
+    pooled = colour if colour is not None and band in dims else None
     raw = bool(data.attrs.get("raw"))
     if not raw and set(data.dims) <= {"y", "x", band} and _masked_tiff(data.attrs):
         plan = plan_of_image(yx_first(data, band), None)

@@ -636,12 +636,31 @@ def merge_special(a: tuple, b: tuple) -> tuple:
 
 
 def pooled_bands(n: int, band_names) -> np.ndarray:
-    """Boolean mask of the ``n`` bands that ``band=None`` pools: every band but alpha, a last
-    band named ``"A"`` beside others (see :attr:`Summary.pooled`)."""
+    """Boolean mask of the ``n`` bands that ``band=None`` pools: every band but alpha, a band
+    named ``"A"`` beside others and followed by numbered bands only (none when it is last:
+    RGBA, LA; a TIFF's extra samples after it: ``R, G, B, A, 4``). LAB's ``"A"`` is a colour,
+    followed by ``"B"`` (see :attr:`Summary.pooled`)."""
     mask = np.ones(n, bool)
-    if n > 1 and band_names[-1] == "A":  # LAB's "A" is a colour
-        mask[-1] = False
-    return mask
+    if n > 1:
+        names = [str(b) for b in band_names]
+        for i, name in enumerate(names):
+            if name == "A" and all(b.isdigit() for b in names[i + 1 :]):
+                mask[i] = False
+    return mask if mask.any() else np.ones(n, bool)
+
+
+def alpha_band(band_names) -> int | None:
+    """Index of the alpha band whose 0s leave pixels out of the colour bands, or ``None``.
+
+    It is a last band named ``"A"`` beside colour bands (RGBA, LA, a PIL image's bands), as
+    GDAL masks by an image's one alpha. Beside numbered bands (a TIFF's several extra samples,
+    ``R, G, B, 3, A``) an alpha masks nothing: GDAL gives such a file no mask (its mask flags
+    are "all valid"); it is still left out of the pooled bands (:func:`pooled_bands`).
+    """
+    names = [str(b) for b in band_names]
+    if len(names) > 1 and names[-1] == "A" and not any(b.isdigit() for b in names[:-1]):
+        return len(names) - 1
+    return None
 
 
 @dataclass(frozen=True)
@@ -786,9 +805,10 @@ class Summary:
     def pooled(self) -> np.ndarray:
         """Boolean mask of the bands that ``band=None`` pools: every band but alpha.
 
-        A last band named ``"A"`` beside others is alpha (as io names it: RGBA, LA): it says
-        which pixels are transparent, it is no colour, so it is never pooled with the colour
-        bands, even with ``raw=True`` (GDAL's meaning; ``band="A"`` reads it on its own).
+        A last band named ``"A"`` beside others is alpha (as io names it: RGBA, LA; also one
+        followed by a TIFF's numbered extra samples): it says which pixels are transparent,
+        it is no colour, so it is never pooled with the colour bands, even with ``raw=True``
+        (GDAL's meaning; ``band="A"`` reads it on its own).
         """
         return pooled_bands(len(self.bands), self.band_names)
 

@@ -61,7 +61,7 @@ from .grouped import (
     merge_groups,
     read_groups,
 )
-from .summary import collect_limit
+from .summary import collect_limit, pooled_bands
 
 __all__ = [
     "zonal",
@@ -271,9 +271,10 @@ def _values(source, band, scheduler, io_options):
     nodata = _zonal_nodata(plan)
     arr, kept = _unmasked(plan.array())
     valid = _pixel_validity(plan, arr)
-    colour = None
-    if plan.valid is not None and plan.valid.alpha is not None and arr.ndim == 3:
-        colour = plan.valid.colour
+    alpha = None if plan.valid is None else plan.valid.alpha
+    colour = None  # the bands "all" pools: never alpha (also one that masks nothing)
+    if arr.ndim == 3 and not (pooled := pooled_bands(arr.shape[2], plan.band_names)).all():
+        colour = np.flatnonzero(pooled).tolist()
     if band is not None:
         from .summary import BandStats, Summary
 
@@ -284,7 +285,7 @@ def _values(source, band, scheduler, io_options):
         sel = probe.selection(band)
         if arr.ndim == 3:
             index = int(sel[1:])
-            if colour is not None and index not in colour:
+            if index == alpha:
                 valid = None  # GDAL gives an alpha band no mask of its own
             arr = arr[:, :, index]
             kept = None if kept is None else kept[:, :, index]

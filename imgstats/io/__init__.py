@@ -23,6 +23,7 @@ import numpy as np
 
 from .._lazy import lazy_module
 from ..errors import InvalidOption
+from ..summary import alpha_band
 from ._guard import GuardedFile, check_pixels, decoding
 from ._limits import DEFAULT_PIXEL_LIMIT, check_pixel_limit, pixel_limit_default
 from ._meaning import Meaning, tiff_meaning
@@ -292,7 +293,7 @@ def _validity_header(facts, bands, source, nodata=None, problem=None) -> dict:
         kind = None
     elif nodata is not None:
         kind = "nodata"
-    elif len(bands) > 1 and list(bands)[-1] == "A":
+    elif alpha_band(bands) is not None:
         kind = "alpha"
     else:
         kind = None

@@ -273,7 +273,7 @@ def tiff_meaning(page, palette: str = "rgb") -> Meaning:
         return Meaning(photometric, bits, names, np.dtype(np.uint8), lut=lut, extras_lut=extras_lut)
     grey = photometric in ("miniswhite", "minisblack")
     invert = photometric == "miniswhite"
-    names = _band_names(photometric, samples, colour_samples, alpha, page)
+    names = _band_names(photometric, samples, colour_samples, extrasamples, page)
     if grey and integer and bits < 8 and colour_samples == 1:
         extras_lut = _scale_lut(bits, False) if samples > 1 else None
         return Meaning(
@@ -305,13 +305,28 @@ def _numbered(start: int, count: int) -> tuple[str, ...]:
     return tuple(str(start + i) for i in range(count))
 
 
-def _band_names(photometric, samples, colour_samples, alpha, page) -> tuple[str, ...]:
-    """R, G, B[, A] for RGB; L[, A] for greyscale; C, M, Y, K for CMYK; numbers otherwise."""
+def _band_names(photometric, samples, colour_samples, extrasamples, page) -> tuple[str, ...]:
+    """R, G, B[, A] for RGB; L[, A] for greyscale; C, M, Y, K for CMYK; numbers otherwise.
+
+    An RGB or grey page's extra samples are numbered, but for the one alpha among them
+    (``A``), as GDAL's colour interpretation names it: ``R, G, B, A, 4`` for ExtraSamples
+    ``[2, 0]``. Several extra samples give no mask (GDAL's mask flags are "all valid"), so
+    such an alpha is only left out of the pooled bands (:func:`imgstats.summary.pooled_bands`).
+    """
+    alpha = len(extrasamples) == 1 and extrasamples[0] in _ALPHA
     if samples == 1:
         return ("L",)
     if photometric == "rgb" and samples in (3, 4):
         # a fourth sample is alpha only when ExtraSamples says so, as GDAL reads it
         return ("R", "G", "B") + (("A",) if alpha else _numbered(3, samples - 3))
+    alphas = [i for i, e in enumerate(extrasamples) if e in _ALPHA]
+    colour = {"rgb": ("R", "G", "B"), "minisblack": ("L",), "miniswhite": ("L",)}
+    names = colour.get(photometric)
+    if names and len(alphas) == 1 and len(names) + len(extrasamples) == samples:
+        start = len(names)
+        return names + tuple(
+            "A" if i == alphas[0] else str(start + i) for i in range(len(extrasamples))
+        )
     if photometric == "ycbcr" and samples == 3 and int(page.compression) in (6, 7, 34892):
         return ("R", "G", "B")  # JPEG decoders hand back RGB
     if photometric in ("minisblack", "miniswhite") and samples == 2 and alpha:

@@ -33,6 +33,7 @@ import numpy as np
 from .._inputs import as_array, countable, unknown_shape, yx_first
 from .._lazy import is_instance
 from ..errors import InvalidOption, NoValidSamples, UnreadableImage
+from ..summary import alpha_band
 from ._geo import MAP_OPTIONS
 
 __all__ = ["ReadPlan", "open_plan", "workers"]
@@ -494,9 +495,7 @@ def with_validity(
     if raw and nodata is not None:
         raise InvalidOption("raw=True counts every sample: it takes no nodata")
     nbands = len(plan.band_names)
-    alpha = None
-    if nbands > 1 and plan.band_names[-1] == "A":  # as Summary.pooled names alpha
-        alpha = nbands - 1
+    alpha = alpha_band(plan.band_names)  # the alpha whose 0s leave pixels out, or None
     # a stream's tiles are decoded anew for each work: NaN can be written into them in place
     base = Validity(plan.dtype, nbands, fresh=plan.kind == "stream")
     if raw:

@@ -325,10 +325,11 @@ def _gdal_facts(tif, tpage, page: int, source, meaning: Meaning):
 def _pam_nodata(source, tpage, meaning: Meaning, nodata):
     """``(nodata, problem)`` of a page's colour bands once an ``.aux.xml`` beside it is read
     (:func:`~._pam.pam_nodata`)."""
+    from ..summary import alpha_band
     from ._pam import pam_nodata
 
     samples = int(tpage.samplesperpixel)
-    alpha = samples > 1 and meaning.bands[-1] == "A"
+    alpha = samples > 1 and alpha_band(meaning.bands) is not None
     return pam_nodata(source, samples - 1 if alpha else samples, tpage.dtype, nodata)
 
 

@@ -341,6 +341,43 @@ def test_an_associated_alpha_is_alpha_as_gdal_reads_it(tmp_path, read, dtype, ex
     assert imgstats.open_image(path).coords["band"].values.tolist()[-1] == "A"
 
 
+@pytest.mark.parametrize(
+    ("photometric", "extras", "names"),
+    [
+        ("rgb", ["unassalpha", "unspecified"], ["R", "G", "B", "A", "4"]),
+        ("rgb", ["unspecified", "unassalpha"], ["R", "G", "B", "3", "A"]),
+        ("rgb", ["assocalpha", "unspecified"], ["R", "G", "B", "A", "4"]),
+        ("minisblack", ["unassalpha", "unspecified"], ["L", "A", "2"]),
+        ("minisblack", ["unspecified", "unassalpha"], ["L", "1", "A"]),
+    ],
+)
+def test_an_alpha_among_several_extra_samples_is_not_pooled_and_masks_nothing(
+    tmp_path, read, photometric, extras, names
+):
+    # before: the bands were numbered 0, 1, ... and the alpha sample pooled as a colour (its
+    # 0s and 255s in every median); GDAL names it alpha but gives the file no mask from it
+    colours = 3 if photometric == "rgb" else 1
+    data = RNG.integers(1, 200, (H, W, colours + 2)).astype(np.uint8)
+    at = colours + names[colours:].index("A")
+    data[..., at] = RNG.choice([0, 255], (H, W))
+    path = tmp_path / "extras.tif"
+    tifffile.imwrite(path, data, photometric=photometric, extrasamples=extras, tile=(16, 16))
+    with rasterio.open(path) as src:
+        assert src.colorinterp[at] == rasterio.enums.ColorInterp.alpha
+        assert all(flags == [rasterio.enums.MaskFlags.all_valid] for flags in src.mask_flag_enums)
+    want = _oracle(path)  # every pixel of every band but alpha
+    assert want.size == H * W * (colours + 1)
+    _check(read(path, FUNCS), want)
+    assert read(path, ["count", "max"], band="A") == {"count": H * W, "max": 255}
+    img = imgstats.open_image(path)
+    assert img.coords["band"].values.tolist() == names
+    assert imgstats.compute(img, "count") == want.size
+    with open(path, "rb") as fh:
+        assert read_header(fh, path)["mask"] is None
+    others = [b for b in range(colours + 2) if b != at]
+    _zones_check(path, lambda zone: data[zone][:, others].ravel())
+
+
 # -- 16-bit colour PNGs: the 16 bits the file holds --------------------------------------------
 @pytest.mark.parametrize("bands", [("R", "G", "B"), ("R", "G", "B", "A"), ("L", "A")])
 def test_16_bit_colour_pngs_keep_16_bits_as_gdal_reads_them(tmp_path, read, bands):
