@@ -245,12 +245,19 @@ def pillow_header(img: Image.Image, source=None) -> dict:
     return {
         "width": img.size[0],
         "height": img.size[1],
-        "bands": list(wide or ImageMode.getmode(mode).bands),
+        "bands": list(wide or band_names(ImageMode.getmode(mode).bands)),
         "dtype": "uint16" if wide else MODE_DTYPES.get(mode, "uint8"),
         "format": img.format or "",
         "photometric": photometric,
         "pages": pages,
     }
+
+
+def band_names(bands) -> tuple[str, ...]:
+    """Pillow's band names as imgstats names them: the premultiplied alpha ``a`` of an
+    ``RGBa`` or ``La`` image is alpha, ``A``, as a TIFF's associated alpha is (GDAL reads
+    it so), its colours kept as stored."""
+    return tuple("A" if b == "a" else b for b in bands)
 
 
 def pillow_photometric(mode: str) -> str:
@@ -292,7 +299,7 @@ def pillow_to_array(
         if mode != img.mode:
             img = img.convert(mode)
         arr = np.asarray(img)
-        bands = tuple(img.getbands())
+        bands = band_names(img.getbands())
     if arr.ndim == 3 and len(bands) != arr.shape[-1]:
         bands = tuple(str(i) for i in range(arr.shape[-1]))
     return arr, bands

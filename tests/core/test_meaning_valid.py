@@ -232,6 +232,22 @@ def test_alpha_zero_is_transparent_and_never_pooled(tmp_path, read, share):
     check_all(read(path, FUNCS, band="A"), data[3].ravel(), FUNCS)
 
 
+def test_a_pil_image_of_premultiplied_alpha_is_alpha():
+    # before: Pillow's RGBa band "a" was pooled as a colour and masked nothing (count 168 of
+    # a 6 x 7 image whose two top rows are transparent, where its RGBA counts 84)
+    from PIL import Image
+
+    rgba = RNG.integers(1, 255, (6, 7, 4)).astype(np.uint8)
+    rgba[..., 3] = 255
+    rgba[:2, :, 3] = 0
+    img = Image.fromarray(rgba, "RGBA").convert("RGBa")  # premultiplied: R, G, B, a
+    stored = np.asarray(img)
+    assert img.getbands() == ("R", "G", "B", "a") and (stored[:2, :, :3] == 0).all()
+    check_all(imgstats.compute(img, FUNCS), stored[2:, :, :3].ravel(), FUNCS)
+    assert imgstats.summarize(img).band_names == ("R", "G", "B", "A")
+    assert imgstats.compute(img, ["count", "min"], band="A") == {"count": 42, "min": 0}
+
+
 def test_every_sample_nodata_raises(tmp_path, read):
     data = np.full((1, H, W), 5, np.uint16)
     path = _write(tmp_path / "all.tif", data, nodata=5)
