@@ -290,7 +290,13 @@ def pillow_to_array(
         if img.mode not in ("P", "PA"):
             from ._meaning import not_a_palette
 
-            raise not_a_palette(f"{describe(source) if source else 'this image'} ({img.mode})")
+            what = describe(source) if source else "this image"
+            if img.format == "GIF" and img.tell() > 0:
+                raise InvalidOption(
+                    f"palette='index' cannot read frame {img.tell()} of {what}: Pillow decodes "
+                    f"a GIF's frames after the first as {img.mode} colours, not as indices"
+                )
+            raise not_a_palette(f"{what} ({img.mode})")
         with decoding(source or "image", "cannot be decoded"):
             arr = np.asarray(img)
         return arr, ("P",) if arr.ndim == 2 else ("P", "A")

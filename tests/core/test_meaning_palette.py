@@ -110,6 +110,19 @@ def test_palette_index_on_an_image_without_one_is_refused(source, palette, messa
         imgstats.compute(data, "max", palette=palette)
 
 
+def test_palette_index_of_a_later_gif_frame_says_why_it_cannot(tmp_path):
+    # before: "t.gif (RGBA) has no palette", of a GIF that has one: Pillow decodes the
+    # frames after the first as colours
+    frames = [Image.fromarray(CLASSES + i, "P") for i in range(2)]
+    for frame in frames:
+        frame.putpalette([(40 * i) % 256 for i in range(768)])
+    path = tmp_path / "anim.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:], transparency=0)
+    assert imgstats.compute(path, "count", palette="index") == CLASSES.size  # renumbered
+    with pytest.raises(InvalidOption, match="frame 1 of .*frames after the first as RGB"):
+        imgstats.compute(path, "max", page=1, palette="index")
+
+
 def test_cli_palette_index(palette_tif, capsys):
     assert main(["stats", str(palette_tif), "majority", "--palette", "index"]) == 0
     assert capsys.readouterr().out == f"majority {_oracle(CLASSES)['majority']}\n"
