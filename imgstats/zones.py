@@ -344,7 +344,12 @@ class PolygonLayer:
 
     @classmethod
     def parse(cls, zones, id_property=None, to_pixels=None) -> PolygonLayer:
-        return cls(*parse_polygons(zones, id_property, to_pixels))
+        """Check a layer as the service takes one: at most
+        :data:`imgstats.regions.MAX_POLYGON_VERTICES` vertices a polygon (the library's
+        :func:`zonal` takes polygons of any size up to :data:`MAX_LAYER_VERTICES`)."""
+        from .regions import MAX_POLYGON_VERTICES
+
+        return cls(*parse_polygons(zones, id_property, to_pixels, MAX_POLYGON_VERTICES))
 
 
 class _Layout:
@@ -728,14 +733,15 @@ def _read_geojson(path, io_options):
     return layer
 
 
-def parse_polygons(zones, id_property=None, to_pixels=None) -> tuple:
+def parse_polygons(zones, id_property=None, to_pixels=None, max_vertices=None) -> tuple:
     """Check a polygon layer and return ``(layer, ids)``.
 
     ``layer`` is an :class:`imgstats._raster.Layer` (one edge table of every feature, its
     integer pixel bounding boxes not clipped), ``ids`` the zone id of each feature.
     ``to_pixels``, when given, maps an ``(n, 2)`` float64 array of ``(x, y)`` to pixel
     coordinates (map coordinates of a georeferenced image); the checks below apply to the
-    pixel coordinates.
+    pixel coordinates. ``max_vertices`` is the most vertices of one polygon (``None``:
+    :data:`MAX_LAYER_VERTICES`, the layer's own limit).
 
     The rings of every feature are checked at once (numpy over the whole layer), so that a
     layer of thousands of small polygons costs about what reading its JSON costs.
@@ -760,9 +766,11 @@ def parse_polygons(zones, id_property=None, to_pixels=None) -> tuple:
                     ids.append(_zone_id(zid))
                 except InvalidOption as exc:
                     raise InvalidOption(f"feature {i}: {exc}") from None
-        _check_vertex_counts(lens, ring_feat, part_off)
+        _check_vertex_counts(lens, ring_feat, part_off, max_vertices)
     else:
-        pts, lens, ring_feat, part_off, feat_off, ids = _geojson_arrays(zones, id_property)
+        pts, lens, ring_feat, part_off, feat_off, ids = _geojson_arrays(
+            zones, id_property, max_vertices
+        )
     _check_ids(ids)
     _first_bad(~np.isfinite(pts).all(axis=1), lens, ring_feat, "coordinates must be finite numbers")
     if to_pixels is not None and pts.size:
@@ -798,13 +806,14 @@ def parse_polygons(zones, id_property=None, to_pixels=None) -> tuple:
     return Layer.from_arrays(pts, ring_off, part_off, feat_off, bbox), ids
 
 
-def _geojson_arrays(zones, id_property) -> tuple:
+def _geojson_arrays(zones, id_property, max_vertices=None) -> tuple:
     """``(pts, lens, ring_feat, part_off, feat_off, ids)`` of a GeoJSON layer (or a list of
     geometries, Features, shapely geometries), checked feature by feature: the ``(x, y)``
     vertices, each ring's vertex count and feature, the offsets of the parts (into the
     rings) and features (into the parts), and each feature's zone id."""
-    from .regions import MAX_POLYGON_VERTICES, _ring_array
+    from .regions import _ring_array
 
+    most = MAX_LAYER_VERTICES if max_vertices is None else max_vertices
     if isinstance(zones, dict):
         kind = zones.get("type")
         if kind == "FeatureCollection":
@@ -847,8 +856,8 @@ def _geojson_arrays(zones, id_property) -> tuple:
                     n += len(pts)
                     rings.append(pts)
                     ring_feat.append(i)
-                if n > MAX_POLYGON_VERTICES:
-                    raise InvalidOption(f"a polygon has more than {MAX_POLYGON_VERTICES} vertices")
+                if n > most:
+                    raise InvalidOption(f"a polygon has more than {most} vertices")
                 vertices += n
                 part_off.append(len(rings))
         except InvalidOption as exc:
@@ -862,22 +871,19 @@ def _geojson_arrays(zones, id_property) -> tuple:
     return pts, lens, np.asarray(ring_feat, np.int64), part_off, feat_off, ids
 
 
-def _check_vertex_counts(lens, ring_feat, part_off) -> None:
+def _check_vertex_counts(lens, ring_feat, part_off, max_vertices=None) -> None:
     """Refuse a layer read whole (shapely's) whose polygon or layer has too many vertices,
     as :func:`_geojson_arrays` refuses them feature by feature."""
-    from .regions import MAX_POLYGON_VERTICES
-
+    most = MAX_LAYER_VERTICES if max_vertices is None else max_vertices
     if not lens.size:
         return
     if int(lens.sum()) > MAX_LAYER_VERTICES:
         raise InvalidOption(f"the layer has more than {MAX_LAYER_VERTICES} vertices")
     per_part = np.add.reduceat(lens, np.asarray(part_off[:-1], np.int64))
-    big = per_part > MAX_POLYGON_VERTICES
+    big = per_part > most
     if big.any():
         ring = int(np.asarray(part_off)[np.argmax(big)])
-        raise InvalidOption(
-            f"feature {ring_feat[ring]}: a polygon has more than {MAX_POLYGON_VERTICES} vertices"
-        )
+        raise InvalidOption(f"feature {ring_feat[ring]}: a polygon has more than {most} vertices")
 
 
 def _check_ids(ids) -> None:
