@@ -541,7 +541,9 @@ def image_info(image: str):
     info = _finite(_service().info(image))
     response = Response(_dumps(info), mimetype="application/json")
     response.headers["Cache-Control"] = "no-cache"
-    response.set_etag(hashlib.sha256(str(info["version"]).encode()).hexdigest()[:32])
+    # with the release, whose header facts may differ (a field more, another nodata)
+    tag = f"{__version__}\0{info['version']}"
+    response.set_etag(hashlib.sha256(tag.encode()).hexdigest()[:32])
     return conditional(response)
 
 
@@ -613,8 +615,11 @@ def _number(value):
 
 
 def _etag(store: str, answer, band, method=None, scaling=(False, None, None)) -> str:
+    """The ``ETag`` of an answer: what it is of, and the imgstats release, whose answer to
+    the same question may differ (a 304 would keep the release before's)."""
     text = (
-        f"{store}\0{answer.name}\0{answer.version}\0{answer.funcs}\0{band}\0{answer.page}"
+        f"{__version__}\0{store}\0{answer.name}\0{answer.version}\0{answer.funcs}\0{band}"
+        f"\0{answer.page}"
         f"\0{sorted(answer.region.items())}\0{method}\0{scaling}"
     )
     return hashlib.sha256(text.encode()).hexdigest()[:32]

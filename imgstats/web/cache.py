@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._codec import CorruptSummary
+from .._version import __version__
 from ..summary import Summary, summary_arrays
 from ._limits import check_request
 
@@ -407,9 +408,15 @@ class RedisLayer:
 
     # -- keys -------------------------------------------------------------------------------
     def key(self, key: tuple) -> str:
-        """The Redis key of a cache key (may ask Redis for the deployment's salt once)."""
+        """The Redis key of a cache key (may ask Redis for the deployment's salt once).
+
+        The imgstats release is part of it: Redis outlives the workers, and a release may
+        count other samples (which pixels are valid, what a band means), so a new release
+        never reads the summaries of the one before, nor they its own.
+        """
         name_key = self._name_key or self._salt()  # a CACHE_KEY, else the salt
-        digest = hmac.new(name_key, repr(key).encode(), hashlib.sha256).hexdigest()
+        named = f"{__version__}\0{key!r}".encode()
+        digest = hmac.new(name_key, named, hashlib.sha256).hexdigest()
         return f"{self.prefix}summary:{digest}"
 
     def _salt(self, refresh: bool = False) -> bytes:
