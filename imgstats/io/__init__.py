@@ -64,7 +64,7 @@ __all__ = [
 logging.getLogger("tifffile").addHandler(logging.NullHandler())
 
 
-def read_header(fh, source, *, page: int = 0) -> dict:
+def read_header(fh, source, *, page: int = 0, storage_options: dict | None = None) -> dict:
     """Read an image's header facts from an open binary file, without decoding any pixel.
 
     The facts come from where the plans' come from: the file is opened the way
@@ -81,7 +81,7 @@ def read_header(fh, source, *, page: int = 0) -> dict:
         ``photometric`` (the stored colour model, as TIFF names it: ``"minisblack"``,
         ``"miniswhite"``, ``"rgb"``, ``"palette"``, ``"separated"``...), ``pages`` (pages
         of a TIFF, frames of an animated image), which pixels count -- ``nodata`` (the
-        value the statistics apply: an ``.aux.xml`` beside a local ``source``'s, else the
+        value the statistics apply: an ``.aux.xml`` beside ``source``'s, else the
         GDAL_NODATA tag's or a PNG's transparent grey, ``None`` without; ``"nan"``/``"inf"``
         as text), ``mask``
         (``"internal"``, ``"sidecar"``, ``"nodata"``, ``"alpha"`` or ``None``, GDAL's
@@ -90,7 +90,9 @@ def read_header(fh, source, *, page: int = 0) -> dict:
         (each band's ``[scale, offset]`` from GDAL_METADATA, what
         ``scaled=True`` applies; ``None`` without), and where it lies -- ``crs``
         (``"EPSG:32633"``), ``transform`` (rasterio's ``a, b, c, d, e, f``) and ``bounds``
-        (``left, bottom, right, top``), each ``None`` without georeferencing.
+        (``left, bottom, right, top``), each ``None`` without georeferencing. GDAL's
+        sidecars beside ``source`` (a path, or a URL read with ``storage_options``) count:
+        its ``.msk`` and its ``.aux.xml``.
 
     Raises
     ------
@@ -98,10 +100,12 @@ def read_header(fh, source, *, page: int = 0) -> dict:
         Empty, not an image, or a malformed header.
     InvalidOption
         No page ``page``.
+    StoreUnavailable, StoreTimeout
+        The store of a URL's sidecar failed.
     """
     page = check_page(page)
     # no bomb check: the facts of an image too large to decode are still worth telling
-    with _opened(fh, source, None, page) as (header, _):
+    with _opened(fh, source, None, page, storage_options) as (header, _):
         return header
 
 
@@ -162,7 +166,9 @@ def open_preview_plan(
         plan, header = _preview_plan(source, None, int(max_side), pixel_limit, page)
     else:
         with open_source(source, storage_options) as fh:
-            plan, header = _preview_plan(fh, source, int(max_side), pixel_limit, page)
+            plan, header = _preview_plan(
+                fh, source, int(max_side), pixel_limit, page, storage_options
+            )
     # the statistics of a preview leave out what the image's do: its nodata value (a
     # GDAL_NODATA tag, a grey PNG's transparent grey), else its alpha 0 pixels; a dataset
     # mask, which GDAL takes before the nodata value, is not read at reduced size
@@ -215,11 +221,13 @@ def read_preview(
     return plan.array(), plan.band_names
 
 
-def _preview_plan(raw, source, max_side, pixel_limit, page) -> tuple[ReadPlan, dict]:
+def _preview_plan(
+    raw, source, max_side, pixel_limit, page, storage_options=None
+) -> tuple[ReadPlan, dict]:
     """``(plan, header)``: the preview plan of a file opened for binary reading (``source``
     ``None``: unnamed), and the image's header facts."""
     name = "the image" if source is None else source
-    with _opened(raw, name, pixel_limit, page) as (header, reduced):
+    with _opened(raw, name, pixel_limit, page, storage_options) as (header, reduced):
         arr, bands = reduced(max_side)
     shape = tuple(int(s) for s in arr.shape)
     if len(shape) == 2:
@@ -243,20 +251,23 @@ def _preview_plan(raw, source, max_side, pixel_limit, page) -> tuple[ReadPlan, d
 
 
 @contextlib.contextmanager
-def _opened(raw, source, pixel_limit, page):
+def _opened(raw, source, pixel_limit, page, storage_options=None):
     """Open a binary file once, with the decoder its first bytes call for.
 
     The bomb check (``pixel_limit``, ``None`` for none) and the page check run here, on the
     declared size, before any pixel is decoded. Yields ``(header, reduced)``: the header facts
     as :func:`read_header` gives them, and ``reduced(max_side) -> (array, bands)``, the
-    image's values at reduced size, decoded from the same open file.
+    image's values at reduced size, decoded from the same open file. ``storage_options``
+    reach the sidecars of a URL ``source``.
     """
     fh = GuardedFile(raw, source)
     if _is_tiff(fh, source):
         with decoding(source, "is not a readable TIFF"):
             tif = tifffile.TiffFile(fh)
         with tif:
-            tpage, facts = tiff_facts(tif, source, page, pixel_limit)
+            tpage, facts = tiff_facts(
+                tif, source, page, pixel_limit, storage_options=storage_options
+            )
             header = {**facts.header(), **_validity_header(facts, facts.bands, source)}
             yield header, partial(tiff_preview, tif, tpage, facts, source)
         return
@@ -264,7 +275,8 @@ def _opened(raw, source, pixel_limit, page):
         header = pillow_header(img, source)
         nodata, problem = grey_key(img), None  # a PNG's own grey comes before an .aux.xml's
         if nodata is None:
-            nodata, problem = pillow_pam_nodata(img.mode, source, header["bands"], header["dtype"])
+            bands, dtype = header["bands"], header["dtype"]
+            nodata, problem = pillow_pam_nodata(img.mode, source, bands, dtype, storage_options)
         header.update(_validity_header(None, header["bands"], source, nodata, problem))
         header.update({"crs": None, "transform": None, "bounds": None, "scales": None})
         yield header, partial(pillow_preview, img, source)
@@ -281,13 +293,11 @@ def _validity_header(facts, bands, source, nodata=None, problem=None) -> dict:
     GDAL takes before any nodata value, leaves it ``None``; without one, ``nodata`` and
     ``mask`` are ``None`` (nothing applies: the statistics ask for ``raw`` or ``nodata=``).
     """
-    from ._sources import MASK, sidecar
-
     if facts is not None:
         nodata, problem = facts.nodata, facts.problem
     if facts is not None and facts.mask_page is not None:
         kind, problem = "internal", None
-    elif facts is not None and sidecar(source, MASK) is not None:
+    elif facts is not None and facts.sidecar is not None:
         kind, problem = "sidecar", None
     elif problem is not None:
         kind = None

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import UnreadableImage
 from ._guard import GuardedFile, decoding
-from ._sources import MASK, describe, open_source, sidecar
+from ._sources import describe, open_source
 
 __all__ = ["MaskArray", "mask_of", "open_mask", "stream_mask"]
 
@@ -245,10 +245,9 @@ def open_mask(path, facts, storage_options=None) -> MaskArray | None:
     if facts.mask_page is not None:
         where, index, what = path, facts.mask_page, "has a corrupt mask"
     else:
-        where, index, what = sidecar(path, MASK), 0, "is not a readable mask"
+        where, index, what = facts.sidecar, 0, "is not a readable mask"
         if where is None:
             return None
-        storage_options = None  # a sidecar is a local file
     with (
         open_source(where, storage_options) as fh,
         decoding(where, what),

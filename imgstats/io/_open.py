@@ -14,7 +14,7 @@ from ..errors import ImageNotFound, InvalidOption, UnreadableImage
 from . import _limits
 from ._guard import GuardedFile, decoding
 from ._pillow import grey_key, open_pillow, pillow_header, pillow_to_array
-from ._sources import MASK, describe, is_url, open_source, sidecar
+from ._sources import describe, is_url, open_source
 from ._tiff import (
     TiffArray,
     check_page,
@@ -124,7 +124,7 @@ def open_image(
             attrs["nodata"] = key  # where an image's nodata travels (see with_validity)
         else:  # indices (palette="index") are the stored samples: the nodata applies to them
             mode = "L" if palette == "index" else img.mode
-            _with_pam_nodata(attrs, source, mode, bands, arr.dtype)
+            _with_pam_nodata(attrs, source, mode, bands, arr.dtype, storage_options)
     if chunks is not None:
         import dask.array as da
 
@@ -132,12 +132,12 @@ def open_image(
     return _with_options(_data_array(arr, bands, attrs), raw, nodata, palette)
 
 
-def _with_pam_nodata(attrs: dict, source, mode: str, bands, dtype) -> None:
-    """Record in ``attrs`` the nodata value of an ``.aux.xml`` beside a local image decoded
-    by Pillow (:func:`~._pam.pillow_pam_nodata`), or why none applies."""
+def _with_pam_nodata(attrs: dict, source, mode: str, bands, dtype, storage_options) -> None:
+    """Record in ``attrs`` the nodata value of an ``.aux.xml`` beside an image decoded by
+    Pillow (:func:`~._pam.pillow_pam_nodata`), or why none applies."""
     from ._pam import pillow_pam_nodata
 
-    nodata, problem = pillow_pam_nodata(mode, source, bands, dtype)
+    nodata, problem = pillow_pam_nodata(mode, source, bands, dtype, storage_options)
     if nodata is not None:
         attrs["nodata"] = nodata
     if problem is not None:
@@ -201,7 +201,7 @@ def _open_tiff(
 
     with decoding(source, "is not a readable TIFF"), tifffile.TiffFile(fh) as tif:
         # the bomb check runs in tiff_facts, before anything is allocated
-        tpage, facts = tiff_facts(tif, source, page, pixel_limit, palette)
+        tpage, facts = tiff_facts(tif, source, page, pixel_limit, palette, storage_options)
         attrs = {
             "source": describe(source),
             "format": "TIFF",
@@ -216,8 +216,8 @@ def _open_tiff(
             attrs["nodata_problem"] = facts.problem  # refused by with_validity, unless raw
         if facts.mask_page is not None:
             attrs["mask_page"] = facts.mask_page
-        elif sidecar(source, MASK) is not None:
-            attrs["mask_sidecar"] = True  # a .msk file beside it: GDAL's dataset mask
+        elif facts.sidecar is not None:
+            attrs["mask_sidecar"] = facts.sidecar  # a .msk beside it: GDAL's dataset mask
         if facts.scales is not None:  # each band's (scale, offset), as GDAL's metadata
             attrs["scales"] = [list(pair) for pair in facts.scales]
         if facts.geo is not None:

@@ -3,8 +3,9 @@
 GDAL keeps what a format cannot store, or what was set on a file opened read-only, in an
 ``.aux.xml`` file beside it (its Persistent Auxiliary Metadata), and a band's value there
 takes the place of the file's own: ``<PAMRasterBand band="1"><NoDataValue>7</NoDataValue>``
-makes band 1's 7s nodata even where the TIFF's GDAL_NODATA tag says 5. Read only beside a
-local file, as a ``.msk`` sidecar is, and as GDAL reads it: the first node is the dataset
+makes band 1's 7s nodata even where the TIFF's GDAL_NODATA tag says 5. Read beside a local
+file or a URL (``/vsicurl/`` and ``/vsis3/`` read it there too), as a ``.msk`` sidecar is,
+at most :data:`MAX_PAM_BYTES` of it, and as GDAL reads it: the first node is the dataset
 (a file that opens with an XML declaration, a comment or a DTD has no band GDAL reads, so no
 entity is ever declared, let alone expanded), its ``PAMRasterBand`` children the bands
 (``band`` read as C's ``atoi``; a band given twice keeps the fields the second one lacks),
@@ -20,7 +21,7 @@ from dataclasses import dataclass, replace
 from xml.etree import ElementTree
 
 from ..errors import UnreadableImage
-from ._sources import PAM, describe, sidecar
+from ._sources import PAM, describe, read_sidecar
 
 #: The largest ``.aux.xml`` read (GDAL's hold histograms and statistics: a few KB a band).
 MAX_PAM_BYTES = 16 << 20
@@ -48,22 +49,22 @@ class PamBand:
     offset: float | None = None
 
 
-def pam_bands(path) -> dict[int, PamBand]:
-    """Each band's (0-based) PAM entries beside a local file; ``{}`` without an ``.aux.xml``.
+def pam_bands(path, storage_options: dict | None = None) -> dict[int, PamBand]:
+    """Each band's (0-based) PAM entries beside a local file or a URL (its store's
+    ``storage_options``); ``{}`` without an ``.aux.xml``. No more than
+    :data:`MAX_PAM_BYTES` (+1) of it is ever read.
 
     Raises
     ------
     UnreadableImage
         An ``.aux.xml`` over :data:`MAX_PAM_BYTES`, or one that cannot be read.
+    StoreUnavailable, StoreTimeout
+        A remote store failed otherwise than by having no ``.aux.xml``.
     """
-    found = sidecar(path, PAM)
-    if found is None:
+    read = read_sidecar(path, PAM, MAX_PAM_BYTES, storage_options)
+    if read is None:
         return {}
-    try:
-        with open(found, "rb") as fh:
-            data = fh.read(MAX_PAM_BYTES + 1)
-    except OSError as exc:
-        raise UnreadableImage(f"{describe(found)} cannot be read: {exc.strerror}") from None
+    found, data = read
     if len(data) > MAX_PAM_BYTES:
         raise UnreadableImage(
             f"{describe(found)} is over {MAX_PAM_BYTES >> 20} MB: not GDAL's metadata of "
@@ -151,10 +152,10 @@ def nodata_number(text, dtype):
     return integer_of_tag(text, dtype) if wide else nodata_of_tag(text)
 
 
-def pam_nodata(source, colours: int, dtype, nodata):
-    """``(nodata, problem)`` of an image's first ``colours`` bands once an ``.aux.xml``
-    beside it is read: a band's ``NoDataValue`` there takes the place of the file's own
-    ``nodata`` (as in GDAL).
+def pam_nodata(pam: dict, source, colours: int, dtype, nodata):
+    """``(nodata, problem)`` of an image's first ``colours`` bands once the bands of an
+    ``.aux.xml`` beside it, ``pam`` (:func:`pam_bands`), are read: a band's ``NoDataValue``
+    there takes the place of the file's own ``nodata`` (as in GDAL).
 
     ``problem`` says why none applies when the bands end up with different nodata values,
     which imgstats does not apply (one value leaves out every band's samples equal to it);
@@ -162,7 +163,6 @@ def pam_nodata(source, colours: int, dtype, nodata):
     """
     from ._valid import stored_nodata
 
-    pam = pam_bands(source)
     if not any(band.nodata is not None for band in pam.values()):
         return nodata, None
     values = []
@@ -180,8 +180,8 @@ def pam_nodata(source, colours: int, dtype, nodata):
     return values[0], None
 
 
-def pillow_pam_nodata(mode: str, source, bands, dtype):
-    """``(nodata, problem)`` of a local image decoded by Pillow (GDAL's PAM: a PNG or JPEG
+def pillow_pam_nodata(mode: str, source, bands, dtype, storage_options: dict | None = None):
+    """``(nodata, problem)`` of an image decoded by Pillow (GDAL's PAM: a PNG or JPEG
     written with ``-a_nodata``) once an ``.aux.xml`` beside it is read, as its stored samples
     hold it (:func:`~._valid.stored_nodata`); ``(None, None)`` for a Pillow ``mode`` whose
     decoded samples are not the stored ones (1-bit, paletted colours). The statistics and
@@ -194,5 +194,5 @@ def pillow_pam_nodata(mode: str, source, bands, dtype):
 
     bands, dtype = list(bands), np.dtype(dtype)
     colours = len(bands) - 1 if len(bands) > 1 and bands[-1] == "A" else len(bands)
-    nodata, problem = pam_nodata(source, colours, dtype, None)
+    nodata, problem = pam_nodata(pam_bands(source, storage_options), source, colours, dtype, None)
     return (None if nodata is None else stored_nodata(nodata, dtype)), problem

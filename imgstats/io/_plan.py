@@ -508,9 +508,7 @@ def with_validity(
     if plan.kind == "stream":
         facts, source = plan.pixels.facts, plan.pixels.path
     elif source is not None and attrs.get("format") == "TIFF":
-        facts = _AttrFacts(
-            plan.shape, attr_nodata(attrs), attrs.get("mask_page"), attrs.get("nodata_problem")
-        )
+        facts = _attr_facts(plan, attrs)
     elif attrs.get("dataset_mask") is not None:  # a region of a masked image (selection)
         mask = attrs["dataset_mask"]  # a region's: dask (read per block) or numpy
         if not _is_dask(mask):
@@ -524,9 +522,7 @@ def with_validity(
         valid = replace(base, mask=str(attrs.get("mask_kind", "internal")), mask_channel=True)
         return _as_counted(replace(plan, mask=mask, valid=valid))
     elif _masked_tiff(attrs):  # open_image's array of a file with a mask, passed on as it is
-        facts = _AttrFacts(
-            plan.shape, attr_nodata(attrs), attrs.get("mask_page"), attrs.get("nodata_problem")
-        )
+        facts = _attr_facts(plan, attrs)
         source, passed_on = attrs["source"], True
     else:  # an array, or a region of an image: its nodata travels in its attrs
         facts = _AttrFacts(plan.shape, attr_nodata(attrs), None, attrs.get("nodata_problem"))
@@ -630,9 +626,9 @@ def attr_scale(attrs) -> tuple[float, float] | None:
 
 
 def _masked_tiff(attrs) -> bool:
-    """Whether ``attrs`` are those of a TIFF with a dataset mask (open_image's): a local file
-    with an internal mask or a sidecar, or a URL with an internal mask, which is read from
-    the URL again (with the call's ``storage_options``)."""
+    """Whether ``attrs`` are those of a TIFF with a dataset mask (open_image's): a local
+    file or a URL with an internal mask or a sidecar, which is read again (a URL's with
+    the call's ``storage_options``)."""
     if attrs.get("format") != "TIFF" or not attrs.get("source"):
         return False
     if attrs.get("mask_page") is None and not attrs.get("mask_sidecar"):
@@ -640,9 +636,7 @@ def _masked_tiff(attrs) -> bool:
     from ._sources import is_url
 
     source = str(attrs["source"])
-    if is_url(source):
-        return attrs.get("mask_page") is not None
-    return os.path.isfile(source)
+    return is_url(source) or os.path.isfile(source)
 
 
 @dataclass(frozen=True)
@@ -653,15 +647,28 @@ class _AttrFacts:
     nodata: float | None
     mask_page: int | None
     problem: str | None = None
+    #: Where its ``.msk`` sidecar is (:attr:`~._tiff.TiffFacts.sidecar`).
+    sidecar: str | None = None
+
+
+def _attr_facts(plan, attrs) -> _AttrFacts:
+    """The validity facts of ``open_image``'s TIFF array, from its ``attrs``."""
+    where = attrs.get("mask_sidecar")
+    return _AttrFacts(
+        plan.shape,
+        attr_nodata(attrs),
+        attrs.get("mask_page"),
+        attrs.get("nodata_problem"),
+        where if isinstance(where, str) else None,
+    )
 
 
 def _with_dataset_mask(plan, base, facts, source, storage_options) -> ReadPlan | None:
     """``plan`` with its page's dataset mask travelling beside its blocks, or ``None``."""
     from ._mask import mask_of, stream_mask
-    from ._sources import MASK, sidecar
     from ._tiff import read_mask
 
-    if facts.mask_page is None and sidecar(source, MASK) is None:
+    if facts.mask_page is None and facts.sidecar is None:
         return None
     kind = "internal" if facts.mask_page is not None else "sidecar"
     valid = replace(base, mask=kind, mask_channel=True)
@@ -708,7 +715,7 @@ def _stream_plan(path, page, pixel_limit, raw=False, nodata=None, palette="rgb")
     if facts.dtype.itemsize * math.prod(facts.shape) <= _limits.EAGER_BYTES:
         # read whole: its validity from the page's facts, as open_image's attrs give them
         attrs = {"format": "TIFF", "nodata": facts.nodata, "mask_page": facts.mask_page}
-        attrs.update(scales=facts.scales, nodata_problem=facts.problem)
+        attrs.update(scales=facts.scales, nodata_problem=facts.problem, mask_sidecar=facts.sidecar)
         return with_validity(_read_whole(plan, stream), raw, nodata, path, None, attrs)
     return with_validity(plan, raw, nodata)
 

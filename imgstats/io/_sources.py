@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import re
@@ -16,6 +17,7 @@ from ..errors import (
     ImageNotFound,
     ImageTooLarge,
     ImgStatsError,
+    StoreTimeout,
     StoreUnavailable,
     UnreadableImage,
 )
@@ -49,13 +51,129 @@ def describe(source) -> str:
     return text if len(text) <= 200 else text[:200] + "..."
 
 
-def sidecar(source, suffix: str) -> str | None:
-    """The file GDAL would read as ``source``'s ``suffix`` sidecar (one of
-    :data:`SIDECAR_SUFFIXES`: ``".msk"``, ``".aux.xml"``) beside a local file, if any."""
-    if not isinstance(source, (str, os.PathLike)) or is_url(source):
+#: HTTP statuses that mean "no sidecar there": 404 and 410, and 403, which S3 answers for a
+#: missing key to a reader without the right to list the bucket (GDAL takes all three so).
+_NO_SIDECAR = frozenset({403, 404, 410})
+
+
+def sidecar(source, suffix: str, storage_options: dict | None = None) -> str | None:
+    """Where GDAL would read ``source``'s ``suffix`` sidecar (one of
+    :data:`SIDECAR_SUFFIXES`): the file beside a local path, the object beside a URL (its
+    path with ``suffix`` appended, as ``/vsicurl/`` and ``/vsis3/`` look for it); ``None``
+    when there is none.
+
+    A URL costs one request, for its first byte (:func:`read_sidecar`).
+
+    Raises
+    ------
+    StoreUnavailable, StoreTimeout
+        The store failed otherwise than by having no such object (a 500, a stall).
+    """
+    if not isinstance(source, (str, os.PathLike)):
         return None
-    candidate = os.fspath(source) + suffix
-    return candidate if os.path.isfile(candidate) else None
+    if not is_url(source):
+        candidate = os.fspath(source) + suffix
+        return candidate if os.path.isfile(candidate) else None
+    found = read_sidecar(source, suffix, 0, storage_options)
+    return None if found is None else found[0]
+
+
+def read_sidecar(
+    source, suffix: str, limit: int, storage_options: dict | None = None
+) -> tuple[str, bytes] | None:
+    """``(where, data)`` of ``source``'s ``suffix`` sidecar (see :func:`sidecar`): its first
+    ``limit + 1`` bytes at most, so that a caller refusing a sidecar over ``limit`` never
+    holds more; ``None`` without one. A URL is read by one ranged request (of a server
+    that ignores the range, no more than ``limit + 1`` bytes are read off the wire);
+    HTTP 403, 404 and 410 mean none.
+
+    Raises
+    ------
+    UnreadableImage
+        A local sidecar that cannot be read.
+    StoreUnavailable, StoreTimeout
+        The store failed otherwise than by having no such object.
+    """
+    if not isinstance(source, (str, os.PathLike)):
+        return None
+    if not is_url(source):
+        found = sidecar(source, suffix)
+        if found is None:
+            return None
+        try:
+            with open(found, "rb") as fh:
+                return found, fh.read(limit + 1)
+        except OSError as exc:
+            raise UnreadableImage(f"{describe(found)} cannot be read: {exc.strerror}") from None
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(source)
+    url = urlunsplit(parts._replace(path=parts.path + suffix))  # before any query
+    data = _read_head(url, limit + 1, storage_options)
+    return None if data is None else (url, data)
+
+
+def _read_head(url: str, size: int, storage_options: dict | None) -> bytes | None:
+    """The first ``size`` bytes (or fewer) of the object at ``url`` in one request; ``None``
+    when there is none."""
+    options = with_stall_timeout(url, storage_options)
+    try:
+        import fsspec  # only URLs need it
+
+        check_host(url)
+        fs, path = fsspec.core.url_to_fs(url, **options)
+        if url.split("://", 1)[0].lower() in ("http", "https"):
+            return _read_http_head(fs, url, size)
+        return fs.cat_file(path, start=0, end=size)
+    except FileNotFoundError as exc:
+        if _store_failed(exc):
+            raise StoreUnavailable(
+                f"could not read {describe(url)}: {_reason(exc.__cause__ or exc)}"
+            ) from exc
+        return None
+    except PermissionError:  # s3fs's 403: a missing key, to a reader who may not list
+        return None
+    except ImgStatsError:
+        raise
+    except ImportError as exc:
+        raise not_installed(describe(url), exc) from exc
+    except TimeoutError as exc:  # aiohttp's and fsspec's are TimeoutErrors
+        raise StoreTimeout(f"reading {describe(url)} timed out: {exc}") from exc
+    except Exception as exc:  # network clients raise their own types (aiohttp, botocore)
+        if isinstance(exc, OSError) and exc.errno == errno.EINVAL and "range" in str(exc):
+            return b""  # s3fs's HTTP 416: an empty object has no first byte
+        raise StoreUnavailable(
+            f"could not read {describe(url)}: {type(exc).__name__}: {_reason(exc)}"
+        ) from exc
+
+
+def _read_http_head(fs, url: str, size: int) -> bytes | None:
+    """:func:`_read_head` of an HTTP(S) URL through fsspec's session (its options and
+    timeouts): one GET of ``Range: bytes=0-(size-1)``, read no further than ``size`` bytes
+    whether the server honours the range or sends the whole file."""
+    from fsspec.asyn import sync
+
+    headers = {**fs.kwargs.get("headers", {}), "Accept-Encoding": "identity"}
+    headers["Range"] = f"bytes=0-{max(size - 1, 0)}"
+    options = {**fs.kwargs, "headers": headers}
+
+    async def get():
+        session = await fs.set_session()
+        async with session.get(fs.encode_url(url), **options) as response:
+            if response.status in _NO_SIDECAR:
+                return None
+            if response.status == 416:  # an empty file has no first byte
+                return b""
+            response.raise_for_status()
+            data = bytearray()
+            while len(data) < size:
+                part = await response.content.read(min(1 << 16, size - len(data)))
+                if not part:
+                    break
+                data += part
+            return bytes(data)
+
+    return sync(fs.loop, get)
 
 
 def _store_failed(exc: BaseException) -> bool:

@@ -94,6 +94,9 @@ class TiffFacts:
     #: The stored sample of a missing tile or strip (a sparse file's): the GDAL_NODATA tag's
     #: number cast as GDAL casts it (:func:`~imgstats.io._valid.filled_nodata`), else 0.
     fill: object = 0
+    #: Where the page's ``.msk`` sidecar is (a path, or a URL beside a remote file), found
+    #: once with the facts; ``None`` without one, or with an internal mask (which comes first).
+    sidecar: str | None = None
 
     @property
     def dtype(self) -> np.dtype:
@@ -120,10 +123,20 @@ class TiffFacts:
         }
 
 
-def tiff_facts(tif, source, page: int = 0, pixel_limit: int | None = None, palette="rgb"):
+def tiff_facts(
+    tif,
+    source,
+    page: int = 0,
+    pixel_limit: int | None = None,
+    palette="rgb",
+    storage_options: dict | None = None,
+):
     """Return ``(tiff_page, facts)`` of page ``page`` of an open ``tifffile.TiffFile``.
 
     The bomb check runs here, on the page's declared size, before anything is allocated.
+    GDAL's sidecars beside ``source`` (a path or URL; ``storage_options`` for the URL's
+    store) are read here too: its ``.aux.xml`` once, the place of its ``.msk`` kept in the
+    facts.
 
     Raises
     ------
@@ -186,11 +199,13 @@ def tiff_facts(tif, source, page: int = 0, pixel_limit: int | None = None, palet
             )
         nbands = len(meaning.bands)
         shape = (height, width) + ((nbands,) if nbands > 1 else ())
-        nodata, problem, mask_page, geo = _gdal_facts(tif, tpage, page, source, meaning)
+        pam = _pam_of(tif, tpage, page, source, storage_options)
+        nodata, problem, mask_page, geo = _gdal_facts(tif, tpage, page, source, meaning, pam)
+        mask_sidecar = None
         if mask_page is not None:  # decoded tile by tile beside the image
             _check_mask(tif.pages[mask_page], (height, width), pixel_limit, source)
         else:
-            _check_sidecar(source, (height, width), pixel_limit)
+            mask_sidecar = _check_sidecar(source, (height, width), pixel_limit, storage_options)
         from ._valid import filled_nodata, stored_nodata
 
         fill = filled_nodata(nodata, tpage.dtype)
@@ -209,10 +224,22 @@ def tiff_facts(tif, source, page: int = 0, pixel_limit: int | None = None, palet
 
             tag = tpage.tags.get(42112)  # GDAL_METADATA
             scales = None if tag is None else gdal_scales(tag.value, nbands)
-            scales = _pam_scales(tif, tpage, page, source, scales, nbands)
+            scales = _pam_scales(tpage, scales, nbands, pam)
     tile = (int(rows), int(cols))
     return tpage, TiffFacts(
-        page, count, axes, shape, tile, meaning, nodata, mask_page, geo, scales, problem, fill
+        page,
+        count,
+        axes,
+        shape,
+        tile,
+        meaning,
+        nodata,
+        mask_page,
+        geo,
+        scales,
+        problem,
+        fill,
+        mask_sidecar,
     )
 
 
@@ -266,15 +293,14 @@ def _check_mask(mpage, shape, pixel_limit: int | None, source) -> None:
         )
 
 
-def _check_sidecar(source, shape, pixel_limit: int | None) -> None:
-    """:func:`_check_mask` of a ``.msk`` sidecar's first page, which must also be the
-    image's size (checked before any of it is decoded)."""
-    import tifffile
-
-    found = sidecar(source, MASK)
+def _check_sidecar(source, shape, pixel_limit: int | None, storage_options=None) -> str | None:
+    """Where ``source``'s ``.msk`` sidecar is (``None`` without one), after
+    :func:`_check_mask` of its first page, which must also be the image's size (checked
+    before any of it is decoded)."""
+    found = sidecar(source, MASK, storage_options)
     if found is None:
-        return
-    with decoding(found, "is not a readable mask"), tifffile.TiffFile(found) as tif:
+        return None
+    with _mask_file(found, storage_options) as tif:
         if not len(tif.pages) or not hasattr(tif.pages[0], "axes"):
             raise UnreadableImage(f"{describe(found)} holds no mask (no page)")
         mpage = tif.pages[0]
@@ -285,17 +311,43 @@ def _check_sidecar(source, shape, pixel_limit: int | None) -> None:
                 f"the image {(shape[1], shape[0])}"
             )
         _check_mask(mpage, shape, pixel_limit, found)
+    return found
 
 
-def _gdal_facts(tif, tpage, page: int, source, meaning: Meaning):
+@contextmanager
+def _mask_file(found, storage_options):
+    """A ``.msk`` sidecar (a path or URL) open as a ``tifffile.TiffFile``, its failures
+    mapped (a corrupt mask, or a store's error while it is read)."""
+    import tifffile
+
+    with (
+        open_source(found, storage_options) as fh,
+        decoding(found, "is not a readable mask"),
+        tifffile.TiffFile(GuardedFile(fh, found)) as tif,
+    ):
+        yield tif
+
+
+def _pam_of(tif, tpage, page: int, source, storage_options) -> dict:
+    """The bands of the ``.aux.xml`` beside ``source`` (:func:`~._pam.pam_bands`) when
+    ``page`` is the first image or one of its overviews (GDAL's PAM is the dataset's),
+    else ``{}``."""
+    from ._geo import base_page, subfile_type
+    from ._pam import pam_bands
+
+    base = base_page(tif, page) if subfile_type(tpage) & 1 else page
+    return pam_bands(source, storage_options) if base == 0 else {}
+
+
+def _gdal_facts(tif, tpage, page: int, source, meaning: Meaning, pam: dict):
     """``(nodata, problem, mask page, georeference)`` of a page, from GDAL's tags (no pixel
     read); ``problem`` says why its nodata cannot be applied, ``None`` when it can.
 
     A reduced-resolution page (NewSubfileType 1: a COG's overview) is read as GDAL reads its
     overview: with the mask of its own size (NewSubfileType 5) among its image's masks, and
     its image's nodata value and georeferencing (scaled) when it carries none of its own.
-    The first image's bands take their nodata value from an ``.aux.xml`` beside a local file
-    when it gives one (:func:`_pam_nodata`).
+    The first image's bands take their nodata value from the bands of the ``.aux.xml``
+    beside it, ``pam`` (:func:`_pam_of`), when it gives one (:func:`_pam_nodata`).
     """
     from ._geo import base_page, page_georeference, subfile_type
     from ._pam import nodata_number
@@ -308,7 +360,7 @@ def _gdal_facts(tif, tpage, page: int, source, meaning: Meaning):
     nodata = None if tag is None else nodata_number(_raw_ascii(tif, tag), tpage.dtype)
     problem = None
     if base == 0:
-        nodata, problem = _pam_nodata(source, tpage, meaning, nodata)
+        nodata, problem = _pam_nodata(pam, source, tpage, meaning, nodata)
     mask_page = None
     height, width = _yx(tpage)
     for index in range(base + 1, len(tif.pages)):
@@ -322,28 +374,23 @@ def _gdal_facts(tif, tpage, page: int, source, meaning: Meaning):
     return nodata, problem, mask_page, page_georeference(tif, page, source)
 
 
-def _pam_nodata(source, tpage, meaning: Meaning, nodata):
-    """``(nodata, problem)`` of a page's colour bands once an ``.aux.xml`` beside it is read
-    (:func:`~._pam.pam_nodata`)."""
+def _pam_nodata(pam: dict, source, tpage, meaning: Meaning, nodata):
+    """``(nodata, problem)`` of a page's colour bands once the bands of an ``.aux.xml``
+    beside it, ``pam``, are read (:func:`~._pam.pam_nodata`)."""
     from ..summary import alpha_band
     from ._pam import pam_nodata
 
     samples = int(tpage.samplesperpixel)
     alpha = samples > 1 and alpha_band(meaning.bands) is not None
-    return pam_nodata(source, samples - 1 if alpha else samples, tpage.dtype, nodata)
+    return pam_nodata(pam, source, samples - 1 if alpha else samples, tpage.dtype, nodata)
 
 
-def _pam_scales(tif, tpage, page: int, source, scales, nbands: int):
-    """Each band's ``(scale, offset)`` once an ``.aux.xml`` beside the first image is read:
-    a band's ``Scale`` and ``Offset`` there take the place of GDAL_METADATA's pair (as in
-    GDAL); ``scales`` as it is otherwise."""
-    from ._geo import base_page, subfile_type
-    from ._pam import pam_bands
-
-    base = base_page(tif, page) if subfile_type(tpage) & 1 else page
-    if base != 0 or nbands != int(tpage.samplesperpixel):
+def _pam_scales(tpage, scales, nbands: int, pam: dict):
+    """Each band's ``(scale, offset)`` once the bands of an ``.aux.xml`` beside the first
+    image, ``pam`` (:func:`_pam_of`), are read: a band's ``Scale`` and ``Offset`` there take
+    the place of GDAL_METADATA's pair (as in GDAL); ``scales`` as it is otherwise."""
+    if nbands != int(tpage.samplesperpixel):
         return scales
-    pam = pam_bands(source)
     if not any(b.scale is not None or b.offset is not None for b in pam.values()):
         return scales
     pairs = list(scales or ((1.0, 0.0),) * nbands)
@@ -683,7 +730,8 @@ def _mask_block(kind, mask, decode, segment, box, origin) -> np.ndarray:
 
 def read_mask(path, facts: TiffFacts, storage_options=None) -> np.ndarray | None:
     """The page's dataset mask as a ``(y, x)`` bool array (True: valid): its internal mask
-    page, else a ``.msk`` sidecar beside a local file; ``None`` without either.
+    page, else its ``.msk`` sidecar (``facts.sidecar``, a path or URL); ``None`` without
+    either.
 
     Raises
     ------
@@ -701,10 +749,9 @@ def read_mask(path, facts: TiffFacts, storage_options=None) -> np.ndarray | None
         ):
             mask = tif.pages[facts.mask_page].asarray()
     else:
-        found = sidecar(path, MASK)
-        if found is None:
+        if facts.sidecar is None:
             return None
-        with decoding(found, "is not a readable mask"), tifffile.TiffFile(found) as tif:
+        with _mask_file(facts.sidecar, storage_options) as tif:
             mask = tif.pages[0].asarray()
     mask = np.asarray(mask)
     if mask.ndim == 3:

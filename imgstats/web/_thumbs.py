@@ -599,7 +599,7 @@ def dataset_mask(fh, source, kind, pixel_limit=None, storage_options=None):
 
     fh.seek(0)
     with tifffile.TiffFile(fh) as tif:
-        _, facts = tiff_facts(tif, source, 0, pixel_limit)
+        _, facts = tiff_facts(tif, source, 0, pixel_limit, storage_options=storage_options)
     fh.seek(0)
     return mask_of(source, facts, storage_options)
 

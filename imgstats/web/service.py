@@ -275,7 +275,8 @@ class ImageService:
         try:
             # headers are small: read remote files in 64 KB blocks, not fsspec's 5 MB
             with self.store.open(name, block_size=1 << 16) as fh:
-                facts = read_header(fh, source)
+                options = self.store.storage_options if self.store.remote else None
+                facts = read_header(fh, source, storage_options=options)
         except ImgStatsError:  # ImageTooLarge from the header is the image's fault, not a 502
             raise
         except Exception as exc:  # fsspec clients raise their own network errors

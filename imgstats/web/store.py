@@ -333,9 +333,10 @@ class FsspecStore:
     """A remote prefix read through fsspec: ``s3://bucket/prefix``, ``gs://bucket``, ``https://``.
 
     Versions come from ``fs.info``: the GCS ``generation``, else the ``ETag``, else
-    ``Last-Modified``/``mtime`` with the size. They are remembered for ``version_ttl`` seconds
-    so that a burst of requests costs one metadata call; a changed image is noticed after at
-    most that long. :meth:`unchanged` asks again after the bytes were read, so that nothing
+    ``Last-Modified``/``mtime`` with the size, the image's and its GDAL sidecars' (which
+    the core reads beside the URL). They are remembered for ``version_ttl`` seconds so
+    that a burst of requests costs one round of metadata calls; a changed image is noticed
+    after at most that long. :meth:`unchanged` asks again after the bytes were read, so that nothing
     read while the object changed is cached. An HTTP version known only by a
     ``Last-Modified`` within ``racy_seconds`` (plus its one-second resolution) of now is racy.
     Every call is bounded by ``timeout`` seconds. Once an HTTP server serves an image without
@@ -467,7 +468,9 @@ class FsspecStore:
             self._read_whole()
         size = int(info.get("size") or 0)
         version = _version_of(info, size)
-        if self._is_racy(info):
+        sides = self._sidecars(address)
+        version += "".join(f"+{suffix[1:]}:{_version_of(i, i['size'])}" for suffix, i in sides)
+        if any(self._is_racy(i) for i in [info, *(i for _, i in sides)]):
             return Version(racy(version), size)  # never remembered: each look is its own
         if self.version_ttl > 0:
             with self._lock:
@@ -475,6 +478,28 @@ class FsspecStore:
                     self._versions.clear()
                 self._versions[name] = (now + self.version_ttl, version, size)
         return Version(version, size)
+
+    def _sidecars(self, address: str) -> list[tuple[str, dict]]:
+        """``(suffix, info)`` of each GDAL sidecar beside ``address`` (the core reads them
+        beside a URL as beside a path: adding, replacing or removing one is a new version);
+        a missing one (HTTP 403, 404 or 410, as for the core) is left out."""
+        found = []
+        for suffix in SIDECAR_SUFFIXES:
+            try:
+                info = self._info(address + suffix)
+            except FileNotFoundError as exc:
+                if _store_failure(exc):
+                    raise store_error(exc.__cause__, "metadata") from exc
+                continue
+            except PermissionError:  # s3fs's 403: a missing key, to a reader who may not list
+                continue
+            except Exception as exc:
+                if _http_status(exc) in (403, 404, 410):
+                    continue
+                raise store_error(exc, "metadata") from exc
+            if info.get("type", "file") == "file":
+                found.append((suffix, {**info, "size": int(info.get("size") or 0)}))
+        return found
 
     def unchanged(self, name: str, version: str) -> bool:
         """Whether the store, asked now, still has the settled ``version`` of ``name``: True

@@ -37,6 +37,9 @@ class _Faulty(http.server.BaseHTTPRequestHandler):
         self._answer(head=False)
 
     def _answer(self, head: bool) -> None:
+        if self.path.endswith((".msk", ".aux.xml")):  # no GDAL sidecars beside the COG
+            self._empty(404)
+            return
         if self.mode == "loop":
             self._empty(302, Location=self.path)
             return

@@ -1,0 +1,242 @@
+"""GDAL's sidecars beside a remote image: an ``x.tif.aux.xml`` (PAM nodata) or ``x.tif.msk``
+(dataset mask) beside ``x.tif`` on an HTTP server or in an S3 bucket is read, as GDAL's
+``/vsicurl/`` and ``/vsis3/`` read it (before: only beside a local file, so a remote image
+was counted with its nodata samples). Real servers on loopback: an HTTP server with range
+requests, and moto's S3 server; numpy and rasterio are the oracles."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import multiprocessing
+import threading
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+import pytest
+import rasterio
+
+import imgstats
+from imgstats.errors import StoreTimeout
+from imgstats.io import _pam
+
+pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+
+H, W = 50, 70
+NODATA = 7
+PAM = (
+    '<PAMDataset><PAMRasterBand band="1"><NoDataValue>{}</NoDataValue></PAMRasterBand></PAMDataset>'
+)
+FUNCS = ["count", "min", "max", "mean"]
+
+
+class _Ranged(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder with range requests (as object stores and most servers do);
+    ``mode`` says how it treats ``.aux.xml`` files: ``"ok"``, ``"500"`` or ``"stall"``
+    (headers, then no body until the test ends). ``gets`` records the paths asked."""
+
+    mode = "ok"
+    release: threading.Event
+    gets: list
+
+    def log_message(self, *args):
+        pass
+
+    def end_headers(self):
+        if self.command == "GET" or self.command == "HEAD":
+            super().send_header("Accept-Ranges", "bytes")
+        super().end_headers()
+
+    def do_GET(self):  # noqa: N802 -- http.server's name
+        self.gets.append(self.path)
+        if self.path.endswith(".aux.xml") and self.mode == "500":
+            self.send_error(500)
+            return
+        if self.path.endswith(".aux.xml") and self.mode == "stall":
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.flush()
+            self.release.wait(60)
+            return
+        path = Path(self.translate_path(self.path))
+        if "Range" not in self.headers or not path.is_file():
+            super().do_GET()
+            return
+        data = path.read_bytes()
+        first, _, last = self.headers["Range"].removeprefix("bytes=").partition("-")
+        start, end = int(first), min(int(last or len(data) - 1), len(data) - 1)
+        if start >= len(data):
+            self.send_error(416)
+            return
+        self.send_response(206)
+        self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+        self.send_header("Content-Length", str(end + 1 - start))
+        self.end_headers()
+        self.wfile.write(data[start : end + 1])
+
+
+@pytest.fixture
+def served(tmp_path):
+    """``(folder, base_url, handler class)``: a ranged HTTP server on loopback, in a thread
+    of this process (whose ``gets`` and ``mode`` the test reads and sets)."""
+    release = threading.Event()
+    handler = type("H", (_Ranged,), {"release": release, "gets": []})
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(handler, directory=str(tmp_path))
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}", handler
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def _serve_folder(folder: str, ports) -> None:
+    """Serve ``folder`` with :class:`_Ranged` until killed (a child process's target)."""
+    handler = type("H", (_Ranged,), {"release": threading.Event(), "gets": []})
+    server = http.server.HTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=folder))
+    ports.put(server.server_address[1])
+    server.serve_forever()
+
+
+@pytest.fixture
+def gdal_served(tmp_path):
+    """``(folder, base_url)``: a ranged HTTP server on loopback in a process of its own:
+    GDAL's ``/vsicurl/`` holds the GIL while it waits for a server in this one."""
+    context = multiprocessing.get_context("spawn")
+    ports = context.Queue()
+    child = context.Process(target=_serve_folder, args=(str(tmp_path), ports), daemon=True)
+    child.start()
+    try:
+        yield tmp_path, f"http://127.0.0.1:{ports.get(timeout=60)}"
+    finally:
+        child.kill()
+        child.join(5)
+        ports.close()
+
+
+def _samples() -> np.ndarray:
+    data = (np.arange(H * W, dtype=np.uint16).reshape(H, W) % 13) * 3 + 1
+    data[::4, ::3] = NODATA  # the samples the .aux.xml says are nodata
+    return data
+
+
+def _write(path: Path, data: np.ndarray, mask=None) -> None:
+    """A tiled GeoTIFF without a GDAL_NODATA tag (and a ``.msk`` sidecar for ``mask``)."""
+    profile = dict(
+        driver="GTiff", width=W, height=H, count=1, dtype=data.dtype.name, tiled=True,
+        blockxsize=32, blockysize=32,
+    )  # fmt: skip
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=False), rasterio.open(path, "w", **profile) as dst:
+        dst.write(data[None])
+        if mask is not None:
+            dst.write_mask(np.where(mask, 255, 0).astype(np.uint8))
+
+
+def _want(values: np.ndarray) -> dict:
+    return {
+        "count": values.size,
+        "min": values.min(),
+        "max": values.max(),
+        "mean": values.mean(dtype=np.float64),
+    }
+
+
+def _gdal(url: str) -> np.ndarray:
+    """The valid samples GDAL reads through ``/vsicurl/`` (it asks for each sidecar)."""
+    with (
+        rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="YES", CPL_VSIL_CURL_CACHE_SIZE=0),
+        rasterio.open("/vsicurl/" + url) as src,
+    ):
+        return src.read(1, masked=True).compressed()
+
+
+@pytest.mark.parametrize("chunks", [None, 32])
+def test_an_aux_xml_beside_an_http_image_is_read(gdal_served, chunks):
+    # before: 3500 samples counted, the 7s with them, where GDAL counts 2942
+    folder, base = gdal_served
+    data = _samples()
+    _write(folder / "x.tif", data)
+    (folder / "x.tif.aux.xml").write_text(PAM.format(NODATA))
+    valid = data[data != NODATA]
+    gdal = _gdal(f"{base}/x.tif")
+    assert np.array_equal(np.sort(gdal), np.sort(valid))  # GDAL reads it too
+    got = imgstats.compute(f"{base}/x.tif", FUNCS, chunks=chunks)
+    assert got == pytest.approx(_want(valid))
+    with open(folder / "x.tif", "rb") as fh:
+        header = imgstats.io.read_header(fh, f"{base}/x.tif")
+    assert (header["nodata"], header["mask"]) == (NODATA, "nodata")
+
+
+@pytest.mark.parametrize("chunks", [None, 32])
+def test_a_msk_beside_an_http_image_is_its_mask(gdal_served, chunks):
+    folder, base = gdal_served
+    data = _samples()
+    mask = np.ones((H, W), bool)
+    mask[:, :20] = False
+    _write(folder / "m.tif", data, mask)
+    assert (folder / "m.tif.msk").is_file()
+    gdal = _gdal(f"{base}/m.tif")
+    assert np.array_equal(np.sort(gdal), np.sort(data[mask]))
+    got = imgstats.compute(f"{base}/m.tif", FUNCS, chunks=chunks)
+    assert got == pytest.approx(_want(data[mask]))
+    img = imgstats.open_image(f"{base}/m.tif", chunks=chunks)
+    assert imgstats.compute(img, "count") == mask.sum()  # the array passed on keeps it
+
+
+def test_no_sidecar_costs_one_request_each(served):
+    folder, base, handler = served
+    data = _samples()
+    _write(folder / "n.tif", data)
+    assert imgstats.compute(f"{base}/n.tif", "count") == H * W
+    asked = [p for p in handler.gets if p.endswith((".aux.xml", ".msk"))]
+    assert sorted(asked) == ["/n.tif.aux.xml", "/n.tif.msk"]
+
+
+@pytest.mark.parametrize("ranges", [True, False])
+def test_an_aux_xml_over_the_limit_is_refused_not_read(served, http_folder, monkeypatch, ranges):
+    # Python's own http.server ignores the range and sends it all: no more than the limit
+    # + 1 is read off the wire either way
+    folder, base = served[:2] if ranges else http_folder
+    _write(folder / "big.tif", _samples())
+    (folder / "big.tif.aux.xml").write_bytes(b"<PAMDataset>" + b" " * 50000 + b"</PAMDataset>")
+    monkeypatch.setattr(_pam, "MAX_PAM_BYTES", 100)
+    with pytest.raises(imgstats.UnreadableImage, match=r"big\.tif\.aux\.xml is over"):
+        imgstats.compute(f"{base}/big.tif", "count")
+
+
+@pytest.mark.parametrize(
+    ("mode", "error", "said"),
+    [("500", imgstats.StoreUnavailable, "500"), ("stall", StoreTimeout, "timed out")],
+)
+def test_a_sidecar_the_server_fails_on_is_the_stores_failure(served, mode, error, said):
+    # a clear error, as the image's own would be: never an answer without the sidecar
+    folder, base, handler = served
+    _write(folder / "f.tif", _samples())
+    (folder / "f.tif.aux.xml").write_text(PAM.format(NODATA))
+    handler.mode = mode  # a stall: headers, then no body (bounded by the store's timeout)
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=2, sock_read=1)
+    options = {"client_kwargs": {"timeout": timeout}}
+    with pytest.raises(error, match=rf"f\.tif\.aux\.xml.*{said}"):
+        imgstats.compute(f"{base}/f.tif", "count", storage_options=options)
+
+
+def test_an_aux_xml_beside_an_s3_object_is_read(s3_store, tmp_path):
+    client, options = s3_store
+    data = _samples()
+    _write(tmp_path / "x.tif", data)
+    client.put_object(Bucket="imgs", Key="pam/x.tif", Body=(tmp_path / "x.tif").read_bytes())
+    client.put_object(Bucket="imgs", Key="pam/x.tif.aux.xml", Body=PAM.format(NODATA).encode())
+    client.put_object(Bucket="imgs", Key="pam/bare.tif", Body=(tmp_path / "x.tif").read_bytes())
+    valid = data[data != NODATA]
+    got = imgstats.compute("s3://imgs/pam/x.tif", FUNCS, storage_options=options)
+    assert got == pytest.approx(_want(valid))
+    # no sidecar (NoSuchKey): every sample counts
+    bare = imgstats.compute("s3://imgs/pam/bare.tif", "count", storage_options=options)
+    assert bare == H * W
