@@ -29,7 +29,8 @@ Validity
 --------
 A zone counts the samples :func:`imgstats.compute` counts: not NaN, and GDAL's valid
 samples -- a dataset mask (internal or ``.msk`` sidecar), else nodata, else alpha (alpha-0
-pixels out, the alpha band never pooled). ``raw=True`` counts every sample.
+pixels out, the alpha band never pooled). ``raw=True`` counts every pixel (alpha still
+not pooled, as :func:`compute`).
 
 Bad input
 ---------

@@ -610,7 +610,9 @@ def test_alpha_is_honoured_as_compute_honours_it():
         assert want["count"] == 15 * 10 * 3
         assert frame.loc[z].to_dict() == want
     raw = imgstats.zonal(img, labels, ["count"], raw=True)
-    assert list(raw["count"]) == [20 * 10 * 4] * 2
+    # every pixel, alpha never pooled even raw (as compute(img, "count", raw=True): 1200)
+    assert list(raw["count"]) == [20 * 10 * 3] * 2
+    assert int(raw["count"].sum()) == imgstats.compute(img, "count", raw=True)
 
 
 def test_functions_a_zone_does_not_answer_are_refused():
