@@ -311,13 +311,21 @@ def check_body() -> None:
     request._cached_data = _read_body(int(current_app.config["MAX_CONTENT_LENGTH"]))
 
 
+class _EncodedBody(UnsupportedMediaType):
+    """415 for a body with a ``Content-Encoding``, whose ``Accept-Encoding`` says that only
+    ``identity`` is taken (RFC 9110, 15.5.16), so that a client may send it again plain."""
+
+    def get_headers(self, environ=None, scope=None):
+        return [*super().get_headers(environ, scope), ("Accept-Encoding", "identity")]
+
+
 def _check_codings() -> None:
     """A compressed body is refused by name: it was read as JSON, and its first byte was a
     400 "not valid JSON: 'utf-8' codec can't decode byte 0x8b" (``Content-Encoding``), or the
     coding was ignored (``Transfer-Encoding: gzip, chunked``)."""
     encoding = request.headers.get("Content-Encoding", "").strip().lower()
     if encoding not in ("", "identity"):
-        raise UnsupportedMediaType(
+        raise _EncodedBody(
             f"the body is encoded ({encoding[:40]!r}): send it as plain JSON, without "
             "Content-Encoding"
         )

@@ -112,8 +112,9 @@ def _domain_error(exc: Exception):
 
 
 def _http_error(exc: HTTPException):
-    # a 405 must say which methods the URL takes (RFC 9110), on a page as in JSON
-    headers = {k: v for k, v in exc.get_headers() if k == "Allow"}
+    # a 405 must say which methods the URL takes (RFC 9110), on a page as in JSON, and a
+    # 415 of an encoded body which codings it takes
+    headers = {k: v for k, v in exc.get_headers() if k in ("Allow", "Accept-Encoding")}
     render = _gallery_renderer()
     if render is not None:
         response = render(exc, exc.code)
