@@ -138,11 +138,80 @@ def _zonal_operation() -> dict:
                     "description": "The FeatureCollection with each zone's statistics in "
                     "its properties, or {image, version, labels, funcs, rows} for a label "
                     "raster.",
-                    "content": {"application/json": {"schema": {"type": "object"}}},
+                    "content": {
+                        "application/json": {
+                            "schema": {"oneOf": [_zonal_features(), _zonal_rows()]}
+                        }
+                    },
                 },
                 **_errors(400, 404, 405, 412, 413, 415, 422, 501, 502, 503, 504),
             },
         }
+    }
+
+
+#: A zone's value of one function: null for a zone without a valid sample (or infinite).
+_ZONE_VALUE = {"type": ["number", "null"]}
+_ZONAL_FACTS = {
+    "image": {"type": "string"},
+    "version": {"type": "string"},
+    "funcs": {"type": "array", "items": {"type": "string"}},
+}
+
+
+def _zonal_features() -> dict:
+    """The answer to polygons: the FeatureCollection sent, each feature's properties extended
+    with a value per function and ``count``, and the question under ``imgstats``."""
+    feature = {
+        "type": "object",
+        "description": "A feature as sent (a bare geometry sent as a feature comes back with "
+        "properties too).",
+        "required": ["properties"],
+        "properties": {
+            "properties": {
+                "type": "object",
+                "description": "The feature's own properties, then one per function (a number, "
+                "or null) and count.",
+                "required": ["count"],
+                "properties": {"count": {"type": "integer", "minimum": 0}},
+            },
+        },
+    }
+    return {
+        "type": "object",
+        "required": ["type", "features", "imgstats"],
+        "properties": {
+            "type": {"const": "FeatureCollection"},
+            "features": {"type": "array", "items": feature},
+            "imgstats": {
+                "type": "object",
+                "required": list(_ZONAL_FACTS),
+                "properties": _ZONAL_FACTS,
+                "additionalProperties": False,
+            },
+        },
+    }
+
+
+def _zonal_rows() -> dict:
+    """The answer to a label raster: a row per label, in increasing order."""
+    row = {
+        "type": "object",
+        "description": "A label's zone, its count and one value per function (null when the "
+        "zone has no valid sample).",
+        "required": ["zone", "count"],
+        "properties": {"zone": {"type": "integer"}, "count": {"type": "integer", "minimum": 0}},
+        "additionalProperties": _ZONE_VALUE,
+    }
+    return {
+        "type": "object",
+        "required": [*_ZONAL_FACTS, "labels", "rows"],
+        "properties": {
+            **_ZONAL_FACTS,
+            "labels": {"type": "string", "description": "The label raster's name."},
+            "rows": {"type": "array", "items": row},
+        },
+        "additionalProperties": False,
     }
 
 

@@ -3,6 +3,7 @@ generated requests rarely reach the categorical functions with a 200)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from imgstats.functions import NAMED_FUNCTIONS
@@ -85,3 +86,45 @@ def test_every_key_of_a_post_answer_is_in_the_document(client, image, body):
     response = client.post(f"/stats/{image}", json=body)
     assert response.status_code == 200, response.get_json()
     assert _undeclared(document, "StatsMany", response.get_json()) == set()
+
+
+def _zonal_schemas(document: dict) -> list[dict]:
+    """The alternatives of ``POST /zonal``'s 200 answer."""
+    operation = document["paths"]["/zonal/{image}"]["post"]
+    schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    return schema.get("oneOf", [schema])
+
+
+def test_a_zonal_answer_of_either_kind_matches_one_described_shape(client, images):
+    """The document said only that POST /zonal answers an object: neither the
+    FeatureCollection of polygons nor the rows of a label raster were described."""
+    tifffile = pytest.importorskip("tifffile")
+    labels = (np.arange(427 * 640) // 40000 + 1).reshape(427, 640).astype(np.uint16)
+    tifffile.imwrite(images / "labels.tif", labels)
+    ring = [[1.5, 2], [60.2, 10.7], [20.1, 45.9], [1.5, 2]]
+    layer = {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "properties": {"name": "tri"}, "geometry": None},
+            {
+                "type": "Feature",
+                "id": 7,
+                "properties": {},
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+            },
+        ],
+    }
+    document = client.get("/api/openapi.json").get_json()
+    for zones in ({"labels": "labels.tif"}, layer):
+        response = client.post(
+            "/zonal/IMG_12_uint16.tif", json={"funcs": ["min", "median", "p99"], "zones": zones}
+        )
+        assert response.status_code == 200, response.get_json()
+        answer = response.get_json()
+        fitting = [
+            schema
+            for schema in _zonal_schemas(document)
+            if set(answer) <= set(schema.get("properties", {}))
+            and jsonschema.Draft202012Validator(schema).is_valid(answer)
+        ]
+        assert len(fitting) == 1, (zones, answer)
