@@ -602,6 +602,8 @@ def render(values: dict, fmt: str) -> str:
 _CLI_WORDS = [
     (", 'luma' or None", ", or luma (leave --band out for every sample)"),
     ("ask for band=None", "leave --band out"),
+    ("raw=True counts every sample: it takes no nodata", "--raw counts every sample: no --nodata"),
+    ("pass one nodata= value, or raw=True", "pass one --nodata value, or --raw"),
     ("band='luma'", "--band luma"),
     ("page must be", "--page must be"),
     ("over the limit of", "over --pixel-limit"),

@@ -27,7 +27,13 @@ from ..errors import (
     reword,
 )
 
-__all__ = ["STATUS_CODES", "status_of", "register_error_handlers", "error_response"]
+__all__ = [
+    "STATUS_CODES",
+    "status_of",
+    "register_error_handlers",
+    "error_response",
+    "in_http_words",
+]
 
 #: HTTP status of each domain error (the most specific class in an error's MRO wins).
 STATUS_CODES: dict[type[Exception], int] = {
@@ -93,7 +99,13 @@ def _prefers_json() -> bool:
 _HTTP_WORDS = [
     (", 'luma' or None", ", or luma (leave band out for every sample)"),
     ("ask for band=None", "leave band out"),
+    ("pass one nodata= value, or raw=True", "ask with one nodata value, or with raw=1"),
 ]
+
+
+def in_http_words(message: str) -> str:
+    """A library message in the service's words (``leave band out``, not ``band=None``)."""
+    return reword(message, _HTTP_WORDS)
 
 
 def _domain_error(exc: Exception):
@@ -106,7 +118,7 @@ def _domain_error(exc: Exception):
     if render is not None:
         return render(exc, status)
     service = current_app.extensions.get("imgstats")
-    message = reword(service.redact(str(exc)) if service is not None else str(exc), _HTTP_WORDS)
+    message = in_http_words(service.redact(str(exc)) if service is not None else str(exc))
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Busy) else None
     return error_response(message, status, type(exc).__name__, headers)
 

@@ -283,8 +283,10 @@ class ImageService:
             if self.store.remote:
                 raise store_error(exc, "read") from exc
             raise
-        if facts.get("nodata_problem"):  # it names the image by its source, as an error does
-            facts["nodata_problem"] = self.redact(facts["nodata_problem"])
+        if facts.get("nodata_problem"):  # the 422's message, as the error handler words it
+            from .errors import in_http_words
+
+            facts["nodata_problem"] = in_http_words(self.redact(facts["nodata_problem"]))
         return facts
 
     # -- statistics --------------------------------------------------------------------------

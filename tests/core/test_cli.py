@@ -110,6 +110,8 @@ def test_stats_json(images, capsys):
         (["{folder}/rgb.png", "min", "--pixel-limit", "100"], "100"),
         # it said "ask for --band None", which the command line does not take
         (["{folder}/rgb.png", "{folder}/f32.tif", "min", "--band", "R"], "leave --band out"),
+        # it said "raw=True counts every sample", Python's words
+        (["{folder}/rgb.png", "min", "--raw", "--nodata", "0"], "--raw counts every sample"),
     ],
 )
 def test_errors_exit_2_with_one_line_on_stderr(images, capsys, args, message):

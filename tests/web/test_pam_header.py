@@ -237,6 +237,7 @@ def test_a_header_says_why_per_band_nodata_values_are_refused(client, tmp_path, 
     assert (header["nodata"], header["mask"]) == (None, None)
     assert header["nodata_problem"] == refused.get_json()["error"]
     assert "different nodata values" in header["nodata_problem"]
+    assert "raw=1" in header["nodata_problem"] and "raw=True" not in header["nodata_problem"]
     # one value for every band: it applies, and nothing is refused
     _put(tmp_path / f"{name}.aux.xml", _per_band_pam([7, 7, 7]))
     header = _header(client, name)
