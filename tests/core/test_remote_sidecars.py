@@ -227,14 +227,66 @@ def test_a_sidecar_the_server_fails_on_is_the_stores_failure(served, mode, error
         imgstats.compute(f"{base}/f.tif", "count", storage_options=options)
 
 
-def test_an_aux_xml_beside_an_s3_object_is_read(s3_store, tmp_path):
-    client, options = s3_store
+def _serve_s3(ports) -> None:
+    """Run moto's S3 server on loopback until killed (a child process's target)."""
+    import time
+
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    ports.put(server.get_host_and_port()[1])
+    while True:
+        time.sleep(60)
+
+
+@pytest.fixture
+def gdal_s3():
+    """``(boto3 client, storage_options, port)`` of moto's S3 server (bucket ``imgs``) in a
+    process of its own, which GDAL's ``/vsis3/`` can read too (see :func:`gdal_served`)."""
+    pytest.importorskip("moto.server")
+    boto3 = pytest.importorskip("boto3")
+    context = multiprocessing.get_context("spawn")
+    ports = context.Queue()
+    child = context.Process(target=_serve_s3, args=(ports,), daemon=True)
+    child.start()
+    try:
+        port = ports.get(timeout=120)
+        endpoint = f"http://127.0.0.1:{port}"
+        keys = {"aws_access_key_id": "x", "aws_secret_access_key": "y"}
+        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **keys)
+        client.create_bucket(Bucket="imgs")
+        options = {"client_kwargs": {"endpoint_url": endpoint}, "key": "x", "secret": "y"}
+        yield client, options, port
+        client.close()
+    finally:
+        child.kill()
+        child.join(5)
+        ports.close()
+
+
+def test_an_aux_xml_beside_an_s3_object_is_read(gdal_s3, tmp_path):
+    from rasterio.session import AWSSession
+
+    client, options, port = gdal_s3
     data = _samples()
     _write(tmp_path / "x.tif", data)
     client.put_object(Bucket="imgs", Key="pam/x.tif", Body=(tmp_path / "x.tif").read_bytes())
     client.put_object(Bucket="imgs", Key="pam/x.tif.aux.xml", Body=PAM.format(NODATA).encode())
     client.put_object(Bucket="imgs", Key="pam/bare.tif", Body=(tmp_path / "x.tif").read_bytes())
     valid = data[data != NODATA]
+    session = AWSSession(
+        aws_access_key_id="x",
+        aws_secret_access_key="y",
+        region_name="us-east-1",
+        endpoint_url=f"127.0.0.1:{port}",
+    )
+    with (
+        rasterio.Env(session, AWS_HTTPS="NO", AWS_VIRTUAL_HOSTING="FALSE"),
+        rasterio.open("/vsis3/imgs/pam/x.tif") as src,
+    ):
+        gdal = src.read(1, masked=True).compressed()
+    assert np.array_equal(np.sort(gdal), np.sort(valid))  # /vsis3/ reads it
     got = imgstats.compute("s3://imgs/pam/x.tif", FUNCS, storage_options=options)
     assert got == pytest.approx(_want(valid))
     # no sidecar (NoSuchKey): every sample counts

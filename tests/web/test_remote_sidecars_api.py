@@ -5,6 +5,7 @@ answer and its ETag; a sidecar the server fails on is a 502, not a silent wrong 
 from __future__ import annotations
 
 import functools
+import threading
 
 import numpy as np
 import pytest
@@ -22,13 +23,19 @@ PAM = (
 
 
 class _FailingSidecars(_QuietHandler):
-    """Serves a folder; every request for an ``.aux.xml`` answers 500."""
+    """Serves a folder; every request for an ``.aux.xml`` answers 500, or hangs (``stall``)
+    until ``release`` is set."""
+
+    mode = "500"
+    release: threading.Event
 
     def do_HEAD(self):  # noqa: N802 -- http.server's name
-        if self.path.endswith(".aux.xml"):
-            self.send_error(500)
-        else:
+        if not self.path.endswith(".aux.xml"):
             super().do_HEAD()
+        elif self.mode == "stall":
+            self.release.wait(60)
+        else:
+            self.send_error(500)
 
     do_GET = do_HEAD  # noqa: N815 -- http.server's name
 
@@ -75,15 +82,19 @@ def test_a_remote_sidecar_added_changed_and_removed_is_noticed(tmp_path, data):
             app.extensions["imgstats"].close()
 
 
-def test_a_remote_sidecar_the_server_fails_on_is_a_502(tmp_path, data):
+@pytest.mark.parametrize(("mode", "status"), [("500", 502), ("stall", 504)])
+def test_a_remote_sidecar_the_server_fails_on_is_the_stores_error(tmp_path, data, mode, status):
     _write(tmp_path / "x.tif", data)
     (tmp_path / "x.tif.aux.xml").write_text(PAM.format(7))
-    handler = functools.partial(_FailingSidecars, directory=str(tmp_path))
-    with serve_folder(tmp_path, handler) as base:
-        app = create_app({"IMAGES": base + "/", "WARMUP": False, "VERSION_TTL": 0})
+    release = threading.Event()
+    handler = type("H", (_FailingSidecars,), {"mode": mode, "release": release})
+    with serve_folder(tmp_path, functools.partial(handler, directory=str(tmp_path))) as base:
+        config = {"IMAGES": base + "/", "WARMUP": False, "VERSION_TTL": 0, "STORE_TIMEOUT": 1}
+        app = create_app(config)
         try:
             answer = app.test_client().get("/stats/x.tif/count")
-            assert answer.status_code == 502
-            assert "unavailable" in answer.get_json()["error"]
+            assert answer.status_code == status  # not an answer without the sidecar
+            assert "image store" in answer.get_json()["error"]
         finally:
+            release.set()
             app.extensions["imgstats"].close()
