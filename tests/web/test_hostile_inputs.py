@@ -102,6 +102,10 @@ BAD_QUERIES = [
     ("/stats/IMG_1.jpg/p50?method=lower&method=higher", "'method' given more"),
     ("/stats/IMG_1.jpg/histogram?bins=4&bins=8", "'bins' given more"),
     ("/stats/IMG_1*/max?page=0&page=0", "'page' given more"),
+    # the first page's facts were the answer to ?page=1, and ?x= was ignored
+    ("/api/images/IMG_1.jpg?page=1", "'page'"),
+    ("/api/images/IMG_1.jpg?band=R", "'band'"),
+    ("/api/images?prefix=IMG", "'prefix'"),
 ]
 
 
