@@ -282,6 +282,10 @@ def render_error(exc: Exception, status: int) -> Response:
         "gallery/error.html", title=title, message=message, status=status, back=back
     )
     response = Response(body, status=status, mimetype="text/html")
+    # as the JSON errors: never stored, since a 404 is cacheable by default and this page
+    # is the answer to an Accept of HTML (a proxy kept it, and served it to a JSON client)
+    response.headers["Cache-Control"] = "no-store"
+    response.vary.add("Accept")
     if isinstance(exc, Busy):
         response.headers["Retry-After"] = str(exc.retry_after)
     return response

@@ -19,6 +19,8 @@ import pytest
 def test_gallery_errors_are_html_to_browsers_and_json_to_json_clients(client, url):
     page = client.get(url, headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
     assert page.status_code == 404 and page.mimetype == "text/html"
+    # a 404 is cacheable by default: a proxy kept the page and served it to a JSON client
+    assert page.headers["Cache-Control"] == "no-store" and "Accept" in page.headers["Vary"]
     assert "Traceback" not in page.get_data(as_text=True)
     for accept in ("application/json", "application/json, text/html;q=0.5"):
         got = client.get(url, headers={"Accept": accept})
