@@ -100,6 +100,7 @@ _HTTP_WORDS = [
     (", 'luma' or None", ", or luma (leave band out for every sample)"),
     ("ask for band=None", "leave band out"),
     ("pass one nodata= value, or raw=True", "ask with one nodata value, or with raw=1"),
+    ("band='luma'", "band=luma"),
 ]
 
 

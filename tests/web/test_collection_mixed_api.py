@@ -121,3 +121,5 @@ def test_a_band_of_a_collection_of_different_bands_says_why_it_is_unknown(client
 def test_an_unknown_band_of_one_image_is_said_in_the_service_s_words(client):
     error = client.get("/stats/IMG_1.jpg/min?band=X").get_json()["error"]
     assert "leave band out" in error and "None" not in error
+    error = client.get("/stats/IMG_12_uint16.tif/min?band=luma").get_json()["error"]
+    assert "band=luma needs" in error  # not Python's band='luma'
