@@ -304,9 +304,9 @@ def gallery():
     names = sorted(_service().list_images(), key=natural_key)
     size = max(1, int(current_app.config["GALLERY_PAGE_SIZE"]))
     pages = max(1, math.ceil(len(names) / size))
-    page = request.args.get("page", 1, type=int)
-    if not 1 <= page <= pages:
-        return render_error(NotFound(f"There is no page {page}: pages go from 1 to {pages}."), 404)
+    page = _page_number(pages)
+    if isinstance(page, Response):
+        return page
     cards = _cards(names[(page - 1) * size : page * size])
     return render_template(
         "gallery/gallery.html",
@@ -317,6 +317,16 @@ def gallery():
         first=(page - 1) * size + 1,
         page_links=_page_links(page, pages),
     )
+
+
+def _page_number(pages: int) -> int | Response:
+    """The ``?page=`` asked for (1 without one), or the 404 page saying which pages there
+    are: ``?page=abc`` and ``?page=1e999`` showed page 1, where ``?page=0`` said there is none."""
+    text = request.args.get("page", "1")
+    if text.isascii() and text.isdigit() and len(text) <= 10 and 1 <= int(text) <= pages:
+        return int(text)
+    shown = text if len(text) <= 12 else text[:10] + "…"
+    return render_error(NotFound(f"There is no page {shown}: pages go from 1 to {pages}."), 404)
 
 
 def _page_links(page: int, pages: int, around: int = 2) -> list[int | None]:
@@ -352,9 +362,9 @@ def whole():
     names = sorted(service.list_images(), key=natural_key)
     size = max(1, int(current_app.config["GALLERY_ALL_PAGE_SIZE"]))
     pages = max(1, math.ceil(len(names) / size))
-    page = request.args.get("page", 1, type=int)
-    if not 1 <= page <= pages:
-        return render_error(NotFound(f"There is no page {page}: pages go from 1 to {pages}."), 404)
+    page = _page_number(pages)
+    if isinstance(page, Response):
+        return page
     funcs = list(WHOLE_FUNCTIONS)
     rows = [_image_row(name, funcs) for name in names[(page - 1) * size : page * size]]
     groups: dict[str, list[str]] = {}

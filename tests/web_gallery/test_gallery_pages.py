@@ -81,12 +81,14 @@ def test_gallery_lists_images_with_size_and_type_a_page_at_a_time(client, images
         assert int(attrs["width"]) <= 200 and int(attrs["height"]) <= 200
 
 
-@pytest.mark.parametrize("page", ["0", "3", "-1"])
-def test_gallery_page_out_of_range_is_a_404_page(client, page):
-    response = client.get(f"/gallery?page={page}")
+# "abc", "1e999", "" and "+1" showed page 1, where "0" said there is no such page
+@pytest.mark.parametrize("page", ["0", "3", "-1", "abc", "1e999", "", "+1", "%00", "1.0"])
+@pytest.mark.parametrize("route", ["/gallery", "/gallery/all"])
+def test_gallery_page_out_of_range_is_a_404_page(client, route, page):
+    response = client.get(f"{route}?page={page}")
     assert response.status_code == 404
     assert response.mimetype == "text/html"
-    assert "Back to the gallery" in response.text
+    assert "Back to the gallery" in response.text and "There is no page" in response.text
 
 
 def _cards(html: str) -> dict[str, str]:
