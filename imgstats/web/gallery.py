@@ -671,7 +671,10 @@ def _placeholder_or_raise(exc: ImgStatsError, size: int) -> Response:
     """The placeholder SVG for ``exc`` with its status, or ``exc`` raised again for a client
     that prefers HTML to images (it then gets the gallery's error page)."""
     accept = request.accept_mimetypes
-    if not accept or accept.best_match(["image/svg+xml", "text/html"]) != "image/svg+xml":
+    # by quality: best_match prefers the more specific of equals, so "image/*, text/html"
+    # (images as much as HTML) got the HTML page
+    svg = accept.quality("image/svg+xml")
+    if not accept or svg == 0 or svg < accept.quality("text/html"):
         raise exc
     response = Response(placeholder(title_of(exc), size), status=status_of(exc))
     response.mimetype = "image/svg+xml"

@@ -185,9 +185,15 @@ def test_previews_and_thumbnails_of_bad_images_are_placeholders(
     if data is not None:
         (images / name).write_bytes(data)
     client = make_app().test_client()
-    response = client.get(f"/{route}/{name}", headers={"Accept": "*/*"})
-    assert response.status_code == status and response.mimetype == "image/svg+xml"
-    assert ET.fromstring(response.data).find(f"{SVG}title").text == title
+    # images as much as HTML: "image/*, text/html" got the HTML page (the more specific)
+    for accept in ("*/*", "image/*, text/html", "text/html, image/*", IMG_ACCEPT):
+        response = client.get(f"/{route}/{name}", headers={"Accept": accept})
+        assert response.status_code == status and response.mimetype == "image/svg+xml"
+        assert ET.fromstring(response.data).find(f"{SVG}title").text == title
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    for accept in (browser, "text/html", "application/json"):  # a page, or the JSON error
+        response = client.get(f"/{route}/{name}", headers={"Accept": accept})
+        assert response.status_code == status and response.mimetype != "image/svg+xml"
 
 
 def test_busy_renders_give_usual_cards_and_placeholders_with_retry_after(make_app, images):
