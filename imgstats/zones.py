@@ -590,7 +590,8 @@ def _label_array(zones, io_options, background):
     if not_a_number is not None:
         unlabelled = not_a_number if unlabelled is None else unlabelled | not_a_number
     if unlabelled is not None:
-        zones, background = _as_background(zones, unlabelled, background)
+        lowest = "0 (of uint64 labels)" if unsigned else "-2**63"
+        zones, background = _as_background(zones, unlabelled, background, lowest)
     return zones, background, unsigned
 
 
@@ -672,10 +673,11 @@ def _unlabelled(source):
     return out
 
 
-def _as_background(labels, unlabelled, background):
+def _as_background(labels, unlabelled, background, lowest="-2**63"):
     """``(labels, background)`` with the ``unlabelled`` pixels given the background label;
     a background the labels' type cannot hold (or ``None``: then ``-2**63``) makes them
-    int64."""
+    int64. ``lowest`` names the label ``-2**63`` stands for in a refusal (``0`` of shifted
+    uint64 labels)."""
     dtype = np.dtype(labels.dtype)
     info = np.iinfo(dtype)
     if background is None or not info.min <= background <= info.max:
@@ -683,11 +685,11 @@ def _as_background(labels, unlabelled, background):
         if background is None and dtype == np.int64:
             background = np.iinfo(np.int64).min
             if isinstance(labels, np.ndarray) and isinstance(unlabelled, np.ndarray):
-                labels = _free_lowest(labels, unlabelled)
+                labels = _free_lowest(labels, unlabelled, lowest)
             else:
                 import dask.array as da
 
-                labels = da.map_blocks(_free_lowest, labels, unlabelled, dtype=labels.dtype)
+                labels = da.map_blocks(_free_lowest, labels, unlabelled, lowest, dtype=labels.dtype)
         background = np.iinfo(np.int64).min if background is None else background
     if isinstance(labels, np.ndarray) and isinstance(unlabelled, np.ndarray):
         return np.where(unlabelled, np.array(background, labels.dtype), labels), background
@@ -696,13 +698,13 @@ def _as_background(labels, unlabelled, background):
     return da.where(unlabelled, np.array(background, labels.dtype), labels), background
 
 
-def _free_lowest(labels: np.ndarray, unlabelled: np.ndarray) -> np.ndarray:
+def _free_lowest(labels: np.ndarray, unlabelled: np.ndarray, lowest="-2**63") -> np.ndarray:
     """int64 labels, refused when a labelled pixel holds ``-2**63``: with
     ``background=None`` that value marks the pixels that hold no label, and such a zone lost
     its samples to them."""
     if np.any((labels == np.iinfo(np.int64).min) & ~np.asarray(unlabelled, bool)):
         raise InvalidOption(
-            "the label -2**63 cannot be a zone of a label image with unlabelled pixels "
+            f"the label {lowest} cannot be a zone of a label image with unlabelled pixels "
             "(nodata, masked) and background=None: give background= a label no pixel holds"
         )
     return labels

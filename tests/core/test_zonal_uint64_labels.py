@@ -11,6 +11,7 @@ import pytest
 import tifffile
 
 import imgstats
+from imgstats.errors import InvalidOption
 
 RNG = np.random.default_rng(64)
 IMG = RNG.integers(0, 5000, (60, 70)).astype(np.uint16)
@@ -45,3 +46,13 @@ def test_a_uint64_label_raster_with_nodata(tmp_path):
     frame = imgstats.zonal(IMG, str(path), ["median", "max"])
     kept = np.where(LABELS == np.uint64(12345678901234567890), np.uint64(0), LABELS)
     _check(frame, IMG, kept)
+
+
+@pytest.mark.parametrize("chunks", [None, (17, 23)])
+def test_label_0_beside_unlabelled_pixels_is_named_as_given(chunks):
+    # background=None marks unlabelled pixels with the lowest int64, which is uint64's 0
+    labels = np.ma.masked_array(LABELS, mask=LABELS == np.uint64(2**63))
+    if chunks is not None:
+        labels = da.from_array(labels, chunks=chunks, asarray=False)
+    with pytest.raises(InvalidOption, match=r"the label 0 \(of uint64 labels\) cannot be a zone"):
+        imgstats.zonal(IMG, labels, ["median"], background=None)
