@@ -332,13 +332,25 @@ def open_plan(
             data, local, chunks, pixel_limit, storage_options, page, raw, nodata, palette, follow
         )
     else:
-        attrs = dict(data.attrs) if _is_dataarray(data) else {}
+        attrs = dict(data.attrs) if _is_dataarray(data) else _pil_attrs(data)
         raw = raw or bool(attrs.get("raw"))
         plan = with_validity(_plan_of_object(data), raw, nodata, attrs=attrs)
     if len(plan.shape) == 3 and plan.shape[-1] == 0:
         # a summary needs one band at least (its dtype, its selections)
         raise NoValidSamples(f"no valid samples: the image has no bands (shape {plan.shape})")
     return plan
+
+
+def _pil_attrs(data) -> dict:
+    """The attrs of a PIL image as :func:`imgstats.open_image` gives its file's: a grey PNG's
+    transparent grey (its tRNS key) is its nodata value, as GDAL reads it; ``{}`` for
+    anything else. An RGB PNG's key becomes an alpha band (:func:`._pillow.expanded_mode`)."""
+    if not is_instance(data, "PIL.Image", "Image"):
+        return {}
+    from ._pillow import grey_key
+
+    key = grey_key(data)  # a loaded 2- or 4-bit PNG has no tile: its key is left unscaled
+    return {} if key is None else {"nodata": key}
 
 
 def _plan_of_object(data, source=None, fmt="") -> ReadPlan:

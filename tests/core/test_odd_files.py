@@ -160,6 +160,25 @@ def test_the_transparent_grey_of_a_png_is_its_nodata_as_gdal_reads_it(tmp_path, 
     _zones_check(path, lambda zone: stack[zone].compressed())
 
 
+@pytest.mark.parametrize("bits", [1, 2, 4, 8, 16])
+def test_a_pil_image_of_a_grey_png_leaves_out_its_transparent_grey_as_its_path(tmp_path, bits):
+    # before: Image.open(path) counted the key's pixels that the path leaves out (42 of 42,
+    # where the path counts 33)
+    top = (1 << bits) - 1
+    stored = RNG.integers(0, top + 1, (H, W)).astype(np.uint16 if bits == 16 else np.uint8)
+    key = top if bits == 1 else top // 3
+    stored[RNG.random((H, W)) < 0.2] = key
+    path = tmp_path / f"grey{bits}.png"
+    if bits == 1:
+        Image.fromarray(stored.astype(bool)).save(path, transparency=key)
+    else:
+        Image.fromarray(stored).save(path, bits=min(bits, 8), transparency=key)
+    want = imgstats.compute(path, [*FUNCS, "masked_pixels"])
+    assert want["masked_pixels"] == (stored == key).sum()
+    assert imgstats.compute(Image.open(path), [*FUNCS, "masked_pixels"]) == want
+    assert imgstats.compute(Image.open(path), "count", raw=True) == stored.size
+
+
 # -- a nodata tag names a stored sample -------------------------------------------------------
 NODATA_OF_STORED = {  # name: (dtype, NBITS, photometric, nodata, stored sample -> value)
     "1-bit": ("uint8", 1, "MINISBLACK", 1, lambda v: v * 255),
