@@ -135,9 +135,8 @@ def test_a_complex_tiff_is_a_422_over_http(tmp_path):
 
 
 # -- a greyscale PNG's transparent grey: GDAL's nodata ---------------------------------------
-@pytest.mark.parametrize("bits", [1, 2, 4, 8, 16])
-def test_the_transparent_grey_of_a_png_is_its_nodata_as_gdal_reads_it(tmp_path, read, bits):
-    # before: the tRNS key was ignored, and every pixel of that grey counted
+def _grey_png(tmp_path, bits):
+    """``(path, stored greys, key)`` of a grey PNG of ``bits`` with a transparent grey."""
     top = (1 << bits) - 1
     stored = RNG.integers(0, top + 1, (H, W)).astype(np.uint16 if bits == 16 else np.uint8)
     key = top if bits == 1 else top // 3
@@ -147,6 +146,14 @@ def test_the_transparent_grey_of_a_png_is_its_nodata_as_gdal_reads_it(tmp_path, 
         Image.fromarray(stored.astype(bool)).save(path, transparency=key)
     else:
         Image.fromarray(stored).save(path, bits=min(bits, 8), transparency=key)
+    return path, stored, key
+
+
+@pytest.mark.parametrize("bits", [1, 2, 4, 8, 16])
+def test_the_transparent_grey_of_a_png_is_its_nodata_as_gdal_reads_it(tmp_path, read, bits):
+    # before: the tRNS key was ignored, and every pixel of that grey counted
+    top = (1 << bits) - 1
+    path, stored, key = _grey_png(tmp_path, bits)
     step = 255 // top if bits < 8 else 1  # fewer than 8 bits are scaled to 0..255
     want = _oracle(path) * np.array(step, stored.dtype)
     assert want.size < stored.size
@@ -164,15 +171,7 @@ def test_the_transparent_grey_of_a_png_is_its_nodata_as_gdal_reads_it(tmp_path, 
 def test_a_pil_image_of_a_grey_png_leaves_out_its_transparent_grey_as_its_path(tmp_path, bits):
     # before: Image.open(path) counted the key's pixels that the path leaves out (42 of 42,
     # where the path counts 33)
-    top = (1 << bits) - 1
-    stored = RNG.integers(0, top + 1, (H, W)).astype(np.uint16 if bits == 16 else np.uint8)
-    key = top if bits == 1 else top // 3
-    stored[RNG.random((H, W)) < 0.2] = key
-    path = tmp_path / f"grey{bits}.png"
-    if bits == 1:
-        Image.fromarray(stored.astype(bool)).save(path, transparency=key)
-    else:
-        Image.fromarray(stored).save(path, bits=min(bits, 8), transparency=key)
+    path, stored, key = _grey_png(tmp_path, bits)
     want = imgstats.compute(path, [*FUNCS, "masked_pixels"])
     assert want["masked_pixels"] == (stored == key).sum()
     assert imgstats.compute(Image.open(path), [*FUNCS, "masked_pixels"]) == want
