@@ -113,6 +113,11 @@ def select(data, window=None, mask=None, polygon=None, **io_options):
     if kept is not None:
         attrs["dataset_mask"] = kept
         attrs["mask_kind"] = plan.valid.mask
+    attrs.pop("sample_mask", None)
+    if _is_masked(cut):
+        # xarray fills a masked array with NaN, as floats (int64 samples lost their last
+        # digits, uint8 its luma): its mask travels in the attrs, as the dataset mask does
+        cut, attrs["sample_mask"] = _unmasked(cut)
     if cut.ndim == 3:
         out = xr.DataArray(cut, dims=(*dims, "band"), coords={"band": list(names)}, attrs=attrs)
     else:
@@ -122,6 +127,22 @@ def select(data, window=None, mask=None, polygon=None, **io_options):
         out = xr.DataArray(cut, dims=dims, attrs=attrs)
     out.name = None  # not the key of its dask array, which xarray takes for a name
     return out
+
+
+def _is_masked(cut) -> bool:
+    """Whether ``cut`` is a numpy masked array with masked samples, or a dask one."""
+    if isinstance(cut, np.ma.MaskedArray):
+        return bool(np.ma.is_masked(cut))
+    return isinstance(getattr(cut, "_meta", None), np.ma.MaskedArray)
+
+
+def _unmasked(cut):
+    """``(samples, mask)`` of a numpy or dask masked array, the mask True where masked."""
+    if isinstance(cut, np.ma.MaskedArray):
+        return np.ma.getdata(cut), np.ma.getmaskarray(cut)
+    import dask.array as da
+
+    return da.ma.getdata(cut), da.ma.getmaskarray(cut)
 
 
 def _open_for_region(source, io_options):
@@ -217,18 +238,20 @@ def _masked(cut, local: np.ndarray, kept=None):
             block = blocks[i, j, 0] if cut.ndim == 3 else blocks[i, j]
             k = None if kept is None else _crop(kept, ys[i], ys[i + 1], xs[j], xs[j + 1])
             picked = dask.delayed(_pick, pure=True)(block, m, k)
-            _add_part(parts, kparts, picked, n, tail, cut.dtype, k is not None)
+            _add_part(parts, kparts, picked, n, tail, cut, k is not None)
     return da.concatenate(parts, axis=0), _joined(kparts)
 
 
-def _add_part(parts, kparts, picked, n: int, tail, dtype, masked: bool) -> None:
-    """Append a pick task's samples (and, ``masked``, its dataset mask) as dask arrays."""
+def _add_part(parts, kparts, picked, n: int, tail, cut, masked: bool) -> None:
+    """Append a pick task's samples of ``cut`` (a masked array's as masked arrays: its meta)
+    and, ``masked``, its dataset mask, as dask arrays."""
     import dask.array as da
 
+    dtype, meta = cut.dtype, cut._meta  # (pixel, 1[, band]) has the ndim of (y, x[, band])
     if not masked:
-        parts.append(da.from_delayed(picked, (n, 1, *tail), dtype=dtype))
+        parts.append(da.from_delayed(picked, (n, 1, *tail), dtype=dtype, meta=meta))
         return
-    parts.append(da.from_delayed(picked[0], (n, 1, *tail), dtype=dtype))
+    parts.append(da.from_delayed(picked[0], (n, 1, *tail), dtype=dtype, meta=meta))
     kparts.append(da.from_delayed(picked[1], (n, 1), dtype=bool))
 
 
@@ -300,7 +323,7 @@ def _in_polygon(cut, region: PolygonRegion, box, kept=None):
             k = None if kept is None else _crop(kept, ys[i], ys[i + 1], xs[j], xs[j + 1])
             block = blocks[i, j, 0] if cut.ndim == 3 else blocks[i, j]
             picked = dask.delayed(_pick_polygon, pure=True)(block, region.layer, ab, mask, k)
-            _add_part(parts, kparts, picked, n, tail, cut.dtype, k is not None)
+            _add_part(parts, kparts, picked, n, tail, cut, k is not None)
     if not parts:
         raise NoValidSamples("no valid samples: no pixel centre lies inside the polygon")
     return da.concatenate(parts, axis=0), _joined(kparts)
@@ -320,7 +343,7 @@ def _pick_polygon(block, layer, ab, mask, kept=None):
 def _pick(block, m, kept=None):
     """The samples of one block where ``m`` is True, as ``(pixel, 1[, band])``; with the
     block's dataset mask ``kept`` (read here), the pair ``(samples, kept[m] as (pixel, 1))``."""
-    picked = np.asarray(block)[m]
+    picked = np.asanyarray(block)[m]  # a masked block keeps its mask
     picked = picked.reshape(picked.shape[0], 1, *picked.shape[1:])
     if kept is None:
         return picked

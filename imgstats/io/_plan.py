@@ -409,6 +409,23 @@ def band_dim_of(arr):
 
 
 def _from_dataarray(arr):
+    """``(samples, band names)`` of a DataArray, its bands last; a region's samples of a
+    masked array (:func:`imgstats.selection.select`) masked again by their ``sample_mask``."""
+    mask = arr.attrs.get("sample_mask")
+    if mask is None:
+        return _dataarray_samples(arr)
+    if tuple(mask.shape) != tuple(arr.shape):
+        raise InvalidOption(f"the sample mask in attrs is {mask.shape}, the image {arr.shape}")
+    data, names = _dataarray_samples(arr)
+    mask, _ = _dataarray_samples(arr.copy(data=mask))  # moved as the samples are
+    if _is_dask(data) or _is_dask(mask):
+        import dask.array as da
+
+        return da.ma.masked_array(data, mask=mask), names
+    return np.ma.masked_array(data, mask=mask), names
+
+
+def _dataarray_samples(arr):
     band_dim = band_dim_of(arr)
     if band_dim is not None and arr.ndim == 3:
         arr = yx_first(arr, band_dim)

@@ -76,6 +76,37 @@ def test_a_masked_array_keeps_its_mask_beside_nodata(dtype, shape):
     assert imgstats.compute(masked, "min", nodata=7) == values.min() > 0
 
 
+@pytest.mark.parametrize("dtype", ["uint8", "int64", "uint64", "float32"])
+@pytest.mark.parametrize("region", ["window", "mask", "polygon"])
+@pytest.mark.parametrize("lazy", [False, True], ids=["numpy", "dask"])
+def test_a_region_of_a_masked_array_keeps_its_type_and_mask(dtype, region, lazy):
+    # before: the region's samples became an xarray DataArray, which fills a masked array
+    # with NaN as floats: int64 samples near 2**60 lost their last digits (min == max), and
+    # a uint8 RGB region had no luma ("float32 samples")
+    rng = np.random.default_rng(15)
+    top = 2**60 if dtype in ("int64", "uint64") else 0
+    arr = (rng.integers(0, 200, (30, 40, 3)) * 3 + top).astype(dtype)
+    mask = rng.random(arr.shape) < 0.3
+    masked = np.ma.masked_array(arr, mask=mask)
+    source = da.ma.masked_array(da.from_array(arr, (11, 13, 3)), mask=mask) if lazy else masked
+    pixels = np.zeros((30, 40), bool)
+    pixels[4:20, 6:33] = True
+    options = {
+        "window": {"window": (6, 4, 33, 20)},
+        "mask": {"mask": pixels},
+        "polygon": {"polygon": [(6, 4), (33, 4), (33, 20), (6, 20)]},
+    }[region]
+    values = arr[pixels][~mask[pixels]]
+    got = imgstats.compute(source, [*FUNCS, "count"], **options)
+    assert got.pop("count") == values.size
+    check_all(got, values, FUNCS)
+    assert imgstats.compute(masked, "count", band=1, **options) == (~mask[pixels][:, 1]).sum()
+    if dtype == "uint8":
+        luma = imgstats.compute(masked, "median", band="luma", **options)
+        whole = ~mask[pixels].any(axis=1)  # a pixel with a masked R, G or B has no luma
+        assert luma == imgstats.compute(arr[pixels][whole][:, None], "median", band="luma")
+
+
 def test_a_masked_rgb_array_has_the_luma_of_its_unmasked_pixels():
     rng = np.random.default_rng(5)
     rgb = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
