@@ -36,11 +36,14 @@ def pixel_limit_default() -> int:
     if not value:
         return DEFAULT_PIXEL_LIMIT
     try:
-        return int(value)
+        limit = int(value)
     except ValueError:  # e.g. "1e9": our error (the CLI prints it), not a bare ValueError
+        limit = 0
+    if limit < 1:  # "-1" refused every image "over the limit of -1"
         raise InvalidOption(
-            f"IMGSTATS_PIXEL_LIMIT must be a whole number of pixels, not {value!r}"
-        ) from None
+            f"IMGSTATS_PIXEL_LIMIT must be a whole number of pixels of 1 or more, not {value!r}"
+        )
+    return limit
 
 
 def check_pixel_limit(pixel_limit) -> int:
@@ -50,10 +53,17 @@ def check_pixel_limit(pixel_limit) -> int:
     ------
     InvalidOption
         Not a whole number: ``"1e9"`` or ``2.5e8`` reached a TIFF reader's comparison, a
-        ``TypeError`` reported as an unreadable file.
+        ``TypeError`` reported as an unreadable file; or below 1, which refused every image
+        "over the limit of -5".
     """
     if pixel_limit is None:
         return pixel_limit_default()
-    if isinstance(pixel_limit, bool) or not isinstance(pixel_limit, numbers.Integral):
-        raise InvalidOption(f"pixel_limit must be a whole number of pixels, not {pixel_limit!r}")
+    if (
+        isinstance(pixel_limit, bool)
+        or not isinstance(pixel_limit, numbers.Integral)
+        or pixel_limit < 1
+    ):
+        raise InvalidOption(
+            f"pixel_limit must be a whole number of pixels of 1 or more, not {pixel_limit!r}"
+        )
     return int(pixel_limit)

@@ -557,7 +557,7 @@ def test_mutated_pillow_files_give_numbers_or_imgstats_errors(tmp_path_factory, 
 
 
 @pytest.mark.parametrize("kind", ["png", "tif"])
-@pytest.mark.parametrize("value", ["1e9", 2.5e8, True, [600]])
+@pytest.mark.parametrize("value", ["1e9", 2.5e8, True, [600], 0, -5])
 def test_a_pixel_limit_that_is_no_whole_number_is_an_invalid_option(tmp_path, kind, value):
     # pixel_limit="1e9" reached the readers' comparisons: a TypeError from Pillow's path, and
     # 'UnreadableImage: ... not a readable TIFF: TypeError' for a fine TIFF
@@ -568,7 +568,7 @@ def test_a_pixel_limit_that_is_no_whole_number_is_an_invalid_option(tmp_path, ki
         imgstats.compute(path, "min", pixel_limit=value)
 
 
-@pytest.mark.parametrize("value", ["1e9", "abc", "10 000", "12.5"])
+@pytest.mark.parametrize("value", ["1e9", "abc", "10 000", "12.5", "0", "-1"])
 def test_malformed_pixel_limit_variable_is_an_invalid_option(tmp_path, monkeypatch, value):
     path = tmp_path / "img.png"
     Image.fromarray(np.zeros((4, 4), np.uint8)).save(path)
