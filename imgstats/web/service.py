@@ -1013,7 +1013,7 @@ class ImageService:
             bands = tuple(range(len(merged.band_names)))
         wanted = tuple(dict.fromkeys(selections + bands))
         for sel in wanted:
-            _check_collection_band(merged, sel, pattern)
+            _check_collection_band(merged, sel, pattern, lambda: [self.info(n) for n, _ in images])
         if needs_refinement(merged, funcs, wanted):
             if not keep or not settled:
                 merged = self._refine_collection(merged, images, funcs, wanted, page, region)
@@ -1273,19 +1273,30 @@ MAX_PATTERN_LENGTH = 256
 MAX_WILDCARDS = 16
 
 
-def _check_collection_band(merged, band, pattern: str) -> None:
+def _check_collection_band(merged, band, pattern: str, headers) -> None:
     """Refuse a band a collection's merge lacks; when its images' bands differ (the merge has
     the one band ``all``), say so, as :func:`imgstats.compute` does for a list of images:
-    the bare "unknown band 'R'" did not say why an RGB image's band is unknown."""
+    the bare "unknown band 'R'" did not say why an RGB image's band is unknown.
+
+    A band index of such a merge is refused too when some image has several bands (the
+    images' ``headers()`` say): ``band=0`` read the one band ``all``, and pooled an RGB
+    image's G and B with a grey image's samples as band 0 of each, as the library did.
+    """
+    mixed = merged.band_names == ("all",) and band not in (None, "all", "luma")
     try:
         merged.selection(band)
     except InvalidOption as exc:
-        if merged.band_names != ("all",) or band in (None, "luma"):
+        if not mixed:
             raise
-        raise InvalidOption(
-            f"the images {pattern!r} matches have different bands, so all their samples "
-            "count as one band, 'all': ask for band=None, or match images with the same bands"
-        ) from exc
+        cause = exc
+    else:
+        if not mixed or not any(len(info["bands"]) > 1 for info in headers()):
+            return
+        cause = None
+    raise InvalidOption(
+        f"the images {pattern!r} matches have different bands, so all their samples "
+        "count as one band, 'all': ask for band=None, or match images with the same bands"
+    ) from cause
 
 
 def pattern_matcher(pattern: str):

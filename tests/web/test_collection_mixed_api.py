@@ -107,10 +107,11 @@ def test_a_mix_needing_pixels_again_is_refused_over_http_and_answered_by_the_lib
     check_all(got, np.concatenate([a.astype(dtype).ravel() for a in arrays]), FUNCS)
 
 
-@pytest.mark.parametrize("band", ["R", "1", "B"])
+@pytest.mark.parametrize("band", ["R", "1", "B", "0", "-1"])
 def test_a_band_of_a_collection_of_different_bands_says_why_it_is_unknown(client, images, band):
     # it said "unknown band 'R': use an index below 1, one of ['all'], 'luma' or None": no
-    # reason, and None is Python's word for a band left out
+    # reason, and None is Python's word for a band left out; band=0 (the one band 'all')
+    # pooled the RGB images' G and B with the grey one's samples, as band 0 of each
     r = client.get(f"/stats/IMG_1*/min?band={band}")  # IMG_1.jpg RGB, IMG_11.png RGBA, ...
     assert r.status_code == 400
     error = r.get_json()["error"]
