@@ -242,10 +242,13 @@ def _response(body: bytes) -> Response:
 
 
 def _check_vertices(features, limit: int) -> None:
-    """Refuse a layer of more than ``limit`` vertices before parsing it."""
+    """Refuse a layer of more than ``limit`` vertices, or an item that is no GeoJSON object,
+    before parsing it. A bare geometry among the features counts as its own geometry."""
     total = 0
     for i, feature in enumerate(features):
-        geometry = feature.get("geometry") if isinstance(feature, dict) else None
+        if not isinstance(feature, dict):  # the answer extends each feature's properties
+            raise InvalidOption(f"feature {i}: not a GeoJSON object but a {type(feature).__name__}")
+        geometry = feature.get("geometry") if feature.get("type") == "Feature" else feature
         coords = geometry.get("coordinates") if isinstance(geometry, dict) else None
         total += _count(coords)
         if total > limit:

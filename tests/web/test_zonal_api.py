@@ -184,6 +184,29 @@ def test_limits(app, client):
     assert r.status_code == 400 and "feature 1" in r.json["error"]
 
 
+def test_a_bare_geometry_among_the_features_counts_its_vertices(app, client):
+    """A Polygon given in place of a Feature is taken as its own geometry; its vertices were
+    not counted, so ZONAL_VERTICES let any number through."""
+    app.config["ZONAL_VERTICES"] = 6
+    bare = {"type": "Polygon", "coordinates": [SQUARE]}
+    zones = {"type": "FeatureCollection", "features": [bare, bare]}
+    r = post(client, "IMG_1.jpg", {"funcs": ["median"], "zones": zones})
+    assert r.status_code == 400 and "feature 1" in r.json["error"]
+    app.config["ZONAL_VERTICES"] = 100
+    r = post(client, "IMG_1.jpg", {"funcs": ["median"], "zones": zones})
+    assert r.status_code == 200 and r.json["features"][0]["properties"]["count"] > 0
+
+
+@pytest.mark.parametrize("item", [TRIANGLE, "a", 7, None])
+def test_a_feature_that_is_no_object_is_a_400_naming_it(client, item):
+    """A bare ring (a list) among the features was a 500: the answer extends each feature's
+    properties, and a list has none."""
+    zones = {"type": "FeatureCollection", "features": [layer(SQUARE)["features"][0], item]}
+    r = post(client, "IMG_1.jpg", {"funcs": ["median"], "zones": zones})
+    assert r.status_code == 400, r.get_data()
+    assert r.json["error"].startswith("feature 1: ")
+
+
 def test_too_many_labels(app, client, images):
     img = np.zeros((20, 30), np.uint8)
     tifffile.imwrite(images / "z.tif", img)
