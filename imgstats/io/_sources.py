@@ -35,9 +35,12 @@ STREAM_BYTES = 256 << 20
 MASK = ".msk"
 #: GDAL's sidecar of Persistent Auxiliary Metadata (per-band nodata, scale, offset).
 PAM = ".aux.xml"
-#: The sidecars GDAL reads beside an image, which change what its samples mean (the one
-#: list: the web store's version token counts them too).
-SIDECAR_SUFFIXES = (MASK, PAM)
+#: The spellings GDAL looks for of each sidecar, in order: a mask's in upper case too when
+#: there is no ``.msk`` (GDAL's ``HaveMaskFile``, where file names have a case).
+_SPELLINGS = {MASK: (MASK, MASK.upper()), PAM: (PAM,)}
+#: The sidecars GDAL reads beside an image, which change what its samples mean, as they
+#: are spelled (the one list: the web store's version token counts them too).
+SIDECAR_SUFFIXES = tuple(spelling for spellings in _SPELLINGS.values() for spelling in spellings)
 
 
 def is_url(source) -> bool:
@@ -57,12 +60,12 @@ _NO_SIDECAR = frozenset({403, 404, 410})
 
 
 def sidecar(source, suffix: str, storage_options: dict | None = None) -> str | None:
-    """Where GDAL would read ``source``'s ``suffix`` sidecar (one of
-    :data:`SIDECAR_SUFFIXES`): the file beside a local path, the object beside a URL (its
-    path with ``suffix`` appended, as ``/vsicurl/`` and ``/vsis3/`` look for it); ``None``
-    when there is none.
+    """Where GDAL would read ``source``'s ``suffix`` sidecar (:data:`MASK` or :data:`PAM`):
+    the file beside a local path, the object beside a URL (its path with ``suffix``
+    appended, as ``/vsicurl/`` and ``/vsis3/`` look for it), a mask's ``.MSK`` when there is
+    no ``.msk``; ``None`` when there is none.
 
-    A URL costs one request, for its first byte (:func:`read_sidecar`).
+    A URL costs one request per spelling, for its first byte (:func:`read_sidecar`).
 
     Raises
     ------
@@ -72,8 +75,11 @@ def sidecar(source, suffix: str, storage_options: dict | None = None) -> str | N
     if not isinstance(source, (str, os.PathLike)):
         return None
     if not is_url(source):
-        candidate = os.fspath(source) + suffix
-        return candidate if os.path.isfile(candidate) else None
+        for spelling in _SPELLINGS.get(suffix, (suffix,)):
+            candidate = os.fspath(source) + spelling
+            if os.path.isfile(candidate):
+                return candidate
+        return None
     found = read_sidecar(source, suffix, 0, storage_options)
     return None if found is None else found[0]
 
@@ -108,9 +114,12 @@ def read_sidecar(
     from urllib.parse import urlsplit, urlunsplit
 
     parts = urlsplit(source)
-    url = urlunsplit(parts._replace(path=parts.path + suffix))  # before any query
-    data = _read_head(url, limit + 1, storage_options)
-    return None if data is None else (url, data)
+    for spelling in _SPELLINGS.get(suffix, (suffix,)):
+        url = urlunsplit(parts._replace(path=parts.path + spelling))  # before any query
+        data = _read_head(url, limit + 1, storage_options)
+        if data is not None:
+            return url, data
+    return None
 
 
 def _read_head(url: str, size: int, storage_options: dict | None) -> bytes | None:

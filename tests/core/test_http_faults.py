@@ -37,7 +37,7 @@ class _Faulty(http.server.BaseHTTPRequestHandler):
         self._answer(head=False)
 
     def _answer(self, head: bool) -> None:
-        if self.path.endswith((".msk", ".aux.xml")):  # no GDAL sidecars beside the COG
+        if self.path.endswith((".msk", ".MSK", ".aux.xml")):  # no GDAL sidecars beside the COG
             self._empty(404)
             return
         if self.mode == "loop":

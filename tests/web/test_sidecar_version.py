@@ -90,6 +90,9 @@ def test_the_version_of_an_image_without_a_sidecar_is_its_own(tmp_path):
     (tmp_path / "a.tif.msk").write_bytes(b"x")
     assert store.stat("a.tif").token != alone
     assert "+msk:" in store.stat("a.tif").token
+    os.remove(tmp_path / "a.tif.msk")
+    (tmp_path / "a.tif.MSK").write_bytes(b"x")  # GDAL's mask when there is no .msk
+    assert "+MSK:" in store.stat("a.tif").token
 
 
 def test_an_aux_xml_added_and_removed_is_noticed(client, tmp_path):
