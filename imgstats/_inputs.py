@@ -28,6 +28,7 @@ from ._lazy import is_instance
 from .errors import InvalidOption
 
 __all__ = [
+    "a_type",
     "as_array",
     "refuse_dataset",
     "check_dims",
@@ -41,6 +42,13 @@ __all__ = [
 ]
 
 
+def a_type(obj) -> str:
+    """The type of ``obj`` with its indefinite article, for messages: ``"an int"``,
+    ``"a list"``."""
+    name = type(obj).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
 def as_array(data, what: str) -> np.ndarray:
     """``numpy.asarray(data)``, or InvalidOption naming ``what`` (``"an image"``) when the
     object refuses to be an array: an ``xarray.Dataset`` has ``__array__`` only to say which of
@@ -50,7 +58,7 @@ def as_array(data, what: str) -> np.ndarray:
     except (TypeError, ValueError) as exc:
         if is_instance(data, "xarray", "Dataset"):
             refuse_dataset(data, what)
-        raise InvalidOption(f"{what} cannot be a {type(data).__name__}: {exc}") from None
+        raise InvalidOption(f"{what} cannot be {a_type(data)}: {exc}") from None
 
 
 def refuse_dataset(data, what: str = "an image") -> None:

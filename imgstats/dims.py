@@ -41,7 +41,7 @@ import numbers
 
 import numpy as np
 
-from ._inputs import check_dims, dim_tuple, native, yx_first
+from ._inputs import a_type, check_dims, dim_tuple, native, yx_first
 from .errors import InvalidOption, NoValidSamples
 from .summary import alpha_band, pooled_bands
 
@@ -129,7 +129,7 @@ def compute_along(
     from .functions import parse_function
 
     if not isinstance(data, xr.DataArray):
-        raise InvalidOption(f"dim= needs an xarray.DataArray, not a {type(data).__name__}")
+        raise InvalidOption(f"dim= needs an xarray.DataArray, not {a_type(data)}")
     if band is not None:
         raise InvalidOption("band= and dim= do not go together: keep 'band' among the dims")
     dims = _dims_of(data, dim)

@@ -50,7 +50,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ._blocks import merge_refinements, refine_block
-from ._inputs import as_array, native, unknown_shape, yx_first
+from ._inputs import a_type, as_array, native, unknown_shape, yx_first
 from .errors import InvalidOption
 from .grouped import (
     Groups,
@@ -975,7 +975,7 @@ def _feature(item, i, id_property, named):
     if not isinstance(item, dict):
         if isinstance(item, (list, tuple)):
             return {"type": "Polygon", "coordinates": [item]}, i  # a bare ring of (x, y)
-        raise InvalidOption(f"not a GeoJSON object but a {type(item).__name__}")
+        raise InvalidOption(f"not a GeoJSON object but {a_type(item)}")
     if item.get("type") != "Feature":
         return item, i
     geometry = item.get("geometry")  # null: an unlocated feature (RFC 7946), an empty zone
@@ -1015,7 +1015,7 @@ def _polygons(geometry) -> list:
     if geometry is None:
         return []
     if not isinstance(geometry, dict):
-        raise InvalidOption(f"a geometry is a GeoJSON object, not a {type(geometry).__name__}")
+        raise InvalidOption(f"a geometry is a GeoJSON object, not {a_type(geometry)}")
     kind = geometry.get("type")
     coords = geometry.get("coordinates")
     if kind in ("Polygon", "MultiPolygon") and isinstance(coords, (list, tuple)) and not coords:

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .._inputs import as_array, countable, unknown_shape, yx_first
+from .._inputs import a_type, as_array, countable, unknown_shape, yx_first
 from .._lazy import is_instance
 from ..errors import InvalidOption, NoValidSamples, UnreadableImage
 from ..summary import alpha_band
@@ -324,7 +324,7 @@ def open_plan(
 
     if check_palette(palette) == "index" and not isinstance(data, (str, os.PathLike)):
         if not (_is_dataarray(data) and data.attrs.get("palette") == "index"):
-            raise not_a_palette(f"a {type(data).__name__}")  # an array's values are its own
+            raise not_a_palette(a_type(data))  # an array's values are its own
     if isinstance(data, ReadPlan):
         return data if nodata is None and not raw else with_validity(data, raw, nodata)
     if isinstance(data, (str, os.PathLike)):
@@ -375,7 +375,7 @@ def _plan_of_object(data, source=None, fmt="") -> ReadPlan:
     elif isinstance(data, np.ndarray) or hasattr(data, "__array__"):
         arr = as_array(data, "an image")
     else:
-        raise InvalidOption(f"cannot compute statistics of a {type(data).__name__}")
+        raise InvalidOption(f"cannot compute statistics of {a_type(data)}")
     arr, bands = _ranked(countable(arr))
     return _array_plan(arr, bands, source, fmt)
 

@@ -270,3 +270,14 @@ def test_a_misspelt_keyword_names_the_function_called_and_the_closest_name(call,
     else:
         assert f"unexpected keyword argument {typo!r} (did you mean {hint!r}?)" in message
     assert "open_plan" not in message
+
+
+@pytest.mark.parametrize(
+    ("data", "phrase"),
+    [(5, "an int"), (object(), "an object"), ({1: 2}, "a dict"), (None, "a NoneType")],
+)
+def test_an_unsupported_input_is_named_with_the_right_article(data, phrase):
+    # compute(5) said "cannot compute statistics of a int"
+    with pytest.raises(imgstats.InvalidOption) as err:
+        imgstats.compute(data, "max")
+    assert str(err.value).endswith(f"cannot compute statistics of {phrase}")

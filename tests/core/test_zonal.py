@@ -435,7 +435,7 @@ def _nested(depth: int) -> list:
         (np.arange(120).reshape(10, 12), {"max_zones": 100}, "more than the limit"),
         ([poly(SQUARE), poly([[0, 0], [1, 1], [2, 2]])], {}, "feature 1"),
         ([poly(SQUARE), {"type": "Point", "coordinates": [1, 2]}], {}, "feature 1.*Point"),
-        ([poly(SQUARE), 3], {}, "feature 1: not a GeoJSON object but a int"),
+        ([poly(SQUARE), 3], {}, "feature 1: not a GeoJSON object but an int"),
         (
             {"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": [1, 2]}]},
             {},
