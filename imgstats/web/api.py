@@ -427,9 +427,12 @@ def _read_body(limit: int) -> bytes:
     """At most ``limit`` bytes of body, else 413; a chunked body (no Content-Length) is read
     up to one byte past the limit, never silently cut at it."""
 
+    # what makes a body large: a polygon's vertices, or a zone layer's features too
+    fewer = "features or vertices" if request.path.startswith("/zonal/") else "vertices"
+
     def too_large():
         return RequestEntityTooLarge(
-            f"the body is larger than {limit} bytes (MAX_CONTENT_LENGTH): send fewer vertices"
+            f"the body is larger than {limit} bytes (MAX_CONTENT_LENGTH): send fewer {fewer}"
         )
 
     length = request.content_length

@@ -221,6 +221,7 @@ def test_body_too_large(app, client):
     big = layer(*[TRIANGLE] * 40)
     r = post(client, "IMG_1.jpg", {"funcs": ["median"], "zones": big})
     assert r.status_code == 413
+    assert "fewer features or vertices" in r.json["error"]  # it said "fewer vertices"
 
 
 def test_get_is_405_json(client):
