@@ -24,7 +24,7 @@ from .._lazy import lazy_module
 from ..errors import ImageTooLarge, InvalidOption, UnreadableImage
 from ._guard import GuardedFile, WorkFailed, check_pixels, decoding
 from ._meaning import Meaning, tiff_meaning, value_dtype
-from ._sources import MASK, describe, open_source, sidecar
+from ._sources import MASK, describe, open_source, read_sidecar
 
 tifffile = lazy_module("tifffile")  # its import costs more than a small JPEG's decode
 
@@ -297,7 +297,7 @@ def _check_sidecar(source, shape, pixel_limit: int | None, storage_options=None)
     """Where ``source``'s ``.msk`` sidecar is (``None`` without one), after
     :func:`_check_mask` of its first page, which must also be the image's size (checked
     before any of it is decoded)."""
-    found = sidecar(source, MASK, storage_options)
+    found = _tiff_sidecar(source, storage_options)
     if found is None:
         return None
     with _mask_file(found, storage_options) as tif:
@@ -312,6 +312,23 @@ def _check_sidecar(source, shape, pixel_limit: int | None, storage_options=None)
             )
         _check_mask(mpage, shape, pixel_limit, found)
     return found
+
+
+#: The first bytes of a TIFF (classic and BigTIFF, in either byte order).
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+
+def _tiff_sidecar(source, storage_options=None) -> str | None:
+    """Where ``source``'s ``.msk`` sidecar is when it is a TIFF, else ``None``.
+
+    GDAL opens a ``.msk`` as a dataset and has no mask when it is none: an empty file, or
+    the HTML page a web server answers with 200 for a path it does not have. Its first bytes
+    are read in the one request that looks for it.
+    """
+    found = read_sidecar(source, MASK, len(_TIFF_MAGIC[0]) - 1, storage_options)
+    if found is None or not found[1].startswith(_TIFF_MAGIC):
+        return None
+    return found[0]
 
 
 @contextmanager
