@@ -6,7 +6,9 @@ exact reductions, following xarray's rules for the variables a reduction does no
 
 - a numeric (or boolean) variable that has none of the reduced dims is reduced over no dim,
   as xarray does: each element is its own sample (its median is itself, its count 1, or 0
-  for NaN). imgstats does it by reducing a dim of length one added for the purpose;
+  for NaN). imgstats does it by reducing a dim of length one added for the purpose. Except
+  for quantiles: ``ds.quantile`` keeps such a variable as it is (no ``quantile`` dim), and
+  so does ``ds.imgstats.quantile``;
 - a complex or timedelta variable, which xarray counts as numbers (``np.number``) but
   imgstats' kernels do not read, is reduced by xarray's own reduction (numpy's: complex
   numbers ordered by real part, then imaginary part), as ``ds.median(dim=...)`` reduces
@@ -32,7 +34,9 @@ __all__ = ["reduce_dataset"]
 _ONE = "__imgstats_one__"
 
 
-def reduce_dataset(ds, reduce: Callable, dim, keep_attrs: bool = True, other=None):
+def reduce_dataset(
+    ds, reduce: Callable, dim, keep_attrs: bool = True, other=None, keep_unreduced=False
+):
     """``reduce(var, dims)`` of every data variable of ``ds`` along the dims of ``dim`` it has.
 
     Parameters
@@ -47,6 +51,9 @@ def reduce_dataset(ds, reduce: Callable, dim, keep_attrs: bool = True, other=Non
     other : callable, optional
         ``other(DataArray, tuple of dims) -> DataArray``: the reduction of a complex or
         timedelta variable (xarray's own); ``None``: ``reduce``, which refuses them.
+    keep_unreduced : bool
+        Keep a variable that has dims but none of the reduced ones as it is (xarray's
+        quantile), rather than reduce it over no dim (xarray's other reductions).
 
     Returns
     -------
@@ -72,6 +79,9 @@ def reduce_dataset(ds, reduce: Callable, dim, keep_attrs: bool = True, other=Non
         if kind not in "biufcm":
             if not mine:
                 results[name] = var  # xarray keeps what it cannot reduce and need not
+            continue
+        if not mine and var.dims and keep_unreduced:
+            results[name] = var  # ds.quantile keeps it, with no quantile dim
             continue
         if not mine:
             var, mine = var.expand_dims(_ONE), (_ONE,)

@@ -130,7 +130,8 @@ class ImgStatsDatasetAccessor:
 
     As xarray's own Dataset reductions: the result is a Dataset of each variable's result,
     reduced along the dims of ``dim`` it has (``None``: all of them); a numeric variable
-    with none of them is reduced over no dim (each element its own sample), a complex or
+    with none of them is reduced over no dim (each element its own sample; kept as it is by
+    quantile, as ``ds.quantile`` keeps it), a complex or
     timedelta one by xarray's own median or quantile (complex quantiles are refused, as
     xarray refuses them), a variable of another type is dropped when it has a reduced dim
     and kept when it has none, and a dim that no variable has is refused. ``dim`` is a name,
@@ -170,7 +171,7 @@ class ImgStatsDatasetAccessor:
                 )
             return var.quantile(q, dim=dims, skipna=skipna, keep_attrs=keep_attrs)
 
-        return reduce_dataset(self._obj, one, dim, keep_attrs, other)
+        return reduce_dataset(self._obj, one, dim, keep_attrs, other, keep_unreduced=True)
 
     def median(self, dim=None, *, skipna: bool = True, keep_attrs: bool = True):
         """:meth:`ImgStatsAccessor.median` of each data variable (a Dataset of them)."""

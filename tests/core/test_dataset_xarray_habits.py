@@ -72,6 +72,16 @@ def test_quantile_reduces_timedeltas_and_refuses_complex_by_name():
         xr.testing.assert_identical(got, real.quantile([0.25, 0.5], dim=dim))
 
 
+@pytest.mark.parametrize("dim", [{"time"}, "time", ["time", "y"]])
+def test_quantile_keeps_a_variable_without_the_dims_as_xarray(dim):
+    # ds.quantile keeps a variable with none of the reduced dims as it is: imgstats gave it a
+    # quantile dim, each of its elements repeated once per quantile
+    real = _dataset()[["red", "lag"]]  # lag has x only
+    got = real.imgstats.quantile([0.25, 0.5], dim=dim)
+    assert got["lag"].dims == ("x",)
+    xr.testing.assert_identical(got, real.quantile([0.25, 0.5], dim=dim))
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int16, np.uint8])
 @pytest.mark.parametrize("lazy", [False, True])
 def test_median_is_numpys_median_to_the_last_bit(dtype, lazy):
