@@ -275,6 +275,7 @@ def pillow_to_array(
     bilevel images become 0/255 greyscale; animated images give their current (by default
     first) frame.
     """
+    _check_readable(img, source)
     if pnm_tile(img) is not None and palette != "index":  # before loading, as Pillow would
         arr = pnm_samples(img, source)
         return arr, png16_bands(img) or tuple(img.getbands())
@@ -309,6 +310,58 @@ def pillow_to_array(
     if arr.ndim == 3 and len(bands) != arr.shape[-1]:
         bands = tuple(str(i) for i in range(arr.shape[-1]))
     return arr, bands
+
+
+def _check_readable(img: Image.Image, source) -> None:
+    """Refuse a PIL image whose pixels are still in a file that is closed, or whose 16-bit
+    PNG samples Pillow has already decoded to 8 bits.
+
+    Raises
+    ------
+    InvalidOption
+        Not loaded and its file closed (``with Image.open(p) as im: pass``): Pillow failed
+        deep inside its decoder. Or loaded from a 16-bit RGB, RGBA or grey-and-alpha PNG
+        whose file still says so: Pillow keeps only the high bytes of those samples.
+    """
+    what = describe(source) if source else "this PIL image"
+    tile = getattr(img, "tile", None)  # only an image opened from a file has one
+    if tile and _closed(getattr(img, "fp", None)):
+        raise InvalidOption(
+            f"{what} cannot be decoded: its file is closed and its pixels were never loaded "
+            "(reopen it, load() it before closing, or pass the path)"
+        )
+    if tile or img.format != "PNG" or img.mode not in ("RGB", "RGBA", "LA"):
+        return
+    if not getattr(img, "is_animated", False):  # an APNG gives 8 bits from a path too
+        if _png_bit_depth(getattr(img, "filename", "")) == 16:
+            raise InvalidOption(
+                f"{what} holds 8-bit values: Pillow decoded its 16-bit PNG to 8 bits when it "
+                "was loaded (pass the path, or the image before load(), for its 16 bits)"
+            )
+
+
+def _closed(fp) -> bool:
+    """Whether a Pillow image's file ``fp`` can no longer be read."""
+    if fp is None:
+        return True
+    try:
+        return bool(getattr(fp, "closed", False))
+    except ValueError:  # Pillow's stand-in for the file of a closed image raises on any use
+        return True
+
+
+def _png_bit_depth(filename) -> int | None:
+    """The bit depth a PNG file's header declares, or ``None`` when it cannot be read."""
+    if not filename:
+        return None
+    try:
+        with open(filename, "rb") as fh:
+            head = fh.read(25)
+    except OSError:
+        return None
+    if len(head) < 25 or not head.startswith(b"\x89PNG\r\n\x1a\n") or head[12:16] != b"IHDR":
+        return None
+    return head[24]
 
 
 def _load(img: Image.Image, source) -> None:
