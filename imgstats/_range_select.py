@@ -120,21 +120,17 @@ def answer(plan, funcs: list[Function], selections: list[tuple[int, ...]]):
     whole = stride == 1 and nlooks == 1
     sigmas = _look_sigmas(nlooks)
 
-    def look(i):
-        out = {}
-        if not qs:  # min, max, count (and an integer's mean, sum): nothing to predict
-            return dict.fromkeys(sels, [])
+    if not qs:  # min, max, count (and an integer's mean, sum): nothing to predict
+        wanted = dict.fromkeys(sels, [])
+    elif arr.flags.c_contiguous:
+        wanted = _look(arr, nb, qs, sels, stride, nlooks, whole, sigmas)
+    else:
+        wanted = {}
         for sel in sels:
-            k = _sample(arr, nb, stride * nlooks, sel, i * stride)
-            out[sel] = None if k.size < 2 else _intervals(k, qs, ends, whole, sigmas)
-        return out
-
-    looks = _plan.on_threads(look, [(i,) for i in range(nlooks)])
-    wanted = {}  # selection -> its intervals: the union of every look's
-    for sel in sels:
-        if any(lk[sel] is None for lk in looks):
-            return None  # nothing to predict from (all NaN, as a rule), or too wide
-        wanted[sel] = _merge([iv for lk in looks for iv in lk[sel]])
+            k = _sample(arr, nb, stride, sel)
+            wanted[sel] = None if k.size < 2 else _intervals(k, qs, ends, whole, sigmas)
+    if any(ivs is None for ivs in wanted.values()):
+        return None  # nothing to predict from (all NaN, as a rule), or too wide
     per_band = [
         _merge([iv for sel, ivs in wanted.items() if c in sel for iv in ivs]) for c in range(nb)
     ]
@@ -157,6 +153,50 @@ def answer(plan, funcs: list[Function], selections: list[tuple[int, ...]]):
         stats = _summed(arr.dtype, scanned, sel) if summed else None
         out.append([_reading(view, stats, f) for f in funcs])
     return out
+
+
+def _look(arr, nb: int, qs, sels, stride: int, nlooks: int, whole: bool, sigmas: float):
+    """``{selection: the union of its looks' intervals}`` of a C-contiguous ``arr``, a
+    selection ``None`` when a look has nothing to predict from or would keep too much:
+    ``nlooks`` looks at once (every ``stride``-th pixel, from a pixel of their own), each
+    one kernel call per selection (:func:`imgstats._select_kernels.look_intervals`)."""
+    kdt, top, inf, neg, pos, ninf, pinf = _key_constants(arr.dtype)
+    consts = (top, ~top | top, inf, neg, pos, ninf, pinf)
+    bits = arr.reshape(-1).view(kdt)
+    qarr = np.array(qs, np.float64)
+    size = -(-(arr.size // nb) // (stride * nlooks))
+    bands = [np.array(sel, np.int64) for sel in sels]
+    keys = [np.empty(len(sel) * size, kdt) for _ in range(nlooks) for sel in sels]
+    out = np.empty((nlooks, len(sels), len(qs), 2), kdt)
+    found = np.empty((nlooks, len(sels)), np.int64)
+    look = _kernels.look_intervals
+    most = 1 / KEEP_SHARE
+
+    def one(i):
+        for s in range(len(sels)):
+            found[i, s] = look(
+                bits,
+                nb,
+                i * stride,
+                stride * nlooks,
+                bands[s],
+                consts,
+                qarr,
+                sigmas,
+                whole,
+                most,
+                keys[i * len(sels) + s],
+                out[i, s],
+            )
+
+    _plan.on_threads(one, [(i,) for i in range(nlooks)])
+    wanted = {}
+    for s, sel in enumerate(sels):
+        if (found[:, s] < 2).any():
+            wanted[sel] = None
+        else:
+            wanted[sel] = _merge([tuple(iv) for iv in out[:, s].reshape(-1, 2).tolist()])
+    return wanted
 
 
 def _summed(dtype, scanned, sel) -> BandStats:
@@ -323,50 +363,59 @@ def _scan(arr: np.ndarray, nb: int, per_band, stripes, summed: bool = False):
 
     step = _plan.copy_rows(arr)  # rows of a piece that is copied (all when none is)
     slots = 2 if arr.dtype.kind != "f" else _float_slots(arr.dtype)
+    # every stripe's counts in one array per count, made here: a stripe's job is its kernel
+    # calls only, and the stripes' counts add up in one numpy call each (Python between
+    # the threads' kernels is a serial part of the question, and the GIL's)
+    ns = len(stripes)
+    row = arr[:1].size // nb  # pixels per row
+    cap = max((b - a) * row for a, b in stripes) // KEEP_SHARE + 1
+    nan = np.zeros((ns, nb), np.int64)
+    kmin = np.full((ns, nb), ~top | top, kdt)
+    kmax = np.zeros((ns, nb), kdt)
+    below = np.zeros((ns, nb, m), np.int64)
+    eq = np.zeros((ns, nb, m, 2), np.int64)
+    kept = np.zeros((ns, nb), np.int64)
+    out = np.empty((ns, nb, cap), kdt)
+    which = np.empty((ns, nb, cap), np.uint8)
+    sub = np.zeros((ns, nb, m, nsub), np.int64)
+    sums = np.zeros((ns, nb if summed else 0, slots), np.int64)
+    # band c's kept keys on stripe i are rows[i][c], grouped by interval on the stripe's
+    # thread when it has several: interval j's are rows[i][c][starts[i, c, j]:...[j + 1]]
+    # (into an array of the keys kept, not of ``cap``: freeing a second array as large as
+    # ``out`` made the heap give its memory back, 0.25 ms a call, and fault it in again)
+    starts = np.zeros((ns, nb, m + 1), np.int64)
+    several = [c for c in range(nb) if ms[c] > 1]
+    rows = [list(out[i]) for i in range(ns)]
+    limits = (top, ~top | top, inf, ninf, neg, pos, los, widths, ms)
+    select_stripe = _kernels.select_stripe
+    group_kept = _kernels.group_kept
+    from ._blocks import as_pixels
 
-    def stripe(bounds):
-        from ._blocks import as_pixels
-
-        a, b = bounds
-        npix = arr[a:b].size // nb
-        nan = np.zeros(nb, np.int64)
-        kmin = np.full(nb, ~top | top, kdt)
-        kmax = np.zeros(nb, kdt)
-        below = np.zeros((nb, m), np.int64)
-        eq = np.zeros((nb, m, 2), np.int64)
-        kept = np.zeros(nb, np.int64)
-        out = np.empty((nb, npix // KEEP_SHARE + 1), kdt)
-        which = np.empty(out.shape, np.uint8)
-        sub = np.zeros((nb, m, nsub), np.int64)
-        sums = np.zeros((nb if summed else 0, slots), np.int64)
-        limits = (top, ~top | top, inf, ninf, neg, pos, los, widths, ms)
-        counts = (nan, kmin, kmax, below, eq, kept, out, which, sums)
-        for r in range(a, b if npix else a, step):  # the counts add up, the keys append
+    def stripe(i, a, b):
+        counts = (nan[i], kmin[i], kmax[i], below[i], eq[i], kept[i], out[i], which[i], sums[i])
+        for r in range(a, b, step):  # the counts add up, the keys append
             bits = as_pixels(arr[r : min(b, r + step)]).reshape(-1).view(kdt)
-            _kernels.select_stripe(bits, nb, limits, counts, shifts, sub)
-        if (kept > out.shape[1]).any():
-            return None
-        # per band, its kept keys per interval, in the order met (on this stripe's thread)
-        keys = [_by_interval(out[c, : kept[c]], which[c, : kept[c]], ms[c]) for c in range(nb)]
-        return npix, nan, kmin, kmax, below, eq, keys, sub, sums
+            select_stripe(bits, nb, limits, counts, shifts, sub[i])
+        n = kept[i]
+        if several and n.max() <= cap:
+            grouped = np.empty((nb, n.max()), kdt)
+            for c in several:
+                group_kept(out[i, c, : n[c]], which[i, c, : n[c]], grouped[c], starts[i, c])
+                rows[i][c] = grouped[c]
 
-    results = _plan.on_threads(stripe, [(b,) for b in stripes])
-    if any(r is None for r in results):
+    _plan.on_threads(stripe, [(i, a, b) for i, (a, b) in enumerate(stripes)])
+    if kept.max() > cap:
         return None
-    npix = sum(r[0] for r in results)
-    nan = sum(r[1] for r in results)
-    kmin = np.minimum.reduce([r[2] for r in results]).astype(np.uint64)
-    kmax = np.maximum.reduce([r[3] for r in results]).astype(np.uint64)
-    below = sum(r[4] for r in results)
-    eq = sum(r[5] for r in results)
-    sub = sum(r[7] for r in results)
-    sums = sum(r[8] for r in results)
-    # the kept keys of each of a band's intervals, in the order met: one array per stripe,
-    # not concatenated (a copy of every kept key; the reading filters them by sub-bin first)
-    split = [
-        [[r[6][c][j] for r in results] for j in range(len(ivs))] for c, ivs in enumerate(per_band)
-    ]
-    return _Scanned(npix, nan, kmin, kmax, below, eq, split, sub, nsub, sums, pos)
+    single = ms <= 1
+    starts[:, single, 1] = kept[:, single]  # one interval (or none): its keys as kept
+    if ns > 1:
+        nan, below, eq, sub, sums = (x.sum(axis=0) for x in (nan, below, eq, sub, sums))
+        kmin, kmax = kmin.min(axis=0), kmax.max(axis=0)
+    else:
+        nan, kmin, kmax, below, eq = nan[0], kmin[0], kmax[0], below[0], eq[0]
+        sub, sums = sub[0], sums[0]
+    npix = arr.size // nb
+    return _Scanned(npix, nan, kmin, kmax, below, eq, rows, starts, sub, nsub, sums, pos)
 
 
 def _float_slots(dtype) -> int:
@@ -385,22 +434,18 @@ class _Scanned(NamedTuple):
     kmax: np.ndarray
     below: np.ndarray
     eq: np.ndarray
-    split: list
+    rows: list
+    starts: np.ndarray
     sub: np.ndarray
     nsub: int
     sums: np.ndarray
     flip: np.generic
 
 
-def _by_interval(keys: np.ndarray, which: np.ndarray, m: int) -> list[np.ndarray]:
-    """The kept ``keys`` of a band grouped by their intervals (``which``; ``m`` of them):
-    one array per interval, in the order met."""
-    if m <= 1:
-        return [keys]
-    out = np.empty_like(keys)
-    starts = np.zeros(m + 1, np.int64)
-    _kernels.group_kept(keys, which, out, starts)
-    return [out[starts[j] : starts[j + 1]] for j in range(m)]
+def _kept_keys(scanned, c: int, j: int) -> list[np.ndarray]:
+    """The kept keys of band ``c``'s interval ``j``, one array per stripe, in the order met."""
+    rows, starts = scanned.rows, scanned.starts
+    return [keys[c][starts[i, c, j] : starts[i, c, j + 1]] for i, keys in enumerate(rows)]
 
 
 #: The keys of -inf and +inf of each float width: every valid key lies between them.
@@ -408,6 +453,7 @@ _NINF = {32: np.uint32(0x007FFFFF), 64: np.uint64(0x000FFFFFFFFFFFFF)}
 _PINF = {32: np.uint32(0xFF800000), 64: np.uint64(0xFFF0000000000000)}
 
 
+@functools.cache  # asked a few times a call, by dtype (hashable); its scalars are immutable
 def _key_constants(dtype) -> tuple:
     """``(kdt, top, inf, neg, pos, ninf, pinf)`` of a float or integer type, as
     :func:`imgstats._select_kernels.select_stripe` takes them: the unsigned type of its bits,
@@ -445,20 +491,28 @@ class _Ranks:
         self._known[self.size - 1] = int(max(int(scanned.kmax[c]) for c in sel))
         self._asked: set[int] = set()
         # per interval: the rank of its first key, the count of keys equal to lo, the keys
-        # strictly between lo and hi (unordered), the count of keys equal to hi, and the
-        # counts of those keys per sub-bin with the sub-bins' shift (None: not counted so)
+        # strictly between lo and hi (unordered) when a band's interval is wider, their
+        # count, the count of keys equal to hi, and, when every band's interval is [lo, hi],
+        # the counts of its keys per sub-bin with the sub-bins' shift and the (band,
+        # interval) pairs whose kept keys they are (the keys are read only where a rank is)
+        self._scanned = scanned
         self._windows = []
         for lo, hi in intervals:
             base = nlo = nhi = 0
             parts = []
-            bins = []
+            exact = []
             for c in sel:
                 # the band's interval [a, b] holds [lo, hi]; the band counted its keys equal
                 # to a and to b, and kept those strictly between
                 j = next(j for j, (a, b) in enumerate(per_band[c]) if a <= lo and hi <= b)
                 a, b = per_band[c][j]
-                ks = scanned.split[c][j]
                 base += int(scanned.below[c, j])
+                if (lo, hi) == (a, b):
+                    nlo += int(scanned.eq[c, j, 0])
+                    nhi += int(scanned.eq[c, j, 1]) if b != a else 0
+                    exact.append((c, j))
+                    continue
+                ks = _kept_keys(scanned, c, j)
                 if lo == a:
                     nlo += int(scanned.eq[c, j, 0])
                 else:
@@ -470,16 +524,14 @@ class _Ranks:
                     nhi += int(scanned.eq[c, j, 1])
                 elif hi != lo:
                     nhi += sum(int(np.count_nonzero(k == hi)) for k in ks)
-                if (lo, hi) != (a, b):
-                    ks = [k[(k > lo) & (k < hi)] for k in ks]
-                    bins = None  # the band's sub-bins count other keys too
-                elif bins is not None:
-                    bins.append(scanned.sub[c, j])
-                parts.extend(ks)
-            if bins:  # every band's interval is [lo, hi]: the same width, the same shift
-                bins = (np.cumsum(sum(bins)), _shift(hi - lo, scanned.nsub))
-            size = sum(k.size for k in parts)
-            self._windows.append((base, lo, nlo, parts, size, hi, nhi, bins or None))
+                parts.extend(k[(k > lo) & (k < hi)] for k in ks)
+            if parts:  # a band's sub-bins count other keys too: select among all
+                parts.extend(k for c, j in exact for k in _kept_keys(scanned, c, j))
+                size, bins = sum(k.size for k in parts), None
+            else:  # every band's interval is [lo, hi]: the same width, the same shift
+                cum = np.cumsum(sum(scanned.sub[c, j] for c, j in exact))
+                size, bins = int(cum[-1]), (cum, _shift(hi - lo, scanned.nsub), exact)
+            self._windows.append((base, lo, nlo, parts, size, hi, nhi, bins))
 
     def resolve(self) -> bool:
         """Select the recorded ranks from the kept keys; ``False`` if one lies outside."""
@@ -498,23 +550,25 @@ class _Ranks:
                 chosen = np.partition(np.concatenate(parts), inner)[inner]
                 self._known.update(zip([first + i for i in inner], map(int, chosen), strict=True))
             elif inner:
-                self._from_subbins(parts, first, lo, hi, inner, *bins)
+                self._from_subbins(first, lo, hi, inner, *bins)
         return all(r in self._known for r in asked)
 
-    def _from_subbins(self, parts, first, lo, hi, inner, cum, shift):
-        """Select ranks ``inner`` (from ``first``) of the keys of ``parts`` (arrays of keys in
-        (lo, hi)), from the keys of the sub-bins that hold them (``cum``: the cumulated counts
-        per sub-bin): a select among a few hundred keys, not among every kept one."""
-        where = np.searchsorted(cum, inner, side="right")
-        for s in np.unique(where).tolist():
+    def _from_subbins(self, first, lo, hi, inner, cum, shift, sources):
+        """Select ranks ``inner`` (from ``first``) of the kept keys in (lo, hi) of the
+        ``sources`` (band, interval), from the keys of the sub-bins that hold them (``cum``:
+        the cumulated counts per sub-bin): a select among a few hundred keys, not among every
+        kept one."""
+        parts = [k for c, j in sources for k in _kept_keys(self._scanned, c, j)]
+        where = np.searchsorted(cum, inner, side="right").tolist()
+        kdt = parts[0].dtype.type
+        for s in sorted(set(where)):
             start = int(cum[s - 1]) if s else 0
             a = lo + (s << shift)
             b = min(hi, lo + ((s + 1) << shift))
             # a <= k < b as one unsigned compare: k - a wraps around above b - a when k < a
             a = max(a, lo + 1)
-            kdt = parts[0].dtype.type
             mine = np.concatenate([k[(k - kdt(a)) < kdt(b - a)] for k in parts])
-            kth = [i - start for i, w in zip(inner, where.tolist(), strict=True) if w == s]
+            kth = [i - start for i, w in zip(inner, where, strict=True) if w == s]
             chosen = np.partition(mine, kth)[kth]
             self._known.update(zip([first + start + k for k in kth], map(int, chosen), strict=True))
 

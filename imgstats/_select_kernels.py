@@ -18,6 +18,8 @@ counting loops cast every step back to the samples' width (``cast``: 1.4 ms fast
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._jit import leading_zeros, njit, trailing_zeros
@@ -458,6 +460,51 @@ def sample_keys(bits, nb, start, stride, bands, top, ones, inf, neg, pos, out):
             out[n] = b ^ (neg if b >= top else pos)
             n += 1
     return n
+
+
+@njit(nogil=True, cache=True)
+def look_intervals(bits, nb, start, stride, bands, consts, qs, sigmas, whole, most, keys, out):
+    """One look: the keys of the valid samples of ``bands`` of every ``stride``-th pixel from
+    pixel ``start`` (:func:`sample_keys` into ``keys``), then per quantile ``qs[i]`` the key
+    interval ``out[i] = (lo, hi)`` predicted to hold it, as
+    :func:`imgstats._range_select._intervals` predicts it: ``sigmas`` standard deviations
+    of the sample's binomial rank on either side (``whole``: the sample is every sample,
+    2 ranks), an interval that reaches an end of the sample open up to the smallest or
+    largest valid key (``consts``: ``(top, ones, inf, neg, pos, ninf, pinf)``).
+
+    Returns the sampled keys' count (below 2: nothing to predict from), or -1 when the
+    intervals would hold more than ``most`` of the samples. One kernel call per look, not
+    a dozen numpy and Python steps: the looks run at once on every core, and their Python
+    would take turns on the GIL.
+    """
+    top, ones, inf, neg, pos, ninf, pinf = consts
+    m = sample_keys(bits, nb, start, stride, bands, top, ones, inf, neg, pos, keys)
+    if m < 2:
+        return m
+    nq = qs.shape[0]
+    ranks = np.empty(2 * nq, np.int64)
+    share = 0.0
+    for i in range(nq):
+        p = qs[i]
+        r = p * (m - 1)
+        half = 2.0 if whole else sigmas * math.sqrt(m * p * (1 - p)) + 2
+        a = np.int64(math.floor(r - half))
+        b = np.int64(math.ceil(r + half))
+        ranks[2 * i] = a
+        ranks[2 * i + 1] = b
+        share += (min(b, m - 1) - max(a, 0) + 1) / m
+    if share > most:
+        return -1
+    inside = np.unique(ranks[(ranks > 0) & (ranks < m - 1)])
+    found = np.empty(inside.shape[0], keys.dtype)
+    if inside.shape[0]:
+        select_keys(keys[:m], inside, found)
+    for i in range(nq):
+        a = ranks[2 * i]
+        b = ranks[2 * i + 1]
+        out[i, 0] = ninf if a <= 0 else found[np.searchsorted(inside, a)]
+        out[i, 1] = pinf if b >= m - 1 else found[np.searchsorted(inside, b)]
+    return m
 
 
 @njit(nogil=True, cache=True)

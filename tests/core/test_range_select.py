@@ -186,9 +186,11 @@ def test_ranks_are_read_from_the_sub_bins_that_hold_them(dtype, parts, ran, monk
     calls = []
     narrow = _range_select._Ranks._from_subbins
 
-    def spy(self, keys, first, lo, hi, inner, cum, shift):
-        calls.append((sum(k.size for k in keys), cum[-1], len(inner)))
-        return narrow(self, keys, first, lo, hi, inner, cum, shift)
+    def spy(self, first, lo, hi, inner, cum, shift, sources):
+        starts = self._scanned.starts
+        size = sum(int((starts[:, c, j + 1] - starts[:, c, j]).sum()) for c, j in sources)
+        calls.append((size, cum[-1], len(inner)))
+        return narrow(self, first, lo, hi, inner, cum, shift, sources)
 
     monkeypatch.setattr(_range_select._Ranks, "_from_subbins", spy)
     rng = np.random.default_rng(12)
@@ -272,9 +274,13 @@ def test_a_missed_prediction_falls_back_to_the_summary(ran, monkeypatch):
     monkeypatch.setattr(
         _range_select, "_intervals", lambda k, qs, w, whole, sigmas: [(top, top + 5)]
     )
-    got = imgstats.compute(arr, ["p10", "median"])
-    assert ran[-1] is None
-    assert got == {"p10": np.percentile(arr, 10), "median": np.median(arr)}
+    monkeypatch.setattr(  # the looks of a C-contiguous array, one kernel call each
+        _range_select, "_look", lambda arr, nb, qs, sels, *a: {s: [(top, top + 5)] for s in sels}
+    )
+    for a in (arr, arr.T):
+        got = imgstats.compute(a, ["p10", "median"])
+        assert ran[-1] is None
+        assert got == {"p10": np.percentile(arr, 10), "median": np.median(arr)}
 
 
 def test_too_many_kept_keys_fall_back_to_the_summary(ran, monkeypatch):
@@ -516,3 +522,50 @@ def test_percentiles_take_the_select_with_numba_jit_disabled(ran, tmp_path):
         check_all(got, arr, funcs)
         assert bits_equal(got, imgstats.compute(arr, funcs))  # as the compiled kernels
     assert all(ran)
+
+
+@pytest.mark.parametrize("mode", ["always", "never"])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_a_looks_kernel_predicts_as_the_python_intervals(mode, data):
+    """The looks of a C-contiguous array run as one kernel call each
+    (:func:`imgstats._select_kernels.look_intervals`); other arrays' as Python
+    (:func:`_range_select._intervals`): the same intervals from the same samples."""
+    from imgstats import _jit, _select_kernels
+
+    dt = data.draw(st.sampled_from(["float32", "float64", "int32", "uint64"]), label="dtype")
+    n = data.draw(st.integers(0, 3000), label="pixels")
+    seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
+    rng = np.random.default_rng(seed)
+    arr = (rng.standard_t(2, n) * 100).astype(dt)
+    if arr.dtype.kind == "f":
+        arr[rng.random(n) < data.draw(st.sampled_from([0, 0.1, 1]))] = np.nan
+    stride = data.draw(st.integers(1, 7), label="stride")
+    start = data.draw(st.integers(0, 6), label="start")
+    qs = sorted(set(data.draw(st.lists(st.sampled_from([0, 0.01, 0.1, 0.5, 0.99, 1]), min_size=1))))
+    whole = data.draw(st.booleans(), label="whole")
+    sigmas = data.draw(st.sampled_from([2.16, 3.5]), label="sigmas")
+    kdt, top, inf, neg, pos, ninf, pinf = _range_select._key_constants(arr.dtype)
+    keys = _range_select._sample(arr.reshape(-1, 1), 1, stride, (0,), start)
+    want = (
+        None if keys.size < 2 else _range_select._intervals(keys, qs, (ninf, pinf), whole, sigmas)
+    )
+    out = np.zeros((len(qs), 2), kdt)
+    with _jit.forced(mode):
+        found = _select_kernels.look_intervals(
+            arr.view(kdt),
+            1,
+            start,
+            stride,
+            np.zeros(1, np.int64),
+            (top, ~top | top, inf, neg, pos, ninf, pinf),
+            np.array(qs),
+            sigmas,
+            whole,
+            1 / _range_select.KEEP_SHARE,
+            np.empty(n, kdt),
+            out,
+        )
+    got = None if found < 2 else _range_select._merge([tuple(iv) for iv in out.tolist()])
+    assert found == -1 or found == keys.size
+    assert got == want
