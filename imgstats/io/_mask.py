@@ -239,20 +239,14 @@ def open_mask(path, facts, storage_options=None) -> MaskArray | None:
     UnreadableImage
         A mask whose header cannot be read, or which does not fit the image.
     """
-    import tifffile
+    from ._tiff import mask_file, mask_place
 
     height, width = facts.shape[:2]
-    if facts.mask_page is not None:
-        where, index, what = path, facts.mask_page, "has a corrupt mask"
-    else:
-        where, index, what = facts.sidecar, 0, "is not a readable mask"
-        if where is None:
-            return None
-    with (
-        open_source(where, storage_options) as fh,
-        decoding(where, what),
-        tifffile.TiffFile(GuardedFile(fh, where)) as tif,
-    ):
+    place = mask_place(path, facts)
+    if place is None:
+        return None
+    where, index, fault = place
+    with mask_file(where, storage_options, fault) as tif:
         mpage = tif.pages[index]
         axes = mpage.axes
         shape = dict(zip(axes, mpage.shape, strict=True))

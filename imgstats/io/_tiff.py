@@ -300,7 +300,7 @@ def _check_sidecar(source, shape, pixel_limit: int | None, storage_options=None)
     found = _tiff_sidecar(source, storage_options)
     if found is None:
         return None
-    with _mask_file(found, storage_options) as tif:
+    with mask_file(found, storage_options, _SIDECAR_FAULT) as tif:
         if not len(tif.pages) or not hasattr(tif.pages[0], "axes"):
             raise UnreadableImage(f"{describe(found)} holds no mask (no page)")
         mpage = tif.pages[0]
@@ -331,16 +331,32 @@ def _tiff_sidecar(source, storage_options=None) -> str | None:
     return found[0]
 
 
+#: What a mask's decoding failure says of the file that holds it.
+_PAGE_FAULT, _SIDECAR_FAULT = "has a corrupt mask", "is not a readable mask"
+
+
+def mask_place(path, facts: TiffFacts) -> tuple[str, int, str] | None:
+    """``(where, page, fault)``: the file holding a TIFF page's dataset mask (``path`` for
+    an internal mask page, else its ``.msk`` sidecar, ``facts.sidecar``), the mask's page
+    in it, and what a decoding failure says of that file; ``None`` without a mask."""
+    if facts.mask_page is not None:
+        return path, facts.mask_page, _PAGE_FAULT
+    if facts.sidecar is None:
+        return None
+    return facts.sidecar, 0, _SIDECAR_FAULT
+
+
 @contextmanager
-def _mask_file(found, storage_options):
-    """A ``.msk`` sidecar (a path or URL) open as a ``tifffile.TiffFile``, its failures
-    mapped (a corrupt mask, or a store's error while it is read)."""
+def mask_file(where, storage_options, fault: str):
+    """The file ``where`` that holds a mask (a path or URL, :func:`mask_place`) open as a
+    ``tifffile.TiffFile``, its failures mapped (``fault``: a corrupt mask, or a store's
+    error while it is read)."""
     import tifffile
 
     with (
-        open_source(found, storage_options) as fh,
-        decoding(found, "is not a readable mask"),
-        tifffile.TiffFile(GuardedFile(fh, found)) as tif,
+        open_source(where, storage_options) as fh,
+        decoding(where, fault),
+        tifffile.TiffFile(GuardedFile(fh, where)) as tif,
     ):
         yield tif
 
@@ -755,22 +771,13 @@ def read_mask(path, facts: TiffFacts, storage_options=None) -> np.ndarray | None
     UnreadableImage
         A mask that cannot be decoded or does not fit the image.
     """
-    import tifffile
-
     height, width = facts.shape[:2]
-    if facts.mask_page is not None:
-        with (
-            open_source(path, storage_options) as fh,
-            decoding(path, "has a corrupt mask"),
-            tifffile.TiffFile(GuardedFile(fh, path)) as tif,
-        ):
-            mask = tif.pages[facts.mask_page].asarray()
-    else:
-        if facts.sidecar is None:
-            return None
-        with _mask_file(facts.sidecar, storage_options) as tif:
-            mask = tif.pages[0].asarray()
-    mask = np.asarray(mask)
+    place = mask_place(path, facts)
+    if place is None:
+        return None
+    where, index, fault = place
+    with mask_file(where, storage_options, fault) as tif:
+        mask = np.asarray(tif.pages[index].asarray())
     if mask.ndim == 3:
         mask = mask[..., 0] if mask.shape[-1] <= 4 else mask[0]
     if mask.shape != (height, width):
