@@ -356,13 +356,13 @@ class PolygonLayer:
 class _Layout:
     """What gives each pixel its zones: a label image, or polygons (rings per feature)."""
 
-    def __init__(self, kind, labels=None, background=None, features=None, ids=None):
+    def __init__(self, kind, labels=None, background=None, features=None, ids=None, unsigned=False):
         self.kind = kind
         self.labels = labels
         self.background = background
         self.layer = features  # a _raster.Layer of the polygons
         self.ids = ids
-        self.unsigned = False  # uint64 labels, shifted to int64 (see _shifted)
+        self.unsigned = unsigned  # uint64 labels, shifted to int64 (see _shifted)
 
 
 def _is_polygons(zones) -> bool:
@@ -541,9 +541,7 @@ def _zones(
             f"the label image's shape {tuple(labels.shape)} is not the image's (y, x) shape "
             f"{(height, width)}"
         )
-    layout = _Layout("labels", labels=labels, background=background)
-    layout.unsigned = unsigned
-    return layout
+    return _Layout("labels", labels=labels, background=background, unsigned=unsigned)
 
 
 def _label_array(zones, io_options, background):
