@@ -223,13 +223,18 @@ def pnm_samples(img: Image.Image, source) -> np.ndarray:
         data = img.fp.read(count * stored.itemsize)
     if len(data) < count * stored.itemsize:
         raise UnreadableImage(
-            f"{describe(source) if source else 'this image'} is truncated: it holds "
+            f"{_what(source)} is truncated: it holds "
             f"{len(data) // stored.itemsize} of its {count} samples"
         )
     values = np.frombuffer(data, stored)
     top, dtype = (65535, np.int32 if bands == 1 else np.uint16) if maxval > 255 else (255, np.uint8)
     scaled = np.minimum(np.round(values / maxval * top), top).astype(dtype)
     return scaled.reshape((height, width, bands) if bands > 1 else (height, width))
+
+
+def _what(source) -> str:
+    """How a message names the image: its source, else "this image" (a PIL image of none)."""
+    return describe(source) if source else "this image"
 
 
 def pillow_header(img: Image.Image, source=None) -> dict:
@@ -291,7 +296,7 @@ def pillow_to_array(
         if img.mode not in ("P", "PA"):
             from ._meaning import not_a_palette
 
-            what = describe(source) if source else "this image"
+            what = _what(source)
             if img.format == "GIF" and img.tell() > 0:
                 raise InvalidOption(
                     f"palette='index' cannot read frame {img.tell()} of {what}: Pillow decodes "
@@ -381,7 +386,7 @@ def _load(img: Image.Image, source) -> None:
         img.load()
     core = getattr(img, "im", None)
     if core is not None and core.mode != img.mode:
-        what = describe(source) if source else "this image"
+        what = _what(source)
         frame = f"frame {img.tell()} of " if getattr(img, "n_frames", 1) > 1 else ""
         raise UnreadableImage(
             f"{frame}{what} cannot be decoded: Pillow decodes it as {core.mode} pixels of a "
