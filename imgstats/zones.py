@@ -139,6 +139,8 @@ def zonal(
         image's own CRS, placed by its GeoTIFF transform (``affine``). Any other
         (``"EPSG:4326"``, ``"OGC:CRS84"`` for RFC 7946 GeoJSON in lon/lat): reprojected to
         the image's CRS with pyproj (the ``geo`` extra), always in x, y (lon, lat) order.
+        A GeoDataFrame's or GeoSeries' own CRS is its coordinates': a ``crs=`` naming
+        another is refused.
     max_zones : int, optional
         The most zones allowed (default :data:`MAX_ZONES`).
     scheduler : optional
@@ -197,7 +199,7 @@ def zonal(
     # count is always a column: asking for it adds nothing
     names = list(dict.fromkeys(f.name for f in parsed if f.kind != "count"))
     limit = _max_zones(max_zones)
-    from ._shapely import shapely_layer
+    from ._shapely import ShapelyLayer, shapely_layer
 
     # shapely geometries read whole (shapely 2's vectorized functions); other geometries,
     # geopandas frames and series of them, fiona features: their GeoJSON
@@ -209,12 +211,16 @@ def zonal(
     values, dtype, nb, nodata, valid = _values(source, band, scheduler, io_options)
     height, width = int(values.shape[0]), int(values.shape[1])
     to_pixels = None
+    declared = declared_crs(zones)
+    # a frame's crs is its own (geopandas' set_crs refuses to replace it); a crs member, GDAL's
+    # -s_srs overrides
+    frame_crs = declared if isinstance(zones, ShapelyLayer) else None
     if crs is None:
-        crs = declared_crs(zones)
+        crs = declared
     if crs is not None:
         if not _is_polygons(zones):
             raise InvalidOption("crs= applies to polygons, not to label images")
-        to_pixels = map_to_pixels(source, crs, io_options)
+        to_pixels = map_to_pixels(source, crs, io_options, frame_crs=frame_crs)
     elif not _is_polygons(zones):
         check_same_grid(source, zones, io_options)
     layout = _zones(zones, height, width, background, id_property, limit, io_options, to_pixels)
@@ -413,17 +419,20 @@ def declared_crs(zones) -> str | None:
     return name
 
 
-def map_to_pixels(source, crs, io_options=None):
+def map_to_pixels(source, crs, io_options=None, frame_crs=None):
     """A function ``(n, 2) map coordinates -> (n, 2) pixel coordinates`` for ``source``.
 
     ``crs`` is ``"raster"`` (the image's own CRS) or any CRS pyproj knows, reprojected to
     the image's (see :func:`zonal`). Pixel ``(col, row)`` is that of the pixels' corners, so
-    a pixel's centre is ``(col + 0.5, row + 0.5)`` as for pixel coordinates.
+    a pixel's centre is ``(col + 0.5, row + 0.5)`` as for pixel coordinates. ``frame_crs``
+    is the CRS a GeoDataFrame or GeoSeries of the coordinates names, which ``crs`` must not
+    contradict.
 
     Raises
     ------
     InvalidOption
-        The image has no georeferencing, the CRS is unknown, pyproj is missing.
+        The image has no georeferencing, the CRS is unknown, pyproj is missing, ``crs``
+        names another CRS than ``frame_crs``.
     """
     from .io._geo import _same_crs, georeference_of, transformer
 
@@ -439,6 +448,8 @@ def map_to_pixels(source, crs, io_options=None):
         )
     if crs.strip().lower() == "raster":
         crs = None
+    if frame_crs is not None:
+        _check_frame_crs(frame_crs, crs, geo.epsg)
     project = None if _same_crs(crs, geo.epsg) else transformer(crs, geo.epsg)
     inv = ~geo.transform
 
@@ -452,6 +463,36 @@ def map_to_pixels(source, crs, io_options=None):
         return np.column_stack((xs * inv.a + ys * inv.b + inv.c, xs * inv.d + ys * inv.e + inv.f))
 
     return to_pixels
+
+
+def _check_frame_crs(frame_crs: str, crs: str | None, epsg: int | None) -> None:
+    """Refuse ``crs=`` (``None``: the image's own CRS, EPSG ``epsg``) that names another CRS
+    than the frame's: lon/lat read as metres fell off the image, every zone count 0."""
+    said = f"EPSG:{epsg}" if crs is None else crs
+    if crs is None and epsg is None:
+        return  # the image's CRS is unknown: nothing to contradict, the caller is trusted
+    if _crs_equal(frame_crs, said):
+        return
+    which = "crs='raster' says the image's" if crs is None else f"crs={crs!r} says"
+    raise InvalidOption(
+        f"the GeoDataFrame (or GeoSeries) is in {frame_crs}, but {which} {said}: leave out "
+        f"crs= to reproject it from its own CRS, or, if its coordinates really are in {said}, "
+        f"say so with gdf.set_crs({said!r}, allow_override=True) (for pixel coordinates, "
+        "set_crs(None, allow_override=True) and no crs=)"
+    )
+
+
+def _crs_equal(a: str, b: str) -> bool:
+    """Whether two CRS names are one CRS (axis order aside: coordinates are always x, y)."""
+    try:
+        from pyproj import CRS
+        from pyproj.exceptions import CRSError
+    except ImportError:  # no pyproj: reprojection will say so; only equal names are one CRS
+        return a.strip().upper() == b.strip().upper()
+    try:
+        return CRS.from_user_input(a).equals(CRS.from_user_input(b), ignore_axis_order=True)
+    except (CRSError, TypeError, ValueError):
+        raise InvalidOption(f"unknown CRS {b!r}: use e.g. 'EPSG:4326'") from None
 
 
 #: How far (in the image's pixels) a label raster's corners may lie from the image's.
