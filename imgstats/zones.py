@@ -1409,4 +1409,6 @@ def _frame(layout: _Layout, zones, counts, cols, names, dtype):
                 col[empty] = pd.NA
         frame[name] = col
     frame["count"] = counts.astype(np.int64)
-    return pd.DataFrame(frame, index=index)
+    out = pd.DataFrame(frame, index=index)
+    out.attrs["dtype"] = np.dtype(dtype).name  # the samples' type, which a NaN column hides
+    return out
