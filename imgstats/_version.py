@@ -1,3 +1,42 @@
-"""The version of imgstats, in a module of its own so that any module may import it."""
+"""The version of imgstats, in a module of its own so that any module may import it.
+
+:data:`__version__` names the release; :func:`fingerprint` names the code that answers, for
+the caches whose answers outlive a process (ETags, Redis keys, the thumbnail folder).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from pathlib import Path
 
 __version__ = "0.1.0"
+
+
+@functools.cache
+def fingerprint() -> str:
+    """The release and a digest of the package's code as installed: ``"0.1.0+<16 hex>"``.
+
+    Answers cached beyond a process (a client's ``ETag``, a summary in Redis, a thumbnail in
+    the gallery's folder) are keyed by it rather than by the release alone: any change of
+    the code, released or not, installed from a wheel or editable, gives new keys, so no
+    client or cache keeps an answer of other code. Computed once per process, on first use
+    (the service's app factory asks at start-up, before the files could change under it).
+    """
+    return f"{__version__}+{code_digest(Path(__file__).parent)[:16]}"
+
+
+def code_digest(package: Path) -> str:
+    """The SHA-256 of the ``.py`` files under ``package``: their paths relative to it (in
+    ``/`` form, sorted) and their bytes; not mtimes, bytecode or where the package lies.
+
+    About 1.3 MB in 70 files: under 5 ms, once per process.
+    """
+    digest = hashlib.sha256()
+    names = (path.relative_to(package) for path in package.rglob("*.py"))
+    for name in sorted(n.as_posix() for n in names if "__pycache__" not in n.parts):
+        data = (package / name).read_bytes()
+        # each file framed by its name and length: moving bytes between files changes it too
+        digest.update(f"{name}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()

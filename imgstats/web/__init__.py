@@ -246,6 +246,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     imgstats.InvalidOption
         For a setting of the wrong type.
     """
+    from .._version import fingerprint
     from ._target import check_target
     from .api import bp as api_bp
     from .api import check_body
@@ -260,6 +261,9 @@ def create_app(config: Mapping | None = None) -> Flask:
     app.url_map.merge_slashes = False
     _load(app.config, config)
 
+    # the code's fingerprint (ETags, Redis keys) read at start-up, from the files the
+    # process starts with, not at a first request that a deployment replacing them follows
+    fingerprint()
     service = ImageService(app.config)
     app.extensions["imgstats"] = service
     if app.config["WARMUP"]:

@@ -19,6 +19,7 @@ from werkzeug import exceptions
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
 
 from .. import __version__
+from .._version import fingerprint
 from ..errors import ImageNotFound, InvalidOption, UnknownFunction
 from ..functions import NAMED_FUNCTIONS, with_method, with_scaled
 from ._conditional import check_preconditions, conditional
@@ -556,8 +557,9 @@ def image_info(image: str):
     info = _finite(_service().info(image))
     response = Response(_dumps(info), mimetype="application/json")
     response.headers["Cache-Control"] = "no-cache"
-    # with the release, whose header facts may differ (a field more, another nodata)
-    tag = f"{__version__}\0{info['version']}"
+    # with the code's fingerprint: other code's header facts may differ (a field more,
+    # another nodata)
+    tag = f"{fingerprint()}\0{info['version']}"
     response.set_etag(hashlib.sha256(tag.encode()).hexdigest()[:32])
     return conditional(response)
 
@@ -630,10 +632,10 @@ def _number(value):
 
 
 def _etag(store: str, answer, band, method=None, scaling=(False, None, None)) -> str:
-    """The ``ETag`` of an answer: what it is of, and the imgstats release, whose answer to
-    the same question may differ (a 304 would keep the release before's)."""
+    """The ``ETag`` of an answer: what it is of, and the fingerprint of imgstats' code,
+    whose answer to the same question may differ (a 304 would keep the code before's)."""
     text = (
-        f"{__version__}\0{store}\0{answer.name}\0{answer.version}\0{answer.funcs}\0{band}"
+        f"{fingerprint()}\0{store}\0{answer.name}\0{answer.version}\0{answer.funcs}\0{band}"
         f"\0{answer.page}"
         f"\0{sorted(answer.region.items())}\0{method}\0{scaling}"
     )

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._codec import CorruptSummary
-from .._version import __version__
+from .._version import fingerprint
 from ..summary import Summary, summary_arrays
 from ._limits import check_request
 
@@ -410,12 +410,13 @@ class RedisLayer:
     def key(self, key: tuple) -> str:
         """The Redis key of a cache key (may ask Redis for the deployment's salt once).
 
-        The imgstats release is part of it: Redis outlives the workers, and a release may
-        count other samples (which pixels are valid, what a band means), so a new release
-        never reads the summaries of the one before, nor they its own.
+        imgstats' code is part of it (:func:`~imgstats._version.fingerprint`, the release
+        and a digest of the package's files): Redis outlives the workers, and other code may
+        count other samples (which pixels are valid, what a band means), so a new release, or
+        any change of the code, never reads the summaries of the code before, nor they its own.
         """
         name_key = self._name_key or self._salt()  # a CACHE_KEY, else the salt
-        named = f"{__version__}\0{key!r}".encode()
+        named = f"{fingerprint()}\0{key!r}".encode()
         digest = hmac.new(name_key, named, hashlib.sha256).hexdigest()
         return f"{self.prefix}summary:{digest}"
 

@@ -42,7 +42,7 @@ from flask import (
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import BuildError
 
-from .. import __version__
+from .._version import fingerprint
 from ..errors import (
     Busy,
     ImageNotFound,
@@ -581,14 +581,14 @@ _PICTURES = {"thumb": ("GALLERY_THUMB_SIZE", 75), "preview": ("GALLERY_PREVIEW_S
 
 def _picture_token(version: str, kind: str) -> str:
     """The ``ETag`` and ``?v=`` of a picture route's answer: the image's version and a digest
-    of how the route renders it (imgstats' version, the size setting, the quality).
+    of how the route renders it (imgstats' code fingerprint, the size setting, the quality).
 
     The bare version kept a browser's picture (cached a year under ``?v=``, or revalidated
     by its ``ETag``) after a new size setting or an imgstats whose rendering differs: the
     same version, so the same URL and a 304.
     """
     setting, quality = _PICTURES[kind]
-    how = f"{__version__}|{kind}|{current_app.config[setting]}|{quality}"
+    how = f"{fingerprint()}|{kind}|{current_app.config[setting]}|{quality}"
     return f"{version}.{hashlib.sha256(how.encode()).hexdigest()[:12]}"
 
 
@@ -607,8 +607,8 @@ def _render_key(image: str, version: str, kind: str, size: int, quality: int) ->
         return None
     # the store's address keeps two stores with the same file names apart in a shared folder
     store = getattr(getattr(_service(), "store", None), "url", "")
-    # imgstats' version: the folder outlives the process, and a new release may render anew
-    return (store, __version__, kind, size, quality, image, version)
+    # imgstats' code: the folder outlives the process, and other code may render anew
+    return (store, fingerprint(), kind, size, quality, image, version)
 
 
 class _Changed(Exception):

@@ -1,0 +1,88 @@
+"""The code's fingerprint, which keys every answer that outlives a process, and the release.
+
+ETags, Redis keys and the thumbnail folder's keys took the release alone: code changed
+without a new ``__version__`` (an unreleased fix, a forgotten bump) kept the answers of the
+code before, in clients and in Redis. They now take :func:`imgstats._version.fingerprint`:
+the release and a digest of the package's ``.py`` files, the same in every process that
+runs the same files (gunicorn's workers, a wheel or an editable install) wherever they lie.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import shutil
+import tomllib
+from pathlib import Path
+
+import pytest
+
+import imgstats
+from imgstats._version import code_digest, fingerprint
+
+PACKAGE = Path(imgstats.__file__).parent
+ROOT = PACKAGE.parent
+
+
+def _code_only(folder: str, names: list[str]) -> set[str]:
+    """Of a folder being copied, the names to leave out: bytecode and non-code files."""
+    return {
+        n for n in names if n == "__pycache__" or (Path(folder, n).is_file() and n[-3:] != ".py")
+    }
+
+
+@pytest.fixture
+def copy(tmp_path):
+    """``copy(name) -> Path``: the package's ``.py`` files copied under ``tmp_path/name``."""
+
+    def make(name: str) -> Path:
+        target = tmp_path / name / "imgstats"
+        shutil.copytree(PACKAGE, target, ignore=_code_only)
+        return target
+
+    return make
+
+
+def test_the_fingerprint_is_the_release_and_the_digest_of_the_installed_code():
+    assert fingerprint() == f"{imgstats.__version__}+{code_digest(PACKAGE)[:16]}"
+
+
+def test_one_byte_more_in_any_file_changes_the_digest(copy):
+    before = code_digest(copy("a"))
+    other = copy("b")
+    with (other / "web" / "api.py").open("ab") as f:
+        f.write(b"\n")
+    assert code_digest(other) != before
+
+
+def test_a_file_renamed_or_bytes_moved_between_files_change_the_digest(copy):
+    before = code_digest(copy("a"))
+    renamed = copy("b")
+    (renamed / "_codec.py").rename(renamed / "_codecs.py")
+    assert code_digest(renamed) != before
+    moved = copy("c")  # the last line of one file moved to the start of the next
+    first, second = moved / "_blocks.py", moved / "_cluster.py"
+    head, tail = first.read_bytes().rstrip(b"\n").rsplit(b"\n", 1)
+    first.write_bytes(head + b"\n")
+    second.write_bytes(tail + b"\n" + second.read_bytes())
+    assert code_digest(moved) != before
+
+
+def test_the_digest_ignores_place_mtimes_bytecode_and_other_files(copy):
+    # gunicorn's workers, two servers or a wheel and a checkout must agree on the same code
+    same = copy("a")
+    assert code_digest(same) == code_digest(PACKAGE)
+    for path in same.rglob("*.py"):
+        os.utime(path, (0, 0))
+    (same / "__pycache__").mkdir(exist_ok=True)
+    (same / "__pycache__" / "api.cpython-311.pyc").write_bytes(b"\0" * 16)
+    (same / "__pycache__" / "stale.py").write_bytes(b"x = 1\n")
+    (same / "notes.txt").write_text("not code")
+    assert code_digest(same) == code_digest(PACKAGE)
+
+
+def test_the_release_has_one_value_everywhere():
+    # pyproject's version names the wheel; __version__ names the answers' release
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["version"] == imgstats.__version__
+    assert importlib.metadata.version("imgstats") == imgstats.__version__
