@@ -28,7 +28,7 @@ from ._guard import GuardedFile, check_pixels, decoding
 from ._limits import DEFAULT_PIXEL_LIMIT, check_pixel_limit, pixel_limit_default
 from ._meaning import Meaning, tiff_meaning
 from ._open import _is_tiff, open_image
-from ._pam import pillow_pam_nodata
+from ._pam import pillow_pam
 from ._pillow import grey_key, open_pillow, pillow_header, pillow_preview
 from ._plan import ReadPlan, open_plan, with_validity
 from ._sources import describe, is_url, open_source
@@ -87,7 +87,7 @@ def read_header(fh, source, *, page: int = 0, storage_options: dict | None = Non
         (``"internal"``, ``"sidecar"``, ``"nodata"``, ``"alpha"`` or ``None``, GDAL's
         order) and ``nodata_problem`` (why the statistics refuse the image: an ``.aux.xml``
         gives its bands different nodata values; ``None`` when they do not) --, ``scales``
-        (each band's ``[scale, offset]`` from GDAL_METADATA, what
+        (each band's ``[scale, offset]`` from GDAL_METADATA or an ``.aux.xml``, what
         ``scaled=True`` applies; ``None`` without), and where it lies -- ``crs``
         (``"EPSG:32633"``), ``transform`` (rasterio's ``a, b, c, d, e, f``) and ``bounds``
         (``left, bottom, right, top``), each ``None`` without georeferencing. GDAL's
@@ -273,12 +273,13 @@ def _opened(raw, source, pixel_limit, page, storage_options=None):
         return
     with open_pillow(fh, source, pixel_limit, page) as img:
         header = pillow_header(img, source)
-        nodata, problem = grey_key(img), None  # a PNG's own grey comes before an .aux.xml's
-        if nodata is None:
-            bands, dtype = header["bands"], header["dtype"]
-            nodata, problem = pillow_pam_nodata(img.mode, source, bands, dtype, storage_options)
+        bands, dtype = header["bands"], header["dtype"]
+        nodata, problem, scales = pillow_pam(img.mode, source, bands, dtype, storage_options)
+        if grey_key(img) is not None:  # a PNG's own grey comes before an .aux.xml's
+            nodata, problem = grey_key(img), None
         header.update(_validity_header(None, header["bands"], source, nodata, problem))
-        header.update({"crs": None, "transform": None, "bounds": None, "scales": None})
+        scales = None if scales is None else [list(pair) for pair in scales]
+        header.update({"crs": None, "transform": None, "bounds": None, "scales": scales})
         yield header, partial(pillow_preview, img, source)
 
 

@@ -120,11 +120,14 @@ def open_image(
             "page": page,
             "pages": pillow_header(img, source)["pages"],  # frames: as read_header counts them
         }
-        if key is not None:
+        # indices (palette="index") are the stored samples: the nodata applies to them
+        mode = "L" if palette == "index" else img.mode
+        _with_pam(attrs, source, mode, bands, arr.dtype, storage_options)
+        if key is not None:  # a PNG's own transparent grey comes before an .aux.xml's
             attrs["nodata"] = key  # where an image's nodata travels (see with_validity)
-        else:  # indices (palette="index") are the stored samples: the nodata applies to them
-            mode = "L" if palette == "index" else img.mode
-            _with_pam_nodata(attrs, source, mode, bands, arr.dtype, storage_options)
+            attrs.pop("nodata_problem", None)
+        if img.mode in ("P", "PA"):
+            attrs.pop("scales", None)  # a palette has no scale, its indices neither
     if chunks is not None:
         import dask.array as da
 
@@ -132,16 +135,18 @@ def open_image(
     return _with_options(_data_array(arr, bands, attrs), raw, nodata, palette)
 
 
-def _with_pam_nodata(attrs: dict, source, mode: str, bands, dtype, storage_options) -> None:
-    """Record in ``attrs`` the nodata value of an ``.aux.xml`` beside an image decoded by
-    Pillow (:func:`~._pam.pillow_pam_nodata`), or why none applies."""
-    from ._pam import pillow_pam_nodata
+def _with_pam(attrs: dict, source, mode: str, bands, dtype, storage_options) -> None:
+    """Record in ``attrs`` the nodata value and the scales of an ``.aux.xml`` beside an image
+    decoded by Pillow (:func:`~._pam.pillow_pam`), or why no nodata value applies."""
+    from ._pam import pillow_pam
 
-    nodata, problem = pillow_pam_nodata(mode, source, bands, dtype, storage_options)
+    nodata, problem, scales = pillow_pam(mode, source, bands, dtype, storage_options)
     if nodata is not None:
         attrs["nodata"] = nodata
     if problem is not None:
         attrs["nodata_problem"] = problem
+    if scales is not None:  # each band's (scale, offset), as GDAL's metadata
+        attrs["scales"] = [list(pair) for pair in scales]
 
 
 def checked_chunks(chunks, shape, dtype) -> tuple:

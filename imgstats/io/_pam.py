@@ -180,19 +180,40 @@ def pam_nodata(pam: dict, source, colours: int, dtype, nodata):
     return values[0], None
 
 
-def pillow_pam_nodata(mode: str, source, bands, dtype, storage_options: dict | None = None):
-    """``(nodata, problem)`` of an image decoded by Pillow (GDAL's PAM: a PNG or JPEG
-    written with ``-a_nodata``) once an ``.aux.xml`` beside it is read, as its stored samples
-    hold it (:func:`~._valid.stored_nodata`); ``(None, None)`` for a Pillow ``mode`` whose
+def pam_scales(pam: dict, nbands: int, scales=None):
+    """Each of ``nbands`` bands' ``(scale, offset)`` once the bands of an ``.aux.xml``,
+    ``pam`` (:func:`pam_bands`), are read: a band's ``Scale`` and ``Offset`` there take the
+    place of the file's pair, ``scales`` (as in GDAL); ``scales`` as it is otherwise."""
+    if not any(b.scale is not None or b.offset is not None for b in pam.values()):
+        return scales
+    pairs = list(scales or ((1.0, 0.0),) * nbands)
+    for b, band in pam.items():
+        if b < nbands and (band.scale is not None or band.offset is not None):
+            # GDAL takes the band's pair from PAM whole: a missing one is 1 (or 0) there
+            pairs[b] = (
+                1.0 if band.scale is None else band.scale,
+                0.0 if band.offset is None else band.offset,
+            )
+    return tuple(pairs)
+
+
+def pillow_pam(mode: str, source, bands, dtype, storage_options: dict | None = None):
+    """``(nodata, problem, scales)`` of an image decoded by Pillow (GDAL's PAM: a PNG or
+    JPEG written with ``-a_nodata`` or ``-a_scale``) once an ``.aux.xml`` beside it is read:
+    its nodata as its stored samples hold it (:func:`~._valid.stored_nodata`), why none
+    applies, and each band's ``(scale, offset)`` (``None`` without any), as rasterio's
+    ``scales`` and ``offsets`` give them. ``(None, None, None)`` for a Pillow ``mode`` whose
     decoded samples are not the stored ones (1-bit, paletted colours). The statistics and
-    the header facts both take it from here."""
+    the header facts both take them from here."""
     if mode in ("1", "P", "PA"):
-        return None, None
+        return None, None, None
     import numpy as np
 
     from ._valid import stored_nodata
 
     bands, dtype = list(bands), np.dtype(dtype)
     colours = len(bands) - 1 if len(bands) > 1 and bands[-1] == "A" else len(bands)
-    nodata, problem = pam_nodata(pam_bands(source, storage_options), source, colours, dtype, None)
-    return (None if nodata is None else stored_nodata(nodata, dtype)), problem
+    pam = pam_bands(source, storage_options)
+    nodata, problem = pam_nodata(pam, source, colours, dtype, None)
+    nodata = None if nodata is None else stored_nodata(nodata, dtype)
+    return nodata, problem, pam_scales(pam, len(bands))

@@ -420,21 +420,13 @@ def _pam_nodata(pam: dict, source, tpage, meaning: Meaning, nodata):
 
 def _pam_scales(tpage, scales, nbands: int, pam: dict):
     """Each band's ``(scale, offset)`` once the bands of an ``.aux.xml`` beside the first
-    image, ``pam`` (:func:`_pam_of`), are read: a band's ``Scale`` and ``Offset`` there take
-    the place of GDAL_METADATA's pair (as in GDAL); ``scales`` as it is otherwise."""
+    image, ``pam`` (:func:`_pam_of`), are read (:func:`~._pam.pam_scales`), for a page whose
+    bands are its samples; ``scales`` as it is otherwise."""
+    from ._pam import pam_scales
+
     if nbands != int(tpage.samplesperpixel):
         return scales
-    if not any(b.scale is not None or b.offset is not None for b in pam.values()):
-        return scales
-    pairs = list(scales or ((1.0, 0.0),) * nbands)
-    for b, band in pam.items():
-        if b < nbands and (band.scale is not None or band.offset is not None):
-            # GDAL takes the band's pair from PAM whole: a missing one is 1 (or 0) there
-            pairs[b] = (
-                1.0 if band.scale is None else band.scale,
-                0.0 if band.offset is None else band.offset,
-            )
-    return tuple(pairs)
+    return pam_scales(pam, nbands, scales)
 
 
 def _raw_ascii(tif, tag, limit: int = 4096):

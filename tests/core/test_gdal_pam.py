@@ -165,6 +165,43 @@ def test_an_aux_xml_nodata_beside_a_png(tmp_path, kind, pam, how):
     check_all({f: got[f] for f in ("mean", "median")}, want, ["mean", "median"])
 
 
+@pytest.mark.parametrize("kind", ["grey", "grey-trns", "grey16", "rgb", "jpeg"])
+@pytest.mark.parametrize("how", ["path", "chunks", "open_image"])
+def test_an_aux_xml_scale_and_offset_beside_a_png_or_jpeg(tmp_path, kind, how):
+    # gdal_translate -of PNG -a_scale 0.5 -a_offset 3 writes them there, and rasterio's
+    # scales and offsets read them: scaled=True gave the stored values (max 10, not 8)
+    grey = (np.arange(H * W).reshape(H, W) % 11).astype(np.uint8)
+    name, pam = "a.png", _band(1, Scale=0.5, Offset=3, NoDataValue=4)
+    if kind == "grey-trns":
+        _png(tmp_path / name, grey, transparency=2)  # its own grey is its nodata
+    elif kind == "grey16":
+        _png(tmp_path / name, grey.astype(np.uint16) * 1000)
+    elif kind in ("rgb", "jpeg"):
+        name = "a.jpg" if kind == "jpeg" else name
+        pam = "".join(_band(b, Scale=0.5, Offset=3) for b in (1, 2, 3))
+        rgb = np.stack([grey * 20, grey[::-1] * 20, grey * 10], -1)
+        _png(tmp_path / name, rgb, **({"quality": 95} if kind == "jpeg" else {}))
+    else:
+        _png(tmp_path / name, grey)
+    path = tmp_path / name
+    (tmp_path / (name + ".aux.xml")).write_text(f"<PAMDataset>{pam}</PAMDataset>")
+    with rasterio.open(path) as src:
+        assert set(src.scales) == {0.5} and set(src.offsets) == {3.0}
+        values, valid = src.read().astype(np.float64), src.read_masks() > 0
+    if kind == "jpeg":  # Pillow's libjpeg-turbo and GDAL's libjpeg round some pixels apart
+        from PIL import Image
+
+        values = np.moveaxis(np.asarray(Image.open(path)), -1, 0).astype(np.float64)
+    want = values[valid] * 0.5 + 3
+    source = imgstats.open_image(path) if how == "open_image" else path
+    kw = {"chunks": 17} if how == "chunks" else {}
+    got = imgstats.compute(source, FUNCS[:1] + FUNCS[2:], scaled=True, **kw)
+    assert got["count"] == want.size
+    check_all({f: got[f] for f in FUNCS[2:]}, want, FUNCS[2:])
+    with open(path, "rb") as fh:
+        assert imgstats.io.read_header(fh, path)["scales"] == [[0.5, 3.0]] * values.shape[0]
+
+
 @pytest.mark.parametrize(
     ("dtype", "nodata"),
     [
