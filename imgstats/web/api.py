@@ -77,7 +77,7 @@ def stats(image: str, func: str):
     """
     if (repeated := _repeated(image, func)) is not None:
         return repeated
-    _check_query(GET_PARAMETERS)
+    check_query(GET_PARAMETERS)
     band = _band(request.args.get("band"))
     page = check_page(request.args.get("page"))
     window = request.args.get("window")
@@ -154,7 +154,7 @@ GET_PARAMETERS = {
 POST_PARAMETERS: set[str] = set()
 
 
-def _check_query(known, none: str = "none") -> None:
+def check_query(known, none: str = "none") -> None:
     """Refuse a query parameter the route does not take, or one given twice, naming it (400):
     of ``?band=0&band=1`` only the first would count, silently. ``none`` says what a route
     that takes none offers instead."""
@@ -163,7 +163,12 @@ def _check_query(known, none: str = "none") -> None:
         shown = ", ".join(repr(k[:40]) for k in unknown[:5])
         allowed = ", ".join(sorted(known)) or none
         raise InvalidOption(f"unknown query parameter(s) {shown}: this route takes {allowed}")
-    repeated = sorted(k for k, values in request.args.lists() if len(values) > 1)
+    check_once()
+
+
+def check_once() -> None:
+    """Refuse a query parameter given twice, naming it (400): one rule for every route."""
+    repeated = sorted(k[:40] for k, values in request.args.lists() if len(values) > 1)
     if repeated:
         shown = ", ".join(repr(k) for k in repeated)
         raise InvalidOption(f"query parameter(s) {shown} given more than once: give each once")
@@ -186,7 +191,7 @@ def stats_many(image: str):
     "method": "linear"}``; only ``funcs`` is required. Bodies over ``MAX_CONTENT_LENGTH``
     bytes get 413.
     """
-    _check_query(POST_PARAMETERS, "none: the options go in the JSON body")
+    check_query(POST_PARAMETERS, "none: the options go in the JSON body")
     fields = _json_body()
     funcs = _funcs(fields.get("funcs"))
     method = fields.get("method")
@@ -537,7 +542,7 @@ def _body(answer, band, method=None, scaling=(False, None, None)) -> bytes:
 @_route("/api/images")
 def images():
     """The image names in the store, read live."""
-    _check_query(())
+    check_query(())
     names = _service().list_images()
     response = jsonify(images=names, count=len(names))
     response.headers["Cache-Control"] = "no-cache"
@@ -553,7 +558,7 @@ def image_info(image: str):
     if is_pattern(image):
         raise ImageNotFound("image facts are one image's: give a name, not a pattern")
     # ?page=1 was answered with the first page's facts, silently
-    _check_query((), "none: the facts are of the first page, and 'pages' counts them")
+    check_query((), "none: the facts are of the first page, and 'pages' counts them")
     info = _finite(_service().info(image))
     response = Response(_dumps(info), mimetype="application/json")
     response.headers["Cache-Control"] = "no-cache"

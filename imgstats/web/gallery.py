@@ -60,6 +60,7 @@ from . import _plots
 from ._conditional import conditional
 from ._settings import check_range, number
 from ._thumbs import MEDIA_TYPE, BackgroundRenders, RenderCache, default_folder
+from .api import check_once, check_query
 from .errors import status_of
 from .service import of_one_version
 from .store import cacheable, racy
@@ -292,6 +293,15 @@ def render_error(exc: Exception, status: int) -> Response:
 
 
 # -- pages ------------------------------------------------------------------------------------
+@bp.before_request
+def _once() -> None:
+    """A query parameter given twice is a 400 on gallery pages as on the API: of
+    ``?window=a&window=b`` the page showed the first, silently. The picture routes check
+    their own query, to answer an ``<img>`` with a placeholder."""
+    if request.endpoint not in ("gallery.thumb", "gallery.preview"):
+        check_once()
+
+
 @bp.get("/")
 def home():
     """What the service does, a way into the gallery and a health check."""
@@ -524,6 +534,7 @@ def thumb(image: str):
     """
     size = int(current_app.config["GALLERY_THUMB_SIZE"])
     try:
+        _picture_query()
         return _rendering(image, "thumb", size, 75)
     except ImgStatsError as exc:
         return _placeholder_or_raise(exc, size)
@@ -536,9 +547,16 @@ def preview(image: str):
     Errors are answered as for :func:`thumb`: a placeholder SVG with the error's status.
     """
     try:
+        _picture_query()
         return _preview(image)
     except ImgStatsError as exc:
         return _placeholder_or_raise(exc, int(current_app.config["GALLERY_PREVIEW_SIZE"]))
+
+
+def _picture_query() -> None:
+    """Refuse a query parameter but ``v`` (400): a picture is of the first page, whole, so
+    ``?page=1`` (or ``?band=``, ``?window=``) answered page 0's picture, silently."""
+    check_query({"v"}, "only v, the version token the gallery's links carry")
 
 
 def _preview(image: str) -> Response:
