@@ -439,7 +439,8 @@ def _candidates(plan, func, bands) -> tuple:
     from .functions import parse_function
 
     arr = plan.pixels
-    if plan.kind != "array" or not isinstance(arr, np.ndarray) or plan.dtype.kind != "f":
+    # a masked array's mask counts, which the strided look's kernel cannot read
+    if plan.kind != "array" or type(arr) is not np.ndarray or plan.dtype.kind != "f":
         return ()
     nb = plan.shape[2] if len(plan.shape) == 3 else 1
     if plan.dtype != np.float32 and (plan.dtype != np.float64 or nb != 1):
