@@ -305,8 +305,18 @@ def _normalize(config) -> None:
     from ._limits import slow_queue_default
     from ._settings import check_range, number
 
+    # the library reads IMGSTATS_PIXEL_LIMIT itself where no limit is passed: one it refuses
+    # ("1e9") must stop the service at start, not fail its workers as they boot
+    try:
+        default = pixel_limit_default()
+    except InvalidOption:
+        raise InvalidOption(
+            "invalid imgstats setting: PIXEL_LIMIT (IMGSTATS_PIXEL_LIMIT) must be a whole "
+            "number of pixels of 1 or more, in digits (the library reads it too), not "
+            f"{os.environ.get('IMGSTATS_PIXEL_LIMIT')!r}"
+        ) from None
     if config["PIXEL_LIMIT"] in (None, ""):
-        config["PIXEL_LIMIT"] = pixel_limit_default()
+        config["PIXEL_LIMIT"] = default
     config["PIXEL_LIMIT"] = number(config, "PIXEL_LIMIT", int)
     if config["DECODE_PIXELS"] in (None, ""):
         config["DECODE_PIXELS"] = 2 * config["PIXEL_LIMIT"]

@@ -346,16 +346,12 @@ class _suppress_oserror:
 
 
 def _queue_places() -> int:
-    """``SLOW_QUEUE`` as the app reads it (its default follows the decode budget)."""
-    from ..io import pixel_limit_default
-    from . import DEFAULTS
+    """``SLOW_QUEUE`` as the app reads it (its default follows the decode budget): read by
+    the app's own :func:`~imgstats.web.settings`, since ``int()`` of the environment's text
+    failed on ``IMGSTATS_PIXEL_LIMIT=1e9``, which the app takes, with a traceback."""
+    from . import settings
 
-    queue = os.environ.get("IMGSTATS_SLOW_QUEUE") or DEFAULTS["SLOW_QUEUE"]
-    if queue is None:
-        pixel_limit = int(os.environ.get("IMGSTATS_PIXEL_LIMIT") or pixel_limit_default())
-        decode = int(os.environ.get("IMGSTATS_DECODE_PIXELS") or 2 * pixel_limit)
-        queue = _limits.slow_queue_default(decode)
-    return max(0, int(queue))
+    return max(0, int(settings()["SLOW_QUEUE"]))
 
 
 class BufferingWorker(ThreadWorker):

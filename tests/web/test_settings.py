@@ -21,6 +21,7 @@ BAD = [
     ("SLOW_WORKERS", "0"),
     ("PIXEL_LIMIT", "0"),
     ("PIXEL_LIMIT", "abc"),
+    ("PIXEL_LIMIT", "1e9"),  # the app took it, the library refused it: each worker failed
     ("DECODE_PIXELS", "-1"),
     ("REQUEST_SECONDS", "-1"),  # every request timed out at once
     ("REQUEST_SECONDS", "NaN"),
@@ -223,3 +224,15 @@ def test_an_ipv6_literal_is_bound_in_brackets():
     assert gunicorn_options("127.0.0.1", 8181)["bind"] == "127.0.0.1:8181"
     assert gunicorn_options("localhost", 8181)["bind"] == "localhost:8181"
     check_address("localhost", 0)  # bound as gunicorn binds it: IPv4 for a name
+
+
+@pytest.mark.parametrize(("key", "value"), [("DECODE_PIXELS", "2e9"), ("SLOW_QUEUE", "1e1")])
+def test_the_worker_reads_numbers_as_the_app_does(monkeypatch, key, value):
+    """gunicorn's worker sizes its queue from SLOW_QUEUE (by default from DECODE_PIXELS):
+    ``int()`` of the environment's text failed on what the app takes, with a traceback in
+    gunicorn's main loop and no worker."""
+    from imgstats.web import settings
+    from imgstats.web._worker import _queue_places
+
+    monkeypatch.setenv(f"IMGSTATS_{key}", value)
+    assert _queue_places() == settings()["SLOW_QUEUE"] > 0
