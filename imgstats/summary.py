@@ -638,15 +638,24 @@ def merge_special(a: tuple, b: tuple) -> tuple:
 def pooled_bands(n: int, band_names) -> np.ndarray:
     """Boolean mask of the ``n`` bands that ``band=None`` pools: every band but alpha, a band
     named ``"A"`` beside others and followed by numbered bands only (none when it is last:
-    RGBA, LA; a TIFF's extra samples after it: ``R, G, B, A, 4``). LAB's ``"A"`` is a colour,
-    followed by ``"B"`` (see :attr:`Summary.pooled`)."""
+    RGBA, LA; a TIFF's extra samples after it: ``R, G, B, A, 4``), and a TIFF's further alpha
+    extra samples after it, ``A`` and their number (``R, G, B, A, A4``). LAB's ``"A"`` is a
+    colour, followed by ``"B"`` (see :attr:`Summary.pooled`)."""
     mask = np.ones(n, bool)
     if n > 1:
         names = [str(b) for b in band_names]
         for i, name in enumerate(names):
-            if name == "A" and all(b.isdigit() for b in names[i + 1 :]):
-                mask[i] = False
+            if name == "A" and all(_extra_name(b) for b in names[i + 1 :]):
+                mask[i:] = [not b.startswith("A") for b in names[i:]]
+                break
     return mask if mask.any() else np.ones(n, bool)
+
+
+def _extra_name(name: str) -> bool:
+    """A TIFF extra sample's name after its first alpha: its number, or ``A`` and its number
+    for a further alpha sample (:func:`imgstats.io._meaning._band_names`)."""
+    digits = name[1:] if name.startswith("A") else name
+    return digits.isascii() and digits.isdigit()
 
 
 def alpha_band(band_names) -> int | None:

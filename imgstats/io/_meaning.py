@@ -308,10 +308,11 @@ def _numbered(start: int, count: int) -> tuple[str, ...]:
 def _band_names(photometric, samples, colour_samples, extrasamples, page) -> tuple[str, ...]:
     """R, G, B[, A] for RGB; L[, A] for greyscale; C, M, Y, K for CMYK; numbers otherwise.
 
-    An RGB or grey page's extra samples are numbered, but for the one alpha among them
-    (``A``), as GDAL's colour interpretation names it: ``R, G, B, A, 4`` for ExtraSamples
-    ``[2, 0]``. Several extra samples give no mask (GDAL's mask flags are "all valid"), so
-    such an alpha is only left out of the pooled bands (:func:`imgstats.summary.pooled_bands`).
+    An RGB or grey page's extra samples are numbered, but for its alphas, as GDAL's colour
+    interpretation names them: the first ``A``, any other ``A`` and its number (``R, G, B,
+    A, 4`` for ExtraSamples ``[2, 0]``, ``R, G, B, A, A4`` for ``[2, 2]``). Several extra
+    samples give no mask (GDAL's mask flags are "all valid"), so such alphas are only left
+    out of the pooled bands (:func:`imgstats.summary.pooled_bands`).
     """
     alpha = len(extrasamples) == 1 and extrasamples[0] in _ALPHA
     if samples == 1:
@@ -322,10 +323,11 @@ def _band_names(photometric, samples, colour_samples, extrasamples, page) -> tup
     alphas = [i for i, e in enumerate(extrasamples) if e in _ALPHA]
     colour = {"rgb": ("R", "G", "B"), "minisblack": ("L",), "miniswhite": ("L",)}
     names = colour.get(photometric)
-    if names and len(alphas) == 1 and len(names) + len(extrasamples) == samples:
+    if names and alphas and len(names) + len(extrasamples) == samples:
         start = len(names)
         return names + tuple(
-            "A" if i == alphas[0] else str(start + i) for i in range(len(extrasamples))
+            ("A" if i == alphas[0] else f"A{start + i}") if i in alphas else str(start + i)
+            for i in range(len(extrasamples))
         )
     if photometric == "ycbcr" and samples == 3 and int(page.compression) in (6, 7, 34892):
         return ("R", "G", "B")  # JPEG decoders hand back RGB

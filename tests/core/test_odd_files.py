@@ -14,6 +14,7 @@ import pytest
 import rasterio
 import tifffile
 from PIL import Image
+from rasterio.enums import ColorInterp
 from rasterio.transform import from_origin
 
 import imgstats
@@ -367,6 +368,9 @@ def test_an_associated_alpha_is_alpha_as_gdal_reads_it(tmp_path, read, dtype, ex
         ("rgb", ["assocalpha", "unspecified"], ["R", "G", "B", "A", "4"]),
         ("minisblack", ["unassalpha", "unspecified"], ["L", "A", "2"]),
         ("minisblack", ["unspecified", "unassalpha"], ["L", "1", "A"]),
+        # two alphas: both are GDAL's alpha; they were numbered (R, G, B too) and pooled
+        ("rgb", ["unassalpha", "unassalpha"], ["R", "G", "B", "A", "A4"]),
+        ("minisblack", ["assocalpha", "unassalpha"], ["L", "A", "A2"]),
     ],
 )
 def test_an_alpha_among_several_extra_samples_is_not_pooled_and_masks_nothing(
@@ -376,23 +380,25 @@ def test_an_alpha_among_several_extra_samples_is_not_pooled_and_masks_nothing(
     # 0s and 255s in every median); GDAL names it alpha but gives the file no mask from it
     colours = 3 if photometric == "rgb" else 1
     data = RNG.integers(1, 200, (H, W, colours + 2)).astype(np.uint8)
-    at = colours + names[colours:].index("A")
-    data[..., at] = RNG.choice([0, 255], (H, W))
+    alphas = [b for b, name in enumerate(names) if name.startswith("A")]
+    for at in alphas:
+        data[..., at] = RNG.choice([0, 255], (H, W))
     path = tmp_path / "extras.tif"
     tifffile.imwrite(path, data, photometric=photometric, extrasamples=extras, tile=(16, 16))
     with rasterio.open(path) as src:
-        assert src.colorinterp[at] == rasterio.enums.ColorInterp.alpha
+        assert [src.colorinterp[at] for at in alphas] == [ColorInterp.alpha] * len(alphas)
         assert all(flags == [rasterio.enums.MaskFlags.all_valid] for flags in src.mask_flag_enums)
     want = _oracle(path)  # every pixel of every band but alpha
-    assert want.size == H * W * (colours + 1)
+    assert want.size == H * W * (colours + 2 - len(alphas))
     _check(read(path, FUNCS), want)
-    assert read(path, ["count", "max"], band="A") == {"count": H * W, "max": 255}
+    for at in alphas:
+        assert read(path, ["count", "max"], band=names[at]) == {"count": H * W, "max": 255}
     img = imgstats.open_image(path)
     assert img.coords["band"].values.tolist() == names
     assert imgstats.compute(img, "count") == want.size
     with open(path, "rb") as fh:
         assert read_header(fh, path)["mask"] is None
-    others = [b for b in range(colours + 2) if b != at]
+    others = [b for b in range(colours + 2) if b not in alphas]
     _zones_check(path, lambda zone: data[zone][:, others].ravel())
 
 
