@@ -90,3 +90,11 @@ def test_installed_alone_it_has_no_service_and_its_cli_works(wheel, tmp_path):
     serve = _run(venv / "bin" / "imgstats", "serve", cwd=tmp_path)
     assert serve.returncode == 2
     assert "imgstats[web]" in serve.stderr and serve.stderr.count("\n") == 1
+
+    # the same code from the wheel as from the checkout: the same fingerprint, so a
+    # container and an editable install share their Redis summaries and clients' ETags
+    from imgstats._version import fingerprint
+
+    script = "from imgstats._version import fingerprint; print(fingerprint())"
+    installed = _run(python, "-c", script, cwd=tmp_path)
+    assert installed.stdout.strip() == fingerprint(), installed.stderr[-2000:]
