@@ -27,13 +27,16 @@ def fingerprint() -> str:
 
 
 def code_digest(package: Path) -> str:
-    """The SHA-256 of the ``.py`` files under ``package``: their paths relative to it (in
-    ``/`` form, sorted) and their bytes; not mtimes, bytecode or where the package lies.
+    """The SHA-256 of the code under ``package``: the paths of its ``.py`` files relative to
+    it (in ``/`` form, sorted) and their bytes; not mtimes, ``__pycache__`` or where the
+    package lies. A sourceless ``.pyc`` beside them (an install that ships bytecode only)
+    counts as a source does: such an install still changes keys when its code changes.
 
-    About 1.3 MB in 70 files: under 5 ms, once per process.
+    About 1.3 MB in 70 files: about 10 ms, once per process.
     """
     digest = hashlib.sha256()
-    names = (path.relative_to(package) for path in package.rglob("*.py"))
+    files = [*package.rglob("*.py"), *package.rglob("*.pyc")]
+    names = (path.relative_to(package) for path in files)
     for name in sorted(n.as_posix() for n in names if "__pycache__" not in n.parts):
         data = (package / name).read_bytes()
         # each file framed by its name and length: moving bytes between files changes it too

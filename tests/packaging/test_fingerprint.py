@@ -9,6 +9,7 @@ runs the same files (gunicorn's workers, a wheel or an editable install) whereve
 
 from __future__ import annotations
 
+import compileall
 import importlib.metadata
 import os
 import shutil
@@ -79,6 +80,22 @@ def test_the_digest_ignores_place_mtimes_bytecode_and_other_files(copy):
     (same / "__pycache__" / "stale.py").write_bytes(b"x = 1\n")
     (same / "notes.txt").write_text("not code")
     assert code_digest(same) == code_digest(PACKAGE)
+
+
+def test_an_install_of_bytecode_only_still_changes_with_its_code(copy):
+    # a build that compiles the package and removes its sources (compileall -b): with the
+    # .py files alone there was nothing to digest, and every such build had one fingerprint
+    digests = []
+    for name, change in (("a", False), ("b", True)):
+        package = copy(name)
+        if change:
+            with (package / "summary.py").open("ab") as f:
+                f.write(b"x = 1\n")
+        compileall.compile_dir(package, quiet=1, legacy=True)
+        for source in package.rglob("*.py"):
+            source.unlink()
+        digests.append(code_digest(package))
+    assert digests[0] != digests[1] and code_digest(PACKAGE) not in digests
 
 
 def test_the_release_has_one_value_everywhere():
