@@ -256,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     zonal.add_argument(
         "--format", choices=("csv", "json"), default="csv", help="output format (default: csv)"
     )
+    zonal.add_argument("--json", action="store_true", help="the same as --format json")
     zonal.add_argument(
         "--background",
         default="0",
@@ -442,7 +443,10 @@ def _zonal(args) -> int:
     except ImgStatsError as exc:
         print(f"imgstats: error: {exc}", file=sys.stderr)
         return 2
-    if args.format == "json":
+    from .zones import with_sample_types
+
+    frame = with_sample_types(frame)  # an integer image's min and max print as integers
+    if args.format == "json" or args.json:
         rows = [
             {"zone": _json_number(_plain(z)), **{k: _json_number(_plain(v)) for k, v in r.items()}}
             for z, r in frame.to_dict(orient="index").items()

@@ -1374,6 +1374,23 @@ def _merge_found(parts) -> dict:
 
 
 # -- the result --------------------------------------------------------------------------------
+def with_sample_types(frame):
+    """``frame`` with its ``min`` and ``max`` columns as pandas' nullable integers when the
+    samples are integers (``frame.attrs["dtype"]``): an empty zone's NaN makes those columns
+    float, and the JSON and CSV written from them said ``3.0`` where ``compute`` gives ``3``."""
+    import pandas as pd
+
+    dtype = frame.attrs.get("dtype")
+    if dtype is None or np.dtype(dtype).kind not in "ui":
+        return frame
+    out = frame.copy()
+    for name in ("min", "max"):
+        if name in out.columns and out[name].dtype.kind == "f":
+            kind = "Int64" if np.dtype(dtype).kind == "i" else "UInt64"
+            out[name] = out[name].astype(pd.api.types.pandas_dtype(kind))
+    return out
+
+
 def _frame(layout: _Layout, zones, counts, cols, names, dtype):
     import pandas as pd
 

@@ -32,7 +32,6 @@ import hashlib
 import json
 import math
 
-import numpy as np
 from flask import Blueprint, Response, current_app, request
 
 from .._raster import RULE
@@ -186,9 +185,10 @@ def _compute(service, image, layer, labels, funcs, band, page):
 
 def _answer(frame, zones, labels, funcs, image, version) -> bytes:
     """The response body: the FeatureCollection with statistics, or rows of labels."""
+    from ..zones import with_sample_types
+
     columns = list(dict.fromkeys([*funcs, "count"]))  # "count" may be asked for too
-    records = frame[columns].to_dict(orient="index")
-    _samples_typed(records, frame.attrs.get("dtype"))
+    records = with_sample_types(frame)[columns].to_dict(orient="index")
     if labels is not None:
         rows = [
             {"zone": _plain(z), **{k: _number(v) for k, v in rec.items()}}
@@ -213,22 +213,6 @@ def _answer(frame, zones, labels, funcs, image, version) -> bytes:
     out["features"] = features
     out["imgstats"] = {"image": image, "version": version, "funcs": funcs}
     return _dumps(out)
-
-
-#: Functions whose value is one of the samples, in the samples' type (as /stats gives them).
-_OF_SAMPLES = ("min", "max")
-
-
-def _samples_typed(records: dict, dtype) -> None:
-    """Give min and max of an integer image as integers, as ``/stats`` does: an empty zone
-    makes the frame's column float (NaN), which would turn ``3`` into ``3.0``."""
-    if dtype is None or np.dtype(dtype).kind not in "ui":
-        return
-    for rec in records.values():
-        for func in _OF_SAMPLES:
-            value = _number(rec.get(func))
-            if isinstance(value, float):  # finite: a NaN or an infinity is null already
-                rec[func] = int(value)
 
 
 def _plain(z):

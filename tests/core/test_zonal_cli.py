@@ -76,3 +76,40 @@ def test_errors_are_one_line(files, capsys, extra, message):
     assert main(["zonal", f"{folder}/img.tif", f"{folder}/labels.tif", *extra]) == 2
     err = capsys.readouterr().err
     assert err.startswith("imgstats: error:") and message in err
+
+
+@pytest.mark.parametrize("fmt", [["--format", "json"], ["--json"], ["--format", "csv"]])
+def test_integer_min_max_beside_an_empty_zone(tmp_path, capsys, fmt):
+    """An empty zone's NaN made the min and max columns float: ``4.0`` where ``imgstats
+    stats`` prints ``4``. ``--json`` is taken as ``imgstats stats`` takes it."""
+    img = (np.arange(100, dtype=np.uint8).reshape(10, 10) + 3).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "img.tif", img)
+    ring = [[0, 0], [5, 0], [5, 5], [0, 0]]
+    layer = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {},
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+            },
+            {"type": "Feature", "properties": {}, "geometry": None},
+        ],
+    }
+    (tmp_path / "z.geojson").write_text(json.dumps(layer))
+    args = ["zonal", str(tmp_path / "img.tif"), str(tmp_path / "z.geojson"), "min", "max"]
+    assert main([*args, *fmt]) == 0
+    out = capsys.readouterr().out
+    want = imgstats.compute(img, ["min", "max"], polygon=ring)
+    if fmt[-1] == "csv":
+        assert out.splitlines() == [
+            "zone,min,max,count",
+            f"0,{want['min']},{want['max']},10",
+            "1,,,0",
+        ]
+    else:
+        assert json.loads(out) == [
+            {"zone": 0, "min": want["min"], "max": want["max"], "count": 10},
+            {"zone": 1, "min": None, "max": None, "count": 0},
+        ]
+        assert out.count(".0") == 0
