@@ -312,6 +312,8 @@ def pillow_to_array(
             img = img.convert(mode)
         arr = np.asarray(img)
         bands = band_names(img.getbands())
+    if img.mode == "I" and _tiff_bits(img) == (32,) and _tiff_unsigned(img):
+        arr = arr.view(np.uint32)  # Pillow holds a uint32 TIFF's bits as int32: 2**31 is < 0
     if arr.ndim == 3 and len(bands) != arr.shape[-1]:
         bands = tuple(str(i) for i in range(arr.shape[-1]))
     return arr, bands
@@ -335,6 +337,12 @@ def _check_readable(img: Image.Image, source) -> None:
             f"{what} cannot be decoded: its file is closed and its pixels were never loaded "
             "(reopen it, load() it before closing, or pass the path)"
         )
+    bits = max(_tiff_bits(img), default=8)
+    if bits > 8 and img.mode in _EIGHT_BIT_MODES:
+        raise InvalidOption(
+            f"{what} holds 8-bit values: Pillow decodes this TIFF's {bits}-bit {img.mode} "
+            f"samples to 8 bits (pass the path for its {bits} bits)"
+        )
     if tile or img.format != "PNG" or img.mode not in ("RGB", "RGBA", "LA"):
         return
     if not getattr(img, "is_animated", False):  # an APNG gives 8 bits from a path too
@@ -343,6 +351,26 @@ def _check_readable(img: Image.Image, source) -> None:
                 f"{what} holds 8-bit values: Pillow decoded its 16-bit PNG to 8 bits when it "
                 "was loaded (pass the path, or the image before load(), for its 16 bits)"
             )
+
+
+#: Pillow modes of 8 bits a sample, which it also gives to TIFFs of more (16-bit RGB).
+_EIGHT_BIT_MODES = ("L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "LAB")
+
+
+def _tiff_bits(img: Image.Image) -> tuple[int, ...]:
+    """A TIFF frame's BitsPerSample as its file says (Pillow keeps its tags once loaded);
+    ``()`` for another image."""
+    tags = getattr(img, "tag_v2", None) if img.format == "TIFF" else None
+    bits = None if tags is None else tags.get(258)
+    if bits is None:
+        return ()
+    return tuple(int(b) for b in (bits if isinstance(bits, tuple) else (bits,)))
+
+
+def _tiff_unsigned(img: Image.Image) -> bool:
+    """Whether a TIFF frame's samples are unsigned integers (SampleFormat 1, the default)."""
+    form = img.tag_v2.get(339, 1)
+    return all(int(f) == 1 for f in (form if isinstance(form, tuple) else (form,)))
 
 
 def _closed(fp) -> bool:

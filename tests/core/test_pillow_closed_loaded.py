@@ -88,3 +88,54 @@ def test_images_made_in_memory_are_read():
     for img in made:
         assert imgstats.compute(img, "max") == np.asarray(img).max()
     assert imgstats.compute(made[0], "min") == 7
+
+
+@pytest.mark.parametrize("photometric", ["rgb", "rgba", "separated"])
+@pytest.mark.parametrize("how", ["path", "bytes", "loaded"])
+def test_a_pil_image_of_a_16_bit_colour_tiff_is_refused_not_counted_as_8_bits(
+    tmp_path, photometric, how
+):
+    # was Pillow's high bytes (max 255), where the path reads the 16-bit samples; Pillow's
+    # TIFF tags still say 16 bits once it is loaded, or opened from bytes
+    import tifffile
+
+    path = tmp_path / "wide.tif"
+    if photometric == "rgba":
+        data = np.concatenate([RGB16, RGB16[..., :1]], -1)
+        tifffile.imwrite(path, data, photometric="rgb", extrasamples=["unassalpha"])
+    elif photometric == "separated":
+        tifffile.imwrite(path, np.concatenate([RGB16, RGB16[..., :1]], -1), photometric=photometric)
+    else:
+        tifffile.imwrite(path, RGB16, photometric=photometric)
+    with Image.open(io.BytesIO(path.read_bytes()) if how == "bytes" else path) as img:
+        if how == "loaded":
+            img.load()
+        with pytest.raises(InvalidOption, match="Pillow decodes this TIFF's 16-bit .* to 8 bits"):
+            imgstats.compute(img, "max")
+    assert imgstats.compute(path, "max") == RGB16.max() > 255
+
+
+@pytest.mark.parametrize("how", ["path", "bytes", "loaded"])
+def test_a_pil_image_of_a_uint32_tiff_gives_its_unsigned_values(tmp_path, how):
+    # Pillow holds them as int32 (mode I): 2**32 - 1 was -1, the max 7 where numpy's is 2**32 - 1
+    import tifffile
+
+    data = np.array([[1, 2**31 + 5, 2**32 - 1], [7, 0, 2**31]], np.uint32)
+    path = tmp_path / "u32.tif"
+    tifffile.imwrite(path, data)
+    funcs = ["min", "max", "median", "sum"]
+    with Image.open(io.BytesIO(path.read_bytes()) if how == "bytes" else path) as img:
+        if how == "loaded":
+            img.load()
+        got = imgstats.compute(img, funcs)
+    assert got == imgstats.compute(path, funcs)
+    assert got == {
+        "min": 0,
+        "max": 2**32 - 1,
+        "median": float(np.median(data)),
+        "sum": int(data.sum(dtype=np.uint64)),
+    }
+    signed = tmp_path / "i32.tif"
+    tifffile.imwrite(signed, data.view(np.int32))  # SampleFormat 2: Pillow's int32 is right
+    with Image.open(signed) as img:
+        assert imgstats.compute(img, "min") == data.view(np.int32).min() < 0
