@@ -250,6 +250,12 @@ def _check_vertices(features, limit: int) -> None:
     for i, feature in enumerate(features):
         if not isinstance(feature, dict):  # the answer extends each feature's properties
             raise InvalidOption(f"feature {i}: not a GeoJSON object but a {type(feature).__name__}")
+        props = feature.get("properties")
+        if props is not None and not isinstance(props, dict):  # the answer would drop them
+            raise InvalidOption(
+                f"feature {i}: 'properties' must be a JSON object or null (GeoJSON), "
+                f"not a {type(props).__name__}"
+            )
         geometry = feature.get("geometry") if feature.get("type") == "Feature" else feature
         coords = geometry.get("coordinates") if isinstance(geometry, dict) else None
         total += _count(coords)

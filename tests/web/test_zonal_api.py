@@ -29,6 +29,12 @@ def layer(*rings, ids=None, props=None):
     return {"type": "FeatureCollection", "features": feats}
 
 
+def _with_properties(props):
+    zones = layer(TRIANGLE)
+    zones["features"][0]["properties"] = props
+    return zones
+
+
 def post(client, image, body, **kw):
     return client.post(f"/zonal/{image}", data=json.dumps(body), content_type="application/json")
 
@@ -146,6 +152,9 @@ BAD = [
     ({"funcs": ["median"], "zones": layer(TRIANGLE), "band": 7}, 400, "band"),
     ({"funcs": ["median"], "zones": layer(TRIANGLE), "id_property": "name"}, 400, "no property"),
     ([1, 2], 400, "object"),
+    # the answer extends each feature's properties: a list or a string would be dropped
+    ({"funcs": ["median"], "zones": _with_properties([1, 2])}, 400, "feature 0: 'properties'"),
+    ({"funcs": ["median"], "zones": _with_properties("x")}, 400, "feature 0: 'properties'"),
 ]
 
 
