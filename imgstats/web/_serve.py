@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 __all__ = [
@@ -251,6 +252,14 @@ def _check_store(images, storage_options=None) -> None:
             )
         return
     path = urlsplit(images).path if images.startswith("file://") else images
+    scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]+):/?(?!/)", images)
+    if scheme and scheme[1].lower() in _NAMED_STORES and not os.path.exists(path):
+        # "s3:/bucket" or "gs:bucket" served a local folder named "s3:" that is not there:
+        # an empty gallery and every image a 404, with no word of the typo
+        raise InvalidOption(
+            f"the image store {images[:200]!r} is no URL (write {scheme[1]}://BUCKET/PREFIX) "
+            "and no folder (--images)"
+        )
     if os.path.exists(path) and not os.path.isdir(path):
         raise InvalidOption(f"the image store {images!r} is a file, not a folder (--images)")
 

@@ -236,3 +236,17 @@ def test_the_worker_reads_numbers_as_the_app_does(monkeypatch, key, value):
 
     monkeypatch.setenv(f"IMGSTATS_{key}", value)
     assert _queue_places() == settings()["SLOW_QUEUE"] > 0
+
+
+@pytest.mark.parametrize("images", ["s3:/bucket/prefix", "gs:bucket", "https:/host/images/"])
+def test_a_url_missing_a_slash_is_refused(capsys, no_server, images):
+    # it served a local folder "s3:" that is not there: an empty gallery, every image a 404
+    assert main(["serve", "--images", images, "--port", "8"]) == 2
+    err = capsys.readouterr().err
+    assert "is no URL" in err and "://" in err and err.count("\n") == 1, err
+
+
+def test_a_folder_named_like_a_scheme_is_still_a_folder(tmp_path, monkeypatch):
+    (tmp_path / "s3:").mkdir()
+    monkeypatch.chdir(tmp_path)
+    check_settings({"IMAGES": "s3:"})  # it exists: the operator meant it
