@@ -207,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument(
         "--format",
         choices=FORMATS,
-        default="text",
+        default=None,  # text; None tells a --format given from none (see _formats)
         help="text: one 'FUNC VALUE' line each; csv: a header line and one row each; "
         "json: one object (null for NaN and infinities); table: aligned columns "
         "(default: text)",
@@ -254,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="band index or name (default: every sample of every band)",
     )
     zonal.add_argument(
-        "--format", choices=("csv", "json"), default="csv", help="output format (default: csv)"
+        "--format", choices=("csv", "json"), default=None, help="output format (default: csv)"
     )
     zonal.add_argument("--json", action="store_true", help="the same as --format json")
     zonal.add_argument(
@@ -382,10 +382,25 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespa
     an argument it does not take under its own usage.
     """
     args, extra = parser.parse_known_args(argv)
-    if not extra:
+    if extra:
+        rest = argv[argv.index(args.command) + 1 :]
+        args = args._parser.parse_intermixed_args(rest, argparse.Namespace(command=args.command))
+    return _formats(args)
+
+
+#: The output format of each command without --format or --json.
+_DEFAULT_FORMAT = {"stats": "text", "zonal": "csv"}
+
+
+def _formats(args: argparse.Namespace) -> argparse.Namespace:
+    """``args.format`` from ``--format`` and ``--json``: both, naming two formats, are a usage
+    error (``--json --format csv`` printed JSON, the CSV asked for dropped silently)."""
+    if args.command not in _DEFAULT_FORMAT:
         return args
-    rest = argv[argv.index(args.command) + 1 :]
-    return args._parser.parse_intermixed_args(rest, argparse.Namespace(command=args.command))
+    if args.json and args.format not in (None, "json"):
+        args._parser.error(f"--json and --format {args.format} ask for two formats: give one")
+    args.format = "json" if args.json else args.format or _DEFAULT_FORMAT[args.command]
+    return args
 
 
 def _run(argv: list[str] | None) -> int:
@@ -446,7 +461,7 @@ def _zonal(args) -> int:
     from .zones import with_sample_types
 
     frame = with_sample_types(frame)  # an integer image's min and max print as integers
-    if args.format == "json" or args.json:
+    if args.format == "json":
         rows = [
             {"zone": _json_number(_plain(z)), **{k: _json_number(_plain(v)) for k, v in r.items()}}
             for z, r in frame.to_dict(orient="index").items()
@@ -572,7 +587,7 @@ def _stats(args) -> int:
     except ImgStatsError as exc:
         print(f"imgstats: error: {_cli_words(str(exc))}", file=sys.stderr)
         return 2
-    _output(render(values, "json" if args.json else args.format))
+    _output(render(values, args.format))
     return 0
 
 

@@ -448,3 +448,36 @@ def test_a_pattern_that_matches_nothing(images, capsys):
     folder, _ = images
     assert main(["stats", str(folder / "*.gif"), "max"]) == 2
     assert "no file matches" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["stats", "{img}", "min", "--json", "--format", "csv"],
+        ["stats", "{img}", "min", "--format", "table", "--json"],
+        ["zonal", "{img}", "{img}", "min", "--json", "--format", "csv"],
+    ],
+)
+def test_json_and_another_format_are_a_usage_error(tmp_path, capsys, args):
+    # --json --format csv printed JSON: the CSV asked for was dropped silently
+    tifffile.imwrite(tmp_path / "a.tif", np.arange(12, dtype=np.uint8).reshape(3, 4))
+    args = [a.format(img=tmp_path / "a.tif") for a in args]
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "--json and --format" in err and "give one" in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "want"),
+    [
+        ([], "min 0\n"),
+        (["--json"], '{"min": 0}\n'),
+        (["--json", "--format", "json"], '{"min": 0}\n'),
+    ],
+)
+def test_one_format_still_prints(tmp_path, capsys, extra, want):
+    tifffile.imwrite(tmp_path / "a.tif", np.arange(12, dtype=np.uint8).reshape(3, 4))
+    assert main(["stats", str(tmp_path / "a.tif"), "min", *extra]) == 0
+    assert capsys.readouterr().out == want
