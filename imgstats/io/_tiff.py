@@ -455,7 +455,8 @@ def read_page(tpage, facts: TiffFacts, source) -> np.ndarray:
     """Decode a whole page and return its values ``(y, x[, band])``."""
     with decoding(source, "is corrupt"):
         tpage.keyframe.nodata = facts.fill  # a missing tile's samples, as GDAL reads them
-        return facts.meaning.apply(to_samples(tpage.asarray(), facts.axes))
+        samples = with_lerc_nan(tpage).asarray()
+        return facts.meaning.apply(to_samples(samples, facts.axes))
 
 
 class TiffArray:
@@ -489,7 +490,8 @@ class TiffArray:
             tifffile.TiffFile(GuardedFile(fh, self.source)) as tif,
         ):
             # a missing tile's samples as GDAL reads them, not tifffile's reading of the tag
-            store = tif.pages[self.facts.page].aszarr(fillvalue=self.facts.fill)
+            page = with_lerc_nan(tif.pages[self.facts.page])
+            store = page.aszarr(fillvalue=self.facts.fill)
             block = np.asarray(zarr.open(store, mode="r")[stored])
             return self._finish(to_samples(block, self.facts.axes), key)
 
@@ -672,7 +674,7 @@ class TiffStream:
         out = None
         try:
             with decoding(self.path, "is corrupt"), tifffile.TiffFile(self.path) as tif:
-                page = tif.pages[self.page]
+                page = with_lerc_nan(tif.pages[self.page])
                 stored_dtype = page.dtype
                 fill = self.facts.fill  # GDAL's reading of GDAL_NODATA, cast as GDAL casts it
                 decode = _segment_decoder(page)
@@ -779,6 +781,58 @@ def read_mask(path, facts: TiffFacts, storage_options=None) -> np.ndarray | None
     return mask != 0
 
 
+#: TIFF's LERC compression, which GDAL writes for float rasters (ESRI's, COGs).
+_LERC = 34887
+
+
+def with_lerc_nan(page):
+    """``page``, its LERC tiles' invalid pixels NaN when its samples are floats.
+
+    LERC keeps a float raster's NaN out of its values, in a mask of valid pixels, which
+    GDAL (libtiff's LERC codec) makes NaN again; tifffile gives those pixels 0, which would
+    count as data, and reads a pixel-interleaved tile that GDAL stored band by band (its
+    bands' NaN in different places) as interleaved. A tile with no 0 has no invalid pixel,
+    so only tiles with 0s are decoded a second time, with their mask. The decoder is set on
+    the page's keyframe (and in its file's cache of decoders), so every read of it -- whole,
+    in zarr chunks, segment by segment -- gets it.
+    """
+    keyframe = page.keyframe
+    dtype = keyframe.dtype
+    if keyframe.compression != _LERC or dtype is None or np.dtype(dtype).kind != "f":
+        return page
+    decode = keyframe.decode
+    if getattr(decode, "lerc_nan", False):
+        return page
+
+    def decode_with_nan(data, index, **kwargs):
+        segment, position, shape = decode(data, index, **kwargs)
+        if data is None or segment is None or np.all(segment):
+            return segment, position, shape
+        import imagecodecs
+
+        values, valid = imagecodecs.lerc_decode(data, masks=True)
+        if valid is None:
+            return segment, position, shape
+        samples = segment.shape[-1]
+        if samples > 1 and values.ndim == 3 and values.shape[0] == samples == valid.shape[0]:
+            # a pixel-interleaved tile whose bands have masks of their own is stored band by
+            # band (tifffile would read its bytes as interleaved samples)
+            values, valid = np.moveaxis(values, 0, -1), np.moveaxis(valid, 0, -1)
+        if valid.ndim < values.ndim:
+            valid = valid[..., None]  # one mask for every sample of a pixel
+        if values.size != segment.size:
+            raise ValueError("a LERC tile holds other samples than its page")  # UnreadableImage
+        values = np.where(valid, values, np.nan).astype(segment.dtype, copy=False)
+        return values.reshape(segment.shape), position, shape
+
+    decode_with_nan.lerc_nan = True
+    vars(keyframe)["decode"] = decode_with_nan  # tifffile's cached property, for this page
+    decoders = getattr(getattr(keyframe.parent, "root", None), "_decoders", None)
+    if isinstance(decoders, dict):
+        decoders[keyframe.hash] = decode_with_nan  # other page objects of the same kind
+    return page
+
+
 def _segment_decoder(page):
     """``(data, index) -> (segment, position, shape)``: tifffile's decoder of ``page``, with
     the arguments that ``TiffPage.segments`` gives it (JPEG tables, full-size tiles)."""
@@ -857,7 +911,7 @@ def tiff_preview(tif, tpage, facts: TiffFacts, source, max_side: int):
         height, width = _yx(level)
         step = max(1, max(height, width) // (2 * max_side))
         key = tuple(slice(None, None, step) if a in "YX" else slice(None) for a in level.axes)
-        block = np.asarray(zarr.open(level.aszarr(), mode="r")[key])
+        block = np.asarray(zarr.open(with_lerc_nan(level).aszarr(), mode="r")[key])
         values = facts.meaning.apply(to_samples(block, level.axes))
     return values, facts.bands
 

@@ -601,3 +601,27 @@ def test_an_exif_orientation_is_not_applied_as_gdal_reads_it(tmp_path, read, fmt
     with open(path, "rb") as fh:
         thumb = Image.open(io.BytesIO(render(fh, 64)))
     assert thumb.size == (64, round(64 * H / W))  # as stored: wider than tall
+
+
+# -- LERC: GDAL's float rasters with NaN --------------------------------------------------------
+@pytest.mark.parametrize("bands", [1, 3])
+@pytest.mark.parametrize("compress", ["lerc", "lerc_deflate", "lerc_zstd"])
+@pytest.mark.parametrize("tiled", [True, False])
+def test_a_lerc_tiff_s_nan_are_nan_as_gdal_reads_them(tmp_path, read, bands, compress, tiled):
+    # LERC stores NaN in a mask of valid pixels: tifffile gave them 0, counted as data (count
+    # 5,120 where GDAL's valid samples are 4,720), and read a pixel-interleaved tile that GDAL
+    # stores band by band (its bands' NaN in other places) as interleaved: other bands' values
+    data = RNG.normal(size=(bands, H, W)).astype(np.float32)
+    data[:, :5] = np.nan
+    data[-1, 10:12, 3:40] = np.nan  # the last band's own NaN
+    data[0, 20, 3:7] = 0  # real zeros stay
+    path = tmp_path / "lerc.tif"
+    profile = dict(driver="GTiff", width=W, height=H, count=bands, dtype="float32")
+    blocks = dict(tiled=True, blockxsize=16, blockysize=16) if tiled else {}
+    with rasterio.open(path, "w", **profile, compress=compress, max_z_error=0, **blocks) as dst:
+        dst.write(data)
+    _check(read(path, FUNCS), _oracle(path))
+    for b in range(bands):
+        want = _oracle(path, b)
+        assert want.size == np.count_nonzero(~np.isnan(data[b]))
+        _check(read(path, FUNCS, band=b), want)
