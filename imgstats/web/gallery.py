@@ -60,7 +60,7 @@ from . import _plots
 from ._conditional import conditional
 from ._settings import check_range, number
 from ._thumbs import MEDIA_TYPE, BackgroundRenders, RenderCache, default_folder
-from .api import check_once, check_query
+from .api import GET_PARAMETERS, check_once, check_query
 from .errors import status_of
 from .service import of_one_version
 from .store import cacheable, racy
@@ -300,6 +300,25 @@ def _once() -> None:
     their own query, to answer an ``<img>`` with a placeholder."""
     if request.endpoint not in ("gallery.thumb", "gallery.preview"):
         check_once()
+    if request.endpoint in ("gallery.image", "gallery.result"):
+        _not_applied()
+
+
+#: The API's query parameters that an image's gallery pages do not apply: they show the
+#: first page's valid samples, with numpy's linear percentiles.
+_API_ONLY = sorted(GET_PARAMETERS - {"band", "window"})
+
+
+def _not_applied() -> None:
+    """Refuse an API parameter the page would ignore (400): ``/gallery/m.tif/max?page=1``
+    showed page 0's max under the title "max of m.tif", as if it answered the question."""
+    ignored = [name for name in _API_ONLY if name in request.args]
+    if ignored:
+        shown = ", ".join(f"?{name}=" for name in ignored)
+        raise InvalidOption(
+            f"the gallery shows the first page's valid samples, without {shown}: "
+            "ask the API (/stats) for those"
+        )
 
 
 @bp.get("/")

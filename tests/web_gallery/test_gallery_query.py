@@ -60,3 +60,26 @@ def test_pictures_still_take_their_version_token(client, pages, route):
     assert r.status_code == 200 and "immutable" in r.headers["Cache-Control"]
     picture = np.asarray(Image.open(io.BytesIO(r.data)).convert("L"))
     assert picture.max() < 50  # the first page's (black), as documented
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/gallery/two.tif?page=1",
+        "/gallery/two.tif/max?page=1",
+        "/gallery/two.tif?func=max&page=1",
+        "/gallery/two.tif/max?raw=1",
+        "/gallery/two.tif/max?nodata=0",
+        "/gallery/two.tif/p50?method=hazen",
+    ],
+)
+def test_an_api_parameter_the_page_would_ignore_is_refused(client, pages, url):
+    # /gallery/two.tif/max?page=1 showed page 0's max (0) under "max of two.tif"
+    r = client.get(url)
+    assert r.status_code == 400 and r.mimetype == "text/html"
+    assert b"the gallery shows the first page" in r.data
+
+
+def test_the_first_page_is_shown_without_page(client, pages):
+    r = client.get("/gallery/two.tif/max")
+    assert r.status_code == 200 and b"max of two.tif" in r.data
