@@ -18,6 +18,12 @@ MASK_BAND = 512
 KINDS = ("plain", "internal", "sidecar")
 
 
+#: The GDAL_METADATA tag GDAL writes in a ``.msk`` it makes (``write_mask`` of a dataset):
+#: without its ``INTERNAL_MASK_FLAGS_1``, GDAL (and so imgstats) reads no mask from the file.
+MSK_FLAGS = '<GDALMetadata><Item name="INTERNAL_MASK_FLAGS_1">2</Item></GDALMetadata>'
+MSK_TAGS = [(42112, "s", 0, MSK_FLAGS, True)]  # tifffile's extratags= of a .msk
+
+
 def mask_rows(rows: range) -> np.ndarray:
     """Which of ``rows`` the mask keeps (True: valid)."""
     return (np.arange(rows.start, rows.stop) // MASK_BAND) % 3 != 1
@@ -58,6 +64,7 @@ def write_big_masked(path, side: int, kind: str, dtype=np.uint16) -> None:
             dtype=bool,
             tile=(16, side),
             compression="zlib",
+            extratags=MSK_TAGS,
         )
 
 

@@ -351,6 +351,27 @@ _ATTR = re.compile(r'(\w+)\s*=\s*"([^"]*)"')
 _MAX_METADATA = 1 << 20
 
 
+def gdal_mask_flags(text) -> int | None:
+    """The mask flags GDAL reads for band 1 from a ``.msk`` sidecar's GDAL_METADATA tag
+    (ASCII XML): its dataset item ``INTERNAL_MASK_FLAGS_1``, as C's ``atoi``; ``None``
+    without one, when GDAL takes the ``.msk`` for no mask of the image (its
+    ``GDALDefaultOverviews::GetMaskFlags`` answers "not handled").
+    """
+    if isinstance(text, bytes):
+        text = text.decode("ascii", "replace")
+    if not isinstance(text, str) or len(text) > _MAX_METADATA:
+        return None
+    for attrs, value in _ITEM.findall(text):
+        fields = dict(_ATTR.findall(attrs))
+        if fields.get("name") != "INTERNAL_MASK_FLAGS_1" or fields.keys() - {"name", "domain"}:
+            continue  # a band's item (sample=, role=), not the dataset's
+        if fields.get("domain", ""):
+            continue  # another metadata domain than the default one GDAL asks
+        digits = re.match(r"\s*([+-]?\d*)", value).group(1)
+        return int(digits) if digits.lstrip("+-") else 0
+    return None
+
+
 def gdal_scales(text, nbands: int) -> tuple[tuple[float, float], ...] | None:
     """Each band's ``(scale, offset)`` from a GDAL_METADATA tag (ASCII XML), or ``None``.
 

@@ -296,7 +296,11 @@ def _check_mask(mpage, shape, pixel_limit: int | None, source) -> None:
 def _check_sidecar(source, shape, pixel_limit: int | None, storage_options=None) -> str | None:
     """Where ``source``'s ``.msk`` sidecar is (``None`` without one), after
     :func:`_check_mask` of its first page, which must also be the image's size (checked
-    before any of it is decoded)."""
+    before any of it is decoded). A ``.msk`` whose GDAL_METADATA holds no
+    ``INTERNAL_MASK_FLAGS_1`` (what GDAL writes beside a mask it makes) is none: GDAL reads
+    no mask from it."""
+    from ._meaning import gdal_mask_flags
+
     found = _tiff_sidecar(source, storage_options)
     if found is None:
         return None
@@ -304,6 +308,9 @@ def _check_sidecar(source, shape, pixel_limit: int | None, storage_options=None)
         if not len(tif.pages) or not hasattr(tif.pages[0], "axes"):
             raise UnreadableImage(f"{describe(found)} holds no mask (no page)")
         mpage = tif.pages[0]
+        tag = mpage.tags.get(42112)  # GDAL_METADATA
+        if tag is None or gdal_mask_flags(tag.value) is None:
+            return None  # GDAL reads a .msk only with its mask flags (what it writes there)
         height, width = _yx(mpage) if "Y" in mpage.axes and "X" in mpage.axes else (0, 0)
         if (height, width) != tuple(shape):
             raise UnreadableImage(

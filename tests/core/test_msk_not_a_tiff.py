@@ -87,3 +87,39 @@ def test_an_image_on_a_server_of_soft_404s_is_read_without_a_mask(soft404):
     data = _data()
     tifffile.imwrite(folder / "a.tif", data)
     assert imgstats.compute(f"{base}/a.tif", FUNCS) == pytest.approx(_want(data))
+
+
+def _gdal_metadata(*items: str) -> list:
+    """tifffile's ``extratags`` of a GDAL_METADATA tag holding ``items``."""
+    return [(42112, "s", 0, "<GDALMetadata>" + "".join(items) + "</GDALMetadata>", True)]
+
+
+_FLAGS = '<Item name="INTERNAL_MASK_FLAGS_1">2</Item>'
+
+
+@pytest.mark.parametrize(
+    ("tags", "honoured"),
+    [
+        ([], False),  # tifffile's own .msk: no GDAL_METADATA at all
+        (_gdal_metadata('<Item name="OTHER">1</Item>'), False),
+        (_gdal_metadata('<Item name="INTERNAL_MASK_FLAGS_1" sample="0">2</Item>'), False),
+        (_gdal_metadata('<Item name="INTERNAL_MASK_FLAGS_1" domain="X">2</Item>'), False),
+        (_gdal_metadata(_FLAGS), True),  # what GDAL's write_mask puts there
+        (_gdal_metadata('<Item name="A">b</Item>', _FLAGS), True),
+    ],
+)
+def test_a_msk_is_a_mask_only_with_gdal_s_mask_flags(tmp_path, tags, honoured):
+    # before: any TIFF beside the image was its mask; GDAL reads a .msk's mask only when its
+    # metadata holds INTERNAL_MASK_FLAGS_1 (GDALDefaultOverviews::GetMaskFlags), so a mask
+    # written by tifffile left out samples rasterio's masked read counts (count 300 of 600)
+    path = tmp_path / "a.tif"
+    data = _data()
+    tifffile.imwrite(path, data)
+    valid = np.full((H, W), 255, np.uint8)
+    valid[:, : W // 2] = 0
+    tifffile.imwrite(tmp_path / "a.tif.msk", valid, extratags=tags)
+    with rasterio.open(path) as src:
+        gdal = src.read(1, masked=True).compressed()
+    assert gdal.size == (H * W // 2 if honoured else H * W)
+    assert imgstats.compute(str(path), FUNCS) == pytest.approx(_want(gdal))
+    assert ("mask_sidecar" in imgstats.open_image(str(path)).attrs) == honoured

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 import imgstats
 import imgstats.io
+from benchmarks.masked_tiff import MSK_TAGS
 from imgstats.errors import ImgStatsError, InvalidOption, NoValidSamples
 from imgstats.io._mask import MaskArray, open_mask
 from imgstats.io._tiff import TiffStream
@@ -83,7 +84,9 @@ def write_masked(path, values, mask, kind, layouts):
         if kind == "internal":
             tw.write(mask, subfiletype=4, compression="zlib", **_layout(masked))
     if kind == "sidecar":
-        tifffile.imwrite(f"{path}.msk", mask, compression="zlib", **_layout(masked))
+        tifffile.imwrite(
+            f"{path}.msk", mask, compression="zlib", extratags=MSK_TAGS, **_layout(masked)
+        )
     return mask if kind != "nodata" else np.ones(mask.shape, bool)
 
 
@@ -144,7 +147,7 @@ def test_any_block_of_a_lazy_mask_is_that_block_of_the_mask(tmp_path_factory, ki
 def test_a_mask_of_another_size_is_refused_before_any_pixel(tmp_path):
     path = tmp_path / "bad.tif"
     tifffile.imwrite(path, np.zeros((H, W), np.uint8), tile=(16, 16))
-    tifffile.imwrite(f"{path}.msk", np.ones((H - 1, W), bool), rowsperstrip=8)
+    tifffile.imwrite(f"{path}.msk", np.ones((H - 1, W), bool), rowsperstrip=8, extratags=MSK_TAGS)
     with pytest.raises(ImgStatsError, match="mask"):
         imgstats.compute(str(path), "max", polygon=[[0, 0], [W, 0], [0, H]])
 

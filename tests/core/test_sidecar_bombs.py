@@ -9,6 +9,7 @@ import pytest
 import tifffile
 
 import imgstats
+from benchmarks.masked_tiff import MSK_TAGS
 
 
 def _with_size(path, width, height):
@@ -30,7 +31,11 @@ def test_a_sidecar_tile_over_the_limits_is_refused(tmp_path, chunks):
     tifffile.imwrite(image, np.ones((10, 10), np.uint8))
     sidecar = tmp_path / "img.tif.msk"
     tifffile.imwrite(
-        sidecar, np.zeros((4096, 4096), np.uint8), tile=(4096, 4096), compression="zlib"
+        sidecar,
+        np.zeros((4096, 4096), np.uint8),
+        tile=(4096, 4096),
+        compression="zlib",
+        extratags=MSK_TAGS,
     )
     _with_size(sidecar, 10, 10)
     with pytest.raises(imgstats.ImageTooLarge, match="tiles of 4096x4096"):
@@ -44,11 +49,11 @@ def test_a_sidecar_of_many_planes_or_another_size_is_refused_before_decoding(tmp
     tifffile.imwrite(image, np.ones((10, 10), np.uint8))
     sidecar = tmp_path / "img.tif.msk"
     tifffile.imwrite(sidecar, np.zeros((64, 10, 10), np.uint8), planarconfig="separate",
-                     photometric="minisblack")  # fmt: skip
+                     photometric="minisblack", extratags=MSK_TAGS)  # fmt: skip
     with pytest.raises(imgstats.ImageTooLarge, match="mask of 6,400 samples"):
         imgstats.compute(image, "count")
-    tifffile.imwrite(sidecar, np.full((20, 10), 255, np.uint8))
+    tifffile.imwrite(sidecar, np.full((20, 10), 255, np.uint8), extratags=MSK_TAGS)
     with pytest.raises(imgstats.UnreadableImage, match=r"its mask is \(10, 20\) pixels"):
         imgstats.compute(image, "count")
-    tifffile.imwrite(sidecar, np.full((10, 10), 255, np.uint8))
+    tifffile.imwrite(sidecar, np.full((10, 10), 255, np.uint8), extratags=MSK_TAGS)
     assert imgstats.compute(image, "count") == 100

@@ -17,6 +17,7 @@ import tifffile
 from PIL import Image
 from web_helpers import http_get
 
+from benchmarks.masked_tiff import MSK_TAGS
 from imgstats.web import create_app
 
 pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
@@ -251,7 +252,7 @@ def test_a_mask_leaves_per_band_nodata_values_no_problem(client, tmp_path):
     tifffile.imwrite(tmp_path / "m.tif", rgb, photometric="rgb")
     mask = np.full((H, W), 255, np.uint8)
     mask[:5] = 0
-    tifffile.imwrite(tmp_path / "m.tif.msk", mask)
+    tifffile.imwrite(tmp_path / "m.tif.msk", mask, extratags=MSK_TAGS)
     (tmp_path / "m.tif.aux.xml").write_text(_per_band_pam([7, 8, 9]))
     header = _header(client, "m.tif")
     assert (header["mask"], header["nodata_problem"]) == ("sidecar", None)
