@@ -1,29 +1,56 @@
 """The version of imgstats, in a module of its own so that any module may import it.
 
-:data:`__version__` names the release; :func:`fingerprint` names the code that answers, for
-the caches whose answers outlive a process (ETags, Redis keys, the thumbnail folder).
+:data:`__version__` names the release; :func:`fingerprint` names the code that answers (this
+package's and its decoders' versions), for the caches whose answers outlive a process (ETags,
+Redis keys, the thumbnail folder).
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 from pathlib import Path
 
 __version__ = "0.1.0"
 
+#: The libraries whose versions decide the samples decoded and the bytes rendered: an
+#: upgrade of one may change an answer without a change of imgstats' code.
+DECODERS = ("numpy", "PIL", "tifffile", "imagecodecs")
+
 
 @functools.cache
 def fingerprint() -> str:
-    """The release and a digest of the package's code as installed: ``"0.1.0+<16 hex>"``.
+    """The release and a digest of the code that answers: ``"0.1.0+<16 hex>"``.
 
     Answers cached beyond a process (a client's ``ETag``, a summary in Redis, a thumbnail in
     the gallery's folder) are keyed by it rather than by the release alone: any change of
-    the code, released or not, installed from a wheel or editable, gives new keys, so no
-    client or cache keeps an answer of other code. Computed once per process, on first use
-    (the service's app factory asks at start-up, before the files could change under it).
+    the package's code, released or not, installed from a wheel or editable, or of the
+    version of a decoder (:data:`DECODERS`) gives new keys, so no client or cache keeps an
+    answer of other code. Computed once per process, on first use (the service's app factory
+    asks at start-up, before the files could change under it).
     """
-    return f"{__version__}+{code_digest(Path(__file__).parent)[:16]}"
+    digest = hashlib.sha256(code_digest(Path(__file__).parent).encode())
+    digest.update(f"\0{decoder_versions()}".encode())
+    return f"{__version__}+{digest.hexdigest()[:16]}"
+
+
+def decoder_versions() -> str:
+    """The versions of :data:`DECODERS`, from their ``__version__``: ``"numpy=2.3.4 ..."``.
+
+    Each is imported (the service imports them all at start-up, for its warm-up, so this
+    costs nothing more there; importing tifffile costs about 40 ms otherwise), so the answer
+    does not depend on which were imported before; one that cannot be imported is
+    ``absent``. Not :mod:`importlib.metadata`, whose import alone costs about 100 ms.
+    """
+    versions = []
+    for name in DECODERS:
+        try:
+            version = getattr(importlib.import_module(name), "__version__", "unknown")
+        except ImportError:
+            version = "absent"
+        versions.append(f"{name}={version}")
+    return " ".join(versions)
 
 
 def code_digest(package: Path) -> str:

@@ -3,8 +3,9 @@
 ETags, Redis keys and the thumbnail folder's keys took the release alone: code changed
 without a new ``__version__`` (an unreleased fix, a forgotten bump) kept the answers of the
 code before, in clients and in Redis. They now take :func:`imgstats._version.fingerprint`:
-the release and a digest of the package's ``.py`` files, the same in every process that
-runs the same files (gunicorn's workers, a wheel or an editable install) wherever they lie.
+the release and a digest of the package's ``.py`` files and of its decoders' versions, the
+same in every process that runs the same files (gunicorn's workers, a wheel or an editable
+install) wherever they lie.
 """
 
 from __future__ import annotations
@@ -12,14 +13,17 @@ from __future__ import annotations
 import compileall
 import importlib.metadata
 import os
+import re
 import shutil
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
 import pytest
 
 import imgstats
-from imgstats._version import code_digest, fingerprint
+from imgstats._version import DECODERS, code_digest, decoder_versions, fingerprint
 
 PACKAGE = Path(imgstats.__file__).parent
 ROOT = PACKAGE.parent
@@ -44,8 +48,39 @@ def copy(tmp_path):
     return make
 
 
-def test_the_fingerprint_is_the_release_and_the_digest_of_the_installed_code():
-    assert fingerprint() == f"{imgstats.__version__}+{code_digest(PACKAGE)[:16]}"
+def test_the_fingerprint_is_the_release_and_a_digest():
+    assert re.fullmatch(rf"{re.escape(imgstats.__version__)}\+[0-9a-f]{{16}}", fingerprint())
+    assert fingerprint.__wrapped__() == fingerprint()  # the cache keeps what it computes
+
+
+@pytest.mark.parametrize("name", DECODERS)
+def test_a_decoder_of_another_version_changes_the_fingerprint(monkeypatch, name):
+    # an upgrade of Pillow, tifffile, imagecodecs or numpy may change the samples decoded or
+    # the bytes rendered with imgstats unchanged: Redis and clients must not keep the answers
+    # of the version before
+    module = __import__(name)
+    monkeypatch.setattr(module, "__version__", "0.0.1.test")
+    assert f"{name}=0.0.1.test" in decoder_versions().split()
+    assert fingerprint.__wrapped__() != fingerprint()
+
+
+def test_an_absent_decoder_is_named_so_and_changes_the_fingerprint(monkeypatch):
+    monkeypatch.setitem(sys.modules, "imagecodecs", None)  # its import raises ImportError
+    assert "imagecodecs=absent" in decoder_versions().split()
+    assert fingerprint.__wrapped__() != fingerprint()
+
+
+def test_every_process_of_one_environment_has_one_fingerprint():
+    # whatever a process imported before (tifffile and imagecodecs are imported on a first
+    # TIFF), gunicorn's workers and two servers of one environment share their caches
+    fingerprints = set()
+    for before in ("", "import tifffile, PIL.Image; "):
+        code = f"{before}from imgstats._version import fingerprint; print(fingerprint())"
+        proc = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+        fingerprints.add(proc.stdout.strip())
+    assert fingerprints == {fingerprint()}
 
 
 def test_one_byte_more_in_any_file_changes_the_digest(copy):
