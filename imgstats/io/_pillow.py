@@ -228,7 +228,11 @@ def pnm_samples(img: Image.Image, source) -> np.ndarray:
         )
     values = np.frombuffer(data, stored)
     top, dtype = (65535, np.int32 if bands == 1 else np.uint16) if maxval > 255 else (255, np.uint8)
-    scaled = np.minimum(np.round(values / maxval * top), top).astype(dtype)
+    # each stored value's scaled one, looked up: the float arithmetic on every sample held
+    # two float64 copies of the image (9x a 12-bit file's bytes at its peak)
+    codes = np.arange(1 << (8 * stored.itemsize), dtype=np.float64)
+    table = np.minimum(np.round(codes / maxval * top), top).astype(dtype)
+    scaled = table[values]
     return scaled.reshape((height, width, bands) if bands > 1 else (height, width))
 
 
