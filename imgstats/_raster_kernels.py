@@ -71,10 +71,13 @@ def layer_spans(
     ``cap`` is the spans expected (a feature's rows in the block: one span a row of a convex
     polygon), the room the arrays start with; they double when a feature has more.
 
-    A pixel is inside a polygon part when its centre lies inside the part's exterior ring
-    (even-odd) and inside none of its holes (each even-odd); inside a feature when inside any
-    of its parts. A centre on a hole's horizontal edge (``eburn``: the hole below it) is not
-    in that hole: GDAL fills such an edge's pixels apart from its scanline.
+    A pixel is inside a polygon part when its centre lies inside an odd number of the part's
+    rings (each even-odd), as GDAL fills a polygon's scanline from the crossings of all its
+    rings: the exterior less its holes for a valid polygon, and what rasterio gives of an
+    invalid one (a hole outside the exterior, overlapping holes); inside a feature when
+    inside any of its parts (GDAL burns each part of a MultiPolygon on its own). A centre on
+    a ring's horizontal edge with the ring's interior below it (``eburn``) is inside: GDAL
+    fills such an edge's pixels apart from its scanline.
     """
     cap = max(cap, 16)
     rows = np.empty(cap, np.int64)
@@ -105,17 +108,19 @@ def layer_spans(
         ev_r = np.empty(2 * ne + 2, np.int64)
         ev_d = np.empty(2 * ne + 2, np.int64)
         ring_part = np.empty(nr, np.int64)
-        ring_hole = np.empty(nr, np.bool_)
         for p in range(p0, p1):
             for r in range(part_off[p], part_off[p + 1]):
                 ring_part[r - r0] = p - p0
-                ring_hole[r - r0] = r != part_off[p]
         npart = p1 - p0
-        ext_in = np.zeros(npart, np.int64)
-        hole_in = np.zeros(npart, np.int64)
+        cover = np.zeros(npart, np.int64)  # the part's ring spans over x: odd is inside
+        burnt = np.zeros(npart, np.int64)  # its burnt hole edges over x: inside
         for r in range(nr):
             ptr[r] = ring_off[r0 + r]
-        simple = nr == 1
+        simple = nr == 1  # one ring with no burnt edge: its spans are the feature's
+        for e in range(e0, e1 if simple else e0):
+            if eburn[e]:
+                simple = False
+                break
         for y in range(fy0, fy1):
             yc = y + 0.5
             nev = 0
@@ -127,18 +132,18 @@ def layer_spans(
                 while ptr[r] < end and elo[order[ptr[r]]] <= yc:
                     e = order[ptr[r]]
                     if eburn[e] and elo[e] == yc:
-                        # a hole's horizontal edge on this scanline, the hole below it:
+                        # a horizontal edge on this scanline, its ring's interior below:
                         # GDAL fills its pixels (floor(x + 0.5) on) whatever the crossings
-                        # say, so they leave the hole
+                        # say
                         a = max(fx0, math.floor(min(ex0[e], ex1[e]) + 0.5))
                         b = min(fx1, math.floor(max(ex0[e], ex1[e]) + 0.5))
-                        if b > a:
+                        if b > a:  # events of +-2: a burnt edge, not a ring's span
                             ev_x[nev] = a
                             ev_r[nev] = r
-                            ev_d[nev] = -1
+                            ev_d[nev] = 2
                             ev_x[nev + 1] = b
                             ev_r[nev + 1] = r
-                            ev_d[nev + 1] = 1
+                            ev_d[nev + 1] = -2
                             nev += 2
                     act[a0 + m] = e
                     m += 1
@@ -189,7 +194,7 @@ def layer_spans(
                         nev += 2
             if simple or nev == 0:
                 continue
-            # sweep: inside where some part has its exterior and none of its holes
+            # sweep: inside where some part has an odd number of its rings, or a burnt edge
             idx = np.argsort(ev_x[:nev], kind="mergesort")
             inside = 0
             j = 0
@@ -200,12 +205,13 @@ def layer_spans(
                 while j < nev and ev_x[idx[j]] == xcur:
                     r = ev_r[idx[j]]
                     p = ring_part[r]
-                    was = ext_in[p] > 0 and hole_in[p] <= 0
-                    if ring_hole[r]:
-                        hole_in[p] += ev_d[idx[j]]
+                    d = ev_d[idx[j]]
+                    was = cover[p] % 2 == 1 or burnt[p] > 0
+                    if d == 2 or d == -2:
+                        burnt[p] += d // 2
                     else:
-                        ext_in[p] += ev_d[idx[j]]
-                    now = ext_in[p] > 0 and hole_in[p] <= 0
+                        cover[p] += d
+                    now = cover[p] % 2 == 1 or burnt[p] > 0
                     if now and not was:
                         inside += 1
                     elif was and not now:

@@ -8,11 +8,12 @@ no EXIF rotation), the same array the whole-image statistics use:
 * a **polygon** ``[(x, y), ...]`` (or a GeoJSON Polygon dict) selects the pixels whose centre
   ``(x + 0.5, y + 0.5)`` lies inside it, the default rule of rasterio's and GDAL's
   rasterization; a centre on an edge is inside as GDAL's scanline fill has it: on a right or
-  top edge, not on a left or bottom one (GDAL also keeps the centres on some horizontal edges
-  of holes, which imgstats does not). Self-intersecting rings use the even-odd rule (a point
-  is inside when a ray from it crosses the ring an odd number of times: a bow tie counts both
-  lobes, a pentagram's centre is outside). A GeoJSON Polygon's holes are subtracted from its
-  exterior ring.
+  top edge, not on a left or bottom one. Self-intersecting rings use the even-odd rule (a
+  point is inside when a ray from it crosses the ring an odd number of times: a bow tie
+  counts both lobes, a pentagram's centre is outside). A GeoJSON Polygon's holes are
+  subtracted from its exterior ring; an invalid one's rings are filled as rasterio (GDAL)
+  fills them, even-odd over all its rings: a hole outside the exterior is filled, where two
+  holes overlap is inside.
 
 All given regions intersect. This module is geometry only (numpy, no image io): the samples
 of an image inside a region are :func:`imgstats.selection.select`'s, which turns an image
@@ -293,29 +294,63 @@ def point_in_ring(ring: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return inside
 
 
-def point_in_hole(ring: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """:func:`point_in_ring` of a hole, as GDAL's scanline leaves it out (the oracle): but
-    for the pixel centres on one of its horizontal edges with the hole below (larger y),
-    whose pixels GDAL fills apart from the crossings (``floor(x + 0.5)`` on)."""
+def burnt_edges(ring: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The points on the ring's horizontal edges that GDAL fills apart from the crossings of
+    its scanline, whatever they say (the oracle, for polygons given in pixel coordinates):
+    once the ring is turned clockwise (:func:`gdal_clockwise`), those that run towards
+    smaller x, a pixel centre's ``floor(x + 0.5)`` on."""
     x = np.asarray(x, np.float64)
     y = np.asarray(y, np.float64)
-    inside = point_in_ring(ring, x, y)
+    burnt = np.zeros(np.broadcast(x, y).shape, bool)
     x1, y1 = ring[:, 0], ring[:, 1]
     x2, y2 = np.roll(x1, -1), np.roll(y1, -1)
-    area = float(np.sum(x1 * y2 - x2 * y1))
+    turn = 1 if gdal_clockwise(ring) else -1
     for a, b, c, d in zip(x1, y1, x2, y2, strict=True):
-        if b != d or not ((c > a) if area > 0 else (c < a)):
-            continue  # not horizontal, or the hole lies above it
+        if b != d or not (turn * (c - a) < 0):
+            continue  # not horizontal, or it runs towards larger x once turned
         lo, hi = math.floor(min(a, c) + 0.5), math.floor(max(a, c) + 0.5)
-        inside &= ~((y == b) & (x - 0.5 >= lo) & (x - 0.5 < hi))
-    return inside
+        burnt |= (y == b) & (x - 0.5 >= lo) & (x - 0.5 < hi)
+    return burnt
+
+
+def gdal_clockwise(ring: np.ndarray) -> bool:
+    """Whether an open ring is clockwise (y up) as ``OGRLinearRing::isClockwise`` decides:
+    by the turn at its lowest, then rightmost vertex, or by its signed area when that vertex
+    is repeated or the turn is flat (the oracle)."""
+    n = len(ring)
+    v, repeated = 0, False
+    for i in range(1, n):
+        if ring[i, 1] < ring[v, 1] or (ring[i, 1] == ring[v, 1] and ring[i, 0] > ring[v, 0]):
+            v, repeated = i, False
+        elif ring[i, 1] == ring[v, 1] and ring[i, 0] == ring[v, 0]:
+            repeated = True
+    dx0, dy0 = ring[v - 1] - ring[v]
+    dx1, dy1 = ring[(v + 1) % n] - ring[v]
+    turn = dx1 * dy0 - dx0 * dy1
+    if repeated or turn == 0 or (dx0 == 0 and dy0 == 0) or (dx1 == 0 and dy1 == 0):
+        x1, y1 = ring[:, 0], ring[:, 1]
+        return float(np.sum(x1 * np.roll(y1, -1) - np.roll(x1, -1) * y1)) < 0
+    return turn < 0
+
+
+def point_in_part(rings, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Points inside one polygon (exterior and holes), as GDAL fills it (the oracle): inside
+    an odd number of its rings (each even-odd: the exterior less the holes of a valid
+    polygon), or on a burnt horizontal edge of any ring (:func:`burnt_edges`). A hole
+    outside its exterior, or two overlapping holes, are filled as rasterio fills them."""
+    inside = point_in_ring(rings[0], x, y)
+    burnt = burnt_edges(rings[0], x, y)
+    for ring in rings[1:]:
+        inside ^= point_in_ring(ring, x, y)
+        burnt |= burnt_edges(ring, x, y)
+    return inside | burnt
 
 
 def rasterize_polygon(polygon, height: int, width: int):
     """Rasterize a polygon onto an image of ``height`` x ``width`` pixels.
 
     A pixel ``(x, y)`` is selected when its centre ``(x + 0.5, y + 0.5)`` lies inside the
-    polygon (even-odd rule; holes subtracted, as :func:`point_in_hole` says). Only the
+    polygon (even-odd rule over its rings, as :func:`point_in_part` says). Only the
     polygon's bounding box is rasterized. The returned mask covers the selected pixels'
     box; :class:`PolygonRegion` rasterizes block by block instead, with no array of the box
     at all.
@@ -372,14 +407,15 @@ class PolygonRegion:
         parts = polygon_parts(polygon)
         if np.abs(np.concatenate([r for rings in parts for r in rings])).max() > _MAX_COORDINATE:
             raise InvalidOption("polygon coordinates beyond 2**31 pixels")
-        ext = np.concatenate([rings[0] for rings in parts])  # the exteriors hold the rest
+        pts = np.concatenate([r for rings in parts for r in rings])  # a hole may lie outside
         bbox = (
-            math.floor(ext[:, 0].min()),
-            math.floor(ext[:, 1].min()),
-            math.ceil(ext[:, 0].max()) + 1,
-            math.ceil(ext[:, 1].max()) + 1,
+            math.floor(pts[:, 0].min()),
+            math.floor(pts[:, 1].min()),
+            math.ceil(pts[:, 0].max()) + 1,
+            math.ceil(pts[:, 1].max()) + 1,
         )
-        self.layer = Layer([(bbox, parts)])
+        axes = polygon.get("map_axes") if isinstance(polygon, dict) else None  # map_region's
+        self.layer = Layer([(bbox, parts)], None if axes is None else tuple(axes))
         self.mask = mask
         box = _intersect((0, 0, width, height), bbox)
         if window is not None:

@@ -462,6 +462,8 @@ def map_to_pixels(source, crs, io_options=None, frame_crs=None):
         # affine's own expression (a x + b y + c, d x + e y + f), element by element
         return np.column_stack((xs * inv.a + ys * inv.b + inv.c, xs * inv.d + ys * inv.e + inv.f))
 
+    t = geo.transform
+    to_pixels.map_axes = (t.a, t.b, t.d, t.e)  # which way is map north: see Layer
     return to_pixels
 
 
@@ -845,7 +847,8 @@ def parse_polygons(zones, id_property=None, to_pixels=None, max_vertices=None) -
     part_off = np.asarray(part_off, np.int64)
     feat_off = np.asarray(feat_off, np.int64)
     bbox = _boxes(pts, ring_off, part_off, feat_off)
-    return Layer.from_arrays(pts, ring_off, part_off, feat_off, bbox), ids
+    axes = getattr(to_pixels, "map_axes", None)
+    return Layer.from_arrays(pts, ring_off, part_off, feat_off, bbox, axes), ids
 
 
 def _geojson_arrays(zones, id_property, max_vertices=None) -> tuple:
@@ -986,7 +989,8 @@ def _check_degenerate(pts, lens, ring_feat) -> None:
 
 
 def _boxes(pts, ring_off, part_off, feat_off) -> np.ndarray:
-    """Each feature's integer pixel box ``(x0, y0, x1, y1)`` from its exterior rings."""
+    """Each feature's integer pixel box ``(x0, y0, x1, y1)`` from all its rings (a hole
+    outside its exterior, in an invalid polygon, has pixels of its own, as rasterio fills)."""
     nfeat = len(feat_off) - 1
     out = np.zeros((nfeat, 4), np.int64)
     if not len(pts):
@@ -994,12 +998,12 @@ def _boxes(pts, ring_off, part_off, feat_off) -> np.ndarray:
     starts = ring_off[:-1]
     mins = np.minimum.reduceat(pts, starts, axis=0)
     maxs = np.maximum.reduceat(pts, starts, axis=0)
-    ext = part_off[:-1]  # the first ring of each part
     part_feat = np.repeat(np.arange(nfeat), np.diff(feat_off))
+    ring_feat = np.repeat(part_feat, np.diff(part_off))
     lo = np.full((nfeat, 2), np.inf)
     hi = np.full((nfeat, 2), -np.inf)
-    np.minimum.at(lo, part_feat, mins[ext])
-    np.maximum.at(hi, part_feat, maxs[ext])
+    np.minimum.at(lo, ring_feat, mins)
+    np.maximum.at(hi, ring_feat, maxs)
     located = np.diff(feat_off) > 0  # a feature of no part (null, empty) meets no block
     out[located, :2] = np.floor(lo[located])
     out[located, 2:] = np.ceil(hi[located]) + 1

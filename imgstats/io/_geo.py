@@ -249,7 +249,8 @@ def map_region(geo: Georeference | None, bbox=None, geometry=None, crs=None):
     -------
     (window, polygon)
         A pixel window (bbox of a north-up raster) or ``None``, and a pixel polygon (a
-        GeoJSON dict, or the bbox's corners on a rotated raster) or ``None``.
+        GeoJSON dict, or the bbox's corners on a rotated raster, with a ``map_axes`` member:
+        see :class:`imgstats._raster.Layer`) or ``None``.
 
     Raises
     ------
@@ -315,6 +316,9 @@ def map_region(geo: Georeference | None, bbox=None, geometry=None, crs=None):
         if pixel_polygon is not None:
             raise InvalidOption("give a bbox or a polygon in map coordinates, not both")
         pixel_polygon = shape
+    if pixel_polygon is not None:  # which way map north lies decides GDAL's edge pixels
+        t = geo.transform
+        pixel_polygon["map_axes"] = [t.a, t.b, t.d, t.e]
     return window, pixel_polygon
 
 
