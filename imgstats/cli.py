@@ -74,6 +74,22 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
         super().__init__(prog, max_help_position=30)
 
 
+class _Version(argparse.Action):
+    """``--version``: ``imgstats 0.1.0`` on the first line, as tools parse it, then the code's
+    fingerprint (:func:`~imgstats._version.fingerprint`, which keys the service's ETags, Redis
+    keys and thumbnails) and the decoders' versions it names. Read only when asked: it digests
+    the package and imports the decoders."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from ._version import __version__, decoder_versions, fingerprint
+
+        print(f"imgstats {__version__}\nfingerprint {fingerprint()} ({decoder_versions()})")
+        parser.exit()
+
+
 _STATS_EPILOG = """\
 examples:
   imgstats stats photo.jpg median
@@ -89,8 +105,6 @@ numpy.percentile's linear method, NaN is ignored, the mean is exact then rounded
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``imgstats`` command."""
-    from ._version import __version__
-
     parser = argparse.ArgumentParser(
         prog="imgstats",
         description="Exact image statistics: min, max, mean, median and any percentile pXXX,\n"
@@ -98,7 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_Formatter,
     )
     parser.add_argument(
-        "--version", action="version", version=f"imgstats {__version__}", help="print the version"
+        "--version",
+        action=_Version,
+        help="print the version, then the fingerprint that keys the service's cached answers",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -333,11 +333,16 @@ def test_bad_chunks_exit_2(images, capsys, chunks):
 # -- version, help, formats, patterns, messages (issue 19) -------------------------------------
 def test_version(capsys):
     import imgstats
+    from imgstats._version import decoder_versions, fingerprint
 
     with pytest.raises(SystemExit) as exc:
         main(["--version"])
     assert exc.value.code == 0
-    assert capsys.readouterr().out == f"imgstats {imgstats.__version__}\n"
+    # the first line as before (tools parse it), then what keys the service's cached answers
+    release, code = capsys.readouterr().out.splitlines()
+    assert release == f"imgstats {imgstats.__version__}"
+    assert code == f"fingerprint {fingerprint()} ({decoder_versions()})"
+    assert code.startswith(f"fingerprint {imgstats.__version__}+") and "PIL=" in code
 
 
 def _options(parser):
