@@ -32,7 +32,7 @@ from ._pam import pillow_pam
 from ._pillow import grey_key, open_pillow, pillow_header, pillow_preview
 from ._plan import ReadPlan, open_plan, with_validity
 from ._sources import describe, is_url, open_source
-from ._tiff import TiffFacts, TiffStream, check_page, tiff_facts, tiff_preview
+from ._tiff import TiffFacts, TiffStream, _check_sidecar, check_page, tiff_facts, tiff_preview
 
 tifffile = lazy_module("tifffile")  # 0.1-0.5 s: TIFFs only
 
@@ -277,17 +277,19 @@ def _opened(raw, source, pixel_limit, page, storage_options=None):
         nodata, problem, scales = pillow_pam(img.mode, source, bands, dtype, storage_options)
         if grey_key(img) is not None:  # a PNG's own grey comes before an .aux.xml's
             nodata, problem = grey_key(img), None
-        header.update(_validity_header(None, header["bands"], source, nodata, problem))
+        shape = (img.height, img.width)
+        where = _check_sidecar(source, shape, pixel_limit, storage_options) if not page else None
+        header.update(_validity_header(None, header["bands"], source, nodata, problem, where))
         scales = None if scales is None else [list(pair) for pair in scales]
         header.update({"crs": None, "transform": None, "bounds": None, "scales": scales})
         yield header, partial(pillow_preview, img, source)
 
 
-def _validity_header(facts, bands, source, nodata=None, problem=None) -> dict:
+def _validity_header(facts, bands, source, nodata=None, problem=None, sidecar=None) -> dict:
     """``nodata``, ``mask`` (what says which pixels count, in GDAL's order: ``"internal"``
     or ``"sidecar"`` mask, ``"nodata"``, ``"alpha"``, or ``None``) and ``nodata_problem`` of
-    an image's header; a TIFF's nodata and problem are in its ``facts``, a Pillow image's are
-    ``nodata`` and ``problem``.
+    an image's header; a TIFF's nodata, problem and mask are in its ``facts``, a Pillow
+    image's are ``nodata``, ``problem`` and ``sidecar`` (where its ``.msk`` is, or ``None``).
 
     ``nodata_problem`` is why the statistics refuse the image (its bands have different
     nodata values, which imgstats does not apply), ``None`` when they do not: a mask, which
@@ -298,7 +300,7 @@ def _validity_header(facts, bands, source, nodata=None, problem=None) -> dict:
         nodata, problem = facts.nodata, facts.problem
     if facts is not None and facts.mask_page is not None:
         kind, problem = "internal", None
-    elif facts is not None and facts.sidecar is not None:
+    elif sidecar is not None or (facts is not None and facts.sidecar is not None):
         kind, problem = "sidecar", None
     elif problem is not None:
         kind = None

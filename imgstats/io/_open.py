@@ -17,6 +17,7 @@ from ._pillow import grey_key, open_pillow, pillow_header, pillow_to_array
 from ._sources import describe, is_url, open_source
 from ._tiff import (
     TiffArray,
+    _check_sidecar,
     check_page,
     dask_chunks,
     is_tiff,
@@ -128,6 +129,10 @@ def open_image(
             attrs.pop("nodata_problem", None)
         if img.mode in ("P", "PA"):
             attrs.pop("scales", None)  # a palette has no scale, its indices neither
+        if page == 0:  # a .msk beside a PNG or JPEG is its dataset mask, as in GDAL
+            where = _check_sidecar(source, arr.shape[:2], pixel_limit, storage_options)
+            if where is not None:
+                attrs["mask_sidecar"] = where
     if chunks is not None:
         import dask.array as da
 

@@ -462,13 +462,14 @@ def _open_path(
 ) -> ReadPlan:
     """Open a path or URL: Pillow's memory or a TIFF stream when counted here, else an array."""
     from ._open import open_image
-    from ._sources import PAM, is_url, sidecar
+    from ._sources import MASK, PAM, is_url, sidecar
     from ._tiff import check_page
 
     page = check_page(page)
     fast = local and chunks is None and not is_url(source)
     tiff = fast and _is_tiff_file(source)
-    if fast and not page and not tiff and palette == "rgb" and not sidecar(source, PAM):
+    sidecars = fast and (sidecar(source, PAM) or sidecar(source, MASK))
+    if fast and not page and not tiff and palette == "rgb" and not sidecars:
         plan = _pillow_plan(source, pixel_limit, follow)
         if plan is not None:
             return with_validity(plan, raw, nodata)
@@ -536,7 +537,7 @@ def with_validity(
     passed_on = False  # open_image's array, passed on without its path
     if plan.kind == "stream":
         facts, source = plan.pixels.facts, plan.pixels.path
-    elif source is not None and attrs.get("format") == "TIFF":
+    elif source is not None and (attrs.get("format") == "TIFF" or attrs.get("mask_sidecar")):
         facts = _attr_facts(plan, attrs)
     elif attrs.get("dataset_mask") is not None:  # a region of a masked image (selection)
         mask = attrs["dataset_mask"]  # a region's: dask (read per block) or numpy
@@ -655,10 +656,10 @@ def attr_scale(attrs) -> tuple[float, float] | None:
 
 
 def _masked_tiff(attrs) -> bool:
-    """Whether ``attrs`` are those of a TIFF with a dataset mask (open_image's): a local
-    file or a URL with an internal mask or a sidecar, which is read again (a URL's with
-    the call's ``storage_options``)."""
-    if attrs.get("format") != "TIFF" or not attrs.get("source"):
+    """Whether ``attrs`` are those of an image with a dataset mask (open_image's): a local
+    file or a URL with an internal mask (a TIFF) or a sidecar, which is read again (a URL's
+    with the call's ``storage_options``)."""
+    if not attrs.get("source"):
         return False
     if attrs.get("mask_page") is None and not attrs.get("mask_sidecar"):
         return False

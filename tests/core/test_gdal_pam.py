@@ -269,3 +269,50 @@ def test_a_self_closing_band_takes_no_field_of_the_next(tmp_path):
     pam = '<PAMRasterBand band="1"/>' + _band(2, NoDataValue=7)
     path = _write(tmp_path / "closed.tif", "int16", bands=2, pam=pam)
     assert _pam.pam_bands(path) == {0: _pam.PamBand(), 1: _pam.PamBand("7")}
+
+
+@pytest.mark.parametrize("kind", ["grey", "rgb", "jpeg"])
+@pytest.mark.parametrize("how", ["path", "chunks", "open_image", "window"])
+def test_a_msk_beside_a_png_or_jpeg_is_its_mask(tmp_path, kind, how):
+    # GDAL reads x.png.msk (what gdal_translate -of PNG writes for a masked source) as the
+    # PNG's dataset mask: it was read beside TIFFs only, every masked pixel counted
+    from PIL import Image
+    from rasterio.shutil import copy
+
+    grey = (np.arange(H * W).reshape(H, W) % 11).astype(np.uint8)
+    name = "a.jpg" if kind == "jpeg" else "a.png"
+    data = grey if kind == "grey" else np.stack([grey * 20, grey[::-1] * 20, grey * 10], -1)
+    _png(tmp_path / name, data, **({"quality": 95} if kind == "jpeg" else {}))
+    path = tmp_path / name
+    valid = np.full((H, W), 255, np.uint8)
+    valid[:20] = 0
+    valid[:, -7:] = 0
+    masked = tmp_path / "masked.tif"
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
+        profile = dict(driver="GTiff", width=W, height=H, count=1, dtype="uint8")
+        with rasterio.open(masked, "w", **profile) as dst:
+            dst.write(grey, 1)
+            dst.write_mask(valid)
+    copy(masked, tmp_path / "gdal.png", driver="PNG")  # GDAL writes the mask beside it
+    (tmp_path / (name + ".msk")).write_bytes((tmp_path / "gdal.png.msk").read_bytes())
+    with rasterio.open(path) as src:
+        assert src.mask_flag_enums[0] == [rasterio.enums.MaskFlags.per_dataset]
+        assert (src.read_masks(1) > 0).sum() == (valid > 0).sum()
+    values = np.asarray(Image.open(path))  # Pillow's JPEG decoder is imgstats'
+    keep = valid > 0
+    kw = {}
+    if how == "window":
+        kw["window"] = (10, 5, 60, 40)  # x0, y0, x1, y1
+        region = np.zeros_like(keep)
+        region[5:40, 10:60] = True
+        keep = keep & region
+    elif how == "chunks":
+        kw["chunks"] = 17
+    want = values[keep]
+    source = imgstats.open_image(path) if how == "open_image" else path
+    got = imgstats.compute(source, ["count", "masked_pixels", "min", "mean", "median"], **kw)
+    assert got.pop("count") == want.size < values.size
+    check_all({f: got[f] for f in ("min", "mean", "median")}, want, ["min", "mean", "median"])
+    with open(path, "rb") as fh:
+        assert imgstats.io.read_header(fh, path)["mask"] == "sidecar"
+    assert imgstats.compute(path, "count", raw=True) == values.size
