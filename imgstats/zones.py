@@ -222,6 +222,7 @@ def zonal(
             raise InvalidOption("crs= applies to polygons, not to label images")
         to_pixels = map_to_pixels(source, crs, io_options, frame_crs=frame_crs)
     elif not _is_polygons(zones):
+        zones = align_labels(source, zones)
         check_same_grid(source, zones, io_options)
     layout = _zones(zones, height, width, background, id_property, limit, io_options, to_pixels)
     walk = _Walk(values, layout, nb, scheduler, valid)
@@ -499,6 +500,36 @@ def _crs_equal(a: str, b: str) -> bool:
 
 #: How far (in the image's pixels) a label raster's corners may lie from the image's.
 GRID_TOLERANCE = 1e-6
+
+
+def align_labels(source, zones):
+    """A label DataArray whose row or column coordinate holds the image DataArray's values
+    in another order (``lat`` ascending where the image's ``y`` descends, as a netCDF grid
+    beside a GeoTIFF) reordered to the image's, as xarray aligns two arrays by their
+    coordinates; else ``zones`` as given. Matched by position, such labels answered for the
+    mirrored pixels, silently."""
+    from ._inputs import spatial_dims
+    from ._lazy import is_instance
+
+    if not (
+        is_instance(source, "xarray", "DataArray") and is_instance(zones, "xarray", "DataArray")
+    ):
+        return zones
+    image_dims, label_dims = spatial_dims(source.dims), spatial_dims(zones.dims)
+    if image_dims is None or label_dims is None:
+        return zones
+    for image_dim, label_dim in zip(image_dims, label_dims, strict=True):
+        if image_dim not in source.coords or label_dim not in zones.coords:
+            continue
+        want = np.asarray(source[image_dim].values)
+        have = np.asarray(zones[label_dim].values)
+        if want.shape != have.shape or have.dtype.kind not in "iuf" or np.array_equal(want, have):
+            continue
+        order = np.argsort(have, kind="stable")
+        at = np.minimum(np.searchsorted(have[order], want), have.size - 1)
+        if np.unique(have).size == have.size and np.array_equal(have[order[at]], want):
+            zones = zones.isel({label_dim: order[at]})
+    return zones
 
 
 def check_same_grid(source, zones, io_options=None) -> None:

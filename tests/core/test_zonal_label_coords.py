@@ -1,0 +1,61 @@
+"""A label DataArray whose coordinates hold the image's in another order is aligned by them.
+
+A label grid from a netCDF (``lat`` ascending, row 0 the southern one) beside a GeoTIFF
+read by xarray (``y`` descending) was matched pixel by pixel when neither names a CRS: every
+zone answered for the mirrored rows, silently (with a CRS on both, it was refused as off the
+grid). xarray aligns two arrays by their coordinates; so does ``zonal`` now, when a label
+coordinate holds exactly the image's values in another order. Labels whose coordinates are
+other numbers (pixel indices beside metres) are still matched pixel by pixel.
+"""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pytest
+import xarray as xr
+
+import imgstats
+
+RNG = np.random.default_rng(3)
+IMG = RNG.integers(0, 5000, size=(40, 50)).astype(np.uint16)
+LAB = RNG.integers(1, 6, size=(40, 50)).astype(np.int32)
+Y = 395 - np.arange(40) * 10.0  # north to south, as a GeoTIFF's rows
+X = np.arange(50) * 10 + 5.0
+IMAGE = xr.DataArray(IMG, dims=("y", "x"), coords={"y": Y, "x": X})
+
+
+def _check(table, labels=LAB):
+    zones = np.unique(labels)
+    assert table.index.tolist() == zones.tolist()
+    for z in zones:
+        v = IMG[labels == z]
+        assert table.loc[z, "count"] == v.size
+        assert table.loc[z, "median"] == np.median(v) and table.loc[z, "max"] == v.max()
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+@pytest.mark.parametrize("dims", [("lat", "lon"), ("y", "x")])
+def test_labels_south_up_are_aligned_to_the_image(dims, chunked):
+    data = LAB[::-1, ::-1]  # rows south to north, columns east to west
+    data = da.from_array(data, chunks=(13, 17)) if chunked else data
+    labels = xr.DataArray(data, dims=dims, coords={dims[0]: Y[::-1], dims[1]: X[::-1]})
+    _check(imgstats.zonal(IMAGE, labels, ["median", "max"]))
+    _check(IMAGE.imgstats.zonal(labels, ["median", "max"]))
+
+
+def test_labels_in_the_image_crs_south_up_are_aligned():
+    rioxarray = pytest.importorskip("rioxarray")
+    assert rioxarray
+    image = IMAGE.rio.write_crs("EPSG:32633")
+    labels = xr.DataArray(LAB[::-1], dims=("y", "x"), coords={"y": Y[::-1], "x": X})
+    # before: refused, "the label raster does not lie on the image's pixel grid"
+    _check(imgstats.zonal(image, labels.rio.write_crs("EPSG:32633"), ["median", "max"]))
+
+
+def test_labels_of_other_coordinates_are_matched_pixel_by_pixel():
+    by_index = xr.DataArray(LAB, dims=("y", "x"), coords={"y": np.arange(40), "x": np.arange(50)})
+    _check(imgstats.zonal(IMAGE, by_index, ["median", "max"]))
+    shuffled = RNG.permutation(40)
+    part = xr.DataArray(LAB[shuffled], dims=("y", "x"), coords={"y": Y[shuffled], "x": X})
+    _check(imgstats.zonal(IMAGE, part, ["median", "max"]))  # any order of the same rows
