@@ -86,7 +86,7 @@ class _Version(argparse.Action):
     def __call__(self, parser, namespace, values, option_string=None):
         from ._version import __version__, decoder_versions, fingerprint
 
-        print(f"imgstats {__version__}\nfingerprint {fingerprint()} ({decoder_versions()})")
+        _output(f"imgstats {__version__}\nfingerprint {fingerprint()} ({decoder_versions()})\n")
         parser.exit()
 
 

@@ -139,17 +139,18 @@ def _closed_stdout():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("command", ["stats", "zonal"])
+@pytest.mark.parametrize("command", ["stats", "zonal", "--version"])
 @pytest.mark.parametrize("stdout", ["closed", "/dev/full"])
 def test_an_unwritable_stdout_is_an_error(images, command, stdout):
     """``imgstats stats ... >&-`` exited 0 with its values gone nowhere (zonal: a traceback),
-    and ``> /dev/full`` was a traceback: one line and status 2."""
+    and ``> /dev/full`` was a traceback (``--version`` too, once it printed the
+    fingerprint): one line and status 2."""
     folder, _ = images
     if stdout == "/dev/full" and not os.path.exists("/dev/full"):
         pytest.skip("no /dev/full here")
     grey = folder / "grey.tif"
     tifffile.imwrite(grey, np.arange(21 * 34, dtype=np.uint8).reshape(21, 34) % 3)
-    args = [folder / "f32.tif", "min"] if command == "stats" else [grey, grey, "min"]
+    args = {"stats": [folder / "f32.tif", "min"], "zonal": [grey, grey, "min"]}.get(command, [])
     argv = [sys.executable, "-m", "imgstats.cli", command, *map(str, args)]
     if stdout == "closed":
         proc = subprocess.run(
