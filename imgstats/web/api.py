@@ -302,14 +302,20 @@ def _samples(fields, body: bool = False) -> dict:
     return out
 
 
+#: The media types a POST body may be declared as: JSON, and GeoJSON's own (RFC 7946), which
+#: GIS clients send a FeatureCollection as. Neither is one an HTML form can send.
+JSON_TYPES = ("application/json", "application/geo+json")
+
+
 def check_body() -> None:
     """Before every POST view (registered by the app factory): the body must be declared
-    ``Content-Type: application/json`` (415 otherwise, so a cross-site HTML form cannot send
-    one) and hold at most ``MAX_CONTENT_LENGTH`` bytes (413), chunked or not. The body read
-    here is what ``request.get_data()`` then returns to the view."""
+    ``Content-Type: application/json`` or ``application/geo+json`` (415 otherwise, so a
+    cross-site HTML form cannot send one) and hold at most ``MAX_CONTENT_LENGTH`` bytes
+    (413), chunked or not. The body read here is what ``request.get_data()`` then returns to
+    the view."""
     if request.method != "POST" or request.url_rule is None:  # None: a 404 or 405 follows
         return
-    if request.mimetype != "application/json":
+    if request.mimetype not in JSON_TYPES:
         raise UnsupportedMediaType(
             "send the body as JSON, with Content-Type: application/json "
             f"(not {request.mimetype or 'none'!r})"

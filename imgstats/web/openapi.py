@@ -37,7 +37,8 @@ def _errors(*codes: int) -> dict:
         "collection; an unknown query parameter, or one given twice; a key given twice in one "
         "object of the body)",
         413: "image declares too many pixels, or the body is too large",
-        415: "a POST body that is not sent as Content-Type: application/json, or is "
+        415: "a POST body that is not sent as Content-Type: application/json (or "
+        "application/geo+json), or is "
         "compressed (Content-Encoding)",
         422: "unreadable image or no valid samples",
         502: "the image store failed",
@@ -64,7 +65,9 @@ def _json_body(required: list[str], properties: dict) -> dict:
         "additionalProperties": False,
         "properties": properties,
     }
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
+    # GeoJSON's own media type (RFC 7946) is taken as JSON is
+    types = ("application/json", "application/geo+json")
+    return {"required": True, "content": {t: {"schema": schema} for t in types}}
 
 
 def _funcs_array(pattern: str) -> dict:

@@ -265,3 +265,24 @@ def test_an_empty_body_is_said_to_be_empty(client, route, body):
     r = client.post(route, data=body, content_type="application/json")
     assert r.status_code == 400
     assert r.json["error"].startswith("the body is empty: send a JSON object {")
+
+
+@pytest.mark.parametrize(
+    "content_type, status",
+    [
+        ("application/geo+json", 200),  # RFC 7946's type: what GIS clients send GeoJSON as
+        ("application/geo+json; charset=utf-8", 200),
+        ("application/json", 200),
+        ("text/plain", 415),  # a type an HTML form of another site may send
+        ("application/x-www-form-urlencoded", 415),
+    ],
+)
+def test_a_geojson_body_may_be_declared_as_geojson(client, content_type, status):
+    zones = layer([[0, 0], [40, 0], [40, 30], [0, 30]])
+    body = json.dumps({"funcs": ["count"], "zones": zones})
+    r = client.post("/zonal/IMG_1.jpg", data=body, content_type=content_type)
+    assert r.status_code == status, r.json
+    if status == 200:
+        assert r.json["features"][0]["properties"]["count"] > 0
+    else:
+        assert "application/json" in r.json["error"]
