@@ -18,6 +18,11 @@ __version__ = "0.1.0"
 #: upgrade of one may change an answer without a change of imgstats' code.
 DECODERS = ("numpy", "PIL", "tifffile", "imagecodecs")
 
+#: The libraries Pillow links whose versions may change its answers: the lossy decoders
+#: (JPEG, JPEG 2000, a JPEG in a TIFF) and the WebP encoder of the thumbnails. A wheel's
+#: Pillow version names them; a Pillow built against the system's libraries does not.
+PILLOW_LIBRARIES = ("jpg", "libjpeg_turbo", "jpg_2000", "libtiff", "webp")
+
 
 @functools.cache
 def fingerprint() -> str:
@@ -36,7 +41,8 @@ def fingerprint() -> str:
 
 
 def decoder_versions() -> str:
-    """The versions of :data:`DECODERS`, from their ``__version__``: ``"numpy=2.3.4 ..."``.
+    """The versions of :data:`DECODERS`, from their ``__version__``, and of
+    :data:`PILLOW_LIBRARIES`: ``"numpy=2.4.6 PIL=13.0.0 PIL.jpg=6.2 ..."``.
 
     Each is imported (the service imports them all at start-up, for its warm-up, so this
     costs nothing more there; importing tifffile costs about 40 ms otherwise), so the answer
@@ -50,6 +56,10 @@ def decoder_versions() -> str:
         except ImportError:
             version = "absent"
         versions.append(f"{name}={version}")
+        if name == "PIL" and version != "absent":
+            from PIL import features  # the libraries' versions: under 1 ms
+
+            versions += (f"PIL.{lib}={features.version(lib)}" for lib in PILLOW_LIBRARIES)
     return " ".join(versions)
 
 

@@ -64,6 +64,16 @@ def test_a_decoder_of_another_version_changes_the_fingerprint(monkeypatch, name)
     assert fingerprint.__wrapped__() != fingerprint()
 
 
+def test_a_library_of_pillow_of_another_version_changes_the_fingerprint(monkeypatch):
+    # a Pillow built against the system's libjpeg keeps its version when libjpeg is upgraded
+    from PIL import features
+
+    real = features.version
+    monkeypatch.setattr(features, "version", lambda f: "9.9" if f == "jpg" else real(f))
+    assert "PIL.jpg=9.9" in decoder_versions().split()
+    assert fingerprint.__wrapped__() != fingerprint()
+
+
 def test_an_absent_decoder_is_named_so_and_changes_the_fingerprint(monkeypatch):
     monkeypatch.setitem(sys.modules, "imagecodecs", None)  # its import raises ImportError
     assert "imagecodecs=absent" in decoder_versions().split()
