@@ -45,6 +45,9 @@ from ._inputs import a_type, check_dims, dim_tuple, native, yx_first
 from .errors import InvalidOption, NoValidSamples
 from .summary import alpha_band, pooled_bands
 
+#: The dim of length 1 that ``dim=[]`` reduces (xarray's reduction over no dim).
+_NO_DIM = "__imgstats_no_dim__"
+
 __all__ = ["compute_along"]
 
 _FAN_IN = 8
@@ -85,7 +88,8 @@ def compute_along(
     func : str or list of str
         ``min``, ``max``, ``mean``, ``median`` or ``pXXX``.
     dim : str, list or tuple of str, or ...
-        The dims to reduce; all of them (or ``...``, as in xarray) gives a 0-d result.
+        The dims to reduce; all of them (or ``...``, as in xarray) gives a 0-d result, none
+        (``[]``) each element as its own sample, as xarray's reductions give it.
     band : None
         Not used with ``dim``: keep ``band`` among the remaining dims instead.
     scheduler : optional
@@ -134,8 +138,8 @@ def compute_along(
         raise InvalidOption("band= and dim= do not go together: keep 'band' among the dims")
     dims = _dims_of(data, dim)
     check_dims(dim, dims, data.dims)
-    if not dims:
-        raise InvalidOption(f"invalid dim {dim!r}: name at least one of {data.dims!r}")
+    if not dims:  # dim=[]: reduced over no dim, each element its own sample, as xarray does
+        data, dims = data.expand_dims(_NO_DIM), (_NO_DIM,)
     single = not isinstance(func, (list, tuple))  # a name or a Function (with its method)
     funcs = [func] if single else list(func)
     parsed = [parse_function(f) for f in funcs]
