@@ -376,6 +376,37 @@ def rasterize_polygon(polygon, height: int, width: int):
     return _shrink(box, region.block_mask(y0, y1, x0, x1))
 
 
+def map_axes(polygon) -> tuple[float, float, float, float] | None:
+    """The ``map_axes`` member of a pixel polygon (a GeoJSON dict): ``(a, b, d, e)``, the
+    linear part of the transform from its pixel coordinates to the map coordinates it was
+    given in, which decides the horizontal edges GDAL fills (see
+    :class:`imgstats._raster.Layer`); :func:`imgstats.io._geo.map_region` sets it. ``None``
+    when absent: the polygon was given in pixels.
+
+    Raises
+    ------
+    InvalidOption
+        A member that is not four finite numbers of a non-zero determinant (a client's own
+        ``map_axes`` in a body is checked as any member is).
+    """
+    axes = polygon.get("map_axes") if isinstance(polygon, dict) else None
+    if axes is None:
+        return None
+    numbers_ok = isinstance(axes, (list, tuple)) and len(axes) == 4
+    numbers_ok = numbers_ok and all(
+        isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) for v in axes
+    )
+    if numbers_ok:  # only the directions count: scaled to at most 1, no overflow after
+        scale = max(abs(float(v)) for v in axes) or 1.0
+        a, b, d, e = (float(v) / scale for v in axes)
+    if not numbers_ok or a * e - b * d == 0:
+        raise InvalidOption(
+            "a polygon's 'map_axes' must be four finite numbers [a, b, d, e] (the linear part "
+            f"of its pixel-to-map transform, of a non-zero determinant), not {reprlib.repr(axes)}"
+        )
+    return a, b, d, e
+
+
 class PolygonRegion:
     """A polygon, and maybe a window and a mask, rasterized block by block on demand.
 
@@ -414,8 +445,7 @@ class PolygonRegion:
             math.ceil(pts[:, 0].max()) + 1,
             math.ceil(pts[:, 1].max()) + 1,
         )
-        axes = polygon.get("map_axes") if isinstance(polygon, dict) else None  # map_region's
-        self.layer = Layer([(bbox, parts)], None if axes is None else tuple(axes))
+        self.layer = Layer([(bbox, parts)], map_axes(polygon))
         self.mask = mask
         box = _intersect((0, 0, width, height), bbox)
         if window is not None:
