@@ -243,18 +243,28 @@ def _response(body: bytes) -> Response:
     return response
 
 
+def _json_kind(value) -> str:
+    """What a parsed JSON value is, in JSON's words (a client sent JSON, not Python)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    kinds = {dict: "an object", list: "an array", str: "a string", int: "a number"}
+    return next((k for t, k in kinds.items() if isinstance(value, t)), "a number")
+
+
 def _check_vertices(features, limit: int) -> None:
     """Refuse a layer of more than ``limit`` vertices, or an item that is no GeoJSON object,
     before parsing it. A bare geometry among the features counts as its own geometry."""
     total = 0
     for i, feature in enumerate(features):
         if not isinstance(feature, dict):  # the answer extends each feature's properties
-            raise InvalidOption(f"feature {i}: not a GeoJSON object but a {type(feature).__name__}")
+            raise InvalidOption(f"feature {i}: not a GeoJSON object but {_json_kind(feature)}")
         props = feature.get("properties")
         if props is not None and not isinstance(props, dict):  # the answer would drop them
             raise InvalidOption(
                 f"feature {i}: 'properties' must be a JSON object or null (GeoJSON), "
-                f"not a {type(props).__name__}"
+                f"not {_json_kind(props)}"
             )
         geometry = feature.get("geometry") if feature.get("type") == "Feature" else feature
         coords = geometry.get("coordinates") if isinstance(geometry, dict) else None

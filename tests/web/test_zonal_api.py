@@ -206,14 +206,34 @@ def test_a_bare_geometry_among_the_features_counts_its_vertices(app, client):
     assert r.status_code == 200 and r.json["features"][0]["properties"]["count"] > 0
 
 
-@pytest.mark.parametrize("item", [TRIANGLE, "a", 7, None])
-def test_a_feature_that_is_no_object_is_a_400_naming_it(client, item):
+@pytest.mark.parametrize(
+    "item, kind",
+    [
+        (TRIANGLE, "an array"),
+        ("a", "a string"),
+        (7, "a number"),
+        (None, "null"),
+        (True, "a boolean"),
+    ],
+)
+def test_a_feature_that_is_no_object_is_a_400_naming_it(client, item, kind):
     """A bare ring (a list) among the features was a 500: the answer extends each feature's
-    properties, and a list has none."""
+    properties, and a list has none. The message says what it is in JSON's words."""
     zones = {"type": "FeatureCollection", "features": [layer(SQUARE)["features"][0], item]}
     r = post(client, "IMG_1.jpg", {"funcs": ["median"], "zones": zones})
     assert r.status_code == 400, r.get_data()
-    assert r.json["error"].startswith("feature 1: ")
+    assert r.json["error"] == f"feature 1: not a GeoJSON object but {kind}"
+
+
+@pytest.mark.parametrize(
+    "props, kind", [([1, 2], "an array"), ("x", "a string"), (3.5, "a number")]
+)
+def test_properties_that_are_no_object_are_named_in_json_words(client, props, kind):
+    feature = {**layer(SQUARE)["features"][0], "properties": props}
+    zones = {"type": "FeatureCollection", "features": [feature]}
+    r = post(client, "IMG_1.jpg", {"funcs": ["median"], "zones": zones})
+    assert r.status_code == 400, r.get_data()
+    assert r.json["error"].endswith(f"must be a JSON object or null (GeoJSON), not {kind}")
 
 
 def test_too_many_labels(app, client, images):
