@@ -32,7 +32,7 @@ from ._pam import pillow_pam
 from ._pillow import grey_key, open_pillow, pillow_header, pillow_preview
 from ._plan import ReadPlan, open_plan, with_validity
 from ._sources import describe, is_url, open_source
-from ._tiff import TiffFacts, TiffStream, _check_sidecar, check_page, tiff_facts, tiff_preview
+from ._tiff import TiffFacts, TiffStream, check_page, check_sidecar, tiff_facts, tiff_preview
 
 tifffile = lazy_module("tifffile")  # 0.1-0.5 s: TIFFs only
 
@@ -278,7 +278,7 @@ def _opened(raw, source, pixel_limit, page, storage_options=None):
         if grey_key(img) is not None:  # a PNG's own grey comes before an .aux.xml's
             nodata, problem = grey_key(img), None
         shape = (img.height, img.width)
-        where = _check_sidecar(source, shape, pixel_limit, storage_options) if not page else None
+        where = check_sidecar(source, shape, pixel_limit, storage_options) if not page else None
         header.update(_validity_header(None, header["bands"], source, nodata, problem, where))
         scales = None if scales is None else [list(pair) for pair in scales]
         header.update({"crs": None, "transform": None, "bounds": None, "scales": scales})

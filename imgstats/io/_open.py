@@ -17,8 +17,8 @@ from ._pillow import grey_key, open_pillow, pillow_header, pillow_to_array
 from ._sources import describe, is_url, open_source
 from ._tiff import (
     TiffArray,
-    _check_sidecar,
     check_page,
+    check_sidecar,
     dask_chunks,
     is_tiff,
     read_page,
@@ -130,7 +130,7 @@ def open_image(
         if img.mode in ("P", "PA"):
             attrs.pop("scales", None)  # a palette has no scale, its indices neither
         if page == 0:  # a .msk beside a PNG or JPEG is its dataset mask, as in GDAL
-            where = _check_sidecar(source, arr.shape[:2], pixel_limit, storage_options)
+            where = check_sidecar(source, arr.shape[:2], pixel_limit, storage_options)
             if where is not None:
                 attrs["mask_sidecar"] = where
     if chunks is not None:

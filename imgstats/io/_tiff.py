@@ -205,7 +205,7 @@ def tiff_facts(
         if mask_page is not None:  # decoded tile by tile beside the image
             _check_mask(tif.pages[mask_page], (height, width), pixel_limit, source)
         else:
-            mask_sidecar = _check_sidecar(source, (height, width), pixel_limit, storage_options)
+            mask_sidecar = check_sidecar(source, (height, width), pixel_limit, storage_options)
         from ._valid import filled_nodata, stored_nodata
 
         fill = filled_nodata(nodata, tpage.dtype)
@@ -293,7 +293,7 @@ def _check_mask(mpage, shape, pixel_limit: int | None, source) -> None:
         )
 
 
-def _check_sidecar(source, shape, pixel_limit: int | None, storage_options=None) -> str | None:
+def check_sidecar(source, shape, pixel_limit: int | None, storage_options=None) -> str | None:
     """Where ``source``'s ``.msk`` sidecar is (``None`` without one), after
     :func:`_check_mask` of its first page, which must also be the image's size (checked
     before any of it is decoded). A ``.msk`` whose GDAL_METADATA holds no
