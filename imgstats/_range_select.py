@@ -36,7 +36,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._lazy import lazy_module
-from .functions import Function
+from .functions import Function, parse_function
 from .summary import BandStats, float_key_constants, float_keys, value_of_sorted
 
 _kernels = lazy_module("imgstats._select_kernels")
@@ -71,17 +71,23 @@ MAX_SUMMED = 1 << 31
 
 def eligible(plan, funcs: list[Function]) -> bool:
     """Whether ``plan`` is a plain in-memory float array and ``funcs`` need no summary."""
-    arr = plan.pixels
     return (
         plan.kind == "array"
-        and type(arr) is np.ndarray  # not a masked array: its mask counts
+        and plan.transform is None
+        and (plan.valid is None or not plan.valid.active)
+        and plan.mask is None
+        and _eligible_pixels(plan.pixels, funcs)
+    )
+
+
+def _eligible_pixels(arr, funcs: list[Function]) -> bool:
+    """Whether the select answers ``funcs`` of the samples ``arr`` (see :func:`eligible`)."""
+    return (
+        type(arr) is np.ndarray  # not a masked array: its mask counts
         and arr.dtype in TYPES
         and arr.dtype.isnative
         and arr.ndim in (2, 3)
         and arr.size >= MIN_SAMPLES
-        and plan.transform is None
-        and (plan.valid is None or not plan.valid.active)
-        and plan.mask is None
         and all(f.kind in SUM_KINDS for f in funcs)
         and not any(f.scaled for f in funcs)
         and (
@@ -96,8 +102,33 @@ def _bands_of(arr: np.ndarray) -> int:
     return arr.shape[2] if arr.ndim == 3 else 1
 
 
-def answer(plan, funcs: list[Function], selections: list[tuple[int, ...]]):
-    """``funcs`` of each selection (a tuple of band indices, pooled), or ``None``.
+def of_array(arr: np.ndarray, func) -> tuple[bool, object]:
+    """``compute(arr, func)`` of a plain numpy array asked nothing else (no band, region,
+    method or option), straight to the select: ``(tried, answer)``, ``answer`` ``None`` when
+    the summary must answer, ``tried`` ``False`` when the select was not for it.
+
+    The read plan, the region, the options and the band selection of such a question change
+    nothing (one band of a 2-D array, every band of a 3-D one: an array's bands are numbered,
+    none is alpha), and their Python, run with the caches the previous pass flushed, cost a
+    12 MP float32 p99 0.08 to 0.15 ms a call (one core): time during which the second core
+    waits.
+    """
+    if type(arr) is not np.ndarray or arr.ndim not in (2, 3):
+        return False, None
+    funcs = [parse_function(f) for f in (func if isinstance(func, (list, tuple)) else [func])]
+    if not _eligible_pixels(arr, funcs):
+        return False, None
+    values = answer(arr, funcs, [tuple(range(_bands_of(arr)))])
+    if values is None:
+        return True, None
+    if isinstance(func, (list, tuple)):
+        return True, {f.name: v for f, v in zip(funcs, values[0], strict=True)}
+    return True, values[0][0]
+
+
+def answer(arr: np.ndarray, funcs: list[Function], selections: list[tuple[int, ...]]):
+    """``funcs`` of each selection (a tuple of band indices, pooled) of the samples ``arr``
+    (an :func:`eligible` plan's pixels), or ``None``.
 
     Returns
     -------
@@ -106,7 +137,6 @@ def answer(plan, funcs: list[Function], selections: list[tuple[int, ...]]):
         :meth:`Summary.compute <imgstats.summary.Summary.compute>` gives it; ``None`` when the
         summary must answer (a missed prediction, too many kept keys, no valid samples).
     """
-    arr = plan.pixels
     nb = _bands_of(arr)
     qs = sorted({f.q / 100 for f in funcs if f.q is not None})
     npix = arr.size // nb

@@ -265,6 +265,14 @@ def compute(
     >>> compute(np.arange(12, dtype=np.uint8).reshape(2, 3, 2), "max", band=[None, 0])
     {None: 11, 0: 10}
     """
+    tried = False  # whether the select (see _range_selected) has had its go
+    options = (progress, window, mask, polygon, dim, method, scaled, scale, offset)
+    if _plain_array_question(data, band, scheduler, io_options, *options):
+        from . import _range_select
+
+        tried, value = _range_select.of_array(data, func)
+        if value is not None:
+            return value
     from .io._plan import check_io_options
 
     check_io_options(io_options, "compute", _COMPUTE_OPTIONS)
@@ -309,11 +317,27 @@ def compute(
     bands = list(band) if isinstance(band, (list, tuple)) else [band]
     if not isinstance(data, Summary):
         plan = _plan(data, scheduler, io_options, count=not progress)
-        selected = None if progress else _range_selected(plan, func, band, bands)
+        selected = None if progress or tried else _range_selected(plan, func, band, bands)
         if selected is not None:
             return selected
         data = _summarize_for(plan, func, bands, scheduler, progress)
     return _answers(data, func, band, bands)
+
+
+def _plain_array_question(data, band, scheduler, io_options, *options) -> bool:
+    """Whether :func:`compute` is asked of a plain numpy array, for all its bands, locally,
+    with every other option (``progress``, a region, ``dim``, a method, a scale, an io
+    option) at its default: :func:`imgstats._range_select.of_array` may answer it."""
+    progress, window, mask, polygon, dim, method, scaled, scale, offset = options
+    return (
+        type(data) is np.ndarray
+        and not io_options
+        and band is None
+        and scheduler is None
+        and progress is False
+        and scaled is False
+        and all(x is None for x in (window, mask, polygon, dim, method, scale, offset))
+    )
 
 
 def _range_selected(plan, func, band, bands):
@@ -339,7 +363,7 @@ def _range_selected(plan, func, band, bands):
         if sel is None:  # luma, or a band the summary path refuses in its own words
             return None
         sels.append(sel)
-    values = _range_select.answer(plan, funcs, sels)
+    values = _range_select.answer(plan.pixels, funcs, sels)
     if values is None:
         return None
 

@@ -138,6 +138,49 @@ def test_select_equals_the_summary_to_the_bit(ran, arr, data, monkeypatch):
         assert got.get("count", valid_samples(arr).size) == valid_samples(arr).size
 
 
+@SHARED
+@given(arr=float_arrays(), data=st.data())
+def test_a_plain_array_asked_nothing_else_is_answered_as_the_summary(ran, arr, data):
+    # compute(arr, func) alone goes straight to the select (no plan, region or band step)
+    names = [*FUNCS, "mean", "sum"]
+    funcs = data.draw(st.lists(st.sampled_from(names), min_size=1, max_size=4, unique=True))
+    asked = data.draw(st.sampled_from([funcs, tuple(funcs), funcs[0]]), label="asked")
+    try:
+        want = summary_answer(arr, list(asked) if isinstance(asked, tuple) else asked)
+    except NoValidSamples:
+        with pytest.raises(NoValidSamples):
+            imgstats.compute(arr, asked)
+        return
+    before = len(ran)
+    got = imgstats.compute(arr, asked)
+    assert bits_equal(got, want), (got, want)
+    assert len(ran) == before + 1  # the select was tried once, whether it answered or not
+
+
+def test_a_plain_arrays_question_opens_no_read_plan(ran, monkeypatch):
+    # the plan's Python, after a pass that flushed the caches, was a serial part of a call
+    arr = np.random.default_rng(2).normal(size=(60, 70, 2)).astype(np.float64)
+    want = summary_answer(arr, ["p99", "mean"])
+
+    def refused(*args, **kwargs):
+        raise AssertionError("a read plan was opened")
+
+    monkeypatch.setattr(reduce, "_plan", refused)
+    assert bits_equal(imgstats.compute(arr, ["p99", "mean"]), want)
+    assert bits_equal(imgstats.compute(arr, "p99"), want["p99"])
+    with pytest.raises(AssertionError, match="read plan"):
+        imgstats.compute(arr, "p99", band=0)  # a band: the usual path
+
+
+def test_a_missed_select_is_not_tried_again(ran, monkeypatch):
+    arr = np.random.default_rng(4).normal(size=(60, 70)).astype(np.float32)
+    monkeypatch.setattr(_range_select, "KEEP_SHARE", 10**9)  # room for no key at all
+    for kwargs in ({}, {"band": "all"}, {"method": "linear"}):
+        ran.clear()
+        assert imgstats.compute(arr, "p90", **kwargs) == np.percentile(arr, 90)
+        assert ran == [None]
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("method", sorted(QUANTILE_METHODS))
 def test_every_method_on_a_large_array_takes_the_select(dtype, method, ran):
