@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from ._jit import leading_zeros, njit, trailing_zeros
+from ._jit import VECTOR_COMPRESS, compress_bins, leading_zeros, njit, trailing_zeros
 
 #: Pixels per block: the block's keys stay in L1 for the three loops over it.
 _BLOCK = 1 << 11
@@ -643,3 +643,26 @@ def _select_one(keys, r, scratch):
             j -= 1
         a[j + 1] = v
     return a[r]
+
+
+@njit(nogil=True, cache=True)
+def subbin_keys(keys, lo, shift, s, out, m):
+    """Copy the ``keys`` of sub-bin ``s`` (``(k - lo) >> shift == s``; every key above
+    ``lo``; ``lo``, ``shift`` and ``s`` of the keys' type) to ``out[m:]`` in the order met,
+    and return ``m`` plus their number: 512 bits of keys at a time with the CPU's compress
+    instruction (:func:`imgstats._jit.compress_bins`) where it has one. Never writes past
+    ``out``: a count beyond its room is returned as it is, with the keys that fit."""
+    n = keys.shape[0]
+    room = out.shape[0]
+    lanes = 64 // keys.itemsize
+    i = 0
+    if VECTOR_COMPRESS:
+        while i + lanes <= n and m + lanes <= room:
+            m = compress_bins(keys, i, out, m, lo, shift, s, s, s, s)
+            i += lanes
+    for j in range(i, n):
+        k = keys[j]
+        if m < room:
+            out[m] = k
+        m += np.int64(((k - lo) >> shift) == s)
+    return m

@@ -612,3 +612,30 @@ def test_a_looks_kernel_predicts_as_the_python_intervals(mode, data):
     got = None if found < 2 else _range_select._merge([tuple(iv) for iv in out.tolist()])
     assert found == -1 or found == keys.size
     assert got == want
+
+
+@pytest.mark.parametrize("mode", ["always", "never"])
+@pytest.mark.parametrize("kdt", ["uint32", "uint64"])
+@pytest.mark.parametrize("n", [0, 5, 16, 17, 1000])
+def test_a_sub_bins_keys_are_copied_as_the_filter_keeps_them(mode, kdt, n):
+    """The kernel that copies one sub-bin's kept keys (a vector at a time) keeps what the
+    numpy filter it replaced kept, in the same order, and never writes past its buffer."""
+    from imgstats import _jit
+    from imgstats import _select_kernels as kernels
+
+    dt = np.dtype(kdt)
+    rng = np.random.default_rng(n)
+    lo, shift = 7, 3
+    keys = (lo + 1 + rng.integers(0, 4 * 8 - 1, n)).astype(dt)  # four sub-bins of 8 keys
+    for s in range(4):
+        want = keys[((keys - dt.type(lo)) >> dt.type(shift)) == s]
+        args = (keys, dt.type(lo), dt.type(shift), dt.type(s))
+        out = np.full(want.size + 64 // dt.itemsize + 2, 99, dt)
+        with _jit.forced(mode):
+            got = kernels.subbin_keys(*args, out, 2)
+        assert got == 2 + want.size
+        assert out[2:got].tolist() == want.tolist() and out[:2].tolist() == [99, 99]
+        short = np.full(want.size // 2 + 1, 99, dt)  # too little room: counted, not written
+        with _jit.forced(mode):
+            assert kernels.subbin_keys(*args, short[:-1], 0) == want.size
+        assert short[-1] == 99
