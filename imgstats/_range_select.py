@@ -11,9 +11,10 @@ filling it costs a dependent load-add-store per sample (the table is not in L1).
 
 1. a strided look at :data:`SAMPLE` samples predicts, for every wanted rank, a key interval
    that holds it (:data:`SIGMAS` standard deviations of a binomial rank on either side);
-2. one pass (:func:`imgstats._select_kernels.select_stripe`, a stripe per core) counts per
-   band the NaN, the smallest and largest key, the keys below each interval, and keeps the
-   keys inside them (at most 1 / :data:`KEEP_SHARE` of the samples);
+2. one pass (:func:`imgstats._select_kernels.select_stripe`, a stripe per core, the
+   stripes taking turns at chunks of the array) counts per band the NaN, the smallest and
+   largest key, the keys below each interval, and keeps the keys inside them (at most 1 /
+   :data:`KEEP_SHARE` of the samples);
 3. each wanted rank is checked to lie inside its interval, and read from the few kept keys,
    sorted, by :func:`imgstats.summary.value_of_sorted`: the same reading as the summary's, so
    the answer is the summary path's to the last bit (``numpy.percentile`` of the valid
@@ -398,7 +399,15 @@ def _scan(arr: np.ndarray, nb: int, per_band, stripes, summed: bool = False):
     # the threads' kernels is a serial part of the question, and the GIL's)
     ns = len(stripes)
     row = arr[:1].size // nb  # pixels per row
-    cap = max((b - a) * row for a, b in stripes) // KEEP_SHARE + 1
+    # an array read in place: the stripes take turns at its chunks, whatever their rows
+    whole = arr.reshape(-1).view(kdt) if step >= arr.shape[0] and ns > 1 else None
+    if whole is None:
+        cap = max((b - a) * row for a, b in stripes) // KEEP_SHARE + 1
+    else:
+        chunk = _kernels.CHUNK
+        chunks = -(arr.size // nb // -chunk)  # rounded up
+        most = -(chunks // -ns)  # of a stripe, at most
+        cap = most * chunk // KEEP_SHARE + 1
     nan = np.zeros((ns, nb), np.int64)
     kmin = np.full((ns, nb), ~top | top, kdt)
     kmax = np.zeros((ns, nb), kdt)
@@ -423,9 +432,11 @@ def _scan(arr: np.ndarray, nb: int, per_band, stripes, summed: bool = False):
 
     def stripe(i, a, b):
         counts = (nan[i], kmin[i], kmax[i], below[i], eq[i], kept[i], out[i], which[i], sums[i])
-        for r in range(a, b, step):  # the counts add up, the keys append
+        if whole is not None:
+            select_stripe(whole, nb, limits, counts, shifts, sub[i], i, ns)
+        for r in range(a, b, step) if whole is None else ():  # the counts add, keys append
             bits = as_pixels(arr[r : min(b, r + step)]).reshape(-1).view(kdt)
-            select_stripe(bits, nb, limits, counts, shifts, sub[i])
+            select_stripe(bits, nb, limits, counts, shifts, sub[i], 0, 1)
         n = kept[i]
         if several and n.max() <= cap:
             grouped = np.empty((nb, n.max()), kdt)

@@ -26,12 +26,21 @@ from ._jit import VECTOR_COMPRESS, compress_bins, leading_zeros, njit, trailing_
 
 #: Pixels per block: the block's keys stay in L1 for the three loops over it.
 _BLOCK = 1 << 11
+#: Pixels per chunk (a whole number of blocks): ``parts`` scans of one array take turns at
+#: its chunks (see :func:`select_stripe`).
+CHUNK = 1 << 16
 
 
 @njit(nogil=True, cache=True)
-def select_stripe(bits, nb, limits, counts, shifts, sub):
+def select_stripe(bits, nb, limits, counts, shifts, sub, part, parts):
     """Scan one stripe of band-interleaved bit patterns (``uint32`` or ``uint64``) of float
-    or integer samples.
+    or integer samples: the chunks ``part``, ``part + parts``, ... of :data:`CHUNK` pixels
+    (every chunk when ``parts`` is 1).
+
+    ``parts`` scans of one image on as many threads each take every ``parts``-th chunk, not
+    a band of rows: the work a pixel costs (its kept keys, its NaN) follows the picture, and
+    the halves of a 12 MP DEM cost two threads 2.43 and 2.25 ms (float32 p99), the thread
+    with the costlier half finishing last.
 
     Parameters
     ----------
@@ -78,19 +87,22 @@ def select_stripe(bits, nb, limits, counts, shifts, sub):
         A kept key ``k`` of interval ``j`` falls in sub-bin ``(k - lo) >> shifts[band, j]``.
     sub : (nb, m, nsub) int64
         Updated: the kept keys per sub-bin (``(width - 1) >> shift`` must be below ``nsub``).
+    part, parts : int
+        Which chunks to scan (``0`` and ``1``: all).
     """
     n = bits.shape[0] // nb
     flags = np.zeros(_BLOCK, np.uint8)  # per sample of a block: its interval + 1, or 0
     words = flags.view(np.uint64)
-    for start in range(0, n, _BLOCK):
-        stop = min(n, start + _BLOCK)
-        for c in range(nb):
-            # one call per layout: a variable of both would be typed as strided
-            if nb == 1:  # contiguous: the counting loops vectorize
-                _column_of(bits[start:stop], c, limits, counts, shifts, sub, flags, words)
-            else:
-                band = bits[start * nb + c : stop * nb : nb]
-                _column_of(band, c, limits, counts, shifts, sub, flags, words)
+    for chunk in range(part * CHUNK, n, parts * CHUNK):
+        for start in range(chunk, min(n, chunk + CHUNK), _BLOCK):
+            stop = min(n, start + _BLOCK)
+            for c in range(nb):
+                # one call per layout: a variable of both would be typed as strided
+                if nb == 1:  # contiguous: the counting loops vectorize
+                    _column_of(bits[start:stop], c, limits, counts, shifts, sub, flags, words)
+                else:
+                    band = bits[start * nb + c : stop * nb : nb]
+                    _column_of(band, c, limits, counts, shifts, sub, flags, words)
 
 
 @njit(nogil=True, cache=True, inline="always")

@@ -639,3 +639,35 @@ def test_a_sub_bins_keys_are_copied_as_the_filter_keeps_them(mode, kdt, n):
         with _jit.forced(mode):
             assert kernels.subbin_keys(*args, short[:-1], 0) == want.size
         assert short[-1] == 99
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("parts", [2, 3])
+@pytest.mark.parametrize("nb", [1, 2])
+def test_stripes_take_turns_at_the_chunks_of_an_array(dtype, parts, nb, ran, monkeypatch):
+    """The stripes of an array read in place each scan every ``parts``-th chunk: a picture
+    whose kept keys all lie in its top rows is answered as the summary answers it."""
+    from imgstats import _select_kernels as kernels
+
+    monkeypatch.setattr(_range_select, "_stripes", uneven_stripes(parts))
+    rng = np.random.default_rng(parts)
+    rows = 24 * kernels.CHUNK // 600  # 24 chunks of pixels: the top quarter six of them
+    arr = rng.normal(size=(rows, 600, nb)).astype(dtype)
+    arr[: rows // 4] += 50  # the top quarter holds every sample above the 75th percentile
+    arr[rng.random(arr.shape) < 0.01] = np.nan
+    arr = arr[..., 0] if nb == 1 else arr
+    funcs = ["min", "p1", "median", "p80", "p99", "max", "mean", "count"]
+    got = imgstats.compute(arr, funcs)
+    assert ran[-1] is not None
+    assert bits_equal(got, summary_answer(arr, funcs))
+    assert got["p99"] == np.nanpercentile(arr, 99)
+    # the top-heavy picture's kept keys (from p90 to p95) are shared by the stripes,
+    # which would have left them to the stripe of the top rows
+    flat = arr if nb == 1 else arr[..., 0]
+    lo, hi = np.nanpercentile(flat, [90, 95]).astype(dtype)
+    keys = _range_select.float_keys(np.array([lo, hi], dtype).view(f"u{arr.itemsize}"))
+    per_band = [[(int(keys[0]), int(keys[1]))]] * nb
+    stripes = uneven_stripes(parts)(arr)
+    scanned = _range_select._scan(arr, nb, per_band, stripes)
+    kept = [int(scanned.starts[i, 0, 1]) for i in range(len(stripes))]
+    assert min(kept) > 0.7 * max(kept), kept
