@@ -435,7 +435,7 @@ def map_to_pixels(source, crs, io_options=None, frame_crs=None):
         The image has no georeferencing, the CRS is unknown, pyproj is missing, ``crs``
         names another CRS than ``frame_crs``.
     """
-    from .io._geo import _same_crs, georeference_of, transformer
+    from .io._geo import _same_crs, georeference_of, map_to_pixel_coefficients, transformer
 
     if not isinstance(crs, str) or not crs.strip():
         raise InvalidOption(f"crs must be a CRS name such as 'EPSG:4326' or 'raster', not {crs!r}")
@@ -452,7 +452,7 @@ def map_to_pixels(source, crs, io_options=None, frame_crs=None):
     if frame_crs is not None:
         _check_frame_crs(frame_crs, crs, geo.epsg)
     project = None if _same_crs(crs, geo.epsg) else transformer(crs, geo.epsg)
-    inv = ~geo.transform
+    c, a, b, f, d, e = map_to_pixel_coefficients(geo.transform)
 
     def to_pixels(pts: np.ndarray) -> np.ndarray:
         xs, ys = pts[:, 0], pts[:, 1]
@@ -460,8 +460,8 @@ def map_to_pixels(source, crs, io_options=None, frame_crs=None):
             with np.errstate(all="ignore"):
                 xs, ys = project(xs, ys)
             xs, ys = np.asarray(xs, np.float64), np.asarray(ys, np.float64)
-        # affine's own expression (a x + b y + c, d x + e y + f), element by element
-        return np.column_stack((xs * inv.a + ys * inv.b + inv.c, xs * inv.d + ys * inv.e + inv.f))
+        # GDAL's expression (c + x a + y b), element by element, as rasterio places them
+        return np.column_stack((c + xs * a + ys * b, f + xs * d + ys * e))
 
     t = geo.transform
     to_pixels.map_axes = (t.a, t.b, t.d, t.e)  # which way is map north: see Layer

@@ -229,6 +229,27 @@ def _geometry_parts(geometry) -> tuple[str, list]:
     return kind, parts
 
 
+def map_to_pixel_coefficients(transform) -> tuple[float, ...]:
+    """The map -> pixel transform ``(c, a, b, f, d, e)``: ``col = c + x a + y b``,
+    ``row = f + x d + y e``, computed and applied in GDAL's order (``GDALInvGeoTransform``,
+    ``GDALApplyGeoTransform``), as rasterio's ``geometry_mask`` places a polygon's vertices.
+    ``~transform`` (affine's inverse, ``a x + b y + c``) may differ in the last bit, and a
+    vertex on a row or column of pixel centres then lands on the other side of it: other
+    edge pixels than rasterio's."""
+    c, a, b, f, d, e = transform.to_gdal()
+    if b == 0 and d == 0 and a != 0 and e != 0:  # north-up: no determinant, as GDAL
+        return (-c / a, 1.0 / a, 0.0, -f / e, 0.0, 1.0 / e)
+    inv_det = 1.0 / (a * e - b * d)
+    return (
+        (b * f - c * e) * inv_det,
+        e * inv_det,
+        -b * inv_det,
+        (-a * f + c * d) * inv_det,
+        -d * inv_det,
+        a * inv_det,
+    )
+
+
 def map_region(geo: Georeference | None, bbox=None, geometry=None, crs=None):
     """Turn a bbox and/or a GeoJSON polygon in map coordinates into pixel terms.
 
@@ -264,7 +285,7 @@ def map_region(geo: Georeference | None, bbox=None, geometry=None, crs=None):
     if isinstance(crs, str) and crs.strip().lower() == "raster":
         crs = None
     project = None if _same_crs(crs, geo.epsg) else transformer(crs, geo.epsg)
-    inverse = ~geo.transform
+    col0, ca, cb, row0, rd, re_ = map_to_pixel_coefficients(geo.transform)
     window = pixel_polygon = None
 
     def to_pixels(points):
@@ -272,7 +293,9 @@ def map_region(geo: Georeference | None, bbox=None, geometry=None, crs=None):
         ys = [float(p[1]) for p in points]
         if project is not None:
             xs, ys = project(xs, ys)
-        out = [inverse @ (x, y) for x, y in zip(xs, ys, strict=True)]
+        out = [
+            (col0 + x * ca + y * cb, row0 + x * rd + y * re_) for x, y in zip(xs, ys, strict=True)
+        ]
         if not all(math.isfinite(c) for xy in out for c in xy):
             raise InvalidOption("the coordinates do not project onto the image's CRS")
         return [[c, r] for c, r in out]

@@ -147,7 +147,7 @@ def test_on_a_north_up_raster_edge_pixels_are_gdals(seed):
     ]
     box = {
         "type": "Polygon",
-        "coordinates": [[list(t @ p) for p in [(2, 2.5), (8, 2.5), (8, 6.5), (2, 6.5)]]],
+        "coordinates": [[list(t @ p) for p in [(2.5, 2.5), (8.5, 2.5), (8.5, 6.5), (2.5, 6.5)]]],
     }
     layer.append(box)  # a valid box, its edges on rows 2 and 6 of centres: both rows count
     _check(imgstats.zonal(img, layer, ["median", "max"], crs="raster"), layer, t)
@@ -157,3 +157,30 @@ def test_on_a_north_up_raster_edge_pixels_are_gdals(seed):
         if want.size:
             got = imgstats.compute(img, ["count", "max"], geometry=geom, crs="raster")
             assert got == {"count": want.size, "max": want.max()}
+
+
+@pytest.mark.parametrize(
+    "t",
+    [
+        Affine(0.3, 0.0, 7.1, 0.0, 0.3, 3.0),  # south-up
+        Affine.translation(10.1, 40.3) @ Affine.rotation(-70) @ Affine.scale(0.3, 0.3),
+    ],
+    ids=["south-up", "rotated"],
+)
+def test_map_vertices_land_on_the_pixels_gdal_computes(t):
+    """A vertex on a row of pixel centres, placed with affine's ``~t`` rather than GDAL's
+    inverse geotransform, landed a last bit off the row: a whole edge row other than
+    rasterio's (64 pixels where it gives 56 on the south-up raster)."""
+    img = xr.DataArray(
+        DATA, dims=("y", "x"), attrs={"transform": tuple(t)[:6], "crs": "EPSG:32633"}
+    )
+    boxes = [
+        [(1.5, 3.5), (9.5, 3.5), (9.5, 11.5), (1.5, 11.5)],
+        [(2, 2.5), (8, 2.5), (8, 6.5), (2, 6.5)],
+    ]
+    layer = [{"type": "Polygon", "coordinates": [[list(t @ p) for p in b + b[:1]]]} for b in boxes]
+    _check(imgstats.zonal(img, layer, ["median", "max"], crs="raster"), layer, t)
+    for geom in layer:
+        want = DATA[~geometry_mask([geom], (H, W), t)]
+        got = imgstats.compute(img, ["count", "max"], geometry=geom, crs="raster")
+        assert got == {"count": want.size, "max": want.max()}
