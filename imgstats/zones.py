@@ -501,13 +501,19 @@ def _crs_equal(a: str, b: str) -> bool:
 #: How far (in the image's pixels) a label raster's corners may lie from the image's.
 GRID_TOLERANCE = 1e-6
 
+#: How far (in the image's pixels) a label coordinate's value may lie from the image's it
+#: stands for: float32 latitudes of a 0.1-degree grid are some 2e-5 pixels off float64's.
+COORD_TOLERANCE = 1e-3
+
 
 def align_labels(source, zones):
     """A label DataArray whose row or column coordinate holds the image DataArray's values
     in another order (``lat`` ascending where the image's ``y`` descends, as a netCDF grid
     beside a GeoTIFF) reordered to the image's, as xarray aligns two arrays by their
-    coordinates; else ``zones`` as given. Matched by position, such labels answered for the
-    mirrored pixels, silently."""
+    coordinates (each value within :data:`COORD_TOLERANCE` of a pixel of one of the image's:
+    ``np.linspace`` of a netCDF's latitudes, or float32 ones, and a GeoTIFF's
+    ``f + e (row + 0.5)`` differ in the last bits); else ``zones`` as given. Matched by
+    position, such labels answered for the mirrored pixels, silently."""
     from ._inputs import spatial_dims
     from ._lazy import is_instance
 
@@ -525,11 +531,30 @@ def align_labels(source, zones):
         have = np.asarray(zones[label_dim].values)
         if want.shape != have.shape or have.dtype.kind not in "iuf" or np.array_equal(want, have):
             continue
-        order = np.argsort(have, kind="stable")
-        at = np.minimum(np.searchsorted(have[order], want), have.size - 1)
-        if np.unique(have).size == have.size and np.array_equal(have[order[at]], want):
-            zones = zones.isel({label_dim: order[at]})
+        at = _nearest(have, want)
+        if at is not None:
+            zones = zones.isel({label_dim: at})
     return zones
+
+
+def _nearest(have: np.ndarray, want: np.ndarray) -> np.ndarray | None:
+    """The index into ``have`` of each of ``want``'s values, when ``have`` holds them all in
+    some order, each within :data:`COORD_TOLERANCE` of ``want``'s smallest step; else None."""
+    if want.size < 2 or want.dtype.kind not in "iuf" or np.unique(have).size != have.size:
+        return None
+    have, want = have.astype(np.float64), want.astype(np.float64)  # no unsigned wrap-around
+    with np.errstate(invalid="ignore"):
+        step = np.diff(np.sort(want)).min()
+        order = np.argsort(have, kind="stable")
+        right = np.clip(np.searchsorted(have[order], want), 1, have.size - 1)
+        left = right - 1
+        near = np.where(
+            np.abs(have[order[left]] - want) <= np.abs(have[order[right]] - want), left, right
+        )
+        close = np.abs(have[order[near]] - want) <= COORD_TOLERANCE * step
+    if not (step > 0 and close.all() and np.unique(near).size == near.size):
+        return None
+    return order[near]
 
 
 def check_same_grid(source, zones, io_options=None) -> None:

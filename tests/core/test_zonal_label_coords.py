@@ -59,3 +59,24 @@ def test_labels_of_other_coordinates_are_matched_pixel_by_pixel():
     shuffled = RNG.permutation(40)
     part = xr.DataArray(LAB[shuffled], dims=("y", "x"), coords={"y": Y[shuffled], "x": X})
     _check(imgstats.zonal(IMAGE, part, ["median", "max"]))  # any order of the same rows
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_labels_whose_coordinates_differ_in_the_last_bits_are_aligned(dtype):
+    """A netCDF's ``np.linspace`` latitudes beside a GeoTIFF's ``f + e (row + 0.5)`` rows
+    differ in the last bits: exact equality missed them, and every zone answered for the
+    mirrored rows, silently."""
+    y = 45.7 - 0.1 * (np.arange(40) + 0.5)
+    x = 12.05 + 0.1 * np.arange(50)
+    image = xr.DataArray(IMG, dims=("y", "x"), coords={"y": y, "x": x})
+    lat = np.linspace(y[-1], y[0], 40).astype(dtype)
+    assert not np.array_equal(lat[::-1], y)
+    labels = xr.DataArray(LAB[::-1], dims=("lat", "lon"), coords={"lat": lat, "lon": x})
+    _check(imgstats.zonal(image, labels, ["count", "median", "max"]))
+
+
+def test_unsigned_coordinates_in_another_order_are_aligned():
+    rows = np.arange(40, dtype=np.uint32)
+    image = xr.DataArray(IMG, dims=("y", "x"), coords={"y": rows[::-1].copy()})
+    labels = xr.DataArray(LAB[::-1], dims=("y", "x"), coords={"y": rows})
+    _check(imgstats.zonal(image, labels, ["count", "median", "max"]))
