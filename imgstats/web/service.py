@@ -657,7 +657,7 @@ class ImageService:
             with slot.lock:
                 summary = slot.value
                 if summary is None:
-                    summary = self.redis.get(key) if self.redis is not None else None
+                    summary = self._shared(key, name, region)
                     if summary is None:
                         summary, settled = self._summarize_once(key, name, page, region)
                     slot.value = summary if settled else None
@@ -718,7 +718,7 @@ class ImageService:
             with slot.lock:
                 summary = slot.value
                 if summary is None:
-                    summary = self.redis.get(key) if self.redis is not None else None
+                    summary = self._shared(key, name, region)
                     settled = True  # a summary from Redis was settled when it was stored
                     if summary is None:
                         summary, settled = self._summarize_once(key, name, page, region)
@@ -767,7 +767,32 @@ class ImageService:
         summary = self.redis.compute_once(
             key, compute, timeout=self.config["LOCK_TIMEOUT"], keep=lambda: settled
         )
+        self._check_shared(name, region, summary)  # it may be the lock holder's, from Redis
         return summary, settled
+
+    def _shared(self, key, name: str, region: Region | None) -> Summary | None:
+        """The summary of ``key`` another server stored in Redis, if any (None without Redis)."""
+        summary = self.redis.get(key) if self.redis is not None else None
+        if summary is not None:
+            self._check_shared(name, region, summary)
+        return summary
+
+    def _check_shared(self, name: str, region: Region | None, summary: Summary) -> None:
+        """Refuse a summary from Redis of an image over this server's ``PIXEL_LIMIT``, as
+        its decode would be refused: servers with other limits share the Redis (its keys
+        name the image, not the limit), and one with a lower limit answered 200 for an
+        image it refused with 413 until another server had summarized it."""
+        shape = summary.shape
+        if region or len(shape) < 2:  # a window's summary has the window's shape
+            self.check_limit(name)
+        else:
+            check_pixels(shape[1], shape[0], self.pixel_limit, name)
+
+    def check_limit(self, name: str) -> None:
+        """Raise ImageTooLarge if the header of ``name`` declares more than ``PIXEL_LIMIT``
+        pixels (for an answer that another server computed, under its own limit)."""
+        info = self.info(name)
+        check_pixels(info["width"], info["height"], self.pixel_limit, name)
 
     def _share(self, key, summary: Summary) -> None:
         if self.redis is not None:

@@ -131,6 +131,9 @@ def _zonal_now(service, image, page, band, funcs, digest, zones, layer, labels):
     if cached is None and service.redis is not None:
         cached = service.redis.get_bytes(key)  # another worker's answer: no pixel read
         if cached is not None:
+            # refused as a decode here would be: another server's PIXEL_LIMIT may be higher
+            for name in (image,) if labels is None else (image, labels):
+                service.check_limit(name)
             service.answers.slot(key).value = cached
     if cached is not None:
         return cached, False
