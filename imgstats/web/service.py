@@ -44,7 +44,7 @@ from ..errors import (
 )
 from ..functions import Function, parse_function
 from ..io import read_header
-from ..io._limits import EAGER_BYTES
+from ..io._limits import DEFAULT_PIXEL_LIMIT, EAGER_BYTES
 from ..io._meaning import check_palette
 from ..io._pillow import check_pixels
 from ..reduce import compute, refine, summarize
@@ -1194,6 +1194,9 @@ class ImageService:
         labels = np.arange(16).reshape(4, 4) % 3
         for arr in samples[1:]:  # the grouped core's kernels, for /zonal
             zonal(arr, labels, funcs + ["mean"])
+        # the warm-up's own files (up to 4 MP), whatever IMGSTATS_PIXEL_LIMIT says: a limit
+        # under theirs (1e6) refused them, and every worker failed to boot with a traceback
+        limit = {"pixel_limit": DEFAULT_PIXEL_LIMIT}
         with tempfile.TemporaryDirectory() as folder:
             paths = []
             for mode, arr in [
@@ -1215,11 +1218,11 @@ class ImageService:
                 paths.append(os.path.join(folder, f"warm-{arr.dtype}-{arr.ndim}-tiled.tif"))
                 tifffile.imwrite(paths[-1], big, compression="zlib", tile=(16, 16))
             for path in paths:
-                s = summarize(path)
-                refine(s, path, funcs)
+                s = summarize(path, **limit)
+                refine(s, path, funcs, **limit)
                 if len(s.band_names) >= 3:
-                    refine(summarize(path), path, funcs, "luma")
-                    compute(path, "median", "luma")
+                    refine(summarize(path, **limit), path, funcs, "luma", **limit)
+                    compute(path, "median", "luma", **limit)
             # One TIFF of a store's size, read twice: its tiles are decoded on tifffile's
             # threads and counted on the pool's, whose first buffers of this size (new
             # threads' malloc arenas, fresh pages) made the first such request about twice
@@ -1229,14 +1232,14 @@ class ImageService:
             ramp = np.arange(side * side, dtype=np.uint16).reshape(side, side)
             tifffile.imwrite(path, ramp, compression="zlib", tile=(256, 256))
             for _ in range(2):
-                summarize(path)
+                summarize(path, **limit)
             # The same for a photograph: an RGB JPEG large enough to be counted while it
             # decodes (on a thread of its own, see imgstats.io._pillow_memory).
             path = os.path.join(folder, "warm-store-size.jpg")
             photo = np.broadcast_to(ramp[::2, :, None] >> 8, (side // 2, side, 3))
             Image.fromarray(np.ascontiguousarray(photo, np.uint8)).save(path, quality=90)
             for _ in range(2):
-                summarize(path)
+                summarize(path, **limit)
         self.warmed = True
 
     def cache_clear(self) -> None:

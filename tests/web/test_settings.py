@@ -250,3 +250,21 @@ def test_a_folder_named_like_a_scheme_is_still_a_folder(tmp_path, monkeypatch):
     (tmp_path / "s3:").mkdir()
     monkeypatch.chdir(tmp_path)
     check_settings({"IMAGES": "s3:"})  # it exists: the operator meant it
+
+
+@pytest.mark.parametrize("source", ["env", "config"])
+def test_a_low_pixel_limit_still_warms_up(monkeypatch, images, source):
+    # IMGSTATS_PIXEL_LIMIT=1000000 refused the warm-up's own 4 MP files: every worker of
+    # `imgstats serve` failed to boot with an ImageTooLarge traceback
+    config = {"IMAGES": str(images), "WARMUP": True}
+    if source == "env":
+        monkeypatch.setenv("IMGSTATS_PIXEL_LIMIT", "1000")
+    else:
+        config["PIXEL_LIMIT"] = 1000
+    app = create_app(config)
+    try:
+        assert app.extensions["imgstats"].warmed
+        r = app.test_client().get("/stats/IMG_1.jpg/median")
+        assert r.status_code == 413 and "over the limit of 1,000" in r.get_json()["error"]
+    finally:
+        app.extensions["imgstats"].close()
