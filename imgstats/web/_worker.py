@@ -438,15 +438,20 @@ class BufferingWorker(ThreadWorker):
 
     def _drain_backlog(self) -> None:
         """Accept every connection the listen backlog holds now, to be answered within the
-        graceful timeout like those in hand. This worker accepts only while a thread is free,
-        so under load its clients wait there, already connected, their requests sent; when
-        the stopping worker closes the listener the kernel resets each of them."""
+        graceful timeout like those in hand, then close the listeners. This worker accepts
+        only while a thread is free, so under load its clients wait there, already
+        connected, their requests sent; when the stopping worker closes the listener the
+        kernel resets each of them. Closed at once, not when the worker exits: until then a
+        client's new connection went into the backlog too, sent its request and was reset
+        (a reloading master's new workers hold their own copy and go on listening)."""
+        super().set_accept_enabled(False)  # the listeners leave the poller before they close
         for listener in self.sockets:
             while self.nr_conns < self.worker_connections:
                 before = self.nr_conns
                 self.accept(listener)
                 if self.nr_conns == before:  # EAGAIN: the backlog is empty
                     break
+            listener.close()
 
     def enqueue_req(self, conn):
         self.in_threads += 1

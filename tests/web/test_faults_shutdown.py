@@ -108,7 +108,18 @@ def test_a_worker_stops_cleanly_while_draining_a_connection(tmp_path, sig):
     assert "exited with code" not in text, text[-3000:]
 
 
-def test_requests_in_the_backlog_at_sigterm_are_answered(tmp_path):
+def _ask_health(url: str):
+    """A new connection that sent ``GET /health`` (to read with :func:`_read_all`), or
+    ``b"<refused>"``: the client then knows that nothing was sent."""
+    try:
+        sock = _connect(url)
+    except ConnectionRefusedError:
+        return b"<refused>"
+    sock.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    return sock
+
+
+def test_requests_in_the_backlog_at_sigterm_are_answered_later_ones_refused(tmp_path):
     folder = tmp_path / "remote"
     folder.mkdir()
     shutil.copyfile(gallery_path() / "IMG_1.jpg", folder / "slow_1.jpg")
@@ -126,15 +137,20 @@ def test_requests_in_the_backlog_at_sigterm_are_answered(tmp_path):
             time.sleep(0.3)
             server.process.send_signal(signal.SIGTERM)
             time.sleep(0.5)
+            late = [_ask_health(server.url) for _ in range(3)]  # after the backlog's drain
             release.set()  # the hung request finishes within the graceful timeout
             answers = [_read_all(sock) for sock in waiting]
             assert hung.result(30)[0] == 200
+            late = [a if isinstance(a, bytes) else _read_all(a) for a in late]
         finally:
             release.set()
             pool.shutdown(wait=True)
             server.stop()
     # were reset when the stopping worker closed the listener, none of them accepted
     assert all(a.startswith(b"HTTP/1.1 200") and a.endswith(b"OK") for a in answers), answers
+    # were let into the backlog of a listener no one accepted from any more, sent their
+    # request, and were reset when the worker exited: refused at once, nothing sent
+    assert all(a == b"<refused>" or a.startswith(b"HTTP/1.1 ") for a in late), late
     assert server.process.returncode == 0
 
 
