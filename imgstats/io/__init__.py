@@ -26,6 +26,7 @@ from ..errors import InvalidOption
 from ..summary import alpha_band
 from ._guard import GuardedFile, check_pixels, decoding
 from ._limits import DEFAULT_PIXEL_LIMIT, check_pixel_limit, pixel_limit_default
+from ._mask import has_jpeg_mask
 from ._meaning import Meaning, tiff_meaning
 from ._open import _is_tiff, open_image
 from ._pam import pillow_pam
@@ -278,7 +279,9 @@ def _opened(raw, source, pixel_limit, page, storage_options=None):
         if grey_key(img) is not None:  # a PNG's own grey comes before an .aux.xml's
             nodata, problem = grey_key(img), None
         shape = (img.height, img.width)
+        jpeg = not page and img.format == "JPEG" and has_jpeg_mask(fh)  # before any .msk
         where = check_sidecar(source, shape, pixel_limit, storage_options) if not page else None
+        where = "internal" if jpeg else where
         header.update(_validity_header(None, header["bands"], source, nodata, problem, where))
         scales = None if scales is None else [list(pair) for pair in scales]
         header.update({"crs": None, "transform": None, "bounds": None, "scales": scales})
@@ -289,7 +292,8 @@ def _validity_header(facts, bands, source, nodata=None, problem=None, sidecar=No
     """``nodata``, ``mask`` (what says which pixels count, in GDAL's order: ``"internal"``
     or ``"sidecar"`` mask, ``"nodata"``, ``"alpha"``, or ``None``) and ``nodata_problem`` of
     an image's header; a TIFF's nodata, problem and mask are in its ``facts``, a Pillow
-    image's are ``nodata``, ``problem`` and ``sidecar`` (where its ``.msk`` is, or ``None``).
+    image's are ``nodata``, ``problem`` and ``sidecar`` (where its ``.msk`` is, or ``None``;
+    ``"internal"`` for a JPEG with the mask GDAL appends to it).
 
     ``nodata_problem`` is why the statistics refuse the image (its bands have different
     nodata values, which imgstats does not apply), ``None`` when they do not: a mask, which
@@ -298,7 +302,7 @@ def _validity_header(facts, bands, source, nodata=None, problem=None, sidecar=No
     """
     if facts is not None:
         nodata, problem = facts.nodata, facts.problem
-    if facts is not None and facts.mask_page is not None:
+    if sidecar == "internal" or (facts is not None and facts.mask_page is not None):
         kind, problem = "internal", None
     elif sidecar is not None or (facts is not None and facts.sidecar is not None):
         kind, problem = "sidecar", None

@@ -25,7 +25,15 @@ from ..errors import UnreadableImage
 from ._guard import GuardedFile, decoding
 from ._sources import describe, open_source
 
-__all__ = ["MaskArray", "mask_of", "open_mask", "stream_mask"]
+__all__ = [
+    "MaskArray",
+    "has_jpeg_mask",
+    "jpeg_mask",
+    "mask_of",
+    "open_mask",
+    "read_jpeg_mask",
+    "stream_mask",
+]
 
 #: Bytes of decoded mask segments a :class:`MaskArray` keeps, packed a bit a pixel: 4096 rows
 #: of a 32768-pixel-wide mask in strips, more than the rows of a region's chunk, so that the
@@ -292,3 +300,94 @@ def stream_mask(facts, path):
             return ("page", facts.mask_page)
     mask = mask_of(path, facts)
     return None if mask is None else ("array", mask)
+
+
+#: The largest compressed JPEG mask read: GDAL's is a zlib bit mask, a few KB for most
+#: images; a trailer this large beside a picture is not one (and is not held).
+MAX_JPEG_MASK_BYTES = 64 << 20
+
+
+def jpeg_mask(fh, source, shape) -> np.ndarray | None:
+    """The dataset mask GDAL's JPEG driver appends after the picture (``INTERNAL_MASK``,
+    GDAL's ``JPGMaskBand``), ``(y, x)`` bool (True: valid); ``None`` without one.
+
+    Read as GDAL reads it: the file's last 4 bytes (little-endian) give the picture's size,
+    at least half the file, whose last two bytes are JPEG's end marker; between them and
+    those 4 bytes, a zlib (or gzip) stream of one bit a pixel, rows unpadded, least
+    significant bit first unless the first two rows say otherwise (GDAL's guess of an
+    ``MSB`` mask, :func:`_msb_mask`). ``fh`` is a seekable binary file.
+
+    Raises
+    ------
+    UnreadableImage
+        A mask that does not inflate (GDAL's reading fails), or over
+        :data:`MAX_JPEG_MASK_BYTES`.
+    """
+    import zlib
+
+    height, width = (int(v) for v in shape)
+    place = _jpeg_mask_place(fh)
+    if place is None:
+        return None
+    start, end = place
+    if end - start > MAX_JPEG_MASK_BYTES:
+        raise UnreadableImage(f"{describe(source)}: its JPEG mask is over 64 MB")
+    fh.seek(start)
+    packed = fh.read(end - start)
+    fh.seek(0)
+    wanted = height * ((width + 7) // 8)  # GDAL's buffer: whatever inflates past it is left
+    try:
+        bits = zlib.decompressobj(zlib.MAX_WBITS | 32).decompress(packed, wanted)
+    except zlib.error as exc:
+        raise UnreadableImage(f"{describe(source)}: its JPEG mask does not inflate") from exc
+    buf = np.zeros(wanted, np.uint8)  # what does not inflate is masked
+    buf[: len(bits)] = np.frombuffer(bits, np.uint8)
+    order = "big" if _msb_mask(buf, height, width) else "little"
+    flat = np.unpackbits(buf, count=height * width, bitorder=order)
+    return flat.reshape(height, width).astype(bool)
+
+
+def _jpeg_mask_place(fh) -> tuple[int, int] | None:
+    """``(start, end)`` of the compressed mask GDAL appends to a JPEG, from its last 6 bytes
+    as GDAL's ``CheckForMask`` finds it; ``None`` without one. ``fh`` is left at its start."""
+    fh.seek(0, os.SEEK_END)
+    size = fh.tell()
+    place = None
+    if size >= 6:
+        fh.seek(size - 4)
+        picture = int.from_bytes(fh.read(4), "little")
+        if size // 2 <= picture < size - 4 and picture >= 2:
+            fh.seek(picture - 2)
+            if fh.read(2) == b"\xff\xd9":
+                place = (picture, size - 4)
+    fh.seek(0)
+    return place
+
+
+def has_jpeg_mask(fh) -> bool:
+    """Whether a JPEG ends with the mask GDAL's JPEG driver appends (:func:`jpeg_mask`)."""
+    return _jpeg_mask_place(fh) is not None
+
+
+def read_jpeg_mask(source, shape, storage_options=None) -> np.ndarray | None:
+    """:func:`jpeg_mask` of the JPEG at a local path or URL ``source``."""
+    with (
+        open_source(source, storage_options) as raw,
+        decoding(source, "has a corrupt mask"),
+    ):
+        return jpeg_mask(GuardedFile(raw, source), source, shape)
+
+
+def _msb_mask(buf: np.ndarray, height: int, width: int) -> bool:
+    """GDAL's guess that a JPEG mask's bits are most significant first (its
+    ``JPEG_MASK_BIT_ORDER=AUTO``, GDAL 3.10): read so, the first two rows are equal and
+    change value exactly once, not on a byte boundary of a width of whole bytes."""
+    if width <= 8 or height <= 1:
+        return False
+    rows = np.unpackbits(buf, count=2 * width, bitorder="big")
+    first, second = rows[:width], rows[width:]
+    changes = np.flatnonzero(first[1:] != first[:-1]) + 1
+    if len(changes) != 1:
+        return False
+    on_byte = changes[0] % 8 == 0 and width % 8 == 0  # GDAL cannot tell the order there
+    return not on_byte and bool((first == second).all())

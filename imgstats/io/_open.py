@@ -13,6 +13,7 @@ from .._lazy import lazy_module
 from ..errors import ImageNotFound, InvalidOption, UnreadableImage
 from . import _limits
 from ._guard import GuardedFile, decoding
+from ._mask import has_jpeg_mask
 from ._pillow import grey_key, open_pillow, pillow_header, pillow_to_array
 from ._sources import describe, is_url, open_source
 from ._tiff import (
@@ -80,7 +81,9 @@ def open_image(
         statistics to say ("Which pixels count" in the docs). ``attrs`` carry ``source``,
         ``format``, ``page``, ``pages`` and, for Pillow images, ``mode``; TIFFs carry
         ``photometric`` and, when the file has them, ``nodata`` (GDAL_NODATA),
-        ``mask_page`` (an internal mask), ``crs``, ``transform`` and ``bounds``. A greyscale
+        ``mask_page`` (an internal mask), ``crs``, ``transform`` and ``bounds``; a JPEG with
+        the mask GDAL appends to it, ``mask_jpeg``; an image with a ``.msk`` beside it,
+        ``mask_sidecar`` (where it is). A greyscale
         image (dims ``(y, x)``) carries its band's name in ``attrs["band"]``: Pillow's
         (``img.getbands()``: ``"L"``, ``"I"``, ``"F"``), or ``"L"`` for a TIFF, so that
         ``compute(path, func, band=name)`` accepts
@@ -129,7 +132,9 @@ def open_image(
             attrs.pop("nodata_problem", None)
         if img.mode in ("P", "PA"):
             attrs.pop("scales", None)  # a palette has no scale, its indices neither
-        if page == 0:  # a .msk beside a PNG or JPEG is its dataset mask, as in GDAL
+        if page == 0 and img.format == "JPEG" and has_jpeg_mask(fh):
+            attrs["mask_jpeg"] = 1  # GDAL's mask after the picture, before any .msk
+        elif page == 0:  # a .msk beside a PNG or JPEG is its dataset mask, as in GDAL
             where = check_sidecar(source, arr.shape[:2], pixel_limit, storage_options)
             if where is not None:
                 attrs["mask_sidecar"] = where
@@ -191,6 +196,7 @@ def _with_options(img, raw: bool, nodata, palette: str = "rgb"):
         img.attrs["nodata"] = check_nodata(nodata, img.dtype)
         img.attrs.pop("mask_page", None)  # nodata= takes the place of the file's mask
         img.attrs.pop("mask_sidecar", None)
+        img.attrs.pop("mask_jpeg", None)
         img.attrs.pop("nodata_problem", None)
     return img
 

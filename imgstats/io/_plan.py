@@ -468,7 +468,7 @@ def _open_path(
     page = check_page(page)
     fast = local and chunks is None and not is_url(source)
     tiff = fast and _is_tiff_file(source)
-    sidecars = fast and (sidecar(source, PAM) or sidecar(source, MASK))
+    sidecars = fast and (sidecar(source, PAM) or sidecar(source, MASK) or _jpeg_masked(source))
     if fast and not page and not tiff and palette == "rgb" and not sidecars:
         plan = _pillow_plan(source, pixel_limit, follow)
         if plan is not None:
@@ -495,6 +495,17 @@ def _open_path(
         if stream is not None and stream.shape == plan.shape:
             plan = replace(plan.with_pixels("stream", stream), transform=stream.facts.meaning.apply)
     return with_validity(plan, raw, nodata, source, storage_options, img.attrs)
+
+
+def _jpeg_masked(path) -> bool:
+    """Whether a local file ends with the mask GDAL appends to a JPEG (its last 6 bytes)."""
+    from ._mask import has_jpeg_mask
+
+    try:
+        with open(path, "rb") as fh:
+            return has_jpeg_mask(fh)
+    except OSError:
+        return False  # open_image says why it cannot be read
 
 
 def plan_of_image(img, source, raw: bool = False, nodata=None, storage_options=None) -> ReadPlan:
@@ -537,7 +548,9 @@ def with_validity(
     passed_on = False  # open_image's array, passed on without its path
     if plan.kind == "stream":
         facts, source = plan.pixels.facts, plan.pixels.path
-    elif source is not None and (attrs.get("format") == "TIFF" or attrs.get("mask_sidecar")):
+    elif source is not None and (
+        attrs.get("format") == "TIFF" or attrs.get("mask_sidecar") or attrs.get("mask_jpeg")
+    ):
         facts = _attr_facts(plan, attrs)
     elif attrs.get("dataset_mask") is not None:  # a region of a masked image (selection)
         mask = attrs["dataset_mask"]  # a region's: dask (read per block) or numpy
@@ -662,7 +675,8 @@ def _masked_tiff(attrs) -> bool:
     if not attrs.get("source"):
         return False
     if attrs.get("mask_page") is None and not attrs.get("mask_sidecar"):
-        return False
+        if not attrs.get("mask_jpeg"):
+            return False
     from ._sources import is_url
 
     source = str(attrs["source"])
@@ -679,6 +693,8 @@ class _AttrFacts:
     problem: str | None = None
     #: Where its ``.msk`` sidecar is (:attr:`~._tiff.TiffFacts.sidecar`).
     sidecar: str | None = None
+    #: Whether it is a JPEG with the mask GDAL appends to it (:func:`~._mask.jpeg_mask`).
+    jpeg: bool = False
 
 
 def _attr_facts(plan, attrs) -> _AttrFacts:
@@ -690,18 +706,23 @@ def _attr_facts(plan, attrs) -> _AttrFacts:
         attrs.get("mask_page"),
         attrs.get("nodata_problem"),
         where if isinstance(where, str) else None,
+        bool(attrs.get("mask_jpeg")),
     )
 
 
 def _with_dataset_mask(plan, base, facts, source, storage_options) -> ReadPlan | None:
     """``plan`` with its page's dataset mask travelling beside its blocks, or ``None``."""
-    from ._mask import mask_of, stream_mask
+    from ._mask import mask_of, read_jpeg_mask, stream_mask
     from ._tiff import read_mask
 
-    if facts.mask_page is None and facts.sidecar is None:
+    jpeg = getattr(facts, "jpeg", False)  # a TIFF's facts have no such mask
+    if facts.mask_page is None and facts.sidecar is None and not jpeg:
         return None
-    kind = "internal" if facts.mask_page is not None else "sidecar"
+    kind = "internal" if facts.mask_page is not None or jpeg else "sidecar"
     valid = replace(base, mask=kind, mask_channel=True)
+    if jpeg:  # decoded whole with its picture, so its mask too: a bit a pixel, inflated
+        mask = read_jpeg_mask(source, plan.shape[:2], storage_options)
+        return None if mask is None else replace(plan, mask=mask, valid=valid)
     if plan.kind == "stream":
         mask = stream_mask(facts, plan.pixels.path)
         return replace(plan, pixels=plan.pixels.with_mask(mask), valid=valid)
