@@ -31,6 +31,7 @@ __all__ = [
     "jpeg_mask",
     "mask_of",
     "open_mask",
+    "pillow_mask",
     "read_jpeg_mask",
     "stream_mask",
 ]
@@ -376,6 +377,31 @@ def read_jpeg_mask(source, shape, storage_options=None) -> np.ndarray | None:
         decoding(source, "has a corrupt mask"),
     ):
         return jpeg_mask(GuardedFile(raw, source), source, shape)
+
+
+def pillow_mask(fh, source, kind, pixel_limit=None, storage_options=None):
+    """The dataset mask of an image Pillow decodes (``kind``: its header's ``mask``): the
+    mask GDAL appends to a JPEG (``"internal"``, a bool array) or its ``.msk`` (``"sidecar"``,
+    lazy), ``(y, x)`` and True where valid; ``None`` for any other kind. ``fh`` (the image,
+    whose header alone is read) is left at its start."""
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    from ._tiff import check_sidecar
+
+    if kind not in ("internal", "sidecar"):
+        return None
+    fh.seek(0)
+    with decoding(source, "cannot be decoded"), Image.open(fh) as img:
+        shape = (img.height, img.width)
+    fh.seek(0)
+    if kind == "internal":
+        return jpeg_mask(fh, source, shape)
+    where = check_sidecar(source, shape, pixel_limit, storage_options)
+    if where is None:
+        return None
+    return mask_of(source, SimpleNamespace(shape=shape, mask_page=None, sidecar=where))
 
 
 def _msb_mask(buf: np.ndarray, height: int, width: int) -> bool:

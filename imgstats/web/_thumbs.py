@@ -586,7 +586,7 @@ def _resized(mask, shape) -> np.ndarray:
 
 
 def dataset_mask(fh, source, kind, pixel_limit=None, storage_options=None):
-    """The dataset mask of a TIFF (``kind``: the header's ``mask``, ``"internal"`` or
+    """The dataset mask of an image (``kind``: the header's ``mask``, ``"internal"`` or
     ``"sidecar"``), ``(y, x)`` and True where valid: lazy where it can be read segment by
     segment (:func:`imgstats.io._mask.mask_of`), else a bool array; None for any other kind.
     ``fh`` is left at its start."""
@@ -594,10 +594,14 @@ def dataset_mask(fh, source, kind, pixel_limit=None, storage_options=None):
         return None
     import tifffile
 
-    from ..io._mask import mask_of
-    from ..io._tiff import tiff_facts
+    from ..io._mask import mask_of, pillow_mask
+    from ..io._tiff import is_tiff, tiff_facts
 
     fh.seek(0)
+    head = fh.read(4)
+    fh.seek(0)
+    if not is_tiff(head):  # a PNG's or JPEG's: its .msk, or the mask GDAL appends to a JPEG
+        return pillow_mask(fh, source, kind, pixel_limit, storage_options)
     with tifffile.TiffFile(fh) as tif:
         _, facts = tiff_facts(tif, source, 0, pixel_limit, storage_options=storage_options)
     fh.seek(0)

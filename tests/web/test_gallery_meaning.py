@@ -141,3 +141,32 @@ def test_an_aux_xml_nodata_shows_on_the_page_and_in_the_thumbnail(client, images
     quarter = alpha.shape[0] // 4
     assert (alpha[: quarter - 1] == 0).all()
     assert (alpha[quarter + 1 :] == 255).all()
+
+
+@pytest.mark.parametrize("kind", ["jpeg-internal", "png-msk"])
+def test_a_png_or_jpeg_mask_is_transparent_in_the_thumbnail(client, images, tmp_path, kind):
+    # the header said "internal" or "sidecar" and the thumbnail read the image as a TIFF
+    # for its mask: a PNG's .msk (and GDAL's JPEG mask) failed its thumbnail
+    from rasterio.shutil import copy
+
+    mask = np.full((H, W), 255, np.uint8)
+    mask[:, : W // 3] = 0
+    grey = (_data() % 200).astype(np.uint8)
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
+        profile = dict(driver="GTiff", width=W, height=H, count=1, dtype="uint8")
+        profile.update(crs="EPSG:32633", transform=TRANSFORM)
+        with rasterio.open(tmp_path / "m.tif", "w", **profile) as dst:
+            dst.write(grey[None])
+            dst.write_mask(mask)
+    name = "m.jpg" if kind == "jpeg-internal" else "m.png"
+    copy(tmp_path / "m.tif", tmp_path / name, driver="JPEG" if name == "m.jpg" else "PNG")
+    shutil.copy(tmp_path / name, images / name)
+    if name == "m.png":
+        shutil.copy(tmp_path / "m.png.msk", images / "m.png.msk")
+    alpha = _alpha(client, name)
+    cut = alpha.shape[1] // 3
+    assert (alpha[:, : cut - 2] == 0).all()
+    assert (alpha[:, cut + 2 :] == 255).all()
+    page = _text(client.get(f"/gallery/{name}").get_data(as_text=True))
+    masked = H * (W // 3)
+    assert f"Masked samples {masked:,}" in page
