@@ -200,12 +200,14 @@ def stats_many(image: str):
     funcs = with_method(funcs, method)
     scaling = _scaling(fields)
     funcs = with_scaled(funcs, *scaling)
-    band = fields.get("band")
+    band = json_whole(fields.get("band"))
     if isinstance(band, bool) or not isinstance(band, (str, int, type(None))):
         raise InvalidOption("'band' must be a band index, a band name, 'luma' or null")
     band = _band(band) if isinstance(band, str) else band
-    page = check_page(fields.get("page"))
+    page = check_page(json_whole(fields.get("page")))
     window = fields.get("window")
+    if isinstance(window, list):
+        window = [json_whole(v) for v in window]
     if window is not None and not isinstance(window, (str, list)):
         raise InvalidOption("'window' must be \"x0,y0,x1,y1\" or [x0, y0, x1, y1]")
     polygon = fields.get("polygon")
@@ -373,6 +375,12 @@ def json_object(data: bytes, keys, shape: str) -> dict:
         raise
     except RecursionError:  # "[[[[...": Python's words named its recursion limit
         raise InvalidOption("the body is not valid JSON: it is nested too deeply") from None
+    except UnicodeDecodeError as exc:  # was Python's "'utf-8' codec can't decode byte 0xe9"
+        raise InvalidOption(
+            f"the body is not UTF-8, which JSON must be (RFC 8259): byte "
+            f"0x{exc.object[exc.start]:02x} at offset {exc.start} is not; send it as UTF-8, "
+            "whatever charset the Content-Type names"
+        ) from None
     except ValueError as exc:
         raise InvalidOption(f"the body is not valid JSON: {str(exc)[:120]}") from None
     if not isinstance(fields, dict):
@@ -384,6 +392,15 @@ def json_object(data: bytes, keys, shape: str) -> dict:
             f"body: use {', '.join(sorted(keys))}"
         )
     return fields
+
+
+def json_whole(value):
+    """A whole JSON number as an int: JSON has one kind of number, and ``10.0`` or ``1E+1``
+    (as many serializers write a double) is 10, which a band, page or window takes (they
+    were 400s, "coordinates are whole pixels, not 10.0"). Anything else as it is."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def _finite_number(text: str) -> float:

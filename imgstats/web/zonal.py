@@ -37,7 +37,7 @@ from flask import Blueprint, Response, current_app, request
 from .._raster import RULE
 from ..errors import InvalidOption, UnknownFunction
 from ._conditional import check_preconditions
-from .api import json_object
+from .api import json_object, json_whole
 from .service import check_page, of_one_version
 from .store import cacheable, racy
 
@@ -58,10 +58,10 @@ def zonal_stats(image: str):
     config = current_app.config
     fields = _json_body()
     funcs = _funcs(fields.get("funcs"))
-    band = fields.get("band")
+    band = json_whole(fields.get("band"))
     if isinstance(band, bool) or not isinstance(band, (str, int, type(None))):
         raise InvalidOption("'band' must be a band index, a band name or null")
-    page = check_page(fields.get("page"))
+    page = check_page(json_whole(fields.get("page")))
     id_property = fields.get("id_property")
     if id_property is not None and not isinstance(id_property, str):
         raise InvalidOption("'id_property' must be a property name")
