@@ -126,23 +126,35 @@ def open_image(
         }
         # indices (palette="index") are the stored samples: the nodata applies to them
         mode = "L" if palette == "index" else img.mode
-        _with_pam(attrs, source, mode, bands, arr.dtype, storage_options)
+        file_validity(attrs, img, fh, source, mode, bands, arr.dtype, pixel_limit, storage_options)
         if key is not None:  # a PNG's own transparent grey comes before an .aux.xml's
             attrs["nodata"] = key  # where an image's nodata travels (see with_validity)
             attrs.pop("nodata_problem", None)
-        if img.mode in ("P", "PA"):
-            attrs.pop("scales", None)  # a palette has no scale, its indices neither
-        if page == 0 and img.format == "JPEG" and has_jpeg_mask(fh):
-            attrs["mask_jpeg"] = 1  # GDAL's mask after the picture, before any .msk
-        elif page == 0:  # a .msk beside a PNG or JPEG is its dataset mask, as in GDAL
-            where = check_sidecar(source, arr.shape[:2], pixel_limit, storage_options)
-            if where is not None:
-                attrs["mask_sidecar"] = where
     if chunks is not None:
         import dask.array as da
 
         arr = da.from_array(arr, chunks=checked_chunks(chunks, arr.shape, arr.dtype))
     return _with_options(_data_array(arr, bands, attrs), raw, nodata, palette)
+
+
+def file_validity(
+    attrs: dict, img, fh, source, mode, bands, dtype, pixel_limit=None, storage_options=None
+) -> None:
+    """Record in ``attrs`` what GDAL reads beside or after the picture of ``img``, an image
+    Pillow opened from ``fh`` (``source``): its ``.aux.xml``'s nodata and scales
+    (:func:`_with_pam`), and for the first frame its dataset mask, the mask GDAL appends to a
+    JPEG (``mask_jpeg``) before a ``.msk`` beside it (``mask_sidecar``)."""
+    _with_pam(attrs, source, mode, bands, dtype, storage_options)
+    if img.mode in ("P", "PA"):
+        attrs.pop("scales", None)  # a palette has no scale, its indices neither
+    if img.tell() != 0:
+        return
+    if img.format == "JPEG" and has_jpeg_mask(fh):
+        attrs["mask_jpeg"] = 1  # GDAL's mask after the picture, before any .msk
+        return
+    where = check_sidecar(source, (img.height, img.width), pixel_limit, storage_options)
+    if where is not None:  # a .msk beside a PNG or JPEG is its dataset mask, as in GDAL
+        attrs["mask_sidecar"] = where
 
 
 def _with_pam(attrs: dict, source, mode: str, bands, dtype, storage_options) -> None:

@@ -244,22 +244,29 @@ def _what(source) -> str:
 def pillow_header(img: Image.Image, source=None) -> dict:
     """Size, band names, numpy type, format, photometric meaning and number of pages of an
     opened image, without decoding it."""
-    from PIL import ImageMode
-
-    mode = expanded_mode(img)
     with decoding(source or "image", "is corrupt"):
         pages = int(getattr(img, "n_frames", 1))
     photometric = pillow_photometric(img.mode)
-    wide = png16_bands(img)
+    bands, dtype = pillow_bands(img)
     return {
         "width": img.size[0],
         "height": img.size[1],
-        "bands": list(wide or band_names(ImageMode.getmode(mode).bands)),
-        "dtype": "uint16" if wide else MODE_DTYPES.get(mode, "uint8"),
+        "bands": list(bands),
+        "dtype": dtype,
         "format": img.format or "",
         "photometric": photometric,
         "pages": pages,
     }
+
+
+def pillow_bands(img: Image.Image) -> tuple[tuple[str, ...], str]:
+    """``(band names, numpy type)`` of an opened image's samples, from its header."""
+    from PIL import ImageMode
+
+    mode = expanded_mode(img)
+    wide = png16_bands(img)
+    names = wide or band_names(ImageMode.getmode(mode).bands)
+    return tuple(names), "uint16" if wide else MODE_DTYPES.get(mode, "uint8")
 
 
 def band_names(bands) -> tuple[str, ...]:

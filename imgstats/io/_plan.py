@@ -343,14 +343,42 @@ def open_plan(
 
 def _pil_attrs(data) -> dict:
     """The attrs of a PIL image as :func:`imgstats.open_image` gives its file's: a grey PNG's
-    transparent grey (its tRNS key) is its nodata value, as GDAL reads it; ``{}`` for
-    anything else. An RGB PNG's key becomes an alpha band (:func:`._pillow.expanded_mode`)."""
+    transparent grey (its tRNS key) is its nodata value, as GDAL reads it, and an image
+    opened from a local file has what GDAL reads beside it (:func:`_pil_file_attrs`); ``{}``
+    for anything else. An RGB PNG's key becomes an alpha band
+    (:func:`._pillow.expanded_mode`)."""
     if not is_instance(data, "PIL.Image", "Image"):
         return {}
     from ._pillow import grey_key
 
+    attrs = _pil_file_attrs(data)
     key = grey_key(data)  # a loaded 2- or 4-bit PNG has no tile: its key is left unscaled
-    return {} if key is None else {"nodata": key}
+    if key is not None:  # a PNG's own transparent grey comes before an .aux.xml's
+        attrs["nodata"] = key
+        attrs.pop("nodata_problem", None)
+    return attrs
+
+
+def _pil_file_attrs(img) -> dict:
+    """What GDAL reads beside (or after) the local file a PIL image was opened from, its
+    ``.aux.xml`` and, for its first frame, its dataset mask (:func:`._open.file_validity`),
+    as attrs; ``{}`` for an image of no file (made, converted, or opened from bytes)."""
+    from ._open import file_validity
+    from ._pillow import pillow_bands
+    from ._sources import is_url
+
+    path = getattr(img, "filename", None)
+    if not isinstance(path, str) or not path or is_url(path) or not os.path.isfile(path):
+        return {}
+    if img.format == "TIFF":  # read as pixels, its GDAL tags and masks too: pass the path
+        return {}
+    bands, dtype = pillow_bands(img)
+    attrs: dict = {}
+    with open(path, "rb") as fh:
+        file_validity(attrs, img, fh, path, img.mode, bands, dtype)
+    if attrs.get("mask_jpeg") or attrs.get("mask_sidecar"):
+        attrs["source"] = path  # where with_validity reads the mask again
+    return attrs
 
 
 def _plan_of_object(data, source=None, fmt="") -> ReadPlan:
