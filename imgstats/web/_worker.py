@@ -396,6 +396,10 @@ class BufferingWorker(ThreadWorker):
             super().set_accept_enabled(self._room())
 
     def accept(self, listener):
+        if getattr(listener, "sock", True) is None:
+            # closed by _drain_backlog while its readiness, polled with the stop's wake-up,
+            # was still to be dispatched: the worker died on None.accept
+            return
         try:
             client_sock, client_addr = listener.accept()
         except OSError as e:

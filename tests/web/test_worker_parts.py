@@ -196,3 +196,16 @@ def test_a_follower_parks_instead_of_waiting_for_the_lock():
                 _limits.acquire(lock)
     assert _limits.acquire(lock)  # outside the worker: taken at once when free
     lock.release()
+
+
+def test_a_listener_closed_at_stop_is_not_accepted_from():
+    # on SIGTERM the worker drains and closes its listeners; a readiness event of one polled
+    # in the same batch then called accept() on the closed socket, and the worker died with
+    # "'NoneType' object has no attribute 'accept'" (seen on a reload under load)
+    from gunicorn.sock import TCPSocket
+
+    from imgstats.web._worker import BufferingWorker
+
+    listener = TCPSocket.__new__(TCPSocket)
+    listener.sock = None  # as BaseSocket.close() leaves it
+    assert BufferingWorker.accept(object(), listener) is None
