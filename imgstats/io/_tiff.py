@@ -162,9 +162,12 @@ def tiff_facts(
         if page and subfile_type(tpage) & 4:
             # GDAL's internal mask (NewSubfileType 4; 5 for a mask's overview): which pixels
             # of another page count, not an image: its statistics would be of 0 and 255
+            images = [i for i in range(count) if not subfile_type(tif.pages[i]) & 4]
+            named = ", ".join(str(i) for i in images[:8]) + (", ..." if len(images) > 8 else "")
             raise InvalidOption(
                 f"page {page} of {describe(source)} is a mask of another page, not an image "
-                "(its pixels are left out of that page's statistics)"
+                f"(its pixels are left out of that page's statistics): its images (and "
+                f"overviews) are pages {named}"
             )
         if not hasattr(tpage, "axes") or tpage.dtype is None:
             raise UnreadableImage(f"{describe(source)}: page {page} has no decodable samples")

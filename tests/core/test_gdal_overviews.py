@@ -86,3 +86,28 @@ def test_an_overview_page_keeps_its_image_georeferencing(tmp_path):
     # a bbox of the overview selects the pixels whose centre lies in it, as on the image
     got = imgstats.compute(path, "count", page=page, bbox=(1000, 1360, 1640, 2000), raw=True)
     assert got == 32 * 32
+
+
+def test_a_jpeg_cog_s_mask_page_names_its_overview_pages(tmp_path):
+    # GDAL's COG driver writes the mask right after the image (page 1) and the overviews
+    # after it: page=1 was refused as a mask without saying where the overviews are
+    from rasterio.shutil import copy
+
+    h, w = 300, 400
+    y, x = np.mgrid[0:h, 0:w]
+    data = np.stack([x % 256, y % 256, (x + y) // 4 % 256]).astype(np.uint8)
+    valid = np.full((h, w), 255, np.uint8)
+    valid[:75] = 0
+    profile = dict(driver="GTiff", width=w, height=h, count=3, dtype="uint8")
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
+        with rasterio.open(tmp_path / "src.tif", "w", **profile) as dst:
+            dst.write(data)
+            dst.write_mask(valid)
+        copy(tmp_path / "src.tif", tmp_path / "cog.tif", driver="COG", COMPRESS="JPEG",
+             BLOCKSIZE=128, OVERVIEW_RESAMPLING="nearest")  # fmt: skip
+    path = tmp_path / "cog.tif"
+    with pytest.raises(imgstats.InvalidOption, match=r"mask .* are pages 0, 2, 3$"):
+        imgstats.compute(path, "count", page=1)
+    with rasterio.open(path, overview_level=0) as src:
+        want = src.read(masked=True).count()  # YCbCr JPEG: the same pixels, other decoder
+    assert imgstats.compute(path, "count", page=2) == want
