@@ -371,12 +371,18 @@ def has_jpeg_mask(fh) -> bool:
 
 
 def read_jpeg_mask(source, shape, storage_options=None) -> np.ndarray | None:
-    """:func:`jpeg_mask` of the JPEG at a local path or URL ``source``."""
+    """:func:`jpeg_mask` of the JPEG at a local path or URL ``source``. A URL's is read
+    whole, as its picture was: a server that ignores HTTP ranges cannot give its end first."""
+    import io
+
+    from ._sources import is_url
+
     with (
         open_source(source, storage_options) as raw,
         decoding(source, "has a corrupt mask"),
     ):
-        return jpeg_mask(GuardedFile(raw, source), source, shape)
+        fh = GuardedFile(raw, source)
+        return jpeg_mask(io.BytesIO(fh.read()) if is_url(source) else fh, source, shape)
 
 
 def pillow_mask(fh, source, kind, pixel_limit=None, storage_options=None):

@@ -124,3 +124,12 @@ def test_a_plain_jpeg_is_untouched(tmp_path):
     with open(path, "rb") as fh:
         assert imgstats.io.read_header(fh, path)["mask"] is None
     assert imgstats.compute(path, "count") == H * W
+
+
+def test_a_jpeg_s_appended_mask_over_http_without_ranges(tmp_path, http_folder):
+    # Python's http.server ignores ranges: the mask, read from the file's end first, was
+    # refused as "does not answer HTTP range requests" where the JPEG itself reads
+    path = _masked_jpeg(tmp_path, _valid("corner"))
+    folder, base = http_folder
+    (folder / "m.jpg").write_bytes(path.read_bytes())
+    assert imgstats.compute(f"{base}/m.jpg", "count") == 3 * _gdal_valid(path).sum()
