@@ -90,10 +90,14 @@ class Layer:
             end = start[nxt]
         else:
             end = start
-        self.ex0 = np.ascontiguousarray(start[:, 0])
-        self.ey0 = np.ascontiguousarray(start[:, 1])
-        self.ex1 = np.ascontiguousarray(end[:, 0])
-        self.ey1 = np.ascontiguousarray(end[:, 1])
+        # each edge from its lower-y end, as GDAL's scanline computes a crossing from it: from
+        # the other end, a crossing at a vertex may come out a last bit off the vertex's x
+        low = (start[:, 1] <= end[:, 1])[:, None]
+        lo, hi = np.where(low, start, end), np.where(low, end, start)
+        self.ex0 = np.ascontiguousarray(lo[:, 0])
+        self.ey0 = np.ascontiguousarray(lo[:, 1])
+        self.ex1 = np.ascontiguousarray(hi[:, 0])
+        self.ey1 = np.ascontiguousarray(hi[:, 1])
         self.elo = np.minimum(self.ey0, self.ey1)
         self.ehi = np.maximum(self.ey0, self.ey1)
         ring_of = np.repeat(np.arange(len(self.ring_off) - 1), np.diff(self.ring_off))

@@ -287,6 +287,8 @@ def point_in_ring(ring: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     x1, y1 = ring[:, 0], ring[:, 1]
     x2, y2 = np.roll(x1, -1), np.roll(y1, -1)
     for a, b, c, d in zip(x1, y1, x2, y2, strict=True):
+        if b > d:  # from the lower-y end, as GDAL computes the crossing
+            a, b, c, d = c, d, a, b
         hit = (b > y) != (d > y)
         with np.errstate(all="ignore"):  # a near-flat edge: +-inf, as compiled code gives
             xs = a + (y - b) * (c - a) / (d - b)

@@ -184,3 +184,21 @@ def test_map_vertices_land_on_the_pixels_gdal_computes(t):
         want = DATA[~geometry_mask([geom], (H, W), t)]
         got = imgstats.compute(img, ["count", "max"], geometry=geom, crs="raster")
         assert got == {"count": want.size, "max": want.max()}
+
+
+def test_a_crossing_at_a_vertex_is_computed_from_the_lower_end_as_gdal_does():
+    """GDAL computes an edge's crossing from its lower-y end: at that end's own row it is the
+    vertex's x exactly. From the other end it came out a last bit left of a centre at
+    ``x = 0.5`` (pixel 0 of row 11 counted, which rasterio leaves out)."""
+    geom = {
+        "type": "Polygon",
+        "coordinates": [[[24.0, 24.999999999999996], [0.5, 11.5], [5.0, 11.5], [16.0, 11.5]]],
+    }
+    closed = {
+        "type": "Polygon",
+        "coordinates": [geom["coordinates"][0] + [[24.0, 24.999999999999996]]],
+    }
+    _check(imgstats.zonal(DATA, [geom], ["median", "max"]), [closed])
+    yy, xx = np.mgrid[0:H, 0:W]
+    inside = point_in_part(polygon_rings(geom), xx + 0.5, yy + 0.5)
+    np.testing.assert_array_equal(inside, ~geometry_mask([closed], (H, W), IDENTITY))
