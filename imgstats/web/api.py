@@ -397,8 +397,9 @@ def json_object(data: bytes, keys, shape: str) -> dict:
 def json_whole(value):
     """A whole JSON number as an int: JSON has one kind of number, and ``10.0`` or ``1E+1``
     (as many serializers write a double) is 10, which a band, page or window takes (they
-    were 400s, "coordinates are whole pixels, not 10.0"). Anything else as it is."""
-    if isinstance(value, float) and value.is_integer():
+    were 400s, "coordinates are whole pixels, not 10.0"). Anything else as it is, and a
+    float beyond 2**53 too: ``1e300`` read as an int was echoed in 301 digits by the 400."""
+    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
         return int(value)
     return value
 
