@@ -434,9 +434,10 @@ def _scan(arr: np.ndarray, nb: int, per_band, stripes, summed: bool = False):
         counts = (nan[i], kmin[i], kmax[i], below[i], eq[i], kept[i], out[i], which[i], sums[i])
         if whole is not None:
             select_stripe(whole, nb, limits, counts, shifts, sub[i], i, ns)
-        for r in range(a, b, step) if whole is None else ():  # the counts add, keys append
-            bits = as_pixels(arr[r : min(b, r + step)]).reshape(-1).view(kdt)
-            select_stripe(bits, nb, limits, counts, shifts, sub[i], 0, 1)
+        else:
+            for r in range(a, b, step):  # the counts add, keys append
+                bits = as_pixels(arr[r : min(b, r + step)]).reshape(-1).view(kdt)
+                select_stripe(bits, nb, limits, counts, shifts, sub[i], 0, 1)
         n = kept[i]
         if several and n.max() <= cap:
             grouped = np.empty((nb, n.max()), kdt)
