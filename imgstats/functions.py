@@ -18,6 +18,7 @@ decimal, never through float rounding: ``p100.000`` is p100, while ``p100.000000
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from dataclasses import dataclass, replace
@@ -78,6 +79,18 @@ QUANTILE_METHODS = (
 
 _MAX_LENGTH = 64
 _HUNDRED = Decimal(100)
+#: Names people reach for from numpy, pandas or other tools, and the statistic that answers them.
+_ALIASES = {
+    "average": "mean",
+    "avg": "mean",
+    "mode": "majority",
+    "stdev": "std",
+    "stddev": "std",
+    "total": "sum",
+    "minimum": "min",
+    "maximum": "max",
+    "nunique": "unique",
+}
 
 
 @dataclass(frozen=True)
@@ -228,7 +241,39 @@ def parse_function(name: str) -> Function:
         if Decimal(match["q"]) <= _HUNDRED:
             return Function(name, "percentile", float(match["q"]))
     shown = name if len(name) <= _MAX_LENGTH else name[:_MAX_LENGTH] + "..."
+    guess = _suggest(name) if len(name) <= _MAX_LENGTH else None
+    hint = f" (did you mean {guess!r}?)" if guess else ""
     raise UnknownFunction(
-        f"unsupported function {shown!r}: use {', '.join(NAMED_FUNCTIONS)} or pXXX "
+        f"unsupported function {shown!r}{hint}: use {', '.join(NAMED_FUNCTIONS)} or pXXX "
         "with XXX a number from 0 to 100 (p10, p99.9)"
     )
+
+
+def _suggest(name: str) -> str | None:
+    """The statistic a refused name most likely meant, or None.
+
+    Case and surrounding whitespace (``" Median"``, ``"P99"``), a percent sign or a spelled
+    prefix on a percentile (``"p99%"``, ``"percentile99"``), a quantile (``"0.99"``), a name
+    from another tool (``"average"``, ``"mode"``) and a typo (``"mdian"``) each lead to one
+    valid name.
+    """
+    folded = name.strip().lower().replace(" ", "")
+    folded = _ALIASES.get(folded, folded)
+    number = re.fullmatch(r"(p|pct|perc|percentile|q|quantile)?_?([0-9]*\.?[0-9]+)%?", folded)
+    if number is not None:
+        q = Decimal(number[2])
+        if number[1] in (None, "q", "quantile") and "." in number[2] and q <= 1:
+            q *= 100  # a quantile, as numpy.quantile and pandas take it: 0.99 is p99
+        folded = f"p{q.normalize():f}"
+    if folded != name and _is_valid(folded):
+        return folded
+    close = difflib.get_close_matches(folded, NAMED_FUNCTIONS, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def _is_valid(name: str) -> bool:
+    """Whether ``name`` is a statistic :func:`parse_function` accepts."""
+    if name in NAMED_FUNCTIONS:
+        return True
+    match = _PERCENTILE.fullmatch(name)
+    return match is not None and Decimal(match["q"]) <= _HUNDRED

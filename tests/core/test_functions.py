@@ -107,6 +107,39 @@ def test_non_string_names_raise_unknown_function(name):
         imgstats.compute(ARRAY, [name])
 
 
+@pytest.mark.parametrize(
+    ("name", "meant"),
+    [
+        ("mdian", "median"),
+        ("medain", "median"),
+        ("Median", "median"),
+        (" mean", "mean"),
+        ("P99", "p99"),
+        ("p99%", "p99"),
+        ("p99.9%", "p99.9"),
+        ("percentile95", "p95"),
+        ("0.99", "p99"),  # a quantile, as numpy.quantile takes it
+        ("q0.5", "p50"),
+        ("average", "mean"),
+        ("mode", "majority"),
+        ("stdev", "std"),
+        ("counts", "count"),
+        ("value_count", "value_counts"),
+    ],
+)
+def test_a_likely_mistake_names_the_statistic_it_meant(name, meant):
+    with pytest.raises(UnknownFunction, match=re.escape(f"(did you mean {meant!r}?)")):
+        imgstats.compute(ARRAY, name)
+    assert parse_function(meant)  # the suggestion itself is accepted
+
+
+@pytest.mark.parametrize("name", ["p101", "foo", "p1e2", "x" * 80])
+def test_no_suggestion_without_a_likely_one(name):
+    with pytest.raises(UnknownFunction) as caught:
+        parse_function(name)
+    assert "did you mean" not in str(caught.value)
+
+
 def test_unknown_function_is_refused_before_reading_the_image(tmp_path):
     # The path does not exist: a bad name must win over ImageNotFound (nothing is opened).
     with pytest.raises(UnknownFunction):
