@@ -19,6 +19,7 @@ Examples
 from __future__ import annotations
 
 import importlib
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from . import accessor as _accessor
@@ -84,7 +85,22 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    """The public names, the loaded submodules and the dunders: what tab completion offers.
+
+    Not the module's own helpers (``TYPE_CHECKING``, ``importlib``, ``annotations``), which a
+    completion list would show beside ``compute`` as if they were part of the API.
+    """
+    own = {
+        name
+        for name, value in globals().items()
+        if (name.startswith("__") and name.endswith("__"))
+        or (
+            not name.startswith("_")
+            and isinstance(value, ModuleType)
+            and value.__name__.startswith(__name__ + ".")
+        )
+    }
+    return sorted(own | set(__all__))
 
 
 _accessor.register_when_xarray_is_imported()
