@@ -255,14 +255,16 @@ def build_parser() -> argparse.ArgumentParser:
     zonal = sub.add_parser(
         "zonal",
         help="print statistics per zone of a label raster or of a GeoJSON layer",
-        description="One row per zone (label, or polygon feature in pixel coordinates), one "
-        "column per function plus count, as CSV (or JSON) on stdout. Empty zones have count 0 "
-        "and empty values.",
+        description="One row per zone (label, or polygon feature in pixel coordinates unless "
+        "--crs), one column per function plus count, as CSV (or JSON) on stdout. Empty zones "
+        "have count 0 and empty values.",
     )
     zonal.set_defaults(_parser=zonal)
     zonal.add_argument("source", help="image file or URL")
     zonal.add_argument("zones", help="label raster (file or URL) or a .geojson file")
-    zonal.add_argument("funcs", nargs="+", help="min, max, mean, median or pXXX")
+    zonal.add_argument(
+        "funcs", nargs="+", help="min, max, mean, median, count or pXXX, a percentile (p99.9)"
+    )
     zonal.add_argument(
         "--band",
         type=_band,

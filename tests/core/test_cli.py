@@ -375,6 +375,16 @@ def test_stats_help_describes_sources_then_functions(capsys):
     assert "median" in out and "or pXXX" in out
 
 
+def test_zonal_help_names_every_statistic_zonal_offers(capsys):
+    with pytest.raises(SystemExit):
+        main(["zonal", "--help"])
+    out = capsys.readouterr().out
+    funcs = out.split("funcs  ")[-1].split("options:")[0]
+    for name in ("min", "max", "mean", "median", "count", "pXXX"):
+        assert name in funcs
+    assert "--crs" in out.split("positional arguments")[0]  # pixels unless --crs
+
+
 @pytest.mark.parametrize("fmt", ["text", "csv", "json", "table"])
 def test_formats(images, capsys, fmt):
     folder, arrays = images
