@@ -171,13 +171,14 @@ _PNG16_BANDS = {"RGB;16B": ("R", "G", "B"), "RGBA;16B": ("R", "G", "B", "A"), "L
 
 
 def png16_bands(img: Image.Image) -> tuple[str, ...] | None:
-    """The band names of a still 16-bit RGB, RGBA or LA PNG opened (not loaded) by Pillow,
-    or of a PPM of more than 8 bits, else ``None``; an RGB PNG with a transparent colour has
-    an alpha band too. Pillow decodes both to 8 bits: imgstats decodes their 16 bits."""
+    """The band names of a 16-bit RGB, RGBA or LA PNG (or an APNG's frame of them) opened
+    (not loaded) by Pillow, or of a PPM of more than 8 bits, else ``None``; an RGB PNG with a
+    transparent colour has an alpha band too. Pillow decodes both to 8 bits: imgstats
+    decodes their 16 bits."""
     pnm = pnm_tile(img)
     if pnm is not None:
         return ("R", "G", "B") if img.mode == "RGB" and pnm[0] > 255 else None
-    if img.format != "PNG" or not img.tile or getattr(img, "is_animated", False):
+    if img.format != "PNG" or not img.tile:
         return None
     bands = _PNG16_BANDS.get(img.tile[0].args)
     if bands is not None and colour_key(img) is not None:
@@ -297,11 +298,7 @@ def pillow_to_array(
         return arr, png16_bands(img) or tuple(img.getbands())
     wide = png16_bands(img)  # before loading: it reads the file's tile
     if wide is not None and palette != "index":  # the 16 bits it holds, not Pillow's high bytes
-        import imagecodecs
-
-        with decoding(source or "image", "cannot be decoded"):
-            img.fp.seek(0)  # imagecodecs gives a transparent colour as an alpha sample
-            return imagecodecs.png_decode(img.fp.read()), wide
+        return _png16_samples(img, source, wide), wide
     _load(img, source)
     if palette == "index":
         if img.mode not in ("P", "PA"):
@@ -330,6 +327,38 @@ def pillow_to_array(
     return arr, bands
 
 
+def _png16_samples(img: Image.Image, source, bands: tuple[str, ...]) -> np.ndarray:
+    """The 16-bit samples of the PNG frame :func:`png16_bands` names ``bands``, decoded by
+    imagecodecs (a transparent colour as an alpha sample): the still image, which is an
+    APNG's first frame (its IDAT, the picture GDAL reads), or a later frame of an APNG.
+
+    Raises
+    ------
+    UnreadableImage
+        A later frame that covers part of the canvas, or that is blended over the frames
+        before it with an alpha of its own: Pillow composes those in 8 bits only, and the
+        frame alone is not the picture.
+    """
+    import imagecodecs
+    from PIL.PngImagePlugin import Blend
+
+    frame = img.tell()
+    if frame and (
+        img.info.get("bbox") != (0, 0, *img.size)
+        or (img.info.get("blend") == Blend.OP_OVER and bands[-1] == "A")
+    ):
+        raise UnreadableImage(
+            f"frame {frame} of {_what(source)} cannot be read at its 16 bits: it is drawn "
+            "over part of the canvas or blended over the frames before it, which Pillow "
+            "composes in 8 bits only (its first frame, page 0, is read)"
+        )
+    with decoding(source or "image", "cannot be decoded"):
+        img.fp.seek(0)
+        data = img.fp.read()
+        # a later frame alone is the picture: it covers the canvas and replaces what was there
+        return imagecodecs.apng_decode(data, index=frame) if frame else imagecodecs.png_decode(data)
+
+
 def _check_readable(img: Image.Image, source) -> None:
     """Refuse a PIL image whose pixels are still in a file that is closed, or whose 16-bit
     PNG samples Pillow has already decoded to 8 bits.
@@ -356,12 +385,11 @@ def _check_readable(img: Image.Image, source) -> None:
         )
     if tile or img.format != "PNG" or img.mode not in ("RGB", "RGBA", "LA"):
         return
-    if not getattr(img, "is_animated", False):  # an APNG gives 8 bits from a path too
-        if _png_bit_depth(getattr(img, "filename", "")) == 16:
-            raise InvalidOption(
-                f"{what} holds 8-bit values: Pillow decoded its 16-bit PNG to 8 bits when it "
-                "was loaded (pass the path, or the image before load(), for its 16 bits)"
-            )
+    if _png_bit_depth(getattr(img, "filename", "")) == 16:
+        raise InvalidOption(
+            f"{what} holds 8-bit values: Pillow decoded its 16-bit PNG to 8 bits when it "
+            "was loaded (pass the path, or the image before load(), for its 16 bits)"
+        )
 
 
 #: Pillow modes of 8 bits a sample, which it also gives to TIFFs of more (16-bit RGB).
