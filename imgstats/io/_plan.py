@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 import os
 import sys
 from collections.abc import Callable
@@ -402,6 +403,11 @@ def _plan_of_object(data, source=None, fmt="") -> ReadPlan:
         arr = data  # its mask says which samples are valid (see imgstats._inputs)
     elif isinstance(data, np.ndarray) or hasattr(data, "__array__"):
         arr = as_array(data, "an image")
+    elif isinstance(data, (numbers.Number, list)):  # [1, 2, 3]: a list is a collection
+        raise InvalidOption(
+            f"cannot compute statistics of {a_type(data)}: a list is a collection of images; "
+            "numpy.asarray(values) makes numbers one image"
+        )
     else:
         raise InvalidOption(f"cannot compute statistics of {a_type(data)}")
     arr, bands = _ranked(countable(arr))

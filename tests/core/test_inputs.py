@@ -280,4 +280,13 @@ def test_an_unsupported_input_is_named_with_the_right_article(data, phrase):
     # compute(5) said "cannot compute statistics of a int"
     with pytest.raises(imgstats.InvalidOption) as err:
         imgstats.compute(data, "max")
-    assert str(err.value).endswith(f"cannot compute statistics of {phrase}")
+    assert f"cannot compute statistics of {phrase}" in str(err.value)
+
+
+@pytest.mark.parametrize("data", [[1, 2, 3], (1.5, 2.5), [[1, 2], [3, 4]]])
+def test_a_list_of_numbers_says_how_to_make_it_one_image(data):
+    # a list is a collection of images: [1, 2, 3] said only "image 0 (int): cannot compute
+    # statistics of an int", leaving a newcomer to guess why a list of numbers is refused
+    with pytest.raises(imgstats.InvalidOption, match=r"numpy\.asarray\(values\)"):
+        imgstats.compute(data, "median")
+    assert imgstats.compute(np.asarray(data), "median") == np.median(data)
