@@ -139,11 +139,11 @@ def request_complete(
         if complete is None:
             return None
         return None if not complete and len(buf) - body > max_body else complete
-    match = _CONTENT_LENGTH.search(head)
-    if match is None:
-        return True
+    lengths = _CONTENT_LENGTH.findall(head)
+    if len(lengths) != 1:  # none; or two, which gunicorn refuses (400) once it has the head:
+        return True  # waiting for a body by one of them held the client BODY_TIMEOUT first
     try:
-        length = int(match.group(1).strip())
+        length = int(lengths[0].strip())
     except ValueError:
         return True
     if length < 0 or length > max_body:

@@ -128,12 +128,22 @@ def _http_error(exc: HTTPException):
     # a 405 must say which methods the URL takes (RFC 9110), on a page as in JSON, and a
     # 415 of an encoded body which codings it takes
     headers = {k: v for k, v in exc.get_headers() if k in ("Allow", "Accept-Encoding")}
+    if "Allow" in headers:
+        headers["Allow"] = _allowed(headers["Allow"])
     render = _gallery_renderer()
     if render is not None:
         response = render(exc, exc.code)
         response.headers.update(headers)
         return response
     return error_response(exc.description or exc.name, exc.code or 500, exc.name, headers)
+
+
+def _allowed(methods: str) -> str:
+    """An ``Allow`` value without ``OPTIONS``, which every route answers 405 (see
+    :mod:`imgstats.web._target`): Flask's automatic OPTIONS put it in the 405s of gallery
+    pages and static files, naming a method the same URL refuses."""
+    kept = [m.strip() for m in methods.split(",") if m.strip() and m.strip() != "OPTIONS"]
+    return ", ".join(sorted(kept))
 
 
 def _internal_error(exc: InternalServerError):

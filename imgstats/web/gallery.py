@@ -334,8 +334,6 @@ def gallery():
     size = max(1, int(current_app.config["GALLERY_PAGE_SIZE"]))
     pages = max(1, math.ceil(len(names) / size))
     page = _page_number(pages)
-    if isinstance(page, Response):
-        return page
     cards = _cards(names[(page - 1) * size : page * size])
     return render_template(
         "gallery/gallery.html",
@@ -348,14 +346,21 @@ def gallery():
     )
 
 
-def _page_number(pages: int) -> int | Response:
-    """The ``?page=`` asked for (1 without one), or the 404 page saying which pages there
-    are: ``?page=abc`` and ``?page=1e999`` showed page 1, where ``?page=0`` said there is none."""
+def _page_number(pages: int) -> int:
+    """The ``?page=`` asked for (1 without one): ``?page=abc`` and ``?page=1e999`` showed
+    page 1, where ``?page=0`` said there is none.
+
+    Raises
+    ------
+    werkzeug.exceptions.NotFound
+        Saying which pages there are; the error handlers answer it as every gallery error (a
+        page, or JSON to a client that asks for JSON: it got the HTML page).
+    """
     text = request.args.get("page", "1")
     if text.isascii() and text.isdigit() and len(text) <= 10 and 1 <= int(text) <= pages:
         return int(text)
     shown = text if len(text) <= 12 else text[:10] + "…"
-    return render_error(NotFound(f"There is no page {shown}: pages go from 1 to {pages}."), 404)
+    raise NotFound(f"There is no page {shown}: pages go from 1 to {pages}.")
 
 
 def _page_links(page: int, pages: int, around: int = 2) -> list[int | None]:
@@ -392,8 +397,6 @@ def whole():
     size = max(1, int(current_app.config["GALLERY_ALL_PAGE_SIZE"]))
     pages = max(1, math.ceil(len(names) / size))
     page = _page_number(pages)
-    if isinstance(page, Response):
-        return page
     funcs = list(WHOLE_FUNCTIONS)
     rows = [_image_row(name, funcs) for name in names[(page - 1) * size : page * size]]
     groups: dict[str, list[str]] = {}
