@@ -160,6 +160,7 @@ def check_settings(
 
     checked = settings(config)
     _check_store(checked["IMAGES"], checked["STORAGE_OPTIONS"])
+    _check_render_folder(checked["GALLERY_CACHE_DIR"])
     for name, value in (("workers", workers), ("threads", threads)):
         if value is not None and value < 1:
             raise InvalidOption(f"--{name} must be at least 1, not {value}")
@@ -262,6 +263,23 @@ def _check_store(images, storage_options=None) -> None:
         )
     if os.path.exists(path) and not os.path.isdir(path):
         raise InvalidOption(f"the image store {images!r} is a file, not a folder (--images)")
+
+
+def _check_render_folder(folder) -> None:
+    """Make or check the gallery's render folder (``IMGSTATS_GALLERY_CACHE_DIR``) before the
+    workers do: one it refuses (a symbolic link, writable by others) or cannot make (on a
+    read-only disk, under a file) failed every worker's boot with a traceback."""
+    from ..errors import InvalidOption
+    from ._thumbs import private_folder
+
+    if not folder:  # None: the default folder, or a private one; "": no folder
+        return
+    try:
+        private_folder(folder)
+    except InvalidOption as exc:
+        raise InvalidOption(
+            f"invalid imgstats setting: GALLERY_CACHE_DIR (IMGSTATS_GALLERY_CACHE_DIR): {exc}"
+        ) from None
 
 
 def check_address(host: str, port: int) -> None:
