@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from functools import partial
 
 import numpy as np
@@ -24,9 +25,10 @@ import numpy as np
 from .._lazy import lazy_module
 from ..errors import InvalidOption
 from ..summary import alpha_band
+from ._beside import looked, one_look
 from ._guard import GuardedFile, check_pixels, decoding
 from ._limits import DEFAULT_PIXEL_LIMIT, check_pixel_limit, pixel_limit_default
-from ._mask import has_jpeg_mask
+from ._mask import appended_mask, has_jpeg_mask
 from ._meaning import Meaning, tiff_meaning
 from ._open import _is_tiff, open_image
 from ._pam import pillow_pam
@@ -106,7 +108,7 @@ def read_header(fh, source, *, page: int = 0, storage_options: dict | None = Non
     """
     page = check_page(page)
     # no bomb check: the facts of an image too large to decode are still worth telling
-    with _opened(fh, source, None, page, storage_options) as (header, _):
+    with one_look(), _opened(fh, source, None, page, storage_options) as (header, _):
         return header
 
 
@@ -166,7 +168,7 @@ def open_preview_plan(
     if hasattr(source, "read"):
         plan, header = _preview_plan(source, None, int(max_side), pixel_limit, page)
     else:
-        with open_source(source, storage_options) as fh:
+        with one_look(), open_source(source, storage_options) as fh:
             plan, header = _preview_plan(
                 fh, source, int(max_side), pixel_limit, page, storage_options
             )
@@ -262,7 +264,11 @@ def _opened(raw, source, pixel_limit, page, storage_options=None):
     reach the sidecars of a URL ``source``.
     """
     fh = GuardedFile(raw, source)
-    if _is_tiff(fh, source):
+    local = isinstance(source, (str, os.PathLike)) and not is_url(source)
+    tiff = _is_tiff(fh, source)
+    if local:  # what open_plan asks of the file, answered while it is open (see _beside)
+        looked(("head-tail", os.fspath(source)), lambda: (tiff, not tiff and has_jpeg_mask(fh)))
+    if tiff:
         with decoding(source, "is not a readable TIFF"):
             tif = tifffile.TiffFile(fh)
         with tif:
@@ -279,7 +285,7 @@ def _opened(raw, source, pixel_limit, page, storage_options=None):
         if grey_key(img) is not None:  # a PNG's own grey comes before an .aux.xml's
             nodata, problem = grey_key(img), None
         shape = (img.height, img.width)
-        jpeg = not page and img.format == "JPEG" and has_jpeg_mask(fh)  # before any .msk
+        jpeg = not page and img.format == "JPEG" and appended_mask(fh, source)  # before .msk
         where = check_sidecar(source, shape, pixel_limit, storage_options) if not page else None
         where = "internal" if jpeg else where
         header.update(_validity_header(None, header["bands"], source, nodata, problem, where))

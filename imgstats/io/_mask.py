@@ -370,6 +370,18 @@ def has_jpeg_mask(fh) -> bool:
     return _jpeg_mask_place(fh) is not None
 
 
+def appended_mask(fh, source) -> bool:
+    """:func:`has_jpeg_mask` of ``fh``, opened from ``source``: a local path's is looked at
+    once within :func:`._beside.one_look` (open_plan may have looked already)."""
+    from ._beside import looked
+    from ._sources import is_url
+
+    if not isinstance(source, (str, os.PathLike)) or is_url(source):
+        return has_jpeg_mask(fh)
+    head_tail = looked(("head-tail", os.fspath(source)), lambda: (False, has_jpeg_mask(fh)))
+    return head_tail[1]
+
+
 def read_jpeg_mask(source, shape, storage_options=None) -> np.ndarray | None:
     """:func:`jpeg_mask` of the JPEG at a local path or URL ``source``. A URL's is read
     whole, as its picture was: a server that ignores HTTP ranges cannot give its end first."""

@@ -13,7 +13,7 @@ from .._lazy import lazy_module
 from ..errors import ImageNotFound, InvalidOption, UnreadableImage
 from . import _limits
 from ._guard import GuardedFile, decoding
-from ._mask import has_jpeg_mask
+from ._mask import appended_mask
 from ._pillow import grey_key, open_pillow, pillow_header, pillow_to_array
 from ._sources import describe, is_url, open_source
 from ._tiff import (
@@ -149,7 +149,7 @@ def file_validity(
         attrs.pop("scales", None)  # a palette has no scale, its indices neither
     if img.tell() != 0:
         return
-    if img.format == "JPEG" and has_jpeg_mask(fh):
+    if img.format == "JPEG" and appended_mask(fh, source):
         attrs["mask_jpeg"] = 1  # GDAL's mask after the picture, before any .msk
         return
     where = check_sidecar(source, (img.height, img.width), pixel_limit, storage_options)

@@ -329,9 +329,21 @@ def open_plan(
     if isinstance(data, ReadPlan):
         return data if nodata is None and not raw else with_validity(data, raw, nodata)
     if isinstance(data, (str, os.PathLike)):
-        plan = _open_path(
-            data, local, chunks, pixel_limit, storage_options, page, raw, nodata, palette, follow
-        )
+        from ._beside import one_look
+
+        with one_look():  # what lies beside the file, looked at once (see _beside)
+            plan = _open_path(
+                data,
+                local,
+                chunks,
+                pixel_limit,
+                storage_options,
+                page,
+                raw,
+                nodata,
+                palette,
+                follow,
+            )
     else:
         attrs = dict(data.attrs) if _is_dataarray(data) else _pil_attrs(data)
         raw = raw or bool(attrs.get("raw"))
@@ -501,8 +513,8 @@ def _open_path(
 
     page = check_page(page)
     fast = local and chunks is None and not is_url(source)
-    tiff = fast and _is_tiff_file(source)
-    sidecars = fast and (sidecar(source, PAM) or sidecar(source, MASK) or _jpeg_masked(source))
+    tiff, masked = _head_and_tail(source) if fast else (False, False)
+    sidecars = fast and (sidecar(source, PAM) or sidecar(source, MASK) or masked)
     if fast and not page and not tiff and palette == "rgb" and not sidecars:
         plan = _pillow_plan(source, pixel_limit, follow)
         if plan is not None:
@@ -531,15 +543,29 @@ def _open_path(
     return with_validity(plan, raw, nodata, source, storage_options, img.attrs)
 
 
-def _jpeg_masked(path) -> bool:
-    """Whether a local file ends with the mask GDAL appends to a JPEG (its last 6 bytes)."""
+def _head_and_tail(path) -> tuple[bool, bool]:
+    """``(tiff, masked)``: whether a local file is a TIFF (its first 4 bytes) and whether it
+    ends with the mask GDAL appends to a JPEG (its last 6 bytes), from one open of it; both
+    False when it cannot be opened (open_image says why). Looked at once within
+    :func:`._beside.one_look`, where :func:`imgstats.io.read_header` may have answered."""
+    from ._beside import looked
+
+    path = os.fspath(path)
+    return looked(("head-tail", path), lambda: _read_head_and_tail(path))
+
+
+def _read_head_and_tail(path: str) -> tuple[bool, bool]:
     from ._mask import has_jpeg_mask
+    from ._sources import open_local
+    from ._tiff import is_tiff
 
     try:
-        with open(path, "rb") as fh:
-            return has_jpeg_mask(fh)
+        with open_local(path) as fh:  # a pipe: UnreadableImage, not a wait for its writer
+            if is_tiff(fh.read(4)):
+                return True, False  # a TIFF's masks are pages or a .msk, never appended
+            return False, has_jpeg_mask(fh)
     except OSError:
-        return False  # open_image says why it cannot be read
+        return False, False  # open_image raises the right error
 
 
 def plan_of_image(img, source, raw: bool = False, nodata=None, storage_options=None) -> ReadPlan:
@@ -848,7 +874,7 @@ def window_plan(
 
     if chunks is not None or storage_options or not isinstance(source, (str, os.PathLike)):
         return None
-    if is_url(source) or not _is_tiff_file(source):
+    if is_url(source) or not _head_and_tail(source)[0]:
         return None
     from ..regions import clip_window, parse_window
 
@@ -938,17 +964,6 @@ def _pillow_plan(path, pixel_limit, follow=None) -> ReadPlan | None:
         photometric=header["photometric"],
         counted=follow if followed else None,
     )
-
-
-def _is_tiff_file(path) -> bool:
-    from ._sources import open_local
-    from ._tiff import is_tiff
-
-    try:
-        with open_local(path) as fh:  # a pipe: UnreadableImage, not a wait for its writer
-            return is_tiff(fh.read(4))
-    except OSError:
-        return False  # open_image raises the right error
 
 
 # -- running -----------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from ..errors import (
     StoreUnavailable,
     UnreadableImage,
 )
+from ._beside import looked
 
 fsspec = lazy_module("fsspec")  # only URLs need it
 
@@ -75,13 +76,18 @@ def sidecar(source, suffix: str, storage_options: dict | None = None) -> str | N
     if not isinstance(source, (str, os.PathLike)):
         return None
     if not is_url(source):
-        for spelling in _SPELLINGS.get(suffix, (suffix,)):
-            candidate = os.fspath(source) + spelling
-            if os.path.isfile(candidate):
-                return candidate
-        return None
+        path = os.fspath(source)
+        return looked(("sidecar", path, suffix), lambda: _local_sidecar(path, suffix))
     found = read_sidecar(source, suffix, 0, storage_options)
     return None if found is None else found[0]
+
+
+def _local_sidecar(path: str, suffix: str) -> str | None:
+    """The first spelling of ``path``'s ``suffix`` sidecar that is a file, or ``None``."""
+    for spelling in _SPELLINGS.get(suffix, (suffix,)):
+        if os.path.isfile(path + spelling):
+            return path + spelling
+    return None
 
 
 def read_sidecar(
@@ -106,11 +112,7 @@ def read_sidecar(
         found = sidecar(source, suffix)
         if found is None:
             return None
-        try:
-            with open(found, "rb") as fh:
-                return found, fh.read(limit + 1)
-        except OSError as exc:
-            raise UnreadableImage(f"{describe(found)} cannot be read: {exc.strerror}") from None
+        return looked(("read", found, limit), lambda: _read_local(found, limit))
     from urllib.parse import urlsplit, urlunsplit
 
     parts = urlsplit(source)
@@ -120,6 +122,15 @@ def read_sidecar(
         if data is not None:
             return url, data
     return None
+
+
+def _read_local(found: str, limit: int) -> tuple[str, bytes]:
+    """``(found, its first limit + 1 bytes)``: a local sidecar's (:func:`read_sidecar`)."""
+    try:
+        with open(found, "rb") as fh:
+            return found, fh.read(limit + 1)
+    except OSError as exc:
+        raise UnreadableImage(f"{describe(found)} cannot be read: {exc.strerror}") from None
 
 
 def _read_head(url: str, size: int, storage_options: dict | None) -> bytes | None:

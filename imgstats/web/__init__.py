@@ -14,6 +14,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Mapping
@@ -270,6 +271,7 @@ def create_app(config: Mapping | None = None) -> Flask:
         service.warm_up()
     app.before_request(check_target)  # Host, and OPTIONS *: before any route
     _install_request_budget(app)
+    _install_one_look(app)
     app.before_request(check_body)  # every POST: JSON declared, size bounded, chunked too
     app.register_blueprint(api_bp)
     app.register_blueprint(gallery_bp)
@@ -277,6 +279,26 @@ def create_app(config: Mapping | None = None) -> Flask:
     app.register_blueprint(apidocs_bp)
     register_error_handlers(app)
     return app
+
+
+def _install_one_look(app: Flask) -> None:
+    """Look once per request at what lies beside or after a local image (its ``.msk``,
+    ``.MSK`` and ``.aux.xml``, GDAL's mask after a JPEG's picture): the header facts and the
+    plan of a cold request share the answers (:func:`imgstats.io._beside.one_look`)."""
+    from flask import g
+
+    from ..io._beside import one_look
+
+    @app.before_request
+    def _begin_look():
+        g.one_look = contextlib.ExitStack()
+        g.one_look.enter_context(one_look())
+
+    @app.teardown_request
+    def _end_look(_exc=None):
+        looks = g.pop("one_look", None)
+        if looks is not None:
+            looks.close()
 
 
 def _install_request_budget(app: Flask) -> None:
