@@ -556,7 +556,7 @@ def thumb(image: str):
     """
     size = int(current_app.config["GALLERY_THUMB_SIZE"])
     try:
-        _picture_query()
+        _picture_query(image)
         return _rendering(image, "thumb", size, 75)
     except ImgStatsError as exc:
         return _placeholder_or_raise(exc, size)
@@ -569,16 +569,24 @@ def preview(image: str):
     Errors are answered as for :func:`thumb`: a placeholder SVG with the error's status.
     """
     try:
-        _picture_query()
+        _picture_query(image)
         return _preview(image)
     except ImgStatsError as exc:
         return _placeholder_or_raise(exc, int(current_app.config["GALLERY_PREVIEW_SIZE"]))
 
 
-def _picture_query() -> None:
+def _picture_query(image: str) -> None:
     """Refuse a query parameter but ``v`` (400): a picture is of the first page, whole, so
-    ``?page=1`` (or ``?band=``, ``?window=``) answered page 0's picture, silently."""
-    check_query({"v"}, "only v, the version token the gallery's links carry")
+    ``?page=1`` (or ``?band=``, ``?window=``) answered page 0's picture, silently. A
+    one-band image's ``?band=0`` (or its band's name) is its whole picture, as it is all its
+    samples on ``/stats``: taken."""
+    band = request.args.get("band")
+    known = {"v"}
+    if band:
+        info = _service().info(image)
+        if _whole_band(info, _band_name(info, band)):
+            known.add("band")
+    check_query(known, "only v, the version token the gallery's links carry")
 
 
 def _preview(image: str) -> Response:
@@ -952,6 +960,24 @@ def _choices(info: dict) -> list[tuple[str | None, str]]:
     return choices
 
 
+def _band_name(info: dict, band: str) -> str:
+    """``?band=``'s band name: an index (``0``, ``-1``) names the band it is on ``/stats``."""
+    from .api import _band as parsed_band
+
+    bands = info.get("bands")
+    names = list(bands) if isinstance(bands, (list, tuple)) else []
+    index = parsed_band(band)
+    if isinstance(index, int) and -len(names) <= index < len(names):
+        return str(names[index])
+    return band
+
+
+def _whole_band(info: dict, band: str) -> bool:
+    """Whether band name ``band`` is the one band of a one-band image (all its samples)."""
+    bands = info.get("bands")
+    return isinstance(bands, (list, tuple)) and len(bands) == 1 and band == str(bands[0])
+
+
 def _band(image: str) -> str | None:
     """The ``?band=`` of a page (None for all samples), checked against the image.
 
@@ -963,11 +989,19 @@ def _band(image: str) -> str | None:
     band = request.args.get("band") or None
     if band is None:
         return None
-    choices = _choices(_service().info(image))
+    info = _service().info(image)
+    band = _band_name(info, band)
+    if _whole_band(info, band):
+        return None  # a one-band image's band is all its samples: the page shows them
+    choices = _choices(info)
     allowed = [value for value, _ in choices if value is not None]
     if band not in allowed:
         shown = band if len(band) <= 12 else band[:10] + "…"
-        offer = ", ".join(allowed) if allowed else "none: it has one band"
+        bands = info.get("bands")
+        one = bands[0] if isinstance(bands, (list, tuple)) and len(bands) == 1 else None
+        offer = ", ".join(allowed) if allowed else "none"
+        if one is not None:
+            offer = f"one, 0 (or {one}): all its samples"
         raise InvalidOption(f"This image has no band “{shown}”. Its bands: {offer}.")
     return band
 
