@@ -248,6 +248,7 @@ def create_app(config: Mapping | None = None) -> Flask:
         For a setting of the wrong type.
     """
     from .._version import fingerprint
+    from ._conditional import static_view
     from ._target import check_target
     from .api import bp as api_bp
     from .api import check_body
@@ -277,6 +278,9 @@ def create_app(config: Mapping | None = None) -> Flask:
     app.register_blueprint(gallery_bp)
     app.register_blueprint(zonal_bp)
     app.register_blueprint(apidocs_bp)
+    for endpoint, view in list(app.view_functions.items()):
+        if endpoint == "static" or endpoint.endswith(".static"):  # the gallery's, /docs'
+            app.view_functions[endpoint] = static_view(view)
     register_error_handlers(app)
     return app
 

@@ -13,10 +13,13 @@ or an unreadable file keeps its own status (RFC 9110, 13.2.1).
 
 from __future__ import annotations
 
+import functools
+
 from flask import Response, request
 from werkzeug.exceptions import PreconditionFailed
+from werkzeug.http import parse_etags
 
-__all__ = ["conditional", "check_preconditions"]
+__all__ = ["conditional", "check_preconditions", "static_view"]
 
 #: Headers a 304 repeats from the answer it stands for (RFC 9110, 15.4.5).
 _NOT_MODIFIED_HEADERS = ("ETag", "Cache-Control", "Vary", "Content-Location", "Expires")
@@ -34,12 +37,7 @@ def check_preconditions(etag: str | None) -> bool:
     """
     environ = request.environ
     if environ.get("HTTP_IF_MATCH"):  # most requests have none: werkzeug parses it only here
-        tags = request.if_match
-        if not (tags.star_tag or (etag is not None and tags.is_strong(etag))):
-            raise PreconditionFailed(
-                "If-Match names no current version of this answer"
-                + (f' (its ETag is "{etag}")' if etag is not None else ": a POST has no ETag")
-            )
+        _check_if_match(environ["HTTP_IF_MATCH"], etag)
     if environ.get("HTTP_IF_NONE_MATCH"):
         tags = request.if_none_match
         if tags.star_tag or (etag is not None and tags.contains_weak(etag)):
@@ -47,6 +45,42 @@ def check_preconditions(etag: str | None) -> bool:
                 return False
             raise PreconditionFailed("If-None-Match matches the current answer")
     return True
+
+
+def _check_if_match(value: str, etag: str | None) -> None:
+    """Raise a 412 unless the ``If-Match`` field ``value`` holds for ``etag`` (strong
+    comparison; ``*`` matches any current representation)."""
+    tags = parse_etags(value)
+    if not (tags.star_tag or (etag is not None and tags.is_strong(etag))):
+        raise PreconditionFailed(
+            "If-Match names no current version of this answer"
+            + (f' (its ETag is "{etag}")' if etag is not None else ": a POST has no ETag")
+        )
+
+
+def static_view(view):
+    """``view`` (a static files' view: Flask's ``send_static_file``) with ``If-Match``
+    evaluated here, as for every other answer, and werkzeug left the rest (``If-None-Match``,
+    ``If-Modified-Since``, ``Range``).
+
+    werkzeug read ``If-Match: *`` as failing, and answered a failed ``If-Match`` 412 with the
+    file itself as its body (``Content-Type: text/css``), where the service's 412 is its
+    error (JSON, or the gallery's page).
+    """
+
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        value = request.environ.pop("HTTP_IF_MATCH", None)
+        response = view(*args, **kwargs)
+        if value is not None and response.status_code < 400:
+            try:
+                _check_if_match(value, response.get_etag()[0])
+            except PreconditionFailed:
+                response.close()  # the file send_file opened
+                raise
+        return response
+
+    return wrapped
 
 
 def conditional(response: Response) -> Response:

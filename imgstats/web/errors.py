@@ -125,9 +125,10 @@ def _domain_error(exc: Exception):
 
 
 def _http_error(exc: HTTPException):
-    # a 405 must say which methods the URL takes (RFC 9110), on a page as in JSON, and a
-    # 415 of an encoded body which codings it takes
-    headers = {k: v for k, v in exc.get_headers() if k in ("Allow", "Accept-Encoding")}
+    # a 405 must say which methods the URL takes (RFC 9110), on a page as in JSON, a 415 of
+    # an encoded body which codings it takes, and a 416 of a static file how long it is
+    kept = ("Allow", "Accept-Encoding", "Content-Range")
+    headers = {k: v for k, v in exc.get_headers() if k in kept}
     if "Allow" in headers:
         headers["Allow"] = _allowed(headers["Allow"])
     render = _gallery_renderer()
