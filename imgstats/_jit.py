@@ -41,6 +41,12 @@ __all__ = ["njit", "Kernel", "SMALL", "load", "loaded", "mode", "kernels", "cach
 #: second, so this costs at most a few tens of milliseconds against a second for numba.
 SMALL = 1 << 14
 
+#: Samples the kernels may run as Python in a process (outermost calls, all sizes added up)
+#: before numba is loaded for the next: a dask array of 10,000 chunks of 100 samples, each
+#: small, ran every chunk as Python (a 1000 x 1000 float32 array in 40 x 40 chunks took 67 s,
+#: 12 s compiled). Four passes over a 128 x 128 image stay below it.
+PYTHON_BUDGET = 1 << 16
+
 #: The modules whose kernels use this decorator: :func:`load` imports them all.
 KERNEL_MODULES = (
     "imgstats._kernels",
@@ -55,6 +61,8 @@ _lock = threading.RLock()
 _registry: list[Kernel] = []
 _loaded = False
 _mode_override: str | None = None
+#: Samples the outermost kernel calls ran as Python so far (against :data:`PYTHON_BUDGET`).
+_python_samples = 0
 #: Whether numba's dispatchers run their bodies as Python (``NUMBA_DISABLE_JIT=1``).
 _numba_python = False
 
@@ -136,7 +144,15 @@ def _python_runs(args) -> bool:
         return False
     size = getattr(args[0], "size", 1) if args else 1
     # a type given as the first argument (a kernel's cast) has a descriptor for ``size``
-    return size <= SMALL if isinstance(size, int) else True
+    if not isinstance(size, int):
+        return True
+    if size > SMALL:
+        return False
+    if getattr(_python, "active", False):
+        return True  # a kernel called by one running as Python: counted in its caller
+    global _python_samples
+    _python_samples += size  # a race between threads loses a count at worst
+    return _python_samples <= PYTHON_BUDGET
 
 
 def loaded() -> bool:
