@@ -222,7 +222,11 @@ def zonal(
             raise InvalidOption("crs= applies to polygons, not to label images")
         to_pixels = map_to_pixels(source, crs, io_options, frame_crs=frame_crs)
     elif not _is_polygons(zones):
-        zones = align_labels(source, zones)
+        try:
+            zones = align_labels(source, zones)
+        except InvalidOption:
+            check_same_grid(source, zones, io_options)  # in a grid's words, when both have one
+            raise
         check_same_grid(source, zones, io_options)
     layout = _zones(zones, height, width, background, id_property, limit, io_options, to_pixels)
     walk = _Walk(values, layout, nb, scheduler, valid)
@@ -513,7 +517,16 @@ def align_labels(source, zones):
     coordinates (each value within :data:`COORD_TOLERANCE` of a pixel of one of the image's:
     ``np.linspace`` of a netCDF's latitudes, or float32 ones, and a GeoTIFF's
     ``f + e (row + 0.5)`` differ in the last bits); else ``zones`` as given. Matched by
-    position, such labels answered for the mirrored pixels, silently."""
+    position, such labels answered for the mirrored pixels, silently.
+
+    Raises
+    ------
+    InvalidOption
+        A label coordinate of other values than the image's (shifted by more than
+        :data:`COORD_TOLERANCE` of a pixel, or holding one twice), as ``xarray.align(...,
+        join="exact")`` refuses it, naming the dim and its first value that does not match;
+        pixel indices (``0 .. n - 1``) on either side are positions, matched pixel by pixel.
+    """
     from ._inputs import spatial_dims
     from ._lazy import is_instance
 
@@ -534,7 +547,52 @@ def align_labels(source, zones):
         at = _nearest(have, want)
         if at is not None:
             zones = zones.isel({label_dim: at})
+        elif want.size > 1 and want.dtype.kind in "iuf":
+            if not (_pixel_indices(have) or _pixel_indices(want)):
+                raise InvalidOption(_misaligned(image_dim, label_dim, have, want))
     return zones
+
+
+def _pixel_indices(values: np.ndarray) -> bool:
+    """Whether a coordinate is ``0, 1, ..., n - 1``: pixel indices, which say the position."""
+    return bool(np.array_equal(values, np.arange(values.size)))
+
+
+def _misaligned(image_dim: str, label_dim: str, have: np.ndarray, want: np.ndarray) -> str:
+    """Why label coordinate ``have`` does not align with the image's ``want`` (xarray's
+    ``join="exact"`` refuses them too), naming the first label value that does not match."""
+    named = label_dim if label_dim == image_dim else f"{label_dim} (the image's {image_dim})"
+    have64, want64 = have.astype(np.float64), np.sort(want.astype(np.float64))
+    step = np.diff(want64).min()
+    seen: dict = {}
+    shown, wanted = have.tolist(), want64.tolist()  # Python numbers: no np.float64(...)
+    for i, value in enumerate(have64.tolist()):
+        j = int(np.clip(np.searchsorted(want64, value), 1, want64.size - 1))
+        j = j - 1 if abs(want64[j - 1] - value) <= abs(want64[j] - value) else j
+        off = abs(want64[j] - value) / step if step > 0 else math.inf
+        if not off <= COORD_TOLERANCE:
+            what = (
+                f"its value {shown[i]!r} at position {i} lies {off:.3g} "
+                f"pixel{'' if off == 1 else 's'} from the image's nearest, {wanted[j]!r}"
+            )
+            break
+        if j in seen and shown[seen[j]] == shown[i]:
+            what = f"it holds {shown[i]!r} twice, at positions {seen[j]} and {i}"
+            break
+        if j in seen:
+            what = (
+                f"its values at positions {seen[j]} and {i} ({shown[seen[j]]!r}, "
+                f"{shown[i]!r}) stand for one pixel of the image's, {wanted[j]!r}"
+            )
+            break
+        seen[j] = i
+    else:
+        what = "its values are not the image's"
+    return (
+        f"the labels' {named} coordinate does not match the image's: {what}. Labels are "
+        "matched to pixels by their coordinates, as xarray aligns arrays: give them the "
+        f"image's {image_dim} values (in any order), or none to match pixel by pixel"
+    )
 
 
 def _nearest(have: np.ndarray, want: np.ndarray) -> np.ndarray | None:

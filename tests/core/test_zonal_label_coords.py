@@ -5,7 +5,9 @@ read by xarray (``y`` descending) was matched pixel by pixel when neither names 
 zone answered for the mirrored rows, silently (with a CRS on both, it was refused as off the
 grid). xarray aligns two arrays by their coordinates; so does ``zonal`` now, when a label
 coordinate holds exactly the image's values in another order. Labels whose coordinates are
-other numbers (pixel indices beside metres) are still matched pixel by pixel.
+pixel indices (``0 .. n - 1`` beside metres) are still matched pixel by pixel; a coordinate
+of other values than the image's (one repeated, or shifted past the tolerance) is refused,
+as ``xarray.align(join="exact")`` refuses it.
 """
 
 from __future__ import annotations
@@ -80,3 +82,38 @@ def test_unsigned_coordinates_in_another_order_are_aligned():
     image = xr.DataArray(IMG, dims=("y", "x"), coords={"y": rows[::-1].copy()})
     labels = xr.DataArray(LAB[::-1], dims=("y", "x"), coords={"y": rows})
     _check(imgstats.zonal(image, labels, ["count", "median", "max"]))
+
+
+def _refused(labels):
+    with pytest.raises(imgstats.InvalidOption) as info:
+        imgstats.zonal(IMAGE, labels, ["median"])
+    return str(info.value)
+
+
+def test_labels_with_a_repeated_coordinate_are_refused_naming_it():
+    """x = 5, 15, 25, 25, 45...: matched by position, column 3's labels answered for the
+    image's x = 35, silently; xarray's exact alignment refuses such a coordinate."""
+    x = X.copy()
+    x[3] = x[2]
+    message = _refused(xr.DataArray(LAB, dims=("y", "x"), coords={"y": Y, "x": x}))
+    assert "x coordinate" in message and "25.0 twice, at positions 2 and 3" in message
+    with pytest.raises(ValueError, match="exact"):  # the model
+        xr.align(IMAGE, xr.DataArray(LAB, dims=("y", "x"), coords={"y": Y, "x": x}), join="exact")
+
+
+@pytest.mark.parametrize(("shift", "position", "value"), [(5.0, 0, 10.0), (20.0, 48, 505.0)])
+def test_labels_shifted_off_the_image_s_coordinates_are_refused(shift, position, value):
+    """Half a pixel or two pixels east: matched by position, every zone answered for its
+    neighbours' pixels."""
+    labels = xr.DataArray(LAB, dims=("y", "x"), coords={"y": Y, "x": X + shift})
+    message = _refused(labels)
+    assert "the labels' x coordinate" in message
+    assert f"its value {value!r} at position {position}" in message
+
+
+def test_a_renamed_dim_off_by_more_than_the_tolerance_is_refused_naming_both():
+    labels = xr.DataArray(LAB, dims=("lat", "lon"), coords={"lat": Y + 0.02, "lon": X})
+    message = _refused(labels)  # 0.002 pixels: past COORD_TOLERANCE (1e-3)
+    assert "lat (the image's y) coordinate" in message and "395.02 at position 0" in message
+    within = xr.DataArray(LAB, dims=("lat", "lon"), coords={"lat": Y + 0.005, "lon": X})
+    _check(imgstats.zonal(IMAGE, within, ["median", "max"]))  # 0.0005 pixels: the same
