@@ -130,6 +130,9 @@ def check_settings(config) -> None:
     for key, (kind, lowest) in _NUMBERS.items():
         config[key] = number(config, key, kind)
         check_range(key, config[key], lowest)
+    folder = config["GALLERY_CACHE_DIR"]
+    if isinstance(folder, (int, float)):  # IMGSTATS_GALLERY_CACHE_DIR=2026, read as JSON: a
+        config["GALLERY_CACHE_DIR"] = str(folder)  # TypeError in every worker as it booted
 
 
 @bp.record_once

@@ -72,3 +72,21 @@ def test_no_render_folder_is_no_check(monkeypatch):
 
     monkeypatch.setenv("IMGSTATS_GALLERY_CACHE_DIR", "")  # renderings in memory only
     check_settings()
+
+
+def test_a_render_folder_named_by_digits_is_a_folder(tmp_path, monkeypatch):
+    # IMGSTATS_* values are read as JSON: "2026" was the number 2026, and every worker
+    # failed to boot with "expected str, bytes or os.PathLike object, not int"
+    from imgstats.web import create_app
+    from imgstats.web._serve import check_settings
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("IMGSTATS_GALLERY_CACHE_DIR", "2026")
+    check_settings()
+    assert (tmp_path / "2026").is_dir()
+    app = create_app({"WARMUP": False})
+    try:
+        assert app.test_client().get("/thumbs/IMG_1.jpg").status_code == 200
+        assert list((tmp_path / "2026").glob("*/*.webp"))
+    finally:
+        app.extensions["imgstats"].close()
