@@ -33,6 +33,7 @@ __all__ = [
     "with_scaled",
     "check_scale",
     "check_method",
+    "did_you_mean",
     "FUNCTION_PATTERN",
     "NAMED_FUNCTIONS",
     "SCALAR_FUNCTIONS",
@@ -196,7 +197,8 @@ def check_method(method) -> str:
         else:  # a long one cut, not named by its type: 'str' read as the method given
             shown = repr(method[:_MAX_LENGTH]) + ("..." if len(method) > _MAX_LENGTH else "")
         raise InvalidOption(
-            f"unknown percentile method {shown}: use one of {', '.join(QUANTILE_METHODS)}"
+            f"unknown percentile method {shown}{did_you_mean(method, QUANTILE_METHODS)}: "
+            f"use one of {', '.join(QUANTILE_METHODS)}"
         )
     return method
 
@@ -269,6 +271,27 @@ def _suggest(name: str) -> str | None:
         return folded
     close = difflib.get_close_matches(folded, NAMED_FUNCTIONS, n=1, cutoff=0.75)
     return close[0] if close else None
+
+
+def did_you_mean(given: str, choices) -> str:
+    """`` (did you mean 'X'?)`` for the one of ``choices`` that ``given`` most likely meant
+    (the same name in another case, else the closest by :mod:`difflib`), or ``""``.
+
+    Examples
+    --------
+    >>> did_you_mean("r", ["R", "G", "B"])
+    " (did you mean 'R'?)"
+    >>> did_you_mean("Linear", QUANTILE_METHODS)
+    " (did you mean 'linear'?)"
+    """
+    if not isinstance(given, str) or len(given) > _MAX_LENGTH:
+        return ""
+    names = [c for c in choices if isinstance(c, str)]
+    folded = given.strip().casefold()
+    same = [c for c in names if c.casefold() == folded]
+    if not same:
+        same = difflib.get_close_matches(given, names, n=1, cutoff=0.75)
+    return f" (did you mean {same[0]!r}?)" if len(same) == 1 else ""
 
 
 def _is_valid(name: str) -> bool:

@@ -28,6 +28,7 @@ from .functions import (
     QUANTILE_METHODS,
     Function,
     check_method,
+    did_you_mean,
     parse_function,
     with_method,
     with_scaled,
@@ -776,6 +777,8 @@ class Summary:
         elif isinstance(band, str) and band in self.band_names:
             return f"b{self.band_names.index(band)}"
         hint = ""
+        colour = {"red": "R", "green": "G", "blue": "B", "alpha": "A", "gray": "L", "grey": "L"}
+        guess = did_you_mean(colour.get(str(band).casefold(), band), [*self.band_names, "luma"])
         if isinstance(band, str) and all(n.isdecimal() for n in self.band_names):
             # a plain array's bands have no names but their indices ("R" on a numpy array)
             hint = (
@@ -784,7 +787,7 @@ class Summary:
                 "'x', 'band'), coords={'band': ['R', 'G', 'B']})"
             )
         raise InvalidOption(
-            f"unknown band {band!r}: use an index below {len(self.bands)}, "
+            f"unknown band {band!r}{guess}: use an index below {len(self.bands)}, "
             f"one of {list(self.band_names)}, 'luma' or None{hint}"
         )
 

@@ -230,3 +230,37 @@ def test_trailing_zeros_never_change_a_name_s_value(whole, zeros):
 def test_parsing_a_parsed_function_returns_it():
     f = parse_function("p99.5")
     assert parse_function(f) is f
+
+
+RGB = np.arange(48, dtype=np.uint8).reshape(4, 4, 3)
+
+
+@pytest.mark.parametrize(
+    ("band", "meant"),
+    [("r", "R"), ("red", "R"), ("Blue", "B"), ("Luma", "luma"), ("lumma", "luma")],
+)
+def test_a_likely_mistaken_band_names_the_band_it_meant(band, meant):
+    from PIL import Image
+
+    image = Image.fromarray(RGB, "RGB")  # a Pillow image's bands are named R, G and B
+    with pytest.raises(imgstats.InvalidOption, match=re.escape(f"(did you mean {meant!r}?)")):
+        imgstats.compute(image, "max", band=band)
+    assert imgstats.compute(image, "max", band=meant) is not None
+
+
+@pytest.mark.parametrize("band", ["x", "NIR", 7])
+def test_no_band_is_suggested_without_a_likely_one(band):
+    with pytest.raises(imgstats.InvalidOption) as caught:
+        imgstats.compute(RGB, "max", band=band)
+    assert "did you mean" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("method", "meant"), [("Linear", "linear"), ("nearst", "nearest"), ("Hazen", "hazen")]
+)
+def test_a_likely_mistaken_method_names_the_method_it_meant(method, meant):
+    with pytest.raises(imgstats.InvalidOption, match=re.escape(f"(did you mean {meant!r}?)")):
+        imgstats.compute(ARRAY, "p99", method=method)
+    with pytest.raises(imgstats.InvalidOption) as caught:
+        imgstats.compute(ARRAY, "p99", method="cubic")
+    assert "did you mean" not in str(caught.value)
