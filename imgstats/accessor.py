@@ -24,6 +24,16 @@ _NAME = "imgstats"
 _lock = threading.Lock()
 
 
+def _describe(accessor) -> str:
+    """``<imgstats accessor of an xarray.DataArray (y: 3, x: 4) uint16: compute, ...>``: what
+    a notebook shows for ``da.imgstats``, the methods a newcomer may call named."""
+    obj = accessor._obj
+    sizes = ", ".join(f"{dim}: {size}" for dim, size in obj.sizes.items())
+    dtype = f" {obj.dtype}" if hasattr(obj, "dtype") else ""
+    methods = ", ".join(n for n in dir(type(accessor)) if not n.startswith("_"))
+    return f"<imgstats accessor of an xarray.{type(obj).__name__} ({sizes}){dtype}: {methods}>"
+
+
 class ImgStatsAccessor:
     """Exact statistics of a DataArray's samples, registered as ``DataArray.imgstats``.
 
@@ -37,6 +47,8 @@ class ImgStatsAccessor:
 
     def __init__(self, obj):
         self._obj = obj
+
+    __repr__ = _describe
 
     def compute(self, func, band=None, *, dim=None, **options):
         """Compute statistics; see :func:`imgstats.compute`.
@@ -152,6 +164,8 @@ class ImgStatsDatasetAccessor:
 
     def __init__(self, obj):
         self._obj = obj
+
+    __repr__ = _describe
 
     def quantile(self, q, dim=None, *, skipna: bool = True, keep_attrs: bool = True):
         """:meth:`ImgStatsAccessor.quantile` of each data variable (a Dataset of them)."""

@@ -231,7 +231,10 @@ def parse_function(name: str) -> Function:
     if isinstance(name, Function):
         return name
     if not isinstance(name, str):
-        raise UnknownFunction(f"function name must be a string, not {type(name).__name__}")
+        several = (
+            " (several: a list or tuple of names)" if isinstance(name, (set, frozenset)) else ""
+        )
+        raise UnknownFunction(f"function name must be a string, not {type(name).__name__}{several}")
     if name == "median":
         return Function(name, "percentile", 50.0)
     if name in NAMED_FUNCTIONS:

@@ -264,3 +264,10 @@ def test_a_likely_mistaken_method_names_the_method_it_meant(method, meant):
     with pytest.raises(imgstats.InvalidOption) as caught:
         imgstats.compute(ARRAY, "p99", method="cubic")
     assert "did you mean" not in str(caught.value)
+
+
+def test_a_set_of_names_is_told_to_be_a_list():
+    # a set's order is not the answer's: compute(a, {"min", "max"}) said only "not set"
+    with pytest.raises(UnknownFunction, match=r"not set \(several: a list or tuple of names\)"):
+        imgstats.compute(ARRAY, {"min", "max"})
+    assert imgstats.compute(ARRAY, ["min", "max"]) == {"min": 0, "max": 100}
