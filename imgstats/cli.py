@@ -109,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="imgstats",
         description="Exact image statistics: min, max, mean, median and any percentile pXXX,\n"
         "equal to numpy's, of image files, URLs and patterns of them.",
+        epilog="examples:\n"
+        "  imgstats stats photo.jpg median p99\n"
+        "  imgstats zonal dem.tif fields.geojson mean --crs EPSG:4326\n"
+        "  imgstats serve --images photos/\n\n"
+        "'imgstats COMMAND --help' describes a command and its options.",
         formatter_class=_Formatter,
     )
     parser.add_argument(

@@ -375,6 +375,15 @@ def test_stats_help_describes_sources_then_functions(capsys):
     assert "median" in out and "or pXXX" in out
 
 
+def test_the_top_help_shows_an_example_of_each_command_and_where_to_read_more(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for command in ("stats", "zonal", "serve"):
+        assert f"\n  imgstats {command} " in out
+    assert "'imgstats COMMAND --help'" in out
+
+
 def test_zonal_help_names_every_statistic_zonal_offers(capsys):
     with pytest.raises(SystemExit):
         main(["zonal", "--help"])
