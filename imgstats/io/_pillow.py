@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import warnings
 
 import numpy as np
@@ -172,18 +173,54 @@ _PNG16_BANDS = {"RGB;16B": ("R", "G", "B"), "RGBA;16B": ("R", "G", "B", "A"), "L
 
 def png16_bands(img: Image.Image) -> tuple[str, ...] | None:
     """The band names of a 16-bit RGB, RGBA or LA PNG (or an APNG's frame of them) opened
-    (not loaded) by Pillow, or of a PPM of more than 8 bits, else ``None``; an RGB PNG with a
-    transparent colour has an alpha band too. Pillow decodes both to 8 bits: imgstats
-    decodes their 16 bits."""
+    (not loaded) by Pillow, of a PPM of more than 8 bits, or of a JPEG 2000 of 9 to 16 bits
+    (:func:`_jp2_wide_bands`), else ``None``; an RGB PNG with a transparent colour has an
+    alpha band too. Pillow decodes them to 8 bits (or scales them): imgstats decodes the
+    bits they hold."""
     pnm = pnm_tile(img)
     if pnm is not None:
         return ("R", "G", "B") if img.mode == "RGB" and pnm[0] > 255 else None
+    if img.format == "JPEG2000" and img.tile:
+        return _jp2_wide_bands(img)
     if img.format != "PNG" or not img.tile:
         return None
     bands = _PNG16_BANDS.get(img.tile[0].args)
     if bands is not None and colour_key(img) is not None:
         return (*bands, "A")
     return bands
+
+
+#: Band names of a JPEG 2000's components, by their number, as Pillow names its modes.
+_JP2_BANDS = {1: ("L",), 2: ("L", "A"), 3: ("R", "G", "B"), 4: ("R", "G", "B", "A")}
+#: How far into a JPEG 2000 file its codestream's start is looked for: after the JP2
+#: header's boxes (a GeoJP2's GML and GeoTIFF boxes are a few KB).
+_JP2_HEAD = 1 << 20
+
+
+def _jp2_wide_bands(img: Image.Image) -> tuple[str, ...] | None:
+    """The band names of a JPEG 2000 of 1 to 4 unsigned components of 9 to 16 bits at full
+    resolution, else ``None``. Pillow reads one such component scaled to 16 bits (a 12-bit
+    sample of 7 as 112) and several cut to 8 bits; GDAL and imagecodecs give the samples
+    stored."""
+    pos = img.fp.tell()
+    try:
+        img.fp.seek(0)
+        head = img.fp.read(_JP2_HEAD)
+    finally:
+        img.fp.seek(pos)
+    at = head.find(b"\xff\x4f\xff\x51")  # SOC, then SIZ: the codestream's main header
+    if at < 0 or len(head) < at + 42:
+        return None
+    (count,) = struct.unpack_from(">H", head, at + 40)
+    parts = head[at + 42 : at + 42 + 3 * count]
+    if count not in _JP2_BANDS or len(parts) < 3 * count:
+        return None
+    bits = [(parts[3 * c] & 0x7F) + 1 for c in range(count)]
+    signed = any(parts[3 * c] & 0x80 for c in range(count))
+    whole = all(parts[3 * c + 1] == parts[3 * c + 2] == 1 for c in range(count))
+    if signed or not whole or max(bits) <= 8 or max(bits) > 16:
+        return None
+    return _JP2_BANDS[count]
 
 
 def pnm_tile(img: Image.Image) -> tuple[int, int] | None:
@@ -298,6 +335,12 @@ def pillow_to_array(
         return arr, png16_bands(img) or tuple(img.getbands())
     wide = png16_bands(img)  # before loading: it reads the file's tile
     if wide is not None and palette != "index":  # the 16 bits it holds, not Pillow's high bytes
+        if img.format == "JPEG2000":
+            import imagecodecs
+
+            with decoding(source or "image", "cannot be decoded"):
+                img.fp.seek(0)
+                return imagecodecs.jpeg2k_decode(img.fp.read()), wide
         return _png16_samples(img, source, wide), wide
     _load(img, source)
     if palette == "index":
