@@ -208,6 +208,11 @@ def _jp2_wide_bands(img: Image.Image) -> tuple[str, ...] | None:
         head = img.fp.read(_JP2_HEAD)
     finally:
         img.fp.seek(pos)
+    return _jp2_deep_bands(head)
+
+
+def _jp2_deep_bands(head: bytes) -> tuple[str, ...] | None:
+    """:func:`_jp2_wide_bands` of the first bytes ``head`` of a JPEG 2000 file."""
     at = head.find(b"\xff\x4f\xff\x51")  # SOC, then SIZ: the codestream's main header
     if at < 0 or len(head) < at + 42:
         return None
@@ -426,9 +431,15 @@ def _check_readable(img: Image.Image, source) -> None:
             f"{what} holds 8-bit values: Pillow decodes this TIFF's {bits}-bit {img.mode} "
             f"samples to 8 bits (pass the path for its {bits} bits)"
         )
+    if not tile and img.format == "JPEG2000" and _jp2_deep_bands(_head(img, _JP2_HEAD)):
+        raise InvalidOption(
+            f"{what} holds Pillow's values of a JPEG 2000 of more than 8 bits, decoded when "
+            "it was loaded: scaled to 16 bits or cut to 8 (pass the path, or the image "
+            "before load(), for its samples as stored)"
+        )
     if tile or img.format != "PNG" or img.mode not in ("RGB", "RGBA", "LA"):
         return
-    if _png_bit_depth(getattr(img, "filename", "")) == 16:
+    if _png_bit_depth(img) == 16:
         raise InvalidOption(
             f"{what} holds 8-bit values: Pillow decoded its 16-bit PNG to 8 bits when it "
             "was loaded (pass the path, or the image before load(), for its 16 bits)"
@@ -465,15 +476,21 @@ def _closed(fp) -> bool:
         return True
 
 
-def _png_bit_depth(filename) -> int | None:
-    """The bit depth a PNG file's header declares, or ``None`` when it cannot be read."""
+def _head(img: Image.Image, size: int) -> bytes:
+    """The first ``size`` bytes of the local file a PIL image was opened from, or ``b""``."""
+    filename = getattr(img, "filename", "")
     if not filename:
-        return None
+        return b""
     try:
         with open(filename, "rb") as fh:
-            head = fh.read(25)
+            return fh.read(size)
     except OSError:
-        return None
+        return b""
+
+
+def _png_bit_depth(img: Image.Image) -> int | None:
+    """The bit depth a PNG file's header declares, or ``None`` when it cannot be read."""
+    head = _head(img, 25)
     if len(head) < 25 or not head.startswith(b"\x89PNG\r\n\x1a\n") or head[12:16] != b"IHDR":
         return None
     return head[24]

@@ -12,9 +12,11 @@ import imagecodecs
 import numpy as np
 import pytest
 import rasterio
+from PIL import Image
 
 import imgstats
 from benchmarks.oracle import check_all
+from imgstats.errors import InvalidOption
 
 pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 
@@ -63,3 +65,14 @@ def test_a_12_bit_j2k_codestream_gives_its_samples_as_stored(tmp_path):
     got = imgstats.compute(path, ["count", *FUNCS])
     assert got.pop("count") == data.size
     check_all(got, data.ravel(), FUNCS)
+
+
+def test_a_pil_image_of_a_deep_jp2_reads_its_samples_or_says_it_cannot(tmp_path):
+    data = RNG.integers(0, 4096, (30, 40)).astype(np.uint16)
+    path = tmp_path / "deep.jp2"
+    path.write_bytes(imagecodecs.jpeg2k_encode(data, level=0, codecformat="JP2", bitspersample=12))
+    with Image.open(path) as img:
+        assert imgstats.compute(img, "max") == int(data.max())  # from its file, as stored
+        img.load()  # Pillow's values: scaled to 16 bits
+        with pytest.raises(InvalidOption, match="JPEG 2000 of more than 8 bits"):
+            imgstats.compute(img, "max")
