@@ -21,6 +21,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -203,6 +204,24 @@ def serve_command(
     return cmd
 
 
+def _exit_on_sigterm() -> None:
+    """Let SIGTERM end this process through ``SystemExit``, so that atexit stops its servers.
+
+    By default SIGTERM ends Python at once, atexit unrun: ``timeout 500 python -m
+    benchmarks.bench_startup`` left the ``imgstats serve`` it was timing running, orphaned,
+    in a session of its own. Only from the main thread, and only while no handler is set (a
+    notebook kernel keeps its own).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _raise_exit)
+
+
+def _raise_exit(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
 def start_process(
     cmd: Sequence[str],
     port: int,
@@ -236,6 +255,7 @@ def start_process(
     RuntimeError, TimeoutError
         When the server exits or is not healthy within ``timeout`` (it is stopped then).
     """
+    _exit_on_sigterm()
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - owned by the process
     start = time.perf_counter()
     # A session of its own: a notebook kernel's interrupt (SIGINT to its process group, as
