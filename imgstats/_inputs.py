@@ -61,6 +61,42 @@ def as_array(data, what: str) -> np.ndarray:
         raise InvalidOption(f"{what} cannot be {a_type(data)}: {exc}") from None
 
 
+#: CF attrs holding a value of the stored type, turned with the type by ``_Unsigned``.
+_CF_STORED_VALUES = ("_FillValue", "missing_value")
+
+
+def cf_unsigned(data):
+    """``data`` with CF's ``_Unsigned`` attr applied, as xarray's decoding applies it: a
+    DataArray of signed integers with ``_Unsigned="true"`` (netCDF-3 has no unsigned types:
+    a uint8 band is stored as int8) read as the unsigned type of its width, and unsigned ones
+    with ``_Unsigned="false"`` as signed; its ``_FillValue`` and ``missing_value`` turned
+    alike. Anything else is returned as it is."""
+    attrs = getattr(data, "attrs", None)
+    if not is_instance(data, "xarray", "DataArray") or "_Unsigned" not in attrs:
+        return data
+    flag = str(attrs["_Unsigned"]).strip().lower()
+    kind, size = data.dtype.kind, data.dtype.itemsize
+    if kind == "i" and flag == "true":
+        stored, read = data.dtype, np.dtype(f"u{size}")
+    elif kind == "u" and flag == "false":
+        stored, read = data.dtype, np.dtype(f"i{size}")
+    else:
+        return data
+    attrs = {k: v for k, v in attrs.items() if k != "_Unsigned"}
+    for key in _CF_STORED_VALUES:
+        value = attrs.get(key)
+        if isinstance(value, (int, np.integer, np.ndarray)) and not isinstance(value, bool):
+            number = np.asarray(value)
+            if number.dtype.kind in "iu" and number.size == 1:
+                try:
+                    attrs[key] = number.astype(stored).view(read).reshape(number.shape)[()]
+                except (TypeError, ValueError, OverflowError):
+                    pass  # not a value of the stored type: left as it is
+    out = data.copy(deep=False, data=data.data.view(read))
+    out.attrs = attrs
+    return out
+
+
 def refuse_dataset(data, what: str = "an image") -> None:
     """Refuse an xarray Dataset where one array is meant, naming its variables."""
     names = list(getattr(data, "data_vars", {}))

@@ -46,7 +46,9 @@ class ImgStatsAccessor:
     """
 
     def __init__(self, obj):
-        self._obj = obj
+        from ._inputs import cf_unsigned
+
+        self._obj = cf_unsigned(obj)  # CF's netCDF-3 unsigned bytes, as xarray decodes them
 
     __repr__ = _describe
 
