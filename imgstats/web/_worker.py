@@ -15,7 +15,9 @@ complete, so a stalled client costs a socket, never a thread. It also:
   answers 413 without reading it), and a head over :data:`MAX_HEAD` bytes is answered 431;
 * accepts new connections only while a thread is free for them, so the connections a worker
   holds are the requests it is serving or reading: when a worker is killed, other requests
-  wait in the listening socket's backlog for the other workers instead of dying with it.
+  wait in the listening socket's backlog for the other workers instead of dying with it;
+  while connections wait there and no thread is free, its answers close their connections
+  (``Connection: close``), so that busy kept-alive clients do not keep the others out.
 
 Everything else (parsing, keep-alive, the WSGI call) is gunicorn's own.
 """
@@ -27,6 +29,7 @@ import json
 import math
 import os
 import re
+import select
 import selectors
 import socket
 import struct
@@ -824,6 +827,17 @@ class BufferingWorker(ThreadWorker):
                 return f"a header field (name, value and CRLF) is longer than {size} bytes"
         return str(exc)
 
+    def _others_waiting(self) -> bool:
+        """Whether connections wait in the listen backlog while this worker takes none (no
+        thread free); called from request threads, so it only looks."""
+        if not self.alive or self._room():  # a stopping worker closed its listeners
+            return False
+        try:
+            ready, _, _ = select.select(self.sockets, [], [], 0)
+        except (OSError, ValueError, AttributeError):  # closed meanwhile (its sock None)
+            return False
+        return bool(ready)
+
     def _keepalive_after(self, conn, keepalive):
         """Keep the connection only if the body the app left unread is here already: gunicorn
         waits up to 5 s in this thread for the rest of it, so 40 clients that declared a
@@ -841,6 +855,11 @@ class BufferingWorker(ThreadWorker):
             # HTTP/1.2 and later minors: answered as the HTTP/1.1 they understand (RFC 9110,
             # 6.2), not echoed in a status line no client knows ("HTTP/1.2 200 OK")
             req.version = (1, 1)
+        if self._others_waiting():
+            # busy kept-alive clients took every thread as each answer went out, so accept
+            # never opened again: 150 of them kept new connections (/health too) waiting
+            # past 15 s. Closing this one, said in the answer, sends its client behind them
+            req.must_close = True
         if _declared_length(req) > self.max_body:
             # the app answers 413 without reading the body, and the connection then closes
             # (_keepalive_after): the answer says "Connection: close", not "keep-alive", so
