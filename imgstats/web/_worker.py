@@ -33,6 +33,7 @@ import select
 import selectors
 import socket
 import struct
+import threading
 import time
 from collections import deque
 from functools import partial
@@ -357,8 +358,39 @@ def _queue_places() -> int:
     return max(0, int(settings()["SLOW_QUEUE"]))
 
 
+#: Seconds a worker warms up (makes its app, loads or compiles the kernels) before it says
+#: in the log why it is not ready yet: a first start on a machine compiles the kernels
+#: (``IMGSTATS_WARM_NOTICE``).
+WARM_NOTICE = 10.0
+
+
 class BufferingWorker(ThreadWorker):
     """``gthread`` with request buffering in the event loop (see the module's notes)."""
+
+    def load_wsgi(self):
+        """Make the app (and warm it up), saying in the log when that takes a while: on a
+        first start the kernels are compiled (about a minute of CPU per worker; numba
+        caches them, and later starts take seconds), and a log that says only "Booting
+        worker" for a minute reads as a hang."""
+        started = time.monotonic()
+        after = _float_env("IMGSTATS_WARM_NOTICE", WARM_NOTICE)
+        notice = threading.Timer(after, self._still_warming)
+        notice.daemon = True
+        notice.start()
+        try:
+            super().load_wsgi()
+        finally:
+            notice.cancel()
+        took = time.monotonic() - started
+        if took >= after:
+            self.log.info("Worker %s warmed up in %.0f s", self.pid, took)
+
+    def _still_warming(self) -> None:
+        self.log.info(
+            "Worker %s is warming up: a first start compiles the counting kernels (about a "
+            "minute of CPU per worker; cached for later starts). It answers once ready.",
+            self.pid,
+        )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

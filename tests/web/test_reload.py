@@ -65,3 +65,17 @@ def test_old_workers_stop_only_once_their_replacements_are_ready(tmp_path):
         assert max(ready) < min(exits), "\n".join(lines[-30:])
         assert server.get("/stats/IMG_1.jpg/median")[0] == 200
         _wait_for(lambda: len(_workers(master)) == 2)  # and no more than 2 stay
+
+
+def test_a_worker_slow_to_warm_up_says_why_in_the_log(tmp_path):
+    """A first start compiles the kernels for about a minute per worker: the log must not
+    read "Booting worker" and then nothing. Here the notice is due at once."""
+    log = tmp_path / "gunicorn.log"
+    env = {"IMGSTATS_WARM_NOTICE": "0"}
+    with start_server(workers=1, log=log, env=env) as server:
+        assert server.get("/health")[0] == 200
+        text = log.read_text()
+    warming = re.search(r"Worker (\d+) is warming up: a first start compiles the counting", text)
+    assert warming, text[-2000:]
+    assert re.search(rf"Worker {warming[1]} warmed up in \d+ s", text), text[-2000:]
+    assert text.index("is warming up") < text.index("Worker ready"), text[-2000:]
