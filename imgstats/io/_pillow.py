@@ -198,21 +198,29 @@ _JP2_HEAD = 1 << 20
 
 
 def _jp2_wide_bands(img: Image.Image) -> tuple[str, ...] | None:
-    """The band names of a JPEG 2000 of 1 to 4 unsigned components of 9 to 16 bits at full
-    resolution, else ``None``. Pillow reads one such component scaled to 16 bits (a 12-bit
-    sample of 7 as 112) and several cut to 8 bits; GDAL and imagecodecs give the samples
-    stored."""
+    """The band names of a JPEG 2000 that imgstats decodes with imagecodecs
+    (:func:`_jp2_layout`), else ``None``."""
+    layout = _jp2_layout(img)
+    return None if layout is None else layout[0]
+
+
+def _jp2_layout(img: Image.Image) -> tuple[tuple[str, ...], str] | None:
+    """``(band names, numpy type)`` of a JPEG 2000 of 1 to 4 full-resolution components of
+    9 to 16 unsigned bits, or of signed ones (GDAL's Int8 and Int16), else ``None``. Pillow
+    reads one unsigned component scaled to 16 bits (a 12-bit sample of 7 as 112), several
+    cut to 8 bits, and signed ones as unsigned (an Int16 -2000 as 30768); GDAL and
+    imagecodecs give the samples stored."""
     pos = img.fp.tell()
     try:
         img.fp.seek(0)
         head = img.fp.read(_JP2_HEAD)
     finally:
         img.fp.seek(pos)
-    return _jp2_deep_bands(head)
+    return _jp2_deep_layout(head)
 
 
-def _jp2_deep_bands(head: bytes) -> tuple[str, ...] | None:
-    """:func:`_jp2_wide_bands` of the first bytes ``head`` of a JPEG 2000 file."""
+def _jp2_deep_layout(head: bytes) -> tuple[tuple[str, ...], str] | None:
+    """:func:`_jp2_layout` of the first bytes ``head`` of a JPEG 2000 file."""
     at = head.find(b"\xff\x4f\xff\x51")  # SOC, then SIZ: the codestream's main header
     if at < 0 or len(head) < at + 42:
         return None
@@ -220,12 +228,14 @@ def _jp2_deep_bands(head: bytes) -> tuple[str, ...] | None:
     parts = head[at + 42 : at + 42 + 3 * count]
     if count not in _JP2_BANDS or len(parts) < 3 * count:
         return None
-    bits = [(parts[3 * c] & 0x7F) + 1 for c in range(count)]
-    signed = any(parts[3 * c] & 0x80 for c in range(count))
+    bits = max((parts[3 * c] & 0x7F) + 1 for c in range(count))
+    signed = {bool(parts[3 * c] & 0x80) for c in range(count)}
     whole = all(parts[3 * c + 1] == parts[3 * c + 2] == 1 for c in range(count))
-    if signed or not whole or max(bits) <= 8 or max(bits) > 16:
+    if not whole or len(signed) != 1 or bits > 16:
         return None
-    return _JP2_BANDS[count]
+    if signed == {True}:
+        return _JP2_BANDS[count], "int8" if bits <= 8 else "int16"
+    return (_JP2_BANDS[count], "uint16") if bits > 8 else None
 
 
 def pnm_tile(img: Image.Image) -> tuple[int, int] | None:
@@ -309,6 +319,8 @@ def pillow_bands(img: Image.Image) -> tuple[tuple[str, ...], str]:
     mode = expanded_mode(img)
     wide = png16_bands(img)
     names = wide or band_names(ImageMode.getmode(mode).bands)
+    if wide and img.format == "JPEG2000":
+        return tuple(names), _jp2_layout(img)[1]
     return tuple(names), "uint16" if wide else MODE_DTYPES.get(mode, "uint8")
 
 
@@ -431,11 +443,11 @@ def _check_readable(img: Image.Image, source) -> None:
             f"{what} holds 8-bit values: Pillow decodes this TIFF's {bits}-bit {img.mode} "
             f"samples to 8 bits (pass the path for its {bits} bits)"
         )
-    if not tile and img.format == "JPEG2000" and _jp2_deep_bands(_head(img, _JP2_HEAD)):
+    if not tile and img.format == "JPEG2000" and _jp2_deep_layout(_head(img, _JP2_HEAD)):
         raise InvalidOption(
-            f"{what} holds Pillow's values of a JPEG 2000 of more than 8 bits, decoded when "
-            "it was loaded: scaled to 16 bits or cut to 8 (pass the path, or the image "
-            "before load(), for its samples as stored)"
+            f"{what} holds Pillow's values of a JPEG 2000 of more than 8 bits or of signed "
+            "samples, decoded when it was loaded: scaled, cut to 8 bits or made unsigned "
+            "(pass the path, or the image before load(), for its samples as stored)"
         )
     if tile or img.format != "PNG" or img.mode not in ("RGB", "RGBA", "LA"):
         return

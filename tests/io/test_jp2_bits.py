@@ -58,6 +58,23 @@ def test_a_jp2_of_more_than_8_bits_gives_its_samples_as_gdal_reads_them(
     assert np.array_equal(np.asarray(arr), np.moveaxis(data, 0, -1).reshape(arr.shape))
 
 
+@pytest.mark.parametrize("count", [1, 3])
+def test_a_signed_jp2_gives_its_negative_samples_as_gdal_reads_them(tmp_path, count):
+    data = RNG.integers(-2000, 2000, (count, 33, 47)).astype(np.int16)  # a DEM's, say
+    path = tmp_path / "signed.jp2"
+    with rasterio.open(
+        path, "w", driver="JP2OpenJPEG", width=47, height=33, count=count, dtype="int16",
+        QUALITY=100, REVERSIBLE=True,
+    ) as dst:  # fmt: skip
+        dst.write(data)
+    want = _gdal(path)
+    assert want.dtype == np.int16 and want.min() < 0
+    got = imgstats.compute(path, ["count", *FUNCS])
+    assert got.pop("count") == want.size
+    check_all(got, want, FUNCS)
+    assert imgstats.open_image(path).dtype == np.int16
+
+
 def test_a_12_bit_j2k_codestream_gives_its_samples_as_stored(tmp_path):
     data = RNG.integers(0, 4096, (30, 40)).astype(np.uint16)
     path = tmp_path / "deep.j2k"
