@@ -344,9 +344,9 @@ def _region(data, window, mask, polygon):
                 )
             mask = mask[y0:y1, x0:x1]
         if polygon is not None:
-            from .regions import polygon_parts
+            from .regions import MAX_REGION_VERTICES, polygon_parts
 
-            parts = polygon_parts(polygon)  # shifted into the window
+            parts = polygon_parts(polygon, MAX_REGION_VERTICES)  # shifted into the window
             shift = np.array([x0, y0], np.float64)
             polygon = {
                 "type": "MultiPolygon",

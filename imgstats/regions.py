@@ -48,8 +48,12 @@ __all__ = [
     "MAX_POLYGON_VERTICES",
 ]
 
-#: The most vertices a polygon (all its rings together) may have.
+#: The most vertices a polygon (all its rings together) may have in a request to the service
+#: (its ``?polygon=``), the default of :func:`polygon_rings` and :func:`polygon_parts`.
 MAX_POLYGON_VERTICES = 10_000
+#: The most vertices of ``polygon=`` in the library (:func:`imgstats.compute`, ``dim=``): the
+#: scanline rasterizer needs no lower limit, and ``zonal`` takes layers of as many.
+MAX_REGION_VERTICES = 10_000_000
 
 
 # -- windows ------------------------------------------------------------------------------------
@@ -117,7 +121,7 @@ def clip_window(window, height: int, width: int) -> tuple[int, int, int, int]:
 
 
 # -- polygons -----------------------------------------------------------------------------------
-def polygon_rings(polygon) -> list[np.ndarray]:
+def polygon_rings(polygon, max_vertices: int = MAX_POLYGON_VERTICES) -> list[np.ndarray]:
     """Check a polygon and return its rings as float64 ``(n, 2)`` arrays of ``(x, y)``.
 
     Parameters
@@ -135,8 +139,9 @@ def polygon_rings(polygon) -> list[np.ndarray]:
     Raises
     ------
     InvalidOption
-        Not a polygon, non-finite coordinates, more than :data:`MAX_POLYGON_VERTICES`
-        vertices, or a degenerate ring (fewer than 3 distinct vertices, or all on one line).
+        Not a polygon, non-finite coordinates, more than ``max_vertices`` (default
+        :data:`MAX_POLYGON_VERTICES`, the service's) vertices, or a degenerate ring (fewer
+        than 3 distinct vertices, or all on one line).
     """
     polygon = getattr(polygon, "__geo_interface__", polygon)  # a shapely Polygon, say
     if isinstance(polygon, dict):
@@ -165,8 +170,8 @@ def polygon_rings(polygon) -> list[np.ndarray]:
                 f"a polygon is a list of [x, y] pairs of numbers, not shape {pts.shape}"
             )
         total += len(pts)
-        if total > MAX_POLYGON_VERTICES:
-            raise InvalidOption(f"the polygon has more than {MAX_POLYGON_VERTICES} vertices")
+        if total > max_vertices:
+            raise InvalidOption(f"the polygon has more than {max_vertices} vertices")
         if not np.isfinite(pts).all():
             raise InvalidOption("polygon coordinates must be finite numbers")
         if len(pts) > 1 and (pts[0] == pts[-1]).all():
@@ -181,7 +186,7 @@ def polygon_rings(polygon) -> list[np.ndarray]:
     return out
 
 
-def polygon_parts(polygon) -> list[list[np.ndarray]]:
+def polygon_parts(polygon, max_vertices: int = MAX_POLYGON_VERTICES) -> list[list[np.ndarray]]:
     """Check a polygon or a GeoJSON MultiPolygon and return its polygons (their union is
     the region), each a list of rings as :func:`polygon_rings` gives them.
 
@@ -189,7 +194,7 @@ def polygon_parts(polygon) -> list[list[np.ndarray]]:
     ------
     InvalidOption
         As :func:`polygon_rings`, for any part (named by its index); a MultiPolygon of no
-        part; more than :data:`MAX_POLYGON_VERTICES` vertices in all.
+        part; more than ``max_vertices`` vertices in all.
     """
     polygon = getattr(polygon, "__geo_interface__", polygon)  # a shapely MultiPolygon, say
     geometry = polygon
@@ -198,7 +203,7 @@ def polygon_parts(polygon) -> list[list[np.ndarray]]:
     if isinstance(polygon, dict):
         _check_polygonal(geometry)
     if not (isinstance(geometry, dict) and geometry.get("type") == "MultiPolygon"):
-        return [polygon_rings(polygon)]
+        return [polygon_rings(polygon, max_vertices)]
     coords = geometry.get("coordinates")
     if not isinstance(coords, (list, tuple)) or not coords:
         raise InvalidOption("a GeoJSON MultiPolygon needs a non-empty list of polygons")
@@ -206,12 +211,12 @@ def polygon_parts(polygon) -> list[list[np.ndarray]]:
     total = 0
     for i, part in enumerate(coords):
         try:
-            rings = polygon_rings({"type": "Polygon", "coordinates": part})
+            rings = polygon_rings({"type": "Polygon", "coordinates": part}, max_vertices)
         except InvalidOption as exc:
             raise InvalidOption(f"MultiPolygon part {i}: {exc}") from None
         total += sum(len(r) for r in rings)
-        if total > MAX_POLYGON_VERTICES:
-            raise InvalidOption(f"the polygon has more than {MAX_POLYGON_VERTICES} vertices")
+        if total > max_vertices:
+            raise InvalidOption(f"the polygon has more than {max_vertices} vertices")
         parts.append(rings)
     return parts
 
@@ -437,7 +442,7 @@ class PolygonRegion:
     def __init__(self, height: int, width: int, window=None, mask=None, polygon=None):
         from ._raster import Layer
 
-        parts = polygon_parts(polygon)
+        parts = polygon_parts(polygon, MAX_REGION_VERTICES)
         if np.abs(np.concatenate([r for rings in parts for r in rings])).max() > _MAX_COORDINATE:
             raise InvalidOption("polygon coordinates beyond 2**31 pixels")
         pts = np.concatenate([r for rings in parts for r in rings])  # a hole may lie outside

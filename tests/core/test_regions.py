@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 import imgstats
 from imgstats import InvalidOption, NoValidSamples
 from imgstats.regions import (
-    MAX_POLYGON_VERTICES,
     parse_window,
     point_in_part,
     polygon_rings,
@@ -313,7 +312,6 @@ def test_positions_with_an_altitude_are_read_by_their_x_and_y():
         ([(0, 0), ("a", 1), (2, 0)], "pairs"),
         ({"type": "Point", "coordinates": [1, 2]}, "Polygon"),
         ({"type": "Polygon", "coordinates": []}, "exterior"),
-        ([(i, i % 7) for i in range(MAX_POLYGON_VERTICES + 1)], "vertices"),
     ],
 )
 def test_bad_polygons_are_refused(polygon, message):
