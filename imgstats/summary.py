@@ -584,7 +584,11 @@ class NeedsRefinement(Exception):
     """
 
     def __init__(self, nodes):
-        super().__init__(f"{len(nodes)} histogram bins need a refinement pass")
+        super().__init__(
+            f"{len(nodes)} histogram bins need a refinement pass over the pixels (a 32- or "
+            "64-bit percentile): summary = imgstats.refine(summary, data, funcs) reads them "
+            "once, or imgstats.compute(data, funcs) makes both passes"
+        )
         self.nodes = sorted(set(nodes))
 
 

@@ -225,3 +225,16 @@ def test_summarize_of_a_summary_is_that_summary():
     assert imgstats.compute(s, "median") == 5.5
     with pytest.raises(InvalidOption, match="window"):
         imgstats.summarize(s, window=(0, 0, 2, 2))
+
+
+def test_a_summarys_own_compute_says_how_to_refine():
+    """Summary.compute of a float percentile it cannot answer raises NeedsRefinement (as
+    documented) with a message that says what to call, not only how many bins."""
+    from imgstats.summary import NeedsRefinement
+
+    arr = np.random.default_rng(0).normal(size=(300, 300)).astype("float32")
+    summary = imgstats.summarize(arr)
+    with pytest.raises(NeedsRefinement, match=r"imgstats\.refine\(summary, data, funcs\)"):
+        summary.compute("p50")
+    refined = imgstats.refine(summary, arr, ["p50"])
+    assert refined.compute("p50") == np.percentile(arr, 50)
