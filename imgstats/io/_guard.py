@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 import sys
 
-from ..errors import ImageTooLarge, ImgStatsError, StoreTimeout, StoreUnavailable, UnreadableImage
-from ._sources import describe
+from ..errors import ImageTooLarge, ImgStatsError, StoreUnavailable, UnreadableImage
+from ._sources import describe, timed_out
 
 
 class WorkFailed(Exception):
@@ -113,7 +113,7 @@ class GuardedFile:
         except (ImgStatsError, EOFError):
             raise
         except TimeoutError as exc:  # fsspec's FSTimeoutError and asyncio's are TimeoutErrors
-            raise StoreTimeout(f"reading {describe(self._source)} timed out: {exc}") from exc
+            raise timed_out(self._source, exc) from exc
         except Exception as exc:
             raise StoreUnavailable(
                 f"reading {describe(self._source)} failed: {type(exc).__name__}: {exc}"

@@ -158,7 +158,7 @@ def _read_head(url: str, size: int, storage_options: dict | None) -> bytes | Non
     except ImportError as exc:
         raise not_installed(describe(url), exc) from exc
     except TimeoutError as exc:  # aiohttp's and fsspec's are TimeoutErrors
-        raise StoreTimeout(f"reading {describe(url)} timed out: {exc}") from exc
+        raise timed_out(url, exc) from exc
     except Exception as exc:  # network clients raise their own types (aiohttp, botocore)
         if isinstance(exc, OSError) and exc.errno == errno.EINVAL and "range" in str(exc):
             return b""  # s3fs's HTTP 416: an empty object has no first byte
@@ -208,6 +208,13 @@ def _store_failed(exc: BaseException) -> bool:
     if isinstance(status, int):
         return status >= 500 or status == 429
     return isinstance(cause, (OSError, TimeoutError))
+
+
+def timed_out(source, exc: BaseException) -> StoreTimeout:
+    """The error of a read of ``source`` that timed out: aiohttp's and fsspec's timeouts
+    often say nothing ("timed out: " and no more), so an empty one says what happened."""
+    said = str(exc).strip() or "the store sent nothing within its timeout (a stalled server)"
+    return StoreTimeout(f"reading {describe(source)} timed out: {said}")
 
 
 def _reason(exc: BaseException) -> str:

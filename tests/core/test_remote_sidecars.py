@@ -243,8 +243,12 @@ def test_a_sidecar_the_server_fails_on_is_the_stores_failure(served, mode, error
     handler.mode = mode  # a stall: headers, then no body (bounded by the store's timeout)
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=2, sock_read=1)
     options = {"client_kwargs": {"timeout": timeout}}
-    with pytest.raises(error, match=rf"f\.tif\.aux\.xml.*{said}"):
+    with pytest.raises(error, match=rf"f\.tif\.aux\.xml.*{said}") as caught:
         imgstats.compute(f"{base}/f.tif", "count", storage_options=options)
+    # aiohttp's timeout says nothing: the message said "timed out: " and no more
+    assert not str(caught.value).rstrip().endswith(":"), str(caught.value)
+    if mode == "stall":
+        assert "stalled server" in str(caught.value)
 
 
 def _serve_s3(ports) -> None:
