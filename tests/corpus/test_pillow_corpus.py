@@ -28,6 +28,23 @@ FUNCS = ["min", "max", "mean", "median", "p5", "p95"]
 _SAME = {"L", "RGB", "RGBA", "LA", "I", "F", "I;16", "P", "PA", "1"}
 
 
+def _deep_jp2(path) -> bool:
+    """Whether a JPEG 2000 holds samples of 9 to 16 bits, or signed ones."""
+    from imgstats.io._pillow import _JP2_HEAD, _jp2_deep_layout
+
+    with open(path, "rb") as fh:
+        return _jp2_deep_layout(fh.read(_JP2_HEAD)) is not None
+
+
+def _stored_jp2(path):
+    """The samples of a deep or signed one-component JPEG 2000 as stored (imagecodecs, not
+    imgstats' reader), ``None`` for several components (their alpha is the JP2's to say)."""
+    import imagecodecs
+
+    arr = imagecodecs.jpeg2k_decode(path.read_bytes())
+    return arr if arr.ndim == 2 else None
+
+
 def _pillow_oracle(path):
     """numpy's view of what the file means, by Pillow, or ``None`` when Pillow cannot say."""
     try:
@@ -43,6 +60,9 @@ def _pillow_oracle(path):
                     return None  # Pillow scales these greys to 0..255, but not their key
                 if img.format == "PNG" and img.tile and str(img.tile[0].args).endswith("16B"):
                     return None  # Pillow keeps 8 of the 16 bits (tests/core/test_odd_files.py)
+                if img.format == "JPEG2000" and _deep_jp2(path):
+                    # Pillow scales or cuts these, imgstats reads them as stored, as GDAL
+                    return _stored_jp2(path)  # does (tests/io/test_jp2_bits.py)
                 if img.mode in ("P", "PA"):
                     transparent = "transparency" in img.info or img.mode == "PA"
                     img = img.convert("RGBA" if transparent else "RGB")
