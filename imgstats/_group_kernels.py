@@ -871,7 +871,8 @@ def float_sample_keys(bits, top, ones, inf, out):
 
 @njit(nogil=True, cache=True)
 def compact_rows(keys, valid, offsets, out):
-    """Rows of ``keys`` (one group each) with their invalid samples dropped, into ``out``."""
+    """Rows of ``keys`` (one group each) with their invalid samples dropped, into ``out``
+    (which may be the front of ``keys``' own memory: each key moves to or before its place)."""
     n, m = keys.shape
     pos = 0
     for r in range(n):

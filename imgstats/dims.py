@@ -491,10 +491,11 @@ _BATCH_SAMPLES = 1 << 22
 
 def _small_cells(data, ncell: int, names, out_dtype, valid=None) -> np.ndarray:
     """``(ncell, len(names))`` statistics of cells small enough to keep their samples."""
-    if hasattr(data, "dask"):
-        data = data.compute(scheduler="sync")  # this task's cells: a few bytes per sample
+    owned = hasattr(data, "dask")
+    if owned:
+        data = _filled(data)  # this task's cells: a few bytes per sample
     if valid is not None and hasattr(valid, "dask"):
-        valid = valid.compute(scheduler="sync")
+        valid = _filled(valid)
     arr = native(np.asarray(data))
     m = arr.size // max(ncell, 1)
     rows = arr.reshape(ncell, m) if arr.size else arr.reshape(ncell, 0)
@@ -505,7 +506,7 @@ def _small_cells(data, ncell: int, names, out_dtype, valid=None) -> np.ndarray:
 
     def run(ab):
         part = None if vrows is None else vrows[ab[0] : ab[1]]
-        return _rows_stats(rows[ab[0] : ab[1]], names, out_dtype, part)
+        return _rows_stats(rows[ab[0] : ab[1]], names, out_dtype, part, owned)
 
     if len(jobs) == 1:
         return run(jobs[0])
@@ -517,7 +518,25 @@ def _small_cells(data, ncell: int, names, out_dtype, valid=None) -> np.ndarray:
         return np.concatenate(list(pool.map(run, jobs)))
 
 
-def _rows_stats(rows: np.ndarray, names, out_dtype, valid=None) -> np.ndarray:
+def _filled(data) -> np.ndarray:
+    """A dask array's values in one native numpy array, filled chunk by chunk: a chunk is
+    dropped once copied. ``data.compute()`` holds every chunk and then their concatenation,
+    twice the data (716 MB beside 348 MB for a (365, 500, 500) float32 stack chunked one
+    plane per step)."""
+    import dask.array as da
+
+    dtype = data.dtype
+    if not dtype.isnative or dtype == np.float16:
+        dtype = native(np.empty(0, dtype)).dtype
+        data = data.astype(dtype)
+    out = np.empty(data.shape, dtype)
+    da.store(data, out, lock=False, scheduler="sync")
+    return out
+
+
+def _rows_stats(rows: np.ndarray, names, out_dtype, valid=None, owned=False) -> np.ndarray:
+    """The statistics of each row of ``rows`` (a cell each); ``owned``: ``rows`` may be
+    overwritten by their keys."""
     from .grouped import groups_of_rows, read_groups
 
     out = np.empty((rows.shape[0], len(names)), dtype=out_dtype)
@@ -528,7 +547,7 @@ def _rows_stats(rows: np.ndarray, names, out_dtype, valid=None) -> np.ndarray:
         out[:] = np.nan
         out[:, counted] = 0
         return out
-    counts, cols = read_groups(groups_of_rows(rows, valid), names, in_place=True)
+    counts, cols = read_groups(groups_of_rows(rows, valid, in_place=owned), names, in_place=True)
     empty = counts == 0
     for j, name in enumerate(names):
         col = cols[getattr(name, "name", name)]  # a parsed Function, or a name

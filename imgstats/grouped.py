@@ -75,10 +75,12 @@ def key_dtype(dtype) -> np.dtype:
     return np.dtype(f"u{max(1, dtype.itemsize)}")
 
 
-def sample_keys(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def sample_keys(values: np.ndarray, in_place: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The order-preserving keys of 1-D ``values`` and their validity (size 0: all valid).
 
     NaN is the only invalid value here; other validity (nodata, masks) is the caller's.
+    ``in_place``: the keys overwrite ``values`` (a native, contiguous array the caller owns
+    and drops), so that a reduction holding its samples whole needs no second copy of them.
     """
     values = np.ascontiguousarray(values)
     dtype = values.dtype
@@ -92,14 +94,32 @@ def sample_keys(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return values, none
     if dtype.kind == "i":
         unsigned = values.view(f"u{dtype.itemsize}")
-        return unsigned ^ unsigned.dtype.type(1 << (dtype.itemsize * 8 - 1)), none
+        flip = unsigned.dtype.type(1 << (dtype.itemsize * 8 - 1))
+        return np.bitwise_xor(unsigned, flip, out=unsigned if in_place else None), none
     kdt, top, inf = float_key_constants(dtype)
     bits = values.reshape(-1).view(kdt)
-    keys = np.empty_like(bits)
+    keys = bits if in_place else np.empty_like(bits)
     jobs = [(bits[a:b], top, ~top | top, inf, keys[a:b]) for a, b in _stripes(bits.size, bits.size)]
     if not sum(_plan.on_threads(_k.float_sample_keys, jobs)):
         return keys, none  # no NaN: no validity to carry
-    return keys, (bits & ~top) <= inf
+    if not in_place:
+        return keys, (bits & ~top) <= inf
+    return keys, _finite_keys(keys, ~(top | inf), top | inf)
+
+
+#: Keys compared at once by :func:`_finite_keys`: its temporaries stay this small.
+_KEY_STRIPE = 1 << 20
+
+
+def _finite_keys(keys: np.ndarray, lo, hi) -> np.ndarray:
+    """Whether each float key lies between -inf's key ``lo`` and +inf's ``hi`` (not NaN),
+    stripe by stripe: no temporary the size of ``keys``."""
+    ok = np.empty(keys.size, bool)
+    for a in range(0, keys.size, _KEY_STRIPE):
+        part, out = keys[a : a + _KEY_STRIPE], ok[a : a + _KEY_STRIPE]
+        np.greater_equal(part, lo, out=out)
+        out &= part <= hi
+    return ok
 
 
 @dataclass
@@ -1126,13 +1146,15 @@ def _read_big(groups: Groups, parsed, out: dict, counts: np.ndarray, refine) -> 
             out[name][j] = v
 
 
-def groups_of_rows(values: np.ndarray, valid=None) -> Groups:
+def groups_of_rows(values: np.ndarray, valid=None, in_place: bool = False) -> Groups:
     """The :class:`Groups` of a 2-D array whose row ``k`` is group ``k`` (a reduction along
     trailing axes: one group per remaining cell). No group ids are needed: the rows are the
-    layout, with invalid samples (NaN, or False in ``valid``) squeezed out."""
+    layout, with invalid samples (NaN, or False in ``valid``) squeezed out. ``in_place``:
+    ``values`` (native, contiguous, the caller's to drop) become the keys, and the valid
+    ones are squeezed to their front: no copy of the samples is made."""
     values = np.ascontiguousarray(values)
     ncell, m = values.shape
-    keys, nan_ok = sample_keys(values.reshape(-1))
+    keys, nan_ok = sample_keys(values.reshape(-1), in_place=in_place)
     if valid is not None:
         valid = np.broadcast_to(np.asarray(valid, bool), values.shape).reshape(-1)
         nan_ok = valid & nan_ok if nan_ok.size else valid
@@ -1141,6 +1163,8 @@ def groups_of_rows(values: np.ndarray, valid=None) -> Groups:
         offsets = np.arange(ncell + 1, dtype=np.int64) * m
         return Groups(values.dtype, zones, offsets, keys)
     offsets = np.zeros(ncell + 1, np.int64)
-    out = np.empty(int(np.count_nonzero(nan_ok)), keys.dtype)
+    kept = int(np.count_nonzero(nan_ok))
+    # in place, each kept key moves to a position at or before its own, already read
+    out = keys[:kept] if in_place else np.empty(kept, keys.dtype)
     _k.compact_rows(keys.reshape(ncell, m), nan_ok.reshape(ncell, m), offsets, out)
     return Groups(values.dtype, zones, offsets, out)
