@@ -4,22 +4,40 @@ A task that kills every worker process that runs it (out of memory, a crashing d
 ends in dask.distributed's ``KilledWorker`` once the scheduler's ``allowed-failures`` are
 spent. That is no bug of the caller's: it becomes :class:`imgstats.errors.WorkersDied`,
 an :class:`imgstats.ImgStatsError` that says what happened, with dask's error as its cause.
+
+A worker whose memory passes its pause threshold (``distributed.worker.memory.pause``, 80%
+of its ``memory_limit``) stops running tasks until it falls below it again; when every
+worker is paused, and stays so, nothing runs and ``dask.compute`` would wait for ever.
+On a dask.distributed client the question's futures are therefore watched: every worker
+paused for :data:`PAUSED_FOR` seconds in a row ends the question in
+:class:`imgstats.errors.WorkersPaused`.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 
-from .errors import WorkersDied
+from .errors import WorkersDied, WorkersPaused
 
 __all__ = ["dask_compute"]
 
+#: Seconds every worker may stay paused for memory before the question is given up.
+PAUSED_FOR = 30.0
+#: Seconds between two looks at the workers' status while a question runs.
+_POLL = 1.0
+
 
 def dask_compute(*objs, scheduler=None) -> tuple:
-    """``dask.compute(*objs, scheduler=scheduler)``, with dead workers as :class:`WorkersDied`."""
+    """``dask.compute(*objs, scheduler=scheduler)``, with dead workers as :class:`WorkersDied`
+    and workers paused for memory (all of them, :data:`PAUSED_FOR` seconds) as
+    :class:`WorkersPaused`."""
     import dask
 
     try:
+        client = _client(scheduler)
+        if client is not None:
+            return _watched(client, objs)
         return dask.compute(*objs, scheduler=scheduler)
     except Exception as exc:
         if not _killed_worker(exc):
@@ -28,6 +46,81 @@ def dask_compute(*objs, scheduler=None) -> tuple:
             "the dask.distributed workers died running this question (out of memory, or a "
             f"crash in a task), as often as the scheduler allows: {exc}"
         ) from exc
+
+
+def _client(scheduler):
+    """The dask.distributed client that ``scheduler`` runs the graph on, else ``None``."""
+    distributed = sys.modules.get("distributed")
+    if distributed is None:
+        return None
+    if isinstance(scheduler, distributed.Client):
+        return scheduler
+    if scheduler not in (None, "distributed", "dask.distributed"):
+        return None
+    if scheduler is None and dask_scheduler_set():
+        return None  # dask.config.set(scheduler=...) chose another one
+    try:
+        return distributed.default_client()
+    except ValueError:
+        return None
+
+
+def dask_scheduler_set() -> bool:
+    """Whether ``dask.config`` names a scheduler other than a distributed client's."""
+    import dask
+
+    chosen = dask.config.get("scheduler", None)
+    return chosen not in (None, "dask.distributed", "distributed")
+
+
+def _watched(client, objs) -> tuple:
+    """``client.compute`` of ``objs``, gathered; :class:`WorkersPaused` (the futures
+    cancelled) once every worker has been paused for :data:`PAUSED_FOR` seconds."""
+    from distributed import wait
+
+    futures = client.compute(list(objs))
+    paused_since = None
+    try:
+        while True:
+            try:
+                wait(futures, timeout=_POLL)
+                break
+            except TimeoutError:
+                pass
+            if not _all_paused(client):
+                paused_since = None
+                continue
+            now = time.monotonic()
+            paused_since = paused_since if paused_since is not None else now
+            if now - paused_since >= PAUSED_FOR:
+                raise _paused(client)
+        return tuple(client.gather(futures))
+    finally:
+        if any(not f.done() for f in futures):
+            client.cancel(futures)
+
+
+def _all_paused(client) -> bool:
+    """Whether the cluster has workers and every one is paused (for memory)."""
+    workers = client.scheduler_info().get("workers", {})
+    return bool(workers) and all(w.get("status") == "paused" for w in workers.values())
+
+
+def _paused(client) -> WorkersPaused:
+    workers = client.scheduler_info().get("workers", {})
+    limits = sorted({w.get("memory_limit") for w in workers.values() if w.get("memory_limit")})
+    limit = f" (memory_limit {', '.join(_mb(v) for v in limits)})" if limits else ""
+    return WorkersPaused(
+        f"every dask.distributed worker{limit} has been paused for memory for {PAUSED_FOR:g} s "
+        "and no task of this question can run: its chunks (or the results held) pass the "
+        "workers' pause threshold (distributed.worker.memory.pause). Use smaller chunks, or "
+        "give the workers more memory (LocalCluster(memory_limit=...), or fewer workers "
+        "per machine)"
+    )
+
+
+def _mb(n) -> str:
+    return f"{int(n) / 2**20:.0f} MiB"
 
 
 def _killed_worker(exc: BaseException) -> bool:

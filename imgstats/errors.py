@@ -44,6 +44,12 @@ class WorkersDied(ImgStatsError):
     scheduler allows (dask's ``KilledWorker``): the question has no answer."""
 
 
+class WorkersPaused(WorkersDied):
+    """Every dask.distributed worker stayed paused for memory (past its pause threshold), so
+    no task of the question could run: smaller chunks or more memory per worker are needed.
+    A :class:`WorkersDied`, as the question's workers are lost to it all the same."""
+
+
 class StoreTimeout(StoreUnavailable):
     """The image store did not answer within the configured timeout."""
 
