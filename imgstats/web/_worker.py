@@ -108,7 +108,7 @@ _PARKED = object()  # handle()'s result for a request that went back to the queu
 
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*([^\r\n]*)", re.IGNORECASE)
 _CHUNKED = re.compile(rb"\r\ntransfer-encoding[ \t]*:[^\r\n]*chunked", re.IGNORECASE)
-_EXPECT_CONTINUE = re.compile(rb"\r\nexpect[ \t]*:[ \t]*100-continue[ \t]*\r\n", re.IGNORECASE)
+_EXPECT = re.compile(rb"\r\nexpect[ \t]*:([^\r\n]*)", re.IGNORECASE)
 #: What a client that sent ``Expect: 100-continue`` waits for before it sends its body.
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -153,6 +153,34 @@ def request_complete(
     if length < 0 or length > max_body:
         return True
     return len(buf) - body >= length
+
+
+def _expectation(head: bytes) -> bytes:
+    """The ``Expect`` field of a request head, trimmed and in lower case (``b""`` without
+    one; several fields are joined by commas, as gunicorn reads them)."""
+    values = [value.strip().lower() for value in _EXPECT.findall(head)]
+    return b", ".join(values)
+
+
+def _refused_unread(head: bytes) -> bool:
+    """Whether the app refuses this request's body without reading it: a method that takes
+    none, or a POST body it does not take (415 for a Content-Type that is not JSON, a
+    ``Content-Encoding``; 501 for an unknown transfer coding). Such a body is not asked
+    for: ``100 Continue`` invited a client to upload it only to be refused (RFC 9110,
+    10.1.1: a final status instead)."""
+    from werkzeug.datastructures import Headers
+
+    from .api import body_refusal
+
+    line, _, fields = head.partition(b"\r\n")
+    if not line.startswith(b"POST "):
+        return True
+    pairs = []
+    for field in fields.decode("latin-1").split("\r\n"):
+        name, colon, value = field.partition(":")
+        if colon:
+            pairs.append((name.strip(), value.strip()))
+    return body_refusal(Headers(pairs)) is not None
 
 
 def _declared_length(req) -> int:
@@ -329,6 +357,7 @@ class _Conn(TConn):
     follower = False  # parked waiting for another request's computation, not for a slot
     abort = False
     pending = None  # views of the response bytes the event loop still has to send
+    body_unsent = False  # handed over before its body, which it waits to be invited to send
 
     def close(self, graceful=False):
         if self.abort:  # a client that does not read: reset, drop what is unsent
@@ -610,6 +639,7 @@ class BufferingWorker(ThreadWorker):
         """Read ``conn``'s next request in the event loop, starting from the bytes already
         read ``ahead`` of it (pipelined behind the last one)."""
         conn.sock.setblocking(False)
+        conn.body_unsent = False
         self.reading[conn] = [bytearray(ahead), deadline, False, [0, 0]]
         if ahead:
             self._received(conn, self.reading[conn])
@@ -662,8 +692,13 @@ class BufferingWorker(ThreadWorker):
         if not state[2] and (end := buf.find(b"\r\n\r\n")) >= 0:  # the head is in: the body's
             state[2] = True
             state[1] = time.monotonic() + self.body_timeout
-            if not complete:
-                self._continue(conn, bytes(buf[: end + 2]))
+            if not complete and (expect := _expectation(head := bytes(buf[: end + 2]))):
+                if expect != b"100-continue" or _refused_unread(head):
+                    # answered now (417 for an expectation gunicorn does not meet): its
+                    # client may wait for an answer before it sends the body
+                    complete = conn.body_unsent = True
+                elif head.partition(b"\r\n")[0].endswith(b"HTTP/1.1"):
+                    self._continue(conn)  # an HTTP/1.0 client's is ignored (RFC 9110 10.1.1)
         if complete:
             self._stop_reading(conn)
             conn.raw = conn.buffered = bytes(buf)
@@ -672,13 +707,10 @@ class BufferingWorker(ThreadWorker):
             conn.data_ready = True
             self.enqueue_req(conn)
 
-    def _continue(self, conn, head: bytes) -> None:
+    def _continue(self, conn) -> None:
         """Send ``100 Continue`` to a client that waits for it before sending its body: the
         body is read here, before gunicorn (which would send it) sees the request, so such a
         client waited its own timeout first (curl: 1 s on every POST of more than 1 KB)."""
-        line = head.partition(b"\r\n")[0]
-        if not line.endswith(b"HTTP/1.1") or not _EXPECT_CONTINUE.search(head):
-            return  # an HTTP/1.0 client's expectation is ignored (RFC 9110 10.1.1)
         try:
             conn.sock.send(CONTINUE, socket.MSG_DONTWAIT)
         except OSError:
@@ -891,6 +923,10 @@ class BufferingWorker(ThreadWorker):
             # busy kept-alive clients took every thread as each answer went out, so accept
             # never opened again: 150 of them kept new connections (/health too) waiting
             # past 15 s. Closing this one, said in the answer, sends its client behind them
+            req.must_close = True
+        if conn.body_unsent:
+            # refused without its body, which its client still holds: the connection closes
+            # after this answer, which says so (RFC 9110, 10.1.1)
             req.must_close = True
         if _declared_length(req) > self.max_body:
             # the app answers 413 without reading the body, and the connection then closes

@@ -16,7 +16,13 @@ import sys
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug import exceptions
-from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
+from werkzeug.exceptions import (
+    BadRequest,
+    HTTPException,
+    RequestEntityTooLarge,
+    UnsupportedMediaType,
+)
+from werkzeug.http import parse_options_header
 
 from .. import __version__
 from .._version import fingerprint
@@ -27,7 +33,7 @@ from .openapi import openapi_document
 from .service import check_page, is_pattern
 from .store import cacheable
 
-__all__ = ["bp", "check_body"]
+__all__ = ["body_refusal", "bp", "check_body"]
 
 bp = Blueprint("api", __name__)
 
@@ -317,13 +323,27 @@ def check_body() -> None:
     the view."""
     if request.method != "POST" or request.url_rule is None:  # None: a 404 or 405 follows
         return
-    if request.mimetype not in JSON_TYPES:
-        raise UnsupportedMediaType(
-            "send the body as JSON, with Content-Type: application/json "
-            f"(not {request.mimetype or 'none'!r})"
-        )
-    _check_codings()
+    refusal = body_refusal(request.headers)
+    if refusal is not None:
+        raise refusal
     request._cached_data = _read_body(int(current_app.config["MAX_CONTENT_LENGTH"]))
+
+
+def body_refusal(headers) -> HTTPException | None:
+    """Why a POST body declared by these header fields is refused unread (415 for a
+    Content-Type that is not JSON or a ``Content-Encoding``, 501 for an unknown transfer
+    coding), or None when it is read.
+
+    The buffering worker asks it too, of a request head that waits for ``100 Continue``: such
+    a body is refused before the client is invited to send it.
+    """
+    mimetype = parse_options_header(headers.get("Content-Type", ""))[0].lower()
+    if mimetype not in JSON_TYPES:
+        return UnsupportedMediaType(
+            "send the body as JSON, with Content-Type: application/json "
+            f"(not {mimetype[:60] or 'none'!r})"
+        )
+    return _coding_refusal(headers)
 
 
 class _EncodedBody(UnsupportedMediaType):
@@ -334,23 +354,24 @@ class _EncodedBody(UnsupportedMediaType):
         return [*super().get_headers(environ, scope), ("Accept-Encoding", "identity")]
 
 
-def _check_codings() -> None:
+def _coding_refusal(headers) -> HTTPException | None:
     """A compressed body is refused by name: it was read as JSON, and its first byte was a
     400 "not valid JSON: 'utf-8' codec can't decode byte 0x8b" (``Content-Encoding``), or the
     coding was ignored (``Transfer-Encoding: gzip, chunked``)."""
-    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    encoding = headers.get("Content-Encoding", "").strip().lower()
     if encoding not in ("", "identity"):
-        raise _EncodedBody(
+        return _EncodedBody(
             f"the body is encoded ({encoding[:40]!r}): send it as plain JSON, without "
             "Content-Encoding"
         )
-    codings = request.headers.get("Transfer-Encoding", "").lower().split(",")
+    codings = headers.get("Transfer-Encoding", "").lower().split(",")
     unknown = [c.strip() for c in codings if c.strip() not in ("", "chunked", "identity")]
     if unknown:
-        raise exceptions.NotImplemented(  # 501, as RFC 9112 asks of an unknown coding
+        return exceptions.NotImplemented(  # 501, as RFC 9112 asks of an unknown coding
             f"the transfer coding {unknown[0][:40]!r} is not supported: send the body as is, "
             "with a Content-Length or chunked"
         )
+    return None
 
 
 def _json_body() -> dict:

@@ -362,3 +362,39 @@ def test_a_body_over_the_limit_gets_no_100_continue(server):
         s.sendall(head)
         status, headers, _ = _read_answer(s)
     assert status == 413 and headers["connection"] == "close"
+
+
+#: Heads whose client waits for an answer before its body, which the server refuses unread;
+#: and the status that answers them at once.
+WAITING = b"Expect: 100-continue\r\n"
+REFUSED_UNREAD = [
+    (b"POST /stats/IMG_1.jpg", b"Content-Type: text/plain\r\n" + WAITING, 415),
+    (b"POST /zonal/IMG_1.jpg", WAITING, 415),  # no Content-Type at all
+    (
+        b"POST /stats/IMG_1.jpg",
+        b"Content-Type: application/json\r\nContent-Encoding: gzip\r\n" + WAITING,
+        415,
+    ),
+    (b"PUT /stats/IMG_1.jpg", b"Content-Type: application/json\r\n" + WAITING, 405),
+    (b"POST /stats/IMG_1.jpg", b"Content-Type: application/json\r\nExpect: bogus\r\n", 417),
+    (
+        b"POST /stats/IMG_1.jpg",
+        b"Content-Type: application/json\r\nExpect: 100-continue, x\r\n",
+        417,
+    ),
+]
+
+
+@pytest.mark.parametrize(("target", "fields", "status"), REFUSED_UNREAD)
+def test_a_body_refused_unread_is_answered_before_it_comes(server, target, fields, status):
+    # the event loop sent 100 Continue to every head that waited for it, inviting the upload
+    # of a body then refused unread; and it waited for the body of an expectation gunicorn
+    # refuses (417), which such a client may hold back until it hears: 408 after the body
+    # timeout. The final status comes at once instead (RFC 9110, 10.1.1)
+    head = target + b" HTTP/1.1\r\nHost: x\r\n" + fields + b"Content-Length: 300000\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=3) as s:
+        s.sendall(head)
+        got, headers, body = _read_answer(s)
+    assert got == status and headers["connection"] == "close"
+    assert json.loads(body)["status"] == status
+    assert http_get(server.url, "/health", timeout=10)[0] == 200
