@@ -123,7 +123,8 @@ def request_complete(
     while more is to come; None when the head is too large, or a chunked body passes
     ``max_body`` bytes (framing included) unended: its framing may hide how little data it
     holds ('1\\r\\na\\r\\n' is 6 bytes for 1), so the app would wait for the rest in a thread;
-    None too for a chunked body of more than :data:`MAX_CHUNKS` chunks. ``scanned`` carries a
+    None too for a chunked body of more than :data:`MAX_CHUNKS` chunks, or of a chunk that
+    declares more than ``max_body`` bytes. ``scanned`` carries a
     chunked body's scan from one call to the next (see :func:`_chunked_complete`).
     """
     end = buf.find(b"\r\n\r\n")
@@ -139,7 +140,7 @@ def request_complete(
     head = bytes(buf[: end + 2])
     body = end + 4
     if _CHUNKED.search(head):
-        complete = _chunked_complete(buf, body, scanned)
+        complete = _chunked_complete(buf, body, scanned, max_body)
         if complete is None:
             return None
         return None if not complete and len(buf) - body > max_body else complete
@@ -192,12 +193,15 @@ def _declared_length(req) -> int:
     return -1
 
 
-_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]+")
 
 
-def _chunked_complete(buf, pos: int, scanned: list | None = None) -> bool | None:
+def _chunked_complete(
+    buf, pos: int, scanned: list | None = None, max_size: float = math.inf
+) -> bool | None:
     """Whether a chunked body starting at ``pos`` ends (last chunk and trailer) in ``buf``;
-    None once it has more than :data:`MAX_CHUNKS` chunks.
+    None once it has more than :data:`MAX_CHUNKS` chunks, or a chunk declares more than
+    ``max_size`` bytes.
 
     ``scanned`` (``[offset, chunks]``, kept by the caller between calls on a growing ``buf``)
     is where the whole chunks seen so far end, and how many they are: each call walks only
@@ -215,6 +219,10 @@ def _chunked_complete(buf, pos: int, scanned: list | None = None) -> bool | None
         if not _CHUNK_SIZE.fullmatch(token):
             return True  # malformed ('-64', 'zz'): gunicorn answers it
         size = int(token, 16)
+        if size > max_size:
+            # refused now: gunicorn takes a size of any length ('ffffffffffffffffff', or 16
+            # with leading zeros), and a thread then waited on the socket for its data
+            return None
         if size == 0:
             pos = line_end + 2
             break

@@ -262,6 +262,20 @@ def test_a_chunked_body_of_tiny_chunks_holds_no_thread(server):
             }
 
 
+@pytest.mark.parametrize("size", [b"f" * 18, b"0" * 20 + b"10"], ids=["huge", "zeros"])
+def test_a_chunk_size_of_many_digits_holds_no_thread(server, size):
+    """20 clients (the worker has 14 threads) send a chunk size of more than 16 hex digits
+    and stall. The worker took such a size for malformed and handed the request to a thread,
+    but gunicorn reads a size of any length, and the thread waited on the socket for the
+    chunk's data: /health timed out. A chunk larger than the body limit is now refused (413)
+    at once, and one within it (16 after 20 zeros) waits in the event loop (408)."""
+    with _stalled(server, POST + size + b"\r\n", 20) as socks:
+        assert http_get(server.url, "/health", timeout=5)[0] == 200
+        for s in socks:
+            status, _, answer = _read_answer(s)
+            assert status == (413 if size.startswith(b"f") else 408), answer
+
+
 def test_bodies_of_many_tiny_chunks_are_refused_and_health_answers(server):
     """40 clients each send a whole body of 20,000 one-byte chunks. The event loop walks each
     chunk's framing in Python: 40 such bodies of a megabyte held it for seconds, and /health

@@ -36,6 +36,11 @@ CHUNKED = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
         (CHUNKED + b"1\r\na\r\n" * MAX_CHUNKS + b"0\r\n\r\n", True),
         (CHUNKED + b"1\r\na\r\n" * (MAX_CHUNKS + 1) + b"0\r\n\r\n", None),
         (CHUNKED + b"-64\r\n", True),  # a signed size: gunicorn says 400
+        # a chunk that declares more than the limit: 413 in the worker. gunicorn takes a size
+        # of any length, and a thread waited on the socket for its data
+        (CHUNKED + b"f" * 18 + b"\r\n", None),
+        (CHUNKED + b"100001\r\n", None),
+        (CHUNKED + b"0" * 20 + b"10\r\nabc", False),  # 16, leading zeros: the data is to come
         # bare LFs end the head for the client: gunicorn says 400, not a 408 after 10 s
         (b"GET / HTTP/1.1\nHost: x\n\n", True),
         (b"GET / HTTP/1.1\r\nHost: x\r\n\n", True),
