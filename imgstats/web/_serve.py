@@ -139,6 +139,8 @@ _SERVER_NUMBERS = {
     "HEADER_TIMEOUT": (0.0, float),
     "BODY_TIMEOUT": (0.0, float),
     "SEND_TIMEOUT": (0.0, float),
+    # "inf" was a traceback in every worker's log (its timer's OverflowError), "abc" ignored
+    "WARM_NOTICE": (0, float),
 }
 
 

@@ -50,6 +50,9 @@ BAD = [
     ("HEADER_TIMEOUT", "-5"),  # every request was a 408
     ("BODY_TIMEOUT", "abc"),  # silently ignored
     ("SEND_TIMEOUT", "0"),
+    ("WARM_NOTICE", "inf"),  # a traceback in each worker's log
+    ("WARM_NOTICE", "-1"),
+    ("WARM_NOTICE", "abc"),  # silently ignored
     ("JIT", "bogus"),
     ("WORKER_CLASS", "bogus"),
     # the gallery's: a 500 on every page, an empty gallery, or a worker that failed to boot
@@ -132,6 +135,7 @@ def test_as_many_workers_as_the_machine_takes_pass(monkeypatch):
         ("REDIS_URL", "redis://127.0.0.1:6379/?db=3"),
         ("REDIS_URL", "unix:///run/redis.sock?db=2"),
         ("HEADER_TIMEOUT", "2.5"),
+        ("WARM_NOTICE", "0"),  # at once
         ("WORKERS", "3"),
         ("JIT", "never"),
         ("WORKER_CLASS", "gthread"),
