@@ -86,7 +86,12 @@ def private_folder(folder) -> Path:
             "as thumbnails. Remove it, or set IMGSTATS_GALLERY_CACHE_DIR to a private folder"
         )
     if info.st_mode & 0o077:
-        os.chmod(path, 0o700)
+        try:
+            os.chmod(path, 0o700)
+        except OSError as exc:  # a read-only disk: it was a traceback at start
+            raise InvalidOption(
+                f"cannot make the gallery's render cache folder private (mode 700): {exc}"
+            ) from exc
     return path
 
 

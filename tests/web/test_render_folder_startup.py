@@ -58,6 +58,31 @@ def test_a_render_folder_it_cannot_use_stops_serve_with_one_line(
     assert "IMGSTATS_GALLERY_CACHE_DIR" in err and says in err and err.count("\n") == 1, err
 
 
+def test_a_render_folder_on_a_read_only_disk_stops_serve_with_one_line(
+    tmp_path, monkeypatch, capsys, no_server
+):
+    # an existing folder of this user that others may read is made private (chmod 700),
+    # which a read-only disk refuses: it was a traceback. The refusal is simulated (os.chmod
+    # raises EROFS): a read-only mount needs root, and would outlive a test that dies
+    import errno
+
+    from imgstats.web import _thumbs
+
+    folder = tmp_path / "renders"
+    folder.mkdir(mode=0o755)
+    os.chmod(folder, 0o755)
+
+    def read_only(path, mode):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+
+    monkeypatch.setattr(_thumbs.os, "chmod", read_only)
+    monkeypatch.setenv("IMGSTATS_GALLERY_CACHE_DIR", str(folder))
+    assert main(["serve", "--port", "8"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("imgstats: error: invalid imgstats setting: GALLERY_CACHE_DIR"), err
+    assert "Read-only file system" in err and err.count("\n") == 1, err
+
+
 def test_a_render_folder_not_yet_made_is_made_private(tmp_path, monkeypatch):
     from imgstats.web._serve import check_settings
 
