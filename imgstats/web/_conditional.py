@@ -17,7 +17,7 @@ import functools
 
 from flask import Response, request
 from werkzeug.exceptions import PreconditionFailed
-from werkzeug.http import parse_etags
+from werkzeug.http import parse_etags, parse_range_header
 
 __all__ = ["conditional", "check_preconditions", "static_view"]
 
@@ -65,11 +65,14 @@ def static_view(view):
 
     werkzeug read ``If-Match: *`` as failing, and answered a failed ``If-Match`` 412 with the
     file itself as its body (``Content-Type: text/css``), where the service's 412 is its
-    error (JSON, or the gallery's page).
+    error (JSON, or the gallery's page). A ``Range`` werkzeug cannot answer as one byte
+    range is ignored (:func:`_ignored_range`).
     """
 
     @functools.wraps(view)
     def wrapped(*args, **kwargs):
+        if _ignored_range(request.environ.get("HTTP_RANGE")):
+            del request.environ["HTTP_RANGE"]  # the whole file, 200
         value = request.environ.pop("HTTP_IF_MATCH", None)
         response = view(*args, **kwargs)
         if value is not None and response.status_code < 400:
@@ -81,6 +84,19 @@ def static_view(view):
         return response
 
     return wrapped
+
+
+def _ignored_range(value: str | None) -> bool:
+    """Whether a ``Range`` field is answered with the whole file: a unit other than bytes,
+    which a server must ignore (RFC 9110, 14.2: ``items=0-5`` was a 416), or several byte
+    ranges, which werkzeug does not send (``bytes=0-0,-1``, both satisfiable, was a 416 "the
+    server cannot provide the requested range"; a server may ignore any Range)."""
+    if not value:
+        return False
+    if value.partition("=")[0].strip().lower() != "bytes":
+        return True
+    ranges = parse_range_header(value)
+    return ranges is not None and len(ranges.ranges) > 1
 
 
 def conditional(response: Response) -> Response:
