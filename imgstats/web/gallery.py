@@ -362,8 +362,17 @@ def _page_number(pages: int) -> int:
     text = request.args.get("page", "1")
     if text.isascii() and text.isdigit() and len(text) <= 10 and 1 <= int(text) <= pages:
         return int(text)
-    shown = text if len(text) <= 12 else text[:10] + "…"
-    raise NotFound(f"There is no page {shown}: pages go from 1 to {pages}.")
+    raise NotFound(f"There is no page {_shown(text)}: pages go from 1 to {pages}.")
+
+
+def _shown(text: str, limit: int = 12) -> str:
+    """What a client sent, as a page's message shows it: at most ``limit`` characters (an
+    ellipsis for the rest), and each control character as its escape (``\\x1b``), never
+    itself: ``?page=%1b]0;x%07`` put ESC and BEL in the page, and a terminal that printed
+    it (``curl``) ran the sequence."""
+    if len(text) > limit:
+        text = text[: limit - 2] + "…"
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _page_links(page: int, pages: int, around: int = 2) -> list[int | None]:
@@ -767,7 +776,7 @@ def _percentile_function(text: str) -> str:
     text = text.strip()
     if not text:
         raise UnknownFunction(f"The field is empty. {_ASK}")
-    shown = text if len(text) <= 24 else text[:20] + "…"
+    shown = _shown(text, 24)
     number = None
     if len(text) <= 64 and _TYPED_NUMBER.fullmatch(text):
         try:
@@ -814,8 +823,7 @@ def _window(image: str, entered: dict[str, str]) -> tuple[int, int, int, int]:
         if not text:
             raise InvalidOption(f"{name} is empty: enter a whole number of pixels.")
         if not (text.isascii() and text.lstrip("+-").isdigit() and len(text) <= 10):
-            shown = text if len(text) <= 12 else text[:10] + "…"
-            raise InvalidOption(f"{name} is “{shown}”: enter a whole number of pixels.")
+            raise InvalidOption(f"{name} is “{_shown(text)}”: enter a whole number of pixels.")
         values.append(int(text))
     x0, y0, x1, y1 = values
     if x1 <= x0:
@@ -999,7 +1007,7 @@ def _band(image: str) -> str | None:
     choices = _choices(info)
     allowed = [value for value, _ in choices if value is not None]
     if band not in allowed:
-        shown = band if len(band) <= 12 else band[:10] + "…"
+        shown = _shown(band)
         bands = info.get("bands")
         one = bands[0] if isinstance(bands, (list, tuple)) and len(bands) == 1 else None
         offer = ", ".join(allowed) if allowed else "none"

@@ -412,3 +412,24 @@ def test_store_errors_get_an_error_card_and_a_human_error_page(client, app, erro
     page = client.get("/gallery/IMG_11.png")
     assert page.status_code == status
     assert re.search(r"<h1>(.*?)</h1>", page.text, re.S).group(1) == heading
+
+
+#: What a client sends that a gallery message shows back, with a control character in it.
+ECHOED = [
+    ("/gallery?page=%1b]0;owned%07", "There is no page"),
+    ("/gallery/all?page=%00", "There is no page"),
+    ("/gallery/IMG_1.jpg?band=%1b[31m", "has no band"),
+    ("/gallery/IMG_1.jpg?x0=%1b&y0=0&x1=5&y1=5", "x0 is"),
+    ("/gallery/IMG_1.jpg?p=%1b[2J", "is not a number"),
+]
+
+
+@pytest.mark.parametrize(("url", "says"), ECHOED)
+def test_a_message_shows_a_control_character_by_its_escape(client, url, says):
+    # the page held ESC, BEL or NUL as they came, and a terminal that printed it (curl) ran
+    # the sequence: ']0;owned' set its title, '[2J' cleared it
+    text = client.get(url, headers={"Accept": "text/html"}).text
+    message = re.search(r'(?:class="message"|role="alert")>([^<]*)<', text)[1]
+    assert says in message
+    assert not any(ord(c) < 32 for c in message), repr(message)
+    assert "\\x1b" in message or "\\x00" in message
