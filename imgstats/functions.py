@@ -270,7 +270,7 @@ def _suggest(name: str) -> str | None:
         if number[1] in (None, "q", "quantile") and "." in number[2] and q <= 1:
             q *= 100  # a quantile, as numpy.quantile and pandas take it: 0.99 is p99
         folded = f"p{q.normalize():f}"
-    if folded != name and _is_valid(folded):
+    if folded != name and _accepted(folded):
         return folded
     close = difflib.get_close_matches(folded, NAMED_FUNCTIONS, n=1, cutoff=0.75)
     return close[0] if close else None
@@ -297,9 +297,12 @@ def did_you_mean(given: str, choices) -> str:
     return f" (did you mean {same[0]!r}?)" if len(same) == 1 else ""
 
 
-def _is_valid(name: str) -> bool:
-    """Whether ``name`` is a statistic :func:`parse_function` accepts."""
-    if name in NAMED_FUNCTIONS:
-        return True
-    match = _PERCENTILE.fullmatch(name)
-    return match is not None and Decimal(match["q"]) <= _HUNDRED
+def _accepted(name: str) -> bool:
+    """Whether :func:`parse_function` takes ``name``: its own verdict, so that a suggestion
+    is never a name it refuses. (Refusing ``name``, it asks :func:`_suggest` in turn, which
+    stops there: folding a folded name changes nothing.)"""
+    try:
+        parse_function(name)
+    except UnknownFunction:
+        return False
+    return True

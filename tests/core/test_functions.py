@@ -140,6 +140,30 @@ def test_no_suggestion_without_a_likely_one(name):
     assert "did you mean" not in str(caught.value)
 
 
+def _suggestion(name) -> str | None:
+    """The name ``parse_function(name)``'s error suggests, or None."""
+    with pytest.raises(UnknownFunction) as caught:
+        parse_function(name)
+    found = re.search(r"\(did you mean '([^']*)'\?\)", str(caught.value))
+    return found[1] if found else None
+
+
+@CORE
+@given(
+    st.one_of(
+        st.text(max_size=12),
+        st.from_regex(r" ?[pPq]?[0-9.]{1,70}%?", fullmatch=True),
+    )
+)
+def test_every_suggestion_is_a_name_parse_function_takes(text):
+    try:
+        parse_function(text)
+    except UnknownFunction:
+        guess = _suggestion(text)
+        if guess is not None:
+            assert parse_function(guess).name == guess
+
+
 def test_unknown_function_is_refused_before_reading_the_image(tmp_path):
     # The path does not exist: a bad name must win over ImageNotFound (nothing is opened).
     with pytest.raises(UnknownFunction):
