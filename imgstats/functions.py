@@ -246,8 +246,7 @@ def parse_function(name: str) -> Function:
         if Decimal(match["q"]) <= _HUNDRED:
             return Function(name, "percentile", float(match["q"]))
     shown = name if len(name) <= _MAX_LENGTH else name[:_MAX_LENGTH] + "..."
-    guess = _suggest(name) if len(name) <= _MAX_LENGTH else None
-    hint = f" (did you mean {guess!r}?)" if guess else ""
+    hint = _hint(_suggest(name)) if len(name) <= _MAX_LENGTH else ""
     raise UnknownFunction(
         f"unsupported function {shown!r}{hint}: use {', '.join(NAMED_FUNCTIONS)} or pXXX "
         "with XXX a number from 0 to 100 (p10, p99.9)"
@@ -272,8 +271,7 @@ def _suggest(name: str) -> str | None:
         folded = f"p{q.normalize():f}"
     if folded != name and _accepted(folded):
         return folded
-    close = difflib.get_close_matches(folded, NAMED_FUNCTIONS, n=1, cutoff=0.75)
-    return close[0] if close else None
+    return _closest(folded, NAMED_FUNCTIONS)
 
 
 def did_you_mean(given: str, choices) -> str:
@@ -287,14 +285,24 @@ def did_you_mean(given: str, choices) -> str:
     >>> did_you_mean("Linear", QUANTILE_METHODS)
     " (did you mean 'linear'?)"
     """
+    return _hint(_closest(given, choices))
+
+
+def _closest(given: str, choices) -> str | None:
+    """The one of ``choices`` that ``given`` most likely meant (see :func:`did_you_mean`)."""
     if not isinstance(given, str) or len(given) > _MAX_LENGTH:
-        return ""
+        return None
     names = [c for c in choices if isinstance(c, str)]
     folded = given.strip().casefold()
     same = [c for c in names if c.casefold() == folded]
     if not same:
         same = difflib.get_close_matches(given, names, n=1, cutoff=0.75)
-    return f" (did you mean {same[0]!r}?)" if len(same) == 1 else ""
+    return same[0] if len(same) == 1 else None
+
+
+def _hint(guess: str | None) -> str:
+    """`` (did you mean 'X'?)`` for a guess, ``""`` for none."""
+    return f" (did you mean {guess!r}?)" if guess else ""
 
 
 def _accepted(name: str) -> bool:

@@ -125,6 +125,8 @@ def test_non_string_names_raise_unknown_function(name):
         ("stdev", "std"),
         ("counts", "count"),
         ("value_count", "value_counts"),
+        # the case folding bands and methods get (str.casefold): 'ſ' is a long s
+        ("ſum", "sum"),
     ],
 )
 def test_a_likely_mistake_names_the_statistic_it_meant(name, meant):
