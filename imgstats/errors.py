@@ -35,6 +35,12 @@ class StoreUnavailable(ImgStatsError):
     """The image store did not answer, or answered with an error, within the timeout."""
 
 
+class ImageChanged(StoreUnavailable):
+    """The image changed, or its store gave fewer bytes than its size, while it was read (a
+    file rewritten or truncated mid-read, an object replaced): not a corrupt image; reading
+    it again is reasonable."""
+
+
 class NoValidSamples(ImgStatsError, ValueError):
     """The selection holds no valid sample (empty, or NaN only): no statistic exists."""
 

@@ -26,7 +26,7 @@ from .._lazy import lazy_module
 from ..errors import InvalidOption
 from ..summary import alpha_band
 from ._beside import looked, one_look
-from ._guard import GuardedFile, check_pixels, decoding
+from ._guard import GuardedFile, check_pixels, decoding, telling_changes
 from ._limits import DEFAULT_PIXEL_LIMIT, check_pixel_limit, pixel_limit_default
 from ._mask import appended_mask, has_jpeg_mask
 from ._meaning import Meaning, tiff_meaning
@@ -230,7 +230,10 @@ def _preview_plan(
     """``(plan, header)``: the preview plan of a file opened for binary reading (``source``
     ``None``: unnamed), and the image's header facts."""
     name = "the image" if source is None else source
-    with _opened(raw, name, pixel_limit, page, storage_options) as (header, reduced):
+    with (
+        telling_changes(raw, name),
+        _opened(raw, name, pixel_limit, page, storage_options) as (header, reduced),
+    ):
         arr, bands = reduced(max_side)
     shape = tuple(int(s) for s in arr.shape)
     if len(shape) == 2:

@@ -12,14 +12,17 @@ the image (and its sidecars) changed after reading it, keeping nothing if it did
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Hashable, Iterator
 from contextvars import ContextVar
 from typing import TypeVar
 
-__all__ = ["one_look", "looked"]
+__all__ = ["one_look", "looked", "reading_since"]
 
 T = TypeVar("T")
 
+#: The key of the moment the outermost :func:`one_look` began (``time.time_ns()``).
+_SINCE = ("since",)
 #: The answers of the innermost :func:`one_look` of this context, ``None`` outside one.
 _ANSWERS: ContextVar[dict | None] = ContextVar("imgstats_looks", default=None)
 
@@ -31,7 +34,7 @@ def one_look() -> Iterator[None]:
     if _ANSWERS.get() is not None:
         yield
         return
-    token = _ANSWERS.set({})
+    token = _ANSWERS.set({_SINCE: time.time_ns()})
     try:
         yield
     finally:
@@ -47,3 +50,11 @@ def looked(key: Hashable, look: Callable[[], T]) -> T:
     if key not in answers:
         answers[key] = look()
     return answers[key]
+
+
+def reading_since(default: int) -> int:
+    """When this :func:`one_look` began (a request, an :func:`imgstats.io.open_plan`), in
+    ``time.time_ns()``; ``default`` outside one. A file whose ctime is later changed while
+    it was read."""
+    answers = _ANSWERS.get()
+    return default if answers is None else answers[_SINCE]

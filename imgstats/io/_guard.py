@@ -8,10 +8,19 @@ domain error whichever path reads it.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
+import time
 
-from ..errors import ImageTooLarge, ImgStatsError, StoreUnavailable, UnreadableImage
-from ._sources import describe, timed_out
+from ..errors import (
+    ImageChanged,
+    ImageTooLarge,
+    ImgStatsError,
+    StoreUnavailable,
+    UnreadableImage,
+)
+from ._beside import reading_since
+from ._sources import describe, is_url, timed_out
 
 
 class WorkFailed(Exception):
@@ -51,13 +60,22 @@ def decoding(source, what: str = "cannot be decoded"):
     - Pillow's ``DecompressionBombError`` (raised while opening *or* loading) and
       :class:`MemoryError` (a decoder asking for more memory than the process has, whatever
       the header declared) become :class:`ImageTooLarge`;
-    - everything else becomes :class:`UnreadableImage`.
+    - everything else becomes :class:`UnreadableImage`,
+    - unless ``source`` is a local file changed (rewritten or truncated) since the read
+      began (:func:`changed_since`): then it is :class:`ImageChanged`, for an
+      :class:`UnreadableImage` raised inside the block too.
 
     ``KeyboardInterrupt`` and ``SystemExit`` are not exceptions of the file and pass.
     The original exception is kept as ``__cause__``.
     """
+    since = reading_since(time.time_ns())
     try:
         yield
+    except UnreadableImage as exc:
+        changed = changed_since(source, since)
+        if changed is None:
+            raise
+        raise changed from exc
     except (ImgStatsError, WorkFailed):
         raise
     except MemoryError as exc:
@@ -67,8 +85,51 @@ def decoding(source, what: str = "cannot be decoded"):
     except Exception as exc:
         if _is_bomb(exc):
             raise ImageTooLarge(f"{describe(source)}: {exc}") from exc
+        changed = changed_since(source, since)
+        if changed is not None:
+            raise changed from exc
         name = type(exc).__name__
         raise UnreadableImage(f"{describe(source)} {what}: {name}: {exc}") from exc
+
+
+def changed_since(source, since: int, fh=None) -> ImageChanged | None:
+    """The error of a local file changed after ``since`` (``time.time_ns()``), ``None`` when
+    it did not (or is not a local file), asked once its decode failed: the file at path
+    ``source``, or the open file ``fh`` (named ``source`` in the message).
+
+    Its ctime says so: the kernel stamps it from a clock no later than ``time.time_ns()``
+    and nothing sets it back, so a ctime after ``since`` is a write after the read began.
+    """
+    try:
+        if fh is not None:
+            st = os.fstat(fh.fileno())
+        elif isinstance(source, (str, os.PathLike)) and not is_url(source):
+            st = os.stat(source)
+        else:
+            return None
+    except (OSError, ValueError, AttributeError):  # no such file, or no descriptor
+        return None
+    if st.st_ctime_ns <= since:
+        return None
+    return ImageChanged(
+        f"{describe(source)} changed while it was read (rewritten or truncated: it now "
+        f"holds {st.st_size} bytes), so its bytes no longer fit its header; read it again"
+    )
+
+
+@contextlib.contextmanager
+def telling_changes(fh, source):
+    """Within this block, an :class:`UnreadableImage` of the open local file ``fh`` that
+    changed since the read began is :class:`ImageChanged` (:func:`decoding` tells it of a
+    path; this, of a file opened by the caller)."""
+    since = reading_since(time.time_ns())
+    try:
+        yield
+    except UnreadableImage as exc:
+        changed = changed_since(source, since, fh)
+        if changed is None:
+            raise
+        raise changed from exc
 
 
 def _is_bomb(exc: BaseException) -> bool:
@@ -128,9 +189,11 @@ class GuardedFile:
         asked = args[0] if args and args[0] is not None and args[0] >= 0 else size
         wanted = min(asked, max(size - start, 0))
         if len(data) < wanted:  # fsspec reads a refused range (HTTP 416) as no bytes
-            raise StoreUnavailable(
+            raise ImageChanged(
                 f"the store of {describe(self._source)} gave {len(data)} of the {wanted} "
-                f"bytes asked at offset {start} of its {size}: it refused or cut the range"
+                f"bytes asked at offset {start} of its {size}: it refused or cut the range "
+                "(the object changed, or came back shorter than its size, while it was "
+                "read); reading it again is reasonable"
             )
         return data
 

@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from ..errors import (
     Busy,
     ClientGone,
+    ImageChanged,
     ImageNotFound,
     ImageTooLarge,
     InvalidOption,
@@ -44,6 +45,7 @@ STATUS_CODES: dict[type[Exception], int] = {
     NoValidSamples: 422,
     ImageTooLarge: 413,
     StoreUnavailable: 502,
+    ImageChanged: 502,  # the store cut the read, or the file changed under it: retry
     WorkersDied: 503,  # a dask.distributed cluster lost the work
     StoreTimeout: 504,
     Busy: 503,  # with Retry-After, as its subclass:
