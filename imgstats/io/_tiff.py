@@ -197,8 +197,10 @@ def tiff_facts(
             )
         if meaning.dtype.kind not in "uif":  # refused here, so that every route refuses it
             raise UnreadableImage(
-                f"unsupported pixel type {meaning.dtype} in {describe(source)}: complex samples "
-                "have no order; imgstats reads integer and real float images"
+                f"unsupported pixel type {stored_type(tpage)} in {describe(source)}: complex "
+                "samples have no order and are not supported (imgstats reads integer and real "
+                "float images); read the image (rasterio, tifffile) and pass numpy.abs of its "
+                "array, or its .real or .imag, instead"
             )
         nbands = len(meaning.bands)
         shape = (height, width) + ((nbands,) if nbands > 1 else ())
@@ -249,6 +251,20 @@ def tiff_facts(
 #: Pixels a tile may hold whatever its image's size (a 2048 x 2048 tile): beyond, a tile may
 #: hold at most four times its image's pixels.
 TILE_SLACK = 1 << 22
+
+
+#: TIFF's SampleFormat of complex samples: its words for them, and GDAL's type names.
+_COMPLEX = {5: ("complex int", "CInt"), 6: ("complex float", "CFloat")}
+
+
+def stored_type(tpage) -> str:
+    """The type of ``tpage``'s samples as the file declares it: ``"complex int16 (GDAL's
+    CInt16)"`` for SampleFormat 5 of 32 bits, where tifffile's dtype says complex64."""
+    words = _COMPLEX.get(int(tpage.sampleformat))
+    if words is None:
+        return str(tpage.dtype)
+    half = int(tpage.bitspersample) // 2  # a complex sample is two numbers of half its bits
+    return f"{words[0]}{half} (GDAL's {words[1]}{half})"
 
 
 def _check_tile(tpage, rows: int, cols: int, pixel_limit: int | None, source) -> None:

@@ -9,6 +9,8 @@ fixture), and by the zones. What imgstats refuses, it refuses clearly on every r
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import rasterio
@@ -106,19 +108,55 @@ def test_half_float_tiffs_are_read_as_float32_as_gdal_reads_them(tmp_path, read,
     _zones_check(path, want)
 
 
-@pytest.mark.parametrize("dtype", ["complex64", "complex128"])
+@pytest.mark.parametrize(
+    ("dtype", "stored"),
+    [("complex64", "complex float32 (GDAL's CFloat32)"), ("complex128", "complex float64")],
+)
 @pytest.mark.parametrize("chunks", [None, (7, 11)])
-def test_complex_tiffs_are_refused_on_every_route(tmp_path, dtype, chunks):
+def test_complex_tiffs_are_refused_on_every_route(tmp_path, dtype, stored, chunks):
     # before: compute refused them as a bad option (HTTP 400), but the zones gave complex
     # "minimums" (complex64) or crashed with a TypeError (complex128)
     path = tmp_path / "complex.tif"
     tifffile.imwrite(path, (RNG.random((H, W)) + 1j).astype(dtype))
-    with pytest.raises(UnreadableImage, match=f"{dtype}.*complex samples have no order"):
+    with pytest.raises(UnreadableImage, match=re.escape(stored) + ".*complex samples have no"):
         imgstats.compute(path, "min", chunks=chunks)
     with pytest.raises(UnreadableImage, match="complex samples have no order"):
         imgstats.zonal(path, np.ones((H, W), np.uint8), ["min"], chunks=chunks)
     with pytest.raises(UnreadableImage, match="complex samples have no order"):
         imgstats.open_image(path)
+
+
+def _complex_int(path, bits: int) -> None:
+    """A TIFF of complex integers of ``bits`` each (GDAL's CInt16, CInt32): CInt16 written by
+    GDAL; tifffile writes complex floats only, so a complex64's SampleFormat is set to 5
+    (complex int) in place for a CInt32."""
+    if bits == 16:
+        profile = dict(driver="GTiff", width=W, height=H, count=1, dtype="complex_int16")
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(np.ones((1, H, W), np.complex64))
+        return
+    tifffile.imwrite(path, np.ones((H, W), np.complex64))
+    with tifffile.TiffFile(path) as tif:
+        tag = tif.pages[0].tags["SampleFormat"]
+        assert tag.count == 1 and tag.value == 6
+        offset = tag.valueoffset
+    with open(path, "r+b") as fh:
+        fh.seek(offset)
+        fh.write(np.array(5, "<u2").tobytes())
+
+
+@pytest.mark.parametrize("bits", [16, 32])
+def test_complex_integer_tiffs_are_named_as_stored(tmp_path, bits):
+    # before: "unsupported pixel type complex64" of a CInt16 (tifffile's dtype for it)
+    path = tmp_path / "cint.tif"
+    _complex_int(path, bits)
+    with rasterio.open(path) as src:  # GDAL reads a complex type (rasterio has no CInt32's)
+        assert src.profile["dtype"] == {16: "complex_int16", 32: "complex64"}[bits]
+    said = f"complex int{bits} (GDAL's CInt{bits})"
+    for call in (imgstats.compute, imgstats.open_image):
+        with pytest.raises(UnreadableImage, match=re.escape(said)) as caught:
+            call(path) if call is imgstats.open_image else call(path, "mean")
+        assert "numpy.abs" in str(caught.value)
 
 
 def test_a_complex_tiff_is_a_422_over_http(tmp_path):
