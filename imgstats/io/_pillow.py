@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import warnings
 
@@ -345,7 +346,19 @@ def pillow_to_array(
     ``palette="index"`` give their class indices (``P``, and ``A`` for a ``PA`` image);
     bilevel images become 0/255 greyscale; animated images give their current (by default
     first) frame.
+
+    Raises
+    ------
+    UnreadableImage
+        Not decodable; a PNG or JPEG 2000 cut short says "is truncated" whichever decoder
+        (Pillow's, or imagecodecs' for more than 8 bits) met its end.
     """
+    with truncation_told(img, source):
+        return _to_array(img, source, palette)
+
+
+def _to_array(img: Image.Image, source, palette: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """:func:`pillow_to_array`'s decode, its errors as the decoders word them."""
     _check_readable(img, source)
     if pnm_tile(img) is not None and palette != "index":  # before loading, as Pillow would
         arr = pnm_samples(img, source)
@@ -385,6 +398,77 @@ def pillow_to_array(
     if arr.ndim == 3 and len(bands) != arr.shape[-1]:
         bands = tuple(str(i) for i in range(arr.shape[-1]))
     return arr, bands
+
+
+@contextlib.contextmanager
+def truncation_told(img: Image.Image, source):
+    """Within this block, an :class:`UnreadableImage` of a PNG (APNG) or JPEG 2000 whose
+    file ends before its data does says "is truncated", in the same words for every bit
+    depth: Pillow said "image file is truncated" (or "broken data stream") of an 8-bit one,
+    libpng "input stream too small" and OpenJPEG "opj_decode ... failed" of a deeper one."""
+    fp, kind = getattr(img, "fp", None), img.format
+    try:
+        yield
+    except UnreadableImage as exc:
+        if type(exc) is not UnreadableImage:  # ImageChanged is not the file's fault
+            raise
+        told = _truncation(fp, kind, source)  # Pillow may let go of fp as it fails
+        if told is None:
+            raise
+        raise told from exc
+
+
+def _truncation(fp, kind: str | None, source) -> UnreadableImage | None:
+    """The error of a PNG or JPEG 2000 file ``fp`` cut short (:func:`ends_early`), else
+    ``None``."""
+    if fp is None or kind not in ("PNG", "JPEG2000"):
+        return None
+    try:
+        at = fp.tell()
+        held = ends_early(fp, kind)
+        fp.seek(at)
+    except (OSError, ValueError):
+        return None
+    if held is None:
+        return None
+    return UnreadableImage(
+        f"{_what(source)} is truncated: its {kind} data ends early, after {held} bytes"
+    )
+
+
+#: A PNG chunk's length, type and CRC, and a JPEG 2000 box's length and type, in bytes.
+_CHUNK, _BOX = 12, 8
+
+
+def ends_early(fp, kind: str) -> int | None:
+    """The size of a PNG or JPEG 2000 (Pillow's format ``kind``) file ``fp`` that ends
+    before its data does, else ``None``: a PNG's chunks or a JP2's boxes that declare more
+    bytes than it holds (or no ``IEND``), a raw codestream without its end marker."""
+    fp.seek(0, 2)
+    size = fp.tell()
+    fp.seek(0)
+    head = fp.read(12)
+    if kind == "PNG":
+        at, last = 8, None
+        while at + _CHUNK <= size and last != b"IEND":
+            fp.seek(at)
+            length, last = int.from_bytes(fp.read(4), "big"), fp.read(4)
+            at += _CHUNK + length
+        return None if last == b"IEND" and at <= size else size
+    if head[:4] == b"\xff\x4f\xff\x51":  # a raw codestream (.j2k): it ends with EOC
+        fp.seek(max(size - 2, 0))
+        return None if fp.read(2) == b"\xff\xd9" else size
+    at = 0
+    while at + _BOX <= size:
+        fp.seek(at)
+        length = int.from_bytes(fp.read(4), "big")
+        fp.read(4)
+        if length == 1:  # XLBox: a 64-bit length follows
+            length = int.from_bytes(fp.read(8), "big")
+        if length == 0:  # the last box, to the end of the file
+            return None
+        at += length
+    return None if at == size else size
 
 
 def _png16_samples(img: Image.Image, source, bands: tuple[str, ...]) -> np.ndarray:
@@ -544,6 +628,12 @@ def pillow_preview(img: Image.Image, source, max_side: int):
         arr, bands = pillow_to_array(img, source)
         step = max(1, max(arr.shape[:2]) // (2 * max_side))
         return arr[::step, ::step], bands
+    with truncation_told(img, source):
+        return _preview(img, source, max_side)
+
+
+def _preview(img: Image.Image, source, max_side: int):
+    """:func:`pillow_preview` of an image Pillow decodes itself."""
     with decoding(source, "cannot be previewed"):
         if hasattr(img, "draft"):
             img.draft(None, (max_side, max_side))

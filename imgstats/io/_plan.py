@@ -929,6 +929,7 @@ def _pillow_plan(path, pixel_limit, follow=None) -> ReadPlan | None:
         pillow_header,
         png16_bands,
         pnm_tile,
+        truncation_told,
     )
     from ._pillow_memory import load_single_block
     from ._sources import describe, open_source
@@ -948,7 +949,8 @@ def _pillow_plan(path, pixel_limit, follow=None) -> ReadPlan | None:
         # Every fact that reads the file is read here, while it is open: the plan keeps the
         # decoded pixels, never the file (a PSD's or GIF's frame count seeks in it).
         header = pillow_header(img, path)
-        with decoding(path):  # io's one error mapping, whatever Pillow raises while loading
+        # io's one error mapping, whatever Pillow raises while loading
+        with truncation_told(img, path), decoding(path):
             followed = load_single_block(img, follow)  # one block: counted in place
     bands = tuple(img.getbands())
     shape = (img.height, img.width) + ((len(bands),) if len(bands) > 1 else ())
