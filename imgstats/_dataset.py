@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ._inputs import cf_unsigned, check_dims, dim_tuple
+from ._inputs import cf_decoded, check_dims, dim_tuple
 from .errors import ImgStatsError
 
 __all__ = ["reduce_dataset"]
@@ -74,7 +74,7 @@ def reduce_dataset(
         check_dims(dim, dims, available)
     results = {}
     for name, var in ds.data_vars.items():
-        var = cf_unsigned(var)  # CF's netCDF-3 unsigned bytes, as xarray decodes them
+        var = cf_decoded(var)  # CF's unsigned bytes and missing values, as xarray decodes
         mine = tuple(d for d in dims if d in var.dims)
         kind = var.dtype.kind
         if kind not in "biufcm":

@@ -35,6 +35,7 @@ __all__ = [
     "yx_first",
     "spatial_dims",
     "countable",
+    "cf_decoded",
     "native",
     "unknown_shape",
     "summarize_masked",
@@ -95,6 +96,78 @@ def cf_unsigned(data):
     out = data.copy(deep=False, data=data.data.view(read))
     out.attrs = attrs
     return out
+
+
+def cf_decoded(data):
+    """``data`` with CF's ``_Unsigned`` (:func:`cf_unsigned`) and missing values
+    (:func:`cf_missing`) applied, as xarray's decoding applies them; anything but a
+    DataArray is returned as it is."""
+    return cf_missing(cf_unsigned(data))
+
+
+def cf_missing(data):
+    """``data`` whose CF missing values all count as its nodata value, as xarray's decoding
+    masks them all: a DataArray whose ``_FillValue`` and ``missing_value`` (each one number
+    or a list) name several values has each of the others replaced by the first, which
+    :func:`imgstats.io._plan.attr_nodata` then reads as its nodata (both attrs become that
+    one number). Its other samples are left as they are, in its own type.
+
+    A ``nodata`` attr (imgstats' own, which takes the place of CF's) or ``raw`` leaves
+    ``data`` as it is, and so do missing values that are not numbers of its type.
+    """
+    attrs = getattr(data, "attrs", None)
+    if not is_instance(data, "xarray", "DataArray") or not set(_CF_STORED_VALUES) & set(attrs):
+        return data
+    if "nodata" in attrs or attrs.get("raw") or data.dtype.kind not in "iuf":
+        return data
+    values = _cf_values(attrs, data.dtype)
+    if values is None or len(values) < 2:
+        return data
+    first = values[0]
+    others = [v for v in values[1:] if not math.isnan(v)]  # NaN never counts anyway
+    if not others:
+        return data
+    source = data.data
+    if is_instance(source, "dask.array", "Array"):
+        import dask.array as xp
+    else:
+        xp, source = np, np.asarray(source)
+    hit = xp.isin(source, others)
+    out = data.copy(deep=False, data=xp.where(hit, data.dtype.type(first), source))
+    out.attrs = {**attrs, **{k: data.dtype.type(first) for k in _CF_STORED_VALUES if k in attrs}}
+    return out
+
+
+def _cf_values(attrs, dtype) -> list | None:
+    """The distinct missing values of CF attrs, ``_FillValue`` first, each a number that
+    samples of ``dtype`` can hold exactly; ``None`` when one is not (left alone)."""
+    found = []
+    for key in _CF_STORED_VALUES:
+        if key not in attrs:
+            continue
+        for value in np.asarray(attrs[key]).reshape(-1).tolist():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return None
+            typed = dtype.type(value) if _holds(dtype, value) else None
+            if typed is None:
+                return None
+            if not any(_same(typed, seen) for seen in found):
+                found.append(typed)
+    return [v.item() for v in found]
+
+
+def _holds(dtype, value) -> bool:
+    """Whether samples of ``dtype`` hold ``value`` exactly (NaN: a float type)."""
+    if dtype.kind == "f":
+        return math.isnan(value) or float(dtype.type(value)) == value
+    if isinstance(value, float) and not value.is_integer():
+        return False
+    info = np.iinfo(dtype)
+    return info.min <= value <= info.max
+
+
+def _same(a, b) -> bool:
+    return a == b or (a != a and b != b)  # NaN is NaN's missing value too
 
 
 def refuse_dataset(data, what: str = "an image") -> None:

@@ -46,9 +46,9 @@ class ImgStatsAccessor:
     """
 
     def __init__(self, obj):
-        from ._inputs import cf_unsigned
+        from ._inputs import cf_decoded
 
-        self._obj = cf_unsigned(obj)  # CF's netCDF-3 unsigned bytes, as xarray decodes them
+        self._obj = cf_decoded(obj)  # CF's unsigned bytes and missing values, as xarray
 
     __repr__ = _describe
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._inputs import cf_unsigned
+from ._inputs import cf_decoded
 from ._passes import _plan, _refine, _region, _summarize
 from .errors import InvalidOption
 from .summary import Summary, pooled_bands
@@ -81,7 +81,7 @@ def summarize(
     from .io._plan import check_io_options
 
     check_io_options(io_options, "summarize", _SUMMARIZE_OPTIONS)
-    data = cf_unsigned(_expand_pattern(data, io_options))  # CF's netCDF-3 unsigned bytes
+    data = cf_decoded(_expand_pattern(data, io_options))  # CF's, as xarray decodes
     if isinstance(data, (list, tuple)):  # a collection (issue 11)
         from .collection import summarize_many
 
@@ -283,7 +283,7 @@ def compute(
         parse_function(name)  # refuse a bad name before reading any pixel
     func = with_method(func, method)  # each function carries its method from here on
     func = with_scaled(func, scaled, scale, offset)  # and whether it reads physical values
-    data = cf_unsigned(_expand_pattern(data, io_options))  # CF's netCDF-3 unsigned bytes
+    data = cf_decoded(_expand_pattern(data, io_options))  # CF's, as xarray decodes
     if dim is not None:  # issue 11: along chosen dims, collections, regions
         from .dims import compute_along
 

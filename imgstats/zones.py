@@ -50,7 +50,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ._blocks import merge_refinements, refine_block
-from ._inputs import a_type, as_array, cf_unsigned, native, unknown_shape, yx_first
+from ._inputs import a_type, as_array, cf_decoded, native, unknown_shape, yx_first
 from .errors import InvalidOption
 from .grouped import (
     Groups,
@@ -208,7 +208,7 @@ def zonal(
         zones = list(zones)  # shapely 2's vectorized geometries, a Series of them: a list
     if _is_geojson_path(zones):  # read here: its crs member says what its coordinates are
         zones = _read_geojson(zones, io_options)
-    source, zones = cf_unsigned(source), cf_unsigned(zones)  # CF's netCDF-3 unsigned bytes
+    source, zones = cf_decoded(source), cf_decoded(zones)  # CF's, as xarray decodes
     values, dtype, nb, nodata, valid = _values(source, band, scheduler, io_options)
     height, width = int(values.shape[0]), int(values.shape[1])
     to_pixels = None
