@@ -17,7 +17,7 @@ from collections.abc import Callable, Hashable, Iterator
 from contextvars import ContextVar
 from typing import TypeVar
 
-__all__ = ["one_look", "looked", "reading_since"]
+__all__ = ["one_look", "looked", "looked_again", "reading_since"]
 
 T = TypeVar("T")
 
@@ -50,6 +50,17 @@ def looked(key: Hashable, look: Callable[[], T]) -> T:
     if key not in answers:
         answers[key] = look()
     return answers[key]
+
+
+def looked_again(key: Hashable, look: Callable[[], T]) -> T:
+    """``look()``, asked anew, its answer kept for ``key``'s later askers within this
+    :func:`one_look` (a question whose answer may have changed: a store's version, asked
+    again after the bytes were read)."""
+    answer = look()
+    answers = _ANSWERS.get()
+    if answers is not None:
+        answers[key] = answer
+    return answer
 
 
 def reading_since(default: int) -> int:

@@ -37,6 +37,7 @@ from ..errors import (
     StoreUnavailable,
     UnreadableImage,
 )
+from ..io._beside import looked, looked_again
 from ..io._sources import SIDECAR_SUFFIXES, is_url, read_whole_if_streaming
 
 __all__ = [
@@ -238,7 +239,16 @@ class LocalStore:
         return path
 
     def stat(self, name: str) -> Version:
-        """Return the :class:`Version` of ``name``; raises :class:`ImageNotFound` if absent."""
+        """Return the :class:`Version` of ``name``; raises :class:`ImageNotFound` if absent.
+
+        Within one request (:func:`imgstats.io._beside.one_look`) the image and its sidecars
+        are looked at once: later calls give the same version, until :meth:`unchanged`
+        looks again after the bytes were read (and keeps what it saw for the next asker).
+        """
+        return looked(("version", self._root, name), lambda: self._look(name))
+
+    def _look(self, name: str) -> Version:
+        """The :class:`Version` of ``name`` as the file system says it now."""
         path = self._prefix + check_name(name)
         try:
             st = os.lstat(path)
@@ -281,10 +291,11 @@ class LocalStore:
         from bytes read since ``version`` was taken may be cached under it."""
         if not cacheable(version):
             return False
-        try:
-            return self.stat(name).token == version
+        try:  # asked anew: the bytes may have changed while they were read
+            now = looked_again(("version", self._root, name), lambda: self._look(name))
         except ImageNotFound:
             return False
+        return now.token == version
 
     def source(self, name: str) -> str:
         """What the core reads: the file path (dask workers on this host read it too)."""
