@@ -20,7 +20,7 @@ from ..errors import (
     UnreadableImage,
 )
 from ._beside import reading_since
-from ._sources import describe, is_url, timed_out
+from ._sources import body_ended, cut_short, describe, is_url, timed_out
 
 
 class WorkFailed(Exception):
@@ -148,6 +148,20 @@ def _store_size(fh) -> int | None:
     return size if isinstance(size, int) and size >= 0 else None
 
 
+def _cut_body(fh) -> tuple[int, int] | None:
+    """``(held, size)`` when fsspec's HTTP file ``fh`` holds the start of its file from a
+    whole-file answer (a server without range requests) that ended after ``held`` of its
+    ``size`` bytes, before the bytes asked of it; else ``None``."""
+    cache, size = getattr(fh, "cache", None), _store_size(fh)
+    data, block = getattr(cache, "cache", None), getattr(cache, "blocksize", None)
+    if size is None or not isinstance(data, bytes) or not isinstance(block, int):
+        return None
+    if getattr(cache, "start", None) != 0:
+        return None
+    # its first fetch asked for a block (or the whole file) from byte 0 and got less
+    return (len(data), size) if len(data) < min(block, size) else None
+
+
 class GuardedFile:
     """A binary file whose own read errors are store errors, not decoder errors.
 
@@ -166,6 +180,9 @@ class GuardedFile:
             return getattr(self._fh, name)(*args)
         except ValueError as exc:
             if "range requests" in str(exc):  # fsspec's HTTP file, of a server without them
+                cut = _cut_body(self._fh)
+                if cut is not None:  # its whole-file answer ended early: that is what failed
+                    raise body_ended(self._source, *cut) from exc
                 raise StoreUnavailable(
                     f"the server of {describe(self._source)} does not answer HTTP range "
                     "requests, which reading a part of a file needs"
@@ -176,6 +193,9 @@ class GuardedFile:
         except TimeoutError as exc:  # fsspec's FSTimeoutError and asyncio's are TimeoutErrors
             raise timed_out(self._source, exc) from exc
         except Exception as exc:
+            size = _store_size(self._fh)
+            if size is not None and cut_short(exc):  # aiohttp's: before its Content-Length
+                raise body_ended(self._source, None, size) from exc
             raise StoreUnavailable(
                 f"reading {describe(self._source)} failed: {type(exc).__name__}: {exc}"
             ) from exc

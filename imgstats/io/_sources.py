@@ -14,6 +14,7 @@ from typing import IO
 
 from .._lazy import lazy_module
 from ..errors import (
+    ImageChanged,
     ImageNotFound,
     ImageTooLarge,
     ImgStatsError,
@@ -265,6 +266,7 @@ def read_whole_if_streaming(fh, source, limit: int | None = None):
         return fh
     limit = stream_bytes_default() if limit is None else limit
     parts, size = [], 0
+    declared = _content_length(fh)
     try:
         while size <= limit:  # a stream's read(n) gives what has arrived, up to n bytes
             part = fh.read(min(1 << 20, limit + 1 - size))
@@ -272,8 +274,14 @@ def read_whole_if_streaming(fh, source, limit: int | None = None):
                 break
             parts.append(part)
             size += len(part)
+    except Exception as exc:
+        if declared is not None and cut_short(exc):
+            raise body_ended(source, size, declared) from exc
+        raise
     finally:
         fh.close()
+    if declared is not None and size < min(declared, limit + 1):
+        raise body_ended(source, size, declared)
     data = b"".join(parts)
     if len(data) > limit:
         raise ImageTooLarge(
@@ -282,6 +290,36 @@ def read_whole_if_streaming(fh, source, limit: int | None = None):
         )
     # read-only like a file opened "rb": tifffile's zarr store refuses a writable BytesIO
     return io.BufferedReader(io.BytesIO(data))
+
+
+def body_ended(source, held: int | None, size: int) -> ImageChanged:
+    """The error of a download of ``source`` whose body ended after ``held`` (``None``:
+    some) of its ``size`` bytes (the server or a proxy cut it short, or the file shrank
+    meanwhile)."""
+    when = f"after {held} of its" if held is not None else "before the end of its"
+    return ImageChanged(
+        f"the body of {describe(source)} ended {when} {size} bytes: the server cut the "
+        "download short (or the file changed while it was read); reading it again is "
+        "reasonable"
+    )
+
+
+def _content_length(fh) -> int | None:
+    """The ``Content-Length`` of an fsspec HTTP stream's response, if it gave one."""
+    length = getattr(getattr(fh, "r", None), "content_length", None)
+    return length if isinstance(length, int) and length >= 0 else None
+
+
+def cut_short(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what it was raised from) is aiohttp's body that ended before its
+    ``Content-Length`` (``ClientPayloadError``, ``ContentLengthError``)."""
+    for _ in range(10):
+        if exc is None:
+            return False
+        if {"ClientPayloadError", "ContentLengthError"} & {c.__name__ for c in type(exc).__mro__}:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 #: The extra that installs a protocol's filesystem.
@@ -358,7 +396,7 @@ def open_source(source, storage_options: dict | None = None) -> Iterator[IO[byte
                 f"could not open {describe(source)}: {_reason(exc.__cause__ or exc)}"
             ) from exc
         raise ImageNotFound(f"no image at {describe(source)}") from exc
-    except (ImageTooLarge, UnreadableImage):
+    except ImgStatsError:  # too large, unreadable, a body cut short
         raise
     except IsADirectoryError as exc:
         raise UnreadableImage(f"{describe(source)} is a folder, not an image") from exc

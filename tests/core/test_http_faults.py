@@ -15,7 +15,7 @@ import pytest
 import rasterio
 
 import imgstats
-from imgstats.errors import StoreUnavailable
+from imgstats.errors import ImageChanged, StoreUnavailable
 
 pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 
@@ -44,6 +44,9 @@ class _Faulty(http.server.BaseHTTPRequestHandler):
             self._empty(302, Location=self.path)
             return
         asked = self.headers.get("Range")
+        if self.mode.startswith("cut") and not head:
+            self._cut()
+            return
         if asked and self.mode == "416":
             self._empty(416)
             return
@@ -61,6 +64,18 @@ class _Faulty(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if not head:
             self.wfile.write(body)
+
+    def _cut(self) -> None:
+        """A server without range requests that cuts every download at half the body:
+        ``cut`` gives no Content-Length (its end is where it closes), ``cut-length`` the
+        whole file's."""
+        self.send_response(200)
+        if self.mode == "cut-length":
+            self.send_header("Content-Length", str(len(self.body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(self.body[: len(self.body) // 2])
+        self.close_connection = True
 
     def _empty(self, status: int, **headers) -> None:
         self.send_response(status)
@@ -115,6 +130,30 @@ def test_a_redirect_loop_is_the_stores_failure(faulty, kw):
     serve, _ = faulty
     with pytest.raises(StoreUnavailable, match="redirects in a loop"):
         imgstats.compute(serve("loop"), "count", **kw)
+
+
+@pytest.mark.parametrize("mode", ["cut", "cut-length"])
+@pytest.mark.parametrize("kw", [{}, {"chunks": 64}])
+def test_a_download_cut_short_says_where_it_ended(faulty, mode, kw):
+    # a server without range requests that cut the whole download short was said "not to
+    # answer HTTP range requests" (fsspec's next read, past the bytes it had): the body
+    # ended early, which is what went wrong
+    serve, _ = faulty
+    url = serve(mode)
+    size = _declared_size(url)
+    said = f"after {size // 2} of its {size} bytes" if mode == "cut" else f"its {size} bytes"
+    with pytest.raises(ImageChanged, match=f"the body of .* ended .*{said}") as caught:
+        imgstats.compute(url, "count", **kw)
+    assert isinstance(caught.value, StoreUnavailable)
+    assert "range requests" not in str(caught.value)
+
+
+def _declared_size(url: str) -> int:
+    """The size of the file a :func:`faulty` server serves at ``url`` (its HEAD's)."""
+    import urllib.request
+
+    with urllib.request.urlopen(urllib.request.Request(url, method="HEAD")) as response:
+        return int(response.headers["Content-Length"])
 
 
 @pytest.mark.parametrize("kw", [{}, {"chunks": 64}])
