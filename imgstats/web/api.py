@@ -33,7 +33,7 @@ from .openapi import openapi_document
 from .service import check_page, is_pattern
 from .store import cacheable
 
-__all__ = ["body_refusal", "bp", "check_body"]
+__all__ = ["body_refusal", "bp", "check_body", "parse_band"]
 
 bp = Blueprint("api", __name__)
 
@@ -84,7 +84,7 @@ def stats(image: str, func: str):
     if (repeated := _repeated(image, func)) is not None:
         return repeated
     check_query(GET_PARAMETERS)
-    band = _band(request.args.get("band"))
+    band = parse_band(request.args.get("band"))
     page = check_page(request.args.get("page"))
     window = request.args.get("window")
     method = request.args.get("method")
@@ -209,7 +209,7 @@ def stats_many(image: str):
     band = json_whole(fields.get("band"))
     if isinstance(band, bool) or not isinstance(band, (str, int, type(None))):
         raise InvalidOption("'band' must be a band index, a band name, 'luma' or null")
-    band = _band(band) if isinstance(band, str) else band
+    band = parse_band(band) if isinstance(band, str) else band
     page = check_page(json_whole(fields.get("page")))
     window = fields.get("window")
     if isinstance(window, list):
@@ -635,8 +635,20 @@ def openapi():
     return conditional(response)
 
 
-def _band(value: str | None):
-    """``?band=0`` is an index, ``?band=R`` or ``?band=luma`` a name; absent is all samples."""
+def parse_band(value: str | None) -> int | str | None:
+    """The band a request's text names: ``?band=`` of ``/stats`` and of the gallery's pages.
+
+    Parameters
+    ----------
+    value : str or None
+        ``"0"`` or ``"-1"`` (ASCII digits, at most five) is a band index, any other text a
+        band name (``"R"``, ``"luma"``); absent or empty is every sample (None).
+
+    Returns
+    -------
+    int, str or None
+        What the library's ``band=`` takes; whether the image has that band is its to say.
+    """
     if value is None or value == "":
         return None
     if value.isascii() and value.lstrip("-").isdigit() and len(value) < 6:

@@ -60,7 +60,7 @@ from . import _plots
 from ._conditional import conditional
 from ._settings import check_range, number
 from ._thumbs import MEDIA_TYPE, BackgroundRenders, RenderCache, default_folder
-from .api import GET_PARAMETERS, check_once, check_query
+from .api import GET_PARAMETERS, check_once, check_query, parse_band
 from .errors import status_of
 from .service import of_one_version
 from .store import cacheable, racy
@@ -973,20 +973,24 @@ def _choices(info: dict) -> list[tuple[str | None, str]]:
 
 def _band_name(info: dict, band: str) -> str:
     """``?band=``'s band name: an index (``0``, ``-1``) names the band it is on ``/stats``."""
-    from .api import _band as parsed_band
-
     bands = info.get("bands")
     names = list(bands) if isinstance(bands, (list, tuple)) else []
-    index = parsed_band(band)
+    index = parse_band(band)
     if isinstance(index, int) and -len(names) <= index < len(names):
         return str(names[index])
     return band
 
 
+def _one_band(info: dict) -> str | None:
+    """The name of a one-band image's band, which is all its samples; None for others."""
+    bands = info.get("bands")
+    return str(bands[0]) if isinstance(bands, (list, tuple)) and len(bands) == 1 else None
+
+
 def _whole_band(info: dict, band: str) -> bool:
     """Whether band name ``band`` is the one band of a one-band image (all its samples)."""
-    bands = info.get("bands")
-    return isinstance(bands, (list, tuple)) and len(bands) == 1 and band == str(bands[0])
+    one = _one_band(info)
+    return one is not None and band == one
 
 
 def _band(image: str) -> str | None:
@@ -1008,8 +1012,7 @@ def _band(image: str) -> str | None:
     allowed = [value for value, _ in choices if value is not None]
     if band not in allowed:
         shown = _shown(band)
-        bands = info.get("bands")
-        one = bands[0] if isinstance(bands, (list, tuple)) and len(bands) == 1 else None
+        one = _one_band(info)
         offer = ", ".join(allowed) if allowed else "none"
         if one is not None:
             offer = f"one, 0 (or {one}): all its samples"
