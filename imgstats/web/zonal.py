@@ -37,7 +37,7 @@ from flask import Blueprint, Response, current_app, request
 from .._raster import RULE
 from ..errors import InvalidOption, UnknownFunction
 from ._conditional import check_preconditions
-from .api import json_object, json_whole
+from .api import json_object, json_whole, parse_band
 from .service import check_page, of_one_version
 from .store import cacheable, racy
 
@@ -61,6 +61,7 @@ def zonal_stats(image: str):
     band = json_whole(fields.get("band"))
     if isinstance(band, bool) or not isinstance(band, (str, int, type(None))):
         raise InvalidOption("'band' must be a band index, a band name or null")
+    band = parse_band(band) if isinstance(band, str) else band  # "0" is band 0, as on /stats
     page = check_page(json_whole(fields.get("page")))
     id_property = fields.get("id_property")
     if id_property is not None and not isinstance(id_property, str):

@@ -174,6 +174,17 @@ def test_the_luma_of_an_rgb_image_is_said_to_be_unsupported(client, zones):
     assert "luma are not supported" in r.json["error"]
 
 
+@pytest.mark.parametrize(("text", "band"), [("0", 0), ("-1", "B"), ("2", 2)])
+def test_a_band_index_as_text_is_the_index_as_on_stats(client, text, band):
+    # it was the band named "0": "unknown band '0': use an index below 3", a 400, where
+    # POST /stats read "0" as band 0
+    zones = layer(TRIANGLE, SQUARE)
+    r = post(client, "IMG_1.jpg", {"funcs": FUNCS, "zones": zones, "band": text})
+    assert r.status_code == 200, r.json
+    same = post(client, "IMG_1.jpg", {"funcs": FUNCS, "zones": zones, "band": band})
+    assert r.json["features"] == same.json["features"]
+
+
 def test_label_raster_of_another_shape_or_type(client, images):
     tifffile.imwrite(images / "small.tif", np.ones((3, 4), np.uint16))
     tifffile.imwrite(images / "floats.tif", np.full((3, 4), 1.5, np.float32))
