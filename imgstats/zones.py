@@ -1276,12 +1276,16 @@ class _Walk:
         return _WithValid(block, np.asarray(self.valid[b[0] : b[1], b[2] : b[3]]))
 
     def _dask(self, fn, merge, boxes, args):
-        import dask
+        from dask.base import tokenize
 
         from ._cluster import dask_compute
+        from ._tree import block_keys, task, tree_reduce
 
+        # one graph, built in time linear in the blocks (see imgstats._tree): a tree of
+        # dask.delayed calls over to_delayed() blocks took time quadratic in them
+        dsk: dict = {}
         arr = self._dask_values()
-        vblocks = arr.to_delayed(optimize_graph=True)
+        vblocks = block_keys(dsk, arr)
         if arr.ndim == 3:
             vblocks = vblocks[:, :, 0]
         okblocks = None
@@ -1294,46 +1298,56 @@ class _Walk:
                 ok = da.from_array(ok, chunks=chunks)
             else:
                 ok = ok.rechunk(chunks)
-            okblocks = ok.to_delayed(optimize_graph=True)
+            okblocks = block_keys(dsk, ok)
             if ok.ndim == 3:
                 okblocks = okblocks[:, :, 0]
         labels = self.layout.labels
+        lname = None
         if self.layout.kind == "labels" and not isinstance(labels, np.ndarray):
             labels = labels.rechunk(arr.chunks[:2])
-            lblocks = labels.to_delayed(optimize_graph=True)
+            lblocks = block_keys(dsk, labels)
+            lname = labels.name
         else:
             lblocks = None
+        name = "imgstats-zones-" + tokenize(arr.name, lname, fn, merge, args, boxes)
         nx = arr.numblocks[1]
-        parts = []
+        leaves = []
         for k, box in enumerate(boxes):
             i, j = divmod(k, nx)
+            ok = None if okblocks is None else okblocks[i, j]
+            key = (name + "-block", k)
             if lblocks is not None:
-                zone = ("labels", lblocks[i, j], self.layout.background)
+                work = task(_call_labels, fn, box, self.layout.background, self.nb, args)
+                dsk[key] = (work, vblocks[i, j], lblocks[i, j], ok)
             else:
                 zone = self._zone_part(box)
                 if not _has_zones(zone):
                     continue
-            ok = None if okblocks is None else okblocks[i, j]
-            parts.append(
-                dask.delayed(_call, pure=True)(fn, vblocks[i, j], box, zone, self.nb, args, ok)
-            )
-        if not parts:
+                dsk[key] = (
+                    task(_call, fn, box=box, zone=zone, nb=self.nb, args=args),
+                    vblocks[i, j],
+                    ok,
+                )
+            leaves.append(key)
+        if not leaves:
             return None
-        while len(parts) > 1:
-            parts = [
-                dask.delayed(merge, pure=True)(parts[i : i + 8]) for i in range(0, len(parts), 8)
-            ]
-        return dask_compute(parts[0], scheduler=self.scheduler)[0]
+        result = tree_reduce(dsk, leaves, merge, name)
+        return dask_compute(result, scheduler=self.scheduler)[0]
 
 
 def _has_zones(zone) -> bool:
     return zone is not None
 
 
-def _call(fn, block, box, zone, nb, args, ok=None):
+def _call(fn, block, ok=None, *, box, zone, nb, args):
     if ok is not None:
         block = _WithValid(block, ok)
     return fn(block, box, zone, nb, *args)
+
+
+def _call_labels(fn, box, background, nb, args, block, labels, ok=None):
+    """:func:`_call` of a block whose zones are a block of a dask label array."""
+    return _call(fn, block, ok, box=box, zone=("labels", labels, background), nb=nb, args=args)
 
 
 class _WithValid:
