@@ -1087,6 +1087,9 @@ def _dask_map_reduce(arr, work, merge, scheduler, progress: bool, mask=None):
 
     if arr.ndim == 3 and arr.numblocks[-1] > 1:
         arr = arr.rechunk({2: -1})  # the work sees whole pixels
+    local = scheduler != "distributed" and not has_distributed_client()
+    if local:  # a cluster's workers read their own chunks: none travels between them
+        arr = _coarser(arr)
     if mask is None:
         cells = arr.map_blocks(
             _in_a_cell,
@@ -1121,7 +1124,6 @@ def _dask_map_reduce(arr, work, merge, scheduler, progress: bool, mask=None):
     parts = [tree_reduce(dsk, leaves, merge, name, first=first)]
     from .._progress import active, dask_callback
 
-    local = scheduler != "distributed" and not has_distributed_client()
     if local and active():  # the question's one bar
         with dask_callback():
             return dask_compute(parts[0], scheduler=scheduler)[0]
@@ -1131,6 +1133,37 @@ def _dask_map_reduce(arr, work, merge, scheduler, progress: bool, mask=None):
         with ProgressBar(out=sys.stderr):
             return dask_compute(parts[0], scheduler=scheduler)[0]
     return dask_compute(parts[0], scheduler=scheduler)[0]
+
+
+#: Samples below which a chunk is read with its neighbours: its summary (a 65,536-bin
+#: histogram, for 16 bits and more) and its task cost far more than its samples.
+SMALL_CHUNK = 1 << 16
+#: Bytes of the chunks that small ones are gathered into.
+GATHERED_BYTES = 8 << 20
+
+
+def _coarser(arr):
+    """``arr`` with chunks of fewer than :data:`SMALL_CHUNK` samples gathered into chunks of
+    about :data:`GATHERED_BYTES`, whole chunks along every axis."""
+    if arr.npartitions < 2 or arr.size / arr.npartitions >= SMALL_CHUNK:
+        return arr
+    per_pixel = arr.dtype.itemsize * (arr.shape[2] if arr.ndim == 3 else 1)
+    target = max(1, GATHERED_BYTES // per_pixel)  # pixels per gathered chunk
+    rows = max(1, min(arr.shape[0], int(math.isqrt(target))))
+    cols = max(1, min(arr.shape[1], target // rows))
+    return arr.rechunk({0: _whole(arr.chunks[0], rows), 1: _whole(arr.chunks[1], cols)})
+
+
+def _whole(chunks, size: int) -> tuple:
+    """``chunks`` gathered into runs of about ``size`` (at least one chunk each)."""
+    out, run = [], 0
+    for c in chunks:
+        if run and run + c > size:
+            out.append(run)
+            run = 0
+        run += c
+    out.append(run)
+    return tuple(out)
 
 
 def _in_a_cell(block, work):

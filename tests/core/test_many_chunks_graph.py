@@ -68,3 +68,25 @@ def test_four_times_the_chunks_is_about_four_times_the_work(question):
     question(4)  # nor a first call's imports
     small, large = question(16), question(32)  # 256 and 1024 chunks
     assert large / small < 5, f"{large / small:.1f}x the calls for 4x the chunks"
+
+
+def test_tiny_chunks_are_summarized_together():
+    """4096 chunks of 16 samples: each made a 65,536-bin summary (512 KB) and a task; they
+    are read together now, a few summaries for the whole array."""
+    from imgstats._blocks import summarize_block
+
+    values = np.random.default_rng(0).normal(size=(256, 256)).astype(np.float32)
+    tiny = da.from_array(values, chunks=4)
+    made = [0]
+
+    def count(frame, event, arg):
+        if event == "call" and frame.f_code is summarize_block.__code__:
+            made[0] += 1
+
+    sys.setprofile(count)
+    try:
+        got = imgstats.compute(tiny, FUNCS, scheduler="sync")
+    finally:
+        sys.setprofile(None)
+    check_all(got, values, FUNCS)
+    assert made[0] <= 4, f"{made[0]} summaries of {tiny.npartitions} chunks"
