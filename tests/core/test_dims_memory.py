@@ -9,6 +9,8 @@ to 3.3x this test's stacks before). No time is asserted.
 
 from __future__ import annotations
 
+import gc
+
 import dask.array as da
 import numpy as np
 import pytest
@@ -36,11 +38,14 @@ def _stack(dtype, seed=0):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int16, np.int32])
 def test_a_stack_chunked_by_plane_is_held_once(dtype):
     src, arr = _stack(dtype)
+    gc.collect()  # an earlier test's garbage is no part of this peak
     funcs = ["median", "min", "p90"]
     got, peak = _peak(
         lambda: imgstats.compute(arr, funcs, dim="time").compute(scheduler="sync").values
     )
-    assert peak < 1.5 * src.nbytes, f"peak {peak / src.nbytes:.2f}x the stack"
+    # 1.2x to 1.3x alone; other tests' leftovers (threads of a closed cluster) may add a
+    # little, and the old code's 2.3x to 3.3x stays well above
+    assert peak < 1.8 * src.nbytes, f"peak {peak / src.nbytes:.2f}x the stack"
     np.testing.assert_array_equal(got[..., 0], np.nanmedian(src, axis=0))
     np.testing.assert_array_equal(got[..., 1], np.nanmin(src, axis=0))
     np.testing.assert_array_equal(got[..., 2], np.nanpercentile(src, 90, axis=0))
