@@ -8,7 +8,7 @@ summary it returns cannot make :meth:`Summary.compute` fail in ways a real one w
 A forged but consistent summary still gives wrong numbers: signing the bytes is the
 caller's job (the web cache does it with ``IMGSTATS_CACHE_KEY``).
 
-Layout (format version 3; versions 1 and 2 are still read)::
+Layout (format version 4; versions 1 to 3 are still read)::
 
     b"IMGSTSUM"  magic, 8 bytes
     uint16       format version (little-endian)
@@ -29,7 +29,10 @@ Version 3 adds two kinds of refinement that are no bin of keys (shift
 :data:`~imgstats.summary.SQUARES` or :data:`~imgstats.summary.VALUES`, prefix 0): the exact
 sum of the squares of a selection's samples (``"squares"``, a rational in the header), and
 the count of each of its distinct values (``"values"``, keys then counts, or ``"too_many"``);
-and each band's scale and offset (``"scales"``, float hex strings, or null).
+and each band's scale and offset (``"scales"``, float hex strings, or null). Version 4 adds
+what decided which samples were counted (``"valid"``: ``{"mask", "nodata", "source"}`` or
+null); a summary of an earlier version reads as ``valid = None`` (unknown), never as a
+claim it did not make.
 """
 
 from __future__ import annotations
@@ -52,9 +55,9 @@ __all__ = [
 ]
 
 MAGIC = b"IMGSTSUM"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 #: The versions :func:`unpack` reads: the current one and its predecessors.
-READ_VERSIONS = (1, 2, 3)
+READ_VERSIONS = (1, 2, 3, 4)
 _PREAMBLE = struct.Struct("<8sHI")
 #: Types an array of the format may have (histogram counts, collected keys, sparse indices).
 _ARRAY_DTYPES = {"<i8": np.dtype("<i8"), "<u8": np.dtype("<u8"), "<u4": np.dtype("<u4")}

@@ -104,11 +104,18 @@ class _RowCounter:
 
 def _summarize(plan, luma: bool, scheduler, progress: bool, candidates=()) -> Summary:
     """The summarizing pass; ``luma``: also count the luma (8-bit RGB(A) only);
-    ``candidates``: bins to refine in the same pass (see :func:`_candidates`)."""
+    ``candidates``: bins to refine in the same pass (see :func:`_candidates`). The summary
+    says which samples it counted (``valid``, from the plan)."""
+    summary = _summarize_plan(plan, luma, scheduler, progress, candidates)
+    return replace(summary, valid=plan.valid_samples())
+
+
+def _summarize_plan(plan, luma: bool, scheduler, progress: bool, candidates=()) -> Summary:
+    """The summary of :func:`_summarize`, without its ``valid``."""
     if plan.kind == "pillow" and plan.transform is None:
         return _pillow_summary(plan, luma)
     if plan.scales is not None and len(plan.scales) == len(plan.band_names):
-        summary = _summarize(replace(plan, scales=None), luma, scheduler, progress, candidates)
+        summary = _summarize_plan(replace(plan, scales=None), luma, scheduler, progress, candidates)
         return replace(summary, scales=plan.scales)  # for the physical readings
     work = partial(
         summarize_block,

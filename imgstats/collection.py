@@ -234,7 +234,7 @@ class PromotedPart:
                     masked=stats.masked,
                 )
             )
-        self.summary = Summary(tuple(bands), part.band_names, None, part.shape)
+        self.summary = Summary(tuple(bands), part.band_names, None, part.shape, valid=part.valid)
 
     @property
     def dtype(self) -> np.dtype:
@@ -499,13 +499,13 @@ def merge_summaries(summaries, labels=None) -> Summary:
     parts = parts if same_bands else [_collapse(s) for s in parts]
     out = parts[0]
     for p in parts[1:]:
-        out = out.merge(p)
-    return Summary(out.bands, out.band_names, out.luma, ())
+        out = out.merge(p)  # valid kept when every image counted by the same rule
+    return Summary(out.bands, out.band_names, out.luma, (), valid=out.valid)
 
 
 def _collapse(summary: Summary) -> Summary:
     """One band, ``"all"``, holding every sample of every band (and the luma, if any)."""
-    return Summary((summary.stats(None),), ("all",), summary.luma, ())
+    return Summary((summary.stats(None),), ("all",), summary.luma, (), valid=summary.valid)
 
 
 def _own_selection(part: Summary, merged: Summary, band) -> str:

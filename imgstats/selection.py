@@ -89,6 +89,9 @@ def select(data, window=None, mask=None, polygon=None, **io_options):
         attrs.pop("nodata", None)
     else:
         attrs["nodata"] = nodata
+    attrs["valid_source"] = plan.valid_source  # the file's nodata, or the caller's
+    if plan.valid_source == "raw":
+        attrs["raw"] = True  # the region's plan counts every sample too (no alpha applied)
     height, width = int(arr.shape[0]), int(arr.shape[1])
     box, local = region_of(height, width, window, mask, polygon, lazy=True)
     x0, y0, x1, y1 = box

@@ -23,6 +23,7 @@ from fractions import Fraction
 import numpy as np
 
 from . import _codec
+from ._valid_samples import ValidSamples
 from .errors import InvalidOption, NoValidSamples
 from .functions import (
     QUANTILE_METHODS,
@@ -703,6 +704,12 @@ class Summary:
         Each band's scale and offset from the file's GDAL metadata (``None``: none), for
         the readings of physical values (``scaled=True``); the statistics stay of the stored
         values.
+    valid : ValidSamples or None
+        What decided which samples were counted (``valid.mask``: ``"nodata"``, ``"alpha"``,
+        ``"internal"``, ``"sidecar"`` or ``None``; ``valid.nodata``; ``valid.source``:
+        ``"file"``, ``"option"`` or ``"raw"``; ``valid.as_dict()`` for JSON). ``None`` when
+        that is not one rule: a merge of summaries that counted by different rules, a
+        numpy masked array's summary, or one read from bytes of format version 3 or before.
     """
 
     bands: tuple[BandStats, ...]
@@ -711,6 +718,7 @@ class Summary:
     shape: tuple[int, ...] = ()
     refined: dict = field(default_factory=dict, compare=False)
     scales: tuple[tuple[float, float], ...] | None = None
+    valid: ValidSamples | None = field(default=None, compare=False)
 
     # -- building ----------------------------------------------------------------------------
     def __add__(self, other: Summary) -> Summary:
@@ -723,7 +731,8 @@ class Summary:
         in the summary of every chunk: it is kept when both sides carry the same one, and is
         ``()`` (unknown) otherwise, as two separately summarized arrays (two halves, two
         images) do not say how they fit together. Band names are ``self``'s. A refinement
-        is kept when both sides hold it (then it covers both sets of samples).
+        is kept when both sides hold it (then it covers both sets of samples); so is
+        ``valid`` when both sides counted by the same rule (``None`` otherwise).
         """
         if len(self.bands) != len(other.bands):
             raise InvalidOption("cannot merge summaries with different numbers of bands")
@@ -737,6 +746,7 @@ class Summary:
             self.shape if self.shape == other.shape else (),
             _merge_refined(self.refined, other.refined),
             self.scales if self.scales == other.scales else None,
+            self.valid if self.valid == other.valid else None,
         )
 
     # -- selections --------------------------------------------------------------------------
@@ -1299,6 +1309,7 @@ def _flatten(summary: Summary, out: _codec.Writer) -> dict:
         "scales": None
         if summary.scales is None
         else [[float(v).hex() for v in pair] for pair in summary.scales],
+        "valid": None if summary.valid is None else summary.valid.as_dict(),
     }
 
 
@@ -1377,9 +1388,20 @@ def _build(header: dict, arrays: _codec.Reader, version: int = _codec.FORMAT_VER
             data = arrays.array(ref, "<i8", length=1 << 16)
         refined[(sel, shift, prefix)] = (kind, data)
     scales = _scales(header.get("scales"), len(stats)) if version >= 3 else None
-    summary = Summary(stats, tuple(names), luma, tuple(shape), refined, scales)
+    valid = _valid(header.get("valid")) if version >= 4 else None  # unknown before 4
+    summary = Summary(stats, tuple(names), luma, tuple(shape), refined, scales, valid)
     _check_refinements(summary)
     return summary
+
+
+def _valid(value) -> ValidSamples | None:
+    """The :class:`ValidSamples` of a version-4 header, or ``None``."""
+    if value is None:
+        return None
+    try:
+        return ValidSamples.from_dict(value)
+    except ValueError:
+        raise _codec.CorruptSummary("bad valid") from None
 
 
 def _scales(value, nbands: int):

@@ -209,7 +209,7 @@ def zonal(
     if _is_geojson_path(zones):  # read here: its crs member says what its coordinates are
         zones = _read_geojson(zones, io_options)
     source, zones = cf_decoded(source), cf_decoded(zones)  # CF's, as xarray decodes
-    values, dtype, nb, nodata, valid = _values(source, band, scheduler, io_options)
+    values, dtype, nb, nodata, valid, claim = _values(source, band, scheduler, io_options)
     height, width = int(values.shape[0]), int(values.shape[1])
     to_pixels = None
     declared = declared_crs(zones)
@@ -235,7 +235,7 @@ def zonal(
     if found is not None:
         zone_ids, counts, cols = found
         _check_label_zones(zone_ids.size, limit)
-        return _frame(layout, zone_ids, counts, cols, names, dtype)
+        return _frame(layout, zone_ids, counts, cols, names, dtype, claim)
     groups = walk.map_reduce(_group_block, merge_groups, nodata)
     if groups is None:
         groups = Groups.empty(dtype)
@@ -246,7 +246,7 @@ def zonal(
         return walk.map_reduce(_refine_block, _merge_found, wanted, dtype, nodata)
 
     counts, cols = read_groups(groups, names, refine, in_place=True)
-    return _frame(layout, groups.zones, counts, cols, names, dtype)
+    return _frame(layout, groups.zones, counts, cols, names, dtype, claim)
 
 
 #: The kinds of function a zone answers (the grouped core reads these from sorted keys).
@@ -264,10 +264,11 @@ def _max_zones(max_zones) -> int:
 
 # -- the image ---------------------------------------------------------------------------------
 def _values(source, band, scheduler, io_options):
-    """``(samples, dtype, bands, nodata, valid)``: the image's samples as a numpy or dask
-    array ``(y, x[, band])``, the band selected, the value that is no sample (``None``:
-    none), and the pixels that count by the dataset's mask or alpha (a ``(y, x)`` bool numpy
-    or dask array; ``(y, x, band)`` samples for a masked array; ``None``: all).
+    """``(samples, dtype, bands, nodata, valid, claim)``: the image's samples as a numpy or
+    dask array ``(y, x[, band])``, the band selected, the value that is no sample (``None``:
+    none), the pixels that count by the dataset's mask or alpha (a ``(y, x)`` bool numpy
+    or dask array; ``(y, x, band)`` samples for a masked array; ``None``: all), and what
+    decided that (:meth:`~imgstats.io.ReadPlan.valid_samples`).
 
     The zones honour what :func:`compute` honours, in GDAL's order: a dataset mask (an
     internal mask page or a ``.msk`` sidecar), else the nodata value (the file's, or
@@ -308,7 +309,7 @@ def _values(source, band, scheduler, io_options):
     nb = arr.shape[2] if arr.ndim == 3 else 1
     if kept is not None:  # per sample: (y, x[, band]), the pixels' validity in each band
         valid = kept if valid is None else kept & (valid[..., None] if kept.ndim == 3 else valid)
-    return arr, np.dtype(plan.dtype), nb, nodata, valid
+    return arr, np.dtype(plan.dtype), nb, nodata, valid, plan.valid_samples()
 
 
 def _unmasked(arr):
@@ -1524,7 +1525,10 @@ def with_sample_types(frame):
     return out
 
 
-def _frame(layout: _Layout, zones, counts, cols, names, dtype):
+def _frame(layout: _Layout, zones, counts, cols, names, dtype, claim=None):
+    """The zones' frame; its attrs say the samples' ``dtype`` and, as
+    :meth:`~imgstats._valid_samples.ValidSamples.as_dict`, what decided which counted
+    (``valid``: ``None`` when that is no one rule, a masked array's)."""
     import pandas as pd
 
     if layout.kind == "polygons":
@@ -1561,4 +1565,5 @@ def _frame(layout: _Layout, zones, counts, cols, names, dtype):
     frame["count"] = counts.astype(np.int64)
     out = pd.DataFrame(frame, index=index)
     out.attrs["dtype"] = np.dtype(dtype).name  # the samples' type, which a NaN column hides
+    out.attrs["valid"] = None if claim is None else claim.as_dict()
     return out

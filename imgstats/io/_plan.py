@@ -107,6 +107,9 @@ class ReadPlan:
     #: A Pillow plan's ``follow`` of :func:`open_plan` when it read every row as the image
     #: decoded (see :func:`imgstats.io._pillow_memory.load_single_block`), else ``None``.
     counted: Any = field(default=None, compare=False, kw_only=True)
+    #: Whose rule ``valid`` is: the file's own (``"file"``; an array's attrs too), the
+    #: caller's ``nodata=`` (``"option"``), or none (``"raw"``: every sample but NaN).
+    valid_source: str = field(default="file", compare=False, kw_only=True)
 
     @property
     def has_luma(self) -> bool:
@@ -125,6 +128,28 @@ class ReadPlan:
 
         valid = self.valid or Validity(self.dtype, len(self.band_names))
         return valid.facts()
+
+    def valid_samples(self):
+        """What decides which samples count, as a summary reports it
+        (:class:`~imgstats._valid_samples.ValidSamples`): a dataset mask, else the nodata
+        value, else the alpha band (GDAL's order), else nothing; ``None`` for a masked
+        array's pixels, whose mask is none of those."""
+        from .._valid_samples import ValidSamples
+
+        if self.valid_source == "raw":
+            return ValidSamples(None, None, "raw")
+        if _is_masked_array(self.pixels):
+            return None
+        valid = self.valid
+        if valid is None:
+            return ValidSamples(None, None, self.valid_source)
+        if valid.mask is not None:
+            return ValidSamples(valid.mask, None, self.valid_source)
+        if valid.nodata is not None:
+            return ValidSamples("nodata", valid.nodata, self.valid_source)
+        if valid.alpha is not None:
+            return ValidSamples("alpha", None, self.valid_source)
+        return ValidSamples(None, None, self.valid_source)
 
     def array(self):
         """The whole image as a numpy or dask array ``(y, x[, band])`` (transform applied;
@@ -600,11 +625,13 @@ def with_validity(
     # a stream's tiles are decoded anew for each work: NaN can be written into them in place
     base = Validity(plan.dtype, nbands, fresh=plan.kind == "stream")
     if raw:
-        return replace(plan, valid=None)
+        return replace(plan, valid=None, valid_source="raw")
     if nodata is not None:
         valid = replace(base, nodata=check_nodata(nodata, plan.dtype))
-        return _as_counted(replace(plan, valid=valid))
+        return _as_counted(replace(plan, valid=valid, valid_source="option"))
     attrs = attrs or {}
+    # a region's array keeps whose rule its nodata is (see imgstats.selection.select)
+    plan = replace(plan, valid_source="option" if attrs.get("valid_source") == "option" else "file")
     passed_on = False  # open_image's array, passed on without its path
     if plan.kind == "stream":
         facts, source = plan.pixels.facts, plan.pixels.path
@@ -795,6 +822,13 @@ def _with_dataset_mask(plan, base, facts, source, storage_options) -> ReadPlan |
         return None
     # beside the pixels, cut beside every block: never appended to them (a copy of the image)
     return replace(plan, mask=mask, valid=valid)
+
+
+def _is_masked_array(pixels) -> bool:
+    """Whether ``pixels`` are a numpy masked array, or a dask array of them."""
+    if isinstance(pixels, np.ma.MaskedArray):
+        return True
+    return isinstance(getattr(pixels, "_meta", None), np.ma.MaskedArray)
 
 
 def _as_counted(plan: ReadPlan) -> ReadPlan:

@@ -553,6 +553,7 @@ def _common(answer, band) -> dict:
     if answer.page is not None:
         body["page"] = answer.page
     body.update(answer.region)
+    body["valid"] = answer.valid  # what decided which samples count (null: no one rule)
     if answer.images:
         body["pattern"] = answer.name
         body["image_count"] = len(answer.images)

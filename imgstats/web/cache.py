@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._codec import CorruptSummary
+from .._codec import FORMAT_VERSION, CorruptSummary
 from .._version import fingerprint
 from ..summary import Summary, summary_arrays
 from ._limits import check_request
@@ -416,7 +416,8 @@ class RedisLayer:
         any change of the code, never reads the summaries of the code before, nor they its own.
         """
         name_key = self._name_key or self._salt()  # a CACHE_KEY, else the salt
-        named = f"{fingerprint()}\0{key!r}".encode()
+        # the summary's format too: an entry of another format is never even looked at
+        named = f"{fingerprint()}\0{FORMAT_VERSION}\0{key!r}".encode()
         digest = hmac.new(name_key, named, hashlib.sha256).hexdigest()
         return f"{self.prefix}summary:{digest}"
 
@@ -509,8 +510,14 @@ class RedisLayer:
         return head + mac + ident + body
 
     def _decode(self, name: str, blob: bytes) -> Summary:
+        """The summary of an entry; one that does not say which samples it counted (of
+        format version 3 or before) is no entry: summarized again, never answered with a
+        ``valid`` of null, which would read as "nothing was left out"."""
         limit = self.max_nbytes if self.max_nbytes is not None else 1 << 34
-        return Summary.from_bytes(self._unwrap(name, blob), max_nbytes=limit)
+        summary = Summary.from_bytes(self._unwrap(name, blob), max_nbytes=limit)
+        if summary.valid is None:
+            raise CorruptSummary("a summary that does not say which samples it counted")
+        return summary
 
     def _unwrap(self, name: str, blob: bytes) -> bytes:
         """The raw bytes of an envelope checked against its key (and signature)."""

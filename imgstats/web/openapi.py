@@ -155,10 +155,32 @@ def _zonal_operation() -> dict:
 
 #: A zone's value of one function: null for a zone without a valid sample (or infinite).
 _ZONE_VALUE = {"type": ["number", "null"]}
+#: ``valid``: what decided which samples an answer counted (inline: answers' schemas are
+#: also checked on their own, where a ``$ref`` has no document to point into).
+_VALID = {
+    "type": ["object", "null"],
+    "description": "What decided which samples count, for the page answered: "
+    "mask (the words of /api/images/{image}: internal, sidecar, nodata, "
+    "alpha, or null: NaN alone), nodata (the value left out, null when none "
+    "was) and source (file: the image's own; option: the nodata asked for; "
+    "raw: every sample but NaN). Null for a pattern whose images count by "
+    "different rules.",
+    "required": ["mask", "nodata", "source"],
+    "properties": {
+        "mask": {
+            "type": ["string", "null"],
+            "enum": ["internal", "sidecar", "nodata", "alpha", None],
+        },
+        "nodata": {"type": ["number", "string", "null"]},
+        "source": {"type": "string", "enum": ["file", "option", "raw"]},
+    },
+}
+
 _ZONAL_FACTS = {
     "image": {"type": "string"},
     "version": {"type": "string"},
     "funcs": {"type": "array", "items": {"type": "string"}},
+    "valid": _VALID,
 }
 
 
@@ -447,6 +469,7 @@ def openapi_document(version: str) -> dict:
         "scaled": {"type": "boolean", "description": "Physical values, when asked for."},
         "scale": {"type": "number", "description": "The scale asked for, if any."},
         "offset": {"type": "number", "description": "The offset asked for, if any."},
+        "valid": _VALID,
         "pattern": {"type": "string", "description": "The collection pattern, if any."},
         "image_count": {"type": "integer", "description": "Images the pattern matched."},
         "images": {

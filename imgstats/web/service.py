@@ -579,6 +579,7 @@ class ImageService:
                 values,
                 counts,
                 empty=empty,
+                valid=valid_of(summary),
             )
             return region.answer(answer, summary)
 
@@ -1259,6 +1260,12 @@ class ImageService:
                 self._dask_client = None
 
 
+def valid_of(summary: Summary) -> dict | None:
+    """What decided which samples ``summary`` counted, as an answer's ``valid`` shows it:
+    ``{"mask", "nodata", "source"}``, or ``None`` when that is no one rule."""
+    return None if summary.valid is None else summary.valid.as_dict()
+
+
 def needs_refinement(summary: Summary, funcs, bands) -> bool:
     """True when a 32/64-bit percentile of ``funcs`` needs another pixel pass for a band.
 
@@ -1661,6 +1668,10 @@ class Answer:
     images : tuple of (str, str)
         For a collection: the matched images' ``(name, version)``; ``name`` is then the
         pattern and ``version`` a digest of theirs. Else ().
+    valid : dict or None
+        What decided which samples counted (``Summary.valid.as_dict()``: ``mask``,
+        ``nodata``, ``source``); ``None`` for a collection whose images counted by different
+        rules.
     """
 
     name: str
@@ -1677,6 +1688,7 @@ class Answer:
     empty: dict = field(default_factory=dict)
     region: dict = field(default_factory=dict)
     images: tuple = ()
+    valid: dict | None = None
 
     @classmethod
     def of(
@@ -1714,6 +1726,7 @@ class Answer:
             counts,
             hists,
             empty,
+            valid=valid_of(summary),
         )
 
     def value(self, func: str, selection=None):

@@ -127,7 +127,8 @@ def _zonal_now(service, image, page, band, funcs, digest, zones, layer, labels):
     version = service.version(image)
     if labels is not None:
         digest = (*digest[:2], service.version(labels), *digest[3:])
-    key = ("zonal", service.store.url, image, version, page, band, tuple(funcs), digest)
+    # "valid": bodies that say which samples count (never one of a version before)
+    key = ("zonal", "valid", service.store.url, image, version, page, band, tuple(funcs), digest)
     cached = service.answers.peek(key)
     if cached is None and service.redis is not None:
         cached = service.redis.get_bytes(key)  # another worker's answer: no pixel read
@@ -203,6 +204,7 @@ def _answer(frame, zones, labels, funcs, image, version) -> bytes:
             "version": version,
             "labels": labels,
             "funcs": funcs,
+            "valid": frame.attrs.get("valid"),
             "rows": rows,
         }
         return _dumps(body)
@@ -215,7 +217,12 @@ def _answer(frame, zones, labels, funcs, image, version) -> bytes:
         features.append({**feature, "properties": props})
     out = {k: v for k, v in zones.items() if k != "features"}
     out["features"] = features
-    out["imgstats"] = {"image": image, "version": version, "funcs": funcs}
+    out["imgstats"] = {
+        "image": image,
+        "version": version,
+        "funcs": funcs,
+        "valid": frame.attrs.get("valid"),  # which samples of the image count
+    }
     return _dumps(out)
 
 

@@ -218,5 +218,5 @@ def test_bytes_that_are_no_summary_raise_a_domain_error(data):
 
 def test_an_unknown_format_version_is_refused():
     blob = dumps(imgstats.summarize(np.arange(4, dtype=np.uint8)))
-    with pytest.raises(CorruptSummary, match="format 4"):  # 3 is read since this round
-        loads(blob[:8] + struct.pack("<H", 4) + blob[10:])
+    with pytest.raises(CorruptSummary, match="format 5"):  # 4 (valid) is read since it came
+        loads(blob[:8] + struct.pack("<H", 5) + blob[10:])
