@@ -124,7 +124,8 @@ def request_complete(
     ``max_body`` bytes (framing included) unended: its framing may hide how little data it
     holds ('1\\r\\na\\r\\n' is 6 bytes for 1), so the app would wait for the rest in a thread;
     None too for a chunked body of more than :data:`MAX_CHUNKS` chunks, or of a chunk that
-    declares more than ``max_body`` bytes. ``scanned`` carries a
+    declares more than ``max_body`` bytes; :class:`BareLineFeed` for a chunked framing line
+    that ends with a bare LF. ``scanned`` carries a
     chunked body's scan from one call to the next (see :func:`_chunked_complete`).
     """
     end = buf.find(b"\r\n\r\n")
@@ -196,6 +197,27 @@ def _declared_length(req) -> int:
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]+")
 
 
+class BareLineFeed(ValueError):
+    """A chunked body's framing line (a chunk size, a trailer field) ends with a bare LF:
+    gunicorn waits for its CRLF, in a thread, so the worker answers 400 itself."""
+
+
+def _line_end(buf, pos: int) -> int:
+    """Where the CRLF ending the framing line at ``pos`` starts (-1: not arrived yet).
+
+    Raises
+    ------
+    BareLineFeed
+        When an LF without its CR comes first.
+    """
+    end = buf.find(b"\n", pos)  # one search: the event loop walks every chunk's framing
+    if end < 0:
+        return -1
+    if end == pos or buf[end - 1] != 13:
+        raise BareLineFeed("a line of the chunked framing ends with a bare LF, not CRLF")
+    return end - 1
+
+
 def _chunked_complete(
     buf, pos: int, scanned: list | None = None, max_size: float = math.inf
 ) -> bool | None:
@@ -212,7 +234,7 @@ def _chunked_complete(
         pos = max(pos, scanned[0])
         chunks = scanned[1]
     while True:
-        line_end = buf.find(b"\r\n", pos)
+        line_end = _line_end(buf, pos)
         if line_end < 0:
             return False
         token = bytes(buf[pos:line_end]).split(b";", 1)[0].strip(b" \t")
@@ -229,6 +251,8 @@ def _chunked_complete(
         if line_end + 2 + size + 2 > len(buf):
             return False
         pos = line_end + 2 + size + 2
+        if buf[pos - 2] != 13 or buf[pos - 1] != 10:
+            return True  # data longer than its size: gunicorn answers it, all of it here
         chunks += 1
         if scanned is not None:
             scanned[0] = pos
@@ -236,7 +260,7 @@ def _chunked_complete(
         if chunks > MAX_CHUNKS:
             return None
     while True:  # trailer fields, then an empty line
-        line_end = buf.find(b"\r\n", pos)
+        line_end = _line_end(buf, pos)
         if line_end < 0:
             return False
         if line_end == pos:
@@ -680,7 +704,12 @@ class BufferingWorker(ThreadWorker):
         """Hand ``conn``'s request to a thread once it is whole (431 when its head is too
         large); until then it stays with the event loop."""
         buf = state[0]
-        complete = request_complete(buf, self.max_body, state[3])
+        try:
+            complete = request_complete(buf, self.max_body, state[3])
+        except BareLineFeed as exc:  # a 408 after BODY_TIMEOUT, or a thread held, otherwise
+            self._stop_reading(conn)
+            self._refuse(conn, b"400 Bad Request", f"the chunked body is malformed: {exc}")
+            return
         if complete is None:
             self._stop_reading(conn)
             if state[3][1] > MAX_CHUNKS:

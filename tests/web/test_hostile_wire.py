@@ -276,6 +276,15 @@ def test_a_chunk_size_of_many_digits_holds_no_thread(server, size):
             assert status == (413 if size.startswith(b"f") else 408), answer
 
 
+def test_a_bare_line_feed_in_the_chunked_framing_is_a_400_at_once(server):
+    # the event loop waited for a CRLF that never came, and answered 408 after the body
+    # timeout (4 s here, 30 by default); gunicorn would have waited in a thread
+    with socket.create_connection(("127.0.0.1", server.port), timeout=3) as s:
+        s.sendall(POST + b"1\nx\n0\n\n")
+        status, headers, body = _read_answer(s)
+    assert status == 400 and "bare LF" in json.loads(body)["error"]
+
+
 def test_bodies_of_many_tiny_chunks_are_refused_and_health_answers(server):
     """40 clients each send a whole body of 20,000 one-byte chunks. The event loop walks each
     chunk's framing in Python: 40 such bodies of a megabyte held it for seconds, and /health

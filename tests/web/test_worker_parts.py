@@ -11,7 +11,13 @@ import pytest
 
 from imgstats.errors import Busy
 from imgstats.web import _limits
-from imgstats.web._worker import MAX_CHUNKS, MAX_HEAD, _Output, request_complete
+from imgstats.web._worker import (
+    MAX_CHUNKS,
+    MAX_HEAD,
+    BareLineFeed,
+    _Output,
+    request_complete,
+)
 
 CHUNKED = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
 
@@ -41,6 +47,7 @@ CHUNKED = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
         (CHUNKED + b"f" * 18 + b"\r\n", None),
         (CHUNKED + b"100001\r\n", None),
         (CHUNKED + b"0" * 20 + b"10\r\nabc", False),  # 16, leading zeros: the data is to come
+        (CHUNKED + b"1\r\nab\r\n0\r\n\r\n", True),  # data past its size: gunicorn says 400
         # bare LFs end the head for the client: gunicorn says 400, not a 408 after 10 s
         (b"GET / HTTP/1.1\nHost: x\n\n", True),
         (b"GET / HTTP/1.1\r\nHost: x\r\n\n", True),
@@ -49,6 +56,16 @@ CHUNKED = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
 )
 def test_request_complete(data, expected):
     assert request_complete(data, 1 << 20) is expected
+
+
+@pytest.mark.parametrize(
+    "body", [b"1\na\n0\n\n", b"1\r\na\r\n0\n\n", b"1\r\na\r\n0\r\nX: 1\n", b"1;x\n"]
+)
+def test_a_bare_line_feed_in_the_chunked_framing_is_refused(body):
+    # gunicorn waits for the CRLF in a thread; the worker waited too, and answered 408 after
+    # the body timeout: it refuses it now (400)
+    with pytest.raises(BareLineFeed):
+        request_complete(CHUNKED + body, 1 << 20)
 
 
 def test_a_chunked_body_read_in_pieces_is_scanned_once():
