@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import struct
 import warnings
+from functools import partial
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -206,18 +207,29 @@ def _jp2_wide_bands(img: Image.Image) -> tuple[str, ...] | None:
 
 
 def _jp2_layout(img: Image.Image) -> tuple[tuple[str, ...], str] | None:
-    """``(band names, numpy type)`` of a JPEG 2000 of 1 to 4 full-resolution components of
-    9 to 16 unsigned bits, or of signed ones (GDAL's Int8 and Int16), else ``None``. Pillow
-    reads one unsigned component scaled to 16 bits (a 12-bit sample of 7 as 112), several
-    cut to 8 bits, and signed ones as unsigned (an Int16 -2000 as 30768); GDAL and
-    imagecodecs give the samples stored."""
-    pos = img.fp.tell()
-    try:
-        img.fp.seek(0)
-        head = img.fp.read(_JP2_HEAD)
-    finally:
-        img.fp.seek(pos)
-    return _jp2_deep_layout(head)
+    """``(band names, numpy type)`` of a JPEG 2000 that imgstats decodes with imagecodecs,
+    else ``None``: 1 to 4 full-resolution components of 9 to 16 unsigned bits, or of signed
+    ones (GDAL's Int8 and Int16), or 3 components under a greyscale colour box (GDAL writes
+    one for three bands of no RGB meaning). Pillow reads one unsigned component scaled to 16
+    bits (a 12-bit sample of 7 as 112), several cut to 8 bits, signed ones as unsigned (an
+    Int16 -2000 as 30768), and fails on the greyscale three; GDAL and imagecodecs give the
+    samples stored."""
+    return _jp2_deep_layout(_jp2_head(img))
+
+
+def _jp2_head(img: Image.Image) -> bytes:
+    """The first bytes of a JPEG 2000 file, from its open file (Pillow's position kept), else
+    from the local file an image whose file Pillow closed was opened from (``b""`` when
+    neither can be read)."""
+    fp = getattr(img, "fp", None)
+    if fp is not None and not _closed(fp):
+        pos = fp.tell()
+        try:
+            fp.seek(0)
+            return fp.read(_JP2_HEAD)
+        finally:
+            fp.seek(pos)
+    return _head(img, _JP2_HEAD)
 
 
 def _jp2_deep_layout(head: bytes) -> tuple[tuple[str, ...], str] | None:
@@ -234,9 +246,75 @@ def _jp2_deep_layout(head: bytes) -> tuple[tuple[str, ...], str] | None:
     whole = all(parts[3 * c + 1] == parts[3 * c + 2] == 1 for c in range(count))
     if not whole or len(signed) != 1 or bits > 16:
         return None
+    colour, alpha = _jp2_boxes(head[:at])
+    names = jp2_band_names(_JP2_BANDS[count], alpha)
     if signed == {True}:
-        return _JP2_BANDS[count], "int8" if bits <= 8 else "int16"
-    return (_JP2_BANDS[count], "uint16") if bits > 8 else None
+        return names, "int8" if bits <= 8 else "int16"
+    if bits > 8:
+        return names, "uint16"
+    return (names, "uint8") if count == 3 and colour == _JP2_GREY else None
+
+
+#: The JP2 colour box's enumerated colour space of greyscale (ISO 15444-1, I.5.3.3).
+_JP2_GREY = 17
+
+
+def _jp2_boxes(head: bytes) -> tuple[int | None, int | None]:
+    """``(colour space, alpha)`` of a JP2 file's header box, from its first bytes ``head``:
+    the enumerated colour space of its colour box (16 sRGB, 17 greyscale...) and the
+    component its channel definition box (cdef) calls opacity (type 1; GDAL takes no other
+    type for alpha), each ``None`` without (a bare codestream has neither)."""
+    colour = alpha = count = None
+    header = next((body for kind, body in _boxes(head) if kind == b"jp2h"), b"")
+    for kind, body in _boxes(header):
+        if kind == b"ihdr" and len(body) >= 10:
+            (count,) = struct.unpack_from(">H", body, 8)
+        elif kind == b"colr" and len(body) >= 7 and body[0] == 1:
+            (colour,) = struct.unpack_from(">I", body, 3)
+        elif kind == b"cdef" and len(body) >= 2:
+            (entries,) = struct.unpack_from(">H", body)
+            if entries == count and len(body) == 2 + 6 * entries:  # else GDAL ignores it
+                for i in range(entries):
+                    channel, typ, _ = struct.unpack_from(">HHH", body, 2 + 6 * i)
+                    alpha = channel if typ == 1 else alpha
+    return colour, alpha
+
+
+def _boxes(within: bytes):
+    """``(type, body)`` of each box laid end to end in ``within`` (a body cut short where
+    ``within`` ends); stops at the codestream box or a malformed length."""
+    at = 0
+    while at + 8 <= len(within):
+        size, kind = struct.unpack_from(">I4s", within, at)
+        head = 8
+        if size == 1 and at + 16 <= len(within):
+            (size,) = struct.unpack_from(">Q", within, at + 8)
+            head = 16
+        elif size == 0:
+            size = len(within) - at
+        if size < head or kind == b"jp2c":
+            return
+        yield kind, within[at + head : at + size]
+        at += size
+
+
+def jp2_band_names(names: tuple[str, ...], alpha: int | None) -> tuple[str, ...]:
+    """Pillow's band names of a JPEG 2000 (``LA``, ``RGBA``), its last band numbered unless
+    its channel definition box calls it opacity (``alpha``), as GDAL reads it: without one
+    (or in a bare codestream) a second or fourth component is a colour band like the others
+    (GDAL's undefined colour interpretation) and masks nothing."""
+    if len(names) > 1 and names[-1] == "A" and alpha != len(names) - 1:
+        return (*names[:-1], str(len(names) - 1))
+    return names
+
+
+def _jp2_named(img: Image.Image, names: tuple[str, ...], head: bytes | None = None):
+    """The band names ``names`` Pillow gives ``img``, those of a JPEG 2000 of 2 or 4
+    components as GDAL reads it (:func:`jp2_band_names`); ``head``: the file's first bytes,
+    read before Pillow loaded the image and let go of its file."""
+    if img.format != "JPEG2000" or img.mode not in ("LA", "RGBA"):
+        return names
+    return jp2_band_names(names, _jp2_boxes(_jp2_head(img) if head is None else head)[1])
 
 
 def pnm_tile(img: Image.Image) -> tuple[int, int] | None:
@@ -322,7 +400,7 @@ def pillow_bands(img: Image.Image) -> tuple[tuple[str, ...], str]:
     names = wide or band_names(ImageMode.getmode(mode).bands)
     if wide and img.format == "JPEG2000":
         return tuple(names), _jp2_layout(img)[1]
-    return tuple(names), "uint16" if wide else MODE_DTYPES.get(mode, "uint8")
+    return _jp2_named(img, tuple(names)), "uint16" if wide else MODE_DTYPES.get(mode, "uint8")
 
 
 def band_names(bands) -> tuple[str, ...]:
@@ -372,7 +450,8 @@ def _to_array(img: Image.Image, source, palette: str) -> tuple[np.ndarray, tuple
                 img.fp.seek(0)
                 return imagecodecs.jpeg2k_decode(img.fp.read()), wide
         return _png16_samples(img, source, wide), wide
-    _load(img, source)
+    fix_names = partial(_jp2_named, img, head=_jp2_head(img)) if img.format == "JPEG2000" else None
+    _load(img, source)  # Pillow may let go of its file: a JPEG 2000's boxes were read before
     if palette == "index":
         if img.mode not in ("P", "PA"):
             from ._meaning import not_a_palette
@@ -393,6 +472,8 @@ def _to_array(img: Image.Image, source, palette: str) -> tuple[np.ndarray, tuple
             img = img.convert(mode)
         arr = np.asarray(img)
         bands = band_names(img.getbands())
+    if fix_names is not None:
+        bands = fix_names(bands)
     if img.mode == "I" and _tiff_bits(img) == (32,) and _tiff_unsigned(img):
         arr = arr.view(np.uint32)  # Pillow holds a uint32 TIFF's bits as int32: 2**31 is < 0
     if arr.ndim == 3 and len(bands) != arr.shape[-1]:

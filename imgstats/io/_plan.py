@@ -986,7 +986,9 @@ def _pillow_plan(path, pixel_limit, follow=None) -> ReadPlan | None:
         # io's one error mapping, whatever Pillow raises while loading
         with truncation_told(img, path), decoding(path):
             followed = load_single_block(img, follow)  # one block: counted in place
-    bands = tuple(img.getbands())
+    bands = tuple(img.getbands())  # once loaded: an ICNS file opens as RGBA, loads as RGB
+    if img.format == "JPEG2000":  # its header's boxes say which last component is alpha
+        bands = tuple(header["bands"])
     shape = (img.height, img.width) + ((len(bands),) if len(bands) > 1 else ())
     return ReadPlan(
         "pillow",
