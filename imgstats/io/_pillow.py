@@ -197,6 +197,8 @@ _JP2_BANDS = {1: ("L",), 2: ("L", "A"), 3: ("R", "G", "B"), 4: ("R", "G", "B", "
 #: How far into a JPEG 2000 file its codestream's start is looked for: after the JP2
 #: header's boxes (a GeoJP2's GML and GeoTIFF boxes are a few KB).
 _JP2_HEAD = 1 << 20
+#: A JPEG 2000 codestream's start (SOC) and its image and tile size marker (SIZ).
+_SOC_SIZ = b"\xff\x4f\xff\x51"
 
 
 def _jp2_wide_bands(img: Image.Image) -> tuple[str, ...] | None:
@@ -234,7 +236,7 @@ def _jp2_head(img: Image.Image) -> bytes:
 
 def _jp2_deep_layout(head: bytes) -> tuple[tuple[str, ...], str] | None:
     """:func:`_jp2_layout` of the first bytes ``head`` of a JPEG 2000 file."""
-    at = head.find(b"\xff\x4f\xff\x51")  # SOC, then SIZ: the codestream's main header
+    at = head.find(_SOC_SIZ)  # the codestream's main header
     if at < 0 or len(head) < at + 42:
         return None
     (count,) = struct.unpack_from(">H", head, at + 40)
@@ -702,9 +704,15 @@ def pillow_preview(img: Image.Image, source, max_side: int):
     """Decode an image opened by :func:`open_pillow` at reduced size; return ``(array, bands)``
     of the image's values.
 
-    JPEGs decode at 1/2, 1/4 or 1/8 scale; any image still over ``4 * max_side`` is box-reduced
-    by Pillow before it becomes a numpy array, so a large PNG costs its decode, not copies.
+    JPEGs decode at 1/2, 1/4 or 1/8 scale, JPEG 2000s at a reduced resolution level of
+    their codestream (:func:`_jp2_preview`); any image still over ``4 * max_side`` is
+    box-reduced by Pillow before it becomes a numpy array, so a large PNG costs its decode,
+    not copies.
     """
+    if img.format == "JPEG2000" and img.tile:
+        reduced = _jp2_preview(img, source, max_side)
+        if reduced is not None:
+            return reduced
     if png16_bands(img) is not None or pnm_tile(img) is not None:  # strided as a TIFF's
         arr, bands = pillow_to_array(img, source)
         step = max(1, max(arr.shape[:2]) // (2 * max_side))
@@ -727,6 +735,64 @@ def _preview(img: Image.Image, source, max_side: int):
         if max(img.size) > 4 * max_side and img.mode in _REDUCIBLE:
             img = img.reduce(factor)
     return pillow_to_array(img, source)
+
+
+def _jp2_preview(img: Image.Image, source, max_side: int):
+    """``(array, bands)`` of a JPEG 2000 decoded at the lowest resolution level whose longer
+    side is at least ``max_side`` (OpenJPEG decodes only the levels up to it: a 4000 x 4000
+    file's preview reads a sixteenth of its samples), or ``None`` to decode it whole.
+
+    A level's samples are the codestream's own, as GDAL's overviews of the file read them:
+    Pillow's where Pillow reads the file at full resolution (8 bits), and one component of
+    more bits or signed samples mapped back from Pillow's (which scales it to its mode) to
+    the stored ones. Several such components are decoded whole (``None``): Pillow cuts them
+    to 8 bits at every level. A palette's indices have no reduced level (GDAL has none).
+    """
+    head = _jp2_head(img)
+    layout = _jp2_deep_layout(head)
+    levels = 0 if img.mode in ("P", "PA") else _jp2_levels(head, img.size, max_side)
+    if layout is not None and (len(layout[0]) > 1 or not levels):
+        return None
+    names = pillow_bands(img)[0]
+    img.reduce = levels
+    if layout is None:
+        arr, _ = pillow_to_array(img, source)
+        step = max(1, max(arr.shape[:2]) // (2 * max_side))
+        return arr[::step, ::step], names
+    with truncation_told(img, source):  # a file cut short says so, as its whole decode does
+        _load(img, source)
+    with decoding(source, "cannot be previewed"):
+        scaled = np.asarray(img).astype(np.int32)
+    bits, signed = (head[head.find(_SOC_SIZ) + 42] & 0x7F) + 1, layout[1].startswith("int")
+    # Pillow holds (v + 2**(bits-1) if signed) << (16 or 8 - bits): an exact inverse
+    width = 16 if img.mode.startswith("I;16") else 8
+    stored = (scaled >> (width - bits)) - ((1 << (bits - 1)) if signed else 0)
+    return stored.astype(layout[1]), names
+
+
+def _jp2_levels(head: bytes, size: tuple[int, int], max_side: int) -> int:
+    """How many resolution levels a JPEG 2000's preview drops: the most that keep its longer
+    side at least ``max_side``, and no more than the decomposition levels of its
+    codestream's main header (its COD marker, or a COC marker's fewer); 0 without them."""
+    at = head.find(_SOC_SIZ)
+    if at < 0 or len(head) < at + 42:
+        return 0
+    (count,) = struct.unpack_from(">H", head, at + 40)
+    component = 1 if count < 257 else 2  # a COC marker's component index
+    pos, levels = at + 2, []
+    while pos + 4 <= len(head):
+        marker, length = struct.unpack_from(">HH", head, pos)
+        if marker == 0xFF52 and pos + 10 <= len(head):  # COD: Scod, SGcod, then SPcod
+            levels.append(head[pos + 9])
+        elif marker == 0xFF53 and pos + 6 + component <= len(head):  # COC
+            levels.append(head[pos + 5 + component])
+        elif marker >> 8 != 0xFF or marker == 0xFF90:  # the first tile-part: header done
+            break
+        pos += 2 + length
+    drop, most = 0, min(levels, default=0)
+    while drop < most and max(size) >> (drop + 1) >= max_side:
+        drop += 1
+    return drop
 
 
 #: Modes whose images Pillow's ``reduce`` averages.
