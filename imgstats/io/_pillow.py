@@ -252,8 +252,8 @@ def _jp2_deep_layout(head: bytes) -> tuple[tuple[str, ...], str] | None:
     names = jp2_band_names(_JP2_BANDS[count], alpha)
     if signed == {True}:
         return names, "int8" if bits <= 8 else "int16"
-    if bits > 8:
-        return names, "uint16"
+    if bits != 8:  # Pillow shifts fewer bits up (a 4-bit 15 as 240, a 1-bit 1 as 128)
+        return names, "uint16" if bits > 8 else "uint8"
     return (names, "uint8") if count == 3 and colour == _JP2_GREY else None
 
 
@@ -612,8 +612,8 @@ def _check_readable(img: Image.Image, source) -> None:
         )
     if not tile and img.format == "JPEG2000" and _jp2_deep_layout(_head(img, _JP2_HEAD)):
         raise InvalidOption(
-            f"{what} holds Pillow's values of a JPEG 2000 of more than 8 bits or of signed "
-            "samples, decoded when it was loaded: scaled, cut to 8 bits or made unsigned "
+            f"{what} holds Pillow's values of a JPEG 2000 of more than 8 bits (or fewer) or of "
+            "signed samples, decoded when it was loaded: scaled, cut to 8 bits or made unsigned "
             "(pass the path, or the image before load(), for its samples as stored)"
         )
     if tile or img.format != "PNG" or img.mode not in ("RGB", "RGBA", "LA"):

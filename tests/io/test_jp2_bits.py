@@ -75,6 +75,28 @@ def test_a_signed_jp2_gives_its_negative_samples_as_gdal_reads_them(tmp_path, co
     assert imgstats.open_image(path).dtype == np.int16
 
 
+@pytest.mark.parametrize("photometric", [None, "RGB"])
+@pytest.mark.parametrize("bits", [1, 4, 7])
+def test_a_jp2_of_fewer_than_8_bits_gives_its_samples_as_gdal_reads_them(
+    tmp_path, bits, photometric
+):
+    # Pillow shifts them up: a 4-bit 15 as 240, a 1-bit 1 as 128 (neither 15 nor 255)
+    count = 1 if photometric is None else 3
+    data = RNG.integers(0, 2**bits, (count, 33, 47)).astype(np.uint8)
+    path = tmp_path / "shallow.jp2"
+    options = {"PHOTOMETRIC": photometric} if photometric else {}
+    with rasterio.open(
+        path, "w", driver="JP2OpenJPEG", width=47, height=33, count=count, dtype="uint8",
+        QUALITY=100, REVERSIBLE=True, NBITS=bits, **options,
+    ) as dst:  # fmt: skip
+        dst.write(data)
+    want = _gdal(path)
+    assert np.array_equal(np.sort(want), np.sort(data.ravel()))
+    got = imgstats.compute(path, ["count", *FUNCS])
+    assert got.pop("count") == want.size
+    check_all(got, want, FUNCS)
+
+
 def test_a_12_bit_j2k_codestream_gives_its_samples_as_stored(tmp_path):
     data = RNG.integers(0, 4096, (30, 40)).astype(np.uint16)
     path = tmp_path / "deep.j2k"
