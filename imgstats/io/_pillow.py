@@ -210,12 +210,13 @@ def _jp2_wide_bands(img: Image.Image) -> tuple[str, ...] | None:
 
 def _jp2_layout(img: Image.Image) -> tuple[tuple[str, ...], str] | None:
     """``(band names, numpy type)`` of a JPEG 2000 that imgstats decodes with imagecodecs,
-    else ``None``: 1 to 4 full-resolution components of 9 to 16 unsigned bits, or of signed
-    ones (GDAL's Int8 and Int16), or 3 components under a greyscale colour box (GDAL writes
-    one for three bands of no RGB meaning). Pillow reads one unsigned component scaled to 16
-    bits (a 12-bit sample of 7 as 112), several cut to 8 bits, signed ones as unsigned (an
-    Int16 -2000 as 30768), and fails on the greyscale three; GDAL and imagecodecs give the
-    samples stored."""
+    else ``None``: 1 to 4 full-resolution components of 1 to 7 or 9 to 16 unsigned bits, or
+    of signed ones (GDAL's Int8 and Int16), or under a colour box Pillow cannot decode with
+    their number (:data:`_PILLOW_FITS`: three bands under a greyscale box, as GDAL writes
+    them). Pillow reads one unsigned component scaled to 16 bits (a 12-bit sample of 7 as
+    112), several cut to 8 bits, fewer bits shifted up, signed ones as unsigned (an Int16
+    -2000 as 30768), and fails on the others; GDAL and imagecodecs give the samples
+    stored."""
     return _jp2_deep_layout(_jp2_head(img))
 
 
@@ -254,11 +255,14 @@ def _jp2_deep_layout(head: bytes) -> tuple[tuple[str, ...], str] | None:
         return names, "int8" if bits <= 8 else "int16"
     if bits != 8:  # Pillow shifts fewer bits up (a 4-bit 15 as 240, a 1-bit 1 as 128)
         return names, "uint16" if bits > 8 else "uint8"
-    return (names, "uint8") if count == 3 and colour == _JP2_GREY else None
+    return (names, "uint8") if count not in _PILLOW_FITS.get(colour, (count,)) else None
 
 
-#: The JP2 colour box's enumerated colour space of greyscale (ISO 15444-1, I.5.3.3).
-_JP2_GREY = 17
+#: The component counts with which Pillow decodes a JP2 colour box's enumerated colour
+#: space (ISO 15444-1, I.5.3.3): 12 CMYK, 16 sRGB, 17 greyscale, 18 sYCC. With another
+#: count (three bands under a greyscale box, as GDAL writes them) it fails ("broken data
+#: stream") where GDAL reads the samples as stored.
+_PILLOW_FITS = {12: (4,), 16: (3, 4), 17: (1, 2, 4), 18: (3, 4)}
 
 
 def _jp2_boxes(head: bytes) -> tuple[int | None, int | None]:

@@ -103,3 +103,19 @@ def test_three_bands_under_a_greyscale_colour_box_are_read_as_gdal_reads_them(tm
     arr = imgstats.open_image(path)
     assert arr.dtype == dtype
     assert np.array_equal(np.asarray(arr), np.moveaxis(data, 0, -1))
+
+
+@pytest.mark.parametrize(("count", "colour"), [(1, 16), (2, 16), (1, 18), (3, 12), (2, 12)])
+def test_a_colour_box_that_does_not_fit_the_components_is_read_as_gdal_reads_them(
+    tmp_path, count, colour
+):
+    # Pillow decodes sRGB (16) and sYCC (18) with 3 or 4 components only, CMYK (12) with 4:
+    # with others it failed ("broken data stream"); GDAL reads the samples as stored
+    data = RNG.integers(0, 256, (33, 47, count)).astype(np.uint8)
+    coded = imagecodecs.jpeg2k_encode(data.squeeze(), level=0, codecformat="JP2")
+    at = coded.index(b"colr")
+    path = tmp_path / "boxed.jp2"
+    path.write_bytes(coded[: at + 7] + colour.to_bytes(4, "big") + coded[at + 11 :])
+    want, alphas = _gdal(path)
+    assert alphas == 0 and np.array_equal(np.sort(want), np.sort(data.ravel()))
+    _check(path, want)
