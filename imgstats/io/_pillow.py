@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import struct
 import warnings
-from functools import partial
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -250,7 +249,7 @@ def _jp2_deep_layout(head: bytes) -> tuple[tuple[str, ...], str] | None:
     if not whole or len(signed) != 1 or bits > 16:
         return None
     colour, alpha = _jp2_boxes(head[:at])
-    names = jp2_band_names(_JP2_BANDS[count], alpha)
+    names = _jp2_band_names(_JP2_BANDS[count], alpha)
     if signed == {True}:
         return names, "int8" if bits <= 8 else "int16"
     if bits != 8:  # Pillow shifts fewer bits up (a 4-bit 15 as 240, a 1-bit 1 as 128)
@@ -304,7 +303,7 @@ def _boxes(within: bytes):
         at += size
 
 
-def jp2_band_names(names: tuple[str, ...], alpha: int | None) -> tuple[str, ...]:
+def _jp2_band_names(names: tuple[str, ...], alpha: int | None) -> tuple[str, ...]:
     """Pillow's band names of a JPEG 2000 (``LA``, ``RGBA``), its last band numbered unless
     its channel definition box calls it opacity (``alpha``), as GDAL reads it: without one
     (or in a bare codestream) a second or fourth component is a colour band like the others
@@ -316,11 +315,11 @@ def jp2_band_names(names: tuple[str, ...], alpha: int | None) -> tuple[str, ...]
 
 def _jp2_named(img: Image.Image, names: tuple[str, ...], head: bytes | None = None):
     """The band names ``names`` Pillow gives ``img``, those of a JPEG 2000 of 2 or 4
-    components as GDAL reads it (:func:`jp2_band_names`); ``head``: the file's first bytes,
+    components as GDAL reads it (:func:`_jp2_band_names`); ``head``: the file's first bytes,
     read before Pillow loaded the image and let go of its file."""
     if img.format != "JPEG2000" or img.mode not in ("LA", "RGBA"):
         return names
-    return jp2_band_names(names, _jp2_boxes(_jp2_head(img) if head is None else head)[1])
+    return _jp2_band_names(names, _jp2_boxes(_jp2_head(img) if head is None else head)[1])
 
 
 def pnm_tile(img: Image.Image) -> tuple[int, int] | None:
@@ -456,7 +455,7 @@ def _to_array(img: Image.Image, source, palette: str) -> tuple[np.ndarray, tuple
                 img.fp.seek(0)
                 return imagecodecs.jpeg2k_decode(img.fp.read()), wide
         return _png16_samples(img, source, wide), wide
-    fix_names = partial(_jp2_named, img, head=_jp2_head(img)) if img.format == "JPEG2000" else None
+    head = _jp2_head(img) if img.format == "JPEG2000" and img.mode in ("LA", "RGBA") else None
     _load(img, source)  # Pillow may let go of its file: a JPEG 2000's boxes were read before
     if palette == "index":
         if img.mode not in ("P", "PA"):
@@ -478,8 +477,8 @@ def _to_array(img: Image.Image, source, palette: str) -> tuple[np.ndarray, tuple
             img = img.convert(mode)
         arr = np.asarray(img)
         bands = band_names(img.getbands())
-    if fix_names is not None:
-        bands = fix_names(bands)
+    if head is not None:
+        bands = _jp2_named(img, bands, head)
     if img.mode == "I" and _tiff_bits(img) == (32,) and _tiff_unsigned(img):
         arr = arr.view(np.uint32)  # Pillow holds a uint32 TIFF's bits as int32: 2**31 is < 0
     if arr.ndim == 3 and len(bands) != arr.shape[-1]:
