@@ -45,12 +45,27 @@ def _stored_jp2(path):
     return arr if arr.ndim == 2 else None
 
 
+def _undeclared_jp2_alpha(path, fmt) -> bool:
+    """Whether a JPEG 2000 Pillow opens as LA or RGBA has a last component GDAL does not read
+    as alpha (no cdef box calls it opacity; tests/io/test_jp2_boxes.py): a band like the
+    others then, every pixel counted."""
+    if fmt != "JPEG2000":
+        return False
+    import rasterio
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with rasterio.open(path) as src:
+            return src.colorinterp[-1].name != "alpha"
+
+
 def _pillow_oracle(path):
     """numpy's view of what the file means, by Pillow, or ``None`` when Pillow cannot say."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(path) as img:
+                fmt = img.format
                 if img.format == "TIFF" or img.mode not in _SAME:
                     return None
                 # a greyscale PNG's transparent grey (tRNS): GDAL's nodata
@@ -73,7 +88,7 @@ def _pillow_oracle(path):
                 arr = np.asarray(img)
     except Exception:  # noqa: BLE001 -- Pillow cannot read it: imgstats must refuse it cleanly
         return None
-    if arr.ndim == 3 and arr.shape[-1] in (2, 4):
+    if arr.ndim == 3 and arr.shape[-1] in (2, 4) and not _undeclared_jp2_alpha(path, fmt):
         return arr[..., :-1][arr[..., -1] != 0]  # alpha: transparent pixels do not count
     return arr if key is None else arr[arr != key]
 
