@@ -16,6 +16,7 @@ paused for :data:`PAUSED_FOR` seconds in a row ends the question in
 from __future__ import annotations
 
 import sys
+import threading
 import time
 
 from .errors import WorkersDied, WorkersPaused
@@ -76,17 +77,11 @@ def dask_scheduler_set() -> bool:
 def _watched(client, objs) -> tuple:
     """``client.compute`` of ``objs``, gathered; :class:`WorkersPaused` (the futures
     cancelled) once every worker has been paused for :data:`PAUSED_FOR` seconds."""
-    from distributed import wait
-
     futures = client.compute(list(objs))
+    done = _all_done(futures)
     paused_since = None
     try:
-        while True:
-            try:
-                wait(futures, timeout=_POLL)
-                break
-            except TimeoutError:
-                pass
+        while not done.wait(_POLL):
             if not _all_paused(client):
                 paused_since = None
                 continue
@@ -98,6 +93,27 @@ def _watched(client, objs) -> tuple:
     finally:
         if any(not f.done() for f in futures):
             client.cancel(futures)
+
+
+def _all_done(futures) -> threading.Event:
+    """An event set once every future is finished, failed or cancelled: watched through the
+    futures' own client (``distributed.wait`` would look for the process's default client,
+    and the service's client is not one)."""
+    done = threading.Event()
+    left = [len(futures)]
+    lock = threading.Lock()
+
+    def one_done(_future):
+        with lock:
+            left[0] -= 1
+            if left[0] == 0:
+                done.set()
+
+    if not futures:
+        done.set()
+    for future in futures:
+        future.add_done_callback(one_done)
+    return done
 
 
 def _all_paused(client) -> bool:

@@ -25,6 +25,7 @@ from ..errors import (
     UnknownFunction,
     UnreadableImage,
     WorkersDied,
+    WorkersPaused,
     reword,
 )
 
@@ -47,6 +48,7 @@ STATUS_CODES: dict[type[Exception], int] = {
     StoreUnavailable: 502,
     ImageChanged: 502,  # the store cut the read, or the file changed under it: retry
     WorkersDied: 503,  # a dask.distributed cluster lost the work
+    WorkersPaused: 503,  # its workers are all paused for memory (a WorkersDied)
     StoreTimeout: 504,
     Busy: 503,  # with Retry-After, as its subclass:
     RequestTimeout: 503,
