@@ -65,12 +65,21 @@ BAD = [
 
 @pytest.fixture
 def no_server(monkeypatch):
-    """Fail the test if gunicorn would start: the check must come first."""
+    """Fail the test if the server would start: the check must come first.
+
+    ``serve``'s first step once every setting is checked is ``keep_freed_memory`` (before
+    gunicorn forks, and before the development server): failing there stops a setting that
+    is wrongly accepted from starting a real server inside pytest. Patching gunicorn's
+    ``BaseApplication.run`` alone did not: ``serve``'s application has its own ``run``, and its
+    forked workers, copies of pytest, ran on after the session."""
     from gunicorn.app.base import BaseApplication
 
-    def run(self):
+    import imgstats.web._serve as serve_module
+
+    def run(*args, **kwargs):
         raise AssertionError("the server started despite a bad setting")
 
+    monkeypatch.setattr(serve_module, "keep_freed_memory", run)
     monkeypatch.setattr(BaseApplication, "run", run)
 
 
