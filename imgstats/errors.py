@@ -56,6 +56,32 @@ class WorkersPaused(WorkersDied):
     A :class:`WorkersDied`, as the question's workers are lost to it all the same."""
 
 
+class NeedsRefinement(ImgStatsError):
+    """A summary cannot answer a 32- or 64-bit percentile (or ``std``) before a refinement
+    pass over the pixels: ``summary = imgstats.refine(summary, data, funcs)`` makes it, or
+    ``imgstats.compute(data, funcs)`` makes both passes. (Importable from
+    :mod:`imgstats.summary` too, where :meth:`~imgstats.Summary.compute` raises it.)
+
+    ``nodes`` lists ``(shift, prefix, count)``: the keys with ``key >> shift == prefix``.
+    Inside imgstats it is a signal, caught where a refinement pass is made; the service never
+    lets it reach a client (it has no HTTP status: one that escaped would be a bug, a 500).
+    """
+
+    def __init__(self, nodes):
+        if isinstance(nodes, str):  # not a message: a re-worded copy would list its letters
+            raise TypeError("NeedsRefinement takes the (shift, prefix, count) nodes, not a text")
+        self.nodes = sorted(set(nodes))
+        super().__init__(
+            f"{len(self.nodes)} histogram bins need a refinement pass over the pixels (a 32- "
+            "or 64-bit percentile): summary = imgstats.refine(summary, data, funcs) reads "
+            "them once, or imgstats.compute(data, funcs) makes both passes"
+        )
+
+    def __reduce__(self):
+        # pickled (a dask worker's error) or copied by its nodes, not by its message
+        return type(self), (self.nodes,)
+
+
 class StoreTimeout(StoreUnavailable):
     """The image store did not answer within the configured timeout."""
 

@@ -405,7 +405,8 @@ def _answers(summary: Summary, func, band, bands):
     ------
     InvalidOption
         A given summary cannot answer a 32- or 64-bit percentile (or std) without a
-        refinement pass over its pixels (``NeedsRefinement``, no domain error, escaped before).
+        refinement pass over its pixels: ``NeedsRefinement`` in the words of ``compute``'s
+        caller, who gave no pixels to refine with.
     """
     from .summary import NeedsRefinement
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import _codec
 from ._valid_samples import ValidSamples
-from .errors import InvalidOption, NoValidSamples
+from .errors import InvalidOption, NeedsRefinement, NoValidSamples
 from .functions import (
     QUANTILE_METHODS,
     Function,
@@ -578,21 +578,6 @@ def _small_group_reading(values: np.ndarray, kind: str):
     return _sqrt((n * squares - total * total) / (n * n))
 
 
-class NeedsRefinement(Exception):
-    """Raised inside :class:`Summary` when an order statistic lies in an unrefined bin.
-
-    ``nodes`` lists ``(shift, prefix, count)``: the keys with ``key >> shift == prefix``.
-    """
-
-    def __init__(self, nodes):
-        super().__init__(
-            f"{len(nodes)} histogram bins need a refinement pass over the pixels (a 32- or "
-            "64-bit percentile): summary = imgstats.refine(summary, data, funcs) reads them "
-            "once, or imgstats.compute(data, funcs) makes both passes"
-        )
-        self.nodes = sorted(set(nodes))
-
-
 def _merge_refined(a: dict, b: dict) -> dict:
     """The refinements both sides hold, merged: histograms add up, sorted keys interleave."""
     out = {}
@@ -890,9 +875,10 @@ class Summary:
         ------
         UnknownFunction, InvalidOption, NoValidSamples
         NeedsRefinement
-            When a 32- or 64-bit percentile needs a refinement pass; use
-            :func:`imgstats.refine`, or :func:`imgstats.compute` of the image, which does it
-            for you (:func:`imgstats.compute` of this summary raises ``InvalidOption``).
+            When a 32- or 64-bit percentile needs a refinement pass (an
+            :class:`~imgstats.ImgStatsError`, as the others); use :func:`imgstats.refine`, or
+            :func:`imgstats.compute` of the image, which does it for you
+            (:func:`imgstats.compute` of this summary raises ``InvalidOption``).
         """
         func = with_scaled(with_method(func, method), scaled, scale, offset)
         if isinstance(func, (list, tuple)):

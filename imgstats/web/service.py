@@ -38,6 +38,7 @@ from ..errors import (
     ImageNotFound,
     ImgStatsError,
     InvalidOption,
+    NeedsRefinement,
     NoValidSamples,
     StoreTimeout,
     StoreUnavailable,
@@ -1710,6 +1711,8 @@ class Answer:
             except NoValidSamples as exc:
                 values[sel] = None
                 empty[sel] = str(exc)
+            except NeedsRefinement as exc:  # an ImgStatsError, but no fault of the request's
+                raise RuntimeError(f"the summary of {name} was read before its refinement") from exc
             counts[sel] = int(summary.stats(sel).count)
             if histograms:
                 hists[sel] = summary.histogram(sel)

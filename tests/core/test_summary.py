@@ -238,3 +238,38 @@ def test_a_summarys_own_compute_says_how_to_refine():
         summary.compute("p50")
     refined = imgstats.refine(summary, arr, ["p50"])
     assert refined.compute("p50") == np.percentile(arr, 50)
+
+
+def test_a_caller_who_catches_imgstats_errors_catches_needs_refinement():
+    """NeedsRefinement was a bare Exception: ``except imgstats.ImgStatsError`` around
+    Summary.compute missed it. It is one, by the same name in both modules."""
+    import imgstats.errors
+    import imgstats.summary
+
+    arr = np.random.default_rng(1).normal(size=(300, 300)).astype("float64")
+    summary = imgstats.summarize(arr)
+    try:
+        summary.compute(["min", "p99.9"])
+    except imgstats.errors.ImgStatsError as exc:
+        caught = exc
+    else:
+        pytest.fail("a float64 p99.9 before a refinement raised nothing")
+    assert type(caught) is imgstats.summary.NeedsRefinement is imgstats.errors.NeedsRefinement
+    assert "summary = imgstats.refine(summary, data, funcs)" in str(caught)
+    assert "imgstats.compute(data, funcs)" in str(caught)
+
+
+def test_needs_refinement_survives_a_pickle_with_its_nodes():
+    """Pickled (a dask worker's error) or copied, it kept only its message as args and was
+    rebuilt with the message's letters as its nodes."""
+    import copy
+    import pickle
+
+    from imgstats.errors import NeedsRefinement
+
+    exc = NeedsRefinement([(16, 3, 40), (16, 1, 2), (16, 3, 40)])
+    for back in (pickle.loads(pickle.dumps(exc)), copy.copy(exc)):
+        assert type(back) is NeedsRefinement
+        assert back.nodes == [(16, 1, 2), (16, 3, 40)] and str(back) == str(exc)
+    with pytest.raises(TypeError):  # a message in place of the nodes: refused, not misread
+        NeedsRefinement(f"image 3: {exc}")
