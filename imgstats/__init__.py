@@ -3,11 +3,13 @@
 ``min``, ``max``, ``mean``, ``median`` and any percentile ``pXXX`` of an image's samples, equal
 to numpy's on the same values whatever the chunking, from one mergeable pass.
 
-``import imgstats`` loads numpy and the package's small modules only. The reductions and io
-(with Pillow and tifffile) load on first use of :func:`compute`, :func:`summarize`,
-:func:`refine` or :func:`open_image`; dask, xarray, fsspec and the numba kernels load when an
-input needs them. The ``.imgstats`` accessor of xarray DataArrays is registered whenever
-xarray is imported, before or after imgstats (see :mod:`imgstats.accessor`).
+``import imgstats`` loads the package's small modules only, not even numpy, so that the
+command line's ``--help`` and its argument errors print at once. numpy and the summary load on
+first use of :class:`Summary` or :class:`BandStats`; the reductions and io (with Pillow and
+tifffile) on first use of :func:`compute`, :func:`summarize`, :func:`refine` or
+:func:`open_image`; dask, xarray, fsspec and the numba kernels when an input needs them.
+The ``.imgstats`` accessor of xarray DataArrays is registered whenever xarray is imported,
+before or after imgstats (see :mod:`imgstats.accessor`).
 
 Examples
 --------
@@ -35,12 +37,12 @@ from .errors import (
     UnreadableImage,
 )
 from .functions import Function, parse_function
-from .summary import BandStats, Summary
 
 if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and IDEs
     from .collection import summarize_many
     from .io import open_image
     from .reduce import compute, refine, summarize
+    from .summary import BandStats, Summary
     from .zones import zonal
 
 __all__ = [
@@ -72,6 +74,8 @@ _LAZY = {
     "summarize_many": ".collection",
     "open_image": ".io",
     "zonal": ".zones",
+    "Summary": ".summary",
+    "BandStats": ".summary",
 }
 
 

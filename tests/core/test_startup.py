@@ -218,3 +218,53 @@ def test_the_cli_on_a_small_tiff_imports_neither_xarray_nor_dask(tmp_path):
     assert lines[0] == f"median {np.median(arr)}"
     assert lines[1] == f"max {arr.max()}"
     assert lines[2] == "[]"
+
+
+@pytest.mark.parametrize(
+    ("argv", "status"),
+    [
+        (["--help"], 0),
+        (["stats", "--help"], 0),
+        (["zonal", "--help"], 0),
+        (["serve", "--help"], 0),
+        (["stats", "photo.jpg"], 2),  # no FUNC: a usage error
+        (["stats", "photo.jpg", "median", "--page", "x"], 2),
+        (["nosuch"], 2),
+    ],
+)
+def test_the_cli_s_help_and_usage_errors_import_no_numpy(argv, status):
+    """``imgstats --help`` imported numpy (and the summary) through the package's
+    ``__init__``, about half a second before any help was printed."""
+    out = _fresh(
+        "import sys\n"
+        f"sys.argv = ['imgstats', *{argv!r}]\n"
+        "from imgstats.cli import main\n"
+        "try:\n"
+        "    status = main()\n"
+        "except SystemExit as exc:\n"
+        "    status = exc.code\n"
+        "print('STATUS', status, 'numpy' in sys.modules)"
+    )
+    assert out.splitlines()[-1] == f"STATUS {status} False"
+
+
+def test_python_m_imgstats_prints_help_without_numpy():
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "imgstats", "--help"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0 and "imgstats stats photo.jpg median" in done.stdout
+    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines()}
+    assert "imgstats.cli" in imported and "numpy" not in imported
+
+
+def test_import_imgstats_offers_the_same_names_before_and_after_first_use():
+    out = _fresh(
+        "import sys, imgstats\n"
+        "before = [n for n in dir(imgstats) if n in imgstats.__all__]\n"
+        "print('numpy' in sys.modules, before == sorted(imgstats.__all__))\n"
+        "from imgstats import Summary, BandStats\n"
+        "print(Summary.__module__, BandStats.__module__, Summary is imgstats.Summary)"
+    )
+    assert out.splitlines() == ["False True", "imgstats.summary imgstats.summary True"]
