@@ -12,7 +12,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from ._lazy import lazy_module
+from ._lazy import is_masked_array, lazy_module
 from .summary import (
     SPECIAL_KINDS,
     SQUARES,
@@ -60,7 +60,7 @@ def summarize_block(block, band_names, luma: bool, shape=(), candidates=()) -> S
         selection (``"all"``, ``"b<i>"``); they are refined in this same pass, and the
         summary holds their refinements.
     """
-    if isinstance(block, np.ma.MaskedArray):  # a masked array's block: its mask counts
+    if is_masked_array(block):  # a masked array's block: its mask counts
         from ._inputs import summarize_masked
 
         return summarize_masked(block, band_names, luma, shape, summarize_block)
@@ -394,7 +394,7 @@ def refine_block(block, targets, dtype, limit: int, pooled=None) -> dict:
     dict
         ``(selection, shift, prefix) -> ("hist", counts) | ("keys", keys)`` for this block.
     """
-    if isinstance(block, np.ma.MaskedArray):
+    if is_masked_array(block):
         from ._inputs import refine_masked
 
         return refine_masked(block, targets, dtype, limit, refine_block, merge_refinements, pooled)

@@ -19,6 +19,7 @@ import re
 
 import numpy as np
 
+from ._lazy import is_masked_array
 from .errors import InvalidOption, NoValidSamples
 
 __all__ = ["MAX_BINS", "check_bins", "check_range", "needs_pixels", "of_summary", "of_pixels"]
@@ -185,8 +186,9 @@ def of_pixels(summary, plan, sels, bins: int, rng=None) -> dict:
     dtype = summary.dtype
 
     def work(block):
-        data = np.ma.getdata(block)
-        mask = np.ma.getmaskarray(block) if isinstance(block, np.ma.MaskedArray) else None
+        masked = is_masked_array(block)
+        data = np.ma.getdata(block) if masked else np.asanyarray(block)
+        mask = np.ma.getmaskarray(block) if masked else None
         px = data.reshape(-1, data.shape[-1] if data.ndim == 3 else 1)
         ok = None if mask is None else ~mask.reshape(px.shape[0], -1)
         result = np.zeros((len(todo), bins), np.int64)

@@ -24,7 +24,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ._lazy import is_instance
+from ._lazy import is_instance, is_masked_array
 from .errors import InvalidOption
 
 __all__ = [
@@ -242,7 +242,7 @@ def yx_first(arr, last=None):
 
 def countable(arr):
     """``arr`` ready for a read plan (see the module docstring)."""
-    if isinstance(arr, np.ma.MaskedArray) and not np.ma.is_masked(arr):
+    if is_masked_array(arr) and not np.ma.is_masked(arr):
         arr = np.ma.getdata(arr)
     if np.dtype(arr.dtype) == np.float16:
         arr = arr.astype(np.float32)  # exact: every float16 is a float32

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-__all__ = ["lazy_module", "is_instance"]
+__all__ = ["lazy_module", "is_instance", "is_masked_array"]
 
 
 class _LazyModule:
@@ -40,3 +40,10 @@ def is_instance(obj, module: str, name: str) -> bool:
     """``isinstance(obj, module.name)``, False without importing ``module`` when it is not."""
     mod = sys.modules.get(module)
     return mod is not None and isinstance(obj, getattr(mod, name))
+
+
+def is_masked_array(obj) -> bool:
+    """``isinstance(obj, numpy.ma.MaskedArray)`` without importing :mod:`numpy.ma`, which
+    numpy loads on first use of ``np.ma`` (about a sixth of ``import numpy``'s time): a
+    first small statistic of a plain array or TIFF needs none of it."""
+    return is_instance(obj, "numpy.ma", "MaskedArray")

@@ -31,7 +31,6 @@ from __future__ import annotations
 import functools
 import math
 from fractions import Fraction
-from statistics import NormalDist
 from typing import NamedTuple
 
 import numpy as np
@@ -316,6 +315,8 @@ def _look_sigmas(nlooks: int) -> float:
     """
     if nlooks <= 1:
         return SIGMAS
+    from statistics import NormalDist  # statistics loads random: a first small call needs none
+
     normal = NormalDist()
     return normal.inv_cdf(1 - (1 - normal.cdf(SIGMAS)) ** (1 / nlooks))
 

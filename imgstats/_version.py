@@ -8,9 +8,11 @@ Redis keys, the thumbnail folder).
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __version__ = "0.1.0"
 
@@ -35,6 +37,9 @@ def fingerprint() -> str:
     answer of other code. Computed once per process, on first use (the service's app factory
     asks at start-up, before the files could change under it).
     """
+    import hashlib  # here, not at import: __version__ alone is what `import imgstats` reads
+    from pathlib import Path
+
     digest = hashlib.sha256(code_digest(Path(__file__).parent).encode())
     digest.update(f"\0{decoder_versions()}".encode())
     return f"{__version__}+{digest.hexdigest()[:16]}"
@@ -71,6 +76,8 @@ def code_digest(package: Path) -> str:
 
     About 1.3 MB in 70 files: about 10 ms, once per process.
     """
+    import hashlib
+
     digest = hashlib.sha256()
     files = [*package.rglob("*.py"), *package.rglob("*.pyc")]
     names = (path.relative_to(package) for path in files)

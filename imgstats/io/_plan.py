@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from .._inputs import a_type, as_array, countable, unknown_shape, yx_first
-from .._lazy import is_instance
+from .._lazy import is_instance, is_masked_array
 from ..errors import InvalidOption, NoValidSamples, UnreadableImage
 from ..summary import alpha_band
 from ._geo import MAP_OPTIONS
@@ -436,7 +436,7 @@ def _plan_of_object(data, source=None, fmt="") -> ReadPlan:
         return replace(plan, photometric=_photometric_of(data.attrs))
     if _is_dask(data):
         arr = data
-    elif isinstance(data, np.ma.MaskedArray):
+    elif is_masked_array(data):
         arr = data  # its mask says which samples are valid (see imgstats._inputs)
     elif isinstance(data, np.ndarray) or hasattr(data, "__array__"):
         arr = as_array(data, "an image")
@@ -826,9 +826,7 @@ def _with_dataset_mask(plan, base, facts, source, storage_options) -> ReadPlan |
 
 def _is_masked_array(pixels) -> bool:
     """Whether ``pixels`` are a numpy masked array, or a dask array of them."""
-    if isinstance(pixels, np.ma.MaskedArray):
-        return True
-    return isinstance(getattr(pixels, "_meta", None), np.ma.MaskedArray)
+    return is_masked_array(pixels) or is_masked_array(getattr(pixels, "_meta", None))
 
 
 def _as_counted(plan: ReadPlan) -> ReadPlan:

@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .._lazy import is_masked_array
 from ..errors import InvalidOption
 
 __all__ = ["Validity", "check_nodata", "nodata_hits", "nodata_of_tag", "number_of_text"]
@@ -324,7 +325,7 @@ class Validity:
 
         block, m = self.split(block)
         values = transform(block) if transform is not None else block
-        if isinstance(values, np.ma.MaskedArray):  # a numpy masked array: its mask counts too
+        if is_masked_array(values):  # a numpy masked array: its mask counts too
             own, values = np.ma.getmaskarray(values), np.ma.getdata(values)
             if values.ndim != 3:  # (y, x), or an array of another rank: one band
                 flat = self._masked_block(values.reshape(-1, 1, 1), None, own.reshape(-1, 1, 1))

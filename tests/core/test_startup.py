@@ -268,3 +268,33 @@ def test_import_imgstats_offers_the_same_names_before_and_after_first_use():
         "print(Summary.__module__, BandStats.__module__, Summary is imgstats.Summary)"
     )
     assert out.splitlines() == ["False True", "imgstats.summary imgstats.summary True"]
+
+
+#: Modules a first small statistic has no use for: numpy.ma (about a sixth of numpy's own
+#: import, loaded by the first ``np.ma`` read), statistics (with random) and hashlib.
+UNNEEDED = ("numpy.ma", "statistics", "hashlib")
+
+
+def test_a_first_small_statistic_loads_no_module_it_does_not_use(tmp_path):
+    path = _tiffs(tmp_path)[0]
+    out = _fresh(
+        "import sys, numpy as np, imgstats\n"
+        "print(imgstats.compute(np.arange(16, dtype=np.uint8).reshape(4, 4), 'median'))\n"
+        f"print(imgstats.compute({str(path)!r}, 'median'))\n"
+        f"print([m for m in {UNNEEDED!r} if m in sys.modules])"
+    )
+    import tifffile
+
+    lines = out.splitlines()
+    assert lines[:2] == ["7.5", str(np.median(tifffile.imread(path)))]
+    assert lines[2] == "[]"
+
+
+def test_a_masked_array_is_still_read_by_its_mask():
+    # numpy.ma is no longer imported to ask whether an input is a masked array
+    out = _fresh(
+        "import numpy as np, imgstats\n"
+        "a = np.ma.masked_array(np.arange(16, dtype=np.uint8), mask=np.arange(16) > 9)\n"
+        "print(imgstats.compute(a, ['max', 'median', 'count']))"
+    )
+    assert out.strip() == "{'max': 9, 'median': 4.5, 'count': 10}"
