@@ -56,7 +56,9 @@ __all__ = [
 ]
 
 #: Extensions (lower case) of the files a store lists and serves.
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"})
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".jp2", ".j2k"}
+)
 _MAX_NAME = 255
 # Printable, no separators or URL syntax: '/', '\\', '?', '#', '%', ':' and control characters
 # (C0 and C1). Nor lone surrogates: Python's stand-ins for the bytes of a file name that is not
