@@ -43,6 +43,7 @@ from functools import partial
 import numpy as np
 
 from .errors import ImgStatsError, InvalidOption
+from .functions import shown_name
 from .summary import (
     BandStats,
     Summary,
@@ -616,7 +617,7 @@ def _check_band(merged: Summary, parts, band) -> None:
         merged.selection(band)
         mixed = _mixed_bands(merged, parts)
         if band not in (None, "all") and mixed is not None and any(len(n) > 1 for n in mixed):
-            raise InvalidOption(f"unknown band {band!r}")
+            raise InvalidOption(f"unknown band {shown_name(band)}")
     except InvalidOption as exc:
         mixed = _mixed_bands(merged, parts)
         if mixed is not None:

@@ -34,6 +34,7 @@ __all__ = [
     "check_scale",
     "check_method",
     "did_you_mean",
+    "shown_name",
     "FUNCTION_PATTERN",
     "NAMED_FUNCTIONS",
     "SCALAR_FUNCTIONS",
@@ -189,13 +190,27 @@ def check_scale(value, what: str = "scale") -> float:
     return number
 
 
+def shown_name(name) -> str:
+    """``repr(name)`` for a message, a string of over 64 characters cut there (with
+    ``...``): a name a client sent, 3,000 characters long, is not sent back whole.
+
+    >>> shown_name("R")
+    "'R'"
+    >>> shown_name("R" * 100) == repr("R" * 64) + "..."
+    True
+    """
+    if isinstance(name, str) and len(name) > _MAX_LENGTH:
+        return repr(name[:_MAX_LENGTH]) + "..."
+    return repr(name)
+
+
 def check_method(method) -> str:
     """Return ``method`` if it is one of numpy's percentile methods, else raise InvalidOption."""
     if not isinstance(method, str) or method not in QUANTILE_METHODS:
         if not isinstance(method, str):
             shown = f"of type {type(method).__name__}"
         else:  # a long one cut, not named by its type: 'str' read as the method given
-            shown = repr(method[:_MAX_LENGTH]) + ("..." if len(method) > _MAX_LENGTH else "")
+            shown = shown_name(method)
         raise InvalidOption(
             f"unknown percentile method {shown}{did_you_mean(method, QUANTILE_METHODS)}: "
             f"use one of {', '.join(QUANTILE_METHODS)}"

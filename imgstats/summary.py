@@ -31,6 +31,7 @@ from .functions import (
     check_method,
     did_you_mean,
     parse_function,
+    shown_name,
     with_method,
     with_scaled,
 )
@@ -786,7 +787,7 @@ class Summary:
                 "'x', 'band'), coords={'band': ['R', 'G', 'B']})"
             )
         raise InvalidOption(
-            f"unknown band {band!r}{guess}: use an index below {len(self.bands)}, "
+            f"unknown band {shown_name(band)}{guess}: use an index below {len(self.bands)}, "
             f"one of {list(self.band_names)}, 'luma' or None{hint}"
         )
 
