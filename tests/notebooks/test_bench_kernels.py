@@ -98,3 +98,20 @@ def test_rounds_keep_each_time_at_its_best_over_the_rounds(monkeypatch):
     rows = bk.run(0.01, 1, None, ["float32"], rounds=3)
     assert calls == [True, False] * 3  # one core, every core, round after round
     assert [(r["cores"], r["imgstats"]) for r in rows] == [("1 core", 4.0), ("2 cores", 2.0)]
+
+
+def test_the_core_bound_control_counts_as_numpy_does():
+    # the control must do the scan's work, not work the compiler could drop: its counts are
+    # numpy's on the same keys
+    import numpy as np
+
+    busy = bk._busy_kernel()
+    bits = np.random.default_rng(1).standard_normal(4096).astype(np.float32).view(np.uint32)
+    lo, hi = np.uint32(0x80000000), np.uint32(0xBF800000)
+    keys = np.where(bits >> 31, bits ^ np.uint32(0xFFFFFFFF), bits ^ np.uint32(0x80000000))
+    kmin, kmax, below, inside = busy(bits, 2, lo, hi)
+    assert (kmin, kmax) == (keys.min(), keys.max())
+    assert below == 2 * int((keys < lo).sum())
+    assert inside == 2 * int(((keys >= lo) & (keys < hi)).sum())
+    times = bk.ceiling(repeat=1)
+    assert set(times) == {"one", "two"} and min(times.values()) > 0
