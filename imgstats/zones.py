@@ -1310,28 +1310,29 @@ class _Walk:
             lname = labels.name
         else:
             lblocks = None
-        name = "imgstats-zones-" + tokenize(arr.name, lname, fn, merge, args, boxes)
         nx = arr.numblocks[1]
-        leaves = []
+        tasks = []
         for k, box in enumerate(boxes):
             i, j = divmod(k, nx)
             ok = None if okblocks is None else okblocks[i, j]
-            key = (name + "-block", k)
             if lblocks is not None:
                 work = task(_call_labels, fn, box, self.layout.background, self.nb, args)
-                dsk[key] = (work, vblocks[i, j], lblocks[i, j], ok)
+                tasks.append((work, vblocks[i, j], lblocks[i, j], ok))
             else:
                 zone = self._zone_part(box)
                 if not _has_zones(zone):
                     continue
-                dsk[key] = (
-                    task(_call, fn, box=box, zone=zone, nb=self.nb, args=args),
-                    vblocks[i, j],
-                    ok,
-                )
-            leaves.append(key)
-        if not leaves:
+                work = task(_call, fn, box=box, zone=zone, nb=self.nb, args=args)
+                tasks.append((work, vblocks[i, j], ok))
+        if not tasks:
             return None
+        # the name is a token of every task as it stands (each block's zones, the
+        # background, the bands, the validity's keys): two questions on one client that
+        # differ in any of them must not share a key, or the scheduler answers both with
+        # the result of the first (a token of the image, labels and boxes alone did)
+        name = "imgstats-zones-" + tokenize(arr.name, lname, fn, merge, tasks)
+        leaves = [(name + "-block", k) for k in range(len(tasks))]
+        dsk.update(zip(leaves, tasks, strict=True))
         result = tree_reduce(dsk, leaves, merge, name)
         return dask_compute(result, scheduler=self.scheduler)[0]
 
