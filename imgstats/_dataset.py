@@ -35,7 +35,13 @@ _ONE = "__imgstats_one__"
 
 
 def reduce_dataset(
-    ds, reduce: Callable, dim, keep_attrs: bool = True, other=None, keep_unreduced=False
+    ds,
+    reduce: Callable,
+    dim,
+    keep_attrs: bool = True,
+    other=None,
+    keep_unreduced=False,
+    io_options=None,
 ):
     """``reduce(var, dims)`` of every data variable of ``ds`` along the dims of ``dim`` it has.
 
@@ -74,7 +80,7 @@ def reduce_dataset(
         check_dims(dim, dims, available)
     results = {}
     for name, var in ds.data_vars.items():
-        var = cf_decoded(var)  # CF's unsigned bytes and missing values, as xarray decodes
+        var = cf_decoded(var, io_options)  # CF's unsigned bytes and missing values, as xarray
         mine = tuple(d for d in dims if d in var.dims)
         kind = var.dtype.kind
         if kind not in "biufcm":

@@ -98,11 +98,19 @@ def cf_unsigned(data):
     return out
 
 
-def cf_decoded(data):
+def cf_decoded(data, io_options=None):
     """``data`` with CF's ``_Unsigned`` (:func:`cf_unsigned`) and missing values
     (:func:`cf_missing`) applied, as xarray's decoding applies them; anything but a
-    DataArray is returned as it is."""
-    return cf_missing(cf_unsigned(data))
+    DataArray is returned as it is.
+
+    With ``raw`` or ``nodata`` among ``io_options`` the missing values are left as they
+    are: every stored sample counts, or those not equal to the caller's nodata, and a
+    missing value replaced by another would change them (a mean of ``raw=True``)."""
+    data = cf_unsigned(data)
+    options = io_options or {}
+    if options.get("raw") or options.get("nodata") is not None:
+        return data
+    return cf_missing(data)
 
 
 def cf_missing(data):

@@ -49,6 +49,9 @@ class ImgStatsAccessor:
         from ._inputs import cf_decoded
 
         self._obj = cf_decoded(obj)  # CF's unsigned bytes and missing values, as xarray
+        # as given, for the calls that take raw= or nodata= (they decode CF's attrs as
+        # those options say: raw=True leaves every missing value as stored)
+        self._given = obj
 
     __repr__ = _describe
 
@@ -61,7 +64,7 @@ class ImgStatsAccessor:
         """
         from .reduce import compute
 
-        return compute(self._obj, func, band, dim=dim, **options)
+        return compute(self._given, func, band, dim=dim, **options)
 
     def zonal(self, zones, funcs, band=None, **options):
         """Exact statistics per zone (label or polygon); see :func:`imgstats.zonal`.
@@ -71,7 +74,7 @@ class ImgStatsAccessor:
         """
         from .zones import zonal
 
-        return zonal(self._obj, zones, funcs, band=band, **options)
+        return zonal(self._given, zones, funcs, band=band, **options)
 
     def quantile(self, q, dim=None, *, skipna: bool = True, keep_attrs: bool = True):
         """Exact quantiles, laid out as :meth:`xarray.DataArray.quantile` lays them out.
@@ -136,7 +139,7 @@ class ImgStatsAccessor:
         """Summarize once, then ask any statistic of it; see :func:`imgstats.summarize`."""
         from .reduce import summarize
 
-        return summarize(self._obj, **options)
+        return summarize(self._given, **options)
 
 
 class ImgStatsDatasetAccessor:
@@ -217,7 +220,7 @@ class ImgStatsDatasetAccessor:
         def one(var, dims):
             return compute(var, func, dim=dims, **options)
 
-        return reduce_dataset(self._obj, one, dim, True)
+        return reduce_dataset(self._obj, one, dim, True, io_options=options)
 
 
 #: The one dim a lazy complex variable's dims are stacked into, to reduce them all.

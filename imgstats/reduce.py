@@ -81,7 +81,7 @@ def summarize(
     from .io._plan import check_io_options
 
     check_io_options(io_options, "summarize", _SUMMARIZE_OPTIONS)
-    data = cf_decoded(_expand_pattern(data, io_options))  # CF's, as xarray decodes
+    data = cf_decoded(_expand_pattern(data, io_options), io_options)  # CF's, as xarray
     if isinstance(data, (list, tuple)):  # a collection (issue 11)
         from .collection import summarize_many
 
@@ -283,7 +283,7 @@ def compute(
         parse_function(name)  # refuse a bad name before reading any pixel
     func = with_method(func, method)  # each function carries its method from here on
     func = with_scaled(func, scaled, scale, offset)  # and whether it reads physical values
-    data = cf_decoded(_expand_pattern(data, io_options))  # CF's, as xarray decodes
+    data = cf_decoded(_expand_pattern(data, io_options), io_options)  # CF's, as xarray
     if dim is not None:  # issue 11: along chosen dims, collections, regions
         from .dims import compute_along
 

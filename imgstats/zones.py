@@ -208,7 +208,7 @@ def zonal(
         zones = list(zones)  # shapely 2's vectorized geometries, a Series of them: a list
     if _is_geojson_path(zones):  # read here: its crs member says what its coordinates are
         zones = _read_geojson(zones, io_options)
-    source, zones = cf_decoded(source), cf_decoded(zones)  # CF's, as xarray decodes
+    source, zones = cf_decoded(source, io_options), cf_decoded(zones)  # as xarray decodes
     values, dtype, nb, nodata, valid, claim = _values(source, band, scheduler, io_options)
     height, width = int(values.shape[0]), int(values.shape[1])
     to_pixels = None
