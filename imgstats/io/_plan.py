@@ -1121,7 +1121,8 @@ def _dask_map_reduce(arr, work, merge, scheduler, progress: bool, mask=None):
 
     if arr.ndim == 3 and arr.numblocks[-1] > 1:
         arr = arr.rechunk({2: -1})  # the work sees whole pixels
-    local = scheduler != "distributed" and not has_distributed_client()
+    # a Client given as the scheduler (the service's is not the default one) is a cluster
+    local = scheduler != "distributed" and not has_distributed_client() and not _a_client(scheduler)
     if local:  # a cluster's workers read their own chunks: none travels between them
         arr = _coarser(arr)
     if mask is None:
@@ -1183,9 +1184,12 @@ def _coarser(arr):
         return arr
     per_pixel = arr.dtype.itemsize * (arr.shape[2] if arr.ndim == 3 else 1)
     target = max(1, GATHERED_BYTES // per_pixel)  # pixels per gathered chunk
-    rows = max(1, min(arr.shape[0], int(math.isqrt(target))))
-    cols = max(1, min(arr.shape[1], target // rows))
-    return arr.rechunk({0: _whole(arr.chunks[0], rows), 1: _whole(arr.chunks[1], cols)})
+    # the columns as wide as the tallest chunk leaves room for, then as many rows as the
+    # widest gathered column does: gathered to about a square, chunks (1, 65000) became
+    # 1024 x 65000 (508 MiB) and chunks (65000, 1) 65000 x 1024
+    cols = _whole(arr.chunks[1], max(1, target // max(arr.chunks[0])))
+    rows = _whole(arr.chunks[0], max(1, target // max(cols)))
+    return arr.rechunk({0: rows, 1: cols})
 
 
 def _whole(chunks, size: int) -> tuple:
@@ -1238,6 +1242,13 @@ def is_local(scheduler) -> bool:
                 "or a dask.distributed Client"
             )
     return scheduler is None and not has_distributed_client()
+
+
+def _a_client(scheduler) -> bool:
+    """Whether ``scheduler`` is a ``dask.distributed`` client object."""
+    distributed = sys.modules.get("distributed")
+    client = getattr(distributed, "Client", None)
+    return client is not None and isinstance(scheduler, client)
 
 
 def has_distributed_client() -> bool:

@@ -1,0 +1,54 @@
+"""Small dask chunks are gathered into chunks of about 8 MiB, never far more.
+
+5a77637 gathered them towards a square of rows and columns, keeping whole chunks: chunks
+(1, 65000) of float64 became 1024 x 65000 (508 MiB each, one per thread at once), and
+chunks (65000, 1) 65000 x 1024. And a dask.distributed Client given as the scheduler (the
+service's, which is not the process's default client) was taken for a local scheduler, so
+its chunks were gathered, moving them between workers.
+"""
+
+import numpy as np
+import pytest
+
+from imgstats.io import _plan
+
+da = pytest.importorskip("dask.array")
+
+
+@pytest.mark.parametrize(
+    ("shape", "chunks"),
+    [
+        ((100_000, 65_000), (1, 65_000)),
+        ((65_000, 100_000), (65_000, 1)),
+        ((20_000, 20_000), (10, 10)),
+        ((3_000, 3_000), (3, 3_000)),
+        ((5_000, 5_000, 3), (50, 50, 3)),
+    ],
+)
+def test_gathered_chunks_stay_near_their_target(shape, chunks):
+    arr = da.zeros(shape, dtype="f8", chunks=chunks)  # lazy: nothing is allocated
+    out = _plan._coarser(arr)
+    pixel = arr.dtype.itemsize * (shape[2] if len(shape) == 3 else 1)
+    biggest = max(out.chunks[0]) * max(out.chunks[1]) * pixel
+    given = max(arr.chunks[0]) * max(arr.chunks[1]) * pixel
+    assert biggest <= max(_plan.GATHERED_BYTES, given) * 1.01, (out.chunks[0][0], out.chunks[1][0])
+    assert out.npartitions < arr.npartitions  # and they are gathered
+    assert out.shape == arr.shape
+
+
+def test_gathered_chunks_give_the_same_samples():
+    data = np.arange(300 * 200, dtype="f4").reshape(300, 200)
+    arr = da.from_array(data, chunks=(3, 200))
+    np.testing.assert_array_equal(_plan._coarser(arr).compute(), data)
+
+
+def test_a_client_object_given_as_the_scheduler_is_a_cluster():
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster, set_as_default=False) as client,
+    ):
+        assert _plan._a_client(client)
+    assert not _plan._a_client("threads") and not _plan._a_client(None)
