@@ -157,11 +157,14 @@ def request_complete(
     return len(buf) - body >= length
 
 
-def _expectation(head: bytes) -> bytes:
-    """The ``Expect`` field of a request head, trimmed and in lower case (``b""`` without
-    one; several fields are joined by commas, as gunicorn reads them)."""
-    values = [value.strip().lower() for value in _EXPECT.findall(head)]
-    return b", ".join(values)
+def _expectations(head: bytes) -> list[bytes]:
+    """The ``Expect`` fields of a request head, each trimmed and in lower case (none: an
+    empty list). gunicorn reads them one by one: a request expects ``100-continue`` when
+    every field is exactly that, and any other field is its 417. Joined, two fields of
+    ``100-continue`` read as an expectation gunicorn refuses: the request went to a thread
+    without its body, gunicorn met it and sent no ``100 Continue``, and the app's read of the
+    body held the thread until the client left (25 such connections stopped ``/health``)."""
+    return [value.strip().lower() for value in _EXPECT.findall(head)]
 
 
 def _refused_unread(head: bytes) -> bool:
@@ -729,8 +732,8 @@ class BufferingWorker(ThreadWorker):
         if not state[2] and (end := buf.find(b"\r\n\r\n")) >= 0:  # the head is in: the body's
             state[2] = True
             state[1] = time.monotonic() + self.body_timeout
-            if not complete and (expect := _expectation(head := bytes(buf[: end + 2]))):
-                if expect != b"100-continue" or _refused_unread(head):
+            if not complete and (expect := _expectations(head := bytes(buf[: end + 2]))):
+                if any(e != b"100-continue" for e in expect) or _refused_unread(head):
                     # answered now (417 for an expectation gunicorn does not meet): its
                     # client may wait for an answer before it sends the body
                     complete = conn.body_unsent = True

@@ -421,3 +421,28 @@ def test_a_body_refused_unread_is_answered_before_it_comes(server, target, field
     assert got == status and headers["connection"] == "close"
     assert json.loads(body)["status"] == status
     assert http_get(server.url, "/health", timeout=10)[0] == 200
+
+
+@pytest.mark.parametrize(
+    "fields", [WAITING * 2, b"Expect: 100-continue\r\nExpect: 100-Continue \r\n"]
+)
+def test_two_expect_fields_of_100_continue_are_invited_as_one(server, fields):
+    # joined by commas, two fields of 100-continue read as an expectation gunicorn refuses:
+    # the request went to a thread without its body, nobody sent 100 Continue, and the app's
+    # read of the body held the thread until the client left (25 such connections stopped
+    # /health). gunicorn reads them one by one: the client is invited, and answered
+    body = json.dumps({"funcs": ["max"]}).encode()
+    head = (
+        b"POST /stats/IMG_1.jpg HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + fields
+        + b"Content-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        s.sendall(head)
+        assert s.recv(64).startswith(b"HTTP/1.1 100 Continue\r\n")
+        s.sendall(body)
+        got, _, answer = _read_answer(s)
+    assert got == 200, answer
+    assert "error" not in json.loads(answer), answer
