@@ -305,8 +305,15 @@ def body_ended(source, held: int | None, size: int) -> ImageChanged:
 
 
 def _content_length(fh) -> int | None:
-    """The ``Content-Length`` of an fsspec HTTP stream's response, if it gave one."""
-    length = getattr(getattr(fh, "r", None), "content_length", None)
+    """The ``Content-Length`` of an fsspec HTTP stream's response, if it gave one and it
+    counts the bytes read: not for a body with a ``Content-Encoding`` (gzip), whose length
+    is that of the encoded bytes while aiohttp hands out the decoded ones (a gzipped PNG,
+    a little larger than the PNG, read as a download cut short every time)."""
+    response = getattr(fh, "r", None)
+    length = getattr(response, "content_length", None)
+    headers = getattr(response, "headers", None) or {}
+    if headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity"):
+        return None
     return length if isinstance(length, int) and length >= 0 else None
 
 
