@@ -116,14 +116,26 @@ def _all_done(futures) -> threading.Event:
     return done
 
 
+def _workers(client) -> dict:
+    """Every worker's facts, by address: ``scheduler_info`` gave only five of them by
+    default in some releases of distributed (then, five paused workers of many would
+    have ended a question the others were running), so all are asked for where the
+    installed release takes ``n_workers``."""
+    try:
+        info = client.scheduler_info(n_workers=-1)
+    except TypeError:  # a release without it, which gives every worker
+        info = client.scheduler_info()
+    return info.get("workers", {})
+
+
 def _all_paused(client) -> bool:
     """Whether the cluster has workers and every one is paused (for memory)."""
-    workers = client.scheduler_info().get("workers", {})
+    workers = _workers(client)
     return bool(workers) and all(w.get("status") == "paused" for w in workers.values())
 
 
 def _paused(client) -> WorkersPaused:
-    workers = client.scheduler_info().get("workers", {})
+    workers = _workers(client)
     limits = sorted({w.get("memory_limit") for w in workers.values() if w.get("memory_limit")})
     limit = f" (memory_limit {', '.join(_mb(v) for v in limits)})" if limits else ""
     return WorkersPaused(
