@@ -607,51 +607,18 @@ def _stats(args) -> int:
             method=args.method,
             **options,
         )
-        valid = _valid_claim(sources, options) if args.format == "json" else None
     except ImgStatsError as exc:
         print(f"imgstats: error: {_cli_words(str(exc))}", file=sys.stderr)
         return 2
-    _output(render(values, args.format, valid))
+    _output(render(values, args.format))
     return 0
 
 
-def _valid_claim(sources: list[str], options: dict) -> dict | None:
-    """What decided which samples counted, as the service's ``valid`` says it: ``raw``,
-    ``--nodata``, else each image's own rule from its header facts (of ``--page``); ``None``
-    when the images count by different rules."""
-    from ._valid_samples import ValidSamples
-
-    if options.get("raw"):
-        return ValidSamples(None, None, "raw").as_dict()
-    if options.get("nodata") is not None:
-        from .io._plan import attr_nodata
-
-        return ValidSamples("nodata", attr_nodata(options), "option").as_dict()
-    claims = {_header_claim(src, options.get("page") or 0) for src in sources}
-    return claims.pop().as_dict() if len(claims) == 1 else None
-
-
-def _header_claim(source: str, page: int):
-    """The rule an image's header facts say its samples count by (read without pixels)."""
-    from ._valid_samples import ValidSamples
-    from .io import read_header
-    from .io._sources import open_source
-
-    with open_source(source, None) as fh:
-        facts = read_header(fh, source, page=page)
-    nodata = facts["nodata"] if facts["mask"] == "nodata" else None
-    if isinstance(nodata, str):  # JSON's spelling of a non-finite value: "nan", "-inf"
-        nodata = float(nodata)
-    return ValidSamples(facts["mask"], nodata, "file")
-
-
-def render(values: dict, fmt: str, valid=None) -> str:
-    """``{func: value}`` as ``imgstats stats --format fmt`` prints it (with a final newline);
-    JSON also gives ``valid`` (which samples counted, see :func:`_valid_claim`)."""
+def render(values: dict, fmt: str) -> str:
+    """``{func: value}`` as ``imgstats stats --format fmt`` prints it (with a final newline)."""
     if fmt == "json":
         # NaN and infinities have no JSON spelling: null, as the web API answers
         body = {name: _json_number(v) for name, v in values.items()}
-        body["valid"] = valid
         return json.dumps(body, allow_nan=False) + "\n"
     rows = [(str(name), _text(value)) for name, value in values.items()]
     if fmt == "csv":

@@ -102,21 +102,3 @@ def test_a_bad_valid_is_refused(files, valid):
     raw = json.dumps(header).encode()
     with pytest.raises(CorruptSummary):
         Summary.from_bytes(MAGIC + struct.pack("<HI", 4, len(raw)) + raw + blob[14 + size :])
-
-
-def test_the_cli_json_says_what_the_summary_counted(files, capsys):
-    from imgstats.cli import main
-
-    def valid(*argv):
-        assert main(["stats", *map(str, argv), "median", "--json"]) == 0
-        return json.loads(capsys.readouterr().out)["valid"]
-
-    for path in files.values():
-        assert valid(path) == imgstats.summarize(path).valid.as_dict()
-    assert valid(files["nodata"], "--nodata", "5") == {
-        "mask": "nodata",
-        "nodata": 5,
-        "source": "option",
-    }
-    assert valid(files["internal"], "--raw")["source"] == "raw"
-    assert valid(files["nodata"], files["internal"]) is None  # two rules: none claimed
