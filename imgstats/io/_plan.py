@@ -1187,8 +1187,8 @@ def _coarser(arr):
     # the columns as wide as the tallest chunk leaves room for, then as many rows as the
     # widest gathered column does: gathered to about a square, chunks (1, 65000) became
     # 1024 x 65000 (508 MiB) and chunks (65000, 1) 65000 x 1024
-    cols = _whole(arr.chunks[1], max(1, target // max(arr.chunks[0])))
-    rows = _whole(arr.chunks[0], max(1, target // max(cols)))
+    cols = _whole(arr.chunks[1], max(1, target // max(1, *arr.chunks[0])))
+    rows = _whole(arr.chunks[0], max(1, target // max(1, *cols)))  # chunks of 0 rows: 1
     return arr.rechunk({0: rows, 1: cols})
 
 

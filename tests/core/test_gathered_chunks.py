@@ -36,6 +36,12 @@ def test_gathered_chunks_stay_near_their_target(shape, chunks):
     assert out.shape == arr.shape
 
 
+@pytest.mark.parametrize(("shape", "chunks"), [((3, 0), (1, 0)), ((0, 4), (0, 1))])
+def test_chunks_of_no_samples_are_gathered_without_dividing_by_zero(shape, chunks):
+    arr = da.zeros(shape, dtype="f4", chunks=chunks)
+    assert _plan._coarser(arr).shape == shape
+
+
 def test_gathered_chunks_give_the_same_samples():
     data = np.arange(300 * 200, dtype="f4").reshape(300, 200)
     arr = da.from_array(data, chunks=(3, 200))
