@@ -103,6 +103,16 @@ set of samples. Statistics equal numpy's on the same samples: percentiles are
 numpy.percentile's linear method, NaN is ignored, the mean is exact then rounded."""
 
 
+def _with_valid_option(parser: argparse.ArgumentParser, where: str = "") -> None:
+    """``--with-valid``: an opt-in member, so that output read key by key keeps its shape."""
+    parser.add_argument(
+        "--with-valid",
+        action="store_true",
+        help="also print valid, which rule decided the samples counted: "
+        f'{{"mask", "nodata", "source"}} as the service answers it{where} (default: left out)',
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``imgstats`` command."""
     parser = argparse.ArgumentParser(
@@ -234,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: text)",
     )
     stats.add_argument("--json", action="store_true", help="the same as --format json")
+    _with_valid_option(stats)
     stats.add_argument(
         "--pixel-limit",
         type=_positive,
@@ -566,7 +577,7 @@ def _web_serve(dev: bool):
 
 
 def _stats(args) -> int:
-    from .reduce import compute
+    from .reduce import answer_and_valid
 
     options = {"pixel_limit": args.pixel_limit}
     if args.page is not None:
@@ -599,7 +610,7 @@ def _stats(args) -> int:
         # auto: one bar on a terminal, when the pixels likely take over a second
         auto = "auto" if sys.stderr.isatty() else False
         progress = {"always": True, "never": False}.get(args.progress, auto)
-        values = compute(
+        values, valid = answer_and_valid(
             sources[0] if len(sources) == 1 else sources,
             funcs,
             args.band,
@@ -610,17 +621,29 @@ def _stats(args) -> int:
     except ImgStatsError as exc:
         print(f"imgstats: error: {_cli_words(str(exc))}", file=sys.stderr)
         return 2
-    _output(render(values, args.format))
+    extra = {"valid": _valid_dict(valid)} if args.with_valid else {}
+    _output(render(values, args.format, **extra))
     return 0
 
 
-def render(values: dict, fmt: str) -> str:
-    """``{func: value}`` as ``imgstats stats --format fmt`` prints it (with a final newline)."""
+def _valid_dict(valid) -> dict | None:
+    """``Summary.valid`` as JSON gives it (``None``: the images count by different rules)."""
+    return None if valid is None else valid.as_dict()
+
+
+def render(values: dict, fmt: str, **extra) -> str:
+    """``{func: value}`` as ``imgstats stats --format fmt`` prints it (with a final newline).
+
+    ``extra`` members (``valid=``, asked for by ``--with-valid``) follow the values: in
+    JSON as members, in the other formats as rows whose value is compact JSON text.
+    """
     if fmt == "json":
         # NaN and infinities have no JSON spelling: null, as the web API answers
         body = {name: _json_number(v) for name, v in values.items()}
+        body.update(extra)
         return json.dumps(body, allow_nan=False) + "\n"
     rows = [(str(name), _text(value)) for name, value in values.items()]
+    rows += [(name, json.dumps(value, separators=(",", ":"))) for name, value in extra.items()]
     if fmt == "csv":
         import csv
         import io

@@ -783,12 +783,19 @@ def compute_many(
     >>> compute_many([np.array([1, 2], np.uint8), np.array([-0.5], np.float32)], "min")
     -0.5
     """
+    region = {"window": window, "mask": mask, "polygon": polygon}
+    merged = answering_many(sources, func, band, scheduler, max_workers, region, io_options)
+    return merged.compute(func, band)
+
+
+def answering_many(sources, func, band, scheduler, max_workers, region, io_options) -> Summary:
+    """The collection's merged summary, refined until it answers ``func`` for ``band``
+    (:func:`compute_many`'s; its ``valid`` says which samples it counted)."""
     from .functions import parse_function
 
     _check_options(io_options, "compute_many", ("band",))
     for name in func if isinstance(func, (list, tuple)) else [func]:
         parse_function(name)
-    region = {"window": window, "mask": mask, "polygon": polygon}
     sources, parts, merged = _summaries(sources, scheduler, max_workers, region, io_options)
     _check_band(merged, parts, band)
     if merged.missing(func, band):
@@ -803,4 +810,4 @@ def compute_many(
             **region,
             **io_options,
         )
-    return merged.compute(func, band)
+    return merged

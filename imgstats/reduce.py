@@ -266,6 +266,52 @@ def compute(
     >>> compute(np.arange(12, dtype=np.uint8).reshape(2, 3, 2), "max", band=[None, 0])
     {None: 11, 0: 10}
     """
+    own = {name: value for name, value in locals().items() if name in _COMPUTE_DEFAULTS}
+    answer, _ = _compute(data, func, band, own, io_options)
+    return answer
+
+
+#: :func:`compute`'s own keywords and their defaults; the others are io options.
+_COMPUTE_DEFAULTS = {
+    "scheduler": None,
+    "progress": False,
+    "window": None,
+    "mask": None,
+    "polygon": None,
+    "dim": None,
+    "method": None,
+    "scaled": False,
+    "scale": None,
+    "offset": None,
+}
+
+
+def answer_and_valid(data, func, band=None, **options):
+    """:func:`compute`'s answer, and what decided which samples it counted (the CLI's
+    ``--with-valid``), from the same single read.
+
+    Parameters
+    ----------
+    data, func, band, **options
+        As for :func:`compute`.
+
+    Returns
+    -------
+    tuple
+        ``(answer, valid)``: the answer as :func:`compute` gives it, and the
+        :class:`~imgstats._valid_samples.ValidSamples` of the summary it was read from
+        (``Summary.valid``: ``None`` when the images of a collection count by different
+        rules, and for ``dim=``, whose answer is a DataArray of cells).
+    """
+    own = {name: options.pop(name, default) for name, default in _COMPUTE_DEFAULTS.items()}
+    return _compute(data, func, band, own, options)
+
+
+def _compute(data, func, band, own: dict, io_options: dict):
+    """``(answer, valid)`` of :func:`answer_and_valid`; ``own``: compute's keywords."""
+    scheduler, progress, window, mask, polygon, dim, method, scaled, scale, offset = (
+        own[name] for name in _COMPUTE_DEFAULTS
+    )
     tried = False  # whether the select (see _range_selected) has had its go
     options = (progress, window, mask, polygon, dim, method, scaled, scale, offset)
     if _plain_array_question(data, band, scheduler, io_options, *options):
@@ -273,7 +319,9 @@ def compute(
 
         tried, value = _range_select.of_array(data, func)
         if value is not None:
-            return value
+            from ._valid_samples import ValidSamples
+
+            return value, ValidSamples(None, None, "file")  # a plain array: nothing but NaN
     from .io._plan import check_io_options
 
     check_io_options(io_options, "compute", _COMPUTE_OPTIONS)
@@ -288,7 +336,7 @@ def compute(
         from .dims import compute_along
 
         window, polygon, io_options = _dim_region(data, window, polygon, io_options)
-        return compute_along(
+        along = compute_along(
             data,
             func,
             dim,
@@ -301,28 +349,22 @@ def compute(
             raw=io_options.get("raw", False),
             nodata=io_options.get("nodata"),
         )
+        return along, None
     if isinstance(data, (list, tuple)):
-        from .collection import compute_many
+        from .collection import answering_many
 
-        return compute_many(
-            data,
-            func,
-            band,
-            scheduler=scheduler,
-            window=window,
-            mask=mask,
-            polygon=polygon,
-            **io_options,
-        )
+        region = {"window": window, "mask": mask, "polygon": polygon}
+        merged = answering_many(data, func, band, scheduler, None, region, io_options)
+        return merged.compute(func, band), merged.valid
     data, io_options = _region(data, window, mask, polygon, io_options, scheduler)
     bands = list(band) if isinstance(band, (list, tuple)) else [band]
     if not isinstance(data, Summary):
         plan = _plan(data, scheduler, io_options, count=not progress)
         selected = None if progress or tried else _range_selected(plan, func, band, bands)
         if selected is not None:
-            return selected
+            return selected, plan.valid_samples()
         data = _summarize_for(plan, func, bands, scheduler, progress)
-    return _answers(data, func, band, bands)
+    return _answers(data, func, band, bands), data.valid
 
 
 def _plain_array_question(data, band, scheduler, io_options, *options) -> bool:

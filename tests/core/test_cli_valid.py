@@ -1,0 +1,118 @@
+"""``imgstats stats --with-valid``: which rule decided the samples counted.
+
+``valid`` was given by ``/stats``, ``/zonal`` and ``Summary.valid`` only. A ``valid`` key in
+every ``--json`` broke scripts that read each key as a function (it was reverted), so the
+CLI gives it when asked, read off the summary it counted (no second read of the file).
+GDAL (rasterio) writes the files; numpy's count of the samples the rule leaves in is the
+oracle that the rule printed is the one that counted.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+
+from imgstats.cli import main
+
+from .test_meaning_valid import _write
+
+pytestmark = pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")
+
+H, W = 30, 40
+#: ``valid`` of a file without nodata, mask or alpha: nothing but NaN is left out.
+PLAIN = {"mask": None, "nodata": None, "source": "file"}
+
+
+@pytest.fixture
+def files(tmp_path):
+    data = (np.arange(H * W, dtype=np.uint16).reshape(H, W) % 50).astype(np.uint16)
+    mask = np.ones((H, W), bool)
+    mask[:5] = False
+    labels = (np.arange(H * W).reshape(H, W) // 300 + 1).astype(np.uint8)  # zones 1..4
+    return {
+        "data": data,
+        "mask": mask,
+        "labels": labels,
+        "nodata": _write(tmp_path / "n.tif", data[None], nodata=3),
+        "internal": _write(tmp_path / "m.tif", data[None], mask=mask),
+        "plain": _write(tmp_path / "p.tif", data[None]),
+        "zones": _write(tmp_path / "z.tif", labels[None]),
+    }
+
+
+def _stats(capsys, *argv):
+    assert main(["stats", *map(str, argv)]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    return out
+
+
+def _json(capsys, *argv):
+    return json.loads(_stats(capsys, *argv, "--json", "--with-valid"))
+
+
+def test_stats_json_says_the_rule_that_counted(files, capsys):
+    data = files["data"]
+    got = _json(capsys, files["nodata"], "count", "min")
+    assert got == {
+        "count": int((data != 3).sum()),
+        "min": int(data[data != 3].min()),
+        "valid": {"mask": "nodata", "nodata": 3, "source": "file"},
+    }
+    got = _json(capsys, files["internal"], "count")
+    assert got == {
+        "count": int(files["mask"].sum()),
+        "valid": {"mask": "internal", "nodata": None, "source": "file"},
+    }
+    assert _json(capsys, files["plain"], "count") == {"count": data.size, "valid": PLAIN}
+
+
+def test_stats_json_says_the_options_rule(files, capsys):
+    data = files["data"]
+    got = _json(capsys, files["internal"], "count", "--nodata", "7")
+    # nodata= takes the place of the file's mask
+    assert got == {
+        "count": int((data != 7).sum()),
+        "valid": {"mask": "nodata", "nodata": 7, "source": "option"},
+    }
+    got = _json(capsys, files["nodata"], "count", "--raw")
+    assert got == {"count": data.size, "valid": {"mask": None, "nodata": None, "source": "raw"}}
+    got = _json(capsys, files["nodata"], "count", "--window", "0,0,10,10")
+    assert got == {
+        "count": int((data[:10, :10] != 3).sum()),
+        "valid": {"mask": "nodata", "nodata": 3, "source": "file"},
+    }
+
+
+def test_a_collection_claims_one_rule_or_none(files, capsys):
+    data = files["data"]
+    got = _json(capsys, files["nodata"], files["nodata"], "count")
+    assert got == {
+        "count": 2 * int((data != 3).sum()),
+        "valid": {**PLAIN, "mask": "nodata", "nodata": 3},
+    }
+    got = _json(capsys, files["nodata"], files["internal"], "count")
+    assert got == {"count": int((data != 3).sum() + files["mask"].sum()), "valid": None}
+
+
+def test_without_the_flag_every_key_is_a_function(files, capsys):
+    # scripts read each key of --json as a function: valid only when asked
+    assert json.loads(_stats(capsys, files["nodata"], "count", "--json")) == {
+        "count": int((files["data"] != 3).sum())
+    }
+    assert _stats(capsys, files["nodata"], "count") == f"count {(files['data'] != 3).sum()}\n"
+
+
+@pytest.mark.parametrize("fmt", ["text", "csv", "table"])
+def test_other_formats_print_a_valid_row(files, capsys, fmt):
+    out = _stats(capsys, files["nodata"], "max", "--format", fmt, "--with-valid")
+    text = '{"mask":"nodata","nodata":3,"source":"file"}'
+    if fmt == "csv":
+        rows = list(csv.reader(io.StringIO(out)))
+        assert rows[-1] == ["valid", text]
+    else:
+        assert out.splitlines()[-1].split() == ["valid", text]
