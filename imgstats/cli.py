@@ -291,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=("csv", "json"), default=None, help="output format (default: csv)"
     )
     zonal.add_argument("--json", action="store_true", help="the same as --format json")
+    _with_valid_option(zonal, ", in each row")
     zonal.add_argument(
         "--background",
         default="0",
@@ -494,14 +495,22 @@ def _zonal(args) -> int:
         return 2
     from .zones import with_sample_types
 
+    valid = frame.attrs.get("valid")  # which samples of the image count, for every zone
     frame = with_sample_types(frame)  # an integer image's min and max print as integers
     if args.format == "json":
+        extra = {"valid": valid} if args.with_valid else {}
         rows = [
-            {"zone": _json_number(_plain(z)), **{k: _json_number(_plain(v)) for k, v in r.items()}}
+            {
+                "zone": _json_number(_plain(z)),
+                **{k: _json_number(_plain(v)) for k, v in r.items()},
+                **extra,
+            }
             for z, r in frame.to_dict(orient="index").items()
         ]
         _output(json.dumps(rows, allow_nan=False) + "\n")
     else:
+        if args.with_valid:  # a column of compact JSON text, as the stats rows print it
+            frame = frame.assign(valid=json.dumps(valid, separators=(",", ":")))
         _output(frame.to_csv())
     return 0
 

@@ -1,4 +1,4 @@
-"""``imgstats stats --with-valid``: which rule decided the samples counted.
+"""``imgstats stats --with-valid`` and ``imgstats zonal --with-valid``: which rule counted.
 
 ``valid`` was given by ``/stats``, ``/zonal`` and ``Summary.valid`` only. A ``valid`` key in
 every ``--json`` broke scripts that read each key as a function (it was reverted), so the
@@ -116,3 +116,30 @@ def test_other_formats_print_a_valid_row(files, capsys, fmt):
         assert rows[-1] == ["valid", text]
     else:
         assert out.splitlines()[-1].split() == ["valid", text]
+
+
+def test_zonal_json_rows_say_the_rule(files, capsys):
+    data, labels = files["data"], files["labels"]
+    argv = ["zonal", str(files["nodata"]), str(files["zones"]), "count", "--json"]
+    assert main([*argv, "--with-valid"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    valid = {"mask": "nodata", "nodata": 3, "source": "file"}
+    assert rows == [
+        {"zone": z, "count": int(((labels == z) & (data != 3)).sum()), "valid": valid}
+        for z in range(1, 5)
+    ]
+    assert main(argv) == 0  # without the flag: as before
+    assert all("valid" not in row for row in json.loads(capsys.readouterr().out))
+
+
+def test_zonal_csv_has_a_valid_column(files, capsys):
+    labels, mask = files["labels"], files["mask"]
+    argv = ["zonal", str(files["internal"]), str(files["zones"]), "count", "--with-valid"]
+    assert main(argv) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    for row in rows:
+        z = int(row["zone"])
+        assert int(row["count"]) == ((labels == z) & mask).sum()
+        assert json.loads(row["valid"]) == {"mask": "internal", "nodata": None, "source": "file"}
+    assert len(rows) == 4
+
