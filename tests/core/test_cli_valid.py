@@ -143,3 +143,35 @@ def test_zonal_csv_has_a_valid_column(files, capsys):
         assert json.loads(row["valid"]) == {"mask": "internal", "nodata": None, "source": "file"}
     assert len(rows) == 4
 
+
+def test_a_palette_tiffs_nodata_index_under_palette_index(tmp_path, capsys):
+    """``--palette index`` of a paletted TIFF with a nodata index counts numpy's (and GDAL's)
+    non-nodata indices and says the nodata rule; its colours count by the alpha the nodata
+    index becomes."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    idx = np.random.default_rng(3).integers(0, 6, (37, 53), dtype=np.uint8)
+    path = tmp_path / "pal.tif"
+    profile = dict(driver="GTiff", width=53, height=37, count=1, dtype="uint8", nodata=2)
+    profile.update(photometric="palette", transform=from_origin(0, 37, 1, 1))
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(idx, 1)
+        dst.write_colormap(1, {i: (10 * i, 20 * i, 30 * i, 255) for i in range(256)})
+    with rasterio.open(path) as src:
+        gdal_count = int(src.read(1, masked=True).count())
+    kept = idx[idx != 2]
+    assert gdal_count == kept.size
+    got = _json(capsys, path, "count", "median", "--palette", "index")
+    assert got == {
+        "count": kept.size,
+        "median": float(np.median(kept)),
+        "valid": {"mask": "nodata", "nodata": 2, "source": "file"},
+    }
+    got = _json(capsys, path, "count", "--palette", "index", "--nodata", "3")
+    assert got == {
+        "count": int((idx != 3).sum()),
+        "valid": {"mask": "nodata", "nodata": 3, "source": "option"},
+    }
+    got = _json(capsys, path, "count")  # the colours: R, G, B under the alpha
+    assert got == {"count": 3 * kept.size, "valid": {**PLAIN, "mask": "alpha"}}
