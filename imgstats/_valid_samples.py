@@ -8,6 +8,10 @@ value (``"nodata"``), the alpha band (``"alpha"``), or nothing but NaN (``None``
 before any nodata value, as in GDAL). ``source`` says whose rule it was: the file's own
 (``"file"``; an array's ``attrs["nodata"]`` is its own too), the caller's ``nodata=``
 (``"option"``), or none at all (``"raw"``: every sample but NaN counted).
+
+A numpy (or dask) masked array's mask, which no file has, is ``"array"``: its masked
+samples never count, beside the ``nodata`` value when there is one (both leave samples
+out), and with ``raw`` too (``raw`` drops a file's rules, not the array's own mask).
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ import numbers
 
 __all__ = ["ValidSamples", "MASK_WORDS", "SOURCES"]
 
-#: The words of ``mask``, as :func:`imgstats.io.read_header` reports them (and ``None``).
-MASK_WORDS = ("nodata", "alpha", "internal", "sidecar")
+#: The words of ``mask``, as :func:`imgstats.io.read_header` reports them (and ``None``),
+#: and a masked array's own mask (``"array"``), which no file has.
+MASK_WORDS = ("nodata", "alpha", "internal", "sidecar", "array")
 #: Whose rule decided: the file's, the caller's ``nodata=``, or ``raw``'s (no rule).
 SOURCES = ("file", "option", "raw")
 
@@ -28,7 +33,7 @@ class ValidSamples:
 
     Attributes
     ----------
-    mask : {"nodata", "alpha", "internal", "sidecar"} or None
+    mask : {"nodata", "alpha", "internal", "sidecar", "array"} or None
     nodata : int, float or None
         The value left out (a whole number as an int; NaN and infinities as floats),
         ``None`` when none was.

@@ -692,10 +692,11 @@ class Summary:
         values.
     valid : ValidSamples or None
         What decided which samples were counted (``valid.mask``: ``"nodata"``, ``"alpha"``,
-        ``"internal"``, ``"sidecar"`` or ``None``; ``valid.nodata``; ``valid.source``:
-        ``"file"``, ``"option"`` or ``"raw"``; ``valid.as_dict()`` for JSON). ``None`` when
-        that is not one rule: a merge of summaries that counted by different rules, a
-        numpy masked array's summary, or one read from bytes of format version 3 or before.
+        ``"internal"``, ``"sidecar"``, ``"array"`` (a masked array's mask) or ``None``;
+        ``valid.nodata``; ``valid.source``: ``"file"``, ``"option"`` or ``"raw"``;
+        ``valid.as_dict()`` for JSON). ``None`` when that is not one rule: a merge of
+        summaries that counted by different rules, or one read from bytes of format version
+        3 or before.
     """
 
     bands: tuple[BandStats, ...]

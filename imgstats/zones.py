@@ -1529,7 +1529,7 @@ def with_sample_types(frame):
 def _frame(layout: _Layout, zones, counts, cols, names, dtype, claim=None):
     """The zones' frame; its attrs say the samples' ``dtype`` and, as
     :meth:`~imgstats._valid_samples.ValidSamples.as_dict`, what decided which counted
-    (``valid``: ``None`` when that is no one rule, a masked array's)."""
+    (``valid``; ``"mask": "array"`` for a masked array's mask)."""
     import pandas as pd
 
     if layout.kind == "polygons":

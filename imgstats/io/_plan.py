@@ -132,14 +132,15 @@ class ReadPlan:
     def valid_samples(self):
         """What decides which samples count, as a summary reports it
         (:class:`~imgstats._valid_samples.ValidSamples`): a dataset mask, else the nodata
-        value, else the alpha band (GDAL's order), else nothing; ``None`` for a masked
-        array's pixels, whose mask is none of those."""
+        value, else the alpha band (GDAL's order), else nothing; a masked array's mask
+        (``"array"``) beside any nodata value, as both leave samples out, even ``raw``."""
         from .._valid_samples import ValidSamples
 
+        if _is_masked_array(self.pixels):
+            nodata = None if self.valid is None else self.valid.nodata
+            return ValidSamples("array", nodata, self.valid_source)
         if self.valid_source == "raw":
             return ValidSamples(None, None, "raw")
-        if _is_masked_array(self.pixels):
-            return None
         valid = self.valid
         if valid is None:
             return ValidSamples(None, None, self.valid_source)

@@ -102,3 +102,47 @@ def test_a_bad_valid_is_refused(files, valid):
     raw = json.dumps(header).encode()
     with pytest.raises(CorruptSummary):
         Summary.from_bytes(MAGIC + struct.pack("<HI", 4, len(raw)) + raw + blob[14 + size :])
+
+
+#: A masked array's mask: the diagonal of a 6 x 8 uint16 image (7 is also a value there).
+MA = np.ma.masked_array(
+    np.arange(48, dtype=np.uint16).reshape(6, 8) % 9, mask=np.eye(6, 8, dtype=bool)
+)
+
+
+@pytest.mark.parametrize(
+    ("options", "want", "kept"),
+    [
+        ({}, ("array", None, "file"), ~MA.mask),
+        ({"nodata": 7}, ("array", 7, "option"), ~MA.mask & (MA.data != 7)),
+        # raw drops a file's rules, not the array's own mask: its samples still never count
+        ({"raw": True}, ("array", None, "raw"), ~MA.mask),
+        (
+            {"window": (0, 0, 4, 3)},
+            ("array", None, "file"),
+            np.pad(~MA.mask[:3, :4], ((0, 3), (0, 4))),
+        ),
+    ],
+)
+def test_a_masked_arrays_mask_is_its_rule(options, want, kept):
+    # it was None, "no one rule", for the one rule that decided
+    s = imgstats.summarize(MA, **options)
+    assert s.valid == ValidSamples(*want)
+    assert s.compute("count") == int(kept.sum())  # numpy's count of what the rule leaves
+    assert s.compute("max") == int(MA.data[kept].max())
+    assert Summary.from_bytes(s.to_bytes()).valid == s.valid
+
+
+def test_a_masked_array_says_it_everywhere():
+    import dask.array as da
+
+    want = {"mask": "array", "nodata": None, "source": "file"}
+    lazy = da.ma.masked_array(da.from_array(MA.data, chunks=3), mask=da.from_array(MA.mask, 3))
+    assert imgstats.summarize(lazy).valid.as_dict() == want
+    labels = np.ones(MA.shape, np.uint8)
+    frame = imgstats.zonal(MA, labels, ["count"])
+    assert frame.attrs["valid"] == want
+    assert frame.loc[1, "count"] == MA.count()
+    # nothing masked: nothing decided but NaN
+    plain = imgstats.summarize(np.ma.masked_array(MA.data))
+    assert plain.valid == ValidSamples(None, None, "file")
