@@ -34,6 +34,7 @@ import numpy as np
 from .._inputs import a_type, as_array, countable, unknown_shape, yx_first
 from .._lazy import is_instance, is_masked_array
 from ..errors import InvalidOption, NoValidSamples, UnreadableImage
+from ..functions import did_you_mean
 from ..summary import alpha_band
 from ._geo import MAP_OPTIONS
 
@@ -281,18 +282,16 @@ IO_OPTIONS = (*OPEN_OPTIONS, *MAP_OPTIONS)
 
 def check_io_options(options: dict, caller: str, others=()) -> None:
     """Refuse a keyword that is neither one of :data:`IO_OPTIONS` nor ``others`` (the
-    caller's own), with a ``TypeError`` that names ``caller`` and the closest name: Python's
-    own message named :func:`open_plan`, which the caller never called."""
+    caller's own), with a ``TypeError`` that names ``caller`` and the closest name (the
+    package's one rule, :func:`imgstats.functions.did_you_mean`): Python's own message named
+    :func:`open_plan`, which the caller never called."""
     unknown = [key for key in options if key not in IO_OPTIONS]
     if not unknown:
         return
-    import difflib
-
     known = [*others, *IO_OPTIONS]
-    close = difflib.get_close_matches(unknown[0], known, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise TypeError(
-        f"{caller}() got an unexpected keyword argument {unknown[0]!r}{hint}; "
+        f"{caller}() got an unexpected keyword argument {unknown[0]!r}"
+        f"{did_you_mean(unknown[0], known)}; "
         f"it takes {', '.join(known)}"
     )
 

@@ -272,6 +272,15 @@ def test_a_misspelt_keyword_names_the_function_called_and_the_closest_name(call,
     assert "open_plan" not in message
 
 
+@pytest.mark.parametrize(("typo", "hint"), [("RAW", "raw"), ("NoData", "nodata"), ("Page", "page")])
+def test_a_keyword_in_another_case_is_offered_as_the_package_offers_names(typo, hint):
+    # check_io_options had its own difflib call (case-sensitive, cutoff 0.6): RAW=True was
+    # offered nothing, where a band or a method in another case is offered its name
+    with pytest.raises(TypeError) as err:
+        imgstats.compute(np.zeros((4, 4)), "max", **{typo: True})
+    assert f"unexpected keyword argument {typo!r} (did you mean {hint!r}?)" in str(err.value)
+
+
 @pytest.mark.parametrize(
     ("data", "phrase"),
     [(5, "an int"), (object(), "an object"), ({1: 2}, "a dict"), (None, "a NoneType")],
