@@ -22,7 +22,7 @@ import difflib
 import math
 import re
 from dataclasses import dataclass, replace
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from .errors import InvalidOption, UnknownFunction
 
@@ -281,12 +281,26 @@ def _suggest(name: str) -> str | None:
     number = re.fullmatch(r"(p|pct|perc|percentile|q|quantile)?_?([0-9]*\.?[0-9]+)%?", folded)
     if number is not None:
         q = Decimal(number[2])
-        if number[1] in (None, "q", "quantile") and "." in number[2] and q <= 1:
-            q *= 100  # a quantile, as numpy.quantile and pandas take it: 0.99 is p99
-        folded = f"p{q.normalize():f}"
+        # a quantile, as numpy.quantile and pandas take it: 0.99 is p99
+        quantile = number[1] in (None, "q", "quantile") and "." in number[2] and q <= 1
+        return _percentile_named(q, quantile, name)
     if folded != name and _accepted(folded):
         return folded
     return _closest(folded, NAMED_FUNCTIONS)
+
+
+def _percentile_named(q: Decimal, quantile: bool, name: str) -> str | None:
+    """``pXXX`` for a number a user wrote (``quantile``: times 100), other than ``name``: the
+    user's own digits when :func:`parse_function` takes that name, else, past the name's
+    length, the shortest decimal that parses to the same percentile (``99.`` and 61 ones:
+    ``p99.11111111111111``); None above 100, which no rounding makes a percentile."""
+    with localcontext(prec=4 * _MAX_LENGTH):  # exact: Decimal's 28 digits rounded them
+        q = q.scaleb(2) if quantile else q
+        named = [f"p{q.normalize():f}"]
+    if q <= _HUNDRED:
+        named.append(f"p{Decimal(repr(float(q))).normalize():f}")
+    # a name other than the one refused: asking parse_function about it again would loop
+    return next((n for n in named if n != name and _accepted(n)), None)
 
 
 def did_you_mean(given: str, choices) -> str:

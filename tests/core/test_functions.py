@@ -135,6 +135,22 @@ def test_a_likely_mistake_names_the_statistic_it_meant(name, meant):
     assert parse_function(meant)  # the suggestion itself is accepted
 
 
+@pytest.mark.parametrize(
+    ("name", "meant"),
+    [
+        # p and the user's digits is 65 characters, over the limit: the shortest decimal
+        # of the same float, where Decimal's 28 digits offered 'p99.11111111111111111111111111'
+        ("99." + "1" * 61, "p99.11111111111111"),
+        # a quantile of 60 digits times 100: the user's digits, not 28 of them
+        ("0." + "1" * 60, "p11." + "1" * 58),
+    ],
+)
+def test_a_long_percentile_is_offered_as_a_user_would_type_it(name, meant):
+    assert _suggestion(name) == meant
+    q = Decimal(name).scaleb(2 if name.startswith("0.") else 0)
+    assert parse_function(meant).q == float(q)  # the same percentile
+
+
 @pytest.mark.parametrize("name", ["p101", "foo", "p1e2", "x" * 80])
 def test_no_suggestion_without_a_likely_one(name):
     with pytest.raises(UnknownFunction) as caught:
