@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ._inputs import cf_decoded, check_dims, dim_tuple
-from .errors import ImgStatsError
+from .errors import ImgStatsError, with_message
 
 __all__ = ["reduce_dataset"]
 
@@ -96,7 +96,7 @@ def reduce_dataset(
         try:
             out = how(var, mine)
         except ImgStatsError as exc:
-            raise type(exc)(f"variable {name!r}: {exc}") from None
+            raise with_message(exc, f"variable {name!r}: {exc}") from None
         results[name] = out.rename(name)
     kept = {k: c for k, c in ds.coords.items() if not set(c.dims) & set(dims)}
     out = xr.Dataset(results, attrs=dict(ds.attrs) if keep_attrs else {})

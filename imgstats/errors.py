@@ -113,3 +113,14 @@ def reword(message: str, words) -> str:
     for python, other in words:
         message = message.replace(python, other)
     return message
+
+
+def with_message(exc: ImgStatsError, message: str) -> ImgStatsError:
+    """A copy of ``exc`` that says ``message``: the same class, and the same attributes (a
+    :class:`Busy`'s ``retry_after``, a :class:`NeedsRefinement`'s ``nodes``).
+
+    Made without calling the class's ``__init__``, whose signature differs by class:
+    ``type(exc)(message)`` made a ``NeedsRefinement`` a ``TypeError``."""
+    new = type(exc).__new__(type(exc), message)  # BaseException.__new__ sets args
+    new.__dict__.update(vars(exc))
+    return new

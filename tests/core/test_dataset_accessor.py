@@ -15,6 +15,7 @@ import pytest
 import xarray as xr
 
 import imgstats
+from imgstats import errors
 from imgstats.errors import InvalidOption
 
 
@@ -103,6 +104,40 @@ def test_a_dim_no_variable_has_is_refused_in_xarrays_words():
         ds.imgstats.median(dim="z")
     with pytest.raises(InvalidOption, match=r"variable 'red': band= and dim="):
         ds.imgstats.compute("max", dim="time", band=0)
+
+
+def _error_classes():
+    return [
+        c
+        for c in vars(errors).values()
+        if isinstance(c, type) and issubclass(c, errors.ImgStatsError)
+    ]
+
+
+def _an_error(cls):
+    if cls is errors.NeedsRefinement:
+        return cls([(8, 3, 5)])
+    if issubclass(cls, errors.Busy):
+        return cls("the service is busy", retry_after=7)
+    return cls("the reduction failed")
+
+
+@pytest.mark.parametrize("cls", _error_classes(), ids=lambda c: c.__name__)
+def test_a_variables_error_is_named_and_keeps_its_class_and_attributes(cls):
+    # type(exc)(message) re-worded it: NeedsRefinement takes nodes, so a NeedsRefinement
+    # raised for a variable became a TypeError, and a Busy lost its retry_after
+    from imgstats._dataset import reduce_dataset
+
+    error = _an_error(cls)
+
+    def failing(var, dims):
+        raise error
+
+    with pytest.raises(cls) as caught:
+        reduce_dataset(_dataset(), failing, "time")
+    assert type(caught.value) is cls
+    assert str(caught.value) == f"variable 'red': {error}"
+    assert vars(caught.value) == vars(error)
 
 
 def test_compute_and_zonal_on_a_dataset_name_its_variables():
