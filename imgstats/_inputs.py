@@ -100,33 +100,25 @@ def cf_unsigned(data):
 
 def cf_decoded(data, io_options=None):
     """``data`` with CF's ``_Unsigned`` (:func:`cf_unsigned`) and missing values
-    (:func:`cf_missing`) applied, as xarray's decoding applies them; anything but a
-    DataArray is returned as it is.
-
-    With ``raw`` or ``nodata`` among ``io_options`` the missing values are left as they
-    are: every stored sample counts, or those not equal to the caller's nodata, and a
-    missing value replaced by another would change them (a mean of ``raw=True``)."""
-    data = cf_unsigned(data)
-    options = io_options or {}
-    if options.get("raw") or options.get("nodata") is not None:
-        return data
-    return cf_missing(data)
+    (:func:`cf_missing`, as ``io_options`` say) applied, as xarray's decoding applies them;
+    anything but a DataArray is returned as it is."""
+    return cf_missing(cf_unsigned(data), io_options)
 
 
-def cf_missing(data):
+def cf_missing(data, io_options=None):
     """``data`` whose CF missing values all count as its nodata value, as xarray's decoding
     masks them all: a DataArray whose ``_FillValue`` and ``missing_value`` (each one number
     or a list) name several values has each of the others replaced by the first, which
     :func:`imgstats.io._plan.attr_nodata` then reads as its nodata (both attrs become that
     one number). Its other samples are left as they are, in its own type.
 
-    A ``nodata`` attr (imgstats' own, which takes the place of CF's) or ``raw`` leaves
-    ``data`` as it is, and so do missing values that are not numbers of its type.
+    ``data`` is left as it is when :func:`_stored_samples_count` (raw, or a nodata of
+    imgstats' own), and when its missing values are not numbers of its type.
     """
     attrs = getattr(data, "attrs", None)
     if not is_instance(data, "xarray", "DataArray") or not set(_CF_STORED_VALUES) & set(attrs):
         return data
-    if "nodata" in attrs or attrs.get("raw") or data.dtype.kind not in "iuf":
+    if _stored_samples_count(attrs, io_options or {}) or data.dtype.kind not in "iuf":
         return data
     values = _cf_values(attrs, data.dtype)
     if values is None or len(values) < 2:
@@ -144,6 +136,15 @@ def cf_missing(data):
     out = data.copy(deep=False, data=xp.where(hit, data.dtype.type(first), source))
     out.attrs = {**attrs, **{k: data.dtype.type(first) for k in _CF_STORED_VALUES if k in attrs}}
     return out
+
+
+def _stored_samples_count(attrs, options) -> bool:
+    """Whether CF's missing values are left as stored: with ``raw`` (an option, or the attr
+    a raw read leaves) every stored sample counts, and with a nodata of imgstats' own (the
+    ``nodata`` option, or a ``nodata`` attr, which takes the place of CF's) those not equal
+    to it; a missing value replaced by another would change them (a mean of ``raw=True``)."""
+    raw = options.get("raw") or attrs.get("raw")
+    return bool(raw) or options.get("nodata") is not None or "nodata" in attrs
 
 
 def _cf_values(attrs, dtype) -> list | None:
