@@ -9,6 +9,7 @@ module has run, whoever imports it, then removes itself. Nothing else is importe
 
 from __future__ import annotations
 
+import functools
 import sys
 import threading
 import warnings
@@ -34,7 +35,26 @@ def _describe(accessor) -> str:
     return f"<imgstats accessor of an xarray.{type(obj).__name__} ({sizes}){dtype}: {methods}>"
 
 
-class ImgStatsAccessor:
+class _Accessor:
+    """What both accessors hold: ``_given``, the object as given, for the calls that take
+    ``raw=`` or ``nodata=`` (they decode CF's attrs as those options say: ``raw=True`` leaves
+    every missing value as stored), and ``_obj``, decoded as xarray decodes it (CF's unsigned
+    bytes and missing values; a Dataset's variables are decoded one by one as reduced) when
+    first read: a ``compute`` decodes as its options say, and needs no decoded copy."""
+
+    def __init__(self, obj):
+        self._given = obj
+
+    @functools.cached_property
+    def _obj(self):
+        from ._inputs import cf_decoded
+
+        return cf_decoded(self._given)
+
+    __repr__ = _describe
+
+
+class ImgStatsAccessor(_Accessor):
     """Exact statistics of a DataArray's samples, registered as ``DataArray.imgstats``.
 
     Examples
@@ -44,16 +64,6 @@ class ImgStatsAccessor:
     >>> arr.imgstats.compute(["min", "p50", "max"])
     {'min': 0, 'p50': 5.5, 'max': 11}
     """
-
-    def __init__(self, obj):
-        from ._inputs import cf_decoded
-
-        self._obj = cf_decoded(obj)  # CF's unsigned bytes and missing values, as xarray
-        # as given, for the calls that take raw= or nodata= (they decode CF's attrs as
-        # those options say: raw=True leaves every missing value as stored)
-        self._given = obj
-
-    __repr__ = _describe
 
     def compute(self, func, band=None, *, dim=None, **options):
         """Compute statistics; see :func:`imgstats.compute`.
@@ -142,7 +152,7 @@ class ImgStatsAccessor:
         return summarize(self._given, **options)
 
 
-class ImgStatsDatasetAccessor:
+class ImgStatsDatasetAccessor(_Accessor):
     """Exact reductions of each data variable of a Dataset, registered as ``Dataset.imgstats``.
 
     As xarray's own Dataset reductions: the result is a Dataset of each variable's result,
@@ -166,11 +176,6 @@ class ImgStatsDatasetAccessor:
     >>> ds.imgstats.median(dim=("y", "x"))["red"].values.tolist()
     [5.5, 17.5]
     """
-
-    def __init__(self, obj):
-        self._obj = obj
-
-    __repr__ = _describe
 
     def quantile(self, q, dim=None, *, skipna: bool = True, keep_attrs: bool = True):
         """:meth:`ImgStatsAccessor.quantile` of each data variable (a Dataset of them)."""
@@ -220,7 +225,7 @@ class ImgStatsDatasetAccessor:
         def one(var, dims):
             return compute(var, func, dim=dims, **options)
 
-        return reduce_dataset(self._obj, one, dim, True, io_options=options)
+        return reduce_dataset(self._given, one, dim, True, io_options=options)
 
 
 #: The one dim a lazy complex variable's dims are stacked into, to reduce them all.
