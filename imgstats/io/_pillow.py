@@ -7,11 +7,14 @@ import struct
 import warnings
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
+from .._lazy import lazy_module
 from ..errors import InvalidOption, UnreadableImage
 from ._guard import check_pixels, decoding
 from ._sources import describe
+
+# imported by the first image Pillow opens (about 20 ms): `imgstats stats tiny.tif` needs none
+Image = lazy_module("PIL.Image")
 
 __all__ = [
     "open_pillow",
@@ -47,7 +50,7 @@ def open_pillow(fh, source, pixel_limit: int | None, page: int = 0) -> Image.Ima
             with decoding(source, "is corrupt"):
                 img = Image.open(fh)
     except UnreadableImage as exc:
-        if isinstance(exc.__cause__, UnidentifiedImageError):
+        if isinstance(exc.__cause__, Image.UnidentifiedImageError):
             raise UnreadableImage(
                 f"{describe(source)} is not an image imgstats can read{_jpeg_kind(fh)}"
             ) from exc.__cause__
