@@ -42,7 +42,7 @@ from functools import partial
 
 import numpy as np
 
-from .errors import ImgStatsError, InvalidOption
+from .errors import ImgStatsError, InvalidOption, with_message
 from .functions import shown_name
 from .summary import (
     BandStats,
@@ -92,10 +92,7 @@ def _named(exc: ImgStatsError, label: str) -> ImgStatsError:
     text = str(exc)
     if label in text:
         return exc
-    try:
-        return type(exc)(f"{label}: {text}")
-    except TypeError:  # pragma: no cover -- an error class with another signature
-        return exc
+    return with_message(exc, f"{label}: {text}")
 
 
 # -- numpy's promotion -------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import imgstats
-from imgstats import ImageNotFound, InvalidOption, NoValidSamples, UnreadableImage
+from imgstats import ImageNotFound, InvalidOption, NoValidSamples, UnreadableImage, errors
 from imgstats.collection import compute_many, merge_summaries
 
 from .cluster import local_cluster
@@ -116,6 +116,21 @@ def test_arrays_are_named_by_position():
         imgstats.compute([np.zeros(3, np.uint8), np.zeros(3, "U1")], "min")
     with pytest.raises(InvalidOption, match="image 1"):
         imgstats.compute([np.zeros(3, np.uint8), np.zeros(3, complex)], "min")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [errors.NeedsRefinement([(8, 3, 5)]), errors.Busy("busy", retry_after=7)],
+    ids=["NeedsRefinement", "Busy"],
+)
+def test_an_images_error_is_named_keeping_its_class_and_attributes(error):
+    # type(exc)(message) could not make a NeedsRefinement (it takes nodes): the image went
+    # unnamed; a Busy was named, and lost its retry_after (7 became 1)
+    import imgstats.collection as collection
+
+    named = collection._named(error, "image 2 (ndarray)")
+    assert type(named) is type(error) and vars(named) == vars(error)
+    assert str(named) == f"image 2 (ndarray): {error}"
 
 
 def test_refinement_reads_only_images_with_samples_in_the_wanted_bins(monkeypatch):
