@@ -50,6 +50,10 @@ def open_pillow(fh, source, pixel_limit: int | None, page: int = 0) -> Image.Ima
             with decoding(source, "is corrupt"):
                 img = Image.open(fh)
     except UnreadableImage as exc:
+        if type(exc) is UnreadableImage:  # not ImageChanged: a PNG or JP2 cut in its header
+            told = _truncation(fh, _signature_kind(fh), source)
+            if told is not None:
+                raise told from exc
         if isinstance(exc.__cause__, Image.UnidentifiedImageError):
             raise UnreadableImage(
                 f"{describe(source)} is not an image imgstats can read{_jpeg_kind(fh)}"
@@ -58,8 +62,8 @@ def open_pillow(fh, source, pixel_limit: int | None, page: int = 0) -> Image.Ima
     width, height = img.size
     check_pixels(width, height, pixel_limit, source)
     if page:
-        with decoding(source, "is corrupt"):
-            frames = getattr(img, "n_frames", 1)
+        with truncation_told(img, source), decoding(source, "is corrupt"):
+            frames = getattr(img, "n_frames", 1)  # an APNG's frames are counted to its end
             if page < frames:
                 img.seek(page)
         if page >= frames:
@@ -68,6 +72,28 @@ def open_pillow(fh, source, pixel_limit: int | None, page: int = 0) -> Image.Ima
             )
         check_pixels(*img.size, pixel_limit, source)
     return img
+
+
+#: The first bytes of a PNG file, of a JP2 file (its signature box) and of a raw JPEG 2000
+#: codestream (SOC and SIZ), by Pillow's name of their format.
+_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\x00\x00\x00\x0cjP  \r\n\x87\n", "JPEG2000"),
+    (b"\xff\x4f\xff\x51", "JPEG2000"),
+)
+
+
+def _signature_kind(fh) -> str | None:
+    """``"PNG"`` or ``"JPEG2000"`` when the file ``fh`` begins as one does, else ``None``:
+    what a file Pillow could not open is, when its header was cut short."""
+    try:
+        fh.seek(0)
+        head = fh.read(12)
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(head, bytes):
+        return None
+    return next((kind for magic, kind in _SIGNATURES if head.startswith(magic)), None)
 
 
 #: JPEG start-of-frame markers (SOF0..SOF15 but DHT, JPG and DAC) and what they code.
@@ -551,11 +577,12 @@ def ends_early(fp, kind: str) -> int | None:
     while at + _BOX <= size:
         fp.seek(at)
         length = int.from_bytes(fp.read(4), "big")
-        fp.read(4)
+        box = fp.read(4)
         if length == 1:  # XLBox: a 64-bit length follows
             length = int.from_bytes(fp.read(8), "big")
-        if length == 0:  # the last box, to the end of the file
-            return None
+        if length == 0:  # the last box, to the end of the file: a codestream's ends with EOC
+            fp.seek(max(size - 2, 0))
+            return None if box != b"jp2c" or fp.read(2) == b"\xff\xd9" else size
         at += length
     return None if at == size else size
 

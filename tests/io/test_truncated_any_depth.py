@@ -4,11 +4,18 @@ An 8-bit PNG cut short said Pillow's "image file is truncated"; a 16-bit one, wh
 imagecodecs decodes, libpng's "png_read_data_fn input stream too small"; an 8-bit JPEG 2000
 Pillow's "broken data stream", a deep one OpenJPEG's "opj_decode or opj_end_decompress
 failed". Each now says the file is truncated and after how many bytes it ends.
+
+So do a JPEG 2000 whose codestream box runs to the end of the file (its length 0: Pillow's
+"broken data stream" before), a PNG or JPEG 2000 cut within its header (Pillow's "Expected to
+read 8 bytes but only got 0", or "not an image imgstats can read"), and an APNG cut before
+the frame asked for (Pillow's "image file is truncated" while seeking to it), in the
+library, the CLI and the service alike.
 """
 
 from __future__ import annotations
 
 import os
+import re
 
 import imagecodecs
 import numpy as np
@@ -35,9 +42,22 @@ def _apng(path, dtype, bands):
     path.write_bytes(imagecodecs.apng_encode(values))
 
 
+def _apng3(path, dtype, bands):
+    values = RNG.integers(0, np.iinfo(dtype).max, (3, *SHAPE, bands)).astype(dtype)
+    path.write_bytes(imagecodecs.apng_encode(values))
+
+
 def _jp2(path, dtype, bands):
     values = RNG.integers(0, 200, SHAPE).astype(dtype)
     path.write_bytes(imagecodecs.jpeg2k_encode(values, level=0, codecformat="jp2"))
+
+
+def _jp2_to_the_end(path, dtype, bands):
+    """A JP2 whose codestream box declares length 0: it runs to the end of the file."""
+    values = RNG.integers(0, 200, SHAPE).astype(dtype)
+    data = imagecodecs.jpeg2k_encode(values, level=0, codecformat="jp2")
+    at = data.index(b"jp2c") - 4
+    path.write_bytes(data[:at] + bytes(4) + data[at + 4 :])
 
 
 CASES = {
@@ -49,6 +69,13 @@ CASES = {
     "apng16-frame1": (_apng, np.uint16, 3, ".png", 1, 0.8),
     "jp2-8": (_jp2, np.uint8, 1, ".jp2", 0, 0.6),
     "jp2-16": (_jp2, np.uint16, 1, ".jp2", 0, 0.6),
+    "jp2-8-box-to-the-end": (_jp2_to_the_end, np.uint8, 1, ".jp2", 0, 0.6),
+    "jp2-16-box-to-the-end": (_jp2_to_the_end, np.uint16, 1, ".jp2", 0, 0.6),
+    "jp2-header": (_jp2, np.uint8, 1, ".jp2", 0, 60),  # within its jp2h box
+    "jp2-ftyp": (_jp2, np.uint8, 1, ".jp2", 0, 30),  # within its ftyp box
+    "png-header": (_png, np.uint8, 1, ".png", 0, 20),  # within its IHDR chunk
+    "apng8-frame2": (_apng3, np.uint8, 3, ".png", 2, 0.5),
+    "apng16-frame2": (_apng3, np.uint16, 3, ".png", 2, 0.5),
 }
 
 
@@ -58,7 +85,7 @@ def test_a_truncated_file_says_so_at_every_depth(tmp_path, case):
     path = tmp_path / f"cut{suffix}"
     write(path, dtype, bands)
     imgstats.compute(path, "mean", page=page)  # whole, it reads
-    held = int(os.path.getsize(path) * kept)
+    held = int(os.path.getsize(path) * kept) if kept < 1 else kept  # a share, or bytes
     os.truncate(path, held)
     with pytest.raises(
         UnreadableImage, match=f"is truncated: its .* data ends early, after {held} bytes"
@@ -66,3 +93,23 @@ def test_a_truncated_file_says_so_at_every_depth(tmp_path, case):
         imgstats.compute(path, "mean", page=page)
     with open(path, "rb") as fh, pytest.raises(UnreadableImage, match="is truncated"):
         imgstats.io.read_preview(fh, 32, page=page)
+
+
+@pytest.mark.parametrize("case", ["jp2-8-box-to-the-end", "jp2-header", "apng8-frame2"])
+def test_the_cli_and_the_service_say_truncated_too(tmp_path, capsys, case):
+    from imgstats.cli import main
+    from imgstats.web import create_app
+
+    write, dtype, bands, suffix, page, kept = CASES[case]
+    path = tmp_path / f"cut{suffix}"
+    write(path, dtype, bands)
+    held = int(os.path.getsize(path) * kept) if kept < 1 else kept
+    os.truncate(path, held)
+    told = f"is truncated: its .* data ends early, after {held} bytes"
+    assert main(["stats", str(path), "mean", "--page", str(page)]) == 2
+    assert re.search(told, capsys.readouterr().err)
+    app = create_app({"IMAGES": str(tmp_path), "TESTING": True, "WARMUP": False})
+    got = app.test_client().get(f"/stats/{path.name}/mean?page={page}")
+    assert got.status_code == 422
+    assert re.search(told, got.get_json()["error"])
+
