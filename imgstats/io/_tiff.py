@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._lazy import lazy_module
-from ..errors import ImageTooLarge, InvalidOption, UnreadableImage
+from ..errors import ImageTooLarge, ImgStatsError, InvalidOption, UnreadableImage
 from ._guard import GuardedFile, WorkFailed, check_pixels, decoding
 from ._meaning import Meaning, tiff_meaning, value_dtype
 from ._sources import MASK, describe, open_source, read_sidecar
@@ -477,9 +477,48 @@ def to_samples(block: np.ndarray, axes: str) -> np.ndarray:
     return block.reshape(block.shape[0], block.shape[1], -1)
 
 
+@contextmanager
+def truncation_told(tpage, source):
+    """Within this block, a decoder's failure on the TIFF page ``tpage`` whose strips or
+    tiles reach past the end of its file says "is truncated", as a PNG's or JPEG 2000's
+    does (tifffile said "failed to read 8388608 bytes, got 4194048", or "corrupted strip
+    cannot be reshaped", which imgstats called corrupt). Errors of imgstats' own work pass."""
+    try:
+        yield
+    except (WorkFailed, ImgStatsError) as exc:
+        if type(exc) is not UnreadableImage:
+            raise
+        told = _cut_short(tpage, source)
+        if told is None:
+            raise
+        raise told from exc
+    except Exception as exc:
+        told = _cut_short(tpage, source)
+        if told is None:
+            raise
+        raise told from exc
+
+
+def _cut_short(tpage, source) -> UnreadableImage | None:
+    """The error of a TIFF page whose strips or tiles end past the end of its file, else
+    ``None``."""
+    try:
+        size = tpage.parent.filehandle.size
+        pairs = zip(tpage.dataoffsets, tpage.databytecounts, strict=False)  # a corrupt file's
+        ends = [offset + count for offset, count in pairs if offset and count]  # may differ
+    except (AttributeError, TypeError, ValueError, OSError):
+        return None
+    if not ends or max(ends) <= size:
+        return None
+    return UnreadableImage(
+        f"{describe(source)} is truncated: its TIFF data ends early, after {size} bytes "
+        f"(its strips or tiles reach byte {max(ends)})"
+    )
+
+
 def read_page(tpage, facts: TiffFacts, source) -> np.ndarray:
     """Decode a whole page and return its values ``(y, x[, band])``."""
-    with decoding(source, "is corrupt"):
+    with decoding(source, "is corrupt"), truncation_told(tpage, source):
         tpage.keyframe.nodata = facts.fill  # a missing tile's samples, as GDAL reads them
         samples = with_lerc_nan(tpage).asarray()
         return facts.meaning.apply(to_samples(samples, facts.axes))
@@ -517,8 +556,9 @@ class TiffArray:
         ):
             # a missing tile's samples as GDAL reads them, not tifffile's reading of the tag
             page = with_lerc_nan(tif.pages[self.facts.page])
-            store = page.aszarr(fillvalue=self.facts.fill)
-            block = np.asarray(zarr.open(store, mode="r")[stored])
+            with truncation_told(page, self.source):
+                store = page.aszarr(fillvalue=self.facts.fill)
+                block = np.asarray(zarr.open(store, mode="r")[stored])
             return self._finish(to_samples(block, self.facts.axes), key)
 
     def _finish(self, samples: np.ndarray, key) -> np.ndarray:
@@ -738,6 +778,7 @@ class TiffStream:
                         raise WorkFailed(exc) from exc
 
                 with (
+                    truncation_told(page, self.path),
                     _progress_bar(progress, len(indices), self.path) as bar,
                     _decoding_threads(workers) as pool_map,
                 ):

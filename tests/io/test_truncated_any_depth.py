@@ -113,3 +113,29 @@ def test_the_cli_and_the_service_say_truncated_too(tmp_path, capsys, case):
     assert got.status_code == 422
     assert re.search(told, got.get_json()["error"])
 
+
+@pytest.mark.parametrize("path_", ["whole", "dask", "stream", "open_image"])
+@pytest.mark.parametrize("layout", [{"rowsperstrip": 16}, {"tile": (32, 32)}])
+def test_a_tiff_whose_strips_or_tiles_end_past_its_end_is_truncated(
+    tmp_path, monkeypatch, path_, layout
+):
+    # the library said "is corrupt: ValueError: failed to read 65536 bytes, got ..." (or
+    # tifffile's "corrupted strip cannot be reshaped"), on every read path
+    import tifffile
+
+    values = RNG.integers(0, 65535, (256, 256)).astype(np.uint16)
+    path = tmp_path / "cut.tif"
+    tifffile.imwrite(path, values, **layout)
+    held = os.path.getsize(path) // 2
+    os.truncate(path, held)
+    window = (0, 0, 16, 16)  # its first strips or tiles are whole, and read
+    assert imgstats.compute(path, "max", window=window) == values[:16, :16].max()
+    kw = {"chunks": {0: 23, 1: 41}} if path_ == "dask" else {}
+    if path_ == "stream":
+        monkeypatch.setattr(imgstats.io._limits, "EAGER_BYTES", 0)
+    told = f"is truncated: its TIFF data ends early, after {held} bytes"
+    with pytest.raises(UnreadableImage, match=told):
+        if path_ == "open_image":
+            imgstats.open_image(path).values.max()
+        else:
+            imgstats.compute(path, "max", **kw)
