@@ -783,7 +783,8 @@ def _jp2_preview(img: Image.Image, source, max_side: int):
     """
     head = _jp2_head(img)
     layout = _jp2_deep_layout(head)
-    levels = 0 if img.mode in ("P", "PA") else _jp2_levels(head, img.size, max_side)
+    fp = None if _closed(getattr(img, "fp", None)) else img.fp
+    levels = 0 if img.mode in ("P", "PA") else _jp2_levels(head, img.size, max_side, fp)
     if layout is not None and (len(layout[0]) > 1 or not levels):
         return None
     names = pillow_bands(img)[0]
@@ -803,10 +804,12 @@ def _jp2_preview(img: Image.Image, source, max_side: int):
     return stored.astype(layout[1]), names
 
 
-def _jp2_levels(head: bytes, size: tuple[int, int], max_side: int) -> int:
+def _jp2_levels(head: bytes, size: tuple[int, int], max_side: int, fp=None) -> int:
     """How many resolution levels a JPEG 2000's preview drops: the most that keep its longer
     side at least ``max_side``, and no more than the decomposition levels of its
-    codestream's main header (its COD marker, or a COC marker's fewer); 0 without them."""
+    codestream's main header (its COD marker, or a COC marker's fewer) and of its tile-part
+    headers, read from its file ``fp`` (a tile's own COD or COC may have fewer: OpenJPEG
+    then refuses to drop more); 0 without them."""
     at = head.find(_SOC_SIZ)
     if at < 0 or len(head) < at + 42:
         return 0
@@ -819,13 +822,65 @@ def _jp2_levels(head: bytes, size: tuple[int, int], max_side: int) -> int:
             levels.append(head[pos + 9])
         elif marker == 0xFF53 and pos + 6 + component <= len(head):  # COC
             levels.append(head[pos + 5 + component])
-        elif marker >> 8 != 0xFF or marker == 0xFF90:  # the first tile-part: header done
+        elif marker == 0xFF90 and fp is not None:  # the first tile-part: header done
+            levels += _tile_part_levels(fp, pos, component)
+            break
+        elif marker >> 8 != 0xFF or marker == 0xFF90:
             break
         pos += 2 + length
     drop, most = 0, min(levels, default=0)
     while drop < most and max(size) >> (drop + 1) >= max_side:
         drop += 1
     return drop
+
+
+#: The most tile-parts whose headers :func:`_tile_part_levels` reads (a codestream has at
+#: most 65535 tiles); past it, the preview drops no level (it decodes the image whole).
+_MOST_TILE_PARTS = 1 << 16
+#: The most markers of one tile-part header read (a real one holds a few).
+_MOST_MARKERS = 1 << 10
+
+
+def _tile_part_levels(fp, at: int, component: int) -> list[int]:
+    """The decomposition levels that the COD and COC markers of a JPEG 2000's tile-part
+    headers set, from its first tile-part (SOT) at byte ``at`` of its file ``fp`` (its
+    position kept); ``[0]`` past :data:`_MOST_TILE_PARTS` tile-parts."""
+    levels, keep = [], fp.tell()
+    try:
+        for _ in range(_MOST_TILE_PARTS):
+            fp.seek(at)
+            sot = fp.read(12)  # SOT: marker, Lsot (10), Isot, Psot, TPsot, TNsot
+            if len(sot) < 12 or sot[:2] != b"\xff\x90":
+                return levels
+            levels += _tile_header_levels(fp, at + 12, component)
+            (length,) = struct.unpack_from(">I", sot, 6)
+            if length == 0:  # the last tile-part, to the end of the codestream
+                return levels
+            at += length
+        return [0]
+    finally:
+        fp.seek(keep)
+
+
+def _tile_header_levels(fp, pos: int, component: int) -> list[int]:
+    """The levels of the COD and COC markers of one tile-part header, from byte ``pos`` to
+    its SOD marker (the tile's data)."""
+    levels = []
+    for _ in range(_MOST_MARKERS):
+        fp.seek(pos)
+        mark = fp.read(4)
+        if len(mark) < 4:
+            return levels
+        marker, length = struct.unpack(">HH", mark)
+        if marker >> 8 != 0xFF or marker == 0xFF93:  # SOD
+            return levels
+        if marker in (0xFF52, 0xFF53):  # COD: Scod, SGcod, then SPcod; COC: Ccoc, Scoc, SPcoc
+            body = fp.read(length - 2)
+            at = 5 if marker == 0xFF52 else component + 1
+            if len(body) > at:
+                levels.append(body[at])
+        pos += 2 + length
+    return [0]  # no header holds that many markers: read nothing of it
 
 
 #: Modes whose images Pillow's ``reduce`` averages.

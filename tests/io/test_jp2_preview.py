@@ -74,3 +74,51 @@ def test_an_8_bit_jp2_is_previewed_at_a_level_with_its_band_names(tmp_path, coun
     assert np.array_equal(arr, _overview(path, arr.shape))
     with path.open("rb") as fh:  # a fourth component that no cdef box calls opacity: band 3
         assert list(bands) == imgstats.io.read_header(fh, str(path))["bands"]
+
+
+def _tiles_of(codestream: bytes) -> tuple[bytes, list[bytes], bytes]:
+    """A codestream's main header, its tile-parts (SOT to the next) and what follows."""
+    at = codestream.index(b"\xff\x90")
+    main, parts = codestream[:at], []
+    while codestream[at : at + 2] == b"\xff\x90":
+        length = int.from_bytes(codestream[at + 6 : at + 10], "big")
+        parts.append(codestream[at : at + length])
+        at += length
+    return main, parts, codestream[at:]
+
+
+def _cod(main: bytes) -> bytes:
+    """The COD marker segment of a main header."""
+    at = main.index(b"\xff\x52")
+    return main[at : at + 2 + int.from_bytes(main[at + 2 : at + 4], "big")]
+
+
+def test_a_tile_of_fewer_levels_than_the_main_header_is_previewed(tmp_path):
+    # the main header's COD says 5 levels, the second tile's own COD 1: the preview asked
+    # OpenJPEG to drop 2 and failed ("broken data stream when reading image file"); GDAL
+    # reads its overview of one level dropped
+    import io
+
+    from PIL import Image
+
+    yy, xx = np.mgrid[0:256, 0:512]
+    values = ((xx + yy) % 256).astype(np.uint8)
+
+    def encode(resolutions):
+        out = io.BytesIO()
+        Image.fromarray(values).save(
+            out, "JPEG2000", no_jp2=True, tile_size=(256, 256), num_resolutions=resolutions
+        )
+        return out.getvalue()
+
+    main, parts, end = _tiles_of(encode(6))
+    few_main, few_parts, _ = _tiles_of(encode(2))
+    second = few_parts[1][:12] + _cod(few_main) + few_parts[1][12:]  # after SOT: its own COD
+    second = second[:6] + len(second).to_bytes(4, "big") + second[10:]  # Psot
+    path = tmp_path / "tiles.j2k"
+    path.write_bytes(main + parts[0] + second + end)
+    assert (imgstats.open_image(path).values == values).all()  # the file is whole
+    arr, _ = read_preview(path, 128)
+    assert arr.shape == (128, 256)  # one level dropped, the most its second tile has
+    assert (arr == _overview(path, arr.shape)).all()
+    assert read_preview(path, 16)[0].shape == (16, 32)
