@@ -375,6 +375,36 @@ def test_cf_valid_range_attrs_are_not_read_as_xarray_decodes_them():
     assert imgstats.compute(inside, ["count", "min", "max"]) == {"count": 3, "min": 10, "max": 99}
 
 
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+def test_a_netcdf_variable_s_valid_range_counts_where_gdal_leaves_it_out(tmp_path):
+    """The deliberate difference docs/meaning.md states: GDAL's netCDF driver masks the
+    samples beyond ``valid_range`` (its HONOUR_VALID_RANGE, on by default), xarray's
+    decoding and imgstats count them; ``_FillValue`` is left out by all three."""
+    import xarray as xr
+
+    stored = (np.arange(40 * 50, dtype=np.int16).reshape(40, 50) % 300) - 50
+    ds = xr.Dataset({"v": (("y", "x"), stored)})
+    ds.v.attrs.update(valid_range=np.array([0, 200], np.int16), scale_factor=0.5, add_offset=10.0)
+    ds.v.encoding["_FillValue"] = np.int16(-7)
+    path = tmp_path / "v.nc"
+    ds.to_netcdf(path)
+    with rasterio.open(f'NETCDF:"{path}":v') as src:
+        gdal = src.read(1, masked=True).compressed()
+    assert gdal.min() == 0 and gdal.max() == 200  # GDAL: only the valid range
+    with xr.open_dataset(path) as opened:
+        decoded = opened.v.load()
+    with xr.open_dataset(path, mask_and_scale=False) as opened:
+        raw = opened.v.load()
+    physical = decoded.values[~np.isnan(decoded.values)]
+    assert physical.size == np.count_nonzero(stored != -7) > gdal.size
+    got = imgstats.compute(decoded, ["count", "min", "max"])
+    assert got == {"count": physical.size, "min": physical.min(), "max": physical.max()}
+    values = stored[stored != -7]
+    got = imgstats.compute(raw, ["count", "min", "max"])
+    assert got == {"count": values.size, "min": values.min(), "max": values.max()}
+    assert imgstats.compute(raw, "max", scaled=True) == physical.max()
+
+
 @pytest.mark.parametrize(
     ("nodata", "left_out"),
     [
