@@ -15,10 +15,10 @@ paused for :data:`PAUSED_FOR` seconds in a row ends the question in
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 
+from ._lazy import imported
 from .errors import WorkersDied, WorkersPaused
 
 __all__ = ["dask_compute"]
@@ -51,7 +51,7 @@ def dask_compute(*objs, scheduler=None) -> tuple:
 
 def _client(scheduler):
     """The dask.distributed client that ``scheduler`` runs the graph on, else ``None``."""
-    distributed = sys.modules.get("distributed")
+    distributed = imported("distributed")
     if distributed is None:
         return None
     if isinstance(scheduler, distributed.Client):
@@ -153,6 +153,6 @@ def _mb(n) -> str:
 
 def _killed_worker(exc: BaseException) -> bool:
     """Whether ``exc`` is dask.distributed's ``KilledWorker`` (without importing it)."""
-    distributed = sys.modules.get("distributed")
+    distributed = imported("distributed")
     killed = getattr(distributed, "KilledWorker", None)
     return killed is not None and isinstance(exc, killed)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-__all__ = ["lazy_module", "is_instance", "is_masked_array"]
+__all__ = ["lazy_module", "imported", "is_instance", "is_masked_array"]
 
 
 class _LazyModule:
@@ -36,10 +36,25 @@ def lazy_module(name: str):
     return _LazyModule(name)
 
 
+def imported(name: str):
+    """Module ``name`` if it is imported, else None (without importing it).
+
+    ``sys.modules`` holds a module from the start of its import, so another thread may find it
+    there half done (``import xarray`` takes a second): its attributes are not set yet, and
+    reading one raised ``AttributeError: partially initialized module``, a 500 for the
+    service's requests that came while its first TIFF imported xarray. Such a module is taken
+    through :func:`importlib.import_module`, which waits for that thread's import to end.
+    """
+    mod = sys.modules.get(name)
+    if mod is not None and getattr(getattr(mod, "__spec__", None), "_initializing", False):
+        mod = importlib.import_module(name)
+    return mod
+
+
 def is_instance(obj, module: str, name: str) -> bool:
     """``isinstance(obj, module.name)``, False without importing ``module`` when it is not."""
-    mod = sys.modules.get(module)
-    return mod is not None and isinstance(obj, getattr(mod, name))
+    cls = getattr(imported(module), name, None)  # None: this thread is importing it
+    return cls is not None and isinstance(obj, cls)
 
 
 def is_masked_array(obj) -> bool:

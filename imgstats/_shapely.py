@@ -15,11 +15,9 @@ refuses it with the feature's index.
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
-from ._lazy import is_instance
+from ._lazy import imported, is_instance
 from .errors import InvalidOption
 
 __all__ = ["ShapelyLayer", "shapely_layer"]
@@ -97,7 +95,7 @@ def shapely_layer(zones, id_property=None) -> ShapelyLayer | None:
     InvalidOption
         ``id_property`` of a layer that has no properties, or no such column.
     """
-    shapely = sys.modules.get("shapely")
+    shapely = imported("shapely")
     if shapely is None or isinstance(zones, dict | str):
         return None
     frame = is_instance(zones, "geopandas", "GeoDataFrame")

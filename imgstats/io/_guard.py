@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import time
 
+from .._lazy import imported
 from ..errors import (
     ImageChanged,
     ImageTooLarge,
@@ -141,7 +141,7 @@ def _is_bomb(exc: BaseException) -> bool:
 def _store_size(fh) -> int | None:
     """The size an fsspec file of a store declared (its HEAD or listing), ``None`` for
     another file: a read of it that comes back short is the store's failure."""
-    spec = sys.modules.get("fsspec.spec")
+    spec = imported("fsspec.spec")
     if spec is None or not isinstance(fh, spec.AbstractBufferedFile):
         return None
     size = getattr(fh, "size", None)

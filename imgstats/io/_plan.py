@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from .._inputs import a_type, as_array, countable, unknown_shape, yx_first
-from .._lazy import is_instance, is_masked_array
+from .._lazy import imported, is_instance, is_masked_array
 from ..errors import InvalidOption, NoValidSamples, UnreadableImage
 from ..functions import did_you_mean
 from ..summary import alpha_band
@@ -1246,7 +1246,7 @@ def is_local(scheduler) -> bool:
 
 def _a_client(scheduler) -> bool:
     """Whether ``scheduler`` is a ``dask.distributed`` client object."""
-    distributed = sys.modules.get("distributed")
+    distributed = imported("distributed")
     client = getattr(distributed, "Client", None)
     return client is not None and isinstance(scheduler, client)
 

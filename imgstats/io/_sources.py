@@ -8,11 +8,10 @@ import io
 import os
 import re
 import stat
-import sys
 from collections.abc import Iterator
 from typing import IO
 
-from .._lazy import lazy_module
+from .._lazy import imported, lazy_module
 from ..errors import (
     ImageChanged,
     ImageNotFound,
@@ -261,7 +260,7 @@ def read_whole_if_streaming(fh, source, limit: int | None = None):
     ImageTooLarge
         The stream holds more than ``limit`` bytes (default :func:`stream_bytes_default`).
     """
-    http = sys.modules.get("fsspec.implementations.http")  # loaded if fh came from it
+    http = imported("fsspec.implementations.http")  # loaded if fh came from it
     if http is None or not isinstance(fh, http.HTTPStreamFile):
         return fh
     limit = stream_bytes_default() if limit is None else limit

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import sys
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug import exceptions
@@ -25,6 +24,7 @@ from werkzeug.exceptions import (
 from werkzeug.http import parse_options_header
 
 from .. import __version__
+from .._lazy import imported
 from .._version import fingerprint
 from ..errors import ImageNotFound, InvalidOption, UnknownFunction
 from ..functions import NAMED_FUNCTIONS, with_method, with_scaled
@@ -515,7 +515,7 @@ def _stream_errors() -> tuple[type[Exception], ...]:
     """What the WSGI server's input stream raises for a malformed chunked body: gunicorn's
     ``ParseException`` (``InvalidChunkSize`` ...), when gunicorn serves; ``OSError`` for a
     body cut short. Werkzeug's own server raises an HTTP 400 itself."""
-    gunicorn_errors = sys.modules.get("gunicorn.http.errors")  # loaded if gunicorn serves
+    gunicorn_errors = imported("gunicorn.http.errors")  # loaded if gunicorn serves
     return (OSError,) + ((gunicorn_errors.ParseException,) if gunicorn_errors else ())
 
 
