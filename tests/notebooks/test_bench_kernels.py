@@ -78,6 +78,11 @@ def test_scaling_divides_each_rows_one_core_time_by_its_every_core_time():
     assert text.count("\n") == 1 + 2
     assert "| float32 | random | median | 2 cores | 1.20× |" in text
     assert "| float32 | random | p99 | 2 cores | 1.20× |" in text
+    for r in rows:  # timed call after call too: a second ratio per row
+        r["imgstats_hot"] = r["imgstats"] / (2.0 if r["cores"] == "1 core" else 3.0)
+    text = bk.scaling(rows)
+    assert "call after call" in text
+    assert "| float32 | random | median | 2 cores | 1.20× | 1.80× |" in text
 
 
 def test_rounds_keep_each_time_at_its_best_over_the_rounds(monkeypatch):
