@@ -258,7 +258,9 @@ def create_app(config: Mapping | None = None) -> Flask:
     from .service import ImageService
     from .zonal import bp as zonal_bp
 
-    app = Flask(__name__)
+    # no app-wide /static/: Flask's default served the gallery's files a second time, beside
+    # /assets/gallery/, a route nobody links to; each blueprint serves its own
+    app = Flask(__name__, static_folder=None)
     # "a%2F%2Fb" decodes to "a//b": answer 404, not a redirect to a path the client never sent
     app.url_map.merge_slashes = False
     _load(app.config, config)
