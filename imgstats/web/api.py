@@ -173,11 +173,20 @@ def check_query(known, none: str = "none") -> None:
 
 
 def check_once() -> None:
-    """Refuse a query parameter given twice, naming it (400): one rule for every route."""
+    """Refuse a query parameter given twice, or empty, naming it (400): one rule for every
+    route. Of ``?band=0&band=1`` only the first would count, silently; and ``?band=`` was
+    every band while ``?window=`` was a 400, ``?raw=`` was false and ``?page=`` a 404 of the
+    gallery's listing: an empty value means no one thing, so it is refused."""
     repeated = sorted(k[:40] for k, values in request.args.lists() if len(values) > 1)
     if repeated:
         shown = ", ".join(repr(k) for k in repeated)
         raise InvalidOption(f"query parameter(s) {shown} given more than once: give each once")
+    empty = sorted(k[:40] for k, value in request.args.items() if value == "")
+    if empty:
+        shown = ", ".join(repr(k) for k in empty)
+        raise InvalidOption(
+            f"query parameter(s) {shown} given empty: give each a value, or leave it out"
+        )
 
 
 #: Keys a POST body may hold; any other is refused (a typo must not widen the question).
@@ -664,7 +673,7 @@ def _scaling(fields) -> tuple:
 
     scaled = fields.get("scaled")
     if isinstance(scaled, str):
-        flags = {"1": True, "true": True, "0": False, "false": False, "": False}
+        flags = {"1": True, "true": True, "0": False, "false": False}
         if scaled.lower() not in flags:
             raise InvalidOption(f"scaled must be 1 or 0 (true or false), not {scaled[:64]!r}")
         scaled = flags[scaled.lower()]

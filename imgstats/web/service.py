@@ -1569,7 +1569,7 @@ def check_page(page) -> int | None:
     raise InvalidOption(f"invalid page {shown!r}: use a whole number from 0 (the first page)")
 
 
-_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
 def check_raw(raw) -> bool:
