@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from functools import partial
 
 from .._lazy import imported
 from ..errors import (
@@ -140,7 +141,10 @@ def _is_bomb(exc: BaseException) -> bool:
 
 def _store_size(fh) -> int | None:
     """The size an fsspec file of a store declared (its HEAD or listing), ``None`` for
-    another file: a read of it that comes back short is the store's failure."""
+    another file: a read of it that comes back short is the store's failure. A wrapper
+    (the service's store file, a :class:`GuardedFile`) is seen through by its
+    ``__wrapped__``, so that every path of a read is checked alike."""
+    fh = getattr(fh, "__wrapped__", fh)
     spec = imported("fsspec.spec")
     if spec is None or not isinstance(fh, spec.AbstractBufferedFile):
         return None
@@ -152,6 +156,7 @@ def _cut_body(fh) -> tuple[int, int] | None:
     """``(held, size)`` when fsspec's HTTP file ``fh`` holds the start of its file from a
     whole-file answer (a server without range requests) that ended after ``held`` of its
     ``size`` bytes, before the bytes asked of it; else ``None``."""
+    fh = getattr(fh, "__wrapped__", fh)
     cache, size = getattr(fh, "cache", None), _store_size(fh)
     data, block = getattr(cache, "cache", None), getattr(cache, "blocksize", None)
     if size is None or not isinstance(data, bytes) or not isinstance(block, int):
@@ -160,6 +165,47 @@ def _cut_body(fh) -> tuple[int, int] | None:
         return None
     # its first fetch asked for a block (or the whole file) from byte 0 and got less
     return (len(data), size) if len(data) < min(block, size) else None
+
+
+def body_failure(fh, source, exc: BaseException) -> ImgStatsError | None:
+    """The store's error when ``exc``, raised by a read of the store's file ``fh``, is its
+    body failing, else ``None``: fsspec's "range requests" ``ValueError`` past the bytes of
+    a whole-file answer (that ended early, or of a server without range requests), or
+    aiohttp's body cut before its ``Content-Length``."""
+    if isinstance(exc, ValueError) and "range requests" in str(exc):  # fsspec's HTTP file
+        cut = _cut_body(fh)
+        if cut is not None:  # its whole-file answer ended early: that is what failed
+            return body_ended(source, *cut)
+        return StoreUnavailable(
+            f"the server of {describe(source)} does not answer HTTP range requests, which "
+            "reading a part of a file needs"
+        )
+    size = _store_size(fh)
+    if size is not None and cut_short(exc):  # aiohttp's: before its Content-Length
+        return body_ended(source, None, size)
+    return None
+
+
+def checked_read(fh, source, read, tell, *args) -> bytes:
+    """``read(*args)`` of ``fh`` (``read`` and ``tell`` map its errors as their caller
+    does), refused as :class:`ImageChanged` when ``fh`` is a store's file that gave fewer
+    bytes than its declared size leaves after where the read began: fsspec reads a refused
+    range (HTTP 416) as no bytes, and a range or whole-file answer cut short as fewer."""
+    size = _store_size(fh)
+    if size is None:
+        return read(*args)
+    start = tell()
+    data = read(*args)
+    asked = args[0] if args and args[0] is not None and args[0] >= 0 else size
+    wanted = min(asked, max(size - start, 0))
+    if len(data) < wanted:
+        raise ImageChanged(
+            f"the store of {describe(source)} gave {len(data)} of the {wanted} bytes asked "
+            f"at offset {start} of its {size}: it refused or cut the range (the object "
+            "changed, or came back shorter than its size, while it was read); reading it "
+            "again is reasonable"
+        )
+    return data
 
 
 class GuardedFile:
@@ -178,44 +224,25 @@ class GuardedFile:
     def _call(self, name, *args):
         try:
             return getattr(self._fh, name)(*args)
-        except ValueError as exc:
-            if "range requests" in str(exc):  # fsspec's HTTP file, of a server without them
-                cut = _cut_body(self._fh)
-                if cut is not None:  # its whole-file answer ended early: that is what failed
-                    raise body_ended(self._source, *cut) from exc
-                raise StoreUnavailable(
-                    f"the server of {describe(self._source)} does not answer HTTP range "
-                    "requests, which reading a part of a file needs"
-                ) from exc
-            raise  # a decoder seeking to a negative offset: its bug, not the store's
         except (ImgStatsError, EOFError):
             raise
         except TimeoutError as exc:  # fsspec's FSTimeoutError and asyncio's are TimeoutErrors
             raise timed_out(self._source, exc) from exc
         except Exception as exc:
-            size = _store_size(self._fh)
-            if size is not None and cut_short(exc):  # aiohttp's: before its Content-Length
-                raise body_ended(self._source, None, size) from exc
+            failure = body_failure(self._fh, self._source, exc)
+            if failure is not None:
+                raise failure from exc
+            if isinstance(exc, ValueError):
+                raise  # a decoder seeking to a negative offset: its bug, not the store's
             raise StoreUnavailable(
                 f"reading {describe(self._source)} failed: {type(exc).__name__}: {exc}"
             ) from exc
 
     def read(self, *args):
-        size = _store_size(self._fh)
-        if size is None:
-            return self._call("read", *args)
-        start = self._call("tell")
-        data = self._call("read", *args)
-        asked = args[0] if args and args[0] is not None and args[0] >= 0 else size
-        wanted = min(asked, max(size - start, 0))
-        if len(data) < wanted:  # fsspec reads a refused range (HTTP 416) as no bytes
-            raise ImageChanged(
-                f"the store of {describe(self._source)} gave {len(data)} of the {wanted} "
-                f"bytes asked at offset {start} of its {size}: it refused or cut the range "
-                "(the object changed, or came back shorter than its size, while it was "
-                "read); reading it again is reasonable"
-            )
-        return data
+        call = self._call
+        return checked_read(
+            self._fh, self._source, partial(call, "read"), partial(call, "tell"), *args
+        )
 
     def seek(self, *args):
         return self._call("seek", *args)

@@ -24,6 +24,7 @@ import stat
 import threading
 import time
 from email.utils import parsedate_to_datetime
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import quote, unquote, urljoin, urlsplit
@@ -38,6 +39,7 @@ from ..errors import (
     UnreadableImage,
 )
 from ..io._beside import looked, looked_again
+from ..io._guard import body_failure, checked_read
 from ..io._sources import SIDECAR_SUFFIXES, is_url, read_whole_if_streaming
 
 __all__ = [
@@ -613,7 +615,7 @@ class FsspecStore:
             raise
         except Exception as exc:
             raise store_error(exc, "open") from exc
-        return _StoreFile(fh)
+        return _StoreFile(fh, address)
 
     def redact(self, text: str) -> str:
         """Messages may name the store's URL: it is public to clients anyway."""
@@ -621,10 +623,15 @@ class FsspecStore:
 
 
 class _StoreFile:
-    """A remote file whose network errors, raised while it is read, are the store's."""
+    """A remote file whose network errors, raised while it is read, are the store's, and
+    whose reads that come back shorter than its size (a cut body, a refused range) are
+    :class:`~imgstats.errors.ImageChanged`, as through the decoders' ``GuardedFile``: the
+    gallery's previews read it directly, and rendered or served what a cut body gave."""
 
-    def __init__(self, fh):
+    def __init__(self, fh, address: str):
         self._fh = fh
+        self._address = address
+        self.__wrapped__ = fh  # what imgstats.io's checks of a store's file look at
 
     def __getattr__(self, attr):
         return getattr(self._fh, attr)
@@ -641,15 +648,19 @@ class _StoreFile:
     def _mapped(self, method, *args):
         try:
             return method(*args)
-        except ImgStatsError:
+        except (ImgStatsError, EOFError):
             raise
-        except (ValueError, EOFError):
-            raise  # a seek out of range or a short file is the decoder's business
         except Exception as exc:
+            failure = body_failure(self._fh, self._address, exc)
+            if failure is not None:  # the body ended early: said so, as a decoder's read
+                raise failure from exc
+            if isinstance(exc, ValueError):
+                raise  # a seek out of range is the decoder's business
             raise store_error(exc, "read") from exc
 
     def read(self, *args):
-        return self._mapped(self._fh.read, *args)
+        read = partial(self._mapped, self._fh.read)
+        return checked_read(self._fh, self._address, read, self._fh.tell, *args)
 
     def readinto(self, *args):
         return self._mapped(self._fh.readinto, *args)
