@@ -204,3 +204,21 @@ def test_display_range_of_integers_is_their_own_min_and_max():
     assert display_range(np.full((2, 2), np.nan)) == (0.0, 1.0)
     flat = np.full((4, 4), 2.5)
     assert display_range(flat) == (2.5, 2.5)
+
+
+@pytest.mark.parametrize("route", ["/thumbs/IMG_1.jpg", "/previews/IMG_1.jpg"])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Range": "bytes=0-9"},
+        {"Range": "bytes=100000000-"},
+        {"Range": "bytes=0-9", "If-Range": '"anything"'},
+    ],
+)
+def test_a_picture_is_always_whole(client, route, headers):
+    """As documented: a picture ignores Range and If-Range (RFC 9110 lets a server), rather
+    than answering a part of it, or a 416, that a browser's <img> cannot show."""
+    whole = client.get(route).get_data()
+    r = client.get(route, headers=headers)
+    assert r.status_code == 200 and r.get_data() == whole
+    assert "Content-Range" not in r.headers and "Accept-Ranges" not in r.headers
