@@ -172,16 +172,17 @@ def check_query(known, none: str = "none") -> None:
     check_once()
 
 
-def check_once() -> None:
+def check_once(own=()) -> None:
     """Refuse a query parameter given twice, or empty, naming it (400): one rule for every
     route. Of ``?band=0&band=1`` only the first would count, silently; and ``?band=`` was
-    every band while ``?window=`` was a 400, ``?raw=`` was false and ``?page=`` a 404 of the
-    gallery's listing: an empty value means no one thing, so it is refused."""
+    every band while ``?window=`` was a 400 and ``?raw=`` false: an empty value means no one
+    thing, so it is refused. The names in ``own`` (a gallery page's form fields, which
+    its page refuses empty in its own words) are left to their route."""
     repeated = sorted(k[:40] for k, values in request.args.lists() if len(values) > 1)
     if repeated:
         shown = ", ".join(repr(k) for k in repeated)
         raise InvalidOption(f"query parameter(s) {shown} given more than once: give each once")
-    empty = sorted(k[:40] for k, value in request.args.items() if value == "")
+    empty = sorted(k[:40] for k, value in request.args.items() if value == "" and k not in own)
     if empty:
         shown = ", ".join(repr(k) for k in empty)
         raise InvalidOption(

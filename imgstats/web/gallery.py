@@ -296,13 +296,18 @@ def render_error(exc: Exception, status: int) -> Response:
 
 
 # -- pages ------------------------------------------------------------------------------------
+#: The query parameters of the gallery's own forms and page links, which its pages refuse
+#: empty in their own words ("The field is empty.", "x0 is empty", no page "").
+_FORM_FIELDS = ("p", "x0", "y0", "x1", "y1", "page")
+
+
 @bp.before_request
 def _once() -> None:
     """A query parameter given twice is a 400 on gallery pages as on the API: of
     ``?window=a&window=b`` the page showed the first, silently. The picture routes check
     their own query, to answer an ``<img>`` with a placeholder."""
     if request.endpoint not in ("gallery.thumb", "gallery.preview"):
-        check_once()
+        check_once(own=_FORM_FIELDS)
     if request.endpoint in ("gallery.image", "gallery.result"):
         _not_applied()
 
