@@ -36,9 +36,6 @@ from .functions import Function
 
 __all__ = ["QuantileQ", "quantile_function", "quantile", "median"]
 
-#: Summaries merged per task in the tree of merges.
-_FAN_IN = 8
-
 
 class QuantileQ(float):
     """A percentile (``q * 100`` as a float) that divides by 100 back to exactly ``q``.
@@ -301,28 +298,42 @@ def _finish(summary, hidden: _Hidden, funcs) -> np.ndarray:
     return _answers(summary, funcs)
 
 
-def _tree(parts, merge):
-    import dask
-
-    while len(parts) > 1:
-        parts = [
-            dask.delayed(merge, pure=True)(parts[i : i + _FAN_IN])
-            for i in range(0, len(parts), _FAN_IN)
-        ]
-    return parts[0]
-
-
 def _graph(data, funcs):
-    """A lazy 1-d dask array of ``funcs`` over every sample of dask array ``data``."""
-    import dask
-    import dask.array as da
+    """A lazy 1-d dask array of ``funcs`` over every sample of dask array ``data``.
 
-    blocks = list(data.to_delayed().ravel())
-    summary = _tree([dask.delayed(_summarize, pure=True)(b) for b in blocks], _merge)
+    One graph built in time linear in the blocks (:mod:`imgstats._tree`): a tree of
+    ``dask.delayed`` calls over ``to_delayed()`` blocks merged the whole graph again at
+    every call."""
+    import dask.array as da
+    from dask.base import tokenize
+
+    from ._tree import block_keys, task, tree_reduce
+
+    dsk: dict = {}
+    blocks = list(block_keys(dsk, data).ravel())
+    name = "imgstats-quantile-" + tokenize(data.name, funcs)
+    summary = _per_block(dsk, blocks, _summarize, name + "-summarize")
+    summary = tree_reduce(dsk, summary, _merge, name + "-merge").key
     if data.dtype.itemsize > 2:  # 8- and 16-bit summaries hold their whole histogram
-        found = _tree(
-            [dask.delayed(_refine, pure=True)(b, summary, funcs) for b in blocks], _merge_found
-        )
-        summary = dask.delayed(_with, pure=True)(summary, found)
-    answers = dask.delayed(_finish, pure=True)(summary, _Hidden(data), funcs)
-    return da.from_delayed(answers, (len(funcs),), dtype=np.float64)
+        refine = task(_refine_of, funcs)
+        found = _per_block(dsk, blocks, refine, name + "-refine", summary)
+        found = tree_reduce(dsk, found, _merge_found, name + "-found").key
+        dsk[(name + "-with", 0)] = (_with, summary, found)
+        summary = (name + "-with", 0)
+    dsk[(name, 0)] = (task(_finish_of, _Hidden(data), funcs), summary)
+    return da.Array(dsk, name, ((len(funcs),),), dtype=np.float64)
+
+
+def _per_block(dsk: dict, blocks: list, fn, name: str, *more) -> list:
+    """The keys of ``fn(block, *more)`` added to ``dsk`` for every key of ``blocks``."""
+    keys = [(name, k) for k in range(len(blocks))]
+    dsk.update((key, (fn, block, *more)) for key, block in zip(keys, blocks, strict=True))
+    return keys
+
+
+def _refine_of(funcs, block, summary):
+    return _refine(block, summary, funcs)
+
+
+def _finish_of(hidden, funcs, summary):
+    return _finish(summary, hidden, funcs)

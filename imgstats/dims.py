@@ -50,7 +50,6 @@ _NO_DIM = "__imgstats_no_dim__"
 
 __all__ = ["compute_along"]
 
-_FAN_IN = 8
 _MAX_REFINE_PASSES = 4
 
 
@@ -566,24 +565,32 @@ def _missing(summary, names):
 
 def _run_blocks(data, valid, work, args, merge, scheduler):
     """``merge`` of ``work(block, valid block, *args)`` over every block of ``data`` (one if
-    numpy); ``valid`` is None or a boolean array like ``data``."""
+    numpy); ``valid`` is None or a boolean array chunked like ``data``.
+
+    One graph built in time linear in the blocks (:mod:`imgstats._tree`): a tree of
+    ``dask.delayed`` calls over ``to_delayed()`` blocks merged the whole graph again at
+    every call."""
     if not hasattr(data, "dask"):
         return work(data, valid, *args)
-    import dask
+    from dask.base import tokenize
 
     from ._cluster import dask_compute
+    from ._tree import block_keys, task, tree_reduce
 
-    blocks = data.to_delayed().ravel()
-    vblocks = [None] * len(blocks) if valid is None else valid.to_delayed().ravel()
-    parts = [
-        dask.delayed(work, pure=True)(b, v, *args) for b, v in zip(blocks, vblocks, strict=True)
-    ]
-    while len(parts) > 1:
-        parts = [
-            dask.delayed(merge, pure=True)(parts[i : i + _FAN_IN])
-            for i in range(0, len(parts), _FAN_IN)
-        ]
-    return dask_compute(parts[0], scheduler=scheduler)[0]
+    dsk: dict = {}
+    leaves = block_keys(dsk, data).ravel()
+    vleaves = [None] * len(leaves) if valid is None else block_keys(dsk, valid).ravel()
+    work_of = task(_work_on, work, args)
+    name = "imgstats-dims-" + tokenize(data.name, None if valid is None else valid.name, work, args)
+    keys = [(name + "-block", k) for k in range(len(leaves))]
+    for key, b, v in zip(keys, leaves, vleaves, strict=True):
+        dsk[key] = (work_of, b) if v is None else (work_of, b, v)
+    return dask_compute(tree_reduce(dsk, keys, merge, name), scheduler=scheduler)[0]
+
+
+def _work_on(work, args, block, valid=None):
+    """``work(block, valid, *args)``: the task of one block (its keys last)."""
+    return work(block, valid, *args)
 
 
 def _summarize_cells(block, valid, ncell):

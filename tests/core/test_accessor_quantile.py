@@ -91,10 +91,12 @@ def test_attrs_can_be_dropped_but_the_name_stays():
 def test_a_dask_reduction_is_one_graph_of_summarize_merge_refine():
     data = _array("f4").chunk({"t": 1, "y": 5, "x": 7})
     lazy = data.imgstats.quantile([0.25, 0.75])
-    names = {key[0] if isinstance(key, tuple) else key for key in dict(lazy.data.dask)}
-    prefixes = {name.rsplit("-", 1)[0] for name in names}
-    assert {"_summarize", "_merge", "_refine", "_merge_found", "_finish"} <= prefixes
-    assert len([n for n in names if n.startswith("_summarize")]) == data.data.npartitions
+    keys = [key for key in dict(lazy.data.dask) if isinstance(key, tuple)]
+    ours = [key for key in keys if key[0].startswith("imgstats-quantile-")]
+    steps = {key[0].rsplit("-", 1)[1] for key in ours}
+    assert {"summarize", "merge", "refine", "found", "with"} <= steps
+    summaries = [key for key in ours if key[0].endswith("-summarize")]
+    assert len(summaries) == data.data.npartitions
 
 
 @pytest.mark.parametrize("q", [-0.1, 1.5, float("nan"), "0.5", [], [[0.5]], True, None], ids=repr)
