@@ -36,7 +36,7 @@ def dask_compute(*objs, scheduler=None) -> tuple:
     import dask
 
     try:
-        client = _client(scheduler)
+        client = distributed_client(scheduler)
         if client is not None:
             return _watched(client, objs)
         return dask.compute(*objs, scheduler=scheduler)
@@ -49,8 +49,11 @@ def dask_compute(*objs, scheduler=None) -> tuple:
         ) from exc
 
 
-def _client(scheduler):
-    """The dask.distributed client that ``scheduler`` runs the graph on, else ``None``."""
+def distributed_client(scheduler):
+    """The dask.distributed client that ``scheduler`` runs the graph on, else ``None``:
+    ``scheduler`` itself, or the default client for ``"distributed"`` (its other names), or
+    for ``None`` unless ``dask.config`` names another scheduler. Nothing is imported: no
+    client without ``distributed`` imported."""
     distributed = imported("distributed")
     if distributed is None:
         return None

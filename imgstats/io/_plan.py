@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from .._inputs import a_type, as_array, countable, unknown_shape, yx_first
-from .._lazy import imported, is_instance, is_masked_array
+from .._lazy import is_instance, is_masked_array
 from ..errors import InvalidOption, NoValidSamples, UnreadableImage
 from ..functions import did_you_mean
 from ..summary import alpha_band
@@ -48,8 +48,6 @@ PART_SAMPLES = 1 << 27
 #: a transpose or a strided view, or not in native byte order): the slices being counted are
 #: copied, one per thread, never the whole image.
 COPY_BYTES = 1 << 23
-#: Dask results are merged in a tree of this fan-in.
-FAN_IN = 8
 
 
 @dataclass(frozen=True)
@@ -1121,8 +1119,7 @@ def _dask_map_reduce(arr, work, merge, scheduler, progress: bool, mask=None):
 
     if arr.ndim == 3 and arr.numblocks[-1] > 1:
         arr = arr.rechunk({2: -1})  # the work sees whole pixels
-    # a Client given as the scheduler (the service's is not the default one) is a cluster
-    local = scheduler != "distributed" and not has_distributed_client() and not _a_client(scheduler)
+    local = not on_a_cluster(scheduler)
     if local:  # a cluster's workers read their own chunks: none travels between them
         arr = _coarser(arr)
     if mask is None:
@@ -1244,24 +1241,22 @@ def is_local(scheduler) -> bool:
     return scheduler is None and not has_distributed_client()
 
 
-def _a_client(scheduler) -> bool:
-    """Whether ``scheduler`` is a ``dask.distributed`` client object."""
-    distributed = imported("distributed")
-    client = getattr(distributed, "Client", None)
-    return client is not None and isinstance(scheduler, client)
+def on_a_cluster(scheduler) -> bool:
+    """Whether a dask graph runs on a ``dask.distributed`` cluster: ``scheduler`` a client
+    (the service's, which is not the process's default one), ``"distributed"``, or any
+    ``scheduler`` while a default client is set up."""
+    from .._cluster import distributed_client
+
+    named = isinstance(scheduler, str) and scheduler == "distributed"
+    return named or has_distributed_client() or distributed_client(scheduler) is not None
 
 
 def has_distributed_client() -> bool:
-    """Whether a ``dask.distributed`` client is the default scheduler of this process."""
-    if "distributed" not in sys.modules:  # no client without it; importing it costs 0.8 s, 60 MB
-        return False
-    try:
-        from distributed import default_client
+    """Whether a ``dask.distributed`` client is the default scheduler of this process (no
+    client without ``distributed`` imported; importing it costs 0.8 s, 60 MB)."""
+    from .._cluster import distributed_client
 
-        default_client()
-    except (ImportError, ValueError):
-        return False
-    return True
+    return distributed_client("distributed") is not None
 
 
 # -- header facts ------------------------------------------------------------------------------

@@ -49,12 +49,25 @@ def test_gathered_chunks_give_the_same_samples():
 
 
 def test_a_client_object_given_as_the_scheduler_is_a_cluster():
+    """The one test of a cluster, for both callers: the gathering (``on_a_cluster``) and
+    the watched run (``distributed_client``)."""
     distributed = pytest.importorskip("distributed")
+    from imgstats._cluster import distributed_client
+
+    assert not _plan.on_a_cluster("threads") and not _plan.on_a_cluster(None)
+    assert not _plan.has_distributed_client() and distributed_client(None) is None
+    assert _plan.on_a_cluster("distributed")  # whose run asks for a client
     with (
         distributed.LocalCluster(
             n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
         ) as cluster,
         distributed.Client(cluster, set_as_default=False) as client,
     ):
-        assert _plan._a_client(client)
-    assert not _plan._a_client("threads") and not _plan._a_client(None)
+        assert _plan.on_a_cluster(client) and distributed_client(client) is client
+        assert not _plan.has_distributed_client() and not _plan.on_a_cluster(None)
+        assert distributed_client(None) is None and distributed_client("distributed") is None
+        with distributed.Client(cluster) as default:  # the process's default client
+            assert _plan.has_distributed_client() and _plan.on_a_cluster(None)
+            assert distributed_client(None) is default
+            assert distributed_client("sync") is None and _plan.on_a_cluster("sync")
+    assert not _plan.has_distributed_client()
