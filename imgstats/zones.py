@@ -1210,6 +1210,7 @@ class _Walk:
         self.dask = not isinstance(values, np.ndarray)
         if layout.kind == "labels" and not isinstance(layout.labels, np.ndarray):
             self.dask = True
+        self._gathered = None  # the dask samples, once chunked for the walk
 
     def _boxes(self):
         """``(y0, y1, x0, x1)`` of every block."""
@@ -1236,7 +1237,16 @@ class _Walk:
         ]
 
     def _dask_values(self):
+        """The samples as a dask array of whole pixels, its chunks the walk's blocks: on a
+        local scheduler, chunks under :data:`~imgstats.io._plan.SMALL_CHUNK` samples are
+        read together, as :func:`imgstats.compute` reads them (a block's task and its
+        groups cost far more than its samples), into blocks of at most the pixels of a
+        numpy strip."""
+        if self._gathered is not None:
+            return self._gathered
         import dask.array as da
+
+        from .io._plan import _coarser, on_a_cluster
 
         arr = self.values
         if isinstance(arr, np.ndarray):
@@ -1244,6 +1254,10 @@ class _Walk:
             arr = da.from_array(arr, chunks=labels.chunks + ((self.nb,) if arr.ndim == 3 else ()))
         if arr.ndim == 3 and arr.numblocks[2] > 1:
             arr = arr.rechunk({2: -1})
+        if not on_a_cluster(self.scheduler):  # a cluster's workers read their own chunks
+            strip = _STRIP_PIXELS if self.layout.kind == "labels" else _POLYGON_STRIP_PIXELS
+            arr = _coarser(arr, pixels=strip)
+        self._gathered = arr
         return arr
 
     def _zone_part(self, box):

@@ -1174,13 +1174,16 @@ SMALL_CHUNK = 1 << 16
 GATHERED_BYTES = 8 << 20
 
 
-def _coarser(arr):
+def _coarser(arr, pixels: int | None = None):
     """``arr`` with chunks of fewer than :data:`SMALL_CHUNK` samples gathered into chunks of
-    about :data:`GATHERED_BYTES`, whole chunks along every axis."""
-    if arr.npartitions < 2 or arr.size / arr.npartitions >= SMALL_CHUNK:
-        return arr
+    about :data:`GATHERED_BYTES` (and about ``pixels`` at most, when given), whole chunks
+    along every axis."""
+    if arr.npartitions < 2 or np.isnan(arr.size) or arr.size / arr.npartitions >= SMALL_CHUNK:
+        return arr  # few, large, or of unknown sizes (rechunk needs them)
     per_pixel = arr.dtype.itemsize * (arr.shape[2] if arr.ndim == 3 else 1)
     target = max(1, GATHERED_BYTES // per_pixel)  # pixels per gathered chunk
+    if pixels is not None:
+        target = min(target, max(1, pixels))
     # the columns as wide as the tallest chunk leaves room for, then as many rows as the
     # widest gathered column does: gathered to about a square, chunks (1, 65000) became
     # 1024 x 65000 (508 MiB) and chunks (65000, 1) 65000 x 1024

@@ -400,6 +400,21 @@ def test_property_any_layout_any_chunking(data, dtype, shape, nzones):
     for source in (img, da.from_array(img, chunks=(cy, cx))):
         frame = imgstats.zonal(source, labels, funcs)
         check(frame, img, masks, funcs)
+    # uneven chunks of both, each its own (small chunks are read together: the same answers)
+    chunks = [tuple(data.draw(_chunks(n)) for n in shape) for _ in range(2)]
+    source, lab = da.from_array(img, chunks=chunks[0]), da.from_array(labels, chunks=chunks[1])
+    check(imgstats.zonal(source, lab, funcs, scheduler="sync"), img, masks, funcs)
+
+
+def _chunks(n: int):
+    """Any cut of ``n`` into chunks, uneven ones and chunks of one included."""
+    sizes = st.lists(st.integers(1, n), min_size=1, max_size=n)
+    return sizes.map(lambda s: _cut(n, s))
+
+
+def _cut(n: int, sizes) -> tuple:
+    ends = np.minimum(np.cumsum([0, *sizes, n]), n)
+    return tuple(int(c) for c in np.diff(ends) if c)
 
 
 def _elements(dtype):
