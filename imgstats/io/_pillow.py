@@ -837,50 +837,72 @@ def _jp2_levels(head: bytes, size: tuple[int, int], max_side: int, fp=None) -> i
 #: The most tile-parts whose headers :func:`_tile_part_levels` reads (a codestream has at
 #: most 65535 tiles); past it, the preview drops no level (it decodes the image whole).
 _MOST_TILE_PARTS = 1 << 16
-#: The most markers of one tile-part header read (a real one holds a few).
-_MOST_MARKERS = 1 << 10
+#: The most markers read in all the tile-part headers of a codestream (a real header holds a
+#: few): a crafted file of 65,536 tile-parts of 1,024 markers each took a preview 189 s.
+_MOST_MARKERS = 1 << 16
+#: The most bytes of one tile-part header read (its COD and COC come before its packet
+#: lengths); a header longer than this is read no further, and no level is dropped.
+_HEADER_BYTES = 1 << 12
+#: The shortest tile-part: its SOT marker segment (12 bytes) and its SOD marker (2).
+_SHORTEST_TILE_PART = 14
 
 
 def _tile_part_levels(fp, at: int, component: int) -> list[int]:
     """The decomposition levels that the COD and COC markers of a JPEG 2000's tile-part
     headers set, from its first tile-part (SOT) at byte ``at`` of its file ``fp`` (its
-    position kept); ``[0]`` past :data:`_MOST_TILE_PARTS` tile-parts."""
-    levels, keep = [], fp.tell()
+    position kept); ``[0]`` (drop no level: the decode then says what is wrong, if anything)
+    for a header that is malformed or longer than these bounds allow. Each tile-part costs
+    one read of at most :data:`_HEADER_BYTES`, within the tile-part: all of them read at
+    most the file once."""
+    levels, keep, budget = [], fp.tell(), [_MOST_MARKERS]
     try:
         for _ in range(_MOST_TILE_PARTS):
             fp.seek(at)
             sot = fp.read(12)  # SOT: marker, Lsot (10), Isot, Psot, TPsot, TNsot
             if len(sot) < 12 or sot[:2] != b"\xff\x90":
                 return levels
-            levels += _tile_header_levels(fp, at + 12, component)
             (length,) = struct.unpack_from(">I", sot, 6)
+            if 0 < length < _SHORTEST_TILE_PART:
+                return [0]
+            room = _HEADER_BYTES if length == 0 else min(_HEADER_BYTES, length - 12)
+            found = _tile_header_levels(fp.read(room), component, budget)
+            if found is None:
+                return [0]
+            levels += found
             if length == 0:  # the last tile-part, to the end of the codestream
                 return levels
             at += length
+        return [0]
+    except (ValueError, struct.error):  # a length the file cannot hold
         return [0]
     finally:
         fp.seek(keep)
 
 
-def _tile_header_levels(fp, pos: int, component: int) -> list[int]:
-    """The levels of the COD and COC markers of one tile-part header, from byte ``pos`` to
-    its SOD marker (the tile's data)."""
-    levels = []
-    for _ in range(_MOST_MARKERS):
-        fp.seek(pos)
-        mark = fp.read(4)
-        if len(mark) < 4:
+def _tile_header_levels(header: bytes, component: int, budget: list[int]) -> list[int] | None:
+    """The levels of the COD and COC markers of one tile-part header (``header``: its bytes
+    after SOT, up to its SOD marker, the tile's data); ``None`` when it is malformed, runs
+    past ``header`` or past the markers left in ``budget`` (``[markers]``, decremented)."""
+    levels, pos = [], 0
+    while pos + 2 <= len(header):
+        budget[0] -= 1
+        if budget[0] < 0:
+            return None
+        (marker,) = struct.unpack_from(">H", header, pos)
+        if marker == 0xFF93:  # SOD
             return levels
-        marker, length = struct.unpack(">HH", mark)
-        if marker >> 8 != 0xFF or marker == 0xFF93:  # SOD
-            return levels
+        if marker >> 8 != 0xFF or pos + 4 > len(header):
+            return None
+        (length,) = struct.unpack_from(">H", header, pos + 2)
+        if length < 2 or pos + 2 + length > len(header):
+            return None
         if marker in (0xFF52, 0xFF53):  # COD: Scod, SGcod, then SPcod; COC: Ccoc, Scoc, SPcoc
-            body = fp.read(length - 2)
-            at = 5 if marker == 0xFF52 else component + 1
-            if len(body) > at:
-                levels.append(body[at])
+            at = pos + 4 + (5 if marker == 0xFF52 else component + 1)
+            if at >= pos + 2 + length:
+                return None
+            levels.append(header[at])
         pos += 2 + length
-    return [0]  # no header holds that many markers: read nothing of it
+    return None  # no SOD within the bytes read
 
 
 #: Modes whose images Pillow's ``reduce`` averages.

@@ -122,3 +122,73 @@ def test_a_tile_of_fewer_levels_than_the_main_header_is_previewed(tmp_path):
     assert arr.shape == (128, 256)  # one level dropped, the most its second tile has
     assert (arr == _overview(path, arr.shape)).all()
     assert read_preview(path, 16)[0].shape == (16, 32)
+
+
+def _hostile_codestream(tile_parts: bytes) -> bytes:
+    """A 4096 x 4096 grey codestream's main header (COD of 5 levels), then ``tile_parts``."""
+    import struct
+
+    siz = struct.pack(">HIIIIIIIIH", 0, 4096, 4096, 0, 0, 32, 32, 0, 0, 1) + bytes([7, 1, 1])
+    main = b"\xff\x4f\xff\x51" + struct.pack(">H", 2 + len(siz)) + siz
+    cod = b"\xff\x52" + struct.pack(">H", 12) + bytes([0, 0, 0, 1, 0, 5, 4, 4, 0, 0])
+    return main + cod + tile_parts + b"\xff\xd9"
+
+
+class _CountedFile:
+    """A file that counts its reads and the bytes they return."""
+
+    def __init__(self, fp):
+        self.fp, self.reads, self.bytes = fp, 0, 0
+
+    def read(self, n=-1):
+        self.reads += 1
+        out = self.fp.read(n)
+        self.bytes += len(out)
+        return out
+
+    def seek(self, *args):
+        return self.fp.seek(*args)
+
+    def tell(self):
+        return self.fp.tell()
+
+
+@pytest.mark.parametrize("parts", [1, 8192])
+def test_tile_part_headers_without_their_data_are_read_within_bounds(tmp_path, parts):
+    # 65,536 tile-parts of a SOT (Psot 26) and a COD, no SOD: the headers were read marker
+    # by marker through the next tile-parts' (1,024 each), a preview took 189 s
+    import io
+    import struct
+
+    from imgstats.io import _pillow
+
+    cod = b"\xff\x52" + struct.pack(">H", 12) + bytes([0, 0, 0, 1, 0, 5, 4, 4, 0, 0])
+    sot = b"".join(b"\xff\x90" + struct.pack(">HHIBB", 10, i, 26, 0, 1) + cod for i in range(parts))
+    data = _hostile_codestream(sot)
+    first = data.index(b"\xff\x90")
+    counted = _CountedFile(io.BytesIO(data))
+    assert _pillow._tile_part_levels(counted, first, 1) == [0]  # no SOD: drop no level
+    assert counted.reads <= 4 and counted.bytes <= 64
+    assert _pillow._jp2_levels(data, (4096, 4096), 64, io.BytesIO(data)) == 0
+
+
+@pytest.mark.parametrize("lcod", [0, 1, 2, 3, 60000])
+def test_a_tile_part_marker_of_an_impossible_length_drops_no_level(tmp_path, lcod):
+    # a tile-part COD with Lcod 0 read(-2): a bare ValueError, a 500 on /thumbs; Lcod 1
+    # read(-1), the rest of the file, once per tile-part
+    import io
+    import struct
+
+    from imgstats.io import _pillow
+
+    bad = b"\xff\x52" + struct.pack(">H", lcod)
+    sot = b"\xff\x90" + struct.pack(">HHIBB", 10, 0, 0, 0, 1)
+    data = _hostile_codestream(sot + bad + b"\0" * 64)
+    first = data.index(b"\xff\x90")
+    counted = _CountedFile(io.BytesIO(data))
+    assert _pillow._tile_part_levels(counted, first, 1) == [0]
+    assert counted.bytes <= len(data)
+    path = tmp_path / f"cod{lcod}.j2k"
+    path.write_bytes(data)
+    with pytest.raises(imgstats.errors.ImgStatsError):  # the decode says what is wrong
+        read_preview(path, 64)
