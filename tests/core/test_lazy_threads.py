@@ -23,6 +23,8 @@ import imgstats_test_slow_hook as hook
 
 hook.started.set()
 hook.finish.wait()
+if hook.fail:
+    raise ImportError("the module's own import failed")
 
 
 class Thing:
@@ -36,16 +38,25 @@ def half_imported(tmp_path, monkeypatch):
     name = "imgstats_test_slow_module"
     hook = type(sys)("imgstats_test_slow_hook")
     hook.started, hook.finish = threading.Event(), threading.Event()
+    hook.fail = False
     monkeypatch.setitem(sys.modules, hook.__name__, hook)
     (tmp_path / f"{name}.py").write_text(SLOW_MODULE)
     monkeypatch.syspath_prepend(str(tmp_path))
-    importer = threading.Thread(target=importlib.import_module, args=(name,))
+    importer = threading.Thread(target=_import_quietly, args=(name,))
     importer.start()
     hook.started.wait()
-    yield name, hook.finish.set
+    yield name, hook
     hook.finish.set()
     importer.join()
     sys.modules.pop(name, None)
+
+
+def _import_quietly(name):
+    """Import ``name``, its failure left to the test's look-ups to meet."""
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        pass
 
 
 def _in_thread(call):
@@ -71,7 +82,8 @@ def _in_thread(call):
 
 
 def test_is_instance_waits_for_a_module_another_thread_imports(half_imported):
-    name, finish = half_imported
+    name, hook = half_imported
+    finish = hook.finish.set
     thread, result = _in_thread(lambda: is_instance(object(), name, "Thing"))
     thread.join(0.5)  # the look-up comes while the import is half done (it used to raise here)
     finish()
@@ -79,7 +91,8 @@ def test_is_instance_waits_for_a_module_another_thread_imports(half_imported):
 
 
 def test_imported_gives_the_whole_module_once_its_import_ends(half_imported):
-    name, finish = half_imported
+    name, hook = half_imported
+    finish = hook.finish.set
     thread, result = _in_thread(lambda: imported(name).Thing)
     thread.join(0.5)
     finish()
@@ -90,3 +103,15 @@ def test_a_module_never_imported_is_not_imported():
     assert imported("imgstats_test_never_imported") is None
     assert is_instance(object(), "imgstats_test_never_imported", "Thing") is False
     assert "imgstats_test_never_imported" not in sys.modules
+
+
+def test_a_module_whose_import_fails_meanwhile_is_not_there(half_imported):
+    # the other thread's import fails: import_module then tried it again in the waiting
+    # thread and raised its ImportError out of is_instance (a 500 for the request)
+    name, hook = half_imported
+    hook.fail = True
+    thread, result = _in_thread(lambda: (imported(name), is_instance(object(), name, "Thing")))
+    thread.join(0.5)
+    hook.finish.set()
+    assert result() == (None, False)
+    assert name not in sys.modules
