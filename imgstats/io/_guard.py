@@ -197,15 +197,33 @@ def checked_read(fh, source, read, tell, *args) -> bytes:
     start = tell()
     data = read(*args)
     asked = args[0] if args and args[0] is not None and args[0] >= 0 else size
+    _refuse_short(source, start, len(data), asked, size)
+    return data
+
+
+def checked_readinto(fh, source, readinto, tell, buffer) -> int:
+    """``readinto(buffer)`` of ``fh``, refused as :func:`checked_read` refuses a short read
+    (tifffile reads an uncompressed TIFF's strips into their array with ``readinto``)."""
+    size = _store_size(fh)
+    if size is None:
+        return readinto(buffer)
+    start = tell()
+    got = readinto(buffer)
+    _refuse_short(source, start, got or 0, memoryview(buffer).nbytes, size)
+    return got
+
+
+def _refuse_short(source, start: int, got: int, asked: int, size: int) -> None:
+    """Raise :class:`ImageChanged` when a read of ``asked`` bytes at ``start`` of a store's
+    file of ``size`` bytes gave ``got``, fewer than the file holds there."""
     wanted = min(asked, max(size - start, 0))
-    if len(data) < wanted:
+    if got < wanted:
         raise ImageChanged(
-            f"the store of {describe(source)} gave {len(data)} of the {wanted} bytes asked "
+            f"the store of {describe(source)} gave {got} of the {wanted} bytes asked "
             f"at offset {start} of its {size}: it refused or cut the range (the object "
             "changed, or came back shorter than its size, while it was read); reading it "
             "again is reasonable"
         )
-    return data
 
 
 class GuardedFile:
@@ -268,6 +286,11 @@ class GuardedFile:
         if name == "fileno":  # no memory maps or raw descriptors behind the guard
             raise AttributeError(name)
         attr = getattr(self._fh, name)
-        if name in ("readinto", "readline", "read1"):
+        if name == "readinto":
+            call = self._call
+            return lambda buffer: checked_readinto(
+                self._fh, self._source, partial(call, "readinto"), partial(call, "tell"), buffer
+            )
+        if name in ("readline", "read1"):
             return lambda *args: self._call(name, *args)
         return attr

@@ -39,7 +39,7 @@ from ..errors import (
     UnreadableImage,
 )
 from ..io._beside import looked, looked_again
-from ..io._guard import body_failure, checked_read
+from ..io._guard import body_failure, checked_read, checked_readinto
 from ..io._sources import SIDECAR_SUFFIXES, is_url, read_whole_if_streaming
 
 __all__ = [
@@ -662,8 +662,9 @@ class _StoreFile:
         read = partial(self._mapped, self._fh.read)
         return checked_read(self._fh, self._address, read, self._fh.tell, *args)
 
-    def readinto(self, *args):
-        return self._mapped(self._fh.readinto, *args)
+    def readinto(self, buffer):
+        readinto = partial(self._mapped, self._fh.readinto)
+        return checked_readinto(self._fh, self._address, readinto, self._fh.tell, buffer)
 
     def readline(self, *args):
         return self._mapped(self._fh.readline, *args)

@@ -17,7 +17,7 @@ from web_helpers import _QuietHandler, serve_folder
 from imgstats.data import gallery_path
 from imgstats.web import create_app
 
-NAMES = ["IMG_1.jpg", "IMG_11.png", "IMG_12_uint16.tif"]
+NAMES = ["IMG_1.jpg", "IMG_11.png", "IMG_12_uint16.tif", "plain_uint16.tif"]
 ROUTES = ["/stats/{}/mean", "/thumbs/{}", "/previews/{}", "/gallery/{}"]
 
 
@@ -66,7 +66,16 @@ class _Cutting(_QuietHandler):
 @pytest.fixture(scope="module")
 def cutting():
     """``serve(mode) -> url``: a store on 127.0.0.1 cutting its bodies as ``mode`` says."""
-    files = {name: (gallery_path() / name).read_bytes() for name in NAMES}
+    files = {name: (gallery_path() / name).read_bytes() for name in NAMES[:-1]}
+    # an uncompressed TIFF, whose strips tifffile reads with readinto, not read
+    import io
+
+    import numpy as np
+    import tifffile
+
+    out = io.BytesIO()
+    tifffile.imwrite(out, np.arange(256 * 384, dtype=np.uint16).reshape(256, 384))
+    files[NAMES[-1]] = out.getvalue()
     handler = type("Handler", (_Cutting,), {"files": files})
 
     def serve(mode: str) -> str:
