@@ -44,17 +44,17 @@ def imported(name: str):
     reading one raised ``AttributeError: partially initialized module``, a 500 for the
     service's requests that came while its first TIFF imported xarray. Such a module is taken
     through :func:`importlib.import_module`, which waits for that thread's import to end.
-    When that import fails (the module is gone from ``sys.modules``, and ``import_module``
-    tried it again here) or the wait would close a circle of imports between threads
-    (``_DeadlockError``), the answer is what ``sys.modules`` holds then: never this
-    function's own error.
+    When that import fails, whatever its error (the module is gone from ``sys.modules``, and
+    ``import_module`` tried it again here), or the wait would close a circle of imports
+    between threads (``_DeadlockError``), the answer is what ``sys.modules`` holds then:
+    never that import's error.
     """
     mod = sys.modules.get(name)
     if mod is not None and getattr(getattr(mod, "__spec__", None), "_initializing", False):
         try:
             mod = importlib.import_module(name)
-        except (ImportError, RuntimeError):  # its import failed, or a deadlock was seen
-            mod = sys.modules.get(name)
+        except Exception:  # its import failed (any error: an old package on a new numpy
+            mod = sys.modules.get(name)  # raises AttributeError), or a deadlock was seen
     return mod
 
 
