@@ -79,6 +79,22 @@ class ValidSamples:
     def __repr__(self) -> str:
         return f"ValidSamples(mask={self.mask!r}, nodata={self.nodata!r}, source={self.source!r})"
 
+    def merged(self, other: ValidSamples | None) -> ValidSamples | None:
+        """The rule of two sets of samples counted by ``self`` and ``other`` together:
+        either when both are the same; a masked array's (``"array"``) when the other counted
+        by the same nodata and source with no mask of its own, or with that nodata as its
+        mask (a chunk of the same masked array with nothing masked, which says ``None``);
+        else ``None`` (two rules)."""
+        if other is None:
+            return None
+        if self == other:
+            return self
+        one, two = (self, other) if self.mask == "array" else (other, self)
+        same = one._key()[1:] == two._key()[1:]
+        if one.mask == "array" and two.mask in (None, "nodata") and same:
+            return one
+        return None
+
     def as_dict(self) -> dict:
         """``{"mask", "nodata", "source"}`` for JSON: a non-finite nodata as ``"nan"``,
         ``"inf"`` or ``"-inf"`` (JSON has no such number), as the header facts spell it."""

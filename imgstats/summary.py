@@ -719,7 +719,8 @@ class Summary:
         ``()`` (unknown) otherwise, as two separately summarized arrays (two halves, two
         images) do not say how they fit together. Band names are ``self``'s. A refinement
         is kept when both sides hold it (then it covers both sets of samples); so is
-        ``valid`` when both sides counted by the same rule (``None`` otherwise).
+        ``valid`` when both sides counted by the same rule, or a masked array's chunk with
+        nothing masked beside one with (:meth:`ValidSamples.merged`; ``None`` otherwise).
         """
         if len(self.bands) != len(other.bands):
             raise InvalidOption("cannot merge summaries with different numbers of bands")
@@ -733,7 +734,7 @@ class Summary:
             self.shape if self.shape == other.shape else (),
             _merge_refined(self.refined, other.refined),
             self.scales if self.scales == other.scales else None,
-            self.valid if self.valid == other.valid else None,
+            None if self.valid is None else self.valid.merged(other.valid),
         )
 
     # -- selections --------------------------------------------------------------------------

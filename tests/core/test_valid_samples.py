@@ -146,3 +146,21 @@ def test_a_masked_array_says_it_everywhere():
     # nothing masked: nothing decided but NaN
     plain = imgstats.summarize(np.ma.masked_array(MA.data))
     assert plain.valid == ValidSamples(None, None, "file")
+
+
+def test_the_halves_of_one_masked_array_merge_to_its_rule():
+    # the half with nothing masked says None, the other "array": their merge said None,
+    # where the whole array's summary says "array"
+    a = np.arange(48, dtype=np.uint8).reshape(6, 8)
+    mask = np.zeros((6, 8), bool)
+    mask[0, :3] = True
+    m = np.ma.masked_array(a, mask=mask)
+    whole = imgstats.summarize(m)
+    top, bottom = imgstats.summarize(m[:3]), imgstats.summarize(m[3:])
+    assert (top.valid.mask, bottom.valid.mask) == ("array", None)
+    for merged in (top.merge(bottom), bottom.merge(top)):
+        assert merged.valid == whole.valid
+        assert merged.compute("count") == m.count() == 45
+    # two different rules still merge to None
+    nodata = imgstats.summarize(np.ma.masked_array(a, mask=mask), nodata=7)
+    assert nodata.valid.nodata == 7 and bottom.merge(nodata).valid is None
