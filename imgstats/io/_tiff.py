@@ -485,15 +485,9 @@ def truncation_told(tpage, source):
     cannot be reshaped", which imgstats called corrupt). Errors of imgstats' own work pass."""
     try:
         yield
-    except (WorkFailed, ImgStatsError) as exc:
-        if type(exc) is not UnreadableImage:
-            raise
-        told = _cut_short(tpage, source)
-        if told is None:
-            raise
-        raise told from exc
     except Exception as exc:
-        told = _cut_short(tpage, source)
+        ours = isinstance(exc, (WorkFailed, ImgStatsError)) and type(exc) is not UnreadableImage
+        told = None if ours else _cut_short(tpage, source)
         if told is None:
             raise
         raise told from exc
