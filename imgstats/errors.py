@@ -8,7 +8,14 @@ from __future__ import annotations
 
 
 class ImgStatsError(Exception):
-    """Base class of every error imgstats raises on purpose."""
+    """Base class of every error imgstats raises on purpose.
+
+    Pickled (a dask worker's error, a copy made by :func:`with_message`), each keeps its
+    class, its message and its attributes, whatever its ``__init__`` takes.
+    """
+
+    def __reduce__(self):
+        return _restored, (type(self), self.args, dict(vars(self)))
 
 
 class UnknownFunction(ImgStatsError, ValueError):
@@ -77,10 +84,6 @@ class NeedsRefinement(ImgStatsError):
             "them once, or imgstats.compute(data, funcs) makes both passes"
         )
 
-    def __reduce__(self):
-        # pickled (a dask worker's error) or copied by its nodes, not by its message
-        return type(self), (self.nodes,)
-
 
 class StoreTimeout(StoreUnavailable):
     """The image store did not answer within the configured timeout."""
@@ -121,6 +124,12 @@ def with_message(exc: ImgStatsError, message: str) -> ImgStatsError:
 
     Made without calling the class's ``__init__``, whose signature differs by class:
     ``type(exc)(message)`` made a ``NeedsRefinement`` a ``TypeError``."""
-    new = type(exc).__new__(type(exc), message)  # BaseException.__new__ sets args
-    new.__dict__.update(vars(exc))
+    return _restored(type(exc), (message,), vars(exc))
+
+
+def _restored(cls, args, state: dict) -> ImgStatsError:
+    """An error of class ``cls`` with ``args`` and the attributes ``state``, made without
+    calling ``cls.__init__`` (see :func:`with_message` and :meth:`ImgStatsError.__reduce__`)."""
+    new = cls.__new__(cls, *args)  # BaseException.__new__ sets args
+    new.__dict__.update(state)
     return new

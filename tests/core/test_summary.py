@@ -273,3 +273,29 @@ def test_needs_refinement_survives_a_pickle_with_its_nodes():
         assert back.nodes == [(16, 1, 2), (16, 3, 40)] and str(back) == str(exc)
     with pytest.raises(TypeError):  # a message in place of the nodes: refused, not misread
         NeedsRefinement(f"image 3: {exc}")
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        imgstats.errors.NeedsRefinement([(16, 3, 40)]),
+        imgstats.errors.Busy("too busy", retry_after=7),
+        imgstats.errors.RequestTimeout("out of time", retry_after=3),
+        imgstats.errors.InvalidOption("band 9 is not in the image"),
+        imgstats.errors.ImageNotFound("no such image"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_a_reworded_error_survives_a_pickle(exc):
+    """A copy in other words (a collection's "image 3: ...") that a dask worker raised came
+    back pickled in its original words (``NeedsRefinement``), or lost attributes."""
+    import copy
+    import pickle
+
+    from imgstats.errors import with_message
+
+    reworded = with_message(exc, f"image 3: {exc}")
+    for back in (pickle.loads(pickle.dumps(reworded)), copy.copy(reworded)):
+        assert type(back) is type(exc)
+        assert str(back) == f"image 3: {exc}"
+        assert vars(back) == vars(exc)
