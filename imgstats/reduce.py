@@ -271,19 +271,9 @@ def compute(
     return answer
 
 
-#: :func:`compute`'s own keywords and their defaults; the others are io options.
-_COMPUTE_DEFAULTS = {
-    "scheduler": None,
-    "progress": False,
-    "window": None,
-    "mask": None,
-    "polygon": None,
-    "dim": None,
-    "method": None,
-    "scaled": False,
-    "scale": None,
-    "offset": None,
-}
+#: :func:`compute`'s own keywords and their defaults (read from its signature, so that the
+#: two never differ); the others are io options.
+_COMPUTE_DEFAULTS = dict(compute.__kwdefaults__)
 
 
 def answer_and_valid(data, func, band=None, **options):
@@ -309,8 +299,9 @@ def answer_and_valid(data, func, band=None, **options):
 
 def _compute(data, func, band, own: dict, io_options: dict):
     """``(answer, valid)`` of :func:`answer_and_valid`; ``own``: compute's keywords."""
-    scheduler, progress, window, mask, polygon, dim, method, scaled, scale, offset = (
-        own[name] for name in _COMPUTE_DEFAULTS
+    names = "scheduler progress window mask polygon dim method scaled scale offset".split()
+    scheduler, progress, window, mask, polygon, dim, method, scaled, scale, offset = map(
+        own.__getitem__, names
     )
     tried = False  # whether the select (see _range_selected) has had its go
     options = (progress, window, mask, polygon, dim, method, scaled, scale, offset)
