@@ -21,8 +21,9 @@ def _error(description: str) -> dict:
 
 
 #: Statuses any request can get, before any route: the server refuses a request too large
-#: to parse (gunicorn's limits, answered as JSON by the worker).
-_ANY_REQUEST = (414, 431)
+#: to parse (gunicorn's limits), or one whose head or body came too slowly (a loaded
+#: machine's client can see it too), answered as JSON by the worker.
+_ANY_REQUEST = (408, 414, 431)
 
 
 def _errors(*codes: int) -> dict:
@@ -49,6 +50,8 @@ def _errors(*codes: int) -> dict:
         "or If-None-Match matches on a POST",
         414: "the request line (method, path and query) is longer than 4094 bytes",
         431: "the request line and header fields are too large",
+        408: "the request's head did not arrive within IMGSTATS_HEADER_TIMEOUT, or its body "
+        "within IMGSTATS_BODY_TIMEOUT (the connection is closed)",
     }
     out = {}
     for code in (*codes, *_ANY_REQUEST):
