@@ -313,6 +313,8 @@ def did_you_mean(given: str, choices) -> str:
     " (did you mean 'R'?)"
     >>> did_you_mean("Linear", QUANTILE_METHODS)
     " (did you mean 'linear'?)"
+    >>> did_you_mean("storage", ["storage_options", "page", "band"])
+    " (did you mean 'storage_options'?)"
     """
     return _hint(_closest(given, choices))
 
@@ -326,6 +328,8 @@ def _closest(given: str, choices) -> str | None:
     same = [c for c in names if c.casefold() == folded]
     if not same:
         same = difflib.get_close_matches(given, names, n=1, cutoff=0.75)
+    if not same and len(folded) >= 3:  # the start of a longer name: storage, storage_options
+        same = [c for c in names if c.casefold().startswith(folded)]
     return same[0] if len(same) == 1 else None
 
 

@@ -299,3 +299,12 @@ def test_a_list_of_numbers_says_how_to_make_it_one_image(data):
     with pytest.raises(imgstats.InvalidOption, match=r"numpy\.asarray\(values\)"):
         imgstats.compute(data, "median")
     assert imgstats.compute(np.asarray(data), "median") == np.median(data)
+
+
+def test_the_start_of_a_longer_keyword_is_offered_it():
+    # storage= was offered nothing once the package's cutoff (0.75) replaced difflib's 0.6
+    with pytest.raises(TypeError) as err:
+        imgstats.compute(np.zeros((4, 4)), "max", storage={"anon": True})
+    assert "unexpected keyword argument 'storage' (did you mean 'storage_options'?)" in str(
+        err.value
+    )
