@@ -303,11 +303,16 @@ def table(rows: list[dict], before: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def scaling(rows: list[dict]) -> str:
+def scaling(rows: list[dict], floors: dict | None = None) -> str:
     """A markdown table: how many times faster imgstats answers each row on every core than
     on one pinned core, both measured in this run (issue 20's goal: >= 1.8x for floats):
     timed beside numpy's calls (the table's times), and, when the rows have them, timed call
-    after call (``imgstats_hot``: the second core awake, imgstats' code in the caches)."""
+    after call (``imgstats_hot``: the second core awake, imgstats' code in the caches).
+
+    With ``floors`` (``{type: seconds}``, :func:`bandwidth`'s ``two``: ``a.sum()`` of the
+    array's halves on two threads at once), a last column divides the time on every core by
+    that floor: how far the answer is from the time two cores take only to read the array.
+    Near 1, no kernel can gain more from the second core on this machine."""
     one = {(r["type"], r["image"], r["func"]): r for r in rows if r["cores"] == "1 core"}
     many = [r for r in rows if r["cores"] != "1 core"]
     hot = all("imgstats_hot" in r for r in rows)
@@ -316,6 +321,9 @@ def scaling(rows: list[dict]) -> str:
     if hot:
         head += " call after call |"
         rule += "---:|"
+    if floors:
+        head += " every core ÷ two-thread `a.sum()` |"
+        rule += "---:|"
     lines = [head, rule]
     for r in many:
         base = one[(r["type"], r["image"], r["func"])]
@@ -323,6 +331,8 @@ def scaling(rows: list[dict]) -> str:
         line = f"| {r['type']} | {r['image']} | {r['func']} | {r['cores']} | {ratio:.2f}× |"
         if hot:
             line += f" {base['imgstats_hot'] / r['imgstats_hot']:.2f}× |"
+        if floors:
+            line += f" {r['imgstats'] / floors[r['type']]:.2f}× |"
         lines.append(line)
     return "\n".join(lines)
 
@@ -421,10 +431,11 @@ def main(argv=None) -> None:
     print(f"{h}x{w} arrays, best of {args.repeat}{rounds}, imgstats from {ROOT.name}")
     print(table(rows, args.before))
     if len(os.sched_getaffinity(0)) > 1:
+        floors = bandwidth(args.size, args.repeat, args.types)
         print("\nimgstats on every core against one pinned core (same run):")
-        print(scaling(rows))
+        print(scaling(rows, {r["type"]: r["two"] for r in floors}))
         print("\n`a.sum()` of both halves of each array, one thread vs two threads at once:")
-        for r in bandwidth(args.size, args.repeat, args.types):
+        for r in floors:
             print(
                 f"- {r['type']}: {r['one'] * 1e3:.1f} ms vs {r['two'] * 1e3:.1f} ms, "
                 f"{r['one'] / r['two']:.2f}× faster on two threads"

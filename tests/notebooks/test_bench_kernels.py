@@ -83,6 +83,11 @@ def test_scaling_divides_each_rows_one_core_time_by_its_every_core_time():
     text = bk.scaling(rows)
     assert "call after call" in text
     assert "| float32 | random | median | 2 cores | 1.20× | 1.80× |" in text
+    # against the time two threads take only to read the array (a.sum of its halves)
+    text = bk.scaling(rows, {"float32": 2.5})
+    assert "two-thread `a.sum()`" in text
+    assert "| float32 | random | median | 2 cores | 1.20× | 1.80× | 3.00× |" in text
+    assert "| float32 | random | p99 | 2 cores | 1.20× | 1.80× | 6.00× |" in text
 
 
 def test_rounds_keep_each_time_at_its_best_over_the_rounds(monkeypatch):
