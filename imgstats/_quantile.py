@@ -34,7 +34,7 @@ from ._inputs import check_dims, dim_tuple
 from .errors import InvalidOption, NoValidSamples
 from .functions import Function
 
-__all__ = ["QuantileQ", "quantile_function", "quantile", "median"]
+__all__ = ["QuantileQ", "quantile_function", "quantile", "median", "xarray_defaults"]
 
 
 class QuantileQ(float):
@@ -91,8 +91,23 @@ def _reduced_dims(obj, dim) -> tuple:
     return dims
 
 
-def quantile(obj, q, dim=None, skipna: bool = True, keep_attrs: bool = True):
+def xarray_defaults(skipna, keep_attrs) -> tuple[bool, bool]:
+    """``skipna`` and ``keep_attrs`` with ``None`` read as xarray reads it: skip NaN (for
+    integers there is none), and keep the attrs unless ``xarray.set_options(keep_attrs=...)``
+    says otherwise (its ``"default"`` keeps them, as its ``quantile`` and ``median`` do)."""
+    if skipna is None:
+        skipna = True
+    if keep_attrs is None:
+        import xarray as xr
+
+        option = xr.get_options()["keep_attrs"]
+        keep_attrs = True if option == "default" else option
+    return bool(skipna), bool(keep_attrs)
+
+
+def quantile(obj, q, dim=None, skipna=None, keep_attrs=None):
     """See :meth:`imgstats.accessor.ImgStatsAccessor.quantile`."""
+    skipna, keep_attrs = xarray_defaults(skipna, keep_attrs)
     qs = np.atleast_1d(np.asarray(q, dtype=object))
     if qs.ndim != 1 or qs.size == 0:
         raise InvalidOption("q must be a number or a non-empty 1-d sequence of numbers")
@@ -112,8 +127,9 @@ def _result_type(dtype) -> np.dtype:
     return np.dtype(np.float32 if np.dtype(dtype).kind == "f" and dtype.itemsize <= 4 else "f8")
 
 
-def median(obj, dim=None, skipna: bool = True, keep_attrs: bool = True):
+def median(obj, dim=None, skipna=None, keep_attrs=None):
     """See :meth:`imgstats.accessor.ImgStatsAccessor.median`."""
+    skipna, keep_attrs = xarray_defaults(skipna, keep_attrs)
     from .functions import parse_function
 
     dims = _reduced_dims(obj, dim)

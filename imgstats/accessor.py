@@ -92,7 +92,7 @@ class ImgStatsAccessor(_Accessor):
 
         return zonal(self._given, zones, funcs, band=band, **options)
 
-    def quantile(self, q, dim=None, *, skipna: bool = True, keep_attrs: bool = True):
+    def quantile(self, q, dim=None, *, skipna: bool | None = None, keep_attrs: bool | None = None):
         """Exact quantiles, laid out as :meth:`xarray.DataArray.quantile` lays them out.
 
         Parameters
@@ -101,11 +101,12 @@ class ImgStatsAccessor(_Accessor):
             Quantiles in [0, 1].
         dim : str, sequence of str or None
             The dims to reduce; ``None``: all of them.
-        skipna : bool
+        skipna : bool or None
             Ignore NaN (numpy's ``nanquantile``); ``False`` gives NaN wherever a reduced cell
-            holds one.
-        keep_attrs : bool
-            Keep the array's attrs (the name is always kept).
+            holds one. ``None`` (the default) ignores NaN, as xarray's ``skipna=None`` does.
+        keep_attrs : bool or None
+            Keep the array's attrs (the name is always kept). ``None`` (the default) keeps
+            them unless ``xarray.set_options(keep_attrs=False)`` is in force, as xarray does.
 
         Returns
         -------
@@ -132,7 +133,7 @@ class ImgStatsAccessor(_Accessor):
 
         return quantile(self._obj, q, dim, skipna=skipna, keep_attrs=keep_attrs)
 
-    def median(self, dim=None, *, skipna: bool = True, keep_attrs: bool = True):
+    def median(self, dim=None, *, skipna: bool | None = None, keep_attrs: bool | None = None):
         """Exact median, laid out as :meth:`xarray.DataArray.median` lays it out.
 
         The parameters and result are :meth:`quantile`'s with ``q=0.5``, without the
@@ -183,10 +184,12 @@ class ImgStatsDatasetAccessor(_Accessor):
     [5.5, 17.5]
     """
 
-    def quantile(self, q, dim=None, *, skipna: bool = True, keep_attrs: bool = True):
+    def quantile(self, q, dim=None, *, skipna: bool | None = None, keep_attrs: bool | None = None):
         """:meth:`ImgStatsAccessor.quantile` of each data variable (a Dataset of them)."""
         from ._dataset import reduce_dataset
-        from ._quantile import quantile
+        from ._quantile import quantile, xarray_defaults
+
+        skipna, keep_attrs = xarray_defaults(skipna, keep_attrs)
 
         def one(var, dims):
             return quantile(var, q, dims, skipna=skipna, keep_attrs=keep_attrs)
@@ -203,10 +206,12 @@ class ImgStatsDatasetAccessor(_Accessor):
 
         return reduce_dataset(self._obj, one, dim, keep_attrs, other, keep_unreduced=True)
 
-    def median(self, dim=None, *, skipna: bool = True, keep_attrs: bool = True):
+    def median(self, dim=None, *, skipna: bool | None = None, keep_attrs: bool | None = None):
         """:meth:`ImgStatsAccessor.median` of each data variable (a Dataset of them)."""
         from ._dataset import reduce_dataset
-        from ._quantile import median
+        from ._quantile import median, xarray_defaults
+
+        skipna, keep_attrs = xarray_defaults(skipna, keep_attrs)
 
         def one(var, dims):
             return median(var, dims, skipna=skipna, keep_attrs=keep_attrs)

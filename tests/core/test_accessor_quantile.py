@@ -118,3 +118,38 @@ def test_exact_where_percent_names_cannot_be():
     values = np.random.default_rng(3).standard_normal(1001)
     arr = xr.DataArray(values, dims=("x",))
     assert float(arr.imgstats.quantile(0.999)) == np.quantile(values, 0.999)
+
+
+@pytest.mark.parametrize("how", ["quantile", "median"])
+def test_skipna_none_skips_nan_as_xarray_does(how):
+    """``skipna=None`` (xarray's default, which wrappers pass on) gave NaN for every time
+    step holding a NaN: ``[nan, ...]`` where xarray and numpy's ``nanmedian`` give a number."""
+    arr = _array("f8")
+    args = (0.5,) if how == "quantile" else ()
+    ours = getattr(arr.imgstats, how)(*args, dim=("y", "x"), skipna=None)
+    ref = getattr(arr, how)(*args, dim=("y", "x"), skipna=None)
+    assert not np.isnan(ours.values).any()
+    xr.testing.assert_identical(ours, ref)
+
+
+@pytest.mark.parametrize("how", ["quantile", "median"])
+@pytest.mark.parametrize("option", [True, False])
+def test_keep_attrs_none_follows_xarrays_option(how, option):
+    """``keep_attrs=None`` dropped the attrs that xarray keeps by default, and the accessor's
+    default kept them under ``xr.set_options(keep_attrs=False)``, where xarray drops them."""
+    arr = _array("u2")
+    args = (0.5,) if how == "quantile" else ()
+    want = {"units": "1"} if option else {}
+    with xr.set_options(keep_attrs=option):
+        for result in (
+            getattr(arr.imgstats, how)(*args),
+            getattr(arr.imgstats, how)(*args, keep_attrs=None),
+        ):
+            assert result.attrs == want and result.name == "ndvi"
+        scene = xr.Dataset({"ndvi": arr}, attrs={"title": "scene"})
+        out = getattr(scene.imgstats, how)(*args, dim=("y", "x"))
+        assert out.attrs == ({"title": "scene"} if option else {})
+        assert out["ndvi"].attrs == want
+    # outside any option: kept, as xarray keeps them
+    ours = getattr(arr.imgstats, how)(*args, keep_attrs=None).attrs
+    assert ours == getattr(arr, how)(*args, keep_attrs=None).attrs == {"units": "1"}
