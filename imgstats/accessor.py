@@ -77,6 +77,16 @@ class ImgStatsAccessor(_Accessor):
         With ``dim`` (a dim name or a tuple of them) the result is a DataArray over the
         other dims, lazy for a dask-backed array (see :func:`imgstats.dims.compute_along`):
         ``stack.imgstats.compute("p99", dim=("y", "x"))`` gives one value per time step.
+
+        Examples
+        --------
+        >>> import numpy as np, xarray as xr
+        >>> values = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+        >>> stack = xr.DataArray(values, dims=("time", "y", "x"))
+        >>> stack.imgstats.compute("max")
+        23
+        >>> stack.imgstats.compute(["min", "median"], dim=("y", "x")).values.tolist()
+        [[0.0, 5.5], [12.0, 17.5]]
         """
         from .reduce import compute
 
@@ -87,6 +97,14 @@ class ImgStatsAccessor(_Accessor):
 
         ``labels.imgstats`` is not needed: ``zones`` is a label array of the same ``(y, x)``
         shape or polygons, and the result a pandas DataFrame with one row per zone.
+
+        Examples
+        --------
+        >>> import numpy as np, xarray as xr
+        >>> img = xr.DataArray(np.arange(12, dtype=np.uint8).reshape(3, 4), dims=("y", "x"))
+        >>> fields = np.array([[1, 1, 2, 2]] * 3)
+        >>> img.imgstats.zonal(fields, ["median", "max"]).to_dict("index")  # count comes last
+        {1: {'median': 4.5, 'max': 9, 'count': 6}, 2: {'median': 6.5, 'max': 11, 'count': 6}}
         """
         from .zones import zonal
 
@@ -153,7 +171,16 @@ class ImgStatsAccessor(_Accessor):
         return median(self._obj, dim, skipna=skipna, keep_attrs=keep_attrs)
 
     def summarize(self, **options):
-        """Summarize once, then ask any statistic of it; see :func:`imgstats.summarize`."""
+        """Summarize once, then ask any statistic of it; see :func:`imgstats.summarize`.
+
+        Examples
+        --------
+        >>> import numpy as np, xarray as xr
+        >>> img = xr.DataArray(np.arange(12, dtype=np.uint8).reshape(3, 4), dims=("y", "x"))
+        >>> summary = img.imgstats.summarize()
+        >>> summary.compute(["median", "p90"])  # no second read of the pixels
+        {'median': 5.5, 'p90': 9.9}
+        """
         from .reduce import summarize
 
         return summarize(self._given, **options)
@@ -185,7 +212,15 @@ class ImgStatsDatasetAccessor(_Accessor):
     """
 
     def quantile(self, q, dim=None, *, skipna: bool | None = None, keep_attrs: bool | None = None):
-        """:meth:`ImgStatsAccessor.quantile` of each data variable (a Dataset of them)."""
+        """:meth:`ImgStatsAccessor.quantile` of each data variable (a Dataset of them).
+
+        Examples
+        --------
+        >>> import numpy as np, xarray as xr
+        >>> ds = xr.Dataset({"red": (("y", "x"), np.arange(12, dtype=np.uint16).reshape(3, 4))})
+        >>> ds.imgstats.quantile([0.1, 0.9], dim="x")["red"].values.tolist()
+        [[0.30000000000000004, 4.3, 8.3], [2.7, 6.7, 10.7]]
+        """
         from ._dataset import reduce_dataset
         from ._quantile import quantile, xarray_defaults
 
@@ -207,7 +242,15 @@ class ImgStatsDatasetAccessor(_Accessor):
         return reduce_dataset(self._obj, one, dim, keep_attrs, other, keep_unreduced=True)
 
     def median(self, dim=None, *, skipna: bool | None = None, keep_attrs: bool | None = None):
-        """:meth:`ImgStatsAccessor.median` of each data variable (a Dataset of them)."""
+        """:meth:`ImgStatsAccessor.median` of each data variable (a Dataset of them).
+
+        Examples
+        --------
+        >>> import numpy as np, xarray as xr
+        >>> ds = xr.Dataset({"red": (("y", "x"), np.arange(12, dtype=np.uint16).reshape(3, 4))})
+        >>> float(ds.imgstats.median()["red"])
+        5.5
+        """
         from ._dataset import reduce_dataset
         from ._quantile import median, xarray_defaults
 
@@ -229,7 +272,15 @@ class ImgStatsDatasetAccessor(_Accessor):
     def compute(self, func, dim=None, **options):
         """:func:`imgstats.compute` of each data variable along ``dim`` (``None``: all its
         dims), a Dataset of DataArrays (with a ``func`` dim for a list of functions); the
-        options are those :func:`imgstats.compute` takes with ``dim``."""
+        options are those :func:`imgstats.compute` takes with ``dim``.
+
+        Examples
+        --------
+        >>> import numpy as np, xarray as xr
+        >>> ds = xr.Dataset({"red": (("y", "x"), np.arange(12, dtype=np.uint16).reshape(3, 4))})
+        >>> ds.imgstats.compute(["min", "max"], dim="x")["red"].values.tolist()
+        [[0, 3], [4, 7], [8, 11]]
+        """
         from ._dataset import reduce_dataset
         from .reduce import compute
 

@@ -284,6 +284,15 @@ def promote(parts, dtype, labels=None) -> list:
     ------
     InvalidOption
         A 32/64-bit summary of another type (it needs its image decoded again).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from imgstats import summarize
+    >>> parts = [summarize(np.zeros((2, 2), np.uint8)), summarize(np.ones((2, 2), np.int16))]
+    >>> dtype = promoted_type([p.dtype for p in parts])
+    >>> [p.dtype for p in promote(parts, dtype)]
+    [dtype('int16'), dtype('int16')]
     """
     dtype = np.dtype(dtype)
     parts = list(parts)
@@ -484,6 +493,16 @@ def merge_summaries(summaries, labels=None) -> Summary:
     InvalidOption
         No summaries, or a 32/64-bit summary of another type than the promoted one: that
         image must be decoded again (:func:`summarize_many` does it), so both are named.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from imgstats import summarize
+    >>> a = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    >>> b = np.full((2, 3), 1000, np.uint16)
+    >>> merged = merge_summaries([summarize(a), summarize(b)])
+    >>> merged.dtype, merged.compute(["count", "median", "max"])
+    (dtype('uint16'), {'count': 18, 'median': 8.5, 'max': 1000})
     """
     summaries = list(summaries)
     if not summaries:
@@ -552,6 +571,18 @@ def refine_many(
     Returns
     -------
     Summary
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from imgstats.collection import merge_summaries, refine_many
+    >>> from imgstats import summarize
+    >>> images = [np.linspace(0, 1, 40_000).reshape(200, 200), np.full((50, 60), 0.5)]
+    >>> parts = [summarize(a) for a in images]
+    >>> merged = refine_many(merge_summaries(parts), parts, images, "p99")
+    >>> every = np.concatenate([a.ravel() for a in images])
+    >>> bool(merged.compute("p99") == np.percentile(every, 99))
+    True
     """
     _check_options(io_options, "refine_many", ("band",))
     bands = list(band) if isinstance(band, (list, tuple)) else [band]

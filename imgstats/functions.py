@@ -116,6 +116,14 @@ class Function:
         Of the physical values ``value * scale + offset`` rather than the stored ones:
         ``True`` with the image's own scale and offset (GDAL's metadata), a ``(scale,
         offset)`` pair with these; :func:`with_scaled` sets it.
+
+    Examples
+    --------
+    >>> import imgstats
+    >>> imgstats.parse_function("p99.9")
+    Function(name='p99.9', kind='percentile', q=99.9, method='linear', scaled=False)
+    >>> imgstats.parse_function("median").q
+    50.0
     """
 
     name: str

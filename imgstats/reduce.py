@@ -140,6 +140,20 @@ def refine(
     Returns
     -------
     Summary
+
+    Examples
+    --------
+    A float image's summary finds most of a percentile's rank; one look at the pixels, for
+    the keys in its bin, finds the rest:
+
+    >>> import numpy as np, imgstats
+    >>> a = np.arange(100_000, dtype=np.float64).reshape(250, 400)
+    >>> summary = imgstats.summarize(a)
+    >>> bool(summary.missing("p99"))  # summary.compute("p99") would raise NeedsRefinement
+    True
+    >>> summary = imgstats.refine(summary, a, ["p99", "median"])
+    >>> summary.compute(["p99", "median"]) == {"p99": np.percentile(a, 99), "median": np.median(a)}
+    True
     """
     from .functions import with_method
     from .io._plan import check_io_options

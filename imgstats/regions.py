@@ -374,6 +374,16 @@ def rasterize_polygon(polygon, height: int, width: int):
     ------
     InvalidOption
         See :func:`polygon_rings`.
+
+    Examples
+    --------
+    >>> window, mask = rasterize_polygon([(0, 0), (4, 0), (0, 3)], height=5, width=6)
+    >>> window
+    (0, 0, 3, 3)
+    >>> mask.astype(int)
+    array([[1, 1, 1],
+           [1, 1, 0],
+           [1, 0, 0]])
     """
     region = PolygonRegion(height, width, polygon=polygon)
     box = region.box

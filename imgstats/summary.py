@@ -194,6 +194,13 @@ class BandStats:
         value, masked by a mask (a dataset's mask, a numpy masked array's), or transparent
         (alpha 0). Like ``nan``, they are in no other field. ``nan + masked`` are the
         ``masked_pixels`` reading; ``count + nan + masked`` every sample seen.
+
+    Examples
+    --------
+    >>> import numpy as np, imgstats
+    >>> band = imgstats.summarize(np.arange(12, dtype=np.uint8).reshape(3, 4)).bands[0]
+    >>> band.count, band.min(), band.max(), band.mean()
+    (12, 0, 11, 5.5)
     """
 
     dtype: str
@@ -697,6 +704,16 @@ class Summary:
         ``valid.as_dict()`` for JSON). ``None`` when that is not one rule: a merge of
         summaries that counted by different rules, or one read from bytes of format version
         3 or before.
+
+    Examples
+    --------
+    >>> import numpy as np, imgstats
+    >>> summary = imgstats.summarize(np.arange(12, dtype=np.uint8).reshape(3, 4))
+    >>> summary.compute(["min", "median", "max"])
+    {'min': 0, 'median': 5.5, 'max': 11}
+    >>> both = summary.merge(imgstats.summarize(np.full((2, 2), 200, np.uint8)))
+    >>> both.compute(["count", "median", "max"])
+    {'count': 16, 'median': 7.5, 'max': 200}
     """
 
     bands: tuple[BandStats, ...]

@@ -10,5 +10,13 @@ from pathlib import Path
 
 
 def gallery_path() -> Path:
-    """Return the folder of the default gallery shipped with imgstats (works offline)."""
+    """Return the folder of the default gallery shipped with imgstats (works offline).
+
+    Examples
+    --------
+    >>> import imgstats
+    >>> from imgstats.data import gallery_path
+    >>> imgstats.compute(gallery_path() / "IMG_1.jpg", ["min", "median", "max"])
+    {'min': 0, 'median': 120.0, 'max': 255}
+    """
     return Path(str(files("imgstats.data") / "gallery"))

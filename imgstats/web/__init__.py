@@ -246,6 +246,14 @@ def create_app(config: Mapping | None = None) -> Flask:
     ------
     imgstats.InvalidOption
         For a setting of the wrong type.
+
+    Examples
+    --------
+    >>> from imgstats.web import create_app
+    >>> app = create_app({"WARMUP": False})  # the bundled gallery; no kernels loaded first
+    >>> app.test_client().get("/stats/IMG_1.jpg/median").json["value"]
+    120.0
+    >>> app.extensions["imgstats"].close()
     """
     from .._version import fingerprint
     from ._conditional import static_view
