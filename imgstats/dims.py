@@ -43,7 +43,7 @@ import numpy as np
 
 from ._inputs import a_type, check_dims, dim_tuple, native, yx_first
 from .errors import InvalidOption, NoValidSamples
-from .summary import alpha_band, pooled_bands
+from .summary import _DISCRETE, alpha_band, pooled_bands
 
 #: The dim of length 1 that ``dim=[]`` reduces (xarray's reduction over no dim).
 _NO_DIM = "__imgstats_no_dim__"
@@ -178,7 +178,7 @@ def compute_along(
     seen_region = region if pooled is None else (pooled if region is None else region & pooled)
     keep = [d for d in data.dims if d not in dims]
     arr = data.transpose(*keep, *dims)
-    out_dtype = data.dtype if all(f.kind in ("min", "max") for f in parsed) else np.float64
+    out_dtype = data.dtype if all(_of_the_samples(f) for f in parsed) else np.float64
     if valid is not None:
         out_dtype = np.float64  # a cell may be left without samples: NaN
         valid = valid.broadcast_like(data).transpose(*keep, *dims).data
@@ -405,6 +405,15 @@ class _Painted:
             part = self.local[a - by0 : b - by0, c - bx0 : d - bx0]
         out[a - y0 : b - y0, c - x0 : d - x0] = part
         return out
+
+
+def _of_the_samples(func) -> bool:
+    """Whether ``func`` is one of the samples (min, max, a ``pXXX`` of numpy's discrete
+    methods; ``median`` is ``numpy.median`` whatever the method), which numpy gives in the
+    samples' own type, every bit of a 64-bit one kept."""
+    if func.kind == "percentile":
+        return func.name != "median" and func.method in _DISCRETE
+    return func.kind in ("min", "max")
 
 
 def _lazy(data, nk: int, names, out_dtype, valid=None):

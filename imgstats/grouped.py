@@ -911,8 +911,8 @@ def read_groups(
             col = _per_group(keys, offsets, f, dtype)
         else:
             col = _ranked_column(f, picked, where, sums, n, dtype)
-        if f.kind not in ("min", "max", "count"):  # an empty group counts 0 samples
-            col = np.where(nonempty, col, np.nan)
+        if f.kind not in ("min", "max", "count") and not nonempty.all():
+            col = np.where(nonempty, col, np.nan)  # an empty group counts 0 samples
         out[f.name] = col
     counts = n.copy()
     if groups.big:
@@ -1023,10 +1023,12 @@ def _medians(a, b, n, dtype) -> np.ndarray:
 
 def _per_group(keys, offsets, f, dtype) -> np.ndarray:
     """``f`` of each group's sorted keys, as :func:`imgstats.summary.value_of_sorted` reads
-    one group: the functions without a vectorized reading here."""
-    from .summary import value_of_sorted
+    one group: the functions without a vectorized reading here. A percentile of numpy's
+    discrete methods is one of the keys, kept in their type (every bit of a 64-bit one)."""
+    from .summary import _DISCRETE, value_of_sorted
 
-    out = np.zeros(offsets.size - 1)
+    sample = f.kind == "percentile" and f.name != "median" and f.method in _DISCRETE
+    out = np.zeros(offsets.size - 1, dtype if sample else np.float64)
     for g in range(offsets.size - 1):
         a, b = int(offsets[g]), int(offsets[g + 1])
         if b > a:

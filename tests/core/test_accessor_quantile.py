@@ -204,3 +204,24 @@ def test_a_dask_reduction_holds_a_few_blocks_not_all(how, scheduler):
         np.testing.assert_array_equal(got, [np.nanquantile(values, q) for q in qs])
     assert blocks.peak <= 8, f"{blocks.peak} of {lazy.npartitions} blocks alive at once"
     assert blocks.made == 2 * lazy.npartitions  # summarized, then refined: each read twice
+
+
+def _wide(dtype):
+    """Samples of ``dtype``; 64-bit integers above 2**60, where float64 drops their last bits."""
+    rng = np.random.default_rng(1)
+    if dtype in ("i8", "u8"):
+        values = rng.integers(2**60, 2**62, (3, 7, 9), dtype=np.int64).astype(dtype)
+    else:
+        values = (rng.random((3, 7, 9)) * 200).astype(dtype)
+    return xr.DataArray(values, dims=("t", "y", "x"), coords={"t": [1, 2, 3]}, name="v")
+
+
+def test_compute_along_dims_keeps_a_discrete_percentile_of_64_bit_integers():
+    """``compute(da, "p37", method="nearest", dim=...)`` of int64 samples above 2**60 gave
+    float64 values 100 to 300 away from numpy's (``2479971814037304320`` for
+    ``2479971814037304562``)."""
+    arr = _wide("i8")
+    got = arr.imgstats.compute(["p37", "max"], dim=("y", "x"), method="nearest")
+    assert got.dtype == np.int64
+    want = np.percentile(arr.values, 37, axis=(1, 2), method="nearest")
+    np.testing.assert_array_equal(got.sel(func="p37").values, want)
