@@ -6,9 +6,10 @@ coordinates kept, name and attrs) is taken from xarray itself: its own ``quantil
 ``median``) runs on a one-element slice of the reduced dims, and its values are replaced by
 ours. So the layout follows the installed xarray.
 
-The values are ``numpy.nanquantile(a, q)`` (linear method) of the same samples for each
-number ``q``, to the last bit: float32 for float32 samples (interpolated in float32, as numpy
-does for a number ``q``), float64 for the other types. xarray's own ``quantile`` converts
+The values are ``numpy.nanquantile(a, q, method=method)`` of the same samples for each
+number ``q``, to the last bit, of numpy's type: the samples' own for the discrete methods
+(``nearest``, ``lower``...), else float32 for float32 samples (interpolated in float32, as
+numpy does for a number ``q``) and float64 for the other types. xarray's own ``quantile`` converts
 float32 samples to float64 first, so its float32 quantiles may differ in the last float32
 bit. ``median`` is ``numpy.nanmedian`` (the mean of the two middle values), as xarray's
 ``median`` and ``imgstats.compute(a, "median")`` are, not the 0.5 quantile, whose
@@ -106,26 +107,40 @@ def xarray_defaults(skipna, keep_attrs) -> tuple[bool, bool]:
     return bool(skipna), bool(keep_attrs)
 
 
-def quantile(obj, q, dim=None, skipna=None, keep_attrs=None):
+def quantile(obj, q, dim=None, skipna=None, keep_attrs=None, method="linear"):
     """See :meth:`imgstats.accessor.ImgStatsAccessor.quantile`."""
+    from dataclasses import replace
+
+    from .functions import check_method
+
     skipna, keep_attrs = xarray_defaults(skipna, keep_attrs)
+    check_method(method)
     qs = np.atleast_1d(np.asarray(q, dtype=object))
     if qs.ndim != 1 or qs.size == 0:
         raise InvalidOption("q must be a number or a non-empty 1-d sequence of numbers")
-    funcs = [quantile_function(v) for v in qs]
+    funcs = [replace(quantile_function(v), method=method) for v in qs]
     dims = _reduced_dims(obj, dim)
-    values = _values(obj, funcs, dims, skipna)  # (quantile, *kept dims)
+    dtype = _result_type(obj.dtype, method)
+    values = _values(obj, funcs, dims, skipna, dtype)  # (quantile, *kept dims)
+    if values.dtype.kind == "f" and dtype.kind != "f":
+        dtype = values.dtype  # a cell without valid samples (nodata): NaN, as a float
     template = _template(obj, dims, "quantile", np.asarray([f.q.fraction for f in funcs]))
     if np.ndim(q) == 0:
         values = values[0]
         template = template.isel(quantile=0) if "quantile" in template.dims else template
-    return _filled(template.astype(_result_type(obj.dtype)), values, obj, keep_attrs)
+    return _filled(template.astype(dtype), values, obj, keep_attrs)
 
 
-def _result_type(dtype) -> np.dtype:
-    """float32 for float32 (and float16) samples, as ``numpy.nanquantile(a, q)`` gives for a
-    number ``q``; float64 otherwise."""
-    return np.dtype(np.float32 if np.dtype(dtype).kind == "f" and dtype.itemsize <= 4 else "f8")
+def _result_type(dtype, method: str = "linear") -> np.dtype:
+    """numpy's type of ``numpy.nanquantile(a, q, method=method)`` for a number ``q``: the
+    samples' own type for the discrete methods (``nearest``, ``lower``...); else float32 for
+    float32 (and float16) samples, float64 otherwise."""
+    from .summary import _DISCRETE
+
+    dtype = np.dtype(dtype)
+    if method in _DISCRETE:
+        return np.dtype(np.float32) if dtype == np.float16 else dtype
+    return np.dtype(np.float32 if dtype.kind == "f" and dtype.itemsize <= 4 else "f8")
 
 
 def median(obj, dim=None, skipna=None, keep_attrs=None):
@@ -136,7 +151,7 @@ def median(obj, dim=None, skipna=None, keep_attrs=None):
     dims = _reduced_dims(obj, dim)
     # numpy's median (the mean of the two middle samples), as compute's "median" and
     # xarray's median are: the 0.5 quantile's lerp may differ in the last bit
-    values = _values(obj, [parse_function("median")], dims, skipna)[0]
+    values = _values(obj, [parse_function("median")], dims, skipna, np.dtype("f8"))[0]
     template = _template(obj, dims, "median").astype(_result_type(obj.dtype))
     return _filled(template, values, obj, keep_attrs)
 
@@ -167,8 +182,9 @@ def _filled(template, values, obj, keep_attrs: bool):
     return out
 
 
-def _values(obj, funcs, dims, skipna: bool):
-    """The quantiles, shaped ``(len(funcs), *kept dims)``: numpy or dask like ``obj``."""
+def _values(obj, funcs, dims, skipna: bool, dtype):
+    """The quantiles, shaped ``(len(funcs), *kept dims)``: numpy or dask like ``obj``, of
+    ``dtype`` (float64 where a cell may be left without valid samples)."""
     if obj.dtype.kind not in "biuf" or obj.dtype.itemsize > 8:
         raise InvalidOption(f"unsupported pixel type {obj.dtype}: use integers or floats")
     if any(obj.sizes[d] == 0 for d in dims):
@@ -176,9 +192,9 @@ def _values(obj, funcs, dims, skipna: bool):
     lazy = hasattr(obj.data, "dask")
     if len(dims) == len(obj.dims) and _every_sample_counts(obj):
         if lazy:
-            values = _graph(obj.data, funcs)
+            values = _graph(obj.data, funcs, dtype)
         else:
-            values = _answers(_summary_of(np.asarray(obj.data), funcs), funcs)
+            values = _answers(_summary_of(np.asarray(obj.data), funcs), funcs, dtype)
     else:
         from .dims import compute_along
 
@@ -279,9 +295,11 @@ def _summary_of(arr: np.ndarray, funcs):
     return summary
 
 
-def _answers(summary, funcs) -> np.ndarray:
-    """``funcs`` of ``summary`` as float64; NaN without valid samples (as numpy)."""
-    out = np.empty(len(funcs), np.float64)
+def _answers(summary, funcs, dtype=np.float64) -> np.ndarray:
+    """``funcs`` of ``summary`` as ``dtype`` (an integer one for the discrete methods of
+    integer samples, every one of their 64 bits kept); NaN without valid samples (as numpy:
+    a float ``dtype`` then, as every sample but NaN counts for the others)."""
+    out = np.empty(len(funcs), dtype)
     for i, f in enumerate(funcs):
         try:
             out[i] = summary.compute(f)
@@ -301,7 +319,7 @@ class _Hidden:
         return ("imgstats-hidden", self.array.name)
 
 
-def _finish(summary, hidden: _Hidden, funcs) -> np.ndarray:
+def _finish(summary, hidden: _Hidden, funcs, dtype) -> np.ndarray:
     """The answers; the rare further passes (64-bit keys crowded into one bin) read the
     blocks again here, one at a time."""
     for _ in range(_MAX_REFINE_PASSES):
@@ -312,10 +330,10 @@ def _finish(summary, hidden: _Hidden, funcs) -> np.ndarray:
             part = _refine(block.compute(scheduler="sync"), summary, funcs)
             found = _merge_found([found, part])
         summary = _with(summary, found)
-    return _answers(summary, funcs)
+    return _answers(summary, funcs, dtype)
 
 
-def _graph(data, funcs):
+def _graph(data, funcs, dtype=np.float64):
     """A lazy 1-d dask array of ``funcs`` over every sample of dask array ``data``.
 
     One graph built in time linear in the blocks (:mod:`imgstats._tree`): a tree of
@@ -338,8 +356,8 @@ def _graph(data, funcs):
         found = tree_reduce(dsk, found, _merge_found, name + "-found").key
         dsk[(name + "-with", 0)] = (_with, summary, found)
         summary = (name + "-with", 0)
-    dsk[(name, 0)] = (task(_finish_of, _Hidden(data), funcs), summary)
-    return da.Array(dsk, name, ((len(funcs),),), dtype=np.float64)
+    dsk[(name, 0)] = (task(_finish_of, _Hidden(data), funcs, dtype), summary)
+    return da.Array(dsk, name, ((len(funcs),),), dtype=dtype)
 
 
 def _read_again(dsk: dict, data, after, name: str) -> list:
@@ -371,5 +389,5 @@ def _refine_of(funcs, block, summary):
     return _refine(block, summary, funcs)
 
 
-def _finish_of(hidden, funcs, summary):
-    return _finish(summary, hidden, funcs)
+def _finish_of(hidden, funcs, dtype, summary):
+    return _finish(summary, hidden, funcs, dtype)

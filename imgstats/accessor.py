@@ -110,7 +110,15 @@ class ImgStatsAccessor(_Accessor):
 
         return zonal(self._given, zones, funcs, band=band, **options)
 
-    def quantile(self, q, dim=None, *, skipna: bool | None = None, keep_attrs: bool | None = None):
+    def quantile(
+        self,
+        q,
+        dim=None,
+        *,
+        method: str = "linear",
+        skipna: bool | None = None,
+        keep_attrs: bool | None = None,
+    ):
         """Exact quantiles, laid out as :meth:`xarray.DataArray.quantile` lays them out.
 
         Parameters
@@ -119,6 +127,9 @@ class ImgStatsAccessor(_Accessor):
             Quantiles in [0, 1].
         dim : str, sequence of str or None
             The dims to reduce; ``None``: all of them.
+        method : str
+            One of numpy's 13 quantile methods (``"linear"``, ``"nearest"``, ``"lower"``,
+            ``"hazen"``...), as ``numpy.quantile(..., method=)`` and xarray take it.
         skipna : bool or None
             Ignore NaN (numpy's ``nanquantile``); ``False`` gives NaN wherever a reduced cell
             holds one. ``None`` (the default) ignores NaN, as xarray's ``skipna=None`` does.
@@ -129,16 +140,20 @@ class ImgStatsAccessor(_Accessor):
         Returns
         -------
         xarray.DataArray
-            float64, over the remaining dims, with a numeric ``quantile`` coordinate: a
-            leading ``quantile`` dim for a sequence ``q``, a scalar coordinate for one. Lazy
-            (dask-backed) for a dask-backed array: ``.compute()`` runs the graph.
+            Over the remaining dims, with a numeric ``quantile`` coordinate: a leading
+            ``quantile`` dim for a sequence ``q``, a scalar coordinate for one; of numpy's
+            type: the samples' own for the discrete methods (``nearest``, ``lower``,
+            ``higher``, ``inverted_cdf``, ``closest_observation``), else float32 for float32
+            samples and float64 for the others. Lazy (dask-backed) for a dask-backed array:
+            ``.compute()`` runs the graph.
 
         Notes
         -----
-        The values equal ``numpy.nanquantile`` (linear method) of the same samples, to the
-        last bit, whatever the chunking. Unlike :meth:`xarray.DataArray.quantile`, the reduced
-        dims may be chunked (xarray asks to rechunk them into one), and only the linear
-        method is offered. See :mod:`imgstats._quantile`.
+        The values equal ``numpy.nanquantile(a, q, method=method)`` of the same samples, to
+        the last bit, whatever the chunking. Unlike :meth:`xarray.DataArray.quantile`, the
+        reduced dims may be chunked (xarray asks to rechunk them into one), and float32
+        samples are interpolated in float32, as numpy does (xarray converts them to float64
+        first). See :mod:`imgstats._quantile`.
 
         Examples
         --------
@@ -146,10 +161,12 @@ class ImgStatsAccessor(_Accessor):
         >>> arr = xr.DataArray(np.arange(12.0).reshape(3, 4), dims=("y", "x"), name="ndvi")
         >>> arr.imgstats.quantile([0.1, 0.9], dim="x").values.tolist()
         [[0.30000000000000004, 4.3, 8.3], [2.7, 6.7, 10.7]]
+        >>> arr.imgstats.quantile(0.4, dim="x", method="nearest").values.tolist()
+        [1.0, 5.0, 9.0]
         """
         from ._quantile import quantile
 
-        return quantile(self._obj, q, dim, skipna=skipna, keep_attrs=keep_attrs)
+        return quantile(self._obj, q, dim, skipna=skipna, keep_attrs=keep_attrs, method=method)
 
     def median(self, dim=None, *, skipna: bool | None = None, keep_attrs: bool | None = None):
         """Exact median, laid out as :meth:`xarray.DataArray.median` lays it out.
@@ -211,8 +228,9 @@ class ImgStatsDatasetAccessor(_Accessor):
     [5.5, 17.5]
     """
 
-    def quantile(self, q, dim=None, *, skipna: bool | None = None, keep_attrs: bool | None = None):
-        """:meth:`ImgStatsAccessor.quantile` of each data variable (a Dataset of them).
+    def quantile(self, q, dim=None, *, method: str = "linear", skipna=None, keep_attrs=None):
+        """:meth:`ImgStatsAccessor.quantile` of each data variable (a Dataset of them): its
+        parameters, types and defaults.
 
         Examples
         --------
@@ -227,7 +245,7 @@ class ImgStatsDatasetAccessor(_Accessor):
         skipna, keep_attrs = xarray_defaults(skipna, keep_attrs)
 
         def one(var, dims):
-            return quantile(var, q, dims, skipna=skipna, keep_attrs=keep_attrs)
+            return quantile(var, q, dims, skipna=skipna, keep_attrs=keep_attrs, method=method)
 
         def other(var, dims):  # complex, timedelta: xarray's own, as ds.quantile
             if var.dtype.kind == "c":
@@ -237,7 +255,7 @@ class ImgStatsDatasetAccessor(_Accessor):
                     "quantiles of complex numbers are not defined (xarray's quantile refuses "
                     "them too): reduce its .real, .imag or abs()"
                 )
-            return var.quantile(q, dim=dims, skipna=skipna, keep_attrs=keep_attrs)
+            return var.quantile(q, dim=dims, method=method, skipna=skipna, keep_attrs=keep_attrs)
 
         return reduce_dataset(self._obj, one, dim, keep_attrs, other, keep_unreduced=True)
 

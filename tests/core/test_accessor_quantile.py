@@ -7,6 +7,7 @@ import pytest
 
 import imgstats  # noqa: F401 -- registers the accessor
 from imgstats.errors import InvalidOption
+from imgstats.summary import QUANTILE_METHODS
 
 xr = pytest.importorskip("xarray")
 
@@ -206,6 +207,9 @@ def test_a_dask_reduction_holds_a_few_blocks_not_all(how, scheduler):
     assert blocks.made == 2 * lazy.npartitions  # summarized, then refined: each read twice
 
 
+METHODS = list(QUANTILE_METHODS)  # numpy's 13
+
+
 def _wide(dtype):
     """Samples of ``dtype``; 64-bit integers above 2**60, where float64 drops their last bits."""
     rng = np.random.default_rng(1)
@@ -214,6 +218,30 @@ def _wide(dtype):
     else:
         values = (rng.random((3, 7, 9)) * 200).astype(dtype)
     return xr.DataArray(values, dims=("t", "y", "x"), coords={"t": [1, 2, 3]}, name="v")
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("dtype", ["u1", "i8", "f4", "f8"])
+@pytest.mark.parametrize("dim", [None, ("y", "x")])
+def test_method_is_numpys_in_numpys_type(method, dtype, dim):
+    """``method=`` was refused (a TypeError), where xarray and numpy take any of 13."""
+    arr = _wide(dtype)
+    q = [0.1, 0.37, 0.999]
+    axes = _axes(arr, dim)
+    want = np.stack([np.nanquantile(arr.values, x, axis=axes, method=method) for x in q])
+    ref = arr.quantile(q, dim=dim, method=method)
+    for data in (arr, arr.chunk({"t": 1, "y": 4})):
+        ours = data.imgstats.quantile(q, dim=dim, method=method).compute()
+        assert ours.dtype == want.dtype  # the samples' own for nearest, lower...
+        np.testing.assert_array_equal(ours.values, want)
+        xr.testing.assert_identical(ours.astype(ref.dtype).copy(data=ref.values), ref)
+
+
+def test_an_unknown_method_is_refused_with_the_one_meant():
+    with pytest.raises(InvalidOption, match="did you mean 'nearest'"):
+        _array("u1").imgstats.quantile(0.5, method="neareast")
+    with pytest.raises(InvalidOption, match="did you mean 'nearest'"):
+        xr.Dataset({"v": _array("u1")}).imgstats.quantile(0.5, method="neareast")
 
 
 def test_compute_along_dims_keeps_a_discrete_percentile_of_64_bit_integers():
