@@ -239,6 +239,15 @@ class BandStats:
     def __getstate__(self):
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
 
+    def __repr__(self) -> str:
+        """One short line: the generated repr printed every bin of :attr:`hist` (256 for an
+        8-bit band, a wall of numbers in a notebook's ``summary.bands``)."""
+        values = f" min={self.min()!r} max={self.max()!r}" if self.count else ""
+        return (
+            f"<BandStats {np.dtype(self.dtype)} count={self.count} nan={self.nan} "
+            f"masked={self.masked}{values} hist={self.hist.size} bins>"
+        )
+
     @property
     def invalid(self) -> int:
         """Samples seen but not valid: NaN, and :attr:`masked` (nodata, mask, alpha 0)."""

@@ -98,3 +98,19 @@ def test_to_dataframe_without_valid_samples_is_nan():
 def test_to_dataframe_refuses_a_bad_function():
     with pytest.raises(UnknownFunction):
         imgstats.summarize(RGB).to_dataframe(["median", "P99"])
+
+
+@pytest.mark.parametrize(
+    ("values", "want"),
+    [
+        (np.arange(12, dtype=np.uint8), "<BandStats uint8 count=12 nan=0 masked=0 min=0 max=11"),
+        (np.array([np.nan, 1.5, -2.0], np.float32), "float32 count=2 nan=1 masked=0 min=-2.0"),
+        (np.full(3, np.nan), "<BandStats float64 count=0 nan=3 masked=0 hist="),
+    ],
+)
+def test_a_band_is_one_short_line(values, want):
+    """``summary.bands`` printed every bin of each histogram: 256 numbers for an 8-bit band."""
+    (band,) = imgstats.summarize(values).bands
+    text = repr(band)
+    assert text.startswith(want) or want in text
+    assert "\n" not in text and len(text) < 120 and "array(" not in text
