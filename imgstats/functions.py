@@ -226,6 +226,17 @@ def check_method(method) -> str:
     return method
 
 
+def _percent_hint(number) -> str:
+    """`` (a percentile is named 'p99')`` for a number in [0, 100] given as a function: a
+    quantile 0.99 reads as a percent, 99 as itself."""
+    if isinstance(number, bool) or not isinstance(number, (int, float)):
+        return ""
+    if not 0 <= number <= 100:
+        return ""
+    percent = number * 100 if isinstance(number, float) and number <= 1 else number
+    return f" (a percentile is named as a string: 'p{percent:g}')"
+
+
 def parse_function(name: str) -> Function:
     """Parse a statistic's name.
 
@@ -254,9 +265,10 @@ def parse_function(name: str) -> Function:
     if isinstance(name, Function):
         return name
     if not isinstance(name, str):
-        several = (
-            " (several: a list or tuple of names)" if isinstance(name, (set, frozenset)) else ""
-        )
+        if isinstance(name, (set, frozenset)):
+            several = " (several: a list or tuple of names)"
+        else:
+            several = _percent_hint(name)
         raise UnknownFunction(f"function name must be a string, not {type(name).__name__}{several}")
     if name == "median":
         return Function(name, "percentile", 50.0)

@@ -108,6 +108,23 @@ def test_non_string_names_raise_unknown_function(name):
 
 
 @pytest.mark.parametrize(
+    ("number", "meant"),
+    [(0.99, "p99"), (0.999, "p99.9"), (0.1, "p10"), (99, "p99"), (50.5, "p50.5")],
+)
+def test_a_number_given_as_a_function_is_offered_its_percentile(number, meant):
+    """``compute(a, 0.99)`` said only "function name must be a string, not float"."""
+    with pytest.raises(UnknownFunction, match=f"named as a string: '{re.escape(meant)}'"):
+        imgstats.compute(ARRAY, number)
+
+
+@pytest.mark.parametrize("number", [True, 150, -1.0])
+def test_a_number_that_is_no_percent_gets_no_hint(number):
+    with pytest.raises(UnknownFunction) as info:
+        parse_function(number)
+    assert "named as" not in str(info.value)
+
+
+@pytest.mark.parametrize(
     ("name", "meant"),
     [
         ("mdian", "median"),
