@@ -132,7 +132,10 @@ def compute_along(
     from .functions import parse_function
 
     if not isinstance(data, xr.DataArray):
-        raise InvalidOption(f"dim= needs an xarray.DataArray, not {a_type(data)}")
+        raise InvalidOption(
+            f"dim= needs an xarray.DataArray, not {a_type(data)}: name its axes, as in "
+            "imgstats.compute(xarray.DataArray(a, dims=('time', 'y', 'x')), func, dim='time')"
+        )
     if band is not None:
         raise InvalidOption("band= and dim= do not go together: keep 'band' among the dims")
     dims = _dims_of(data, dim)

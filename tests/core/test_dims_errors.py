@@ -36,3 +36,9 @@ def test_an_integer_dim_name(call):
     np.testing.assert_array_equal(np.asarray(got), np.median(arr.values, axis=1))
     with pytest.raises(InvalidOption, match="2 not found"):
         call(arr, 2)
+
+
+def test_dim_of_a_numpy_array_says_how_to_name_its_axes():
+    """``compute(ndarray, "median", dim="time")`` said only that it needs a DataArray."""
+    with pytest.raises(InvalidOption, match=r"name its axes, as in .*xarray\.DataArray\(a, dims="):
+        imgstats.compute(ARR.values, "median", dim="time")
