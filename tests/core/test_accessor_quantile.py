@@ -253,3 +253,15 @@ def test_compute_along_dims_keeps_a_discrete_percentile_of_64_bit_integers():
     assert got.dtype == np.int64
     want = np.percentile(arr.values, 37, axis=(1, 2), method="nearest")
     np.testing.assert_array_equal(got.sel(func="p37").values, want)
+
+
+@pytest.mark.parametrize("chunks", [None, {"t": 1}])
+def test_a_discrete_method_of_integers_with_nodata_is_float_with_nan_for_an_empty_cell(chunks):
+    values = np.arange(24, dtype=np.int16).reshape(2, 3, 4)
+    values[0] = values[1, 0, 0] = -9999
+    arr = xr.DataArray(values, dims=("t", "y", "x"), attrs={"_FillValue": -9999})
+    arr = arr if chunks is None else arr.chunk(chunks)
+    got = arr.imgstats.quantile(0.4, dim=("y", "x"), method="nearest").compute()
+    assert got.dtype == np.float64
+    valid = values[1][values[1] != -9999]
+    np.testing.assert_array_equal(got.values, [np.nan, np.quantile(valid, 0.4, method="nearest")])
