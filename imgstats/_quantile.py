@@ -81,7 +81,9 @@ def quantile_function(q) -> Function:
         raise InvalidOption(f"quantile must be a number in [0, 1], not {q!r}")
     q = float(q)
     if not 0 <= q <= 1:  # NaN too
-        raise InvalidOption(f"quantile must be in [0, 1], not {q!r}")
+        # a percent where a fraction is meant (numpy.percentile's 99 for quantile's 0.99)
+        hint = f" (a percent? the quantile {q / 100:.12g})" if 1 < q <= 100 else ""
+        raise InvalidOption(f"quantile must be in [0, 1], not {q!r}{hint}")
     return Function(f"quantile({q!r})", "percentile", QuantileQ(q))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -104,6 +106,16 @@ def test_a_dask_reduction_is_one_graph_of_summarize_merge_refine():
 def test_bad_quantiles_are_invalid_options(q):
     with pytest.raises(InvalidOption):
         _array("u1").imgstats.quantile(q)
+
+
+@pytest.mark.parametrize(("q", "meant"), [(99, "0.99"), (99.9, "0.999"), (50, "0.5")])
+def test_a_percent_given_as_a_quantile_is_offered_the_fraction(q, meant):
+    """``quantile(99)`` said only "quantile must be in [0, 1], not 99.0"."""
+    with pytest.raises(InvalidOption, match=rf"\(a percent\? the quantile {re.escape(meant)}\)"):
+        _array("u1").imgstats.quantile([0.5, q])
+    with pytest.raises(InvalidOption) as info:
+        _array("u1").imgstats.quantile(101)
+    assert "percent" not in str(info.value)
 
 
 @pytest.mark.parametrize("dim", ["band", ("x", "x"), ["y", "nope"]])
