@@ -93,6 +93,14 @@ MAX_CHUNKS = 1 << 14
 #: Seconds a connection may stay silent (no byte since its accept) while the worker has no
 #: place left for another: then it is closed to make room.
 SILENT_GRACE = 1.0
+#: Connections still reading a request closed at once to make room for those waiting in the
+#: listen backlog (:meth:`BufferingWorker._give_way`).
+EVICT_BATCH = 16
+#: What a connection closed to make room is told, when it had sent part of its request.
+EVICTED = (
+    "the request did not arrive whole before its place was needed by another connection "
+    "(every connection of this worker taken): send the request at once, or retry"
+)
 #: Seconds a gracefully closed connection is drained for what its client still sends.
 LINGER = 2.0
 #: Seconds a request thread may wait for the rest of a body the app left unread (gunicorn
@@ -487,17 +495,37 @@ class BufferingWorker(ThreadWorker):
     def _room(self) -> bool:
         return self.nr_conns < self.worker_connections and self.in_threads < self.cfg.threads
 
+    def _takes_connections(self) -> bool:
+        """Whether the listeners are polled: while a thread is free and there is a place, or
+        a connection still reading its request that can give way (:meth:`_give_way`)."""
+        if self.in_threads >= self.cfg.threads:
+            return False
+        return self.nr_conns < self.worker_connections or bool(self.reading)
+
     def set_accept_enabled(self, enabled):
-        super().set_accept_enabled(enabled and self._room())
+        # gunicorn's loop asks to stop at worker_connections; this worker decides, but a
+        # stopping worker's "stop" stands
+        super().set_accept_enabled((enabled or self.alive) and self._takes_connections())
 
     def _update_accepting(self) -> None:
         if self.alive:
-            super().set_accept_enabled(self._room())
+            super().set_accept_enabled(self._takes_connections())
 
-    def accept(self, listener):
+    def accept(self, listener, readable: bool = False):
+        """gunicorn's accept, the request then read by the event loop (at once when
+        ``readable``: what has arrived already is read before the poller hears of it).
+        With every place taken, connections still reading give way first (:meth:`_give_way`)
+        and as many more are taken from the backlog at once."""
         if getattr(listener, "sock", True) is None:
             # closed by _drain_backlog while its readiness, polled with the stop's wake-up,
             # was still to be dispatched: the worker died on None.accept
+            return
+        if self.nr_conns >= self.worker_connections:
+            freed = self._give_way()
+            if not freed:  # nothing can give way: stop polling the listener
+                self._update_accepting()
+                return
+            self._accept_waiting(listener, freed)
             return
         try:
             client_sock, client_addr = listener.accept()
@@ -515,7 +543,7 @@ class BufferingWorker(ThreadWorker):
                 )
         conn = _Conn(self.cfg, client_sock, client_addr, listener.getsockname())
         conn.worker = self
-        self._start_reading(conn, time.monotonic() + self.header_timeout)
+        self._start_reading(conn, time.monotonic() + self.header_timeout, readable=readable)
 
     def handle_exit(self, sig, frame):
         """SIGTERM (a stop, or the old workers of a reload): stop gracefully, but first
@@ -769,10 +797,8 @@ class BufferingWorker(ThreadWorker):
             pass
 
     def murder_pending(self):
-        """Also close the connections whose request did not arrive in time (408), and make
-        room when every connection is taken (:meth:`_evict_silent`)."""
+        """Also close the connections whose request did not arrive in time (408)."""
         super().murder_pending()
-        self._evict_silent()
         now = time.monotonic()
         late = [
             (c, head_in) for c, (_, deadline, head_in, _) in self.reading.items() if deadline <= now
@@ -810,24 +836,59 @@ class BufferingWorker(ThreadWorker):
         if (self.parked or self.following) and now - self._last_retry >= _limits.POLL_SECONDS:
             self._retry_parked()  # a slot freed without a request finishing here
 
-    def _evict_silent(self) -> None:
-        """At ``worker_connections``, close the connections that have sent nothing for
-        :data:`SILENT_GRACE` seconds since they were accepted. 2,000 connections opened and
-        left silent took every place of two workers, which then accepted nothing, /health
-        included, until ``HEADER_TIMEOUT`` (10 s) closed them, and again for the next 2,000.
-        A client that has sent a byte keeps its place until its timeouts (nginx reuses
-        idle connections the same way when it runs out)."""
-        if self.nr_conns < self.worker_connections:
-            return
-        accepted_before = time.monotonic() - SILENT_GRACE + self.header_timeout
-        silent = [
-            conn
-            for conn, (buf, deadline, head_in, _) in self.reading.items()
-            if not buf and not head_in and deadline <= accepted_before
-        ]
-        for conn in silent:
+    def _give_way(self) -> int:
+        """Close up to :data:`EVICT_BATCH` connections still reading a request
+        (:meth:`_to_evict`) for those waiting in the listen backlog; returns how many. Called
+        when the backlog is readable and every place is taken. 2,000 silent connections took
+        every place of two workers, which then accepted nothing, /health included, until
+        ``HEADER_TIMEOUT`` (10 s) closed them; 10,000 that each sent half a head
+        (``GET /health HTTP/1.1\\r\\nHost: x\\r\\nX-a: ``) held a new client's ``/stats``
+        17.8 s, then 10.4 s, while the backlog behind them waited for those timeouts."""
+        evicted = self._to_evict(EVICT_BATCH)
+        for conn, told in evicted:
             self._stop_reading(conn)
-            self._close(conn)
+            if told:  # it sent part of its request: say why it is closed
+                self._refuse(conn, b"408 Request Timeout", EVICTED)
+            else:
+                self._close(conn)
+        return len(evicted)
+
+    def _accept_waiting(self, listener, count: int) -> None:
+        """Accept up to ``count`` connections from ``listener``'s backlog now, while there is
+        room: the loop accepts one per wake-up, and a flood's backlog (thousands) drained
+        at that pace kept a newcomer waiting seconds behind it."""
+        while count > 0 and self._room():
+            before = self.nr_conns
+            # read at once: a request already sent is handed over before the next round
+            # of eviction, where a connection not heard of yet counts as silent
+            self.accept(listener, readable=True)
+            if self.nr_conns == before:  # EAGAIN: the backlog is empty
+                break
+            count -= 1
+
+    def _to_evict(self, count: int) -> list:
+        """Up to ``count`` connections still reading, ``(conn, sent part of a request)``, in
+        the order they give way: those silent for :data:`SILENT_GRACE` seconds since their
+        accept, oldest first; then those whose head is not in (silent or sent in part),
+        oldest first; then those whose body is not, oldest first. A client that sends its
+        head at once is handed to a thread as it arrives and is never among them; one
+        trickling its head in is closed only while newcomers wait and the older ones have
+        gone (nginx, full, reuses its idle connections the same way)."""
+        accepted_before = time.monotonic() - SILENT_GRACE + self.header_timeout
+        silent, heads, bodies = [], [], []
+        for conn, (buf, deadline, head_in, _) in self.reading.items():  # oldest first
+            if head_in:
+                if len(bodies) < count:
+                    bodies.append((conn, True))
+            elif not buf and deadline <= accepted_before:
+                silent.append((conn, False))
+                if len(silent) == count:
+                    break
+            elif len(heads) < count:
+                heads.append((conn, bool(buf)))
+            elif deadline > accepted_before:  # in the order of their accepts: the rest are
+                break  # younger still, never silent long enough to come first
+        return (silent + heads + bodies)[:count]
 
     # -- graceful closes, drained in the event loop ---------------------------------------------
     def _linger(self, sock) -> None:
