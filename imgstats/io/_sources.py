@@ -281,6 +281,9 @@ def read_whole_if_streaming(fh, source, limit: int | None = None):
         fh.close()
     if declared is not None and size < min(declared, limit + 1):
         raise body_ended(source, size, declared)
+    told = _told_size(fh) if size <= limit else None
+    if told is not None and told != size:
+        raise body_ended(source, size, told)
     data = b"".join(parts)
     if len(data) > limit:
         raise ImageTooLarge(
@@ -301,6 +304,18 @@ def body_ended(source, held: int | None, size: int) -> ImageChanged:
         "download short (or the file changed while it was read); reading it again is "
         "reasonable"
     )
+
+
+def _told_size(fh) -> int | None:
+    """The size the server's HEAD gives the stream's URL (None: it gives none, or the HEAD
+    fails). fsspec asks for it before it opens a stream, then drops it: a server whose HEAD
+    said N bytes and whose GET declared and sent N/2 was read as an image cut short (422,
+    "PNG data ends early"), where it is the store's body, or a file changed meanwhile."""
+    try:
+        size = fh.fs.info(fh.url).get("size")
+    except Exception:  # the read itself succeeded: no second opinion, not an error
+        return None
+    return size if isinstance(size, int) and size >= 0 else None
 
 
 def _content_length(fh) -> int | None:
