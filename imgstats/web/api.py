@@ -49,7 +49,9 @@ def _service():
 
 @_route("/health")
 def health():
-    """Liveness: 200 ``OK`` as text/plain."""
+    """Liveness: 200 ``OK`` as text/plain. The probes (this and ``/ready``) take no query
+    parameter and ignore any, unlike every other route: a load balancer or monitor that adds
+    one (a cache-buster) must not see a live server as failing and take it out."""
     return Response("OK", mimetype="text/plain", headers={"Cache-Control": "no-store"})
 
 
@@ -639,7 +641,8 @@ def _finite(value):
 
 @_route("/api/openapi.json")
 def openapi():
-    """This API's OpenAPI document."""
+    """This API's OpenAPI document (no query parameter: 400, as on every route)."""
+    check_query(set())
     response = jsonify(openapi_document(__version__))
     response.headers["Cache-Control"] = "public, max-age=300"
     response.add_etag()

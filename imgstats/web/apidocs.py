@@ -13,6 +13,8 @@ from pathlib import Path
 
 from flask import Blueprint, render_template, request
 
+from .api import check_query
+
 __all__ = ["bp", "swagger_ui_folder"]
 
 
@@ -36,7 +38,9 @@ bp = Blueprint(
 
 @bp.route("/docs", methods=["GET"], provide_automatic_options=False)
 def page():
-    """Swagger UI over this service's OpenAPI document."""
+    """Swagger UI over this service's OpenAPI document (no query parameter: 400, as on
+    every route)."""
+    check_query(set())
     html = render_template(
         "apidocs/swagger.html", spec_url=f"{request.script_root}/api/openapi.json"
     )
