@@ -35,6 +35,7 @@ __all__ = [
     "register_error_handlers",
     "error_response",
     "in_http_words",
+    "prefers_json",
 ]
 
 #: HTTP status of each domain error (the most specific class in an error's MRO wins).
@@ -83,7 +84,7 @@ def _gallery_renderer():
     its client does not prefer JSON (``Accept: application/json``: a script, or the gallery's
     own fetches, reads the JSON error as the API gives it)."""
     render = current_app.extensions.get("imgstats.render_error")
-    if render is None or _prefers_json():
+    if render is None or prefers_json():
         return None
     if request.blueprint == "gallery":
         return render
@@ -92,7 +93,7 @@ def _gallery_renderer():
     return None
 
 
-def _prefers_json() -> bool:
+def prefers_json() -> bool:
     """Whether the client's ``Accept`` ranks JSON above HTML (no ``Accept``, or ``*/*``: no)."""
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return best == "application/json"

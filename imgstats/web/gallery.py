@@ -61,7 +61,7 @@ from ._conditional import conditional
 from ._settings import check_range, number
 from ._thumbs import MEDIA_TYPE, BackgroundRenders, RenderCache, default_folder
 from .api import GET_PARAMETERS, check_once, check_query, parse_band
-from .errors import status_of
+from .errors import prefers_json, status_of
 from .service import of_one_version
 from .store import cacheable, racy
 
@@ -515,6 +515,8 @@ def image(image: str):
         try:
             func = _percentile_function(text)
         except UnknownFunction as exc:  # the page asked from: the window view's, if it was
+            if prefers_json():  # a script's: the API's JSON error, not the form again
+                raise
             window = _window(image, _entered_window()) if of_window is not None else None
             page = _image_page(
                 image,
@@ -524,7 +526,7 @@ def image(image: str):
                 band=band,
                 window=window,
             )
-            return page, status_of(exc)
+            return _form_error(page, exc)
         target = url_for("gallery.result", image=image, func=func, band=band, window=of_window)
         return redirect(target, 303)
     if any(name in request.args for name in WINDOW_FIELDS) or "window" in request.args:
@@ -532,15 +534,26 @@ def image(image: str):
         try:
             window = _window(image, entered)
         except InvalidOption as exc:
+            if prefers_json():
+                raise
             page = _image_page(
                 image, DEFAULT_PERCENTILE, window_error=str(exc), window_entered=entered
             )
-            return page, status_of(exc)
+            return _form_error(page, exc)
         if "window" not in request.args:  # the form: one shareable spelling
             shared = ",".join(map(str, window))
             return redirect(url_for("gallery.image", image=image, window=shared, band=band), 303)
         return _image_page(image, DEFAULT_PERCENTILE, window=window, band=band)
     return _image_page(image, DEFAULT_PERCENTILE, band=band)
+
+
+def _form_error(page, exc: Exception) -> Response:
+    """An image page whose form says what was wrong, under ``exc``'s status; as the error
+    page, never stored, and varying by ``Accept`` (a JSON client gets the API's error)."""
+    response = current_app.make_response((page, status_of(exc)))
+    response.headers["Cache-Control"] = "no-store"
+    response.vary.add("Accept")
+    return response
 
 
 @bp.get("/gallery/<image>/<func>")

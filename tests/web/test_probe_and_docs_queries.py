@@ -28,3 +28,25 @@ def test_the_api_reference_refuses_query_parameters_as_every_route(client, path,
     assert body["type"] == "InvalidOption"
     assert "unknown query parameter(s)" in body["error"] and "takes none" in body["error"]
     assert client.get(path).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "query, words",
+    [
+        ("?window=abc", "four whole numbers"),
+        ("?x0=a&y0=0&x1=9&y1=9", "x0"),
+        ("?window=600,600,700,700", "outside the image"),
+        ("?p=abc", "abc"),
+        ("?p=101", "101"),
+    ],
+)
+def test_the_gallery_forms_answer_json_clients_in_json(client, query, words):
+    url = "/gallery/IMG_1.jpg" + query
+    got = client.get(url, headers={"Accept": "application/json"})
+    assert got.status_code in (400, 404) and got.mimetype == "application/json", got.data[:200]
+    body = got.get_json()
+    assert body["status"] == got.status_code and words in body["error"]
+    page = client.get(url, headers={"Accept": "text/html"})
+    assert page.status_code == got.status_code and page.mimetype == "text/html"
+    # the page varies by Accept, and is never stored (a proxy served it to a JSON client)
+    assert "Accept" in page.headers["Vary"] and page.headers["Cache-Control"] == "no-store"
