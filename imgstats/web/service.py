@@ -42,6 +42,7 @@ from ..errors import (
     NoValidSamples,
     StoreTimeout,
     StoreUnavailable,
+    with_message,
 )
 from ..functions import Function, parse_function
 from ..io import read_header
@@ -1373,11 +1374,7 @@ def _named(fn, name: str):
     except ImgStatsError as exc:
         if name in str(exc):
             raise
-        try:
-            named = type(exc)(f"{name}: {exc}")
-        except TypeError:  # pragma: no cover -- an error class with another signature
-            raise exc from None
-        raise named from exc
+        raise with_message(exc, f"{name}: {exc}") from exc
 
 
 #: The longest ``window`` text accepted (four coordinates of up to 15 digits each).

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import pytest
 
+from imgstats.errors import InvalidOption, NeedsRefinement, UnreadableImage
+from imgstats.web.service import _named
+
 
 @pytest.mark.parametrize("query", ["?x=", "?x=1", "?_=1700000000", "?x=1&x=2", "?band"])
 def test_the_probes_ignore_query_parameters(client, query):
@@ -50,3 +53,35 @@ def test_the_gallery_forms_answer_json_clients_in_json(client, query, words):
     assert page.status_code == got.status_code and page.mimetype == "text/html"
     # the page varies by Accept, and is never stored (a proxy served it to a JSON client)
     assert "Accept" in page.headers["Vary"] and page.headers["Cache-Control"] == "no-store"
+
+
+class _Tagged(UnreadableImage):
+    """An error whose class takes more than a message, and keeps an attribute."""
+
+    def __init__(self, message, *, offset):
+        super().__init__(message)
+        self.offset = offset
+
+
+@pytest.mark.parametrize(
+    "error, kept",
+    [
+        (_Tagged("truncated", offset=7), {"offset": 7}),
+        (NeedsRefinement([(8, 1, 2)]), {"nodes": [(8, 1, 2)]}),
+        (InvalidOption("band 4 is out of range"), {}),
+    ],
+)
+def test_an_images_error_is_named_and_keeps_its_class_and_attributes(error, kept):
+    """``type(exc)(message)`` re-worded errors: one whose class takes other arguments
+    went out without the image's name."""
+
+    def fail(name):
+        raise error
+
+    with pytest.raises(type(error)) as raised:
+        _named(fail, "IMG_7.png")
+    assert type(raised.value) is type(error)
+    assert str(raised.value).startswith("IMG_7.png: ")
+    assert str(error) in str(raised.value)
+    for name, value in kept.items():
+        assert getattr(raised.value, name) == value
