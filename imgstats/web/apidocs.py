@@ -13,7 +13,7 @@ from pathlib import Path
 
 from flask import Blueprint, render_template, request
 
-from .api import check_query
+from .api import check_once
 
 __all__ = ["bp", "swagger_ui_folder"]
 
@@ -38,9 +38,10 @@ bp = Blueprint(
 
 @bp.route("/docs", methods=["GET"], provide_automatic_options=False)
 def page():
-    """Swagger UI over this service's OpenAPI document (no query parameter: 400, as on
-    every route)."""
-    check_query(set())
+    """Swagger UI over this service's OpenAPI document. A page for browsers, as the
+    gallery's: another query parameter (a link's tracking tag) is ignored, one given twice
+    or empty refused (400)."""
+    check_once()
     html = render_template(
         "apidocs/swagger.html", spec_url=f"{request.script_root}/api/openapi.json"
     )

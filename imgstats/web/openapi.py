@@ -499,6 +499,8 @@ def openapi_document(version: str) -> dict:
             "/health": {
                 "get": {
                     "summary": "Liveness",
+                    "description": "Takes no query parameter and ignores any (a probe's "
+                    "cache-buster), as /ready does.",
                     "operationId": "health",
                     "responses": {
                         "200": {
@@ -742,10 +744,11 @@ def openapi_document(version: str) -> dict:
             "/api/openapi.json": {
                 "get": {
                     "summary": "This document",
+                    "description": "Takes no query parameter (400 for any, as every route).",
                     "operationId": "openapi",
                     "responses": {
                         "200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}},
-                        **_errors(405),
+                        **_errors(400, 405),
                     },
                 }
             },

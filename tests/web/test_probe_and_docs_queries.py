@@ -1,9 +1,11 @@
 """Query parameters of the probes, the API reference and the gallery's forms.
 
 ``/health`` and ``/ready`` ignore any query parameter, on purpose: a load balancer or a
-monitor that adds one (a cache-buster) must not see a live server as failing. ``/docs`` and
-``/api/openapi.json`` ignored them too, where every other route answers 400: they now
-refuse them as the others do. The gallery's forms answered their HTML page (400) even to a
+monitor that adds one (a cache-buster) must not see a live server as failing.
+``/api/openapi.json`` ignored them too, where every other JSON route answers 400: it now
+refuses them as the others do. ``/docs`` is a page for browsers, as the gallery's: it
+ignores a parameter it does not take (a link's tracking tag) and now refuses one given
+twice or empty, as they do. The gallery's forms answered their HTML page (400) even to a
 client that asks for JSON."""
 
 from __future__ import annotations
@@ -22,15 +24,30 @@ def test_the_probes_ignore_query_parameters(client, query):
     assert (ready.status_code, ready.get_json()) == (503, client.get("/ready").get_json())
 
 
-@pytest.mark.parametrize("path", ["/docs", "/api/openapi.json"])
-@pytest.mark.parametrize("query", ["?x=", "?x=1", "?url=http://example.com/api.json"])
-def test_the_api_reference_refuses_query_parameters_as_every_route(client, path, query):
-    r = client.get(path + query)
+@pytest.mark.parametrize("query", ["?x=1", "?url=http://example.com/api.json"])
+def test_the_api_document_refuses_query_parameters_as_every_route(client, query):
+    r = client.get("/api/openapi.json" + query)
     assert r.status_code == 400, r.data[:200]
     body = r.get_json()
     assert body["type"] == "InvalidOption"
     assert "unknown query parameter(s)" in body["error"] and "takes none" in body["error"]
-    assert client.get(path).status_code == 200
+    document = client.get("/api/openapi.json").get_json()  # which says so of itself
+    assert "400" in document["paths"]["/api/openapi.json"]["get"]["responses"]
+
+
+@pytest.mark.parametrize("query", ["?x=", "?x=1&x=2"])
+def test_the_api_reference_page_refuses_as_the_gallery_pages_do(client, query):
+    """/docs is a page for browsers, as the gallery's: a parameter given empty or twice is
+    refused there as on every route (it was ignored)."""
+    for path in ("/docs", "/gallery"):
+        r = client.get(path + query, headers={"Accept": "application/json"})
+        assert r.status_code == 400, (path, r.data[:200])
+        assert r.get_json()["type"] == "InvalidOption"
+
+
+def test_the_api_reference_page_ignores_a_links_tag_as_the_gallery_pages_do(client):
+    for path in ("/docs", "/gallery"):
+        assert client.get(path + "?utm_source=mail").status_code == 200
 
 
 @pytest.mark.parametrize(
