@@ -107,7 +107,7 @@ def _summarize(plan, luma: bool, scheduler, progress: bool, candidates=()) -> Su
     ``candidates``: bins to refine in the same pass (see :func:`_candidates`). The summary
     says which samples it counted (``valid``, from the plan)."""
     summary = _summarize_plan(plan, luma, scheduler, progress, candidates)
-    return replace(summary, valid=plan.valid_samples())
+    return replace(summary, valid=plan.valid_samples(), half=plan.half)
 
 
 def _summarize_plan(plan, luma: bool, scheduler, progress: bool, candidates=()) -> Summary:

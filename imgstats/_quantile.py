@@ -9,7 +9,8 @@ ours. So the layout follows the installed xarray.
 The values are ``numpy.nanquantile(a, q, method=method)`` of the same samples for each
 number ``q``, to the last bit, of numpy's type: the samples' own for the discrete methods
 (``nearest``, ``lower``...), else float32 for float32 samples (interpolated in float32, as
-numpy does for a number ``q``) and float64 for the other types. xarray's own ``quantile`` converts
+numpy does for a number ``q``), float16 for float16 ones (interpolated in float16) and
+float64 for the other types. xarray's own ``quantile`` converts
 float32 samples to float64 first, so its float32 quantiles may differ in the last float32
 bit. ``median`` is ``numpy.nanmedian`` (the mean of the two middle values), as xarray's
 ``median`` and ``imgstats.compute(a, "median")`` are, not the 0.5 quantile, whose
@@ -29,6 +30,7 @@ time, never all of them until the last is summarized), then the reading -- built
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -135,14 +137,14 @@ def quantile(obj, q, dim=None, skipna=None, keep_attrs=None, method="linear"):
 
 def _result_type(dtype, method: str = "linear") -> np.dtype:
     """numpy's type of ``numpy.nanquantile(a, q, method=method)`` for a number ``q``: the
-    samples' own type for the discrete methods (``nearest``, ``lower``...); else float32 for
-    float32 (and float16) samples, float64 otherwise."""
+    samples' own type for the discrete methods (``nearest``, ``lower``...); else float16 and
+    float32 for float16 and float32 samples (interpolated in their type), float64 otherwise."""
     from .summary import _DISCRETE
 
     dtype = np.dtype(dtype)
     if method in _DISCRETE:
-        return np.dtype(np.float32) if dtype == np.float16 else dtype
-    return np.dtype(np.float32 if dtype.kind == "f" and dtype.itemsize <= 4 else "f8")
+        return dtype
+    return np.dtype(f"f{dtype.itemsize}" if dtype.kind == "f" and dtype.itemsize <= 4 else "f8")
 
 
 def median(obj, dim=None, skipna=None, keep_attrs=None):
@@ -234,8 +236,9 @@ def _summarize(block):
     from ._blocks import summarize_block
 
     arr = np.asarray(block)
-    if arr.dtype == np.float16:  # exactly representable in float32
-        arr = arr.astype(np.float32)
+    if arr.dtype == np.float16:  # exactly representable in float32, interpolated in float16
+        summary = summarize_block(arr.astype(np.float32).reshape(-1, 1), ("0",), False)
+        return replace(summary, half=True)
     return summarize_block(arr.reshape(-1, 1), ("0",), False)
 
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 import itertools
 import math
 import numbers
+from dataclasses import replace
 
 import numpy as np
 
@@ -503,6 +504,7 @@ _BATCH_SAMPLES = 1 << 22
 def _small_cells(data, ncell: int, names, out_dtype, valid=None) -> np.ndarray:
     """``(ncell, len(names))`` statistics of cells small enough to keep their samples."""
     owned = hasattr(data, "dask")
+    half = np.dtype(data.dtype) == np.float16  # interpolated as numpy does (Summary.half)
     if owned:
         data = _filled(data)  # this task's cells: a few bytes per sample
     if valid is not None and hasattr(valid, "dask"):
@@ -517,7 +519,7 @@ def _small_cells(data, ncell: int, names, out_dtype, valid=None) -> np.ndarray:
 
     def run(ab):
         part = None if vrows is None else vrows[ab[0] : ab[1]]
-        return _rows_stats(rows[ab[0] : ab[1]], names, out_dtype, part, owned)
+        return _rows_stats(rows[ab[0] : ab[1]], names, out_dtype, part, owned, half)
 
     if len(jobs) == 1:
         return run(jobs[0])
@@ -545,9 +547,9 @@ def _filled(data) -> np.ndarray:
     return out
 
 
-def _rows_stats(rows: np.ndarray, names, out_dtype, valid=None, owned=False) -> np.ndarray:
+def _rows_stats(rows, names, out_dtype, valid=None, owned=False, half=False) -> np.ndarray:
     """The statistics of each row of ``rows`` (a cell each); ``owned``: ``rows`` may be
-    overwritten by their keys."""
+    overwritten by their keys; ``half``: they are a float16 array's samples."""
     from .grouped import groups_of_rows, read_groups
 
     out = np.empty((rows.shape[0], len(names)), dtype=out_dtype)
@@ -558,7 +560,8 @@ def _rows_stats(rows: np.ndarray, names, out_dtype, valid=None, owned=False) -> 
         out[:] = np.nan
         out[:, counted] = 0
         return out
-    counts, cols = read_groups(groups_of_rows(rows, valid, in_place=owned), names, in_place=True)
+    groups = groups_of_rows(rows, valid, in_place=owned)
+    counts, cols = read_groups(groups, names, in_place=True, half=half)
     empty = counts == 0
     for j, name in enumerate(names):
         col = cols[getattr(name, "name", name)]  # a parsed Function, or a name
@@ -609,10 +612,16 @@ def _summarize_cells(block, valid, ncell):
     """One summary per remaining cell of a block (remaining axes first)."""
     from ._blocks import summarize_block
 
+    half = np.asarray(block).dtype == np.float16  # interpolated as numpy does (Summary.half)
     flat = native(np.asarray(block)).reshape(ncell, -1)
     v = None if valid is None else np.asarray(valid).reshape(ncell, -1)
     return [
-        summarize_block((flat[k] if v is None else flat[k][v[k]]).reshape(-1, 1), ("0",), False)
+        replace(
+            summarize_block(
+                (flat[k] if v is None else flat[k][v[k]]).reshape(-1, 1), ("0",), False
+            ),
+            half=half,
+        )
         for k in range(ncell)
     ]
 

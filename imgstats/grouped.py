@@ -26,7 +26,7 @@ Walking the data (which blocks, where the group ids come from) is the caller's p
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 import numpy as np
@@ -857,7 +857,7 @@ def _summary_of_keys(keys: np.ndarray, dtype) -> Summary:
 
 # -- reading -----------------------------------------------------------------------------------
 def read_groups(
-    groups: Groups, funcs, refine=None, *, in_place: bool = False
+    groups: Groups, funcs, refine=None, *, in_place: bool = False, half: bool = False
 ) -> tuple[np.ndarray, dict]:
     """Every statistic of every group.
 
@@ -876,6 +876,9 @@ def read_groups(
     in_place : bool
         May sort ``groups.keys`` in place rather than a copy (the caller drops ``groups``),
         when a function needs sorted keys.
+    half : bool
+        The float32 samples are a ``float16`` array's: percentiles and medians are
+        interpolated in float16, as numpy does (see :attr:`Summary.half`).
 
     Returns
     -------
@@ -908,25 +911,31 @@ def read_groups(
         elif f.kind == "mean" and not exact_sums:
             col = _means(keys, offsets, dtype)
         elif _needs_sort(f):  # the other percentile methods, counts, sums: group by group
-            col = _per_group(keys, offsets, f, dtype)
+            col = _per_group(keys, offsets, f, dtype, half)
         else:
-            col = _ranked_column(f, picked, where, sums, n, dtype)
+            col = _ranked_column(f, picked, where, sums, n, dtype, half)
         if f.kind not in ("min", "max", "count") and not nonempty.all():
             col = np.where(nonempty, col, np.nan)  # an empty group counts 0 samples
         out[f.name] = col
     counts = n.copy()
     if groups.big:
-        _read_big(groups, parsed, out, counts, refine)
+        _read_big(groups, parsed, out, counts, refine, half)
     return counts, out
 
 
-def _ranked_column(f, picked, where, sums, n, dtype) -> np.ndarray:
+def _ranked_column(f, picked, where, sums, n, dtype, half: bool = False) -> np.ndarray:
     """``f`` of every group from the keys of its ranks (``picked``, columns as
     :func:`_rank_table`'s ``where`` says) and its exact integer sum (``sums``, for the mean of
-    integers below 64 bits)."""
+    integers below 64 bits); ``half``: interpolated in float16 (see :func:`read_groups`)."""
 
     def picked_values(j):
         return keys_to_values(picked[:, j].astype(np.uint64), dtype)
+
+    if half and f.kind == "percentile":
+        dtype = np.dtype(np.float16)  # the float32 keys hold half floats: exact
+
+        def picked_values(j):
+            return keys_to_values(picked[:, j].astype(np.uint64), np.float32).astype(dtype)
 
     if f.kind in ("min", "max"):
         return picked_values(where[f.name][0])
@@ -1012,27 +1021,33 @@ def _medians(a, b, n, dtype) -> np.ndarray:
     """numpy.median per group from its middle one or two samples ``a`` and ``b``: numpy's
     mean of them, element by element -- ``(0 + a) + b`` then divided, in float64 for integers
     and in the samples' type for floats (numpy's ``add.reduce`` starts from 0.0, so a lone
-    -0.0 gives 0.0)."""
+    -0.0 gives 0.0); float16 in float32, rounded to float16 (numpy's ``mean`` of float16)."""
     acc = np.dtype(np.float64) if dtype.kind in "uib" else dtype
+    if dtype == np.float16:
+        acc = np.dtype(np.float32)
     two = np.maximum(n, 1) % 2 == 0
     with np.errstate(all="ignore"):
         total = np.zeros(a.shape, acc) + a.astype(acc)
         total = np.where(two, total + b.astype(acc), total)
-        return (total / np.where(two, 2, 1).astype(acc)).astype(np.float64)
+        mean = total / np.where(two, 2, 1).astype(acc)
+        return mean.astype(dtype if dtype.kind == "f" else acc).astype(np.float64)
 
 
-def _per_group(keys, offsets, f, dtype) -> np.ndarray:
+def _per_group(keys, offsets, f, dtype, half: bool = False) -> np.ndarray:
     """``f`` of each group's sorted keys, as :func:`imgstats.summary.value_of_sorted` reads
-    one group: the functions without a vectorized reading here. A percentile of numpy's
-    discrete methods is one of the keys, kept in their type (every bit of a 64-bit one)."""
+    one group: the functions without a vectorized reading here (``half``: see
+    :func:`read_groups`). A percentile of numpy's discrete methods is one of the keys, kept
+    in their type (every bit of a 64-bit one)."""
     from .summary import _DISCRETE, value_of_sorted
 
     sample = f.kind == "percentile" and f.name != "median" and f.method in _DISCRETE
+    as_half = half and f.kind == "percentile" and not sample
     out = np.zeros(offsets.size - 1, dtype if sample else np.float64)
     for g in range(offsets.size - 1):
         a, b = int(offsets[g]), int(offsets[g + 1])
         if b > a:
-            out[g] = value_of_sorted(keys_to_values(keys[a:b].astype(np.uint64), dtype), f)
+            values = keys_to_values(keys[a:b].astype(np.uint64), dtype)
+            out[g] = value_of_sorted(values.astype(np.float16) if as_half else values, f)
     return out
 
 
@@ -1111,10 +1126,11 @@ def _means(keys, offsets, dtype) -> np.ndarray:
     return means
 
 
-def _read_big(groups: Groups, parsed, out: dict, counts: np.ndarray, refine) -> None:
-    """Read the big groups' statistics from their summaries (after a refinement if needed)."""
+def _read_big(groups: Groups, parsed, out: dict, counts: np.ndarray, refine, half=False) -> None:
+    """Read the big groups' statistics from their summaries (after a refinement if needed;
+    ``half``: see :func:`read_groups`)."""
     names = list(parsed)  # Functions: each keeps its percentile method
-    summaries = dict(groups.big)
+    summaries = {z: replace(s, half=True) if half else s for z, s in groups.big.items()}
     for _ in range(4):  # float64 bins too full to collect descend 16 bits per pass
         wanted = {}
         for z, s in summaries.items():

@@ -713,6 +713,12 @@ class Summary:
         ``valid.as_dict()`` for JSON). ``None`` when that is not one rule: a merge of
         summaries that counted by different rules, or one read from bytes of format version
         3 or before.
+    half : bool
+        The samples are half floats (``float16``), counted by their exact ``float32`` values:
+        percentiles are interpolated, and a median's two middle samples averaged, in
+        ``float16`` as ``numpy.percentile`` and ``numpy.median`` do for a ``float16`` array.
+        Kept by a merge only when both sides are half floats (numpy's float16 and float32
+        make float32).
 
     Examples
     --------
@@ -732,6 +738,7 @@ class Summary:
     refined: dict = field(default_factory=dict, compare=False)
     scales: tuple[tuple[float, float], ...] | None = None
     valid: ValidSamples | None = field(default=None, compare=False)
+    half: bool = False
 
     # -- building ----------------------------------------------------------------------------
     def __add__(self, other: Summary) -> Summary:
@@ -761,6 +768,7 @@ class Summary:
             _merge_refined(self.refined, other.refined),
             self.scales if self.scales == other.scales else None,
             None if self.valid is None else self.valid.merged(other.valid),
+            self.half and other.half,
         )
 
     # -- selections --------------------------------------------------------------------------
@@ -987,12 +995,19 @@ class Summary:
             n = stats.count
             values = self._order_statistics(stats, sel, sorted({(n - 1) // 2, n // 2}), cums)
             with np.errstate(all="ignore"):
-                return np.mean(np.array(values)).item()
+                return np.mean(np.array(self._as_stored(values, sel))).item()
         lo, hi, t = stats.ranks(f.q, f.method)
-        values = self._order_statistics(stats, sel, sorted({lo, hi}), cums)
+        values = self._as_stored(self._order_statistics(stats, sel, sorted({lo, hi}), cums), sel)
         if t is None:
             return values[0].item()
         return _lerp(values[0], values[-1], t).item()
+
+    def _as_stored(self, values: list, sel: str) -> list:
+        """Order statistics in the type numpy interpolates them in: ``float16`` for half
+        floats (exact: they are half floats held as float32), else as they are."""
+        if self.half and sel != "luma":
+            return [np.float16(v) for v in values]
+        return values
 
     def scale_of(self, f: Function, sel: str) -> tuple[float, float]:
         """``(scale, offset)`` of a scaled reading of a selection (see :attr:`scales`)."""
@@ -1325,6 +1340,7 @@ def _flatten(summary: Summary, out: _codec.Writer) -> dict:
         if summary.scales is None
         else [[float(v).hex() for v in pair] for pair in summary.scales],
         "valid": None if summary.valid is None else summary.valid.as_dict(),
+        "half": bool(summary.half),
     }
 
 
@@ -1404,7 +1420,10 @@ def _build(header: dict, arrays: _codec.Reader, version: int = _codec.FORMAT_VER
         refined[(sel, shift, prefix)] = (kind, data)
     scales = _scales(header.get("scales"), len(stats)) if version >= 3 else None
     valid = _valid(header.get("valid")) if version >= 4 else None  # unknown before 4
-    summary = Summary(stats, tuple(names), luma, tuple(shape), refined, scales, valid)
+    half = header.get("half", False)  # absent from the bytes of earlier versions
+    if not isinstance(half, bool) or (half and np.dtype(stats[0].dtype) != np.float32):
+        raise _codec.CorruptSummary("bad half")
+    summary = Summary(stats, tuple(names), luma, tuple(shape), refined, scales, valid, half)
     _check_refinements(summary)
     return summary
 

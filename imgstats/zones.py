@@ -209,7 +209,7 @@ def zonal(
     if _is_geojson_path(zones):  # read here: its crs member says what its coordinates are
         zones = _read_geojson(zones, io_options)
     source, zones = cf_decoded(source, io_options), cf_decoded(zones)  # as xarray decodes
-    values, dtype, nb, nodata, valid, claim = _values(source, band, scheduler, io_options)
+    values, dtype, nb, nodata, valid, claim, half = _values(source, band, scheduler, io_options)
     height, width = int(values.shape[0]), int(values.shape[1])
     to_pixels = None
     declared = declared_crs(zones)
@@ -245,7 +245,7 @@ def zonal(
     def refine(wanted):
         return walk.map_reduce(_refine_block, _merge_found, wanted, dtype, nodata)
 
-    counts, cols = read_groups(groups, names, refine, in_place=True)
+    counts, cols = read_groups(groups, names, refine, in_place=True, half=half)
     return _frame(layout, groups.zones, counts, cols, names, dtype, claim)
 
 
@@ -264,11 +264,12 @@ def _max_zones(max_zones) -> int:
 
 # -- the image ---------------------------------------------------------------------------------
 def _values(source, band, scheduler, io_options):
-    """``(samples, dtype, bands, nodata, valid, claim)``: the image's samples as a numpy or
-    dask array ``(y, x[, band])``, the band selected, the value that is no sample (``None``:
-    none), the pixels that count by the dataset's mask or alpha (a ``(y, x)`` bool numpy
-    or dask array; ``(y, x, band)`` samples for a masked array; ``None``: all), and what
-    decided that (:meth:`~imgstats.io.ReadPlan.valid_samples`).
+    """``(samples, dtype, bands, nodata, valid, claim, half)``: the image's samples as a
+    numpy or dask array ``(y, x[, band])``, the band selected, the value that is no sample
+    (``None``: none), the pixels that count by the dataset's mask or alpha (a ``(y, x)`` bool
+    numpy or dask array; ``(y, x, band)`` samples for a masked array; ``None``: all), what
+    decided that (:meth:`~imgstats.io.ReadPlan.valid_samples`), and whether they are a
+    float16 array's (:attr:`~imgstats.io.ReadPlan.half`).
 
     The zones honour what :func:`compute` honours, in GDAL's order: a dataset mask (an
     internal mask page or a ``.msk`` sidecar), else the nodata value (the file's, or
@@ -309,7 +310,7 @@ def _values(source, band, scheduler, io_options):
     nb = arr.shape[2] if arr.ndim == 3 else 1
     if kept is not None:  # per sample: (y, x[, band]), the pixels' validity in each band
         valid = kept if valid is None else kept & (valid[..., None] if kept.ndim == 3 else valid)
-    return arr, np.dtype(plan.dtype), nb, nodata, valid, plan.valid_samples()
+    return arr, np.dtype(plan.dtype), nb, nodata, valid, plan.valid_samples(), plan.half
 
 
 def _unmasked(arr):

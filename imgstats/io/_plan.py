@@ -109,6 +109,10 @@ class ReadPlan:
     #: Whose rule ``valid`` is: the file's own (``"file"``; an array's attrs too), the
     #: caller's ``nodata=`` (``"option"``), or none (``"raw"``: every sample but NaN).
     valid_source: str = field(default="file", compare=False, kw_only=True)
+    #: An in-memory ``float16`` array counted as float32 (exact), its percentiles
+    #: interpolated as numpy interpolates a float16 array's (:attr:`Summary.half`). A
+    #: half-float TIFF is not: its values are float32, as GDAL reads them.
+    half: bool = field(default=False, compare=False, kw_only=True)
 
     @property
     def has_luma(self) -> bool:
@@ -445,18 +449,20 @@ def _plan_of_object(data, source=None, fmt="") -> ReadPlan:
         )
     else:
         raise InvalidOption(f"cannot compute statistics of {a_type(data)}")
+    half = np.dtype(arr.dtype) == np.float16
     arr, bands = _ranked(countable(arr))
-    return _array_plan(arr, bands, source, fmt)
+    return _array_plan(arr, bands, source, fmt, half)
 
 
-def _array_plan(arr, bands, source, fmt) -> ReadPlan:
+def _array_plan(arr, bands, source, fmt, half: bool = False) -> ReadPlan:
+    half = half or np.dtype(arr.dtype) == np.float16
     arr = countable(arr)  # float16 of a DataArray or an image too
     dtype = np.dtype(arr.dtype)
     if dtype.kind not in "biuf":
         raise InvalidOption(f"unsupported pixel type {dtype}: use integers or floats")
     # () is an unknown shape (a dask array of unknown chunk sizes), as in Summary.shape
     shape = () if unknown_shape(arr) else tuple(int(s) for s in arr.shape)
-    return ReadPlan("array", arr, shape, dtype, tuple(bands), source, fmt)
+    return ReadPlan("array", arr, shape, dtype, tuple(bands), source, fmt, half=half)
 
 
 def _ranked(arr):

@@ -76,8 +76,10 @@ def value_pool(dtype) -> list:
         np.inf,
         -np.inf,
     ]
-    # Only values the type holds exactly, so that the drawn array is what the test believes.
-    return [dt.type(c).item() for c in candidates]
+    # Only values the type holds exactly, so that the drawn array is what the test believes
+    # (float16 holds +-1e30 as +-inf).
+    with np.errstate(over="ignore"):
+        return [dt.type(c).item() for c in candidates]
 
 
 SHAPES = st.one_of(
@@ -118,10 +120,12 @@ def _compute_or_none(data, funcs, **kw):
         return None
 
 
-@pytest.mark.parametrize("dtype", ALL_DTYPES)
+@pytest.mark.parametrize("dtype", [*ALL_DTYPES, "float16"])
 @CORE
 @given(data=st.data())
 def test_numpy_dask_and_merged_halves_equal_numpy(dtype, data):
+    # float16: numpy interpolates a half-float array's percentiles in float16 (p1 of 1000
+    # normal samples -2.42188 where a float32 or float64 lerp gives -2.42271)
     arr = data.draw(arrays_of(dtype), label="arr")
     chunks = data.draw(uneven_chunks(arr.shape), label="chunks")
     q = data.draw(st.from_regex(r"(100|[0-9]{1,2}(\.[0-9]{1,3})?)", fullmatch=True), label="q")

@@ -2,7 +2,7 @@
 
 numpy is the oracle on the samples each input means: a masked array's unmasked samples
 (``compressed()``), a dask array's computed values, a float16 array's values (widened
-exactly to float32).
+exactly to float32, its percentiles interpolated in float16 as numpy does).
 """
 
 from __future__ import annotations
@@ -163,20 +163,73 @@ def test_unknown_chunk_sizes_of_2d_arrays_are_computed_first():
         elements=st.floats(width=16, allow_nan=True, allow_infinity=True),
     )
 )
-def test_float16_is_widened_to_float32_exactly(arr):
+def test_float16_counts_as_float32_and_interpolates_as_numpy(arr):
+    # the exact readings are those of the float32 widening; the percentiles and the median
+    # are numpy's on the float16 array itself, interpolated in float16 (numpy's p1 of a
+    # float16 array of 1000 normal samples is -2.421875; a float32 lerp gave -2.422715)
     wide = arr.astype(np.float32)
-    funcs = [*FUNCS, "count", "sum"]
+    exact = ["min", "max", "mean", "count", "sum"]
+    ordered = ["median", "p1", "p37.5", "p99.9", "p50"]
     try:
-        want = imgstats.compute(wide, funcs)
+        want = imgstats.compute(wide, exact)
     except NoValidSamples:
         with pytest.raises(NoValidSamples):
-            imgstats.compute(arr, funcs)
+            imgstats.compute(arr, exact)
         return
-    assert imgstats.compute(arr, funcs) == pytest.approx(want, nan_ok=True, rel=0, abs=0)
-    assert imgstats.compute(da.from_array(arr, chunks=2), funcs) == pytest.approx(
-        want, nan_ok=True, rel=0, abs=0
-    )
-    assert imgstats.compute(xr.DataArray(arr), "max") == want["max"]
+    for source in (arr, da.from_array(arr, chunks=2), xr.DataArray(arr)):
+        got = imgstats.compute(source, [*exact, *ordered])
+        assert {f: got[f] for f in exact} == pytest.approx(want, nan_ok=True, rel=0, abs=0)
+        check_all({f: got[f] for f in ordered}, arr, ordered)
     finite = arr[np.isfinite(arr)]
     if finite.size:  # min and max are the half floats themselves
         assert imgstats.compute(finite, "min") == float(finite.min())
+
+
+def test_float16_quantile_of_the_accessor_is_numpy_s_in_float16():
+    # xarray's accessor gave float32 -2.422715 for numpy's float16 -2.421875 (p1 of 1000
+    # normal samples): the lerp ran in float32, and the result was float32
+    arr = np.random.default_rng(0).normal(size=(40, 25)).astype(np.float16)
+    arr[3, 4] = np.nan
+    for x in (xr.DataArray(arr, dims=("y", "x")), xr.DataArray(arr, dims=("y", "x")).chunk(7)):
+        got = x.imgstats.quantile(0.01).compute()
+        assert got.dtype == np.float16 == np.nanquantile(arr, 0.01).dtype
+        assert got.item() == np.nanquantile(arr, 0.01).item()
+        median = x.imgstats.median().compute()
+        assert median.dtype == np.float16
+        assert median.item() == np.nanmedian(arr).item()
+
+
+def test_a_float16_summary_keeps_its_interpolation_in_bytes_and_merges():
+    arr = np.random.default_rng(0).normal(size=1000).astype(np.float16)
+    half = imgstats.refine(imgstats.summarize(arr), arr, "p1")
+    assert half.half and imgstats.Summary.from_bytes(half.to_bytes()).half
+    assert imgstats.Summary.from_bytes(half.to_bytes()).compute("p1") == np.percentile(arr, 1.0)
+    # float16 with float32 samples is float32 to numpy: interpolated in float32
+    wide = np.random.default_rng(1).normal(size=10).astype(np.float32)
+    mixed = half + imgstats.summarize(wide)
+    both = np.concatenate([arr, wide])
+    assert not mixed.half
+    assert imgstats.compute(imgstats.refine(mixed, both, "p1"), "p1") == np.percentile(both, 1.0)
+
+
+@pytest.mark.parametrize("size", [200, 5000])  # small groups keep their keys, big ones a summary
+@pytest.mark.parametrize("chunked", [False, True])
+def test_float16_along_a_dim_and_per_zone_interpolates_as_numpy(size, chunked):
+    rng = np.random.default_rng(size)
+    arr = (rng.normal(size=(4, size)) * 50).astype(np.float16)
+    arr[0, ::7] = np.nan
+    funcs = ["p37.125", "median", "p3", "p98"]
+    x = xr.DataArray(arr, dims=("y", "x"))
+    x = x.chunk({"x": 333}) if chunked else x
+    along = imgstats.compute(x, funcs, dim="x").compute()
+    for i in range(arr.shape[0]):
+        got = {f: float(along.sel(func=f).values[i]) for f in funcs}
+        check_all(got, arr[i], funcs)
+    hazen = imgstats.compute(x, "p37.125", dim="x", method="hazen").compute()
+    for i in range(arr.shape[0]):
+        valid = arr[i][~np.isnan(arr[i])]
+        assert hazen.values[i] == np.percentile(valid, 37.125, method="hazen")
+    labels = np.repeat(np.arange(4, dtype=np.uint8)[:, None], size, axis=1)
+    table = imgstats.zonal(x, labels, funcs, background=None)
+    for zone, row in table.iterrows():
+        check_all({f: float(row[f]) for f in funcs}, arr[labels == zone], funcs)
