@@ -39,6 +39,7 @@ from .errors import (
 from .functions import Function, parse_function
 
 if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and IDEs
+    from ._histogram import histogram
     from .collection import summarize_many
     from .io import open_image
     from .reduce import compute, refine, summarize
@@ -47,6 +48,7 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and
 
 __all__ = [
     "compute",
+    "histogram",
     "zonal",
     "summarize",
     "summarize_many",
@@ -69,6 +71,7 @@ __all__ = [
 #: Public names imported on first use: ``name -> module`` (SPEC 1's lazy loading, by hand).
 _LAZY = {
     "compute": ".reduce",
+    "histogram": "._histogram",
     "summarize": ".reduce",
     "refine": ".reduce",
     "summarize_many": ".collection",

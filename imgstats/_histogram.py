@@ -22,7 +22,15 @@ import numpy as np
 from ._lazy import is_masked_array
 from .errors import InvalidOption, NoValidSamples
 
-__all__ = ["MAX_BINS", "check_bins", "check_range", "needs_pixels", "of_summary", "of_pixels"]
+__all__ = [
+    "MAX_BINS",
+    "check_bins",
+    "check_range",
+    "histogram",
+    "needs_pixels",
+    "of_summary",
+    "of_pixels",
+]
 
 #: The most bins of one histogram (a larger ``bins`` is refused).
 MAX_BINS = 4096
@@ -102,7 +110,7 @@ def _edges(summary, sel, rng):
         raise NoValidSamples("no valid samples: the selection is empty, or NaN, nodata or masked")
     if rng is not None:
         return rng
-    dtype = summary.dtype if sel != "luma" else np.dtype(np.uint8)
+    dtype = _sample_type(summary, sel)
     band = _band(sel)
     lo, hi = summary.compute(["min", "max"], band).values()
     if not (math.isfinite(lo) and math.isfinite(hi)):
@@ -110,6 +118,14 @@ def _edges(summary, sel, rng):
             f"the samples range over [{lo}, {hi}], which is not finite: give range=lo,hi"
         )
     return dtype.type(lo), dtype.type(hi)
+
+
+def _sample_type(summary, sel) -> np.dtype:
+    """The type numpy bins the samples of a selection in: the luma's uint8, a float16
+    array's float16 (its edges are float16 in numpy), else the summary's."""
+    if sel == "luma":
+        return np.dtype(np.uint8)
+    return np.dtype(np.float16) if summary.half else summary.dtype
 
 
 def _checked_edges(dtype, bins: int, edges) -> np.ndarray:
@@ -159,7 +175,7 @@ def of_summary(summary, sel: str, bins: int, rng=None) -> dict:
     """
     edges = _edges(summary, sel, rng)
     values, counts = summary.histogram(_band(sel))
-    dtype = summary.dtype if sel != "luma" else np.dtype(np.uint8)
+    dtype = _sample_type(summary, sel)
     _checked_edges(dtype, bins, edges)
     hist, out = _histogram(values.astype(dtype), bins, edges, weights=counts)
     return {"counts": [int(c) for c in hist], "edges": [float(e) for e in out]}
@@ -178,12 +194,12 @@ def of_pixels(summary, plan, sels, bins: int, rng=None) -> dict:
         except NoValidSamples:
             out[sel] = None
             continue
-        _checked_edges(summary.dtype, bins, ranges[sel])  # before any pixel is read
+        _checked_edges(_sample_type(summary, sel), bins, ranges[sel])  # before any pixel
     todo = [s for s in sels if s in ranges]
     if not todo:
         return out
     pooled = np.flatnonzero(summary.pooled)
-    dtype = summary.dtype
+    dtype = _sample_type(summary, "all")
 
     def work(block):
         masked = is_masked_array(block)
@@ -209,3 +225,73 @@ def of_pixels(summary, plan, sels, bins: int, rng=None) -> dict:
         edges = _checked_edges(dtype, bins, ranges[sel])
         out[sel] = {"counts": [int(c) for c in total[i]], "edges": [float(e) for e in edges]}
     return out
+
+
+def histogram(
+    data,
+    bins: int | None = None,
+    range=None,  # noqa: A002 -- numpy.histogram's name
+    band=None,
+    *,
+    scheduler=None,
+    window=None,
+    mask=None,
+    polygon=None,
+    **io_options,
+) -> dict:
+    """``numpy.histogram(valid samples, bins, range)`` of an image: its counts and edges.
+
+    Parameters
+    ----------
+    data : array_like, dask or xarray array, PIL.Image.Image, str or path
+        One image, as :func:`imgstats.compute` takes it (not a list or a pattern).
+    bins : int, optional
+        1 to :data:`MAX_BINS` equal bins (numpy's default, 10).
+    range : (float, float) or str, optional
+        The outer edges ``(lo, hi)`` (or ``"lo,hi"``); by default the valid samples' min and
+        max, as numpy's.
+    band : None, int or str
+        The selection (see :meth:`imgstats.Summary.selection`): every sample of every band but
+        alpha, one band, or ``"luma"``.
+    scheduler, window, mask, polygon, **io_options
+        As for :func:`imgstats.compute`.
+
+    Returns
+    -------
+    dict
+        ``{"counts": [bins ints], "edges": [bins + 1 floats]}``, equal to
+        ``numpy.histogram(valid, bins, range)`` on the valid samples (of the image's type:
+        an 8- or 16-bit image's from its exact summary, other types in one more pass over
+        the pixels; a float16 array's edges are float16, as numpy's).
+
+    Raises
+    ------
+    InvalidOption
+        A bad ``bins`` or ``range``, a range numpy cannot cut into ``bins`` bins, samples
+        whose range is not finite without ``range``, or a bad band.
+    NoValidSamples
+        The selection has no valid sample.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> histogram(np.array([1, 2, 2, 3, 9], np.uint8), bins=4)
+    {'counts': [3, 1, 0, 1], 'edges': [1.0, 3.0, 5.0, 7.0, 9.0]}
+    """
+    from ._passes import _plan, _region, _summarize
+    from .io._plan import check_io_options
+
+    bins, rng = check_bins(bins), check_range(range)
+    if isinstance(data, (list, tuple)):
+        raise InvalidOption("histogram takes one image, not a list: ask each image on its own")
+    check_io_options(io_options, "histogram", ("scheduler", "window", "mask", "polygon"))
+    data, io_options = _region(data, window, mask, polygon, io_options, scheduler)
+    plan = _plan(data, scheduler, io_options)
+    summary = _summarize(plan, plan.has_luma, scheduler, False)
+    sel = summary.selection(band)
+    if sel == "luma" or not needs_pixels(summary):
+        return of_summary(summary, sel, bins, rng)
+    found = of_pixels(summary, plan, [sel], bins, rng)[sel]
+    if found is None:
+        raise NoValidSamples("no valid samples: the selection is empty, or NaN, nodata or masked")
+    return found

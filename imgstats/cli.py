@@ -1,5 +1,5 @@
-"""The ``imgstats`` command line: ``imgstats stats SOURCE... FUNC...``, ``imgstats zonal
-SOURCE ZONES FUNC...`` and ``imgstats serve``.
+"""The ``imgstats`` command line: ``imgstats stats SOURCE... FUNC...``, ``imgstats histogram
+SOURCE``, ``imgstats zonal SOURCE ZONES FUNC...`` and ``imgstats serve``.
 
 ``imgstats --help`` and ``imgstats COMMAND --help`` list every option with its default;
 errors are one ``imgstats: error: ...`` line on stderr, in the command line's words, and
@@ -113,6 +113,77 @@ def _with_valid_option(parser: argparse.ArgumentParser, where: str = "") -> None
     )
 
 
+#: The options of reading one image, shared by ``stats`` and ``histogram``.
+_IMAGE_OPTIONS = {
+    "--band": dict(
+        type=_band,
+        default=None,
+        metavar="BAND",
+        help="a band index (0, -1) or name (R, G, B...), or luma (8-bit RGB) "
+        "(default: every sample of every band)",
+    ),
+    "--window": dict(
+        default=None,
+        metavar="X0,Y0,X1,Y1",
+        help="only the pixels x0 <= x < x1, y0 <= y < y1, clipped to the image "
+        "(default: the whole image)",
+    ),
+    "--page": dict(
+        type=_page,
+        default=None,
+        metavar="N",
+        help="page of a multi-page TIFF or frame of an animation (default: 0, the first)",
+    ),
+    "--raw": dict(
+        action="store_true",
+        help="count every sample: ignore the file's nodata, mask and alpha "
+        "(default: honour them, as GDAL does)",
+    ),
+    "--nodata": dict(
+        default=None,
+        metavar="VALUE",
+        help="samples equal to VALUE do not count, in place of the file's nodata and mask "
+        "(default: the file's)",
+    ),
+    "--palette": dict(
+        choices=("rgb", "index"),
+        default=None,
+        help="a palette image's colours (rgb) or its class indices (index, as GDAL reads a "
+        "paletted TIFF) (default: rgb)",
+    ),
+    "--bbox": dict(
+        default=None,
+        metavar="MINX,MINY,MAXX,MAXY",
+        help="only the pixels whose centre lies in this box of map coordinates, in the "
+        "raster's CRS or --crs (default: the whole image)",
+    ),
+    "--crs": dict(
+        default=None,
+        help="CRS of --bbox, e.g. EPSG:4326; reprojecting needs the geo extra "
+        "(default: the raster's)",
+    ),
+    "--pixel-limit": dict(
+        type=_positive,
+        default=None,
+        metavar="PIXELS",
+        help="refuse images that declare more pixels "
+        "(default: IMGSTATS_PIXEL_LIMIT, else 2**30 = 1073741824)",
+    ),
+    "--chunks": dict(
+        default=None,
+        metavar="CHUNKS",
+        help="read through dask in these chunks: auto, 2048, 512,512 (y,x) or 64MiB "
+        "(default: chosen by the image's size)",
+    ),
+}
+
+
+def _image_options(parser: argparse.ArgumentParser, *names: str) -> None:
+    """Add the :data:`_IMAGE_OPTIONS` named ``names`` to ``parser``, in that order."""
+    for name in names:
+        parser.add_argument(name, **_IMAGE_OPTIONS[name])
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``imgstats`` command."""
     parser = argparse.ArgumentParser(
@@ -121,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
         "equal to numpy's, of image files, URLs and patterns of them.",
         epilog="examples:\n"
         "  imgstats stats photo.jpg median p99\n"
+        "  imgstats histogram dem.tif --bins 50\n"
         "  imgstats zonal dem.tif fields.geojson mean --crs EPSG:4326\n"
         "  imgstats serve --images photos/\n\n"
         "'imgstats COMMAND --help' describes a command and its options.",
@@ -154,21 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FUNC",
         help=", ".join(NAMED_FUNCTIONS) + " or pXXX, a percentile from p0 to p100 (p99.9)",
     )
-    stats.add_argument(
-        "--band",
-        type=_band,
-        default=None,
-        metavar="BAND",
-        help="a band index (0, -1) or name (R, G, B...), or luma (8-bit RGB) "
-        "(default: every sample of every band)",
-    )
-    stats.add_argument(
-        "--window",
-        default=None,
-        metavar="X0,Y0,X1,Y1",
-        help="only the pixels x0 <= x < x1, y0 <= y < y1, clipped to the image "
-        "(default: the whole image)",
-    )
+    _image_options(stats, "--band", "--window")
     stats.add_argument(
         "--method",
         default=None,
@@ -177,33 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
         + ", ".join(QUANTILE_METHODS)
         + "; median is numpy.median whatever the method (default: linear)",
     )
-    stats.add_argument(
-        "--page",
-        type=_page,
-        default=None,
-        metavar="N",
-        help="page of a multi-page TIFF or frame of an animation (default: 0, the first)",
-    )
-    stats.add_argument(
-        "--raw",
-        action="store_true",
-        help="count every sample: ignore the file's nodata, mask and alpha "
-        "(default: honour them, as GDAL does)",
-    )
-    stats.add_argument(
-        "--nodata",
-        default=None,
-        metavar="VALUE",
-        help="samples equal to VALUE do not count, in place of the file's nodata and mask "
-        "(default: the file's)",
-    )
-    stats.add_argument(
-        "--palette",
-        choices=("rgb", "index"),
-        default=None,
-        help="a palette image's colours (rgb) or its class indices (index, as GDAL reads a "
-        "paletted TIFF) (default: rgb)",
-    )
+    _image_options(stats, "--page", "--raw", "--nodata", "--palette")
     stats.add_argument(
         "--scaled",
         action="store_true",
@@ -222,19 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="O",
         help="this offset in place of the file's; implies --scaled (default: the file's, or 0)",
     )
-    stats.add_argument(
-        "--bbox",
-        default=None,
-        metavar="MINX,MINY,MAXX,MAXY",
-        help="only the pixels whose centre lies in this box of map coordinates, in the "
-        "raster's CRS or --crs (default: the whole image)",
-    )
-    stats.add_argument(
-        "--crs",
-        default=None,
-        help="CRS of --bbox, e.g. EPSG:4326; reprojecting needs the geo extra "
-        "(default: the raster's)",
-    )
+    _image_options(stats, "--bbox", "--crs")
     stats.add_argument(
         "--format",
         choices=FORMATS,
@@ -245,21 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     stats.add_argument("--json", action="store_true", help="the same as --format json")
     _with_valid_option(stats)
-    stats.add_argument(
-        "--pixel-limit",
-        type=_positive,
-        default=None,
-        metavar="PIXELS",
-        help="refuse images that declare more pixels "
-        "(default: IMGSTATS_PIXEL_LIMIT, else 2**30 = 1073741824)",
-    )
-    stats.add_argument(
-        "--chunks",
-        default=None,
-        metavar="CHUNKS",
-        help="read through dask in these chunks: auto, 2048, 512,512 (y,x) or 64MiB "
-        "(default: chosen by the image's size)",
-    )
+    _image_options(stats, "--pixel-limit", "--chunks")
     stats.add_argument(
         "--progress",
         choices=("auto", "always", "never"),
@@ -267,6 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="a progress bar on stderr: auto shows one on a terminal for work likely to "
         "take over a second (default: auto)",
     )
+
+    _histogram_parser(sub)
 
     zonal = sub.add_parser(
         "zonal",
@@ -352,6 +360,57 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_HISTOGRAM_EPILOG = """\
+examples:
+  imgstats histogram photo.jpg
+  imgstats histogram dem.tif --bins 50 --range=-10,4000 --format csv
+  imgstats histogram scan.tif --band 0 --window 0,0,512,512 --json
+
+The counts and edges equal numpy.histogram(valid, bins, range) on the valid samples, in the
+samples' type (nodata, masked and NaN samples left out, as imgstats stats counts them). A
+range whose low edge is negative is given as --range=LO,HI."""
+
+
+def _histogram_parser(sub) -> None:
+    """``imgstats histogram``: numpy.histogram of one image's valid samples."""
+    hist = sub.add_parser(
+        "histogram",
+        help="print numpy.histogram of an image's valid samples: counts and bin edges",
+        usage="imgstats histogram [options] SOURCE",
+        description="Print the histogram of one image's valid samples, equal to\n"
+        "numpy.histogram: one 'LO HI COUNT' line per bin (see --format).",
+        epilog=_HISTOGRAM_EPILOG,
+        formatter_class=_Formatter,
+    )
+    hist.set_defaults(_parser=hist)
+    hist.add_argument("source", metavar="SOURCE", help="an image path or URL")
+    hist.add_argument(
+        "--bins",
+        default=None,
+        metavar="N",
+        help="the number of equal bins, 1 to 4096 (default: 10, numpy's)",
+    )
+    hist.add_argument(
+        "--range",
+        default=None,
+        metavar="LO,HI",
+        help="the outer edges; --range=-5,10 for a negative LO "
+        "(default: the valid samples' min and max)",
+    )
+    _image_options(hist, "--band", "--window", "--page", "--raw", "--nodata", "--palette")
+    _image_options(hist, "--bbox", "--crs")
+    hist.add_argument(
+        "--format",
+        choices=("text", "csv", "json"),
+        default=None,
+        help="text: one 'LO HI COUNT' line per bin; csv: a header line lo,hi,count and one "
+        'row per bin; json: {"counts": [...], "edges": [...]}, as the service answers it '
+        "(default: text)",
+    )
+    hist.add_argument("--json", action="store_true", help="the same as --format json")
+    _image_options(hist, "--pixel-limit", "--chunks")
+
+
 #: The output formats of ``imgstats stats``.
 FORMATS = ("text", "csv", "json", "table")
 
@@ -424,7 +483,7 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespa
 
 
 #: The output format of each command without --format or --json.
-_DEFAULT_FORMAT = {"stats": "text", "zonal": "csv"}
+_DEFAULT_FORMAT = {"stats": "text", "zonal": "csv", "histogram": "text"}
 
 
 def _formats(args: argparse.Namespace) -> argparse.Namespace:
@@ -461,6 +520,8 @@ def _run(argv: list[str] | None) -> int:
             return 2
     if args.command == "zonal":
         return _zonal(args)
+    if args.command == "histogram":
+        return _histogram(args)
     return _stats(args)
 
 
@@ -585,17 +646,61 @@ def _web_serve(dev: bool):
     return serve
 
 
-def _stats(args) -> int:
-    from .reduce import answer_and_valid
-
+def _read_options(args, names=("nodata", "bbox", "crs", "palette")) -> dict:
+    """The io options of the image options given (:data:`_IMAGE_OPTIONS`), and ``names``."""
     options = {"pixel_limit": args.pixel_limit}
     if args.page is not None:
         options["page"] = args.page
     if args.raw:
         options["raw"] = True
-    for name in ("nodata", "bbox", "crs", "scale", "offset", "palette"):
+    for name in names:
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
+    return options
+
+
+def _region_options(args, options: dict) -> None:
+    """``--chunks`` and ``--window`` into ``options``, checked (an error is the user's)."""
+    if args.chunks is not None:
+        options["chunks"] = _chunks(args.chunks)
+    if args.window is not None:
+        from .regions import parse_window
+
+        options["window"] = parse_window(args.window)
+
+
+def _histogram(args) -> int:
+    """``imgstats histogram``: print :func:`imgstats.histogram` of one image."""
+    from ._histogram import histogram
+
+    options = _read_options(args)
+    try:
+        _region_options(args, options)
+        _no_stdin([args.source])
+        answer = histogram(args.source, args.bins, args.range, args.band, **options)
+    except ImgStatsError as exc:
+        print(f"imgstats: error: {_cli_words(str(exc))}", file=sys.stderr)
+        return 2
+    _output(render_histogram(answer, args.format))
+    return 0
+
+
+def render_histogram(answer: dict, fmt: str) -> str:
+    """``{"counts", "edges"}`` as ``imgstats histogram --format fmt`` prints it."""
+    if fmt == "json":
+        return json.dumps(answer) + "\n"
+    edges, counts = answer["edges"], answer["counts"]
+    bins = zip(edges[:-1], edges[1:], counts, strict=True)
+    rows = [(repr(lo), repr(hi), str(n)) for lo, hi, n in bins]
+    if fmt == "csv":
+        return "".join(",".join(row) + "\n" for row in [("lo", "hi", "count"), *rows])
+    return "".join(" ".join(row) + "\n" for row in rows)
+
+
+def _stats(args) -> int:
+    from .reduce import answer_and_valid
+
+    options = _read_options(args, ("nodata", "bbox", "crs", "scale", "offset", "palette"))
     if args.scaled:
         options["scaled"] = True
     try:
@@ -608,12 +713,7 @@ def _stats(args) -> int:
                 + ", ".join(NAMED_FUNCTIONS)
                 + " or pXXX"
             )
-        if args.chunks is not None:
-            options["chunks"] = _chunks(args.chunks)
-        if args.window is not None:
-            from .regions import parse_window
-
-            options["window"] = parse_window(args.window)
+        _region_options(args, options)
         _no_stdin(sources)
         sources = _expand(sources)
         # auto: one bar on a terminal, when the pixels likely take over a second
