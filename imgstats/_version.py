@@ -20,6 +20,14 @@ __version__ = "0.1.0"
 #: upgrade of one may change an answer without a change of imgstats' code.
 DECODERS = ("numpy", "PIL", "tifffile", "imagecodecs")
 
+#: The other libraries on an answer's path, named by their installed version (read from their
+#: metadata, never imported: dask alone takes a second): numba and llvmlite compile the
+#: counting kernels; dask, xarray and zarr carry a remote or large image's chunks (zarr is
+#: tifffile's chunk store); pyproj (and the PROJ it ships) and affine place a polygon's
+#: coordinates on the pixels of ``POST /zonal``. Each answer is meant to be the same whatever
+#: their versions, but a cached one must not outlive a change of the code that made it.
+LIBRARIES = ("numba", "llvmlite", "dask", "xarray", "zarr", "pyproj", "affine")
+
 #: The libraries Pillow links whose versions may change its answers: the lossy decoders
 #: (JPEG, JPEG 2000, a JPEG in a TIFF) and the WebP encoder of the thumbnails. A wheel's
 #: Pillow version names them; a Pillow built against the system's libraries does not.
@@ -33,7 +41,8 @@ def fingerprint() -> str:
     Answers cached beyond a process (a client's ``ETag``, a summary in Redis, a thumbnail in
     the gallery's folder) are keyed by it rather than by the release alone: any change of
     the package's code, released or not, installed from a wheel or editable, or of the
-    version of a decoder (:data:`DECODERS`) gives new keys, so no client or cache keeps an
+    version of a decoder (:data:`DECODERS`) or of another library on the way
+    (:data:`LIBRARIES`) gives new keys, so no client or cache keeps an
     answer of other code. Computed once per process, on first use (the service's app factory
     asks at start-up, before the files could change under it).
     """
@@ -46,13 +55,14 @@ def fingerprint() -> str:
 
 
 def decoder_versions() -> str:
-    """The versions of :data:`DECODERS`, from their ``__version__``, and of
-    :data:`PILLOW_LIBRARIES`: ``"numpy=2.4.6 PIL=13.0.0 PIL.jpg=6.2 ..."``.
+    """The versions of :data:`DECODERS`, from their ``__version__``, of
+    :data:`PILLOW_LIBRARIES`, and of :data:`LIBRARIES`, from their installed metadata:
+    ``"numpy=2.4.6 PIL=13.0.0 PIL.jpg=6.2 ... numba=0.68.1 ..."``.
 
-    Each is imported (the service imports them all at start-up, for its warm-up, so this
-    costs nothing more there; importing tifffile costs about 40 ms otherwise), so the answer
-    does not depend on which were imported before; one that cannot be imported is
-    ``absent``. Not :mod:`importlib.metadata`, whose import alone costs about 100 ms.
+    Each decoder is imported (the service imports them all at start-up, for its warm-up, so
+    this costs nothing more there; importing tifffile costs about 40 ms otherwise), so the
+    answer does not depend on which were imported before; one that cannot be imported is
+    ``absent``. The other libraries are not imported (:func:`installed_version`).
     """
     versions = []
     for name in DECODERS:
@@ -65,7 +75,20 @@ def decoder_versions() -> str:
             from PIL import features  # the libraries' versions: under 1 ms
 
             versions += (f"PIL.{lib}={features.version(lib)}" for lib in PILLOW_LIBRARIES)
+    versions += (f"{name}={installed_version(name)}" for name in LIBRARIES)
     return " ".join(versions)
+
+
+def installed_version(name: str) -> str:
+    """The version of distribution ``name`` as installed, ``absent`` without one: from its
+    metadata, without importing it (about 60 ms for :mod:`importlib.metadata` and 7 lookups,
+    once per process; numba, which the service loads first, has imported it already)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "absent"
 
 
 def code_digest(package: Path) -> str:

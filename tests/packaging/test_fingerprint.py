@@ -74,6 +74,31 @@ def test_a_library_of_pillow_of_another_version_changes_the_fingerprint(monkeypa
     assert fingerprint.__wrapped__() != fingerprint()
 
 
+@pytest.mark.parametrize(
+    "name", ["numba", "llvmlite", "dask", "xarray", "zarr", "pyproj", "affine"]
+)
+def test_another_library_on_the_way_of_another_version_changes_the_fingerprint(monkeypatch, name):
+    # numba compiles the kernels that count, dask, xarray and zarr carry a remote TIFF's
+    # chunks, pyproj and affine place POST /zonal's polygons: an upgrade of one kept the
+    # answers of the version before (the fingerprint named the four decoders only)
+    real = importlib.metadata.version
+    monkeypatch.setattr(
+        importlib.metadata, "version", lambda n: "0.0.1.test" if n == name else real(n)
+    )
+    assert f"{name}=0.0.1.test" in decoder_versions().split()
+    assert fingerprint.__wrapped__() != fingerprint()
+
+
+def test_the_other_libraries_versions_are_read_without_importing_them():
+    # importing dask and xarray alone costs a second: their metadata names their versions
+    code = (
+        "import sys; from imgstats._version import LIBRARIES, decoder_versions; "
+        "decoder_versions(); print(sorted(n for n in LIBRARIES if n in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]"
+
+
 def test_an_absent_decoder_is_named_so_and_changes_the_fingerprint(monkeypatch):
     monkeypatch.setitem(sys.modules, "imagecodecs", None)  # its import raises ImportError
     assert "imagecodecs=absent" in decoder_versions().split()
