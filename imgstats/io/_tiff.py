@@ -853,9 +853,9 @@ def with_lerc_nan(page):
     GDAL (libtiff's LERC codec) makes NaN again; tifffile gives those pixels 0, which would
     count as data, and reads a pixel-interleaved tile that GDAL stored band by band (its
     bands' NaN in different places) as interleaved. A tile with no 0 has no invalid pixel,
-    so only tiles with 0s are decoded a second time, with their mask. The decoder is set on
-    the page's keyframe (and in its file's cache of decoders), so every read of it -- whole,
-    in zarr chunks, segment by segment -- gets it.
+    so only tiles with 0s are decoded a second time, with their mask. The decoder is
+    installed on the page's keyframe (:func:`_install_decoder`), so every read of it --
+    whole, in zarr chunks, segment by segment -- gets it.
     """
     keyframe = page.keyframe
     dtype = keyframe.dtype
@@ -887,11 +887,30 @@ def with_lerc_nan(page):
         return values.reshape(segment.shape), position, shape
 
     decode_with_nan.lerc_nan = True
-    vars(keyframe)["decode"] = decode_with_nan  # tifffile's cached property, for this page
+    _install_decoder(keyframe, decode_with_nan)
+    return page
+
+
+def _install_decoder(keyframe, decode) -> None:
+    """Make ``decode`` the segment decoder of ``keyframe``, and of the other page objects of
+    its open file with the same layout (tifffile's ``hash``): the one place where imgstats
+    reaches into tifffile.
+
+    tifffile has no public way to decode one file's segments another way: its codecs
+    (``TIFF.DECOMPRESSORS``) are one table for the whole process, which the caller's own
+    tifffile reads would see too. So two things are set, on this open file only:
+
+    * ``TiffPage.decode``, a ``functools.cached_property``, whose cache is the instance's
+      ``__dict__`` (Python's documented mechanism, not tifffile's internals);
+    * tifffile's private cache of decoders by layout (``TiffFile._decoders``, a dict keyed
+      by ``TiffPage.hash`` in tifffile 2026.3), where another page object of the same layout
+      (a frame, a page loaded again) looks first. Written only when it is a dict: without
+      it, this page object still decodes with ``decode``.
+    """
+    vars(keyframe)["decode"] = decode
     decoders = getattr(getattr(keyframe.parent, "root", None), "_decoders", None)
     if isinstance(decoders, dict):
-        decoders[keyframe.hash] = decode_with_nan  # other page objects of the same kind
-    return page
+        decoders[keyframe.hash] = decode
 
 
 def _segment_decoder(page):
