@@ -517,12 +517,14 @@ def merge_summaries(summaries, labels=None) -> Summary:
     out = parts[0]
     for p in parts[1:]:
         out = out.merge(p)  # valid kept when every image counted by the same rule
-    return Summary(out.bands, out.band_names, out.luma, (), valid=out.valid)
+    return Summary(out.bands, out.band_names, out.luma, (), valid=out.valid, half=out.half)
 
 
 def _collapse(summary: Summary) -> Summary:
     """One band, ``"all"``, holding every sample of every band (and the luma, if any)."""
-    return Summary((summary.stats(None),), ("all",), summary.luma, (), valid=summary.valid)
+    return Summary(
+        (summary.stats(None),), ("all",), summary.luma, (), valid=summary.valid, half=summary.half
+    )
 
 
 def _own_selection(part: Summary, merged: Summary, band) -> str:

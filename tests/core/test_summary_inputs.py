@@ -233,3 +233,15 @@ def test_float16_along_a_dim_and_per_zone_interpolates_as_numpy(size, chunked):
     table = imgstats.zonal(x, labels, funcs, background=None)
     for zone, row in table.iterrows():
         check_all({f: float(row[f]) for f in funcs}, arr[labels == zone], funcs)
+
+
+def test_a_collection_of_float16_arrays_interpolates_as_numpy_s_concatenation():
+    # a list of float16 arrays was interpolated in float32 (p1 -2.422715 for numpy's -2.422)
+    rng = np.random.default_rng(7)
+    a = rng.normal(size=500).astype(np.float16)
+    b = rng.normal(size=(20, 35)).astype(np.float16)
+    c = rng.normal(size=300).astype(np.float32)
+    funcs = ["p1", "median", "p63.5"]
+    for parts in ([a, b], [a, b, c], [a, rng.integers(-99, 99, 50).astype(np.int16)]):
+        both = np.concatenate([np.ravel(p) for p in parts])  # numpy's promotion
+        check_all(imgstats.compute(parts, funcs), both, funcs)
