@@ -35,6 +35,7 @@ __all__ = [
     "yx_first",
     "spatial_dims",
     "countable",
+    "is_half",
     "cf_decoded",
     "native",
     "unknown_shape",
@@ -249,12 +250,18 @@ def yx_first(arr, last=None):
     return arr if tuple(dims) == tuple(arr.dims) else arr.transpose(*dims)
 
 
+def is_half(dtype) -> bool:
+    """Whether ``dtype`` is ``float16``, in either byte order (``'>f2' != float16``)."""
+    dtype = np.dtype(dtype)
+    return dtype.kind == "f" and dtype.itemsize == 2
+
+
 def countable(arr):
     """``arr`` ready for a read plan (see the module docstring)."""
     if is_masked_array(arr) and not np.ma.is_masked(arr):
         arr = np.ma.getdata(arr)
-    if np.dtype(arr.dtype) == np.float16:
-        arr = arr.astype(np.float32)  # exact: every float16 is a float32
+    if is_half(arr.dtype):
+        arr = arr.astype(np.float32)  # exact: every float16 is a float32 (native order)
     if unknown_shape(arr):
         arr = arr[:, None] if arr.ndim == 1 else arr.compute_chunk_sizes()
     return arr
@@ -270,7 +277,7 @@ def native(block: np.ndarray) -> np.ndarray:
     """
     if not block.dtype.isnative:
         block = block.astype(block.dtype.newbyteorder("="))
-    if block.dtype == np.float16:
+    if is_half(block.dtype):
         block = block.astype(np.float32)  # exact: every float16 is a float32
     return block
 

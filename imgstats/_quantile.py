@@ -34,7 +34,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ._inputs import check_dims, dim_tuple
+from ._inputs import check_dims, dim_tuple, is_half
 from .errors import InvalidOption, NoValidSamples
 from .functions import Function
 
@@ -236,7 +236,7 @@ def _summarize(block):
     from ._blocks import summarize_block
 
     arr = np.asarray(block)
-    if arr.dtype == np.float16:  # exactly representable in float32, interpolated in float16
+    if is_half(arr.dtype):  # exactly representable in float32, interpolated in float16
         summary = summarize_block(arr.astype(np.float32).reshape(-1, 1), ("0",), False)
         return replace(summary, half=True)
     return summarize_block(arr.reshape(-1, 1), ("0",), False)
@@ -265,7 +265,7 @@ def _refine(block, summary, funcs):
     if not targets:
         return {}
     arr = np.asarray(block)
-    if arr.dtype == np.float16:
+    if is_half(arr.dtype):
         arr = arr.astype(np.float32)
     px = arr.reshape(-1, 1)
     return refine_block(px, targets, summary.dtype, collect_limit(summary.dtype))

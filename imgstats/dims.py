@@ -42,7 +42,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ._inputs import a_type, check_dims, dim_tuple, native, yx_first
+from ._inputs import a_type, check_dims, dim_tuple, is_half, native, yx_first
 from .errors import InvalidOption, NoValidSamples
 from .summary import _DISCRETE, alpha_band, pooled_bands
 
@@ -504,7 +504,7 @@ _BATCH_SAMPLES = 1 << 22
 def _small_cells(data, ncell: int, names, out_dtype, valid=None) -> np.ndarray:
     """``(ncell, len(names))`` statistics of cells small enough to keep their samples."""
     owned = hasattr(data, "dask")
-    half = np.dtype(data.dtype) == np.float16  # interpolated as numpy does (Summary.half)
+    half = is_half(data.dtype)  # interpolated as numpy does (Summary.half)
     if owned:
         data = _filled(data)  # this task's cells: a few bytes per sample
     if valid is not None and hasattr(valid, "dask"):
@@ -539,7 +539,7 @@ def _filled(data) -> np.ndarray:
     import dask.array as da
 
     dtype = data.dtype
-    if not dtype.isnative or dtype == np.float16:
+    if not dtype.isnative or is_half(dtype):
         dtype = native(np.empty(0, dtype)).dtype
         data = data.astype(dtype)
     out = np.empty(data.shape, dtype)
@@ -612,7 +612,7 @@ def _summarize_cells(block, valid, ncell):
     """One summary per remaining cell of a block (remaining axes first)."""
     from ._blocks import summarize_block
 
-    half = np.asarray(block).dtype == np.float16  # interpolated as numpy does (Summary.half)
+    half = is_half(np.asarray(block).dtype)  # interpolated as numpy does (Summary.half)
     flat = native(np.asarray(block)).reshape(ncell, -1)
     v = None if valid is None else np.asarray(valid).reshape(ncell, -1)
     return [

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .._inputs import a_type, as_array, countable, unknown_shape, yx_first
+from .._inputs import a_type, as_array, countable, is_half, unknown_shape, yx_first
 from .._lazy import is_instance, is_masked_array
 from ..errors import InvalidOption, NoValidSamples, UnreadableImage
 from ..functions import did_you_mean
@@ -449,13 +449,13 @@ def _plan_of_object(data, source=None, fmt="") -> ReadPlan:
         )
     else:
         raise InvalidOption(f"cannot compute statistics of {a_type(data)}")
-    half = np.dtype(arr.dtype) == np.float16
+    half = is_half(arr.dtype)
     arr, bands = _ranked(countable(arr))
     return _array_plan(arr, bands, source, fmt, half)
 
 
 def _array_plan(arr, bands, source, fmt, half: bool = False) -> ReadPlan:
-    half = half or np.dtype(arr.dtype) == np.float16
+    half = half or is_half(arr.dtype)
     arr = countable(arr)  # float16 of a DataArray or an image too
     dtype = np.dtype(arr.dtype)
     if dtype.kind not in "biuf":
