@@ -4,11 +4,16 @@ and warmed (seconds), so every request of a reload waited in the listen backlog 
 
 from __future__ import annotations
 
+import contextlib
+import http.client
+import json
 import os
 import re
 import shutil
 import signal
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -79,3 +84,77 @@ def test_a_worker_slow_to_warm_up_says_why_in_the_log(tmp_path):
     assert warming, text[-2000:]
     assert re.search(rf"Worker {warming[1]} warmed up in \d+ s", text), text[-2000:]
     assert text.index("is warming up") < text.index("Worker ready"), text[-2000:]
+
+
+def _ask(conn, url: str):
+    """``(status, value)`` of ``GET url`` on ``conn`` (the error body for a status not 200)."""
+    conn.request("GET", url)
+    response = conn.getresponse()
+    body = response.read()
+    return response.status, json.loads(body).get("value") if response.status == 200 else body
+
+
+def _ask_until(port: int, urls: list[str], offset: int, stop, answers: list) -> None:
+    """Ask ``urls`` in turn on one keep-alive connection until ``stop``; each answer is
+    kept as ``(url, status, value)``. A request that meets a connection the server closed
+    between two requests is sent again once on a new one, as an HTTP client does with an
+    idempotent request (RFC 9112, 9.3.1); a second failure is kept as the error it is."""
+
+    def connect():
+        return http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+
+    conn, n = connect(), offset
+    while not stop.is_set():
+        url = urls[n % len(urls)]
+        n += 1
+        try:
+            answer = _ask(conn, url)
+        except (ConnectionError, http.client.HTTPException):
+            conn.close()
+            conn = connect()
+            try:
+                answer = _ask(conn, url)
+            except (OSError, http.client.HTTPException) as exc:
+                answer = (repr(exc), None)
+        answers.append((url, *answer))
+    conn.close()
+
+
+@contextlib.contextmanager
+def _asking(port: int, urls: list[str], clients: int = 4):
+    """``clients`` threads of :func:`_ask_until` while the block runs: their answers."""
+    answers: list = []
+    stop = threading.Event()
+    with ThreadPoolExecutor(clients) as pool:
+        done = [pool.submit(_ask_until, port, urls, i, stop, answers) for i in range(clients)]
+        try:
+            yield answers
+        finally:
+            stop.set()
+    for future in done:
+        future.result()
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc")
+def test_a_reload_under_load_answers_every_request_rightly(tmp_path):
+    """SIGHUP while keep-alive clients ask cached and cold questions: every answer is a
+    200 with the value asked before the reload, from the old workers or the new."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    shutil.copyfile(gallery_path() / "IMG_1.jpg", folder / "IMG_1.jpg")
+    cached = [f"/stats/IMG_1.jpg/{func}" for func in ("median", "p99", "mean", "max")]
+    # cold on every worker, old and new: a window each, summarized once per process
+    cold = [f"/stats/IMG_1.jpg/mean?window={x},0,{x + 64},64" for x in range(0, 448, 7)]
+    with start_server(folder, workers=2) as server:
+        master = server.process.pid
+        _wait_for(lambda: len(_workers(master)) == 2)
+        expected = {url: server.get_json(url)["value"] for url in cached + cold}
+        old = _workers(master)
+        with _asking(server.port, cached + cold) as answers:
+            _wait_for(lambda: len(answers) >= 20)
+            os.kill(master, signal.SIGHUP)
+            _wait_for(lambda: not any(_alive(pid) for pid in old))
+            after = len(answers)
+            _wait_for(lambda: len(answers) >= after + 50)  # served by the new ones
+    wrong = [a for a in answers if a[1] != 200 or a[2] != expected[a[0]]]
+    assert not wrong, wrong[:5]
