@@ -502,17 +502,35 @@ def _from_dataarray(arr):
 
 def _dataarray_samples(arr):
     band_dim = band_dim_of(arr)
-    if band_dim is not None and arr.ndim == 3:
+    if band_dim is not None and arr.ndim >= 3:
         arr = yx_first(arr, band_dim)
         if band_dim in arr.coords:
             names = tuple(str(v) for v in arr.coords[band_dim].values)
         else:
             names = tuple(str(i) for i in range(arr.shape[-1]))
-        return arr.data, names
+        return _three_dims(arr.data), names
     arr = yx_first(arr)
     if arr.ndim == 2 and "source" in arr.attrs:  # a greyscale image from open_image
         return arr.data, (str(arr.attrs.get("band", "L")),)
     return _ranked(arr.data)
+
+
+def _three_dims(data):
+    """An ``(..., y, x, band)`` array as ``(rows, columns, band)``: every sample of a band
+    pooled, whatever its other dims (a ``(time, band, y, x)`` DataArray's bands are each
+    counted over every time). Adjacent dims are merged where the samples' strides allow a
+    view; only when no two do is a numpy array copied (a dask array is reshaped lazily)."""
+    while data.ndim > 3:
+        if _is_dask(data):
+            return data.reshape(-1, data.shape[-2], data.shape[-1])
+        shape, strides = data.shape, data.strides
+        for i in range(data.ndim - 2):  # never the band's dim
+            if shape[i] == 1 or shape[i + 1] == 1 or strides[i] == shape[i + 1] * strides[i + 1]:
+                data = data.reshape(shape[:i] + (shape[i] * shape[i + 1],) + shape[i + 2 :])
+                break
+        else:
+            data = data.reshape(-1, shape[-2], shape[-1])
+    return data
 
 
 def _is_dask(obj) -> bool:

@@ -39,6 +39,36 @@ def test_dataarray_with_band_first_is_read_band_last(backing):
         arr.imgstats.compute("min", band="X")
 
 
+STACK = RNG.integers(0, 4000, (3, 2, 11, 13), dtype=np.uint16)  # (time, band, y, x)
+
+
+@pytest.mark.parametrize("backing", ["numpy", "dask"])
+@pytest.mark.parametrize(
+    "dims",
+    [("time", "band", "y", "x"), ("band", "time", "y", "x"), ("time", "y", "x", "band")],
+)
+def test_a_dataarray_of_more_dims_counts_each_band_over_all_the_others(backing, dims):
+    """A (time, band, y, x) DataArray pooled every band into one called '0': band='R' was
+    refused, with advice to pass a DataArray with a band coordinate (it had one)."""
+    order = [("time", "band", "y", "x").index(d) for d in dims]
+    values = STACK.transpose(order)
+    data = values if backing == "numpy" else da.from_array(values, chunks=2)
+    arr = xr.DataArray(data, dims=dims, coords={"band": ["R", "G"]})
+    assert imgstats.summarize(arr).band_names == ("R", "G")
+    for i, name in enumerate("RG"):
+        check_all(arr.imgstats.compute(FUNCS, band=name), STACK[:, i], FUNCS)
+        check_all(imgstats.compute(arr, FUNCS, band=i), STACK[:, i], FUNCS)
+    check_all(imgstats.compute(arr, FUNCS), STACK, FUNCS)
+
+
+def test_a_stack_s_bands_are_read_without_a_copy():
+    from imgstats.io._plan import _three_dims
+
+    band_last = np.moveaxis(STACK, 1, -1)  # (time, y, x, band), strided
+    assert np.shares_memory(_three_dims(band_last), STACK)
+    assert _three_dims(band_last).shape == (3, 11 * 13, 2)
+
+
 @pytest.mark.parametrize("backing", ["numpy", "dask"])
 def test_accessor_on_greyscale_and_rgb(backing):
     grey = RGB[..., 0]
