@@ -475,11 +475,53 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespa
     the command leaves is parsed again by the command's parser, options first, which names
     an argument it does not take under its own usage.
     """
+    argv = _attach_dashed_values(parser, argv)
     args, extra = parser.parse_known_args(argv)
     if extra:
         rest = argv[argv.index(args.command) + 1 :]
         args = args._parser.parse_intermixed_args(rest, argparse.Namespace(command=args.command))
     return _formats(args)
+
+
+def _value_options(parser: argparse.ArgumentParser) -> set[str]:
+    """The long options of every command that take one value (``--nodata``, ``--bbox``)."""
+    names = set()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                names |= _value_options(sub)
+        elif action.nargs is None and action.option_strings:
+            names.update(s for s in action.option_strings if s.startswith("--"))
+    return names
+
+
+def _attach_dashed_values(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """``--nodata -3.4e+38`` as ``--nodata=-3.4e+38``: the value of an option may begin with
+    a dash.
+
+    argparse takes only ``-5`` and ``-0.5`` for a negative number; ``--nodata -3.4e+38``
+    (GDAL's float32 nodata), ``--nodata -inf``, ``--offset -1e3`` and ``--bbox
+    -10,40,5,50`` were each "expected one argument". The command takes no option of one
+    dash but ``-h``, so what follows a value option and begins with one dash is its value.
+    """
+    options = _value_options(parser)
+    out = []
+    items = iter(argv)
+    for item in items:
+        if item == "--":  # the rest are positionals, as written
+            out.append(item)
+            out.extend(items)
+            break
+        out.append(item)
+        if item in options:
+            value = next(items, None)
+            if value is None:
+                break
+            if value.startswith("-") and not value.startswith("--") and value != "-h":
+                out[-1] = f"{item}={value}"
+            else:
+                out.append(value)
+    return out
 
 
 #: The output format of each command without --format or --json.
