@@ -261,6 +261,9 @@ def read_whole_if_streaming(fh, source, limit: int | None = None):
         The stream holds more than ``limit`` bytes (default :func:`stream_bytes_default`).
     """
     http = imported("fsspec.implementations.http")  # loaded if fh came from it
+    if http is not None and isinstance(fh, http.HTTPFile) and _ignores_ranges(fh, source):
+        fh.close()
+        fh = fh.fs.open(fh.path, "rb", block_size=0, size=fh.size)  # HTTPStreamFile
     if http is None or not isinstance(fh, http.HTTPStreamFile):
         return fh
     limit = stream_bytes_default() if limit is None else limit
@@ -292,6 +295,37 @@ def read_whole_if_streaming(fh, source, limit: int | None = None):
         )
     # read-only like a file opened "rb": tifffile's zarr store refuses a writable BytesIO
     return io.BufferedReader(io.BytesIO(data))
+
+
+def _ignores_ranges(fh, source) -> bool:
+    """Whether the server of fsspec's random-access HTTP file ``fh`` answers a range request
+    with its whole file (Python's ``http.server``), asked once, for the first byte, of a file
+    larger than one block. fsspec reads the first block of such a server, then refuses every
+    later part ("does not answer HTTP range requests"); a file of one block is read whole by
+    its first fetch. Any failure but a timeout is left to the reads to meet and tell.
+
+    Raises
+    ------
+    StoreTimeout
+        The server sent nothing within its stall timeout.
+    """
+    if not isinstance(fh.size, int) or fh.size <= fh.blocksize:
+        return False
+    from fsspec.asyn import sync
+
+    kwargs = dict(fh.kwargs)
+    headers = {**kwargs.pop("headers", {}), "Range": "bytes=0-0"}
+
+    async def probe():
+        async with fh.session.get(fh.fs.encode_url(fh.url), headers=headers, **kwargs) as r:
+            return r.status == 200 and "Content-Range" not in r.headers  # body left unread
+
+    try:
+        return sync(fh.loop, probe)
+    except TimeoutError as exc:  # aiohttp's and fsspec's are TimeoutErrors
+        raise timed_out(source, exc) from exc
+    except Exception:  # a failing server: the reads that follow say how
+        return False
 
 
 def body_ended(source, held: int | None, size: int) -> ImageChanged:
