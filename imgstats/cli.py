@@ -558,7 +558,7 @@ def _run(argv: list[str] | None) -> int:
                 or 0
             )
         except ImgStatsError as exc:  # a bad setting, before the server starts
-            print(f"imgstats: error: {exc}", file=sys.stderr)
+            _error(str(exc))
             return 2
     if args.command == "zonal":
         return _zonal(args)
@@ -594,7 +594,7 @@ def _zonal(args) -> int:
             **options,
         )
     except ImgStatsError as exc:
-        print(f"imgstats: error: {exc}", file=sys.stderr)
+        _error(_cli_words(str(exc), _ZONAL_WORDS))
         return 2
     from .zones import with_sample_types
 
@@ -770,7 +770,7 @@ def _stats(args) -> int:
             **options,
         )
     except ImgStatsError as exc:
-        print(f"imgstats: error: {_cli_words(str(exc))}", file=sys.stderr)
+        _error(_cli_words(str(exc)))
         return 2
     extra = {"valid": _valid_dict(valid)} if args.with_valid else {}
     _output(render(values, args.format, **extra))
@@ -827,9 +827,27 @@ _CLI_WORDS = [
 ]
 
 
-def _cli_words(message: str) -> str:
+#: The words of :data:`_CLI_WORDS` that ``imgstats zonal`` has options for (it has no
+#: ``--raw``, ``--nodata`` or ``--pixel-limit``).
+_ZONAL_WORDS = [
+    pair for pair in _CLI_WORDS if not pair[1].startswith(("--raw", "pass one", "over --pixel"))
+]
+
+
+def _cli_words(message: str, words: list[tuple[str, str]] = _CLI_WORDS) -> str:
     """A library message in the command line's words (``--band luma``, not ``band='luma'``)."""
-    return reword(message, _CLI_WORDS)
+    return reword(message, words)
+
+
+#: C0 and C1 control characters (a newline in a file's name), and DEL.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _error(message: str) -> None:
+    """Print ``imgstats: error: message`` on one line of stderr: a control character (a file
+    named ``a<newline>b.png``) as its escape, ``\\n``, which split the line in two."""
+    one_line = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), message)
+    print(f"imgstats: error: {one_line}", file=sys.stderr)
 
 
 def _text(value) -> str:
