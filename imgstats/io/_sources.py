@@ -422,6 +422,11 @@ def open_local(path) -> IO[bytes]:
     return open(path, "rb")  # noqa: SIM115 -- the caller closes it
 
 
+#: What a failed open of a local path means: no file there, for good (a loop of symbolic
+#: links, a name or path too long), as the service's local store takes them.
+_NO_FILE = frozenset({errno.ELOOP, errno.ENAMETOOLONG})
+
+
 @contextlib.contextmanager
 def open_source(source, storage_options: dict | None = None) -> Iterator[IO[bytes]]:
     """Open a local path or fsspec URL for binary reading.
@@ -457,12 +462,15 @@ def open_source(source, storage_options: dict | None = None) -> Iterator[IO[byte
         raise UnreadableImage(f"{describe(source)} is a folder, not an image") from exc
     except PermissionError as exc:
         raise UnreadableImage(f"no permission to read {describe(source)}") from exc
+    except OSError as exc:
+        if exc.errno not in _NO_FILE:
+            raise StoreUnavailable(f"could not open {describe(source)}: {exc}") from exc
+        # a path that names no file, for good: not a store's failure that a retry may mend
+        raise ImageNotFound(f"no image at {describe(source)}: {exc.strerror}") from exc
     except ValueError as exc:  # e.g. an unknown protocol, or a path with a NUL byte
         raise ImageNotFound(f"cannot resolve {describe(source)}: {exc}") from exc
     except ImportError as exc:
         raise not_installed(describe(source), exc) from exc
-    except OSError as exc:
-        raise StoreUnavailable(f"could not open {describe(source)}: {exc}") from exc
     except Exception as exc:  # network clients raise their own types (aiohttp, botocore)
         raise StoreUnavailable(f"could not open {describe(source)}: {exc}") from exc
     try:
