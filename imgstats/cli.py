@@ -721,7 +721,7 @@ def _histogram(args) -> int:
         _no_stdin([args.source])
         answer = histogram(args.source, args.bins, args.range, args.band, **options)
     except ImgStatsError as exc:
-        print(f"imgstats: error: {_cli_words(str(exc))}", file=sys.stderr)
+        _error(_cli_words(str(exc)))
         return 2
     _output(render_histogram(answer, args.format))
     return 0

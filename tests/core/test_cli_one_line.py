@@ -34,7 +34,8 @@ def _error(capsys, *args) -> str:
 @pytest.mark.parametrize("name", ["a\nb.png", "a\rb.png", "tab\there\x1b.png"])
 def test_a_control_character_of_a_name_is_escaped(tmp_path, capsys, name):
     missing = tmp_path / name
-    for argv in (["stats", missing, "max"], ["zonal", missing, missing, "mean"]):
+    argvs = (["stats", missing, "max"], ["zonal", missing, missing, "mean"], ["histogram", missing])
+    for argv in argvs:
         err = _error(capsys, *argv)
         assert err.count("\n") == 1 and err.endswith("\n"), err
         assert err.startswith("imgstats: error: no image at ")
