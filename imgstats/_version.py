@@ -23,10 +23,12 @@ DECODERS = ("numpy", "PIL", "tifffile", "imagecodecs")
 #: The other libraries on an answer's path, named by their installed version (read from their
 #: metadata, never imported: dask alone takes a second): numba and llvmlite compile the
 #: counting kernels; dask, xarray and zarr carry a remote or large image's chunks (zarr is
-#: tifffile's chunk store); pyproj (and the PROJ it ships) and affine place a polygon's
-#: coordinates on the pixels of ``POST /zonal``. Each answer is meant to be the same whatever
-#: their versions, but a cached one must not outlive a change of the code that made it.
-LIBRARIES = ("numba", "llvmlite", "dask", "xarray", "zarr", "pyproj", "affine")
+#: tifffile's chunk store); affine places a polygon's coordinates on the pixels. Each answer
+#: is meant to be the same whatever their versions, but a cached one must not outlive a
+#: change of the code that made it. Core dependencies only: pyproj (the ``geo`` extra) is
+#: left out, so that a wheel installed alone and a checkout with the extras share their keys
+#: (without pyproj a reprojection is refused, never answered otherwise).
+LIBRARIES = ("numba", "llvmlite", "dask", "xarray", "zarr", "affine")
 
 #: The libraries Pillow links whose versions may change its answers: the lossy decoders
 #: (JPEG, JPEG 2000, a JPEG in a TIFF) and the WebP encoder of the thumbnails. A wheel's

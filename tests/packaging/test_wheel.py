@@ -93,8 +93,11 @@ def test_installed_alone_it_has_no_service_and_its_cli_works(wheel, tmp_path):
 
     # the same code from the wheel as from the checkout: the same fingerprint, so a
     # container and an editable install share their Redis summaries and clients' ETags
-    from imgstats._version import fingerprint
+    from imgstats._version import decoder_versions, fingerprint
 
-    script = "from imgstats._version import fingerprint; print(fingerprint())"
+    script = (
+        "from imgstats._version import fingerprint as f, decoder_versions as d; print(f(), d())"
+    )
     installed = _run(python, "-c", script, cwd=tmp_path)
-    assert installed.stdout.strip() == fingerprint(), installed.stderr[-2000:]
+    mine = f"{fingerprint()} {decoder_versions()}"
+    assert installed.stdout.strip() == mine, installed.stderr[-2000:]
