@@ -93,3 +93,12 @@ def test_the_command_takes_a_dashed_value(floats):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == f"count {int((arr != np.float32(F32_LOWEST)).sum())}\n"
+
+
+def test_a_histogram_range_from_a_negative_edge(floats, capsys):
+    path, arr = floats
+    assert main(["histogram", str(path), "--bins", "4", "--range", "-2,2", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    counts, edges = np.histogram(arr[np.isfinite(arr) & (arr != F32_LOWEST)], 4, (-2, 2))
+    assert got["counts"] == counts.tolist()
+    assert got["edges"] == edges.tolist()
