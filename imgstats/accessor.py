@@ -38,24 +38,24 @@ class _Accessor:
     """What both accessors hold: ``_given``, the object as given, for the calls that take
     ``raw=`` or ``nodata=`` (they decode CF's attrs as those options say: ``raw=True`` leaves
     every missing value as stored), and ``_obj``, decoded as xarray decodes it (CF's unsigned
-    bytes and missing values; a Dataset's variables are decoded one by one as reduced) when
-    first read: a ``compute`` decodes as its options say, and needs no decoded copy."""
+    bytes and missing values; a Dataset's variables are decoded one by one as reduced) at
+    each read: a ``compute`` decodes as its options say, and needs no decoded copy."""
 
     def __init__(self, obj):
         self._given = obj
 
     @property
     def _obj(self):
-        """The object decoded, once: cached in the instance without a lock
-        (``functools.cached_property`` takes one lock for every instance on Python 3.11, and
-        a 3 x 4 array's accessor waited 4.6 s for another thread's decode of 64M samples;
-        two threads decoding one object at once each get the same decoded values)."""
-        decoded = self.__dict__.get("_decoded")
-        if decoded is None:
-            from ._inputs import cf_decoded
+        """The object decoded as it is now, never cached: xarray keeps one accessor per
+        object, and a decode kept in it answered from the attrs and samples of its first
+        use (after ``da.attrs["missing_value"] = [0, 9]``, or an in-place edit of the
+        samples, a median of 3.0 where xarray's decode gives 2.0). Nothing but CF's
+        attrs costs a decode: the object itself, or a view of it (``_Unsigned``), or a lazy
+        step of a dask graph; a numpy array with several missing values is one more pass
+        over its samples beside the reduction's own."""
+        from ._inputs import cf_decoded
 
-            decoded = self.__dict__["_decoded"] = cf_decoded(self._given)
-        return decoded
+        return cf_decoded(self._given)
 
     __repr__ = _describe
 

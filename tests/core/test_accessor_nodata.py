@@ -90,3 +90,33 @@ def test_an_accessors_decode_does_not_wait_for_another_objects(monkeypatch):
     other.join(30)
     assert finished  # the small object's decode did not wait for the big one's
     assert float(done[0].sum()) == 12.0
+
+
+@pytest.mark.parametrize("lazy", [False, True], ids=["numpy", "dask"])
+def test_an_accessor_answers_from_the_attrs_and_samples_as_they_are_now(lazy):
+    """xarray keeps one accessor per object: its decode, kept from the first call, answered
+    a median of 4.0 after ``attrs["missing_value"] = [0, 9]`` where xarray's decode gives
+    2.5, and a sample edited in place was never seen. xarray's ``decode_cf`` is the oracle."""
+    stored = np.array([[0, 1, 2, 3], [9, 9, 9, 4]], np.int16)
+    arr = xr.DataArray(stored.copy(), dims=("y", "x"), attrs={"_FillValue": 0})
+    if lazy:
+        arr = arr.chunk({"x": 2})
+
+    def oracle():
+        import warnings
+
+        with warnings.catch_warnings():  # "multiple fill values ... decoding all values to NaN"
+            warnings.simplefilter("ignore", xr.SerializationWarning)
+            decoded = xr.decode_cf(xr.Dataset({"v": arr.compute()}))["v"].values
+        return float(np.nanmedian(decoded)), np.nanquantile(decoded, [0.25, 0.75]).tolist()
+
+    def ours():
+        median = float(arr.imgstats.median())
+        return median, arr.imgstats.quantile([0.25, 0.75]).values.tolist()
+
+    assert ours() == oracle() == (4.0, [2.5, 9.0])
+    arr.attrs["missing_value"] = [0, 9]
+    assert ours() == oracle() == (2.5, [1.75, 3.25])
+    if not lazy:
+        arr.values[0, 0] = 7  # in place: the same array object
+        assert ours() == oracle() == (3.0, [2.0, 4.0])
