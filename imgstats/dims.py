@@ -472,6 +472,7 @@ def _cells(data, nk: int, names, out_dtype, scheduler, valid=None) -> np.ndarray
     if m <= SMALL_GROUP:
         cells = _small_cells(data, ncell, names, out_dtype, valid)
         return cells.reshape(*kshape, len(names))
+    data, valid = _gathered(data, valid, nk)
     summaries = _run_blocks(data, valid, _summarize_cells, (ncell,), _merge_cells, scheduler)
     for _ in range(_MAX_REFINE_PASSES):
         nodes = [_missing(s, names) for s in summaries]
@@ -495,6 +496,22 @@ def _cells(data, nk: int, names, out_dtype, scheduler, valid=None) -> np.ndarray
             except NoValidSamples:
                 out[k, j] = np.nan
     return out.reshape(*kshape, len(names))
+
+
+def _gathered(data, valid, nk: int):
+    """``(data, valid)`` with tiny chunks of the reduced axes read together (as
+    :func:`imgstats.compute` and zonal read them, :func:`imgstats.io._plan._coarser_along`):
+    each block made a task and a 65,536-bin summary per cell, far more than its samples (a
+    median and p99 of a (2, 400, 400) stack in (1, 10, 10) chunks: 3,200 of them, 4.4 s of
+    CPU). Always on this process's scheduler: a ``dim=`` task runs its blocks itself."""
+    if not hasattr(data, "dask"):
+        return data, valid
+    from .io._plan import _coarser_along
+
+    data = _coarser_along(data, nk)
+    if valid is not None and valid.chunks != data.chunks:
+        valid = valid.rechunk(data.chunks)
+    return data, valid
 
 
 #: Samples of small cells read at once (one batch of cells per thread).

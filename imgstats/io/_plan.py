@@ -1216,6 +1216,22 @@ def _coarser(arr, pixels: int | None = None):
     return arr.rechunk({0: rows, 1: cols})
 
 
+def _coarser_along(arr, first: int):
+    """``arr`` with chunks of fewer than :data:`SMALL_CHUNK` samples gathered along its axes
+    from ``first`` on (the others left as they are) into chunks of about
+    :data:`GATHERED_BYTES`: the last axis first, as wide as the others' largest chunks leave
+    room for, then each axis before it (:func:`_coarser` for an n-d array whose leading
+    axes are kept whole, as a ``dim=`` task's are)."""
+    if arr.npartitions < 2 or np.isnan(arr.size) or arr.size / arr.npartitions >= SMALL_CHUNK:
+        return arr
+    target = max(1, GATHERED_BYTES // arr.dtype.itemsize)  # samples per gathered chunk
+    chunks = list(arr.chunks)
+    for axis in reversed(range(first, arr.ndim)):
+        others = math.prod(max(1, *c) for a, c in enumerate(chunks) if a != axis)
+        chunks[axis] = _whole(chunks[axis], max(1, target // others))
+    return arr.rechunk(tuple(chunks))
+
+
 def _whole(chunks, size: int) -> tuple:
     """``chunks`` gathered into runs of about ``size`` (at least one chunk each)."""
     out, run = [], 0
