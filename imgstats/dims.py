@@ -35,7 +35,6 @@ gives 0, which would read as a measured sum).
 
 from __future__ import annotations
 
-import itertools
 import math
 import numbers
 from dataclasses import replace
@@ -421,38 +420,60 @@ def _of_the_samples(func) -> bool:
 
 
 def _lazy(data, nk: int, names, out_dtype, valid=None):
-    """A dask array of the results, one task per block of the ``nk`` remaining dims."""
-    import dask
-    import dask.array as da
+    """A dask array of the results, one task per block of the ``nk`` remaining dims.
 
+    Built in time linear in the blocks: each task gets a dask array of its own blocks'
+    graph (:func:`_parts`), and the tasks are one layer of plain tasks (a ``dask.delayed``,
+    a ``from_delayed`` and a ``da.block`` entry per block merged graphs at every step)."""
+    import dask.array as da
+    from dask.base import tokenize
+
+    from ._tree import task
     from .io._plan import workers as _workers
 
-    grid = [range(n) for n in data.numblocks[:nk]]
-    starts = [np.cumsum((0,) + c) for c in data.chunks[:nk]]
     nblocks = math.prod(data.numblocks[:nk])
     # Few tasks (e.g. every remaining dim in one chunk): let each use the local cores.
     inner = "threads" if nblocks < _workers() else "sync"
-    blocks = np.empty(data.numblocks[:nk], dtype=object)
-    for idx in itertools.product(*grid):
-        sl = tuple(slice(starts[a][i], starts[a][i + 1]) for a, i in enumerate(idx))
-        sub = data[sl]
-        vsub = None if valid is None else _Opaque(valid[sl])
-        shape = tuple(s.stop - s.start for s in sl) + (len(names),)
-        task = dask.delayed(_cells_task, pure=True)(_Opaque(sub), nk, names, out_dtype, inner, vsub)
-        blocks[idx] = da.from_delayed(task, shape, dtype=out_dtype)
-    if nk == 0:
-        return blocks[()]
-    # one more level of nesting than remaining dims: da.block then leaves the func axis alone
-    return da.block(_nest(blocks.tolist(), nk))
+    parts = _parts(data, nk)
+    vparts = None if valid is None else _parts(valid, nk)
+    name = "imgstats-dims-" + tokenize(data.name, None if valid is None else valid.name, names)
+    work = task(_cells_task, nk, names, out_dtype, inner)
+    dsk = {}
+    for idx in np.ndindex(*data.numblocks[:nk]):
+        vpart = None if vparts is None else _Opaque(vparts[idx])
+        dsk[(name, *idx, 0)] = (work, _Opaque(parts[idx]), vpart)
+    chunks = (*data.chunks[:nk], (len(names),))
+    return da.Array(dsk, name, chunks, dtype=out_dtype)
 
 
-def _nest(tree, depth: int):
-    if depth == 0:
-        return [tree]
-    return [_nest(t, depth - 1) for t in tree]
+def _parts(array, nk: int) -> np.ndarray:
+    """``array`` cut at its blocks of the ``nk`` leading dims: an object array of dask
+    arrays, each over its own blocks' graph only. ``array[slice]`` carried the whole graph
+    into each task, whose ``da.store`` then built all of it: 4x the blocks took 5.4x the
+    CPU. The array's graph is built once here, and cut by walking back from each part's
+    keys (dask's ``cull``)."""
+    import dask.array as da
+    from dask.base import tokenize
+    from dask.optimization import cull
+
+    from ._tree import block_keys
+
+    dsk: dict = {}
+    keys = block_keys(dsk, array)
+    out = np.empty(array.numblocks[:nk], object)
+    for idx in np.ndindex(*array.numblocks[:nk]):
+        own = keys[idx]  # the keys of this part's blocks, over the reduced dims
+        name = "imgstats-dims-part-" + tokenize(array.name, idx)
+        graph, _ = cull(dsk, list(own.ravel()))
+        lead = (0,) * nk
+        graph.update(((name, *lead, *j), own[j]) for j in np.ndindex(*own.shape))  # aliases
+        chunks = tuple((array.chunks[a][i],) for a, i in enumerate(idx)) + array.chunks[nk:]
+        out[idx] = da.Array(graph, name, chunks, meta=array._meta)
+    return out
 
 
-def _cells_task(opaque, nk, names, out_dtype, inner, valid=None):
+def _cells_task(nk, names, out_dtype, inner, opaque, valid=None):
+    """The statistics of one task's cells (its arguments after ``inner`` dask's)."""
     return _cells(opaque.array, nk, names, out_dtype, inner, None if valid is None else valid.array)
 
 
