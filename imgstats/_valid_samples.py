@@ -95,6 +95,17 @@ class ValidSamples:
             return one
         return None
 
+    def of_bands(self, indices, alpha: int | None) -> ValidSamples:
+        """The rule of the samples of bands ``indices`` (positions) alone: none (``mask``
+        ``None``) when every one is the alpha band ``alpha`` whose 0s are this rule, as GDAL
+        gives an alpha band no mask of its own (every alpha sample counts); else this rule."""
+        indices = list(indices)
+        if self.mask != "alpha" or alpha is None or not indices:
+            return self
+        if any(int(i) != alpha for i in indices):
+            return self
+        return ValidSamples(None, None, self.source)
+
     def as_dict(self) -> dict:
         """``{"mask", "nodata", "source"}`` for JSON: a non-finite nodata as ``"nan"``,
         ``"inf"`` or ``"-inf"`` (JSON has no such number), as the header facts spell it."""

@@ -303,9 +303,10 @@ def answer_and_valid(data, func, band=None, **options):
     -------
     tuple
         ``(answer, valid)``: the answer as :func:`compute` gives it, and the
-        :class:`~imgstats._valid_samples.ValidSamples` of the summary it was read from
-        (``Summary.valid``: ``None`` when the images of a collection count by different
-        rules, and for ``dim=``, whose answer is a DataArray of cells).
+        :class:`~imgstats._valid_samples.ValidSamples` of the selection answered
+        (``Summary.valid_for(band)``: no rule for the alpha band alone; ``None`` when the
+        images of a collection count by different rules, and for ``dim=``, whose answer is a
+        DataArray of cells).
     """
     own = {name: options.pop(name, default) for name, default in _COMPUTE_DEFAULTS.items()}
     return _compute(data, func, band, own, options)
@@ -360,7 +361,7 @@ def _compute(data, func, band, own: dict, io_options: dict):
 
         region = {"window": window, "mask": mask, "polygon": polygon}
         merged = answering_many(data, func, band, scheduler, None, region, io_options)
-        return merged.compute(func, band), merged.valid
+        return merged.compute(func, band), merged.valid_for(band)
     data, io_options = _region(data, window, mask, polygon, io_options, scheduler)
     bands = list(band) if isinstance(band, (list, tuple)) else [band]
     if not isinstance(data, Summary):
@@ -369,7 +370,7 @@ def _compute(data, func, band, own: dict, io_options: dict):
         if selected is not None:
             return selected, plan.valid_samples()
         data = _summarize_for(plan, func, bands, scheduler, progress)
-    return _answers(data, func, band, bands), data.valid
+    return _answers(data, func, band, bands), data.valid_for(band)
 
 
 def _plain_array_question(data, band, scheduler, io_options, *options) -> bool:

@@ -883,6 +883,26 @@ class Summary:
             mask[int(sel[1:])] = True
         return mask
 
+    def valid_for(self, band=None) -> ValidSamples | None:
+        """What decided which samples of the selection ``band`` (one, or a list) counted:
+        :attr:`valid`, but no rule at all for the alpha band alone, every sample of which
+        counts (:meth:`ValidSamples.of_bands`).
+
+        Raises
+        ------
+        InvalidOption
+            For a band the image does not have.
+        """
+        if self.valid is None:
+            return None
+        indices = []
+        for b in band if isinstance(band, (list, tuple)) else [band]:
+            sel = self.selection(b)
+            if not sel.startswith("b"):
+                return self.valid  # "all" or "luma": the colour bands, by the rule
+            indices.append(int(sel[1:]))
+        return self.valid.of_bands(indices, alpha_band(self.band_names))
+
     # -- reading -----------------------------------------------------------------------------
     def compute(
         self, func, band=None, method: str | None = None, *, scaled=False, scale=None, offset=None

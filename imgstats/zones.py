@@ -310,7 +310,10 @@ def _values(source, band, scheduler, io_options):
     nb = arr.shape[2] if arr.ndim == 3 else 1
     if kept is not None:  # per sample: (y, x[, band]), the pixels' validity in each band
         valid = kept if valid is None else kept & (valid[..., None] if kept.ndim == 3 else valid)
-    return arr, np.dtype(plan.dtype), nb, nodata, valid, plan.valid_samples(), plan.half
+    claim = plan.valid_samples()
+    if band is not None and len(plan.shape) == 3:  # the alpha band alone: every sample
+        claim = claim.of_bands([int(sel[1:])], alpha)
+    return arr, np.dtype(plan.dtype), nb, nodata, valid, claim, plan.half
 
 
 def _unmasked(arr):

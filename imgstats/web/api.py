@@ -565,7 +565,8 @@ def _common(answer, band) -> dict:
     if answer.page is not None:
         body["page"] = answer.page
     body.update(answer.region)
-    body["valid"] = answer.valid  # what decided which samples count (null: no one rule)
+    # what decided which samples of this selection count (null: no one rule)
+    body["valid"] = answer.valid_for(band)
     if answer.images:
         body["pattern"] = answer.name
         body["image_count"] = len(answer.images)

@@ -582,6 +582,7 @@ class ImageService:
                 counts,
                 empty=empty,
                 valid=valid_of(summary),
+                band_valid=band_valid_of(summary, values),
             )
             return region.answer(answer, summary)
 
@@ -1268,6 +1269,19 @@ def valid_of(summary: Summary) -> dict | None:
     return None if summary.valid is None else summary.valid.as_dict()
 
 
+def band_valid_of(summary: Summary, selections) -> dict:
+    """``{selection: valid}`` of the ``selections`` whose samples counted by another rule
+    than the whole summary's (:meth:`Summary.valid_for`: the alpha band alone)."""
+    whole = valid_of(summary)
+    out = {}
+    for sel in selections:
+        valid = summary.valid_for(sel)
+        valid = None if valid is None else valid.as_dict()
+        if valid != whole:
+            out[sel] = valid
+    return out
+
+
 def needs_refinement(summary: Summary, funcs, bands) -> bool:
     """True when a 32/64-bit percentile of ``funcs`` needs another pixel pass for a band.
 
@@ -1670,6 +1684,9 @@ class Answer:
         What decided which samples counted (``Summary.valid.as_dict()``: ``mask``,
         ``nodata``, ``source``); ``None`` for a collection whose images counted by different
         rules.
+    band_valid : dict
+        ``{selection: valid}`` for the selections counted by another rule than ``valid``
+        (the alpha band alone: every sample, no rule); :meth:`valid_for` reads it.
     """
 
     name: str
@@ -1687,6 +1704,7 @@ class Answer:
     region: dict = field(default_factory=dict)
     images: tuple = ()
     valid: dict | None = None
+    band_valid: dict = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -1727,7 +1745,12 @@ class Answer:
             hists,
             empty,
             valid=valid_of(summary),
+            band_valid=band_valid_of(summary, values),
         )
+
+    def valid_for(self, selection=None) -> dict | None:
+        """What decided which samples of ``selection`` counted (see :attr:`band_valid`)."""
+        return self.band_valid.get(selection, self.valid)
 
     def value(self, func: str, selection=None):
         """One value; raises :class:`~imgstats.NoValidSamples` for an empty selection."""

@@ -175,3 +175,28 @@ def test_a_palette_tiffs_nodata_index_under_palette_index(tmp_path, capsys):
     }
     got = _json(capsys, path, "count")  # the colours: R, G, B under the alpha
     assert got == {"count": 3 * kept.size, "valid": {**PLAIN, "mask": "alpha"}}
+
+
+@pytest.mark.parametrize("band", ["3", "A"])
+def test_the_alpha_band_alone_says_no_rule(tmp_path, capsys, band):
+    """Every sample of the alpha band counts (GDAL gives an alpha band no mask of its own):
+    its answer says no rule, while a colour band's says alpha, for stats and zonal."""
+    import rasterio
+
+    data = np.arange(4 * H * W, dtype=np.uint16).reshape(4, H, W).astype(np.uint8)
+    transparent = np.arange(H * W).reshape(H, W) % 3 == 0
+    data[3] = np.where(transparent, 0, 255)
+    path = _write(tmp_path / "rgba.tif", data, alpha=True)
+    zones = _write(tmp_path / "z.tif", np.ones((1, H, W), np.uint8))
+    with rasterio.open(path) as src:
+        alpha, red = src.read(4, masked=True), src.read(1, masked=True)
+    assert int(np.ma.count(red)) == int((~transparent).sum())
+    own = {"count": int(np.ma.count(alpha)), "valid": PLAIN}
+    assert _json(capsys, path, "count", "--band", band) == own == {"count": H * W, "valid": PLAIN}
+    by_alpha = {"mask": "alpha", "nodata": None, "source": "file"}
+    red_count = int(np.ma.count(red))
+    assert _json(capsys, path, "count", "--band", "R") == {"count": red_count, "valid": by_alpha}
+    for chosen, count, valid in [(band, H * W, PLAIN), ("R", red_count, by_alpha)]:
+        argv = ["zonal", str(path), str(zones), "count", "--band", chosen, "--json"]
+        assert main([*argv, "--with-valid"]) == 0
+        assert json.loads(capsys.readouterr().out) == [{"zone": 1, "count": count, "valid": valid}]

@@ -222,6 +222,32 @@ def test_zonal_says_it(client):
     assert r.get_json()["valid"] == {"mask": "nodata", "nodata": 7, "source": "file"}
 
 
+@pytest.mark.parametrize("band", ["A", "3"])
+def test_the_alpha_band_alone_says_no_rule(client, store, band):
+    """Every alpha sample counts (GDAL gives an alpha band no mask): its answer names no
+    rule, while the colour bands' answers (asked beside it, cached or not) name alpha."""
+    with rasterio.open(store / "rgba.png") as src:
+        assert src.mask_flag_enums[3] == [MaskFlags.all_valid]
+        alpha = src.read(4, masked=True)
+    none = {"mask": None, "nodata": None, "source": "file"}
+    by_alpha = {"mask": "alpha", "nodata": None, "source": "file"}
+    for _ in range(2):  # computed, then the cached answer
+        body = client.get(f"/stats/rgba.png/count?band={band}").get_json()
+        assert body["value"] == int(np.ma.count(alpha)) == H * W
+        assert body["valid"] == none
+        assert client.get("/stats/rgba.png/count?band=R").get_json()["valid"] == by_alpha
+        assert client.get("/stats/rgba.png/count").get_json()["valid"] == by_alpha
+    hist = client.get(f"/stats/rgba.png/histogram?bins=4&band={band}").get_json()
+    assert hist["valid"] == none
+    zones = {"funcs": ["count"], "zones": {"labels": "plain.tif"}}
+    r = client.post("/zonal/rgba.png", json={**zones, "band": band})
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["valid"] == none
+    assert sum(row["count"] for row in r.get_json()["rows"]) == H * W
+    r = client.post("/zonal/rgba.png", json={**zones, "band": "R"})
+    assert r.get_json()["valid"] == by_alpha
+
+
 @pytest.mark.slow
 def test_a_summary_from_redis_says_it_and_an_old_one_is_summarized_again(
     store, redis_url, monkeypatch
