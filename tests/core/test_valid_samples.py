@@ -164,3 +164,23 @@ def test_the_halves_of_one_masked_array_merge_to_its_rule():
     # two different rules still merge to None
     nodata = imgstats.summarize(np.ma.masked_array(a, mask=mask), nodata=7)
     assert nodata.valid.nodata == 7 and bottom.merge(nodata).valid is None
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_a_dataarray_of_a_masked_array_holds_nan_and_says_so(lazy):
+    """xarray fills a masked array's masked samples with NaN as it builds a DataArray (its
+    type promoted to float): what the DataArray holds has no mask, and NaN is what is left
+    out -- ``mask`` None, the count xarray's own, with ``raw=True`` too."""
+    import dask.array as da
+
+    a = np.arange(48, dtype=np.uint8).reshape(6, 8)
+    masked = np.ma.masked_equal(a, 5)
+    if lazy:
+        masked = da.ma.masked_equal(da.from_array(a, chunks=3), 5)
+    held = xr.DataArray(masked, dims=("y", "x"))
+    assert held.dtype == np.float32 and not isinstance(held.data, np.ma.MaskedArray)
+    for raw, source in [(False, "file"), (True, "raw")]:
+        s = imgstats.summarize(held, raw=raw)
+        assert s.valid == ValidSamples(None, None, source)
+        assert s.compute("count") == int(held.count()) == 47
+        assert s.compute("sum") == float(held.sum())
