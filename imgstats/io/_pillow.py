@@ -562,7 +562,8 @@ _MOST_PARTS = 1 << 20
 def ends_early(fp, kind: str) -> int | None:
     """The size of a PNG or JPEG 2000 (Pillow's format ``kind``) file ``fp`` that ends
     before its data does, else ``None``: a PNG's chunks or a JP2's boxes that declare more
-    bytes than it holds (or no ``IEND``), a raw codestream without its end marker."""
+    bytes than it holds (or no ``IEND``), a codestream without its end marker (a raw one, or
+    a JP2's codestream box, whatever its length says: then the size where the box ends)."""
     fp.seek(0, 2)
     size = fp.tell()
     fp.seek(0)
@@ -594,6 +595,10 @@ def ends_early(fp, kind: str) -> int | None:
             return None if box != b"jp2c" or fp.read(2) == b"\xff\xd9" else size
         if length < shortest:  # shorter than its own header: corrupt, not cut short
             return None
+        if box == b"jp2c" and at + length <= size:  # a codestream's ends with EOC
+            fp.seek(at + length - 2)
+            if fp.read(2) != b"\xff\xd9":
+                return at + length
         at += length
     return None  # more boxes than walked: not known to end early
 

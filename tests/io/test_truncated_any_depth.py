@@ -60,6 +60,17 @@ def _jp2_to_the_end(path, dtype, bands):
     path.write_bytes(data[:at] + bytes(4) + data[at + 4 :])
 
 
+def _jp2_box_cut(path, dtype, kept=0.6):
+    """A JP2 cut short whose codestream box's length was set to what is left of it (as a
+    writer that stopped early and closed its box does): the box fits, its codestream has no
+    end-of-codestream marker."""
+    values = RNG.integers(0, 200, SHAPE).astype(dtype)
+    data = imagecodecs.jpeg2k_encode(values, level=0, codecformat="jp2")
+    held = int(len(data) * kept)
+    at = data.index(b"jp2c") - 4
+    path.write_bytes(data[:at] + (held - at).to_bytes(4, "big") + data[at + 4 : held])
+
+
 CASES = {
     "png8": (_png, np.uint8, 1, ".png", 0, 0.6),
     "png16": (_png, np.uint16, 1, ".png", 0, 0.6),
@@ -159,3 +170,27 @@ def test_a_jp2_of_boxes_shorter_than_their_header_is_not_walked_to_its_end():
 
     assert _pillow.ends_early(Counted(data), "JPEG2000") is None  # corrupt, not cut short
     assert Counted.reads < 10
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_a_jp2_whose_codestream_box_fits_but_lacks_its_end_is_truncated(tmp_path, capsys, dtype):
+    """Its box's length is explicit (not 0) and fits the file: the codestream inside still
+    ends early, without its end marker (Pillow's "broken data stream", OpenJPEG's
+    "opj_decode ... failed" before)."""
+    from imgstats.cli import main
+    from imgstats.web import create_app
+
+    path = tmp_path / "cut.jp2"
+    _jp2_box_cut(path, dtype)
+    held = os.path.getsize(path)
+    told = f"is truncated: its JPEG2000 data ends early, after {held} bytes"
+    with pytest.raises(UnreadableImage, match=told):
+        imgstats.compute(path, "mean")
+    with open(path, "rb") as fh, pytest.raises(UnreadableImage, match="is truncated"):
+        imgstats.io.read_preview(fh, 32)
+    assert main(["stats", str(path), "mean"]) == 2
+    assert re.search(told, capsys.readouterr().err)
+    app = create_app({"IMAGES": str(tmp_path), "TESTING": True, "WARMUP": False})
+    got = app.test_client().get(f"/stats/{path.name}/mean")
+    assert got.status_code == 422
+    assert re.search(told, got.get_json()["error"])
