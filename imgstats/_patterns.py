@@ -7,6 +7,11 @@ their scheme (for ``http(s)://`` that is the links of the folder's index page, a
 HTTP filesystem lists them; there ``?`` starts the query string, as in any URL, and is no
 wildcard). The matches are sorted; their samples count as one set. An existing file whose
 name holds a glob character is a file, not a pattern.
+
+A match is a :class:`Matched` path (a ``str``): the collection leaves one out that is no
+image (a ``LICENSES.md`` beside the pictures), naming it, where a file named on its own
+fails. A match that is a GDAL sidecar of another match (``a.tif.msk``, ``a.tif.aux.xml``
+beside ``a.tif``) is part of that image, not an image of its own: it is no match.
 """
 
 from __future__ import annotations
@@ -16,7 +21,18 @@ import re
 
 from .errors import ImageNotFound, StoreUnavailable
 
-__all__ = ["is_pattern", "expand"]
+__all__ = ["is_pattern", "expand", "Matched"]
+
+
+class Matched(str):
+    """A path or URL that a pattern matched (not one named on its own): the collection
+    leaves it out when it is no image (:class:`~imgstats.errors.NotAnImage`)."""
+
+    __slots__ = ()
+
+    def __reduce__(self):
+        return (Matched, (str(self),))
+
 
 _GLOB = re.compile(r"[*?\[]")
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
@@ -65,7 +81,19 @@ def expand(source, storage_options: dict | None = None) -> list[str]:
         found = _expand_url(text, storage_options or {})
     if not found:
         raise ImageNotFound(f"no file matches {text!r}")
-    return found
+    return [Matched(p) for p in _without_sidecars(found)]
+
+
+def _without_sidecars(found: list[str]) -> list[str]:
+    """``found`` without the GDAL sidecars (``.msk``, ``.aux.xml``) of another of them."""
+    from .io._sources import SIDECAR_SUFFIXES
+
+    names = set(found)
+    return [
+        p
+        for p in found
+        if not any(p.endswith(s) and p[: -len(s)] in names for s in SIDECAR_SUFFIXES)
+    ]
 
 
 def _expand_url(url: str, storage_options: dict) -> list[str]:

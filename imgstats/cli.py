@@ -9,6 +9,7 @@ exit with status 2; Ctrl-C exits with 130, a closed stdout quietly with 141.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -761,20 +762,43 @@ def _stats(args) -> int:
         # auto: one bar on a terminal, when the pixels likely take over a second
         auto = "auto" if sys.stderr.isatty() else False
         progress = {"always": True, "never": False}.get(args.progress, auto)
-        values, valid = answer_and_valid(
-            sources[0] if len(sources) == 1 else sources,
-            funcs,
-            args.band,
-            progress=progress,
-            method=args.method,
-            **options,
-        )
+        with _skipped_told():
+            values, valid = answer_and_valid(
+                sources[0] if len(sources) == 1 else sources,
+                funcs,
+                args.band,
+                progress=progress,
+                method=args.method,
+                **options,
+            )
     except ImgStatsError as exc:
         _error(_cli_words(str(exc)))
         return 2
     extra = {"valid": _valid_dict(valid)} if args.with_valid else {}
     _output(render(values, args.format, **extra))
     return 0
+
+
+@contextlib.contextmanager
+def _skipped_told():
+    """Within this block, the files a pattern matched that are no image, which the
+    collection left out (:class:`~imgstats.errors.SkippedFiles`), are told on stderr in one
+    line each, as the CLI's errors are: ``imgstats: warning: ...``."""
+    import warnings
+
+    from .errors import SkippedFiles
+
+    caught = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SkippedFiles)
+            yield
+    finally:
+        for w in caught:  # the others as Python tells them, once this block's filter is gone
+            if issubclass(w.category, SkippedFiles):
+                print(f"imgstats: warning: {w.message}", file=sys.stderr)
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def _valid_dict(valid) -> dict | None:

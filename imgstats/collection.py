@@ -30,19 +30,30 @@ Rules
   type), and their findings merge into the collection's summary: exact, and a float32
   collection needs one pass at most. Promoted 8/16-bit images answer from their summaries.
 * **Errors.** An image that cannot be read raises its usual error (ImageNotFound,
-  UnreadableImage...) with the image's name in the message.
+  UnreadableImage...) with the image's name in the message. A file that a pattern matched
+  and that is no image at all (:class:`~imgstats.errors.NotAnImage`: a ``LICENSES.md``
+  beside the pictures) is left out, and named in a :class:`~imgstats.errors.SkippedFiles`
+  warning; named on its own, it fails as any other.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
 
 import numpy as np
 
-from .errors import ImgStatsError, InvalidOption, with_message
+from .errors import (
+    ImageNotFound,
+    ImgStatsError,
+    InvalidOption,
+    NotAnImage,
+    SkippedFiles,
+    with_message,
+)
 from .functions import shown_name
 from .summary import (
     BandStats,
@@ -393,7 +404,43 @@ def _summarize_one(source, index, region, io_options, dtype, nested: bool) -> Su
             plan = _as_type(plan, dtype)
         return _summarize(plan, plan.has_luma, scheduler, False)
     except ImgStatsError as exc:
+        if isinstance(exc, NotAnImage) and _matched(source):
+            return _Skipped(_label(source, index), str(exc))
         raise _named(exc, _label(source, index)) from exc
+
+
+class _Skipped:
+    """A pattern's match that is no image: left out of the collection, named."""
+
+    def __init__(self, label: str, reason: str):
+        self.label, self.reason = label, reason
+
+
+def _matched(source) -> bool:
+    """Whether ``source`` is a pattern's match (:class:`imgstats._patterns.Matched`)."""
+    from ._patterns import Matched
+
+    return isinstance(source, Matched)
+
+
+def _without_skipped(sources, parts, labels, known):
+    """The sources, parts, labels and known types without the pattern's matches that are
+    no image, which a :class:`~imgstats.errors.SkippedFiles` warning names."""
+    skipped = [p for p in parts if isinstance(p, _Skipped)]
+    if not skipped:
+        return sources, parts, labels, known
+    kept = [i for i, p in enumerate(parts) if not isinstance(p, _Skipped)]
+    if not kept:
+        raise ImageNotFound(
+            "no image among the files matched: " + "; ".join(p.reason for p in skipped)
+        )
+    warnings.warn(
+        f"left out {len(skipped)} file(s) the pattern matched that are not images: "
+        + ", ".join(p.label for p in skipped),
+        SkippedFiles,
+        stacklevel=2,
+    )
+    return tuple([x[i] for i in kept] for x in (sources, parts, labels, known))
 
 
 def _found_one(source, index, region, io_options, bands_mask, nodes, dtype, nested) -> dict:
@@ -708,6 +755,7 @@ def _summaries(sources, scheduler, max_workers, region, io_options):
         for i, (src, d) in enumerate(zip(sources, known, strict=True))
     ]
     parts = _run(_summarize_one, jobs, scheduler, max_workers)
+    sources, parts, labels, known = _without_skipped(sources, parts, labels, known)
     dtype = promoted_type([p.dtype for p in parts], labels)
     again = [i for i, p in enumerate(parts) if p.dtype != dtype and not _from_summary(p.dtype)]
     for i in again:

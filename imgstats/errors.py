@@ -34,6 +34,18 @@ class UnreadableImage(ImgStatsError):
     """The file exists but is not an image imgstats can decode (corrupt, truncated, not one)."""
 
 
+class NotAnImage(UnreadableImage):
+    """The file is of no image format imgstats reads (a text, a document): a file a pattern
+    matched is then left out of the collection (:class:`SkippedFiles` names it), one named
+    on its own fails."""
+
+
+class SkippedFiles(UserWarning):
+    """Files a pattern matched were left out of its collection, as they are not images
+    (:class:`NotAnImage`); the message names each. An image that fails fails the whole
+    question, whether a pattern matched it or not."""
+
+
 class ImageTooLarge(ImgStatsError):
     """The image declares more pixels than the configured limit (decompression-bomb guard)."""
 

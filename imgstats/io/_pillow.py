@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 
 from .._lazy import lazy_module
-from ..errors import InvalidOption, UnreadableImage
+from ..errors import InvalidOption, NotAnImage, UnreadableImage
 from ._guard import check_pixels, decoding
 from ._sources import describe
 
@@ -55,8 +55,9 @@ def open_pillow(fh, source, pixel_limit: int | None, page: int = 0) -> Image.Ima
             if told is not None:
                 raise told from exc
         if isinstance(exc.__cause__, Image.UnidentifiedImageError):
-            raise UnreadableImage(
-                f"{describe(source)} is not an image imgstats can read{_jpeg_kind(fh)}"
+            kind = _jpeg_kind(fh)  # an image Pillow does not decode, or none at all
+            raise (UnreadableImage if kind else NotAnImage)(
+                f"{describe(source)} is not an image imgstats can read{kind}"
             ) from exc.__cause__
         raise
     width, height = img.size
