@@ -18,6 +18,7 @@ from ..errors import (
     ImageNotFound,
     ImageTooLarge,
     InvalidOption,
+    NotAnImage,
     NoValidSamples,
     RequestTimeout,
     StoreTimeout,
@@ -44,6 +45,7 @@ STATUS_CODES: dict[type[Exception], int] = {
     UnknownFunction: 404,
     InvalidOption: 400,
     UnreadableImage: 422,
+    NotAnImage: 422,  # an UnreadableImage: a file named on its own that is no image
     NoValidSamples: 422,
     ImageTooLarge: 413,
     StoreUnavailable: 502,
