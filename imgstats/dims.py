@@ -282,7 +282,8 @@ def _file_valid(data, dims):
             valid = xr.DataArray(mask, dims=("y", "x"))
             valid = valid if pooled is None else valid & pooled
             return valid.assign_attrs(kind="mask"), pooled
-    if alpha and not raw and attr_nodata(data.attrs) is None:
+    each = data.attrs.get("band_nodata")  # each band its own nodata: no alpha mask
+    if alpha and not raw and attr_nodata(data.attrs) is None and not each:
         opaque = xr.DataArray(data.isel({band: -1}, drop=True).variable != 0)
         valid = (opaque | ~colour) if pooled is None else (opaque & colour)
         return valid.assign_attrs(kind="alpha"), pooled
@@ -299,6 +300,10 @@ def _without_nodata(data, valid):
     from .io._plan import attr_nodata
     from .io._valid import Validity, nodata_hits
 
+    each = None if data.attrs.get("raw") else _band_nodata(data)
+    if each is not None:
+        kept = _without_band_nodata(data, each)
+        return kept if valid is None else valid & kept
     value = attr_nodata(data.attrs)
     if value is None or data.attrs.get("raw") or isinstance(value, bool):
         return valid
@@ -309,6 +314,55 @@ def _without_nodata(data, valid):
         return valid  # no sample holds it, or NaN: left out anyway
     kept = ~nodata_hits(data, nodata)
     return kept if valid is None else valid & kept
+
+
+def _band_nodata(data) -> tuple | None:
+    """Each band's own nodata value that :func:`imgstats.open_image` records for an image
+    whose ``.aux.xml`` gives its bands different ones (``attrs["band_nodata"]``), one per
+    band of ``data`` (``None``: none), or ``None``.
+
+    Raises
+    ------
+    UnreadableImage
+        A colour band without one beside ones with and an alpha band, as compute refuses.
+    """
+    from .io._pam import band_nodata_refused
+    from .io._plan import band_dim_of
+
+    each = data.attrs.get("band_nodata")
+    band = band_dim_of(data)
+    if not isinstance(each, (list, tuple)) or not each or band is None:
+        return None
+    names = data[band].values.tolist() if band in data.coords else []
+    if len(each) > data.sizes[band]:
+        return None  # not this array's bands (cut since)
+    refused = band_nodata_refused(str(data.attrs.get("nodata_problem", "")), each, names)
+    if refused is not None:
+        from .errors import UnreadableImage
+
+        raise UnreadableImage(refused)
+    return tuple(each) + (None,) * (data.sizes[band] - len(each))
+
+
+def _without_band_nodata(data, each):
+    """Which samples of ``data`` are not their band's nodata value, ``each`` (one per band
+    of its band dim), as :func:`imgstats.compute` leaves them out: a boolean DataArray."""
+    import xarray as xr
+
+    from .io._plan import band_dim_of
+    from .io._valid import Validity, nodata_hits
+
+    band = band_dim_of(data)
+    dtype = np.dtype(data.dtype)
+    parts = []
+    for i, value in enumerate(each):
+        one = data.isel({band: i})
+        nd = None if value is None else Validity(dtype, 1, nodata=value)._typed_nodata(dtype)
+        if nd is None or (isinstance(nd, float | np.floating) and math.isnan(nd)):
+            parts.append(xr.ones_like(one, dtype=bool))  # no sample holds it, or NaN
+        else:
+            parts.append(~nodata_hits(one, nd))
+    return xr.concat(parts, dim=band)
 
 
 def _dims_of(data, dim) -> tuple:

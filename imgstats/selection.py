@@ -89,6 +89,11 @@ def select(data, window=None, mask=None, polygon=None, **io_options):
         attrs.pop("nodata", None)
     else:
         attrs["nodata"] = nodata
+    each = None if plan.valid is None else plan.valid.band_nodata
+    if each is None:  # each band's own nodata, when they differ
+        attrs.pop("band_nodata", None)
+    else:
+        attrs["band_nodata"] = list(each)
     attrs["valid_source"] = plan.valid_source  # the file's nodata, or the caller's
     if plan.valid_source == "raw":
         attrs["raw"] = True  # the region's plan counts every sample too (no alpha applied)

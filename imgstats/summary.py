@@ -886,7 +886,8 @@ class Summary:
     def valid_for(self, band=None) -> ValidSamples | None:
         """What decided which samples of the selection ``band`` (one, or a list) counted:
         :attr:`valid`, but no rule at all for the alpha band alone, every sample of which
-        counts (:meth:`ValidSamples.of_bands`).
+        counts, and the one nodata value of the bands selected when each band has its own
+        (:meth:`ValidSamples.of_bands`).
 
         Raises
         ------
@@ -898,9 +899,9 @@ class Summary:
         indices = []
         for b in band if isinstance(band, (list, tuple)) else [band]:
             sel = self.selection(b)
-            if not sel.startswith("b"):
-                return self.valid  # "all" or "luma": the colour bands, by the rule
-            indices.append(int(sel[1:]))
+            # the luma is of the first three bands, "all" pools the colour bands
+            read = [0, 1, 2] if sel == "luma" else np.flatnonzero(self.bands_of(sel)).tolist()
+            indices += read
         return self.valid.of_bands(indices, alpha_band(self.band_names))
 
     # -- reading -----------------------------------------------------------------------------

@@ -51,7 +51,7 @@ import numpy as np
 
 from ._blocks import merge_refinements, refine_block
 from ._inputs import a_type, as_array, cf_decoded, native, unknown_shape, yx_first
-from .errors import InvalidOption
+from .errors import InvalidOption, UnreadableImage
 from .grouped import (
     Groups,
     few_zones,
@@ -283,7 +283,6 @@ def _values(source, band, scheduler, io_options):
         raise InvalidOption(
             f"zonal statistics need a 2-D or 3-D image (y, x[, band]), not shape {plan.shape}"
         )
-    nodata = _zonal_nodata(plan)
     arr, kept = _unmasked(plan.array())
     valid = _pixel_validity(plan, arr)
     alpha = None if plan.valid is None else plan.valid.alpha
@@ -297,22 +296,26 @@ def _values(source, band, scheduler, io_options):
             raise InvalidOption("zonal statistics of the luma are not supported: pick a band")
         names = plan.band_names
         probe = Summary(tuple(BandStats.empty(np.uint8) for _ in names), names)
-        sel = probe.selection(band)
+        read = [int(probe.selection(band)[1:])]
+        nodata = _zonal_nodata(plan, read[0])
         if arr.ndim == 3:
-            index = int(sel[1:])
+            index = read[0]
             if index == alpha:
                 valid = None  # GDAL gives an alpha band no mask of its own
             arr = arr[:, :, index]
             kept = None if kept is None else kept[:, :, index]
-    elif colour is not None:
+    else:
+        read = colour if colour is not None else list(range(len(plan.band_names)))
+        nodata = _pooled_nodata(plan, read)
+    if band is None and colour is not None:
         arr = arr[:, :, colour]  # "all" pools the colour bands, never alpha
         kept = None if kept is None else kept[:, :, colour]
     nb = arr.shape[2] if arr.ndim == 3 else 1
     if kept is not None:  # per sample: (y, x[, band]), the pixels' validity in each band
         valid = kept if valid is None else kept & (valid[..., None] if kept.ndim == 3 else valid)
-    claim = plan.valid_samples()
-    if band is not None and len(plan.shape) == 3:  # the alpha band alone: every sample
-        claim = claim.of_bands([int(sel[1:])], alpha)
+    # the rule of the bands read: none for the alpha band alone, its own for a band of an
+    # image whose bands each have their own nodata
+    claim = plan.valid_samples().of_bands(read, alpha)
     return arr, np.dtype(plan.dtype), nb, nodata, valid, claim, plan.half
 
 
@@ -340,12 +343,37 @@ def _pixel_validity(plan, arr):
     return valid
 
 
-def _zonal_nodata(plan):
-    """The nodata value of ``plan`` as its samples hold it, or ``None``."""
+def _pooled_nodata(plan, bands):
+    """The one nodata value of the ``bands`` pooled (:func:`_zonal_nodata`), or
+    ``None``.
+
+    Raises
+    ------
+    UnreadableImage
+        The bands have different nodata values (each its own, from an ``.aux.xml``): the
+        zones take one value over the samples pooled.
+    """
+    each = {_zonal_nodata(plan, b) for b in bands}
+    if len(each) > 1:
+        from .io._sources import describe
+
+        said = ", ".join(
+            "none" if (v := plan.valid.nodata_of(b)) is None else str(v) for b in bands
+        )
+        raise UnreadableImage(
+            f"{describe(plan.source or 'the image')}: its bands have different nodata values "
+            f"({said}), which zonal statistics do not apply over every band: ask for one "
+            "band, or pass one nodata= value, or raw=True"
+        )
+    return each.pop() if each else None
+
+
+def _zonal_nodata(plan, band: int = 0):
+    """The nodata value of ``plan``'s band ``band`` as its samples hold it, or ``None``."""
     valid = plan.valid
-    if valid is None or valid.nodata is None:
+    if valid is None or valid.nodata_of(band) is None:
         return None
-    nd = valid._typed_nodata(np.dtype(plan.dtype))
+    nd = valid._typed_nodata(np.dtype(plan.dtype), band)
     if nd is None or (isinstance(nd, float | np.floating) and np.isnan(nd)):
         return None  # no sample can equal it, or it is NaN, which never counts anyway
     return nd

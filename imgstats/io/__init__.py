@@ -284,37 +284,49 @@ def _opened(raw, source, pixel_limit, page, storage_options=None):
     with open_pillow(fh, source, pixel_limit, page) as img:
         header = pillow_header(img, source)
         bands, dtype = header["bands"], header["dtype"]
-        nodata, problem, scales = pillow_pam(img.mode, source, bands, dtype, storage_options)
+        nodata, problem, scales, each = pillow_pam(img.mode, source, bands, dtype, storage_options)
         if grey_key(img) is not None:  # a PNG's own grey comes before an .aux.xml's
-            nodata, problem = grey_key(img), None
+            nodata, problem, each = grey_key(img), None, None
         shape = (img.height, img.width)
         jpeg = not page and img.format == "JPEG" and appended_mask(fh, source)  # before .msk
         where = check_sidecar(source, shape, pixel_limit, storage_options) if not page else None
         where = "internal" if jpeg else where
-        header.update(_validity_header(None, header["bands"], source, nodata, problem, where))
+        header.update(_validity_header(None, header["bands"], source, nodata, problem, where, each))
         scales = None if scales is None else [list(pair) for pair in scales]
         header.update({"crs": None, "transform": None, "bounds": None, "scales": scales})
         yield header, partial(pillow_preview, img, source)
 
 
-def _validity_header(facts, bands, source, nodata=None, problem=None, sidecar=None) -> dict:
+def _validity_header(
+    facts, bands, source, nodata=None, problem=None, sidecar=None, each=None
+) -> dict:
     """``nodata``, ``mask`` (what says which pixels count, in GDAL's order: ``"internal"``
     or ``"sidecar"`` mask, ``"nodata"``, ``"alpha"``, or ``None``) and ``nodata_problem`` of
-    an image's header; a TIFF's nodata, problem and mask are in its ``facts``, a Pillow
-    image's are ``nodata``, ``problem`` and ``sidecar`` (where its ``.msk`` is, or ``None``;
-    ``"internal"`` for a JPEG with the mask GDAL appends to it).
+    an image's header, and ``band_nodata`` when each band has its own; a TIFF's nodata,
+    problem, mask and each band's nodata are in its ``facts``, a Pillow image's are
+    ``nodata``, ``problem``, ``sidecar`` (where its ``.msk`` is, or ``None``; ``"internal"``
+    for a JPEG with the mask GDAL appends to it) and ``each``.
 
-    ``nodata_problem`` is why the statistics refuse the image (its bands have different
-    nodata values, which imgstats does not apply), ``None`` when they do not: a mask, which
-    GDAL takes before any nodata value, leaves it ``None``; without one, ``nodata`` and
-    ``mask`` are ``None`` (nothing applies: the statistics ask for ``raw`` or ``nodata=``).
+    When the bands have different nodata values, each applies to its band: ``mask`` is
+    ``"nodata"``, ``nodata`` ``None`` and ``band_nodata`` lists them. ``nodata_problem`` is
+    why the statistics refuse the image, ``None`` when they do not: a colour band without a
+    nodata value beside ones with and an alpha band (GDAL masks it by the alpha band); a
+    mask, which GDAL takes before any nodata value, leaves it ``None``.
     """
+    extra = {}
     if facts is not None:
-        nodata, problem = facts.nodata, facts.problem
+        nodata, problem, each = facts.nodata, facts.problem, facts.band_nodata
     if sidecar == "internal" or (facts is not None and facts.mask_page is not None):
         kind, problem = "internal", None
     elif sidecar is not None or (facts is not None and facts.sidecar is not None):
         kind, problem = "sidecar", None
+    elif problem is not None and each is not None:
+        from ._pam import band_nodata_refused
+
+        problem = band_nodata_refused(problem, each, bands)
+        kind = None if problem is not None else "nodata"
+        if problem is None:
+            extra["band_nodata"] = [_header_number(v) for v in each]
     elif problem is not None:
         kind = None
     elif nodata is not None:
@@ -323,8 +335,14 @@ def _validity_header(facts, bands, source, nodata=None, problem=None, sidecar=No
         kind = "alpha"
     else:
         kind = None
+    return {"nodata": _header_number(nodata), "mask": kind, "nodata_problem": problem, **extra}
+
+
+def _header_number(nodata):
+    """A nodata value as the header writes it: a whole number as an int, NaN and the
+    infinities as text (JSON has none of them), ``None`` as it is."""
     if nodata is not None and not np.isfinite(nodata):
-        nodata = str(nodata)  # JSON has no NaN or infinity: "nan", "inf", "-inf"
-    elif nodata is not None and float(nodata).is_integer():
-        nodata = int(nodata)
-    return {"nodata": nodata, "mask": kind, "nodata_problem": problem}
+        return str(nodata)  # "nan", "inf", "-inf"
+    if nodata is not None and float(nodata).is_integer():
+        return int(nodata)
+    return nodata

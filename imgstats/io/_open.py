@@ -130,6 +130,7 @@ def open_image(
         if key is not None:  # a PNG's own transparent grey comes before an .aux.xml's
             attrs["nodata"] = key  # where an image's nodata travels (see with_validity)
             attrs.pop("nodata_problem", None)
+            attrs.pop("band_nodata", None)
     if chunks is not None:
         import dask.array as da
 
@@ -162,11 +163,12 @@ def _with_pam(attrs: dict, source, mode: str, bands, dtype, storage_options) -> 
     decoded by Pillow (:func:`~._pam.pillow_pam`), or why no nodata value applies."""
     from ._pam import pillow_pam
 
-    nodata, problem, scales = pillow_pam(mode, source, bands, dtype, storage_options)
+    nodata, problem, scales, each = pillow_pam(mode, source, bands, dtype, storage_options)
     if nodata is not None:
         attrs["nodata"] = nodata
     if problem is not None:
         attrs["nodata_problem"] = problem
+        attrs["band_nodata"] = list(each)  # each band's own, which GDAL applies
     if scales is not None:  # each band's (scale, offset), as GDAL's metadata
         attrs["scales"] = [list(pair) for pair in scales]
 
@@ -210,6 +212,7 @@ def _with_options(img, raw: bool, nodata, palette: str = "rgb"):
         img.attrs.pop("mask_sidecar", None)
         img.attrs.pop("mask_jpeg", None)
         img.attrs.pop("nodata_problem", None)
+        img.attrs.pop("band_nodata", None)
     return img
 
 
@@ -241,7 +244,8 @@ def _open_tiff(
         if facts.nodata is not None:
             attrs["nodata"] = facts.nodata
         if facts.problem is not None:
-            attrs["nodata_problem"] = facts.problem  # refused by with_validity, unless raw
+            attrs["nodata_problem"] = facts.problem
+            attrs["band_nodata"] = list(facts.band_nodata)  # applied band by band
         if facts.mask_page is not None:
             attrs["mask_page"] = facts.mask_page
         elif facts.sidecar is not None:

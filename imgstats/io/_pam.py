@@ -153,18 +153,19 @@ def nodata_number(text, dtype):
 
 
 def pam_nodata(pam: dict, source, colours: int, dtype, nodata):
-    """``(nodata, problem)`` of an image's first ``colours`` bands once the bands of an
+    """``(nodata, problem, each)`` of an image's first ``colours`` bands once the bands of an
     ``.aux.xml`` beside it, ``pam`` (:func:`pam_bands`), are read: a band's ``NoDataValue``
     there takes the place of the file's own ``nodata`` (as in GDAL).
 
-    ``problem`` says why none applies when the bands end up with different nodata values,
-    which imgstats does not apply (one value leaves out every band's samples equal to it);
-    the statistics then refuse the file, unless ``raw=True`` or ``nodata=`` (or its mask).
+    When the bands end up with different nodata values, no one ``nodata`` applies: ``each``
+    is then every band's own (``None``: none), which GDAL applies band by band, and
+    ``problem`` says why one value does not do for a question over several of them (a
+    zonal question over every band refuses it, unless ``raw=True`` or ``nodata=``).
     """
     from ._valid import stored_nodata
 
     if not any(band.nodata is not None for band in pam.values()):
-        return nodata, None
+        return nodata, None, None
     values = []
     for b in range(max(colours, 1)):
         text = pam[b].nodata if b in pam else None
@@ -173,11 +174,31 @@ def pam_nodata(pam: dict, source, colours: int, dtype, nodata):
     kept = [stored_nodata(v, dtype) for v in values]
     if len({"nan" if isinstance(v, float) and math.isnan(v) else v for v in kept}) > 1:
         said = ", ".join("none" if v is None else str(v) for v in kept)
-        return None, (
+        return (
+            None,
             f"{describe(source)}: its .aux.xml gives its bands different nodata values "
-            f"({said}), which imgstats does not apply: pass one nodata= value, or raw=True"
+            f"({said}), which apply band by band: ask for one band, or pass one nodata= "
+            "value, or raw=True",
+            tuple(values),
         )
-    return values[0], None
+    return values[0], None, None
+
+
+def band_nodata_refused(problem: str, each, band_names) -> str | None:
+    """Why an image whose bands have different nodata values, ``each`` (:func:`pam_nodata`),
+    is refused, or ``None`` when each band's own applies. GDAL leaves a colour band without
+    a nodata value to the image's alpha band (its mask): a mask per band, which imgstats
+    does not apply."""
+    from ..summary import alpha_band
+
+    alpha = alpha_band(band_names)
+    if alpha is None or all(v is not None for b, v in enumerate(each) if b != alpha):
+        return None
+    said = problem.partition(", which")[0]
+    return (
+        f"{said}, and leaves the bands without one to its alpha band, which imgstats does "
+        "not apply: pass one nodata= value, or raw=True"
+    )
 
 
 def pam_scales(pam: dict, nbands: int, scales=None):
@@ -198,15 +219,16 @@ def pam_scales(pam: dict, nbands: int, scales=None):
 
 
 def pillow_pam(mode: str, source, bands, dtype, storage_options: dict | None = None):
-    """``(nodata, problem, scales)`` of an image decoded by Pillow (GDAL's PAM: a PNG or
-    JPEG written with ``-a_nodata`` or ``-a_scale``) once an ``.aux.xml`` beside it is read:
-    its nodata as its stored samples hold it (:func:`~._valid.stored_nodata`), why none
-    applies, and each band's ``(scale, offset)`` (``None`` without any), as rasterio's
-    ``scales`` and ``offsets`` give them. ``(None, None, None)`` for a Pillow ``mode`` whose
-    decoded samples are not the stored ones (1-bit, paletted colours). The statistics and
-    the header facts both take them from here."""
+    """``(nodata, problem, scales, each)`` of an image decoded by Pillow (GDAL's PAM: a PNG
+    or JPEG written with ``-a_nodata`` or ``-a_scale``) once an ``.aux.xml`` beside it is
+    read: its nodata as its stored samples hold it (:func:`~._valid.stored_nodata`), why
+    no one value applies, each band's ``(scale, offset)`` (``None`` without any), as
+    rasterio's ``scales`` and ``offsets`` give them, and each colour band's own nodata when
+    they differ (:func:`pam_nodata`). ``(None, None, None, None)`` for a Pillow ``mode``
+    whose decoded samples are not the stored ones (1-bit, paletted colours). The statistics
+    and the header facts both take them from here."""
     if mode in ("1", "P", "PA"):
-        return None, None, None
+        return None, None, None, None
     import numpy as np
 
     from ._valid import stored_nodata
@@ -214,6 +236,7 @@ def pillow_pam(mode: str, source, bands, dtype, storage_options: dict | None = N
     bands, dtype = list(bands), np.dtype(dtype)
     colours = len(bands) - 1 if len(bands) > 1 and bands[-1] == "A" else len(bands)
     pam = pam_bands(source, storage_options)
-    nodata, problem = pam_nodata(pam, source, colours, dtype, None)
+    nodata, problem, each = pam_nodata(pam, source, colours, dtype, None)
     nodata = None if nodata is None else stored_nodata(nodata, dtype)
-    return nodata, problem, pam_scales(pam, len(bands))
+    each = None if each is None else tuple(stored_nodata(v, dtype) for v in each)
+    return nodata, problem, pam_scales(pam, len(bands)), each

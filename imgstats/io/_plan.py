@@ -149,6 +149,8 @@ class ReadPlan:
             return ValidSamples(None, None, self.valid_source)
         if valid.mask is not None:
             return ValidSamples(valid.mask, None, self.valid_source)
+        if valid.band_nodata is not None:  # each band its own
+            return ValidSamples("nodata", None, self.valid_source, valid.band_nodata)
         if valid.nodata is not None:
             return ValidSamples("nodata", valid.nodata, self.valid_source)
         if valid.alpha is not None:
@@ -396,6 +398,7 @@ def _pil_attrs(data) -> dict:
     if key is not None:  # a PNG's own transparent grey comes before an .aux.xml's
         attrs["nodata"] = key
         attrs.pop("nodata_problem", None)
+        attrs.pop("band_nodata", None)
     return attrs
 
 
@@ -677,7 +680,13 @@ def with_validity(
         facts = _attr_facts(plan, attrs)
         source, passed_on = attrs["source"], True
     else:  # an array, or a region of an image: its nodata travels in its attrs
-        facts = _AttrFacts(plan.shape, attr_nodata(attrs), None, attrs.get("nodata_problem"))
+        facts = _AttrFacts(
+            plan.shape,
+            attr_nodata(attrs),
+            None,
+            attrs.get("nodata_problem"),
+            band_nodata=_band_nodata(attrs, plan),
+        )
         source = None
     if source is not None:
         try:
@@ -693,7 +702,16 @@ def with_validity(
             )
         if masked is not None:
             return masked
-    if facts.problem is not None:  # a nodata value per band, which imgstats does not apply
+    if facts.band_nodata is not None:  # each band's own nodata value, as GDAL applies them
+        from ._pam import band_nodata_refused
+
+        each = tuple(facts.band_nodata)[:nbands]
+        each += (None,) * (nbands - len(each))
+        refused = band_nodata_refused(facts.problem, each, plan.band_names)
+        if refused is not None:
+            raise UnreadableImage(refused)
+        return _as_counted(replace(plan, valid=replace(base, band_nodata=each)))
+    if facts.problem is not None:  # a nodata value per band, without the values
         raise UnreadableImage(facts.problem)
     if facts.nodata is not None:
         return _as_counted(replace(plan, valid=replace(base, nodata=facts.nodata)))
@@ -804,6 +822,8 @@ class _AttrFacts:
     sidecar: str | None = None
     #: Whether it is a JPEG with the mask GDAL appends to it (:func:`~._mask.jpeg_mask`).
     jpeg: bool = False
+    #: Each band's own nodata value (:attr:`~._tiff.TiffFacts.band_nodata`), or ``None``.
+    band_nodata: tuple | None = None
 
 
 def _attr_facts(plan, attrs) -> _AttrFacts:
@@ -816,7 +836,24 @@ def _attr_facts(plan, attrs) -> _AttrFacts:
         attrs.get("nodata_problem"),
         where if isinstance(where, str) else None,
         bool(attrs.get("mask_jpeg")),
+        _band_nodata(attrs, plan),
     )
+
+
+def _band_nodata(attrs, plan) -> tuple | None:
+    """Each band's own nodata value in an image's ``attrs`` (``band_nodata``: a list, one
+    number or ``None`` per colour band, which io writes for an ``.aux.xml`` that gives the
+    bands different ones), or ``None``. A list that does not fit the image's bands is no
+    such thing (the bands were cut since), and is left alone."""
+    each = attrs.get("band_nodata")
+    if not isinstance(each, (list, tuple)) or not each:
+        return None
+    nbands = len(plan.band_names)
+    if len(each) not in (nbands, nbands - (alpha_band(plan.band_names) is not None)):
+        return None
+    if not all(v is None or isinstance(v, numbers.Real) for v in each):
+        return None
+    return tuple(each) + (None,) * (nbands - len(each))
 
 
 def _with_dataset_mask(plan, base, facts, source, storage_options) -> ReadPlan | None:
@@ -881,6 +918,8 @@ def _stream_plan(path, page, pixel_limit, raw=False, nodata=None, palette="rgb")
         # read whole: its validity from the page's facts, as open_image's attrs give them
         attrs = {"format": "TIFF", "nodata": facts.nodata, "mask_page": facts.mask_page}
         attrs.update(scales=facts.scales, nodata_problem=facts.problem, mask_sidecar=facts.sidecar)
+        if facts.band_nodata is not None:
+            attrs["band_nodata"] = list(facts.band_nodata)
         return with_validity(_read_whole(plan, stream), raw, nodata, path, None, attrs)
     return with_validity(plan, raw, nodata)
 

@@ -89,7 +89,7 @@ class TiffFacts:
     geo: object = None
     #: Each band's ``(scale, offset)`` (GDAL_METADATA), ``None`` without.
     scales: tuple | None = None
-    #: Why the file's nodata cannot be applied (its bands differ), ``None`` when it can.
+    #: Why no one nodata value applies (its bands differ), ``None`` when one does.
     problem: str | None = None
     #: The stored sample of a missing tile or strip (a sparse file's): the GDAL_NODATA tag's
     #: number cast as GDAL casts it (:func:`~imgstats.io._valid.filled_nodata`), else 0.
@@ -97,6 +97,9 @@ class TiffFacts:
     #: Where the page's ``.msk`` sidecar is (a path, or a URL beside a remote file), found
     #: once with the facts; ``None`` without one, or with an internal mask (which comes first).
     sidecar: str | None = None
+    #: Each band's own nodata value (``None``: none), as its values hold it, when the
+    #: bands have different ones (``problem``); ``None`` otherwise.
+    band_nodata: tuple | None = None
 
     @property
     def dtype(self) -> np.dtype:
@@ -205,7 +208,7 @@ def tiff_facts(
         nbands = len(meaning.bands)
         shape = (height, width) + ((nbands,) if nbands > 1 else ())
         pam = _pam_of(tif, tpage, page, source, storage_options)
-        nodata, problem, mask_page, geo = _gdal_facts(tif, tpage, page, source, meaning, pam)
+        nodata, problem, mask_page, geo, each = _gdal_facts(tif, tpage, page, source, meaning, pam)
         mask_sidecar = None
         if mask_page is not None:  # decoded tile by tile beside the image
             _check_mask(tif.pages[mask_page], (height, width), pixel_limit, source)
@@ -223,6 +226,8 @@ def tiff_facts(
             shape = (height, width, nbands)
         else:
             nodata = meaning.value_of_stored(index)
+        if each is not None:  # each band's own, as its values hold it
+            each = tuple(meaning.value_of_stored(stored_nodata(v, tpage.dtype)) for v in each)
         scales = None
         if meaning.photometric != "palette":  # a palette's colours have no scale
             from ._meaning import gdal_scales
@@ -245,6 +250,7 @@ def tiff_facts(
         problem,
         fill,
         mask_sidecar,
+        each,
     )
 
 
@@ -399,8 +405,9 @@ def _pam_of(tif, tpage, page: int, source, storage_options) -> dict:
 
 
 def _gdal_facts(tif, tpage, page: int, source, meaning: Meaning, pam: dict):
-    """``(nodata, problem, mask page, georeference)`` of a page, from GDAL's tags (no pixel
-    read); ``problem`` says why its nodata cannot be applied, ``None`` when it can.
+    """``(nodata, problem, mask page, georeference, each)`` of a page, from GDAL's tags (no
+    pixel read); ``problem`` says why no one nodata value applies, ``None`` when one does,
+    and ``each`` is then each band's own (:func:`~._pam.pam_nodata`).
 
     A reduced-resolution page (NewSubfileType 1: a COG's overview) is read as GDAL reads its
     overview: with the mask of its own size (NewSubfileType 5) among its image's masks, and
@@ -417,9 +424,9 @@ def _gdal_facts(tif, tpage, page: int, source, meaning: Meaning, pam: dict):
     if tag is None and base != page:
         tag = tif.pages[base].tags.get(42113)
     nodata = None if tag is None else nodata_number(_raw_ascii(tif, tag), tpage.dtype)
-    problem = None
+    problem = each = None
     if base == 0:
-        nodata, problem = _pam_nodata(pam, source, tpage, meaning, nodata)
+        nodata, problem, each = _pam_nodata(pam, source, tpage, meaning, nodata)
     mask_page = None
     height, width = _yx(tpage)
     for index in range(base + 1, len(tif.pages)):
@@ -430,11 +437,11 @@ def _gdal_facts(tif, tpage, page: int, source, meaning: Meaning, pam: dict):
             break
         if not kind & 5:
             break  # the next image: masks follow their image (and its overviews)
-    return nodata, problem, mask_page, page_georeference(tif, page, source)
+    return nodata, problem, mask_page, page_georeference(tif, page, source), each
 
 
 def _pam_nodata(pam: dict, source, tpage, meaning: Meaning, nodata):
-    """``(nodata, problem)`` of a page's colour bands once the bands of an ``.aux.xml``
+    """``(nodata, problem, each)`` of a page's colour bands once the bands of an ``.aux.xml``
     beside it, ``pam``, are read (:func:`~._pam.pam_nodata`)."""
     from ..summary import alpha_band
     from ._pam import pam_nodata

@@ -264,6 +264,10 @@ class Validity:
         Every block is a decoder's own new array (a TIFF stream's tiles), so NaN may be
         written into it; otherwise a float block is copied first (a caller's array, or a
         plan's pixels that later readings share).
+    band_nodata : tuple or None
+        Each band's own nodata value (``None``: none), in place of ``nodata``, when the
+        bands have different ones (an ``.aux.xml`` that gives each its own, as GDAL
+        applies them band by band); ``None`` otherwise.
     """
 
     dtype: np.dtype
@@ -273,11 +277,23 @@ class Validity:
     mask: str | None = None
     mask_channel: bool = False
     fresh: bool = False
+    band_nodata: tuple | None = None
 
     @property
     def active(self) -> bool:
         """Whether any sample can be invalid beyond NaN."""
-        return self.nodata is not None or self.alpha is not None or self.mask_channel
+        return (
+            self.nodata is not None
+            or self.band_nodata is not None
+            or self.alpha is not None
+            or self.mask_channel
+        )
+
+    def nodata_of(self, band: int | None):
+        """Band ``band``'s nodata value (``None``: the one band of a ``(y, x)`` block)."""
+        if self.band_nodata is None:
+            return self.nodata
+        return self.band_nodata[0 if band is None else band]
 
     @property
     def colour(self) -> list[int]:
@@ -291,7 +307,7 @@ class Validity:
             kind = self.mask
         elif self.alpha is not None:
             kind = "alpha"
-        elif self.nodata is not None:
+        elif self.nodata is not None or self.band_nodata is not None:
             kind = "nodata"
         else:
             kind = None
@@ -301,7 +317,7 @@ class Validity:
         return {"nodata": nodata, "mask": kind, "alpha_band": self.alpha}
 
     def with_nodata(self, nodata) -> Validity:
-        return replace(self, nodata=nodata)
+        return replace(self, nodata=nodata, band_nodata=None)
 
     # -- per block -----------------------------------------------------------------------------
     def split(self, block):
@@ -361,20 +377,25 @@ class Validity:
         return np.ma.MaskedArray(values, mask=mask)
 
     def _colour_nodata(self, values: np.ndarray) -> np.ndarray | None:
-        """``(y, x, colour bands)`` bool: samples equal to nodata, or ``None``."""
-        if self.nodata is None:
+        """``(y, x, colour bands)`` bool: samples equal to their band's nodata, or ``None``."""
+        hits = []
+        for c in self.colour if values.ndim == 3 else [None]:
+            nd = self._typed_nodata(values.dtype, c)
+            if nd is None or (isinstance(nd, float) and math.isnan(nd)):
+                hits.append(None)  # NaN is never valid: the kernels leave it out already
+            else:
+                hits.append(nodata_hits(values if c is None else values[..., c], nd))
+        if all(h is None for h in hits):
             return None
-        nd = self._typed_nodata(values.dtype)
+        none = np.zeros(values.shape[:2], bool)
+        return np.stack([none if h is None else h for h in hits], axis=-1)
+
+    def _typed_nodata(self, dtype, band: int | None = None):
+        """Band ``band``'s nodata value as the samples of ``dtype`` hold it; ``None`` if
+        none can (or it has none)."""
+        nd = self.nodata_of(band)
         if nd is None:
             return None
-        cols = values[..., self.colour] if values.ndim == 3 else values[..., None]
-        if isinstance(nd, float) and math.isnan(nd):
-            return None  # NaN is never valid: the kernels leave it out already
-        return nodata_hits(cols, nd)
-
-    def _typed_nodata(self, dtype):
-        """The nodata value as the samples of ``dtype`` hold it; ``None`` if none can."""
-        nd = self.nodata
         if dtype.kind == "f":
             return as_float(nd, dtype)  # GDAL compares a float32 band with (float)nodata
         if isinstance(nd, float) and not (math.isfinite(nd) and nd.is_integer()):
@@ -386,21 +407,23 @@ class Validity:
         """``(values with NaN for the invalid samples, samples made NaN per band)``."""
         from ._valid_kernels import nan_fill
 
-        nodata = self.nodata is not None and not math.isnan(float(self.nodata))
-        if ok is None and not nodata:
+        colour = self.colour if values.ndim == 3 else [None]
+        nds = {c: self.nodata_of(c) for c in colour}
+        nds = {c: nd for c, nd in nds.items() if nd is not None and not math.isnan(float(nd))}
+        if ok is None and not nds:
             return values, None
         if not (self.fresh and values.flags.writeable):
             values = values.copy()  # never write into the caller's or a shared array
         nbands = values.shape[-1] if values.ndim == 3 else 1
         moved = np.zeros(nbands, np.int64)
         t = values.dtype.type
-        nd = as_float(self.nodata if nodata else 0, values.dtype)  # as GDAL: (float)nodata
         eps, two = t(_FLT_EPSILON), t(2)  # GDAL's tolerance, in the band's type
         valid = _NO_MASK if ok is None else ok.view(np.uint8)
-        for c in self.colour if values.ndim == 3 else [None]:
+        for c in colour:
             band = values if c is None else values[..., c]
+            nd = as_float(nds.get(c, 0), values.dtype)  # as GDAL: (float)nodata
             moved[0 if c is None else c] = nan_fill(
-                band, valid, nd, eps, two, ok is not None, nodata
+                band, valid, nd, eps, two, ok is not None, c in nds
             )
         return values, moved
 
@@ -419,13 +442,14 @@ class Validity:
 
         dtype = np.dtype(summary.bands[0].dtype)
         offset = -int(np.iinfo(dtype).min)
-        nd = self.nodata
-        nd_key = None
-        if nd is not None:
-            typed = self._typed_nodata(values.dtype)
-            nd_key = None if typed is None else int(typed) + offset
+        colour = self.colour if values.ndim == 3 else [0]
+        nd_keys = {}  # each colour band's nodata key, when it has one its samples can hold
+        for c in colour:
+            typed = self._typed_nodata(values.dtype, c)
+            if typed is not None:
+                nd_keys[c] = int(typed) + offset
         nbad = 0 if ok is None else ok.size - int(np.count_nonzero(ok))
-        if nd_key is None and not nbad:
+        if not nd_keys and not nbad:
             return summary
         from ._valid_kernels import unhist
 
@@ -435,12 +459,13 @@ class Validity:
         flip = 0 if values.dtype.kind in "ub" else offset
         valid = None if not nbad else ok.view(np.uint8)
         base = -offset
-        for c in self.colour if values.ndim == 3 else [0]:
+        for c in colour:
             stats = bands[c]
             hist = stats.hist.copy()
             n = keys = 0
             if nbad:  # the masked pixels out of the block's histogram, in one pass
                 n, keys = unhist(cube[..., c].view(unsigned), valid, flip, hist)
+            nd_key = nd_keys.get(c)
             if nd_key is not None and hist[nd_key]:
                 k = int(hist[nd_key])
                 hist[nd_key] = 0
@@ -450,8 +475,8 @@ class Validity:
         luma = summary.luma
         if luma is not None:
             lbad = bad
-            if nd_key is not None:
-                hit = (cube[..., :3] == nd_key - offset).any(axis=-1)
+            for c in (c for c in range(3) if c in nd_keys):  # a pixel with one band's nodata
+                hit = cube[..., c] == nd_keys[c] - offset
                 lbad = hit if lbad is None else lbad | hit
             if lbad is not None and lbad.any():
                 rgb = cube[..., :3][lbad].astype(np.int64)

@@ -1222,7 +1222,13 @@ def _facts(info: dict, answer) -> list[tuple[str, str]]:
         facts.append(("Valid samples", text))
     if "masked_pixels" in values:
         facts.append(("Masked samples", f"{int(values['masked_pixels']):,} (NaN, nodata, mask)"))
-    if "nodata" in info:
+    if info.get("band_nodata"):  # each band its own
+        each = ", ".join(
+            "none" if v is None else v if isinstance(v, str) else format_value(v)
+            for v in info["band_nodata"]
+        )
+        facts.append(("Nodata", f"each band its own: {each}"))
+    elif "nodata" in info:
         nodata = info["nodata"]
         facts.append(("Nodata", "none" if nodata is None else format_value(nodata)))
     if "mask" in info:

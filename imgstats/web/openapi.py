@@ -167,7 +167,8 @@ _VALID = {
     "alpha, or null: NaN alone), nodata (the value left out, null when none "
     "was) and source (file: the image's own; option: the nodata asked for; "
     "raw: every sample but NaN). Null for a pattern whose images count by "
-    "different rules.",
+    "different rules. band_nodata, when the bands selected have different nodata values "
+    "(an .aux.xml gives each its own), lists each band's (null: none), nodata then null.",
     "required": ["mask", "nodata", "source"],
     "properties": {
         "mask": {
@@ -176,6 +177,7 @@ _VALID = {
         },
         "nodata": {"type": ["number", "string", "null"]},
         "source": {"type": "string", "enum": ["file", "option", "raw"]},
+        "band_nodata": {"type": "array", "items": {"type": ["number", "string", "null"]}},
     },
 }
 
@@ -774,8 +776,16 @@ def openapi_document(version: str) -> dict:
                         "nodata_problem": {
                             "type": ["string", "null"],
                             "description": "why the statistics refuse the image (422) unless "
-                            "raw or nodata is given: its .aux.xml gives its bands different "
-                            "nodata values; null when they do not",
+                            "raw or nodata is given: its .aux.xml gives some colour bands a "
+                            "nodata value and leaves the others to its alpha band; null "
+                            "when they do not",
+                        },
+                        "band_nodata": {
+                            "type": "array",
+                            "items": {"type": ["number", "string", "null"]},
+                            "description": "each band's own nodata value (null: none), "
+                            "applied band by band, when its .aux.xml gives the bands "
+                            "different ones (nodata is then null); absent otherwise",
                         },
                         "scales": {
                             "type": ["array", "null"],

@@ -132,9 +132,12 @@ def read(request, monkeypatch):
     if request.param == "stream":
         monkeypatch.setattr(imgstats.io._limits, "EAGER_BYTES", 0)
 
+    chunks = {0: 23, 1: 41} if request.param == "dask" else None
+
     def compute(path, funcs, **kw):
-        if request.param == "dask":
-            kw["chunks"] = {0: 23, 1: 41}
+        if chunks is not None:
+            kw["chunks"] = chunks
         return imgstats.compute(path, funcs, **kw)
 
+    compute.chunks = chunks  # for the other calls of a test, by the same path
     return compute

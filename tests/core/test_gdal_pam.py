@@ -73,24 +73,111 @@ def test_an_aux_xml_nodata_is_left_out(tmp_path, read, dtype, bands, nodata, pam
     assert imgstats.compute(arr, "count") == want.size
 
 
+def _each_band(path):
+    """GDAL's valid samples of each band (its own nodata), and of every band together."""
+    with rasterio.open(path) as src:
+        cube = src.read(masked=True)
+    each = [_finite(band.compressed()) for band in cube]
+    return each, _finite(cube.compressed())
+
+
+def _finite(values):
+    return values[~np.isnan(values)] if values.dtype.kind == "f" else values
+
+
 @pytest.mark.parametrize(
-    "pam",
+    ("dtype", "bands", "nodata", "pam"),
     [
-        _band(1, NoDataValue=7) + _band(2, NoDataValue=9),
-        _band(2, NoDataValue=9),  # band 1 has none
+        ("int16", 2, None, _band(1, NoDataValue=7) + _band(2, NoDataValue=9)),
+        ("int16", 2, None, _band(2, NoDataValue=9)),  # band 1 has none
+        ("uint8", 3, 5, _band(1, NoDataValue=7) + _band(3, NoDataValue=2)),  # 2 keeps the tag's
+        ("uint16", 3, None, "".join(_band(b, NoDataValue=b + 1) for b in (1, 2, 3))),
+        ("int32", 3, None, _band(1, NoDataValue=4) + _band(2, NoDataValue="6.9")),
+        ("int32", 2, None, _band(2, NoDataValue=12)),
+        ("float32", 3, None, _band(1, NoDataValue="nan") + _band(2, NoDataValue=3)),
+        ("float64", 2, -1, _band(2, NoDataValue=11)),
     ],
 )
-def test_different_nodata_per_band_is_refused_not_misread(tmp_path, read, pam):
-    # one value leaves every band's samples equal to it out: a wrong count either way
-    path = _write(tmp_path / "pam.tif", "int16", 2, None, pam)
-    with pytest.raises(UnreadableImage, match="different nodata values"):
-        read(path, "count")
-    with pytest.raises(UnreadableImage, match="different nodata values"):
-        imgstats.compute(imgstats.open_image(path), "count")
-    assert read(path, "count", raw=True) == 2 * H * W
+def test_different_nodata_per_band_apply_band_by_band(tmp_path, read, dtype, bands, nodata, pam):
+    """Each band's own nodata value applies to it, as GDAL's masked reading applies it; the
+    bands pooled count each band's valid samples. It was refused, even for one band."""
+    from imgstats.reduce import answer_and_valid
+
+    path = _write(tmp_path / "pam.tif", dtype, bands, nodata, pam)
+    each, pooled = _each_band(path)
+    with rasterio.open(path) as src:
+        values = src.nodatavals
+    for b in range(bands):
+        got, valid = answer_and_valid(path, FUNCS, band=b, chunks=read.chunks)
+        assert got["count"] == each[b].size
+        check_all({f: got[f] for f in FUNCS[2:]}, each[b], FUNCS[2:])
+        assert read(path, "count", band=b) == each[b].size
+        value = values[b]  # an integer band's, truncated as GDAL compares it ("6.9": 6)
+        value = value if value is None or dtype.startswith("float") else int(value)
+        if value is None:
+            assert (valid.mask, valid.nodata) == (None, None)
+        else:
+            assert valid.mask == "nodata" and np.array_equal(valid.nodata, value, equal_nan=True)
+    got = read(path, FUNCS)
+    assert got["count"] == pooled.size < bands * H * W
+    check_all({f: got[f] for f in FUNCS[2:]}, pooled, FUNCS[2:])
+    summary = imgstats.summarize(path)
+    assert summary.valid.band_nodata is not None and summary.valid_for(None) == summary.valid
+    assert imgstats.Summary.from_bytes(summary.to_bytes()).valid == summary.valid
+    arr = imgstats.open_image(path)
+    assert [imgstats.compute(arr, "count", band=b) for b in range(bands)] == [e.size for e in each]
+    assert read(path, "count", raw=True) == bands * H * W
     with rasterio.open(path) as src:
         cube = src.read()
     assert read(path, "count", nodata=3) == int((cube != 3).sum())
+
+
+@pytest.mark.parametrize("chunks", [None, 17])
+def test_different_nodata_per_band_in_zones_and_along_dims(tmp_path, chunks):
+    """Zones of one band count its own nodata; zones over every band refuse one value for
+    them all (the zonal core takes one). ``dim=`` counted every sample of such an array
+    (open_image's), its nodata values left aside: each band's own applies there too."""
+    pam = _band(1, NoDataValue=7) + _band(2, NoDataValue=9)
+    path = _write(tmp_path / "pam.tif", "int16", 3, None, pam)
+    with rasterio.open(path) as src:
+        cube = src.read(masked=True)
+    labels = (np.arange(H * W).reshape(H, W) // 1000 + 1).astype(np.uint8)
+    zones = sorted(set(labels.ravel().tolist()))
+    for b, value in enumerate([7, 9, None]):
+        frame = imgstats.zonal(path, labels, ["count", "max"], band=b)
+        want = [int(cube[b][labels == z].count()) for z in zones]
+        assert frame["count"].tolist() == want
+        claim = {"mask": None if value is None else "nodata", "nodata": value, "source": "file"}
+        assert frame.attrs["valid"] == claim
+    with pytest.raises(UnreadableImage, match=r"different nodata values \(7.0, 9.0, none\)"):
+        imgstats.zonal(path, labels, ["count"])
+    arr = imgstats.open_image(path, chunks=chunks)
+    along = imgstats.compute(arr, "count", dim=["y", "x"])
+    assert along.values.tolist() == [int(cube[b].count()) for b in range(3)]
+    median = imgstats.compute(arr, "median", dim=["y", "x"])
+    assert median.values.tolist() == [float(np.ma.median(cube[b])) for b in range(3)]
+    assert float(imgstats.compute(arr, "count", dim=...)) == int(cube.count())
+    window = imgstats.compute(arr, "count", dim="y", window=(5, 3, 70, 44)).sum("x")
+    assert window.values.tolist() == [int(cube[b, 3:44, 5:70].count()) for b in range(3)]
+    assert float(imgstats.compute(arr, "count", dim=..., raw=True)) == 3 * H * W
+
+
+def test_a_band_without_nodata_beside_its_alpha_is_refused(tmp_path):
+    """GDAL masks the colour bands without a nodata value by the alpha band, the others by
+    their value: a mask per band, which imgstats does not apply: refused, not misread."""
+    from PIL import Image
+
+    rgba = (np.arange(H * W * 4).reshape(H, W, 4) % 7).astype(np.uint8)
+    rgba[..., 3] = np.where(np.arange(H * W).reshape(H, W) % 3 == 0, 0, 255)
+    path = tmp_path / "a.png"
+    Image.fromarray(rgba, "RGBA").save(path)
+    (tmp_path / "a.png.aux.xml").write_text(f"<PAMDataset>{_band(1, NoDataValue=1)}</PAMDataset>")
+    for band in (None, 0, 3):
+        with pytest.raises(UnreadableImage, match="leaves the bands without one to its alpha"):
+            imgstats.compute(path, "count", band=band)
+    with pytest.raises(UnreadableImage, match="leaves the bands without one to its alpha"):
+        imgstats.compute(imgstats.open_image(path), "count", dim=["y", "x"])
+    assert imgstats.compute(path, "count", raw=True) == 3 * H * W
 
 
 def test_nan_on_an_integer_band_is_no_nodata(tmp_path, read):
@@ -98,8 +185,10 @@ def test_nan_on_an_integer_band_is_no_nodata(tmp_path, read):
     path = _write(tmp_path / "pam.tif", "int16", 2, None, _band(2, NoDataValue="nan"))
     assert read(path, "count") == 2 * H * W
     path = _write(tmp_path / "pam2.tif", "int16", 2, None, pam)
-    with pytest.raises(UnreadableImage, match="different nodata values"):
-        read(path, "count")
+    each, pooled = _each_band(path)
+    assert each[0].size == H * W > each[1].size
+    assert read(path, "count") == pooled.size
+    assert [read(path, "count", band=b) for b in (0, 1)] == [e.size for e in each]
 
 
 def test_an_aux_xml_scale_and_offset_take_the_tags_place(tmp_path, read):

@@ -223,27 +223,55 @@ def _per_band_pam(values) -> str:
 
 
 @pytest.mark.parametrize("name", ["rgb.tif", "rgb.png"])
-def test_a_header_says_why_per_band_nodata_values_are_refused(client, tmp_path, name):
-    # the statistics refuse bands of different nodata values (422), and the header said
-    # "nodata": null, "mask": null, as for an image whose every sample counts
+def test_per_band_nodata_values_apply_band_by_band(client, tmp_path, name):
+    """Each band's own value applies to it, as GDAL's masked reading applies it (rasterio the
+    oracle): they were refused (422), even for one band, and the header said why."""
     rgb = np.stack([_grey(), _grey() + 1, _grey() + 2], -1)
     if name.endswith(".tif"):
         tifffile.imwrite(tmp_path / name, rgb, photometric="rgb")
     else:
         Image.fromarray(rgb).save(tmp_path / name)
     (tmp_path / f"{name}.aux.xml").write_text(_per_band_pam([7, 8, 9]))
-    refused = client.get(f"/stats/{name}/mean")
-    assert refused.status_code == 422
+    with rasterio.open(tmp_path / name) as src:
+        assert src.nodatavals == (7, 8, 9)
+        cube = src.read(masked=True)
     header = _header(client, name)
-    assert (header["nodata"], header["mask"]) == (None, None)
-    assert header["nodata_problem"] == refused.get_json()["error"]
-    assert "different nodata values" in header["nodata_problem"]
-    assert "raw=1" in header["nodata_problem"] and "raw=True" not in header["nodata_problem"]
+    assert (header["nodata"], header["mask"], header["nodata_problem"]) == (None, "nodata", None)
+    assert header["band_nodata"] == [7, 8, 9]
+    pooled = _count(client, name)
+    assert pooled["count"] == int(cube.count())
+    assert pooled["value"] == float(cube.astype(np.float64).mean())
+    assert pooled["valid"] == {
+        "mask": "nodata",
+        "nodata": None,
+        "source": "file",
+        "band_nodata": [7, 8, 9],
+    }
+    for b, band in enumerate("RGB"):
+        one = _count(client, name, f"?band={band}")
+        assert one["count"] == int(cube[b].count())
+        assert one["valid"] == {"mask": "nodata", "nodata": 7 + b, "source": "file"}
     # one value for every band: it applies, and nothing is refused
     _put(tmp_path / f"{name}.aux.xml", _per_band_pam([7, 7, 7]))
     header = _header(client, name)
     assert (header["nodata"], header["mask"], header["nodata_problem"]) == (7, "nodata", None)
+    assert "band_nodata" not in header
     assert _count(client, name)["count"] == int((rgb != 7).sum())
+
+
+def test_a_header_says_why_a_band_left_to_alpha_is_refused(client, tmp_path):
+    """GDAL masks a colour band without a nodata value by the alpha band, one with by its
+    value: refused (422), and the header says why, in the service's words."""
+    rgba = np.stack([_grey(), _grey() + 1, _grey() + 2, _grey() * 0 + 255], -1)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    (tmp_path / "a.png.aux.xml").write_text(_per_band_pam([7]))
+    refused = client.get("/stats/a.png/mean?band=R")
+    assert refused.status_code == 422
+    header = _header(client, "a.png")
+    assert (header["nodata"], header["mask"]) == (None, None)
+    assert header["nodata_problem"] == refused.get_json()["error"]
+    assert "leaves the bands without one to its alpha band" in header["nodata_problem"]
+    assert "raw=1" in header["nodata_problem"] and "raw=True" not in header["nodata_problem"]
 
 
 def test_a_mask_leaves_per_band_nodata_values_no_problem(client, tmp_path):
