@@ -152,10 +152,12 @@ def nodata_number(text, dtype):
     return integer_of_tag(text, dtype) if wide else nodata_of_tag(text)
 
 
-def pam_nodata(pam: dict, source, colours: int, dtype, nodata):
-    """``(nodata, problem, each)`` of an image's first ``colours`` bands once the bands of an
+def pam_nodata(pam: dict, source, nbands: int, dtype, nodata):
+    """``(nodata, problem, each)`` of an image's ``nbands`` bands once the bands of an
     ``.aux.xml`` beside it, ``pam`` (:func:`pam_bands`), are read: a band's ``NoDataValue``
-    there takes the place of the file's own ``nodata`` (as in GDAL).
+    there takes the place of the file's own ``nodata`` (as in GDAL), its alpha band's too
+    (one the ``.aux.xml`` leaves without a value, beside colour bands with one, counts
+    every sample, as GDAL reads it).
 
     When the bands end up with different nodata values, no one ``nodata`` applies: ``each``
     is then every band's own (``None``: none), which GDAL applies band by band, and
@@ -167,7 +169,7 @@ def pam_nodata(pam: dict, source, colours: int, dtype, nodata):
     if not any(band.nodata is not None for band in pam.values()):
         return nodata, None, None
     values = []
-    for b in range(max(colours, 1)):
+    for b in range(max(nbands, 1)):
         text = pam[b].nodata if b in pam else None
         values.append(nodata if text is None else nodata_number(text, dtype))
     # compared as the samples hold them: "nan" on an integer band is no nodata, as none
@@ -234,9 +236,8 @@ def pillow_pam(mode: str, source, bands, dtype, storage_options: dict | None = N
     from ._valid import stored_nodata
 
     bands, dtype = list(bands), np.dtype(dtype)
-    colours = len(bands) - 1 if len(bands) > 1 and bands[-1] == "A" else len(bands)
     pam = pam_bands(source, storage_options)
-    nodata, problem, each = pam_nodata(pam, source, colours, dtype, None)
+    nodata, problem, each = pam_nodata(pam, source, len(bands), dtype, None)
     nodata = None if nodata is None else stored_nodata(nodata, dtype)
     each = None if each is None else tuple(stored_nodata(v, dtype) for v in each)
     return nodata, problem, pam_scales(pam, len(bands)), each

@@ -441,14 +441,11 @@ def _gdal_facts(tif, tpage, page: int, source, meaning: Meaning, pam: dict):
 
 
 def _pam_nodata(pam: dict, source, tpage, meaning: Meaning, nodata):
-    """``(nodata, problem, each)`` of a page's colour bands once the bands of an ``.aux.xml``
-    beside it, ``pam``, are read (:func:`~._pam.pam_nodata`)."""
-    from ..summary import alpha_band
+    """``(nodata, problem, each)`` of a page's bands (its alpha band's too) once the bands
+    of an ``.aux.xml`` beside it, ``pam``, are read (:func:`~._pam.pam_nodata`)."""
     from ._pam import pam_nodata
 
-    samples = int(tpage.samplesperpixel)
-    alpha = samples > 1 and alpha_band(meaning.bands) is not None
-    return pam_nodata(pam, source, samples - 1 if alpha else samples, tpage.dtype, nodata)
+    return pam_nodata(pam, source, int(tpage.samplesperpixel), tpage.dtype, nodata)
 
 
 def _pam_scales(tpage, scales, nbands: int, pam: dict):

@@ -180,6 +180,42 @@ def test_a_band_without_nodata_beside_its_alpha_is_refused(tmp_path):
     assert imgstats.compute(path, "count", raw=True) == 3 * H * W
 
 
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NodataShadowWarning")
+@pytest.mark.parametrize("kind", ["png", "tif"])
+def test_an_alpha_band_the_aux_xml_leaves_without_nodata_counts_every_sample(tmp_path, kind):
+    """An .aux.xml that gives the colour bands of an RGBA image a nodata value and its alpha
+    band none: GDAL masks the colour bands by it, the alpha band not at all. The value was
+    applied to the alpha band too (its transparent samples left out, 425 of 600 here)."""
+    from PIL import Image
+
+    from imgstats.reduce import answer_and_valid
+
+    rgba = (np.arange(H * W * 4).reshape(H, W, 4) % 5).astype(np.uint8)
+    rgba[..., 3] = np.where(np.arange(H * W).reshape(H, W) % 3 == 0, 0, 255)
+    path = tmp_path / f"a.{kind}"
+    if kind == "png":
+        Image.fromarray(rgba, "RGBA").save(path)
+    else:
+        profile = dict(driver="GTiff", width=W, height=H, count=4, dtype="uint8")
+        profile.update(photometric="RGB", alpha="YES")
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(np.moveaxis(rgba, -1, 0))
+    pam = "".join(_band(b, NoDataValue=0) for b in (1, 2, 3))
+    (tmp_path / f"a.{kind}.aux.xml").write_text(f"<PAMDataset>{pam}</PAMDataset>")
+    with rasterio.open(path) as src:
+        assert src.nodatavals == (0, 0, 0, None)
+        cube = src.read(masked=True)
+    alpha, valid = answer_and_valid(path, "count", band="A")
+    assert alpha == int(cube[3].count()) == H * W
+    assert (valid.mask, valid.nodata) == (None, None)
+    colours, valid = answer_and_valid(path, ["count", "max"], chunks=17)
+    assert colours["count"] == int(cube[:3].count())
+    assert (valid.mask, valid.nodata) == ("nodata", 0)
+    assert [imgstats.compute(path, "count", band=b) for b in "RGB"] == [
+        int(cube[b].count()) for b in range(3)
+    ]
+
+
 def test_nan_on_an_integer_band_is_no_nodata(tmp_path, read):
     pam = _band(1, NoDataValue="nan") + _band(2, NoDataValue="-nan")  # GDAL: none, and 0
     path = _write(tmp_path / "pam.tif", "int16", 2, None, _band(2, NoDataValue="nan"))
