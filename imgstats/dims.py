@@ -326,14 +326,16 @@ def _band_nodata(data) -> tuple | None:
     UnreadableImage
         A colour band without one beside ones with and an alpha band, as compute refuses.
     """
-    from .io._pam import band_nodata_refused
+    from .io._pam import band_nodata_of_bands, band_nodata_refused
     from .io._plan import band_dim_of
 
-    each = data.attrs.get("band_nodata")
     band = band_dim_of(data)
-    if not isinstance(each, (list, tuple)) or not each or band is None:
+    if band is None:
         return None
     names = data[band].values.tolist() if band in data.coords else []
+    each = band_nodata_of_bands(data.attrs, names) if names else data.attrs.get("band_nodata")
+    if not isinstance(each, (list, tuple)) or not each:
+        return None
     if len(each) > data.sizes[band]:
         return None  # not this array's bands (cut since)
     refused = band_nodata_refused(str(data.attrs.get("nodata_problem", "")), each, names)

@@ -213,6 +213,7 @@ def _with_options(img, raw: bool, nodata, palette: str = "rgb"):
         img.attrs.pop("mask_jpeg", None)
         img.attrs.pop("nodata_problem", None)
         img.attrs.pop("band_nodata", None)
+        img.attrs.pop("band_nodata_bands", None)
     return img
 
 
@@ -292,6 +293,8 @@ def _data_array(data, bands, attrs) -> xr.DataArray:
     else:
         if bands is None or len(bands) != data.shape[2]:
             bands = tuple(str(i) for i in range(data.shape[2]))
+        if "band_nodata" in attrs:  # whose each value is, for a selection of the bands
+            attrs = {**attrs, "band_nodata_bands": [str(b) for b in bands]}
         out = xr.DataArray(data, dims=("y", "x", "band"), coords={"band": list(bands)}, attrs=attrs)
     out.name = None  # not the key of its dask array ("tiff-..."), which xarray takes for a name
     return out

@@ -20,7 +20,7 @@ import struct
 from dataclasses import dataclass, replace
 from xml.etree import ElementTree
 
-from ..errors import UnreadableImage
+from ..errors import InvalidOption, UnreadableImage
 from ._sources import PAM, describe, read_sidecar
 
 #: The largest ``.aux.xml`` read (GDAL's hold histograms and statistics: a few KB a band).
@@ -184,6 +184,35 @@ def pam_nodata(pam: dict, source, nbands: int, dtype, nodata):
             tuple(values),
         )
     return values[0], None, None
+
+
+def band_nodata_of_bands(attrs, labels):
+    """``attrs["band_nodata"]`` (each band's own nodata value, :func:`imgstats.open_image`'s)
+    for the bands ``labels`` an array has now, found by label when ``open_image`` recorded
+    whose they are (``attrs["band_nodata_bands"]``): ``da.isel(band=[2, 1, 0])`` keeps its
+    attrs, so by position each value would go to another band. Without that record, the
+    list as it is (one per band by position).
+
+    Raises
+    ------
+    InvalidOption
+        A band whose label is not among the recorded ones.
+    """
+    each = attrs.get("band_nodata")
+    owners = attrs.get("band_nodata_bands")
+    if not isinstance(each, (list, tuple)) or not isinstance(owners, (list, tuple)):
+        return each
+    owners = [str(o) for o in owners]
+    out = []
+    for label in labels:
+        if str(label) not in owners:
+            raise InvalidOption(
+                f"band {str(label)!r} is not one of the bands {owners} whose nodata values "
+                "attrs['band_nodata'] gives: select bands by their labels, or pass nodata="
+            )
+        at = owners.index(str(label))
+        out.append(each[at] if at < len(each) else None)
+    return out
 
 
 def band_nodata_refused(problem: str, each, band_names) -> str | None:

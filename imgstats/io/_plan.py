@@ -845,7 +845,9 @@ def _band_nodata(attrs, plan) -> tuple | None:
     number or ``None`` per colour band, which io writes for an ``.aux.xml`` that gives the
     bands different ones), or ``None``. A list that does not fit the image's bands is no
     such thing (the bands were cut since), and is left alone."""
-    each = attrs.get("band_nodata")
+    from ._pam import band_nodata_of_bands
+
+    each = band_nodata_of_bands(attrs, plan.band_names)
     if not isinstance(each, (list, tuple)) or not each:
         return None
     nbands = len(plan.band_names)

@@ -441,3 +441,23 @@ def test_a_msk_beside_a_png_or_jpeg_is_its_mask(tmp_path, kind, how):
     with open(path, "rb") as fh:
         assert imgstats.io.read_header(fh, path)["mask"] == "sidecar"
     assert imgstats.compute(path, "count", raw=True) == values.size
+
+
+@pytest.mark.parametrize("chunks", [None, 17])
+def test_per_band_nodata_follow_their_bands_through_a_selection(tmp_path, chunks):
+    """``open_image``'s per-band nodata values were matched to the bands by position: after
+    ``isel(band=[2, 1, 0])`` band 0 (B) was given R's value (554 counted, GDAL 600), and
+    ``isel(band=[0, 2])`` along dims dropped them (600 and 600 for 553 and 600)."""
+    pam = _band(1, NoDataValue=7) + _band(2, NoDataValue=9)
+    path = _write(tmp_path / "pam.tif", "int16", 3, None, pam)
+    each, _ = _each_band(path)
+    arr = imgstats.open_image(path, chunks=chunks)
+    for order in ([2, 1, 0], [0, 2], [2], [1, 0]):
+        sub = arr.isel(band=order)
+        want = [each[b].size for b in order]
+        assert [imgstats.compute(sub, "count", band=str(b)) for b in order] == want
+        counts = imgstats.compute(sub, "count", dim=("y", "x"))
+        assert counts.values.tolist() == want
+    renamed = arr.assign_coords(band=["X", "Y", "Z"])
+    with pytest.raises(imgstats.InvalidOption, match="nodata values"):
+        imgstats.compute(renamed, "count", band="X")
