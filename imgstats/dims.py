@@ -492,7 +492,10 @@ def _lazy(data, nk: int, names, out_dtype, valid=None):
     inner = "threads" if nblocks < _workers() else "sync"
     parts = _parts(data, nk)
     vparts = None if valid is None else _parts(valid, nk)
-    name = "imgstats-dims-" + tokenize(data.name, None if valid is None else valid.name, names)
+    # nk and the type in the name: dim=("y", "x") and dim="x" of one (t, y, x) array are the
+    # same transposed array asked the same functions, and computed together they collided
+    vname = None if valid is None else valid.name
+    name = "imgstats-dims-" + tokenize(data.name, vname, names, nk, str(out_dtype), inner)
     work = task(_cells_task, nk, names, out_dtype, inner)
     dsk = {}
     for idx in np.ndindex(*data.numblocks[:nk]):

@@ -414,3 +414,15 @@ def test_per_pixel_memory_is_a_few_bytes_per_sample():
     tracemalloc.stop()
     np.testing.assert_array_equal(got.sel(func="median").values, np.median(arr, axis=0))
     assert peak < 8 * arr.nbytes  # 50,000 histograms would be 26 GB
+
+
+def test_two_lazy_reductions_of_one_array_compute_together():
+    """dim=("y", "x") and dim="x" of one (t, y, x) dask array named their tasks alike:
+    computed together, dask failed with "Missing dependency"."""
+    values = np.random.default_rng(3).normal(size=(4, 12, 10)).astype(np.float32)
+    arr = xr.DataArray(da.from_array(values, chunks=(2, 5, 5)), dims=("t", "y", "x"))
+    per_t, per_row = dask.compute(
+        imgstats.compute(arr, "max", dim=("y", "x")), imgstats.compute(arr, "max", dim="x")
+    )
+    np.testing.assert_array_equal(per_t, values.max(axis=(1, 2)))
+    np.testing.assert_array_equal(per_row, values.max(axis=2))
