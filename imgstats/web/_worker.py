@@ -514,25 +514,31 @@ class BufferingWorker(ThreadWorker):
     def accept(self, listener, readable: bool = False):
         """gunicorn's accept, the request then read by the event loop (at once when
         ``readable``: what has arrived already is read before the poller hears of it).
-        With every place taken, connections still reading give way first (:meth:`_give_way`)
-        and as many more are taken from the backlog at once."""
+        With every place taken, a connection still reading gives way to each newcomer
+        actually taken from the backlog (:meth:`_give_way`)."""
         if getattr(listener, "sock", True) is None:
             # closed by _drain_backlog while its readiness, polled with the stop's wake-up,
             # was still to be dispatched: the worker died on None.accept
             return
         if self.nr_conns >= self.worker_connections:
-            freed = self._give_way()
-            if not freed:  # nothing can give way: stop polling the listener
-                self._update_accepting()
-                return
-            self._accept_waiting(listener, freed)
+            self._give_way(listener)
             return
+        taken = self._accept_one(listener)
+        if taken is not None:
+            self._take(listener, *taken, readable=readable)
+
+    @staticmethod
+    def _accept_one(listener):
+        """``(socket, address)`` of the next connection in ``listener``'s backlog, or ``None``."""
         try:
-            client_sock, client_addr = listener.accept()
+            return listener.accept()
         except OSError as e:
             if e.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
                 raise
-            return
+            return None
+
+    def _take(self, listener, client_sock, client_addr, readable: bool) -> None:
+        """Start reading the request of a connection just accepted."""
         self.nr_conns += 1
         if self.send_timeout > 0:
             seconds = int(self.send_timeout)
@@ -836,35 +842,36 @@ class BufferingWorker(ThreadWorker):
         if (self.parked or self.following) and now - self._last_retry >= _limits.POLL_SECONDS:
             self._retry_parked()  # a slot freed without a request finishing here
 
-    def _give_way(self) -> int:
-        """Close up to :data:`EVICT_BATCH` connections still reading a request
-        (:meth:`_to_evict`) for those waiting in the listen backlog; returns how many. Called
-        when the backlog is readable and every place is taken. 2,000 silent connections took
-        every place of two workers, which then accepted nothing, /health included, until
-        ``HEADER_TIMEOUT`` (10 s) closed them; 10,000 that each sent half a head
-        (``GET /health HTTP/1.1\\r\\nHost: x\\r\\nX-a: ``) held a new client's ``/stats``
-        17.8 s, then 10.4 s, while the backlog behind them waited for those timeouts."""
-        evicted = self._to_evict(EVICT_BATCH)
-        for conn, told in evicted:
+    def _give_way(self, listener) -> None:
+        """With every place taken: for each connection waiting in ``listener``'s backlog
+        (up to :data:`EVICT_BATCH` a wake-up), take it and close one still reading a request
+        (:meth:`_to_evict`) in its place; none is closed before a newcomer is in hand, nor
+        while no thread is free for one. 2,000 silent connections took every place of two
+        workers, which then accepted nothing, /health included, until ``HEADER_TIMEOUT``
+        (10 s) closed them; 10,000 that each sent half a head (``GET /health
+        HTTP/1.1\\r\\nHost: x\\r\\nX-a: ``) held a new client's ``/stats`` 17.8 s, then 10.4 s,
+        while the backlog behind them waited for those timeouts. Closing 16 before knowing
+        that anyone waited cut 16 of 20 honest uploads for one newcomer, and every worker
+        woken by the shared listener did so."""
+        for _ in range(EVICT_BATCH):
+            if self.in_threads >= self.cfg.threads:
+                break  # no thread to hand a newcomer to: nobody is closed for it
+            evicted = self._to_evict(1)
+            if not evicted:
+                break
+            taken = self._accept_one(listener)
+            if taken is None:  # the backlog is empty (another worker took it)
+                break
+            conn, told = evicted[0]
             self._stop_reading(conn)
             if told:  # it sent part of its request: say why it is closed
                 self._refuse(conn, b"408 Request Timeout", EVICTED)
             else:
                 self._close(conn)
-        return len(evicted)
-
-    def _accept_waiting(self, listener, count: int) -> None:
-        """Accept up to ``count`` connections from ``listener``'s backlog now, while there is
-        room: the loop accepts one per wake-up, and a flood's backlog (thousands) drained
-        at that pace kept a newcomer waiting seconds behind it."""
-        while count > 0 and self._room():
-            before = self.nr_conns
             # read at once: a request already sent is handed over before the next round
             # of eviction, where a connection not heard of yet counts as silent
-            self.accept(listener, readable=True)
-            if self.nr_conns == before:  # EAGAIN: the backlog is empty
-                break
-            count -= 1
+            self._take(listener, *taken, readable=True)
+        self._update_accepting()
 
     def _to_evict(self, count: int) -> list:
         """Up to ``count`` connections still reading, ``(conn, sent part of a request)``, in
