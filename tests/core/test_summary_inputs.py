@@ -245,3 +245,13 @@ def test_a_collection_of_float16_arrays_interpolates_as_numpy_s_concatenation():
     for parts in ([a, b], [a, b, c], [a, rng.integers(-99, 99, 50).astype(np.int16)]):
         both = np.concatenate([np.ravel(p) for p in parts])  # numpy's promotion
         check_all(imgstats.compute(parts, funcs), both, funcs)
+
+
+def test_a_large_half_float_array_s_top_rank_is_its_max():
+    """numpy's float16 weights overflow past 65,504 samples: ``numpy.percentile`` of 70,000
+    half floats at 100 is NaN, and so was imgstats' p100 once it read them as numpy does.
+    A rank that is one sample is that sample."""
+    a = (np.random.default_rng(0).standard_normal(70_000) * 100).astype(np.float16)
+    got = imgstats.compute(a, ["p100", "p0", "max", "min"])
+    assert got["p100"] == got["max"] == float(a.max())
+    assert got["p0"] == got["min"] == float(a.min())
