@@ -128,7 +128,9 @@ def quantile(obj, q, dim=None, skipna=None, keep_attrs=None, method="linear"):
     values = _values(obj, funcs, dims, skipna, dtype)  # (quantile, *kept dims)
     if values.dtype.kind == "f" and dtype.kind != "f":
         dtype = values.dtype  # a cell without valid samples (nodata): NaN, as a float
-    template = _template(obj, dims, "quantile", np.asarray([f.q.fraction for f in funcs]))
+    template = _template(
+        obj, dims, "quantile", np.asarray([f.q.fraction for f in funcs]), method
+    )
     if np.ndim(q) == 0:
         values = values[0]
         template = template.isel(quantile=0) if "quantile" in template.dims else template
@@ -160,7 +162,7 @@ def median(obj, dim=None, skipna=None, keep_attrs=None):
     return _filled(template, values, obj, keep_attrs)
 
 
-def _template(obj, dims, how: str, qs=None):
+def _template(obj, dims, how: str, qs=None, method: str = "linear"):
     """xarray's own result of ``how`` on a one-element slice of the reduced dims (zeros, so
     that xarray neither warns nor computes anything of the data)."""
     import warnings
@@ -170,7 +172,8 @@ def _template(obj, dims, how: str, qs=None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if how == "quantile":
-            return tiny.quantile(qs, dim=list(dims), keep_attrs=True)
+            # with the method asked: xarray's linear one refuses booleans
+            return tiny.quantile(qs, dim=list(dims), keep_attrs=True, method=method)
         return tiny.median(dim=list(dims), keep_attrs=True)
 
 
@@ -354,7 +357,9 @@ def _graph(data, funcs, dtype=np.float64):
     name = "imgstats-quantile-" + tokenize(data.name, funcs)
     summary = _per_block(dsk, blocks, _summarize, name + "-summarize")
     summary = tree_reduce(dsk, summary, _merge, name + "-merge").key
-    if data.dtype.itemsize > 2:  # 8- and 16-bit summaries hold their whole histogram
+    # 8- and 16-bit integer summaries hold their whole histogram; float16 is counted as the
+    # float32 it is exactly, whose ranks need a refinement like any float32's
+    if data.dtype.itemsize > 2 or is_half(data.dtype):
         refine = task(_refine_of, funcs)
         again = _read_again(dsk, data, summary, name)
         found = _per_block(dsk, again, refine, name + "-refine", summary)

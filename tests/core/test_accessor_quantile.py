@@ -277,3 +277,27 @@ def test_a_discrete_method_of_integers_with_nodata_is_float_with_nan_for_an_empt
     assert got.dtype == np.float64
     valid = values[1][values[1] != -9999]
     np.testing.assert_array_equal(got.values, [np.nan, np.quantile(valid, 0.4, method="nearest")])
+
+
+def test_a_boolean_array_takes_a_discrete_method():
+    """xarray's linear quantile, asked for the result's layout, refused booleans
+    (TypeError: numpy boolean subtract) whatever the method asked."""
+    b = xr.DataArray(np.array([[True, False, True], [True, True, False]]), dims=("y", "x"))
+    got = b.imgstats.quantile(0.5, method="nearest")
+    assert got.item() == np.quantile(b.values, 0.5, method="nearest")
+
+
+def test_a_half_float_dask_quantile_refines_block_by_block():
+    """float16 is counted as the float32 it is, whose ranks need a refinement; the graph
+    left it to one task that read every block again in turn."""
+    import dask
+    import dask.array as da
+    import xarray as xr
+
+    values = (np.random.default_rng(1).standard_normal((64, 64)) * 10).astype(np.float16)
+    arr = xr.DataArray(da.from_array(values, chunks=16), dims=("y", "x"))
+    got = arr.imgstats.quantile(0.37)
+    names = {k[0] if isinstance(k, tuple) else k for k in dict(got.data.__dask_graph__())}
+    assert any(str(n).endswith("-refine") for n in names)
+    (value,) = dask.compute(got)
+    assert value.item() == np.nanquantile(values, 0.37)
