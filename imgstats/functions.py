@@ -233,8 +233,14 @@ def _percent_hint(number) -> str:
         return ""
     if not 0 <= number <= 100:
         return ""
-    percent = number * 100 if isinstance(number, float) and number <= 1 else number
-    return f" (a percentile is named as a string: 'p{percent:g}')"
+    typed = Decimal(repr(number))  # as typed: 0.9999999 * 100 in floats is 99.99999000000001
+    digits = format(typed * 100 if isinstance(number, float) and number <= 1 else typed, "f")
+    name = "p" + (digits.rstrip("0").rstrip(".") if "." in digits else digits)
+    try:  # offered only as a name that parses (not 'p-0', or one cut to 'p100')
+        parse_function(name)
+    except (InvalidOption, UnknownFunction):
+        return ""
+    return f" (a percentile is named as a string: {name!r})"
 
 
 def parse_function(name: str) -> Function:

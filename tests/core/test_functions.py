@@ -109,7 +109,11 @@ def test_non_string_names_raise_unknown_function(name):
 
 @pytest.mark.parametrize(
     ("number", "meant"),
-    [(0.99, "p99"), (0.999, "p99.9"), (0.1, "p10"), (99, "p99"), (50.5, "p50.5")],
+    [
+        *[(0.99, "p99"), (0.999, "p99.9"), (0.1, "p10"), (99, "p99"), (50.5, "p50.5")],
+        # as typed, never cut (0.9999999 was offered 'p100') nor in exponent form ('p1e-05')
+        *[(1e-7, "p0.00001"), (0.9999999, "p99.99999"), (99.99999, "p99.99999")],
+    ],
 )
 def test_a_number_given_as_a_function_is_offered_its_percentile(number, meant):
     """``compute(a, 0.99)`` said only "function name must be a string, not float"."""
@@ -117,7 +121,7 @@ def test_a_number_given_as_a_function_is_offered_its_percentile(number, meant):
         imgstats.compute(ARRAY, number)
 
 
-@pytest.mark.parametrize("number", [True, 150, -1.0])
+@pytest.mark.parametrize("number", [True, 150, -1.0, -0.0])
 def test_a_number_that_is_no_percent_gets_no_hint(number):
     with pytest.raises(UnknownFunction) as info:
         parse_function(number)
