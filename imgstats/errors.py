@@ -15,7 +15,10 @@ class ImgStatsError(Exception):
     """
 
     def __reduce__(self):
-        return _restored, (type(self), self.args, dict(vars(self)))
+        args = self.args
+        if isinstance(self, OSError) and self.filename is not None:  # not in args, nor vars
+            args = (self.errno, self.strerror, self.filename)
+        return _restored, (type(self), args, dict(vars(self)))
 
 
 class UnknownFunction(ImgStatsError, ValueError):

@@ -525,6 +525,8 @@ def _three_dims(data):
     view; only when no two do is a numpy array copied (a dask array is reshaped lazily)."""
     while data.ndim > 3:
         if _is_dask(data):
+            if unknown_shape(data):  # a boolean-indexed stack: dask cannot reshape it so
+                data = data.compute_chunk_sizes()
             return data.reshape(-1, data.shape[-2], data.shape[-1])
         shape, strides = data.shape, data.strides
         for i in range(data.ndim - 2):  # never the band's dim

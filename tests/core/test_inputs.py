@@ -61,6 +61,15 @@ def test_a_dataarray_of_more_dims_counts_each_band_over_all_the_others(backing, 
     check_all(imgstats.compute(arr, FUNCS), STACK, FUNCS)
 
 
+def test_a_stack_of_unknown_chunk_sizes_is_counted():
+    """dask cannot reshape an array of unknown chunk sizes (a boolean-indexed stack): a bare
+    ValueError, 'cannot convert float NaN to integer'."""
+    stack = da.from_array(STACK, chunks=(1, 1, 5, 7))
+    stack = stack[stack[:, 0, 0, 0] >= 0]
+    arr = xr.DataArray(stack, dims=("time", "band", "y", "x"), coords={"band": ["R", "G"]})
+    check_all(imgstats.compute(arr, FUNCS, band="G"), STACK[:, 1], FUNCS)
+
+
 def test_a_stack_s_bands_are_read_without_a_copy():
     from imgstats.io._plan import _three_dims
 

@@ -283,6 +283,7 @@ def test_needs_refinement_survives_a_pickle_with_its_nodes():
         imgstats.errors.RequestTimeout("out of time", retry_after=3),
         imgstats.errors.InvalidOption("band 9 is not in the image"),
         imgstats.errors.ImageNotFound("no such image"),
+        imgstats.errors.ImageNotFound(2, "No such file", "a/b.tif"),  # its filename kept
     ],
     ids=lambda e: type(e).__name__,
 )
@@ -299,3 +300,6 @@ def test_a_reworded_error_survives_a_pickle(exc):
         assert type(back) is type(exc)
         assert str(back) == f"image 3: {exc}"
         assert vars(back) == vars(exc)
+    back = pickle.loads(pickle.dumps(exc))  # itself: an OSError's fields are not in its args
+    assert str(back) == str(exc)
+    assert getattr(back, "filename", None) == getattr(exc, "filename", None)
