@@ -143,14 +143,17 @@ class ImgStatsAccessor(_Accessor):
             Over the remaining dims, with a numeric ``quantile`` coordinate: a leading
             ``quantile`` dim for a sequence ``q``, a scalar coordinate for one; of numpy's
             type: the samples' own for the discrete methods (``nearest``, ``lower``,
-            ``higher``, ``inverted_cdf``, ``closest_observation``), else float32 for float32
-            samples and float64 for the others. Lazy (dask-backed) for a dask-backed array:
+            ``higher``, ``inverted_cdf``, ``closest_observation``), else float16 and float32
+            for float16 and float32 samples and float64 for the others. Lazy (dask-backed)
+            for a dask-backed array:
             ``.compute()`` runs the graph.
 
         Notes
         -----
-        The values equal ``numpy.nanquantile(a, q, method=method)`` of the same samples, to
-        the last bit, whatever the chunking. Unlike :meth:`xarray.DataArray.quantile`, the
+        The values equal ``numpy.nanquantile(a, qi, method=method)`` of the same samples for
+        each number ``qi`` of ``q``, to the last bit, whatever the chunking. (Given the whole
+        sequence at once, numpy interpolates float16 and float32 samples in float64, as its
+        float64 array of ``q`` promotes them; a sequence here reads each ``qi`` alone.) Unlike :meth:`xarray.DataArray.quantile`, the
         reduced dims may be chunked (xarray asks to rechunk them into one), and float32
         samples are interpolated in float32, as numpy does (xarray converts them to float64
         first). See :mod:`imgstats._quantile`.
