@@ -128,9 +128,7 @@ def quantile(obj, q, dim=None, skipna=None, keep_attrs=None, method="linear"):
     values = _values(obj, funcs, dims, skipna, dtype)  # (quantile, *kept dims)
     if values.dtype.kind == "f" and dtype.kind != "f":
         dtype = values.dtype  # a cell without valid samples (nodata): NaN, as a float
-    template = _template(
-        obj, dims, "quantile", np.asarray([f.q.fraction for f in funcs]), method
-    )
+    template = _template(obj, dims, "quantile", np.asarray([f.q.fraction for f in funcs]), method)
     if np.ndim(q) == 0:
         values = values[0]
         template = template.isel(quantile=0) if "quantile" in template.dims else template

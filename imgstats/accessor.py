@@ -153,10 +153,10 @@ class ImgStatsAccessor(_Accessor):
         The values equal ``numpy.nanquantile(a, qi, method=method)`` of the same samples for
         each number ``qi`` of ``q``, to the last bit, whatever the chunking. (Given the whole
         sequence at once, numpy interpolates float16 and float32 samples in float64, as its
-        float64 array of ``q`` promotes them; a sequence here reads each ``qi`` alone.) Unlike :meth:`xarray.DataArray.quantile`, the
-        reduced dims may be chunked (xarray asks to rechunk them into one), and float32
-        samples are interpolated in float32, as numpy does (xarray converts them to float64
-        first). See :mod:`imgstats._quantile`.
+        float64 array of ``q`` promotes them; a sequence here reads each ``qi`` alone.)
+        Unlike :meth:`xarray.DataArray.quantile`, the reduced dims may be chunked (xarray
+        asks to rechunk them into one), and float32 samples are interpolated in float32, as
+        numpy does (xarray converts them to float64 first). See :mod:`imgstats._quantile`.
 
         Examples
         --------
